@@ -1,0 +1,120 @@
+import { readFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import type { CliCommand } from './index';
+import type { SessionEvent } from '../../shared/events';
+import { ApolloError } from '../../shared/errors';
+import { resolveHome, Workspace, type SessionLog } from '../core/store/workspace';
+import { PtyHost } from '../core/pty/pty-host';
+import { RolloutManager, recordedTask } from '../core/rollouts';
+import { resourcesDir } from '../core/paths';
+import type { ResolvedEndpoint } from '../core/profiles';
+import type { RunResult } from '../core/rollout/index';
+
+/** Exit codes: scripts can tell how a headless rollout ended. */
+export const EXIT = { finished: 0, failed: 1, usage: 2, stopped: 3, paused: 4 } as const;
+
+export const rolloutCommand: CliCommand = {
+  summary: 'run an agent rollout headless in real terminals (stdin lines become guidance)',
+  usage:
+    'apollo rollout --task TEXT|@FILE --base-url URL --model NAME [--api-key-env VAR] [--max-steps N] [--cwd DIR] [--name NAME] [--summarize-at TOKENS] [--temperature T] [--text-actions] [--home DIR]\n' +
+    '       apollo rollout --replay SESSION [--cwd DIR] [--home DIR]',
+  options: {
+    task: { type: 'string' },
+    'base-url': { type: 'string' },
+    model: { type: 'string' },
+    'api-key-env': { type: 'string' },
+    'max-steps': { type: 'string' },
+    cwd: { type: 'string' },
+    name: { type: 'string' },
+    replay: { type: 'string' },
+    'summarize-at': { type: 'string' },
+    temperature: { type: 'string' },
+    'text-actions': { type: 'boolean' },
+  },
+  async run(v) {
+    const ws = await Workspace.open(resolveHome(v.home as string | undefined));
+    const host = new PtyHost({ resourcesDir: resourcesDir(), events: { data: () => {}, changed: () => {} } });
+    const manager = new RolloutManager(host);
+    try {
+      const maxSteps = v['max-steps'] ? positiveInt(v['max-steps'] as string, '--max-steps') : 200;
+      let task: string;
+      let endpoint: ResolvedEndpoint | null = null;
+      let replaySource: SessionEvent[] | undefined;
+      let cwd = resolve((v.cwd as string | undefined) ?? process.cwd());
+      if (v.replay) {
+        const source = await ws.session(v.replay as string);
+        replaySource = source.events;
+        task = recordedTask(source.events);
+        if (!v.cwd) cwd = process.cwd();
+      } else {
+        if (!v.task || !v['base-url'] || !v.model) throw usageError('--task, --base-url and --model are required (or --replay SESSION).');
+        task = await readTask(v.task as string);
+        const keyVar = (v['api-key-env'] as string | undefined) ?? 'OPENAI_API_KEY';
+        const temperature = v.temperature === undefined ? undefined : Number(v.temperature);
+        endpoint = {
+          profile: 'cli', baseUrl: v['base-url'] as string, model: v.model as string, apiKey: process.env[keyVar] ?? 'no-key',
+          toolMode: v['text-actions'] ? 'text' : 'tools', ...(temperature !== undefined && Number.isFinite(temperature) ? { temperature } : {}),
+        };
+      }
+      const session = await ws.create({ name: (v.name as string | undefined) ?? (v.replay ? `Replay of ${v.replay as string}` : task.slice(0, 60)), cwd });
+      console.log(`session ${session.id}`);
+      const stopPrinting = printProgress(session);
+      const { rollout, done } = manager.start({
+        session, task, endpoint, policy: v.replay ? 'replay' : 'model', maxSteps, cwd, replaySource,
+        summarizeAtTokens: v['summarize-at'] ? positiveInt(v['summarize-at'] as string, '--summarize-at') : undefined,
+      });
+      // Each line typed while the rollout runs is guidance for its next step.
+      const rl = process.stdin.isTTY || !process.stdin.readable ? null : createInterface({ input: process.stdin });
+      rl?.on('line', (line) => {
+        if (line.trim()) void rollout.queueGuidance(line.trim(), process.env.USER ?? 'cli').then((id) => console.log(`guidance queued ${id}`));
+      });
+      const onSignal = () => void rollout.stop();
+      process.once('SIGINT', onSignal);
+      process.once('SIGTERM', onSignal);
+      const result: RunResult = await done;
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+      rl?.close();
+      stopPrinting();
+      if (result === 'paused') console.error(`rollout paused: ${rollout.error ?? 'unknown error'} — resume it from the app`);
+      if (result === 'failed') console.error(`rollout failed: ${rollout.error ?? 'unknown error'}`);
+      console.log(`${result} after ${rollout.stepCount} steps — session ${session.id}`);
+      return EXIT[result];
+    } finally {
+      await host.dispose();
+      await ws.close();
+    }
+  },
+};
+
+async function readTask(arg: string): Promise<string> {
+  if (!arg.startsWith('@')) return arg;
+  try {
+    return await readFile(arg.slice(1), 'utf8');
+  } catch (err) {
+    throw usageError(`cannot read task file ${arg.slice(1)}: ${(err as Error).message}`);
+  }
+}
+
+function positiveInt(s: string, flag: string): number {
+  const n = Number(s);
+  if (!Number.isInteger(n) || n < 1) throw usageError(`${flag} must be a positive integer, got ${s}`);
+  return n;
+}
+
+function usageError(msg: string): ApolloError {
+  return new ApolloError('BAD_REQUEST', msg);
+}
+
+function printProgress(session: SessionLog): () => void {
+  return session.subscribe((e) => {
+    if (e.type === 'model.response') {
+      for (const c of e.toolCalls) console.log(`  → ${c.name} ${c.arguments.slice(0, 160)}`);
+      if (!e.toolCalls.length && e.content) console.log(`  ${e.content.slice(0, 160)}`);
+    } else if (e.type === 'step.started') console.log(`step ${e.depth}`);
+    else if (e.type === 'action.result') console.log(`  ${e.isError ? '✗' : '✓'} ${e.observation.split('\n')[0]?.slice(0, 160) ?? ''}`);
+    else if (e.type === 'guidance.delivered') console.log(`  guidance delivered`);
+    else if (e.type === 'llm.retry') console.log(`  retry ${e.attempt} in ${e.delayMs} ms: ${e.error}`);
+  });
+}

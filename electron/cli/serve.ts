@@ -1,0 +1,29 @@
+import type { CliCommand } from './index';
+import { ApolloCore } from '../core/app';
+import { rendererDir, resourcesDir } from '../core/paths';
+import { resolveHome } from '../core/store/workspace';
+import { startWebHost } from '../web/server';
+
+export const serveCommand: CliCommand = {
+  summary: 'serve the workstation to a browser on 127.0.0.1 (token-protected)',
+  usage: 'apollo serve [--port N] [--home DIR]',
+  options: { port: { type: 'string' } },
+  async run(values) {
+    const port = values.port === undefined ? 0 : Number(values.port);
+    if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--port must be 0-65535, got ${String(values.port)}`);
+    const home = resolveHome(values.home as string | undefined);
+    const core = await ApolloCore.open({ home, resourcesDir: resourcesDir(), host: 'web' });
+    const host = await startWebHost({ core, rendererDir: rendererDir(), port });
+    for (const w of core.ws.warnings) console.warn(`warning: ${w}`);
+    console.log(`Apollo Workstation is serving workspace ${home}`);
+    console.log(`Open: ${host.url}`);
+    await new Promise<void>((resolve) => {
+      const stop = () => resolve();
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+    });
+    await host.close();
+    await core.close();
+    return 0;
+  },
+};

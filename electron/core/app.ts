@@ -1,0 +1,205 @@
+import { randomUUID } from 'node:crypto';
+import type { SessionInfo, TerminalInfo } from '../../shared/types';
+import type { SessionEvent } from '../../shared/events';
+import type { PushEventName, PushEvents } from '../../shared/contract/index';
+import { ApolloError } from '../../shared/errors';
+import { Workspace, type SessionLog } from './store/workspace';
+import { PtyHost } from './pty/pty-host';
+import { dispatch, push, type Connection, type HandlerMap } from './dispatch';
+import { sessionHandlers } from './handlers/sessions';
+import { rolloutHandlers } from './handlers/rollout';
+import { memoryVault, Profiles, type KeyVault } from './profiles';
+import { RolloutManager } from './rollouts';
+import { userInfo } from 'node:os';
+
+export interface CoreOptions {
+  home: string;
+  resourcesDir: string;
+  host: 'electron' | 'web';
+  /** Where API keys are kept (the OS keychain under Electron); process memory otherwise. */
+  vault?: KeyVault;
+}
+
+/**
+ * One instance per workspace: owns the store and the live terminals, and serves any
+ * number of connections (Electron windows, browser tabs) through the contract.
+ */
+export class ApolloCore {
+  readonly connections = new Map<string, Connection>();
+  /** terminal key → connections that display it (only they get its data). */
+  private readonly attached = new Map<string, Set<string>>();
+  readonly pty: PtyHost;
+  readonly profiles: Profiles;
+  readonly rollouts: RolloutManager;
+  private handlers: HandlerMap = {};
+  private readonly unsubscribers = new Map<string, () => void>();
+
+  private constructor(
+    readonly ws: Workspace,
+    readonly opts: CoreOptions,
+  ) {
+    this.pty = new PtyHost({
+      resourcesDir: opts.resourcesDir,
+      events: {
+        data: (e) => {
+          for (const cid of this.attached.get(termKey(e.sessionId, e.terminalId)) ?? []) {
+            const c = this.connections.get(cid);
+            if (c) push(c, 'terminal.data', e);
+          }
+        },
+        changed: (e) => this.broadcast('terminal.changed', e),
+      },
+    });
+    this.profiles = new Profiles(ws, opts.vault ?? memoryVault());
+    this.rollouts = new RolloutManager(this.pty, (sessionId, stepId, delta) => {
+      if (delta.content || delta.reasoning) this.broadcast('rollout.delta', { sessionId, stepId, content: delta.content, reasoning: delta.reasoning });
+    });
+    this.handlers = { ...sessionHandlers(this), ...rolloutHandlers(this) };
+  }
+
+  static async open(opts: CoreOptions): Promise<ApolloCore> {
+    const ws = await Workspace.open(opts.home);
+    return new ApolloCore(ws, opts);
+  }
+
+  /** Register more handlers (later domains: rollout, branches, labels, export). */
+  use(handlers: HandlerMap): void {
+    this.handlers = { ...this.handlers, ...handlers };
+  }
+
+  connect(send: Connection['send']): { conn: Connection; receive(raw: unknown): Promise<void>; close(): void } {
+    const conn: Connection = { id: randomUUID(), send };
+    this.connections.set(conn.id, conn);
+    for (const w of this.ws.warnings) push(conn, 'notice', { level: 'warning', message: w });
+    return {
+      conn,
+      receive: (raw) => dispatch(this.handlers, conn, raw),
+      close: () => {
+        this.connections.delete(conn.id);
+        for (const [key, set] of this.attached) {
+          if (set.delete(conn.id) && set.size === 0) {
+            const [sessionId, terminalId] = splitKey(key);
+            this.pty.detach(sessionId, terminalId);
+          }
+        }
+      },
+    };
+  }
+
+  broadcast<E extends PushEventName>(name: E, payload: PushEvents[E]): void {
+    for (const c of this.connections.values()) push(c, name, payload);
+  }
+
+  /** Start sending a live terminal's data to `conn`; returns the offset live data starts at. */
+  attach(conn: Connection, sessionId: string, terminalId: string): number {
+    const key = termKey(sessionId, terminalId);
+    let set = this.attached.get(key);
+    if (!set) this.attached.set(key, (set = new Set()));
+    if (set.has(conn.id)) this.pty.detach(sessionId, terminalId);
+    set.add(conn.id);
+    return this.pty.attach(sessionId, terminalId).offset;
+  }
+
+  /**
+   * Flow control follows the first attached client (the others see the same data);
+   * counting every client's acks would let output outrun the slowest.
+   */
+  ack(conn: Connection, sessionId: string, terminalId: string, bytes: number): void {
+    const set = this.attached.get(termKey(sessionId, terminalId));
+    if (set && set.values().next().value === conn.id) this.pty.ack(sessionId, terminalId, bytes);
+  }
+
+  detach(conn: Connection, sessionId: string, terminalId: string): void {
+    const set = this.attached.get(termKey(sessionId, terminalId));
+    if (set?.delete(conn.id) && set.size === 0) this.pty.detach(sessionId, terminalId);
+  }
+
+  /** Open a session's log and mirror its new events to every client. */
+  async session(id: string): Promise<SessionLog> {
+    const s = await this.ws.session(id);
+    if (!this.unsubscribers.has(id)) {
+      this.unsubscribers.set(id, s.subscribe((event) => this.broadcast('session.event', { sessionId: id, event })));
+    }
+    return s;
+  }
+
+  async sessionInfo(id: string): Promise<SessionInfo> {
+    const entry = this.ws.entry(id);
+    const s = await this.session(id);
+    const live = this.pty.list(id);
+    return {
+      id,
+      name: entry.name,
+      cwd: entry.cwd,
+      createdAt: entry.createdAt,
+      updatedAt: entry.updatedAt,
+      live: live.length > 0,
+      terminals: terminalsOf(s.events, live.map((t) => t.info())),
+      steps: s.events.reduce((n, e) => n + (e.type === 'step.started' ? 1 : 0), 0),
+    };
+  }
+
+  /** Index-only view: cheap, does not open any session log. */
+  listSessions(): SessionInfo[] {
+    return this.ws.list().map((e) => {
+      const live = this.pty.list(e.id).map((t) => t.info());
+      return { ...e, live: live.length > 0, terminals: live, steps: 0 };
+    });
+  }
+
+  notifySessionsChanged(): void {
+    this.broadcast('sessions.changed', { sessions: this.listSessions() });
+  }
+
+  requireLive(sessionId: string, terminalId: string) {
+    if (!this.pty.has(sessionId, terminalId)) throw new ApolloError('UNAVAILABLE', `Terminal "${terminalId}" is not running in this session (its process has ended). Open a new terminal to continue.`);
+    return this.pty.get(sessionId, terminalId);
+  }
+
+  /** Name recorded on annotations: the configured annotator, else the OS user. */
+  annotator(): string {
+    return this.ws.getSetting<string>('annotator') ?? safeUserName();
+  }
+
+  async close(): Promise<void> {
+    await this.rollouts.stopAll();
+    await this.pty.dispose();
+    await this.ws.close();
+  }
+}
+
+/** Terminals of a session as recorded in its log, overlaid with the live ones. */
+export function terminalsOf(events: readonly SessionEvent[], live: TerminalInfo[]): TerminalInfo[] {
+  const byId = new Map<string, TerminalInfo>();
+  for (const e of events) {
+    if (e.type === 'terminal.started') {
+      byId.set(e.terminalId, {
+        id: e.terminalId, command: e.command, args: e.args, cwd: e.cwd, status: 'recorded', cols: e.cols, rows: e.rows,
+        pid: e.pid, bytes: 0, integrated: e.integrated,
+      });
+    } else if (e.type === 'terminal.failed') {
+      byId.set(e.terminalId, { id: e.terminalId, command: e.command, args: [], cwd: '', status: 'failed', cols: 80, rows: 24, error: e.error, bytes: 0, integrated: false });
+    } else if (e.type === 'terminal.exited') {
+      const t = byId.get(e.terminalId);
+      if (t) Object.assign(t, { exitCode: e.exitCode, signal: e.signal, bytes: e.offset });
+    } else if (e.type === 'terminal.resized') {
+      const t = byId.get(e.terminalId);
+      if (t) Object.assign(t, { cols: e.cols, rows: e.rows });
+    } else if (e.type === 'terminal.closed') {
+      byId.delete(e.terminalId);
+    }
+  }
+  for (const t of live) byId.set(t.id, t);
+  return [...byId.values()];
+}
+
+const termKey = (s: string, t: string) => `${s}\u0000${t}`;
+const splitKey = (k: string) => k.split('\u0000') as [string, string];
+
+function safeUserName(): string {
+  try {
+    return userInfo().username || 'annotator';
+  } catch {
+    return 'annotator';
+  }
+}

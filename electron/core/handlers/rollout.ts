@@ -1,0 +1,60 @@
+import { ApolloError } from '../../../shared/errors';
+import type { ApolloCore } from '../app';
+import type { HandlerMap } from '../dispatch';
+import { LlmClient } from '../rollout/index';
+
+export function rolloutHandlers(core: ApolloCore): HandlerMap {
+  return {
+    'profiles.list': () => core.profiles.list(),
+    'profiles.save': (p) => core.profiles.save(p),
+    'profiles.delete': async ({ name }) => {
+      await core.profiles.remove(name);
+      return { ok: true as const };
+    },
+    'profiles.setKey': ({ name, apiKey }) => core.profiles.setKey(name, apiKey),
+    'profiles.test': async ({ name }) => {
+      const ep = await core.profiles.resolve(name);
+      const t0 = Date.now();
+      try {
+        const client = new LlmClient({ baseURL: ep.baseUrl, apiKey: ep.apiKey, model: ep.model }, { stream: false, timeoutMs: 20_000, retry: { maxRetries: 0 } });
+        await client.complete({ messages: [{ role: 'user', content: 'Reply with the single word: ok' }], maxTokens: 5 });
+        return { ok: true, latencyMs: Date.now() - t0 };
+      } catch (err) {
+        return { ok: false, latencyMs: Date.now() - t0, error: (err as Error).message };
+      }
+    },
+
+    'rollout.start': async ({ sessionId, task, profile, maxSteps }) => {
+      const session = await core.session(sessionId);
+      const endpoint = await core.profiles.resolve(profile);
+      const { rollout } = core.rollouts.start({
+        session, task, endpoint, policy: 'model', maxSteps: maxSteps ?? 200, cwd: core.ws.entry(sessionId).cwd,
+      });
+      return { rolloutId: rollout.id, branchId: rollout.branchId };
+    },
+    'rollout.guidance': async ({ sessionId, text }) => {
+      const session = await core.session(sessionId);
+      const guidanceId = await core.rollouts.guidance(session, text, core.annotator());
+      return { guidanceId };
+    },
+    'rollout.pause': ({ sessionId }) => {
+      core.rollouts.require(sessionId).pause();
+      return { ok: true as const };
+    },
+    'rollout.resume': ({ sessionId }) => {
+      const r = core.rollouts.require(sessionId);
+      if (r.state !== 'paused') throw new ApolloError('CONFLICT', `The rollout is ${r.state}, not paused.`);
+      void core.rollouts.resume(sessionId);
+      return { ok: true as const };
+    },
+    'rollout.stop': async ({ sessionId }) => {
+      await core.rollouts.require(sessionId).stop();
+      return { ok: true as const };
+    },
+    'settings.get': () => ({ annotator: core.annotator() }),
+    'settings.set': async ({ annotator }) => {
+      await core.ws.setSetting('annotator', annotator);
+      return { annotator };
+    },
+  };
+}

@@ -1,0 +1,130 @@
+import { homedir } from 'node:os';
+import { stat } from 'node:fs/promises';
+import { ApolloError } from '../../../shared/errors';
+import type { TerminalReplay } from '../../../shared/types';
+import type { ApolloCore } from '../app';
+import type { HandlerMap } from '../dispatch';
+import { APP_VERSION } from '../version';
+
+/** Replaying more than this into a terminal costs the UI more than it helps. */
+const DEFAULT_REPLAY_BYTES = 2 * 1024 * 1024;
+
+export function sessionHandlers(core: ApolloCore): HandlerMap {
+  return {
+    'app.info': () => ({ version: APP_VERSION, host: core.opts.host, home: core.ws.home, platform: process.platform }),
+
+    'sessions.list': () => core.listSessions(),
+
+    'sessions.create': async (args) => {
+      const cwd = args.cwd || homedir();
+      const st = await stat(cwd).catch(() => null);
+      if (!st?.isDirectory()) throw new ApolloError('BAD_REQUEST', `Working directory does not exist: ${cwd}`);
+      const s = await core.ws.create({ name: args.name, cwd });
+      core.notifySessionsChanged();
+      await core.session(s.id);
+      for (const spec of args.terminals ?? [{ id: 'main' }]) {
+        // A terminal that fails to start is recorded and reported; the session stays.
+        await core.pty.create(s, spec).catch(() => {});
+      }
+      return core.sessionInfo(s.id);
+    },
+
+    'sessions.rename': async ({ sessionId, name }) => {
+      await core.ws.rename(sessionId, name);
+      core.notifySessionsChanged();
+      return core.sessionInfo(sessionId);
+    },
+
+    'sessions.delete': async ({ sessionId }) => {
+      core.ws.entry(sessionId);
+      await core.pty.closeSession(sessionId);
+      await core.ws.remove(sessionId);
+      core.notifySessionsChanged();
+      return { deleted: true as const };
+    },
+
+    'sessions.open': async ({ sessionId }) => {
+      const s = await core.session(sessionId);
+      return { session: await core.sessionInfo(sessionId), events: s.events, report: s.report };
+    },
+
+    'terminal.create': async ({ sessionId, ...spec }) => {
+      const s = await core.session(sessionId);
+      const t = await core.pty.create(s, spec);
+      core.notifySessionsChanged();
+      return t.info();
+    },
+
+    'terminal.input': ({ sessionId, terminalId, data }) => {
+      core.requireLive(sessionId, terminalId).write(data, 'human');
+      return { ok: true as const };
+    },
+
+    'terminal.resize': ({ sessionId, terminalId, cols, rows }) => {
+      if (core.pty.has(sessionId, terminalId)) core.pty.get(sessionId, terminalId).resize(cols, rows);
+      return { ok: true as const };
+    },
+
+    'terminal.attach': async ({ sessionId, terminalId, maxBytes }, conn) => {
+      const s = await core.session(sessionId);
+      if (!(await s.hasRecording(terminalId))) throw new ApolloError('NOT_FOUND', `Session has no terminal "${terminalId}"`);
+      const rec = await s.recording(terminalId);
+      // Live data starts exactly where the replay ends.
+      const end = core.pty.has(sessionId, terminalId) ? core.attach(conn, sessionId, terminalId) : rec.size;
+      return readReplay(sessionId, terminalId, rec, Math.max(0, end - (maxBytes ?? DEFAULT_REPLAY_BYTES)), end);
+    },
+
+    'terminal.detach': ({ sessionId, terminalId }, conn) => {
+      core.detach(conn, sessionId, terminalId);
+      return { ok: true as const };
+    },
+
+    'terminal.ack': ({ sessionId, terminalId, bytes }, conn) => {
+      core.ack(conn, sessionId, terminalId, bytes);
+      return { ok: true as const };
+    },
+
+    'terminal.kill': async ({ sessionId, terminalId }) => {
+      await core.requireLive(sessionId, terminalId).kill();
+      return { ok: true as const };
+    },
+
+    'terminal.read': async ({ sessionId, terminalId, start, end }) => {
+      const s = await core.session(sessionId);
+      if (!(await s.hasRecording(terminalId))) throw new ApolloError('NOT_FOUND', `Session has no terminal "${terminalId}"`);
+      const rec = await s.recording(terminalId);
+      const to = Math.min(end ?? rec.size, rec.size, start + 16 * 1024 * 1024);
+      return readReplay(sessionId, terminalId, rec, start, to);
+    },
+  };
+}
+
+async function readReplay(
+  sessionId: string,
+  terminalId: string,
+  rec: { read(start: number, end: number): Promise<Buffer> },
+  start: number,
+  end: number,
+): Promise<TerminalReplay> {
+  const buf = await rec.read(start, end);
+  // Never start in the middle of a UTF-8 sequence.
+  let skip = 0;
+  while (start > 0 && skip < buf.length && skip < 4 && (buf[skip]! & 0xc0) === 0x80) skip++;
+  // Never end in the middle of one either: drop an incomplete trailing sequence.
+  let cut = buf.length;
+  for (let i = buf.length - 1; i >= Math.max(skip, buf.length - 4); i--) {
+    const b = buf[i]!;
+    if ((b & 0xc0) === 0x80) continue;
+    const need = b >= 0xf0 ? 4 : b >= 0xe0 ? 3 : b >= 0xc0 ? 2 : 1;
+    if (buf.length - i < need) cut = i;
+    break;
+  }
+  return {
+    sessionId,
+    terminalId,
+    start: start + skip,
+    end: start + cut,
+    data: buf.toString('utf8', skip, cut),
+    truncated: start + skip > 0,
+  };
+}

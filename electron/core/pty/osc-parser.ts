@@ -1,0 +1,164 @@
+// Byte-level scanner for OSC sequences (ESC ] ... BEL | ESC \) in raw pty output.
+// It keeps its state between chunks, so a sequence split anywhere across reads is
+// still found, and it reports each sequence's absolute byte range in the recording.
+// The bytes themselves are left untouched in the stream (xterm ignores these marks).
+
+const ESC = 0x1b;
+const BEL = 0x07;
+const CAN = 0x18;
+const SUB = 0x1a;
+const RBRACKET = 0x5d; // ]
+const BACKSLASH = 0x5c; // \
+
+/** Payloads longer than this are dropped (they are not ours: images, hyperlinks...). */
+const MAX_PAYLOAD = 4096;
+
+export interface OscSequence {
+  /** Payload between `ESC ]` and the terminator, e.g. "133;D;0" or "7;file://h/tmp". */
+  data: string;
+  /** Absolute offset of the introducing ESC. */
+  start: number;
+  /** Absolute offset just after the terminator. */
+  end: number;
+}
+
+const State = { Ground: 0, Esc: 1, Osc: 2, OscEsc: 3 } as const;
+type State = (typeof State)[keyof typeof State];
+
+export class OscParser {
+  private state: State = State.Ground;
+  private seqStart = 0;
+  private payload: number[] = [];
+  private overflow = false;
+
+  /** Scan `chunk`, whose first byte sits at absolute offset `base`. */
+  feed(chunk: Uint8Array, base: number): OscSequence[] {
+    const out: OscSequence[] = [];
+    let i = 0;
+    const n = chunk.length;
+    while (i < n) {
+      switch (this.state) {
+        case State.Ground: {
+          const j = chunk.indexOf(ESC, i);
+          if (j < 0) return out;
+          this.seqStart = base + j;
+          this.state = State.Esc;
+          i = j + 1;
+          break;
+        }
+        case State.Esc: {
+          const b = chunk[i]!;
+          if (b === RBRACKET) {
+            this.state = State.Osc;
+            this.payload = [];
+            this.overflow = false;
+            i++;
+          } else if (b === ESC) {
+            this.seqStart = base + i;
+            i++;
+          } else {
+            this.state = State.Ground;
+            i++;
+          }
+          break;
+        }
+        case State.Osc: {
+          // Fast path: copy payload bytes up to the next control byte of interest.
+          let j = i;
+          while (j < n) {
+            const b = chunk[j]!;
+            if (b === BEL || b === ESC || b === CAN || b === SUB) break;
+            j++;
+          }
+          if (!this.overflow) {
+            if (this.payload.length + (j - i) > MAX_PAYLOAD) {
+              this.overflow = true;
+              this.payload = [];
+            } else {
+              for (let k = i; k < j; k++) this.payload.push(chunk[k]!);
+            }
+          }
+          if (j >= n) return out;
+          const b = chunk[j]!;
+          if (b === BEL) {
+            this.emit(out, base + j + 1);
+            this.state = State.Ground;
+          } else if (b === ESC) {
+            this.state = State.OscEsc;
+          } else {
+            // CAN / SUB abort the sequence.
+            this.state = State.Ground;
+          }
+          i = j + 1;
+          break;
+        }
+        case State.OscEsc: {
+          const b = chunk[i]!;
+          if (b === BACKSLASH) {
+            this.emit(out, base + i + 1);
+            this.state = State.Ground;
+            i++;
+          } else {
+            // ESC followed by anything else aborts the OSC and starts a new escape
+            // sequence at that ESC (as xterm does).
+            this.seqStart = base + i - 1;
+            this.state = State.Esc;
+          }
+          break;
+        }
+      }
+    }
+    return out;
+  }
+
+  private emit(out: OscSequence[], end: number): void {
+    if (!this.overflow) out.push({ data: Buffer.from(this.payload).toString('utf8'), start: this.seqStart, end });
+    this.payload = [];
+    this.overflow = false;
+  }
+}
+
+export type ShellMark =
+  | { kind: 'promptStart'; start: number; end: number }
+  | { kind: 'promptEnd'; start: number; end: number }
+  | { kind: 'commandStart'; start: number; end: number }
+  | { kind: 'commandEnd'; start: number; end: number; exitCode: number | null }
+  | { kind: 'cwd'; start: number; end: number; cwd: string };
+
+/** Interpret an OSC sequence as a shell-integration mark (OSC 133 A-D, OSC 7). */
+export function toShellMark(seq: OscSequence): ShellMark | null {
+  const { data, start, end } = seq;
+  if (data.startsWith('133;')) {
+    const parts = data.slice(4).split(';');
+    switch (parts[0]) {
+      case 'A':
+        return { kind: 'promptStart', start, end };
+      case 'B':
+        return { kind: 'promptEnd', start, end };
+      case 'C':
+        return { kind: 'commandStart', start, end };
+      case 'D': {
+        const code = parts[1] !== undefined && /^-?\d+$/.test(parts[1]) ? Number(parts[1]) : null;
+        return { kind: 'commandEnd', start, end, exitCode: code };
+      }
+      default:
+        return null;
+    }
+  }
+  if (data.startsWith('7;')) {
+    const cwd = parseFileUrl(data.slice(2));
+    return cwd === null ? null : { kind: 'cwd', start, end, cwd };
+  }
+  return null;
+}
+
+/** `file://host/some%20path` → `/some path`; null when not a file URL. */
+export function parseFileUrl(url: string): string | null {
+  const m = /^file:\/\/[^/]*(\/.*)$/.exec(url);
+  if (!m) return null;
+  try {
+    return decodeURIComponent(m[1]!);
+  } catch {
+    return m[1]!;
+  }
+}

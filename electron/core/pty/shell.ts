@@ -1,0 +1,122 @@
+// What to spawn for a terminal spec: the executable, its arguments, its environment
+// and whether shell integration (OSC 133 / OSC 7 marks) is injected.
+import { access, constants, stat } from 'node:fs/promises';
+import { basename, delimiter, isAbsolute, join, resolve } from 'node:path';
+import { ApolloError } from '../../../shared/errors';
+import type { TerminalSpec } from '../../../shared/types';
+
+export interface LaunchPlan {
+  /** Absolute path of the executable. */
+  file: string;
+  /** The command as the user gave it (or the shell), for display and events. */
+  command: string;
+  args: string[];
+  env: Record<string, string>;
+  /** Shell integration scripts were injected. */
+  integrated: boolean;
+}
+
+export interface PlanOptions {
+  spec: TerminalSpec;
+  cwd: string;
+  env: NodeJS.ProcessEnv;
+  resourcesDir: string;
+  /** Inject shell integration into bash/zsh (default true). */
+  shellIntegration: boolean;
+  sessionId: string;
+}
+
+async function isExecutableFile(path: string): Promise<boolean> {
+  try {
+    const s = await stat(path);
+    if (!s.isFile()) return false;
+    await access(path, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Find `command` the way execvp would, with a message a person can act on. */
+export async function resolveExecutable(command: string, cwd: string, path: string | undefined): Promise<string> {
+  if (command.includes('/')) {
+    const full = isAbsolute(command) ? command : resolve(cwd, command);
+    if (await isExecutableFile(full)) return full;
+    const exists = await stat(full).then((s) => (s.isDirectory() ? 'dir' : 'file'), () => null);
+    throw new ApolloError(
+      'SPAWN_FAILED',
+      exists === null ? `Cannot start "${command}": no such file.` : exists === 'dir' ? `Cannot start "${command}": it is a folder.` : `Cannot start "${command}": the file is not executable.`,
+    );
+  }
+  for (const dir of (path ?? '/usr/local/bin:/usr/bin:/bin').split(delimiter)) {
+    if (!dir) continue;
+    const full = join(isAbsolute(dir) ? dir : resolve(cwd, dir), command);
+    if (await isExecutableFile(full)) return full;
+  }
+  const hint = /\s/.test(command) ? ' Give the program as the command and its arguments separately (e.g. command "ssh", args ["gpu-box"]).' : '';
+  throw new ApolloError('SPAWN_FAILED', `Cannot start "${command}": command not found on PATH.${hint}`);
+}
+
+export async function checkCwd(cwd: string): Promise<void> {
+  const ok = await stat(cwd).then((s) => s.isDirectory(), () => false);
+  if (!ok) throw new ApolloError('SPAWN_FAILED', `Cannot start the terminal: working folder "${cwd}" does not exist.`);
+}
+
+async function exists(path: string): Promise<boolean> {
+  return stat(path).then(() => true, () => false);
+}
+
+/** The user's login shell, else bash, else sh. */
+async function defaultShell(env: NodeJS.ProcessEnv): Promise<string> {
+  for (const s of [env.SHELL, '/bin/bash', '/usr/bin/bash', '/bin/sh']) {
+    if (s && isAbsolute(s) && (await isExecutableFile(s))) return s;
+  }
+  return '/bin/sh';
+}
+
+function baseEnv(env: NodeJS.ProcessEnv, sessionId: string, terminalId: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(env)) if (v !== undefined) out[k] = v;
+  // Set by Electron for its own processes; would break Electron/Node apps run inside.
+  delete out.ELECTRON_RUN_AS_NODE;
+  delete out.ELECTRON_NO_ATTACH_CONSOLE;
+  delete out.APOLLO_SHELL_LOGIN;
+  out.TERM = 'xterm-256color';
+  out.COLORTERM = 'truecolor';
+  out.TERM_PROGRAM = 'apollo';
+  out.APOLLO_SESSION_ID = sessionId;
+  out.APOLLO_TERMINAL_ID = terminalId;
+  return out;
+}
+
+export async function planLaunch(o: PlanOptions): Promise<LaunchPlan> {
+  const env = baseEnv(o.env, o.sessionId, o.spec.id);
+  const given = o.spec.command?.trim() ?? '';
+  const isDefaultShell = given === '';
+  const command = isDefaultShell ? await defaultShell(o.env) : given;
+  const file = await resolveExecutable(command, o.cwd, env.PATH);
+  const userArgs = o.spec.args ?? [];
+  const name = basename(file);
+  // Integration only when we choose the arguments: the default shell, or a bare `bash`/`zsh`.
+  const mayInject = o.shellIntegration && userArgs.length === 0;
+  const integrationDir = join(o.resourcesDir, 'shell-integration');
+
+  if (mayInject && name === 'bash') {
+    const rc = join(integrationDir, 'bash', 'apollo.bash');
+    if (await exists(rc)) {
+      if (isDefaultShell) env.APOLLO_SHELL_LOGIN = '1';
+      // --rcfile only applies to non-login shells; the script emulates a login shell.
+      return { file, command, args: ['--rcfile', rc, '-i'], env, integrated: true };
+    }
+  }
+  if (mayInject && name === 'zsh') {
+    const zdot = join(integrationDir, 'zsh');
+    if (await exists(join(zdot, '.zshrc'))) {
+      env.APOLLO_USER_ZDOTDIR = env.ZDOTDIR || env.HOME || '';
+      env.ZDOTDIR = zdot;
+      return { file, command, args: isDefaultShell ? ['-l', '-i'] : ['-i'], env, integrated: true };
+    }
+  }
+  const args = isDefaultShell ? ['-l'] : userArgs;
+  return { file, command, args, env, integrated: false };
+}

@@ -1,0 +1,61 @@
+// Turning raw terminal output into plain text for the agent and for search.
+
+// OSC: ESC ] ... (BEL | ESC \) — also an unterminated one at the very end.
+// DCS / SOS / PM / APC: ESC P|X|^|_ ... ESC \
+// CSI: ESC [ params intermediates final
+// Other escapes: ESC intermediates final (charset selection, keypad modes, ...)
+const ANSI_RE =
+  /\x1b\][^\x07\x1b]*(?:\x07|\x1b\\|$)|\x1b[PX^_][\s\S]*?(?:\x1b\\|$)|\x1b\[[0-?]*[ -/]*[@-~]|\x1b[ -/]*[0-~]|\x1b$|\x9b[0-?]*[ -/]*[@-~]/g;
+
+/** Remove ANSI/VT escape sequences (CSI, OSC, DCS, ...) from `text`. */
+export function stripAnsi(text: string): string {
+  return text.replace(ANSI_RE, '');
+}
+
+/**
+ * Plain text as a person would read it from the screen, approximately: escapes
+ * removed, CRLF → LF, a carriage return overwrites the line so progress bars keep
+ * only their last state, backspace deletes, other control characters are dropped.
+ */
+export function terminalText(raw: string): string {
+  const text = stripAnsi(raw);
+  const lines = text.split(/\r*\n/);
+  for (let i = 0; i < lines.length; i++) {
+    let line = lines[i]!;
+    if (line.includes('\r')) {
+      const parts = line.split('\r');
+      // Text after the last CR overwrites the start of what was there.
+      let cur = '';
+      for (const p of parts) cur = p.length >= cur.length ? p : p + cur.slice(p.length);
+      line = cur;
+    }
+    if (line.includes('\b')) {
+      let out = '';
+      for (const ch of line) out = ch === '\b' ? out.slice(0, -1) : out + ch;
+      line = out;
+    }
+    lines[i] = line.replace(/[\x00-\x08\x0b-\x1f\x7f]/g, '');
+  }
+  return lines.join('\n');
+}
+
+/** Largest n ≤ buf.length such that buf[0..n) does not end inside a UTF-8 character. */
+export function utf8SafeEnd(buf: Uint8Array): number {
+  const n = buf.length;
+  // Look back at most 3 bytes for the lead byte of the last character.
+  for (let back = 1; back <= Math.min(3, n); back++) {
+    const b = buf[n - back]!;
+    if ((b & 0xc0) === 0x80) continue; // continuation byte
+    const need = b >= 0xf0 ? 4 : b >= 0xe0 ? 3 : b >= 0xc0 ? 2 : 1;
+    if (need > back && b >= 0xc0 && b <= 0xf7) return n - back;
+    return n;
+  }
+  return n;
+}
+
+/** Number of leading continuation bytes (≤3): a range starting inside a character skips them. */
+export function utf8SkipContinuation(buf: Uint8Array): number {
+  let i = 0;
+  while (i < 3 && i < buf.length && (buf[i]! & 0xc0) === 0x80) i++;
+  return i;
+}

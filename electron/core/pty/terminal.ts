@@ -1,0 +1,658 @@
+// One live terminal: a node-pty process, its recording, its shell-integration state
+// and its stream to the UI.
+import { readFileSync } from 'node:fs';
+import type { IDisposable, IPty } from 'node-pty';
+import { ApolloError } from '../../../shared/errors';
+import type { SessionEventBody } from '../../../shared/events';
+import type { TerminalInfo, TerminalStatus } from '../../../shared/types';
+import type { SessionLog } from '../store/workspace';
+import type { TerminalRecording } from '../store/terminal-recording';
+import { OscParser, toShellMark, type ShellMark } from './osc-parser';
+import { terminalText, utf8SafeEnd, utf8SkipContinuation } from './strip-ansi';
+import type { CommandResult, LiveTerminal, PtyHostEvents } from './types';
+import { UiStream, type FlowOptions } from './ui-stream';
+
+export interface TerminalLimits extends FlowOptions {
+  /** Pause the pty when this many recorded bytes are not yet on disk; resume below the low mark. */
+  diskHighWatermark: number;
+  diskLowWatermark: number;
+  /** Text longer than this (bytes) is returned as head + elision note + tail. */
+  maxTextBytes: number;
+  /** How long runCommand waits for the first prompt of an integrated shell. */
+  promptWaitMs: number;
+}
+
+export interface TerminalInit {
+  session: SessionLog;
+  id: string;
+  recording: TerminalRecording;
+  pty: IPty;
+  command: string;
+  args: string[];
+  cwd: string;
+  cols: number;
+  rows: number;
+  integrated: boolean;
+  events: PtyHostEvents;
+  limits: TerminalLimits;
+}
+
+interface RunWaiter {
+  typedAt: number;
+  /** Offset just after the C mark, once seen. */
+  start: number | null;
+  done: (r: { exitCode: number | null; end: number; timedOut: boolean }) => void;
+}
+
+type PauseReason = 'ui' | 'disk';
+
+/** Quiescence heuristic for terminals without integration (see runCommand). */
+const QUIET_AFTER_PROMPT_MS = 300;
+const QUIET_NO_PROMPT_MS = 2000;
+const IDLE_WITHOUT_MARKS_MS = 1000;
+const PROMPT_LIKE = /[$#%>❯»:]\s?$/;
+
+// The child of node-pty prints this when exec or chdir fails, then exits with 1.
+const EXEC_FAILURE = /^(?:execvp\(3\)|chdir\(2\)) failed\.?:?\s*(.*)/;
+
+export class PtyTerminal implements LiveTerminal {
+  readonly id: string;
+  readonly sessionId: string;
+  readonly exited: Promise<{ exitCode: number | null; signal: number | null }>;
+
+  private status: TerminalStatus = 'starting';
+  private readonly session: SessionLog;
+  private readonly recording: TerminalRecording;
+  private readonly pty: IPty;
+  private readonly command: string;
+  private readonly args: string[];
+  private readonly cwd: string;
+  private cols: number;
+  private rows: number;
+  private readonly injected: boolean;
+  private marksSeen = false;
+  private promptSeen = false;
+  private phase: 'unknown' | 'prompt' | 'command' = 'unknown';
+  private cwdNow: string | undefined;
+  private lastOutput = Date.now();
+  private lastInput = 0;
+  private exitCode: number | null | undefined;
+  private signal: number | null | undefined;
+  private readonly events: PtyHostEvents;
+  private readonly limits: TerminalLimits;
+  private readonly parser = new OscParser();
+  readonly ui: UiStream;
+  private readonly pauseReasons = new Set<PauseReason>();
+  private ptyPaused = false;
+  private deadPoll: NodeJS.Timeout | null = null;
+  private diskPending = 0;
+  private runWaiter: RunWaiter | null = null;
+  /** A command was typed by runCommand and its C/D marks have not arrived yet. */
+  private typedAhead = false;
+  private readonly promptWaiters = new Set<() => void>();
+  private readonly disposables: IDisposable[] = [];
+  private readonly appending = new Set<Promise<unknown>>();
+  /** A runCommand is waiting on this terminal. */
+  private running = false;
+  /** Output and exit held back while start-up is being checked. */
+  private probe: { chunks: Buffer[]; exit: { exitCode: number; signal?: number } | null; wake: (() => void) | null } | null = {
+    chunks: [],
+    exit: null,
+    wake: null,
+  };
+  private resolveExited!: (v: { exitCode: number | null; signal: number | null }) => void;
+  private killTimer: NodeJS.Timeout | null = null;
+
+  constructor(init: TerminalInit) {
+    this.id = init.id;
+    this.session = init.session;
+    this.sessionId = init.session.id;
+    this.recording = init.recording;
+    this.pty = init.pty;
+    this.command = init.command;
+    this.args = init.args;
+    this.cwd = init.cwd;
+    this.cols = init.cols;
+    this.rows = init.rows;
+    this.injected = init.integrated;
+    this.events = init.events;
+    this.limits = init.limits;
+    this.exited = new Promise((r) => (this.resolveExited = r));
+    this.ui = new UiStream(
+      init.limits,
+      (b) => safely(() => this.events.data({ sessionId: this.sessionId, terminalId: this.id, data: b.data, offset: b.offset, bytes: b.bytes })),
+      (p) => this.setPaused('ui', p),
+    );
+    this.disposables.push(
+      this.pty.onData((d) => {
+        const buf = typeof d === 'string' ? Buffer.from(d, 'utf8') : (d as unknown as Buffer);
+        if (this.probe) {
+          this.probe.chunks.push(buf);
+          this.probe.wake?.();
+        } else this.onOutput(buf);
+      }),
+      this.pty.onExit((e) => {
+        if (this.probe) {
+          this.probe.exit = e;
+          this.probe.wake?.();
+        } else void this.onExit(e.exitCode, e.signal);
+      }),
+    );
+  }
+
+  /**
+   * Wait briefly for the first output or an exit, to tell an exec failure (which
+   * node-pty's child reports as text, then exit code 1) from a real start. Returns
+   * the failure message, or null once the process is known to be running.
+   */
+  async probeStart(windowMs: number): Promise<string | null> {
+    const p = this.probe!;
+    if (p.chunks.length === 0 && !p.exit) {
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, windowMs);
+        p.wake = () => {
+          clearTimeout(t);
+          resolve();
+        };
+      });
+      p.wake = null;
+    }
+    if (p.exit === null && p.chunks.length > 0) {
+      // An exec failure is followed by exit at once: give it a moment to arrive.
+      const text = Buffer.concat(p.chunks).toString('utf8');
+      if (EXEC_FAILURE.test(text)) {
+        await new Promise<void>((resolve) => {
+          const t = setTimeout(resolve, 500);
+          p.wake = () => {
+            if (p.exit) {
+              clearTimeout(t);
+              resolve();
+            }
+          };
+        });
+        p.wake = null;
+      }
+    }
+    const text = Buffer.concat(p.chunks).toString('utf8');
+    const m = EXEC_FAILURE.exec(text);
+    if (p.exit && m) {
+      this.dispose();
+      return `Cannot start "${this.command}": ${(m[1] ?? '').trim() || 'exec failed'}.`;
+    }
+    return null;
+  }
+
+  /** Record the start and let held-back output and exit flow. */
+  begin(): Promise<unknown> {
+    const p = this.probe!;
+    this.probe = null;
+    this.status = 'running';
+    const started = this.append({
+      type: 'terminal.started',
+      terminalId: this.id,
+      command: this.command,
+      args: this.args,
+      cwd: this.cwd,
+      cols: this.cols,
+      rows: this.rows,
+      pid: this.pty.pid,
+      integrated: this.injected,
+      offset: this.recording.size,
+    });
+    this.emitChanged();
+    for (const c of p.chunks) this.onOutput(c);
+    if (p.exit) void this.onExit(p.exit.exitCode, p.exit.signal);
+    return started;
+  }
+
+  info(): TerminalInfo {
+    const info: TerminalInfo = {
+      id: this.id,
+      command: this.command,
+      args: this.args,
+      cwd: this.cwd,
+      status: this.status,
+      cols: this.cols,
+      rows: this.rows,
+      pid: this.pty.pid,
+      bytes: this.recording.size,
+      integrated: this.injected || this.marksSeen,
+    };
+    if (this.exitCode !== undefined) info.exitCode = this.exitCode;
+    if (this.signal !== undefined) info.signal = this.signal;
+    return info;
+  }
+
+  // ---- output ---------------------------------------------------------------
+
+  private onOutput(buf: Buffer): void {
+    if (buf.length === 0) return;
+    this.lastOutput = Date.now();
+    let offset: number;
+    try {
+      const r = this.recording.append(buf, this.lastOutput);
+      offset = r.offset;
+      this.diskPending += buf.length;
+      if (this.diskPending >= this.limits.diskHighWatermark) this.setPaused('disk', true);
+      const settle = () => {
+        this.diskPending -= buf.length;
+        if (this.diskPending <= this.limits.diskLowWatermark) this.setPaused('disk', false);
+      };
+      r.durable.then(settle, settle);
+    } catch {
+      // The recording is closed (session closing): nothing more to keep.
+      return;
+    }
+    const seqs = this.parser.feed(buf, offset);
+    for (const s of seqs) {
+      const m = toShellMark(s);
+      if (m) this.onMark(m);
+    }
+    this.ui.push(buf, offset);
+  }
+
+  private onMark(m: ShellMark): void {
+    if (m.kind !== 'cwd' && !this.marksSeen) {
+      this.marksSeen = true;
+      if (!this.injected) this.emitChanged();
+    }
+    switch (m.kind) {
+      case 'cwd':
+        this.cwdNow = m.cwd;
+        break;
+      case 'promptStart':
+      case 'promptEnd':
+        if (this.phase === 'command') break; // a program printing marks; wait for D
+        this.phase = 'prompt';
+        if (m.kind === 'promptEnd' || this.promptSeen) this.markPromptSeen();
+        break;
+      case 'commandStart': {
+        this.markPromptSeen();
+        if (this.phase === 'command') break; // several commands on one line: one start
+        this.phase = 'command';
+        this.typedAhead = false;
+        if (this.runWaiter && this.runWaiter.start === null) this.runWaiter.start = m.end;
+        const ev: SessionEventBody = { type: 'terminal.command', terminalId: this.id, phase: 'start', offset: m.end };
+        if (this.cwdNow !== undefined) ev.cwd = this.cwdNow;
+        void this.append(ev);
+        break;
+      }
+      case 'commandEnd': {
+        this.markPromptSeen();
+        const wasCommand = this.phase === 'command';
+        this.phase = 'prompt';
+        if (wasCommand) {
+          const ev: SessionEventBody = { type: 'terminal.command', terminalId: this.id, phase: 'end', offset: m.start };
+          if (m.exitCode !== null) ev.exitCode = m.exitCode;
+          void this.append(ev);
+        }
+        // A typed line that never started (syntax error) still ends with D.
+        if (wasCommand || this.typedAhead) {
+          this.typedAhead = false;
+          const w = this.runWaiter;
+          if (w) w.done({ exitCode: m.exitCode, end: m.start, timedOut: false });
+        }
+        break;
+      }
+    }
+  }
+
+  private markPromptSeen(): void {
+    if (this.promptSeen) return;
+    this.promptSeen = true;
+    for (const w of this.promptWaiters) w();
+    this.promptWaiters.clear();
+  }
+
+  private setPaused(reason: PauseReason, on: boolean): void {
+    if (on) this.pauseReasons.add(reason);
+    else this.pauseReasons.delete(reason);
+    const want = this.pauseReasons.size > 0 && this.status === 'running';
+    if (want === this.ptyPaused) return;
+    this.ptyPaused = want;
+    if (want) {
+      this.pty.pause();
+      // node-pty reports an exit only after the paused socket drains: watch the
+      // process so a paused terminal whose program died still delivers its last output.
+      this.deadPoll = setInterval(() => {
+        if (!isAlive(this.pty.pid)) this.forceResume();
+      }, 50);
+    } else {
+      this.clearDeadPoll();
+      this.pty.resume();
+    }
+  }
+
+  private forceResume(): void {
+    this.pauseReasons.clear();
+    if (!this.ptyPaused) return;
+    this.ptyPaused = false;
+    this.clearDeadPoll();
+    this.pty.resume();
+  }
+
+  private clearDeadPoll(): void {
+    if (this.deadPoll) {
+      clearInterval(this.deadPoll);
+      this.deadPoll = null;
+    }
+  }
+
+  private async onExit(exitCode: number, signal: number | undefined): Promise<void> {
+    if (this.status === 'exited') return;
+    this.ui.flush(true);
+    this.status = 'exited';
+    this.exitCode = exitCode;
+    this.signal = signal ? signal : null;
+    this.forceResume();
+    if (this.killTimer) clearTimeout(this.killTimer);
+    const end = this.recording.size;
+    if (this.runWaiter) this.runWaiter.done({ exitCode, end, timedOut: false });
+    this.typedAhead = false;
+    this.phase = 'unknown';
+    for (const w of this.promptWaiters) w();
+    this.promptWaiters.clear();
+    this.emitChanged();
+    await this.append({ type: 'terminal.exited', terminalId: this.id, exitCode, signal: this.signal, offset: end });
+    this.dispose();
+    this.resolveExited({ exitCode, signal: this.signal });
+  }
+
+  // ---- input ----------------------------------------------------------------
+
+  write(data: string, source: 'human' | 'agent'): void {
+    this.assertRunning();
+    if (data.length === 0) return;
+    this.pty.write(data);
+    this.lastInput = Date.now();
+    void this.append({ type: 'terminal.input', terminalId: this.id, data, source, offset: this.recording.size });
+  }
+
+  resize(cols: number, rows: number): void {
+    if (!Number.isInteger(cols) || !Number.isInteger(rows) || cols < 1 || rows < 1 || cols > 10_000 || rows > 10_000) {
+      throw new ApolloError('BAD_REQUEST', `Invalid terminal size ${cols}x${rows}`);
+    }
+    this.assertRunning();
+    if (cols === this.cols && rows === this.rows) return;
+    this.pty.resize(cols, rows);
+    this.cols = cols;
+    this.rows = rows;
+    void this.append({ type: 'terminal.resized', terminalId: this.id, cols, rows, offset: this.recording.size });
+    this.emitChanged();
+  }
+
+  // ---- commands -------------------------------------------------------------
+
+  isIdle(): boolean {
+    if (this.status !== 'running') return true;
+    if (this.running || this.runWaiter || this.typedAhead) return false;
+    if (this.promptSeen) return this.phase !== 'command';
+    return Date.now() - Math.max(this.lastOutput, this.lastInput) >= IDLE_WITHOUT_MARKS_MS;
+  }
+
+  /**
+   * With shell integration the command's output is exactly the bytes between its C
+   * and D marks, and D carries the exit code. Without it (ssh, fish, sh, or a shell
+   * whose startup files broke the hooks) the command counts as finished once output
+   * has been quiet for 300 ms after a prompt-like last line (ending in $ # % > ❯ » :)
+   * or for 2 s otherwise; the exit code is then unknown (null) and a silent command
+   * that runs longer than 2 s is reported finished early. `timedOut` means output was
+   * still flowing at the deadline.
+   */
+  async runCommand(command: string, opts: { wait: boolean; timeoutMs: number }): Promise<CommandResult> {
+    this.assertRunning();
+    // Without marks a previous command cannot be known to be running: only our own
+    // waits count as busy there.
+    if (this.running || this.typedAhead || (this.promptSeen && this.phase === 'command')) {
+      throw new ApolloError('CONFLICT', `Terminal ${this.id} is busy with a running command; wait for it, interrupt it, or use another terminal.`);
+    }
+    this.running = true;
+    try {
+      return await this.runCommandNow(command, opts);
+    } finally {
+      this.running = false;
+    }
+  }
+
+  private async runCommandNow(command: string, opts: { wait: boolean; timeoutMs: number }): Promise<CommandResult> {
+    const deadline = Date.now() + Math.max(0, opts.timeoutMs);
+    const marks = await this.waitForPrompt(Math.min(Math.max(0, opts.timeoutMs), this.limits.promptWaitMs));
+    this.assertRunning();
+    const text = command.replace(/\r\n?/g, '\n').replace(/\n+$/, '');
+    // With integration a multi-line command is sent as one bracketed paste, so bash
+    // and zsh run it as one command line with a single D mark at its end.
+    const typed = marks && text.includes('\n') ? `\x1b[200~${text}\x1b[201~\r` : `${text}\r`;
+    const typedAt = this.recording.size;
+    if (!opts.wait) {
+      if (marks) this.typedAhead = true;
+      this.write(typed, 'agent');
+      return { exitCode: null, timedOut: false, range: [typedAt, typedAt], output: '' };
+    }
+    const r = marks ? await this.waitMarks(typed, typedAt, deadline) : await this.waitQuiet(typed, typedAt, deadline);
+    let output = await this.readText(r.range[0], r.range[1]);
+    if (r.fromTyped) output = removeEcho(output, text);
+    output = output.replace(/[ \t]+$/gm, '').replace(/\s+$/, '');
+    await this.settled(); // the command's events are in the log before the caller records its result
+    return { exitCode: r.exitCode, timedOut: r.timedOut, range: r.range, output };
+  }
+
+  private waitForPrompt(ms: number): Promise<boolean> {
+    if (this.promptSeen) return Promise.resolve(true);
+    if (!this.injected || ms <= 0) return Promise.resolve(false);
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(t);
+        this.promptWaiters.delete(done);
+        resolve(this.promptSeen);
+      };
+      const t = setTimeout(done, ms);
+      this.promptWaiters.add(done);
+    });
+  }
+
+  private waitMarks(typed: string, typedAt: number, deadline: number): Promise<{ exitCode: number | null; timedOut: boolean; range: [number, number]; fromTyped: boolean }> {
+    return new Promise((resolve) => {
+      let timer: NodeJS.Timeout | null = null;
+      const w: RunWaiter = {
+        typedAt,
+        start: null,
+        done: ({ exitCode, end, timedOut }) => {
+          if (this.runWaiter !== w) return;
+          this.runWaiter = null;
+          if (timer) clearTimeout(timer);
+          const start = w.start ?? typedAt;
+          resolve({ exitCode: timedOut ? null : exitCode, timedOut, range: [start, Math.max(start, end)], fromTyped: w.start === null });
+        },
+      };
+      this.runWaiter = w;
+      this.typedAhead = true;
+      this.write(typed, 'agent');
+      timer = setTimeout(() => w.done({ exitCode: null, end: this.recording.size, timedOut: true }), Math.max(0, deadline - Date.now()));
+    });
+  }
+
+  private async waitQuiet(typed: string, typedAt: number, deadline: number): Promise<{ exitCode: number | null; timedOut: boolean; range: [number, number]; fromTyped: boolean }> {
+    this.write(typed, 'agent');
+    for (;;) {
+      await sleep(50);
+      const now = Date.now();
+      const end = this.recording.size;
+      if (this.status !== 'running') return { exitCode: this.exitCode ?? null, timedOut: false, range: [typedAt, end], fromTyped: true };
+      const quietFor = now - Math.max(this.lastOutput, this.lastInput);
+      const tail = end > typedAt ? await this.recording.read(Math.max(typedAt, end - 512), end) : Buffer.alloc(0);
+      const lastLineBytes = tail.subarray(tail.lastIndexOf(0x0a) + 1);
+      const promptLike = PROMPT_LIKE.test(terminalText(decodeUtf8(lastLineBytes)));
+      if (quietFor >= (promptLike ? QUIET_AFTER_PROMPT_MS : QUIET_NO_PROMPT_MS)) {
+        // Leave the new prompt out of the output.
+        return { exitCode: null, timedOut: false, range: [typedAt, promptLike ? end - lastLineBytes.length : end], fromTyped: true };
+      }
+      if (now >= deadline) return { exitCode: null, timedOut: true, range: [typedAt, end], fromTyped: true };
+    }
+  }
+
+  lastOutputAt(): number {
+    return this.lastOutput;
+  }
+
+  shellCwd(): string | undefined {
+    return this.cwdNow;
+  }
+
+  recordedBytes(): number {
+    return this.recording.size;
+  }
+
+  async readText(start: number, end?: number): Promise<string> {
+    const stop = Math.min(end ?? this.recording.size, this.recording.size);
+    const from = Math.max(0, Math.min(start, stop));
+    const max = this.limits.maxTextBytes;
+    if (stop - from <= max) return terminalText(decodeUtf8(await this.recording.read(from, stop)));
+    const headBytes = Math.floor(max / 4);
+    const tailBytes = max - headBytes;
+    const head = terminalText(decodeUtf8(await this.recording.read(from, from + headBytes)));
+    const tail = terminalText(decodeUtf8(await this.recording.read(stop - tailBytes, stop)));
+    const omitted = stop - from - headBytes - tailBytes;
+    return `${head}\n[… ${omitted} bytes omitted (recording bytes ${from + headBytes}-${stop - tailBytes}) …]\n${tail}`;
+  }
+
+  // ---- control ---------------------------------------------------------------
+
+  interrupt(source: 'human' | 'agent' = 'agent'): void {
+    this.assertRunning();
+    const group = foregroundGroup(this.pty.pid);
+    this.write('\x03', source);
+    this.typedAhead = false;
+    if (group === null || group === this.pty.pid) return;
+    // Ctrl-C may be ignored (raw mode, trapped SIGINT): then end the job for real.
+    const escalate = (sig: NodeJS.Signals, next?: () => void) => {
+      if (this.status !== 'running' || foregroundGroup(this.pty.pid) !== group) return;
+      try {
+        process.kill(-group, sig);
+      } catch {
+        return;
+      }
+      next?.();
+    };
+    setTimeout(() => escalate('SIGTERM', () => setTimeout(() => escalate('SIGKILL'), 1500).unref()), 500).unref();
+  }
+
+  async kill(): Promise<void> {
+    if (this.status === 'exited') return;
+    this.forceResume();
+    try {
+      this.pty.kill();
+    } catch {
+      // already gone
+    }
+    this.killTimer ??= setTimeout(() => {
+      try {
+        this.pty.kill('SIGKILL');
+      } catch {
+        // already gone
+      }
+    }, 3000);
+    await this.exited;
+  }
+
+  attach(): number {
+    this.ui.attach();
+    return this.recording.size;
+  }
+
+  detach(): void {
+    this.ui.detach();
+  }
+
+  ack(bytes: number): void {
+    this.ui.ack(bytes);
+  }
+
+  /** Diagnostics for tests: flow-control state. */
+  flowState(): { ptyPaused: boolean; unacked: number; lagging: boolean; diskPending: number; emitted: number } {
+    return { ptyPaused: this.ptyPaused, unacked: this.ui.unackedBytes, lagging: this.ui.isLagging, diskPending: this.diskPending, emitted: this.ui.stats.emittedBytes };
+  }
+
+  private dispose(): void {
+    this.clearDeadPoll();
+    this.ui.dispose();
+    for (const d of this.disposables) d.dispose();
+    this.disposables.length = 0;
+  }
+
+  private assertRunning(): void {
+    if (this.status !== 'running') throw new ApolloError('UNAVAILABLE', `Terminal ${this.id} is not running (${this.status}).`);
+  }
+
+  private emitChanged(): void {
+    safely(() => this.events.changed({ sessionId: this.sessionId, terminal: this.info() }));
+  }
+
+  private append(body: SessionEventBody): Promise<unknown> {
+    // A failed append (disk full) is reported by the store to whoever writes next
+    // and awaits; terminal output must keep flowing meanwhile.
+    const p = this.session.append(body).catch(() => undefined);
+    this.appending.add(p);
+    void p.then(() => this.appending.delete(p));
+    return p;
+  }
+
+  /** Resolves once every event recorded so far by this terminal is durable. */
+  async settled(): Promise<void> {
+    await Promise.all([...this.appending]);
+  }
+}
+
+/** A throwing listener must not break the output pipeline (it runs inside node-pty's callbacks). */
+function safely(f: () => void): void {
+  try {
+    f();
+  } catch (e) {
+    console.error('[pty] event listener failed:', e);
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+function decodeUtf8(buf: Buffer): string {
+  const s = utf8SkipContinuation(buf);
+  return buf.subarray(s, utf8SafeEnd(buf)).toString('utf8');
+}
+
+/** Drop the echoed command line(s) at the start of `output`. */
+export function removeEcho(output: string, command: string): string {
+  const lines = output.split('\n');
+  const cmdLines = command.split('\n');
+  let i = 0;
+  for (const c of cmdLines) {
+    const l = lines[i];
+    if (l === undefined || !l.trimEnd().endsWith(c.trimEnd())) break;
+    i++;
+  }
+  return i > 0 ? lines.slice(i).join('\n') : output;
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Foreground process group of the pty whose session leader is `pid` (Linux only). */
+function foregroundGroup(pid: number): number | null {
+  if (process.platform !== 'linux') return null;
+  try {
+    // /proc/<pid>/stat: "pid (comm) state ppid pgrp session tty_nr tpgid ..."; comm may contain spaces.
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const tpgid = Number(rest[5]);
+    return Number.isInteger(tpgid) && tpgid > 0 ? tpgid : null;
+  } catch {
+    return null;
+  }
+}
+

@@ -1,0 +1,51 @@
+// What the rest of the core (rollout tools, hosts) may ask of a live terminal.
+// Implemented by the node-pty based PtyHost in this folder.
+import type { TerminalInfo, TerminalSpec } from '../../../shared/types';
+
+export interface CommandResult {
+  /** Exit code reported by shell integration; null when unknown or still running. */
+  exitCode: number | null;
+  /** True when the wait timed out and the command is still running. */
+  timedOut: boolean;
+  /** Recording byte range of the command's output. */
+  range: [number, number];
+  /** Output text of the range, ANSI escapes stripped, decoded as UTF-8. */
+  output: string;
+}
+
+export interface LiveTerminal {
+  readonly id: string;
+  readonly sessionId: string;
+  info(): TerminalInfo;
+  /** Send keys. Human input is recorded as a `terminal.input` event. */
+  write(data: string, source: 'human' | 'agent'): void;
+  resize(cols: number, rows: number): void;
+  /**
+   * Type `command` and (if wait) resolve when shell integration reports its end or
+   * when `timeoutMs` passes (then `timedOut` is true and it keeps running).
+   */
+  runCommand(command: string, opts: { wait: boolean; timeoutMs: number }): Promise<CommandResult>;
+  /** True when no command is running (prompt shown) per shell integration. */
+  isIdle(): boolean;
+  /** ms epoch of the last output byte. */
+  lastOutputAt(): number;
+  /** Current working directory of the shell, when integration reports it (OSC 7). */
+  shellCwd(): string | undefined;
+  /** Bytes recorded so far (next output lands at this offset). */
+  recordedBytes(): number;
+  /** Read recorded output as text (escapes stripped) between two offsets. */
+  readText(start: number, end?: number): Promise<string>;
+  /** Send Ctrl-C and kill the foreground process group. */
+  interrupt(): void;
+  kill(): Promise<void>;
+  /** Resolves when the process has exited. */
+  readonly exited: Promise<{ exitCode: number | null; signal: number | null }>;
+}
+
+export interface PtyHostEvents {
+  /** Batched output for the UI; `bytes` counts the raw bytes in this batch (for flow control). */
+  data(e: { sessionId: string; terminalId: string; data: string; offset: number; bytes: number }): void;
+  changed(e: { sessionId: string; terminal: TerminalInfo }): void;
+}
+
+export type { TerminalSpec };

@@ -1,0 +1,131 @@
+import { join } from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { ApolloError } from '../../shared/errors';
+import type { SessionEvent } from '../../shared/events';
+import { foldTrajectory } from '../../shared/trajectory';
+import type { SessionLog } from './store/workspace';
+import type { PtyHost } from './pty/pty-host';
+import { Rollout, type RolloutDelta, type RolloutOptions, type RunResult } from './rollout/index';
+import { CheckpointStore } from './checkpoints/shadow-git';
+import type { ResolvedEndpoint } from './profiles';
+
+export interface StartRollout {
+  session: SessionLog;
+  task: string;
+  endpoint: ResolvedEndpoint | null;
+  policy: 'model' | 'replay';
+  maxSteps: number;
+  cwd: string;
+  branchId?: string;
+  parentStepId?: string | null;
+  replaySource?: SessionEvent[];
+  summarizeAtTokens?: number;
+  /** Test and CLI tuning passed through to the engine. */
+  tuning?: Pick<RolloutOptions, 'llm' | 'tools'>;
+}
+
+/**
+ * Runs rollouts (one active per session) and takes an environment checkpoint after
+ * every step. A checkpoint store that breaks only costs that session its
+ * checkpoints (recorded as checkpoint.failed); the rollout goes on.
+ */
+export class RolloutManager {
+  private readonly active = new Map<string, { rollout: Rollout; done: Promise<RunResult> }>();
+  private readonly stores = new Map<string, Promise<CheckpointStore>>();
+
+  constructor(
+    private readonly pty: PtyHost,
+    private readonly onDelta: (sessionId: string, stepId: string, delta: RolloutDelta) => void = () => {},
+  ) {}
+
+  get(sessionId: string): Rollout | undefined {
+    return this.active.get(sessionId)?.rollout;
+  }
+
+  /** Start a rollout in the background; `done` settles when it ends or pauses for good. */
+  start(opts: StartRollout): { rollout: Rollout; done: Promise<RunResult> } {
+    const cur = this.active.get(opts.session.id);
+    if (cur && (cur.rollout.state === 'running' || cur.rollout.state === 'paused')) {
+      throw new ApolloError('CONFLICT', 'A rollout is already active in this session: stop it first.');
+    }
+    const session = opts.session;
+    const rollout = new Rollout({
+      session,
+      pty: this.pty,
+      endpoint: opts.endpoint && {
+        profile: opts.endpoint.profile, baseURL: opts.endpoint.baseUrl, apiKey: opts.endpoint.apiKey, model: opts.endpoint.model,
+        temperature: opts.endpoint.temperature, topP: opts.endpoint.topP, maxTokens: opts.endpoint.maxTokens, toolMode: opts.endpoint.toolMode,
+      },
+      policy: opts.policy,
+      task: opts.task,
+      maxSteps: opts.maxSteps,
+      cwd: opts.cwd,
+      branchId: opts.branchId,
+      parentStepId: opts.parentStepId,
+      replaySource: opts.replaySource,
+      summarizeAtTokens: opts.summarizeAtTokens,
+      ...opts.tuning,
+      onDelta: (stepId, delta) => this.onDelta(session.id, stepId, delta),
+      hooks: { afterStep: (stepId) => this.checkpoint(session, opts.cwd, stepId) },
+    });
+    const entry = { rollout, done: rollout.run() };
+    this.active.set(session.id, entry);
+    return entry;
+  }
+
+  require(sessionId: string): Rollout {
+    const r = this.get(sessionId);
+    if (!r) throw new ApolloError('UNAVAILABLE', 'No rollout is active in this session.');
+    return r;
+  }
+
+  resume(sessionId: string): Promise<RunResult> {
+    const entry = this.active.get(sessionId);
+    if (!entry) throw new ApolloError('UNAVAILABLE', 'No rollout is active in this session.');
+    entry.done = entry.rollout.resume();
+    return entry.done;
+  }
+
+  /** Guidance goes to the active rollout; without one it waits, recorded, for the next rollout on its branch. */
+  async guidance(session: SessionLog, text: string, author: string, branchId = 'main'): Promise<string> {
+    const r = this.get(session.id);
+    if (r && (r.state === 'running' || r.state === 'paused' || r.state === 'idle')) return r.queueGuidance(text, author);
+    const guidanceId = randomUUID();
+    await session.append({ type: 'guidance.queued', guidanceId, text, author, branchId });
+    return guidanceId;
+  }
+
+  checkpoints(session: SessionLog, cwd: string): Promise<CheckpointStore> {
+    let s = this.stores.get(session.id);
+    if (!s) {
+      s = CheckpointStore.open({ storeDir: join(session.dir, 'checkpoints.git'), workDir: cwd });
+      s.catch(() => this.stores.delete(session.id));
+      this.stores.set(session.id, s);
+    }
+    return s;
+  }
+
+  private async checkpoint(session: SessionLog, cwd: string, stepId: string): Promise<void> {
+    try {
+      const store = await this.checkpoints(session, cwd);
+      const { commit } = await store.snapshot(`step ${stepId}`);
+      const shell = this.pty.list(session.id)[0];
+      const shellCwd = shell?.shellCwd();
+      await session.append({ type: 'checkpoint.taken', stepId, commit, cwd, ...(shellCwd ? { shellCwd } : {}) });
+    } catch (err) {
+      await session.append({ type: 'checkpoint.failed', stepId, error: (err as Error).message });
+    }
+  }
+
+  async stopAll(): Promise<void> {
+    await Promise.all([...this.active.values()].map((e) => e.rollout.stop().catch(() => {})));
+  }
+}
+
+/** The task of the first rollout recorded in a session (for replay and branches). */
+export function recordedTask(events: readonly SessionEvent[]): string {
+  const t = foldTrajectory(events);
+  const first = [...t.rollouts.values()][0];
+  if (!first) throw new ApolloError('NOT_FOUND', 'This session has no recorded rollout.');
+  return first.task;
+}

@@ -1,0 +1,181 @@
+import { open, type FileHandle } from 'node:fs/promises';
+import { ApolloError } from '../../../shared/errors';
+
+export interface AppendLogOptions {
+  /**
+   * How long an append may wait for company before its group is committed. 0 (the
+   * default) commits on the next turn of the event loop; appends that arrive while
+   * a commit is in flight form the next group, so batching grows with load.
+   */
+  maxDelayMs?: number;
+  /** A group is committed early once it holds this many bytes. */
+  maxBatchBytes?: number;
+  /** fdatasync each group (true) or leave it to the OS page cache (false). */
+  durable?: boolean;
+}
+
+interface Pending {
+  chunks: Array<Buffer | string>;
+  bytes: number;
+  waiters: Array<{ resolve: () => void; reject: (e: Error) => void }>;
+}
+
+/**
+ * An append-only file with group commit: appends are buffered and written (and
+ * fsync'd) together within a bounded delay, so a burst of thousands of small
+ * appends costs a handful of syscalls, while each caller still learns exactly when
+ * its bytes are durable. Offsets are assigned at append time.
+ *
+ * On a failed write (ENOSPC, EIO) the file is cut back to its last committed length,
+ * so a half-written group never leaves a torn record in front of later ones, and
+ * every caller whose bytes were not committed gets the error.
+ */
+export class AppendLog {
+  private committed: number;
+  private logical: number;
+  private pending: Pending | null = null;
+  private timer: NodeJS.Timeout | NodeJS.Immediate | null = null;
+  private flushing: Promise<void> | null = null;
+  private closed = false;
+  private readonly maxDelayMs: number;
+  private readonly maxBatchBytes: number;
+  private readonly durable: boolean;
+
+  private constructor(
+    readonly path: string,
+    private readonly fh: FileHandle,
+    size: number,
+    opts: AppendLogOptions,
+  ) {
+    this.committed = size;
+    this.logical = size;
+    this.maxDelayMs = opts.maxDelayMs ?? 0;
+    this.maxBatchBytes = opts.maxBatchBytes ?? 1 << 20;
+    this.durable = opts.durable ?? true;
+  }
+
+  static async open(path: string, opts: AppendLogOptions = {}): Promise<AppendLog> {
+    const fh = await open(path, 'a+');
+    const { size } = await fh.stat();
+    return new AppendLog(path, fh, size, opts);
+  }
+
+  /** Length of the file including bytes not yet committed. */
+  get size(): number {
+    return this.logical;
+  }
+
+  /** Length of the file known to be on disk. */
+  get durableSize(): number {
+    return this.committed;
+  }
+
+  /**
+   * Queue `data` for the next group commit. Returns the offset it will occupy and a
+   * promise that settles once it is durable (or failed).
+   */
+  append(data: Buffer | string): { offset: number; durable: Promise<void> } {
+    if (this.closed) throw new ApolloError('IO', `Log ${this.path} is closed`);
+    const len = typeof data === 'string' ? Buffer.byteLength(data, 'utf8') : data.length;
+    const offset = this.logical;
+    this.logical += len;
+    const p = (this.pending ??= { chunks: [], bytes: 0, waiters: [] });
+    p.chunks.push(data);
+    p.bytes += len;
+    const durable = new Promise<void>((resolve, reject) => p.waiters.push({ resolve, reject }));
+    // Callers that do not await durability must not crash the process on failure;
+    // the error still reaches whoever awaits this promise.
+    durable.catch(() => {});
+    if (p.bytes >= this.maxBatchBytes) void this.flush();
+    else if (!this.timer) {
+      this.timer = this.maxDelayMs > 0 ? setTimeout(() => void this.flush(), this.maxDelayMs) : setImmediate(() => void this.flush());
+    }
+    return { offset, durable };
+  }
+
+  /** Commit everything appended so far. */
+  async flush(): Promise<void> {
+    this.clearTimer();
+    while (this.flushing) await this.flushing.catch(() => {});
+    const batch = this.pending;
+    if (!batch) return;
+    this.pending = null;
+    this.flushing = this.commit(batch);
+    try {
+      await this.flushing;
+    } finally {
+      this.flushing = null;
+    }
+  }
+
+  private clearTimer(): void {
+    if (!this.timer) return;
+    clearTimeout(this.timer as NodeJS.Timeout);
+    clearImmediate(this.timer as NodeJS.Immediate);
+    this.timer = null;
+  }
+
+  private async commit(batch: Pending): Promise<void> {
+    const buf = toBuffer(batch);
+    try {
+      let written = 0;
+      while (written < buf.length) {
+        const { bytesWritten } = await this.fh.write(buf, written, buf.length - written);
+        written += bytesWritten;
+      }
+      if (this.durable) await this.fh.datasync();
+      this.committed += buf.length;
+      for (const w of batch.waiters) w.resolve();
+    } catch (err) {
+      await this.fail(batch, err as NodeJS.ErrnoException);
+    }
+  }
+
+  private async fail(batch: Pending, err: NodeJS.ErrnoException): Promise<void> {
+    // Bytes queued after the failed group were given offsets that assumed it landed.
+    const later = this.pending;
+    this.pending = null;
+    this.clearTimer();
+    try {
+      await this.fh.truncate(this.committed);
+    } catch {
+      // Nothing more can be done here; the next open drops a torn tail.
+    }
+    this.logical = this.committed;
+    const e =
+      err.code === 'ENOSPC' || err.code === 'EDQUOT'
+        ? new ApolloError('DISK_FULL', `Disk full: could not write to ${this.path}. Free some space; nothing already saved was lost.`)
+        : new ApolloError('IO', `Could not write to ${this.path}: ${err.message}`);
+    for (const w of [...batch.waiters, ...(later?.waiters ?? [])]) w.reject(e);
+  }
+
+  /** Read a committed or pending byte range. */
+  async read(start: number, end: number): Promise<Buffer> {
+    const from = Math.max(0, Math.min(start, this.logical));
+    const to = Math.max(from, Math.min(end, this.logical));
+    if (to > this.committed) await this.flush();
+    const buf = Buffer.alloc(to - from);
+    let got = 0;
+    while (got < buf.length) {
+      const { bytesRead } = await this.fh.read(buf, got, buf.length - got, from + got);
+      if (bytesRead === 0) break;
+      got += bytesRead;
+    }
+    return got === buf.length ? buf : buf.subarray(0, got);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    await this.flush();
+    this.closed = true;
+    await this.fh.close();
+  }
+}
+
+/** One buffer for a group; runs of strings are joined first, which is far cheaper than a Buffer each. */
+function toBuffer(batch: Pending): Buffer {
+  const { chunks } = batch;
+  if (chunks.length === 1) return typeof chunks[0] === 'string' ? Buffer.from(chunks[0], 'utf8') : chunks[0]!;
+  if (chunks.every((c) => typeof c === 'string')) return Buffer.from((chunks as string[]).join(''), 'utf8');
+  return Buffer.concat(chunks.map((c) => (typeof c === 'string' ? Buffer.from(c, 'utf8') : c)), batch.bytes);
+}

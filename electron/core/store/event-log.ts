@@ -1,0 +1,108 @@
+import { open, stat } from 'node:fs/promises';
+import type { LoadReport } from '../../../shared/types';
+import type { SessionEvent, SessionEventBody } from '../../../shared/events';
+import { AppendLog, type AppendLogOptions } from './append-log';
+
+export interface ParsedLog {
+  events: SessionEvent[];
+  report: LoadReport;
+  /** Byte length of the intact prefix (everything up to the last newline). */
+  goodLength: number;
+}
+
+/**
+ * Parse a JSONL event log. A last line without its newline is a write torn by a
+ * crash and is dropped; a corrupt line in the middle is skipped and reported while
+ * every other event loads.
+ */
+export function parseEventLog(buf: Buffer): ParsedLog {
+  const events: SessionEvent[] = [];
+  const corruptLines: number[] = [];
+  const lastNl = buf.lastIndexOf(0x0a);
+  const goodLength = lastNl + 1;
+  const tornTail = goodLength < buf.length;
+  let line = 0;
+  let start = 0;
+  while (start < goodLength) {
+    const nl = buf.indexOf(0x0a, start);
+    line++;
+    if (nl > start) {
+      try {
+        const ev = JSON.parse(buf.toString('utf8', start, nl)) as SessionEvent;
+        if (typeof ev !== 'object' || ev === null || typeof ev.type !== 'string' || typeof ev.seq !== 'number') throw new Error('not an event');
+        events.push(ev);
+      } catch {
+        corruptLines.push(line);
+      }
+    }
+    start = nl + 1;
+  }
+  return { events, report: { tornTail, corruptLines }, goodLength };
+}
+
+export async function readEventLog(path: string): Promise<ParsedLog> {
+  const fh = await open(path, 'r');
+  try {
+    const buf = await fh.readFile();
+    return parseEventLog(buf);
+  } finally {
+    await fh.close();
+  }
+}
+
+/** An open session log: the loaded events plus an appender that keeps `seq` going. */
+export class EventLog {
+  private nextSeq: number;
+
+  private constructor(
+    private readonly file: AppendLog,
+    lastSeq: number,
+  ) {
+    this.nextSeq = lastSeq + 1;
+  }
+
+  static async open(path: string, opts?: AppendLogOptions): Promise<{ log: EventLog } & ParsedLog> {
+    let parsed: ParsedLog = { events: [], report: { tornTail: false, corruptLines: [] }, goodLength: 0 };
+    const exists = await stat(path).then(() => true, () => false);
+    if (exists) {
+      parsed = await readEventLog(path);
+      if (parsed.report.tornTail) {
+        // Cut the torn bytes so the next append starts on a line of its own.
+        const fh = await open(path, 'r+');
+        try {
+          await fh.truncate(parsed.goodLength);
+          await fh.datasync();
+        } finally {
+          await fh.close();
+        }
+      }
+    }
+    const file = await AppendLog.open(path, opts);
+    const lastSeq = parsed.events.reduce((m, e) => Math.max(m, e.seq), 0);
+    return { log: new EventLog(file, lastSeq), ...parsed };
+  }
+
+  /** Append an event; `durable` settles once it is fsync'd. */
+  append(body: SessionEventBody, ts = Date.now()): { event: SessionEvent; durable: Promise<void> } {
+    const event = { seq: this.nextSeq, ts, ...body } as SessionEvent;
+    const { durable } = this.file.append(JSON.stringify(event) + '\n');
+    this.nextSeq++;
+    // A failed commit rolls the file back, so the numbers it took are free again.
+    durable.catch(() => {
+      if (this.nextSeq > event.seq) this.nextSeq = event.seq;
+    });
+    return { event, durable };
+  }
+
+  get size(): number {
+    return this.file.size;
+  }
+
+  flush(): Promise<void> {
+    return this.file.flush();
+  }
+
+  close(): Promise<void> {
+    return this.file.close();
+  }
+}

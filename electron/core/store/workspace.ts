@@ -1,0 +1,296 @@
+import { mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { Low } from 'lowdb';
+import { JSONFile } from 'lowdb/node';
+import { ApolloError } from '../../../shared/errors';
+import type { SessionEvent, SessionEventBody } from '../../../shared/events';
+import type { LoadReport } from '../../../shared/types';
+import { EventLog } from './event-log';
+import { TerminalRecording } from './terminal-recording';
+import { APP_VERSION } from '../version';
+
+export interface SessionIndexEntry {
+  id: string;
+  name: string;
+  cwd: string;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export interface WorkspaceData {
+  version: 1;
+  sessions: Record<string, SessionIndexEntry>;
+  settings: Record<string, unknown>;
+}
+
+const emptyData = (): WorkspaceData => ({ version: 1, sessions: {}, settings: {} });
+
+/** Where the workspace lives: --home, else APOLLO_HOME, else the OS app-data folder. */
+export function resolveHome(flag?: string, env: NodeJS.ProcessEnv = process.env): string {
+  if (flag) return flag;
+  if (env.APOLLO_HOME) return env.APOLLO_HOME;
+  const h = homedir();
+  if (process.platform === 'darwin') return join(h, 'Library', 'Application Support', 'Apollo Workstation');
+  if (process.platform === 'win32') return join(env.APPDATA ?? join(h, 'AppData', 'Roaming'), 'Apollo Workstation');
+  return join(env.XDG_DATA_HOME ?? join(h, '.local', 'share'), 'apollo-workstation');
+}
+
+type Listener = (event: SessionEvent) => void;
+
+/** One session on disk: its event log and terminal recordings. */
+export class SessionLog {
+  readonly events: SessionEvent[];
+  private readonly listeners = new Set<Listener>();
+  private readonly recordings = new Map<string, Promise<TerminalRecording>>();
+
+  constructor(
+    readonly id: string,
+    readonly dir: string,
+    private readonly log: EventLog,
+    events: SessionEvent[],
+    readonly report: LoadReport,
+  ) {
+    this.events = events;
+  }
+
+  /** Append a fact; resolves once it is durable, then tells subscribers. */
+  async append(body: SessionEventBody): Promise<SessionEvent> {
+    const { event, durable } = this.log.append(body);
+    await durable;
+    this.events.push(event);
+    for (const l of this.listeners) l(event);
+    return event;
+  }
+
+  subscribe(l: Listener): () => void {
+    this.listeners.add(l);
+    return () => this.listeners.delete(l);
+  }
+
+  recording(terminalId: string): Promise<TerminalRecording> {
+    let r = this.recordings.get(terminalId);
+    if (!r) {
+      r = mkdir(join(this.dir, 'terminals'), { recursive: true }).then(() => TerminalRecording.open(join(this.dir, 'terminals'), terminalId));
+      this.recordings.set(terminalId, r);
+    }
+    return r;
+  }
+
+  async hasRecording(terminalId: string): Promise<boolean> {
+    if (this.recordings.has(terminalId)) return true;
+    return stat(join(this.dir, 'terminals', `${terminalId}.out`)).then(() => true, () => false);
+  }
+
+  get logBytes(): number {
+    return this.log.size;
+  }
+
+  async close(): Promise<void> {
+    await this.log.close();
+    for (const r of this.recordings.values()) await (await r).close();
+  }
+}
+
+/**
+ * The workspace folder: a small lowdb index (sessions, settings) beside one folder
+ * per session. The index is a cache of facts that live in the session logs, so a
+ * missing or corrupt index is rebuilt from them.
+ */
+export class Workspace {
+  private readonly open = new Map<string, Promise<SessionLog>>();
+
+  private constructor(
+    readonly home: string,
+    private readonly db: Low<WorkspaceData>,
+    readonly warnings: string[],
+  ) {}
+
+  static async open(home: string): Promise<Workspace> {
+    await mkdir(join(home, 'sessions'), { recursive: true });
+    const file = join(home, 'workspace.json');
+    const db = new Low<WorkspaceData>(new JSONFile<WorkspaceData>(file), emptyData());
+    const warnings: string[] = [];
+    let needsRebuild = false;
+    try {
+      await db.read();
+      const d = db.data as Partial<WorkspaceData> | null;
+      if (!d || d.version !== 1 || typeof d.sessions !== 'object' || d.sessions === null) throw new SyntaxError('unexpected shape');
+      d.settings ??= {};
+    } catch (err) {
+      const aside = `${file}.corrupt-${Date.now()}`;
+      await rename(file, aside).catch(() => {});
+      warnings.push(`The workspace index was unreadable (${(err as Error).message}); it was moved to ${aside} and rebuilt from the session folders.`);
+      db.data = emptyData();
+      needsRebuild = true;
+    }
+    if (!(await stat(file).then(() => true, () => false))) needsRebuild = true;
+    const ws = new Workspace(home, db, warnings);
+    if (needsRebuild) await ws.rebuildIndex();
+    else await ws.reconcile();
+    return ws;
+  }
+
+  private sessionsDir(): string {
+    return join(this.home, 'sessions');
+  }
+
+  /** Rebuild every index entry from the session folders. */
+  async rebuildIndex(): Promise<void> {
+    const sessions: Record<string, SessionIndexEntry> = {};
+    for (const id of await this.sessionFolders()) {
+      const entry = await this.entryFromLog(id);
+      if (entry) sessions[id] = entry;
+    }
+    this.db.data.sessions = sessions;
+    await this.db.write();
+  }
+
+  /** Add folders the index does not know (e.g. copied in) and drop entries whose folder is gone. */
+  private async reconcile(): Promise<void> {
+    const folders = new Set(await this.sessionFolders());
+    let changed = false;
+    for (const id of Object.keys(this.db.data.sessions)) {
+      if (!folders.has(id)) {
+        delete this.db.data.sessions[id];
+        changed = true;
+      }
+    }
+    for (const id of folders) {
+      if (this.db.data.sessions[id]) continue;
+      const entry = await this.entryFromLog(id);
+      if (entry) {
+        this.db.data.sessions[id] = entry;
+        changed = true;
+      }
+    }
+    if (changed) await this.db.write();
+  }
+
+  private async sessionFolders(): Promise<string[]> {
+    const out: string[] = [];
+    for (const d of await readdir(this.sessionsDir(), { withFileTypes: true })) {
+      if (d.isDirectory() && (await stat(join(this.sessionsDir(), d.name, 'events.jsonl')).then(() => true, () => false))) out.push(d.name);
+    }
+    return out;
+  }
+
+  private async entryFromLog(id: string): Promise<SessionIndexEntry | null> {
+    const path = join(this.sessionsDir(), id, 'events.jsonl');
+    let text: string;
+    try {
+      text = await readFile(path, 'utf8');
+    } catch {
+      return null;
+    }
+    const entry: SessionIndexEntry = { id, name: id, cwd: '', createdAt: 0, updatedAt: 0 };
+    for (const line of text.split('\n')) {
+      // Only the few naming events matter; skip parsing the rest.
+      if (!line.includes('"session.')) {
+        const ts = /"ts":(\d+)/.exec(line);
+        if (ts) entry.updatedAt = Math.max(entry.updatedAt, Number(ts[1]));
+        continue;
+      }
+      try {
+        const ev = JSON.parse(line) as SessionEvent;
+        entry.updatedAt = Math.max(entry.updatedAt, ev.ts);
+        if (ev.type === 'session.created') {
+          entry.name = ev.name;
+          entry.cwd = ev.cwd;
+          entry.createdAt = ev.ts;
+        } else if (ev.type === 'session.renamed') entry.name = ev.name;
+      } catch {
+        // corrupt line: the session loader reports it
+      }
+    }
+    return entry;
+  }
+
+  list(): SessionIndexEntry[] {
+    return Object.values(this.db.data.sessions).sort((a, b) => b.updatedAt - a.updatedAt);
+  }
+
+  entry(id: string): SessionIndexEntry {
+    const e = this.db.data.sessions[id];
+    if (!e) throw new ApolloError('NOT_FOUND', `No session ${id}`);
+    return e;
+  }
+
+  async create(opts: { name?: string; cwd?: string; id?: string }): Promise<SessionLog> {
+    const id = opts.id ?? `${new Date().toISOString().slice(0, 10)}-${randomUUID().slice(0, 8)}`;
+    const dir = join(this.sessionsDir(), id);
+    await mkdir(dir, { recursive: false }).catch((e: NodeJS.ErrnoException) => {
+      throw e.code === 'EEXIST' ? new ApolloError('CONFLICT', `Session ${id} already exists`) : e;
+    });
+    const cwd = opts.cwd ?? homedir();
+    const name = opts.name?.trim() || `Session ${new Date().toLocaleString('sv').slice(0, 16)}`;
+    const session = this.load(id);
+    const log = await session;
+    const ev = await log.append({ type: 'session.created', name, cwd, appVersion: APP_VERSION });
+    this.db.data.sessions[id] = { id, name, cwd, createdAt: ev.ts, updatedAt: ev.ts };
+    await this.db.write();
+    return log;
+  }
+
+  async session(id: string): Promise<SessionLog> {
+    this.entry(id);
+    return this.load(id);
+  }
+
+  private load(id: string): Promise<SessionLog> {
+    let s = this.open.get(id);
+    if (!s) {
+      const dir = join(this.sessionsDir(), id);
+      s = EventLog.open(join(dir, 'events.jsonl')).then(({ log, events, report }) => {
+        const sl = new SessionLog(id, dir, log, events, report);
+        sl.subscribe((ev) => this.touch(id, ev));
+        return sl;
+      });
+      s.catch(() => this.open.delete(id));
+      this.open.set(id, s);
+    }
+    return s;
+  }
+
+  private touch(id: string, ev: SessionEvent): void {
+    const e = this.db.data.sessions[id];
+    if (!e) return;
+    e.updatedAt = ev.ts;
+    if (ev.type === 'session.renamed') {
+      e.name = ev.name;
+      void this.db.write();
+    }
+  }
+
+  async rename(id: string, name: string): Promise<void> {
+    const s = await this.session(id);
+    await s.append({ type: 'session.renamed', name });
+    await this.db.write();
+  }
+
+  async remove(id: string): Promise<void> {
+    this.entry(id);
+    const s = this.open.get(id);
+    this.open.delete(id);
+    if (s) await (await s).close().catch(() => {});
+    delete this.db.data.sessions[id];
+    await this.db.write();
+    await rm(join(this.sessionsDir(), id), { recursive: true, force: true });
+  }
+
+  getSetting<T>(key: string): T | undefined {
+    return this.db.data.settings[key] as T | undefined;
+  }
+
+  async setSetting(key: string, value: unknown): Promise<void> {
+    this.db.data.settings[key] = value;
+    await this.db.write();
+  }
+
+  async close(): Promise<void> {
+    for (const s of this.open.values()) await (await s).close().catch(() => {});
+    this.open.clear();
+    await this.db.write().catch(() => {});
+  }
+}

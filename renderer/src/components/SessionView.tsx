@@ -1,0 +1,152 @@
+import { useEffect } from 'react';
+import type { SessionInfo, TerminalInfo } from '../../../shared/types';
+import { useApp } from '../context';
+import { selectTerminals } from '../store/terminals';
+import { formatDateTime } from '../lib/format';
+import { Icon } from './Icon';
+import { TerminalView } from './TerminalView';
+
+export function SessionView({ session }: { session: SessionInfo }) {
+  const terminals = useApp((s) => selectTerminals(s, session.id));
+  const activeId = useApp((s) => s.activeTerminal[session.id]);
+  const setActive = useApp((s) => s.setActiveTerminal);
+  const openDialog = useApp((s) => s.openDialog);
+
+  const active = terminals.find((t) => t.id === activeId) ?? terminals[0];
+  useEffect(() => {
+    if (active && active.id !== activeId) setActive(session.id, active.id);
+  }, [active, activeId, session.id, setActive]);
+
+  return (
+    <section className="session-view" aria-label={`Session ${session.name}`}>
+      <SessionHeader session={session} />
+      {!session.live && (
+        <div className="banner banner-ended" data-testid="session-ended-banner" role="status">
+          <strong>Processes ended.</strong> This session was recorded before the host last restarted. Its terminals show the
+          recording and take no input; the trajectory and annotations are intact.
+        </div>
+      )}
+      <div className="tabs" role="tablist" aria-label="Terminals">
+        {terminals.map((t) => (
+          <TerminalTab
+            key={t.id}
+            sessionId={session.id}
+            terminal={t}
+            active={t.id === active?.id}
+            live={session.live}
+            onSelect={() => setActive(session.id, t.id)}
+          />
+        ))}
+        <button
+          type="button"
+          className="tab-add"
+          data-testid="add-terminal"
+          title={session.live ? 'New terminal' : 'This session is recorded: new terminals need a live session'}
+          aria-label="New terminal"
+          disabled={!session.live}
+          onClick={() => openDialog({ kind: 'add-terminal', sessionId: session.id })}
+        >
+          <Icon name="plus" size={13} />
+        </button>
+      </div>
+      <div className="terminal-stack">
+        {terminals.map((t) => (
+          <TerminalView key={t.id} sessionId={session.id} info={t} live={session.live} visible={t.id === active?.id} />
+        ))}
+        {terminals.length === 0 && (
+          <div className="empty-state">
+            <Icon name="terminal" size={28} />
+            <p>This session has no terminals.</p>
+            {session.live && (
+              <button type="button" className="btn primary" onClick={() => openDialog({ kind: 'add-terminal', sessionId: session.id })}>
+                Start a terminal
+              </button>
+            )}
+          </div>
+        )}
+      </div>
+    </section>
+  );
+}
+
+function SessionHeader({ session }: { session: SessionInfo }) {
+  return (
+    <header className="session-header">
+      <h1 className="session-title" title={session.name}>
+        {session.name}
+      </h1>
+      <span
+        className={`badge ${session.live ? 'badge-live' : 'badge-recorded'}`}
+        data-testid="session-status"
+        data-status={session.live ? 'live' : 'recorded'}
+        title={session.live ? 'Its terminals run on this host now' : 'Opened from disk: processes are not running'}
+      >
+        {session.live ? 'Live' : 'Recorded'}
+      </span>
+      <span className="session-facts">
+        <span className="mono" title="Working directory">
+          {session.cwd}
+        </span>
+        <span title="Created">{formatDateTime(session.createdAt)}</span>
+        <span>
+          {session.steps} step{session.steps === 1 ? '' : 's'}
+        </span>
+        <span className="mono dim" title="Session id">
+          {session.id}
+        </span>
+      </span>
+    </header>
+  );
+}
+
+function statusText(t: TerminalInfo): string {
+  switch (t.status) {
+    case 'failed':
+      return `failed: ${t.error ?? 'unknown error'}`;
+    case 'exited':
+      return t.signal ? `exited (signal ${t.signal})` : `exited (code ${t.exitCode ?? '?'})`;
+    default:
+      return t.status;
+  }
+}
+
+function TerminalTab(props: { sessionId: string; terminal: TerminalInfo; active: boolean; live: boolean; onSelect(): void }) {
+  const { terminal: t, active } = props;
+  const killTerminal = useApp((s) => s.killTerminal);
+  const command = [t.command, ...t.args].join(' ') || 'login shell';
+  const running = props.live && (t.status === 'running' || t.status === 'starting');
+  return (
+    <div
+      className={`tab${active ? ' active' : ''}`}
+      role="tab"
+      aria-selected={active}
+      tabIndex={active ? 0 : -1}
+      data-testid="terminal-tab"
+      data-terminal-id={t.id}
+      data-status={t.status}
+      title={`${t.id} — ${command}\n${t.cwd}\n${statusText(t)}`}
+      onClick={props.onSelect}
+      onKeyDown={(e) => (e.key === 'Enter' || e.key === ' ') && props.onSelect()}
+    >
+      <span className={`dot dot-${t.status}`} aria-label={statusText(t)} />
+      <span className="tab-name">{t.id}</span>
+      {t.status === 'failed' && <span className="tab-error">failed</span>}
+      {t.status === 'exited' && <span className="tab-exit">{t.signal ? `sig ${t.signal}` : `exit ${t.exitCode ?? '?'}`}</span>}
+      {active && running && (
+        <button
+          type="button"
+          className="icon-btn tab-kill"
+          data-testid="kill-terminal"
+          title="Stop this terminal's process"
+          aria-label={`Stop terminal ${t.id}`}
+          onClick={(e) => {
+            e.stopPropagation();
+            void killTerminal(props.sessionId, t.id);
+          }}
+        >
+          <Icon name="stop" size={11} />
+        </button>
+      )}
+    </div>
+  );
+}

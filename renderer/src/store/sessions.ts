@@ -1,0 +1,177 @@
+// Sessions: the list mirrored from the host, and which one is open in the main area.
+import type { LoadReport, SessionInfo } from '../../../shared/types';
+import type { Transport } from '../../../shared/transport';
+import type { ArgsOf } from '../../../shared/contract/index';
+import type { Slice } from './types';
+import { describeError, type Outcome } from '../lib/errors';
+
+export interface NewSessionInput {
+  name: string;
+  cwd: string;
+  /** Command line for the first terminal; empty = login shell. Already parsed. */
+  command?: { command: string; args: string[] };
+}
+
+export interface SessionsSlice {
+  /** Newest first. */
+  sessions: SessionInfo[];
+  sessionsLoaded: boolean;
+  openSessionId: string | null;
+  /** Session being opened (request in flight). */
+  openingSessionId: string | null;
+  /** What the host reported when it loaded each opened session's log. */
+  loadReports: Record<string, LoadReport>;
+
+  bootstrap(): Promise<void>;
+  /**
+   * A session list from `sessions.list` / `sessions.changed`. It may be index-only (only
+   * live terminals, steps 0), so it never removes terminals or lowers step counts we
+   * learnt from a full view (sessions.open/create/rename, terminal.changed).
+   */
+  applySessionList(list: SessionInfo[]): void;
+  /** A full view of one session (result of sessions.open/create/rename): authoritative. */
+  upsertSession(s: SessionInfo): void;
+  setSessionSteps(sessionId: string, steps: number): void;
+  createSession(input: NewSessionInput): Promise<Outcome<SessionInfo>>;
+  renameSession(sessionId: string, name: string): Promise<boolean>;
+  deleteSession(sessionId: string): Promise<boolean>;
+  openSession(sessionId: string): Promise<void>;
+  closeSession(): void;
+}
+
+/** The first terminal every new session gets. */
+export const DEFAULT_TERMINAL = 'main';
+
+function sortSessions(list: SessionInfo[]): SessionInfo[] {
+  return [...list].sort((a, b) => b.createdAt - a.createdAt || a.id.localeCompare(b.id));
+}
+
+export const createSessionsSlice =
+  (transport: Transport): Slice<SessionsSlice> =>
+  (set, get) => ({
+    sessions: [],
+    sessionsLoaded: false,
+    openSessionId: null,
+    openingSessionId: null,
+    loadReports: {},
+
+    bootstrap: async () => {
+      try {
+        const [info, list] = await Promise.all([transport.request('app.info', {}), transport.request('sessions.list', {})]);
+        set({ appInfo: info, connection: { state: 'ready' } });
+        get().applySessionList(list);
+        set({ sessionsLoaded: true });
+      } catch (err) {
+        const c = get().connection;
+        if (c.state === 'failed' || c.state === 'lost') return; // the close handler already said why
+        set({ connection: { state: 'failed', reason: err instanceof Error ? err.message : String(err) } });
+      }
+    },
+
+    applySessionList: (list) => {
+      const known = new Map(get().sessions.map((s) => [s.id, s]));
+      const merged = list.map((s) => {
+        const prev = known.get(s.id);
+        return prev && prev.steps > s.steps ? { ...s, steps: prev.steps } : s;
+      });
+      set({ sessions: sortSessions(merged) });
+      for (const s of list) get().mergeTerminals(s.id, s.terminals);
+      const ids = new Set(list.map((s) => s.id));
+      for (const id of Object.keys(get().terminals)) if (!ids.has(id)) get().forgetTerminals(id);
+      const open = get().openSessionId;
+      if (open && !ids.has(open)) get().closeSession();
+    },
+
+    upsertSession: (s) => {
+      const others = get().sessions.filter((x) => x.id !== s.id);
+      set({ sessions: sortSessions([...others, s]) });
+      get().replaceTerminals(s.id, s.terminals);
+    },
+
+    setSessionSteps: (sessionId, steps) => {
+      const cur = get().sessions.find((s) => s.id === sessionId);
+      if (!cur || cur.steps === steps) return;
+      set({ sessions: get().sessions.map((s) => (s.id === sessionId ? { ...s, steps } : s)) });
+    },
+
+    createSession: async (input) => {
+      const args: ArgsOf<'sessions.create'> = {
+        terminals: [{ id: DEFAULT_TERMINAL, ...(input.command ?? {}) }],
+      };
+      if (input.name.trim()) args.name = input.name.trim();
+      if (input.cwd.trim()) args.cwd = input.cwd.trim();
+      try {
+        const s = await transport.request('sessions.create', args);
+        get().upsertSession(s);
+        void get().openSession(s.id);
+        return { ok: true, value: s };
+      } catch (err) {
+        get().reportError('Could not create the session', err);
+        return { ok: false, error: describeError(err) };
+      }
+    },
+
+    renameSession: async (sessionId, name) => {
+      try {
+        const s = await transport.request('sessions.rename', { sessionId, name });
+        get().upsertSession(s);
+        return true;
+      } catch (err) {
+        get().reportError('Could not rename the session', err);
+        return false;
+      }
+    },
+
+    deleteSession: async (sessionId) => {
+      try {
+        await transport.request('sessions.delete', { sessionId });
+        if (get().openSessionId === sessionId) get().closeSession();
+        set({ sessions: get().sessions.filter((s) => s.id !== sessionId) });
+        get().forgetTerminals(sessionId);
+        return true;
+      } catch (err) {
+        get().reportError('Could not delete the session', err);
+        return false;
+      }
+    },
+
+    openSession: async (sessionId) => {
+      if (get().openSessionId === sessionId || get().openingSessionId === sessionId) return;
+      set({ openingSessionId: sessionId });
+      get().beginTrajectoryLoad(sessionId);
+      try {
+        const res = await transport.request('sessions.open', { sessionId });
+        if (get().openingSessionId !== sessionId) {
+          // Superseded by another click while loading.
+          if (get().openSessionId !== sessionId) get().dropTrajectory(sessionId);
+          return;
+        }
+        const previous = get().openSessionId;
+        get().upsertSession(res.session);
+        get().loadTrajectory(sessionId, res.events);
+        set({
+          openSessionId: sessionId,
+          openingSessionId: null,
+          loadReports: { ...get().loadReports, [sessionId]: res.report },
+        });
+        if (previous && previous !== sessionId) get().dropTrajectory(previous);
+        const r = res.report;
+        if (r.tornTail || r.corruptLines.length > 0) {
+          const parts: string[] = [];
+          if (r.tornTail) parts.push('an incomplete last record (interrupted write) was dropped');
+          if (r.corruptLines.length) parts.push(`${r.corruptLines.length} unreadable line(s) were skipped (${r.corruptLines.slice(0, 5).join(', ')}${r.corruptLines.length > 5 ? ', …' : ''})`);
+          get().pushToast({ level: 'warning', title: `Session “${res.session.name}” opened with repairs`, message: parts.join('; ') + '.' });
+        }
+      } catch (err) {
+        if (get().openingSessionId === sessionId) set({ openingSessionId: null });
+        if (get().openSessionId !== sessionId) get().dropTrajectory(sessionId);
+        get().reportError('Could not open the session', err);
+      }
+    },
+
+    closeSession: () => {
+      const id = get().openSessionId;
+      set({ openSessionId: null, openingSessionId: null });
+      if (id) get().dropTrajectory(id);
+    },
+  });

@@ -1,0 +1,101 @@
+// Message wires the shared Transport runs over. These factories are handed everything
+// they need by main.tsx; they never reach for window.* themselves.
+import type { HostMessage, RequestMessage } from '../../shared/contract/index';
+import type { Wire } from '../../shared/transport';
+import type { ApolloBridge } from './env';
+
+export const TOKEN_HELP = 'Open the URL printed by `apollo serve` (it carries the access token).';
+
+export function createBridgeWire(bridge: ApolloBridge): Wire {
+  return {
+    send: (msg) => bridge.send(msg),
+    onMessage: (cb) => bridge.onMessage(cb),
+  };
+}
+
+/** Close codes a host may use to reject the token after accepting the socket. */
+const AUTH_CLOSE_CODES = new Set([1008, 4001, 4401, 4403]);
+
+/**
+ * A WebSocket wire. Requests sent before the socket opens are queued. When the socket
+ * closes, onClose listeners get a human-readable reason; a socket that never opened is
+ * reported as unreachable or refused (browsers hide the HTTP status of a refused upgrade).
+ */
+export function createWebSocketWire(url: string): Wire {
+  const ws = new WebSocket(url);
+  let opened = false;
+  let closed = false;
+  let lastReason = 'Not connected to the host.';
+  const queue: string[] = [];
+  const messageListeners: ((msg: HostMessage) => void)[] = [];
+  const closeListeners: ((reason: string) => void)[] = [];
+
+  ws.addEventListener('open', () => {
+    opened = true;
+    for (const m of queue) ws.send(m);
+    queue.length = 0;
+  });
+  ws.addEventListener('message', (ev) => {
+    if (typeof ev.data !== 'string') return;
+    let msg: HostMessage;
+    try {
+      msg = JSON.parse(ev.data) as HostMessage;
+    } catch {
+      console.warn('apollo: dropped a malformed message from the host');
+      return;
+    }
+    for (const cb of messageListeners) cb(msg);
+  });
+  ws.addEventListener('close', (ev) => {
+    if (closed) return;
+    closed = true;
+    let reason: string;
+    if (AUTH_CLOSE_CODES.has(ev.code)) {
+      reason = `Access token missing or wrong. ${TOKEN_HELP}`;
+    } else if (!opened) {
+      // A refused upgrade (401/403) looks the same as a dead host to a browser.
+      reason = `Access token missing or wrong, or the host at ${new URL(url).host} is not running. ${TOKEN_HELP}`;
+    } else {
+      reason = ev.reason
+        ? `The host closed the connection: ${ev.reason} (code ${ev.code}).`
+        : `The host stopped or the network dropped (WebSocket code ${ev.code}).`;
+    }
+    lastReason = reason;
+    for (const cb of closeListeners) cb(reason);
+  });
+
+  return {
+    send(msg: RequestMessage) {
+      const text = JSON.stringify(msg);
+      if (closed) {
+        // Answer at once so that callers never wait on a dead socket.
+        const res: HostMessage = { kind: 'res', id: msg.id, ok: false, error: { code: 'UNAVAILABLE', message: lastReason } };
+        queueMicrotask(() => { for (const cb of messageListeners) cb(res); });
+      } else if (opened && ws.readyState === WebSocket.OPEN) ws.send(text);
+      else queue.push(text);
+    },
+    onMessage(cb) {
+      messageListeners.push(cb);
+    },
+    onClose(cb) {
+      closeListeners.push(cb);
+    },
+  };
+}
+
+/** A wire that is closed from the start (e.g. no token): every request fails with `reason`. */
+export function createDeadWire(reason: string): Wire {
+  const messageListeners: ((msg: HostMessage) => void)[] = [];
+  return {
+    send(msg) {
+      const res: HostMessage = { kind: 'res', id: msg.id, ok: false, error: { code: 'UNAUTHORIZED', message: reason } };
+      queueMicrotask(() => { for (const cb of messageListeners) cb(res); });
+    },
+    onMessage(cb) {
+      messageListeners.push(cb);
+    },
+    onClose(cb) {
+      queueMicrotask(() => cb(reason));
+    },
+  };
+}

@@ -1,0 +1,62 @@
+import { z } from 'zod';
+import { command } from './define';
+import { LABEL_TAGS } from '../events';
+
+const id = z.string().min(1).max(200);
+const toolCall = z.object({ name: z.string().min(1).max(100), arguments: z.record(z.string(), z.unknown()) });
+
+export interface FileEntry { path: string; size: number; sha: string }
+
+export const annotateCommands = {
+  /** Branch from a step: continue with the agent (optionally with guidance) or with a hand-written action. */
+  'branch.create': command<{ branchId: string; stepId?: string; rolloutId?: string }>()(
+    z.object({
+      sessionId: id,
+      fromStepId: id.nullable(),
+      name: z.string().max(100).optional(),
+      guidance: z.string().max(100_000).optional(),
+      action: toolCall.optional(),
+      profile: z.string().max(64).optional(),
+    }),
+  ),
+  /** Restore files, shell directory and environment of a step in fresh terminals; continue as a new branch. */
+  'branch.rewind': command<{ branchId: string; rolloutId?: string }>()(
+    z.object({ sessionId: id, toStepId: id, profile: z.string().max(64).optional(), guidance: z.string().max(100_000).optional() }),
+  ),
+  'comment.add': command<{ commentId: string }>()(z.object({ sessionId: id, stepId: id, text: z.string().min(1).max(100_000) })),
+  'comment.edit': command<{ ok: true }>()(z.object({ sessionId: id, commentId: id, text: z.string().min(1).max(100_000) })),
+  'comment.delete': command<{ ok: true }>()(z.object({ sessionId: id, commentId: id })),
+  'checkpoint.files': command<{ files: FileEntry[]; usage: { bytes: number; budgetBytes: number } }>()(z.object({ sessionId: id, stepId: id })),
+  'checkpoint.readFile': command<{ text: string; binary: boolean }>()(z.object({ sessionId: id, stepId: id, path: z.string().min(1).max(4096) })),
+  'labels.set': command<{ count: number }>()(
+    z.object({
+      sessionId: id,
+      stepIds: z.array(id).min(1).max(100_000),
+      label: z.enum(['keep', 'mask']),
+      tags: z.array(z.enum(LABEL_TAGS)).max(6).optional(),
+      note: z.string().max(10_000).optional(),
+    }),
+  ),
+  'labels.clear': command<{ count: number }>()(z.object({ sessionId: id, stepIds: z.array(id).min(1).max(100_000) })),
+  'rules.list': command<Array<{ name: string; description: string; params: Record<string, unknown> }>>()(z.object({})),
+  'rules.preview': command<Array<{ rule: string; count: number; stepIds: string[] }>>()(
+    z.object({ sessionId: id, branchId: id, rules: z.array(z.string().max(64)).min(1).max(20), params: z.record(z.string(), z.unknown()).optional() }),
+  ),
+  'rules.apply': command<{ count: number }>()(
+    z.object({ sessionId: id, branchId: id, rules: z.array(z.string().max(64)).min(1).max(20), params: z.record(z.string(), z.unknown()).optional() }),
+  ),
+  'judge.run': command<{ labelled: number; tokens: number; error?: string }>()(z.object({ sessionId: id, branchId: id, profile: z.string().min(1).max(64) })),
+  'export.start': command<{ exportId: string }>()(
+    z.object({
+      sessionIds: z.array(id).min(1).max(1000),
+      branchIds: z.array(id).max(1000).optional(),
+      formats: z.array(z.enum(['openai', 'sharegpt', 'trajectory', 'asciicast'])).min(1),
+      outDir: z.string().min(1).max(4096),
+    }),
+  ),
+  'export.cancel': command<{ ok: true }>()(z.object({ exportId: id })),
+};
+
+export interface AnnotatePushEvents {
+  'export.progress': { exportId: string; done: number; total: number; stage: string; state: 'running' | 'done' | 'failed' | 'cancelled'; dir?: string; error?: string };
+}

@@ -1,0 +1,57 @@
+import { z } from 'zod';
+import { command } from './define';
+
+const id = z.string().min(1).max(200);
+
+export interface EndpointProfile {
+  name: string;
+  baseUrl: string;
+  model: string;
+  /** Environment variable holding the key (e.g. OPENAI_API_KEY). */
+  apiKeyEnv?: string;
+  temperature?: number;
+  topP?: number;
+  maxTokens?: number;
+  toolMode?: 'tools' | 'text';
+  /** Where the key would come from right now; the key itself never crosses the boundary. */
+  keySource: 'env' | 'keychain' | 'memory' | 'none';
+}
+
+export const profileInput = z.object({
+  name: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'letters, digits, _ . - (1-64)'),
+  baseUrl: z.string().url().max(2000),
+  model: z.string().min(1).max(200),
+  apiKeyEnv: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/).optional(),
+  temperature: z.number().min(0).max(2).optional(),
+  topP: z.number().min(0).max(1).optional(),
+  maxTokens: z.number().int().min(1).max(1_000_000).optional(),
+  toolMode: z.enum(['tools', 'text']).optional(),
+});
+
+export const rolloutCommands = {
+  'profiles.list': command<EndpointProfile[]>()(z.object({})),
+  'profiles.save': command<EndpointProfile>()(profileInput),
+  'profiles.delete': command<{ ok: true }>()(z.object({ name: z.string().min(1).max(64) })),
+  /** Store a key in the OS keychain (Electron safeStorage) or, in browser mode, in memory only. */
+  'profiles.setKey': command<EndpointProfile>()(z.object({ name: z.string().min(1).max(64), apiKey: z.string().min(1).max(4096) })),
+  'profiles.test': command<{ ok: boolean; latencyMs: number; models?: string[]; error?: string }>()(z.object({ name: z.string().min(1).max(64) })),
+  'rollout.start': command<{ rolloutId: string; branchId: string }>()(
+    z.object({
+      sessionId: id,
+      task: z.string().min(1).max(200_000),
+      profile: z.string().min(1).max(64),
+      maxSteps: z.number().int().min(1).max(100_000).optional(),
+    }),
+  ),
+  'rollout.guidance': command<{ guidanceId: string }>()(z.object({ sessionId: id, text: z.string().min(1).max(100_000) })),
+  'rollout.pause': command<{ ok: true }>()(z.object({ sessionId: id })),
+  'rollout.resume': command<{ ok: true }>()(z.object({ sessionId: id })),
+  'rollout.stop': command<{ ok: true }>()(z.object({ sessionId: id })),
+  'settings.get': command<{ annotator: string }>()(z.object({})),
+  'settings.set': command<{ annotator: string }>()(z.object({ annotator: z.string().min(1).max(100) })),
+};
+
+export interface RolloutPushEvents {
+  /** Streaming text of the step being generated (not persisted until the response completes). */
+  'rollout.delta': { sessionId: string; stepId: string; content?: string; reasoning?: string };
+}

@@ -1,0 +1,72 @@
+import { z } from 'zod';
+import { command } from './define';
+import type { AppInfo, LoadReport, SessionInfo, TerminalInfo, TerminalReplay } from '../types';
+import type { SessionEvent } from '../events';
+
+const id = z.string().min(1).max(200);
+export const terminalName = z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'letters, digits, _ . - (1-64)');
+
+const terminalSpec = z.object({
+  id: terminalName,
+  command: z.string().max(4096).optional(),
+  args: z.array(z.string().max(4096)).max(256).optional(),
+  cwd: z.string().max(4096).optional(),
+});
+
+export const sessionCommands = {
+  'app.info': command<AppInfo>()(z.object({})),
+  'sessions.list': command<SessionInfo[]>()(z.object({})),
+  'sessions.create': command<SessionInfo>()(
+    z.object({
+      name: z.string().max(200).optional(),
+      cwd: z.string().max(4096).optional(),
+      terminals: z.array(terminalSpec).max(32).optional(),
+    }),
+  ),
+  'sessions.rename': command<SessionInfo>()(z.object({ sessionId: id, name: z.string().min(1).max(200) })),
+  'sessions.delete': command<{ deleted: true }>()(z.object({ sessionId: id })),
+  'sessions.open': command<{ session: SessionInfo; events: SessionEvent[]; report: LoadReport }>()(
+    z.object({ sessionId: id }),
+  ),
+  'terminal.create': command<TerminalInfo>()(z.object({ sessionId: id }).extend(terminalSpec.shape)),
+  'terminal.input': command<{ ok: true }>()(
+    z.object({ sessionId: id, terminalId: terminalName, data: z.string().max(1_000_000) }),
+  ),
+  'terminal.resize': command<{ ok: true }>()(
+    z.object({
+      sessionId: id,
+      terminalId: terminalName,
+      cols: z.number().int().min(2).max(1000),
+      rows: z.number().int().min(1).max(1000),
+    }),
+  ),
+  /** Start receiving `terminal.data` for a terminal; returns the recent history to paint first. */
+  'terminal.attach': command<TerminalReplay>()(
+    z.object({ sessionId: id, terminalId: terminalName, maxBytes: z.number().int().min(0).max(64 * 1024 * 1024).optional() }),
+  ),
+  'terminal.detach': command<{ ok: true }>()(z.object({ sessionId: id, terminalId: terminalName })),
+  /** Flow control: the renderer has processed `bytes` more bytes of this terminal's data. */
+  'terminal.ack': command<{ ok: true }>()(
+    z.object({ sessionId: id, terminalId: terminalName, bytes: z.number().int().min(0) }),
+  ),
+  'terminal.kill': command<{ ok: true }>()(z.object({ sessionId: id, terminalId: terminalName })),
+  'terminal.read': command<TerminalReplay>()(
+    z.object({
+      sessionId: id,
+      terminalId: terminalName,
+      start: z.number().int().min(0),
+      end: z.number().int().min(0).optional(),
+    }),
+  ),
+};
+
+export interface SessionPushEvents {
+  /** Live terminal output. `offset` is the recording offset of the first byte. */
+  'terminal.data': { sessionId: string; terminalId: string; data: string; offset: number; bytes: number };
+  'terminal.changed': { sessionId: string; terminal: TerminalInfo };
+  'sessions.changed': { sessions: SessionInfo[] };
+  /** A new fact was appended to a session's log. */
+  'session.event': { sessionId: string; event: SessionEvent };
+  /** Something the user should know that is not an answer to a request. */
+  notice: { level: 'info' | 'warning' | 'error'; message: string; sessionId?: string };
+}

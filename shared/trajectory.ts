@@ -1,0 +1,295 @@
+// The trajectory tree as a pure fold over a session's events, shared by the
+// rollout engine (to rebuild a step's context), the exporters and the UI.
+import type { EndpointRecord, LabelSource, LabelTag, LabelValue, RolloutState, SessionEvent, ToolCall, Usage } from './events';
+
+export interface StepResult {
+  toolCallId: string;
+  name: string;
+  observation: string;
+  isError: boolean;
+  durationMs: number;
+  terminalId?: string;
+  range?: [number, number];
+}
+
+export interface Guidance {
+  id: string;
+  text: string;
+  author: string;
+  queuedAt: number;
+  branchId?: string;
+  /** Set once delivered: the step after which it reached the agent (null: before the first). */
+  delivered?: { stepId: string | null; at: number };
+}
+
+export interface LabelRecord {
+  label: LabelValue;
+  tags: LabelTag[];
+  note: string;
+  source: LabelSource;
+  author: string;
+  at: number;
+  seq: number;
+  rule?: string;
+  rationale?: string;
+}
+
+export interface Comment {
+  id: string;
+  stepId: string;
+  text: string;
+  author: string;
+  createdAt: number;
+  editedAt?: number;
+}
+
+export interface Step {
+  id: string;
+  parentId: string | null;
+  branchId: string;
+  rolloutId: string;
+  depth: number;
+  startedAt: number;
+  finishedAt?: number;
+  response?: {
+    content: string;
+    reasoning: string;
+    toolCalls: ToolCall[];
+    usage: Usage | null;
+    finishReason: string | null;
+    durationMs: number;
+    humanAuthored: boolean;
+    author?: string;
+  };
+  results: StepResult[];
+  /** Guidance inserted after this step's results. */
+  guidance: string[];
+  retries: number;
+  promptTokens?: number;
+  summary?: { text: string; coveredStepIds: string[] };
+  checkpoint?: { commit: string; cwd: string; shellCwd?: string; env?: Record<string, string> };
+  checkpointError?: string;
+  /** Every label ever set, oldest first (the history). */
+  labelHistory: LabelRecord[];
+  comments: string[];
+  children: string[];
+}
+
+export interface Branch {
+  id: string;
+  name: string;
+  fromStepId: string | null;
+  createdAt: number;
+  author: string;
+  reason: 'root' | 'branch' | 'rewind';
+}
+
+export interface Rollout {
+  id: string;
+  branchId: string;
+  task: string;
+  endpoint: EndpointRecord | null;
+  policy: 'model' | 'replay' | 'human';
+  maxSteps: number;
+  parentStepId: string | null;
+  state: RolloutState;
+  error?: string;
+  reason?: string;
+  startedAt: number;
+}
+
+export interface Trajectory {
+  steps: Map<string, Step>;
+  /** Step ids in the order they started. */
+  order: string[];
+  branches: Map<string, Branch>;
+  rollouts: Map<string, Rollout>;
+  guidance: Map<string, Guidance>;
+  comments: Map<string, Comment>;
+}
+
+export function emptyTrajectory(): Trajectory {
+  return { steps: new Map(), order: [], branches: new Map(), rollouts: new Map(), guidance: new Map(), comments: new Map() };
+}
+
+/** Apply one event; returns true when it changed the trajectory. Usable incrementally. */
+export function applyEvent(t: Trajectory, ev: SessionEvent): boolean {
+  switch (ev.type) {
+    case 'rollout.started':
+      t.rollouts.set(ev.rolloutId, {
+        id: ev.rolloutId, branchId: ev.branchId, task: ev.task, endpoint: ev.endpoint, policy: ev.policy,
+        maxSteps: ev.maxSteps, parentStepId: ev.parentStepId, state: 'running', startedAt: ev.ts,
+      });
+      if (!t.branches.has(ev.branchId)) {
+        t.branches.set(ev.branchId, { id: ev.branchId, name: ev.branchId, fromStepId: ev.parentStepId, createdAt: ev.ts, author: 'agent', reason: 'root' });
+      }
+      return true;
+    case 'rollout.state': {
+      const r = t.rollouts.get(ev.rolloutId);
+      if (!r) return false;
+      r.state = ev.state;
+      r.error = ev.error;
+      r.reason = ev.reason;
+      return true;
+    }
+    case 'branch.created':
+      t.branches.set(ev.branchId, { id: ev.branchId, name: ev.name, fromStepId: ev.fromStepId, createdAt: ev.ts, author: ev.author, reason: ev.reason });
+      return true;
+    case 'step.started': {
+      const step: Step = {
+        id: ev.stepId, parentId: ev.parentId, branchId: ev.branchId, rolloutId: ev.rolloutId, depth: ev.depth,
+        startedAt: ev.ts, results: [], guidance: [], retries: 0, labelHistory: [], comments: [], children: [],
+      };
+      t.steps.set(ev.stepId, step);
+      t.order.push(ev.stepId);
+      if (ev.parentId) t.steps.get(ev.parentId)?.children.push(ev.stepId);
+      if (!t.branches.has(ev.branchId)) {
+        t.branches.set(ev.branchId, { id: ev.branchId, name: ev.branchId, fromStepId: ev.parentId, createdAt: ev.ts, author: 'agent', reason: 'root' });
+      }
+      return true;
+    }
+    case 'model.response': {
+      const s = t.steps.get(ev.stepId);
+      if (!s) return false;
+      s.response = {
+        content: ev.content, reasoning: ev.reasoning, toolCalls: ev.toolCalls, usage: ev.usage,
+        finishReason: ev.finishReason, durationMs: ev.durationMs, humanAuthored: ev.humanAuthored ?? false, author: ev.author,
+      };
+      return true;
+    }
+    case 'action.result': {
+      const s = t.steps.get(ev.stepId);
+      if (!s) return false;
+      s.results.push({
+        toolCallId: ev.toolCallId, name: ev.name, observation: ev.observation, isError: ev.isError,
+        durationMs: ev.durationMs, terminalId: ev.terminalId, range: ev.range,
+      });
+      return true;
+    }
+    case 'step.finished': {
+      const s = t.steps.get(ev.stepId);
+      if (!s) return false;
+      s.finishedAt = ev.ts;
+      s.promptTokens = ev.promptTokens;
+      return true;
+    }
+    case 'llm.retry': {
+      const s = t.steps.get(ev.stepId);
+      if (s) s.retries = Math.max(s.retries, ev.attempt);
+      return !!s;
+    }
+    case 'guidance.queued':
+      t.guidance.set(ev.guidanceId, { id: ev.guidanceId, text: ev.text, author: ev.author, queuedAt: ev.ts, branchId: ev.branchId });
+      return true;
+    case 'guidance.delivered': {
+      const g = t.guidance.get(ev.guidanceId);
+      if (!g) return false;
+      g.delivered = { stepId: ev.stepId, at: ev.ts };
+      if (ev.stepId) t.steps.get(ev.stepId)?.guidance.push(ev.guidanceId);
+      return true;
+    }
+    case 'summary.created': {
+      const s = t.steps.get(ev.stepId);
+      if (!s) return false;
+      s.summary = { text: ev.summary, coveredStepIds: ev.coveredStepIds };
+      return true;
+    }
+    case 'checkpoint.taken': {
+      const s = t.steps.get(ev.stepId);
+      if (!s) return false;
+      s.checkpoint = { commit: ev.commit, cwd: ev.cwd, shellCwd: ev.shellCwd, env: ev.env };
+      return true;
+    }
+    case 'checkpoint.failed': {
+      const s = t.steps.get(ev.stepId);
+      if (s) s.checkpointError = ev.error;
+      return !!s;
+    }
+    case 'comment.added':
+      t.comments.set(ev.commentId, { id: ev.commentId, stepId: ev.stepId, text: ev.text, author: ev.author, createdAt: ev.ts });
+      t.steps.get(ev.stepId)?.comments.push(ev.commentId);
+      return true;
+    case 'comment.edited': {
+      const c = t.comments.get(ev.commentId);
+      if (!c) return false;
+      c.text = ev.text;
+      c.editedAt = ev.ts;
+      return true;
+    }
+    case 'comment.deleted': {
+      const c = t.comments.get(ev.commentId);
+      if (!c) return false;
+      t.comments.delete(ev.commentId);
+      const s = t.steps.get(c.stepId);
+      if (s) s.comments = s.comments.filter((id) => id !== ev.commentId);
+      return true;
+    }
+    case 'label.set': {
+      const s = t.steps.get(ev.stepId);
+      if (!s) return false;
+      s.labelHistory.push({
+        label: ev.label, tags: ev.tags, note: ev.note, source: ev.source, author: ev.author, at: ev.ts, seq: ev.seq,
+        rule: ev.rule, rationale: ev.rationale,
+      });
+      return true;
+    }
+    case 'label.cleared': {
+      const s = t.steps.get(ev.stepId);
+      if (!s) return false;
+      // A cleared source no longer counts; history keeps the earlier entries for audit.
+      s.labelHistory.push({ label: 'keep', tags: [], note: '', source: ev.source, author: ev.author, at: ev.ts, seq: ev.seq, rule: '__cleared__' });
+      return true;
+    }
+    default:
+      return false;
+  }
+}
+
+export function foldTrajectory(events: readonly SessionEvent[]): Trajectory {
+  const t = emptyTrajectory();
+  for (const ev of events) applyEvent(t, ev);
+  return t;
+}
+
+const PRECEDENCE: LabelSource[] = ['annotator', 'judge', 'rule'];
+
+/** The label in force: the latest of the highest-precedence source (annotator > judge > rule). */
+export function effectiveLabel(step: Step): LabelRecord | null {
+  for (const source of PRECEDENCE) {
+    for (let i = step.labelHistory.length - 1; i >= 0; i--) {
+      const l = step.labelHistory[i]!;
+      if (l.source !== source) continue;
+      if (l.rule === '__cleared__') break;
+      return l;
+    }
+  }
+  return null;
+}
+
+/** Steps from the root down to `stepId`, inclusive. */
+export function pathTo(t: Trajectory, stepId: string | null): Step[] {
+  const out: Step[] = [];
+  let cur = stepId ? t.steps.get(stepId) : undefined;
+  while (cur) {
+    out.push(cur);
+    cur = cur.parentId ? t.steps.get(cur.parentId) : undefined;
+  }
+  return out.reverse();
+}
+
+/** The last step started on a branch, or null if it has none yet. */
+export function branchLeaf(t: Trajectory, branchId: string): Step | null {
+  for (let i = t.order.length - 1; i >= 0; i--) {
+    const s = t.steps.get(t.order[i]!)!;
+    if (s.branchId === branchId) return s;
+  }
+  return null;
+}
+
+/** The full path of a branch: its ancestors on other branches, then its own steps. */
+export function branchPath(t: Trajectory, branchId: string): Step[] {
+  const leaf = branchLeaf(t, branchId);
+  if (leaf) return pathTo(t, leaf.id);
+  const b = t.branches.get(branchId);
+  return b ? pathTo(t, b.fromStepId) : [];
+}

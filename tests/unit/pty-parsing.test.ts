@@ -1,0 +1,217 @@
+// Pure parts of the pty layer: OSC parser, UI batching/UTF-8 cutting/flow control,
+// text cleanup.
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { OscParser, parseFileUrl, toShellMark, type OscSequence } from '../../electron/core/pty/osc-parser';
+import { stripAnsi, terminalText, utf8SafeEnd, utf8SkipContinuation } from '../../electron/core/pty/strip-ansi';
+import { UiStream, type FlowOptions, type UiBatch } from '../../electron/core/pty/ui-stream';
+import { removeEcho } from '../../electron/core/pty/terminal';
+
+const enc = (s: string) => Buffer.from(s, 'utf8');
+
+function parseAll(parser: OscParser, chunks: Buffer[]): OscSequence[] {
+  const out: OscSequence[] = [];
+  let base = 0;
+  for (const c of chunks) {
+    out.push(...parser.feed(c, base));
+    base += c.length;
+  }
+  return out;
+}
+
+describe('OscParser', () => {
+  // prompt with colors, C/D marks with both terminators, OSC 7 with escapes, an
+  // aborted OSC, an unrelated long OSC (title), multibyte text around them
+  const stream = enc(
+    'pré\x1b]7;file://host/tmp/a%20b\x07\x1b]133;A\x07\x1b[1;32m$ \x1b[0m\x1b]133;B\x1b\\ls\r\n' +
+      '\x1b]133;C\x07€ out\x1b]0;title\x07\x1b]133;X\x1b[31mred\x1b]133;D;3\x1b\\\x1b]133;D\x07end😀',
+  );
+  const expected = (() => {
+    const p = new OscParser();
+    return p.feed(stream, 0);
+  })();
+
+  it('finds sequences, their payloads and exact byte ranges', () => {
+    expect(expected.map((s) => s.data)).toEqual(['7;file://host/tmp/a%20b', '133;A', '133;B', '133;C', '0;title', '133;D;3', '133;D']);
+    for (const s of expected) {
+      const bytes = stream.subarray(s.start, s.end).toString('latin1');
+      expect(bytes.startsWith('\x1b]')).toBe(true);
+      expect(bytes.endsWith('\x07') || bytes.endsWith('\x1b\\')).toBe(true);
+    }
+    // the aborted "133;X" (ESC [ inside it) is not reported
+    expect(expected.some((s) => s.data.includes('X'))).toBe(false);
+  });
+
+  it('gives the same result when split at every byte position', () => {
+    for (let i = 0; i <= stream.length; i++) {
+      const got = parseAll(new OscParser(), [stream.subarray(0, i), stream.subarray(i)]);
+      expect(got, `split at ${i}`).toEqual(expected);
+    }
+    for (let i = 1; i < stream.length; i += 7) {
+      for (let j = i; j <= stream.length; j += 5) {
+        const got = parseAll(new OscParser(), [stream.subarray(0, i), stream.subarray(i, j), stream.subarray(j)]);
+        expect(got, `split at ${i},${j}`).toEqual(expected);
+      }
+    }
+    const bytes = [...stream].map((b) => Buffer.from([b]));
+    expect(parseAll(new OscParser(), bytes)).toEqual(expected);
+  });
+
+  it('drops oversized payloads and recovers after them', () => {
+    const big = enc(`\x1b]1337;File=${'x'.repeat(10_000)}\x07\x1b]133;A\x07`);
+    expect(new OscParser().feed(big, 10).map((s) => s.data)).toEqual(['133;A']);
+  });
+
+  it('interprets shell-integration marks', () => {
+    const marks = expected.map(toShellMark);
+    expect(marks.map((m) => m?.kind ?? null)).toEqual(['cwd', 'promptStart', 'promptEnd', 'commandStart', null, 'commandEnd', 'commandEnd']);
+    expect(marks[0]).toMatchObject({ cwd: '/tmp/a b' });
+    expect(marks[5]).toMatchObject({ exitCode: 3 });
+    expect(marks[6]).toMatchObject({ exitCode: null });
+    expect(parseFileUrl('file:///x/%C3%A9')).toBe('/x/é');
+    expect(parseFileUrl('http://x/y')).toBeNull();
+  });
+});
+
+describe('UiStream batching', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  const flow = (o: Partial<FlowOptions> = {}): FlowOptions => ({ batchMs: 1000, batchBytes: 1, highWatermark: 1 << 30, lowWatermark: 0, stallMs: 1 << 30, ...o });
+
+  it('never splits a UTF-8 character between data events, for any chunk boundaries', () => {
+    const text = 'a€😀b€€😀😀ü';
+    const bytes = enc(text);
+    for (let i = 0; i <= bytes.length; i++) {
+      for (let j = i; j <= bytes.length; j++) {
+        const out: UiBatch[] = [];
+        const s = new UiStream(flow(), (b) => out.push(b), () => {});
+        s.attach();
+        let off = 100;
+        for (const c of [bytes.subarray(0, i), bytes.subarray(i, j), bytes.subarray(j)]) {
+          if (c.length) s.push(Buffer.from(c), off);
+          off += c.length;
+        }
+        s.flush(true);
+        expect(out.map((b) => b.data).join(''), `split ${i},${j}`).toBe(text);
+        let next = 100;
+        for (const b of out) {
+          expect(b.data).not.toContain('\ufffd');
+          expect(b.offset).toBe(next);
+          expect(Buffer.byteLength(b.data)).toBe(b.bytes);
+          next += b.bytes;
+        }
+        expect(next).toBe(100 + bytes.length);
+      }
+    }
+  });
+
+  it('coalesces chunks for batchMs or until batchBytes', () => {
+    vi.useFakeTimers();
+    const out: UiBatch[] = [];
+    const s = new UiStream(flow({ batchMs: 16, batchBytes: 10 }), (b) => out.push(b), () => {});
+    s.attach();
+    s.push(enc('abc'), 0);
+    s.push(enc('def'), 3);
+    expect(out).toHaveLength(0);
+    vi.advanceTimersByTime(16);
+    expect(out).toEqual([{ data: 'abcdef', offset: 0, bytes: 6 }]);
+    s.push(enc('0123456789AB'), 6);
+    expect(out).toHaveLength(2);
+  });
+
+  it('emits nothing when detached', () => {
+    const out: UiBatch[] = [];
+    const s = new UiStream(flow(), (b) => out.push(b), () => {});
+    s.push(enc('x'), 0);
+    s.flush(true);
+    expect(out).toHaveLength(0);
+  });
+});
+
+describe('UiStream flow control', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('pauses at the high watermark, resumes at the low one, resets on detach', () => {
+    const pressure: boolean[] = [];
+    const out: UiBatch[] = [];
+    const s = new UiStream({ batchMs: 1000, batchBytes: 100, highWatermark: 300, lowWatermark: 100, stallMs: 1 << 30 }, (b) => out.push(b), (p) => pressure.push(p));
+    s.attach();
+    let off = 0;
+    const push = (n: number) => {
+      s.push(Buffer.alloc(n, 0x61), off);
+      off += n;
+    };
+    push(100);
+    push(100);
+    expect(pressure).toEqual([]);
+    push(100);
+    expect(pressure).toEqual([true]);
+    expect(s.unackedBytes).toBe(300);
+    s.ack(150);
+    expect(pressure).toEqual([true]); // 150 > low
+    s.ack(100);
+    expect(pressure).toEqual([true, false]);
+    push(100);
+    push(100);
+    push(100);
+    expect(pressure).toEqual([true, false, true]);
+    s.detach();
+    expect(pressure).toEqual([true, false, true, false]);
+    expect(s.unackedBytes).toBe(0);
+  });
+
+  it('treats a UI that never acks as stuck: resumes, skips output, resyncs with a gap', () => {
+    vi.useFakeTimers();
+    const pressure: boolean[] = [];
+    const out: UiBatch[] = [];
+    const s = new UiStream({ batchMs: 1000, batchBytes: 100, highWatermark: 200, lowWatermark: 50, stallMs: 500 }, (b) => out.push(b), (p) => pressure.push(p));
+    s.attach();
+    s.push(Buffer.alloc(100, 0x61), 0);
+    s.push(Buffer.alloc(100, 0x61), 100);
+    expect(pressure).toEqual([true]);
+    vi.advanceTimersByTime(400);
+    s.ack(10); // progress re-arms the stall timer
+    vi.advanceTimersByTime(400);
+    expect(s.isLagging).toBe(false);
+    vi.advanceTimersByTime(200);
+    expect(s.isLagging).toBe(true);
+    expect(pressure).toEqual([true, false]);
+    s.push(Buffer.alloc(100, 0x62), 200); // skipped
+    expect(out).toHaveLength(2);
+    s.ack(190);
+    expect(s.isLagging).toBe(false);
+    s.push(enc('€x'), 300);
+    s.flush(true);
+    expect(out.at(-1)).toEqual({ data: '€x', offset: 300, bytes: 4 });
+  });
+});
+
+describe('text cleanup', () => {
+  it('strips ANSI and OSC escapes', () => {
+    expect(stripAnsi('\x1b[1;31mred\x1b[0m \x1b]133;D;0\x07\x1b]0;t\x1b\\ok\x1b(B\x1b=')).toBe('red ok');
+    expect(stripAnsi('a\x1b]8;;http://x\x1b\\link\x1b]8;;\x1b\\b')).toBe('alinkb');
+    expect(stripAnsi('\x1bP+q\x1b\\x\x1b[?2004h')).toBe('x');
+  });
+
+  it('renders carriage returns, backspaces and CRLF like a screen', () => {
+    expect(terminalText('10%\r50%\r100%\r\ndone\r\n')).toBe('100%\ndone\n');
+    expect(terminalText('abcdef\rXY\n')).toBe('XYcdef\n');
+    expect(terminalText('ab\bc\x07')).toBe('ac');
+  });
+
+  it('finds UTF-8 boundaries', () => {
+    const e = enc('a€');
+    expect(utf8SafeEnd(e)).toBe(4);
+    expect(utf8SafeEnd(e.subarray(0, 3))).toBe(1);
+    expect(utf8SafeEnd(enc('😀').subarray(0, 3))).toBe(0);
+    expect(utf8SkipContinuation(enc('€').subarray(1))).toBe(2);
+  });
+
+  it('removes the echoed command line', () => {
+    expect(removeEcho('$ echo hi\nhi\n', 'echo hi')).toBe('hi\n');
+    expect(removeEcho('hi\n', 'echo hi')).toBe('hi\n');
+  });
+});

@@ -1,0 +1,236 @@
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  capText, DEFAULT_TOOL_OPTIONS, executeTool, executeToolCall, INVALID_TOOL_CALL, parseTextAction, parseToolCall, TOOL_SCHEMAS, withNote, type ToolContext,
+} from '../../electron/core/rollout/tools';
+import { PtyHost } from '../../electron/core/pty/pty-host';
+import { Workspace, type SessionLog } from '../../electron/core/store/workspace';
+
+interface Env {
+  home: string;
+  cwd: string;
+  ws: Workspace;
+  session: SessionLog;
+  pty: PtyHost;
+  cleanup(): Promise<void>;
+}
+
+async function makeEnv(): Promise<Env> {
+  const home = await mkdtemp(join(tmpdir(), 'apollo-tools-'));
+  const cwd = await mkdtemp(join(tmpdir(), 'apollo-tools-cwd-'));
+  const ws = await Workspace.open(home);
+  const session = await ws.create({ cwd, name: 'tools test' });
+  const pty = new PtyHost({
+    resourcesDir: resolve('resources'),
+    events: { data: () => undefined, changed: () => undefined },
+    env: { ...process.env, SHELL: '/bin/bash', HISTFILE: '/dev/null' },
+  });
+  return {
+    home, cwd, ws, session, pty,
+    async cleanup() {
+      await pty.dispose();
+      await ws.close();
+      await rm(home, { recursive: true, force: true });
+      await rm(cwd, { recursive: true, force: true });
+    },
+  };
+}
+
+describe('tool schemas and validation', () => {
+  it('has the ResearchGym tool names and arguments', () => {
+    const names = TOOL_SCHEMAS.map((t) => t.function.name);
+    expect(names).toEqual([
+      'run_command', 'create_session', 'list_sessions', 'get_session_output', 'check_session_idle', 'input_in_session', 'kill_session_processes',
+      'close_session', 'open_file', 'create_file', 'edit_file', 'list_files', 'sleep', 'think', 'finish',
+    ]);
+    const run = TOOL_SCHEMAS[0]!.function.parameters as { properties: Record<string, { type: string }>; required: string[] };
+    expect(Object.keys(run.properties)).toEqual(['session_id', 'command', 'wait_for_completion']);
+    expect(run.required).toEqual(['session_id', 'command']);
+    const gso = TOOL_SCHEMAS.find((t) => t.function.name === 'get_session_output')!.function.parameters as { properties: Record<string, { type: string }> };
+    expect(Object.keys(gso.properties)).toEqual(['session_id', 'start_lines', 'end_lines', 'since_timestamp']);
+  });
+
+  it('rejects unknown tools, bad JSON, missing and mistyped arguments with the marker', () => {
+    const cases = [
+      parseToolCall({ name: 'rm_rf', arguments: '{}' }),
+      parseToolCall({ name: 'run_command', arguments: '{"session_id": "main", "command": ' }),
+      parseToolCall({ name: 'run_command', arguments: '{"session_id": "main"}' }),
+      parseToolCall({ name: 'open_file', arguments: '{"path": "a", "line_number": "ten"}' }),
+      parseToolCall({ name: 'run_command', arguments: '["main", "ls"]' }),
+      parseToolCall({ name: '', arguments: '{}' }),
+    ];
+    for (const c of cases) {
+      expect(c.ok).toBe(false);
+      if (!c.ok) expect(c.error.startsWith(INVALID_TOOL_CALL)).toBe(true);
+    }
+    expect(!cases[0]!.ok && cases[0]!.error).toMatch(/unknown tool "rm_rf".*Available tools: run_command/);
+    expect(!cases[2]!.ok && cases[2]!.error).toMatch(/missing required argument "command".*Usage: run_command\(session_id: string, command: string, wait_for_completion\?: boolean\)/);
+    expect(!cases[3]!.ok && cases[3]!.error).toMatch(/"line_number" of open_file must be an integer/);
+  });
+
+  it('accepts unambiguous strings for numbers and booleans, empty arguments, extra arguments', () => {
+    expect(parseToolCall({ name: 'run_command', arguments: '{"session_id":"main","command":"ls","wait_for_completion":"false","computer_ip":"1.2.3.4"}' }))
+      .toEqual({ ok: true, name: 'run_command', args: { session_id: 'main', command: 'ls', wait_for_completion: false } });
+    expect(parseToolCall({ name: 'sleep', arguments: '{"sleep_time":"2.5"}' })).toEqual({ ok: true, name: 'sleep', args: { sleep_time: 2.5 } });
+    expect(parseToolCall({ name: 'list_sessions', arguments: '' })).toEqual({ ok: true, name: 'list_sessions', args: {} });
+  });
+
+  it('parses text actions: the last bash block or a JSON tool call', () => {
+    const bash = parseTextAction('I will list.\n```bash\nls -la\n```\n', 3);
+    expect(bash).toEqual([{ id: 'text_3', name: 'run_command', arguments: JSON.stringify({ session_id: 'main', command: 'ls -la', wait_for_completion: true }) }]);
+    const json = parseTextAction('Example:\n```bash\necho no\n```\nNow:\n```json\n{"name": "open_file", "arguments": {"path": "a.txt"}}\n```');
+    expect(json[0]).toMatchObject({ name: 'open_file', arguments: '{"path":"a.txt"}' });
+    expect(parseTextAction('no block here')).toEqual([]);
+    expect(parseTextAction('```json\n{oops\n```')[0]).toMatchObject({ name: '' });
+  });
+
+  it('caps long text head + tail with an elision note', () => {
+    const s = 'A'.repeat(5_000) + 'B'.repeat(5_000);
+    const c = capText(s, 1_000);
+    expect(c.length).toBeLessThan(1_200);
+    expect(c.startsWith('AAA')).toBe(true);
+    expect(c.endsWith('BBB')).toBe(true);
+    expect(c).toMatch(/9000 characters omitted; the full output is in the terminal recording/);
+    expect(capText('short', 10)).toBe('short');
+  });
+
+  it('adds notes to JSON and plain observations', () => {
+    expect(JSON.parse(withNote('{"success":true}', 'hi'))).toEqual({ success: true, note: 'hi' });
+    expect(withNote('Error: x', 'hi')).toBe('Error: x\n\nNote: hi');
+  });
+});
+
+describe('tools against real terminals and files', () => {
+  let env: Env;
+  let ctx: ToolContext;
+  beforeAll(async () => {
+    env = await makeEnv();
+    ctx = { session: env.session, pty: env.pty, cwd: env.cwd, options: { ...DEFAULT_TOOL_OPTIONS, outputCap: 2_000, commandTimeoutMs: 10_000, settleMs: 800 } };
+  });
+  afterAll(async () => env.cleanup());
+
+  const run = (name: string, args: Record<string, unknown>) => executeTool(name, args, ctx);
+  const parse = (o: { observation: string }) => JSON.parse(o.observation) as Record<string, unknown>;
+
+  it('creates, opens, edits and lists files relative to the cwd', async () => {
+    const c = await run('create_file', { filename: 'src/a.py', content: 'one\ntwo\nthree\n' });
+    expect(parse(c)).toMatchObject({ success: true, observation_type: 'file_write', added_context: '1|one\n2|two\n3|three' });
+    expect(await readFile(join(env.cwd, 'src/a.py'), 'utf8')).toBe('one\ntwo\nthree\n');
+
+    const e = await run('edit_file', { path: 'src/a.py', start: 2, end: 2, content: 'TWO\ntwo and a half' });
+    expect(parse(e)).toMatchObject({ removed_context: '2|two', added_context: '2|TWO\n3|two and a half' });
+    expect(await readFile(join(env.cwd, 'src/a.py'), 'utf8')).toBe('one\nTWO\ntwo and a half\nthree\n');
+
+    const bad = await run('edit_file', { path: 'src/a.py', start: 9, end: 12, content: 'x' });
+    expect(bad.isError).toBe(true);
+    expect(bad.observation.startsWith(INVALID_TOOL_CALL)).toBe(true);
+
+    await writeFile(join(env.cwd, 'big.txt'), Array.from({ length: 727 }, (_, i) => `line ${i + 1}`).join('\n'));
+    const o = parse(await run('open_file', { path: 'big.txt', line_number: 500, context_lines: 50 }));
+    expect(o.output).toMatch(/^\[File: .*big\.txt \(727 lines total\)\]\n\(474 more lines above\)\n\(202 more lines below\)\n475\|line 475\n/);
+    const first = parse(await run('open_file', { path: 'big.txt' }));
+    expect(first.output).toMatch(/\(627 more lines below\)\n1\|line 1\n/);
+
+    const l = parse(await run('list_files', {}));
+    expect(l.output).toMatch(/big\.txt \(\d+ bytes\)\nsrc\//);
+
+    const missing = await run('open_file', { path: 'nope.txt' });
+    expect(missing.isError).toBe(true);
+    expect(parse(missing).message).toMatch(/No such file/);
+  });
+
+  it('runs commands in named sessions and reads their output', async () => {
+    const r = await run('run_command', { session_id: 'main', command: 'echo hi > a.txt && cat a.txt', wait_for_completion: true });
+    const o = parse(r);
+    expect(o).toMatchObject({ success: true, observation_type: 'command_run', session_id: 'main', exit_code: 0, output: 'hi', async_execution: false });
+    expect(o.message).toMatch(/Session main was created\. Command .* executed in .* It is completed with exit code 0!/);
+    expect(r.terminalId).toBe('main');
+    expect(r.range![1]).toBeGreaterThan(r.range![0]);
+
+    const fail = await run('run_command', { session_id: 'main', command: 'ls /definitely/not/here' });
+    expect(fail.isError).toBe(true);
+    expect(parse(fail).exit_code).not.toBe(0);
+
+    const bg = parse(await run('run_command', { session_id: 'train', command: 'for i in 1 2 3 4 5 6 7 8; do echo step $i; sleep 0.25; done', wait_for_completion: false }));
+    expect(bg).toMatchObject({ success: true, async_execution: true, message: 'Session train was created. Command sent to session train' });
+    const busy = parse(await run('check_session_idle', { session_id: 'train' }));
+    expect(busy).toMatchObject({ is_idle: false });
+    expect(busy.message).toMatch(/Session is busy/);
+    const refused = await run('run_command', { session_id: 'train', command: 'echo nope' });
+    expect(refused.isError).toBe(true);
+    expect(parse(refused).message).toMatch(/busy/);
+    await new Promise((r) => setTimeout(r, 2_600));
+    const idle = parse(await run('check_session_idle', { session_id: 'train' }));
+    expect(idle).toMatchObject({ is_idle: true });
+    const out = parse(await run('get_session_output', { session_id: 'train', start_lines: 4 }));
+    expect(out.output).toMatch(/step 6\nstep 7\nstep 8/);
+    expect(out.message).toMatch(/Successfully retrieved 4 lines/);
+    const mid = parse(await run('get_session_output', { session_id: 'train', start_lines: 4, end_lines: 2 }));
+    expect(String(mid.output).split('\n')).toHaveLength(2);
+
+    const sessions = parse(await run('list_sessions', {}));
+    expect((sessions.sessions as { session_id: string }[]).map((s) => s.session_id).sort()).toEqual(['main', 'train']);
+  });
+
+  it('reads output since a timestamp', async () => {
+    await run('run_command', { session_id: 'main', command: 'echo before-mark' });
+    await new Promise((r) => setTimeout(r, 150));
+    const since = new Date().toISOString();
+    await new Promise((r) => setTimeout(r, 50));
+    await run('run_command', { session_id: 'main', command: 'echo after-mark' });
+    await new Promise((r) => setTimeout(r, 150)); // the timing index is flushed within 50 ms
+    const o = parse(await run('get_session_output', { session_id: 'main', start_lines: 1, since_timestamp: since }));
+    expect(o.output).toContain('after-mark');
+    expect(o.output).not.toContain('before-mark');
+  });
+
+  it('types input into a waiting program and kills processes', async () => {
+    await run('run_command', { session_id: 'main', command: 'read -p "name? " n; echo "hello $n"', wait_for_completion: false });
+    await new Promise((r) => setTimeout(r, 300));
+    const i = parse(await run('input_in_session', { session_id: 'main', input_text: 'apollo\n' }));
+    expect(i.output).toContain('hello apollo');
+
+    await run('run_command', { session_id: 'main', command: 'sleep 30', wait_for_completion: false });
+    await new Promise((r) => setTimeout(r, 300));
+    const k = parse(await run('kill_session_processes', { session_id: 'main' }));
+    expect(k).toMatchObject({ success: true, is_idle: true });
+    const after = parse(await run('run_command', { session_id: 'main', command: 'echo alive' }));
+    expect(after.output).toBe('alive');
+  });
+
+  it('reports a command still running at the timeout, caps long output, closes sessions', async () => {
+    const slow = parse(await executeTool('run_command', { session_id: 'main', command: 'sleep 2; echo late' }, { ...ctx, options: { ...ctx.options, commandTimeoutMs: 400 } }));
+    expect(slow).toMatchObject({ still_running: true, exit_code: null });
+    expect(slow.message).toMatch(/still running/);
+    await new Promise((r) => setTimeout(r, 2_000));
+
+    const long = parse(await run('run_command', { session_id: 'main', command: 'seq 1 5000' }));
+    expect(String(long.output).length).toBeLessThan(2_200);
+    expect(long.output).toMatch(/^1\n2\n/);
+    expect(long.output).toMatch(/characters omitted/);
+    expect(long.output).toMatch(/4999\n5000$/);
+
+    const c = parse(await run('close_session', { session_id: 'train' }));
+    expect(c).toMatchObject({ success: true });
+    const gone = await run('check_session_idle', { session_id: 'train' });
+    expect(gone.isError).toBe(true);
+    expect(parse(gone).message).toMatch(/does not exist/);
+
+    const badName = await executeToolCall({ id: 'x', name: 'create_session', arguments: '{"session_id": "../etc"}' }, ctx);
+    expect(badName.observation.startsWith(INVALID_TOOL_CALL)).toBe(true);
+  });
+
+  it('sleeps, is interruptible, thinks and finishes', async () => {
+    const ac = new AbortController();
+    const t0 = Date.now();
+    setTimeout(() => ac.abort(), 100);
+    const s = parse(await executeTool('sleep', { sleep_time: 30 }, { ...ctx, signal: ac.signal }));
+    expect(Date.now() - t0).toBeLessThan(2_000);
+    expect(s.message).toMatch(/interrupted/);
+    expect(parse(await run('sleep', { sleep_time: 0.05 })).message).toMatch(/^Sleep completed/);
+    expect(parse(await run('think', { thought: 'plan' })).message).toMatch(/thought has been logged/);
+    expect((await run('finish', { message: 'done' })).finish).toEqual({ message: 'done' });
+  });
+});
