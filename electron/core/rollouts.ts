@@ -1,4 +1,4 @@
-import { join } from 'node:path';
+import { isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { ApolloError } from '../../shared/errors';
 import type { SessionEvent } from '../../shared/events';
@@ -98,7 +98,11 @@ export class RolloutManager {
   checkpoints(session: SessionLog, cwd: string): Promise<CheckpointStore> {
     let s = this.stores.get(session.id);
     if (!s) {
-      s = CheckpointStore.open({ storeDir: join(session.dir, 'checkpoints.git'), workDir: cwd });
+      // The workspace (logs, recordings) must never be snapshotted or rewound with the files.
+      const home = resolve(session.dir, '..', '..');
+      const rel = relative(resolve(cwd), home);
+      const excludes = rel && !rel.startsWith('..') && !isAbsolute(rel) ? [`/${rel.split(sep).join('/')}/`] : [];
+      s = CheckpointStore.open({ storeDir: join(session.dir, 'checkpoints.git'), workDir: cwd, excludes });
       s.catch(() => this.stores.delete(session.id));
       this.stores.set(session.id, s);
     }

@@ -412,10 +412,23 @@ describe('CheckpointStore', () => {
     expect((await store.verify()).ok).toBe(true);
   });
 
-  it('survives reopening and refuses a store inside the working directory', async () => {
+  it('leaves out a store that lies inside the working directory', async () => {
+    const work = join(tmp, 'home');
+    await mkdir(work);
+    await expectApollo(CheckpointStore.open({ storeDir: work, workDir: work }), 'BAD_REQUEST', /working directory itself/);
+    const store = await CheckpointStore.open({ storeDir: join(work, '.local/share/apollo/ckpt'), workDir: work });
+    await put(work, 'notes.txt', 'n');
+    const s1 = await store.snapshot('1');
+    expect((await store.files(s1.commit)).map((f) => f.path)).toEqual(['notes.txt']);
+    await put(work, 'later.txt', 'l');
+    await store.restore(s1.commit);
+    expect(existsSync(join(work, 'later.txt'))).toBe(false);
+    expect(existsSync(join(work, '.local/share/apollo/ckpt/HEAD'))).toBe(true);
+  });
+
+  it('survives reopening', async () => {
     const work = join(tmp, 'w');
     await mkdir(work);
-    await expectApollo(CheckpointStore.open({ storeDir: join(work, '.ckpt'), workDir: work }), 'BAD_REQUEST', /outside/);
     await expectApollo(CheckpointStore.open({ storeDir: join(tmp, 's'), workDir: join(tmp, 'missing') }), 'NOT_FOUND');
     let store = await CheckpointStore.open({ storeDir: join(tmp, 's'), workDir: work });
     await put(work, 'a', '1');

@@ -155,8 +155,13 @@ export class CheckpointStore {
       throw fsError(e, `Cannot create checkpoint store ${opts.storeDir}`);
     }
     const rel = relative(workDir, storeDir);
-    if (rel === '' || (!rel.startsWith('..') && !isAbsolute(rel))) {
-      throw new ApolloError('BAD_REQUEST', `Checkpoint store ${storeDir} must be outside the working directory ${workDir}`);
+    if (rel === '') {
+      throw new ApolloError('BAD_REQUEST', `Checkpoint store ${storeDir} cannot be the working directory itself`);
+    }
+    if (!rel.startsWith('..') && !isAbsolute(rel)) {
+      // A workspace under the working directory (e.g. cwd = $HOME, data in
+      // ~/.local/share) is common: the store then just leaves itself out.
+      excludes.push(`/${rel.split(sep).join('/')}/`);
     }
 
     const ignoreCase = await probeIgnoreCase(storeDir);
