@@ -11,6 +11,7 @@ import { rolloutHandlers } from './handlers/rollout';
 import { memoryVault, Profiles, type KeyVault } from './profiles';
 import { RolloutManager } from './rollouts';
 import { userInfo } from 'node:os';
+import { join } from 'node:path';
 
 export interface CoreOptions {
   home: string;
@@ -59,6 +60,7 @@ export class ApolloCore {
 
   static async open(opts: CoreOptions): Promise<ApolloCore> {
     const ws = await Workspace.open(opts.home);
+    await ws.seedSamples(join(opts.resourcesDir, 'samples')).catch((err: Error) => ws.warnings.push(`Could not copy the sample sessions: ${err.message}`));
     return new ApolloCore(ws, opts);
   }
 

@@ -147,6 +147,23 @@ describe('Workspace', () => {
     await ws.close();
   });
 
+  it('seeds the shipped sample session once, and a deleted sample stays deleted', async () => {
+    const samples = join(__dirname, '../../resources/samples');
+    let ws = await Workspace.open(dir);
+    await ws.seedSamples(samples);
+    expect(ws.list().map((e) => e.id)).toEqual(['sample-sales-report']);
+    const sample = await ws.session('sample-sales-report');
+    expect(sample.report).toEqual({ tornTail: false, corruptLines: [] });
+    expect(sample.events.filter((e) => e.type === 'step.started').length).toBeGreaterThan(3);
+    expect(await sample.hasRecording('main')).toBe(true);
+    await ws.remove('sample-sales-report');
+    await ws.close();
+    ws = await Workspace.open(dir);
+    await ws.seedSamples(samples);
+    expect(ws.list()).toEqual([]);
+    await ws.close();
+  });
+
   it('rebuilds a corrupt or missing index from the session folders', async () => {
     let ws = await Workspace.open(dir);
     const a = await ws.create({ name: 'alpha', cwd: dir });

@@ -84,7 +84,7 @@ describe('web host', () => {
     expect(await send({ kind: 'req', id: 3, cmd: 'sessions.open', args: { sessionId: 'missing' } }, 3)).toMatchObject({ ok: false, error: { code: 'NOT_FOUND' } });
     expect(await send({ kind: 'req', id: 4, cmd: 'sessions.create', args: { cwd: '/definitely/not/here' } }, 4)).toMatchObject({ ok: false, error: { code: 'BAD_REQUEST' } });
     const ok = await send({ kind: 'req', id: 5, cmd: 'sessions.list', args: {} }, 5);
-    expect(ok).toMatchObject({ ok: true, result: [] });
+    expect(ok).toMatchObject({ ok: true, result: [{ id: 'sample-sales-report' }] });
     ws.close();
   });
 

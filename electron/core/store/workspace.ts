@@ -1,4 +1,4 @@
-import { mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { cp, mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
@@ -205,6 +205,23 @@ export class Workspace {
       }
     }
     return entry;
+  }
+
+  /**
+   * Copy the sample sessions shipped with the app into a new workspace, once, so a
+   * fresh install has something to open offline. Deleting them later is final.
+   */
+  async seedSamples(samplesDir: string): Promise<void> {
+    if (this.getSetting<boolean>('samplesSeeded')) return;
+    const samples = await readdir(samplesDir, { withFileTypes: true }).catch(() => []);
+    for (const d of samples) {
+      const dest = join(this.sessionsDir(), d.name);
+      if (!d.isDirectory() || (await stat(dest).then(() => true, () => false))) continue;
+      await cp(join(samplesDir, d.name), dest, { recursive: true });
+      const entry = await this.entryFromLog(d.name);
+      if (entry) this.db.data.sessions[d.name] = entry;
+    }
+    await this.setSetting('samplesSeeded', true);
   }
 
   list(): SessionIndexEntry[] {

@@ -1,0 +1,58 @@
+// Records the sample session shipped in resources/samples/: a real rollout in real
+// terminals, driven by a scripted endpoint (the test fixture) so that it can be
+// re-recorded anywhere without a model. Run: npx tsx scripts/record-sample.ts
+import { cp, mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { Workspace } from '../electron/core/store/workspace';
+import { PtyHost } from '../electron/core/pty/pty-host';
+import { RolloutManager } from '../electron/core/rollouts';
+import { startFakeLlm, tool, type FakeReply } from '../tests/fixtures/fake-llm-server';
+
+const SAMPLE_ID = 'sample-sales-report';
+const root = resolve(import.meta.dirname, '..');
+
+const plan: Array<FakeReply | ((n: number) => FakeReply)> = [
+  tool('think', { thought: 'Plan: create the data, compute the totals per region with awk, then write report.md.' }, { reasoning: 'The task needs a small CSV first.' }),
+  tool('create_file', { filename: 'sales.csv', content: 'region,month,amount\nnorth,jan,120\nsouth,jan,80\nnorth,feb,140\nsouth,feb,95\neast,feb,60\n' }),
+  tool('run_command', { session_id: 'main', command: 'awk -F, "NR>1 {s[$1]+=$3} END {for (r in s) print r, s[r]}" sales.cvs', wait_for_completion: true }),
+  tool('run_command', { session_id: 'main', command: 'awk -F, "NR>1 {s[\\$1]+=\\$3} END {for (r in s) print r, s[r]}" sales.csv | sort', wait_for_completion: true }, { content: 'Typo in the file name; retrying.' }),
+  tool('run_command', { session_id: 'main', command: 'awk -F, "NR>1 {s[\\$1]+=\\$3} END {for (r in s) print r, s[r]}" sales.csv | sort', wait_for_completion: true }),
+  tool('create_file', { filename: 'report.md', content: '# Sales by region\n\n| region | total |\n|---|---|\n| east | 60 |\n| north | 260 |\n| south | 175 |\n\nTotal: 495\n' }, { content: 'Following the guidance: the report includes the grand total.' }),
+  tool('run_command', { session_id: 'main', command: 'cat report.md && ls -l', wait_for_completion: true }),
+  tool('finish', { message: 'report.md written with totals per region and the grand total.' }),
+];
+
+const llm = await startFakeLlm(plan.map((p) => (typeof p === 'function' ? p(0) : { ...p, delayMs: 400 })), { model: 'scripted-demo' });
+const work = await mkdtemp(join(tmpdir(), 'apollo-sample-'));
+const home = join(work, 'home');
+const cwd = join(work, 'project');
+await mkdir(cwd);
+const ws = await Workspace.open(home);
+const session = await ws.create({ id: SAMPLE_ID, name: 'Sample: sales report (recorded)', cwd });
+const host = new PtyHost({ resourcesDir: join(root, 'resources'), events: { data: () => {}, changed: () => {} } });
+const manager = new RolloutManager(host);
+const { rollout, done } = manager.start({
+  session,
+  task: 'Create sales.csv with a few rows, compute the total amount per region, and write report.md.',
+  endpoint: { profile: 'demo', baseUrl: llm.url, model: 'scripted-demo', apiKey: 'no-key', toolMode: 'tools' },
+  policy: 'model',
+  maxSteps: 20,
+  cwd,
+});
+// Guidance arrives while the agent works, as an annotator would send it.
+const unsub = session.subscribe((e) => {
+  if (e.type === 'step.started' && e.depth === 5) void rollout.queueGuidance('Also give the grand total at the end of the report.', 'demo-annotator');
+});
+console.log(await done);
+unsub();
+await host.dispose();
+await ws.close();
+await llm.close();
+const dest = join(root, 'resources', 'samples', SAMPLE_ID);
+await rm(dest, { recursive: true, force: true });
+await mkdir(dest, { recursive: true });
+await cp(join(home, 'sessions', SAMPLE_ID, 'events.jsonl'), join(dest, 'events.jsonl'));
+await cp(join(home, 'sessions', SAMPLE_ID, 'terminals'), join(dest, 'terminals'), { recursive: true });
+await rm(work, { recursive: true, force: true });
+console.log(`sample written to ${dest}`);
