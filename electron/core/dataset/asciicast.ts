@@ -1,0 +1,332 @@
+// asciicast v2 (https://docs.asciinema.org/manual/asciicast/v2/) from a terminal
+// recording: raw bytes (<terminalId>.out) + timing index (<terminalId>.timing.jsonl,
+// `[ts, offset, length]` per batch) + the session events of that terminal.
+//
+//   line 1: {"version":2,"width","height","timestamp","title","env"}
+//   then:   [seconds, "o", text]   output, decoded as UTF-8 across chunk boundaries
+//           [seconds, "i", text]   human keyboard input (terminal.input source human)
+//           [seconds, "r", "COLSxROWS"]  resize (terminal.resized, or a restart at a new size)
+// Times are seconds since the header timestamp (the terminal's start), never
+// decreasing. Bytes the timing index does not cover get the time of the batch before
+// them. The output is redacted as one stream (a secret split across two batches is
+// still found); the replacement lands in the batch where the secret starts.
+// A recording is streamed block by block and written line by line, so a 1 GB
+// recording never becomes one string.
+import { open } from 'node:fs/promises';
+import { StringDecoder } from 'node:string_decoder';
+import type { SessionEvent } from '../../../shared/events';
+import { ApolloError } from '../../../shared/errors';
+import { parseTiming, type TimingEntry } from '../store/terminal-recording';
+import { StreamRedactor, type Redactor } from './redact';
+
+export interface AsciicastHeader {
+  version: 2;
+  width: number;
+  height: number;
+  timestamp: number;
+  title: string;
+  env: Record<string, string>;
+}
+
+export interface SideEvent {
+  ts: number;
+  offset: number;
+  code: 'i' | 'r';
+  data: string;
+}
+
+export interface TerminalFacts {
+  header: AsciicastHeader;
+  /** ms epoch the times are relative to. */
+  startTs: number;
+  side: SideEvent[];
+}
+
+/** Terminal ids of a session in order of first appearance in its events. */
+export function terminalIdsOf(events: readonly SessionEvent[]): string[] {
+  const seen = new Set<string>();
+  for (const ev of events) {
+    if ('terminalId' in ev && typeof ev.terminalId === 'string' && ev.type.startsWith('terminal.')) seen.add(ev.terminalId);
+  }
+  return [...seen];
+}
+
+/**
+ * Header and the non-output events of one terminal. `firstOutputTs` is used as the
+ * start when the log has no terminal.started for it.
+ */
+export function terminalFacts(events: readonly SessionEvent[], terminalId: string, opts: { title: string; firstOutputTs?: number; inputs?: 'human' | 'all' }): TerminalFacts {
+  let started: Extract<SessionEvent, { type: 'terminal.started' }> | undefined;
+  const side: SideEvent[] = [];
+  let cols = 0;
+  let rows = 0;
+  for (const ev of events) {
+    if (!('terminalId' in ev) || ev.terminalId !== terminalId) continue;
+    if (ev.type === 'terminal.started') {
+      if (!started) {
+        started = ev;
+      } else if (ev.cols !== cols || ev.rows !== rows) {
+        side.push({ ts: ev.ts, offset: ev.offset, code: 'r', data: `${ev.cols}x${ev.rows}` });
+      }
+      cols = ev.cols;
+      rows = ev.rows;
+    } else if (ev.type === 'terminal.resized') {
+      if (ev.cols !== cols || ev.rows !== rows) side.push({ ts: ev.ts, offset: ev.offset, code: 'r', data: `${ev.cols}x${ev.rows}` });
+      cols = ev.cols;
+      rows = ev.rows;
+    } else if (ev.type === 'terminal.input' && (ev.source === 'human' || opts.inputs === 'all') && ev.data !== '') {
+      side.push({ ts: ev.ts, offset: ev.offset, code: 'i', data: ev.data });
+    }
+  }
+  const startTs = Math.round(started?.ts ?? opts.firstOutputTs ?? side[0]?.ts ?? 0);
+  const env: Record<string, string> = {};
+  if (started?.command) env.SHELL = started.command;
+  env.TERM = 'xterm-256color';
+  return {
+    header: {
+      version: 2,
+      width: started?.cols ?? 80,
+      height: started?.rows ?? 24,
+      timestamp: Math.floor(startTs / 1000),
+      title: opts.title,
+      env,
+    },
+    startTs,
+    side: side.map((s, i) => ({ s, i })).sort((a, b) => a.s.ts - b.s.ts || a.i - b.i).map((x) => x.s),
+  };
+}
+
+export type LineSink = (line: string, kinds: readonly string[]) => void;
+
+/**
+ * Turns output batches into asciicast lines. Feed `output()` in recording order,
+ * then `end()`. Lines (without newline) go to `sink` with the redaction kinds applied
+ * to that line.
+ */
+export class AsciicastEncoder {
+  private readonly decoder = new StringDecoder('utf8');
+  private readonly redactor: StreamRedactor<number> | null;
+  private side: SideEvent[];
+  private sideIdx = 0;
+  private lastT = 0;
+  private curTs = NaN;
+  private curText = '';
+  lines = 0;
+
+  constructor(
+    private readonly facts: TerminalFacts,
+    private readonly sink: LineSink,
+    redactor?: Redactor,
+  ) {
+    this.side = facts.side;
+    if (redactor) {
+      this.side = redactInputs(facts.side, redactor);
+      this.redactor = new StreamRedactor<number>(redactor, (data, ts, kinds) => this.emit(ts, 'o', data, kinds));
+    } else {
+      this.redactor = null;
+    }
+    this.line(JSON.stringify(facts.header), []);
+  }
+
+  output(ts: number, bytes: Buffer): void {
+    const text = this.decoder.write(bytes);
+    this.text(ts, text);
+  }
+
+  end(): void {
+    this.text(this.curTs, this.decoder.end());
+    this.flushText();
+    this.redactor?.end();
+    while (this.sideIdx < this.side.length) this.emitSide(this.side[this.sideIdx++]!);
+  }
+
+  private text(ts: number, text: string): void {
+    if (ts !== this.curTs) {
+      this.flushText();
+      this.curTs = ts;
+    }
+    this.curText += text;
+  }
+
+  private flushText(): void {
+    if (this.curText === '') return;
+    if (this.redactor) this.redactor.push(this.curText, this.curTs);
+    else this.emit(this.curTs, 'o', this.curText, []);
+    this.curText = '';
+  }
+
+  private emit(ts: number, code: 'o', data: string, kinds: readonly string[]): void {
+    while (this.sideIdx < this.side.length && this.side[this.sideIdx]!.ts <= ts) this.emitSide(this.side[this.sideIdx++]!);
+    this.event(ts, code, data, kinds);
+  }
+
+  private emitSide(s: SideEvent & { kinds?: string[] }): void {
+    this.event(s.ts, s.code, s.data, s.kinds ?? []);
+  }
+
+  private event(ts: number, code: string, data: string, kinds: readonly string[]): void {
+    if (data === '') return;
+    const t = Math.max(this.lastT, Math.max(0, Math.round(ts) - this.facts.startTs) / 1000);
+    this.lastT = t;
+    this.line(JSON.stringify([t, code, data]), kinds);
+  }
+
+  private line(s: string, kinds: readonly string[]): void {
+    this.lines++;
+    this.sink(s, kinds);
+  }
+}
+
+/** Redact human input as one text (a key typed one character per event is still found). */
+function redactInputs(side: SideEvent[], redactor: Redactor): Array<SideEvent & { kinds?: string[] }> {
+  const inputs = side.filter((s) => s.code === 'i');
+  if (!inputs.length) return side;
+  const redacted = new Map<SideEvent, { data: string; kinds: string[] }>();
+  let k = 0;
+  const r = new StreamRedactor<number>(redactor, (data, idx, kinds) => {
+    const ev = inputs[idx]!;
+    const prev = redacted.get(ev);
+    redacted.set(ev, prev ? { data: prev.data + data, kinds: [...prev.kinds, ...kinds] } : { data, kinds });
+  }, Number.MAX_SAFE_INTEGER);
+  for (const ev of inputs) r.push(ev.data, k++);
+  r.end();
+  return side.map((s) => {
+    if (s.code !== 'i') return s;
+    const x = redacted.get(s);
+    return { ...s, data: x?.data ?? '', kinds: x?.kinds ?? [] };
+  });
+}
+
+/** Timing entries in offset order, as a stable sort. */
+function orderTiming(entries: TimingEntry[]): TimingEntry[] {
+  return entries.map((e, i) => ({ e, i })).sort((a, b) => a.e.offset - b.e.offset || a.i - b.i).map((x) => x.e);
+}
+
+/**
+ * Walks `[from, from+buf.length)` of the recording and hands each run of bytes to
+ * `feed` with its batch time. Keeps its place between calls (sequential blocks).
+ */
+class TimingWalker {
+  private ei = 0;
+  private ts: number;
+
+  constructor(
+    private readonly entries: TimingEntry[],
+    startTs: number,
+  ) {
+    this.ts = entries[0]?.ts ?? startTs;
+  }
+
+  walk(from: number, buf: Buffer, feed: (ts: number, bytes: Buffer) => void): void {
+    let i = 0;
+    while (i < buf.length) {
+      const abs = from + i;
+      while (this.ei < this.entries.length && this.entries[this.ei]!.offset + this.entries[this.ei]!.length <= abs) this.ei++;
+      const e = this.entries[this.ei];
+      let end = Infinity;
+      if (e && e.offset <= abs) {
+        this.ts = e.ts;
+        end = e.offset + e.length;
+      } else if (e) {
+        end = e.offset; // bytes not in the index: time of the batch before
+      }
+      const n = Math.min(buf.length - i, end - abs);
+      feed(this.ts, buf.subarray(i, i + n));
+      i += n;
+    }
+  }
+}
+
+/** In-memory conversion (tests, small recordings): the whole .cast file as a string. */
+export function toAsciicast(opts: {
+  output: Buffer;
+  timing: TimingEntry[];
+  events: readonly SessionEvent[];
+  terminalId: string;
+  title: string;
+  redactor?: Redactor;
+  inputs?: 'human' | 'all';
+  onLine?: (line: number, kinds: readonly string[]) => void;
+}): string {
+  const entries = orderTiming(opts.timing);
+  const facts = terminalFacts(opts.events, opts.terminalId, { title: opts.title, firstOutputTs: entries[0]?.ts, inputs: opts.inputs });
+  const lines: string[] = [];
+  const enc = new AsciicastEncoder(facts, (l, kinds) => {
+    lines.push(l);
+    if (kinds.length) opts.onLine?.(lines.length, kinds);
+  }, opts.redactor);
+  new TimingWalker(entries, facts.startTs).walk(0, opts.output, (ts, b) => enc.output(ts, b));
+  enc.end();
+  return lines.map((l) => `${l}\n`).join('');
+}
+
+export interface AsciicastStreamOptions {
+  recordingPath: string;
+  timingPath: string;
+  events: readonly SessionEvent[];
+  terminalId: string;
+  title: string;
+  /** Receives each line (newline included); awaited between blocks. */
+  write: (chunk: string) => Promise<void>;
+  redactor?: Redactor;
+  onLine?: (line: number, kinds: readonly string[]) => void;
+  onBytes?: (done: number, total: number) => void;
+  signal?: AbortSignal;
+  inputs?: 'human' | 'all';
+  blockSize?: number;
+}
+
+/** Stream a recording into asciicast lines. Returns the number of lines and input bytes. */
+export async function writeAsciicast(o: AsciicastStreamOptions): Promise<{ lines: number; bytes: number }> {
+  let timingText = '';
+  try {
+    const th = await open(o.timingPath, 'r');
+    try {
+      timingText = await th.readFile('utf8');
+    } finally {
+      await th.close();
+    }
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+  }
+  const entries = orderTiming(parseTiming(timingText));
+  const facts = terminalFacts(o.events, o.terminalId, { title: o.title, firstOutputTs: entries[0]?.ts, inputs: o.inputs });
+  let pending: string[] = [];
+  let pendingLen = 0;
+  let lineNo = 0;
+  const enc = new AsciicastEncoder(facts, (line, kinds) => {
+    lineNo++;
+    pending.push(line, '\n');
+    pendingLen += line.length + 1;
+    if (kinds.length) o.onLine?.(lineNo, kinds);
+  }, o.redactor);
+  const flush = async (): Promise<void> => {
+    if (!pending.length) return;
+    const s = pending.join('');
+    pending = [];
+    pendingLen = 0;
+    await o.write(s);
+  };
+  const fh = await open(o.recordingPath, 'r');
+  let pos = 0;
+  try {
+    const { size } = await fh.stat();
+    const walker = new TimingWalker(entries, facts.startTs);
+    const buf = Buffer.allocUnsafe(o.blockSize ?? 1 << 20);
+    while (pos < size) {
+      if (o.signal?.aborted) throw new ApolloError('CANCELLED', 'Export cancelled');
+      const { bytesRead } = await fh.read(buf, 0, Math.min(buf.length, size - pos), pos);
+      if (bytesRead === 0) break;
+      // The decoder copies what it keeps, so reusing `buf` is safe.
+      walker.walk(pos, buf.subarray(0, bytesRead), (ts, b) => enc.output(ts, b));
+      pos += bytesRead;
+      if (pendingLen >= 1 << 20) await flush();
+      o.onBytes?.(pos, size);
+    }
+  } finally {
+    await fh.close();
+  }
+  enc.end();
+  await flush();
+  return { lines: enc.lines, bytes: pos };
+}

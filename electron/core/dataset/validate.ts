@@ -1,0 +1,322 @@
+// Checks run on every file of a bundle before it is published. The OpenAI checks
+// follow OpenAI's "data preparation and analysis for chat model fine-tuning" guide,
+// extended to tool calls as the chat fine-tuning API requires them:
+//   - each line is valid JSON, an object with a non-empty `messages` list (and
+//     optionally `tools`, `parallel_tool_calls`);
+//   - each message has role system/user/assistant/tool and only the keys allowed for
+//     that role; content, when present, is a string; system/user/tool have content;
+//   - an assistant message has text content or tool_calls;
+//   - at least one assistant message per example;
+//   - tool_calls are {id, type:"function", function:{name, arguments}} with unique ids
+//     and `arguments` a string that parses as a JSON object (the exporter turns
+//     unparseable model arguments into {"_raw": "…"} so this holds);
+//   - the tool messages answering an assistant's calls follow it directly; every call
+//     is answered by exactly one tool message with its id, and every tool message
+//     answers a call made before it;
+//   - `weight` appears only on assistant messages and is 0 or 1;
+//   - `tools` entries are {type:"function", function:{name (^[a-zA-Z0-9_-]{1,64}$), …}}.
+// ShareGPT checks follow LLaMA-Factory's loader (role alternation, even length,
+// parseable function_call values, tools as JSON text) plus our `mask` column.
+// asciicast checks follow the v2 spec (header fields, [time, code, data] events,
+// non-decreasing times, known event codes).
+
+export interface ValidationError {
+  /** 1-based line number (0 = the file as a whole). */
+  line: number;
+  message: string;
+}
+
+export const MAX_ERRORS = 100;
+
+const ROLE_KEYS: Record<string, readonly string[]> = {
+  system: ['role', 'content', 'name'],
+  user: ['role', 'content', 'name'],
+  assistant: ['role', 'content', 'name', 'tool_calls', 'weight'],
+  tool: ['role', 'content', 'tool_call_id'],
+};
+const TOOL_NAME = /^[a-zA-Z0-9_-]{1,64}$/;
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function parseLine(line: string, n: number, errors: ValidationError[]): unknown {
+  try {
+    return JSON.parse(line) as unknown;
+  } catch (e) {
+    errors.push({ line: n, message: `invalid JSON: ${(e as Error).message}` });
+    return undefined;
+  }
+}
+
+export interface OpenAIValidateOptions {
+  /** Accept `reasoning_content` on assistant messages (export option reasoning: 'field'). */
+  allowReasoning?: boolean;
+}
+
+export function validateOpenAILine(line: string, n: number, opts: OpenAIValidateOptions = {}): ValidationError[] {
+  const errors: ValidationError[] = [];
+  const err = (message: string): void => {
+    errors.push({ line: n, message });
+  };
+  const rec = parseLine(line, n, errors);
+  if (rec === undefined) return errors;
+  if (!isObject(rec)) return [{ line: n, message: 'line is not a JSON object' }];
+  for (const k of Object.keys(rec)) if (!['messages', 'tools', 'parallel_tool_calls'].includes(k)) err(`unrecognized top-level key "${k}"`);
+  if (rec.tools !== undefined) validateTools(rec.tools, err);
+  const messages = rec.messages;
+  if (!Array.isArray(messages) || messages.length === 0) {
+    err('"messages" must be a non-empty list');
+    return errors;
+  }
+  const callIds = new Set<string>();
+  const answered = new Set<string>();
+  let open: Set<string> | null = null; // calls of the last assistant message not yet answered
+  let assistants = 0;
+  messages.forEach((m: unknown, i) => {
+    const at = `message ${i}`;
+    if (!isObject(m)) {
+      err(`${at}: not an object`);
+      return;
+    }
+    const role = m.role;
+    if (typeof role !== 'string' || !(role in ROLE_KEYS)) {
+      err(`${at}: unrecognized role ${JSON.stringify(role)}`);
+      return;
+    }
+    const allowed = role === 'assistant' && opts.allowReasoning ? [...ROLE_KEYS[role]!, 'reasoning_content'] : ROLE_KEYS[role]!;
+    for (const k of Object.keys(m)) if (!allowed.includes(k)) err(`${at}: key "${k}" is not allowed on a ${role} message`);
+    if ('content' in m && typeof m.content !== 'string') err(`${at}: content must be a string`);
+    if (role !== 'assistant' && !('content' in m)) err(`${at}: missing content`);
+    if ('weight' in m && m.weight !== 0 && m.weight !== 1) err(`${at}: weight must be 0 or 1`);
+    if ('reasoning_content' in m && typeof m.reasoning_content !== 'string') err(`${at}: reasoning_content must be a string`);
+
+    if (open && open.size > 0 && role !== 'tool') {
+      err(`${at}: tool call(s) ${[...open].join(', ')} not answered before the next ${role} message`);
+      open = null;
+    }
+    if (role === 'assistant') {
+      assistants++;
+      const calls = m.tool_calls;
+      const hasText = typeof m.content === 'string' && m.content !== '';
+      if (calls !== undefined) {
+        if (!Array.isArray(calls) || calls.length === 0) err(`${at}: tool_calls must be a non-empty list`);
+        else {
+          open = new Set();
+          calls.forEach((c: unknown, j) => {
+            const cat = `${at} tool_calls[${j}]`;
+            if (!isObject(c)) return err(`${cat}: not an object`);
+            for (const k of Object.keys(c)) if (!['id', 'type', 'function'].includes(k)) err(`${cat}: unrecognized key "${k}"`);
+            if (typeof c.id !== 'string' || c.id === '') err(`${cat}: id must be a non-empty string`);
+            else if (callIds.has(c.id)) err(`${cat}: duplicate tool call id ${c.id}`);
+            else {
+              callIds.add(c.id);
+              open!.add(c.id);
+            }
+            if (c.type !== 'function') err(`${cat}: type must be "function"`);
+            const f = c.function;
+            if (!isObject(f)) return err(`${cat}: function must be an object`);
+            if (typeof f.name !== 'string' || f.name === '') err(`${cat}: function.name must be a non-empty string`);
+            if (typeof f.arguments !== 'string') err(`${cat}: function.arguments must be a string`);
+            else {
+              try {
+                if (!isObject(JSON.parse(f.arguments))) err(`${cat}: function.arguments must encode a JSON object`);
+              } catch {
+                err(`${cat}: function.arguments is not valid JSON`);
+              }
+            }
+          });
+        }
+      } else if (!hasText) err(`${at}: assistant message has neither content nor tool_calls`);
+    } else if (role === 'tool') {
+      const id = m.tool_call_id;
+      if (typeof id !== 'string' || id === '') err(`${at}: tool_call_id must be a non-empty string`);
+      else if (!callIds.has(id)) err(`${at}: tool message answers no earlier tool call (${id})`);
+      else if (answered.has(id)) err(`${at}: tool call ${id} answered more than once`);
+      else if (!open?.has(id)) err(`${at}: tool message for ${id} does not directly follow its assistant message`);
+      else {
+        answered.add(id);
+        open.delete(id);
+      }
+    }
+  });
+  if (open !== null && (open as Set<string>).size > 0) err(`tool call(s) ${[...(open as Set<string>)].join(', ')} never answered`);
+  if (assistants === 0) err('example has no assistant message');
+  return errors;
+}
+
+function validateTools(tools: unknown, err: (m: string) => void): void {
+  if (!Array.isArray(tools)) return err('"tools" must be a list');
+  const names = new Set<string>();
+  tools.forEach((t: unknown, i) => {
+    const at = `tools[${i}]`;
+    if (!isObject(t) || t.type !== 'function' || !isObject(t.function)) return err(`${at}: must be {type:"function", function:{…}}`);
+    const f = t.function;
+    if (typeof f.name !== 'string' || !TOOL_NAME.test(f.name)) return err(`${at}: function.name must match ${TOOL_NAME.source}`);
+    if (names.has(f.name)) err(`${at}: duplicate tool name ${f.name}`);
+    names.add(f.name);
+    if (f.description !== undefined && typeof f.description !== 'string') err(`${at}: description must be a string`);
+    if (f.parameters !== undefined && !isObject(f.parameters)) err(`${at}: parameters must be a JSON schema object`);
+  });
+}
+
+const SHAREGPT_FROM = ['human', 'gpt', 'function_call', 'observation', 'system'];
+
+export function validateShareGPTLine(line: string, n: number): ValidationError[] {
+  const errors: ValidationError[] = [];
+  const err = (message: string): void => {
+    errors.push({ line: n, message });
+  };
+  const rec = parseLine(line, n, errors);
+  if (rec === undefined) return errors;
+  if (!isObject(rec)) return [{ line: n, message: 'line is not a JSON object' }];
+  if (rec.system !== undefined && typeof rec.system !== 'string') err('"system" must be a string');
+  if (rec.tools !== undefined) {
+    if (typeof rec.tools !== 'string') err('"tools" must be a JSON string');
+    else {
+      try {
+        const t: unknown = JSON.parse(rec.tools);
+        if (!Array.isArray(t)) err('"tools" must encode a list');
+        else t.forEach((x: unknown, i) => {
+          const f = isObject(x) && x.type === 'function' && isObject(x.function) ? x.function : x;
+          if (!isObject(f) || typeof f.name !== 'string' || !TOOL_NAME.test(f.name)) err(`tools[${i}]: needs a valid "name"`);
+        });
+      } catch {
+        err('"tools" is not valid JSON');
+      }
+    }
+  }
+  const conv = rec.conversations;
+  if (!Array.isArray(conv) || conv.length === 0) {
+    err('"conversations" must be a non-empty list');
+    return errors;
+  }
+  let base = 0;
+  conv.forEach((m: unknown, i) => {
+    const at = `turn ${i}`;
+    if (!isObject(m)) return err(`${at}: not an object`);
+    for (const k of Object.keys(m)) if (k !== 'from' && k !== 'value') err(`${at}: unrecognized key "${k}"`);
+    if (typeof m.value !== 'string') err(`${at}: value must be a string`);
+    if (typeof m.from !== 'string' || !SHAREGPT_FROM.includes(m.from)) return err(`${at}: unrecognized "from" ${JSON.stringify(m.from)}`);
+    if (m.from === 'system') {
+      if (i === 0) base = 1;
+      else err(`${at}: a system turn may only come first`);
+      return;
+    }
+    const even = (i - base) % 2 === 0;
+    if (even && m.from !== 'human' && m.from !== 'observation') err(`${at}: expected human or observation, got ${m.from}`);
+    if (!even && m.from !== 'gpt' && m.from !== 'function_call') err(`${at}: expected gpt or function_call, got ${m.from}`);
+    if (m.from === 'function_call' && typeof m.value === 'string') {
+      try {
+        const v: unknown = JSON.parse(m.value);
+        const calls = Array.isArray(v) ? v : [v];
+        if (calls.length === 0) err(`${at}: function_call list is empty`);
+        for (const c of calls) {
+          if (!isObject(c) || typeof c.name !== 'string' || !('arguments' in c)) err(`${at}: function_call needs {"name","arguments"}`);
+        }
+      } catch {
+        err(`${at}: function_call value is not valid JSON`);
+      }
+    }
+  });
+  if ((conv.length - base) % 2 !== 0) err('conversation must end with a gpt or function_call turn (even number of turns)');
+  if (rec.mask !== undefined) {
+    if (!Array.isArray(rec.mask)) err('"mask" must be a list');
+    else {
+      let prev = -1;
+      for (const i of rec.mask as unknown[]) {
+        if (typeof i !== 'number' || !Number.isInteger(i) || i <= prev) {
+          err('"mask" must be increasing integers');
+          break;
+        }
+        prev = i;
+        const t: unknown = conv[i];
+        if (!isObject(t) || (t.from !== 'gpt' && t.from !== 'function_call')) err(`mask: turn ${i} is not a gpt/function_call turn`);
+      }
+    }
+  }
+  return errors;
+}
+
+/** Validate a JSONL text with a per-line validator; an empty file is valid. */
+export function validateJsonl(text: string, check: (line: string, n: number) => ValidationError[]): ValidationError[] {
+  const errors: ValidationError[] = [];
+  const lines = text.split('\n');
+  if (text !== '' && !text.endsWith('\n')) errors.push({ line: lines.length, message: 'file does not end with a newline' });
+  if (text.endsWith('\n')) lines.pop();
+  lines.forEach((l, i) => {
+    if (errors.length >= MAX_ERRORS) return;
+    if (l === '') errors.push({ line: i + 1, message: 'empty line' });
+    else errors.push(...check(l, i + 1));
+  });
+  return errors.slice(0, MAX_ERRORS);
+}
+
+export function validateOpenAIJsonl(text: string, opts?: OpenAIValidateOptions): ValidationError[] {
+  return validateJsonl(text, (l, n) => validateOpenAILine(l, n, opts));
+}
+
+export function validateShareGPTJsonl(text: string): ValidationError[] {
+  return validateJsonl(text, validateShareGPTLine);
+}
+
+/** Line-by-line asciicast v2 checker, for streaming large files. */
+export class AsciicastValidator {
+  readonly errors: ValidationError[] = [];
+  private n = 0;
+  private lastT = 0;
+
+  private err(message: string): void {
+    if (this.errors.length < MAX_ERRORS) this.errors.push({ line: this.n, message });
+  }
+
+  line(text: string): void {
+    this.n++;
+    if (this.errors.length >= MAX_ERRORS) return;
+    let v: unknown;
+    try {
+      v = JSON.parse(text);
+    } catch {
+      return this.err('invalid JSON');
+    }
+    if (this.n === 1) {
+      if (!isObject(v)) return this.err('header is not a JSON object');
+      if (v.version !== 2) this.err('header: version must be 2');
+      for (const k of ['width', 'height'] as const) {
+        if (typeof v[k] !== 'number' || !Number.isInteger(v[k]) || (v[k] as number) <= 0) this.err(`header: ${k} must be a positive integer`);
+      }
+      if (v.timestamp !== undefined && (typeof v.timestamp !== 'number' || !Number.isInteger(v.timestamp))) this.err('header: timestamp must be an integer');
+      if (v.title !== undefined && typeof v.title !== 'string') this.err('header: title must be a string');
+      if (v.env !== undefined && (!isObject(v.env) || Object.values(v.env).some((x) => typeof x !== 'string'))) this.err('header: env must map names to strings');
+      return;
+    }
+    if (!Array.isArray(v) || v.length !== 3) return this.err('event must be [time, code, data]');
+    const [t, code, data] = v as [unknown, unknown, unknown];
+    if (typeof t !== 'number' || !Number.isFinite(t) || t < 0) return this.err('event time must be a non-negative number');
+    if (t < this.lastT) this.err(`event time ${t} goes back (previous ${this.lastT})`);
+    this.lastT = Math.max(this.lastT, t);
+    if (code !== 'o' && code !== 'i' && code !== 'm' && code !== 'r') this.err(`unknown event code ${JSON.stringify(code)}`);
+    if (typeof data !== 'string') this.err('event data must be a string');
+    else if (code === 'r' && !/^\d+x\d+$/.test(data)) this.err('resize data must be "COLSxROWS"');
+  }
+
+  end(): ValidationError[] {
+    if (this.n === 0) this.errors.push({ line: 0, message: 'empty file: no header' });
+    return this.errors;
+  }
+}
+
+export function validateAsciicast(text: string): ValidationError[] {
+  const v = new AsciicastValidator();
+  const lines = text.split('\n');
+  if (text.endsWith('\n')) lines.pop();
+  else if (text !== '') return [{ line: lines.length, message: 'file does not end with a newline' }];
+  for (const l of lines) {
+    if (l === '') {
+      v.line('');
+      continue;
+    }
+    v.line(l);
+  }
+  return v.end();
+}

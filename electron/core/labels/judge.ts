@@ -1,0 +1,268 @@
+// LLM judge: asks a model behind any OpenAI-compatible endpoint whether each action
+// of a branch should be trained on. Each action is shown in its context (the previous
+// N turns, the action, its observation, and any guidance the human gave right after
+// it); several actions go in one request. The answer is JSON
+//   {"results":[{"stepId","label":"keep"|"mask","tags":[…],"rationale"}]}
+// and becomes `label.set` bodies with source 'judge'. The caller appends them.
+//
+// - Resumable: steps whose latest judge label is in force are skipped, so after a
+//   failure the caller appends what came back and calls again.
+// - Never touches annotator labels: steps an annotator labelled (and actions written
+//   by a human) are skipped by default; a judge label could not override them anyway.
+// - On a failure after retries (transport errors are retried by the SDK with backoff,
+//   unparseable answers by us) the labels gathered so far come back with the error.
+// - Secrets are redacted from the prompts (built-in patterns + `secrets`): the endpoint
+//   may be remote.
+import OpenAI from 'openai';
+import { ApolloError, type ApolloErrorShape } from '../../../shared/errors';
+import { LABEL_TAGS, type LabelTag, type LabelValue, type SessionEventBody, type Usage } from '../../../shared/events';
+import type { Step, Trajectory } from '../../../shared/trajectory';
+import { buildConversation, type ChatTurn } from '../dataset/messages';
+import { labelUnder } from '../dataset/policy';
+import { Redactor } from '../dataset/redact';
+
+export interface JudgeEndpoint {
+  baseURL: string;
+  apiKey: string;
+  model: string;
+}
+
+export interface JudgeOptions extends JudgeEndpoint {
+  traj: Trajectory;
+  branchId: string;
+  /** Only these steps (default: every action on the branch path). */
+  stepIds?: string[];
+  /** Turns of context shown before each action (default 6). */
+  contextTurns?: number;
+  /** Actions per request (default 4). */
+  batchSize?: number;
+  /** Retries per request: transport errors (SDK, with backoff) and unusable answers (default 2). */
+  maxRetries?: number;
+  /** Per-request timeout in ms (default 120 000). */
+  timeoutMs?: number;
+  /** Characters kept of each shown message (head + tail), default 3000. */
+  maxChars?: number;
+  /** Skip steps an annotator labelled (default true). */
+  skipAnnotated?: boolean;
+  /** Label author (default `judge:<model>`). */
+  author?: string;
+  /** Exact values to redact from prompts (API keys). */
+  secrets?: string[];
+  temperature?: number;
+  /** Ask for `response_format: {type: "json_object"}` (not every server supports it). Default false. */
+  jsonMode?: boolean;
+  /** Extra rubric appended to the judge's instructions. */
+  instructions?: string;
+  signal?: AbortSignal;
+  onProgress?(done: number, total: number): void;
+}
+
+export type JudgeLabel = Extract<SessionEventBody, { type: 'label.set' }>;
+
+export interface JudgeResult {
+  labels: JudgeLabel[];
+  usage: Usage;
+  /** Requests made. */
+  requests: number;
+  /** Steps skipped, with why. */
+  skipped: Array<{ stepId: string; reason: 'judged' | 'annotated' | 'human-authored' }>;
+  /** Steps still to judge (after an error or abort). */
+  remaining: string[];
+  error?: ApolloErrorShape;
+}
+
+export const JUDGE_SYSTEM_PROMPT = [
+  'You review the actions of an AI agent that works through a real shell on a long research or engineering task.',
+  'For each action decide whether it should be used as training data:',
+  '- "keep": a reasonable, useful step given what the agent knew at that point;',
+  '- "mask": a step a good agent would not take: an error it could have avoided, a redundant repetition,',
+  '  drifting off the task or ignoring the human, something unsafe, or work the human later had to undo.',
+  `Tags (zero or more): ${LABEL_TAGS.join(', ')}.`,
+  'Messages wrapped in <real_user>…</real_user> come from the human supervising the agent; guidance the human gave',
+  'right after an action is a strong hint that the action (or the ones before it) went wrong.',
+  'Answer with JSON only, no prose: {"results":[{"stepId":"<id>","label":"keep"|"mask","tags":[...],"rationale":"<one or two sentences>"}]}',
+  'with exactly one entry per action you were given.',
+].join('\n');
+
+function clip(s: string, max: number): string {
+  if (s.length <= max) return s;
+  const head = Math.floor(max * 0.6);
+  const tail = max - head;
+  return `${s.slice(0, head)}\n[… ${s.length - head - tail} characters elided …]\n${s.slice(-tail)}`;
+}
+
+function renderTurn(t: ChatTurn, max: number): string {
+  switch (t.role) {
+    case 'system':
+      return `[system]\n${clip(t.content, max)}`;
+    case 'user':
+      return `[${t.kind === 'guidance' ? 'human guidance' : t.kind === 'summary' ? 'summary' : 'user'}]\n${clip(t.content, max)}`;
+    case 'assistant': {
+      const parts = [`[assistant, step ${t.stepId}${t.humanAuthored ? ', written by the human' : ''}]`];
+      if (t.reasoning) parts.push(`(reasoning) ${clip(t.reasoning, max)}`);
+      if (t.content) parts.push(clip(t.content, max));
+      for (const c of t.toolCalls) parts.push(`call ${c.name}(${clip(c.rawArguments, max)})`);
+      return parts.join('\n');
+    }
+    case 'tool':
+      return `[tool result: ${t.name}${t.isError ? ', error' : ''}]\n${clip(t.content, max)}`;
+  }
+}
+
+/** The prompt section for one action: context, the action, its observations, guidance right after. */
+export function renderAction(turns: readonly ChatTurn[], index: number, contextTurns: number, maxChars: number): string {
+  const a = turns[index];
+  if (!a || a.role !== 'assistant') throw new ApolloError('INTERNAL', 'renderAction needs an assistant turn');
+  let start = index;
+  let shown = 0;
+  while (start > 0 && shown < contextTurns) {
+    const t = turns[start - 1]!;
+    if (t.role === 'system' || (t.role === 'user' && t.kind === 'task')) break;
+    start--;
+    shown++;
+  }
+  let resultsEnd = index + 1;
+  while (resultsEnd < turns.length && turns[resultsEnd]!.role === 'tool') resultsEnd++;
+  let afterEnd = resultsEnd;
+  while (afterEnd < turns.length && turns[afterEnd]!.role === 'user') afterEnd++;
+  const out = [`### Action ${a.stepId}`];
+  if (start < index) out.push('Context (earlier turns):', ...turns.slice(start, index).map((t) => renderTurn(t, maxChars)));
+  out.push('The action to judge:', renderTurn(a, maxChars));
+  out.push(...turns.slice(index + 1, resultsEnd).map((t) => renderTurn(t, maxChars)));
+  if (afterEnd > resultsEnd) out.push('What the human said right after:', ...turns.slice(resultsEnd, afterEnd).map((t) => renderTurn(t, maxChars)));
+  return out.join('\n\n');
+}
+
+interface Verdict {
+  label: LabelValue;
+  tags: LabelTag[];
+  rationale: string;
+}
+
+/** Pull `{results:[…]}` (or a bare list) out of a model answer. */
+export function parseVerdicts(text: string, wanted: ReadonlySet<string>): Map<string, Verdict> {
+  const out = new Map<string, Verdict>();
+  let body = text.trim().replace(/^```(?:json)?\s*/i, '').replace(/```\s*$/, '');
+  const first = body.search(/[[{]/);
+  if (first < 0) return out;
+  body = body.slice(first);
+  let v: unknown;
+  try {
+    v = JSON.parse(body);
+  } catch {
+    const last = Math.max(body.lastIndexOf('}'), body.lastIndexOf(']'));
+    try {
+      v = JSON.parse(body.slice(0, last + 1));
+    } catch {
+      return out;
+    }
+  }
+  const list = Array.isArray(v) ? v : v && typeof v === 'object' ? (v as { results?: unknown }).results : undefined;
+  if (!Array.isArray(list)) return out;
+  for (const item of list) {
+    if (!item || typeof item !== 'object') continue;
+    const r = item as Record<string, unknown>;
+    const id = typeof r.stepId === 'string' ? r.stepId : typeof r.step_id === 'string' ? r.step_id : typeof r.id === 'string' ? r.id : null;
+    if (!id || !wanted.has(id) || out.has(id)) continue;
+    const label = typeof r.label === 'string' ? r.label.toLowerCase().trim() : '';
+    if (label !== 'keep' && label !== 'mask') continue;
+    const tags = Array.isArray(r.tags) ? r.tags.filter((x): x is LabelTag => typeof x === 'string' && (LABEL_TAGS as readonly string[]).includes(x)) : [];
+    const rationale = typeof r.rationale === 'string' ? r.rationale.slice(0, 2000) : '';
+    out.set(id, { label, tags: [...new Set(tags)], rationale });
+  }
+  return out;
+}
+
+function latestJudge(step: Step): boolean {
+  for (let i = step.labelHistory.length - 1; i >= 0; i--) {
+    const l = step.labelHistory[i]!;
+    if (l.source === 'judge') return l.rule !== '__cleared__';
+  }
+  return false;
+}
+
+export async function judgeBranch(o: JudgeOptions): Promise<JudgeResult> {
+  const usage: Usage = { promptTokens: 0, completionTokens: 0, totalTokens: 0 };
+  const labels: JudgeLabel[] = [];
+  const skipped: JudgeResult['skipped'] = [];
+  const author = o.author ?? `judge:${o.model}`;
+  const conv = buildConversation(o.traj, o.branchId, { systemPrompt: '' });
+  const only = o.stepIds ? new Set(o.stepIds) : null;
+  const todo: Array<{ stepId: string; index: number }> = [];
+  conv.turns.forEach((t, index) => {
+    if (t.role !== 'assistant' || (only && !only.has(t.stepId))) return;
+    const step = o.traj.steps.get(t.stepId)!;
+    if (latestJudge(step)) skipped.push({ stepId: t.stepId, reason: 'judged' });
+    else if ((o.skipAnnotated ?? true) && labelUnder(step, ['annotator'])) skipped.push({ stepId: t.stepId, reason: 'annotated' });
+    else if (t.humanAuthored) skipped.push({ stepId: t.stepId, reason: 'human-authored' });
+    else todo.push({ stepId: t.stepId, index });
+  });
+
+  const redactor = new Redactor(o.secrets ?? []);
+  const client = new OpenAI({
+    baseURL: o.baseURL, apiKey: o.apiKey || 'none', maxRetries: o.maxRetries ?? 2, timeout: o.timeoutMs ?? 120_000,
+  });
+  const batchSize = Math.max(1, Math.floor(o.batchSize ?? 4));
+  const contextTurns = Math.max(0, Math.floor(o.contextTurns ?? 6));
+  const maxChars = Math.max(200, Math.floor(o.maxChars ?? 3000));
+  const system = o.instructions ? `${JUDGE_SYSTEM_PROMPT}\n\n${o.instructions}` : JUDGE_SYSTEM_PROMPT;
+  const taskText = redactor.redact(clip(conv.task, maxChars * 2)).text;
+  let requests = 0;
+  let done = 0;
+  let next = 0;
+  o.onProgress?.(0, todo.length);
+
+  const fail = (error: ApolloError): JudgeResult => ({
+    labels, usage, requests, skipped, remaining: todo.slice(next).map((x) => x.stepId).filter((id) => !labels.some((l) => l.stepId === id)), error: error.toJSON(),
+  });
+
+  while (next < todo.length) {
+    const batch = todo.slice(next, next + batchSize);
+    let pending = batch;
+    for (let attempt = 0; pending.length > 0; attempt++) {
+      if (o.signal?.aborted) return fail(new ApolloError('CANCELLED', 'Judging cancelled'));
+      if (attempt > (o.maxRetries ?? 2)) {
+        return fail(new ApolloError('UNAVAILABLE', `The judge gave no usable verdict for ${pending.map((p) => p.stepId).join(', ')} after ${attempt} attempt(s)`));
+      }
+      const user = [
+        `Task given to the agent:\n${taskText}`,
+        ...pending.map((p) => redactor.redact(renderAction(conv.turns, p.index, contextTurns, maxChars)).text),
+        `Judge these ${pending.length} action(s): ${pending.map((p) => p.stepId).join(', ')}.`,
+      ].join('\n\n');
+      let text: string;
+      try {
+        requests++;
+        const res = await client.chat.completions.create(
+          {
+            model: o.model,
+            messages: [{ role: 'system', content: system }, { role: 'user', content: user }],
+            temperature: o.temperature ?? 0,
+            ...(o.jsonMode ? { response_format: { type: 'json_object' as const } } : {}),
+          },
+          { signal: o.signal },
+        );
+        if (res.usage) {
+          usage.promptTokens += res.usage.prompt_tokens ?? 0;
+          usage.completionTokens += res.usage.completion_tokens ?? 0;
+          usage.totalTokens += res.usage.total_tokens ?? 0;
+        }
+        text = res.choices[0]?.message?.content ?? '';
+      } catch (e) {
+        if (o.signal?.aborted) return fail(new ApolloError('CANCELLED', 'Judging cancelled'));
+        const err = e as Error & { status?: number };
+        return fail(new ApolloError('UNAVAILABLE', `Judge request failed${err.status ? ` (HTTP ${err.status})` : ''}: ${err.message}`));
+      }
+      const verdicts = parseVerdicts(text, new Set(pending.map((p) => p.stepId)));
+      for (const p of pending) {
+        const v = verdicts.get(p.stepId);
+        if (!v) continue;
+        labels.push({ type: 'label.set', stepId: p.stepId, label: v.label, tags: v.tags, note: '', source: 'judge', author, rationale: v.rationale });
+        done++;
+      }
+      pending = pending.filter((p) => !verdicts.has(p.stepId));
+    }
+    next += batch.length;
+    o.onProgress?.(done, todo.length);
+  }
+  return { labels, usage, requests, skipped, remaining: [] };
+}
