@@ -5,6 +5,7 @@ import { ApolloCore } from '../core/app';
 import { resourcesDir } from '../core/paths';
 import { resolveHome } from '../core/store/workspace';
 import { contentSecurityPolicy } from '../web/server';
+import { keychainVault } from './keychain';
 
 const CHANNEL = 'apollo:msg';
 const here = fileURLToPath(new URL('.', import.meta.url));
@@ -25,7 +26,8 @@ function isAppUrl(url: string): boolean {
 }
 
 async function start(): Promise<void> {
-  const core = await ApolloCore.open({ home: homeFromArgs(), resourcesDir: resourcesDir(), host: 'electron' });
+  const home = homeFromArgs();
+  const core = await ApolloCore.open({ home, resourcesDir: resourcesDir(), host: 'electron', vault: keychainVault(home) });
   const links = new Map<number, ReturnType<ApolloCore['connect']>>();
 
   const linkFor = (wc: WebContents) => {

@@ -1,0 +1,41 @@
+import { safeStorage } from 'electron';
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { KeyVault } from '../core/profiles';
+
+/**
+ * API keys encrypted with the OS keychain (Keychain, DPAPI, libsecret/kwallet) via
+ * Electron's safeStorage, one small file per profile beside the workspace, never
+ * inside workspace.json. Where no keychain is available, keys stay in memory.
+ */
+export function keychainVault(home: string): KeyVault {
+  const dir = join(home, 'keys');
+  const memory = new Map<string, string>();
+  const file = (profile: string) => join(dir, `${encodeURIComponent(profile)}.bin`);
+  const available = () => safeStorage.isEncryptionAvailable();
+  return {
+    kind: 'keychain',
+    async get(profile) {
+      if (!available()) return memory.get(profile);
+      try {
+        return safeStorage.decryptString(await readFile(file(profile)));
+      } catch {
+        return undefined;
+      }
+    },
+    async set(profile, key) {
+      if (!available()) {
+        memory.set(profile, key);
+        return;
+      }
+      await mkdir(dir, { recursive: true, mode: 0o700 });
+      const tmp = `${file(profile)}.tmp`;
+      await writeFile(tmp, safeStorage.encryptString(key), { mode: 0o600 });
+      await rename(tmp, file(profile));
+    },
+    async delete(profile) {
+      memory.delete(profile);
+      await rm(file(profile), { force: true });
+    },
+  };
+}
