@@ -4,6 +4,8 @@ import { APP_VERSION } from '../core/version';
 import { serveCommand } from './serve';
 import { sessionsCommand } from './sessions';
 import { rolloutCommand } from './rollout';
+import { branchCommand } from './branch';
+import { rewindCommand } from './rewind';
 
 export interface CliCommand {
   summary: string;
@@ -21,6 +23,8 @@ export const cliCommands: Record<string, CliCommand> = {
   serve: serveCommand,
   sessions: sessionsCommand,
   rollout: rolloutCommand,
+  branch: branchCommand,
+  rewind: rewindCommand,
 };
 
 function usage(): string {

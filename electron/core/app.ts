@@ -8,6 +8,7 @@ import { PtyHost } from './pty/pty-host';
 import { dispatch, push, type Connection, type HandlerMap } from './dispatch';
 import { sessionHandlers } from './handlers/sessions';
 import { rolloutHandlers } from './handlers/rollout';
+import { annotateHandlers } from './handlers/annotate';
 import { memoryVault, Profiles, type KeyVault } from './profiles';
 import { RolloutManager } from './rollouts';
 import { userInfo } from 'node:os';
@@ -55,7 +56,7 @@ export class ApolloCore {
     this.rollouts = new RolloutManager(this.pty, (sessionId, stepId, delta) => {
       if (delta.content || delta.reasoning) this.broadcast('rollout.delta', { sessionId, stepId, content: delta.content, reasoning: delta.reasoning });
     });
-    this.handlers = { ...sessionHandlers(this), ...rolloutHandlers(this) };
+    this.handlers = { ...sessionHandlers(this), ...rolloutHandlers(this), ...annotateHandlers(this) };
   }
 
   static async open(opts: CoreOptions): Promise<ApolloCore> {

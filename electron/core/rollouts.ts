@@ -20,6 +20,8 @@ export interface StartRollout {
   parentStepId?: string | null;
   replaySource?: SessionEvent[];
   summarizeAtTokens?: number;
+  /** Agent terminal names → real terminal ids (after a rewind). */
+  aliases?: Record<string, string>;
   /** Test and CLI tuning passed through to the engine. */
   tuning?: Pick<RolloutOptions, 'llm' | 'tools'>;
 }
@@ -64,6 +66,7 @@ export class RolloutManager {
       parentStepId: opts.parentStepId,
       replaySource: opts.replaySource,
       summarizeAtTokens: opts.summarizeAtTokens,
+      aliases: opts.aliases,
       ...opts.tuning,
       onDelta: (stepId, delta) => this.onDelta(session.id, stepId, delta),
       hooks: { afterStep: (stepId) => this.checkpoint(session, opts.cwd, stepId) },
@@ -115,7 +118,8 @@ export class RolloutManager {
       const { commit } = await store.snapshot(`step ${stepId}`);
       const shell = this.pty.list(session.id)[0];
       const shellCwd = shell?.shellCwd();
-      await session.append({ type: 'checkpoint.taken', stepId, commit, cwd, ...(shellCwd ? { shellCwd } : {}) });
+      const env = shell?.shellEnv();
+      await session.append({ type: 'checkpoint.taken', stepId, commit, cwd, ...(shellCwd ? { shellCwd } : {}), ...(env ? { env } : {}) });
     } catch (err) {
       await session.append({ type: 'checkpoint.failed', stepId, error: (err as Error).message });
     }

@@ -119,6 +119,7 @@ export function buildConversation(t: Trajectory, branchId: string, opts: Convers
   const branch = t.branches.get(branchId);
   if (!branch) throw new ApolloError('NOT_FOUND', `No branch ${branchId}`);
   const path = branchPath(t, branchId);
+  const pathBranches = new Set([branchId, ...path.map((p) => p.branchId)]);
   const rootStep = path[0];
   const rootBranch = rootStep ? rootStep.branchId : branchId;
   const rollout = (rootStep && t.rollouts.get(rootStep.rolloutId)) ?? [...t.rollouts.values()].find((r) => r.branchId === branchId) ?? [...t.rollouts.values()][0];
@@ -180,10 +181,11 @@ export function buildConversation(t: Trajectory, branchId: string, opts: Convers
         });
       });
     }
-    // Guidance survives summaries and steps without a response.
+    // Guidance survives summaries and steps without a response; guidance given to a
+    // sibling branch at a shared step belongs to that branch only.
     for (const gid of step.guidance) {
       const g = t.guidance.get(gid);
-      if (g) turns.push({ role: 'user', kind: 'guidance', content: formatGuidance(g.text), guidanceId: g.id, stepId: step.id, author: g.author });
+      if (g && (!g.branchId || pathBranches.has(g.branchId))) turns.push({ role: 'user', kind: 'guidance', content: formatGuidance(g.text), guidanceId: g.id, stepId: step.id, author: g.author });
     }
   }
   return { branchId, branchName: branch.name, task, systemPrompt: opts.systemPrompt, turns, pathStepIds: path.map((s) => s.id) };

@@ -12,6 +12,9 @@ const BACKSLASH = 0x5c; // \
 
 /** Payloads longer than this are dropped (they are not ours: images, hyperlinks...). */
 const MAX_PAYLOAD = 4096;
+/** Our environment report (OSC 1337;ApolloEnv, see toShellMark) may be longer: long PATHs. */
+const ENV_PREFIX = Buffer.from('1337;ApolloEnv');
+const MAX_ENV_PAYLOAD = 64 * 1024;
 
 export interface OscSequence {
   /** Payload between `ESC ]` and the terminator, e.g. "133;D;0" or "7;file://h/tmp". */
@@ -71,7 +74,7 @@ export class OscParser {
             j++;
           }
           if (!this.overflow) {
-            if (this.payload.length + (j - i) > MAX_PAYLOAD) {
+            if (this.payload.length + (j - i) > this.limit(chunk, i, j)) {
               this.overflow = true;
               this.payload = [];
             } else {
@@ -111,6 +114,16 @@ export class OscParser {
     return out;
   }
 
+  /** The payload cap: larger for our environment report, recognised by its prefix. */
+  private limit(chunk: Uint8Array, i: number, j: number): number {
+    const n = ENV_PREFIX.length;
+    for (let k = 0; k < n; k++) {
+      const b = k < this.payload.length ? this.payload[k] : i + k - this.payload.length < j ? chunk[i + k - this.payload.length] : undefined;
+      if (b !== ENV_PREFIX[k]) return MAX_PAYLOAD;
+    }
+    return MAX_ENV_PAYLOAD;
+  }
+
   private emit(out: OscSequence[], end: number): void {
     if (!this.overflow) out.push({ data: Buffer.from(this.payload).toString('utf8'), start: this.seqStart, end });
     this.payload = [];
@@ -123,11 +136,38 @@ export type ShellMark =
   | { kind: 'promptEnd'; start: number; end: number }
   | { kind: 'commandStart'; start: number; end: number }
   | { kind: 'commandEnd'; start: number; end: number; exitCode: number | null }
-  | { kind: 'cwd'; start: number; end: number; cwd: string };
+  | { kind: 'cwd'; start: number; end: number; cwd: string }
+  | { kind: 'env'; start: number; end: number; env: Record<string, string> };
 
-/** Interpret an OSC sequence as a shell-integration mark (OSC 133 A-D, OSC 7). */
+/** Variables the shell integration reports by default (more: names in $APOLLO_ENV_VARS). */
+export const ENV_DEFAULT_VARS = ['PATH', 'VIRTUAL_ENV', 'CONDA_PREFIX', 'CONDA_DEFAULT_ENV', 'PYTHONPATH'] as const;
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
+/** Names that look like they hold secrets are never kept, even when asked for. */
+export const SECRET_NAME = /KEY|TOKEN|SECRET|PASSW|CREDENTIAL|PRIVATE|AUTH|COOKIE/i;
+
+/** A variable name the environment report may carry. */
+export function isReportableEnvName(name: string): boolean {
+  return ENV_NAME.test(name) && !SECRET_NAME.test(name);
+}
+
+/**
+ * Interpret an OSC sequence as a shell-integration mark (OSC 133 A-D, OSC 7, and
+ * Apollo's environment report `OSC 1337;ApolloEnv;NAME=<percent-encoded>;...`, the
+ * full set of reported variables that are set).
+ */
 export function toShellMark(seq: OscSequence): ShellMark | null {
   const { data, start, end } = seq;
+  if (data === '1337;ApolloEnv' || data.startsWith('1337;ApolloEnv;')) {
+    const env: Record<string, string> = {};
+    for (const field of data.slice('1337;ApolloEnv;'.length).split(';')) {
+      const eq = field.indexOf('=');
+      if (eq <= 0) continue;
+      const name = field.slice(0, eq);
+      if (!isReportableEnvName(name)) continue;
+      env[name] = percentDecode(field.slice(eq + 1));
+    }
+    return { kind: 'env', start, end, env };
+  }
   if (data.startsWith('133;')) {
     const parts = data.slice(4).split(';');
     switch (parts[0]) {
@@ -150,6 +190,15 @@ export function toShellMark(seq: OscSequence): ShellMark | null {
     return cwd === null ? null : { kind: 'cwd', start, end, cwd };
   }
   return null;
+}
+
+function percentDecode(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    // Not UTF-8 once decoded: keep the bytes as Latin-1 rather than lose the value.
+    return s.replace(/%([0-9A-Fa-f]{2})/g, (_, h: string) => String.fromCharCode(parseInt(h, 16)));
+  }
 }
 
 /** `file://host/some%20path` → `/some path`; null when not a file URL. */

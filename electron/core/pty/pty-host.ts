@@ -37,6 +37,12 @@ export type CreateSpec = TerminalSpec & {
   rows?: number;
   /** Inject OSC 133 / OSC 7 shell integration into bash and zsh (default true). */
   shellIntegration?: boolean;
+  /**
+   * Environment to restore (a rewound terminal): these values replace the inherited
+   * ones (null: unset), and an integrated bash/zsh applies them again after the
+   * user's startup files, which may reset PATH and the like.
+   */
+  env?: Record<string, string | null>;
 };
 
 const ID_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
@@ -94,6 +100,7 @@ export class PtyHost {
           resourcesDir: this.resourcesDir,
           shellIntegration: spec.shellIntegration ?? true,
           sessionId: session.id,
+          restoreEnv: spec.env,
         });
         const recording = await session.recording(spec.id);
         let pty;

@@ -24,6 +24,30 @@ export interface PlanOptions {
   /** Inject shell integration into bash/zsh (default true). */
   shellIntegration: boolean;
   sessionId: string;
+  /** Variables to set (null: unset) in the new terminal; see CreateSpec.env. */
+  restoreEnv?: Record<string, string | null>;
+}
+
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/**
+ * Apply `restore` to `env`, and pass the names (APOLLO_RESTORE_VARS) and values
+ * (APOLLO_RESTORE_ENV_<NAME>; absent = unset) on to the shell integration, which
+ * re-applies them after the user's startup files and removes these helpers.
+ */
+function applyRestore(env: Record<string, string>, restore: Record<string, string | null> | undefined): void {
+  if (!restore) return;
+  const names: string[] = [];
+  for (const [name, value] of Object.entries(restore)) {
+    if (!ENV_NAME.test(name) || name.startsWith('APOLLO_RESTORE_')) {
+      throw new ApolloError('BAD_REQUEST', `Invalid environment variable name "${name.slice(0, 80)}"`);
+    }
+    if (value === null) delete env[name];
+    else env[name] = value;
+    names.push(name);
+    if (value !== null) env[`APOLLO_RESTORE_ENV_${name}`] = value;
+  }
+  if (names.length) env.APOLLO_RESTORE_VARS = names.join(' ');
 }
 
 async function isExecutableFile(path: string): Promise<boolean> {
@@ -81,6 +105,8 @@ function baseEnv(env: NodeJS.ProcessEnv, sessionId: string, terminalId: string):
   delete out.ELECTRON_RUN_AS_NODE;
   delete out.ELECTRON_NO_ATTACH_CONSOLE;
   delete out.APOLLO_SHELL_LOGIN;
+  delete out.APOLLO_RESTORE_VARS;
+  for (const k of Object.keys(out)) if (k.startsWith('APOLLO_RESTORE_ENV_')) delete out[k];
   out.TERM = 'xterm-256color';
   out.COLORTERM = 'truecolor';
   out.TERM_PROGRAM = 'apollo';
@@ -91,6 +117,7 @@ function baseEnv(env: NodeJS.ProcessEnv, sessionId: string, terminalId: string):
 
 export async function planLaunch(o: PlanOptions): Promise<LaunchPlan> {
   const env = baseEnv(o.env, o.sessionId, o.spec.id);
+  applyRestore(env, o.restoreEnv);
   const given = o.spec.command?.trim() ?? '';
   const isDefaultShell = given === '';
   const command = isDefaultShell ? await defaultShell(o.env) : given;
@@ -118,5 +145,8 @@ export async function planLaunch(o: PlanOptions): Promise<LaunchPlan> {
     }
   }
   const args = isDefaultShell ? ['-l'] : userArgs;
+  // No integration to re-apply a restored environment: the values set above stay, the helpers go.
+  delete env.APOLLO_RESTORE_VARS;
+  for (const k of Object.keys(env)) if (k.startsWith('APOLLO_RESTORE_ENV_')) delete env[k];
   return { file, command, args, env, integrated: false };
 }

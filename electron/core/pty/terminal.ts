@@ -74,6 +74,7 @@ export class PtyTerminal implements LiveTerminal {
   private promptSeen = false;
   private phase: 'unknown' | 'prompt' | 'command' = 'unknown';
   private cwdNow: string | undefined;
+  private envNow: Record<string, string> | undefined;
   private lastOutput = Date.now();
   private lastInput = 0;
   private exitCode: number | null | undefined;
@@ -252,13 +253,16 @@ export class PtyTerminal implements LiveTerminal {
   }
 
   private onMark(m: ShellMark): void {
-    if (m.kind !== 'cwd' && !this.marksSeen) {
+    if (m.kind !== 'cwd' && m.kind !== 'env' && !this.marksSeen) {
       this.marksSeen = true;
       if (!this.injected) this.emitChanged();
     }
     switch (m.kind) {
       case 'cwd':
         this.cwdNow = m.cwd;
+        break;
+      case 'env':
+        this.envNow = m.env;
         break;
       case 'promptStart':
       case 'promptEnd':
@@ -496,6 +500,10 @@ export class PtyTerminal implements LiveTerminal {
 
   shellCwd(): string | undefined {
     return this.cwdNow;
+  }
+
+  shellEnv(): Record<string, string> | undefined {
+    return this.envNow && { ...this.envNow };
   }
 
   recordedBytes(): number {

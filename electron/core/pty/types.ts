@@ -31,6 +31,12 @@ export interface LiveTerminal {
   lastOutputAt(): number;
   /** Current working directory of the shell, when integration reports it (OSC 7). */
   shellCwd(): string | undefined;
+  /**
+   * The allowlisted environment variables of the shell as of its last prompt, when
+   * integration reports them (PATH, VIRTUAL_ENV, CONDA_PREFIX, CONDA_DEFAULT_ENV,
+   * PYTHONPATH and names listed in $APOLLO_ENV_VARS; never names that look secret).
+   */
+  shellEnv(): Record<string, string> | undefined;
   /** Bytes recorded so far (next output lands at this offset). */
   recordedBytes(): number;
   /** Read recorded output as text (escapes stripped) between two offsets. */

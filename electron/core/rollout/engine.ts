@@ -73,6 +73,8 @@ export interface RolloutOptions {
   tools?: Partial<ToolOptions>;
   systemPrompt?: string;
   rolloutId?: string;
+  /** session_id the agent uses → real terminal id (a rewind starts fresh terminals, e.g. main → main-r2). */
+  aliases?: Record<string, string>;
 }
 
 const DEFAULT_BRANCH = 'main';
@@ -128,6 +130,7 @@ export class Rollout {
       ? new LlmClient({ baseURL: opts.endpoint.baseURL, apiKey: opts.endpoint.apiKey, model: opts.endpoint.model, temperature: opts.endpoint.temperature, topP: opts.endpoint.topP, maxTokens: opts.endpoint.maxTokens }, opts.llm)
       : null;
     this.leafId = opts.parentStepId;
+    for (const [name, id] of Object.entries(opts.aliases ?? {})) this.aliases.set(name, id);
     this.seenSeq = this.session.events.at(-1)?.seq ?? 0;
   }
 

@@ -3,6 +3,9 @@
 #   OSC 133;A  prompt start          OSC 133;B  prompt end (input starts)
 #   OSC 133;C  command start (PS0)   OSC 133;D;<exit>  command end (next prompt)
 #   OSC 7;file://<host><cwd>         the shell's working directory
+#   OSC 1337;ApolloEnv;NAME=<%-encoded value>;...   a few environment variables
+#     (PATH VIRTUAL_ENV CONDA_PREFIX CONDA_DEFAULT_ENV PYTHONPATH and the names in
+#     $APOLLO_ENV_VARS; never one whose name looks secret), when they changed
 # The marks are invisible in a terminal; Apollo reads them to find command
 # boundaries and exit codes without guessing at prompts.
 
@@ -18,6 +21,19 @@ if [ -n "${APOLLO_SHELL_LOGIN-}" ]; then
 else
   [ -r /etc/bash.bashrc ] && . /etc/bash.bashrc
   [ -r "$HOME/.bashrc" ] && . "$HOME/.bashrc"
+fi
+
+# A rewound terminal gets back the environment recorded at a step. Apollo sets the
+# values already, but startup files may have reset them (PATH), so apply them again:
+# APOLLO_RESTORE_VARS lists the names, APOLLO_RESTORE_ENV_<NAME> holds each value
+# (absent: unset the variable).
+if [ -n "${APOLLO_RESTORE_VARS-}" ]; then
+  for __apollo_n in $APOLLO_RESTORE_VARS; do
+    __apollo_v=APOLLO_RESTORE_ENV_$__apollo_n
+    if [ -n "${!__apollo_v+x}" ]; then export "$__apollo_n=${!__apollo_v}"; else unset "$__apollo_n"; fi
+    unset "$__apollo_v"
+  done
+  unset APOLLO_RESTORE_VARS __apollo_n __apollo_v
 fi
 
 # PS0 needs bash 4.4; without it there are no marks and Apollo falls back to
@@ -39,15 +55,43 @@ if [ -z "${__apollo_loaded-}" ] && [ "${BASH_VERSINFO[0]}" -gt 4 -o \( "${BASH_V
     done
   }
 
-  # First in PROMPT_COMMAND: report how the last command ended and where we are.
+  # The exported variables of the allowlist that are set, as one OSC in
+  # __apollo_env_seq; empty when nothing changed since the last report.
+  __apollo_env_sig=$'\x1e' # matches no real signature: the first prompt reports
+  __apollo_env_report() {
+    local __apollo_n __apollo_sig= __apollo_out= IFS=$' \t\n'
+    local __apollo_names="PATH VIRTUAL_ENV CONDA_PREFIX CONDA_DEFAULT_ENV PYTHONPATH ${APOLLO_ENV_VARS-}"
+    __apollo_names=${__apollo_names//[^A-Za-z0-9_]/ }
+    __apollo_env_seq=
+    for __apollo_n in $__apollo_names; do
+      case $__apollo_n in [0-9]*) continue ;; esac
+      case ${__apollo_n^^} in *KEY*|*TOKEN*|*SECRET*|*PASSW*|*CREDENTIAL*|*PRIVATE*|*AUTH*|*COOKIE*) continue ;; esac
+      [[ -n ${!__apollo_n+x} && ${!__apollo_n@a} == *x* ]] && __apollo_sig+="$__apollo_n=${!__apollo_n}"$'\x1f'
+    done
+    [[ $__apollo_sig == "$__apollo_env_sig" ]] && return
+    __apollo_env_sig=$__apollo_sig
+    for __apollo_n in $__apollo_names; do
+      case $__apollo_n in [0-9]*) continue ;; esac
+      case ${__apollo_n^^} in *KEY*|*TOKEN*|*SECRET*|*PASSW*|*CREDENTIAL*|*PRIVATE*|*AUTH*|*COOKIE*) continue ;; esac
+      if [[ -n ${!__apollo_n+x} && ${!__apollo_n@a} == *x* ]]; then
+        __apollo_urlencode "${!__apollo_n}"
+        __apollo_out+=";$__apollo_n=$__apollo_url"
+      fi
+    done
+    __apollo_env_seq=$'\e]1337;ApolloEnv'"$__apollo_out"$'\a'
+  }
+
+  # First in PROMPT_COMMAND: report how the last command ended, where we are and
+  # the environment, in one write (so they arrive together).
   __apollo_prompt_start() {
-    local status=$?
+    local status=$? __apollo_d=
     if [ -z "$__apollo_first_prompt" ]; then
-      printf '\e]133;D;%s\a' "$status"
+      __apollo_d=$'\e]133;D;'"$status"$'\a'
     fi
     __apollo_first_prompt=
+    __apollo_env_report
     __apollo_urlencode "$PWD"
-    printf '\e]7;file://%s%s\a' "${HOSTNAME-}" "$__apollo_url"
+    printf '%s\e]7;file://%s%s\a%s' "$__apollo_d" "${HOSTNAME-}" "$__apollo_url" "$__apollo_env_seq"
     return $status # later PROMPT_COMMAND entries still see the real status
   }
 

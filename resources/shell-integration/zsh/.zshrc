@@ -6,9 +6,22 @@ unset __apollo_zdotdir
 [[ "$ZDOTDIR" == "$HOME" ]] && unset ZDOTDIR
 unset APOLLO_USER_ZDOTDIR
 
+# A rewound terminal gets back the environment recorded at a step (see the bash
+# script): re-apply APOLLO_RESTORE_ENV_<NAME> for each name in APOLLO_RESTORE_VARS
+# after the user's startup files (absent value: unset).
+if [[ -n "${APOLLO_RESTORE_VARS-}" ]]; then
+  for __apollo_n in ${=APOLLO_RESTORE_VARS}; do
+    __apollo_v=APOLLO_RESTORE_ENV_$__apollo_n
+    if (( ${(P)+__apollo_v} )); then export "$__apollo_n=${(P)__apollo_v}"; else unset "$__apollo_n"; fi
+    unset "$__apollo_v"
+  done
+  unset APOLLO_RESTORE_VARS __apollo_n __apollo_v
+fi
+
 # Marks, as in the bash script:
 #   OSC 133;A prompt start, B prompt end, C command start (preexec),
-#   D;<exit> command end (next precmd), OSC 7;file://<host><cwd>.
+#   D;<exit> command end (next precmd), OSC 7;file://<host><cwd>,
+#   OSC 1337;ApolloEnv;NAME=<%-encoded value>;... allowlisted variables, when changed.
 if [[ -z "${__apollo_loaded-}" ]]; then
   __apollo_loaded=1
   __apollo_first_prompt=1
@@ -27,14 +40,46 @@ if [[ -z "${__apollo_loaded-}" ]]; then
     done
   }
 
+  # The exported variables of the allowlist that are set, as one OSC in
+  # __apollo_env_seq; empty when nothing changed since the last report.
+  __apollo_env_sig=$'\x1e' # matches no real signature: the first prompt reports
+  __apollo_env_report() {
+    emulate -L zsh
+    local __apollo_n __apollo_sig= __apollo_out=
+    local __apollo_names="PATH VIRTUAL_ENV CONDA_PREFIX CONDA_DEFAULT_ENV PYTHONPATH ${APOLLO_ENV_VARS-}"
+    local -a __apollo_list
+    __apollo_names=${__apollo_names//[^A-Za-z0-9_]/ }
+    __apollo_list=(${=__apollo_names})
+    __apollo_env_seq=
+    for __apollo_n in $__apollo_list; do
+      [[ $__apollo_n == [0-9]* ]] && continue
+      [[ ${(U)__apollo_n} == *(KEY|TOKEN|SECRET|PASSW|CREDENTIAL|PRIVATE|AUTH|COOKIE)* ]] && continue
+      (( ${(P)+__apollo_n} )) && [[ ${(Pt)__apollo_n} == *export* ]] && __apollo_sig+="$__apollo_n=${(P)__apollo_n}"$'\x1f'
+    done
+    [[ $__apollo_sig == "$__apollo_env_sig" ]] && return
+    __apollo_env_sig=$__apollo_sig
+    for __apollo_n in $__apollo_list; do
+      [[ $__apollo_n == [0-9]* ]] && continue
+      [[ ${(U)__apollo_n} == *(KEY|TOKEN|SECRET|PASSW|CREDENTIAL|PRIVATE|AUTH|COOKIE)* ]] && continue
+      if (( ${(P)+__apollo_n} )) && [[ ${(Pt)__apollo_n} == *export* ]]; then
+        __apollo_urlencode "${(P)__apollo_n}"
+        __apollo_out+=";$__apollo_n=$__apollo_url"
+      fi
+    done
+    __apollo_env_seq=$'\e]1337;ApolloEnv'"$__apollo_out"$'\a'
+  }
+
+  # Report how the last command ended, where we are and the environment, in one
+  # write (so they arrive together).
   __apollo_precmd() {
-    local exit_status=$?
+    local exit_status=$? __apollo_d=
     if [[ -z "$__apollo_first_prompt" ]]; then
-      builtin printf '\e]133;D;%s\a' "$exit_status"
+      __apollo_d=$'\e]133;D;'"$exit_status"$'\a'
     fi
     __apollo_first_prompt=
+    __apollo_env_report
     __apollo_urlencode "$PWD"
-    builtin printf '\e]7;file://%s%s\a' "${HOST-}" "$__apollo_url"
+    builtin printf '%s\e]7;file://%s%s\a%s' "$__apollo_d" "${HOST-}" "$__apollo_url" "$__apollo_env_seq"
     return $exit_status
   }
 

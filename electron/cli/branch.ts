@@ -1,0 +1,159 @@
+import { createInterface } from 'node:readline';
+import type { CliCommand } from './index';
+import { EXIT } from './rollout';
+import { ApolloCore } from '../core/app';
+import { resolveHome, type SessionLog } from '../core/store/workspace';
+import { resourcesDir } from '../core/paths';
+import type { ResolvedEndpoint } from '../core/profiles';
+import type { RunResult } from '../core/rollout/index';
+import { createBranch, resolveStepRef, trajectoryOf, type HandAction } from '../core/annotate/index';
+
+/** Options shared by `apollo branch` and `apollo rewind` to continue with the agent. */
+export const continuationOptions: CliCommand['options'] = {
+  guidance: { type: 'string' },
+  name: { type: 'string' },
+  profile: { type: 'string' },
+  'base-url': { type: 'string' },
+  model: { type: 'string' },
+  'api-key-env': { type: 'string' },
+  'max-steps': { type: 'string' },
+  temperature: { type: 'string' },
+  'text-actions': { type: 'boolean' },
+};
+
+export const STEP_HELP =
+  'STEP is a step id, a unique id prefix (4+ characters), or a 1-based step number on the main branch (the branch of the first rollout); 0 means the start.';
+
+export const branchCommand: CliCommand = {
+  summary: 'branch a recorded session from a step: hand-written action, guidance, or continue with the agent',
+  usage:
+    'apollo branch SESSION --from STEP [--guidance TEXT] [--action JSON] [--name NAME] [--profile NAME | --base-url URL --model NAME [--api-key-env VAR]] [--max-steps N] [--home DIR]\n' +
+    `  ${STEP_HELP}\n` +
+    '  --action \'{"name":"run_command","arguments":{"session_id":"main","command":"ls"}}\' records a hand-written step (run now when a shell can start).\n' +
+    '  With an endpoint the agent continues headless on the new branch (exit codes as apollo rollout); without one only the branch is recorded.',
+  options: { from: { type: 'string' }, action: { type: 'string' }, ...continuationOptions },
+  async run(v, positionals) {
+    const sessionId = positionals[0];
+    if (!sessionId || positionals.length > 1 || v.from === undefined) return usage('branch', 'a SESSION and --from STEP are required.', this.usage);
+    let action: HandAction | undefined;
+    if (v.action !== undefined) {
+      const a = parseAction(v.action as string);
+      if (typeof a === 'string') return usage('branch', a, this.usage);
+      action = a;
+    }
+    const endpoint = endpointFrom(v);
+    if (typeof endpoint === 'string') return usage('branch', endpoint, this.usage);
+    const maxSteps = v['max-steps'] === undefined ? undefined : positiveInt(v['max-steps'] as string);
+    if (maxSteps === null) return usage('branch', '--max-steps must be a positive integer.', this.usage);
+
+    const core = await openCore(v);
+    try {
+      const session = await core.session(sessionId);
+      const fromStepId = resolveStepRef(trajectoryOf(session), sessionId, v.from as string);
+      const r = await createBranch(core, {
+        sessionId, fromStepId, name: v.name as string | undefined, guidance: v.guidance as string | undefined, action,
+        profile: v.profile as string | undefined, endpoint: endpoint ?? undefined, maxSteps,
+      });
+      console.log(`branch ${r.branchId}`);
+      if (r.stepId) {
+        console.log(`step ${r.stepId} (hand-written ${action!.name})`);
+        if (r.action === 'ran') {
+          const res = trajectoryOf(session).steps.get(r.stepId)?.results ?? [];
+          for (const x of res) console.log(`  ${x.isError ? '✗' : '✓'} ${summarize(x.observation)}`);
+        } else console.log('  action pending: no shell could be started in the working directory; it runs when one can (e.g. when the session is opened in the app).');
+      }
+      if (!r.done) return 0;
+      return await follow(core, session, r.done);
+    } finally {
+      await core.close();
+    }
+  },
+};
+
+export async function openCore(v: Record<string, unknown>): Promise<ApolloCore> {
+  const core = await ApolloCore.open({ home: resolveHome(v.home as string | undefined), resourcesDir: resourcesDir(), host: 'web' });
+  for (const w of core.ws.warnings) console.warn(`warning: ${w}`);
+  return core;
+}
+
+/** --base-url/--model as an endpoint; null when not given; a string is a usage error. */
+export function endpointFrom(v: Record<string, unknown>): ResolvedEndpoint | null | string {
+  const baseUrl = v['base-url'] as string | undefined;
+  const model = v.model as string | undefined;
+  if (!baseUrl && !model) return null;
+  if (v.profile) return 'give either --profile or --base-url/--model, not both.';
+  if (!baseUrl || !model) return '--base-url and --model go together.';
+  const keyVar = (v['api-key-env'] as string | undefined) ?? 'OPENAI_API_KEY';
+  const temperature = v.temperature === undefined ? undefined : Number(v.temperature);
+  return {
+    profile: 'cli', baseUrl, model, apiKey: process.env[keyVar] ?? 'no-key', toolMode: v['text-actions'] ? 'text' : 'tools',
+    ...(temperature !== undefined && Number.isFinite(temperature) ? { temperature } : {}),
+  };
+}
+
+function parseAction(text: string): HandAction | string {
+  let a: unknown;
+  try {
+    a = JSON.parse(text);
+  } catch (e) {
+    return `--action is not valid JSON: ${(e as Error).message}`;
+  }
+  const o = a as { name?: unknown; arguments?: unknown };
+  if (!o || typeof o !== 'object' || typeof o.name !== 'string' || !o.name) return '--action must be {"name": TOOL, "arguments": {...}}.';
+  const args = o.arguments ?? {};
+  if (typeof args !== 'object' || args === null || Array.isArray(args)) return '--action "arguments" must be a JSON object.';
+  return { name: o.name, arguments: args as Record<string, unknown> };
+}
+
+export function positiveInt(s: string): number | null {
+  const n = Number(s);
+  return Number.isInteger(n) && n >= 1 ? n : null;
+}
+
+export function usage(cmd: string, msg: string, text: string): number {
+  console.error(`apollo ${cmd}: ${msg}\n\nUsage: ${text}`);
+  return EXIT.usage;
+}
+
+function summarize(observation: string): string {
+  try {
+    const o = JSON.parse(observation) as { message?: unknown; output?: unknown };
+    const out = typeof o.output === 'string' && o.output ? `\n${o.output.slice(0, 2000)}` : '';
+    return `${typeof o.message === 'string' ? o.message : observation.slice(0, 200)}${out}`;
+  } catch {
+    return observation.split('\n')[0]?.slice(0, 200) ?? '';
+  }
+}
+
+/** Print the agent's progress until the continuation ends; stdin lines become guidance. */
+export async function follow(core: ApolloCore, session: SessionLog, done: Promise<RunResult>): Promise<number> {
+  const rollout = core.rollouts.get(session.id);
+  const stop = session.subscribe((e) => {
+    if (e.type === 'step.started') console.log(`step ${e.depth}`);
+    else if (e.type === 'model.response') {
+      for (const c of e.toolCalls) console.log(`  → ${c.name} ${c.arguments.slice(0, 160)}`);
+      if (!e.toolCalls.length && e.content) console.log(`  ${e.content.slice(0, 160)}`);
+    } else if (e.type === 'action.result') console.log(`  ${e.isError ? '✗' : '✓'} ${e.observation.split('\n')[0]?.slice(0, 160) ?? ''}`);
+    else if (e.type === 'guidance.delivered') console.log('  guidance delivered');
+    else if (e.type === 'llm.retry') console.log(`  retry ${e.attempt} in ${e.delayMs} ms: ${e.error}`);
+  });
+  const rl = process.stdin.isTTY || !process.stdin.readable ? null : createInterface({ input: process.stdin });
+  rl?.on('line', (line) => {
+    if (line.trim() && rollout) void rollout.queueGuidance(line.trim(), process.env.USER ?? 'cli').then((id) => console.log(`guidance queued ${id}`));
+  });
+  const onSignal = () => void rollout?.stop();
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    const result = await done;
+    if (result === 'paused') console.error(`rollout paused: ${rollout?.error ?? 'unknown error'} — resume it from the app`);
+    if (result === 'failed') console.error(`rollout failed: ${rollout?.error ?? 'unknown error'}`);
+    console.log(`${result} after ${rollout?.stepCount ?? 0} steps — session ${session.id}`);
+    return EXIT[result];
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    rl?.close();
+    stop();
+  }
+}

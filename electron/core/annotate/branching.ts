@@ -1,0 +1,440 @@
+// Branch and rewind: the trajectory is a tree, and annotators add to it.
+//
+// createBranch records a new branch from any step. The original branch is never
+// touched: every fact is appended. The branch continues
+//   - with a hand-written action: a step whose model.response is marked
+//     humanAuthored (recorded at once, no model, no network, no shell needed); the
+//     action runs now when the environment is there, else it waits for
+//     runPendingActions;
+//   - with the agent (profile or endpoint): a rollout on the branch from that step
+//     (or from the hand-written step), with the guidance delivered first;
+//   - or with nothing yet (guidance waits, recorded, for the next rollout on it).
+//
+// rewind additionally brings the environment back to a step: the working
+// directory's files from the step's checkpoint, and fresh terminals (new ids; the
+// old ones are closed) in the step's shell directory with its recorded environment
+// variables. A missing checkpoint or a damaged store fails that rewind with a clear
+// error and changes nothing else.
+import { randomUUID } from 'node:crypto';
+import { mkdir, stat } from 'node:fs/promises';
+import { isAbsolute, relative, resolve } from 'node:path';
+import { ApolloError } from '../../../shared/errors';
+import type { ToolCall } from '../../../shared/events';
+import type { Step, Trajectory } from '../../../shared/trajectory';
+import type { ResolvedEndpoint } from '../profiles';
+import type { StartRollout } from '../rollouts';
+import type { RunResult } from '../rollout/index';
+import { DEFAULT_TOOL_OPTIONS, executeToolCall, parseToolCall, type ToolOptions } from '../rollout/tools';
+import type { LiveTerminal } from '../pty/types';
+import { ENV_DEFAULT_VARS } from '../pty/osc-parser';
+import type { SessionLog } from '../store/workspace';
+import { lockSession, requireStep, stepLabel, trajectoryOf, type AnnotateCore } from './state';
+import { agentTerminalNames, aliasesFor, freshTerminalId, primaryTerminal, setAliases } from './terminals';
+
+/** A tool call written by the annotator, with its arguments as an object. */
+export interface HandAction {
+  name: string;
+  arguments: Record<string, unknown>;
+}
+
+/** How the agent continues on the new branch (nothing given: it does not). */
+export interface Continuation {
+  /** A saved endpoint profile. */
+  profile?: string;
+  /** Or an endpoint given directly (the CLI's --base-url/--model). */
+  endpoint?: ResolvedEndpoint;
+  /** Step budget of the continuation (default 200). */
+  maxSteps?: number;
+  /** Client and tool tuning (tests, CLI). */
+  tuning?: StartRollout['tuning'];
+}
+
+export interface CreateBranchOptions extends Continuation {
+  sessionId: string;
+  /** The step to branch from; null = from the start (before the first step). */
+  fromStepId: string | null;
+  name?: string;
+  guidance?: string;
+  action?: HandAction;
+  /**
+   * When the hand-written action runs: 'auto' (default) now if the working directory
+   * is there and a shell can be started, else it waits; 'later' always waits for
+   * runPendingActions.
+   */
+  runAction?: 'auto' | 'later';
+  /** Resolve before the hand-written action has run (it goes on in the background). Default false. */
+  background?: boolean;
+}
+
+export interface BranchResult {
+  branchId: string;
+  /** The hand-written step, when an action was given. */
+  stepId?: string;
+  rolloutId?: string;
+  /** What became of the hand-written action. */
+  action?: 'ran' | 'pending' | 'running';
+  /** Settles when the hand-written action has run or stays pending (background mode). */
+  actionDone?: Promise<'ran' | 'pending'>;
+  /** Settles when the agent continuation ends. */
+  done?: Promise<RunResult>;
+}
+
+export interface RewindOptions extends Continuation {
+  sessionId: string;
+  toStepId: string;
+  name?: string;
+  guidance?: string;
+}
+
+export interface RewindResult {
+  branchId: string;
+  rolloutId?: string;
+  /** The fresh terminals (the first one holds the step's directory and environment). */
+  terminalIds: string[];
+  /** Agent terminal name → new terminal id. */
+  aliases: Record<string, string>;
+  done?: Promise<RunResult>;
+}
+
+/** How long a fresh shell may take to show its first prompt. */
+const SHELL_READY_MS = 10_000;
+
+// ---- createBranch ----------------------------------------------------------------
+
+export async function createBranch(core: AnnotateCore, o: CreateBranchOptions): Promise<BranchResult> {
+  const session = await core.session(o.sessionId);
+  const cwd = core.ws.entry(o.sessionId).cwd;
+  const t = trajectoryOf(session);
+  const from = o.fromStepId === null ? null : requireStep(t, o.sessionId, o.fromStepId);
+  if (from && !from.response) {
+    throw new ApolloError('CONFLICT', `Step ${from.depth} of session ${o.sessionId} has no response yet: branch from a step that has one.`);
+  }
+  const call = o.action ? handCall(o.action) : null;
+  const guidance = o.guidance?.trim() ? o.guidance : undefined;
+  const endpoint = await resolveEndpoint(core, o);
+  if (endpoint) {
+    assertNoActiveRollout(core, o.sessionId, 'continue a branch with the agent');
+    if (call && !(await isDir(cwd))) {
+      throw new ApolloError('UNAVAILABLE', `The working directory ${cwd} of session ${o.sessionId} is not available, so the hand-written action cannot run and the agent cannot continue. Record the branch without a profile instead.`);
+    }
+  }
+  const task = taskFor(t, from, !!endpoint);
+  const author = core.annotator();
+
+  const release = await lockSession(o.sessionId);
+  let background: Promise<'ran' | 'pending'> | null = null;
+  try {
+    // The agent continues from results: a hand-written step that waits must run first.
+    if (endpoint && from && pendingHandSteps(trajectoryOf(session)).some((p) => p.id === from.id)) {
+      if (!(await runHandStep(core, session, cwd, from.id, o.tuning?.tools))) {
+        throw new ApolloError('UNAVAILABLE', `Step ${from.depth} is a hand-written action that has not run yet, and no shell could be started in ${cwd}; the agent cannot continue from it.`);
+      }
+    }
+    const branchId = newBranchId(trajectoryOf(session));
+    await session.append({
+      type: 'branch.created', branchId, fromStepId: from?.id ?? null, author, reason: 'branch',
+      name: o.name?.trim() || `Branch from ${stepLabel(from)}`,
+    });
+    const result: BranchResult = { branchId };
+
+    if (call) {
+      const rolloutId = randomUUID();
+      const stepId = randomUUID();
+      await session.append({ type: 'rollout.started', rolloutId, branchId, task, endpoint: null, policy: 'human', maxSteps: 1, parentStepId: from?.id ?? null });
+      await session.append({ type: 'step.started', stepId, parentId: from?.id ?? null, branchId, depth: from ? from.depth + 1 : 1, rolloutId });
+      await session.append({
+        type: 'model.response', stepId, content: '', reasoning: '', toolCalls: [call], usage: null, finishReason: null, durationMs: 0,
+        humanAuthored: true, author,
+      });
+      result.stepId = stepId;
+      result.rolloutId = rolloutId;
+      const run = async (): Promise<'ran' | 'pending'> => {
+        // The agent cannot continue from an action that did not run: then it must run now.
+        if (o.runAction === 'later' && !endpoint) return markPending(session, rolloutId);
+        return (await runHandStep(core, session, cwd, stepId, o.tuning?.tools)) ? 'ran' : markPending(session, rolloutId);
+      };
+      if (o.background && !endpoint) {
+        background = run().catch(async (err: unknown) => {
+          await session.append({ type: 'warning', message: `The hand-written action of step ${stepId} could not run: ${(err as Error).message}` }).catch(() => undefined);
+          return 'pending' as const;
+        });
+        result.action = 'running';
+        result.actionDone = background;
+      } else {
+        result.action = await run();
+        if (endpoint && result.action !== 'ran') {
+          throw new ApolloError('UNAVAILABLE', `The hand-written action could not run (no shell could be started in ${cwd}); it is recorded and waits. The agent was not started.`);
+        }
+      }
+    }
+
+    if (guidance) await session.append({ type: 'guidance.queued', guidanceId: randomUUID(), text: guidance, author, branchId });
+
+    if (endpoint) {
+      const { rollout, done } = core.rollouts.start({
+        session, task, endpoint, policy: 'model', maxSteps: o.maxSteps ?? 200, cwd, branchId,
+        parentStepId: result.stepId ?? from?.id ?? null, aliases: aliasesFor(core.pty, o.sessionId), tuning: o.tuning,
+      });
+      result.rolloutId = rollout.id;
+      result.done = done;
+    }
+    return result;
+  } finally {
+    if (background) void background.finally(release);
+    else release();
+  }
+}
+
+// ---- hand-written actions ---------------------------------------------------------
+
+function handCall(action: HandAction): ToolCall {
+  const call: ToolCall = { id: `hand_${randomUUID().replace(/-/g, '').slice(0, 12)}`, name: action.name, arguments: JSON.stringify(action.arguments ?? {}) };
+  const p = parseToolCall(call);
+  if (!p.ok) throw new ApolloError('BAD_REQUEST', p.error);
+  return call;
+}
+
+async function markPending(session: SessionLog, rolloutId: string): Promise<'pending'> {
+  const r = trajectoryOf(session).rollouts.get(rolloutId);
+  if (r?.state !== 'paused') {
+    await session.append({ type: 'rollout.state', rolloutId, state: 'paused', reason: 'the hand-written action waits for the environment (a shell in the working directory) to run' });
+  }
+  return 'pending';
+}
+
+/** Hand-written steps whose action has not run yet, oldest first. */
+export function pendingHandSteps(t: Trajectory): Step[] {
+  return t.order
+    .map((id) => t.steps.get(id)!)
+    .filter((s) => s.response?.humanAuthored && !s.finishedAt && s.results.length < s.response.toolCalls.length && t.rollouts.get(s.rolloutId)?.policy === 'human');
+}
+
+/**
+ * Run the hand-written actions that wait (recorded offline, or when no shell could be
+ * started). Returns the steps that ran and those that still wait.
+ */
+export async function runPendingActions(core: AnnotateCore, sessionId: string, tools?: Partial<ToolOptions>): Promise<{ ran: string[]; pending: string[] }> {
+  const session = await core.session(sessionId);
+  const cwd = core.ws.entry(sessionId).cwd;
+  const release = await lockSession(sessionId);
+  try {
+    const ran: string[] = [];
+    const steps = pendingHandSteps(trajectoryOf(session));
+    for (let i = 0; i < steps.length; i++) {
+      if (!(await runHandStep(core, session, cwd, steps[i]!.id, tools))) return { ran, pending: steps.slice(i).map((s) => s.id) };
+      ran.push(steps[i]!.id);
+    }
+    return { ran, pending: [] };
+  } finally {
+    release();
+  }
+}
+
+/**
+ * Run the remaining calls of a hand-written step and finish it (results, checkpoint,
+ * rollout state). Returns false, recording nothing, when the environment is not
+ * available (no working directory, no shell could be started).
+ */
+async function runHandStep(core: AnnotateCore, session: SessionLog, cwd: string, stepId: string, tools?: Partial<ToolOptions>): Promise<boolean> {
+  if (!(await isDir(cwd))) return false;
+  const t = trajectoryOf(session);
+  const step = t.steps.get(stepId);
+  if (!step?.response || step.finishedAt) return true;
+  const aliases = new Map(Object.entries(aliasesFor(core.pty, session.id)));
+  const calls = step.response.toolCalls.slice(step.results.length);
+  // A shell the calls need is started first: if that is impossible the step waits.
+  for (const call of calls) {
+    const p = parseToolCall(call);
+    if (!p.ok || p.name !== 'run_command') continue;
+    const id = aliases.get(p.args.session_id as string) ?? (p.args.session_id as string);
+    const live = core.pty.list(session.id).find((x) => x.id === id && x.info().status === 'running');
+    if (live) continue;
+    try {
+      const term = await core.pty.create(session, { id, cwd });
+      await waitReady(term);
+    } catch (err) {
+      if (err instanceof ApolloError && (err.code === 'SPAWN_FAILED' || err.code === 'UNAVAILABLE')) return false;
+      throw err;
+    }
+  }
+  const ctx = { session, pty: core.pty, cwd, options: { ...DEFAULT_TOOL_OPTIONS, ...tools }, aliases };
+  let finished: string | null = null;
+  for (const call of calls) {
+    const t0 = Date.now();
+    const o = await executeToolCall(call, ctx);
+    await session.append({
+      type: 'action.result', stepId, toolCallId: call.id, name: call.name, observation: o.observation, isError: o.isError, durationMs: Date.now() - t0,
+      ...(o.terminalId ? { terminalId: o.terminalId } : {}), ...(o.range ? { range: o.range } : {}),
+    });
+    if (o.finish) finished = o.finish.message;
+  }
+  await session.append({ type: 'step.finished', stepId, promptTokens: 0 });
+  await takeCheckpoint(core, session, cwd, stepId);
+  await session.append({ type: 'rollout.state', rolloutId: step.rolloutId, state: 'finished', reason: finished ?? 'hand-written action' });
+  return true;
+}
+
+/** Checkpoint after a step, as the rollout manager does after an agent step. */
+export async function takeCheckpoint(core: AnnotateCore, session: SessionLog, cwd: string, stepId: string): Promise<void> {
+  try {
+    const store = await core.rollouts.checkpoints(session, cwd);
+    const { commit } = await store.snapshot(`step ${stepId}`);
+    const shell = primaryTerminal(core.pty.list(session.id));
+    const shellCwd = shell?.shellCwd();
+    const env = shell?.shellEnv();
+    await session.append({ type: 'checkpoint.taken', stepId, commit, cwd, ...(shellCwd ? { shellCwd } : {}), ...(env ? { env } : {}) });
+  } catch (err) {
+    await session.append({ type: 'checkpoint.failed', stepId, error: (err as Error).message });
+  }
+}
+
+// ---- rewind -----------------------------------------------------------------------
+
+export async function rewind(core: AnnotateCore, o: RewindOptions): Promise<RewindResult> {
+  const session = await core.session(o.sessionId);
+  const cwd = core.ws.entry(o.sessionId).cwd;
+  const t = trajectoryOf(session);
+  const step = requireStep(t, o.sessionId, o.toStepId);
+  const cp = step.checkpoint;
+  if (!cp) {
+    const why = step.checkpointError ? `: taking it failed (${step.checkpointError})` : '';
+    throw new ApolloError('NOT_FOUND', `Step ${step.depth} of session ${o.sessionId} has no checkpoint${why}. Its files cannot be restored; branch from it instead (same context, current files), or rewind to another step.`);
+  }
+  const endpoint = await resolveEndpoint(core, o);
+  assertNoActiveRollout(core, o.sessionId, 'rewind');
+  const task = taskFor(t, step, !!endpoint);
+  if (!(await isDir(cwd))) throw new ApolloError('NOT_FOUND', `Cannot rewind session ${o.sessionId}: its working directory ${cwd} no longer exists.`);
+
+  const release = await lockSession(o.sessionId);
+  try {
+    // The store must be whole before anything is touched: a damaged one fails here.
+    let store;
+    try {
+      store = await core.rollouts.checkpoints(session, cwd);
+    } catch (err) {
+      throw storeError(o.sessionId, err);
+    }
+    const health = await store.verify();
+    if (!health.ok) throw new ApolloError('IO', `Cannot rewind session ${o.sessionId}: ${health.error ?? 'its checkpoint store is damaged'}. Nothing was changed.`);
+    try {
+      await store.files(cp.commit);
+    } catch (err) {
+      throw storeError(o.sessionId, err);
+    }
+
+    // Old shells (and what runs in them) go first: nothing may write while files are restored.
+    for (const term of core.pty.list(o.sessionId)) await core.pty.close(session, term.id);
+    try {
+      await store.restore(cp.commit);
+    } catch (err) {
+      throw storeError(o.sessionId, err);
+    }
+
+    // Fresh terminals: the agent's names map onto new ids.
+    const names = agentTerminalNames(t, step.id);
+    if (!names.length) names.push('main');
+    const aliases: Record<string, string> = {};
+    const taken = new Set<string>();
+    for (const name of names) {
+      const id = freshTerminalId(session, core.pty.list(o.sessionId), name, taken);
+      taken.add(id);
+      aliases[name] = id;
+    }
+    const shellCwd = await shellDirFor(session, cwd, cp.shellCwd);
+    const term = await core.pty.create(session, { id: aliases[names[0]!]!, cwd: shellCwd, env: restoreEnv(cp.env) });
+    await waitReady(term);
+    setAliases(core.pty, o.sessionId, aliases);
+
+    const author = core.annotator();
+    const branchId = newBranchId(trajectoryOf(session));
+    await session.append({ type: 'branch.created', branchId, fromStepId: step.id, author, reason: 'rewind', name: o.name?.trim() || `Rewind to ${stepLabel(step)}` });
+    if (o.guidance?.trim()) await session.append({ type: 'guidance.queued', guidanceId: randomUUID(), text: o.guidance, author, branchId });
+    const result: RewindResult = { branchId, terminalIds: [term.id], aliases };
+    if (endpoint) {
+      const { rollout, done } = core.rollouts.start({
+        session, task, endpoint, policy: 'model', maxSteps: o.maxSteps ?? 200, cwd, branchId, parentStepId: step.id, aliases, tuning: o.tuning,
+      });
+      result.rolloutId = rollout.id;
+      result.done = done;
+    }
+    return result;
+  } finally {
+    release();
+  }
+}
+
+/** Variables to restore: the recorded ones; default ones not recorded were unset then. */
+function restoreEnv(env: Record<string, string> | undefined): Record<string, string | null> | undefined {
+  if (!env) return undefined;
+  const out: Record<string, string | null> = {};
+  for (const name of ENV_DEFAULT_VARS) if (name !== 'PATH') out[name] = null;
+  for (const [k, v] of Object.entries(env)) if (/^[A-Za-z_][A-Za-z0-9_]*$/.test(k) && !k.startsWith('APOLLO_RESTORE_')) out[k] = v;
+  return out;
+}
+
+/**
+ * The rewound shell's directory: the recorded one. An empty folder is not in a
+ * checkpoint, so one inside the working directory is created again; one outside
+ * that no longer exists falls back to the working directory (with a warning).
+ */
+async function shellDirFor(session: SessionLog, cwd: string, shellCwd: string | undefined): Promise<string> {
+  if (!shellCwd) return cwd;
+  if (await isDir(shellCwd)) return shellCwd;
+  const rel = relative(resolve(cwd), resolve(shellCwd));
+  if (rel !== '' && !rel.startsWith('..') && !isAbsolute(rel)) {
+    try {
+      await mkdir(shellCwd, { recursive: true });
+      return shellCwd;
+    } catch {
+      // fall through
+    }
+  }
+  await session.append({ type: 'warning', message: `The shell directory ${shellCwd} recorded at this step no longer exists; the terminal starts in ${cwd}.` });
+  return cwd;
+}
+
+// ---- shared -----------------------------------------------------------------------
+
+async function resolveEndpoint(core: AnnotateCore, c: Continuation): Promise<ResolvedEndpoint | null> {
+  if (c.endpoint) return c.endpoint;
+  if (c.profile) return core.profiles.resolve(c.profile);
+  return null;
+}
+
+function assertNoActiveRollout(core: AnnotateCore, sessionId: string, what: string): void {
+  const r = core.rollouts.get(sessionId);
+  // 'idle' is a rollout that was just started and has not recorded its start yet.
+  if (r && (r.state === 'running' || r.state === 'paused' || r.state === 'idle')) {
+    throw new ApolloError('CONFLICT', `A rollout is ${r.state === 'idle' ? 'starting' : r.state} in session ${sessionId}: stop it before you ${what}.`);
+  }
+}
+
+/** The task the agent works on: that of the rollout which produced the step, else the session's first. */
+function taskFor(t: Trajectory, from: Step | null, required: boolean): string {
+  const own = from ? t.rollouts.get(from.rolloutId)?.task : undefined;
+  const task = own || [...t.rollouts.values()].find((r) => r.task)?.task;
+  if (task) return task;
+  if (required) throw new ApolloError('NOT_FOUND', 'This session has no recorded rollout, so there is no task for the agent to continue.');
+  return '';
+}
+
+function newBranchId(t: Trajectory): string {
+  for (;;) {
+    const id = `b-${randomUUID().slice(0, 8)}`;
+    if (!t.branches.has(id)) return id;
+  }
+}
+
+function storeError(sessionId: string, err: unknown): ApolloError {
+  const e = err instanceof ApolloError ? err : new ApolloError('IO', (err as Error)?.message ?? String(err));
+  return new ApolloError(e.code, `Cannot rewind session ${sessionId}: ${e.message}`, e.details);
+}
+
+async function isDir(p: string): Promise<boolean> {
+  return stat(p).then((s) => s.isDirectory(), () => false);
+}
+
+async function waitReady(term: LiveTerminal): Promise<void> {
+  const deadline = Date.now() + SHELL_READY_MS;
+  while (!term.isIdle() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+}

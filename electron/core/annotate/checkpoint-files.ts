@@ -1,0 +1,87 @@
+// Reading a step's checkpoint: its file list and the content of one file. This
+// works offline and also when the working directory is gone (another machine, a
+// deleted folder): reading only needs the shadow repository in the session folder.
+import { existsSync } from 'node:fs';
+import { mkdtemp, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ApolloError } from '../../../shared/errors';
+import type { FileEntry } from '../../../shared/contract/annotate';
+import { CheckpointStore } from '../checkpoints/shadow-git';
+import type { SessionLog } from '../store/workspace';
+import { requireStep, trajectoryOf, type AnnotateCore } from './state';
+
+/** Most bytes of a file returned as text; the rest is left out with a note. */
+export const READ_CAP_BYTES = 2 * 1024 * 1024;
+
+const readers = new WeakMap<SessionLog, Promise<CheckpointStore>>();
+let scratchDir: Promise<string> | null = null;
+
+async function storeFor(core: AnnotateCore, session: SessionLog): Promise<CheckpointStore> {
+  const storeDir = join(session.dir, 'checkpoints.git');
+  if (!existsSync(join(storeDir, 'HEAD')) && !existsSync(join(storeDir, 'objects'))) {
+    throw new ApolloError('NOT_FOUND', `Session ${session.id} has no checkpoint store.`);
+  }
+  const cwd = core.ws.entry(session.id).cwd;
+  if (await stat(cwd).then((s) => s.isDirectory(), () => false)) return core.rollouts.checkpoints(session, cwd);
+  // No working directory: a reader whose work tree is an empty scratch folder (only
+  // object and ref reads are made through it).
+  let r = readers.get(session);
+  if (!r) {
+    scratchDir ??= mkdtemp(join(tmpdir(), 'apollo-checkpoint-reader-'));
+    r = scratchDir.then((workDir) => CheckpointStore.open({ storeDir, workDir }));
+    r.catch(() => readers.delete(session));
+    readers.set(session, r);
+  }
+  return r;
+}
+
+async function checkpointOf(core: AnnotateCore, sessionId: string, stepId: string): Promise<{ session: SessionLog; commit: string }> {
+  const session = await core.session(sessionId);
+  const step = requireStep(trajectoryOf(session), sessionId, stepId);
+  if (!step.checkpoint) {
+    const why = step.checkpointError ? `: taking it failed (${step.checkpointError})` : '';
+    throw new ApolloError('NOT_FOUND', `Step ${step.depth} of session ${sessionId} has no checkpoint${why}.`);
+  }
+  return { session, commit: step.checkpoint.commit };
+}
+
+export async function checkpointFiles(core: AnnotateCore, sessionId: string, stepId: string): Promise<{ files: FileEntry[]; usage: { bytes: number; budgetBytes: number } }> {
+  const { session, commit } = await checkpointOf(core, sessionId, stepId);
+  const store = await storeFor(core, session);
+  const files = (await store.files(commit)).map((f) => ({ path: f.path, size: f.size, sha: f.sha }));
+  const u = await store.usage();
+  return { files, usage: { bytes: u.bytes, budgetBytes: u.budgetBytes } };
+}
+
+/**
+ * One file of a step's checkpoint as text. Content that is not UTF-8 (or holds NUL
+ * bytes) is reported as binary with no text; text over READ_CAP_BYTES is cut, with
+ * a last line saying how much was left out.
+ */
+export async function checkpointReadFile(core: AnnotateCore, sessionId: string, stepId: string, path: string): Promise<{ text: string; binary: boolean }> {
+  const { session, commit } = await checkpointOf(core, sessionId, stepId);
+  const store = await storeFor(core, session);
+  const buf = await store.readFile(commit, path);
+  let head = buf.length > READ_CAP_BYTES ? buf.subarray(0, READ_CAP_BYTES) : buf;
+  if (head.includes(0)) return { text: '', binary: true };
+  if (head !== buf) {
+    // Do not judge (or show) a character cut in half at the cap.
+    let end = head.length;
+    for (let k = 1; k <= 3 && end - k >= 0; k++) {
+      const b = head[end - k]!;
+      if ((b & 0xc0) === 0x80) continue;
+      if (b >= 0xc0) end -= k;
+      break;
+    }
+    head = head.subarray(0, end);
+  }
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(head);
+  } catch {
+    return { text: '', binary: true };
+  }
+  if (head.length < buf.length) text += `\n[… ${buf.length - head.length} more bytes not shown (file is ${buf.length} bytes) …]`;
+  return { text, binary: false };
+}

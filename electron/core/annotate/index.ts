@@ -1,0 +1,9 @@
+// Annotation: branches, rewinds, hand-written actions, comments, checkpoint reading.
+export {
+  createBranch, rewind, runPendingActions, pendingHandSteps, takeCheckpoint,
+  type HandAction, type Continuation, type CreateBranchOptions, type BranchResult, type RewindOptions, type RewindResult,
+} from './branching';
+export { addComment, editComment, deleteComment } from './comments';
+export { checkpointFiles, checkpointReadFile, READ_CAP_BYTES } from './checkpoint-files';
+export { trajectoryOf, resolveStepRef, mainBranchId, type AnnotateCore } from './state';
+export { aliasesFor } from './terminals';

@@ -1,0 +1,93 @@
+// Shared helpers of the annotation domain: the folded trajectory of a session (kept
+// up to date incrementally), step look-ups with clear errors, step references as
+// people type them, and a per-session lock for operations that change the
+// environment (branch actions, rewinds).
+import { ApolloError } from '../../../shared/errors';
+import { applyEvent, branchPath, emptyTrajectory, type Step, type Trajectory } from '../../../shared/trajectory';
+import type { ApolloCore } from '../app';
+import type { SessionLog } from '../store/workspace';
+
+/** What the annotation functions need of the core (ApolloCore satisfies it). */
+export type AnnotateCore = Pick<ApolloCore, 'session' | 'ws' | 'pty' | 'rollouts' | 'profiles' | 'annotator'>;
+
+const folds = new WeakMap<SessionLog, { t: Trajectory; applied: number }>();
+
+/**
+ * The trajectory of a session, folded once and then advanced by the events appended
+ * since (the log only grows). Treat it as read-only.
+ */
+export function trajectoryOf(session: SessionLog): Trajectory {
+  let f = folds.get(session);
+  if (!f) folds.set(session, (f = { t: emptyTrajectory(), applied: 0 }));
+  const events = session.events;
+  for (; f.applied < events.length; f.applied++) applyEvent(f.t, events[f.applied]!);
+  return f.t;
+}
+
+export function requireStep(t: Trajectory, sessionId: string, stepId: string): Step {
+  const s = t.steps.get(stepId);
+  if (!s) throw new ApolloError('NOT_FOUND', `No step ${stepId} in session ${sessionId}`);
+  return s;
+}
+
+/** The branch the session's first rollout ran on ('main' unless it said otherwise). */
+export function mainBranchId(t: Trajectory): string {
+  const first = [...t.rollouts.values()][0];
+  if (first) return first.branchId;
+  const firstStep = t.order[0];
+  return firstStep ? t.steps.get(firstStep)!.branchId : 'main';
+}
+
+/**
+ * A step as given on the command line: its id, a unique id prefix (at least 4
+ * characters), or a 1-based depth number on the main branch (the branch of the
+ * first rollout). "0" or "root" mean the start, before any step (null).
+ */
+export function resolveStepRef(t: Trajectory, sessionId: string, ref: string): string | null {
+  const r = ref.trim();
+  if (r === '0' || r.toLowerCase() === 'root') return null;
+  if (t.steps.has(r)) return r;
+  if (/^\d+$/.test(r)) {
+    const depth = Number(r);
+    const main = mainBranchId(t);
+    const step = branchPath(t, main).find((s) => s.depth === depth);
+    if (!step) {
+      const n = branchPath(t, main).length;
+      throw new ApolloError('NOT_FOUND', `Session ${sessionId} has no step ${depth} on its main branch "${main}" (it has ${n} step${n === 1 ? '' : 's'}).`);
+    }
+    return step.id;
+  }
+  if (r.length >= 4) {
+    const matches = t.order.filter((id) => id.startsWith(r));
+    if (matches.length === 1) return matches[0]!;
+    if (matches.length > 1) throw new ApolloError('BAD_REQUEST', `Step prefix "${r}" is ambiguous in session ${sessionId} (${matches.length} steps match).`);
+  }
+  throw new ApolloError('NOT_FOUND', `No step "${r}" in session ${sessionId}: give a step id, a unique id prefix, or a step number on the main branch.`);
+}
+
+/** Human label of a step for messages and default branch names. */
+export function stepLabel(step: Step | null | undefined): string {
+  return step ? `step ${step.depth}` : 'the start';
+}
+
+const locks = new Map<string, Promise<void>>();
+
+/**
+ * Serialize environment-changing operations of one session (a hand-written action
+ * must not run twice; a rewind must not interleave with one). Returns the release.
+ */
+export async function lockSession(sessionId: string): Promise<() => void> {
+  const prev = locks.get(sessionId) ?? Promise.resolve();
+  let release!: () => void;
+  const mine = new Promise<void>((r) => (release = r));
+  const tail = prev.then(() => mine);
+  locks.set(sessionId, tail);
+  await prev;
+  let released = false;
+  return () => {
+    if (released) return;
+    released = true;
+    release();
+    if (locks.get(sessionId) === tail) locks.delete(sessionId);
+  };
+}

@@ -1,0 +1,24 @@
+import type { ApolloCore } from '../app';
+import type { HandlerMap } from '../dispatch';
+import { addComment, checkpointFiles, checkpointReadFile, createBranch, deleteComment, editComment, rewind } from '../annotate/index';
+
+/** Branches, rewinds, comments and checkpoint reading (labels, rules, judge and export live elsewhere). */
+export function annotateHandlers(core: ApolloCore): HandlerMap {
+  return {
+    'branch.create': async ({ sessionId, fromStepId, name, guidance, action, profile }) => {
+      // Without the agent, a hand-written action runs in the background: its result
+      // arrives as events, and the request does not wait for a long command.
+      const r = await createBranch(core, { sessionId, fromStepId, name, guidance, action, profile, background: !profile });
+      return { branchId: r.branchId, ...(r.stepId ? { stepId: r.stepId } : {}), ...(r.rolloutId ? { rolloutId: r.rolloutId } : {}) };
+    },
+    'branch.rewind': async ({ sessionId, toStepId, profile, guidance }) => {
+      const r = await rewind(core, { sessionId, toStepId, profile, guidance });
+      return { branchId: r.branchId, ...(r.rolloutId ? { rolloutId: r.rolloutId } : {}) };
+    },
+    'comment.add': (a) => addComment(core, a),
+    'comment.edit': (a) => editComment(core, a),
+    'comment.delete': (a) => deleteComment(core, a),
+    'checkpoint.files': ({ sessionId, stepId }) => checkpointFiles(core, sessionId, stepId),
+    'checkpoint.readFile': ({ sessionId, stepId, path }) => checkpointReadFile(core, sessionId, stepId, path),
+  };
+}
