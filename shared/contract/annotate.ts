@@ -23,6 +23,8 @@ export const annotateCommands = {
   'branch.rewind': command<{ branchId: string; rolloutId?: string }>()(
     z.object({ sessionId: id, toStepId: id, profile: z.string().max(64).optional(), guidance: z.string().max(100_000).optional() }),
   ),
+  /** Run hand-written actions recorded offline, now that a shell is available. */
+  'actions.runPending': command<{ ran: string[]; pending: string[] }>()(z.object({ sessionId: id })),
   'comment.add': command<{ commentId: string }>()(z.object({ sessionId: id, stepId: id, text: z.string().min(1).max(100_000) })),
   'comment.edit': command<{ ok: true }>()(z.object({ sessionId: id, commentId: id, text: z.string().min(1).max(100_000) })),
   'comment.delete': command<{ ok: true }>()(z.object({ sessionId: id, commentId: id })),

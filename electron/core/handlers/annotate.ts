@@ -1,6 +1,6 @@
 import type { ApolloCore } from '../app';
 import type { HandlerMap } from '../dispatch';
-import { addComment, checkpointFiles, checkpointReadFile, createBranch, deleteComment, editComment, rewind } from '../annotate/index';
+import { addComment, checkpointFiles, checkpointReadFile, createBranch, deleteComment, editComment, rewind, runPendingActions } from '../annotate/index';
 
 /** Branches, rewinds, comments and checkpoint reading (labels, rules, judge and export live elsewhere). */
 export function annotateHandlers(core: ApolloCore): HandlerMap {
@@ -15,6 +15,7 @@ export function annotateHandlers(core: ApolloCore): HandlerMap {
       const r = await rewind(core, { sessionId, toStepId, profile, guidance });
       return { branchId: r.branchId, ...(r.rolloutId ? { rolloutId: r.rolloutId } : {}) };
     },
+    'actions.runPending': ({ sessionId }) => runPendingActions(core, sessionId),
     'comment.add': (a) => addComment(core, a),
     'comment.edit': (a) => editComment(core, a),
     'comment.delete': (a) => deleteComment(core, a),
