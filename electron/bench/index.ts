@@ -10,6 +10,8 @@ import { Workspace } from '../core/store/workspace';
 import { PtyHost } from '../core/pty/pty-host';
 import { resourcesDir } from '../core/paths';
 import type { SessionEventBody } from '../../shared/events';
+import { foldTrajectory } from '../../shared/trajectory';
+import { readFile } from 'node:fs/promises';
 
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 200_000);
 const FLOOD_BYTES = Number(process.env.BENCH_FLOOD_BYTES ?? 200_000_000);
@@ -109,11 +111,43 @@ async function benchPty(dir: string): Promise<void> {
   console.log(`  recorded ${recorded.toLocaleString()} bytes (the pty turns \\n into \\r\\n; baseline wrote ${baseBytes.toLocaleString()})`);
 }
 
+/** A long session the size of a real 2,523-step run: how fast does it open? */
+async function benchOpen(dir: string): Promise<void> {
+  const steps = Number(process.env.BENCH_STEPS ?? 2523);
+  const path = join(dir, 'long.jsonl');
+  const { log } = await EventLog.open(path, { durable: false });
+  let parent: string | null = null;
+  const obs = 'line of command output\n'.repeat(80);
+  for (let i = 0; i < steps; i++) {
+    const stepId = `step-${i}`;
+    log.append({ type: 'step.started', stepId, parentId: parent, branchId: 'main', depth: i + 1, rolloutId: 'r' });
+    log.append({ type: 'model.response', stepId, content: 'Checking the training log.', reasoning: 'r'.repeat(400), toolCalls: [{ id: `c${i}`, name: 'run_command', arguments: '{"session_id":"main","command":"tail -n 30 train.log","wait_for_completion":true}' }], usage: { promptTokens: 90000, completionTokens: 120, totalTokens: 90120 }, finishReason: 'tool_calls', durationMs: 3000 });
+    log.append({ type: 'action.result', stepId, toolCallId: `c${i}`, name: 'run_command', observation: obs, isError: false, durationMs: 800, terminalId: 'main', range: [i * 2000, i * 2000 + 1900] });
+    log.append({ type: 'terminal.command', terminalId: 'main', phase: 'end', offset: i * 2000 + 1900, exitCode: 0 });
+    log.append({ type: 'step.finished', stepId, promptTokens: 90000 });
+    log.append({ type: 'checkpoint.taken', stepId, commit: 'a'.repeat(40), cwd: '/work' });
+    parent = stepId;
+  }
+  await log.close();
+  const bytes = statSync(path).size;
+  const t0 = performance.now();
+  await readFile(path);
+  const baseMs = performance.now() - t0;
+  const t1 = performance.now();
+  const opened = await EventLog.open(path);
+  const traj = foldTrajectory(opened.events);
+  const openMs = performance.now() - t1;
+  await opened.log.close();
+  console.log(`\nOpening a ${steps.toLocaleString()}-step session (${(bytes / 1e6).toFixed(1)} MB of events, ${traj.steps.size} steps folded)`);
+  console.log(`${'open + parse + fold, ms'.padEnd(46)} ${openMs.toFixed(0).padStart(12)} ms   baseline ${baseMs.toFixed(0).padStart(12)} ms   ratio ${(baseMs / openMs).toFixed(2)} (raw readFile / open)`);
+}
+
 async function main(): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'apollo-bench-'));
   console.log(`Apollo Workstation benchmark — scratch folder ${dir} (${process.platform}, node ${process.version})`);
   try {
     await benchEvents(dir);
+    await benchOpen(dir);
     await benchPty(dir);
   } finally {
     await rm(dir, { recursive: true, force: true });
