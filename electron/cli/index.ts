@@ -6,6 +6,9 @@ import { sessionsCommand } from './sessions';
 import { rolloutCommand } from './rollout';
 import { branchCommand } from './branch';
 import { rewindCommand } from './rewind';
+import { labelCommand } from './label';
+import { judgeCommand } from './judge';
+import { exportCommand } from './export';
 
 export interface CliCommand {
   summary: string;
@@ -25,6 +28,9 @@ export const cliCommands: Record<string, CliCommand> = {
   rollout: rolloutCommand,
   branch: branchCommand,
   rewind: rewindCommand,
+  label: labelCommand,
+  judge: judgeCommand,
+  export: exportCommand,
 };
 
 function usage(): string {

@@ -9,6 +9,7 @@ import { dispatch, push, type Connection, type HandlerMap } from './dispatch';
 import { sessionHandlers } from './handlers/sessions';
 import { rolloutHandlers } from './handlers/rollout';
 import { annotateHandlers } from './handlers/annotate';
+import { exportManager, labelHandlers } from './handlers/labels';
 import { memoryVault, Profiles, type KeyVault } from './profiles';
 import { RolloutManager } from './rollouts';
 import { userInfo } from 'node:os';
@@ -56,7 +57,7 @@ export class ApolloCore {
     this.rollouts = new RolloutManager(this.pty, (sessionId, stepId, delta) => {
       if (delta.content || delta.reasoning) this.broadcast('rollout.delta', { sessionId, stepId, content: delta.content, reasoning: delta.reasoning });
     });
-    this.handlers = { ...sessionHandlers(this), ...rolloutHandlers(this), ...annotateHandlers(this) };
+    this.handlers = { ...sessionHandlers(this), ...rolloutHandlers(this), ...annotateHandlers(this), ...labelHandlers(this) };
   }
 
   static async open(opts: CoreOptions): Promise<ApolloCore> {
@@ -165,6 +166,7 @@ export class ApolloCore {
   }
 
   async close(): Promise<void> {
+    await exportManager(this).cancelAll();
     await this.rollouts.stopAll();
     await this.pty.dispose();
     await this.ws.close();

@@ -1,0 +1,207 @@
+// Export jobs: dataset bundles built in the background from workspace sessions.
+//
+// A job snapshots the sessions' events, hands them to exportBundle (which writes into
+// a temporary folder beside the target and renames it into place only when complete
+// and valid), reports progress through a sink (throttled), and can be cancelled. On
+// success every exported session gets an `export.made` event. Failures (an existing
+// outDir → CONFLICT, DISK_FULL, validation errors…) end the job in state 'failed'
+// with the error; a cancelled job leaves no bundle and no temporary folder.
+import { randomUUID } from 'node:crypto';
+import { isAbsolute } from 'node:path';
+import { ApolloError, type ErrorCode } from '../../shared/errors';
+import type { SessionEvent } from '../../shared/events';
+import type { AnnotatePushEvents } from '../../shared/contract/annotate';
+import { foldTrajectory } from '../../shared/trajectory';
+import { exportBundle, type ExportBundleResult, type ExportFormat, type ExportSessionInput, type ToolSchema } from './dataset/index';
+import { systemPromptFor, TOOL_SCHEMAS } from './rollout/index';
+import { APP_VERSION } from './version';
+import type { ApolloCore } from './app';
+
+export type ExportProgress = AnnotatePushEvents['export.progress'];
+export type ExportState = ExportProgress['state'];
+
+/** What an export job needs of the core (ApolloCore satisfies it). */
+export type ExportCore = Pick<ApolloCore, 'session' | 'profiles'>;
+
+export interface ExportRequest {
+  sessionIds: string[];
+  /** Branches to export, looked up in every session; default every branch with steps of its own. */
+  branchIds?: string[];
+  formats: ExportFormat[];
+  /** Absolute path of the bundle folder to create (must not exist). */
+  outDir: string;
+}
+
+export interface ExportOutcome {
+  exportId: string;
+  state: Exclude<ExportState, 'running'>;
+  dir?: string;
+  result?: ExportBundleResult;
+  error?: { code: ErrorCode; message: string };
+}
+
+interface Job {
+  id: string;
+  controller: AbortController;
+  state: ExportState;
+  finished: Promise<ExportOutcome>;
+}
+
+/** The system prompt a session's rollouts ran with (the shared prompt plus the working directory). */
+export function sessionSystemPrompt(events: readonly SessionEvent[]): string {
+  const created = events.find((e) => e.type === 'session.created');
+  return systemPromptFor({ cwd: created?.type === 'session.created' && created.cwd ? created.cwd : undefined });
+}
+
+/**
+ * The exportBundle inputs for workspace sessions: a snapshot of each log, its folder,
+ * the agent's system prompt and tools. `branchIds` are looked up in every session; a
+ * session holding none of them, or a branch found in no session, is NOT_FOUND.
+ */
+export async function exportInputs(core: Pick<ExportCore, 'session'>, sessionIds: readonly string[], branchIds?: readonly string[]): Promise<ExportSessionInput[]> {
+  const ids = sessionIds.filter((s, i, a) => a.indexOf(s) === i);
+  if (ids.length === 0) throw new ApolloError('BAD_REQUEST', 'No session to export');
+  const wanted = branchIds?.length ? branchIds.filter((b, i, a) => a.indexOf(b) === i) : undefined;
+  const found = new Set<string>();
+  const out: ExportSessionInput[] = [];
+  for (const id of ids) {
+    const session = await core.session(id);
+    const events = session.events.slice();
+    let selected: string[] | undefined;
+    if (wanted) {
+      const traj = foldTrajectory(events);
+      selected = wanted.filter((b) => traj.branches.has(b));
+      if (selected.length === 0) throw new ApolloError('NOT_FOUND', `Session ${id} has none of the branches ${wanted.join(', ')}`);
+      for (const b of selected) found.add(b);
+    }
+    out.push({
+      sessionId: id, events, sessionDir: session.dir, ...(selected ? { branchIds: selected } : {}),
+      systemPrompt: sessionSystemPrompt(events), tools: TOOL_SCHEMAS as ToolSchema[],
+    });
+  }
+  const missing = wanted?.filter((b) => !found.has(b)) ?? [];
+  if (missing.length) throw new ApolloError('NOT_FOUND', `No exported session has the branch(es) ${missing.join(', ')}`);
+  return out;
+}
+
+export interface ExportManagerOptions {
+  /** Where progress goes (the app broadcasts `export.progress`; the CLI prints). */
+  sink(p: ExportProgress): void;
+  /** Minimum time between two 'running' reports (default 250 ms); the first and the final one always go. */
+  throttleMs?: number;
+}
+
+export class ExportManager {
+  private readonly jobs = new Map<string, Job>();
+
+  constructor(
+    private readonly core: ExportCore,
+    private readonly opts: ExportManagerOptions,
+  ) {}
+
+  /**
+   * Check the request and start the job in the background. Unknown sessions or
+   * branches and a relative outDir are refused here; everything else that goes wrong
+   * ends the job as 'failed'.
+   */
+  async start(req: ExportRequest): Promise<{ exportId: string; finished: Promise<ExportOutcome> }> {
+    if (!isAbsolute(req.outDir)) throw new ApolloError('BAD_REQUEST', `The export folder must be an absolute path, got "${req.outDir}"`);
+    if (req.formats.length === 0) throw new ApolloError('BAD_REQUEST', 'No export format chosen');
+    const sessions = await exportInputs(this.core, req.sessionIds, req.branchIds);
+    const id = randomUUID();
+    const controller = new AbortController();
+    const job = { id, controller, state: 'running' } as Job;
+    job.finished = this.run(job, req, sessions);
+    this.jobs.set(id, job);
+    // Remember finished jobs for a while (a late cancel is answered, not refused).
+    const finished = [...this.jobs.values()].filter((j) => j.state !== 'running');
+    for (const j of finished.slice(0, Math.max(0, finished.length - 100))) this.jobs.delete(j.id);
+    return { exportId: id, finished: job.finished };
+  }
+
+  /** Ask a running job to stop; true when it was still running. Unknown ids are NOT_FOUND. */
+  cancel(exportId: string): boolean {
+    const job = this.jobs.get(exportId);
+    if (!job) throw new ApolloError('NOT_FOUND', `No export ${exportId}`);
+    if (job.state !== 'running') return false;
+    job.controller.abort();
+    return true;
+  }
+
+  state(exportId: string): ExportState | undefined {
+    return this.jobs.get(exportId)?.state;
+  }
+
+  /** Cancel every running job and wait for them to clean up. */
+  async cancelAll(): Promise<void> {
+    const running = [...this.jobs.values()].filter((j) => j.state === 'running');
+    for (const j of running) j.controller.abort();
+    await Promise.all(running.map((j) => j.finished));
+  }
+
+  private async run(job: Job, req: ExportRequest, sessions: ExportSessionInput[]): Promise<ExportOutcome> {
+    const throttle = this.opts.throttleMs ?? 250;
+    let last = 0;
+    let lastDone = 0;
+    let lastTotal = 0;
+    let lastStage = 'starting';
+    const report = (p: Omit<ExportProgress, 'exportId'>): void => {
+      try {
+        this.opts.sink({ exportId: job.id, ...p });
+      } catch {
+        // a failing listener must not break the export
+      }
+    };
+    // Let the caller answer with the id before the first report.
+    await new Promise<void>((r) => setImmediate(r));
+    report({ done: 0, total: 0, stage: 'starting', state: 'running' });
+    last = Date.now();
+    let outcome: ExportOutcome;
+    try {
+      const secrets = await this.core.profiles.secrets();
+      const result = await exportBundle({
+        home: '',
+        sessions,
+        outDir: req.outDir,
+        formats: req.formats,
+        secrets,
+        appVersion: APP_VERSION,
+        signal: job.controller.signal,
+        onProgress: (done, total, stage) => {
+          lastDone = done;
+          lastTotal = total;
+          lastStage = stage;
+          const now = Date.now();
+          if (now - last < throttle || done >= total) return;
+          last = now;
+          report({ done, total, stage, state: 'running' });
+        },
+      });
+      job.state = 'done';
+      await this.recordExport(sessions, result);
+      outcome = { exportId: job.id, state: 'done', dir: result.dir, result };
+      report({ done: lastTotal || 1, total: lastTotal || 1, stage: 'done', state: 'done', dir: result.dir });
+    } catch (e) {
+      const err = e instanceof ApolloError ? e : new ApolloError('INTERNAL', (e as Error)?.message ?? String(e));
+      const cancelled = err.code === 'CANCELLED' || job.controller.signal.aborted;
+      job.state = cancelled ? 'cancelled' : 'failed';
+      outcome = { exportId: job.id, state: job.state, error: { code: cancelled ? 'CANCELLED' : err.code, message: err.message } };
+      report({ done: lastDone, total: lastTotal, stage: lastStage, state: job.state, ...(cancelled ? {} : { error: err.message }) });
+    }
+    return outcome;
+  }
+
+  /** Append `export.made` to each exported session (best effort: the bundle is already published). */
+  private async recordExport(sessions: readonly ExportSessionInput[], result: ExportBundleResult): Promise<void> {
+    for (const [i, input] of sessions.entries()) {
+      // The manifest lists the sessions in input order.
+      const branchIds = (result.manifest.sessions[i]?.branches ?? []).filter((b) => b.exported).map((b) => b.branchId);
+      try {
+        const session = await this.core.session(input.sessionId);
+        await session.append({ type: 'export.made', bundle: result.dir, formats: [...result.manifest.formats], branchIds });
+      } catch {
+        // the session log could not be written (disk full, removed): the bundle stands
+      }
+    }
+  }
+}

@@ -1,0 +1,228 @@
+// `apollo label`, `apollo judge` and `apollo export` end to end: the built CLI on a
+// copy of the recorded sample session in a temporary workspace.
+import { createHash } from 'node:crypto';
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { appendFile, cp, mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, relative, resolve } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { EventOf, SessionEvent } from '../../shared/events';
+import { validateAsciicast, validateOpenAIJsonl } from '../../electron/core/dataset/validate';
+import { startFakeLlm, text, type FakeLlm, type FakeRequest } from '../fixtures/fake-llm-server';
+
+const CLI = resolve(__dirname, '../../out/main/cli.js');
+const SAMPLE = resolve(__dirname, '../../resources/samples/sample-sales-report');
+const SID = 'sales';
+// Step ids of the recording: the awk run on the misspelt file (failed, then retried)
+// and the identical awk run repeated right after the retry.
+const FAILED_STEP = '5f19d7dc-579d-448e-9b02-fce9ffa30d5f';
+const RETRY_STEP = '83150208-cded-4b4f-9ce6-d967a82b7fa3';
+const REPEATED_STEP = '68db97b1-f96f-4c4d-a70b-e99876633b74';
+const LAST_STEP = 'c819f4ce-9805-4fe7-97f6-4f857f2fe66b';
+const SECRET = ['sk-', 'proj-', 'PlantedCliSecret0123456789abcdefGHIJ'].join('');
+
+let root: string;
+let home: string;
+
+function apollo(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const p = spawn(process.execPath, [CLI, ...args, '--home', home], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  return new Promise((r) => p.on('exit', (code) => r({ code, stdout, stderr })));
+}
+
+async function sessionEvents(id = SID): Promise<SessionEvent[]> {
+  const text = await readFile(join(home, 'sessions', id, 'events.jsonl'), 'utf8');
+  return text.trim().split('\n').map((l) => JSON.parse(l) as SessionEvent);
+}
+
+async function filesUnder(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const d of await readdir(dir, { withFileTypes: true, recursive: true })) {
+    if (d.isFile()) out.push(relative(dir, join(d.parentPath, d.name)));
+  }
+  return out.sort();
+}
+
+const sha256 = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
+
+beforeAll(async () => {
+  if (!existsSync(CLI)) throw new Error('run `npm run build` first (npm test does)');
+  root = await mkdtemp(join(tmpdir(), 'apollo-cli-export-'));
+  home = join(root, 'home');
+  await mkdir(join(home, 'sessions'), { recursive: true });
+  await cp(SAMPLE, join(home, 'sessions', SID), { recursive: true });
+  // Plant a secret: guidance the human typed after the last command, and a comment.
+  const events = await sessionEvents();
+  let seq = Math.max(...events.map((e) => e.seq));
+  const ts = events.at(-1)!.ts;
+  const planted = [
+    { type: 'guidance.queued', guidanceId: 'g-planted', text: `push it with OPENAI_API_KEY=${SECRET}`, author: 'dana', branchId: 'main' },
+    { type: 'guidance.delivered', guidanceId: 'g-planted', stepId: LAST_STEP },
+    { type: 'comment.added', commentId: 'c-planted', stepId: LAST_STEP, text: `the key is ${SECRET}`, author: 'dana' },
+  ];
+  await appendFile(join(home, 'sessions', SID, 'events.jsonl'), planted.map((b) => `${JSON.stringify({ seq: ++seq, ts: ts + seq, ...b })}\n`).join(''));
+});
+
+afterAll(async () => {
+  await rm(root, { recursive: true, force: true });
+});
+
+describe('apollo label', () => {
+  it('lists the rules', async () => {
+    const r = await apollo(['label', '--list-rules']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/failed-retry/);
+    expect(r.stdout).toMatch(/repeated-action/);
+  });
+
+  it('previews with --dry-run, then masks the failed-then-retried step and the repeated step, once', async () => {
+    const before = (await sessionEvents()).length;
+    const dry = await apollo(['label', SID, '--rules', 'failed-retry,repeated-action', '--dry-run']);
+    expect(dry.code).toBe(0);
+    expect(dry.stdout).toMatch(/failed-retry\s+1\s+step 3 \(5f19d7dc\)/);
+    expect(dry.stdout).toMatch(/repeated-action\s+1\s+step 5 \(68db97b1\)/);
+    expect(dry.stdout).toMatch(/dry run: 2 new rule labels would be written/);
+    expect((await sessionEvents()).length).toBe(before);
+
+    const r = await apollo(['label', SID, '--rules', 'failed-retry,repeated-action']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/applied 2 new rule labels/);
+    const labels = (await sessionEvents()).filter((e): e is EventOf<'label.set'> => e.type === 'label.set');
+    expect(labels.map((l) => [l.stepId, l.label, l.source, l.rule])).toEqual([
+      [FAILED_STEP, 'mask', 'rule', 'failed-retry'],
+      [REPEATED_STEP, 'mask', 'rule', 'repeated-action'],
+    ]);
+    expect(labels[0]!.note).toContain(RETRY_STEP);
+
+    const again = await apollo(['label', SID, '--rules', 'failed-retry,repeated-action', '--branch', 'main']);
+    expect(again.stdout).toMatch(/applied 0 new rule labels/);
+    expect((await sessionEvents()).filter((e) => e.type === 'label.set')).toHaveLength(2);
+  });
+
+  it('rejects bad input', async () => {
+    expect((await apollo(['label', SID])).code).toBe(2);
+    expect((await apollo(['label', SID, '--rules', 'bogus'])).code).toBe(2);
+    const noBranch = await apollo(['label', SID, '--rules', 'failed-retry', '--branch', 'nope']);
+    expect(noBranch.code).toBe(1);
+    expect(noBranch.stderr).toMatch(/no branch nope/);
+    const noSession = await apollo(['label', 'nope', '--rules', 'failed-retry']);
+    expect(noSession.code).toBe(1);
+    expect(noSession.stderr).toMatch(/No session nope/);
+  });
+});
+
+describe('apollo export', () => {
+  let bundle: string;
+
+  it('writes a valid bundle: hashes match, masked steps weigh 0, the planted secret is redacted', async () => {
+    bundle = join(root, 'out', 'bundle-a');
+    const r = await apollo(['export', SID, '--out', bundle]);
+    expect(r.stderr).toMatch(/export \d+\/\d+/);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain(`bundle ${bundle}`);
+    expect(r.stdout).toMatch(/actions 8: kept 6, masked 2/);
+    expect(r.stdout).toMatch(/redactions: [1-9]\d* \(/);
+
+    const files = await filesUnder(bundle);
+    expect(files).toEqual(['dataset_info.json', 'manifest.json', 'openai.jsonl', 'redactions.json', 'sharegpt.jsonl', `terminals/${SID}/main.cast`, 'trajectory.jsonl']);
+    const manifest = JSON.parse(await readFile(join(bundle, 'manifest.json'), 'utf8')) as {
+      files: Array<{ path: string; sha256: string; bytes: number }>; counts: { kept: number; masked: number; labelledBy: Record<string, number> };
+      annotators: string[];
+    };
+    expect(manifest.files.map((f) => f.path).sort()).toEqual(files.filter((f) => f !== 'manifest.json'));
+    for (const f of manifest.files) {
+      const buf = await readFile(join(bundle, f.path));
+      expect(sha256(buf), f.path).toBe(f.sha256);
+      expect(buf.length).toBe(f.bytes);
+    }
+    expect(manifest.counts).toMatchObject({ kept: 6, masked: 2, labelledBy: { rule: 2 } });
+
+    const openai = await readFile(join(bundle, 'openai.jsonl'), 'utf8');
+    expect(validateOpenAIJsonl(openai)).toEqual([]);
+    const record = JSON.parse(openai.trim()) as { messages: Array<{ role: string; weight?: number; content?: string }> };
+    const weights = record.messages.filter((m) => m.role === 'assistant').map((m) => m.weight);
+    // Actions in order: think, create sales.csv, awk (failed), awk (retry), awk (repeated), report, cat, finish.
+    expect(weights).toEqual([1, 1, 0, 1, 0, 1, 1, 1]);
+    expect(record.messages.some((m) => m.role === 'user' && m.content?.includes('<real_user>push it with OPENAI_API_KEY='))).toBe(true);
+    expect(validateAsciicast(await readFile(join(bundle, 'terminals', SID, 'main.cast'), 'utf8'))).toEqual([]);
+
+    for (const f of files) expect(await readFile(join(bundle, f), 'utf8'), f).not.toContain(SECRET);
+    expect(await readFile(join(bundle, 'redactions.json'), 'utf8')).toMatch(/openai\.jsonl/);
+
+    const made = (await sessionEvents()).filter((e): e is EventOf<'export.made'> => e.type === 'export.made');
+    expect(made.at(-1)).toMatchObject({ bundle, branchIds: ['main'], formats: ['openai', 'sharegpt', 'trajectory', 'asciicast'] });
+  });
+
+  it('is deterministic: a second export to another folder is byte-identical', async () => {
+    const other = join(root, 'out', 'bundle-b');
+    const r = await apollo(['export', SID, '--out', other, '--format', 'openai,sharegpt,trajectory,asciicast']);
+    expect(r.code).toBe(0);
+    const a = await filesUnder(bundle);
+    expect(await filesUnder(other)).toEqual(a);
+    for (const f of a) expect((await readFile(join(other, f))).equals(await readFile(join(bundle, f))), f).toBe(true);
+  });
+
+  it('honours --format and --branch', async () => {
+    const out = join(root, 'out', 'openai-only');
+    const r = await apollo(['export', SID, '--out', out, '--format', 'openai', '--branch', 'main']);
+    expect(r.code).toBe(0);
+    expect(await filesUnder(out)).toEqual(['manifest.json', 'openai.jsonl', 'redactions.json']);
+  });
+
+  it('refuses an existing --out folder, unknown sessions, formats and branches', async () => {
+    const r = await apollo(['export', SID, '--out', bundle]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/already exists \[CONFLICT\]/);
+    expect((await readdir(join(root, 'out'))).filter((f) => f.includes('.tmp-'))).toEqual([]);
+    const noSession = await apollo(['export', 'nope', '--out', join(root, 'out', 'x')]);
+    expect(noSession.code).toBe(1);
+    expect(noSession.stderr).toMatch(/No session nope/);
+    expect((await apollo(['export', SID, '--out', join(root, 'out', 'x'), '--format', 'csv'])).code).toBe(2);
+    expect((await apollo(['export', SID])).code).toBe(2);
+    const noBranch = await apollo(['export', SID, '--out', join(root, 'out', 'x'), '--branch', 'nope']);
+    expect(noBranch.code).toBe(1);
+    expect(existsSync(join(root, 'out', 'x'))).toBe(false);
+  });
+});
+
+describe('apollo judge', () => {
+  let llm: FakeLlm;
+  afterAll(async () => {
+    await llm?.close();
+  });
+
+  it('labels every action through --base-url/--model and then has nothing left to do', async () => {
+    llm = await startFakeLlm((req: FakeRequest) => {
+      const user = (req.body.messages as Array<{ role: string; content: string }>).find((m) => m.role === 'user')!.content;
+      const ids = [...user.matchAll(/^### Action (\S+)$/gm)].map((m) => m[1]!);
+      return text(JSON.stringify({ results: ids.map((stepId) => ({ stepId, label: stepId === REPEATED_STEP ? 'mask' : 'keep', tags: [], rationale: 'ok' })) }));
+    });
+    const r = await apollo(['judge', SID, '--base-url', llm.url, '--model', 'judge-model', '--api-key-env', 'JUDGE_KEY'], { JUDGE_KEY: 'judge-secret-key' });
+    expect(r.stderr).toMatch(/judging main: 8\/8/);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/branch main: 8 actions labelled, 0 skipped/);
+    expect(llm.requests[0]!.headers.authorization).toBe('Bearer judge-secret-key');
+    const judged = (await sessionEvents()).filter((e): e is EventOf<'label.set'> => e.type === 'label.set' && e.source === 'judge');
+    expect(judged).toHaveLength(8);
+    expect(judged.find((l) => l.stepId === REPEATED_STEP)).toMatchObject({ label: 'mask', author: 'judge:judge-model' });
+    // The secret planted in the session never reached the judge.
+    expect(JSON.stringify(llm.requests.map((q) => q.body))).not.toContain(SECRET);
+
+    const n = llm.requests.length;
+    const again = await apollo(['judge', SID, '--base-url', llm.url, '--model', 'judge-model']);
+    expect(again.code).toBe(0);
+    expect(again.stdout).toMatch(/0 actions labelled, 8 skipped/);
+    expect(llm.requests.length).toBe(n);
+  });
+
+  it('needs an endpoint', async () => {
+    expect((await apollo(['judge', SID])).code).toBe(2);
+    const r = await apollo(['judge', SID, '--profile', 'nope']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/No endpoint profile named "nope"/);
+  });
+});
