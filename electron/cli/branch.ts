@@ -77,16 +77,25 @@ export async function openCore(v: Record<string, unknown>): Promise<ApolloCore> 
 }
 
 /** --base-url/--model as an endpoint; null when not given; a string is a usage error. */
+/**
+ * Read the endpoint key and remove its variable from this process's environment, so
+ * the terminals the agent works in (and their recordings) never see it.
+ */
+export function takeKey(varName = 'OPENAI_API_KEY'): string {
+  const key = process.env[varName];
+  delete process.env[varName];
+  return key ?? 'no-key';
+}
+
 export function endpointFrom(v: Record<string, unknown>): ResolvedEndpoint | null | string {
   const baseUrl = v['base-url'] as string | undefined;
   const model = v.model as string | undefined;
   if (!baseUrl && !model) return null;
   if (v.profile) return 'give either --profile or --base-url/--model, not both.';
   if (!baseUrl || !model) return '--base-url and --model go together.';
-  const keyVar = (v['api-key-env'] as string | undefined) ?? 'OPENAI_API_KEY';
   const temperature = v.temperature === undefined ? undefined : Number(v.temperature);
   return {
-    profile: 'cli', baseUrl, model, apiKey: process.env[keyVar] ?? 'no-key', toolMode: v['text-actions'] ? 'text' : 'tools',
+    profile: 'cli', baseUrl, model, apiKey: takeKey(v['api-key-env'] as string | undefined), toolMode: v['text-actions'] ? 'text' : 'tools',
     ...(temperature !== undefined && Number.isFinite(temperature) ? { temperature } : {}),
   };
 }

@@ -9,6 +9,7 @@ import { PtyHost } from '../core/pty/pty-host';
 import { RolloutManager, recordedTask } from '../core/rollouts';
 import { resourcesDir } from '../core/paths';
 import type { ResolvedEndpoint } from '../core/profiles';
+import { endpointFrom } from './branch';
 import type { RunResult } from '../core/rollout/index';
 
 /** Exit codes: scripts can tell how a headless rollout ended. */
@@ -50,12 +51,9 @@ export const rolloutCommand: CliCommand = {
       } else {
         if (!v.task || !v['base-url'] || !v.model) throw usageError('--task, --base-url and --model are required (or --replay SESSION).');
         task = await readTask(v.task as string);
-        const keyVar = (v['api-key-env'] as string | undefined) ?? 'OPENAI_API_KEY';
-        const temperature = v.temperature === undefined ? undefined : Number(v.temperature);
-        endpoint = {
-          profile: 'cli', baseUrl: v['base-url'] as string, model: v.model as string, apiKey: process.env[keyVar] ?? 'no-key',
-          toolMode: v['text-actions'] ? 'text' : 'tools', ...(temperature !== undefined && Number.isFinite(temperature) ? { temperature } : {}),
-        };
+        const ep = endpointFrom(v);
+        if (typeof ep === 'string') throw usageError(ep);
+        endpoint = ep;
       }
       const session = await ws.create({ name: (v.name as string | undefined) ?? (v.replay ? `Replay of ${v.replay as string}` : task.slice(0, 60)), cwd });
       console.log(`session ${session.id}`);

@@ -10,7 +10,7 @@ import { sessionHandlers } from './handlers/sessions';
 import { rolloutHandlers } from './handlers/rollout';
 import { annotateHandlers } from './handlers/annotate';
 import { exportManager, labelHandlers } from './handlers/labels';
-import { memoryVault, Profiles, type KeyVault } from './profiles';
+import { memoryVault, Profiles, withoutKeys, type KeyVault } from './profiles';
 import { RolloutManager } from './rollouts';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
@@ -43,6 +43,7 @@ export class ApolloCore {
   ) {
     this.pty = new PtyHost({
       resourcesDir: opts.resourcesDir,
+      env: () => withoutKeys(process.env, this.profiles.keyEnvNames()),
       events: {
         data: (e) => {
           for (const cid of this.attached.get(termKey(e.sessionId, e.terminalId)) ?? []) {

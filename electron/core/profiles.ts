@@ -91,6 +91,11 @@ export class Profiles {
     };
   }
 
+  /** Names of the environment variables that hold endpoint keys. */
+  keyEnvNames(): string[] {
+    return [...new Set(['OPENAI_API_KEY', ...this.stored().flatMap((p) => (p.apiKeyEnv ? [p.apiKeyEnv] : []))])];
+  }
+
   /** Every configured key value, for redaction on export. */
   async secrets(): Promise<string[]> {
     const out: string[] = [];
@@ -100,4 +105,14 @@ export class Profiles {
     }
     return out;
   }
+}
+
+/**
+ * The environment for agent terminals: without the variables that hold endpoint
+ * keys, so an agent (or a recording of its shell) can never print the key.
+ */
+export function withoutKeys(env: NodeJS.ProcessEnv, names: readonly string[]): NodeJS.ProcessEnv {
+  const out = { ...env };
+  for (const n of names) delete out[n];
+  return out;
 }

@@ -40,7 +40,7 @@ describe('apollo rollout', () => {
       const n = llm!.requests.length;
       if (msgs.some((m) => m.role === 'user' && m.content?.includes('<real_user>use printf'))) sawGuidance = true;
       if (n === 1) return tool('run_command', { session_id: 'main', command: 'echo "st""ep-one" > one.txt && sleep 1', wait_for_completion: true }, { delayMs: 200 });
-      if (n === 2) return tool('run_command', { session_id: 'main', command: 'cat one.txt', wait_for_completion: true });
+      if (n === 2) return tool('run_command', { session_id: 'main', command: 'cat one.txt && echo "key=${TEST_KEY:-unset}"', wait_for_completion: true });
       return tool('finish', { message: 'done' });
     });
     const res = await apollo(
@@ -66,6 +66,10 @@ describe('apollo rollout', () => {
     const sessionId = /session (\S+)/.exec(res.out)![1]!;
     const log = await readFile(join(dir, 'home', 'sessions', sessionId, 'events.jsonl'), 'utf8');
     expect(log).not.toContain('SECRET-0123456789');
+    // The agent's shell never had the key: it cannot print it into the recording.
+    const recording = await readFile(join(dir, 'home', 'sessions', sessionId, 'terminals', 'main.out'), 'utf8');
+    expect(recording).toContain('key=unset');
+    expect(recording).not.toContain('SECRET-0123456789');
     expect(log).toContain('"type":"guidance.delivered"');
     expect(log).toContain('"type":"checkpoint.taken"');
 

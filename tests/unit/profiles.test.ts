@@ -3,7 +3,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Workspace } from '../../electron/core/store/workspace';
-import { memoryVault, Profiles } from '../../electron/core/profiles';
+import { memoryVault, Profiles, withoutKeys } from '../../electron/core/profiles';
 
 let dir: string;
 let ws: Workspace;
@@ -41,5 +41,14 @@ describe('endpoint profiles', () => {
     await expect(profiles.resolve('nope')).rejects.toMatchObject({ code: 'NOT_FOUND' });
     await profiles.remove('p');
     expect(await profiles.list()).toEqual([]);
+  });
+});
+
+describe('agent terminal environment', () => {
+  it('drops the variables that hold endpoint keys', async () => {
+    const profiles = new Profiles(ws, memoryVault(), {});
+    await profiles.save({ name: 'p', baseUrl: 'http://127.0.0.1:1/v1', model: 'm', apiKeyEnv: 'VLLM_KEY' });
+    const env = withoutKeys({ PATH: '/bin', OPENAI_API_KEY: 'a', VLLM_KEY: 'b', HF_TOKEN: 'kept' }, profiles.keyEnvNames());
+    expect(env).toEqual({ PATH: '/bin', HF_TOKEN: 'kept' });
   });
 });

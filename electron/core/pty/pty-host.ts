@@ -26,8 +26,8 @@ export interface PtyHostOptions {
   /** Folder holding `shell-integration/` (the app's resources folder, unpacked). */
   resourcesDir: string;
   events: PtyHostEvents;
-  /** Environment for new terminals (default process.env). */
-  env?: NodeJS.ProcessEnv;
+  /** Environment for new terminals (default process.env); a function is asked at each start. */
+  env?: NodeJS.ProcessEnv | (() => NodeJS.ProcessEnv);
   /** Flow-control and size limits (tests lower them). */
   limits?: Partial<TerminalLimits>;
 }
@@ -55,14 +55,14 @@ export class PtyHost {
   private readonly starting = new Set<string>();
   private readonly resourcesDir: string;
   private readonly events: PtyHostEvents;
-  private readonly env: NodeJS.ProcessEnv;
+  private readonly envSource: NodeJS.ProcessEnv | (() => NodeJS.ProcessEnv);
   private readonly limits: TerminalLimits;
   private disposed = false;
 
   constructor(opts: PtyHostOptions) {
     this.resourcesDir = opts.resourcesDir;
     this.events = opts.events;
-    this.env = opts.env ?? process.env;
+    this.envSource = opts.env ?? process.env;
     this.limits = { ...DEFAULT_LIMITS, ...opts.limits };
   }
 
@@ -87,7 +87,8 @@ export class PtyHost {
       throw new ApolloError('BAD_REQUEST', `Invalid terminal size ${cols}x${rows}`);
     }
     this.starting.add(key);
-    const commandLabel = spec.command?.trim() || this.env.SHELL || '/bin/bash';
+    const env = typeof this.envSource === 'function' ? this.envSource() : this.envSource;
+    const commandLabel = spec.command?.trim() || env.SHELL || '/bin/bash';
     try {
       const cwd = this.resolveCwd(session, spec.cwd);
       let term: PtyTerminal;
@@ -96,7 +97,7 @@ export class PtyHost {
         const plan = await planLaunch({
           spec,
           cwd,
-          env: this.env,
+          env,
           resourcesDir: this.resourcesDir,
           shellIntegration: spec.shellIntegration ?? true,
           sessionId: session.id,
