@@ -9,6 +9,7 @@ import { rewindCommand } from './rewind';
 import { labelCommand } from './label';
 import { judgeCommand } from './judge';
 import { exportCommand } from './export';
+import { mergeCommand } from './merge';
 
 export interface CliCommand {
   summary: string;
@@ -31,6 +32,7 @@ export const cliCommands: Record<string, CliCommand> = {
   label: labelCommand,
   judge: judgeCommand,
   export: exportCommand,
+  merge: mergeCommand,
 };
 
 function usage(): string {

@@ -7,9 +7,13 @@ import { Sidebar } from './Sidebar';
 import { StatusBar } from './StatusBar';
 import { Toasts } from './Toasts';
 import { TrajectoryPanel } from './TrajectoryPanel';
+import { FilterView } from './filter/FilterView';
+import { selectFilterView } from '../store/labels';
 
 export function App() {
   const connection = useApp((s) => s.connection);
+  const panelWidth = useApp((s) => s.panelWidth);
+  const filterView = useApp(selectFilterView);
   useGlobalShortcuts();
 
   if (connection.state === 'failed' || connection.state === 'lost') {
@@ -21,10 +25,16 @@ export function App() {
     );
   }
   return (
-    <div className="app">
+    <div className="app" style={{ gridTemplateColumns: `220px minmax(0, 1fr) ${panelWidth}px` }}>
       <Sidebar />
-      <MainArea />
-      <TrajectoryPanel />
+      {filterView ? (
+        <FilterView />
+      ) : (
+        <>
+          <MainArea />
+          <TrajectoryPanel />
+        </>
+      )}
       <StatusBar />
       <Dialogs />
       <Toasts />

@@ -4,6 +4,10 @@ import { useApp, useEnv } from '../context';
 import { parseCommandLine } from '../lib/shellwords';
 import { countRunning, selectTerminals } from '../store/terminals';
 import { Dialog } from './Dialog';
+import { SettingsDialog } from './dialogs/SettingsDialog';
+import { StartRolloutDialog } from './dialogs/StartRolloutDialog';
+import { BranchDialog, RewindDialog } from './dialogs/BranchDialogs';
+import { ShortcutsDialog } from './dialogs/ShortcutsDialog';
 
 export function Dialogs() {
   const dialog = useApp((s) => s.dialog);
@@ -15,6 +19,16 @@ export function Dialogs() {
       return <DeleteSessionDialog sessionId={dialog.sessionId} />;
     case 'add-terminal':
       return <AddTerminalDialog sessionId={dialog.sessionId} />;
+    case 'settings':
+      return <SettingsDialog />;
+    case 'start-rollout':
+      return <StartRolloutDialog sessionId={dialog.sessionId} />;
+    case 'branch':
+      return <BranchDialog sessionId={dialog.sessionId} fromStepId={dialog.fromStepId} />;
+    case 'rewind':
+      return <RewindDialog sessionId={dialog.sessionId} toStepId={dialog.toStepId} />;
+    case 'shortcuts':
+      return <ShortcutsDialog />;
   }
 }
 

@@ -5,6 +5,9 @@ import { selectTerminals } from '../store/terminals';
 import { formatDateTime } from '../lib/format';
 import { Icon } from './Icon';
 import { TerminalView } from './TerminalView';
+import { RolloutBar } from './rollout/RolloutBar';
+import { StepInspector } from './inspector/StepInspector';
+import { ViewTabs } from './filter/ViewTabs';
 
 export function SessionView({ session }: { session: SessionInfo }) {
   const terminals = useApp((s) => selectTerminals(s, session.id));
@@ -26,6 +29,7 @@ export function SessionView({ session }: { session: SessionInfo }) {
           recording and take no input; the trajectory and annotations are intact.
         </div>
       )}
+      <RolloutBar session={session} />
       <div className="tabs" role="tablist" aria-label="Terminals">
         {terminals.map((t) => (
           <TerminalTab
@@ -65,8 +69,19 @@ export function SessionView({ session }: { session: SessionInfo }) {
           </div>
         )}
       </div>
+      <SelectedStepInspector sessionId={session.id} />
     </section>
   );
+}
+
+function SelectedStepInspector({ sessionId }: { sessionId: string }) {
+  const stepId = useApp((s) => s.views[sessionId]?.stepId ?? null);
+  const entry = useApp((s) => s.trajectories[sessionId]);
+  const open = useApp((s) => s.inspectorOpen);
+  const step = stepId && entry ? entry.t.steps.get(stepId) : undefined;
+  if (!step || !open) return null;
+  // `entry.version` re-renders the inspector as the step fills in (the fold mutates it).
+  return <StepInspector key={`${step.id}`} sessionId={sessionId} step={step} />;
 }
 
 function SessionHeader({ session }: { session: SessionInfo }) {
@@ -83,6 +98,7 @@ function SessionHeader({ session }: { session: SessionInfo }) {
       >
         {session.live ? 'Live' : 'Recorded'}
       </span>
+      <ViewTabs sessionId={session.id} />
       <span className="session-facts">
         <span className="mono" title="Working directory">
           {session.cwd}

@@ -14,6 +14,17 @@ export function Sidebar() {
     <aside className="sidebar" aria-label="Sessions">
       <div className="sidebar-head">
         <span className="brand">Apollo</span>
+        <span className="spacer" />
+        <button
+          type="button"
+          className="icon-btn"
+          data-testid="settings-open"
+          title="Settings: endpoints and annotator"
+          aria-label="Settings"
+          onClick={() => openDialog({ kind: 'settings' })}
+        >
+          <Icon name="sliders" size={15} />
+        </button>
         <button
           type="button"
           className="btn btn-small primary"

@@ -1,132 +1,314 @@
-// Right-hand panel: the trajectory of the open session (a fold of its event log) and,
-// below it, the guidance box. A later task turns the list into the full tree view.
-import { useEffect, useMemo, useRef } from 'react';
-import type { Guidance, Step, Trajectory } from '../../../shared/trajectory';
-import { useApp } from '../context';
-import { formatDuration, formatTokens } from '../lib/format';
-import { summarizeStep } from '../lib/steps';
+// Right-hand panel: the trajectory of the selected branch as a windowed timeline of
+// steps (thought, action, observation, guidance, comments), a branch selector with
+// fork markers, keyboard navigation, and the guidance composer below it.
+import { useCallback, useMemo } from 'react';
+import type { Comment, Guidance, Step } from '../../../shared/trajectory';
+import { useApp, useAppStore } from '../context';
+import { branchContains, branchLabel, isActive, latestRollout, listBranches } from '../lib/trajectoryView';
+import { showBranchTerminal } from './trajectory/actions';
+import { estimateStepHeight, StepRow } from './trajectory/StepRow';
+import { VirtualList } from './trajectory/VirtualList';
+import { GuidancePanel } from './trajectory/GuidancePanel';
+import { useTrajectoryKeys } from './trajectory/useTrajectoryKeys';
+import { useTrajectoryView, type TrajectoryView } from './trajectory/useTrajectoryView';
 
 export function TrajectoryPanel() {
-  const sessionId = useApp((s) => s.openSessionId);
-  const entry = useApp((s) => (s.openSessionId ? s.trajectories[s.openSessionId] : undefined));
+  const tv = useTrajectoryView();
   const opening = useApp((s) => s.openingSessionId);
+  useTrajectoryKeys(tv);
 
   return (
     <aside className="side-panel" aria-label="Trajectory" data-testid="trajectory-panel">
+      <PanelResizer />
       <div className="panel-head">
         <span className="panel-title">Trajectory</span>
-        {entry && entry.t.order.length > 0 && <span className="count">{entry.t.order.length} steps</span>}
+        {tv.entry && <BranchSelect tv={tv} />}
+        <span className="spacer" />
+        {tv.entry && <PanelTools tv={tv} />}
       </div>
       <div className="panel-body">
-        {!sessionId && !opening && <p className="muted pad">Open a session to see its agent steps.</p>}
-        {!entry && opening && <p className="muted pad">Loading…</p>}
-        {entry && <StepList t={entry.t} version={entry.version} />}
+        {!tv.sessionId && !opening && <p className="muted pad">Open a session to see its agent steps.</p>}
+        {!tv.entry && opening && <p className="muted pad">Loading…</p>}
+        {tv.entry && tv.sessionId && <StepTimeline tv={tv} sessionId={tv.sessionId} />}
       </div>
-      <GuidanceBox disabled={!sessionId} />
+      <GuidancePanel tv={tv} />
     </aside>
   );
 }
 
-function StepList({ t, version }: { t: Trajectory; version: number }) {
-  // The fold mutates in place; `version` says when to recompute.
-  const { steps, queued } = useMemo(() => {
-    void version;
-    const steps = t.order.map((id) => t.steps.get(id)!).filter(Boolean);
-    const queued = [...t.guidance.values()].filter((g) => !g.delivered);
-    return { steps, queued };
-  }, [t, version]);
+function PanelResizer() {
+  const setWidth = useApp((s) => s.setPanelWidth);
+  const width = useApp((s) => s.panelWidth);
+  return (
+    <div
+      className="panel-resizer"
+      role="separator"
+      aria-orientation="vertical"
+      aria-label="Resize the trajectory panel"
+      aria-valuenow={width}
+      tabIndex={-1}
+      onPointerDown={(e) => {
+        e.preventDefault();
+        const startX = e.clientX;
+        const start = width;
+        const el = e.currentTarget;
+        el.setPointerCapture(e.pointerId);
+        const move = (ev: PointerEvent) => setWidth(start + (startX - ev.clientX));
+        const up = () => {
+          el.removeEventListener('pointermove', move);
+          el.removeEventListener('pointerup', up);
+        };
+        el.addEventListener('pointermove', move);
+        el.addEventListener('pointerup', up);
+      }}
+    />
+  );
+}
 
-  const listRef = useRef<HTMLOListElement>(null);
-  const stick = useRef(true);
-  useEffect(() => {
-    const el = listRef.current;
-    if (el && stick.current) el.scrollTop = el.scrollHeight;
-  }, [steps.length]);
+function BranchSelect({ tv }: { tv: TrajectoryView }) {
+  const selectBranch = useApp((s) => s.selectBranch);
+  const store = useAppStore();
+  const { entry, sessionId } = tv;
+  const branches = useMemo(() => (entry ? listBranches(entry.t) : []), [entry]);
+  if (!entry || !sessionId || branches.length === 0) return null;
+  return (
+    <select
+      className="branch-select"
+      data-testid="branch-select"
+      aria-label="Branch"
+      value={tv.branchId ?? ''}
+      title="Branch shown (b: next branch)"
+      onChange={(e) => {
+        const id = e.target.value;
+        // Keep the selected step when the other branch shares it; else show the fork.
+        const sel = tv.view.stepId;
+        const b = entry.t.branches.get(id);
+        if (!sel) selectBranch(sessionId, id, { follow: true, stepId: null });
+        else selectBranch(sessionId, id, { follow: false, stepId: branchContains(entry.t, sel, id) ? sel : b?.fromStepId ?? null });
+        showBranchTerminal(store, sessionId, id);
+      }}
+    >
+      {branches.map((b) => (
+        <option key={b.branch.id} value={b.branch.id}>
+          {branchLabel(b.branch)}
+          {b.forkDepth > 0 ? ` (from ${b.forkDepth})` : ''} · {b.ownSteps} step{b.ownSteps === 1 ? '' : 's'}
+          {b.rollout && isActive(b.rollout) ? ` · ${b.rollout.state}` : ''}
+        </option>
+      ))}
+    </select>
+  );
+}
 
-  if (steps.length === 0 && queued.length === 0) {
+function PanelTools({ tv }: { tv: TrajectoryView }) {
+  const expandThoughts = useApp((s) => s.expandThoughts);
+  const expandObs = useApp((s) => s.expandObservations);
+  const compact = useApp((s) => s.compactRows);
+  const setCompact = useApp((s) => s.setCompactRows);
+  const setExpandAll = useApp((s) => s.setExpandAll);
+  const setFollow = useApp((s) => s.setFollow);
+  const openDialog = useApp((s) => s.openDialog);
+  return (
+    <span className="panel-tools">
+      <button
+        type="button"
+        className={`tool-btn${compact ? ' on' : ''}`}
+        data-testid="compact-rows"
+        aria-pressed={compact}
+        title="One line per step: hide the thought and observation previews"
+        onClick={() => setCompact(!compact)}
+      >
+        compact
+      </button>
+      <button
+        type="button"
+        className={`tool-btn${expandThoughts ? ' on' : ''}`}
+        data-testid="expand-thoughts"
+        aria-pressed={expandThoughts}
+        title="Expand every thought"
+        onClick={() => setExpandAll('thoughts', !expandThoughts)}
+      >
+        thoughts
+      </button>
+      <button
+        type="button"
+        className={`tool-btn${expandObs ? ' on' : ''}`}
+        data-testid="expand-observations"
+        aria-pressed={expandObs}
+        title="Expand every observation"
+        onClick={() => setExpandAll('observations', !expandObs)}
+      >
+        output
+      </button>
+      <button
+        type="button"
+        className={`tool-btn${tv.view.follow ? ' on' : ''}`}
+        data-testid="follow-live"
+        aria-pressed={tv.view.follow}
+        title="Keep the newest step in view (f)"
+        onClick={() => tv.sessionId && setFollow(tv.sessionId, !tv.view.follow)}
+      >
+        follow
+      </button>
+      <button type="button" className="tool-btn" data-testid="shortcuts-open" title="Keyboard shortcuts (?)" onClick={() => openDialog({ kind: 'shortcuts' })}>
+        ?
+      </button>
+    </span>
+  );
+}
+
+type Item = { kind: 'step'; step: Step } | { kind: 'start-guidance'; guidance: Guidance[] } | { kind: 'note'; text: string };
+const itemKey = (it: Item) => (it.kind === 'step' ? it.step.id : it.kind === 'note' ? '__note' : '__start');
+
+function StepTimeline({ tv, sessionId }: { tv: TrajectoryView; sessionId: string }) {
+  const entry = tv.entry!;
+  const { t, version } = entry;
+  const store = useAppStore();
+  const streaming = useApp((s) => s.streaming[sessionId]);
+  const toggled = useApp((s) => s.toggled);
+  const expandThoughts = useApp((s) => s.expandThoughts);
+  const expandObs = useApp((s) => s.expandObservations);
+  const compact = useApp((s) => s.compactRows);
+  const revealTick = useApp((s) => s.revealTick);
+  const selectStep = useApp((s) => s.selectStep);
+  const toggleSection = useApp((s) => s.toggleSection);
+  const setFollow = useApp((s) => s.setFollow);
+  const selectBranch = useApp((s) => s.selectBranch);
+  const rollout = latestRollout(t);
+  const liveBranch = isActive(rollout) ? rollout!.branchId : null;
+
+  const items = useMemo<Item[]>(() => {
+    const out: Item[] = [];
+    const first = [...t.guidance.values()].filter((g) => g.delivered?.stepId === null && (!g.branchId || g.branchId === tv.branchId));
+    if (first.length && tv.path.length) out.push({ kind: 'start-guidance', guidance: first });
+    for (const step of tv.path) out.push({ kind: 'step', step });
+    const b = tv.branchId ? t.branches.get(tv.branchId) : undefined;
+    const last = tv.path[tv.path.length - 1];
+    if (b && tv.path.length && last!.branchId !== b.id) {
+      const from = b.fromStepId ? t.steps.get(b.fromStepId) : undefined;
+      const waiting = liveBranch === b.id;
+      out.push({
+        kind: 'note',
+        text: `${branchLabel(b)} continues from step ${from?.depth ?? 0} and has no steps yet.${b.reason === 'rewind' ? " The step's files and shell were restored in fresh terminals." : ''}${waiting ? ' Waiting for the agent…' : ''}`,
+      });
+    }
+    return out;
+  }, [t, tv.path, tv.branchId, liveBranch]);
+
+  const isOpen = useCallback(
+    (id: string, section: 'thought' | 'action' | 'obs') => {
+      const flip = !!toggled[`${id}:${section}`];
+      const base = section === 'thought' ? expandThoughts : section === 'obs' ? expandObs : false;
+      return base !== flip;
+    },
+    [toggled, expandThoughts, expandObs],
+  );
+
+  const estimate = useCallback(
+    (it: Item) => (it.kind === 'step' ? estimateStepHeight(it.step, { thought: isOpen(it.step.id, 'thought'), action: isOpen(it.step.id, 'action'), obs: isOpen(it.step.id, 'obs') }, compact) : it.kind === 'note' ? 44 : 60),
+    [isOpen, compact],
+  );
+
+  const onSelect = useCallback((id: string) => selectStep(sessionId, id), [selectStep, sessionId]);
+  const onToggle = useCallback((id: string, section: 'thought' | 'action' | 'obs') => toggleSection(`${id}:${section}`), [toggleSection]);
+  const onFork = useCallback(
+    (id: string) => {
+      const st = store.getState();
+      const e = st.trajectories[sessionId];
+      const step = e?.t.steps.get(id);
+      if (!e || !step || step.children.length < 2) return;
+      const path = tv.path;
+      const i = path.findIndex((s) => s.id === id);
+      const onPath = path[i + 1]?.id;
+      const k = step.children.indexOf(onPath ?? '');
+      const next = e.t.steps.get(step.children[(k + 1) % step.children.length]!);
+      if (!next) return;
+      selectBranch(sessionId, next.branchId, { follow: false, stepId: id });
+      showBranchTerminal(store, sessionId, next.branchId);
+    },
+    [store, sessionId, tv.path, selectBranch],
+  );
+
+  const renderItem = (it: Item) => {
+    if (it.kind === 'note') {
+      return (
+        <div className="step-row list-note" data-testid="branch-note">
+          {it.text}
+        </div>
+      );
+    }
+    if (it.kind === 'start-guidance') {
+      return (
+        <div className="step-row start-guidance">
+          {it.guidance.map((g) => (
+            <div key={g.id} className="guidance" data-testid="step-guidance" data-guidance-id={g.id}>
+              <span className="guidance-state">guidance · delivered at step 1 · {g.author}</span>
+              <span className="guidance-text">{g.text}</span>
+            </div>
+          ))}
+        </div>
+      );
+    }
+    const step = it.step;
+    const parent = step.parentId ? t.steps.get(step.parentId) : undefined;
+    const branch = t.branches.get(step.branchId);
+    const starts = parent ? parent.branchId !== step.branchId : !!branch && branch.reason !== 'root';
+    const guidance: Guidance[] = [];
+    for (const gid of step.guidance) {
+      const g = t.guidance.get(gid);
+      if (g) guidance.push(g);
+    }
+    const comments: Comment[] = [];
+    for (const cid of step.comments) {
+      const c = t.comments.get(cid);
+      if (c) comments.push(c);
+    }
+    return (
+      <StepRow
+        step={step}
+        version={version}
+        selected={tv.view.stepId === step.id}
+        streaming={streaming && streaming.stepId === step.id && !step.response ? streaming : null}
+        retry={entry.retry && entry.retry.stepId === step.id ? entry.retry : null}
+        branchStart={starts && branch ? { label: branchLabel(branch), fromDepth: parent?.depth ?? 0, reason: branch.reason, author: branch.author } : null}
+        forks={Math.max(0, step.children.length - 1)}
+        guidance={guidance}
+        comments={comments}
+        expanded={{ thought: isOpen(step.id, 'thought'), action: isOpen(step.id, 'action'), obs: isOpen(step.id, 'obs') }}
+        compact={compact}
+        onSelect={onSelect}
+        onToggle={onToggle}
+        onFork={onFork}
+      />
+    );
+  };
+
+  const onStickChange = useCallback((atEnd: boolean) => setFollow(sessionId, atEnd), [setFollow, sessionId]);
+
+  if (items.length === 0) {
     return (
       <p className="muted pad" data-testid="no-steps">
-        No agent steps yet.
+        {tv.branchId && liveBranch === tv.branchId ? 'Waiting for the first step…' : 'No agent steps yet. Start a rollout above the terminal.'}
       </p>
     );
   }
   return (
-    <>
-      <ol
+    <div className="timeline">
+      <VirtualList
+        items={items}
+        itemKey={itemKey}
+        estimate={estimate}
+        renderItem={renderItem}
+        stickToEnd={tv.view.follow}
+        onStickChange={onStickChange}
+        revealKey={tv.view.stepId}
+        revealTick={revealTick}
+        testId="step-list"
         className="step-list"
-        ref={listRef}
-        data-testid="step-list"
-        onScroll={(e) => {
-          const el = e.currentTarget;
-          stick.current = el.scrollHeight - el.scrollTop - el.clientHeight < 24;
-        }}
-      >
-        {steps.map((step, i) => (
-          <StepRow key={step.id} step={step} n={i + 1} guidance={t.guidance} />
-        ))}
-      </ol>
-      {queued.length > 0 && (
-        <div className="queued" data-testid="queued-guidance">
-          <div className="section-label">Queued guidance</div>
-          {queued.map((g) => (
-            <div key={g.id} className="guidance queued-item" data-guidance-id={g.id}>
-              <span className="guidance-state">queued</span> {g.text}
-            </div>
-          ))}
-        </div>
-      )}
-    </>
-  );
-}
-
-function StepRow({ step, n, guidance }: { step: Step; n: number; guidance: Map<string, Guidance> }) {
-  const s = summarizeStep(step);
-  return (
-    <li className={`step${s.isError ? ' step-error' : ''}${s.running ? ' step-running' : ''}${step.response ? '' : ' step-pending'}`} data-testid="step" data-step-id={step.id}>
-      <div className="step-line">
-        <span className="step-n">{n}</span>
-        <span className="step-tool">{s.tool}</span>
-        <span className="step-detail mono" title={s.detail}>
-          {s.detail}
-        </span>
-      </div>
-      <div className="step-meta">
-        {s.running ? <span className="running-text">running…</span> : <span>{formatDuration(s.durationMs)}</span>}
-        {s.tokens !== undefined && <span>{formatTokens(s.tokens)}</span>}
-        {step.retries > 0 && <span className="warn-text">{step.retries} retr{step.retries === 1 ? 'y' : 'ies'}</span>}
-        {step.response?.humanAuthored && <span className="human-tag">human</span>}
-      </div>
-      {step.guidance.map((id) => {
-        const g = guidance.get(id);
-        return g ? (
-          <div key={id} className="guidance" data-guidance-id={id}>
-            <span className="guidance-state">guidance delivered after step {n}</span>
-            <span className="guidance-text">{g.text}</span>
-          </div>
-        ) : null;
-      })}
-    </li>
-  );
-}
-
-/** Placeholder for the guidance composer; Ctrl/Cmd+K focuses it already. */
-function GuidanceBox({ disabled }: { disabled: boolean }) {
-  const tick = useApp((s) => s.guidanceFocusTick);
-  const ref = useRef<HTMLTextAreaElement>(null);
-  useEffect(() => {
-    if (tick > 0) ref.current?.focus();
-  }, [tick]);
-  return (
-    <div className="guidance-box">
-      <textarea
-        ref={ref}
-        data-testid="guidance-input"
-        readOnly
-        rows={2}
-        placeholder={disabled ? 'Open a session to guide its agent' : 'Guidance for the agent (arrives at its next step) — coming soon'}
-        aria-label="Guidance for the agent"
+        role="listbox"
+        aria-label="Steps"
+        aria-activedescendant={tv.view.stepId ? `step-${tv.view.stepId}` : undefined}
+        tabIndex={0}
       />
-      <span className="kbd-hint">Ctrl/⌘ K</span>
     </div>
   );
 }

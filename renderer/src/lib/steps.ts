@@ -52,3 +52,59 @@ export function summarizeStep(step: Step): StepSummary {
     running: step.finishedAt === undefined,
   };
 }
+
+export interface ObservationView {
+  /** The tool's one-line message (JSON observations), else ''. */
+  message: string;
+  /** Command output or file text carried by the observation, else ''. */
+  output: string;
+  /** The observation as recorded. */
+  raw: string;
+  exitCode?: number | null;
+  json: boolean;
+}
+
+/** Split a ResearchGym-style JSON observation into its message and output. */
+export function parseObservation(raw: string): ObservationView {
+  const trimmed = raw.trimStart();
+  if (trimmed.startsWith('{')) {
+    try {
+      const o = JSON.parse(raw) as Record<string, unknown>;
+      if (o && typeof o === 'object') {
+        const message = typeof o.message === 'string' ? o.message : '';
+        const output = typeof o.output === 'string' ? o.output : typeof o.content === 'string' ? o.content : '';
+        const exitCode = typeof o.exit_code === 'number' || o.exit_code === null ? (o.exit_code as number | null) : undefined;
+        return { message, output, raw, exitCode, json: true };
+      }
+    } catch {
+      /* not JSON after all */
+    }
+  }
+  return { message: '', output: raw, raw, json: false };
+}
+
+/** One line for the collapsed observation. */
+export function observationPreview(step: Step): string {
+  if (!step.results.length) return '';
+  const parts = step.results.map((r) => {
+    const o = parseObservation(r.observation);
+    const out = o.output.trim();
+    const lastLine = out ? out.split('\n').filter((l) => l.trim()).pop() ?? '' : '';
+    return truncate(lastLine || o.message || o.raw, 200);
+  });
+  return parts.join(' · ');
+}
+
+/** Arguments pretty-printed when they are JSON, else as recorded. */
+export function prettyArguments(raw: string): string {
+  try {
+    return JSON.stringify(JSON.parse(raw), null, 2);
+  } catch {
+    return raw;
+  }
+}
+
+/** The thought of a step: reasoning (if the model exposes it) and the visible content. */
+export function thoughtOf(step: Step): { reasoning: string; content: string } {
+  return { reasoning: step.response?.reasoning.trim() ?? '', content: step.response?.content.trim() ?? '' };
+}

@@ -7,8 +7,12 @@ import { createSessionsSlice, type SessionsSlice } from './sessions';
 import { createTerminalsSlice, type TerminalsSlice } from './terminals';
 import { createTrajectorySlice, type TrajectorySlice } from './trajectory';
 import { createUiSlice, type UiSlice } from './ui';
+import { createSettingsSlice, type SettingsSlice } from './settings';
+import { createRolloutSlice, type RolloutSlice } from './rollout';
+import { createViewSlice, type ViewSlice } from './view';
+import { createLabelsSlice, type LabelsSlice } from './labels';
 
-export type AppState = SessionsSlice & TerminalsSlice & TrajectorySlice & UiSlice;
+export type AppState = SessionsSlice & TerminalsSlice & TrajectorySlice & UiSlice & SettingsSlice & RolloutSlice & ViewSlice & LabelsSlice;
 export type AppStore = StoreApi<AppState>;
 
 export function createAppStore(transport: Transport): AppStore {
@@ -17,5 +21,9 @@ export function createAppStore(transport: Transport): AppStore {
     ...createSessionsSlice(transport)(...a),
     ...createTerminalsSlice(transport)(...a),
     ...createTrajectorySlice(...a),
+    ...createSettingsSlice(transport)(...a),
+    ...createRolloutSlice(transport)(...a),
+    ...createViewSlice(...a),
+    ...createLabelsSlice(transport)(...a),
   }));
 }

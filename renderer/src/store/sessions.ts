@@ -59,6 +59,7 @@ export const createSessionsSlice =
       try {
         const [info, list] = await Promise.all([transport.request('app.info', {}), transport.request('sessions.list', {})]);
         set({ appInfo: info, connection: { state: 'ready' } });
+        void get().loadSettings();
         get().applySessionList(list);
         set({ sessionsLoaded: true });
       } catch (err) {

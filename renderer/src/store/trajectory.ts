@@ -5,11 +5,38 @@ import type { SessionEvent } from '../../../shared/events';
 import { applyEvent, emptyTrajectory, type Trajectory } from '../../../shared/trajectory';
 import type { Slice } from './types';
 
+/** The latest model-request retry of the running step (from llm.retry), until the step gets its response. */
+export interface RetryInfo {
+  stepId: string;
+  attempt: number;
+  delayMs: number;
+  error: string;
+  /** Host time of the event. */
+  ts: number;
+}
+
 export interface TrajectoryEntry {
   t: Trajectory;
   /** Highest event seq folded in; pushes at or below it are duplicates. */
   lastSeq: number;
   version: number;
+  retry: RetryInfo | null;
+}
+
+/** Track llm.retry across the fold: set by a retry, cleared once the step answers or the rollout changes state. */
+function nextRetry(cur: RetryInfo | null, ev: SessionEvent): RetryInfo | null {
+  switch (ev.type) {
+    case 'llm.retry':
+      return { stepId: ev.stepId, attempt: ev.attempt, delayMs: ev.delayMs, error: ev.error, ts: ev.ts };
+    case 'model.response':
+      return cur && cur.stepId === ev.stepId ? null : cur;
+    case 'step.started':
+      return cur && cur.stepId !== ev.stepId ? null : cur;
+    case 'rollout.state':
+      return null;
+    default:
+      return cur;
+  }
 }
 
 export interface TrajectorySlice {
@@ -34,15 +61,17 @@ export const createTrajectorySlice: Slice<TrajectorySlice> = (set, get) => ({
   loadTrajectory: (sessionId, events) => {
     const t = emptyTrajectory();
     let lastSeq = 0;
+    let retry: RetryInfo | null = null;
     const fold = (ev: SessionEvent) => {
       if (ev.seq <= lastSeq) return;
       applyEvent(t, ev);
+      retry = nextRetry(retry, ev);
       lastSeq = ev.seq;
     };
     for (const ev of events) fold(ev);
     for (const ev of pendingLoads.get(sessionId) ?? []) fold(ev);
     pendingLoads.delete(sessionId);
-    set({ trajectories: { ...get().trajectories, [sessionId]: { t, lastSeq, version: 1 } } });
+    set({ trajectories: { ...get().trajectories, [sessionId]: { t, lastSeq, version: 1, retry } } });
     get().setSessionSteps(sessionId, t.order.length);
   },
 
@@ -56,18 +85,35 @@ export const createTrajectorySlice: Slice<TrajectorySlice> = (set, get) => ({
     if (!entry) return; // not open here: nothing to keep up to date
     let lastSeq = entry.lastSeq;
     let changed = false;
+    let retry = entry.retry;
+    let stateChanged = false;
     for (const ev of events) {
       if (ev.seq <= lastSeq) continue;
       lastSeq = ev.seq;
       if (applyEvent(entry.t, ev)) changed = true;
+      retry = nextRetry(retry, ev);
+      // The streamed text of a step is superseded by its response, a retry, or the next step.
+      if (ev.type === 'model.response' || ev.type === 'llm.retry') get().clearStreaming(sessionId, ev.stepId);
+      else if (ev.type === 'step.started') {
+        const cur = get().streaming[sessionId];
+        if (cur && cur.stepId !== ev.stepId) get().clearStreaming(sessionId);
+      } else if (ev.type === 'rollout.state') {
+        stateChanged = true;
+        if (ev.state !== 'running') get().clearStreaming(sessionId);
+      }
     }
     if (lastSeq === entry.lastSeq) return;
     set({
       trajectories: {
         ...get().trajectories,
-        [sessionId]: { t: entry.t, lastSeq, version: changed ? entry.version + 1 : entry.version },
+        [sessionId]: { t: entry.t, lastSeq, version: changed || retry !== entry.retry ? entry.version + 1 : entry.version, retry },
       },
     });
+    if (stateChanged) get().clearControlPending(sessionId);
+    const sent = get().pendingGuidance[sessionId];
+    if (sent?.some((g) => g.guidanceId && entry.t.guidance.has(g.guidanceId))) {
+      set({ pendingGuidance: { ...get().pendingGuidance, [sessionId]: sent.filter((g) => !(g.guidanceId && entry.t.guidance.has(g.guidanceId))) } });
+    }
     get().setSessionSteps(sessionId, entry.t.order.length);
   },
 

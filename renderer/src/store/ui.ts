@@ -28,7 +28,13 @@ export interface Toast {
 export type Dialog =
   | { kind: 'new-session' }
   | { kind: 'delete-session'; sessionId: string }
-  | { kind: 'add-terminal'; sessionId: string };
+  | { kind: 'add-terminal'; sessionId: string }
+  | { kind: 'settings' }
+  | { kind: 'start-rollout'; sessionId: string }
+  /** fromStepId null: branch from the start of the task. */
+  | { kind: 'branch'; sessionId: string; fromStepId: string | null }
+  | { kind: 'rewind'; sessionId: string; toStepId: string }
+  | { kind: 'shortcuts' };
 
 export interface UiSlice {
   connection: ConnectionState;

@@ -1,5 +1,7 @@
 // Push events from the host → store. Terminal output is not handled here (TerminalView
-// consumes `terminal.data` directly).
+// consumes `terminal.data` directly). Session events and streamed model text are
+// batched together, in arrival order, so a delta never outlives the response that
+// supersedes it.
 import type { SessionEvent } from '../../../shared/events';
 import type { Transport } from '../../../shared/transport';
 import type { AppStore } from './index';
@@ -9,13 +11,22 @@ const EVENT_BATCH_MS = 16;
 
 export function connectPushEvents(transport: Transport, store: AppStore): () => void {
   const s = () => store.getState();
-  let queued = new Map<string, SessionEvent[]>();
+  type Item =
+    | { kind: 'events'; sessionId: string; events: SessionEvent[] }
+    | { kind: 'delta'; sessionId: string; stepId: string; content: string; reasoning: string };
+  let queued: Item[] = [];
   let timer: ReturnType<typeof setTimeout> | null = null;
   const flush = () => {
     timer = null;
     const batch = queued;
-    queued = new Map();
-    for (const [sessionId, events] of batch) s().applySessionEvents(sessionId, events);
+    queued = [];
+    for (const it of batch) {
+      if (it.kind === 'events') s().applySessionEvents(it.sessionId, it.events);
+      else s().appendDelta(it.sessionId, it.stepId, it.content, it.reasoning);
+    }
+  };
+  const schedule = () => {
+    timer ??= setTimeout(flush, EVENT_BATCH_MS);
   };
 
   const offs = [
@@ -23,10 +34,18 @@ export function connectPushEvents(transport: Transport, store: AppStore): () => 
     transport.on('terminal.changed', ({ sessionId, terminal }) => s().applyTerminalChanged(sessionId, terminal)),
     transport.on('session.event', ({ sessionId, event }) => {
       if (event.type === 'terminal.closed') s().removeTerminal(sessionId, event.terminalId);
-      let list = queued.get(sessionId);
-      if (!list) queued.set(sessionId, (list = []));
-      list.push(event);
-      timer ??= setTimeout(flush, EVENT_BATCH_MS);
+      const last = queued[queued.length - 1];
+      if (last?.kind === 'events' && last.sessionId === sessionId) last.events.push(event);
+      else queued.push({ kind: 'events', sessionId, events: [event] });
+      schedule();
+    }),
+    transport.on('rollout.delta', ({ sessionId, stepId, content, reasoning }) => {
+      const last = queued[queued.length - 1];
+      if (last?.kind === 'delta' && last.sessionId === sessionId && last.stepId === stepId) {
+        last.content += content ?? '';
+        last.reasoning += reasoning ?? '';
+      } else queued.push({ kind: 'delta', sessionId, stepId, content: content ?? '', reasoning: reasoning ?? '' });
+      schedule();
     }),
     transport.on('notice', ({ level, message, sessionId }) => {
       const name = sessionId ? s().sessions.find((x) => x.id === sessionId)?.name : undefined;

@@ -1,0 +1,233 @@
+// "Branch here" (continue from a step with the agent, optionally guided, or with an
+// action written by hand — that works offline) and "Rewind here" (restore the files
+// and shell of a step, then continue as a new branch).
+import { useMemo, useState } from 'react';
+import { useApp } from '../../context';
+import { AGENT_TOOLS, toolTemplate } from '../../lib/agentTools';
+import { summarizeStep } from '../../lib/steps';
+import { Dialog } from '../Dialog';
+import { ProfileSelect, useDefaultProfile } from './ProfileSelect';
+
+function useStepTitle(sessionId: string, stepId: string | null): string {
+  const step = useApp((s) => (stepId ? s.trajectories[sessionId]?.t.steps.get(stepId) : undefined));
+  if (!stepId) return 'the start of the task';
+  if (!step) return 'this step';
+  const sum = summarizeStep(step);
+  return `step ${step.depth} (${sum.tool}${sum.detail ? `: ${sum.detail.slice(0, 60)}` : ''})`;
+}
+
+function parseArgs(text: string): { ok: true; value: Record<string, unknown> } | { ok: false; error: string } {
+  if (!text.trim()) return { ok: true, value: {} };
+  try {
+    const v = JSON.parse(text) as unknown;
+    if (!v || typeof v !== 'object' || Array.isArray(v)) return { ok: false, error: 'The arguments must be a JSON object, e.g. {"session_id": "main", "command": "ls"}.' };
+    return { ok: true, value: v as Record<string, unknown> };
+  } catch (e) {
+    return { ok: false, error: `Not valid JSON: ${(e as Error).message}` };
+  }
+}
+
+export function BranchDialog({ sessionId, fromStepId }: { sessionId: string; fromStepId: string | null }) {
+  const closeDialog = useApp((s) => s.closeDialog);
+  const createBranch = useApp((s) => s.createBranch);
+  const selectBranch = useApp((s) => s.selectBranch);
+  const profilesCount = useApp((s) => s.profiles.length);
+  const title = useStepTitle(sessionId, fromStepId);
+  const defaultProfile = useDefaultProfile();
+  const [mode, setMode] = useState<'agent' | 'manual'>(profilesCount ? 'agent' : 'manual');
+  const [name, setName] = useState('');
+  const [guidance, setGuidance] = useState('');
+  const [profile, setProfile] = useState(defaultProfile);
+  const [tool, setTool] = useState('run_command');
+  const [args, setArgs] = useState(() => JSON.stringify(toolTemplate('run_command')!.args, null, 2));
+  const [continueAgent, setContinueAgent] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+  const parsed = useMemo(() => parseArgs(args), [args]);
+
+  const submit = async () => {
+    if (busy) return;
+    if (mode === 'manual' && !parsed.ok) return;
+    setBusy(true);
+    setError(null);
+    const withAgent = mode === 'agent' || continueAgent;
+    const res = await createBranch({
+      sessionId,
+      fromStepId,
+      ...(name.trim() ? { name: name.trim() } : {}),
+      ...(guidance.trim() && mode === 'agent' ? { guidance: guidance.trim() } : {}),
+      ...(mode === 'manual' && parsed.ok ? { action: { name: tool, arguments: parsed.value } } : {}),
+      ...(withAgent && profile ? { profile } : {}),
+    });
+    setBusy(false);
+    if (!res.ok) {
+      setError(res.error.message);
+      return;
+    }
+    selectBranch(sessionId, res.value.branchId, { follow: !!res.value.rolloutId, stepId: res.value.rolloutId ? null : res.value.stepId ?? fromStepId });
+    closeDialog();
+  };
+
+  return (
+    <Dialog
+      title={`Branch from ${title}`}
+      testId="branch-dialog"
+      width={600}
+      onClose={closeDialog}
+      onSubmit={() => void submit()}
+      footer={
+        <>
+          <button type="button" className="btn" onClick={closeDialog}>
+            Cancel
+          </button>
+          <button type="submit" className="btn primary" data-testid="branch-submit" disabled={busy || (mode === 'manual' && !parsed.ok) || (mode === 'agent' && !profile && !guidance.trim())}>
+            {busy ? 'Creating…' : mode === 'agent' ? 'Branch and continue' : 'Branch with this action'}
+          </button>
+        </>
+      }
+    >
+      <div className="segmented" role="radiogroup" aria-label="How to continue">
+        <button type="button" role="radio" aria-checked={mode === 'agent'} className={mode === 'agent' ? 'on' : ''} data-testid="branch-mode-agent" onClick={() => setMode('agent')}>
+          Continue with the agent
+        </button>
+        <button type="button" role="radio" aria-checked={mode === 'manual'} className={mode === 'manual' ? 'on' : ''} data-testid="branch-mode-manual" onClick={() => setMode('manual')}>
+          Write the action by hand
+        </button>
+      </div>
+      <label className="field">
+        <span className="field-label">
+          Branch name <span className="optional">optional</span>
+        </span>
+        <input data-testid="branch-name" value={name} maxLength={100} placeholder="e.g. try-smaller-lr" onChange={(e) => setName(e.target.value)} />
+      </label>
+      {mode === 'agent' ? (
+        <>
+          <label className="field">
+            <span className="field-label">
+              Guidance <span className="optional">optional — delivered as the agent's next user turn</span>
+            </span>
+            <textarea data-testid="branch-guidance" rows={4} value={guidance} onChange={(e) => setGuidance(e.target.value)} placeholder="e.g. The loss diverges: halve the learning rate and retry." />
+          </label>
+          <label className="field">
+            <span className="field-label">Endpoint profile</span>
+            <ProfileSelect value={profile} onChange={setProfile} testId="branch-profile" allowNone="— none: only record the branch (and guidance) —" />
+          </label>
+        </>
+      ) : (
+        <>
+          <div className="field-row">
+            <label className="field narrow-2">
+              <span className="field-label">Tool</span>
+              <select
+                data-testid="branch-tool"
+                value={tool}
+                onChange={(e) => {
+                  const t = toolTemplate(e.target.value);
+                  setTool(e.target.value);
+                  if (t) setArgs(JSON.stringify(t.args, null, 2));
+                }}
+              >
+                {AGENT_TOOLS.map((t) => (
+                  <option key={t.name} value={t.name}>
+                    {t.name}
+                  </option>
+                ))}
+              </select>
+            </label>
+            <span className="field-hint grow self-end">{toolTemplate(tool)?.hint}</span>
+          </div>
+          <label className="field">
+            <span className="field-label">Arguments (JSON)</span>
+            <textarea className="mono" data-testid="branch-args" rows={7} spellCheck={false} value={args} aria-invalid={!parsed.ok} onChange={(e) => setArgs(e.target.value)} />
+            {!parsed.ok && <span className="field-error">{parsed.error}</span>}
+            <span className="field-hint">Runs without the model (offline) and is recorded as a human-authored step: the behaviour-cloning signal.</span>
+          </label>
+          <label className="check">
+            <input type="checkbox" data-testid="branch-continue" checked={continueAgent} onChange={(e) => setContinueAgent(e.target.checked)} disabled={!profilesCount} />
+            Then let the agent continue
+          </label>
+          {continueAgent && (
+            <label className="field">
+              <span className="field-label">Endpoint profile</span>
+              <ProfileSelect value={profile} onChange={setProfile} testId="branch-profile" />
+            </label>
+          )}
+        </>
+      )}
+      {error && (
+        <div className="form-error" data-testid="form-error" role="alert">
+          {error}
+        </div>
+      )}
+    </Dialog>
+  );
+}
+
+export function RewindDialog({ sessionId, toStepId }: { sessionId: string; toStepId: string }) {
+  const closeDialog = useApp((s) => s.closeDialog);
+  const rewindTo = useApp((s) => s.rewindTo);
+  const selectBranch = useApp((s) => s.selectBranch);
+  const step = useApp((s) => s.trajectories[sessionId]?.t.steps.get(toStepId));
+  const title = useStepTitle(sessionId, toStepId);
+  const defaultProfile = useDefaultProfile();
+  const [profile, setProfile] = useState(defaultProfile);
+  const [guidance, setGuidance] = useState('');
+  const [error, setError] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+
+  const submit = async () => {
+    if (busy) return;
+    setBusy(true);
+    setError(null);
+    const res = await rewindTo({ sessionId, toStepId, ...(profile ? { profile } : {}), ...(guidance.trim() ? { guidance: guidance.trim() } : {}) });
+    setBusy(false);
+    if (!res.ok) {
+      setError(res.error.message);
+      return;
+    }
+    selectBranch(sessionId, res.value.branchId, { follow: true, stepId: null });
+    closeDialog();
+  };
+
+  return (
+    <Dialog
+      title={`Rewind to ${title}?`}
+      testId="rewind-dialog"
+      width={560}
+      onClose={closeDialog}
+      onSubmit={() => void submit()}
+      footer={
+        <>
+          <button type="button" className="btn" autoFocus onClick={closeDialog}>
+            Cancel
+          </button>
+          <button type="submit" className="btn primary" data-testid="rewind-confirm" disabled={busy}>
+            {busy ? 'Rewinding…' : 'Rewind'}
+          </button>
+        </>
+      }
+    >
+      <p>
+        The working directory's files are restored to their state after this step, and fresh terminals start in the step's shell directory and
+        environment. Work continues on a <strong>new branch</strong>; the current branch and its recordings stay as they are.
+      </p>
+      {step?.checkpointError && <p className="warn-text">This step has no checkpoint ({step.checkpointError}): the files cannot be restored.</p>}
+      {step && !step.checkpoint && !step.checkpointError && <p className="warn-text">No checkpoint is recorded for this step.</p>}
+      <label className="field">
+        <span className="field-label">Continue with</span>
+        <ProfileSelect value={profile} onChange={setProfile} testId="rewind-profile" allowNone="— nobody: just restore, I will work by hand —" />
+      </label>
+      <label className="field">
+        <span className="field-label">
+          Guidance <span className="optional">optional</span>
+        </span>
+        <textarea data-testid="rewind-guidance" rows={3} value={guidance} onChange={(e) => setGuidance(e.target.value)} />
+      </label>
+      {error && (
+        <div className="form-error" data-testid="form-error" role="alert">
+          {error}
+        </div>
+      )}
+    </Dialog>
+  );
+}

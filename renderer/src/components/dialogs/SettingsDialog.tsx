@@ -1,0 +1,346 @@
+// Endpoint profiles (OpenAI-compatible: OpenAI, vLLM, SGLang, Ollama…) and the
+// annotator's name. Keys go to the host (OS keychain, or memory in browser mode) and
+// are never shown again: only where the key comes from.
+import { useEffect, useState } from 'react';
+import type { EndpointProfile } from '../../../../shared/contract/rollout';
+import { useApp } from '../../context';
+import type { ProfileInput } from '../../store/settings';
+import { Dialog } from '../Dialog';
+
+interface Form {
+  name: string;
+  baseUrl: string;
+  model: string;
+  apiKeyEnv: string;
+  temperature: string;
+  topP: string;
+  maxTokens: string;
+  toolMode: 'tools' | 'text';
+}
+
+const BLANK: Form = { name: '', baseUrl: 'http://127.0.0.1:8000/v1', model: '', apiKeyEnv: '', temperature: '', topP: '', maxTokens: '', toolMode: 'tools' };
+
+function toForm(p: EndpointProfile): Form {
+  return {
+    name: p.name, baseUrl: p.baseUrl, model: p.model, apiKeyEnv: p.apiKeyEnv ?? '',
+    temperature: p.temperature?.toString() ?? '', topP: p.topP?.toString() ?? '', maxTokens: p.maxTokens?.toString() ?? '',
+    toolMode: p.toolMode ?? 'tools',
+  };
+}
+
+/** The form as profile input, or the first problem with it. */
+function parseForm(f: Form): { ok: true; value: ProfileInput } | { ok: false; field: keyof Form; error: string } {
+  if (!/^[A-Za-z0-9_.-]{1,64}$/.test(f.name)) return { ok: false, field: 'name', error: 'Name: 1–64 letters, digits, “_”, “.” or “-”.' };
+  try {
+    const u = new URL(f.baseUrl.trim());
+    if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error('scheme');
+  } catch {
+    return { ok: false, field: 'baseUrl', error: 'Base URL: an http(s) URL such as http://127.0.0.1:8000/v1.' };
+  }
+  if (!f.model.trim()) return { ok: false, field: 'model', error: 'Model: required (e.g. gpt-4.1, Qwen/Qwen3-32B).' };
+  if (f.apiKeyEnv && !/^[A-Za-z_][A-Za-z0-9_]{0,127}$/.test(f.apiKeyEnv)) return { ok: false, field: 'apiKeyEnv', error: 'Key variable: a name such as OPENAI_API_KEY.' };
+  const v: ProfileInput = { name: f.name, baseUrl: f.baseUrl.trim(), model: f.model.trim(), toolMode: f.toolMode };
+  if (f.apiKeyEnv) v.apiKeyEnv = f.apiKeyEnv;
+  const num = (s: string, min: number, max: number, int: boolean): number | null | undefined => {
+    if (!s.trim()) return undefined;
+    const n = Number(s);
+    if (!Number.isFinite(n) || n < min || n > max || (int && !Number.isInteger(n))) return null;
+    return n;
+  };
+  const temperature = num(f.temperature, 0, 2, false);
+  if (temperature === null) return { ok: false, field: 'temperature', error: 'Temperature: 0 to 2.' };
+  const topP = num(f.topP, 0, 1, false);
+  if (topP === null) return { ok: false, field: 'topP', error: 'top_p: 0 to 1.' };
+  const maxTokens = num(f.maxTokens, 1, 1_000_000, true);
+  if (maxTokens === null) return { ok: false, field: 'maxTokens', error: 'Max tokens: a whole number from 1.' };
+  if (temperature !== undefined) v.temperature = temperature;
+  if (topP !== undefined) v.topP = topP;
+  if (maxTokens !== undefined) v.maxTokens = maxTokens;
+  return { ok: true, value: v };
+}
+
+const KEY_SOURCE: Record<EndpointProfile['keySource'], string> = {
+  env: 'from its environment variable',
+  keychain: 'stored in the OS keychain',
+  memory: 'held in memory until the host restarts',
+  none: 'no key (fine for local servers)',
+};
+
+export function SettingsDialog() {
+  const closeDialog = useApp((s) => s.closeDialog);
+  const profiles = useApp((s) => s.profiles);
+  const hostKind = useApp((s) => s.appInfo?.host);
+  const [selected, setSelected] = useState<string | null>(() => profiles[0]?.name ?? null);
+  const current = profiles.find((p) => p.name === selected) ?? null;
+
+  return (
+    <Dialog
+      title="Settings"
+      testId="settings-dialog"
+      width={860}
+      onClose={closeDialog}
+      footer={
+        <button type="button" className="btn" data-testid="settings-close" onClick={closeDialog}>
+          Close
+        </button>
+      }
+    >
+      <AnnotatorField />
+      <div className="settings-grid">
+        <div className="profile-list-col">
+          <div className="section-label flush">Endpoints</div>
+          <ul className="profile-list" data-testid="profile-list">
+            {profiles.map((p) => (
+              <li key={p.name}>
+                <button
+                  type="button"
+                  className={`profile-item${p.name === selected ? ' active' : ''}`}
+                  data-testid="profile-item"
+                  data-name={p.name}
+                  onClick={() => setSelected(p.name)}
+                >
+                  <span className="profile-item-name">{p.name}</span>
+                  <span className="profile-item-model mono">{p.model}</span>
+                </button>
+              </li>
+            ))}
+            {profiles.length === 0 && <li className="muted small">No profiles yet.</li>}
+          </ul>
+          <button type="button" className={`btn btn-small${selected === null ? ' primary' : ''}`} data-testid="profile-new" onClick={() => setSelected(null)}>
+            + New profile
+          </button>
+        </div>
+        <div className="profile-form-col">
+          <ProfileForm key={current?.name ?? '__new'} profile={current} onSaved={(name) => setSelected(name)} onDeleted={() => setSelected(null)} />
+          {current && <KeyAndTest profile={current} browser={hostKind === 'web'} />}
+        </div>
+      </div>
+    </Dialog>
+  );
+}
+
+function AnnotatorField() {
+  const annotator = useApp((s) => s.annotator);
+  const setAnnotator = useApp((s) => s.setAnnotator);
+  const [value, setValue] = useState(annotator);
+  const [msg, setMsg] = useState<{ ok: boolean; text: string } | null>(null);
+  useEffect(() => setValue(annotator), [annotator]);
+  const save = async () => {
+    const v = value.trim();
+    if (!v) return;
+    const r = await setAnnotator(v);
+    setMsg(r.ok ? { ok: true, text: 'Saved' } : { ok: false, text: r.error.message });
+  };
+  return (
+    <div className="field">
+      <span className="field-label">Annotator name (recorded on guidance, comments, labels and branches)</span>
+      <div className="inline-row">
+        <input
+          data-testid="annotator-input"
+          value={value}
+          maxLength={100}
+          onChange={(e) => {
+            setValue(e.target.value);
+            setMsg(null);
+          }}
+          onKeyDown={(e) => {
+            if (e.key === 'Enter') {
+              e.preventDefault();
+              void save();
+            }
+          }}
+        />
+        <button type="button" className="btn btn-small" data-testid="annotator-save" disabled={!value.trim() || value.trim() === annotator} onClick={() => void save()}>
+          Save
+        </button>
+        {msg && <span className={msg.ok ? 'ok-text small' : 'field-error'}>{msg.text}</span>}
+      </div>
+    </div>
+  );
+}
+
+function ProfileForm({ profile, onSaved, onDeleted }: { profile: EndpointProfile | null; onSaved(name: string): void; onDeleted(): void }) {
+  const saveProfile = useApp((s) => s.saveProfile);
+  const deleteProfile = useApp((s) => s.deleteProfile);
+  const [f, setF] = useState<Form>(() => (profile ? toForm(profile) : BLANK));
+  const [error, setError] = useState<{ field?: keyof Form; text: string } | null>(null);
+  const [saved, setSaved] = useState(false);
+  const [busy, setBusy] = useState(false);
+  const [confirmDelete, setConfirmDelete] = useState(false);
+  const dirty = !profile || JSON.stringify(toForm(profile)) !== JSON.stringify(f);
+
+  const set = (k: keyof Form) => (e: { target: { value: string } }) => {
+    setF({ ...f, [k]: e.target.value });
+    setError(null);
+    setSaved(false);
+  };
+  const save = async () => {
+    const parsed = parseForm(f);
+    if (!parsed.ok) {
+      setError({ field: parsed.field, text: parsed.error });
+      return;
+    }
+    setBusy(true);
+    const r = await saveProfile(parsed.value);
+    setBusy(false);
+    if (!r.ok) setError({ text: r.error.message });
+    else {
+      setSaved(true);
+      onSaved(r.value.name);
+    }
+  };
+  const inv = (k: keyof Form) => (error?.field === k ? true : undefined);
+
+  return (
+    <form
+      className="profile-form"
+      data-testid="profile-form"
+      onSubmit={(e) => {
+        e.preventDefault();
+        void save();
+      }}
+    >
+      <div className="form-grid">
+        <label className="field">
+          <span className="field-label">Name</span>
+          <input data-testid="profile-name" value={f.name} readOnly={!!profile} aria-invalid={inv('name')} placeholder="e.g. local-vllm" spellCheck={false} onChange={set('name')} autoFocus={!profile} />
+        </label>
+        <label className="field">
+          <span className="field-label">Model</span>
+          <input data-testid="profile-model" className="mono" value={f.model} aria-invalid={inv('model')} placeholder="e.g. Qwen/Qwen3-32B" spellCheck={false} onChange={set('model')} />
+        </label>
+        <label className="field span2">
+          <span className="field-label">Base URL</span>
+          <input data-testid="profile-base-url" className="mono" value={f.baseUrl} aria-invalid={inv('baseUrl')} spellCheck={false} onChange={set('baseUrl')} />
+        </label>
+        <label className="field">
+          <span className="field-label">
+            API key environment variable <span className="optional">optional</span>
+          </span>
+          <input data-testid="profile-key-env" className="mono" value={f.apiKeyEnv} aria-invalid={inv('apiKeyEnv')} placeholder="OPENAI_API_KEY" spellCheck={false} onChange={set('apiKeyEnv')} />
+        </label>
+        <label className="field">
+          <span className="field-label">Tool mode</span>
+          <select data-testid="profile-tool-mode" value={f.toolMode} onChange={(e) => setF({ ...f, toolMode: e.target.value as Form['toolMode'] })}>
+            <option value="tools">tools — native function calling</option>
+            <option value="text">text — actions parsed from the reply</option>
+          </select>
+        </label>
+        <div className="field-row span2">
+          <label className="field">
+            <span className="field-label">Temperature</span>
+            <input data-testid="profile-temperature" inputMode="decimal" value={f.temperature} aria-invalid={inv('temperature')} placeholder="default" onChange={set('temperature')} />
+          </label>
+          <label className="field">
+            <span className="field-label">top_p</span>
+            <input data-testid="profile-top-p" inputMode="decimal" value={f.topP} aria-invalid={inv('topP')} placeholder="default" onChange={set('topP')} />
+          </label>
+          <label className="field">
+            <span className="field-label">Max tokens</span>
+            <input data-testid="profile-max-tokens" inputMode="numeric" value={f.maxTokens} aria-invalid={inv('maxTokens')} placeholder="default" onChange={set('maxTokens')} />
+          </label>
+        </div>
+      </div>
+      {error && (
+        <div className="form-error" data-testid="profile-error" role="alert">
+          {error.text}
+        </div>
+      )}
+      <div className="form-actions">
+        <button type="submit" className="btn btn-small primary" data-testid="profile-save" disabled={busy || !dirty}>
+          {profile ? 'Save changes' : 'Create profile'}
+        </button>
+        {saved && !dirty && <span className="ok-text small">Saved</span>}
+        <span className="spacer" />
+        {profile &&
+          (confirmDelete ? (
+            <>
+              <span className="warn-text small">Delete “{profile.name}” and its stored key?</span>
+              <button type="button" className="btn btn-small" onClick={() => setConfirmDelete(false)}>
+                Keep
+              </button>
+              <button
+                type="button"
+                className="btn btn-small danger-fill"
+                data-testid="profile-delete-confirm"
+                onClick={async () => {
+                  const r = await deleteProfile(profile.name);
+                  if (r.ok) onDeleted();
+                  else setError({ text: r.error.message });
+                }}
+              >
+                Delete
+              </button>
+            </>
+          ) : (
+            <button type="button" className="btn btn-small danger" data-testid="profile-delete" onClick={() => setConfirmDelete(true)}>
+              Delete…
+            </button>
+          ))}
+      </div>
+    </form>
+  );
+}
+
+function KeyAndTest({ profile, browser }: { profile: EndpointProfile; browser: boolean }) {
+  const setKey = useApp((s) => s.setProfileKey);
+  const test = useApp((s) => s.testProfile);
+  const result = useApp((s) => s.profileTests[profile.name]);
+  const [key, setKeyText] = useState('');
+  const [msg, setMsg] = useState<{ ok: boolean; text: string } | null>(null);
+  const saveKey = async () => {
+    if (!key) return;
+    const r = await setKey(profile.name, key);
+    setKeyText('');
+    setMsg(r.ok ? { ok: true, text: 'Key stored' } : { ok: false, text: r.error.message });
+  };
+  return (
+    <div className="key-test">
+      <div className="field">
+        <span className="field-label">
+          API key{' '}
+          <span className={`key-source ks-${profile.keySource}`} data-testid="profile-key-source" data-source={profile.keySource}>
+            {profile.keySource === 'env' && profile.apiKeyEnv ? `from $${profile.apiKeyEnv}` : KEY_SOURCE[profile.keySource]}
+          </span>
+        </span>
+        <div className="inline-row">
+          <input
+            type="password"
+            data-testid="profile-key"
+            autoComplete="off"
+            value={key}
+            placeholder={profile.keySource === 'none' ? 'paste a key to store it' : 'paste a new key to replace it'}
+            onChange={(e) => {
+              setKeyText(e.target.value);
+              setMsg(null);
+            }}
+            onKeyDown={(e) => {
+              if (e.key === 'Enter') {
+                e.preventDefault();
+                void saveKey();
+              }
+            }}
+          />
+          <button type="button" className="btn btn-small" data-testid="profile-set-key" disabled={!key} onClick={() => void saveKey()}>
+            Set key
+          </button>
+          {msg && <span className={msg.ok ? 'ok-text small' : 'field-error'}>{msg.text}</span>}
+        </div>
+        <span className="field-hint">
+          {browser ? 'Browser mode: the host keeps the key in memory only; it is never shown again.' : 'Stored with the OS keychain; it is never shown again.'} An environment
+          variable, when set, wins.
+        </span>
+      </div>
+      <div className="inline-row">
+        <button type="button" className="btn btn-small" data-testid="test-connection" disabled={result === 'running'} onClick={() => void test(profile.name)}>
+          {result === 'running' ? 'Testing…' : 'Test connection'}
+        </button>
+        {result && result !== 'running' && (
+          <span className={result.ok ? 'ok-text' : 'err-text'} data-testid="test-result" data-ok={result.ok ? 'true' : 'false'}>
+            {result.ok ? `✓ OK · ${result.latencyMs} ms` : `✗ ${result.error ?? 'failed'}${result.latencyMs ? ` (${result.latencyMs} ms)` : ''}`}
+          </span>
+        )}
+      </div>
+    </div>
+  );
+}

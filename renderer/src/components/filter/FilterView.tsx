@@ -1,0 +1,462 @@
+// The filter view of a session: every action of a branch labelled keep or mask
+// (masked actions stay in the context but get weight 0), reviewed from the keyboard,
+// with rules, the LLM judge, coverage and the dataset export around the table.
+import { useCallback, useDeferredValue, useEffect, useMemo, useRef, useState, type MouseEvent } from 'react';
+import { LABEL_TAGS, type LabelTag, type LabelValue } from '../../../../shared/events';
+import { branchPath, type Step } from '../../../../shared/trajectory';
+import type { SessionInfo } from '../../../../shared/types';
+import { useApp, useAppStore } from '../../context';
+import { branchLabel, defaultBranchId, listBranches } from '../../lib/trajectoryView';
+import type { FilterCriteria, LabelFilter, SourceFilter } from '../../store/labels';
+import { CoverageCard, JudgeCard, RulesCard } from './Cards';
+import { DetailPane } from './DetailPane';
+import { ExportDialog } from './ExportDialog';
+import { LabelEditor, type LabelEditorInit } from './LabelEditor';
+import { buildRows, coverageOf, filterRows, timeBuckets, toolsOf, type FilterRow } from './model';
+import { StepTable } from './StepTable';
+import { FILTER_KEYS, useFilterKeys } from './useFilterKeys';
+import { ViewTabs } from './ViewTabs';
+import './filter.css';
+
+const NO_ROWS: FilterRow[] = [];
+
+/** Mounted by App in place of the live session view and the trajectory panel. */
+export function FilterView() {
+  const session = useApp((s) => (s.openSessionId ? s.sessions.find((x) => x.id === s.openSessionId) : undefined));
+  if (!session) return null;
+  return <FilterPanel key={session.id} session={session} />;
+}
+
+function FilterPanel({ session }: { session: SessionInfo }) {
+  const sessionId = session.id;
+  const store = useAppStore();
+  const entry = useApp((s) => s.trajectories[sessionId]);
+  const liveBranch = useApp((s) => s.views[sessionId]?.branchId ?? null);
+  const fc = useApp((s) => s.filterCursors[sessionId]);
+  const overlay = useApp((s) => s.labelOverlay[sessionId]);
+  const criteria = useApp((s) => s.filterCriteria);
+  const setCriteria = useApp((s) => s.setFilterCriteria);
+  const setCursor = useApp((s) => s.setFilterCursor);
+  const undoDepth = useApp((s) => s.labelUndo[sessionId]?.length ?? 0);
+  const dialog = useApp((s) => s.dialog);
+
+  const [revealTick, setRevealTick] = useState(0);
+  const [exportOpen, setExportOpen] = useState(false);
+  const [editor, setEditor] = useState<LabelEditorInit | null>(null);
+  const searchRef = useRef<HTMLInputElement>(null);
+
+  const t = entry?.t;
+  const pick = (id: string | null | undefined) => (id && t?.branches.has(id) ? id : null);
+  const branchId = t ? (pick(fc?.branchId) ?? pick(liveBranch) ?? defaultBranchId(t)) : null;
+  const branches = useMemo(() => (entry ? listBranches(entry.t) : []), [entry]);
+  const path = useMemo(() => (entry && branchId ? branchPath(entry.t, branchId) : []), [entry, branchId]);
+  const rows = useMemo(() => (path.length ? buildRows(path, overlay) : NO_ROWS), [path, overlay]);
+  const text = useDeferredValue(criteria.text);
+  const shown = useMemo(() => filterRows(rows, { ...criteria, text }), [rows, criteria, text]);
+  const coverage = useMemo(() => coverageOf(rows), [rows]);
+  const buckets = useMemo(() => timeBuckets(rows), [rows]);
+  const tools = useMemo(() => toolsOf(rows), [rows]);
+  const rowIndex = useMemo(() => new Map(rows.map((r, i) => [r.step.id, i])), [rows]);
+  const shownIndex = useMemo(() => new Map(shown.map((r, i) => [r.step.id, i])), [shown]);
+
+  const cursorId = fc?.cursor ?? null;
+  const selectionList = fc?.selection;
+  const selection = useMemo(() => new Set(selectionList ?? []), [selectionList]);
+  const cursorRow = cursorId ? rows[rowIndex.get(cursorId) ?? -1] ?? null : null;
+
+  // Everything the key handler needs, current at each key press.
+  const live = useRef({ rows, shown, rowIndex, shownIndex, cursorId, selection, branchId });
+  live.current = { rows, shown, rowIndex, shownIndex, cursorId, selection, branchId };
+
+  const reveal = useCallback(() => setRevealTick((n) => n + 1), []);
+  // When the filters change, bring the cursor back into view.
+  useEffect(() => reveal(), [criteria, text, branchId, reveal]);
+
+  /** Index in `shown` of the cursor, or where it would be (for a cursor filtered out). */
+  const cursorPos = (): { idx: number; exact: boolean } => {
+    const L = live.current;
+    if (!L.cursorId) return { idx: -1, exact: false };
+    const i = L.shownIndex.get(L.cursorId);
+    if (i !== undefined) return { idx: i, exact: true };
+    const at = L.rowIndex.get(L.cursorId);
+    if (at === undefined) return { idx: -1, exact: false };
+    // First shown row after the cursor's place in the full list.
+    let lo = 0;
+    let hi = L.shown.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if ((L.rowIndex.get(L.shown[mid]!.step.id) ?? 0) < at) lo = mid + 1;
+      else hi = mid;
+    }
+    return { idx: lo, exact: false };
+  };
+
+  const rangeIds = (a: number, b: number): string[] => {
+    const L = live.current;
+    const [lo, hi] = a <= b ? [a, b] : [b, a];
+    return L.shown.slice(lo, hi + 1).map((r) => r.step.id);
+  };
+
+  const moveCursor = (target: number, extend: boolean) => {
+    const L = live.current;
+    if (L.shown.length === 0) return;
+    const i = Math.max(0, Math.min(L.shown.length - 1, target));
+    const id = L.shown[i]!.step.id;
+    const cur = store.getState().filterCursorOf(sessionId);
+    if (extend) {
+      const anchorId = cur.anchor ?? L.cursorId ?? id;
+      const a = L.shownIndex.get(anchorId) ?? i;
+      setCursor(sessionId, { cursor: id, anchor: anchorId, selection: rangeIds(a, i) });
+    } else {
+      setCursor(sessionId, { cursor: id, anchor: cur.selection.length ? cur.anchor : id });
+    }
+    reveal();
+  };
+
+  /** Steps a label key acts on: the selection if any, else the cursor. */
+  const targets = (): { steps: Step[]; single: boolean } => {
+    const L = live.current;
+    if (L.selection.size) {
+      const steps = L.rows.filter((r) => L.selection.has(r.step.id)).map((r) => r.step);
+      return { steps, single: false };
+    }
+    const r = L.cursorId ? L.rows[L.rowIndex.get(L.cursorId) ?? -1] : undefined;
+    return { steps: r ? [r.step] : [], single: true };
+  };
+
+  const advance = () => {
+    const { idx, exact } = cursorPos();
+    if (idx < 0) return;
+    moveCursor(exact ? idx + 1 : idx, false);
+  };
+
+  const doLabel = (value: LabelValue) => {
+    const { steps, single } = targets();
+    if (!steps.length) return;
+    void store.getState().applyLabel(sessionId, steps, value);
+    if (single) advance();
+  };
+
+  const openEditor = (focus: 'tags' | 'note') => {
+    const { steps } = targets();
+    if (!steps.length) return;
+    const first = live.current.rows[live.current.rowIndex.get(steps[0]!.id) ?? -1];
+    setEditor({ count: steps.length, label: first?.label ?? 'mask', tags: first?.tags ?? [], note: first?.source === 'annotator' ? first.note : '', focus });
+  };
+
+  const saveEditor = (label: LabelValue, tags: LabelTag[], note: string) => {
+    const { steps } = targets();
+    setEditor(null);
+    if (steps.length) void store.getState().applyLabel(sessionId, steps, label, { tags, note });
+  };
+
+  const doUndo = async () => {
+    const ids = await store.getState().undoLabel(sessionId);
+    const first = ids?.map((id) => live.current.shownIndex.get(id)).filter((i): i is number => i !== undefined).sort((a, b) => a - b)[0];
+    if (first !== undefined) {
+      setCursor(sessionId, { cursor: live.current.shown[first]!.step.id });
+      reveal();
+    }
+  };
+
+  const doAccept = () => {
+    const L = live.current;
+    const { steps, single } = targets();
+    const byLabel: Record<LabelValue, Step[]> = { keep: [], mask: [] };
+    for (const s of steps) {
+      const r = L.rows[L.rowIndex.get(s.id) ?? -1];
+      if (r && r.auto && r.source !== 'annotator') byLabel[r.auto.label].push(s);
+    }
+    for (const v of ['keep', 'mask'] as const) if (byLabel[v].length) void store.getState().applyLabel(sessionId, byLabel[v], v);
+    if (single) advance();
+  };
+
+  useFilterKeys(
+    {
+      move: (delta, extend) => {
+        const { idx, exact } = cursorPos();
+        if (idx < 0) return moveCursor(delta > 0 ? 0 : live.current.shown.length - 1, extend);
+        moveCursor(exact || delta < 0 ? idx + delta : idx + delta - 1, extend);
+      },
+      moveTo: (where, extend) => moveCursor(where === 'first' ? 0 : live.current.shown.length - 1, extend),
+      label: doLabel,
+      accept: doAccept,
+      clear: () => {
+        const { steps } = targets();
+        if (steps.length) void store.getState().clearAnnotatorLabel(sessionId, steps);
+      },
+      undo: () => void doUndo(),
+      toggleSelect: () => {
+        const L = live.current;
+        if (!L.cursorId) return;
+        const cur = store.getState().filterCursorOf(sessionId);
+        const sel = cur.selection.includes(L.cursorId) ? cur.selection.filter((x) => x !== L.cursorId) : [...cur.selection, L.cursorId];
+        setCursor(sessionId, { selection: sel, anchor: L.cursorId });
+      },
+      selectAll: () => setCursor(sessionId, { selection: live.current.shown.map((r) => r.step.id) }),
+      escape: () => {
+        if (store.getState().filterCursorOf(sessionId).selection.length) {
+          setCursor(sessionId, { selection: [], anchor: live.current.cursorId });
+          return true;
+        }
+        return false;
+      },
+      editTags: () => openEditor('tags'),
+      editNote: () => openEditor('note'),
+      focusSearch: () => searchRef.current?.focus(),
+      blocked: () => exportOpen || editor !== null,
+    },
+    () => store.getState().dialog !== null,
+  );
+
+  const onRowClick = useCallback(
+    (row: FilterRow, e: MouseEvent) => {
+      const L = live.current;
+      const id = row.step.id;
+      const cur = store.getState().filterCursorOf(sessionId);
+      if (e.shiftKey) {
+        const anchorId = cur.anchor ?? L.cursorId ?? id;
+        const a = L.shownIndex.get(anchorId) ?? 0;
+        const b = L.shownIndex.get(id) ?? 0;
+        const [lo, hi] = a <= b ? [a, b] : [b, a];
+        setCursor(sessionId, { cursor: id, anchor: anchorId, selection: L.shown.slice(lo, hi + 1).map((r) => r.step.id) });
+      } else if (e.ctrlKey || e.metaKey) {
+        const sel = cur.selection.includes(id) ? cur.selection.filter((x) => x !== id) : [...cur.selection, id];
+        setCursor(sessionId, { cursor: id, anchor: id, selection: sel });
+      } else {
+        setCursor(sessionId, { cursor: id, anchor: id, selection: [] });
+      }
+    },
+    [store, sessionId, setCursor],
+  );
+
+  const onToggleSelect = useCallback(
+    (row: FilterRow, e: MouseEvent) => {
+      if (e.shiftKey) return onRowClick(row, e);
+      const id = row.step.id;
+      const cur = store.getState().filterCursorOf(sessionId);
+      const sel = cur.selection.includes(id) ? cur.selection.filter((x) => x !== id) : [...cur.selection, id];
+      setCursor(sessionId, { cursor: id, anchor: id, selection: sel });
+    },
+    [store, sessionId, setCursor, onRowClick],
+  );
+
+  const onPickBucket = useCallback(
+    (rowIdx: number) => {
+      const r = rows[rowIdx];
+      if (!r) return;
+      if (!shownIndex.has(r.step.id)) setCriteria({ label: 'all', source: 'all', tag: '', tool: '', text: '', errorsOnly: false });
+      setCursor(sessionId, { cursor: r.step.id, anchor: r.step.id });
+      reveal();
+    },
+    [rows, shownIndex, setCriteria, setCursor, sessionId, reveal],
+  );
+
+  const changeBranch = (id: string) => {
+    setCursor(sessionId, { branchId: id, selection: [], anchor: null });
+  };
+
+  const nSel = selection.size;
+  const filtered = shown.length !== rows.length;
+  const targetText = nSel ? `${nSel} selected` : cursorRow ? `step ${cursorRow.n}` : 'nothing selected';
+
+  return (
+    <section className="fv" data-testid="filter-panel" aria-label={`Filter ${session.name}`} data-branch-id={branchId ?? ''}>
+      <header className="fv-head">
+        <h1 className="fv-title" title={session.name}>
+          {session.name}
+        </h1>
+        <ViewTabs sessionId={sessionId} />
+        {branches.length > 0 && (
+          <label className="fv-branch">
+            <span className="dim small">branch</span>
+            <select className="branch-select" data-testid="filter-branch-select" value={branchId ?? ''} onChange={(e) => (changeBranch(e.target.value), e.target.blur())}>
+              {branches.map((b) => (
+                <option key={b.branch.id} value={b.branch.id}>
+                  {branchLabel(b.branch)}
+                  {b.forkDepth > 0 ? ` ⑂${b.forkDepth}` : ''} · {b.ownSteps} step{b.ownSteps === 1 ? '' : 's'}
+                </option>
+              ))}
+            </select>
+          </label>
+        )}
+        <span className="fv-cov small" title="Reviewed = has a label in force (from you, the judge or a rule)">
+          <strong>{coverage.reviewed}</strong> of {coverage.total} reviewed · <span className="k-ann">{coverage.annotator} yours</span>
+        </span>
+        <span className="spacer" />
+        <button type="button" className="btn btn-small primary" data-testid="export-open" onClick={() => setExportOpen(true)}>
+          Export dataset…
+        </button>
+      </header>
+
+      <div className="fv-toolbar">
+        <FilterSelect
+          testId="filter-label-select"
+          label="label"
+          value={criteria.label}
+          onChange={(v) => setCriteria({ label: v as LabelFilter })}
+          options={[
+            ['all', 'all'],
+            ['keep', `keep (${coverage.keep})`],
+            ['mask', `mask (${coverage.mask})`],
+            ['unreviewed', `unreviewed (${coverage.unreviewed})`],
+          ]}
+        />
+        <FilterSelect
+          testId="filter-source-select"
+          label="source"
+          value={criteria.source}
+          onChange={(v) => setCriteria({ source: v as SourceFilter })}
+          options={[
+            ['all', 'any'],
+            ['annotator', 'annotator'],
+            ['judge', 'judge'],
+            ['rule', 'rule'],
+            ['auto', 'rule or judge (unconfirmed)'],
+            ['none', 'none'],
+          ]}
+        />
+        <FilterSelect
+          testId="filter-tag-select"
+          label="tag"
+          value={criteria.tag}
+          onChange={(v) => setCriteria({ tag: v as FilterCriteria['tag'] })}
+          options={[['', 'any'], ...LABEL_TAGS.map((x): [string, string] => [x, x])]}
+        />
+        <FilterSelect
+          testId="filter-tool-select"
+          label="tool"
+          value={criteria.tool}
+          onChange={(v) => setCriteria({ tool: v })}
+          options={[['', 'any'], ...tools.map(({ tool, count }): [string, string] => [tool, `${tool} (${count})`])]}
+        />
+        <label className="check small">
+          <input type="checkbox" data-testid="filter-errors" checked={criteria.errorsOnly} onChange={(e) => setCriteria({ errorsOnly: e.target.checked })} />
+          errors only
+        </label>
+        <input
+          ref={searchRef}
+          className="fv-search"
+          type="search"
+          placeholder="Search thought, action, output, note…  ( / )"
+          data-testid="filter-search"
+          value={criteria.text}
+          onChange={(e) => setCriteria({ text: e.target.value })}
+          onKeyDown={(e) => {
+            if (e.key === 'Enter' || e.key === 'ArrowDown') {
+              e.preventDefault();
+              e.currentTarget.blur();
+              if (live.current.shown.length) moveCursor(0, false);
+            }
+          }}
+        />
+        <span className="fv-count small" data-testid="filter-count" data-shown={shown.length} data-total={rows.length}>
+          {filtered ? `${shown.length} of ${rows.length} shown` : `${rows.length} actions`}
+        </span>
+        {filtered && (
+          <button type="button" className="link-btn" data-testid="filter-reset" onClick={() => setCriteria({ label: 'all', source: 'all', tag: '', tool: '', text: '', errorsOnly: false })}>
+            reset
+          </button>
+        )}
+      </div>
+
+      <div className="fv-body">
+        <div className="fv-left">
+          <div className="fv-actions">
+            <span className="fv-target" data-testid="label-target">
+              {targetText}
+            </span>
+            <button type="button" className="btn btn-small lbtn-keep" data-testid="label-keep" disabled={!nSel && !cursorRow} title="Keep: train on it (k)" onClick={() => doLabel('keep')}>
+              Keep <kbd>k</kbd>
+            </button>
+            <button type="button" className="btn btn-small lbtn-mask" data-testid="label-mask" disabled={!nSel && !cursorRow} title="Mask: keep in the context, weight 0 (m)" onClick={() => doLabel('mask')}>
+              Mask <kbd>m</kbd>
+            </button>
+            <button type="button" className="btn btn-small" data-testid="label-tags" disabled={!nSel && !cursorRow} title="Reason tags (t)" onClick={() => openEditor('tags')}>
+              Tags <kbd>t</kbd>
+            </button>
+            <button type="button" className="btn btn-small" data-testid="label-note-open" disabled={!nSel && !cursorRow} title="Note (n)" onClick={() => openEditor('note')}>
+              Note <kbd>n</kbd>
+            </button>
+            <button
+              type="button"
+              className="btn btn-small"
+              data-testid="label-clear"
+              disabled={!nSel && !cursorRow}
+              title="Remove your label: the rule or judge label shows through again (Del)"
+              onClick={() => {
+                const { steps } = targets();
+                if (steps.length) void store.getState().clearAnnotatorLabel(sessionId, steps);
+              }}
+            >
+              Clear
+            </button>
+            <button type="button" className="btn btn-small" data-testid="label-undo" disabled={undoDepth === 0} title={`Undo your last label change here (u) · ${undoDepth} to undo`} onClick={() => void doUndo()}>
+              Undo <kbd>u</kbd>
+            </button>
+            {nSel > 0 && (
+              <button type="button" className="link-btn" data-testid="selection-clear" onClick={() => setCursor(sessionId, { selection: [] })}>
+                clear selection
+              </button>
+            )}
+          </div>
+          {!entry ? (
+            <p className="muted pad">Loading…</p>
+          ) : (
+            <StepTable
+              rows={shown}
+              cursorId={cursorId}
+              selected={selection}
+              revealTick={revealTick}
+              onRowClick={onRowClick}
+              onToggleSelect={onToggleSelect}
+              empty={rows.length === 0 ? 'This branch has no agent actions yet.' : 'No action matches the filters.'}
+            />
+          )}
+          <div className="fv-help" data-testid="filter-help">
+            {FILTER_KEYS.map(([k, what]) => (
+              <span key={k} className="fv-key">
+                <kbd>{k}</kbd> {what}
+              </span>
+            ))}
+          </div>
+        </div>
+        <aside className="fv-right" aria-label="Selected action">
+          <DetailPane row={cursorRow} version={entry?.version ?? 0} />
+        </aside>
+      </div>
+
+      <div className="fv-cards">
+        <CoverageCard coverage={coverage} buckets={buckets} onPick={onPickBucket} />
+        <RulesCard sessionId={sessionId} branchId={branchId} />
+        <JudgeCard sessionId={sessionId} branchId={branchId} />
+      </div>
+
+      {exportOpen && <ExportDialog sessionId={sessionId} branchId={branchId} onClose={() => setExportOpen(false)} />}
+      {editor && !dialog && <LabelEditor init={editor} onSave={saveEditor} onClose={() => setEditor(null)} />}
+    </section>
+  );
+}
+
+function FilterSelect(props: { testId: string; label: string; value: string; options: Array<[string, string]>; onChange(v: string): void }) {
+  return (
+    <label className={`fv-select${props.value && props.value !== 'all' ? ' active' : ''}`}>
+      <span className="dim small">{props.label}</span>
+      <select
+        data-testid={props.testId}
+        value={props.value}
+        onChange={(e) => {
+          props.onChange(e.target.value);
+          // Back to the table: the keys work again at once.
+          e.target.blur();
+        }}
+      >
+        {props.options.map(([v, text]) => (
+          <option key={v} value={v}>
+            {text}
+          </option>
+        ))}
+      </select>
+    </label>
+  );
+}

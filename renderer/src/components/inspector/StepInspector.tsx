@@ -1,0 +1,104 @@
+// Below the live terminal: the selected step in detail — its terminal output at that
+// moment (from the recording), the files as checkpointed after it, its comments —
+// with "Branch here" and "Rewind here".
+import type { Step } from '../../../../shared/trajectory';
+import { useApp } from '../../context';
+import { summarizeStep } from '../../lib/steps';
+import type { InspectorTab } from '../../store/view';
+import { StepComments } from './StepComments';
+import { StepFiles } from './StepFiles';
+import { StepTerminal } from './StepTerminal';
+import { Icon } from '../Icon';
+
+export function StepInspector({ sessionId, step }: { sessionId: string; step: Step }) {
+  const tab = useApp((s) => s.inspectorTab);
+  const setTab = useApp((s) => s.setInspectorTab);
+  const height = useApp((s) => s.inspectorHeight);
+  const setHeight = useApp((s) => s.setInspectorHeight);
+  const selectStep = useApp((s) => s.selectStep);
+  const setFollow = useApp((s) => s.setFollow);
+  const openDialog = useApp((s) => s.openDialog);
+  const comments = step.comments.length;
+  const sum = summarizeStep(step);
+
+  const tabs: Array<[InspectorTab, string, string]> = [
+    ['output', 'Terminal', 'step-tab-output'],
+    ['files', 'Files', 'step-tab-files'],
+    ['comments', comments ? `Comments (${comments})` : 'Comments', 'step-tab-comments'],
+  ];
+
+  return (
+    <section className="inspector" data-testid="step-inspector" data-step-id={step.id} style={{ height }} aria-label={`Step ${step.depth}`}>
+      <div
+        className="inspector-resizer"
+        role="separator"
+        aria-orientation="horizontal"
+        aria-label="Resize the step inspector"
+        onPointerDown={(e) => {
+          e.preventDefault();
+          const startY = e.clientY;
+          const start = height;
+          const el = e.currentTarget;
+          el.setPointerCapture(e.pointerId);
+          const move = (ev: PointerEvent) => setHeight(start + (startY - ev.clientY));
+          const up = () => {
+            el.removeEventListener('pointermove', move);
+            el.removeEventListener('pointerup', up);
+          };
+          el.addEventListener('pointermove', move);
+          el.addEventListener('pointerup', up);
+        }}
+      />
+      <div className="inspector-head">
+        <span className="inspector-title" title={sum.detail}>
+          <span className="step-n-big">Step {step.depth}</span> <span className="step-tool">{sum.tool}</span> <span className="mono dim">{sum.detail}</span>
+        </span>
+        <div className="inspector-tabs" role="tablist">
+          {tabs.map(([id, label, testId]) => (
+            <button key={id} type="button" role="tab" aria-selected={tab === id} className={`itab${tab === id ? ' on' : ''}`} data-testid={testId} onClick={() => setTab(id)}>
+              {label}
+            </button>
+          ))}
+        </div>
+        <span className="spacer" />
+        <button
+          type="button"
+          className="btn btn-small"
+          data-testid="branch-here"
+          title="Continue from this step on a new branch (Shift+B)"
+          onClick={() => openDialog({ kind: 'branch', sessionId, fromStepId: step.id })}
+        >
+          <Icon name="branch" size={13} /> Branch here
+        </button>
+        <button
+          type="button"
+          className="btn btn-small"
+          data-testid="rewind-here"
+          title="Restore this step's files and shell, then continue on a new branch (Shift+R)"
+          disabled={!step.finishedAt}
+          onClick={() => openDialog({ kind: 'rewind', sessionId, toStepId: step.id })}
+        >
+          <Icon name="rewind" size={13} /> Rewind here
+        </button>
+        <button
+          type="button"
+          className="icon-btn"
+          data-testid="close-inspector"
+          aria-label="Close the step inspector (Esc)"
+          title="Close (Esc)"
+          onClick={() => {
+            selectStep(sessionId, null);
+            setFollow(sessionId, true);
+          }}
+        >
+          ×
+        </button>
+      </div>
+      <div className="inspector-body">
+        {tab === 'output' && <StepTerminal sessionId={sessionId} step={step} />}
+        {tab === 'files' && <StepFiles sessionId={sessionId} step={step} />}
+        {tab === 'comments' && <StepComments sessionId={sessionId} step={step} />}
+      </div>
+    </section>
+  );
+}

@@ -1,0 +1,106 @@
+// A step's terminal output, replayed from the recording into a read-only xterm:
+// either just the bytes its commands produced, or the screen as it stood when the
+// step ended (the recording's tail up to that point).
+import { useEffect, useRef, useState } from 'react';
+import { Terminal } from '@xterm/xterm';
+import { FitAddon } from '@xterm/addon-fit';
+import type { Step } from '../../../../shared/trajectory';
+import { useTransport } from '../../context';
+import { describeError } from '../../lib/errors';
+import { formatBytes } from '../../lib/format';
+import { stepRange } from '../../lib/trajectoryView';
+import { TERMINAL_OPTIONS } from '../terminalTheme';
+
+/** Most bytes painted for one step (older output is in the recording). */
+const MAX_STEP_BYTES = 2 * 1024 * 1024;
+/** How much history is replayed to rebuild the screen at the end of a step. */
+const SCREEN_BYTES = 256 * 1024;
+
+type Mode = 'output' | 'screen';
+
+export function StepTerminal({ sessionId, step }: { sessionId: string; step: Step }) {
+  const transport = useTransport();
+  const hostRef = useRef<HTMLDivElement>(null);
+  const termRef = useRef<Terminal | null>(null);
+  const fitRef = useRef<FitAddon | null>(null);
+  const [mode, setMode] = useState<Mode>('output');
+  const [status, setStatus] = useState<{ text: string; error?: boolean } | null>(null);
+  const range = stepRange(step);
+  const key = range ? `${range.terminalId}:${range.start}:${range.end}:${mode}` : null;
+
+  useEffect(() => {
+    const host = hostRef.current;
+    if (!host) return;
+    const term = new Terminal({ ...TERMINAL_OPTIONS, disableStdin: true, cursorBlink: false, cursorStyle: 'underline', scrollback: 20_000 });
+    const fit = new FitAddon();
+    term.loadAddon(fit);
+    term.open(host);
+    termRef.current = term;
+    fitRef.current = fit;
+    const ro = new ResizeObserver(() => {
+      try {
+        const d = fit.proposeDimensions();
+        if (d && d.cols >= 2 && d.rows >= 1) fit.fit();
+      } catch {
+        /* not laid out */
+      }
+    });
+    ro.observe(host);
+    return () => {
+      ro.disconnect();
+      term.dispose();
+      termRef.current = null;
+    };
+  }, []);
+
+  useEffect(() => {
+    const term = termRef.current;
+    if (!term) return;
+    term.reset();
+    if (!range) {
+      setStatus(null);
+      return;
+    }
+    let cancelled = false;
+    const end = range.end;
+    const want = mode === 'output' ? range.start : Math.max(0, end - SCREEN_BYTES);
+    const start = Math.max(want, end - MAX_STEP_BYTES);
+    setStatus({ text: 'Loading…' });
+    transport
+      .request('terminal.read', { sessionId, terminalId: range.terminalId, start, end })
+      .then((r) => {
+        if (cancelled) return;
+        term.write(r.data);
+        const cut = start > want ? ` (the first ${formatBytes(start - want)} are not shown)` : '';
+        setStatus({ text: `${range.terminalId} · bytes ${start.toLocaleString()}–${r.end.toLocaleString()} · ${formatBytes(r.end - r.start)}${cut}` });
+      })
+      .catch((err) => {
+        if (!cancelled) setStatus({ text: `Could not read the recording: ${describeError(err).message}`, error: true });
+      });
+    return () => {
+      cancelled = true;
+    };
+    // `key` captures the range and the mode.
+  }, [key, transport, sessionId]);
+
+  return (
+    <div className="step-terminal" data-testid="step-terminal" data-terminal-id={range?.terminalId}>
+      <div className="st-bar">
+        <div className="segmented small" role="radiogroup" aria-label="What to show">
+          <button type="button" role="radio" aria-checked={mode === 'output'} className={mode === 'output' ? 'on' : ''} data-testid="step-terminal-output" onClick={() => setMode('output')}>
+            Step output
+          </button>
+          <button type="button" role="radio" aria-checked={mode === 'screen'} className={mode === 'screen' ? 'on' : ''} data-testid="step-terminal-screen" onClick={() => setMode('screen')}>
+            Screen after the step
+          </button>
+        </div>
+        <span className={`st-status${status?.error ? ' err-text' : ''}`} data-testid="step-terminal-status">
+          {range ? status?.text : `No terminal output recorded for this step${step.results.length ? ` (${step.results.map((r) => r.name || 'no tool').join(', ')})` : step.finishedAt ? '' : ' yet'}.`}
+        </span>
+      </div>
+      <div className="st-frame">
+        <div ref={hostRef} className="st-host" />
+      </div>
+    </div>
+  );
+}

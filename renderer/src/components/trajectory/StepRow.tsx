@@ -1,0 +1,242 @@
+// One step of the trajectory: what the agent thought, what it did, what it saw, and
+// what the humans added there (guidance delivered after it, comments, labels).
+// Rows are windowed (VirtualList), so everything here must be cheap to render.
+import { memo, useEffect, useState } from 'react';
+import { effectiveLabel, type Comment, type Guidance, type Step } from '../../../../shared/trajectory';
+import type { StreamingText } from '../../store/rollout';
+import { Icon } from '../Icon';
+import type { RetryInfo } from '../../store/trajectory';
+import { formatDuration, formatTokens, truncate } from '../../lib/format';
+import { observationPreview, parseObservation, prettyArguments, summarizeStep, thoughtOf } from '../../lib/steps';
+
+export interface StepRowProps {
+  step: Step;
+  /** Bumps whenever the trajectory changed (steps are mutated in place by the fold). */
+  version: number;
+  selected: boolean;
+  /** Text the model is streaming for this step, when it is the running one. */
+  streaming: StreamingText | null;
+  retry: RetryInfo | null;
+  /** Set on the first step of a branch that forks from another one. */
+  branchStart: { label: string; fromDepth: number; reason: string; author: string } | null;
+  /** Other branches continue from this step (children beyond the one shown). */
+  forks: number;
+  guidance: Guidance[];
+  comments: Comment[];
+  expanded: { thought: boolean; action: boolean; obs: boolean };
+  /** Collapsed sections are not previewed (one line per step plus its meta). */
+  compact: boolean;
+  onSelect(stepId: string): void;
+  onToggle(stepId: string, section: 'thought' | 'action' | 'obs'): void;
+  onFork(stepId: string): void;
+}
+
+export const StepRow = memo(function StepRow(p: StepRowProps) {
+  const { step, selected, expanded } = p;
+  const s = summarizeStep(step);
+  const thought = thoughtOf(step);
+  const hasThought = !!(thought.reasoning || thought.content);
+  const label = effectiveLabel(step);
+  const usage = step.response?.usage;
+  const toolMs = step.results.reduce((n, r) => n + r.durationMs, 0);
+  const exitCodes = step.results.map((r) => parseObservation(r.observation).exitCode).filter((c): c is number => typeof c === 'number');
+  const waitingModel = !step.response && s.running;
+  const obsPreview = observationPreview(step);
+
+  return (
+    <div
+      className={`step-row${selected ? ' selected' : ''}${s.isError ? ' step-error' : ''}${s.running ? ' step-running' : ''}${step.response ? '' : ' step-pending'}`}
+      data-testid="step"
+      data-step-id={step.id}
+      data-depth={step.depth}
+      data-branch-id={step.branchId}
+      data-selected={selected ? 'true' : 'false'}
+      role="option"
+      aria-selected={selected}
+      id={`step-${step.id}`}
+      onClick={() => p.onSelect(step.id)}
+    >
+      {p.branchStart && (
+        <div className="branch-start" data-testid="branch-start">
+          <Icon name="branch" size={11} /> {p.branchStart.reason === 'rewind' ? 'rewound to' : 'branch'} <strong>{p.branchStart.label}</strong>{' '}
+          {p.branchStart.fromDepth > 0 ? `from step ${p.branchStart.fromDepth}` : 'from the start'} · {p.branchStart.author}
+        </div>
+      )}
+      <div className="step-head">
+        <span className="step-n">{step.depth}</span>
+        <button
+          type="button"
+          className="caret"
+          aria-label={expanded.action ? 'Hide the action arguments' : 'Show the action arguments'}
+          aria-expanded={expanded.action}
+          data-testid="toggle-action"
+          onClick={() => p.onToggle(step.id, 'action')}
+          disabled={!step.response?.toolCalls.length}
+        >
+          {expanded.action ? '▾' : '▸'}
+        </button>
+        <span className="step-tool" data-testid="step-tool">{s.tool}</span>
+        <span className="step-detail mono" data-testid="step-action" title={s.detail}>
+          {s.detail}
+        </span>
+        <span className="step-badges">
+          {p.forks > 0 && (
+            <button
+              type="button"
+              className="chip chip-fork"
+              data-testid="fork-marker"
+              title={`${p.forks + 1} branches continue from this step — click to switch`}
+              onClick={() => p.onFork(step.id)}
+            >
+              <Icon name="branch" size={10} /> {p.forks + 1}
+            </button>
+          )}
+          {p.comments.length > 0 && (
+            <span className="chip" title={`${p.comments.length} comment(s)`}>
+              ✎ {p.comments.length}
+            </span>
+          )}
+          {label && (
+            <span className={`chip chip-${label.label}`} title={`${label.label} (${label.source}${label.tags.length ? `: ${label.tags.join(', ')}` : ''})`}>
+              {label.label}
+            </span>
+          )}
+          {step.response?.humanAuthored && <span className="chip chip-human" title={`Written by ${step.response.author ?? 'a human'}`}>human</span>}
+        </span>
+      </div>
+      <div className="step-meta">
+        {s.running ? (
+          <span className="running-text">
+            {waitingModel ? (p.retry ? `retry ${p.retry.attempt}…` : 'thinking') : `running ${s.tool}`} <Elapsed since={step.startedAt} />
+          </span>
+        ) : (
+          <span title={step.response ? `model ${formatDuration(step.response.durationMs)} · tools ${formatDuration(toolMs)}` : undefined}>
+            {formatDuration(s.durationMs || (step.response ? step.response.durationMs + toolMs : undefined))}
+          </span>
+        )}
+        {usage ? (
+          <span title={`prompt ${usage.promptTokens} · completion ${usage.completionTokens}`}>
+            {formatTokens(usage.promptTokens)} in · {usage.completionTokens} out
+          </span>
+        ) : (
+          !!step.promptTokens && <span>{formatTokens(step.promptTokens)} prompt</span>
+        )}
+        {step.retries > 0 && (
+          <span className="warn-text" data-testid="step-retries">
+            {step.retries} retr{step.retries === 1 ? 'y' : 'ies'}
+          </span>
+        )}
+        {exitCodes.length > 0 && <span className={exitCodes.some((c) => c !== 0) ? 'err-text' : ''}>exit {exitCodes.join(',')}</span>}
+        {step.checkpointError && <span className="warn-text" title={step.checkpointError}>no checkpoint</span>}
+      </div>
+
+      {expanded.action && step.response && step.response.toolCalls.length > 0 && (
+        <div className="step-section" data-testid="step-action-args">
+          {step.response.toolCalls.map((c, i) => (
+            <div key={c.id || i}>
+              <div className="section-tag">{c.name}</div>
+              <pre className="mono pre-block">{prettyArguments(c.arguments)}</pre>
+            </div>
+          ))}
+        </div>
+      )}
+
+      {hasThought && (!p.compact || expanded.thought) && (
+        <div className="step-section">
+          <button
+            type="button"
+            className="section-toggle"
+            data-testid="toggle-thought"
+            aria-expanded={expanded.thought}
+            onClick={() => p.onToggle(step.id, 'thought')}
+          >
+            <span className="caret-glyph">{expanded.thought ? '▾' : '▸'}</span>
+            <span className="section-tag">thought</span>
+            {!expanded.thought && <span className="section-preview">{truncate(thought.content || thought.reasoning, 220)}</span>}
+          </button>
+          {expanded.thought && (
+            <div className="thought-body" data-testid="step-thought">
+              {thought.reasoning && <div className="reasoning">{thought.reasoning}</div>}
+              {thought.content && <div className="content">{thought.content}</div>}
+            </div>
+          )}
+        </div>
+      )}
+
+      {p.streaming && (p.streaming.content || p.streaming.reasoning) && (
+        <div className="step-section streaming" data-testid="streaming-step" data-step-id={step.id}>
+          {p.streaming.reasoning && <div className="reasoning">{p.streaming.reasoning}</div>}
+          {p.streaming.content && <div className="content">{p.streaming.content}</div>}
+          <span className="cursor" aria-hidden="true" />
+        </div>
+      )}
+
+      {step.results.length > 0 && (!p.compact || expanded.obs) && (
+        <div className="step-section">
+          <button
+            type="button"
+            className="section-toggle"
+            data-testid="toggle-observation"
+            aria-expanded={expanded.obs}
+            onClick={() => p.onToggle(step.id, 'obs')}
+          >
+            <span className="caret-glyph">{expanded.obs ? '▾' : '▸'}</span>
+            <span className={`section-tag${s.isError ? ' err-text' : ''}`}>observation</span>
+            {!expanded.obs && <span className="section-preview mono">{obsPreview}</span>}
+          </button>
+          {expanded.obs && (
+            <div data-testid="step-observation">
+              {step.results.map((r, i) => {
+                const o = parseObservation(r.observation);
+                return (
+                  <div key={i} className="obs-block">
+                    {step.results.length > 1 && <div className="section-tag">{r.name || 'result'}</div>}
+                    {o.message && <div className={`obs-message${r.isError ? ' err-text' : ''}`}>{o.message}</div>}
+                    {(o.output || !o.message) && <pre className="mono pre-block">{o.output || o.raw}</pre>}
+                  </div>
+                );
+              })}
+            </div>
+          )}
+        </div>
+      )}
+
+      {p.guidance.map((g) => (
+        <div key={g.id} className="guidance" data-testid="step-guidance" data-guidance-id={g.id}>
+          <span className="guidance-state">
+            guidance · delivered at step {step.depth + 1} · {g.author}
+          </span>
+          <span className="guidance-text">{g.text}</span>
+        </div>
+      ))}
+
+      {p.comments.slice(0, 3).map((c) => (
+        <div key={c.id} className="step-comment" data-testid="step-comment">
+          <span className="comment-author">{c.author}</span> {truncate(c.text, 160)}
+        </div>
+      ))}
+      {p.comments.length > 3 && <div className="step-comment dim">+{p.comments.length - 3} more</div>}
+    </div>
+  );
+});
+
+/** Seconds since `since`, ticking. */
+function Elapsed({ since }: { since: number }) {
+  const [now, setNow] = useState(() => Date.now());
+  useEffect(() => {
+    const id = setInterval(() => setNow(Date.now()), 1000);
+    return () => clearInterval(id);
+  }, []);
+  return <span className="elapsed">{formatDuration(Math.max(0, now - since))}</span>;
+}
+
+/** A rough height before a row is measured (the list corrects it once rendered). */
+export function estimateStepHeight(step: Step, expanded: { thought: boolean; action: boolean; obs: boolean }, compact = false): number {
+  let h = 40;
+  if (step.response && (step.response.content || step.response.reasoning)) h += expanded.thought ? 80 : compact ? 0 : 20;
+  if (step.results.length) h += expanded.obs ? 160 : compact ? 0 : 20;
+  if (expanded.action) h += 80;
+  h += step.guidance.length * 44 + Math.min(step.comments.length, 4) * 18;
+  return h;
+}
+

@@ -1,0 +1,386 @@
+// Labelling, rules, judge and export as the filter view drives them. The labels
+// themselves live in the session log (label.set / label.cleared events folded into
+// the trajectory); this slice holds what the view needs around them: which view a
+// session shows, the filter criteria, cursor and selection, the undo stack of this
+// panel's own label changes, and the state of rules previews, judge runs and exports.
+//
+// Label changes are shown at once through a small optimistic overlay (annotator
+// label per step) that is dropped shortly after the host answered, by which time
+// the `session.event` push has been folded in.
+import type { ArgsOf, ResultOf } from '../../../shared/contract/index';
+import type { AnnotatePushEvents } from '../../../shared/contract/annotate';
+import type { LabelTag, LabelValue } from '../../../shared/events';
+import type { Step } from '../../../shared/trajectory';
+import type { Transport } from '../../../shared/transport';
+import { describeError, type ErrorView, type Outcome } from '../lib/errors';
+import type { Slice } from './types';
+
+export type SessionMode = 'live' | 'filter';
+
+export type LabelFilter = 'all' | 'keep' | 'mask' | 'unreviewed';
+export type SourceFilter = 'all' | 'annotator' | 'judge' | 'rule' | 'auto' | 'none';
+
+export interface FilterCriteria {
+  label: LabelFilter;
+  source: SourceFilter;
+  /** '' = any tag. */
+  tag: '' | LabelTag;
+  /** '' = any tool. */
+  tool: string;
+  text: string;
+  /** Only failed actions. */
+  errorsOnly: boolean;
+}
+
+export const DEFAULT_CRITERIA: FilterCriteria = { label: 'all', source: 'all', tag: '', tool: '', text: '', errorsOnly: false };
+
+export interface FilterCursor {
+  /** null: the default branch (the live view's, else the latest rollout's). */
+  branchId: string | null;
+  /** Step under the keyboard cursor (shown in the detail pane). */
+  cursor: string | null;
+  /** Selected steps for bulk labelling (may be empty: then the cursor is the target). */
+  selection: string[];
+  /** Where a Shift range starts. */
+  anchor: string | null;
+}
+
+const NO_CURSOR: FilterCursor = { branchId: null, cursor: null, selection: [], anchor: null };
+
+/** An annotator decision: what labels.set records for source 'annotator'. */
+export interface AnnotValue {
+  label: LabelValue;
+  tags: LabelTag[];
+  note: string;
+}
+
+interface UndoEntry {
+  /** Per step, the annotator label before the change (null: none). */
+  prev: Array<[string, AnnotValue | null]>;
+  what: string;
+}
+
+export interface RuleInfo {
+  name: string;
+  description: string;
+  params: Record<string, unknown>;
+}
+
+export interface RulePreviewState {
+  branchId: string;
+  state: 'loading' | 'ready' | 'error';
+  results: Array<{ rule: string; count: number; stepIds: string[] }>;
+  error?: string;
+  /** Set after "Apply": how many labels it wrote. */
+  applied?: number;
+}
+
+export interface JudgeRunState {
+  branchId: string;
+  profile: string;
+  state: 'running' | 'done' | 'failed';
+  startedAt: number;
+  labelled?: number;
+  tokens?: number;
+  error?: string;
+}
+
+export type ExportProgress = AnnotatePushEvents['export.progress'];
+
+export interface ExportJob {
+  exportId: string;
+  request: ArgsOf<'export.start'>;
+  startedAt: number;
+  progress: ExportProgress | null;
+}
+
+const UNDO_LIMIT = 200;
+/** How long an optimistic label outlives the host's answer (pushes are batched every ~16 ms). */
+const OVERLAY_GRACE_MS = 400;
+
+export interface LabelsSlice {
+  sessionMode: Record<string, SessionMode>;
+  /** The view last chosen: sessions opened afterwards start in it (a reviewer stays in Filter). */
+  lastMode: SessionMode;
+  filterCriteria: FilterCriteria;
+  filterCursors: Record<string, FilterCursor>;
+  /** sessionId → stepId → annotator label being written (null: being cleared). */
+  labelOverlay: Record<string, Record<string, AnnotValue | null>>;
+  labelUndo: Record<string, UndoEntry[]>;
+  rules: RuleInfo[] | null;
+  rulesError: string | null;
+  rulePreview: Record<string, RulePreviewState>;
+  judgeRuns: Record<string, JudgeRunState>;
+  exports: Record<string, ExportJob>;
+  /** Progress that arrived before export.start answered. */
+  exportEarly: Record<string, ExportProgress>;
+
+  setSessionMode(sessionId: string, mode: SessionMode): void;
+  setFilterCriteria(patch: Partial<FilterCriteria>): void;
+  filterCursorOf(sessionId: string): FilterCursor;
+  setFilterCursor(sessionId: string, patch: Partial<FilterCursor>): void;
+  /**
+   * Set the annotator label of steps. Without `override`, each step keeps its own note,
+   * and its reason tags when they fit the new label. Recorded for undo.
+   */
+  applyLabel(sessionId: string, steps: Step[], label: LabelValue, override?: { tags?: LabelTag[]; note?: string }): Promise<boolean>;
+  /** Remove the annotator label (rule and judge labels show through again). Recorded for undo. */
+  clearAnnotatorLabel(sessionId: string, steps: Step[]): Promise<boolean>;
+  /** Undo the last change made here; resolves to the steps it touched (null: nothing to undo). */
+  undoLabel(sessionId: string): Promise<string[] | null>;
+  loadRules(): Promise<void>;
+  previewRules(sessionId: string, branchId: string, rules: string[]): Promise<void>;
+  applyRules(sessionId: string, branchId: string, rules: string[]): Promise<Outcome<number>>;
+  runJudge(sessionId: string, branchId: string, profile: string): Promise<void>;
+  startExport(req: ArgsOf<'export.start'>): Promise<Outcome<string>>;
+  cancelExport(exportId: string): Promise<void>;
+}
+
+/** The view a session shows: its own choice, else the one chosen last. */
+export function modeOf(s: Pick<LabelsSlice, 'sessionMode' | 'lastMode'>, sessionId: string): SessionMode {
+  return s.sessionMode[sessionId] ?? s.lastMode;
+}
+
+/** Whether the open session shows the filter view (App mounts it instead of the live view). */
+export function selectFilterView(s: Pick<LabelsSlice, 'sessionMode' | 'lastMode'> & { openSessionId: string | null }): boolean {
+  return s.openSessionId !== null && modeOf(s, s.openSessionId) === 'filter';
+}
+
+/** The step's own annotator label in force (null: none, or cleared). */
+export function annotatorLabel(step: Step): AnnotValue | null {
+  for (let i = step.labelHistory.length - 1; i >= 0; i--) {
+    const l = step.labelHistory[i]!;
+    if (l.source !== 'annotator') continue;
+    if (l.rule === '__cleared__') return null;
+    return { label: l.label, tags: l.tags, note: l.note };
+  }
+  return null;
+}
+
+function sameValue(a: AnnotValue | null, b: AnnotValue | null): boolean {
+  if (a === null || b === null) return a === b;
+  return a.label === b.label && a.note === b.note && a.tags.join(',') === b.tags.join(',');
+}
+
+export const createLabelsSlice =
+  (transport: Transport): Slice<LabelsSlice> =>
+  (set, get) => {
+    const overlayDrops = new Map<string, ReturnType<typeof setTimeout>>();
+
+    /** Current annotator label of a step, the overlay first. */
+    const annotNow = (sessionId: string, step: Step): AnnotValue | null => {
+      const o = get().labelOverlay[sessionId];
+      if (o && step.id in o) return o[step.id]!;
+      return annotatorLabel(step);
+    };
+
+    const putOverlay = (sessionId: string, values: Array<[string, AnnotValue | null]>) => {
+      const cur = { ...(get().labelOverlay[sessionId] ?? {}) };
+      for (const [id, v] of values) cur[id] = v;
+      set({ labelOverlay: { ...get().labelOverlay, [sessionId]: cur } });
+    };
+    const dropOverlay = (sessionId: string, ids: string[], now = false) => {
+      const run = () => {
+        const cur = get().labelOverlay[sessionId];
+        if (!cur) return;
+        const next = { ...cur };
+        for (const id of ids) delete next[id];
+        set({ labelOverlay: { ...get().labelOverlay, [sessionId]: next } });
+      };
+      if (now) return run();
+      const key = `${sessionId}:${ids[0] ?? ''}:${ids.length}:${Math.random()}`;
+      overlayDrops.set(key, setTimeout(() => {
+        overlayDrops.delete(key);
+        run();
+      }, OVERLAY_GRACE_MS));
+    };
+
+    /** Write annotator values (set or clear), grouped into as few requests as possible. */
+    const write = async (sessionId: string, values: Array<[string, AnnotValue | null]>, title: string): Promise<boolean> => {
+      const groups = new Map<string, { value: AnnotValue | null; ids: string[] }>();
+      for (const [id, v] of values) {
+        const key = v === null ? 'clear' : JSON.stringify([v.label, v.tags, v.note]);
+        let g = groups.get(key);
+        if (!g) groups.set(key, (g = { value: v, ids: [] }));
+        g.ids.push(id);
+      }
+      putOverlay(sessionId, values);
+      const results = await Promise.allSettled(
+        [...groups.values()].map((g) =>
+          g.value === null
+            ? transport.request('labels.clear', { sessionId, stepIds: g.ids })
+            : transport.request('labels.set', { sessionId, stepIds: g.ids, label: g.value.label, tags: g.value.tags, note: g.value.note }),
+        ),
+      );
+      const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failed) {
+        dropOverlay(sessionId, values.map(([id]) => id), true);
+        get().reportError(title, failed.reason);
+        return false;
+      }
+      dropOverlay(sessionId, values.map(([id]) => id));
+      return true;
+    };
+
+    const pushUndo = (sessionId: string, entry: UndoEntry) => {
+      const stack = [...(get().labelUndo[sessionId] ?? []), entry].slice(-UNDO_LIMIT);
+      set({ labelUndo: { ...get().labelUndo, [sessionId]: stack } });
+    };
+
+    transport.on('export.progress', (p) => {
+      const job = get().exports[p.exportId];
+      if (job) set({ exports: { ...get().exports, [p.exportId]: { ...job, progress: p } } });
+      else set({ exportEarly: { ...get().exportEarly, [p.exportId]: p } });
+    });
+
+    return {
+      sessionMode: {},
+      lastMode: 'live',
+      filterCriteria: DEFAULT_CRITERIA,
+      filterCursors: {},
+      labelOverlay: {},
+      labelUndo: {},
+      rules: null,
+      rulesError: null,
+      rulePreview: {},
+      judgeRuns: {},
+      exports: {},
+      exportEarly: {},
+
+      setSessionMode: (sessionId, mode) => {
+        if (get().sessionMode[sessionId] === mode && get().lastMode === mode) return;
+        set({ sessionMode: { ...get().sessionMode, [sessionId]: mode }, lastMode: mode });
+      },
+
+      setFilterCriteria: (patch) => set({ filterCriteria: { ...get().filterCriteria, ...patch } }),
+
+      filterCursorOf: (sessionId) => get().filterCursors[sessionId] ?? NO_CURSOR,
+
+      setFilterCursor: (sessionId, patch) => {
+        const cur = get().filterCursorOf(sessionId);
+        set({ filterCursors: { ...get().filterCursors, [sessionId]: { ...cur, ...patch } } });
+      },
+
+      applyLabel: async (sessionId, steps, label, override) => {
+        if (steps.length === 0) return false;
+        const prev: Array<[string, AnnotValue | null]> = [];
+        const next: Array<[string, AnnotValue | null]> = [];
+        for (const s of steps) {
+          const before = annotNow(sessionId, s);
+          const tags = override?.tags ?? (before && before.label === label ? before.tags : label === 'mask' ? suggestedMaskTags(s) : []);
+          const value: AnnotValue = { label, tags, note: override?.note ?? before?.note ?? '' };
+          if (sameValue(before, value)) continue;
+          prev.push([s.id, before]);
+          next.push([s.id, value]);
+        }
+        if (next.length === 0) return true;
+        const ok = await write(sessionId, next, `Could not ${label} ${next.length === 1 ? 'the action' : `${next.length} actions`}`);
+        if (ok) pushUndo(sessionId, { prev, what: `${label} ${next.length}` });
+        return ok;
+      },
+
+      clearAnnotatorLabel: async (sessionId, steps) => {
+        const prev: Array<[string, AnnotValue | null]> = [];
+        for (const s of steps) {
+          const before = annotNow(sessionId, s);
+          if (before) prev.push([s.id, before]);
+        }
+        if (prev.length === 0) return true;
+        const ok = await write(sessionId, prev.map(([id]) => [id, null]), 'Could not clear the label');
+        if (ok) pushUndo(sessionId, { prev, what: `clear ${prev.length}` });
+        return ok;
+      },
+
+      undoLabel: async (sessionId) => {
+        const stack = get().labelUndo[sessionId] ?? [];
+        const last = stack[stack.length - 1];
+        if (!last) return null;
+        set({ labelUndo: { ...get().labelUndo, [sessionId]: stack.slice(0, -1) } });
+        const ok = await write(sessionId, last.prev, 'Could not undo the label change');
+        if (!ok) {
+          // Put it back so the user can try again.
+          set({ labelUndo: { ...get().labelUndo, [sessionId]: [...(get().labelUndo[sessionId] ?? []), last] } });
+          return null;
+        }
+        return last.prev.map(([id]) => id);
+      },
+
+      loadRules: async () => {
+        try {
+          const rules = await transport.request('rules.list', {});
+          set({ rules, rulesError: null });
+        } catch (err) {
+          set({ rulesError: describeError(err).message });
+        }
+      },
+
+      previewRules: async (sessionId, branchId, rules) => {
+        set({ rulePreview: { ...get().rulePreview, [sessionId]: { branchId, state: 'loading', results: get().rulePreview[sessionId]?.results ?? [] } } });
+        try {
+          const results: ResultOf<'rules.preview'> = await transport.request('rules.preview', { sessionId, branchId, rules });
+          set({ rulePreview: { ...get().rulePreview, [sessionId]: { branchId, state: 'ready', results } } });
+        } catch (err) {
+          set({ rulePreview: { ...get().rulePreview, [sessionId]: { branchId, state: 'error', results: [], error: describeError(err).message } } });
+        }
+      },
+
+      applyRules: async (sessionId, branchId, rules) => {
+        try {
+          const r = await transport.request('rules.apply', { sessionId, branchId, rules });
+          const cur = get().rulePreview[sessionId];
+          if (cur && cur.branchId === branchId) set({ rulePreview: { ...get().rulePreview, [sessionId]: { ...cur, applied: r.count } } });
+          return { ok: true, value: r.count };
+        } catch (err) {
+          get().reportError('Could not apply the rules', err);
+          return { ok: false, error: describeError(err) };
+        }
+      },
+
+      runJudge: async (sessionId, branchId, profile) => {
+        const startedAt = Date.now();
+        set({ judgeRuns: { ...get().judgeRuns, [sessionId]: { branchId, profile, state: 'running', startedAt } } });
+        let next: JudgeRunState;
+        try {
+          const r = await transport.request('judge.run', { sessionId, branchId, profile });
+          next = { branchId, profile, startedAt, state: r.error ? 'failed' : 'done', labelled: r.labelled, tokens: r.tokens, error: r.error };
+        } catch (err) {
+          const e: ErrorView = describeError(err);
+          next = { branchId, profile, startedAt, state: 'failed', error: e.message };
+        }
+        set({ judgeRuns: { ...get().judgeRuns, [sessionId]: next } });
+      },
+
+      startExport: async (req) => {
+        try {
+          const { exportId } = await transport.request('export.start', req);
+          const early = get().exportEarly[exportId] ?? null;
+          const { [exportId]: _gone, ...rest } = get().exportEarly;
+          set({ exports: { ...get().exports, [exportId]: { exportId, request: req, startedAt: Date.now(), progress: early } }, exportEarly: rest });
+          return { ok: true, value: exportId };
+        } catch (err) {
+          return { ok: false, error: describeError(err) };
+        }
+      },
+
+      cancelExport: async (exportId) => {
+        try {
+          await transport.request('export.cancel', { exportId });
+        } catch (err) {
+          get().reportError('Could not cancel the export', err);
+        }
+      },
+    };
+  };
+
+/** Reason tags a mask inherits from the rule or judge label it confirms. */
+function suggestedMaskTags(step: Step): LabelTag[] {
+  for (const source of ['judge', 'rule'] as const) {
+    for (let i = step.labelHistory.length - 1; i >= 0; i--) {
+      const l = step.labelHistory[i]!;
+      if (l.source !== source) continue;
+      if (l.rule === '__cleared__') break;
+      return l.label === 'mask' ? l.tags : [];
+    }
+  }
+  return [];
+}

@@ -1,0 +1,204 @@
+// Annotating a finished rollout from the UI: select a step, read its files as they
+// were, comment on it (add / edit / delete), branch from it with a hand-written
+// action (no model involved), switch between the branches (selector, fork marker,
+// keyboard), and rewind to a step.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Browser, Page } from 'playwright-core';
+import { launchBrowser, startServer, waitForTerminalText, type Server } from './harness';
+import { startFakeLlm, text, tool, type FakeLlm, type FakeReply } from '../fixtures/fake-llm-server';
+
+const SHOTS = process.env.APOLLO_SHOTS ?? '/tmp';
+
+let home: string;
+let cwd: string;
+let browser: Browser;
+let server: Server;
+let fake: FakeLlm;
+
+const PLAN: FakeReply[] = [
+  tool('run_command', { session_id: 'main', command: 'echo alpha > notes.txt; echo wrote-alpha' }, { content: 'Write the notes file.' }),
+  tool('run_command', { session_id: 'main', command: 'echo second-step' }, { content: 'Then a second step.' }),
+  tool('finish', { message: 'done' }, { content: 'Done.' }),
+];
+
+beforeAll(async () => {
+  home = await mkdtemp(join(tmpdir(), 'apollo-e2e-branch-'));
+  cwd = await mkdtemp(join(tmpdir(), 'apollo-e2e-branch-cwd-'));
+  let n = 0;
+  fake = await startFakeLlm((req) => {
+    const msgs = (req.body?.messages ?? []) as Array<{ content: unknown }>;
+    if (req.body?.stream !== true && msgs.length === 1) return text('ok');
+    return PLAN[n++] ?? tool('finish', { message: 'extra' });
+  });
+  server = await startServer(home, [], { SHELL: '/bin/bash', HISTFILE: '/dev/null' });
+  browser = await launchBrowser();
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await server?.stop();
+  await fake?.close();
+  await rm(home, { recursive: true, force: true });
+  await rm(cwd, { recursive: true, force: true });
+});
+
+const step = (page: Page, depth: number) => page.locator(`[data-testid="step"][data-depth="${depth}"]`);
+
+async function waitFor(cond: () => Promise<boolean>, what: string, timeout = 15_000): Promise<void> {
+  const deadline = Date.now() + timeout;
+  while (Date.now() < deadline) {
+    if (await cond().catch(() => false)) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+async function selectedBranchLabel(page: Page): Promise<string> {
+  return page.getByTestId('branch-select').locator('option:checked').innerText();
+}
+
+describe('branching and comments from the UI', () => {
+  it('comments on a step, branches with a hand-written action, switches branches and rewinds', async () => {
+    const page = await browser.newPage({ viewport: { width: 1500, height: 920 } });
+    const pageErrors: string[] = [];
+    page.on('pageerror', (e) => pageErrors.push(e.message));
+    await page.goto(server.url);
+
+    // A profile and a finished three-step rollout.
+    await page.getByTestId('settings-open').click();
+    await page.getByTestId('annotator-input').fill('grace');
+    await page.getByTestId('annotator-save').click();
+    await page.getByTestId('profile-name').fill('fake');
+    await page.getByTestId('profile-model').fill('fake-model');
+    await page.getByTestId('profile-base-url').fill(fake.url);
+    await page.getByTestId('profile-save').click();
+    await page.locator('[data-testid="profile-item"][data-name="fake"]').waitFor();
+    await page.getByTestId('settings-close').click();
+    await page.getByTestId('new-session').click();
+    await page.getByTestId('session-name-input').fill('branch e2e');
+    await page.getByTestId('session-cwd-input').fill(cwd);
+    await page.getByTestId('create-session').click();
+    await page.locator('[data-testid="terminal"] .xterm').waitFor();
+    // Let the shell reach its first prompt: the agent's first command would find it busy.
+    await waitForTerminalText(page, /[#$]/);
+    await page.getByTestId('start-rollout').click();
+    await page.getByTestId('rollout-task').fill('Write notes.txt, then a second step.');
+    await page.getByTestId('rollout-submit').click();
+    await page.locator('[data-testid="rollout-state"][data-state="finished"]').waitFor({ timeout: 20_000 });
+    await expect(step(page, 3).getByTestId('step-tool').innerText()).resolves.toBe('finish');
+
+    // ---- select step 1: its files as checkpointed after it ----
+    await step(page, 1).getByTestId('step-tool').click();
+    await expect(step(page, 1).getAttribute('data-selected')).resolves.toBe('true');
+    await page.getByTestId('step-tab-files').click();
+    const file = page.locator('[data-testid="step-file"][data-path="notes.txt"]');
+    await file.waitFor({ timeout: 10_000 });
+    await file.click();
+    await waitFor(async () => (await page.getByTestId('file-preview').innerText()).includes('alpha'), 'the file preview');
+    await page.screenshot({ path: join(SHOTS, 'traj-files.png') });
+
+    // ---- comments: `c` focuses the box; add, edit, delete ----
+    await page.getByTestId('step-list').focus();
+    await page.keyboard.press('c');
+    await expect(page.locator(':focus').getAttribute('data-testid')).resolves.toBe('comment-input');
+    await page.keyboard.type('Should have listed the directory first.');
+    await page.getByTestId('add-comment').click();
+    const comment = page.getByTestId('comment').first();
+    await comment.waitFor();
+    await expect(comment.getByTestId('comment-author').innerText()).resolves.toBe('grace');
+    await comment.getByTestId('edit-comment').click();
+    await page.getByTestId('comment-edit-input').fill('Should have listed the directory first (ls).');
+    await page.getByTestId('save-comment').click();
+    await waitFor(async () => (await comment.getByTestId('comment-text').innerText()).includes('(ls)'), 'the edited comment');
+    await expect(comment.innerText()).resolves.toContain('edited');
+    await page.getByTestId('comment-input').fill('A second thought, to delete.');
+    await page.getByTestId('add-comment').click();
+    await waitFor(async () => (await page.getByTestId('comment').count()) === 2, 'two comments');
+    await page.getByTestId('comment').nth(1).getByTestId('delete-comment').click();
+    await page.getByTestId('confirm-delete-comment').click();
+    await waitFor(async () => (await page.getByTestId('comment').count()) === 1, 'the deletion');
+    await expect(step(page, 1).getByTestId('step-comment').innerText()).resolves.toContain('(ls)');
+    await page.screenshot({ path: join(SHOTS, 'traj-comments.png') });
+
+    // ---- branch here with a hand-written action (no model) ----
+    await page.getByTestId('branch-here').click();
+    await page.getByTestId('branch-dialog').waitFor();
+    await page.getByTestId('branch-mode-manual').click();
+    await page.getByTestId('branch-name').fill('by-hand');
+    await page.getByTestId('branch-tool').selectOption('run_command');
+    await page.getByTestId('branch-args').fill(JSON.stringify({ session_id: 'main', command: 'echo hand-$((6*7))' }, null, 2));
+    await page.screenshot({ path: join(SHOTS, 'traj-branch-dialog.png') });
+    await page.getByTestId('branch-submit').click();
+    await waitFor(async () => (await selectedBranchLabel(page)).startsWith('by-hand'), 'the new branch to be shown');
+    await expect(page.getByTestId('step').count()).resolves.toBe(2);
+    await expect(step(page, 2).getByTestId('step-action').innerText()).resolves.toContain('echo hand-$((6*7))');
+    await expect(step(page, 2).innerText()).resolves.toContain('human');
+    await waitForTerminalText(page, /hand-42/);
+    await waitFor(async () => (await step(page, 2).getByTestId('toggle-observation').count()) === 1, 'the hand action result');
+    await expect(step(page, 1).getByTestId('fork-marker').innerText()).resolves.toContain('2');
+    await expect(step(page, 2).locator('[data-testid="branch-start"]').innerText()).resolves.toContain('by-hand');
+    // The hand-written step's terminal output.
+    await step(page, 2).getByTestId('step-tool').click();
+    await page.getByTestId('step-tab-output').click();
+    await waitFor(async () => /hand-42/.test(await page.locator('[data-testid="step-terminal"] .xterm-rows').innerText()), 'the step terminal');
+    await page.screenshot({ path: join(SHOTS, 'traj-branch.png') });
+
+    // ---- switch branches: selector, keyboard `b`, fork marker ----
+    const mainId = await page.getByTestId('branch-select').locator('option').first().getAttribute('value');
+    await page.getByTestId('branch-select').selectOption(mainId!);
+    await waitFor(async () => (await page.getByTestId('step').count()) === 3, 'the main branch');
+    await expect(step(page, 2).getByTestId('step-action').innerText()).resolves.toContain('echo second-step');
+    await page.getByTestId('step-list').focus();
+    await page.keyboard.press('b');
+    await waitFor(async () => (await selectedBranchLabel(page)).startsWith('by-hand'), 'b to switch to the next branch');
+    await expect(page.getByTestId('step').count()).resolves.toBe(2);
+    await step(page, 1).getByTestId('fork-marker').click();
+    await waitFor(async () => (await page.getByTestId('step').count()) === 3, 'the fork marker to switch back to main');
+
+    await page.keyboard.press('?');
+    await page.getByTestId('shortcuts-dialog').waitFor();
+    await page.screenshot({ path: join(SHOTS, 'traj-shortcuts.png') });
+    await page.keyboard.press('Escape');
+    await page.getByTestId('shortcuts-dialog').waitFor({ state: 'detached' });
+    // ---- keyboard: l goes down to the child, h back to the parent ----
+    await step(page, 1).getByTestId('step-tool').click();
+    await page.keyboard.press('l');
+    await expect(step(page, 2).getAttribute('data-selected')).resolves.toBe('true');
+    await page.keyboard.press('h');
+    await expect(step(page, 1).getAttribute('data-selected')).resolves.toBe('true');
+
+    // ---- Shift+B on step 2 of main: continue with the agent, guided ----
+    await step(page, 2).getByTestId('step-tool').click();
+    await page.keyboard.press('Shift+B');
+    await page.getByTestId('branch-dialog').waitFor();
+    await page.getByTestId('branch-mode-agent').click();
+    await page.getByTestId('branch-name').fill('agent-alt');
+    await page.getByTestId('branch-guidance').fill('Try a different approach.');
+    await page.getByTestId('branch-profile').selectOption('fake');
+    await page.getByTestId('branch-submit').click();
+    await waitFor(async () => (await selectedBranchLabel(page)).startsWith('agent-alt'), 'the agent branch to be shown');
+    await page.locator('[data-testid="rollout-state"][data-state="finished"]').waitFor({ timeout: 20_000 });
+    await step(page, 3).waitFor();
+    await expect(step(page, 3).getAttribute('data-branch-id')).resolves.not.toBe(await step(page, 2).getAttribute('data-branch-id'));
+    await expect(step(page, 2).getByTestId('step-guidance').innerText()).resolves.toMatch(/delivered at step 3[\s\S]*Try a different approach/i);
+    const guided = fake.requests.at(-1)!.body.messages as Array<{ role: string; content: unknown }>;
+    expect(guided.some((m) => m.role === 'user' && String(m.content).includes('<real_user>Try a different approach.'))).toBe(true);
+    await step(page, 1).getByTestId('step-tool').click();
+
+    // ---- rewind to step 1, nobody continues ----
+    await page.keyboard.press('Shift+R');
+    await page.getByTestId('rewind-dialog').waitFor();
+    await page.getByTestId('rewind-profile').selectOption('');
+    await page.screenshot({ path: join(SHOTS, 'traj-rewind-dialog.png') });
+    await page.getByTestId('rewind-confirm').click();
+    await page.getByTestId('rewind-dialog').waitFor({ state: 'detached', timeout: 20_000 });
+    await waitFor(async () => /Rewind/i.test(await selectedBranchLabel(page)), 'the rewind branch to be shown');
+    await expect(page.getByTestId('branch-select').locator('option').count()).resolves.toBe(4);
+    await page.screenshot({ path: join(SHOTS, 'traj-rewind.png') });
+    expect(pageErrors).toEqual([]);
+    await page.close();
+  });
+});
