@@ -1,5 +1,6 @@
 import { isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { randomUUID } from 'node:crypto';
+import { homedir } from 'node:os';
 import { ApolloError } from '../../shared/errors';
 import type { SessionEvent } from '../../shared/events';
 import { foldTrajectory } from '../../shared/trajectory';
@@ -34,6 +35,7 @@ export interface StartRollout {
 export class RolloutManager {
   private readonly active = new Map<string, { rollout: Rollout; done: Promise<RunResult> }>();
   private readonly stores = new Map<string, Promise<CheckpointStore>>();
+  private readonly warned = new Set<string>();
 
   constructor(
     private readonly pty: PtyHost,
@@ -90,11 +92,12 @@ export class RolloutManager {
   }
 
   /** Guidance goes to the active rollout; without one it waits, recorded, for the next rollout on its branch. */
-  async guidance(session: SessionLog, text: string, author: string, branchId = 'main'): Promise<string> {
+  async guidance(session: SessionLog, text: string, author: string, branchId?: string): Promise<string> {
     const r = this.get(session.id);
-    if (r && (r.state === 'running' || r.state === 'paused' || r.state === 'idle')) return r.queueGuidance(text, author);
+    const active = r && (r.state === 'running' || r.state === 'paused' || r.state === 'idle');
+    if (active && (branchId === undefined || branchId === r.branchId)) return r.queueGuidance(text, author);
     const guidanceId = randomUUID();
-    await session.append({ type: 'guidance.queued', guidanceId, text, author, branchId });
+    await session.append({ type: 'guidance.queued', guidanceId, text, author, branchId: branchId ?? 'main' });
     return guidanceId;
   }
 
@@ -113,6 +116,15 @@ export class RolloutManager {
   }
 
   private async checkpoint(session: SessionLog, cwd: string, stepId: string): Promise<void> {
+    const off = checkpointsOff(cwd);
+    if (off) {
+      // Said once per session, not at every step.
+      if (!this.warned.has(session.id)) {
+        this.warned.add(session.id);
+        await session.append({ type: 'checkpoint.failed', stepId, error: off });
+      }
+      return;
+    }
     try {
       const store = await this.checkpoints(session, cwd);
       const { commit } = await store.snapshot(`step ${stepId}`);
@@ -128,6 +140,18 @@ export class RolloutManager {
   async stopAll(): Promise<void> {
     await Promise.all([...this.active.values()].map((e) => e.rollout.stop().catch(() => {})));
   }
+}
+
+/**
+ * Snapshotting a whole home folder (or the file system root) at every step would
+ * be slow and huge; such sessions run without checkpoints, and say so.
+ */
+export function checkpointsOff(cwd: string): string | null {
+  const dir = resolve(cwd);
+  if (dir === resolve(homedir()) || dir === resolve('/')) {
+    return `Checkpoints are off: the working directory ${dir} is your home folder or the root. Start the session in a project folder to be able to rewind.`;
+  }
+  return null;
 }
 
 /** The task of the first rollout recorded in a session (for replay and branches). */

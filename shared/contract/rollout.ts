@@ -41,9 +41,12 @@ export const rolloutCommands = {
       task: z.string().min(1).max(200_000),
       profile: z.string().min(1).max(64),
       maxSteps: z.number().int().min(1).max(100_000).optional(),
+      /** Continue this branch from its last step (default: main). */
+      branchId: id.optional(),
     }),
   ),
-  'rollout.guidance': command<{ guidanceId: string }>()(z.object({ sessionId: id, text: z.string().min(1).max(100_000) })),
+  /** Guidance for the active rollout, or kept for the next rollout on `branchId` (default main). */
+  'rollout.guidance': command<{ guidanceId: string }>()(z.object({ sessionId: id, text: z.string().min(1).max(100_000), branchId: id.optional() })),
   'rollout.pause': command<{ ok: true }>()(z.object({ sessionId: id })),
   'rollout.resume': command<{ ok: true }>()(z.object({ sessionId: id })),
   'rollout.stop': command<{ ok: true }>()(z.object({ sessionId: id })),

@@ -24,17 +24,17 @@ export function rolloutHandlers(core: ApolloCore): HandlerMap {
       }
     },
 
-    'rollout.start': async ({ sessionId, task, profile, maxSteps }) => {
+    'rollout.start': async ({ sessionId, task, profile, maxSteps, branchId }) => {
       const session = await core.session(sessionId);
       const endpoint = await core.profiles.resolve(profile);
       const { rollout } = core.rollouts.start({
-        session, task, endpoint, policy: 'model', maxSteps: maxSteps ?? 200, cwd: core.ws.entry(sessionId).cwd,
+        session, task, endpoint, policy: 'model', maxSteps: maxSteps ?? 200, cwd: core.ws.entry(sessionId).cwd, branchId,
       });
       return { rolloutId: rollout.id, branchId: rollout.branchId };
     },
-    'rollout.guidance': async ({ sessionId, text }) => {
+    'rollout.guidance': async ({ sessionId, text, branchId }) => {
       const session = await core.session(sessionId);
-      const guidanceId = await core.rollouts.guidance(session, text, core.annotator());
+      const guidanceId = await core.rollouts.guidance(session, text, core.annotator(), branchId);
       return { guidanceId };
     },
     'rollout.pause': ({ sessionId }) => {

@@ -18,6 +18,9 @@ import { parseTiming } from '../store/terminal-recording';
 import type { ToolSchema } from './llm';
 
 /** Every invalid call's observation starts with this (label rules match it). */
+/** How long run_command waits for a terminal that is not idle before calling it busy. */
+const BUSY_GRACE_MS = 2_000;
+
 export const INVALID_TOOL_CALL = 'Error: invalid tool call';
 
 /** What the tools need of the PTY host (the real PtyHost satisfies it). */
@@ -406,6 +409,9 @@ class ToolRunner {
         const command = a.command as string;
         const wait = a.wait_for_completion !== false;
         const { term, created } = await this.ensure(sid);
+        // A shell opened a moment ago (e.g. by the annotator) may not show its first
+        // prompt yet; a short wait tells that apart from a command still running.
+        if (!term.isIdle()) await this.waitIdle(term, BUSY_GRACE_MS);
         if (!term.isIdle()) {
           return {
             observation: obs({

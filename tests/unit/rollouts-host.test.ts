@@ -1,0 +1,67 @@
+// Rollouts through the contract: guidance kept for a branch is delivered when a
+// rollout continues that branch; sessions in a home folder run without checkpoints.
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { homedir, tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { ApolloCore } from '../../electron/core/app';
+import { checkpointsOff } from '../../electron/core/rollouts';
+import type { ArgsOf, CommandName, HostMessage, ResultOf } from '../../shared/contract/index';
+import { startFakeLlm, tool, type FakeLlm } from '../fixtures/fake-llm-server';
+
+let dir: string;
+let core: ApolloCore;
+let llm: FakeLlm;
+let call: <K extends CommandName>(cmd: K, args: ArgsOf<K>) => Promise<ResultOf<K>>;
+
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'apollo-rh-'));
+  core = await ApolloCore.open({ home: join(dir, 'home'), resourcesDir: resolve('resources'), host: 'web' });
+  const waiting = new Map<number, (m: HostMessage) => void>();
+  const link = core.connect((m) => {
+    if (m.kind === 'res') waiting.get(m.id)?.(m);
+  });
+  let id = 0;
+  call = (cmd, args) =>
+    new Promise((res, rej) => {
+      const n = ++id;
+      waiting.set(n, (m) => (m.kind === 'res' && m.ok ? res(m.result as never) : rej((m as { error: unknown }).error)));
+      void link.receive({ kind: 'req', id: n, cmd, args });
+    });
+});
+afterEach(async () => {
+  await core.close();
+  await llm?.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('rollouts through the contract', () => {
+  it('delivers guidance kept for a branch when a rollout continues that branch', async () => {
+    llm = await startFakeLlm([tool('think', { thought: 'a' }), tool('finish', { message: 'done' }), tool('finish', { message: 'again' })]);
+    await call('profiles.save', { name: 'fake', baseUrl: llm.url, model: 'fake-model' });
+    const s = await call('sessions.create', { name: 'g', cwd: dir, terminals: [] });
+    const first = await call('rollout.start', { sessionId: s.id, task: 'do it', profile: 'fake' });
+    expect(first.branchId).toBe('main');
+    await waitFor(() => core.rollouts.get(s.id)?.state === 'finished');
+    // No rollout is active now: the guidance waits, recorded, for the branch.
+    await call('rollout.guidance', { sessionId: s.id, text: 'check the logs first', branchId: 'main' });
+    await call('rollout.start', { sessionId: s.id, task: 'do it', profile: 'fake', branchId: 'main', maxSteps: 3 });
+    await waitFor(() => core.rollouts.get(s.id)?.state === 'finished');
+    const last = llm.requests.at(-1)!.body.messages as Array<{ role: string; content: string }>;
+    expect(last.some((m) => m.role === 'user' && m.content.includes('<real_user>check the logs first</real_user>'))).toBe(true);
+  });
+
+  it('turns checkpoints off for a home folder, saying why once', () => {
+    expect(checkpointsOff(homedir())).toMatch(/Checkpoints are off/);
+    expect(checkpointsOff('/')).toMatch(/root/);
+    expect(checkpointsOff(dir)).toBeNull();
+  });
+});
+
+async function waitFor(cond: () => boolean, ms = 15_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
