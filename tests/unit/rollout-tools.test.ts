@@ -153,7 +153,7 @@ describe('tools against real terminals and files', () => {
     expect(fail.isError).toBe(true);
     expect(parse(fail).exit_code).not.toBe(0);
 
-    const bg = parse(await run('run_command', { session_id: 'train', command: 'for i in 1 2 3 4 5 6 7 8; do echo step $i; sleep 0.25; done', wait_for_completion: false }));
+    const bg = parse(await run('run_command', { session_id: 'train', command: 'for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14; do echo step $i; sleep 0.25; done', wait_for_completion: false }));
     expect(bg).toMatchObject({ success: true, async_execution: true, message: 'Session train was created. Command sent to session train' });
     const busy = parse(await run('check_session_idle', { session_id: 'train' }));
     expect(busy).toMatchObject({ is_idle: false });
@@ -165,7 +165,7 @@ describe('tools against real terminals and files', () => {
     const idle = parse(await run('check_session_idle', { session_id: 'train' }));
     expect(idle).toMatchObject({ is_idle: true });
     const out = parse(await run('get_session_output', { session_id: 'train', start_lines: 4 }));
-    expect(out.output).toMatch(/step 6\nstep 7\nstep 8/);
+    expect(out.output).toMatch(/step 12\nstep 13\nstep 14/);
     expect(out.message).toMatch(/Successfully retrieved 4 lines/);
     const mid = parse(await run('get_session_output', { session_id: 'train', start_lines: 4, end_lines: 2 }));
     expect(String(mid.output).split('\n')).toHaveLength(2);
