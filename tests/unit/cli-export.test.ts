@@ -17,7 +17,8 @@ const SID = 'sales';
 // Step ids of the recording: the awk run on the misspelt file (failed, then retried)
 // and the identical awk run repeated right after the retry.
 const FAILED_STEP = '5f19d7dc-579d-448e-9b02-fce9ffa30d5f';
-const RETRY_STEP = '83150208-cded-4b4f-9ce6-d967a82b7fa3';
+/** The sample's retry of the failed awk is its step 4. */
+const RETRY_STEP_NUMBER = 4;
 const REPEATED_STEP = '68db97b1-f96f-4c4d-a70b-e99876633b74';
 const LAST_STEP = 'c819f4ce-9805-4fe7-97f6-4f857f2fe66b';
 const SECRET = ['sk-', 'proj-', 'PlantedCliSecret0123456789abcdefGHIJ'].join('');
@@ -96,7 +97,7 @@ describe('apollo label', () => {
       [FAILED_STEP, 'mask', 'rule', 'failed-retry'],
       [REPEATED_STEP, 'mask', 'rule', 'repeated-action'],
     ]);
-    expect(labels[0]!.note).toContain(RETRY_STEP);
+    expect(labels[0]!.note).toContain(`retried at step ${RETRY_STEP_NUMBER}`);
 
     const again = await apollo(['label', SID, '--rules', 'failed-retry,repeated-action', '--branch', 'main']);
     expect(again.stdout).toMatch(/applied 0 new rule labels/);

@@ -38,7 +38,7 @@ describe('failed-retry', () => {
     expect(flagged(b.events, 'failed-retry')).toEqual([s1, s4, s12]);
     const t = foldTrajectory(b.events);
     const p = RULES['failed-retry'].apply(t, 'main', RULES['failed-retry'].params);
-    expect(p[0]).toEqual({ stepId: s1, label: 'mask', tags: ['error'], note: 'run_command failed (exit code 1) and was retried at step s3' });
+    expect(p[0]).toEqual({ stepId: s1, label: 'mask', tags: ['error'], note: 'run_command failed (exit code 1) and was retried at step 3' });
     expect(flagged(b.events, 'failed-retry', 'main', { lookahead: 1 })).toEqual([s4, s12]);
   });
 });

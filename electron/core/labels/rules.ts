@@ -164,7 +164,7 @@ const failedRetry: Rule = {
           const retry = later.response!.toolCalls.find((d) => d.name === c.name && commandSimilarity(cmd, callCommand(d)) >= minSim);
           if (retry) {
             const why = exit ? `exit code ${exit[1]}` : res.isError ? 'tool error' : 'error output';
-            out.push({ stepId: s.id, label: 'mask', tags: ['error'], note: `${c.name} failed (${why}) and was retried at step ${later.id}` });
+            out.push({ stepId: s.id, label: 'mask', tags: ['error'], note: `${c.name} failed (${why}) and was retried at step ${later.depth}` });
             return;
           }
         }
@@ -188,7 +188,7 @@ const repeatedAction: Rule = {
       if (!maskable(steps[i]!) || cur.length === 0 || cur.length !== prev.length) continue;
       if (cur.every((c) => ignore.has(c.name))) continue;
       if (cur.every((c, j) => callKey(c) === callKey(prev[j]!))) {
-        out.push({ stepId: steps[i]!.id, label: 'mask', tags: ['redundant'], note: `repeats step ${steps[i - 1]!.id}` });
+        out.push({ stepId: steps[i]!.id, label: 'mask', tags: ['redundant'], note: `repeats step ${steps[i - 1]!.depth}` });
       }
     }
     return out;
@@ -218,7 +218,7 @@ const abandonedBranch: Rule = {
         const s = path[j]!;
         if (s.startedAt > b.createdAt) break;
         if (!maskable(s) || out.has(s.id)) continue;
-        const from = b.fromStepId === null ? 'the task' : `step ${b.fromStepId}`;
+        const from = b.fromStepId === null ? 'the task' : `step ${traj.steps.get(b.fromStepId)?.depth ?? b.fromStepId}`;
         out.set(s.id, { stepId: s.id, label: 'mask', tags: ['superseded'], note: `abandoned: ${b.reason === 'rewind' ? 'rewound' : 'branched'} to "${b.name}" from ${from} by ${b.author}` });
       }
     }
@@ -266,7 +266,7 @@ const driftBeforeGuidance: Rule = {
       for (let j = Math.max(0, i - window + 1); j <= i; j++) {
         const t = steps[j]!;
         if (!maskable(t) || out.has(t.id)) continue;
-        out.set(t.id, { stepId: t.id, label: 'mask', tags: ['off-track'], note: `${i - j === 0 ? 'right' : `${i - j} step(s)`} before guidance ${gs[0]!.id} at step ${s.id}` });
+        out.set(t.id, { stepId: t.id, label: 'mask', tags: ['off-track'], note: `${i - j === 0 ? 'right' : `${i - j} step(s)`} before the guidance delivered after step ${s.depth}` });
       }
     });
     return [...out.values()];
