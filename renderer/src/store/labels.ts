@@ -60,6 +60,13 @@ interface UndoEntry {
   what: string;
 }
 
+export interface LabelChange {
+  step: Step;
+  label: LabelValue;
+  tags?: LabelTag[];
+  note?: string;
+}
+
 export interface RuleInfo {
   name: string;
   description: string;
@@ -124,6 +131,8 @@ export interface LabelsSlice {
    * and its reason tags when they fit the new label. Recorded for undo.
    */
   applyLabel(sessionId: string, steps: Step[], label: LabelValue, override?: { tags?: LabelTag[]; note?: string }): Promise<boolean>;
+  /** Several label changes as one (one undo entry), each step with its own label and optional tags / note. */
+  applyLabels(sessionId: string, items: LabelChange[], what?: string): Promise<boolean>;
   /** Remove the annotator label (rule and judge labels show through again). Recorded for undo. */
   clearAnnotatorLabel(sessionId: string, steps: Step[]): Promise<boolean>;
   /** Undo the last change made here; resolves to the steps it touched (null: nothing to undo). */
@@ -261,21 +270,24 @@ export const createLabelsSlice =
         set({ filterCursors: { ...get().filterCursors, [sessionId]: { ...cur, ...patch } } });
       },
 
-      applyLabel: async (sessionId, steps, label, override) => {
-        if (steps.length === 0) return false;
+      applyLabel: (sessionId, steps, label, override) =>
+        get().applyLabels(sessionId, steps.map((step) => ({ step, label, tags: override?.tags, note: override?.note })), label),
+
+      applyLabels: async (sessionId, items, what = 'label') => {
+        if (items.length === 0) return false;
         const prev: Array<[string, AnnotValue | null]> = [];
         const next: Array<[string, AnnotValue | null]> = [];
-        for (const s of steps) {
+        for (const { step: s, label, tags: t, note } of items) {
           const before = annotNow(sessionId, s);
-          const tags = override?.tags ?? (before && before.label === label ? before.tags : label === 'mask' ? suggestedMaskTags(s) : []);
-          const value: AnnotValue = { label, tags, note: override?.note ?? before?.note ?? '' };
+          const tags = t ?? (before && before.label === label ? before.tags : label === 'mask' ? suggestedMaskTags(s) : []);
+          const value: AnnotValue = { label, tags, note: note ?? before?.note ?? '' };
           if (sameValue(before, value)) continue;
           prev.push([s.id, before]);
           next.push([s.id, value]);
         }
         if (next.length === 0) return true;
-        const ok = await write(sessionId, next, `Could not ${label} ${next.length === 1 ? 'the action' : `${next.length} actions`}`);
-        if (ok) pushUndo(sessionId, { prev, what: `${label} ${next.length}` });
+        const ok = await write(sessionId, next, `Could not ${what} ${next.length === 1 ? 'the action' : `${next.length} actions`}`);
+        if (ok) pushUndo(sessionId, { prev, what: `${what} ${next.length}` });
         return ok;
       },
 

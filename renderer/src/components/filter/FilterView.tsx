@@ -7,7 +7,7 @@ import { branchPath, type Step } from '../../../../shared/trajectory';
 import type { SessionInfo } from '../../../../shared/types';
 import { useApp, useAppStore } from '../../context';
 import { branchLabel, defaultBranchId, listBranches } from '../../lib/trajectoryView';
-import type { FilterCriteria, LabelFilter, SourceFilter } from '../../store/labels';
+import type { FilterCriteria, LabelChange, LabelFilter, SourceFilter } from '../../store/labels';
 import { CoverageCard, JudgeCard, RulesCard } from './Cards';
 import { DetailPane } from './DetailPane';
 import { ExportDialog } from './ExportDialog';
@@ -159,16 +159,32 @@ function FilterPanel({ session }: { session: SessionInfo }) {
     }
   };
 
+  /** Enter: make the rule / judge label in force the annotator's own. */
   const doAccept = () => {
     const L = live.current;
     const { steps, single } = targets();
-    const byLabel: Record<LabelValue, Step[]> = { keep: [], mask: [] };
+    const items: LabelChange[] = [];
     for (const s of steps) {
       const r = L.rows[L.rowIndex.get(s.id) ?? -1];
-      if (r && r.auto && r.source !== 'annotator') byLabel[r.auto.label].push(s);
+      if (r && r.auto && r.source !== 'annotator') items.push({ step: s, label: r.auto.label, tags: r.auto.tags });
     }
-    for (const v of ['keep', 'mask'] as const) if (byLabel[v].length) void store.getState().applyLabel(sessionId, byLabel[v], v);
+    if (items.length) void store.getState().applyLabels(sessionId, items, 'confirm');
     if (single) advance();
+  };
+
+  /** 1–6: toggle a reason tag on the targets (their label stays; an unlabelled action becomes mask). */
+  const doToggleTag = (tag: LabelTag) => {
+    const L = live.current;
+    const { steps } = targets();
+    const rowsOf = steps.map((s) => L.rows[L.rowIndex.get(s.id) ?? -1]).filter((r): r is FilterRow => !!r);
+    if (!rowsOf.length) return;
+    const add = !rowsOf[0]!.tags.includes(tag);
+    const items: LabelChange[] = rowsOf.map((r) => ({
+      step: r.step,
+      label: r.label ?? 'mask',
+      tags: add ? LABEL_TAGS.filter((x) => x === tag || r.tags.includes(x)) : r.tags.filter((x) => x !== tag),
+    }));
+    void store.getState().applyLabels(sessionId, items, 'tag');
   };
 
   useFilterKeys(
@@ -202,6 +218,10 @@ function FilterPanel({ session }: { session: SessionInfo }) {
         return false;
       },
       editTags: () => openEditor('tags'),
+      toggleTag: (i) => {
+        const tag = LABEL_TAGS[i];
+        if (tag) doToggleTag(tag);
+      },
       editNote: () => openEditor('note'),
       focusSearch: () => searchRef.current?.focus(),
       blocked: () => exportOpen || editor !== null,
@@ -312,7 +332,7 @@ function FilterPanel({ session }: { session: SessionInfo }) {
             ['annotator', 'annotator'],
             ['judge', 'judge'],
             ['rule', 'rule'],
-            ['auto', 'rule or judge (unconfirmed)'],
+            ['auto', 'rule/judge, unconfirmed'],
             ['none', 'none'],
           ]}
         />
@@ -414,8 +434,8 @@ function FilterPanel({ session }: { session: SessionInfo }) {
             />
           )}
           <div className="fv-help" data-testid="filter-help">
-            {FILTER_KEYS.map(([k, what]) => (
-              <span key={k} className="fv-key">
+            {FILTER_KEYS.map(([k, what, more]) => (
+              <span key={k} className="fv-key" title={more}>
                 <kbd>{k}</kbd> {what}
               </span>
             ))}

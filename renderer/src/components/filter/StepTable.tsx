@@ -177,8 +177,8 @@ const Row = memo(function Row({ row, top, cursor, selected, onRowClick, onToggle
             {t}
           </span>
         ))}
-        {row.note && <span className="ft-note">{row.note}</span>}
-        {!row.note && !row.tags.length && ruleOrWhy && <span className="ft-note dim">{ruleOrWhy}</span>}
+        {row.note ? <span className="ft-note">{row.note}</span> : row.record?.rationale ? <span className="ft-note why">{row.record.rationale}</span> : null}
+        {!row.note && !row.record?.rationale && !row.tags.length && ruleOrWhy && <span className="ft-note dim">{ruleOrWhy}</span>}
       </span>
     </div>
   );

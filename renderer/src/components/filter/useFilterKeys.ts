@@ -1,6 +1,7 @@
 // Keyboard of the filter view (only while the focus is not in a text field and no
 // dialog is open). See FILTER_KEYS for the map shown in the help strip.
 import { useEffect, useRef } from 'react';
+import { LABEL_TAGS } from '../../../../shared/events';
 import { isTypingTarget } from '../trajectory/useTrajectoryKeys';
 
 export interface FilterKeyActions {
@@ -15,28 +16,31 @@ export interface FilterKeyActions {
   selectAll(): void;
   escape(): boolean;
   editTags(): void;
+  /** Toggle the i-th reason tag (keys 1–6). */
+  toggleTag(i: number): void;
   editNote(): void;
   focusSearch(): void;
   /** A modal of the filter view is open: keys are its own. */
   blocked(): boolean;
 }
 
-export const FILTER_KEYS: Array<[string, string]> = [
+export const FILTER_KEYS: Array<[string, string, string?]> = [
   ['j / ↓', 'next'],
-  ['p / ↑', 'previous'],
+  ['p / ↑', 'prev'],
   ['k', 'keep'],
   ['m', 'mask'],
   ['u', 'undo'],
-  ['x / Space', 'select'],
-  ['Shift+↓↑ / Shift+click', 'range'],
-  ['Ctrl+A', 'select all shown'],
-  ['Enter', 'confirm rule/judge label'],
-  ['Del', 'clear your label'],
+  ['Enter', 'confirm rule/judge'],
+  ['Del', 'clear yours'],
+  ['x', 'select'],
+  ['Shift+↓↑ / click', 'range'],
+  ['Ctrl+A', 'all shown'],
   ['t', 'tags'],
+  ['1–6', 'tag', LABEL_TAGS.map((t, i) => `${i + 1} ${t}`).join(', ')],
   ['n', 'note'],
   ['/', 'search'],
   ['g / G', 'first / last'],
-  ['Esc', 'clear selection'],
+  ['Esc', 'unselect'],
 ];
 
 export function useFilterKeys(actions: FilterKeyActions, dialogOpen: () => boolean) {
@@ -123,6 +127,14 @@ export function useFilterKeys(actions: FilterKeyActions, dialogOpen: () => boole
           break;
         case 't':
           a.editTags();
+          break;
+        case '1':
+        case '2':
+        case '3':
+        case '4':
+        case '5':
+        case '6':
+          a.toggleTag(Number(e.key) - 1);
           break;
         case 'n':
           a.editNote();
