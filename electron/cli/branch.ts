@@ -5,21 +5,35 @@ import { ApolloCore } from '../core/app';
 import { resolveHome, type SessionLog } from '../core/store/workspace';
 import { resourcesDir } from '../core/paths';
 import type { ResolvedEndpoint } from '../core/profiles';
-import type { RunResult } from '../core/rollout/index';
-import { createBranch, resolveStepRef, trajectoryOf, type HandAction } from '../core/annotate/index';
+import type { Rollout, RunResult } from '../core/rollout/index';
+import { createBranch, resolveStepRef, trajectoryOf, type Continuation, type HandAction } from '../core/annotate/index';
+
+/** An endpoint given on the command line (see endpointFrom). */
+export const endpointOptions: CliCommand['options'] = {
+  'base-url': { type: 'string' },
+  model: { type: 'string' },
+  'api-key-env': { type: 'string' },
+};
 
 /** Options shared by `apollo branch` and `apollo rewind` to continue with the agent. */
 export const continuationOptions: CliCommand['options'] = {
   guidance: { type: 'string' },
   name: { type: 'string' },
   profile: { type: 'string' },
-  'base-url': { type: 'string' },
-  model: { type: 'string' },
-  'api-key-env': { type: 'string' },
+  ...endpointOptions,
   'max-steps': { type: 'string' },
   temperature: { type: 'string' },
   'text-actions': { type: 'boolean' },
 };
+
+/** The continuationOptions given; a string is a usage error. */
+export function continuationFrom(v: Record<string, unknown>): (Continuation & { name?: string; guidance?: string }) | string {
+  const endpoint = endpointFrom(v);
+  if (typeof endpoint === 'string') return endpoint;
+  const maxSteps = v['max-steps'] === undefined ? undefined : positiveInt(v['max-steps'] as string);
+  if (maxSteps === null) return '--max-steps must be a positive integer.';
+  return { name: v.name as string | undefined, guidance: v.guidance as string | undefined, profile: v.profile as string | undefined, endpoint: endpoint ?? undefined, maxSteps };
+}
 
 export const STEP_HELP =
   'STEP is a step id, a unique id prefix (4+ characters), or a 1-based step number on the main branch (the branch of the first rollout); 0 means the start.';
@@ -41,19 +55,14 @@ export const branchCommand: CliCommand = {
       if (typeof a === 'string') return usage('branch', a, this.usage);
       action = a;
     }
-    const endpoint = endpointFrom(v);
-    if (typeof endpoint === 'string') return usage('branch', endpoint, this.usage);
-    const maxSteps = v['max-steps'] === undefined ? undefined : positiveInt(v['max-steps'] as string);
-    if (maxSteps === null) return usage('branch', '--max-steps must be a positive integer.', this.usage);
+    const continuation = continuationFrom(v);
+    if (typeof continuation === 'string') return usage('branch', continuation, this.usage);
 
     const core = await openCore(v);
     try {
       const session = await core.session(sessionId);
       const fromStepId = resolveStepRef(trajectoryOf(session), sessionId, v.from as string);
-      const r = await createBranch(core, {
-        sessionId, fromStepId, name: v.name as string | undefined, guidance: v.guidance as string | undefined, action,
-        profile: v.profile as string | undefined, endpoint: endpoint ?? undefined, maxSteps,
-      });
+      const r = await createBranch(core, { sessionId, fromStepId, action, ...continuation });
       console.log(`branch ${r.branchId}`);
       if (r.stepId) {
         console.log(`step ${r.stepId} (hand-written ${action!.name})`);
@@ -136,8 +145,17 @@ function summarize(observation: string): string {
 
 /** Print the agent's progress until the continuation ends; stdin lines become guidance. */
 export async function follow(core: ApolloCore, session: SessionLog, done: Promise<RunResult>): Promise<number> {
-  const rollout = core.rollouts.get(session.id);
-  const stop = session.subscribe((e) => {
+  const stop = printProgress(session);
+  try {
+    return await awaitRollout(core.rollouts.get(session.id), session, done);
+  } finally {
+    stop();
+  }
+}
+
+/** Print each step, action, result, delivered guidance and retry of a session as it is recorded; returns the unsubscriber. */
+export function printProgress(session: SessionLog): () => void {
+  return session.subscribe((e) => {
     if (e.type === 'step.started') console.log(`step ${e.depth}`);
     else if (e.type === 'model.response') {
       for (const c of e.toolCalls) console.log(`  → ${c.name} ${c.arguments.slice(0, 160)}`);
@@ -146,6 +164,13 @@ export async function follow(core: ApolloCore, session: SessionLog, done: Promis
     else if (e.type === 'guidance.delivered') console.log('  guidance delivered');
     else if (e.type === 'llm.retry') console.log(`  retry ${e.attempt} in ${e.delayMs} ms: ${e.error}`);
   });
+}
+
+/**
+ * Wait for a headless rollout to end: meanwhile each stdin line is queued as guidance and
+ * SIGINT/SIGTERM stop it. Prints how it ended; returns the exit code (EXIT).
+ */
+export async function awaitRollout(rollout: Rollout | undefined, session: SessionLog, done: Promise<RunResult>): Promise<number> {
   const rl = process.stdin.isTTY || !process.stdin.readable ? null : createInterface({ input: process.stdin });
   rl?.on('line', (line) => {
     if (line.trim() && rollout) void rollout.queueGuidance(line.trim(), process.env.USER ?? 'cli').then((id) => console.log(`guidance queued ${id}`));
@@ -163,6 +188,5 @@ export async function follow(core: ApolloCore, session: SessionLog, done: Promis
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     rl?.close();
-    stop();
   }
 }

@@ -1,5 +1,5 @@
 import type { CliCommand } from './index';
-import { endpointFrom, openCore, usage } from './branch';
+import { endpointFrom, endpointOptions, openCore, usage } from './branch';
 import { branchesToUse, listOption } from './label';
 import { trajectoryOf } from '../core/annotate/index';
 import { runJudge } from '../core/handlers/labels';
@@ -13,9 +13,7 @@ export const judgeCommand: CliCommand = {
     '  error resumes where it stopped. Exit 0 when every action was judged, 1 otherwise.',
   options: {
     profile: { type: 'string' },
-    'base-url': { type: 'string' },
-    model: { type: 'string' },
-    'api-key-env': { type: 'string' },
+    ...endpointOptions,
     branch: { type: 'string', multiple: true },
   },
   async run(v, positionals) {

@@ -1,5 +1,5 @@
 import type { CliCommand } from './index';
-import { continuationOptions, endpointFrom, follow, openCore, positiveInt, STEP_HELP, usage } from './branch';
+import { continuationFrom, continuationOptions, follow, openCore, STEP_HELP, usage } from './branch';
 import { resolveStepRef, rewind, trajectoryOf } from '../core/annotate/index';
 
 export const rewindCommand: CliCommand = {
@@ -13,10 +13,8 @@ export const rewindCommand: CliCommand = {
   async run(v, positionals) {
     const sessionId = positionals[0];
     if (!sessionId || positionals.length > 1 || v.to === undefined) return usage('rewind', 'a SESSION and --to STEP are required.', this.usage);
-    const endpoint = endpointFrom(v);
-    if (typeof endpoint === 'string') return usage('rewind', endpoint, this.usage);
-    const maxSteps = v['max-steps'] === undefined ? undefined : positiveInt(v['max-steps'] as string);
-    if (maxSteps === null) return usage('rewind', '--max-steps must be a positive integer.', this.usage);
+    const continuation = continuationFrom(v);
+    if (typeof continuation === 'string') return usage('rewind', continuation, this.usage);
 
     const core = await openCore(v);
     try {
@@ -24,10 +22,7 @@ export const rewindCommand: CliCommand = {
       const t = trajectoryOf(session);
       const toStepId = resolveStepRef(t, sessionId, v.to as string);
       if (toStepId === null) return usage('rewind', 'rewind needs a step (there is no checkpoint of the start).', this.usage);
-      const r = await rewind(core, {
-        sessionId, toStepId, name: v.name as string | undefined, guidance: v.guidance as string | undefined,
-        profile: v.profile as string | undefined, endpoint: endpoint ?? undefined, maxSteps,
-      });
+      const r = await rewind(core, { sessionId, toStepId, ...continuation });
       const step = t.steps.get(toStepId)!;
       console.log(`branch ${r.branchId}`);
       console.log(`restored ${core.ws.entry(sessionId).cwd} to step ${step.depth} (checkpoint ${step.checkpoint!.commit.slice(0, 12)})`);

@@ -1,16 +1,14 @@
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { createInterface } from 'node:readline';
 import type { CliCommand } from './index';
 import type { SessionEvent } from '../../shared/events';
 import { ApolloError } from '../../shared/errors';
-import { resolveHome, Workspace, type SessionLog } from '../core/store/workspace';
+import { resolveHome, Workspace } from '../core/store/workspace';
 import { PtyHost } from '../core/pty/pty-host';
 import { RolloutManager, recordedTask } from '../core/rollouts';
 import { resourcesDir } from '../core/paths';
 import type { ResolvedEndpoint } from '../core/profiles';
-import { endpointFrom } from './branch';
-import type { RunResult } from '../core/rollout/index';
+import { awaitRollout, endpointFrom, endpointOptions, positiveInt as parsePositiveInt, printProgress } from './branch';
 
 /** Exit codes: scripts can tell how a headless rollout ended. */
 export const EXIT = { finished: 0, failed: 1, usage: 2, stopped: 3, paused: 4 } as const;
@@ -22,9 +20,7 @@ export const rolloutCommand: CliCommand = {
     '       apollo rollout --replay SESSION [--cwd DIR] [--home DIR]',
   options: {
     task: { type: 'string' },
-    'base-url': { type: 'string' },
-    model: { type: 'string' },
-    'api-key-env': { type: 'string' },
+    ...endpointOptions,
     'max-steps': { type: 'string' },
     cwd: { type: 'string' },
     name: { type: 'string' },
@@ -58,27 +54,16 @@ export const rolloutCommand: CliCommand = {
       const session = await ws.create({ name: (v.name as string | undefined) ?? (v.replay ? `Replay of ${v.replay as string}` : task.slice(0, 60)), cwd });
       console.log(`session ${session.id}`);
       const stopPrinting = printProgress(session);
-      const { rollout, done } = manager.start({
-        session, task, endpoint, policy: v.replay ? 'replay' : 'model', maxSteps, cwd, replaySource,
-        summarizeAtTokens: v['summarize-at'] ? positiveInt(v['summarize-at'] as string, '--summarize-at') : undefined,
-      });
-      // Each line typed while the rollout runs is guidance for its next step.
-      const rl = process.stdin.isTTY || !process.stdin.readable ? null : createInterface({ input: process.stdin });
-      rl?.on('line', (line) => {
-        if (line.trim()) void rollout.queueGuidance(line.trim(), process.env.USER ?? 'cli').then((id) => console.log(`guidance queued ${id}`));
-      });
-      const onSignal = () => void rollout.stop();
-      process.once('SIGINT', onSignal);
-      process.once('SIGTERM', onSignal);
-      const result: RunResult = await done;
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
-      rl?.close();
-      stopPrinting();
-      if (result === 'paused') console.error(`rollout paused: ${rollout.error ?? 'unknown error'} — resume it from the app`);
-      if (result === 'failed') console.error(`rollout failed: ${rollout.error ?? 'unknown error'}`);
-      console.log(`${result} after ${rollout.stepCount} steps — session ${session.id}`);
-      return EXIT[result];
+      try {
+        const { rollout, done } = manager.start({
+          session, task, endpoint, policy: v.replay ? 'replay' : 'model', maxSteps, cwd, replaySource,
+          summarizeAtTokens: v['summarize-at'] ? positiveInt(v['summarize-at'] as string, '--summarize-at') : undefined,
+        });
+        // Each line typed while the rollout runs is guidance for its next step.
+        return await awaitRollout(rollout, session, done);
+      } finally {
+        stopPrinting();
+      }
     } finally {
       await host.dispose();
       await ws.close();
@@ -96,23 +81,11 @@ async function readTask(arg: string): Promise<string> {
 }
 
 function positiveInt(s: string, flag: string): number {
-  const n = Number(s);
-  if (!Number.isInteger(n) || n < 1) throw usageError(`${flag} must be a positive integer, got ${s}`);
+  const n = parsePositiveInt(s);
+  if (n === null) throw usageError(`${flag} must be a positive integer, got ${s}`);
   return n;
 }
 
 function usageError(msg: string): ApolloError {
   return new ApolloError('BAD_REQUEST', msg);
-}
-
-function printProgress(session: SessionLog): () => void {
-  return session.subscribe((e) => {
-    if (e.type === 'model.response') {
-      for (const c of e.toolCalls) console.log(`  → ${c.name} ${c.arguments.slice(0, 160)}`);
-      if (!e.toolCalls.length && e.content) console.log(`  ${e.content.slice(0, 160)}`);
-    } else if (e.type === 'step.started') console.log(`step ${e.depth}`);
-    else if (e.type === 'action.result') console.log(`  ${e.isError ? '✗' : '✓'} ${e.observation.split('\n')[0]?.slice(0, 160) ?? ''}`);
-    else if (e.type === 'guidance.delivered') console.log(`  guidance delivered`);
-    else if (e.type === 'llm.retry') console.log(`  retry ${e.attempt} in ${e.delayMs} ms: ${e.error}`);
-  });
 }

@@ -2,21 +2,13 @@
 // were, comment on it (add / edit / delete), branch from it with a hand-written
 // action (no model involved), switch between the branches (selector, fork marker,
 // keyboard), and rewind to a step.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { describe, expect, it } from 'vitest';
 import { join } from 'node:path';
-import type { Browser, Page } from 'playwright-core';
-import { launchBrowser, startServer, waitForTerminalText, type Server } from './harness';
-import { startFakeLlm, text, tool, type FakeLlm, type FakeReply } from '../fixtures/fake-llm-server';
+import type { Page } from 'playwright-core';
+import { agentUi, createSession, openPage, saveProfile, waitFor, waitForTerminalText } from './harness';
+import { text, tool, type FakeReply } from '../fixtures/fake-llm-server';
 
 const SHOTS = process.env.APOLLO_SHOTS ?? '/tmp';
-
-let home: string;
-let cwd: string;
-let browser: Browser;
-let server: Server;
-let fake: FakeLlm;
 
 const PLAN: FakeReply[] = [
   tool('run_command', { session_id: 'main', command: 'echo alpha > notes.txt; echo wrote-alpha' }, { content: 'Write the notes file.' }),
@@ -24,37 +16,14 @@ const PLAN: FakeReply[] = [
   tool('finish', { message: 'done' }, { content: 'Done.' }),
 ];
 
-beforeAll(async () => {
-  home = await mkdtemp(join(tmpdir(), 'apollo-e2e-branch-'));
-  cwd = await mkdtemp(join(tmpdir(), 'apollo-e2e-branch-cwd-'));
-  let n = 0;
-  fake = await startFakeLlm((req) => {
-    const msgs = (req.body?.messages ?? []) as Array<{ content: unknown }>;
-    if (req.body?.stream !== true && msgs.length === 1) return text('ok');
-    return PLAN[n++] ?? tool('finish', { message: 'extra' });
-  });
-  server = await startServer(home, [], { SHELL: '/bin/bash', HISTFILE: '/dev/null' });
-  browser = await launchBrowser();
-});
-
-afterAll(async () => {
-  await browser?.close();
-  await server?.stop();
-  await fake?.close();
-  await rm(home, { recursive: true, force: true });
-  await rm(cwd, { recursive: true, force: true });
+let n = 0;
+const ui = agentUi('branch', (req) => {
+  const msgs = (req.body?.messages ?? []) as Array<{ content: unknown }>;
+  if (req.body?.stream !== true && msgs.length === 1) return text('ok');
+  return PLAN[n++] ?? tool('finish', { message: 'extra' });
 });
 
 const step = (page: Page, depth: number) => page.locator(`[data-testid="step"][data-depth="${depth}"]`);
-
-async function waitFor(cond: () => Promise<boolean>, what: string, timeout = 15_000): Promise<void> {
-  const deadline = Date.now() + timeout;
-  while (Date.now() < deadline) {
-    if (await cond().catch(() => false)) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
 
 async function selectedBranchLabel(page: Page): Promise<string> {
   return page.getByTestId('branch-select').locator('option:checked').innerText();
@@ -62,28 +31,12 @@ async function selectedBranchLabel(page: Page): Promise<string> {
 
 describe('branching and comments from the UI', () => {
   it('comments on a step, branches with a hand-written action, switches branches and rewinds', async () => {
-    const page = await browser.newPage({ viewport: { width: 1500, height: 920 } });
-    const pageErrors: string[] = [];
-    page.on('pageerror', (e) => pageErrors.push(e.message));
-    await page.goto(server.url);
+    const { page, pageErrors } = await openPage(ui.browser, ui.server.url);
 
     // A profile and a finished three-step rollout.
-    await page.getByTestId('settings-open').click();
-    await page.getByTestId('annotator-input').fill('grace');
-    await page.getByTestId('annotator-save').click();
-    await page.getByTestId('profile-name').fill('fake');
-    await page.getByTestId('profile-model').fill('fake-model');
-    await page.getByTestId('profile-base-url').fill(fake.url);
-    await page.getByTestId('profile-save').click();
-    await page.locator('[data-testid="profile-item"][data-name="fake"]').waitFor();
+    await saveProfile(page, { annotator: 'grace', name: 'fake', model: 'fake-model', baseUrl: ui.fake.url });
     await page.getByTestId('settings-close').click();
-    await page.getByTestId('new-session').click();
-    await page.getByTestId('session-name-input').fill('branch e2e');
-    await page.getByTestId('session-cwd-input').fill(cwd);
-    await page.getByTestId('create-session').click();
-    await page.locator('[data-testid="terminal"] .xterm').waitFor();
-    // Let the shell reach its first prompt: the agent's first command would find it busy.
-    await waitForTerminalText(page, /[#$]/);
+    await createSession(page, 'branch e2e', ui.cwd);
     await page.getByTestId('start-rollout').click();
     await page.getByTestId('rollout-task').fill('Write notes.txt, then a second step.');
     await page.getByTestId('rollout-submit').click();
@@ -184,7 +137,7 @@ describe('branching and comments from the UI', () => {
     await step(page, 3).waitFor();
     await expect(step(page, 3).getAttribute('data-branch-id')).resolves.not.toBe(await step(page, 2).getAttribute('data-branch-id'));
     await expect(step(page, 2).getByTestId('step-guidance').innerText()).resolves.toMatch(/delivered at step 3[\s\S]*Try a different approach/i);
-    const guided = fake.requests.at(-1)!.body.messages as Array<{ role: string; content: unknown }>;
+    const guided = ui.fake.requests.at(-1)!.body.messages as Array<{ role: string; content: unknown }>;
     expect(guided.some((m) => m.role === 'user' && String(m.content).includes('<real_user>Try a different approach.'))).toBe(true);
     await step(page, 1).getByTestId('step-tool').click();
 

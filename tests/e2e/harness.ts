@@ -2,8 +2,12 @@
 // driven by Debian's Chromium through playwright-core.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
+import { afterAll, beforeAll } from 'vitest';
+import { startFakeLlm, type FakeLlm, type FakeReply, type FakeRequest } from '../fixtures/fake-llm-server';
 
 export const ROOT = resolve(__dirname, '../..');
 export const CLI = resolve(ROOT, 'out/main/cli.js');
@@ -86,4 +90,95 @@ export async function waitForTerminalText(page: Page, re: RegExp, timeout = 15_0
     await page.waitForTimeout(100);
   }
   throw new Error(`terminal never showed ${re}; it shows:\n${text}`);
+}
+
+/** Poll `cond` every 50 ms until it holds; a check that throws counts as not yet (its error is reported on timeout). */
+export async function waitFor(cond: () => boolean | Promise<boolean>, what: string, timeout = 15_000): Promise<void> {
+  const deadline = Date.now() + timeout;
+  let lastError: unknown = null;
+  while (Date.now() < deadline) {
+    try {
+      if (await cond()) return;
+    } catch (e) {
+      lastError = e;
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`timed out waiting for ${what}${lastError ? ` (last check failed: ${lastError instanceof Error ? lastError.message : String(lastError)})` : ''}`);
+}
+
+/** A new page at `url` that collects uncaught page errors. */
+export async function openPage(browser: Browser, url: string): Promise<{ page: Page; pageErrors: string[] }> {
+  const page = await browser.newPage({ viewport: { width: 1500, height: 920 } });
+  const pageErrors: string[] = [];
+  page.on('pageerror', (e) => pageErrors.push(e.message));
+  await page.goto(url);
+  return { page, pageErrors };
+}
+
+export interface ProfileFields {
+  annotator: string;
+  name: string;
+  model: string;
+  baseUrl: string;
+  temperature?: string;
+}
+
+/** Open the settings dialog, set the annotator's name and save an endpoint profile; the dialog stays open. */
+export async function saveProfile(page: Page, p: ProfileFields): Promise<void> {
+  await page.getByTestId('settings-open').click();
+  await page.getByTestId('settings-dialog').waitFor();
+  await page.getByTestId('annotator-input').fill(p.annotator);
+  await page.getByTestId('annotator-save').click();
+  await page.getByTestId('profile-name').fill(p.name);
+  await page.getByTestId('profile-model').fill(p.model);
+  await page.getByTestId('profile-base-url').fill(p.baseUrl);
+  if (p.temperature !== undefined) await page.getByTestId('profile-temperature').fill(p.temperature);
+  await page.getByTestId('profile-save').click();
+  await page.locator(`[data-testid="profile-item"][data-name="${p.name}"]`).waitFor();
+}
+
+/** Create a session in `cwd` from the UI and wait for its shell's first prompt (an agent's first command would find the shell busy before it). */
+export async function createSession(page: Page, name: string, cwd: string): Promise<void> {
+  await page.getByTestId('new-session').click();
+  await page.getByTestId('session-name-input').fill(name);
+  await page.getByTestId('session-cwd-input').fill(cwd);
+  await page.getByTestId('create-session').click();
+  await page.locator('[data-testid="terminal"] .xterm').waitFor();
+  await waitForTerminalText(page, /[#$]/);
+}
+
+export interface AgentUi {
+  /** The workspace `apollo serve` uses. */
+  home: string;
+  /** An empty folder for the session the agent works in. */
+  cwd: string;
+  fake: FakeLlm;
+  server: Server;
+  browser: Browser;
+}
+
+/**
+ * Before all tests of the file: a temporary workspace and working folder, a scripted
+ * OpenAI-compatible server answering with `reply`, `apollo serve` with bash terminals
+ * and a browser; all closed and removed after them. The fields are set once tests run.
+ */
+export function agentUi(name: string, reply: (req: FakeRequest) => FakeReply): AgentUi {
+  const ui = {} as AgentUi;
+  beforeAll(async () => {
+    ui.home = await mkdtemp(join(tmpdir(), `apollo-e2e-${name}-`));
+    // The agent's working directory (checkpointed after every step): keep it small.
+    ui.cwd = await mkdtemp(join(tmpdir(), `apollo-e2e-${name}-cwd-`));
+    ui.fake = await startFakeLlm(reply);
+    ui.server = await startServer(ui.home, [], { SHELL: '/bin/bash', HISTFILE: '/dev/null' });
+    ui.browser = await launchBrowser();
+  });
+  afterAll(async () => {
+    await ui.browser?.close();
+    await ui.server?.stop();
+    await ui.fake?.close();
+    await rm(ui.home, { recursive: true, force: true });
+    await rm(ui.cwd, { recursive: true, force: true });
+  });
+  return ui;
 }

@@ -3,21 +3,14 @@
 // up live in the terminal, the trajectory streams, guidance typed mid-run goes
 // queued → delivered at step N (and the next request carries <real_user>), pause /
 // resume work, a retried request and an endpoint error show in the state banner.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { describe, expect, it } from 'vitest';
 import { join } from 'node:path';
-import type { Browser, Page } from 'playwright-core';
-import { launchBrowser, startServer, waitForTerminalText, type Server } from './harness';
-import { startFakeLlm, status, text, tool, type FakeLlm, type FakeReply, type FakeRequest } from '../fixtures/fake-llm-server';
+import type { Page } from 'playwright-core';
+import { agentUi, createSession, openPage, saveProfile, waitFor, waitForTerminalText } from './harness';
+import { status, text, tool, type FakeReply, type FakeRequest } from '../fixtures/fake-llm-server';
 
 const SHOTS = process.env.APOLLO_SHOTS ?? '/tmp';
 
-let home: string;
-let cwd: string;
-let browser: Browser;
-let server: Server;
-let fake: FakeLlm;
 /** Requests made by the agent (not by "Test connection"). */
 const agent: FakeRequest[] = [];
 
@@ -49,27 +42,12 @@ const PLAN: Array<() => FakeReply> = [
   () => tool('finish', { message: 'all done' }, { content: 'Finished.' }),
 ];
 
-beforeAll(async () => {
-  home = await mkdtemp(join(tmpdir(), 'apollo-e2e-rollout-'));
-  // The agent's working directory (checkpointed after every step): keep it small.
-  cwd = await mkdtemp(join(tmpdir(), 'apollo-e2e-rollout-cwd-'));
-  fake = await startFakeLlm((req) => {
-    const msgs = (req.body?.messages ?? []) as Array<{ role: string; content: string }>;
-    if (req.body?.stream !== true && msgs.length === 1 && /single word: ok/.test(String(msgs[0]?.content))) return text('ok');
-    agent.push(req);
-    const next = PLAN[agent.length - 1];
-    return next ? next() : tool('finish', { message: 'extra' });
-  });
-  server = await startServer(home, [], { SHELL: '/bin/bash', HISTFILE: '/dev/null' });
-  browser = await launchBrowser();
-});
-
-afterAll(async () => {
-  await browser?.close();
-  await server?.stop();
-  await fake?.close();
-  await rm(home, { recursive: true, force: true });
-  await rm(cwd, { recursive: true, force: true });
+const ui = agentUi('rollout', (req) => {
+  const msgs = (req.body?.messages ?? []) as Array<{ role: string; content: string }>;
+  if (req.body?.stream !== true && msgs.length === 1 && /single word: ok/.test(String(msgs[0]?.content))) return text('ok');
+  agent.push(req);
+  const next = PLAN[agent.length - 1];
+  return next ? next() : tool('finish', { message: 'extra' });
 });
 
 async function bannerState(page: Page): Promise<string | null> {
@@ -87,33 +65,12 @@ async function waitForState(page: Page, states: string[], timeout = 15_000): Pro
   throw new Error(`rollout state never became ${states.join('|')} (last: ${s})`);
 }
 
-async function waitFor(cond: () => boolean | Promise<boolean>, what: string, timeout = 15_000): Promise<void> {
-  const deadline = Date.now() + timeout;
-  while (Date.now() < deadline) {
-    if (await cond()) return;
-    await sleep(50);
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
-
 describe('rollout from the UI', () => {
   it('configures an endpoint, runs a rollout live, takes guidance, pauses, resumes, retries and reports errors', async () => {
-    const page = await browser.newPage({ viewport: { width: 1500, height: 920 } });
-    const pageErrors: string[] = [];
-    page.on('pageerror', (e) => pageErrors.push(e.message));
-    await page.goto(server.url);
+    const { page, pageErrors } = await openPage(ui.browser, ui.server.url);
 
     // ---- endpoint settings ----
-    await page.getByTestId('settings-open').click();
-    await page.getByTestId('settings-dialog').waitFor();
-    await page.getByTestId('annotator-input').fill('ada');
-    await page.getByTestId('annotator-save').click();
-    await page.getByTestId('profile-name').fill('fake');
-    await page.getByTestId('profile-model').fill('fake-model');
-    await page.getByTestId('profile-base-url').fill(fake.url);
-    await page.getByTestId('profile-temperature').fill('0.2');
-    await page.getByTestId('profile-save').click();
-    await page.locator('[data-testid="profile-item"][data-name="fake"]').waitFor();
+    await saveProfile(page, { annotator: 'ada', name: 'fake', model: 'fake-model', baseUrl: ui.fake.url, temperature: '0.2' });
     await expect(page.getByTestId('profile-key-source').getAttribute('data-source')).resolves.toBe('none');
     await page.getByTestId('profile-key').fill('sk-test-not-shown-anywhere');
     await page.getByTestId('profile-set-key').click();
@@ -130,13 +87,7 @@ describe('rollout from the UI', () => {
     await expect(page.getByTestId('settings-open-status').innerText()).resolves.toContain('ada');
 
     // ---- session + start ----
-    await page.getByTestId('new-session').click();
-    await page.getByTestId('session-name-input').fill('rollout e2e');
-    await page.getByTestId('session-cwd-input').fill(cwd);
-    await page.getByTestId('create-session').click();
-    await page.locator('[data-testid="terminal"] .xterm').waitFor();
-    // Let the shell reach its first prompt: the agent's first command would find it busy.
-    await waitForTerminalText(page, /[#$]/);
+    await createSession(page, 'rollout e2e', ui.cwd);
     await expect(bannerState(page)).resolves.toBe('none');
     await page.getByTestId('start-rollout').click();
     await page.getByTestId('start-rollout-dialog').waitFor();

@@ -1,14 +1,12 @@
 // Environment capture for checkpoints: the shell integration reports an allowlist of
 // variables at each prompt (OSC 1337;ApolloEnv), the PTY host parses it, and a
 // rewound terminal gets the recorded values back. Nothing else may be captured.
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
 import { OscParser, toShellMark } from '../../electron/core/pty/osc-parser';
-import { PtyHost } from '../../electron/core/pty/pty-host';
 import type { LiveTerminal } from '../../electron/core/pty/types';
-import { Workspace } from '../../electron/core/store/workspace';
+import { ptyWorkspace } from '../fixtures/shell-home';
 
 const enc = (s: string) => Buffer.from(s, 'utf8');
 
@@ -33,40 +31,23 @@ describe('OSC 1337;ApolloEnv parsing', () => {
 });
 
 describe('shell integration reports and restores the allowlisted environment', () => {
-  let root: string;
-  let userHome: string;
-  let ws: Workspace;
-  const hosts: PtyHost[] = [];
-
-  beforeAll(async () => {
-    root = await mkdtemp(join(tmpdir(), 'apollo-annotate-env-'));
-    userHome = join(root, 'home');
-    await mkdir(userHome);
-    // Startup files that reset what a rewind restores: the integration must win.
-    await writeFile(join(userHome, '.bashrc'), 'PS1="$ "\nexport VIRTUAL_ENV=/from-rc\nexport PATH="/rc/bin:$PATH"\n');
-    await writeFile(join(userHome, '.profile'), '. "$HOME/.bashrc"\n');
-    await writeFile(join(userHome, '.zshrc'), 'PS1="%# "\nexport VIRTUAL_ENV=/from-rc\nexport PATH="/rc/bin:$PATH"\n');
-    ws = await Workspace.open(join(root, 'ws'));
-  });
-  afterEach(async () => {
-    await Promise.all(hosts.splice(0).map((h) => h.dispose()));
-  });
-  afterAll(async () => {
-    await ws.close();
-    await rm(root, { recursive: true, force: true });
+  // Startup files that reset what a rewind restores: the integration must win.
+  const fx = ptyWorkspace('apollo-annotate-env-', {
+    '.bashrc': 'PS1="$ "\nexport VIRTUAL_ENV=/from-rc\nexport PATH="/rc/bin:$PATH"\n',
+    '.profile': '. "$HOME/.bashrc"\n',
+    '.zshrc': 'PS1="%# "\nexport VIRTUAL_ENV=/from-rc\nexport PATH="/rc/bin:$PATH"\n',
   });
 
   const run = async (t: LiveTerminal, cmd: string) => (await t.runCommand(cmd, { wait: true, timeoutMs: 5_000 })).output;
 
   for (const shell of ['/bin/bash', '/bin/zsh']) {
     it(`${shell}: reports PATH, VIRTUAL_ENV and $APOLLO_ENV_VARS names, never secrets or unexported variables`, async () => {
-      const session = await ws.create({ cwd: root });
+      const session = await fx.ws.create({ cwd: fx.root });
       const env: NodeJS.ProcessEnv = {
-        PATH: process.env.PATH, HOME: userHome, SHELL: shell, HISTFILE: '/dev/null',
+        PATH: process.env.PATH, HOME: fx.userHome, SHELL: shell, HISTFILE: '/dev/null',
         APOLLO_ENV_VARS: 'FOO, MY_API_KEY BAR;QUX', FOO: 'a b;c=d%é', MY_API_KEY: 'sk-very-secret-123', DB_PASSWORD: 'hunter2',
       };
-      const host = new PtyHost({ resourcesDir: resolve('resources'), events: { data: () => undefined, changed: () => undefined }, env });
-      hosts.push(host);
+      const host = fx.host({ events: { data: () => undefined, changed: () => undefined }, env });
       const t = await host.create(session, { id: 'main' });
       await run(t, 'true');
       const first = t.shellEnv()!;
@@ -89,10 +70,9 @@ describe('shell integration reports and restores the allowlisted environment', (
     });
 
     it(`${shell}: a restored environment wins over the startup files; the helpers are gone`, async () => {
-      const session = await ws.create({ cwd: root });
-      const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: userHome, SHELL: shell, HISTFILE: '/dev/null', CONDA_PREFIX: '/inherited' };
-      const host = new PtyHost({ resourcesDir: resolve('resources'), events: { data: () => undefined, changed: () => undefined }, env });
-      hosts.push(host);
+      const session = await fx.ws.create({ cwd: fx.root });
+      const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: fx.userHome, SHELL: shell, HISTFILE: '/dev/null', CONDA_PREFIX: '/inherited' };
+      const host = fx.host({ events: { data: () => undefined, changed: () => undefined }, env });
       const path = `/restored/bin:${process.env.PATH}`;
       const t = await host.create(session, { id: 'main', env: { PATH: path, VIRTUAL_ENV: '/restored venv', CONDA_PREFIX: null } });
       expect(await run(t, 'echo "$VIRTUAL_ENV|${CONDA_PREFIX-unset}|$PATH"')).toBe(`/restored venv|unset|${path}`);

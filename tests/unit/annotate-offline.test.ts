@@ -15,6 +15,7 @@ import type { ResolvedEndpoint } from '../../electron/core/profiles';
 import type { SessionLog } from '../../electron/core/store/workspace';
 import { createBranch, pendingHandSteps, rewind, runPendingActions, trajectoryOf } from '../../electron/core/annotate/index';
 import { startFakeLlm, tool, type FakeLlm } from '../fixtures/fake-llm-server';
+import { useHermeticBash } from '../fixtures/shell-home';
 
 const TUNING = {
   llm: { retry: { baseDelayMs: 5, maxDelayMs: 50, maxRetries: 1, jitter: 0 }, timeoutMs: 10_000, idleTimeoutMs: 5_000 },
@@ -71,11 +72,7 @@ async function until(cond: () => boolean, ms = 10_000): Promise<void> {
 
 beforeAll(async () => {
   root = await mkdtemp(join(tmpdir(), 'apollo-annotate-offline-'));
-  const userHome = join(root, 'userhome');
-  await mkdir(userHome);
-  await writeFile(join(userHome, '.bashrc'), 'PS1="$ "\n');
-  Object.assign(process.env, { SHELL: '/bin/bash', HOME: userHome, HISTFILE: '/dev/null' });
-  for (const k of ['VIRTUAL_ENV', 'CONDA_PREFIX', 'CONDA_DEFAULT_ENV', 'PYTHONPATH', 'APOLLO_ENV_VARS']) delete process.env[k];
+  await useHermeticBash(root);
   home = join(root, 'ws');
   cwd = join(root, 'work');
   await mkdir(cwd);

@@ -16,6 +16,7 @@ import type { SessionLog } from '../../electron/core/store/workspace';
 import { createBranch, rewind } from '../../electron/core/annotate/index';
 import type { ChatMessage } from '../../electron/core/rollout/llm';
 import { startFakeLlm, tool, type FakeLlm, type FakeReply, type FakeRequest } from '../fixtures/fake-llm-server';
+import { useHermeticBash } from '../fixtures/shell-home';
 
 const TUNING = {
   llm: { retry: { baseDelayMs: 5, maxDelayMs: 50, maxRetries: 1, jitter: 0 }, timeoutMs: 10_000, idleTimeoutMs: 5_000 },
@@ -28,12 +29,8 @@ const servers: FakeLlm[] = [];
 
 beforeAll(async () => {
   root = await mkdtemp(join(tmpdir(), 'apollo-annotate-'));
-  const home = join(root, 'userhome');
-  await mkdir(home);
-  await writeFile(join(home, '.bashrc'), 'PS1="$ "\n');
   // Hermetic shells: bash, a plain prompt, no inherited environment of interest.
-  Object.assign(process.env, { SHELL: '/bin/bash', HOME: home, HISTFILE: '/dev/null' });
-  for (const k of ['VIRTUAL_ENV', 'CONDA_PREFIX', 'CONDA_DEFAULT_ENV', 'PYTHONPATH', 'APOLLO_ENV_VARS']) delete process.env[k];
+  await useHermeticBash(root);
   core = await ApolloCore.open({ home: join(root, 'ws'), resourcesDir: resolve('resources'), host: 'web' });
   await core.ws.setSetting('annotator', 'alice');
 });

@@ -1,22 +1,16 @@
 // Real node-pty + real bash: spawning, shell integration, runCommand, recording,
 // flow control, failures.
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { describe, expect, it } from 'vitest';
+import { chmod, mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { Workspace, type SessionLog } from '../../electron/core/store/workspace';
-import { PtyHost, type TerminalLimits } from '../../electron/core/pty/pty-host';
+import { join } from 'node:path';
+import type { SessionLog } from '../../electron/core/store/workspace';
+import type { PtyHost, TerminalLimits } from '../../electron/core/pty/pty-host';
 import type { PtyTerminal } from '../../electron/core/pty/terminal';
 import type { LiveTerminal, PtyHostEvents } from '../../electron/core/pty/types';
 import { ApolloError } from '../../shared/errors';
 import type { SessionEvent } from '../../shared/events';
-
-const RESOURCES = resolve(__dirname, '../../resources');
-
-let root: string;
-let ws: Workspace;
-let userHome: string;
+import { ptyWorkspace } from '../fixtures/shell-home';
 
 type DataEvent = Parameters<PtyHostEvents['data']>[0];
 type ChangedEvent = Parameters<PtyHostEvents['changed']>[0];
@@ -29,20 +23,23 @@ interface Ctx {
   changed: ChangedEvent[];
 }
 
-const hosts: PtyHost[] = [];
+// Hermetic user startup files: prove they are loaded, keep the prompt simple.
+const fx = ptyWorkspace('apollo-pty-', {
+  '.bashrc': 'export APOLLO_TEST_RC=bashrc\nPS1="$ "\n',
+  '.profile': 'export APOLLO_TEST_PROFILE=profile\n. "$HOME/.bashrc"\n',
+  '.zshrc': 'export APOLLO_TEST_RC=zshrc\nPS1="%# "\n',
+});
 
 async function setup(limits?: Partial<TerminalLimits>): Promise<Ctx> {
-  const cwd = await mkdtemp(join(root, 'work-'));
-  const session = await ws.create({ cwd });
+  const cwd = await mkdtemp(join(fx.root, 'work-'));
+  const session = await fx.ws.create({ cwd });
   const data: DataEvent[] = [];
   const changed: ChangedEvent[] = [];
-  const host = new PtyHost({
-    resourcesDir: RESOURCES,
+  const host = fx.host({
     events: { data: (e) => data.push(e), changed: (e) => changed.push(e) },
-    env: { ...process.env, HOME: userHome, SHELL: '/bin/bash', PS1: '$ ' },
+    env: { ...process.env, HOME: fx.userHome, SHELL: '/bin/bash', PS1: '$ ' },
     ...(limits ? { limits } : {}),
   });
-  hosts.push(host);
   return { session, cwd, host, data, changed };
 }
 
@@ -59,26 +56,6 @@ async function until(cond: () => boolean | Promise<boolean>, ms = 5000, what = '
 }
 
 const run = (t: LiveTerminal, cmd: string, timeoutMs = 5000) => t.runCommand(cmd, { wait: true, timeoutMs });
-
-beforeAll(async () => {
-  root = await mkdtemp(join(tmpdir(), 'apollo-pty-'));
-  userHome = join(root, 'home');
-  await mkdir(userHome);
-  // Hermetic user startup files: prove they are loaded, keep the prompt simple.
-  await writeFile(join(userHome, '.bashrc'), 'export APOLLO_TEST_RC=bashrc\nPS1="$ "\n');
-  await writeFile(join(userHome, '.profile'), 'export APOLLO_TEST_PROFILE=profile\n. "$HOME/.bashrc"\n');
-  await writeFile(join(userHome, '.zshrc'), 'export APOLLO_TEST_RC=zshrc\nPS1="%# "\n');
-  ws = await Workspace.open(join(root, 'ws'));
-});
-
-afterEach(async () => {
-  await Promise.all(hosts.splice(0).map((h) => h.dispose()));
-});
-
-afterAll(async () => {
-  await ws.close();
-  await rm(root, { recursive: true, force: true });
-});
 
 describe('PtyHost with bash and shell integration', () => {
   it('runs a command: output in data events, recording and runCommand; events recorded', async () => {

@@ -5,5 +5,5 @@ export {
 } from './branching';
 export { addComment, editComment, deleteComment } from './comments';
 export { checkpointFiles, checkpointReadFile, READ_CAP_BYTES } from './checkpoint-files';
-export { trajectoryOf, resolveStepRef, mainBranchId, type AnnotateCore } from './state';
+export { trajectoryOf, resolveStepRef, mainBranchId, sessionLocks, type AnnotateCore } from './state';
 export { aliasesFor } from './terminals';

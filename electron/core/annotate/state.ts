@@ -70,24 +70,32 @@ export function stepLabel(step: Step | null | undefined): string {
   return step ? `step ${step.depth}` : 'the start';
 }
 
-const locks = new Map<string, Promise<void>>();
+/**
+ * A new set of per-session locks: the function returned waits until the earlier
+ * holders of that session's lock have released it, then returns the release
+ * (calling it again does nothing).
+ */
+export function sessionLocks(): (sessionId: string) => Promise<() => void> {
+  const locks = new Map<string, Promise<void>>();
+  return async (sessionId) => {
+    const prev = locks.get(sessionId) ?? Promise.resolve();
+    let release!: () => void;
+    const mine = new Promise<void>((r) => (release = r));
+    const tail = prev.then(() => mine);
+    locks.set(sessionId, tail);
+    await prev;
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      release();
+      if (locks.get(sessionId) === tail) locks.delete(sessionId);
+    };
+  };
+}
 
 /**
  * Serialize environment-changing operations of one session (a hand-written action
  * must not run twice; a rewind must not interleave with one). Returns the release.
  */
-export async function lockSession(sessionId: string): Promise<() => void> {
-  const prev = locks.get(sessionId) ?? Promise.resolve();
-  let release!: () => void;
-  const mine = new Promise<void>((r) => (release = r));
-  const tail = prev.then(() => mine);
-  locks.set(sessionId, tail);
-  await prev;
-  let released = false;
-  return () => {
-    if (released) return;
-    released = true;
-    release();
-    if (locks.get(sessionId) === tail) locks.delete(sessionId);
-  };
-}
+export const lockSession = sessionLocks();

@@ -15,22 +15,21 @@
 // or any error the temporary folder is removed, so either a complete bundle exists or
 // nothing does. Files contain no "now": exporting the same input twice gives
 // byte-identical files.
-import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, open, readdir, rename, rm, stat, type FileHandle } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
-import { StringDecoder } from 'node:string_decoder';
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
 import { ApolloError } from '../../../shared/errors';
 import type { LabelSource, SessionEvent } from '../../../shared/events';
 import { foldTrajectory, type Trajectory } from '../../../shared/trajectory';
 import { terminalIdsOf, writeAsciicast } from './asciicast';
+import { checkWrittenFile, exists, scanFile, StagingDir, toApolloError, type WrittenFile } from './files';
 import {
   emptyStats, llamaFactoryDatasetInfo, openaiRecord, sharegptRecord, stepBranches, trajectoryRecords, weighConversation,
   type OpenAIOptions, type ToolSchema, type TrajectoryStats,
 } from './formats';
 import { assistantTurns, buildConversation, type Conversation } from './messages';
 import { labelUnder, resolvePolicy, type LabelPolicy } from './policy';
-import { RedactionLog, Redactor, type RedactionReport } from './redact';
-import { AsciicastValidator, validateOpenAILine, validateShareGPTLine, type ValidationError } from './validate';
+import { RedactionLog, Redactor, type RedactionReport, type RedactionSummary } from './redact';
+import type { ValidationError } from './validate';
 
 export type { ToolSchema } from './formats';
 export type ExportFormat = 'openai' | 'sharegpt' | 'trajectory' | 'asciicast';
@@ -109,7 +108,7 @@ export interface Manifest {
   annotators: string[];
   counts: ManifestCounts;
   files: ManifestFile[];
-  redactions: { total: number; byKind: Record<string, number>; byFile: Record<string, number> };
+  redactions: RedactionSummary;
 }
 
 export interface ExportBundleResult {
@@ -125,69 +124,17 @@ const FILE_TRAJECTORY = 'trajectory.jsonl';
 const FILE_REDACTIONS = 'redactions.json';
 const FILE_MANIFEST = 'manifest.json';
 
-/** Buffered, fsync-on-close writer. */
-class FileOut {
-  private buf: string[] = [];
-  private len = 0;
-  private constructor(private readonly fh: FileHandle) {}
-
-  static async create(path: string): Promise<FileOut> {
-    return new FileOut(await open(path, 'wx'));
-  }
-
-  async write(s: string): Promise<void> {
-    this.buf.push(s);
-    this.len += s.length;
-    if (this.len >= 1 << 20) await this.flush();
-  }
-
-  private async flush(): Promise<void> {
-    if (!this.buf.length) return;
-    const s = this.buf.join('');
-    this.buf = [];
-    this.len = 0;
-    await this.fh.write(s, null, 'utf8');
-  }
-
-  async close(): Promise<void> {
-    try {
-      await this.flush();
-      await this.fh.sync();
-    } finally {
-      await this.fh.close();
-    }
-  }
-
-  async abandon(): Promise<void> {
-    await this.fh.close().catch(() => {});
-  }
-}
-
 function safeName(s: string): string {
   const x = s.replace(/[^A-Za-z0-9._-]/g, '_');
   return x === '' || x === '.' || x === '..' ? `_${x}` : x;
 }
 
-function toApolloError(e: unknown): ApolloError {
-  if (e instanceof ApolloError) return e;
-  const err = e as NodeJS.ErrnoException;
-  if (err?.code === 'ENOSPC' || err?.code === 'EDQUOT') return new ApolloError('DISK_FULL', `Disk full while exporting: ${err.message}`);
-  if (err?.name === 'AbortError') return new ApolloError('CANCELLED', 'Export cancelled');
-  if (typeof err?.code === 'string') return new ApolloError('IO', err.message);
-  return new ApolloError('INTERNAL', err?.message ?? String(e));
-}
-
-async function fsyncDir(path: string): Promise<void> {
-  try {
-    const fh = await open(path, 'r');
-    try {
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-  } catch {
-    // not supported on every platform (Windows); the rename is still atomic
-  }
+/** Counts of nothing yet, for a manifest of `sessions` sessions and `trajectories` training lines. */
+export function emptyCounts(sessions: number, trajectories: number): ManifestCounts {
+  return {
+    sessions, trajectories, steps: 0, actions: 0, kept: 0, masked: 0, unlabelled: 0,
+    maskedBy: emptyStats().maskedBy, labelledBy: { annotator: 0, judge: 0, rule: 0 }, emptyTurns: 0,
+  };
 }
 
 function sessionName(events: readonly SessionEvent[]): string | null {
@@ -206,38 +153,6 @@ interface Prepared {
   terminals: string[];
 }
 
-/** Read a file back: hash it and hand each line to `line` (streamed; the last line must end with \n). */
-async function scanFile(path: string, line: ((text: string, n: number) => void) | null): Promise<{ sha256: string; bytes: number; lines: number; unterminated: boolean }> {
-  const hash = createHash('sha256');
-  const fh = await open(path, 'r');
-  const dec = new StringDecoder('utf8');
-  const buf = Buffer.allocUnsafe(1 << 20);
-  let bytes = 0;
-  let n = 0;
-  let rest = '';
-  try {
-    for (;;) {
-      const { bytesRead } = await fh.read(buf, 0, buf.length, null);
-      if (bytesRead === 0) break;
-      const chunk = buf.subarray(0, bytesRead);
-      hash.update(chunk);
-      bytes += bytesRead;
-      if (!line) continue;
-      const text = rest + dec.write(chunk);
-      let start = 0;
-      for (let nl = text.indexOf('\n'); nl >= 0; nl = text.indexOf('\n', start)) {
-        line(text.slice(start, nl), ++n);
-        start = nl + 1;
-      }
-      rest = text.slice(start);
-    }
-  } finally {
-    await fh.close();
-  }
-  rest += dec.end();
-  return { sha256: hash.digest('hex'), bytes, lines: n, unterminated: rest !== '' };
-}
-
 export async function exportBundle(opts: ExportBundleOptions): Promise<ExportBundleResult> {
   const outDir = opts.outDir.replace(/[\\/]+$/, '');
   const formats = EXPORT_FORMATS.filter((f) => opts.formats.includes(f));
@@ -250,7 +165,7 @@ export async function exportBundle(opts: ExportBundleOptions): Promise<ExportBun
     if (ids.has(s.sessionId)) throw new ApolloError('BAD_REQUEST', `Session ${s.sessionId} listed twice`);
     ids.add(s.sessionId);
   }
-  if (await stat(outDir).then(() => true, () => false)) throw new ApolloError('CONFLICT', `${outDir} already exists`);
+  if (await exists(outDir)) throw new ApolloError('CONFLICT', `${outDir} already exists`);
 
   const policy = resolvePolicy(opts.labelPolicy);
   const redactor = new Redactor(opts.secrets);
@@ -308,26 +223,19 @@ export async function exportBundle(opts: ExportBundleOptions): Promise<ExportBun
     checkAbort();
   };
 
-  await mkdir(dirname(outDir), { recursive: true }).catch((e) => {
-    throw toApolloError(e);
-  });
-  const tmp = `${outDir}.tmp-${randomBytes(6).toString('hex')}`;
-  let published = false;
-  const open_: FileOut[] = [];
+  const stage = new StagingDir(outDir);
   try {
-    await mkdir(tmp);
-    const written: Array<{ path: string; format: ManifestFile['format'] }> = [];
+    await stage.open();
+    const written: WrittenFile[] = [];
     const writeJsonl = async (file: string, format: ExportFormat, records: Iterable<unknown>): Promise<void> => {
-      const out = await FileOut.create(join(tmp, file));
-      open_.push(out);
+      const out = await stage.create(file);
       let line = 0;
       for (const rec of records) {
         line++;
         const clean = redactor.redactValue(rec, (ptr, kind) => log.add(file, line, ptr, kind));
         await out.write(`${JSON.stringify(clean)}\n`);
       }
-      await out.close();
-      open_.splice(open_.indexOf(out), 1);
+      await stage.finish(out);
       written.push({ path: file, format });
     };
     const allConvs = prepared.flatMap((p) => p.convs.map((c) => ({ p, c })));
@@ -347,11 +255,7 @@ export async function exportBundle(opts: ExportBundleOptions): Promise<ExportBun
           progress(`sharegpt ${p.input.sessionId}/${c.branchId}`);
         }
       })());
-      const out = await FileOut.create(join(tmp, FILE_DATASET_INFO));
-      open_.push(out);
-      await out.write(llamaFactoryDatasetInfo(FILE_SHAREGPT));
-      await out.close();
-      open_.splice(open_.indexOf(out), 1);
+      await stage.writeFile(FILE_DATASET_INFO, llamaFactoryDatasetInfo(FILE_SHAREGPT));
       written.push({ path: FILE_DATASET_INFO, format: 'llama-factory-dataset-info' });
     }
     if (formats.includes('trajectory')) {
@@ -365,12 +269,9 @@ export async function exportBundle(opts: ExportBundleOptions): Promise<ExportBun
     if (formats.includes('asciicast')) {
       for (const p of prepared) {
         if (!p.terminals.length) continue;
-        const sdir = join(tmp, 'terminals', safeName(p.input.sessionId));
-        await mkdir(sdir, { recursive: true });
         for (const tid of p.terminals) {
-          const rel = `terminals/${safeName(p.input.sessionId)}/${safeName(tid)}.cast`;
-          const out = await FileOut.create(join(tmp, rel));
-          open_.push(out);
+          const rel = castPath(p.input.sessionId, tid);
+          const out = await stage.create(rel);
           let lastReport = 0;
           await writeAsciicast({
             recordingPath: join(p.dir, 'terminals', `${tid}.out`),
@@ -391,8 +292,7 @@ export async function exportBundle(opts: ExportBundleOptions): Promise<ExportBun
             },
             signal,
           });
-          await out.close();
-          open_.splice(open_.indexOf(out), 1);
+          await stage.finish(out);
           written.push({ path: rel, format: 'asciicast' });
           progress(`asciicast ${p.input.sessionId}/${tid}`);
         }
@@ -403,35 +303,14 @@ export async function exportBundle(opts: ExportBundleOptions): Promise<ExportBun
     const errors: Array<ValidationError & { file: string }> = [];
     const files: ManifestFile[] = [];
     for (const w of written) {
-      const fileErrors: ValidationError[] = [];
-      let records = 0;
-      let check: ((text: string, n: number) => void) | null = null;
-      let asciicast: AsciicastValidator | null = null;
-      if (w.format === 'openai') check = (l, n) => fileErrors.push(...validateOpenAILine(l, n, { allowReasoning: opts.openai?.reasoning === 'field' }));
-      else if (w.format === 'sharegpt') check = (l, n) => fileErrors.push(...validateShareGPTLine(l, n));
-      else if (w.format === 'trajectory') {
-        check = (l, n) => {
-          try {
-            JSON.parse(l);
-          } catch {
-            fileErrors.push({ line: n, message: 'invalid JSON' });
-          }
-        };
-      } else if (w.format === 'asciicast') {
-        const v = (asciicast = new AsciicastValidator());
-        check = (l) => v.line(l);
-      }
-      const lineCheck = check;
-      const scan = await scanFile(join(tmp, w.path), lineCheck && ((l, n) => {
-        if (fileErrors.length < 100) lineCheck(l, n);
-        if (n % 4096 === 0) checkAbort();
-      }));
-      if (w.format === 'llama-factory-dataset-info') records = 1;
-      else records = w.format === 'asciicast' ? Math.max(0, scan.lines - 1) : scan.lines;
-      if (scan.unterminated) fileErrors.push({ line: scan.lines + 1, message: 'last line has no newline' });
-      if (asciicast) fileErrors.push(...asciicast.end());
-      errors.push(...fileErrors.map((e) => ({ ...e, file: w.path })));
-      files.push({ path: w.path, format: w.format, bytes: scan.bytes, sha256: scan.sha256, records });
+      const check = await checkWrittenFile(stage.dir, w, {
+        allowReasoning: opts.openai?.reasoning === 'field',
+        onLine: (n) => {
+          if (n % 4096 === 0) checkAbort();
+        },
+      });
+      errors.push(...check.errors.map((e) => ({ ...e, file: w.path })));
+      files.push(check.file);
       progress(`validate ${w.path}`);
     }
     if (errors.length) {
@@ -440,10 +319,7 @@ export async function exportBundle(opts: ExportBundleOptions): Promise<ExportBun
     }
 
     // ---- manifest
-    const counts: ManifestCounts = {
-      sessions: prepared.length, trajectories: nTraj, steps: 0, actions: 0, kept: 0, masked: 0, unlabelled: 0,
-      maskedBy: emptyStats().maskedBy, labelledBy: { annotator: 0, judge: 0, rule: 0 }, emptyTurns: 0,
-    };
+    const counts = emptyCounts(prepared.length, nTraj);
     const trajectories: Manifest['trajectories'] = [];
     const annotators = new Set<string>();
     for (const p of prepared) {
@@ -496,12 +372,8 @@ export async function exportBundle(opts: ExportBundleOptions): Promise<ExportBun
 
     const redactions = log.list();
     {
-      const out = await FileOut.create(join(tmp, FILE_REDACTIONS));
-      open_.push(out);
-      await out.write(`${JSON.stringify({ redactions }, null, 2)}\n`);
-      await out.close();
-      open_.splice(open_.indexOf(out), 1);
-      const scan = await scanFile(join(tmp, FILE_REDACTIONS), null);
+      await stage.writeFile(FILE_REDACTIONS, `${JSON.stringify({ redactions }, null, 2)}\n`);
+      const scan = await scanFile(join(stage.dir, FILE_REDACTIONS));
       files.push({ path: FILE_REDACTIONS, format: 'redactions', bytes: scan.bytes, sha256: scan.sha256, records: redactions.length });
     }
     files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
@@ -519,32 +391,20 @@ export async function exportBundle(opts: ExportBundleOptions): Promise<ExportBun
       files,
       redactions: log.summary(),
     };
-    {
-      const out = await FileOut.create(join(tmp, FILE_MANIFEST));
-      open_.push(out);
-      await out.write(`${JSON.stringify(manifest, null, 2)}\n`);
-      await out.close();
-      open_.splice(open_.indexOf(out), 1);
-    }
+    await stage.writeFile(FILE_MANIFEST, `${JSON.stringify(manifest, null, 2)}\n`);
     checkAbort();
 
     // ---- publish
-    for (const p of prepared) if (p.terminals.length) await fsyncDir(join(tmp, 'terminals', safeName(p.input.sessionId)));
-    if (formats.includes('asciicast')) await fsyncDir(join(tmp, 'terminals'));
-    await fsyncDir(tmp);
-    if (await stat(outDir).then(() => true, () => false)) throw new ApolloError('CONFLICT', `${outDir} already exists`);
-    await rename(tmp, outDir);
-    published = true;
-    await fsyncDir(dirname(outDir));
+    await stage.publish([
+      ...prepared.filter((p) => p.terminals.length).map((p) => `terminals/${safeName(p.input.sessionId)}`),
+      ...(formats.includes('asciicast') ? ['terminals'] : []),
+    ]);
     opts.onProgress?.(total, total, 'done');
     return { dir: outDir, manifest, redactions };
   } catch (e) {
-    throw toApolloError(e);
+    throw toApolloError(e, 'exporting', 'Export cancelled');
   } finally {
-    if (!published) {
-      for (const f of open_) await f.abandon();
-      await rm(tmp, { recursive: true, force: true }).catch(() => {});
-    }
+    await stage.discard();
   }
 }
 

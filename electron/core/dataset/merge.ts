@@ -29,18 +29,18 @@
 // contributes its per-trajectory numbers and `merge.countsExact` becomes false.
 // The output has no "now" and no randomness: the same inputs in the same order give
 // byte-identical files.
-import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, open, readFile, rename, rm, stat, type FileHandle } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
-import { StringDecoder } from 'node:string_decoder';
 import { ApolloError } from '../../../shared/errors';
 import type { LabelSource } from '../../../shared/events';
 import { APP_VERSION } from '../version';
-import { BUNDLE_FILES, EXPORT_FORMATS, type ExportFormat, type Manifest, type ManifestCounts, type ManifestFile } from './bundle';
-import { emptyStats, llamaFactoryDatasetInfo } from './formats';
+import { BUNDLE_FILES, EXPORT_FORMATS, emptyCounts, type ExportFormat, type Manifest, type ManifestCounts, type ManifestFile } from './bundle';
+import { checkWrittenFile, exists, scanFile, StagingDir, toApolloError as ioError, type ScanHooks, type ScanResult, type WrittenFile } from './files';
+import { llamaFactoryDatasetInfo } from './formats';
 import { resolvePolicy, type LabelPolicy, type WeightReason } from './policy';
-import type { RedactionReport } from './redact';
-import { AsciicastValidator, MAX_ERRORS, validateOpenAILine, validateShareGPTLine, type ValidationError } from './validate';
+import { summarizeRedactions, type RedactionReport } from './redact';
+import { MAX_ERRORS, type ValidationError } from './validate';
 
 export const BUNDLE_FORMAT = 'apollo-dataset-bundle';
 export const BUNDLE_FORMAT_VERSION = 1;
@@ -143,127 +143,10 @@ export interface MergeBundlesResult {
   report: MergeReport;
 }
 
-// ---------------------------------------------------------------- small I/O helpers
-
-/** Buffered writer, fsync on close. */
-class Out {
-  private parts: Buffer[] = [];
-  private len = 0;
-  private constructor(private readonly fh: FileHandle) {}
-
-  static async create(path: string): Promise<Out> {
-    return new Out(await open(path, 'wx'));
-  }
-
-  push(s: string | Buffer): void {
-    const b = typeof s === 'string' ? Buffer.from(s, 'utf8') : s;
-    this.parts.push(b);
-    this.len += b.length;
-  }
-
-  async maybeFlush(): Promise<void> {
-    if (this.len >= 1 << 20) await this.flush();
-  }
-
-  private async flush(): Promise<void> {
-    if (!this.parts.length) return;
-    const buf = Buffer.concat(this.parts);
-    this.parts = [];
-    this.len = 0;
-    for (let off = 0; off < buf.length;) {
-      const { bytesWritten } = await this.fh.write(buf, off, buf.length - off, null);
-      off += bytesWritten;
-    }
-  }
-
-  async close(): Promise<void> {
-    try {
-      await this.flush();
-      await this.fh.sync();
-    } finally {
-      await this.fh.close();
-    }
-  }
-
-  async abandon(): Promise<void> {
-    await this.fh.close().catch(() => {});
-  }
-}
-
-interface ScanResult {
-  sha256: string;
-  bytes: number;
-  lines: number;
-  unterminated: boolean;
-}
-
-interface ScanHooks {
-  /** Each complete line (without its \n), 1-based. */
-  line?(text: string, n: number): void;
-  /** Each raw chunk read (the buffer is reused: copy it to keep it). */
-  chunk?(buf: Buffer): void;
-  /** After each chunk: flush writers, check for abort. */
-  after?(): Promise<void> | void;
-}
-
-async function scanFile(path: string, hooks: ScanHooks = {}): Promise<ScanResult> {
-  const hash = createHash('sha256');
-  const fh = await open(path, 'r');
-  const dec = new StringDecoder('utf8');
-  const buf = Buffer.allocUnsafe(1 << 20);
-  let bytes = 0;
-  let n = 0;
-  let rest = '';
-  try {
-    for (;;) {
-      const { bytesRead } = await fh.read(buf, 0, buf.length, null);
-      if (bytesRead === 0) break;
-      const chunk = buf.subarray(0, bytesRead);
-      hash.update(chunk);
-      bytes += bytesRead;
-      hooks.chunk?.(chunk);
-      if (hooks.line) {
-        const text = rest + dec.write(chunk);
-        let start = 0;
-        for (let nl = text.indexOf('\n'); nl >= 0; nl = text.indexOf('\n', start)) {
-          hooks.line(text.slice(start, nl), ++n);
-          start = nl + 1;
-        }
-        rest = text.slice(start);
-      }
-      await hooks.after?.();
-    }
-  } finally {
-    await fh.close();
-  }
-  if (hooks.line) rest += dec.end();
-  return { sha256: hash.digest('hex'), bytes, lines: n, unterminated: rest !== '' };
-}
-
-async function fsyncDir(path: string): Promise<void> {
-  try {
-    const fh = await open(path, 'r');
-    try {
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-  } catch {
-    // not supported on every platform (Windows); the rename is still atomic
-  }
-}
-
-async function exists(path: string): Promise<boolean> {
-  return stat(path).then(() => true, () => false);
-}
+// ---------------------------------------------------------------- small helpers
 
 function toApolloError(e: unknown): ApolloError {
-  if (e instanceof ApolloError) return e;
-  const err = e as NodeJS.ErrnoException;
-  if (err?.code === 'ENOSPC' || err?.code === 'EDQUOT') return new ApolloError('DISK_FULL', `Disk full while merging: ${err.message}`);
-  if (err?.name === 'AbortError') return new ApolloError('CANCELLED', 'Merge cancelled');
-  if (typeof err?.code === 'string') return new ApolloError('IO', err.message);
-  return new ApolloError('INTERNAL', err?.message ?? String(e));
+  return ioError(e, 'merging', 'Merge cancelled');
 }
 
 const digest = (s: string): string => createHash('sha256').update(s).digest('base64');
@@ -768,10 +651,7 @@ async function merge(opts: MergeBundlesOptions): Promise<MergeBundlesResult> {
   const annotators = sortedUnique(inputs.flatMap((b) => b.manifest.annotators));
 
   // Counts: distinct steps/actions per session (a differently labelled action counts per version).
-  const counts: ManifestCounts = {
-    sessions: sessions.size, trajectories: kept.length, steps: 0, actions: 0, kept: 0, masked: 0, unlabelled: 0,
-    maskedBy: emptyStats().maskedBy, labelledBy: { annotator: 0, judge: 0, rule: 0 }, emptyTurns: 0,
-  };
+  const counts = emptyCounts(sessions.size, kept.length);
   let countsExact = true;
   {
     const seenSteps = new Set<string>();
@@ -865,29 +745,14 @@ async function merge(opts: MergeBundlesOptions): Promise<MergeBundlesResult> {
   const redactionSummary = summarizeRedactions(redactions);
 
   const allowReasoning = inputs.some((b) => b.hasReasoning);
-  const outputs: Array<{ path: string; format: ManifestFile['format'] }> = [];
+  const outputs: WrittenFile[] = [];
   if (has('openai')) outputs.push({ path: BUNDLE_FILES.openai, format: 'openai' });
   if (has('sharegpt')) outputs.push({ path: BUNDLE_FILES.sharegpt, format: 'sharegpt' }, { path: BUNDLE_FILES.datasetInfo, format: 'llama-factory-dataset-info' });
   if (has('trajectory')) outputs.push({ path: BUNDLE_FILES.trajectory, format: 'trajectory' });
   for (const c of casts) outputs.push({ path: c.out, format: 'asciicast' });
 
   // ---- 3. write, validate, publish
-  await mkdir(dirname(outDir), { recursive: true }).catch((e: unknown) => {
-    throw toApolloError(e);
-  });
-  const tmp = `${outDir}.tmp-${randomBytes(6).toString('hex')}`;
-  let published = false;
-  const openOuts = new Set<Out>();
-  const create = async (rel: string): Promise<Out> => {
-    await mkdir(dirname(join(tmp, rel)), { recursive: true });
-    const o = await Out.create(join(tmp, rel));
-    openOuts.add(o);
-    return o;
-  };
-  const finish = async (o: Out): Promise<void> => {
-    openOuts.delete(o);
-    await o.close();
-  };
+  const stage = new StagingDir(outDir);
   /** Read an input file again while copying from it; refuse it if it changed since it was verified. */
   const reread = async (input: Input, rel: string, hooks: ScanHooks): Promise<void> => {
     const f = input.files.get(rel)!;
@@ -895,14 +760,14 @@ async function merge(opts: MergeBundlesOptions): Promise<MergeBundlesResult> {
     if (scan.sha256 !== f.sha256 || scan.bytes !== f.bytes) throw bad(input.path, `file ${rel} changed while it was being merged`, { bundle: input.path, file: rel });
   };
   try {
-    await mkdir(tmp);
+    await stage.open();
     let lineCount = 0;
     const tick = (): void => {
       if (++lineCount % 4096 === 0) checkAbort();
     };
     for (const fmt of lineFormats) {
       const rel = BUNDLE_FILES[fmt];
-      const out = await create(rel);
+      const out = await stage.create(rel);
       for (const input of inputs) {
         const lines = lineMap.get(input)!;
         await reread(input, rel, {
@@ -916,17 +781,15 @@ async function merge(opts: MergeBundlesOptions): Promise<MergeBundlesResult> {
           },
         });
       }
-      await finish(out);
+      await stage.finish(out);
       progress(`write ${rel}`);
       if (fmt === 'sharegpt') {
-        const info = await create(BUNDLE_FILES.datasetInfo);
-        info.push(llamaFactoryDatasetInfo(BUNDLE_FILES.sharegpt));
-        await finish(info);
+        await stage.writeFile(BUNDLE_FILES.datasetInfo, llamaFactoryDatasetInfo(BUNDLE_FILES.sharegpt));
         progress(`write ${BUNDLE_FILES.datasetInfo}`);
       }
     }
     if (has('trajectory')) {
-      const out = await create(BUNDLE_FILES.trajectory);
+      const out = await stage.create(BUNDLE_FILES.trajectory);
       for (const input of inputs) {
         const map = trajLineMap.get(input)!;
         await reread(input, BUNDLE_FILES.trajectory, {
@@ -940,11 +803,11 @@ async function merge(opts: MergeBundlesOptions): Promise<MergeBundlesResult> {
           },
         });
       }
-      await finish(out);
+      await stage.finish(out);
       progress(`write ${BUNDLE_FILES.trajectory}`);
     }
     for (const c of casts) {
-      const out = await create(c.out);
+      const out = await stage.create(c.out);
       let copied = 0;
       let lastReport = 0;
       await reread(c.input, c.file.path, {
@@ -961,7 +824,7 @@ async function merge(opts: MergeBundlesOptions): Promise<MergeBundlesResult> {
           return out.maybeFlush();
         },
       });
-      await finish(out);
+      await stage.finish(out);
       progress(`copy ${c.out}`);
     }
 
@@ -969,48 +832,11 @@ async function merge(opts: MergeBundlesOptions): Promise<MergeBundlesResult> {
     const files: ManifestFile[] = [];
     const errors: Array<ValidationError & { file: string }> = [];
     for (const w of outputs) {
-      const fileErrors: ValidationError[] = [];
-      let check: ((l: string, n: number) => void) | undefined;
-      let cast: AsciicastValidator | null = null;
-      let whole: string[] | null = null;
-      if (w.format === 'openai') check = (l, n) => fileErrors.push(...validateOpenAILine(l, n, { allowReasoning }));
-      else if (w.format === 'sharegpt') check = (l, n) => fileErrors.push(...validateShareGPTLine(l, n));
-      else if (w.format === 'trajectory') {
-        check = (l, n) => {
-          try {
-            JSON.parse(l);
-          } catch {
-            fileErrors.push({ line: n, message: 'invalid JSON' });
-          }
-        };
-      } else if (w.format === 'asciicast') {
-        const v = (cast = new AsciicastValidator());
-        check = (l) => v.line(l);
-      } else {
-        const parts: string[] = (whole = []);
-        check = (l) => parts.push(l);
-      }
-      const lineCheck = check;
-      const scan = await scanFile(join(tmp, w.path), {
-        line: (l, n) => {
-          tick();
-          if (fileErrors.length < MAX_ERRORS) lineCheck(l, n);
-        },
-      });
-      if (scan.unterminated) fileErrors.push({ line: scan.lines + 1, message: 'last line has no newline' });
-      if (cast) fileErrors.push(...cast.end());
-      if (whole) {
-        try {
-          JSON.parse(whole.join('\n'));
-        } catch {
-          fileErrors.push({ line: 0, message: 'invalid JSON' });
-        }
-      }
+      const check = await checkWrittenFile(stage.dir, w, { allowReasoning, onLine: tick });
       const expected = w.format === 'openai' || w.format === 'sharegpt' ? kept.length : w.format === 'trajectory' ? trajLines : null;
-      if (expected !== null && scan.lines !== expected) fileErrors.push({ line: 0, message: `${scan.lines} line(s) written, ${expected} expected` });
-      errors.push(...fileErrors.map((e) => ({ ...e, file: w.path })));
-      const records = w.format === 'llama-factory-dataset-info' ? 1 : w.format === 'asciicast' ? Math.max(0, scan.lines - 1) : scan.lines;
-      files.push({ path: w.path, format: w.format, bytes: scan.bytes, sha256: scan.sha256, records });
+      if (expected !== null && check.lines !== expected) check.errors.push({ line: 0, message: `${check.lines} line(s) written, ${expected} expected` });
+      errors.push(...check.errors.map((e) => ({ ...e, file: w.path })));
+      files.push(check.file);
       progress(`validate ${w.path}`);
     }
     if (errors.length) {
@@ -1019,10 +845,8 @@ async function merge(opts: MergeBundlesOptions): Promise<MergeBundlesResult> {
     }
 
     {
-      const out = await create(BUNDLE_FILES.redactions);
-      out.push(`${JSON.stringify({ redactions }, null, 2)}\n`);
-      await finish(out);
-      const scan = await scanFile(join(tmp, BUNDLE_FILES.redactions));
+      await stage.writeFile(BUNDLE_FILES.redactions, `${JSON.stringify({ redactions }, null, 2)}\n`);
+      const scan = await scanFile(join(stage.dir, BUNDLE_FILES.redactions));
       files.push({ path: BUNDLE_FILES.redactions, format: 'redactions', bytes: scan.bytes, sha256: scan.sha256, records: redactions.length });
     }
     files.sort((a, b) => byString(a.path, b.path));
@@ -1042,21 +866,11 @@ async function merge(opts: MergeBundlesOptions): Promise<MergeBundlesResult> {
       mergedFrom,
       merge: { formatsDropped, duplicatesDropped: duplicates.length, sessionRecordsDropped, castsDeduplicated, countsExact, conflicts },
     };
-    {
-      const out = await create(BUNDLE_FILES.manifest);
-      out.push(`${JSON.stringify(manifest, null, 2)}\n`);
-      await finish(out);
-    }
+    await stage.writeFile(BUNDLE_FILES.manifest, `${JSON.stringify(manifest, null, 2)}\n`);
     checkAbort();
 
     // publish
-    for (const d of sortedUnique(casts.map((c) => dirname(c.out))).reverse()) await fsyncDir(join(tmp, d));
-    if (casts.length) await fsyncDir(join(tmp, 'terminals'));
-    await fsyncDir(tmp);
-    if (await exists(outDir)) throw new ApolloError('CONFLICT', `${outDir} already exists`);
-    await rename(tmp, outDir);
-    published = true;
-    await fsyncDir(dirname(outDir));
+    await stage.publish([...sortedUnique(casts.map((c) => dirname(c.out))).reverse(), ...(casts.length ? ['terminals'] : [])]);
     done = total;
     opts.onProgress?.(total, total, 'done');
 
@@ -1077,24 +891,8 @@ async function merge(opts: MergeBundlesOptions): Promise<MergeBundlesResult> {
     };
     return { dir: outDir, manifest, report };
   } finally {
-    if (!published) {
-      for (const o of openOuts) await o.abandon();
-      await rm(tmp, { recursive: true, force: true }).catch(() => {});
-    }
+    await stage.discard();
   }
-}
-
-function summarizeRedactions(list: readonly RedactionReport[]): Manifest['redactions'] {
-  const byKind: Record<string, number> = {};
-  const byFile: Record<string, number> = {};
-  let total = 0;
-  for (const e of list) {
-    total += e.count;
-    byKind[e.kind] = (byKind[e.kind] ?? 0) + e.count;
-    byFile[e.file] = (byFile[e.file] ?? 0) + e.count;
-  }
-  const sorted = (o: Record<string, number>): Record<string, number> => Object.fromEntries(Object.keys(o).sort(byString).map((k) => [k, o[k]!]));
-  return { total, byKind: sorted(byKind), byFile: sorted(byFile) };
 }
 
 /** Move a JSON pointer into an input manifest to the same value in the merged manifest; null = not carried over. */

@@ -312,17 +312,28 @@ export class RedactionLog {
     return [...this.entries.values()];
   }
 
-  summary(): { total: number; byKind: Record<string, number>; byFile: Record<string, number> } {
-    const byKind: Record<string, number> = {};
-    const byFile: Record<string, number> = {};
-    let total = 0;
-    for (const e of this.entries.values()) {
-      total += e.count;
-      byKind[e.kind] = (byKind[e.kind] ?? 0) + e.count;
-      byFile[e.file] = (byFile[e.file] ?? 0) + e.count;
-    }
-    const sorted = (o: Record<string, number>): Record<string, number> =>
-      Object.fromEntries(Object.keys(o).sort().map((k) => [k, o[k]!]));
-    return { total, byKind: sorted(byKind), byFile: sorted(byFile) };
+  summary(): RedactionSummary {
+    return summarizeRedactions(this.entries.values());
   }
+}
+
+export interface RedactionSummary {
+  total: number;
+  byKind: Record<string, number>;
+  byFile: Record<string, number>;
+}
+
+/** Totals of a redaction report, overall, by kind and by file (keys sorted). */
+export function summarizeRedactions(list: Iterable<RedactionReport>): RedactionSummary {
+  const byKind: Record<string, number> = {};
+  const byFile: Record<string, number> = {};
+  let total = 0;
+  for (const e of list) {
+    total += e.count;
+    byKind[e.kind] = (byKind[e.kind] ?? 0) + e.count;
+    byFile[e.file] = (byFile[e.file] ?? 0) + e.count;
+  }
+  const sorted = (o: Record<string, number>): Record<string, number> =>
+    Object.fromEntries(Object.keys(o).sort().map((k) => [k, o[k]!]));
+  return { total, byKind: sorted(byKind), byFile: sorted(byFile) };
 }

@@ -40,13 +40,24 @@ function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-function parseLine(line: string, n: number, errors: ValidationError[]): unknown {
+/** Parse line `n` as a JSON object: its record (null when it is not one), its errors so far and a reporter adding to them. */
+function parseLine(line: string, n: number): { rec: Record<string, unknown> | null; errors: ValidationError[]; err(message: string): void } {
+  const errors: ValidationError[] = [];
+  const err = (message: string): void => {
+    errors.push({ line: n, message });
+  };
+  let rec: unknown;
   try {
-    return JSON.parse(line) as unknown;
+    rec = JSON.parse(line) as unknown;
   } catch (e) {
-    errors.push({ line: n, message: `invalid JSON: ${(e as Error).message}` });
-    return undefined;
+    err(`invalid JSON: ${(e as Error).message}`);
+    return { rec: null, errors, err };
   }
+  if (!isObject(rec)) {
+    err('line is not a JSON object');
+    return { rec: null, errors, err };
+  }
+  return { rec, errors, err };
 }
 
 export interface OpenAIValidateOptions {
@@ -55,13 +66,8 @@ export interface OpenAIValidateOptions {
 }
 
 export function validateOpenAILine(line: string, n: number, opts: OpenAIValidateOptions = {}): ValidationError[] {
-  const errors: ValidationError[] = [];
-  const err = (message: string): void => {
-    errors.push({ line: n, message });
-  };
-  const rec = parseLine(line, n, errors);
-  if (rec === undefined) return errors;
-  if (!isObject(rec)) return [{ line: n, message: 'line is not a JSON object' }];
+  const { rec, errors, err } = parseLine(line, n);
+  if (!rec) return errors;
   for (const k of Object.keys(rec)) if (!['messages', 'tools', 'parallel_tool_calls'].includes(k)) err(`unrecognized top-level key "${k}"`);
   if (rec.tools !== undefined) validateTools(rec.tools, err);
   const messages = rec.messages;
@@ -163,13 +169,8 @@ function validateTools(tools: unknown, err: (m: string) => void): void {
 const SHAREGPT_FROM = ['human', 'gpt', 'function_call', 'observation', 'system'];
 
 export function validateShareGPTLine(line: string, n: number): ValidationError[] {
-  const errors: ValidationError[] = [];
-  const err = (message: string): void => {
-    errors.push({ line: n, message });
-  };
-  const rec = parseLine(line, n, errors);
-  if (rec === undefined) return errors;
-  if (!isObject(rec)) return [{ line: n, message: 'line is not a JSON object' }];
+  const { rec, errors, err } = parseLine(line, n);
+  if (!rec) return errors;
   if (rec.system !== undefined && typeof rec.system !== 'string') err('"system" must be a string');
   if (rec.tools !== undefined) {
     if (typeof rec.tools !== 'string') err('"tools" must be a JSON string');

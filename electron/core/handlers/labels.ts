@@ -7,7 +7,7 @@ import { branchPath, type Step, type Trajectory } from '../../../shared/trajecto
 import type { ApolloCore } from '../app';
 import type { HandlerMap } from '../dispatch';
 import type { SessionLog } from '../store/workspace';
-import { trajectoryOf } from '../annotate/index';
+import { sessionLocks, trajectoryOf } from '../annotate/index';
 import { judgeBranch, listRules, previewRules, ruleEvents, RULE_NAMES, type RuleParamOverrides } from '../labels/index';
 import { ExportManager } from '../exports';
 
@@ -16,21 +16,15 @@ export type LabelsCore = Pick<ApolloCore, 'session' | 'annotator' | 'profiles'>;
 
 // ------------------------------------------------------------------ helpers
 
-const locks = new Map<string, Promise<void>>();
+const lockLabels = sessionLocks();
 
 /** Run label writes of one session one at a time, so read-decide-append stays consistent. */
 async function withSessionLock<T>(sessionId: string, fn: () => Promise<T>): Promise<T> {
-  const prev = locks.get(sessionId) ?? Promise.resolve();
-  let release!: () => void;
-  const mine = new Promise<void>((r) => (release = r));
-  const tail = prev.then(() => mine);
-  locks.set(sessionId, tail);
-  await prev;
+  const release = await lockLabels(sessionId);
   try {
     return await fn();
   } finally {
     release();
-    if (locks.get(sessionId) === tail) locks.delete(sessionId);
   }
 }
 

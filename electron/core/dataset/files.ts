@@ -1,0 +1,272 @@
+// File I/O shared by the bundle exporter (bundle.ts) and the bundle merger (merge.ts):
+// a buffered writer that fsyncs on close, a streaming reader that hashes a file and
+// splits it into lines, the read-back check of a file written into a bundle, and a
+// temporary folder published with one rename (a complete bundle or nothing).
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdir, open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { StringDecoder } from 'node:string_decoder';
+import { ApolloError } from '../../../shared/errors';
+import type { ManifestFile } from './bundle';
+import { AsciicastValidator, MAX_ERRORS, validateOpenAILine, validateShareGPTLine, type ValidationError } from './validate';
+
+/** Buffered writer, fsync on close. */
+export class BufferedWriter {
+  private parts: Buffer[] = [];
+  /** Strings pushed since the last Buffer, encoded together. */
+  private text: string[] = [];
+  /** What is buffered: characters of strings plus bytes of Buffers (a flush threshold, not a size). */
+  private len = 0;
+  private constructor(private readonly fh: FileHandle) {}
+
+  /** Create `path`, which must not exist yet. */
+  static async create(path: string): Promise<BufferedWriter> {
+    return new BufferedWriter(await open(path, 'wx'));
+  }
+
+  /** Buffer `s` (a Buffer is kept as it is: copy one that will be reused). */
+  push(s: string | Buffer): void {
+    if (typeof s === 'string') this.text.push(s);
+    else {
+      this.settleText();
+      this.parts.push(s);
+    }
+    this.len += s.length;
+  }
+
+  /** Write the buffer out once it holds about 1 MiB. */
+  async maybeFlush(): Promise<void> {
+    if (this.len >= 1 << 20) await this.flush();
+  }
+
+  async write(s: string | Buffer): Promise<void> {
+    this.push(s);
+    await this.maybeFlush();
+  }
+
+  private settleText(): void {
+    if (!this.text.length) return;
+    this.parts.push(Buffer.from(this.text.join(''), 'utf8'));
+    this.text = [];
+  }
+
+  private async flush(): Promise<void> {
+    this.settleText();
+    if (!this.parts.length) return;
+    const buf = this.parts.length === 1 ? this.parts[0]! : Buffer.concat(this.parts);
+    this.parts = [];
+    this.len = 0;
+    for (let off = 0; off < buf.length;) {
+      const { bytesWritten } = await this.fh.write(buf, off, buf.length - off, null);
+      off += bytesWritten;
+    }
+  }
+
+  async close(): Promise<void> {
+    try {
+      await this.flush();
+      await this.fh.sync();
+    } finally {
+      await this.fh.close();
+    }
+  }
+
+  async abandon(): Promise<void> {
+    await this.fh.close().catch(() => {});
+  }
+}
+
+export interface ScanResult {
+  sha256: string;
+  bytes: number;
+  /** Complete lines (only counted when a `line` hook is given). */
+  lines: number;
+  /** The file does not end with \n (only known when a `line` hook is given). */
+  unterminated: boolean;
+}
+
+export interface ScanHooks {
+  /** Each complete line (without its \n), 1-based. */
+  line?(text: string, n: number): void;
+  /** Each raw chunk read (the buffer is reused: copy it to keep it). */
+  chunk?(buf: Buffer): void;
+  /** After each chunk: flush writers, check for abort. */
+  after?(): Promise<void> | void;
+}
+
+/** Read a file once, streamed: hash it and hand its chunks and lines to `hooks`. */
+export async function scanFile(path: string, hooks: ScanHooks = {}): Promise<ScanResult> {
+  const hash = createHash('sha256');
+  const fh = await open(path, 'r');
+  const dec = new StringDecoder('utf8');
+  const buf = Buffer.allocUnsafe(1 << 20);
+  let bytes = 0;
+  let n = 0;
+  let rest = '';
+  try {
+    for (;;) {
+      const { bytesRead } = await fh.read(buf, 0, buf.length, null);
+      if (bytesRead === 0) break;
+      const chunk = buf.subarray(0, bytesRead);
+      hash.update(chunk);
+      bytes += bytesRead;
+      hooks.chunk?.(chunk);
+      if (hooks.line) {
+        const text = rest + dec.write(chunk);
+        let start = 0;
+        for (let nl = text.indexOf('\n'); nl >= 0; nl = text.indexOf('\n', start)) {
+          hooks.line(text.slice(start, nl), ++n);
+          start = nl + 1;
+        }
+        rest = text.slice(start);
+      }
+      await hooks.after?.();
+    }
+  } finally {
+    await fh.close();
+  }
+  if (hooks.line) rest += dec.end();
+  return { sha256: hash.digest('hex'), bytes, lines: n, unterminated: rest !== '' };
+}
+
+export interface WrittenFile {
+  /** Relative to the bundle folder. */
+  path: string;
+  format: ManifestFile['format'];
+}
+
+/**
+ * Read a file written into a bundle back from disk: check every line for its format
+ * (OpenAI and ShareGPT lines, JSON trajectory lines, asciicast; other files as one JSON
+ * document), hash it and count its records. At most MAX_ERRORS lines are reported.
+ */
+export async function checkWrittenFile(
+  dir: string,
+  w: WrittenFile,
+  opts: { allowReasoning: boolean; onLine?(n: number): void },
+): Promise<{ file: ManifestFile; lines: number; errors: ValidationError[] }> {
+  const errors: ValidationError[] = [];
+  let check: (l: string, n: number) => void;
+  let cast: AsciicastValidator | null = null;
+  let whole: string[] | null = null;
+  if (w.format === 'openai') check = (l, n) => errors.push(...validateOpenAILine(l, n, { allowReasoning: opts.allowReasoning }));
+  else if (w.format === 'sharegpt') check = (l, n) => errors.push(...validateShareGPTLine(l, n));
+  else if (w.format === 'trajectory') {
+    check = (l, n) => {
+      try {
+        JSON.parse(l);
+      } catch {
+        errors.push({ line: n, message: 'invalid JSON' });
+      }
+    };
+  } else if (w.format === 'asciicast') {
+    const v = (cast = new AsciicastValidator());
+    check = (l) => v.line(l);
+  } else {
+    const parts: string[] = (whole = []);
+    check = (l) => parts.push(l);
+  }
+  const scan = await scanFile(join(dir, w.path), {
+    line: (l, n) => {
+      if (errors.length < MAX_ERRORS) check(l, n);
+      opts.onLine?.(n);
+    },
+  });
+  if (scan.unterminated) errors.push({ line: scan.lines + 1, message: 'last line has no newline' });
+  if (cast) errors.push(...cast.end());
+  if (whole) {
+    try {
+      JSON.parse(whole.join('\n'));
+    } catch {
+      errors.push({ line: 0, message: 'invalid JSON' });
+    }
+  }
+  const records = w.format === 'llama-factory-dataset-info' ? 1 : w.format === 'asciicast' ? Math.max(0, scan.lines - 1) : scan.lines;
+  return { file: { path: w.path, format: w.format, bytes: scan.bytes, sha256: scan.sha256, records }, lines: scan.lines, errors };
+}
+
+export async function fsyncDir(path: string): Promise<void> {
+  try {
+    const fh = await open(path, 'r');
+    try {
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+  } catch {
+    // not supported on every platform (Windows); the rename is still atomic
+  }
+}
+
+export async function exists(path: string): Promise<boolean> {
+  return stat(path).then(() => true, () => false);
+}
+
+/** An I/O or unexpected error as an ApolloError; `doing` and `cancelled` name the operation ("exporting", "Export cancelled"). */
+export function toApolloError(e: unknown, doing: string, cancelled: string): ApolloError {
+  if (e instanceof ApolloError) return e;
+  const err = e as NodeJS.ErrnoException;
+  if (err?.code === 'ENOSPC' || err?.code === 'EDQUOT') return new ApolloError('DISK_FULL', `Disk full while ${doing}: ${err.message}`);
+  if (err?.name === 'AbortError') return new ApolloError('CANCELLED', cancelled);
+  if (typeof err?.code === 'string') return new ApolloError('IO', err.message);
+  return new ApolloError('INTERNAL', err?.message ?? String(e));
+}
+
+/**
+ * A folder built as `<outDir>.tmp-<random>` beside its target and published by renaming
+ * it to `outDir` in one step. Until then discard() closes the writers left open and
+ * removes it, so either the complete folder exists or nothing does.
+ */
+export class StagingDir {
+  /** The temporary folder. */
+  readonly dir: string;
+  private readonly writers = new Set<BufferedWriter>();
+  private published = false;
+
+  constructor(readonly outDir: string) {
+    this.dir = `${outDir}.tmp-${randomBytes(6).toString('hex')}`;
+  }
+
+  /** Create outDir's parent when missing, then the temporary folder. */
+  async open(): Promise<void> {
+    await mkdir(dirname(this.outDir), { recursive: true });
+    await mkdir(this.dir);
+  }
+
+  /** A new file at `rel` inside (its folders created as needed). */
+  async create(rel: string): Promise<BufferedWriter> {
+    const path = join(this.dir, rel);
+    await mkdir(dirname(path), { recursive: true });
+    const w = await BufferedWriter.create(path);
+    this.writers.add(w);
+    return w;
+  }
+
+  async finish(w: BufferedWriter): Promise<void> {
+    this.writers.delete(w);
+    await w.close();
+  }
+
+  async writeFile(rel: string, text: string): Promise<void> {
+    const w = await this.create(rel);
+    w.push(text);
+    await this.finish(w);
+  }
+
+  /** fsync `dirs` (relative, in this order) and the folder, then rename it to outDir unless that exists by now. */
+  async publish(dirs: readonly string[]): Promise<void> {
+    for (const d of dirs) await fsyncDir(join(this.dir, d));
+    await fsyncDir(this.dir);
+    if (await exists(this.outDir)) throw new ApolloError('CONFLICT', `${this.outDir} already exists`);
+    await rename(this.dir, this.outDir);
+    this.published = true;
+    await fsyncDir(dirname(this.outDir));
+  }
+
+  /** Unless published: close the writers left open and remove the temporary folder. */
+  async discard(): Promise<void> {
+    if (this.published) return;
+    for (const w of this.writers) await w.abandon();
+    await rm(this.dir, { recursive: true, force: true }).catch(() => {});
+  }
+}
