@@ -10,6 +10,8 @@ export interface Env {
   reload(): void;
   /** navigator.platform, for Cmd vs Ctrl hints. */
   platform: string;
+  /** Browser mode: whether the host takes a connection again (with this page's token). */
+  probeHost?(): Promise<boolean>;
 }
 
 const TransportContext = createContext<Transport | null>(null);

@@ -2,7 +2,7 @@
 // that touches `window` (the Electron bridge, the page URL, sessionStorage).
 import { createRoot } from 'react-dom/client';
 import { createTransport, type Wire } from '../../shared/transport';
-import { createBridgeWire, createDeadWire, createWebSocketWire, TOKEN_HELP } from './wires';
+import { createBridgeWire, createDeadWire, createWebSocketWire, probeWebSocket, TOKEN_HELP } from './wires';
 import { createAppStore } from './store';
 import { connectPushEvents } from './store/wiring';
 import { AppProviders, type Env } from './context';
@@ -33,16 +33,16 @@ function takeToken(): string | null {
   }
 }
 
-function chooseWire(): { wire: Wire; kind: Env['hostKind'] } {
+function chooseWire(): { wire: Wire; kind: Env['hostKind']; url?: string } {
   if (window.apolloBridge) return { wire: createBridgeWire(window.apolloBridge), kind: 'electron' };
   const token = takeToken();
   if (!token) return { wire: createDeadWire(`Access token missing. ${TOKEN_HELP}`), kind: 'web' };
   const scheme = window.location.protocol === 'https:' ? 'wss' : 'ws';
   const url = `${scheme}://${window.location.host}/ws?token=${encodeURIComponent(token)}`;
-  return { wire: createWebSocketWire(url), kind: 'web' };
+  return { wire: createWebSocketWire(url), kind: 'web', url };
 }
 
-const { wire, kind } = chooseWire();
+const { wire, kind, url } = chooseWire();
 const transport = createTransport(wire);
 const store = createAppStore(transport);
 connectPushEvents(transport, store);
@@ -51,6 +51,7 @@ const env: Env = {
   hostKind: kind,
   reload: () => window.location.reload(),
   platform: navigator.platform,
+  ...(url ? { probeHost: () => probeWebSocket(url) } : {}),
 };
 
 const rootEl = document.getElementById('root');

@@ -99,3 +99,35 @@ export function createDeadWire(reason: string): Wire {
     },
   };
 }
+
+/**
+ * Whether the host at `url` takes a WebSocket now: it opens within `timeoutMs` (and is
+ * closed again at once). A refused token looks the same as a host that is down.
+ */
+export function probeWebSocket(url: string, timeoutMs = 5000): Promise<boolean> {
+  return new Promise((resolve) => {
+    let done = false;
+    let ws: WebSocket;
+    const finish = (ok: boolean) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      try {
+        ws.close();
+      } catch {
+        /* already closed */
+      }
+      resolve(ok);
+    };
+    const timer = setTimeout(() => finish(false), timeoutMs);
+    try {
+      ws = new WebSocket(url);
+    } catch {
+      finish(false);
+      return;
+    }
+    ws.addEventListener('open', () => finish(true));
+    ws.addEventListener('close', () => finish(false));
+    ws.addEventListener('error', () => finish(false));
+  });
+}

@@ -1,5 +1,5 @@
-import { useEffect } from 'react';
 import { useApp, useAppStore } from '../context';
+import { inModal, useDocumentKeys } from './keys';
 import { ConnectionScreen } from './ConnectionScreen';
 import { Dialogs } from './Dialogs';
 import { SessionView } from './SessionView';
@@ -69,18 +69,15 @@ function MainArea() {
   );
 }
 
-/** App-wide keys, caught before xterm sees them. */
+/** App-wide keys, caught before xterm sees them (not while a modal dialog is open: focus stays in it). */
 function useGlobalShortcuts() {
   const store = useAppStore();
-  useEffect(() => {
-    const onKey = (e: KeyboardEvent) => {
-      if ((e.ctrlKey || e.metaKey) && !e.shiftKey && !e.altKey && e.key.toLowerCase() === 'k') {
-        e.preventDefault();
-        e.stopPropagation();
-        store.getState().requestGuidanceFocus();
-      }
-    };
-    document.addEventListener('keydown', onKey, true);
-    return () => document.removeEventListener('keydown', onKey, true);
-  }, [store]);
+  useDocumentKeys((e) => {
+    if ((e.ctrlKey || e.metaKey) && !e.shiftKey && !e.altKey && e.key.toLowerCase() === 'k') {
+      if (store.getState().dialog || inModal(e.target) || document.querySelector('[aria-modal="true"]')) return;
+      e.preventDefault();
+      e.stopPropagation();
+      store.getState().requestGuidanceFocus();
+    }
+  }, true);
 }

@@ -1,7 +1,12 @@
+import { useEffect, useState } from 'react';
 import { useEnv } from '../context';
+
+/** Waits between attempts to reach a lost host again (then the last one, repeated). */
+const RETRY_DELAYS_MS = [1000, 2000, 4000, 8000, 15000];
 
 export function ConnectionScreen({ state, reason }: { state: 'failed' | 'lost'; reason: string }) {
   const env = useEnv();
+  const retrying = useReconnect(state === 'lost', env);
   return (
     <div className="connection-screen" data-testid="connection-error" data-state={state} role="alert">
       <div className="connection-card">
@@ -9,7 +14,15 @@ export function ConnectionScreen({ state, reason }: { state: 'failed' | 'lost'; 
         <p className="connection-reason">{withCode(reason)}</p>
         {state === 'lost' && (
           <p className="muted">
-            Your annotations are saved by the host as you make them. Once it is running again, reload to continue.
+            Your annotations are saved by the host as you make them.{' '}
+            {retrying
+              ? 'This page reconnects by itself as soon as the host answers again (if the host was restarted, open the new URL it printed).'
+              : 'Once it is running again, reload to continue.'}
+          </p>
+        )}
+        {retrying && (
+          <p className="muted small" data-testid="connection-retrying" aria-live="polite">
+            {retrying}
           </p>
         )}
         <div className="connection-actions">
@@ -20,6 +33,40 @@ export function ConnectionScreen({ state, reason }: { state: 'failed' | 'lost'; 
       </div>
     </div>
   );
+}
+
+/**
+ * While the connection is lost (browser mode), try the host again with growing waits
+ * and reload the page once it answers: the reloaded app reads everything afresh.
+ * Returns what to show about it, or null when not retrying.
+ */
+function useReconnect(lost: boolean, env: ReturnType<typeof useEnv>): string | null {
+  const [status, setStatus] = useState<string | null>(null);
+  useEffect(() => {
+    const probe = env.probeHost;
+    if (!lost || !probe) return;
+    let stopped = false;
+    let timer: ReturnType<typeof setTimeout> | null = null;
+    const attempt = (n: number) => {
+      const delay = RETRY_DELAYS_MS[Math.min(n, RETRY_DELAYS_MS.length - 1)]!;
+      setStatus(n === 0 ? 'Reconnecting…' : `Still unreachable after ${n} attempt${n === 1 ? '' : 's'}; trying again in ${Math.round(delay / 1000)} s…`);
+      timer = setTimeout(() => {
+        void probe().then((ok) => {
+          if (stopped) return;
+          if (ok) {
+            setStatus('The host answers again: reloading…');
+            env.reload();
+          } else attempt(n + 1);
+        });
+      }, delay);
+    };
+    attempt(0);
+    return () => {
+      stopped = true;
+      if (timer) clearTimeout(timer);
+    };
+  }, [lost, env]);
+  return lost && env.probeHost ? status : null;
 }
 
 /** Show `backticked` parts of a message as code. */

@@ -1,9 +1,10 @@
 // The app's modal dialogs, driven by `ui.dialog` in the store.
 import { useState } from 'react';
 import { useApp, useEnv } from '../context';
-import { parseCommandLine } from '../lib/shellwords';
+import { describeError, type Outcome } from '../lib/errors';
+import { parseCommandLine, type ParsedCommand } from '../lib/shellwords';
 import { countRunning, selectTerminals } from '../store/terminals';
-import { Dialog } from './Dialog';
+import { Field, FormDialog, REPORTED, useSubmit } from './form';
 import { SettingsDialog } from './dialogs/SettingsDialog';
 import { StartRolloutDialog } from './dialogs/StartRolloutDialog';
 import { BranchDialog, RewindDialog } from './dialogs/BranchDialogs';
@@ -37,7 +38,30 @@ function useCommandParser() {
   const env = useEnv();
   // Commands run on the host, so its platform decides the shell fallback.
   const platform = hostPlatform ?? env.platform.toLowerCase();
-  return (line: string) => parseCommandLine(line, platform) ?? undefined;
+  /** The parsed command line, or the reason it cannot be parsed. */
+  return (line: string): Outcome<ParsedCommand | undefined> => {
+    try {
+      return { ok: true, value: parseCommandLine(line, platform) ?? undefined };
+    } catch (e) {
+      return { ok: false, error: describeError(e) };
+    }
+  };
+}
+
+function CommandField({ label, value, onChange, testId, hint }: { label: string; value: string; onChange(v: string): void; testId: string; hint?: string }) {
+  return (
+    <Field label={label} optional="optional" hint={hint}>
+      <input className="mono" data-testid={testId} value={value} placeholder="login shell; or e.g. ssh gpu-box" spellCheck={false} onChange={(e) => onChange(e.target.value)} />
+    </Field>
+  );
+}
+
+function CwdField({ value, onChange, testId, placeholder }: { value: string; onChange(v: string): void; testId: string; placeholder: string }) {
+  return (
+    <Field label="Working directory" optional="optional">
+      <input data-testid={testId} value={value} placeholder={placeholder} spellCheck={false} onChange={(e) => onChange(e.target.value)} />
+    </Field>
+  );
 }
 
 function NewSessionDialog() {
@@ -47,88 +71,39 @@ function NewSessionDialog() {
   const [name, setName] = useState('');
   const [cwd, setCwd] = useState('');
   const [command, setCommand] = useState('');
-  const [error, setError] = useState<string | null>(null);
-  const [busy, setBusy] = useState(false);
+  const { busy, error, setError, run } = useSubmit();
 
-  const submit = async () => {
-    if (busy) return;
-    let parsed;
-    try {
-      parsed = parse(command);
-    } catch (e) {
-      setError((e as Error).message);
-      return;
-    }
-    setBusy(true);
-    const res = await createSession({ name, cwd, command: parsed });
-    setBusy(false);
-    if (res.ok) closeDialog();
-    else setError(res.error.message);
-  };
+  const submit = () =>
+    run(async () => {
+      const parsed = parse(command);
+      return parsed.ok ? createSession({ name, cwd, command: parsed.value }) : parsed;
+    }, closeDialog);
 
   return (
-    <Dialog
+    <FormDialog
       title="New session"
       testId="new-session-dialog"
       onClose={closeDialog}
       onSubmit={() => void submit()}
-      footer={
-        <>
-          <button type="button" className="btn" onClick={closeDialog}>
-            Cancel
-          </button>
-          <button type="submit" className="btn primary" data-testid="create-session" disabled={busy}>
-            {busy ? 'Creating…' : 'Create session'}
-          </button>
-        </>
-      }
+      submit={{ label: 'Create session', busyLabel: 'Creating…', testId: 'create-session' }}
+      busy={busy}
+      error={error}
     >
-      <label className="field">
-        <span className="field-label">Name</span>
-        <input
-          autoFocus
-          data-testid="session-name-input"
-          value={name}
-          maxLength={200}
-          placeholder="e.g. cifar-resnet sweep"
-          onChange={(e) => setName(e.target.value)}
-        />
-      </label>
-      <label className="field">
-        <span className="field-label">
-          Working directory <span className="optional">optional</span>
-        </span>
-        <input
-          data-testid="session-cwd-input"
-          value={cwd}
-          placeholder="defaults to the host's home directory"
-          spellCheck={false}
-          onChange={(e) => setCwd(e.target.value)}
-        />
-      </label>
-      <label className="field">
-        <span className="field-label">
-          Command for the first terminal <span className="optional">optional</span>
-        </span>
-        <input
-          className="mono"
-          data-testid="session-command-input"
-          value={command}
-          placeholder="login shell; or e.g. ssh gpu-box"
-          spellCheck={false}
-          onChange={(e) => {
-            setCommand(e.target.value);
-            setError(null);
-          }}
-        />
-        <span className="field-hint">The session starts with one terminal named “main”.</span>
-      </label>
-      {error && (
-        <div className="form-error" data-testid="form-error" role="alert">
-          {error}
-        </div>
-      )}
-    </Dialog>
+      <Field label="Name">
+        <input autoFocus data-testid="session-name-input" value={name} maxLength={200} placeholder="e.g. cifar-resnet sweep" onChange={(e) => setName(e.target.value)} />
+      </Field>
+      <CwdField value={cwd} onChange={setCwd} testId="session-cwd-input" placeholder="defaults to the host's home directory" />
+      <CommandField
+        label="Command for the first terminal"
+        value={command}
+        testId="session-command-input"
+        hint="The session starts with one terminal named “main”."
+        onChange={(v) => {
+          setCommand(v);
+          setError(null);
+        }}
+      />
+    </FormDialog>
   );
 }
 
@@ -137,32 +112,22 @@ function DeleteSessionDialog({ sessionId }: { sessionId: string }) {
   const deleteSession = useApp((s) => s.deleteSession);
   const session = useApp((s) => s.sessions.find((x) => x.id === sessionId));
   const running = useApp((s) => countRunning(selectTerminals(s, sessionId)));
-  const [busy, setBusy] = useState(false);
+  const { busy, error, run } = useSubmit();
   if (!session) return null;
 
-
-  const confirm = async () => {
-    setBusy(true);
-    const ok = await deleteSession(sessionId);
-    setBusy(false);
-    if (ok) closeDialog();
-  };
+  // A failure is reported as a toast by the store; the dialog stays open to try again.
+  const confirm = () => run(async () => ((await deleteSession(sessionId)) ? { ok: true, value: null } : REPORTED), closeDialog);
 
   return (
-    <Dialog
+    <FormDialog
       title={`Delete session “${session.name}”?`}
       testId="delete-session-dialog"
       onClose={closeDialog}
-      footer={
-        <>
-          <button type="button" className="btn" autoFocus onClick={closeDialog}>
-            Cancel
-          </button>
-          <button type="button" className="btn danger-fill" data-testid="confirm-delete" disabled={busy} onClick={() => void confirm()}>
-            {busy ? 'Deleting…' : 'Delete session'}
-          </button>
-        </>
-      }
+      onSubmit={() => void confirm()}
+      submit={{ label: 'Delete session', busyLabel: 'Deleting…', testId: 'confirm-delete', className: 'danger-fill' }}
+      busy={busy}
+      error={error}
+      cancelFirst
     >
       <p>
         The session <strong>{session.name}</strong> will be removed from disk with its event log, terminal recordings, labels
@@ -173,7 +138,7 @@ function DeleteSessionDialog({ sessionId }: { sessionId: string }) {
           {running} terminal{running === 1 ? ' is' : 's are'} still running and will be stopped.
         </p>
       )}
-    </Dialog>
+    </FormDialog>
   );
 }
 
@@ -187,8 +152,7 @@ function AddTerminalDialog({ sessionId }: { sessionId: string }) {
   const [name, setName] = useState(() => suggestName(existing?.map((t) => t.id) ?? []));
   const [command, setCommand] = useState('');
   const [cwd, setCwd] = useState('');
-  const [error, setError] = useState<string | null>(null);
-  const [busy, setBusy] = useState(false);
+  const { busy, error, setError, run } = useSubmit();
 
   const nameError = !TERMINAL_NAME.test(name)
     ? 'Use 1–64 letters, digits, “_”, “.” or “-”.'
@@ -196,41 +160,25 @@ function AddTerminalDialog({ sessionId }: { sessionId: string }) {
       ? `A terminal named “${name}” already exists.`
       : null;
 
-  const submit = async () => {
-    if (busy || nameError) return;
-    let parsed;
-    try {
-      parsed = parse(command);
-    } catch (e) {
-      setError((e as Error).message);
-      return;
-    }
-    setBusy(true);
-    const res = await createTerminal(sessionId, { name, command: parsed, cwd });
-    setBusy(false);
-    if (res.ok) closeDialog();
-    else setError(res.error.message);
+  const submit = () => {
+    if (nameError) return;
+    return run(async () => {
+      const parsed = parse(command);
+      return parsed.ok ? createTerminal(sessionId, { name, command: parsed.value, cwd }) : parsed;
+    }, closeDialog);
   };
 
   return (
-    <Dialog
+    <FormDialog
       title="New terminal"
       testId="add-terminal-dialog"
       onClose={closeDialog}
       onSubmit={() => void submit()}
-      footer={
-        <>
-          <button type="button" className="btn" onClick={closeDialog}>
-            Cancel
-          </button>
-          <button type="submit" className="btn primary" data-testid="create-terminal" disabled={busy || !!nameError}>
-            {busy ? 'Starting…' : 'Start terminal'}
-          </button>
-        </>
-      }
+      submit={{ label: 'Start terminal', busyLabel: 'Starting…', testId: 'create-terminal', disabled: !!nameError }}
+      busy={busy}
+      error={error}
     >
-      <label className="field">
-        <span className="field-label">Name</span>
+      <Field label="Name" error={nameError} hint={nameError ? undefined : 'The agent refers to terminals by this name.'}>
         <input
           autoFocus
           className="mono"
@@ -241,36 +189,18 @@ function AddTerminalDialog({ sessionId }: { sessionId: string }) {
           aria-invalid={!!nameError}
           onChange={(e) => setName(e.target.value)}
         />
-        {nameError ? <span className="field-error">{nameError}</span> : <span className="field-hint">The agent refers to terminals by this name.</span>}
-      </label>
-      <label className="field">
-        <span className="field-label">
-          Command <span className="optional">optional</span>
-        </span>
-        <input
-          className="mono"
-          data-testid="terminal-command-input"
-          value={command}
-          placeholder="login shell; or e.g. ssh gpu-box"
-          spellCheck={false}
-          onChange={(e) => {
-            setCommand(e.target.value);
-            setError(null);
-          }}
-        />
-      </label>
-      <label className="field">
-        <span className="field-label">
-          Working directory <span className="optional">optional</span>
-        </span>
-        <input data-testid="terminal-cwd-input" value={cwd} placeholder="the session's directory" spellCheck={false} onChange={(e) => setCwd(e.target.value)} />
-      </label>
-      {error && (
-        <div className="form-error" data-testid="form-error" role="alert">
-          {error}
-        </div>
-      )}
-    </Dialog>
+      </Field>
+      <CommandField
+        label="Command"
+        value={command}
+        testId="terminal-command-input"
+        onChange={(v) => {
+          setCommand(v);
+          setError(null);
+        }}
+      />
+      <CwdField value={cwd} onChange={setCwd} testId="terminal-cwd-input" placeholder="the session's directory" />
+    </FormDialog>
   );
 }
 

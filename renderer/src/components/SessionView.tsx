@@ -1,4 +1,4 @@
-import { useEffect } from 'react';
+import { useEffect, type KeyboardEvent } from 'react';
 import type { SessionInfo, TerminalInfo } from '../../../shared/types';
 import { useApp } from '../context';
 import { selectTerminals } from '../store/terminals';
@@ -30,7 +30,7 @@ export function SessionView({ session }: { session: SessionInfo }) {
         </div>
       )}
       <RolloutBar session={session} />
-      <div className="tabs" role="tablist" aria-label="Terminals">
+      <div className="tabs" role="tablist" aria-label="Terminals" onKeyDown={(e) => onTabKeys(e, terminals, active?.id, (id) => setActive(session.id, id))}>
         {terminals.map((t) => (
           <TerminalTab
             key={t.id}
@@ -80,8 +80,10 @@ function SelectedStepInspector({ sessionId }: { sessionId: string }) {
   const open = useApp((s) => s.inspectorOpen);
   const step = stepId && entry ? entry.t.steps.get(stepId) : undefined;
   if (!step || !open) return null;
-  // `entry.version` re-renders the inspector as the step fills in (the fold mutates it).
-  return <StepInspector key={`${step.id}`} sessionId={sessionId} step={step} />;
+  // `entry` (replaced on every change) re-renders the inspector as the step fills in
+  // (the fold mutates it). Not keyed by step: moving through steps with j/k reuses the
+  // inspector's terminal instead of building a new xterm for every step.
+  return <StepInspector sessionId={sessionId} step={step} />;
 }
 
 function SessionHeader({ session }: { session: SessionInfo }) {
@@ -113,6 +115,21 @@ function SessionHeader({ session }: { session: SessionInfo }) {
       </span>
     </header>
   );
+}
+
+/** ←/→/Home/End move between the terminal tabs (a roving tab stop: only the selected tab is in the Tab order). */
+function onTabKeys(e: KeyboardEvent<HTMLElement>, terminals: TerminalInfo[], activeId: string | undefined, select: (id: string) => void) {
+  if (!(e.target as HTMLElement).matches('[role="tab"]') || terminals.length === 0) return;
+  const i = Math.max(0, terminals.findIndex((t) => t.id === activeId));
+  const n = terminals.length;
+  const j = e.key === 'ArrowRight' ? (i + 1) % n : e.key === 'ArrowLeft' ? (i - 1 + n) % n : e.key === 'Home' ? 0 : e.key === 'End' ? n - 1 : -1;
+  if (j < 0) return;
+  e.preventDefault();
+  const id = terminals[j]!.id;
+  select(id);
+  const list = e.currentTarget;
+  // After the shown terminal took the focus (it does when shown), give it back to the tab.
+  setTimeout(() => list.querySelector<HTMLElement>(`[role="tab"][data-terminal-id="${CSS.escape(id)}"]`)?.focus(), 0);
 }
 
 function statusText(t: TerminalInfo): string {

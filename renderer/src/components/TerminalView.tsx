@@ -1,20 +1,16 @@
 // One live (or recorded) terminal: xterm.js fed by `terminal.attach` (replay) and then
-// `terminal.data` pushes, acknowledged for flow control once xterm has parsed them.
+// `terminal.data` pushes, acknowledged for flow control once xterm has parsed them
+// (see lib/terminalStream.ts).
 import { useEffect, useRef, useState } from 'react';
 import { Terminal } from '@xterm/xterm';
 import { FitAddon } from '@xterm/addon-fit';
-import type { TerminalInfo, TerminalReplay } from '../../../shared/types';
-import type { PushEvents } from '../../../shared/contract/index';
+import type { TerminalInfo } from '../../../shared/types';
 import { useApp, useTransport } from '../context';
-import { AckBatcher } from '../lib/ackBatcher';
 import { copyText, readText } from '../lib/clipboard';
 import { describeError } from '../lib/errors';
-import { formatBytes } from '../lib/format';
-import { dropUtf8Prefix } from '../lib/utf8';
+import { TerminalStream, type ScreenPosition } from '../lib/terminalStream';
 import { TERMINAL_OPTIONS } from './terminalTheme';
 
-/** How much history to paint for a recorded terminal the host cannot attach to. */
-const RECORDED_REPLAY_BYTES = 4 * 1024 * 1024;
 const RESIZE_DEBOUNCE_MS = 80;
 const COPY_ON_SELECT_DELAY_MS = 120;
 
@@ -25,8 +21,6 @@ interface Props {
   visible: boolean;
 }
 
-type DataMsg = PushEvents['terminal.data'];
-
 export function TerminalView({ sessionId, info, live, visible }: Props) {
   const transport = useTransport();
   const reportError = useApp((s) => s.reportError);
@@ -34,18 +28,26 @@ export function TerminalView({ sessionId, info, live, visible }: Props) {
   const hostRef = useRef<HTMLDivElement>(null);
   const termRef = useRef<Terminal | null>(null);
   const fitRef = useRef<FitAddon | null>(null);
+  /** Where this screen stands in the recording, across re-attachments. */
+  const screenRef = useRef<ScreenPosition>({ end: null });
   const [replayNote, setReplayNote] = useState<string | null>(null);
   const [attachError, setAttachError] = useState<string | null>(null);
 
   // What the input/resize paths may do right now; read from callbacks set up once.
   const canWrite = live && (info.status === 'running' || info.status === 'starting');
   // `cols`/`rows`: the size the pty has (as far as we know).
-  const stateRef = useRef({ canWrite, cols: info.cols, rows: info.rows });
+  const stateRef = useRef({ canWrite, cols: info.cols, rows: info.rows, bytes: info.bytes });
   stateRef.current.canWrite = canWrite;
+  stateRef.current.bytes = info.bytes;
   const syncSizeRef = useRef<() => void>(() => {});
 
   const terminalId = info.id;
+  // A new process behind the same terminal id (an exited or recorded terminal started
+  // again; its recording continues) streams only to those that attach to it: attach
+  // again, keeping what the screen shows.
+  const generation = info.pid ?? 0;
 
+  // ---- the screen, input, size and clipboard: one xterm per terminal ----
   useEffect(() => {
     const host = hostRef.current;
     if (!host) return;
@@ -55,58 +57,10 @@ export function TerminalView({ sessionId, info, live, visible }: Props) {
     term.open(host);
     termRef.current = term;
     fitRef.current = fit;
+    screenRef.current = { end: null };
     safeFit(fit);
 
-    let disposed = false;
     const ids = { sessionId, terminalId };
-    const acker = new AckBatcher((bytes) => {
-      transport.request('terminal.ack', { ...ids, bytes }).catch(() => {
-        /* the terminal may be gone; nothing to acknowledge any more */
-      });
-    });
-
-    // ---- output: replay first, then live chunks that follow it ----
-    let attached = false;
-    let liveFrom = 0;
-    const early: DataMsg[] = [];
-    const writeChunk = (msg: DataMsg) => {
-      const end = msg.offset + msg.bytes;
-      if (end <= liveFrom) {
-        acker.add(msg.bytes); // already painted by the replay
-        return;
-      }
-      const data = msg.offset < liveFrom ? dropUtf8Prefix(msg.data, liveFrom - msg.offset) : msg.data;
-      term.write(data, () => acker.add(msg.bytes));
-    };
-    const offData = transport.on('terminal.data', (msg) => {
-      if (msg.sessionId !== sessionId || msg.terminalId !== terminalId) return;
-      if (attached) writeChunk(msg);
-      else early.push(msg);
-    });
-    const paint = (replay: TerminalReplay) => {
-      if (disposed) return;
-      if (replay.truncated) {
-        setReplayNote(`Showing the last ${formatBytes(replay.end - replay.start)}; ${formatBytes(replay.start)} of earlier output is in the recording.`);
-      }
-      if (replay.data) term.write(replay.data);
-      liveFrom = replay.end;
-      attached = true;
-      for (const m of early) writeChunk(m);
-      early.length = 0;
-    };
-    transport
-      .request('terminal.attach', ids)
-      .then(paint)
-      .catch(async (err) => {
-        if (disposed) return;
-        // A recorded terminal may not be attachable: paint the tail of its recording instead.
-        try {
-          const start = Math.max(0, info.bytes - RECORDED_REPLAY_BYTES);
-          paint(await transport.request('terminal.read', { ...ids, start }));
-        } catch {
-          if (!disposed) setAttachError(describeError(err).message);
-        }
-      });
 
     // ---- input ----
     let lastInputErrorAt = 0;
@@ -157,10 +111,15 @@ export function TerminalView({ sessionId, info, live, visible }: Props) {
       }),
     );
     term.attachCustomKeyEventHandler((ev) => {
-      if (ev.type !== 'keydown' || !ev.ctrlKey || !ev.shiftKey || ev.altKey || ev.metaKey) return true;
+      if (!ev.ctrlKey || !ev.shiftKey || ev.altKey || ev.metaKey) return true;
       if (ev.code === 'KeyC') {
+        // keydown and keyup both stay away from the shell (Ctrl+Shift+C is not ^C).
         ev.preventDefault();
-        if (term.hasSelection()) void copyText(term.getSelection());
+        if (ev.type === 'keydown' && term.hasSelection()) {
+          void copyText(term.getSelection()).then((ok) => {
+            if (!ok) pushToast({ level: 'warning', message: 'Could not copy to the clipboard: the browser refused it.' });
+          });
+        }
         return false;
       }
       // Let the browser deliver a native paste event, which xterm turns into input
@@ -182,9 +141,6 @@ export function TerminalView({ sessionId, info, live, visible }: Props) {
     host.addEventListener('contextmenu', onContextMenu);
 
     return () => {
-      disposed = true;
-      offData();
-      acker.dispose();
       for (const s of subs) s.dispose();
       ro.disconnect();
       cancelAnimationFrame(raf);
@@ -192,13 +148,32 @@ export function TerminalView({ sessionId, info, live, visible }: Props) {
       syncSizeRef.current = () => {};
       if (copyTimer) clearTimeout(copyTimer);
       host.removeEventListener('contextmenu', onContextMenu);
-      transport.request('terminal.detach', ids).catch(() => {});
       term.dispose();
       termRef.current = null;
       fitRef.current = null;
     };
     // Re-created only for another terminal; status changes are handled below.
-  }, [transport, sessionId, terminalId]);
+  }, [transport, sessionId, terminalId, reportError, pushToast]);
+
+  // ---- output: attach (replay, then live chunks); again for each new process ----
+  useEffect(() => {
+    const term = termRef.current;
+    if (!term) return;
+    const ids = { sessionId, terminalId };
+    setAttachError(null);
+    const stream = new TerminalStream(
+      transport,
+      ids,
+      { write: (data, onParsed) => term.write(data, onParsed), note: setReplayNote },
+      screenRef.current,
+      stateRef.current.bytes,
+      (err) => setAttachError(describeError(err).message),
+    );
+    return () => {
+      stream.dispose();
+      transport.request('terminal.detach', ids).catch(() => {});
+    };
+  }, [transport, sessionId, terminalId, generation]);
 
   // Input allowed or not follows the status (exited, recorded…). When a terminal
   // (re)starts, the pty has the host's size: bring it to the pane's.
@@ -216,6 +191,9 @@ export function TerminalView({ sessionId, info, live, visible }: Props) {
     const fit = fitRef.current;
     if (fit) safeFit(fit);
     termRef.current?.focus();
+    // A screen opened while hidden measures its font only once shown: fit again after that.
+    const raf = requestAnimationFrame(() => fit && safeFit(fit));
+    return () => cancelAnimationFrame(raf);
   }, [visible]);
 
   return (

@@ -1,9 +1,10 @@
 // Right-hand panel: the trajectory of the selected branch as a windowed timeline of
 // steps (thought, action, observation, guidance, comments), a branch selector with
 // fork markers, keyboard navigation, and the guidance composer below it.
-import { useCallback, useMemo } from 'react';
+import { useCallback, useMemo, type ReactNode } from 'react';
 import type { Comment, Guidance, Step } from '../../../shared/trajectory';
 import { useApp, useAppStore } from '../context';
+import { dragResize } from './dragResize';
 import { branchContains, branchLabel, isActive, latestRollout, listBranches } from '../lib/trajectoryView';
 import { showBranchTerminal } from './trajectory/actions';
 import { estimateStepHeight, StepRow } from './trajectory/StepRow';
@@ -48,18 +49,8 @@ function PanelResizer() {
       aria-valuenow={width}
       tabIndex={-1}
       onPointerDown={(e) => {
-        e.preventDefault();
-        const startX = e.clientX;
         const start = width;
-        const el = e.currentTarget;
-        el.setPointerCapture(e.pointerId);
-        const move = (ev: PointerEvent) => setWidth(start + (startX - ev.clientX));
-        const up = () => {
-          el.removeEventListener('pointermove', move);
-          el.removeEventListener('pointerup', up);
-        };
-        el.addEventListener('pointermove', move);
-        el.addEventListener('pointerup', up);
+        dragResize(e, (dx) => setWidth(start - dx));
       }}
     />
   );
@@ -109,50 +100,30 @@ function PanelTools({ tv }: { tv: TrajectoryView }) {
   const openDialog = useApp((s) => s.openDialog);
   return (
     <span className="panel-tools">
-      <button
-        type="button"
-        className={`tool-btn${compact ? ' on' : ''}`}
-        data-testid="compact-rows"
-        aria-pressed={compact}
-        title="One line per step: hide the thought and observation previews"
-        onClick={() => setCompact(!compact)}
-      >
+      <ToolToggle on={compact} testId="compact-rows" title="One line per step: hide the thought and observation previews" onClick={() => setCompact(!compact)}>
         compact
-      </button>
-      <button
-        type="button"
-        className={`tool-btn${expandThoughts ? ' on' : ''}`}
-        data-testid="expand-thoughts"
-        aria-pressed={expandThoughts}
-        title="Expand every thought"
-        onClick={() => setExpandAll('thoughts', !expandThoughts)}
-      >
+      </ToolToggle>
+      <ToolToggle on={expandThoughts} testId="expand-thoughts" title="Expand every thought" onClick={() => setExpandAll('thoughts', !expandThoughts)}>
         thoughts
-      </button>
-      <button
-        type="button"
-        className={`tool-btn${expandObs ? ' on' : ''}`}
-        data-testid="expand-observations"
-        aria-pressed={expandObs}
-        title="Expand every observation"
-        onClick={() => setExpandAll('observations', !expandObs)}
-      >
+      </ToolToggle>
+      <ToolToggle on={expandObs} testId="expand-observations" title="Expand every observation" onClick={() => setExpandAll('observations', !expandObs)}>
         output
-      </button>
-      <button
-        type="button"
-        className={`tool-btn${tv.view.follow ? ' on' : ''}`}
-        data-testid="follow-live"
-        aria-pressed={tv.view.follow}
-        title="Keep the newest step in view (f)"
-        onClick={() => tv.sessionId && setFollow(tv.sessionId, !tv.view.follow)}
-      >
+      </ToolToggle>
+      <ToolToggle on={tv.view.follow} testId="follow-live" title="Keep the newest step in view (f)" onClick={() => tv.sessionId && setFollow(tv.sessionId, !tv.view.follow)}>
         follow
-      </button>
+      </ToolToggle>
       <button type="button" className="tool-btn" data-testid="shortcuts-open" title="Keyboard shortcuts (?)" onClick={() => openDialog({ kind: 'shortcuts' })}>
         ?
       </button>
     </span>
+  );
+}
+
+function ToolToggle(props: { on: boolean; testId: string; title: string; onClick(): void; children: ReactNode }) {
+  return (
+    <button type="button" className={`tool-btn${props.on ? ' on' : ''}`} data-testid={props.testId} aria-pressed={props.on} title={props.title} onClick={props.onClick}>
+      {props.children}
+    </button>
   );
 }
 

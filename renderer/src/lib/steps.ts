@@ -83,11 +83,25 @@ export function parseObservation(raw: string): ObservationView {
   return { message: '', output: raw, raw, json: false };
 }
 
+const observations = new WeakMap<object, ObservationView>();
+
+/**
+ * parseObservation of a recorded tool result, cached on the result object: rows of
+ * the trajectory re-render on every change of it, and observations can be large.
+ */
+export function observationOf(result: { observation: string }): ObservationView {
+  const hit = observations.get(result);
+  if (hit && hit.raw === result.observation) return hit;
+  const view = parseObservation(result.observation);
+  observations.set(result, view);
+  return view;
+}
+
 /** One line for the collapsed observation. */
 export function observationPreview(step: Step): string {
   if (!step.results.length) return '';
   const parts = step.results.map((r) => {
-    const o = parseObservation(r.observation);
+    const o = observationOf(r);
     const out = o.output.trim();
     const lastLine = out ? out.split('\n').filter((l) => l.trim()).pop() ?? '' : '';
     return truncate(lastLine || o.message || o.raw, 200);

@@ -12,7 +12,7 @@ import type { AnnotatePushEvents } from '../../../shared/contract/annotate';
 import type { LabelTag, LabelValue } from '../../../shared/events';
 import type { Step } from '../../../shared/trajectory';
 import type { Transport } from '../../../shared/transport';
-import { describeError, type ErrorView, type Outcome } from '../lib/errors';
+import { attempt, describeError, type ErrorView, type Outcome } from '../lib/errors';
 import type { Slice } from './types';
 
 export type SessionMode = 'live' | 'filter';
@@ -363,15 +363,13 @@ export const createLabelsSlice =
       },
 
       startExport: async (req) => {
-        try {
-          const { exportId } = await transport.request('export.start', req);
-          const early = get().exportEarly[exportId] ?? null;
-          const { [exportId]: _gone, ...rest } = get().exportEarly;
-          set({ exports: { ...get().exports, [exportId]: { exportId, request: req, startedAt: Date.now(), progress: early } }, exportEarly: rest });
-          return { ok: true, value: exportId };
-        } catch (err) {
-          return { ok: false, error: describeError(err) };
-        }
+        const res = await attempt(() => transport.request('export.start', req).then((r) => r.exportId));
+        if (!res.ok) return res;
+        const exportId = res.value;
+        const early = get().exportEarly[exportId] ?? null;
+        const { [exportId]: _gone, ...rest } = get().exportEarly;
+        set({ exports: { ...get().exports, [exportId]: { exportId, request: req, startedAt: Date.now(), progress: early } }, exportEarly: rest });
+        return res;
       },
 
       cancelExport: async (exportId) => {

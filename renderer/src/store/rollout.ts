@@ -5,7 +5,7 @@
 // replaces it).
 import type { ArgsOf, ResultOf } from '../../../shared/contract/index';
 import type { Transport } from '../../../shared/transport';
-import { describeError, type Outcome } from '../lib/errors';
+import { attempt, describeError, type Outcome } from '../lib/errors';
 import type { Slice } from './types';
 
 export interface StreamingText {
@@ -126,49 +126,23 @@ export const createRolloutSlice =
     },
 
     createBranch: async (args) => {
-      try {
-        const res = await transport.request('branch.create', args);
-        if (args.profile) get().rememberProfile(args.profile);
-        return { ok: true, value: res };
-      } catch (err) {
-        return { ok: false, error: describeError(err) };
-      }
+      const res = await attempt(() => transport.request('branch.create', args));
+      if (res.ok && args.profile) get().rememberProfile(args.profile);
+      return res;
     },
 
     rewindTo: async (args) => {
-      try {
-        const res = await transport.request('branch.rewind', args);
-        if (args.profile) get().rememberProfile(args.profile);
-        return { ok: true, value: res };
-      } catch (err) {
-        return { ok: false, error: describeError(err) };
-      }
+      const res = await attempt(() => transport.request('branch.rewind', args));
+      if (res.ok && args.profile) get().rememberProfile(args.profile);
+      return res;
     },
 
     addComment: async (sessionId, stepId, text) => {
-      try {
-        const { commentId } = await transport.request('comment.add', { sessionId, stepId, text });
-        return { ok: true, value: commentId };
-      } catch (err) {
-        return { ok: false, error: describeError(err) };
-      }
+      const res = await attempt(() => transport.request('comment.add', { sessionId, stepId, text }));
+      return res.ok ? { ok: true, value: res.value.commentId } : res;
     },
 
-    editComment: async (sessionId, commentId, text) => {
-      try {
-        await transport.request('comment.edit', { sessionId, commentId, text });
-        return { ok: true, value: true };
-      } catch (err) {
-        return { ok: false, error: describeError(err) };
-      }
-    },
+    editComment: (sessionId, commentId, text) => attempt(() => transport.request('comment.edit', { sessionId, commentId, text }).then(() => true as const)),
 
-    deleteComment: async (sessionId, commentId) => {
-      try {
-        await transport.request('comment.delete', { sessionId, commentId });
-        return { ok: true, value: true };
-      } catch (err) {
-        return { ok: false, error: describeError(err) };
-      }
-    },
+    deleteComment: (sessionId, commentId) => attempt(() => transport.request('comment.delete', { sessionId, commentId }).then(() => true as const)),
   });

@@ -3,7 +3,7 @@
 import type { ArgsOf } from '../../../shared/contract/index';
 import type { EndpointProfile } from '../../../shared/contract/rollout';
 import type { Transport } from '../../../shared/transport';
-import { describeError, type Outcome } from '../lib/errors';
+import { attempt, describeError, type Outcome } from '../lib/errors';
 import type { Slice } from './types';
 
 export type ProfileInput = ArgsOf<'profiles.save'>;
@@ -56,34 +56,24 @@ export const createSettingsSlice =
     },
 
     saveProfile: async (p) => {
-      try {
-        const saved = await transport.request('profiles.save', p);
-        set({ profiles: upsert(get().profiles, saved) });
-        return { ok: true, value: saved };
-      } catch (err) {
-        return { ok: false, error: describeError(err) };
-      }
+      const res = await attempt(() => transport.request('profiles.save', p));
+      if (res.ok) set({ profiles: upsert(get().profiles, res.value) });
+      return res;
     },
 
     deleteProfile: async (name) => {
-      try {
-        await transport.request('profiles.delete', { name });
+      const res = await attempt(() => transport.request('profiles.delete', { name }).then(() => true as const));
+      if (res.ok) {
         const { [name]: _gone, ...tests } = get().profileTests;
         set({ profiles: get().profiles.filter((p) => p.name !== name), profileTests: tests, lastProfile: get().lastProfile === name ? null : get().lastProfile });
-        return { ok: true, value: true };
-      } catch (err) {
-        return { ok: false, error: describeError(err) };
       }
+      return res;
     },
 
     setProfileKey: async (name, apiKey) => {
-      try {
-        const p = await transport.request('profiles.setKey', { name, apiKey });
-        set({ profiles: upsert(get().profiles, p) });
-        return { ok: true, value: p };
-      } catch (err) {
-        return { ok: false, error: describeError(err) };
-      }
+      const res = await attempt(() => transport.request('profiles.setKey', { name, apiKey }));
+      if (res.ok) set({ profiles: upsert(get().profiles, res.value) });
+      return res;
     },
 
     testProfile: async (name) => {
@@ -99,13 +89,9 @@ export const createSettingsSlice =
     },
 
     setAnnotator: async (name) => {
-      try {
-        const res = await transport.request('settings.set', { annotator: name });
-        set({ annotator: res.annotator });
-        return { ok: true, value: res.annotator };
-      } catch (err) {
-        return { ok: false, error: describeError(err) };
-      }
+      const res = await attempt(() => transport.request('settings.set', { annotator: name }).then((r) => r.annotator));
+      if (res.ok) set({ annotator: res.value });
+      return res;
     },
 
     rememberProfile: (name) => set({ lastProfile: name }),

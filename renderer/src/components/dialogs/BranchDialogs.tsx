@@ -5,7 +5,7 @@ import { useMemo, useState } from 'react';
 import { useApp } from '../../context';
 import { AGENT_TOOLS, toolTemplate } from '../../lib/agentTools';
 import { summarizeStep } from '../../lib/steps';
-import { Dialog } from '../Dialog';
+import { Field, FormDialog, useSubmit } from '../form';
 import { ProfileSelect, useDefaultProfile } from './ProfileSelect';
 
 function useStepTitle(sessionId: string, stepId: string | null): string {
@@ -41,50 +41,44 @@ export function BranchDialog({ sessionId, fromStepId }: { sessionId: string; fro
   const [tool, setTool] = useState('run_command');
   const [args, setArgs] = useState(() => JSON.stringify(toolTemplate('run_command')!.args, null, 2));
   const [continueAgent, setContinueAgent] = useState(false);
-  const [error, setError] = useState<string | null>(null);
-  const [busy, setBusy] = useState(false);
+  const { busy, error, run } = useSubmit();
   const parsed = useMemo(() => parseArgs(args), [args]);
 
-  const submit = async () => {
-    if (busy) return;
+  const submit = () => {
     if (mode === 'manual' && !parsed.ok) return;
-    setBusy(true);
-    setError(null);
     const withAgent = mode === 'agent' || continueAgent;
-    const res = await createBranch({
-      sessionId,
-      fromStepId,
-      ...(name.trim() ? { name: name.trim() } : {}),
-      ...(guidance.trim() && mode === 'agent' ? { guidance: guidance.trim() } : {}),
-      ...(mode === 'manual' && parsed.ok ? { action: { name: tool, arguments: parsed.value } } : {}),
-      ...(withAgent && profile ? { profile } : {}),
-    });
-    setBusy(false);
-    if (!res.ok) {
-      setError(res.error.message);
-      return;
-    }
-    selectBranch(sessionId, res.value.branchId, { follow: !!res.value.rolloutId, stepId: res.value.rolloutId ? null : res.value.stepId ?? fromStepId });
-    closeDialog();
+    void run(
+      () =>
+        createBranch({
+          sessionId,
+          fromStepId,
+          ...(name.trim() ? { name: name.trim() } : {}),
+          ...(guidance.trim() && mode === 'agent' ? { guidance: guidance.trim() } : {}),
+          ...(mode === 'manual' && parsed.ok ? { action: { name: tool, arguments: parsed.value } } : {}),
+          ...(withAgent && profile ? { profile } : {}),
+        }),
+      (res) => {
+        selectBranch(sessionId, res.branchId, { follow: !!res.rolloutId, stepId: res.rolloutId ? null : res.stepId ?? fromStepId });
+        closeDialog();
+      },
+    );
   };
 
   return (
-    <Dialog
+    <FormDialog
       title={`Branch from ${title}`}
       testId="branch-dialog"
       width={600}
       onClose={closeDialog}
-      onSubmit={() => void submit()}
-      footer={
-        <>
-          <button type="button" className="btn" onClick={closeDialog}>
-            Cancel
-          </button>
-          <button type="submit" className="btn primary" data-testid="branch-submit" disabled={busy || (mode === 'manual' && !parsed.ok) || (mode === 'agent' && !profile && !guidance.trim())}>
-            {busy ? 'Creating…' : mode === 'agent' ? 'Branch and continue' : 'Branch with this action'}
-          </button>
-        </>
-      }
+      onSubmit={submit}
+      submit={{
+        label: mode === 'agent' ? 'Branch and continue' : 'Branch with this action',
+        busyLabel: 'Creating…',
+        testId: 'branch-submit',
+        disabled: (mode === 'manual' && !parsed.ok) || (mode === 'agent' && !profile && !guidance.trim()),
+      }}
+      busy={busy}
+      error={error}
     >
       <div className="segmented" role="radiogroup" aria-label="How to continue">
         <button type="button" role="radio" aria-checked={mode === 'agent'} className={mode === 'agent' ? 'on' : ''} data-testid="branch-mode-agent" onClick={() => setMode('agent')}>
@@ -94,30 +88,22 @@ export function BranchDialog({ sessionId, fromStepId }: { sessionId: string; fro
           Write the action by hand
         </button>
       </div>
-      <label className="field">
-        <span className="field-label">
-          Branch name <span className="optional">optional</span>
-        </span>
+      <Field label="Branch name" optional="optional">
         <input data-testid="branch-name" value={name} maxLength={100} placeholder="e.g. try-smaller-lr" onChange={(e) => setName(e.target.value)} />
-      </label>
+      </Field>
       {mode === 'agent' ? (
         <>
-          <label className="field">
-            <span className="field-label">
-              Guidance <span className="optional">optional — delivered as the agent's next user turn</span>
-            </span>
+          <Field label="Guidance" optional="optional — delivered as the agent's next user turn">
             <textarea data-testid="branch-guidance" rows={4} value={guidance} onChange={(e) => setGuidance(e.target.value)} placeholder="e.g. The loss diverges: halve the learning rate and retry." />
-          </label>
-          <label className="field">
-            <span className="field-label">Endpoint profile</span>
+          </Field>
+          <Field label="Endpoint profile">
             <ProfileSelect value={profile} onChange={setProfile} testId="branch-profile" allowNone="— none: only record the branch (and guidance) —" />
-          </label>
+          </Field>
         </>
       ) : (
         <>
           <div className="field-row">
-            <label className="field narrow-2">
-              <span className="field-label">Tool</span>
+            <Field label="Tool" className="narrow-2">
               <select
                 data-testid="branch-tool"
                 value={tool}
@@ -133,33 +119,28 @@ export function BranchDialog({ sessionId, fromStepId }: { sessionId: string; fro
                   </option>
                 ))}
               </select>
-            </label>
+            </Field>
             <span className="field-hint grow self-end">{toolTemplate(tool)?.hint}</span>
           </div>
-          <label className="field">
-            <span className="field-label">Arguments (JSON)</span>
+          <Field
+            label="Arguments (JSON)"
+            error={parsed.ok ? null : parsed.error}
+            hint="Runs without the model (offline) and is recorded as a human-authored step: the behaviour-cloning signal."
+          >
             <textarea className="mono" data-testid="branch-args" rows={7} spellCheck={false} value={args} aria-invalid={!parsed.ok} onChange={(e) => setArgs(e.target.value)} />
-            {!parsed.ok && <span className="field-error">{parsed.error}</span>}
-            <span className="field-hint">Runs without the model (offline) and is recorded as a human-authored step: the behaviour-cloning signal.</span>
-          </label>
+          </Field>
           <label className="check">
             <input type="checkbox" data-testid="branch-continue" checked={continueAgent} onChange={(e) => setContinueAgent(e.target.checked)} disabled={!profilesCount} />
             Then let the agent continue
           </label>
           {continueAgent && (
-            <label className="field">
-              <span className="field-label">Endpoint profile</span>
+            <Field label="Endpoint profile">
               <ProfileSelect value={profile} onChange={setProfile} testId="branch-profile" />
-            </label>
+            </Field>
           )}
         </>
       )}
-      {error && (
-        <div className="form-error" data-testid="form-error" role="alert">
-          {error}
-        </div>
-      )}
-    </Dialog>
+    </FormDialog>
   );
 }
 
@@ -172,40 +153,28 @@ export function RewindDialog({ sessionId, toStepId }: { sessionId: string; toSte
   const defaultProfile = useDefaultProfile();
   const [profile, setProfile] = useState(defaultProfile);
   const [guidance, setGuidance] = useState('');
-  const [error, setError] = useState<string | null>(null);
-  const [busy, setBusy] = useState(false);
+  const { busy, error, run } = useSubmit();
 
-  const submit = async () => {
-    if (busy) return;
-    setBusy(true);
-    setError(null);
-    const res = await rewindTo({ sessionId, toStepId, ...(profile ? { profile } : {}), ...(guidance.trim() ? { guidance: guidance.trim() } : {}) });
-    setBusy(false);
-    if (!res.ok) {
-      setError(res.error.message);
-      return;
-    }
-    selectBranch(sessionId, res.value.branchId, { follow: true, stepId: null });
-    closeDialog();
-  };
+  const submit = () =>
+    void run(
+      () => rewindTo({ sessionId, toStepId, ...(profile ? { profile } : {}), ...(guidance.trim() ? { guidance: guidance.trim() } : {}) }),
+      (res) => {
+        selectBranch(sessionId, res.branchId, { follow: true, stepId: null });
+        closeDialog();
+      },
+    );
 
   return (
-    <Dialog
+    <FormDialog
       title={`Rewind to ${title}?`}
       testId="rewind-dialog"
       width={560}
       onClose={closeDialog}
-      onSubmit={() => void submit()}
-      footer={
-        <>
-          <button type="button" className="btn" autoFocus onClick={closeDialog}>
-            Cancel
-          </button>
-          <button type="submit" className="btn primary" data-testid="rewind-confirm" disabled={busy}>
-            {busy ? 'Rewinding…' : 'Rewind'}
-          </button>
-        </>
-      }
+      onSubmit={submit}
+      submit={{ label: 'Rewind', busyLabel: 'Rewinding…', testId: 'rewind-confirm' }}
+      busy={busy}
+      error={error}
+      cancelFirst
     >
       <p>
         The working directory's files are restored to their state after this step, and fresh terminals start in the step's shell directory and
@@ -213,21 +182,12 @@ export function RewindDialog({ sessionId, toStepId }: { sessionId: string; toSte
       </p>
       {step?.checkpointError && <p className="warn-text">This step has no checkpoint ({step.checkpointError}): the files cannot be restored.</p>}
       {step && !step.checkpoint && !step.checkpointError && <p className="warn-text">No checkpoint is recorded for this step.</p>}
-      <label className="field">
-        <span className="field-label">Continue with</span>
+      <Field label="Continue with">
         <ProfileSelect value={profile} onChange={setProfile} testId="rewind-profile" allowNone="— nobody: just restore, I will work by hand —" />
-      </label>
-      <label className="field">
-        <span className="field-label">
-          Guidance <span className="optional">optional</span>
-        </span>
+      </Field>
+      <Field label="Guidance" optional="optional">
         <textarea data-testid="rewind-guidance" rows={3} value={guidance} onChange={(e) => setGuidance(e.target.value)} />
-      </label>
-      {error && (
-        <div className="form-error" data-testid="form-error" role="alert">
-          {error}
-        </div>
-      )}
-    </Dialog>
+      </Field>
+    </FormDialog>
   );
 }

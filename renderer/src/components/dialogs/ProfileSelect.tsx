@@ -1,7 +1,7 @@
 import { useApp } from '../../context';
 
 /** Endpoint profile picker; `allowNone` adds an empty choice (e.g. "no agent"). */
-export function ProfileSelect(props: { value: string; onChange(v: string): void; testId: string; allowNone?: string; autoFocus?: boolean }) {
+export function ProfileSelect(props: { value: string; onChange(v: string): void; testId: string; allowNone?: string; autoFocus?: boolean; ariaLabel?: string }) {
   const profiles = useApp((s) => s.profiles);
   const openDialog = useApp((s) => s.openDialog);
   if (profiles.length === 0 && !props.allowNone) {
@@ -15,7 +15,7 @@ export function ProfileSelect(props: { value: string; onChange(v: string): void;
     );
   }
   return (
-    <select data-testid={props.testId} value={props.value} autoFocus={props.autoFocus} onChange={(e) => props.onChange(e.target.value)}>
+    <select data-testid={props.testId} aria-label={props.ariaLabel} value={props.value} autoFocus={props.autoFocus} onChange={(e) => props.onChange(e.target.value)}>
       {props.allowNone !== undefined && <option value="">{props.allowNone}</option>}
       {profiles.map((p) => (
         <option key={p.name} value={p.name}>

@@ -6,6 +6,7 @@ import type { EndpointProfile } from '../../../../shared/contract/rollout';
 import { useApp } from '../../context';
 import type { ProfileInput } from '../../store/settings';
 import { Dialog } from '../Dialog';
+import { Field, FormError, onEnter } from '../form';
 
 interface Form {
   name: string;
@@ -137,18 +138,14 @@ function AnnotatorField() {
       <div className="inline-row">
         <input
           data-testid="annotator-input"
+          aria-label="Annotator name"
           value={value}
           maxLength={100}
           onChange={(e) => {
             setValue(e.target.value);
             setMsg(null);
           }}
-          onKeyDown={(e) => {
-            if (e.key === 'Enter') {
-              e.preventDefault();
-              void save();
-            }
-          }}
+          onKeyDown={onEnter(() => void save())}
         />
         <button type="button" className="btn btn-small" data-testid="annotator-save" disabled={!value.trim() || value.trim() === annotator} onClick={() => void save()}>
           Save
@@ -201,51 +198,37 @@ function ProfileForm({ profile, onSaved, onDeleted }: { profile: EndpointProfile
       }}
     >
       <div className="form-grid">
-        <label className="field">
-          <span className="field-label">Name</span>
+        <Field label="Name">
           <input data-testid="profile-name" value={f.name} readOnly={!!profile} aria-invalid={inv('name')} placeholder="e.g. local-vllm" spellCheck={false} onChange={set('name')} autoFocus={!profile} />
-        </label>
-        <label className="field">
-          <span className="field-label">Model</span>
+        </Field>
+        <Field label="Model">
           <input data-testid="profile-model" className="mono" value={f.model} aria-invalid={inv('model')} placeholder="e.g. Qwen/Qwen3-32B" spellCheck={false} onChange={set('model')} />
-        </label>
-        <label className="field span2">
-          <span className="field-label">Base URL</span>
+        </Field>
+        <Field label="Base URL" className="span2">
           <input data-testid="profile-base-url" className="mono" value={f.baseUrl} aria-invalid={inv('baseUrl')} spellCheck={false} onChange={set('baseUrl')} />
-        </label>
-        <label className="field">
-          <span className="field-label">
-            API key environment variable <span className="optional">optional</span>
-          </span>
+        </Field>
+        <Field label="API key environment variable" optional="optional">
           <input data-testid="profile-key-env" className="mono" value={f.apiKeyEnv} aria-invalid={inv('apiKeyEnv')} placeholder="OPENAI_API_KEY" spellCheck={false} onChange={set('apiKeyEnv')} />
-        </label>
-        <label className="field">
-          <span className="field-label">Tool mode</span>
+        </Field>
+        <Field label="Tool mode">
           <select data-testid="profile-tool-mode" value={f.toolMode} onChange={(e) => setF({ ...f, toolMode: e.target.value as Form['toolMode'] })}>
             <option value="tools">tools — native function calling</option>
             <option value="text">text — actions parsed from the reply</option>
           </select>
-        </label>
+        </Field>
         <div className="field-row span2">
-          <label className="field">
-            <span className="field-label">Temperature</span>
+          <Field label="Temperature">
             <input data-testid="profile-temperature" inputMode="decimal" value={f.temperature} aria-invalid={inv('temperature')} placeholder="default" onChange={set('temperature')} />
-          </label>
-          <label className="field">
-            <span className="field-label">top_p</span>
+          </Field>
+          <Field label="top_p">
             <input data-testid="profile-top-p" inputMode="decimal" value={f.topP} aria-invalid={inv('topP')} placeholder="default" onChange={set('topP')} />
-          </label>
-          <label className="field">
-            <span className="field-label">Max tokens</span>
+          </Field>
+          <Field label="Max tokens">
             <input data-testid="profile-max-tokens" inputMode="numeric" value={f.maxTokens} aria-invalid={inv('maxTokens')} placeholder="default" onChange={set('maxTokens')} />
-          </label>
+          </Field>
         </div>
       </div>
-      {error && (
-        <div className="form-error" data-testid="profile-error" role="alert">
-          {error.text}
-        </div>
-      )}
+      <FormError error={error?.text} testId="profile-error" />
       <div className="form-actions">
         <button type="submit" className="btn btn-small primary" data-testid="profile-save" disabled={busy || !dirty}>
           {profile ? 'Save changes' : 'Create profile'}
@@ -307,6 +290,7 @@ function KeyAndTest({ profile, browser }: { profile: EndpointProfile; browser: b
           <input
             type="password"
             data-testid="profile-key"
+            aria-label={`API key of ${profile.name}`}
             autoComplete="off"
             value={key}
             placeholder={profile.keySource === 'none' ? 'paste a key to store it' : 'paste a new key to replace it'}
@@ -314,12 +298,7 @@ function KeyAndTest({ profile, browser }: { profile: EndpointProfile; browser: b
               setKeyText(e.target.value);
               setMsg(null);
             }}
-            onKeyDown={(e) => {
-              if (e.key === 'Enter') {
-                e.preventDefault();
-                void saveKey();
-              }
-            }}
+            onKeyDown={onEnter(() => void saveKey())}
           />
           <button type="button" className="btn btn-small" data-testid="profile-set-key" disabled={!key} onClick={() => void saveKey()}>
             Set key

@@ -152,7 +152,7 @@ export const JudgeCard = memo(function JudgeCard({ sessionId, branchId }: { sess
     <div className="fcard fcard-judge" data-testid="judge">
       <div className="fcard-title">LLM judge</div>
       <div className="judge-row">
-        <ProfileSelect value={chosen} onChange={setProfile} testId="judge-profile" />
+        <ProfileSelect value={chosen} onChange={setProfile} testId="judge-profile" ariaLabel="Endpoint profile of the judge" />
         <button
           type="button"
           className="btn btn-small primary"

@@ -4,7 +4,7 @@
 import { memo, useState } from 'react';
 import type { LabelRecord } from '../../../../shared/trajectory';
 import { formatDateTime, formatDuration, formatTokens } from '../../lib/format';
-import { parseObservation, prettyArguments, thoughtOf } from '../../lib/steps';
+import { observationOf, prettyArguments, thoughtOf } from '../../lib/steps';
 import type { FilterRow } from './model';
 import { formatStamp, labelKey } from './model';
 import { SourceBadge } from './SourceBadge';
@@ -77,7 +77,7 @@ export const DetailPane = memo(function DetailPane({ row, version }: { row: Filt
         <h3>Observation</h3>
         {step.results.length === 0 && <div className="dim small">(none)</div>}
         {step.results.map((r) => (
-          <Observation key={r.toolCallId} raw={r.observation} isError={r.isError} durationMs={r.durationMs} />
+          <Observation key={r.toolCallId} result={r} isError={r.isError} durationMs={r.durationMs} />
         ))}
       </section>
 
@@ -89,9 +89,10 @@ export const DetailPane = memo(function DetailPane({ row, version }: { row: Filt
   );
 });
 
-function Observation({ raw, isError, durationMs }: { raw: string; isError: boolean; durationMs: number }) {
+function Observation({ result, isError, durationMs }: { result: { observation: string }; isError: boolean; durationMs: number }) {
   const [all, setAll] = useState(false);
-  const o = parseObservation(raw);
+  // Cached per result: the pane re-renders on every change of the trajectory.
+  const o = observationOf(result);
   const text = o.json ? o.output : o.raw;
   const cut = !all && text.length > OBS_SHOWN;
   return (

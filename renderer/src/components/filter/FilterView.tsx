@@ -7,12 +7,12 @@ import { branchPath, type Step } from '../../../../shared/trajectory';
 import type { SessionInfo } from '../../../../shared/types';
 import { useApp, useAppStore } from '../../context';
 import { branchLabel, defaultBranchId, listBranches } from '../../lib/trajectoryView';
-import type { FilterCriteria, LabelChange, LabelFilter, SourceFilter } from '../../store/labels';
+import { DEFAULT_CRITERIA, type LabelChange } from '../../store/labels';
 import { CoverageCard, JudgeCard, RulesCard } from './Cards';
 import { DetailPane } from './DetailPane';
 import { ExportDialog } from './ExportDialog';
 import { LabelEditor, type LabelEditorInit } from './LabelEditor';
-import { buildRows, coverageOf, filterRows, timeBuckets, toolsOf, type FilterRow } from './model';
+import { buildRows, coverageOf, filterRows, timeBuckets, toolsOf, type Coverage, type FilterRow } from './model';
 import { StepTable } from './StepTable';
 import { FILTER_KEYS, useFilterKeys } from './useFilterKeys';
 import { ViewTabs } from './ViewTabs';
@@ -206,7 +206,7 @@ function FilterPanel({ session }: { session: SessionInfo }) {
         const L = live.current;
         if (!L.cursorId) return;
         const cur = store.getState().filterCursorOf(sessionId);
-        const sel = cur.selection.includes(L.cursorId) ? cur.selection.filter((x) => x !== L.cursorId) : [...cur.selection, L.cursorId];
+        const sel = toggledIn(cur.selection, L.cursorId);
         setCursor(sessionId, { selection: sel, anchor: L.cursorId });
       },
       selectAll: () => setCursor(sessionId, { selection: live.current.shown.map((r) => r.step.id) }),
@@ -241,7 +241,7 @@ function FilterPanel({ session }: { session: SessionInfo }) {
         const [lo, hi] = a <= b ? [a, b] : [b, a];
         setCursor(sessionId, { cursor: id, anchor: anchorId, selection: L.shown.slice(lo, hi + 1).map((r) => r.step.id) });
       } else if (e.ctrlKey || e.metaKey) {
-        const sel = cur.selection.includes(id) ? cur.selection.filter((x) => x !== id) : [...cur.selection, id];
+        const sel = toggledIn(cur.selection, id);
         setCursor(sessionId, { cursor: id, anchor: id, selection: sel });
       } else {
         setCursor(sessionId, { cursor: id, anchor: id, selection: [] });
@@ -255,7 +255,7 @@ function FilterPanel({ session }: { session: SessionInfo }) {
       if (e.shiftKey) return onRowClick(row, e);
       const id = row.step.id;
       const cur = store.getState().filterCursorOf(sessionId);
-      const sel = cur.selection.includes(id) ? cur.selection.filter((x) => x !== id) : [...cur.selection, id];
+      const sel = toggledIn(cur.selection, id);
       setCursor(sessionId, { cursor: id, anchor: id, selection: sel });
     },
     [store, sessionId, setCursor, onRowClick],
@@ -265,7 +265,7 @@ function FilterPanel({ session }: { session: SessionInfo }) {
     (rowIdx: number) => {
       const r = rows[rowIdx];
       if (!r) return;
-      if (!shownIndex.has(r.step.id)) setCriteria({ label: 'all', source: 'all', tag: '', tool: '', text: '', errorsOnly: false });
+      if (!shownIndex.has(r.step.id)) setCriteria(DEFAULT_CRITERIA);
       setCursor(sessionId, { cursor: r.step.id, anchor: r.step.id });
       reveal();
     },
@@ -310,46 +310,9 @@ function FilterPanel({ session }: { session: SessionInfo }) {
       </header>
 
       <div className="fv-toolbar">
-        <FilterSelect
-          testId="filter-label-select"
-          label="label"
-          value={criteria.label}
-          onChange={(v) => setCriteria({ label: v as LabelFilter })}
-          options={[
-            ['all', 'all'],
-            ['keep', `keep (${coverage.keep})`],
-            ['mask', `mask (${coverage.mask})`],
-            ['unreviewed', `unreviewed (${coverage.unreviewed})`],
-          ]}
-        />
-        <FilterSelect
-          testId="filter-source-select"
-          label="source"
-          value={criteria.source}
-          onChange={(v) => setCriteria({ source: v as SourceFilter })}
-          options={[
-            ['all', 'any'],
-            ['annotator', 'annotator'],
-            ['judge', 'judge'],
-            ['rule', 'rule'],
-            ['auto', 'rule/judge, unconfirmed'],
-            ['none', 'none'],
-          ]}
-        />
-        <FilterSelect
-          testId="filter-tag-select"
-          label="tag"
-          value={criteria.tag}
-          onChange={(v) => setCriteria({ tag: v as FilterCriteria['tag'] })}
-          options={[['', 'any'], ...LABEL_TAGS.map((x): [string, string] => [x, x])]}
-        />
-        <FilterSelect
-          testId="filter-tool-select"
-          label="tool"
-          value={criteria.tool}
-          onChange={(v) => setCriteria({ tool: v })}
-          options={[['', 'any'], ...tools.map(({ tool, count }): [string, string] => [tool, `${tool} (${count})`])]}
-        />
+        {filterSelects(coverage, tools).map((f) => (
+          <FilterSelect key={f.key} testId={f.testId} label={f.label} value={criteria[f.key]} options={f.options} onChange={(v) => setCriteria({ [f.key]: v })} />
+        ))}
         <label className="check small">
           <input type="checkbox" data-testid="filter-errors" checked={criteria.errorsOnly} onChange={(e) => setCriteria({ errorsOnly: e.target.checked })} />
           errors only
@@ -358,6 +321,7 @@ function FilterPanel({ session }: { session: SessionInfo }) {
           ref={searchRef}
           className="fv-search"
           type="search"
+          aria-label="Search the actions"
           placeholder="Search thought, action, output, note…  ( / )"
           data-testid="filter-search"
           value={criteria.text}
@@ -374,7 +338,7 @@ function FilterPanel({ session }: { session: SessionInfo }) {
           {filtered ? `${shown.length} of ${rows.length} shown` : `${rows.length} actions`}
         </span>
         {filtered && (
-          <button type="button" className="link-btn" data-testid="filter-reset" onClick={() => setCriteria({ label: 'all', source: 'all', tag: '', tool: '', text: '', errorsOnly: false })}>
+          <button type="button" className="link-btn" data-testid="filter-reset" onClick={() => setCriteria(DEFAULT_CRITERIA)}>
             reset
           </button>
         )}
@@ -386,18 +350,18 @@ function FilterPanel({ session }: { session: SessionInfo }) {
             <span className="fv-target" data-testid="label-target">
               {targetText}
             </span>
-            <button type="button" className="btn btn-small lbtn-keep" data-testid="label-keep" disabled={!nSel && !cursorRow} title="Keep: train on it (k)" onClick={() => doLabel('keep')}>
-              Keep <kbd>k</kbd>
-            </button>
-            <button type="button" className="btn btn-small lbtn-mask" data-testid="label-mask" disabled={!nSel && !cursorRow} title="Mask: keep in the context, weight 0 (m)" onClick={() => doLabel('mask')}>
-              Mask <kbd>m</kbd>
-            </button>
-            <button type="button" className="btn btn-small" data-testid="label-tags" disabled={!nSel && !cursorRow} title="Reason tags (t)" onClick={() => openEditor('tags')}>
-              Tags <kbd>t</kbd>
-            </button>
-            <button type="button" className="btn btn-small" data-testid="label-note-open" disabled={!nSel && !cursorRow} title="Note (n)" onClick={() => openEditor('note')}>
-              Note <kbd>n</kbd>
-            </button>
+            {(
+              [
+                ['lbtn-keep', 'label-keep', 'Keep: train on it (k)', 'Keep', 'k', () => doLabel('keep')],
+                ['lbtn-mask', 'label-mask', 'Mask: keep in the context, weight 0 (m)', 'Mask', 'm', () => doLabel('mask')],
+                ['', 'label-tags', 'Reason tags (t)', 'Tags', 't', () => openEditor('tags')],
+                ['', 'label-note-open', 'Note (n)', 'Note', 'n', () => openEditor('note')],
+              ] as const
+            ).map(([cls, testId, title, text, key, run]) => (
+              <button key={testId} type="button" className={`btn btn-small ${cls}`} data-testid={testId} disabled={!nSel && !cursorRow} title={title} onClick={run}>
+                {text} <kbd>{key}</kbd>
+              </button>
+            ))}
             <button
               type="button"
               className="btn btn-small"
@@ -479,4 +443,43 @@ function FilterSelect(props: { testId: string; label: string; value: string; opt
       </select>
     </label>
   );
+}
+
+/** `list` with `id` added, or removed when it is there. */
+function toggledIn(list: string[], id: string): string[] {
+  return list.includes(id) ? list.filter((x) => x !== id) : [...list, id];
+}
+
+type SelectKey = 'label' | 'source' | 'tag' | 'tool';
+
+/** The toolbar's drop-downs: which criterion each sets, and its choices (with counts where known). */
+function filterSelects(coverage: Coverage, tools: Array<{ tool: string; count: number }>): Array<{ key: SelectKey; testId: string; label: string; options: Array<[string, string]> }> {
+  return [
+    {
+      key: 'label',
+      testId: 'filter-label-select',
+      label: 'label',
+      options: [
+        ['all', 'all'],
+        ['keep', `keep (${coverage.keep})`],
+        ['mask', `mask (${coverage.mask})`],
+        ['unreviewed', `unreviewed (${coverage.unreviewed})`],
+      ],
+    },
+    {
+      key: 'source',
+      testId: 'filter-source-select',
+      label: 'source',
+      options: [
+        ['all', 'any'],
+        ['annotator', 'annotator'],
+        ['judge', 'judge'],
+        ['rule', 'rule'],
+        ['auto', 'rule/judge, unconfirmed'],
+        ['none', 'none'],
+      ],
+    },
+    { key: 'tag', testId: 'filter-tag-select', label: 'tag', options: [['', 'any'], ...LABEL_TAGS.map((x): [string, string] => [x, x])] },
+    { key: 'tool', testId: 'filter-tool-select', label: 'tool', options: [['', 'any'], ...tools.map(({ tool, count }): [string, string] => [tool, `${tool} (${count})`])] },
+  ];
 }

@@ -76,10 +76,10 @@ export function LabelEditor({ init, onSave, onClose }: { init: LabelEditorInit; 
         }}
       >
         <div className="segmented small" role="radiogroup" aria-label="Label">
-          <button type="button" className={label === 'keep' ? 'on' : ''} data-testid="le-keep" onClick={() => setLabel('keep')}>
+          <button type="button" role="radio" aria-checked={label === 'keep'} className={label === 'keep' ? 'on' : ''} data-testid="le-keep" onClick={() => setLabel('keep')}>
             keep <kbd>k</kbd>
           </button>
-          <button type="button" className={label === 'mask' ? 'on' : ''} data-testid="le-mask" onClick={() => setLabel('mask')}>
+          <button type="button" role="radio" aria-checked={label === 'mask'} className={label === 'mask' ? 'on' : ''} data-testid="le-mask" onClick={() => setLabel('mask')}>
             mask <kbd>m</kbd>
           </button>
         </div>

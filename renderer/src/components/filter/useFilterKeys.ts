@@ -1,8 +1,7 @@
 // Keyboard of the filter view (only while the focus is not in a text field and no
 // dialog is open). See FILTER_KEYS for the map shown in the help strip.
-import { useEffect, useRef } from 'react';
 import { LABEL_TAGS } from '../../../../shared/events';
-import { isTypingTarget } from '../trajectory/useTrajectoryKeys';
+import { inModal, isTypingTarget, useDocumentKeys } from '../keys';
 
 export interface FilterKeyActions {
   /** Move the cursor by `delta` rows (extend: grow the selection from the anchor). */
@@ -43,114 +42,104 @@ export const FILTER_KEYS: Array<[string, string, string?]> = [
   ['Esc', 'unselect'],
 ];
 
-export function useFilterKeys(actions: FilterKeyActions, dialogOpen: () => boolean) {
-  const ref = useRef(actions);
-  ref.current = actions;
-  const dref = useRef(dialogOpen);
-  dref.current = dialogOpen;
-
-  useEffect(() => {
-    const onKey = (e: KeyboardEvent) => {
-      if (e.defaultPrevented || e.altKey) return;
-      const a = ref.current;
-      if (dref.current() || a.blocked()) return;
-      if (isTypingTarget(e.target)) {
-        // Esc leaves the search box (and the other fields) for the table.
-        if (e.key === 'Escape' && (e.target as HTMLElement).closest?.('.fv-toolbar')) {
-          (e.target as HTMLElement).blur();
-          e.preventDefault();
-        }
-        return;
+export function useFilterKeys(a: FilterKeyActions, dialogOpen: () => boolean) {
+  useDocumentKeys((e) => {
+    if (e.defaultPrevented || e.altKey) return;
+    if (dialogOpen() || a.blocked() || inModal(e.target)) return;
+    if (isTypingTarget(e.target)) {
+      // Esc leaves the search box (and the other fields) for the table.
+      if (e.key === 'Escape' && (e.target as HTMLElement).closest?.('.fv-toolbar')) {
+        (e.target as HTMLElement).blur();
+        e.preventDefault();
       }
-      const mod = e.ctrlKey || e.metaKey;
-      if (mod) {
-        if (e.key.toLowerCase() === 'a') {
-          a.selectAll();
-          e.preventDefault();
-        }
-        return;
+      return;
+    }
+    const mod = e.ctrlKey || e.metaKey;
+    if (mod) {
+      if (e.key.toLowerCase() === 'a') {
+        a.selectAll();
+        e.preventDefault();
       }
-      const onButton = !!(e.target as HTMLElement | null)?.closest?.('button, a, [role="button"], summary, input[type="checkbox"]');
-      let handled = true;
-      switch (e.key) {
-        case 'j':
-        case 'ArrowDown':
-          a.move(1, e.shiftKey);
-          break;
-        case 'J':
-          a.move(1, true);
-          break;
-        case 'p':
-        case 'ArrowUp':
-          a.move(-1, e.shiftKey);
-          break;
-        case 'P':
-          a.move(-1, true);
-          break;
-        case 'PageDown':
-          a.move(20, e.shiftKey);
-          break;
-        case 'PageUp':
-          a.move(-20, e.shiftKey);
-          break;
-        case 'g':
-        case 'Home':
-          a.moveTo('first', e.shiftKey && e.key === 'Home');
-          break;
-        case 'G':
-        case 'End':
-          a.moveTo('last', e.shiftKey && e.key === 'End');
-          break;
-        case 'k':
-          a.label('keep');
-          break;
-        case 'm':
-          a.label('mask');
-          break;
-        case 'u':
-          a.undo();
-          break;
-        case 'x':
-          a.toggleSelect();
-          break;
-        case ' ':
-          if (onButton) handled = false;
-          else a.toggleSelect();
-          break;
-        case 'Enter':
-          if (onButton) handled = false;
-          else a.accept();
-          break;
-        case 'Delete':
-        case 'Backspace':
-          a.clear();
-          break;
-        case 't':
-          a.editTags();
-          break;
-        case '1':
-        case '2':
-        case '3':
-        case '4':
-        case '5':
-        case '6':
-          a.toggleTag(Number(e.key) - 1);
-          break;
-        case 'n':
-          a.editNote();
-          break;
-        case '/':
-          a.focusSearch();
-          break;
-        case 'Escape':
-          handled = a.escape();
-          break;
-        default:
-          handled = false;
-      }
-      if (handled) e.preventDefault();
-    };
-    document.addEventListener('keydown', onKey);
-    return () => document.removeEventListener('keydown', onKey);
-  }, []);
+      return;
+    }
+    const onButton = !!(e.target as HTMLElement | null)?.closest?.('button, a, [role="button"], summary, input[type="checkbox"]');
+    let handled = true;
+    switch (e.key) {
+      case 'j':
+      case 'ArrowDown':
+        a.move(1, e.shiftKey);
+        break;
+      case 'J':
+        a.move(1, true);
+        break;
+      case 'p':
+      case 'ArrowUp':
+        a.move(-1, e.shiftKey);
+        break;
+      case 'P':
+        a.move(-1, true);
+        break;
+      case 'PageDown':
+        a.move(20, e.shiftKey);
+        break;
+      case 'PageUp':
+        a.move(-20, e.shiftKey);
+        break;
+      case 'g':
+      case 'Home':
+        a.moveTo('first', e.shiftKey && e.key === 'Home');
+        break;
+      case 'G':
+      case 'End':
+        a.moveTo('last', e.shiftKey && e.key === 'End');
+        break;
+      case 'k':
+        a.label('keep');
+        break;
+      case 'm':
+        a.label('mask');
+        break;
+      case 'u':
+        a.undo();
+        break;
+      case 'x':
+        a.toggleSelect();
+        break;
+      case ' ':
+        if (onButton) handled = false;
+        else a.toggleSelect();
+        break;
+      case 'Enter':
+        if (onButton) handled = false;
+        else a.accept();
+        break;
+      case 'Delete':
+      case 'Backspace':
+        a.clear();
+        break;
+      case 't':
+        a.editTags();
+        break;
+      case '1':
+      case '2':
+      case '3':
+      case '4':
+      case '5':
+      case '6':
+        a.toggleTag(Number(e.key) - 1);
+        break;
+      case 'n':
+        a.editNote();
+        break;
+      case '/':
+        a.focusSearch();
+        break;
+      case 'Escape':
+        handled = a.escape();
+        break;
+      default:
+        handled = false;
+    }
+    if (handled) e.preventDefault();
+  });
 }

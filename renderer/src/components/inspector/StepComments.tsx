@@ -4,6 +4,7 @@ import { useEffect, useRef, useState } from 'react';
 import type { Comment, Step } from '../../../../shared/trajectory';
 import { useApp } from '../../context';
 import { formatDateTime } from '../../lib/format';
+import { onCtrlEnter } from '../form';
 
 export function StepComments({ sessionId, step }: { sessionId: string; step: Step }) {
   const entry = useApp((s) => s.trajectories[sessionId]);
@@ -43,17 +44,13 @@ export function StepComments({ sessionId, step }: { sessionId: string; step: Ste
           data-testid="comment-input"
           rows={2}
           value={text}
+          aria-label={`Comment on step ${step.depth}`}
           placeholder={`Comment on step ${step.depth} (Markdown as plain text) — Ctrl/⌘ Enter to add, Esc to leave`}
           onChange={(e) => setText(e.target.value)}
-          onKeyDown={(e) => {
-            if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) {
-              e.preventDefault();
-              void submit();
-            } else if (e.key === 'Escape') {
-              e.stopPropagation();
-              ref.current?.blur();
-            }
-          }}
+          onKeyDown={onCtrlEnter(
+            () => void submit(),
+            () => ref.current?.blur(),
+          )}
         />
         <button type="button" className="btn btn-small primary" data-testid="add-comment" disabled={!text.trim() || busy} onClick={() => void submit()}>
           Add comment
@@ -138,18 +135,14 @@ function CommentItem({ sessionId, c }: { sessionId: string; c: Comment }) {
           <textarea
             autoFocus
             data-testid="comment-edit-input"
+            aria-label="Edit the comment"
             rows={3}
             value={draft}
             onChange={(e) => setDraft(e.target.value)}
-            onKeyDown={(e) => {
-              if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) {
-                e.preventDefault();
-                void save();
-              } else if (e.key === 'Escape') {
-                e.stopPropagation();
-                setEditing(false);
-              }
-            }}
+            onKeyDown={onCtrlEnter(
+              () => void save(),
+              () => setEditing(false),
+            )}
           />
           <div className="inline-row">
             <button type="button" className="btn btn-small primary" data-testid="save-comment" disabled={!draft.trim()} onClick={() => void save()}>

@@ -64,7 +64,7 @@ export function StepFiles({ sessionId, step }: { sessionId: string; step: Step }
     <div className="step-files" data-testid="step-files" data-state={listing.state}>
       <div className="sf-list">
         <div className="sf-bar">
-          <input data-testid="file-filter" placeholder="Filter files" value={filter} spellCheck={false} onChange={(e) => setFilter(e.target.value)} />
+          <input data-testid="file-filter" aria-label="Filter the files" placeholder="Filter files" value={filter} spellCheck={false} onChange={(e) => setFilter(e.target.value)} />
           {listing.state === 'ok' && (
             <span className="dim small" title={`checkpoint store ${formatBytes(listing.usage.bytes)} of ${formatBytes(listing.usage.budgetBytes)}`}>
               {listing.files.length} files

@@ -9,6 +9,7 @@ import { StepComments } from './StepComments';
 import { StepFiles } from './StepFiles';
 import { StepTerminal } from './StepTerminal';
 import { Icon } from '../Icon';
+import { dragResize } from '../dragResize';
 
 export function StepInspector({ sessionId, step }: { sessionId: string; step: Step }) {
   const tab = useApp((s) => s.inspectorTab);
@@ -35,18 +36,8 @@ export function StepInspector({ sessionId, step }: { sessionId: string; step: St
         aria-orientation="horizontal"
         aria-label="Resize the step inspector"
         onPointerDown={(e) => {
-          e.preventDefault();
-          const startY = e.clientY;
           const start = height;
-          const el = e.currentTarget;
-          el.setPointerCapture(e.pointerId);
-          const move = (ev: PointerEvent) => setHeight(start + (startY - ev.clientY));
-          const up = () => {
-            el.removeEventListener('pointermove', move);
-            el.removeEventListener('pointerup', up);
-          };
-          el.addEventListener('pointermove', move);
-          el.addEventListener('pointerup', up);
+          dragResize(e, (_dx, dy) => setHeight(start - dy));
         }}
       />
       <div className="inspector-head">
@@ -96,8 +87,8 @@ export function StepInspector({ sessionId, step }: { sessionId: string; step: St
       </div>
       <div className="inspector-body">
         {tab === 'output' && <StepTerminal sessionId={sessionId} step={step} />}
-        {tab === 'files' && <StepFiles sessionId={sessionId} step={step} />}
-        {tab === 'comments' && <StepComments sessionId={sessionId} step={step} />}
+        {tab === 'files' && <StepFiles key={step.id} sessionId={sessionId} step={step} />}
+        {tab === 'comments' && <StepComments key={step.id} sessionId={sessionId} step={step} />}
       </div>
     </section>
   );

@@ -1,13 +1,13 @@
 // One step of the trajectory: what the agent thought, what it did, what it saw, and
 // what the humans added there (guidance delivered after it, comments, labels).
 // Rows are windowed (VirtualList), so everything here must be cheap to render.
-import { memo, useEffect, useState } from 'react';
+import { memo, useEffect, useState, type ReactNode } from 'react';
 import { effectiveLabel, type Comment, type Guidance, type Step } from '../../../../shared/trajectory';
 import type { StreamingText } from '../../store/rollout';
 import { Icon } from '../Icon';
 import type { RetryInfo } from '../../store/trajectory';
 import { formatDuration, formatTokens, truncate } from '../../lib/format';
-import { observationPreview, parseObservation, prettyArguments, summarizeStep, thoughtOf } from '../../lib/steps';
+import { observationOf, observationPreview, prettyArguments, summarizeStep, thoughtOf } from '../../lib/steps';
 
 export interface StepRowProps {
   step: Step;
@@ -39,7 +39,7 @@ export const StepRow = memo(function StepRow(p: StepRowProps) {
   const label = effectiveLabel(step);
   const usage = step.response?.usage;
   const toolMs = step.results.reduce((n, r) => n + r.durationMs, 0);
-  const exitCodes = step.results.map((r) => parseObservation(r.observation).exitCode).filter((c): c is number => typeof c === 'number');
+  const exitCodes = step.results.map((r) => observationOf(r).exitCode).filter((c): c is number => typeof c === 'number');
   const waitingModel = !step.response && s.running;
   const obsPreview = observationPreview(step);
 
@@ -143,17 +143,9 @@ export const StepRow = memo(function StepRow(p: StepRowProps) {
 
       {hasThought && (!p.compact || expanded.thought) && (
         <div className="step-section">
-          <button
-            type="button"
-            className="section-toggle"
-            data-testid="toggle-thought"
-            aria-expanded={expanded.thought}
-            onClick={() => p.onToggle(step.id, 'thought')}
-          >
-            <span className="caret-glyph">{expanded.thought ? '▾' : '▸'}</span>
-            <span className="section-tag">thought</span>
+          <SectionToggle testId="toggle-thought" tag="thought" open={expanded.thought} onClick={() => p.onToggle(step.id, 'thought')}>
             {!expanded.thought && <span className="section-preview">{truncate(thought.content || thought.reasoning, 220)}</span>}
-          </button>
+          </SectionToggle>
           {expanded.thought && (
             <div className="thought-body" data-testid="step-thought">
               {thought.reasoning && <div className="reasoning">{thought.reasoning}</div>}
@@ -173,21 +165,13 @@ export const StepRow = memo(function StepRow(p: StepRowProps) {
 
       {step.results.length > 0 && (!p.compact || expanded.obs) && (
         <div className="step-section">
-          <button
-            type="button"
-            className="section-toggle"
-            data-testid="toggle-observation"
-            aria-expanded={expanded.obs}
-            onClick={() => p.onToggle(step.id, 'obs')}
-          >
-            <span className="caret-glyph">{expanded.obs ? '▾' : '▸'}</span>
-            <span className={`section-tag${s.isError ? ' err-text' : ''}`}>observation</span>
+          <SectionToggle testId="toggle-observation" tag="observation" error={s.isError} open={expanded.obs} onClick={() => p.onToggle(step.id, 'obs')}>
             {!expanded.obs && <span className="section-preview mono">{obsPreview}</span>}
-          </button>
+          </SectionToggle>
           {expanded.obs && (
             <div data-testid="step-observation">
               {step.results.map((r, i) => {
-                const o = parseObservation(r.observation);
+                const o = observationOf(r);
                 return (
                   <div key={i} className="obs-block">
                     {step.results.length > 1 && <div className="section-tag">{r.name || 'result'}</div>}
@@ -218,7 +202,55 @@ export const StepRow = memo(function StepRow(p: StepRowProps) {
       {p.comments.length > 3 && <div className="step-comment dim">+{p.comments.length - 3} more</div>}
     </div>
   );
-});
+}, sameRow);
+
+/**
+ * The parent builds `expanded`, `branchStart`, `guidance` and `comments` afresh on each
+ * render: compare them by content, so that text streaming into one step (many times
+ * a second) re-renders that row only. Steps are mutated in place by the fold, so any
+ * change of the trajectory (`version`) re-renders every row in view.
+ */
+function sameRow(a: StepRowProps, b: StepRowProps): boolean {
+  return (
+    a.step === b.step &&
+    a.version === b.version &&
+    a.selected === b.selected &&
+    a.streaming === b.streaming &&
+    a.retry === b.retry &&
+    a.forks === b.forks &&
+    a.compact === b.compact &&
+    a.onSelect === b.onSelect &&
+    a.onToggle === b.onToggle &&
+    a.onFork === b.onFork &&
+    a.expanded.thought === b.expanded.thought &&
+    a.expanded.action === b.expanded.action &&
+    a.expanded.obs === b.expanded.obs &&
+    sameItems(a.guidance, b.guidance) &&
+    sameItems(a.comments, b.comments) &&
+    (a.branchStart === b.branchStart ||
+      (!!a.branchStart &&
+        !!b.branchStart &&
+        a.branchStart.label === b.branchStart.label &&
+        a.branchStart.fromDepth === b.branchStart.fromDepth &&
+        a.branchStart.reason === b.branchStart.reason &&
+        a.branchStart.author === b.branchStart.author))
+  );
+}
+
+function sameItems<T>(a: readonly T[], b: readonly T[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
+/** The caret, tag and (when collapsed) preview that open or close a section of a step. */
+function SectionToggle(props: { testId: string; tag: string; error?: boolean; open: boolean; onClick(): void; children: ReactNode }) {
+  return (
+    <button type="button" className="section-toggle" data-testid={props.testId} aria-expanded={props.open} onClick={props.onClick}>
+      <span className="caret-glyph">{props.open ? '▾' : '▸'}</span>
+      <span className={`section-tag${props.error ? ' err-text' : ''}`}>{props.tag}</span>
+      {props.children}
+    </button>
+  );
+}
 
 /** Seconds since `since`, ticking. */
 function Elapsed({ since }: { since: number }) {

@@ -2,142 +2,129 @@
 // a terminal): j/k or ↓/↑ next/previous step, h/l or ←/→ parent/child, b next
 // branch, c comment, Shift+B branch here, Shift+R rewind here, Enter expand,
 // g/G first/last, f follow, Esc deselect, ? help.
-import { useEffect, useRef } from 'react';
 import { useAppStore } from '../../context';
+import { inModal, isTypingTarget, useDocumentKeys } from '../keys';
 import { branchContains, listBranches } from '../../lib/trajectoryView';
 import { showBranchTerminal } from './actions';
 import type { TrajectoryView } from './useTrajectoryView';
 
-export function isTypingTarget(target: EventTarget | null): boolean {
-  const el = target as HTMLElement | null;
-  if (!el || typeof el.closest !== 'function') return false;
-  return !!el.closest('input, textarea, select, [contenteditable=""], [contenteditable="true"], .xterm');
-}
-
 export function useTrajectoryKeys(tv: TrajectoryView) {
   const store = useAppStore();
-  const ref = useRef(tv);
-  ref.current = tv;
+  useDocumentKeys((e) => {
+    if (e.defaultPrevented || e.ctrlKey || e.metaKey || e.altKey) return;
+    if (isTypingTarget(e.target) || inModal(e.target)) return;
+    if ((e.key === 'Enter' || e.key === ' ') && (e.target as HTMLElement | null)?.closest?.('button, a, [role="button"]')) return;
+    const st = store.getState();
+    if (st.dialog) return;
+    const { sessionId, entry, path, view, branchId } = tv;
+    if (!sessionId || !entry) return;
+    // Another view of the session (e.g. the filter table) may own the keys.
+    if ((st as { sessionMode?: Record<string, string | undefined> }).sessionMode?.[sessionId] === 'filter') return;
+    const t = entry.t;
+    const idx = view.stepId ? path.findIndex((s) => s.id === view.stepId) : -1;
+    const selected = view.stepId ? t.steps.get(view.stepId) : undefined;
+    const select = (id: string | undefined, branch?: string) => {
+      if (!id) return;
+      st.selectStep(sessionId, id, { reveal: true, branchId: branch });
+    };
+    const last = path[path.length - 1];
+    let handled = true;
 
-  useEffect(() => {
-    const onKey = (e: KeyboardEvent) => {
-      if (e.defaultPrevented || e.ctrlKey || e.metaKey || e.altKey) return;
-      if (isTypingTarget(e.target)) return;
-      if ((e.key === 'Enter' || e.key === ' ') && (e.target as HTMLElement | null)?.closest?.('button, a, [role="button"]')) return;
-      const st = store.getState();
-      if (st.dialog) return;
-      const { sessionId, entry, path, view, branchId } = ref.current;
-      if (!sessionId || !entry) return;
-      // Another view of the session (e.g. the filter table) may own the keys.
-      if ((st as { sessionMode?: Record<string, string | undefined> }).sessionMode?.[sessionId] === 'filter') return;
-      const t = entry.t;
-      const idx = view.stepId ? path.findIndex((s) => s.id === view.stepId) : -1;
-      const selected = view.stepId ? t.steps.get(view.stepId) : undefined;
-      const select = (id: string | undefined, branch?: string) => {
-        if (!id) return;
-        st.selectStep(sessionId, id, { reveal: true, branchId: branch });
-      };
-      const last = path[path.length - 1];
-      let handled = true;
-
-      switch (e.key) {
-        case 'j':
-        case 'ArrowDown':
-          select(idx < 0 ? last?.id : path[Math.min(path.length - 1, idx + 1)]?.id);
-          break;
-        case 'k':
-        case 'ArrowUp':
-          select(idx < 0 ? last?.id : path[Math.max(0, idx - 1)]?.id);
-          break;
-        case 'h':
-        case 'ArrowLeft':
-          if (!selected) select(last?.id);
-          else if (selected.parentId) select(selected.parentId);
-          break;
-        case 'l':
-        case 'ArrowRight': {
-          if (!selected) {
-            select(path[0]?.id);
-            break;
-          }
-          const onPath = idx >= 0 ? path[idx + 1] : undefined;
-          if (onPath) select(onPath.id);
-          else {
-            // The selected step is off this branch's path or at its end: go down the first child.
-            const child = selected.children.map((c) => t.steps.get(c)).find(Boolean);
-            if (child) {
-              select(child.id, child.branchId);
-              showBranchTerminal(store, sessionId, child.branchId);
-            }
-          }
-          break;
-        }
-        case 'b': {
-          const branches = listBranches(t);
-          if (branches.length < 2) break;
-          const i = branches.findIndex((b) => b.branch.id === branchId);
-          const next = branches[(i + 1) % branches.length]!.branch;
-          // Stay on the selected step when the next branch shares it, else show its fork point.
-          const nextLeafShares = selected ? branchContains(t, selected.id, next.id) : false;
-          st.selectBranch(sessionId, next.id, selected ? { follow: false, stepId: nextLeafShares ? selected.id : next.fromStepId } : { follow: true, stepId: null });
-          showBranchTerminal(store, sessionId, next.id);
-          break;
-        }
-        case 'B':
-          if (selected && e.shiftKey) st.openDialog({ kind: 'branch', sessionId, fromStepId: selected.id });
-          else handled = false;
-          break;
-        case 'R':
-          if (selected && e.shiftKey) st.openDialog({ kind: 'rewind', sessionId, toStepId: selected.id });
-          else handled = false;
-          break;
-        case 'c':
-          if (selected) st.focusComment();
-          else handled = false;
-          break;
-        case 'Enter':
-        case 'e':
-          if (selected) {
-            st.toggleSection(`${selected.id}:thought`);
-            st.toggleSection(`${selected.id}:obs`);
-          } else handled = false;
-          break;
-        case 'o':
-          if (selected) st.toggleSection(`${selected.id}:obs`);
-          else handled = false;
-          break;
-        case 't':
-          if (selected) st.toggleSection(`${selected.id}:thought`);
-          else handled = false;
-          break;
-        case 'g':
-        case 'Home':
+    switch (e.key) {
+      case 'j':
+      case 'ArrowDown':
+        select(idx < 0 ? last?.id : path[Math.min(path.length - 1, idx + 1)]?.id);
+        break;
+      case 'k':
+      case 'ArrowUp':
+        select(idx < 0 ? last?.id : path[Math.max(0, idx - 1)]?.id);
+        break;
+      case 'h':
+      case 'ArrowLeft':
+        if (!selected) select(last?.id);
+        else if (selected.parentId) select(selected.parentId);
+        break;
+      case 'l':
+      case 'ArrowRight': {
+        if (!selected) {
           select(path[0]?.id);
           break;
-        case 'G':
-        case 'End':
-          select(last?.id);
-          break;
-        case 'f':
-          st.setFollow(sessionId, !view.follow);
-          break;
-        case 'Escape':
-          if (view.stepId) {
-            st.selectStep(sessionId, null);
-            st.setFollow(sessionId, true);
-          } else handled = false;
-          break;
-        case '?':
-          st.openDialog({ kind: 'shortcuts' });
-          break;
-        default:
-          handled = false;
+        }
+        const onPath = idx >= 0 ? path[idx + 1] : undefined;
+        if (onPath) select(onPath.id);
+        else {
+          // The selected step is off this branch's path or at its end: go down the first child.
+          const child = selected.children.map((c) => t.steps.get(c)).find(Boolean);
+          if (child) {
+            select(child.id, child.branchId);
+            showBranchTerminal(store, sessionId, child.branchId);
+          }
+        }
+        break;
       }
-      if (handled) e.preventDefault();
-    };
-    document.addEventListener('keydown', onKey);
-    return () => document.removeEventListener('keydown', onKey);
-  }, [store]);
+      case 'b': {
+        const branches = listBranches(t);
+        if (branches.length < 2) break;
+        const i = branches.findIndex((b) => b.branch.id === branchId);
+        const next = branches[(i + 1) % branches.length]!.branch;
+        // Stay on the selected step when the next branch shares it, else show its fork point.
+        const nextLeafShares = selected ? branchContains(t, selected.id, next.id) : false;
+        st.selectBranch(sessionId, next.id, selected ? { follow: false, stepId: nextLeafShares ? selected.id : next.fromStepId } : { follow: true, stepId: null });
+        showBranchTerminal(store, sessionId, next.id);
+        break;
+      }
+      case 'B':
+        if (selected && e.shiftKey) st.openDialog({ kind: 'branch', sessionId, fromStepId: selected.id });
+        else handled = false;
+        break;
+      case 'R':
+        if (selected && e.shiftKey) st.openDialog({ kind: 'rewind', sessionId, toStepId: selected.id });
+        else handled = false;
+        break;
+      case 'c':
+        if (selected) st.focusComment();
+        else handled = false;
+        break;
+      case 'Enter':
+      case 'e':
+        if (selected) {
+          st.toggleSection(`${selected.id}:thought`);
+          st.toggleSection(`${selected.id}:obs`);
+        } else handled = false;
+        break;
+      case 'o':
+        if (selected) st.toggleSection(`${selected.id}:obs`);
+        else handled = false;
+        break;
+      case 't':
+        if (selected) st.toggleSection(`${selected.id}:thought`);
+        else handled = false;
+        break;
+      case 'g':
+      case 'Home':
+        select(path[0]?.id);
+        break;
+      case 'G':
+      case 'End':
+        select(last?.id);
+        break;
+      case 'f':
+        st.setFollow(sessionId, !view.follow);
+        break;
+      case 'Escape':
+        if (view.stepId) {
+          st.selectStep(sessionId, null);
+          st.setFollow(sessionId, true);
+        } else handled = false;
+        break;
+      case '?':
+        st.openDialog({ kind: 'shortcuts' });
+        break;
+      default:
+        handled = false;
+    }
+    if (handled) e.preventDefault();
+  });
 }
 
 export const SHORTCUTS: Array<[string, string]> = [
