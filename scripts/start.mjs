@@ -41,7 +41,12 @@ function electronBinary() {
 
 function run(cmd, argv) {
   const child = spawn(cmd, argv, { cwd: root, stdio: 'inherit' });
-  for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => child.kill(sig));
+  // Ctrl-C in a terminal reaches the child as well (same process group). A second
+  // SIGINT from here would find the child's handler spent and kill it in the middle
+  // of its orderly shutdown (terminals ended, logs committed); SIGTERM asks for the
+  // same shutdown through a handler of its own, and also covers a signal sent to
+  // this process alone.
+  for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => child.kill('SIGTERM'));
   child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));
 }
 

@@ -270,7 +270,10 @@ export function effectiveLabel(step: Step): LabelRecord | null {
 export function pathTo(t: Trajectory, stepId: string | null): Step[] {
   const out: Step[] = [];
   let cur = stepId ? t.steps.get(stepId) : undefined;
-  while (cur) {
+  // A damaged or hand-edited log may make a step its own ancestor: never loop forever.
+  const seen = new Set<string>();
+  while (cur && !seen.has(cur.id)) {
+    seen.add(cur.id);
     out.push(cur);
     cur = cur.parentId ? t.steps.get(cur.parentId) : undefined;
   }

@@ -1,4 +1,5 @@
-import { readFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
+import { acquireWorkspaceLock } from '../core/store/lock';
 import { resolve } from 'node:path';
 import type { CliCommand } from './index';
 import type { SessionEvent } from '../../shared/events';
@@ -30,7 +31,14 @@ export const rolloutCommand: CliCommand = {
     'text-actions': { type: 'boolean' },
   },
   async run(v) {
-    const ws = await Workspace.open(resolveHome(v.home as string | undefined));
+    const home = resolveHome(v.home as string | undefined);
+    await mkdir(home, { recursive: true });
+    // Never two writers on one workspace (e.g. the app and a headless rollout).
+    const lock = await acquireWorkspaceLock(home, '`apollo rollout`');
+    const ws = await Workspace.open(home).catch(async (err: unknown) => {
+      await lock.release();
+      throw err;
+    });
     const host = new PtyHost({ resourcesDir: resourcesDir(), events: { data: () => {}, changed: () => {} } });
     const manager = new RolloutManager(host);
     try {
@@ -67,6 +75,7 @@ export const rolloutCommand: CliCommand = {
     } finally {
       await host.dispose();
       await ws.close();
+      await lock.release();
     }
   },
 };

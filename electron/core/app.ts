@@ -4,6 +4,7 @@ import type { SessionEvent } from '../../shared/events';
 import type { PushEventName, PushEvents } from '../../shared/contract/index';
 import { ApolloError } from '../../shared/errors';
 import { Workspace, type SessionLog } from './store/workspace';
+import { acquireWorkspaceLock, type WorkspaceLock } from './store/lock';
 import { PtyHost } from './pty/pty-host';
 import { dispatch, push, type Connection, type HandlerMap } from './dispatch';
 import { sessionHandlers } from './handlers/sessions';
@@ -14,6 +15,7 @@ import { memoryVault, Profiles, withoutKeys, type KeyVault } from './profiles';
 import { RolloutManager } from './rollouts';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
+import { mkdir } from 'node:fs/promises';
 
 export interface CoreOptions {
   home: string;
@@ -36,10 +38,12 @@ export class ApolloCore {
   readonly rollouts: RolloutManager;
   private handlers: HandlerMap = {};
   private readonly unsubscribers = new Map<string, () => void>();
+  private closing: Promise<void> | null = null;
 
   private constructor(
     readonly ws: Workspace,
     readonly opts: CoreOptions,
+    private readonly lock: WorkspaceLock,
   ) {
     this.pty = new PtyHost({
       resourcesDir: opts.resourcesDir,
@@ -61,10 +65,18 @@ export class ApolloCore {
     this.handlers = { ...sessionHandlers(this), ...rolloutHandlers(this), ...annotateHandlers(this), ...labelHandlers(this) };
   }
 
+  /** Open the workspace for writing; CONFLICT when another process has it open. */
   static async open(opts: CoreOptions): Promise<ApolloCore> {
-    const ws = await Workspace.open(opts.home);
-    await ws.seedSamples(join(opts.resourcesDir, 'samples')).catch((err: Error) => ws.warnings.push(`Could not copy the sample sessions: ${err.message}`));
-    return new ApolloCore(ws, opts);
+    await mkdir(opts.home, { recursive: true });
+    const lock = await acquireWorkspaceLock(opts.home, opts.host === 'electron' ? 'the Apollo Workstation app' : `\`apollo ${process.argv[2] ?? ''}\``);
+    try {
+      const ws = await Workspace.open(opts.home);
+      await ws.seedSamples(join(opts.resourcesDir, 'samples')).catch((err: Error) => ws.warnings.push(`Could not copy the sample sessions: ${err.message}`));
+      return new ApolloCore(ws, opts, lock);
+    } catch (err) {
+      await lock.release().catch(() => undefined);
+      throw err;
+    }
   }
 
   /** Register more handlers (later domains: rollout, branches, labels, export). */
@@ -83,6 +95,7 @@ export class ApolloCore {
         this.connections.delete(conn.id);
         for (const [key, set] of this.attached) {
           if (set.delete(conn.id) && set.size === 0) {
+            this.attached.delete(key);
             const [sessionId, terminalId] = splitKey(key);
             this.pty.detach(sessionId, terminalId);
           }
@@ -98,11 +111,21 @@ export class ApolloCore {
   /** Start sending a live terminal's data to `conn`; returns the offset live data starts at. */
   attach(conn: Connection, sessionId: string, terminalId: string): number {
     const key = termKey(sessionId, terminalId);
-    let set = this.attached.get(key);
-    if (!set) this.attached.set(key, (set = new Set()));
-    if (set.has(conn.id)) this.pty.detach(sessionId, terminalId);
+    const set = this.attached.get(key) ?? new Set<string>();
+    // The pty host keeps one UI stream per terminal and must count it once, however
+    // many clients show it: attached with the first client, detached after the last
+    // (detach and close do the same). Counting every client here but only the last
+    // one out would leave the stream attached with nobody reading it.
+    let offset: number;
+    if (set.size === 0 || (set.size === 1 && set.has(conn.id))) {
+      if (set.size === 1) this.pty.detach(sessionId, terminalId); // the same client again: a fresh stream
+      offset = this.pty.attach(sessionId, terminalId).offset;
+    } else {
+      offset = this.pty.get(sessionId, terminalId).recordedBytes();
+    }
     set.add(conn.id);
-    return this.pty.attach(sessionId, terminalId).offset;
+    this.attached.set(key, set);
+    return offset;
   }
 
   /**
@@ -115,8 +138,12 @@ export class ApolloCore {
   }
 
   detach(conn: Connection, sessionId: string, terminalId: string): void {
-    const set = this.attached.get(termKey(sessionId, terminalId));
-    if (set?.delete(conn.id) && set.size === 0) this.pty.detach(sessionId, terminalId);
+    const key = termKey(sessionId, terminalId);
+    const set = this.attached.get(key);
+    if (set?.delete(conn.id) && set.size === 0) {
+      this.attached.delete(key);
+      this.pty.detach(sessionId, terminalId);
+    }
   }
 
   /** Open a session's log and mirror its new events to every client. */
@@ -166,11 +193,19 @@ export class ApolloCore {
     return this.ws.getSetting<string>('annotator') ?? safeUserName();
   }
 
-  async close(): Promise<void> {
-    await exportManager(this).cancelAll();
-    await this.rollouts.stopAll();
-    await this.pty.dispose();
-    await this.ws.close();
+  /** Stop everything and commit what is pending; safe to call more than once (quit paths overlap). */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      try {
+        await exportManager(this).cancelAll();
+        await this.rollouts.stopAll();
+        await this.pty.dispose();
+        await this.ws.close();
+      } finally {
+        await this.lock.release().catch(() => undefined);
+      }
+    })();
+    return this.closing;
   }
 }
 

@@ -137,6 +137,14 @@ export class RolloutManager {
     }
   }
 
+  /** Stop the session's rollout and drop what is kept for it (the session is being deleted). */
+  async forget(sessionId: string): Promise<void> {
+    await this.active.get(sessionId)?.rollout.stop().catch(() => {});
+    this.active.delete(sessionId);
+    this.stores.delete(sessionId);
+    this.warned.delete(sessionId);
+  }
+
   async stopAll(): Promise<void> {
     await Promise.all([...this.active.values()].map((e) => e.rollout.stop().catch(() => {})));
   }

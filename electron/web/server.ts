@@ -5,6 +5,8 @@ import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { ApolloCore } from '../core/app';
+import type { Connection } from '../core/dispatch';
+import type { PushEvents } from '../../shared/contract/index';
 
 export interface WebHostOptions {
   core: ApolloCore;
@@ -37,6 +39,15 @@ export const CLOSE_UNAUTHORIZED = 4401;
 /** Largest message a client may send; terminal paste is the biggest legitimate one. */
 const MAX_MESSAGE_BYTES = 4 * 1024 * 1024;
 
+/**
+ * Terminal output is flow-controlled by the first client showing a terminal; another
+ * client on a slower link would let it pile up here without bound. Past this many
+ * unsent bytes a client skips terminal output (it sees the jump in `offset`; the
+ * skipped bytes count as acknowledged, so flow control does not wait for them);
+ * everything else still reaches it.
+ */
+export const MAX_BUFFERED_TERMINAL_BYTES = 16 * 1024 * 1024;
+
 export function contentSecurityPolicy(port: number): string {
   return [
     "default-src 'self'",
@@ -63,7 +74,11 @@ export async function startWebHost(opts: WebHostOptions): Promise<WebHost> {
   let port = opts.port ?? 0;
 
   const server = createServer((req, res) => {
-    void serveStatic(opts.rendererDir, port, req, res);
+    // A rejection here would be unhandled and end the process (and every terminal in it).
+    serveStatic(opts.rendererDir, port, req, res).catch(() => {
+      if (!res.headersSent) res.writeHead(500, { 'Content-Type': 'text/plain' });
+      res.end();
+    });
   });
   const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_MESSAGE_BYTES });
 
@@ -75,7 +90,7 @@ export async function startWebHost(opts: WebHostOptions): Promise<WebHost> {
     const url = new URL(req.url ?? '/', 'http://127.0.0.1');
     if (url.pathname !== '/ws') return reject(404, 'Not Found');
     const origin = req.headers.origin;
-    if (origin !== undefined && !allowedOrigin(origin, port)) return reject(403, 'Forbidden: cross-origin connection refused');
+    if (origin !== undefined && !allowedOrigin(origin, port, req.headers.host)) return reject(403, 'Forbidden: cross-origin connection refused');
     const authorized = tokenMatches(url.searchParams.get('token'), token);
     wss.handleUpgrade(req, socket, head, (ws) => {
       // A browser cannot read the status of a refused upgrade, so a wrong token is
@@ -105,9 +120,17 @@ export async function startWebHost(opts: WebHostOptions): Promise<WebHost> {
 }
 
 function serveSocket(core: ApolloCore, ws: WebSocket): void {
+  let conn: Connection | null = null;
   const link = core.connect((msg) => {
-    if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(msg));
+    if (ws.readyState !== ws.OPEN) return;
+    if (msg.kind === 'evt' && msg.name === 'terminal.data' && ws.bufferedAmount > MAX_BUFFERED_TERMINAL_BYTES) {
+      const d = msg.payload as PushEvents['terminal.data'];
+      if (conn) core.ack(conn, d.sessionId, d.terminalId, d.bytes);
+      return;
+    }
+    ws.send(JSON.stringify(msg));
   });
+  conn = link.conn;
   ws.on('message', (data, isBinary) => {
     let raw: unknown;
     try {
@@ -128,8 +151,20 @@ function tokenMatches(given: string | null, token: string): boolean {
   return a.length === b.length && timingSafeEqual(a, b);
 }
 
-function allowedOrigin(origin: string, port: number): boolean {
-  return origin === `http://127.0.0.1:${port}` || origin === `http://localhost:${port}`;
+const LOOPBACK_NAMES = new Set(['127.0.0.1', 'localhost', '[::1]']);
+
+function allowedOrigin(origin: string, port: number, host: string | undefined): boolean {
+  if (origin === `http://127.0.0.1:${port}` || origin === `http://localhost:${port}`) return true;
+  // Through an SSH tunnel (`ssh -L 8080:127.0.0.1:<port> gpu-box`) the page comes
+  // from another local port: accept the page's own origin, as long as it is a
+  // loopback name (a DNS-rebinding page would carry its own host name).
+  if (!host) return false;
+  try {
+    const u = new URL(`http://${host}`);
+    return LOOPBACK_NAMES.has(u.hostname) && origin === u.origin;
+  } catch {
+    return false;
+  }
 }
 
 async function serveStatic(root: string, port: number, req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -143,7 +178,13 @@ async function serveStatic(root: string, port: number, req: IncomingMessage, res
     res.writeHead(405, headers).end();
     return;
   }
-  const pathname = decodeURIComponent(new URL(req.url ?? '/', 'http://127.0.0.1').pathname);
+  let pathname: string;
+  try {
+    pathname = decodeURIComponent(new URL(req.url ?? '/', 'http://127.0.0.1').pathname);
+  } catch {
+    res.writeHead(400, { ...headers, 'Content-Type': 'text/plain' }).end('Bad request: malformed URL');
+    return;
+  }
   const rel = normalize(pathname === '/' ? '/index.html' : pathname);
   const file = join(root, rel);
   if (!file.startsWith(root + sep) && file !== root) {

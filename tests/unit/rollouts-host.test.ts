@@ -65,3 +65,16 @@ async function waitFor(cond: () => boolean, ms = 15_000): Promise<void> {
     await new Promise((r) => setTimeout(r, 25));
   }
 }
+
+describe('deleting a session with a rollout', () => {
+  it('stops the rollout first and forgets it', async () => {
+    llm = await startFakeLlm(() => tool('sleep', { sleep_time: 5 }));
+    await call('profiles.save', { name: 'fake', baseUrl: llm.url, model: 'fake-model' });
+    const s = await call('sessions.create', { name: 'd', cwd: dir, terminals: [] });
+    await call('rollout.start', { sessionId: s.id, task: 'wait', profile: 'fake' });
+    await llm.waitForRequests(1);
+    await call('sessions.delete', { sessionId: s.id });
+    expect(core.rollouts.get(s.id)).toBeUndefined();
+    expect(core.ws.list().some((e) => e.id === s.id)).toBe(false);
+  });
+});

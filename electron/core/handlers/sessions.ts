@@ -37,6 +37,7 @@ export function sessionHandlers(core: ApolloCore): HandlerMap {
 
     'sessions.delete': async ({ sessionId }) => {
       core.ws.entry(sessionId);
+      await core.rollouts.forget(sessionId);
       await core.pty.closeSession(sessionId);
       await core.ws.remove(sessionId);
       core.notifySessionsChanged();

@@ -135,9 +135,12 @@ export type ShellMark =
   | { kind: 'promptStart'; start: number; end: number }
   | { kind: 'promptEnd'; start: number; end: number }
   | { kind: 'commandStart'; start: number; end: number }
-  | { kind: 'commandEnd'; start: number; end: number; exitCode: number | null }
+  | { kind: 'commandEnd'; start: number; end: number; exitCode: number | null; nonce?: string }
   | { kind: 'cwd'; start: number; end: number; cwd: string }
-  | { kind: 'env'; start: number; end: number; env: Record<string, string> };
+  | { kind: 'env'; start: number; end: number; env: Record<string, string>; nonce?: string };
+
+/** Field carrying the terminal's secret in Apollo's own marks (not a valid variable name, so never a variable). */
+const NONCE_FIELD = 'apollo-nonce=';
 
 /** Variables the shell integration reports by default (more: names in $APOLLO_ENV_VARS). */
 export const ENV_DEFAULT_VARS = ['PATH', 'VIRTUAL_ENV', 'CONDA_PREFIX', 'CONDA_DEFAULT_ENV', 'PYTHONPATH'] as const;
@@ -159,14 +162,19 @@ export function toShellMark(seq: OscSequence): ShellMark | null {
   const { data, start, end } = seq;
   if (data === '1337;ApolloEnv' || data.startsWith('1337;ApolloEnv;')) {
     const env: Record<string, string> = {};
+    let nonce: string | undefined;
     for (const field of data.slice('1337;ApolloEnv;'.length).split(';')) {
+      if (field.startsWith(NONCE_FIELD)) {
+        nonce = field.slice(NONCE_FIELD.length);
+        continue;
+      }
       const eq = field.indexOf('=');
       if (eq <= 0) continue;
       const name = field.slice(0, eq);
       if (!isReportableEnvName(name)) continue;
       env[name] = percentDecode(field.slice(eq + 1));
     }
-    return { kind: 'env', start, end, env };
+    return nonce === undefined ? { kind: 'env', start, end, env } : { kind: 'env', start, end, env, nonce };
   }
   if (data.startsWith('133;')) {
     const parts = data.slice(4).split(';');
@@ -179,7 +187,8 @@ export function toShellMark(seq: OscSequence): ShellMark | null {
         return { kind: 'commandStart', start, end };
       case 'D': {
         const code = parts[1] !== undefined && /^-?\d+$/.test(parts[1]) ? Number(parts[1]) : null;
-        return { kind: 'commandEnd', start, end, exitCode: code };
+        const nonce = parts.find((p) => p.startsWith(NONCE_FIELD))?.slice(NONCE_FIELD.length);
+        return nonce === undefined ? { kind: 'commandEnd', start, end, exitCode: code } : { kind: 'commandEnd', start, end, exitCode: code, nonce };
       }
       default:
         return null;

@@ -58,6 +58,8 @@ export class PtyHost {
   private readonly envSource: NodeJS.ProcessEnv | (() => NodeJS.ProcessEnv);
   private readonly limits: TerminalLimits;
   private disposed = false;
+  /** Sessions whose close already ends their terminals. */
+  private readonly hooked = new WeakSet<SessionLog>();
 
   constructor(opts: PtyHostOptions) {
     this.resourcesDir = opts.resourcesDir;
@@ -121,6 +123,7 @@ export class PtyHost {
           cols,
           rows,
           integrated: plan.integrated,
+          markNonce: plan.markNonce,
           events: this.events,
           limits: this.limits,
         });
@@ -133,9 +136,21 @@ export class PtyHost {
         }
         throw err;
       }
+      if (this.disposed || session.closed) {
+        // The host was disposed, or the session closed (deleted), while the process
+        // started: nobody would ever end it.
+        void term.begin();
+        await term.kill();
+        throw new ApolloError('UNAVAILABLE', this.disposed ? 'The terminal host is shutting down.' : `Session ${session.id} was closed while terminal ${spec.id} was starting.`);
+      }
       let terms = this.sessions.get(session.id);
       if (!terms) this.sessions.set(session.id, (terms = new Map()));
       terms.set(spec.id, term);
+      if (!this.hooked.has(session)) {
+        this.hooked.add(session);
+        // A session that closes (deleted, workspace closed) takes its terminals with it.
+        session.onClose(() => this.closeSession(session.id));
+      }
       await term.begin();
       return term;
     } finally {

@@ -1,6 +1,7 @@
 // What to spawn for a terminal spec: the executable, its arguments, its environment
 // and whether shell integration (OSC 133 / OSC 7 marks) is injected.
 import { access, constants, stat } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
 import { basename, delimiter, isAbsolute, join, resolve } from 'node:path';
 import { ApolloError } from '../../../shared/errors';
 import type { TerminalSpec } from '../../../shared/types';
@@ -14,6 +15,13 @@ export interface LaunchPlan {
   env: Record<string, string>;
   /** Shell integration scripts were injected. */
   integrated: boolean;
+  /**
+   * Secret the injected integration puts in its command-end and environment marks.
+   * Output that merely contains such marks (a `cat` of a recording, a nested shell,
+   * a downloaded file) cannot then fake a command's end, its exit code, or the
+   * environment a rewind restores.
+   */
+  markNonce?: string;
 }
 
 export interface PlanOptions {
@@ -105,6 +113,7 @@ function baseEnv(env: NodeJS.ProcessEnv, sessionId: string, terminalId: string):
   delete out.ELECTRON_RUN_AS_NODE;
   delete out.ELECTRON_NO_ATTACH_CONSOLE;
   delete out.APOLLO_SHELL_LOGIN;
+  delete out.APOLLO_MARK_NONCE;
   delete out.APOLLO_RESTORE_VARS;
   for (const k of Object.keys(out)) if (k.startsWith('APOLLO_RESTORE_ENV_')) delete out[k];
   out.TERM = 'xterm-256color';
@@ -113,6 +122,10 @@ function baseEnv(env: NodeJS.ProcessEnv, sessionId: string, terminalId: string):
   out.APOLLO_SESSION_ID = sessionId;
   out.APOLLO_TERMINAL_ID = terminalId;
   return out;
+}
+
+function newNonce(): string {
+  return randomBytes(12).toString('hex');
 }
 
 export async function planLaunch(o: PlanOptions): Promise<LaunchPlan> {
@@ -132,8 +145,9 @@ export async function planLaunch(o: PlanOptions): Promise<LaunchPlan> {
     const rc = join(integrationDir, 'bash', 'apollo.bash');
     if (await exists(rc)) {
       if (isDefaultShell) env.APOLLO_SHELL_LOGIN = '1';
+      const markNonce = (env.APOLLO_MARK_NONCE = newNonce());
       // --rcfile only applies to non-login shells; the script emulates a login shell.
-      return { file, command, args: ['--rcfile', rc, '-i'], env, integrated: true };
+      return { file, command, args: ['--rcfile', rc, '-i'], env, integrated: true, markNonce };
     }
   }
   if (mayInject && name === 'zsh') {
@@ -141,7 +155,8 @@ export async function planLaunch(o: PlanOptions): Promise<LaunchPlan> {
     if (await exists(join(zdot, '.zshrc'))) {
       env.APOLLO_USER_ZDOTDIR = env.ZDOTDIR || env.HOME || '';
       env.ZDOTDIR = zdot;
-      return { file, command, args: isDefaultShell ? ['-l', '-i'] : ['-i'], env, integrated: true };
+      const markNonce = (env.APOLLO_MARK_NONCE = newNonce());
+      return { file, command, args: isDefaultShell ? ['-l', '-i'] : ['-i'], env, integrated: true, markNonce };
     }
   }
   const args = isDefaultShell ? ['-l'] : userArgs;

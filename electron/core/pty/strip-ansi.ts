@@ -30,9 +30,14 @@ export function terminalText(raw: string): string {
       line = cur;
     }
     if (line.includes('\b')) {
-      let out = '';
-      for (const ch of line) out = ch === '\b' ? out.slice(0, -1) : out + ch;
-      line = out;
+      // Linear: a spinner drawn with backspaces can make one "line" megabytes long,
+      // and cutting a string per backspace would block the process for minutes.
+      const out: string[] = [];
+      for (const ch of line) {
+        if (ch === '\b') out.pop();
+        else out.push(ch);
+      }
+      line = out.join('');
     }
     lines[i] = line.replace(/[\x00-\x08\x0b-\x1f\x7f]/g, '');
   }

@@ -33,6 +33,8 @@ export interface TerminalInit {
   cols: number;
   rows: number;
   integrated: boolean;
+  /** The secret the injected integration puts in its marks (see LaunchPlan.markNonce). */
+  markNonce?: string;
   events: PtyHostEvents;
   limits: TerminalLimits;
 }
@@ -51,6 +53,13 @@ const QUIET_AFTER_PROMPT_MS = 300;
 const QUIET_NO_PROMPT_MS = 2000;
 const IDLE_WITHOUT_MARKS_MS = 1000;
 const PROMPT_LIKE = /[$#%>❯»:]\s?$/;
+/**
+ * A program asking for a secret (sudo, ssh, git, gpg...). Keys typed at it are
+ * recorded masked: the log is exported, and human input is quoted to the agent's
+ * model, so a typed password would otherwise leave the machine.
+ */
+const SECRET_PROMPT = /\b(?:password|passphrase|passcode|PIN)\b[^\n]{0,120}:\s*$/i;
+const TAIL_BYTES = 256;
 
 // The child of node-pty prints this when exec or chdir fails, then exits with 1.
 const EXEC_FAILURE = /^(?:execvp\(3\)|chdir\(2\)) failed\.?:?\s*(.*)/;
@@ -70,12 +79,15 @@ export class PtyTerminal implements LiveTerminal {
   private cols: number;
   private rows: number;
   private readonly injected: boolean;
+  private readonly markNonce: string | undefined;
   private marksSeen = false;
   private promptSeen = false;
   private phase: 'unknown' | 'prompt' | 'command' = 'unknown';
   private cwdNow: string | undefined;
   private envNow: Record<string, string> | undefined;
   private lastOutput = Date.now();
+  /** The last bytes of output (latin1), to spot a password prompt. */
+  private outputTail = '';
   private lastInput = 0;
   private exitCode: number | null | undefined;
   private signal: number | null | undefined;
@@ -116,6 +128,7 @@ export class PtyTerminal implements LiveTerminal {
     this.cols = init.cols;
     this.rows = init.rows;
     this.injected = init.integrated;
+    this.markNonce = init.markNonce;
     this.events = init.events;
     this.limits = init.limits;
     this.exited = new Promise((r) => (this.resolveExited = r));
@@ -244,6 +257,7 @@ export class PtyTerminal implements LiveTerminal {
       // The recording is closed (session closing): nothing more to keep.
       return;
     }
+    this.outputTail = (this.outputTail + buf.toString('latin1', Math.max(0, buf.length - TAIL_BYTES))).slice(-TAIL_BYTES);
     const seqs = this.parser.feed(buf, offset);
     for (const s of seqs) {
       const m = toShellMark(s);
@@ -253,6 +267,9 @@ export class PtyTerminal implements LiveTerminal {
   }
 
   private onMark(m: ShellMark): void {
+    // Our integration signs these: the same marks in a program's output (a `cat` of a
+    // recording, a nested shell) must not end the command or set the environment.
+    if (this.markNonce !== undefined && (m.kind === 'commandEnd' || m.kind === 'env') && m.nonce !== this.markNonce) return;
     if (m.kind !== 'cwd' && m.kind !== 'env' && !this.marksSeen) {
       this.marksSeen = true;
       if (!this.injected) this.emitChanged();
@@ -369,7 +386,8 @@ export class PtyTerminal implements LiveTerminal {
     if (data.length === 0) return;
     this.pty.write(data);
     this.lastInput = Date.now();
-    void this.append({ type: 'terminal.input', terminalId: this.id, data, source, offset: this.recording.size });
+    const recorded = source === 'human' && this.atSecretPrompt() ? data.replace(/[^\r\n]/g, '*') : data;
+    void this.append({ type: 'terminal.input', terminalId: this.id, data: recorded, source, offset: this.recording.size });
   }
 
   resize(cols: number, rows: number): void {
@@ -383,6 +401,12 @@ export class PtyTerminal implements LiveTerminal {
     this.rows = rows;
     void this.append({ type: 'terminal.resized', terminalId: this.id, cols, rows, offset: this.recording.size });
     this.emitChanged();
+  }
+
+  /** Is a program (not the shell's own prompt) asking for a secret right now? */
+  private atSecretPrompt(): boolean {
+    if (this.promptSeen && this.phase !== 'command') return false;
+    return SECRET_PROMPT.test(terminalText(this.outputTail).split('\n').at(-1) ?? '');
   }
 
   // ---- commands -------------------------------------------------------------

@@ -238,7 +238,11 @@ export class Rollout {
     if (this.leafId === undefined) {
       let leaf = branchLeaf(this.t, this.branchId);
       // A step interrupted before its response is abandoned: continue from its parent.
-      while (leaf && !leaf.response) leaf = leaf.parentId ? this.t.steps.get(leaf.parentId) ?? null : null;
+      // Bounded by the number of steps: a damaged log with a parent cycle must not hang.
+      for (let hops = 0; leaf && !leaf.response && hops <= this.t.steps.size; hops++) {
+        leaf = leaf.parentId ? this.t.steps.get(leaf.parentId) ?? null : null;
+      }
+      if (leaf && !leaf.response) leaf = null;
       this.leafId = leaf?.id ?? this.t.branches.get(this.branchId)?.fromStepId ?? null;
     } else if (this.leafId !== null && !this.t.steps.has(this.leafId)) {
       throw new ApolloError('NOT_FOUND', `No step ${this.leafId} in session ${this.session.id}`);

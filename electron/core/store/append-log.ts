@@ -37,6 +37,15 @@ export class AppendLog {
   private timer: NodeJS.Timeout | NodeJS.Immediate | null = null;
   private flushing: Promise<void> | null = null;
   private closed = false;
+  private closing: Promise<void> | null = null;
+  /** Set when a failed group could not be cut off the file: nothing more may be appended after it. */
+  private broken: ApolloError | null = null;
+  /**
+   * Called synchronously when a failed group is rolled back, with the length the
+   * file is cut back to: every append at or past it was dropped. (Appends made after
+   * this call are queued at that length.)
+   */
+  onRollback: ((length: number) => void) | null = null;
   private readonly maxDelayMs: number;
   private readonly maxBatchBytes: number;
   private readonly durable: boolean;
@@ -76,6 +85,7 @@ export class AppendLog {
    */
   append(data: Buffer | string): { offset: number; durable: Promise<void> } {
     if (this.closed) throw new ApolloError('IO', `Log ${this.path} is closed`);
+    if (this.broken) throw this.broken;
     const len = typeof data === 'string' ? Buffer.byteLength(data, 'utf8') : data.length;
     const offset = this.logical;
     this.logical += len;
@@ -116,6 +126,10 @@ export class AppendLog {
   }
 
   private async commit(batch: Pending): Promise<void> {
+    if (this.broken) {
+      for (const w of batch.waiters) w.reject(this.broken);
+      return;
+    }
     const buf = toBuffer(batch);
     try {
       let written = 0;
@@ -132,20 +146,36 @@ export class AppendLog {
   }
 
   private async fail(batch: Pending, err: NodeJS.ErrnoException): Promise<void> {
-    // Bytes queued after the failed group were given offsets that assumed it landed.
+    // Bytes queued after the failed group were given offsets that assumed it landed:
+    // drop them too, and reset the end *before* awaiting anything, so that appends
+    // made while the file is being cut back get offsets at its committed end.
     const later = this.pending;
     this.pending = null;
     this.clearTimer();
+    const length = this.committed;
+    this.logical = length;
     try {
-      await this.fh.truncate(this.committed);
+      this.onRollback?.(length);
     } catch {
-      // Nothing more can be done here; the next open drops a torn tail.
+      // a listener's failure must not leave the waiters hanging
     }
-    this.logical = this.committed;
-    const e =
+    let e =
       err.code === 'ENOSPC' || err.code === 'EDQUOT'
         ? new ApolloError('DISK_FULL', `Disk full: could not write to ${this.path}. Free some space; nothing already saved was lost.`)
         : new ApolloError('IO', `Could not write to ${this.path}: ${err.message}`);
+    try {
+      await this.fh.truncate(length);
+    } catch (te) {
+      // Part of the group may still be in the file: appending after it would put a
+      // torn record in the middle (and give the next bytes wrong offsets). Refuse
+      // further writes; the next open drops the torn tail.
+      this.broken = new ApolloError(
+        e.code,
+        `${e.message} The partly written data could not be removed (${(te as Error).message}), so ${this.path} takes no more writes: ` +
+          'restart Apollo Workstation (or reopen the session); the damaged tail is dropped when it is opened again.',
+      );
+      e = this.broken;
+    }
     for (const w of [...batch.waiters, ...(later?.waiters ?? [])]) w.reject(e);
   }
 
@@ -164,11 +194,19 @@ export class AppendLog {
     return got === buf.length ? buf : buf.subarray(0, got);
   }
 
-  async close(): Promise<void> {
-    if (this.closed) return;
-    await this.flush();
-    this.closed = true;
-    await this.fh.close();
+  /**
+   * Commit everything appended so far and close the file. Appends are refused from
+   * the moment close is called (they would otherwise be accepted and then fail on
+   * the closed file); concurrent calls share one close.
+   */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      this.closed = true;
+      while (this.pending || this.flushing) await this.flush();
+      this.clearTimer();
+      await this.fh.close();
+    })();
+    return this.closing;
   }
 }
 

@@ -53,12 +53,22 @@ export async function readEventLog(path: string): Promise<ParsedLog> {
 /** An open session log: the loaded events plus an appender that keeps `seq` going. */
 export class EventLog {
   private nextSeq: number;
+  /** Appended events not yet known to be committed, in file order. */
+  private uncommitted: Array<{ offset: number; seq: number }> = [];
 
   private constructor(
     private readonly file: AppendLog,
     lastSeq: number,
   ) {
     this.nextSeq = lastSeq + 1;
+    // A failed commit rolls the file back, so the numbers its events took are free
+    // again. This runs synchronously at the rollback, before anything else can
+    // append, so numbers stay dense and strictly increasing in the file.
+    file.onRollback = (length) => {
+      const first = this.uncommitted.find((u) => u.offset >= length);
+      if (first) this.nextSeq = first.seq;
+      this.uncommitted = [];
+    };
   }
 
   static async open(path: string, opts?: AppendLogOptions): Promise<{ log: EventLog } & ParsedLog> {
@@ -85,12 +95,14 @@ export class EventLog {
   /** Append an event; `durable` settles once it is fsync'd. */
   append(body: SessionEventBody, ts = Date.now()): { event: SessionEvent; durable: Promise<void> } {
     const event = { seq: this.nextSeq, ts, ...body } as SessionEvent;
-    const { durable } = this.file.append(JSON.stringify(event) + '\n');
+    const { offset, durable } = this.file.append(JSON.stringify(event) + '\n');
     this.nextSeq++;
-    // A failed commit rolls the file back, so the numbers it took are free again.
-    durable.catch(() => {
-      if (this.nextSeq > event.seq) this.nextSeq = event.seq;
-    });
+    // Forget the events that are on disk by now (cheap: one cut per commit).
+    const committed = this.file.durableSize;
+    let i = 0;
+    while (i < this.uncommitted.length && this.uncommitted[i]!.offset < committed) i++;
+    if (i > 0) this.uncommitted.splice(0, i);
+    this.uncommitted.push({ offset, seq: event.seq });
     return { event, durable };
   }
 

@@ -44,6 +44,10 @@ export class SessionLog {
   readonly events: SessionEvent[];
   private readonly listeners = new Set<Listener>();
   private readonly recordings = new Map<string, Promise<TerminalRecording>>();
+  private readonly closeHooks = new Set<() => Promise<void>>();
+  private closing: Promise<void> | null = null;
+  /** Set once the close hooks have run: the log takes no more appends. */
+  private logClosed = false;
 
   constructor(
     readonly id: string,
@@ -55,8 +59,14 @@ export class SessionLog {
     this.events = events;
   }
 
+  /** True once close() was called (the session was deleted or the workspace closed). */
+  get closed(): boolean {
+    return this.closing !== null;
+  }
+
   /** Append a fact; resolves once it is durable, then tells subscribers. */
   async append(body: SessionEventBody): Promise<SessionEvent> {
+    if (this.logClosed) throw this.closedError();
     const { event, durable } = this.log.append(body);
     await durable;
     this.events.push(event);
@@ -69,10 +79,25 @@ export class SessionLog {
     return () => this.listeners.delete(l);
   }
 
+  /**
+   * Run `hook` when the session closes, before its log and recordings are (e.g. to
+   * end the terminals that write into them). Returns a function that unregisters it.
+   */
+  onClose(hook: () => Promise<void>): () => void {
+    this.closeHooks.add(hook);
+    return () => this.closeHooks.delete(hook);
+  }
+
   recording(terminalId: string): Promise<TerminalRecording> {
+    // After a delete this would recreate the session folder the delete just removed.
+    if (this.closing) return Promise.reject(this.closedError());
     let r = this.recordings.get(terminalId);
     if (!r) {
       r = mkdir(join(this.dir, 'terminals'), { recursive: true }).then(() => TerminalRecording.open(join(this.dir, 'terminals'), terminalId));
+      // A failure to open (too many open files...) must not stick for the life of the session.
+      r.catch(() => {
+        if (this.recordings.get(terminalId) === r) this.recordings.delete(terminalId);
+      });
       this.recordings.set(terminalId, r);
     }
     return r;
@@ -87,9 +112,24 @@ export class SessionLog {
     return this.log.size;
   }
 
-  async close(): Promise<void> {
+  /** Run the close hooks (their last events are still recorded), then commit and close everything. */
+  close(): Promise<void> {
+    if (!this.closing) this.closing = this.shut();
+    return this.closing;
+  }
+
+  private async shut(): Promise<void> {
+    await Promise.resolve(); // `closed` is true from here on, also inside the hooks
+    for (const hook of [...this.closeHooks]) await hook().catch(() => undefined);
+    this.closeHooks.clear();
+    this.logClosed = true;
+    // Appends accepted before this point are committed by the log's close.
     await this.log.close();
-    for (const r of this.recordings.values()) await (await r).close();
+    for (const r of this.recordings.values()) await r.then((rec) => rec.close()).catch(() => undefined);
+  }
+
+  private closedError(): ApolloError {
+    return new ApolloError('UNAVAILABLE', `Session ${this.id} is closed (it was deleted, or the app is shutting down): nothing more can be recorded in it.`);
   }
 }
 
@@ -229,7 +269,8 @@ export class Workspace {
   }
 
   entry(id: string): SessionIndexEntry {
-    const e = this.db.data.sessions[id];
+    // Own keys only: "constructor" or "__proto__" are not sessions.
+    const e = Object.hasOwn(this.db.data.sessions, id) ? this.db.data.sessions[id] : undefined;
     if (!e) throw new ApolloError('NOT_FOUND', `No session ${id}`);
     return e;
   }
@@ -276,7 +317,9 @@ export class Workspace {
     e.updatedAt = ev.ts;
     if (ev.type === 'session.renamed') {
       e.name = ev.name;
-      void this.db.write();
+      // The log holds the fact; a failed index write (disk full) is repaired at the
+      // next write or open, and must not become an unhandled rejection.
+      this.db.write().catch(() => undefined);
     }
   }
 
@@ -288,10 +331,13 @@ export class Workspace {
 
   async remove(id: string): Promise<void> {
     this.entry(id);
+    // Out of the index first, so that nothing can open the session again while it is
+    // being closed and its folder removed (a log reopened then would write into a
+    // deleted file, and its recordings would recreate the folder).
+    delete this.db.data.sessions[id];
     const s = this.open.get(id);
     this.open.delete(id);
-    if (s) await (await s).close().catch(() => {});
-    delete this.db.data.sessions[id];
+    if (s) await s.then((log) => log.close()).catch(() => {});
     await this.db.write();
     await rm(join(this.sessionsDir(), id), { recursive: true, force: true });
   }
@@ -306,7 +352,7 @@ export class Workspace {
   }
 
   async close(): Promise<void> {
-    for (const s of this.open.values()) await (await s).close().catch(() => {});
+    for (const s of this.open.values()) await s.then((log) => log.close()).catch(() => {});
     this.open.clear();
     await this.db.write().catch(() => {});
   }

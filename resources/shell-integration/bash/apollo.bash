@@ -1,13 +1,19 @@
 # Apollo Workstation shell integration for bash (loaded with `bash --rcfile <this>`).
 # It first loads the user's own startup files, then adds marks to the output:
 #   OSC 133;A  prompt start          OSC 133;B  prompt end (input starts)
-#   OSC 133;C  command start (PS0)   OSC 133;D;<exit>  command end (next prompt)
+#   OSC 133;C  command start (PS0)   OSC 133;D;<exit>;apollo-nonce=<n>  command end (next prompt)
 #   OSC 7;file://<host><cwd>         the shell's working directory
-#   OSC 1337;ApolloEnv;NAME=<%-encoded value>;...   a few environment variables
+#   OSC 1337;ApolloEnv;apollo-nonce=<n>;NAME=<%-encoded value>;...   a few environment variables
 #     (PATH VIRTUAL_ENV CONDA_PREFIX CONDA_DEFAULT_ENV PYTHONPATH and the names in
 #     $APOLLO_ENV_VARS; never one whose name looks secret), when they changed
 # The marks are invisible in a terminal; Apollo reads them to find command
 # boundaries and exit codes without guessing at prompts.
+
+# Apollo's secret for this terminal, put in the command-end and environment marks so
+# that the same bytes in a program's output are not taken for them. Read before any
+# startup file runs, and kept out of the environment of everything started here.
+__apollo_nonce=${APOLLO_MARK_NONCE-}
+unset APOLLO_MARK_NONCE
 
 # --rcfile replaces ~/.bashrc, so load what bash would have loaded.
 if [ -n "${APOLLO_SHELL_LOGIN-}" ]; then
@@ -78,7 +84,7 @@ if [ -z "${__apollo_loaded-}" ] && [ "${BASH_VERSINFO[0]}" -gt 4 -o \( "${BASH_V
         __apollo_out+=";$__apollo_n=$__apollo_url"
       fi
     done
-    __apollo_env_seq=$'\e]1337;ApolloEnv'"$__apollo_out"$'\a'
+    __apollo_env_seq=$'\e]1337;ApolloEnv;apollo-nonce='"$__apollo_nonce$__apollo_out"$'\a'
   }
 
   # First in PROMPT_COMMAND: report how the last command ended, where we are and
@@ -86,7 +92,7 @@ if [ -z "${__apollo_loaded-}" ] && [ "${BASH_VERSINFO[0]}" -gt 4 -o \( "${BASH_V
   __apollo_prompt_start() {
     local status=$? __apollo_d=
     if [ -z "$__apollo_first_prompt" ]; then
-      __apollo_d=$'\e]133;D;'"$status"$'\a'
+      __apollo_d=$'\e]133;D;'"$status;apollo-nonce=$__apollo_nonce"$'\a'
     fi
     __apollo_first_prompt=
     __apollo_env_report

@@ -20,8 +20,8 @@ fi
 
 # Marks, as in the bash script:
 #   OSC 133;A prompt start, B prompt end, C command start (preexec),
-#   D;<exit> command end (next precmd), OSC 7;file://<host><cwd>,
-#   OSC 1337;ApolloEnv;NAME=<%-encoded value>;... allowlisted variables, when changed.
+#   D;<exit>;apollo-nonce=<n> command end (next precmd), OSC 7;file://<host><cwd>,
+#   OSC 1337;ApolloEnv;apollo-nonce=<n>;NAME=<%-encoded value>;... allowlisted variables, when changed.
 if [[ -z "${__apollo_loaded-}" ]]; then
   __apollo_loaded=1
   __apollo_first_prompt=1
@@ -66,7 +66,7 @@ if [[ -z "${__apollo_loaded-}" ]]; then
         __apollo_out+=";$__apollo_n=$__apollo_url"
       fi
     done
-    __apollo_env_seq=$'\e]1337;ApolloEnv'"$__apollo_out"$'\a'
+    __apollo_env_seq=$'\e]1337;ApolloEnv;apollo-nonce='"$__apollo_nonce$__apollo_out"$'\a'
   }
 
   # Report how the last command ended, where we are and the environment, in one
@@ -74,7 +74,7 @@ if [[ -z "${__apollo_loaded-}" ]]; then
   __apollo_precmd() {
     local exit_status=$? __apollo_d=
     if [[ -z "$__apollo_first_prompt" ]]; then
-      __apollo_d=$'\e]133;D;'"$exit_status"$'\a'
+      __apollo_d=$'\e]133;D;'"$exit_status;apollo-nonce=$__apollo_nonce"$'\a'
     fi
     __apollo_first_prompt=
     __apollo_env_report
