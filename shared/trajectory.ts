@@ -253,9 +253,14 @@ export function foldTrajectory(events: readonly SessionEvent[]): Trajectory {
 
 const PRECEDENCE: LabelSource[] = ['annotator', 'judge', 'rule'];
 
-/** The label in force: the latest of the highest-precedence source (annotator > judge > rule). */
-export function effectiveLabel(step: Step): LabelRecord | null {
+/**
+ * The label in force: the latest of the highest-precedence source (annotator >
+ * judge > rule); a clear hides that source. `sources` restricts which count (an
+ * export policy may honour only some).
+ */
+export function effectiveLabel(step: Step, sources: readonly LabelSource[] = PRECEDENCE): LabelRecord | null {
   for (const source of PRECEDENCE) {
+    if (!sources.includes(source)) continue;
     for (let i = step.labelHistory.length - 1; i >= 0; i--) {
       const l = step.labelHistory[i]!;
       if (l.source !== source) continue;

@@ -1,7 +1,7 @@
 // How labels become training weights. One place, shared by every exporter and the
 // manifest, so the counts in the manifest always match the weights in the files.
 import type { LabelSource } from '../../../shared/events';
-import type { LabelRecord, Step } from '../../../shared/trajectory';
+import { effectiveLabel, type LabelRecord } from '../../../shared/trajectory';
 
 export interface LabelPolicy {
   /** Weight of an action that has no label from an honoured source. Default 'keep'. */
@@ -34,25 +34,8 @@ export function resolvePolicy(p?: Partial<LabelPolicy>): LabelPolicy {
   };
 }
 
-const PRECEDENCE: LabelSource[] = ['annotator', 'judge', 'rule'];
-
-/**
- * The label in force among the honoured sources: same rule as `effectiveLabel`
- * (latest of the highest-precedence source, a clear hides that source) restricted
- * to `sources`.
- */
-export function labelUnder(step: Step, sources: readonly LabelSource[] = PRECEDENCE): LabelRecord | null {
-  for (const source of PRECEDENCE) {
-    if (!sources.includes(source)) continue;
-    for (let i = step.labelHistory.length - 1; i >= 0; i--) {
-      const l = step.labelHistory[i]!;
-      if (l.source !== source) continue;
-      if (l.rule === '__cleared__') break;
-      return l;
-    }
-  }
-  return null;
-}
+/** The label in force among the honoured sources (the shared precedence rule). */
+export const labelUnder = effectiveLabel;
 
 /** Why an action got its weight. */
 export type WeightReason = 'annotator' | 'judge' | 'rule' | 'unlabelled' | 'invalid-arguments';
