@@ -1,6 +1,6 @@
 import { mkdir, readFile } from 'node:fs/promises';
 import { acquireWorkspaceLock } from '../core/store/lock';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { CliCommand } from './index';
 import type { SessionEvent } from '../../shared/events';
 import { ApolloError } from '../../shared/errors';
@@ -39,6 +39,8 @@ export const rolloutCommand: CliCommand = {
       await lock.release();
       throw err;
     });
+    // A fresh workspace gets the sample session here too, so `--replay sample-sales-report` works first thing.
+    await ws.seedSamples(join(resourcesDir(), 'samples')).catch(() => {});
     const host = new PtyHost({ resourcesDir: resourcesDir(), events: { data: () => {}, changed: () => {} } });
     const manager = new RolloutManager(host);
     try {

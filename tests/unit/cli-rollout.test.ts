@@ -102,3 +102,13 @@ describe('apollo rollout', () => {
     expect(bad.code).toBe(2);
   });
 });
+
+describe('apollo rollout --replay on a fresh workspace', () => {
+  it('replays the shipped sample session with no endpoint', async () => {
+    const work = join(dir, 'work');
+    await import('node:fs/promises').then((fs) => fs.mkdir(work));
+    const res = await apollo(['rollout', '--replay', 'sample-sales-report', '--cwd', work, '--home', join(dir, 'fresh')]);
+    expect(res.code).toBe(0);
+    expect(await readFile(join(work, 'report.md'), 'utf8')).toContain('Total: 495');
+  });
+});
