@@ -7,16 +7,19 @@
 //           [seconds, "i", text]   human keyboard input (terminal.input source human)
 //           [seconds, "r", "COLSxROWS"]  resize (terminal.resized, or a restart at a new size)
 // Times are seconds since the header timestamp (the terminal's start), never
-// decreasing. Bytes the timing index does not cover get the time of the batch before
-// them. The output is redacted as one stream (a secret split across two batches is
-// still found); the replacement lands in the batch where the secret starts.
+// decreasing. Bytes the timing index does not cover (including output past its last
+// entry, e.g. after a crash between the two files) get the time of the batch before
+// them. Every byte of the output is replayed exactly once, in file order; timing
+// entries superseded by a rollback (see `normalizeTiming`) are ignored. The output is
+// redacted as one stream (a secret split across two batches is still found); the
+// replacement lands in the batch where the secret starts.
 // A recording is streamed block by block and written line by line, so a 1 GB
 // recording never becomes one string.
 import { open } from 'node:fs/promises';
 import { StringDecoder } from 'node:string_decoder';
 import type { SessionEvent } from '../../../shared/events';
 import { ApolloError } from '../../../shared/errors';
-import { parseTiming, type TimingEntry } from '../store/terminal-recording';
+import { normalizeTiming, parseTiming, type TimingEntry } from '../store/terminal-recording';
 import { StreamRedactor, type Redactor } from './redact';
 
 export interface AsciicastHeader {
@@ -197,11 +200,6 @@ function redactInputs(side: SideEvent[], redactor: Redactor): Array<SideEvent & 
   });
 }
 
-/** Timing entries in offset order, as a stable sort. */
-function orderTiming(entries: TimingEntry[]): TimingEntry[] {
-  return entries.map((e, i) => ({ e, i })).sort((a, b) => a.e.offset - b.e.offset || a.i - b.i).map((x) => x.e);
-}
-
 /**
  * Walks `[from, from+buf.length)` of the recording and hands each run of bytes to
  * `feed` with its batch time. Keeps its place between calls (sequential blocks).
@@ -248,7 +246,7 @@ export function toAsciicast(opts: {
   inputs?: 'human' | 'all';
   onLine?: (line: number, kinds: readonly string[]) => void;
 }): string {
-  const entries = orderTiming(opts.timing);
+  const entries = normalizeTiming(opts.timing);
   const facts = terminalFacts(opts.events, opts.terminalId, { title: opts.title, firstOutputTs: entries[0]?.ts, inputs: opts.inputs });
   const lines: string[] = [];
   const enc = new AsciicastEncoder(facts, (l, kinds) => {
@@ -289,7 +287,7 @@ export async function writeAsciicast(o: AsciicastStreamOptions): Promise<{ lines
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
   }
-  const entries = orderTiming(parseTiming(timingText));
+  const entries = parseTiming(timingText);
   const facts = terminalFacts(o.events, o.terminalId, { title: o.title, firstOutputTs: entries[0]?.ts, inputs: o.inputs });
   let pending: string[] = [];
   let pendingLen = 0;

@@ -12,7 +12,14 @@ export class TerminalRecording {
     readonly terminalId: string,
     private readonly out: AppendLog,
     private readonly timing: AppendLog,
-  ) {}
+  ) {
+    // A failed write cuts the output back (AppendLog rollback), so later output reuses
+    // those offsets, while timing lines for the dropped bytes may already be queued or
+    // written. Record the cut as an empty entry at the new end: `parseTiming` lets a
+    // later entry at or before an earlier one's end supersede it, so the index stays
+    // append-only and never points at bytes that were replaced.
+    out.onRollback = (length) => this.appendTiming(Date.now(), length, 0);
+  }
 
   static async open(dir: string, terminalId: string, durable = true): Promise<TerminalRecording> {
     const out = await AppendLog.open(join(dir, `${terminalId}.out`), { maxDelayMs: 50, durable });
@@ -26,8 +33,21 @@ export class TerminalRecording {
 
   append(data: Buffer, ts = Date.now()): { offset: number; durable: Promise<void> } {
     const r = this.out.append(data);
-    this.timing.append(`[${ts},${r.offset},${data.length}]\n`);
+    this.appendTiming(ts, r.offset, data.length);
     return r;
+  }
+
+  /**
+   * The timing index is best-effort: output the index cannot describe is still
+   * replayed (at the time of the entry before it), so a timing log that refuses writes
+   * must not stop the recording.
+   */
+  private appendTiming(ts: number, offset: number, length: number): void {
+    try {
+      this.timing.append(`[${ts},${offset},${length}]\n`);
+    } catch {
+      // closed or broken timing log; see above
+    }
   }
 
   read(start: number, end = this.out.size): Promise<Buffer> {
@@ -49,7 +69,10 @@ export interface TimingEntry {
   length: number;
 }
 
-/** Parse a timing index, ignoring a torn or corrupt line. */
+/**
+ * Parse a timing index, ignoring a torn or corrupt line. The result is normalized
+ * (see `normalizeTiming`): ordered, non-overlapping ranges of the current output.
+ */
 export function parseTiming(text: string): TimingEntry[] {
   const out: TimingEntry[] = [];
   for (const line of text.split('\n')) {
@@ -61,5 +84,26 @@ export function parseTiming(text: string): TimingEntry[] {
       // torn last line after a crash
     }
   }
-  return out;
+  return normalizeTiming(out);
+}
+
+/**
+ * Timing entries as they describe the output file now, from entries in the order they
+ * were written. Offsets only grow in an append-only file, except after a failed write
+ * was rolled back (or a crash lost output the index had recorded): then later output
+ * reuses the offsets, so an entry starting at or before the end of earlier ones
+ * replaces them from its offset on (an empty entry just marks such a cut). The result
+ * is ordered by offset with no overlaps; gaps (output the index missed) are allowed,
+ * and entries may reach past the end of the output, which readers clamp.
+ */
+export function normalizeTiming(entries: readonly TimingEntry[]): TimingEntry[] {
+  const kept: TimingEntry[] = [];
+  for (const e of entries) {
+    if (!(e.offset >= 0) || !(e.length >= 0)) continue;
+    while (kept.length && kept[kept.length - 1]!.offset >= e.offset) kept.pop();
+    const last = kept[kept.length - 1];
+    if (last && last.offset + last.length > e.offset) kept[kept.length - 1] = { ...last, length: e.offset - last.offset };
+    if (e.length > 0) kept.push(e);
+  }
+  return kept;
 }
