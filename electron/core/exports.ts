@@ -27,6 +27,11 @@ export interface ExportRequest {
   sessionIds: string[];
   /** Branches to export, looked up in every session; default every branch with steps of its own. */
   branchIds?: string[];
+  /**
+   * Branches to export per session (sessionId → branch ids). A session named here gets
+   * exactly its own list (each branch must exist in it); the others follow `branchIds`.
+   */
+  branches?: Record<string, string[]>;
   formats: ExportFormat[];
   /** Absolute path of the bundle folder to create (must not exist). */
   outDir: string;
@@ -55,20 +60,43 @@ export function sessionSystemPrompt(events: readonly SessionEvent[]): string {
 
 /**
  * The exportBundle inputs for workspace sessions: a snapshot of each log, its folder,
- * the agent's system prompt and tools. `branchIds` are looked up in every session; a
- * session holding none of them, or a branch found in no session, is NOT_FOUND.
+ * the agent's system prompt and tools. `branches` gives a session its own branch list
+ * (every one must exist in that session, else NOT_FOUND; a key naming no exported
+ * session is BAD_REQUEST). For the other sessions `branchIds` are looked up in every
+ * session; a session holding none of them, or a branch found in no session, is NOT_FOUND.
+ * Everything is checked before anything is written.
  */
-export async function exportInputs(core: Pick<ExportCore, 'session'>, sessionIds: readonly string[], branchIds?: readonly string[]): Promise<ExportSessionInput[]> {
+export async function exportInputs(
+  core: Pick<ExportCore, 'session'>,
+  sessionIds: readonly string[],
+  branchIds?: readonly string[],
+  branches?: Readonly<Record<string, readonly string[]>>,
+): Promise<ExportSessionInput[]> {
   const ids = sessionIds.filter((s, i, a) => a.indexOf(s) === i);
   if (ids.length === 0) throw new ApolloError('BAD_REQUEST', 'No session to export');
+  const perSession = new Map<string, string[]>();
+  for (const [sid, list] of Object.entries(branches ?? {})) {
+    if (!ids.includes(sid)) throw new ApolloError('BAD_REQUEST', `Branches are given for session ${sid}, which is not exported`);
+    const own = list.filter((b, i, a) => a.indexOf(b) === i);
+    if (own.length === 0) throw new ApolloError('BAD_REQUEST', `No branch chosen for session ${sid}`);
+    perSession.set(sid, own);
+  }
   const wanted = branchIds?.length ? branchIds.filter((b, i, a) => a.indexOf(b) === i) : undefined;
   const found = new Set<string>();
+  let flatUsed = false;
   const out: ExportSessionInput[] = [];
   for (const id of ids) {
     const session = await core.session(id);
     const events = session.events.slice();
     let selected: string[] | undefined;
-    if (wanted) {
+    const own = perSession.get(id);
+    if (own) {
+      const traj = foldTrajectory(events);
+      const unknown = own.filter((b) => !traj.branches.has(b));
+      if (unknown.length) throw new ApolloError('NOT_FOUND', `Session ${id} has no branch ${unknown.join(', ')}`);
+      selected = own;
+    } else if (wanted) {
+      flatUsed = true;
       const traj = foldTrajectory(events);
       selected = wanted.filter((b) => traj.branches.has(b));
       if (selected.length === 0) throw new ApolloError('NOT_FOUND', `Session ${id} has none of the branches ${wanted.join(', ')}`);
@@ -79,7 +107,7 @@ export async function exportInputs(core: Pick<ExportCore, 'session'>, sessionIds
       systemPrompt: sessionSystemPrompt(events), tools: TOOL_SCHEMAS as ToolSchema[],
     });
   }
-  const missing = wanted?.filter((b) => !found.has(b)) ?? [];
+  const missing = flatUsed ? (wanted?.filter((b) => !found.has(b)) ?? []) : [];
   if (missing.length) throw new ApolloError('NOT_FOUND', `No exported session has the branch(es) ${missing.join(', ')}`);
   return out;
 }
@@ -107,7 +135,7 @@ export class ExportManager {
   async start(req: ExportRequest): Promise<{ exportId: string; finished: Promise<ExportOutcome> }> {
     if (!isAbsolute(req.outDir)) throw new ApolloError('BAD_REQUEST', `The export folder must be an absolute path, got "${req.outDir}"`);
     if (req.formats.length === 0) throw new ApolloError('BAD_REQUEST', 'No export format chosen');
-    const sessions = await exportInputs(this.core, req.sessionIds, req.branchIds);
+    const sessions = await exportInputs(this.core, req.sessionIds, req.branchIds, req.branches);
     const id = randomUUID();
     const controller = new AbortController();
     const job = { id, controller, state: 'running' } as Job;

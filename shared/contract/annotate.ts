@@ -51,7 +51,10 @@ export const annotateCommands = {
   'export.start': command<{ exportId: string }>()(
     z.object({
       sessionIds: z.array(id).min(1).max(1000),
+      /** Branches to export, looked up in every session (compatibility; see `branches`). */
       branchIds: z.array(id).max(1000).optional(),
+      /** Branches to export per session (sessionId → branch ids); overrides `branchIds` for the sessions it names. */
+      branches: z.record(id, z.array(id).min(1).max(1000)).optional(),
       formats: z.array(z.enum(['openai', 'sharegpt', 'trajectory', 'asciicast'])).min(1),
       outDir: z.string().min(1).max(4096),
     }),

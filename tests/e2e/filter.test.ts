@@ -244,6 +244,15 @@ describe('filter view', () => {
     await page.getByTestId('export-open').click();
     await page.getByTestId('export-dialog').waitFor();
     for (const f of ['openai', 'sharegpt', 'trajectory', 'asciicast']) await expect(page.getByTestId(`export-format-${f}`).isChecked()).resolves.toBe(true);
+    // Branches are chosen per session: ticking another session lists its own branches (all chosen by default).
+    const bigBranch = page.locator(`[data-testid="export-branch"][data-session-id="${BIG_ID}"]`);
+    await expect(bigBranch.count()).resolves.toBe(0);
+    await page.locator(`[data-testid="export-session"][data-session-id="${BIG_ID}"]`).check();
+    await expect.poll(() => bigBranch.count(), { timeout: 10_000 }).toBe(1);
+    await expect(bigBranch.getAttribute('data-branch-id')).resolves.toBe('main');
+    await expect(bigBranch.isChecked()).resolves.toBe(true);
+    await page.locator(`[data-testid="export-session"][data-session-id="${BIG_ID}"]`).uncheck();
+    await expect.poll(() => bigBranch.count()).toBe(0);
     await page.getByTestId('export-out').fill(out);
     await page.getByTestId('export-start').click();
     await page.getByTestId('export-progress').waitFor();

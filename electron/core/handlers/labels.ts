@@ -250,8 +250,8 @@ export function labelHandlers(core: ApolloCore): HandlerMap {
       const r = await runJudge(core, { sessionId, branchId, endpoint: { baseURL: ep.baseUrl, apiKey: ep.apiKey, model: ep.model } });
       return { labelled: r.labelled, tokens: r.tokens, ...(r.error ? { error: r.error } : {}) };
     },
-    'export.start': async ({ sessionIds, branchIds, formats, outDir }) => {
-      const { exportId } = await exports.start({ sessionIds, branchIds, formats, outDir });
+    'export.start': async ({ sessionIds, branchIds, branches, formats, outDir }) => {
+      const { exportId } = await exports.start({ sessionIds, branchIds, branches, formats, outDir });
       return { exportId };
     },
     'export.cancel': ({ exportId }) => {

@@ -10,9 +10,10 @@
 import type { ArgsOf, ResultOf } from '../../../shared/contract/index';
 import type { AnnotatePushEvents } from '../../../shared/contract/annotate';
 import type { LabelTag, LabelValue } from '../../../shared/events';
-import type { Step } from '../../../shared/trajectory';
+import { foldTrajectory, type Step, type Trajectory } from '../../../shared/trajectory';
 import type { Transport } from '../../../shared/transport';
 import { attempt, describeError, type ErrorView, type Outcome } from '../lib/errors';
+import { branchLabel, listBranches } from '../lib/trajectoryView';
 import type { Slice } from './types';
 
 export type SessionMode = 'live' | 'filter';
@@ -94,6 +95,21 @@ export interface JudgeRunState {
 
 export type ExportProgress = AnnotatePushEvents['export.progress'];
 
+/** A branch the export dialog offers for a session. */
+export interface ExportBranchOption {
+  id: string;
+  label: string;
+  ownSteps: number;
+}
+
+/** The branches of a session as the export dialog lists them (fetched for sessions not open here). */
+export type ExportBranchList = { state: 'loading' } | { state: 'ready'; branches: ExportBranchOption[] } | { state: 'error'; error: string };
+
+/** The branches a session offers for export, in the branch panel's order. */
+export function exportBranchOptions(t: Trajectory): ExportBranchOption[] {
+  return listBranches(t).map((b) => ({ id: b.branch.id, label: branchLabel(b.branch), ownSteps: b.ownSteps }));
+}
+
 export interface ExportJob {
   exportId: string;
   request: ArgsOf<'export.start'>;
@@ -121,6 +137,8 @@ export interface LabelsSlice {
   exports: Record<string, ExportJob>;
   /** Progress that arrived before export.start answered. */
   exportEarly: Record<string, ExportProgress>;
+  /** Branch lists of sessions fetched for the export dialog (sessionId → list). */
+  exportBranches: Record<string, ExportBranchList>;
 
   setSessionMode(sessionId: string, mode: SessionMode): void;
   setFilterCriteria(patch: Partial<FilterCriteria>): void;
@@ -143,6 +161,8 @@ export interface LabelsSlice {
   runJudge(sessionId: string, branchId: string, profile: string): Promise<void>;
   startExport(req: ArgsOf<'export.start'>): Promise<Outcome<string>>;
   cancelExport(exportId: string): Promise<void>;
+  /** Fetch a session's branches for the export dialog (again when `force`, else once). */
+  loadExportBranches(sessionId: string, force?: boolean): Promise<void>;
 }
 
 /** The view a session shows: its own choice, else the one chosen last. */
@@ -255,6 +275,7 @@ export const createLabelsSlice =
       judgeRuns: {},
       exports: {},
       exportEarly: {},
+      exportBranches: {},
 
       setSessionMode: (sessionId, mode) => {
         if (get().sessionMode[sessionId] === mode && get().lastMode === mode) return;
@@ -378,6 +399,21 @@ export const createLabelsSlice =
         } catch (err) {
           get().reportError('Could not cancel the export', err);
         }
+      },
+
+      loadExportBranches: async (sessionId, force = false) => {
+        const cur = get().exportBranches[sessionId];
+        if (cur && (cur.state === 'loading' || !force)) return;
+        set({ exportBranches: { ...get().exportBranches, [sessionId]: { state: 'loading' } } });
+        let next: ExportBranchList;
+        try {
+          // sessions.open only reads the log: the session is not opened in this window.
+          const res = await transport.request('sessions.open', { sessionId });
+          next = { state: 'ready', branches: exportBranchOptions(foldTrajectory(res.events)) };
+        } catch (err) {
+          next = { state: 'error', error: describeError(err).message };
+        }
+        set({ exportBranches: { ...get().exportBranches, [sessionId]: next } });
       },
     };
   };

@@ -1,10 +1,12 @@
-// Export a dataset bundle: sessions (the current one by default) and branches,
-// formats, output folder; then progress (fed by `export.progress`), Cancel, and the
-// bundle's path and counts or the error.
-import { useMemo, useState } from 'react';
+// Export a dataset bundle: sessions (the current one by default) and, per chosen
+// session, its branches (default: every branch with steps of its own; the branches
+// of other sessions are fetched when they are ticked), formats, output folder; then
+// progress (fed by `export.progress`), Cancel, and the bundle's path and counts or
+// the error.
+import { useEffect, useMemo, useState } from 'react';
 import { branchPath } from '../../../../shared/trajectory';
 import { useApp } from '../../context';
-import { branchLabel, listBranches } from '../../lib/trajectoryView';
+import { exportBranchOptions, type ExportBranchList } from '../../store/labels';
 import { Dialog } from '../Dialog';
 import { buildRows } from './model';
 
@@ -32,11 +34,25 @@ export function ExportDialog({ sessionId, branchId, onClose }: { sessionId: stri
   const exports = useApp((s) => s.exports);
   const startExport = useApp((s) => s.startExport);
   const cancelExport = useApp((s) => s.cancelExport);
+  const fetched = useApp((s) => s.exportBranches);
+  const loadExportBranches = useApp((s) => s.loadExportBranches);
   const session = sessions.find((s) => s.id === sessionId);
 
-  const branches = useMemo(() => (entry ? listBranches(entry.t).filter((b) => b.ownSteps > 0) : []), [entry]);
+  // The current session's branches come from its open trajectory; the others are fetched.
+  const ownList = useMemo<ExportBranchList | null>(() => (entry ? { state: 'ready', branches: exportBranchOptions(entry.t).filter((b) => b.ownSteps > 0) } : null), [entry]);
+  // Other sessions' lists are fetched afresh once per dialog (they may have grown since).
+  const [fresh, setFresh] = useState<Record<string, true>>({});
+  const [requested] = useState(() => new Set<string>());
+  const branchesOf = (id: string): ExportBranchList | undefined => {
+    if (id === sessionId && ownList) return ownList;
+    if (!fresh[id]) return { state: 'loading' };
+    const f = fetched[id];
+    return f?.state === 'ready' ? { state: 'ready', branches: f.branches.filter((b) => b.ownSteps > 0) } : f;
+  };
+  const branches = ownList?.state === 'ready' ? ownList.branches : [];
   const [sessionIds, setSessionIds] = useState<string[]>([sessionId]);
-  const [branchIds, setBranchIds] = useState<string[]>(() => (branchId ? [branchId] : branches.map((b) => b.branch.id)));
+  /** sessionId → chosen branches; a session gets its default when its list arrives. */
+  const [branchSel, setBranchSel] = useState<Record<string, string[]>>(() => (branchId || entry ? { [sessionId]: branchId ? [branchId] : branches.map((b) => b.id) } : {}));
   const [formats, setFormats] = useState<FormatName[]>(EXPORT_FORMATS.map((f) => f.name));
   const [outDir, setOutDir] = useState(() => {
     const sep = home.includes('\\') && !home.includes('/') ? '\\' : '/';
@@ -54,11 +70,28 @@ export function ExportDialog({ sessionId, branchId, onClose }: { sessionId: stri
   const job = jobId ? exports[jobId] : undefined;
   const p = job?.progress ?? null;
   const running = !!job && (!p || p.state === 'running');
-  const onlyCurrent = sessionIds.length === 1 && sessionIds[0] === sessionId;
+
+  // Fetch the branches of newly ticked sessions; give each its default choice once known.
+  useEffect(() => {
+    for (const id of sessionIds) {
+      if ((id === sessionId && ownList) || fresh[id] || requested.has(id)) continue;
+      requested.add(id);
+      void loadExportBranches(id, true).then(() => setFresh((f) => ({ ...f, [id]: true })));
+    }
+  }, [sessionIds, sessionId, ownList, fresh, requested, loadExportBranches]);
+  useEffect(() => {
+    const add: Record<string, string[]> = {};
+    for (const id of sessionIds) {
+      const list = branchesOf(id);
+      if (!(id in branchSel) && list?.state === 'ready') add[id] = list.branches.map((b) => b.id);
+    }
+    if (Object.keys(add).length) setBranchSel((cur) => ({ ...add, ...cur }));
+  });
+  const chosenSessions = sessions.filter((s) => sessionIds.includes(s.id));
 
   const counts = useMemo(() => {
     if (!entry || !job) return null;
-    const chosen = job.request.branchIds ?? branches.map((b) => b.branch.id);
+    const chosen = job.request.branches?.[sessionId] ?? job.request.branchIds ?? branches.map((b) => b.id);
     const seen = new Set<string>();
     let keep = 0;
     let mask = 0;
@@ -83,11 +116,20 @@ export function ExportDialog({ sessionId, branchId, onClose }: { sessionId: stri
     if (!outDir.trim()) return setError('Choose an output folder.');
     if (formats.length === 0) return setError('Choose at least one format.');
     if (sessionIds.length === 0) return setError('Choose at least one session.');
-    if (onlyCurrent && branchIds.length === 0) return setError('Choose at least one branch.');
+    const perSession: Record<string, string[]> = {};
+    for (const id of sessionIds) {
+      const name = sessions.find((s) => s.id === id)?.name ?? id;
+      const list = branchesOf(id);
+      // A list that could not be fetched: the host exports the session's default branches.
+      if (list?.state === 'error' || (list?.state === 'ready' && list.branches.length === 0)) continue;
+      if (!list || list.state === 'loading' || !(id in branchSel)) return setError(`The branches of “${name}” are still loading.`);
+      if (branchSel[id]!.length === 0) return setError(`Choose at least one branch of “${name}”.`);
+      perSession[id] = branchSel[id]!;
+    }
     setStarting(true);
     const res = await startExport({
       sessionIds,
-      ...(onlyCurrent ? { branchIds } : {}),
+      ...(Object.keys(perSession).length ? { branches: perSession } : {}),
       formats,
       outDir: outDir.trim(),
     });
@@ -144,28 +186,46 @@ export function ExportDialog({ sessionId, branchId, onClose }: { sessionId: stri
             ))}
           </ul>
         </fieldset>
-        <fieldset className="ex-set" disabled={locked || !onlyCurrent}>
+        <fieldset className="ex-set" disabled={locked}>
           <legend>Branches</legend>
-          {onlyCurrent ? (
-            <ul className="ex-list">
-              {branches.map((b) => (
-                <li key={b.branch.id}>
-                  <label className="check">
-                    <input
-                      type="checkbox"
-                      data-testid="export-branch"
-                      data-branch-id={b.branch.id}
-                      checked={branchIds.includes(b.branch.id)}
-                      onChange={(e) => setBranchIds(toggle(branchIds, b.branch.id, e.target.checked))}
-                    />
-                    <span className="ex-name">{branchLabel(b.branch)}</span>
-                    <span className="dim small">{b.ownSteps} steps</span>
-                  </label>
-                </li>
-              ))}
-            </ul>
+          {chosenSessions.length === 0 ? (
+            <p className="dim small">Choose a session.</p>
           ) : (
-            <p className="dim small">With several sessions, every branch that has steps of its own is exported.</p>
+            chosenSessions.map((cs) => {
+              const list = branchesOf(cs.id);
+              const sel = branchSel[cs.id] ?? [];
+              return (
+                <div key={cs.id} className="ex-branches" data-testid="export-branches" data-session-id={cs.id}>
+                  {chosenSessions.length > 1 && <div className="ex-name small">{cs.name}</div>}
+                  {!list || list.state === 'loading' ? (
+                    <p className="dim small">Loading branches…</p>
+                  ) : list.state === 'error' ? (
+                    <p className="warn-text small">Could not list the branches ({list.error}); every branch with steps of its own is exported.</p>
+                  ) : list.branches.length === 0 ? (
+                    <p className="dim small">No branch with steps of its own.</p>
+                  ) : (
+                    <ul className="ex-list">
+                      {list.branches.map((b) => (
+                        <li key={b.id}>
+                          <label className="check">
+                            <input
+                              type="checkbox"
+                              data-testid="export-branch"
+                              data-session-id={cs.id}
+                              data-branch-id={b.id}
+                              checked={sel.includes(b.id)}
+                              onChange={(e) => setBranchSel({ ...branchSel, [cs.id]: toggle(sel, b.id, e.target.checked) })}
+                            />
+                            <span className="ex-name">{b.label}</span>
+                            <span className="dim small">{b.ownSteps} steps</span>
+                          </label>
+                        </li>
+                      ))}
+                    </ul>
+                  )}
+                </div>
+              );
+            })
           )}
         </fieldset>
       </div>
