@@ -1,10 +1,10 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { appendFile, mkdir, mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises';
-import { execFileSync } from 'node:child_process';
+import { appendFile, mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { TerminalRecording, normalizeTiming, parseTiming, type TimingEntry } from '../../electron/core/store/terminal-recording';
 import { toAsciicast, writeAsciicast } from '../../electron/core/dataset/asciicast';
+import { withTinyDisk } from '../fixtures/tiny-disk';
 
 let dir: string;
 beforeEach(async () => {
@@ -91,79 +91,69 @@ describe('timing index reader', () => {
 
 describe('TerminalRecording after a failed write', () => {
   it('keeps the timing index in step with the output when a full disk rolls the output back', async (ctx) => {
-    const mnt = join(dir, 'tiny');
-    await mkdir(mnt);
+    await withTinyDisk(dir, ctx, async (mnt) => {
+    const rec = await TerminalRecording.open(mnt, 't');
+    const a = rec.append(Buffer.from('first line\r\n'), 1000);
+    const a2 = rec.append(Buffer.from('second line\r\n'), 1010);
+    await Promise.all([a.durable, a2.durable]);
+    await rec.flush();
+
+    // Fill the disk.
+    const filler = await open(join(mnt, 'filler'), 'w');
     try {
-      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', mnt], { stdio: 'ignore' });
-    } catch {
-      ctx.skip(); // needs root to mount a tiny tmpfs; CI runs as root
-      return;
-    }
-    try {
-      const rec = await TerminalRecording.open(mnt, 't');
-      const a = rec.append(Buffer.from('first line\r\n'), 1000);
-      const a2 = rec.append(Buffer.from('second line\r\n'), 1010);
-      await Promise.all([a.durable, a2.durable]);
-      await rec.flush();
-
-      // Fill the disk.
-      const filler = await open(join(mnt, 'filler'), 'w');
-      try {
-        const block = Buffer.alloc(4096, 0x66);
-        for (;;) await filler.write(block);
-      } catch (e) {
-        expect((e as NodeJS.ErrnoException).code).toBe('ENOSPC');
-      } finally {
-        await filler.close();
-      }
-
-      const lost = rec.append(Buffer.alloc(20_000, 0x58), 2000); // 'X' * 20000
-      await expect(lost.durable).rejects.toMatchObject({ code: 'DISK_FULL' });
-      await rec.flush();
-      expect(rec.size).toBe(lost.offset);
-
-      // Free space and go on: the next output reuses the rolled-back offset.
-      await rm(join(mnt, 'filler'));
-      const b = rec.append(Buffer.from('third line\r\n'), 3000);
-      const c = rec.append(Buffer.from('fourth line\r\n'), 3010);
-      expect(b.offset).toBe(lost.offset);
-      await Promise.all([b.durable, c.durable]);
-      await rec.close();
-
-      const outPath = join(mnt, 't.out');
-      const timingPath = join(mnt, 't.timing.jsonl');
-      const expected = 'first line\r\nsecond line\r\nthird line\r\nfourth line\r\n';
-      const out = await readFile(outPath);
-      expect(out.toString()).toBe(expected);
-      const rawTiming = await readFile(timingPath, 'utf8');
-      // The scenario really happened: the index holds an entry for the dropped bytes.
-      expect(rawTiming).toContain(`[2000,${lost.offset},20000]`);
-
-      const timing = parseTiming(rawTiming);
-      expect(timing).toEqual([
-        { ts: 1000, offset: 0, length: 12 },
-        { ts: 1010, offset: 12, length: 13 },
-        { ts: 3000, offset: 25, length: 12 },
-        { ts: 3010, offset: 37, length: 13 },
-      ]);
-      expect(bytesOf(out, timing)).toEqual(out);
-
-      const fromMemory = toAsciicast({ output: out, timing, events: [], terminalId: 't', title: 't' });
-      expect(outputOf(fromMemory)).toBe(expected);
-      expect(fromMemory).not.toContain('X');
-      let streamed = '';
-      await writeAsciicast({ recordingPath: outPath, timingPath, events: [], terminalId: 't', title: 't', write: async (s) => { streamed += s; } });
-      expect(streamed).toBe(fromMemory);
-
-      // A crash between the two logs: output the index never heard of is still exported, at the last known time.
-      await appendFile(outPath, 'untimed tail\r\n');
-      let withTail = '';
-      await writeAsciicast({ recordingPath: outPath, timingPath, events: [], terminalId: 't', title: 't', write: async (s) => { withTail += s; } });
-      expect(outputOf(withTail)).toBe(`${expected}untimed tail\r\n`);
-      const last = withTail.trimEnd().split('\n').at(-1)!;
-      expect(JSON.parse(last)).toEqual([2.01, 'o', 'fourth line\r\nuntimed tail\r\n']);
+      const block = Buffer.alloc(4096, 0x66);
+      for (;;) await filler.write(block);
+    } catch (e) {
+      expect((e as NodeJS.ErrnoException).code).toBe('ENOSPC');
     } finally {
-      execFileSync('umount', [mnt]);
+      await filler.close();
     }
+
+    const lost = rec.append(Buffer.alloc(20_000, 0x58), 2000); // 'X' * 20000
+    await expect(lost.durable).rejects.toMatchObject({ code: 'DISK_FULL' });
+    await rec.flush();
+    expect(rec.size).toBe(lost.offset);
+
+    // Free space and go on: the next output reuses the rolled-back offset.
+    await rm(join(mnt, 'filler'));
+    const b = rec.append(Buffer.from('third line\r\n'), 3000);
+    const c = rec.append(Buffer.from('fourth line\r\n'), 3010);
+    expect(b.offset).toBe(lost.offset);
+    await Promise.all([b.durable, c.durable]);
+    await rec.close();
+
+    const outPath = join(mnt, 't.out');
+    const timingPath = join(mnt, 't.timing.jsonl');
+    const expected = 'first line\r\nsecond line\r\nthird line\r\nfourth line\r\n';
+    const out = await readFile(outPath);
+    expect(out.toString()).toBe(expected);
+    const rawTiming = await readFile(timingPath, 'utf8');
+    // The scenario really happened: the index holds an entry for the dropped bytes.
+    expect(rawTiming).toContain(`[2000,${lost.offset},20000]`);
+
+    const timing = parseTiming(rawTiming);
+    expect(timing).toEqual([
+      { ts: 1000, offset: 0, length: 12 },
+      { ts: 1010, offset: 12, length: 13 },
+      { ts: 3000, offset: 25, length: 12 },
+      { ts: 3010, offset: 37, length: 13 },
+    ]);
+    expect(bytesOf(out, timing)).toEqual(out);
+
+    const fromMemory = toAsciicast({ output: out, timing, events: [], terminalId: 't', title: 't' });
+    expect(outputOf(fromMemory)).toBe(expected);
+    expect(fromMemory).not.toContain('X');
+    let streamed = '';
+    await writeAsciicast({ recordingPath: outPath, timingPath, events: [], terminalId: 't', title: 't', write: async (s) => { streamed += s; } });
+    expect(streamed).toBe(fromMemory);
+
+    // A crash between the two logs: output the index never heard of is still exported, at the last known time.
+    await appendFile(outPath, 'untimed tail\r\n');
+    let withTail = '';
+    await writeAsciicast({ recordingPath: outPath, timingPath, events: [], terminalId: 't', title: 't', write: async (s) => { withTail += s; } });
+    expect(outputOf(withTail)).toBe(`${expected}untimed tail\r\n`);
+    const last = withTail.trimEnd().split('\n').at(-1)!;
+    expect(JSON.parse(last)).toEqual([2.01, 'o', 'fourth line\r\nuntimed tail\r\n']);
+    });
   });
 });

@@ -2,35 +2,24 @@
 // terminal in it) down; a second client on a slow link must not make terminal output
 // pile up in the server's memory.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
 import WebSocket from 'ws';
-import { ApolloCore } from '../../electron/core/app';
-import { startWebHost, type WebHost } from '../../electron/web/server';
+import { startTestHost, type TestHost } from '../fixtures/web-host';
+import type { WebHost } from '../../electron/web/server';
+import type { HostMessage } from '../../shared/contract/index';
 
 /** The server's limit (MAX_BUFFERED_TERMINAL_BYTES). */
 const MAX_BUFFERED_TERMINAL_BYTES = 16 * 1024 * 1024;
-import type { HostMessage } from '../../shared/contract/index';
 
+let testHost: TestHost;
 let home: string;
-let core: ApolloCore;
 let host: WebHost;
 
 beforeAll(async () => {
-  home = await mkdtemp(join(tmpdir(), 'apollo-review-web-'));
-  const renderer = join(home, 'renderer');
-  await mkdir(renderer);
-  await writeFile(join(renderer, 'index.html'), '<!doctype html><title>t</title>');
-  core = await ApolloCore.open({ home: join(home, 'ws'), resourcesDir: resolve('resources'), host: 'web' });
-  host = await startWebHost({ core, rendererDir: renderer });
+  testHost = await startTestHost('apollo-review-web-');
+  ({ home, host } = testHost);
 });
-afterAll(async () => {
-  await host.close();
-  await core.close();
-  await rm(home, { recursive: true, force: true });
-});
+afterAll(() => testHost.close());
 
 function rawGet(path: string): Promise<number> {
   return new Promise((resolveStatus, reject) => {

@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { mkdtemp, readFile, rm, writeFile, appendFile, mkdir, stat } from 'node:fs/promises';
-import { execFileSync, spawn } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile, appendFile, stat } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AppendLog } from '../../electron/core/store/append-log';
@@ -8,6 +8,7 @@ import { EventLog, parseEventLog } from '../../electron/core/store/event-log';
 import { Workspace, resolveHome } from '../../electron/core/store/workspace';
 import { TerminalRecording, parseTiming } from '../../electron/core/store/terminal-recording';
 import { ApolloError } from '../../shared/errors';
+import { withTinyDisk } from '../fixtures/tiny-disk';
 
 let dir: string;
 beforeEach(async () => {
@@ -39,36 +40,26 @@ describe('AppendLog', () => {
   });
 
   it('reports a full disk, rolls the file back and keeps what was committed', async (ctx) => {
-    const mnt = join(dir, 'tiny');
-    await mkdir(mnt);
-    try {
-      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', mnt], { stdio: 'ignore' });
-    } catch {
-      ctx.skip(); // needs root to mount a tiny tmpfs; CI runs as root
-      return;
+    await withTinyDisk(dir, ctx, async (mnt) => {
+    const path = join(mnt, 'events.jsonl');
+    const { log } = await EventLog.open(path, { maxDelayMs: 1 });
+    const kept: number[] = [];
+    for (let i = 0; i < 20; i++) {
+      const { event, durable } = log.append({ type: 'warning', message: `small ${i}` });
+      await durable;
+      kept.push(event.seq);
     }
-    try {
-      const path = join(mnt, 'events.jsonl');
-      const { log } = await EventLog.open(path, { maxDelayMs: 1 });
-      const kept: number[] = [];
-      for (let i = 0; i < 20; i++) {
-        const { event, durable } = log.append({ type: 'warning', message: `small ${i}` });
-        await durable;
-        kept.push(event.seq);
-      }
-      const big = log.append({ type: 'warning', message: 'y'.repeat(200_000) });
-      await expect(big.durable).rejects.toMatchObject({ code: 'DISK_FULL' });
-      // The log still works for appends that fit, and nothing earlier was lost.
-      const after = log.append({ type: 'warning', message: 'after' });
-      await after.durable;
-      await log.close();
-      const parsed = parseEventLog(await readFile(path));
-      expect(parsed.report).toEqual({ tornTail: false, corruptLines: [] });
-      expect(parsed.events.map((e) => e.seq)).toEqual([...kept, after.event.seq]);
-      expect(after.event.seq).toBe(kept.length + 1);
-    } finally {
-      execFileSync('umount', [mnt]);
-    }
+    const big = log.append({ type: 'warning', message: 'y'.repeat(200_000) });
+    await expect(big.durable).rejects.toMatchObject({ code: 'DISK_FULL' });
+    // The log still works for appends that fit, and nothing earlier was lost.
+    const after = log.append({ type: 'warning', message: 'after' });
+    await after.durable;
+    await log.close();
+    const parsed = parseEventLog(await readFile(path));
+    expect(parsed.report).toEqual({ tornTail: false, corruptLines: [] });
+    expect(parsed.events.map((e) => e.seq)).toEqual([...kept, after.event.seq]);
+    expect(after.event.seq).toBe(kept.length + 1);
+    });
   });
 });
 

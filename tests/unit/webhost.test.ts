@@ -1,29 +1,18 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtemp, rm, mkdir, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
 import WebSocket from 'ws';
-import { ApolloCore } from '../../electron/core/app';
-import { CLOSE_UNAUTHORIZED, startWebHost, type WebHost } from '../../electron/web/server';
+import { startTestHost, type TestHost } from '../fixtures/web-host';
+import { CLOSE_UNAUTHORIZED, type WebHost } from '../../electron/web/server';
 import type { HostMessage } from '../../shared/contract/index';
 
+let testHost: TestHost;
 let home: string;
-let core: ApolloCore;
 let host: WebHost;
 
 beforeAll(async () => {
-  home = await mkdtemp(join(tmpdir(), 'apollo-web-'));
-  const renderer = join(home, 'renderer');
-  await mkdir(renderer);
-  await writeFile(join(renderer, 'index.html'), '<!doctype html><title>t</title>');
-  core = await ApolloCore.open({ home: join(home, 'ws'), resourcesDir: resolve('resources'), host: 'web' });
-  host = await startWebHost({ core, rendererDir: renderer });
+  testHost = await startTestHost('apollo-web-');
+  ({ home, host } = testHost);
 });
-afterAll(async () => {
-  await host.close();
-  await core.close();
-  await rm(home, { recursive: true, force: true });
-});
+afterAll(() => testHost.close());
 
 function connect(query: string, headers: Record<string, string> = {}): Promise<WebSocket> {
   return new Promise((resolve, reject) => {
