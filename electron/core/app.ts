@@ -155,6 +155,17 @@ export class ApolloCore {
     return s;
   }
 
+  /** Stop everything the session runs, then remove it from disk and from every mirror. */
+  async deleteSession(id: string): Promise<void> {
+    this.ws.entry(id);
+    await this.rollouts.forget(id);
+    await this.pty.closeSession(id);
+    this.unsubscribers.get(id)?.();
+    this.unsubscribers.delete(id);
+    await this.ws.remove(id);
+    this.notifySessionsChanged();
+  }
+
   async sessionInfo(id: string): Promise<SessionInfo> {
     const entry = this.ws.entry(id);
     const s = await this.session(id);

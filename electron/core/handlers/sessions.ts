@@ -36,11 +36,7 @@ export function sessionHandlers(core: ApolloCore): HandlerMap {
     },
 
     'sessions.delete': async ({ sessionId }) => {
-      core.ws.entry(sessionId);
-      await core.rollouts.forget(sessionId);
-      await core.pty.closeSession(sessionId);
-      await core.ws.remove(sessionId);
-      core.notifySessionsChanged();
+      await core.deleteSession(sessionId);
       return { deleted: true as const };
     },
 
