@@ -9,7 +9,7 @@ import { Workspace, type SessionLog } from '../../electron/core/store/workspace'
 import { Rollout, type RolloutOptions } from '../../electron/core/rollout/engine';
 import { INVALID_TOOL_CALL } from '../../electron/core/rollout/tools';
 import type { ChatMessage } from '../../electron/core/rollout/llm';
-import { startFakeLlm, status, text, tool, type FakeLlm, type FakeReply, type FakeRequest } from '../fixtures/fake-llm-server';
+import { cut, noChoices, startFakeLlm, status, text, tool, type FakeLlm, type FakeReply, type FakeRequest } from '../fixtures/fake-llm-server';
 
 const KEY = 'sk-apollo-test-KEY-9f8e7d6c5b4a';
 
@@ -208,6 +208,36 @@ describe('Rollout (model policy, real PTY)', () => {
     const m = msgs(server.requests[before]!);
     expect(JSON.parse(m.find((x) => x.role === 'tool')!.content as string).output).toBe('kept');
     expect(m.at(-1)!.content).toBe('<real_user>While paused: be careful.</real_user>');
+  });
+
+  it('never records a cut-off stream as the model\'s action: it is retried and only the whole reply becomes the step', async () => {
+    server = await startFakeLlm([
+      // Every argument arrives, but no finish_reason and no [DONE]: the server gave up quietly.
+      cut(tool('run_command', { command: 'echo PARTIAL > p.txt', session_id: 'main', wait_for_completion: true })),
+      tool('finish', { message: 'done' }),
+    ]);
+    const r = rollout();
+    expect(await r.run()).toBe('finished');
+    const started = events(env.session, 'step.started');
+    expect(started).toHaveLength(1);
+    const responses = events(env.session, 'model.response');
+    expect(responses).toHaveLength(1);
+    expect(responses[0]!.toolCalls.map((c) => c.name)).toEqual(['finish']);
+    const retries = events(env.session, 'llm.retry');
+    expect(retries).toEqual([expect.objectContaining({ stepId: started[0]!.stepId, attempt: 1, error: 'the stream ended without a finish reason (cut off)' })]);
+    expect(JSON.stringify(env.session.events.filter((e) => e.type !== 'llm.retry'))).not.toContain('PARTIAL');
+    expect(JSON.stringify(msgs(server.requests[1]!))).not.toContain('PARTIAL');
+    await expect(readFile(join(env.cwd, 'p.txt'), 'utf8')).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+
+  it('pauses when every reply comes back empty, recording no model response', async () => {
+    server = await startFakeLlm([], { fallback: noChoices() });
+    const r = rollout();
+    expect(await r.run()).toBe('paused');
+    expect(r.error).toMatch(/failed after 3 attempts: the stream carried no choices/);
+    expect(events(env.session, 'model.response')).toHaveLength(0);
+    expect(events(env.session, 'llm.retry')).toHaveLength(2);
+    expect(events(env.session, 'rollout.state').at(-1)).toMatchObject({ state: 'paused', reason: 'error' });
   });
 
   it('answers malformed tool calls with an invalid-call observation and continues', async () => {

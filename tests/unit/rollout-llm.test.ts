@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { ApolloError } from '../../shared/errors';
 import { backoffDelay, LlmClient, parseRetryAfter, type LlmRetryInfo } from '../../electron/core/rollout/llm';
-import { drop, hang, startFakeLlm, status, text, tool, type FakeLlm } from '../fixtures/fake-llm-server';
+import { cut, drop, hang, huge, noChoices, startFakeLlm, status, text, tool, type FakeLlm } from '../fixtures/fake-llm-server';
 
 const KEY = 'sk-test-SECRET-0123456789abcdef';
 const fast = { retry: { baseDelayMs: 5, maxDelayMs: 200, maxRetries: 3, jitter: 0.1 }, timeoutMs: 2_000, idleTimeoutMs: 500 };
@@ -140,6 +140,114 @@ describe('LlmClient', () => {
     const c2 = new LlmClient({ baseURL: server.url, apiKey: KEY, model: 'm' }, { retry: { baseDelayMs: 5_000, maxRetries: 5 } });
     const p2 = c2.complete({ messages: [{ role: 'user', content: 'x' }], signal: ac2.signal, onRetry: () => ac2.abort() });
     await expect(p2).rejects.toMatchObject({ code: 'CANCELLED' });
+  });
+
+  it('retries a stream that ends cleanly without a finish reason, or without any choice, and returns only the good reply', async () => {
+    server = await startFakeLlm([
+      cut(tool('run_command', { command: 'rm -rf PARTIAL', session_id: 'main' })),
+      cut(text('half an answer'), 3),
+      noChoices(),
+      tool('think', { thought: 'whole' }),
+    ]);
+    const retries: LlmRetryInfo[] = [];
+    const r = await client(server.url, { retry: { ...fast.retry, maxRetries: 5 } }).complete({ messages: [{ role: 'user', content: 'x' }], tools: [], onRetry: (i) => retries.push(i) });
+    expect(r.attempts).toBe(4);
+    expect(r.toolCalls).toEqual([{ id: expect.any(String), name: 'think', arguments: JSON.stringify({ thought: 'whole' }) }]);
+    expect(r.content).toBe('');
+    expect(r.finishReason).toBe('tool_calls');
+    expect(retries.map((i) => i.error)).toEqual([
+      'the stream ended without a finish reason (cut off)',
+      'the stream ended without a finish reason (cut off)',
+      'the stream carried no choices',
+    ]);
+    expect(server.requests).toHaveLength(4);
+  });
+
+  it('accepts a stream that has its finish reason but no [DONE]', async () => {
+    server = await startFakeLlm([text('complete', { done: false })]);
+    const r = await client(server.url).complete({ messages: [{ role: 'user', content: 'x' }] });
+    expect(r.content).toBe('complete');
+    expect(r.finishReason).toBe('stop');
+    expect(r.usage?.completionTokens).toBeGreaterThan(0);
+    expect(r.attempts).toBe(1);
+  });
+
+  it('without streaming, retries a completion with no finish reason or no choices, before any delta', async () => {
+    server = await startFakeLlm([cut(tool('run_command', { command: 'PARTIAL' })), noChoices(), text('whole')]);
+    const retries: LlmRetryInfo[] = [];
+    const deltas: unknown[] = [];
+    const r = await client(server.url, { stream: false }).complete({ messages: [{ role: 'user', content: 'x' }], onRetry: (i) => retries.push(i), onDelta: (d) => deltas.push(d) });
+    expect(r.content).toBe('whole');
+    expect(r.toolCalls).toEqual([]);
+    expect(r.attempts).toBe(3);
+    expect(retries.map((i) => i.error)).toEqual(['the reply has no finish reason (cut off)', 'the endpoint returned no choices']);
+    expect(deltas).toEqual([{ content: 'whole' }]);
+  });
+
+  it('gives up with UNAVAILABLE when every reply is cut off or empty', async () => {
+    server = await startFakeLlm([], { fallback: cut(tool('think', { thought: 'never recorded' })) });
+    const retries: LlmRetryInfo[] = [];
+    const err = (await client(server.url).complete({ messages: [{ role: 'user', content: 'x' }], onRetry: (i) => retries.push(i) }).catch((e: unknown) => e)) as ApolloError;
+    expect(err).toBeInstanceOf(ApolloError);
+    expect(err.code).toBe('UNAVAILABLE');
+    expect(err.message).toMatch(/failed after 4 attempts: the stream ended without a finish reason \(cut off\)/);
+    expect(retries).toHaveLength(3);
+    expect(server.requests).toHaveLength(4);
+    await server.close();
+
+    server = await startFakeLlm([], { fallback: noChoices() });
+    const e2 = (await client(server.url, { stream: false }).complete({ messages: [{ role: 'user', content: 'x' }] }).catch((e: unknown) => e)) as ApolloError;
+    expect(e2.code).toBe('UNAVAILABLE');
+    expect(e2.message).toMatch(/failed after 4 attempts: the endpoint returned no choices/);
+  });
+
+  it('cuts off a streamed reply as soon as it passes the limit (content or tool-call arguments) and stops reading', async () => {
+    const chars = 40_000_000;
+    server = await startFakeLlm([huge(chars), huge(chars, { field: 'arguments' }), huge(chars, { field: 'reasoning' }), text('small')]);
+    const retries: LlmRetryInfo[] = [];
+    let streamed = 0;
+    const r = await client(server.url, { maxReplyChars: 50_000, retry: { ...fast.retry, maxRetries: 5 } }).complete({
+      messages: [{ role: 'user', content: 'x' }],
+      onRetry: (i) => {
+        retries.push(i);
+        streamed = 0;
+      },
+      onDelta: (d) => (streamed += (d.content ?? d.reasoning ?? '').length),
+    });
+    expect(r.content).toBe('small');
+    expect(streamed).toBe(5);
+    expect(retries.map((i) => i.error)).toEqual(Array(3).fill('the reply passed the 50000-character limit and was cut off'));
+    for (const i of [0, 1, 2]) {
+      const o = await server.outcome(i);
+      expect(o.finished).toBe(false);
+      expect(o.sentChars).toBeLessThan(chars / 2);
+    }
+  });
+
+  it('without streaming, refuses a reply over the limit, cutting the body off when it is far over', async () => {
+    const chars = 40_000_000;
+    server = await startFakeLlm([huge(60_000), huge(chars), text('small')]);
+    const retries: LlmRetryInfo[] = [];
+    const r = await client(server.url, { stream: false, maxReplyChars: 50_000 }).complete({ messages: [{ role: 'user', content: 'x' }], onRetry: (i) => retries.push(i) });
+    expect(r.content).toBe('small');
+    expect(retries.map((i) => i.error)).toEqual([
+      'the reply passed the 50000-character limit and was cut off',
+      'the reply passed the 50000-character limit (response body) and was cut off',
+    ]);
+    expect((await server.outcome(0)).finished).toBe(true);
+    const o = await server.outcome(1);
+    expect(o.finished).toBe(false);
+    expect(o.sentChars).toBeLessThan(chars / 2);
+  });
+
+  it('limits replies to 1 MB of text by default', async () => {
+    server = await startFakeLlm([huge(1_000_001, { chunkChars: 65_536 }), huge(1_000_000, { chunkChars: 65_536 })]);
+    const c = client(server.url);
+    expect(c.options.maxReplyChars).toBe(1_000_000);
+    const retries: LlmRetryInfo[] = [];
+    const r = await c.complete({ messages: [{ role: 'user', content: 'x' }], onRetry: (i) => retries.push(i) });
+    expect(r.content).toHaveLength(1_000_000);
+    expect(retries.map((i) => i.error)).toEqual(['the reply passed the 1 MB limit and was cut off']);
   });
 
   it('computes backoff and retry-after', () => {

@@ -3,6 +3,15 @@
 // so that every retry is visible (an `llm.retry` event) and cancellable (pause/stop),
 // and so that a stream that stalls after its headers is also caught.
 //
+// Only a complete reply is returned, because the caller records it as the model's action
+// and re-sends it in every later prompt. A reply is complete when its first choice carries
+// a finish_reason: the model's own end-of-reply marker. `[DONE]` is not required: the SDK's
+// Stream swallows it (it only ends the iteration, exactly as a clean end of the body does),
+// and after the finish_reason chunk only the usage chunk and `[DONE]` follow, so a stream
+// cut there has lost no part of the action, only its usage (reported as null). Anything
+// else — a stream that ended without a finish_reason (even cleanly), no choices at all, or
+// a reply past `maxReplyChars` (cut off there) — is a transport error, retried like a 5xx.
+//
 // The API key is held by the SDK client only. It is never put in results, errors or
 // callbacks: every message that leaves this module goes through `redact`.
 import OpenAI from 'openai';
@@ -54,6 +63,14 @@ export interface LlmOptions {
   includeUsage: boolean;
   /** Newer OpenAI models want `max_completion_tokens`; most servers take `max_tokens` (default). */
   maxTokensParam: 'max_tokens' | 'max_completion_tokens';
+  /**
+   * Largest reply, in characters (UTF-16 code units, as JS counts them) of content, reasoning
+   * and tool-call names and arguments together (default 1_000_000, "1 MB of text"). A reply
+   * that passes it is cut off at once and retried: stored, it would be re-sent in every
+   * later prompt. Characters rather than bytes because that is what is counted as the
+   * deltas arrive, with no re-encoding. Infinity disables the limit.
+   */
+  maxReplyChars: number;
   /** Extra request fields, e.g. vLLM's `chat_template_kwargs`. */
   extraBody?: Record<string, unknown>;
   /** For tests: a custom fetch. */
@@ -67,6 +84,7 @@ export const DEFAULT_LLM_OPTIONS: LlmOptions = {
   retry: { maxRetries: 8, baseDelayMs: 1_000, maxDelayMs: 60_000, jitter: 0.25 },
   includeUsage: true,
   maxTokensParam: 'max_tokens',
+  maxReplyChars: 1_000_000,
 };
 
 export interface LlmDelta {
@@ -112,6 +130,44 @@ interface AttemptError {
   message: string;
   status?: number;
   retryAfterMs?: number;
+}
+
+/** A reply that must not be recorded (cut off, empty, too large): retried like a 5xx. */
+class IncompleteReplyError extends Error {}
+
+function tooLarge(limit: number, where = ''): IncompleteReplyError {
+  const label = limit % 1_000_000 === 0 ? `${limit / 1_000_000} MB` : `${limit}-character`;
+  return new IncompleteReplyError(`the reply passed the ${label} limit${where} and was cut off`);
+}
+
+/**
+ * Wrap fetch so that no response body is buffered far past the reply limit. The text limit
+ * itself is checked on the parsed reply, but the SDK buffers a whole JSON body, and a whole
+ * SSE line, before we see any of it. In JSON one character takes at most 6 bytes (`\uXXXX`),
+ * so a body (or one SSE line) over 6 × limit + 64 KiB of envelope cannot hold a reply
+ * under the limit. Erroring the body cancels it, which closes the connection.
+ */
+function guardedFetch(base: typeof fetch, maxReplyChars: number): typeof fetch {
+  const maxBytes = maxReplyChars * 6 + 65_536;
+  return async (input, init) => {
+    const res = await base(input, init);
+    // Bodiless statuses cannot be re-wrapped (the Response constructor refuses a body).
+    if (!res.body || !Number.isFinite(maxBytes) || [101, 204, 205, 304].includes(res.status)) return res;
+    const sse = (res.headers.get('content-type') ?? '').includes('text/event-stream');
+    let run = 0; // bytes of the body, or of the SSE line being received
+    const guard = new TransformStream<Uint8Array, Uint8Array>({
+      transform(chunk, ctrl) {
+        const nl = sse ? chunk.lastIndexOf(10) : -1;
+        const over = nl >= 0 ? run + nl > maxBytes || chunk.length - nl - 1 > maxBytes : run + chunk.length > maxBytes;
+        if (over) return ctrl.error(tooLarge(maxReplyChars, ' (response body)'));
+        run = nl >= 0 ? chunk.length - nl - 1 : run + chunk.length;
+        ctrl.enqueue(chunk);
+      },
+    });
+    const out = new Response(res.body.pipeThrough(guard), { status: res.status, statusText: res.statusText, headers: res.headers });
+    Object.defineProperty(out, 'url', { value: res.url }); // the SDK logs it
+    return out;
+  };
 }
 
 export type DeepPartial<T> = { [K in keyof T]?: T[K] extends object ? Partial<T[K]> : T[K] };
@@ -173,7 +229,7 @@ export class LlmClient {
       logLevel: 'off',
       organization: null,
       project: null,
-      ...(this.options.fetch ? { fetch: this.options.fetch } : {}),
+      fetch: guardedFetch(this.options.fetch ?? ((input, init) => fetch(input, init)), this.options.maxReplyChars),
     });
   }
 
@@ -250,18 +306,28 @@ export class LlmClient {
     try {
       if (!stream) {
         // eslint-disable-next-line @typescript-eslint/no-explicit-any
-        const res = (await this.client.chat.completions.create(body as any, { signal: ac.signal })) as OpenAI.Chat.Completions.ChatCompletion;
-        const choice = res.choices?.[0];
-        const msg = choice?.message as (OpenAI.Chat.Completions.ChatCompletionMessage & { reasoning_content?: unknown; reasoning?: unknown }) | undefined;
-        const reasoning = typeof msg?.reasoning_content === 'string' ? msg.reasoning_content : typeof msg?.reasoning === 'string' ? msg.reasoning : '';
-        const content = msg?.content ?? '';
-        if (reasoning) req.onDelta?.({ reasoning });
-        if (content) req.onDelta?.({ content });
-        const toolCalls: ToolCall[] = (msg?.tool_calls ?? []).map((c) => {
+        const res = (await this.client.chat.completions.create(body as any, { signal: ac.signal })) as unknown as Partial<OpenAI.Chat.Completions.ChatCompletion> & { error?: { message?: unknown } } | string | null;
+        // The SDK hands back the raw text when the body is not JSON.
+        if (!res || typeof res !== 'object') throw new IncompleteReplyError('the endpoint returned no choices (the body was not a JSON chat completion)');
+        const choice = Array.isArray(res.choices) ? res.choices[0] : undefined;
+        if (!choice) {
+          const why = typeof res.error?.message === 'string' ? `: ${this.redact(res.error.message).slice(0, 300)}` : '';
+          throw new IncompleteReplyError(`the endpoint returned no choices${why}`);
+        }
+        const msg = choice.message as (OpenAI.Chat.Completions.ChatCompletionMessage & { reasoning_content?: unknown; reasoning?: unknown }) | undefined;
+        if (!msg) throw new IncompleteReplyError('the endpoint returned a choice without a message');
+        if (!choice.finish_reason) throw new IncompleteReplyError('the reply has no finish reason (cut off)');
+        const reasoning = typeof msg.reasoning_content === 'string' ? msg.reasoning_content : typeof msg.reasoning === 'string' ? msg.reasoning : '';
+        const content = typeof msg.content === 'string' ? msg.content : '';
+        const toolCalls: ToolCall[] = (msg.tool_calls ?? []).map((c) => {
           const fn = (c as { function?: { name?: string; arguments?: string } }).function;
           return { id: c.id || `call_${randomUUID().slice(0, 12)}`, name: fn?.name ?? '', arguments: fn?.arguments ?? '' };
         });
-        return { content, reasoning, toolCalls, usage: toUsage(res.usage), finishReason: choice?.finish_reason ?? null };
+        const size = content.length + reasoning.length + toolCalls.reduce((n, c) => n + c.name.length + c.arguments.length, 0);
+        if (size > this.options.maxReplyChars) throw tooLarge(this.options.maxReplyChars);
+        if (reasoning) req.onDelta?.({ reasoning });
+        if (content) req.onDelta?.({ content });
+        return { content, reasoning, toolCalls, usage: toUsage(res.usage), finishReason: choice.finish_reason };
       }
       if (this.options.includeUsage) body.stream_options = { include_usage: true };
       body.stream = true;
@@ -273,14 +339,25 @@ export class LlmClient {
       let reasoning = '';
       let finishReason: string | null = null;
       let usage: Usage | null = null;
+      let sawChoice = false;
+      let size = 0;
+      const limit = this.options.maxReplyChars;
       const calls: { id: string; name: string; arguments: string }[] = [];
       for await (const chunk of s) {
         arm(this.options.idleTimeoutMs, idle);
         if (chunk.usage) usage = toUsage(chunk.usage);
         const choice = chunk.choices?.[0];
         if (!choice) continue;
+        sawChoice = true;
         const delta = (choice.delta ?? {}) as OpenAI.Chat.Completions.ChatCompletionChunk.Choice.Delta & { reasoning_content?: unknown; reasoning?: unknown };
         const r = typeof delta.reasoning_content === 'string' ? delta.reasoning_content : typeof delta.reasoning === 'string' ? delta.reasoning : '';
+        size += r.length + (typeof delta.content === 'string' ? delta.content.length : 0);
+        for (const tc of delta.tool_calls ?? []) size += (tc.function?.name?.length ?? 0) + (tc.function?.arguments?.length ?? 0);
+        if (size > limit) {
+          // Stop reading now: leaving the loop makes the SDK abort, and so do we.
+          ac.abort();
+          throw tooLarge(limit);
+        }
         if (r) {
           reasoning += r;
           req.onDelta?.({ reasoning: r });
@@ -302,6 +379,8 @@ export class LlmClient {
       }
       // The SDK ends the iteration quietly when the request is aborted.
       if (ac.signal.aborted) throw new Error('stream aborted');
+      if (!sawChoice) throw new IncompleteReplyError('the stream carried no choices');
+      if (!finishReason) throw new IncompleteReplyError('the stream ended without a finish reason (cut off)');
       const toolCalls = calls.filter(Boolean).map((c) => ({ ...c, id: c.id || `call_${randomUUID().slice(0, 12)}` }));
       return { content, reasoning, toolCalls, usage, finishReason };
     } catch (err) {
@@ -314,6 +393,8 @@ export class LlmClient {
   }
 
   private classify(err: unknown, timedOut: string | null): AttemptError {
+    const reply = err instanceof IncompleteReplyError ? err : (err as { cause?: unknown } | null)?.cause;
+    if (reply instanceof IncompleteReplyError) return { retryable: true, message: reply.message };
     if (timedOut) return { retryable: true, message: `timeout: ${timedOut}` };
     if (err instanceof APIUserAbortError) return { retryable: true, message: 'request aborted' };
     if (err instanceof APIConnectionError) {
