@@ -1,6 +1,6 @@
 // The trajectory tree as a pure fold over a session's events, shared by the
 // rollout engine (to rebuild a step's context), the exporters and the UI.
-import type { EndpointRecord, LabelSource, LabelTag, LabelValue, RolloutState, SessionEvent, ToolCall, Usage } from './events';
+import type { EndpointRecord, LabelSource, LabelTag, LabelValue, RolloutState, SessionEvent, StepWorld, ToolCall, Usage, WireMessage } from './events';
 
 export interface StepResult {
   toolCallId: string;
@@ -51,6 +51,13 @@ export interface Step {
   depth: number;
   startedAt: number;
   finishedAt?: number;
+  /** Time paused and time waiting on the endpoint (absent in logs older than the request record). */
+  pausedMs?: number;
+  modelMs?: number;
+  /** The latest model request built for this step (the one that produced its response). */
+  requestId?: string;
+  /** Hand-written and human steps: the world the action ran in. */
+  world?: StepWorld;
   response?: {
     content: string;
     reasoning: string;
@@ -60,13 +67,16 @@ export interface Step {
     durationMs: number;
     humanAuthored: boolean;
     author?: string;
+    requestId?: string;
+    toolMode?: 'tools' | 'text';
+    origin?: 'model' | 'hand' | 'terminal' | 'replay';
   };
   results: StepResult[];
   /** Guidance inserted after this step's results. */
   guidance: string[];
   retries: number;
   promptTokens?: number;
-  summary?: { text: string; coveredStepIds: string[] };
+  summary?: { text: string; coveredStepIds: string[]; requestId?: string };
   checkpoint?: { commit: string; cwd: string; shellCwd?: string; env?: Record<string, string> };
   checkpointError?: string;
   /** Every label ever set, oldest first (the history). */
@@ -98,8 +108,22 @@ export interface Rollout {
   startedAt: number;
 }
 
+/** One model request as recorded: the messages of `base` cut to `keep`, then `append`. */
+export interface RequestRecord {
+  id: string;
+  stepId: string;
+  purpose: 'step' | 'summary';
+  base: string | null;
+  keep: number;
+  append: WireMessage[];
+  config: string;
+}
+
 export interface Trajectory {
   steps: Map<string, Step>;
+  requests: Map<string, RequestRecord>;
+  /** Request configs (wire body without messages) by hash. */
+  configs: Map<string, Record<string, unknown>>;
   /** Step ids in the order they started. */
   order: string[];
   branches: Map<string, Branch>;
@@ -109,7 +133,7 @@ export interface Trajectory {
 }
 
 export function emptyTrajectory(): Trajectory {
-  return { steps: new Map(), order: [], branches: new Map(), rollouts: new Map(), guidance: new Map(), comments: new Map() };
+  return { steps: new Map(), requests: new Map(), configs: new Map(), order: [], branches: new Map(), rollouts: new Map(), guidance: new Map(), comments: new Map() };
 }
 
 /** Apply one event; returns true when it changed the trajectory. Usable incrementally. */
@@ -139,6 +163,7 @@ export function applyEvent(t: Trajectory, ev: SessionEvent): boolean {
       const step: Step = {
         id: ev.stepId, parentId: ev.parentId, branchId: ev.branchId, rolloutId: ev.rolloutId, depth: ev.depth,
         startedAt: ev.ts, results: [], guidance: [], retries: 0, labelHistory: [], comments: [], children: [],
+        ...(ev.world ? { world: ev.world } : {}),
       };
       t.steps.set(ev.stepId, step);
       t.order.push(ev.stepId);
@@ -154,7 +179,17 @@ export function applyEvent(t: Trajectory, ev: SessionEvent): boolean {
       s.response = {
         content: ev.content, reasoning: ev.reasoning, toolCalls: ev.toolCalls, usage: ev.usage,
         finishReason: ev.finishReason, durationMs: ev.durationMs, humanAuthored: ev.humanAuthored ?? false, author: ev.author,
+        requestId: ev.requestId, toolMode: ev.toolMode, origin: ev.origin,
       };
+      return true;
+    }
+    case 'request.config':
+      t.configs.set(ev.hash, ev.config);
+      return true;
+    case 'model.request': {
+      t.requests.set(ev.requestId, { id: ev.requestId, stepId: ev.stepId, purpose: ev.purpose, base: ev.base, keep: ev.keep, append: ev.append, config: ev.config });
+      const s = t.steps.get(ev.stepId);
+      if (s && ev.purpose === 'step') s.requestId = ev.requestId;
       return true;
     }
     case 'action.result': {
@@ -171,6 +206,8 @@ export function applyEvent(t: Trajectory, ev: SessionEvent): boolean {
       if (!s) return false;
       s.finishedAt = ev.ts;
       s.promptTokens = ev.promptTokens;
+      if (ev.pausedMs !== undefined) s.pausedMs = ev.pausedMs;
+      if (ev.modelMs !== undefined) s.modelMs = ev.modelMs;
       return true;
     }
     case 'llm.retry': {
@@ -191,7 +228,7 @@ export function applyEvent(t: Trajectory, ev: SessionEvent): boolean {
     case 'summary.created': {
       const s = t.steps.get(ev.stepId);
       if (!s) return false;
-      s.summary = { text: ev.summary, coveredStepIds: ev.coveredStepIds };
+      s.summary = { text: ev.summary, coveredStepIds: ev.coveredStepIds, ...(ev.requestId ? { requestId: ev.requestId } : {}) };
       return true;
     }
     case 'checkpoint.taken': {
@@ -300,4 +337,31 @@ export function branchPath(t: Trajectory, branchId: string): Step[] {
   if (leaf) return pathTo(t, leaf.id);
   const b = t.branches.get(branchId);
   return b ? pathTo(t, b.fromStepId) : [];
+}
+
+/**
+ * The messages of a recorded request: its base's messages cut to `keep`, then its
+ * own `append`, applied from the oldest request of the chain. Null when the chain
+ * is broken (a request missing from a damaged log) or cyclic.
+ */
+export function requestMessages(t: Trajectory, requestId: string): WireMessage[] | null {
+  const chain: RequestRecord[] = [];
+  const seen = new Set<string>();
+  let cur: string | null = requestId;
+  while (cur !== null) {
+    if (seen.has(cur)) return null;
+    seen.add(cur);
+    const r = t.requests.get(cur);
+    if (!r) return null;
+    chain.push(r);
+    cur = r.base;
+  }
+  const out: WireMessage[] = [];
+  for (let i = chain.length - 1; i >= 0; i--) {
+    const r = chain[i]!;
+    if (r.keep > out.length) return null;
+    out.length = r.keep;
+    for (const m of r.append) out.push(m);
+  }
+  return out;
 }

@@ -20,7 +20,8 @@ import type { EndpointRecord, RolloutState, SessionEvent, SessionEventBody, Tool
 import { applyEvent, branchLeaf, branchPath, foldTrajectory, pathTo, type Step, type Trajectory } from '../../../shared/trajectory';
 import type { SessionLog } from '../store/workspace';
 import { buildMessages, estimatePromptTokens, messagesForPath, SUMMARY_PROMPT, latestSummary, type BuildOptions, type ToolMode } from './context';
-import { LlmClient, type DeepPartial, type LlmOptions, type LlmResult } from './llm';
+import { LlmClient, type ChatMessage, type DeepPartial, type LlmOptions, type LlmResult } from './llm';
+import { RequestRecorder } from './request-record';
 import {
   DEFAULT_TOOL_OPTIONS, executeTool, executeToolCall, INVALID_TOOL_CALL, parseTextAction, parseToolCall, TOOL_SCHEMAS, withNote,
   type TerminalHost, type ToolContext, type ToolOptions, type ToolOutcome,
@@ -92,6 +93,7 @@ export class Rollout {
   private readonly toolOptions: ToolOptions;
   private t: Trajectory = foldTrajectory([]);
   private unsubscribe: (() => void) | null = null;
+  private readonly requests: RequestRecorder;
 
   private _state: RolloutState | 'idle' = 'idle';
   private _error: string | undefined;
@@ -106,6 +108,10 @@ export class Rollout {
   /** A started step still waiting for its model response (resumed after a pause). */
   private currentId: string | null = null;
   private stepsTaken = 0;
+  /** Time the current step spent waiting on the endpoint, and paused (honest step timings). */
+  private stepModelMs = 0;
+  private stepPausedMs = 0;
+  private pausedAt: number | null = null;
   /** Events up to this seq were already checked for human terminal input. */
   private seenSeq: number;
 
@@ -132,6 +138,7 @@ export class Rollout {
     this.leafId = opts.parentStepId;
     for (const [name, id] of Object.entries(opts.aliases ?? {})) this.aliases.set(name, id);
     this.seenSeq = this.session.events.at(-1)?.seq ?? 0;
+    this.requests = new RequestRecorder(this.session, () => this.t);
   }
 
   get state(): RolloutState | 'idle' {
@@ -321,17 +328,32 @@ export class Rollout {
       this.abort = new AbortController();
       const signal = this.abort.signal;
       await this.deliverGuidance(this.leafId ?? null);
-      const stepId = this.currentId ?? (this.currentId = await this.startStep());
+      if (!this.currentId) {
+        this.currentId = await this.startStep();
+        this.stepModelMs = 0;
+        this.stepPausedMs = 0;
+        this.pausedAt = null;
+      } else if (this.pausedAt !== null) {
+        this.stepPausedMs += Date.now() - this.pausedAt;
+        this.pausedAt = null;
+      }
+      const stepId = this.currentId;
 
       let result: LlmResult;
       let promptTokens: number;
+      let requestId: string;
+      const t0 = Date.now();
       try {
         await this.maybeSummarize(stepId, signal);
-        const messages = buildMessages(this.t, stepId, this.buildOptions());
-        promptTokens = estimatePromptTokens(this.t, stepId, this.buildOptions(), this.toolMode === 'tools' ? TOOL_SCHEMAS : undefined);
+        const tools = this.toolMode === 'tools' ? TOOL_SCHEMAS : undefined;
+        const built = buildMessages(this.t, stepId, this.buildOptions());
+        promptTokens = estimatePromptTokens(this.t, stepId, this.buildOptions(), tools);
+        // What is recorded is what is sent: the recorder's plain-JSON copy of the body.
+        const sent = await this.requests.record(stepId, 'step', llm.wireBody({ messages: built, tools }));
+        requestId = sent.requestId;
         result = await llm.complete({
-          messages,
-          tools: this.toolMode === 'tools' ? TOOL_SCHEMAS : undefined,
+          messages: sent.messages as ChatMessage[],
+          tools,
           signal,
           onDelta: (d) => this.opts.onDelta?.(stepId, d),
           onRetry: (r) => {
@@ -340,20 +362,27 @@ export class Rollout {
           },
         });
       } catch (err) {
+        this.stepModelMs += Date.now() - t0;
+        this.pausedAt = Date.now();
         if (err instanceof ApolloError && err.code === 'CANCELLED') continue; // pause/stop: the boundary decides
         const msg = llm.redact(err instanceof Error ? err.message : String(err));
         await this.setState('paused', { reason: 'error', error: msg });
         return 'paused';
       }
+      this.stepModelMs += Date.now() - t0;
 
       let toolCalls: ToolCall[] = result.toolCalls;
       if (this.toolMode === 'text') toolCalls = parseTextAction(result.content, this.stepsTaken + 1);
       await this.append({
         type: 'model.response', stepId, content: result.content, reasoning: result.reasoning, toolCalls,
         usage: result.usage, finishReason: result.finishReason, durationMs: result.durationMs,
+        requestId, toolMode: this.toolMode, origin: 'model',
       });
       const finished = await this.executeCalls(stepId, toolCalls, signal, (call) => executeToolCall(call, this.toolContext(signal)));
-      await this.append({ type: 'step.finished', stepId, promptTokens: result.usage?.promptTokens || promptTokens });
+      await this.append({
+        type: 'step.finished', stepId, promptTokens: result.usage?.promptTokens || promptTokens,
+        pausedMs: this.stepPausedMs, modelMs: this.stepModelMs,
+      });
       this.currentId = null;
       this.leafId = stepId;
       this.stepsTaken++;
@@ -451,8 +480,10 @@ export class Rollout {
     if (cut <= 0) return;
     const lastCovered = verbatim[cut - 1]!;
     const older = messagesForPath(this.t, pathTo(this.t, lastCovered.id), { ...opts, includeLast: true });
+    const body = this.llm.wireBody({ messages: [...older, { role: 'user', content: SUMMARY_PROMPT }], tools, toolChoice: tools ? 'none' : undefined });
+    const sent = await this.requests.record(stepId, 'summary', body, lastCovered.requestId ? [lastCovered.requestId] : []);
     const r = await this.llm.complete({
-      messages: [...older, { role: 'user', content: SUMMARY_PROMPT }],
+      messages: sent.messages as ChatMessage[],
       tools,
       toolChoice: tools ? 'none' : undefined,
       signal,
@@ -464,7 +495,7 @@ export class Rollout {
       return;
     }
     const covered = [...(sum ? sum.step.summary!.coveredStepIds : []), ...verbatim.slice(0, cut).map((s) => s.id)];
-    await this.append({ type: 'summary.created', stepId, summary: text, coveredStepIds: covered });
+    await this.append({ type: 'summary.created', stepId, summary: text, coveredStepIds: covered, requestId: sent.requestId });
   }
 
   // ---- replay -----------------------------------------------------------------
@@ -522,6 +553,7 @@ export class Rollout {
       await this.append({
         type: 'model.response', stepId, content: r.content, reasoning: r.reasoning, toolCalls: r.toolCalls, usage: r.usage,
         finishReason: r.finishReason, durationMs: 0, ...(r.humanAuthored ? { humanAuthored: true } : {}), ...(r.author ? { author: r.author } : {}),
+        ...(r.toolMode ? { toolMode: r.toolMode } : {}), origin: 'replay',
       });
       const ctx = this.toolContext(signal);
       const finished = await this.executeCalls(stepId, r.toolCalls, signal, async (call) => {

@@ -1,6 +1,6 @@
 import { open, stat } from 'node:fs/promises';
 import type { LoadReport } from '../../../shared/types';
-import type { SessionEvent, SessionEventBody } from '../../../shared/events';
+import { parseSessionEvent, type SessionEvent, type SessionEventBody } from '../../../shared/events';
 import { AppendLog, type AppendLogOptions } from './append-log';
 
 export interface ParsedLog {
@@ -28,8 +28,10 @@ export function parseEventLog(buf: Buffer): ParsedLog {
     line++;
     if (nl > start) {
       try {
-        const ev = JSON.parse(buf.toString('utf8', start, nl)) as SessionEvent;
-        if (typeof ev !== 'object' || ev === null || typeof ev.type !== 'string' || typeof ev.seq !== 'number') throw new Error('not an event');
+        // A line that is JSON but not a valid event (wrong shape, unknown type) is
+        // reported like a corrupt one: a fold must never see it.
+        const ev = parseSessionEvent(JSON.parse(buf.toString('utf8', start, nl)));
+        if (!ev) throw new Error('not an event');
         events.push(ev);
       } catch {
         corruptLines.push(line);
