@@ -99,9 +99,9 @@ describe('Rollout (model policy, real PTY)', () => {
     const types = env.session.events.map((e) => e.type).filter((t) => !t.startsWith('terminal.') && t !== 'session.created');
     expect(types).toEqual([
       'rollout.started',
-      'step.started', 'model.response', 'action.result', 'step.finished',
-      'step.started', 'model.response', 'action.result', 'step.finished',
-      'step.started', 'model.response', 'action.result', 'step.finished',
+      'step.started', 'request.config', 'model.request', 'model.response', 'action.result', 'step.finished',
+      'step.started', 'model.request', 'model.response', 'action.result', 'step.finished',
+      'step.started', 'model.request', 'model.response', 'action.result', 'step.finished',
       'rollout.state',
     ]);
     const started = events(env.session, 'rollout.started')[0]!;

@@ -271,7 +271,20 @@ export class LlmClient {
     }
   }
 
-  private buildBody(req: CompleteRequest): Record<string, unknown> {
+  /**
+   * The request body exactly as it goes over the wire (the SDK serializes it
+   * unchanged). The rollout records it, so the log can rebuild every request.
+   */
+  wireBody(req: Pick<CompleteRequest, 'messages' | 'tools' | 'toolChoice' | 'maxTokens'>): Record<string, unknown> {
+    const body = this.buildBody(req);
+    if (this.options.stream) {
+      body.stream = true;
+      if (this.options.includeUsage) body.stream_options = { include_usage: true };
+    }
+    return body;
+  }
+
+  private buildBody(req: Pick<CompleteRequest, 'messages' | 'tools' | 'toolChoice' | 'maxTokens'>): Record<string, unknown> {
     const ep = this.endpoint;
     const body: Record<string, unknown> = { model: ep.model, messages: req.messages };
     if (ep.temperature !== undefined) body.temperature = ep.temperature;
@@ -300,7 +313,7 @@ export class LlmClient {
     };
     const onOuterAbort = () => ac.abort();
     req.signal?.addEventListener('abort', onOuterAbort, { once: true });
-    const body = this.buildBody(req);
+    const body = this.wireBody(req);
     const stream = this.options.stream;
     arm(this.options.timeoutMs, `no response within ${Math.round(this.options.timeoutMs / 1000)} s`);
     try {
@@ -329,8 +342,6 @@ export class LlmClient {
         if (content) req.onDelta?.({ content });
         return { content, reasoning, toolCalls, usage: toUsage(res.usage), finishReason: choice.finish_reason };
       }
-      if (this.options.includeUsage) body.stream_options = { include_usage: true };
-      body.stream = true;
       // eslint-disable-next-line @typescript-eslint/no-explicit-any
       const s = (await this.client.chat.completions.create(body as any, { signal: ac.signal })) as unknown as AsyncIterable<OpenAI.Chat.Completions.ChatCompletionChunk>;
       const idle = `the stream stalled for ${Math.round(this.options.idleTimeoutMs / 1000)} s`;
