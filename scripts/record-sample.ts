@@ -8,19 +8,23 @@ import { Workspace } from '../electron/core/store/workspace';
 import { PtyHost } from '../electron/core/pty/pty-host';
 import { RolloutManager } from '../electron/core/rollouts';
 import { startFakeLlm, tool, type FakeReply } from '../tests/fixtures/fake-llm-server';
+import type { ToolArgs, ToolName } from '../shared/tools';
 
 const SAMPLE_ID = 'sample-sales-report';
 const root = resolve(import.meta.dirname, '..');
 
+// Typed against the tool declarations, so the shipped sample cannot drift from the tools.
+const call = <N extends ToolName>(name: N, args: ToolArgs<N>, extra?: Parameters<typeof tool>[2]): FakeReply => tool(name, args, extra);
+
 const plan: Array<FakeReply | ((n: number) => FakeReply)> = [
-  tool('think', { thought: 'Plan: create the data, compute the totals per region with awk, then write report.md.' }, { reasoning: 'The task needs a small CSV first.' }),
-  tool('create_file', { filename: 'sales.csv', content: 'region,month,amount\nnorth,jan,120\nsouth,jan,80\nnorth,feb,140\nsouth,feb,95\neast,feb,60\n' }),
-  tool('run_command', { session_id: 'main', command: 'awk -F, "NR>1 {s[$1]+=$3} END {for (r in s) print r, s[r]}" sales.cvs', wait_for_completion: true }),
-  tool('run_command', { session_id: 'main', command: 'awk -F, "NR>1 {s[\\$1]+=\\$3} END {for (r in s) print r, s[r]}" sales.csv | sort', wait_for_completion: true }, { content: 'Typo in the file name; retrying.' }),
-  tool('run_command', { session_id: 'main', command: 'awk -F, "NR>1 {s[\\$1]+=\\$3} END {for (r in s) print r, s[r]}" sales.csv | sort', wait_for_completion: true }),
-  tool('create_file', { filename: 'report.md', content: '# Sales by region\n\n| region | total |\n|---|---|\n| east | 60 |\n| north | 260 |\n| south | 175 |\n\nTotal: 495\n' }, { content: 'Following the guidance: the report includes the grand total.' }),
-  tool('run_command', { session_id: 'main', command: 'cat report.md && ls -l', wait_for_completion: true }),
-  tool('finish', { message: 'report.md written with totals per region and the grand total.' }),
+  call('think', { thought: 'Plan: create the data, compute the totals per region with awk, then write report.md.' }, { reasoning: 'The task needs a small CSV first.' }),
+  call('create_file', { filename: 'sales.csv', content: 'region,month,amount\nnorth,jan,120\nsouth,jan,80\nnorth,feb,140\nsouth,feb,95\neast,feb,60\n' }),
+  call('run_command', { session_id: 'main', command: 'awk -F, "NR>1 {s[$1]+=$3} END {for (r in s) print r, s[r]}" sales.cvs', wait_for_completion: true }),
+  call('run_command', { session_id: 'main', command: 'awk -F, "NR>1 {s[\\$1]+=\\$3} END {for (r in s) print r, s[r]}" sales.csv | sort', wait_for_completion: true }, { content: 'Typo in the file name; retrying.' }),
+  call('run_command', { session_id: 'main', command: 'awk -F, "NR>1 {s[\\$1]+=\\$3} END {for (r in s) print r, s[r]}" sales.csv | sort', wait_for_completion: true }),
+  call('create_file', { filename: 'report.md', content: '# Sales by region\n\n| region | total |\n|---|---|\n| east | 60 |\n| north | 260 |\n| south | 175 |\n\nTotal: 495\n' }, { content: 'Following the guidance: the report includes the grand total.' }),
+  call('run_command', { session_id: 'main', command: 'cat report.md && ls -l', wait_for_completion: true }),
+  call('finish', { message: 'report.md written with totals per region and the grand total.' }),
 ];
 
 const llm = await startFakeLlm(plan.map((p) => (typeof p === 'function' ? p(0) : { ...p, delayMs: 400 })), { model: 'scripted-demo' });

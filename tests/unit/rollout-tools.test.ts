@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   capText, DEFAULT_TOOL_OPTIONS, executeTool, executeToolCall, INVALID_TOOL_CALL, parseTextAction, parseToolCall, TOOL_SCHEMAS, withNote, type ToolContext,
 } from '../../electron/core/rollout/tools';
+import { describeToolsForText, TOOL_NAMES, TOOLS, toolParameters, toolSignature, validateToolArgs, type ToolName } from '../../shared/tools';
 import { PtyHost } from '../../electron/core/pty/pty-host';
 import { Workspace, type SessionLog } from '../../electron/core/store/workspace';
 
@@ -99,6 +100,95 @@ describe('tool schemas and validation', () => {
   it('adds notes to JSON and plain observations', () => {
     expect(JSON.parse(withNote('{"success":true}', 'hi'))).toEqual({ success: true, note: 'hi' });
     expect(withNote('Error: x', 'hi')).toBe('Error: x\n\nNote: hi');
+  });
+});
+
+describe('the tool registry', () => {
+  const shapeOf = (n: ToolName) => TOOLS[n].args.shape as Record<string, { safeParse(v: unknown): { success: boolean } }>;
+  // A value of the wrong type for each JSON type, that no coercion accepts.
+  const wrong = { string: 42, integer: 'ten', number: 'ten', boolean: 'maybe' } as const;
+
+  it('derives every OpenAI schema from the zod declaration', () => {
+    expect(TOOL_SCHEMAS.map((t) => t.function.name)).toEqual(TOOL_NAMES);
+    for (const t of TOOL_SCHEMAS) {
+      const n = t.function.name as ToolName;
+      const shape = shapeOf(n);
+      expect(t.function.description).toBe(TOOLS[n].description);
+      // Exactly what OpenAI-compatible servers take: no $schema, no closed object (extra arguments are tolerated).
+      expect(Object.keys(t.function.parameters).sort()).toEqual(['properties', 'required', 'type']);
+      const params = t.function.parameters as ReturnType<typeof toolParameters>;
+      expect(params.type).toBe('object');
+      expect(Object.keys(params.properties)).toEqual(Object.keys(shape));
+      expect(params.required).toEqual(Object.keys(shape).filter((k) => !shape[k]!.safeParse(undefined).success));
+      for (const [p, s] of Object.entries(params.properties)) {
+        expect(['string', 'integer', 'number', 'boolean'], `${n}.${p}`).toContain(s.type);
+        expect(s.description, `${n}.${p} has a description`).toBeTruthy();
+        expect(Object.keys(s).sort(), `${n}.${p} carries nothing but type and description`).toEqual(['description', 'type']);
+      }
+    }
+    const run = TOOL_SCHEMAS[0]!.function.parameters as ReturnType<typeof toolParameters>;
+    expect(run.properties.wait_for_completion).toEqual({ type: 'boolean', description: 'Wait for the command to finish (default true).' });
+    expect(toolParameters('list_sessions')).toEqual({ type: 'object', properties: {}, required: [] });
+    expect(toolParameters('sleep').properties.sleep_time!.type).toBe('number');
+    expect(toolParameters('edit_file').properties.start!.type).toBe('integer');
+  });
+
+  it('rejects each missing required argument and each mistyped one, naming it, its type and the usage', () => {
+    for (const n of TOOL_NAMES) {
+      const { properties, required } = toolParameters(n);
+      const base = { ...TOOLS[n].template } as Record<string, unknown>;
+      for (const [p, s] of Object.entries(properties)) {
+        base[p] ??= s.type === 'string' ? 'x' : s.type === 'boolean' ? true : 1;
+        const bad = validateToolArgs(n, { ...base, [p]: wrong[s.type] });
+        expect(bad.ok, `${n}.${p} = ${JSON.stringify(wrong[s.type])}`).toBe(false);
+        if (!bad.ok) {
+          expect(bad.error.startsWith(`${INVALID_TOOL_CALL}: argument "${p}" of ${n} must be ${s.type === 'integer' ? 'an integer' : `a ${s.type}`}, got ${JSON.stringify(wrong[s.type])}.`)).toBe(true);
+          expect(bad.error).toContain(`Usage: ${toolSignature(n)}.`);
+        }
+      }
+      for (const p of required) {
+        const { [p]: _drop, ...rest } = base;
+        for (const args of [rest, { ...rest, [p]: null }]) {
+          const miss = validateToolArgs(n, args);
+          expect(miss.ok, `${n} without ${p}`).toBe(false);
+          if (!miss.ok) expect(miss.reason).toBe(`missing required argument "${p}" (${properties[p]!.type}) for ${n}`);
+        }
+      }
+    }
+  });
+
+  it('reports every problem of a call at once and rejects non-integers for integers', () => {
+    const r = parseToolCall({ name: 'edit_file', arguments: '{"path": "a", "start": 1.5}' });
+    expect(r.ok).toBe(false);
+    if (!r.ok) {
+      expect(r.reason).toBe('argument "start" of edit_file must be an integer, got 1.5; missing required argument "end" (integer) for edit_file; missing required argument "content" (string) for edit_file');
+      expect(r.error).toBe(`${INVALID_TOOL_CALL}: ${r.reason}. Usage: edit_file(path: string, start: integer, end: integer, content: string). Fix the call and try again.`);
+    }
+    expect(parseToolCall({ name: 'open_file', arguments: '{"path": "a", "line_number": null}' })).toEqual({ ok: true, name: 'open_file', args: { path: 'a' } });
+  });
+
+  it('validates the UI templates of hand-written actions against the same schemas', () => {
+    for (const n of TOOL_NAMES) {
+      const r = validateToolArgs(n, TOOLS[n].template);
+      expect(r, n).toEqual({ ok: true, name: n, args: TOOLS[n].template });
+      expect(TOOLS[n].hint, n).toBeTruthy();
+    }
+  });
+
+  it('lists every tool with its signature in the text-mode instructions', () => {
+    const lines = describeToolsForText().split('\n');
+    expect(lines).toEqual(TOOL_NAMES.map((n) => `- ${toolSignature(n)}: ${TOOLS[n].description}`));
+    expect(lines[0]).toMatch(/^- run_command\(session_id: string, command: string, wait_for_completion\?: boolean\): Run a shell command/);
+    expect(describeToolsForText()).toContain('- get_session_output(session_id: string, start_lines: integer, end_lines?: integer, since_timestamp?: string): ');
+  });
+
+  it('validates calls handed to executeTool directly', async () => {
+    const ctx = { session: {} as SessionLog, pty: {} as ToolContext['pty'], cwd: '/', options: DEFAULT_TOOL_OPTIONS };
+    const bad = await executeTool('sleep', { sleep_time: 'soon' }, ctx);
+    expect(bad.isError).toBe(true);
+    expect(bad.observation).toMatch(/^Error: invalid tool call: argument "sleep_time" of sleep must be a number, got "soon"/);
+    const unknown = await executeTool('rm_rf', {}, ctx);
+    expect(unknown.observation).toMatch(/^Error: invalid tool call: unknown tool "rm_rf"\. Available tools: run_command, create_session/);
   });
 });
 

@@ -5,7 +5,7 @@ export {
   type BuildOptions, type ToolMode,
 } from './context';
 export {
-  TOOL_SCHEMAS, TOOL_SPECS, TOOL_NAMES, INVALID_TOOL_CALL, DEFAULT_TOOL_OPTIONS, parseToolCall, parseTextAction, executeTool, executeToolCall, capText,
+  TOOL_SCHEMAS, TOOLS, TOOL_NAMES, INVALID_TOOL_CALL, DEFAULT_TOOL_OPTIONS, parseToolCall, parseTextAction, executeTool, executeToolCall, capText,
   type TerminalHost, type ToolContext, type ToolOptions, type ToolOutcome,
 } from './tools';
 export { LlmClient, DEFAULT_LLM_OPTIONS, type ChatMessage, type ToolSchema, type LlmEndpoint, type LlmOptions, type LlmResult } from './llm';

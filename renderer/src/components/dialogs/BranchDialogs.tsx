@@ -3,7 +3,7 @@
 // and shell of a step, then continue as a new branch).
 import { useMemo, useState } from 'react';
 import { useApp } from '../../context';
-import { AGENT_TOOLS, toolTemplate } from '../../lib/agentTools';
+import { TOOL_NAMES, TOOLS, isToolName, toolSignature, validateToolArgs, type ToolName } from '../../../../shared/tools';
 import { summarizeStep } from '../../lib/steps';
 import { Field, FormDialog, useSubmit } from '../form';
 import { ProfileSelect, useDefaultProfile } from './ProfileSelect';
@@ -16,16 +16,23 @@ function useStepTitle(sessionId: string, stepId: string | null): string {
   return `step ${step.depth} (${sum.tool}${sum.detail ? `: ${sum.detail.slice(0, 60)}` : ''})`;
 }
 
-function parseArgs(text: string): { ok: true; value: Record<string, unknown> } | { ok: false; error: string } {
-  if (!text.trim()) return { ok: true, value: {} };
-  try {
-    const v = JSON.parse(text) as unknown;
-    if (!v || typeof v !== 'object' || Array.isArray(v)) return { ok: false, error: 'The arguments must be a JSON object, e.g. {"session_id": "main", "command": "ls"}.' };
-    return { ok: true, value: v as Record<string, unknown> };
-  } catch (e) {
-    return { ok: false, error: `Not valid JSON: ${(e as Error).message}` };
+/** The arguments as typed (sent as they are), checked against the tool's declaration as the host will. */
+function parseArgs(tool: ToolName, text: string): { ok: true; value: Record<string, unknown> } | { ok: false; error: string } {
+  let value: Record<string, unknown> = {};
+  if (text.trim()) {
+    try {
+      const v = JSON.parse(text) as unknown;
+      if (!v || typeof v !== 'object' || Array.isArray(v)) return { ok: false, error: 'The arguments must be a JSON object, e.g. {"session_id": "main", "command": "ls"}.' };
+      value = v as Record<string, unknown>;
+    } catch (e) {
+      return { ok: false, error: `Not valid JSON: ${(e as Error).message}` };
+    }
   }
+  const check = validateToolArgs(tool, value);
+  return check.ok ? { ok: true, value } : { ok: false, error: `${check.reason[0]!.toUpperCase()}${check.reason.slice(1)}. Usage: ${toolSignature(tool)}` };
 }
+
+const templateText = (tool: ToolName) => JSON.stringify(TOOLS[tool].template, null, 2);
 
 export function BranchDialog({ sessionId, fromStepId }: { sessionId: string; fromStepId: string | null }) {
   const closeDialog = useApp((s) => s.closeDialog);
@@ -38,11 +45,11 @@ export function BranchDialog({ sessionId, fromStepId }: { sessionId: string; fro
   const [name, setName] = useState('');
   const [guidance, setGuidance] = useState('');
   const [profile, setProfile] = useState(defaultProfile);
-  const [tool, setTool] = useState('run_command');
-  const [args, setArgs] = useState(() => JSON.stringify(toolTemplate('run_command')!.args, null, 2));
+  const [tool, setTool] = useState<ToolName>('run_command');
+  const [args, setArgs] = useState(() => templateText('run_command'));
   const [continueAgent, setContinueAgent] = useState(false);
   const { busy, error, run } = useSubmit();
-  const parsed = useMemo(() => parseArgs(args), [args]);
+  const parsed = useMemo(() => parseArgs(tool, args), [tool, args]);
 
   const submit = () => {
     if (mode === 'manual' && !parsed.ok) return;
@@ -108,19 +115,20 @@ export function BranchDialog({ sessionId, fromStepId }: { sessionId: string; fro
                 data-testid="branch-tool"
                 value={tool}
                 onChange={(e) => {
-                  const t = toolTemplate(e.target.value);
-                  setTool(e.target.value);
-                  if (t) setArgs(JSON.stringify(t.args, null, 2));
+                  const t = e.target.value;
+                  if (!isToolName(t)) return;
+                  setTool(t);
+                  setArgs(templateText(t));
                 }}
               >
-                {AGENT_TOOLS.map((t) => (
-                  <option key={t.name} value={t.name}>
-                    {t.name}
+                {TOOL_NAMES.map((t) => (
+                  <option key={t} value={t}>
+                    {t}
                   </option>
                 ))}
               </select>
             </Field>
-            <span className="field-hint grow self-end">{toolTemplate(tool)?.hint}</span>
+            <span className="field-hint grow self-end">{TOOLS[tool].hint}</span>
           </div>
           <Field
             label="Arguments (JSON)"
