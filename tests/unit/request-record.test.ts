@@ -67,7 +67,6 @@ const isSummary = (q: FakeRequest) => JSON.stringify(q.body.messages.at(-1) ?? {
  * answered request byte for byte, in order.
  */
 async function expectWireMatches(answered: FakeRequest[]): Promise<void> {
-  await session.flush?.();
   const parsed = parseEventLog(await readFile(join(session.dir, 'events.jsonl')));
   expect(parsed.report.corruptLines).toEqual([]);
   const t = foldTrajectory(parsed.events);
