@@ -98,6 +98,8 @@ const bodies = [
   z.object({
     type: z.literal('model.request'), requestId: str, stepId: str, purpose: z.enum(['step', 'summary']),
     base: str.nullable(), keep: int.nonnegative(), append: z.array(wireMessageSchema), config: str,
+    /** Parallel to `append`: the step whose reply, results or guidance each message carries (null: system, task, summary). */
+    owners: z.array(str.nullable()).optional(),
   }),
   z.object({
     type: z.literal('model.response'), stepId: str, content: str, reasoning: str, toolCalls: z.array(toolCallSchema),

@@ -116,6 +116,8 @@ export interface RequestRecord {
   base: string | null;
   keep: number;
   append: WireMessage[];
+  /** Parallel to `append`: the step each message belongs to (null: none; absent: unknown). */
+  owners?: (string | null)[];
   config: string;
 }
 
@@ -187,7 +189,10 @@ export function applyEvent(t: Trajectory, ev: SessionEvent): boolean {
       t.configs.set(ev.hash, ev.config);
       return true;
     case 'model.request': {
-      t.requests.set(ev.requestId, { id: ev.requestId, stepId: ev.stepId, purpose: ev.purpose, base: ev.base, keep: ev.keep, append: ev.append, config: ev.config });
+      t.requests.set(ev.requestId, {
+        id: ev.requestId, stepId: ev.stepId, purpose: ev.purpose, base: ev.base, keep: ev.keep, append: ev.append, config: ev.config,
+        ...(ev.owners ? { owners: ev.owners } : {}),
+      });
       const s = t.steps.get(ev.stepId);
       if (s && ev.purpose === 'step') s.requestId = ev.requestId;
       return true;
@@ -345,6 +350,11 @@ export function branchPath(t: Trajectory, branchId: string): Step[] {
  * is broken (a request missing from a damaged log) or cyclic.
  */
 export function requestMessages(t: Trajectory, requestId: string): WireMessage[] | null {
+  return ownedRequestMessages(t, requestId)?.messages ?? null;
+}
+
+/** requestMessages with, for each message, the step it belongs to (null: none or unknown). */
+export function ownedRequestMessages(t: Trajectory, requestId: string): { messages: WireMessage[]; owners: (string | null)[] } | null {
   const chain: RequestRecord[] = [];
   const seen = new Set<string>();
   let cur: string | null = requestId;
@@ -356,12 +366,17 @@ export function requestMessages(t: Trajectory, requestId: string): WireMessage[]
     chain.push(r);
     cur = r.base;
   }
-  const out: WireMessage[] = [];
+  const messages: WireMessage[] = [];
+  const owners: (string | null)[] = [];
   for (let i = chain.length - 1; i >= 0; i--) {
     const r = chain[i]!;
-    if (r.keep > out.length) return null;
-    out.length = r.keep;
-    for (const m of r.append) out.push(m);
+    if (r.keep > messages.length) return null;
+    messages.length = r.keep;
+    owners.length = r.keep;
+    r.append.forEach((m, j) => {
+      messages.push(m);
+      owners.push(r.owners?.[j] ?? null);
+    });
   }
-  return out;
+  return { messages, owners };
 }

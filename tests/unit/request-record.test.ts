@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { EventOf, SessionEventType } from '../../shared/events';
-import { foldTrajectory } from '../../shared/trajectory';
+import { foldTrajectory, ownedRequestMessages } from '../../shared/trajectory';
 import { PtyHost } from '../../electron/core/pty/pty-host';
 import { Workspace, type SessionLog } from '../../electron/core/store/workspace';
 import { Rollout, type RolloutOptions } from '../../electron/core/rollout/engine';
@@ -112,6 +112,20 @@ describe('request record', () => {
     expect(wire).toContain('<real_user>use the folder work/</real_user>');
     expect(wire).toMatch(/your reply contained no tool call/);
     expect(last.messages[1].content).toBe('\n<task_description>\nMake some files.\n</task_description>\n');
+    // Each message names the step it came from: the assistant turns are the path's steps in order.
+    const t = foldTrajectory(session.events);
+    const lastStep = [...t.steps.values()].at(-1)!;
+    const owned = ownedRequestMessages(t, lastStep.requestId!)!;
+    const stepIds = [...t.steps.keys()];
+    const asstOwners = owned.messages.flatMap((m, i) => (m.role === 'assistant' ? [owned.owners[i]] : []));
+    expect(asstOwners).toEqual(stepIds.slice(0, -1));
+    owned.messages.forEach((m, i) => {
+      if (m.role === 'assistant' && Array.isArray(m.tool_calls)) {
+        const step = t.steps.get(owned.owners[i]!)!;
+        expect((m.tool_calls as { id: string }[]).map((c) => c.id)).toEqual(step.response!.toolCalls.map((c) => c.id));
+      }
+    });
+    expect(owned.owners.slice(0, 2)).toEqual([null, null]);
     expect(last.tools.length).toBeGreaterThan(5);
   });
 

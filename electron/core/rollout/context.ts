@@ -175,15 +175,8 @@ function renderStep(t: Trajectory, step: Step, mode: ToolMode, branches: Set<str
   const after: ChatMessage[] = [];
   const userParts: string[] = [];
   if (mode === 'tools') {
-    const calls = r.toolCalls.map((c) => ({
-      id: c.id,
-      type: 'function' as const,
-      function: {
-        name: sanitize && !c.name ? 'invalid_tool_call' : c.name,
-        arguments: sanitize && !validArgs(c.arguments) ? JSON.stringify({ invalid_arguments: c.arguments }) : c.arguments,
-      },
-    }));
-    const assistant: ChatMessage = calls.length ? { role: 'assistant', content: r.content || null, tool_calls: calls } : { role: 'assistant', content: r.content };
+    const assistant = assistantMessage(step, mode, sanitize)!;
+    const calls = assistant.role === 'assistant' ? assistant.tool_calls ?? [] : [];
     const ids = new Set(calls.map((c) => c.id));
     for (const c of calls) {
       const res = step.results.find((x) => x.toolCallId === c.id);
@@ -197,7 +190,17 @@ function renderStep(t: Trajectory, step: Step, mode: ToolMode, branches: Set<str
   for (const res of step.results) userParts.push(`Observation (${res.name || 'none'}):\n${res.observation}`);
   userParts.push(...guidance);
   if (userParts.length) after.push({ role: 'user', content: userParts.join('\n\n') });
-  return { assistant: { role: 'assistant', content: r.content }, after };
+  return { assistant: assistantMessage(step, mode, sanitize)!, after };
+}
+
+function textActionBlock(c: { name: string; arguments: string }): string {
+  let args: unknown = c.arguments;
+  try {
+    args = JSON.parse(c.arguments);
+  } catch {
+    // kept as the raw text
+  }
+  return `\`\`\`json\n${JSON.stringify({ name: c.name, arguments: args })}\n\`\`\``;
 }
 
 /** The latest summary on a path, with the steps it covers. */
@@ -222,42 +225,84 @@ export function guidanceReminder(texts: string[]): string {
   return `The real user gave these instructions earlier; they still apply:\n${texts.map(realUser).join('\n')}`;
 }
 
+/** Messages with, for each, the step whose reply, results or guidance it carries (null: system, task, summary). */
+export interface OwnedMessages {
+  messages: ChatMessage[];
+  owners: (string | null)[];
+}
+
 /**
  * Messages for a path of steps (root first). With `includeLast` false the last step
  * contributes only its summary: that is the prompt the last step was sent.
  */
 export function messagesForPath(t: Trajectory, path: Step[], opts: BuildOptions & { includeLast?: boolean }): ChatMessage[] {
+  return ownedMessagesForPath(t, path, opts).messages;
+}
+
+export function ownedMessagesForPath(t: Trajectory, path: Step[], opts: BuildOptions & { includeLast?: boolean }): OwnedMessages {
   const mode = opts.toolMode ?? 'tools';
   const sanitize = opts.sanitizeToolCalls ?? true;
   const branches = lineage(path, opts.branchId);
   const msgs: ChatMessage[] = [{ role: 'system', content: systemPromptFor(opts) }];
+  const owners: (string | null)[] = [null];
+  const push = (owner: string | null, ...m: ChatMessage[]) => {
+    for (const x of m) {
+      msgs.push(x);
+      owners.push(owner);
+    }
+  };
   const initial = initialGuidance(t, branches);
-  msgs.push({ role: 'user', content: taskMessage(opts.task) + (initial.length ? `\n${initial.map(realUser).join('\n')}` : '') });
+  push(null, { role: 'user', content: taskMessage(opts.task) + (initial.length ? `\n${initial.map(realUser).join('\n')}` : '') });
   const body = opts.includeLast ? path : path.slice(0, -1);
   const sum = latestSummary(path);
   let rest = body;
   if (sum) {
     const covered = body.filter((s) => sum.covered.has(s.id));
     const kept = guidanceTexts(t, covered.flatMap((s) => s.guidance), branches);
-    msgs.push({ role: 'assistant', content: summaryMessage(sum.step.summary!.text, covered.length) });
-    msgs.push({ role: 'user', content: CONTINUE_AFTER_SUMMARY + (kept.length ? `\n\n${guidanceReminder(kept)}` : '') });
+    push(null, { role: 'assistant', content: summaryMessage(sum.step.summary!.text, covered.length) });
+    push(null, { role: 'user', content: CONTINUE_AFTER_SUMMARY + (kept.length ? `\n\n${guidanceReminder(kept)}` : '') });
     rest = body.filter((s) => !sum.covered.has(s.id));
   }
   for (const step of rest) {
     const r = renderStep(t, step, mode, branches, sanitize);
-    if (r) msgs.push(r.assistant, ...r.after);
+    if (r) push(step.id, r.assistant, ...r.after);
     else {
       // A step without a response (interrupted) still carries its guidance.
       const g = guidanceTexts(t, step.guidance, branches);
-      if (g.length) msgs.push({ role: 'user', content: g.map(realUser).join('\n') });
+      if (g.length) push(step.id, { role: 'user', content: g.map(realUser).join('\n') });
     }
   }
-  return msgs;
+  return { messages: msgs, owners };
+}
+
+/** A step's reply as the context of later requests carries it (the training target of that step). */
+export function assistantMessage(step: Step, mode: ToolMode, sanitize = true): ChatMessage | null {
+  const r = step.response;
+  if (!r) return null;
+  if (mode === 'text') {
+    // A hand-written or human step has no text of its own: in a text-mode context it
+    // reads as the fenced block the model would have written for it.
+    if (r.content === '' && r.toolCalls.length) return { role: 'assistant', content: r.toolCalls.map(textActionBlock).join('\n') };
+    return { role: 'assistant', content: r.content };
+  }
+  const calls = r.toolCalls.map((c) => ({
+    id: c.id,
+    type: 'function' as const,
+    function: {
+      name: sanitize && !c.name ? 'invalid_tool_call' : c.name,
+      arguments: sanitize && !validArgs(c.arguments) ? JSON.stringify({ invalid_arguments: c.arguments }) : c.arguments,
+    },
+  }));
+  return calls.length ? { role: 'assistant', content: r.content || null, tool_calls: calls } : { role: 'assistant', content: r.content };
 }
 
 /** The prompt of step `stepId` (null: of a first step not started yet). */
 export function buildMessages(t: Trajectory, stepId: string | null, opts: BuildOptions): ChatMessage[] {
   return messagesForPath(t, pathTo(t, stepId), { ...opts, includeLast: false });
+}
+
+export function buildOwnedMessages(t: Trajectory, stepId: string | null, opts: BuildOptions): OwnedMessages {
+  return ownedMessagesForPath(t, pathTo(t, stepId), { ...opts, includeLast: false });
 }
 
 /** Rough token count: UTF-8 bytes / 4, plus a little per message. */

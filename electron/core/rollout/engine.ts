@@ -19,7 +19,7 @@ import { ApolloError } from '../../../shared/errors';
 import type { EndpointRecord, RolloutState, SessionEvent, SessionEventBody, ToolCall } from '../../../shared/events';
 import { applyEvent, branchLeaf, branchPath, foldTrajectory, pathTo, type Step, type Trajectory } from '../../../shared/trajectory';
 import type { SessionLog } from '../store/workspace';
-import { buildMessages, estimatePromptTokens, messagesForPath, SUMMARY_PROMPT, latestSummary, type BuildOptions, type ToolMode } from './context';
+import { buildOwnedMessages, estimatePromptTokens, ownedMessagesForPath, SUMMARY_PROMPT, latestSummary, type BuildOptions, type ToolMode } from './context';
 import { LlmClient, type ChatMessage, type DeepPartial, type LlmOptions, type LlmResult } from './llm';
 import { RequestRecorder } from './request-record';
 import {
@@ -346,10 +346,10 @@ export class Rollout {
       try {
         await this.maybeSummarize(stepId, signal);
         const tools = this.toolMode === 'tools' ? TOOL_SCHEMAS : undefined;
-        const built = buildMessages(this.t, stepId, this.buildOptions());
+        const built = buildOwnedMessages(this.t, stepId, this.buildOptions());
         promptTokens = estimatePromptTokens(this.t, stepId, this.buildOptions(), tools);
         // What is recorded is what is sent: the recorder's plain-JSON copy of the body.
-        const sent = await this.requests.record(stepId, 'step', llm.wireBody({ messages: built, tools }));
+        const sent = await this.requests.record(stepId, 'step', llm.wireBody({ messages: built.messages, tools }), built.owners);
         requestId = sent.requestId;
         result = await llm.complete({
           messages: sent.messages as ChatMessage[],
@@ -479,9 +479,9 @@ export class Rollout {
     const cut = verbatim.length - keep;
     if (cut <= 0) return;
     const lastCovered = verbatim[cut - 1]!;
-    const older = messagesForPath(this.t, pathTo(this.t, lastCovered.id), { ...opts, includeLast: true });
-    const body = this.llm.wireBody({ messages: [...older, { role: 'user', content: SUMMARY_PROMPT }], tools, toolChoice: tools ? 'none' : undefined });
-    const sent = await this.requests.record(stepId, 'summary', body, lastCovered.requestId ? [lastCovered.requestId] : []);
+    const older = ownedMessagesForPath(this.t, pathTo(this.t, lastCovered.id), { ...opts, includeLast: true });
+    const body = this.llm.wireBody({ messages: [...older.messages, { role: 'user', content: SUMMARY_PROMPT }], tools, toolChoice: tools ? 'none' : undefined });
+    const sent = await this.requests.record(stepId, 'summary', body, [...older.owners, null], lastCovered.requestId ? [lastCovered.requestId] : []);
     const r = await this.llm.complete({
       messages: sent.messages as ChatMessage[],
       tools,

@@ -86,7 +86,7 @@ export class RequestRecorder {
    * step `stepId`. `alsoTry` names more base candidates (a summary request shares
    * most of its prefix with the last summarized step's request).
    */
-  async record(stepId: string, purpose: 'step' | 'summary', body: Record<string, unknown>, alsoTry: string[] = []): Promise<RecordedRequest> {
+  async record(stepId: string, purpose: 'step' | 'summary', body: Record<string, unknown>, owners: (string | null)[], alsoTry: string[] = []): Promise<RecordedRequest> {
     const { messages: raw, ...config } = body;
     const messages = wireCopy(Array.isArray(raw) ? raw : []);
     const cfg = JSON.parse(JSON.stringify(config)) as Record<string, unknown>;
@@ -106,7 +106,10 @@ export class RequestRecorder {
     }
     if (base !== null && keep === 0) base = null;
     const requestId = randomUUID();
-    await this.session.append({ type: 'model.request', requestId, stepId, purpose, base, keep, append: messages.slice(keep), config: hash });
+    await this.session.append({
+      type: 'model.request', requestId, stepId, purpose, base, keep, append: messages.slice(keep), config: hash,
+      owners: messages.slice(keep).map((_, i) => owners[keep + i] ?? null),
+    });
     this.recent.set(requestId, messages);
     // Only the latest few are useful as bases.
     while (this.recent.size > 4) this.recent.delete(this.recent.keys().next().value!);
