@@ -71,7 +71,11 @@ const bodies = [
   z.object({ type: z.literal('terminal.exited'), terminalId: str, exitCode: z.number().nullable(), signal: z.number().nullable(), offset: nonNeg }),
   z.object({ type: z.literal('terminal.resized'), terminalId: str, cols: int, rows: int, offset: nonNeg }),
   z.object({ type: z.literal('terminal.input'), terminalId: str, data: str, source: z.enum(['human', 'agent']), offset: nonNeg }),
-  z.object({ type: z.literal('terminal.command'), terminalId: str, phase: z.enum(['start', 'end']), offset: nonNeg, exitCode: z.number().optional(), cwd: str.optional() }),
+  z.object({
+    type: z.literal('terminal.command'), terminalId: str, phase: z.enum(['start', 'end']), offset: nonNeg, exitCode: z.number().optional(), cwd: str.optional(),
+    /** start: the command line as the shell read it, when its integration reports it (OSC 133;E). */
+    command: str.optional(),
+  }),
   z.object({ type: z.literal('terminal.closed'), terminalId: str }),
   z.object({
     type: z.literal('rollout.started'), rolloutId: str, branchId: str, task: str, endpoint: endpointRecordSchema.nullable(),

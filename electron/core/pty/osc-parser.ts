@@ -12,9 +12,12 @@ const BACKSLASH = 0x5c; // \
 
 /** Payloads longer than this are dropped (they are not ours: images, hyperlinks...). */
 const MAX_PAYLOAD = 4096;
-/** Our environment report (OSC 1337;ApolloEnv, see toShellMark) may be longer: long PATHs. */
-const ENV_PREFIX = Buffer.from('1337;ApolloEnv');
-const MAX_ENV_PAYLOAD = 64 * 1024;
+/**
+ * Our own reports may be longer: the environment (OSC 1337;ApolloEnv, long PATHs) and
+ * the command line (OSC 133;E, a pasted script). See toShellMark.
+ */
+const LONG_PREFIXES = [Buffer.from('1337;ApolloEnv'), Buffer.from('133;E;')];
+const MAX_LONG_PAYLOAD = 64 * 1024;
 
 export interface OscSequence {
   /** Payload between `ESC ]` and the terminator, e.g. "133;D;0" or "7;file://h/tmp". */
@@ -114,14 +117,15 @@ export class OscParser {
     return out;
   }
 
-  /** The payload cap: larger for our environment report, recognised by its prefix. */
+  /** The payload cap: larger for our own long reports, recognised by their prefix. */
   private limit(chunk: Uint8Array, i: number, j: number): number {
-    const n = ENV_PREFIX.length;
-    for (let k = 0; k < n; k++) {
-      const b = k < this.payload.length ? this.payload[k] : i + k - this.payload.length < j ? chunk[i + k - this.payload.length] : undefined;
-      if (b !== ENV_PREFIX[k]) return MAX_PAYLOAD;
+    const at = (k: number) => (k < this.payload.length ? this.payload[k] : i + k - this.payload.length < j ? chunk[i + k - this.payload.length] : undefined);
+    for (const prefix of LONG_PREFIXES) {
+      let k = 0;
+      while (k < prefix.length && at(k) === prefix[k]) k++;
+      if (k === prefix.length) return MAX_LONG_PAYLOAD;
     }
-    return MAX_ENV_PAYLOAD;
+    return MAX_PAYLOAD;
   }
 
   private emit(out: OscSequence[], end: number): void {
@@ -136,6 +140,8 @@ export type ShellMark =
   | { kind: 'promptEnd'; start: number; end: number }
   | { kind: 'commandStart'; start: number; end: number }
   | { kind: 'commandEnd'; start: number; end: number; exitCode: number | null; nonce?: string }
+  /** The command line the shell is about to run (sent right before C). */
+  | { kind: 'commandLine'; start: number; end: number; command: string; nonce?: string }
   | { kind: 'cwd'; start: number; end: number; cwd: string }
   | { kind: 'env'; start: number; end: number; env: Record<string, string>; nonce?: string };
 
@@ -154,7 +160,7 @@ export function isReportableEnvName(name: string): boolean {
 }
 
 /**
- * Interpret an OSC sequence as a shell-integration mark (OSC 133 A-D, OSC 7, and
+ * Interpret an OSC sequence as a shell-integration mark (OSC 133 A-E, OSC 7, and
  * Apollo's environment report `OSC 1337;ApolloEnv;NAME=<percent-encoded>;...`, the
  * full set of reported variables that are set).
  */
@@ -185,6 +191,12 @@ export function toShellMark(seq: OscSequence): ShellMark | null {
         return { kind: 'promptEnd', start, end };
       case 'C':
         return { kind: 'commandStart', start, end };
+      case 'E': {
+        // 133;E;<percent-encoded command line>;apollo-nonce=<n>
+        const command = parts[1] === undefined ? '' : percentDecode(parts[1]);
+        const nonce = parts.slice(2).find((p) => p.startsWith(NONCE_FIELD))?.slice(NONCE_FIELD.length);
+        return nonce === undefined ? { kind: 'commandLine', start, end, command } : { kind: 'commandLine', start, end, command, nonce };
+      }
       case 'D': {
         const code = parts[1] !== undefined && /^-?\d+$/.test(parts[1]) ? Number(parts[1]) : null;
         const nonce = parts.find((p) => p.startsWith(NONCE_FIELD))?.slice(NONCE_FIELD.length);

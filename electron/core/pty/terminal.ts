@@ -84,6 +84,8 @@ export class PtyTerminal implements LiveTerminal {
   private promptSeen = false;
   private phase: 'unknown' | 'prompt' | 'command' = 'unknown';
   private cwdNow: string | undefined;
+  /** The command line reported (OSC 133;E) for the command about to start. */
+  private commandLine: string | undefined;
   private envNow: Record<string, string> | undefined;
   private lastOutput = Date.now();
   /** The last bytes of output (latin1), to spot a password prompt. */
@@ -269,7 +271,7 @@ export class PtyTerminal implements LiveTerminal {
   private onMark(m: ShellMark): void {
     // Our integration signs these: the same marks in a program's output (a `cat` of a
     // recording, a nested shell) must not end the command or set the environment.
-    if (this.markNonce !== undefined && (m.kind === 'commandEnd' || m.kind === 'env') && m.nonce !== this.markNonce) return;
+    if (this.markNonce !== undefined && (m.kind === 'commandEnd' || m.kind === 'env' || m.kind === 'commandLine') && m.nonce !== this.markNonce) return;
     if (m.kind !== 'cwd' && m.kind !== 'env' && !this.marksSeen) {
       this.marksSeen = true;
       if (!this.injected) this.emitChanged();
@@ -280,6 +282,9 @@ export class PtyTerminal implements LiveTerminal {
         break;
       case 'env':
         this.envNow = m.env;
+        break;
+      case 'commandLine':
+        if (this.phase !== 'command') this.commandLine = m.command;
         break;
       case 'promptStart':
       case 'promptEnd':
@@ -295,6 +300,8 @@ export class PtyTerminal implements LiveTerminal {
         if (this.runWaiter && this.runWaiter.start === null) this.runWaiter.start = m.end;
         const ev: SessionEventBody = { type: 'terminal.command', terminalId: this.id, phase: 'start', offset: m.end };
         if (this.cwdNow !== undefined) ev.cwd = this.cwdNow;
+        if (this.commandLine !== undefined) ev.command = this.commandLine;
+        this.commandLine = undefined;
         void this.append(ev);
         break;
       }
@@ -302,6 +309,7 @@ export class PtyTerminal implements LiveTerminal {
         this.markPromptSeen();
         const wasCommand = this.phase === 'command';
         this.phase = 'prompt';
+        this.commandLine = undefined;
         if (wasCommand) {
           const ev: SessionEventBody = { type: 'terminal.command', terminalId: this.id, phase: 'end', offset: m.start };
           if (m.exitCode !== null) ev.exitCode = m.exitCode;

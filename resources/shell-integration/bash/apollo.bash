@@ -2,6 +2,7 @@
 # It first loads the user's own startup files, then adds marks to the output:
 #   OSC 133;A  prompt start          OSC 133;B  prompt end (input starts)
 #   OSC 133;C  command start (PS0)   OSC 133;D;<exit>;apollo-nonce=<n>  command end (next prompt)
+#   OSC 133;E;<%-encoded command line>;apollo-nonce=<n>   the line about to run, right before C
 #   OSC 7;file://<host><cwd>         the shell's working directory
 #   OSC 1337;ApolloEnv;apollo-nonce=<n>;NAME=<%-encoded value>;...   a few environment variables
 #     (PATH VIRTUAL_ENV CONDA_PREFIX CONDA_DEFAULT_ENV PYTHONPATH and the names in
@@ -87,10 +88,31 @@ if [ -z "${__apollo_loaded-}" ] && [ "${BASH_VERSINFO[0]}" -gt 4 -o \( "${BASH_V
     __apollo_env_seq=$'\e]1337;ApolloEnv;apollo-nonce='"$__apollo_nonce$__apollo_out"$'\a'
   }
 
+  # The command line about to run, as OSC 133;E (PS0 runs in a subshell after bash
+  # saved the line to its history). Only a line that was saved (HISTCMD moved since
+  # the prompt) is reported: one kept out of the history (HISTCONTROL, set +o
+  # history) reports nothing rather than the previous line. The bytes that would end
+  # or break the OSC are %-encoded, with the % itself.
+  __apollo_cmdline() {
+    (( HISTCMD > __apollo_hc )) || return 0
+    local l
+    unset HISTTIMEFORMAT
+    l=$(builtin history 1) || return 0
+    # "%5d%c %s": the number, a modified-entry flag, a space, the line.
+    l=${l#"${l%%[! ]*}"}
+    l=${l#"${l%%[!0-9]*}"}
+    l=${l:2}
+    (( ${#l} <= 32768 )) || return 0
+    l=${l//\%/%25}; l=${l//;/%3B}; l=${l//$'\n'/%0A}; l=${l//$'\r'/%0D}
+    l=${l//$'\a'/%07}; l=${l//$'\e'/%1B}; l=${l//$'\x18'/%18}; l=${l//$'\x1a'/%1A}
+    printf '\e]133;E;%s;apollo-nonce=%s\a' "$l" "$__apollo_nonce"
+  }
+
   # First in PROMPT_COMMAND: report how the last command ended, where we are and
   # the environment, in one write (so they arrive together).
   __apollo_prompt_start() {
     local status=$? __apollo_d=
+    __apollo_hc=$HISTCMD
     if [ -z "$__apollo_first_prompt" ]; then
       __apollo_d=$'\e]133;D;'"$status;apollo-nonce=$__apollo_nonce"$'\a'
     fi
@@ -117,7 +139,13 @@ if [ -z "${__apollo_loaded-}" ] && [ "${BASH_VERSINFO[0]}" -gt 4 -o \( "${BASH_V
   else
     PROMPT_COMMAND=$'__apollo_prompt_start\n'"${PROMPT_COMMAND-}"$'\n__apollo_prompt_end'
   fi
-  PS0='\e]133;C\a'"${PS0-}"  # PS0 is printed as is: no \[ \] here
+  # PS0 is printed as is: no \[ \] here. The command line needs promptvars ($(...)).
+  if shopt -q promptvars; then
+    __apollo_hc=$HISTCMD
+    PS0='$(__apollo_cmdline)\e]133;C\a'"${PS0-}"
+  else
+    PS0='\e]133;C\a'"${PS0-}"
+  fi
   # A multi-line command pasted as one block runs as one command line (one D mark).
   bind 'set enable-bracketed-paste on' 2>/dev/null
 fi

@@ -20,6 +20,7 @@ fi
 
 # Marks, as in the bash script:
 #   OSC 133;A prompt start, B prompt end, C command start (preexec),
+#   E;<%-encoded command line>;apollo-nonce=<n> the line about to run (preexec, before C),
 #   D;<exit>;apollo-nonce=<n> command end (next precmd), OSC 7;file://<host><cwd>,
 #   OSC 1337;ApolloEnv;apollo-nonce=<n>;NAME=<%-encoded value>;... allowlisted variables, when changed.
 if [[ -z "${__apollo_loaded-}" ]]; then
@@ -90,7 +91,16 @@ if [[ -z "${__apollo_loaded-}" ]]; then
     fi
   }
 
+  # $1 is the command line as typed. The bytes that would end or break the OSC are
+  # %-encoded, with the % itself.
   __apollo_preexec() {
+    emulate -L zsh
+    local l=$1
+    if (( ${#l} <= 32768 )); then
+      l=${l//\%/%25}; l=${l//;/%3B}; l=${l//$'\n'/%0A}; l=${l//$'\r'/%0D}
+      l=${l//$'\a'/%07}; l=${l//$'\e'/%1B}; l=${l//$'\x18'/%18}; l=${l//$'\x1a'/%1A}
+      builtin printf '\e]133;E;%s;apollo-nonce=%s\a' "$l" "$__apollo_nonce"
+    fi
     builtin printf '\e]133;C\a'
   }
 
