@@ -1,4 +1,5 @@
 import { createInterface } from 'node:readline';
+import { ApolloError } from '../../shared/errors';
 import type { CliCommand } from './index';
 import { EXIT } from './rollout';
 import { ApolloCore } from '../core/app';
@@ -41,11 +42,14 @@ export const STEP_HELP =
 export const branchCommand: CliCommand = {
   summary: 'branch a recorded session from a step: hand-written action, guidance, or continue with the agent',
   usage:
-    'apollo branch SESSION --from STEP [--guidance TEXT] [--action JSON] [--name NAME] [--profile NAME | --base-url URL --model NAME [--api-key-env VAR]] [--max-steps N] [--home DIR]\n' +
+    'apollo branch SESSION --from STEP [--guidance TEXT] [--action JSON [--current-state]] [--name NAME] [--profile NAME | --base-url URL --model NAME [--api-key-env VAR]] [--max-steps N] [--home DIR]\n' +
     `  ${STEP_HELP}\n` +
-    '  --action \'{"name":"run_command","arguments":{"session_id":"main","command":"ls"}}\' records a hand-written step (run now when a shell can start).\n' +
+    '  --action \'{"name":"run_command","arguments":{"session_id":"main","command":"ls"}}\' records a hand-written step. It runs on the checkpoint of STEP:\n' +
+    "  the files, shell directory and environment of STEP are restored in fresh terminals first (now when a shell can start, else later).\n" +
+    "  Without a usable checkpoint (the start, checkpoints off, taking it failed, store damaged) it is refused, unless --current-state\n" +
+    '  accepts running it in the working directory as it is now (the step is marked so).\n' +
     '  With an endpoint the agent continues headless on the new branch (exit codes as apollo rollout); without one only the branch is recorded.',
-  options: { from: { type: 'string' }, action: { type: 'string' }, ...continuationOptions },
+  options: { from: { type: 'string' }, action: { type: 'string' }, 'current-state': { type: 'boolean' }, ...continuationOptions },
   async run(v, positionals) {
     const sessionId = positionals[0];
     if (!sessionId || positionals.length > 1 || v.from === undefined) return usage('branch', 'a SESSION and --from STEP are required.', this.usage);
@@ -55,6 +59,7 @@ export const branchCommand: CliCommand = {
       if (typeof a === 'string') return usage('branch', a, this.usage);
       action = a;
     }
+    if (v['current-state'] && !action) return usage('branch', '--current-state goes with --action.', this.usage);
     const continuation = continuationFrom(v);
     if (typeof continuation === 'string') return usage('branch', continuation, this.usage);
 
@@ -62,10 +67,24 @@ export const branchCommand: CliCommand = {
     try {
       const session = await core.session(sessionId);
       const fromStepId = resolveStepRef(trajectoryOf(session), sessionId, v.from as string);
-      const r = await createBranch(core, { sessionId, fromStepId, action, ...continuation });
+      let r;
+      try {
+        r = await createBranch(core, { sessionId, fromStepId, action, runInCurrentState: !!v['current-state'], ...continuation });
+      } catch (err) {
+        // No checkpoint to run the action on: say how to run it anyway.
+        if (err instanceof ApolloError && (err.details as { cause?: unknown } | undefined)?.cause) {
+          console.error(`apollo branch: ${err.message} Pass --current-state to run it in the working directory as it is now (the step is marked so). [${err.code}]`);
+          return EXIT.failed;
+        }
+        throw err;
+      }
       console.log(`branch ${r.branchId}`);
       if (r.stepId) {
         console.log(`step ${r.stepId} (hand-written ${action!.name})`);
+        const world = trajectoryOf(session).steps.get(r.stepId)?.world;
+        const fromLabel = fromStepId ? `step ${trajectoryOf(session).steps.get(fromStepId)?.depth ?? '?'}` : 'the start';
+        if (world?.kind === 'checkpoint') console.log(`  on the checkpoint of ${fromLabel} (${world.commit.slice(0, 12)}): files, shell directory and environment restored in fresh terminals`);
+        else if (world?.kind === 'current') console.log(`  in the current state, not ${fromLabel}'s: ${world.reason}`);
         if (r.action === 'ran') {
           const res = trajectoryOf(session).steps.get(r.stepId)?.results ?? [];
           for (const x of res) console.log(`  ${x.isError ? '✗' : '✓'} ${summarize(x.observation)}`);

@@ -7,6 +7,19 @@ const toolCall = z.object({ name: z.string().min(1).max(100), arguments: z.recor
 
 export interface FileEntry { path: string; size: number; sha: string }
 
+/** Why a hand-written action cannot run on the checkpoint of the step it branches from. */
+export type HandActionRefusal = 'root' | 'checkpoints-off' | 'not-run' | 'checkpoint-failed' | 'no-checkpoint' | 'store-missing' | 'store-damaged';
+
+/**
+ * Where a hand-written action branched from a step will run, asked before confirming:
+ * on that step's checkpoint (files, shell directory, environment restored in fresh
+ * terminals; `waits` says why it is only recorded for now), or nowhere unless the
+ * user accepts the current state (`runInCurrentState`).
+ */
+export type HandActionPlan =
+  | { mode: 'checkpoint'; stepId: string; stepNumber: number; commit: string; waits?: string }
+  | { mode: 'refuse'; cause: HandActionRefusal; reason: string };
+
 export const annotateCommands = {
   /** Branch from a step: continue with the agent (optionally with guidance) or with a hand-written action. */
   'branch.create': command<{ branchId: string; stepId?: string; rolloutId?: string }>()(
@@ -17,8 +30,12 @@ export const annotateCommands = {
       guidance: z.string().max(100_000).optional(),
       action: toolCall.optional(),
       profile: z.string().max(64).optional(),
+      /** Run the hand-written action in the working directory as it is when the step's checkpoint cannot be restored (the step is marked so). */
+      runInCurrentState: z.boolean().optional(),
     }),
   ),
+  /** Where a hand-written action branched from this step would run (see HandActionPlan); changes nothing. */
+  'branch.handActionPlan': command<HandActionPlan>()(z.object({ sessionId: id, fromStepId: id.nullable() })),
   /** Restore files, shell directory and environment of a step in fresh terminals; continue as a new branch. */
   'branch.rewind': command<{ branchId: string; rolloutId?: string }>()(
     z.object({ sessionId: id, toStepId: id, profile: z.string().max(64).optional(), guidance: z.string().max(100_000).optional() }),

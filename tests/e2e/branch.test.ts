@@ -80,6 +80,10 @@ describe('branching and comments from the UI', () => {
     await page.getByTestId('branch-here').click();
     await page.getByTestId('branch-dialog').waitFor();
     await page.getByTestId('branch-mode-manual').click();
+    // Before confirming, the dialog says the action runs on step 1's checkpoint.
+    await page.locator('[data-testid="branch-world"][data-mode="checkpoint"]').waitFor({ timeout: 10_000 });
+    await expect(page.getByTestId('branch-world').innerText()).resolves.toMatch(/Files, directory and environment of step 1 will be restored in fresh terminals first/);
+    await expect(page.getByTestId('branch-current-state').count()).resolves.toBe(0);
     await page.getByTestId('branch-name').fill('by-hand');
     await page.getByTestId('branch-tool').selectOption('run_command');
     await page.getByTestId('branch-args').fill(JSON.stringify({ session_id: 'main', command: 'echo hand-$((6*7))' }, null, 2));

@@ -100,8 +100,12 @@ describe('apollo branch / apollo rewind (built CLI)', () => {
     const branchId = branchIdOf(r);
     expect(branchId).toMatch(/^b-/);
     expect(r.stdout).toContain('hand-written run_command');
-    expect(r.stdout).toContain('one\ntwo');
+    // It ran on step 1's checkpoint: a.txt as step 1 left it, not as step 2 did.
+    expect(r.stdout).toMatch(/on the checkpoint of step 1 \([0-9a-f]{12}\)/);
+    expect(r.stdout).toContain('one');
+    expect(r.stdout).not.toContain('two');
     expect(await readFile(join(cwd, 'hand.txt'), 'utf8')).toBe('by-hand\n');
+    expect(existsSync(join(cwd, 'd'))).toBe(false);
     const { t } = await trajectory();
     expect(t.branches.get(branchId)).toMatchObject({ name: 'hand', fromStepId: stepIds[0], reason: 'branch' });
     const step = [...t.steps.values()].find((s) => s.branchId === branchId)!;
@@ -110,6 +114,7 @@ describe('apollo branch / apollo rewind (built CLI)', () => {
     expect(step.results[0]).toMatchObject({ name: 'run_command', isError: false });
     expect(step.finishedAt).toBeDefined();
     expect(step.checkpoint).toBeDefined();
+    expect(step.world).toEqual({ kind: 'checkpoint', stepId: stepIds[0], commit: t.steps.get(stepIds[0]!)!.checkpoint!.commit });
   });
 
   it('continues a branch with the agent headless (step by id prefix), guidance first', async () => {
@@ -163,5 +168,30 @@ describe('apollo branch / apollo rewind (built CLI)', () => {
     const unknownTool = await cli(['branch', sessionId, '--from', '1', '--action', '{"name":"nope","arguments":{}}']);
     expect(unknownTool.code, `${unknownTool.stdout}\n${unknownTool.stderr}`).toBe(1);
     expect(unknownTool.stderr).toContain('unknown tool');
+  });
+
+  it('refuses a hand-written action without a checkpoint to run on (exit 1, nothing recorded); --current-state runs it, marked', async () => {
+    const action = JSON.stringify({ name: 'run_command', arguments: { session_id: 'main', command: 'ls' } });
+    const before = await readFile(join(home, 'sessions', sessionId, 'events.jsonl'));
+    const refused = await cli(['branch', sessionId, '--from', '0', '--action', action]);
+    expect(refused.code, `${refused.stdout}\n${refused.stderr}`).toBe(1);
+    expect(refused.stdout).toBe('');
+    expect(refused.stderr).toMatch(/no checkpoint of the start.*Nothing was recorded\. Pass --current-state to run it in the working directory as it is now/);
+    expect((await readFile(join(home, 'sessions', sessionId, 'events.jsonl'))).equals(before)).toBe(true);
+
+    const alone = await cli(['branch', sessionId, '--from', '1', '--current-state']);
+    expect(alone.code, `${alone.stdout}\n${alone.stderr}`).toBe(2);
+    expect(alone.stderr).toContain('--current-state goes with --action');
+
+    await writeFile(join(cwd, 'present.txt'), 'now\n');
+    const r = await cli(['branch', sessionId, '--from', '0', '--action', action, '--current-state']);
+    expect(r.code, `${r.stdout}\n${r.stderr}`).toBe(0);
+    expect(r.stdout).toMatch(/in the current state, not the start's: There is no checkpoint of the start/);
+    expect(r.stdout).toContain('present.txt');
+    const { t } = await trajectory();
+    const step = [...t.steps.values()].find((s) => s.branchId === branchIdOf(r))!;
+    expect(step).toMatchObject({ parentId: null, depth: 1 });
+    expect(step.world).toMatchObject({ kind: 'current' });
+    expect(step.response).toMatchObject({ humanAuthored: true, origin: 'hand' });
   });
 });

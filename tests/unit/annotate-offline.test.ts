@@ -130,7 +130,10 @@ describe('offline annotation of a recorded session', () => {
       const after = foldTrajectory(session.events).steps.get(r.stepId!)!;
       expect(after.finishedAt).toBeDefined();
       expect(after.results).toHaveLength(1);
-      expect(after.results[0]).toMatchObject({ name: 'run_command', isError: false, terminalId: 'main' });
+      // It ran on step 2's checkpoint, restored in a fresh terminal when it could run.
+      expect(after.world).toEqual({ kind: 'checkpoint', stepId: stepIds[1], commit: t.steps.get(stepIds[1]!)!.checkpoint!.commit });
+      expect(after.results[0]).toMatchObject({ name: 'run_command', isError: false });
+      expect(after.results[0]!.terminalId).toMatch(/^main-r\d+$/);
       expect(JSON.parse(after.results[0]!.observation).output).toBe('# Notes\n\nfirst\ntwo');
       expect(after.checkpoint?.commit).toMatch(/^[0-9a-f]{40}$/);
       expect(foldTrajectory(session.events).rollouts.get(r.rolloutId!)!.state).toBe('finished');

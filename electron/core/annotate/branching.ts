@@ -3,9 +3,13 @@
 // createBranch records a new branch from any step. The original branch is never
 // touched: every fact is appended. The branch continues
 //   - with a hand-written action: a step whose model.response is marked
-//     humanAuthored (recorded at once, no model, no network, no shell needed); the
-//     action runs now when the environment is there, else it waits for
-//     runPendingActions;
+//     humanAuthored (recorded at once, no model, no network). It runs in the world of
+//     the step it branches from: that step's checkpoint (files, shell directory,
+//     environment) is restored in fresh terminals first, exactly as rewind does, and
+//     the step records which checkpoint it ran on. Without a usable checkpoint it is
+//     refused, or run in the current state when the caller explicitly accepts that
+//     (and the step says so). The action runs now when the working directory is
+//     there, else it waits for runPendingActions (the world is restored then);
 //   - with the agent (profile or endpoint): a rollout on the branch from that step
 //     (or from the hand-written step), with the guidance delivered first;
 //   - or with nothing yet (guidance waits, recorded, for the next rollout on it).
@@ -19,7 +23,8 @@ import { randomUUID } from 'node:crypto';
 import { mkdir, stat } from 'node:fs/promises';
 import { isAbsolute, relative, resolve } from 'node:path';
 import { ApolloError } from '../../../shared/errors';
-import type { ToolCall } from '../../../shared/events';
+import type { StepWorld, ToolCall } from '../../../shared/events';
+import type { HandActionPlan } from '../../../shared/contract/annotate';
 import type { Step, Trajectory } from '../../../shared/trajectory';
 import type { ResolvedEndpoint } from '../profiles';
 import type { StartRollout } from '../rollouts';
@@ -28,6 +33,9 @@ import { DEFAULT_TOOL_OPTIONS, executeToolCall, parseToolCall, type ToolOptions 
 import type { LiveTerminal } from '../pty/types';
 import { ENV_DEFAULT_VARS } from '../pty/osc-parser';
 import type { SessionLog } from '../store/workspace';
+import type { CheckpointStore } from '../checkpoints/shadow-git';
+import { checkpointsOff } from '../rollouts';
+import { checkpointReader } from './checkpoint-files';
 import { lockSession, requireStep, stepLabel, trajectoryOf, type AnnotateCore } from './state';
 import { agentTerminalNames, aliasesFor, freshTerminalId, primaryTerminal, setAliases } from './terminals';
 
@@ -64,6 +72,13 @@ export interface CreateBranchOptions extends Continuation {
   runAction?: 'auto' | 'later';
   /** Resolve before the hand-written action has run (it goes on in the background). Default false. */
   background?: boolean;
+  /**
+   * When the step's checkpoint cannot be restored (none at the start, checkpoints
+   * off, taking it failed, store gone or damaged), run the hand-written action in the
+   * working directory as it is instead of refusing; the step records
+   * `world: {kind: 'current', reason}`. Ignored when the checkpoint is usable.
+   */
+  runInCurrentState?: boolean;
 }
 
 export interface BranchResult {
@@ -130,6 +145,37 @@ export async function createBranch(core: AnnotateCore, o: CreateBranchOptions): 
         throw new ApolloError('UNAVAILABLE', `Step ${from.depth} is a hand-written action that has not run yet, and no shell could be started in ${cwd}; the agent cannot continue from it.`);
       }
     }
+    // The world the hand-written action runs in, settled before anything is recorded:
+    // a refusal leaves the log as it was.
+    let world: StepWorld | undefined;
+    let store: CheckpointStore | undefined;
+    if (call) {
+      const plan = await planWorld(core, session, cwd, from);
+      if (plan.mode === 'checkpoint') {
+        world = { kind: 'checkpoint', stepId: plan.stepId, commit: plan.commit };
+        if ((o.runAction !== 'later' || endpoint) && (await isDir(cwd))) {
+          // It runs now: its restore closes the session's terminals, and must be able to succeed.
+          assertNoActiveRollout(core, o.sessionId, `run a hand-written action on the checkpoint of step ${plan.stepNumber} (it restores it in fresh terminals)`);
+          try {
+            store = await verifiedStore(core, session, cwd, plan.commit, `Cannot run a hand-written action on the checkpoint of step ${plan.stepNumber} of session ${o.sessionId}`);
+          } catch (err) {
+            // The full check found the store unusable: the same choice as having no checkpoint.
+            const e = err instanceof ApolloError ? err : new ApolloError('IO', (err as Error)?.message ?? String(err));
+            if (!o.runInCurrentState) throw new ApolloError(e.code, e.message, { cause: 'store-damaged' });
+            world = { kind: 'current', reason: e.message };
+          }
+        }
+      } else if (o.runInCurrentState) {
+        world = { kind: 'current', reason: plan.reason };
+      } else {
+        throw new ApolloError(
+          plan.cause === 'store-damaged' ? 'IO' : 'NOT_FOUND',
+          `Cannot run a hand-written action in the world of ${stepLabel(from)} of session ${o.sessionId}: ${plan.reason} Nothing was recorded.`,
+          { cause: plan.cause },
+        );
+      }
+    }
+
     const branchId = newBranchId(trajectoryOf(session));
     await session.append({
       type: 'branch.created', branchId, fromStepId: from?.id ?? null, author, reason: 'branch',
@@ -141,17 +187,17 @@ export async function createBranch(core: AnnotateCore, o: CreateBranchOptions): 
       const rolloutId = randomUUID();
       const stepId = randomUUID();
       await session.append({ type: 'rollout.started', rolloutId, branchId, task, endpoint: null, policy: 'human', maxSteps: 1, parentStepId: from?.id ?? null });
-      await session.append({ type: 'step.started', stepId, parentId: from?.id ?? null, branchId, depth: from ? from.depth + 1 : 1, rolloutId });
+      await session.append({ type: 'step.started', stepId, parentId: from?.id ?? null, branchId, depth: from ? from.depth + 1 : 1, rolloutId, ...(world ? { world } : {}) });
       await session.append({
         type: 'model.response', stepId, content: '', reasoning: '', toolCalls: [call], usage: null, finishReason: null, durationMs: 0,
-        humanAuthored: true, author,
+        humanAuthored: true, author, origin: 'hand',
       });
       result.stepId = stepId;
       result.rolloutId = rolloutId;
       const run = async (): Promise<'ran' | 'pending'> => {
         // The agent cannot continue from an action that did not run: then it must run now.
         if (o.runAction === 'later' && !endpoint) return markPending(session, rolloutId);
-        return (await runHandStep(core, session, cwd, stepId, o.tuning?.tools)) ? 'ran' : markPending(session, rolloutId);
+        return (await runHandStep(core, session, cwd, stepId, o.tuning?.tools, store)) ? 'ran' : markPending(session, rolloutId);
       };
       if (o.background && !endpoint) {
         background = run().catch(async (err: unknown) => {
@@ -232,14 +278,34 @@ export async function runPendingActions(core: AnnotateCore, sessionId: string, t
 
 /**
  * Run the remaining calls of a hand-written step and finish it (results, checkpoint,
- * rollout state). Returns false, recording nothing, when the environment is not
- * available (no working directory, no shell could be started).
+ * rollout state). A step recorded on a checkpoint first gets that world back (files,
+ * shell directory, environment in fresh terminals: restoreWorld, as rewind); `store`
+ * is the store already verified for it, if any. Returns false, recording nothing, when
+ * the environment is not available (no working directory, no shell could be started);
+ * a checkpoint that can no longer be restored throws, and the step keeps waiting.
  */
-async function runHandStep(core: AnnotateCore, session: SessionLog, cwd: string, stepId: string, tools?: Partial<ToolOptions>): Promise<boolean> {
+async function runHandStep(core: AnnotateCore, session: SessionLog, cwd: string, stepId: string, tools?: Partial<ToolOptions>, store?: CheckpointStore): Promise<boolean> {
   if (!(await isDir(cwd))) return false;
   const t = trajectoryOf(session);
   const step = t.steps.get(stepId);
   if (!step?.response || step.finishedAt) return true;
+  const world = step.world;
+  // A step that already has results was interrupted after running part of its calls in
+  // its world: restoring again would undo them.
+  if (world?.kind === 'checkpoint' && step.results.length === 0) {
+    const source = world.stepId ? t.steps.get(world.stepId) : undefined;
+    const what = `Cannot run the hand-written action of step ${step.depth} on the checkpoint of ${stepLabel(source)} of session ${session.id}`;
+    assertNoActiveRollout(core, session.id, `run the hand-written action of step ${step.depth} (it restores ${stepLabel(source)} in fresh terminals)`);
+    const verified = store ?? (await verifiedStore(core, session, cwd, world.commit, what));
+    const cp = source?.checkpoint;
+    try {
+      await restoreWorld(core, session, cwd, verified, { commit: world.commit, shellCwd: cp?.shellCwd, env: cp?.env }, agentTerminalNames(t, step.id), what);
+    } catch (err) {
+      // No shell could start in the restored world: the step waits (it is restored again then).
+      if (err instanceof ApolloError && (err.code === 'SPAWN_FAILED' || err.code === 'UNAVAILABLE')) return false;
+      throw err;
+    }
+  }
   const aliases = new Map(Object.entries(aliasesFor(core.pty, session.id)));
   const calls = step.response.toolCalls.slice(step.results.length);
   // A shell the calls need is started first: if that is impossible the step waits.
@@ -276,6 +342,12 @@ async function runHandStep(core: AnnotateCore, session: SessionLog, cwd: string,
 
 /** Checkpoint after a step, as the rollout manager does after an agent step. */
 export async function takeCheckpoint(core: AnnotateCore, session: SessionLog, cwd: string, stepId: string): Promise<void> {
+  // A home folder or the root is never snapshotted (see checkpointsOff).
+  const off = checkpointsOff(cwd);
+  if (off) {
+    await session.append({ type: 'checkpoint.failed', stepId, error: off });
+    return;
+  }
   try {
     const store = await core.rollouts.checkpoints(session, cwd);
     const { commit } = await store.snapshot(`step ${stepId}`);
@@ -307,43 +379,9 @@ export async function rewind(core: AnnotateCore, o: RewindOptions): Promise<Rewi
 
   const release = await lockSession(o.sessionId);
   try {
-    // The store must be whole before anything is touched: a damaged one fails here.
-    let store;
-    try {
-      store = await core.rollouts.checkpoints(session, cwd);
-    } catch (err) {
-      throw storeError(o.sessionId, err);
-    }
-    const health = await store.verify();
-    if (!health.ok) throw new ApolloError('IO', `Cannot rewind session ${o.sessionId}: ${health.error ?? 'its checkpoint store is damaged'}. Nothing was changed.`);
-    try {
-      await store.files(cp.commit);
-    } catch (err) {
-      throw storeError(o.sessionId, err);
-    }
-
-    // Old shells (and what runs in them) go first: nothing may write while files are restored.
-    for (const term of core.pty.list(o.sessionId)) await core.pty.close(session, term.id);
-    try {
-      await store.restore(cp.commit);
-    } catch (err) {
-      throw storeError(o.sessionId, err);
-    }
-
-    // Fresh terminals: the agent's names map onto new ids.
-    const names = agentTerminalNames(t, step.id);
-    if (!names.length) names.push('main');
-    const aliases: Record<string, string> = {};
-    const taken = new Set<string>();
-    for (const name of names) {
-      const id = freshTerminalId(session, core.pty.list(o.sessionId), name, taken);
-      taken.add(id);
-      aliases[name] = id;
-    }
-    const shellCwd = await shellDirFor(session, cwd, cp.shellCwd);
-    const term = await core.pty.create(session, { id: aliases[names[0]!]!, cwd: shellCwd, env: restoreEnv(cp.env) });
-    await waitReady(term);
-    setAliases(core.pty, o.sessionId, aliases);
+    const what = `Cannot rewind session ${o.sessionId}`;
+    const store = await verifiedStore(core, session, cwd, cp.commit, what);
+    const { term, aliases } = await restoreWorld(core, session, cwd, store, cp, agentTerminalNames(t, step.id), what);
 
     const author = core.annotator();
     const branchId = newBranchId(trajectoryOf(session));
@@ -361,6 +399,103 @@ export async function rewind(core: AnnotateCore, o: RewindOptions): Promise<Rewi
   } finally {
     release();
   }
+}
+
+// ---- a step's world: checking and restoring its checkpoint -------------------------
+
+/**
+ * Where a hand-written action branched from `from` would run: on `from`'s checkpoint,
+ * or nowhere (with the reason). Only cheap checks (the commit is in the store); the
+ * store is verified in full when the action runs. Changes nothing.
+ */
+async function planWorld(core: AnnotateCore, session: SessionLog, cwd: string, from: Step | null): Promise<HandActionPlan> {
+  const refuse = (cause: Extract<HandActionPlan, { mode: 'refuse' }>['cause'], reason: string): HandActionPlan => ({ mode: 'refuse', cause, reason });
+  // Checkpoints are taken after steps: the state before the first one was never saved.
+  if (!from) return refuse('root', 'There is no checkpoint of the start: checkpoints are taken after each step, so the state before the first step was never saved.');
+  const off = checkpointsOff(cwd);
+  if (off) return refuse('checkpoints-off', `Step ${from.depth} has no checkpoint. ${off}`);
+  const cp = from.checkpoint;
+  if (!cp) {
+    if (pendingHandSteps(trajectoryOf(session)).some((p) => p.id === from.id)) {
+      return refuse('not-run', `Step ${from.depth} is a hand-written action that has not run yet, so its world has no checkpoint: run the waiting actions first, then branch from it.`);
+    }
+    if (from.checkpointError) return refuse('checkpoint-failed', `Step ${from.depth} has no checkpoint: taking it failed (${from.checkpointError}).`);
+    return refuse('no-checkpoint', `Step ${from.depth} has no checkpoint${from.finishedAt ? '' : ' (it has not finished)'}.`);
+  }
+  try {
+    await (await checkpointReader(core, session)).files(cp.commit);
+  } catch (err) {
+    const e = err instanceof ApolloError ? err : new ApolloError('IO', (err as Error)?.message ?? String(err));
+    if (e.code === 'NOT_FOUND' && /no checkpoint store/.test(e.message)) {
+      return refuse('store-missing', `Session ${session.id} has no checkpoint store any more, so the files of step ${from.depth} cannot be restored.`);
+    }
+    return refuse('store-damaged', `The checkpoint of step ${from.depth} cannot be read from the session's checkpoint store (${e.message.replace(/\.$/, '')}).`);
+  }
+  const plan: HandActionPlan = { mode: 'checkpoint', stepId: from.id, stepNumber: from.depth, commit: cp.commit };
+  if (!(await isDir(cwd))) plan.waits = `The working directory ${cwd} is not available now: the action is recorded and runs on this checkpoint once it is.`;
+  return plan;
+}
+
+/** The plan for a hand-written action branched from a step (the contract's branch.handActionPlan). */
+export async function handActionPlan(core: AnnotateCore, sessionId: string, fromStepId: string | null): Promise<HandActionPlan> {
+  const session = await core.session(sessionId);
+  const from = fromStepId === null ? null : requireStep(trajectoryOf(session), sessionId, fromStepId);
+  return planWorld(core, session, core.ws.entry(sessionId).cwd, from);
+}
+
+/**
+ * The session's checkpoint store, checked whole and holding `commit`, before anything
+ * is touched. Errors start with `what` and change nothing.
+ */
+async function verifiedStore(core: AnnotateCore, session: SessionLog, cwd: string, commit: string, what: string): Promise<CheckpointStore> {
+  let store: CheckpointStore;
+  try {
+    store = await core.rollouts.checkpoints(session, cwd);
+  } catch (err) {
+    throw prefixed(what, err);
+  }
+  const health = await store.verify();
+  if (!health.ok) throw new ApolloError('IO', `${what}: ${health.error ?? 'its checkpoint store is damaged'}. Nothing was changed.`);
+  try {
+    await store.files(commit);
+  } catch (err) {
+    throw prefixed(what, err);
+  }
+  return store;
+}
+
+/**
+ * Bring a step's world back, for rewinds and hand-written actions alike: close the
+ * session's terminals, restore the files of `cp.commit`, and start a fresh terminal
+ * (new id) in the recorded shell directory with the recorded environment; the agent's
+ * terminal names (`names`, the first one gets the shell) map onto new ids.
+ */
+async function restoreWorld(
+  core: AnnotateCore, session: SessionLog, cwd: string, store: CheckpointStore,
+  cp: { commit: string; shellCwd?: string; env?: Record<string, string> }, names: string[], what: string,
+): Promise<{ term: LiveTerminal; aliases: Record<string, string> }> {
+  // Old shells (and what runs in them) go first: nothing may write while files are restored.
+  for (const term of core.pty.list(session.id)) await core.pty.close(session, term.id);
+  try {
+    await store.restore(cp.commit);
+  } catch (err) {
+    throw prefixed(what, err);
+  }
+
+  // Fresh terminals: the agent's names map onto new ids.
+  if (!names.length) names = ['main'];
+  const aliases: Record<string, string> = {};
+  const taken = new Set<string>();
+  for (const name of names) {
+    const id = freshTerminalId(session, core.pty.list(session.id), name, taken);
+    taken.add(id);
+    aliases[name] = id;
+  }
+  const shellCwd = await shellDirFor(session, cwd, cp.shellCwd);
+  const term = await core.pty.create(session, { id: aliases[names[0]!]!, cwd: shellCwd, env: restoreEnv(cp.env) });
+  await waitReady(term);
+  setAliases(core.pty, session.id, aliases);
+  return { term, aliases };
 }
 
 /** Variables to restore: the recorded ones; default ones not recorded were unset then. */
@@ -425,9 +560,10 @@ function newBranchId(t: Trajectory): string {
   }
 }
 
-function storeError(sessionId: string, err: unknown): ApolloError {
+/** `err` as an ApolloError whose message starts with `what` (code and details kept). */
+function prefixed(what: string, err: unknown): ApolloError {
   const e = err instanceof ApolloError ? err : new ApolloError('IO', (err as Error)?.message ?? String(err));
-  return new ApolloError(e.code, `Cannot rewind session ${sessionId}: ${e.message}`, e.details);
+  return new ApolloError(e.code, `${what}: ${e.message}`, e.details);
 }
 
 async function isDir(p: string): Promise<boolean> {

@@ -17,7 +17,8 @@ export const READ_CAP_BYTES = 2 * 1024 * 1024;
 const readers = new WeakMap<SessionLog, Promise<CheckpointStore>>();
 let scratchDir: Promise<string> | null = null;
 
-async function storeFor(core: AnnotateCore, session: SessionLog): Promise<CheckpointStore> {
+/** The session's checkpoint store for reading (never created here); NOT_FOUND when there is none. */
+export async function checkpointReader(core: AnnotateCore, session: SessionLog): Promise<CheckpointStore> {
   const storeDir = join(session.dir, 'checkpoints.git');
   if (!existsSync(join(storeDir, 'HEAD')) && !existsSync(join(storeDir, 'objects'))) {
     throw new ApolloError('NOT_FOUND', `Session ${session.id} has no checkpoint store.`);
@@ -48,7 +49,7 @@ async function checkpointOf(core: AnnotateCore, sessionId: string, stepId: strin
 
 export async function checkpointFiles(core: AnnotateCore, sessionId: string, stepId: string): Promise<{ files: FileEntry[]; usage: { bytes: number; budgetBytes: number } }> {
   const { session, commit } = await checkpointOf(core, sessionId, stepId);
-  const store = await storeFor(core, session);
+  const store = await checkpointReader(core, session);
   const files = (await store.files(commit)).map((f) => ({ path: f.path, size: f.size, sha: f.sha }));
   const u = await store.usage();
   return { files, usage: { bytes: u.bytes, budgetBytes: u.budgetBytes } };
@@ -61,7 +62,7 @@ export async function checkpointFiles(core: AnnotateCore, sessionId: string, ste
  */
 export async function checkpointReadFile(core: AnnotateCore, sessionId: string, stepId: string, path: string): Promise<{ text: string; binary: boolean }> {
   const { session, commit } = await checkpointOf(core, sessionId, stepId);
-  const store = await storeFor(core, session);
+  const store = await checkpointReader(core, session);
   const buf = await store.readFile(commit, path);
   let head = buf.length > READ_CAP_BYTES ? buf.subarray(0, READ_CAP_BYTES) : buf;
   if (head.includes(0)) return { text: '', binary: true };

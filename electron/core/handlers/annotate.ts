@@ -1,16 +1,18 @@
 import type { ApolloCore } from '../app';
 import type { HandlerMap } from '../dispatch';
-import { addComment, checkpointFiles, checkpointReadFile, createBranch, deleteComment, editComment, rewind, runPendingActions } from '../annotate/index';
+import { addComment, checkpointFiles, checkpointReadFile, createBranch, deleteComment, editComment, handActionPlan, rewind, runPendingActions } from '../annotate/index';
 
 /** Branches, rewinds, comments and checkpoint reading (labels, rules, judge and export live elsewhere). */
 export function annotateHandlers(core: ApolloCore): HandlerMap {
   return {
-    'branch.create': async ({ sessionId, fromStepId, name, guidance, action, profile }) => {
+    'branch.create': async ({ sessionId, fromStepId, name, guidance, action, profile, runInCurrentState }) => {
       // Without the agent, a hand-written action runs in the background: its result
-      // arrives as events, and the request does not wait for a long command.
-      const r = await createBranch(core, { sessionId, fromStepId, name, guidance, action, profile, background: !profile });
+      // arrives as events, and the request does not wait for a long command (a refusal
+      // to run it, e.g. no checkpoint to restore, is still this request's error).
+      const r = await createBranch(core, { sessionId, fromStepId, name, guidance, action, profile, runInCurrentState, background: !profile });
       return { branchId: r.branchId, ...(r.stepId ? { stepId: r.stepId } : {}), ...(r.rolloutId ? { rolloutId: r.rolloutId } : {}) };
     },
+    'branch.handActionPlan': ({ sessionId, fromStepId }) => handActionPlan(core, sessionId, fromStepId),
     'branch.rewind': async ({ sessionId, toStepId, profile, guidance }) => {
       const r = await rewind(core, { sessionId, toStepId, profile, guidance });
       return { branchId: r.branchId, ...(r.rolloutId ? { rolloutId: r.rolloutId } : {}) };

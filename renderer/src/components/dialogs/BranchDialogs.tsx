@@ -1,8 +1,10 @@
 // "Branch here" (continue from a step with the agent, optionally guided, or with an
 // action written by hand — that works offline) and "Rewind here" (restore the files
 // and shell of a step, then continue as a new branch).
-import { useMemo, useState } from 'react';
-import { useApp } from '../../context';
+import { useEffect, useMemo, useState } from 'react';
+import type { HandActionPlan } from '../../../../shared/contract/annotate';
+import { useApp, useTransport } from '../../context';
+import { describeError } from '../../lib/errors';
 import { TOOL_NAMES, TOOLS, isToolName, toolSignature, validateToolArgs, type ToolName } from '../../../../shared/tools';
 import { summarizeStep } from '../../lib/steps';
 import { Field, FormDialog, useSubmit } from '../form';
@@ -34,6 +36,53 @@ function parseArgs(tool: ToolName, text: string): { ok: true; value: Record<stri
 
 const templateText = (tool: ToolName) => JSON.stringify(TOOLS[tool].template, null, 2);
 
+type PlanState = { state: 'loading' } | { state: 'error'; message: string } | { state: 'ok'; plan: HandActionPlan };
+
+/** Where the hand-written action would run (asked of the host, which checks the checkpoint). */
+function useHandActionPlan(sessionId: string, fromStepId: string | null, enabled: boolean): PlanState {
+  const transport = useTransport();
+  const [plan, setPlan] = useState<PlanState>({ state: 'loading' });
+  useEffect(() => {
+    if (!enabled) return;
+    let cancelled = false;
+    setPlan({ state: 'loading' });
+    transport
+      .request('branch.handActionPlan', { sessionId, fromStepId })
+      .then((p) => !cancelled && setPlan({ state: 'ok', plan: p }))
+      .catch((err) => !cancelled && setPlan({ state: 'error', message: describeError(err).message }));
+    return () => {
+      cancelled = true;
+    };
+  }, [transport, sessionId, fromStepId, enabled]);
+  return plan;
+}
+
+/** What happens to the world before the action runs; the "current state" choice only when there is no checkpoint to restore. */
+function HandActionWorld({ plan, accepted, onAccept }: { plan: PlanState; accepted: boolean; onAccept: (v: boolean) => void }) {
+  if (plan.state === 'loading') return <p className="muted" data-testid="branch-world" data-mode="loading">Checking the checkpoint of this step…</p>;
+  if (plan.state === 'error') return <p className="err-text" data-testid="branch-world" data-mode="error">{plan.message}</p>;
+  const p = plan.plan;
+  if (p.mode === 'checkpoint') {
+    return (
+      <p data-testid="branch-world" data-mode="checkpoint">
+        Files, directory and environment of step {p.stepNumber} will be restored in fresh terminals first (checkpoint {p.commit.slice(0, 12)}; the
+        session&apos;s terminals are closed), then the action runs there.{p.waits ? ` ${p.waits}` : ''}
+      </p>
+    );
+  }
+  return (
+    <>
+      <p className="warn-text" data-testid="branch-world" data-mode="refuse">
+        No checkpoint to run the action on: {p.reason} Tick &ldquo;run in the current state&rdquo; to run it anyway.
+      </p>
+      <label className="check">
+        <input type="checkbox" data-testid="branch-current-state" checked={accepted} onChange={(e) => onAccept(e.target.checked)} />
+        Run in the current state of the working directory (the step is marked so)
+      </label>
+    </>
+  );
+}
+
 export function BranchDialog({ sessionId, fromStepId }: { sessionId: string; fromStepId: string | null }) {
   const closeDialog = useApp((s) => s.closeDialog);
   const createBranch = useApp((s) => s.createBranch);
@@ -48,11 +97,15 @@ export function BranchDialog({ sessionId, fromStepId }: { sessionId: string; fro
   const [tool, setTool] = useState<ToolName>('run_command');
   const [args, setArgs] = useState(() => templateText('run_command'));
   const [continueAgent, setContinueAgent] = useState(false);
+  const [currentState, setCurrentState] = useState(false);
   const { busy, error, run } = useSubmit();
   const parsed = useMemo(() => parseArgs(tool, args), [tool, args]);
+  const plan = useHandActionPlan(sessionId, fromStepId, mode === 'manual');
+  // The action runs on the step's checkpoint, or knowingly in the current state; never unknowingly.
+  const worldOk = plan.state === 'ok' && (plan.plan.mode === 'checkpoint' || currentState);
 
   const submit = () => {
-    if (mode === 'manual' && !parsed.ok) return;
+    if (mode === 'manual' && (!parsed.ok || !worldOk)) return;
     const withAgent = mode === 'agent' || continueAgent;
     void run(
       () =>
@@ -62,6 +115,7 @@ export function BranchDialog({ sessionId, fromStepId }: { sessionId: string; fro
           ...(name.trim() ? { name: name.trim() } : {}),
           ...(guidance.trim() && mode === 'agent' ? { guidance: guidance.trim() } : {}),
           ...(mode === 'manual' && parsed.ok ? { action: { name: tool, arguments: parsed.value } } : {}),
+          ...(mode === 'manual' && currentState && plan.state === 'ok' && plan.plan.mode === 'refuse' ? { runInCurrentState: true } : {}),
           ...(withAgent && profile ? { profile } : {}),
         }),
       (res) => {
@@ -82,7 +136,7 @@ export function BranchDialog({ sessionId, fromStepId }: { sessionId: string; fro
         label: mode === 'agent' ? 'Branch and continue' : 'Branch with this action',
         busyLabel: 'Creating…',
         testId: 'branch-submit',
-        disabled: (mode === 'manual' && !parsed.ok) || (mode === 'agent' && !profile && !guidance.trim()),
+        disabled: (mode === 'manual' && (!parsed.ok || !worldOk)) || (mode === 'agent' && !profile && !guidance.trim()),
       }}
       busy={busy}
       error={error}
@@ -137,6 +191,7 @@ export function BranchDialog({ sessionId, fromStepId }: { sessionId: string; fro
           >
             <textarea className="mono" data-testid="branch-args" rows={7} spellCheck={false} value={args} aria-invalid={!parsed.ok} onChange={(e) => setArgs(e.target.value)} />
           </Field>
+          <HandActionWorld plan={plan} accepted={currentState} onAccept={setCurrentState} />
           <label className="check">
             <input type="checkbox" data-testid="branch-continue" checked={continueAgent} onChange={(e) => setContinueAgent(e.target.checked)} disabled={!profilesCount} />
             Then let the agent continue

@@ -128,6 +128,11 @@ export const StepRow = memo(function StepRow(p: StepRowProps) {
         )}
         {exitCodes.length > 0 && <span className={exitCodes.some((c) => c !== 0) ? 'err-text' : ''}>exit {exitCodes.join(',')}</span>}
         {step.checkpointError && <span className="warn-text" title={step.checkpointError}>no checkpoint</span>}
+        {step.world?.kind === 'current' && (
+          <span className="warn-text" data-testid="step-world-current" title={step.world.reason}>
+            ran in the current state, not {step.parentId ? `step ${step.depth - 1}'s` : "the start's"}
+          </span>
+        )}
       </div>
 
       {expanded.action && step.response && step.response.toolCalls.length > 0 && (
