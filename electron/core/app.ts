@@ -13,6 +13,7 @@ import { annotateHandlers } from './handlers/annotate';
 import { exportManager, labelHandlers } from './handlers/labels';
 import { memoryVault, Profiles, withoutKeys, type KeyVault } from './profiles';
 import { RolloutManager } from './rollouts';
+import { ControlManager } from './control';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import { mkdir } from 'node:fs/promises';
@@ -36,6 +37,8 @@ export class ApolloCore {
   readonly pty: PtyHost;
   readonly profiles: Profiles;
   readonly rollouts: RolloutManager;
+  /** Who may type into which terminal while an agent works (take control / hand back). */
+  readonly control: ControlManager;
   private handlers: HandlerMap = {};
   private readonly unsubscribers = new Map<string, () => void>();
   private closing: Promise<void> | null = null;
@@ -61,6 +64,12 @@ export class ApolloCore {
     this.profiles = new Profiles(ws, opts.vault ?? memoryVault());
     this.rollouts = new RolloutManager(this.pty, (sessionId, stepId, delta) => {
       if (delta.content || delta.reasoning) this.broadcast('rollout.delta', { sessionId, stepId, content: delta.content, reasoning: delta.reasoning });
+    });
+    this.control = new ControlManager({
+      rollouts: this.rollouts,
+      pty: this.pty,
+      cwd: (sessionId) => this.ws.entry(sessionId).cwd,
+      changed: (status) => this.broadcast('rollout.control', status),
     });
     this.handlers = { ...sessionHandlers(this), ...rolloutHandlers(this), ...annotateHandlers(this), ...labelHandlers(this) };
   }
@@ -150,7 +159,10 @@ export class ApolloCore {
   async session(id: string): Promise<SessionLog> {
     const s = await this.ws.session(id);
     if (!this.unsubscribers.has(id)) {
-      this.unsubscribers.set(id, s.subscribe((event) => this.broadcast('session.event', { sessionId: id, event })));
+      this.unsubscribers.set(id, s.subscribe((event) => {
+        this.broadcast('session.event', { sessionId: id, event });
+        this.control.onEvent(id, event);
+      }));
     }
     return s;
   }
@@ -158,6 +170,7 @@ export class ApolloCore {
   /** Stop everything the session runs, then remove it from disk and from every mirror. */
   async deleteSession(id: string): Promise<void> {
     this.ws.entry(id);
+    this.control.forget(id);
     await this.rollouts.forget(id);
     await this.pty.closeSession(id);
     this.unsubscribers.get(id)?.();

@@ -71,7 +71,7 @@ export class RolloutManager {
       aliases: opts.aliases,
       ...opts.tuning,
       onDelta: (stepId, delta) => this.onDelta(session.id, stepId, delta),
-      hooks: { afterStep: (stepId) => this.checkpoint(session, opts.cwd, stepId) },
+      hooks: { afterStep: (stepId) => this.checkpointStep(session, opts.cwd, stepId) },
     });
     const entry = { rollout, done: rollout.run() };
     this.active.set(session.id, entry);
@@ -115,7 +115,8 @@ export class RolloutManager {
     return s;
   }
 
-  private async checkpoint(session: SessionLog, cwd: string, stepId: string): Promise<void> {
+  /** Snapshot the working directory after a step (the agent's, or a human's in a terminal they control). */
+  async checkpointStep(session: SessionLog, cwd: string, stepId: string): Promise<void> {
     const off = checkpointsOff(cwd);
     if (off) {
       // Said once per session, not at every step.

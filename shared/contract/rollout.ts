@@ -1,5 +1,7 @@
 import { z } from 'zod';
 import { command } from './define';
+import { terminalName } from './sessions';
+import type { RolloutState } from '../events';
 
 const id = z.string().min(1).max(200);
 
@@ -28,6 +30,22 @@ export const profileInput = z.object({
   toolMode: z.enum(['tools', 'text']).optional(),
 });
 
+/**
+ * Who may type into the terminals of a session. While a rollout runs, the terminals
+ * its tools drive are the agent's: human keys there are refused. A human who takes
+ * control of one pauses the agent at its next step boundary (`active` from then on);
+ * the commands they run there are recorded as human steps of the branch until they
+ * hand back.
+ */
+export interface ControlStatus {
+  sessionId: string;
+  /** The session's current rollout (ended ones too, for their state). */
+  rollout: { id: string; branchId: string; state: RolloutState | 'idle' } | null;
+  /** Terminal ids the rollout's tools drive. */
+  driven: string[];
+  control: { terminalId: string; branchId: string; author: string; active: boolean } | null;
+}
+
 export const rolloutCommands = {
   'profiles.list': command<EndpointProfile[]>()(z.object({})),
   'profiles.save': command<EndpointProfile>()(profileInput),
@@ -50,6 +68,11 @@ export const rolloutCommands = {
   'rollout.pause': command<{ ok: true }>()(z.object({ sessionId: id })),
   'rollout.resume': command<{ ok: true }>()(z.object({ sessionId: id })),
   'rollout.stop': command<{ ok: true }>()(z.object({ sessionId: id })),
+  /** Take a terminal from the agent: it pauses at its next step boundary; what you run there becomes human steps. */
+  'rollout.takeControl': command<ControlStatus>()(z.object({ sessionId: id, terminalId: terminalName })),
+  /** Give the terminal back: the agent resumes with your steps in its context. */
+  'rollout.handBack': command<ControlStatus>()(z.object({ sessionId: id })),
+  'rollout.control': command<ControlStatus>()(z.object({ sessionId: id })),
   'settings.get': command<{ annotator: string }>()(z.object({})),
   'settings.set': command<{ annotator: string }>()(z.object({ annotator: z.string().min(1).max(100) })),
 };
@@ -57,4 +80,6 @@ export const rolloutCommands = {
 export interface RolloutPushEvents {
   /** Streaming text of the step being generated (not persisted until the response completes). */
   'rollout.delta': { sessionId: string; stepId: string; content?: string; reasoning?: string };
+  /** The control status of a session changed (see ControlStatus). */
+  'rollout.control': ControlStatus;
 }

@@ -41,15 +41,23 @@ export function rolloutHandlers(core: ApolloCore): HandlerMap {
       core.rollouts.require(sessionId).pause();
       return { ok: true as const };
     },
-    'rollout.resume': ({ sessionId }) => {
+    'rollout.resume': async ({ sessionId }) => {
       const r = core.rollouts.require(sessionId);
       if (r.state !== 'paused') throw new ApolloError('CONFLICT', `The rollout is ${r.state}, not paused.`);
-      void core.rollouts.resume(sessionId);
+      // Resuming while a human holds a terminal hands it back first (the agent would type there).
+      if (core.control.status(sessionId).control) await core.control.handBack(sessionId, core.annotator());
+      else void core.rollouts.resume(sessionId);
       return { ok: true as const };
     },
     'rollout.stop': async ({ sessionId }) => {
       await core.rollouts.require(sessionId).stop();
       return { ok: true as const };
+    },
+    'rollout.takeControl': async ({ sessionId, terminalId }) => core.control.take(await core.session(sessionId), terminalId, core.annotator()),
+    'rollout.handBack': ({ sessionId }) => core.control.handBack(sessionId, core.annotator()),
+    'rollout.control': async ({ sessionId }) => {
+      await core.session(sessionId);
+      return core.control.status(sessionId);
     },
     'settings.get': () => ({ annotator: core.annotator() }),
     'settings.set': async ({ annotator }) => {

@@ -53,7 +53,9 @@ export function sessionHandlers(core: ApolloCore): HandlerMap {
     },
 
     'terminal.input': ({ sessionId, terminalId, data }) => {
-      core.requireLive(sessionId, terminalId).write(data, 'human');
+      const term = core.requireLive(sessionId, terminalId);
+      core.control.checkInput(sessionId, terminalId);
+      term.write(data, 'human');
       return { ok: true as const };
     },
 

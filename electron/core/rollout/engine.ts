@@ -114,6 +114,15 @@ export class Rollout {
   private pausedAt: number | null = null;
   /** Events up to this seq were already checked for human terminal input. */
   private seenSeq: number;
+  /**
+   * Terminals a human has taken control of on this branch (control.taken, not yet
+   * returned), as of seenSeq: what is typed there becomes recorded human steps, so it
+   * is no note for the agent.
+   */
+  private readonly controlled = new Set<string>();
+  /** Terminals this rollout's tools drive (used, created, or used earlier on its path). */
+  private readonly driven = new Set<string>();
+  private pauseReason = 'paused by the user';
 
   // replay
   private replayPath: Step[] = [];
@@ -137,7 +146,9 @@ export class Rollout {
       : null;
     this.leafId = opts.parentStepId;
     for (const [name, id] of Object.entries(opts.aliases ?? {})) this.aliases.set(name, id);
+    for (const id of this.aliases.values()) this.driven.add(id);
     this.seenSeq = this.session.events.at(-1)?.seq ?? 0;
+    for (const ev of this.session.events) this.trackControl(ev);
     this.requests = new RequestRecorder(this.session, () => this.t);
   }
 
@@ -177,8 +188,33 @@ export class Rollout {
   /** Pause at the next step boundary; an in-flight model request is cancelled and redone on resume. */
   pause(): void {
     if (!this.running) return;
+    this.pauseReason = 'paused by the user';
     this.pauseRequested = true;
     this.abort?.abort();
+  }
+
+  /**
+   * Pause once the current step is done (a human takes control of a terminal). A reply
+   * being awaited is let in and its actions run, so no step is left half-done; a
+   * sleep or wait of the step is cut short.
+   */
+  pauseAtBoundary(reason: string): void {
+    if (!this.running) return;
+    this.pauseReason = reason;
+    this.pauseRequested = true;
+    const cur = this.currentId ? this.t.steps.get(this.currentId) : undefined;
+    if (!cur || cur.response) this.abort?.abort();
+  }
+
+  /** Terminal ids the agent's tools drive: human input there would mix into its commands. */
+  drivenTerminals(): ReadonlySet<string> {
+    return this.driven;
+  }
+
+  /** The session_id the agent knows a terminal by (an alias after a rewind or a replay). */
+  agentSessionId(terminalId: string): string {
+    for (const [name, id] of this.aliases) if (id === terminalId) return name;
+    return terminalId;
   }
 
   /** Stop for good. A running tool call finishes (a sleep is cut short); later calls of the step are skipped. */
@@ -255,6 +291,7 @@ export class Rollout {
       throw new ApolloError('NOT_FOUND', `No step ${this.leafId} in session ${this.session.id}`);
     }
     if (this.opts.policy === 'replay') this.prepareReplay();
+    for (const s of pathTo(this.t, this.leafId)) for (const r of s.results) if (r.terminalId) this.driven.add(r.terminalId);
     await this.append({
       type: 'rollout.started', rolloutId: this.id, branchId: this.branchId, task: this.opts.task, endpoint: this.endpointRecord(),
       policy: this.opts.policy, maxSteps: this.opts.maxSteps, parentStepId: this.leafId,
@@ -266,6 +303,7 @@ export class Rollout {
     this.unsubscribe = this.session.subscribe((ev) => applyEvent(this.t, ev));
     try {
       const wasPaused = this._state === 'paused';
+      if (wasPaused) this.adoptStepsAddedWhilePaused();
       await this.ensureStarted();
       this._state = 'running';
       this._error = undefined;
@@ -292,7 +330,7 @@ export class Rollout {
     }
     if (this.pauseRequested) {
       this.pauseRequested = false;
-      await this.setState('paused', { reason: 'paused by the user' });
+      await this.setState('paused', { reason: this.pauseReason });
       return 'paused';
     }
     if (!this.currentId && this.stepsTaken >= this.opts.maxSteps) {
@@ -426,8 +464,10 @@ export class Rollout {
         await record(call, { observation: JSON.stringify({ success: false, message: `Not executed: ${why}.`, observation_type: 'base' }), isError: false }, 0);
         continue;
       }
+      this.noteDriven(call);
       const t0 = Date.now();
       const o = await exec(call);
+      if (o.terminalId) this.driven.add(o.terminalId);
       await record(call, o, Date.now() - t0);
       if (o.finish) finished = o.finish.message;
     }
@@ -442,7 +482,10 @@ export class Rollout {
     while (i > 0 && events[i - 1]!.seq > this.seenSeq) i--;
     for (; i < events.length; i++) {
       const ev = events[i]!;
-      if (ev.type === 'terminal.input' && ev.source === 'human') typed.set(ev.terminalId, (typed.get(ev.terminalId) ?? '') + ev.data);
+      this.trackControl(ev);
+      if (ev.type === 'terminal.input' && ev.source === 'human' && !this.controlled.has(ev.terminalId)) {
+        typed.set(ev.terminalId, (typed.get(ev.terminalId) ?? '') + ev.data);
+      }
     }
     this.seenSeq = this.session.events.at(-1)?.seq ?? this.seenSeq;
     if (!typed.size) return null;
@@ -452,6 +495,32 @@ export class Rollout {
       return `session ${reverse.get(tid) ?? tid}: ${JSON.stringify(shown)}`;
     });
     return `A human typed directly into the terminal since your last action (${parts.join('; ')}). Check the session state before relying on earlier output.`;
+  }
+
+  private trackControl(ev: SessionEvent): void {
+    if (ev.type === 'control.taken' && ev.branchId === this.branchId) this.controlled.add(ev.terminalId);
+    else if (ev.type === 'control.returned' && ev.branchId === this.branchId) this.controlled.delete(ev.terminalId);
+  }
+
+  /** The terminal a call is about to drive, known before it runs (a command may run for minutes). */
+  private noteDriven(call: ToolCall): void {
+    const p = parseToolCall(call);
+    const sid = p.ok ? (p.args as Record<string, unknown>).session_id : undefined;
+    if (typeof sid === 'string') this.driven.add(this.aliases.get(sid) ?? sid);
+  }
+
+  /**
+   * Steps recorded on this branch while paused (a human in control of a terminal ran
+   * commands) are where the agent continues, so its next request contains them. A
+   * step interrupted before its reply is left behind: its prompt predates them.
+   */
+  private adoptStepsAddedWhilePaused(): void {
+    const leaf = branchLeaf(this.t, this.branchId);
+    if (!leaf?.response || leaf.id === this.leafId || leaf.id === this.currentId) return;
+    if (!pathTo(this.t, leaf.id).some((s) => s.id === this.leafId) && this.leafId != null) return;
+    this.leafId = leaf.id;
+    this.currentId = null;
+    this.pausedAt = null;
   }
 
   private async afterStep(stepId: string): Promise<void> {
