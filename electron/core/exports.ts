@@ -12,7 +12,7 @@ import { ApolloError, type ErrorCode } from '../../shared/errors';
 import type { SessionEvent } from '../../shared/events';
 import type { AnnotatePushEvents } from '../../shared/contract/annotate';
 import { foldTrajectory } from '../../shared/trajectory';
-import { exportBundle, type ExportBundleResult, type ExportFormat, type ExportSessionInput, type ToolSchema } from './dataset/index';
+import { exportBundle, type ExportBundleResult, type ExportFormat, type ExportSessionInput } from './dataset/index';
 import { systemPromptFor, TOOL_SCHEMAS } from './rollout/index';
 import { APP_VERSION } from './version';
 import type { ApolloCore } from './app';
@@ -52,15 +52,9 @@ interface Job {
   finished: Promise<ExportOutcome>;
 }
 
-/** The system prompt a session's rollouts ran with (the shared prompt plus the working directory). */
-export function sessionSystemPrompt(events: readonly SessionEvent[]): string {
-  const created = events.find((e) => e.type === 'session.created');
-  return systemPromptFor({ cwd: created?.type === 'session.created' && created.cwd ? created.cwd : undefined });
-}
-
 /**
  * The exportBundle inputs for workspace sessions: a snapshot of each log, its folder,
- * the agent's system prompt and tools. `branches` gives a session its own branch list
+ * `branches` gives a session its own branch list
  * (every one must exist in that session, else NOT_FOUND; a key naming no exported
  * session is BAD_REQUEST). For the other sessions `branchIds` are looked up in every
  * session; a session holding none of them, or a branch found in no session, is NOT_FOUND.
@@ -102,10 +96,7 @@ export async function exportInputs(
       if (selected.length === 0) throw new ApolloError('NOT_FOUND', `Session ${id} has none of the branches ${wanted.join(', ')}`);
       for (const b of selected) found.add(b);
     }
-    out.push({
-      sessionId: id, events, sessionDir: session.dir, ...(selected ? { branchIds: selected } : {}),
-      systemPrompt: sessionSystemPrompt(events), tools: TOOL_SCHEMAS as ToolSchema[],
-    });
+    out.push({ sessionId: id, events, sessionDir: session.dir, ...(selected ? { branchIds: selected } : {}) });
   }
   const missing = flatUsed ? (wanted?.filter((b) => !found.has(b)) ?? []) : [];
   if (missing.length) throw new ApolloError('NOT_FOUND', `No exported session has the branch(es) ${missing.join(', ')}`);

@@ -1,14 +1,23 @@
 // A dataset bundle: a folder of training files, terminal recordings, a manifest and
 // a redaction report, published atomically.
 //
-//   <outDir>/openai.jsonl          OpenAI chat fine-tuning, one line per exported branch
-//   <outDir>/sharegpt.jsonl        ShareGPT / LLaMA-Factory, same lines in the same order
+//   <outDir>/openai.jsonl          OpenAI chat fine-tuning: one line per example (a context
+//                                  window exactly as the model saw it, or a split of one)
+//   <outDir>/axolotl.yml           Axolotl dataset entry that loads openai.jsonl honouring weight
+//   <outDir>/sharegpt.jsonl        LLaMA-Factory ShareGPT: one line per trained action
 //   <outDir>/dataset_info.json     LLaMA-Factory entry for sharegpt.jsonl
+//   <outDir>/llamafactory.yaml     the training arguments sharegpt.jsonl needs (mask_history)
+//   <outDir>/mistral.jsonl         mistral-finetune: one line per trained action
 //   <outDir>/trajectory.jsonl      full fidelity: per session a session line, then step lines
 //   <outDir>/terminals/<session>/<terminal>.cast   asciicast v2
-//   <outDir>/redactions.json       what was redacted where (never the secret)
+//   <outDir>/redactions.json       what was redacted where (never the secret), and which
+//                                  trained turns were masked because they held a secret
 //   <outDir>/manifest.json         versions, sessions, branches, annotators, label policy,
-//                                  counts, every other file with its size and SHA-256
+//                                  examples with their tokens, counts, warnings, every
+//                                  other file with its size and SHA-256
+//
+// The training files are views over one example stream (examples.ts), which is built
+// from the request record; trainers.ts adapts it to each trainer's rules.
 //
 // Everything is written into `<outDir>.tmp-<random>` beside the target, validated from
 // disk, fsync'd, then renamed to `outDir` in one step. On abort, a validation failure
@@ -19,21 +28,22 @@ import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ApolloError } from '../../../shared/errors';
 import type { LabelSource, SessionEvent } from '../../../shared/events';
-import { foldTrajectory, type Trajectory } from '../../../shared/trajectory';
+import { branchPath, foldTrajectory, type Trajectory } from '../../../shared/trajectory';
 import { terminalIdsOf, writeAsciicast } from './asciicast';
+import { ExampleLedger, sessionExamples, type Example, type SkippedExample } from './examples';
 import { checkWrittenFile, exists, scanFile, StagingDir, toApolloError, type WrittenFile } from './files';
-import {
-  emptyStats, llamaFactoryDatasetInfo, openaiRecord, sharegptRecord, stepBranches, trajectoryRecords, weighConversation,
-  type OpenAIOptions, type ToolSchema, type TrajectoryStats,
-} from './formats';
-import { assistantTurns, buildConversation, type Conversation } from './messages';
+import { emptyStats, stepBranches, trajectoryRecords, type TrajectoryStats } from './formats';
 import { labelUnder, resolvePolicy, type LabelPolicy } from './policy';
 import { RedactionLog, Redactor, type RedactionReport, type RedactionSummary } from './redact';
+import { TOKENIZER } from './tokens';
+import {
+  axolotlConfig, llamaFactoryDatasetInfo, llamaFactoryTrainConfig, mistralRecord, openaiRecord, perActionRecords, recordTokenCount, sharegptRecord,
+  type OpenAIRecord,
+} from './trainers';
 import type { ValidationError } from './validate';
 
-export type { ToolSchema } from './formats';
-export type ExportFormat = 'openai' | 'sharegpt' | 'trajectory' | 'asciicast';
-export const EXPORT_FORMATS: readonly ExportFormat[] = ['openai', 'sharegpt', 'trajectory', 'asciicast'];
+export type ExportFormat = 'openai' | 'sharegpt' | 'mistral' | 'trajectory' | 'asciicast';
+export const EXPORT_FORMATS: readonly ExportFormat[] = ['openai', 'sharegpt', 'mistral', 'trajectory', 'asciicast'];
 
 export interface ExportSessionInput {
   sessionId: string;
@@ -42,8 +52,6 @@ export interface ExportSessionInput {
   sessionDir: string;
   /** Branches to export; default every branch that has steps of its own. */
   branchIds?: string[];
-  systemPrompt: string;
-  tools: ToolSchema[];
 }
 
 export interface ExportBundleOptions {
@@ -55,14 +63,24 @@ export interface ExportBundleOptions {
   secrets: string[];
   appVersion: string;
   labelPolicy?: Partial<LabelPolicy>;
-  openai?: OpenAIOptions;
+  openai?: { reasoning?: 'omit' | 'field' };
+  /** Split examples longer than this many tokens (earlier turns kept as weight-0 context where they fit). */
+  maxTokens?: number;
+  /** History kept before each action of the per-action files (sharegpt, mistral); default maxTokens, else 32k. */
+  historyTokens?: number;
+  /** Warn about examples longer than this (default maxTokens, else 32k). */
+  warnTokens?: number;
+  /** Export summary requests as examples of their own (default false). */
+  includeSummaries?: boolean;
+  /** Compute everything, write nothing: the plan the dialog and --dry-run show. */
+  dryRun?: boolean;
   onProgress?(done: number, total: number, stage: string): void;
   signal?: AbortSignal;
 }
 
 export interface ManifestFile {
   path: string;
-  format: ExportFormat | 'llama-factory-dataset-info' | 'redactions';
+  format: ExportFormat | 'llama-factory-dataset-info' | 'trainer-config' | 'redactions';
   bytes: number;
   sha256: string;
   /** JSONL lines / asciicast events (header excluded). */
@@ -82,31 +100,79 @@ export interface ManifestBranch {
 
 export interface ManifestCounts {
   sessions: number;
+  /** Examples (lines of openai.jsonl). */
   trajectories: number;
+  /** Lines of sharegpt.jsonl / mistral.jsonl: one per trained action. */
+  actionLines: number;
   /** Distinct steps on exported paths. */
   steps: number;
-  /** Distinct exported actions (assistant turns); each counted once even when shared by branches. */
+  /** Distinct actions (steps with a reply) on exported paths; each counted once even when shared by branches. */
   actions: number;
+  /** Actions trained (weight 1 in exactly one example). */
   kept: number;
+  /** Actions not trained (weight 0 everywhere). */
   masked: number;
   /** Actions with no label from an honoured source (included in kept or masked per policy). */
   unlabelled: number;
-  maskedBy: TrajectoryStats['maskedBy'];
+  maskedBy: TrajectoryStats['maskedBy'] & { secret: number };
   labelledBy: Record<LabelSource, number>;
   emptyTurns: number;
+  /** Branches or windows left out because nothing in them is trained. */
+  examplesSkipped: number;
+  /** Examples whose context was rebuilt by today's code (logs older than the request record). */
+  reconstructed: number;
+  tokens: { tokenizer: string; total: number; longest: number; limit: number; overLimit: number };
+}
+
+export interface ManifestTrajectory {
+  line: number;
+  sessionId: string;
+  branchId: string;
+  branchName: string;
+  kind: Example['kind'];
+  /** Where its context comes from: the request record, the record plus rendered steps, or rebuilt. */
+  context: Example['source'];
+  /** Distinct steps whose turns the example holds. */
+  steps: number;
+  /** Assistant turns in the example. */
+  actions: number;
+  /** Turns trained here (weight 1). */
+  kept: number;
+  /** Turns present as weight-0 context. */
+  masked: number;
+  unlabelled: number;
+  tokens: number;
+  overLimit: boolean;
+  trainedSteps: string[];
+}
+
+export interface ManifestAction {
+  /** Line in sharegpt.jsonl and mistral.jsonl (same order). */
+  line: number;
+  /** The openai.jsonl line it was cut from. */
+  example: number;
+  sessionId: string;
+  branchId: string;
+  stepId: string;
+  tokens: number;
 }
 
 export interface Manifest {
   format: 'apollo-dataset-bundle';
-  formatVersion: 1;
+  formatVersion: 2;
   appVersion: string;
   formats: ExportFormat[];
   labelPolicy: LabelPolicy;
+  options: { maxTokens: number | null; historyTokens: number; warnTokens: number; includeSummaries: boolean; dedupe: 'one-example-per-step' };
   sessions: Array<{ sessionId: string; name: string | null; branches: ManifestBranch[]; terminals: string[] }>;
-  /** One entry per line of openai.jsonl / sharegpt.jsonl (same order). */
-  trajectories: Array<{ line: number; sessionId: string; branchId: string; branchName: string; steps: number } & Pick<TrajectoryStats, 'actions' | 'kept' | 'masked' | 'unlabelled'>>;
+  /** One entry per line of openai.jsonl (same order). */
+  trajectories: ManifestTrajectory[];
+  /** One entry per line of sharegpt.jsonl / mistral.jsonl. */
+  actions: ManifestAction[];
+  skipped: SkippedExample[];
   annotators: string[];
   counts: ManifestCounts;
+  warnings: string[];
   files: ManifestFile[];
   redactions: RedactionSummary;
 }
@@ -115,14 +181,20 @@ export interface ExportBundleResult {
   dir: string;
   manifest: Manifest;
   redactions: RedactionReport[];
+  /** Set on a dry run: nothing was written. */
+  dryRun?: boolean;
 }
 
 const FILE_OPENAI = 'openai.jsonl';
+const FILE_AXOLOTL = 'axolotl.yml';
 const FILE_SHAREGPT = 'sharegpt.jsonl';
 const FILE_DATASET_INFO = 'dataset_info.json';
+const FILE_LLAMAFACTORY = 'llamafactory.yaml';
+const FILE_MISTRAL = 'mistral.jsonl';
 const FILE_TRAJECTORY = 'trajectory.jsonl';
 const FILE_REDACTIONS = 'redactions.json';
 const FILE_MANIFEST = 'manifest.json';
+const DEFAULT_TOKENS = 32_768;
 
 function safeName(s: string): string {
   const x = s.replace(/[^A-Za-z0-9._-]/g, '_');
@@ -132,8 +204,9 @@ function safeName(s: string): string {
 /** Counts of nothing yet, for a manifest of `sessions` sessions and `trajectories` training lines. */
 export function emptyCounts(sessions: number, trajectories: number): ManifestCounts {
   return {
-    sessions, trajectories, steps: 0, actions: 0, kept: 0, masked: 0, unlabelled: 0,
-    maskedBy: emptyStats().maskedBy, labelledBy: { annotator: 0, judge: 0, rule: 0 }, emptyTurns: 0,
+    sessions, trajectories, actionLines: 0, steps: 0, actions: 0, kept: 0, masked: 0, unlabelled: 0,
+    maskedBy: { ...emptyStats().maskedBy, secret: 0 }, labelledBy: { annotator: 0, judge: 0, rule: 0 }, emptyTurns: 0,
+    examplesSkipped: 0, reconstructed: 0, tokens: { tokenizer: TOKENIZER, total: 0, longest: 0, limit: 0, overLimit: 0 },
   };
 }
 
@@ -143,14 +216,26 @@ function sessionName(events: readonly SessionEvent[]): string | null {
   return name;
 }
 
+function sessionCwd(events: readonly SessionEvent[]): string | undefined {
+  const c = events.find((e) => e.type === 'session.created');
+  return c?.type === 'session.created' && c.cwd ? c.cwd : undefined;
+}
+
 interface Prepared {
   input: ExportSessionInput;
   dir: string;
   traj: Trajectory;
   selected: string[];
-  convs: Conversation[];
   branches: ManifestBranch[];
   terminals: string[];
+}
+
+/** One example of the plan, its OpenAI record redacted, and its per-action records. */
+interface PlannedExample {
+  p: Prepared;
+  ex: Example;
+  record: OpenAIRecord;
+  actions: Array<{ record: OpenAIRecord; stepId: string; tokens: number }>;
 }
 
 export async function exportBundle(opts: ExportBundleOptions): Promise<ExportBundleResult> {
@@ -160,12 +245,15 @@ export async function exportBundle(opts: ExportBundleOptions): Promise<ExportBun
   const unknown = opts.formats.filter((f) => !EXPORT_FORMATS.includes(f));
   if (unknown.length) throw new ApolloError('BAD_REQUEST', `Unknown export format(s): ${unknown.join(', ')}`);
   if (opts.sessions.length === 0) throw new ApolloError('BAD_REQUEST', 'No session to export');
+  for (const [k, v] of [['maxTokens', opts.maxTokens], ['historyTokens', opts.historyTokens], ['warnTokens', opts.warnTokens]] as const) {
+    if (v !== undefined && (!Number.isInteger(v) || v < 64)) throw new ApolloError('BAD_REQUEST', `${k} must be an integer of at least 64 tokens`);
+  }
   const ids = new Set<string>();
   for (const s of opts.sessions) {
     if (ids.has(s.sessionId)) throw new ApolloError('BAD_REQUEST', `Session ${s.sessionId} listed twice`);
     ids.add(s.sessionId);
   }
-  if (await exists(outDir)) throw new ApolloError('CONFLICT', `${outDir} already exists`);
+  if (!opts.dryRun && (await exists(outDir))) throw new ApolloError('CONFLICT', `${outDir} already exists`);
 
   const policy = resolvePolicy(opts.labelPolicy);
   const redactor = new Redactor(opts.secrets);
@@ -175,9 +263,14 @@ export async function exportBundle(opts: ExportBundleOptions): Promise<ExportBun
     if (signal?.aborted) throw new ApolloError('CANCELLED', 'Export cancelled');
   };
   checkAbort();
+  const historyTokens = opts.historyTokens ?? opts.maxTokens ?? DEFAULT_TOKENS;
+  const warnTokens = opts.warnTokens ?? opts.maxTokens ?? DEFAULT_TOKENS;
+  const perAction = formats.includes('sharegpt') || formats.includes('mistral');
 
-  // ---- prepare: fold, pick branches, build conversations (pure, no I/O but terminal listing)
+  // ---- plan: fold, pick branches, build the example stream (pure, no I/O but terminal listing)
   const prepared: Prepared[] = [];
+  const ledger = new ExampleLedger();
+  const planned: PlannedExample[] = [];
   for (const input of opts.sessions) {
     const dir = input.sessionDir || join(opts.home, 'sessions', input.sessionId);
     const traj = foldTrajectory(input.events);
@@ -189,33 +282,53 @@ export async function exportBundle(opts: ExportBundleOptions): Promise<ExportBun
     } else {
       selected = [...traj.branches.keys()].filter((b) => owning.has(b));
     }
-    const convs: Conversation[] = [];
-    const branches: ManifestBranch[] = [];
+    const p: Prepared = { input, dir, traj, selected, branches: [], terminals: [] };
+    const skippedBefore = ledger.skipped.length;
+    for (const ex of sessionExamples(traj, input.sessionId, selected, {
+      policy, maxTokens: opts.maxTokens, includeSummaries: opts.includeSummaries, cwd: sessionCwd(input.events),
+    }, ledger)) {
+      planned.push(redactExample(p, ex, planned.length + 1, redactor, log, opts.openai?.reasoning === 'field'));
+      checkAbort();
+    }
+    const skippedHere = new Map(ledger.skipped.slice(skippedBefore).map((x) => [x.branchId, x.reason]));
+    const withLines = new Set(planned.filter((x) => x.p === p).map((x) => x.ex.branchId));
     for (const b of traj.branches.values()) {
       const isSelected = selected.includes(b.id);
       let skipped: string | null = isSelected ? null : owning.has(b.id) ? 'not selected' : 'no steps of its own';
-      if (isSelected) {
-        const conv = buildConversation(traj, b.id, { systemPrompt: input.systemPrompt, sources: policy.sources });
-        if (assistantTurns(conv).some((t) => t.toolCalls.length > 0 || t.content !== '')) convs.push(conv);
-        else skipped = 'no actions';
+      if (isSelected && !withLines.has(b.id)) {
+        const why = skippedHere.get(b.id);
+        skipped = why === 'no-actions' ? 'no actions' : 'nothing to train (every action is masked or already trained on another branch)';
       }
-      branches.push({ branchId: b.id, name: b.name, fromStepId: b.fromStepId, reason: b.reason, author: b.author, exported: isSelected && skipped === null, skipped });
+      p.branches.push({ branchId: b.id, name: b.name, fromStepId: b.fromStepId, reason: b.reason, author: b.author, exported: isSelected && skipped === null, skipped });
     }
-    let terminals: string[] = [];
     if (formats.includes('asciicast')) {
       const files = await readdir(join(dir, 'terminals')).catch(() => [] as string[]);
       const recorded = new Set(files.filter((f) => f.endsWith('.out')).map((f) => f.slice(0, -4)));
       const fromEvents = terminalIdsOf(input.events).filter((t) => recorded.has(t));
-      terminals = [...fromEvents, ...[...recorded].filter((t) => !fromEvents.includes(t)).sort()];
+      p.terminals = [...fromEvents, ...[...recorded].filter((t) => !fromEvents.includes(t)).sort()];
     }
-    prepared.push({ input, dir, traj, selected, convs, branches, terminals });
+    prepared.push(p);
+  }
+  if (perAction) {
+    for (const x of planned) {
+      x.actions = perActionRecords(x.record, historyTokens).map((record) => {
+        const last = record.messages.length - 1;
+        return { record, stepId: stepOfLast(x, record), tokens: recordTokenCount(record), last };
+      });
+    }
   }
 
-  const nTraj = prepared.reduce((n, p) => n + p.convs.length, 0);
+  const manifest = planManifest(opts, formats, policy, prepared, planned, ledger, log, { historyTokens, warnTokens });
+  if (policy.unlabelled === 'refuse' && manifest.counts.unlabelled > 0 && !opts.dryRun) {
+    throw new ApolloError('BAD_REQUEST', `${manifest.counts.unlabelled} action(s) are unreviewed and the policy refuses to export them: label them, or choose to train or skip unreviewed actions`, { unlabelled: manifest.counts.unlabelled });
+  }
+  if (opts.dryRun) return { dir: outDir, manifest, redactions: log.list(), dryRun: true };
+
   const nTerm = prepared.reduce((n, p) => n + p.terminals.length, 0);
-  const nFiles = (formats.includes('openai') ? 1 : 0) + (formats.includes('sharegpt') ? 2 : 0) + (formats.includes('trajectory') ? 1 : 0) + nTerm;
-  const total = (formats.includes('openai') ? nTraj : 0) + (formats.includes('sharegpt') ? nTraj : 0)
-    + (formats.includes('trajectory') ? prepared.length : 0) + nTerm + nFiles + 1;
+  const nLines = planned.length;
+  const nActions = manifest.actions.length;
+  const total = (formats.includes('openai') ? nLines : 0) + (formats.includes('sharegpt') ? nActions : 0) + (formats.includes('mistral') ? nActions : 0)
+    + (formats.includes('trajectory') ? prepared.length : 0) + nTerm * 2 + 8;
   let done = 0;
   const progress = (stage: string, step = 1): void => {
     done += step;
@@ -227,36 +340,51 @@ export async function exportBundle(opts: ExportBundleOptions): Promise<ExportBun
   try {
     await stage.open();
     const written: WrittenFile[] = [];
-    const writeJsonl = async (file: string, format: ExportFormat, records: Iterable<unknown>): Promise<void> => {
+    const writeJsonl = async (file: string, format: ManifestFile['format'], records: Iterable<unknown>, redact: boolean): Promise<void> => {
       const out = await stage.create(file);
       let line = 0;
       for (const rec of records) {
         line++;
-        const clean = redactor.redactValue(rec, (ptr, kind) => log.add(file, line, ptr, kind));
+        const clean = redact ? redactor.redactValue(rec, (ptr, kind) => log.add(file, line, ptr, kind)) : rec;
         await out.write(`${JSON.stringify(clean)}\n`);
       }
       await stage.finish(out);
       written.push({ path: file, format });
     };
-    const allConvs = prepared.flatMap((p) => p.convs.map((c) => ({ p, c })));
+    const writeText = async (file: string, format: ManifestFile['format'], text: string): Promise<void> => {
+      await stage.writeFile(file, text);
+      written.push({ path: file, format });
+    };
 
     if (formats.includes('openai')) {
+      // Already redacted, message by message, when the plan was made.
       await writeJsonl(FILE_OPENAI, 'openai', (function* () {
-        for (const { p, c } of allConvs) {
-          yield openaiRecord(c, p.input.tools, policy, opts.openai).record;
-          progress(`openai ${p.input.sessionId}/${c.branchId}`);
+        for (const x of planned) {
+          yield x.record;
+          progress(`openai ${x.p.input.sessionId}/${x.ex.branchId}`);
         }
-      })());
+      })(), false);
+      await writeText(FILE_AXOLOTL, 'trainer-config', axolotlConfig(FILE_OPENAI, manifest.counts.tokens.longest));
     }
+    const actionRecords = () => planned.flatMap((x) => x.actions.map((a) => ({ x, a })));
     if (formats.includes('sharegpt')) {
       await writeJsonl(FILE_SHAREGPT, 'sharegpt', (function* () {
-        for (const { p, c } of allConvs) {
-          yield sharegptRecord(c, p.input.tools, policy).record;
-          progress(`sharegpt ${p.input.sessionId}/${c.branchId}`);
+        for (const { x, a } of actionRecords()) {
+          yield sharegptRecord(a.record);
+          progress(`sharegpt ${x.p.input.sessionId}/${x.ex.branchId}`);
         }
-      })());
-      await stage.writeFile(FILE_DATASET_INFO, llamaFactoryDatasetInfo(FILE_SHAREGPT));
-      written.push({ path: FILE_DATASET_INFO, format: 'llama-factory-dataset-info' });
+      })(), false);
+      await writeText(FILE_DATASET_INFO, 'llama-factory-dataset-info', llamaFactoryDatasetInfo(FILE_SHAREGPT));
+      const longest = manifest.actions.reduce((m, a) => Math.max(m, a.tokens), 0);
+      await writeText(FILE_LLAMAFACTORY, 'trainer-config', llamaFactoryTrainConfig('apollo', longest));
+    }
+    if (formats.includes('mistral')) {
+      await writeJsonl(FILE_MISTRAL, 'mistral', (function* () {
+        for (const { x, a } of actionRecords()) {
+          yield mistralRecord(a.record);
+          progress(`mistral ${x.p.input.sessionId}/${x.ex.branchId}`);
+        }
+      })(), false);
     }
     if (formats.includes('trajectory')) {
       await writeJsonl(FILE_TRAJECTORY, 'trajectory', (function* () {
@@ -264,11 +392,10 @@ export async function exportBundle(opts: ExportBundleOptions): Promise<ExportBun
           yield* trajectoryRecords(p.traj, { sessionId: p.input.sessionId, branchIds: p.selected, policy });
           progress(`trajectory ${p.input.sessionId}`);
         }
-      })());
+      })(), true);
     }
     if (formats.includes('asciicast')) {
       for (const p of prepared) {
-        if (!p.terminals.length) continue;
         for (const tid of p.terminals) {
           const rel = castPath(p.input.sessionId, tid);
           const out = await stage.create(rel);
@@ -311,86 +438,23 @@ export async function exportBundle(opts: ExportBundleOptions): Promise<ExportBun
       });
       errors.push(...check.errors.map((e) => ({ ...e, file: w.path })));
       files.push(check.file);
-      progress(`validate ${w.path}`);
+      progress(`validate ${w.path}`, 0);
     }
     if (errors.length) {
       const first = errors[0]!;
       throw new ApolloError('BAD_REQUEST', `Export failed validation: ${errors.length} error(s); first: ${first.file}:${first.line}: ${first.message}`, { errors: errors.slice(0, 100) });
     }
 
-    // ---- manifest
-    const counts = emptyCounts(prepared.length, nTraj);
-    const trajectories: Manifest['trajectories'] = [];
-    const annotators = new Set<string>();
-    for (const p of prepared) {
-      const seenSteps = new Set<string>();
-      const seenActions = new Set<string>();
-      for (const c of p.convs) {
-        const { stats } = weighConversation(c, policy);
-        trajectories.push({
-          line: trajectories.length + 1, sessionId: p.input.sessionId, branchId: c.branchId, branchName: c.branchName,
-          steps: c.pathStepIds.length, actions: stats.actions, kept: stats.kept, masked: stats.masked, unlabelled: stats.unlabelled,
-        });
-        for (const id of c.pathStepIds) seenSteps.add(id);
-        // Distinct actions: weigh each step once.
-        const fresh: Conversation = { ...c, turns: c.turns.filter((t) => t.role !== 'assistant' || !seenActions.has(t.stepId)) };
-        for (const t of assistantTurns(fresh)) seenActions.add(t.stepId);
-        const s = weighConversation(fresh, policy).stats;
-        counts.actions += s.actions;
-        counts.kept += s.kept;
-        counts.masked += s.masked;
-        counts.unlabelled += s.unlabelled;
-        counts.emptyTurns += s.empty;
-        for (const k of Object.keys(s.maskedBy) as Array<keyof TrajectoryStats['maskedBy']>) counts.maskedBy[k] += s.maskedBy[k];
-      }
-      counts.steps += seenSteps.size;
-      for (const id of stepBranches(p.traj, p.selected).keys()) {
-        const step = p.traj.steps.get(id)!;
-        const l = labelUnder(step, policy.sources);
-        if (l && step.response) counts.labelledBy[l.source]++;
-        for (const h of step.labelHistory) if (h.source === 'annotator' && h.rule !== '__cleared__') annotators.add(h.author);
-        for (const cid of step.comments) {
-          const c = p.traj.comments.get(cid);
-          if (c) annotators.add(c.author);
-        }
-        for (const gid of step.guidance) {
-          const g = p.traj.guidance.get(gid);
-          if (g) annotators.add(g.author);
-        }
-        if (step.response?.humanAuthored && step.response.author) annotators.add(step.response.author);
-      }
-      for (const c of p.convs) for (const t of c.turns) if (t.role === 'user' && t.kind === 'guidance' && t.author) annotators.add(t.author);
-      for (const b of p.traj.branches.values()) if (b.reason !== 'root' && b.author !== 'agent') annotators.add(b.author);
-    }
-
-    const sessionsPart = redactor.redactValue(
-      prepared.map((p) => ({ sessionId: p.input.sessionId, name: sessionName(p.input.events), branches: p.branches, terminals: p.terminals })),
-      (ptr, kind) => log.add(FILE_MANIFEST, 0, `/sessions${ptr}`, kind),
-    );
-    const trajectoriesPart = redactor.redactValue(trajectories, (ptr, kind) => log.add(FILE_MANIFEST, 0, `/trajectories${ptr}`, kind));
-    const annotatorsPart = redactor.redactValue([...annotators].sort(), (ptr, kind) => log.add(FILE_MANIFEST, 0, `/annotators${ptr}`, kind));
-
     const redactions = log.list();
+    const maskedTurns = log.masked();
     {
-      await stage.writeFile(FILE_REDACTIONS, `${JSON.stringify({ redactions }, null, 2)}\n`);
+      await stage.writeFile(FILE_REDACTIONS, `${JSON.stringify({ redactions, maskedTurns }, null, 2)}\n`);
       const scan = await scanFile(join(stage.dir, FILE_REDACTIONS));
       files.push({ path: FILE_REDACTIONS, format: 'redactions', bytes: scan.bytes, sha256: scan.sha256, records: redactions.length });
     }
     files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
-
-    const manifest: Manifest = {
-      format: 'apollo-dataset-bundle',
-      formatVersion: 1,
-      appVersion: opts.appVersion,
-      formats,
-      labelPolicy: policy,
-      sessions: sessionsPart,
-      trajectories: trajectoriesPart,
-      annotators: annotatorsPart,
-      counts,
-      files,
-      redactions: log.summary(),
-    };
+    manifest.files = files;
+    manifest.redactions = log.summary();
     await stage.writeFile(FILE_MANIFEST, `${JSON.stringify(manifest, null, 2)}\n`);
     checkAbort();
 
@@ -408,9 +472,162 @@ export async function exportBundle(opts: ExportBundleOptions): Promise<ExportBun
   }
 }
 
+/** The step whose reply ends a per-action record (its last message is that example's trained turn). */
+function stepOfLast(x: PlannedExample, record: OpenAIRecord): string {
+  const lastMsg = record.messages[record.messages.length - 1];
+  const i = x.record.messages.indexOf(lastMsg!);
+  return (i >= 0 ? x.ex.owners[i] : null) ?? '';
+}
+
+/**
+ * The OpenAI record of an example, redacted message by message on decoded values.
+ * A trained turn that held a secret is not trained (weight 0): the placeholder must
+ * never become something the model learns to type.
+ */
+function redactExample(p: Prepared, ex: Example, line: number, redactor: Redactor, log: RedactionLog, reasoning: boolean): PlannedExample {
+  const raw = openaiRecord(ex.messages, ex.weights, ex.tools, reasoning ? (i) => {
+    const owner = ex.owners[i];
+    const r = owner ? p.traj.steps.get(owner)?.response?.reasoning : undefined;
+    return ex.weights[i] === 1 && r ? r : undefined;
+  } : undefined);
+  const messages = raw.messages.map((m, i) => {
+    const { value, hits } = redactor.scan(m);
+    for (const h of hits) log.add(FILE_OPENAI, line, `/messages/${i}${h.field}`, h.kind);
+    if (m.role === 'assistant' && m.weight === 1 && hits.length) {
+      value.weight = 0;
+      for (const h of hits) log.addMasked(FILE_OPENAI, line, `/messages/${i}`, h.kind);
+      const owner = ex.owners[i];
+      if (owner) {
+        ex.trainedSteps = ex.trainedSteps.filter((s) => s !== owner);
+        ex.contextSteps.push(owner);
+        secretMasked.add(`${p.input.sessionId}\u0000${owner}`);
+      }
+    }
+    return value;
+  });
+  const record: OpenAIRecord = raw.tools ? { messages, tools: raw.tools } : { messages };
+  return { p, ex, record, actions: [] };
+}
+
+/** Steps masked because a trained turn held a secret (session + step), for the counts. */
+const secretMasked = new Set<string>();
+
+function planManifest(
+  opts: ExportBundleOptions, formats: ExportFormat[], policy: LabelPolicy, prepared: Prepared[], planned: PlannedExample[], ledger: ExampleLedger,
+  log: RedactionLog, o: { historyTokens: number; warnTokens: number },
+): Manifest {
+  const counts = emptyCounts(prepared.length, planned.length);
+  const warnings: string[] = [];
+  const trajectories: ManifestTrajectory[] = planned.map((x, k) => {
+    const assistants = x.record.messages.filter((m) => m.role === 'assistant');
+    const kept = assistants.filter((m) => m.weight === 1).length;
+    const owners = new Set(x.ex.owners.filter((id): id is string => !!id));
+    const unlabelled = x.ex.trainedSteps.filter((id) => ledger.decisions.get(id)?.unlabelled).length;
+    const tokens = recordTokenCount(x.record);
+    const overLimit = tokens > o.warnTokens;
+    if (overLimit) counts.tokens.overLimit++;
+    if (x.ex.source === 'reconstructed') counts.reconstructed++;
+    counts.tokens.total += tokens;
+    counts.tokens.longest = Math.max(counts.tokens.longest, tokens);
+    return {
+      line: k + 1, sessionId: x.p.input.sessionId, branchId: x.ex.branchId, branchName: x.p.traj.branches.get(x.ex.branchId)?.name ?? x.ex.branchId,
+      kind: x.ex.kind, context: x.ex.source, steps: owners.size, actions: assistants.length, kept, masked: assistants.length - kept, unlabelled,
+      tokens, overLimit, trainedSteps: [...x.ex.trainedSteps],
+    };
+  });
+  counts.tokens.limit = o.warnTokens;
+  if (counts.tokens.overLimit) warnings.push(`${counts.tokens.overLimit} example(s) are longer than ${o.warnTokens} tokens (${TOKENIZER}); trainers with a shorter sequence length drop or cut them: export with a token limit to split them`);
+  if (counts.reconstructed) warnings.push(`${counts.reconstructed} example(s) come from sessions recorded before the request record: their context was rebuilt by the current prompt code and may differ from what the model saw`);
+  const actions: ManifestAction[] = [];
+  planned.forEach((x, k) => {
+    for (const a of x.actions) actions.push({ line: actions.length + 1, example: k + 1, sessionId: x.p.input.sessionId, branchId: x.ex.branchId, stepId: a.stepId, tokens: a.tokens });
+  });
+  counts.actionLines = formats.includes('sharegpt') || formats.includes('mistral') ? actions.length : 0;
+
+  const annotators = new Set<string>();
+  for (const p of prepared) {
+    const onPaths = stepBranches(p.traj, p.selected);
+    counts.steps += onPaths.size;
+    for (const id of onPaths.keys()) {
+      const step = p.traj.steps.get(id)!;
+      if (step.response) {
+        const empty = step.response.toolCalls.length === 0 && step.response.content === '';
+        if (empty) counts.emptyTurns++;
+        else {
+          counts.actions++;
+          const d = ledger.decisions.get(id);
+          const trained = ledger.trained.has(id) && !secretMasked.has(`${p.input.sessionId}\u0000${id}`);
+          if (d?.unlabelled) counts.unlabelled++;
+          if (trained) counts.kept++;
+          else {
+            counts.masked++;
+            if (secretMasked.has(`${p.input.sessionId}\u0000${id}`)) counts.maskedBy.secret++;
+            else if (d) counts.maskedBy[d.reason]++;
+          }
+        }
+        const l = labelUnder(step, policy.sources);
+        if (l) counts.labelledBy[l.source]++;
+      }
+      for (const h of step.labelHistory) if (h.source === 'annotator' && h.rule !== '__cleared__') annotators.add(h.author);
+      for (const cid of step.comments) {
+        const c = p.traj.comments.get(cid);
+        if (c) annotators.add(c.author);
+      }
+      for (const gid of step.guidance) {
+        const g = p.traj.guidance.get(gid);
+        if (g) annotators.add(g.author);
+      }
+      if (step.response?.humanAuthored && step.response.author) annotators.add(step.response.author);
+    }
+    for (const b of p.selected) {
+      for (const s of branchPath(p.traj, b)) for (const gid of s.guidance) {
+        const g = p.traj.guidance.get(gid);
+        if (g) annotators.add(g.author);
+      }
+    }
+    for (const b of p.traj.branches.values()) if (b.reason !== 'root' && b.author !== 'agent') annotators.add(b.author);
+  }
+  counts.examplesSkipped = ledger.skipped.length;
+  if (counts.unlabelled) {
+    const what = policy.unlabelled === 'keep' ? 'trained' : policy.unlabelled === 'mask' ? 'skipped (not trained)' : 'refused';
+    warnings.push(`${counts.unlabelled} action(s) are unreviewed (no label from ${policy.sources.join(', ')}): ${what} by the policy`);
+  }
+  if (counts.maskedBy.secret) warnings.push(`${counts.maskedBy.secret} trained action(s) held a secret and were masked (see redactions.json)`);
+  for (const x of ledger.skipped) {
+    if (x.reason === 'nothing-to-train') warnings.push(`session ${x.sessionId} branch ${x.branchId}: nothing to train (every action masked or trained on another branch)`);
+  }
+
+  const sessionsPart = redactorFree(prepared.map((p) => ({ sessionId: p.input.sessionId, name: sessionName(p.input.events), branches: p.branches, terminals: p.terminals })), log, opts.secrets, '/sessions');
+  return {
+    format: 'apollo-dataset-bundle',
+    formatVersion: 2,
+    appVersion: opts.appVersion,
+    formats,
+    labelPolicy: policy,
+    options: { maxTokens: opts.maxTokens ?? null, historyTokens: o.historyTokens, warnTokens: o.warnTokens, includeSummaries: !!opts.includeSummaries, dedupe: 'one-example-per-step' },
+    sessions: sessionsPart,
+    trajectories: redactorFree(trajectories, log, opts.secrets, '/trajectories'),
+    actions,
+    skipped: redactorFree([...ledger.skipped], log, opts.secrets, '/skipped'),
+    annotators: redactorFree([...annotators].sort(), log, opts.secrets, '/annotators'),
+    counts,
+    warnings,
+    files: [],
+    redactions: log.summary(),
+  };
+}
+
+/** Manifest parts carry names people typed: they are redacted like the data. */
+function redactorFree<T>(value: T, log: RedactionLog, secrets: string[], at: string): T {
+  return new Redactor(secrets).redactValue(value, (ptr, kind) => log.add(FILE_MANIFEST, 0, `${at}${ptr}`, kind));
+}
+
 /** The bundle-relative path used for a terminal recording. */
 export function castPath(sessionId: string, terminalId: string): string {
   return `terminals/${safeName(sessionId)}/${safeName(terminalId)}.cast`;
 }
 
-export const BUNDLE_FILES = { openai: FILE_OPENAI, sharegpt: FILE_SHAREGPT, datasetInfo: FILE_DATASET_INFO, trajectory: FILE_TRAJECTORY, redactions: FILE_REDACTIONS, manifest: FILE_MANIFEST } as const;
+export const BUNDLE_FILES = {
+  openai: FILE_OPENAI, axolotl: FILE_AXOLOTL, sharegpt: FILE_SHAREGPT, datasetInfo: FILE_DATASET_INFO, llamafactory: FILE_LLAMAFACTORY,
+  mistral: FILE_MISTRAL, trajectory: FILE_TRAJECTORY, redactions: FILE_REDACTIONS, manifest: FILE_MANIFEST,
+} as const;

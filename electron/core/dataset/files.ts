@@ -8,7 +8,7 @@ import { dirname, join } from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 import { ApolloError } from '../../../shared/errors';
 import type { ManifestFile } from './bundle';
-import { AsciicastValidator, MAX_ERRORS, validateOpenAILine, validateShareGPTLine, type ValidationError } from './validate';
+import { AsciicastValidator, MAX_ERRORS, validateMistralLine, validateOpenAILine, validateShareGPTLine, type ValidationError } from './validate';
 
 /** Buffered writer, fsync on close. */
 export class BufferedWriter {
@@ -151,6 +151,9 @@ export async function checkWrittenFile(
   let whole: string[] | null = null;
   if (w.format === 'openai') check = (l, n) => errors.push(...validateOpenAILine(l, n, { allowReasoning: opts.allowReasoning }));
   else if (w.format === 'sharegpt') check = (l, n) => errors.push(...validateShareGPTLine(l, n));
+  else if (w.format === 'mistral') check = (l, n) => errors.push(...validateMistralLine(l, n));
+  // YAML trainer configs are written from fixed templates; they are hashed, not parsed.
+  else if (w.format === 'trainer-config') check = () => undefined;
   else if (w.format === 'trajectory') {
     check = (l, n) => {
       try {
@@ -181,7 +184,7 @@ export async function checkWrittenFile(
       errors.push({ line: 0, message: 'invalid JSON' });
     }
   }
-  const records = w.format === 'llama-factory-dataset-info' ? 1 : w.format === 'asciicast' ? Math.max(0, scan.lines - 1) : scan.lines;
+  const records = w.format === 'llama-factory-dataset-info' || w.format === 'trainer-config' ? 1 : w.format === 'asciicast' ? Math.max(0, scan.lines - 1) : scan.lines;
   return { file: { path: w.path, format: w.format, bytes: scan.bytes, sha256: scan.sha256, records }, lines: scan.lines, errors };
 }
 

@@ -3,16 +3,18 @@ export { buildConversation, formatGuidance, parseArguments, assistantTurns, MISS
 export type { ChatTurn, AssistantTurn, Conversation, ConversationOptions, ExportToolCall } from './messages';
 export { DEFAULT_LABEL_POLICY, resolvePolicy, labelUnder, decideWeight } from './policy';
 export type { LabelPolicy, WeightDecision, WeightReason } from './policy';
-export {
-  openaiRecord, openaiLine, toOpenAIJsonl, sharegptRecord, sharegptLine, toShareGPTJsonl, sharegptTools, llamaFactoryDatasetInfo,
-  trajectoryRecords, toTrajectoryJsonl, weighConversation,
-} from './formats';
-export type { ToolSchema, OpenAIRecord, OpenAIMessage, OpenAIOptions, ShareGPTRecord, TrajectoryStats } from './formats';
+export { trajectoryRecords, toTrajectoryJsonl } from './formats';
+export type { TrajectoryStats } from './formats';
+export { sessionExamples, ExampleLedger } from './examples';
+export type { Example, ExampleOptions } from './examples';
+export { openaiRecord, perActionRecords, sharegptRecord, mistralRecord, axolotlConfig, llamaFactoryDatasetInfo, llamaFactoryTrainConfig } from './trainers';
+export type { OpenAIRecord, OpenAIMessage, ShareGPTRecord } from './trainers';
 export { toAsciicast, writeAsciicast, terminalFacts, terminalIdsOf } from './asciicast';
 export { Redactor, StreamRedactor, RedactionLog, redactString } from './redact';
 export type { RedactionReport, SecretMatch } from './redact';
 export {
-  validateOpenAILine, validateOpenAIJsonl, validateShareGPTLine, validateShareGPTJsonl, validateAsciicast, AsciicastValidator, validateJsonl,
+  validateOpenAILine, validateOpenAIJsonl, validateShareGPTLine, validateShareGPTJsonl, validateMistralLine, validateMistralJsonl, validateAsciicast,
+  AsciicastValidator, validateJsonl,
 } from './validate';
 export type { ValidationError } from './validate';
 export { exportBundle, castPath, BUNDLE_FILES, EXPORT_FORMATS } from './bundle';

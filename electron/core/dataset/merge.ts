@@ -37,13 +37,13 @@ import type { LabelSource } from '../../../shared/events';
 import { APP_VERSION } from '../version';
 import { BUNDLE_FILES, EXPORT_FORMATS, emptyCounts, type ExportFormat, type Manifest, type ManifestCounts, type ManifestFile } from './bundle';
 import { checkWrittenFile, exists, scanFile, StagingDir, toApolloError as ioError, type ScanHooks, type ScanResult, type WrittenFile } from './files';
-import { llamaFactoryDatasetInfo } from './formats';
+import { llamaFactoryDatasetInfo } from './trainers';
 import { resolvePolicy, type LabelPolicy, type WeightReason } from './policy';
 import { summarizeRedactions, type RedactionReport } from './redact';
 import { MAX_ERRORS, type ValidationError } from './validate';
 
 export const BUNDLE_FORMAT = 'apollo-dataset-bundle';
-export const BUNDLE_FORMAT_VERSION = 1;
+export const BUNDLE_FORMAT_VERSION = 2;
 
 export type ManifestTrajectory = Manifest['trajectories'][number];
 export type ManifestSession = Manifest['sessions'][number];
@@ -691,8 +691,7 @@ async function merge(opts: MergeBundlesOptions): Promise<MergeBundlesResult> {
   const trajectories: MergedManifest['trajectories'] = kept.map((e) => {
     const t = e.input.manifest.trajectories[e.k]!;
     const entry: MergedManifest['trajectories'][number] = {
-      line: e.line, sessionId: t.sessionId, branchId: t.branchId, branchName: t.branchName, steps: t.steps,
-      actions: t.actions, kept: t.kept, masked: t.masked, unlabelled: t.unlabelled, source: e.input.index,
+      ...t, line: e.line, source: e.input.index,
     };
     if (has('trajectory') && e.block) entry.trajectoryLine = blockKept.get(e.block)!;
     return entry;
@@ -857,10 +856,14 @@ async function merge(opts: MergeBundlesOptions): Promise<MergeBundlesResult> {
       appVersion: opts.appVersion ?? APP_VERSION,
       formats,
       labelPolicy,
+      options: inputs[0]!.manifest.options,
       sessions: [...sessions.values()],
       trajectories,
+      actions: [],
+      skipped: [],
       annotators,
       counts,
+      warnings: [],
       files,
       redactions: redactionSummary,
       mergedFrom,

@@ -4,8 +4,11 @@ import type { LabelSource } from '../../../shared/events';
 import { effectiveLabel, type LabelRecord } from '../../../shared/trajectory';
 
 export interface LabelPolicy {
-  /** Weight of an action that has no label from an honoured source. Default 'keep'. */
-  unlabelled: 'keep' | 'mask';
+  /**
+   * An action that has no label from an honoured source (unreviewed): 'keep' trains
+   * it, 'mask' does not, 'refuse' refuses to export while any is left. Default 'keep'.
+   */
+  unlabelled: 'keep' | 'mask' | 'refuse';
   /**
    * Label sources honoured, highest precedence first is fixed (annotator > judge > rule);
    * this only filters. E.g. ['annotator'] trains on human decisions only. Default all three.
@@ -49,6 +52,7 @@ export interface WeightDecision {
 
 export function decideWeight(label: LabelRecord | null, argumentsValid: boolean, policy: LabelPolicy): WeightDecision {
   if (policy.maskInvalidArguments && !argumentsValid) return { weight: 0, reason: 'invalid-arguments', unlabelled: label === null };
-  if (!label) return { weight: policy.unlabelled === 'keep' ? 1 : 0, reason: 'unlabelled', unlabelled: true };
+  // 'refuse' plans as 'keep': the export stops before writing when any is left.
+  if (!label) return { weight: policy.unlabelled === 'mask' ? 0 : 1, reason: 'unlabelled', unlabelled: true };
   return { weight: label.label === 'keep' ? 1 : 0, reason: label.source, unlabelled: false };
 }

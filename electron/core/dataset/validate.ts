@@ -12,11 +12,15 @@
 //     unparseable model arguments into {"_raw": "…"} so this holds);
 //   - the tool messages answering an assistant's calls follow it directly; every call
 //     is answered by exactly one tool message with its id, and every tool message
-//     answers a call made before it;
+//     answers a call made before it; only the calls of the example's last message
+//     (the trained action) may be unanswered, as in OpenAI's function-calling examples;
 //   - `weight` appears only on assistant messages and is 0 or 1;
 //   - `tools` entries are {type:"function", function:{name (^[a-zA-Z0-9_-]{1,64}$), …}}.
 // ShareGPT checks follow LLaMA-Factory's loader (role alternation, even length,
-// parseable function_call values, tools as JSON text) plus our `mask` column.
+// parseable function_call values, tools as JSON text).
+// mistral checks follow mistral-common's finetuning validator (V3): roles, the last
+// message the assistant's, content XOR tool_calls, call ids ^[a-zA-Z0-9]{9}$, no user
+// turn right after a tool turn, every call answered before the next assistant turn.
 // asciicast checks follow the v2 spec (header fields, [time, code, data] events,
 // non-decreasing times, known event codes).
 
@@ -146,7 +150,8 @@ export function validateOpenAILine(line: string, n: number, opts: OpenAIValidate
       }
     }
   });
-  if (open !== null && (open as Set<string>).size > 0) err(`tool call(s) ${[...(open as Set<string>)].join(', ')} never answered`);
+  const lastIsAssistant = isObject(messages[messages.length - 1]) && (messages[messages.length - 1] as Record<string, unknown>).role === 'assistant';
+  if (open !== null && (open as Set<string>).size > 0 && !lastIsAssistant) err(`tool call(s) ${[...(open as Set<string>)].join(', ')} never answered`);
   if (assistants === 0) err('example has no assistant message');
   return errors;
 }
@@ -172,7 +177,8 @@ export function validateShareGPTLine(line: string, n: number): ValidationError[]
   const { rec, errors, err } = parseLine(line, n);
   if (!rec) return errors;
   if (rec.system !== undefined && typeof rec.system !== 'string') err('"system" must be a string');
-  if (rec.tools !== undefined) {
+  // An empty tools text means no tools (LLaMA-Factory skips a falsy column).
+  if (rec.tools !== undefined && rec.tools !== '') {
     if (typeof rec.tools !== 'string') err('"tools" must be a JSON string');
     else {
       try {
@@ -221,22 +227,65 @@ export function validateShareGPTLine(line: string, n: number): ValidationError[]
     }
   });
   if ((conv.length - base) % 2 !== 0) err('conversation must end with a gpt or function_call turn (even number of turns)');
-  if (rec.mask !== undefined) {
-    if (!Array.isArray(rec.mask)) err('"mask" must be a list');
-    else {
-      let prev = -1;
-      for (const i of rec.mask as unknown[]) {
-        if (typeof i !== 'number' || !Number.isInteger(i) || i <= prev) {
-          err('"mask" must be increasing integers');
-          break;
-        }
-        prev = i;
-        const t: unknown = conv[i];
-        if (!isObject(t) || (t.from !== 'gpt' && t.from !== 'function_call')) err(`mask: turn ${i} is not a gpt/function_call turn`);
-      }
-    }
-  }
+  if (rec.mask !== undefined) err('unexpected "mask" column: LLaMA-Factory ignores it (masking is by mask_history, one action per line)');
   return errors;
+}
+
+const MISTRAL_ID = /^[a-zA-Z0-9]{9}$/;
+const MISTRAL_NEXT: Record<string, readonly string[]> = { system: ['user', 'assistant', 'system'], user: ['assistant', 'user', 'system'], assistant: ['assistant', 'user', 'tool'], tool: ['assistant', 'tool'] };
+
+export function validateMistralLine(line: string, n: number): ValidationError[] {
+  const { rec, errors, err } = parseLine(line, n);
+  if (!rec) return errors;
+  if (rec.tools !== undefined) {
+    validateTools(rec.tools, err);
+    if (Array.isArray(rec.tools)) rec.tools.forEach((t: unknown, i) => {
+      const f = isObject(t) && isObject(t.function) ? t.function : null;
+      if (f && (typeof f.description !== 'string' || !isObject(f.parameters))) err(`tools[${i}]: mistral needs a description and parameters`);
+    });
+  }
+  const messages = rec.messages;
+  if (!Array.isArray(messages) || messages.length === 0) {
+    err('"messages" must be a non-empty list');
+    return errors;
+  }
+  let prev: string | null = null;
+  let pending = new Set<string>();
+  let systems = 0;
+  messages.forEach((m: unknown, i) => {
+    const at = `message ${i}`;
+    if (!isObject(m) || typeof m.role !== 'string' || !(m.role in MISTRAL_NEXT)) return err(`${at}: unrecognized message`);
+    const role = m.role;
+    if (role === 'system') systems++;
+    if (prev && !MISTRAL_NEXT[prev]!.includes(role)) err(`${at}: a ${role} message may not follow a ${prev} message`);
+    if (role === 'assistant') {
+      if (pending.size) err(`${at}: tool call(s) ${[...pending].join(', ')} not answered`);
+      pending = new Set();
+      const calls = Array.isArray(m.tool_calls) ? m.tool_calls : null;
+      const text = typeof m.content === 'string' && m.content !== '';
+      if (!!calls === text) err(`${at}: an assistant message needs content or tool_calls, not both`);
+      if (m.weight !== undefined && m.weight !== 0 && m.weight !== 1) err(`${at}: weight must be 0 or 1`);
+      for (const c of calls ?? []) {
+        const id = isObject(c) ? c.id : undefined;
+        if (typeof id !== 'string' || !MISTRAL_ID.test(id)) err(`${at}: tool call id ${JSON.stringify(id)} must match ${MISTRAL_ID.source}`);
+        else pending.add(id);
+        const f = isObject(c) && isObject(c.function) ? c.function : null;
+        if (!f || typeof f.name !== 'string' || !TOOL_NAME.test(f.name) || typeof f.arguments !== 'string') err(`${at}: tool call needs function {name, arguments as a string}`);
+      }
+    } else if (role === 'tool') {
+      const id = m.tool_call_id;
+      if (typeof id !== 'string' || !MISTRAL_ID.test(id)) err(`${at}: tool_call_id ${JSON.stringify(id)} must match ${MISTRAL_ID.source}`);
+      else if (!pending.delete(id)) err(`${at}: tool message answers no open call (${id})`);
+    } else if (typeof m.content !== 'string') err(`${at}: content must be a string`);
+    prev = role;
+  });
+  if (systems > 1) err('at most one system message');
+  if (prev !== 'assistant') err('the last message must be the assistant\'s');
+  return errors;
+}
+
+export function validateMistralJsonl(text: string): ValidationError[] {
+  return validateJsonl(text, validateMistralLine);
 }
 
 /** Validate a JSONL text with a per-line validator; an empty file is valid. */

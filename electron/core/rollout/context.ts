@@ -263,16 +263,24 @@ export function ownedMessagesForPath(t: Trajectory, path: Step[], opts: BuildOpt
     push(null, { role: 'user', content: CONTINUE_AFTER_SUMMARY + (kept.length ? `\n\n${guidanceReminder(kept)}` : '') });
     rest = body.filter((s) => !sum.covered.has(s.id));
   }
-  for (const step of rest) {
-    const r = renderStep(t, step, mode, branches, sanitize);
-    if (r) push(step.id, r.assistant, ...r.after);
-    else {
-      // A step without a response (interrupted) still carries its guidance.
-      const g = guidanceTexts(t, step.guidance, branches);
-      if (g.length) push(step.id, { role: 'user', content: g.map(realUser).join('\n') });
-    }
-  }
+  for (const step of rest) push(step.id, ...renderedStep(t, step, mode, branches, sanitize));
   return { messages: msgs, owners };
+}
+
+function renderedStep(t: Trajectory, step: Step, mode: ToolMode, branches: Set<string>, sanitize: boolean): ChatMessage[] {
+  const r = renderStep(t, step, mode, branches, sanitize);
+  if (r) return [r.assistant, ...r.after];
+  // A step without a response (interrupted) still carries its guidance.
+  const g = guidanceTexts(t, step.guidance, branches);
+  return g.length ? [{ role: 'user', content: g.map(realUser).join('\n') }] : [];
+}
+
+/**
+ * What one step adds to the context of the requests after it (its reply, results
+ * and guidance), as the prompt builder renders it for `branchId`'s lineage.
+ */
+export function stepMessages(t: Trajectory, step: Step, mode: ToolMode, branchId: string, path: Step[]): ChatMessage[] {
+  return renderedStep(t, step, mode, lineage(path, branchId), true);
 }
 
 /** A step's reply as the context of later requests carries it (the training target of that step). */

@@ -1,0 +1,306 @@
+// Training examples as views over the request record: one example per context
+// window, exactly as the model saw it. A window is a run of steps whose requests
+// each extend the previous one (no summary replaced the context in between); its
+// example is the last request of the window, verbatim, plus that step's reply. Each
+// assistant turn in it belongs to a step (the record names the owner of every
+// message), so its weight comes from that step's label.
+//
+// Every trainer writer (OpenAI, Axolotl, LLaMA-Factory, mistral) is an adapter over
+// this one stream; none rebuilds a prompt of its own.
+//
+// Rules that hold for the whole stream:
+//   - a step is trained in at most one example (the first that holds it with weight
+//     1, in branch order, then window order): a prefix shared by several exported
+//     branches, or the recent steps repeated after a summary, stay weight-0 context
+//     elsewhere;
+//   - an example with nothing to train is left out and counted;
+//   - with maxTokens, an over-long example is split into examples that each end on
+//     an assistant turn and keep the fixed head (system, task, summary) plus as many
+//     earlier turns as fit, as weight-0 context; turns that do not fit are dropped.
+//   - a step whose log predates the request record gets the context today's prompt
+//     code builds, and the example says `source: 'reconstructed'`.
+import type { WireMessage } from '../../../shared/events';
+import { branchPath, effectiveLabel, ownedRequestMessages, type Step, type Trajectory } from '../../../shared/trajectory';
+import { assistantMessage, buildOwnedMessages, stepMessages, type ToolMode } from '../rollout/context';
+import { canonicalJson } from '../rollout/request-record';
+import { TOOL_SCHEMAS } from '../rollout/tools';
+import { parseArguments } from './messages';
+import { decideWeight, type LabelPolicy, type WeightDecision } from './policy';
+import { messageTokens, toolsTokens } from './tokens';
+
+export type ExampleSource = 'recorded' | 'extended' | 'reconstructed';
+
+export interface Example {
+  sessionId: string;
+  branchId: string;
+  kind: 'window' | 'summary';
+  /** The messages as the model saw them, ending on the trained reply. */
+  messages: WireMessage[];
+  /** The step each message belongs to (null: system, task, summary turns). */
+  owners: (string | null)[];
+  /** Per message: 0/1 for assistant turns, null for the rest. */
+  weights: (0 | 1 | null)[];
+  /** Tool schemas the requests carried (undefined: text-action mode, none were sent). */
+  tools: unknown[] | undefined;
+  toolMode: ToolMode;
+  /**
+   * 'recorded': every message is from the request record. 'extended': a recorded
+   * request plus the steps after it that no request carried yet (hand-written or
+   * human steps at the end of a branch), rendered as the next request would carry
+   * them. 'reconstructed': the log predates the record.
+   */
+  source: ExampleSource;
+  /** Steps trained (weight 1) in this example, in order. */
+  trainedSteps: string[];
+  /** Steps present with weight 0. */
+  contextSteps: string[];
+  tokens: number;
+  /** Set when a split could not bring the example under maxTokens. */
+  overLimit?: boolean;
+}
+
+export interface ExampleOptions {
+  policy: LabelPolicy;
+  /** Split examples longer than this (tokens, tools included). */
+  maxTokens?: number;
+  /** Export each summary request with its summary as an example of its own (default false). */
+  includeSummaries?: boolean;
+  /** The session's working directory, named in old rollouts' system prompts (reconstruction). */
+  cwd?: string;
+}
+
+export interface SkippedExample {
+  sessionId: string;
+  branchId: string;
+  reason: 'nothing-to-train' | 'no-actions';
+  steps: number;
+}
+
+/** Decisions shared by the whole stream (one per step), and which steps an example already trains. */
+export class ExampleLedger {
+  readonly trained = new Set<string>();
+  readonly decisions = new Map<string, WeightDecision>();
+  readonly skipped: SkippedExample[] = [];
+}
+
+interface Ctx {
+  messages: WireMessage[];
+  owners: (string | null)[];
+  tools: unknown[] | undefined;
+  toolMode: ToolMode;
+  source: ExampleSource;
+}
+
+function sameMessage(a: WireMessage | undefined, b: WireMessage | undefined): boolean {
+  return a === b || (!!a && !!b && canonicalJson(a) === canonicalJson(b));
+}
+
+/** True when `next` starts with every message of `prev`. */
+function extendsCtx(prev: Ctx, next: Ctx): boolean {
+  if (next.messages.length < prev.messages.length) return false;
+  for (let i = 0; i < prev.messages.length; i++) if (!sameMessage(prev.messages[i], next.messages[i])) return false;
+  return true;
+}
+
+function asWire(messages: readonly unknown[]): WireMessage[] {
+  return JSON.parse(JSON.stringify(messages)) as WireMessage[];
+}
+
+export function decisionFor(step: Step, policy: LabelPolicy): WeightDecision {
+  const valid = (step.response?.toolCalls ?? []).every((c) => parseArguments(c.arguments).valid);
+  return decideWeight(effectiveLabel(step, policy.sources), valid, policy);
+}
+
+/** An assistant turn with neither text nor tool calls teaches nothing (and trainers reject it). */
+function emptyReply(m: WireMessage): boolean {
+  const calls = Array.isArray(m.tool_calls) ? m.tool_calls.length : 0;
+  return calls === 0 && (typeof m.content !== 'string' || m.content === '');
+}
+
+/**
+ * The examples of one session's exported branches, in branch order. `ledger` is
+ * shared across the sessions of one export.
+ */
+export function* sessionExamples(t: Trajectory, sessionId: string, branchIds: readonly string[], opts: ExampleOptions, ledger: ExampleLedger): Generator<Example> {
+  for (const branchId of branchIds) {
+    const path = branchPath(t, branchId);
+    const acted = path.filter((s) => s.response);
+    if (!acted.length) {
+      ledger.skipped.push({ sessionId, branchId, reason: 'no-actions', steps: path.length });
+      continue;
+    }
+    let emitted = 0;
+    for (const ex of branchExamples(t, sessionId, branchId, path, opts, ledger)) {
+      emitted++;
+      yield ex;
+    }
+    if (!emitted) ledger.skipped.push({ sessionId, branchId, reason: 'nothing-to-train', steps: path.length });
+  }
+  if (opts.includeSummaries) yield* summaryExamples(t, sessionId, branchIds, ledger);
+}
+
+function* branchExamples(t: Trajectory, sessionId: string, branchId: string, path: Step[], opts: ExampleOptions, ledger: ExampleLedger): Generator<Example> {
+  let prev: { step: Step; ctx: Ctx } | null = null;
+  for (const step of path) {
+    const ctx = contextOf(t, step, branchId, path, prev, opts);
+    if (prev && !extendsCtx(prev.ctx, ctx)) yield* finish(t, sessionId, branchId, prev.step, prev.ctx, opts, ledger);
+    prev = { step, ctx };
+  }
+  if (prev) yield* finish(t, sessionId, branchId, prev.step, prev.ctx, opts, ledger);
+}
+
+/** The context `step`'s reply was produced in. */
+function contextOf(t: Trajectory, step: Step, branchId: string, path: Step[], prev: { step: Step; ctx: Ctx } | null, opts: ExampleOptions): Ctx {
+  const rid = step.response?.requestId ?? step.requestId;
+  const rec = rid ? t.requests.get(rid) : undefined;
+  if (rec) {
+    const owned = ownedRequestMessages(t, rec.id);
+    const config = t.configs.get(rec.config);
+    if (owned && config) {
+      const tools = Array.isArray(config.tools) ? (config.tools as unknown[]) : undefined;
+      return { messages: owned.messages, owners: owned.owners, tools, toolMode: tools ? 'tools' : 'text', source: 'recorded' };
+    }
+  }
+  if (prev && prev.ctx.source !== 'reconstructed') {
+    // A step no request carried (hand-written, human, or the steps after the last
+    // request): the previous context plus what the previous step added, as the
+    // next request would carry it.
+    const added = asWire(stepMessages(t, prev.step, prev.ctx.toolMode, branchId, path));
+    return {
+      messages: [...prev.ctx.messages, ...added], owners: [...prev.ctx.owners, ...added.map(() => prev.step.id)],
+      tools: prev.ctx.tools, toolMode: prev.ctx.toolMode, source: 'extended',
+    };
+  }
+  const rollout = t.rollouts.get(step.rolloutId) ?? [...t.rollouts.values()].find((r) => r.branchId === branchId);
+  const toolMode: ToolMode = step.response?.toolMode ?? 'tools';
+  const owned = buildOwnedMessages(t, step.id, { task: rollout?.task ?? '', toolMode, cwd: opts.cwd, branchId });
+  return { messages: asWire(owned.messages), owners: owned.owners, tools: toolMode === 'tools' ? TOOL_SCHEMAS : undefined, toolMode, source: 'reconstructed' };
+}
+
+/** The example of the window that ends at `last`: its context plus its reply. */
+function* finish(t: Trajectory, sessionId: string, branchId: string, last: Step, ctx: Ctx, opts: ExampleOptions, ledger: ExampleLedger): Generator<Example> {
+  const messages = [...ctx.messages];
+  const owners = [...ctx.owners];
+  const reply = assistantMessage(last, ctx.toolMode);
+  if (reply) {
+    messages.push(asWire([reply])[0]!);
+    owners.push(last.id);
+  }
+  // End on the last assistant turn: what follows it trains nothing.
+  let end = messages.length;
+  while (end > 0 && messages[end - 1]!.role !== 'assistant') end--;
+  messages.length = end;
+  owners.length = end;
+
+  const weights: (0 | 1 | null)[] = messages.map((m, i) => {
+    if (m.role !== 'assistant') return null;
+    const owner = owners[i];
+    if (!owner || ledger.trained.has(owner) || emptyReply(m)) return 0;
+    const step = t.steps.get(owner);
+    if (!step?.response) return 0;
+    let d = ledger.decisions.get(owner);
+    if (!d) {
+      d = decisionFor(step, opts.policy);
+      ledger.decisions.set(owner, d);
+    }
+    return d.weight;
+  });
+  const whole: Example = {
+    sessionId, branchId, kind: 'window', messages, owners, weights, tools: ctx.tools, toolMode: ctx.toolMode, source: ctx.source,
+    trainedSteps: [], contextSteps: [], tokens: 0,
+  };
+  for (const ex of split(whole, opts.maxTokens)) {
+    fillStats(ex);
+    if (!ex.trainedSteps.length) continue;
+    for (const id of ex.trainedSteps) ledger.trained.add(id);
+    yield ex;
+  }
+}
+
+function fillStats(ex: Example): void {
+  ex.trainedSteps = [];
+  ex.contextSteps = [];
+  ex.messages.forEach((m, i) => {
+    const w = ex.weights[i];
+    const owner = ex.owners[i];
+    if (w === null || w === undefined || !owner || m.role !== 'assistant') return;
+    (w === 1 ? ex.trainedSteps : ex.contextSteps).push(owner);
+  });
+  ex.tokens = exampleTokens(ex.messages, ex.tools);
+}
+
+export function exampleTokens(messages: readonly WireMessage[], tools: readonly unknown[] | undefined): number {
+  let n = toolsTokens(tools);
+  for (const m of messages) n += messageTokens(m);
+  return n;
+}
+
+/**
+ * Split an over-long example into examples ending on an assistant turn, each
+ * holding the fixed head and as many of the turns before its end as fit; every
+ * weight-1 turn is trained in exactly one of them.
+ */
+function split(ex: Example, maxTokens: number | undefined): Example[] {
+  if (!maxTokens || exampleTokens(ex.messages, ex.tools) <= maxTokens) return [ex];
+  // The head: the leading turns no step owns (system, task, summary, continue).
+  let head = 0;
+  while (head < ex.messages.length && ex.owners[head] === null) head++;
+  const headTokens = exampleTokens(ex.messages.slice(0, head), ex.tools);
+  const cost = ex.messages.map(messageTokens);
+  const out: Example[] = [];
+  let end = ex.messages.length; // exclusive
+  for (;;) {
+    while (end > head && ex.messages[end - 1]!.role !== 'assistant') end--;
+    if (end <= head) break;
+    // Nothing left to train before `end`: stop.
+    let trainable = false;
+    for (let i = head; i < end; i++) if (ex.weights[i] === 1) trainable = true;
+    if (!trainable) break;
+    let start = end - 1;
+    let total = headTokens + cost[end - 1]!;
+    while (start > head && total + cost[start - 1]! <= maxTokens) {
+      start--;
+      total += cost[start]!;
+    }
+    // A chunk never opens on a tool turn, whose call would be cut off.
+    while (start < end - 1 && ex.messages[start]!.role === 'tool') start++;
+    const idx = [...Array(head).keys(), ...Array.from({ length: end - start }, (_, k) => start + k)];
+    const chunk: Example = {
+      ...ex,
+      messages: idx.map((i) => ex.messages[i]!),
+      owners: idx.map((i) => ex.owners[i]!),
+      weights: idx.map((i) => ex.weights[i]!),
+    };
+    chunk.overLimit = exampleTokens(chunk.messages, chunk.tools) > maxTokens;
+    out.push(chunk);
+    end = start;
+  }
+  return out.reverse();
+}
+
+/** Summary requests with the summary the model wrote, as examples (opt-in). */
+function* summaryExamples(t: Trajectory, sessionId: string, branchIds: readonly string[], ledger: ExampleLedger): Generator<Example> {
+  const seen = new Set<string>();
+  for (const branchId of branchIds) {
+    for (const step of branchPath(t, branchId)) {
+      const rid = step.summary?.requestId;
+      if (!rid || seen.has(rid)) continue;
+      seen.add(rid);
+      const rec = t.requests.get(rid);
+      const owned = rec ? ownedRequestMessages(t, rid) : null;
+      const config = rec ? t.configs.get(rec.config) : undefined;
+      if (!rec || !owned || !config) continue;
+      const tools = Array.isArray(config.tools) ? (config.tools as unknown[]) : undefined;
+      const messages = [...owned.messages, { role: 'assistant', content: step.summary!.text }];
+      const ex: Example = {
+        sessionId, branchId, kind: 'summary', messages, owners: [...owned.owners, null],
+        weights: messages.map((m, i) => (m.role !== 'assistant' ? null : i === messages.length - 1 ? 1 : 0)),
+        tools, toolMode: tools ? 'tools' : 'text', source: 'recorded', trainedSteps: [], contextSteps: [], tokens: 0,
+      };
+      fillStats(ex);
+      ex.trainedSteps = [`summary:${step.id}`];
+      ledger.trained.add(`summary:${step.id}`);
+      yield ex;
+    }
+  }
+}

@@ -1,0 +1,283 @@
+// Trainer files of a bundle, each a small adapter over one form: the OpenAI record
+// of an example (messages as the model saw them, `weight` 0/1 on assistant turns).
+// Merge re-derives every other trainer file from the merged OpenAI lines, so there
+// is one example stream and one place per trainer that knows its rules.
+//
+//   openai.jsonl      one line per example (a context window, or a split of one):
+//                     weight 1 exactly on the turns to train. OpenAI honours `weight`
+//                     on assistant messages.
+//   axolotl.yml       loads openai.jsonl with `type: chat_template` and
+//                     `message_field_training: weight`: axolotl's chat_template strategy
+//                     (src/axolotl/prompt_strategies/chat_template.py) only reads a
+//                     per-message training flag when that field is named, and otherwise
+//                     trains every turn of `roles_to_train`.
+//   sharegpt.jsonl    LLaMA-Factory has no per-turn mask: it trains every gpt /
+//   dataset_info.json function_call turn (src/llamafactory/data/processor/supervised.py),
+//   llamafactory.yaml and `mask_history` (a training argument, hparams/data_args.py) trains
+//                     only the last. So: one line per trained action, ending on it, its
+//                     context as history, and the training config sets mask_history.
+//                     With mask_history, cutoff_len drops the EARLIEST turns first,
+//                     system and tools included, so the config sets cutoff_len above the
+//                     longest line.
+//   mistral.jsonl     mistral-finetune (finetune/data/tokenize.py) trains only the last
+//                     assistant message when tools are present, and with
+//                     dynamic_chunk_fn_call also every earlier one whose weight is not 0;
+//                     mistral-common's validator needs call ids ^[a-zA-Z0-9]{9}$, the last
+//                     message the assistant's, content XOR tool_calls, and no user turn
+//                     right after a tool turn. So: one line per trained action, ending on
+//                     it, every earlier assistant turn weight 0.
+import { createHash } from 'node:crypto';
+import type { WireMessage } from '../../../shared/events';
+import { parseArguments } from './messages';
+import { messageTokens, toolsTokens } from './tokens';
+
+export interface OpenAIMessage {
+  role: string;
+  content?: string;
+  reasoning_content?: string;
+  tool_calls?: Array<{ id: string; type: 'function'; function: { name: string; arguments: string } }>;
+  tool_call_id?: string;
+  name?: string;
+  weight?: 0 | 1;
+}
+
+export interface OpenAIRecord {
+  messages: OpenAIMessage[];
+  tools?: unknown[];
+}
+
+type WireToolCall = { id?: string; type?: string; function?: { name?: string; arguments?: string } };
+
+/** One example in OpenAI's fine-tuning form: the wire messages, `content: null` left out, weights on assistant turns. */
+export function openaiRecord(messages: readonly WireMessage[], weights: readonly (0 | 1 | null)[], tools: unknown[] | undefined, reasoning?: (i: number) => string | undefined): OpenAIRecord {
+  const out: OpenAIMessage[] = messages.map((m, i) => {
+    const o: OpenAIMessage = { role: m.role };
+    // Key order is fixed so the same example always serialises to the same bytes.
+    if (typeof m.content === 'string') o.content = m.content;
+    const r = m.role === 'assistant' ? reasoning?.(i) : undefined;
+    if (r) o.reasoning_content = r;
+    if (Array.isArray(m.tool_calls) && m.tool_calls.length) {
+      o.tool_calls = (m.tool_calls as WireToolCall[]).map((c) => ({
+        id: c.id ?? '', type: 'function' as const, function: { name: c.function?.name ?? '', arguments: c.function?.arguments ?? '' },
+      }));
+    }
+    if (typeof m.tool_call_id === 'string') o.tool_call_id = m.tool_call_id;
+    if (typeof m.name === 'string') o.name = m.name;
+    if (m.role === 'assistant') o.weight = weights[i] === 1 ? 1 : 0;
+    return o;
+  });
+  return tools && tools.length ? { messages: out, tools } : { messages: out };
+}
+
+function recordTokens(r: OpenAIRecord, upto: number): number[] {
+  return r.messages.slice(0, upto).map((m) => messageTokens(m as unknown as WireMessage));
+}
+
+/**
+ * One record per trained turn of `r`, ending on it, weight 1 there and 0 on every
+ * earlier assistant turn. With `historyTokens`, history that does not fit is dropped
+ * from the oldest turns after the fixed head (system, task): the line then starts
+ * at a turn boundary that is not a tool result.
+ */
+export function perActionRecords(r: OpenAIRecord, historyTokens?: number): OpenAIRecord[] {
+  const out: OpenAIRecord[] = [];
+  let head = 0;
+  while (head < r.messages.length && head < 2 && (r.messages[head]!.role === 'system' || r.messages[head]!.role === 'user')) head++;
+  const cost = recordTokens(r, r.messages.length);
+  const headTokens = toolsTokens(r.tools) + cost.slice(0, head).reduce((a, b) => a + b, 0);
+  r.messages.forEach((m, i) => {
+    if (m.role !== 'assistant' || m.weight !== 1) return;
+    let start = head;
+    if (historyTokens) {
+      let total = headTokens + cost[i]!;
+      start = i;
+      while (start > head && total + cost[start - 1]! <= historyTokens) {
+        start--;
+        total += cost[start]!;
+      }
+      while (start < i && r.messages[start]!.role === 'tool') start++;
+    }
+    const msgs = [...r.messages.slice(0, head), ...r.messages.slice(start, i + 1)].map((x, k, all) =>
+      x.role === 'assistant' ? { ...x, weight: (k === all.length - 1 ? 1 : 0) as 0 | 1 } : x,
+    );
+    out.push(r.tools ? { messages: msgs, tools: r.tools } : { messages: msgs });
+  });
+  return out;
+}
+
+export function recordTokenCount(r: OpenAIRecord): number {
+  return toolsTokens(r.tools) + recordTokens(r, r.messages.length).reduce((a, b) => a + b, 0);
+}
+
+// ---------------------------------------------------------------- LLaMA-Factory
+
+export interface ShareGPTRecord {
+  conversations: Array<{ from: 'human' | 'gpt' | 'function_call' | 'observation'; value: string }>;
+  system: string;
+  tools: string;
+}
+
+function functionCallValue(calls: NonNullable<OpenAIMessage['tool_calls']>): string {
+  const one = (c: (typeof calls)[number]) => {
+    const p = parseArguments(c.function.arguments);
+    return { name: c.function.name, arguments: p.valid ? p.value : { _raw: c.function.arguments } };
+  };
+  return JSON.stringify(calls.length === 1 ? one(calls[0]!) : calls.map(one));
+}
+
+/** LLaMA-Factory's tool list: the JSON text of [{name, description, parameters}]. */
+function sharegptTools(tools: unknown[] | undefined): string {
+  if (!tools?.length) return '';
+  return JSON.stringify(tools.map((t) => {
+    const f = (t as { function?: Record<string, unknown> }).function ?? {};
+    return { name: f.name, description: f.description ?? '', parameters: f.parameters ?? { type: 'object', properties: {} } };
+  }));
+}
+
+/**
+ * A per-action record as a LLaMA-Factory ShareGPT line. Its converter wants
+ * human/observation turns at even positions and gpt/function_call at odd ones, so:
+ * guidance after a tool result joins that observation, parallel results are one
+ * observation (a JSON list), two replies in a row get an empty human turn between
+ * them, and the text beside a tool call (not representable in a function_call
+ * turn) is left out. The last turn is the trained action.
+ */
+export function sharegptRecord(r: OpenAIRecord): ShareGPTRecord {
+  const conv: ShareGPTRecord['conversations'] = [];
+  let system = '';
+  let results: string[] = [];
+  const last = () => conv[conv.length - 1];
+  const flush = () => {
+    if (!results.length) return;
+    conv.push({ from: 'observation', value: results.length === 1 ? results[0]! : JSON.stringify(results) });
+    results = [];
+  };
+  for (const m of r.messages) {
+    if (m.role !== 'tool') flush();
+    if (m.role === 'system') system = system ? `${system}\n\n${m.content ?? ''}` : m.content ?? '';
+    else if (m.role === 'tool') results.push(m.content ?? '');
+    else if (m.role === 'user') {
+      const l = last();
+      if (l && (l.from === 'human' || l.from === 'observation')) l.value = l.value === '' ? m.content ?? '' : `${l.value}\n\n${m.content ?? ''}`;
+      else conv.push({ from: 'human', value: m.content ?? '' });
+    } else if (m.role === 'assistant') {
+      const l = last();
+      if (!l || l.from === 'gpt' || l.from === 'function_call') conv.push({ from: 'human', value: '' });
+      if (m.tool_calls?.length) conv.push({ from: 'function_call', value: functionCallValue(m.tool_calls) });
+      else conv.push({ from: 'gpt', value: m.content ?? '' });
+    }
+  }
+  flush();
+  while (conv.length && last()!.from !== 'gpt' && last()!.from !== 'function_call') conv.pop();
+  return { conversations: conv, system, tools: sharegptTools(r.tools) };
+}
+
+export function llamaFactoryDatasetInfo(fileName: string, name = 'apollo'): string {
+  return `${JSON.stringify({
+    [name]: {
+      file_name: fileName,
+      formatting: 'sharegpt',
+      columns: { messages: 'conversations', system: 'system', tools: 'tools' },
+      tags: { role_tag: 'from', content_tag: 'value', user_tag: 'human', assistant_tag: 'gpt', observation_tag: 'observation', function_tag: 'function_call', system_tag: 'system' },
+    },
+  }, null, 2)}\n`;
+}
+
+/** Round a token count up, with headroom for the target model's own tokenizer. */
+export function cutoffFor(tokens: number): number {
+  return Math.max(2048, Math.ceil((tokens * 1.25) / 1024) * 1024);
+}
+
+/** The LLaMA-Factory training arguments the bundle's sharegpt.jsonl needs (merged into the user's own YAML). */
+export function llamaFactoryTrainConfig(datasetName: string, longestTokens: number): string {
+  return [
+    '# LLaMA-Factory training arguments for this bundle (merge into your llamafactory-cli YAML).',
+    '# Each line of sharegpt.jsonl ends on one action to train; earlier turns are context.',
+    '# mask_history: true trains only that last turn, so masked actions are never trained.',
+    '# With mask_history, cutoff_len drops the earliest turns first (system prompt and',
+    '# tools included): keep it above the longest line (o200k_base count plus 25%).',
+    'stage: sft',
+    `dataset: ${datasetName}`,
+    'dataset_dir: .',
+    'mask_history: true',
+    'train_on_prompt: false',
+    `cutoff_len: ${cutoffFor(longestTokens)}`,
+    '',
+  ].join('\n');
+}
+
+// ---------------------------------------------------------------- Axolotl
+
+export function axolotlConfig(fileName: string, longestTokens: number): string {
+  return [
+    '# Axolotl dataset entry for this bundle (merge into your axolotl config).',
+    '# chat_template honours the per-message `weight` only with message_field_training.',
+    'datasets:',
+    `  - path: ${fileName}`,
+    '    ds_type: json',
+    '    type: chat_template',
+    '    field_messages: messages',
+    '    message_property_mappings:',
+    '      role: role',
+    '      content: content',
+    '    message_field_training: weight',
+    '    roles_to_train: ["assistant"]',
+    '    train_on_eos: turn',
+    `sequence_len: ${cutoffFor(longestTokens)}`,
+    '',
+  ].join('\n');
+}
+
+// ---------------------------------------------------------------- mistral-finetune
+
+const ALNUM = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
+
+/** A 9-character alphanumeric id derived from the original (stable across exports). */
+export function mistralCallId(original: string, salt: number): string {
+  const h = createHash('sha256').update(`${salt}\u0000${original}`).digest();
+  let s = '';
+  for (let i = 0; i < 9; i++) s += ALNUM[h[i]! % ALNUM.length];
+  return s;
+}
+
+/**
+ * A per-action record as a mistral-finetune line: 9-character call ids (consistent
+ * between a call and its result, unique in the line), the text beside a tool call
+ * left out (content XOR tool_calls), guidance after a tool result joined to that
+ * result (no user turn may follow a tool turn), tools with name, description and
+ * parameters.
+ */
+export function mistralRecord(r: OpenAIRecord): OpenAIRecord {
+  const ids = new Map<string, string>();
+  const used = new Set<string>();
+  const idFor = (orig: string) => {
+    let id = ids.get(orig);
+    if (id) return id;
+    for (let salt = 0; !id || used.has(id); salt++) id = mistralCallId(orig, salt);
+    ids.set(orig, id);
+    used.add(id);
+    return id;
+  };
+  const out: OpenAIMessage[] = [];
+  for (const m of r.messages) {
+    const prev = out[out.length - 1];
+    if (m.role === 'user' && prev?.role === 'tool') {
+      prev.content = `${prev.content ?? ''}\n\n${m.content ?? ''}`;
+      continue;
+    }
+    if (m.role === 'assistant') {
+      const o: OpenAIMessage = { role: 'assistant' };
+      if (m.tool_calls?.length) o.tool_calls = m.tool_calls.map((c) => ({ ...c, id: idFor(c.id), function: { ...c.function } }));
+      else o.content = m.content ?? '';
+      o.weight = m.weight ?? 0;
+      out.push(o);
+    } else if (m.role === 'tool') {
+      out.push({ role: 'tool', content: m.content ?? '', tool_call_id: idFor(m.tool_call_id ?? '') });
+    } else out.push({ role: m.role, content: m.content ?? '' });
+  }
+  const tools = r.tools?.map((t) => {
+    const f = (t as { function?: Record<string, unknown> }).function ?? {};
+    return { type: 'function', function: { name: f.name, description: f.description ?? '', parameters: f.parameters ?? { type: 'object', properties: {} } } };
+  });
+  return tools?.length ? { messages: out, tools } : { messages: out };
+}
