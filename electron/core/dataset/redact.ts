@@ -18,16 +18,52 @@
 //   bearer             the credential after `Authorization: Bearer|Basic|Token` or `Bearer <tok>`
 //   url-password       the password in scheme://user:password@host
 //   assignment         the value in PASSWORD=…, API_KEY: "…", --token …, aws_secret_access_key = …
-//                      (8+ chars, not all digits, not a $VARIABLE reference)
+//                      (8+ chars, not all digits, not a $VARIABLE reference, not code such as
+//                      `token = get_token()`, `password=password`, `key = self.key`)
 //   sensitive-field    a whole JSON string value whose key names a secret (env maps in checkpoints)
-// Only the secret part is replaced (the `Bearer ` or `PASSWORD=` prefix stays), and value
-// character classes exclude quotes and backslashes, so redacting JSON text held in a string
-// (tool-call arguments) keeps it valid JSON.
+// Only the secret part is replaced (the `Bearer ` or `PASSWORD=` prefix stays).
+//
+// Patterns only ever see decoded text. A secret inside JSON text is preceded by the
+// letter of an escape (`\nghp_…`, `\tsk-…`), which defeats every "starts at a token
+// boundary" look-behind, so:
+//   - a string that is JSON text (tool-call `arguments`, run_command observations
+//     `{"output": "…", "exit_code": 0}`, a JSON string holding JSON) is parsed and its
+//     strings are redacted recursively; only the string tokens that changed are
+//     re-encoded and spliced back, so the rest of the text — the model's own argument
+//     text included — stays byte-identical, and an untouched string is returned as is;
+//   - any other text is matched through a decoded view of it (see `textView`): escape
+//     sequences left in it (JSON printed by a command, `printf 'a\nb'`, a truncated JSON
+//     observation) read as the characters they stand for and terminal control sequences
+//     (colours, erase-line) as nothing, with every match mapped back to whole source
+//     characters, so a replacement never cuts an escape in half.
+// `scan` reports each hit with a pointer into the decoded structure, so the exporter can
+// mask (weight 0) or leave out a trained assistant turn that contained a secret instead
+// of teaching the model to type `[REDACTED:…]`; `RedactionLog.addMasked` records that.
 
 export interface SecretMatch {
   start: number;
   end: number;
   kind: string;
+}
+
+/** One secret found by `Redactor.scan`. Never holds the secret. */
+export interface SecretHit {
+  /**
+   * JSON pointer to where the secret was, continued into JSON text held by a string
+   * (`/tool_calls/0/function/arguments/content`: `arguments` is a string, `content` a
+   * key of the object it decodes to). Object keys in it are the redacted keys.
+   */
+  pointer: string;
+  /** JSON pointer to the string of the scanned value that held it (`/tool_calls/0/function/arguments`). */
+  field: string;
+  kind: string;
+}
+
+export interface ScanResult<T> {
+  /** A redacted deep copy (strings without a hit are the original strings). */
+  value: T;
+  /** In document order. */
+  hits: SecretHit[];
 }
 
 /** One line of the redaction report: where, what kind, how many. Never the secret. */
@@ -42,6 +78,22 @@ export interface RedactionReport {
   count: number;
 }
 
+/**
+ * A trained turn taken out of training because it contained a secret: masked (kept with
+ * weight 0) or dropped (the example left out). Redacting it alone would train the model
+ * to write `[REDACTED:…]`.
+ */
+export interface MaskedTurnReport {
+  file: string;
+  /** 1-based line of the record (0 when the whole record was left out). */
+  line: number;
+  /** JSON pointer to the turn (e.g. `/messages/3`). */
+  path: string;
+  /** Kinds of the secrets it contained, sorted, once each. */
+  kinds: string[];
+  action: 'masked' | 'dropped';
+}
+
 interface Pattern {
   kind: string;
   re: RegExp;
@@ -51,16 +103,38 @@ interface Pattern {
 }
 
 const KEYWORD = String.raw`(?:password|passwd|passphrase|secret|token|api[_-]?key|apikey|access[_-]?key|private[_-]?key|client[_-]?secret|auth[_-]?token)`;
-const VALUE = String.raw`(?!\[REDACTED)[^\s'"\\;&|,)(\]\[{}<>]{8,1024}`;
+// Backslashes are allowed: the text is decoded, so a backslash is part of the value. Backticks
+// are not: `API_KEY=…` in markdown ends at the closing one.
+const VALUE = String.raw`(?!\[REDACTED)[^\s'"\`;&|,)(\]\[{}<>]{8,1024}`;
 
 function plausibleValue(v: string): boolean {
-  return !/^\d+$/.test(v) && !v.startsWith('$') && !/^(?:true|false|null|none|undefined|required|optional)$/i.test(v);
+  return !/^\d+$/.test(v)
+    && !v.startsWith('$')
+    && !/^(?:true|false|null|none|undefined|required|optional)$/i.test(v)
+    // xxxxxxxx, ********, --------: placeholders
+    && !/^(.)\1*$/.test(v)
+    // a plain URL (credentials in one are the url-password kind) or a file path: TOKEN_URL=https://…, password_file: /run/secrets/db
+    && !/^[A-Za-z][A-Za-z0-9+.-]*:\/\/[^@\s]*$/.test(v)
+    && !/^(?:~|\.{1,2})?\/[\w.@%+/-]*$/.test(v);
+}
+
+const NAMES_SECRET = new RegExp(String.raw`^(?:[A-Za-z][A-Za-z0-9]*_)*${KEYWORD}(?:e?s)?(?:_[A-Za-z0-9]+)*$`, 'i');
+
+/**
+ * An unquoted value that is code rather than a literal: a call or an index
+ * (`token = get_token()`, `key = os.environ["K"]`), a member of a lower-case name
+ * (`password=self.password`), or a variable named after a secret (`login(password=password)`).
+ */
+function codeExpression(value: string, next: string | undefined): boolean {
+  return next === '(' || next === '['
+    || /^[a-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*)+$/.test(value)
+    || NAMES_SECRET.test(value);
 }
 
 const PATTERNS: Pattern[] = [
   {
     kind: 'private-key',
-    re: /-----BEGIN ((?:[A-Z0-9]+ )*)PRIVATE KEY(?: BLOCK)?-----(?:[\s\S]{0,16384}?-----END \1PRIVATE KEY(?: BLOCK)?-----|(?:(?:\s|\\[rn])*(?:[A-Za-z0-9+/=]{8,}|[A-Za-z-]+: [^\n\\]{0,200})){0,300})/g,
+    re: /-----BEGIN ((?:[A-Z0-9]+ )*)PRIVATE KEY(?: BLOCK)?-----(?:[\s\S]{0,16384}?-----END \1PRIVATE KEY(?: BLOCK)?-----|(?:\s*(?:[A-Za-z0-9+/=]{8,}|[A-Za-z-]+: [^\n]{0,200})){0,300})/g,
   },
   { kind: 'anthropic-key', re: /(?<![A-Za-z0-9_-])sk-ant-[A-Za-z0-9_-]{20,300}/g },
   { kind: 'openai-key', re: /(?<![A-Za-z0-9_-])sk-(?=[A-Za-z_-]*[0-9])[A-Za-z0-9_-]{20,300}/g },
@@ -74,32 +148,263 @@ const PATTERNS: Pattern[] = [
   { kind: 'jwt', re: /(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]{8,2000}\.eyJ[A-Za-z0-9_-]{8,4000}\.[A-Za-z0-9_-]{8,2000}/g },
   { kind: 'bearer', re: /\bAuthorization\s*:\s*(?:Bearer|Basic|Token)\s+((?!\[REDACTED)[A-Za-z0-9._~+/=-]{8,4000})/gi, group: 1 },
   { kind: 'bearer', re: /\bBearer\s+((?!\[REDACTED)(?=[A-Za-z._~+/=-]*[0-9])[A-Za-z0-9._~+/=-]{16,4000})/g, group: 1 },
-  { kind: 'url-password', re: /\b[A-Za-z][A-Za-z0-9+.-]{1,20}:\/\/[^\s:/@"'\\<>]{1,256}:((?!\[REDACTED)[^\s/@"'\\<>]{1,256})@/g, group: 1 },
+  {
+    // The user part may be DOMAIN\user; a template (`{password}`, `${PASS}`, `%(pw)s`) or
+    // the placeholder `user:password@` is not a credential.
+    kind: 'url-password',
+    re: /\b[A-Za-z][A-Za-z0-9+.-]{1,20}:\/\/[^\s:/@"'<>]{1,256}:((?!\[REDACTED)[^\s/@"'<>]{1,256})@/g,
+    group: 1,
+    accept: (m) => !/^[{$%<]/.test(m[1]!) && !/^(?:pass(?:word)?|secret|token|pwd|\*+|x+)$/i.test(m[1]!),
+  },
   {
     // KEY=value, KEY = 'value', "key": "value", key: 'value' (a colon needs a quote nearby).
     kind: 'assignment',
     // Bounded and anchored at a token start: no quadratic scans over long runs of
     // dashes or base64 in terminal output.
-    re: new RegExp(String.raw`(?<![A-Za-z0-9_.-])(\\?["']?)[A-Za-z0-9_.-]{0,64}?${KEYWORD}(?:e?s)?(?:[_.-][A-Za-z0-9]+){0,6}\1\s*([=:])\s*(\\?["'])?(${VALUE})`, 'gi'),
+    re: new RegExp(String.raw`(?<![A-Za-z0-9_.-])(["']?)[A-Za-z0-9_.-]{0,64}?${KEYWORD}(?:e?s)?(?:[_.-][A-Za-z0-9]+){0,6}\1\s*([=:])\s*(["'])?(${VALUE})`, 'gi'),
     group: 4,
-    accept: (m) => plausibleValue(m[4]!) && (m[2] === '=' || !!m[1] || !!m[3]),
+    accept: (m) => plausibleValue(m[4]!) && (m[2] === '=' || !!m[1] || !!m[3]) && (!!m[3] || !codeExpression(m[4]!, m.input[m.index + m[0].length])),
   },
   {
     kind: 'assignment',
-    re: new RegExp(String.raw`(?<![A-Za-z0-9_-])--[A-Za-z0-9-]{0,40}?${KEYWORD}\s+(\\?["'])?(${VALUE})`, 'gi'),
+    re: new RegExp(String.raw`(?<![A-Za-z0-9_-])--[A-Za-z0-9-]{0,40}?${KEYWORD}\s+(["'])?(${VALUE})`, 'gi'),
     group: 2,
-    accept: (m) => plausibleValue(m[2]!),
+    accept: (m) => plausibleValue(m[2]!) && (!!m[1] || !codeExpression(m[2]!, m.input[m.index + m[0].length])),
   },
 ];
 
 // Patterns with a capture group need match indices (the `d` flag).
 for (const p of PATTERNS) if (p.group && !p.re.hasIndices) p.re = new RegExp(p.re.source, `${p.re.flags}d`);
 
-const SENSITIVE_KEY = new RegExp(String.raw`^(?:.*[_.-])?${KEYWORD}(?:e?s)?(?:[_.-].*)?$`, 'i');
+const SENSITIVE_KEY = new RegExp(String.raw`^(?:(?:.*[_.-])?${KEYWORD}(?:e?s)?(?:[_.-].*)?|(?:proxy[_-])?authorization)$`, 'i');
+
+function sensitiveField(key: string, value: string): boolean {
+  return value.length >= 4 && !value.startsWith('[REDACTED:') && SENSITIVE_KEY.test(key) && plausibleValue(value);
+}
 
 function escapeForRegExp(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
+
+function pointerSegment(key: string): string {
+  return key.replace(/~/g, '~0').replace(/\//g, '~1');
+}
+
+// ---- decoded view of text -----------------------------------------------------------
+
+/**
+ * `text` as it reads, for matching: `start[i]..end[i]` is the source range of view
+ * character i. Ranges never overlap and grow with i; source characters that read as
+ * nothing (colour codes) belong to no view character.
+ */
+interface TextView {
+  text: string;
+  start: Int32Array;
+  end: Int32Array;
+}
+
+// A backslash (an escape may follow) or a control character other than \t \n \r.
+const NEEDS_VIEW = /[\\\x00-\x08\x0b\x0c\x0e-\x1f\x7f\x9b]/;
+
+function hexAt(s: string, i: number, n: number): number {
+  if (i + n > s.length) return -1;
+  let v = 0;
+  for (let k = i; k < i + n; k++) {
+    const c = s.charCodeAt(k);
+    const d = c >= 48 && c <= 57 ? c - 48 : c >= 97 && c <= 102 ? c - 87 : c >= 65 && c <= 70 ? c - 55 : -1;
+    if (d < 0) return -1;
+    v = v * 16 + d;
+  }
+  return v;
+}
+
+const SIMPLE_ESCAPES: Record<string, number> = { n: 10, r: 13, t: 9, b: 8, f: 12, v: 11, a: 7, e: 27, '"': 34, "'": 39, '/': 47, '`': 96 };
+
+/** The escape after a run of backslashes ending before `i`: [code, source length], or null. */
+function escapeAt(s: string, i: number): [number, number] | null {
+  const ch = s[i];
+  if (ch === undefined) return null;
+  const simple = SIMPLE_ESCAPES[ch];
+  if (simple !== undefined) return [simple, 1];
+  if (ch === 'u') {
+    const v = hexAt(s, i + 1, 4);
+    return v < 0 ? null : [v, 5];
+  }
+  if (ch === 'x') {
+    const v = hexAt(s, i + 1, 2);
+    return v < 0 ? null : [v, 3];
+  }
+  if (ch >= '0' && ch <= '7') {
+    // \0, \033 (ESC in shell and C strings)
+    let n = 1;
+    while (n < 3 && s[i + n]! >= '0' && s[i + n]! <= '7') n++;
+    const v = parseInt(s.slice(i, i + n), 8);
+    return v > 255 ? null : [v, n];
+  }
+  return null;
+}
+
+/**
+ * The decoded view of `raw`, or null when it reads as itself (no backslash, no control
+ * character). Escapes: `\n` `\t` `\"` `\uXXXX` `\xXX` `\033` … read as their character;
+ * a run of backslashes before one (`\\n`, text escaped twice) reads as that one
+ * character too, since only boundaries matter here; other backslashes read as
+ * themselves, a JSON `\\` pair as one. Terminal: SGR colour and erase-line sequences
+ * (`ESC[…m`, `ESC[K`, as `grep --color` puts around a match) read as nothing, other
+ * escape sequences and control characters as a space.
+ */
+function textView(raw: string): TextView | null {
+  if (!NEEDS_VIEW.test(raw)) return null;
+  const n = raw.length;
+  const code = new Uint16Array(n);
+  const start = new Int32Array(n);
+  const end = new Int32Array(n);
+  let k = 0;
+  // Pass 1: escapes.
+  for (let i = 0; i < n;) {
+    const c = raw.charCodeAt(i);
+    if (c !== 92) {
+      code[k] = c; start[k] = i; end[k] = i + 1; k++; i++;
+      continue;
+    }
+    let j = i;
+    while (j < n && raw.charCodeAt(j) === 92) j++;
+    const esc = escapeAt(raw, j);
+    if (esc) {
+      code[k] = esc[0]; start[k] = i; end[k] = j + esc[1]; k++;
+      i = j + esc[1];
+      continue;
+    }
+    while (i < j) {
+      const w = j - i >= 2 ? 2 : 1;
+      code[k] = 92; start[k] = i; end[k] = i + w; k++;
+      i += w;
+    }
+  }
+  // Pass 2, in place (it only shrinks): terminal control sequences.
+  let m = 0;
+  for (let i = 0; i < k;) {
+    const c = code[i]!;
+    if (c === 27 || c === 0x9b) {
+      let j = c === 27 ? i + 1 : i;
+      if (c === 0x9b || code[j] === 0x5b) {
+        // CSI: parameters 0x30–0x3f, intermediates 0x20–0x2f, final 0x40–0x7e
+        j++;
+        while (j < k && code[j]! >= 0x30 && code[j]! <= 0x3f) j++;
+        while (j < k && code[j]! >= 0x20 && code[j]! <= 0x2f) j++;
+        const fin = code[j];
+        if (j < k && fin !== undefined && fin >= 0x40 && fin <= 0x7e) {
+          if (fin !== 0x6d && fin !== 0x4b) {
+            code[m] = 32; start[m] = start[i]!; end[m] = end[j]!; m++;
+          }
+          i = j + 1;
+          continue;
+        }
+      }
+      code[m] = 32; start[m] = start[i]!; end[m] = end[i]!; m++; i++;
+      continue;
+    }
+    code[m] = (c < 32 && c !== 9 && c !== 10 && c !== 13) || c === 127 ? 32 : c;
+    start[m] = start[i]!; end[m] = end[i]!; m++; i++;
+  }
+  let text = '';
+  for (let i = 0; i < m; i += 8192) text += String.fromCharCode(...code.subarray(i, Math.min(m, i + 8192)));
+  return { text, start: start.subarray(0, m), end: end.subarray(0, m) };
+}
+
+// ---- JSON text ------------------------------------------------------------------------
+
+/** The first and last non-blank characters say it may be a JSON object, array or string. */
+function looksLikeJson(s: string): boolean {
+  let a = 0;
+  let b = s.length - 1;
+  while (a < b && /\s/.test(s[a]!)) a++;
+  while (b > a && /\s/.test(s[b]!)) b--;
+  if (b <= a) return false;
+  const f = s[a];
+  const l = s[b];
+  return (f === '{' && l === '}') || (f === '[' && l === ']') || (f === '"' && l === '"');
+}
+
+const TOO_DEEP = Symbol('too deep');
+/** Nesting a recursive walk of one JSON text goes to before the text is treated as plain text. */
+const MAX_NESTING = 256;
+/** JSON text inside a string inside JSON text …: levels decoded. */
+const MAX_JSON_LEVELS = 8;
+
+interface JsonVisitor {
+  /** A member name at [start, end); returns the name to use in pointers. */
+  key(start: number, end: number, parent: string): string;
+  /** A string value at [start, end). */
+  string(start: number, end: number, pointer: string, key: string | null): void;
+}
+
+/** Walks text already known to be valid JSON, calling `visit` for every string token. */
+function walkJson(s: string, root: string, visit: JsonVisitor): void {
+  let i = 0;
+  const ws = (): void => {
+    for (let c = s.charCodeAt(i); c === 32 || c === 10 || c === 13 || c === 9; c = s.charCodeAt(++i));
+  };
+  const stringEnd = (from: number): number => {
+    for (let j = from + 1; ;) {
+      const q = s.indexOf('"', j);
+      let b = q - 1;
+      while (s.charCodeAt(b) === 92) b--;
+      if ((q - 1 - b) % 2 === 0) return q + 1;
+      j = q + 1;
+    }
+  };
+  const value = (pointer: string, key: string | null, depth: number): void => {
+    if (depth > MAX_NESTING) throw TOO_DEEP;
+    ws();
+    const c = s[i];
+    if (c === '"') {
+      const e = stringEnd(i);
+      visit.string(i, e, pointer, key);
+      i = e;
+    } else if (c === '{') {
+      i++;
+      ws();
+      if (s[i] === '}') {
+        i++;
+        return;
+      }
+      for (;;) {
+        ws();
+        const ke = stringEnd(i);
+        const name = visit.key(i, ke, pointer);
+        i = ke;
+        ws();
+        i++; // ':'
+        value(`${pointer}/${pointerSegment(name)}`, name, depth + 1);
+        ws();
+        if (s[i++] === '}') return;
+      }
+    } else if (c === '[') {
+      i++;
+      ws();
+      if (s[i] === ']') {
+        i++;
+        return;
+      }
+      for (let n = 0; ; n++) {
+        value(`${pointer}/${n}`, null, depth + 1);
+        ws();
+        if (s[i++] === ']') return;
+      }
+    } else {
+      // number, true, false, null
+      while (i < s.length && !/[\s,\]}]/.test(s[i]!)) i++;
+    }
+  };
+  value(root, null, 0);
+}
+
+function decodeJsonString(token: string): string {
+  return token.includes('\\') ? (JSON.parse(token) as string) : token.slice(1, -1);
+}
+
+// ---- Redactor --------------------------------------------------------------------------
 
 export const MIN_CONFIGURED_SECRET_LENGTH = 6;
 
@@ -118,7 +423,7 @@ export class Redactor {
     this.configured = list.length ? new RegExp(list.map(escapeForRegExp).join('|'), 'g') : null;
   }
 
-  /** Non-overlapping secret ranges in `text`, sorted by start. */
+  /** Non-overlapping secret ranges in `text` (matched on its decoded view), sorted by start. */
   find(text: string): SecretMatch[] {
     return this.findWithContext(text).map(({ start, end, kind }) => ({ start, end, kind }));
   }
@@ -129,19 +434,30 @@ export class Redactor {
    */
   findWithContext(text: string): Array<SecretMatch & { from: number }> {
     if (text.length < MIN_CONFIGURED_SECRET_LENGTH) return [];
+    const view = textView(text);
+    const vt = view ? view.text : text;
+    // View range [a, b) as a source range.
+    const src = (a: number, b: number): [number, number] => (view ? [view.start[a]!, view.end[b - 1]!] : [a, b]);
     const found: Array<SecretMatch & { prio: number; from: number }> = [];
     if (this.configured) {
-      this.configured.lastIndex = 0;
-      for (const m of text.matchAll(this.configured)) found.push({ start: m.index, end: m.index + m[0].length, kind: 'configured-secret', prio: -1, from: m.index });
+      // Exact values: in the text as it is, and as it reads (a key typed with colour codes around it).
+      for (const [t, map] of view ? [[text, false], [vt, true]] as const : [[text, false]] as const) {
+        this.configured.lastIndex = 0;
+        for (const m of t.matchAll(this.configured)) {
+          const [a, b] = map ? src(m.index, m.index + m[0].length) : [m.index, m.index + m[0].length];
+          found.push({ start: a, end: b, kind: 'configured-secret', prio: -1, from: a });
+        }
+      }
     }
     PATTERNS.forEach((p, prio) => {
       p.re.lastIndex = 0;
-      for (const m of text.matchAll(p.re)) {
+      for (const m of vt.matchAll(p.re)) {
         if (p.accept && !p.accept(m)) continue;
         const g = p.group ?? 0;
         const range: readonly [number, number] | undefined = g === 0 ? [m.index, m.index + m[0].length] : m.indices?.[g];
         if (!range || range[1] <= range[0]) continue;
-        found.push({ start: range[0], end: range[1], kind: p.kind, prio, from: m.index });
+        const [a, b] = src(range[0], range[1]);
+        found.push({ start: a, end: b, kind: p.kind, prio, from: view ? view.start[m.index]! : m.index });
       }
     });
     if (found.length === 0) return [];
@@ -162,45 +478,127 @@ export class Redactor {
     return out;
   }
 
-  /** Redact one string; `kinds` lists one entry per replacement. */
+  /**
+   * Redact one string value; `kinds` lists one entry per replacement. JSON text is
+   * redacted on its decoded strings (see the file header); anything else as text.
+   */
   redact(text: string): { text: string; kinds: string[] } {
-    const ms = this.find(text);
-    if (ms.length === 0) return { text, kinds: [] };
-    let out = '';
-    let pos = 0;
-    for (const m of ms) {
-      out += text.slice(pos, m.start) + replacement(m.kind);
-      pos = m.end;
-    }
-    return { text: out + text.slice(pos), kinds: ms.map((m) => m.kind) };
+    const hits: SecretHit[] = [];
+    const out = this.redactString(text, '', '', null, 0, hits);
+    return { text: out, kinds: hits.map((h) => h.kind) };
   }
 
   /**
-   * A deep copy of a JSON value with every string redacted (object keys are kept, and
-   * a string under a key that names a secret is replaced whole). `onHit` gets the JSON
-   * pointer and kind of each replacement.
+   * A redacted deep copy of a JSON value and where each secret was. Object keys are
+   * kept (redacted if they hold a secret), a string under a key that names a secret
+   * is replaced whole, a string that is JSON text is redacted on its decoded strings.
    */
-  redactValue<T>(value: T, onHit?: (pointer: string, kind: string) => void): T {
+  scan<T>(value: T): ScanResult<T> {
+    const hits: SecretHit[] = [];
     const walk = (v: unknown, pointer: string, key: string | null): unknown => {
-      if (typeof v === 'string') {
-        if (key !== null && v.length >= 4 && !v.startsWith('[REDACTED:') && SENSITIVE_KEY.test(key) && plausibleValue(v)) {
-          onHit?.(pointer, 'sensitive-field');
-          return replacement('sensitive-field');
-        }
-        const r = this.redact(v);
-        for (const k of r.kinds) onHit?.(pointer, k);
-        return r.text;
-      }
+      if (typeof v === 'string') return this.redactString(v, pointer, pointer, key, 0, hits);
       if (Array.isArray(v)) return v.map((x, i) => walk(x, `${pointer}/${i}`, null));
       if (v && typeof v === 'object') {
         const o: Record<string, unknown> = {};
-        for (const [k, x] of Object.entries(v)) o[k] = walk(x, `${pointer}/${k.replace(/~/g, '~0').replace(/\//g, '~1')}`, k);
+        for (const [k, x] of Object.entries(v)) {
+          const name = this.redactKey(k, pointer, null, hits);
+          const p = `${pointer}/${pointerSegment(name)}`;
+          o[name] = walk(x, p, name);
+        }
         return o;
       }
       return v;
     };
-    return walk(value, '', null) as T;
+    return { value: walk(value, '', null) as T, hits };
   }
+
+  /**
+   * `scan`, for callers that only log: `onHit` gets, per replacement, the pointer of the
+   * string of `value` that held it (a pointer into `value` itself), its kind, and the hit
+   * with the pointer into the decoded structure.
+   */
+  redactValue<T>(value: T, onHit?: (pointer: string, kind: string, hit: SecretHit) => void): T {
+    const { value: out, hits } = this.scan(value);
+    if (onHit) for (const h of hits) onHit(h.field, h.kind, h);
+    return out;
+  }
+
+  /** A member name, redacted like text (a secret must not reach the output, nor a pointer). */
+  private redactKey(k: string, parent: string, field: string | null, hits: SecretHit[]): string {
+    const ms = this.find(k);
+    if (ms.length === 0) return k;
+    const name = splice(k, ms);
+    const pointer = `${parent}/${pointerSegment(name)}`;
+    for (const m of ms) hits.push({ pointer, field: field ?? pointer, kind: m.kind });
+    return name;
+  }
+
+  private redactString(s: string, pointer: string, field: string, key: string | null, level: number, hits: SecretHit[]): string {
+    if (key !== null && sensitiveField(key, s)) {
+      hits.push({ pointer, field, kind: 'sensitive-field' });
+      return replacement('sensitive-field');
+    }
+    if (level < MAX_JSON_LEVELS && looksLikeJson(s)) {
+      const out = this.redactJsonText(s, pointer, field, level, hits);
+      if (out !== null) return out;
+    }
+    const ms = this.find(s);
+    if (ms.length === 0) return s;
+    for (const m of ms) hits.push({ pointer, field, kind: m.kind });
+    return splice(s, ms);
+  }
+
+  /**
+   * Redacts the strings of JSON text, splicing re-encoded tokens in place of those that
+   * changed; the text itself when none did; null when it is not JSON (or nests too deep
+   * to walk, then it is redacted as text).
+   */
+  private redactJsonText(text: string, pointer: string, field: string, level: number, hits: SecretHit[]): string | null {
+    try {
+      JSON.parse(text);
+    } catch {
+      return null;
+    }
+    const local: SecretHit[] = [];
+    const edits: Array<[number, number, string]> = [];
+    try {
+      walkJson(text, pointer, {
+        key: (a, b, parent) => {
+          const k = decodeJsonString(text.slice(a, b));
+          const name = this.redactKey(k, parent, field, local);
+          if (name !== k) edits.push([a, b, JSON.stringify(name)]);
+          return name;
+        },
+        string: (a, b, ptr, key) => {
+          const v = decodeJsonString(text.slice(a, b));
+          const out = this.redactString(v, ptr, field, key, level + 1, local);
+          if (out !== v) edits.push([a, b, JSON.stringify(out)]);
+        },
+      });
+    } catch (e) {
+      if (e === TOO_DEEP) return null;
+      throw e;
+    }
+    hits.push(...local);
+    if (edits.length === 0) return text;
+    let out = '';
+    let pos = 0;
+    for (const [a, b, r] of edits) {
+      out += text.slice(pos, a) + r;
+      pos = b;
+    }
+    return out + text.slice(pos);
+  }
+}
+
+function splice(text: string, ms: readonly SecretMatch[]): string {
+  let out = '';
+  let pos = 0;
+  for (const m of ms) {
+    out += text.slice(pos, m.start) + replacement(m.kind);
+    pos = m.end;
+  }
+  return out + text.slice(pos);
 }
 
 export function replacement(kind: string): string {
@@ -300,6 +698,7 @@ export class StreamRedactor<M> {
 /** Collects hits into report lines, merging repeats of the same (file, line, path, kind). */
 export class RedactionLog {
   private readonly entries = new Map<string, RedactionReport>();
+  private readonly turns = new Map<string, MaskedTurnReport>();
 
   add(file: string, line: number, path: string, kind: string, count = 1): void {
     const key = `${file}\u0000${line}\u0000${path}\u0000${kind}`;
@@ -308,12 +707,29 @@ export class RedactionLog {
     else this.entries.set(key, { file, line, path, kind, count });
   }
 
+  /**
+   * A trained turn at `path` of record `line` was masked (or, `action` 'dropped', its
+   * example left out) because it held a secret of `kind`. One entry per turn and action;
+   * further kinds join it.
+   */
+  addMasked(file: string, line: number, path: string, kind: string, action: MaskedTurnReport['action'] = 'masked'): void {
+    const key = `${file}\u0000${line}\u0000${path}\u0000${action}`;
+    const e = this.turns.get(key);
+    if (!e) this.turns.set(key, { file, line, path, kinds: [kind], action });
+    else if (!e.kinds.includes(kind)) e.kinds = [...e.kinds, kind].sort();
+  }
+
   list(): RedactionReport[] {
     return [...this.entries.values()];
   }
 
+  /** Turns taken out of training because of a secret, in the order they were added. */
+  masked(): MaskedTurnReport[] {
+    return [...this.turns.values()].map((t) => ({ ...t, kinds: [...t.kinds] }));
+  }
+
   summary(): RedactionSummary {
-    return summarizeRedactions(this.entries.values());
+    return summarizeRedactions(this.entries.values(), this.turns.values());
   }
 }
 
@@ -321,10 +737,12 @@ export interface RedactionSummary {
   total: number;
   byKind: Record<string, number>;
   byFile: Record<string, number>;
+  /** Trained turns masked or left out because they held a secret; absent when none. */
+  secretTurns?: { masked: number; dropped: number };
 }
 
-/** Totals of a redaction report, overall, by kind and by file (keys sorted). */
-export function summarizeRedactions(list: Iterable<RedactionReport>): RedactionSummary {
+/** Totals of a redaction report, overall, by kind and by file (keys sorted), and of the masked turns. */
+export function summarizeRedactions(list: Iterable<RedactionReport>, turns: Iterable<MaskedTurnReport> = []): RedactionSummary {
   const byKind: Record<string, number> = {};
   const byFile: Record<string, number> = {};
   let total = 0;
@@ -335,5 +753,9 @@ export function summarizeRedactions(list: Iterable<RedactionReport>): RedactionS
   }
   const sorted = (o: Record<string, number>): Record<string, number> =>
     Object.fromEntries(Object.keys(o).sort().map((k) => [k, o[k]!]));
-  return { total, byKind: sorted(byKind), byFile: sorted(byFile) };
+  const out: RedactionSummary = { total, byKind: sorted(byKind), byFile: sorted(byFile) };
+  const secretTurns = { masked: 0, dropped: 0 };
+  for (const t of turns) secretTurns[t.action]++;
+  if (secretTurns.masked + secretTurns.dropped > 0) out.secretTurns = secretTurns;
+  return out;
 }
