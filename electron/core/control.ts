@@ -50,8 +50,6 @@ interface Held {
   chain: Promise<void>;
 }
 
-const WORLD_REASON = 'run by a human in control of the terminal, in the environment as it was then';
-
 export class ControlManager {
   private readonly held = new Map<string, Held>();
   /** The last status told for each session, to tell only changes. */
@@ -189,10 +187,8 @@ export class ControlManager {
     const output = raw.replace(/[ \t]+$/gm, '').replace(/\s+$/, '');
     const durationMs = Math.max(0, (end?.at ?? Date.now()) - run.startedAt);
     const observation = commandObservation(sessionId, run.command, output, durationMs / 1000, end ? end.exitCode : undefined);
-    await session.append({
-      type: 'step.started', stepId, parentId: parent?.id ?? null, branchId: h.branchId, depth: parent ? parent.depth + 1 : 1, rolloutId: h.rollout.id,
-      world: { kind: 'current', reason: WORLD_REASON },
-    });
+    // No `world`: like the agent's own steps, it ran in the live continuation of its parent.
+    await session.append({ type: 'step.started', stepId, parentId: parent?.id ?? null, branchId: h.branchId, depth: parent ? parent.depth + 1 : 1, rolloutId: h.rollout.id });
     await session.append({
       type: 'model.response', stepId, content: '', reasoning: '', toolCalls: [call], usage: null, finishReason: 'tool_calls', durationMs: 0,
       humanAuthored: true, author: h.author, origin: 'terminal',

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { ApolloCore } from '../../electron/core/app';
 import { typedLine } from '../../electron/core/control';
+import { assistantTurns, buildConversation } from '../../electron/core/dataset/messages';
 import type { ArgsOf, CommandName, HostMessage, ResultOf } from '../../shared/contract/index';
 import type { ControlStatus } from '../../shared/contract/rollout';
 import type { ApolloErrorShape } from '../../shared/errors';
@@ -129,7 +130,7 @@ describe('control of an agent terminal', () => {
     expect(await main.readText(res1.range![0], res1.range![1])).toContain('human-2');
     // On the branch, after the agent's last step, in order.
     const t = foldTrajectory(session.events);
-    expect(t.steps.get(r1!.stepId)).toMatchObject({ parentId: sleepStep, branchId: 'main', rolloutId, world: { kind: 'current' } });
+    expect(t.steps.get(r1!.stepId)).toMatchObject({ parentId: sleepStep, branchId: 'main', rolloutId });
     expect(t.steps.get(r2!.stepId)!.parentId).toBe(r1!.stepId);
 
     // Hand back: the agent resumes from the human steps, which its next request carries as its own.
@@ -152,6 +153,12 @@ describe('control of an agent terminal', () => {
 
     expect(ofType(session.events, 'control.taken')).toMatchObject([{ terminalId: 'main', branchId: 'main', author: 'carol' }]);
     expect(ofType(session.events, 'control.returned')).toMatchObject([{ terminalId: 'main', branchId: 'main', author: 'carol' }]);
+    // Exported as demonstrations: assistant turns written by the human, with their tool results.
+    const conv = buildConversation(after, 'main', { systemPrompt: 'sys' });
+    const demo = assistantTurns(conv).find((x) => x.stepId === r1!.stepId)!;
+    expect(demo).toMatchObject({ humanAuthored: true, toolCalls: [{ name: 'run_command', argumentsValid: true }] });
+    expect(conv.turns.find((x) => x.role === 'tool' && x.stepId === r1!.stepId)).toMatchObject({ isError: false, missing: false, content: expect.stringContaining('human-2') });
+
     // The refused keys are nowhere: not in the recording, not as input.
     expect(await main.readText(0)).not.toContain('HUMAN-TYPED');
     expect(ofType(session.events, 'terminal.input').some((e) => e.data.includes('HUMAN-TYPED'))).toBe(false);

@@ -14,6 +14,11 @@ export function SessionView({ session }: { session: SessionInfo }) {
   const activeId = useApp((s) => s.activeTerminal[session.id]);
   const setActive = useApp((s) => s.setActiveTerminal);
   const openDialog = useApp((s) => s.openDialog);
+  const loadControl = useApp((s) => s.loadControl);
+  // Who drives which terminal (pushed as it changes from then on).
+  useEffect(() => {
+    void loadControl(session.id);
+  }, [session.id, loadControl]);
 
   const active = terminals.find((t) => t.id === activeId) ?? terminals[0];
   useEffect(() => {

@@ -10,6 +10,7 @@ import { copyText, readText } from '../lib/clipboard';
 import { describeError } from '../lib/errors';
 import { TerminalStream, type ScreenPosition } from '../lib/terminalStream';
 import { TERMINAL_OPTIONS } from './terminalTheme';
+import { keysRefused, TerminalControlBanner, useTerminalLock } from './TerminalControl';
 
 const RESIZE_DEBOUNCE_MS = 80;
 const COPY_ON_SELECT_DELAY_MS = 120;
@@ -32,12 +33,16 @@ export function TerminalView({ sessionId, info, live, visible }: Props) {
   const screenRef = useRef<ScreenPosition>({ end: null });
   const [replayNote, setReplayNote] = useState<string | null>(null);
   const [attachError, setAttachError] = useState<string | null>(null);
+  /** Why keys just typed were not sent (the agent drives this terminal). */
+  const [refused, setRefused] = useState<string | null>(null);
+  const lock = useTerminalLock(sessionId, info.id);
 
   // What the input/resize paths may do right now; read from callbacks set up once.
   const canWrite = live && (info.status === 'running' || info.status === 'starting');
   // `cols`/`rows`: the size the pty has (as far as we know).
-  const stateRef = useRef({ canWrite, cols: info.cols, rows: info.rows, bytes: info.bytes });
+  const stateRef = useRef({ canWrite, cols: info.cols, rows: info.rows, bytes: info.bytes, refuseKeys: keysRefused(lock) });
   stateRef.current.canWrite = canWrite;
+  stateRef.current.refuseKeys = keysRefused(lock);
   stateRef.current.bytes = info.bytes;
   const syncSizeRef = useRef<() => void>(() => {});
 
@@ -66,7 +71,18 @@ export function TerminalView({ sessionId, info, live, visible }: Props) {
     let lastInputErrorAt = 0;
     const send = (data: string) => {
       if (!stateRef.current.canWrite) return;
+      // The agent's keys and ours would mix into one command line: ours stay here.
+      if (stateRef.current.refuseKeys) {
+        setRefused('Keys not sent: take control first.');
+        return;
+      }
       transport.request('terminal.input', { ...ids, data }).catch((err) => {
+        const e = describeError(err);
+        // The agent took the terminal between our status and the host's (a race): say it where the keys went.
+        if (e.code === 'CONFLICT') {
+          setRefused(e.message);
+          return;
+        }
         const now = Date.now();
         if (now - lastInputErrorAt > 5000) reportError(`Input to “${terminalId}” was not delivered`, err);
         lastInputErrorAt = now;
@@ -187,6 +203,10 @@ export function TerminalView({ sessionId, info, live, visible }: Props) {
   }, [canWrite, info.cols, info.rows]);
 
   useEffect(() => {
+    if (!keysRefused(lock)) setRefused(null);
+  }, [lock]);
+
+  useEffect(() => {
     if (!visible) return;
     const fit = fitRef.current;
     if (fit) safeFit(fit);
@@ -206,6 +226,7 @@ export function TerminalView({ sessionId, info, live, visible }: Props) {
           </button>
         </div>
       )}
+      <TerminalControlBanner sessionId={sessionId} terminalId={terminalId} lock={lock} refused={refused} onTaken={() => termRef.current?.focus()} />
       {/* The fit addon measures xterm's parent without its padding: pad an outer frame instead. */}
       <div className="terminal-frame">
         <div
@@ -215,6 +236,7 @@ export function TerminalView({ sessionId, info, live, visible }: Props) {
           data-session-id={sessionId}
           data-terminal-id={terminalId}
           data-status={info.status}
+          data-lock={lock?.kind ?? 'none'}
         />
       </div>
       <TerminalStatusBar info={info} live={live} attachError={attachError} />

@@ -4,6 +4,7 @@
 // the current step (`rollout.delta`, never persisted; the model.response event
 // replaces it).
 import type { ArgsOf, ResultOf } from '../../../shared/contract/index';
+import type { ControlStatus } from '../../../shared/contract/rollout';
 import type { Transport } from '../../../shared/transport';
 import { attempt, describeError, type Outcome } from '../lib/errors';
 import type { Slice } from './types';
@@ -31,6 +32,8 @@ export interface RolloutSlice {
   pendingGuidance: Record<string, PendingGuidance[]>;
   /** A control request in flight (or sent and not yet reflected by a rollout.state event). */
   controlPending: Record<string, ControlAction | undefined>;
+  /** Who drives which terminal of each session (rollout.control); absent until known. */
+  control: Record<string, ControlStatus | undefined>;
 
   appendDelta(sessionId: string, stepId: string, content: string, reasoning: string): void;
   clearStreaming(sessionId: string, stepId?: string): void;
@@ -40,6 +43,11 @@ export interface RolloutSlice {
   dismissPendingGuidance(sessionId: string, localId: number): void;
   controlRollout(sessionId: string, action: 'pause' | 'resume' | 'stop'): Promise<void>;
   clearControlPending(sessionId: string): void;
+  applyControl(status: ControlStatus): void;
+  loadControl(sessionId: string): Promise<void>;
+  /** Take a terminal from the agent (it pauses at its step boundary) / give it back. */
+  takeControl(sessionId: string, terminalId: string): Promise<boolean>;
+  handBack(sessionId: string): Promise<boolean>;
 
   createBranch(args: ArgsOf<'branch.create'>): Promise<Outcome<ResultOf<'branch.create'>>>;
   rewindTo(args: ArgsOf<'branch.rewind'>): Promise<Outcome<ResultOf<'branch.rewind'>>>;
@@ -56,6 +64,7 @@ export const createRolloutSlice =
     streaming: {},
     pendingGuidance: {},
     controlPending: {},
+    control: {},
 
     appendDelta: (sessionId, stepId, content, reasoning) => {
       const cur = get().streaming[sessionId];
@@ -123,6 +132,36 @@ export const createRolloutSlice =
     clearControlPending: (sessionId) => {
       if (!get().controlPending[sessionId]) return;
       set({ controlPending: { ...get().controlPending, [sessionId]: undefined } });
+    },
+
+    applyControl: (status) => set({ control: { ...get().control, [status.sessionId]: status } }),
+
+    loadControl: async (sessionId) => {
+      try {
+        get().applyControl(await transport.request('rollout.control', { sessionId }));
+      } catch {
+        // Not known yet: the next rollout.control push tells.
+      }
+    },
+
+    takeControl: async (sessionId, terminalId) => {
+      try {
+        get().applyControl(await transport.request('rollout.takeControl', { sessionId, terminalId }));
+        return true;
+      } catch (err) {
+        get().reportError('Could not take control of the terminal', err);
+        return false;
+      }
+    },
+
+    handBack: async (sessionId) => {
+      try {
+        get().applyControl(await transport.request('rollout.handBack', { sessionId }));
+        return true;
+      } catch (err) {
+        get().reportError('Could not hand the terminal back', err);
+        return false;
+      }
     },
 
     createBranch: async (args) => {

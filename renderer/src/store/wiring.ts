@@ -32,6 +32,7 @@ export function connectPushEvents(transport: Transport, store: AppStore): () => 
   const offs = [
     transport.on('sessions.changed', ({ sessions }) => s().applySessionList(sessions)),
     transport.on('terminal.changed', ({ sessionId, terminal }) => s().applyTerminalChanged(sessionId, terminal)),
+    transport.on('rollout.control', (status) => s().applyControl(status)),
     transport.on('session.event', ({ sessionId, event }) => {
       if (event.type === 'terminal.closed') s().removeTerminal(sessionId, event.terminalId);
       const last = queued[queued.length - 1];

@@ -31,6 +31,13 @@ export interface StepRowProps {
   onFork(stepId: string): void;
 }
 
+/** Who made a human step, and how: typed in a terminal they took from the agent, or written by hand. */
+function humanTitle(step: Step): string {
+  const who = step.response?.author ?? 'a human';
+  const where = step.results[0]?.terminalId;
+  return step.response?.origin === 'terminal' ? `Run by ${who} in terminal ${where ?? '?'} (in control of it)` : `Written by ${who}`;
+}
+
 export const StepRow = memo(function StepRow(p: StepRowProps) {
   const { step, selected, expanded } = p;
   const s = summarizeStep(step);
@@ -101,7 +108,11 @@ export const StepRow = memo(function StepRow(p: StepRowProps) {
               {label.label}
             </span>
           )}
-          {step.response?.humanAuthored && <span className="chip chip-human" title={`Written by ${step.response.author ?? 'a human'}`}>human</span>}
+          {step.response?.humanAuthored && (
+            <span className="chip chip-human" data-testid="human-chip" data-origin={step.response.origin ?? 'hand'} title={humanTitle(step)}>
+              human
+            </span>
+          )}
         </span>
       </div>
       <div className="step-meta">
