@@ -299,4 +299,34 @@ describe('trainer files', () => {
     expect(plan.manifest.counts.unlabelled).toBe(1);
     expect(plan.manifest.warnings.join('\n')).toMatch(/unreviewed.*refused/);
   });
+
+  it('a trained turn that held a secret is masked, and redactions.json says which; no secret survives anywhere', async () => {
+    const gh = ['gh', 'p_', 'Zz9Yy8Xx7Ww6Vv5Uu4Tt3Ss2Rr1Qq0Pp9Oo8'].join('');
+    const hf = ['hf', '_', 'QwErTyUiOpAsDfGhJkLzXcVbNm12345678'].join('');
+    const s = await ws.create({ cwd, name: 'secrets' });
+    let k = 0;
+    script = () => {
+      k++;
+      if (k === 1) return tool('create_file', { path: 'tokens.txt', content: `first\n${gh}\n\tlast` }, { id: 'callS1' });
+      if (k === 2) return tool('run_command', { session_id: 'main', command: `echo ${hf} | wc -c` }, { id: 'callS2' });
+      return tool('finish', { message: 'MARK-S3 done' }, { id: 'callS3' });
+    };
+    expect(await rollout(s).run()).toBe('finished');
+    for (const st of foldTrajectory(s.events).steps.values()) await label(s, st.id, 'keep');
+    const out = join(home, 'bundle-secret');
+    const { manifest: m } = await exportBundle({ ...exportOpts(out), sessions: [{ sessionId: s.id, events: s.events.slice() as SessionEvent[], sessionDir: s.dir }] });
+    for (const f of ['openai.jsonl', 'sharegpt.jsonl', 'mistral.jsonl', 'trajectory.jsonl', 'manifest.json']) {
+      const body = await readFile(join(out, f), 'utf8');
+      expect(body, f).not.toContain(gh);
+      expect(body, f).not.toContain(hf);
+    }
+    const lines = parseJsonl(await readFile(join(out, 'openai.jsonl'), 'utf8'));
+    const trained = lines.flatMap((l) => oa.trainedTurns(l).trained.map((x) => JSON.stringify([x.text, x.toolCalls])));
+    // Both turns that typed a secret are context only: the model never learns to type the placeholder.
+    expect(trained.some((x) => x.includes('REDACTED'))).toBe(false);
+    expect(trained).toHaveLength(1);
+    expect(m.counts.maskedBy.secret).toBe(2);
+    const red = JSON.parse(await readFile(join(out, 'redactions.json'), 'utf8')) as { maskedTurns: Array<{ kinds: string[] }> };
+    expect(red.maskedTurns.flatMap((t) => t.kinds).sort()).toEqual(['github-token', 'hf-token']);
+  });
 });

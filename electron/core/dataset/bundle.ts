@@ -271,6 +271,8 @@ export async function exportBundle(opts: ExportBundleOptions): Promise<ExportBun
   const prepared: Prepared[] = [];
   const ledger = new ExampleLedger();
   const planned: PlannedExample[] = [];
+  // Steps whose trained turn held a secret (session + step), masked for that reason.
+  const secretMasked = new Set<string>();
   for (const input of opts.sessions) {
     const dir = input.sessionDir || join(opts.home, 'sessions', input.sessionId);
     const traj = foldTrajectory(input.events);
@@ -287,7 +289,7 @@ export async function exportBundle(opts: ExportBundleOptions): Promise<ExportBun
     for (const ex of sessionExamples(traj, input.sessionId, selected, {
       policy, maxTokens: opts.maxTokens, includeSummaries: opts.includeSummaries, cwd: sessionCwd(input.events),
     }, ledger)) {
-      planned.push(redactExample(p, ex, planned.length + 1, redactor, log, opts.openai?.reasoning === 'field'));
+      planned.push(redactExample(p, ex, planned.length + 1, redactor, log, opts.openai?.reasoning === 'field', secretMasked));
       checkAbort();
     }
     const skippedHere = new Map(ledger.skipped.slice(skippedBefore).map((x) => [x.branchId, x.reason]));
@@ -318,7 +320,7 @@ export async function exportBundle(opts: ExportBundleOptions): Promise<ExportBun
     }
   }
 
-  const manifest = planManifest(opts, formats, policy, prepared, planned, ledger, log, { historyTokens, warnTokens });
+  const manifest = planManifest(opts, formats, policy, prepared, planned, ledger, log, { historyTokens, warnTokens, secretMasked });
   if (policy.unlabelled === 'refuse' && manifest.counts.unlabelled > 0 && !opts.dryRun) {
     throw new ApolloError('BAD_REQUEST', `${manifest.counts.unlabelled} action(s) are unreviewed and the policy refuses to export them: label them, or choose to train or skip unreviewed actions`, { unlabelled: manifest.counts.unlabelled });
   }
@@ -484,7 +486,7 @@ function stepOfLast(x: PlannedExample, record: OpenAIRecord): string {
  * A trained turn that held a secret is not trained (weight 0): the placeholder must
  * never become something the model learns to type.
  */
-function redactExample(p: Prepared, ex: Example, line: number, redactor: Redactor, log: RedactionLog, reasoning: boolean): PlannedExample {
+function redactExample(p: Prepared, ex: Example, line: number, redactor: Redactor, log: RedactionLog, reasoning: boolean, secretMasked: Set<string>): PlannedExample {
   const raw = openaiRecord(ex.messages, ex.weights, ex.tools, reasoning ? (i) => {
     const owner = ex.owners[i];
     const r = owner ? p.traj.steps.get(owner)?.response?.reasoning : undefined;
@@ -509,13 +511,12 @@ function redactExample(p: Prepared, ex: Example, line: number, redactor: Redacto
   return { p, ex, record, actions: [] };
 }
 
-/** Steps masked because a trained turn held a secret (session + step), for the counts. */
-const secretMasked = new Set<string>();
 
 function planManifest(
   opts: ExportBundleOptions, formats: ExportFormat[], policy: LabelPolicy, prepared: Prepared[], planned: PlannedExample[], ledger: ExampleLedger,
-  log: RedactionLog, o: { historyTokens: number; warnTokens: number },
+  log: RedactionLog, o: { historyTokens: number; warnTokens: number; secretMasked: Set<string> },
 ): Manifest {
+  const secretMasked = o.secretMasked;
   const counts = emptyCounts(prepared.length, planned.length);
   const warnings: string[] = [];
   const trajectories: ManifestTrajectory[] = planned.map((x, k) => {
