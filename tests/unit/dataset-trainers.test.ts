@@ -329,4 +329,40 @@ describe('trainer files', () => {
     const red = JSON.parse(await readFile(join(out, 'redactions.json'), 'utf8')) as { maskedTurns: Array<{ kinds: string[] }> };
     expect(red.maskedTurns.flatMap((t) => t.kinds).sort()).toEqual(['github-token', 'hf-token']);
   });
+
+  it('after a summary the example starts from the summarized context the model received; summaries on request', async () => {
+    const s = await ws.create({ cwd, name: 'summaries' });
+    let k = 0;
+    const isSummary = (q: FakeRequest) => JSON.stringify(q.body.messages.at(-1) ?? {}).includes('state_snapshot');
+    const seen: FakeRequest[] = [];
+    script = (req) => {
+      seen.push(req);
+      if (isSummary(req)) return text(`<state_snapshot>SUM-${k}</state_snapshot>`);
+      k++;
+      if (k >= 16) return tool('finish', { message: `MARK-Z${k}` }, { id: `callZ${k}` });
+      return tool('think', { thought: `MARK-Z${k} ${'pad '.repeat(300)}` }, { id: `callZ${k}` });
+    };
+    expect(await rollout(s, { summarizeAtTokens: 4_000, keepRecentSteps: 2 }).run()).toBe('finished');
+    const t = foldTrajectory(s.events);
+    for (const st of t.steps.values()) await label(s, st.id, 'keep');
+    const sums = [...t.steps.values()].filter((x) => x.summary);
+    expect(sums.length).toBeGreaterThanOrEqual(2);
+    const out = join(home, 'bundle-summaries');
+    const { manifest: m } = await exportBundle({ ...exportOpts(out, { includeSummaries: true, formats: ['openai'] }), sessions: [{ sessionId: s.id, events: s.events.slice() as SessionEvent[], sessionDir: s.dir }] });
+    const lines = parseJsonl(await readFile(join(out, 'openai.jsonl'), 'utf8')) as Array<{ messages: Array<{ role: string; content?: string }> }>;
+    const windows = m.trajectories.filter((x) => x.kind === 'window');
+    // One window before the first summary, one per summary.
+    expect(windows.length).toBe(sums.length + 1);
+    expect(m.trajectories.filter((x) => x.kind === 'summary')).toHaveLength(sums.length);
+    // Every window after the first opens with the summary turn, as the model received it.
+    const after = lines.filter((_, i) => m.trajectories[i]!.kind === 'window').slice(1);
+    for (const l of after) expect(l.messages[2]!.content).toMatch(/summarized them[\s\S]*SUM-/);
+    // Each window is bounded by the summarization threshold, not by the session.
+    const longestStep = Math.max(...windows.map((x) => x.tokens));
+    expect(longestStep).toBeLessThan(4_000 + 2_500);
+    const trained = lines.flatMap((l) => oa.trainedTurns(l).trained.map((x) => markerIn([x.text, x.toolCalls])));
+    const steps = trained.filter((x) => x.startsWith('MARK-Z'));
+    expect(new Set(steps).size).toBe(16);
+    expect(steps).toHaveLength(16);
+  });
 });
