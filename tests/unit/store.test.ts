@@ -88,6 +88,26 @@ describe('EventLog recovery', () => {
     await log.close();
   });
 
+  it('reports a line that is JSON but not a valid event like a corrupt one', async () => {
+    const path = join(dir, 'events.jsonl');
+    await writeFile(path, [
+      '{"seq":1,"ts":1,"type":"warning","message":"a"}',
+      '{"seq":2,"ts":2,"type":"no.such.event"}',
+      '{"seq":3,"ts":3,"type":"step.started","stepId":"s","parentId":null,"branchId":"main","depth":"one","rolloutId":"r"}',
+      '{"seq":4,"ts":4,"type":"model.response","stepId":"s"}',
+      '[1,2,3]',
+      '{"seq":6,"ts":6,"type":"label.set","stepId":"s","label":"maybe","tags":[],"note":"","source":"annotator","author":"a"}',
+      '{"seq":7,"ts":7,"type":"warning","message":"g","addedByANewerVersion":true}',
+      '',
+    ].join('\n'));
+    const { events, report, log } = await EventLog.open(path);
+    expect(events.map((e) => e.seq)).toEqual([1, 7]);
+    expect(report).toEqual({ tornTail: false, corruptLines: [2, 3, 4, 5, 6] });
+    // Unknown extra fields of a newer writer are kept.
+    expect((events[1] as unknown as Record<string, unknown>).addedByANewerVersion).toBe(true);
+    await log.close();
+  });
+
   it('keeps every acknowledged event when the writer is killed with SIGKILL mid-burst', async () => {
     const path = join(dir, 'events.jsonl');
     const child = spawn(process.execPath, ['--import', 'tsx', join(__dirname, '../fixtures/log-writer.ts'), path, '300'], { stdio: ['ignore', 'pipe', 'inherit'] });
