@@ -523,7 +523,7 @@ function planManifest(
     const assistants = x.record.messages.filter((m) => m.role === 'assistant');
     const kept = assistants.filter((m) => m.weight === 1).length;
     const owners = new Set(x.ex.owners.filter((id): id is string => !!id));
-    const unlabelled = x.ex.trainedSteps.filter((id) => ledger.decisions.get(id)?.unlabelled).length;
+    const unlabelled = x.ex.trainedSteps.filter((id) => ledger.decision(x.p.input.sessionId, id)?.unlabelled).length;
     const tokens = recordTokenCount(x.record);
     const overLimit = tokens > o.warnTokens;
     if (overLimit) counts.tokens.overLimit++;
@@ -556,8 +556,8 @@ function planManifest(
         if (empty) counts.emptyTurns++;
         else {
           counts.actions++;
-          const d = ledger.decisions.get(id);
-          const trained = ledger.trained.has(id) && !secretMasked.has(`${p.input.sessionId}\u0000${id}`);
+          const d = ledger.decision(p.input.sessionId, id);
+          const trained = ledger.isTrained(p.input.sessionId, id) && !secretMasked.has(`${p.input.sessionId}\u0000${id}`);
           if (d?.unlabelled) counts.unlabelled++;
           if (trained) counts.kept++;
           else {

@@ -76,11 +76,36 @@ export interface SkippedExample {
   steps: number;
 }
 
-/** Decisions shared by the whole stream (one per step), and which steps an example already trains. */
+/**
+ * Decisions shared by the whole stream (one per step), and which steps an example
+ * already trains. Keyed by session and step: step ids are unique within a session
+ * only (two copies of one recording, or logs built by the same tool, repeat them), and
+ * one session's labels must never decide another's weights.
+ */
 export class ExampleLedger {
-  readonly trained = new Set<string>();
-  readonly decisions = new Map<string, WeightDecision>();
+  private readonly trainedKeys = new Set<string>();
+  private readonly decided = new Map<string, WeightDecision>();
   readonly skipped: SkippedExample[] = [];
+
+  private static key(sessionId: string, stepId: string): string {
+    return `${sessionId}\u0000${stepId}`;
+  }
+
+  isTrained(sessionId: string, stepId: string): boolean {
+    return this.trainedKeys.has(ExampleLedger.key(sessionId, stepId));
+  }
+
+  markTrained(sessionId: string, stepId: string): void {
+    this.trainedKeys.add(ExampleLedger.key(sessionId, stepId));
+  }
+
+  decision(sessionId: string, stepId: string): WeightDecision | undefined {
+    return this.decided.get(ExampleLedger.key(sessionId, stepId));
+  }
+
+  decide(sessionId: string, stepId: string, d: WeightDecision): void {
+    this.decided.set(ExampleLedger.key(sessionId, stepId), d);
+  }
 }
 
 interface Ctx {
@@ -140,6 +165,10 @@ export function* sessionExamples(t: Trajectory, sessionId: string, branchIds: re
 }
 
 function* branchExamples(t: Trajectory, sessionId: string, branchId: string, path: Step[], opts: ExampleOptions, ledger: ExampleLedger): Generator<Example> {
+  if (!path.some((s) => s.requestId || s.response?.requestId)) {
+    yield* reconstructedExamples(t, sessionId, branchId, path, opts, ledger);
+    return;
+  }
   let prev: { step: Step; ctx: Ctx } | null = null;
   for (const step of path) {
     const ctx = contextOf(t, step, branchId, path, prev, opts);
@@ -147,6 +176,20 @@ function* branchExamples(t: Trajectory, sessionId: string, branchId: string, pat
     prev = { step, ctx };
   }
   if (prev) yield* finish(t, sessionId, branchId, prev.step, prev.ctx, opts, ledger);
+}
+
+/**
+ * A log older than the request record: its windows end where a summary replaced
+ * the context (the step carrying the summary starts a new one), and only each
+ * window's last context is rebuilt, so the cost follows the path, not its square.
+ */
+function* reconstructedExamples(t: Trajectory, sessionId: string, branchId: string, path: Step[], opts: ExampleOptions, ledger: ExampleLedger): Generator<Example> {
+  const ends: number[] = [];
+  path.forEach((s, i) => {
+    if (i > 0 && s.summary) ends.push(i - 1);
+  });
+  ends.push(path.length - 1);
+  for (const i of ends) yield* finish(t, sessionId, branchId, path[i]!, contextOf(t, path[i]!, branchId, path, null, opts), opts, ledger);
 }
 
 /** The context `step`'s reply was produced in. */
@@ -195,13 +238,13 @@ function* finish(t: Trajectory, sessionId: string, branchId: string, last: Step,
   const weights: (0 | 1 | null)[] = messages.map((m, i) => {
     if (m.role !== 'assistant') return null;
     const owner = owners[i];
-    if (!owner || ledger.trained.has(owner) || emptyReply(m)) return 0;
+    if (!owner || ledger.isTrained(sessionId, owner) || emptyReply(m)) return 0;
     const step = t.steps.get(owner);
     if (!step?.response) return 0;
-    let d = ledger.decisions.get(owner);
+    let d = ledger.decision(sessionId, owner);
     if (!d) {
       d = decisionFor(step, opts.policy);
-      ledger.decisions.set(owner, d);
+      ledger.decide(sessionId, owner, d);
     }
     return d.weight;
   });
@@ -212,7 +255,7 @@ function* finish(t: Trajectory, sessionId: string, branchId: string, last: Step,
   for (const ex of split(whole, opts.maxTokens)) {
     fillStats(ex);
     if (!ex.trainedSteps.length) continue;
-    for (const id of ex.trainedSteps) ledger.trained.add(id);
+    for (const id of ex.trainedSteps) ledger.markTrained(sessionId, id);
     yield ex;
   }
 }
@@ -299,7 +342,7 @@ function* summaryExamples(t: Trajectory, sessionId: string, branchIds: readonly 
       };
       fillStats(ex);
       ex.trainedSteps = [`summary:${step.id}`];
-      ledger.trained.add(`summary:${step.id}`);
+      ledger.markTrained(sessionId, `summary:${step.id}`);
       yield ex;
     }
   }
