@@ -1,20 +1,22 @@
 import type { CliCommand } from './index';
 import { endpointFrom, endpointOptions, openCore, usage } from './branch';
-import { branchesToUse, listOption } from './label';
+import { ANNOTATOR_HELP, annotatorFrom, annotatorOption, branchesToUse, listOption } from './label';
 import { trajectoryOf } from '../core/annotate/index';
-import { runJudge } from '../core/handlers/labels';
+import { runAuthor, runJudge } from '../core/handlers/labels';
 
 export const judgeCommand: CliCommand = {
   summary: "label a session's actions keep/mask with an LLM judge (OpenAI-compatible endpoint)",
   usage:
-    'apollo judge SESSION (--profile NAME | --base-url URL --model NAME [--api-key-env VAR]) [--branch ID] [--home DIR]\n' +
+    'apollo judge SESSION (--profile NAME | --base-url URL --model NAME [--api-key-env VAR]) [--branch ID] [--annotator NAME] [--home DIR]\n' +
     '  Profiles are the endpoint profiles of the workspace settings. Default: every branch of the session.\n' +
     '  Actions already judged, labelled by an annotator or written by a human are skipped, so running again after an\n' +
-    '  error resumes where it stopped. Exit 0 when every action was judged, 1 otherwise.',
+    '  error resumes where it stopped. Exit 0 when every action was judged, 1 otherwise.\n' +
+    `  ${ANNOTATOR_HELP}`,
   options: {
     profile: { type: 'string' },
     ...endpointOptions,
     branch: { type: 'string', multiple: true },
+    ...annotatorOption,
   },
   async run(v, positionals) {
     const sessionId = positionals[0];
@@ -22,6 +24,8 @@ export const judgeCommand: CliCommand = {
     const ep = endpointFrom(v);
     if (typeof ep === 'string') return usage('judge', ep, this.usage);
     if (!ep && !v.profile) return usage('judge', 'give --profile NAME or --base-url URL --model NAME.', this.usage);
+    const annotator = annotatorFrom(v);
+    if (typeof annotator === 'object') return usage('judge', annotator.error, this.usage);
 
     const core = await openCore(v);
     const controller = new AbortController();
@@ -36,6 +40,7 @@ export const judgeCommand: CliCommand = {
       for (const branchId of branches) {
         const r = await runJudge(core, {
           sessionId, branchId, endpoint: { baseURL: endpoint.baseUrl, apiKey: endpoint.apiKey, model: endpoint.model }, signal: controller.signal,
+          author: runAuthor(`judge:${endpoint.model}`, annotator),
           onProgress: (done, total) => process.stderr.write(`judging ${branchId}: ${done}/${total}\n`),
         });
         const t = trajectoryOf(session);

@@ -41,19 +41,24 @@ export function mainBranchId(t: Trajectory): string {
 /**
  * A step as given on the command line: its id, a unique id prefix (at least 4
  * characters), or a 1-based depth number on the main branch (the branch of the
- * first rollout). "0" or "root" mean the start, before any step (null).
+ * first rollout), or on `branchId`'s path when given. "0" or "root" mean the start,
+ * before any step (null).
  */
-export function resolveStepRef(t: Trajectory, sessionId: string, ref: string): string | null {
+export function resolveStepRef(t: Trajectory, sessionId: string, ref: string, branchId?: string): string | null {
   const r = ref.trim();
   if (r === '0' || r.toLowerCase() === 'root') return null;
   if (t.steps.has(r)) return r;
+  const onBranch = branchId === undefined ? 'the main branch' : `branch ${branchId}`;
   if (/^\d+$/.test(r)) {
     const depth = Number(r);
-    const main = mainBranchId(t);
-    const step = branchPath(t, main).find((s) => s.depth === depth);
+    const branch = branchId ?? mainBranchId(t);
+    if (branchId !== undefined && !t.branches.has(branchId)) throw new ApolloError('NOT_FOUND', `Session ${sessionId} has no branch ${branchId}.`);
+    const path = branchPath(t, branch);
+    const step = path.find((s) => s.depth === depth);
     if (!step) {
-      const n = branchPath(t, main).length;
-      throw new ApolloError('NOT_FOUND', `Session ${sessionId} has no step ${depth} on its main branch "${main}" (it has ${n} step${n === 1 ? '' : 's'}).`);
+      const n = path.length;
+      const where = branchId === undefined ? `its main branch "${branch}"` : `branch "${branch}"`;
+      throw new ApolloError('NOT_FOUND', `Session ${sessionId} has no step ${depth} on ${where} (it has ${n} step${n === 1 ? '' : 's'}).`);
     }
     return step.id;
   }
@@ -62,7 +67,7 @@ export function resolveStepRef(t: Trajectory, sessionId: string, ref: string): s
     if (matches.length === 1) return matches[0]!;
     if (matches.length > 1) throw new ApolloError('BAD_REQUEST', `Step prefix "${r}" is ambiguous in session ${sessionId} (${matches.length} steps match).`);
   }
-  throw new ApolloError('NOT_FOUND', `No step "${r}" in session ${sessionId}: give a step id, a unique id prefix, or a step number on the main branch.`);
+  throw new ApolloError('NOT_FOUND', `No step "${r}" in session ${sessionId}: give a step id, a unique id prefix, or a step number on ${onBranch}.`);
 }
 
 /** Human label of a step for messages and default branch names. */

@@ -119,12 +119,21 @@ export function rulesPreview(t: Trajectory, branchId: string, rules: readonly st
 }
 
 /**
- * The `label.set` events applying the rules would append: the proposals minus steps
- * already masked by the same rule (whatever the note says, so applying on branches
- * that share steps settles instead of flip-flopping).
+ * The author recorded on labels a machine source wrote for a named person (`rules (alice)`,
+ * `judge:model (alice)`): who ran it, without losing what produced them. Just `machine`
+ * when nobody is named (the app's rule and judge runs).
  */
-export function pendingRuleEvents(t: Trajectory, branchId: string, rules: readonly string[], params?: Record<string, unknown>): SessionEventBody[] {
-  return ruleEvents(t, branchId, rules, ruleOverrides(params)).filter((e) => {
+export function runAuthor(machine: string, annotator?: string): string {
+  return annotator ? `${machine} (${annotator})` : machine;
+}
+
+/**
+ * The `label.set` events applying the rules would append: the proposals minus steps
+ * already masked by the same rule (whatever the note or author says, so applying on
+ * branches that share steps, or by another person, settles instead of flip-flopping).
+ */
+export function pendingRuleEvents(t: Trajectory, branchId: string, rules: readonly string[], params?: Record<string, unknown>, author?: string): SessionEventBody[] {
+  return ruleEvents(t, branchId, rules, ruleOverrides(params), { author }).filter((e) => {
     if (e.type !== 'label.set') return true;
     const cur = current(t.steps.get(e.stepId)!, 'rule');
     return !(cur && cur.rule === e.rule && cur.label === e.label);
@@ -138,13 +147,19 @@ export async function previewSessionRules(core: LabelsCore, o: { sessionId: stri
   return rulesPreview(t, o.branchId, o.rules, o.params);
 }
 
-/** Append the rules' labels; applying the same rules again appends nothing. */
-export async function applySessionRules(core: LabelsCore, o: { sessionId: string; branchId: string; rules: string[]; params?: Record<string, unknown> }): Promise<{ count: number }> {
+/**
+ * Append the rules' labels; applying the same rules again appends nothing. `author`
+ * (default 'rules') is set by the CLI for a named annotator; the contract carries none.
+ */
+export async function applySessionRules(
+  core: LabelsCore,
+  o: { sessionId: string; branchId: string; rules: string[]; params?: Record<string, unknown>; author?: string },
+): Promise<{ count: number }> {
   const session = await core.session(o.sessionId);
   return withSessionLock(o.sessionId, async () => {
     const t = trajectoryOf(session);
     requireBranch(t, o.sessionId, o.branchId);
-    const events = pendingRuleEvents(t, o.branchId, o.rules, o.params);
+    const events = pendingRuleEvents(t, o.branchId, o.rules, o.params, o.author);
     await appendAll(session, events);
     return { count: events.length };
   });
@@ -163,6 +178,8 @@ export interface JudgeRunOptions {
   timeoutMs?: number;
   signal?: AbortSignal;
   onProgress?(done: number, total: number): void;
+  /** Label author (default `judge:<model>`; the CLI names the annotator who ran it, see runAuthor). */
+  author?: string;
 }
 
 export interface JudgeRunResult {
@@ -200,7 +217,7 @@ export async function runJudge(core: LabelsCore, o: JudgeRunOptions): Promise<Ju
       const r = await judgeBranch({
         baseURL: o.endpoint.baseURL, apiKey: o.endpoint.apiKey, model: o.endpoint.model, temperature: o.endpoint.temperature,
         traj: trajectoryOf(session), branchId: o.branchId, stepIds, secrets,
-        batchSize: o.batchSize, maxRetries: o.maxRetries, timeoutMs: o.timeoutMs, signal: o.signal,
+        batchSize: o.batchSize, maxRetries: o.maxRetries, timeoutMs: o.timeoutMs, signal: o.signal, author: o.author,
       });
       out.tokens += r.usage.totalTokens || r.usage.promptTokens + r.usage.completionTokens;
       out.skipped += r.skipped.length;

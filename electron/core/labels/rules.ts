@@ -1,7 +1,8 @@
 // Built-in labelling rules: cheap, explainable first-pass masks over a branch path.
-// Rules only ever propose `mask`; their labels have source 'rule', author 'rules' and
-// the rule's name, so annotator and judge labels always win (see effectiveLabel), and
-// re-applying the same rules emits nothing new.
+// Rules only ever propose `mask`; their labels have source 'rule', author 'rules' (or
+// 'rules (NAME)' when a named annotator ran them) and the rule's name, so annotator and
+// judge labels always win (see effectiveLabel), and re-applying the same rules emits
+// nothing new.
 //
 // MALFORMED-CALL MARKER (contract with the rollout engine's tool dispatcher):
 //   When the model calls an unknown tool, gives arguments that are not a JSON object, or
@@ -17,6 +18,17 @@
 //
 // Steps written by a human (response.humanAuthored) are never masked by a rule: they are
 // the behaviour-cloning signal.
+//
+// SCOPE ACROSS BRANCHES: a rule is applied to one branch path, but a step before a fork
+// point lies on the path of every branch forked after it, and a label is one per step,
+// whichever branch is exported. So a rule never labels a step shared with other branches
+// unless its reason holds on each of those branches' paths. Each rule declares how its
+// reason relates to the branches through a step (`scope`, decided per rule below):
+//   'step'  the reason is a fact about the step and what came before it (its ancestors),
+//           which every branch through the step shares, so it holds on all of them;
+//   'path'  the reason looks at what follows the step, which differs per branch: the rule
+//           is evaluated on every branch path through the step and flags it only when
+//           each of them flags it (so the answer is the same whichever branch is labelled).
 import { ApolloError } from '../../../shared/errors';
 import type { LabelSource, LabelTag, SessionEventBody } from '../../../shared/events';
 import { branchPath, type LabelRecord, type Step, type Trajectory } from '../../../shared/trajectory';
@@ -31,13 +43,20 @@ export interface RuleProposal {
   note: string;
 }
 
+/** See SCOPE ACROSS BRANCHES above. */
+export type RuleScope = 'step' | 'path';
+
 export interface Rule {
   name: RuleName;
   description: string;
   /** Defaults; callers override any subset. */
   params: RuleParams;
+  scope: RuleScope;
+  /** Proposals on a branch path, already scoped: a shared step only where the reason holds on every branch through it. */
   apply(traj: Trajectory, branchId: string, params: RuleParams): RuleProposal[];
 }
+
+type RuleBody = Rule['apply'];
 
 /** In precedence order: when several rules flag a step, the first one names its label. */
 export const RULE_NAMES = ['malformed-call', 'failed-retry', 'repeated-action', 'drift-before-guidance', 'abandoned-branch'] as const;
@@ -131,19 +150,82 @@ function regex(p: RuleParams, k: string): RegExp | null {
 
 const maskable = (s: Step): boolean => !!s.response && !s.response.humanAuthored;
 
+/**
+ * For each of `stepIds`, the branches whose path contains it (including branches with no
+ * steps of their own yet: their path ends at their fork point, which they build on).
+ */
+function branchesThrough(traj: Trajectory, stepIds: ReadonlySet<string>): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  for (const b of traj.branches.keys()) {
+    for (const s of branchPath(traj, b)) {
+      if (!stepIds.has(s.id)) continue;
+      const list = out.get(s.id);
+      if (list) list.push(b);
+      else out.set(s.id, [b]);
+    }
+  }
+  return out;
+}
+
+/**
+ * A 'path' rule made safe for shared steps: what `body` flags on this branch, kept only
+ * where `body` flags the same step on every other branch through it. The notes are this
+ * branch's (they name steps of its path).
+ */
+function onEveryBranch(body: RuleBody): RuleBody {
+  return (traj, branchId, params) => {
+    const mine = body(traj, branchId, params);
+    if (mine.length === 0) return mine;
+    const through = branchesThrough(traj, new Set(mine.map((p) => p.stepId)));
+    const flaggedOn = new Map<string, Set<string>>();
+    const holdsOn = (b: string, stepId: string): boolean => {
+      let set = flaggedOn.get(b);
+      if (!set) flaggedOn.set(b, (set = new Set(body(traj, b, params).map((p) => p.stepId))));
+      return set.has(stepId);
+    };
+    return mine.filter((p) => (through.get(p.stepId) ?? []).every((b) => b === branchId || holdsOn(b, p.stepId)));
+  };
+}
+
+function defineRule(r: Omit<Rule, 'apply'> & { body: RuleBody }): Rule {
+  const { body, ...rest } = r;
+  return { ...rest, apply: r.scope === 'path' ? onEveryBranch(body) : body };
+}
+
+/** The latest start time in each step's subtree (the step and every step built on it, on any branch). */
+function latestInSubtree(traj: Trajectory): Map<string, number> {
+  const latest = new Map<string, number>();
+  // Children start after their parents, so walking the start order backwards sees a
+  // step's whole subtree before the step itself.
+  for (let i = traj.order.length - 1; i >= 0; i--) {
+    const s = traj.steps.get(traj.order[i]!);
+    if (!s) continue;
+    const t = Math.max(latest.get(s.id) ?? -Infinity, s.startedAt);
+    latest.set(s.id, t);
+    if (s.parentId) latest.set(s.parentId, Math.max(latest.get(s.parentId) ?? -Infinity, t));
+  }
+  return latest;
+}
+
 // ------------------------------------------------------------------ rules
 
-const failedRetry: Rule = {
+// Scope 'path': "failed, then retried" is about the steps after the failure, and each
+// branch forked after it continued differently. A failure that one branch retried may be
+// what another branch learned from (it changed course instead of retrying), so the failed
+// step is masked only when every branch through it retried it within the lookahead.
+const failedRetry = defineRule({
   name: 'failed-retry',
   description:
     'A command that failed (tool error, a nonzero exit code in its output, or an error pattern) and was then retried, ' +
-    'the same or a similar command within the next few steps: the failed attempt is masked.',
+    'the same or a similar command within the next few steps: the failed attempt is masked. A step shared by several ' +
+    'branches only when it was retried on each of them.',
   params: {
     lookahead: 3,
     similarity: 0.6,
     errorPattern: String.raw`Traceback \(most recent call last\)|command not found|No such file or directory|^\s*(?:Error|ERROR|FATAL)\b`,
   },
-  apply(traj, branchId, p) {
+  scope: 'path',
+  body(traj, branchId, p) {
     const lookahead = num(p, 'lookahead');
     const minSim = num(p, 'similarity');
     const errRe = regex(p, 'errorPattern');
@@ -172,13 +254,16 @@ const failedRetry: Rule = {
     });
     return out;
   },
-};
+});
 
-const repeatedAction: Rule = {
+// Scope 'step': the action it repeats is the previous action on the path, an ancestor
+// of the step, which every branch through the step shares.
+const repeatedAction = defineRule({
   name: 'repeated-action',
   description: 'An action identical to the one just before it (same tools, same arguments): the repetition is masked.',
   params: { ignoreTools: ['sleep'] },
-  apply(traj, branchId, p) {
+  scope: 'step',
+  body(traj, branchId, p) {
     const ignore = new Set(list(p, 'ignoreTools'));
     const steps = actions(traj, branchId);
     const out: RuleProposal[] = [];
@@ -193,46 +278,67 @@ const repeatedAction: Rule = {
     }
     return out;
   },
-};
+});
 
-const abandonedBranch: Rule = {
+// Scope 'step', by construction: whether a step was abandoned is decided on the whole
+// tree, not on the path being labelled, so every branch through a step gets the same
+// answer. A human branch or rewind (a decision to go on elsewhere) abandons a step when
+//   - the step is not on the new branch's path (that is the line chosen: its fork point
+//     and everything before it are kept), and
+//   - nothing was recorded in the step's subtree after the fork: no later step, on any
+//     branch, builds on it. A step some branch still continued from is relied on, so the
+//     steps the continued branch shares, its own steps, and a line resumed after the fork
+//     are never masked.
+// This covers the original line after the fork point (the steps existing then) and
+// sibling branches left when the annotator branched again somewhere else. Only branch
+// and rewind events count as decisions: a line merely resumed later is not taken as a
+// verdict on the others (a rollout may still be running there).
+const abandonedBranch = defineRule({
   name: 'abandoned-branch',
   description:
-    'Steps the annotator abandoned by branching or rewinding from an earlier step: on this path, the steps after the ' +
-    'fork point that already existed when the fork was made (steps added later on the original branch count as resumed).',
+    'Steps the annotator left behind by branching or rewinding: steps that already existed when a branch or rewind was made, ' +
+    'are not on the new branch\'s path, and that nothing continued from afterwards. Steps a branch still builds on ' +
+    '(the continued branch, what it shares, a line resumed later) are never masked.',
   params: { reasons: ['branch', 'rewind'] },
-  apply(traj, branchId, p) {
+  scope: 'step',
+  body(traj, branchId, p) {
     const reasons = new Set(list(p, 'reasons'));
     if (!traj.branches.has(branchId)) throw new ApolloError('NOT_FOUND', `No branch ${branchId}`);
-    const path = branchPath(traj, branchId);
-    const index = new Map(path.map((s, i) => [s.id, i]));
-    const out = new Map<string, RuleProposal>();
-    for (const b of traj.branches.values()) {
-      if (b.reason === 'root' || !reasons.has(b.reason) || b.author === 'agent' || b.id === branchId) continue;
-      const k = b.fromStepId === null ? -1 : index.get(b.fromStepId);
-      if (k === undefined) continue;
-      const next = path[k + 1];
-      // The path continues past the fork point on something other than the new branch.
-      if (!next || next.branchId === b.id) continue;
-      for (let j = k + 1; j < path.length; j++) {
-        const s = path[j]!;
-        if (s.startedAt > b.createdAt) break;
-        if (!maskable(s) || out.has(s.id)) continue;
-        const from = b.fromStepId === null ? 'the task' : `step ${traj.steps.get(b.fromStepId)?.depth ?? b.fromStepId}`;
-        out.set(s.id, { stepId: s.id, label: 'mask', tags: ['superseded'], note: `abandoned: ${b.reason === 'rewind' ? 'rewound' : 'branched'} to "${b.name}" from ${from} by ${b.author}` });
-      }
+    // A fork point missing from a damaged log says nothing about which line was chosen.
+    const forks = [...traj.branches.values()].filter(
+      (b) => b.reason !== 'root' && reasons.has(b.reason) && b.author !== 'agent' && (b.fromStepId === null || traj.steps.has(b.fromStepId)),
+    );
+    if (forks.length === 0) return [];
+    const latest = latestInSubtree(traj);
+    const chosen = new Map<string, Set<string>>();
+    const onChosenPath = (forkId: string, stepId: string): boolean => {
+      let set = chosen.get(forkId);
+      if (!set) chosen.set(forkId, (set = new Set(branchPath(traj, forkId).map((s) => s.id))));
+      return set.has(stepId);
+    };
+    const out: RuleProposal[] = [];
+    for (const s of branchPath(traj, branchId)) {
+      if (!maskable(s)) continue;
+      const last = latest.get(s.id) ?? s.startedAt;
+      // Branches in creation order: the note names the first decision that left the step behind.
+      const b = forks.find((f) => last <= f.createdAt && !onChosenPath(f.id, s.id));
+      if (!b) continue;
+      const from = b.fromStepId === null ? 'the task' : `step ${traj.steps.get(b.fromStepId)?.depth ?? b.fromStepId}`;
+      out.push({ stepId: s.id, label: 'mask', tags: ['superseded'], note: `abandoned: ${b.reason === 'rewind' ? 'rewound' : 'branched'} to "${b.name}" from ${from} by ${b.author}` });
     }
-    return [...out.values()].sort((a, b) => index.get(a.stepId)! - index.get(b.stepId)!);
+    return out;
   },
-};
+});
 
-const malformedCall: Rule = {
+// Scope 'step': the call and its result belong to the step itself.
+const malformedCall = defineRule({
   name: 'malformed-call',
   description:
     `A tool call the dispatcher rejected (result isError starting with "${MALFORMED_CALL_MARKER}"), arguments that are not a JSON object, ` +
     'or (with toolNames) an unknown tool name.',
   params: { toolNames: [] },
-  apply(traj, branchId, p) {
+  scope: 'step',
+  body(traj, branchId, p) {
     const known = new Set(list(p, 'toolNames'));
     const out: RuleProposal[] = [];
     for (const s of actions(traj, branchId)) {
@@ -249,13 +355,22 @@ const malformedCall: Rule = {
     }
     return out;
   },
-};
+});
 
-const driftBeforeGuidance: Rule = {
+// Scope 'path': the guidance comes after the steps it marks as drift, and which guidance
+// a path contains depends on the branch (guidance queued for a branch is on the paths
+// that run through that branch, the prompt builder's filter). A human who stepped in on
+// one branch judged that branch's course; a sibling that went on from the same steps
+// without correction relies on them, so a shared step is masked only when guidance
+// follows it within the window on every branch through it.
+const driftBeforeGuidance = defineRule({
   name: 'drift-before-guidance',
-  description: 'The N actions up to a guidance delivery on this path (the human stepped in because the agent drifted).',
+  description:
+    'The N actions up to a guidance delivery on this path (the human stepped in because the agent drifted). A step shared by ' +
+    'several branches only when guidance follows it within N actions on each of them.',
   params: { window: 3 },
-  apply(traj, branchId, p) {
+  scope: 'path',
+  body(traj, branchId, p) {
     const window = Math.max(0, Math.floor(num(p, 'window')));
     const steps = actions(traj, branchId);
     const pathBranches = new Set(branchPath(traj, branchId).map((s) => s.branchId).concat(branchId));
@@ -271,7 +386,7 @@ const driftBeforeGuidance: Rule = {
     });
     return [...out.values()];
   },
-};
+});
 
 export const RULES: Record<RuleName, Rule> = {
   'failed-retry': failedRetry,
