@@ -313,10 +313,11 @@ export async function exportBundle(opts: ExportBundleOptions): Promise<ExportBun
   }
   if (perAction) {
     for (const x of planned) {
-      x.actions = perActionRecords(x.record, historyTokens).map((record) => {
-        const last = record.messages.length - 1;
-        return { record, stepId: stepOfLast(x, record), tokens: recordTokenCount(record), last };
-      });
+      // perActionRecords yields one record per weight-1 turn, in message order.
+      const trainedAt = x.record.messages.flatMap((m, i) => (m.role === 'assistant' && m.weight === 1 ? [i] : []));
+      x.actions = perActionRecords(x.record, historyTokens).map((record, k) => ({
+        record, stepId: x.ex.owners[trainedAt[k] ?? -1] ?? '', tokens: recordTokenCount(record),
+      }));
     }
   }
 
@@ -472,13 +473,6 @@ export async function exportBundle(opts: ExportBundleOptions): Promise<ExportBun
   } finally {
     await stage.discard();
   }
-}
-
-/** The step whose reply ends a per-action record (its last message is that example's trained turn). */
-function stepOfLast(x: PlannedExample, record: OpenAIRecord): string {
-  const lastMsg = record.messages[record.messages.length - 1];
-  const i = x.record.messages.indexOf(lastMsg!);
-  return (i >= 0 ? x.ex.owners[i] : null) ?? '';
 }
 
 /**
