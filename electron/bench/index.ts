@@ -9,9 +9,14 @@ import { EventLog } from '../core/store/event-log';
 import { Workspace } from '../core/store/workspace';
 import { PtyHost } from '../core/pty/pty-host';
 import { resourcesDir } from '../core/paths';
-import type { SessionEventBody } from '../../shared/events';
-import { foldTrajectory } from '../../shared/trajectory';
-import { readFile } from 'node:fs/promises';
+import type { SessionEvent, SessionEventBody } from '../../shared/events';
+import { applyEvent, emptyTrajectory, foldTrajectory } from '../../shared/trajectory';
+import { readFile, writeFile } from 'node:fs/promises';
+import { exportBundle } from '../core/dataset/bundle';
+import { buildOwnedMessages } from '../core/rollout/context';
+import { RequestRecorder } from '../core/rollout/request-record';
+import { TOOL_SCHEMAS } from '../core/rollout/tools';
+import type { SessionLog } from '../core/store/workspace';
 
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 200_000);
 const FLOOD_BYTES = Number(process.env.BENCH_FLOOD_BYTES ?? 200_000_000);
@@ -142,12 +147,69 @@ async function benchOpen(dir: string): Promise<void> {
   console.log(`${'open + parse + fold, ms'.padEnd(46)} ${openMs.toFixed(0).padStart(12)} ms   baseline ${baseMs.toFixed(0).padStart(12)} ms   ratio ${(baseMs / openMs).toFixed(2)} (raw readFile / open)`);
 }
 
+/**
+ * Export of a long recorded session: 2,523 steps with the request record a real
+ * rollout writes (a summary every 200 steps), against `cat` of its event log.
+ */
+async function benchExport(dir: string): Promise<void> {
+  const steps = Number(process.env.BENCH_STEPS ?? 2523);
+  const events: SessionEvent[] = [];
+  const t = emptyTrajectory();
+  let seq = 0;
+  const session = {
+    id: 'bench', dir: join(dir, 'export-session'), events,
+    append: async (b: SessionEventBody) => {
+      const ev = { seq: ++seq, ts: 1_700_000_000_000 + seq, ...b } as SessionEvent;
+      events.push(ev);
+      applyEvent(t, ev);
+      return ev;
+    },
+  } as unknown as SessionLog;
+  const rec = new RequestRecorder(session, () => t);
+  const obs = JSON.stringify({ success: true, output: 'epoch 3 step 1200 loss 0.4312\n'.repeat(60), exit_code: 0 });
+  await session.append({ type: 'session.created', name: 'bench', cwd: '/work', appVersion: 'bench' });
+  await session.append({ type: 'rollout.started', rolloutId: 'r', branchId: 'main', task: 'Train the model.', endpoint: { profile: 'p', baseUrl: 'http://x', model: 'm' }, policy: 'model', maxSteps: steps, parentStepId: null });
+  let parent: string | null = null;
+  const covered: string[] = [];
+  for (let i = 0; i < steps; i++) {
+    const stepId = `step-${i}`;
+    await session.append({ type: 'step.started', stepId, parentId: parent, branchId: 'main', depth: i + 1, rolloutId: 'r' });
+    if (i > 0 && i % 200 === 0) {
+      covered.push(...[...t.steps.keys()].filter((id) => id !== stepId && !covered.includes(id)).slice(0, -4));
+      await session.append({ type: 'summary.created', stepId, summary: '<state_snapshot>progress so far</state_snapshot>', coveredStepIds: [...covered] });
+    }
+    const owned = buildOwnedMessages(t, stepId, { task: 'Train the model.', cwd: '/work', branchId: 'main' });
+    const sent = await rec.record(stepId, 'step', { model: 'm', messages: owned.messages, tools: TOOL_SCHEMAS, stream: true }, owned.owners);
+    await session.append({ type: 'model.response', stepId, content: 'Checking the training log.', reasoning: '', toolCalls: [{ id: `c${i}`, name: 'run_command', arguments: '{"session_id":"main","command":"tail -n 30 train.log"}' }], usage: null, finishReason: 'tool_calls', durationMs: 3000, requestId: sent.requestId, toolMode: 'tools', origin: 'model' });
+    await session.append({ type: 'action.result', stepId, toolCallId: `c${i}`, name: 'run_command', observation: obs, isError: false, durationMs: 800 });
+    await session.append({ type: 'step.finished', stepId, promptTokens: 0 });
+    if (i % 3) await session.append({ type: 'label.set', stepId, label: i % 7 ? 'keep' : 'mask', tags: [], note: '', source: 'annotator', author: 'bench' });
+    parent = stepId;
+  }
+  const logPath = join(dir, 'export-events.jsonl');
+  await writeFile(logPath, events.map((e) => JSON.stringify(e)).join('\n') + '\n');
+  const bytes = statSync(logPath).size;
+  const c0 = performance.now();
+  await readFile(logPath);
+  const catMs = performance.now() - c0;
+  console.log(`\nExporting a ${steps.toLocaleString()}-step recorded session (${(bytes / 1e6).toFixed(1)} MB of events, a summary every 200 steps)`);
+  for (const formats of [['openai'], ['openai', 'sharegpt', 'mistral', 'trajectory']] as const) {
+    const rss0 = process.memoryUsage().rss;
+    const e0 = performance.now();
+    const r = await exportBundle({ home: dir, sessions: [{ sessionId: 'bench', events, sessionDir: session.dir }], outDir: join(dir, `bundle-${formats.length}`), formats: [...formats], secrets: [], appVersion: 'bench' });
+    const ms = performance.now() - e0;
+    const rss = (process.memoryUsage().rss - rss0) / 1e6;
+    console.log(`${`export ${formats.join('+')}, ms`.padEnd(46)} ${ms.toFixed(0).padStart(12)} ms   baseline ${catMs.toFixed(0).padStart(12)} ms   ratio ${(ms / catMs).toFixed(1)}× cat   (+${rss.toFixed(0)} MB RSS, ${r.manifest.counts.trajectories} examples, ${r.manifest.counts.tokens.total.toLocaleString()} tokens)`);
+  }
+}
+
 async function main(): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'apollo-bench-'));
   console.log(`Apollo Workstation benchmark — scratch folder ${dir} (${process.platform}, node ${process.version})`);
   try {
     await benchEvents(dir);
     await benchOpen(dir);
+    await benchExport(dir);
     await benchPty(dir);
   } finally {
     await rm(dir, { recursive: true, force: true });
