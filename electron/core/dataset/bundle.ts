@@ -144,6 +144,11 @@ export interface ManifestTrajectory {
   tokens: number;
   overLimit: boolean;
   trainedSteps: string[];
+  /**
+   * The step each assistant turn of the line belongs to, in message order (null: a
+   * turn no step owns, e.g. a summary). Merge re-weighs an example's turns by step.
+   */
+  turnSteps: (string | null)[];
 }
 
 export interface ManifestAction {
@@ -528,6 +533,7 @@ function planManifest(
       line: k + 1, sessionId: x.p.input.sessionId, branchId: x.ex.branchId, branchName: x.p.traj.branches.get(x.ex.branchId)?.name ?? x.ex.branchId,
       kind: x.ex.kind, context: x.ex.source, steps: owners.size, actions: assistants.length, kept, masked: assistants.length - kept, unlabelled,
       tokens, overLimit, trainedSteps: [...x.ex.trainedSteps],
+      turnSteps: x.record.messages.flatMap((m, i) => (m.role === 'assistant' ? [x.ex.owners[i] ?? null] : [])),
     };
   });
   counts.tokens.limit = o.warnTokens;
