@@ -66,7 +66,42 @@ export function openaiRecord(messages: readonly WireMessage[], weights: readonly
     if (m.role === 'assistant') o.weight = weights[i] === 1 ? 1 : 0;
     return o;
   });
+  uniqueCallIds(out);
   return tools && tools.length ? { messages: out, tools } : { messages: out };
+}
+
+/**
+ * Some OpenAI-compatible servers repeat call ids from one response to the next (or
+ * send none). The request carried them so, but OpenAI's fine-tuning checks reject an
+ * example whose ids are not unique and non-empty, and one such call would fail the
+ * whole export. So a repeated or empty id gets a fresh one, and the tool turns that
+ * answer it (those after it, before the next assistant turn, in call order) follow.
+ * Unique ids are left as they are, so a well-formed request is exported verbatim.
+ */
+function uniqueCallIds(messages: OpenAIMessage[]): void {
+  const used = new Set<string>();
+  for (const m of messages) for (const c of m.tool_calls ?? []) used.add(c.id);
+  const seen = new Set<string>();
+  let answers = new Map<string, string[]>();
+  for (const m of messages) {
+    if (m.role === 'assistant') {
+      answers = new Map();
+      for (const c of m.tool_calls ?? []) {
+        let id = c.id;
+        if (id === '' || seen.has(id)) {
+          for (let n = 1; id === '' || seen.has(id) || used.has(id); n++) id = `${c.id || 'call'}_${n}`;
+          used.add(id);
+        }
+        seen.add(id);
+        answers.set(c.id, [...(answers.get(c.id) ?? []), id]);
+        c.id = id;
+      }
+    } else if (m.role === 'tool' && m.tool_call_id !== undefined) {
+      const ids = answers.get(m.tool_call_id);
+      const id = ids?.shift();
+      if (id !== undefined) m.tool_call_id = id;
+    }
+  }
 }
 
 function recordTokens(r: OpenAIRecord, upto: number): number[] {
