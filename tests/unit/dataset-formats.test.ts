@@ -1,19 +1,48 @@
 import { describe, expect, it } from 'vitest';
-import { foldTrajectory } from '../../shared/trajectory';
+import { foldTrajectory, type Trajectory } from '../../shared/trajectory';
 import { buildConversation, MISSING_RESULT, type ChatTurn } from '../../electron/core/dataset/messages';
-import { openaiRecord, sharegptRecord, toOpenAIJsonl, toShareGPTJsonl, toTrajectoryJsonl, type OpenAIMessage } from '../../electron/core/dataset/formats';
-import { DEFAULT_LABEL_POLICY, resolvePolicy } from '../../electron/core/dataset/policy';
-import { validateAsciicast, validateOpenAIJsonl, validateOpenAILine, validateShareGPTJsonl, validateShareGPTLine } from '../../electron/core/dataset/validate';
-import { output, realisticSession, run, SessionBuilder, SYSTEM_PROMPT, TOOLS } from '../fixtures/sessions';
+import { ExampleLedger, sessionExamples, type Example } from '../../electron/core/dataset/examples';
+import { mistralRecord, openaiRecord, perActionRecords, sharegptRecord, type OpenAIMessage, type OpenAIRecord } from '../../electron/core/dataset/trainers';
+import { toTrajectoryJsonl } from '../../electron/core/dataset/formats';
+import { DEFAULT_LABEL_POLICY, resolvePolicy, type LabelPolicy } from '../../electron/core/dataset/policy';
+import { validateAsciicast, validateMistralLine, validateOpenAILine, validateShareGPTLine } from '../../electron/core/dataset/validate';
+import { systemPromptFor, taskMessage } from '../../electron/core/rollout/context';
+import { TOOL_SCHEMAS } from '../../electron/core/rollout/tools';
+import { output, realisticSession, run, SessionBuilder, SYSTEM_PROMPT } from '../fixtures/sessions';
 
 function answeredOnce(messages: OpenAIMessage[]): void {
   const calls = messages.flatMap((m) => m.tool_calls ?? []).map((c) => c.id);
+  // The last turn is the trained action: its calls are answered after the example ends.
+  const lastCalls = new Set((messages.at(-1)?.tool_calls ?? []).map((c) => c.id));
   const answers = messages.filter((m) => m.role === 'tool').map((m) => m.tool_call_id);
   expect(new Set(calls).size).toBe(calls.length);
-  expect([...answers].sort()).toEqual([...calls].sort());
+  expect(calls.every((id) => id !== '')).toBe(true);
+  expect([...answers].sort()).toEqual(calls.filter((id) => !lastCalls.has(id)).sort());
 }
 
-describe('conversation of a branch', () => {
+/** The examples of `branches`, in order, with the ledger that decided them (one export's worth). */
+function examplesOf(t: Trajectory, branches: string[], policy: LabelPolicy = DEFAULT_LABEL_POLICY): { examples: Example[]; ledger: ExampleLedger } {
+  const ledger = new ExampleLedger();
+  const examples = [...sessionExamples(t, 'S1', branches, { policy, cwd: '/work/task' }, ledger)];
+  return { examples, ledger };
+}
+
+const recordOf = (ex: Example): OpenAIRecord => openaiRecord(ex.messages, ex.weights, ex.tools);
+
+/** Step id → weight of its assistant turn in an example. */
+function weightsByStep(ex: Example): Map<string, 0 | 1> {
+  const w = new Map<string, 0 | 1>();
+  ex.messages.forEach((m, i) => {
+    const owner = ex.owners[i];
+    if (m.role === 'assistant' && owner) w.set(owner, ex.weights[i] === 1 ? 1 : 0);
+  });
+  return w;
+}
+
+/** The JSON a function_call turn of LLaMA-Factory carries for one call. */
+const callValue = (name: string, args: unknown): string => JSON.stringify({ name, arguments: args });
+
+describe('conversation of a branch (the LLM judge reads it)', () => {
   const r = realisticSession();
   const t = foldTrajectory(r.events);
 
@@ -43,17 +72,12 @@ describe('conversation of a branch', () => {
     expect(c.branchName).toBe('try-lora');
   });
 
-  it('answers every call exactly once, also when a result is missing or ids repeat', () => {
+  it('answers a call whose result is missing', () => {
     const b = new SessionBuilder();
     b.rollout({ task: 'task' });
     b.step({ calls: [run('a'), run('b')], results: [{ observation: 'A' }, { observation: '', missing: true }] });
-    b.step({ calls: [{ ...output(), id: 'dup' }] });
-    b.step({ calls: [{ ...output('x'), id: 'dup' }, { ...run('c'), id: '' }] });
     const c = buildConversation(foldTrajectory(b.events), 'main', { systemPrompt: 's' });
-    const { record } = openaiRecord(c, TOOLS, DEFAULT_LABEL_POLICY);
-    answeredOnce(record.messages);
-    expect(record.messages.find((m) => m.role === 'tool' && m.content === MISSING_RESULT)).toBeTruthy();
-    expect(validateOpenAILine(JSON.stringify(record), 1)).toEqual([]);
+    expect(c.turns.filter((x) => x.role === 'tool').map((x) => x.content)).toEqual(['A', MISSING_RESULT]);
   });
 
   it('context mode replaces covered steps by the summary and keeps guidance', () => {
@@ -74,80 +98,166 @@ describe('conversation of a branch', () => {
   });
 });
 
-describe('OpenAI JSONL', () => {
+describe('examples of a branch (openai.jsonl)', () => {
   const r = realisticSession();
   const t = foldTrajectory(r.events);
-  const conv = buildConversation(t, 'main', { systemPrompt: SYSTEM_PROMPT });
+  const { examples: [main], ledger } = examplesOf(t, ['main']);
+
+  it('rebuilds the context of a log without request record as the prompt code sends it, and says so', () => {
+    expect(main!.source).toBe('reconstructed');
+    expect(main!.kind).toBe('window');
+    expect(main!.messages[0]).toEqual({ role: 'system', content: systemPromptFor({ cwd: '/work/task', toolMode: 'tools' }) });
+    expect(main!.messages[1]).toEqual({ role: 'user', content: `${taskMessage(r.task)}\n<real_user>Use the data in /data/politics first; do not download anything else.</real_user>` });
+    expect(main!.tools).toEqual(TOOL_SCHEMAS);
+    // It ends on the branch's last reply.
+    expect(main!.owners.at(-1)).toBe(r.s.evaluate);
+    expect(main!.messages.at(-1)!.role).toBe('assistant');
+  });
 
   it('masks with weight 0 but keeps the turn as context; later good actions get weight 1', () => {
-    const { record, stats } = openaiRecord(conv, TOOLS, DEFAULT_LABEL_POLICY);
-    const assistants = record.messages.filter((m) => m.role === 'assistant');
-    const ids = conv.turns.filter((x) => x.role === 'assistant').map((x) => (x as { stepId: string }).stepId);
-    const w = new Map(ids.map((id, i) => [id, assistants[i]!.weight]));
+    const w = weightsByStep(main!);
     expect(w.get(r.s.trainFail)).toBe(0);
     expect(w.get(r.s.tune)).toBe(0);
     expect(w.get(r.s.malformed)).toBe(0); // invalid arguments
     expect(w.get(r.s.trainRetry)).toBe(1);
     expect(w.get(r.s.evaluate)).toBe(1);
     expect(w.get(r.s.install)).toBe(1); // unlabelled = keep
+    expect(main!.trainedSteps).toEqual([r.s.plan, r.s.install, r.s.trainRetry, r.s.out1, r.s.out2, r.s.evaluate]);
+    expect(main!.contextSteps).toEqual([r.s.trainFail, r.s.malformed, r.s.tune]);
+    expect(ledger.decision('S1', r.s.trainFail)).toEqual({ weight: 0, reason: 'annotator', unlabelled: false });
+    expect(ledger.decision('S1', r.s.malformed)).toEqual({ weight: 0, reason: 'invalid-arguments', unlabelled: true });
+    const record = recordOf(main!);
+    const assistants = record.messages.filter((m) => m.role === 'assistant');
     // the masked call is still in the conversation, with its answer
-    const failedCall = assistants[ids.indexOf(r.s.trainFail)]!.tool_calls![0]!;
+    const failedAt = main!.owners.indexOf(r.s.trainFail);
+    const failedCall = record.messages[failedAt]!.tool_calls![0]!;
+    expect(record.messages[failedAt]!.weight).toBe(0);
     expect(JSON.parse(failedCall.function.arguments)).toMatchObject({ command: 'python train.py --lr 3e-4 --epochs 3' });
     expect(record.messages.some((m) => m.role === 'tool' && m.tool_call_id === failedCall.id && (m.content ?? '').includes('ModuleNotFoundError'))).toBe(true);
-    expect(stats).toMatchObject({ actions: 9, masked: 3, kept: 6 });
-    expect(stats.maskedBy).toMatchObject({ annotator: 2, 'invalid-arguments': 1 });
+    expect(assistants).toHaveLength(9);
+    expect(assistants.filter((m) => m.weight === 1)).toHaveLength(6);
     // weight only on assistant turns; roles and tool_calls shape
     for (const m of record.messages) if (m.role !== 'assistant') expect(m).not.toHaveProperty('weight');
     expect(assistants[0]!.tool_calls![0]).toEqual({ id: 'call_1', type: 'function', function: { name: 'run_command', arguments: '{"session_id":"main","command":"ls -la /work/task","wait_for_completion":true}' } });
     answeredOnce(record.messages);
-    const line = JSON.stringify(record);
-    expect(validateOpenAILine(line, 1)).toEqual([]);
+    expect(validateOpenAILine(JSON.stringify(record), 1)).toEqual([]);
   });
 
-  it('exports invalid model arguments as {"_raw": …}', () => {
-    const { record } = openaiRecord(conv, TOOLS, DEFAULT_LABEL_POLICY);
-    const raw = record.messages.flatMap((m) => m.tool_calls ?? []).find((c) => c.function.arguments.includes('_raw'))!;
-    expect(JSON.parse(raw.function.arguments)).toEqual({ _raw: '{"session_id": "main", "command": "cat log.txt' });
+  it('exports invalid arguments in the sanitised form the model was sent, as weight 0', () => {
+    const record = recordOf(main!);
+    const at = main!.owners.indexOf(r.s.malformed);
+    const turn = record.messages[at]!;
+    expect(turn.weight).toBe(0);
+    expect(JSON.parse(turn.tool_calls![0]!.function.arguments)).toEqual({ invalid_arguments: '{"session_id": "main", "command": "cat log.txt' });
+    expect(record.messages[at + 1]).toMatchObject({ role: 'tool', tool_call_id: turn.tool_calls![0]!.id, content: expect.stringMatching(/^Error: invalid tool call/) });
+    expect(JSON.stringify(record)).not.toContain('_raw');
+    // With maskInvalidArguments off, the label decides (here: unreviewed, so trained).
+    const loose = examplesOf(t, ['main'], resolvePolicy({ maskInvalidArguments: false }));
+    expect(weightsByStep(loose.examples[0]!).get(r.s.malformed)).toBe(1);
   });
 
   it('honours the label policy', () => {
-    const maskUnlabelled = openaiRecord(conv, TOOLS, resolvePolicy({ unlabelled: 'mask' })).stats;
-    expect(maskUnlabelled.kept).toBe(1); // only the judge-kept evaluation
-    const humansOnly = openaiRecord(conv, TOOLS, resolvePolicy({ sources: ['annotator'] })).stats;
-    expect(humansOnly.maskedBy.judge).toBe(0);
-    const c2 = buildConversation(t, 'main', { systemPrompt: SYSTEM_PROMPT, sources: ['judge'] });
-    expect(openaiRecord(c2, TOOLS, resolvePolicy({ sources: ['judge'] })).stats.maskedBy.annotator).toBe(0);
+    const maskUnlabelled = examplesOf(t, ['main'], resolvePolicy({ unlabelled: 'mask' }));
+    expect(maskUnlabelled.examples[0]!.trainedSteps).toEqual([r.s.evaluate]); // only the judge-kept evaluation
+    expect(maskUnlabelled.ledger.decision('S1', r.s.install)).toEqual({ weight: 0, reason: 'unlabelled', unlabelled: true });
+    // Humans only: the judge's keep is not a label, so the evaluation is unreviewed (trained by default).
+    const humansOnly = examplesOf(t, ['main'], resolvePolicy({ sources: ['annotator'] }));
+    expect(humansOnly.ledger.decision('S1', r.s.evaluate)).toEqual({ weight: 1, reason: 'unlabelled', unlabelled: true });
+    expect(weightsByStep(humansOnly.examples[0]!).get(r.s.trainFail)).toBe(0);
+    // The judge only: the annotator's masks are not honoured, so those steps are trained.
+    const judgeOnly = examplesOf(t, ['main'], resolvePolicy({ sources: ['judge'] }));
+    expect(weightsByStep(judgeOnly.examples[0]!).get(r.s.trainFail)).toBe(1);
+    expect(weightsByStep(judgeOnly.examples[0]!).get(r.s.tune)).toBe(1);
+    expect(judgeOnly.ledger.decision('S1', r.s.evaluate)).toMatchObject({ weight: 1, reason: 'judge' });
+    // 'refuse' plans like 'keep' (the bundle refuses before writing while any is unreviewed).
+    expect(examplesOf(t, ['main'], resolvePolicy({ unlabelled: 'refuse' })).examples[0]!.trainedSteps).toEqual(main!.trainedSteps);
+  });
+
+  it('trains a prefix shared by branches in exactly one example', () => {
+    const both = examplesOf(t, ['main', 'alt']).examples;
+    expect(both.map((x) => x.branchId)).toEqual(['main', 'alt']);
+    const alt = weightsByStep(both[1]!);
+    for (const s of [r.s.plan, r.s.install, r.s.trainRetry]) expect(alt.get(s), s).toBe(0);
+    expect(both[1]!.trainedSteps).toEqual([r.s.alt1, r.s.alt2]);
+    // In the other order the prefix is trained on alt, and main trains only its own steps.
+    const reversed = examplesOf(t, ['alt', 'main']).examples;
+    expect(reversed[0]!.trainedSteps).toEqual([r.s.plan, r.s.install, r.s.trainRetry, r.s.alt1, r.s.alt2]);
+    expect(reversed[1]!.trainedSteps).toEqual([r.s.out1, r.s.out2, r.s.evaluate]);
   });
 
   it('is deterministic and valid per the fine-tuning checks', () => {
-    const a = toOpenAIJsonl([conv, buildConversation(t, 'alt', { systemPrompt: SYSTEM_PROMPT })], TOOLS, DEFAULT_LABEL_POLICY);
-    const b = toOpenAIJsonl([buildConversation(foldTrajectory(r.events), 'main', { systemPrompt: SYSTEM_PROMPT }), buildConversation(t, 'alt', { systemPrompt: SYSTEM_PROMPT })], TOOLS, DEFAULT_LABEL_POLICY);
-    expect(a).toBe(b);
-    expect(a.split('\n')).toHaveLength(3);
-    expect(validateOpenAIJsonl(a)).toEqual([]);
+    const lines = (tr: Trajectory) => examplesOf(tr, ['main', 'alt']).examples.map((x) => JSON.stringify(recordOf(x)));
+    const a = lines(t);
+    expect(lines(foldTrajectory(realisticSession().events))).toEqual(a);
+    expect(a).toHaveLength(2);
+    a.forEach((l, i) => expect(validateOpenAILine(l, i + 1)).toEqual([]));
+  });
+
+  it('answers every call exactly once, also when a result is missing or ids repeat', () => {
+    const b = new SessionBuilder();
+    b.rollout({ task: 'task' });
+    b.step({ calls: [run('a'), run('b')], results: [{ observation: 'A' }, { observation: '', missing: true }] });
+    b.step({ calls: [{ ...output(), id: 'dup' }] });
+    b.step({ calls: [{ ...output('x'), id: 'dup' }, { ...run('c'), id: '' }] });
+    b.step({ calls: [run('d')] });
+    const { examples } = examplesOf(foldTrajectory(b.events), ['main']);
+    const record = recordOf(examples[0]!);
+    answeredOnce(record.messages);
+    expect(record.messages.find((m) => m.role === 'tool' && m.content === 'Error: the action was interrupted before it returned a result.')).toBeTruthy();
+    // The repeated id is renamed in its call and in the answer to it; the first use keeps
+    // it. The empty one gets a fresh id that no call of the example uses (call_3 is d's).
+    const ids = record.messages.flatMap((m) => m.tool_calls ?? []).map((c) => c.id);
+    expect(ids).toEqual(['call_1', 'call_2', 'dup', 'dup_1', 'call_4', 'call_3']);
+    const answerTo = (id: string) => record.messages.find((m) => m.role === 'tool' && m.tool_call_id === id)?.content;
+    expect(answerTo('dup_1')).toBe('{"success": true, "exit_code": 0, "output": ""}');
+    expect(validateOpenAILine(JSON.stringify(record), 1)).toEqual([]);
   });
 });
 
-describe('ShareGPT JSONL', () => {
+describe('per-action lines (sharegpt.jsonl, mistral.jsonl)', () => {
   const r = realisticSession();
   const t = foldTrajectory(r.events);
-  const conv = buildConversation(t, 'main', { systemPrompt: SYSTEM_PROMPT });
+  const main = examplesOf(t, ['main']).examples[0]!;
+  const record = recordOf(main);
+  const lines = perActionRecords(record);
 
-  it('alternates roles as LLaMA-Factory requires and lists masked turns', () => {
-    const { record } = sharegptRecord(conv, TOOLS, DEFAULT_LABEL_POLICY);
-    expect(record.system).toBe(SYSTEM_PROMPT);
-    expect(JSON.parse(record.tools)[0]).toMatchObject({ name: 'run_command', parameters: { type: 'object' } });
-    const c = record.conversations;
-    expect(c[0]!.from).toBe('human');
-    expect(c[0]!.value).toBe(`${r.task}\n\n<real_user>Use the data in /data/politics first; do not download anything else.</real_user>`);
-    expect(c[1]).toEqual({ from: 'function_call', value: JSON.stringify({ name: 'run_command', arguments: { session_id: 'main', command: 'ls -la /work/task', wait_for_completion: true } }) });
-    c.forEach((m, i) => expect(i % 2 === 0 ? ['human', 'observation'] : ['gpt', 'function_call']).toContain(m.from));
-    expect(c.length % 2).toBe(0);
+  it('one line per trained action, ending on it, so mask_history trains exactly the kept actions', () => {
+    expect(lines).toHaveLength(main.trainedSteps.length);
+    lines.forEach((l, k) => {
+      const last = l.messages.at(-1)!;
+      expect(last).toEqual({ ...record.messages[main.owners.indexOf(main.trainedSteps[k]!)]!, weight: 1 });
+      expect(l.messages.slice(0, -1).every((m) => m.role !== 'assistant' || m.weight === 0)).toBe(true);
+    });
+  });
+
+  it('alternates roles as LLaMA-Factory requires, with the example\'s system prompt and tools', () => {
+    for (const [k, l] of lines.entries()) {
+      const rec = sharegptRecord(l);
+      // No per-turn mask column: LLaMA-Factory has none; the line ends on what it trains.
+      expect(Object.keys(rec).sort()).toEqual(['conversations', 'system', 'tools']);
+      expect(rec.system).toBe(main.messages[0]!.content);
+      expect(JSON.parse(rec.tools)[0]).toMatchObject({ name: 'run_command', parameters: { type: 'object' } });
+      const c = rec.conversations;
+      expect(c[0]).toEqual({ from: 'human', value: main.messages[1]!.content });
+      c.forEach((m, i) => expect(i % 2 === 0 ? ['human', 'observation'] : ['gpt', 'function_call']).toContain(m.from));
+      expect(c.length % 2).toBe(0);
+      expect(validateShareGPTLine(JSON.stringify(rec), k + 1)).toEqual([]);
+    }
+    const first = sharegptRecord(lines[0]!).conversations;
+    // The text beside a call has no place in a function_call turn.
+    expect(first[1]).toEqual({ from: 'function_call', value: callValue('run_command', { session_id: 'main', command: 'ls -la /work/task', wait_for_completion: true }) });
     // guidance after an observation is appended to it
-    expect(c.some((m) => m.from === 'observation' && m.value.endsWith('<real_user>Stop tuning the learning rate; evaluate the checkpoint you have first.</real_user>'))).toBe(true);
-    expect(record.mask).toEqual([3, 13, 15]);
-    for (const i of record.mask) expect(c[i]!.from).toBe('function_call');
-    expect(validateShareGPTLine(JSON.stringify(record), 1)).toEqual([]);
+    const last = sharegptRecord(lines.at(-1)!).conversations;
+    expect(last.some((m) => m.from === 'observation' && m.value.endsWith('\n\n<real_user>Stop tuning the learning rate; evaluate the checkpoint you have first.</real_user>'))).toBe(true);
+  });
+
+  it('mistral lines: 9-character call ids, valid for mistral-common', () => {
+    for (const [k, l] of lines.entries()) {
+      const m = mistralRecord(l);
+      expect(validateMistralLine(JSON.stringify(m), k + 1)).toEqual([]);
+      for (const msg of m.messages) for (const c of msg.tool_calls ?? []) expect(c.id).toMatch(/^[a-zA-Z0-9]{9}$/);
+      expect(m.messages.at(-1)).toMatchObject({ role: 'assistant', weight: 1 });
+    }
   });
 
   it('handles parallel calls, text-only replies and trailing turns', () => {
@@ -157,16 +267,21 @@ describe('ShareGPT JSONL', () => {
     b.step({ calls: [run('a'), output()], results: [{ observation: 'A' }, { observation: 'B' }] });
     const last = b.step({ content: 'done', calls: [run('z')] });
     b.guidance('late advice', { after: last });
-    const c = buildConversation(foldTrajectory(b.events), 'main', { systemPrompt: '' });
-    const text = toShareGPTJsonl([c], TOOLS, DEFAULT_LABEL_POLICY);
-    expect(validateShareGPTJsonl(text)).toEqual([]);
-    const rec = JSON.parse(text) as { conversations: Array<{ from: string; value: string }> };
-    expect(rec.conversations.map((x) => x.from)).toEqual(['human', 'gpt', 'human', 'function_call', 'observation', 'function_call']);
-    expect(JSON.parse(rec.conversations[3]!.value)).toHaveLength(2);
-    expect(JSON.parse(rec.conversations[4]!.value)).toEqual(['A', 'B']);
-    const oa = JSON.parse(toOpenAIJsonl([c], TOOLS, DEFAULT_LABEL_POLICY)) as { messages: OpenAIMessage[] };
-    expect(oa.messages[0]!.role).toBe('user'); // empty system prompt left out
-    expect(oa.messages.at(-1)).toEqual({ role: 'user', content: '<real_user>late advice</real_user>' });
+    const [ex] = examplesOf(foldTrajectory(b.events), ['main']).examples;
+    const oa = recordOf(ex!);
+    // The example ends on the last reply: the guidance after it trains nothing.
+    expect(oa.messages.at(-1)).toMatchObject({ role: 'assistant', content: 'done', weight: 1 });
+    expect(JSON.stringify(oa)).not.toContain('late advice');
+    const recs = perActionRecords(oa).map(sharegptRecord);
+    expect(recs).toHaveLength(3);
+    recs.forEach((x, i) => expect(validateShareGPTLine(JSON.stringify(x), i + 1)).toEqual([]));
+    expect(recs[0]!.conversations.map((x) => x.from)).toEqual(['human', 'gpt']);
+    const conv = recs[2]!.conversations;
+    // Two replies in a row get an empty human turn between them.
+    expect(conv.map((x) => x.from)).toEqual(['human', 'gpt', 'human', 'function_call', 'observation', 'function_call']);
+    expect(conv[2]!.value).toBe('');
+    expect(JSON.parse(conv[3]!.value)).toHaveLength(2);
+    expect(JSON.parse(conv[4]!.value)).toEqual(['A', 'B']);
   });
 });
 
