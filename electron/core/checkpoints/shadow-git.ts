@@ -4,6 +4,7 @@ import { devNull } from 'node:os';
 import { isAbsolute, join, posix, relative, resolve, sep } from 'node:path';
 import { ApolloError } from '../../../shared/errors';
 import { GitFailure, firstLines, runGit, splitZ, type GitResult } from './git-runner';
+import { mkdirPrivate, tightenDir } from '../store/private-files';
 
 /**
  * Checkpoints of a working directory in a shadow git repository.
@@ -149,8 +150,11 @@ export class CheckpointStore {
     }
     let storeDir: string;
     try {
-      await mkdir(resolve(opts.storeDir), { recursive: true });
+      await mkdirPrivate(resolve(opts.storeDir));
       storeDir = await realpath(resolve(opts.storeDir));
+      // Snapshots hold the working directory's files (.env files included): owner only.
+      // git makes its objects 0444; a private store folder keeps everyone else out of them.
+      await tightenDir(storeDir);
     } catch (e) {
       throw fsError(e, `Cannot create checkpoint store ${opts.storeDir}`);
     }

@@ -7,6 +7,7 @@ import { mkdir, open, rename, rm, stat, type FileHandle } from 'node:fs/promises
 import { dirname, join } from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 import { ApolloError } from '../../../shared/errors';
+import { PRIVATE_DIR_MODE, PRIVATE_FILE_MODE } from '../store/private-files';
 import type { ManifestFile } from './bundle';
 import { AsciicastValidator, MAX_ERRORS, validateMistralLine, validateOpenAILine, validateShareGPTLine, type ValidationError } from './validate';
 
@@ -19,9 +20,9 @@ export class BufferedWriter {
   private len = 0;
   private constructor(private readonly fh: FileHandle) {}
 
-  /** Create `path`, which must not exist yet. */
+  /** Create `path`, which must not exist yet; owner only (exports hold terminal output and conversations). */
   static async create(path: string): Promise<BufferedWriter> {
-    return new BufferedWriter(await open(path, 'wx'));
+    return new BufferedWriter(await open(path, 'wx', PRIVATE_FILE_MODE));
   }
 
   /** Buffer `s` (a Buffer is kept as it is: copy one that will be reused). */
@@ -233,13 +234,14 @@ export class StagingDir {
   /** Create outDir's parent when missing, then the temporary folder. */
   async open(): Promise<void> {
     await mkdir(dirname(this.outDir), { recursive: true });
-    await mkdir(this.dir);
+    // The bundle folder itself (it becomes outDir) is owner only, like its files.
+    await mkdir(this.dir, { mode: PRIVATE_DIR_MODE });
   }
 
   /** A new file at `rel` inside (its folders created as needed). */
   async create(rel: string): Promise<BufferedWriter> {
     const path = join(this.dir, rel);
-    await mkdir(dirname(path), { recursive: true });
+    await mkdir(dirname(path), { recursive: true, mode: PRIVATE_DIR_MODE });
     const w = await BufferedWriter.create(path);
     this.writers.add(w);
     return w;

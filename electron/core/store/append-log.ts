@@ -1,5 +1,6 @@
 import { open, type FileHandle } from 'node:fs/promises';
 import { ApolloError } from '../../../shared/errors';
+import { PRIVATE_FILE_MODE, tightenHandle } from './private-files';
 
 export interface AppendLogOptions {
   /**
@@ -64,7 +65,14 @@ export class AppendLog {
   }
 
   static async open(path: string, opts: AppendLogOptions = {}): Promise<AppendLog> {
-    const fh = await open(path, 'a+');
+    // Event logs and terminal output hold what went through the shells: owner only.
+    const fh = await open(path, 'a+', PRIVATE_FILE_MODE);
+    try {
+      await tightenHandle(fh); // a file made by an older version (0644)
+    } catch (e) {
+      await fh.close();
+      throw e;
+    }
     const { size } = await fh.stat();
     return new AppendLog(path, fh, size, opts);
   }

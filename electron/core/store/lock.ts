@@ -40,7 +40,8 @@ export async function acquireWorkspaceLock(home: string, what: string): Promise<
   const text = JSON.stringify(mine);
   for (let attempt = 0; attempt < 5; attempt++) {
     try {
-      await writeFile(path, text, { flag: 'wx', mode: 0o644 });
+      // Owner only, like every workspace file (it names the holder's process and host).
+      await writeFile(path, text, { flag: 'wx', mode: 0o600 });
       return { path, release: () => release(path, text) };
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') {

@@ -3,11 +3,11 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { Low } from 'lowdb';
-import { JSONFile } from 'lowdb/node';
 import { ApolloError } from '../../../shared/errors';
 import type { SessionEvent, SessionEventBody } from '../../../shared/events';
 import type { LoadReport } from '../../../shared/types';
 import { EventLog } from './event-log';
+import { mkdirPrivate, PRIVATE_DIR_MODE, PrivateJSONFile, tightenSession, tightenWorkspace } from './private-files';
 import { TerminalRecording } from './terminal-recording';
 import { APP_VERSION } from '../version';
 
@@ -93,7 +93,7 @@ export class SessionLog {
     if (this.closing) return Promise.reject(this.closedError());
     let r = this.recordings.get(terminalId);
     if (!r) {
-      r = mkdir(join(this.dir, 'terminals'), { recursive: true }).then(() => TerminalRecording.open(join(this.dir, 'terminals'), terminalId));
+      r = mkdirPrivate(join(this.dir, 'terminals')).then(() => TerminalRecording.open(join(this.dir, 'terminals'), terminalId));
       // A failure to open (too many open files...) must not stick for the life of the session.
       r.catch(() => {
         if (this.recordings.get(terminalId) === r) this.recordings.delete(terminalId);
@@ -148,9 +148,11 @@ export class Workspace {
   ) {}
 
   static async open(home: string): Promise<Workspace> {
-    await mkdir(join(home, 'sessions'), { recursive: true });
+    await mkdirPrivate(join(home, 'sessions'));
+    // Folders and files left readable by older versions become private before anything is read.
+    await tightenWorkspace(home);
     const file = join(home, 'workspace.json');
-    const db = new Low<WorkspaceData>(new JSONFile<WorkspaceData>(file), emptyData());
+    const db = new Low<WorkspaceData>(new PrivateJSONFile<WorkspaceData>(file), emptyData());
     const warnings: string[] = [];
     let needsRebuild = false;
     try {
@@ -258,6 +260,8 @@ export class Workspace {
       const dest = join(this.sessionsDir(), d.name);
       if (!d.isDirectory() || (await stat(dest).then(() => true, () => false))) continue;
       await cp(join(samplesDir, d.name), dest, { recursive: true });
+      // The copy takes the modes of the app's resources (0644).
+      await tightenSession(dest);
       const entry = await this.entryFromLog(d.name);
       if (entry) this.db.data.sessions[d.name] = entry;
     }
@@ -278,7 +282,7 @@ export class Workspace {
   async create(opts: { name?: string; cwd?: string; id?: string }): Promise<SessionLog> {
     const id = opts.id ?? `${new Date().toISOString().slice(0, 10)}-${randomUUID().slice(0, 8)}`;
     const dir = join(this.sessionsDir(), id);
-    await mkdir(dir, { recursive: false }).catch((e: NodeJS.ErrnoException) => {
+    await mkdir(dir, { recursive: false, mode: PRIVATE_DIR_MODE }).catch((e: NodeJS.ErrnoException) => {
       throw e.code === 'EEXIST' ? new ApolloError('CONFLICT', `Session ${id} already exists`) : e;
     });
     const cwd = opts.cwd ?? homedir();
