@@ -147,6 +147,22 @@ const bodies = [
   z.object({ type: z.literal('label.cleared'), stepId: str, source: labelSourceSchema, author: str }),
   z.object({ type: z.literal('export.made'), bundle: str, formats: z.array(str), branchIds: z.array(str) }),
   z.object({ type: z.literal('warning'), message: str }),
+  /**
+   * Where an imported session came from (written right after session.created): the
+   * source format, file name (no directories: the path may be private), SHA-256 of
+   * the source (a folder: of its sorted file list and contents), so importing the same
+   * file again is recognised. `item` names the run inside a file of several (an
+   * OpenHands instance, an Inspect sample, an SFT line). `context`: 'exact' when each
+   * step's request is the source's own record of what the model saw, 'derived' when
+   * it is rebuilt from the source's conversation, 'none' when there is none (a
+   * terminal recording). `unknown` counts source records of types the importer does
+   * not map (kept verbatim in import/unknown.jsonl beside the log).
+   */
+  z.object({
+    type: z.literal('import.origin'), format: str, file: str, sha256: str, toolVersion: str.optional(),
+    item: str.optional(), context: z.enum(['exact', 'derived', 'none']).optional(), sourceCwd: str.optional(),
+    unknown: z.record(str, int.nonnegative()).optional(),
+  }),
 ] as const;
 
 export const sessionEventBodySchema = z.discriminatedUnion('type', bodies);

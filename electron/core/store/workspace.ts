@@ -295,6 +295,22 @@ export class Workspace {
     return log;
   }
 
+  /**
+   * Index session folders that were written complete elsewhere and renamed into
+   * sessions/ (an import stages its sessions so they appear whole or not at all).
+   */
+  async adopt(ids: readonly string[]): Promise<SessionIndexEntry[]> {
+    const out: SessionIndexEntry[] = [];
+    for (const id of ids) {
+      const entry = await this.entryFromLog(id);
+      if (!entry) throw new ApolloError('NOT_FOUND', `Session folder ${id} has no readable events.jsonl`);
+      this.db.data.sessions[id] = entry;
+      out.push(entry);
+    }
+    await this.db.write();
+    return out;
+  }
+
   async session(id: string): Promise<SessionLog> {
     this.entry(id);
     return this.load(id);

@@ -1,0 +1,167 @@
+// One linear conversation in OpenAI wire form (system, user, assistant with
+// tool_calls, tool results) as steps: each assistant turn is a step whose request is
+// every message before it (what an append-only agent sent), whose results are the
+// tool turns (or, for text actions, the user turn) that answer it, and whose
+// guidance is a person's turn after them. Most adapters convert their source to wire
+// messages and let this build the steps, so they agree on what a step is.
+import type { ToolCall, WireMessage } from '../../../shared/events';
+import type { ResultIR, StepIR } from './types';
+
+export interface ConversationOptions {
+  toolMode: 'tools' | 'text';
+  /** Step keys: `${keyPrefix}${n}`. */
+  keyPrefix?: string;
+  /** Where message i is in the source ("line 3, message 12"). */
+  where(i: number): string;
+  /** Text mode: the actions written in an assistant turn. */
+  parseActions?(content: string, stepIndex: number): ToolCall[];
+  /** Text mode: a user turn as the observation of the step before it. */
+  observation?(text: string): { observation: string; isError: boolean; exitCode?: number | null };
+  /**
+   * What a user turn after a step is: its observation (text mode default), a person's
+   * guidance (tools mode default), or null to decide by the default.
+   */
+  userTurn?(m: WireMessage, i: number): 'observation' | 'guidance' | null;
+  /** More about the step of assistant message i (usage, model, time, reasoning). */
+  stepMeta?(m: WireMessage, i: number): Partial<StepIR>;
+  /** Parent of the first step (default null). */
+  firstParent?: string | null;
+}
+
+export interface Conversation {
+  /** Messages before the first assistant turn (system, task). */
+  head: WireMessage[];
+  steps: StepIR[];
+  /** User turns after the task and before the first step. */
+  initialGuidance: string[];
+}
+
+export function textOf(content: unknown): string {
+  if (typeof content === 'string') return content;
+  if (Array.isArray(content)) {
+    return content
+      .map((p: unknown) => (typeof p === 'string' ? p : p && typeof p === 'object' && typeof (p as { text?: unknown }).text === 'string' ? (p as { text: string }).text : ''))
+      .join('');
+  }
+  return '';
+}
+
+/** Tool calls of a wire assistant message (OpenAI shape), arguments as raw text. */
+export function wireToolCalls(m: WireMessage): ToolCall[] {
+  const calls = Array.isArray(m.tool_calls) ? (m.tool_calls as unknown[]) : [];
+  return calls.map((c, i) => {
+    const o = (c ?? {}) as { id?: unknown; function?: { name?: unknown; arguments?: unknown }; name?: unknown; arguments?: unknown };
+    const f = o.function ?? o;
+    const args = f.arguments;
+    return {
+      id: typeof o.id === 'string' && o.id ? o.id : `call_${i}`,
+      name: typeof f.name === 'string' ? f.name : '',
+      arguments: typeof args === 'string' ? args : JSON.stringify(args ?? {}),
+    };
+  });
+}
+
+/** A person's turn wrapped as <real_user>…</real_user> (InnovatorBench, this app): its text. */
+export function realUserText(text: string): string | null {
+  const m = /^\s*<real_user>([\s\S]*)<\/real_user>\s*$/.exec(text);
+  return m ? m[1]! : null;
+}
+
+export function conversationSteps(messages: readonly WireMessage[], o: ConversationOptions): Conversation {
+  const steps: StepIR[] = [];
+  const owners: (string | null)[] = [];
+  const head: WireMessage[] = [];
+  const initialGuidance: string[] = [];
+  let cur: StepIR | null = null;
+  const prefix = o.keyPrefix ?? 's';
+  let taskSeen = false;
+
+  messages.forEach((m, i) => {
+    if (m.role === 'assistant') {
+      const n = steps.length;
+      const content = textOf(m.content);
+      const calls = o.toolMode === 'tools' ? wireToolCalls(m) : (o.parseActions?.(content, n) ?? []);
+      const step: StepIR = {
+        key: `${prefix}${n}`,
+        ...(n === 0 ? { parent: o.firstParent ?? null } : {}),
+        where: o.where(i),
+        request: { messages: messages.slice(0, i) as WireMessage[], owners: owners.slice() },
+        content,
+        toolCalls: calls,
+        toolMode: o.toolMode,
+        results: [],
+        ...(typeof m.reasoning_content === 'string' && m.reasoning_content ? { reasoning: m.reasoning_content } : {}),
+        ...o.stepMeta?.(m, i),
+      };
+      steps.push(step);
+      cur = step;
+      owners.push(step.key);
+      return;
+    }
+    if (!cur) {
+      // Before the first step: the fixed head, and people's turns after the task.
+      if (m.role === 'user' && taskSeen) initialGuidance.push(realUserText(textOf(m.content)) ?? textOf(m.content));
+      if (m.role === 'user') taskSeen = true;
+      head.push(m);
+      owners.push(null);
+      return;
+    }
+    const step: StepIR = cur;
+    owners.push(step.key);
+    const text = textOf(m.content);
+    if (m.role === 'tool' || m.role === 'function' || m.role === 'ipython') {
+      const id = typeof m.tool_call_id === 'string' ? m.tool_call_id : undefined;
+      const call = (id ? step.toolCalls.find((c) => c.id === id) : undefined) ?? step.toolCalls[step.results.length];
+      step.results.push({
+        toolCallId: id ?? call?.id ?? '', name: call?.name ?? (typeof m.name === 'string' ? m.name : ''), observation: text,
+        isError: isErrorText(text),
+      });
+      return;
+    }
+    if (m.role === 'user') {
+      const kind = o.userTurn?.(m, i) ?? (o.toolMode === 'text' && step.results.length === 0 && !step.guidance?.length ? 'observation' : 'guidance');
+      if (kind === 'observation') {
+        const call = step.toolCalls[step.results.length];
+        const obs = o.observation?.(text) ?? { observation: text, isError: false };
+        const r: ResultIR = { toolCallId: call?.id ?? '', name: call?.name ?? '', ...obs };
+        step.results.push(r);
+      } else {
+        (step.guidance ??= []).push(realUserText(text) ?? text);
+      }
+      return;
+    }
+    // system turns mid-run, or roles this builder does not know: part of the context,
+    // owned by the step they follow, nothing more.
+  });
+  return { head, steps, initialGuidance };
+}
+
+function isErrorText(text: string): boolean {
+  return /^\s*(error|traceback|exception)\b/i.test(text);
+}
+
+/** An assistant message in the shape the app's own context builder gives a step's reply. */
+export function assistantWire(content: string, calls: readonly ToolCall[]): WireMessage {
+  return calls.length
+    ? { role: 'assistant', content: content || null, tool_calls: calls.map((c) => ({ id: c.id, type: 'function', function: { name: c.name, arguments: c.arguments } })) }
+    : { role: 'assistant', content };
+}
+
+/** The ```bash (or ```sh) blocks of a text action, as `bash` tool calls. */
+export function bashBlocks(content: string, stepIndex: number, name = 'bash'): ToolCall[] {
+  const out: ToolCall[] = [];
+  const re = /```(?:bash|sh|shell)?[ \t]*\n([\s\S]*?)\n?```/g;
+  let m: RegExpExecArray | null;
+  while ((m = re.exec(content))) {
+    out.push({ id: `call_${stepIndex}_${out.length}`, name, arguments: JSON.stringify({ command: m[1]!.trim() }) });
+  }
+  return out;
+}
+
+/** `<returncode>N</returncode><output>…</output>` (mini-swe-agent) and similar observation texts. */
+export function returncodeObservation(text: string): { observation: string; isError: boolean; exitCode?: number | null } {
+  const rc = /<returncode>\s*(-?\d+)\s*<\/returncode>/.exec(text);
+  if (!rc) return { observation: text, isError: false };
+  const exitCode = Number(rc[1]);
+  return { observation: text, isError: exitCode !== 0, exitCode };
+}
