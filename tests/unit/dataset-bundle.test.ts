@@ -315,6 +315,10 @@ describe('exportBundle', () => {
     const trained = split.manifest.trajectories.flatMap((t) => t.trainedSteps);
     expect(trained.sort()).toEqual(manifest.trajectories.flatMap((t) => t.trainedSteps).sort());
     expect(split.manifest.counts).toMatchObject({ kept: 8, masked: 3 });
+    // Below the fixed head (system prompt, task, tools) no split fits: the warning says so instead of advising a limit.
+    const tiny = await exportBundle(options(join(root, 'exports', 'tiny'), { dryRun: true, maxTokens: 500 }));
+    expect(tiny.manifest.trajectories.every((t) => t.overLimit)).toBe(true);
+    expect(tiny.manifest.warnings.find((w) => w.includes('longer than 500 tokens'))).toMatch(/splitting at 500 tokens could not bring them under it/);
     for (const bad of [0, 63, 1.5]) await expect(exportBundle(options(join(root, 'exports', 'bad'), { maxTokens: bad }))).rejects.toMatchObject({ code: 'BAD_REQUEST' });
   });
 

@@ -537,7 +537,16 @@ function planManifest(
     };
   });
   counts.tokens.limit = o.warnTokens;
-  if (counts.tokens.overLimit) warnings.push(`${counts.tokens.overLimit} example(s) are longer than ${o.warnTokens} tokens (${TOKENIZER}); trainers with a shorter sequence length drop or cut them: export with a token limit to split them`);
+  if (counts.tokens.overLimit) {
+    // With a limit already set the advice to set one is wrong: what is left over is
+    // the fixed head (system prompt, task, tools) or a single turn that no split can cut.
+    const advice = !opts.maxTokens
+      ? 'export with a token limit to split them'
+      : opts.maxTokens <= o.warnTokens
+        ? `splitting at ${opts.maxTokens} tokens could not bring them under it (the system prompt, task and tools, or one turn, are longer)`
+        : `export with a token limit of at most ${o.warnTokens} to split them`;
+    warnings.push(`${counts.tokens.overLimit} example(s) are longer than ${o.warnTokens} tokens (${TOKENIZER}); trainers with a shorter sequence length drop or cut them: ${advice}`);
+  }
   if (counts.reconstructed) warnings.push(`${counts.reconstructed} example(s) come from sessions recorded before the request record: their context was rebuilt by the current prompt code and may differ from what the model saw`);
   const actions: ManifestAction[] = [];
   planned.forEach((x, k) => {
