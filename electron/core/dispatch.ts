@@ -1,5 +1,6 @@
 import { ZodError } from 'zod';
 import { commands, isCommandName, requestMessageSchema, type CommandName, type HostMessage, type ParsedArgsOf, type PushEventName, type PushEvents, type ResultOf } from '../../shared/contract/index';
+import { MAX_MESSAGE_DEPTH, nestedDeeperThan } from '../../shared/contract/depth';
 import { ApolloError, type ApolloErrorShape } from '../../shared/errors';
 
 /** One client of the core (an Electron window or a WebSocket). */
@@ -28,10 +29,15 @@ export function toErrorShape(err: unknown): ApolloErrorShape {
  * out of here.
  */
 export async function dispatch(handlers: HandlerMap, conn: Connection, raw: unknown): Promise<void> {
+  if (nestedDeeperThan(raw, MAX_MESSAGE_DEPTH)) {
+    // Before any schema or handler sees it: they recurse, and would fail with INTERNAL.
+    const id = messageId(raw);
+    conn.send({ kind: 'res', id, ok: false, error: { code: 'BAD_REQUEST', message: `Malformed message: nested deeper than ${MAX_MESSAGE_DEPTH} levels` } });
+    return;
+  }
   const env = requestMessageSchema.safeParse(raw);
   if (!env.success) {
-    const id = typeof (raw as { id?: unknown })?.id === 'number' ? (raw as { id: number }).id : -1;
-    conn.send({ kind: 'res', id, ok: false, error: { code: 'BAD_REQUEST', message: 'Malformed message: expected {kind:"req", id, cmd, args}' } });
+    conn.send({ kind: 'res', id: messageId(raw), ok: false, error: { code: 'BAD_REQUEST', message: 'Malformed message: expected {kind:"req", id, cmd, args}' } });
     return;
   }
   const { id, cmd, args } = env.data;
@@ -45,6 +51,12 @@ export async function dispatch(handlers: HandlerMap, conn: Connection, raw: unkn
   } catch (err) {
     conn.send({ kind: 'res', id, ok: false, error: toErrorShape(err) });
   }
+}
+
+/** The request id of a message refused before parsing, so the client can match the answer (-1: none). */
+function messageId(raw: unknown): number {
+  const id = (raw as { id?: unknown } | null)?.id;
+  return typeof id === 'number' && Number.isInteger(id) && id >= 0 ? id : -1;
 }
 
 export function push<E extends PushEventName>(conn: Connection, name: E, payload: PushEvents[E]): void {

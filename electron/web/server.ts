@@ -1,12 +1,12 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import { readFile, stat } from 'node:fs/promises';
-import { extname, join, normalize, sep } from 'node:path';
+import { readFile } from 'node:fs/promises';
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { ApolloCore } from '../core/app';
 import type { Connection } from '../core/dispatch';
 import type { PushEvents } from '../../shared/contract/index';
+import { mimeType, resolveStaticFile } from './static-files';
 
 export interface WebHostOptions {
   core: ApolloCore;
@@ -21,17 +21,6 @@ export interface WebHost {
   token: string;
   close(): Promise<void>;
 }
-
-const MIME: Record<string, string> = {
-  '.html': 'text/html; charset=utf-8',
-  '.js': 'text/javascript; charset=utf-8',
-  '.css': 'text/css; charset=utf-8',
-  '.svg': 'image/svg+xml',
-  '.png': 'image/png',
-  '.woff2': 'font/woff2',
-  '.json': 'application/json',
-  '.ico': 'image/x-icon',
-};
 
 /** WebSocket close code for a missing or wrong access token (4000-4999 are the application's). */
 export const CLOSE_UNAUTHORIZED = 4401;
@@ -48,13 +37,14 @@ const MAX_MESSAGE_BYTES = 4 * 1024 * 1024;
  */
 export const MAX_BUFFERED_TERMINAL_BYTES = 16 * 1024 * 1024;
 
-export function contentSecurityPolicy(port: number): string {
+/** The renderer's CSP; `port` is the web host's (its WebSocket), null in Electron (IPC only, no sockets). */
+export function contentSecurityPolicy(port: number | null): string {
   return [
     "default-src 'self'",
     "script-src 'self'",
     // xterm.js and React set element styles at run time.
     "style-src 'self' 'unsafe-inline'",
-    `connect-src 'self' ws://127.0.0.1:${port} ws://localhost:${port}`,
+    port === null ? "connect-src 'self'" : `connect-src 'self' ws://127.0.0.1:${port} ws://localhost:${port}`,
     "img-src 'self' data:",
     "font-src 'self' data:",
     "object-src 'none'",
@@ -74,6 +64,10 @@ export async function startWebHost(opts: WebHostOptions): Promise<WebHost> {
   let port = opts.port ?? 0;
 
   const server = createServer((req, res) => {
+    if (!loopbackHost(req.headers.host)) {
+      res.writeHead(403, { 'Content-Type': 'text/plain' }).end('Forbidden: this server answers only to 127.0.0.1, localhost and [::1]\n');
+      return;
+    }
     // A rejection here would be unhandled and end the process (and every terminal in it).
     serveStatic(opts.rendererDir, port, req, res).catch(() => {
       if (!res.headersSent) res.writeHead(500, { 'Content-Type': 'text/plain' });
@@ -89,6 +83,7 @@ export async function startWebHost(opts: WebHostOptions): Promise<WebHost> {
     };
     const url = new URL(req.url ?? '/', 'http://127.0.0.1');
     if (url.pathname !== '/ws') return reject(404, 'Not Found');
+    if (!loopbackHost(req.headers.host)) return reject(403, 'Forbidden: unexpected Host');
     const origin = req.headers.origin;
     if (origin !== undefined && !allowedOrigin(origin, port, req.headers.host)) return reject(403, 'Forbidden: cross-origin connection refused');
     const authorized = tokenMatches(url.searchParams.get('token'), token);
@@ -153,6 +148,23 @@ function tokenMatches(given: string | null, token: string): boolean {
 
 const LOOPBACK_NAMES = new Set(['127.0.0.1', 'localhost', '[::1]']);
 
+/**
+ * Is the Host header a loopback name? A DNS-rebinding page (evil.example resolved to
+ * 127.0.0.1) reaches this port with its own name in Host, so only loopback names are
+ * answered. Any port is accepted: behind an SSH tunnel (`ssh -L 8080:127.0.0.1:<port>`)
+ * the browser names the tunnel's local port, and a port says nothing about who is
+ * asking (every page that reaches this server directly sends this server's port).
+ */
+export function loopbackHost(host: string | undefined): boolean {
+  // Only name[:port]: "127.0.0.1@evil.example" or "127.0.0.1/x" would parse to other names or parts.
+  if (!host || /[/\\@?#]/.test(host)) return false;
+  try {
+    return LOOPBACK_NAMES.has(new URL(`http://${host}`).hostname);
+  } catch {
+    return false;
+  }
+}
+
 function allowedOrigin(origin: string, port: number, host: string | undefined): boolean {
   if (origin === `http://127.0.0.1:${port}` || origin === `http://localhost:${port}`) return true;
   // Through an SSH tunnel (`ssh -L 8080:127.0.0.1:<port> gpu-box`) the page comes
@@ -180,24 +192,24 @@ async function serveStatic(root: string, port: number, req: IncomingMessage, res
   }
   let pathname: string;
   try {
-    pathname = decodeURIComponent(new URL(req.url ?? '/', 'http://127.0.0.1').pathname);
+    pathname = new URL(req.url ?? '/', 'http://127.0.0.1').pathname;
   } catch {
     res.writeHead(400, { ...headers, 'Content-Type': 'text/plain' }).end('Bad request: malformed URL');
     return;
   }
-  const rel = normalize(pathname === '/' ? '/index.html' : pathname);
-  const file = join(root, rel);
-  if (!file.startsWith(root + sep) && file !== root) {
-    res.writeHead(403, headers).end();
+  const found = await resolveStaticFile(root, pathname);
+  if (!found.ok) {
+    const text = found.status === 400 ? 'Bad request: malformed URL' : found.status === 403 ? 'Forbidden' : 'Not found';
+    res.writeHead(found.status, { ...headers, 'Content-Type': 'text/plain' }).end(text);
     return;
   }
+  let body: Buffer;
   try {
-    const st = await stat(file);
-    if (!st.isFile()) throw new Error('not a file');
-    const body = await readFile(file);
-    res.writeHead(200, { ...headers, 'Content-Type': MIME[extname(file)] ?? 'application/octet-stream' });
-    res.end(req.method === 'HEAD' ? undefined : body);
+    body = await readFile(found.path);
   } catch {
     res.writeHead(404, { ...headers, 'Content-Type': 'text/plain' }).end('Not found');
+    return;
   }
+  res.writeHead(200, { ...headers, 'Content-Type': mimeType(found.path) });
+  res.end(req.method === 'HEAD' ? undefined : body);
 }
