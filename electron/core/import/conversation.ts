@@ -24,6 +24,8 @@ export interface ConversationOptions {
   userTurn?(m: WireMessage, i: number): 'observation' | 'guidance' | null;
   /** More about the step of assistant message i (usage, model, time, reasoning). */
   stepMeta?(m: WireMessage, i: number): Partial<StepIR>;
+  /** Whether an assistant message is a step (default: all are); others are context only (a summary turn). */
+  isStep?(m: WireMessage, i: number): boolean;
   /** Parent of the first step (default null). */
   firstParent?: string | null;
 }
@@ -77,7 +79,7 @@ export function conversationSteps(messages: readonly WireMessage[], o: Conversat
   let taskSeen = false;
 
   messages.forEach((m, i) => {
-    if (m.role === 'assistant') {
+    if (m.role === 'assistant' && (o.isStep?.(m, i) ?? true)) {
       const n = steps.length;
       const content = textOf(m.content);
       const calls = o.toolMode === 'tools' ? wireToolCalls(m) : (o.parseActions?.(content, n) ?? []);
@@ -99,8 +101,10 @@ export function conversationSteps(messages: readonly WireMessage[], o: Conversat
       return;
     }
     if (!cur) {
-      // Before the first step: the fixed head, and people's turns after the task.
-      if (m.role === 'user' && taskSeen) initialGuidance.push(realUserText(textOf(m.content)) ?? textOf(m.content));
+      // Before the first step: the fixed head, and people's turns after the task (a
+      // turn answering a summary in the head is not a person's).
+      const afterSummary = head.length > 0 && head[head.length - 1]!.role === 'assistant';
+      if (m.role === 'user' && taskSeen && !afterSummary) initialGuidance.push(realUserText(textOf(m.content)) ?? textOf(m.content));
       if (m.role === 'user') taskSeen = true;
       head.push(m);
       owners.push(null);
@@ -118,7 +122,7 @@ export function conversationSteps(messages: readonly WireMessage[], o: Conversat
       });
       return;
     }
-    if (m.role === 'user') {
+    if (m.role === 'user' && !(messages[i - 1]?.role === 'assistant' && !(o.isStep?.(messages[i - 1]!, i - 1) ?? true))) {
       const kind = o.userTurn?.(m, i) ?? (o.toolMode === 'text' && step.results.length === 0 && !step.guidance?.length ? 'observation' : 'guidance');
       if (kind === 'observation') {
         const call = step.toolCalls[step.results.length];
@@ -147,10 +151,10 @@ export function assistantWire(content: string, calls: readonly ToolCall[]): Wire
     : { role: 'assistant', content };
 }
 
-/** The ```bash (or ```sh) blocks of a text action, as `bash` tool calls. */
+/** The ```bash (or ```sh) blocks of a text action, as `bash` tool calls (mini-swe-agent's own pattern: a bare ``` fence is not an action). */
 export function bashBlocks(content: string, stepIndex: number, name = 'bash'): ToolCall[] {
   const out: ToolCall[] = [];
-  const re = /```(?:bash|sh|shell)?[ \t]*\n([\s\S]*?)\n?```/g;
+  const re = /```(?:bash|sh|shell)[ \t]*\n([\s\S]*?)\n```/g;
   let m: RegExpExecArray | null;
   while ((m = re.exec(content))) {
     out.push({ id: `call_${stepIndex}_${out.length}`, name, arguments: JSON.stringify({ command: m[1]!.trim() }) });

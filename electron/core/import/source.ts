@@ -257,3 +257,31 @@ export async function* readRecords(path: string, name: string, head: Buffer, onB
     for (const [i, v] of value.entries()) yield { value: v, where: `record ${i + 1}`, index: i + 1 };
   } else yield { value, where: null, index: 1 };
 }
+
+/**
+ * JSON text as Python's json.dumps writes it by default (", " and ": " separators,
+ * non-ASCII escaped as \uXXXX): the form Python agents put observations in the
+ * model's context, so a result rebuilt from a structured observation reads as the
+ * agent sent it.
+ */
+export function pyJson(v: unknown): string {
+  if (v === null || v === undefined) return 'null';
+  if (typeof v === 'string') return JSON.stringify(v).replace(/[\u007f-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  if (typeof v === 'number') return Number.isFinite(v) ? (Number.isInteger(v) && !Object.is(v, -0) ? String(v) : pyFloat(v)) : v > 0 ? 'Infinity' : v < 0 ? '-Infinity' : 'NaN';
+  if (typeof v === 'boolean') return v ? 'true' : 'false';
+  if (Array.isArray(v)) return `[${v.map(pyJson).join(', ')}]`;
+  if (typeof v === 'object') return `{${Object.entries(v as Record<string, unknown>).map(([k, x]) => `${pyJson(k)}: ${pyJson(x)}`).join(', ')}}`;
+  return 'null';
+}
+
+function pyFloat(v: number): string {
+  // Python's repr: shortest round-trip digits, exponent from 1e16 up and below 1e-4.
+  const a = Math.abs(v);
+  if (a !== 0 && (a >= 1e16 || a < 1e-4)) {
+    const [m, e] = v.toExponential().split('e') as [string, string];
+    const exp = Number(e);
+    return `${m.includes('.') ? m : m}e${exp < 0 ? '-' : '+'}${String(Math.abs(exp)).padStart(2, '0')}`;
+  }
+  const s = String(v);
+  return s.includes('.') || s.includes('e') ? s : `${s}.0`;
+}

@@ -10,6 +10,7 @@ import { mkdir, open, readdir, rename, rm, stat, writeFile } from 'node:fs/promi
 import { join } from 'node:path';
 import { sessionEventSchema, type SessionEventBody } from '../../../shared/events';
 import { ApolloError } from '../../../shared/errors';
+import { mkdirPrivate, PRIVATE_DIR_MODE, PRIVATE_FILE_MODE } from '../store/private-files';
 import type { Workspace } from '../store/workspace';
 
 const STAGING = '.import-staging';
@@ -21,7 +22,7 @@ class Sink {
   bytes = 0;
 
   constructor(readonly path: string) {
-    this.stream = createWriteStream(path, { flags: 'w' });
+    this.stream = createWriteStream(path, { flags: 'w', mode: PRIVATE_FILE_MODE });
     this.stream.on('error', (e) => (this.failed = e));
   }
 
@@ -124,7 +125,7 @@ export class StagedSession {
   async recording(terminalId: string): Promise<StagedRecording> {
     let r = this.recordings.get(terminalId);
     if (!r) {
-      await mkdir(join(this.dir, 'terminals'), { recursive: true });
+      await mkdirPrivate(join(this.dir, 'terminals'));
       r = new StagedRecording(join(this.dir, 'terminals'), terminalId);
       this.recordings.set(terminalId, r);
     }
@@ -135,7 +136,7 @@ export class StagedSession {
   async side(rel: string, line: string): Promise<void> {
     let s = this.sides.get(rel);
     if (!s) {
-      await mkdir(join(this.dir, rel, '..'), { recursive: true });
+      await mkdirPrivate(join(this.dir, rel, '..'));
       s = new Sink(join(this.dir, rel));
       this.sides.set(rel, s);
     }
@@ -161,10 +162,10 @@ export class ImportBatch {
 
   static async open(home: string, file: string): Promise<ImportBatch> {
     const root = join(home, STAGING);
-    await mkdir(root, { recursive: true });
+    await mkdirPrivate(root);
     await removeStale(root);
     const dir = join(root, `${process.pid}-${randomUUID()}`);
-    await mkdir(dir);
+    await mkdir(dir, { mode: PRIVATE_DIR_MODE });
     return new ImportBatch(home, dir, file);
   }
 
@@ -174,7 +175,7 @@ export class ImportBatch {
     do id = `${new Date().toISOString().slice(0, 10)}-${randomUUID().slice(0, 8)}`;
     while (this.sessions.some((s) => s.id === id) || (await exists(join(this.home, 'sessions', id))));
     const dir = join(this.dir, id);
-    await mkdir(dir);
+    await mkdir(dir, { mode: PRIVATE_DIR_MODE });
     const s = new StagedSession(id, dir, this.file, startTs);
     this.sessions.push(s);
     return s;
@@ -212,9 +213,9 @@ export class ImportBatch {
 
 /** A marker file as a session's working directory: never a folder, so nothing can run "there". */
 export async function writeNoEnvironment(dir: string, text: string): Promise<string> {
-  await mkdir(join(dir, 'import'), { recursive: true });
+  await mkdirPrivate(join(dir, 'import'));
   const path = join(dir, 'import', 'no-environment');
-  await writeFile(path, text);
+  await writeFile(path, text, { mode: PRIVATE_FILE_MODE });
   return path;
 }
 

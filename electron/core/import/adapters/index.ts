@@ -1,5 +1,8 @@
-// Every import format, most specific first (detection picks the most confident).
+// Every import format. Detection asks each and takes the most confident.
 import type { ImportAdapter } from '../types';
+import { innovatorBenchAdapter } from './innovatorbench';
+import { miniSweAgentAdapter } from './mini-swe-agent';
 import { openaiChatAdapter, sharegptAdapter } from './sft';
+import { sweAgentAdapter } from './swe-agent';
 
-export const ADAPTERS: readonly ImportAdapter[] = [openaiChatAdapter, sharegptAdapter];
+export const ADAPTERS: readonly ImportAdapter[] = [innovatorBenchAdapter, sweAgentAdapter, miniSweAgentAdapter, openaiChatAdapter, sharegptAdapter];

@@ -1,0 +1,124 @@
+// mini-swe-agent trajectories (.traj.json): {info, messages, trajectory_format,
+// instance_id?}. The agent's history is linear and append-only, so the request of
+// each assistant turn is exactly the messages before it (less `extra`, the agent's
+// own bookkeeping, which it does not send).
+//   mini-swe-agent-1     actions are ```bash blocks in the assistant's text; the
+//                        observation is the next user turn (<returncode>/<output>)
+//   mini-swe-agent-1.1   native tool calls (function `bash`); results are tool turns
+//                        with extra.returncode; a final role "exit" turn carries the
+//                        exit status and the submission (not part of any request)
+import { z } from 'zod';
+import type { Usage, WireMessage } from '../../../../shared/events';
+import { bashBlocks, conversationSteps, returncodeObservation, textOf } from '../conversation';
+import { check, readJsonFile, toMs } from '../source';
+import type { ImportAdapter, RunIR } from '../types';
+
+const message = z.looseObject({ role: z.string(), content: z.unknown().optional(), extra: z.unknown().optional() });
+const traj = z.looseObject({
+  messages: z.array(message),
+  trajectory_format: z.string().optional(),
+  instance_id: z.string().optional(),
+  info: z.looseObject({
+    exit_status: z.string().nullable().optional(),
+    submission: z.string().nullable().optional(),
+    mini_version: z.string().optional(),
+    model_stats: z.looseObject({ api_calls: z.number().optional(), instance_cost: z.number().optional() }).optional(),
+    config: z.looseObject({ model: z.looseObject({ model_name: z.string().optional() }).optional() }).optional(),
+  }).optional(),
+});
+
+type Extra = {
+  response?: { model?: string; created?: number; usage?: { prompt_tokens?: number; completion_tokens?: number; total_tokens?: number }; choices?: Array<{ finish_reason?: string; message?: { reasoning_content?: string } }> };
+  returncode?: number;
+  timestamp?: number;
+};
+
+function usageOf(u: NonNullable<Extra['response']>['usage']): Usage | null {
+  if (!u || typeof u.prompt_tokens !== 'number') return null;
+  const completion = u.completion_tokens ?? 0;
+  return { promptTokens: u.prompt_tokens, completionTokens: completion, totalTokens: u.total_tokens ?? u.prompt_tokens + completion };
+}
+
+export const miniSweAgentAdapter: ImportAdapter = {
+  format: 'mini-swe-agent',
+  description: 'mini-swe-agent .traj.json (mini-swe-agent-1 text actions, 1.1 tool calls)',
+  detect(input) {
+    if (input.isDir) return 0;
+    const ends = input.head.toString('utf8', 0, 4096) + input.tail.toString('utf8');
+    if (/"trajectory_format"\s*:\s*"mini-swe-agent/.test(ends)) return 0.99;
+    if (/"mini_version"\s*:/.test(input.head.toString('utf8')) && /"messages"\s*:/.test(ends)) return 0.9;
+    if (/\.traj\.json$/i.test(input.name) && /"messages"\s*:/.test(ends)) return 0.6;
+    return 0;
+  },
+  async read(input, ctx) {
+    const raw = await readJsonFile(input.path, input.name);
+    ctx.progress(input.size);
+    const t = check(traj, raw, input.name, null, 'a mini-swe-agent trajectory ({info, messages, trajectory_format})');
+    const format = t.trajectory_format ?? 'mini-swe-agent-1';
+    const extras = new Map<number, Extra>();
+    const exit = t.messages.find((m) => m.role === 'exit');
+    // The wire messages: every turn the agent sent, without its bookkeeping.
+    const wire: WireMessage[] = [];
+    const sourceIndex: number[] = [];
+    t.messages.forEach((m, i) => {
+      if (m.role === 'exit') return;
+      const { extra, ...rest } = m;
+      if (extra && typeof extra === 'object') extras.set(wire.length, extra as Extra);
+      wire.push(rest as WireMessage);
+      sourceIndex.push(i);
+    });
+    const tools = wire.some((m) => Array.isArray(m.tool_calls) && m.tool_calls.length > 0);
+    const conv = conversationSteps(wire, {
+      toolMode: tools ? 'tools' : 'text',
+      where: (i) => `messages[${sourceIndex[i]}]`,
+      parseActions: (text, n) => bashBlocks(text, n),
+      observation: (text) => returncodeObservation(text),
+      // No person takes part in a mini-swe-agent run: every user turn after a reply is
+      // what the environment said (the observation, a format error, a timeout).
+      userTurn: () => 'observation',
+      stepMeta: (_m, i) => {
+        const x = extras.get(i)?.response;
+        if (!x) return {};
+        const choice = x.choices?.[0];
+        return {
+          usage: usageOf(x.usage), finishReason: choice?.finish_reason ?? null, at: toMs(x.created),
+          ...(choice?.message?.reasoning_content ? { reasoning: choice.message.reasoning_content } : {}),
+        };
+      },
+    });
+    // Tool results of 1.1 carry the return code beside the text.
+    for (const step of conv.steps) {
+      for (const r of step.results) {
+        const idx = wire.findIndex((m) => m.role === 'tool' && m.tool_call_id === r.toolCallId);
+        const x = idx >= 0 ? extras.get(idx) : undefined;
+        if (typeof x?.returncode === 'number') {
+          r.exitCode = x.returncode;
+          r.isError = x.returncode !== 0;
+        }
+        if (x?.timestamp) step.finishedAt = toMs(x.timestamp);
+      }
+    }
+    const info = t.info ?? {};
+    const status = info.exit_status ?? (exit ? textOf(exit.extra && (exit.extra as { exit_status?: unknown }).exit_status) : '');
+    const task = textOf(conv.head.filter((m) => m.role === 'user').at(-1)?.content);
+    const notes: string[] = [];
+    if (tools) notes.push('The schema of the bash tool is not in the trajectory; exported requests list no tools.');
+    if (info.submission) notes.push(`Submission (${status || 'no exit status'}):\n${info.submission}`);
+    const run: RunIR = {
+      name: t.instance_id ?? input.name.replace(/\.traj\.json$/i, ''), task,
+      model: info.config?.model?.model_name,
+      config: { ...(info.config?.model?.model_name ? { model: info.config.model.model_name } : {}), ...(tools ? { tools: [] } : {}) },
+      context: 'exact', steps: conv.steps, initialGuidance: conv.initialGuidance,
+      toolVersion: [format, info.mini_version].filter(Boolean).join(' '),
+      end: endState(status), notes, unknown: [],
+    };
+    return [run];
+  },
+};
+
+export function endState(status: string | null | undefined): RunIR['end'] {
+  if (!status) return { state: 'stopped', reason: 'the source records no exit status' };
+  if (/^submitted/i.test(status)) return { state: 'finished', reason: status };
+  if (/error|exception|fail/i.test(status)) return { state: 'failed', reason: status };
+  return { state: 'stopped', reason: status };
+}

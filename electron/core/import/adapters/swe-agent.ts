@@ -1,0 +1,194 @@
+// SWE-agent trajectories (.traj): {trajectory, history, info, environment,
+// replay_config?}. The steps are `trajectory` (action, observation, response,
+// thought, state, execution_time); the context is, in order of preference:
+//   - the step's own `query` (1.x) or `messages`: the exact messages sent;
+//   - otherwise the `history` up to that step's assistant turn (0.x, and 1.x logs
+//     without queries): derived, since history processors (e.g. last-n-observations)
+//     may have shortened what the model actually saw.
+// History turns become wire messages as SWE-agent sends them: role and content,
+// tool_calls on assistant turns, and tool_call_ids[0] as a tool turn's tool_call_id.
+// Demonstrations (is_demo) are part of the prompt and stay in it.
+import { z } from 'zod';
+import type { ToolCall, WireMessage } from '../../../../shared/events';
+import { textOf, wireToolCalls } from '../conversation';
+import { check, readJsonFile } from '../source';
+import type { ImportAdapter, RunIR, StepIR } from '../types';
+import { endState } from './mini-swe-agent';
+
+const historyItem = z.looseObject({
+  role: z.string(),
+  content: z.unknown().optional(),
+  tool_calls: z.array(z.unknown()).nullable().optional(),
+  tool_call_ids: z.array(z.string()).nullable().optional(),
+  is_demo: z.boolean().optional(),
+  agent: z.string().optional(),
+});
+const step = z.looseObject({
+  action: z.string().nullable().optional(),
+  observation: z.unknown().optional(),
+  response: z.string().nullable().optional(),
+  thought: z.string().nullable().optional(),
+  execution_time: z.number().nullable().optional(),
+  state: z.unknown().optional(),
+  query: z.array(z.looseObject({ role: z.string() })).optional(),
+  messages: z.array(z.looseObject({ role: z.string() })).optional(),
+});
+const traj = z.looseObject({
+  trajectory: z.array(step),
+  history: z.array(historyItem).optional(),
+  environment: z.string().optional(),
+  info: z.looseObject({
+    exit_status: z.string().nullable().optional(),
+    submission: z.string().nullable().optional(),
+    swe_agent_version: z.string().optional(),
+    model_stats: z.looseObject({ tokens_sent: z.number().optional(), tokens_received: z.number().optional(), api_calls: z.number().optional() }).optional(),
+  }).optional(),
+  replay_config: z.unknown().optional(),
+});
+
+type History = z.infer<typeof historyItem>;
+
+function toWire(h: History): WireMessage {
+  const m: WireMessage = { role: h.role, content: h.content ?? '' };
+  if (h.tool_calls?.length) m.tool_calls = h.tool_calls;
+  if (h.role === 'tool' && h.tool_call_ids?.length) m.tool_call_id = h.tool_call_ids[0];
+  return m;
+}
+
+function stateOf(v: unknown): Record<string, unknown> {
+  if (typeof v === 'string') {
+    try {
+      const o = JSON.parse(v) as unknown;
+      return o && typeof o === 'object' ? (o as Record<string, unknown>) : {};
+    } catch {
+      return {};
+    }
+  }
+  return v && typeof v === 'object' ? (v as Record<string, unknown>) : {};
+}
+
+function replayConfig(v: unknown): Record<string, unknown> | null {
+  if (typeof v === 'string') {
+    try {
+      return JSON.parse(v) as Record<string, unknown>;
+    } catch {
+      return null;
+    }
+  }
+  return v && typeof v === 'object' ? (v as Record<string, unknown>) : null;
+}
+
+export const sweAgentAdapter: ImportAdapter = {
+  format: 'swe-agent',
+  description: 'SWE-agent .traj (0.x and 1.x)',
+  detect(input) {
+    if (input.isDir) return 0;
+    const head = input.head.toString('utf8');
+    const ends = head + input.tail.toString('utf8');
+    if (!/"trajectory"\s*:\s*\[/.test(ends)) return 0;
+    if (/"history"\s*:\s*\[/.test(ends) && /"(action|observation|thought)"\s*:/.test(ends)) return /\.traj$/i.test(input.name) ? 0.95 : 0.85;
+    return /\.traj$/i.test(input.name) ? 0.6 : 0;
+  },
+  async read(input, ctx) {
+    const raw = await readJsonFile(input.path, input.name);
+    ctx.progress(input.size);
+    const t = check(traj, raw, input.name, null, 'a SWE-agent trajectory ({trajectory, history, info})');
+    const rc = replayConfig(t.replay_config);
+    const agent = (rc?.agent ?? {}) as { model?: { name?: string; model_name?: string } };
+    const model = agent.model?.name ?? agent.model?.model_name;
+    const history = t.history ?? [];
+    const wire = history.map(toWire);
+    const replies = history.map((h, i) => ({ h, i })).filter((x) => x.h.role === 'assistant' && !x.h.is_demo);
+    const tools = history.some((h) => h.role === 'assistant' && (h.tool_calls?.length ?? 0) > 0);
+    const notes: string[] = [];
+    // Each step's reply in the history, matched in order by its action or text. Steps
+    // after the last reply the history kept (the final submit is often missing) were
+    // sent the whole history.
+    const matchOf: Array<{ h: History; i: number } | 'end' | null> = [];
+    let next = 0;
+    for (const s of t.trajectory) {
+      let found: number | null = null;
+      for (let j = next; j < replies.length; j++) {
+        const h = replies[j]!.h as History & { action?: unknown; thought?: unknown };
+        if ((s.action && h.action === s.action) || (s.response && textOf(h.content) === s.response) || (s.thought && h.thought === s.thought)) {
+          found = j;
+          break;
+        }
+      }
+      if (found !== null) {
+        matchOf.push(replies[found]!);
+        next = found + 1;
+      } else matchOf.push(next >= replies.length ? 'end' : null);
+    }
+    const unmatched = matchOf.filter((m) => m === null).length;
+    if (unmatched) notes.push(`${unmatched} step(s) of the trajectory could not be matched to a reply in the history; they have no recorded context.`);
+    let exact = t.trajectory.length > 0;
+    let cwd: string | undefined;
+    const steps: StepIR[] = t.trajectory.map((s, n): StepIR => {
+      const where = `trajectory[${n}]`;
+      const key = `s${n}`;
+      const m = matchOf[n];
+      const reply = m && m !== 'end' ? m : undefined;
+      const content = s.response ?? (reply ? textOf(reply.h.content) : '');
+      let calls: ToolCall[] = reply && reply.h.tool_calls?.length ? wireToolCalls(toWire(reply.h)) : [];
+      if (!calls.length && s.action?.trim()) calls = [{ id: `call_${n}`, name: 'bash', arguments: JSON.stringify({ command: s.action.replace(/\n$/, '') }) }];
+      const st = stateOf(s.state);
+      if (typeof st.working_dir === 'string') cwd = st.working_dir;
+      const observation = typeof s.observation === 'string' ? s.observation : JSON.stringify(s.observation ?? '');
+      const out: StepIR = {
+        key, where, content, toolCalls: calls, toolMode: tools ? 'tools' : 'text',
+        durationMs: 0,
+        results: calls.length ? [{ toolCallId: calls[0]!.id, name: calls[0]!.name, observation, isError: /^(error|traceback|usage:)/im.test(observation.slice(0, 200)), durationMs: (s.execution_time ?? 0) * 1000 }] : [],
+      };
+      const own = s.query ?? s.messages;
+      if (own?.length) {
+        // What the model was sent for this step, verbatim; its own reply may close it.
+        const msgs = own as WireMessage[];
+        const end = msgs.length && msgs[msgs.length - 1]!.role === 'assistant' && reply && textOf(msgs[msgs.length - 1]!.content) === textOf(reply.h.content) ? msgs.length - 1 : msgs.length;
+        out.request = { messages: msgs.slice(0, end), owners: msgs.slice(0, end).map(() => null) };
+      } else if (m) {
+        exact = false;
+        const upto = m === 'end' ? wire.length : m.i;
+        out.request = { messages: wire.slice(0, upto), owners: ownersBefore(matchOf.map((x) => (x && x !== 'end' ? x.i : -1)), upto) };
+      } else exact = false;
+      return out;
+    });
+    // Owners of exact queries: match their assistant turns to the steps before, in order.
+    for (const [n, s] of steps.entries()) {
+      if (!s.request || s.request.owners.some((o) => o !== null)) continue;
+      let k = -1;
+      s.request.owners = s.request.messages.map((m) => {
+        if (m.role === 'assistant' && !(m as { is_demo?: boolean }).is_demo && k + 1 < n) k++;
+        return k >= 0 ? `s${k}` : null;
+      });
+    }
+    const info = t.info ?? {};
+    if (info.submission) notes.push(`Submission (${info.exit_status ?? 'no exit status'}):\n${info.submission}`);
+    if (tools) notes.push('The schemas of the SWE-agent tools are not in the trajectory; exported requests list no tools.');
+    const version = info.swe_agent_version ?? (rc ? '1.x' : '0.x');
+    const task = textOf(history.find((h) => h.role === 'user' && !h.is_demo)?.content);
+    const run: RunIR = {
+      name: input.name.replace(/\.traj$/i, ''), task, model, sourceCwd: cwd,
+      config: { ...(model ? { model } : {}), ...(tools ? { tools: [] } : {}) },
+      context: steps.some((s) => s.request) ? (exact ? 'exact' : 'derived') : 'none', steps,
+      toolVersion: `SWE-agent ${version}`, end: endState(info.exit_status), notes, unknown: [],
+    };
+    if (info.model_stats?.tokens_sent !== undefined) {
+      notes.push(`Model stats: ${info.model_stats.api_calls ?? '?'} calls, ${info.model_stats.tokens_sent} tokens sent, ${info.model_stats.tokens_received ?? '?'} received.`);
+    }
+    return [run];
+  },
+};
+
+/** For each history message before `upto`: the step of the latest reply at or before it (null before the first). */
+function ownersBefore(replyOfStep: readonly number[], upto: number): (string | null)[] {
+  const stepAt = new Map(replyOfStep.map((i, n) => [i, n] as const).filter(([i]) => i >= 0));
+  const out: (string | null)[] = [];
+  let cur: string | null = null;
+  for (let i = 0; i < upto; i++) {
+    const n = stepAt.get(i);
+    if (n !== undefined) cur = `s${n}`;
+    out.push(cur);
+  }
+  return out;
+}
