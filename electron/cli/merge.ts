@@ -1,22 +1,34 @@
 import type { CliCommand } from './index';
-import { mergeBundles } from '../core/dataset/merge';
+import { ApolloError } from '../../shared/errors';
+import { mergeBundles, parseMergePolicy, type MergeBundlesResult } from '../core/dataset/merge';
+
+const POLICIES = 'any-mask|majority|prefer:NAME[,NAME…]|manual';
 
 export const mergeCommand: CliCommand = {
-  summary: 'merge dataset bundles exported by several annotators into one (verified, de-duplicated, conflicts reported)',
+  summary: 'merge dataset bundles of several annotators into one, action by action (verified, labels settled by policy, provenance and agreement)',
   usage:
-    'apollo merge BUNDLE... --out DIR [--allow-mixed-policies]\n' +
-    '  Every BUNDLE is verified first (manifest, sizes, SHA-256): a modified or truncated bundle is refused and nothing is written.\n' +
-    '  Formats missing from any bundle are dropped (and reported). Bundles exported under different label policies are refused\n' +
-    '  unless --allow-mixed-policies. Identical trajectories (same session, branch and lines) are kept once; the same branch\n' +
-    '  labelled differently is kept in every version and reported as a conflict. DIR must not exist: the merged bundle appears\n' +
-    '  there complete or not at all. Progress goes to stderr. Exit 0 on success, 1 on failure.',
+    `apollo merge BUNDLE... --out DIR [--policy ${POLICIES}] [--allow-mixed-policies]\n` +
+    '  Every BUNDLE is verified first (manifest schema, sizes, SHA-256, no file the manifest does not list, files consistent\n' +
+    '  with each other): a modified bundle is refused and nothing is written. Actions are matched by session and step; each\n' +
+    '  gets one label from everyone\'s labels (annotators outrank the judge, the judge outranks rules). Conflicts are settled\n' +
+    '  by --policy: any-mask (default: mask if anyone masked), majority (ties mask), prefer:NAME,… (that annotator, the\n' +
+    '  next as fall-back, else majority), manual (refuse and list the conflicts). Each context window becomes one example\n' +
+    '  and each kept action is trained exactly once; every trainer file is regenerated. Bundles exported under different\n' +
+    '  label policies are refused unless --allow-mixed-policies. DIR must not exist: the merged bundle appears there\n' +
+    '  complete or not at all. Progress goes to stderr. Exit 0 on success, 1 on failure (or conflicts left to settle).',
   options: {
     out: { type: 'string', short: 'o' },
+    policy: { type: 'string' },
     'allow-mixed-policies': { type: 'boolean' },
   },
   async run(v, positionals) {
     if (positionals.length === 0 || !v.out) {
       console.error(`apollo merge: at least one BUNDLE and --out DIR are required.\n\nUsage: ${this.usage}`);
+      return 2;
+    }
+    const policy = parseMergePolicy(typeof v.policy === 'string' ? v.policy : 'any-mask');
+    if (!policy) {
+      console.error(`apollo merge: unknown --policy ${String(v.policy)}; one of ${POLICIES}.\n\nUsage: ${this.usage}`);
       return 2;
     }
     const ctl = new AbortController();
@@ -27,9 +39,10 @@ export const mergeCommand: CliCommand = {
     let lastStage = '';
     let lastAt = 0;
     try {
-      const { dir, manifest: m, report: r } = await mergeBundles({
+      const result = await mergeBundles({
         inputs: positionals,
         outDir: v.out as string,
+        policy,
         allowMixedPolicies: v['allow-mixed-policies'] === true,
         signal: ctl.signal,
         onProgress: (done, total, stage) => {
@@ -41,26 +54,43 @@ export const mergeCommand: CliCommand = {
           process.stderr.write(`merge ${done}/${total} ${stage}\n`);
         },
       });
-      const c = m.counts;
-      const plural = (n: number, one: string, many = `${one}s`): string => `${n} ${n === 1 ? one : many}`;
-      console.log(`bundle ${dir}`);
-      console.log(`  merged ${plural(r.bundles, 'bundle')}: ${plural(r.trajectories, 'trajectory', 'trajectories')} written of ${r.trajectoriesIn}, ${plural(r.duplicatesDropped, 'duplicate')} dropped, ${plural(r.conflicts.length, 'conflict')}`);
-      console.log(`  ${plural(c.sessions, 'session')}, ${c.steps} steps; actions ${c.actions}: kept ${c.kept}, masked ${c.masked} (unlabelled ${c.unlabelled})${r.countsExact ? '' : ' (approximate: a bundle has no trajectory.jsonl)'}`);
-      console.log(`  annotators: ${m.annotators.join(', ') || 'none'}`);
-      console.log(`  formats: ${r.formats.join(', ')}`);
-      for (const d of r.formatsDropped) console.log(`  dropped format ${d.format}: missing from ${d.missingFrom.join(', ')}`);
-      if (r.labelPolicies === 'mixed') console.log('  label policies: mixed (each bundle\'s policy is in manifest.json mergedFrom)');
-      if (r.sessionRecords.duplicatesDropped) console.log(`  trajectory.jsonl: ${plural(r.sessionRecords.duplicatesDropped, 'identical session record')} dropped`);
-      if (r.casts.duplicatesDropped || r.casts.renamed) console.log(`  recordings: ${r.casts.written} written, ${r.casts.duplicatesDropped} identical dropped, ${r.casts.renamed} renamed`);
-      for (const k of r.conflicts) {
-        const versions = k.variants.map((x) => `line ${x.line} (${x.annotators.join(', ') || 'no annotator'}; from ${x.bundles.join(', ')})`).join(' vs ');
-        console.log(`  conflict ${k.sessionId}/${k.branchId}: ${versions}`);
-      }
-      for (const f of m.files) console.log(`  ${f.path}  ${f.bytes} bytes, ${plural(f.records, 'record')}`);
+      printSummary(result);
       return 0;
+    } catch (e) {
+      const conflicts = e instanceof ApolloError ? (e.details as { conflicts?: Array<{ sessionId: string; stepId: string; votes: string }> } | undefined)?.conflicts : undefined;
+      if (!conflicts) throw e;
+      console.error(`apollo merge: ${conflicts.length} conflict${conflicts.length === 1 ? '' : 's'} to settle (policy manual); nothing was written:`);
+      for (const c of conflicts) console.error(`  ${c.sessionId}/${c.stepId}: ${c.votes}`);
+      console.error('Settle them in the app, or merge with --policy any-mask, majority or prefer:NAME.');
+      return 1;
     } finally {
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
     }
   },
 };
+
+const plural = (n: number, one: string, many = `${one}s`): string => `${n} ${n === 1 ? one : many}`;
+const fixed = (x: number | null): string => (x === null ? 'n/a' : x.toFixed(2));
+
+function printSummary({ dir, manifest: m, report: r }: MergeBundlesResult): void {
+  const c = m.counts;
+  const e = r.examples;
+  console.log(`bundle ${dir}`);
+  console.log(`  merged ${plural(r.bundles, 'bundle')} (${plural(r.origins, 'export')}), policy ${r.policy}: ${plural(e.out, 'example')} written of ${e.in} (${e.duplicates} identical copies, ${e.nothingToTrain} with nothing left to train)`);
+  console.log(`  ${plural(c.sessions, 'session')}, ${c.steps} steps; actions ${c.actions}: kept ${c.kept}, masked ${c.masked} (unlabelled ${c.unlabelled}); ${r.actions.multiplyLabelled} labelled more than once, ${plural(r.conflicts.length, 'conflict')}`);
+  for (const k of r.conflicts) {
+    const votes = k.votes.map((x) => `${x.annotator} ${x.label}${x.tags.length ? ` [${x.tags.join(',')}]` : ''}`).join(', ');
+    console.log(`  conflict ${k.sessionId}/${k.stepId} (${k.branchIds.join(', ')}): ${votes} → ${k.decision} (${k.settledBy})`);
+  }
+  const a = r.agreement;
+  if (a.items === 0) console.log('  agreement: no action was labelled by two annotators');
+  else {
+    console.log(`  agreement on ${plural(a.items, 'action')} labelled by 2+ annotators: pairwise ${fixed(a.pairwise)}, Fleiss' kappa ${fixed(a.fleissKappa)}`);
+    for (const p of a.pairs) console.log(`    ${p.annotators[0]}–${p.annotators[1]}: ${p.agreed}/${p.items} agree (${fixed(p.agreement)}), Cohen's kappa ${fixed(p.kappa)}`);
+  }
+  for (const x of r.annotators) console.log(`  annotator ${x.annotator}: ${x.actions} labelled (keep ${x.keep}, mask ${x.mask}) in ${x.bundles.join(', ')}`);
+  for (const w of r.warnings) console.log(`  warning: ${w}`);
+  if (r.casts.duplicatesDropped || r.casts.renamed) console.log(`  recordings: ${r.casts.written} written, ${r.casts.duplicatesDropped} identical dropped, ${r.casts.renamed} renamed`);
+  for (const f of m.files) console.log(`  ${f.path}  ${f.bytes} bytes, ${plural(f.records, 'record')}`);
+}

@@ -1,6 +1,9 @@
-// Merging dataset bundles: real bundles from exportBundle (two annotators sharing a
-// session exported identically, a branch labelled differently, sessions of their own),
-// merged through the API and through the built CLI.
+// Merging dataset bundles by action. One session (a main branch and a branch that
+// shares its first three steps) is labelled differently by three annotators, each
+// exporting their own bundle; the merged bundles are read with the trainers' ported
+// rules (tests/fixtures/trainers) and must train exactly the actions the policy keeps,
+// each once. Then provenance and agreement (against hand-computed figures), bundles
+// tampered with, a file slipped in, and merges of merged bundles.
 import { createHash } from 'node:crypto';
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -10,60 +13,104 @@ import { join, relative, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApolloError } from '../../shared/errors';
 import type { SessionEvent } from '../../shared/events';
-import { exportBundle, type ExportBundleOptions, type ExportFormat, type Manifest } from '../../electron/core/dataset/bundle';
-import { mergeBundles, type MergedManifest, type MergeReport } from '../../electron/core/dataset/merge';
-import { validateAsciicast, validateOpenAIJsonl, validateShareGPTJsonl } from '../../electron/core/dataset/validate';
-import { ok, realisticSession, run, SessionBuilder, SYSTEM_PROMPT, TOOLS, writeRecording } from '../fixtures/sessions';
+import { exportBundle, type ExportBundleOptions, type Manifest } from '../../electron/core/dataset/bundle';
+import { mergeBundles, type MergeBundlesOptions, type MergeBundlesResult, type MergedManifest } from '../../electron/core/dataset/merge';
+import { mergedManifestSchema } from '../../electron/core/dataset/manifest-schema';
+import { cohensKappa, fleissKappa } from '../../electron/core/dataset/merge-agreement';
+import { ok, run, SessionBuilder, writeRecording } from '../fixtures/sessions';
+import * as ax from '../fixtures/trainers/axolotl';
+import * as lf from '../fixtures/trainers/llamafactory';
+import * as mi from '../fixtures/trainers/mistral';
+import * as oa from '../fixtures/trainers/openai';
+import { parseJsonl } from '../fixtures/trainers/common';
+import { parseYamlSubset } from '../fixtures/trainers/yaml-subset';
 
 const CLI = resolve(__dirname, '../../out/main/cli.js');
 const SECRET = ['gh', 'p_', 'Mm3rg3Zz9Yy8Xx7Ww6Vv5Uu4Tt3Ss2Rr1Qq0'].join('');
 
+type L = 'keep' | 'mask';
+type Marker = 'M1' | 'M2' | 'M3' | 'M4' | 'M5' | 'MS' | 'M6' | 'A1' | 'A2';
+
+/**
+ * main: M1 … M5, MS (its command holds a token: the exporter masks that trained turn),
+ * M6 (finish); branch alt from M3: A1, A2 (finish). A judge masked M6 and kept A2
+ * before the session was copied to the annotators.
+ */
+function baseSession(): { events: SessionEvent[]; ids: Record<Marker, string> } {
+  const b = new SessionBuilder({ name: 'Lab session' });
+  b.terminal('main');
+  b.rollout({ task: 'Prepare the lab report' });
+  const step = (m: Marker, branchId = 'main'): string => m === 'M6' || m === 'A2'
+    ? b.step({ branchId, calls: [{ name: 'finish', args: { summary: `MARK-${m} done` } }], results: [ok()] })
+    : b.step({ branchId, content: `Step MARK-${m}.`, calls: [run(m === 'MS' ? `echo MARK-MS && git push https://${SECRET}@github.com/x/y` : `echo MARK-${m}`)], results: [ok()] });
+  const ids = {} as Record<Marker, string>;
+  for (const m of ['M1', 'M2', 'M3', 'M4', 'M5', 'MS', 'M6'] as const) ids[m] = step(m);
+  b.branch({ branchId: 'alt', from: ids.M3, name: 'alt', author: 'lead' });
+  ids.A1 = step('A1', 'alt');
+  ids.A2 = step('A2', 'alt');
+  b.label(ids.M6, 'mask', { source: 'judge', author: 'judge:test', rationale: 'judge thinks it is early' });
+  b.label(ids.A2, 'keep', { source: 'judge', author: 'judge:test', rationale: 'fine' });
+  return { events: b.events, ids };
+}
+
+const base = baseSession();
+const ids = base.ids;
+const markerOfStep = new Map(Object.entries(ids).map(([m, id]) => [id, m as Marker]));
+
+/** Each annotator's labels (absent: not labelled by them). */
+const LABELS: Record<'alice' | 'bob' | 'carol', Partial<Record<Marker, L>>> = {
+  alice: { M1: 'keep', M2: 'mask', M3: 'keep', M4: 'keep', M5: 'keep', MS: 'keep', M6: 'keep', A1: 'mask' },
+  bob: { M1: 'keep', M2: 'mask', M3: 'keep', M4: 'mask', M5: 'keep', MS: 'keep', M6: 'keep', A1: 'keep' },
+  carol: { M1: 'keep', M2: 'keep', M3: 'keep', M4: 'mask', M5: 'mask', MS: 'keep', M6: 'keep' },
+};
+
+/** The base session as an annotator's copy: their labels appended after it, at their own times. */
+function annotatorCopy(author: keyof typeof LABELS, t0: number): SessionEvent[] {
+  const out = base.events.slice();
+  let seq = out.at(-1)!.seq;
+  let ts = t0;
+  for (const [m, label] of Object.entries(LABELS[author]) as Array<[Marker, L]>) {
+    out.push({ seq: ++seq, ts: (ts += 1000), type: 'label.set', stepId: ids[m], label, tags: label === 'mask' ? ['error'] : [], note: `${author} says ${label}`, source: 'annotator', author } as SessionEvent);
+  }
+  return out;
+}
+
+/** A session only Alice exported. */
+function soloSession(): SessionEvent[] {
+  const b = new SessionBuilder({ name: 'Solo' });
+  b.rollout({ task: 'Solo task' });
+  const s1 = b.step({ calls: [run('echo MARK-S1')], results: [ok()] });
+  const s2 = b.step({ calls: [run('echo MARK-S2')], results: [ok()] });
+  b.step({ calls: [{ name: 'finish', args: { summary: 'MARK-S3 done' } }], results: [ok()] });
+  b.label(s1, 'keep', { author: 'alice' });
+  b.label(s2, 'mask', { author: 'alice' });
+  return b.events;
+}
+
 let root: string;
-let bundleA: string;
-let bundleB: string;
-let manifestA: Manifest;
-let manifestB: Manifest;
+const bundles: Record<'alice' | 'bob' | 'carol', string> = { alice: '', bob: '', carol: '' };
+const exported: Record<string, Manifest> = {};
+
+async function exportCopy(name: string, sessions: Array<{ id: string; events: SessionEvent[]; dir: string }>, over: Partial<ExportBundleOptions> = {}): Promise<string> {
+  const outDir = join(root, 'bundles', name);
+  const r = await exportBundle({
+    home: join(root, 'home'),
+    sessions: sessions.map((s) => ({ sessionId: s.id, events: s.events, sessionDir: s.dir })),
+    outDir, formats: ['openai', 'sharegpt', 'mistral', 'trajectory', 'asciicast'], secrets: [], appVersion: '0.1.0-test', ...over,
+  });
+  exported[name] = r.manifest;
+  return outDir;
+}
+
+let n = 0;
+async function merge(inputs: string[], over: Partial<MergeBundlesOptions> = {}): Promise<MergeBundlesResult> {
+  return mergeBundles({ inputs, outDir: join(root, 'merged', `m${++n}`), appVersion: '0.1.0-test', ...over });
+}
 
 const sha256 = (b: Buffer | string): string => createHash('sha256').update(b).digest('hex');
-
-/** The same small rollout; the annotator's label on its first step differs. */
-function conflictSession(label: 'keep' | 'mask', author: string): SessionEvent[] {
-  const b = new SessionBuilder({ name: 'Count lines' });
-  b.terminal('main');
-  b.rollout({ task: 'Count the lines of data.csv' });
-  const s1 = b.step({ content: 'Counting.', calls: [run('wc -l data.csv')], results: [ok('{"success": true, "output": "42 data.csv"}')] });
-  b.step({ calls: [{ name: 'finish', args: { summary: '42 lines' } }], results: [ok()] });
-  b.label(s1, label, { author, note: `${author} says ${label}` });
-  return b.events;
-}
-
-function soloSession(name: string, command: string, author: string): SessionEvent[] {
-  const b = new SessionBuilder({ name });
-  b.rollout({ task: name });
-  const s1 = b.step({ calls: [run(command)], results: [ok()] });
-  b.step({ content: 'Done.', calls: [{ name: 'finish', args: { summary: 'done' } }], results: [ok()] });
-  b.label(s1, 'keep', { author });
-  return b.events;
-}
-
-async function recording(dir: string, events: SessionEvent[], text: string): Promise<void> {
-  const t0 = events.find((e) => e.type === 'terminal.started')!.ts;
-  await writeRecording(dir, 'main', [{ ts: t0 + 10, data: '$ run\r\n' }, { ts: t0 + 20, data: `${text}\r\n` }]);
-}
-
-async function bundle(name: string, sessions: Array<{ id: string; events: SessionEvent[]; dir?: string }>, over: Partial<ExportBundleOptions> = {}): Promise<{ dir: string; manifest: Manifest }> {
-  const outDir = join(root, 'bundles', name);
-  const res = await exportBundle({
-    home: join(root, 'home'),
-    sessions: sessions.map((s) => ({ sessionId: s.id, events: s.events, sessionDir: s.dir ?? join(root, 'nowhere', s.id), systemPrompt: SYSTEM_PROMPT, tools: TOOLS })),
-    outDir,
-    formats: ['openai', 'sharegpt', 'trajectory', 'asciicast'],
-    secrets: [],
-    appVersion: '0.1.0-test',
-    ...over,
-  });
-  return { dir: outDir, manifest: res.manifest };
-}
+const text = (dir: string, f: string): Promise<string> => readFile(join(dir, f), 'utf8');
+const exists = (p: string): Promise<boolean> => stat(p).then(() => true, () => false);
+const leftovers = async (parent: string): Promise<string[]> => (await readdir(parent)).filter((x) => x.includes('.tmp-'));
 
 async function listFiles(dir: string): Promise<string[]> {
   const out: string[] = [];
@@ -71,256 +118,367 @@ async function listFiles(dir: string): Promise<string[]> {
   return out.sort();
 }
 
-const lines = async (dir: string, file: string): Promise<string[]> => (await readFile(join(dir, file), 'utf8')).split('\n').slice(0, -1);
-const exists = (p: string): Promise<boolean> => stat(p).then(() => true, () => false);
-const leftovers = async (parent: string): Promise<string[]> => (await readdir(parent)).filter((n) => n.includes('.tmp-'));
+/** Which step marker a trained turn carries. */
+function markerIn(v: unknown): string {
+  const m = /MARK-([A-Z0-9]+)/.exec(JSON.stringify(v));
+  return m ? m[1]! : `?${JSON.stringify(v).slice(0, 80)}`;
+}
 
-const shared = realisticSession().events;
-const confA = conflictSession('keep', 'alice');
-const confB = conflictSession('mask', 'bob');
-const onlyA = soloSession('Alice task', 'python prepare.py', 'alice');
-const onlyB = soloSession('Bob task', `git push https://${SECRET}@github.com/x/y`, 'bob');
+/** The markers each trainer trains from a bundle, read with that trainer's ported rules. */
+async function trainedBy(dir: string): Promise<Record<'openai' | 'axolotl' | 'llamafactory' | 'mistral', string[]>> {
+  const openai = parseJsonl(await text(dir, 'openai.jsonl'));
+  const oaTrained = openai.flatMap((l) => {
+    expect(oa.validate(l)).toEqual([]);
+    return oa.trainedTurns(l).trained.map((t) => markerIn([t.text, t.toolCalls]));
+  });
+  const cfg = parseYamlSubset(await text(dir, 'axolotl.yml')) as ax.AxolotlConfig;
+  const [ds] = ax.chatTemplateDatasets(cfg);
+  const axTrained = openai.flatMap((l) => {
+    const r = ax.trainedTurns(l, ds!, cfg);
+    expect(r.error ?? r.dropped).toBeUndefined();
+    return r.trained.map((t) => markerIn([t.text, t.toolCalls]));
+  });
+  const info = JSON.parse(await text(dir, 'dataset_info.json')) as Record<string, unknown>;
+  const train = parseYamlSubset(await text(dir, 'llamafactory.yaml')) as { mask_history: boolean; dataset: string };
+  expect(train.mask_history).toBe(true);
+  const lfTrained = lf.trainedTurnsOfFile(parseJsonl(await text(dir, 'sharegpt.jsonl')), info, train.dataset, { mask_history: true }).flatMap((r) => {
+    expect(r.dropped).toBeUndefined();
+    return r.trained.map((t) => markerIn(t.text));
+  });
+  const miTrained = parseJsonl(await text(dir, 'mistral.jsonl')).flatMap((l) => {
+    const r = mi.trainedTurns(l, { dynamicChunkFnCall: true });
+    expect(r.error).toBeUndefined();
+    return r.trained.map((t) => markerIn([t.text, t.toolCalls]));
+  });
+  return { openai: oaTrained.sort(), axolotl: axTrained.sort(), llamafactory: lfTrained.sort(), mistral: miTrained.sort() };
+}
+
+/** Every trainer trains exactly `expected`, each once. */
+async function expectTrained(dir: string, expected: string[]): Promise<void> {
+  const t = await trainedBy(dir);
+  const want = [...expected].sort();
+  expect(t.openai).toEqual(want);
+  expect(t.axolotl).toEqual(want);
+  expect(t.llamafactory).toEqual(want);
+  expect(t.mistral).toEqual(want);
+}
+
+// Solo's kept actions: S1 (alice keep) and S3 (unlabelled, trained by default); S2 masked.
+const SOLO = ['S1', 'S3'];
 
 beforeAll(async () => {
   root = await mkdtemp(join(tmpdir(), 'apollo-merge-'));
-  const sharedDir = join(root, 'home', 'sessions', 'shared');
-  await recording(sharedDir, shared, 'epoch 1/3 loss 2.31');
-  const confDirA = join(root, 'alice', 'sessions', 'conf');
-  const confDirB = join(root, 'bob', 'sessions', 'conf');
-  await recording(confDirA, confA, '42 data.csv');
-  await recording(confDirB, confB, '42 data.csv (bob reran it)');
-  ({ dir: bundleA, manifest: manifestA } = await bundle('alice', [{ id: 'shared', events: shared, dir: sharedDir }, { id: 'conf', events: confA, dir: confDirA }, { id: 'alice-only', events: onlyA }]));
-  ({ dir: bundleB, manifest: manifestB } = await bundle('bob', [{ id: 'shared', events: shared, dir: sharedDir }, { id: 'conf', events: confB, dir: confDirB }, { id: 'bob-only', events: onlyB }]));
+  const t0 = base.events.at(-1)!.ts + 60_000;
+  const dirOf = async (who: string): Promise<string> => {
+    const d = join(root, who, 'sessions', 'lab');
+    const start = base.events.find((e) => e.type === 'terminal.started')!.ts;
+    await writeRecording(d, 'main', [{ ts: start + 10, data: '$ echo MARK-M1\r\n' }, { ts: start + 20, data: 'MARK-M1\r\n' }]);
+    return d;
+  };
+  bundles.alice = await exportCopy('alice', [{ id: 'lab', events: annotatorCopy('alice', t0), dir: await dirOf('alice') }, { id: 'solo', events: soloSession(), dir: join(root, 'nowhere') }]);
+  bundles.bob = await exportCopy('bob', [{ id: 'lab', events: annotatorCopy('bob', t0 + 100_000), dir: await dirOf('bob') }]);
+  bundles.carol = await exportCopy('carol', [{ id: 'lab', events: annotatorCopy('carol', t0 + 200_000), dir: await dirOf('carol') }]);
 });
 
 afterAll(async () => {
   await rm(root, { recursive: true, force: true });
 });
 
-describe('mergeBundles', () => {
-  let dir: string;
-  let manifest: MergedManifest;
-  let report: MergeReport;
-  const progress: Array<[number, number, string]> = [];
+describe('the exported bundles', () => {
+  it('each train their annotator\'s labels (the fixture is what the merge tests assume)', async () => {
+    await expectTrained(bundles.alice, ['M1', 'M3', 'M4', 'M5', 'M6', 'A2', ...SOLO]);
+    await expectTrained(bundles.bob, ['M1', 'M3', 'M5', 'M6', 'A1', 'A2']);
+    // Carol did not look at alt: A1 is unreviewed, trained by the default policy.
+    await expectTrained(bundles.carol, ['M1', 'M2', 'M3', 'M6', 'A1', 'A2']);
+    // MS held a token: masked in every bundle although everyone kept it.
+    const red = JSON.parse(await text(bundles.alice, 'redactions.json')) as { maskedTurns: unknown[] };
+    expect(red.maskedTurns).toHaveLength(1);
+  });
+});
 
-  beforeAll(async () => {
-    expect(manifestA.trajectories.map((t) => `${t.sessionId}/${t.branchId}`)).toEqual(['shared/main', 'shared/alt', 'conf/main', 'alice-only/main']);
-    expect(manifestB.trajectories.map((t) => `${t.sessionId}/${t.branchId}`)).toEqual(['shared/main', 'shared/alt', 'conf/main', 'bob-only/main']);
-    ({ dir, manifest, report } = await mergeBundles({ inputs: [bundleA, bundleB], outDir: join(root, 'merged', 'ab'), appVersion: '0.1.0-test', onProgress: (d, t, s) => progress.push([d, t, s]) }));
+describe('mergeBundles by action', () => {
+  const ABC = (): string[] => [bundles.alice, bundles.bob, bundles.carol];
+
+  it('any-mask: an action anyone masked is not trained; kept actions are trained once each', async () => {
+    const r = await merge(ABC(), { policy: { kind: 'any-mask' } });
+    await expectTrained(r.dir, ['M1', 'M3', 'M6', 'A2', ...SOLO]);
+    expect(r.report.policy).toBe('any-mask');
   });
 
-  it('de-duplicates the identical shared trajectories and keeps both versions of the conflicting one', async () => {
-    expect(report).toMatchObject({ bundles: 2, trajectoriesIn: 8, trajectories: 6, duplicatesDropped: 2, sessions: 4, formats: ['openai', 'sharegpt', 'trajectory', 'asciicast'], formatsDropped: [], labelPolicies: 'uniform', countsExact: true });
-    expect(report.duplicates).toEqual([
-      { sessionId: 'shared', branchId: 'main', bundle: bundleB, line: 1, keptLine: 1 },
-      { sessionId: 'shared', branchId: 'alt', bundle: bundleB, line: 2, keptLine: 2 },
-    ]);
-    expect(report.conflicts).toEqual([{
-      sessionId: 'conf', branchId: 'main', branchName: 'main', annotators: ['alice', 'bob'],
-      variants: [{ line: 3, bundles: [bundleA], annotators: ['alice'] }, { line: 5, bundles: [bundleB], annotators: ['bob'] }],
-    }]);
-    expect(manifest.merge.conflicts).toEqual(report.conflicts);
-
-    const a = await lines(bundleA, 'openai.jsonl');
-    const b = await lines(bundleB, 'openai.jsonl');
-    expect(a[0]).toBe(b[0]);
-    expect(a[2]).not.toBe(b[2]);
-    const merged = await lines(dir, 'openai.jsonl');
-    expect(merged).toEqual([a[0], a[1], a[2], a[3], b[2], b[3]]);
-    // the conflicting versions differ in the weight of the labelled action
-    const weights = (l: string): unknown[] => (JSON.parse(l) as { messages: Array<{ role: string; weight?: number }> }).messages.filter((m) => m.role === 'assistant').map((m) => m.weight);
-    expect(weights(merged[2]!)).toEqual([1, 1]);
-    expect(weights(merged[4]!)).toEqual([0, 1]);
-    const sa = await lines(bundleA, 'sharegpt.jsonl');
-    const sb = await lines(bundleB, 'sharegpt.jsonl');
-    expect(await lines(dir, 'sharegpt.jsonl')).toEqual([sa[0], sa[1], sa[2], sa[3], sb[2], sb[3]]);
-    expect(manifest.trajectories.map((t) => [t.line, t.sessionId, t.branchId, t.source])).toEqual([
-      [1, 'shared', 'main', 0], [2, 'shared', 'alt', 0], [3, 'conf', 'main', 0], [4, 'alice-only', 'main', 0], [5, 'conf', 'main', 1], [6, 'bob-only', 'main', 1],
-    ]);
+  it('majority: more keeps than masks trains, a tie masks', async () => {
+    const r = await merge(ABC(), { policy: { kind: 'majority' } });
+    // M2 1–2 mask, M4 1–2 mask, M5 2–1 keep, A1 1–1 tie → mask.
+    await expectTrained(r.dir, ['M1', 'M3', 'M5', 'M6', 'A2', ...SOLO]);
+    const how = Object.fromEntries(r.report.conflicts.map((c) => [markerOfStep.get(c.stepId), `${c.decision}: ${c.settledBy}`]));
+    expect(how).toEqual({ M2: 'mask: majority 2–1 mask', M4: 'mask: majority 2–1 mask', M5: 'keep: majority 2–1 keep', A1: 'mask: majority tie 1–1 → mask' });
   });
 
-  it('writes valid files listed in the manifest with matching SHA-256', async () => {
-    const files = await listFiles(dir);
+  it('prefer:carol,bob: the first named annotator who labelled it wins', async () => {
+    const r = await merge(ABC(), { policy: { kind: 'prefer', annotators: ['carol', 'bob'] } });
+    // Carol keeps M2, masks M4 and M5; she did not label A1, so Bob's keep decides it.
+    await expectTrained(r.dir, ['M1', 'M2', 'M3', 'M6', 'A1', 'A2', ...SOLO]);
+    expect(r.report.conflicts.find((c) => c.stepId === ids.A1)!.settledBy).toBe('prefer bob');
+  });
+
+  it('manual: refused with the conflicts listed and nothing written; settled by the lead it merges', async () => {
+    const outDir = join(root, 'merged', 'manual');
+    const err = await mergeBundles({ inputs: ABC(), outDir, policy: { kind: 'manual' } }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ApolloError);
+    expect((err as ApolloError).message).toMatch(/^4 conflict\(s\) to settle under the manual policy/);
+    const listed = ((err as ApolloError).details as { conflicts: Array<{ stepId: string; votes: string }> }).conflicts;
+    expect(listed.map((c) => markerOfStep.get(c.stepId))).toEqual(['M2', 'M4', 'M5', 'A1']);
+    expect(listed[0]!.votes).toBe('alice mask, bob mask, carol keep');
+    expect(await exists(outDir)).toBe(false);
+    const settlements = (['M2', 'M4', 'M5', 'A1'] as const).map((m) => ({ sessionId: 'lab', stepId: ids[m], label: 'keep' as const }));
+    const r = await merge(ABC(), { policy: { kind: 'manual' }, settlements });
+    await expectTrained(r.dir, ['M1', 'M2', 'M3', 'M4', 'M5', 'M6', 'A1', 'A2', ...SOLO]);
+    expect(r.report.conflicts.every((c) => c.settledBy === 'manual')).toBe(true);
+  });
+
+  it('a differently labelled copy of a branch is one example: the shared windows are written once', async () => {
+    const r = await merge(ABC(), { policy: { kind: 'majority' } });
+    const lines = parseJsonl(await text(r.dir, 'openai.jsonl'));
+    // lab/main, lab/alt, solo/main: one window each, whatever the three annotators labelled.
+    expect(r.manifest.trajectories.map((t) => `${t.sessionId}/${t.branchId}`)).toEqual(['lab/main', 'lab/alt', 'solo/main']);
+    expect(lines).toHaveLength(3);
+    expect(r.report.examples).toEqual({ in: 7, distinct: 3, out: 3, duplicates: 4, nothingToTrain: 0 });
+    // The shared prefix (M1–M3) is context on alt, trained on main only.
+    expect(r.manifest.trajectories[1]!.trainedSteps.map((id) => markerOfStep.get(id))).toEqual(['A2']);
+    // A turn that held a secret stays masked, whatever the votes.
+    const ms = r.manifest.counts.maskedBy.secret;
+    expect(ms).toBe(1);
+  });
+
+  it('writes a bundle like an export: every trainer file, listed with its hash, valid against the manifest schema', async () => {
+    const progress: Array<[number, number, string]> = [];
+    const r = await merge(ABC(), { onProgress: (d, t, s) => progress.push([d, t, s]) });
+    // One total from the start; progress only moves forward and ends on it.
+    const total = progress[0]![1];
+    expect(progress.every(([d, t]) => t === total && d <= total)).toBe(true);
+    for (let i = 1; i < progress.length; i++) expect(progress[i]![0]).toBeGreaterThanOrEqual(progress[i - 1]![0]);
+    expect(progress.at(-1)).toEqual([progress.at(-1)![1], progress.at(-1)![1], 'done']);
+    expect(progress.at(-2)![0]).toBe(progress.at(-1)![1] - 1);
+    const files = await listFiles(r.dir);
     expect(files).toEqual([
-      'dataset_info.json', 'manifest.json', 'openai.jsonl', 'redactions.json', 'sharegpt.jsonl',
-      'terminals/conf/main.cast', 'terminals/conf/main~2.cast', 'terminals/shared/main.cast', 'trajectory.jsonl',
+      'axolotl.yml', 'dataset_info.json', 'llamafactory.yaml', 'manifest.json', 'mistral.jsonl', 'openai.jsonl', 'redactions.json', 'sharegpt.jsonl',
+      'terminals/lab/main.cast', 'trajectory.jsonl',
     ]);
-    expect(manifest.files.map((f) => f.path)).toEqual(files.filter((f) => f !== 'manifest.json'));
-    for (const f of manifest.files) {
-      const buf = await readFile(join(dir, f.path));
+    expect(r.manifest.files.map((f) => f.path)).toEqual(files.filter((f) => f !== 'manifest.json'));
+    for (const f of r.manifest.files) {
+      const buf = await readFile(join(r.dir, f.path));
       expect(sha256(buf), f.path).toBe(f.sha256);
       expect(buf.length, f.path).toBe(f.bytes);
     }
-    expect(JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8'))).toEqual(manifest);
-    expect(validateOpenAIJsonl(await readFile(join(dir, 'openai.jsonl'), 'utf8'))).toEqual([]);
-    expect(validateShareGPTJsonl(await readFile(join(dir, 'sharegpt.jsonl'), 'utf8'))).toEqual([]);
-    for (const c of files.filter((f) => f.endsWith('.cast'))) expect(validateAsciicast(await readFile(join(dir, c), 'utf8')), c).toEqual([]);
-    expect(await readFile(join(dir, 'dataset_info.json'), 'utf8')).toBe(await readFile(join(bundleA, 'dataset_info.json'), 'utf8'));
-    // identical recordings stored once, the other version of conf/main under a fresh name
-    expect(await readFile(join(dir, 'terminals/shared/main.cast'), 'utf8')).toBe(await readFile(join(bundleB, 'terminals/shared/main.cast'), 'utf8'));
-    expect(await readFile(join(dir, 'terminals/conf/main~2.cast'), 'utf8')).toBe(await readFile(join(bundleB, 'terminals/conf/main.cast'), 'utf8'));
-    expect(report.casts).toEqual({ written: 3, duplicatesDropped: 1, renamed: 1 });
-    expect(manifest.mergedFrom[1]!.renamed).toEqual({ 'terminals/conf/main.cast': 'terminals/conf/main~2.cast' });
-    expect(await leftovers(join(root, 'merged'))).toEqual([]);
-    // one total from the start, one step per input file verified, output file written and validated
-    const total = progress[0]![1];
-    expect(progress.every(([d, t]) => t === total && d <= total)).toBe(true);
-    expect(total).toBe(manifestA.files.length + manifestB.files.length + 2 * (manifest.files.length - 1) + 1);
-    expect(progress.at(-1)).toEqual([total, total, 'done']);
-    expect(progress.at(-2)![0]).toBe(total - 1);
-    for (let i = 1; i < progress.length; i++) expect(progress[i]![0]).toBeGreaterThanOrEqual(progress[i - 1]![0]);
-  });
-
-  it('concatenates trajectory.jsonl per session record, identical records once', async () => {
-    const ta = await lines(bundleA, 'trajectory.jsonl');
-    const tb = await lines(bundleB, 'trajectory.jsonl');
-    const sessionOf = (l: string): string => (JSON.parse(l) as { sessionId: string }).sessionId;
-    const merged = await lines(dir, 'trajectory.jsonl');
-    expect(merged).toEqual([...ta, ...tb.filter((l) => sessionOf(l) !== 'shared')]);
-    expect(report.sessionRecords).toEqual({ written: 5, duplicatesDropped: 1 });
-    // each trajectory points at its session record
-    for (const t of manifest.trajectories) {
-      const rec = JSON.parse(merged[t.trajectoryLine! - 1]!) as { kind: string; sessionId: string };
-      expect(rec).toMatchObject({ kind: 'session', sessionId: t.sessionId });
-    }
-    expect(manifest.trajectories[4]!.trajectoryLine).toBe(ta.length + 1);
-  });
-
-  it('records the inputs, the union of sessions and annotators, and recomputed counts', async () => {
-    expect(manifest).toMatchObject({ format: 'apollo-dataset-bundle', formatVersion: 1, appVersion: '0.1.0-test', formats: ['openai', 'sharegpt', 'trajectory', 'asciicast'] });
-    expect(manifest.labelPolicy).toEqual(manifestA.labelPolicy);
-    expect(manifest.mergedFrom.map((m) => [m.path, m.annotators, m.counts, m.trajectories])).toEqual([
-      [bundleA, manifestA.annotators, manifestA.counts, { total: 4, kept: 4, duplicates: 0 }],
-      [bundleB, manifestB.annotators, manifestB.counts, { total: 4, kept: 2, duplicates: 2 }],
-    ]);
-    expect(manifest.mergedFrom[0]!.manifestSha256).toBe(sha256(await readFile(join(bundleA, 'manifest.json'))));
-    expect(manifest.mergedFrom[1]!.manifestSha256).toBe(sha256(await readFile(join(bundleB, 'manifest.json'))));
-    expect(manifest.mergedFrom[0]!.labelPolicy).toEqual(manifestA.labelPolicy);
-    expect(manifest.sessions.map((s) => s.sessionId)).toEqual(['shared', 'conf', 'alice-only', 'bob-only']);
-    expect(manifest.sessions[0]).toEqual(manifestA.sessions[0]);
-    expect(manifest.annotators).toEqual([...new Set([...manifestA.annotators, ...manifestB.annotators])].sort());
-    expect(manifest.annotators).toEqual(expect.arrayContaining(['alice', 'bob']));
-    // shared: counted once; conf: the differently labelled action counts per version, the other once
-    const c = manifest.counts;
-    expect(c.sessions).toBe(4);
-    expect(c.trajectories).toBe(6);
-    expect(c.actions).toBe(manifestA.counts.actions + manifestB.counts.actions - 11 - 1);
-    expect(c.steps).toBe(manifestA.counts.steps + manifestB.counts.steps - 11 - 1);
-    expect(c.kept + c.masked).toBe(c.actions);
-    expect(c.labelledBy.annotator).toBe(manifestA.counts.labelledBy.annotator + manifestB.counts.labelledBy.annotator - 2);
-  });
-
-  it('moves the redaction report to the merged lines', async () => {
-    const { redactions } = JSON.parse(await readFile(join(dir, 'redactions.json'), 'utf8')) as { redactions: Array<{ file: string; line: number; kind: string }> };
-    const bob = (JSON.parse(await readFile(join(bundleB, 'redactions.json'), 'utf8')) as { redactions: Array<{ file: string; line: number; kind: string }> }).redactions;
-    expect(bob.find((r) => r.file === 'openai.jsonl')).toMatchObject({ line: 4, kind: 'github-token' });
-    expect(redactions.find((r) => r.file === 'openai.jsonl')).toMatchObject({ line: 6, kind: 'github-token' });
-    expect(redactions.find((r) => r.file === 'sharegpt.jsonl')).toMatchObject({ line: 6 });
-    const all = (await Promise.all((await listFiles(dir)).map((f) => readFile(join(dir, f), 'utf8')))).join('\n');
+    const onDisk = JSON.parse(await text(r.dir, 'manifest.json')) as unknown;
+    expect(onDisk).toEqual(r.manifest);
+    expect(mergedManifestSchema.safeParse(onDisk).success).toBe(true);
+    expect(r.manifest.actions.length).toBe(parseJsonl(await text(r.dir, 'sharegpt.jsonl')).length);
+    expect(r.manifest.counts).toMatchObject({ sessions: 2, trajectories: 3, actions: 12, kept: 6, masked: 6, actionLines: 6 });
+    // Identical recordings from the three bundles: stored once.
+    expect(r.report.casts).toEqual({ written: 1, duplicatesDropped: 2, renamed: 0 });
+    const all = (await Promise.all(files.map((f) => text(r.dir, f)))).join('\n');
     expect(all.includes(SECRET)).toBe(false);
-    expect(manifest.redactions.total).toBe(redactions.reduce((n, r) => n + (r as unknown as { count: number }).count, 0));
+    expect(await leftovers(join(root, 'merged'))).toEqual([]);
   });
 
-  it('is deterministic: merging again gives byte-identical files', async () => {
-    const again = join(root, 'merged', 'ab-again');
-    await mergeBundles({ inputs: [bundleA, bundleB], outDir: again, appVersion: '0.1.0-test' });
-    const fa = await listFiles(dir);
-    expect(await listFiles(again)).toEqual(fa);
-    for (const f of fa) expect(sha256(await readFile(join(again, f))), f).toBe(sha256(await readFile(join(dir, f))));
+  it('records provenance: per example the bundles and annotators, per conflict the labels, who gave them and how it was settled', async () => {
+    const r = await merge(ABC(), { policy: { kind: 'majority' } });
+    const m = r.manifest;
+    expect(m.merge.origins.map((o) => o.path)).toEqual(ABC());
+    expect(m.merge.origins.map((o) => o.manifestSha256)).toEqual(await Promise.all(ABC().map(async (d) => sha256(await readFile(join(d, 'manifest.json'))))));
+    expect(m.trajectories.map((t) => t.bundles)).toEqual([[0, 1, 2], [0, 1, 2], [0]]);
+    expect(m.trajectories[0]!.annotators).toEqual(['alice', 'bob', 'carol']);
+    // Solo: S1 by alice, S3 unreviewed.
+    expect(m.trajectories[2]!.annotators).toEqual(['alice']);
+    const m2 = m.merge.conflicts.find((c) => c.stepId === ids.M2)!;
+    expect(m2).toEqual({
+      sessionId: 'lab', stepId: ids.M2, branchIds: ['main', 'alt'],
+      votes: [
+        { annotator: 'alice', source: 'annotator', label: 'mask', tags: ['error'], note: 'alice says mask', bundles: [bundles.alice] },
+        { annotator: 'bob', source: 'annotator', label: 'mask', tags: ['error'], note: 'bob says mask', bundles: [bundles.bob] },
+        { annotator: 'carol', source: 'annotator', label: 'keep', tags: [], note: 'carol says keep', bundles: [bundles.carol] },
+      ],
+      decision: 'mask', settledBy: 'majority 2–1 mask',
+    });
+    // The judge's mask on M6 is outranked by the annotators (no conflict); A2 rests on the judge alone.
+    expect(m.merge.conflicts.map((c) => markerOfStep.get(c.stepId))).toEqual(['M2', 'M4', 'M5', 'A1']);
+    const traj = parseJsonl(await text(r.dir, 'trajectory.jsonl')) as Array<{ kind: string; stepId?: string; weight?: number | null; weightReason?: string; merge?: { votes: Array<{ author: string; origin: number }> } }>;
+    const a2 = traj.find((x) => x.stepId === ids.A2)!;
+    expect(a2).toMatchObject({ weight: 1, weightReason: 'judge' });
+    expect(a2.merge!.votes.map((v) => v.author)).toEqual(['judge:test']);
+    const m5 = traj.find((x) => x.stepId === ids.M5)!;
+    expect(m5.merge!.votes.map((v) => [v.author, v.origin])).toEqual([['alice', 0], ['bob', 1], ['carol', 2]]);
+    expect(m.merge.annotators.map((a) => [a.annotator, a.actions, a.keep, a.mask])).toEqual([['alice', 10, 7, 3], ['bob', 8, 6, 2], ['carol', 7, 5, 2]]);
+    expect(m.mergedFrom.map((x) => [x.path, x.examples])).toEqual([[bundles.alice, { total: 3, used: 3 }], [bundles.bob, { total: 2, used: 2 }], [bundles.carol, { total: 2, used: 2 }]]);
   });
 
-  it('gives the input counts back when merging one bundle, and nothing new when a merged bundle is merged with one of its inputs', async () => {
-    const one = await mergeBundles({ inputs: [bundleA], outDir: join(root, 'merged', 'a-only'), appVersion: '0.1.0-test' });
-    expect(one.manifest.counts).toEqual(manifestA.counts);
-    expect(await readFile(join(one.dir, 'openai.jsonl'), 'utf8')).toBe(await readFile(join(bundleA, 'openai.jsonl'), 'utf8'));
-    expect(await readFile(join(one.dir, 'trajectory.jsonl'), 'utf8')).toBe(await readFile(join(bundleA, 'trajectory.jsonl'), 'utf8'));
-
-    const re = await mergeBundles({ inputs: [dir, bundleB], outDir: join(root, 'merged', 'ab-b'), appVersion: '0.1.0-test' });
-    expect(re.report).toMatchObject({ trajectoriesIn: 10, trajectories: 6, duplicatesDropped: 4 });
-    expect(re.report.conflicts).toHaveLength(1);
-    expect(await readFile(join(re.dir, 'openai.jsonl'), 'utf8')).toBe(await readFile(join(dir, 'openai.jsonl'), 'utf8'));
-    expect(re.manifest.counts).toEqual(manifest.counts);
-    expect(re.manifest.mergedFrom[0]!.manifestSha256).toBe(sha256(await readFile(join(dir, 'manifest.json'))));
+  it('agreement: Cohen\'s kappa per pair and Fleiss\' kappa equal the hand-computed figures', async () => {
+    const { report } = await merge(ABC());
+    const a = report.agreement;
+    // 8 actions with two or more annotator labels: M1–M6 and MS by three, A1 by two (A2 and solo by one or none).
+    expect(a.items).toBe(8);
+    const pair = (x: string, y: string) => a.pairs.find((p) => p.annotators[0] === x && p.annotators[1] === y)!;
+    // alice–bob on 8: agree 6 (not M4, A1), each kept 6; p_o = .75, p_e = (6/8)² + (2/8)² = .625 → κ = .125/.375 = 1/3
+    expect(pair('alice', 'bob')).toEqual({ annotators: ['alice', 'bob'], items: 8, agreed: 6, agreement: 0.75, kappa: 0.3333 });
+    // alice–carol on 7: agree 4; p_e = 6/7·5/7 + 1/7·2/7 = 32/49 → κ = (28/49 − 32/49)/(17/49) = −4/17
+    expect(pair('alice', 'carol')).toEqual({ annotators: ['alice', 'carol'], items: 7, agreed: 4, agreement: 0.5714, kappa: -0.2353 });
+    // bob–carol on 7: agree 5; p_e = (5/7)² + (2/7)² = 29/49 → κ = (35/49 − 29/49)/(20/49) = .3
+    expect(pair('bob', 'carol')).toEqual({ annotators: ['bob', 'carol'], items: 7, agreed: 5, agreement: 0.7143, kappa: 0.3 });
+    // Fleiss: P̄ = 5/8, p_keep = 17/23, P̄e = 325/529 → κ = 45/1632; agreeing pairs 15 of 22.
+    expect(a.fleissKappa).toBe(Math.round((45 / 1632) * 10_000) / 10_000);
+    expect(a.pairwise).toBe(Math.round((15 / 22) * 10_000) / 10_000);
   });
 
-  it('refuses an existing output folder', async () => {
-    await expect(mergeBundles({ inputs: [bundleA, bundleB], outDir: dir })).rejects.toMatchObject({ code: 'CONFLICT' });
+  it('kappa helpers: perfect agreement is 1, one label only is undefined', () => {
+    expect(cohensKappa([['keep', 'keep'], ['mask', 'mask']]).kappa).toBe(1);
+    expect(cohensKappa([['keep', 'keep'], ['keep', 'keep']]).kappa).toBeNull();
+    expect(fleissKappa([{ keep: 3, mask: 0 }, { keep: 0, mask: 3 }]).kappa).toBe(1);
+    expect(fleissKappa([{ keep: 1, mask: 0 }])).toEqual({ items: 0, pairwise: null, kappa: null });
+  });
+});
+
+describe('merging merged bundles', () => {
+  it('a merged bundle merges to itself, and an input merged again counts once', async () => {
+    const abc = await merge([bundles.alice, bundles.bob, bundles.carol], { policy: { kind: 'majority' } });
+    const again = await merge([abc.dir], { policy: { kind: 'majority' } });
+    for (const f of ['openai.jsonl', 'sharegpt.jsonl', 'mistral.jsonl', 'axolotl.yml', 'llamafactory.yaml', 'trajectory.jsonl']) {
+      expect(await text(again.dir, f), f).toBe(await text(abc.dir, f));
+    }
+    expect(again.manifest.merge.origins).toEqual(abc.manifest.merge.origins);
+    expect(again.manifest.merge.agreement).toEqual(abc.manifest.merge.agreement);
+    // Bob's bundle again: his votes are already in; nothing changes.
+    const plusBob = await merge([abc.dir, bundles.bob], { policy: { kind: 'majority' } });
+    expect(await text(plusBob.dir, 'openai.jsonl')).toBe(await text(abc.dir, 'openai.jsonl'));
+    expect(plusBob.manifest.merge.conflicts).toEqual(abc.manifest.merge.conflicts);
+  });
+
+  it('a merge of merges equals the merge of the originals', async () => {
+    const abc = await merge([bundles.alice, bundles.bob, bundles.carol], { policy: { kind: 'majority' } });
+    const ab = await merge([bundles.alice, bundles.bob], { policy: { kind: 'majority' } });
+    // Alice and Bob alone tie on M4 and A1: both masked.
+    await expectTrained(ab.dir, ['M1', 'M3', 'M5', 'M6', 'A2', ...SOLO]);
+    const abThenC = await merge([ab.dir, bundles.carol], { policy: { kind: 'majority' } });
+    for (const f of ['openai.jsonl', 'sharegpt.jsonl', 'mistral.jsonl', 'trajectory.jsonl']) {
+      expect(await text(abThenC.dir, f), f).toBe(await text(abc.dir, f));
+    }
+    expect(abThenC.manifest.merge.conflicts).toEqual(abc.manifest.merge.conflicts);
+    expect(abThenC.manifest.merge.agreement).toEqual(abc.manifest.merge.agreement);
+    expect(abThenC.manifest.trajectories.map((t) => t.bundles)).toEqual(abc.manifest.trajectories.map((t) => t.bundles));
+  });
+
+  it('is deterministic: the same inputs give byte-identical files', async () => {
+    const a = await merge([bundles.alice, bundles.bob]);
+    const b = await merge([bundles.alice, bundles.bob]);
+    const files = await listFiles(a.dir);
+    expect(await listFiles(b.dir)).toEqual(files);
+    for (const f of files) expect(sha256(await readFile(join(b.dir, f))), f).toBe(sha256(await readFile(join(a.dir, f))));
   });
 });
 
 describe('mergeBundles refuses', () => {
-  async function tampered(name: string, edit: (buf: Buffer) => Buffer, file = 'openai.jsonl'): Promise<string> {
+  async function copyOf(name: string, from = bundles.alice): Promise<string> {
     const copy = join(root, 'bundles', name);
-    await cp(bundleA, copy, { recursive: true });
-    await writeFile(join(copy, file), edit(await readFile(join(copy, file))));
+    await cp(from, copy, { recursive: true });
     return copy;
   }
 
+  /** Rewrite a file of a bundle and, like a careful forger, its size and hash in the manifest. */
+  async function forge(dir: string, file: string, edit: (s: string) => string): Promise<void> {
+    const body = edit(await text(dir, file));
+    await writeFile(join(dir, file), body);
+    const m = JSON.parse(await text(dir, 'manifest.json')) as Manifest;
+    const f = m.files.find((x) => x.path === file)!;
+    f.sha256 = sha256(body);
+    f.bytes = Buffer.byteLength(body);
+    await writeFile(join(dir, 'manifest.json'), `${JSON.stringify(m, null, 2)}\n`);
+  }
+
   async function expectNothingWritten(inputs: string[], pattern: RegExp, code = 'BAD_REQUEST'): Promise<void> {
-    const outDir = join(root, 'refused', 'out');
     await mkdir(join(root, 'refused'), { recursive: true });
+    const outDir = join(root, 'refused', 'out');
     const err = await mergeBundles({ inputs, outDir }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ApolloError);
-    expect((err as ApolloError).code).toBe(code);
     expect((err as ApolloError).message).toMatch(pattern);
+    expect((err as ApolloError).code).toBe(code);
     expect(await exists(outDir)).toBe(false);
     expect(await leftovers(join(root, 'refused'))).toEqual([]);
   }
 
-  it('a bundle with one byte of openai.jsonl changed', async () => {
-    const bad = await tampered('tampered', (b) => {
-      const i = b.indexOf('Counting.');
-      b[i] = 'K'.charCodeAt(0);
-      return b;
+  it('a flipped byte', async () => {
+    const bad = await copyOf('flipped');
+    const buf = await readFile(join(bad, 'openai.jsonl'));
+    const i = buf.indexOf('MARK-M1');
+    buf[i + 5] = 'X'.charCodeAt(0);
+    await writeFile(join(bad, 'openai.jsonl'), buf);
+    await expectNothingWritten([bundles.bob, bad], new RegExp(`Bundle ${bad}: file openai\\.jsonl does not match its SHA-256`));
+  });
+
+  it('a re-hashed forgery: a masked turn made trained, the manifest hashes updated', async () => {
+    const bad = await copyOf('forged');
+    // Alice masked M2: turn it into a trained turn in her openai.jsonl.
+    await forge(bad, 'openai.jsonl', (s) => {
+      const [first, ...rest] = s.split('\n');
+      const rec = JSON.parse(first!) as { messages: Array<{ role: string; weight?: number; tool_calls?: unknown }> };
+      const m2 = rec.messages.find((m) => m.role === 'assistant' && JSON.stringify(m).includes('MARK-M2'))!;
+      expect(m2.weight).toBe(0);
+      m2.weight = 1;
+      return [JSON.stringify(rec), ...rest].join('\n');
     });
-    await expectNothingWritten([bundleB, bad], new RegExp(`Bundle ${bad}: file openai\\.jsonl does not match its SHA-256`));
+    await expectNothingWritten([bad, bundles.bob], /forged: openai\.jsonl:1: the turns with weight 1 are not the steps the manifest says are trained there/);
   });
 
-  it('a truncated file, a missing file, a missing manifest, a foreign manifest', async () => {
-    const truncated = await tampered('truncated', (b) => b.subarray(0, b.length - 10), 'trajectory.jsonl');
-    await expectNothingWritten([bundleA, truncated], /truncated: file trajectory\.jsonl is \d+ bytes, the manifest says \d+/);
-    const missing = await tampered('missing', (b) => b);
-    await rm(join(missing, 'terminals/shared/main.cast'));
-    await expectNothingWritten([missing], /missing: file terminals\/shared\/main\.cast listed in the manifest is missing/);
-    const noManifest = await tampered('no-manifest', (b) => b);
-    await rm(join(noManifest, 'manifest.json'));
-    await expectNothingWritten([bundleA, noManifest], /no-manifest: no manifest\.json/);
-    const foreign = await tampered('foreign', (b) => Buffer.from(b.toString('utf8').replace('"formatVersion": 1', '"formatVersion": 2')), 'manifest.json');
-    await expectNothingWritten([foreign], /unsupported bundle formatVersion 2/);
+  it('a file the manifest does not list', async () => {
+    const bad = await copyOf('extra');
+    await writeFile(join(bad, 'notes.txt'), 'hello');
+    await expectNothingWritten([bad], /extra: file notes\.txt is not listed in its manifest/);
+    await mkdir(join(bad, 'terminals', 'lab'), { recursive: true });
+    await writeFile(join(bad, 'terminals', 'lab', 'other.cast'), '{}\n');
+    await expectNothingWritten([bad], /files notes\.txt, terminals\/lab\/other\.cast are not listed/);
+  });
+
+  it('a malformed manifest, with the field named; a missing manifest; an unknown version', async () => {
+    const bad = await copyOf('malformed');
+    const m = JSON.parse(await text(bad, 'manifest.json')) as Record<string, unknown>;
+    (m.trajectories as Array<Record<string, unknown>>)[0]!.turnSteps = 'oops';
+    await writeFile(join(bad, 'manifest.json'), JSON.stringify(m));
+    await expectNothingWritten([bad], /malformed: manifest\.json is malformed: trajectories\.0\.turnSteps: /);
+    await writeFile(join(bad, 'manifest.json'), JSON.stringify({ ...m, formatVersion: 1 }));
+    await expectNothingWritten([bad], /unsupported bundle formatVersion 1 \(this version reads 2\)/);
+    await rm(join(bad, 'manifest.json'));
+    await expectNothingWritten([bad], /malformed: no manifest\.json/);
     await expectNothingWritten([join(root, 'bundles', 'ghost')], /ghost does not exist/, 'NOT_FOUND');
-    await expectNothingWritten([bundleA, bundleA], /listed twice/);
+    await expectNothingWritten([bundles.alice, bundles.alice], /listed twice/);
   });
 
-  it('different label policies unless allowed, recording each policy', async () => {
-    const strict = await bundle('strict', [{ id: 'strict-only', events: soloSession('Strict', 'make test', 'carol') }], { labelPolicy: { unlabelled: 'mask' } });
-    await expectNothingWritten([bundleA, strict.dir], /different label policies/);
-    const res = await mergeBundles({ inputs: [bundleA, strict.dir], outDir: join(root, 'merged', 'mixed'), allowMixedPolicies: true });
-    expect(res.report.labelPolicies).toBe('mixed');
-    expect(res.manifest.labelPolicy).toBeNull();
-    expect(res.manifest.mergedFrom.map((m) => m.labelPolicy?.unlabelled)).toEqual(['keep', 'mask']);
+  it('a bundle without step records, and copies of a "session" that are not the same session', async () => {
+    const slim = await exportCopy('slim', [{ id: 'lab', events: annotatorCopy('bob', 0), dir: join(root, 'nowhere') }], { formats: ['openai', 'sharegpt'] });
+    await expectNothingWritten([bundles.alice, slim], /slim: has no trajectory\.jsonl: merge decides labels per action/);
+    const b = new SessionBuilder({ name: 'Not the lab' });
+    b.rollout({ task: 'Other' });
+    b.step({ calls: [run('echo other')], results: [ok()] });
+    const other = await exportCopy('other-lab', [{ id: 'lab', events: b.events, dir: join(root, 'nowhere') }]);
+    await expectNothingWritten([bundles.alice, other], /Session lab step s1 differs between bundles .*alice and .*other-lab/);
   });
 
-  it('to mix formats silently: merges the shared ones and reports the dropped', async () => {
-    const formats: ExportFormat[] = ['openai', 'trajectory'];
-    const slim = await bundle('slim', [{ id: 'slim-only', events: soloSession('Slim', 'ls', 'dave') }], { formats });
-    const res = await mergeBundles({ inputs: [bundleA, slim.dir], outDir: join(root, 'merged', 'slim') });
-    expect(res.manifest.formats).toEqual(formats);
-    expect(res.report.formatsDropped).toEqual([{ format: 'sharegpt', missingFrom: [slim.dir] }, { format: 'asciicast', missingFrom: [slim.dir] }]);
-    expect(await listFiles(res.dir)).toEqual(['manifest.json', 'openai.jsonl', 'redactions.json', 'trajectory.jsonl']);
-    expect(res.manifest.sessions.every((s) => s.terminals.length === 0)).toBe(true);
-    expect(res.manifest.counts.trajectories).toBe(5);
+  it('different label policies unless allowed', async () => {
+    const strict = await exportCopy('strict', [{ id: 'lab', events: annotatorCopy('carol', 0), dir: join(root, 'nowhere') }], { labelPolicy: { unlabelled: 'mask' } });
+    await expectNothingWritten([bundles.alice, strict], /different label policies/);
+    const r = await merge([bundles.alice, strict], { allowMixedPolicies: true });
+    expect(r.manifest.labelPolicy).toBeNull();
+    expect(r.manifest.mergedFrom.map((x) => x.labelPolicy?.unlabelled)).toEqual(['keep', 'mask']);
   });
 
   it('and leaves nothing behind when cancelled', async () => {
     const ctl = new AbortController();
+    await mkdir(join(root, 'refused'), { recursive: true });
     const outDir = join(root, 'refused', 'cancelled');
-    let calls = 0;
-    const err = await mergeBundles({ inputs: [bundleA, bundleB], outDir, signal: ctl.signal, onProgress: (_d, _t, stage) => {
-      calls++;
-      if (stage.startsWith('write')) ctl.abort();
-    } }).catch((e: unknown) => e);
+    const err = await mergeBundles({
+      inputs: [bundles.alice, bundles.bob], outDir, signal: ctl.signal,
+      onProgress: (_d, _t, stage) => {
+        if (stage.startsWith('write')) ctl.abort();
+      },
+    }).catch((e: unknown) => e);
     expect(err).toMatchObject({ code: 'CANCELLED' });
-    expect(calls).toBeGreaterThan(1);
     expect(await exists(outDir)).toBe(false);
     expect(await leftovers(join(root, 'refused'))).toEqual([]);
   });
@@ -340,32 +498,39 @@ describe('apollo merge', () => {
     if (!existsSync(CLI)) throw new Error('run `npm run build` first (npm test does)');
   });
 
-  it('merges and prints a summary', async () => {
+  it('merges under a policy and prints conflicts, agreement and files', async () => {
     const out = join(root, 'cli', 'merged');
-    const r = await apollo(['merge', bundleA, bundleB, '--out', out]);
+    const r = await apollo(['merge', bundles.alice, bundles.bob, bundles.carol, '--out', out, '--policy', 'majority']);
     expect(r.stderr).toMatch(/merge \d+\/\d+ done/);
     expect(r.code).toBe(0);
     expect(r.stdout).toContain(`bundle ${out}`);
-    expect(r.stdout).toMatch(/merged 2 bundles: 6 trajectories written of 8, 2 duplicates dropped, 1 conflict/);
-    expect(r.stdout).toMatch(/conflict conf\/main: line 3 \(alice; from .*alice\) vs line 5 \(bob; from .*bob\)/);
-    expect(r.stdout).toContain('openai.jsonl');
+    expect(r.stdout).toMatch(/merged 3 bundles \(3 exports\), policy majority: 3 examples written of 7/);
+    expect(r.stdout).toMatch(/actions 12: kept 7, masked 5 .* 4 conflicts/);
+    expect(r.stdout).toContain(`conflict lab/${ids.M2} (main, alt): alice mask [error], bob mask [error], carol keep → mask (majority 2–1 mask)`);
+    expect(r.stdout).toMatch(/agreement on 8 actions labelled by 2\+ annotators: pairwise 0\.68, Fleiss' kappa 0\.03/);
+    expect(r.stdout).toContain('alice–bob: 6/8 agree (0.75), Cohen\'s kappa 0.33');
+    expect(r.stdout).toContain('mistral.jsonl');
     const m = JSON.parse(await readFile(join(out, 'manifest.json'), 'utf8')) as MergedManifest;
-    expect(m.mergedFrom.map((x) => x.path)).toEqual([bundleA, bundleB]);
-    expect(validateOpenAIJsonl(await readFile(join(out, 'openai.jsonl'), 'utf8'))).toEqual([]);
+    expect(m.merge.policy).toEqual({ kind: 'majority' });
   });
 
-  it('exits 1 with the error for a tampered bundle, 2 without --out', async () => {
-    const bad = join(root, 'bundles', 'cli-tampered');
-    await cp(bundleA, bad, { recursive: true });
-    const buf = await readFile(join(bad, 'openai.jsonl'));
-    buf[10] = buf[10] === 0x41 ? 0x42 : 0x41;
-    await writeFile(join(bad, 'openai.jsonl'), buf);
-    const out = join(root, 'cli', 'refused');
-    const r = await apollo(['merge', bundleB, bad, '--out', out]);
+  it('manual: exits 1 listing the conflicts; a bad policy or no --out exits 2', async () => {
+    const out = join(root, 'cli', 'manual');
+    const r = await apollo(['merge', bundles.alice, bundles.bob, bundles.carol, '--out', out, '--policy', 'manual']);
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/apollo merge: Bundle .*cli-tampered: file openai\.jsonl does not match its SHA-256 .*\[BAD_REQUEST\]/);
+    expect(r.stderr).toContain('4 conflicts to settle (policy manual); nothing was written');
+    expect(r.stderr).toContain(`lab/${ids.A1}: alice mask, bob keep`);
     expect(await exists(out)).toBe(false);
-    expect((await readdir(join(root, 'cli'))).filter((n) => n.includes('.tmp-'))).toEqual([]);
-    expect((await apollo(['merge', bundleA])).code).toBe(2);
+    expect((await apollo(['merge', bundles.alice, '--out', out, '--policy', 'loudest'])).code).toBe(2);
+    expect((await apollo(['merge', bundles.alice])).code).toBe(2);
+  });
+
+  it('exits 1 naming a tampered bundle', async () => {
+    const bad = join(root, 'bundles', 'cli-tampered');
+    await cp(bundles.alice, bad, { recursive: true });
+    await writeFile(join(bad, 'stray.json'), '{}');
+    const r = await apollo(['merge', bundles.bob, bad, '--out', join(root, 'cli', 'refused')]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/apollo merge: Bundle .*cli-tampered: file stray\.json is not listed in its manifest .*\[BAD_REQUEST\]/);
   });
 });

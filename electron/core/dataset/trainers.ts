@@ -144,6 +144,58 @@ export function recordTokenCount(r: OpenAIRecord): number {
   return toolsTokens(r.tools) + recordTokens(r, r.messages.length).reduce((a, b) => a + b, 0);
 }
 
+/**
+ * The same example with new weights on its assistant turns (in turn order), as merge
+ * re-weighs one context window by merged labels. Reasoning is shown on trained turns
+ * only, as openaiRecord does: `reasoning(i)` gives the text for turn i (undefined: none).
+ */
+export function reweighRecord(r: OpenAIRecord, weights: readonly (0 | 1)[], reasoning?: (turn: number) => string | undefined): OpenAIRecord {
+  let turn = 0;
+  const messages = r.messages.map((m) => {
+    if (m.role !== 'assistant') return m;
+    const t = turn++;
+    const w = weights[t] === 1 ? 1 : 0;
+    // Rebuilt in openaiRecord's key order, so a re-weighed example serialises as an exported one.
+    const o: OpenAIMessage = { role: m.role };
+    if (m.content !== undefined) o.content = m.content;
+    const why = w === 1 ? reasoning?.(t) : undefined;
+    if (why) o.reasoning_content = why;
+    if (m.tool_calls) o.tool_calls = m.tool_calls;
+    if (m.tool_call_id !== undefined) o.tool_call_id = m.tool_call_id;
+    if (m.name !== undefined) o.name = m.name;
+    o.weight = w;
+    return o;
+  });
+  return r.tools ? { messages, tools: r.tools } : { messages };
+}
+
+/** One per-action line of an example, in every per-action trainer's form. */
+export interface ActionLine {
+  /** Index (among the example's assistant turns) of the turn it trains. */
+  turn: number;
+  tokens: number;
+  sharegpt: ShareGPTRecord;
+  mistral: OpenAIRecord;
+}
+
+/**
+ * The per-action lines (LLaMA-Factory, mistral-finetune) of one OpenAI example, one
+ * per trained turn in message order: what an export writes for it, so a merge that
+ * re-derives them from merged OpenAI lines follows the same rules.
+ */
+export function actionLines(r: OpenAIRecord, historyTokens?: number): ActionLine[] {
+  const trainedTurns: number[] = [];
+  let turn = 0;
+  for (const m of r.messages) {
+    if (m.role !== 'assistant') continue;
+    if (m.weight === 1) trainedTurns.push(turn);
+    turn++;
+  }
+  return perActionRecords(r, historyTokens).map((rec, k) => ({
+    turn: trainedTurns[k]!, tokens: recordTokenCount(rec), sharegpt: sharegptRecord(rec), mistral: mistralRecord(rec),
+  }));
+}
+
 // ---------------------------------------------------------------- LLaMA-Factory
 
 export interface ShareGPTRecord {

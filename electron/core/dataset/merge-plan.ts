@@ -1,0 +1,622 @@
+// The plan of a merge, in memory and without I/O: which label each action gets,
+// which context windows become examples with which weights, the merged step and
+// session records, the recordings to copy, and the provenance of all of it.
+//
+// Actions are identified by session and step (step ids are unique within a session;
+// labels are per step, whichever branches share it). Every input's step records
+// cast votes (merge-votes.ts) and the policy decides each action once.
+//
+// Examples are context windows: each input line is one, identified by its content
+// without weights (merge-read.ts exampleKey), so every annotator's copy of a window
+// is one candidate, whatever they labelled. Candidates are taken in input order, then
+// line order; each turn is trained in the first candidate that holds its step, when
+// the step is kept; a candidate that trains nothing is left out. So every kept action
+// is trained exactly once, with a context a model really saw, and a differently
+// labelled copy of a branch is never trained twice.
+import { ApolloError } from '../../../shared/errors';
+import { canonicalJson } from '../rollout/request-record';
+import { BUNDLE_FILES, type ExportFormat, type Manifest, type ManifestFile } from './bundle';
+import type { Agreement, MergeConflict, MergedManifest, MergePolicy, Origin, Vote } from './manifest-schema';
+import { agreementOf, type Label } from './merge-agreement';
+import { inputVotes, type Input, type InputExample, type InputStep } from './merge-read';
+import { countedVotes, decide, type ActionFacts, type Decision } from './merge-votes';
+import { resolvePolicy, type LabelPolicy } from './policy';
+import type { MaskedTurnReport, RedactionReport } from './redact';
+
+export interface Settlement {
+  sessionId: string;
+  stepId: string;
+  label: Label;
+}
+
+export interface PlanOptions {
+  policy: MergePolicy;
+  /** The lead's decisions for conflicts (manual policy). */
+  settlements?: readonly Settlement[];
+  allowMixedPolicies?: boolean;
+}
+
+export interface PlannedAction {
+  sessionId: string;
+  stepId: string;
+  facts: ActionFacts;
+  decision: Decision;
+  /** The bundles (origin paths) each counted vote was found in. */
+  voteBundles: Map<Vote, string[]>;
+  /** Trained in a merged example. */
+  trained: boolean;
+}
+
+export interface PlannedExample {
+  /** Line in the merged openai.jsonl. */
+  line: number;
+  /** The input whose line is written (the first that held this window). */
+  input: Input;
+  ex: InputExample;
+  entry: Manifest['trajectories'][number];
+  /** Weight per assistant turn. */
+  weights: Array<0 | 1>;
+  trainedSteps: string[];
+  /** Indexes into plan.origins. */
+  origins: number[];
+  annotators: string[];
+  unlabelled: number;
+}
+
+export interface PlannedStep {
+  stepId: string;
+  copies: Array<{ input: Input; step: InputStep }>;
+}
+
+export interface PlannedSession {
+  sessionId: string;
+  copies: Input[];
+  steps: PlannedStep[];
+}
+
+export interface PlannedCast {
+  input: Input;
+  file: ManifestFile;
+  out: string;
+}
+
+export interface MergePlan {
+  policy: MergePolicy;
+  formats: ExportFormat[];
+  formatsMissing: MergedManifest['merge']['formatsMissing'];
+  labelPolicy: LabelPolicy | null;
+  options: Manifest['options'];
+  origins: Origin[];
+  /** Per input, its origin indexes in plan.origins. */
+  originIndex: Map<Input, number[]>;
+  actions: Map<string, PlannedAction>;
+  examples: PlannedExample[];
+  /** Per input, line index (k) → the example written from it. */
+  writtenFrom: Map<Input, Map<number, PlannedExample>>;
+  sessions: PlannedSession[];
+  manifestSessions: Manifest['sessions'];
+  /** Everyone the inputs' manifests name, sorted. */
+  annotatorNames: string[];
+  casts: PlannedCast[];
+  /** Per input, its recording path → the merged path (null: an identical recording is already copied). */
+  castOut: Map<Input, Map<string, string | null>>;
+  castsDeduplicated: number;
+  conflicts: MergeConflict[];
+  agreement: Agreement;
+  annotators: MergedManifest['merge']['annotators'];
+  examplesIn: number;
+  distinctExamples: number;
+  nothingToTrain: number;
+  noContext: number;
+  allowReasoning: boolean;
+  warnings: string[];
+}
+
+export const actionKey = (sessionId: string, stepId: string): string => `${sessionId}\u0000${stepId}`;
+const byString = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
+const sortedUnique = (xs: Iterable<string>): string[] => [...new Set(xs)].sort(byString);
+
+/** Plan a merge of verified inputs. Throws when policies mix (unless allowed), copies of a step differ, or manual conflicts are unsettled. */
+export function planMerge(inputs: Input[], opts: PlanOptions): MergePlan {
+  const labelPolicy = checkPolicies(inputs, !!opts.allowMixedPolicies);
+  const { origins, originIndex } = collectOrigins(inputs);
+  const sessions = collectSessions(inputs);
+  const actions = decideActions(sessions, origins, originIndex, opts);
+  const { examples, writtenFrom, distinct, nothingToTrain } = chooseExamples(inputs, actions, originIndex);
+  const noContext = [...actions.values()].filter((a) => a.decision.label === 'keep' && !a.trained).length;
+  const hasCasts = inputs.some((b) => b.manifest.formats.includes('asciicast'));
+  const formats: ExportFormat[] = ['openai', 'sharegpt', 'mistral', 'trajectory', ...(hasCasts ? ['asciicast' as const] : [])];
+  const formatsMissing = hasCasts && inputs.some((b) => !b.manifest.formats.includes('asciicast'))
+    ? [{ format: 'asciicast' as const, missingFrom: inputs.filter((b) => !b.manifest.formats.includes('asciicast')).map((b) => b.path) }]
+    : [];
+  const casts = planCasts(inputs);
+  const warnings: string[] = [];
+  if (noContext) {
+    warnings.push(`${noContext} action(s) are kept by the policy but no input holds an example with their context (an earlier merge left it out): they are not trained; merge the original bundles to train them`);
+  }
+  if (opts.policy.kind === 'prefer') {
+    const voters = new Set([...actions.values()].flatMap((a) => a.facts.votes.map((v) => v.author)));
+    const absent = opts.policy.annotators.filter((n) => !voters.has(n));
+    if (absent.length) warnings.push(`prefer: ${absent.join(', ')} labelled nothing in these bundles (annotators: ${[...voters].sort(byString).join(', ') || 'none'})`);
+  }
+  const unlabelled = [...actions.values()].filter((a) => a.decision.unlabelled).length;
+  if (unlabelled) warnings.push(`${unlabelled} action(s) were labelled by nobody in any bundle: their bundles' unlabelled policy decided`);
+  const options = mergedOptions(inputs, warnings);
+  return {
+    policy: opts.policy, formats, formatsMissing, labelPolicy, options, origins, originIndex, actions, examples, writtenFrom, sessions,
+    manifestSessions: manifestSessions(inputs, examples, hasCasts), annotatorNames: sortedUnique(inputs.flatMap((b) => b.manifest.annotators)), ...casts,
+    conflicts: conflictsOf(actions), agreement: agreementOf(ratingsOf(actions)), annotators: annotatorCounts(actions, origins),
+    examplesIn: inputs.reduce((n, b) => n + b.examples.length, 0), distinctExamples: distinct, nothingToTrain, noContext,
+    allowReasoning: inputs.some((b) => b.hasReasoning), warnings,
+  };
+}
+
+// ---------------------------------------------------------------- policies, origins, options
+
+function checkPolicies(inputs: Input[], allowMixed: boolean): LabelPolicy | null {
+  const keyOf = (b: Input): string => JSON.stringify(b.manifest.labelPolicy === null ? null : resolvePolicy(b.manifest.labelPolicy));
+  const keys = [...new Set(inputs.map(keyOf))];
+  if (keys.length > 1 && !allowMixed) {
+    const show = (b: Input): string => `${b.path}: ${keyOf(b) === 'null' ? 'mixed' : keyOf(b)}`;
+    throw new ApolloError('BAD_REQUEST', `The bundles were exported under different label policies (${inputs.map(show).join('; ')}); re-export them under one policy or allow mixed policies`, {
+      policies: inputs.map((b) => ({ bundle: b.path, labelPolicy: b.manifest.labelPolicy })),
+    });
+  }
+  const first = inputs[0]!.manifest.labelPolicy;
+  return keys.length === 1 && first ? resolvePolicy(first) : null;
+}
+
+/** The exported bundles behind the inputs, once each (by manifest hash), in first-seen order. */
+function collectOrigins(inputs: Input[]): { origins: Origin[]; originIndex: Map<Input, number[]> } {
+  const origins: Origin[] = [];
+  const bySha = new Map<string, number>();
+  const originIndex = new Map<Input, number[]>();
+  for (const input of inputs) {
+    originIndex.set(input, input.origins.map((o) => {
+      let i = bySha.get(o.manifestSha256);
+      if (i === undefined) {
+        i = origins.length;
+        origins.push(o);
+        bySha.set(o.manifestSha256, i);
+      }
+      return i;
+    }));
+  }
+  return { origins, originIndex };
+}
+
+function mergedOptions(inputs: Input[], warnings: string[]): Manifest['options'] {
+  const opts = inputs.map((b) => b.manifest.options);
+  const max = new Set(opts.map((o) => o.maxTokens));
+  if (max.size > 1) warnings.push(`the bundles were exported with different token limits (${[...max].map((m) => m ?? 'none').join(', ')}): their examples are split differently`);
+  return {
+    maxTokens: max.size === 1 ? opts[0]!.maxTokens : null,
+    // Per-action history and warnings follow the strictest input, so every line fits where any input's did.
+    historyTokens: Math.min(...opts.map((o) => o.historyTokens)),
+    warnTokens: Math.min(...opts.map((o) => o.warnTokens)),
+    includeSummaries: opts.some((o) => o.includeSummaries),
+    dedupe: 'one-example-per-step',
+  };
+}
+
+// ---------------------------------------------------------------- step records
+
+/** Sessions in first-seen order, each step with its copies; copies of a step must be the same step. */
+function collectSessions(inputs: Input[]): PlannedSession[] {
+  const out = new Map<string, PlannedSession & { byId: Map<string, PlannedStep> }>();
+  for (const input of inputs) {
+    for (const [sid, s] of input.sessions) {
+      let ps = out.get(sid);
+      if (!ps) {
+        ps = { sessionId: sid, copies: [], steps: [], byId: new Map() };
+        out.set(sid, ps);
+      }
+      ps.copies.push(input);
+      for (const id of s.order) {
+        const step = s.steps.get(id)!;
+        const cur = ps.byId.get(id);
+        if (!cur) {
+          const p: PlannedStep = { stepId: id, copies: [{ input, step }] };
+          ps.byId.set(id, p);
+          ps.steps.push(p);
+          continue;
+        }
+        const first = cur.copies[0]!;
+        if (first.step.core !== step.core) {
+          throw new ApolloError('BAD_REQUEST', `Session ${sid} step ${id} differs between bundles ${first.input.path} and ${input.path} (another reply or other results): they are not copies of one session and cannot be merged by action`, { sessionId: sid, stepId: id, bundles: [first.input.path, input.path] });
+        }
+        cur.copies.push({ input, step });
+      }
+    }
+  }
+  return [...out.values()].map(({ byId: _b, ...s }) => s);
+}
+
+/** Gather every copy's votes and facts, decide each action; a manual merge with unsettled conflicts is refused, listing them. */
+function decideActions(sessions: PlannedSession[], origins: Origin[], originIndex: Map<Input, number[]>, opts: PlanOptions): Map<string, PlannedAction> {
+  const settled = new Map((opts.settlements ?? []).map((s) => [actionKey(s.sessionId, s.stepId), s.label]));
+  const actions = new Map<string, PlannedAction>();
+  const unsettled: Array<{ sessionId: string; stepId: string; votes: string }> = [];
+  for (const s of sessions) {
+    for (const p of s.steps) {
+      if (!p.copies.some((c) => c.step.isAction)) continue;
+      const folded = new Map<string, { vote: Vote; bundles: Set<string> }>();
+      const defaults: Array<0 | 1> = [];
+      let invalidArguments = false;
+      let secret = false;
+      const branchIds: string[] = [];
+      for (const { input, step } of p.copies) {
+        const local = originIndex.get(input)!;
+        for (const v of inputVotes(input, s.sessionId, step)) {
+          const vote = { ...v, origin: local[v.origin]! };
+          const key = `${vote.source}\u0000${vote.author}`;
+          const cur = folded.get(key);
+          if (!cur || vote.at > cur.vote.at) folded.set(key, { vote, bundles: new Set([origins[vote.origin]!.path]) });
+          else if (vote.at === cur.vote.at && vote.label === cur.vote.label) cur.bundles.add(origins[vote.origin]!.path);
+        }
+        const reason = step.rec.merge?.reason ?? step.rec.weightReason;
+        const weight = step.rec.merge ? (step.rec.merge.decision === 'keep' ? 1 : 0) : step.rec.weight;
+        if (reason === 'unlabelled' && weight !== null) defaults.push(weight);
+        if (reason === 'invalid-arguments') invalidArguments = true;
+        if (input.secretSteps.get(s.sessionId)?.has(p.stepId)) secret = true;
+        for (const b of step.rec.onBranches) if (!branchIds.includes(b)) branchIds.push(b);
+      }
+      const votes = [...folded.values()].map((x) => x.vote).sort((a, b) => byString(a.source, b.source) || byString(a.author, b.author));
+      const facts: ActionFacts = { sessionId: s.sessionId, stepId: p.stepId, branchIds, votes, defaults, invalidArguments, secret };
+      const key = actionKey(s.sessionId, p.stepId);
+      const decision = decide(facts, opts.policy, settled.get(key));
+      if (decision === 'unsettled') {
+        unsettled.push({ sessionId: s.sessionId, stepId: p.stepId, votes: countedVotes(votes).map((v) => `${v.author} ${v.label}`).join(', ') });
+        continue;
+      }
+      const voteBundles = new Map([...folded.values()].map((x) => [x.vote, sortedUnique(x.bundles)]));
+      actions.set(key, { sessionId: s.sessionId, stepId: p.stepId, facts, decision, voteBundles, trained: false });
+    }
+  }
+  if (unsettled.length) {
+    const list = unsettled.slice(0, 20).map((u) => `${u.sessionId}/${u.stepId} (${u.votes})`).join('; ');
+    throw new ApolloError('BAD_REQUEST', `${unsettled.length} conflict(s) to settle under the manual policy: ${list}${unsettled.length > 20 ? '; …' : ''}. Settle them, or merge with --policy any-mask, majority or prefer:NAME`, { conflicts: unsettled });
+  }
+  return actions;
+}
+
+// ---------------------------------------------------------------- examples
+
+function chooseExamples(inputs: Input[], actions: Map<string, PlannedAction>, originIndex: Map<Input, number[]>): {
+  examples: PlannedExample[]; writtenFrom: Map<Input, Map<number, PlannedExample>>; distinct: number; nothingToTrain: number;
+} {
+  // Every copy of a window, first seen first.
+  const candidates = new Map<string, { input: Input; ex: InputExample; origins: Set<number> }>();
+  for (const input of inputs) {
+    const local = originIndex.get(input)!;
+    for (const ex of input.examples) {
+      const c = candidates.get(ex.key);
+      if (c) for (const o of ex.origins) c.origins.add(local[o]!);
+      else candidates.set(ex.key, { input, ex, origins: new Set(ex.origins.map((o) => local[o]!)) });
+    }
+  }
+  const trained = new Set<string>();
+  const examples: PlannedExample[] = [];
+  const writtenFrom = new Map<Input, Map<number, PlannedExample>>(inputs.map((b) => [b, new Map()]));
+  let nothingToTrain = 0;
+  for (const c of candidates.values()) {
+    const entry = c.input.manifest.trajectories[c.ex.k]!;
+    const weights: Array<0 | 1> = [];
+    const trainedSteps: string[] = [];
+    const annotators = new Set<string>();
+    let unlabelled = 0;
+    entry.turnSteps.forEach((stepId, i) => {
+      // A summary example trains its summary, which no label decides.
+      const pseudo = entry.kind === 'summary' && i === entry.turnSteps.length - 1 ? entry.trainedSteps[0]! : null;
+      const key = actionKey(c.ex.sessionId, pseudo ?? stepId ?? '');
+      const a = stepId ? actions.get(key) : undefined;
+      const keep = pseudo !== null || a?.decision.label === 'keep';
+      if ((!pseudo && !stepId) || !keep || trained.has(key)) {
+        weights.push(0);
+        return;
+      }
+      trained.add(key);
+      weights.push(1);
+      trainedSteps.push(pseudo ?? stepId!);
+      if (a) {
+        a.trained = true;
+        if (a.decision.unlabelled) unlabelled++;
+        for (const v of a.decision.counted) annotators.add(v.author);
+      }
+    });
+    if (!trainedSteps.length) {
+      nothingToTrain++;
+      continue;
+    }
+    const x: PlannedExample = {
+      line: examples.length + 1, input: c.input, ex: c.ex, entry, weights, trainedSteps,
+      origins: [...c.origins].sort((a, b) => a - b), annotators: sortedUnique(annotators), unlabelled,
+    };
+    examples.push(x);
+    writtenFrom.get(c.input)!.set(c.ex.k, x);
+  }
+  return { examples, writtenFrom, distinct: candidates.size, nothingToTrain };
+}
+
+// ---------------------------------------------------------------- provenance
+
+function conflictsOf(actions: Map<string, PlannedAction>): MergeConflict[] {
+  const out: MergeConflict[] = [];
+  for (const a of actions.values()) {
+    if (!a.decision.conflict) continue;
+    out.push({
+      sessionId: a.sessionId, stepId: a.stepId, branchIds: [...a.facts.branchIds],
+      votes: a.decision.counted.map((v) => ({ annotator: v.author, source: v.source, label: v.label, tags: [...v.tags], note: v.note, bundles: a.voteBundles.get(v) ?? [] })),
+      decision: a.decision.label, settledBy: a.decision.settledBy ?? '',
+    });
+  }
+  return out;
+}
+
+function ratingsOf(actions: Map<string, PlannedAction>): Array<Map<string, Label>> {
+  return [...actions.values()].map((a) => new Map(a.facts.votes.filter((v) => v.source === 'annotator').map((v) => [v.author, v.label] as const)));
+}
+
+function annotatorCounts(actions: Map<string, PlannedAction>, origins: Origin[]): MergedManifest['merge']['annotators'] {
+  const by = new Map<string, { actions: number; keep: number; mask: number; bundles: Set<string> }>();
+  for (const a of actions.values()) {
+    for (const v of a.facts.votes) {
+      if (v.source !== 'annotator') continue;
+      const c = by.get(v.author) ?? { actions: 0, keep: 0, mask: 0, bundles: new Set<string>() };
+      c.actions++;
+      c[v.label]++;
+      for (const b of a.voteBundles.get(v) ?? [origins[v.origin]!.path]) c.bundles.add(b);
+      by.set(v.author, c);
+    }
+  }
+  return [...by.entries()].sort(([a], [b]) => byString(a, b)).map(([annotator, c]) => ({ annotator, actions: c.actions, keep: c.keep, mask: c.mask, bundles: sortedUnique(c.bundles) }));
+}
+
+/** Sessions of the merged manifest: the union of the inputs', branches marked by what the merge exports. */
+function manifestSessions(inputs: Input[], examples: PlannedExample[], hasCasts: boolean): Manifest['sessions'] {
+  const sessions = new Map<string, Manifest['sessions'][number]>();
+  for (const input of inputs) {
+    for (const s of input.manifest.sessions) {
+      const terminals = input.manifest.formats.includes('asciicast') && hasCasts ? s.terminals : [];
+      const cur = sessions.get(s.sessionId);
+      if (!cur) {
+        sessions.set(s.sessionId, { sessionId: s.sessionId, name: s.name, branches: s.branches.map((b) => ({ ...b })), terminals: [...terminals] });
+        continue;
+      }
+      if (cur.name === null && s.name !== null) cur.name = s.name;
+      for (const b of s.branches) {
+        const e = cur.branches.find((x) => x.branchId === b.branchId);
+        if (!e) cur.branches.push({ ...b });
+        else if (e.skipped === 'not selected' && b.skipped !== 'not selected') Object.assign(e, { exported: b.exported, skipped: b.skipped });
+      }
+      for (const t of terminals) if (!cur.terminals.includes(t)) cur.terminals.push(t);
+    }
+  }
+  const withExamples = new Set(examples.map((x) => `${x.ex.sessionId}\u0000${x.ex.branchId}`));
+  for (const s of sessions.values()) {
+    for (const b of s.branches) {
+      const selected = b.exported || (b.skipped !== null && b.skipped !== 'not selected' && b.skipped !== 'no steps of its own');
+      if (!selected) continue;
+      const has = withExamples.has(`${s.sessionId}\u0000${b.branchId}`);
+      b.exported = has;
+      b.skipped = has ? null : b.skipped === 'no actions' ? 'no actions' : 'nothing to train (every action is masked or already trained on another branch)';
+    }
+  }
+  return [...sessions.values()];
+}
+
+// ---------------------------------------------------------------- recordings
+
+function castVariantPath(p: string, n: number): string {
+  return p.endsWith('.cast') ? `${p.slice(0, -5)}~${n}.cast` : `${p}~${n}`;
+}
+
+/** Same path and content → one file; another content at a path in use → a fresh path `<terminal>~N.cast`. */
+function planCasts(inputs: Input[]): { casts: PlannedCast[]; castOut: Map<Input, Map<string, string | null>>; castsDeduplicated: number } {
+  const casts: PlannedCast[] = [];
+  const castOut = new Map<Input, Map<string, string | null>>();
+  let castsDeduplicated = 0;
+  const inputPaths = new Set(inputs.flatMap((b) => b.manifest.files.filter((f) => f.format === 'asciicast').map((f) => f.path)));
+  const used = new Set<string>();
+  const variantsAt = new Map<string, Array<{ sha256: string; out: string }>>();
+  for (const input of inputs) {
+    const m = new Map<string, string | null>();
+    castOut.set(input, m);
+    for (const f of input.manifest.files) {
+      if (f.format !== 'asciicast') continue;
+      const vs = variantsAt.get(f.path) ?? [];
+      variantsAt.set(f.path, vs);
+      if (vs.some((v) => v.sha256 === f.sha256)) {
+        castsDeduplicated++;
+        m.set(f.path, null);
+        continue;
+      }
+      // A fresh path: never one in use, nor one some input uses for another recording.
+      let out = f.path;
+      for (let n = 2; used.has(out) || (out !== f.path && inputPaths.has(out)); n++) out = castVariantPath(f.path, n);
+      used.add(out);
+      vs.push({ sha256: f.sha256, out });
+      m.set(f.path, out);
+      casts.push({ input, file: f, out });
+    }
+  }
+  return { casts, castOut, castsDeduplicated };
+}
+
+/** Where an input's recording is in the merged bundle (its own copy, or the identical one copied before). */
+export function castTarget(plan: MergePlan, input: Input, path: string): string | undefined {
+  const o = plan.castOut.get(input)?.get(path);
+  if (o) return o;
+  if (o === null) {
+    const sha = input.files.get(path)!.sha256;
+    return plan.casts.find((c) => c.file.path === path && c.file.sha256 === sha)?.out;
+  }
+  return undefined;
+}
+
+// ---------------------------------------------------------------- merged trajectory.jsonl
+
+function unionBy<T>(lists: Iterable<readonly T[]>, key: (x: T) => string): T[] {
+  const seen = new Set<string>();
+  const out: T[] = [];
+  for (const l of lists) {
+    for (const x of l) {
+      const k = key(x);
+      if (seen.has(k)) continue;
+      seen.add(k);
+      out.push(x);
+    }
+  }
+  return out;
+}
+
+const idOf = (x: unknown): string => (x && typeof x === 'object' && typeof (x as { id?: unknown }).id === 'string' ? (x as { id: string }).id : canonicalJson(x));
+
+/** The merged session record: the first copy's, with the union of what every copy knows. */
+export function sessionRecord(plan: MergePlan, s: PlannedSession): Record<string, unknown> {
+  const raws = s.copies.map((b) => b.sessions.get(s.sessionId)!.raw);
+  const list = (k: string): unknown[][] => raws.map((r) => (Array.isArray(r[k]) ? (r[k] as unknown[]) : []));
+  const exported = new Set(plan.examples.filter((x) => x.ex.sessionId === s.sessionId).map((x) => x.ex.branchId));
+  return {
+    ...raws[0]!,
+    exportedBranches: unionBy(list('exportedBranches') as string[][], (b) => b).filter((b) => exported.has(b)),
+    labelPolicy: plan.labelPolicy,
+    rollouts: unionBy(list('rollouts'), idOf),
+    branches: unionBy(list('branches'), idOf),
+    guidance: unionBy(list('guidance'), idOf),
+  };
+}
+
+/** The merged step record: the first copy's, with everyone's labels, comments and guidance, and the merge decision. */
+export function stepRecord(plan: MergePlan, sessionId: string, p: PlannedStep): Record<string, unknown> {
+  const raws = p.copies.map((c) => c.step.raw);
+  const list = (k: string): unknown[][] => raws.map((r) => (Array.isArray(r[k]) ? (r[k] as unknown[]) : []));
+  const history = unionBy(list('labelHistory'), canonicalJson)
+    .map((x, i) => ({ x: x as { at?: number; seq?: number }, i }))
+    .sort((a, b) => (a.x.at ?? 0) - (b.x.at ?? 0) || (a.x.seq ?? 0) - (b.x.seq ?? 0) || a.i - b.i)
+    .map((e) => e.x);
+  const rec: Record<string, unknown> = {
+    ...raws[0]!,
+    onBranches: unionBy(list('onBranches') as string[][], (b) => b),
+    labelHistory: history,
+    comments: unionBy(list('comments'), idOf),
+    guidance: unionBy(list('guidance'), idOf),
+    children: unionBy(list('children') as string[][], (c) => c),
+  };
+  const a = plan.actions.get(actionKey(sessionId, p.stepId));
+  if (!a) return rec;
+  const d = a.decision;
+  // The label shown is the newest counted vote that agrees with the decision (null: nobody labelled it).
+  const decisive = [...d.counted].filter((v) => v.label === d.label).sort((x, y) => y.at - x.at)[0];
+  const entry = decisive ? history.find((h) => {
+    const e = h as { source?: string; author?: string; at?: number; cleared?: boolean };
+    return e.source === decisive.source && e.author === decisive.author && e.at === decisive.at && !e.cleared;
+  }) : undefined;
+  rec.label = entry ?? null;
+  rec.weight = a.trained ? 1 : 0;
+  rec.weightReason = d.label === 'keep' && !a.trained ? 'no-context' : d.reason;
+  rec.merge = {
+    votes: a.facts.votes, decision: d.label, reason: d.label === 'keep' && !a.trained ? 'no-context' : d.reason,
+    conflict: d.conflict, settledBy: d.settledBy,
+  };
+  return rec;
+}
+
+/** Per input, its trajectory.jsonl line → the merged line (0: not carried). */
+export function trajectoryLines(plan: MergePlan): Map<Input, Map<number, number>> {
+  const out = new Map<Input, Map<number, number>>();
+  const at = (b: Input): Map<number, number> => {
+    let m = out.get(b);
+    if (!m) out.set(b, (m = new Map()));
+    return m;
+  };
+  let line = 0;
+  for (const s of plan.sessions) {
+    line++;
+    for (const b of s.copies) at(b).set(b.sessions.get(s.sessionId)!.line, line);
+    for (const p of s.steps) {
+      line++;
+      for (const c of p.copies) at(c.input).set(c.step.line, line);
+    }
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------- redactions
+
+/** The inputs' redaction reports, moved to where the redacted text is in the merged bundle (dropped with what was not carried). */
+export function mergedRedactions(plan: MergePlan, inputs: Input[]): { redactions: RedactionReport[]; maskedTurns: MaskedTurnReport[] } {
+  const entries = new Map<string, RedactionReport>();
+  const add = (r: RedactionReport): void => {
+    const key = `${r.file}\u0000${r.line}\u0000${r.path}\u0000${r.kind}`;
+    const e = entries.get(key);
+    // Copies of one record carry the same entry: keep it once.
+    if (!e) entries.set(key, { ...r });
+    else e.count = Math.max(e.count, r.count);
+  };
+  const turns = new Map<string, MaskedTurnReport>();
+  const traj = trajectoryLines(plan);
+  for (const input of inputs) {
+    const written = plan.writtenFrom.get(input)!;
+    const tl = traj.get(input);
+    for (const r of input.redactions) {
+      if (r.file === BUNDLE_FILES.openai) {
+        const x = written.get(r.line - 1);
+        if (x) add({ ...r, line: x.line });
+      } else if (r.file === BUNDLE_FILES.trajectory) {
+        const to = tl?.get(r.line);
+        if (to) add({ ...r, line: to });
+      } else if (input.files.get(r.file)?.format === 'asciicast') {
+        const out = castTarget(plan, input, r.file);
+        if (out) add({ ...r, file: out });
+      } else if (r.file === BUNDLE_FILES.manifest) {
+        const ptr = remapManifestPointer(r.path, input, plan);
+        if (ptr !== null) add({ ...r, path: ptr });
+      }
+    }
+    for (const m of input.maskedTurns) {
+      const x = m.file === BUNDLE_FILES.openai ? written.get(m.line - 1) : undefined;
+      if (!x) continue;
+      const t = { ...m, line: x.line, kinds: [...m.kinds] };
+      turns.set(`${t.file}\u0000${t.line}\u0000${t.path}\u0000${t.action}`, t);
+    }
+  }
+  const redactions = [...entries.values()].sort((a, b) => byString(a.file, b.file) || a.line - b.line || byString(a.path, b.path) || byString(a.kind, b.kind));
+  const maskedTurns = [...turns.values()].sort((a, b) => a.line - b.line || byString(a.path, b.path));
+  return { redactions, maskedTurns };
+}
+
+/** A JSON pointer into an input manifest, moved to the same value in the merged manifest; null = not carried over. */
+function remapManifestPointer(ptr: string, input: Input, plan: MergePlan): string | null {
+  const [empty, top, idx, ...rest] = ptr.split('/');
+  const i = Number(idx);
+  if (empty !== '' || idx === undefined || !Number.isInteger(i) || i < 0) return null;
+  if (top === 'sessions') {
+    const s = input.manifest.sessions[i];
+    const to = s ? plan.manifestSessions.findIndex((x) => x.sessionId === s.sessionId) : -1;
+    if (!s || to < 0) return null;
+    const merged = plan.manifestSessions[to]!;
+    const [field, sub, ...tail] = rest;
+    if (field === 'branches' && sub !== undefined) {
+      const b = s.branches[Number(sub)];
+      const j = b ? merged.branches.findIndex((x) => x.branchId === b.branchId) : -1;
+      return j < 0 ? null : ['', 'sessions', to, 'branches', j, ...tail].join('/');
+    }
+    if (field === 'terminals' && sub !== undefined) {
+      const t = s.terminals[Number(sub)];
+      const j = t === undefined ? -1 : merged.terminals.indexOf(t);
+      return j < 0 ? null : ['', 'sessions', to, 'terminals', j, ...tail].join('/');
+    }
+    return ['', 'sessions', to, ...rest].join('/');
+  }
+  if (top === 'trajectories') {
+    const x = plan.writtenFrom.get(input)!.get(i);
+    return x ? ['', 'trajectories', x.line - 1, ...rest].join('/') : null;
+  }
+  if (top === 'annotators') {
+    const a = input.manifest.annotators[i];
+    const j = a === undefined ? -1 : plan.annotatorNames.indexOf(a);
+    return j < 0 ? null : ['', 'annotators', j, ...rest].join('/');
+  }
+  return null;
+}

@@ -1,0 +1,428 @@
+// Reading and verifying the inputs of a merge, before anything is written.
+//
+// A bundle is accepted only when:
+//   - manifest.json parses against the manifest schema (manifest-schema.ts), as an
+//     export's or a merged bundle's manifest, and lists openai.jsonl and trajectory.jsonl
+//     (merge works on actions: it needs the step records and the exact contexts);
+//   - every file it lists is there, a regular file, with its size and SHA-256, and no
+//     other file is in the folder (a file slipped in after export is refused, not ignored);
+//   - its files agree with each other and with the manifest: one openai.jsonl line per
+//     manifest example with as many assistant turns as `turnSteps` names, weight 1 on
+//     exactly the turns of `trainedSteps`, each of those a step of trajectory.jsonl on
+//     that branch and trained there (weight 1), and one sharegpt/mistral line per
+//     manifest action. A bundle whose hashes were recomputed after editing a weight or a
+//     label therefore still fails unless every file was forged consistently; only
+//     a signature can tell that case (issue 12, signed bundles).
+// While hashing, each file is read once: the step records are kept (the merged
+// trajectory.jsonl is written from them), each example is reduced to a key (its
+// content without weights) and its turns' weights; the lines themselves are read
+// again while writing.
+import { createHash } from 'node:crypto';
+import { readdir, readFile } from 'node:fs/promises';
+import { join, relative, resolve, sep } from 'node:path';
+import { z } from 'zod';
+import { ApolloError } from '../../../shared/errors';
+import type { LabelSource } from '../../../shared/events';
+import { canonicalJson } from '../rollout/request-record';
+import { BUNDLE_FILES, type ManifestFile } from './bundle';
+import { exists, scanFile, toApolloError, type ScanResult } from './files';
+import {
+  isMergedManifest, labelPolicySchema, parseBundleManifest, voteSchema, type BundleManifest, type Origin, type Vote,
+} from './manifest-schema';
+import { labelEntrySchema, votesOfHistory, type LabelEntry } from './merge-votes';
+import type { MaskedTurnReport, RedactionReport } from './redact';
+
+// ---------------------------------------------------------------- record shapes
+
+/** What a merged bundle adds to a step record: every vote, and how the action was decided. */
+export const mergedStepSchema = z.object({
+  votes: z.array(voteSchema),
+  decision: z.enum(['keep', 'mask']),
+  reason: z.string(),
+  conflict: z.boolean(),
+  settledBy: z.string().nullable(),
+});
+export type MergedStepInfo = z.infer<typeof mergedStepSchema>;
+
+const stepRecordSchema = z.looseObject({
+  kind: z.literal('step'),
+  sessionId: z.string(),
+  stepId: z.string(),
+  parentId: z.string().nullable(),
+  branchId: z.string(),
+  depth: z.number(),
+  onBranches: z.array(z.string()),
+  response: z.looseObject({
+    content: z.string(),
+    toolCalls: z.array(z.looseObject({ id: z.string(), name: z.string(), arguments: z.string() })),
+    reasoning: z.string().optional(),
+  }).nullable(),
+  results: z.array(z.unknown()),
+  weight: z.union([z.literal(0), z.literal(1), z.null()]),
+  weightReason: z.string().nullable(),
+  labelHistory: z.array(z.looseObject(labelEntrySchema.shape)),
+  comments: z.array(z.looseObject({ id: z.string(), author: z.string() })),
+  guidance: z.array(z.looseObject({ id: z.string() })),
+  merge: mergedStepSchema.optional(),
+});
+export type StepRecord = z.infer<typeof stepRecordSchema>;
+
+const sessionRecordSchema = z.looseObject({
+  kind: z.literal('session'),
+  sessionId: z.string(),
+  exportedBranches: z.array(z.string()),
+  labelPolicy: labelPolicySchema.nullable(),
+  rollouts: z.array(z.looseObject({ id: z.string() })),
+  branches: z.array(z.looseObject({ id: z.string() })),
+  guidance: z.array(z.looseObject({ id: z.string() }).nullable()),
+});
+export type SessionRecord = z.infer<typeof sessionRecordSchema>;
+
+const redactionsFileSchema = z.object({
+  redactions: z.array(z.object({ file: z.string(), line: z.number(), path: z.string(), kind: z.string(), count: z.number() })),
+  maskedTurns: z.array(z.object({ file: z.string(), line: z.number(), path: z.string(), kinds: z.array(z.string()), action: z.enum(['masked', 'dropped']) })).optional(),
+});
+
+// ---------------------------------------------------------------- an input
+
+export interface InputStep {
+  rec: StepRecord;
+  /** The record as read (its key order), from which the merged record is written. */
+  raw: Record<string, unknown>;
+  /** Line in the input's trajectory.jsonl. */
+  line: number;
+  /** What must be equal in every copy of the step (its place in the tree, its reply, its results). */
+  core: string;
+  /** A reply with text or calls: an action that can be trained. */
+  isAction: boolean;
+}
+
+export interface InputSession {
+  rec: SessionRecord;
+  raw: Record<string, unknown>;
+  line: number;
+  steps: Map<string, InputStep>;
+  /** Step ids in file order (start order). */
+  order: string[];
+}
+
+export interface InputExample {
+  /** 0-based line of openai.jsonl (= index of manifest.trajectories). */
+  k: number;
+  sessionId: string;
+  branchId: string;
+  /** The example without weights or reasoning: equal for every copy of one context window. */
+  key: string;
+  /** Message index of each assistant turn. */
+  assistantAt: number[];
+  /** Indexes into the input's `origins`: the exported bundles that held this example. */
+  origins: number[];
+}
+
+export interface Input {
+  index: number;
+  /** As given. */
+  path: string;
+  dir: string;
+  manifest: BundleManifest;
+  manifestSha256: string;
+  files: Map<string, ManifestFile>;
+  /** The exported bundles behind it: itself, or a merged bundle's origins. */
+  origins: Origin[];
+  sessions: Map<string, InputSession>;
+  examples: InputExample[];
+  /** Session id → step ids whose trained turn was masked because it held a secret. */
+  secretSteps: Map<string, Set<string>>;
+  /** Some assistant turn carries reasoning_content (exported with reasoning: 'field'). */
+  hasReasoning: boolean;
+  redactions: RedactionReport[];
+  maskedTurns: MaskedTurnReport[];
+}
+
+export function badBundle(path: string, message: string, details?: unknown): ApolloError {
+  return new ApolloError('BAD_REQUEST', `Bundle ${path}: ${message}`, details);
+}
+
+const sha256hex = (b: Buffer | string): string => createHash('sha256').update(b).digest('hex');
+
+/** Every file under `dir`, as bundle-relative paths with `/`; symbolic links reported apart. */
+async function listFolder(dir: string): Promise<{ files: string[]; links: string[] }> {
+  const files: string[] = [];
+  const links: string[] = [];
+  for (const d of await readdir(dir, { withFileTypes: true, recursive: true })) {
+    if (d.isDirectory()) continue;
+    const rel = relative(dir, join(d.parentPath, d.name)).split(sep).join('/');
+    (d.isSymbolicLink() ? links : files).push(rel);
+  }
+  return { files: files.sort(), links: links.sort() };
+}
+
+/** Read a bundle's manifest and check the folder holds exactly what it lists. */
+export async function openInput(index: number, path: string): Promise<Input> {
+  const dir = resolve(path);
+  if (!(await exists(dir))) throw new ApolloError('NOT_FOUND', `Bundle ${path} does not exist`);
+  let text: Buffer;
+  try {
+    text = await readFile(join(dir, BUNDLE_FILES.manifest));
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw badBundle(path, 'no manifest.json (not a dataset bundle)');
+    if (code === 'ENOTDIR') throw badBundle(path, 'is not a folder');
+    throw toApolloError(e, 'merging', 'Merge cancelled');
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text.toString('utf8'));
+  } catch (e) {
+    throw badBundle(path, `manifest.json is not valid JSON: ${(e as Error).message}`);
+  }
+  const parsed = parseBundleManifest(raw);
+  if ('error' in parsed) throw badBundle(path, parsed.error);
+  const manifest = parsed.manifest;
+
+  const files = new Map<string, ManifestFile>();
+  for (const f of manifest.files) {
+    if (f.path === BUNDLE_FILES.manifest || files.has(f.path)) throw badBundle(path, `manifest.json is malformed: file ${f.path} listed twice`);
+    files.set(f.path, f);
+  }
+  for (const [format, file] of [['openai', BUNDLE_FILES.openai], ['trajectory', BUNDLE_FILES.trajectory]] as const) {
+    if (!manifest.formats.includes(format) || !files.has(file)) {
+      throw badBundle(path, `has no ${file}: merge decides labels per action and needs the step records (trajectory) and the exact contexts (openai); re-export with both formats`);
+    }
+  }
+  const listing = await listFolder(dir);
+  if (listing.links.length) throw badBundle(path, `${listing.links[0]} is a symbolic link; a bundle holds regular files only`, { bundle: path, files: listing.links });
+  const extra = listing.files.filter((f) => f !== BUNDLE_FILES.manifest && !files.has(f));
+  if (extra.length) {
+    throw badBundle(path, `${extra.length === 1 ? `file ${extra[0]} is` : `files ${extra.slice(0, 5).join(', ')}${extra.length > 5 ? ', …' : ''} are`} not listed in its manifest (added or renamed after export); remove ${extra.length === 1 ? 'it' : 'them'} or re-export`, { bundle: path, files: extra });
+  }
+  const manifestSha256 = sha256hex(text);
+  const origins: Origin[] = isMergedManifest(manifest)
+    ? manifest.merge.origins.map((o) => ({ ...o, annotators: [...o.annotators] }))
+    : [{ manifestSha256, path, appVersion: manifest.appVersion, annotators: [...manifest.annotators] }];
+  return {
+    index, path, dir, manifest, manifestSha256, files, origins, sessions: new Map(), examples: [], secretSteps: new Map(),
+    hasReasoning: false, redactions: [], maskedTurns: [],
+  };
+}
+
+/** Hash a listed file, handing its lines to `line`, and compare with the manifest. */
+async function verifyFile(input: Input, f: ManifestFile, line: ((t: string, n: number) => void) | undefined, checkAbort: () => void): Promise<ScanResult> {
+  let scan: ScanResult;
+  try {
+    scan = await scanFile(join(input.dir, f.path), { line, after: checkAbort });
+  } catch (e) {
+    if (e instanceof ApolloError) throw e;
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw badBundle(input.path, `file ${f.path} listed in the manifest is missing`, { bundle: input.path, file: f.path });
+    if (code === 'EISDIR') throw badBundle(input.path, `${f.path} is a folder, not a file`, { bundle: input.path, file: f.path });
+    throw toApolloError(e, 'merging', 'Merge cancelled');
+  }
+  if (scan.bytes !== f.bytes) {
+    throw badBundle(input.path, `file ${f.path} is ${scan.bytes} bytes, the manifest says ${f.bytes} (truncated or modified)`, { bundle: input.path, file: f.path, expected: f.bytes, actual: scan.bytes });
+  }
+  if (scan.sha256 !== f.sha256) {
+    throw badBundle(input.path, `file ${f.path} does not match its SHA-256 in the manifest (modified)`, { bundle: input.path, file: f.path, expected: f.sha256, actual: scan.sha256 });
+  }
+  return scan;
+}
+
+interface OpenAILineFacts {
+  key: string;
+  assistantAt: number[];
+  weights: Array<0 | 1>;
+  reasoning: boolean;
+}
+
+/** The identity of an example's context: everything but the weights and the reasoning shown on trained turns. */
+export function exampleKey(sessionId: string, rec: { messages: Array<Record<string, unknown>>; tools?: unknown }): string {
+  const messages = rec.messages.map((m) => {
+    const { weight: _w, reasoning_content: _r, ...rest } = m;
+    return rest;
+  });
+  return createHash('sha256').update(sessionId).update('\u0000').update(canonicalJson({ messages, tools: rec.tools ?? null })).digest('base64');
+}
+
+function openaiFacts(text: string, sessionId: string): OpenAILineFacts | string {
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch {
+    return 'invalid JSON';
+  }
+  const rec = v as { messages?: unknown; tools?: unknown };
+  if (!rec || typeof rec !== 'object' || !Array.isArray(rec.messages)) return 'not an OpenAI example';
+  const messages = rec.messages as Array<Record<string, unknown>>;
+  const assistantAt: number[] = [];
+  const weights: Array<0 | 1> = [];
+  let reasoning = false;
+  messages.forEach((m, i) => {
+    if (m?.role !== 'assistant') return;
+    assistantAt.push(i);
+    weights.push(m.weight === 1 ? 1 : 0);
+    if (typeof m.reasoning_content === 'string') reasoning = true;
+  });
+  return { key: exampleKey(sessionId, { messages, tools: rec.tools }), assistantAt, weights, reasoning };
+}
+
+/** Check one parsed JSON line against a schema; a message naming the line when it does not fit. */
+function parseRecord<T>(schema: z.ZodType<T>, v: unknown, where: string): T | string {
+  const r = schema.safeParse(v);
+  if (!r.success) return `${where}: ${r.error.issues.slice(0, 3).map((i) => `${i.path.join('.') || '(top)'}: ${i.message}`).join('; ')}`;
+  return r.data;
+}
+
+function coreOf(rec: StepRecord): string {
+  return canonicalJson({ parentId: rec.parentId, branchId: rec.branchId, depth: rec.depth, response: rec.response ? { content: rec.response.content, toolCalls: rec.response.toolCalls } : null, results: rec.results });
+}
+
+/**
+ * Hash every file of an opened input and learn its examples and step records.
+ * Throws naming the bundle, the file and the line.
+ */
+export async function verifyInput(input: Input, checkAbort: () => void, progress: (stage: string) => void): Promise<void> {
+  const { path, manifest } = input;
+  const facts: OpenAILineFacts[] = [];
+  let problem: string | null = null;
+  const fail = (m: string): void => {
+    problem ??= m;
+  };
+  for (const f of manifest.files) {
+    let line: ((t: string, n: number) => void) | undefined;
+    let whole: string[] | null = null;
+    if (f.path === BUNDLE_FILES.openai) {
+      line = (t, n) => {
+        if (problem) return;
+        const entry = manifest.trajectories[n - 1];
+        const x = openaiFacts(t, entry?.sessionId ?? '');
+        if (typeof x === 'string') fail(`${f.path}:${n}: ${x}`);
+        else facts.push(x);
+      };
+    } else if (f.path === BUNDLE_FILES.trajectory) {
+      let cur: InputSession | null = null;
+      line = (t, n) => {
+        if (problem) return;
+        let v: unknown;
+        try {
+          v = JSON.parse(t);
+        } catch {
+          return fail(`${f.path}:${n}: invalid JSON`);
+        }
+        if ((v as { kind?: unknown } | null)?.kind === 'session') {
+          const rec = parseRecord(sessionRecordSchema, v, `${f.path}:${n}`);
+          if (typeof rec === 'string') return fail(rec);
+          if (input.sessions.has(rec.sessionId)) return fail(`${f.path}:${n}: session ${rec.sessionId} has two session records`);
+          cur = { rec, raw: v as Record<string, unknown>, line: n, steps: new Map(), order: [] };
+          input.sessions.set(rec.sessionId, cur);
+          return;
+        }
+        const rec = parseRecord(stepRecordSchema, v, `${f.path}:${n}`);
+        if (typeof rec === 'string') return fail(rec);
+        if (!cur || cur.rec.sessionId !== rec.sessionId) return fail(`${f.path}:${n}: step record outside its session record`);
+        if (cur.steps.has(rec.stepId)) return fail(`${f.path}:${n}: step ${rec.stepId} listed twice`);
+        const r = rec.response;
+        cur.steps.set(rec.stepId, { rec, raw: v as Record<string, unknown>, line: n, core: coreOf(rec), isAction: !!r && (r.content !== '' || r.toolCalls.length > 0) });
+        cur.order.push(rec.stepId);
+      };
+    } else if (f.path === BUNDLE_FILES.redactions) {
+      const parts: string[] = (whole = []);
+      line = (t) => parts.push(t);
+    } else if (f.path === BUNDLE_FILES.sharegpt || f.path === BUNDLE_FILES.mistral) {
+      line = () => undefined;
+    }
+    const scan = await verifyFile(input, f, line, checkAbort);
+    if (line && scan.unterminated) fail(`${f.path}: last line has no newline`);
+    if ((f.path === BUNDLE_FILES.sharegpt || f.path === BUNDLE_FILES.mistral) && scan.lines !== manifest.actions.length) {
+      fail(`${f.path} has ${scan.lines} line(s) but the manifest lists ${manifest.actions.length} actions`);
+    }
+    if (whole) {
+      let v: unknown = null;
+      try {
+        v = JSON.parse(whole.join('\n'));
+      } catch {
+        fail(`${f.path}: invalid JSON`);
+      }
+      const r = redactionsFileSchema.safeParse(v);
+      if (!r.success) fail(`${f.path}: not a redaction report`);
+      else {
+        input.redactions = r.data.redactions;
+        input.maskedTurns = r.data.maskedTurns ?? [];
+      }
+    }
+    if (problem) throw badBundle(path, problem);
+    progress(`verify ${path} ${f.path}`);
+  }
+  checkConsistency(input, facts);
+}
+
+const stepsOf = (input: Input, sessionId: string): Map<string, InputStep> | undefined => input.sessions.get(sessionId)?.steps;
+
+/** The files agree with each other and with the manifest (see the header). */
+function checkConsistency(input: Input, facts: OpenAILineFacts[]): void {
+  const { path, manifest } = input;
+  const n = manifest.trajectories.length;
+  if (facts.length !== n) throw badBundle(path, `${BUNDLE_FILES.openai} has ${facts.length} line(s) but the manifest lists ${n} examples`);
+  const merged = isMergedManifest(manifest) ? manifest : null;
+  manifest.trajectories.forEach((t, k) => {
+    const x = facts[k]!;
+    const at = `${BUNDLE_FILES.openai}:${k + 1}`;
+    const steps = stepsOf(input, t.sessionId);
+    if (!steps) throw badBundle(path, `${at}: session ${t.sessionId} has no record in ${BUNDLE_FILES.trajectory}`);
+    if (x.assistantAt.length !== t.turnSteps.length) throw badBundle(path, `${at}: ${x.assistantAt.length} assistant turn(s), the manifest names ${t.turnSteps.length}`);
+    const trainedHere = t.turnSteps.filter((_, i) => x.weights[i] === 1);
+    if (t.kind === 'summary') {
+      const ok = t.trainedSteps.length === 1 && t.trainedSteps[0]!.startsWith('summary:') && trainedHere.length === 1 && t.turnSteps.at(-1) === null && x.weights.at(-1) === 1;
+      if (!ok) throw badBundle(path, `${at}: a summary example must train exactly its last turn`);
+    } else if (trainedHere.join('\u0000') !== t.trainedSteps.join('\u0000') || trainedHere.includes(null)) {
+      throw badBundle(path, `${at}: the turns with weight 1 are not the steps the manifest says are trained there (edited after export?)`);
+    }
+    for (const id of t.turnSteps) {
+      if (id === null) continue;
+      const s = steps.get(id);
+      if (!s || !s.rec.onBranches.includes(t.branchId)) throw badBundle(path, `${at}: step ${id} is not a step of ${t.sessionId}/${t.branchId} in ${BUNDLE_FILES.trajectory}`);
+    }
+    if (t.kind === 'window') {
+      for (const id of t.trainedSteps) {
+        if (steps.get(id)!.rec.weight !== 1) throw badBundle(path, `${at}: step ${id} is trained there but ${BUNDLE_FILES.trajectory} gives it weight ${String(steps.get(id)!.rec.weight)} (edited after export?)`);
+      }
+    }
+    if (x.reasoning) input.hasReasoning = true;
+    const origins = merged ? merged.trajectories[k]!.bundles : [0];
+    if (origins.some((o) => o >= input.origins.length)) throw badBundle(path, `manifest example ${k + 1} names an origin bundle the manifest does not list`);
+    input.examples.push({ k, sessionId: t.sessionId, branchId: t.branchId, key: x.key, assistantAt: x.assistantAt, origins: [...origins] });
+  });
+  // Trained turns masked for a secret: the step must stay masked whatever the votes say.
+  for (const m of input.maskedTurns) {
+    if (m.file !== BUNDLE_FILES.openai || m.action !== 'masked' || m.line < 1 || m.line > n) continue;
+    const ex = input.examples[m.line - 1]!;
+    const i = ex.assistantAt.indexOf(Number(/^\/messages\/(\d+)$/.exec(m.path)?.[1] ?? -1));
+    const step = i >= 0 ? manifest.trajectories[m.line - 1]!.turnSteps[i] : null;
+    if (step) addSecret(input, ex.sessionId, step);
+  }
+  for (const [sid, s] of input.sessions) {
+    for (const st of s.steps.values()) if (st.rec.merge?.reason === 'secret') addSecret(input, sid, st.rec.stepId);
+    for (const st of s.steps.values()) {
+      for (const v of st.rec.merge?.votes ?? []) {
+        if (v.origin >= input.origins.length) throw badBundle(path, `${BUNDLE_FILES.trajectory}:${st.line}: a vote names an origin bundle the manifest does not list`);
+      }
+    }
+  }
+}
+
+function addSecret(input: Input, sessionId: string, stepId: string): void {
+  const set = input.secretSteps.get(sessionId) ?? new Set<string>();
+  set.add(stepId);
+  input.secretSteps.set(sessionId, set);
+}
+
+/** The label sources an input's step records honour (its session record's policy, else the manifest's, else all). */
+export function sourcesOf(input: Input, sessionId: string): LabelSource[] {
+  const p = input.sessions.get(sessionId)?.rec.labelPolicy ?? input.manifest.labelPolicy;
+  return p ? p.sources : ['annotator', 'judge', 'rule'];
+}
+
+/** The votes a step record of an input casts, with origins as indexes into the input's origins. */
+export function inputVotes(input: Input, sessionId: string, step: InputStep): Vote[] {
+  if (step.rec.merge) return step.rec.merge.votes;
+  return votesOfHistory(step.rec.labelHistory as LabelEntry[], sourcesOf(input, sessionId), 0);
+}

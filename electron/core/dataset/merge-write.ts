@@ -1,0 +1,326 @@
+// Writing a merge plan as a bundle, in the same format as an export: every trainer
+// file is derived from the merged OpenAI lines through trainers.ts (the one owner of
+// each trainer's rules), so a merged bundle trains like an export and merges again.
+//
+// Into `<outDir>.tmp-<random>` beside the target: the example files are written while
+// each input's openai.jsonl is read again (and re-hashed: a bundle changed since it
+// was verified is refused), then trajectory.jsonl from the planned records, then the
+// recordings (re-hashed while copied); every file is read back and checked with the
+// exporter's validators, the manifest is checked against its schema, and the folder
+// is renamed into place. Any error or an abort removes the temporary folder.
+import { join } from 'node:path';
+import { ApolloError } from '../../../shared/errors';
+import { BUNDLE_FILES, emptyCounts, type Manifest, type ManifestFile } from './bundle';
+import { checkWrittenFile, scanFile, StagingDir, type BufferedWriter, type ScanHooks, type WrittenFile } from './files';
+import { describeIssues, mergedManifestSchema, type MergedManifest } from './manifest-schema';
+import { badBundle, type Input } from './merge-read';
+import { castTarget, mergedRedactions, sessionRecord, stepRecord, type MergePlan, type PlannedExample } from './merge-plan';
+import { summarizeRedactions } from './redact';
+import { TOKENIZER } from './tokens';
+import { actionLines, axolotlConfig, llamaFactoryDatasetInfo, llamaFactoryTrainConfig, recordTokenCount, reweighRecord, type OpenAIRecord } from './trainers';
+import { MAX_ERRORS, type ValidationError } from './validate';
+
+export interface WriteContext {
+  outDir: string;
+  appVersion: string;
+  checkAbort(): void;
+  progress(stage: string): void;
+  /** Progress inside one long copy (no step counted). */
+  note(stage: string): void;
+}
+
+/** Progress steps of writing: 7 files and the recordings, each written then validated; redactions, manifest, publish. */
+export function writeSteps(casts: number): number {
+  return 2 * (7 + casts) + 3;
+}
+
+interface Written {
+  manifestTrajectories: MergedManifest['trajectories'];
+  manifestActions: Manifest['actions'];
+  longestExample: number;
+  longestAction: number;
+  totalTokens: number;
+  overLimit: number;
+}
+
+const byString = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
+
+export async function writeMerge(plan: MergePlan, inputs: Input[], ctx: WriteContext): Promise<MergedManifest> {
+  const stage = new StagingDir(ctx.outDir);
+  try {
+    await stage.open();
+    const outputs: WrittenFile[] = [];
+    const w = await writeExamples(plan, inputs, stage, ctx);
+    outputs.push({ path: BUNDLE_FILES.openai, format: 'openai' }, { path: BUNDLE_FILES.sharegpt, format: 'sharegpt' }, { path: BUNDLE_FILES.mistral, format: 'mistral' });
+    await stage.writeFile(BUNDLE_FILES.axolotl, axolotlConfig(BUNDLE_FILES.openai, w.longestExample));
+    await stage.writeFile(BUNDLE_FILES.datasetInfo, llamaFactoryDatasetInfo(BUNDLE_FILES.sharegpt));
+    await stage.writeFile(BUNDLE_FILES.llamafactory, llamaFactoryTrainConfig('apollo', w.longestAction));
+    outputs.push({ path: BUNDLE_FILES.axolotl, format: 'trainer-config' }, { path: BUNDLE_FILES.datasetInfo, format: 'llama-factory-dataset-info' }, { path: BUNDLE_FILES.llamafactory, format: 'trainer-config' });
+    for (const f of [BUNDLE_FILES.axolotl, BUNDLE_FILES.datasetInfo, BUNDLE_FILES.llamafactory]) ctx.progress(`write ${f}`);
+    await writeTrajectory(plan, stage, ctx);
+    outputs.push({ path: BUNDLE_FILES.trajectory, format: 'trajectory' });
+    for (const c of plan.casts) {
+      await copyCast(c.input, c.file, c.out, stage, ctx);
+      outputs.push({ path: c.out, format: 'asciicast' });
+    }
+
+    const files = await validateOutputs(plan, stage, outputs, w, ctx);
+    const { redactions, maskedTurns } = mergedRedactions(plan, inputs);
+    await stage.writeFile(BUNDLE_FILES.redactions, `${JSON.stringify({ redactions, maskedTurns }, null, 2)}\n`);
+    const scan = await scanFile(join(stage.dir, BUNDLE_FILES.redactions));
+    files.push({ path: BUNDLE_FILES.redactions, format: 'redactions', bytes: scan.bytes, sha256: scan.sha256, records: redactions.length });
+    files.sort((a, b) => byString(a.path, b.path));
+    ctx.progress(`write ${BUNDLE_FILES.redactions}`);
+
+    const manifest = buildManifest(plan, inputs, w, files, ctx.appVersion, summarizeRedactions(redactions, maskedTurns));
+    // Our own output must read back: a manifest the next merge would refuse is a bug here, not there.
+    const check = mergedManifestSchema.safeParse(manifest);
+    if (!check.success) throw new ApolloError('INTERNAL', `Merged manifest does not fit its schema: ${describeIssues(check.error)}`);
+    await stage.writeFile(BUNDLE_FILES.manifest, `${JSON.stringify(manifest, null, 2)}\n`);
+    ctx.progress(`write ${BUNDLE_FILES.manifest}`);
+    ctx.checkAbort();
+
+    const castDirs = [...new Set(plan.casts.map((c) => c.out.slice(0, c.out.lastIndexOf('/'))))].sort(byString).reverse();
+    await stage.publish([...castDirs, ...(plan.casts.length ? ['terminals'] : [])]);
+    return manifest;
+  } finally {
+    await stage.discard();
+  }
+}
+
+/** Read an input file again while writing from it; refuse it if it changed since it was verified. */
+async function reread(input: Input, rel: string, hooks: ScanHooks): Promise<void> {
+  const f = input.files.get(rel)!;
+  const scan = await scanFile(join(input.dir, rel), hooks);
+  if (scan.sha256 !== f.sha256 || scan.bytes !== f.bytes) throw badBundle(input.path, `file ${rel} changed while it was being merged`, { bundle: input.path, file: rel });
+}
+
+/** openai.jsonl with merged weights, and its per-action lines for LLaMA-Factory and mistral-finetune. */
+async function writeExamples(plan: MergePlan, inputs: Input[], stage: StagingDir, ctx: WriteContext): Promise<Written> {
+  const openai = await stage.create(BUNDLE_FILES.openai);
+  const sharegpt = await stage.create(BUNDLE_FILES.sharegpt);
+  const mistral = await stage.create(BUNDLE_FILES.mistral);
+  const out: Written = { manifestTrajectories: [], manifestActions: [], longestExample: 0, longestAction: 0, totalTokens: 0, overLimit: 0 };
+  let n = 0;
+  for (const input of inputs) {
+    const from = plan.writtenFrom.get(input)!;
+    if (!from.size) continue;
+    await reread(input, BUNDLE_FILES.openai, {
+      line: (text, lineNo) => {
+        const x = from.get(lineNo - 1);
+        if (!x) return;
+        const record = mergedRecord(plan, input, x, JSON.parse(text) as OpenAIRecord);
+        const tokens = recordTokenCount(record);
+        openai.push(`${JSON.stringify(record)}\n`);
+        for (const a of actionLines(record, plan.options.historyTokens)) {
+          sharegpt.push(`${JSON.stringify(a.sharegpt)}\n`);
+          mistral.push(`${JSON.stringify(a.mistral)}\n`);
+          out.manifestActions.push({
+            line: out.manifestActions.length + 1, example: x.line, sessionId: x.ex.sessionId, branchId: x.ex.branchId,
+            stepId: x.entry.turnSteps[a.turn] ?? x.trainedSteps.at(-1) ?? '', tokens: a.tokens,
+          });
+          out.longestAction = Math.max(out.longestAction, a.tokens);
+        }
+        out.manifestTrajectories.push(trajectoryEntry(plan, x, tokens));
+        out.longestExample = Math.max(out.longestExample, tokens);
+        out.totalTokens += tokens;
+        if (tokens > plan.options.warnTokens) out.overLimit++;
+        if (++n % 256 === 0) ctx.checkAbort();
+      },
+      after: async () => {
+        ctx.checkAbort();
+        for (const wr of [openai, sharegpt, mistral] as BufferedWriter[]) await wr.maybeFlush();
+      },
+    });
+  }
+  for (const [wr, f] of [[openai, BUNDLE_FILES.openai], [sharegpt, BUNDLE_FILES.sharegpt], [mistral, BUNDLE_FILES.mistral]] as const) {
+    await stage.finish(wr);
+    ctx.progress(`write ${f}`);
+  }
+  return out;
+}
+
+/** An input line re-weighed by the plan; reasoning shown on trained turns when an input was exported with it. */
+function mergedRecord(plan: MergePlan, input: Input, x: PlannedExample, rec: OpenAIRecord): OpenAIRecord {
+  const steps = input.sessions.get(x.ex.sessionId)!.steps;
+  const reasoning = plan.allowReasoning
+    ? (turn: number): string | undefined => {
+        const id = x.entry.turnSteps[turn];
+        const r = id ? steps.get(id)?.rec.response?.reasoning : undefined;
+        return r || undefined;
+      }
+    : undefined;
+  return reweighRecord(rec, x.weights, reasoning);
+}
+
+function trajectoryEntry(plan: MergePlan, x: PlannedExample, tokens: number): MergedManifest['trajectories'][number] {
+  const e = x.entry;
+  const kept = x.weights.filter((v) => v === 1).length;
+  return {
+    line: x.line, sessionId: e.sessionId, branchId: e.branchId, branchName: e.branchName, kind: e.kind, context: e.context, steps: e.steps,
+    actions: e.turnSteps.length, kept, masked: e.turnSteps.length - kept, unlabelled: x.unlabelled, tokens, overLimit: tokens > plan.options.warnTokens,
+    trainedSteps: [...x.trainedSteps], turnSteps: [...e.turnSteps], bundles: [...x.origins], annotators: [...x.annotators],
+  };
+}
+
+async function writeTrajectory(plan: MergePlan, stage: StagingDir, ctx: WriteContext): Promise<void> {
+  const out = await stage.create(BUNDLE_FILES.trajectory);
+  for (const s of plan.sessions) {
+    out.push(`${JSON.stringify(sessionRecord(plan, s))}\n`);
+    for (const p of s.steps) out.push(`${JSON.stringify(stepRecord(plan, s.sessionId, p))}\n`);
+    await out.maybeFlush();
+    ctx.checkAbort();
+  }
+  await stage.finish(out);
+  ctx.progress(`write ${BUNDLE_FILES.trajectory}`);
+}
+
+async function copyCast(input: Input, file: ManifestFile, rel: string, stage: StagingDir, ctx: WriteContext): Promise<void> {
+  const out = await stage.create(rel);
+  let copied = 0;
+  let lastReport = 0;
+  await reread(input, file.path, {
+    chunk: (b) => {
+      out.push(Buffer.from(b));
+      copied += b.length;
+    },
+    after: () => {
+      ctx.checkAbort();
+      if (copied - lastReport >= 32 << 20 && copied < file.bytes) {
+        lastReport = copied;
+        ctx.note(`copy ${rel} ${Math.floor((copied / file.bytes) * 100)}%`);
+      }
+      return out.maybeFlush();
+    },
+  });
+  await stage.finish(out);
+  ctx.progress(`copy ${rel}`);
+}
+
+/** Read every output back with the exporter's validators; line counts must match the plan. */
+async function validateOutputs(plan: MergePlan, stage: StagingDir, outputs: WrittenFile[], w: Written, ctx: WriteContext): Promise<ManifestFile[]> {
+  const files: ManifestFile[] = [];
+  const errors: Array<ValidationError & { file: string }> = [];
+  let lines = 0;
+  for (const o of outputs) {
+    const check = await checkWrittenFile(stage.dir, o, {
+      allowReasoning: plan.allowReasoning,
+      onLine: () => {
+        if (++lines % 4096 === 0) ctx.checkAbort();
+      },
+    });
+    const expected = o.format === 'openai' ? plan.examples.length : o.format === 'sharegpt' || o.format === 'mistral' ? w.manifestActions.length : null;
+    if (expected !== null && check.lines !== expected) check.errors.push({ line: 0, message: `${check.lines} line(s) written, ${expected} expected` });
+    errors.push(...check.errors.map((e) => ({ ...e, file: o.path })));
+    files.push(check.file);
+    ctx.progress(`validate ${o.path}`);
+  }
+  if (errors.length) {
+    const first = errors[0]!;
+    throw new ApolloError('BAD_REQUEST', `Merged bundle failed validation: ${errors.length} error(s); first: ${first.file}:${first.line}: ${first.message}`, { errors: errors.slice(0, MAX_ERRORS) });
+  }
+  return files;
+}
+
+// ---------------------------------------------------------------- manifest
+
+function countsOf(plan: MergePlan, w: Written, skipped: number): Manifest['counts'] {
+  const c = emptyCounts(plan.manifestSessions.length, plan.examples.length);
+  c.actionLines = w.manifestActions.length;
+  for (const s of plan.sessions) {
+    for (const p of s.steps) {
+      c.steps++;
+      const r = p.copies[0]!.step;
+      if (r.rec.response && !r.isAction) c.emptyTurns++;
+    }
+  }
+  for (const a of plan.actions.values()) {
+    c.actions++;
+    const d = a.decision;
+    if (d.unlabelled) c.unlabelled++;
+    if (d.counted.length) c.labelledBy[d.counted[0]!.source]++;
+    if (a.trained) c.kept++;
+    else {
+      c.masked++;
+      // Kept by the policy but without a context to train it in: masked, in no reason's column.
+      if (d.label === 'mask') c.maskedBy[d.reason]++;
+    }
+  }
+  c.examplesSkipped = skipped;
+  c.reconstructed = plan.examples.filter((x) => x.entry.context === 'reconstructed').length;
+  c.tokens = { tokenizer: TOKENIZER, total: w.totalTokens, longest: w.longestExample, limit: plan.options.warnTokens, overLimit: w.overLimit };
+  return c;
+}
+
+function skippedOf(plan: MergePlan): Manifest['skipped'] {
+  const out: Manifest['skipped'] = [];
+  for (const s of plan.manifestSessions) {
+    const steps = plan.sessions.find((x) => x.sessionId === s.sessionId)?.steps ?? [];
+    for (const b of s.branches) {
+      if (b.exported || b.skipped === null || b.skipped === 'not selected' || b.skipped === 'no steps of its own') continue;
+      const onBranch = steps.filter((p) => p.copies.some((c) => c.step.rec.onBranches.includes(b.branchId))).length;
+      out.push({ sessionId: s.sessionId, branchId: b.branchId, reason: b.skipped === 'no actions' ? 'no-actions' : 'nothing-to-train', steps: onBranch });
+    }
+  }
+  return out;
+}
+
+function buildManifest(
+  plan: MergePlan, inputs: Input[], w: Written, files: ManifestFile[], appVersion: string, redactions: Manifest['redactions'],
+): MergedManifest {
+  const skipped = skippedOf(plan);
+  const counts = countsOf(plan, w, skipped.length);
+  const keys = new Set(plan.examples.map((x) => x.ex.key));
+  const mergedFrom: MergedManifest['mergedFrom'] = inputs.map((b) => {
+    const renamed: Record<string, string> = {};
+    for (const f of b.manifest.files) {
+      if (f.format !== 'asciicast') continue;
+      const o = castTarget(plan, b, f.path);
+      if (o && o !== f.path) renamed[f.path] = o;
+    }
+    return {
+      path: b.path, manifestSha256: b.manifestSha256, appVersion: b.manifest.appVersion, formats: [...b.manifest.formats],
+      labelPolicy: b.manifest.labelPolicy, annotators: [...b.manifest.annotators], counts: b.manifest.counts,
+      examples: { total: b.examples.length, used: b.examples.filter((x) => keys.has(x.key)).length }, renamed,
+    };
+  });
+  const warnings = [...plan.warnings];
+  if (counts.tokens.overLimit) warnings.push(`${counts.tokens.overLimit} example(s) are longer than ${plan.options.warnTokens} tokens (${TOKENIZER})`);
+  const actions = [...plan.actions.values()];
+  return {
+    format: 'apollo-dataset-bundle',
+    formatVersion: 2,
+    appVersion,
+    formats: plan.formats,
+    labelPolicy: plan.labelPolicy,
+    options: plan.options,
+    sessions: plan.manifestSessions,
+    trajectories: w.manifestTrajectories,
+    actions: w.manifestActions,
+    skipped,
+    annotators: plan.annotatorNames,
+    counts,
+    warnings,
+    files,
+    redactions,
+    mergedFrom,
+    merge: {
+      policy: plan.policy,
+      origins: plan.origins,
+      examples: { in: plan.examplesIn, distinct: plan.distinctExamples, out: plan.examples.length, duplicates: plan.examplesIn - plan.distinctExamples, nothingToTrain: plan.nothingToTrain },
+      actions: {
+        total: actions.length,
+        multiplyLabelled: actions.filter((a) => a.facts.votes.length > 1).length,
+        conflicts: plan.conflicts.length,
+        kept: counts.kept,
+        masked: counts.masked,
+        noContext: plan.noContext,
+      },
+      conflicts: plan.conflicts,
+      agreement: plan.agreement,
+      annotators: plan.annotators,
+      castsDeduplicated: plan.castsDeduplicated,
+      formatsMissing: plan.formatsMissing,
+    },
+  };
+}
