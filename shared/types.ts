@@ -54,6 +54,8 @@ export interface AppInfo {
   host: 'electron' | 'web';
   home: string;
   platform: string;
+  /** Where stored API keys go: the OS keychain, or memory until the host stops (with the reason when a keychain was refused). */
+  keyStore: { kind: 'keychain' | 'memory'; notice?: string };
 }
 
 export interface TerminalReplay {

@@ -6,6 +6,8 @@ import type { Workspace } from './store/workspace';
 /** Where API keys are kept: the OS keychain in Electron, process memory in the browser host. */
 export interface KeyVault {
   readonly kind: 'keychain' | 'memory';
+  /** Why keys are kept in memory although the host has a keychain API (shown in Settings). */
+  readonly notice?: string;
   get(profile: string): Promise<string | undefined>;
   set(profile: string, key: string): Promise<void>;
   delete(profile: string): Promise<void>;

@@ -1,12 +1,14 @@
-import { app, BrowserWindow, dialog, ipcMain, Menu, session, shell, type WebContents } from 'electron';
+import { app, BrowserWindow, dialog, ipcMain, Menu, protocol, session, shell, type MenuItemConstructorOptions, type WebContents } from 'electron';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ApolloCore } from '../core/app';
 import { resourcesDir } from '../core/paths';
 import { resolveHome } from '../core/store/workspace';
 import { contentSecurityPolicy } from '../web/server';
+import { mimeType, resolveStaticFile } from '../web/static-files';
 import { keychainVault } from './keychain';
-import { isAppUrl } from './app-url';
+import { APP_HOST, APP_INDEX_URL, APP_SCHEME, devServerUrl, externalUrl, isAppUrl, isDevToolsShortcut } from './app-url';
 
 const CHANNEL = 'apollo:msg';
 const here = fileURLToPath(new URL('.', import.meta.url));
@@ -16,10 +18,72 @@ function homeFromArgs(): string {
   return resolveHome(i > 0 ? process.argv[i + 1] : undefined);
 }
 
-const rendererIndex = join(here, '../renderer/index.html');
+const rendererDir = join(here, '../renderer');
 const home = homeFromArgs();
+/** An installed app: no dev server, no DevTools, no reload. */
+const packaged = app.isPackaged;
+const devUrl = devServerUrl(process.env, packaged);
 let core: ApolloCore | null = null;
 let mainWindow: BrowserWindow | null = null;
+
+// Before the app is ready (Electron's rule): app:// behaves like https — a standard,
+// secure origin of its own, with fetch — instead of file://, which would give the page
+// the run of the user's files. corsEnabled lets the page load its own module scripts
+// (fetched in CORS mode); no response carries Access-Control-Allow-Origin, so no other
+// origin can read them. No bypassCSP: the CSP applies.
+protocol.registerSchemesAsPrivileged([{ scheme: APP_SCHEME, privileges: { standard: true, secure: true, supportFetchAPI: true, corsEnabled: true } }]);
+
+/**
+ * Serve app://renderer/ from the built renderer folder: regular files inside it only
+ * (the web host's rule: no traversal, no symlinks), each with the CSP.
+ */
+function serveRenderer(): void {
+  const headers = {
+    'Content-Security-Policy': contentSecurityPolicy(null),
+    'X-Content-Type-Options': 'nosniff',
+    'Referrer-Policy': 'no-referrer',
+    'Cache-Control': 'no-cache',
+  };
+  const refuse = (status: number, text: string) => new Response(text, { status, headers: { ...headers, 'Content-Type': 'text/plain; charset=utf-8' } });
+  protocol.handle(APP_SCHEME, async (req) => {
+    let url: URL;
+    try {
+      url = new URL(req.url);
+    } catch {
+      return refuse(400, 'Bad request');
+    }
+    if (url.host !== APP_HOST) return refuse(404, 'Not found');
+    if (req.method !== 'GET' && req.method !== 'HEAD') return refuse(405, 'Method not allowed');
+    const found = await resolveStaticFile(rendererDir, url.pathname);
+    if (!found.ok) return refuse(found.status, found.status === 400 ? 'Bad request' : found.status === 403 ? 'Forbidden' : 'Not found');
+    let body: Buffer;
+    try {
+      body = await readFile(found.path);
+    } catch {
+      return refuse(404, 'Not found');
+    }
+    return new Response(req.method === 'HEAD' ? null : new Uint8Array(body), { status: 200, headers: { ...headers, 'Content-Type': mimeType(found.path) } });
+  });
+}
+
+/** Open an http(s) link in the user's browser, only after the user said yes: a page must not launch URLs on its own. */
+async function confirmOpenExternal(raw: string): Promise<void> {
+  const url = externalUrl(raw);
+  if (!url) return;
+  const opts = {
+    type: 'question' as const,
+    buttons: ['Cancel', 'Open in browser'],
+    defaultId: 0,
+    cancelId: 0,
+    noLink: true,
+    message: 'Open this link in your web browser?',
+    detail: url.href,
+  };
+  const win = mainWindow;
+  const { response } = win ? await dialog.showMessageBox(win, opts) : await dialog.showMessageBox(opts);
+  if (response === 1) await shell.openExternal(url.href);
+}
+
 
 async function start(): Promise<void> {
   const c = await ApolloCore.open({ home, resourcesDir: resourcesDir(), host: 'electron', vault: keychainVault(home) });
@@ -44,14 +108,23 @@ async function start(): Promise<void> {
   ipcMain.on(CHANNEL, (event, msg: unknown) => {
     // Only the app's own top-level frame may talk to the core.
     const frame = event.senderFrame;
-    if (!frame || frame.parent !== null || !isAppUrl(frame.url, rendererIndex, process.env.ELECTRON_RENDERER_URL)) return;
+    if (!frame || frame.parent !== null || !isAppUrl(frame.url, devUrl)) return;
     void linkFor(event.sender).receive(msg);
   });
 
-  session.defaultSession.webRequest.onHeadersReceived((details, cb) => {
-    cb({ responseHeaders: { ...details.responseHeaders, 'Content-Security-Policy': [contentSecurityPolicy(0)] } });
+  serveRenderer();
+  const ses = session.defaultSession;
+  // The dev server's pages get the same CSP as app:// (which sets its own headers).
+  ses.webRequest.onHeadersReceived((details, cb) => {
+    if (details.url.startsWith(`${APP_SCHEME}:`)) return cb({});
+    cb({ responseHeaders: { ...details.responseHeaders, 'Content-Security-Policy': [contentSecurityPolicy(null)] } });
   });
-  session.defaultSession.setPermissionRequestHandler((_wc, _perm, cb) => cb(false));
+  // The app needs no camera, microphone, notifications, geolocation, clipboard reads,
+  // HID/serial/USB... : every request and every check is denied. (Copy falls back to
+  // execCommand; paste arrives as a paste event, which needs no permission.)
+  ses.setPermissionRequestHandler((_wc, _permission, cb) => cb(false));
+  ses.setPermissionCheckHandler(() => false);
+  ses.setDevicePermissionHandler(() => false);
 
   const win = (mainWindow = new BrowserWindow({
     width: 1400,
@@ -65,18 +138,28 @@ async function start(): Promise<void> {
       nodeIntegration: false,
       webSecurity: true,
       spellcheck: false,
+      // An installed app has no DevTools at all (and the menu has no role to open them).
+      devTools: !packaged,
     },
   }));
   win.on('closed', () => (mainWindow = null));
   win.webContents.setWindowOpenHandler(({ url }) => {
-    if (/^https?:\/\//.test(url)) void shell.openExternal(url);
+    void confirmOpenExternal(url).catch((err: unknown) => console.error('Opening a link failed:', err));
     return { action: 'deny' };
   });
-  win.webContents.on('will-navigate', (e) => e.preventDefault());
+  win.webContents.on('will-navigate', (e, url) => {
+    // The window stays on the app; a followed link is offered to the browser instead.
+    e.preventDefault();
+    if (!isAppUrl(url, devUrl)) void confirmOpenExternal(url).catch((err: unknown) => console.error('Opening a link failed:', err));
+  });
   win.webContents.on('will-attach-webview', (e) => e.preventDefault());
+  if (packaged) {
+    win.webContents.on('before-input-event', (e, input) => {
+      if (isDevToolsShortcut(input)) e.preventDefault();
+    });
+  }
 
-  if (process.env.ELECTRON_RENDERER_URL) await win.loadURL(process.env.ELECTRON_RENDERER_URL);
-  else await win.loadFile(rendererIndex);
+  await win.loadURL(devUrl ?? APP_INDEX_URL);
 }
 
 // Quitting waits for the core: terminals are ended (their last output and exit are
@@ -96,14 +179,12 @@ app.on('before-quit', (e) => {
 // Ctrl-C in the terminal that ran `npm start`, or a service manager's SIGTERM: quit the same way.
 for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => app.quit());
 
-Menu.setApplicationMenu(
-  Menu.buildFromTemplate([
-    { role: 'fileMenu' },
-    { role: 'editMenu' },
-    { role: 'viewMenu' },
-    { role: 'windowMenu' },
-  ]),
-);
+// The stock View menu carries reload, force reload and toggle DevTools: in an installed
+// app it keeps only zoom and full screen.
+const viewMenu: MenuItemConstructorOptions = packaged
+  ? { label: 'View', submenu: [{ role: 'resetZoom' }, { role: 'zoomIn' }, { role: 'zoomOut' }, { type: 'separator' }, { role: 'togglefullscreen' }] }
+  : { role: 'viewMenu' };
+Menu.setApplicationMenu(Menu.buildFromTemplate([{ role: 'fileMenu' }, { role: 'editMenu' }, viewMenu, { role: 'windowMenu' }]));
 
 // One instance: a second one (which would write the same workspace) hands over to
 // the first, which comes to the front.

@@ -2,19 +2,28 @@ import { safeStorage } from 'electron';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { KeyVault } from '../core/profiles';
+import { chooseKeyStore } from './key-store-policy';
 
 /**
  * API keys encrypted with the OS keychain (Keychain, DPAPI, libsecret/kwallet) via
  * Electron's safeStorage, one small file per profile beside the workspace, never
- * inside workspace.json. Where no keychain is available, keys stay in memory.
+ * inside workspace.json. Where no real keychain is available (none at all, or Linux's
+ * `basic_text` fallback: see chooseKeyStore), keys stay in memory. Call once the app
+ * is ready: the Linux backend is known only then.
  */
 export function keychainVault(home: string): KeyVault {
   const dir = join(home, 'keys');
   const memory = new Map<string, string>();
   const file = (profile: string) => join(dir, `${encodeURIComponent(profile)}.bin`);
-  const available = () => safeStorage.isEncryptionAvailable();
+  const choice = chooseKeyStore(
+    process.platform,
+    safeStorage.isEncryptionAvailable(),
+    process.platform === 'linux' ? safeStorage.getSelectedStorageBackend() : null,
+  );
+  const available = () => choice.use === 'keychain';
   return {
-    kind: 'keychain',
+    kind: choice.use,
+    ...(choice.use === 'memory' ? { notice: choice.notice } : {}),
     async get(profile) {
       if (!available()) return memory.get(profile);
       try {

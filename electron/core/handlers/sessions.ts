@@ -11,7 +11,10 @@ const DEFAULT_REPLAY_BYTES = 2 * 1024 * 1024;
 
 export function sessionHandlers(core: ApolloCore): HandlerMap {
   return {
-    'app.info': () => ({ version: APP_VERSION, host: core.opts.host, home: core.ws.home, platform: process.platform }),
+    'app.info': () => {
+      const { kind, notice } = core.profiles.vault;
+      return { version: APP_VERSION, host: core.opts.host, home: core.ws.home, platform: process.platform, keyStore: notice ? { kind, notice } : { kind } };
+    },
 
     'sessions.list': () => core.listSessions(),
 

@@ -71,6 +71,7 @@ export function SettingsDialog() {
   const closeDialog = useApp((s) => s.closeDialog);
   const profiles = useApp((s) => s.profiles);
   const hostKind = useApp((s) => s.appInfo?.host);
+  const keyStore = useApp((s) => s.appInfo?.keyStore);
   const [selected, setSelected] = useState<string | null>(() => profiles[0]?.name ?? null);
   const current = profiles.find((p) => p.name === selected) ?? null;
 
@@ -113,7 +114,7 @@ export function SettingsDialog() {
         </div>
         <div className="profile-form-col">
           <ProfileForm key={current?.name ?? '__new'} profile={current} onSaved={(name) => setSelected(name)} onDeleted={() => setSelected(null)} />
-          {current && <KeyAndTest profile={current} browser={hostKind === 'web'} />}
+          {current && <KeyAndTest profile={current} browser={hostKind === 'web'} keyStoreNotice={keyStore?.kind === 'memory' ? keyStore.notice : undefined} />}
         </div>
       </div>
     </Dialog>
@@ -265,7 +266,7 @@ function ProfileForm({ profile, onSaved, onDeleted }: { profile: EndpointProfile
   );
 }
 
-function KeyAndTest({ profile, browser }: { profile: EndpointProfile; browser: boolean }) {
+function KeyAndTest({ profile, browser, keyStoreNotice }: { profile: EndpointProfile; browser: boolean; keyStoreNotice?: string }) {
   const setKey = useApp((s) => s.setProfileKey);
   const test = useApp((s) => s.testProfile);
   const result = useApp((s) => s.profileTests[profile.name]);
@@ -306,9 +307,14 @@ function KeyAndTest({ profile, browser }: { profile: EndpointProfile; browser: b
           {msg && <span className={msg.ok ? 'ok-text small' : 'field-error'}>{msg.text}</span>}
         </div>
         <span className="field-hint">
-          {browser ? 'Browser mode: the host keeps the key in memory only; it is never shown again.' : 'Stored with the OS keychain; it is never shown again.'} An environment
+          {browser ? 'Browser mode: the host keeps the key in memory only; it is never shown again.' : keyStoreNotice ? 'Kept in memory only; it is never shown again.' : 'Stored with the OS keychain; it is never shown again.'} An environment
           variable, when set, wins.
         </span>
+        {keyStoreNotice && (
+          <span className="warn-text small" data-testid="key-store-notice" role="note">
+            {keyStoreNotice}
+          </span>
+        )}
       </div>
       <div className="inline-row">
         <button type="button" className="btn btn-small" data-testid="test-connection" disabled={result === 'running'} onClick={() => void test(profile.name)}>
