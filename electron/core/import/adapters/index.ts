@@ -1,8 +1,9 @@
 // Every import format. Detection asks each and takes the most confident.
 import type { ImportAdapter } from '../types';
+import { asciicastAdapter } from './asciicast';
 import { innovatorBenchAdapter } from './innovatorbench';
 import { miniSweAgentAdapter } from './mini-swe-agent';
 import { openaiChatAdapter, sharegptAdapter } from './sft';
 import { sweAgentAdapter } from './swe-agent';
 
-export const ADAPTERS: readonly ImportAdapter[] = [innovatorBenchAdapter, sweAgentAdapter, miniSweAgentAdapter, openaiChatAdapter, sharegptAdapter];
+export const ADAPTERS: readonly ImportAdapter[] = [innovatorBenchAdapter, sweAgentAdapter, miniSweAgentAdapter, openaiChatAdapter, sharegptAdapter, asciicastAdapter];
