@@ -14,7 +14,8 @@ import { BUNDLE_FILES, emptyCounts, type Manifest, type ManifestFile } from './b
 import { checkWrittenFile, scanFile, StagingDir, type BufferedWriter, type ScanHooks, type WrittenFile } from './files';
 import { describeIssues, mergedManifestSchema, type MergedManifest } from './manifest-schema';
 import { badBundle, type Input } from './merge-read';
-import { castTarget, mergedRedactions, sessionRecord, stepRecord, type MergePlan, type PlannedExample } from './merge-plan';
+import { castTarget, type MergePlan, type PlannedExample } from './merge-plan';
+import { mergedRedactions, sessionRecord, stepRecord } from './merge-records';
 import { summarizeRedactions } from './redact';
 import { TOKENIZER } from './tokens';
 import { actionLines, axolotlConfig, llamaFactoryDatasetInfo, llamaFactoryTrainConfig, recordTokenCount, reweighRecord, type OpenAIRecord } from './trainers';
