@@ -64,16 +64,18 @@ const LABELS: Record<'alice' | 'bob' | 'carol', Partial<Record<Marker, L>>> = {
   carol: { M1: 'keep', M2: 'keep', M3: 'keep', M4: 'mask', M5: 'mask', MS: 'keep', M6: 'keep' },
 };
 
-/** The base session as an annotator's copy: their labels appended after it, at their own times. */
-function annotatorCopy(author: keyof typeof LABELS, t0: number): SessionEvent[] {
-  const out = base.events.slice();
+/** A session as an annotator's copy: their labels appended after it, at their own times. */
+function withLabels(events: SessionEvent[], stepIds: Record<string, string>, author: string, labels: Record<string, L>, t0: number): SessionEvent[] {
+  const out = events.slice();
   let seq = out.at(-1)!.seq;
   let ts = t0;
-  for (const [m, label] of Object.entries(LABELS[author]) as Array<[Marker, L]>) {
-    out.push({ seq: ++seq, ts: (ts += 1000), type: 'label.set', stepId: ids[m], label, tags: label === 'mask' ? ['error'] : [], note: `${author} says ${label}`, source: 'annotator', author } as SessionEvent);
+  for (const [m, label] of Object.entries(labels)) {
+    out.push({ seq: ++seq, ts: (ts += 1000), type: 'label.set', stepId: stepIds[m]!, label, tags: label === 'mask' ? ['error'] : [], note: `${author} says ${label}`, source: 'annotator', author } as SessionEvent);
   }
   return out;
 }
+
+const annotatorCopy = (author: keyof typeof LABELS, t0: number): SessionEvent[] => withLabels(base.events, ids, author, LABELS[author], t0);
 
 /** A session only Alice exported. */
 function soloSession(): SessionEvent[] {
@@ -334,6 +336,34 @@ describe('mergeBundles by action', () => {
     expect(cohensKappa([['keep', 'keep'], ['keep', 'keep']]).kappa).toBeNull();
     expect(fleissKappa([{ keep: 3, mask: 0 }, { keep: 0, mask: 3 }]).kappa).toBe(1);
     expect(fleissKappa([{ keep: 1, mask: 0 }])).toEqual({ items: 0, pairwise: null, kappa: null });
+  });
+});
+
+describe('windows after a summary, split differently by each annotator', () => {
+  /** L1, L2, then L3 carries a summary of L1–L2 (a new window starts), L4. */
+  function longSession(): { events: SessionEvent[]; ids: Record<string, string> } {
+    const b = new SessionBuilder({ name: 'Long' });
+    b.rollout({ task: 'Long task' });
+    const ids: Record<string, string> = {};
+    for (const m of ['L1', 'L2', 'L3', 'L4']) ids[m] = b.step({ content: `Step MARK-${m}.`, calls: [run(`echo MARK-${m}`)], results: [ok()] });
+    b.summary(ids.L3!, 'Listed the files twice.', [ids.L1!, ids.L2!]);
+    return { events: b.events, ids };
+  }
+
+  it('trains each kept action once and never a summary turn', async () => {
+    const long = longSession();
+    const dana = await exportCopy('dana', [{ id: 'long', events: withLabels(long.events, long.ids, 'dana', { L1: 'keep', L2: 'keep', L3: 'mask', L4: 'keep' }, 1e12), dir: join(root, 'nowhere') }]);
+    // Erin exported with a token limit: her examples are cut into other windows than Dana's.
+    const erin = await exportCopy('erin', [{ id: 'long', events: withLabels(long.events, long.ids, 'erin', { L1: 'mask', L2: 'keep', L3: 'keep', L4: 'keep' }, 2e12), dir: join(root, 'nowhere') }], { maxTokens: 2300 });
+    expect(exported.erin!.trajectories.length).toBeGreaterThan(exported.dana!.trajectories.length);
+    expect(exported.dana!.trajectories[1]!.turnSteps[0]).toBeNull();
+    const anyMask = await merge([dana, erin]);
+    await expectTrained(anyMask.dir, ['L2', 'L4']);
+    expect(anyMask.manifest.warnings.join('\n')).toMatch(/different token limits/);
+    const preferErin = await merge([dana, erin], { policy: { kind: 'prefer', annotators: ['erin'] } });
+    await expectTrained(preferErin.dir, ['L2', 'L3', 'L4']);
+    const preferDana = await merge([erin, dana], { policy: { kind: 'prefer', annotators: ['dana'] } });
+    await expectTrained(preferDana.dir, ['L1', 'L2', 'L4']);
   });
 });
 
