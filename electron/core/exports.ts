@@ -9,11 +9,9 @@
 import { randomUUID } from 'node:crypto';
 import { isAbsolute } from 'node:path';
 import { ApolloError, type ErrorCode } from '../../shared/errors';
-import type { SessionEvent } from '../../shared/events';
-import type { AnnotatePushEvents } from '../../shared/contract/annotate';
+import type { AnnotatePushEvents, ExportPlan, ExportPlanCounts } from '../../shared/contract/annotate';
 import { foldTrajectory } from '../../shared/trajectory';
-import { exportBundle, type ExportBundleResult, type ExportFormat, type ExportSessionInput } from './dataset/index';
-import { systemPromptFor, TOOL_SCHEMAS } from './rollout/index';
+import { exportBundle, type ExportBundleOptions, type ExportBundleResult, type ExportFormat, type ExportSessionInput, type Manifest } from './dataset/index';
 import { APP_VERSION } from './version';
 import type { ApolloCore } from './app';
 
@@ -35,6 +33,68 @@ export interface ExportRequest {
   formats: ExportFormat[];
   /** Absolute path of the bundle folder to create (must not exist). */
   outDir: string;
+  /** Unreviewed actions: 'keep' trains them (default), 'mask' does not, 'refuse' refuses to export while any is left. */
+  labelPolicy?: { unlabelled?: 'keep' | 'mask' | 'refuse' };
+  /** Split examples longer than this many tokens. */
+  maxTokens?: number;
+}
+
+/** The options an export request gives exportBundle, the same for the plan and for the job. */
+function bundleOptions(req: Omit<ExportRequest, 'outDir'>): Pick<ExportBundleOptions, 'formats' | 'labelPolicy' | 'maxTokens'> {
+  return {
+    formats: req.formats,
+    ...(req.labelPolicy?.unlabelled ? { labelPolicy: { unlabelled: req.labelPolicy.unlabelled } } : {}),
+    ...(req.maxTokens !== undefined ? { maxTokens: req.maxTokens } : {}),
+  };
+}
+
+function planCounts(m: Manifest): ExportPlanCounts {
+  const c = m.counts;
+  return {
+    examples: c.trajectories, actionLines: c.actionLines, actions: c.actions, kept: c.kept, masked: c.masked, unlabelled: c.unlabelled,
+    maskedBy: { ...c.maskedBy }, examplesSkipped: c.examplesSkipped, reconstructed: c.reconstructed, tokens: { ...c.tokens },
+  };
+}
+
+/**
+ * What export.start would write for `req`, computed by exportBundle's dry run (the
+ * same code path, so the numbers are the bundle's): in total, and per session (each
+ * planned alone; steps belong to one session, so nothing is shared between them).
+ * Writes nothing; unknown sessions or branches are refused as export.start refuses them.
+ */
+export async function planExport(core: ExportCore, req: Omit<ExportRequest, 'outDir'> & { outDir?: string }): Promise<ExportPlan> {
+  if (req.formats.length === 0) throw new ApolloError('BAD_REQUEST', 'No export format chosen');
+  const sessions = await exportInputs(core, req.sessionIds, req.branchIds, req.branches);
+  const secrets = await core.profiles.secrets();
+  const dry = (inputs: ExportSessionInput[]) =>
+    exportBundle({ home: '', sessions: inputs, outDir: req.outDir ?? '', secrets, appVersion: APP_VERSION, ...bundleOptions(req), dryRun: true });
+  const all = await dry(sessions);
+  const alone = sessions.length === 1 ? [all] : await sequential(sessions.map((s) => () => dry([s])));
+  const policy = all.manifest.labelPolicy.unlabelled;
+  return {
+    policy,
+    refused: policy === 'refuse' && all.manifest.counts.unlabelled > 0,
+    total: planCounts(all.manifest),
+    warnings: [...all.manifest.warnings],
+    sessions: alone.map((r) => {
+      const s = r.manifest.sessions[0]!;
+      return {
+        sessionId: s.sessionId, name: s.name, counts: planCounts(r.manifest), warnings: [...r.manifest.warnings],
+        branches: s.branches.map((b) => ({ branchId: b.branchId, name: b.name, exported: b.exported, skipped: b.skipped })),
+      };
+    }),
+  };
+}
+
+/** One after the other: a plan is CPU work on the core's event loop, which also serves the terminals. */
+async function sequential<T>(jobs: Array<() => Promise<T>>): Promise<T[]> {
+  const out: T[] = [];
+  for (const j of jobs) {
+    out.push(await j());
+    // Let terminal output and other requests through between sessions.
+    await new Promise<void>((r) => setImmediate(r));
+  }
+  return out;
 }
 
 export interface ExportOutcome {
@@ -182,7 +242,7 @@ export class ExportManager {
         home: '',
         sessions,
         outDir: req.outDir,
-        formats: req.formats,
+        ...bundleOptions(req),
         secrets,
         appVersion: APP_VERSION,
         signal: job.controller.signal,
@@ -199,7 +259,7 @@ export class ExportManager {
       job.state = 'done';
       await this.recordExport(sessions, result);
       outcome = { exportId: job.id, state: 'done', dir: result.dir, result };
-      report({ done: lastTotal || 1, total: lastTotal || 1, stage: 'done', state: 'done', dir: result.dir });
+      report({ done: lastTotal || 1, total: lastTotal || 1, stage: 'done', state: 'done', dir: result.dir, counts: planCounts(result.manifest) });
     } catch (e) {
       const err = e instanceof ApolloError ? e : new ApolloError('INTERNAL', (e as Error)?.message ?? String(e));
       const cancelled = err.code === 'CANCELLED' || job.controller.signal.aborted;

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { command } from './define';
-import { LABEL_TAGS } from '../events';
+import { LABEL_TAGS, type WireMessage } from '../events';
 
 const id = z.string().min(1).max(200);
 const toolCall = z.object({ name: z.string().min(1).max(100), arguments: z.record(z.string(), z.unknown()) });
@@ -19,6 +19,71 @@ export type HandActionRefusal = 'root' | 'checkpoints-off' | 'not-run' | 'checkp
 export type HandActionPlan =
   | { mode: 'checkpoint'; stepId: string; stepNumber: number; commit: string; waits?: string }
   | { mode: 'refuse'; cause: HandActionRefusal; reason: string };
+
+/**
+ * What the model saw for a step: the wire body of the request its reply came from.
+ * 'recorded': exactly as sent; 'reconstructed': rebuilt by today's prompt code for a
+ * log older than the request record (`note` says so, for people).
+ */
+export interface StepRequestView {
+  body: Record<string, unknown> & { messages: WireMessage[] };
+  source: 'recorded' | 'reconstructed';
+  requestId?: string;
+  note?: string;
+}
+
+export const EXPORT_FORMAT_NAMES = ['openai', 'sharegpt', 'mistral', 'trajectory', 'asciicast'] as const;
+
+/** What an export takes, planned (export.plan) or written (export.start). */
+const exportSelection = {
+  sessionIds: z.array(id).min(1).max(1000),
+  /** Branches to export, looked up in every session (compatibility; see `branches`). */
+  branchIds: z.array(id).max(1000).optional(),
+  /** Branches to export per session (sessionId → branch ids); overrides `branchIds` for the sessions it names. */
+  branches: z.record(id, z.array(id).min(1).max(1000)).optional(),
+  formats: z.array(z.enum(EXPORT_FORMAT_NAMES)).min(1),
+  /** Unreviewed actions (no label from an honoured source): train them, skip them (weight 0), or refuse to export. */
+  labelPolicy: z.object({ unlabelled: z.enum(['keep', 'mask', 'refuse']).optional() }).optional(),
+  /** Split examples longer than this many tokens. */
+  maxTokens: z.number().int().min(64).max(100_000_000).optional(),
+};
+
+/** Counts of an export plan (the manifest's counts; `examples` = lines of openai.jsonl). */
+export interface ExportPlanCounts {
+  examples: number;
+  /** Lines of sharegpt.jsonl / mistral.jsonl (one per trained action). */
+  actionLines: number;
+  actions: number;
+  /** Actions trained (weight 1 in exactly one example). */
+  kept: number;
+  /** Actions not trained (weight 0 everywhere). */
+  masked: number;
+  /** Actions without a label from an honoured source (counted in kept or masked, per the policy). */
+  unlabelled: number;
+  maskedBy: Record<string, number>;
+  examplesSkipped: number;
+  /** Examples whose context was rebuilt by today's code. */
+  reconstructed: number;
+  tokens: { tokenizer: string; total: number; longest: number; limit: number; overLimit: number };
+}
+
+export interface ExportPlanSession {
+  sessionId: string;
+  name: string | null;
+  counts: ExportPlanCounts;
+  warnings: string[];
+  branches: Array<{ branchId: string; name: string; exported: boolean; skipped: string | null }>;
+}
+
+/** What export.start would write, computed without writing anything. */
+export interface ExportPlan {
+  policy: 'keep' | 'mask' | 'refuse';
+  /** Export would be refused as things are: the policy refuses and unreviewed actions are left. */
+  refused: boolean;
+  total: ExportPlanCounts;
+  warnings: string[];
+  sessions: ExportPlanSession[];
+}
 
 export const annotateCommands = {
   /** Branch from a step: continue with the agent (optionally with guidance) or with a hand-written action. */
@@ -45,6 +110,8 @@ export const annotateCommands = {
   'comment.add': command<{ commentId: string }>()(z.object({ sessionId: id, stepId: id, text: z.string().min(1).max(100_000) })),
   'comment.edit': command<{ ok: true }>()(z.object({ sessionId: id, commentId: id, text: z.string().min(1).max(100_000) })),
   'comment.delete': command<{ ok: true }>()(z.object({ sessionId: id, commentId: id })),
+  /** What the model saw for a step (see StepRequestView); null for a step without a model reply (hand-written, human, replayed). */
+  'steps.request': command<StepRequestView | null>()(z.object({ sessionId: id, stepId: id })),
   'checkpoint.files': command<{ files: FileEntry[]; usage: { bytes: number; budgetBytes: number } }>()(z.object({ sessionId: id, stepId: id })),
   'checkpoint.readFile': command<{ text: string; binary: boolean }>()(z.object({ sessionId: id, stepId: id, path: z.string().min(1).max(4096) })),
   'labels.set': command<{ count: number }>()(
@@ -65,20 +132,16 @@ export const annotateCommands = {
     z.object({ sessionId: id, branchId: id, rules: z.array(z.string().max(64)).min(1).max(20), params: z.record(z.string(), z.unknown()).optional() }),
   ),
   'judge.run': command<{ labelled: number; tokens: number; error?: string }>()(z.object({ sessionId: id, branchId: id, profile: z.string().min(1).max(64) })),
-  'export.start': command<{ exportId: string }>()(
-    z.object({
-      sessionIds: z.array(id).min(1).max(1000),
-      /** Branches to export, looked up in every session (compatibility; see `branches`). */
-      branchIds: z.array(id).max(1000).optional(),
-      /** Branches to export per session (sessionId → branch ids); overrides `branchIds` for the sessions it names. */
-      branches: z.record(id, z.array(id).min(1).max(1000)).optional(),
-      formats: z.array(z.enum(['openai', 'sharegpt', 'trajectory', 'asciicast'])).min(1),
-      outDir: z.string().min(1).max(4096),
-    }),
-  ),
+  'export.start': command<{ exportId: string }>()(z.object({ ...exportSelection, outDir: z.string().min(1).max(4096) })),
+  /** What export.start with the same arguments would write (counts, tokens, warnings per session and in total); writes nothing. */
+  'export.plan': command<ExportPlan>()(z.object(exportSelection)),
   'export.cancel': command<{ ok: true }>()(z.object({ exportId: id })),
 };
 
 export interface AnnotatePushEvents {
-  'export.progress': { exportId: string; done: number; total: number; stage: string; state: 'running' | 'done' | 'failed' | 'cancelled'; dir?: string; error?: string };
+  'export.progress': {
+    exportId: string; done: number; total: number; stage: string; state: 'running' | 'done' | 'failed' | 'cancelled'; dir?: string; error?: string;
+    /** With state 'done': the counts of the manifest written. */
+    counts?: ExportPlanCounts;
+  };
 }

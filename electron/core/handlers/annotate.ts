@@ -1,6 +1,8 @@
 import type { ApolloCore } from '../app';
 import type { HandlerMap } from '../dispatch';
-import { addComment, checkpointFiles, checkpointReadFile, createBranch, deleteComment, editComment, handActionPlan, rewind, runPendingActions } from '../annotate/index';
+import { addComment, checkpointFiles, checkpointReadFile, createBranch, deleteComment, editComment, handActionPlan, rewind, runPendingActions, trajectoryOf } from '../annotate/index';
+import { requireStep } from '../annotate/state';
+import { requestForStep } from '../rollout/request-record';
 
 /** Branches, rewinds, comments and checkpoint reading (labels, rules, judge and export live elsewhere). */
 export function annotateHandlers(core: ApolloCore): HandlerMap {
@@ -21,6 +23,16 @@ export function annotateHandlers(core: ApolloCore): HandlerMap {
     'comment.add': (a) => addComment(core, a),
     'comment.edit': (a) => editComment(core, a),
     'comment.delete': (a) => deleteComment(core, a),
+    'steps.request': async ({ sessionId, stepId }) => {
+      const session = await core.session(sessionId);
+      const t = trajectoryOf(session);
+      requireStep(t, sessionId, stepId);
+      // The system prompt of old rollouts names the working directory the session was
+      // created in (the export rebuilds them from the same one).
+      const created = session.events.find((e) => e.type === 'session.created');
+      const cwd = created?.type === 'session.created' && created.cwd ? created.cwd : undefined;
+      return requestForStep(t, stepId, { cwd });
+    },
     'checkpoint.files': ({ sessionId, stepId }) => checkpointFiles(core, sessionId, stepId),
     'checkpoint.readFile': ({ sessionId, stepId, path }) => checkpointReadFile(core, sessionId, stepId, path),
   };

@@ -9,7 +9,7 @@ import type { HandlerMap } from '../dispatch';
 import type { SessionLog } from '../store/workspace';
 import { sessionLocks, trajectoryOf } from '../annotate/index';
 import { judgeBranch, listRules, previewRules, ruleEvents, RULE_NAMES, type RuleParamOverrides } from '../labels/index';
-import { ExportManager } from '../exports';
+import { ExportManager, planExport } from '../exports';
 
 /** What the label functions need of the core (ApolloCore satisfies it). */
 export type LabelsCore = Pick<ApolloCore, 'session' | 'annotator' | 'profiles'>;
@@ -267,10 +267,11 @@ export function labelHandlers(core: ApolloCore): HandlerMap {
       const r = await runJudge(core, { sessionId, branchId, endpoint: { baseURL: ep.baseUrl, apiKey: ep.apiKey, model: ep.model } });
       return { labelled: r.labelled, tokens: r.tokens, ...(r.error ? { error: r.error } : {}) };
     },
-    'export.start': async ({ sessionIds, branchIds, branches, formats, outDir }) => {
-      const { exportId } = await exports.start({ sessionIds, branchIds, branches, formats, outDir });
+    'export.start': async (req) => {
+      const { exportId } = await exports.start(req);
       return { exportId };
     },
+    'export.plan': (req) => planExport(core, req),
     'export.cancel': ({ exportId }) => {
       exports.cancel(exportId);
       return { ok: true as const };

@@ -240,6 +240,7 @@ function StepTimeline({ tv, sessionId }: { tv: TrajectoryView; sessionId: string
         selected={tv.view.stepId === step.id}
         streaming={streaming && streaming.stepId === step.id && !step.response ? streaming : null}
         retry={entry.retry && entry.retry.stepId === step.id ? entry.retry : null}
+        pauses={step.finishedAt === undefined ? entry.pauses[step.rolloutId] : undefined}
         branchStart={starts && branch ? { label: branchLabel(branch), fromDepth: parent?.depth ?? 0, reason: branch.reason, author: branch.author } : null}
         forks={Math.max(0, step.children.length - 1)}
         guidance={guidance}

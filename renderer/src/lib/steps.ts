@@ -1,6 +1,6 @@
 // One-line summaries of trajectory steps for lists.
 import type { Step } from '../../../shared/trajectory';
-import { truncate } from './format';
+import { formatDuration, truncate } from './format';
 
 /** Argument keys that best describe an action, in order of preference. */
 const SUMMARY_KEYS = ['command', 'cmd', 'keys', 'path', 'file', 'query', 'text', 'seconds', 'terminal'];
@@ -26,6 +26,7 @@ export function summarizeArguments(raw: string): string {
 export interface StepSummary {
   tool: string;
   detail: string;
+  /** Active time of a finished step: wall time minus time paused. */
   durationMs?: number;
   tokens?: number;
   isError: boolean;
@@ -46,7 +47,7 @@ export function summarizeStep(step: Step): StepSummary {
   return {
     tool: tool || (step.response ? '…' : 'awaiting model'),
     detail,
-    durationMs: step.finishedAt !== undefined ? step.finishedAt - step.startedAt : undefined,
+    durationMs: stepTimings(step)?.activeMs,
     tokens: step.response?.usage?.totalTokens ?? step.promptTokens,
     isError: step.results.some((r) => r.isError),
     running: step.finishedAt === undefined,
@@ -121,4 +122,62 @@ export function prettyArguments(raw: string): string {
 /** The thought of a step: reasoning (if the model exposes it) and the visible content. */
 export function thoughtOf(step: Step): { reasoning: string; content: string } {
   return { reasoning: step.response?.reasoning.trim() ?? '', content: step.response?.content.trim() ?? '' };
+}
+
+export interface StepTimings {
+  wallMs: number;
+  /** Wall time minus time paused: what the step cost. */
+  activeMs: number;
+  pausedMs: number;
+  /** Time waiting on the endpoint, retries and backoff included (absent in older logs). */
+  modelMs?: number;
+  /** Time the step's tool calls took. */
+  toolMs: number;
+}
+
+/**
+ * The timings of a finished step. Wall time alone lies about a step that waited out a
+ * pause (2 m 41 s of an endpoint outage is not 2 m 53 s of work), so the active time
+ * is wall − paused; null while the step runs.
+ */
+export function stepTimings(step: Step): StepTimings | null {
+  if (step.finishedAt === undefined) return null;
+  const wallMs = Math.max(0, step.finishedAt - step.startedAt);
+  const pausedMs = Math.min(wallMs, Math.max(0, step.pausedMs ?? 0));
+  return {
+    wallMs,
+    activeMs: wallMs - pausedMs,
+    pausedMs,
+    ...(step.modelMs !== undefined ? { modelMs: step.modelMs } : {}),
+    toolMs: step.results.reduce((n, r) => n + r.durationMs, 0),
+  };
+}
+
+/** "41 s active · paused 2 m 41 s · 12 s waiting on the endpoint", for a finished step. */
+export function describeTimings(t: StepTimings): string {
+  const parts = [`${formatDuration(t.activeMs)} active`];
+  if (t.pausedMs > 0) parts.push(`paused ${formatDuration(t.pausedMs)}`);
+  if (t.modelMs !== undefined) parts.push(`${formatDuration(t.modelMs)} waiting on the endpoint`);
+  if (t.toolMs > 0) parts.push(`${formatDuration(t.toolMs)} in tools`);
+  return parts.join(' · ');
+}
+
+/** A span of time a rollout spent paused (`to` absent: still paused). */
+export interface PauseSpan {
+  from: number;
+  to?: number;
+}
+
+/**
+ * Active time of a running step at `now`: the time since it started minus the parts
+ * of its rollout's pauses that fall after its start (a paused step does not age).
+ */
+export function runningActiveMs(startedAt: number, pauses: readonly PauseSpan[] | undefined, now: number): number {
+  let paused = 0;
+  for (const p of pauses ?? []) {
+    const from = Math.max(p.from, startedAt);
+    const to = Math.min(p.to ?? now, now);
+    if (to > from) paused += to - from;
+  }
+  return Math.max(0, now - startedAt - paused);
 }

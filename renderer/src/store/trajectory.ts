@@ -3,6 +3,7 @@
 // place, so each update swaps in a new entry object (with a bumped version) to notify.
 import type { SessionEvent } from '../../../shared/events';
 import { applyEvent, emptyTrajectory, type Trajectory } from '../../../shared/trajectory';
+import type { PauseSpan } from '../lib/steps';
 import type { Slice } from './types';
 
 /** The latest model-request retry of the running step (from llm.retry), until the step gets its response. */
@@ -21,6 +22,22 @@ export interface TrajectoryEntry {
   lastSeq: number;
   version: number;
   retry: RetryInfo | null;
+  /**
+   * rolloutId → the spans it spent paused (host times of its rollout.state events), so
+   * the timer of a running step stops while its rollout is paused. A new array per
+   * change: rows compare it by identity.
+   */
+  pauses: Record<string, PauseSpan[]>;
+}
+
+/** Track pauses across the fold: a span opens on 'paused' and closes on the next other state. */
+function nextPauses(cur: Record<string, PauseSpan[]>, ev: SessionEvent): Record<string, PauseSpan[]> {
+  if (ev.type !== 'rollout.state') return cur;
+  const spans = cur[ev.rolloutId] ?? [];
+  const open = spans.length > 0 && spans[spans.length - 1]!.to === undefined;
+  if (ev.state === 'paused') return open ? cur : { ...cur, [ev.rolloutId]: [...spans, { from: ev.ts }] };
+  if (!open) return cur;
+  return { ...cur, [ev.rolloutId]: [...spans.slice(0, -1), { from: spans[spans.length - 1]!.from, to: ev.ts }] };
 }
 
 /** Track llm.retry across the fold: set by a retry, cleared once the step answers or the rollout changes state. */
@@ -62,16 +79,18 @@ export const createTrajectorySlice: Slice<TrajectorySlice> = (set, get) => ({
     const t = emptyTrajectory();
     let lastSeq = 0;
     let retry: RetryInfo | null = null;
+    let pauses: Record<string, PauseSpan[]> = {};
     const fold = (ev: SessionEvent) => {
       if (ev.seq <= lastSeq) return;
       applyEvent(t, ev);
       retry = nextRetry(retry, ev);
+      pauses = nextPauses(pauses, ev);
       lastSeq = ev.seq;
     };
     for (const ev of events) fold(ev);
     for (const ev of pendingLoads.get(sessionId) ?? []) fold(ev);
     pendingLoads.delete(sessionId);
-    set({ trajectories: { ...get().trajectories, [sessionId]: { t, lastSeq, version: 1, retry } } });
+    set({ trajectories: { ...get().trajectories, [sessionId]: { t, lastSeq, version: 1, retry, pauses } } });
     get().setSessionSteps(sessionId, t.order.length);
   },
 
@@ -86,12 +105,14 @@ export const createTrajectorySlice: Slice<TrajectorySlice> = (set, get) => ({
     let lastSeq = entry.lastSeq;
     let changed = false;
     let retry = entry.retry;
+    let pauses = entry.pauses;
     let stateChanged = false;
     for (const ev of events) {
       if (ev.seq <= lastSeq) continue;
       lastSeq = ev.seq;
       if (applyEvent(entry.t, ev)) changed = true;
       retry = nextRetry(retry, ev);
+      pauses = nextPauses(pauses, ev);
       // The streamed text of a step is superseded by its response, a retry, or the next step.
       if (ev.type === 'model.response' || ev.type === 'llm.retry') get().clearStreaming(sessionId, ev.stepId);
       else if (ev.type === 'step.started') {
@@ -106,7 +127,7 @@ export const createTrajectorySlice: Slice<TrajectorySlice> = (set, get) => ({
     set({
       trajectories: {
         ...get().trajectories,
-        [sessionId]: { t: entry.t, lastSeq, version: changed || retry !== entry.retry ? entry.version + 1 : entry.version, retry },
+        [sessionId]: { t: entry.t, lastSeq, version: changed || retry !== entry.retry || pauses !== entry.pauses ? entry.version + 1 : entry.version, retry, pauses },
       },
     });
     if (stateChanged) get().clearControlPending(sessionId);

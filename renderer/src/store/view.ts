@@ -3,7 +3,7 @@
 // step sections are expanded, pane sizes. Renderer-only state, never persisted.
 import type { Slice } from './types';
 
-export type InspectorTab = 'output' | 'files' | 'comments';
+export type InspectorTab = 'output' | 'context' | 'files' | 'comments';
 
 export interface SessionViewState {
   /** null: the default branch (the active rollout's, else main). */

@@ -1,22 +1,49 @@
 // Export a dataset bundle: sessions (the current one by default) and, per chosen
 // session, its branches (default: every branch with steps of its own; the branches
-// of other sessions are fetched when they are ticked), formats, output folder; then
-// progress (fed by `export.progress`), Cancel, and the bundle's path and counts or
-// the error.
-import { useEffect, useMemo, useState } from 'react';
-import { branchPath } from '../../../../shared/trajectory';
-import { useApp } from '../../context';
+// of other sessions are fetched when they are ticked), formats, what to do with
+// unreviewed actions, a token limit, output folder. Before anything is written the
+// dialog shows the plan (export.plan: the bundle's own dry run), per session and in
+// total, kept up to date as the options change; then progress (fed by
+// `export.progress`), Cancel, and the bundle's path and counts or the error.
+import { useEffect, useMemo, useRef, useState } from 'react';
+import type { ExportPlan, ExportPlanCounts } from '../../../../shared/contract/annotate';
+import type { ArgsOf } from '../../../../shared/contract/index';
+import { useApp, useTransport } from '../../context';
+import { describeError } from '../../lib/errors';
+import { formatTokens } from '../../lib/format';
 import { exportBranchOptions, type ExportBranchList } from '../../store/labels';
 import { Dialog } from '../Dialog';
-import { buildRows } from './model';
 
 export const EXPORT_FORMATS = [
-  { name: 'openai', label: 'OpenAI chat JSONL', hint: 'messages + tools, weight 0 on masked assistant turns' },
-  { name: 'sharegpt', label: 'ShareGPT / LLaMA-Factory', hint: 'sharegpt.jsonl + dataset_info.json' },
+  { name: 'openai', label: 'OpenAI chat JSONL', hint: 'messages + tools, weight 0 on masked assistant turns; axolotl.yml loads it honouring the weights' },
+  { name: 'sharegpt', label: 'ShareGPT / LLaMA-Factory', hint: 'sharegpt.jsonl (one line per trained action) + dataset_info.json + llamafactory.yaml (mask_history)' },
+  { name: 'mistral', label: 'mistral-finetune', hint: 'mistral.jsonl: one line per trained action, ending on it' },
   { name: 'trajectory', label: 'Trajectory JSONL', hint: 'every step, label and history, full fidelity' },
   { name: 'asciicast', label: 'asciicast v2', hint: 'terminal recordings asciinema can play' },
 ] as const;
 type FormatName = (typeof EXPORT_FORMATS)[number]['name'];
+type Policy = 'keep' | 'mask' | 'refuse';
+type Selection = Omit<ArgsOf<'export.start'>, 'outDir'>;
+
+const POLICIES: Array<{ value: Policy; label: string; hint: string }> = [
+  { value: 'keep', label: 'Train on them', hint: 'unreviewed actions get weight 1, as if kept' },
+  { value: 'mask', label: 'Skip them', hint: 'unreviewed actions stay in the context with weight 0: only reviewed keeps are trained' },
+  { value: 'refuse', label: 'Refuse to export', hint: 'nothing is written while any action is unreviewed' },
+];
+
+/** How long the options must stay still before the plan is asked again. */
+const PLAN_DEBOUNCE_MS = 300;
+
+type PlanState = { key: string; state: 'loading' } | { key: string; state: 'ready'; plan: ExportPlan } | { key: string; state: 'error'; error: string };
+
+/** A max-tokens field: '' is no limit; else an integer of at least 64 (the bundle's minimum). */
+function parseMaxTokens(text: string): { ok: true; value?: number } | { ok: false; error: string } {
+  const t = text.trim();
+  if (!t) return { ok: true };
+  const n = Number(t);
+  if (!Number.isInteger(n) || n < 64) return { ok: false, error: 'A whole number of tokens, at least 64 (or empty for no limit).' };
+  return { ok: true, value: n };
+}
 
 function slug(s: string): string {
   return s.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 40) || 'session';
@@ -54,6 +81,10 @@ export function ExportDialog({ sessionId, branchId, onClose }: { sessionId: stri
   /** sessionId → chosen branches; a session gets its default when its list arrives. */
   const [branchSel, setBranchSel] = useState<Record<string, string[]>>(() => (branchId || entry ? { [sessionId]: branchId ? [branchId] : branches.map((b) => b.id) } : {}));
   const [formats, setFormats] = useState<FormatName[]>(EXPORT_FORMATS.map((f) => f.name));
+  const [policy, setPolicy] = useState<Policy>('keep');
+  const [maxTokensText, setMaxTokensText] = useState('');
+  const maxTokens = parseMaxTokens(maxTokensText);
+  const transport = useTransport();
   const [outDir, setOutDir] = useState(() => {
     const sep = home.includes('\\') && !home.includes('/') ? '\\' : '/';
     const base = home ? `${home.replace(/[\\/]+$/, '')}${sep}exports${sep}` : '';
@@ -89,50 +120,72 @@ export function ExportDialog({ sessionId, branchId, onClose }: { sessionId: stri
   });
   const chosenSessions = sessions.filter((s) => sessionIds.includes(s.id));
 
-  const counts = useMemo(() => {
-    if (!entry || !job) return null;
-    const chosen = job.request.branches?.[sessionId] ?? job.request.branchIds ?? branches.map((b) => b.id);
-    const seen = new Set<string>();
-    let keep = 0;
-    let mask = 0;
-    let unrev = 0;
-    for (const b of chosen) {
-      if (!entry.t.branches.has(b)) continue;
-      for (const r of buildRows(branchPath(entry.t, b), undefined)) {
-        if (seen.has(r.step.id)) continue;
-        seen.add(r.step.id);
-        if (r.label === 'mask') mask++;
-        else {
-          keep++;
-          if (!r.label) unrev++;
-        }
-      }
-    }
-    return { branches: chosen.length, actions: seen.size, keep, mask, unrev };
-  }, [entry, job, branches]);
-
-  const start = async () => {
-    setError(null);
-    if (!outDir.trim()) return setError('Choose an output folder.');
-    if (formats.length === 0) return setError('Choose at least one format.');
-    if (sessionIds.length === 0) return setError('Choose at least one session.');
+  /**
+   * The request the current choices make (the same for the plan and the export), or
+   * why there is none yet. A session whose branch list could not be fetched, or has
+   * none, is left to the host's default (every branch with steps of its own).
+   */
+  const selection = ((): { ok: true; args: Selection } | { ok: false; error: string; pending?: boolean } => {
+    if (formats.length === 0) return { ok: false, error: 'Choose at least one format.' };
+    if (sessionIds.length === 0) return { ok: false, error: 'Choose at least one session.' };
+    if (!maxTokens.ok) return { ok: false, error: maxTokens.error };
     const perSession: Record<string, string[]> = {};
     for (const id of sessionIds) {
       const name = sessions.find((s) => s.id === id)?.name ?? id;
       const list = branchesOf(id);
-      // A list that could not be fetched: the host exports the session's default branches.
       if (list?.state === 'error' || (list?.state === 'ready' && list.branches.length === 0)) continue;
-      if (!list || list.state === 'loading' || !(id in branchSel)) return setError(`The branches of “${name}” are still loading.`);
-      if (branchSel[id]!.length === 0) return setError(`Choose at least one branch of “${name}”.`);
+      if (!list || list.state === 'loading' || !(id in branchSel)) return { ok: false, error: `The branches of “${name}” are still loading.`, pending: true };
+      if (branchSel[id]!.length === 0) return { ok: false, error: `Choose at least one branch of “${name}”.` };
       perSession[id] = branchSel[id]!;
     }
+    return {
+      ok: true,
+      args: {
+        sessionIds,
+        ...(Object.keys(perSession).length ? { branches: perSession } : {}),
+        formats,
+        labelPolicy: { unlabelled: policy },
+        ...(maxTokens.value !== undefined ? { maxTokens: maxTokens.value } : {}),
+      },
+    };
+  })();
+  // The log of the open session may grow while the dialog is open (a running rollout): plan again then.
+  const planKey = selection.ok ? `${entry?.version ?? 0}|${JSON.stringify(selection.args)}` : '';
+
+  // The plan follows the options, debounced; an answer for options since changed is
+  // dropped. While a new plan is worked out, the last one stays on screen, marked stale.
+  const [plan, setPlan] = useState<PlanState | null>(null);
+  const [lastReady, setLastReady] = useState<ExportPlan | null>(null);
+  const latestKey = useRef('');
+  latestKey.current = planKey;
+  useEffect(() => {
+    if (!planKey || !selection.ok) return;
+    const args = selection.args;
+    setPlan((cur) => (cur?.key === planKey && cur.state !== 'error' ? cur : { key: planKey, state: 'loading' }));
+    const timer = setTimeout(() => {
+      transport
+        .request('export.plan', args)
+        .then((p) => {
+          if (latestKey.current !== planKey) return;
+          setPlan({ key: planKey, state: 'ready', plan: p });
+          setLastReady(p);
+        })
+        .catch((err) => latestKey.current === planKey && setPlan({ key: planKey, state: 'error', error: describeError(err).message }));
+    }, PLAN_DEBOUNCE_MS);
+    return () => clearTimeout(timer);
+    // `selection` is rebuilt on every render; `planKey` says everything it holds.
+  }, [planKey, transport]);
+  const current = plan && plan.key === planKey ? plan : null;
+  const ready = current?.state === 'ready' ? current.plan : null;
+  const refused = policy === 'refuse' && (!ready || ready.refused);
+
+  const start = async () => {
+    setError(null);
+    if (!outDir.trim()) return setError('Choose an output folder.');
+    if (!selection.ok) return setError(selection.error);
+    if (refused) return setError(ready ? `${ready.total.unlabelled} action(s) are unreviewed and the policy refuses to export them.` : 'The plan is not ready yet.');
     setStarting(true);
-    const res = await startExport({
-      sessionIds,
-      ...(Object.keys(perSession).length ? { branches: perSession } : {}),
-      formats,
-      outDir: outDir.trim(),
-    });
+    const res = await startExport({ ...selection.args, outDir: outDir.trim() });
     setStarting(false);
     if (res.ok) setJobId(res.value);
     else setError(res.error.message);
@@ -146,7 +199,7 @@ export function ExportDialog({ sessionId, branchId, onClose }: { sessionId: stri
     <Dialog
       title="Export dataset"
       testId="export-dialog"
-      width={620}
+      width={700}
       onClose={onClose}
       footer={
         <>
@@ -159,7 +212,14 @@ export function ExportDialog({ sessionId, branchId, onClose }: { sessionId: stri
           <button type="button" className="btn" data-testid="export-close" onClick={onClose}>
             {running ? 'Hide' : 'Close'}
           </button>
-          <button type="button" className="btn primary" data-testid="export-start" disabled={locked} onClick={() => void start()}>
+          <button
+            type="button"
+            className="btn primary"
+            data-testid="export-start"
+            disabled={locked || refused}
+            title={refused ? 'Unreviewed actions are left and the policy refuses to export them' : undefined}
+            onClick={() => void start()}
+          >
             {starting ? 'Starting…' : p && p.state !== 'running' ? 'Export again' : 'Export'}
           </button>
         </>
@@ -245,6 +305,43 @@ export function ExportDialog({ sessionId, branchId, onClose }: { sessionId: stri
           ))}
         </div>
       </fieldset>
+      <div className="ex-options">
+        <fieldset className="ex-set ex-policy" disabled={locked}>
+          <legend>Unreviewed actions{ready ? ` (${ready.total.unlabelled})` : ''}</legend>
+          <div className="segmented small" role="radiogroup" aria-label="Unreviewed actions">
+            {POLICIES.map((o) => (
+              <button
+                key={o.value}
+                type="button"
+                role="radio"
+                aria-checked={policy === o.value}
+                className={policy === o.value ? 'on' : ''}
+                data-testid={`export-policy-${o.value}`}
+                title={o.hint}
+                onClick={() => setPolicy(o.value)}
+              >
+                {o.label}
+              </button>
+            ))}
+          </div>
+          <div className="ex-hint small">{POLICIES.find((o) => o.value === policy)!.hint}</div>
+        </fieldset>
+        <label className="field ex-max">
+          <span className="field-label">Max tokens per example</span>
+          <input
+            className="mono"
+            inputMode="numeric"
+            data-testid="export-max-tokens"
+            placeholder="no limit"
+            value={maxTokensText}
+            disabled={locked}
+            aria-invalid={!maxTokens.ok}
+            onChange={(e) => setMaxTokensText(e.target.value)}
+          />
+          {!maxTokens.ok && <span className="field-error">{maxTokens.error}</span>}
+        </label>
+      </div>
+      <PlanView selection={selection} plan={current} stale={lastReady} sessionNames={new Map(sessions.map((s) => [s.id, s.name]))} />
       <label className="field">
         <span className="field-label">Output folder (created; must not exist yet)</span>
         <input
@@ -300,14 +397,13 @@ export function ExportDialog({ sessionId, branchId, onClose }: { sessionId: stri
               </div>
               <div className="small">
                 {job.request.formats.join(', ')}
-                {counts && (
+                {p.counts && (
                   <>
                     {' · '}
-                    {onlyCurrentOf(job.request.sessionIds, sessionId) ? '' : 'this session: '}
-                    {counts.branches} branch{counts.branches === 1 ? '' : 'es'}, {counts.actions} actions:{' '}
-                    <span className="k-keep" data-testid="export-kept">{counts.keep} trained on</span>
-                    {counts.unrev ? ` (${counts.unrev} unreviewed)` : ''},{' '}
-                    <span className="k-mask" data-testid="export-masked">{counts.mask} masked (weight 0)</span>
+                    {p.counts.examples} example{p.counts.examples === 1 ? '' : 's'}, {p.counts.actions} actions:{' '}
+                    <span className="k-keep" data-testid="export-kept">{p.counts.kept} trained on</span>
+                    {p.counts.unlabelled ? ` (${p.counts.unlabelled} unreviewed)` : ''},{' '}
+                    <span className="k-mask" data-testid="export-masked">{p.counts.masked} masked (weight 0)</span>
                   </>
                 )}
               </div>
@@ -330,6 +426,120 @@ export function ExportDialog({ sessionId, branchId, onClose }: { sessionId: stri
   );
 }
 
-function onlyCurrentOf(ids: string[], sessionId: string): boolean {
-  return ids.length === 1 && ids[0] === sessionId;
+function CountCells({ c, unreviewedTrained }: { c: ExportPlanCounts; unreviewedTrained: boolean }) {
+  return (
+    <>
+      <td className="num">{c.examples}</td>
+      <td className="num k-keep">{c.kept}</td>
+      <td className="num k-mask">{c.masked}</td>
+      <td className={`num${c.unlabelled ? ' warn-text' : ''}`} title={c.unlabelled ? (unreviewedTrained ? 'counted as trained' : 'counted as masked') : undefined}>
+        {c.unlabelled}
+      </td>
+      <td className="num" title={`${c.tokens.total.toLocaleString()} tokens (${c.tokens.tokenizer}); longest example ${c.tokens.longest.toLocaleString()}`}>
+        {formatTokens(c.tokens.total)}
+        {c.examples > 1 && <span className="dim"> · max {formatTokens(c.tokens.longest).replace(/ tok$/, '')}</span>}
+      </td>
+    </>
+  );
+}
+
+function countAttrs(c: ExportPlanCounts) {
+  return {
+    'data-examples': c.examples, 'data-actions': c.actions, 'data-kept': c.kept, 'data-masked': c.masked, 'data-unlabelled': c.unlabelled,
+    'data-tokens': c.tokens.total, 'data-over-limit': c.tokens.overLimit,
+  };
+}
+
+/** What the export will write: per session and in total, the policy's effect, and the warnings. */
+function PlanView(props: {
+  selection: { ok: true } | { ok: false; error: string; pending?: boolean };
+  plan: PlanState | null;
+  /** The last plan worked out, shown (dimmed) while the current one is on its way. */
+  stale: ExportPlan | null;
+  sessionNames: Map<string, string>;
+}) {
+  const { selection, plan, stale, sessionNames } = props;
+  if (!selection.ok) {
+    return (
+      <div className="ex-plan" data-testid="export-plan" data-state="incomplete">
+        <div className={`small ${selection.pending ? 'dim' : 'warn-text'}`}>{selection.pending ? 'Waiting for the branch lists…' : selection.error}</div>
+      </div>
+    );
+  }
+  if ((!plan || plan.state === 'loading') && !stale) {
+    return (
+      <div className="ex-plan" data-testid="export-plan" data-state="loading">
+        <div className="dim small">Working out what the export will write…</div>
+      </div>
+    );
+  }
+  if (plan?.state === 'error') {
+    return (
+      <div className="ex-plan" data-testid="export-plan" data-state="error">
+        <div className="form-error" data-testid="export-plan-error">Cannot plan this export: {plan.error}</div>
+      </div>
+    );
+  }
+  const updating = plan?.state !== 'ready';
+  const p = plan?.state === 'ready' ? plan.plan : stale!;
+  const trained = p.policy === 'keep';
+  const skippedBranches = p.sessions.flatMap((s) =>
+    s.branches.filter((b) => b.skipped && b.skipped !== 'not selected' && b.skipped !== 'no steps of its own').map((b) => ({ s, b })),
+  );
+  return (
+    <div className={`ex-plan${updating ? ' ex-stale' : ''}`} data-testid="export-plan" data-state={updating ? 'updating' : 'ready'} data-refused={p.refused ? 'true' : 'false'} aria-busy={updating}>
+      <table className="ex-plan-table">
+        <thead>
+          <tr>
+            <th>Will write</th>
+            <th className="num" title="Training examples (lines of openai.jsonl): one per context window">examples</th>
+            <th className="num" title="Actions trained (weight 1 in exactly one example)">trained</th>
+            <th className="num" title="Actions present only as context (weight 0)">masked</th>
+            <th className="num" title="Actions no annotator, judge or rule has labelled">unreviewed</th>
+            <th className="num">tokens</th>
+          </tr>
+        </thead>
+        <tbody>
+          {p.sessions.length > 1 &&
+            p.sessions.map((s) => (
+              <tr key={s.sessionId} data-testid="plan-session" data-session-id={s.sessionId} {...countAttrs(s.counts)}>
+                <td className="ex-plan-name" title={s.name ?? s.sessionId}>{sessionNames.get(s.sessionId) ?? s.name ?? s.sessionId}</td>
+                <CountCells c={s.counts} unreviewedTrained={trained} />
+              </tr>
+            ))}
+          <tr className="ex-plan-total" data-testid="plan-total" {...countAttrs(p.total)}>
+            <td className="ex-plan-name">{p.sessions.length > 1 ? 'Total' : (sessionNames.get(p.sessions[0]?.sessionId ?? '') ?? p.sessions[0]?.name ?? 'Total')}</td>
+            <CountCells c={p.total} unreviewedTrained={trained} />
+          </tr>
+        </tbody>
+      </table>
+      <div className="small ex-plan-policy" data-testid="plan-policy">
+        {p.total.unlabelled === 0
+          ? 'Every action is reviewed.'
+          : p.policy === 'keep'
+            ? `${p.total.unlabelled} unreviewed action${p.total.unlabelled === 1 ? ' is' : 's are'} trained on (counted in “trained”).`
+            : p.policy === 'mask'
+              ? `${p.total.unlabelled} unreviewed action${p.total.unlabelled === 1 ? ' is' : 's are'} skipped (weight 0, counted in “masked”).`
+              : `${p.total.unlabelled} unreviewed action${p.total.unlabelled === 1 ? ' is' : 's are'} left: label ${p.total.unlabelled === 1 ? 'it' : 'them'} in the Filter view, or choose to train or skip them. Export is refused until then.`}
+        {p.total.actionLines > 0 && ` ${p.total.actionLines} per-action line${p.total.actionLines === 1 ? '' : 's'} (ShareGPT / mistral).`}
+      </div>
+      {(p.warnings.length > 0 || skippedBranches.length > 0) && (
+        <ul className="ex-warnings" data-testid="plan-warnings">
+          {skippedBranches.map(({ s, b }) => (
+            <li key={`${s.sessionId}/${b.branchId}`} data-testid="plan-skipped-branch">
+              {p.sessions.length > 1 ? `${sessionNames.get(s.sessionId) ?? s.sessionId}: ` : ''}branch {b.name}: {b.skipped}
+            </li>
+          ))}
+          {p.warnings
+            // Said above already: the skipped branches, and the unreviewed actions under the policy line.
+            .filter((w) => !/^session \S+ branch \S+: nothing to train/.test(w) && !/^\d+ action\(s\) are unreviewed/.test(w))
+            .map((w) => (
+              <li key={w} data-testid="plan-warning">
+                {w}
+              </li>
+            ))}
+        </ul>
+      )}
+    </div>
+  );
 }

@@ -1,11 +1,13 @@
 // Below the live terminal: the selected step in detail — its terminal output at that
-// moment (from the recording), the files as checkpointed after it, its comments —
-// with "Branch here" and "Rewind here".
+// moment (from the recording), what the model saw (the request its reply came from),
+// the files as checkpointed after it, its comments — with "Branch here" and "Rewind here".
 import type { Step } from '../../../../shared/trajectory';
 import { useApp } from '../../context';
-import { summarizeStep } from '../../lib/steps';
+import { formatDuration } from '../../lib/format';
+import { describeTimings, stepTimings, summarizeStep } from '../../lib/steps';
 import type { InspectorTab } from '../../store/view';
 import { StepComments } from './StepComments';
+import { StepContext } from './StepContext';
 import { StepFiles } from './StepFiles';
 import { StepTerminal } from './StepTerminal';
 import { Icon } from '../Icon';
@@ -21,9 +23,11 @@ export function StepInspector({ sessionId, step }: { sessionId: string; step: St
   const openDialog = useApp((s) => s.openDialog);
   const comments = step.comments.length;
   const sum = summarizeStep(step);
+  const timings = stepTimings(step);
 
   const tabs: Array<[InspectorTab, string, string]> = [
     ['output', 'Terminal', 'step-tab-output'],
+    ['context', 'Context', 'step-tab-context'],
     ['files', 'Files', 'step-tab-files'],
     ['comments', comments ? `Comments (${comments})` : 'Comments', 'step-tab-comments'],
   ];
@@ -52,24 +56,31 @@ export function StepInspector({ sessionId, step }: { sessionId: string; step: St
           ))}
         </div>
         <span className="spacer" />
+        {timings && (
+          <span className={`inspector-timing${timings.pausedMs > 0 ? ' warn-text' : ''}`} data-testid="inspector-timing" title={describeTimings(timings)}>
+            {formatDuration(timings.activeMs)} active{timings.pausedMs > 0 ? ` · paused ${formatDuration(timings.pausedMs)}` : ''}
+          </span>
+        )}
         <button
           type="button"
           className="btn btn-small"
           data-testid="branch-here"
+          aria-label="Branch here"
           title="Continue from this step on a new branch (Shift+B)"
           onClick={() => openDialog({ kind: 'branch', sessionId, fromStepId: step.id })}
         >
-          <Icon name="branch" size={13} /> Branch here
+          <Icon name="branch" size={13} /> <span className="btn-label">Branch here</span>
         </button>
         <button
           type="button"
           className="btn btn-small"
           data-testid="rewind-here"
+          aria-label="Rewind here"
           title="Restore this step's files and shell, then continue on a new branch (Shift+R)"
           disabled={!step.finishedAt}
           onClick={() => openDialog({ kind: 'rewind', sessionId, toStepId: step.id })}
         >
-          <Icon name="rewind" size={13} /> Rewind here
+          <Icon name="rewind" size={13} /> <span className="btn-label">Rewind here</span>
         </button>
         <button
           type="button"
@@ -87,6 +98,7 @@ export function StepInspector({ sessionId, step }: { sessionId: string; step: St
       </div>
       <div className="inspector-body">
         {tab === 'output' && <StepTerminal sessionId={sessionId} step={step} />}
+        {tab === 'context' && <StepContext key={step.id} sessionId={sessionId} step={step} />}
         {tab === 'files' && <StepFiles key={step.id} sessionId={sessionId} step={step} />}
         {tab === 'comments' && <StepComments key={step.id} sessionId={sessionId} step={step} />}
       </div>

@@ -7,7 +7,7 @@ import type { StreamingText } from '../../store/rollout';
 import { Icon } from '../Icon';
 import type { RetryInfo } from '../../store/trajectory';
 import { formatDuration, formatTokens, truncate } from '../../lib/format';
-import { observationOf, observationPreview, prettyArguments, summarizeStep, thoughtOf } from '../../lib/steps';
+import { describeTimings, observationOf, observationPreview, prettyArguments, runningActiveMs, stepTimings, summarizeStep, thoughtOf, type PauseSpan } from '../../lib/steps';
 
 export interface StepRowProps {
   step: Step;
@@ -17,6 +17,8 @@ export interface StepRowProps {
   /** Text the model is streaming for this step, when it is the running one. */
   streaming: StreamingText | null;
   retry: RetryInfo | null;
+  /** The pauses of the step's rollout (its timer stops while paused). */
+  pauses: readonly PauseSpan[] | undefined;
   /** Set on the first step of a branch that forks from another one. */
   branchStart: { label: string; fromDepth: number; reason: string; author: string } | null;
   /** Other branches continue from this step (children beyond the one shown). */
@@ -46,6 +48,8 @@ export const StepRow = memo(function StepRow(p: StepRowProps) {
   const label = effectiveLabel(step);
   const usage = step.response?.usage;
   const toolMs = step.results.reduce((n, r) => n + r.durationMs, 0);
+  const timings = stepTimings(step);
+  const pausedNow = s.running && !!p.pauses?.length && p.pauses[p.pauses.length - 1]!.to === undefined;
   const exitCodes = step.results.map((r) => observationOf(r).exitCode).filter((c): c is number => typeof c === 'number');
   const waitingModel = !step.response && s.running;
   const obsPreview = observationPreview(step);
@@ -117,12 +121,18 @@ export const StepRow = memo(function StepRow(p: StepRowProps) {
       </div>
       <div className="step-meta">
         {s.running ? (
-          <span className="running-text">
-            {waitingModel ? (p.retry ? `retry ${p.retry.attempt}…` : 'thinking') : `running ${s.tool}`} <Elapsed since={step.startedAt} />
+          <span className={pausedNow ? 'warn-text' : 'running-text'} data-testid="step-running" data-paused={pausedNow ? 'true' : 'false'}>
+            {pausedNow ? 'paused' : waitingModel ? (p.retry ? `retry ${p.retry.attempt}…` : 'thinking') : `running ${s.tool}`}{' '}
+            <Elapsed since={step.startedAt} pauses={p.pauses} frozen={pausedNow} />
           </span>
         ) : (
-          <span title={step.response ? `model ${formatDuration(step.response.durationMs)} · tools ${formatDuration(toolMs)}` : undefined}>
+          <span data-testid="step-duration" title={timings ? describeTimings(timings) : undefined}>
             {formatDuration(s.durationMs || (step.response ? step.response.durationMs + toolMs : undefined))}
+          </span>
+        )}
+        {timings && timings.pausedMs > 0 && (
+          <span className="warn-text" data-testid="step-paused" title={`The rollout was paused during this step; the time shown is active time (wall ${formatDuration(timings.wallMs)})`}>
+            paused {formatDuration(timings.pausedMs)}
           </span>
         )}
         {usage ? (
@@ -233,6 +243,7 @@ function sameRow(a: StepRowProps, b: StepRowProps): boolean {
     a.selected === b.selected &&
     a.streaming === b.streaming &&
     a.retry === b.retry &&
+    a.pauses === b.pauses &&
     a.forks === b.forks &&
     a.compact === b.compact &&
     a.onSelect === b.onSelect &&
@@ -268,14 +279,17 @@ function SectionToggle(props: { testId: string; tag: string; error?: boolean; op
   );
 }
 
-/** Seconds since `since`, ticking. */
-function Elapsed({ since }: { since: number }) {
+/** Active time since `since` (pauses left out), ticking; still while `frozen` (the rollout is paused). */
+function Elapsed({ since, pauses, frozen }: { since: number; pauses: readonly PauseSpan[] | undefined; frozen: boolean }) {
   const [now, setNow] = useState(() => Date.now());
   useEffect(() => {
+    setNow(Date.now());
+    if (frozen) return;
     const id = setInterval(() => setNow(Date.now()), 1000);
     return () => clearInterval(id);
-  }, []);
-  return <span className="elapsed">{formatDuration(Math.max(0, now - since))}</span>;
+  }, [frozen]);
+  // While paused, the open span ends at the pause's start: `now` no longer adds to it.
+  return <span className="elapsed">{formatDuration(runningActiveMs(since, pauses, now))}</span>;
 }
 
 /** A rough height before a row is measured (the list corrects it once rendered). */
