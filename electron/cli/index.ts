@@ -10,6 +10,7 @@ import { labelCommand } from './label';
 import { judgeCommand } from './judge';
 import { exportCommand } from './export';
 import { mergeCommand } from './merge';
+import { importCommand } from './import';
 
 export interface CliCommand {
   summary: string;
@@ -33,6 +34,7 @@ export const cliCommands: Record<string, CliCommand> = {
   judge: judgeCommand,
   export: exportCommand,
   merge: mergeCommand,
+  import: importCommand,
 };
 
 function usage(): string {
