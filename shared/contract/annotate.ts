@@ -124,14 +124,23 @@ export const annotateCommands = {
     }),
   ),
   'labels.clear': command<{ count: number }>()(z.object({ sessionId: id, stepIds: z.array(id).min(1).max(100_000) })),
+  /**
+   * Put the rule or judge labels of steps back as they were before log position
+   * `beforeSeq` (one undo of a whole rules / judge application; annotator labels are
+   * never touched). `fromSeq`: where the events it appended start (what a redo reverts to).
+   */
+  'labels.revert': command<{ count: number; fromSeq?: number }>()(
+    z.object({ sessionId: id, source: z.enum(['rule', 'judge']), stepIds: z.array(id).min(1).max(100_000), beforeSeq: z.number().int().min(0) }),
+  ),
   'rules.list': command<Array<{ name: string; description: string; params: Record<string, unknown> }>>()(z.object({})),
   'rules.preview': command<Array<{ rule: string; count: number; stepIds: string[] }>>()(
     z.object({ sessionId: id, branchId: id, rules: z.array(z.string().max(64)).min(1).max(20), params: z.record(z.string(), z.unknown()).optional() }),
   ),
-  'rules.apply': command<{ count: number }>()(
+  /** `stepIds`: the steps given a rule label; `fromSeq`: where those labels start in the log (labels.revert undoes them). */
+  'rules.apply': command<{ count: number; stepIds: string[]; fromSeq?: number }>()(
     z.object({ sessionId: id, branchId: id, rules: z.array(z.string().max(64)).min(1).max(20), params: z.record(z.string(), z.unknown()).optional() }),
   ),
-  'judge.run': command<{ labelled: number; tokens: number; error?: string }>()(z.object({ sessionId: id, branchId: id, profile: z.string().min(1).max(64) })),
+  'judge.run': command<{ labelled: number; tokens: number; error?: string; stepIds: string[]; fromSeq?: number }>()(z.object({ sessionId: id, branchId: id, profile: z.string().min(1).max(64) })),
   'export.start': command<{ exportId: string }>()(z.object({ ...exportSelection, outDir: z.string().min(1).max(4096) })),
   /** What export.start with the same arguments would write (counts, tokens, warnings per session and in total); writes nothing. */
   'export.plan': command<ExportPlan>()(z.object(exportSelection)),

@@ -134,13 +134,15 @@ describe('filter view', () => {
     expect(await coverage()).toEqual({ reviewed: 0, annotator: 0, auto: 0, total: 8 });
     await page.screenshot({ path: join(SHOTS, 'filter-1-open.png') });
 
-    // ---- keyboard: j selects the first action, k keeps (and moves on), k, u undoes, m masks
+    // ---- keyboard: j selects the first action, a keeps (the cursor stays), j, a, u undoes, m masks
     await page.keyboard.press('j');
     await expect.poll(() => row(1).getAttribute('data-cursor')).toBe('true');
-    await page.keyboard.press('k');
+    await page.keyboard.press('a');
     await expectRow(1, 'keep', 'annotator');
+    await expect(row(1).getAttribute('data-cursor')).resolves.toBe('true');
+    await page.keyboard.press('j');
     await expect.poll(() => row(2).getAttribute('data-cursor')).toBe('true');
-    await page.keyboard.press('k');
+    await page.keyboard.press('a');
     await expectRow(2, 'keep', 'annotator');
     await page.keyboard.press('u');
     await expectRow(2, 'unreviewed', 'none');
@@ -390,7 +392,7 @@ describe('filter view', () => {
     await expect.poll(() => page.getByTestId('filter-row').count(), { timeout: 15_000 }).toBe(8);
     await expect(page.getByTestId('judge-profile').inputValue()).resolves.toBe('judge-local');
     await row(1).click();
-    await page.keyboard.press('k');
+    await page.keyboard.press('a');
     await expectRow(1, 'keep', 'annotator');
 
     judgeDown = true;

@@ -186,7 +186,7 @@ describe('rules', () => {
     expect((applied.result as { count: number }).count).toBe(rows.reduce((n, r) => n + r.count, 0));
     expect(added.map((e) => [e.stepId, e.rule, e.source])).toEqual([[S1.s[1], 'failed-retry', 'rule'], [S1.s[4], 'repeated-action', 'rule']]);
 
-    expect((await c.call('rules.apply', { sessionId: 'S1', branchId: 'main', rules })).result).toEqual({ count: 0 });
+    expect((await c.call('rules.apply', { sessionId: 'S1', branchId: 'main', rules })).result).toEqual({ count: 0, stepIds: [] });
     expect((await eventsOf('S1')).length).toBe(before + added.length);
 
     expect((await c.call('rules.preview', { sessionId: 'S1', branchId: 'nope', rules })).error?.code).toBe('NOT_FOUND');

@@ -2,7 +2,7 @@
 // functions are exported for the CLI (`apollo label`, `apollo judge`), which runs the
 // same code against the same workspace.
 import { ApolloError } from '../../../shared/errors';
-import type { LabelTag, LabelValue, SessionEventBody } from '../../../shared/events';
+import type { LabelTag, LabelValue, SessionEvent, SessionEventBody } from '../../../shared/events';
 import { branchPath, type Step, type Trajectory } from '../../../shared/trajectory';
 import type { ApolloCore } from '../app';
 import type { HandlerMap } from '../dispatch';
@@ -28,10 +28,17 @@ async function withSessionLock<T>(sessionId: string, fn: () => Promise<T>): Prom
   }
 }
 
-/** Append many events; the log commits them in groups. */
-async function appendAll(session: SessionLog, bodies: readonly SessionEventBody[]): Promise<void> {
+/** Append many events; the log commits them in groups. Resolves to the events, in order. */
+async function appendAll(session: SessionLog, bodies: readonly SessionEventBody[]): Promise<SessionEvent[]> {
   const CHUNK = 1000;
-  for (let i = 0; i < bodies.length; i += CHUNK) await Promise.all(bodies.slice(i, i + CHUNK).map((b) => session.append(b)));
+  const out: SessionEvent[] = [];
+  for (let i = 0; i < bodies.length; i += CHUNK) out.push(...(await Promise.all(bodies.slice(i, i + CHUNK).map((b) => session.append(b)))));
+  return out;
+}
+
+/** Where an application of labels starts in the log (its first event), for labels.revert; undefined when nothing was written. */
+function firstSeq(events: readonly SessionEvent[]): number | undefined {
+  return events.length ? Math.min(...events.map((e) => e.seq)) : undefined;
 }
 
 function requireSteps(t: Trajectory, sessionId: string, stepIds: readonly string[]): string[] {
@@ -154,14 +161,54 @@ export async function previewSessionRules(core: LabelsCore, o: { sessionId: stri
 export async function applySessionRules(
   core: LabelsCore,
   o: { sessionId: string; branchId: string; rules: string[]; params?: Record<string, unknown>; author?: string },
-): Promise<{ count: number }> {
+): Promise<{ count: number; stepIds: string[]; fromSeq?: number }> {
   const session = await core.session(o.sessionId);
   return withSessionLock(o.sessionId, async () => {
     const t = trajectoryOf(session);
     requireBranch(t, o.sessionId, o.branchId);
     const events = pendingRuleEvents(t, o.branchId, o.rules, o.params, o.author);
-    await appendAll(session, events);
-    return { count: events.length };
+    const written = await appendAll(session, events);
+    const fromSeq = firstSeq(written);
+    return { count: events.length, stepIds: events.flatMap((e) => (e.type === 'label.set' ? [e.stepId] : [])), ...(fromSeq !== undefined ? { fromSeq } : {}) };
+  });
+}
+
+/**
+ * Put the rule or judge labels of some steps back as they were before log position
+ * `beforeSeq`: a step whose latest record of that source came later gets the earlier
+ * record again (re-appended as it was) or, when it had none, a clear. This is how
+ * one undo takes back a whole rules or judge application (and how a redo takes back
+ * the undo: revert to before the undo's own first event). Annotator labels are never
+ * touched. Appends nothing for steps already in that state.
+ */
+export async function revertLabels(
+  core: LabelsCore,
+  o: { sessionId: string; source: 'rule' | 'judge'; stepIds: string[]; beforeSeq: number },
+): Promise<{ count: number; fromSeq?: number }> {
+  const session = await core.session(o.sessionId);
+  return withSessionLock(o.sessionId, async () => {
+    const t = trajectoryOf(session);
+    const ids = requireSteps(t, o.sessionId, o.stepIds);
+    const author = core.annotator();
+    const bodies: SessionEventBody[] = [];
+    for (const id of ids) {
+      const h = t.steps.get(id)!.labelHistory.filter((l) => l.source === o.source);
+      const now = h[h.length - 1];
+      if (!now || now.seq < o.beforeSeq) continue; // nothing of that source since then
+      const before = [...h].reverse().find((l) => l.seq < o.beforeSeq);
+      const was = before && before.rule !== '__cleared__' ? before : null;
+      if (!was) {
+        if (now.rule !== '__cleared__') bodies.push({ type: 'label.cleared', stepId: id, source: o.source, author });
+        continue;
+      }
+      if (now.rule === was.rule && now.label === was.label && now.note === was.note && now.rationale === was.rationale && now.tags.join() === was.tags.join()) continue;
+      bodies.push({
+        type: 'label.set', stepId: id, label: was.label, tags: was.tags, note: was.note, source: o.source, author: was.author,
+        ...(was.rule !== undefined ? { rule: was.rule } : {}), ...(was.rationale !== undefined ? { rationale: was.rationale } : {}),
+      });
+    }
+    const fromSeq = firstSeq(await appendAll(session, bodies));
+    return { count: bodies.length, ...(fromSeq !== undefined ? { fromSeq } : {}) };
   });
 }
 
@@ -190,6 +237,9 @@ export interface JudgeRunResult {
   /** Actions skipped: already judged, labelled by the annotator or written by a human. */
   skipped: number;
   error?: string;
+  /** Steps labelled by this run, and where its labels start in the log (for labels.revert: one undo for the run). */
+  stepIds: string[];
+  fromSeq?: number;
 }
 
 const judging = new Set<string>();
@@ -209,7 +259,7 @@ export async function runJudge(core: LabelsCore, o: JudgeRunOptions): Promise<Ju
     const secrets = [...(await core.profiles.secrets()), o.endpoint.apiKey].filter((s) => s && s !== 'no-key');
     const actions = branchPath(t0, o.branchId).filter((s) => s.response).map((s) => s.id);
     const size = Math.max(1, Math.floor(o.chunk ?? 8));
-    const out: JudgeRunResult = { labelled: 0, tokens: 0, remaining: 0, skipped: 0 };
+    const out: JudgeRunResult = { labelled: 0, tokens: 0, remaining: 0, skipped: 0, stepIds: [] };
     let handled = 0;
     o.onProgress?.(0, actions.length);
     for (let i = 0; i < actions.length; i += size) {
@@ -222,7 +272,9 @@ export async function runJudge(core: LabelsCore, o: JudgeRunOptions): Promise<Ju
       out.tokens += r.usage.totalTokens || r.usage.promptTokens + r.usage.completionTokens;
       out.skipped += r.skipped.length;
       if (r.labels.length) {
-        await withSessionLock(o.sessionId, () => appendAll(session, r.labels));
+        const written = await withSessionLock(o.sessionId, () => appendAll(session, r.labels));
+        out.fromSeq ??= firstSeq(written);
+        for (const e of r.labels) if (e.type === 'label.set') out.stepIds.push(e.stepId);
         out.labelled += r.labels.length;
       }
       if (r.error) {
@@ -259,13 +311,14 @@ export function labelHandlers(core: ApolloCore): HandlerMap {
   return {
     'labels.set': (a) => setLabels(core, a),
     'labels.clear': (a) => clearLabels(core, a),
+    'labels.revert': (a) => revertLabels(core, a),
     'rules.list': () => listRules(),
     'rules.preview': (a) => previewSessionRules(core, a),
     'rules.apply': (a) => applySessionRules(core, a),
     'judge.run': async ({ sessionId, branchId, profile }) => {
       const ep = await core.profiles.resolve(profile);
       const r = await runJudge(core, { sessionId, branchId, endpoint: { baseURL: ep.baseUrl, apiKey: ep.apiKey, model: ep.model } });
-      return { labelled: r.labelled, tokens: r.tokens, ...(r.error ? { error: r.error } : {}) };
+      return { labelled: r.labelled, tokens: r.tokens, stepIds: r.stepIds, ...(r.fromSeq !== undefined ? { fromSeq: r.fromSeq } : {}), ...(r.error ? { error: r.error } : {}) };
     },
     'export.start': async (req) => {
       const { exportId } = await exports.start(req);

@@ -55,11 +55,15 @@ export interface AnnotValue {
   note: string;
 }
 
-interface UndoEntry {
-  /** Per step, the annotator label before the change (null: none). */
-  prev: Array<[string, AnnotValue | null]>;
-  what: string;
-}
+/**
+ * One labelling action, as undo and redo take it back: the annotator's own change
+ * (its labels before and after, per step), or a rules / judge application (the steps
+ * it labelled and where its events start in the log: labels.revert puts them back as
+ * they were before, as one unit). Reverting a revert is its redo.
+ */
+export type UndoEntry =
+  | { kind: 'annotator'; prev: Array<[string, AnnotValue | null]>; next: Array<[string, AnnotValue | null]>; what: string }
+  | { kind: 'revert'; source: 'rule' | 'judge'; stepIds: string[]; fromSeq: number; what: string };
 
 export interface LabelChange {
   step: Step;
@@ -130,6 +134,8 @@ export interface LabelsSlice {
   /** sessionId → stepId → annotator label being written (null: being cleared). */
   labelOverlay: Record<string, Record<string, AnnotValue | null>>;
   labelUndo: Record<string, UndoEntry[]>;
+  /** What undo took back, newest last (cleared by any new labelling action). */
+  labelRedo: Record<string, UndoEntry[]>;
   rules: RuleInfo[] | null;
   rulesError: string | null;
   rulePreview: Record<string, RulePreviewState>;
@@ -139,8 +145,11 @@ export interface LabelsSlice {
   exportEarly: Record<string, ExportProgress>;
   /** Branch lists of sessions fetched for the export dialog (sessionId → list). */
   exportBranches: Record<string, ExportBranchList>;
+  /** Move the cursor to the next row after labelling one (off: the cursor stays where the label went). */
+  advanceAfterLabel: boolean;
 
   setSessionMode(sessionId: string, mode: SessionMode): void;
+  setAdvanceAfterLabel(on: boolean): void;
   setFilterCriteria(patch: Partial<FilterCriteria>): void;
   filterCursorOf(sessionId: string): FilterCursor;
   setFilterCursor(sessionId: string, patch: Partial<FilterCursor>): void;
@@ -153,11 +162,14 @@ export interface LabelsSlice {
   applyLabels(sessionId: string, items: LabelChange[], what?: string): Promise<boolean>;
   /** Remove the annotator label (rule and judge labels show through again). Recorded for undo. */
   clearAnnotatorLabel(sessionId: string, steps: Step[]): Promise<boolean>;
-  /** Undo the last change made here; resolves to the steps it touched (null: nothing to undo). */
+  /** Undo the last labelling action made here (a whole rules / judge application is one); resolves to the steps it touched (null: nothing to undo). */
   undoLabel(sessionId: string): Promise<string[] | null>;
+  /** Redo what the last undo took back; resolves to the steps it touched (null: nothing to redo). */
+  redoLabel(sessionId: string): Promise<string[] | null>;
   loadRules(): Promise<void>;
   previewRules(sessionId: string, branchId: string, rules: string[]): Promise<void>;
-  applyRules(sessionId: string, branchId: string, rules: string[]): Promise<Outcome<number>>;
+  /** Write the rule labels; resolves to how many and on which steps (one undo entry). */
+  applyRules(sessionId: string, branchId: string, rules: string[]): Promise<Outcome<{ count: number; stepIds: string[] }>>;
   runJudge(sessionId: string, branchId: string, profile: string): Promise<void>;
   startExport(req: ArgsOf<'export.start'>): Promise<Outcome<string>>;
   cancelExport(exportId: string): Promise<void>;
@@ -251,9 +263,37 @@ export const createLabelsSlice =
       return true;
     };
 
-    const pushUndo = (sessionId: string, entry: UndoEntry) => {
+    /** Record a new labelling action: it can be undone, and what was undone before can no longer be redone. */
+    const pushUndo = (sessionId: string, entry: UndoEntry, keepRedo = false) => {
       const stack = [...(get().labelUndo[sessionId] ?? []), entry].slice(-UNDO_LIMIT);
-      set({ labelUndo: { ...get().labelUndo, [sessionId]: stack } });
+      set({ labelUndo: { ...get().labelUndo, [sessionId]: stack }, ...(keepRedo ? {} : { labelRedo: { ...get().labelRedo, [sessionId]: [] } }) });
+    };
+    const pushRedo = (sessionId: string, entry: UndoEntry) => {
+      set({ labelRedo: { ...get().labelRedo, [sessionId]: [...(get().labelRedo[sessionId] ?? []), entry].slice(-UNDO_LIMIT) } });
+    };
+    /** Rules / judge: a rule or judge application written from `fromSeq` on, as one entry. */
+    const pushRevertable = (sessionId: string, source: 'rule' | 'judge', stepIds: string[], fromSeq: number | undefined, what: string) => {
+      if (fromSeq === undefined || stepIds.length === 0) return;
+      pushUndo(sessionId, { kind: 'revert', source, stepIds, fromSeq, what });
+    };
+    /**
+     * Take back one entry: the annotator's labels written back as they were (`dir`
+     * 'undo': prev, 'redo': next), or a rules / judge application reverted in the
+     * host. Resolves to the entry that takes this one back, or null on failure.
+     */
+    const takeBack = async (sessionId: string, e: UndoEntry, dir: 'undo' | 'redo'): Promise<UndoEntry | null> => {
+      if (e.kind === 'annotator') {
+        const ok = await write(sessionId, dir === 'undo' ? e.prev : e.next, `Could not ${dir} the label change`);
+        return ok ? e : null;
+      }
+      try {
+        const r = await transport.request('labels.revert', { sessionId, source: e.source, stepIds: e.stepIds, beforeSeq: e.fromSeq });
+        // Nothing appended: already as wanted; the next take-back reverts to the same point.
+        return { ...e, fromSeq: r.fromSeq ?? e.fromSeq };
+      } catch (err) {
+        get().reportError(`Could not ${dir} ${e.what}`, err);
+        return null;
+      }
     };
 
     transport.on('export.progress', (p) => {
@@ -269,6 +309,7 @@ export const createLabelsSlice =
       filterCursors: {},
       labelOverlay: {},
       labelUndo: {},
+      labelRedo: {},
       rules: null,
       rulesError: null,
       rulePreview: {},
@@ -276,6 +317,9 @@ export const createLabelsSlice =
       exports: {},
       exportEarly: {},
       exportBranches: {},
+      advanceAfterLabel: false,
+
+      setAdvanceAfterLabel: (advanceAfterLabel) => set({ advanceAfterLabel }),
 
       setSessionMode: (sessionId, mode) => {
         if (get().sessionMode[sessionId] === mode && get().lastMode === mode) return;
@@ -308,7 +352,7 @@ export const createLabelsSlice =
         }
         if (next.length === 0) return true;
         const ok = await write(sessionId, next, `Could not ${what} ${next.length === 1 ? 'the action' : `${next.length} actions`}`);
-        if (ok) pushUndo(sessionId, { prev, what: `${what} ${next.length}` });
+        if (ok) pushUndo(sessionId, { kind: 'annotator', prev, next, what: describeChange(what, items.length === 1 ? items[0]!.step.depth : null, next.length) });
         return ok;
       },
 
@@ -319,8 +363,9 @@ export const createLabelsSlice =
           if (before) prev.push([s.id, before]);
         }
         if (prev.length === 0) return true;
-        const ok = await write(sessionId, prev.map(([id]) => [id, null]), 'Could not clear the label');
-        if (ok) pushUndo(sessionId, { prev, what: `clear ${prev.length}` });
+        const next: Array<[string, AnnotValue | null]> = prev.map(([id]) => [id, null]);
+        const ok = await write(sessionId, next, 'Could not clear the label');
+        if (ok) pushUndo(sessionId, { kind: 'annotator', prev, next, what: describeChange('clear', steps.length === 1 ? steps[0]!.depth : null, prev.length) });
         return ok;
       },
 
@@ -329,13 +374,28 @@ export const createLabelsSlice =
         const last = stack[stack.length - 1];
         if (!last) return null;
         set({ labelUndo: { ...get().labelUndo, [sessionId]: stack.slice(0, -1) } });
-        const ok = await write(sessionId, last.prev, 'Could not undo the label change');
-        if (!ok) {
+        const back = await takeBack(sessionId, last, 'undo');
+        if (!back) {
           // Put it back so the user can try again.
           set({ labelUndo: { ...get().labelUndo, [sessionId]: [...(get().labelUndo[sessionId] ?? []), last] } });
           return null;
         }
-        return last.prev.map(([id]) => id);
+        pushRedo(sessionId, back);
+        return entrySteps(last);
+      },
+
+      redoLabel: async (sessionId) => {
+        const stack = get().labelRedo[sessionId] ?? [];
+        const last = stack[stack.length - 1];
+        if (!last) return null;
+        set({ labelRedo: { ...get().labelRedo, [sessionId]: stack.slice(0, -1) } });
+        const back = await takeBack(sessionId, last, 'redo');
+        if (!back) {
+          set({ labelRedo: { ...get().labelRedo, [sessionId]: [...(get().labelRedo[sessionId] ?? []), last] } });
+          return null;
+        }
+        pushUndo(sessionId, back, true);
+        return entrySteps(last);
       },
 
       loadRules: async () => {
@@ -360,9 +420,10 @@ export const createLabelsSlice =
       applyRules: async (sessionId, branchId, rules) => {
         try {
           const r = await transport.request('rules.apply', { sessionId, branchId, rules });
+          pushRevertable(sessionId, 'rule', r.stepIds, r.fromSeq, `rules ${rules.join(', ')} (${r.count} label${r.count === 1 ? '' : 's'})`);
           const cur = get().rulePreview[sessionId];
           if (cur && cur.branchId === branchId) set({ rulePreview: { ...get().rulePreview, [sessionId]: { ...cur, applied: r.count } } });
-          return { ok: true, value: r.count };
+          return { ok: true, value: { count: r.count, stepIds: r.stepIds } };
         } catch (err) {
           get().reportError('Could not apply the rules', err);
           return { ok: false, error: describeError(err) };
@@ -375,6 +436,7 @@ export const createLabelsSlice =
         let next: JudgeRunState;
         try {
           const r = await transport.request('judge.run', { sessionId, branchId, profile });
+          pushRevertable(sessionId, 'judge', r.stepIds, r.fromSeq, `judge ${profile} (${r.labelled} label${r.labelled === 1 ? '' : 's'})`);
           next = { branchId, profile, startedAt, state: r.error ? 'failed' : 'done', labelled: r.labelled, tokens: r.tokens, error: r.error };
         } catch (err) {
           const e: ErrorView = describeError(err);
@@ -417,6 +479,16 @@ export const createLabelsSlice =
       },
     };
   };
+
+/** The steps an undo entry touches. */
+export function entrySteps(e: UndoEntry): string[] {
+  return e.kind === 'annotator' ? e.prev.map(([id]) => id) : e.stepIds;
+}
+
+/** "keep step 3", "mask 4 actions": what an annotator change was, for the undo history. */
+function describeChange(what: string, depth: number | null, n: number): string {
+  return depth !== null && n === 1 ? `${what} step ${depth}` : `${what} ${n} action${n === 1 ? '' : 's'}`;
+}
 
 /** Reason tags a mask inherits from the rule or judge label it confirms. */
 function suggestedMaskTags(step: Step): LabelTag[] {

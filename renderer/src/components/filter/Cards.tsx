@@ -5,7 +5,7 @@ import { useApp } from '../../context';
 import { formatTokens } from '../../lib/format';
 import { ProfileSelect, useDefaultProfile } from '../dialogs/ProfileSelect';
 import { LabelChart } from './LabelChart';
-import type { Coverage, TimeBucket } from './model';
+import { describeTally, tallyPreview, type Coverage, type FilterRow, type PreviewMark, type PreviewTally, type TimeBucket } from './model';
 
 export const CoverageCard = memo(function CoverageCard({ coverage: c, buckets, onPick }: { coverage: Coverage; buckets: TimeBucket[]; onPick(index: number): void }) {
   const pct = c.total ? Math.round((c.reviewed / c.total) * 100) : 0;
@@ -44,7 +44,18 @@ export const CoverageCard = memo(function CoverageCard({ coverage: c, buckets, o
   );
 });
 
-export const RulesCard = memo(function RulesCard({ sessionId, branchId }: { sessionId: string; branchId: string | null }) {
+/** Step numbers shown as links in the preview summary (the table marks them all). */
+const JUMP_LIMIT = 12;
+
+export const RulesCard = memo(function RulesCard(props: {
+  sessionId: string;
+  branchId: string | null;
+  /** What applying the previewed rules would write, per row (null: no preview of this branch). */
+  marks: ReadonlyMap<string, PreviewMark> | null;
+  rows: readonly FilterRow[];
+  onJump(stepId: string): void;
+}) {
+  const { sessionId, branchId, marks, rows, onJump } = props;
   const rules = useApp((s) => s.rules);
   const rulesError = useApp((s) => s.rulesError);
   const loadRules = useApp((s) => s.loadRules);
@@ -53,6 +64,8 @@ export const RulesCard = memo(function RulesCard({ sessionId, branchId }: { sess
   const applyRules = useApp((s) => s.applyRules);
   const [off, setOff] = useState<Record<string, true>>({});
   const [applying, setApplying] = useState(false);
+  /** What the last Apply wrote, counted with the marks shown when it was clicked. */
+  const [applied, setApplied] = useState<{ count: number; tally: PreviewTally } | null>(null);
 
   useEffect(() => {
     if (!rules) void loadRules();
@@ -60,8 +73,13 @@ export const RulesCard = memo(function RulesCard({ sessionId, branchId }: { sess
 
   const chosen = (rules ?? []).map((r) => r.name).filter((n) => !off[n]);
   const current = preview && preview.branchId === branchId ? preview : undefined;
-  const counts = new Map(current?.results.map((r) => [r.rule, r.count]) ?? []);
-  const flagged = new Set(current?.results.flatMap((r) => r.stepIds) ?? []);
+  // Per rule, the labels Apply would write (the marks), not every step the rule names.
+  const counts = new Map<string, number>();
+  if (current?.state === 'ready') for (const r of current.results) counts.set(r.rule, 0);
+  for (const m of marks?.values() ?? []) counts.set(m.rule, (counts.get(m.rule) ?? 0) + 1);
+  const tally = marks ? tallyPreview(marks) : null;
+  const depthOf = new Map(rows.map((r) => [r.step.id, r.n]));
+  const changing = marks ? [...marks].filter(([, m]) => m.kind === 'change' || m.kind === 'conflict') : [];
 
   return (
     <div className="fcard fcard-rules" data-testid="rules">
@@ -74,7 +92,10 @@ export const RulesCard = memo(function RulesCard({ sessionId, branchId }: { sess
           data-testid="rules-preview"
           disabled={!branchId || chosen.length === 0 || current?.state === 'loading'}
           title="Count the actions each rule would mask on this branch (nothing is written)"
-          onClick={() => branchId && void previewRules(sessionId, branchId, chosen)}
+          onClick={() => {
+            setApplied(null);
+            if (branchId) void previewRules(sessionId, branchId, chosen);
+          }}
         >
           {current?.state === 'loading' ? 'Previewing…' : 'Preview'}
         </button>
@@ -82,13 +103,16 @@ export const RulesCard = memo(function RulesCard({ sessionId, branchId }: { sess
           type="button"
           className="btn btn-small primary"
           data-testid="rules-apply"
-          disabled={!branchId || chosen.length === 0 || current?.state !== 'ready' || applying}
+          disabled={!branchId || chosen.length === 0 || current?.state !== 'ready' || applying || !marks?.size}
           title={current?.state === 'ready' ? 'Write the rule labels (annotator and judge labels still win)' : 'Preview first'}
           onClick={async () => {
             if (!branchId) return;
+            // The marks on screen are what Apply writes: count what it wrote with them.
+            const shownMarks = marks ?? new Map<string, PreviewMark>();
             setApplying(true);
-            await applyRules(sessionId, branchId, chosen);
+            const r = await applyRules(sessionId, branchId, chosen);
             setApplying(false);
+            if (r.ok) setApplied({ count: r.value.count, tally: tallyPreview(shownMarks, r.value.stepIds) });
           }}
         >
           {applying ? 'Applying…' : 'Apply'}
@@ -121,16 +145,33 @@ export const RulesCard = memo(function RulesCard({ sessionId, branchId }: { sess
       </ul>
       <div className="fcard-foot small" data-testid="rules-status">
         {current?.state === 'error' && <span className="err-text">{current.error}</span>}
-        {current?.state === 'ready' && (
-          <span>
-            {flagged.size} action{flagged.size === 1 ? '' : 's'} would be masked
-            {current.applied !== undefined && (
-              <span className="ok-text" data-testid="rules-applied">
-                {' '}
-                · applied: {current.applied} label{current.applied === 1 ? '' : 's'} written
-              </span>
-            )}
+        {applied ? (
+          <span className="ok-text" data-testid="rules-applied" data-count={applied.count} data-changed={applied.tally.change}>
+            Applied: {applied.count} rule label{applied.count === 1 ? '' : 's'} written — {describeTally(applied.tally)}. Undo takes it all back (u).
           </span>
+        ) : (
+          current?.state === 'ready' &&
+          tally && (
+            <span data-testid="rules-would" data-count={marks?.size ?? 0} data-changed={tally.change} data-conflicts={tally.conflict}>
+              {marks?.size
+                ? `Apply writes ${marks.size} rule label${marks.size === 1 ? '' : 's'}: ${describeTally(tally)}. Marked in the table`
+                : 'Nothing to write: these rules already label this branch.'}
+              {changing.length > 0 && (
+                <>
+                  {' · steps '}
+                  {changing.slice(0, JUMP_LIMIT).map(([id, m], i) => (
+                    <span key={id}>
+                      {i > 0 && ', '}
+                      <button type="button" className={`link-btn${m.kind === 'conflict' ? ' warn-text' : ''}`} data-testid="rules-jump" onClick={() => onJump(id)} title={m.kind === 'conflict' ? 'A label that wins says keep' : 'Changes to mask'}>
+                        {depthOf.get(id) ?? '?'}
+                      </button>
+                    </span>
+                  ))}
+                  {changing.length > JUMP_LIMIT && ` and ${changing.length - JUMP_LIMIT} more`}
+                </>
+              )}
+            </span>
+          )
         )}
         {!current && <span className="dim">Rules only ever mask. Annotator and judge labels take precedence.</span>}
       </div>

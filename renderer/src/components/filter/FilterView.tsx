@@ -7,18 +7,22 @@ import { branchPath, type Step } from '../../../../shared/trajectory';
 import type { SessionInfo } from '../../../../shared/types';
 import { useApp, useAppStore } from '../../context';
 import { branchLabel, defaultBranchId, listBranches } from '../../lib/trajectoryView';
-import { DEFAULT_CRITERIA, type LabelChange } from '../../store/labels';
+import { DEFAULT_CRITERIA, type LabelChange, type UndoEntry } from '../../store/labels';
 import { CoverageCard, JudgeCard, RulesCard } from './Cards';
 import { DetailPane } from './DetailPane';
 import { ExportDialog } from './ExportDialog';
 import { LabelEditor, type LabelEditorInit } from './LabelEditor';
-import { buildRows, coverageOf, filterRows, timeBuckets, toolsOf, type Coverage, type FilterRow } from './model';
+import { buildRows, classifyPreview, coverageOf, filterRows, timeBuckets, toolsOf, type Coverage, type FilterRow } from './model';
 import { StepTable } from './StepTable';
-import { FILTER_KEYS, useFilterKeys } from './useFilterKeys';
+import { filterKeyStrip, useFilterKeys } from './useFilterKeys';
+import { keyHint } from '../../lib/keymap';
 import { ViewTabs } from './ViewTabs';
 import './filter.css';
+import './review.css';
 
 const NO_ROWS: FilterRow[] = [];
+const NO_ENTRIES: UndoEntry[] = [];
+const KEY_STRIP = filterKeyStrip();
 
 /** Mounted by App in place of the live session view and the trajectory panel. */
 export function FilterView() {
@@ -37,8 +41,11 @@ function FilterPanel({ session }: { session: SessionInfo }) {
   const criteria = useApp((s) => s.filterCriteria);
   const setCriteria = useApp((s) => s.setFilterCriteria);
   const setCursor = useApp((s) => s.setFilterCursor);
-  const undoDepth = useApp((s) => s.labelUndo[sessionId]?.length ?? 0);
+  const undoStack = useApp((s) => s.labelUndo[sessionId]) ?? NO_ENTRIES;
+  const redoStack = useApp((s) => s.labelRedo[sessionId]) ?? NO_ENTRIES;
   const dialog = useApp((s) => s.dialog);
+  const advanceOn = useApp((s) => s.advanceAfterLabel);
+  const setAdvanceOn = useApp((s) => s.setAdvanceAfterLabel);
 
   const [revealTick, setRevealTick] = useState(0);
   const [exportOpen, setExportOpen] = useState(false);
@@ -59,9 +66,21 @@ function FilterPanel({ session }: { session: SessionInfo }) {
   const rowIndex = useMemo(() => new Map(rows.map((r, i) => [r.step.id, i])), [rows]);
   const shownIndex = useMemo(() => new Map(shown.map((r, i) => [r.step.id, i])), [shown]);
 
+  const rulePreview = useApp((s) => s.rulePreview[sessionId]);
+  // The rows applying the previewed rules would write to, with old → new (see
+  // classifyPreview); an applied preview is spent (an undo does not bring its marks back).
+  const previewMarks = useMemo(
+    () => (rulePreview && rulePreview.state === 'ready' && rulePreview.applied === undefined && rulePreview.branchId === branchId ? classifyPreview(rows, rulePreview.results) : null),
+    [rulePreview, branchId, rows],
+  );
+
   const cursorId = fc?.cursor ?? null;
   const selectionList = fc?.selection;
-  const selection = useMemo(() => new Set(selectionList ?? []), [selectionList]);
+  // Only rows on screen are selected: a row the search hides must never take a bulk label.
+  const selection = useMemo(() => new Set((selectionList ?? []).filter((id) => shownIndex.has(id))), [selectionList, shownIndex]);
+  useEffect(() => {
+    if (selectionList && selectionList.some((id) => !shownIndex.has(id))) setCursor(sessionId, { selection: selectionList.filter((id) => shownIndex.has(id)) });
+  }, [selectionList, shownIndex, setCursor, sessionId]);
   const cursorRow = cursorId ? rows[rowIndex.get(cursorId) ?? -1] ?? null : null;
 
   // Everything the key handler needs, current at each key press.
@@ -130,11 +149,13 @@ function FilterPanel({ session }: { session: SessionInfo }) {
     moveCursor(exact ? idx + 1 : idx, false);
   };
 
+  // Labelling stays on the row unless the annotator asked to move on: a cursor that
+  // moves by itself made `j k j k` label rows 1 and 3 and skip 2 and 4.
   const doLabel = (value: LabelValue) => {
     const { steps, single } = targets();
     if (!steps.length) return;
     void store.getState().applyLabel(sessionId, steps, value);
-    if (single) advance();
+    if (single && store.getState().advanceAfterLabel) advance();
   };
 
   const openEditor = (focus: 'tags' | 'note') => {
@@ -150,8 +171,9 @@ function FilterPanel({ session }: { session: SessionInfo }) {
     if (steps.length) void store.getState().applyLabel(sessionId, steps, label, { tags, note });
   };
 
-  const doUndo = async () => {
-    const ids = await store.getState().undoLabel(sessionId);
+  const doUndo = (dir: 'undo' | 'redo' = 'undo') => void takeBack(dir);
+  const takeBack = async (dir: 'undo' | 'redo') => {
+    const ids = await (dir === 'undo' ? store.getState().undoLabel(sessionId) : store.getState().redoLabel(sessionId));
     const first = ids?.map((id) => live.current.shownIndex.get(id)).filter((i): i is number => i !== undefined).sort((a, b) => a - b)[0];
     if (first !== undefined) {
       setCursor(sessionId, { cursor: live.current.shown[first]!.step.id });
@@ -169,7 +191,7 @@ function FilterPanel({ session }: { session: SessionInfo }) {
       if (r && r.auto && r.source !== 'annotator') items.push({ step: s, label: r.auto.label, tags: r.auto.tags });
     }
     if (items.length) void store.getState().applyLabels(sessionId, items, 'confirm');
-    if (single) advance();
+    if (single && store.getState().advanceAfterLabel) advance();
   };
 
   /** 1–6: toggle a reason tag on the targets (their label stays; an unlabelled action becomes mask). */
@@ -201,7 +223,8 @@ function FilterPanel({ session }: { session: SessionInfo }) {
         const { steps } = targets();
         if (steps.length) void store.getState().clearAnnotatorLabel(sessionId, steps);
       },
-      undo: () => void doUndo(),
+      undo: () => doUndo('undo'),
+      redo: () => doUndo('redo'),
       toggleSelect: () => {
         const L = live.current;
         if (!L.cursorId) return;
@@ -224,6 +247,7 @@ function FilterPanel({ session }: { session: SessionInfo }) {
       },
       editNote: () => openEditor('note'),
       focusSearch: () => searchRef.current?.focus(),
+      help: () => store.getState().openDialog({ kind: 'shortcuts' }),
       blocked: () => exportOpen || editor !== null,
     },
     () => store.getState().dialog !== null,
@@ -270,6 +294,16 @@ function FilterPanel({ session }: { session: SessionInfo }) {
       reveal();
     },
     [rows, shownIndex, setCriteria, setCursor, sessionId, reveal],
+  );
+
+  /** Put the cursor on a step (showing it again if the filters hide it). */
+  const onJumpTo = useCallback(
+    (stepId: string) => {
+      if (!shownIndex.has(stepId)) setCriteria(DEFAULT_CRITERIA);
+      setCursor(sessionId, { cursor: stepId, anchor: stepId, selection: [] });
+      reveal();
+    },
+    [shownIndex, setCriteria, setCursor, sessionId, reveal],
   );
 
   const changeBranch = (id: string) => {
@@ -352,14 +386,14 @@ function FilterPanel({ session }: { session: SessionInfo }) {
             </span>
             {(
               [
-                ['lbtn-keep', 'label-keep', 'Keep: train on it (k)', 'Keep', 'k', () => doLabel('keep')],
-                ['lbtn-mask', 'label-mask', 'Mask: keep in the context, weight 0 (m)', 'Mask', 'm', () => doLabel('mask')],
-                ['', 'label-tags', 'Reason tags (t)', 'Tags', 't', () => openEditor('tags')],
-                ['', 'label-note-open', 'Note (n)', 'Note', 'n', () => openEditor('note')],
+                ['lbtn-keep', 'label-keep', 'Keep: train on it', 'Keep', 'keep', () => doLabel('keep')],
+                ['lbtn-mask', 'label-mask', 'Mask: keep in the context, weight 0', 'Mask', 'mask', () => doLabel('mask')],
+                ['', 'label-tags', 'Reason tags', 'Tags', 'tags', () => openEditor('tags')],
+                ['', 'label-note-open', 'Note', 'Note', 'note', () => openEditor('note')],
               ] as const
-            ).map(([cls, testId, title, text, key, run]) => (
-              <button key={testId} type="button" className={`btn btn-small ${cls}`} data-testid={testId} disabled={!nSel && !cursorRow} title={title} onClick={run}>
-                {text} <kbd>{key}</kbd>
+            ).map(([cls, testId, title, text, action, run]) => (
+              <button key={testId} type="button" className={`btn btn-small ${cls}`} data-testid={testId} disabled={!nSel && !cursorRow} title={`${title} (${keyHint(action, 'filter')})`} onClick={run}>
+                {text} <kbd>{keyHint(action, 'filter')}</kbd>
               </button>
             ))}
             <button
@@ -375,14 +409,17 @@ function FilterPanel({ session }: { session: SessionInfo }) {
             >
               Clear
             </button>
-            <button type="button" className="btn btn-small" data-testid="label-undo" disabled={undoDepth === 0} title={`Undo your last label change here (u) · ${undoDepth} to undo`} onClick={() => void doUndo()}>
-              Undo <kbd>u</kbd>
-            </button>
+            <UndoButtons undo={undoStack} redo={redoStack} onUndo={() => doUndo('undo')} onRedo={() => doUndo('redo')} />
             {nSel > 0 && (
               <button type="button" className="link-btn" data-testid="selection-clear" onClick={() => setCursor(sessionId, { selection: [] })}>
                 clear selection
               </button>
             )}
+            <span className="spacer" />
+            <label className="check small fv-advance" title="After keep / mask / confirm on one row, move the cursor to the next row">
+              <input type="checkbox" data-testid="advance-toggle" checked={advanceOn} onChange={(e) => (setAdvanceOn(e.target.checked), e.target.blur())} />
+              advance after label
+            </label>
           </div>
           {!entry ? (
             <p className="muted pad">Loading…</p>
@@ -395,12 +432,13 @@ function FilterPanel({ session }: { session: SessionInfo }) {
               onRowClick={onRowClick}
               onToggleSelect={onToggleSelect}
               empty={rows.length === 0 ? 'This branch has no agent actions yet.' : 'No action matches the filters.'}
+              preview={previewMarks}
             />
           )}
           <div className="fv-help" data-testid="filter-help">
-            {FILTER_KEYS.map(([k, what, more]) => (
-              <span key={k} className="fv-key" title={more}>
-                <kbd>{k}</kbd> {what}
+            {KEY_STRIP.map((k) => (
+              <span key={k.action} className="fv-key" title={k.more}>
+                <kbd>{k.keys}</kbd> {k.label}
               </span>
             ))}
           </div>
@@ -412,13 +450,59 @@ function FilterPanel({ session }: { session: SessionInfo }) {
 
       <div className="fv-cards">
         <CoverageCard coverage={coverage} buckets={buckets} onPick={onPickBucket} />
-        <RulesCard sessionId={sessionId} branchId={branchId} />
+        <RulesCard sessionId={sessionId} branchId={branchId} marks={previewMarks} rows={rows} onJump={onJumpTo} />
         <JudgeCard sessionId={sessionId} branchId={branchId} />
       </div>
 
       {exportOpen && <ExportDialog sessionId={sessionId} branchId={branchId} onClose={() => setExportOpen(false)} />}
       {editor && !dialog && <LabelEditor init={editor} onSave={saveEditor} onClose={() => setEditor(null)} />}
     </section>
+  );
+}
+
+/**
+ * Undo / Redo with what each would take back, and the history of labelling actions
+ * (newest first): a rules or judge application is one entry, undone as one.
+ */
+function UndoButtons({ undo, redo, onUndo, onRedo }: { undo: readonly UndoEntry[]; redo: readonly UndoEntry[]; onUndo(): void; onRedo(): void }) {
+  const nextUndo = undo[undo.length - 1];
+  const nextRedo = redo[redo.length - 1];
+  return (
+    <>
+      <button
+        type="button"
+        className="btn btn-small"
+        data-testid="label-undo"
+        data-what={nextUndo?.what ?? ''}
+        disabled={!nextUndo}
+        title={nextUndo ? `Undo ${nextUndo.what} (u)` : 'Nothing to undo'}
+        onClick={onUndo}
+      >
+        Undo <kbd>{keyHint('undo', 'filter')}</kbd>
+      </button>
+      <button type="button" className="btn btn-small" data-testid="label-redo" disabled={!nextRedo} title={nextRedo ? `Redo ${nextRedo.what} (Shift+U)` : 'Nothing to redo'} onClick={onRedo}>
+        Redo <kbd>{keyHint('redo', 'filter')}</kbd>
+      </button>
+      <details className="fv-history" data-testid="undo-history">
+        <summary className="small" title="What undo and redo would take back">
+          history <span className="dim">({undo.length})</span>
+        </summary>
+        <ol className="fv-history-list">
+          {redo.length > 0 &&
+            [...redo].map((e, i) => (
+              <li key={`r${i}`} className="redo" data-testid="history-redo">
+                <span className="dim">redo:</span> {e.what}
+              </li>
+            ))}
+          {[...undo].reverse().map((e, i) => (
+            <li key={`u${i}`} className={i === 0 ? 'next' : ''} data-testid="history-undo">
+              {i === 0 && <span className="dim">next undo:</span>} {e.what}
+            </li>
+          ))}
+          {undo.length === 0 && redo.length === 0 && <li className="dim">No labelling actions yet.</li>}
+        </ol>
+      </details>
+    </>
   );
 }
 

@@ -2,8 +2,8 @@
 // the rows in view (plus a margin) are in the DOM, so 2,500 actions scroll and
 // re-render like 25.
 import { memo, useCallback, useEffect, useLayoutEffect, useRef, useState, type MouseEvent } from 'react';
-import type { FilterRow } from './model';
-import { labelKey } from './model';
+import type { FilterRow, PreviewMark } from './model';
+import { conflictText, labelKey } from './model';
 import { SourceBadge } from './SourceBadge';
 
 export const ROW_HEIGHT = 26;
@@ -18,9 +18,11 @@ export interface StepTableProps {
   onRowClick(row: FilterRow, e: MouseEvent): void;
   onToggleSelect(row: FilterRow, e: MouseEvent): void;
   empty: string;
+  /** Rows a rules preview would write to (stepId → what would happen), shown in place until applied. */
+  preview?: ReadonlyMap<string, PreviewMark> | null;
 }
 
-export function StepTable({ rows, cursorId, selected, revealTick, onRowClick, onToggleSelect, empty }: StepTableProps) {
+export function StepTable({ rows, cursorId, selected, revealTick, onRowClick, onToggleSelect, empty, preview }: StepTableProps) {
   const ref = useRef<HTMLDivElement>(null);
   const [view, setView] = useState({ top: 0, height: 600 });
 
@@ -66,6 +68,7 @@ export function StepTable({ rows, cursorId, selected, revealTick, onRowClick, on
         top={i * ROW_HEIGHT}
         cursor={r.step.id === cursorId}
         selected={selected.has(r.step.id)}
+        preview={preview?.get(r.step.id) ?? null}
         onRowClick={onRowClick}
         onToggleSelect={onToggleSelect}
       />,
@@ -104,17 +107,22 @@ interface RowProps {
   top: number;
   cursor: boolean;
   selected: boolean;
+  preview: PreviewMark | null;
   onRowClick(row: FilterRow, e: MouseEvent): void;
   onToggleSelect(row: FilterRow, e: MouseEvent): void;
 }
 
-const Row = memo(function Row({ row, top, cursor, selected, onRowClick, onToggleSelect }: RowProps) {
+const Row = memo(function Row({ row, top, cursor, selected, preview, onRowClick, onToggleSelect }: RowProps) {
   const lk = labelKey(row);
+  // A disagreement is said in words in the reason cell ("rule says mask · you said
+  // keep"), not as a bare glyph explained only by a tooltip.
+  const conflict = preview?.kind === 'conflict' ? `rule would say mask · ${preview.fromSource === 'annotator' ? 'you' : 'judge'} said ${preview.from}` : conflictText(row);
+  const conflictWhy = preview?.kind === 'conflict' ? `Applying ${preview.rule} records a mask under this ${preview.from ?? ''} label, which wins` : row.auto ? `${row.auto.source}${row.auto.rule ? ` ${row.auto.rule}` : ''}: ${row.auto.label}` : '';
   const reason = [row.tags.join(', '), row.note].filter(Boolean).join(' — ');
   const ruleOrWhy = row.record?.rule && row.record.rule !== '__cleared__' ? row.record.rule : row.record?.rationale;
   return (
     <div
-      className={`ft-row ft-body${cursor ? ' is-cursor' : ''}${selected ? ' is-selected' : ''}${row.isError ? ' is-err' : ''} lk-${lk}`}
+      className={`ft-row ft-body${cursor ? ' is-cursor' : ''}${selected ? ' is-selected' : ''}${row.isError ? ' is-err' : ''} lk-${lk}${preview ? ` pvrow-${preview.kind}` : ''}`}
       style={{ transform: `translateY(${top}px)` }}
       role="row"
       aria-selected={selected}
@@ -126,6 +134,8 @@ const Row = memo(function Row({ row, top, cursor, selected, onRowClick, onToggle
       data-selected={selected ? 'true' : 'false'}
       data-cursor={cursor ? 'true' : 'false'}
       data-pending={row.pending ? 'true' : 'false'}
+      data-preview={preview?.kind ?? ''}
+      data-conflict={conflict ? 'true' : 'false'}
       onMouseDown={(e) => {
         // Shift+click selects a range: keep the browser from selecting text.
         if (e.shiftKey) e.preventDefault();
@@ -159,19 +169,27 @@ const Row = memo(function Row({ row, top, cursor, selected, onRowClick, onToggle
         {row.detail}
       </span>
       <span className="ft-label" role="gridcell">
-        <span className={`lchip lchip-${lk}`} data-testid="row-label">
-          {lk === 'unreviewed' ? '—' : lk}
-        </span>
-        {row.source === 'annotator' && row.auto && row.auto.label !== row.label && (
-          <span className="disagree" data-testid="row-disagree" title={`The ${row.auto.source} says ${row.auto.label}${row.auto.rule ? ` (${row.auto.rule})` : ''}`}>
-            ≠
+        {preview && (preview.kind === 'change' || preview.kind === 'restate') ? (
+          <span className="pv-change" data-testid="row-preview" title={`Applying ${preview.rule} sets ${lk === 'unreviewed' ? 'this unreviewed action' : `this ${lk}`} to mask`}>
+            <span className="pv-from">{lk === 'unreviewed' ? '—' : lk}</span>
+            <span aria-hidden="true">→</span>
+            <span className="lchip lchip-mask">mask</span>
+          </span>
+        ) : (
+          <span className={`lchip lchip-${lk}`} data-testid="row-label">
+            {lk === 'unreviewed' ? '—' : lk}
           </span>
         )}
       </span>
       <span className="ft-source" role="gridcell">
         {row.source && <SourceBadge source={row.source} pending={row.pending} title={ruleOrWhy ?? undefined} />}
       </span>
-      <span className="ft-tags" role="gridcell" title={reason || undefined}>
+      <span className="ft-tags" role="gridcell" title={[conflict && `${conflict} (${conflictWhy})`, reason].filter(Boolean).join(' — ') || undefined}>
+        {conflict && (
+          <span className="ft-conflict" data-testid="row-conflict">
+            {conflict}
+          </span>
+        )}
         {row.tags.map((t) => (
           <span key={t} className="tag" data-testid="row-tag">
             {t}

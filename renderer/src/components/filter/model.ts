@@ -214,3 +214,70 @@ export function formatStamp(ms: number): string {
   const p = (x: number) => String(x).padStart(2, '0');
   return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
 }
+
+/**
+ * What applying the previewed rules would do to a row:
+ * - 'change': its label in force changes (unreviewed or keep → mask);
+ * - 'restate': it stays masked, now for this rule (another rule masked it);
+ * - 'conflict': the rule label is recorded under a label that outranks it and says keep (yours or the judge's);
+ * - 'agree': recorded under a higher label that already says mask.
+ * Rows the rule already masks get nothing written and no mark.
+ */
+export type PreviewKind = 'change' | 'restate' | 'conflict' | 'agree';
+
+export interface PreviewMark {
+  kind: PreviewKind;
+  rule: string;
+  /** The label in force now (null: unreviewed) and its source. */
+  from: LabelValue | null;
+  fromSource: LabelSource | null;
+  to: LabelValue;
+}
+
+/**
+ * Classify the rows a rules preview names, the way applying writes them: one rule per
+ * step (the first that names it, as the preview counts), nothing for a step already
+ * masked by that same rule. So the marks shown are exactly the labels Apply appends.
+ */
+export function classifyPreview(rows: readonly FilterRow[], results: ReadonlyArray<{ rule: string; stepIds: readonly string[] }>): Map<string, PreviewMark> {
+  const byId = new Map(rows.map((r) => [r.step.id, r]));
+  const out = new Map<string, PreviewMark>();
+  for (const { rule, stepIds } of results) {
+    for (const id of stepIds) {
+      if (out.has(id)) continue;
+      const r = byId.get(id);
+      if (!r) continue;
+      const cur = latestOf(r.step, 'rule');
+      if (cur && cur.rule === rule && cur.label === 'mask') continue;
+      const outranked = r.source === 'annotator' || r.source === 'judge';
+      const kind: PreviewKind = outranked ? (r.label === 'mask' ? 'agree' : 'conflict') : r.label === 'mask' ? 'restate' : 'change';
+      out.set(id, { kind, rule, from: r.label, fromSource: r.source, to: 'mask' });
+    }
+  }
+  return out;
+}
+
+export type PreviewTally = Record<PreviewKind, number>;
+
+/** Counts per kind, over `ids` (default: every mark); a step without a mark counts as a change. */
+export function tallyPreview(marks: ReadonlyMap<string, PreviewMark>, ids?: Iterable<string>): PreviewTally {
+  const t: PreviewTally = { change: 0, restate: 0, conflict: 0, agree: 0 };
+  for (const id of ids ?? marks.keys()) t[marks.get(id)?.kind ?? 'change']++;
+  return t;
+}
+
+/** "2 rows change · 1 conflict with your labels": a tally in words (empty parts left out). */
+export function describeTally(t: PreviewTally): string {
+  const parts: string[] = [];
+  parts.push(`${t.change} row${t.change === 1 ? '' : 's'} change${t.change === 1 ? 's' : ''} to mask`);
+  if (t.restate) parts.push(`${t.restate} already masked get this rule as reason`);
+  if (t.conflict) parts.push(`${t.conflict} conflict${t.conflict === 1 ? '' : 's'} with a label that wins`);
+  if (t.agree) parts.push(`${t.agree} agree${t.agree === 1 ? 's' : ''} with a mask that wins`);
+  return parts.join(' · ');
+}
+
+/** "rule says mask · you said keep": a disagreement between the label in force and the rules / judge under it, in words. */
+export function conflictText(r: FilterRow): string | null {
+  if (r.source !== 'annotator' || !r.auto || r.auto.label === r.label || !r.label) return null;
+  return `${r.auto.source} says ${r.auto.label} · you said ${r.label}`;
+}

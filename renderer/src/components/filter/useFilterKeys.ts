@@ -1,6 +1,8 @@
 // Keyboard of the filter view (only while the focus is not in a text field and no
-// dialog is open). See FILTER_KEYS for the map shown in the help strip.
+// dialog is open). The bindings come from the one keymap (lib/keymap.ts) that the
+// live view, the key strip and the help overlay share.
 import { LABEL_TAGS } from '../../../../shared/events';
+import { actionFor, bindingsOf, comboOf, KEYMAP, keyLabel, type KeyBinding } from '../../lib/keymap';
 import { inModal, isTypingTarget, useDocumentKeys } from '../keys';
 
 export interface FilterKeyActions {
@@ -11,6 +13,7 @@ export interface FilterKeyActions {
   accept(): void;
   clear(): void;
   undo(): void;
+  redo(): void;
   toggleSelect(): void;
   selectAll(): void;
   escape(): boolean;
@@ -19,32 +22,28 @@ export interface FilterKeyActions {
   toggleTag(i: number): void;
   editNote(): void;
   focusSearch(): void;
+  help(): void;
   /** A modal of the filter view is open: keys are its own. */
   blocked(): boolean;
 }
 
-export const FILTER_KEYS: Array<[string, string, string?]> = [
-  ['j / ↓', 'next'],
-  ['p / ↑', 'prev'],
-  ['k', 'keep'],
-  ['m', 'mask'],
-  ['u', 'undo'],
-  ['Enter', 'confirm rule/judge'],
-  ['Del', 'clear yours'],
-  ['x', 'select'],
-  ['Shift+↓↑ / click', 'range'],
-  ['Ctrl+A', 'all shown'],
-  ['t', 'tags'],
-  ['1–6', 'tag', LABEL_TAGS.map((t, i) => `${i + 1} ${t}`).join(', ')],
-  ['n', 'note'],
-  ['/', 'search'],
-  ['g / G', 'first / last'],
-  ['Esc', 'unselect'],
-];
+/** The bindings the strip under the table shows (the rest are one `?` away). */
+const STRIP = new Set(['next', 'prev', 'keep', 'mask', 'undo', 'redo', 'confirm', 'clear', 'select', 'tag', 'search', 'help']);
 
-export function useFilterKeys(a: FilterKeyActions, dialogOpen: () => boolean) {
+/** The key strip under the table: the everyday filter bindings, their keys as shown. */
+export function filterKeyStrip(map?: readonly KeyBinding[]): Array<{ action: string; keys: string; label: string; more?: string }> {
+  return bindingsOf('filter', map).filter((b) => STRIP.has(b.action)).map((b) => ({
+    action: b.action,
+    // The first two keys: the strip is a reminder, `?` has them all.
+    keys: b.action === 'tag' ? '1–6' : b.keys.slice(0, 2).map((k) => keyLabel(k)).join(' / '),
+    label: b.action === 'help' ? 'all keys' : b.short ?? b.label,
+    more: b.action === 'tag' ? LABEL_TAGS.map((t, i) => `${i + 1} ${t}`).join(', ') : b.more,
+  }));
+}
+
+export function useFilterKeys(a: FilterKeyActions, dialogOpen: () => boolean, map?: readonly KeyBinding[]) {
   useDocumentKeys((e) => {
-    if (e.defaultPrevented || e.altKey) return;
+    if (e.defaultPrevented) return;
     if (dialogOpen() || a.blocked() || inModal(e.target)) return;
     if (isTypingTarget(e.target)) {
       // Esc leaves the search box (and the other fields) for the table.
@@ -54,91 +53,83 @@ export function useFilterKeys(a: FilterKeyActions, dialogOpen: () => boolean) {
       }
       return;
     }
-    const mod = e.ctrlKey || e.metaKey;
-    if (mod) {
-      if (e.key.toLowerCase() === 'a') {
-        a.selectAll();
-        e.preventDefault();
-      }
-      return;
-    }
     const onButton = !!(e.target as HTMLElement | null)?.closest?.('button, a, [role="button"], summary, input[type="checkbox"]');
+    // Enter and Space on a focused control are the control's own.
+    if (onButton && (e.key === 'Enter' || e.key === ' ')) return;
+    const action = actionFor('filter', e, map);
     let handled = true;
-    switch (e.key) {
-      case 'j':
-      case 'ArrowDown':
-        a.move(1, e.shiftKey);
+    switch (action) {
+      case 'next':
+        a.move(1, false);
         break;
-      case 'J':
+      case 'prev':
+        a.move(-1, false);
+        break;
+      case 'extendNext':
         a.move(1, true);
         break;
-      case 'p':
-      case 'ArrowUp':
-        a.move(-1, e.shiftKey);
-        break;
-      case 'P':
+      case 'extendPrev':
         a.move(-1, true);
         break;
-      case 'PageDown':
-        a.move(20, e.shiftKey);
+      case 'pageDown':
+        a.move(20, false);
         break;
-      case 'PageUp':
-        a.move(-20, e.shiftKey);
+      case 'pageUp':
+        a.move(-20, false);
         break;
-      case 'g':
-      case 'Home':
-        a.moveTo('first', e.shiftKey && e.key === 'Home');
+      case 'first':
+        a.moveTo('first', false);
         break;
-      case 'G':
-      case 'End':
-        a.moveTo('last', e.shiftKey && e.key === 'End');
+      case 'last':
+        a.moveTo('last', false);
         break;
-      case 'k':
+      case 'keep':
         a.label('keep');
         break;
-      case 'm':
+      case 'mask':
         a.label('mask');
         break;
-      case 'u':
+      case 'undo':
         a.undo();
         break;
-      case 'x':
+      case 'redo':
+        a.redo();
+        break;
+      case 'select':
         a.toggleSelect();
         break;
-      case ' ':
-        if (onButton) handled = false;
-        else a.toggleSelect();
+      case 'selectAll':
+        a.selectAll();
         break;
-      case 'Enter':
-        if (onButton) handled = false;
-        else a.accept();
+      case 'confirm':
+        a.accept();
         break;
-      case 'Delete':
-      case 'Backspace':
+      case 'clear':
         a.clear();
         break;
-      case 't':
+      case 'tags':
         a.editTags();
         break;
-      case '1':
-      case '2':
-      case '3':
-      case '4':
-      case '5':
-      case '6':
-        a.toggleTag(Number(e.key) - 1);
+      case 'tag':
+        // The n-th key of the binding toggles the n-th tag.
+        a.toggleTag((map ?? KEYMAP).find((b) => b.action === 'tag')?.keys.indexOf(comboOf(e)) ?? -1);
         break;
-      case 'n':
+      case 'note':
         a.editNote();
         break;
-      case '/':
+      case 'search':
         a.focusSearch();
         break;
-      case 'Escape':
+      case 'help':
+        a.help();
+        break;
+      case 'escape':
         handled = a.escape();
         break;
       default:
-        handled = false;
+        // Shift+Home / Shift+End extend to the ends, as in a spreadsheet.
+        if (e.shiftKey && (e.key === 'Home' || e.key === 'End') && !e.ctrlKey && !e.metaKey && !e.altKey) a.moveTo(e.key === 'Home' ? 'first' : 'last', true);
+        else handled = false;
     }
     if (handled) e.preventDefault();
   });

@@ -1,8 +1,10 @@
 // Keyboard navigation of the trajectory (only while focus is not in a text field or
-// a terminal): j/k or ↓/↑ next/previous step, h/l or ←/→ parent/child, b next
-// branch, c comment, Shift+B branch here, Shift+R rewind here, Enter expand,
-// g/G first/last, f follow, Esc deselect, ? help.
+// a terminal). The bindings come from the one keymap (lib/keymap.ts) shared with the
+// filter view and the help overlay: j/k or ↓/↑ next/previous step, h/l or ←/→
+// parent/child, b next branch, c comment, Shift+B branch here, Shift+R rewind here,
+// Enter expand the selected step, g/G first/last, f follow, Esc deselect, ? help.
 import { useAppStore } from '../../context';
+import { actionFor } from '../../lib/keymap';
 import { inModal, isTypingTarget, useDocumentKeys } from '../keys';
 import { branchContains, listBranches } from '../../lib/trajectoryView';
 import { showBranchTerminal } from './actions';
@@ -13,7 +15,12 @@ export function useTrajectoryKeys(tv: TrajectoryView) {
   useDocumentKeys((e) => {
     if (e.defaultPrevented || e.ctrlKey || e.metaKey || e.altKey) return;
     if (isTypingTarget(e.target) || inModal(e.target)) return;
-    if ((e.key === 'Enter' || e.key === ' ') && (e.target as HTMLElement | null)?.closest?.('button, a, [role="button"]')) return;
+    const target = e.target as HTMLElement | null;
+    // Enter and Space on a focused control are the control's own, except the toggles
+    // inside the step list: clicking one leaves the focus on it, and Enter then
+    // flipped that step's section after j/k had moved to another step. In the list,
+    // Enter means the selected step.
+    if ((e.key === 'Enter' || e.key === ' ') && target?.closest?.('button, a, [role="button"]') && !target.closest('[data-testid="step-list"]')) return;
     const st = store.getState();
     if (st.dialog) return;
     const { sessionId, entry, path, view, branchId } = tv;
@@ -30,22 +37,19 @@ export function useTrajectoryKeys(tv: TrajectoryView) {
     const last = path[path.length - 1];
     let handled = true;
 
-    switch (e.key) {
-      case 'j':
-      case 'ArrowDown':
+    const action = e.key === ' ' ? null : actionFor('live', e);
+    switch (action) {
+      case 'next':
         select(idx < 0 ? last?.id : path[Math.min(path.length - 1, idx + 1)]?.id);
         break;
-      case 'k':
-      case 'ArrowUp':
+      case 'prev':
         select(idx < 0 ? last?.id : path[Math.max(0, idx - 1)]?.id);
         break;
-      case 'h':
-      case 'ArrowLeft':
+      case 'parent':
         if (!selected) select(last?.id);
         else if (selected.parentId) select(selected.parentId);
         break;
-      case 'l':
-      case 'ArrowRight': {
+      case 'child': {
         if (!selected) {
           select(path[0]?.id);
           break;
@@ -62,7 +66,7 @@ export function useTrajectoryKeys(tv: TrajectoryView) {
         }
         break;
       }
-      case 'b': {
+      case 'nextBranch': {
         const branches = listBranches(t);
         if (branches.length < 2) break;
         const i = branches.findIndex((b) => b.branch.id === branchId);
@@ -73,51 +77,48 @@ export function useTrajectoryKeys(tv: TrajectoryView) {
         showBranchTerminal(store, sessionId, next.id);
         break;
       }
-      case 'B':
-        if (selected && e.shiftKey) st.openDialog({ kind: 'branch', sessionId, fromStepId: selected.id });
+      case 'branchHere':
+        if (selected) st.openDialog({ kind: 'branch', sessionId, fromStepId: selected.id });
         else handled = false;
         break;
-      case 'R':
-        if (selected && e.shiftKey) st.openDialog({ kind: 'rewind', sessionId, toStepId: selected.id });
+      case 'rewindHere':
+        if (selected) st.openDialog({ kind: 'rewind', sessionId, toStepId: selected.id });
         else handled = false;
         break;
-      case 'c':
+      case 'comment':
         if (selected) st.focusComment();
         else handled = false;
         break;
-      case 'Enter':
-      case 'e':
+      case 'toggleStep':
         if (selected) {
           st.toggleSection(`${selected.id}:thought`);
           st.toggleSection(`${selected.id}:obs`);
         } else handled = false;
         break;
-      case 'o':
+      case 'toggleObs':
         if (selected) st.toggleSection(`${selected.id}:obs`);
         else handled = false;
         break;
-      case 't':
+      case 'toggleThought':
         if (selected) st.toggleSection(`${selected.id}:thought`);
         else handled = false;
         break;
-      case 'g':
-      case 'Home':
+      case 'first':
         select(path[0]?.id);
         break;
-      case 'G':
-      case 'End':
+      case 'last':
         select(last?.id);
         break;
-      case 'f':
+      case 'follow':
         st.setFollow(sessionId, !view.follow);
         break;
-      case 'Escape':
+      case 'escape':
         if (view.stepId) {
           st.selectStep(sessionId, null);
           st.setFollow(sessionId, true);
         } else handled = false;
         break;
-      case '?':
+      case 'help':
         st.openDialog({ kind: 'shortcuts' });
         break;
       default:
@@ -127,19 +128,3 @@ export function useTrajectoryKeys(tv: TrajectoryView) {
   });
 }
 
-export const SHORTCUTS: Array<[string, string]> = [
-  ['j / ↓', 'next step'],
-  ['k / ↑', 'previous step'],
-  ['h / ←', 'parent step'],
-  ['l / →', 'child step (follows a fork)'],
-  ['g / G', 'first / last step'],
-  ['b', 'next branch'],
-  ['Enter / e', 'expand or collapse the step'],
-  ['t / o', 'toggle thought / observation'],
-  ['c', 'comment on the step'],
-  ['Shift+B', 'branch here'],
-  ['Shift+R', 'rewind here'],
-  ['f', 'follow the live end'],
-  ['Esc', 'deselect'],
-  ['Ctrl/⌘ K', 'guidance box'],
-];
