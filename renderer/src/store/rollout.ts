@@ -2,10 +2,12 @@
 // resume / stop, guidance (with an optimistic "sending" entry until the host has
 // recorded it), branch / rewind, comments, and the text the model is streaming for
 // the current step (`rollout.delta`, never persisted; the model.response event
-// replaces it).
+// replaces it), and whether the agent is waiting on its endpoint (lib/endpointWait).
 import type { ArgsOf, ResultOf } from '../../../shared/contract/index';
 import type { ControlStatus } from '../../../shared/contract/rollout';
+import type { SessionEvent } from '../../../shared/events';
 import type { Transport } from '../../../shared/transport';
+import { nextEndpointWait, type EndpointWait } from '../lib/endpointWait';
 import { attempt, describeError, type Outcome } from '../lib/errors';
 import type { Slice } from './types';
 
@@ -13,6 +15,8 @@ export interface StreamingText {
   stepId: string;
   content: string;
   reasoning: string;
+  /** When the latest text arrived (this machine's clock): the endpoint was alive then. */
+  at: number;
 }
 
 export interface PendingGuidance {
@@ -34,7 +38,11 @@ export interface RolloutSlice {
   controlPending: Record<string, ControlAction | undefined>;
   /** Who drives which terminal of each session (rollout.control); absent until known. */
   control: Record<string, ControlStatus | undefined>;
+  /** Per session: the model request in flight, if any, and since when (from the log's events). */
+  endpointWaits: Record<string, EndpointWait | null | undefined>;
 
+  /** Fold session events (loaded or pushed, in any order) into endpointWaits. */
+  noteEndpointEvents(sessionId: string, events: readonly SessionEvent[]): void;
   appendDelta(sessionId: string, stepId: string, content: string, reasoning: string): void;
   clearStreaming(sessionId: string, stepId?: string): void;
 
@@ -65,11 +73,18 @@ export const createRolloutSlice =
     pendingGuidance: {},
     controlPending: {},
     control: {},
+    endpointWaits: {},
+
+    noteEndpointEvents: (sessionId, events) => {
+      const cur = get().endpointWaits[sessionId] ?? null;
+      const next = nextEndpointWait(cur, events);
+      if (next !== cur) set({ endpointWaits: { ...get().endpointWaits, [sessionId]: next } });
+    },
 
     appendDelta: (sessionId, stepId, content, reasoning) => {
       const cur = get().streaming[sessionId];
       const base = cur && cur.stepId === stepId ? cur : { stepId, content: '', reasoning: '' };
-      set({ streaming: { ...get().streaming, [sessionId]: { stepId, content: base.content + content, reasoning: base.reasoning + reasoning } } });
+      set({ streaming: { ...get().streaming, [sessionId]: { stepId, content: base.content + content, reasoning: base.reasoning + reasoning, at: Date.now() } } });
     },
 
     clearStreaming: (sessionId, stepId) => {

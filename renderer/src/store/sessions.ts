@@ -150,6 +150,7 @@ export const createSessionsSlice =
         const previous = get().openSessionId;
         get().upsertSession(res.session);
         get().loadTrajectory(sessionId, res.events);
+        get().noteEndpointEvents(sessionId, res.events);
         set({
           openSessionId: sessionId,
           openingSessionId: null,

@@ -21,8 +21,10 @@ export function connectPushEvents(transport: Transport, store: AppStore): () => 
     const batch = queued;
     queued = [];
     for (const it of batch) {
-      if (it.kind === 'events') s().applySessionEvents(it.sessionId, it.events);
-      else s().appendDelta(it.sessionId, it.stepId, it.content, it.reasoning);
+      if (it.kind === 'events') {
+        s().applySessionEvents(it.sessionId, it.events);
+        s().noteEndpointEvents(it.sessionId, it.events);
+      } else s().appendDelta(it.sessionId, it.stepId, it.content, it.reasoning);
     }
   };
   const schedule = () => {

@@ -1,11 +1,14 @@
 // The rollout state banner above the terminal, with its controls: start, pause,
 // resume, stop. States come from the fold (rollout.state events) and, while the
-// model request is being retried, from the latest llm.retry event.
+// model request is being retried, from the latest llm.retry event. A request that
+// has had no answer and no streamed text for 30 s says so, with the time waited.
 import { useEffect, useState } from 'react';
 import type { SessionInfo } from '../../../../shared/types';
 import type { Rollout } from '../../../../shared/trajectory';
 import { useApp } from '../../context';
+import { endpointSilentMs, type EndpointWait } from '../../lib/endpointWait';
 import { formatDuration, truncate } from '../../lib/format';
+import type { StreamingText } from '../../store/rollout';
 import { branchLabel, latestRollout } from '../../lib/trajectoryView';
 import type { RetryInfo } from '../../store/trajectory';
 
@@ -19,6 +22,8 @@ export function RolloutBar({ session }: { session: SessionInfo }) {
   const rollout = entry ? latestRollout(entry.t) : null;
   const steps = entry && rollout ? countSteps(entry.t.steps, rollout.id) : 0;
   const retry = entry?.retry ?? null;
+  const wait = useApp((s) => s.endpointWaits[session.id] ?? null);
+  const streaming = useApp((s) => s.streaming[session.id] ?? null);
   // The log says running/paused but nothing runs here any more (the host restarted).
   const stale = !session.live && !!rollout && (rollout.state === 'running' || rollout.state === 'paused');
   const state = stale ? 'interrupted' : bannerState(rollout, retry, pending);
@@ -35,6 +40,7 @@ export function RolloutBar({ session }: { session: SessionInfo }) {
         <span className="rb-title" data-testid="rollout-state-text">
           {human ? `Hand-written action · ${stateTitle(state).toLowerCase()}` : stateTitle(state)}
           {rollout && state === 'retrying' && retry && <RetryText retry={retry} />}
+          {rollout && (state === 'running' || state === 'retrying') && wait?.stepId && <WaitingText wait={wait} streaming={streaming} />}
           {rollout && (state === 'paused' || state === 'failed') && rollout.error && (
             <span className="rb-error" data-testid="rollout-error" title={rollout.error}>
               {' '}
@@ -134,6 +140,23 @@ function stateTitle(s: BannerState): string {
     case 'interrupted':
       return 'Interrupted — the host stopped while this rollout was active';
   }
+}
+
+/** "waiting for the endpoint · 45 s" once the request in flight has been silent for 30 s; nothing before. */
+function WaitingText({ wait, streaming }: { wait: EndpointWait; streaming: StreamingText | null }) {
+  const [now, setNow] = useState(() => Date.now());
+  useEffect(() => {
+    const id = setInterval(() => setNow(Date.now()), 1000);
+    return () => clearInterval(id);
+  }, []);
+  const silent = endpointSilentMs(wait, streaming, now);
+  if (silent === null) return null;
+  return (
+    <span className="rb-waiting" data-testid="rollout-waiting" title="No answer and no streamed text from the model endpoint yet; the request is retried when the client's timeout is reached.">
+      {' '}
+      — waiting for the endpoint · {formatDuration(Math.floor(silent / 1000) * 1000)}
+    </span>
+  );
 }
 
 /** "retry 2 in 4 s: 429 …", counting down. */
