@@ -1,0 +1,276 @@
+// Claude Code sessions (~/.claude/projects/<project>/<session>.jsonl): one record per
+// line, chained by parentUuid → uuid. `message` is the Anthropic API message: an
+// assistant reply is split over several records (one per content block) sharing
+// message.id; tool results come back as tool_result blocks in user records.
+//
+//   assistant message (all its records)  → a step: text → content, thinking →
+//                                          reasoning, tool_use → tool calls, usage, model
+//   tool_result blocks                   → the results of the step that made the call
+//   a person's text turn                 → the task (the first), then guidance after
+//                                          the step it answers
+//   <bash-input>…</bash-input> + its     → a step the person took in their own shell
+//   <bash-stdout>/<bash-stderr> record     (origin "terminal")
+//   two replies to the same record       → a branch (an edited prompt, a retry)
+//   system, summary, sidechain (subagent) and other records: not steps; kept verbatim
+//   in import/unknown.jsonl and counted
+//
+// Claude Code does not log its system prompt or tool schemas, so each step's request
+// is derived: the conversation on its path, converted to OpenAI wire messages.
+import { z } from 'zod';
+import type { ToolCall, Usage, WireMessage } from '../../../../shared/events';
+import { check, readRecords, toMs } from '../source';
+import { ImportError, type ImportAdapter, type ImportContext, type ImportInput, type RunIR, type StepIR } from '../types';
+
+const block = z.looseObject({ type: z.string() });
+const record = z.looseObject({
+  type: z.string(),
+  uuid: z.string().optional(),
+  parentUuid: z.string().nullable().optional(),
+  sessionId: z.string().optional(),
+  timestamp: z.string().optional(),
+  cwd: z.string().optional(),
+  version: z.string().optional(),
+  isSidechain: z.boolean().optional(),
+  isMeta: z.boolean().optional(),
+  message: z.looseObject({
+    role: z.string().optional(),
+    id: z.string().optional(),
+    model: z.string().optional(),
+    content: z.union([z.string(), z.array(block)]).optional(),
+    usage: z.looseObject({ input_tokens: z.number().optional(), output_tokens: z.number().optional(), cache_creation_input_tokens: z.number().optional(), cache_read_input_tokens: z.number().optional() }).nullable().optional(),
+    stop_reason: z.string().nullable().optional(),
+  }).optional(),
+});
+type Rec = z.infer<typeof record> & { where: string };
+type Block = { type: string; text?: string; thinking?: string; id?: string; name?: string; input?: unknown; tool_use_id?: string; content?: unknown; is_error?: boolean };
+
+function blocks(r: Rec): Block[] {
+  const c = r.message?.content;
+  if (typeof c === 'string') return [{ type: 'text', text: c }];
+  return (c ?? []) as Block[];
+}
+
+function blockText(content: unknown): string {
+  if (typeof content === 'string') return content;
+  if (Array.isArray(content)) return content.map((b: Block) => (b.type === 'text' ? (b.text ?? '') : b.type === 'image' ? '[image]' : '')).join('');
+  return '';
+}
+
+const BASH_IN = /^<bash-input>([\s\S]*)<\/bash-input>$/;
+const BASH_OUT = /<bash-(stdout|stderr)>([\s\S]*?)<\/bash-\1>/g;
+
+export const claudeCodeAdapter: ImportAdapter = {
+  format: 'claude-code',
+  description: 'Claude Code session JSONL (~/.claude/projects/…/<session>.jsonl)',
+  detect(input) {
+    if (input.isDir) return 0;
+    const t = input.head.toString('utf8');
+    if (/"parentUuid"\s*:/.test(t) && /"sessionId"\s*:/.test(t) && /"type"\s*:\s*"(user|assistant|summary|system)"/.test(t)) return 0.95;
+    return 0;
+  },
+  read: (input, ctx) => readSession(input, ctx),
+};
+
+function usageOf(u: NonNullable<Rec['message']>['usage']): Usage | null {
+  if (!u || typeof u.input_tokens !== 'number') return null;
+  // What the model read: new input plus what came from (or went into) the prompt cache.
+  const prompt = u.input_tokens + (u.cache_creation_input_tokens ?? 0) + (u.cache_read_input_tokens ?? 0);
+  const out = u.output_tokens ?? 0;
+  return { promptTokens: prompt, completionTokens: out, totalTokens: prompt + out };
+}
+
+async function readSession(input: ImportInput, ctx: ImportContext): Promise<RunIR[]> {
+  const recs: Rec[] = [];
+  for await (const r of readRecords(input.path, input.name, input.head, (n) => ctx.progress(n))) {
+    recs.push({ ...check(record, r.value, input.name, r.where, 'a Claude Code record ({type, uuid, parentUuid, message})'), where: r.where ?? `record ${r.index}` });
+  }
+  const byUuid = new Map<string, Rec>();
+  for (const r of recs) if (r.uuid) byUuid.set(r.uuid, r);
+  const unknown: RunIR['unknown'] = [];
+  const notes: string[] = [];
+  const steps: StepIR[] = [];
+  const stepByKey = new Map<string, StepIR>();
+  /** The step a record belongs to (assistant records, and a person's shell command). */
+  const stepOfRecord = new Map<string, string>();
+  const stepByCall = new Map<string, StepIR>();
+  const firstRecord = new Map<string, Rec>();
+  let task: string | null = null;
+  const initialGuidance: string[] = [];
+  let missingParents = 0;
+
+  const stepAbove = (r: Rec): string | null => {
+    const seen = new Set<string>();
+    for (let p = r.parentUuid ?? null; p && !seen.has(p); ) {
+      seen.add(p);
+      const s = stepOfRecord.get(p);
+      if (s) return s;
+      const pr = byUuid.get(p);
+      if (!pr) {
+        missingParents++;
+        return null;
+      }
+      p = pr.parentUuid ?? null;
+    }
+    return null;
+  };
+  const newStep = (key: string, r: Rec, s: Omit<StepIR, 'key' | 'where' | 'parent' | 'at'>): StepIR => {
+    const step: StepIR = { key, where: r.where, parent: stepAbove(r), at: toMs(r.timestamp), ...s };
+    steps.push(step);
+    stepByKey.set(key, step);
+    firstRecord.set(key, r);
+    return step;
+  };
+
+  const models = new Map<string, string>();
+  let pendingShell: StepIR | null = null;
+  for (const r of recs) {
+    if (r.isSidechain || (r.type !== 'user' && r.type !== 'assistant') || !r.message) {
+      unknown.push({ type: r.isSidechain ? `sidechain ${r.type}` : r.type, record: stripWhere(r) });
+      continue;
+    }
+    if (r.type === 'assistant') {
+      const key = r.message.id ?? r.uuid ?? r.where;
+      let step = stepByKey.get(key);
+      if (!step) step = newStep(key, r, { content: '', reasoning: '', toolCalls: [], toolMode: 'tools', results: [] });
+      if (r.uuid) stepOfRecord.set(r.uuid, key);
+      for (const b of blocks(r)) {
+        if (b.type === 'text') step.content += b.text ?? '';
+        else if (b.type === 'thinking') step.reasoning = (step.reasoning ?? '') + (b.thinking ?? '');
+        else if (b.type === 'tool_use') {
+          const call: ToolCall = { id: b.id ?? `call_${step.toolCalls.length}`, name: b.name ?? '', arguments: JSON.stringify(b.input ?? {}) };
+          step.toolCalls.push(call);
+          stepByCall.set(call.id, step);
+        }
+      }
+      step.usage = usageOf(r.message.usage) ?? step.usage ?? null;
+      step.finishReason = r.message.stop_reason ?? step.finishReason ?? null;
+      if (r.message.model) models.set(key, r.message.model);
+      continue;
+    }
+    // user records
+    const bs = blocks(r);
+    const results = bs.filter((b) => b.type === 'tool_result');
+    if (results.length) {
+      for (const b of results) {
+        const step = b.tool_use_id ? stepByCall.get(b.tool_use_id) : undefined;
+        if (!step) {
+          unknown.push({ type: 'tool_result without its tool_use', record: stripWhere(r) });
+          continue;
+        }
+        const call = step.toolCalls.find((c) => c.id === b.tool_use_id)!;
+        step.results.push({ toolCallId: call.id, name: call.name, observation: blockText(b.content), isError: b.is_error === true });
+        step.finishedAt = toMs(r.timestamp);
+      }
+      if (r.uuid) {
+        const s = stepByCall.get(results[0]!.tool_use_id ?? '');
+        if (s) stepOfRecord.set(r.uuid, s.key);
+      }
+      continue;
+    }
+    const text = blockText(r.message.content);
+    const shell = BASH_IN.exec(text.trim());
+    if (shell) {
+      const key = r.uuid ?? r.where;
+      pendingShell = newStep(key, r, { content: '', toolCalls: [{ id: `shell_${key}`, name: 'Bash', arguments: JSON.stringify({ command: shell[1] }) }], toolMode: 'tools', origin: 'terminal', author: 'user', results: [] });
+      if (r.uuid) stepOfRecord.set(r.uuid, key);
+      continue;
+    }
+    if (pendingShell && /<bash-(stdout|stderr)>/.test(text)) {
+      const out: string[] = [];
+      let err = false;
+      for (const m of text.matchAll(BASH_OUT)) {
+        if (m[2]) out.push(m[2]);
+        if (m[1] === 'stderr' && m[2]?.trim()) err = true;
+      }
+      pendingShell.results.push({ toolCallId: pendingShell.toolCalls[0]!.id, name: 'Bash', observation: out.join('\n'), isError: err });
+      if (r.uuid) stepOfRecord.set(r.uuid, pendingShell.key);
+      pendingShell = null;
+      continue;
+    }
+    pendingShell = null;
+    if (r.isMeta || /^<(command-name|local-command-stdout|command-message)>/.test(text.trim())) continue; // context, not a person's request
+    const above = stepAbove(r);
+    // The person's first request is the task, even after a shell command of their own.
+    if (task === null) task = text;
+    else if (above === null) initialGuidance.push(text);
+    else {
+      const s = stepByKey.get(above)!;
+      (s.guidance ??= []).push(text);
+    }
+  }
+  if (!steps.length && task === null) throw new ImportError(input.name, null, 'holds no conversation (no user or assistant records)');
+  if (missingParents) notes.push(`${missingParents} record(s) name a parent that is not in the file; they start from the beginning.`);
+
+  // Requests: the conversation on each step's path, as OpenAI wire messages.
+  const wireOf = new Map<string, WireMessage | null>();
+  const merged = new Map<string, WireMessage>();
+  const ownerOf = (r: Rec): string | null => (r.uuid ? (stepOfRecord.get(r.uuid) ?? stepAbove(r)) : null);
+  const messageOf = (r: Rec): WireMessage[] => {
+    if (r.type === 'assistant' && r.message) {
+      const key = r.message.id ?? r.uuid ?? r.where;
+      const step = stepByKey.get(key);
+      if (!step || firstRecord.get(key) !== r) return [];
+      let m = merged.get(key);
+      if (!m) {
+        m = step.toolCalls.length
+          ? { role: 'assistant', content: step.content || null, tool_calls: step.toolCalls.map((c) => ({ id: c.id, type: 'function', function: { name: c.name, arguments: c.arguments } })) }
+          : { role: 'assistant', content: step.content };
+        merged.set(key, m);
+      }
+      return [m];
+    }
+    if (r.type !== 'user' || !r.message) return [];
+    const bs = blocks(r);
+    const results = bs.filter((b) => b.type === 'tool_result');
+    if (results.length) return results.map((b) => ({ role: 'tool', tool_call_id: b.tool_use_id ?? '', content: blockText(b.content) }));
+    const cached = r.uuid ? wireOf.get(r.uuid) : undefined;
+    if (cached !== undefined) return cached ? [cached] : [];
+    const m: WireMessage = { role: 'user', content: blockText(r.message.content) };
+    if (r.uuid) wireOf.set(r.uuid, m);
+    return [m];
+  };
+  const toolResultCache = new Map<string, WireMessage[]>();
+  const messagesOfRecord = (r: Rec): WireMessage[] => {
+    if (r.uuid && toolResultCache.has(r.uuid)) return toolResultCache.get(r.uuid)!;
+    const ms = messageOf(r);
+    if (r.uuid) toolResultCache.set(r.uuid, ms);
+    return ms;
+  };
+  for (const step of steps) {
+    const first = firstRecord.get(step.key)!;
+    // A person's own shell command was not a model call, but giving it the context it
+    // happened in keeps the run one context window for the exporter.
+    const path: Rec[] = [];
+    const seen = new Set<string>();
+    for (let p = first.parentUuid ?? null; p && !seen.has(p); p = byUuid.get(p)?.parentUuid ?? null) {
+      seen.add(p);
+      const pr = byUuid.get(p);
+      if (!pr) break;
+      if (!pr.isSidechain) path.push(pr);
+    }
+    path.reverse();
+    const messages: WireMessage[] = [];
+    const owners: (string | null)[] = [];
+    for (const pr of path) {
+      for (const m of messagesOfRecord(pr)) {
+        messages.push(m);
+        owners.push(ownerOf(pr));
+      }
+    }
+    step.request = { messages, owners };
+  }
+  const first = recs.find((r) => r.type === 'user' || r.type === 'assistant');
+  const model = [...models.values()][0];
+  notes.push('Claude Code does not log its system prompt or tool schemas: each step\'s context is the conversation on its path, and exported requests list no tools.');
+  const name = (task ?? first?.sessionId ?? input.name).replace(/\s+/g, ' ').trim().slice(0, 80);
+  return [{
+    name: name || input.name, task: task ?? '', model, sourceCwd: first?.cwd, config: { ...(model ? { model } : {}), tools: [] },
+    context: 'derived', steps, initialGuidance, startedAt: toMs(first?.timestamp), toolVersion: first?.version ? `Claude Code ${first.version}` : 'Claude Code',
+    end: { state: 'stopped', reason: 'imported Claude Code session' }, notes, unknown, item: undefined,
+  }];
+}
+
+function stripWhere(r: Rec): unknown {
+  const { where: _w, ...rest } = r;
+  return rest;
+}
