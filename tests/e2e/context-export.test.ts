@@ -2,11 +2,11 @@
 // from the UI against a scripted endpoint, its step inspector's Context tab showing
 // each request exactly as the endpoint received it (the <task_description> wrapper,
 // the tool turns), honest timings for a step paused mid-request; the shipped sample
-// session (recorded before requests were logged) saying its context is reconstructed;
+// a session recorded before requests were logged saying its context is reconstructed;
 // and the Export dialog planning before writing: numbers per policy, refusing while
 // actions are unreviewed under "refuse", then writing exactly what it planned.
 import { describe, expect, it } from 'vitest';
-import { readFile, readdir } from 'node:fs/promises';
+import { cp, readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Locator, Page } from 'playwright-core';
 import { agentUi, createSession, openPage, saveProfile, waitFor } from './harness';
@@ -30,6 +30,9 @@ const ui = agentUi('context', (req) => {
   if (req.body?.stream !== true && msgs.length === 1 && /single word: ok/.test(String(msgs[0]?.content))) return text('ok');
   agent.push(req);
   return (PLAN[agent.length - 1] ?? (() => tool('finish', { message: 'extra' })))();
+}, {
+  // A session recorded before the request record, beside the shipped (recorded) sample.
+  seed: (home) => cp(join(__dirname, '../fixtures/legacy-sample/legacy-sales-report'), join(home, 'sessions', 'legacy-sales-report'), { recursive: true }),
 });
 
 const step = (page: Page, depth: number): Locator => page.locator(`[data-testid="step"][data-depth="${depth}"]`);
@@ -122,10 +125,10 @@ describe('the Context tab and the export plan', () => {
     await expect(page.getByTestId('inspector-timing').innerText()).resolves.toMatch(/active · paused/);
     await shoot(page, 'context-paused-step');
 
-    // ---- the shipped sample was recorded before requests were logged: reconstructed, and says so
+    // ---- a session recorded before requests were logged: reconstructed, and says so
     await page.setViewportSize({ width: 1400, height: 900 });
-    await page.getByTestId('session-item').filter({ hasText: /sales report/i }).click();
-    await page.locator('[data-testid="session-item"][data-active="true"]').filter({ hasText: /sales report/i }).waitFor();
+    await page.getByTestId('session-item').filter({ hasText: /Legacy: sales report/ }).click();
+    await page.locator('[data-testid="session-item"][data-active="true"]').filter({ hasText: /Legacy: sales report/ }).waitFor();
     await step(page, 8).waitFor();
     const ctxS = await openContext(page, 1);
     await expect(ctxS.getAttribute('data-source')).resolves.toBe('reconstructed');

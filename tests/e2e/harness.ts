@@ -163,10 +163,12 @@ export interface AgentUi {
  * OpenAI-compatible server answering with `reply`, `apollo serve` with bash terminals
  * and a browser; all closed and removed after them. The fields are set once tests run.
  */
-export function agentUi(name: string, reply: (req: FakeRequest) => FakeReply): AgentUi {
+export function agentUi(name: string, reply: (req: FakeRequest) => FakeReply, opts: { seed?(home: string): Promise<void> } = {}): AgentUi {
   const ui = {} as AgentUi;
   beforeAll(async () => {
     ui.home = await mkdtemp(join(tmpdir(), `apollo-e2e-${name}-`));
+    // Written before the server opens the workspace, so its index is built with them.
+    await opts.seed?.(ui.home);
     // The agent's working directory (checkpointed after every step): keep it small.
     ui.cwd = await mkdtemp(join(tmpdir(), `apollo-e2e-${name}-cwd-`));
     ui.fake = await startFakeLlm(reply);

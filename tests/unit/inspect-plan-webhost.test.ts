@@ -5,7 +5,7 @@
 // numbers per session and in total for each unreviewed-actions policy, writes nothing,
 // and export.start writes what the plan said (new options passed through).
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { cp, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
@@ -118,6 +118,7 @@ beforeAll(async () => {
       await seed(w, 'REC', recordedSession());
       await seed(w, 'A', reviewSession('a', 'Review A'));
       await seed(w, 'B', reviewSession('b', 'Review B'));
+      await cp(join(__dirname, '../fixtures/legacy-sample/legacy-sales-report'), join(w, 'sessions', 'legacy-sales-report'), { recursive: true });
     },
   });
   ws = new WebSocket(`ws://127.0.0.1:${testHost.host.port}/ws?token=${testHost.host.token}`);
@@ -160,11 +161,11 @@ describe('steps.request over the web host', () => {
     expect(bad.error?.code).toBe('BAD_REQUEST');
   });
 
-  it('says that the context of the shipped sample session (recorded before the request record) is reconstructed', async () => {
-    const opened = await result<{ events: SessionEvent[] }>('sessions.open', { sessionId: 'sample-sales-report' });
+  it('says that the context of a session recorded before the request record is reconstructed', async () => {
+    const opened = await result<{ events: SessionEvent[] }>('sessions.open', { sessionId: 'legacy-sales-report' });
     const first = opened.events.find((e) => e.type === 'step.started');
     expect(first).toBeDefined();
-    const r = await result<StepRequestView>('steps.request', { sessionId: 'sample-sales-report', stepId: (first as { stepId: string }).stepId });
+    const r = await result<StepRequestView>('steps.request', { sessionId: 'legacy-sales-report', stepId: (first as { stepId: string }).stepId });
     expect(r.source).toBe('reconstructed');
     expect(r.requestId).toBeUndefined();
     expect(r.note).toMatch(/recorded before requests were logged/);
