@@ -37,14 +37,23 @@ export interface ExportRequest {
   labelPolicy?: { unlabelled?: 'keep' | 'mask' | 'refuse' };
   /** Split examples longer than this many tokens. */
   maxTokens?: number;
+  /** History kept before each action of sharegpt.jsonl / mistral.jsonl (default maxTokens, else 32k). */
+  historyTokens?: number;
+  /** Warn about examples longer than this many tokens (default maxTokens, else 32k). */
+  warnTokens?: number;
+  /** Export the rollouts' summary requests as examples of their own. */
+  includeSummaries?: boolean;
 }
 
 /** The options an export request gives exportBundle, the same for the plan and for the job. */
-function bundleOptions(req: Omit<ExportRequest, 'outDir'>): Pick<ExportBundleOptions, 'formats' | 'labelPolicy' | 'maxTokens'> {
+function bundleOptions(req: Omit<ExportRequest, 'outDir'>): Pick<ExportBundleOptions, 'formats' | 'labelPolicy' | 'maxTokens' | 'historyTokens' | 'warnTokens' | 'includeSummaries'> {
   return {
     formats: req.formats,
     ...(req.labelPolicy?.unlabelled ? { labelPolicy: { unlabelled: req.labelPolicy.unlabelled } } : {}),
     ...(req.maxTokens !== undefined ? { maxTokens: req.maxTokens } : {}),
+    ...(req.historyTokens !== undefined ? { historyTokens: req.historyTokens } : {}),
+    ...(req.warnTokens !== undefined ? { warnTokens: req.warnTokens } : {}),
+    ...(req.includeSummaries ? { includeSummaries: true } : {}),
   };
 }
 

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EventOf, SessionEvent } from '../../shared/events';
-import { validateAsciicast, validateOpenAIJsonl } from '../../electron/core/dataset/validate';
+import { validateAsciicast, validateMistralJsonl, validateOpenAIJsonl } from '../../electron/core/dataset/validate';
 import { startFakeLlm, text, type FakeLlm, type FakeRequest } from '../fixtures/fake-llm-server';
 
 const CLI = resolve(__dirname, '../../out/main/cli.js');
@@ -49,6 +49,51 @@ async function filesUnder(dir: string): Promise<string[]> {
 }
 
 const sha256 = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
+
+/** The manifest fields the CLI summary reports. */
+interface ManifestView {
+  files: Array<{ path: string; sha256: string; bytes: number }>;
+  labelPolicy: { unlabelled: string };
+  options: { maxTokens: number | null; historyTokens: number; warnTokens: number; includeSummaries: boolean };
+  counts: {
+    trajectories: number; actionLines: number; examplesSkipped: number; actions: number; kept: number; masked: number; unlabelled: number;
+    labelledBy: Record<string, number>; tokens: { total: number; longest: number; limit: number; overLimit: number };
+  };
+  trajectories: Array<{ tokens: number; overLimit: boolean; trainedSteps: string[] }>;
+  warnings: string[];
+  annotators: string[];
+}
+
+const readManifest = async (dir: string): Promise<ManifestView> => JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8')) as ManifestView;
+
+/** The numbers a summary printed (the total block), to compare with a manifest. */
+function summaryNumbers(stdout: string): Record<string, number | string[]> {
+  const total = stdout.slice(stdout.indexOf('\ntotal: ') + 1);
+  const num = (re: RegExp): number => {
+    const m = re.exec(total);
+    if (!m) throw new Error(`${re} not in ${total}`);
+    return Number(m[1]);
+  };
+  const warnings = total.includes('\nwarnings: none') ? [] : [...total.matchAll(/^ {2}- (.*)$/gm)].map((m) => m[1]!);
+  return {
+    examples: num(/examples (\d+) \(lines of openai\.jsonl\)/), actionLines: num(/action lines (\d+)/), skipped: num(/left out (\d+)/),
+    actions: num(/actions (\d+):/), trained: num(/trained (\d+)/), masked: num(/masked (\d+)/), unreviewed: num(/unreviewed (\d+)/),
+    tokens: num(/tokens (\d+):/), longest: num(/longest (\d+)/), limit: num(/limit (\d+)/), overLimit: num(/over the limit (\d+)/), warnings,
+  };
+}
+
+function manifestNumbers(m: ManifestView): Record<string, number | string[]> {
+  const c = m.counts;
+  return {
+    examples: c.trajectories, actionLines: c.actionLines, skipped: c.examplesSkipped, actions: c.actions, trained: c.kept, masked: c.masked,
+    unreviewed: c.unlabelled, tokens: c.tokens.total, longest: c.tokens.longest, limit: c.tokens.limit, overLimit: c.tokens.overLimit, warnings: m.warnings,
+  };
+}
+
+const ALL_FILES = [
+  'axolotl.yml', 'dataset_info.json', 'llamafactory.yaml', 'manifest.json', 'mistral.jsonl', 'openai.jsonl', 'redactions.json', 'sharegpt.jsonl',
+  `terminals/${SID}/main.cast`, 'trajectory.jsonl',
+];
 
 beforeAll(async () => {
   if (!existsSync(CLI)) throw new Error('run `npm run build` first (npm test does)');
@@ -125,15 +170,15 @@ describe('apollo export', () => {
     expect(r.stderr).toMatch(/export \d+\/\d+/);
     expect(r.code).toBe(0);
     expect(r.stdout).toContain(`bundle ${bundle}`);
-    expect(r.stdout).toMatch(/actions 8: kept 6, masked 2/);
+    // The summary comes first, then the bundle.
+    expect(r.stdout.indexOf('total: 1 session')).toBeGreaterThanOrEqual(0);
+    expect(r.stdout.indexOf('total: 1 session')).toBeLessThan(r.stdout.indexOf(`bundle ${bundle}`));
+    expect(r.stdout).toMatch(/actions 8: trained 6, masked 2, unreviewed 6 \(policy: train\)/);
     expect(r.stdout).toMatch(/redactions: [1-9]\d* \(/);
 
     const files = await filesUnder(bundle);
-    expect(files).toEqual(['dataset_info.json', 'manifest.json', 'openai.jsonl', 'redactions.json', 'sharegpt.jsonl', `terminals/${SID}/main.cast`, 'trajectory.jsonl']);
-    const manifest = JSON.parse(await readFile(join(bundle, 'manifest.json'), 'utf8')) as {
-      files: Array<{ path: string; sha256: string; bytes: number }>; counts: { kept: number; masked: number; labelledBy: Record<string, number> };
-      annotators: string[];
-    };
+    expect(files).toEqual(ALL_FILES);
+    const manifest = await readManifest(bundle);
     expect(manifest.files.map((f) => f.path).sort()).toEqual(files.filter((f) => f !== 'manifest.json'));
     for (const f of manifest.files) {
       const buf = await readFile(join(bundle, f.path));
@@ -141,6 +186,9 @@ describe('apollo export', () => {
       expect(buf.length).toBe(f.bytes);
     }
     expect(manifest.counts).toMatchObject({ kept: 6, masked: 2, labelledBy: { rule: 2 } });
+    expect(summaryNumbers(r.stdout)).toEqual(manifestNumbers(manifest));
+    // The sample was recorded before the request record: its context is rebuilt, and the summary says so.
+    expect(r.stdout).toMatch(/come from sessions recorded before the request record/);
 
     const openai = await readFile(join(bundle, 'openai.jsonl'), 'utf8');
     expect(validateOpenAIJsonl(openai)).toEqual([]);
@@ -155,12 +203,12 @@ describe('apollo export', () => {
     expect(await readFile(join(bundle, 'redactions.json'), 'utf8')).toMatch(/openai\.jsonl/);
 
     const made = (await sessionEvents()).filter((e): e is EventOf<'export.made'> => e.type === 'export.made');
-    expect(made.at(-1)).toMatchObject({ bundle, branchIds: ['main'], formats: ['openai', 'sharegpt', 'trajectory', 'asciicast'] });
+    expect(made.at(-1)).toMatchObject({ bundle, branchIds: ['main'], formats: ['openai', 'sharegpt', 'mistral', 'trajectory', 'asciicast'] });
   });
 
   it('is deterministic: a second export to another folder is byte-identical', async () => {
     const other = join(root, 'out', 'bundle-b');
-    const r = await apollo(['export', SID, '--out', other, '--format', 'openai,sharegpt,trajectory,asciicast']);
+    const r = await apollo(['export', SID, '--out', other, '--format', 'openai,sharegpt,mistral,trajectory,asciicast']);
     expect(r.code).toBe(0);
     const a = await filesUnder(bundle);
     expect(await filesUnder(other)).toEqual(a);
@@ -171,7 +219,12 @@ describe('apollo export', () => {
     const out = join(root, 'out', 'openai-only');
     const r = await apollo(['export', SID, '--out', out, '--format', 'openai', '--branch', 'main']);
     expect(r.code).toBe(0);
-    expect(await filesUnder(out)).toEqual(['manifest.json', 'openai.jsonl', 'redactions.json']);
+    // openai.jsonl comes with the Axolotl entry that trains it by weight.
+    expect(await filesUnder(out)).toEqual(['axolotl.yml', 'manifest.json', 'openai.jsonl', 'redactions.json']);
+    const mistral = join(root, 'out', 'mistral-only');
+    expect((await apollo(['export', SID, '--out', mistral, '--format', 'mistral'])).code).toBe(0);
+    expect(await filesUnder(mistral)).toEqual(['manifest.json', 'mistral.jsonl', 'redactions.json']);
+    expect(validateMistralJsonl(await readFile(join(mistral, 'mistral.jsonl'), 'utf8'))).toEqual([]);
   });
 
   it('refuses an existing --out folder, unknown sessions, formats and branches', async () => {
@@ -186,7 +239,95 @@ describe('apollo export', () => {
     expect((await apollo(['export', SID])).code).toBe(2);
     const noBranch = await apollo(['export', SID, '--out', join(root, 'out', 'x'), '--branch', 'nope']);
     expect(noBranch.code).toBe(1);
+    for (const bad of [['--max-tokens', 'lots'], ['--max-tokens', '63'], ['--history-tokens', '-5'], ['--warn-tokens', '1.5'], ['--unreviewed', 'maybe']]) {
+      const u = await apollo(['export', SID, '--out', join(root, 'out', 'x'), ...bad]);
+      expect(u.code, bad.join(' ')).toBe(2);
+      expect(u.stderr).toContain(bad[0]!);
+    }
     expect(existsSync(join(root, 'out', 'x'))).toBe(false);
+  });
+
+  it('--help describes the new options', async () => {
+    const r = await apollo(['export', '--help']);
+    expect(r.code).toBe(0);
+    for (const flag of ['mistral', '--max-tokens N', '--history-tokens N', '--warn-tokens N', '--summaries', '--unreviewed train|skip|refuse', '--dry-run']) expect(r.stdout).toContain(flag);
+  });
+
+  it('--dry-run writes nothing and prints the plan a real export then writes', async () => {
+    const before = (await sessionEvents()).length;
+    const out = join(root, 'out', 'dry');
+    const dry = await apollo(['export', SID, '--out', out, '--dry-run']);
+    expect(dry.code).toBe(0);
+    expect(dry.stdout).toMatch(/^session sales \(/);
+    expect(dry.stdout).toMatch(/dry run: nothing was written/);
+    expect(dry.stdout).not.toMatch(/^bundle /m);
+    expect(existsSync(out)).toBe(false);
+    expect((await readdir(join(root, 'out'))).filter((f) => f.includes('.tmp-'))).toEqual([]);
+    expect((await sessionEvents()).length).toBe(before); // no export.made
+    // The numbers are those of the bundle the same export writes.
+    expect(summaryNumbers(dry.stdout)).toEqual(manifestNumbers(await readManifest(bundle)));
+    // --out is optional for a dry run, and an existing one is no obstacle to planning.
+    const noOut = await apollo(['export', SID, '--dry-run', '--unreviewed', 'skip']);
+    expect(noOut.code).toBe(0);
+    expect(noOut.stdout).toMatch(/actions 8: trained 0, masked 8, unreviewed 6 \(policy: skip\)/);
+    expect(noOut.stdout).toContain('6 action(s) are unreviewed (no label from annotator, judge, rule): skipped (not trained) by the policy');
+    expect((await apollo(['export', SID, '--out', bundle, '--dry-run'])).code).toBe(0);
+  });
+
+  it('--unreviewed refuse exits 1 with the reason and writes nothing; skip writes the policy into the manifest', async () => {
+    const out = join(root, 'out', 'refused');
+    const r = await apollo(['export', SID, '--out', out, '--unreviewed', 'refuse']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/6 action\(s\) are unreviewed and the policy refuses to export them/);
+    expect(existsSync(out)).toBe(false);
+    expect((await readdir(join(root, 'out'))).filter((f) => f.includes('.tmp-'))).toEqual([]);
+    // The dry run shows the plan and the refusal.
+    const dry = await apollo(['export', SID, '--dry-run', '--unreviewed', 'refuse']);
+    expect(dry.code).toBe(1);
+    expect(dry.stdout).toMatch(/unreviewed 6 \(policy: refuse\)/);
+    expect(dry.stdout).toContain('refused by the policy');
+    expect(dry.stderr).toMatch(/6 action\(s\) are unreviewed and --unreviewed refuse refuses to export them/);
+
+    const skipped = join(root, 'out', 'skipped');
+    const s = await apollo(['export', SID, '--out', skipped, '--unreviewed', 'skip', '--format', 'openai']);
+    expect(s.code).toBe(0);
+    const m = await readManifest(skipped);
+    expect(m.labelPolicy.unlabelled).toBe('mask');
+    // Only the rules' two masks are labels: nothing is left to train, and no line is written.
+    expect(m.counts).toMatchObject({ trajectories: 0, kept: 0, masked: 8, unlabelled: 6, examplesSkipped: 1 });
+    expect(await readFile(join(skipped, 'openai.jsonl'), 'utf8')).toBe('');
+  });
+
+  it('--max-tokens splits the example, each kept action still trained once; token options land in the manifest', async () => {
+    const whole = await readManifest(bundle);
+    expect(whole.trajectories).toHaveLength(1);
+    const limit = whole.trajectories[0]!.tokens - 600;
+    const out = join(root, 'out', 'split');
+    const r = await apollo(['export', SID, '--out', out, '--format', 'openai,sharegpt', '--max-tokens', String(limit), '--history-tokens', '3000', '--warn-tokens', String(limit), '--summaries']);
+    expect(r.code).toBe(0);
+    const m = await readManifest(out);
+    expect(m.options).toEqual({ maxTokens: limit, historyTokens: 3000, warnTokens: limit, includeSummaries: true, dedupe: 'one-example-per-step' });
+    expect(m.trajectories.length).toBeGreaterThan(1);
+    for (const t of m.trajectories) expect(t.tokens).toBeLessThanOrEqual(limit);
+    const trained = m.trajectories.flatMap((t) => t.trainedSteps);
+    expect([...trained].sort()).toEqual([...whole.trajectories[0]!.trainedSteps].sort());
+    expect(summaryNumbers(r.stdout)).toEqual(manifestNumbers(m));
+    const lines = (await readFile(join(out, 'openai.jsonl'), 'utf8')).trim().split('\n');
+    expect(lines).toHaveLength(m.trajectories.length);
+    expect(validateOpenAIJsonl(`${lines.join('\n')}\n`)).toEqual([]);
+  });
+
+  it('prints per-session numbers, then the total, for several sessions', async () => {
+    const copy = 'sales-copy';
+    await cp(join(home, 'sessions', SID), join(home, 'sessions', copy), { recursive: true });
+    const dry = await apollo(['export', SID, copy, '--dry-run']);
+    expect(dry.code).toBe(0);
+    const blocks = dry.stdout.split(/^(?=session |total: )/m);
+    expect(blocks.map((b) => b.split('\n')[0]!.split(' (')[0])).toEqual([`session ${SID}`, `session ${copy}`, 'total: 2 sessions, 16 steps; unreviewed actions: train']);
+    // A copy of a recording repeats its step ids: it is still trained on its own.
+    for (const b of blocks.slice(0, 2)) expect(b).toMatch(/actions 8: trained 6, masked 2, unreviewed 6/);
+    expect(blocks[2]).toMatch(/actions 16: trained 12, masked 4, unreviewed 12/);
+    await rm(join(home, 'sessions', copy), { recursive: true, force: true });
   });
 });
 
