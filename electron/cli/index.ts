@@ -10,6 +10,7 @@ import { labelCommand } from './label';
 import { judgeCommand } from './judge';
 import { exportCommand } from './export';
 import { mergeCommand } from './merge';
+import { keysCommand, signCommand } from './keys';
 import { importCommand } from './import';
 
 export interface CliCommand {
@@ -34,6 +35,8 @@ export const cliCommands: Record<string, CliCommand> = {
   judge: judgeCommand,
   export: exportCommand,
   merge: mergeCommand,
+  sign: signCommand,
+  keys: keysCommand,
   import: importCommand,
 };
 

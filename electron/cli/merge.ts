@@ -1,5 +1,9 @@
+import { readFile } from 'node:fs/promises';
 import type { CliCommand } from './index';
 import { ApolloError } from '../../shared/errors';
+import { signingKeyFrom } from './keys';
+import { annotatorOption } from './label';
+import { parseTrustedKeys, type SigningKey, type TrustedKey } from '../core/dataset/signing';
 import { mergeBundles, parseMergePolicy, type MergeBundlesResult } from '../core/dataset/merge';
 
 const POLICIES = 'any-mask|majority|prefer:NAME[,NAME…]|manual';
@@ -7,7 +11,7 @@ const POLICIES = 'any-mask|majority|prefer:NAME[,NAME…]|manual';
 export const mergeCommand: CliCommand = {
   summary: 'merge dataset bundles of several annotators into one, action by action (verified, labels settled by policy, provenance and agreement)',
   usage:
-    `apollo merge BUNDLE... --out DIR [--policy ${POLICIES}] [--allow-mixed-policies]\n` +
+    `apollo merge BUNDLE... --out DIR [--policy ${POLICIES}] [--allow-mixed-policies] [--trust FILE]... [--require-signed] [--sign --annotator NAME]\n` +
     '  Every BUNDLE is verified first (manifest schema, sizes, SHA-256, no file the manifest does not list, files consistent\n' +
     '  with each other): a modified bundle is refused and nothing is written. Actions are matched by session and step; each\n' +
     '  gets one label from everyone\'s labels (annotators outrank the judge, the judge outranks rules). Conflicts are settled\n' +
@@ -15,11 +19,18 @@ export const mergeCommand: CliCommand = {
     '  next as fall-back, else majority), manual (refuse and list the conflicts). Each context window becomes one example\n' +
     '  and each kept action is trained exactly once; every trainer file is regenerated. Bundles exported under different\n' +
     '  label policies are refused unless --allow-mixed-policies. DIR must not exist: the merged bundle appears there\n' +
-    '  complete or not at all. Progress goes to stderr. Exit 0 on success, 1 on failure (or conflicts left to settle).',
+    '  complete or not at all. Signatures (apollo sign): a bundle changed after it was signed is always refused; with\n' +
+    '  --trust FILE (JSON lines from apollo keys export-public) a signed bundle must be signed by a trusted key and is\n' +
+    '  named by it; --require-signed refuses unsigned bundles; --sign signs the merged bundle with your key.\n' +
+    '  Progress goes to stderr. Exit 0 on success, 1 on failure (or conflicts left to settle).',
   options: {
     out: { type: 'string', short: 'o' },
     policy: { type: 'string' },
     'allow-mixed-policies': { type: 'boolean' },
+    trust: { type: 'string', multiple: true },
+    'require-signed': { type: 'boolean' },
+    sign: { type: 'boolean' },
+    ...annotatorOption,
   },
   async run(v, positionals) {
     if (positionals.length === 0 || !v.out) {
@@ -30,6 +41,17 @@ export const mergeCommand: CliCommand = {
     if (!policy) {
       console.error(`apollo merge: unknown --policy ${String(v.policy)}; one of ${POLICIES}.\n\nUsage: ${this.usage}`);
       return 2;
+    }
+    const trustedKeys: TrustedKey[] = [];
+    for (const f of (v.trust as string[] | undefined) ?? []) trustedKeys.push(...parseTrustedKeys(await readFile(f, 'utf8'), f));
+    let signWith: SigningKey | undefined;
+    if (v.sign === true) {
+      const key = await signingKeyFrom(v, 'apollo merge');
+      if (typeof key === 'string') {
+        console.error(key);
+        return 2;
+      }
+      signWith = key;
     }
     const ctl = new AbortController();
     const onSignal = (): void => ctl.abort();
@@ -44,6 +66,9 @@ export const mergeCommand: CliCommand = {
         outDir: v.out as string,
         policy,
         allowMixedPolicies: v['allow-mixed-policies'] === true,
+        trustedKeys: v.trust ? trustedKeys : undefined,
+        requireSigned: v['require-signed'] === true,
+        signWith,
         signal: ctl.signal,
         onProgress: (done, total, stage) => {
           const kind = stage.split(' ')[0] ?? '';
@@ -89,6 +114,7 @@ function printSummary({ dir, manifest: m, report: r }: MergeBundlesResult): void
     console.log(`  agreement on ${plural(a.items, 'action')} labelled by 2+ annotators: pairwise ${fixed(a.pairwise)}, Fleiss' kappa ${fixed(a.fleissKappa)}`);
     for (const p of a.pairs) console.log(`    ${p.annotators[0]}–${p.annotators[1]}: ${p.agreed}/${p.items} agree (${fixed(p.agreement)}), Cohen's kappa ${fixed(p.kappa)}`);
   }
+  for (const s of r.signers) console.log(`  ${s.bundle}: ${s.signer ? `signed by ${s.signer.name} (${s.signer.fingerprint}${s.signer.trusted ? ', trusted' : ', not in a trust file'})` : 'unsigned'}`);
   for (const x of r.annotators) console.log(`  annotator ${x.annotator}: ${x.actions} labelled (keep ${x.keep}, mask ${x.mask}) in ${x.bundles.join(', ')}`);
   for (const w of r.warnings) console.log(`  warning: ${w}`);
   if (r.casts.duplicatesDropped || r.casts.renamed) console.log(`  recordings: ${r.casts.written} written, ${r.casts.duplicatesDropped} identical dropped, ${r.casts.renamed} renamed`);

@@ -129,6 +129,12 @@ export const exportManifestSchema = z.object(manifestFields);
 
 // ---------------------------------------------------------------- merged bundles
 
+/**
+ * Who signed a bundle (signing.ts), as the merge that read it verified: `name` is the
+ * lead's name for a trusted key, else the name the signer gave; null = unsigned.
+ */
+export const signerSchema = z.object({ name: str, fingerprint: str, trusted: z.boolean() }).nullable();
+
 /** A bundle that was exported (not merged) and whose labels reached this bundle: the leaves of the merge tree. */
 export const originSchema = z.object({
   /** SHA-256 of its manifest.json: the identity of the export, whatever folder it sits in. */
@@ -137,6 +143,7 @@ export const originSchema = z.object({
   path: str,
   appVersion: str,
   annotators: z.array(str),
+  signer: signerSchema,
 });
 
 export const labelValueSchema = z.enum(['keep', 'mask']);
@@ -204,6 +211,7 @@ const mergedFromSchema = z.object({
   examples: z.object({ total: nonNeg, used: nonNeg }),
   /** Terminal recordings of this input stored under another path in the merged bundle. */
   renamed: z.record(str, str),
+  signer: signerSchema,
 });
 
 const annotatorCountsSchema = z.object({ annotator: str, actions: nonNeg, keep: nonNeg, mask: nonNeg, bundles: z.array(str) });
@@ -250,6 +258,7 @@ export type BundleManifest = ExportManifest | MergedManifest;
 export type MergePolicy = z.infer<typeof mergePolicySchema>;
 export type Vote = z.infer<typeof voteSchema>;
 export type Origin = z.infer<typeof originSchema>;
+export type Signer = z.infer<typeof signerSchema>;
 export type MergeConflict = z.infer<typeof conflictSchema>;
 export type Agreement = z.infer<typeof agreementSchema>;
 export type MergedFrom = z.infer<typeof mergedFromSchema>;

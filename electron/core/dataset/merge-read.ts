@@ -27,9 +27,10 @@ import { canonicalJson } from '../rollout/request-record';
 import { BUNDLE_FILES, type ManifestFile } from './bundle';
 import { exists, scanFile, toApolloError, type ScanResult } from './files';
 import {
-  isMergedManifest, labelPolicySchema, parseBundleManifest, voteSchema, type BundleManifest, type Origin, type Vote,
+  isMergedManifest, labelPolicySchema, parseBundleManifest, voteSchema, type BundleManifest, type Origin, type Signer, type Vote,
 } from './manifest-schema';
 import { labelEntrySchema, votesOfHistory, type LabelEntry } from './merge-votes';
+import { checkSignature, SIGNATURE_FILE, type TrustedKey } from './signing';
 import type { MaskedTurnReport, RedactionReport } from './redact';
 
 // ---------------------------------------------------------------- record shapes
@@ -126,6 +127,8 @@ export interface Input {
   dir: string;
   manifest: BundleManifest;
   manifestSha256: string;
+  /** Who signed it (null: unsigned). */
+  signer: Signer;
   files: Map<string, ManifestFile>;
   /** The exported bundles behind it: itself, or a merged bundle's origins. */
   origins: Origin[];
@@ -157,8 +160,32 @@ async function listFolder(dir: string): Promise<{ files: string[]; links: string
   return { files: files.sort(), links: links.sort() };
 }
 
-/** Read a bundle's manifest and check the folder holds exactly what it lists. */
-export async function openInput(index: number, path: string): Promise<Input> {
+export interface SignaturePolicy {
+  /** Keys the lead trusts (null: none given; any valid signature is accepted and named by its signer). */
+  trusted: readonly TrustedKey[] | null;
+  /** Refuse unsigned bundles. */
+  requireSigned: boolean;
+}
+
+/** Verify manifest.sig against the manifest bytes; refuse a bad or untrusted signature, or no signature when one is required. */
+async function signerOf(path: string, dir: string, manifest: Buffer, policy: SignaturePolicy): Promise<Signer> {
+  const text = await readFile(join(dir, SIGNATURE_FILE), 'utf8').catch((e: NodeJS.ErrnoException) => {
+    if (e.code === 'ENOENT') return null;
+    throw e;
+  });
+  const c = checkSignature(text, manifest);
+  if (c.state === 'invalid') throw badBundle(path, `${c.reason}; refused`);
+  if (c.state === 'unsigned') {
+    if (policy.requireSigned) throw badBundle(path, `is not signed (no ${SIGNATURE_FILE}), and signatures are required`);
+    return null;
+  }
+  const known = policy.trusted?.find((k) => k.fingerprint === c.fingerprint);
+  if (policy.trusted && !known) throw badBundle(path, `is signed by ${c.signer} with a key that is not trusted (${c.fingerprint})`);
+  return { name: known?.name ?? c.signer, fingerprint: c.fingerprint, trusted: !!known };
+}
+
+/** Read a bundle's manifest, check its signature, and check the folder holds exactly what it lists. */
+export async function openInput(index: number, path: string, signatures: SignaturePolicy = { trusted: null, requireSigned: false }): Promise<Input> {
   const dir = resolve(path);
   if (!(await exists(dir))) throw new ApolloError('NOT_FOUND', `Bundle ${path} does not exist`);
   let text: Buffer;
@@ -192,16 +219,18 @@ export async function openInput(index: number, path: string): Promise<Input> {
   }
   const listing = await listFolder(dir);
   if (listing.links.length) throw badBundle(path, `${listing.links[0]} is a symbolic link; a bundle holds regular files only`, { bundle: path, files: listing.links });
-  const extra = listing.files.filter((f) => f !== BUNDLE_FILES.manifest && !files.has(f));
+  const extra = listing.files.filter((f) => f !== BUNDLE_FILES.manifest && f !== SIGNATURE_FILE && !files.has(f));
   if (extra.length) {
     throw badBundle(path, `${extra.length === 1 ? `file ${extra[0]} is` : `files ${extra.slice(0, 5).join(', ')}${extra.length > 5 ? ', …' : ''} are`} not listed in its manifest (added or renamed after export); remove ${extra.length === 1 ? 'it' : 'them'} or re-export`, { bundle: path, files: extra });
   }
   const manifestSha256 = sha256hex(text);
+  const signer = await signerOf(path, dir, text, signatures);
+  // A merged bundle's origins carry the signers its merge verified (their own signatures are not in it).
   const origins: Origin[] = isMergedManifest(manifest)
     ? manifest.merge.origins.map((o) => ({ ...o, annotators: [...o.annotators] }))
-    : [{ manifestSha256, path, appVersion: manifest.appVersion, annotators: [...manifest.annotators] }];
+    : [{ manifestSha256, path, appVersion: manifest.appVersion, annotators: [...manifest.annotators], signer }];
   return {
-    index, path, dir, manifest, manifestSha256, files, origins, sessions: new Map(), examples: [], secretSteps: new Map(),
+    index, path, dir, manifest, manifestSha256, signer, files, origins, sessions: new Map(), examples: [], secretSteps: new Map(),
     hasReasoning: false, redactions: [], maskedTurns: [],
   };
 }
@@ -425,4 +454,11 @@ export function sourcesOf(input: Input, sessionId: string): LabelSource[] {
 export function inputVotes(input: Input, sessionId: string, step: InputStep): Vote[] {
   if (step.rec.merge) return step.rec.merge.votes;
   return votesOfHistory(step.rec.labelHistory as LabelEntry[], sourcesOf(input, sessionId), 0);
+}
+
+/** Verify one bundle as a merge would (manifest, signature, hashes, consistency): before signing it, for instance. */
+export async function verifyBundle(path: string, signatures?: SignaturePolicy): Promise<Input> {
+  const input = await openInput(0, path, signatures);
+  await verifyInput(input, () => undefined, () => undefined);
+  return input;
 }

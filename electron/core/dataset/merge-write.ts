@@ -17,6 +17,7 @@ import { badBundle, type Input } from './merge-read';
 import { castTarget, type MergePlan, type PlannedExample } from './merge-plan';
 import { mergedRedactions, sessionRecord, stepRecord } from './merge-records';
 import { summarizeRedactions } from './redact';
+import { signManifest, SIGNATURE_FILE, type SigningKey } from './signing';
 import { TOKENIZER } from './tokens';
 import { actionLines, axolotlConfig, llamaFactoryDatasetInfo, llamaFactoryTrainConfig, recordTokenCount, reweighRecord, type OpenAIRecord } from './trainers';
 import { MAX_ERRORS, type ValidationError } from './validate';
@@ -24,6 +25,8 @@ import { MAX_ERRORS, type ValidationError } from './validate';
 export interface WriteContext {
   outDir: string;
   appVersion: string;
+  /** Sign the merged manifest (manifest.sig) with this key. */
+  signWith?: SigningKey;
   checkAbort(): void;
   progress(stage: string): void;
   /** Progress inside one long copy (no step counted). */
@@ -77,7 +80,9 @@ export async function writeMerge(plan: MergePlan, inputs: Input[], ctx: WriteCon
     // Our own output must read back: a manifest the next merge would refuse is a bug here, not there.
     const check = mergedManifestSchema.safeParse(manifest);
     if (!check.success) throw new ApolloError('INTERNAL', `Merged manifest does not fit its schema: ${describeIssues(check.error)}`);
-    await stage.writeFile(BUNDLE_FILES.manifest, `${JSON.stringify(manifest, null, 2)}\n`);
+    const manifestText = `${JSON.stringify(manifest, null, 2)}\n`;
+    await stage.writeFile(BUNDLE_FILES.manifest, manifestText);
+    if (ctx.signWith) await stage.writeFile(SIGNATURE_FILE, `${JSON.stringify(signManifest(Buffer.from(manifestText), ctx.signWith), null, 2)}\n`);
     ctx.progress(`write ${BUNDLE_FILES.manifest}`);
     ctx.checkAbort();
 
@@ -282,7 +287,7 @@ function buildManifest(
     return {
       path: b.path, manifestSha256: b.manifestSha256, appVersion: b.manifest.appVersion, formats: [...b.manifest.formats],
       labelPolicy: b.manifest.labelPolicy, annotators: [...b.manifest.annotators], counts: b.manifest.counts,
-      examples: { total: b.examples.length, used: b.examples.filter((x) => keys.has(x.key)).length }, renamed,
+      examples: { total: b.examples.length, used: b.examples.filter((x) => keys.has(x.key)).length }, renamed, signer: b.signer,
     };
   });
   const warnings = [...plan.warnings];

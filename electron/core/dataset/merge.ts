@@ -25,6 +25,7 @@ import { openInput, verifyInput, type Input } from './merge-read';
 import { planMerge, type Settlement } from './merge-plan';
 import { formatMergePolicy } from './merge-votes';
 import { writeMerge, writeSteps } from './merge-write';
+import type { SigningKey, TrustedKey } from './signing';
 
 export { BUNDLE_FORMAT, BUNDLE_FORMAT_VERSION } from './manifest-schema';
 export type { Agreement, MergeConflict, MergedManifest, MergePolicy } from './manifest-schema';
@@ -42,6 +43,12 @@ export interface MergeBundlesOptions {
   settlements?: Settlement[];
   /** Merge bundles exported under different label policies (each is recorded in `mergedFrom`). */
   allowMixedPolicies?: boolean;
+  /** Public keys the lead trusts: a signed input must be signed by one of them (and is named by it). */
+  trustedKeys?: TrustedKey[];
+  /** Refuse unsigned inputs (default: accept them, recorded as unsigned). */
+  requireSigned?: boolean;
+  /** Sign the merged bundle with this key. */
+  signWith?: SigningKey;
   /** Written as the merged manifest's appVersion (default: this app's version). */
   appVersion?: string;
   onProgress?(done: number, total: number, stage: string): void;
@@ -59,6 +66,8 @@ export interface MergeReport {
   agreement: Agreement;
   annotators: MergedManifest['merge']['annotators'];
   sessions: number;
+  /** Per input, who signed it (null: unsigned). */
+  signers: Array<{ bundle: string; signer: MergedManifest['mergedFrom'][number]['signer'] }>;
   casts: { written: number; duplicatesDropped: number; renamed: number };
   warnings: string[];
 }
@@ -96,7 +105,8 @@ async function merge(opts: MergeBundlesOptions): Promise<MergeBundlesResult> {
 
   // ---- 1. read and verify every input (nothing written yet)
   const inputs: Input[] = [];
-  for (const [i, p] of opts.inputs.entries()) inputs.push(await openInput(i, p));
+  const signatures = { trusted: opts.trustedKeys ?? null, requireSigned: !!opts.requireSigned };
+  for (const [i, p] of opts.inputs.entries()) inputs.push(await openInput(i, p, signatures));
   // One total from the start: each input file verified, each output written and
   // validated (the recordings are one per distinct path and content), then publish.
   const casts = new Set(inputs.flatMap((b) => b.manifest.files.filter((f) => f.format === 'asciicast').map((f) => `${f.path}\u0000${f.sha256}`))).size;
@@ -115,7 +125,7 @@ async function merge(opts: MergeBundlesOptions): Promise<MergeBundlesResult> {
 
   // ---- 3. write, validate, publish
   const manifest = await writeMerge(plan, inputs, {
-    outDir, appVersion: opts.appVersion ?? APP_VERSION, checkAbort, progress,
+    outDir, appVersion: opts.appVersion ?? APP_VERSION, signWith: opts.signWith, checkAbort, progress,
     note: (stage) => opts.onProgress?.(done, total, stage),
   });
   opts.onProgress?.(total, total, 'done');
@@ -129,6 +139,7 @@ async function merge(opts: MergeBundlesOptions): Promise<MergeBundlesResult> {
     agreement: manifest.merge.agreement,
     annotators: manifest.merge.annotators,
     sessions: manifest.sessions.length,
+    signers: manifest.mergedFrom.map((x) => ({ bundle: x.path, signer: x.signer })),
     casts: { written: plan.casts.length, duplicatesDropped: plan.castsDeduplicated, renamed: plan.casts.filter((c) => c.out !== c.file.path).length },
     warnings: manifest.warnings,
   };

@@ -1,0 +1,191 @@
+// Signed bundles. A bundle's manifest lists the size and SHA-256 of every file, so a
+// signature over manifest.json's exact bytes covers the whole bundle: a changed file
+// no longer matches its hash, and a manifest re-hashed to match no longer matches
+// the signature. The signature sits beside the manifest in `manifest.sig`:
+//
+//   {"format":"apollo-bundle-signature","version":1,"algorithm":"ed25519",
+//    "signer":"alice","publicKey":"<base64 SPKI DER>","manifestSha256":"<hex>",
+//    "signature":"<base64>"}
+//
+// The signer's name is what they call themselves; trust is in the key: a lead lists
+// the public keys (or fingerprints) they trust, and merge names each input's signer
+// from that list. Each person has one ed25519 key pair per workspace, created on
+// first use; the private key is a PKCS#8 PEM in `<home>/signing/` (folder 0700, file
+// 0600). The store is an interface so the app can keep it in the OS keychain instead.
+import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
+import { readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { z } from 'zod';
+import { ApolloError } from '../../../shared/errors';
+import { mkdirPrivate, PRIVATE_FILE_MODE } from '../store/private-files';
+
+export const SIGNATURE_FILE = 'manifest.sig';
+
+const signatureSchema = z.object({
+  format: z.literal('apollo-bundle-signature'),
+  version: z.literal(1),
+  algorithm: z.literal('ed25519'),
+  signer: z.string().min(1),
+  publicKey: z.string().min(1),
+  manifestSha256: z.string().regex(/^[0-9a-f]{64}$/),
+  signature: z.string().min(1),
+});
+export type BundleSignature = z.infer<typeof signatureSchema>;
+
+export interface SigningKey {
+  signer: string;
+  privateKey: KeyObject;
+  /** Base64 of the SPKI DER encoding. */
+  publicKey: string;
+  fingerprint: string;
+}
+
+/** Where a private key is kept. */
+export interface SigningKeyStore {
+  read(): Promise<string | null>;
+  write(pkcs8Pem: string): Promise<void>;
+}
+
+/** The key file of a workspace: `<home>/signing/ed25519.pem`, owner only. */
+export function fileKeyStore(home: string): SigningKeyStore {
+  const dir = join(home, 'signing');
+  const file = join(dir, 'ed25519.pem');
+  return {
+    async read() {
+      try {
+        return await readFile(file, 'utf8');
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+        throw e;
+      }
+    },
+    async write(pem) {
+      await mkdirPrivate(dir);
+      const tmp = `${file}.tmp-${process.pid}`;
+      // 'wx': never overwrite a key another process created meanwhile.
+      await writeFile(tmp, pem, { mode: PRIVATE_FILE_MODE, flag: 'wx' });
+      await rename(tmp, file).catch(async (e: unknown) => {
+        await rm(tmp, { force: true });
+        throw e;
+      });
+    },
+  };
+}
+
+/** `ed25519:` and the first 32 hex digits of the SHA-256 of the public key's SPKI DER. */
+export function fingerprintOf(publicKeyB64: string): string {
+  return `ed25519:${createHash('sha256').update(Buffer.from(publicKeyB64, 'base64')).digest('hex').slice(0, 32)}`;
+}
+
+function publicKeyB64(k: KeyObject): string {
+  return (k.type === 'private' ? createPublicKey(k) : k).export({ type: 'spki', format: 'der' }).toString('base64');
+}
+
+/** The workspace's key pair, created on first use when `create` is set (else null when there is none). */
+export async function loadSigningKey(store: SigningKeyStore, signer: string, opts: { create: boolean }): Promise<SigningKey | null> {
+  if (!signer.trim()) throw new ApolloError('BAD_REQUEST', 'A signer name is needed (--annotator NAME or APOLLO_ANNOTATOR)');
+  let pem = await store.read();
+  if (pem === null) {
+    if (!opts.create) return null;
+    const { privateKey } = generateKeyPairSync('ed25519');
+    await store.write(privateKey.export({ type: 'pkcs8', format: 'pem' }).toString());
+    pem = await store.read();
+    if (pem === null) throw new ApolloError('IO', 'The signing key could not be stored');
+  }
+  let privateKey: KeyObject;
+  try {
+    privateKey = createPrivateKey(pem);
+  } catch (e) {
+    throw new ApolloError('BAD_REQUEST', `The signing key is unreadable: ${(e as Error).message}`);
+  }
+  if (privateKey.asymmetricKeyType !== 'ed25519') throw new ApolloError('BAD_REQUEST', 'The signing key is not an ed25519 key');
+  const pub = publicKeyB64(privateKey);
+  return { signer: signer.trim(), privateKey, publicKey: pub, fingerprint: fingerprintOf(pub) };
+}
+
+/** The signature of a manifest's exact bytes. */
+export function signManifest(manifest: Buffer, key: SigningKey): BundleSignature {
+  return {
+    format: 'apollo-bundle-signature', version: 1, algorithm: 'ed25519', signer: key.signer, publicKey: key.publicKey,
+    manifestSha256: createHash('sha256').update(manifest).digest('hex'),
+    signature: sign(null, manifest, key.privateKey).toString('base64'),
+  };
+}
+
+/** Sign a bundle folder (its manifest.json), writing manifest.sig beside it (replacing an older one). */
+export async function signBundle(dir: string, key: SigningKey): Promise<BundleSignature> {
+  const manifest = await readFile(join(dir, 'manifest.json')).catch((e: NodeJS.ErrnoException) => {
+    if (e.code === 'ENOENT') throw new ApolloError('BAD_REQUEST', `${dir} has no manifest.json (not a dataset bundle)`);
+    throw e;
+  });
+  const sig = signManifest(manifest, key);
+  const tmp = join(dir, `${SIGNATURE_FILE}.tmp-${process.pid}`);
+  await writeFile(tmp, `${JSON.stringify(sig, null, 2)}\n`, { mode: PRIVATE_FILE_MODE });
+  await rename(tmp, join(dir, SIGNATURE_FILE));
+  return sig;
+}
+
+export type SignatureCheck =
+  | { state: 'unsigned' }
+  | { state: 'signed'; signer: string; publicKey: string; fingerprint: string };
+
+/**
+ * Check `manifest.sig` (its text, null when absent) against the manifest's bytes.
+ * Returns who signed; a signature that does not verify is an error (the message says why).
+ */
+export function checkSignature(sigText: string | null, manifest: Buffer): SignatureCheck | { state: 'invalid'; reason: string } {
+  if (sigText === null) return { state: 'unsigned' };
+  let raw: unknown;
+  try {
+    raw = JSON.parse(sigText);
+  } catch {
+    return { state: 'invalid', reason: `${SIGNATURE_FILE} is not valid JSON` };
+  }
+  const p = signatureSchema.safeParse(raw);
+  if (!p.success) return { state: 'invalid', reason: `${SIGNATURE_FILE} is not an Apollo bundle signature` };
+  const sig = p.data;
+  let key: KeyObject;
+  try {
+    key = createPublicKey({ key: Buffer.from(sig.publicKey, 'base64'), format: 'der', type: 'spki' });
+  } catch {
+    return { state: 'invalid', reason: `${SIGNATURE_FILE} holds no usable public key` };
+  }
+  if (key.asymmetricKeyType !== 'ed25519') return { state: 'invalid', reason: `${SIGNATURE_FILE} holds a key that is not ed25519` };
+  const ok = createHash('sha256').update(manifest).digest('hex') === sig.manifestSha256 && verify(null, manifest, key, Buffer.from(sig.signature, 'base64'));
+  if (!ok) return { state: 'invalid', reason: `the signature in ${SIGNATURE_FILE} does not match manifest.json (the bundle was changed after it was signed)` };
+  return { state: 'signed', signer: sig.signer, publicKey: sig.publicKey, fingerprint: fingerprintOf(sig.publicKey) };
+}
+
+/** A public key as a lead saves it: one JSON line per trusted key. */
+export interface TrustedKey {
+  name: string;
+  fingerprint: string;
+  publicKey?: string;
+}
+
+const trustedLineSchema = z.object({ name: z.string().min(1), publicKey: z.string().min(1).optional(), fingerprint: z.string().optional() });
+
+/** What `apollo keys export-public` prints, and a trust file holds (one line per key). */
+export function publicKeyLine(key: SigningKey): string {
+  return JSON.stringify({ name: key.signer, fingerprint: key.fingerprint, publicKey: key.publicKey });
+}
+
+/** Parse a trust file: JSON lines of {name, publicKey} or {name, fingerprint}. */
+export function parseTrustedKeys(text: string, where: string): TrustedKey[] {
+  const out: TrustedKey[] = [];
+  text.split('\n').forEach((line, i) => {
+    if (line.trim() === '' || line.trimStart().startsWith('#')) return;
+    let v: unknown;
+    try {
+      v = JSON.parse(line);
+    } catch {
+      throw new ApolloError('BAD_REQUEST', `${where}:${i + 1}: not a JSON line`);
+    }
+    const p = trustedLineSchema.safeParse(v);
+    if (!p.success || (!p.data.publicKey && !p.data.fingerprint)) throw new ApolloError('BAD_REQUEST', `${where}:${i + 1}: expected {"name": …, "publicKey": …} or {"name": …, "fingerprint": …}`);
+    const fingerprint = p.data.publicKey ? fingerprintOf(p.data.publicKey) : p.data.fingerprint!;
+    if (p.data.publicKey && p.data.fingerprint && p.data.fingerprint !== fingerprint) throw new ApolloError('BAD_REQUEST', `${where}:${i + 1}: the fingerprint does not belong to the public key`);
+    out.push({ name: p.data.name, fingerprint, ...(p.data.publicKey ? { publicKey: p.data.publicKey } : {}) });
+  });
+  return out;
+}
