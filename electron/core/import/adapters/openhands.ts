@@ -1,0 +1,232 @@
+// OpenHands event streams, in three containers:
+//   - a trajectory: a JSON list of events (or {history: [...]});
+//   - an evaluation output.jsonl: one instance per line {instance_id, instruction,
+//     history, metadata, test_result, error}, each its own session;
+//   - a session folder: events/<n>.json, one event per file.
+// An event is {id, timestamp, source (agent | user | environment), message, cause,
+// action + args | observation + content + extras, tool_call_metadata}.
+//
+//   agent actions of one model response   → one step (tool_call_metadata.model_response:
+//                                           its text, every tool call, usage, model)
+//   agent actions without that metadata   → a step each, the action as a call named by
+//   (older CodeAct logs)                    its type (arguments: args without thought)
+//   observations                          → the result of the action they answer (cause);
+//                                           command output with its exit code
+//   user messages                         → the task (the first), then guidance
+//   environment events (state changes, null observations) and anything else: not
+//   steps; kept verbatim in import/unknown.jsonl and counted
+//
+// The prompt the agent was sent is not in the events, so the contexts are derived: the
+// conversation as wire messages (no system prompt, no tool schemas).
+import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { z } from 'zod';
+import type { ToolCall, Usage, WireMessage } from '../../../../shared/events';
+import { conversationSteps, wireToolCalls } from '../conversation';
+import { asText, check, parseJson, readJsonFile, readRecords, toMs } from '../source';
+import { ImportError, type ImportAdapter, type ImportContext, type ImportInput, type RunIR } from '../types';
+
+const event = z.looseObject({
+  id: z.number().optional(),
+  timestamp: z.string().optional(),
+  source: z.string().optional(),
+  message: z.string().optional(),
+  action: z.string().optional(),
+  observation: z.string().optional(),
+  args: z.record(z.string(), z.unknown()).optional(),
+  content: z.unknown().optional(),
+  extras: z.record(z.string(), z.unknown()).optional(),
+  cause: z.number().nullable().optional(),
+  tool_call_metadata: z.looseObject({
+    function_name: z.string().optional(),
+    tool_call_id: z.string().optional(),
+    model_response: z.looseObject({
+      id: z.string().optional(),
+      model: z.string().optional(),
+      choices: z.array(z.looseObject({ message: z.looseObject({ content: z.unknown().optional(), tool_calls: z.array(z.unknown()).nullable().optional() }).optional(), finish_reason: z.string().nullable().optional() })).optional(),
+      usage: z.looseObject({ prompt_tokens: z.number().optional(), completion_tokens: z.number().optional(), total_tokens: z.number().optional() }).nullable().optional(),
+    }).optional(),
+  }).nullable().optional(),
+});
+type Ev = z.infer<typeof event>;
+
+const instance = z.looseObject({
+  instance_id: z.union([z.string(), z.number()]).optional(),
+  instruction: z.string().optional(),
+  history: z.array(z.unknown()),
+  metadata: z.looseObject({ model_name: z.string().optional(), agent_class: z.string().optional(), llm_config: z.looseObject({ model: z.string().optional() }).optional() }).nullable().optional(),
+  error: z.string().nullable().optional(),
+  test_result: z.unknown().optional(),
+});
+
+function looksLikeEvents(text: string): boolean {
+  return /"source"\s*:\s*"(agent|user|environment)"/.test(text) && /"(action|observation)"\s*:/.test(text);
+}
+
+export const openHandsAdapter: ImportAdapter = {
+  format: 'openhands',
+  description: 'OpenHands event lists (trajectory .json, evaluation output.jsonl, or a session folder of events/<n>.json)',
+  detect(input) {
+    const t = input.head.toString('utf8');
+    if (input.isDir) return (input.files ?? []).some((f) => /(^|\/)events\/\d+\.json$|^\d+\.json$/.test(f)) && looksLikeEvents(t) ? 0.9 : 0;
+    if (/"instance_id"\s*:/.test(t) && /"history"\s*:\s*\[/.test(t) && (looksLikeEvents(t) || /"metadata"\s*:/.test(t))) return 0.9;
+    if (/^\s*\[\s*{/.test(t) && looksLikeEvents(t)) return 0.9;
+    if (/^\s*{\s*"history"\s*:/.test(t) && looksLikeEvents(t)) return 0.8;
+    return 0;
+  },
+  read: (input, ctx) => (input.isDir ? readFolder(input, ctx) : readFile1(input, ctx)),
+};
+
+async function* readFile1(input: ImportInput, ctx: ImportContext): AsyncGenerator<RunIR> {
+  if (input.head.toString('utf8').trimStart().startsWith('[') && !/\.jsonl$/i.test(input.name)) {
+    // A JSON list is the events of one trajectory.
+    const list = await readJsonFile(input.path, input.name);
+    ctx.progress(input.size);
+    yield runOf(input, list as unknown[], input.name, {});
+    return;
+  }
+  for await (const rec of readRecords(input.path, input.name, input.head, (n) => ctx.progress(n))) {
+    const v = rec.value;
+    if (v && typeof v === 'object' && !Array.isArray(v) && 'history' in v && ('instance_id' in v || 'instruction' in v || 'metadata' in v)) {
+      const inst = check(instance, v, input.name, rec.where, 'an OpenHands evaluation record ({instance_id, history, ...})');
+      const item = inst.instance_id !== undefined ? `instance ${inst.instance_id}` : (rec.where ?? 'record 1');
+      const model = inst.metadata?.llm_config?.model ?? inst.metadata?.model_name;
+      const run = runOf(input, inst.history, `${input.name}, ${item}`, { item, model, task: inst.instruction, toolVersion: inst.metadata?.agent_class ? `OpenHands ${inst.metadata.agent_class}` : 'OpenHands' });
+      if (inst.error) run.notes.push(`The evaluation recorded an error: ${inst.error}`);
+      if (inst.test_result !== undefined) run.notes.push(`Test result: ${JSON.stringify(inst.test_result).slice(0, 4000)}`);
+      yield run;
+      continue;
+    }
+    if (v && typeof v === 'object' && !Array.isArray(v) && Array.isArray((v as { history?: unknown }).history)) {
+      yield runOf(input, (v as { history: unknown[] }).history, input.name, {});
+      continue;
+    }
+    throw new ImportError(input.name, rec.where, 'not an OpenHands trajectory (a list of events) or evaluation record ({instance_id, history})');
+  }
+}
+
+async function readFolder(input: ImportInput, ctx: ImportContext): Promise<RunIR[]> {
+  const files = (input.files ?? (await readdir(input.path)))
+    .filter((f) => /(^|\/)\d+\.json$/.test(f))
+    .sort((a, b) => Number(/(\d+)\.json$/.exec(a)![1]) - Number(/(\d+)\.json$/.exec(b)![1]));
+  const events: unknown[] = [];
+  let bytes = 0;
+  for (const f of files) {
+    const text = await readFile(join(input.path, f), 'utf8');
+    bytes += text.length;
+    ctx.progress(bytes);
+    events.push(parseJson(text, `${input.name}/${f}`));
+  }
+  if (!events.length) throw new ImportError(input.name, null, 'holds no OpenHands event files (events/<n>.json)');
+  return [runOf(input, events, input.name, {})];
+}
+
+function usageOf(u: { prompt_tokens?: number; completion_tokens?: number; total_tokens?: number } | null | undefined): Usage | null {
+  if (!u || typeof u.prompt_tokens !== 'number') return null;
+  const c = u.completion_tokens ?? 0;
+  return { promptTokens: u.prompt_tokens, completionTokens: c, totalTokens: u.total_tokens ?? u.prompt_tokens + c };
+}
+
+/** What the agent is shown for an observation: its content with the command's prefix and suffix. */
+function observationText(e: Ev): string {
+  const meta = (e.extras?.metadata ?? {}) as { prefix?: unknown; suffix?: unknown };
+  const content = asText(e.content);
+  return `${typeof meta.prefix === 'string' ? meta.prefix : ''}${content || (e.observation === 'run' ? '' : (e.message ?? ''))}${typeof meta.suffix === 'string' ? meta.suffix : ''}`;
+}
+
+function exitCodeOf(e: Ev): number | undefined {
+  const meta = e.extras?.metadata as { exit_code?: unknown } | undefined;
+  if (typeof meta?.exit_code === 'number') return meta.exit_code;
+  return typeof e.extras?.exit_code === 'number' ? (e.extras.exit_code as number) : undefined;
+}
+
+const UNMAPPED_OBSERVATIONS = new Set(['agent_state_changed', 'null', 'recall', 'user_rejected', 'agent_condensation', 'condensation']);
+
+function runOf(input: ImportInput, raw: unknown[], where: string, o: { item?: string; model?: string; task?: string; toolVersion?: string }): RunIR {
+  const unknown: RunIR['unknown'] = [];
+  // Older evaluation logs keep [action, observation] pairs.
+  const flat: unknown[] = raw.flatMap((x) => (Array.isArray(x) ? x : [x]));
+  const events: Ev[] = flat.map((x, i) => check(event, x, input.name, `${where === input.name ? '' : `${where.slice(input.name.length + 2)}, `}event ${i + 1}`, 'an OpenHands event'));
+  const wire: WireMessage[] = [];
+  const meta: Array<{ at?: number; usage?: Usage | null; finishReason?: string | null; exitCode?: number; model?: string }> = [];
+  const push = (m: WireMessage, x: (typeof meta)[number] = {}) => {
+    wire.push(m);
+    meta.push(x);
+  };
+  const callOfAction = new Map<number, ToolCall>();
+  const responseSeen = new Set<string>();
+  let model = o.model;
+  for (const e of events) {
+    if (e.action) {
+      if (e.source === 'user' && e.action === 'message') {
+        push({ role: 'user', content: asText(e.args?.content ?? e.message) }, { at: toMs(e.timestamp) });
+        continue;
+      }
+      if (e.source !== 'agent') {
+        unknown.push({ type: `${e.source ?? 'unknown'} action ${e.action}`, record: e });
+        continue;
+      }
+      const tm = e.tool_call_metadata;
+      const mr = tm?.model_response;
+      if (mr) {
+        model ??= mr.model;
+        const msg = mr.choices?.[0]?.message;
+        const calls = wireToolCalls({ role: 'assistant', tool_calls: msg?.tool_calls ?? [] });
+        const mine = calls.find((c) => c.id === tm.tool_call_id);
+        if (e.id !== undefined && mine) callOfAction.set(e.id, mine);
+        const key = mr.id ?? `event ${e.id}`;
+        if (responseSeen.has(key)) continue; // another action of the same reply
+        responseSeen.add(key);
+        push(
+          { role: 'assistant', content: asText(msg?.content) || (calls.length ? null : ''), ...(calls.length ? { tool_calls: calls.map((c) => ({ id: c.id, type: 'function', function: { name: c.name, arguments: c.arguments } })) } : {}) },
+          { at: toMs(e.timestamp), usage: usageOf(mr.usage), finishReason: mr.choices?.[0]?.finish_reason ?? null },
+        );
+        continue;
+      }
+      // No metadata: the action itself, as a call named by its type.
+      const { thought, ...args } = (e.args ?? {}) as Record<string, unknown>;
+      const text = typeof thought === 'string' ? thought : '';
+      if (e.action === 'message') {
+        push({ role: 'assistant', content: asText(args.content ?? e.message) }, { at: toMs(e.timestamp) });
+        continue;
+      }
+      const call: ToolCall = { id: `call_${e.id ?? wire.length}`, name: e.action, arguments: JSON.stringify(args) };
+      if (e.id !== undefined) callOfAction.set(e.id, call);
+      push({ role: 'assistant', content: text || null, tool_calls: [{ id: call.id, type: 'function', function: { name: call.name, arguments: call.arguments } }] }, { at: toMs(e.timestamp) });
+      continue;
+    }
+    if (e.observation) {
+      const call = e.cause !== undefined && e.cause !== null ? callOfAction.get(e.cause) : undefined;
+      if (!call || UNMAPPED_OBSERVATIONS.has(e.observation)) {
+        unknown.push({ type: `observation ${e.observation}`, record: e });
+        continue;
+      }
+      push({ role: 'tool', tool_call_id: call.id, content: observationText(e) }, { at: toMs(e.timestamp), exitCode: exitCodeOf(e) });
+      continue;
+    }
+    unknown.push({ type: 'event without action or observation', record: e });
+  }
+  const conv = conversationSteps(wire, { toolMode: 'tools', where: (i) => `${where}, message ${i + 1}`, stepMeta: (_m, i) => ({ at: meta[i]?.at, usage: meta[i]?.usage ?? null, finishReason: meta[i]?.finishReason ?? null }) });
+  // Exit codes and result times.
+  for (const step of conv.steps) {
+    for (const r of step.results) {
+      const i = wire.findIndex((m) => m.role === 'tool' && m.tool_call_id === r.toolCallId);
+      const x = meta[i];
+      if (x?.exitCode !== undefined) {
+        r.exitCode = x.exitCode;
+        r.isError = x.exitCode !== 0;
+      }
+      if (x?.at) step.finishedAt = x.at;
+    }
+  }
+  const task = o.task ?? asText(wire.find((m) => m.role === 'user')?.content);
+  const name = o.item ? `${input.name} ${o.item}` : input.name.replace(/\.json$/i, '');
+  const hasCalls = wire.some((m) => Array.isArray(m.tool_calls));
+  return {
+    name, task, model, item: o.item, config: { ...(model ? { model } : {}), ...(hasCalls ? { tools: [] } : {}) }, context: 'derived',
+    steps: conv.steps, initialGuidance: conv.initialGuidance, startedAt: toMs(events[0]?.timestamp), toolVersion: o.toolVersion ?? 'OpenHands',
+    end: { state: 'stopped', reason: 'imported OpenHands run' },
+    notes: ['OpenHands events do not hold the prompt the agent was sent: each step\'s context is the conversation before it, with no system prompt or tool schemas.'],
+    unknown,
+  };
+}

@@ -1,0 +1,76 @@
+// OpenHands event streams: a real trajectory, an evaluation output.jsonl of several
+// instances (one session each) and a session folder of event files.
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { requestMessages } from '../../shared/trajectory';
+import { ImportWorkspace, haveSamples, origin, sample } from '../fixtures/import';
+
+let w: ImportWorkspace;
+beforeAll(async () => {
+  w = await ImportWorkspace.create();
+});
+afterAll(async () => {
+  await w.close();
+});
+
+type Ev = { id: number; source: string; action?: string; observation?: string; args?: Record<string, unknown>; cause?: number; content?: string; extras?: { metadata?: { exit_code?: number; suffix?: string } }; tool_call_metadata?: { tool_call_id: string; function_name: string } };
+
+describe.skipIf(!haveSamples)('OpenHands trajectory (real sample)', () => {
+  const file = sample('openhands/basic_gui_mode.json');
+
+  it('agent actions are steps, observations their results, the user message the task', async () => {
+    const events = JSON.parse(await readFile(file, 'utf8')) as Ev[];
+    const { result, sessions } = await w.import(file);
+    expect(result.format).toBe('openhands');
+    const [s] = sessions;
+    const actions = events.filter((e) => e.source === 'agent' && e.action);
+    expect(s!.main).toHaveLength(actions.length);
+    expect([...s!.t.rollouts.values()][0]!.task).toBe(events.find((e) => e.source === 'user' && e.action === 'message')!.args!.content);
+    actions.forEach((a, k) => {
+      const step = s!.main[k]!;
+      const obs = events.find((e) => e.observation && e.cause === a.id && e.observation !== 'null');
+      if (a.tool_call_metadata) {
+        expect(step.response!.toolCalls.map((c) => [c.id, c.name])).toEqual([[a.tool_call_metadata.tool_call_id, a.tool_call_metadata.function_name]]);
+        expect(step.response!.content).toBe(a.args!.thought);
+      } else {
+        expect(step.response!.toolCalls).toEqual([]);
+        expect(step.response!.content).toBe(a.args!.content);
+      }
+      expect(step.results.map((r) => r.observation)).toEqual(obs ? [`${obs.content ?? ''}${obs.extras?.metadata?.suffix ?? ''}`] : []);
+    });
+    const codes = s!.events.flatMap((e) => (e.type === 'action.result' && e.exitCode !== undefined ? [e.exitCode] : []));
+    expect(codes).toEqual(events.filter((e) => e.observation === 'run').map((e) => e.extras!.metadata!.exit_code));
+    // A command that did not finish (exit code -1) is an error result.
+    const serve = s!.main.find((st) => st.results[0]?.observation.startsWith('Serving HTTP'))!;
+    expect(serve.results[0]!.isError).toBe(true);
+    expect(origin(s!)).toMatchObject({ context: 'derived', unknown: { 'observation agent_state_changed': 4, 'observation null': 3, 'environment action change_agent_state': 1 } });
+    const req = requestMessages(s!.t, s!.main.at(-1)!.requestId!)!;
+    expect(req.map((m) => m.role)).toEqual(['user', 'assistant', 'tool', 'assistant', 'tool', 'assistant', 'tool', 'assistant', 'tool']);
+    const out = await w.export([s!.id], ['openai', 'sharegpt']);
+    expect(out.openai).toHaveLength(1);
+  });
+
+  it('an evaluation output.jsonl: one session per instance', async () => {
+    const events = JSON.parse(await readFile(file, 'utf8')) as Ev[];
+    const f = join(w.root, 'output.jsonl');
+    const line = (id: string) => JSON.stringify({ instance_id: id, instruction: `solve ${id}`, history: events, metadata: { agent_class: 'CodeActAgent', llm_config: { model: 'claude-3-5-sonnet' } }, test_result: { resolved: id === 'a' }, error: null });
+    await writeFile(f, `${line('a')}\n${line('b')}\n`);
+    const { sessions } = await w.import(f);
+    expect(sessions).toHaveLength(2);
+    expect(sessions.map((s) => origin(s).item)).toEqual(['instance a', 'instance b']);
+    expect(sessions.map((s) => [...s.t.rollouts.values()][0]!.task)).toEqual(['solve a', 'solve b']);
+    expect(origin(sessions[0]!).toolVersion).toBe('OpenHands CodeActAgent');
+    expect([...sessions[0]!.t.rollouts.values()][0]!.endpoint?.model).toBe('claude-3-5-sonnet');
+  });
+
+  it('a session folder of events/<n>.json in numeric order', async () => {
+    const events = JSON.parse(await readFile(file, 'utf8')) as Ev[];
+    const dir = join(w.root, 'oh-session');
+    await mkdir(join(dir, 'events'), { recursive: true });
+    for (const e of events) await writeFile(join(dir, 'events', `${e.id}.json`), JSON.stringify(e));
+    const { result, sessions } = await w.import(dir);
+    expect(result.format).toBe('openhands');
+    expect(sessions[0]!.main).toHaveLength(events.filter((e) => e.source === 'agent' && e.action).length);
+  });
+});
