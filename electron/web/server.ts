@@ -25,6 +25,18 @@ export interface WebHost {
 /** WebSocket close code for a missing or wrong access token (4000-4999 are the application's). */
 export const CLOSE_UNAUTHORIZED = 4401;
 
+/**
+ * The cookie that keeps a browser authorised after its first visit with the token,
+ * as Jupyter does: a second tab, a reload or a bookmark (the page strips the token
+ * from the address bar) then works until the host restarts with a new token. Cookies
+ * are shared by every port of a host name, so its name carries the port; HttpOnly
+ * keeps page scripts from reading it, SameSite=Strict keeps other sites' pages from
+ * sending it (the Origin check refuses them as well).
+ */
+export function tokenCookieName(port: number): string {
+  return `apollo-token-${port}`;
+}
+
 /** Largest message a client may send; terminal paste is the biggest legitimate one. */
 const MAX_MESSAGE_BYTES = 4 * 1024 * 1024;
 
@@ -69,7 +81,7 @@ export async function startWebHost(opts: WebHostOptions): Promise<WebHost> {
       return;
     }
     // A rejection here would be unhandled and end the process (and every terminal in it).
-    serveStatic(opts.rendererDir, port, req, res).catch(() => {
+    serveStatic(opts.rendererDir, port, token, req, res).catch(() => {
       if (!res.headersSent) res.writeHead(500, { 'Content-Type': 'text/plain' });
       res.end();
     });
@@ -86,7 +98,7 @@ export async function startWebHost(opts: WebHostOptions): Promise<WebHost> {
     if (!loopbackHost(req.headers.host)) return reject(403, 'Forbidden: unexpected Host');
     const origin = req.headers.origin;
     if (origin !== undefined && !allowedOrigin(origin, port, req.headers.host)) return reject(403, 'Forbidden: cross-origin connection refused');
-    const authorized = tokenMatches(url.searchParams.get('token'), token);
+    const authorized = tokenMatches(url.searchParams.get('token'), token) || tokenMatches(cookieValue(req.headers.cookie, tokenCookieName(port)), token);
     wss.handleUpgrade(req, socket, head, (ws) => {
       // A browser cannot read the status of a refused upgrade, so a wrong token is
       // told with a close code instead; the socket never reaches the core.
@@ -139,6 +151,15 @@ function serveSocket(core: ApolloCore, ws: WebSocket): void {
   ws.on('error', () => link.close());
 }
 
+/** The value of cookie `name` in a Cookie header (null: absent). */
+function cookieValue(header: string | undefined, name: string): string | null {
+  for (const part of (header ?? '').split(';')) {
+    const i = part.indexOf('=');
+    if (i > 0 && part.slice(0, i).trim() === name) return part.slice(i + 1).trim();
+  }
+  return null;
+}
+
 function tokenMatches(given: string | null, token: string): boolean {
   if (!given) return false;
   const a = Buffer.from(given);
@@ -179,8 +200,8 @@ function allowedOrigin(origin: string, port: number, host: string | undefined): 
   }
 }
 
-async function serveStatic(root: string, port: number, req: IncomingMessage, res: ServerResponse): Promise<void> {
-  const headers = {
+async function serveStatic(root: string, port: number, token: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const headers: Record<string, string> = {
     'Content-Security-Policy': contentSecurityPolicy(port),
     'X-Content-Type-Options': 'nosniff',
     'Referrer-Policy': 'no-referrer',
@@ -192,7 +213,10 @@ async function serveStatic(root: string, port: number, req: IncomingMessage, res
   }
   let pathname: string;
   try {
-    pathname = new URL(req.url ?? '/', 'http://127.0.0.1').pathname;
+    const u = new URL(req.url ?? '/', 'http://127.0.0.1');
+    pathname = u.pathname;
+    // The page opened with the right token: remember it for this browser (see tokenCookieName).
+    if (tokenMatches(u.searchParams.get('token'), token)) headers['Set-Cookie'] = `${tokenCookieName(port)}=${token}; HttpOnly; SameSite=Strict; Path=/`;
   } catch {
     res.writeHead(400, { ...headers, 'Content-Type': 'text/plain' }).end('Bad request: malformed URL');
     return;

@@ -12,6 +12,18 @@ export interface Env {
   platform: string;
   /** Browser mode: whether the host takes a connection again (with this page's token). */
   probeHost?(): Promise<boolean>;
+  /** Browser mode: open this host again with a token the user pasted (the route kept). */
+  openWithToken?(token: string): void;
+  /** The address's route (the hash: what is on screen, see lib/route.ts); absent where there is no address. */
+  route?: RouteNav;
+}
+
+export interface RouteNav {
+  get(): string;
+  /** Show `hash` in the address: a new history entry when `push`, else in place. */
+  set(hash: string, push: boolean): void;
+  /** Called when the user changes the address or goes back / forward. */
+  subscribe(cb: () => void): () => void;
 }
 
 const TransportContext = createContext<Transport | null>(null);

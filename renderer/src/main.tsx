@@ -2,10 +2,10 @@
 // that touches `window` (the Electron bridge, the page URL, sessionStorage).
 import { createRoot } from 'react-dom/client';
 import { createTransport, type Wire } from '../../shared/transport';
-import { createBridgeWire, createDeadWire, createWebSocketWire, probeWebSocket, TOKEN_HELP } from './wires';
+import { createBridgeWire, createWebSocketWire, probeWebSocket } from './wires';
 import { createAppStore } from './store';
 import { connectPushEvents } from './store/wiring';
-import { AppProviders, type Env } from './context';
+import { AppProviders, type Env, type RouteNav } from './context';
 import { App } from './components/App';
 import '@xterm/xterm/css/xterm.css';
 import './styles/app.css';
@@ -36,11 +36,30 @@ function takeToken(): string | null {
 function chooseWire(): { wire: Wire; kind: Env['hostKind']; url?: string } {
   if (window.apolloBridge) return { wire: createBridgeWire(window.apolloBridge), kind: 'electron' };
   const token = takeToken();
-  if (!token) return { wire: createDeadWire(`Access token missing. ${TOKEN_HELP}`), kind: 'web' };
   const scheme = window.location.protocol === 'https:' ? 'wss' : 'ws';
-  const url = `${scheme}://${window.location.host}/ws?token=${encodeURIComponent(token)}`;
-  return { wire: createWebSocketWire(url), kind: 'web', url };
+  // Without a token of its own (a second tab, a bookmark) the page still connects:
+  // the host's cookie from the first visit with the token authorises it.
+  const url = `${scheme}://${window.location.host}/ws${token ? `?token=${encodeURIComponent(token)}` : ''}`;
+  return { wire: createWebSocketWire(url, token ? 'token' : 'cookie'), kind: 'web', url };
 }
+
+/** The hash route through the History API (replaceState / pushState fire no event; back and forward do). */
+const route: RouteNav = {
+  get: () => window.location.hash,
+  set: (hash, push) => {
+    const url = window.location.pathname + window.location.search + hash;
+    if (push) window.history.pushState(null, '', url);
+    else window.history.replaceState(window.history.state, '', url);
+  },
+  subscribe: (cb) => {
+    window.addEventListener('popstate', cb);
+    window.addEventListener('hashchange', cb);
+    return () => {
+      window.removeEventListener('popstate', cb);
+      window.removeEventListener('hashchange', cb);
+    };
+  },
+};
 
 const { wire, kind, url } = chooseWire();
 const transport = createTransport(wire);
@@ -51,7 +70,13 @@ const env: Env = {
   hostKind: kind,
   reload: () => window.location.reload(),
   platform: navigator.platform,
-  ...(url ? { probeHost: () => probeWebSocket(url) } : {}),
+  ...(url
+    ? {
+        probeHost: () => probeWebSocket(url),
+        openWithToken: (t: string) => window.location.assign(`${window.location.pathname}?token=${encodeURIComponent(t)}${window.location.hash}`),
+      }
+    : {}),
+  route,
 };
 
 const rootEl = document.getElementById('root');

@@ -6,6 +6,38 @@ import type { ApolloBridge } from './env';
 
 export const TOKEN_HELP = 'Open the URL printed by `apollo serve` (it carries the access token).';
 
+/** How a page authorises its socket: the token it was opened with, or the host's cookie from an earlier visit. */
+export type WireAuth = 'token' | 'cookie';
+
+/**
+ * Why the host refused the socket, for each way the page authorised it. Reloading does
+ * not help with either, so the words say what does.
+ */
+export const AUTH_REFUSED: Record<WireAuth, string> = {
+  token:
+    "This page's access token is wrong or expired: the host was probably restarted with a new one. Open the new URL that `apollo serve` printed (or paste it below); other tabs and bookmarks then work again until the host restarts.",
+  cookie:
+    'This tab has no access token, and this browser has none remembered for the host (or the host restarted since). Open the URL that `apollo serve` printed (it ends in `?token=…`, or paste it below) once: other tabs and bookmarks then work until the host restarts.',
+};
+
+/** Whether a connection failure is a refused token (reloading cannot help; a new URL can). */
+export function isAuthRefusal(reason: string): boolean {
+  return reason === AUTH_REFUSED.token || reason === AUTH_REFUSED.cookie;
+}
+
+/** The token in what the user pasted: a whole URL with `?token=`, or the token itself (null: neither). */
+export function tokenFromInput(text: string): string | null {
+  const v = text.trim();
+  if (!v) return null;
+  try {
+    const t = new URL(v).searchParams.get('token');
+    if (t) return t;
+  } catch {
+    /* not a URL */
+  }
+  return /^[A-Za-z0-9_-]{8,200}$/.test(v) ? v : null;
+}
+
 export function createBridgeWire(bridge: ApolloBridge): Wire {
   return {
     send: (msg) => bridge.send(msg),
@@ -21,7 +53,7 @@ const AUTH_CLOSE_CODES = new Set([1008, 4001, 4401, 4403]);
  * closes, onClose listeners get a human-readable reason; a socket that never opened is
  * reported as unreachable or refused (browsers hide the HTTP status of a refused upgrade).
  */
-export function createWebSocketWire(url: string): Wire {
+export function createWebSocketWire(url: string, auth: WireAuth = 'token'): Wire {
   const ws = new WebSocket(url);
   let opened = false;
   let closed = false;
@@ -51,7 +83,7 @@ export function createWebSocketWire(url: string): Wire {
     closed = true;
     let reason: string;
     if (AUTH_CLOSE_CODES.has(ev.code)) {
-      reason = `Access token missing or wrong. ${TOKEN_HELP}`;
+      reason = AUTH_REFUSED[auth];
     } else if (!opened) {
       // A refused upgrade (401/403) looks the same as a dead host to a browser.
       reason = `Access token missing or wrong, or the host at ${new URL(url).host} is not running. ${TOKEN_HELP}`;

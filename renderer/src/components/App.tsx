@@ -9,12 +9,15 @@ import { Toasts } from './Toasts';
 import { TrajectoryPanel } from './TrajectoryPanel';
 import { FilterView } from './filter/FilterView';
 import { selectFilterView } from '../store/labels';
+import { useRouteSync } from './useRouteSync';
+import '../styles/annotator.css';
 
 export function App() {
   const connection = useApp((s) => s.connection);
   const panelWidth = useApp((s) => s.panelWidth);
   const filterView = useApp(selectFilterView);
   useGlobalShortcuts();
+  useRouteSync();
 
   if (connection.state === 'failed' || connection.state === 'lost') {
     return (

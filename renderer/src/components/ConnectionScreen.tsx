@@ -1,5 +1,6 @@
 import { useEffect, useState } from 'react';
 import { useEnv } from '../context';
+import { isAuthRefusal, tokenFromInput } from '../wires';
 
 /** Waits between attempts to reach a lost host again (then the last one, repeated). */
 const RETRY_DELAYS_MS = [1000, 2000, 4000, 8000, 15000];
@@ -10,7 +11,7 @@ export function ConnectionScreen({ state, reason }: { state: 'failed' | 'lost'; 
   return (
     <div className="connection-screen" data-testid="connection-error" data-state={state} role="alert">
       <div className="connection-card">
-        <h1>{state === 'lost' ? 'Connection to the host lost' : 'Cannot reach the Apollo host'}</h1>
+        <h1>{isAuthRefusal(reason) ? 'Access token needed' : state === 'lost' ? 'Connection to the host lost' : 'Cannot reach the Apollo host'}</h1>
         <p className="connection-reason">{withCode(reason)}</p>
         {state === 'lost' && (
           <p className="muted">
@@ -25,11 +26,15 @@ export function ConnectionScreen({ state, reason }: { state: 'failed' | 'lost'; 
             {retrying}
           </p>
         )}
-        <div className="connection-actions">
-          <button type="button" className="btn primary" data-testid="connection-retry" onClick={env.reload}>
-            Reload
-          </button>
-        </div>
+        {isAuthRefusal(reason) && env.openWithToken ? (
+          <TokenForm open={env.openWithToken} />
+        ) : (
+          <div className="connection-actions">
+            <button type="button" className="btn primary" data-testid="connection-retry" onClick={env.reload}>
+              Reload
+            </button>
+          </div>
+        )}
       </div>
     </div>
   );
@@ -72,4 +77,34 @@ function useReconnect(lost: boolean, env: ReturnType<typeof useEnv>): string | n
 /** Show `backticked` parts of a message as code. */
 function withCode(text: string) {
   return text.split('`').map((part, i) => (i % 2 === 1 ? <code key={i}>{part}</code> : part));
+}
+
+/** A refused token: reloading cannot help, the URL `apollo serve` printed can. Paste it (or its token) here. */
+function TokenForm({ open }: { open(token: string): void }) {
+  const [text, setText] = useState('');
+  const token = tokenFromInput(text);
+  return (
+    <form
+      className="connection-actions"
+      data-testid="token-form"
+      onSubmit={(e) => {
+        e.preventDefault();
+        if (token) open(token);
+      }}
+    >
+      <input
+        className="token-input mono"
+        data-testid="token-input"
+        aria-label="The URL printed by apollo serve, or its token"
+        placeholder="http://127.0.0.1:…/?token=…"
+        value={text}
+        autoFocus
+        spellCheck={false}
+        onChange={(e) => setText(e.target.value)}
+      />
+      <button type="submit" className="btn primary" data-testid="token-open" disabled={!token}>
+        Open
+      </button>
+    </form>
+  );
 }

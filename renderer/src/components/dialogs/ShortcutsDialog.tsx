@@ -2,7 +2,6 @@ import { useApp, useEnv } from '../../context';
 import { bindingsOf, KEYMAP, keyLabel, type KeyView } from '../../lib/keymap';
 import { selectFilterView } from '../../store/labels';
 import { Dialog } from '../Dialog';
-import '../../styles/annotator.css';
 
 /** Keys that mean something else in the other view: said next to the key, so a switch of view never surprises. */
 function otherMeaning(view: KeyView, key: string): string | null {

@@ -393,7 +393,8 @@ function FilterPanel({ session }: { session: SessionInfo }) {
               ] as const
             ).map(([cls, testId, title, text, action, run]) => (
               <button key={testId} type="button" className={`btn btn-small ${cls}`} data-testid={testId} disabled={!nSel && !cursorRow} title={`${title} (${keyHint(action, 'filter')})`} onClick={run}>
-                {text} <kbd>{keyHint(action, 'filter')}</kbd>
+                {text}
+                {(action === 'keep' || action === 'mask') && <kbd>{keyHint(action, 'filter')}</kbd>}
               </button>
             ))}
             <button
@@ -481,7 +482,7 @@ function UndoButtons({ undo, redo, onUndo, onRedo }: { undo: readonly UndoEntry[
         Undo <kbd>{keyHint('undo', 'filter')}</kbd>
       </button>
       <button type="button" className="btn btn-small" data-testid="label-redo" disabled={!nextRedo} title={nextRedo ? `Redo ${nextRedo.what} (Shift+U)` : 'Nothing to redo'} onClick={onRedo}>
-        Redo <kbd>{keyHint('redo', 'filter')}</kbd>
+        Redo
       </button>
       <details className="fv-history" data-testid="undo-history">
         <summary className="small" title="What undo and redo would take back">
