@@ -1,0 +1,133 @@
+// Merge on contexts from the request record: a real rollout (real PTY, the scripted
+// endpoint over HTTP) with a branch, labelled differently by two annotators, each
+// exporting their copy. The merged examples must be the requests the endpoint
+// received (re-weighed, not rebuilt), and every trainer must train exactly the
+// actions the policy keeps, each once.
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { SessionEvent } from '../../shared/events';
+import { branchPath, foldTrajectory } from '../../shared/trajectory';
+import { PtyHost } from '../../electron/core/pty/pty-host';
+import { Workspace, type SessionLog } from '../../electron/core/store/workspace';
+import { Rollout } from '../../electron/core/rollout/engine';
+import { exportBundle } from '../../electron/core/dataset/bundle';
+import { mergeBundles, type MergeBundlesOptions } from '../../electron/core/dataset/merge';
+import { startFakeLlm, tool, type FakeLlm, type FakeReply, type FakeRequest } from '../fixtures/fake-llm-server';
+import * as mi from '../fixtures/trainers/mistral';
+import * as oa from '../fixtures/trainers/openai';
+import * as lf from '../fixtures/trainers/llamafactory';
+import { parseJsonl } from '../fixtures/trainers/common';
+import { parseYamlSubset } from '../fixtures/trainers/yaml-subset';
+
+let home: string;
+let cwd: string;
+let ws: Workspace;
+let pty: PtyHost;
+let server: FakeLlm;
+let session: SessionLog;
+let script: (req: FakeRequest) => FakeReply = () => tool('finish', { message: 'unused' });
+const ids: Record<string, string> = {};
+const bundles: Record<'ann' | 'ben', string> = { ann: '', ben: '' };
+
+const endpoint = () => ({ profile: 'fake', baseURL: server.url, apiKey: 'sk-test-merge', model: 'fake-model', temperature: 0, toolMode: 'tools' as const });
+const llm = { retry: { baseDelayMs: 5, maxDelayMs: 20, maxRetries: 2, jitter: 0 }, timeoutMs: 5_000, idleTimeoutMs: 2_000 };
+
+function rollout(over: Partial<ConstructorParameters<typeof Rollout>[0]> = {}): Rollout {
+  return new Rollout({
+    session, pty, endpoint: endpoint(), policy: 'model', task: 'Make some files.', maxSteps: 20, cwd, llm,
+    tools: { commandTimeoutMs: 10_000, settleMs: 300 }, ...over,
+  });
+}
+
+/** The session's events as an annotator's copy: their labels appended. */
+function copyWith(author: string, labels: Record<string, 'keep' | 'mask'>): SessionEvent[] {
+  const out = session.events.slice() as SessionEvent[];
+  let seq = out.at(-1)!.seq;
+  let ts = out.at(-1)!.ts + (author === 'ann' ? 1000 : 100_000);
+  for (const [m, label] of Object.entries(labels)) {
+    out.push({ seq: ++seq, ts: (ts += 10), type: 'label.set', stepId: ids[m]!, label, tags: [], note: '', source: 'annotator', author } as SessionEvent);
+  }
+  return out;
+}
+
+beforeAll(async () => {
+  home = await mkdtemp(join(tmpdir(), 'apollo-merge-rec-'));
+  cwd = await mkdtemp(join(tmpdir(), 'apollo-merge-rec-cwd-'));
+  ws = await Workspace.open(home);
+  pty = new PtyHost({ resourcesDir: resolve('resources'), events: { data: () => undefined, changed: () => undefined }, env: { ...process.env, SHELL: '/bin/bash', HISTFILE: '/dev/null' } });
+  server = await startFakeLlm((req) => script(req));
+  session = await ws.create({ cwd, name: 'merge recorded' });
+  // main: M1..M3 commands, M4 finish; alt from M2: A1, then A2 finish.
+  let n = 0;
+  script = () => {
+    n++;
+    if (n === 4) return tool('finish', { message: 'MARK-M4 done' }, { id: 'callM4' });
+    return tool('run_command', { session_id: 'main', command: `echo MARK-M${n}` }, { id: `callM${n}` });
+  };
+  expect(await rollout().run()).toBe('finished');
+  const main = branchPath(foldTrajectory(session.events), 'main');
+  main.forEach((s, i) => (ids[`M${i + 1}`] = s.id));
+  let a = 0;
+  script = () => {
+    a++;
+    if (a === 2) return tool('finish', { message: 'MARK-A2 done' }, { id: 'callA2' });
+    return tool('think', { thought: 'MARK-A1' }, { id: 'callA1' });
+  };
+  await session.append({ type: 'branch.created', branchId: 'alt', fromStepId: ids.M2!, name: 'alt', author: 'ann', reason: 'branch' });
+  expect(await rollout({ branchId: 'alt', parentStepId: ids.M2! }).run()).toBe('finished');
+  branchPath(foldTrajectory(session.events), 'alt').slice(2).forEach((s, i) => (ids[`A${i + 1}`] = s.id));
+
+  const exportCopy = async (who: 'ann' | 'ben', labels: Record<string, 'keep' | 'mask'>): Promise<void> => {
+    bundles[who] = join(home, 'bundles', who);
+    await exportBundle({
+      home, sessions: [{ sessionId: session.id, events: copyWith(who, labels), sessionDir: session.dir }], outDir: bundles[who],
+      formats: ['openai', 'sharegpt', 'mistral', 'trajectory'], secrets: ['sk-test-merge'], appVersion: 'test',
+    });
+  };
+  await exportCopy('ann', { M1: 'keep', M2: 'mask', M3: 'keep', M4: 'keep', A1: 'keep', A2: 'keep' });
+  await exportCopy('ben', { M1: 'keep', M2: 'keep', M3: 'mask', M4: 'keep', A1: 'mask', A2: 'keep' });
+}, 120_000);
+
+afterAll(async () => {
+  await server?.close();
+  await pty?.dispose();
+  await ws?.close();
+  await rm(home, { recursive: true, force: true });
+  await rm(cwd, { recursive: true, force: true });
+});
+
+const markerIn = (v: unknown): string => /MARK-([A-Z0-9]+)/.exec(JSON.stringify(v))?.[1] ?? `?${JSON.stringify(v).slice(0, 60)}`;
+const stripWeights = (l: unknown): unknown => ({ ...(l as object), messages: (l as { messages: Array<Record<string, unknown>> }).messages.map(({ weight: _w, ...m }) => m) });
+
+let k = 0;
+const merge = (over: Partial<MergeBundlesOptions>) => mergeBundles({ inputs: [bundles.ann, bundles.ben], outDir: join(home, 'merged', `m${++k}`), appVersion: 'test', ...over });
+
+describe('merge of recorded contexts', () => {
+  it('writes the requests the endpoint received, re-weighed, and trains exactly what each policy keeps', async () => {
+    const inputs = [...parseJsonl(await readFile(join(bundles.ann, 'openai.jsonl'), 'utf8')), ...parseJsonl(await readFile(join(bundles.ben, 'openai.jsonl'), 'utf8'))].map((l) => JSON.stringify(stripWeights(l)));
+    for (const [policy, want] of [
+      [{ kind: 'any-mask' }, ['M1', 'M4', 'A2']],
+      [{ kind: 'prefer', annotators: ['ben'] }, ['M1', 'M2', 'M4', 'A2']],
+      [{ kind: 'prefer', annotators: ['ann'] }, ['M1', 'M3', 'M4', 'A1', 'A2']],
+    ] as const) {
+      const r = await merge({ policy });
+      expect(r.manifest.trajectories.every((t) => t.context !== 'reconstructed')).toBe(true);
+      const lines = parseJsonl(await readFile(join(r.dir, 'openai.jsonl'), 'utf8'));
+      // Each merged example is one of the inputs' examples, weights aside: the exact context, never rebuilt.
+      for (const l of lines) expect(inputs).toContain(JSON.stringify(stripWeights(l)));
+      const trained = lines.flatMap((l) => {
+        expect(oa.validate(l)).toEqual([]);
+        return oa.trainedTurns(l).trained.map((t) => markerIn([t.text, t.toolCalls]));
+      });
+      expect(trained.sort(), JSON.stringify(policy)).toEqual([...want].sort());
+      const info = JSON.parse(await readFile(join(r.dir, 'dataset_info.json'), 'utf8')) as Record<string, unknown>;
+      const train = parseYamlSubset(await readFile(join(r.dir, 'llamafactory.yaml'), 'utf8')) as { dataset: string };
+      const lfTrained = lf.trainedTurnsOfFile(parseJsonl(await readFile(join(r.dir, 'sharegpt.jsonl'), 'utf8')), info, train.dataset, { mask_history: true }).flatMap((x) => x.trained.map((t) => markerIn(t.text)));
+      expect(lfTrained.sort()).toEqual([...want].sort());
+      const miTrained = parseJsonl(await readFile(join(r.dir, 'mistral.jsonl'), 'utf8')).flatMap((l) => mi.trainedTurns(l).trained.map((t) => markerIn([t.text, t.toolCalls])));
+      expect(miTrained.sort()).toEqual([...want].sort());
+    }
+  });
+});
