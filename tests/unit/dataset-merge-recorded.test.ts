@@ -13,7 +13,7 @@ import { PtyHost } from '../../electron/core/pty/pty-host';
 import { Workspace, type SessionLog } from '../../electron/core/store/workspace';
 import { Rollout } from '../../electron/core/rollout/engine';
 import { exportBundle } from '../../electron/core/dataset/bundle';
-import { mergeBundles, type MergeBundlesOptions } from '../../electron/core/dataset/merge';
+import { mergeBundles, type MergeBundlesOptions, type MergePolicy } from '../../electron/core/dataset/merge';
 import { startFakeLlm, tool, type FakeLlm, type FakeReply, type FakeRequest } from '../fixtures/fake-llm-server';
 import * as mi from '../fixtures/trainers/mistral';
 import * as oa from '../fixtures/trainers/openai';
@@ -107,11 +107,12 @@ const merge = (over: Partial<MergeBundlesOptions>) => mergeBundles({ inputs: [bu
 describe('merge of recorded contexts', () => {
   it('writes the requests the endpoint received, re-weighed, and trains exactly what each policy keeps', async () => {
     const inputs = [...parseJsonl(await readFile(join(bundles.ann, 'openai.jsonl'), 'utf8')), ...parseJsonl(await readFile(join(bundles.ben, 'openai.jsonl'), 'utf8'))].map((l) => JSON.stringify(stripWeights(l)));
-    for (const [policy, want] of [
+    const cases: Array<[MergePolicy, string[]]> = [
       [{ kind: 'any-mask' }, ['M1', 'M4', 'A2']],
       [{ kind: 'prefer', annotators: ['ben'] }, ['M1', 'M2', 'M4', 'A2']],
       [{ kind: 'prefer', annotators: ['ann'] }, ['M1', 'M3', 'M4', 'A1', 'A2']],
-    ] as const) {
+    ];
+    for (const [policy, want] of cases) {
       const r = await merge({ policy });
       expect(r.manifest.trajectories.every((t) => t.context !== 'reconstructed')).toBe(true);
       const lines = parseJsonl(await readFile(join(r.dir, 'openai.jsonl'), 'utf8'));
