@@ -1,6 +1,7 @@
 // The plan of a merge, in memory and without I/O: which label each action gets,
-// which context windows become examples with which weights, the merged step and
-// session records, the recordings to copy, and the provenance of all of it.
+// which context windows become examples with which weights, the recordings to copy,
+// and the provenance of all of it (the merged trajectory and redaction records are
+// derived from the plan in merge-records.ts).
 //
 // Actions are identified by session and step (step ids are unique within a session;
 // labels are per step, whichever branches share it). Every input's step records

@@ -1,17 +1,19 @@
 // Merging dataset bundles: many annotators export bundles (bundle.ts), often of the
 // same sessions; a lead merges them into one training set, by action.
 //
-//   1. read/verify (merge-read.ts): every input's manifest against its schema, every
-//      file's size and SHA-256, no unlisted file, the files consistent with each
-//      other; nothing is written until every input passed.
+//   1. read/verify (merge-read.ts): every input's manifest against its schema, its
+//      signature when it has one (signing.ts; trusted keys and required signatures by
+//      option), every file's size and SHA-256, no unlisted file, the files consistent
+//      with each other; nothing is written until every input passed.
 //   2. plan (merge-plan.ts, merge-votes.ts, merge-agreement.ts): each action (session +
 //      step) gets one label from everyone's votes under the merge policy; each context
 //      window becomes at most one example whose turns are weighed by those labels, every
 //      kept action trained exactly once; provenance (bundles, annotators, conflicts and
 //      how they were settled) and agreement (pairwise, Cohen's and Fleiss' kappa).
-//   3. write/publish (merge-write.ts): the merged bundle in the format of an export,
-//      every trainer file re-derived through trainers.ts, validated with the
-//      exporter's validators, renamed into place in one step.
+//   3. write/publish (merge-write.ts, merge-records.ts): the merged bundle in the
+//      format of an export, every trainer file re-derived through trainers.ts,
+//      validated with the exporter's validators, optionally signed, renamed into
+//      place in one step.
 // The output has no "now" and no randomness: the same inputs in the same order give
 // byte-identical files. A merged bundle is an input like any other: its step records
 // carry every vote, so merging it again (alone, or with more bundles) decides the
