@@ -2,7 +2,7 @@
 // copy of the recorded sample session in a temporary workspace.
 import { createHash } from 'node:crypto';
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { appendFile, cp, mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
@@ -14,13 +14,17 @@ import { startFakeLlm, text, type FakeLlm, type FakeRequest } from '../fixtures/
 const CLI = resolve(__dirname, '../../out/main/cli.js');
 const SAMPLE = resolve(__dirname, '../../resources/samples/sample-sales-report');
 const SID = 'sales';
-// Step ids of the recording: the awk run on the misspelt file (failed, then retried)
-// and the identical awk run repeated right after the retry.
-const FAILED_STEP = '5f19d7dc-579d-448e-9b02-fce9ffa30d5f';
+// Step ids of the recording, read from it (the sample is re-recorded when the engine
+// changes): steps 3 (the awk run on the misspelt file, failed, then retried), 5 (the
+// identical awk run repeated right after the retry) and the last one.
+const SAMPLE_STEPS = readFileSync(join(SAMPLE, 'events.jsonl'), 'utf8').split('\n').filter(Boolean)
+  .map((l) => JSON.parse(l) as { type: string; stepId?: string })
+  .filter((e) => e.type === 'step.started').map((e) => e.stepId!);
+const FAILED_STEP = SAMPLE_STEPS[2]!;
 /** The sample's retry of the failed awk is its step 4. */
 const RETRY_STEP_NUMBER = 4;
-const REPEATED_STEP = '68db97b1-f96f-4c4d-a70b-e99876633b74';
-const LAST_STEP = 'c819f4ce-9805-4fe7-97f6-4f857f2fe66b';
+const REPEATED_STEP = SAMPLE_STEPS[4]!;
+const LAST_STEP = SAMPLE_STEPS.at(-1)!;
 const SECRET = ['sk-', 'proj-', 'PlantedCliSecret0123456789abcdefGHIJ'].join('');
 
 let root: string;
@@ -129,8 +133,8 @@ describe('apollo label', () => {
     const before = (await sessionEvents()).length;
     const dry = await apollo(['label', SID, '--rules', 'failed-retry,repeated-action', '--dry-run']);
     expect(dry.code).toBe(0);
-    expect(dry.stdout).toMatch(/failed-retry\s+1\s+step 3 \(5f19d7dc\)/);
-    expect(dry.stdout).toMatch(/repeated-action\s+1\s+step 5 \(68db97b1\)/);
+    expect(dry.stdout).toMatch(new RegExp(`failed-retry\\s+1\\s+step 3 \\(${FAILED_STEP.slice(0, 8)}\\)`));
+    expect(dry.stdout).toMatch(new RegExp(`repeated-action\\s+1\\s+step 5 \\(${REPEATED_STEP.slice(0, 8)}\\)`));
     expect(dry.stdout).toMatch(/dry run: 2 new rule labels would be written/);
     expect((await sessionEvents()).length).toBe(before);
 
@@ -145,6 +149,7 @@ describe('apollo label', () => {
     expect(labels[0]!.note).toContain(`retried at step ${RETRY_STEP_NUMBER}`);
 
     const again = await apollo(['label', SID, '--rules', 'failed-retry,repeated-action', '--branch', 'main']);
+    expect(again.stderr).toBe('');
     expect(again.stdout).toMatch(/applied 0 new rule labels/);
     expect((await sessionEvents()).filter((e) => e.type === 'label.set')).toHaveLength(2);
   });
@@ -187,8 +192,9 @@ describe('apollo export', () => {
     }
     expect(manifest.counts).toMatchObject({ kept: 6, masked: 2, labelledBy: { rule: 2 } });
     expect(summaryNumbers(r.stdout)).toEqual(manifestNumbers(manifest));
-    // The sample was recorded before the request record: its context is rebuilt, and the summary says so.
-    expect(r.stdout).toMatch(/come from sessions recorded before the request record/);
+    // The shipped sample carries the request record: its examples are what the model was sent.
+    expect(r.stdout).not.toMatch(/come from sessions recorded before the request record/);
+    expect(manifest.counts.reconstructed).toBe(0);
 
     const openai = await readFile(join(bundle, 'openai.jsonl'), 'utf8');
     expect(validateOpenAIJsonl(openai)).toEqual([]);
@@ -196,11 +202,13 @@ describe('apollo export', () => {
     const weights = record.messages.filter((m) => m.role === 'assistant').map((m) => m.weight);
     // Actions in order: think, create sales.csv, awk (failed), awk (retry), awk (repeated), report, cat, finish.
     expect(weights).toEqual([1, 1, 0, 1, 0, 1, 1, 1]);
-    expect(record.messages.some((m) => m.role === 'user' && m.content?.includes('<real_user>push it with OPENAI_API_KEY='))).toBe(true);
+    // Guidance delivered after the last step never reached the model: it is no training context.
+    expect(openai).not.toContain('push it with OPENAI_API_KEY');
+    expect(await readFile(join(bundle, 'trajectory.jsonl'), 'utf8')).toContain('push it with OPENAI_API_KEY=[REDACTED:');
     expect(validateAsciicast(await readFile(join(bundle, 'terminals', SID, 'main.cast'), 'utf8'))).toEqual([]);
 
     for (const f of files) expect(await readFile(join(bundle, f), 'utf8'), f).not.toContain(SECRET);
-    expect(await readFile(join(bundle, 'redactions.json'), 'utf8')).toMatch(/openai\.jsonl/);
+    expect(await readFile(join(bundle, 'redactions.json'), 'utf8')).toMatch(/trajectory\.jsonl/);
 
     const made = (await sessionEvents()).filter((e): e is EventOf<'export.made'> => e.type === 'export.made');
     expect(made.at(-1)).toMatchObject({ bundle, branchIds: ['main'], formats: ['openai', 'sharegpt', 'mistral', 'trajectory', 'asciicast'] });
