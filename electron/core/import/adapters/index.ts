@@ -4,8 +4,9 @@ import { asciicastAdapter } from './asciicast';
 import { claudeCodeAdapter } from './claude-code';
 import { openHandsAdapter } from './openhands';
 import { innovatorBenchAdapter } from './innovatorbench';
+import { inspectAdapter } from './inspect';
 import { miniSweAgentAdapter } from './mini-swe-agent';
 import { openaiChatAdapter, sharegptAdapter } from './sft';
 import { sweAgentAdapter } from './swe-agent';
 
-export const ADAPTERS: readonly ImportAdapter[] = [innovatorBenchAdapter, sweAgentAdapter, miniSweAgentAdapter, openaiChatAdapter, sharegptAdapter, asciicastAdapter, claudeCodeAdapter, openHandsAdapter];
+export const ADAPTERS: readonly ImportAdapter[] = [innovatorBenchAdapter, sweAgentAdapter, miniSweAgentAdapter, openaiChatAdapter, sharegptAdapter, asciicastAdapter, claudeCodeAdapter, openHandsAdapter, inspectAdapter];

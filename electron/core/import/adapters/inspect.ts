@@ -1,0 +1,258 @@
+// Inspect AI logs: an .eval archive (header.json + samples/<id>_epoch_<n>.json) or a
+// .json log ({version, eval, plan, results, samples: [...]}); one session per sample.
+//
+//   model events   → a step each: `input` is the conversation the model was given
+//                    (exact, in Inspect's message form, here as OpenAI wire messages),
+//                    `tools` and `config` its request config, `output` the reply
+//   tool events    → the results of the calls they answer (by id), errors included
+//   a sample with no model events falls back to its `messages` (derived context)
+//   other events (spans, state, scores, …) are not steps; kept verbatim in
+//   import/unknown.jsonl and counted; scores and target are noted on the session
+//
+// Strings a log moved to `attachments` ("attachment://<hash>") are put back first.
+import { readFile } from 'node:fs/promises';
+import { z } from 'zod';
+import type { ToolCall, Usage, WireMessage } from '../../../../shared/events';
+import { conversationSteps, textOf } from '../conversation';
+import { argsText, check, parseJson, toMs } from '../source';
+import { ImportError, type ImportAdapter, type ImportContext, type ImportInput, type RunIR, type StepIR } from '../types';
+import { ZipError, ZipReader } from '../zip';
+
+const toolCall = z.looseObject({ id: z.string(), function: z.string(), arguments: z.unknown().optional(), parse_error: z.string().nullable().optional() });
+const message = z.looseObject({
+  role: z.string(),
+  content: z.unknown().optional(),
+  tool_calls: z.array(toolCall).nullable().optional(),
+  tool_call_id: z.string().nullable().optional(),
+  function: z.string().nullable().optional(),
+  error: z.looseObject({ message: z.string().optional() }).nullable().optional(),
+  model: z.string().nullable().optional(),
+});
+const toolInfo = z.looseObject({ name: z.string(), description: z.string().optional(), parameters: z.unknown().optional() });
+const modelEvent = z.looseObject({
+  event: z.literal('model'),
+  timestamp: z.string().optional(),
+  model: z.string().optional(),
+  input: z.array(message),
+  tools: z.array(toolInfo).optional(),
+  tool_choice: z.unknown().optional(),
+  config: z.record(z.string(), z.unknown()).optional(),
+  output: z.looseObject({
+    model: z.string().optional(),
+    choices: z.array(z.looseObject({ message, stop_reason: z.string().nullable().optional() })).optional(),
+    usage: z.looseObject({ input_tokens: z.number().optional(), output_tokens: z.number().optional(), total_tokens: z.number().optional() }).nullable().optional(),
+    time: z.number().nullable().optional(),
+    error: z.string().nullable().optional(),
+  }).optional(),
+  error: z.string().nullable().optional(),
+});
+const toolEvent = z.looseObject({
+  event: z.literal('tool'),
+  id: z.string(),
+  function: z.string().optional(),
+  result: z.unknown().optional(),
+  error: z.looseObject({ type: z.string().optional(), message: z.string().optional() }).nullable().optional(),
+  timestamp: z.string().optional(),
+  working_time: z.number().nullable().optional(),
+});
+const sample = z.looseObject({
+  id: z.union([z.string(), z.number()]),
+  epoch: z.number().optional(),
+  input: z.unknown().optional(),
+  target: z.unknown().optional(),
+  messages: z.array(message).optional(),
+  events: z.array(z.looseObject({ event: z.string() })).optional(),
+  scores: z.record(z.string(), z.unknown()).nullable().optional(),
+  attachments: z.record(z.string(), z.string()).optional(),
+  error: z.unknown().optional(),
+});
+const header = z.looseObject({
+  version: z.number().optional(),
+  status: z.string().optional(),
+  eval: z.looseObject({ task: z.string().optional(), model: z.string().optional(), packages: z.record(z.string(), z.string()).optional() }),
+});
+type Sample = z.infer<typeof sample>;
+type Header = z.infer<typeof header>;
+type Msg = z.infer<typeof message>;
+
+/** Put attachment://<hash> strings back. */
+function resolveAttachments<T>(v: T, att: Record<string, string> | undefined): T {
+  if (!att) return v;
+  const walk = (x: unknown): unknown => {
+    if (typeof x === 'string') return x.startsWith('attachment://') ? (att[x.slice('attachment://'.length)] ?? x) : x;
+    if (Array.isArray(x)) return x.map(walk);
+    if (x && typeof x === 'object') return Object.fromEntries(Object.entries(x).map(([k, y]) => [k, walk(y)]));
+    return x;
+  };
+  return walk(v) as T;
+}
+
+/** Inspect content (a string or a list of parts) as text; reasoning parts apart. */
+function contentText(c: unknown): { text: string; reasoning: string } {
+  if (typeof c === 'string') return { text: c, reasoning: '' };
+  let text = '';
+  let reasoning = '';
+  for (const p of Array.isArray(c) ? c : []) {
+    const o = p as { type?: string; text?: string; reasoning?: string; refusal?: string };
+    if (o.type === 'text') text += o.text ?? '';
+    else if (o.type === 'reasoning') reasoning += o.reasoning ?? '';
+    else if (o.type === 'image') text += '[image]';
+  }
+  return { text, reasoning };
+}
+
+function calls(m: Msg): ToolCall[] {
+  return (m.tool_calls ?? []).map((c) => ({ id: c.id, name: c.function, arguments: argsText(c.arguments) }));
+}
+
+/** An Inspect chat message as an OpenAI wire message. */
+function wire(m: Msg): WireMessage {
+  const { text } = contentText(m.content);
+  if (m.role === 'assistant') {
+    const cs = calls(m);
+    return cs.length ? { role: 'assistant', content: text || null, tool_calls: cs.map((c) => ({ id: c.id, type: 'function', function: { name: c.name, arguments: c.arguments } })) } : { role: 'assistant', content: text };
+  }
+  if (m.role === 'tool') return { role: 'tool', tool_call_id: m.tool_call_id ?? '', content: m.error?.message ? `${text}${text ? '\n' : ''}${m.error.message}` : text };
+  return { role: m.role, content: text };
+}
+
+function openaiTools(tools: z.infer<typeof toolInfo>[] | undefined): unknown[] | undefined {
+  if (!tools?.length) return undefined;
+  return tools.map((t) => ({ type: 'function', function: { name: t.name, description: t.description ?? '', parameters: t.parameters ?? { type: 'object', properties: {} } } }));
+}
+
+function usageOf(u: { input_tokens?: number; output_tokens?: number; total_tokens?: number } | null | undefined): Usage | null {
+  if (!u || typeof u.input_tokens !== 'number') return null;
+  const o = u.output_tokens ?? 0;
+  return { promptTokens: u.input_tokens, completionTokens: o, totalTokens: u.total_tokens ?? u.input_tokens + o };
+}
+
+export const inspectAdapter: ImportAdapter = {
+  format: 'inspect',
+  description: 'Inspect AI logs (.eval archive or .json), one session per sample',
+  detect(input) {
+    if (input.isDir) return 0;
+    if (input.head.readUInt32LE(0) === 0x04034b50) return /\.eval$/i.test(input.name) || input.head.includes('header.json') || input.head.includes('samples/') ? 0.95 : 0.3;
+    const t = input.head.toString('utf8', 0, 8192);
+    if (/"eval"\s*:\s*{/.test(t) && /"(eval_id|run_id|task)"\s*:/.test(t) && /^\s*{\s*"version"\s*:\s*\d/.test(t)) return 0.9;
+    return 0;
+  },
+  read: (input, ctx) => (input.head.readUInt32LE(0) === 0x04034b50 ? readEval(input, ctx) : readJsonLog(input, ctx)),
+};
+
+async function* readEval(input: ImportInput, ctx: ImportContext): AsyncGenerator<RunIR> {
+  let zip: ZipReader;
+  try {
+    zip = await ZipReader.open(input.path);
+  } catch (e) {
+    throw new ImportError(input.name, null, `not a readable .eval archive: ${(e as Error).message}`);
+  }
+  try {
+    const entry = async (name: string) => {
+      const e = zip.entry(name);
+      if (!e) return null;
+      try {
+        return parseJson((await zip.read(e)).toString('utf8'), `${input.name}/${name}`);
+      } catch (err) {
+        if (err instanceof ZipError) throw new ImportError(input.name, name, err.message);
+        throw err;
+      }
+    };
+    const h = check(header, await entry('header.json') ?? (await entry('_journal/start.json')), input.name, 'header.json', 'an Inspect log header ({version, eval})');
+    const names = zip.entries.map((e) => e.name).filter((n) => /^samples\/.+\.json$/.test(n)).sort(naturalOrder);
+    if (!names.length) throw new ImportError(input.name, null, 'holds no samples (the log was written without them: log_samples=false)');
+    let bytes = 0;
+    for (const n of names) {
+      const s = check(sample, await entry(n), input.name, n, 'an Inspect sample ({id, epoch, messages, events})');
+      bytes += zip.entry(n)!.compressedSize;
+      ctx.progress(bytes);
+      yield sampleRun(input, h, s, n);
+    }
+  } finally {
+    await zip.close();
+  }
+}
+
+async function* readJsonLog(input: ImportInput, ctx: ImportContext): AsyncGenerator<RunIR> {
+  const raw = parseJson(await readFile(input.path, 'utf8'), input.name);
+  ctx.progress(input.size);
+  const h = check(header, raw, input.name, null, 'an Inspect log ({version, eval, samples})');
+  const samples = (raw as { samples?: unknown[] }).samples ?? [];
+  if (!Array.isArray(samples) || !samples.length) throw new ImportError(input.name, null, 'holds no samples (the log was written without them: log_samples=false)');
+  for (const [i, v] of samples.entries()) yield sampleRun(input, h, check(sample, v, input.name, `samples[${i}]`, 'an Inspect sample'), `samples[${i}]`);
+}
+
+function naturalOrder(a: string, b: string): number {
+  return a.localeCompare(b, undefined, { numeric: true });
+}
+
+function sampleRun(input: ImportInput, h: Header, raw: Sample, where: string): RunIR {
+  const s = resolveAttachments(raw, raw.attachments);
+  const item = `sample ${s.id}${s.epoch !== undefined ? ` epoch ${s.epoch}` : ''}`;
+  const unknown: RunIR['unknown'] = [];
+  const notes: string[] = [];
+  const model = h.eval.model;
+  const task = typeof s.input === 'string' ? s.input : textOf((Array.isArray(s.input) ? (s.input as Msg[]).find((m) => m.role === 'user')?.content : '') ?? '');
+  const modelEvents: Array<z.infer<typeof modelEvent> & { n: number }> = [];
+  const toolEvents = new Map<string, z.infer<typeof toolEvent>>();
+  (s.events ?? []).forEach((e, n) => {
+    if (e.event === 'model') modelEvents.push({ ...check(modelEvent, e, input.name, `${where}, events[${n}]`, 'an Inspect model event'), n });
+    else if (e.event === 'tool') {
+      const t = check(toolEvent, e, input.name, `${where}, events[${n}]`, 'an Inspect tool event');
+      toolEvents.set(t.id, t);
+    } else unknown.push({ type: `event ${e.event}`, record: e });
+  });
+  let steps: StepIR[];
+  let context: RunIR['context'] = 'exact';
+  let config: Record<string, unknown> = { ...(model ? { model } : {}) };
+  if (modelEvents.length) {
+    steps = modelEvents.map((e, k): StepIR => {
+      const reply = e.output?.choices?.[0];
+      const msg = reply?.message;
+      const { text, reasoning } = contentText(msg?.content);
+      const cs = msg ? calls(msg) : [];
+      const tools = openaiTools(e.tools);
+      const cfg: Record<string, unknown> = { ...(e.model ? { model: e.model } : {}), ...(tools ? { tools } : {}), ...(e.tool_choice !== undefined && tools ? { tool_choice: e.tool_choice } : {}), ...(e.config ?? {}) };
+      if (k === 0) config = cfg;
+      const messages = e.input.map(wire);
+      return {
+        key: `m${k}`, where: `${where}, events[${e.n}]`, at: toMs(e.timestamp), content: text, reasoning, toolCalls: cs, toolMode: tools ? 'tools' : 'text',
+        usage: usageOf(e.output?.usage), finishReason: reply?.stop_reason ?? null, durationMs: (e.output?.time ?? 0) * 1000,
+        request: { messages, owners: [], config: cfg },
+        results: cs.map((c) => {
+          const t = toolEvents.get(c.id);
+          const res = t ? contentText(t.result).text || (typeof t.result === 'string' ? t.result : t.result === undefined ? '' : JSON.stringify(t.result)) : '';
+          return { toolCallId: c.id, name: c.name, observation: t?.error?.message ? `${res}${res ? '\n' : ''}${t.error.message}` : res, isError: !!t?.error, durationMs: (t?.working_time ?? 0) * 1000 };
+        }).filter((r, i) => toolEvents.has(cs[i]!.id) || r.observation),
+      };
+    });
+    // Owners: an assistant turn of a later input is the step whose reply it is (same calls or text).
+    const sig = (m: WireMessage) => JSON.stringify([m.content, m.tool_calls]);
+    const bySig = new Map<string, string>();
+    for (const st of steps) {
+      const owners: (string | null)[] = [];
+      let cur: string | null = null;
+      for (const m of st.request!.messages) {
+        if (m.role === 'assistant') cur = bySig.get(sig(m)) ?? null;
+        owners.push(m.role === 'system' ? null : cur);
+      }
+      st.request!.owners = owners;
+      const own = st.toolCalls.length ? { role: 'assistant', content: st.content || null, tool_calls: st.toolCalls.map((c) => ({ id: c.id, type: 'function', function: { name: c.name, arguments: c.arguments } })) } : { role: 'assistant', content: st.content };
+      bySig.set(sig(own), st.key);
+    }
+  } else {
+    context = 'derived';
+    notes.push('This sample has no model events: its steps come from its messages, and their contexts are the messages before them.');
+    const conv = conversationSteps((s.messages ?? []).map(wire), { toolMode: 'tools', where: (i) => `${where}, messages[${i}]` });
+    steps = conv.steps;
+  }
+  if (s.target !== undefined) notes.push(`Target: ${JSON.stringify(s.target)}`);
+  if (s.scores) notes.push(`Scores: ${JSON.stringify(s.scores).slice(0, 4000)}`);
+  if (s.error) notes.push(`The sample ended with an error: ${JSON.stringify(s.error).slice(0, 2000)}`);
+  const version = h.eval.packages?.inspect_ai;
+  return {
+    name: `${h.eval.task ?? input.name} ${item}`, task, model, config, context, steps, item, notes, unknown,
+    toolVersion: version ? `inspect_ai ${version}` : `Inspect log v${h.version ?? '?'}`,
+    end: s.error ? { state: 'failed', reason: 'the sample ended with an error' } : { state: 'finished', reason: h.status ?? 'imported' },
+  };
+}
