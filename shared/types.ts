@@ -1,5 +1,6 @@
 // Domain types shared by host and renderer. Persisted facts live in the session
 // event log (see events.ts); these are the views built from it.
+import type { RolloutState } from './events';
 
 export type TerminalStatus = 'starting' | 'running' | 'exited' | 'failed' | 'recorded';
 
@@ -40,6 +41,8 @@ export interface SessionInfo {
   live: boolean;
   terminals: TerminalInfo[];
   steps: number;
+  /** The state of its rollout in this host (absent: none ran since the host started). */
+  run?: RolloutState | 'idle';
 }
 
 export interface LoadReport {

@@ -192,6 +192,7 @@ export class ApolloCore {
       live: live.length > 0,
       terminals: terminalsOf(s.events, live.map((t) => t.info())),
       steps: s.events.reduce((n, e) => n + (e.type === 'step.started' ? 1 : 0), 0),
+      ...this.runOf(id),
     };
   }
 
@@ -199,8 +200,14 @@ export class ApolloCore {
   listSessions(): SessionInfo[] {
     return this.ws.list().map((e) => {
       const live = this.pty.list(e.id).map((t) => t.info());
-      return { ...e, live: live.length > 0, terminals: live, steps: 0 };
+      return { ...e, live: live.length > 0, terminals: live, steps: 0, ...this.runOf(e.id) };
     });
+  }
+
+  /** The state of the session's rollout in this process, for the session list (absent: none ran here). */
+  private runOf(id: string): Pick<SessionInfo, 'run'> {
+    const r = this.rollouts.get(id);
+    return r ? { run: r.state } : {};
   }
 
   notifySessionsChanged(): void {

@@ -230,6 +230,8 @@ export class Workspace {
     for (const line of text.split('\n')) {
       // Only the few naming events matter; skip parsing the rest.
       if (!line.includes('"session.')) {
+        // An export records the fact in the log, but it is no activity of the session.
+        if (line.includes('"export.made"')) continue;
         const ts = /"ts":(\d+)/.exec(line);
         if (ts) entry.updatedAt = Math.max(entry.updatedAt, Number(ts[1]));
         continue;
@@ -334,7 +336,9 @@ export class Workspace {
   private touch(id: string, ev: SessionEvent): void {
     const e = this.db.data.sessions[id];
     if (!e) return;
-    e.updatedAt = ev.ts;
+    // The session list sorts and ages sessions by their last activity: exporting a
+    // bundle records export.made in every exported session, and must not make them all "now".
+    if (ev.type !== 'export.made') e.updatedAt = ev.ts;
     if (ev.type === 'session.renamed') {
       e.name = ev.name;
       // The log holds the fact; a failed index write (disk full) is repaired at the

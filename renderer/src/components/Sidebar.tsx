@@ -2,8 +2,66 @@ import { useEffect, useRef, useState } from 'react';
 import type { SessionInfo } from '../../../shared/types';
 import { useApp } from '../context';
 import { formatAgo } from '../lib/format';
+import { latestRollout } from '../lib/trajectoryView';
+import type { AppState } from '../store';
 import { countRunning, selectTerminals } from '../store/terminals';
 import { Icon } from './Icon';
+
+/**
+ * What a session is doing, at a glance: one word and one colour each (the sidebar
+ * showed the same green "live" for running, paused and idle sessions). The open
+ * session's trajectory knows its rollout best (an error pause, a retry in flight);
+ * other sessions go by the host's pushes and the session list.
+ */
+export type RunStatus = 'running' | 'waiting' | 'paused' | 'error' | 'finished' | 'stopped' | 'idle' | 'recorded';
+
+const RUN_TEXT: Record<RunStatus, string> = {
+  running: 'running',
+  waiting: 'waiting for endpoint',
+  paused: 'paused',
+  error: 'error',
+  finished: 'finished',
+  stopped: 'stopped',
+  idle: 'idle',
+  recorded: 'recorded',
+};
+
+const RUN_TITLE: Record<RunStatus, string> = {
+  running: 'The agent is working',
+  waiting: 'The agent waits for its model endpoint (a request is being retried)',
+  paused: 'The rollout is paused: resume it from the bar above the terminal',
+  error: 'The rollout stopped on an error retries could not fix: see the bar above the terminal',
+  finished: 'The agent finished',
+  stopped: 'The rollout was stopped',
+  idle: 'Its terminals run on this host; no agent is working',
+  recorded: 'Opened from disk: its processes are not running',
+};
+
+export function runStatus(s: AppState, session: SessionInfo): RunStatus {
+  const entry = s.openSessionId === session.id ? s.trajectories[session.id] : undefined;
+  const r = entry ? latestRollout(entry.t) : null;
+  let state = s.control[session.id]?.rollout?.state ?? session.run;
+  let error = false;
+  if (r && (r.state === 'running' || r.state === 'paused' || !state || state === 'idle')) {
+    state = r.state;
+    error = r.state === 'paused' && !!r.error;
+    if (r.state === 'running' && entry?.retry) return 'waiting';
+  }
+  switch (state) {
+    case 'running':
+      return 'running';
+    case 'paused':
+      return error ? 'error' : 'paused';
+    case 'failed':
+      return 'error';
+    case 'finished':
+      return 'finished';
+    case 'stopped':
+      return 'stopped';
+    default:
+      return session.live ? 'idle' : 'recorded';
+  }
+}
 
 export function Sidebar() {
   const sessions = useApp((s) => s.sessions);
@@ -60,6 +118,7 @@ function SessionItem({ session }: { session: SessionInfo }) {
   const openDialog = useApp((s) => s.openDialog);
   const active = openId === session.id;
   const running = useApp((s) => countRunning(selectTerminals(s, session.id)));
+  const status = useApp((s) => runStatus(s, session));
 
   return (
     <li
@@ -70,7 +129,8 @@ function SessionItem({ session }: { session: SessionInfo }) {
       aria-current={active ? 'true' : undefined}
       role="button"
       tabIndex={0}
-      aria-label={`${session.name} (${session.live ? 'live' : 'recorded'})`}
+      aria-label={`${session.name} (${RUN_TEXT[status]})`}
+      data-run={status}
       onClick={() => !renaming && void openSession(session.id)}
       onDoubleClick={() => setRenaming(session.id)}
       onKeyDown={(e) => {
@@ -80,7 +140,7 @@ function SessionItem({ session }: { session: SessionInfo }) {
         if (e.key === 'Delete') openDialog({ kind: 'delete-session', sessionId: session.id });
       }}
     >
-      <span className={`dot ${session.live ? (running ? 'dot-running' : 'dot-idle') : 'dot-recorded'}`} title={session.live ? `Live · ${running} running terminal(s)` : 'Recorded'} />
+      <span className={`run-dot run-${status}`} data-testid="session-run" data-run={status} title={`${RUN_TITLE[status]}${session.live ? ` · ${running} running terminal${running === 1 ? '' : 's'}` : ''}`} />
       <div className="session-main">
         {renaming ? (
           <RenameInput session={session} />
@@ -89,9 +149,11 @@ function SessionItem({ session }: { session: SessionInfo }) {
             {session.name}
           </span>
         )}
-        <span className="session-meta">
-          {session.live ? 'live' : 'recorded'}
-          {session.steps > 0 && ` · ${session.steps} step${session.steps === 1 ? '' : 's'}`} · {formatAgo(session.updatedAt)}
+        <span className="session-meta" title={`Last activity ${new Date(session.updatedAt).toLocaleString()}`}>
+          <span className={`run-text run-${status}`} data-testid="session-run-text">
+            {RUN_TEXT[status]}
+          </span>
+          {session.steps > 0 && ` · ${session.steps} step${session.steps === 1 ? '' : 's'}`} · <span data-testid="session-ago">{formatAgo(session.updatedAt)}</span>
         </span>
       </div>
       {!renaming && (
