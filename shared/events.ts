@@ -54,6 +54,14 @@ export const toolModeSchema = z.enum(['tools', 'text']);
 export const wireMessageSchema = z.looseObject({ role: str });
 export type WireMessage = z.infer<typeof wireMessageSchema>;
 
+/**
+ * A path a checkpoint left out: over the file size limit, unreadable, or excluded
+ * (.gitignore, built-in exclusions; an excluded folder is one entry ending with '/',
+ * without bytes).
+ */
+export const skippedFileSchema = z.object({ path: str, bytes: nonNeg.optional(), reason: z.enum(['too-big', 'unreadable', 'excluded']) });
+export type SkippedFile = z.infer<typeof skippedFileSchema>;
+
 /** Where a hand-written or human step ran: on a restored checkpoint, or knowingly in the current state. */
 export const stepWorldSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('checkpoint'), stepId: z.string().nullable(), commit: str }),
@@ -133,8 +141,12 @@ const bodies = [
   z.object({ type: z.literal('guidance.delivered'), guidanceId: str, stepId: str.nullable() }),
   z.object({ type: z.literal('summary.created'), stepId: str, summary: str, coveredStepIds: z.array(str), /** The summary request that produced it. */ requestId: str.optional() }),
   z.object({ type: z.literal('branch.created'), branchId: str, fromStepId: str.nullable(), name: str, author: str, reason: z.enum(['branch', 'rewind']) }),
-  z.object({ type: z.literal('checkpoint.taken'), stepId: str, commit: str, cwd: str, shellCwd: str.optional(), env: z.record(str, str).optional() }),
-  z.object({ type: z.literal('checkpoint.failed'), stepId: str, error: str }),
+  z.object({
+    type: z.literal('checkpoint.taken'), stepId: str, commit: str, cwd: str, shellCwd: str.optional(), env: z.record(str, str).optional(),
+    /** What the snapshot left out (bounded list; skippedCount is the whole number). Absent in older logs. */
+    skipped: z.array(skippedFileSchema).optional(), skippedCount: int.nonnegative().optional(),
+  }),
+  z.object({ type: z.literal('checkpoint.failed'), stepId: str, error: str, skipped: z.array(skippedFileSchema).optional(), skippedCount: int.nonnegative().optional() }),
   z.object({ type: z.literal('control.taken'), terminalId: str, branchId: str, author: str }),
   z.object({ type: z.literal('control.returned'), terminalId: str, branchId: str, author: str }),
   z.object({ type: z.literal('comment.added'), commentId: str, stepId: str, text: str, author: str }),

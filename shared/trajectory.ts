@@ -1,6 +1,6 @@
 // The trajectory tree as a pure fold over a session's events, shared by the
 // rollout engine (to rebuild a step's context), the exporters and the UI.
-import type { EndpointRecord, LabelSource, LabelTag, LabelValue, RolloutState, SessionEvent, StepWorld, ToolCall, Usage, WireMessage } from './events';
+import type { EndpointRecord, LabelSource, LabelTag, LabelValue, RolloutState, SessionEvent, SkippedFile, StepWorld, ToolCall, Usage, WireMessage } from './events';
 
 export interface StepResult {
   toolCallId: string;
@@ -77,7 +77,11 @@ export interface Step {
   retries: number;
   promptTokens?: number;
   summary?: { text: string; coveredStepIds: string[]; requestId?: string };
-  checkpoint?: { commit: string; cwd: string; shellCwd?: string; env?: Record<string, string> };
+  checkpoint?: {
+    commit: string; cwd: string; shellCwd?: string; env?: Record<string, string>;
+    /** What the checkpoint left out (bounded list) and how many paths in all. */
+    skipped?: SkippedFile[]; skippedCount?: number;
+  };
   checkpointError?: string;
   /** Every label ever set, oldest first (the history). */
   labelHistory: LabelRecord[];
@@ -239,7 +243,10 @@ export function applyEvent(t: Trajectory, ev: SessionEvent): boolean {
     case 'checkpoint.taken': {
       const s = t.steps.get(ev.stepId);
       if (!s) return false;
-      s.checkpoint = { commit: ev.commit, cwd: ev.cwd, shellCwd: ev.shellCwd, env: ev.env };
+      s.checkpoint = {
+        commit: ev.commit, cwd: ev.cwd, shellCwd: ev.shellCwd, env: ev.env,
+        ...(ev.skipped ? { skipped: ev.skipped, skippedCount: ev.skippedCount ?? ev.skipped.length } : {}),
+      };
       return true;
     }
     case 'checkpoint.failed': {

@@ -8,6 +8,8 @@ import { resourcesDir } from '../core/paths';
 import type { ResolvedEndpoint } from '../core/profiles';
 import type { Rollout, RunResult } from '../core/rollout/index';
 import { createBranch, resolveStepRef, trajectoryOf, type Continuation, type HandAction } from '../core/annotate/index';
+import type { CheckpointLimits } from '../../shared/checkpoint-limits';
+import { CHECKPOINT_USAGE, checkpointLimitsFrom, checkpointOptions } from './checkpoint-flags';
 
 /** An endpoint given on the command line (see endpointFrom). */
 export const endpointOptions: CliCommand['options'] = {
@@ -42,14 +44,15 @@ export const STEP_HELP =
 export const branchCommand: CliCommand = {
   summary: 'branch a recorded session from a step: hand-written action, guidance, or continue with the agent',
   usage:
-    'apollo branch SESSION --from STEP [--guidance TEXT] [--action JSON [--current-state]] [--name NAME] [--profile NAME | --base-url URL --model NAME [--api-key-env VAR]] [--max-steps N] [--home DIR]\n' +
+    'apollo branch SESSION --from STEP [--guidance TEXT] [--action JSON [--current-state]] [--name NAME] [--profile NAME | --base-url URL --model NAME [--api-key-env VAR]] [--max-steps N] [--checkpoint-budget SIZE] [--checkpoint-max-file SIZE] [--home DIR]\n' +
     `  ${STEP_HELP}\n` +
     '  --action \'{"name":"run_command","arguments":{"session_id":"main","command":"ls"}}\' records a hand-written step. It runs on the checkpoint of STEP:\n' +
     "  the files, shell directory and environment of STEP are restored in fresh terminals first (now when a shell can start, else later).\n" +
     "  Without a usable checkpoint (the start, checkpoints off, taking it failed, store damaged) it is refused, unless --current-state\n" +
     '  accepts running it in the working directory as it is now (the step is marked so).\n' +
-    '  With an endpoint the agent continues headless on the new branch (exit codes as apollo rollout); without one only the branch is recorded.',
-  options: { from: { type: 'string' }, action: { type: 'string' }, 'current-state': { type: 'boolean' }, ...continuationOptions },
+    '  With an endpoint the agent continues headless on the new branch (exit codes as apollo rollout); without one only the branch is recorded.\n' +
+    CHECKPOINT_USAGE,
+  options: { from: { type: 'string' }, action: { type: 'string' }, 'current-state': { type: 'boolean' }, ...continuationOptions, ...checkpointOptions },
   async run(v, positionals) {
     const sessionId = positionals[0];
     if (!sessionId || positionals.length > 1 || v.from === undefined) return usage('branch', 'a SESSION and --from STEP are required.', this.usage);
@@ -62,8 +65,10 @@ export const branchCommand: CliCommand = {
     if (v['current-state'] && !action) return usage('branch', '--current-state goes with --action.', this.usage);
     const continuation = continuationFrom(v);
     if (typeof continuation === 'string') return usage('branch', continuation, this.usage);
+    const limits = checkpointLimitsFrom(v);
+    if (typeof limits === 'string') return usage('branch', limits, this.usage);
 
-    const core = await openCore(v);
+    const core = await openCore(v, limits);
     try {
       const session = await core.session(sessionId);
       const fromStepId = resolveStepRef(trajectoryOf(session), sessionId, v.from as string);
@@ -98,8 +103,8 @@ export const branchCommand: CliCommand = {
   },
 };
 
-export async function openCore(v: Record<string, unknown>): Promise<ApolloCore> {
-  const core = await ApolloCore.open({ home: resolveHome(v.home as string | undefined), resourcesDir: resourcesDir(), host: 'web' });
+export async function openCore(v: Record<string, unknown>, checkpointLimits?: Partial<CheckpointLimits>): Promise<ApolloCore> {
+  const core = await ApolloCore.open({ home: resolveHome(v.home as string | undefined), resourcesDir: resourcesDir(), host: 'web', checkpointLimits });
   for (const w of core.ws.warnings) console.warn(`warning: ${w}`);
   return core;
 }

@@ -1,22 +1,26 @@
 import type { CliCommand } from './index';
+import { CHECKPOINT_USAGE, checkpointLimitsFrom, checkpointOptions } from './checkpoint-flags';
 import { continuationFrom, continuationOptions, follow, openCore, STEP_HELP, usage } from './branch';
 import { resolveStepRef, rewind, trajectoryOf } from '../core/annotate/index';
 
 export const rewindCommand: CliCommand = {
   summary: "restore a session's files, shell directory and environment to a step and continue from there as a new branch",
   usage:
-    'apollo rewind SESSION --to STEP [--guidance TEXT] [--name NAME] [--profile NAME | --base-url URL --model NAME [--api-key-env VAR]] [--max-steps N] [--home DIR]\n' +
+    'apollo rewind SESSION --to STEP [--guidance TEXT] [--name NAME] [--profile NAME | --base-url URL --model NAME [--api-key-env VAR]] [--max-steps N] [--checkpoint-budget SIZE] [--checkpoint-max-file SIZE] [--home DIR]\n' +
     `  ${STEP_HELP}\n` +
     "  The session's working directory is restored from the step's checkpoint. With an endpoint the agent continues headless\n" +
-    '  (exit codes as apollo rollout); without one the files are restored and the branch is recorded.',
-  options: { to: { type: 'string' }, ...continuationOptions },
+    '  (exit codes as apollo rollout); without one the files are restored and the branch is recorded.\n' +
+    CHECKPOINT_USAGE,
+  options: { to: { type: 'string' }, ...continuationOptions, ...checkpointOptions },
   async run(v, positionals) {
     const sessionId = positionals[0];
     if (!sessionId || positionals.length > 1 || v.to === undefined) return usage('rewind', 'a SESSION and --to STEP are required.', this.usage);
     const continuation = continuationFrom(v);
     if (typeof continuation === 'string') return usage('rewind', continuation, this.usage);
+    const limits = checkpointLimitsFrom(v);
+    if (typeof limits === 'string') return usage('rewind', limits, this.usage);
 
-    const core = await openCore(v);
+    const core = await openCore(v, limits);
     try {
       const session = await core.session(sessionId);
       const t = trajectoryOf(session);

@@ -9,7 +9,9 @@ import { PtyHost } from '../core/pty/pty-host';
 import { RolloutManager, recordedTask } from '../core/rollouts';
 import { resourcesDir } from '../core/paths';
 import type { ResolvedEndpoint } from '../core/profiles';
+import { CHECKPOINT_USAGE, checkpointLimitsFrom, checkpointOptions } from './checkpoint-flags';
 import { awaitRollout, endpointFrom, endpointOptions, positiveInt as parsePositiveInt, printProgress } from './branch';
+import { resolveCheckpointLimits } from '../../shared/checkpoint-limits';
 
 /** Exit codes: scripts can tell how a headless rollout ended. */
 export const EXIT = { finished: 0, failed: 1, usage: 2, stopped: 3, paused: 4 } as const;
@@ -17,8 +19,9 @@ export const EXIT = { finished: 0, failed: 1, usage: 2, stopped: 3, paused: 4 } 
 export const rolloutCommand: CliCommand = {
   summary: 'run an agent rollout headless in real terminals (stdin lines become guidance)',
   usage:
-    'apollo rollout --task TEXT|@FILE --base-url URL --model NAME [--api-key-env VAR] [--max-steps N] [--cwd DIR] [--name NAME] [--summarize-at TOKENS] [--temperature T] [--text-actions] [--home DIR]\n' +
-    '       apollo rollout --replay SESSION [--cwd DIR] [--home DIR]',
+    'apollo rollout --task TEXT|@FILE --base-url URL --model NAME [--api-key-env VAR] [--max-steps N] [--cwd DIR] [--name NAME] [--summarize-at TOKENS] [--temperature T] [--text-actions] [--checkpoint-budget SIZE] [--checkpoint-max-file SIZE] [--home DIR]\n' +
+    '       apollo rollout --replay SESSION [--cwd DIR] [--checkpoint-budget SIZE] [--checkpoint-max-file SIZE] [--home DIR]\n' +
+    CHECKPOINT_USAGE,
   options: {
     task: { type: 'string' },
     ...endpointOptions,
@@ -29,8 +32,11 @@ export const rolloutCommand: CliCommand = {
     'summarize-at': { type: 'string' },
     temperature: { type: 'string' },
     'text-actions': { type: 'boolean' },
+    ...checkpointOptions,
   },
   async run(v) {
+    const limits = checkpointLimitsFrom(v);
+    if (typeof limits === 'string') throw usageError(limits);
     const home = resolveHome(v.home as string | undefined);
     await mkdir(home, { recursive: true });
     // Never two writers on one workspace (e.g. the app and a headless rollout).
@@ -42,7 +48,7 @@ export const rolloutCommand: CliCommand = {
     // A fresh workspace gets the sample session here too, so `--replay sample-sales-report` works first thing.
     await ws.seedSamples(join(resourcesDir(), 'samples')).catch(() => {});
     const host = new PtyHost({ resourcesDir: resourcesDir(), events: { data: () => {}, changed: () => {} } });
-    const manager = new RolloutManager(host);
+    const manager = new RolloutManager(host, undefined, () => resolveCheckpointLimits((k) => ws.getSetting<unknown>(k), limits));
     try {
       const maxSteps = v['max-steps'] ? positiveInt(v['max-steps'] as string, '--max-steps') : 200;
       let task: string;

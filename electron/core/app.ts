@@ -14,6 +14,7 @@ import { exportManager, labelHandlers } from './handlers/labels';
 import { memoryVault, Profiles, withoutKeys, type KeyVault } from './profiles';
 import { RolloutManager } from './rollouts';
 import { ControlManager } from './control';
+import { resolveCheckpointLimits, type CheckpointLimits } from '../../shared/checkpoint-limits';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import { mkdir } from 'node:fs/promises';
@@ -24,6 +25,8 @@ export interface CoreOptions {
   host: 'electron' | 'web';
   /** Where API keys are kept (the OS keychain under Electron); process memory otherwise. */
   vault?: KeyVault;
+  /** Checkpoint limits for this process only (CLI flags), over the workspace settings. */
+  checkpointLimits?: Partial<CheckpointLimits>;
 }
 
 /**
@@ -62,9 +65,13 @@ export class ApolloCore {
       },
     });
     this.profiles = new Profiles(ws, opts.vault ?? memoryVault());
-    this.rollouts = new RolloutManager(this.pty, (sessionId, stepId, delta) => {
-      if (delta.content || delta.reasoning) this.broadcast('rollout.delta', { sessionId, stepId, content: delta.content, reasoning: delta.reasoning });
-    });
+    this.rollouts = new RolloutManager(
+      this.pty,
+      (sessionId, stepId, delta) => {
+        if (delta.content || delta.reasoning) this.broadcast('rollout.delta', { sessionId, stepId, content: delta.content, reasoning: delta.reasoning });
+      },
+      () => this.checkpointLimits(),
+    );
     this.control = new ControlManager({
       rollouts: this.rollouts,
       pty: this.pty,
@@ -217,6 +224,11 @@ export class ApolloCore {
   requireLive(sessionId: string, terminalId: string) {
     if (!this.pty.has(sessionId, terminalId)) throw new ApolloError('UNAVAILABLE', `Terminal "${terminalId}" is not running in this session (its process has ended). Open a new terminal to continue.`);
     return this.pty.get(sessionId, terminalId);
+  }
+
+  /** The checkpoint budget and file size limit: CLI flags of this process, else the workspace settings, else the defaults. */
+  checkpointLimits(): CheckpointLimits {
+    return resolveCheckpointLimits((k) => this.ws.getSetting<unknown>(k), this.opts.checkpointLimits);
   }
 
   /** Name recorded on annotations: the configured annotator, else the OS user. */

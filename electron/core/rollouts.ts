@@ -7,7 +7,8 @@ import { foldTrajectory } from '../../shared/trajectory';
 import type { SessionLog } from './store/workspace';
 import type { PtyHost } from './pty/pty-host';
 import { Rollout, type RolloutDelta, type RolloutOptions, type RunResult } from './rollout/index';
-import { CheckpointStore } from './checkpoints/shadow-git';
+import { CheckpointStore, type SnapshotResult } from './checkpoints/shadow-git';
+import { DEFAULT_CHECKPOINT_BUDGET_BYTES, DEFAULT_CHECKPOINT_MAX_FILE_BYTES, type CheckpointLimits } from '../../shared/checkpoint-limits';
 import type { ResolvedEndpoint } from './profiles';
 
 export interface StartRollout {
@@ -40,7 +41,14 @@ export class RolloutManager {
   constructor(
     private readonly pty: PtyHost,
     private readonly onDelta: (sessionId: string, stepId: string, delta: RolloutDelta) => void = () => {},
+    /** The checkpoint budget and file size limit in force (settings, CLI flags); read at every use. */
+    private readonly checkpointLimits: () => CheckpointLimits = () => ({ budgetBytes: DEFAULT_CHECKPOINT_BUDGET_BYTES, maxFileBytes: DEFAULT_CHECKPOINT_MAX_FILE_BYTES }),
   ) {}
+
+  /** The checkpoint limits in force now. */
+  limits(): CheckpointLimits {
+    return this.checkpointLimits();
+  }
 
   get(sessionId: string): Rollout | undefined {
     return this.active.get(sessionId)?.rollout;
@@ -108,11 +116,15 @@ export class RolloutManager {
       const home = resolve(session.dir, '..', '..');
       const rel = relative(resolve(cwd), home);
       const excludes = rel && !rel.startsWith('..') && !isAbsolute(rel) ? [`/${rel.split(sep).join('/')}/`] : [];
-      s = CheckpointStore.open({ storeDir: join(session.dir, 'checkpoints.git'), workDir: cwd, excludes });
+      s = CheckpointStore.open({ storeDir: join(session.dir, 'checkpoints.git'), workDir: cwd, excludes, ...this.checkpointLimits() });
       s.catch(() => this.stores.delete(session.id));
       this.stores.set(session.id, s);
     }
-    return s;
+    // Settings may have changed since the store was opened.
+    return s.then((store) => {
+      store.setLimits(this.checkpointLimits());
+      return store;
+    });
   }
 
   /** Snapshot the working directory after a step (the agent's, or a human's in a terminal they control). */
@@ -128,13 +140,13 @@ export class RolloutManager {
     }
     try {
       const store = await this.checkpoints(session, cwd);
-      const { commit } = await store.snapshot(`step ${stepId}`);
+      const snap = await store.snapshot(`step ${stepId}`);
       const shell = this.pty.list(session.id)[0];
       const shellCwd = shell?.shellCwd();
       const env = shell?.shellEnv();
-      await session.append({ type: 'checkpoint.taken', stepId, commit, cwd, ...(shellCwd ? { shellCwd } : {}), ...(env ? { env } : {}) });
+      await session.append({ type: 'checkpoint.taken', stepId, commit: snap.commit, cwd, ...(shellCwd ? { shellCwd } : {}), ...(env ? { env } : {}), ...skippedFields(snap) });
     } catch (err) {
-      await session.append({ type: 'checkpoint.failed', stepId, error: (err as Error).message });
+      await session.append({ type: 'checkpoint.failed', stepId, error: (err as Error).message, ...skippedFields(err) });
     }
   }
 
@@ -142,13 +154,27 @@ export class RolloutManager {
   async forget(sessionId: string): Promise<void> {
     await this.active.get(sessionId)?.rollout.stop().catch(() => {});
     this.active.delete(sessionId);
+    // A background repack must not write into a folder that is being removed.
+    await this.stores.get(sessionId)?.then((s) => s.close(), () => {});
     this.stores.delete(sessionId);
     this.warned.delete(sessionId);
   }
 
   async stopAll(): Promise<void> {
     await Promise.all([...this.active.values()].map((e) => e.rollout.stop().catch(() => {})));
+    await Promise.all([...this.stores.values()].map((s) => s.then((store) => store.close(), () => {})));
   }
+}
+
+/**
+ * The `skipped`/`skippedCount` fields of a checkpoint event: from a snapshot, or from
+ * the details of a snapshot refused for the budget. Nothing when nothing was left out.
+ */
+export function skippedFields(from: SnapshotResult | unknown): Pick<SnapshotResult, 'skipped' | 'skippedCount'> | Record<string, never> {
+  const src = from instanceof ApolloError ? from.details : from;
+  const x = src as Partial<SnapshotResult> | null | undefined;
+  if (!x || typeof x !== 'object' || !Array.isArray(x.skipped) || typeof x.skippedCount !== 'number' || x.skippedCount === 0) return {};
+  return { skipped: x.skipped, skippedCount: x.skippedCount };
 }
 
 /**

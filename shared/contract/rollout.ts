@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { command } from './define';
 import { terminalName } from './sessions';
 import type { RolloutState } from '../events';
+import { CHECKPOINT_BUDGET_RANGE, CHECKPOINT_MAX_FILE_RANGE } from '../checkpoint-limits';
 
 const id = z.string().min(1).max(200);
 
@@ -17,6 +18,15 @@ export interface EndpointProfile {
   toolMode?: 'tools' | 'text';
   /** Where the key would come from right now; the key itself never crosses the boundary. */
   keySource: 'env' | 'keychain' | 'memory' | 'none';
+}
+
+/** The workspace settings (workspace.json), as settings.get answers them. */
+export interface WorkspaceSettings {
+  annotator: string;
+  /** Disk a session's checkpoint store may use; a step that would go over is recorded as not checkpointed. */
+  checkpointBudgetBytes: number;
+  /** Files bigger than this are left out of checkpoints (listed as skipped). */
+  checkpointMaxFileBytes: number;
 }
 
 export const profileInput = z.object({
@@ -73,8 +83,17 @@ export const rolloutCommands = {
   /** Give the terminal back: the agent resumes with your steps in its context. */
   'rollout.handBack': command<ControlStatus>()(z.object({ sessionId: id })),
   'rollout.control': command<ControlStatus>()(z.object({ sessionId: id })),
-  'settings.get': command<{ annotator: string }>()(z.object({})),
-  'settings.set': command<{ annotator: string }>()(z.object({ annotator: z.string().min(1).max(100) })),
+  'settings.get': command<WorkspaceSettings>()(z.object({})),
+  /** Change the settings given (at least one); answers all of them as saved. */
+  'settings.set': command<WorkspaceSettings>()(
+    z
+      .object({
+        annotator: z.string().min(1).max(100).optional(),
+        checkpointBudgetBytes: z.number().int().min(CHECKPOINT_BUDGET_RANGE.min).max(CHECKPOINT_BUDGET_RANGE.max).optional(),
+        checkpointMaxFileBytes: z.number().int().min(CHECKPOINT_MAX_FILE_RANGE.min).max(CHECKPOINT_MAX_FILE_RANGE.max).optional(),
+      })
+      .refine((v) => Object.values(v).some((x) => x !== undefined), { message: 'Give at least one setting to change.' }),
+  ),
 };
 
 export interface RolloutPushEvents {

@@ -5,7 +5,7 @@ import { existsSync } from 'node:fs';
 import { chmod, lstat, mkdir, mkdtemp, readFile, readdir, readlink, rm, stat, symlink, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CheckpointStore } from '../../electron/core/checkpoints/shadow-git';
+import { CheckpointStore, SKIPPED_LIST_MAX, type OverBudgetDetails } from '../../electron/core/checkpoints/shadow-git';
 import { ApolloError } from '../../shared/errors';
 
 const MAX = 64 * 1024; // maxFileBytes used by the scenario; big.bin is over it
@@ -202,7 +202,11 @@ async function runScenario(work: string, store: CheckpointStore): Promise<Step[]
     await step();
     const snap = await store.snapshot(`step ${steps.length + 1}`);
     expect(snap.changed).toBe(true);
-    expect(snap.skipped).toEqual(['big.bin']);
+    expect(snap.skipped.filter((f) => f.reason !== 'excluded')).toEqual([{ path: 'big.bin', bytes: (await stat(join(work, 'big.bin'))).size, reason: 'too-big' }]);
+    // Excluded folders are one entry each (never walked); ignored files are listed with their size.
+    expect(snap.skipped).toContainEqual({ path: 'node_modules/', reason: 'excluded' });
+    expect(snap.skipped).toContainEqual({ path: 'pkg/m.pyc', bytes: 3, reason: 'excluded' });
+    expect(snap.skippedCount).toBe(snap.skipped.length);
     steps.push({ commit: snap.commit, state: await trackedState(work) });
   }
   return steps;
@@ -343,11 +347,12 @@ describe('CheckpointStore', () => {
     await put(work, 'keep.txt', 'keep\n');
     const s1 = await store.snapshot('small');
     expect(s1.skipped).toEqual([]);
+    expect(s1.skippedCount).toBe(0);
     const big = randomBytes(5000);
     await put(work, 'grow.txt', big);
     await put(work, 'later.txt', 'later\n');
     const s2 = await store.snapshot('big');
-    expect(s2.skipped).toEqual(['grow.txt']);
+    expect(s2.skipped).toEqual([{ path: 'grow.txt', bytes: 5000, reason: 'too-big' }]);
     expect((await store.files(s2.commit)).map((f) => f.path)).toEqual(['keep.txt', 'later.txt']);
     await store.restore(s1.commit);
     expect(await readFile(join(work, 'grow.txt'))).toEqual(big); // untouched
@@ -516,25 +521,224 @@ describe('CheckpointStore', () => {
     await expectApollo(store.readFile(s1.commit, 'f.txt'), 'IO', /is damaged/);
   });
 
-  it('refuses to snapshot over budget with DISK_FULL (after trying gc)', async () => {
+  it('refuses a snapshot that would go over budget at once, writing nothing; the next one that fits is taken', async () => {
     const work = join(tmp, 'w');
     await mkdir(work);
-    const store = await CheckpointStore.open({ storeDir: join(tmp, 's'), workDir: work, budgetBytes: 2048 });
-    for (let i = 0; i < 10; i++) await put(work, `f${i}.bin`, randomBytes(1024));
-    const first = await store.snapshot('first'); // under budget before it starts
-    const u = await store.usage();
-    expect(u.budgetBytes).toBe(2048);
-    expect(u.overBudget).toBe(true);
-    await expectApollo(store.snapshot('second'), 'DISK_FULL', /over its budget/);
-    await expectApollo(store.snapshot('third'), 'DISK_FULL');
-    // rewinding still works over budget: it is how one gets out of trouble
-    const f0 = await readFile(join(work, 'f0.bin'));
-    await put(work, 'f0.bin', 'x');
+    const storeDir = join(tmp, 's');
+    const store = await CheckpointStore.open({ storeDir, workDir: work, budgetBytes: 256 * 1024 });
+    await put(work, 'small.txt', 'small\n');
+    const first = await store.snapshot('first');
+    const before = await store.usage();
+    expect(before.overBudget).toBe(false);
+
+    await put(work, 'big.bin', randomBytes(512 * 1024)); // incompressible, more than the room left
+    const t0 = performance.now();
+    const err = await expectApollo(
+      store.snapshot('second'),
+      'DISK_FULL',
+      /^not checkpointed: over budget \(.+ of 256\.0 KiB used; this step would add about .+\)\. Raise the checkpoint budget \(setting checkpointBudgetBytes/,
+    );
+    // Refused from the estimate alone: no gc, no packing on the step's path.
+    expect(performance.now() - t0).toBeLessThan(3000);
+    const details = err.details as OverBudgetDetails;
+    expect(details).toMatchObject({ reason: 'over-budget', budgetBytes: 256 * 1024, setting: 'checkpointBudgetBytes', skippedCount: 0 });
+    expect(details.addBytes).toBeGreaterThan(512 * 1024);
+    expect(details.bytes + details.addBytes).toBeGreaterThan(256 * 1024);
+    // Nothing was written: the big blob is not in the store, which did not grow.
+    const sha = execFileSync('git', ['hash-object', join(work, 'big.bin')], { encoding: 'utf8' }).trim();
+    expect(() => execFileSync('git', ['--git-dir', storeDir, 'cat-file', '-e', sha], { stdio: 'ignore' })).toThrow();
+    await store.idle(); // a background repack may run; it never grows the store
+    expect((await store.usage()).bytes).toBeLessThanOrEqual(before.bytes);
+
+    // The big file gone, the next step fits again.
+    await rm(join(work, 'big.bin'));
+    await put(work, 'small.txt', 'small v2\n');
+    expect((await store.snapshot('third')).changed).toBe(true);
+
+    // Rewinding works even when it takes the store over budget: it is how one gets out
+    // of trouble. What was not snapshotted is kept in a commit of its own first.
+    const big = randomBytes(512 * 1024);
+    await put(work, 'big.bin', big);
+    await expectApollo(store.snapshot('fourth'), 'DISK_FULL', /over budget/);
     await store.restore(first.commit);
-    expect(await readFile(join(work, 'f0.bin'))).toEqual(f0);
-    await put(work, 'f0.bin', 'x');
-    const roomy = await CheckpointStore.open({ storeDir: join(tmp, 's'), workDir: work });
-    expect((await roomy.snapshot('with room')).changed).toBe(true);
+    expect(await readFile(join(work, 'small.txt'), 'utf8')).toBe('small\n');
+    expect(existsSync(join(work, 'big.bin'))).toBe(false);
+    const u = await store.usage();
+    expect(u.overBudget).toBe(true);
+    await expectApollo(store.snapshot('fifth'), 'DISK_FULL', new RegExp(`^not checkpointed: over budget \\(.+ of 256\\.0 KiB used`));
+    await store.idle();
+  });
+
+  it('counts only new blobs near the budget: a copy of a stored file fits', async () => {
+    const work = join(tmp, 'w');
+    await mkdir(work);
+    const store = await CheckpointStore.open({ storeDir: join(tmp, 's'), workDir: work, budgetBytes: 700 * 1024 });
+    const data = randomBytes(400 * 1024);
+    await put(work, 'a.bin', data);
+    await store.snapshot('a');
+    // Upper bound (stat sums) of the copy: ~400 KiB, over what is left; its blob is already stored.
+    await put(work, 'copy/a.bin', data);
+    const s = await store.snapshot('copy');
+    expect(s.changed).toBe(true);
+    expect((await store.usage()).overBudget).toBe(false);
+    // A different file of that size is refused.
+    await put(work, 'b.bin', randomBytes(400 * 1024));
+    await expectApollo(store.snapshot('b'), 'DISK_FULL', /over budget/);
+    await store.idle();
+  });
+
+  it('applies new limits to an open store (the settings)', async () => {
+    const work = join(tmp, 'w');
+    await mkdir(work);
+    const store = await CheckpointStore.open({ storeDir: join(tmp, 's'), workDir: work });
+    await put(work, 'f.bin', randomBytes(3000));
+    expect((await store.snapshot('1')).skipped).toEqual([]);
+    store.setLimits({ maxFileBytes: 2048 });
+    expect(store.maxFileBytes).toBe(2048);
+    await put(work, 'f.bin', randomBytes(3000)); // the limit applies to what is written from now on
+    expect((await store.snapshot('2')).skipped).toEqual([{ path: 'f.bin', bytes: 3000, reason: 'too-big' }]);
+    store.setLimits({ budgetBytes: 1 });
+    await expectApollo(store.snapshot('3'), 'DISK_FULL', /of 1 B used/);
+    expect(() => store.setLimits({ budgetBytes: 0 })).toThrow(ApolloError);
+    expect(store.budgetBytes).toBe(1);
+    await store.idle();
+  });
+
+  it('bounds the skipped list and counts all of it', async () => {
+    const work = join(tmp, 'w');
+    await mkdir(work);
+    const store = await CheckpointStore.open({ storeDir: join(tmp, 's'), workDir: work, maxFileBytes: 1024 });
+    for (let i = 0; i < SKIPPED_LIST_MAX + 10; i++) await put(work, `logs/l${String(i).padStart(3, '0')}.pyc`, 'x');
+    await put(work, 'huge.dat', randomBytes(2048));
+    const s = await store.snapshot('1');
+    expect(s.skippedCount).toBe(SKIPPED_LIST_MAX + 11);
+    expect(s.skipped).toHaveLength(SKIPPED_LIST_MAX);
+    // The size-limited ones come first: they are the surprising ones.
+    expect(s.skipped[0]).toEqual({ path: 'huge.dat', bytes: 2048, reason: 'too-big' });
+    expect(s.skipped[1]).toEqual({ path: 'logs/l000.pyc', bytes: 1, reason: 'excluded' });
+  });
+
+  it('refuses, touching nothing, a restore through a symlinked folder that .gitignore names, and says so', async () => {
+    const work = join(tmp, 'w');
+    await mkdir(work);
+    const store = await CheckpointStore.open({ storeDir: join(tmp, 's'), workDir: work });
+    await put(work, 'data/x.csv', 'x,y\n');
+    await put(work, 'a.txt', 'a\n');
+    const s1 = await store.snapshot('1');
+    // The data folder becomes a link to elsewhere, ignored; other files change.
+    await rm(join(work, 'data'), { recursive: true });
+    const elsewhere = join(tmp, 'elsewhere');
+    await mkdir(elsewhere);
+    await put(elsewhere, 'theirs.csv', 'not ours\n');
+    await symlink(elsewhere, join(work, 'data'));
+    await put(work, '.gitignore', 'data\n');
+    await put(work, 'a.txt', 'a v2\n');
+    await put(work, 'b.txt', 'b\n');
+    await store.snapshot('2');
+    await put(work, 'unsaved.txt', 'not snapshotted yet\n');
+
+    const tree = await fingerprint(work);
+    const outside = await fingerprint(elsewhere);
+    const err = await expectApollo(
+      store.restore(s1.commit),
+      'CONFLICT',
+      /^a \.gitignore names a symlinked folder: "data" is a symbolic link that \.gitignore:1 \("data"\) keeps out of checkpoints, and checkpoint [0-9a-f]{12} has files under it \(data\/x\.csv\)/,
+    );
+    expect(err.message).not.toMatch(/damaged/);
+    expect(await fingerprint(work)).toEqual(tree);
+    expect(await fingerprint(elsewhere)).toEqual(outside);
+
+    // With the link out of the way the same restore succeeds.
+    await unlink(join(work, 'data'));
+    await store.restore(s1.commit);
+    expect(await readFile(join(work, 'data/x.csv'), 'utf8')).toBe('x,y\n');
+    expect(await readFile(join(work, 'a.txt'), 'utf8')).toBe('a\n');
+    expect(existsSync(join(work, 'b.txt'))).toBe(false);
+    expect(existsSync(join(work, '.gitignore'))).toBe(false);
+  });
+
+  it('refuses a restore that would write under an excluded file, naming it', async () => {
+    const work = join(tmp, 'w');
+    await mkdir(work);
+    const store = await CheckpointStore.open({ storeDir: join(tmp, 's'), workDir: work, maxFileBytes: 1024 });
+    await put(work, 'out/report.txt', 'r\n');
+    const s1 = await store.snapshot('1');
+    await rm(join(work, 'out'), { recursive: true });
+    await put(work, 'out', randomBytes(4096)); // over the limit: never snapshotted
+    await store.snapshot('2');
+    const tree = await fingerprint(work);
+    await expectApollo(store.restore(s1.commit), 'CONFLICT', /^"out" is a file kept out of checkpoints \(over the 1\.0 KiB file size limit\)/);
+    expect(await fingerprint(work)).toEqual(tree);
+  });
+
+  it('undoes a restore that fails halfway: the tree is byte-identical and the error names the cause', async () => {
+    const work = join(tmp, 'w');
+    await mkdir(work);
+    let failAt: { step: 'move-out' | 'move-in'; n: number } | null = null;
+    let seen = 0;
+    const store = await CheckpointStore.open({
+      storeDir: join(tmp, 's'),
+      workDir: work,
+      maxFileBytes: MAX,
+      faults: {
+        beforeSwapStep(step, path) {
+          if (failAt?.step !== step || ++seen !== failAt.n) return;
+          throw Object.assign(new Error(`EACCES: permission denied, rename '${path}'`), { code: 'EACCES' });
+        },
+      },
+    });
+    const steps = await runScenario(work, store);
+    // From the last step to the first: files become folders and back, links, modes, deletions.
+    const target = steps[0] as Step;
+    const tree = await fingerprint(work);
+    const changes = await store.diff((steps.at(-1) as Step).commit, target.commit);
+    const outs = changes.filter((c) => c.status !== 'added').length; // present now: moved aside
+    const ins = changes.filter((c) => c.status !== 'deleted').length; // in the checkpoint: moved in
+    expect(outs).toBeGreaterThanOrEqual(3);
+    expect(ins).toBeGreaterThanOrEqual(3);
+    // The first move, moves in the middle, and the very last one (after every other step).
+    const points: Array<{ step: 'move-out' | 'move-in'; n: number }> = [
+      { step: 'move-out', n: 1 },
+      { step: 'move-out', n: outs },
+      { step: 'move-in', n: 1 },
+      { step: 'move-in', n: Math.ceil(ins / 2) },
+      { step: 'move-in', n: ins },
+    ];
+    for (const at of points) {
+      failAt = at;
+      seen = 0;
+      const err = await expectApollo(
+        store.restore(target.commit),
+        'IO',
+        /^restore to checkpoint [0-9a-f]{12} failed, and the working directory was left exactly as it was: could not (move aside|put in place) ".+": EACCES: permission denied/,
+      );
+      expect(err.message).not.toMatch(/damaged/);
+      expect(seen, `the fault at ${at.step} #${at.n} was reached`).toBe(at.n);
+      expect(await fingerprint(work), `tree after a failure at ${at.step} #${at.n}`).toEqual(tree);
+    }
+    failAt = null;
+    await store.restore(target.commit);
+    expect(await trackedState(work)).toEqual(target.state);
+    expect((await readdir(work)).filter((n) => n.startsWith('.apollo-restore-'))).toEqual([]);
+  });
+
+  it.skipIf(process.getuid?.() === 0)('refuses a restore into a folder it cannot change, touching nothing (not as root: root may write anywhere)', async () => {
+    const work = join(tmp, 'w');
+    await mkdir(work);
+    const store = await CheckpointStore.open({ storeDir: join(tmp, 's'), workDir: work });
+    await put(work, 'locked/a.txt', 'a\n');
+    const s1 = await store.snapshot('1');
+    await put(work, 'locked/b.txt', 'b\n');
+    await put(work, 'top.txt', 't\n');
+    await store.snapshot('2');
+    await chmod(join(work, 'locked'), 0o555);
+    try {
+      const tree = await fingerprint(work);
+      await expectApollo(store.restore(s1.commit), 'IO', /no permission to change the folder "locked"/);
+      expect(await fingerprint(work)).toEqual(tree);
+    } finally {
+      await chmod(join(work, 'locked'), 0o755);
+    }
   });
 
   it('snapshots a 1,000-file tree with one changed file quickly', async () => {

@@ -34,7 +34,7 @@ import type { LiveTerminal } from '../pty/types';
 import { ENV_DEFAULT_VARS } from '../pty/osc-parser';
 import type { SessionLog } from '../store/workspace';
 import type { CheckpointStore } from '../checkpoints/shadow-git';
-import { checkpointsOff } from '../rollouts';
+import { checkpointsOff, skippedFields } from '../rollouts';
 import { checkpointReader } from './checkpoint-files';
 import { lockSession, requireStep, stepLabel, trajectoryOf, type AnnotateCore } from './state';
 import { agentTerminalNames, aliasesFor, freshTerminalId, primaryTerminal, setAliases } from './terminals';
@@ -350,13 +350,13 @@ export async function takeCheckpoint(core: AnnotateCore, session: SessionLog, cw
   }
   try {
     const store = await core.rollouts.checkpoints(session, cwd);
-    const { commit } = await store.snapshot(`step ${stepId}`);
+    const snap = await store.snapshot(`step ${stepId}`);
     const shell = primaryTerminal(core.pty.list(session.id));
     const shellCwd = shell?.shellCwd();
     const env = shell?.shellEnv();
-    await session.append({ type: 'checkpoint.taken', stepId, commit, cwd, ...(shellCwd ? { shellCwd } : {}), ...(env ? { env } : {}) });
+    await session.append({ type: 'checkpoint.taken', stepId, commit: snap.commit, cwd, ...(shellCwd ? { shellCwd } : {}), ...(env ? { env } : {}), ...skippedFields(snap) });
   } catch (err) {
-    await session.append({ type: 'checkpoint.failed', stepId, error: (err as Error).message });
+    await session.append({ type: 'checkpoint.failed', stepId, error: (err as Error).message, ...skippedFields(err) });
   }
 }
 

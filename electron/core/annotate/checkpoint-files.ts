@@ -52,7 +52,8 @@ export async function checkpointFiles(core: AnnotateCore, sessionId: string, ste
   const store = await checkpointReader(core, session);
   const files = (await store.files(commit)).map((f) => ({ path: f.path, size: f.size, sha: f.sha }));
   const u = await store.usage();
-  return { files, usage: { bytes: u.bytes, budgetBytes: u.budgetBytes } };
+  // The budget in force (settings), also when reading through a store opened without them.
+  return { files, usage: { bytes: u.bytes, budgetBytes: core.rollouts.limits().budgetBytes } };
 }
 
 /**

@@ -7,7 +7,7 @@ export class GitFailure extends Error {
     readonly exitCode: number | null,
     readonly stderr: string,
     readonly spawnError?: NodeJS.ErrnoException,
-    readonly reason: 'exit' | 'spawn' | 'timeout' | 'overflow' = 'exit',
+    readonly reason: 'exit' | 'spawn' | 'timeout' | 'overflow' | 'aborted' = 'exit',
   ) {
     super(`git ${args[0] ?? ''} failed (${reason}${exitCode === null ? '' : ` ${exitCode}`}): ${firstLines(stderr)}`);
     this.name = 'GitFailure';
@@ -23,6 +23,8 @@ export interface GitRunOptions {
   timeoutMs?: number;
   /** Upper bound on collected stdout; the child is killed beyond it. */
   maxBytes?: number;
+  /** Kills the child when aborted (background work that must not outlive its store). */
+  signal?: AbortSignal;
 }
 
 export interface GitResult {
@@ -52,16 +54,23 @@ export function runGit(args: readonly string[], o: GitRunOptions): Promise<GitRe
     let outLen = 0;
     let stderr = '';
     let settled = false;
-    let reason: 'timeout' | 'overflow' | null = null;
+    let reason: 'timeout' | 'overflow' | 'aborted' | null = null;
     const maxBytes = o.maxBytes ?? 256 * 1024 * 1024;
     const timer = setTimeout(() => {
       reason = 'timeout';
       child.kill('SIGKILL');
     }, o.timeoutMs ?? 300_000);
+    const onAbort = (): void => {
+      if (reason === null) reason = 'aborted';
+      child.kill('SIGKILL');
+    };
+    if (o.signal?.aborted) onAbort();
+    else o.signal?.addEventListener('abort', onAbort, { once: true });
     const settle = (fn: () => void): void => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
+      o.signal?.removeEventListener('abort', onAbort);
       fn();
     };
     child.stdout?.on('data', (b: Buffer) => {

@@ -2,6 +2,8 @@ import { ApolloError } from '../../../shared/errors';
 import type { ApolloCore } from '../app';
 import type { HandlerMap } from '../dispatch';
 import { LlmClient } from '../rollout/index';
+import { CHECKPOINT_SETTING_KEYS } from '../../../shared/checkpoint-limits';
+import type { WorkspaceSettings } from '../../../shared/contract/rollout';
 
 export function rolloutHandlers(core: ApolloCore): HandlerMap {
   return {
@@ -59,10 +61,20 @@ export function rolloutHandlers(core: ApolloCore): HandlerMap {
       await core.session(sessionId);
       return core.control.status(sessionId);
     },
-    'settings.get': () => ({ annotator: core.annotator() }),
-    'settings.set': async ({ annotator }) => {
-      await core.ws.setSetting('annotator', annotator);
-      return { annotator };
+    'settings.get': () => settingsOf(core),
+    'settings.set': async ({ annotator, checkpointBudgetBytes, checkpointMaxFileBytes }) => {
+      const values: Record<string, unknown> = {};
+      if (annotator !== undefined) values.annotator = annotator;
+      if (checkpointBudgetBytes !== undefined) values[CHECKPOINT_SETTING_KEYS.budgetBytes] = checkpointBudgetBytes;
+      if (checkpointMaxFileBytes !== undefined) values[CHECKPOINT_SETTING_KEYS.maxFileBytes] = checkpointMaxFileBytes;
+      // Open checkpoint stores pick the new limits up at their next snapshot.
+      await core.ws.setSettings(values);
+      return settingsOf(core);
     },
   };
+}
+
+function settingsOf(core: ApolloCore): WorkspaceSettings {
+  const limits = core.checkpointLimits();
+  return { annotator: core.annotator(), checkpointBudgetBytes: limits.budgetBytes, checkpointMaxFileBytes: limits.maxFileBytes };
 }

@@ -375,6 +375,18 @@ export class Workspace {
     await this.db.write();
   }
 
+  /** Set several settings in one write; when the write fails, none of them is applied. */
+  async setSettings(values: Record<string, unknown>): Promise<void> {
+    const before = { ...this.db.data.settings };
+    Object.assign(this.db.data.settings, values);
+    try {
+      await this.db.write();
+    } catch (err) {
+      this.db.data.settings = before;
+      throw err;
+    }
+  }
+
   async close(): Promise<void> {
     for (const s of this.open.values()) await s.then((log) => log.close()).catch(() => {});
     this.open.clear();

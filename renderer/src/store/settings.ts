@@ -1,4 +1,4 @@
-// Endpoint profiles and the annotator name, mirrored from the host (profiles.* and
+// Endpoint profiles, the annotator name and the checkpoint limits, mirrored from the host (profiles.* and
 // settings.*). Keys never reach the renderer: only where a key would come from.
 import type { ArgsOf } from '../../../shared/contract/index';
 import type { EndpointProfile } from '../../../shared/contract/rollout';
@@ -18,6 +18,8 @@ export interface SettingsSlice {
   profiles: EndpointProfile[];
   profilesLoaded: boolean;
   annotator: string;
+  /** Checkpoint settings (bytes), as the host has them. */
+  checkpointLimits: { checkpointBudgetBytes: number; checkpointMaxFileBytes: number } | null;
   /** Profile last used to start a rollout or branch (preselected in dialogs). */
   lastProfile: string | null;
   /** Last "Test connection" result per profile name. */
@@ -29,6 +31,7 @@ export interface SettingsSlice {
   setProfileKey(name: string, apiKey: string): Promise<Outcome<EndpointProfile>>;
   testProfile(name: string): Promise<void>;
   setAnnotator(name: string): Promise<Outcome<string>>;
+  setCheckpointLimits(patch: { checkpointBudgetBytes?: number; checkpointMaxFileBytes?: number }): Promise<Outcome<true>>;
   rememberProfile(name: string): void;
 }
 
@@ -42,13 +45,17 @@ export const createSettingsSlice =
     profiles: [],
     profilesLoaded: false,
     annotator: '',
+    checkpointLimits: null,
     lastProfile: null,
     profileTests: {},
 
     loadSettings: async () => {
       try {
         const [profiles, settings] = await Promise.all([transport.request('profiles.list', {}), transport.request('settings.get', {})]);
-        set({ profiles, profilesLoaded: true, annotator: settings.annotator });
+        set({
+          profiles, profilesLoaded: true, annotator: settings.annotator,
+          checkpointLimits: { checkpointBudgetBytes: settings.checkpointBudgetBytes, checkpointMaxFileBytes: settings.checkpointMaxFileBytes },
+        });
       } catch (err) {
         set({ profilesLoaded: true });
         get().reportError('Could not load the endpoint profiles', err);
@@ -92,6 +99,13 @@ export const createSettingsSlice =
       const res = await attempt(() => transport.request('settings.set', { annotator: name }).then((r) => r.annotator));
       if (res.ok) set({ annotator: res.value });
       return res;
+    },
+
+    setCheckpointLimits: async (patch) => {
+      const res = await attempt(() => transport.request('settings.set', patch));
+      if (!res.ok) return res;
+      set({ checkpointLimits: { checkpointBudgetBytes: res.value.checkpointBudgetBytes, checkpointMaxFileBytes: res.value.checkpointMaxFileBytes } });
+      return { ok: true, value: true as const };
     },
 
     rememberProfile: (name) => set({ lastProfile: name }),

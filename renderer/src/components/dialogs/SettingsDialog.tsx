@@ -1,12 +1,13 @@
-// Endpoint profiles (OpenAI-compatible: OpenAI, vLLM, SGLang, Ollama…) and the
-// annotator's name. Keys go to the host (OS keychain, or memory in browser mode) and
-// are never shown again: only where the key comes from.
+// Endpoint profiles (OpenAI-compatible: OpenAI, vLLM, SGLang, Ollama…), the
+// annotator's name and the checkpoint limits. Keys go to the host (OS keychain, or
+// memory in browser mode) and are never shown again: only where the key comes from.
 import { useEffect, useState } from 'react';
 import type { EndpointProfile } from '../../../../shared/contract/rollout';
 import { useApp } from '../../context';
 import type { ProfileInput } from '../../store/settings';
 import { Dialog } from '../Dialog';
 import { Field, FormError, onEnter } from '../form';
+import { checkLimit, formatByteSize, parseByteSize } from '../../../../shared/checkpoint-limits';
 
 interface Form {
   name: string;
@@ -88,6 +89,7 @@ export function SettingsDialog() {
       }
     >
       <AnnotatorField />
+      <CheckpointFields />
       <div className="settings-grid">
         <div className="profile-list-col">
           <div className="section-label flush">Endpoints</div>
@@ -153,6 +155,64 @@ function AnnotatorField() {
         </button>
         {msg && <span className={msg.ok ? 'ok-text small' : 'field-error'}>{msg.text}</span>}
       </div>
+    </div>
+  );
+}
+
+/**
+ * The checkpoint budget (per session) and the size over which files are left out.
+ * Sizes are typed as people write them ("2G", "500M"); they apply from the next step.
+ */
+function CheckpointFields() {
+  const limits = useApp((s) => s.checkpointLimits);
+  const save = useApp((s) => s.setCheckpointLimits);
+  const [budget, setBudget] = useState('');
+  const [maxFile, setMaxFile] = useState('');
+  const [msg, setMsg] = useState<{ ok: boolean; text: string } | null>(null);
+  useEffect(() => {
+    if (!limits) return;
+    setBudget(formatByteSize(limits.checkpointBudgetBytes));
+    setMaxFile(formatByteSize(limits.checkpointMaxFileBytes));
+  }, [limits]);
+  if (!limits) return null;
+  const submit = async () => {
+    const patch: { checkpointBudgetBytes?: number; checkpointMaxFileBytes?: number } = {};
+    for (const [text, kind, key] of [
+      [budget, 'budgetBytes', 'checkpointBudgetBytes'],
+      [maxFile, 'maxFileBytes', 'checkpointMaxFileBytes'],
+    ] as const) {
+      const n = parseByteSize(text);
+      if (n === null) return setMsg({ ok: false, text: `“${text}” is not a size: write e.g. 2G, 500M or 10M.` });
+      const problem = checkLimit(kind, n);
+      if (problem) return setMsg({ ok: false, text: problem });
+      if (n !== limits[key]) patch[key] = n;
+    }
+    if (Object.keys(patch).length === 0) return setMsg({ ok: true, text: 'Unchanged' });
+    const r = await save(patch);
+    setMsg(r.ok ? { ok: true, text: 'Saved: applies from the next step' } : { ok: false, text: r.error.message });
+  };
+  const edit = (set: (v: string) => void) => (e: { target: { value: string } }) => {
+    set(e.target.value);
+    setMsg(null);
+  };
+  return (
+    <div className="field" data-testid="checkpoint-settings">
+      <span className="field-label">Checkpoints (per session; a step that would go over the budget is recorded as not checkpointed)</span>
+      <div className="inline-row">
+        <label className="small">
+          Budget{' '}
+          <input data-testid="checkpoint-budget" aria-label="Checkpoint budget" className="mono" size={10} value={budget} spellCheck={false} onChange={edit(setBudget)} onKeyDown={onEnter(() => void submit())} />
+        </label>
+        <label className="small">
+          Leave out files over{' '}
+          <input data-testid="checkpoint-max-file" aria-label="Checkpoint file size limit" className="mono" size={10} value={maxFile} spellCheck={false} onChange={edit(setMaxFile)} onKeyDown={onEnter(() => void submit())} />
+        </label>
+        <button type="button" className="btn btn-small" data-testid="checkpoint-save" onClick={() => void submit()}>
+          Save
+        </button>
+        {msg && <span className={msg.ok ? 'ok-text small' : 'field-error'} data-testid="checkpoint-settings-msg">{msg.text}</span>}
+      </div>
+      <span className="field-hint">Sizes like 2G or 500M (powers of 1024). The CLI takes --checkpoint-budget and --checkpoint-max-file for one run.</span>
     </div>
   );
 }

@@ -71,6 +71,7 @@ export function StepFiles({ sessionId, step }: { sessionId: string; step: Step }
             </span>
           )}
         </div>
+        <SkippedFiles step={step} />
         {listing.state === 'loading' && <p className="muted pad">Loading…</p>}
         {listing.state === 'error' && (
           <p className="err-text pad" data-testid="step-files-error">
@@ -98,5 +99,30 @@ export function StepFiles({ sessionId, step }: { sessionId: string; step: Step }
         {preview?.state === 'ok' && (preview.binary ? <p className="muted pad">{preview.path} is a binary file.</p> : <pre className="mono sf-text">{preview.text}</pre>)}
       </div>
     </div>
+  );
+}
+
+const SKIP_REASON = { 'too-big': 'over the size limit', unreadable: 'unreadable', excluded: 'excluded' } as const;
+
+/** What the checkpoint left out (recorded with it: a bounded list and the count). */
+function SkippedFiles({ step }: { step: Step }) {
+  const list = step.checkpoint?.skipped;
+  if (!list?.length) return null;
+  const count = step.checkpoint?.skippedCount ?? list.length;
+  const big = list.filter((f) => f.reason !== 'excluded').length;
+  return (
+    <details className="sf-skipped small" data-testid="step-files-skipped">
+      <summary className="dim">
+        {count} path{count === 1 ? '' : 's'} left out{big ? ` (${big} over the size limit or unreadable)` : ''}
+      </summary>
+      <ul>
+        {list.map((f) => (
+          <li key={f.path} className="mono" data-reason={f.reason}>
+            {f.path} <span className="dim">{SKIP_REASON[f.reason]}{f.bytes !== undefined ? `, ${formatBytes(f.bytes)}` : ''}</span>
+          </li>
+        ))}
+        {count > list.length && <li className="dim">… and {count - list.length} more</li>}
+      </ul>
+    </details>
   );
 }
