@@ -14,7 +14,7 @@ import { Workspace, type SessionLog } from '../../electron/core/store/workspace'
 import { Rollout } from '../../electron/core/rollout/engine';
 import { exportBundle } from '../../electron/core/dataset/bundle';
 import { mergeBundles, type MergeBundlesOptions, type MergePolicy } from '../../electron/core/dataset/merge';
-import { startFakeLlm, tool, type FakeLlm, type FakeReply, type FakeRequest } from '../fixtures/fake-llm-server';
+import { startFakeLlm, text, tool, type FakeLlm, type FakeReply, type FakeRequest } from '../fixtures/fake-llm-server';
 import * as mi from '../fixtures/trainers/mistral';
 import * as oa from '../fixtures/trainers/openai';
 import * as lf from '../fixtures/trainers/llamafactory';
@@ -34,20 +34,20 @@ const bundles: Record<'ann' | 'ben', string> = { ann: '', ben: '' };
 const endpoint = () => ({ profile: 'fake', baseURL: server.url, apiKey: 'sk-test-merge', model: 'fake-model', temperature: 0, toolMode: 'tools' as const });
 const llm = { retry: { baseDelayMs: 5, maxDelayMs: 20, maxRetries: 2, jitter: 0 }, timeoutMs: 5_000, idleTimeoutMs: 2_000 };
 
-function rollout(over: Partial<ConstructorParameters<typeof Rollout>[0]> = {}): Rollout {
+function rollout(over: Partial<ConstructorParameters<typeof Rollout>[0]> = {}, on: SessionLog = session): Rollout {
   return new Rollout({
-    session, pty, endpoint: endpoint(), policy: 'model', task: 'Make some files.', maxSteps: 20, cwd, llm,
+    session: on, pty, endpoint: endpoint(), policy: 'model', task: 'Make some files.', maxSteps: 20, cwd, llm,
     tools: { commandTimeoutMs: 10_000, settleMs: 300 }, ...over,
   });
 }
 
 /** The session's events as an annotator's copy: their labels appended. */
-function copyWith(author: string, labels: Record<string, 'keep' | 'mask'>): SessionEvent[] {
-  const out = session.events.slice() as SessionEvent[];
+function copyWith(author: string, labels: Record<string, 'keep' | 'mask'>, of: SessionLog = session, stepIds: Record<string, string> = ids): SessionEvent[] {
+  const out = of.events.slice() as SessionEvent[];
   let seq = out.at(-1)!.seq;
   let ts = out.at(-1)!.ts + (author === 'ann' ? 1000 : 100_000);
   for (const [m, label] of Object.entries(labels)) {
-    out.push({ seq: ++seq, ts: (ts += 10), type: 'label.set', stepId: ids[m]!, label, tags: [], note: '', source: 'annotator', author } as SessionEvent);
+    out.push({ seq: ++seq, ts: (ts += 10), type: 'label.set', stepId: stepIds[m]!, label, tags: [], note: '', source: 'annotator', author } as SessionEvent);
   }
   return out;
 }
@@ -98,7 +98,7 @@ afterAll(async () => {
   await rm(cwd, { recursive: true, force: true });
 });
 
-const markerIn = (v: unknown): string => /MARK-([A-Z0-9]+)/.exec(JSON.stringify(v))?.[1] ?? `?${JSON.stringify(v).slice(0, 60)}`;
+const markerIn = (v: unknown): string => /MARK-([A-Z0-9]+)|(SUM-\d+)/.exec(JSON.stringify(v))?.slice(1).find((x) => x) ?? `?${JSON.stringify(v).slice(0, 60)}`;
 const stripWeights = (l: unknown): unknown => ({ ...(l as object), messages: (l as { messages: Array<Record<string, unknown>> }).messages.map(({ weight: _w, ...m }) => m) });
 
 let k = 0;
@@ -130,5 +130,44 @@ describe('merge of recorded contexts', () => {
       const miTrained = parseJsonl(await readFile(join(r.dir, 'mistral.jsonl'), 'utf8')).flatMap((l) => mi.trainedTurns(l).trained.map((t) => markerIn([t.text, t.toolCalls])));
       expect(miTrained.sort()).toEqual([...want].sort());
     }
+  });
+});
+
+describe('merge of summarized sessions with their summary examples', () => {
+  it('trains every window\'s kept actions and each summary once', async () => {
+    const s = await ws.create({ cwd, name: 'summaries' });
+    let k = 0;
+    const isSummary = (q: FakeRequest) => JSON.stringify(q.body.messages.at(-1) ?? {}).includes('state_snapshot');
+    script = (req) => {
+      if (isSummary(req)) return text(`<state_snapshot>SUM-${k}</state_snapshot>`);
+      k++;
+      if (k >= 16) return tool('finish', { message: `MARK-Z${k}` }, { id: `callZ${k}` });
+      return tool('think', { thought: `MARK-Z${k} ${'pad '.repeat(300)}` }, { id: `callZ${k}` });
+    };
+    expect(await rollout({ summarizeAtTokens: 4_000, keepRecentSteps: 2 }, s).run()).toBe('finished');
+    const zIds: Record<string, string> = {};
+    branchPath(foldTrajectory(s.events), 'main').forEach((st, i) => (zIds[`Z${i + 1}`] = st.id));
+    const out = async (who: string, labels: Record<string, 'keep' | 'mask'>): Promise<string> => {
+      const dir = join(home, 'bundles', `sum-${who}`);
+      await exportBundle({
+        home, sessions: [{ sessionId: s.id, events: copyWith(who, labels, s, zIds), sessionDir: s.dir }], outDir: dir,
+        formats: ['openai', 'sharegpt', 'mistral', 'trajectory'], secrets: [], appVersion: 'test', includeSummaries: true,
+      });
+      return dir;
+    };
+    const a = await out('ann', { Z3: 'mask' });
+    const b = await out('ben', { Z5: 'mask', Z3: 'keep' });
+    const r = await mergeBundles({ inputs: [a, b], outDir: join(home, 'merged', 'sum'), appVersion: 'test' });
+    const kinds = r.manifest.trajectories.map((t) => t.kind);
+    expect(kinds.filter((x) => x === 'summary').length).toBeGreaterThanOrEqual(2);
+    const sums = kinds.filter((x) => x === 'summary').length;
+    const lines = parseJsonl(await readFile(join(r.dir, 'openai.jsonl'), 'utf8'));
+    const trained = lines.flatMap((l) => oa.trainedTurns(l).trained.map((t) => markerIn([t.text, t.toolCalls])));
+    const want = [...Array.from({ length: 16 }, (_, i) => `Z${i + 1}`).filter((z) => z !== 'Z3' && z !== 'Z5')];
+    expect(trained.filter((x) => x.startsWith('Z')).sort()).toEqual(want.sort());
+    expect(trained.filter((x) => x.startsWith('SUM-'))).toHaveLength(sums);
+    expect(new Set(trained).size).toBe(trained.length);
+    const miTrained = parseJsonl(await readFile(join(r.dir, 'mistral.jsonl'), 'utf8')).flatMap((l) => mi.trainedTurns(l).trained.map((t) => markerIn([t.text, t.toolCalls])));
+    expect(miTrained.sort()).toEqual([...trained].sort());
   });
 });

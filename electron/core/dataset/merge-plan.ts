@@ -285,13 +285,15 @@ function chooseExamples(inputs: Input[], actions: Map<string, PlannedAction>, or
   examples: PlannedExample[]; writtenFrom: Map<Input, Map<number, PlannedExample>>; distinct: number; nothingToTrain: number;
 } {
   // Every copy of a window, first seen first.
-  const candidates = new Map<string, { input: Input; ex: InputExample; origins: Set<number> }>();
+  const candidates = new Map<string, { input: Input; ex: InputExample; origins: Set<number>; summaryMasked: boolean }>();
   for (const input of inputs) {
     const local = originIndex.get(input)!;
     for (const ex of input.examples) {
       const c = candidates.get(ex.key);
-      if (c) for (const o of ex.origins) c.origins.add(local[o]!);
-      else candidates.set(ex.key, { input, ex, origins: new Set(ex.origins.map((o) => local[o]!)) });
+      if (c) {
+        for (const o of ex.origins) c.origins.add(local[o]!);
+        c.summaryMasked ||= ex.summaryMasked;
+      } else candidates.set(ex.key, { input, ex, origins: new Set(ex.origins.map((o) => local[o]!)), summaryMasked: ex.summaryMasked });
     }
   }
   const trained = new Set<string>();
@@ -309,7 +311,7 @@ function chooseExamples(inputs: Input[], actions: Map<string, PlannedAction>, or
       const pseudo = entry.kind === 'summary' && i === entry.turnSteps.length - 1 ? entry.trainedSteps[0]! : null;
       const key = actionKey(c.ex.sessionId, pseudo ?? stepId ?? '');
       const a = stepId ? actions.get(key) : undefined;
-      const keep = pseudo !== null || a?.decision.label === 'keep';
+      const keep = pseudo !== null ? !c.summaryMasked : a?.decision.label === 'keep';
       if ((!pseudo && !stepId) || !keep || trained.has(key)) {
         weights.push(0);
         return;

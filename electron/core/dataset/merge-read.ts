@@ -118,6 +118,8 @@ export interface InputExample {
   assistantAt: number[];
   /** Indexes into the input's `origins`: the exported bundles that held this example. */
   origins: number[];
+  /** A summary example whose summary turn the export did not train (it held a secret): never trained. */
+  summaryMasked: boolean;
 }
 
 export interface Input {
@@ -400,8 +402,9 @@ function checkConsistency(input: Input, facts: OpenAILineFacts[]): void {
     if (x.assistantAt.length !== t.turnSteps.length) throw badBundle(path, `${at}: ${x.assistantAt.length} assistant turn(s), the manifest names ${t.turnSteps.length}`);
     const trainedHere = t.turnSteps.filter((_, i) => x.weights[i] === 1);
     if (t.kind === 'summary') {
-      const ok = t.trainedSteps.length === 1 && t.trainedSteps[0]!.startsWith('summary:') && trainedHere.length === 1 && t.turnSteps.at(-1) === null && x.weights.at(-1) === 1;
-      if (!ok) throw badBundle(path, `${at}: a summary example must train exactly its last turn`);
+      // Its last turn is the summary; the export may have masked it (a secret in it), never trained another.
+      const ok = t.trainedSteps.length === 1 && t.trainedSteps[0]!.startsWith('summary:') && t.turnSteps.at(-1) === null && x.weights.every((w, i) => w === 0 || i === x.weights.length - 1);
+      if (!ok) throw badBundle(path, `${at}: a summary example may train its last turn only`);
     } else if (trainedHere.join('\u0000') !== t.trainedSteps.join('\u0000') || trainedHere.includes(null)) {
       throw badBundle(path, `${at}: the turns with weight 1 are not the steps the manifest says are trained there (edited after export?)`);
     }
@@ -418,7 +421,7 @@ function checkConsistency(input: Input, facts: OpenAILineFacts[]): void {
     if (x.reasoning) input.hasReasoning = true;
     const origins = merged ? merged.trajectories[k]!.bundles : [0];
     if (origins.some((o) => o >= input.origins.length)) throw badBundle(path, `manifest example ${k + 1} names an origin bundle the manifest does not list`);
-    input.examples.push({ k, sessionId: t.sessionId, branchId: t.branchId, key: x.key, assistantAt: x.assistantAt, origins: [...origins] });
+    input.examples.push({ k, sessionId: t.sessionId, branchId: t.branchId, key: x.key, assistantAt: x.assistantAt, origins: [...origins], summaryMasked: t.kind === 'summary' && x.weights.at(-1) !== 1 });
   });
   // Trained turns masked for a secret: the step must stay masked whatever the votes say.
   for (const m of input.maskedTurns) {
