@@ -11,6 +11,7 @@ import { sessionHandlers } from './handlers/sessions';
 import { rolloutHandlers } from './handlers/rollout';
 import { annotateHandlers } from './handlers/annotate';
 import { exportManager, labelHandlers } from './handlers/labels';
+import { importHandlers } from './handlers/import';
 import { memoryVault, Profiles, withoutKeys, type KeyVault } from './profiles';
 import { RolloutManager } from './rollouts';
 import { ControlManager } from './control';
@@ -78,7 +79,7 @@ export class ApolloCore {
       cwd: (sessionId) => this.ws.entry(sessionId).cwd,
       changed: (status) => this.broadcast('rollout.control', status),
     });
-    this.handlers = { ...sessionHandlers(this), ...rolloutHandlers(this), ...annotateHandlers(this), ...labelHandlers(this) };
+    this.handlers = { ...sessionHandlers(this), ...rolloutHandlers(this), ...annotateHandlers(this), ...labelHandlers(this), ...importHandlers(this) };
   }
 
   /** Open the workspace for writing; CONFLICT when another process has it open. */

@@ -5,12 +5,14 @@ import type { CommandDef } from './define';
 import { sessionCommands, type SessionPushEvents } from './sessions';
 import { rolloutCommands, type RolloutPushEvents } from './rollout';
 import { annotateCommands, type AnnotatePushEvents } from './annotate';
+import { importCommands, type ImportPushEvents } from './import';
 import type { ApolloErrorShape } from '../errors';
 
 export const commands = {
   ...sessionCommands,
   ...rolloutCommands,
   ...annotateCommands,
+  ...importCommands,
 };
 
 export type Commands = typeof commands;
@@ -19,7 +21,7 @@ export type ArgsOf<K extends CommandName> = z.input<Commands[K]['args']>;
 export type ParsedArgsOf<K extends CommandName> = z.output<Commands[K]['args']>;
 export type ResultOf<K extends CommandName> = Commands[K] extends CommandDef<z.ZodType, infer R> ? R : never;
 
-export type PushEvents = SessionPushEvents & RolloutPushEvents & AnnotatePushEvents;
+export type PushEvents = SessionPushEvents & RolloutPushEvents & AnnotatePushEvents & ImportPushEvents;
 export type PushEventName = keyof PushEvents;
 
 // Wire messages. The same envelopes travel over Electron IPC and WebSocket.

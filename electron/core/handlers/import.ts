@@ -1,0 +1,127 @@
+// import.*: a file uploaded by a client in chunks into the staging area, then
+// imported by the same code as `apollo import`, with progress pushed to that client.
+// A cancel (or a failure) at any point removes the upload and every staged session.
+import { randomUUID } from 'node:crypto';
+import { open, rm, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { ImportPushEvents } from '../../../shared/contract/import';
+import { ApolloError } from '../../../shared/errors';
+import type { ApolloCore } from '../app';
+import { push, toErrorShape, type Connection, type HandlerMap } from '../dispatch';
+import { ADAPTERS, importPath } from '../import/index';
+import { mkdirPrivate, PRIVATE_FILE_MODE } from '../store/private-files';
+
+type Progress = ImportPushEvents['import.progress'];
+
+interface Upload {
+  id: string;
+  conn: Connection;
+  name: string;
+  size: number;
+  format?: string;
+  allowDuplicate: boolean;
+  dir: string;
+  path: string;
+  fh: FileHandle | null;
+  received: number;
+  abort: AbortController;
+  state: 'uploading' | 'importing' | 'over';
+  /** Chunks are written one after another, whatever order their requests are handled in. */
+  writing: Promise<unknown>;
+}
+
+/** Progress pushes at most this often while a stage runs. */
+const THROTTLE_MS = 100;
+
+export function importHandlers(core: ApolloCore): HandlerMap {
+  const uploads = new Map<string, Upload>();
+  const get = (id: string, conn: Connection): Upload => {
+    const u = uploads.get(id);
+    if (!u || u.conn.id !== conn.id) throw new ApolloError('NOT_FOUND', `No import ${id}`);
+    return u;
+  };
+  const report = (u: Upload, p: Omit<Progress, 'importId' | 'file'>) => push(u.conn, 'import.progress', { importId: u.id, file: u.name, ...p });
+  const cleanup = async (u: Upload) => {
+    u.state = 'over';
+    uploads.delete(u.id);
+    await u.fh?.close().catch(() => undefined);
+    u.fh = null;
+    await rm(u.dir, { recursive: true, force: true }).catch(() => undefined);
+  };
+
+  return {
+    'import.formats': () => ADAPTERS.map((a) => ({ format: a.format, description: a.description })),
+
+    'import.begin': async ({ name, size, format, allowDuplicate }, conn) => {
+      if (format && !ADAPTERS.some((a) => a.format === format)) throw new ApolloError('BAD_REQUEST', `Unknown import format "${format}"`);
+      const id = randomUUID();
+      // Under the staging area, named by this process: a crash leaves it to be swept.
+      const dir = join(core.ws.home, '.import-staging', `${process.pid}-upload-${id}`);
+      await mkdirPrivate(dir);
+      const path = join(dir, name);
+      const fh = await open(path, 'wx', PRIVATE_FILE_MODE);
+      const u: Upload = { id, conn, name, size, format, allowDuplicate: allowDuplicate === true, dir, path, fh, received: 0, abort: new AbortController(), state: 'uploading', writing: Promise.resolve() };
+      uploads.set(id, u);
+      return { importId: id };
+    },
+
+    'import.chunk': async ({ importId, offset, data }, conn) => {
+      const u = get(importId, conn);
+      const write = u.writing.then(async () => {
+        if (u.state !== 'uploading' || !u.fh) throw new ApolloError('CONFLICT', `Import ${importId} takes no more bytes`);
+        if (offset !== u.received) throw new ApolloError('BAD_REQUEST', `Import ${importId}: expected the bytes from ${u.received}, got them from ${offset}`);
+        const buf = Buffer.from(data, 'base64');
+        if (u.received + buf.length > u.size) throw new ApolloError('BAD_REQUEST', `Import ${importId}: more bytes than the ${u.size} announced`);
+        let done = 0;
+        while (done < buf.length) done += (await u.fh.write(buf, done, buf.length - done)).bytesWritten;
+        u.received += buf.length;
+        report(u, { stage: 'uploading', bytes: u.received, total: u.size, sessions: 0 });
+        return u.received;
+      });
+      u.writing = write.catch(() => undefined);
+      return { received: await write };
+    },
+
+    'import.finish': async ({ importId }, conn) => {
+      const u = get(importId, conn);
+      await u.writing;
+      if (u.state !== 'uploading') throw new ApolloError('CONFLICT', `Import ${importId} is already running`);
+      if (u.received !== u.size) throw new ApolloError('BAD_REQUEST', `Import ${importId}: ${u.received} of ${u.size} bytes received`);
+      await u.fh!.close();
+      u.fh = null;
+      u.state = 'importing';
+      let last = 0;
+      void importPath(core.ws, u.path, {
+        format: u.format, allowDuplicate: u.allowDuplicate, signal: u.abort.signal,
+        onProgress: (p) => {
+          const now = Date.now();
+          if (now - last < THROTTLE_MS) return;
+          last = now;
+          report(u, { stage: p.stage, bytes: p.bytes, total: p.total, sessions: p.sessions });
+        },
+      }).then(
+        (r) => {
+          core.notifySessionsChanged();
+          report(u, { stage: 'done', bytes: u.size, total: u.size, sessions: r.sessionIds.length, sessionIds: r.sessionIds, format: r.format });
+        },
+        (err: unknown) => {
+          const error = toErrorShape(err);
+          const dups = error.code === 'CONFLICT' ? (error.details as { sessionIds?: string[] } | undefined)?.sessionIds : undefined;
+          report(u, { stage: error.code === 'CANCELLED' ? 'cancelled' : 'failed', bytes: 0, total: u.size, sessions: 0, error, ...(dups ? { duplicateOf: dups } : {}) });
+        },
+      ).finally(() => cleanup(u));
+      return { ok: true as const };
+    },
+
+    'import.cancel': async ({ importId }, conn) => {
+      const u = get(importId, conn);
+      u.abort.abort();
+      if (u.state === 'uploading') {
+        await u.writing;
+        await cleanup(u);
+        report(u, { stage: 'cancelled', bytes: 0, total: u.size, sessions: 0 });
+      }
+      return { ok: true as const };
+    },
+  };
+}

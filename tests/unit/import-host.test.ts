@@ -1,0 +1,94 @@
+// import.* over the contract: a file uploaded in chunks, imported with progress
+// pushed to the client, duplicates reported with the sessions they duplicate, and a
+// cancel that leaves nothing behind.
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { ImportPushEvents } from '../../shared/contract/import';
+import { ApolloCore } from '../../electron/core/app';
+import { haveSamples, sample } from '../fixtures/import';
+
+type Progress = ImportPushEvents['import.progress'];
+let root: string;
+let core: ApolloCore;
+let call: (cmd: string, args: unknown) => Promise<never>;
+let progress: Progress[];
+
+beforeEach(async () => {
+  root = await mkdtemp(join(tmpdir(), 'apollo-import-host-'));
+  core = await ApolloCore.open({ home: join(root, 'home'), resourcesDir: resolve(__dirname, '../../resources'), host: 'web' });
+  const waiting = new Map<number, (m: unknown) => void>();
+  progress = [];
+  const link = core.connect((m) => {
+    if (m.kind === 'res') waiting.get(m.id)?.(m);
+    else if (m.name === 'import.progress') progress.push(m.payload as Progress);
+  });
+  let id = 0;
+  call = (cmd, args) =>
+    new Promise((res, rej) => {
+      const n = ++id;
+      waiting.set(n, (m) => {
+        const r = m as { ok: boolean; result?: unknown; error?: unknown };
+        if (r.ok) res(r.result as never);
+        else rej(r.error);
+      });
+      void link.receive({ kind: 'req', id: n, cmd, args });
+    });
+});
+afterEach(async () => {
+  await core.close();
+  await rm(root, { recursive: true, force: true });
+});
+
+async function until(pred: () => boolean): Promise<void> {
+  for (let i = 0; i < 400 && !pred(); i++) await new Promise((r) => setTimeout(r, 10));
+  expect(pred()).toBe(true);
+}
+
+async function upload(file: string, name: string, opts: { allowDuplicate?: boolean } = {}): Promise<string> {
+  const buf = await readFile(file);
+  const { importId } = await call('import.begin', { name, size: buf.length, ...opts }) as { importId: string };
+  // Small chunks, sent without waiting for each other: the host keeps them in order.
+  const sends: Promise<unknown>[] = [];
+  for (let off = 0; off < buf.length; off += 64 * 1024) sends.push(call('import.chunk', { importId, offset: off, data: buf.subarray(off, off + 64 * 1024).toString('base64') }));
+  await Promise.all(sends);
+  await call('import.finish', { importId });
+  return importId;
+}
+
+describe.skipIf(!haveSamples)('import over the contract', () => {
+  it('uploads, imports, pushes progress and the new sessions', async () => {
+    const id = await upload(sample('sft/openai-chat-tools_swe-gym-openhands.jsonl'), 'train.jsonl');
+    await until(() => progress.some((p) => p.importId === id && p.stage === 'done'));
+    const done = progress.find((p) => p.stage === 'done')!;
+    expect(done).toMatchObject({ file: 'train.jsonl', format: 'openai-chat', sessions: 5 });
+    expect(progress.some((p) => p.stage === 'uploading')).toBe(true);
+    const listed = (await call('sessions.list', {})) as Array<{ id: string }>;
+    for (const sid of done.sessionIds!) expect(listed.map((s) => s.id)).toContain(sid);
+    // The upload itself is gone.
+    expect((await readdir(join(root, 'home', '.import-staging'))).filter((d) => d.includes('upload'))).toEqual([]);
+
+    const again = await upload(sample('sft/openai-chat-tools_swe-gym-openhands.jsonl'), 'train.jsonl');
+    await until(() => progress.some((p) => p.importId === again && p.stage === 'failed'));
+    const failed = progress.find((p) => p.importId === again && p.stage === 'failed')!;
+    expect(failed.error?.code).toBe('CONFLICT');
+    expect(failed.duplicateOf?.sort()).toEqual([...done.sessionIds!].sort());
+  });
+
+  it('a cancelled upload leaves nothing', async () => {
+    const { importId } = await call('import.begin', { name: 'x.cast', size: 1000 }) as { importId: string };
+    await call('import.chunk', { importId, offset: 0, data: Buffer.from('{"version": 2').toString('base64') });
+    await call('import.cancel', { importId });
+    expect(progress.at(-1)).toMatchObject({ importId, stage: 'cancelled' });
+    expect(await readdir(join(root, 'home', '.import-staging'))).toEqual([]);
+    await expect(call('import.chunk', { importId, offset: 13, data: '' })).rejects.toMatchObject({ code: 'NOT_FOUND' });
+  });
+
+  it('refuses names with folders, bytes out of order and an early finish', async () => {
+    await expect(call('import.begin', { name: '../evil.json', size: 1 })).rejects.toMatchObject({ code: 'BAD_REQUEST' });
+    const { importId } = await call('import.begin', { name: 'a.json', size: 10 }) as { importId: string };
+    await expect(call('import.chunk', { importId, offset: 5, data: 'AAAA' })).rejects.toMatchObject({ code: 'BAD_REQUEST' });
+    await expect(call('import.finish', { importId })).rejects.toMatchObject({ message: expect.stringMatching(/0 of 10 bytes/) });
+  });
+});
