@@ -6,7 +6,7 @@ import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { EventOf, SessionEventType } from '../../shared/events';
+import { parseSessionEvent, type EventOf, type SessionEventType } from '../../shared/events';
 import type { HostMessage } from '../../shared/contract/index';
 import { foldTrajectory } from '../../shared/trajectory';
 import { parseByteSize, resolveCheckpointLimits } from '../../shared/checkpoint-limits';
@@ -119,6 +119,23 @@ describe('checkpoint settings on a rollout', () => {
     const files = await call('checkpoint.files', { sessionId: session.id, stepId: last.stepId });
     expect(files).toMatchObject({ ok: true, result: { usage: { budgetBytes: MiB } } });
     expect((files.result as { files: Array<{ path: string }> }).files.map((f) => f.path)).toEqual(['data.txt', 'notes.txt']);
+  });
+
+  it('reads checkpoint events of older logs (no skipped list) and rejects a malformed list', () => {
+    const base = { seq: 1, ts: 1, stepId: 's1' };
+    expect(parseSessionEvent({ ...base, type: 'checkpoint.taken', commit: 'c', cwd: '/w' })).not.toBeNull();
+    expect(parseSessionEvent({ ...base, type: 'checkpoint.failed', error: 'e' })).not.toBeNull();
+    const skipped = [{ path: 'big.bin', bytes: 5, reason: 'too-big' }, { path: 'node_modules/', reason: 'excluded' }];
+    expect(parseSessionEvent({ ...base, type: 'checkpoint.taken', commit: 'c', cwd: '/w', skipped, skippedCount: 9 })).not.toBeNull();
+    expect(parseSessionEvent({ ...base, type: 'checkpoint.failed', error: 'e', skipped, skippedCount: 2 })).not.toBeNull();
+    expect(parseSessionEvent({ ...base, type: 'checkpoint.taken', commit: 'c', cwd: '/w', skipped: [{ path: 'x', reason: 'lost' }] })).toBeNull();
+    // The fold keeps the list with the checkpoint; an older event has none.
+    const t = foldTrajectory([
+      { seq: 1, ts: 1, type: 'rollout.started', rolloutId: 'r', branchId: 'main', task: 't', endpoint: null, policy: 'model', maxSteps: 1, parentStepId: null },
+      { seq: 2, ts: 2, type: 'step.started', stepId: 's1', parentId: null, branchId: 'main', depth: 1, rolloutId: 'r' },
+      { seq: 3, ts: 3, type: 'checkpoint.taken', stepId: 's1', commit: 'c', cwd: '/w', skipped: [{ path: 'big.bin', bytes: 5, reason: 'too-big' }], skippedCount: 3 },
+    ]);
+    expect(t.steps.get('s1')!.checkpoint).toMatchObject({ commit: 'c', skipped: [{ path: 'big.bin', bytes: 5, reason: 'too-big' }], skippedCount: 3 });
   });
 
   it('lets CLI flags override the settings for one run', () => {

@@ -630,8 +630,8 @@ export class CheckpointStore {
    * Pack loose objects in the background (bounded by a timeout). `repack -d` without -a
    * only packs loose objects and then deletes loose copies that are packed, so it is
    * safe next to a running snapshot: nothing unpacked is ever pruned. (The old path ran
-   * `git gc --prune=now` synchronously, which held a rollout for minutes and could prune
-   * objects a concurrent `git add` had just written.)
+   * `git gc --prune=now` on the step's path, which held a rollout for minutes; run in
+   * the background it could delete objects a concurrent `git add` had just written.)
    */
   private startMaintenance(): void {
     if (this.maintenance) return;
@@ -685,7 +685,8 @@ export class CheckpointStore {
    *  1. check: every file to write has a path of real folders (or of tracked entries that
    *     go first); folders that change are writable. Nothing is touched yet.
    *  2. stage: the target's files are written into a folder at the top of workDir (the
-   *     same file system as every entry, so the moves below are renames) and checked
+   *     same file system as its entries, so the moves below are renames; an entry on a
+   *     mount inside workDir fails with EXDEV and is undone like any failure) and checked
    *     against the blob sizes and modes.
    *  3. swap: tracked entries that go are renamed into the staging folder, folders left
    *     empty are removed, staged files are renamed in; each step is journaled. Any

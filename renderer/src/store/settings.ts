@@ -52,10 +52,13 @@ export const createSettingsSlice =
     loadSettings: async () => {
       try {
         const [profiles, settings] = await Promise.all([transport.request('profiles.list', {}), transport.request('settings.get', {})]);
-        set({
-          profiles, profilesLoaded: true, annotator: settings.annotator,
-          checkpointLimits: { checkpointBudgetBytes: settings.checkpointBudgetBytes, checkpointMaxFileBytes: settings.checkpointMaxFileBytes },
-        });
+        // An older host answers the annotator only: the checkpoint fields then stay hidden.
+        const limits = typeof settings.checkpointBudgetBytes === 'number' && typeof settings.checkpointMaxFileBytes === 'number'
+          ? { checkpointBudgetBytes: settings.checkpointBudgetBytes, checkpointMaxFileBytes: settings.checkpointMaxFileBytes }
+          : null;
+        // The profile used last is kept by the host: after a reload the judge and the
+        // rollout dialogs preselect it (they fell back to the alphabetically first).
+        set({ profiles, profilesLoaded: true, annotator: settings.annotator, checkpointLimits: limits, lastProfile: get().lastProfile ?? settings.lastProfile ?? null });
       } catch (err) {
         set({ profilesLoaded: true });
         get().reportError('Could not load the endpoint profiles', err);
@@ -108,5 +111,10 @@ export const createSettingsSlice =
       return { ok: true, value: true as const };
     },
 
-    rememberProfile: (name) => set({ lastProfile: name }),
+    rememberProfile: (name) => {
+      if (get().lastProfile === name) return;
+      set({ lastProfile: name });
+      // A convenience: a host that cannot store it still has it for this page.
+      transport.request('settings.set', { lastProfile: name }).catch(() => undefined);
+    },
   });
