@@ -6,6 +6,7 @@ import { latestRollout } from '../lib/trajectoryView';
 import type { AppState } from '../store';
 import { countRunning, selectTerminals } from '../store/terminals';
 import { Icon } from './Icon';
+import { SessionImport } from './SessionImport';
 
 /**
  * What a session is doing, at a glance: one word and one colour each (the sidebar
@@ -96,15 +97,17 @@ export function Sidebar() {
       <div className="section-label">
         Sessions {loaded && <span className="count">{sessions.length}</span>}
       </div>
-      <ul className="session-list" data-testid="session-list">
-        {!loaded && <li className="muted pad">Loading…</li>}
-        {loaded && sessions.length === 0 && (
-          <li className="muted pad empty-hint">No sessions yet. Create one to start a shell the agent and you can share.</li>
-        )}
-        {sessions.map((s) => (
-          <SessionItem key={s.id} session={s} />
-        ))}
-      </ul>
+      <SessionImport>
+        <ul className="session-list" data-testid="session-list">
+          {!loaded && <li className="muted pad">Loading…</li>}
+          {loaded && sessions.length === 0 && (
+            <li className="muted pad empty-hint">No sessions yet. Create one to start a shell the agent and you can share.</li>
+          )}
+          {sessions.map((s) => (
+            <SessionItem key={s.id} session={s} />
+          ))}
+        </ul>
+      </SessionImport>
     </aside>
   );
 }

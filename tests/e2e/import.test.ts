@@ -1,0 +1,109 @@
+// Importing from the session list in the browser: a file through the picker and a
+// file dropped on the list, each with its progress until its sessions appear; a
+// second import of the same file offers to import it again; a malformed file shows
+// its error and adds nothing.
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Browser } from 'playwright-core';
+import { launchBrowser, openPage, ROOT, startServer, waitFor, type Server } from './harness';
+
+const SAMPLES = resolve(ROOT, '../shared/samples');
+let home: string;
+let browser: Browser;
+let server: Server;
+
+beforeAll(async () => {
+  home = await mkdtemp(join(tmpdir(), 'apollo-import-e2e-'));
+  server = await startServer(home);
+  browser = await launchBrowser();
+});
+afterAll(async () => {
+  await browser?.close();
+  await server?.stop();
+  await rm(home, { recursive: true, force: true });
+});
+
+describe('import from the session list', () => {
+  it('imports a picked file and a dropped file, with progress, and offers to import a file again', async () => {
+    const { page, pageErrors } = await openPage(browser, server.url);
+    const items = page.getByTestId('session-item');
+    await items.first().waitFor();
+    const before = await items.count();
+
+    const cast = join(home, 'demo.cast');
+    await writeFile(cast, [
+      JSON.stringify({ version: 2, width: 80, height: 24, title: 'picked recording' }),
+      JSON.stringify([0.1, 'o', 'hello\r\n']),
+      JSON.stringify([0.2, 'm', 'greeting']),
+      JSON.stringify([0.3, 'o', 'world\r\n']),
+    ].join('\n') + '\n');
+    await page.getByTestId('import-file').setInputFiles(cast);
+    await page.getByTestId('import-job').filter({ hasText: 'demo.cast' }).and(page.locator('[data-stage="done"]')).waitFor();
+    await waitFor(async () => (await items.count()) === before + 1, 'the imported session in the list');
+    await expect(page.getByTestId('session-name').filter({ hasText: 'picked recording' }).count()).resolves.toBe(1);
+
+    // Dropped onto the list: a DataTransfer with a File, as a drag from the desktop makes.
+    const sft = JSON.stringify({ messages: [{ role: 'user', content: 'hi' }, { role: 'assistant', content: 'hello' }] });
+    const drop = await page.evaluateHandle((text) => {
+      const dt = new DataTransfer();
+      dt.items.add(new File([text + '\n'], 'chat.jsonl', { type: 'application/jsonl' }));
+      return dt;
+    }, sft);
+    const list = page.getByTestId('session-import');
+    await list.dispatchEvent('dragover', { dataTransfer: drop });
+    await list.dispatchEvent('drop', { dataTransfer: drop });
+    await page.getByTestId('import-job').filter({ hasText: 'chat.jsonl' }).and(page.locator('[data-stage="done"]')).waitFor();
+    await waitFor(async () => (await items.count()) === before + 2, 'the dropped file\'s session in the list');
+
+    // The same file again: refused, with a button to import it anyway.
+    await page.getByTestId('import-file').setInputFiles(cast);
+    const again = page.getByTestId('import-job').filter({ hasText: 'demo.cast' }).and(page.locator('[data-stage="failed"]'));
+    await again.waitFor();
+    await expect(again.getByTestId('import-error').textContent()).resolves.toMatch(/already imported \(same SHA-256\)/);
+    await again.getByTestId('import-again').click();
+    await waitFor(async () => (await items.count()) === before + 3, 'the second copy in the list');
+    expect(pageErrors).toEqual([]);
+  });
+
+  it('shows the error of a malformed file and adds nothing', async () => {
+    const { page } = await openPage(browser, server.url);
+    const items = page.getByTestId('session-item');
+    await items.first().waitFor();
+    const before = await items.count();
+    const bad = join(home, 'broken.traj');
+    await writeFile(bad, '{"trajectory": [{"action": "ls"');
+    await page.getByTestId('import-file').setInputFiles(bad);
+    const job = page.getByTestId('import-job').filter({ hasText: 'broken.traj' }).and(page.locator('[data-stage="failed"]'));
+    await job.waitFor();
+    await expect(job.getByTestId('import-error').textContent()).resolves.toMatch(/broken\.traj/);
+    expect(await items.count()).toBe(before);
+  });
+
+  it('cancels a large upload part-way: nothing is imported', async () => {
+    const { page } = await openPage(browser, server.url);
+    const items = page.getByTestId('session-item');
+    await items.first().waitFor();
+    const before = await items.count();
+    const big = join(home, 'big.cast');
+    const line = JSON.stringify([0.001, 'o', 'x'.repeat(4000)]);
+    await writeFile(big, `${JSON.stringify({ version: 2, width: 80, height: 24 })}\n${`${line}\n`.repeat(10_000)}`);
+    await page.getByTestId('import-file').setInputFiles(big);
+    const job = page.getByTestId('import-job').filter({ hasText: 'big.cast' });
+    await job.getByTestId('import-progress').waitFor();
+    await page.screenshot({ path: join(home, 'import-progress.png') });
+    await job.getByTestId('import-cancel').click();
+    await job.and(page.locator('[data-stage="cancelled"]')).waitFor();
+    await new Promise((r) => setTimeout(r, 500));
+    expect(await items.count()).toBe(before);
+  });
+
+  it.skipIf(!existsSync(join(SAMPLES, 'README.md')))('imports a real sample from ../shared/samples', async () => {
+    const file = join(SAMPLES, 'swe-agent/v1x_gpt4o_sweagenttestrepo-1c2844.traj');
+    const { page } = await openPage(browser, server.url);
+    await page.getByTestId('import-file').setInputFiles(file);
+    await page.getByTestId('import-job').filter({ hasText: 'v1x_gpt4o' }).and(page.locator('[data-stage="done"]')).waitFor();
+  });
+});
