@@ -17,6 +17,7 @@ import { buildOwnedMessages } from '../core/rollout/context';
 import { RequestRecorder } from '../core/rollout/request-record';
 import { TOOL_SCHEMAS } from '../core/rollout/tools';
 import type { SessionLog } from '../core/store/workspace';
+import { benchImport } from './import';
 
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 200_000);
 const FLOOD_BYTES = Number(process.env.BENCH_FLOOD_BYTES ?? 200_000_000);
@@ -210,6 +211,7 @@ async function main(): Promise<void> {
     await benchEvents(dir);
     await benchOpen(dir);
     await benchExport(dir);
+    await benchImport(dir);
     await benchPty(dir);
   } finally {
     await rm(dir, { recursive: true, force: true });
