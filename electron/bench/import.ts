@@ -13,7 +13,7 @@ async function writeLines(path: string, header: string | null, line: (i: number)
   let bytes = 0;
   const put = async (s: string) => {
     bytes += Buffer.byteLength(s);
-    if (!out.write(s)) await new Promise((r) => out.once('drain', r));
+    if (!out.write(s)) await new Promise<void>((r) => out.once('drain', () => r()));
   };
   if (header) await put(header + '\n');
   for (let i = 0; !until(bytes, i); i++) await put(line(i) + '\n');
