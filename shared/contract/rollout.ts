@@ -27,6 +27,8 @@ export interface WorkspaceSettings {
   checkpointBudgetBytes: number;
   /** Files bigger than this are left out of checkpoints (listed as skipped). */
   checkpointMaxFileBytes: number;
+  /** The endpoint profile used last (rollout, branch, judge): what the pickers preselect, also after a restart. */
+  lastProfile: string | null;
 }
 
 export const profileInput = z.object({
@@ -91,6 +93,7 @@ export const rolloutCommands = {
         annotator: z.string().min(1).max(100).optional(),
         checkpointBudgetBytes: z.number().int().min(CHECKPOINT_BUDGET_RANGE.min).max(CHECKPOINT_BUDGET_RANGE.max).optional(),
         checkpointMaxFileBytes: z.number().int().min(CHECKPOINT_MAX_FILE_RANGE.min).max(CHECKPOINT_MAX_FILE_RANGE.max).optional(),
+        lastProfile: z.string().min(1).max(64).optional(),
       })
       .refine((v) => Object.values(v).some((x) => x !== undefined), { message: 'Give at least one setting to change.' }),
   ),

@@ -62,9 +62,10 @@ export function rolloutHandlers(core: ApolloCore): HandlerMap {
       return core.control.status(sessionId);
     },
     'settings.get': () => settingsOf(core),
-    'settings.set': async ({ annotator, checkpointBudgetBytes, checkpointMaxFileBytes }) => {
+    'settings.set': async ({ annotator, checkpointBudgetBytes, checkpointMaxFileBytes, lastProfile }) => {
       const values: Record<string, unknown> = {};
       if (annotator !== undefined) values.annotator = annotator;
+      if (lastProfile !== undefined) values.lastProfile = lastProfile;
       if (checkpointBudgetBytes !== undefined) values[CHECKPOINT_SETTING_KEYS.budgetBytes] = checkpointBudgetBytes;
       if (checkpointMaxFileBytes !== undefined) values[CHECKPOINT_SETTING_KEYS.maxFileBytes] = checkpointMaxFileBytes;
       // Open checkpoint stores pick the new limits up at their next snapshot.
@@ -76,5 +77,5 @@ export function rolloutHandlers(core: ApolloCore): HandlerMap {
 
 function settingsOf(core: ApolloCore): WorkspaceSettings {
   const limits = core.checkpointLimits();
-  return { annotator: core.annotator(), checkpointBudgetBytes: limits.budgetBytes, checkpointMaxFileBytes: limits.maxFileBytes };
+  return { annotator: core.annotator(), checkpointBudgetBytes: limits.budgetBytes, checkpointMaxFileBytes: limits.maxFileBytes, lastProfile: core.ws.getSetting<string>('lastProfile') ?? null };
 }

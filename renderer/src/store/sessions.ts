@@ -103,6 +103,8 @@ export const createSessionsSlice =
       if (input.cwd.trim()) args.cwd = input.cwd.trim();
       try {
         const s = await transport.request('sessions.create', args);
+        // A failure of an earlier attempt is stale now (its toast stayed for a minute over the Send button).
+        get().resolveToasts('Could not create the session');
         get().upsertSession(s);
         void get().openSession(s.id);
         return { ok: true, value: s };
@@ -115,6 +117,7 @@ export const createSessionsSlice =
     renameSession: async (sessionId, name) => {
       try {
         const s = await transport.request('sessions.rename', { sessionId, name });
+        get().resolveToasts('Could not rename the session');
         get().upsertSession(s);
         return true;
       } catch (err) {
@@ -148,6 +151,7 @@ export const createSessionsSlice =
           return;
         }
         const previous = get().openSessionId;
+        get().resolveToasts('Could not open the session');
         get().upsertSession(res.session);
         get().loadTrajectory(sessionId, res.events);
         get().noteEndpointEvents(sessionId, res.events);

@@ -51,6 +51,8 @@ export interface UiSlice {
   /** Toast for a failed request. */
   reportError(title: string, err: unknown): void;
   dismissToast(id: number): void;
+  /** Drop the error toasts of `title` (the same action succeeded since: its failure is stale news). */
+  resolveToasts(title: string): void;
   openDialog(d: Dialog): void;
   closeDialog(): void;
   setRenaming(sessionId: string | null): void;
@@ -90,6 +92,9 @@ export const createUiSlice: Slice<UiSlice> = (set, get) => ({
   },
 
   dismissToast: (id) => set({ toasts: get().toasts.filter((t) => t.id !== id) }),
+  resolveToasts: (title) => {
+    if (get().toasts.some((t) => t.title === title)) set({ toasts: get().toasts.filter((t) => t.title !== title) });
+  },
   openDialog: (dialog) => set({ dialog }),
   closeDialog: () => set({ dialog: null }),
   setRenaming: (renamingSessionId) => set({ renamingSessionId }),

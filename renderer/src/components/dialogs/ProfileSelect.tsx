@@ -27,10 +27,23 @@ export function ProfileSelect(props: { value: string; onChange(v: string): void;
   );
 }
 
-/** The profile to preselect: the last one used, else the first. */
+/**
+ * The profile to preselect: the last one used (kept by the host across reloads), else
+ * one that can answer now (its key is set, or it is a local server that needs none),
+ * else the first. The alphabetically first was a poor guess for a judge.
+ */
 export function useDefaultProfile(): string {
   const last = useApp((s) => s.lastProfile);
   const profiles = useApp((s) => s.profiles);
   if (last && profiles.some((p) => p.name === last)) return last;
-  return profiles[0]?.name ?? '';
+  const usable = profiles.find((p) => p.keySource !== 'none') ?? profiles.find((p) => !p.apiKeyEnv && isLocal(p.baseUrl));
+  return (usable ?? profiles[0])?.name ?? '';
+}
+
+function isLocal(url: string): boolean {
+  try {
+    return ['127.0.0.1', 'localhost', '[::1]'].includes(new URL(url).hostname);
+  } catch {
+    return false;
+  }
 }

@@ -65,8 +65,19 @@ const KEY_SOURCE: Record<EndpointProfile['keySource'], string> = {
   env: 'from its environment variable',
   keychain: 'stored in the OS keychain',
   memory: 'held in memory until the host restarts',
-  none: 'no key (fine for local servers)',
+  none: 'no key (only servers that need none answer, e.g. a local vLLM or Ollama)',
 };
+
+/**
+ * Where the key comes from, truthfully: a profile that names a variable the host does
+ * not have gets no key, and says so (it said "fine for local servers" while Test
+ * connection failed for want of that key).
+ */
+function keySourceText(p: EndpointProfile): string {
+  if (p.keySource === 'env' && p.apiKeyEnv) return `from $${p.apiKeyEnv}`;
+  if (p.keySource === 'none' && p.apiKeyEnv) return `no key: $${p.apiKeyEnv} is not set`;
+  return KEY_SOURCE[p.keySource];
+}
 
 export function SettingsDialog() {
   const closeDialog = useApp((s) => s.closeDialog);
@@ -344,9 +355,14 @@ function KeyAndTest({ profile, browser, keyStoreNotice }: { profile: EndpointPro
         <span className="field-label">
           API key{' '}
           <span className={`key-source ks-${profile.keySource}`} data-testid="profile-key-source" data-source={profile.keySource}>
-            {profile.keySource === 'env' && profile.apiKeyEnv ? `from $${profile.apiKeyEnv}` : KEY_SOURCE[profile.keySource]}
+            {keySourceText(profile)}
           </span>
         </span>
+        {profile.keySource === 'none' && profile.apiKeyEnv && (
+          <span className="warn-text small" data-testid="profile-key-missing">
+            The host runs without ${profile.apiKeyEnv}: set it where the host starts and restart the host, or paste a key below. Test connection fails until then unless the server needs no key.
+          </span>
+        )}
         <div className="inline-row">
           <input
             type="password"
@@ -383,6 +399,11 @@ function KeyAndTest({ profile, browser, keyStoreNotice }: { profile: EndpointPro
         {result && result !== 'running' && (
           <span className={result.ok ? 'ok-text' : 'err-text'} data-testid="test-result" data-ok={result.ok ? 'true' : 'false'}>
             {result.ok ? `✓ OK · ${result.latencyMs} ms` : `✗ ${result.error ?? 'failed'}${result.latencyMs ? ` (${result.latencyMs} ms)` : ''}`}
+          </span>
+        )}
+        {result && result !== 'running' && !result.ok && profile.keySource === 'none' && /\b40[13]\b|api.?key|unauthori[sz]ed|authenticat/i.test(result.error ?? '') && (
+          <span className="warn-text small" data-testid="test-key-hint">
+            The endpoint wants a key, and this profile has none{profile.apiKeyEnv ? ` ($${profile.apiKeyEnv} is not set)` : ''}.
           </span>
         )}
       </div>

@@ -1,10 +1,11 @@
-// Comments on a step: plain text (Markdown is kept as typed), with author and time;
-// editable and deletable. Ctrl/⌘ Enter adds.
+// Comments on a step: Markdown (rendered safely, see lib/markdown.ts), with author
+// and time; editable and deletable. Ctrl/⌘ Enter adds.
 import { useEffect, useRef, useState } from 'react';
 import type { Comment, Step } from '../../../../shared/trajectory';
 import { useApp } from '../../context';
 import { formatDateTime } from '../../lib/format';
 import { onCtrlEnter } from '../form';
+import { Markdown } from '../Markdown';
 
 export function StepComments({ sessionId, step }: { sessionId: string; step: Step }) {
   const entry = useApp((s) => s.trajectories[sessionId]);
@@ -45,7 +46,7 @@ export function StepComments({ sessionId, step }: { sessionId: string; step: Ste
           rows={2}
           value={text}
           aria-label={`Comment on step ${step.depth}`}
-          placeholder={`Comment on step ${step.depth} (Markdown as plain text) — Ctrl/⌘ Enter to add, Esc to leave`}
+          placeholder={`Comment on step ${step.depth} (Markdown: **bold**, \`code\`, [link](https://…), - lists) — Ctrl/⌘ Enter to add, Esc to leave`}
           onChange={(e) => setText(e.target.value)}
           onKeyDown={onCtrlEnter(
             () => void submit(),
@@ -154,9 +155,7 @@ function CommentItem({ sessionId, c }: { sessionId: string; c: Comment }) {
           </div>
         </div>
       ) : (
-        <div className="comment-text" data-testid="comment-text">
-          {c.text}
-        </div>
+        <Markdown className="comment-text" testId="comment-text" text={c.text} />
       )}
     </li>
   );

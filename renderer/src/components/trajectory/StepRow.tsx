@@ -7,6 +7,7 @@ import type { StreamingText } from '../../store/rollout';
 import { Icon } from '../Icon';
 import type { RetryInfo } from '../../store/trajectory';
 import { formatDuration, formatTokens, truncate } from '../../lib/format';
+import { markdownText } from '../../lib/markdown';
 import { describeTimings, observationOf, observationPreview, prettyArguments, runningActiveMs, stepTimings, summarizeStep, thoughtOf, type PauseSpan } from '../../lib/steps';
 
 export interface StepRowProps {
@@ -222,7 +223,7 @@ export const StepRow = memo(function StepRow(p: StepRowProps) {
 
       {p.comments.slice(0, 3).map((c) => (
         <div key={c.id} className="step-comment" data-testid="step-comment">
-          <span className="comment-author">{c.author}</span> {truncate(c.text, 160)}
+          <span className="comment-author">{c.author}</span> {truncate(markdownText(c.text), 160)}
         </div>
       ))}
       {p.comments.length > 3 && <div className="step-comment dim">+{p.comments.length - 3} more</div>}
