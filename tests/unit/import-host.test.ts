@@ -92,3 +92,27 @@ describe.skipIf(!haveSamples)('import over the contract', () => {
     await expect(call('import.finish', { importId })).rejects.toMatchObject({ message: expect.stringMatching(/0 of 10 bytes/) });
   });
 });
+
+describe.skipIf(!haveSamples)('an imported session in the annotator', () => {
+  it('records a hand-written branch offline, refuses a rewind for want of an environment, and takes comments, labels and context views', async () => {
+    const id = await upload(sample('swe-agent/v1x_gpt4o_sweagenttestrepo-1c2844.traj'), 'run.traj');
+    await until(() => progress.some((p) => p.importId === id && p.stage === 'done'));
+    const sessionId = progress.find((p) => p.stage === 'done')!.sessionIds![0]!;
+    const opened = (await call('sessions.open', { sessionId })) as { events: Array<{ type: string; stepId?: string }> };
+    const steps = opened.events.filter((e) => e.type === 'step.started').map((e) => e.stepId!);
+    const plan = (await call('branch.handActionPlan', { sessionId, fromStepId: steps[1]! })) as { mode: string; reason?: string };
+    expect(plan.mode).not.toBe('checkpoint');
+    expect(JSON.stringify(plan)).toMatch(/environment it ran in was not recorded/);
+    // Knowingly in the current state: there is none (the working directory is a stand-in file), so it waits offline.
+    const b = (await call('branch.create', { sessionId, fromStepId: steps[1]!, action: { name: 'run_command', arguments: { session_id: 'main', command: 'ls' } }, runInCurrentState: true })) as { stepId: string };
+    const after = (await call('sessions.open', { sessionId })) as { events: Array<{ type: string; stepId?: string; state?: string }> };
+    expect(after.events.some((e) => e.type === 'action.result' && e.stepId === b.stepId)).toBe(false);
+    expect(after.events.filter((e) => e.type === 'terminal.started')).toEqual([]);
+    await expect(call('branch.rewind', { sessionId, toStepId: steps[1]! })).rejects.toMatchObject({ message: expect.stringMatching(/no checkpoint/) });
+    await call('comment.add', { sessionId, stepId: steps[0]!, text: 'good first move' });
+    await call('labels.set', { sessionId, stepIds: [steps[2]!], label: 'mask', tags: ['redundant'], note: '' });
+    const view = (await call('steps.request', { sessionId, stepId: steps[2]! })) as { source: string; messages?: unknown[] } | null;
+    expect(view?.source).toBe('recorded');
+  });
+});
+
