@@ -182,7 +182,14 @@ describe.skipIf(!haveSamples)('InnovatorBench nodes (real sample)', () => {
     });
     await writeFile(join(dir, 'root_r.json'), JSON.stringify({ id: 'r', parent_id: null, timestamp: '2025-09-08T10:00:00', node_type: 'root', messages: [], response: null, source: 'generate', depth: 0, observation: { success: true, message: 'T', source: 'user', timestamp: '2025-09-08T10:00:00' }, action: null }));
     await writeFile(join(dir, 'react_a.json'), JSON.stringify(mk('a', 'r', '2025-09-08T10:00:01', 'c1')));
-    await writeFile(join(dir, 'react_b.json'), JSON.stringify(mk('b', 'a', '2025-09-08T10:00:02', 'c2')));
+    // b's context holds a's call, its result and a person's turn after it.
+    const bNode = mk('b', 'a', '2025-09-08T10:00:02', 'c2') as { messages: unknown[] };
+    bNode.messages.push(
+      { role: 'assistant', content: '', reasoning: null, tool_call: { call_id: 'c1', name: 'run_command', arguments: { command: 'echo c1' } }, tool_result: null },
+      { role: 'tool', content: '', reasoning: null, tool_call: null, tool_result: { call_id: 'c1', name: 'run_command', content: '{"success": true}' } },
+      { role: 'user', content: '<real_user>check the logs first</real_user>', reasoning: null, tool_call: null, tool_result: null },
+    );
+    await writeFile(join(dir, 'react_b.json'), JSON.stringify(bNode));
     await writeFile(join(dir, 'react_c.json'), JSON.stringify(mk('c', 'a', '2025-09-08T10:00:03', 'c3')));
     const { sessions } = await w.import(dir);
     const [s] = sessions;
@@ -192,6 +199,10 @@ describe.skipIf(!haveSamples)('InnovatorBench nodes (real sample)', () => {
     const other = [...s!.t.branches.values()].find((b) => b.id !== 'main')!;
     expect(s!.t.steps.get(other.fromStepId!)!.response!.toolCalls[0]!.id).toBe('c1');
     expect([...s!.t.rollouts.values()][0]!.task).toBe('T');
+    expect(s!.main[0]!.guidance.map((g) => s!.t.guidance.get(g)!.text)).toEqual(['check the logs first']);
+    // Steps keep the source's times; the import itself is the newest fact, so the session lists first.
+    expect(s!.main[0]!.startedAt).toBe(Date.parse('2025-09-08T10:00:01Z'));
+    expect(w.ws.list()[0]!.id).toBe(s!.id);
   });
 
   it('a folder with a summary: copies of the kept nodes map onto the originals, the summary on the step it followed', async () => {

@@ -82,7 +82,7 @@ export async function emitRun(ctx: ImportContext, run: RunIR): Promise<StagedSes
   const rollouts: string[] = [];
   const mainRollout = idOf('rollout', 'main');
   rollouts.push(mainRollout);
-  await s.append({ type: 'rollout.started', rolloutId: mainRollout, branchId: 'main', task: run.task, endpoint, policy: 'model', maxSteps: Math.max(1, run.steps.length), parentStepId: null });
+  await s.append({ type: 'rollout.started', rolloutId: mainRollout, branchId: 'main', task: run.task, endpoint, policy: 'model', maxSteps: Math.max(1, run.steps.length), parentStepId: null }, firstAt);
   const guide = async (text: string, key: string, stepId: string | null, branchId: string) => {
     const guidanceId = idOf('guidance', key);
     await s.append({ type: 'guidance.queued', guidanceId, text, author: 'import', branchId });

@@ -149,7 +149,9 @@ export async function importPath(ws: Workspace, path: string, opts: ImportOption
           type: 'import.origin', format: adapter.format, file: input.name, sha256,
           ...(meta.toolVersion ? { toolVersion: meta.toolVersion } : {}), ...(meta.item ? { item: meta.item } : {}),
           context: meta.context, ...(meta.sourceCwd ? { sourceCwd: meta.sourceCwd } : {}), ...(meta.unknown ? { unknown: meta.unknown } : {}),
-        });
+          // Stamped now: the import happened now (and the session list shows it among the recent ones),
+          // while every other event keeps the source's time.
+        }, Date.now(), { keepClock: true });
         return s;
       },
     };

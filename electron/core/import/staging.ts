@@ -108,9 +108,10 @@ export class StagedSession {
    * event, so order is kept). Refuses an event that is not valid, naming where in
    * the source it comes from: nothing invalid ever reaches a fold.
    */
-  async append(body: SessionEventBody, ts?: number, src: EventSource = {}): Promise<void> {
+  async append(body: SessionEventBody, ts?: number, src: EventSource & { keepClock?: boolean } = {}): Promise<void> {
     const t = ts !== undefined && Number.isFinite(ts) && ts >= 0 ? Math.round(ts) : this.lastTs;
-    this.lastTs = t;
+    // An event stamped with another clock (the import itself) leaves the source's clock where it was.
+    if (!src.keepClock) this.lastTs = t;
     const event = { seq: this.seq + 1, ts: t, ...body };
     const r = sessionEventSchema.safeParse(event);
     if (!r.success) {

@@ -24,7 +24,7 @@ import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import type { ToolCall, Usage, WireMessage } from '../../../../shared/events';
-import { conversationSteps, textOf } from '../conversation';
+import { conversationSteps, realUserText, textOf } from '../conversation';
 import { argsText, check, parseJson, pyJson, toMs } from '../source';
 import { readFile } from 'node:fs/promises';
 import { ImportError, type ImportAdapter, type ImportContext, type ImportInput, type RunIR, type StepIR } from '../types';
@@ -295,6 +295,17 @@ async function readFolder(input: ImportInput, ctx: ImportContext): Promise<RunIR
     const text = s.summary_content || s.response?.content || textOf(s.response?.tool_calls?.[0]?.arguments);
     const wire = s.messages.map(ibWire);
     step.summary = { text, covered: path.filter((k) => !kept.has(k)), ...(wire.length ? { request: { messages: wire, owners: wireOwners(wire, steps, byCall) } } : {}) };
+  }
+  // A person's <real_user> turn in a node's context is guidance after the step it follows.
+  const keyed = new Map(steps.map((s) => [s.key, s]));
+  for (const st of steps) {
+    const req = st.request!;
+    req.messages.forEach((m, i) => {
+      const owner = req.owners[i];
+      const text = m.role === 'user' && owner ? realUserText(textOf(m.content)) : null;
+      const target = owner ? keyed.get(owner) : undefined;
+      if (text !== null && target && !(target.guidance ?? []).includes(text)) (target.guidance ??= []).push(text);
+    });
   }
   const first = ordered.find((n) => n.messages.length);
   const task = typeof rootTask === 'string' ? rootTask : taskOf(first ? first.messages.map(ibWire) : []);
