@@ -133,6 +133,33 @@ describe.skipIf(!haveSamples)('SWE-agent (real samples)', () => {
   });
 });
 
+describe('SWE-agent with per-step queries', () => {
+  it('uses each step\'s own query as its exact context', async () => {
+    const sys = { role: 'system', content: 'You are SWE-agent.' };
+    const user = { role: 'user', content: 'fix the bug' };
+    const a1 = { role: 'assistant', content: 'look first', tool_calls: [{ id: 'c1', type: 'function', function: { name: 'bash', arguments: '{"command":"ls"}' } }] };
+    const t1 = { role: 'tool', content: 'a.py', tool_call_id: 'c1' };
+    const traj = {
+      environment: 'main', info: { exit_status: 'submitted', swe_agent_version: '1.1.0' }, replay_config: JSON.stringify({ agent: { model: { name: 'gpt-4o' } } }),
+      history: [sys, user, { ...a1, action: 'ls', agent: 'main', message_type: 'action' }, { role: 'tool', content: 'a.py', tool_call_ids: ['c1'], agent: 'main' }, { role: 'assistant', content: 'submit now', action: 'submit', tool_calls: [{ id: 'c2', type: 'function', function: { name: 'submit', arguments: '{}' } }] }],
+      trajectory: [
+        { action: 'ls', observation: 'a.py', response: 'look first', thought: 'look first', execution_time: 0.1, state: { working_dir: '/repo' }, query: [sys, user] },
+        { action: 'submit', observation: 'diff', response: 'submit now', thought: 'submit now', execution_time: 0.2, state: { working_dir: '/repo' }, query: [sys, user, a1, t1] },
+      ],
+    };
+    const f = join(w.root, 'queries.traj');
+    await writeFile(f, JSON.stringify(traj));
+    const { sessions } = await w.import(f);
+    const [s] = sessions;
+    expect(origin(s!)).toMatchObject({ context: 'exact', toolVersion: 'SWE-agent 1.1.0', sourceCwd: '/repo' });
+    expect(requestMessages(s!.t, s!.main[1]!.requestId!)).toEqual([sys, user, a1, t1]);
+    expect(s!.t.requests.get(s!.main[1]!.requestId!)!.owners).toEqual([s!.main[0]!.id, s!.main[0]!.id]);
+    expect(s!.main[1]!.response!.toolCalls[0]).toMatchObject({ id: 'c2', name: 'submit' });
+    const out = await w.export([s!.id], ['openai']);
+    expect((out.openai[0] as { messages: Json[] }).messages.map((m) => m.role)).toEqual(['system', 'user', 'assistant', 'tool', 'assistant']);
+  });
+});
+
 describe.skipIf(!haveSamples)('InnovatorBench nodes (real sample)', () => {
   const file = sample('innovatorbench/react-node-depth70.json');
 
