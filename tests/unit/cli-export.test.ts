@@ -194,7 +194,7 @@ describe('apollo export', () => {
     expect(summaryNumbers(r.stdout)).toEqual(manifestNumbers(manifest));
     // The shipped sample carries the request record: its examples are what the model was sent.
     expect(r.stdout).not.toMatch(/come from sessions recorded before the request record/);
-    expect(manifest.counts.reconstructed).toBe(0);
+    expect((manifest.counts as { reconstructed?: number }).reconstructed).toBe(0);
 
     const openai = await readFile(join(bundle, 'openai.jsonl'), 'utf8');
     expect(validateOpenAIJsonl(openai)).toEqual([]);
