@@ -7,6 +7,25 @@ const toolCall = z.object({ name: z.string().min(1).max(100), arguments: z.recor
 
 export interface FileEntry { path: string; size: number; sha: string }
 
+/** A file a step changed: its checkpoint against the checkpoint it started from. */
+export interface FileChange {
+  path: string;
+  status: 'added' | 'deleted' | 'modified' | 'typechange';
+  /** Size before / after (absent on the side where the file does not exist). */
+  beforeSize?: number;
+  afterSize?: number;
+}
+
+/**
+ * What a step changed in the working directory. `base`: the step whose checkpoint it
+ * is compared with (the nearest ancestor that has one); null when the step has the
+ * first checkpoint of its path, so every file counts as added.
+ */
+export interface StepChanges {
+  base: { stepId: string; depth: number } | null;
+  changes: FileChange[];
+}
+
 /** Why a hand-written action cannot run on the checkpoint of the step it branches from. */
 export type HandActionRefusal = 'root' | 'checkpoints-off' | 'not-run' | 'checkpoint-failed' | 'no-checkpoint' | 'store-missing' | 'store-damaged';
 
@@ -114,6 +133,8 @@ export const annotateCommands = {
   'steps.request': command<StepRequestView | null>()(z.object({ sessionId: id, stepId: id })),
   'checkpoint.files': command<{ files: FileEntry[]; usage: { bytes: number; budgetBytes: number } }>()(z.object({ sessionId: id, stepId: id })),
   'checkpoint.readFile': command<{ text: string; binary: boolean }>()(z.object({ sessionId: id, stepId: id, path: z.string().min(1).max(4096) })),
+  /** What the step changed: its checkpoint against its nearest checkpointed ancestor's (see StepChanges). */
+  'checkpoint.changes': command<StepChanges>()(z.object({ sessionId: id, stepId: id })),
   'labels.set': command<{ count: number }>()(
     z.object({
       sessionId: id,

@@ -47,6 +47,8 @@ describe('branching and comments from the UI', () => {
     await step(page, 1).getByTestId('step-tool').click();
     await expect(step(page, 1).getAttribute('data-selected')).resolves.toBe('true');
     await page.getByTestId('step-tab-files').click();
+    // The tab opens on what the step changed; the whole snapshot is one click away.
+    await page.getByTestId('files-mode-all').click();
     const file = page.locator('[data-testid="step-file"][data-path="notes.txt"]');
     await file.waitFor({ timeout: 10_000 });
     await file.click();

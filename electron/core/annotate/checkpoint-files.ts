@@ -6,7 +6,7 @@ import { mkdtemp, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ApolloError } from '../../../shared/errors';
-import type { FileEntry } from '../../../shared/contract/annotate';
+import type { FileEntry, StepChanges } from '../../../shared/contract/annotate';
 import { CheckpointStore } from '../checkpoints/shadow-git';
 import type { SessionLog } from '../store/workspace';
 import { requireStep, trajectoryOf, type AnnotateCore } from './state';
@@ -54,6 +54,29 @@ export async function checkpointFiles(core: AnnotateCore, sessionId: string, ste
   const u = await store.usage();
   // The budget in force (settings), also when reading through a store opened without them.
   return { files, usage: { bytes: u.bytes, budgetBytes: core.rollouts.limits().budgetBytes } };
+}
+
+/**
+ * What a step changed: its checkpoint against the nearest ancestor's (the world it
+ * started from; steps whose checkpoint failed are skipped over), or against nothing
+ * for the first checkpoint of the path.
+ */
+export async function checkpointChanges(core: AnnotateCore, sessionId: string, stepId: string): Promise<StepChanges> {
+  const { session, commit } = await checkpointOf(core, sessionId, stepId);
+  const t = trajectoryOf(session);
+  let base = t.steps.get(stepId)?.parentId ? t.steps.get(t.steps.get(stepId)!.parentId!) : undefined;
+  while (base && !base.checkpoint) base = base.parentId ? t.steps.get(base.parentId) : undefined;
+  const store = await checkpointReader(core, session);
+  const changes = await store.diff(base?.checkpoint?.commit ?? null, commit);
+  return {
+    base: base ? { stepId: base.id, depth: base.depth } : null,
+    changes: changes.map((c) => ({
+      path: c.path,
+      status: c.status,
+      ...(c.before ? { beforeSize: c.before.size } : {}),
+      ...(c.after ? { afterSize: c.after.size } : {}),
+    })),
+  };
 }
 
 /**

@@ -1,6 +1,6 @@
 import type { ApolloCore } from '../app';
 import type { HandlerMap } from '../dispatch';
-import { addComment, checkpointFiles, checkpointReadFile, createBranch, deleteComment, editComment, handActionPlan, rewind, runPendingActions, trajectoryOf } from '../annotate/index';
+import { addComment, checkpointChanges, checkpointFiles, checkpointReadFile, createBranch, deleteComment, editComment, handActionPlan, rewind, runPendingActions, trajectoryOf } from '../annotate/index';
 import { requireStep } from '../annotate/state';
 import { requestForStep } from '../rollout/request-record';
 
@@ -35,5 +35,6 @@ export function annotateHandlers(core: ApolloCore): HandlerMap {
     },
     'checkpoint.files': ({ sessionId, stepId }) => checkpointFiles(core, sessionId, stepId),
     'checkpoint.readFile': ({ sessionId, stepId, path }) => checkpointReadFile(core, sessionId, stepId, path),
+    'checkpoint.changes': ({ sessionId, stepId }) => checkpointChanges(core, sessionId, stepId),
   };
 }

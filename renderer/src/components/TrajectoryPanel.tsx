@@ -1,7 +1,7 @@
 // Right-hand panel: the trajectory of the selected branch as a windowed timeline of
 // steps (thought, action, observation, guidance, comments), a branch selector with
 // fork markers, keyboard navigation, and the guidance composer below it.
-import { useCallback, useMemo, type ReactNode } from 'react';
+import { useCallback, useMemo, useState, type ReactNode } from 'react';
 import type { Comment, Guidance, Step } from '../../../shared/trajectory';
 import { useApp, useAppStore } from '../context';
 import { dragResize } from './dragResize';
@@ -10,12 +10,14 @@ import { showBranchTerminal } from './trajectory/actions';
 import { estimateStepHeight, StepRow } from './trajectory/StepRow';
 import { VirtualList } from './trajectory/VirtualList';
 import { GuidancePanel } from './trajectory/GuidancePanel';
+import { BranchTree } from './trajectory/BranchTree';
 import { useTrajectoryKeys } from './trajectory/useTrajectoryKeys';
 import { useTrajectoryView, type TrajectoryView } from './trajectory/useTrajectoryView';
 
 export function TrajectoryPanel() {
   const tv = useTrajectoryView();
   const opening = useApp((s) => s.openingSessionId);
+  const [tree, setTree] = useState(false);
   useTrajectoryKeys(tv);
 
   return (
@@ -25,8 +27,9 @@ export function TrajectoryPanel() {
         <span className="panel-title">Trajectory</span>
         {tv.entry && <BranchSelect tv={tv} />}
         <span className="spacer" />
-        {tv.entry && <PanelTools tv={tv} />}
+        {tv.entry && <PanelTools tv={tv} tree={tree} onTree={() => setTree(!tree)} />}
       </div>
+      {tree && tv.entry && <BranchTree tv={tv} />}
       <div className="panel-body">
         {!tv.sessionId && !opening && <p className="muted pad">Open a session to see its agent steps.</p>}
         {!tv.entry && opening && <p className="muted pad">Loading…</p>}
@@ -90,7 +93,7 @@ function BranchSelect({ tv }: { tv: TrajectoryView }) {
   );
 }
 
-function PanelTools({ tv }: { tv: TrajectoryView }) {
+function PanelTools({ tv, tree, onTree }: { tv: TrajectoryView; tree: boolean; onTree(): void }) {
   const expandThoughts = useApp((s) => s.expandThoughts);
   const expandObs = useApp((s) => s.expandObservations);
   const compact = useApp((s) => s.compactRows);
@@ -100,6 +103,9 @@ function PanelTools({ tv }: { tv: TrajectoryView }) {
   const openDialog = useApp((s) => s.openDialog);
   return (
     <span className="panel-tools">
+      <ToolToggle on={tree} testId="branch-tree-toggle" title="The branches as a tree: fork points, steps and labels per branch" onClick={onTree}>
+        branches
+      </ToolToggle>
       <ToolToggle on={compact} testId="compact-rows" title="One line per step: hide the thought and observation previews" onClick={() => setCompact(!compact)}>
         compact
       </ToolToggle>

@@ -1,11 +1,13 @@
 // The working directory's files as checkpointed after a step (shadow git, outside the
-// user's repository); click a file to read it as it was then.
+// user's repository); click a file to read it as it was then. "Changed" shows what the
+// step changed, with a diff per file (StepDiff): a snapshot alone does not say that.
 import { useEffect, useMemo, useState } from 'react';
 import type { FileEntry } from '../../../../shared/contract/annotate';
 import type { Step } from '../../../../shared/trajectory';
 import { useTransport } from '../../context';
 import { describeError } from '../../lib/errors';
 import { formatBytes } from '../../lib/format';
+import { StepDiff } from './StepDiff';
 
 type Listing = { state: 'loading' } | { state: 'error'; message: string } | { state: 'ok'; files: FileEntry[]; usage: { bytes: number; budgetBytes: number } };
 type Preview = { path: string; state: 'loading' } | { path: string; state: 'error'; message: string } | { path: string; state: 'ok'; text: string; binary: boolean };
@@ -13,6 +15,24 @@ type Preview = { path: string; state: 'loading' } | { path: string; state: 'erro
 const SHOWN_FILES = 2000;
 
 export function StepFiles({ sessionId, step }: { sessionId: string; step: Step }) {
+  const [mode, setMode] = useState<'changes' | 'all'>('changes');
+  if (!step.checkpoint?.commit) return <StepSnapshot sessionId={sessionId} step={step} />;
+  return (
+    <div className="step-files-wrap">
+      <div className="segmented sf-mode" role="tablist" aria-label="Files view">
+        <button type="button" role="tab" aria-selected={mode === 'changes'} className={mode === 'changes' ? 'on' : ''} data-testid="files-mode-changes" onClick={() => setMode('changes')}>
+          Changed
+        </button>
+        <button type="button" role="tab" aria-selected={mode === 'all'} className={mode === 'all' ? 'on' : ''} data-testid="files-mode-all" onClick={() => setMode('all')}>
+          All files
+        </button>
+      </div>
+      {mode === 'changes' ? <StepDiff sessionId={sessionId} step={step} /> : <StepSnapshot sessionId={sessionId} step={step} />}
+    </div>
+  );
+}
+
+function StepSnapshot({ sessionId, step }: { sessionId: string; step: Step }) {
   const transport = useTransport();
   const [listing, setListing] = useState<Listing>({ state: 'loading' });
   const [preview, setPreview] = useState<Preview | null>(null);
