@@ -1,3 +1,4 @@
+import { fileKeyStore, loadSigningKey, type SigningKey } from './dataset/signing';
 import { randomUUID } from 'node:crypto';
 import type { SessionInfo, TerminalInfo } from '../../shared/types';
 import type { SessionEvent } from '../../shared/events';
@@ -18,7 +19,8 @@ import { ControlManager } from './control';
 import { resolveCheckpointLimits, type CheckpointLimits } from '../../shared/checkpoint-limits';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
-import { mkdir } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
+import { mkdirPrivate } from './store/private-files';
 
 export interface CoreOptions {
   home: string;
@@ -28,6 +30,16 @@ export interface CoreOptions {
   vault?: KeyVault;
   /** Checkpoint limits for this process only (CLI flags), over the workspace settings. */
   checkpointLimits?: Partial<CheckpointLimits>;
+  /**
+   * Make the workspace folder when it does not exist (default). Commands that only
+   * work on an existing workspace pass false: a mistyped --home is NOT_FOUND, not a
+   * new empty workspace.
+   */
+  create?: boolean;
+  /** More variables that hold keys (a CLI's --api-key-env), kept out of every terminal like the profiles' own. */
+  keyEnvNames?: readonly string[];
+  /** Copy the shipped sample sessions into a workspace that never had them (default true). */
+  samples?: boolean;
 }
 
 /**
@@ -51,10 +63,12 @@ export class ApolloCore {
     readonly ws: Workspace,
     readonly opts: CoreOptions,
     private readonly lock: WorkspaceLock,
+    /** The workspace folder did not exist and was made by this open. */
+    readonly created: boolean,
   ) {
     this.pty = new PtyHost({
       resourcesDir: opts.resourcesDir,
-      env: () => withoutKeys(process.env, this.profiles.keyEnvNames()),
+      env: () => withoutKeys(process.env, [...this.profiles.keyEnvNames(), ...(opts.keyEnvNames ?? [])]),
       events: {
         data: (e) => {
           for (const cid of this.attached.get(termKey(e.sessionId, e.terminalId)) ?? []) {
@@ -84,12 +98,16 @@ export class ApolloCore {
 
   /** Open the workspace for writing; CONFLICT when another process has it open. */
   static async open(opts: CoreOptions): Promise<ApolloCore> {
-    await mkdir(opts.home, { recursive: true });
+    const existed = await stat(opts.home).then((s) => s.isDirectory(), () => false);
+    if (!existed && opts.create === false) {
+      throw new ApolloError('NOT_FOUND', `There is no workspace at ${opts.home} (the folder does not exist). Check --home or $APOLLO_HOME; \`apollo serve\` or \`apollo rollout\` creates a new workspace.`);
+    }
+    await mkdirPrivate(opts.home);
     const lock = await acquireWorkspaceLock(opts.home, opts.host === 'electron' ? 'the Apollo Workstation app' : `\`apollo ${process.argv[2] ?? ''}\``);
     try {
       const ws = await Workspace.open(opts.home);
-      await ws.seedSamples(join(opts.resourcesDir, 'samples')).catch((err: Error) => ws.warnings.push(`Could not copy the sample sessions: ${err.message}`));
-      return new ApolloCore(ws, opts, lock);
+      if (opts.samples !== false) await ws.seedSamples(join(opts.resourcesDir, 'samples')).catch((err: Error) => ws.warnings.push(`Could not copy the sample sessions: ${err.message}`));
+      return new ApolloCore(ws, opts, lock, !existed);
     } catch (err) {
       await lock.release().catch(() => undefined);
       throw err;
@@ -235,6 +253,11 @@ export class ApolloCore {
   /** Name recorded on annotations: the configured annotator, else the OS user. */
   annotator(): string {
     return this.ws.getSetting<string>('annotator') ?? safeUserName();
+  }
+
+  /** The annotator's ed25519 key that signs exported bundles, created on first use. */
+  async signingKey(): Promise<SigningKey> {
+    return (await loadSigningKey(fileKeyStore(this.opts.home), this.annotator(), { create: true }))!;
   }
 
   /** Stop everything and commit what is pending; safe to call more than once (quit paths overlap). */

@@ -19,7 +19,8 @@ export type ExportProgress = AnnotatePushEvents['export.progress'];
 export type ExportState = ExportProgress['state'];
 
 /** What an export job needs of the core (ApolloCore satisfies it). */
-export type ExportCore = Pick<ApolloCore, 'session' | 'profiles'>;
+/** `signingKey` absent (tests, read-only tools): bundles are written unsigned. */
+export type ExportCore = Pick<ApolloCore, 'session' | 'profiles'> & Partial<Pick<ApolloCore, 'signingKey'>>;
 
 export interface ExportRequest {
   sessionIds: string[];
@@ -247,12 +248,14 @@ export class ExportManager {
     let outcome: ExportOutcome;
     try {
       const secrets = await this.core.profiles.secrets();
+      const sign = await this.core.signingKey?.();
       const result = await exportBundle({
         home: '',
         sessions,
         outDir: req.outDir,
         ...bundleOptions(req),
         secrets,
+        ...(sign ? { sign } : {}),
         appVersion: APP_VERSION,
         signal: job.controller.signal,
         onProgress: (done, total, stage) => {

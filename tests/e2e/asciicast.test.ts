@@ -29,7 +29,7 @@ beforeAll(async () => {
   const events = (await readFile(join(SAMPLE, 'events.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as SessionEvent);
   const out = await exportBundle({
     home: root,
-    sessions: [{ sessionId: 'sales', events, sessionDir: SAMPLE, systemPrompt: 'system', tools: [] }],
+    sessions: [{ sessionId: 'sales', events, sessionDir: SAMPLE }],
     outDir: join(root, 'bundle'),
     formats: ['asciicast'],
     secrets: [],

@@ -9,6 +9,7 @@ import { join, relative, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EventOf, SessionEvent } from '../../shared/events';
 import { validateAsciicast, validateMistralJsonl, validateOpenAIJsonl } from '../../electron/core/dataset/validate';
+import { checkSignature } from '../../electron/core/dataset/signing';
 import { startFakeLlm, text, type FakeLlm, type FakeRequest } from '../fixtures/fake-llm-server';
 
 const CLI = resolve(__dirname, '../../out/main/cli.js');
@@ -95,7 +96,7 @@ function manifestNumbers(m: ManifestView): Record<string, number | string[]> {
 }
 
 const ALL_FILES = [
-  'axolotl.yml', 'dataset_info.json', 'llamafactory.yaml', 'manifest.json', 'mistral.jsonl', 'openai.jsonl', 'redactions.json', 'sharegpt.jsonl',
+  'axolotl.yml', 'dataset_info.json', 'llamafactory.yaml', 'manifest.json', 'manifest.sig', 'mistral.jsonl', 'openai.jsonl', 'redactions.json', 'sharegpt.jsonl',
   `terminals/${SID}/main.cast`, 'trajectory.jsonl',
 ];
 
@@ -183,6 +184,9 @@ describe('apollo export', () => {
 
     const files = await filesUnder(bundle);
     expect(files).toEqual(ALL_FILES);
+    // Signed with the annotator's key, created on this first export; the signature covers the manifest's bytes.
+    const sig = checkSignature(await readFile(join(bundle, 'manifest.sig'), 'utf8'), await readFile(join(bundle, 'manifest.json')));
+    expect(sig.state).toBe('signed');
     const manifest = await readManifest(bundle);
     expect(manifest.files.map((f) => f.path).sort()).toEqual(files.filter((f) => f !== 'manifest.json'));
     for (const f of manifest.files) {

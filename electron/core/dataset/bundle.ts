@@ -35,6 +35,7 @@ import { checkWrittenFile, exists, scanFile, StagingDir, toApolloError, type Wri
 import { emptyStats, stepBranches, trajectoryRecords, type TrajectoryStats } from './formats';
 import { labelUnder, resolvePolicy, type LabelPolicy } from './policy';
 import { RedactionLog, Redactor, type RedactionReport, type RedactionSummary } from './redact';
+import { signManifest, SIGNATURE_FILE, type SigningKey } from './signing';
 import { TOKENIZER } from './tokens';
 import {
   axolotlConfig, llamaFactoryDatasetInfo, llamaFactoryTrainConfig, mistralRecord, openaiRecord, perActionRecords, recordTokenCount, sharegptRecord,
@@ -74,6 +75,8 @@ export interface ExportBundleOptions {
   includeSummaries?: boolean;
   /** Compute everything, write nothing: the plan the dialog and --dry-run show. */
   dryRun?: boolean;
+  /** Sign the manifest (manifest.sig, published with the bundle) with this key. */
+  sign?: SigningKey;
   onProgress?(done: number, total: number, stage: string): void;
   signal?: AbortSignal;
 }
@@ -463,7 +466,10 @@ export async function exportBundle(opts: ExportBundleOptions): Promise<ExportBun
     files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
     manifest.files = files;
     manifest.redactions = log.summary();
-    await stage.writeFile(FILE_MANIFEST, `${JSON.stringify(manifest, null, 2)}\n`);
+    const manifestText = `${JSON.stringify(manifest, null, 2)}\n`;
+    await stage.writeFile(FILE_MANIFEST, manifestText);
+    // Signed before publishing, so a bundle never appears without its signature.
+    if (opts.sign) await stage.writeFile(SIGNATURE_FILE, `${JSON.stringify(signManifest(Buffer.from(manifestText), opts.sign), null, 2)}\n`);
     checkAbort();
 
     // ---- publish
