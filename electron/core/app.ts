@@ -1,6 +1,6 @@
 import { fileKeyStore, loadSigningKey, type SigningKey } from './dataset/signing';
 import { randomUUID } from 'node:crypto';
-import type { SessionInfo, TerminalInfo } from '../../shared/types';
+import type { LoadReport, SessionInfo, TerminalInfo } from '../../shared/types';
 import type { SessionEvent } from '../../shared/events';
 import type { PushEventName, PushEvents } from '../../shared/contract/index';
 import { ApolloError } from '../../shared/errors';
@@ -40,6 +40,8 @@ export interface CoreOptions {
   keyEnvNames?: readonly string[];
   /** Copy the shipped sample sessions into a workspace that never had them (default true). */
   samples?: boolean;
+  /** Told once per session whose log needed repair when this core opened it (torn tail dropped, lines skipped). */
+  onLoadReport?: (sessionId: string, report: LoadReport, dir: string) => void;
 }
 
 /**
@@ -185,6 +187,7 @@ export class ApolloCore {
   async session(id: string): Promise<SessionLog> {
     const s = await this.ws.session(id);
     if (!this.unsubscribers.has(id)) {
+      if (s.report.tornTail || s.report.corruptLines.length) this.opts.onLoadReport?.(id, s.report, s.dir);
       this.unsubscribers.set(id, s.subscribe((event) => {
         this.broadcast('session.event', { sessionId: id, event });
         this.control.onEvent(id, event);
