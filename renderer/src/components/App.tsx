@@ -12,9 +12,14 @@ import { selectFilterView } from '../store/labels';
 import { useRouteSync } from './useRouteSync';
 import '../styles/annotator.css';
 
+/** Width of a folded side panel. */
+const RAIL_PX = 36;
+
 export function App() {
   const connection = useApp((s) => s.connection);
   const panelWidth = useApp((s) => s.panelWidth);
+  const sidebarCollapsed = useApp((s) => s.sidebarCollapsed);
+  const panelCollapsed = useApp((s) => s.panelCollapsed);
   const filterView = useApp(selectFilterView);
   useGlobalShortcuts();
   useRouteSync();
@@ -28,7 +33,7 @@ export function App() {
     );
   }
   return (
-    <div className="app" style={{ gridTemplateColumns: `220px minmax(0, 1fr) ${panelWidth}px` }}>
+    <div className="app" style={{ gridTemplateColumns: `${sidebarCollapsed ? RAIL_PX : 220}px minmax(0, 1fr) ${panelCollapsed && !filterView ? RAIL_PX : panelWidth}px` }}>
       <Sidebar />
       {filterView ? (
         <FilterView />

@@ -9,6 +9,9 @@ const PATHS = {
   branch: 'M5 2.5v11M11 6c0 3.5-6 2.5-6 6.5M11 6a1.6 1.6 0 1 0 0-3.2a1.6 1.6 0 1 0 0 3.2z',
   rewind: 'M3.2 8.5a5 5 0 1 0 1.4-4M3 2.5v3h3',
   sliders: 'M2.5 4.5h11M2.5 8h11M2.5 11.5h11M5.5 3v3M10.5 6.5v3M7 10v3',
+  /** A pane with its left / right edge: collapse or expand a side panel. */
+  panelLeft: 'M2.5 3.5h11v9h-11zM6 3.5v9',
+  panelRight: 'M2.5 3.5h11v9h-11zM10 3.5v9',
 } as const;
 
 export type IconName = keyof typeof PATHS;

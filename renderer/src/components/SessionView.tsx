@@ -171,18 +171,19 @@ function TerminalTab(props: { sessionId: string; terminal: TerminalInfo; active:
       {t.status === 'failed' && <span className="tab-error">failed</span>}
       {t.status === 'exited' && <span className="tab-exit">{t.signal ? `sig ${t.signal}` : `exit ${t.exitCode ?? '?'}`}</span>}
       {active && running && (
+        // Labelled, not a bare square: it ends the terminal's process, and looked like a tab's close button.
         <button
           type="button"
-          className="icon-btn tab-kill"
+          className="tab-stop"
           data-testid="kill-terminal"
-          title="Stop this terminal's process"
-          aria-label={`Stop terminal ${t.id}`}
+          title={`Stop the process of terminal ${t.id} (${command}); its recording stays`}
+          aria-label={`Stop the process of terminal ${t.id}`}
           onClick={(e) => {
             e.stopPropagation();
             void killTerminal(props.sessionId, t.id);
           }}
         >
-          <Icon name="stop" size={11} />
+          <Icon name="stop" size={9} /> stop
         </button>
       )}
     </div>

@@ -68,10 +68,16 @@ export function Sidebar() {
   const sessions = useApp((s) => s.sessions);
   const loaded = useApp((s) => s.sessionsLoaded);
   const openDialog = useApp((s) => s.openDialog);
+  const collapsed = useApp((s) => s.sidebarCollapsed);
+  const setCollapsed = useApp((s) => s.setSidebarCollapsed);
 
+  if (collapsed) return <SidebarRail sessions={sessions} onExpand={() => setCollapsed(false)} />;
   return (
     <aside className="sidebar" aria-label="Sessions">
       <div className="sidebar-head">
+        <button type="button" className="icon-btn" data-testid="sidebar-collapse" title="Fold the session list (more room for the terminal)" aria-label="Fold the session list" onClick={() => setCollapsed(true)}>
+          <Icon name="panelLeft" size={15} />
+        </button>
         <span className="brand">Apollo</span>
         <span className="spacer" />
         <button
@@ -109,6 +115,39 @@ export function Sidebar() {
         </ul>
       </SessionImport>
     </aside>
+  );
+}
+
+/** The folded session list: one status dot per session (its name on hover), the way back, and New session. */
+function SidebarRail({ sessions, onExpand }: { sessions: SessionInfo[]; onExpand(): void }) {
+  const openSession = useApp((s) => s.openSession);
+  const openId = useApp((s) => s.openSessionId);
+  const openDialog = useApp((s) => s.openDialog);
+  return (
+    <aside className="sidebar rail" aria-label="Sessions" data-testid="sidebar-rail">
+      <button type="button" className="icon-btn" data-testid="sidebar-expand" title="Show the session list" aria-label="Show the session list" onClick={onExpand}>
+        <Icon name="panelLeft" size={15} />
+      </button>
+      <button type="button" className="icon-btn" title="New session" aria-label="New session" onClick={() => openDialog({ kind: 'new-session' })}>
+        <Icon name="plus" size={14} />
+      </button>
+      <ul className="rail-list">
+        {sessions.map((x) => (
+          <li key={x.id}>
+            <RailDot session={x} active={x.id === openId} onOpen={() => void openSession(x.id)} />
+          </li>
+        ))}
+      </ul>
+    </aside>
+  );
+}
+
+function RailDot({ session, active, onOpen }: { session: SessionInfo; active: boolean; onOpen(): void }) {
+  const status = useApp((s) => runStatus(s, session));
+  return (
+    <button type="button" className={`rail-item${active ? ' active' : ''}`} title={`${session.name} — ${RUN_TEXT[status]}`} aria-label={`${session.name} (${RUN_TEXT[status]})`} aria-current={active ? 'true' : undefined} onClick={onOpen}>
+      <span className={`run-dot run-${status}`} />
+    </button>
   );
 }
 

@@ -11,6 +11,7 @@ import { estimateStepHeight, StepRow } from './trajectory/StepRow';
 import { VirtualList } from './trajectory/VirtualList';
 import { GuidancePanel } from './trajectory/GuidancePanel';
 import { BranchTree } from './trajectory/BranchTree';
+import { Icon } from './Icon';
 import { useTrajectoryKeys } from './trajectory/useTrajectoryKeys';
 import { useTrajectoryView, type TrajectoryView } from './trajectory/useTrajectoryView';
 
@@ -18,12 +19,28 @@ export function TrajectoryPanel() {
   const tv = useTrajectoryView();
   const opening = useApp((s) => s.openingSessionId);
   const [tree, setTree] = useState(false);
+  const collapsed = useApp((s) => s.panelCollapsed);
+  const setCollapsed = useApp((s) => s.setPanelCollapsed);
+  // The keys keep working while the panel is folded (the inspector still follows the selection).
   useTrajectoryKeys(tv);
 
+  if (collapsed) {
+    return (
+      <aside className="side-panel rail" aria-label="Trajectory" data-testid="trajectory-rail">
+        <button type="button" className="icon-btn" data-testid="panel-expand" title="Show the trajectory" aria-label="Show the trajectory" onClick={() => setCollapsed(false)}>
+          <Icon name="panelRight" size={15} />
+        </button>
+        <span className="rail-title">Trajectory</span>
+      </aside>
+    );
+  }
   return (
     <aside className="side-panel" aria-label="Trajectory" data-testid="trajectory-panel">
       <PanelResizer />
       <div className="panel-head">
+        <button type="button" className="icon-btn" data-testid="panel-collapse" title="Fold the trajectory panel (more room for the terminal)" aria-label="Fold the trajectory panel" onClick={() => setCollapsed(true)}>
+          <Icon name="panelRight" size={15} />
+        </button>
         <span className="panel-title">Trajectory</span>
         {tv.entry && <BranchSelect tv={tv} />}
         <span className="spacer" />

@@ -27,6 +27,9 @@ export interface ViewSlice {
   compactRows: boolean;
   panelWidth: number;
   inspectorHeight: number;
+  /** Side panels folded to a narrow rail (at 1280 px the terminal was 67 columns wide between them). */
+  sidebarCollapsed: boolean;
+  panelCollapsed: boolean;
   /** Bumped to focus the comment box of the selected step (key `c`). */
   commentFocusTick: number;
   /** Bumped to scroll the selected step into view (keyboard moves). */
@@ -42,6 +45,8 @@ export interface ViewSlice {
   setExpandAll(kind: 'thoughts' | 'observations', on: boolean): void;
   setCompactRows(on: boolean): void;
   setPanelWidth(px: number): void;
+  setSidebarCollapsed(on: boolean): void;
+  setPanelCollapsed(on: boolean): void;
   setInspectorHeight(px: number): void;
   focusComment(): void;
 }
@@ -56,6 +61,8 @@ export const createViewSlice: Slice<ViewSlice> = (set, get) => ({
   compactRows: false,
   panelWidth: 500,
   inspectorHeight: 300,
+  sidebarCollapsed: false,
+  panelCollapsed: false,
   commentFocusTick: 0,
   revealTick: 0,
 
@@ -103,6 +110,8 @@ export const createViewSlice: Slice<ViewSlice> = (set, get) => ({
 
   setCompactRows: (compactRows) => set({ compactRows }),
   setPanelWidth: (px) => set({ panelWidth: Math.round(Math.min(900, Math.max(320, px))) }),
+  setSidebarCollapsed: (sidebarCollapsed) => set({ sidebarCollapsed }),
+  setPanelCollapsed: (panelCollapsed) => set({ panelCollapsed }),
   setInspectorHeight: (px) => set({ inspectorHeight: Math.round(Math.min(900, Math.max(120, px))) }),
   focusComment: () => set({ commentFocusTick: get().commentFocusTick + 1, inspectorTab: 'comments', inspectorOpen: true }),
 });

@@ -328,7 +328,7 @@ function FilterPanel({ session }: { session: SessionInfo }) {
               {branches.map((b) => (
                 <option key={b.branch.id} value={b.branch.id}>
                   {branchLabel(b.branch)}
-                  {b.forkDepth > 0 ? ` ⑂${b.forkDepth}` : ''} · {b.ownSteps} step{b.ownSteps === 1 ? '' : 's'}
+                  {b.forkDepth > 0 ? ` (from ${b.forkDepth})` : ''} · {b.ownSteps} step{b.ownSteps === 1 ? '' : 's'}
                 </option>
               ))}
             </select>

@@ -1,0 +1,92 @@
+// Readable at 1280×720 (issue 13): both side panels fold to a rail and back (the
+// terminal was 67 columns wide between them), faint text has at least 4.5:1 contrast,
+// the focus ring is 2 px, and the terminal tab's stop button says "stop".
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Browser, Page } from 'playwright-core';
+import { createSession, launchBrowser, startServer, type Server } from './harness';
+
+const SHOTS = process.env.APOLLO_SHOTS ?? '/tmp';
+
+let home: string;
+let cwd: string;
+let server: Server;
+let browser: Browser;
+let page: Page;
+
+beforeAll(async () => {
+  home = await mkdtemp(join(tmpdir(), 'apollo-e2e-layout-'));
+  cwd = await mkdtemp(join(tmpdir(), 'apollo-e2e-layout-cwd-'));
+  server = await startServer(home, [], { SHELL: '/bin/bash', HISTFILE: '/dev/null' });
+  browser = await launchBrowser();
+  page = await browser.newPage({ viewport: { width: 1280, height: 720 } });
+});
+afterAll(async () => {
+  await browser?.close();
+  await server?.stop();
+  await rm(home, { recursive: true, force: true });
+  await rm(cwd, { recursive: true, force: true });
+});
+
+/** WCAG contrast of an element's text against the first opaque background up its ancestors. */
+function contrastOf(page: Page, selector: string): Promise<number> {
+  return page.locator(selector).first().evaluate((el) => {
+    const rgb = (s: string) => (s.match(/[\d.]+/g) ?? []).map(Number);
+    const lum = ([r, g, b]: number[]) => {
+      const f = (c: number) => ((c /= 255) <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4);
+      return 0.2126 * f(r!) + 0.7152 * f(g!) + 0.0722 * f(b!);
+    };
+    let bg: number[] = [0, 0, 0];
+    for (let n: Element | null = el; n; n = n.parentElement) {
+      const c = rgb(getComputedStyle(n).backgroundColor);
+      if (c.length === 3 || (c.length === 4 && c[3]! >= 0.99)) {
+        bg = c.slice(0, 3);
+        break;
+      }
+    }
+    const a = lum(rgb(getComputedStyle(el).color));
+    const b = lum(bg);
+    return (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+  });
+}
+
+describe('layout at 1280×720', () => {
+  it('folds both side panels for a wider terminal, and keeps text and focus visible', async () => {
+    await page.goto(server.url);
+    await createSession(page, 'layout e2e', cwd);
+    const term = page.getByTestId('terminal');
+    const before = (await term.boundingBox())!.width;
+
+    await page.getByTestId('sidebar-collapse').click();
+    await page.getByTestId('sidebar-rail').waitFor();
+    await page.getByTestId('panel-collapse').click();
+    await page.getByTestId('trajectory-rail').waitFor();
+    await expect.poll(async () => (await term.boundingBox())!.width).toBeGreaterThan(before + 600);
+    await page.screenshot({ path: join(SHOTS, 'layout-folded-1280.png') });
+    // The rail still shows each session's state and opens it.
+    await expect(page.getByTestId('sidebar-rail').locator('.rail-item').count()).resolves.toBeGreaterThanOrEqual(2);
+    await page.getByTestId('sidebar-expand').click();
+    await page.getByTestId('panel-expand').click();
+    await page.getByTestId('trajectory-panel').waitFor();
+    await expect.poll(async () => Math.round((await term.boundingBox())!.width)).toBe(Math.round(before));
+
+    // Text that was 2.4–3:1 is readable now.
+    for (const sel of ['.session-meta', '.status-bar', '.kbd-hint', '.section-label']) {
+      expect(await contrastOf(page, sel), sel).toBeGreaterThanOrEqual(4.5);
+    }
+    // The stop button of a terminal tab is labelled, not a bare square.
+    await expect(page.getByTestId('kill-terminal').innerText()).resolves.toMatch(/stop/);
+    // A 2 px focus ring.
+    await page.getByTestId('new-session').focus();
+    await page.keyboard.press('Shift+Tab');
+    await page.keyboard.press('Tab');
+    const ring = await page.evaluate(() => {
+      const el = document.activeElement as HTMLElement;
+      return getComputedStyle(el).outlineWidth;
+    });
+    expect(ring).toBe('2px');
+    await page.screenshot({ path: join(SHOTS, 'layout-1280.png') });
+  });
+});
