@@ -29,6 +29,8 @@ export interface WorkspaceSettings {
   checkpointMaxFileBytes: number;
   /** The endpoint profile used last (rollout, branch, judge): what the pickers preselect, also after a restart. */
   lastProfile: string | null;
+  /** The annotator's key bindings that differ from the defaults: action → key combos (renderer/src/lib/keymap.ts). */
+  keymap: Record<string, string[]>;
 }
 
 export const profileInput = z.object({
@@ -94,6 +96,8 @@ export const rolloutCommands = {
         checkpointBudgetBytes: z.number().int().min(CHECKPOINT_BUDGET_RANGE.min).max(CHECKPOINT_BUDGET_RANGE.max).optional(),
         checkpointMaxFileBytes: z.number().int().min(CHECKPOINT_MAX_FILE_RANGE.min).max(CHECKPOINT_MAX_FILE_RANGE.max).optional(),
         lastProfile: z.string().min(1).max(64).optional(),
+        /** Replaces the stored overrides as a whole ({} = every key back to its default). */
+        keymap: z.record(z.string().min(1).max(40), z.array(z.string().min(1).max(40)).max(8)).optional(),
       })
       .refine((v) => Object.values(v).some((x) => x !== undefined), { message: 'Give at least one setting to change.' }),
   ),

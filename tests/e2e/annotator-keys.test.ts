@@ -43,6 +43,7 @@ async function expectCursor(n: number): Promise<void> {
   await expect.poll(() => page.locator('[data-testid="filter-row"][data-cursor="true"]').getAttribute('data-n')).toBe(String(n));
 }
 async function openSample(view: 'live' | 'filter'): Promise<void> {
+  if (!page.url().startsWith('http')) await page.goto(server.url);
   await page.getByTestId('session-item').filter({ hasText: /sales report/i }).click();
   await page.locator('h1', { hasText: /sales report/i }).first().waitFor({ timeout: 20_000 });
   await page.getByTestId(`view-${view}`).click();
@@ -227,5 +228,52 @@ describe('undo, redo and the rules preview', () => {
     // Rows 6 and 8 were hidden when m was pressed: unlabelled.
     expect(await state(6)).toBe('unreviewed/none');
     expect(await state(8)).toBe('unreviewed/none');
+  });
+});
+
+describe('keys of your own', () => {
+  it('changes a binding in Settings, refuses a key bound twice, and keeps it across a reload', async () => {
+    await openSample('filter');
+    await page.getByTestId('settings-open').click();
+    await page.getByTestId('key-settings').locator('summary').click();
+    const keep = page.locator('[data-testid="key-input"][data-action="keep"]');
+    await expect(keep.inputValue()).resolves.toBe('a');
+    // j is "next" in the Filter view: binding it to mask too is refused.
+    await page.locator('[data-testid="key-input"][data-action="mask"]').fill('j');
+    await expect(page.getByTestId('key-conflicts').innerText()).resolves.toMatch(/j: next, mask \(Filter\)/);
+    await expect(page.getByTestId('keys-save').isDisabled()).resolves.toBe(true);
+    await page.locator('[data-testid="key-input"][data-action="mask"]').fill('m');
+    await keep.fill('y');
+    await page.getByTestId('keys-save').click();
+    await expect(page.getByTestId('keys-msg').innerText()).resolves.toMatch(/1 key of your own/);
+    await page.screenshot({ path: join(SHOTS, 'settings-keys-1400.png') });
+    await page.getByTestId('settings-close').click();
+
+    // Stored with the settings: after a reload, y keeps and a does nothing.
+    await page.reload();
+    await expect.poll(() => page.getByTestId('filter-row').count(), { timeout: 15_000 }).toBe(8);
+    await row(8).click();
+    await expect(page.getByTestId('label-keep').innerText()).resolves.toMatch(/Keep\s*y/);
+    const history = () => page.getByTestId('undo-history').locator('summary').innerText();
+    const before = await history();
+    await page.keyboard.press('a');
+    await page.keyboard.press('y');
+    await expectRow(8, 'keep/annotator');
+    // One labelling action: y's. a is nobody's key now.
+    const n = Number(/\((\d+)\)/.exec(before)![1]);
+    await expect(history()).resolves.toContain(`(${n + 1})`);
+    await page.keyboard.press('u');
+    await expectRow(8, 'unreviewed/none');
+    await page.keyboard.press('?');
+    await expect(page.locator('[data-testid="shortcuts-dialog"] [data-action="keep"]').innerText()).resolves.toMatch(/^y\s+keep/);
+    await page.keyboard.press('Escape');
+
+    // Back to the defaults.
+    await page.getByTestId('settings-open').click();
+    await page.getByTestId('key-settings').locator('summary').click();
+    await page.getByTestId('keys-reset').click();
+    await expect(page.getByTestId('keys-msg').innerText()).resolves.toMatch(/defaults/);
+    await page.getByTestId('settings-close').click();
+    await expect(page.getByTestId('label-keep').innerText()).resolves.toMatch(/Keep\s*a/);
   });
 });

@@ -62,10 +62,11 @@ export function rolloutHandlers(core: ApolloCore): HandlerMap {
       return core.control.status(sessionId);
     },
     'settings.get': () => settingsOf(core),
-    'settings.set': async ({ annotator, checkpointBudgetBytes, checkpointMaxFileBytes, lastProfile }) => {
+    'settings.set': async ({ annotator, checkpointBudgetBytes, checkpointMaxFileBytes, lastProfile, keymap }) => {
       const values: Record<string, unknown> = {};
       if (annotator !== undefined) values.annotator = annotator;
       if (lastProfile !== undefined) values.lastProfile = lastProfile;
+      if (keymap !== undefined) values.keymap = keymap;
       if (checkpointBudgetBytes !== undefined) values[CHECKPOINT_SETTING_KEYS.budgetBytes] = checkpointBudgetBytes;
       if (checkpointMaxFileBytes !== undefined) values[CHECKPOINT_SETTING_KEYS.maxFileBytes] = checkpointMaxFileBytes;
       // Open checkpoint stores pick the new limits up at their next snapshot.
@@ -77,5 +78,5 @@ export function rolloutHandlers(core: ApolloCore): HandlerMap {
 
 function settingsOf(core: ApolloCore): WorkspaceSettings {
   const limits = core.checkpointLimits();
-  return { annotator: core.annotator(), checkpointBudgetBytes: limits.budgetBytes, checkpointMaxFileBytes: limits.maxFileBytes, lastProfile: core.ws.getSetting<string>('lastProfile') ?? null };
+  return { annotator: core.annotator(), checkpointBudgetBytes: limits.budgetBytes, checkpointMaxFileBytes: limits.maxFileBytes, lastProfile: core.ws.getSetting<string>('lastProfile') ?? null, keymap: core.ws.getSetting<Record<string, string[]>>('keymap') ?? {} };
 }

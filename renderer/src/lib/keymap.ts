@@ -104,3 +104,37 @@ export function keyHint(action: string, view: KeyView, map: readonly KeyBinding[
   const b = map.find((x) => x.action === action && x.views.includes(view));
   return b && b.keys[0] !== undefined ? keyLabel(b.keys[0], mac) : '';
 }
+
+/**
+ * The keymap with the annotator's own bindings (Settings, stored in the workspace
+ * settings): an override replaces the keys of its action in every view it is bound
+ * in; unknown actions are ignored (a binding renamed by a newer version).
+ */
+export function withOverrides(overrides: Readonly<Record<string, readonly string[]>> | undefined): KeyBinding[] {
+  if (!overrides || Object.keys(overrides).length === 0) return [...KEYMAP];
+  return KEYMAP.map((b) => (Object.hasOwn(overrides, b.action) ? { ...b, keys: [...overrides[b.action]!] } : b));
+}
+
+/** Keys as typed in Settings ("j ArrowDown Ctrl+z Space") → combos; '' → none. */
+export function parseKeys(text: string): string[] {
+  return text
+    .split(/\s+/)
+    .filter(Boolean)
+    .map((k) => (k.toLowerCase() === 'space' ? ' ' : k));
+}
+
+/** Combos → the text Settings shows for editing. */
+export function formatKeys(keys: readonly string[]): string {
+  return keys.map((k) => (k === ' ' ? 'Space' : k)).join(' ');
+}
+
+/** Keys bound to more than one action of the same view (the first would always win): "k: next, keep (Filter)". */
+export function keyConflicts(map: readonly KeyBinding[]): string[] {
+  const out: string[] = [];
+  for (const view of ['live', 'filter'] as const) {
+    const seen = new Map<string, string[]>();
+    for (const b of map) if (b.views.includes(view)) for (const k of b.keys) seen.set(k, [...(seen.get(k) ?? []), b.action]);
+    for (const [k, actions] of seen) if (actions.length > 1) out.push(`${keyLabel(k)}: ${actions.join(', ')} (${view === 'live' ? 'Live' : 'Filter'})`);
+  }
+  return out;
+}

@@ -5,6 +5,7 @@ import type { EndpointProfile } from '../../../shared/contract/rollout';
 import type { Transport } from '../../../shared/transport';
 import { attempt, describeError, type Outcome } from '../lib/errors';
 import type { Slice } from './types';
+import { withOverrides, type KeyBinding } from '../lib/keymap';
 
 export type ProfileInput = ArgsOf<'profiles.save'>;
 export interface TestResult {
@@ -22,6 +23,9 @@ export interface SettingsSlice {
   checkpointLimits: { checkpointBudgetBytes: number; checkpointMaxFileBytes: number } | null;
   /** Profile last used to start a rollout or branch (preselected in dialogs). */
   lastProfile: string | null;
+  /** The annotator's own key bindings (action → combos; stored with the workspace settings) and the keymap they make. */
+  keyOverrides: Record<string, string[]>;
+  keymap: KeyBinding[];
   /** Last "Test connection" result per profile name. */
   profileTests: Record<string, TestResult | 'running'>;
 
@@ -33,6 +37,8 @@ export interface SettingsSlice {
   setAnnotator(name: string): Promise<Outcome<string>>;
   setCheckpointLimits(patch: { checkpointBudgetBytes?: number; checkpointMaxFileBytes?: number }): Promise<Outcome<true>>;
   rememberProfile(name: string): void;
+  /** Replace the annotator's key bindings ({}: all defaults); saved with the settings. */
+  setKeyOverrides(overrides: Record<string, string[]>): Promise<Outcome<true>>;
 }
 
 function upsert(list: EndpointProfile[], p: EndpointProfile): EndpointProfile[] {
@@ -47,6 +53,8 @@ export const createSettingsSlice =
     annotator: '',
     checkpointLimits: null,
     lastProfile: null,
+    keyOverrides: {},
+    keymap: withOverrides(undefined),
     profileTests: {},
 
     loadSettings: async () => {
@@ -58,7 +66,11 @@ export const createSettingsSlice =
           : null;
         // The profile used last is kept by the host: after a reload the judge and the
         // rollout dialogs preselect it (they fell back to the alphabetically first).
-        set({ profiles, profilesLoaded: true, annotator: settings.annotator, checkpointLimits: limits, lastProfile: get().lastProfile ?? settings.lastProfile ?? null });
+        const keyOverrides = settings.keymap ?? {};
+        set({
+          profiles, profilesLoaded: true, annotator: settings.annotator, checkpointLimits: limits, lastProfile: get().lastProfile ?? settings.lastProfile ?? null,
+          keyOverrides, keymap: withOverrides(keyOverrides),
+        });
       } catch (err) {
         set({ profilesLoaded: true });
         get().reportError('Could not load the endpoint profiles', err);
@@ -108,6 +120,14 @@ export const createSettingsSlice =
       const res = await attempt(() => transport.request('settings.set', patch));
       if (!res.ok) return res;
       set({ checkpointLimits: { checkpointBudgetBytes: res.value.checkpointBudgetBytes, checkpointMaxFileBytes: res.value.checkpointMaxFileBytes } });
+      return { ok: true, value: true as const };
+    },
+
+    setKeyOverrides: async (overrides) => {
+      const res = await attempt(() => transport.request('settings.set', { keymap: overrides }));
+      if (!res.ok) return res;
+      const keyOverrides = res.value.keymap ?? overrides;
+      set({ keyOverrides, keymap: withOverrides(keyOverrides) });
       return { ok: true, value: true as const };
     },
 

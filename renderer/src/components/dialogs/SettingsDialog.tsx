@@ -2,6 +2,7 @@
 // annotator's name and the checkpoint limits. Keys go to the host (OS keychain, or
 // memory in browser mode) and are never shown again: only where the key comes from.
 import { useEffect, useState } from 'react';
+import { KeySettings } from './KeySettings';
 import type { EndpointProfile } from '../../../../shared/contract/rollout';
 import { useApp } from '../../context';
 import type { ProfileInput } from '../../store/settings';
@@ -130,6 +131,7 @@ export function SettingsDialog() {
           {current && <KeyAndTest profile={current} browser={hostKind === 'web'} keyStoreNotice={keyStore?.kind === 'memory' ? keyStore.notice : undefined} />}
         </div>
       </div>
+      <KeySettings />
     </Dialog>
   );
 }

@@ -22,7 +22,6 @@ import './review.css';
 
 const NO_ROWS: FilterRow[] = [];
 const NO_ENTRIES: UndoEntry[] = [];
-const KEY_STRIP = filterKeyStrip();
 
 /** Mounted by App in place of the live session view and the trajectory panel. */
 export function FilterView() {
@@ -45,6 +44,8 @@ function FilterPanel({ session }: { session: SessionInfo }) {
   const redoStack = useApp((s) => s.labelRedo[sessionId]) ?? NO_ENTRIES;
   const dialog = useApp((s) => s.dialog);
   const advanceOn = useApp((s) => s.advanceAfterLabel);
+  const keymap = useApp((s) => s.keymap);
+  const keyStrip = useMemo(() => filterKeyStrip(keymap), [keymap]);
   const setAdvanceOn = useApp((s) => s.setAdvanceAfterLabel);
 
   const [revealTick, setRevealTick] = useState(0);
@@ -251,6 +252,7 @@ function FilterPanel({ session }: { session: SessionInfo }) {
       blocked: () => exportOpen || editor !== null,
     },
     () => store.getState().dialog !== null,
+    keymap,
   );
 
   const onRowClick = useCallback(
@@ -392,9 +394,9 @@ function FilterPanel({ session }: { session: SessionInfo }) {
                 ['', 'label-note-open', 'Note', 'Note', 'note', () => openEditor('note')],
               ] as const
             ).map(([cls, testId, title, text, action, run]) => (
-              <button key={testId} type="button" className={`btn btn-small ${cls}`} data-testid={testId} disabled={!nSel && !cursorRow} title={`${title} (${keyHint(action, 'filter')})`} onClick={run}>
+              <button key={testId} type="button" className={`btn btn-small ${cls}`} data-testid={testId} disabled={!nSel && !cursorRow} title={`${title} (${keyHint(action, 'filter', keymap)})`} onClick={run}>
                 {text}
-                {(action === 'keep' || action === 'mask') && <kbd>{keyHint(action, 'filter')}</kbd>}
+                {(action === 'keep' || action === 'mask') && <kbd>{keyHint(action, 'filter', keymap)}</kbd>}
               </button>
             ))}
             <button
@@ -410,7 +412,7 @@ function FilterPanel({ session }: { session: SessionInfo }) {
             >
               Clear
             </button>
-            <UndoButtons undo={undoStack} redo={redoStack} onUndo={() => doUndo('undo')} onRedo={() => doUndo('redo')} />
+            <UndoButtons undoKey={keyHint('undo', 'filter', keymap)} undo={undoStack} redo={redoStack} onUndo={() => doUndo('undo')} onRedo={() => doUndo('redo')} />
             {nSel > 0 && (
               <button type="button" className="link-btn" data-testid="selection-clear" onClick={() => setCursor(sessionId, { selection: [] })}>
                 clear selection
@@ -437,7 +439,7 @@ function FilterPanel({ session }: { session: SessionInfo }) {
             />
           )}
           <div className="fv-help" data-testid="filter-help">
-            {KEY_STRIP.map((k) => (
+            {keyStrip.map((k) => (
               <span key={k.action} className="fv-key" title={k.more}>
                 <kbd>{k.keys}</kbd> {k.label}
               </span>
@@ -465,7 +467,7 @@ function FilterPanel({ session }: { session: SessionInfo }) {
  * Undo / Redo with what each would take back, and the history of labelling actions
  * (newest first): a rules or judge application is one entry, undone as one.
  */
-function UndoButtons({ undo, redo, onUndo, onRedo }: { undo: readonly UndoEntry[]; redo: readonly UndoEntry[]; onUndo(): void; onRedo(): void }) {
+function UndoButtons({ undoKey, undo, redo, onUndo, onRedo }: { undoKey: string; undo: readonly UndoEntry[]; redo: readonly UndoEntry[]; onUndo(): void; onRedo(): void }) {
   const nextUndo = undo[undo.length - 1];
   const nextRedo = redo[redo.length - 1];
   return (
@@ -476,10 +478,10 @@ function UndoButtons({ undo, redo, onUndo, onRedo }: { undo: readonly UndoEntry[
         data-testid="label-undo"
         data-what={nextUndo?.what ?? ''}
         disabled={!nextUndo}
-        title={nextUndo ? `Undo ${nextUndo.what} (u)` : 'Nothing to undo'}
+        title={nextUndo ? `Undo ${nextUndo.what} (${undoKey})` : 'Nothing to undo'}
         onClick={onUndo}
       >
-        Undo <kbd>{keyHint('undo', 'filter')}</kbd>
+        Undo <kbd>{undoKey}</kbd>
       </button>
       <button type="button" className="btn btn-small" data-testid="label-redo" disabled={!nextRedo} title={nextRedo ? `Redo ${nextRedo.what} (Shift+U)` : 'Nothing to redo'} onClick={onRedo}>
         Redo

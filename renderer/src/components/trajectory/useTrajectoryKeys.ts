@@ -37,7 +37,7 @@ export function useTrajectoryKeys(tv: TrajectoryView) {
     const last = path[path.length - 1];
     let handled = true;
 
-    const action = e.key === ' ' ? null : actionFor('live', e);
+    const action = e.key === ' ' ? null : actionFor('live', e, st.keymap);
     switch (action) {
       case 'next':
         select(idx < 0 ? last?.id : path[Math.min(path.length - 1, idx + 1)]?.id);
