@@ -188,7 +188,7 @@ describe('apollo export', () => {
     const sig = checkSignature(await readFile(join(bundle, 'manifest.sig'), 'utf8'), await readFile(join(bundle, 'manifest.json')));
     expect(sig.state).toBe('signed');
     const manifest = await readManifest(bundle);
-    expect(manifest.files.map((f) => f.path).sort()).toEqual(files.filter((f) => f !== 'manifest.json'));
+    expect(manifest.files.map((f) => f.path).sort()).toEqual(files.filter((f) => f !== 'manifest.json' && f !== 'manifest.sig'));
     for (const f of manifest.files) {
       const buf = await readFile(join(bundle, f.path));
       expect(sha256(buf), f.path).toBe(f.sha256);
@@ -232,10 +232,10 @@ describe('apollo export', () => {
     const r = await apollo(['export', SID, '--out', out, '--format', 'openai', '--branch', 'main']);
     expect(r.code).toBe(0);
     // openai.jsonl comes with the Axolotl entry that trains it by weight.
-    expect(await filesUnder(out)).toEqual(['axolotl.yml', 'manifest.json', 'openai.jsonl', 'redactions.json']);
+    expect(await filesUnder(out)).toEqual(['axolotl.yml', 'manifest.json', 'manifest.sig', 'openai.jsonl', 'redactions.json']);
     const mistral = join(root, 'out', 'mistral-only');
     expect((await apollo(['export', SID, '--out', mistral, '--format', 'mistral'])).code).toBe(0);
-    expect(await filesUnder(mistral)).toEqual(['manifest.json', 'mistral.jsonl', 'redactions.json']);
+    expect(await filesUnder(mistral)).toEqual(['manifest.json', 'manifest.sig', 'mistral.jsonl', 'redactions.json']);
     expect(validateMistralJsonl(await readFile(join(mistral, 'mistral.jsonl'), 'utf8'))).toEqual([]);
   });
 
