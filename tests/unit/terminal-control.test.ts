@@ -10,7 +10,8 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { ApolloCore } from '../../electron/core/app';
 import { typedLine } from '../../electron/core/control';
-import { assistantTurns, buildConversation } from '../../electron/core/dataset/messages';
+import { ExampleLedger, sessionExamples } from '../../electron/core/dataset/examples';
+import { resolvePolicy } from '../../electron/core/dataset/policy';
 import type { ArgsOf, CommandName, HostMessage, ResultOf } from '../../shared/contract/index';
 import type { ControlStatus } from '../../shared/contract/rollout';
 import type { ApolloErrorShape } from '../../shared/errors';
@@ -155,11 +156,15 @@ describe('control of an agent terminal', () => {
 
     expect(ofType(session.events, 'control.taken')).toMatchObject([{ terminalId: 'main', branchId: 'main', author: 'carol' }]);
     expect(ofType(session.events, 'control.returned')).toMatchObject([{ terminalId: 'main', branchId: 'main', author: 'carol' }]);
-    // Exported as demonstrations: assistant turns written by the human, with their tool results.
-    const conv = buildConversation(after, 'main', { systemPrompt: 'sys' });
-    const demo = assistantTurns(conv).find((x) => x.stepId === r1!.stepId)!;
-    expect(demo).toMatchObject({ humanAuthored: true, toolCalls: [{ name: 'run_command', argumentsValid: true }] });
-    expect(conv.turns.find((x) => x.role === 'tool' && x.stepId === r1!.stepId)).toMatchObject({ isError: false, missing: false, content: expect.stringContaining('human-2') });
+    // Exported as demonstrations: the training examples (the export's own stream) train the
+    // human's turns, in the context the agent was then sent, with their tool results.
+    const examples = [...sessionExamples(after, s.id, ['main'], { policy: resolvePolicy() }, new ExampleLedger())];
+    const trained = examples.flatMap((ex) => ex.messages.map((m, i) => ({ m, i, ex })).filter(({ i, ex }) => ex.weights[i] === 1 && ex.owners[i] === r1!.stepId));
+    expect(trained).toHaveLength(1);
+    const { m: demo, i: at, ex } = trained[0]!;
+    expect(JSON.stringify(demo.tool_calls)).toContain('human-$((1+1))');
+    expect(ex.source).toBe('recorded');
+    expect(String(ex.messages[at + 1]!.content)).toContain('human-2');
 
     // The refused keys are nowhere: not in the recording, not as input.
     expect(await main.readText(0)).not.toContain('HUMAN-TYPED');
