@@ -29,6 +29,11 @@ export interface TerminalInfo {
   bytes: number;
   /** Whether the shell integration (OSC 133 marks) is active. */
   integrated: boolean;
+  /**
+   * Set while the disk is too full to record this terminal's output: its program is
+   * paused (flow control) until space is freed, and no output is lost.
+   */
+  recordingBlocked?: string;
 }
 
 export interface SessionInfo {

@@ -60,6 +60,8 @@ export class ApolloCore {
   private handlers: HandlerMap = {};
   private readonly unsubscribers = new Map<string, () => void>();
   private closing: Promise<void> | null = null;
+  /** Terminals whose recording a full disk holds back (noticeRecording). */
+  private readonly recordingBlocked = new Set<string>();
 
   private constructor(
     readonly ws: Workspace,
@@ -78,7 +80,10 @@ export class ApolloCore {
             if (c) push(c, 'terminal.data', e);
           }
         },
-        changed: (e) => this.broadcast('terminal.changed', e),
+        changed: (e) => {
+          this.broadcast('terminal.changed', e);
+          this.noticeRecording(e.sessionId, e.terminal);
+        },
       },
     });
     this.profiles = new Profiles(ws, opts.vault ?? memoryVault());
@@ -113,6 +118,17 @@ export class ApolloCore {
     } catch (err) {
       await lock.release().catch(() => undefined);
       throw err;
+    }
+  }
+
+  /** Say it to every client when a terminal's recording is held back by a full disk (its program paused), and when it goes on. */
+  private noticeRecording(sessionId: string, t: TerminalInfo): void {
+    const key = termKey(sessionId, t.id);
+    if (t.recordingBlocked && !this.recordingBlocked.has(key)) {
+      this.recordingBlocked.add(key);
+      this.broadcast('notice', { level: 'error', message: t.recordingBlocked, sessionId });
+    } else if (!t.recordingBlocked && this.recordingBlocked.delete(key)) {
+      this.broadcast('notice', { level: 'info', message: `Space was freed: terminal ${t.id} records again and its program continues.`, sessionId });
     }
   }
 

@@ -46,7 +46,8 @@ interface RunWaiter {
   done: (r: { exitCode: number | null; end: number; timedOut: boolean }) => void;
 }
 
-type PauseReason = 'ui' | 'disk';
+/** ui: the client is behind; disk: output not yet on disk; record: a full disk holds output back. */
+type PauseReason = 'ui' | 'disk' | 'record';
 
 /** Quiescence heuristic for terminals without integration (see runCommand). */
 const QUIET_AFTER_PROMPT_MS = 300;
@@ -101,6 +102,7 @@ export class PtyTerminal implements LiveTerminal {
   private ptyPaused = false;
   private deadPoll: NodeJS.Timeout | null = null;
   private diskPending = 0;
+  private recordingBlocked: string | undefined;
   private runWaiter: RunWaiter | null = null;
   /** A command was typed by runCommand and its C/D marks have not arrived yet. */
   private typedAhead = false;
@@ -139,6 +141,15 @@ export class PtyTerminal implements LiveTerminal {
       (b) => safely(() => this.events.data({ sessionId: this.sessionId, terminalId: this.id, data: b.data, offset: b.offset, bytes: b.bytes })),
       (p) => this.setPaused('ui', p),
     );
+    // A full disk: the recording keeps the output in memory, and the program is paused
+    // so that it cannot print more than memory should hold; both undone once written.
+    this.recording.onBlocked = (err) => {
+      this.recordingBlocked = err
+        ? `Disk full: the output of terminal ${this.id} cannot be recorded, so its program is paused (nothing it printed is lost). It resumes once space is freed.`
+        : undefined;
+      this.setPaused('record', err !== null);
+      this.emitChanged();
+    };
     this.disposables.push(
       this.pty.onData((d) => {
         const buf = typeof d === 'string' ? Buffer.from(d, 'utf8') : (d as unknown as Buffer);
@@ -236,6 +247,7 @@ export class PtyTerminal implements LiveTerminal {
     };
     if (this.exitCode !== undefined) info.exitCode = this.exitCode;
     if (this.signal !== undefined) info.signal = this.signal;
+    if (this.recordingBlocked) info.recordingBlocked = this.recordingBlocked;
     return info;
   }
 
@@ -613,6 +625,8 @@ export class PtyTerminal implements LiveTerminal {
   }
 
   private dispose(): void {
+    // recording.onBlocked stays: output held back by a full disk outlives the program
+    // that printed it, and its notice must still say when it is written.
     this.clearDeadPoll();
     this.ui.dispose();
     for (const d of this.disposables) d.dispose();

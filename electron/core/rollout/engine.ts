@@ -123,6 +123,7 @@ export class Rollout {
   /** Terminals this rollout's tools drive (used, created, or used earlier on its path). */
   private readonly driven = new Set<string>();
   private pauseReason = 'paused by the user';
+  private _diskFull = false;
 
   // replay
   private replayPath: Step[] = [];
@@ -159,6 +160,11 @@ export class Rollout {
   /** The error that paused or failed the rollout, if any. */
   get error(): string | undefined {
     return this._error;
+  }
+
+  /** The pause is for a full disk: resuming once space is freed continues where it stopped. */
+  get diskFull(): boolean {
+    return this._diskFull && this._state === 'paused';
   }
 
   get stepCount(): number {
@@ -276,7 +282,6 @@ export class Rollout {
 
   private async ensureStarted(): Promise<void> {
     if (this.started) return;
-    this.started = true;
     this.t = foldTrajectory(this.session.events);
     if (this.leafId === undefined) {
       let leaf = branchLeaf(this.t, this.branchId);
@@ -296,6 +301,8 @@ export class Rollout {
       type: 'rollout.started', rolloutId: this.id, branchId: this.branchId, task: this.opts.task, endpoint: this.endpointRecord(),
       policy: this.opts.policy, maxSteps: this.opts.maxSteps, parentStepId: this.leafId,
     });
+    // Only once recorded: a start that hit a full disk is tried again on resume.
+    this.started = true;
   }
 
   private async loopGuarded(): Promise<RunResult> {
@@ -307,10 +314,22 @@ export class Rollout {
       await this.ensureStarted();
       this._state = 'running';
       this._error = undefined;
+      this._diskFull = false;
       if (wasPaused) await this.append({ type: 'rollout.state', rolloutId: this.id, state: 'running' });
       return await (this.opts.policy === 'replay' ? this.replayLoop() : this.modelLoop());
     } catch (err) {
       const msg = this.llm ? this.llm.redact((err as Error).message ?? String(err)) : (err as Error).message ?? String(err);
+      if (err instanceof ApolloError && err.code === 'DISK_FULL') {
+        // A full disk lost nothing that was recorded (the log keeps only durable
+        // events), so this is a pause, not a failure: once space is freed, resuming
+        // redoes the step that could not be recorded.
+        this._diskFull = true;
+        this._state = 'paused';
+        this._error = msg;
+        this.pausedAt = Date.now();
+        await this.append({ type: 'rollout.state', rolloutId: this.id, state: 'paused', reason: 'error', error: msg }).catch(() => undefined);
+        return 'paused';
+      }
       this._state = 'failed';
       this._error = msg;
       await this.append({ type: 'rollout.state', rolloutId: this.id, state: 'failed', error: msg }).catch(() => undefined);
@@ -403,6 +422,7 @@ export class Rollout {
         this.stepModelMs += Date.now() - t0;
         this.pausedAt = Date.now();
         if (err instanceof ApolloError && err.code === 'CANCELLED') continue; // pause/stop: the boundary decides
+        this._diskFull = err instanceof ApolloError && err.code === 'DISK_FULL';
         const msg = llm.redact(err instanceof Error ? err.message : String(err));
         await this.setState('paused', { reason: 'error', error: msg });
         return 'paused';

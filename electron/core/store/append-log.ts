@@ -13,7 +13,18 @@ export interface AppendLogOptions {
   maxBatchBytes?: number;
   /** fdatasync each group (true) or leave it to the OS page cache (false). */
   durable?: boolean;
+  /**
+   * On a full disk keep the refused bytes and write them again later (every second,
+   * and at each flush) instead of dropping them: offsets stay valid and `durable`
+   * settles late rather than failing. For terminal output, whose producer can be
+   * paused (see onBlocked) but whose bytes cannot be asked for again. Closing gives
+   * up on what is still held (its callers get DISK_FULL).
+   */
+  holdOnFull?: boolean;
 }
+
+/** How often bytes held back by a full disk are tried again. */
+const HOLD_RETRY_MS = 1000;
 
 interface Pending {
   chunks: Array<Buffer | string>;
@@ -47,6 +58,16 @@ export class AppendLog {
    * this call are queued at that length.)
    */
   onRollback: ((length: number) => void) | null = null;
+  /**
+   * With holdOnFull: called with the DISK_FULL error when bytes start being held
+   * back, and with null once they are all written.
+   */
+  onBlocked: ((err: ApolloError | null) => void) | null = null;
+  /** The group a full disk refused (holdOnFull), written again before anything newer. */
+  private held: Pending | null = null;
+  private blocked: ApolloError | null = null;
+  private retryTimer: NodeJS.Timeout | null = null;
+  private readonly holdOnFull: boolean;
   private readonly maxDelayMs: number;
   private readonly maxBatchBytes: number;
   private readonly durable: boolean;
@@ -62,6 +83,7 @@ export class AppendLog {
     this.maxDelayMs = opts.maxDelayMs ?? 0;
     this.maxBatchBytes = opts.maxBatchBytes ?? 1 << 20;
     this.durable = opts.durable ?? true;
+    this.holdOnFull = opts.holdOnFull ?? false;
   }
 
   static async open(path: string, opts: AppendLogOptions = {}): Promise<AppendLog> {
@@ -80,6 +102,11 @@ export class AppendLog {
   /** Length of the file including bytes not yet committed. */
   get size(): number {
     return this.logical;
+  }
+
+  /** A full disk holds bytes back (holdOnFull) until they can be written. */
+  get isBlocked(): boolean {
+    return this.blocked !== null;
   }
 
   /** Length of the file known to be on disk. */
@@ -104,6 +131,9 @@ export class AppendLog {
     // Callers that do not await durability must not crash the process on failure;
     // the error still reaches whoever awaits this promise.
     durable.catch(() => {});
+    // While a full disk holds bytes back, only the retry timer writes (each attempt
+    // rewrites everything held, so it must not run at every append).
+    if (this.held) return { offset, durable };
     if (p.bytes >= this.maxBatchBytes) void this.flush();
     else if (!this.timer) {
       this.timer = this.maxDelayMs > 0 ? setTimeout(() => void this.flush(), this.maxDelayMs) : setImmediate(() => void this.flush());
@@ -115,9 +145,10 @@ export class AppendLog {
   async flush(): Promise<void> {
     this.clearTimer();
     while (this.flushing) await this.flushing.catch(() => {});
-    const batch = this.pending;
+    const batch = this.held ? joinPending(this.held, this.pending) : this.pending;
     if (!batch) return;
     this.pending = null;
+    this.held = null;
     this.flushing = this.commit(batch);
     try {
       await this.flushing;
@@ -148,9 +179,38 @@ export class AppendLog {
       if (this.durable) await this.fh.datasync();
       this.committed += buf.length;
       for (const w of batch.waiters) w.resolve();
+      if (this.blocked) {
+        this.blocked = null;
+        notify(this.onBlocked, null);
+      }
     } catch (err) {
-      await this.fail(batch, err as NodeJS.ErrnoException);
+      const e = err as NodeJS.ErrnoException;
+      if (this.holdOnFull && !this.closed && (e.code === 'ENOSPC' || e.code === 'EDQUOT')) await this.hold(batch, e);
+      else await this.fail(batch, e);
     }
+  }
+
+  /** Keep a group a full disk refused, to write it again (holdOnFull). */
+  private async hold(batch: Pending, err: NodeJS.ErrnoException): Promise<void> {
+    try {
+      // Part of it may be in the file: the next attempt writes it all again from the committed end.
+      await this.fh.truncate(this.committed);
+    } catch {
+      await this.fail(batch, err);
+      return;
+    }
+    // Appends made during the attempt come after it.
+    this.held = joinPending(batch, this.pending);
+    this.pending = null;
+    this.clearTimer();
+    if (!this.blocked) {
+      this.blocked = new ApolloError('DISK_FULL', `Disk full: ${this.path} cannot be written; ${this.logical - this.committed} bytes are kept in memory and written once space is freed.`);
+      notify(this.onBlocked, this.blocked);
+    }
+    this.retryTimer ??= setTimeout(() => {
+      this.retryTimer = null;
+      if (!this.closed) void this.flush();
+    }, HOLD_RETRY_MS);
   }
 
   private async fail(batch: Pending, err: NodeJS.ErrnoException): Promise<void> {
@@ -193,13 +253,31 @@ export class AppendLog {
     const to = Math.max(from, Math.min(end, this.logical));
     if (to > this.committed) await this.flush();
     const buf = Buffer.alloc(to - from);
+    const onDisk = Math.max(0, Math.min(to, this.committed) - from);
     let got = 0;
-    while (got < buf.length) {
-      const { bytesRead } = await this.fh.read(buf, got, buf.length - got, from + got);
+    while (got < onDisk) {
+      const { bytesRead } = await this.fh.read(buf, got, onDisk - got, from + got);
       if (bytesRead === 0) break;
       got += bytesRead;
     }
+    // Bytes a full disk holds back are read from memory.
+    if (got === onDisk && to > this.committed) got += this.copyUnwritten(buf, got, Math.max(from, this.committed), to);
     return got === buf.length ? buf : buf.subarray(0, got);
+  }
+
+  /** Copy the not yet written bytes [start, end) (held, then pending) into `buf` at `at`; returns how many. */
+  private copyUnwritten(buf: Buffer, at: number, start: number, end: number): number {
+    let pos = this.committed;
+    let n = 0;
+    for (const c of [...(this.held?.chunks ?? []), ...(this.pending?.chunks ?? [])]) {
+      const b = typeof c === 'string' ? Buffer.from(c, 'utf8') : c;
+      const lo = Math.max(start, pos);
+      const hi = Math.min(end, pos + b.length);
+      if (hi > lo) n += b.copy(buf, at + n, lo - pos, hi - pos);
+      pos += b.length;
+      if (pos >= end) break;
+    }
+    return n;
   }
 
   /**
@@ -210,11 +288,28 @@ export class AppendLog {
   close(): Promise<void> {
     this.closing ??= (async () => {
       this.closed = true;
-      while (this.pending || this.flushing) await this.flush();
+      if (this.retryTimer) clearTimeout(this.retryTimer);
+      this.retryTimer = null;
+      // Closed, a full disk no longer holds bytes back: they fail (and roll back).
+      while (this.pending || this.flushing || this.held) await this.flush();
       this.clearTimer();
       await this.fh.close();
     })();
     return this.closing;
+  }
+}
+
+/** Two groups as one, in file order. */
+function joinPending(a: Pending, b: Pending | null): Pending {
+  if (!b) return a;
+  return { chunks: [...a.chunks, ...b.chunks], bytes: a.bytes + b.bytes, waiters: [...a.waiters, ...b.waiters] };
+}
+
+function notify(listener: ((err: ApolloError | null) => void) | null, err: ApolloError | null): void {
+  try {
+    listener?.(err);
+  } catch {
+    // a listener's failure must not break the log
   }
 }
 

@@ -42,6 +42,21 @@ export function parseEventLog(buf: Buffer): ParsedLog {
   return { events, report: { tornTail, corruptLines }, goodLength };
 }
 
+/**
+ * What opening a log repaired, in words (null when it loaded clean): hosts and the
+ * CLI say it once when they open the session, so nothing is dropped silently.
+ */
+export function describeLoadReport(report: LoadReport): string | null {
+  const parts: string[] = [];
+  if (report.tornTail) parts.push('dropped a torn last line (a write cut short by a crash)');
+  const n = report.corruptLines.length;
+  if (n) {
+    const shown = report.corruptLines.slice(0, 10).join(', ');
+    parts.push(`skipped ${n} corrupt or invalid line${n === 1 ? '' : 's'} (line${n === 1 ? '' : 's'} ${shown}${n > 10 ? ', …' : ''}); everything else loaded`);
+  }
+  return parts.length ? parts.join('; ') : null;
+}
+
 export async function readEventLog(path: string): Promise<ParsedLog> {
   const fh = await open(path, 'r');
   try {

@@ -63,7 +63,7 @@ async function tightenShallow(dir: string): Promise<string[]> {
 
 /**
  * Tighten what an older version left readable in a workspace: the folder itself, its
- * index and lock, the key files, and every session folder with its logs and terminal
+ * index (and the index's backup) and lock, the key files, and every session folder with its logs and terminal
  * recordings. Inside a session only the known folders are walked: `checkpoints.git`
  * (thousands of objects) is made 0700, which already keeps everyone else out of it,
  * and other folders there are left alone. The home folder itself is skipped when it
@@ -73,7 +73,7 @@ async function tightenShallow(dir: string): Promise<string[]> {
 export async function tightenWorkspace(home: string): Promise<void> {
   const abs = resolve(home);
   if (abs !== resolve(homedir()) && abs !== resolve('/')) await tightenDir(abs);
-  for (const f of ['workspace.json', 'workspace.lock']) await tightenFile(join(abs, f));
+  for (const f of ['workspace.json', 'workspace.json.bak', 'workspace.lock']) await tightenFile(join(abs, f));
   await tightenShallow(join(abs, 'keys'));
   for (const session of await tightenShallow(join(abs, 'sessions'))) await tightenSession(session);
 }
@@ -124,6 +124,9 @@ export class PrivateJSONFile<T> {
       // A temporary file left by a crash keeps its old mode when reopened.
       await tightenHandle(fh);
       await fh.writeFile(text, 'utf8');
+      // On disk before it replaces the old index: an answer given after this write
+      // (settings saved) must survive a crash or power loss.
+      await fh.datasync();
     } finally {
       await fh.close();
     }

@@ -21,10 +21,26 @@ export class TerminalRecording {
     out.onRollback = (length) => this.appendTiming(Date.now(), length, 0);
   }
 
-  static async open(dir: string, terminalId: string, durable = true): Promise<TerminalRecording> {
-    const out = await AppendLog.open(join(dir, `${terminalId}.out`), { maxDelayMs: 50, durable });
-    const timing = await AppendLog.open(join(dir, `${terminalId}.timing.jsonl`), { maxDelayMs: 50, durable });
+  /**
+   * `holdOnFull`: a full disk holds output back instead of dropping it (AppendLog),
+   * so no byte a program printed is lost and the offsets events refer to stay true;
+   * the terminal pauses its program meanwhile (see onBlocked).
+   */
+  static async open(dir: string, terminalId: string, durable = true, opts: { holdOnFull?: boolean } = {}): Promise<TerminalRecording> {
+    const holdOnFull = opts.holdOnFull ?? false;
+    const out = await AppendLog.open(join(dir, `${terminalId}.out`), { maxDelayMs: 50, durable, holdOnFull });
+    const timing = await AppendLog.open(join(dir, `${terminalId}.timing.jsonl`), { maxDelayMs: 50, durable, holdOnFull });
     return new TerminalRecording(terminalId, out, timing);
+  }
+
+  /** Told (holdOnFull) when the output starts being held back by a full disk (the error), and when it is all written (null). */
+  set onBlocked(listener: ((err: Error | null) => void) | null) {
+    this.out.onBlocked = listener;
+  }
+
+  /** The output is being held back by a full disk (holdOnFull). */
+  get blocked(): boolean {
+    return this.out.isBlocked;
   }
 
   get size(): number {

@@ -27,6 +27,24 @@ export interface WorkspaceData {
 
 const emptyData = (): WorkspaceData => ({ version: 1, sessions: {}, settings: {} });
 
+/** A copy of the index that its writes may change without touching the live one (entries are replaced, never edited). */
+const draftOf = (d: WorkspaceData): WorkspaceData => ({ ...d, sessions: { ...d.sessions }, settings: { ...d.settings } });
+
+export interface WorkspaceOpenOptions {
+  /**
+   * Open for reading only (listing): nothing is created, repaired, tightened or
+   * written, and no lock is needed. A missing folder is NOT_FOUND. What a writer
+   * would repair (a lost index, sessions it does not list, the samples of a fresh
+   * workspace) is shown in memory only.
+   */
+  readOnly?: boolean;
+  /** Read-only opens of a workspace whose samples were never seeded list these sample sessions as they will be. */
+  samplesDir?: string;
+}
+
+/** Settings are not facts of any session log, so a copy of them is kept beside the index to survive losing it. */
+export const INDEX_BACKUP = 'workspace.json.bak';
+
 /** Where the workspace lives: --home, else APOLLO_HOME, else the OS app-data folder. */
 export function resolveHome(flag?: string, env: NodeJS.ProcessEnv = process.env): string {
   if (flag) return flag;
@@ -93,7 +111,8 @@ export class SessionLog {
     if (this.closing) return Promise.reject(this.closedError());
     let r = this.recordings.get(terminalId);
     if (!r) {
-      r = mkdirPrivate(join(this.dir, 'terminals')).then(() => TerminalRecording.open(join(this.dir, 'terminals'), terminalId));
+      // A full disk holds a live terminal's output back (its program paused) rather than dropping it.
+      r = mkdirPrivate(join(this.dir, 'terminals')).then(() => TerminalRecording.open(join(this.dir, 'terminals'), terminalId, true, { holdOnFull: true }));
       // A failure to open (too many open files...) must not stick for the life of the session.
       r.catch(() => {
         if (this.recordings.get(terminalId) === r) this.recordings.delete(terminalId);
@@ -140,37 +159,59 @@ export class SessionLog {
  */
 export class Workspace {
   private readonly open = new Map<string, Promise<SessionLog>>();
+  /** Index writes, one after the other: each writes the index as it is at its turn. */
+  private writes: Promise<void> = Promise.resolve();
+  private readonly backup: PrivateJSONFile<WorkspaceData>;
+  /** The settings as last copied to the backup (JSON), to copy them only when they change. */
+  private backedUp: string | null = null;
 
   private constructor(
     readonly home: string,
     private readonly db: Low<WorkspaceData>,
     readonly warnings: string[],
-  ) {}
+    readonly readOnly: boolean,
+  ) {
+    this.backup = new PrivateJSONFile<WorkspaceData>(join(home, INDEX_BACKUP));
+  }
 
-  static async open(home: string): Promise<Workspace> {
-    await mkdirPrivate(join(home, 'sessions'));
-    // Folders and files left readable by older versions become private before anything is read.
-    await tightenWorkspace(home);
+  static async open(home: string, opts: WorkspaceOpenOptions = {}): Promise<Workspace> {
+    const readOnly = opts.readOnly ?? false;
+    if (readOnly) {
+      const st = await stat(home).catch(() => null);
+      if (!st?.isDirectory()) {
+        throw new ApolloError('NOT_FOUND', `There is no workspace at ${home} (the folder does not exist). Check --home or $APOLLO_HOME; \`apollo serve\` or \`apollo rollout\` creates a new workspace.`);
+      }
+    } else {
+      await mkdirPrivate(join(home, 'sessions'));
+      // Folders and files left readable by older versions become private before anything is read.
+      await tightenWorkspace(home);
+    }
     const file = join(home, 'workspace.json');
     const db = new Low<WorkspaceData>(new PrivateJSONFile<WorkspaceData>(file), emptyData());
     const warnings: string[] = [];
-    let needsRebuild = false;
+    let lost: string | null = null;
+    let unreadable = false;
     try {
       await db.read();
       const d = db.data as Partial<WorkspaceData> | null;
       if (!d || d.version !== 1 || typeof d.sessions !== 'object' || d.sessions === null) throw new SyntaxError('unexpected shape');
       d.settings ??= {};
     } catch (err) {
-      const aside = `${file}.corrupt-${Date.now()}`;
-      await rename(file, aside).catch(() => {});
-      warnings.push(`The workspace index was unreadable (${(err as Error).message}); it was moved to ${aside} and rebuilt from the session folders.`);
+      unreadable = true;
+      if (readOnly) lost = `The workspace index is unreadable (${(err as Error).message}); listed from the session folders (the next command that writes repairs it).`;
+      else {
+        const aside = `${file}.corrupt-${Date.now()}`;
+        await rename(file, aside).catch(() => {});
+        lost = `The workspace index was unreadable (${(err as Error).message}); it was moved to ${aside} and rebuilt from the session folders.`;
+      }
       db.data = emptyData();
-      needsRebuild = true;
     }
-    if (!(await stat(file).then(() => true, () => false))) needsRebuild = true;
-    const ws = new Workspace(home, db, warnings);
-    if (needsRebuild) await ws.rebuildIndex();
-    else await ws.reconcile();
+    const indexStat = await stat(file).catch(() => null);
+    if (!lost && !indexStat) lost = readOnly ? '' : 'The workspace index (workspace.json) was missing; it was rebuilt from the session folders.';
+    const ws = new Workspace(home, db, warnings, readOnly);
+    if (lost !== null) await ws.rebuildIndex(lost, unreadable);
+    else await ws.reconcile(indexStat!.mtimeMs);
+    if (readOnly && opts.samplesDir && !ws.getSetting<boolean>('samplesSeeded')) await ws.previewSamples(opts.samplesDir);
     return ws;
   }
 
@@ -178,19 +219,53 @@ export class Workspace {
     return join(this.home, 'sessions');
   }
 
-  /** Rebuild every index entry from the session folders. */
-  async rebuildIndex(): Promise<void> {
+  /**
+   * Rebuild every index entry from the session folders. The settings (endpoint
+   * profiles, annotator, checkpoint limits) are no session's facts: they come back
+   * from the backup copy of the index when there is one, and the warning says what
+   * could not be recovered. `why` opens the warning ('' for a fresh workspace: nothing to say).
+   */
+  async rebuildIndex(why = '', unreadable = false): Promise<void> {
     const sessions: Record<string, SessionIndexEntry> = {};
+    const unnamed: string[] = [];
+    const empty: string[] = [];
     for (const id of await this.sessionFolders()) {
       const entry = await this.entryFromLog(id);
-      if (entry) sessions[id] = entry;
+      if (!entry) empty.push(id);
+      else {
+        sessions[id] = entry.entry;
+        if (!entry.created) unnamed.push(id);
+      }
     }
     this.db.data.sessions = sessions;
-    await this.db.write();
+    const notes: string[] = [];
+    const backup = await this.backup.read().catch(() => null);
+    if (backup && typeof backup.settings === 'object' && backup.settings !== null) {
+      this.db.data.settings = { ...backup.settings, ...this.db.data.settings };
+      const profiles = Array.isArray(backup.settings.profiles) ? backup.settings.profiles.length : 0;
+      notes.push(`settings restored from ${INDEX_BACKUP} (${profiles} endpoint profile${profiles === 1 ? '' : 's'}${typeof backup.settings.annotator === 'string' ? `, annotator ${backup.settings.annotator}` : ''})`);
+      // Names given after the backup was written are in the logs; earlier ones in the backup too.
+      for (const id of unnamed) {
+        const b = Object.hasOwn(backup.sessions ?? {}, id) ? backup.sessions[id] : undefined;
+        if (b && sessions[id]) sessions[id] = { ...sessions[id]!, name: b.name, cwd: b.cwd, createdAt: b.createdAt || sessions[id]!.createdAt };
+      }
+    } else if (why && Object.keys(sessions).length + empty.length > 0) {
+      notes.push(`not recovered: the settings (endpoint profiles, annotator name, checkpoint limits) — no backup copy (${INDEX_BACKUP}) was found; set them again in Settings`);
+    }
+    if (unnamed.length) notes.push(`${unnamed.length} session(s) whose log lost its first event are listed by id: ${unnamed.join(', ')}`);
+    if (empty.length) notes.push(`${empty.length} session folder(s) with an empty log were left out: ${empty.join(', ')}`);
+    // A fresh workspace has nothing to rebuild: no warning for it.
+    const fresh = !unreadable && !backup && Object.keys(sessions).length + empty.length === 0;
+    if (!fresh && (why || notes.length)) this.warnings.push(`${why}${notes.length ? ` ${notes.join('; ')}.` : ''}`.trim());
+    if (!this.readOnly) await this.save();
   }
 
-  /** Add folders the index does not know (e.g. copied in) and drop entries whose folder is gone. */
-  private async reconcile(): Promise<void> {
+  /**
+   * Add folders the index does not know (e.g. copied in), drop entries whose folder is
+   * gone, and refresh entries whose log was written after the index (a crash, or an
+   * index write that failed on a full disk after a durable rename).
+   */
+  private async reconcile(indexMtimeMs: number): Promise<void> {
     const folders = new Set(await this.sessionFolders());
     let changed = false;
     for (const id of Object.keys(this.db.data.sessions)) {
@@ -200,26 +275,37 @@ export class Workspace {
       }
     }
     for (const id of folders) {
-      if (this.db.data.sessions[id]) continue;
+      const known = this.db.data.sessions[id];
+      if (known) {
+        const st = await stat(join(this.sessionsDir(), id, 'events.jsonl')).catch(() => null);
+        // Equal counts as newer: file times are coarse (a clock tick), and a read too many costs little.
+        if (!st || st.mtimeMs < indexMtimeMs) continue;
+      }
       const entry = await this.entryFromLog(id);
-      if (entry) {
-        this.db.data.sessions[id] = entry;
+      if (entry && (!known || JSON.stringify(entry.entry) !== JSON.stringify(known))) {
+        this.db.data.sessions[id] = entry.created || !known ? entry.entry : { ...known, updatedAt: entry.entry.updatedAt };
         changed = true;
       }
     }
-    if (changed) await this.db.write();
+    if (changed && !this.readOnly) await this.save();
   }
 
   private async sessionFolders(): Promise<string[]> {
     const out: string[] = [];
-    for (const d of await readdir(this.sessionsDir(), { withFileTypes: true })) {
+    // A read-only open of a workspace that never had a session has no sessions folder.
+    for (const d of await readdir(this.sessionsDir(), { withFileTypes: true }).catch(() => [])) {
       if (d.isDirectory() && (await stat(join(this.sessionsDir(), d.name, 'events.jsonl')).then(() => true, () => false))) out.push(d.name);
     }
     return out;
   }
 
-  private async entryFromLog(id: string): Promise<SessionIndexEntry | null> {
-    const path = join(this.sessionsDir(), id, 'events.jsonl');
+  /**
+   * The index entry of a session from its log; `created` is false when the log has no
+   * session.created (its first line was lost): the folder name stands in for its name.
+   * Null for a log with no event at all (a folder left by a crash before its first write).
+   */
+  private async entryFromLog(id: string, dir = join(this.sessionsDir(), id)): Promise<{ entry: SessionIndexEntry; created: boolean } | null> {
+    const path = join(dir, 'events.jsonl');
     let text: string;
     try {
       text = await readFile(path, 'utf8');
@@ -227,28 +313,37 @@ export class Workspace {
       return null;
     }
     const entry: SessionIndexEntry = { id, name: id, cwd: '', createdAt: 0, updatedAt: 0 };
+    let created = false;
+    let firstTs = 0;
     for (const line of text.split('\n')) {
       // Only the few naming events matter; skip parsing the rest.
       if (!line.includes('"session.')) {
+        const ts = /"ts":(\d+)/.exec(line);
+        if (ts) firstTs ||= Number(ts[1]);
         // An export records the fact in the log, but it is no activity of the session.
         if (line.includes('"export.made"')) continue;
-        const ts = /"ts":(\d+)/.exec(line);
         if (ts) entry.updatedAt = Math.max(entry.updatedAt, Number(ts[1]));
         continue;
       }
       try {
         const ev = JSON.parse(line) as SessionEvent;
+        firstTs ||= ev.ts;
         entry.updatedAt = Math.max(entry.updatedAt, ev.ts);
         if (ev.type === 'session.created') {
           entry.name = ev.name;
           entry.cwd = ev.cwd;
           entry.createdAt = ev.ts;
+          created = true;
         } else if (ev.type === 'session.renamed') entry.name = ev.name;
       } catch {
         // corrupt line: the session loader reports it
       }
     }
-    return entry;
+    if (!firstTs) return null;
+    // Never "created in 1970": without its first event a session dates from its oldest one.
+    if (!created) entry.createdAt = firstTs;
+    entry.updatedAt ||= entry.createdAt;
+    return { entry, created };
   }
 
   /**
@@ -256,8 +351,10 @@ export class Workspace {
    * fresh install has something to open offline. Deleting them later is final.
    */
   async seedSamples(samplesDir: string): Promise<void> {
+    if (this.readOnly) throw this.readOnlyError();
     if (this.getSetting<boolean>('samplesSeeded')) return;
     const samples = await readdir(samplesDir, { withFileTypes: true }).catch(() => []);
+    const added: Record<string, SessionIndexEntry> = {};
     for (const d of samples) {
       const dest = join(this.sessionsDir(), d.name);
       if (!d.isDirectory() || (await stat(dest).then(() => true, () => false))) continue;
@@ -265,9 +362,21 @@ export class Workspace {
       // The copy takes the modes of the app's resources (0644).
       await tightenSession(dest);
       const entry = await this.entryFromLog(d.name);
-      if (entry) this.db.data.sessions[d.name] = entry;
+      if (entry) added[d.name] = entry.entry;
     }
-    await this.setSetting('samplesSeeded', true);
+    await this.commit((d) => {
+      Object.assign(d.sessions, added);
+      d.settings.samplesSeeded = true;
+    });
+  }
+
+  /** What seedSamples would add, in memory only (a read-only listing of a fresh workspace). */
+  private async previewSamples(samplesDir: string): Promise<void> {
+    for (const d of await readdir(samplesDir, { withFileTypes: true }).catch(() => [])) {
+      if (!d.isDirectory() || Object.hasOwn(this.db.data.sessions, d.name)) continue;
+      const entry = await this.entryFromLog(d.name, join(samplesDir, d.name));
+      if (entry) this.db.data.sessions[d.name] = entry.entry;
+    }
   }
 
   list(): SessionIndexEntry[] {
@@ -282,18 +391,30 @@ export class Workspace {
   }
 
   async create(opts: { name?: string; cwd?: string; id?: string }): Promise<SessionLog> {
+    if (this.readOnly) throw this.readOnlyError();
     const id = opts.id ?? `${new Date().toISOString().slice(0, 10)}-${randomUUID().slice(0, 8)}`;
     const dir = join(this.sessionsDir(), id);
     await mkdir(dir, { recursive: false, mode: PRIVATE_DIR_MODE }).catch((e: NodeJS.ErrnoException) => {
-      throw e.code === 'EEXIST' ? new ApolloError('CONFLICT', `Session ${id} already exists`) : e;
+      throw e.code === 'EEXIST' ? new ApolloError('CONFLICT', `Session ${id} already exists`) : diskError(e, 'create the session');
     });
     const cwd = opts.cwd ?? homedir();
     const name = opts.name?.trim() || `Session ${new Date().toLocaleString('sv').slice(0, 16)}`;
-    const session = this.load(id);
-    const log = await session;
-    const ev = await log.append({ type: 'session.created', name, cwd, appVersion: APP_VERSION });
+    let log: SessionLog | null = null;
+    let ev: SessionEvent;
+    try {
+      log = await this.load(id);
+      ev = await log.append({ type: 'session.created', name, cwd, appVersion: APP_VERSION });
+    } catch (err) {
+      // The session exists once its first event is durable; before that, a folder
+      // left behind would come back at the next open as a nameless session.
+      this.open.delete(id);
+      await log?.close().catch(() => undefined);
+      await rm(dir, { recursive: true, force: true }).catch(() => undefined);
+      throw diskError(err, 'create the session');
+    }
     this.db.data.sessions[id] = { id, name, cwd, createdAt: ev.ts, updatedAt: ev.ts };
-    await this.db.write();
+    // The log holds the session: an index that cannot be written now is repaired from it at the next open.
+    await this.save().catch(() => undefined);
     return log;
   }
 
@@ -306,10 +427,10 @@ export class Workspace {
     for (const id of ids) {
       const entry = await this.entryFromLog(id);
       if (!entry) throw new ApolloError('NOT_FOUND', `Session folder ${id} has no readable events.jsonl`);
-      this.db.data.sessions[id] = entry;
-      out.push(entry);
+      this.db.data.sessions[id] = entry.entry;
+      out.push(entry.entry);
     }
-    await this.db.write();
+    await this.save();
     return out;
   }
 
@@ -319,6 +440,8 @@ export class Workspace {
   }
 
   private load(id: string): Promise<SessionLog> {
+    // Opening a log for appends creates and repairs files.
+    if (this.readOnly) return Promise.reject(this.readOnlyError());
     let s = this.open.get(id);
     if (!s) {
       const dir = join(this.sessionsDir(), id);
@@ -343,17 +466,22 @@ export class Workspace {
       e.name = ev.name;
       // The log holds the fact; a failed index write (disk full) is repaired at the
       // next write or open, and must not become an unhandled rejection.
-      this.db.write().catch(() => undefined);
+      if (!this.readOnly) this.save().catch(() => undefined);
     }
   }
 
+  /**
+   * Rename a session: done once the session.renamed event is durable (the index
+   * follows from the log; see touch). A full disk before that is DISK_FULL and
+   * nothing changed; after it, the rename stands whatever happens to the index.
+   */
   async rename(id: string, name: string): Promise<void> {
     const s = await this.session(id);
     await s.append({ type: 'session.renamed', name });
-    await this.db.write();
   }
 
   async remove(id: string): Promise<void> {
+    if (this.readOnly) throw this.readOnlyError();
     this.entry(id);
     // Out of the index first, so that nothing can open the session again while it is
     // being closed and its folder removed (a log reopened then would write into a
@@ -362,8 +490,10 @@ export class Workspace {
     const s = this.open.get(id);
     this.open.delete(id);
     if (s) await s.then((log) => log.close()).catch(() => {});
-    await this.db.write();
+    // The folder is the fact (removing frees space, so it works on a full disk); an
+    // index still naming it is corrected at the next open, which finds no folder.
     await rm(join(this.sessionsDir(), id), { recursive: true, force: true });
+    await this.save().catch(() => undefined);
   }
 
   getSetting<T>(key: string): T | undefined {
@@ -371,25 +501,70 @@ export class Workspace {
   }
 
   async setSetting(key: string, value: unknown): Promise<void> {
-    this.db.data.settings[key] = value;
-    await this.db.write();
+    await this.setSettings({ [key]: value });
   }
 
-  /** Set several settings in one write; when the write fails, none of them is applied. */
+  /**
+   * Set several settings in one write. They are applied only once the index holding
+   * them is on disk: until then readers see the old values, and when the write fails
+   * (DISK_FULL) none of them is applied, so no later write can persist them either.
+   */
   async setSettings(values: Record<string, unknown>): Promise<void> {
-    const before = { ...this.db.data.settings };
-    Object.assign(this.db.data.settings, values);
-    try {
-      await this.db.write();
-    } catch (err) {
-      this.db.data.settings = before;
-      throw err;
+    await this.commit((d) => Object.assign(d.settings, values));
+  }
+
+  /**
+   * Write the index with `change` made, then make the change in memory: the live index
+   * only ever holds what is on disk (or, for the cached session entries, what the
+   * logs hold). Writes run one at a time, each on the index as it is at its turn.
+   */
+  private commit(change: (d: WorkspaceData) => void): Promise<void> {
+    if (this.readOnly) return Promise.reject(this.readOnlyError());
+    const run = this.writes.then(async () => {
+      const draft = draftOf(this.db.data);
+      change(draft);
+      await this.writeIndex(draft);
+      change(this.db.data);
+    });
+    this.writes = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Write the index as it is now (after changes to the cached session entries). */
+  private save(): Promise<void> {
+    if (this.readOnly) return Promise.reject(this.readOnlyError());
+    const run = this.writes.then(() => this.writeIndex(this.db.data));
+    this.writes = run.catch(() => undefined);
+    return run;
+  }
+
+  private async writeIndex(data: WorkspaceData): Promise<void> {
+    await this.db.adapter.write(data).catch((e: unknown) => {
+      throw diskError(e, 'save the workspace index');
+    });
+    // The settings are copied beside the index when they change: they are the part
+    // of it that cannot be rebuilt from the session logs.
+    const settings = JSON.stringify(data.settings);
+    if (settings !== this.backedUp) {
+      await this.backup.write(data).then(() => (this.backedUp = settings), () => undefined);
     }
   }
 
   async close(): Promise<void> {
     for (const s of this.open.values()) await s.then((log) => log.close()).catch(() => {});
     this.open.clear();
-    await this.db.write().catch(() => {});
+    if (!this.readOnly) await this.save().catch(() => {});
   }
+
+  private readOnlyError(): ApolloError {
+    return new ApolloError('UNAVAILABLE', `The workspace ${this.home} is open read-only here.`);
+  }
+}
+
+/** A file system error as the contract's error: ENOSPC is DISK_FULL, saying what was not done. */
+function diskError(err: unknown, doing: string): unknown {
+  if (err instanceof ApolloError) return err;
+  const code = (err as NodeJS.ErrnoException)?.code;
+  if (code === 'ENOSPC' || code === 'EDQUOT') return new ApolloError('DISK_FULL', `Disk full: could not ${doing}; nothing was changed. Free some space and retry.`);
+  return err;
 }

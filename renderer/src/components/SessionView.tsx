@@ -35,17 +35,21 @@ export function SessionView({ session }: { session: SessionInfo }) {
         </div>
       )}
       <RolloutBar session={session} />
-      <div className="tabs" role="tablist" aria-label="Terminals" onKeyDown={(e) => onTabKeys(e, terminals, active?.id, (id) => setActive(session.id, id))}>
-        {terminals.map((t) => (
-          <TerminalTab
-            key={t.id}
-            sessionId={session.id}
-            terminal={t}
-            active={t.id === active?.id}
-            live={session.live}
-            onSelect={() => setActive(session.id, t.id)}
-          />
-        ))}
+      <div className="tabs">
+        {/* Only tabs in the tablist: the stop and add buttons sit beside it (a button inside a tab nested a control in a control). */}
+        <div className="tabs-list" role="tablist" aria-label="Terminals" onKeyDown={(e) => onTabKeys(e, terminals, active?.id, (id) => setActive(session.id, id))}>
+          {terminals.map((t) => (
+            <TerminalTab
+              key={t.id}
+              sessionId={session.id}
+              terminal={t}
+              active={t.id === active?.id}
+              live={session.live}
+              onSelect={() => setActive(session.id, t.id)}
+            />
+          ))}
+        </div>
+        {active && <StopTerminal sessionId={session.id} terminal={active} live={session.live} />}
         <button
           type="button"
           className="tab-add"
@@ -107,14 +111,15 @@ function SessionHeader({ session }: { session: SessionInfo }) {
       </span>
       <ViewTabs sessionId={session.id} />
       <span className="session-facts">
-        <span className="mono" title="Working directory">
+        {/* Clipped at 1280 px: each says in full what it is on hover. */}
+        <span className="mono" title={`Working directory: ${session.cwd}`}>
           {session.cwd}
         </span>
-        <span title="Created">{formatDateTime(session.createdAt)}</span>
-        <span>
+        <span title={`Created ${formatDateTime(session.createdAt)}`}>{formatDateTime(session.createdAt)}</span>
+        <span title={`${session.steps} step${session.steps === 1 ? '' : 's'}`}>
           {session.steps} step{session.steps === 1 ? '' : 's'}
         </span>
-        <span className="mono dim" title="Session id">
+        <span className="mono dim" title={`Session id: ${session.id}`}>
           {session.id}
         </span>
       </span>
@@ -148,11 +153,28 @@ function statusText(t: TerminalInfo): string {
   }
 }
 
+/** Labelled, not a bare square: it ends the shown terminal's process (the square looked like a tab's close button). */
+function StopTerminal({ sessionId, terminal: t, live }: { sessionId: string; terminal: TerminalInfo; live: boolean }) {
+  const killTerminal = useApp((s) => s.killTerminal);
+  if (!live || (t.status !== 'running' && t.status !== 'starting')) return null;
+  const command = [t.command, ...t.args].join(' ') || 'login shell';
+  return (
+    <button
+      type="button"
+      className="tab-stop"
+      data-testid="kill-terminal"
+      title={`Stop the process of terminal ${t.id} (${command}); its recording stays`}
+      aria-label={`stop ${t.id}: end the process of this terminal`}
+      onClick={() => void killTerminal(sessionId, t.id)}
+    >
+      <Icon name="stop" size={9} /> stop {t.id}
+    </button>
+  );
+}
+
 function TerminalTab(props: { sessionId: string; terminal: TerminalInfo; active: boolean; live: boolean; onSelect(): void }) {
   const { terminal: t, active } = props;
-  const killTerminal = useApp((s) => s.killTerminal);
   const command = [t.command, ...t.args].join(' ') || 'login shell';
-  const running = props.live && (t.status === 'running' || t.status === 'starting');
   return (
     <div
       className={`tab${active ? ' active' : ''}`}
@@ -170,22 +192,6 @@ function TerminalTab(props: { sessionId: string; terminal: TerminalInfo; active:
       <span className="tab-name">{t.id}</span>
       {t.status === 'failed' && <span className="tab-error">failed</span>}
       {t.status === 'exited' && <span className="tab-exit">{t.signal ? `sig ${t.signal}` : `exit ${t.exitCode ?? '?'}`}</span>}
-      {active && running && (
-        // Labelled, not a bare square: it ends the terminal's process, and looked like a tab's close button.
-        <button
-          type="button"
-          className="tab-stop"
-          data-testid="kill-terminal"
-          title={`Stop the process of terminal ${t.id} (${command}); its recording stays`}
-          aria-label={`Stop the process of terminal ${t.id}`}
-          onClick={(e) => {
-            e.stopPropagation();
-            void killTerminal(props.sessionId, t.id);
-          }}
-        >
-          <Icon name="stop" size={9} /> stop
-        </button>
-      )}
     </div>
   );
 }

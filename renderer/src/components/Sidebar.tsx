@@ -163,41 +163,44 @@ function SessionItem({ session }: { session: SessionInfo }) {
   const status = useApp((s) => runStatus(s, session));
 
   return (
+    // The row opens the session on a click anywhere; its keyboard stop is the button inside
+    // (a row with role=button around the rename / delete buttons nested controls in a control).
     <li
       className={`session-item${active ? ' active' : ''}${openingId === session.id ? ' opening' : ''}`}
       data-testid="session-item"
       data-session-id={session.id}
       data-active={active || undefined}
-      aria-current={active ? 'true' : undefined}
-      role="button"
-      tabIndex={0}
-      aria-label={`${session.name} (${RUN_TEXT[status]})`}
       data-run={status}
       onClick={() => !renaming && void openSession(session.id)}
       onDoubleClick={() => setRenaming(session.id)}
-      onKeyDown={(e) => {
-        if (renaming || e.target !== e.currentTarget) return;
-        if (e.key === 'Enter') void openSession(session.id);
-        if (e.key === 'F2') setRenaming(session.id);
-        if (e.key === 'Delete') openDialog({ kind: 'delete-session', sessionId: session.id });
-      }}
     >
       <span className={`run-dot run-${status}`} data-testid="session-run" data-run={status} title={`${RUN_TITLE[status]}${session.live ? ` · ${running} running terminal${running === 1 ? '' : 's'}` : ''}`} />
-      <div className="session-main">
-        {renaming ? (
+      {renaming ? (
+        <div className="session-main">
           <RenameInput session={session} />
-        ) : (
-          <span className="session-name" data-testid="session-name" title={session.name}>
+        </div>
+      ) : (
+        <button
+          type="button"
+          className="session-main session-open"
+          aria-current={active ? 'true' : undefined}
+          title={`${session.name} — ${RUN_TEXT[status]} · last activity ${new Date(session.updatedAt).toLocaleString()}`}
+          onKeyDown={(e) => {
+            if (e.key === 'F2') setRenaming(session.id);
+            if (e.key === 'Delete') openDialog({ kind: 'delete-session', sessionId: session.id });
+          }}
+        >
+          <span className="session-name" data-testid="session-name">
             {session.name}
           </span>
-        )}
-        <span className="session-meta" title={`Last activity ${new Date(session.updatedAt).toLocaleString()}`}>
-          <span className={`run-text run-${status}`} data-testid="session-run-text">
-            {RUN_TEXT[status]}
+          <span className="session-meta">
+            <span className={`run-text run-${status}`} data-testid="session-run-text">
+              {RUN_TEXT[status]}
+            </span>
+            {session.steps > 0 && ` · ${session.steps} step${session.steps === 1 ? '' : 's'}`} · <span data-testid="session-ago">{formatAgo(session.updatedAt)}</span>
           </span>
-          {session.steps > 0 && ` · ${session.steps} step${session.steps === 1 ? '' : 's'}`} · <span data-testid="session-ago">{formatAgo(session.updatedAt)}</span>
-        </span>
-      </div>
+        </button>
+      )}
       {!renaming && (
         <span className="session-actions">
           <button

@@ -88,7 +88,7 @@ function BranchSelect({ tv }: { tv: TrajectoryView }) {
       data-testid="branch-select"
       aria-label="Branch"
       value={tv.branchId ?? ''}
-      title="Branch shown (b: next branch)"
+      title={`${(tv.branchId && entry.t.branches.get(tv.branchId) ? branchLabel(entry.t.branches.get(tv.branchId)!) : 'Branch')} — the branch shown (b: next branch)`}
       onChange={(e) => {
         const id = e.target.value;
         // Keep the selected step when the other branch shares it; else show the fork.
@@ -299,9 +299,10 @@ function StepTimeline({ tv, sessionId }: { tv: TrajectoryView; sessionId: string
         revealTick={revealTick}
         testId="step-list"
         className="step-list"
-        role="listbox"
+        // A group, not a listbox: a step row holds its own buttons (toggles, fork marker),
+        // which options may not; the keyboard is the page's (j/k), not the list's.
+        role="group"
         aria-label="Steps"
-        aria-activedescendant={tv.view.stepId ? `step-${tv.view.stepId}` : undefined}
         tabIndex={0}
       />
     </div>

@@ -63,8 +63,7 @@ export const StepRow = memo(function StepRow(p: StepRowProps) {
       data-depth={step.depth}
       data-branch-id={step.branchId}
       data-selected={selected ? 'true' : 'false'}
-      role="option"
-      aria-selected={selected}
+      aria-current={selected ? 'true' : undefined}
       id={`step-${step.id}`}
       onClick={() => p.onSelect(step.id)}
     >

@@ -1,0 +1,207 @@
+// Results match what was saved: on a real full disk (a small tmpfs) every command
+// answers exactly what is durable, a terminal that cannot record pauses its program
+// and loses nothing, and a rollout pauses instead of failing and resumes once space
+// is freed.
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { ApolloCore } from '../../electron/core/app';
+import { Workspace } from '../../electron/core/store/workspace';
+import type { PtyTerminal } from '../../electron/core/pty/terminal';
+import type { ArgsOf, CommandName, HostMessage, PushEvents, ResultOf } from '../../shared/contract/index';
+import { fillDisk, withTinyDisk } from '../fixtures/tiny-disk';
+import { startFakeLlm, tool, type FakeLlm } from '../fixtures/fake-llm-server';
+
+let dir: string;
+let llm: FakeLlm | null = null;
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'apollo-disk-full-'));
+});
+afterEach(async () => {
+  await llm?.close();
+  llm = null;
+  await rm(dir, { recursive: true, force: true });
+});
+
+type Call = <K extends CommandName>(cmd: K, args: ArgsOf<K>) => Promise<ResultOf<K>>;
+
+/** The core on `home` with one client; the client's notices are collected. */
+async function openCore(home: string): Promise<{ core: ApolloCore; call: Call; notices: PushEvents['notice'][] }> {
+  const core = await ApolloCore.open({ home, resourcesDir: resolve('resources'), host: 'web', samples: false });
+  const waiting = new Map<number, (m: HostMessage) => void>();
+  const notices: PushEvents['notice'][] = [];
+  const link = core.connect((m) => {
+    if (m.kind === 'res') waiting.get(m.id)?.(m);
+    else if (m.name === 'notice') notices.push(m.payload as PushEvents['notice']);
+  });
+  let id = 0;
+  const call: Call = (cmd, args) =>
+    new Promise((res, rej) => {
+      const n = ++id;
+      waiting.set(n, (m) => (m.kind === 'res' && m.ok ? res(m.result as never) : rej((m as { error: unknown }).error)));
+      void link.receive({ kind: 'req', id: n, cmd, args });
+    });
+  return { core, call, notices };
+}
+
+async function until(cond: () => boolean | Promise<boolean>, ms = 20_000, what = 'condition'): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await cond())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+const index = async (home: string) => JSON.parse(await readFile(join(home, 'workspace.json'), 'utf8')) as { settings: Record<string, unknown>; sessions: Record<string, { name: string; createdAt: number }> };
+
+describe('commands on a full disk answer what is durable', () => {
+  it('settings.set: DISK_FULL and not applied, neither in memory nor by a later write', async (ctx) => {
+    await withTinyDisk(dir, ctx, async (home) => {
+      const { core, call } = await openCore(home);
+      try {
+        await call('settings.set', { annotator: 'alice' });
+        const s = await call('sessions.create', { name: 'x', cwd: dir, terminals: [] });
+        const free = await fillDisk(home);
+        await expect(call('settings.set', { annotator: 'bob' })).rejects.toMatchObject({ code: 'DISK_FULL' });
+        expect((await call('settings.get', {})).annotator).toBe('alice');
+        await free();
+        // The next index write (a rename) must not carry the refused value along.
+        await call('sessions.rename', { sessionId: s.id, name: 'y' });
+        await call('settings.set', { checkpointMaxFileBytes: 1024 * 1024 });
+        expect((await index(home)).settings.annotator).toBe('alice');
+        expect((await call('settings.get', {})).annotator).toBe('alice');
+
+        // A profile is a setting too: refused on a full disk, it is not listed, and no later write saves it.
+        const free2 = await fillDisk(home);
+        await expect(call('profiles.save', { name: 'ghost', baseUrl: 'http://127.0.0.1:9', model: 'm' })).rejects.toMatchObject({ code: 'DISK_FULL' });
+        expect(await call('profiles.list', {})).toEqual([]);
+        await free2();
+        await call('settings.set', { annotator: 'carol' });
+        expect((await index(home)).settings.profiles ?? []).toEqual([]);
+
+        // A value is visible only once it is on disk.
+        const pending = core.ws.setSettings({ annotator: 'dave' });
+        expect(core.ws.getSetting('annotator')).toBe('carol');
+        await pending;
+        expect(core.ws.getSetting('annotator')).toBe('dave');
+      } finally {
+        await core.close();
+      }
+      expect((await index(home)).settings.annotator).toBe('dave');
+    });
+  });
+
+  it('sessions.rename: saved once its event is durable, even when the index cannot be written', async (ctx) => {
+    await withTinyDisk(dir, ctx, async (home) => {
+      const { core, call } = await openCore(home);
+      let id: string;
+      try {
+        id = (await call('sessions.create', { name: 'before', cwd: dir, terminals: [] })).id;
+        // Full, except the room left in the log's last page: a small append fits, a new index file does not.
+        const free = await fillDisk(home);
+        const renamed = await call('sessions.rename', { sessionId: id, name: 'after' });
+        expect(renamed.name).toBe('after');
+        expect(await readFile(join(home, 'sessions', id, 'events.jsonl'), 'utf8')).toContain('"session.renamed"');
+        // The index on disk could not follow; it is repaired from the log.
+        expect(Object.values((await index(home)).sessions).map((e) => e.name)).toEqual(['before']);
+        await core.close();
+        await free();
+      } finally {
+        await core.close();
+      }
+      const ws = await Workspace.open(home);
+      expect(ws.list().map((e) => e.name)).toEqual(['after']);
+      await ws.close();
+    });
+  });
+
+  it('sessions.create: DISK_FULL leaves no session behind (no ghost dated 1970)', async (ctx) => {
+    await withTinyDisk(dir, ctx, async (home) => {
+      const { core, call } = await openCore(home);
+      const free = await fillDisk(home);
+      try {
+        await expect(call('sessions.create', { name: 'ghost', cwd: dir, terminals: [] })).rejects.toMatchObject({ code: 'DISK_FULL' });
+        expect(await call('sessions.list', {})).toEqual([]);
+      } finally {
+        await core.close();
+      }
+      expect(await readdir(join(home, 'sessions'))).toEqual([]);
+      await free();
+      const ws = await Workspace.open(home);
+      expect(ws.list()).toEqual([]);
+      await ws.close();
+    });
+  });
+
+  it('a terminal that cannot record pauses its program, says so, and loses no output', async (ctx) => {
+    await withTinyDisk(dir, ctx, async (home) => {
+      const { core, call, notices } = await openCore(home);
+      try {
+        const go = join(dir, 'go');
+        const s = await call('sessions.create', { name: 't', cwd: dir, terminals: [] });
+        const session = await core.session(s.id);
+        // Waits for the disk to be full, then prints 20,000 numbered lines (~170 KB) over a few seconds.
+        const script = `while [ ! -e ${go} ]; do sleep 0.05; done; i=0; while [ $i -lt 200 ]; do seq $((i*100+1)) $((i*100+100)); i=$((i+1)); sleep 0.01; done`;
+        const term = (await core.pty.create(session, { id: 'out', command: 'sh', args: ['-c', script] })) as PtyTerminal;
+        const free = await fillDisk(home);
+        await writeFile(go, '');
+        await until(() => term.info().recordingBlocked !== undefined, 20_000, 'the recording to block');
+        expect(term.flowState().ptyPaused).toBe(true);
+        await until(() => notices.some((n) => n.level === 'error' && /Disk full: the output of terminal out cannot be recorded/.test(n.message)), 5000, 'the notice');
+        // Paused: once the pty's buffer is full the program waits, printing nothing more.
+        await new Promise((r) => setTimeout(r, 1500));
+        const seen = term.recordedBytes();
+        await new Promise((r) => setTimeout(r, 1000));
+        expect(term.recordedBytes()).toBe(seen);
+        expect(term.info().status).toBe('running');
+
+        await free();
+        await term.exited;
+        expect(term.info().recordingBlocked).toBeUndefined();
+        expect(notices.some((n) => n.level === 'info' && /records again/.test(n.message))).toBe(true);
+        await session.close();
+        const out = (await readFile(join(home, 'sessions', s.id, 'terminals', 'out.out'), 'utf8')).replace(/\r/g, '');
+        const lines = out.split('\n').filter((l) => /^\d+$/.test(l));
+        expect(lines.length).toBe(20000);
+        expect(lines.at(-1)).toBe('20000');
+        // The events point exactly at the end of what was recorded.
+        const events = (await readFile(join(home, 'sessions', s.id, 'events.jsonl'), 'utf8')).split('\n').filter(Boolean).map((l) => JSON.parse(l) as { type: string; offset?: number });
+        const exited = events.find((e) => e.type === 'terminal.exited');
+        expect(exited?.offset).toBe((await stat(join(home, 'sessions', s.id, 'terminals', 'out.out'))).size);
+      } finally {
+        await core.close();
+      }
+    }, { size: '2m' });
+  });
+
+  it('a rollout that hits a full disk pauses (not failed) and resumes once space is freed', async (ctx) => {
+    await withTinyDisk(dir, ctx, async (home) => {
+      const { core, call } = await openCore(home);
+      let free: (() => Promise<void>) | null = null;
+      try {
+        llm = await startFakeLlm(async (req) => {
+          const n = llm!.requests.length;
+          if (n === 2 && !free) free = await fillDisk(home); // the disk fills while the model thinks
+          void req;
+          return n >= 3 ? tool('finish', { message: 'done' }) : tool('think', { thought: `step ${n} ${'x'.repeat(8000)}` });
+        });
+        await call('profiles.save', { name: 'fake', baseUrl: llm.url, model: 'fake-model' });
+        const s = await call('sessions.create', { name: 'r', cwd: dir, terminals: [] });
+        await call('rollout.start', { sessionId: s.id, task: 'do it', profile: 'fake', maxSteps: 10 });
+        const rollout = core.rollouts.get(s.id)!;
+        await until(() => rollout.state === 'paused' || rollout.state === 'failed' || rollout.state === 'finished', 30_000, 'the rollout to stop');
+        expect(rollout.state).toBe('paused');
+        expect(rollout.diskFull).toBe(true);
+        expect(rollout.error).toMatch(/Disk full/);
+        await free!();
+        expect(await core.rollouts.resume(s.id)).toBe('finished');
+        const log = await readFile(join(home, 'sessions', s.id, 'events.jsonl'), 'utf8');
+        expect(log).not.toContain('"state":"failed"');
+        expect(log).toContain('"state":"finished"');
+      } finally {
+        await core.close();
+      }
+    }, { size: '1m' });
+  });
+});
