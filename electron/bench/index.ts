@@ -1,5 +1,6 @@
 // `npm run bench`: throughput of the session store and of terminal recording, each
-// beside a raw `fs` baseline measured in the same run on the same disk.
+// beside a raw `fs` baseline measured in the same run on the same disk; then open,
+// memory, export and timing-index lookups on a generated long session (session.ts).
 import { closeSync, fdatasyncSync, openSync, writeSync, statSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { spawn } from 'node:child_process';
@@ -9,14 +10,8 @@ import { EventLog } from '../core/store/event-log';
 import { Workspace } from '../core/store/workspace';
 import { PtyHost } from '../core/pty/pty-host';
 import { resourcesDir } from '../core/paths';
-import type { SessionEvent, SessionEventBody } from '../../shared/events';
-import { applyEvent, emptyTrajectory, foldTrajectory } from '../../shared/trajectory';
-import { readFile, writeFile } from 'node:fs/promises';
-import { exportBundle } from '../core/dataset/bundle';
-import { buildOwnedMessages } from '../core/rollout/context';
-import { RequestRecorder } from '../core/rollout/request-record';
-import { TOOL_SCHEMAS } from '../core/rollout/tools';
-import type { SessionLog } from '../core/store/workspace';
+import type { SessionEventBody } from '../../shared/events';
+import { benchChild, benchSession } from './session';
 import { benchImport } from './import';
 
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 200_000);
@@ -117,100 +112,12 @@ async function benchPty(dir: string): Promise<void> {
   console.log(`  recorded ${recorded.toLocaleString()} bytes (the pty turns \\n into \\r\\n; baseline wrote ${baseBytes.toLocaleString()})`);
 }
 
-/** A long session the size of a real 2,523-step run: how fast does it open? */
-async function benchOpen(dir: string): Promise<void> {
-  const steps = Number(process.env.BENCH_STEPS ?? 2523);
-  const path = join(dir, 'long.jsonl');
-  const { log } = await EventLog.open(path, { durable: false });
-  let parent: string | null = null;
-  const obs = 'line of command output\n'.repeat(80);
-  for (let i = 0; i < steps; i++) {
-    const stepId = `step-${i}`;
-    log.append({ type: 'step.started', stepId, parentId: parent, branchId: 'main', depth: i + 1, rolloutId: 'r' });
-    log.append({ type: 'model.response', stepId, content: 'Checking the training log.', reasoning: 'r'.repeat(400), toolCalls: [{ id: `c${i}`, name: 'run_command', arguments: '{"session_id":"main","command":"tail -n 30 train.log","wait_for_completion":true}' }], usage: { promptTokens: 90000, completionTokens: 120, totalTokens: 90120 }, finishReason: 'tool_calls', durationMs: 3000 });
-    log.append({ type: 'action.result', stepId, toolCallId: `c${i}`, name: 'run_command', observation: obs, isError: false, durationMs: 800, terminalId: 'main', range: [i * 2000, i * 2000 + 1900] });
-    log.append({ type: 'terminal.command', terminalId: 'main', phase: 'end', offset: i * 2000 + 1900, exitCode: 0 });
-    log.append({ type: 'step.finished', stepId, promptTokens: 90000 });
-    log.append({ type: 'checkpoint.taken', stepId, commit: 'a'.repeat(40), cwd: '/work' });
-    parent = stepId;
-  }
-  await log.close();
-  const bytes = statSync(path).size;
-  const t0 = performance.now();
-  await readFile(path);
-  const baseMs = performance.now() - t0;
-  const t1 = performance.now();
-  const opened = await EventLog.open(path);
-  const traj = foldTrajectory(opened.events);
-  const openMs = performance.now() - t1;
-  await opened.log.close();
-  console.log(`\nOpening a ${steps.toLocaleString()}-step session (${(bytes / 1e6).toFixed(1)} MB of events, ${traj.steps.size} steps folded)`);
-  console.log(`${'open + parse + fold, ms'.padEnd(46)} ${openMs.toFixed(0).padStart(12)} ms   baseline ${baseMs.toFixed(0).padStart(12)} ms   ratio ${(baseMs / openMs).toFixed(2)} (raw readFile / open)`);
-}
-
-/**
- * Export of a long recorded session: 2,523 steps with the request record a real
- * rollout writes (a summary every 200 steps), against `cat` of its event log.
- */
-async function benchExport(dir: string): Promise<void> {
-  const steps = Number(process.env.BENCH_STEPS ?? 2523);
-  const events: SessionEvent[] = [];
-  const t = emptyTrajectory();
-  let seq = 0;
-  const session = {
-    id: 'bench', dir: join(dir, 'export-session'), events,
-    append: async (b: SessionEventBody) => {
-      const ev = { seq: ++seq, ts: 1_700_000_000_000 + seq, ...b } as SessionEvent;
-      events.push(ev);
-      applyEvent(t, ev);
-      return ev;
-    },
-  } as unknown as SessionLog;
-  const rec = new RequestRecorder(session, () => t);
-  const obs = JSON.stringify({ success: true, output: 'epoch 3 step 1200 loss 0.4312\n'.repeat(60), exit_code: 0 });
-  await session.append({ type: 'session.created', name: 'bench', cwd: '/work', appVersion: 'bench' });
-  await session.append({ type: 'rollout.started', rolloutId: 'r', branchId: 'main', task: 'Train the model.', endpoint: { profile: 'p', baseUrl: 'http://x', model: 'm' }, policy: 'model', maxSteps: steps, parentStepId: null });
-  let parent: string | null = null;
-  const covered: string[] = [];
-  for (let i = 0; i < steps; i++) {
-    const stepId = `step-${i}`;
-    await session.append({ type: 'step.started', stepId, parentId: parent, branchId: 'main', depth: i + 1, rolloutId: 'r' });
-    if (i > 0 && i % 200 === 0) {
-      covered.push(...[...t.steps.keys()].filter((id) => id !== stepId && !covered.includes(id)).slice(0, -4));
-      await session.append({ type: 'summary.created', stepId, summary: '<state_snapshot>progress so far</state_snapshot>', coveredStepIds: [...covered] });
-    }
-    const owned = buildOwnedMessages(t, stepId, { task: 'Train the model.', cwd: '/work', branchId: 'main' });
-    const sent = await rec.record(stepId, 'step', { model: 'm', messages: owned.messages, tools: TOOL_SCHEMAS, stream: true }, owned.owners);
-    await session.append({ type: 'model.response', stepId, content: 'Checking the training log.', reasoning: '', toolCalls: [{ id: `c${i}`, name: 'run_command', arguments: '{"session_id":"main","command":"tail -n 30 train.log"}' }], usage: null, finishReason: 'tool_calls', durationMs: 3000, requestId: sent.requestId, toolMode: 'tools', origin: 'model' });
-    await session.append({ type: 'action.result', stepId, toolCallId: `c${i}`, name: 'run_command', observation: obs, isError: false, durationMs: 800 });
-    await session.append({ type: 'step.finished', stepId, promptTokens: 0 });
-    if (i % 3) await session.append({ type: 'label.set', stepId, label: i % 7 ? 'keep' : 'mask', tags: [], note: '', source: 'annotator', author: 'bench' });
-    parent = stepId;
-  }
-  const logPath = join(dir, 'export-events.jsonl');
-  await writeFile(logPath, events.map((e) => JSON.stringify(e)).join('\n') + '\n');
-  const bytes = statSync(logPath).size;
-  const c0 = performance.now();
-  await readFile(logPath);
-  const catMs = performance.now() - c0;
-  console.log(`\nExporting a ${steps.toLocaleString()}-step recorded session (${(bytes / 1e6).toFixed(1)} MB of events, a summary every 200 steps)`);
-  for (const formats of [['openai'], ['openai', 'sharegpt', 'mistral', 'trajectory']] as const) {
-    const rss0 = process.memoryUsage().rss;
-    const e0 = performance.now();
-    const r = await exportBundle({ home: dir, sessions: [{ sessionId: 'bench', events, sessionDir: session.dir }], outDir: join(dir, `bundle-${formats.length}`), formats: [...formats], secrets: [], appVersion: 'bench' });
-    const ms = performance.now() - e0;
-    const rss = (process.memoryUsage().rss - rss0) / 1e6;
-    console.log(`${`export ${formats.join('+')}, ms`.padEnd(46)} ${ms.toFixed(0).padStart(12)} ms   baseline ${catMs.toFixed(0).padStart(12)} ms   ratio ${(ms / catMs).toFixed(1)}× cat   (+${rss.toFixed(0)} MB RSS, ${r.manifest.counts.trajectories} examples, ${r.manifest.counts.tokens.total.toLocaleString()} tokens)`);
-  }
-}
-
 async function main(): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'apollo-bench-'));
   console.log(`Apollo Workstation benchmark — scratch folder ${dir} (${process.platform}, node ${process.version})`);
   try {
     await benchEvents(dir);
-    await benchOpen(dir);
-    await benchExport(dir);
+    await benchSession(dir);
     await benchImport(dir);
     await benchPty(dir);
   } finally {
@@ -218,7 +125,8 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((err) => {
+// The session rows measure memory and export in fresh processes of this same script.
+(process.argv[2] === '--child' ? benchChild(process.argv.slice(3)) : main()).catch((err) => {
   console.error(err);
   process.exitCode = 1;
 });

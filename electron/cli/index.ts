@@ -12,6 +12,7 @@ import { exportCommand } from './export';
 import { mergeCommand } from './merge';
 import { keysCommand, signCommand } from './keys';
 import { importCommand } from './import';
+import { benchCommand } from './bench';
 
 export interface CliCommand {
   summary: string;
@@ -38,6 +39,7 @@ export const cliCommands: Record<string, CliCommand> = {
   sign: signCommand,
   keys: keysCommand,
   import: importCommand,
+  bench: benchCommand,
 };
 
 function usage(): string {

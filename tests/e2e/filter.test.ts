@@ -418,5 +418,13 @@ describe('filter view', () => {
     await row(3).click();
     await expect(page.getByTestId('label-history').innerText()).resolves.toContain('The command failed on a typo and was retried.');
     await page.screenshot({ path: join(SHOTS, 'filter-9-judged.png') });
+
+    // One u takes back the whole judge run (not the annotator's keep of step 1); Shift+U brings it back.
+    await expect(page.getByTestId('label-undo').getAttribute('data-what')).resolves.toMatch(/^judge judge-local/);
+    await page.keyboard.press('u');
+    await expect.poll(async () => page.locator('[data-testid="filter-row"][data-source="judge"]').count(), { timeout: 10_000 }).toBe(0);
+    expect(await row(1).getAttribute('data-source')).toBe('annotator');
+    await page.keyboard.press('U');
+    await expect.poll(async () => page.locator('[data-testid="filter-row"][data-source="judge"]').count(), { timeout: 10_000 }).toBe(judged.length);
   });
 });

@@ -1,0 +1,186 @@
+// The rows of issue 10's table that can be measured here, on a generated session of
+// the size of a real 30-hour run (generate.ts), each beside its baseline measured in
+// the same run on the same files:
+//
+//   open until the latest step is visible   vs read + parse of events.jsonl in Node
+//   memory with it open                     (server, and the renderer's copy simulated in Node)
+//   export openai / all formats             vs `cat` of the session folder
+//   get_session_output(since_timestamp)     vs the full parse of the timing index it replaced
+//
+// Memory and export are measured in child processes (a fresh heap each, peak RSS from
+// the OS), so one row's garbage does not count against the next.
+//
+// Size: BENCH_FULL=1 generates the full session (2,500 steps, 48 h, 800 MB); otherwise
+// BENCH_SESSION_STEPS / _HOURS / _TERMINAL_MB (default a fifth of it, for a 2-core
+// machine). BENCH_SESSION_HOME keeps the generated session there and reuses it on the
+// next run. The bench fails when the session is not the size it claims.
+import { spawn, spawnSync } from 'node:child_process';
+import { openSync, closeSync } from 'node:fs';
+import { readdir, readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { parseTiming } from '../core/store/terminal-recording';
+import { readEventLog } from '../core/store/event-log';
+import { Workspace } from '../core/store/workspace';
+import { exportBundle, EXPORT_FORMATS, type ExportFormat } from '../core/dataset/bundle';
+import { branchLeaf, foldTrajectory } from '../../shared/trajectory';
+import { FULL_SIZE, generateSession, verifyGenerated, type GenerateClaims } from './generate';
+
+const full = process.env.BENCH_FULL === '1';
+const STEPS = full ? FULL_SIZE.steps : Number(process.env.BENCH_SESSION_STEPS ?? FULL_SIZE.steps / 5);
+const HOURS = full ? FULL_SIZE.hours : Number(process.env.BENCH_SESSION_HOURS ?? FULL_SIZE.hours / 5);
+const TERMINAL_MB = full ? FULL_SIZE.terminalMb : Number(process.env.BENCH_SESSION_TERMINAL_MB ?? FULL_SIZE.terminalMb / 5);
+
+function ms(n: number): string {
+  return n >= 10_000 ? `${(n / 1000).toFixed(1)} s` : n >= 10 ? `${n.toFixed(0)} ms` : `${n.toFixed(2)} ms`;
+}
+
+function line(name: string, value: string, baseline: string, ratio: string, note = ''): void {
+  console.log(`${name.padEnd(46)} ${value.padStart(12)}   baseline ${baseline.padStart(12)}   ${ratio.padEnd(16)}${note ? `  ${note}` : ''}`);
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)]!;
+}
+
+/** Run `fn` in a fresh process (this bundle with --child); returns what it printed as JSON. */
+function child<T>(task: string, args: Record<string, unknown>): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(process.execPath, [...process.execArgv, process.argv[1]!, '--child', task, JSON.stringify(args)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    p.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    p.on('error', reject);
+    p.on('exit', (code) => {
+      if (code !== 0) reject(new Error(`bench child "${task}" exited with ${code}`));
+      else {
+        try {
+          resolve(JSON.parse(out.trim().split('\n').at(-1)!) as T);
+        } catch (e) {
+          reject(e);
+        }
+      }
+    });
+  });
+}
+
+interface OpenResult { serverMs: number; wireMs: number; foldMs: number; wireChars: number; serverRssMb: number; rendererRssMb: number; steps: number }
+interface ExportResult { ms: number; peakRssMb: number; addedRssMb: number; examples: number; tokens: number }
+
+/** Entry of the child processes (`bench.js --child TASK JSON`). */
+export async function benchChild(argv: string[]): Promise<void> {
+  const [task, raw] = argv;
+  const a = JSON.parse(raw ?? '{}') as { home: string; id: string; dir: string; out: string; formats: ExportFormat[] };
+  const rss = () => process.memoryUsage().rss / 1e6;
+  if (task === 'open') {
+    const rss0 = rss();
+    // What sessions.open does today: the workspace, the session's log read and validated…
+    const t0 = performance.now();
+    const ws = await Workspace.open(a.home);
+    const s = await ws.session(a.id);
+    const serverMs = performance.now() - t0;
+    const serverRssMb = rss() - rss0;
+    // …the whole log as one message…
+    const t1 = performance.now();
+    const wire = JSON.stringify({ events: s.events, report: s.report });
+    const wireMs = performance.now() - t1;
+    // …which the page parses and folds before the latest step shows.
+    const rss1 = rss();
+    const t2 = performance.now();
+    const events = (JSON.parse(wire) as { events: Parameters<typeof foldTrajectory>[0] }).events;
+    const traj = foldTrajectory(events);
+    const leaf = branchLeaf(traj, 'main');
+    const foldMs = performance.now() - t2;
+    const rendererRssMb = rss() - rss1;
+    await ws.close();
+    const r: OpenResult = { serverMs, wireMs, foldMs, wireChars: wire.length, serverRssMb, rendererRssMb, steps: leaf ? traj.steps.size : 0 };
+    console.log(JSON.stringify(r));
+    return;
+  }
+  if (task === 'export') {
+    const parsed = await readEventLog(join(a.dir, 'events.jsonl'));
+    const rss0 = rss();
+    const t0 = performance.now();
+    const r = await exportBundle({ home: a.home, sessions: [{ sessionId: a.id, events: parsed.events, sessionDir: a.dir }], outDir: a.out, formats: a.formats, secrets: [], appVersion: 'bench' });
+    const elapsed = performance.now() - t0;
+    const peakRssMb = process.resourceUsage().maxRSS / 1e3;
+    const out: ExportResult = { ms: elapsed, peakRssMb, addedRssMb: peakRssMb - rss0, examples: r.manifest.counts.trajectories, tokens: r.manifest.counts.tokens.total };
+    console.log(JSON.stringify(out));
+    return;
+  }
+  throw new Error(`unknown bench child task ${task}`);
+}
+
+/** `cat` of files to /dev/null, timed. */
+function cat(files: string[]): number {
+  const devnull = openSync('/dev/null', 'w');
+  try {
+    const t0 = performance.now();
+    const r = spawnSync('cat', files, { stdio: ['ignore', devnull, 'inherit'] });
+    if (r.status !== 0) throw new Error('cat failed');
+    return performance.now() - t0;
+  } finally {
+    closeSync(devnull);
+  }
+}
+
+export async function benchSession(scratch: string): Promise<void> {
+  const home = process.env.BENCH_SESSION_HOME ?? join(scratch, 'generated');
+  const claims: GenerateClaims = { steps: STEPS, hours: HOURS, terminalBytes: Math.round(TERMINAL_MB * 1e6) };
+  const id = `bench-${STEPS}-steps-${HOURS}h`;
+  const dir = join(home, 'sessions', id);
+  console.log(`\nA generated ${STEPS.toLocaleString('en')}-step session over ${HOURS} h with ${TERMINAL_MB} MB of terminal output${full ? ' (full size)' : ` (BENCH_FULL=1 for ${FULL_SIZE.steps.toLocaleString('en')} steps, ${FULL_SIZE.hours} h, ${FULL_SIZE.terminalMb} MB)`}`);
+  if (!(await stat(join(dir, 'events.jsonl')).then(() => true, () => false))) {
+    const t0 = performance.now();
+    await generateSession({ home, steps: STEPS, hours: HOURS, terminalMb: TERMINAL_MB, id });
+    console.log(`  generated in ${ms(performance.now() - t0)} into ${home}`);
+  } else console.log(`  reusing ${dir}`);
+  const v = await verifyGenerated(dir, claims);
+  // Index it once, as the first open after copying a session in does: the row below is a reviewer's next open.
+  await (await Workspace.open(home)).close();
+  const train = Object.entries(v.terminals).sort((a, b) => b[1].timingBytes - a[1].timingBytes)[0]!;
+  console.log(`  verified: ${v.steps.toLocaleString('en')} steps, ${v.hours.toFixed(1)} h, ${v.branches} branches, ${v.guidance} guidance; events.jsonl ${(v.eventBytes / 1e6).toFixed(1)} MB, `
+    + `terminals ${(v.terminalBytes / 1e6).toFixed(0)} MB (${Object.entries(v.terminals).map(([t, x]) => `${t} ${(x.bytes / 1e6).toFixed(1)}`).join(', ')}), largest timing index ${(train[1].timingBytes / 1e6).toFixed(1)} MB`);
+
+  const files = [join(dir, 'events.jsonl'), ...(await readdir(join(dir, 'terminals'))).map((f) => join(dir, 'terminals', f))];
+  cat(files); // warm the page cache: every row reads from memory, as the baselines do
+  const catMs = median([cat(files), cat(files), cat(files)]);
+  const catLog = median([cat([files[0]!]), cat([files[0]!]), cat([files[0]!])]);
+
+  // ---- open
+  const b0 = performance.now();
+  const text = await readFile(join(dir, 'events.jsonl'), 'utf8');
+  for (const l of text.split('\n')) if (l) JSON.parse(l);
+  const parseMs = performance.now() - b0;
+  const o = await child<OpenResult>('open', { home, id });
+  const openMs = o.serverMs + o.wireMs + o.foldMs;
+  line('open until the latest step is visible', ms(openMs), ms(parseMs), `${(openMs / parseMs).toFixed(1)}× (goal ≤ 2×)`,
+    `server ${ms(o.serverMs)} + one ${(o.wireChars / 1e6).toFixed(1)} M-character message ${ms(o.wireMs)} + parse and fold in the page ${ms(o.foldMs)} (simulated in Node)`);
+  line('memory with it open, server + renderer', `${(o.serverRssMb + o.rendererRssMb).toFixed(0)} MB`, '—', '(goal < 400 MB)', `server +${o.serverRssMb.toFixed(0)} MB, renderer's copy +${o.rendererRssMb.toFixed(0)} MB (simulated in Node)`);
+
+  // ---- export
+  for (const formats of [['openai'], [...EXPORT_FORMATS]] as ExportFormat[][]) {
+    const name = formats.length === 1 ? 'export openai' : 'export all formats';
+    const base = catMs;
+    const r = await child<ExportResult>('export', { home, id, dir, out: join(scratch, `bundle-${formats.length}`), formats });
+    line(`${name}, ms`, ms(r.ms), ms(base), `${(r.ms / base).toFixed(1)}× cat (goal ≤ ${formats.length === 1 ? 2 : 10}×)`,
+      `peak RSS ${r.peakRssMb.toFixed(0)} MB (+${r.addedRssMb.toFixed(0)} MB over the loaded log; goal < ${formats.length === 1 ? 200 : 300} MB), ${r.examples} examples, ${r.tokens.toLocaleString('en')} tokens; cat of events.jsonl alone ${ms(catLog)}`);
+  }
+
+  // ---- get_session_output(since_timestamp): the lookup of the start offset
+  const timingPath = join(dir, 'terminals', `${train[0]}.timing.jsonl`);
+  const oldTimes: number[] = [];
+  for (let k = 0; k < 5; k++) {
+    const t0 = performance.now();
+    const entries = parseTiming(await readFile(timingPath, 'utf8'));
+    const since = entries[Math.floor((entries.length * (k + 0.5)) / 5)]!.ts;
+    let off = -1;
+    for (const e of entries) if (e.ts >= since) {
+      off = e.offset;
+      break;
+    }
+    if (off < 0) throw new Error('lookup found nothing');
+    oldTimes.push(performance.now() - t0);
+  }
+  line('get_session_output(since) offset lookup', ms(median(oldTimes)), '—', '(goal < 5 ms)', `full parse of the ${(train[1].timingBytes / 1e6).toFixed(1)} MB timing index per call`);
+  console.log('  not measured here: keyboard echo during a flood and flood throughput with the UI attached (they need the renderer in Chromium); see the terminal rows below for the flood without UI');
+}
