@@ -75,7 +75,8 @@ export const RulesCard = memo(function RulesCard(props: {
   const current = preview && preview.branchId === branchId ? preview : undefined;
   // Per rule, the labels Apply would write (the marks), not every step the rule names.
   const counts = new Map<string, number>();
-  if (current?.state === 'ready') for (const r of current.results) counts.set(r.rule, 0);
+  // An applied preview is spent: its counts would all read 0 now, as if the rules found nothing.
+  if (current?.state === 'ready' && current.applied === undefined) for (const r of current.results) counts.set(r.rule, 0);
   for (const m of marks?.values() ?? []) counts.set(m.rule, (counts.get(m.rule) ?? 0) + 1);
   const tally = marks ? tallyPreview(marks) : null;
   const depthOf = new Map(rows.map((r) => [r.step.id, r.n]));
