@@ -64,6 +64,15 @@ export const KEYMAP: readonly KeyBinding[] = [
   { action: 'search', keys: ['/'], label: 'search', views: FILTER },
 ];
 
+/** What a key event carries that a binding looks at (a KeyboardEvent has it; no DOM types here, the store uses this module in plain Node tests too). */
+export interface KeyPress {
+  key: string;
+  ctrlKey: boolean;
+  metaKey: boolean;
+  altKey: boolean;
+  shiftKey: boolean;
+}
+
 /** The bindings of a view, in table order. */
 export function bindingsOf(view: KeyView, map: readonly KeyBinding[] = KEYMAP): KeyBinding[] {
   return map.filter((b) => b.views.includes(view));
@@ -74,7 +83,7 @@ export function bindingsOf(view: KeyView, map: readonly KeyBinding[] = KEYMAP): 
  * already in the character), other keys with their modifiers (`Shift+ArrowDown`);
  * Ctrl and ⌘ are one modifier, so a binding means the same on every platform.
  */
-export function comboOf(e: Pick<KeyboardEvent, 'key' | 'ctrlKey' | 'metaKey' | 'altKey' | 'shiftKey'>): string {
+export function comboOf(e: KeyPress): string {
   const printable = e.key.length === 1;
   let key = e.key;
   // Ctrl+Shift+z comes as 'Z' on most layouts, 'z' on some: keep the Shift in the letter.
@@ -83,7 +92,7 @@ export function comboOf(e: Pick<KeyboardEvent, 'key' | 'ctrlKey' | 'metaKey' | '
 }
 
 /** The action a key event triggers in a view (null: none). */
-export function actionFor(view: KeyView, e: Pick<KeyboardEvent, 'key' | 'ctrlKey' | 'metaKey' | 'altKey' | 'shiftKey'>, map: readonly KeyBinding[] = KEYMAP): string | null {
+export function actionFor(view: KeyView, e: KeyPress, map: readonly KeyBinding[] = KEYMAP): string | null {
   const c = comboOf(e);
   for (const b of map) if (b.views.includes(view) && b.keys.includes(c)) return b.action;
   return null;
