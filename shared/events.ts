@@ -71,10 +71,26 @@ export type StepWorld = z.infer<typeof stepWorldSchema>;
 
 const range = z.tuple([nonNeg, nonNeg]);
 
+/**
+ * Which environment a terminal or an action ran in: the profile name, its engine and
+ * where it is (see shared/environments.ts; never a secret). Absent in older logs and
+ * for the local machine as sessions have always used it.
+ */
+export const envRecordSchema = z.looseObject({ name: str, kind: str, target: str.optional() });
+export type EnvRecord = z.infer<typeof envRecordSchema>;
+
 const bodies = [
-  z.object({ type: z.literal('session.created'), name: str, cwd: str, appVersion: str }),
+  z.object({
+    type: z.literal('session.created'), name: str, cwd: str, appVersion: str,
+    /** The environment the session works in (a whole profile, shared/environments.ts); absent: this machine. */
+    environment: z.looseObject({ kind: str, name: str }).optional(),
+  }),
   z.object({ type: z.literal('session.renamed'), name: str }),
-  z.object({ type: z.literal('terminal.started'), terminalId: str, command: str, args: z.array(str), cwd: str, cols: int, rows: int, pid: int, integrated: z.boolean(), offset: nonNeg }),
+  z.object({
+    type: z.literal('terminal.started'), terminalId: str, command: str, args: z.array(str), cwd: str, cols: int, rows: int, pid: int, integrated: z.boolean(), offset: nonNeg,
+    /** Where the shell runs (absent: this machine); `cwd` is a path there. */
+    env: envRecordSchema.optional(),
+  }),
   z.object({ type: z.literal('terminal.failed'), terminalId: str, command: str, error: str }),
   z.object({ type: z.literal('terminal.exited'), terminalId: str, exitCode: z.number().nullable(), signal: z.number().nullable(), offset: nonNeg }),
   z.object({ type: z.literal('terminal.resized'), terminalId: str, cols: int, rows: int, offset: nonNeg }),
@@ -127,6 +143,8 @@ const bodies = [
   z.object({
     type: z.literal('action.result'), stepId: str, toolCallId: str, name: str, observation: str, isError: z.boolean(), durationMs: nonNeg,
     terminalId: str.optional(), range: range.optional(), exitCode: z.number().nullable().optional(),
+    /** The environment the action ran in (absent: this machine, or recorded before environments). */
+    env: envRecordSchema.optional(),
   }),
   z.object({
     type: z.literal('step.finished'), stepId: str, promptTokens: nonNeg,

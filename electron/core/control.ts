@@ -196,6 +196,7 @@ export class ControlManager {
     await session.append({
       type: 'action.result', stepId, toolCallId: call.id, name: call.name, observation, isError: !!end && end.exitCode !== null && end.exitCode !== 0,
       durationMs, terminalId: h.terminalId, range: [run.start, Math.max(run.start, stop)], exitCode: end ? end.exitCode : null,
+      ...(term?.envRecord ? { env: term.envRecord } : {}),
     });
     await session.append({ type: 'step.finished', stepId, promptTokens: 0 });
     await this.deps.rollouts.checkpointStep(session, this.deps.cwd(session.id), stepId);

@@ -330,7 +330,7 @@ async function runHandStep(core: AnnotateCore, session: SessionLog, cwd: string,
     const o = await executeToolCall(call, ctx);
     await session.append({
       type: 'action.result', stepId, toolCallId: call.id, name: call.name, observation: o.observation, isError: o.isError, durationMs: Date.now() - t0,
-      ...(o.terminalId ? { terminalId: o.terminalId } : {}), ...(o.range ? { range: o.range } : {}),
+      ...(o.terminalId ? { terminalId: o.terminalId } : {}), ...(o.range ? { range: o.range } : {}), ...(o.env ? { env: o.env } : {}),
     });
     if (o.finish) finished = o.finish.message;
   }

@@ -122,7 +122,7 @@ export interface OverBudgetDetails {
 }
 
 /** Prefix of restore's staging folder, at the top of workDir (excluded from snapshots). */
-const STAGE_PREFIX = '.apollo-restore-';
+export const STAGE_PREFIX = '.apollo-restore-';
 export const BUILTIN_EXCLUDES: readonly string[] = ['.git', 'node_modules', '__pycache__', '.cache', '.venv', '*.pyc', `/${STAGE_PREFIX}*`];
 export const DEFAULT_MAX_FILE_BYTES = DEFAULT_CHECKPOINT_MAX_FILE_BYTES;
 export const DEFAULT_BUDGET_BYTES = DEFAULT_CHECKPOINT_BUDGET_BYTES;
@@ -1040,18 +1040,18 @@ export class CheckpointStore {
 }
 
 /** Upper bound of the loose objects for some files: each compressed at worst a little over its size, in whole blocks. */
-function growthBound(files: ReadonlyArray<{ path: string; size: number }>): number {
+export function growthBound(files: ReadonlyArray<{ path: string; size: number }>): number {
   let n = 0;
   for (const f of files) n += blobBound(f.size);
   return n + treeBound(files);
 }
 
-function blobBound(size: number): number {
+export function blobBound(size: number): number {
   return Math.ceil((size + Math.ceil(size / 1000) + 64) / OBJECT_BLOCK) * OBJECT_BLOCK;
 }
 
 /** One new tree object per folder above a changed file (and the root). */
-function treeBound(files: ReadonlyArray<{ path: string }>): number {
+export function treeBound(files: ReadonlyArray<{ path: string }>): number {
   if (files.length === 0) return 0;
   const dirs = new Set<string>(['']);
   for (const f of files) for (let d = parentOf(f.path); d !== ''; d = parentOf(d)) dirs.add(d);
@@ -1105,20 +1105,20 @@ function restoreError(short: string, cause: unknown, what: string | null, undoFa
   );
 }
 
-function gitEnv(storeDir: string, workDir: string | null, ignoreCase: boolean): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) {
-    if (v !== undefined && !k.startsWith('GIT_')) env[k] = v;
-  }
+/**
+ * The configuration every shadow-repository git call runs with (also the stores kept
+ * inside remote environments, env/remote-checkpoints.ts, whose null device is given).
+ */
+export function shadowGitConfig(withWorkTree: boolean, ignoreCase: boolean, nullDevice: string = devNull, win32 = process.platform === 'win32'): Array<[string, string]> {
   const config: Array<[string, string]> = [
-    ['core.bare', workDir === null ? 'true' : 'false'],
-    ['core.hooksPath', devNull],
+    ['core.bare', withWorkTree ? 'false' : 'true'],
+    ['core.hooksPath', nullDevice],
     ['core.fsmonitor', 'false'],
     ['core.autocrlf', 'false'],
     ['core.safecrlf', 'false'],
     ['core.eol', 'lf'],
-    ['core.excludesFile', devNull],
-    ['core.attributesFile', devNull],
+    ['core.excludesFile', nullDevice],
+    ['core.attributesFile', nullDevice],
     ['core.logAllRefUpdates', 'false'],
     ['core.quotePath', 'false'],
     ['core.fileMode', 'true'],
@@ -1133,7 +1133,16 @@ function gitEnv(storeDir: string, workDir: string | null, ignoreCase: boolean): 
     ['user.name', 'Apollo Checkpoints'],
     ['user.email', 'checkpoints@apollo.invalid'],
   ];
-  if (process.platform !== 'win32') config.push(['core.protectNTFS', 'false']);
+  if (!win32) config.push(['core.protectNTFS', 'false']);
+  return config;
+}
+
+function gitEnv(storeDir: string, workDir: string | null, ignoreCase: boolean): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) {
+    if (v !== undefined && !k.startsWith('GIT_')) env[k] = v;
+  }
+  const config = shadowGitConfig(workDir !== null, ignoreCase);
   Object.assign(env, {
     GIT_DIR: storeDir,
     GIT_INDEX_FILE: join(storeDir, 'index'),
@@ -1170,7 +1179,7 @@ async function probeIgnoreCase(storeDir: string): Promise<boolean> {
   }
 }
 
-interface RawChange {
+export interface RawChange {
   oldMode: string;
   newMode: string;
   oldSha: string;
@@ -1180,7 +1189,7 @@ interface RawChange {
 }
 
 /** Parses `git diff-tree -r -z --raw --no-renames`: ":om nm os ns S\0path\0"... */
-function parseRawDiff(buf: Buffer, encoding: 'utf8' | 'latin1' = 'utf8'): RawChange[] {
+export function parseRawDiff(buf: Buffer, encoding: 'utf8' | 'latin1' = 'utf8'): RawChange[] {
   const parts = splitZ(buf, encoding);
   const out: RawChange[] = [];
   for (let i = 0; i + 1 < parts.length; i += 2) {
@@ -1200,7 +1209,7 @@ function rawInput(records: readonly string[]): Buffer {
   return Buffer.from(records.join('\0') + '\0', 'latin1');
 }
 
-function normalizeRelPath(p: string): string {
+export function normalizeRelPath(p: string): string {
   if (typeof p !== 'string' || p === '' || p.includes('\0')) throw new ApolloError('BAD_REQUEST', 'A file path is required');
   const slashed = sep === '\\' ? p.replace(/\\/g, '/') : p;
   if (slashed.startsWith('/') || /^[A-Za-z]:/.test(slashed)) {

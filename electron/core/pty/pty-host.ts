@@ -6,6 +6,8 @@ import { spawn } from 'node-pty';
 import { ApolloError } from '../../../shared/errors';
 import type { TerminalSpec } from '../../../shared/types';
 import type { SessionLog } from '../store/workspace';
+import { environmentFor } from '../env/registry';
+import type { Environment } from '../env/types';
 import { checkCwd, planLaunch } from './shell';
 import { PtyTerminal, type TerminalLimits } from './terminal';
 import type { LiveTerminal, PtyHostEvents } from './types';
@@ -43,6 +45,12 @@ export type CreateSpec = TerminalSpec & {
    * user's startup files, which may reset PATH and the like.
    */
   env?: Record<string, string | null>;
+  /**
+   * Where the shell runs (default: the session's environment, see env/registry.ts);
+   * `cwd` is then a folder there. A session may mix them (a local notes shell beside
+   * the remote training shell).
+   */
+  environment?: Environment;
 };
 
 const ID_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
@@ -92,11 +100,14 @@ export class PtyHost {
     const env = typeof this.envSource === 'function' ? this.envSource() : this.envSource;
     const commandLabel = spec.command?.trim() || env.SHELL || '/bin/bash';
     try {
-      const cwd = this.resolveCwd(session, spec.cwd);
       let term: PtyTerminal;
       try {
-        await checkCwd(cwd);
-        const plan = await planLaunch({
+        const environment = spec.environment ?? environmentFor(session);
+        const remote = environment.kind !== 'local';
+        // A remote folder is resolved (and checked) in its environment; the local process starts in plan.spawnCwd.
+        const cwd = remote ? await environment.resolvePath(this.baseCwd(session) || '~', spec.cwd ?? '') : this.resolveCwd(session, spec.cwd);
+        if (!remote) await checkCwd(cwd);
+        const request = {
           spec,
           cwd,
           env,
@@ -104,11 +115,12 @@ export class PtyHost {
           shellIntegration: spec.shellIntegration ?? true,
           sessionId: session.id,
           restoreEnv: spec.env,
-        });
+        };
+        const plan = remote ? await environment.planTerminal(request) : { ...(await planLaunch(request)), spawnCwd: cwd };
         const recording = await session.recording(spec.id);
         let pty;
         try {
-          pty = spawn(plan.file, plan.args, { name: 'xterm-256color', cols, rows, cwd, env: plan.env, encoding: null });
+          pty = spawn(plan.file, plan.args, { name: 'xterm-256color', cols, rows, cwd: plan.spawnCwd, env: plan.env, encoding: null });
         } catch (e) {
           throw new ApolloError('SPAWN_FAILED', `Cannot start "${plan.command}": ${(e as Error).message}`);
         }
@@ -124,6 +136,7 @@ export class PtyHost {
           rows,
           integrated: plan.integrated,
           markNonce: plan.markNonce,
+          envRecord: environment.record() ?? undefined,
           events: this.events,
           limits: this.limits,
         });
@@ -158,15 +171,14 @@ export class PtyHost {
     }
   }
 
+  /** The session's working directory as recorded (a path in its environment). */
+  private baseCwd(session: SessionLog): string | undefined {
+    for (const ev of session.events) if (ev.type === 'session.created') return ev.cwd;
+    return undefined;
+  }
+
   private resolveCwd(session: SessionLog, cwd: string | undefined): string {
-    let base: string | undefined;
-    for (const ev of session.events) {
-      if (ev.type === 'session.created') {
-        base = ev.cwd;
-        break;
-      }
-    }
-    base ||= homedir();
+    const base = this.baseCwd(session) || homedir();
     if (!cwd) return base;
     if (cwd === '~' || cwd.startsWith('~/')) return join(homedir(), cwd.slice(1));
     return isAbsolute(cwd) ? cwd : resolve(base, cwd);

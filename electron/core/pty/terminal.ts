@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import type { IDisposable, IPty } from 'node-pty';
 import { ApolloError } from '../../../shared/errors';
-import type { SessionEventBody } from '../../../shared/events';
+import type { EnvRecord, SessionEventBody } from '../../../shared/events';
 import type { TerminalInfo, TerminalStatus } from '../../../shared/types';
 import type { SessionLog } from '../store/workspace';
 import type { TerminalRecording } from '../store/terminal-recording';
@@ -35,6 +35,8 @@ export interface TerminalInit {
   integrated: boolean;
   /** The secret the injected integration puts in its marks (see LaunchPlan.markNonce). */
   markNonce?: string;
+  /** The environment the shell runs in (absent: this machine). */
+  envRecord?: EnvRecord;
   events: PtyHostEvents;
   limits: TerminalLimits;
 }
@@ -69,6 +71,7 @@ export class PtyTerminal implements LiveTerminal {
   readonly id: string;
   readonly sessionId: string;
   readonly exited: Promise<{ exitCode: number | null; signal: number | null }>;
+  readonly envRecord: EnvRecord | undefined;
 
   private status: TerminalStatus = 'starting';
   private readonly session: SessionLog;
@@ -133,6 +136,7 @@ export class PtyTerminal implements LiveTerminal {
     this.rows = init.rows;
     this.injected = init.integrated;
     this.markNonce = init.markNonce;
+    this.envRecord = init.envRecord;
     this.events = init.events;
     this.limits = init.limits;
     this.exited = new Promise((r) => (this.resolveExited = r));
@@ -225,6 +229,7 @@ export class PtyTerminal implements LiveTerminal {
       pid: this.pty.pid,
       integrated: this.injected,
       offset: this.recording.size,
+      ...(this.envRecord ? { env: this.envRecord } : {}),
     });
     this.emitChanged();
     for (const c of p.chunks) this.onOutput(c);

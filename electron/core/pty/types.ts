@@ -1,5 +1,6 @@
 // What the rest of the core (rollout tools, hosts) may ask of a live terminal.
 // Implemented by the node-pty based PtyHost in this folder.
+import type { EnvRecord } from '../../../shared/events';
 import type { TerminalInfo, TerminalSpec } from '../../../shared/types';
 
 export interface CommandResult {
@@ -16,6 +17,8 @@ export interface CommandResult {
 export interface LiveTerminal {
   readonly id: string;
   readonly sessionId: string;
+  /** The environment the shell runs in (absent: this machine). */
+  readonly envRecord?: EnvRecord;
   info(): TerminalInfo;
   /** Send keys. Human input is recorded as a `terminal.input` event. */
   write(data: string, source: 'human' | 'agent'): void;

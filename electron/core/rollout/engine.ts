@@ -467,7 +467,7 @@ export class Rollout {
       note = null;
       await this.append({
         type: 'action.result', stepId, toolCallId: call.id, name: call.name, observation, isError: o.isError, durationMs,
-        ...(o.terminalId ? { terminalId: o.terminalId } : {}), ...(o.range ? { range: o.range } : {}),
+        ...(o.terminalId ? { terminalId: o.terminalId } : {}), ...(o.range ? { range: o.range } : {}), ...(o.env ? { env: o.env } : {}),
       });
     };
     if (!calls.length) {

@@ -1,6 +1,8 @@
 // The run functions of the agent's tools (declared in shared/tools.ts), against the
 // live terminals of a session (a `session_id` is a named terminal) and the files
-// under the session's working directory.
+// under the session's working directory, in the session's environment (the local
+// machine, an SSH host, a container: env/types.ts): file tools read and write there,
+// never on this machine's disk on behalf of a remote one.
 //
 // Observations are JSON objects like ResearchGym's (success, message,
 // observation_type, output…), with long text capped head + tail; the full output
@@ -8,9 +10,9 @@
 // tool, bad JSON, missing or mistyped argument) yields an observation starting with
 // INVALID_TOOL_CALL so the model can correct itself and the label rules can find it.
 import { execFile } from 'node:child_process';
-import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
-import { dirname, isAbsolute, join, resolve } from 'node:path';
-import type { ToolCall } from '../../../shared/events';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { EnvRecord, ToolCall } from '../../../shared/events';
 import {
   INVALID_TOOL_CALL, TOOL_NAMES, TOOLS, parseToolCall, toolParameters, toolSignature, validateToolArgs,
   type ToolArgs, type ToolName, type ValidToolCall,
@@ -20,6 +22,9 @@ import type { LiveTerminal } from '../pty/types';
 import type { SessionLog } from '../store/workspace';
 import { parseTiming } from '../store/terminal-recording';
 import type { ToolSchema } from './llm';
+import { environmentFor } from '../env/registry';
+import { CONNECTION_LOST, type Environment } from '../env/types';
+import { ApolloError } from '../../../shared/errors';
 
 export { INVALID_TOOL_CALL, TOOL_NAMES, TOOLS, describeToolsForText, parseToolCall, type ParsedCall, type ToolName } from '../../../shared/tools';
 
@@ -28,7 +33,7 @@ const BUSY_GRACE_MS = 2_000;
 
 /** What the tools need of the PTY host (the real PtyHost satisfies it). */
 export interface TerminalHost {
-  create(session: SessionLog, spec: TerminalSpec): Promise<LiveTerminal>;
+  create(session: SessionLog, spec: TerminalSpec & { environment?: Environment }): Promise<LiveTerminal>;
   /** May throw (NOT_FOUND) or return undefined when there is no such terminal. */
   get(sessionId: string, terminalId: string): LiveTerminal | undefined;
   list(sessionId: string): LiveTerminal[];
@@ -98,6 +103,8 @@ export interface ToolContext {
   signal?: AbortSignal;
   /** session_id → real terminal id (replay maps recorded names onto fresh terminals). */
   aliases?: Map<string, string>;
+  /** Where files are read and written and new terminals start (default: the session's environment). */
+  env?: Environment;
 }
 
 export interface ToolOutcome {
@@ -107,6 +114,10 @@ export interface ToolOutcome {
   range?: [number, number];
   /** Set by `finish`. */
   finish?: { message: string };
+  /** The environment the action ran in (absent: this machine). */
+  env?: EnvRecord;
+  /** The environment's connection dropped during the action: why (the rollout pauses until it is back). */
+  lost?: string;
 }
 
 /** Keep the head and tail of long text, with a note of what was left out. */
@@ -140,8 +151,17 @@ function sleepFor(ms: number, signal?: AbortSignal): Promise<boolean> {
   });
 }
 
-function resolvePath(ctx: ToolContext, p: string): string {
-  return isAbsolute(p) ? p : resolve(ctx.cwd, p);
+function envOf(ctx: ToolContext): Environment {
+  return ctx.env ?? environmentFor(ctx.session);
+}
+
+function resolvePath(ctx: ToolContext, p: string): Promise<string> {
+  return envOf(ctx).resolvePath(ctx.cwd, p);
+}
+
+/** What a missing path throws locally, for the same message everywhere. */
+function noSuchPath(path: string): NodeJS.ErrnoException {
+  return Object.assign(new Error(`ENOENT: no such file or directory, '${path}'`), { code: 'ENOENT', path });
 }
 
 function numbered(lines: string[], from: number): string {
@@ -226,7 +246,7 @@ class ToolRunner {
   async ensure(sessionId: string): Promise<{ term: LiveTerminal; created: boolean }> {
     const t = this.live(sessionId);
     if (t) return { term: t, created: false };
-    const term = await this.ctx.pty.create(this.ctx.session, { id: this.termId(sessionId), cwd: this.ctx.cwd });
+    const term = await this.ctx.pty.create(this.ctx.session, { id: this.termId(sessionId), cwd: this.ctx.cwd, ...(this.ctx.env ? { environment: this.ctx.env } : {}) });
     await this.waitIdle(term, NEW_TERMINAL_WAIT_MS);
     return { term, created: true };
   }
@@ -309,7 +329,7 @@ const RUN: { [N in ToolName]: ToolRun<N> } = {
     if (r.live(sid)) {
       return { observation: obs({ success: false, message: `Session ${sid} already exists.`, observation_type: 'session', session_id: sid }), isError: true, terminalId: r.termId(sid) };
     }
-    const term = await r.ctx.pty.create(r.ctx.session, { id: r.termId(sid), cwd: r.ctx.cwd });
+    const term = await r.ctx.pty.create(r.ctx.session, { id: r.termId(sid), cwd: r.ctx.cwd, ...(r.ctx.env ? { environment: r.ctx.env } : {}) });
     await r.waitIdle(term, NEW_TERMINAL_WAIT_MS);
     return { observation: obs({ success: true, message: `Session ${sid} created in ${r.ctx.cwd}.`, observation_type: 'session', session_id: sid }), isError: false, terminalId: term.id };
   },
@@ -419,11 +439,13 @@ const RUN: { [N in ToolName]: ToolRun<N> } = {
   },
 
   async open_file(r, a) {
-    const path = resolvePath(r.ctx, a.path);
-    const st = await stat(path);
-    if (st.isDirectory()) return { observation: obs({ success: false, message: `${path} is a folder; use list_files.`, observation_type: 'error' }), isError: true };
+    const env = envOf(r.ctx);
+    const path = await resolvePath(r.ctx, a.path);
+    const st = await env.stat(path);
+    if (!st) throw noSuchPath(path);
+    if (st.kind === 'dir') return { observation: obs({ success: false, message: `${path} is a folder; use list_files.`, observation_type: 'error' }), isError: true };
     if (st.size > 50 * 1024 * 1024) return { observation: obs({ success: false, message: `${path} is ${st.size} bytes, too large to open; use run_command (head, grep, sed -n).`, observation_type: 'error' }), isError: true };
-    const buf = await readFile(path);
+    const buf = await env.readFile(path, 50 * 1024 * 1024 + 1);
     if (buf.subarray(0, 8192).includes(0)) return { observation: obs({ success: false, message: `${path} is a binary file; inspect it with run_command.`, observation_type: 'error' }), isError: true };
     const lines = splitLines(buf.toString('utf8').replace(/\r\n/g, '\n'));
     const n = lines.length;
@@ -446,10 +468,8 @@ const RUN: { [N in ToolName]: ToolRun<N> } = {
   },
 
   async create_file(r, { filename, content }) {
-    const path = resolvePath(r.ctx, filename);
-    const existed = await stat(path).then((s) => s.isFile(), () => false);
-    await mkdir(dirname(path), { recursive: true });
-    await writeFile(path, content);
+    const path = await resolvePath(r.ctx, filename);
+    const { existed } = await envOf(r.ctx).writeFile(path, content);
     return {
       observation: obs({
         success: true, message: `File ${path} ${existed ? 'overwritten' : 'created'} successfully`, observation_type: 'file_write', file_path: path,
@@ -461,8 +481,9 @@ const RUN: { [N in ToolName]: ToolRun<N> } = {
 
   async edit_file(r, a) {
     const cap = r.ctx.options.outputCap;
-    const path = resolvePath(r.ctx, a.path);
-    const text = await readFile(path, 'utf8');
+    const env = envOf(r.ctx);
+    const path = await resolvePath(r.ctx, a.path);
+    const text = (await env.readFile(path)).toString('utf8');
     const eol = text.includes('\r\n') ? '\r\n' : '\n';
     const trailing = text.endsWith('\n');
     const lines = text === '' ? [] : splitLines(text.replace(/\r\n/g, '\n'));
@@ -473,7 +494,7 @@ const RUN: { [N in ToolName]: ToolRun<N> } = {
     const added = content === '' ? [] : splitLines(content.replace(/\r\n/g, '\n'));
     const removed = lines.slice(start - 1, end);
     const next = [...lines.slice(0, start - 1), ...added, ...lines.slice(end)];
-    await writeFile(path, next.join(eol) + (next.length && (trailing || text === '') ? eol : ''));
+    await env.writeFile(path, next.join(eol) + (next.length && (trailing || text === '') ? eol : ''));
     return {
       observation: obs({
         success: true,
@@ -487,16 +508,13 @@ const RUN: { [N in ToolName]: ToolRun<N> } = {
   },
 
   async list_files(r, a) {
-    const dir = resolvePath(r.ctx, a.path ?? '.');
-    const entries = await readdir(dir, { withFileTypes: true });
+    const dir = await resolvePath(r.ctx, a.path ?? '.');
+    const entries = await envOf(r.ctx).list(dir);
     entries.sort((x, y) => x.name.localeCompare(y.name));
     const rows: string[] = [];
     for (const e of entries) {
-      if (e.isDirectory()) rows.push(`${e.name}/`);
-      else {
-        const size = await stat(join(dir, e.name)).then((s) => s.size, () => null);
-        rows.push(size === null ? e.name : `${e.name} (${size} bytes)`);
-      }
+      if (e.kind === 'dir') rows.push(`${e.name}/`);
+      else rows.push(e.size === null ? e.name : `${e.name} (${e.size} bytes)`);
     }
     return {
       observation: obs({ success: true, message: `${entries.length} entries in ${dir}`, observation_type: 'file_list', path: dir, output: capText(rows.join('\n'), r.ctx.options.outputCap, 'list a sub-folder or use run_command') }),
@@ -544,14 +562,58 @@ export async function executeTool(name: string, args: Record<string, unknown>, c
   return runValid(call, ctx);
 }
 
+/** Tools that act on files (in the context's environment) rather than in a terminal. */
+const FILE_TOOLS: ReadonlySet<ToolName> = new Set(['open_file', 'create_file', 'edit_file', 'list_files']);
+
 async function runValid(call: ValidToolCall, ctx: ToolContext): Promise<ToolOutcome> {
+  const env = envOf(ctx);
+  const before = terminalOf(ctx, call);
+  const wasRunning = before?.info().status === 'running';
+  let o: ToolOutcome;
+  let threw: unknown = null;
   try {
-    return await dispatch(call, ctx);
+    o = await dispatch(call, ctx);
   } catch (err) {
+    threw = err;
     const e = err as NodeJS.ErrnoException;
     const msg = e.code === 'ENOENT' ? `No such file or folder: ${e.path ?? ''}` : e.code === 'EACCES' ? `Permission denied: ${e.path ?? ''}` : e.message ?? String(err);
-    return { observation: obs({ success: false, message: `${call.name} failed: ${msg}`, observation_type: 'error' }), isError: true };
+    o = { observation: obs({ success: false, message: `${call.name} failed: ${msg}`, observation_type: 'error' }), isError: true };
   }
+  const term = o.terminalId ? safeGet(ctx, o.terminalId) : before;
+  const rec = o.terminalId ? term?.envRecord : FILE_TOOLS.has(call.name) ? env.record() ?? undefined : undefined;
+  if (rec) o.env = rec;
+  // A remote environment whose terminal died or whose command failed may have lost its
+  // connection: then the action says so, and the rollout pauses until it is back.
+  const inEnv = FILE_TOOLS.has(call.name) || (!!term && term.envRecord?.name === env.record()?.name && env.kind !== 'local');
+  const suspicious = threw !== null || env.connectionState() !== 'connected' || (wasRunning && term?.info().status === 'exited') || (o.terminalId !== undefined && !before && term?.info().status === 'exited');
+  if (env.kind !== 'local' && inEnv && (isLost(threw) || (suspicious && !(await env.checkConnection())))) {
+    const why = env.lostReason() ?? 'it stopped answering';
+    o.lost = `The connection to environment ${env.name} was lost during ${call.name}: ${why}.`;
+    o.observation = obs({
+      success: false, observation_type: 'error',
+      message: `${o.lost} What happened before the drop is kept (the terminal recording has the output). When the connection is back, check the state of the environment (is the command still running? did the file change?) before going on.`,
+    });
+    o.isError = true;
+  }
+  return o;
+}
+
+function isLost(err: unknown): boolean {
+  return err instanceof ApolloError && (err.details as { cause?: unknown } | undefined)?.cause === CONNECTION_LOST;
+}
+
+function safeGet(ctx: ToolContext, terminalId: string): LiveTerminal | undefined {
+  try {
+    return ctx.pty.get(ctx.session.id, terminalId) ?? undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The terminal a call names, if it exists already. */
+function terminalOf(ctx: ToolContext, call: ValidToolCall): LiveTerminal | undefined {
+  const sid = (call.args as Record<string, unknown>).session_id;
+  return typeof sid === 'string' ? safeGet(ctx, ctx.aliases?.get(sid) ?? sid) : undefined;
 }
 
 /** Parse, validate and execute a call as the model produced it. */

@@ -390,7 +390,8 @@ export class Workspace {
     return e;
   }
 
-  async create(opts: { name?: string; cwd?: string; id?: string }): Promise<SessionLog> {
+  /** `environment`: where the session works (a whole environment profile, no secrets); absent: this machine. */
+  async create(opts: { name?: string; cwd?: string; id?: string; environment?: { kind: string; name: string } & Record<string, unknown> }): Promise<SessionLog> {
     if (this.readOnly) throw this.readOnlyError();
     const id = opts.id ?? `${new Date().toISOString().slice(0, 10)}-${randomUUID().slice(0, 8)}`;
     const dir = join(this.sessionsDir(), id);
@@ -403,7 +404,7 @@ export class Workspace {
     let ev: SessionEvent;
     try {
       log = await this.load(id);
-      ev = await log.append({ type: 'session.created', name, cwd, appVersion: APP_VERSION });
+      ev = await log.append({ type: 'session.created', name, cwd, appVersion: APP_VERSION, ...(opts.environment ? { environment: opts.environment } : {}) });
     } catch (err) {
       // The session exists once its first event is durable; before that, a folder
       // left behind would come back at the next open as a nameless session.

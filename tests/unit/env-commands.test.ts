@@ -1,0 +1,144 @@
+// The command lines each environment hands to its engine (ssh, docker, podman,
+// kubectl), checked everywhere, also where no engine runs; and the POSIX scripts
+// behind remote file operations, run by this machine's sh.
+import { execFileSync } from 'node:child_process';
+import { mkdtemp, mkdir, rm, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ContainerEnvironment } from '../../electron/core/env/container';
+import { KubectlEnvironment } from '../../electron/core/env/kubectl';
+import { SshEnvironment } from '../../electron/core/env/ssh';
+import { listScript, parseList, parseProbe, PROBE_SCRIPT, resolvePosix, shq, statScript } from '../../electron/core/env/posix';
+import { describeEnvTarget, parseEnvSpec, type ContainerEnvSpec, type KubectlEnvSpec, type SshEnvSpec } from '../../shared/environments';
+
+const ctx = { sessionId: '2026-12-01-abcdef12', sessionDir: '/ws/sessions/2026-12-01-abcdef12' };
+
+describe('ssh command lines', () => {
+  const spec: SshEnvSpec = { kind: 'ssh', name: 'gpu', host: 'gpu-box', user: 'ann', port: 2222, identity: '/home/ann/.ssh/id_ed25519', options: ['UserKnownHostsFile=/k'] };
+  const env = new SshEnvironment(spec, ctx);
+  const shared = ['-o', `ControlPath=${env.controlPath}`, '-p', '2222', '-l', 'ann', '-i', '/home/ann/.ssh/id_ed25519', '-o', 'UserKnownHostsFile=/k'];
+
+  it('one master holds the connection: ControlMaster, no command, no prompts, keep-alives', () => {
+    expect(env.masterArgs()).toEqual([
+      '-M', '-N', '-o', 'ControlMaster=yes', '-o', 'ControlPersist=no', '-o', 'BatchMode=yes',
+      '-o', 'ServerAliveInterval=15', '-o', 'ServerAliveCountMax=3', '-o', 'ConnectTimeout=30', ...shared, 'gpu-box',
+    ]);
+  });
+
+  it('commands and terminals are clients of that master, BatchMode for commands, a tty for terminals', () => {
+    expect(env.execArgs("echo 'hi'")).toEqual(['-T', '-o', 'ControlMaster=no', '-o', 'BatchMode=yes', ...shared, 'gpu-box', '--', `sh -c 'echo '\\''hi'\\'''`]);
+    expect(env.terminalArgs('/home/ann/.apollo-workstation/run/x.sh')).toEqual([
+      '-tt', '-o', 'ControlMaster=no', '-o', 'BatchMode=yes', ...shared, 'gpu-box', '--', "sh '/home/ann/.apollo-workstation/run/x.sh'",
+    ]);
+    expect(env.checkArgs()).toEqual(['-O', 'check', ...shared, 'gpu-box']);
+  });
+
+  it('our options come first: ssh keeps the first value of each option, so a user option cannot move the control socket', () => {
+    const args = new SshEnvironment({ ...spec, options: ['ControlPath=/tmp/x'] }, ctx).execArgs('true');
+    expect(args.indexOf(`ControlPath=${env.controlPath}`)).toBeLessThan(args.indexOf('ControlPath=/tmp/x'));
+  });
+
+  it('a minimal profile is just the host', () => {
+    const e = new SshEnvironment({ kind: 'ssh', name: 'h', host: 'h' }, ctx);
+    expect(e.execArgs('true')).toEqual(['-T', '-o', 'ControlMaster=no', '-o', 'BatchMode=yes', '-o', `ControlPath=${e.controlPath}`, 'h', '--', "sh -c 'true'"]);
+  });
+});
+
+describe('docker and podman command lines', () => {
+  it('exec -i into a running container, exec -it for terminals', () => {
+    const env = new ContainerEnvironment({ kind: 'docker', name: 'box', container: 'trainer', user: 'dev' }, ctx);
+    expect(env.execArgs('ls')).toEqual(['exec', '-i', '-u', 'dev', 'trainer', 'sh', '-c', 'ls']);
+    expect(env.terminalArgs('/root/.apollo-workstation/run/a.sh')).toEqual(['exec', '-it', '-u', 'dev', 'trainer', 'sh', '/root/.apollo-workstation/run/a.sh']);
+    expect(env.inspectArgs()).toEqual(['inspect', '--format', '{{.State.Running}}', 'trainer']);
+  });
+
+  it('an image is started once per session with the work folder mounted and the state in the session folder', () => {
+    const spec: ContainerEnvSpec = { kind: 'podman', name: 'py', image: 'python:3.12', mount: '/home/ann/proj' };
+    const env = new ContainerEnvironment(spec, ctx);
+    expect(env.container).toBe('apollo-2026-12-01-a-py');
+    expect(env.spec.workdir).toBe('/work');
+    expect(env.spec.stateDir).toBe('/.apollo-workstation');
+    expect(env.runArgs()).toEqual([
+      'run', '-d', '--name', 'apollo-2026-12-01-a-py', '--label', 'apollo-workstation=1',
+      '-v', '/home/ann/proj:/work', '-v', '/ws/sessions/2026-12-01-abcdef12/container-state:/.apollo-workstation', '-w', '/work',
+      '--entrypoint', 'sh', 'python:3.12', '-c', 'trap "exit 0" TERM INT; while :; do sleep 3600 & wait $!; done',
+    ]);
+    expect(env.execArgs('true')).toEqual(['exec', '-i', 'apollo-2026-12-01-a-py', 'sh', '-c', 'true']);
+  });
+});
+
+describe('kubectl command lines', () => {
+  it('exec into the pod with the context and namespace, -- before the command', () => {
+    const spec: KubectlEnvSpec = { kind: 'kubectl', name: 'k', pod: 'train-0', namespace: 'ml', context: 'prod', container: 'main' };
+    const env = new KubectlEnvironment(spec, ctx);
+    expect(env.execArgs('id')).toEqual(['--context', 'prod', '--namespace', 'ml', 'exec', '-i', 'train-0', '-c', 'main', '--', 'sh', '-c', 'id']);
+    expect(env.terminalArgs('/r.sh')).toEqual(['--context', 'prod', '--namespace', 'ml', 'exec', '-it', 'train-0', '-c', 'main', '--', 'sh', '/r.sh']);
+    expect(env.phaseArgs()).toEqual(['--context', 'prod', '--namespace', 'ml', 'get', 'pod', 'train-0', '-o', 'jsonpath={.status.phase}']);
+    expect(new KubectlEnvironment({ kind: 'kubectl', name: 'k', pod: 'p' }, ctx).execArgs('id')).toEqual(['exec', '-i', 'p', '--', 'sh', '-c', 'id']);
+  });
+});
+
+describe('environment profiles', () => {
+  it('parse and describe each kind; refuse what an engine would take for an option', () => {
+    expect(parseEnvSpec({ kind: 'ssh', name: 'gpu', host: 'box', port: 22 }).ok).toBe(true);
+    expect(parseEnvSpec({ kind: 'ssh', name: 'gpu', host: '-oProxyCommand=x' })).toMatchObject({ ok: false, error: expect.stringMatching(/^host: /) });
+    expect(parseEnvSpec({ kind: 'docker', name: 'd' })).toMatchObject({ ok: false, error: expect.stringMatching(/either a container or an image/) });
+    expect(parseEnvSpec({ kind: 'docker', name: 'd', container: 'c', image: 'i' }).ok).toBe(false);
+    expect(parseEnvSpec({ kind: 'kubectl', name: 'k', pod: 'p', workdir: 'relative' })).toMatchObject({ ok: false, error: expect.stringMatching(/^workdir: /) });
+    expect(parseEnvSpec({ kind: 'telnet', name: 'x' }).ok).toBe(false);
+    expect(describeEnvTarget({ kind: 'ssh', name: 'g', host: 'box', user: 'u', port: 2 })).toBe('ssh u@box:2');
+    expect(describeEnvTarget({ kind: 'kubectl', name: 'k', pod: 'p', namespace: 'n', context: 'c' })).toBe('kubectl pod n/p (context c)');
+  });
+});
+
+describe('POSIX building blocks', () => {
+  let dir: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'apollo-posix-'));
+    await writeFile(join(dir, "it's a file"), 'abc');
+    await writeFile(join(dir, '.hidden'), '12345');
+    await writeFile(join(dir, 'new\nline'), 'xy');
+    await mkdir(join(dir, 'sub'));
+    await symlink('sub', join(dir, 'link'));
+    await symlink('missing', join(dir, 'dangling'));
+  });
+  afterAll(() => rm(dir, { recursive: true, force: true }));
+  const sh = (script: string): Buffer => execFileSync('/bin/sh', ['-c', script]);
+
+  it('shq quotes any bytes for sh', () => {
+    for (const s of ["a'b", '$(rm -rf /)', 'back\\slash "q"', 'tab\tnew\nline', '']) expect(sh(`printf '%s' ${shq(s)}`).toString()).toBe(s);
+    expect(() => shq('a\0b')).toThrow();
+  });
+
+  it('lists a folder with kinds and sizes (one wc for all files, odd names too)', () => {
+    const rows = parseList(sh(listScript(dir))).sort((a, b) => a.name.localeCompare(b.name));
+    expect(rows).toEqual([
+      { name: '.hidden', kind: 'file', size: 5 },
+      { name: 'dangling', kind: 'link', size: null },
+      { name: "it's a file", kind: 'file', size: 3 },
+      { name: 'link', kind: 'link', size: null },
+      { name: 'new\nline', kind: 'file', size: 2 },
+      { name: 'sub', kind: 'dir', size: null },
+    ]);
+  });
+
+  it('stats with symlinks followed, exit 2 for nothing there', () => {
+    expect(sh(statScript(join(dir, "it's a file"))).toString()).toBe('file 3');
+    expect(sh(statScript(join(dir, 'link'))).toString()).toBe('dir 0');
+    expect(() => sh(statScript(join(dir, 'dangling')))).toThrow();
+  });
+
+  it('probes the facts the environment needs', () => {
+    const p = parseProbe(sh(PROBE_SCRIPT).toString());
+    expect(p.home).toBe(process.env.HOME);
+    expect(p.git).toMatch(/^git version/);
+  });
+
+  it('resolves paths the POSIX way, ~ being the environment home', () => {
+    expect(resolvePosix('/home/u', '/work/p', 'a/../b')).toBe('/work/p/b');
+    expect(resolvePosix('/home/u', '/work/p', '~/x')).toBe('/home/u/x');
+    expect(resolvePosix('/home/u', '~/p', 'x')).toBe('/home/u/p/x');
+    expect(resolvePosix('/home/u', '/w', '/abs//y/')).toBe('/abs/y/');
+  });
+});
