@@ -4,9 +4,7 @@
 import { cp, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { Workspace } from '../electron/core/store/workspace';
-import { PtyHost } from '../electron/core/pty/pty-host';
-import { RolloutManager } from '../electron/core/rollouts';
+import { ApolloCore } from '../electron/core/app';
 import { startFakeLlm, tool, type FakeReply } from '../tests/fixtures/fake-llm-server';
 import type { ToolArgs, ToolName } from '../shared/tools';
 
@@ -32,11 +30,12 @@ const work = await mkdtemp(join(tmpdir(), 'apollo-sample-'));
 const home = join(work, 'home');
 const cwd = join(work, 'project');
 await mkdir(cwd);
-const ws = await Workspace.open(home);
-const session = await ws.create({ id: SAMPLE_ID, name: 'Sample: sales report (recorded)', cwd });
-const host = new PtyHost({ resourcesDir: join(root, 'resources'), events: { data: () => {}, changed: () => {} } });
-const manager = new RolloutManager(host);
-const { rollout, done } = manager.start({
+// The hosts' own core (lock, terminals without key variables, checkpoints), in a
+// scratch workspace without the samples: this run records the sample itself.
+const core = await ApolloCore.open({ home, resourcesDir: join(root, 'resources'), host: 'web', samples: false });
+const session = await core.ws.create({ id: SAMPLE_ID, name: 'Sample: sales report (recorded)', cwd });
+await core.session(SAMPLE_ID);
+const { rollout, done } = core.rollouts.start({
   session,
   task: 'Create sales.csv with a few rows, compute the total amount per region, and write report.md.',
   endpoint: { profile: 'demo', baseUrl: llm.url, model: 'scripted-demo', apiKey: 'no-key', toolMode: 'tools' },
@@ -50,8 +49,7 @@ const unsub = session.subscribe((e) => {
 });
 console.log(await done);
 unsub();
-await host.dispose();
-await ws.close();
+await core.close();
 await llm.close();
 const dest = join(root, 'resources', 'samples', SAMPLE_ID);
 await rm(dest, { recursive: true, force: true });

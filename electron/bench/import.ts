@@ -3,7 +3,8 @@
 import { createReadStream, createWriteStream, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { importPath } from '../core/import/index';
-import { Workspace } from '../core/store/workspace';
+import { ApolloCore } from '../core/app';
+import { resourcesDir } from '../core/paths';
 
 const IMPORT_BYTES = Number(process.env.BENCH_IMPORT_BYTES ?? 200_000_000);
 const SFT_LINES = Number(process.env.BENCH_SFT_LINES ?? 2_000);
@@ -43,7 +44,9 @@ async function peakRss<T>(fn: () => Promise<T>): Promise<{ value: T; mb: number 
 }
 
 export async function benchImport(dir: string): Promise<void> {
-  const ws = await Workspace.open(join(dir, 'import-home'));
+  // The hosts' core (lock and all); imports go into its workspace as `apollo import` does.
+  const core = await ApolloCore.open({ home: join(dir, 'import-home'), resourcesDir: resourcesDir(), host: 'web', samples: false });
+  const ws = core.ws;
   try {
     const cast = join(dir, 'big.cast');
     const chunk = 'build step output \u001b[32mok\u001b[0m '.repeat(6);
@@ -64,6 +67,6 @@ export async function benchImport(dir: string): Promise<void> {
       console.log(`${'import (hash + read + stage + commit), ms'.padEnd(46)} ${r.ms.toFixed(0).padStart(12)} ms   baseline ${readMs.toFixed(0).padStart(12)} ms   ${mbs(r.ms)} vs ${mbs(readMs)} reading it   (peak +${mb.toFixed(0)} MB RSS)`);
     }
   } finally {
-    await ws.close();
+    await core.close();
   }
 }

@@ -7,8 +7,7 @@ import { spawn } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EventLog } from '../core/store/event-log';
-import { Workspace } from '../core/store/workspace';
-import { PtyHost } from '../core/pty/pty-host';
+import { ApolloCore } from '../core/app';
 import { resourcesDir } from '../core/paths';
 import type { SessionEventBody } from '../../shared/events';
 import { benchChild, benchSession } from './session';
@@ -95,18 +94,18 @@ async function benchPty(dir: string): Promise<void> {
   const baseMs = performance.now() - t0;
   closeSync(fd);
 
-  const ws = await Workspace.open(join(dir, 'ws'));
-  const session = await ws.create({ name: 'bench', cwd: dir });
-  const host = new PtyHost({ resourcesDir: resourcesDir(), events: { data: () => {}, changed: () => {} } });
+  // The hosts' core, as the app records a terminal (lock, key-free environment, recording).
+  const core = await ApolloCore.open({ home: join(dir, 'ws'), resourcesDir: resourcesDir(), host: 'web', samples: false });
+  const session = await core.ws.create({ name: 'bench', cwd: dir });
+  await core.session(session.id);
   const t1 = performance.now();
-  const term = await host.create(session, { id: 'flood', command: 'sh', args: ['-c', cmd] });
+  const term = await core.pty.create(session, { id: 'flood', command: 'sh', args: ['-c', cmd] });
   await term.exited;
   const rec = await session.recording('flood');
   await rec.flush();
   const ptyMs = performance.now() - t1;
   const recorded = rec.size;
-  await host.dispose();
-  await ws.close();
+  await core.close();
   const baseBytes = statSync(basePath).size;
   row('terminal bytes/s, PTY flood → recording', rate(recorded, ptyMs), rate(baseBytes, baseMs), 'B/s');
   console.log(`  recorded ${recorded.toLocaleString()} bytes (the pty turns \\n into \\r\\n; baseline wrote ${baseBytes.toLocaleString()})`);

@@ -20,7 +20,8 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseTiming } from '../core/store/terminal-recording';
 import { readEventLog } from '../core/store/event-log';
-import { Workspace } from '../core/store/workspace';
+import { ApolloCore } from '../core/app';
+import { resourcesDir } from '../core/paths';
 import { exportBundle, EXPORT_FORMATS, type ExportFormat } from '../core/dataset/bundle';
 import { branchLeaf, foldTrajectory } from '../../shared/trajectory';
 import { FULL_SIZE, generateSession, verifyGenerated, type GenerateClaims } from './generate';
@@ -75,8 +76,8 @@ export async function benchChild(argv: string[]): Promise<void> {
     const rss0 = rss();
     // What sessions.open does today: the workspace, the session's log read and validated…
     const t0 = performance.now();
-    const ws = await Workspace.open(a.home);
-    const s = await ws.session(a.id);
+    const core = await ApolloCore.open({ home: a.home, resourcesDir: resourcesDir(), host: 'web', samples: false });
+    const s = await core.session(a.id);
     const serverMs = performance.now() - t0;
     const serverRssMb = rss() - rss0;
     // …the whole log as one message…
@@ -91,7 +92,7 @@ export async function benchChild(argv: string[]): Promise<void> {
     const leaf = branchLeaf(traj, 'main');
     const foldMs = performance.now() - t2;
     const rendererRssMb = rss() - rss1;
-    await ws.close();
+    await core.close();
     const r: OpenResult = { serverMs, wireMs, foldMs, wireChars: wire.length, serverRssMb, rendererRssMb, steps: leaf ? traj.steps.size : 0 };
     console.log(JSON.stringify(r));
     return;
@@ -136,7 +137,7 @@ export async function benchSession(scratch: string): Promise<void> {
   } else console.log(`  reusing ${dir}`);
   const v = await verifyGenerated(dir, claims);
   // Index it once, as the first open after copying a session in does: the row below is a reviewer's next open.
-  await (await Workspace.open(home)).close();
+  await (await ApolloCore.open({ home, resourcesDir: resourcesDir(), host: 'web', samples: false })).close();
   const train = Object.entries(v.terminals).sort((a, b) => b[1].timingBytes - a[1].timingBytes)[0]!;
   console.log(`  verified: ${v.steps.toLocaleString('en')} steps, ${v.hours.toFixed(1)} h, ${v.branches} branches, ${v.guidance} guidance; events.jsonl ${(v.eventBytes / 1e6).toFixed(1)} MB, `
     + `terminals ${(v.terminalBytes / 1e6).toFixed(0)} MB (${Object.entries(v.terminals).map(([t, x]) => `${t} ${(x.bytes / 1e6).toFixed(1)}`).join(', ')}), largest timing index ${(train[1].timingBytes / 1e6).toFixed(1)} MB`);

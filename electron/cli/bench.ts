@@ -1,5 +1,6 @@
 import type { CliCommand } from './index';
 import { FULL_SIZE, generateSession, verifyGenerated } from '../bench/generate';
+import { openCore } from './branch';
 
 const USAGE = 'apollo bench --generate DIR [--steps N] [--hours H] [--terminal-mb MB] [--seed N] [--id ID]';
 
@@ -32,8 +33,17 @@ export const benchCommand: CliCommand = {
     const terminalMb = num(values['terminal-mb'], 'terminal-mb', FULL_SIZE.terminalMb);
     const seed = values.seed === undefined ? undefined : num(values.seed, 'seed', 1);
     const t0 = performance.now();
-    console.log(`Generating ${steps.toLocaleString('en')} steps over ${hours} h with ${terminalMb} MB of terminal output into ${home}`);
-    const g = await generateSession({ home, steps, hours, terminalMb, seed, id: values.id as string | undefined, onProgress: (m) => console.log(m) });
+    // A session written into a workspace: with its lock held (never beside the app or a
+    // server writing it), and indexed through the core when complete.
+    const core = await openCore({ home }, undefined, { create: true });
+    let g: Awaited<ReturnType<typeof generateSession>>;
+    try {
+      console.log(`Generating ${steps.toLocaleString('en')} steps over ${hours} h with ${terminalMb} MB of terminal output into ${home}`);
+      g = await generateSession({ home: core.ws.home, steps, hours, terminalMb, seed, id: values.id as string | undefined, onProgress: (m) => console.log(m) });
+      await core.ws.adopt([g.id]);
+    } finally {
+      await core.close();
+    }
     const v = await verifyGenerated(g.dir, g.claims);
     console.log(`Session ${g.id} (${((performance.now() - t0) / 1000).toFixed(1)} s): ${v.steps.toLocaleString('en')} steps over ${v.hours.toFixed(1)} h, `
       + `${v.branches} branches, ${v.guidance} guidance messages, ${g.counts.labels} labels, ${g.counts.comments} comments, ${g.counts.summaries} summaries`);

@@ -1,4 +1,7 @@
 import { createInterface } from 'node:readline';
+import { join } from 'node:path';
+import { statfs } from 'node:fs/promises';
+import { describeLoadReport } from '../core/store/event-log';
 import { ApolloError } from '../../shared/errors';
 import type { CliCommand } from './index';
 import { EXIT } from './rollout';
@@ -103,23 +106,46 @@ export const branchCommand: CliCommand = {
   },
 };
 
-export async function openCore(v: Record<string, unknown>, checkpointLimits?: Partial<CheckpointLimits>): Promise<ApolloCore> {
-  const core = await ApolloCore.open({ home: resolveHome(v.home as string | undefined), resourcesDir: resourcesDir(), host: 'web', checkpointLimits });
-  for (const w of core.ws.warnings) console.warn(`warning: ${w}`);
+export interface OpenCoreOptions {
+  /** Make the workspace when --home does not exist (serve, rollout, import); other commands refuse a missing one. */
+  create?: boolean;
+}
+
+/**
+ * The core every writing command drives (the hosts' own composition root), with the
+ * workspace lock held until close. Says what it created or repaired on the way.
+ */
+export async function openCore(v: Record<string, unknown>, checkpointLimits?: Partial<CheckpointLimits>, opts: OpenCoreOptions = {}): Promise<ApolloCore> {
+  const home = resolveHome(v.home as string | undefined);
+  const keyVar = v['api-key-env'];
+  const core = await ApolloCore.open({
+    home, resourcesDir: resourcesDir(), host: 'web', checkpointLimits, create: opts.create ?? false,
+    // The key named on the command line stays out of the agent's terminals, as the profiles' keys do.
+    keyEnvNames: typeof keyVar === 'string' && keyVar ? [keyVar] : [],
+    onLoadReport: (id, report, dir) => console.warn(`warning: session ${id}: ${join(dir, 'events.jsonl')} was repaired on opening: ${describeLoadReport(report)}.`),
+  });
+  if (core.created) console.warn(`Created a new workspace at ${home}`);
+  // A client of the core like the app's windows: its notices (the workspace's warnings
+  // first, then e.g. a terminal paused by a full disk) are printed as they come.
+  core.connect((msg) => {
+    if (msg.kind === 'evt' && msg.name === 'notice') {
+      const n = msg.payload as { level: string; message: string };
+      console.warn(`${n.level}: ${n.message}`);
+    }
+  });
   return core;
 }
 
-/** --base-url/--model as an endpoint; null when not given; a string is a usage error. */
 /**
- * Read the endpoint key and remove its variable from this process's environment, so
- * the terminals the agent works in (and their recordings) never see it.
+ * The endpoint key, from the variable named by --api-key-env (else OPENAI_API_KEY).
+ * This process's environment is left alone: the terminals the agent works in get
+ * theirs from the core, which removes every key variable (withoutKeys).
  */
 export function takeKey(varName = 'OPENAI_API_KEY'): string {
-  const key = process.env[varName];
-  delete process.env[varName];
-  return key ?? 'no-key';
+  return process.env[varName] || 'no-key';
 }
 
+/** --base-url/--model as an endpoint; null when not given; a string is a usage error. */
 export function endpointFrom(v: Record<string, unknown>): ResolvedEndpoint | null | string {
   const baseUrl = v['base-url'] as string | undefined;
   const model = v.model as string | undefined;
@@ -190,20 +216,48 @@ export function printProgress(session: SessionLog): () => void {
   });
 }
 
+export interface AwaitOptions {
+  /** A pause for a full disk waits this long for space, then resumes (0: exit paused at once). */
+  waitForSpaceS?: number;
+  /** Resume the paused rollout (through its manager, which tracks its run). */
+  resume?: () => Promise<RunResult>;
+}
+
 /**
  * Wait for a headless rollout to end: meanwhile each stdin line is queued as guidance and
- * SIGINT/SIGTERM stop it. Prints how it ended; returns the exit code (EXIT).
+ * SIGINT/SIGTERM stop it. A pause for a full disk waits for space to be freed and
+ * resumes (a signal during that wait ends it paused). Prints how it ended; returns the exit code (EXIT).
  */
-export async function awaitRollout(rollout: Rollout | undefined, session: SessionLog, done: Promise<RunResult>): Promise<number> {
+export async function awaitRollout(rollout: Rollout | undefined, session: SessionLog, done: Promise<RunResult>, opts: AwaitOptions = {}): Promise<number> {
   const rl = process.stdin.isTTY || !process.stdin.readable ? null : createInterface({ input: process.stdin });
   rl?.on('line', (line) => {
-    if (line.trim() && rollout) void rollout.queueGuidance(line.trim(), process.env.USER ?? 'cli').then((id) => console.log(`guidance queued ${id}`));
+    if (line.trim() && rollout) {
+      void rollout.queueGuidance(line.trim(), process.env.USER ?? 'cli').then(
+        (id) => console.log(`guidance queued ${id}`),
+        (err: Error) => console.error(`guidance not queued: ${err.message}`),
+      );
+    }
   });
-  const onSignal = () => void rollout?.stop();
+  let waiting: AbortController | null = null;
+  const onSignal = () => {
+    if (waiting) waiting.abort();
+    else void rollout?.stop();
+  };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   try {
-    const result = await done;
+    let result = await done;
+    const waitS = opts.waitForSpaceS ?? 0;
+    while (result === 'paused' && rollout?.diskFull && waitS > 0 && opts.resume) {
+      console.error(`rollout paused: ${rollout.error ?? 'disk full'}`);
+      console.error(`waiting up to ${waitS} s for free space in ${session.dir} (Ctrl-C leaves it paused)…`);
+      waiting = new AbortController();
+      const freed = await waitForSpace(session.dir, waitS * 1000, waiting.signal);
+      waiting = null;
+      if (!freed) break;
+      console.error('space freed: resuming the rollout');
+      result = await opts.resume();
+    }
     if (result === 'paused') console.error(`rollout paused: ${rollout?.error ?? 'unknown error'} — resume it from the app`);
     if (result === 'failed') console.error(`rollout failed: ${rollout?.error ?? 'unknown error'}`);
     console.log(`${result} after ${rollout?.stepCount ?? 0} steps — session ${session.id}`);
@@ -213,4 +267,30 @@ export async function awaitRollout(rollout: Rollout | undefined, session: Sessio
     process.off('SIGTERM', onSignal);
     rl?.close();
   }
+}
+
+/** Space that counts as freed: this much more than when the rollout paused. */
+const FREED_BYTES = 256 * 1024;
+
+/**
+ * Poll the file system holding `dir` until space was freed (true), the time is up or
+ * the signal aborts (false).
+ */
+export async function waitForSpace(dir: string, ms: number, signal: AbortSignal): Promise<boolean> {
+  const free = async () => statfs(dir).then((s) => s.bavail * s.bsize, () => 0);
+  const at = await free();
+  const deadline = Date.now() + ms;
+  while (!signal.aborted && Date.now() < deadline) {
+    await new Promise<void>((r) => {
+      const done = () => {
+        clearTimeout(t);
+        signal.removeEventListener('abort', done);
+        r();
+      };
+      const t = setTimeout(done, 500);
+      signal.addEventListener('abort', done);
+    });
+    if ((await free()) >= at + FREED_BYTES) return true;
+  }
+  return false;
 }

@@ -37,7 +37,8 @@ export const importCommand: CliCommand = {
     if (format && !IMPORT_FORMATS.includes(format)) return usage('import', `unknown format "${format}"; known: ${IMPORT_FORMATS.join(', ')}.`, this.usage);
     if (v.name !== undefined && !(v.name as string).trim()) return usage('import', '--name must not be empty.', this.usage);
 
-    const core = await openCore(v);
+    // Importing into a new --home makes it (said on stderr), as serve and rollout do.
+    const core = await openCore(v, undefined, { create: true });
     const abort = new AbortController();
     const onSignal = (): void => abort.abort();
     process.once('SIGINT', onSignal);

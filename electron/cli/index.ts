@@ -13,6 +13,7 @@ import { mergeCommand } from './merge';
 import { keysCommand, signCommand } from './keys';
 import { importCommand } from './import';
 import { benchCommand } from './bench';
+import { describeParseError, USAGE_EXIT, UsageError } from './usage';
 
 export interface CliCommand {
   summary: string;
@@ -73,14 +74,15 @@ export async function main(argv: string[]): Promise<number> {
   const cmd = cliCommands[name];
   if (!cmd) {
     console.error(`apollo: unknown command "${name}"\n\n${usage()}`);
-    return 2;
+    return USAGE_EXIT;
   }
+  const options = { ...common, ...cmd.options };
   let parsed;
   try {
-    parsed = parseArgs({ args: rest, options: { ...common, ...cmd.options }, allowPositionals: true, strict: true });
+    parsed = parseArgs({ args: rest, options, allowPositionals: true, strict: true });
   } catch (err) {
-    console.error(`apollo ${name}: ${(err as Error).message}\n\nUsage: ${cmd.usage}`);
-    return 2;
+    console.error(`apollo ${name}: ${describeParseError(err, options)}\n\nUsage: ${cmd.usage}`);
+    return USAGE_EXIT;
   }
   if (parsed.values.help) {
     console.log(`Usage: ${cmd.usage}\n\n${cmd.summary}`);
@@ -89,6 +91,10 @@ export async function main(argv: string[]): Promise<number> {
   try {
     return await cmd.run(parsed.values, parsed.positionals);
   } catch (err) {
+    if (err instanceof UsageError) {
+      console.error(`apollo ${name}: ${err.message}\n\nUsage: ${cmd.usage}`);
+      return USAGE_EXIT;
+    }
     const msg = err instanceof ApolloError ? `${err.message} [${err.code}]` : (err as Error).message;
     console.error(`apollo ${name}: ${msg}`);
     return 1;

@@ -1,26 +1,26 @@
-import { mkdir, readFile } from 'node:fs/promises';
-import { acquireWorkspaceLock } from '../core/store/lock';
+import { mkdtemp, readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { CliCommand } from './index';
 import type { SessionEvent } from '../../shared/events';
-import { ApolloError } from '../../shared/errors';
-import { resolveHome, Workspace } from '../core/store/workspace';
-import { PtyHost } from '../core/pty/pty-host';
-import { RolloutManager, recordedTask } from '../core/rollouts';
-import { resourcesDir } from '../core/paths';
+import { recordedTask } from '../core/rollouts';
 import type { ResolvedEndpoint } from '../core/profiles';
+import { mkdirPrivate } from '../core/store/private-files';
 import { CHECKPOINT_USAGE, checkpointLimitsFrom, checkpointOptions } from './checkpoint-flags';
-import { awaitRollout, endpointFrom, endpointOptions, positiveInt as parsePositiveInt, printProgress } from './branch';
-import { resolveCheckpointLimits } from '../../shared/checkpoint-limits';
-
+import { awaitRollout, endpointFrom, endpointOptions, openCore, positiveInt as parsePositiveInt, printProgress } from './branch';
+import { UsageError } from './usage';
 /** Exit codes: scripts can tell how a headless rollout ended. */
 export const EXIT = { finished: 0, failed: 1, usage: 2, stopped: 3, paused: 4 } as const;
+
+/** How long a headless rollout paused by a full disk waits for space by default: long runs outlast a brief cleanup. */
+export const DEFAULT_WAIT_FOR_SPACE_S = 600;
 
 export const rolloutCommand: CliCommand = {
   summary: 'run an agent rollout headless in real terminals (stdin lines become guidance)',
   usage:
-    'apollo rollout --task TEXT|@FILE --base-url URL --model NAME [--api-key-env VAR] [--max-steps N] [--cwd DIR] [--name NAME] [--summarize-at TOKENS] [--temperature T] [--text-actions] [--checkpoint-budget SIZE] [--checkpoint-max-file SIZE] [--home DIR]\n' +
-    '       apollo rollout --replay SESSION [--cwd DIR] [--checkpoint-budget SIZE] [--checkpoint-max-file SIZE] [--home DIR]\n' +
+    'apollo rollout --task TEXT|@FILE --base-url URL --model NAME [--api-key-env VAR] [--max-steps N] [--cwd DIR] [--name NAME] [--summarize-at TOKENS] [--temperature T] [--text-actions] [--wait-for-space SECONDS] [--checkpoint-budget SIZE] [--checkpoint-max-file SIZE] [--home DIR]\n' +
+    '       apollo rollout --replay SESSION [--cwd DIR] [--wait-for-space SECONDS] [--checkpoint-budget SIZE] [--checkpoint-max-file SIZE] [--home DIR]\n' +
+    '  A replay without --cwd runs in a fresh folder under the workspace (printed). On a full disk the rollout pauses and waits\n' +
+    `  up to --wait-for-space seconds (default ${DEFAULT_WAIT_FOR_SPACE_S}; 0: not at all) for space to be freed, then resumes; else it exits 4 (paused).\n` +
     CHECKPOINT_USAGE,
   options: {
     task: { type: 'string' },
@@ -32,77 +32,89 @@ export const rolloutCommand: CliCommand = {
     'summarize-at': { type: 'string' },
     temperature: { type: 'string' },
     'text-actions': { type: 'boolean' },
+    'wait-for-space': { type: 'string' },
     ...checkpointOptions,
   },
-  async run(v) {
+  async run(v, positionals) {
+    // Every usage error is found before anything is opened or created.
+    if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}"`);
     const limits = checkpointLimitsFrom(v);
-    if (typeof limits === 'string') throw usageError(limits);
-    const home = resolveHome(v.home as string | undefined);
-    await mkdir(home, { recursive: true });
-    // Never two writers on one workspace (e.g. the app and a headless rollout).
-    const lock = await acquireWorkspaceLock(home, '`apollo rollout`');
-    const ws = await Workspace.open(home).catch(async (err: unknown) => {
-      await lock.release();
-      throw err;
-    });
-    // A fresh workspace gets the sample session here too, so `--replay sample-sales-report` works first thing.
-    await ws.seedSamples(join(resourcesDir(), 'samples')).catch(() => {});
-    const host = new PtyHost({ resourcesDir: resourcesDir(), events: { data: () => {}, changed: () => {} } });
-    const manager = new RolloutManager(host, undefined, () => resolveCheckpointLimits((k) => ws.getSetting<unknown>(k), limits));
+    if (typeof limits === 'string') throw new UsageError(limits);
+    const maxSteps = v['max-steps'] ? positiveInt(v['max-steps'] as string, '--max-steps') : 200;
+    const summarizeAtTokens = v['summarize-at'] ? positiveInt(v['summarize-at'] as string, '--summarize-at') : undefined;
+    const waitForSpaceS = v['wait-for-space'] === undefined ? DEFAULT_WAIT_FOR_SPACE_S : wholeSeconds(v['wait-for-space'] as string);
+    let task = '';
+    let endpoint: ResolvedEndpoint | null = null;
+    if (v.replay) {
+      if (v.task || v['base-url'] || v.model) throw new UsageError('--replay runs a recorded trajectory with no model: give it without --task, --base-url or --model.');
+    } else {
+      if (!v.task || !v['base-url'] || !v.model) throw new UsageError('--task, --base-url and --model are required (or --replay SESSION).');
+      const ep = endpointFrom(v);
+      if (typeof ep === 'string') throw new UsageError(ep);
+      endpoint = ep;
+      task = await readTask(v.task as string);
+    }
+
+    // The hosts' core: the workspace lock, the terminals without key variables, the
+    // checkpoint limits of this run over the settings. A new --home is made (and said).
+    const core = await openCore(v, limits, { create: true });
     try {
-      const maxSteps = v['max-steps'] ? positiveInt(v['max-steps'] as string, '--max-steps') : 200;
-      let task: string;
-      let endpoint: ResolvedEndpoint | null = null;
       let replaySource: SessionEvent[] | undefined;
-      let cwd = resolve((v.cwd as string | undefined) ?? process.cwd());
+      let cwd: string;
       if (v.replay) {
-        const source = await ws.session(v.replay as string);
+        const source = await core.session(v.replay as string);
         replaySource = source.events;
         task = recordedTask(source.events);
-        if (!v.cwd) cwd = process.cwd();
-      } else {
-        if (!v.task || !v['base-url'] || !v.model) throw usageError('--task, --base-url and --model are required (or --replay SESSION).');
-        task = await readTask(v.task as string);
-        const ep = endpointFrom(v);
-        if (typeof ep === 'string') throw usageError(ep);
-        endpoint = ep;
-      }
-      const session = await ws.create({ name: (v.name as string | undefined) ?? (v.replay ? `Replay of ${v.replay as string}` : task.slice(0, 60)), cwd });
+        if (v.cwd) cwd = resolve(v.cwd as string);
+        else {
+          // Never the folder it was started from (a checkout, for a newcomer): the
+          // replayed actions write files there, and every step checkpoints it.
+          const replays = resolve(core.ws.home, 'replays');
+          await mkdirPrivate(replays);
+          cwd = await mkdtemp(join(replays, `${safeName(v.replay as string)}-`));
+          console.log(`working directory ${cwd} (a fresh folder for this replay; --cwd DIR to choose one)`);
+        }
+      } else cwd = resolve((v.cwd as string | undefined) ?? process.cwd());
+      const session = await core.ws.create({ name: (v.name as string | undefined) ?? (v.replay ? `Replay of ${v.replay as string}` : task.slice(0, 60)), cwd });
       console.log(`session ${session.id}`);
+      await core.session(session.id);
       const stopPrinting = printProgress(session);
       try {
-        const { rollout, done } = manager.start({
-          session, task, endpoint, policy: v.replay ? 'replay' : 'model', maxSteps, cwd, replaySource,
-          summarizeAtTokens: v['summarize-at'] ? positiveInt(v['summarize-at'] as string, '--summarize-at') : undefined,
+        const { rollout, done } = core.rollouts.start({
+          session, task, endpoint, policy: v.replay ? 'replay' : 'model', maxSteps, cwd, replaySource, summarizeAtTokens,
         });
         // Each line typed while the rollout runs is guidance for its next step.
-        return await awaitRollout(rollout, session, done);
+        return await awaitRollout(rollout, session, done, { waitForSpaceS, resume: () => core.rollouts.resume(session.id) });
       } finally {
         stopPrinting();
       }
     } finally {
-      await host.dispose();
-      await ws.close();
-      await lock.release();
+      await core.close();
     }
   },
 };
+
+function wholeSeconds(s: string): number {
+  if (!/^\d+$/.test(s)) throw new UsageError(`--wait-for-space must be a whole number of seconds, got ${s}`);
+  return Number(s);
+}
+
+/** A folder name from a session id (ids are already safe; this keeps a path out of it). */
+function safeName(id: string): string {
+  return id.replace(/[^A-Za-z0-9._-]+/g, '_').slice(0, 60) || 'replay';
+}
 
 async function readTask(arg: string): Promise<string> {
   if (!arg.startsWith('@')) return arg;
   try {
     return await readFile(arg.slice(1), 'utf8');
   } catch (err) {
-    throw usageError(`cannot read task file ${arg.slice(1)}: ${(err as Error).message}`);
+    throw new UsageError(`cannot read task file ${arg.slice(1)}: ${(err as Error).message}`);
   }
 }
 
 function positiveInt(s: string, flag: string): number {
   const n = parsePositiveInt(s);
-  if (n === null) throw usageError(`${flag} must be a positive integer, got ${s}`);
+  if (n === null) throw new UsageError(`${flag} must be a positive integer, got ${s}`);
   return n;
-}
-
-function usageError(msg: string): ApolloError {
-  return new ApolloError('BAD_REQUEST', msg);
 }

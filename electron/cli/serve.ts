@@ -3,17 +3,24 @@ import { ApolloCore } from '../core/app';
 import { rendererDir, resourcesDir } from '../core/paths';
 import { resolveHome } from '../core/store/workspace';
 import { startWebHost } from '../web/server';
+import { UsageError } from './usage';
 
 export const serveCommand: CliCommand = {
   summary: 'serve the workstation to a browser on 127.0.0.1 (token-protected)',
   usage: 'apollo serve [--port N] [--home DIR]',
   options: { port: { type: 'string' } },
-  async run(values) {
+  async run(values, positionals) {
+    if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}"`);
     const port = values.port === undefined ? 0 : Number(values.port);
-    if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--port must be 0-65535, got ${String(values.port)}`);
+    if (!/^\d+$/.test(String(values.port ?? 0)) || !Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port must be 0-65535, got ${String(values.port)}`);
     const home = resolveHome(values.home as string | undefined);
-    const core = await ApolloCore.open({ home, resourcesDir: resourcesDir(), host: 'web' });
-    const host = await startWebHost({ core, rendererDir: rendererDir(), port });
+    const core = await ApolloCore.open({ home, resourcesDir: resourcesDir(), host: 'web', create: true });
+    // A port in use must not leave the workspace locked by a process that serves nothing.
+    const host = await startWebHost({ core, rendererDir: rendererDir(), port }).catch(async (err: unknown) => {
+      await core.close();
+      throw err;
+    });
+    if (core.created) console.log(`Created a new workspace at ${home}`);
     for (const w of core.ws.warnings) console.warn(`warning: ${w}`);
     console.log(`Apollo Workstation is serving workspace ${home}`);
     console.log(`Open: ${host.url}`);

@@ -66,6 +66,8 @@ beforeAll(async () => {
   home = join(root, 'home');
   await mkdir(join(home, 'sessions', SID), { recursive: true });
   await writeFile(join(home, 'sessions', SID, 'events.jsonl'), session().map((e) => `${JSON.stringify(e)}\n`).join(''));
+  // An index that does not list the session yet (as after copying a session folder in): adopted without a warning.
+  await writeFile(join(home, 'workspace.json'), JSON.stringify({ version: 1, sessions: {}, settings: {} }));
 });
 
 afterAll(async () => {

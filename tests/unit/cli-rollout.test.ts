@@ -96,7 +96,7 @@ describe('apollo rollout', () => {
 
   it('rejects missing arguments with a usage error', async () => {
     const res = await apollo(['rollout', '--task', 'x', '--home', dir]);
-    expect(res.code).toBe(1);
+    expect(res.code).toBe(2);
     expect(res.out).toMatch(/--base-url and --model are required/);
     const bad = await apollo(['rollout', '--bogus']);
     expect(bad.code).toBe(2);

@@ -250,7 +250,7 @@ export class Workspace {
         if (b && sessions[id]) sessions[id] = { ...sessions[id]!, name: b.name, cwd: b.cwd, createdAt: b.createdAt || sessions[id]!.createdAt };
       }
     } else if (why && Object.keys(sessions).length + empty.length > 0) {
-      notes.push(`not recovered: the settings (endpoint profiles, annotator name, checkpoint limits) — no backup copy (${INDEX_BACKUP}) was found; set them again in Settings`);
+      notes.push(`not recovered: the settings it held, if any (endpoint profiles, annotator name, checkpoint limits) — no backup copy (${INDEX_BACKUP}) was found; set them again in Settings`);
     }
     if (unnamed.length) notes.push(`${unnamed.length} session(s) whose log lost its first event are listed by id: ${unnamed.join(', ')}`);
     if (empty.length) notes.push(`${empty.length} session folder(s) with an empty log were left out: ${empty.join(', ')}`);
