@@ -10,6 +10,8 @@ import { Rollout, type RolloutDelta, type RolloutOptions, type RunResult } from 
 import { CheckpointStore, type SnapshotResult } from './checkpoints/shadow-git';
 import { DEFAULT_CHECKPOINT_BUDGET_BYTES, DEFAULT_CHECKPOINT_MAX_FILE_BYTES, type CheckpointLimits } from '../../shared/checkpoint-limits';
 import type { ResolvedEndpoint } from './profiles';
+import { environmentFor } from './env/registry';
+import type { Checkpoints } from './env/checkpoints';
 
 export interface StartRollout {
   session: SessionLog;
@@ -35,8 +37,10 @@ export interface StartRollout {
  */
 export class RolloutManager {
   private readonly active = new Map<string, { rollout: Rollout; done: Promise<RunResult> }>();
-  private readonly stores = new Map<string, Promise<CheckpointStore>>();
+  private readonly stores = new Map<string, Promise<Checkpoints>>();
   private readonly warned = new Set<string>();
+  /** Sessions told up front that their environment cannot checkpoint. */
+  private readonly toldOff = new Set<string>();
 
   constructor(
     private readonly pty: PtyHost,
@@ -81,7 +85,9 @@ export class RolloutManager {
       onDelta: (stepId, delta) => this.onDelta(session.id, stepId, delta),
       hooks: { afterStep: (stepId) => this.checkpointStep(session, opts.cwd, stepId) },
     });
-    const entry = { rollout, done: rollout.run() };
+    // A remote environment that cannot checkpoint (no git there) says so before the first step.
+    const remote = environmentFor(session).kind !== 'local';
+    const entry = { rollout, done: remote ? this.tellIfOff(session, opts.cwd).then(() => rollout.run()) : rollout.run() };
     this.active.set(session.id, entry);
     return entry;
   }
@@ -109,8 +115,23 @@ export class RolloutManager {
     return guidanceId;
   }
 
-  checkpoints(session: SessionLog, cwd: string): Promise<CheckpointStore> {
+  private async tellIfOff(session: SessionLog, cwd: string): Promise<void> {
+    if (this.toldOff.has(session.id)) return;
+    const off = await sessionCheckpointsOff(session, cwd);
+    if (!off) return;
+    this.toldOff.add(session.id);
+    await session.append({ type: 'warning', message: `${off} Rewind and hand-written actions on earlier steps are disabled in this session.` }).catch(() => undefined);
+  }
+
+  /** The session's checkpoint store: in its session folder, or inside its remote environment. */
+  checkpoints(session: SessionLog, cwd: string): Promise<Checkpoints> {
     let s = this.stores.get(session.id);
+    const env = environmentFor(session);
+    if (!s && env.kind !== 'local') {
+      s = env.checkpoints({ sessionId: session.id, workDir: cwd, localStoreDir: join(session.dir, 'checkpoints.git'), ...this.checkpointLimits() });
+      s.catch(() => this.stores.delete(session.id));
+      this.stores.set(session.id, s);
+    }
     if (!s) {
       // The workspace (logs, recordings) must never be snapshotted or rewound with the files.
       const home = resolve(session.dir, '..', '..');
@@ -129,7 +150,7 @@ export class RolloutManager {
 
   /** Snapshot the working directory after a step (the agent's, or a human's in a terminal they control). */
   async checkpointStep(session: SessionLog, cwd: string, stepId: string): Promise<void> {
-    const off = checkpointsOff(cwd);
+    const off = await sessionCheckpointsOff(session, cwd);
     if (off) {
       // Said once per session, not at every step.
       if (!this.warned.has(session.id)) {
@@ -158,6 +179,7 @@ export class RolloutManager {
     await this.stores.get(sessionId)?.then((s) => s.close(), () => {});
     this.stores.delete(sessionId);
     this.warned.delete(sessionId);
+    this.toldOff.delete(sessionId);
   }
 
   async stopAll(): Promise<void> {
@@ -187,6 +209,17 @@ export function checkpointsOff(cwd: string): string | null {
     return `Checkpoints are off: the working directory ${dir} is your home folder or the root. Start the session in a project folder to be able to rewind.`;
   }
   return null;
+}
+
+/**
+ * Why the session's environment cannot checkpoint `cwd` (a home folder or the root; no
+ * git in a remote environment), or null. An environment that cannot be asked right now
+ * (connection lost) is not called off: taking the snapshot then fails with the reason.
+ */
+export async function sessionCheckpointsOff(session: SessionLog, cwd: string): Promise<string | null> {
+  const env = environmentFor(session);
+  if (env.kind === 'local') return checkpointsOff(cwd);
+  return env.checkpointsOff(cwd).catch(() => null);
 }
 
 /** The task of the first rollout recorded in a session (for replay and branches). */

@@ -21,7 +21,7 @@
 // error and changes nothing else.
 import { randomUUID } from 'node:crypto';
 import { mkdir, stat } from 'node:fs/promises';
-import { isAbsolute, relative, resolve } from 'node:path';
+import { isAbsolute, posix, relative, resolve } from 'node:path';
 import { ApolloError } from '../../../shared/errors';
 import type { StepWorld, ToolCall } from '../../../shared/events';
 import type { HandActionPlan } from '../../../shared/contract/annotate';
@@ -33,8 +33,9 @@ import { DEFAULT_TOOL_OPTIONS, executeToolCall, parseToolCall, type ToolOptions 
 import type { LiveTerminal } from '../pty/types';
 import { ENV_DEFAULT_VARS } from '../pty/osc-parser';
 import type { SessionLog } from '../store/workspace';
-import type { CheckpointStore } from '../checkpoints/shadow-git';
-import { checkpointsOff, skippedFields } from '../rollouts';
+import type { Checkpoints } from '../env/checkpoints';
+import { environmentFor } from '../env/registry';
+import { sessionCheckpointsOff, skippedFields } from '../rollouts';
 import { checkpointReader } from './checkpoint-files';
 import { lockSession, requireStep, stepLabel, trajectoryOf, type AnnotateCore } from './state';
 import { agentTerminalNames, aliasesFor, freshTerminalId, primaryTerminal, setAliases } from './terminals';
@@ -129,7 +130,7 @@ export async function createBranch(core: AnnotateCore, o: CreateBranchOptions): 
   const endpoint = await resolveEndpoint(core, o);
   if (endpoint) {
     assertNoActiveRollout(core, o.sessionId, 'continue a branch with the agent');
-    if (call && !(await isDir(cwd))) {
+    if (call && !(await isDirIn(session, cwd))) {
       throw new ApolloError('UNAVAILABLE', `The working directory ${cwd} of session ${o.sessionId} is not available, so the hand-written action cannot run and the agent cannot continue. Record the branch without a profile instead.`);
     }
   }
@@ -148,12 +149,12 @@ export async function createBranch(core: AnnotateCore, o: CreateBranchOptions): 
     // The world the hand-written action runs in, settled before anything is recorded:
     // a refusal leaves the log as it was.
     let world: StepWorld | undefined;
-    let store: CheckpointStore | undefined;
+    let store: Checkpoints | undefined;
     if (call) {
       const plan = await planWorld(core, session, cwd, from);
       if (plan.mode === 'checkpoint') {
         world = { kind: 'checkpoint', stepId: plan.stepId, commit: plan.commit };
-        if ((o.runAction !== 'later' || endpoint) && (await isDir(cwd))) {
+        if ((o.runAction !== 'later' || endpoint) && (await isDirIn(session, cwd))) {
           // It runs now: its restore closes the session's terminals, and must be able to succeed.
           assertNoActiveRollout(core, o.sessionId, `run a hand-written action on the checkpoint of step ${plan.stepNumber} (it restores it in fresh terminals)`);
           try {
@@ -284,8 +285,8 @@ export async function runPendingActions(core: AnnotateCore, sessionId: string, t
  * the environment is not available (no working directory, no shell could be started);
  * a checkpoint that can no longer be restored throws, and the step keeps waiting.
  */
-async function runHandStep(core: AnnotateCore, session: SessionLog, cwd: string, stepId: string, tools?: Partial<ToolOptions>, store?: CheckpointStore): Promise<boolean> {
-  if (!(await isDir(cwd))) return false;
+async function runHandStep(core: AnnotateCore, session: SessionLog, cwd: string, stepId: string, tools?: Partial<ToolOptions>, store?: Checkpoints): Promise<boolean> {
+  if (!(await isDirIn(session, cwd))) return false;
   const t = trajectoryOf(session);
   const step = t.steps.get(stepId);
   if (!step?.response || step.finishedAt) return true;
@@ -342,8 +343,8 @@ async function runHandStep(core: AnnotateCore, session: SessionLog, cwd: string,
 
 /** Checkpoint after a step, as the rollout manager does after an agent step. */
 export async function takeCheckpoint(core: AnnotateCore, session: SessionLog, cwd: string, stepId: string): Promise<void> {
-  // A home folder or the root is never snapshotted (see checkpointsOff).
-  const off = checkpointsOff(cwd);
+  // A home folder or the root is never snapshotted, nor an environment without git (see sessionCheckpointsOff).
+  const off = await sessionCheckpointsOff(session, cwd);
   if (off) {
     await session.append({ type: 'checkpoint.failed', stepId, error: off });
     return;
@@ -375,7 +376,7 @@ export async function rewind(core: AnnotateCore, o: RewindOptions): Promise<Rewi
   const endpoint = await resolveEndpoint(core, o);
   assertNoActiveRollout(core, o.sessionId, 'rewind');
   const task = taskFor(t, step, !!endpoint);
-  if (!(await isDir(cwd))) throw new ApolloError('NOT_FOUND', `Cannot rewind session ${o.sessionId}: its working directory ${cwd} no longer exists.`);
+  if (!(await isDirIn(session, cwd))) throw new ApolloError('NOT_FOUND', `Cannot rewind session ${o.sessionId}: its working directory ${cwd} no longer exists${whereIs(session)}.`);
 
   const release = await lockSession(o.sessionId);
   try {
@@ -412,7 +413,7 @@ async function planWorld(core: AnnotateCore, session: SessionLog, cwd: string, f
   const refuse = (cause: Extract<HandActionPlan, { mode: 'refuse' }>['cause'], reason: string): HandActionPlan => ({ mode: 'refuse', cause, reason });
   // Checkpoints are taken after steps: the state before the first one was never saved.
   if (!from) return refuse('root', 'There is no checkpoint of the start: checkpoints are taken after each step, so the state before the first step was never saved.');
-  const off = checkpointsOff(cwd);
+  const off = await sessionCheckpointsOff(session, cwd);
   if (off) return refuse('checkpoints-off', `Step ${from.depth} has no checkpoint. ${off}`);
   const cp = from.checkpoint;
   if (!cp) {
@@ -432,7 +433,7 @@ async function planWorld(core: AnnotateCore, session: SessionLog, cwd: string, f
     return refuse('store-damaged', `The checkpoint of step ${from.depth} cannot be read from the session's checkpoint store (${e.message.replace(/\.$/, '')}).`);
   }
   const plan: HandActionPlan = { mode: 'checkpoint', stepId: from.id, stepNumber: from.depth, commit: cp.commit };
-  if (!(await isDir(cwd))) plan.waits = `The working directory ${cwd} is not available now: the action is recorded and runs on this checkpoint once it is.`;
+  if (!(await isDirIn(session, cwd))) plan.waits = `The working directory ${cwd} is not available now: the action is recorded and runs on this checkpoint once it is.`;
   return plan;
 }
 
@@ -447,8 +448,8 @@ export async function handActionPlan(core: AnnotateCore, sessionId: string, from
  * The session's checkpoint store, checked whole and holding `commit`, before anything
  * is touched. Errors start with `what` and change nothing.
  */
-async function verifiedStore(core: AnnotateCore, session: SessionLog, cwd: string, commit: string, what: string): Promise<CheckpointStore> {
-  let store: CheckpointStore;
+async function verifiedStore(core: AnnotateCore, session: SessionLog, cwd: string, commit: string, what: string): Promise<Checkpoints> {
+  let store: Checkpoints;
   try {
     store = await core.rollouts.checkpoints(session, cwd);
   } catch (err) {
@@ -471,7 +472,7 @@ async function verifiedStore(core: AnnotateCore, session: SessionLog, cwd: strin
  * terminal names (`names`, the first one gets the shell) map onto new ids.
  */
 async function restoreWorld(
-  core: AnnotateCore, session: SessionLog, cwd: string, store: CheckpointStore,
+  core: AnnotateCore, session: SessionLog, cwd: string, store: Checkpoints,
   cp: { commit: string; shellCwd?: string; env?: Record<string, string> }, names: string[], what: string,
 ): Promise<{ term: LiveTerminal; aliases: Record<string, string> }> {
   // Old shells (and what runs in them) go first: nothing may write while files are restored.
@@ -514,11 +515,14 @@ function restoreEnv(env: Record<string, string> | undefined): Record<string, str
  */
 async function shellDirFor(session: SessionLog, cwd: string, shellCwd: string | undefined): Promise<string> {
   if (!shellCwd) return cwd;
-  if (await isDir(shellCwd)) return shellCwd;
-  const rel = relative(resolve(cwd), resolve(shellCwd));
-  if (rel !== '' && !rel.startsWith('..') && !isAbsolute(rel)) {
+  if (await isDirIn(session, shellCwd)) return shellCwd;
+  const env = environmentFor(session);
+  const path = env.kind === 'local' ? { relative, resolve, isAbsolute } : { relative: posix.relative, resolve: posix.resolve, isAbsolute: posix.isAbsolute };
+  const rel = path.relative(path.resolve(cwd), path.resolve(shellCwd));
+  if (rel !== '' && !rel.startsWith('..') && !path.isAbsolute(rel)) {
     try {
-      await mkdir(shellCwd, { recursive: true });
+      if (env.kind === 'local') await mkdir(shellCwd, { recursive: true });
+      else await env.mkdirp(shellCwd);
       return shellCwd;
     } catch {
       // fall through
@@ -568,6 +572,19 @@ function prefixed(what: string, err: unknown): ApolloError {
 
 async function isDir(p: string): Promise<boolean> {
   return stat(p).then((s) => s.isDirectory(), () => false);
+}
+
+/** A folder of the session's environment (this machine, or where it works remotely) is there. */
+async function isDirIn(session: SessionLog, p: string): Promise<boolean> {
+  const env = environmentFor(session);
+  if (env.kind === 'local') return isDir(p);
+  return env.stat(p).then((s) => s?.kind === 'dir', () => false);
+}
+
+/** " in <environment>" for a remote session's messages. */
+function whereIs(session: SessionLog): string {
+  const env = environmentFor(session);
+  return env.kind === 'local' ? '' : ` in environment ${env.name}`;
 }
 
 async function waitReady(term: LiveTerminal): Promise<void> {

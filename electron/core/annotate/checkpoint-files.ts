@@ -9,16 +9,20 @@ import { ApolloError } from '../../../shared/errors';
 import type { FileEntry, StepChanges } from '../../../shared/contract/annotate';
 import { CheckpointStore } from '../checkpoints/shadow-git';
 import type { SessionLog } from '../store/workspace';
+import type { Checkpoints } from '../env/checkpoints';
+import { environmentFor } from '../env/registry';
 import { requireStep, trajectoryOf, type AnnotateCore } from './state';
 
 /** Most bytes of a file returned as text; the rest is left out with a note. */
 export const READ_CAP_BYTES = 2 * 1024 * 1024;
 
-const readers = new WeakMap<SessionLog, Promise<CheckpointStore>>();
+const readers = new WeakMap<SessionLog, Promise<Checkpoints>>();
 let scratchDir: Promise<string> | null = null;
 
 /** The session's checkpoint store for reading (never created here); NOT_FOUND when there is none. */
-export async function checkpointReader(core: AnnotateCore, session: SessionLog): Promise<CheckpointStore> {
+export async function checkpointReader(core: AnnotateCore, session: SessionLog): Promise<Checkpoints> {
+  // A remote environment keeps its store there: read through its connection.
+  if (environmentFor(session).kind !== 'local') return core.rollouts.checkpoints(session, core.ws.entry(session.id).cwd);
   const storeDir = join(session.dir, 'checkpoints.git');
   if (!existsSync(join(storeDir, 'HEAD')) && !existsSync(join(storeDir, 'objects'))) {
     throw new ApolloError('NOT_FOUND', `Session ${session.id} has no checkpoint store.`);
