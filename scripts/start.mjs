@@ -41,13 +41,30 @@ function electronBinary() {
 
 function run(cmd, argv) {
   const child = spawn(cmd, argv, { cwd: root, stdio: 'inherit' });
+  let stopping = false;
+  const stop = () => {
+    if (stopping) return;
+    stopping = true;
+    child.kill('SIGTERM');
+  };
   // Ctrl-C in a terminal reaches the child as well (same process group). A second
   // SIGINT from here would find the child's handler spent and kill it in the middle
   // of its orderly shutdown (terminals ended, logs committed); SIGTERM asks for the
   // same shutdown through a handler of its own, and also covers a signal sent to
   // this process alone.
-  for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => child.kill('SIGTERM'));
-  child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(sig, stop);
+  // `npm start` runs this through `sh -c`: a SIGTERM to npm's pid reaches that shell,
+  // which dies without passing it on, and this process is left orphaned with the
+  // server holding the workspace lock. Losing the parent therefore stops the server too.
+  const parent = process.ppid;
+  const watch = setInterval(() => {
+    if (process.ppid !== parent) stop();
+  }, 250);
+  watch.unref();
+  child.on('exit', (code, signal) => {
+    clearInterval(watch);
+    process.exit(code ?? (signal ? 1 : 0));
+  });
 }
 
 ensureBuilt();

@@ -1,13 +1,14 @@
 import type { CliCommand } from './index';
 import { FULL_SIZE, generateSession, verifyGenerated } from '../bench/generate';
 import { openCore } from './branch';
+import { UsageError } from './usage';
 
 const USAGE = 'apollo bench --generate DIR [--steps N] [--hours H] [--terminal-mb MB] [--seed N] [--id ID]';
 
 function num(v: unknown, name: string, fallback: number): number {
   if (v === undefined) return fallback;
   const n = Number(v);
-  if (!Number.isFinite(n) || n <= 0) throw new Error(`--${name} must be a positive number (got "${String(v)}")`);
+  if (!Number.isFinite(n) || n <= 0) throw new UsageError(`--${name} must be a positive number (got "${String(v)}")`);
   return n;
 }
 

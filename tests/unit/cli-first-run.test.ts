@@ -105,6 +105,7 @@ describe('usage errors', () => {
       [['sessions', '--home'], /^apollo sessions: option --home needs a value/],
       [['sessions', '--json=yes'], /^apollo sessions: option --json takes no value/],
       [['export'], /^apollo export: at least one SESSION is required/],
+      [['bench', '--generate', join(dir, 'g'), '--steps', 'many'], /^apollo bench: --steps must be a positive number \(got "many"\)/],
     ];
     for (const [args, message] of cases) {
       const r = await apollo(args);
@@ -116,6 +117,7 @@ describe('usage errors', () => {
     }
     // Nothing was created by a refused invocation.
     expect(existsSync(join(dir, 'h'))).toBe(false);
+    expect(existsSync(join(dir, 'g'))).toBe(false);
     expect(existsSync(join(dir, 'default-home'))).toBe(false);
   });
 });
