@@ -1,12 +1,20 @@
 // Records the sample session shipped in resources/samples/: a real rollout in real
 // terminals, driven by a scripted endpoint (the test fixture) so that it can be
 // re-recorded anywhere without a model. Run: npx tsx scripts/record-sample.ts
-import { cp, mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+//
+// It ships the session's log, its terminal recordings and its checkpoint store, as a
+// git bundle (checkpoints.bundle: one packed file; see electron/core/store/sample-seed.ts
+// for why not the raw store), which seeding unbundles into each new workspace.
+import { execFile } from 'node:child_process';
+import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { devNull, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
 import { ApolloCore } from '../electron/core/app';
 import { startFakeLlm, tool, type FakeReply } from '../tests/fixtures/fake-llm-server';
 import type { ToolArgs, ToolName } from '../shared/tools';
+import { parseEventLog } from '../electron/core/store/event-log';
+import { SAMPLE_BUNDLE, unbundleCheckpoints } from '../electron/core/store/sample-seed';
 
 const SAMPLE_ID = 'sample-sales-report';
 const root = resolve(import.meta.dirname, '..');
@@ -30,6 +38,14 @@ const work = await mkdtemp(join(tmpdir(), 'apollo-sample-'));
 const home = join(work, 'home');
 const cwd = join(work, 'project');
 await mkdir(cwd);
+// A hermetic shell: the recording shows its prompt, and each checkpoint records the
+// shell's PATH (and virtualenv variables), which a Rewind on another machine restores.
+// None of it may come from this machine's dotfiles, user or tools.
+const userHome = join(work, 'userhome');
+await mkdir(userHome);
+await writeFile(join(userHome, '.bashrc'), 'PS1="$ "\n');
+Object.assign(process.env, { HOME: userHome, SHELL: '/bin/bash', HISTFILE: '/dev/null', PATH: '/usr/local/bin:/usr/bin:/bin' });
+for (const k of ['VIRTUAL_ENV', 'CONDA_PREFIX', 'CONDA_DEFAULT_ENV', 'PYTHONPATH', 'APOLLO_ENV_VARS']) delete process.env[k];
 // The hosts' own core (lock, terminals without key variables, checkpoints), in a
 // scratch workspace without the samples: this run records the sample itself.
 const core = await ApolloCore.open({ home, resourcesDir: join(root, 'resources'), host: 'web', samples: false });
@@ -55,6 +71,16 @@ const dest = join(root, 'resources', 'samples', SAMPLE_ID);
 await rm(dest, { recursive: true, force: true });
 await mkdir(dest, { recursive: true });
 await cp(join(home, 'sessions', SAMPLE_ID, 'events.jsonl'), join(dest, 'events.jsonl'));
-await cp(join(home, 'sessions', SAMPLE_ID, 'terminals'), join(dest, 'terminals'), { recursive: true });
+// Not the timing index (.timing.idx): it is derived from the .timing.jsonl, and rebuilt from it on open.
+await cp(join(home, 'sessions', SAMPLE_ID, 'terminals'), join(dest, 'terminals'), { recursive: true, filter: (p) => !p.endsWith('.timing.idx') });
+// Every ref (refs/heads/main reaches every checkpoint; refs/apollo/base is the last one).
+const gitEnv = { ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('GIT_'))), GIT_CONFIG_GLOBAL: devNull, GIT_CONFIG_NOSYSTEM: '1' };
+await promisify(execFile)('git', ['--git-dir', join(home, 'sessions', SAMPLE_ID, 'checkpoints.git'), 'bundle', 'create', '--quiet', join(dest, SAMPLE_BUNDLE), '--all'], { env: gitEnv });
+// The bundle must hold every checkpoint the log names, as seeding will see it.
+const check = join(work, 'check');
+await unbundleCheckpoints(join(dest, SAMPLE_BUNDLE), join(check, 'checkpoints.git'), join(check, 'work'));
+const commits = parseEventLog(await readFile(join(dest, 'events.jsonl'))).events.flatMap((e) => (e.type === 'checkpoint.taken' ? [e.commit] : []));
+if (commits.length === 0) throw new Error('the sample has no checkpoints');
+for (const c of commits) await promisify(execFile)('git', ['--git-dir', join(check, 'checkpoints.git'), 'cat-file', '-e', `${c}^{commit}`], { env: gitEnv });
 await rm(work, { recursive: true, force: true });
-console.log(`sample written to ${dest}`);
+console.log(`sample written to ${dest} (${commits.length} checkpoints)`);

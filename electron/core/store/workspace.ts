@@ -1,4 +1,4 @@
-import { cp, mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
@@ -9,6 +9,7 @@ import type { LoadReport } from '../../../shared/types';
 import { EventLog } from './event-log';
 import { mkdirPrivate, PRIVATE_DIR_MODE, PrivateJSONFile, tightenSession, tightenWorkspace } from './private-files';
 import { TerminalRecording } from './terminal-recording';
+import { seedSample, seededWorkDir } from './sample-seed';
 import { APP_VERSION } from '../version';
 
 export interface SessionIndexEntry {
@@ -358,7 +359,8 @@ export class Workspace {
     for (const d of samples) {
       const dest = join(this.sessionsDir(), d.name);
       if (!d.isDirectory() || (await stat(dest).then(() => true, () => false))) continue;
-      await cp(join(samplesDir, d.name), dest, { recursive: true });
+      // With its checkpoint store and a working directory of its own (see sample-seed.ts).
+      this.warnings.push(...(await seedSample(join(samplesDir, d.name), dest)));
       // The copy takes the modes of the app's resources (0644).
       await tightenSession(dest);
       const entry = await this.entryFromLog(d.name);
@@ -375,7 +377,8 @@ export class Workspace {
     for (const d of await readdir(samplesDir, { withFileTypes: true }).catch(() => [])) {
       if (!d.isDirectory() || Object.hasOwn(this.db.data.sessions, d.name)) continue;
       const entry = await this.entryFromLog(d.name, join(samplesDir, d.name));
-      if (entry) this.db.data.sessions[d.name] = entry.entry;
+      const cwd = await seededWorkDir(join(samplesDir, d.name), join(this.sessionsDir(), d.name));
+      if (entry) this.db.data.sessions[d.name] = cwd ? { ...entry.entry, cwd } : entry.entry;
     }
   }
 
