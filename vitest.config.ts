@@ -3,6 +3,7 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['tests/**/*.test.ts'],
+    globalSetup: ['tests/global-home.ts'],
     setupFiles: ['tests/setup-home.ts'],
     testTimeout: 60_000,
     hookTimeout: 60_000,

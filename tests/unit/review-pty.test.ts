@@ -17,9 +17,10 @@ function alive(pid: number): boolean {
   }
 }
 
-async function until(cond: () => boolean, ms = 5000): Promise<boolean> {
+/** Wait for `cond`: true once it holds, false when `ms` passed first (callers assert it). */
+async function until(cond: () => boolean | Promise<boolean>, ms = 5000): Promise<boolean> {
   const end = Date.now() + ms;
-  while (!cond()) {
+  while (!(await cond())) {
     if (Date.now() > end) return false;
     await new Promise((r) => setTimeout(r, 25));
   }
@@ -33,6 +34,11 @@ function newHost() {
 /** Settle a create: the terminal it made, or the error. */
 async function settle(p: Promise<LiveTerminal>): Promise<{ t?: LiveTerminal; e?: unknown }> {
   return p.then((t) => ({ t }), (e: unknown) => ({ e }));
+}
+
+/** Children of this process that were not in `before`. */
+async function newChildren(before: ReadonlySet<number>): Promise<number[]> {
+  return (await childPids()).filter((p) => !before.has(p));
 }
 
 /** Pids of the processes whose parent is this process (the pty children). */
@@ -55,15 +61,14 @@ describe.skipIf(process.platform !== 'linux')('terminal processes end with their
     const host = newHost();
     const before = new Set(await childPids());
     const creating = settle(host.create(session, { id: 'main', command: 'sleep', args: ['300'] }));
-    // Let the process spawn, then dispose while the start-up probe still runs.
-    await until(() => false, 60);
+    // Once the process has spawned, dispose while the start-up probe still runs.
+    expect(await until(async () => (await newChildren(before)).length > 0)).toBe(true);
     await host.dispose();
     const r = await creating;
     if (r.t) expect(alive(r.t.info().pid!)).toBe(false);
     else expect(r.e).toMatchObject({ code: 'UNAVAILABLE' });
-    expect(await until(() => false, 100)).toBe(false);
-    const leaked = (await childPids()).filter((p) => !before.has(p));
-    expect(leaked).toEqual([]);
+    // Every process it started ends (reaped); one that lives on fails the wait.
+    expect(await until(async () => (await newChildren(before)).length === 0)).toBe(true);
   });
 
   it('deleting a session ends its live terminals, even without closing them first', async () => {
@@ -86,12 +91,11 @@ describe.skipIf(process.platform !== 'linux')('terminal processes end with their
     const host = newHost();
     const before = new Set(await childPids());
     const creating = settle(host.create(session, { id: 'late', command: 'sleep', args: ['300'] }));
-    await until(() => false, 60);
+    expect(await until(async () => (await newChildren(before)).length > 0)).toBe(true);
     await fx.ws.remove(session.id);
     const r = await creating;
     if (r.t) expect(await until(() => !alive(r.t!.info().pid!))).toBe(true);
-    await until(() => false, 100);
-    expect((await childPids()).filter((p) => !before.has(p))).toEqual([]);
+    expect(await until(async () => (await newChildren(before)).length === 0)).toBe(true);
     await expect(stat(session.dir)).rejects.toMatchObject({ code: 'ENOENT' });
   });
 });

@@ -159,13 +159,19 @@ describe('Workspace', () => {
     const unhandled: unknown[] = [];
     const onUnhandled = (e: unknown) => unhandled.push(e);
     process.on('unhandledRejection', onUnhandled);
-    const db = (ws as unknown as { db: { write: () => Promise<void> } }).db;
+    // The index file's own writer: every index write goes through it.
+    const db = (ws as unknown as { db: { adapter: { write: () => Promise<void> } } }).db.adapter;
     const write = db.write.bind(db);
-    db.write = () => Promise.reject(Object.assign(new Error('ENOSPC'), { code: 'ENOSPC' }));
+    let writes = 0;
+    db.write = () => {
+      writes++;
+      return Promise.reject(Object.assign(new Error('ENOSPC'), { code: 'ENOSPC' }));
+    };
     try {
       // The rename event is durable; the index write that follows fails.
       await s.append({ type: 'session.renamed', name: 'y' });
       await new Promise((r) => setTimeout(r, 50));
+      expect(writes).toBeGreaterThan(0); // the failing write really happened
       expect(unhandled).toEqual([]);
     } finally {
       process.off('unhandledRejection', onUnhandled);

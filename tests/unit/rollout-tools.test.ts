@@ -202,6 +202,24 @@ describe('tools against real terminals and files', () => {
   afterAll(async () => env.cleanup());
 
   const run = (name: string, args: Record<string, unknown>) => executeTool(name, args, ctx);
+  /** Wait until a terminal's command has ended (shell integration says idle), instead of a fixed sleep. */
+  const idle = async (session: string, ms = 15_000): Promise<void> => {
+    const end = Date.now() + ms;
+    while (!parse(await run('check_session_idle', { session_id: session })).is_idle) {
+      if (Date.now() > end) throw new Error(`terminal ${session} did not become idle`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  };
+  /** Poll a tool until its parsed result satisfies `ok`. */
+  const poll = async (name: string, args: Record<string, unknown>, ok: (r: Record<string, unknown>) => boolean, ms = 10_000): Promise<Record<string, unknown>> => {
+    const end = Date.now() + ms;
+    for (;;) {
+      const r = parse(await run(name, args));
+      if (ok(r)) return r;
+      if (Date.now() > end) throw new Error(`${name} never gave the awaited result: ${JSON.stringify(r).slice(0, 300)}`);
+      await new Promise((res) => setTimeout(res, 50));
+    }
+  };
   const parse = (o: { observation: string }) => JSON.parse(o.observation) as Record<string, unknown>;
 
   it('creates, opens, edits and lists files relative to the cwd', async () => {
@@ -251,9 +269,8 @@ describe('tools against real terminals and files', () => {
     const refused = await run('run_command', { session_id: 'train', command: 'echo nope' });
     expect(refused.isError).toBe(true);
     expect(parse(refused).message).toMatch(/busy/);
-    await new Promise((r) => setTimeout(r, 2_600));
-    const idle = parse(await run('check_session_idle', { session_id: 'train' }));
-    expect(idle).toMatchObject({ is_idle: true });
+    await idle('train');
+    expect(parse(await run('check_session_idle', { session_id: 'train' }))).toMatchObject({ is_idle: true });
     const out = parse(await run('get_session_output', { session_id: 'train', start_lines: 4 }));
     expect(out.output).toMatch(/step 12\nstep 13\nstep 14/);
     expect(out.message).toMatch(/Successfully retrieved 4 lines/);
@@ -270,20 +287,20 @@ describe('tools against real terminals and files', () => {
     const since = new Date().toISOString();
     await new Promise((r) => setTimeout(r, 50));
     await run('run_command', { session_id: 'main', command: 'echo after-mark' });
-    await new Promise((r) => setTimeout(r, 150)); // the timing index is flushed within 50 ms
-    const o = parse(await run('get_session_output', { session_id: 'main', start_lines: 1, since_timestamp: since }));
+    // The timing index is flushed within 50 ms: wait for it rather than for a fixed time.
+    const o = await poll('get_session_output', { session_id: 'main', start_lines: 1, since_timestamp: since }, (r) => String(r.output).includes('after-mark'));
     expect(o.output).toContain('after-mark');
     expect(o.output).not.toContain('before-mark');
   });
 
   it('types input into a waiting program and kills processes', async () => {
     await run('run_command', { session_id: 'main', command: 'read -p "name? " n; echo "hello $n"', wait_for_completion: false });
-    await new Promise((r) => setTimeout(r, 300));
+    await poll('get_session_output', { session_id: 'main', start_lines: 1 }, (r) => /name\? $/.test(String(r.output)) || String(r.output).endsWith('name?'));
     const i = parse(await run('input_in_session', { session_id: 'main', input_text: 'apollo\n' }));
     expect(i.output).toContain('hello apollo');
 
     await run('run_command', { session_id: 'main', command: 'sleep 30', wait_for_completion: false });
-    await new Promise((r) => setTimeout(r, 300));
+    await poll('check_session_idle', { session_id: 'main' }, (r) => r.is_idle === false);
     const k = parse(await run('kill_session_processes', { session_id: 'main' }));
     expect(k).toMatchObject({ success: true, is_idle: true });
     const after = parse(await run('run_command', { session_id: 'main', command: 'echo alive' }));
@@ -294,7 +311,7 @@ describe('tools against real terminals and files', () => {
     const slow = parse(await executeTool('run_command', { session_id: 'main', command: 'sleep 2; echo late' }, { ...ctx, options: { ...ctx.options, commandTimeoutMs: 400 } }));
     expect(slow).toMatchObject({ still_running: true, exit_code: null });
     expect(slow.message).toMatch(/still running/);
-    await new Promise((r) => setTimeout(r, 2_000));
+    await idle('main');
 
     const long = parse(await run('run_command', { session_id: 'main', command: 'seq 1 5000' }));
     expect(String(long.output).length).toBeLessThan(2_200);

@@ -1,0 +1,46 @@
+// Tests that leave nothing behind and do not pass quietly: a test run removes the
+// home folder it gave the tests, and a disk-full test that cannot mount its tiny
+// disk says loudly that ENOSPC went untested.
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { spawn } from 'node:child_process';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { withTinyDisk } from '../fixtures/tiny-disk';
+
+const ROOT = resolve(__dirname, '../..');
+let dir: string;
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'apollo-hygiene-'));
+});
+afterEach(async () => {
+  vi.restoreAllMocks();
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('test hygiene', () => {
+  it('a vitest run leaves no apollo-test-home-* folder behind', { timeout: 120_000 }, async () => {
+    const env: NodeJS.ProcessEnv = { ...process.env, TMPDIR: dir };
+    delete env.APOLLO_TEST_HOME; // as `npm test` starts: the run makes its own
+    const p = spawn(process.execPath, [join(ROOT, 'node_modules/vitest/vitest.mjs'), 'run', 'tests/unit/composition-root.test.ts', 'tests/unit/workspace-index.test.ts'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    p.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    p.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    const code = await new Promise<number | null>((r) => p.on('exit', r));
+    expect([code, out.slice(-2000)]).toEqual([0, expect.any(String)]);
+    expect((await readdir(dir)).filter((n) => n.startsWith('apollo-test-home-'))).toEqual([]);
+  });
+
+  it('a disk-full test that cannot mount its tiny disk is skipped loudly', async () => {
+    const warn = vi.spyOn(console, 'warn').mockImplementation(() => {});
+    const skipped: string[] = [];
+    let ran = false;
+    // An invalid size makes the mount fail here, as a missing root would elsewhere.
+    await withTinyDisk(dir, { skip: (note) => void skipped.push(note ?? ''), task: { name: 'probe' } }, async () => {
+      ran = true;
+    }, { size: 'not-a-size' });
+    expect(ran).toBe(false);
+    expect(skipped).toHaveLength(1);
+    expect(warn.mock.calls.map((c) => String(c[0])).join('\n')).toMatch(/\*\*\* SKIPPED disk-full test "probe": .*ENOSPC behaviour is NOT tested in this run\. \*\*\*/);
+  });
+});
