@@ -14,12 +14,15 @@
 // redacted as one stream (a secret split across two batches is still found); the
 // replacement lands in the batch where the secret starts.
 // A recording is streamed block by block and written line by line, so a 1 GB
-// recording never becomes one string.
+// recording never becomes one string; its timing is read block by block from the
+// searched index (timing-index.ts), so a 40 MB timing log never becomes a million objects.
 import { open } from 'node:fs/promises';
+import { basename, dirname } from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 import type { SessionEvent } from '../../../shared/events';
 import { ApolloError } from '../../../shared/errors';
 import { normalizeTiming, parseTiming, type TimingEntry } from '../store/terminal-recording';
+import { TimingIndex } from '../store/timing-index';
 import { StreamRedactor, type Redactor } from './redact';
 
 export interface AsciicastHeader {
@@ -215,6 +218,13 @@ class TimingWalker {
     this.ts = entries[0]?.ts ?? startTs;
   }
 
+  /** Forget the entries walked past (a streamed walk refills `entries` from the end). */
+  compact(): void {
+    if (this.ei < 65_536) return;
+    this.entries.splice(0, this.ei);
+    this.ei = 0;
+  }
+
   walk(from: number, buf: Buffer, feed: (ts: number, bytes: Buffer) => void): void {
     let i = 0;
     while (i < buf.length) {
@@ -274,20 +284,78 @@ export interface AsciicastStreamOptions {
   blockSize?: number;
 }
 
+/**
+ * The normalized timing entries of a recording in offset order, pulled block by
+ * block: from the searched index when `timingPath` is a recording's
+ * `<terminal>.timing.jsonl` (converted on the way when it has none yet), else parsed.
+ */
+class TimingStream {
+  readonly entries: TimingEntry[] = [];
+  private done = false;
+  private constructor(private readonly it: AsyncIterator<TimingEntry[]> | null, private readonly close: () => Promise<void>) {
+    if (!it) this.done = true;
+  }
+
+  static async open(timingPath: string): Promise<TimingStream> {
+    const file = basename(timingPath);
+    if (file.endsWith('.timing.jsonl') && (await exists(timingPath))) {
+      const idx = await TimingIndex.open(dirname(timingPath), file.slice(0, -'.timing.jsonl'.length));
+      return new TimingStream(idx.blocks(), () => idx.close());
+    }
+    let text = '';
+    try {
+      const th = await open(timingPath, 'r');
+      try {
+        text = await th.readFile('utf8');
+      } finally {
+        await th.close();
+      }
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    }
+    const s = new TimingStream(null, async () => {});
+    s.entries.push(...parseTiming(text));
+    return s;
+  }
+
+  /** Load entries until one ends past `offset` (or there are no more). */
+  async fill(offset: number): Promise<void> {
+    while (!this.done) {
+      const last = this.entries[this.entries.length - 1];
+      if (last && last.offset + last.length > offset) return;
+      const r = await this.it!.next();
+      if (r.done) this.done = true;
+      else for (const e of r.value) this.entries.push({ ts: e.ts, offset: e.offset, length: e.length });
+    }
+  }
+
+  end(): Promise<void> {
+    return this.close();
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await (await open(path, 'r')).close();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** Stream a recording into asciicast lines. Returns the number of lines and input bytes. */
 export async function writeAsciicast(o: AsciicastStreamOptions): Promise<{ lines: number; bytes: number }> {
-  let timingText = '';
+  const timing = await TimingStream.open(o.timingPath);
   try {
-    const th = await open(o.timingPath, 'r');
-    try {
-      timingText = await th.readFile('utf8');
-    } finally {
-      await th.close();
-    }
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    return await streamAsciicast(o, timing);
+  } finally {
+    await timing.end();
   }
-  const entries = parseTiming(timingText);
+}
+
+async function streamAsciicast(o: AsciicastStreamOptions, timing: TimingStream): Promise<{ lines: number; bytes: number }> {
+  await timing.fill(0);
+  const entries = timing.entries;
   const facts = terminalFacts(o.events, o.terminalId, { title: o.title, firstOutputTs: entries[0]?.ts, inputs: o.inputs });
   let pending: string[] = [];
   let pendingLen = 0;
@@ -315,8 +383,10 @@ export async function writeAsciicast(o: AsciicastStreamOptions): Promise<{ lines
       if (o.signal?.aborted) throw new ApolloError('CANCELLED', 'Export cancelled');
       const { bytesRead } = await fh.read(buf, 0, Math.min(buf.length, size - pos), pos);
       if (bytesRead === 0) break;
+      await timing.fill(pos + bytesRead);
       // The decoder copies what it keeps, so reusing `buf` is safe.
       walker.walk(pos, buf.subarray(0, bytesRead), (ts, b) => enc.output(ts, b));
+      walker.compact();
       pos += bytesRead;
       if (pendingLen >= 1 << 20) await flush();
       o.onBytes?.(pos, size);

@@ -1,10 +1,13 @@
 import { join } from 'node:path';
 import { AppendLog } from './append-log';
+import { TimingIndex } from './timing-index';
 
 /**
  * Raw terminal output of one terminal, append-only, plus a timing index: one line
  * `[msSinceEpoch, offset, length]` per batch of output, so a recording can be
- * replayed with its original timing (asciicast export) and seeked by time.
+ * replayed with its original timing (asciicast export) and seeked by time. The JSONL
+ * is the record; beside it a searched binary form (timing-index.ts) answers lookups
+ * by time and offset without parsing it.
  * Events in the session log refer into the output by byte offsets.
  */
 export class TerminalRecording {
@@ -12,7 +15,10 @@ export class TerminalRecording {
     readonly terminalId: string,
     private readonly out: AppendLog,
     private readonly timing: AppendLog,
+    private readonly index: TimingIndex,
   ) {
+    // The index never claims JSONL lines that are not written yet.
+    index.committedJsonl = () => timing.durableSize;
     // A failed write cuts the output back (AppendLog rollback), so later output reuses
     // those offsets, while timing lines for the dropped bytes may already be queued or
     // written. Record the cut as an empty entry at the new end: `parseTiming` lets a
@@ -30,7 +36,14 @@ export class TerminalRecording {
     const holdOnFull = opts.holdOnFull ?? false;
     const out = await AppendLog.open(join(dir, `${terminalId}.out`), { maxDelayMs: 50, durable, holdOnFull });
     const timing = await AppendLog.open(join(dir, `${terminalId}.timing.jsonl`), { maxDelayMs: 50, durable, holdOnFull });
-    return new TerminalRecording(terminalId, out, timing);
+    try {
+      // Converted on the first open of a session recorded before it existed, repaired after a crash.
+      const index = await TimingIndex.open(dir, terminalId, { write: true, recordingSize: out.size });
+      return new TerminalRecording(terminalId, out, timing, index);
+    } catch (e) {
+      await Promise.all([out.close(), timing.close()]).catch(() => undefined);
+      throw e;
+    }
   }
 
   /** Told (holdOnFull) when the output starts being held back by a full disk (the error), and when it is all written (null). */
@@ -47,6 +60,16 @@ export class TerminalRecording {
     return this.out.size;
   }
 
+  /** The searched timing index: the first byte written at or after a time, the time of a byte. */
+  get timingIndex(): TimingIndex {
+    return this.index;
+  }
+
+  /** What opening found wrong with the recording or its timing index and repaired, for people. */
+  get repairs(): readonly string[] {
+    return this.index.repairs;
+  }
+
   append(data: Buffer, ts = Date.now()): { offset: number; durable: Promise<void> } {
     const r = this.out.append(data);
     this.appendTiming(ts, r.offset, data.length);
@@ -60,7 +83,9 @@ export class TerminalRecording {
    */
   private appendTiming(ts: number, offset: number, length: number): void {
     try {
-      this.timing.append(`[${ts},${offset},${length}]\n`);
+      const line = `[${ts},${offset},${length}]\n`;
+      const at = this.timing.append(line).offset;
+      this.index.append(ts, offset, length, at + line.length);
     } catch {
       // closed or broken timing log; see above
     }
@@ -72,10 +97,12 @@ export class TerminalRecording {
 
   async flush(): Promise<void> {
     await Promise.all([this.out.flush(), this.timing.flush()]);
+    await this.index.flush();
   }
 
   async close(): Promise<void> {
     await Promise.all([this.out.close(), this.timing.close()]);
+    await this.index.close();
   }
 }
 

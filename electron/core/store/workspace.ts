@@ -114,6 +114,12 @@ export class SessionLog {
     if (!r) {
       // A full disk holds a live terminal's output back (its program paused) rather than dropping it.
       r = mkdirPrivate(join(this.dir, 'terminals')).then(() => TerminalRecording.open(join(this.dir, 'terminals'), terminalId, true, { holdOnFull: true }));
+      // What opening found wrong with a recording or its timing index (a crash) is said in
+      // the log, once: the next open finds it repaired.
+      r = r.then((rec) => {
+        for (const m of rec.repairs) void this.append({ type: 'warning', message: m }).catch(() => undefined);
+        return rec;
+      });
       // A failure to open (too many open files...) must not stick for the life of the session.
       r.catch(() => {
         if (this.recordings.get(terminalId) === r) this.recordings.delete(terminalId);
