@@ -11,6 +11,12 @@
 //   step.finished                      after the results; then hooks.afterStep(stepId)
 //   rollout.state                      paused / running / stopped / finished / failed
 //
+// A remote environment whose connection drops during an action (ssh master gone, pod
+// restarted): that action's result says so, the step's remaining calls are recorded
+// as not executed, the rollout records `paused` (reason "connection lost") and waits
+// for the connection, then records `running` and goes on with the next step. Stop and
+// pause still work while it waits.
+//
 // Guidance queued at any time (guidance.queued) is delivered at the next step
 // boundary: it becomes a `<real_user>` user turn after the current step's tool
 // results and is part of the very next request.
@@ -22,6 +28,7 @@ import type { SessionLog } from '../store/workspace';
 import { buildOwnedMessages, estimatePromptTokens, ownedMessagesForPath, SUMMARY_PROMPT, latestSummary, type BuildOptions, type ToolMode } from './context';
 import { LlmClient, type ChatMessage, type DeepPartial, type LlmOptions, type LlmResult } from './llm';
 import { RequestRecorder } from './request-record';
+import { environmentFor } from '../env/registry';
 import {
   DEFAULT_TOOL_OPTIONS, executeTool, executeToolCall, INVALID_TOOL_CALL, parseTextAction, parseToolCall, TOOL_SCHEMAS, withNote,
   type TerminalHost, type ToolContext, type ToolOptions, type ToolOutcome,
@@ -123,6 +130,8 @@ export class Rollout {
   /** Terminals this rollout's tools drive (used, created, or used earlier on its path). */
   private readonly driven = new Set<string>();
   private pauseReason = 'paused by the user';
+  /** The connection of the environment dropped during the current step's actions (why). */
+  private lostInStep: string | null = null;
   private _diskFull = false;
 
   // replay
@@ -444,6 +453,8 @@ export class Rollout {
       this.currentId = null;
       this.leafId = stepId;
       this.stepsTaken++;
+      const held = await this.holdForConnection();
+      if (held) return held;
       await this.afterStep(stepId);
       if (finished !== null) {
         await this.setState('finished', { reason: finished || 'the agent called finish' });
@@ -478,9 +489,10 @@ export class Rollout {
       return null;
     }
     let finished: string | null = null;
+    this.lostInStep = null;
     for (const call of calls) {
-      if (finished !== null || (this.stopRequested && signal.aborted)) {
-        const why = finished !== null ? 'the task was finished by an earlier call' : 'the rollout was stopped';
+      if (finished !== null || this.lostInStep !== null || (this.stopRequested && signal.aborted)) {
+        const why = finished !== null ? 'the task was finished by an earlier call' : this.lostInStep !== null ? 'the connection to the environment was lost by an earlier call' : 'the rollout was stopped';
         await record(call, { observation: JSON.stringify({ success: false, message: `Not executed: ${why}.`, observation_type: 'base' }), isError: false }, 0);
         continue;
       }
@@ -490,6 +502,7 @@ export class Rollout {
       if (o.terminalId) this.driven.add(o.terminalId);
       await record(call, o, Date.now() - t0);
       if (o.finish) finished = o.finish.message;
+      if (o.lost) this.lostInStep = o.lost;
     }
     return finished;
   }
@@ -541,6 +554,38 @@ export class Rollout {
     this.leafId = leaf.id;
     this.currentId = null;
     this.pausedAt = null;
+  }
+
+  /**
+   * After a step whose environment lost its connection: paused until it is back (then
+   * null: go on), or the result when stopped or paused by the user meanwhile.
+   */
+  private async holdForConnection(): Promise<RunResult | null> {
+    const lost = this.lostInStep;
+    if (lost === null) return null;
+    this.lostInStep = null;
+    const env = environmentFor(this.session);
+    // Made before the state is recorded: a stop or pause prompted by that event aborts this wait.
+    const abort = (this.abort = new AbortController());
+    await this.setState('paused', { reason: 'connection lost', error: `${lost} The rollout continues when the connection is back; everything up to here is recorded.` });
+    try {
+      if (!this.stopRequested && !this.pauseRequested) await env.waitConnected(abort.signal);
+    } catch {
+      // stopped or paused while waiting: decided below
+    }
+    if (this.stopRequested) {
+      await this.setState('stopped', { reason: 'stopped by the user' });
+      return 'stopped';
+    }
+    if (this.pauseRequested) {
+      this.pauseRequested = false;
+      await this.setState('paused', { reason: this.pauseReason });
+      return 'paused';
+    }
+    this._state = 'running';
+    this._error = undefined;
+    await this.append({ type: 'rollout.state', rolloutId: this.id, state: 'running', reason: `the connection to environment ${env.name} is back` });
+    return null;
   }
 
   private async afterStep(stepId: string): Promise<void> {
@@ -655,6 +700,8 @@ export class Rollout {
       this.leafId = stepId;
       this.stepsTaken++;
       this.replayIndex++;
+      const held = await this.holdForConnection();
+      if (held) return held;
       await this.afterStep(stepId);
       if (finished !== null) {
         await this.setState('finished', { reason: finished || 'the recorded trajectory called finish' });
