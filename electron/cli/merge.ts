@@ -5,13 +5,15 @@ import { signingKeyFrom } from './keys';
 import { annotatorOption } from './label';
 import { parseTrustedKeys, type SigningKey, type TrustedKey } from '../core/dataset/signing';
 import { mergeBundles, parseMergePolicy, type MergeBundlesResult } from '../core/dataset/merge';
+import { formatDuration } from '../core/dataset/merge-report-html';
+import { MERGE_REPORT_FILES } from '../../shared/merge-report';
 
 const POLICIES = 'any-mask|majority|prefer:NAME[,NAME…]|manual';
 
 export const mergeCommand: CliCommand = {
   summary: 'merge dataset bundles of several annotators into one, action by action (verified, labels settled by policy, provenance and agreement)',
   usage:
-    `apollo merge BUNDLE... --out DIR [--policy ${POLICIES}] [--allow-mixed-policies] [--trust FILE]... [--require-signed] [--sign --annotator NAME]\n` +
+    `apollo merge BUNDLE... --out DIR [--policy ${POLICIES}] [--allow-mixed-policies] [--trust FILE]... [--allow-unsigned] [--sign --annotator NAME]\n` +
     '  Every BUNDLE is verified first (manifest schema, sizes, SHA-256, no file the manifest does not list, files consistent\n' +
     '  with each other): a modified bundle is refused and nothing is written. Actions are matched by session and step; each\n' +
     '  gets one label from everyone\'s labels (annotators outrank the judge, the judge outranks rules). Conflicts are settled\n' +
@@ -19,15 +21,20 @@ export const mergeCommand: CliCommand = {
     '  next as fall-back, else majority), manual (refuse and list the conflicts). Each context window becomes one example\n' +
     '  and each kept action is trained exactly once; every trainer file is regenerated. Bundles exported under different\n' +
     '  label policies are refused unless --allow-mixed-policies. DIR must not exist: the merged bundle appears there\n' +
-    '  complete or not at all. Signatures (apollo sign): a bundle changed after it was signed is always refused; with\n' +
-    '  --trust FILE (JSON lines from apollo keys export-public) a signed bundle must be signed by a trusted key and is\n' +
-    '  named by it; --require-signed refuses unsigned bundles; --sign signs the merged bundle with your key.\n' +
-    '  Progress goes to stderr. Exit 0 on success, 1 on failure (or conflicts left to settle).',
+    '  complete or not at all. Signatures: every export is signed, and a bundle changed after it was signed is refused;\n' +
+    '  so is an unsigned bundle, unless --allow-unsigned (it is then flagged as unsigned in the report; --require-signed,\n' +
+    '  the old way to ask for signatures, is the default now and accepted for compatibility). With --trust FILE (JSON\n' +
+    '  lines from apollo keys export-public) a signed bundle must be signed by a trusted key and is named by it; --sign\n' +
+    '  signs the merged bundle with your key. The merged bundle holds the report as merge-report.json and a readable\n' +
+    '  merge-report.html (both listed in its manifest). Progress goes to stderr. Exit 0 on success, 1 on failure (or\n' +
+    '  conflicts left to settle).',
   options: {
     out: { type: 'string', short: 'o' },
     policy: { type: 'string' },
     'allow-mixed-policies': { type: 'boolean' },
     trust: { type: 'string', multiple: true },
+    'allow-unsigned': { type: 'boolean' },
+    // Signatures are required by default now; kept so that existing scripts still run.
     'require-signed': { type: 'boolean' },
     sign: { type: 'boolean' },
     ...annotatorOption,
@@ -40,6 +47,10 @@ export const mergeCommand: CliCommand = {
     const policy = parseMergePolicy(typeof v.policy === 'string' ? v.policy : 'any-mask');
     if (!policy) {
       console.error(`apollo merge: unknown --policy ${String(v.policy)}; one of ${POLICIES}.\n\nUsage: ${this.usage}`);
+      return 2;
+    }
+    if (v['allow-unsigned'] === true && v['require-signed'] === true) {
+      console.error(`apollo merge: --allow-unsigned and --require-signed contradict each other.\n\nUsage: ${this.usage}`);
       return 2;
     }
     const trustedKeys: TrustedKey[] = [];
@@ -67,7 +78,7 @@ export const mergeCommand: CliCommand = {
         policy,
         allowMixedPolicies: v['allow-mixed-policies'] === true,
         trustedKeys: v.trust ? trustedKeys : undefined,
-        requireSigned: v['require-signed'] === true,
+        allowUnsigned: v['allow-unsigned'] === true,
         signWith,
         signal: ctl.signal,
         onProgress: (done, total, stage) => {
@@ -102,7 +113,7 @@ function printSummary({ dir, manifest: m, report: r }: MergeBundlesResult): void
   const c = m.counts;
   const e = r.examples;
   console.log(`bundle ${dir}`);
-  console.log(`  merged ${plural(r.bundles, 'bundle')} (${plural(r.origins, 'export')}), policy ${r.policy}: ${plural(e.out, 'example')} written of ${e.in} (${e.duplicates} identical copies, ${e.nothingToTrain} with nothing left to train)`);
+  console.log(`  merged ${plural(r.bundles.length, 'bundle')} (${plural(r.origins, 'export')}), policy ${r.policy}: ${plural(e.out, 'example')} written of ${e.in} (${e.duplicates} identical copies, ${e.nothingToTrain} with nothing left to train)`);
   console.log(`  ${plural(c.sessions, 'session')}, ${c.steps} steps; actions ${c.actions}: kept ${c.kept}, masked ${c.masked} (unlabelled ${c.unlabelled}); ${r.actions.multiplyLabelled} labelled more than once, ${plural(r.conflicts.length, 'conflict')}`);
   for (const k of r.conflicts) {
     const votes = k.votes.map((x) => `${x.annotator} ${x.label}${x.tags.length ? ` [${x.tags.join(',')}]` : ''}`).join(', ');
@@ -114,9 +125,13 @@ function printSummary({ dir, manifest: m, report: r }: MergeBundlesResult): void
     console.log(`  agreement on ${plural(a.items, 'action')} labelled by 2+ annotators: pairwise ${fixed(a.pairwise)}, Fleiss' kappa ${fixed(a.fleissKappa)}`);
     for (const p of a.pairs) console.log(`    ${p.annotators[0]}–${p.annotators[1]}: ${p.agreed}/${p.items} agree (${fixed(p.agreement)}), Cohen's kappa ${fixed(p.kappa)}`);
   }
-  for (const s of r.signers) console.log(`  ${s.bundle}: ${s.signer ? `signed by ${s.signer.name} (${s.signer.fingerprint}${s.signer.trusted ? ', trusted' : ', not in a trust file'})` : 'unsigned'}`);
-  for (const x of r.annotators) console.log(`  annotator ${x.annotator}: ${x.actions} labelled (keep ${x.keep}, mask ${x.mask}) in ${x.bundles.join(', ')}`);
+  for (const s of r.bundles) console.log(`  ${s.path}: ${s.signer ? `signed by ${s.signer.name} (${s.signer.fingerprint}${s.signer.trusted ? ', trusted' : ', not in a trust file'})` : 'UNSIGNED (accepted with --allow-unsigned)'}`);
+  for (const x of r.annotators) {
+    console.log(`  annotator ${x.annotator}: ${x.actions} labelled (keep ${x.keep}, mask ${x.mask}; ${x.trained} trained) in ${x.bundles.join(', ')}; ${plural(x.labelEvents, 'label event')}, about ${formatDuration(x.timeSpentMs)} spent`);
+  }
+  if (r.annotators.length) console.log(`  time spent is estimated: ${r.timeSpent.method}`);
   for (const w of r.warnings) console.log(`  warning: ${w}`);
   if (r.casts.duplicatesDropped || r.casts.renamed) console.log(`  recordings: ${r.casts.written} written, ${r.casts.duplicatesDropped} identical dropped, ${r.casts.renamed} renamed`);
   for (const f of m.files) console.log(`  ${f.path}  ${f.bytes} bytes, ${plural(f.records, 'record')}`);
+  console.log(`  report: ${MERGE_REPORT_FILES.html} (readable) and ${MERGE_REPORT_FILES.json}`);
 }

@@ -102,7 +102,8 @@ const markerIn = (v: unknown): string => /MARK-([A-Z0-9]+)|(SUM-\d+)/.exec(JSON.
 const stripWeights = (l: unknown): unknown => ({ ...(l as object), messages: (l as { messages: Array<Record<string, unknown>> }).messages.map(({ weight: _w, ...m }) => m) });
 
 let k = 0;
-const merge = (over: Partial<MergeBundlesOptions>) => mergeBundles({ inputs: [bundles.ann, bundles.ben], outDir: join(home, 'merged', `m${++k}`), appVersion: 'test', ...over });
+// The bundles here are exported unsigned (signatures are dataset-signing.test.ts's subject).
+const merge = (over: Partial<MergeBundlesOptions>) => mergeBundles({ inputs: [bundles.ann, bundles.ben], outDir: join(home, 'merged', `m${++k}`), appVersion: 'test', allowUnsigned: true, ...over });
 
 describe('merge of recorded contexts', () => {
   it('writes the requests the endpoint received, re-weighed, and trains exactly what each policy keeps', async () => {
@@ -157,7 +158,7 @@ describe('merge of summarized sessions with their summary examples', () => {
     };
     const a = await out('ann', { Z3: 'mask' });
     const b = await out('ben', { Z5: 'mask', Z3: 'keep' });
-    const r = await mergeBundles({ inputs: [a, b], outDir: join(home, 'merged', 'sum'), appVersion: 'test' });
+    const r = await mergeBundles({ inputs: [a, b], outDir: join(home, 'merged', 'sum'), appVersion: 'test', allowUnsigned: true });
     const kinds = r.manifest.trajectories.map((t) => t.kind);
     expect(kinds.filter((x) => x === 'summary').length).toBeGreaterThanOrEqual(2);
     const sums = kinds.filter((x) => x === 'summary').length;

@@ -17,6 +17,7 @@ import { exportBundle, type ExportBundleOptions, type Manifest } from '../../ele
 import { mergeBundles, type MergeBundlesOptions, type MergeBundlesResult, type MergedManifest } from '../../electron/core/dataset/merge';
 import { mergedManifestSchema } from '../../electron/core/dataset/manifest-schema';
 import { cohensKappa, fleissKappa } from '../../electron/core/dataset/merge-agreement';
+import { fileKeyStore, loadSigningKey, type SigningKey } from '../../electron/core/dataset/signing';
 import { ok, run, SessionBuilder, writeRecording } from '../fixtures/sessions';
 import * as ax from '../fixtures/trainers/axolotl';
 import * as lf from '../fixtures/trainers/llamafactory';
@@ -93,20 +94,30 @@ let root: string;
 const bundles: Record<'alice' | 'bob' | 'carol', string> = { alice: '', bob: '', carol: '' };
 const exported: Record<string, Manifest> = {};
 
+/** Each person's signing key, as the app makes one on their first export. */
+const keys = new Map<string, SigningKey>();
+async function keyOf(name: string): Promise<SigningKey> {
+  let k = keys.get(name);
+  if (!k) keys.set(name, (k = (await loadSigningKey(fileKeyStore(join(root, 'keys', name)), name, { create: true }))!));
+  return k;
+}
+
+/** An export as the app writes it: signed by the annotator it is named after. */
 async function exportCopy(name: string, sessions: Array<{ id: string; events: SessionEvent[]; dir: string }>, over: Partial<ExportBundleOptions> = {}): Promise<string> {
   const outDir = join(root, 'bundles', name);
   const r = await exportBundle({
     home: join(root, 'home'),
     sessions: sessions.map((s) => ({ sessionId: s.id, events: s.events, sessionDir: s.dir })),
-    outDir, formats: ['openai', 'sharegpt', 'mistral', 'trajectory', 'asciicast'], secrets: [], appVersion: '0.1.0-test', ...over,
+    outDir, formats: ['openai', 'sharegpt', 'mistral', 'trajectory', 'asciicast'], secrets: [], appVersion: '0.1.0-test', sign: await keyOf(name), ...over,
   });
   exported[name] = r.manifest;
   return outDir;
 }
 
 let n = 0;
+/** A merge signed by the lead, so that merged bundles merge again under the default (signatures required). */
 async function merge(inputs: string[], over: Partial<MergeBundlesOptions> = {}): Promise<MergeBundlesResult> {
-  return mergeBundles({ inputs, outDir: join(root, 'merged', `m${++n}`), appVersion: '0.1.0-test', ...over });
+  return mergeBundles({ inputs, outDir: join(root, 'merged', `m${++n}`), appVersion: '0.1.0-test', signWith: await keyOf('lead'), ...over });
 }
 
 const sha256 = (b: Buffer | string): string => createHash('sha256').update(b).digest('hex');
@@ -262,10 +273,11 @@ describe('mergeBundles by action', () => {
     expect(progress.at(-2)![0]).toBe(progress.at(-1)![1] - 1);
     const files = await listFiles(r.dir);
     expect(files).toEqual([
-      'axolotl.yml', 'dataset_info.json', 'llamafactory.yaml', 'manifest.json', 'mistral.jsonl', 'openai.jsonl', 'redactions.json', 'sharegpt.jsonl',
-      'terminals/lab/main.cast', 'trajectory.jsonl',
+      'axolotl.yml', 'dataset_info.json', 'llamafactory.yaml', 'manifest.json', 'manifest.sig', 'merge-report.html', 'merge-report.json', 'mistral.jsonl', 'openai.jsonl',
+      'redactions.json', 'sharegpt.jsonl', 'terminals/lab/main.cast', 'trajectory.jsonl',
     ]);
-    expect(r.manifest.files.map((f) => f.path)).toEqual(files.filter((f) => f !== 'manifest.json'));
+    // Everything but the manifest and its signature is listed, the report too.
+    expect(r.manifest.files.map((f) => f.path)).toEqual(files.filter((f) => f !== 'manifest.json' && f !== 'manifest.sig'));
     for (const f of r.manifest.files) {
       const buf = await readFile(join(r.dir, f.path));
       expect(sha256(buf), f.path).toBe(f.sha256);
@@ -423,10 +435,10 @@ describe('mergeBundles refuses', () => {
     await writeFile(join(dir, 'manifest.json'), `${JSON.stringify(m, null, 2)}\n`);
   }
 
-  async function expectNothingWritten(inputs: string[], pattern: RegExp, code = 'BAD_REQUEST'): Promise<void> {
+  async function expectNothingWritten(inputs: string[], pattern: RegExp, code = 'BAD_REQUEST', over: Partial<MergeBundlesOptions> = {}): Promise<void> {
     await mkdir(join(root, 'refused'), { recursive: true });
     const outDir = join(root, 'refused', 'out');
-    const err = await mergeBundles({ inputs, outDir }).catch((e: unknown) => e);
+    const err = await mergeBundles({ inputs, outDir, ...over }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ApolloError);
     expect((err as ApolloError).message).toMatch(pattern);
     expect((err as ApolloError).code).toBe(code);
@@ -454,7 +466,12 @@ describe('mergeBundles refuses', () => {
       m2.weight = 1;
       return [JSON.stringify(rec), ...rest].join('\n');
     });
-    await expectNothingWritten([bad, bundles.bob], /forged: openai\.jsonl:1: the turns with weight 1 are not the steps the manifest says are trained there/);
+    // Its signature no longer matches the re-hashed manifest.
+    await expectNothingWritten([bad, bundles.bob], /forged: the signature in manifest\.sig does not match manifest\.json/);
+    // The forger drops the signature: unsigned, refused; and allowed, the files still disagree with each other.
+    await rm(join(bad, 'manifest.sig'));
+    await expectNothingWritten([bad, bundles.bob], /forged: is not signed/);
+    await expectNothingWritten([bad, bundles.bob], /forged: openai\.jsonl:1: the turns with weight 1 are not the steps the manifest says are trained there/, 'BAD_REQUEST', { allowUnsigned: true });
   });
 
   it('a file the manifest does not list', async () => {
@@ -471,6 +488,7 @@ describe('mergeBundles refuses', () => {
     const m = JSON.parse(await text(bad, 'manifest.json')) as Record<string, unknown>;
     (m.trajectories as Array<Record<string, unknown>>)[0]!.turnSteps = 'oops';
     await writeFile(join(bad, 'manifest.json'), JSON.stringify(m));
+    // The schema is checked before the signature (which this edit broke).
     await expectNothingWritten([bad], /malformed: manifest\.json is malformed: trajectories\.0\.turnSteps: /);
     await writeFile(join(bad, 'manifest.json'), JSON.stringify({ ...m, formatVersion: 1 }));
     await expectNothingWritten([bad], /unsupported bundle formatVersion 1 \(this version reads 2\)/);
@@ -540,6 +558,8 @@ describe('apollo merge', () => {
     expect(r.stdout).toMatch(/agreement on 8 actions labelled by 2\+ annotators: pairwise 0\.68, Fleiss' kappa 0\.03/);
     expect(r.stdout).toContain('alice–bob: 6/8 agree (0.75), Cohen\'s kappa 0.33');
     expect(r.stdout).toContain('mistral.jsonl');
+    expect(r.stdout).toMatch(/annotator alice: 10 labelled \(keep 7, mask 3; \d+ trained\) .*; \d+ label events, about .* spent/);
+    expect(r.stdout).toContain('report: merge-report.html (readable) and merge-report.json');
     const m = JSON.parse(await readFile(join(out, 'manifest.json'), 'utf8')) as MergedManifest;
     expect(m.merge.policy).toEqual({ kind: 'majority' });
   });

@@ -1,7 +1,8 @@
 // Signed bundles: an annotator's ed25519 key signs the manifest (which lists every
 // file's SHA-256); merge names the signer, refuses a bundle changed after signing
 // (even with its hashes recomputed), a key the lead does not trust, or no signature
-// when signatures are required, and writes nothing then.
+// (every export is signed) unless unsigned bundles are allowed, then flagged; and
+// writes nothing when it refuses.
 import { createHash } from 'node:crypto';
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -86,13 +87,15 @@ describe('signing keys', () => {
 });
 
 describe('merge with signatures', () => {
-  it('names the signer of each input, by the lead\'s name for a trusted key', async () => {
-    const r = await merge([signedA, unsignedB]);
-    expect(r.report.signers).toEqual([
+  it('names the signer of each input, by the lead\'s name for a trusted key; an unsigned one allowed is flagged', async () => {
+    const r = await merge([signedA, unsignedB], { allowUnsigned: true });
+    expect(r.report.bundles.map((b) => ({ bundle: b.path, signer: b.signer }))).toEqual([
       { bundle: signedA, signer: { name: 'alice', fingerprint: alice.fingerprint, trusted: false } },
       { bundle: unsignedB, signer: null },
     ]);
     expect(r.manifest.merge.origins.map((o) => o.signer?.name ?? null)).toEqual(['alice', null]);
+    expect(r.manifest.warnings).toContain(`${unsignedB} is not signed: accepted because unsigned bundles were allowed; who made it cannot be verified`);
+    expect(r.report.warnings).toEqual(r.manifest.warnings);
     const trusted = await merge([signedA], { trustedKeys: [{ name: 'Alice A.', fingerprint: alice.fingerprint }] });
     expect(trusted.manifest.mergedFrom[0]!.signer).toEqual({ name: 'Alice A.', fingerprint: alice.fingerprint, trusted: true });
   });
@@ -110,20 +113,25 @@ describe('merge with signatures', () => {
     await expectRefused([forged], {}, /forged: the signature in manifest\.sig does not match manifest\.json \(the bundle was changed after it was signed\)/);
   });
 
-  it('refuses a key the lead does not trust, and unsigned bundles when signatures are required', async () => {
+  it('refuses a key the lead does not trust, and unsigned bundles unless allowed', async () => {
     const impostor = join(root, 'bundles', 'impostor');
     await cp(unsignedB, impostor, { recursive: true });
     await signBundle(impostor, mallory);
     const trustedKeys = [{ name: 'alice', fingerprint: alice.fingerprint }];
     await expectRefused([signedA, impostor], { trustedKeys }, new RegExp(`impostor: is signed by alice with a key that is not trusted \\(${mallory.fingerprint}\\)`));
-    await expectRefused([signedA, unsignedB], { requireSigned: true }, /bob: is not signed \(no manifest\.sig\), and signatures are required/);
+    await expectRefused([signedA, unsignedB], {}, /bob: is not signed \(no manifest\.sig\); unsigned bundles are refused: sign it \(apollo sign\), or allow unsigned bundles/);
+    // A signed bundle whose signature was taken away is unsigned: refused the same way.
+    const stripped = join(root, 'bundles', 'stripped');
+    await cp(signedA, stripped, { recursive: true });
+    await rm(join(stripped, 'manifest.sig'));
+    await expectRefused([stripped], {}, /stripped: is not signed/);
   });
 
   it('signs the merged bundle, which merges again under the same trust', async () => {
     const lead = (await loadSigningKey(fileKeyStore(join(root, 'lead-home')), 'lead', { create: true }))!;
     const r = await merge([signedA], { signWith: lead });
     expect(await exists(join(r.dir, 'manifest.sig'))).toBe(true);
-    const again = await merge([r.dir], { requireSigned: true, trustedKeys: [{ name: 'lead', fingerprint: lead.fingerprint }] });
+    const again = await merge([r.dir], { trustedKeys: [{ name: 'lead', fingerprint: lead.fingerprint }] });
     expect(again.manifest.mergedFrom[0]!.signer).toMatchObject({ name: 'lead', trusted: true });
     // The exports behind it keep the signer its merge verified.
     expect(again.manifest.merge.origins[0]!.signer).toMatchObject({ name: 'alice', fingerprint: alice.fingerprint });
@@ -159,9 +167,18 @@ describe('apollo keys, sign and merge --trust', () => {
     expect(signed.code).toBe(0);
     expect(signed.stdout).toContain(`signed ${bundle} as carol (${fp})`);
     const out = join(root, 'cli-merged');
+    // --require-signed is the default now, still accepted.
     const r = await apollo(['merge', bundle, '--out', out, '--trust', trust, '--require-signed']);
     expect(r.code).toBe(0);
     expect(r.stdout).toContain(`${bundle}: signed by carol (${fp}, trusted)`);
+    const unsigned = await apollo(['merge', unsignedB, '--out', join(root, 'cli-unsigned')]);
+    expect(unsigned.code).toBe(1);
+    expect(unsigned.stderr).toMatch(/bob: is not signed \(no manifest\.sig\); unsigned bundles are refused/);
+    const allowed = await apollo(['merge', unsignedB, '--out', join(root, 'cli-unsigned'), '--allow-unsigned']);
+    expect(allowed.code).toBe(0);
+    expect(allowed.stdout).toContain(`${unsignedB}: UNSIGNED (accepted with --allow-unsigned)`);
+    expect(allowed.stdout).toMatch(/warning: .*bob is not signed: accepted because unsigned bundles were allowed/);
+    expect((await apollo(['merge', unsignedB, '--out', join(root, 'cli-both'), '--allow-unsigned', '--require-signed'])).code).toBe(2);
     const refused = await apollo(['merge', bundle, signedA, '--out', join(root, 'cli-refused'), '--trust', trust]);
     expect(refused.code).toBe(1);
     expect(refused.stderr).toMatch(/alice: is signed by alice with a key that is not trusted/);

@@ -7,7 +7,11 @@
 // bundle reads back like any other.
 import { z } from 'zod';
 import { LABEL_TAGS } from '../../../shared/events';
+import { agreementSchema, conflictSchema, labelSourceSchema, labelValueSchema, signerSchema } from '../../../shared/merge-report';
 import type { Manifest } from './bundle';
+
+// The provenance parts a merge report shares with the merged manifest live in shared/ (the renderer reads reports).
+export { agreementSchema, conflictSchema, labelSourceSchema, labelValueSchema, signerSchema };
 
 export const BUNDLE_FORMAT = 'apollo-dataset-bundle';
 export const BUNDLE_FORMAT_VERSION = 2;
@@ -22,7 +26,6 @@ export const relPathSchema = z.string().refine(
 );
 
 export const exportFormatSchema = z.enum(['openai', 'sharegpt', 'mistral', 'trajectory', 'asciicast']);
-export const labelSourceSchema = z.enum(['annotator', 'judge', 'rule']);
 
 export const labelPolicySchema = z.object({
   unlabelled: z.enum(['keep', 'mask', 'refuse']),
@@ -129,12 +132,6 @@ export const exportManifestSchema = z.object(manifestFields);
 
 // ---------------------------------------------------------------- merged bundles
 
-/**
- * Who signed a bundle (signing.ts), as the merge that read it verified: `name` is the
- * lead's name for a trusted key, else the name the signer gave; null = unsigned.
- */
-export const signerSchema = z.object({ name: str, fingerprint: str, trusted: z.boolean() }).nullable();
-
 /** A bundle that was exported (not merged) and whose labels reached this bundle: the leaves of the merge tree. */
 export const originSchema = z.object({
   /** SHA-256 of its manifest.json: the identity of the export, whatever folder it sits in. */
@@ -145,8 +142,6 @@ export const originSchema = z.object({
   annotators: z.array(str),
   signer: signerSchema,
 });
-
-export const labelValueSchema = z.enum(['keep', 'mask']);
 
 /** One person's (or judge's, or rule's) latest label on an action; `origin` indexes merge.origins. */
 export const voteSchema = z.object({
@@ -165,39 +160,6 @@ export const mergePolicySchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('prefer'), annotators: z.array(str).min(1) }),
   z.object({ kind: z.literal('manual') }),
 ]);
-
-export const conflictSchema = z.object({
-  sessionId: str,
-  stepId: str,
-  /** Exported branches whose path holds the action. */
-  branchIds: z.array(str),
-  /** The votes that counted (the highest label source present), each with the bundles it came from. */
-  votes: z.array(z.object({ annotator: str, source: labelSourceSchema, label: labelValueSchema, tags: z.array(z.enum(LABEL_TAGS)), note: str, bundles: z.array(str) })),
-  decision: labelValueSchema,
-  /** How it was settled, in words: "any-mask: masked by bob", "majority 2–1", "prefer alice", "manual". */
-  settledBy: str,
-});
-
-const pairSchema = z.object({
-  annotators: z.tuple([str, str]),
-  /** Actions both labelled. */
-  items: nonNeg,
-  agreed: nonNeg,
-  /** Observed agreement (agreed / items); null without items. */
-  agreement: z.number().nullable(),
-  /** Cohen's kappa; null when undefined (no items, or chance agreement is 1: both gave one label only). */
-  kappa: z.number().nullable(),
-});
-
-export const agreementSchema = z.object({
-  /** Actions labelled by at least two annotators (source annotator). */
-  items: nonNeg,
-  /** Share of agreeing pairs of labels over those actions; null without items. */
-  pairwise: z.number().nullable(),
-  /** Fleiss' kappa over those actions (raters per action may vary); null when undefined. */
-  fleissKappa: z.number().nullable(),
-  pairs: z.array(pairSchema),
-});
 
 const mergedFromSchema = z.object({
   path: str,
@@ -237,8 +199,12 @@ export const mergeSectionSchema = z.object({
   formatsMissing: z.array(z.object({ format: exportFormatSchema, missingFrom: z.array(str) })),
 });
 
+/** A merged bundle also lists its report (merge-report.json and .html), hashed like every other file. */
+export const mergedFileSchema = manifestFileSchema.extend({ format: z.union([manifestFileSchema.shape.format, z.literal('merge-report')]) });
+
 export const mergedManifestSchema = z.object({
   ...manifestFields,
+  files: z.array(mergedFileSchema),
   /** The policy shared by every input; null when they differ (each is in mergedFrom). */
   labelPolicy: labelPolicySchema.nullable(),
   trajectories: z.array(trajectorySchema.extend({
@@ -262,6 +228,8 @@ export type Signer = z.infer<typeof signerSchema>;
 export type MergeConflict = z.infer<typeof conflictSchema>;
 export type Agreement = z.infer<typeof agreementSchema>;
 export type MergedFrom = z.infer<typeof mergedFromSchema>;
+/** A file a bundle lists: an export's, or a merged bundle's (which adds its report). */
+export type BundleFile = z.infer<typeof mergedFileSchema>;
 
 export function isMergedManifest(m: BundleManifest): m is MergedManifest {
   return 'merge' in m;

@@ -15,8 +15,9 @@
 // is trained exactly once, with a context a model really saw, and a differently
 // labelled copy of a branch is never trained twice.
 import { ApolloError } from '../../../shared/errors';
-import type { ExportFormat, Manifest, ManifestFile } from './bundle';
-import type { Agreement, MergeConflict, MergedManifest, MergePolicy, Origin, Vote } from './manifest-schema';
+import type { ExportFormat, Manifest } from './bundle';
+import { UNSETTLED } from '../../../shared/merge-report';
+import type { Agreement, BundleFile, MergeConflict, MergedManifest, MergePolicy, Origin, Vote } from './manifest-schema';
 import { agreementOf, type Label } from './merge-agreement';
 import { inputVotes, type Input, type InputExample, type InputStep } from './merge-read';
 import { countedVotes, decide, type ActionFacts, type Decision } from './merge-votes';
@@ -30,9 +31,14 @@ export interface Settlement {
 
 export interface PlanOptions {
   policy: MergePolicy;
-  /** The lead's decisions for conflicts (manual policy). */
+  /** The lead's decisions for conflicts: under the manual policy, and over any other policy's. */
   settlements?: readonly Settlement[];
   allowMixedPolicies?: boolean;
+  /**
+   * Manual conflicts without a settlement: refused (a merge), or left in the plan as
+   * provisionally masked with settledBy "unsettled" (a dry run: the lead settles them next).
+   */
+  unsettled?: 'refuse' | 'leave';
 }
 
 export interface PlannedAction {
@@ -75,7 +81,7 @@ export interface PlannedSession {
 
 export interface PlannedCast {
   input: Input;
-  file: ManifestFile;
+  file: BundleFile;
   out: string;
 }
 
@@ -101,6 +107,8 @@ export interface MergePlan {
   castOut: Map<Input, Map<string, string | null>>;
   castsDeduplicated: number;
   conflicts: MergeConflict[];
+  /** Manual conflicts left for the lead (only with `unsettled: 'leave'`). */
+  unsettled: number;
   agreement: Agreement;
   annotators: MergedManifest['merge']['annotators'];
   examplesIn: number;
@@ -138,13 +146,16 @@ export function planMerge(inputs: Input[], opts: PlanOptions): MergePlan {
     const absent = opts.policy.annotators.filter((n) => !voters.has(n));
     if (absent.length) warnings.push(`prefer: ${absent.join(', ')} labelled nothing in these bundles (annotators: ${[...voters].sort(byString).join(', ') || 'none'})`);
   }
+  for (const b of inputs) {
+    if (!b.signer) warnings.push(`${b.path} is not signed: accepted because unsigned bundles were allowed; who made it cannot be verified`);
+  }
   const unlabelled = [...actions.values()].filter((a) => a.decision.unlabelled).length;
   if (unlabelled) warnings.push(`${unlabelled} action(s) were labelled by nobody in any bundle: their bundles' unlabelled policy decided`);
   const options = mergedOptions(inputs, warnings);
   return {
     policy: opts.policy, formats, formatsMissing, labelPolicy, options, origins, originIndex, actions, examples, writtenFrom, sessions,
     manifestSessions: manifestSessions(inputs, examples, hasCasts), annotatorNames: sortedUnique(inputs.flatMap((b) => b.manifest.annotators)), ...casts,
-    conflicts: conflictsOf(actions), agreement: agreementOf(ratingsOf(actions)), annotators: annotatorCounts(actions, origins),
+    conflicts: conflictsOf(actions), unsettled: [...actions.values()].filter((a) => a.decision.settledBy === UNSETTLED).length, agreement: agreementOf(ratingsOf(actions)), annotators: annotatorCounts(actions, origins),
     examplesIn: inputs.reduce((n, b) => n + b.examples.length, 0), distinctExamples: distinct, nothingToTrain, noContext,
     allowReasoning: inputs.some((b) => b.hasReasoning), warnings,
   };
@@ -263,10 +274,15 @@ function decideActions(sessions: PlannedSession[], origins: Origin[], originInde
       const votes = [...folded.values()].map((x) => x.vote).sort((a, b) => byString(a.source, b.source) || byString(a.author, b.author));
       const facts: ActionFacts = { sessionId: s.sessionId, stepId: p.stepId, branchIds, votes, defaults, invalidArguments, secret };
       const key = actionKey(s.sessionId, p.stepId);
-      const decision = decide(facts, opts.policy, settled.get(key));
+      let decision = decide(facts, opts.policy, settled.get(key));
       if (decision === 'unsettled') {
-        unsettled.push({ sessionId: s.sessionId, stepId: p.stepId, votes: countedVotes(votes).map((v) => `${v.author} ${v.label}`).join(', ') });
-        continue;
+        if (opts.unsettled !== 'leave') {
+          unsettled.push({ sessionId: s.sessionId, stepId: p.stepId, votes: countedVotes(votes).map((v) => `${v.author} ${v.label}`).join(', ') });
+          continue;
+        }
+        // Shown as masked until the lead decides (a dry run never writes it).
+        const counted = countedVotes(votes);
+        decision = { label: 'mask', reason: counted[0]!.source, counted, conflict: true, settledBy: UNSETTLED, unlabelled: false };
       }
       const voteBundles = new Map([...folded.values()].map((x) => [x.vote, sortedUnique(x.bundles)]));
       actions.set(key, { sessionId: s.sessionId, stepId: p.stepId, facts, decision, voteBundles, trained: false });

@@ -24,10 +24,10 @@ import { z } from 'zod';
 import { ApolloError } from '../../../shared/errors';
 import type { LabelSource } from '../../../shared/events';
 import { canonicalJson } from '../rollout/request-record';
-import { BUNDLE_FILES, type ManifestFile } from './bundle';
+import { BUNDLE_FILES } from './bundle';
 import { exists, scanFile, toApolloError, type ScanResult } from './files';
 import {
-  isMergedManifest, labelPolicySchema, parseBundleManifest, voteSchema, type BundleManifest, type Origin, type Signer, type Vote,
+  isMergedManifest, labelPolicySchema, parseBundleManifest, voteSchema, type BundleFile, type BundleManifest, type Origin, type Signer, type Vote,
 } from './manifest-schema';
 import { labelEntrySchema, votesOfHistory, type LabelEntry } from './merge-votes';
 import { checkSignature, SIGNATURE_FILE, type TrustedKey } from './signing';
@@ -131,7 +131,7 @@ export interface Input {
   manifestSha256: string;
   /** Who signed it (null: unsigned). */
   signer: Signer;
-  files: Map<string, ManifestFile>;
+  files: Map<string, BundleFile>;
   /** The exported bundles behind it: itself, or a merged bundle's origins. */
   origins: Origin[];
   sessions: Map<string, InputSession>;
@@ -165,11 +165,11 @@ async function listFolder(dir: string): Promise<{ files: string[]; links: string
 export interface SignaturePolicy {
   /** Keys the lead trusts (null: none given; any valid signature is accepted and named by its signer). */
   trusted: readonly TrustedKey[] | null;
-  /** Refuse unsigned bundles. */
-  requireSigned: boolean;
+  /** Accept unsigned bundles (every export is signed, so one without a signature is refused by default). */
+  allowUnsigned: boolean;
 }
 
-/** Verify manifest.sig against the manifest bytes; refuse a bad or untrusted signature, or no signature when one is required. */
+/** Verify manifest.sig against the manifest bytes; refuse a bad or untrusted signature, or none unless unsigned bundles are allowed. */
 async function signerOf(path: string, dir: string, manifest: Buffer, policy: SignaturePolicy): Promise<Signer> {
   const text = await readFile(join(dir, SIGNATURE_FILE), 'utf8').catch((e: NodeJS.ErrnoException) => {
     if (e.code === 'ENOENT') return null;
@@ -178,7 +178,7 @@ async function signerOf(path: string, dir: string, manifest: Buffer, policy: Sig
   const c = checkSignature(text, manifest);
   if (c.state === 'invalid') throw badBundle(path, `${c.reason}; refused`);
   if (c.state === 'unsigned') {
-    if (policy.requireSigned) throw badBundle(path, `is not signed (no ${SIGNATURE_FILE}), and signatures are required`);
+    if (!policy.allowUnsigned) throw badBundle(path, `is not signed (no ${SIGNATURE_FILE}); unsigned bundles are refused: sign it (apollo sign), or allow unsigned bundles (--allow-unsigned) to merge it flagged as unsigned`);
     return null;
   }
   const known = policy.trusted?.find((k) => k.fingerprint === c.fingerprint);
@@ -187,7 +187,7 @@ async function signerOf(path: string, dir: string, manifest: Buffer, policy: Sig
 }
 
 /** Read a bundle's manifest, check its signature, and check the folder holds exactly what it lists. */
-export async function openInput(index: number, path: string, signatures: SignaturePolicy = { trusted: null, requireSigned: false }): Promise<Input> {
+export async function openInput(index: number, path: string, signatures: SignaturePolicy): Promise<Input> {
   const dir = resolve(path);
   if (!(await exists(dir))) throw new ApolloError('NOT_FOUND', `Bundle ${path} does not exist`);
   let text: Buffer;
@@ -209,7 +209,7 @@ export async function openInput(index: number, path: string, signatures: Signatu
   if ('error' in parsed) throw badBundle(path, parsed.error);
   const manifest = parsed.manifest;
 
-  const files = new Map<string, ManifestFile>();
+  const files = new Map<string, BundleFile>();
   for (const f of manifest.files) {
     if (f.path === BUNDLE_FILES.manifest || files.has(f.path)) throw badBundle(path, `manifest.json is malformed: file ${f.path} listed twice`);
     files.set(f.path, f);
@@ -238,7 +238,7 @@ export async function openInput(index: number, path: string, signatures: Signatu
 }
 
 /** Hash a listed file, handing its lines to `line`, and compare with the manifest. */
-async function verifyFile(input: Input, f: ManifestFile, line: ((t: string, n: number) => void) | undefined, checkAbort: () => void): Promise<ScanResult> {
+async function verifyFile(input: Input, f: BundleFile, line: ((t: string, n: number) => void) | undefined, checkAbort: () => void): Promise<ScanResult> {
   let scan: ScanResult;
   try {
     scan = await scanFile(join(input.dir, f.path), { line, after: checkAbort });
@@ -459,8 +459,11 @@ export function inputVotes(input: Input, sessionId: string, step: InputStep): Vo
   return votesOfHistory(step.rec.labelHistory as LabelEntry[], sourcesOf(input, sessionId), 0);
 }
 
-/** Verify one bundle as a merge would (manifest, signature, hashes, consistency): before signing it, for instance. */
-export async function verifyBundle(path: string, signatures?: SignaturePolicy): Promise<Input> {
+/**
+ * Verify one bundle as a merge would (manifest, signature, hashes, consistency): before
+ * signing it, for instance (so unsigned is accepted by default: signing is the cure).
+ */
+export async function verifyBundle(path: string, signatures: SignaturePolicy = { trusted: null, allowUnsigned: true }): Promise<Input> {
   const input = await openInput(0, path, signatures);
   await verifyInput(input, () => undefined, () => undefined);
   return input;

@@ -15,6 +15,7 @@
 //   majority            more keeps than masks, else mask (ties mask);
 //   prefer:A[,B…]       the first named annotator who labelled it; none of them → majority;
 //   manual              the lead's decision (given to the API); none → the merge is refused.
+// A decision of the lead (a settlement) on a conflict wins under any policy.
 // Facts of the action, not opinions, win over every vote: an action whose call
 // arguments were invalid, or whose trained turn held a secret, is never trained.
 import { z } from 'zod';
@@ -115,7 +116,7 @@ function majority(keep: number, mask: number): { label: Label; words: string } {
 }
 
 /**
- * Decide one action. `settled` is the lead's decision for it (manual policy).
+ * Decide one action. `settled` is the lead's decision for it, used when its votes conflict.
  * Returns 'unsettled' for a conflict the manual policy leaves to the lead.
  */
 export function decide(f: ActionFacts, policy: MergePolicy, settled?: Label): Decision | 'unsettled' {
@@ -128,6 +129,8 @@ export function decide(f: ActionFacts, policy: MergePolicy, settled?: Label): De
   if (!counted.length) return { ...base, label: f.defaults.includes(0) ? 'mask' : 'keep', reason: 'unlabelled', settledBy: null };
   const reason = counted[0]!.source;
   if (!conflict) return { ...base, label: counted[0]!.label, reason, settledBy: null };
+  // The lead's own decision on a conflict wins over any policy (facts above still win over it).
+  if (settled) return { ...base, label: settled, reason, settledBy: 'manual' };
   const keep = counted.filter((v) => v.label === 'keep').length;
   const mask = counted.length - keep;
   switch (policy.kind) {
@@ -148,7 +151,6 @@ export function decide(f: ActionFacts, policy: MergePolicy, settled?: Label): De
       return { ...base, label: m.label, reason, settledBy: `prefer: none of ${policy.annotators.join(', ')} labelled it; ${m.words}` };
     }
     case 'manual':
-      if (!settled) return 'unsettled';
-      return { ...base, label: settled, reason, settledBy: 'manual' };
+      return 'unsettled';
   }
 }

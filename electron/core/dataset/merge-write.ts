@@ -6,16 +6,22 @@
 // each input's openai.jsonl is read again (and re-hashed: a bundle changed since it
 // was verified is refused), then trajectory.jsonl from the planned records, then the
 // recordings (re-hashed while copied); every file is read back and checked with the
-// exporter's validators, the manifest is checked against its schema, and the folder
-// is renamed into place. Any error or an abort removes the temporary folder.
+// exporter's validators; the report (merge-report.json, and merge-report.html for
+// people) is written and listed with the rest, so the manifest's hashes and its
+// signature cover it and a merge of this bundle verifies it like any other file (and
+// writes its own); the manifest is checked against its schema, and the folder is
+// renamed into place. Any error or an abort removes the temporary folder.
 import { join } from 'node:path';
 import { ApolloError } from '../../../shared/errors';
-import { BUNDLE_FILES, emptyCounts, type Manifest, type ManifestFile } from './bundle';
+import { MERGE_REPORT_FILES, type MergeReport } from '../../../shared/merge-report';
+import { BUNDLE_FILES, emptyCounts, type Manifest } from './bundle';
 import { checkWrittenFile, scanFile, StagingDir, type BufferedWriter, type ScanHooks, type WrittenFile } from './files';
-import { describeIssues, mergedManifestSchema, type MergedManifest } from './manifest-schema';
+import { describeIssues, mergedManifestSchema, type BundleFile, type MergedManifest } from './manifest-schema';
 import { badBundle, type Input } from './merge-read';
 import { castTarget, type MergePlan, type PlannedExample } from './merge-plan';
 import { mergedRedactions, sessionRecord, stepRecord } from './merge-records';
+import { mergeReport } from './merge-report';
+import { mergeReportHtml } from './merge-report-html';
 import { summarizeRedactions } from './redact';
 import { signManifest, SIGNATURE_FILE, type SigningKey } from './signing';
 import { TOKENIZER } from './tokens';
@@ -33,9 +39,9 @@ export interface WriteContext {
   note(stage: string): void;
 }
 
-/** Progress steps of writing: 7 files and the recordings, each written then validated; redactions, manifest, publish. */
+/** Progress steps of writing: 7 files and the recordings, each written then validated; redactions, the two report files, manifest, publish. */
 export function writeSteps(casts: number): number {
-  return 2 * (7 + casts) + 3;
+  return 2 * (7 + casts) + 5;
 }
 
 interface Written {
@@ -49,7 +55,7 @@ interface Written {
 
 const byString = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 
-export async function writeMerge(plan: MergePlan, inputs: Input[], ctx: WriteContext): Promise<MergedManifest> {
+export async function writeMerge(plan: MergePlan, inputs: Input[], ctx: WriteContext): Promise<{ manifest: MergedManifest; report: MergeReport }> {
   const stage = new StagingDir(ctx.outDir);
   try {
     await stage.open();
@@ -73,10 +79,20 @@ export async function writeMerge(plan: MergePlan, inputs: Input[], ctx: WriteCon
     await stage.writeFile(BUNDLE_FILES.redactions, `${JSON.stringify({ redactions, maskedTurns }, null, 2)}\n`);
     const scan = await scanFile(join(stage.dir, BUNDLE_FILES.redactions));
     files.push({ path: BUNDLE_FILES.redactions, format: 'redactions', bytes: scan.bytes, sha256: scan.sha256, records: redactions.length });
-    files.sort((a, b) => byString(a.path, b.path));
     ctx.progress(`write ${BUNDLE_FILES.redactions}`);
 
-    const manifest = buildManifest(plan, inputs, w, files, ctx.appVersion, summarizeRedactions(redactions, maskedTurns));
+    const warnings = [...plan.warnings];
+    if (w.overLimit) warnings.push(`${w.overLimit} example(s) are longer than ${plan.options.warnTokens} tokens (${TOKENIZER})`);
+    const report = mergeReport(plan, inputs, warnings);
+    for (const [path, body] of [[MERGE_REPORT_FILES.json, `${JSON.stringify(report, null, 2)}\n`], [MERGE_REPORT_FILES.html, mergeReportHtml(report)]] as const) {
+      await stage.writeFile(path, body);
+      const r = await scanFile(join(stage.dir, path));
+      files.push({ path, format: 'merge-report', bytes: r.bytes, sha256: r.sha256, records: 1 });
+      ctx.progress(`write ${path}`);
+    }
+    files.sort((a, b) => byString(a.path, b.path));
+
+    const manifest = buildManifest(plan, inputs, w, files, ctx.appVersion, summarizeRedactions(redactions, maskedTurns), warnings);
     // Our own output must read back: a manifest the next merge would refuse is a bug here, not there.
     const check = mergedManifestSchema.safeParse(manifest);
     if (!check.success) throw new ApolloError('INTERNAL', `Merged manifest does not fit its schema: ${describeIssues(check.error)}`);
@@ -88,7 +104,7 @@ export async function writeMerge(plan: MergePlan, inputs: Input[], ctx: WriteCon
 
     const castDirs = [...new Set(plan.casts.map((c) => c.out.slice(0, c.out.lastIndexOf('/'))))].sort(byString).reverse();
     await stage.publish([...castDirs, ...(plan.casts.length ? ['terminals'] : [])]);
-    return manifest;
+    return { manifest, report };
   } finally {
     await stage.discard();
   }
@@ -181,7 +197,7 @@ async function writeTrajectory(plan: MergePlan, stage: StagingDir, ctx: WriteCon
   ctx.progress(`write ${BUNDLE_FILES.trajectory}`);
 }
 
-async function copyCast(input: Input, file: ManifestFile, rel: string, stage: StagingDir, ctx: WriteContext): Promise<void> {
+async function copyCast(input: Input, file: BundleFile, rel: string, stage: StagingDir, ctx: WriteContext): Promise<void> {
   const out = await stage.create(rel);
   let copied = 0;
   let lastReport = 0;
@@ -204,8 +220,8 @@ async function copyCast(input: Input, file: ManifestFile, rel: string, stage: St
 }
 
 /** Read every output back with the exporter's validators; line counts must match the plan. */
-async function validateOutputs(plan: MergePlan, stage: StagingDir, outputs: WrittenFile[], w: Written, ctx: WriteContext): Promise<ManifestFile[]> {
-  const files: ManifestFile[] = [];
+async function validateOutputs(plan: MergePlan, stage: StagingDir, outputs: WrittenFile[], w: Written, ctx: WriteContext): Promise<BundleFile[]> {
+  const files: BundleFile[] = [];
   const errors: Array<ValidationError & { file: string }> = [];
   let lines = 0;
   for (const o of outputs) {
@@ -272,7 +288,7 @@ function skippedOf(plan: MergePlan): Manifest['skipped'] {
 }
 
 function buildManifest(
-  plan: MergePlan, inputs: Input[], w: Written, files: ManifestFile[], appVersion: string, redactions: Manifest['redactions'],
+  plan: MergePlan, inputs: Input[], w: Written, files: BundleFile[], appVersion: string, redactions: Manifest['redactions'], warnings: string[],
 ): MergedManifest {
   const skipped = skippedOf(plan);
   const counts = countsOf(plan, w, skipped.length);
@@ -290,8 +306,6 @@ function buildManifest(
       examples: { total: b.examples.length, used: b.examples.filter((x) => keys.has(x.key)).length }, renamed, signer: b.signer,
     };
   });
-  const warnings = [...plan.warnings];
-  if (counts.tokens.overLimit) warnings.push(`${counts.tokens.overLimit} example(s) are longer than ${plan.options.warnTokens} tokens (${TOKENIZER})`);
   const actions = [...plan.actions.values()];
   return {
     format: 'apollo-dataset-bundle',

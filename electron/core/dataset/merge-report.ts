@@ -1,0 +1,149 @@
+// The report of a merge (shared/merge-report.ts has its schema), computed from the
+// plan alone: a dry run shows exactly what the merge would write, and the merged
+// bundle saves the same object as merge-report.json (rendered as merge-report.html
+// by merge-report-html.ts). No clock and no randomness: the same inputs give the same
+// report, byte for byte.
+//
+// Time spent per annotator is an estimate: the labels carry their times (the
+// `at` of every label entry of the step records' labelHistory, kept through merges),
+// not how long anyone looked at a step. Per annotator, every label set or cleared
+// (each once, whichever copies hold it) is sorted by time and the gaps between
+// consecutive ones are summed, each gap capped at TIME_GAP_CAP_MS: a longer gap is a
+// break, counted as that much reading before the next label. The first label of all
+// counts nothing, and labels set together (one bulk action) count nothing between them.
+import {
+  MERGE_REPORT_FORMAT, TIME_GAP_CAP_MS, mergeReportSchema, type MergeReport,
+} from '../../../shared/merge-report';
+import { ApolloError } from '../../../shared/errors';
+import { describeIssues, isMergedManifest } from './manifest-schema';
+import type { Input } from './merge-read';
+import type { MergeConflictStep } from '../../../shared/contract/merge';
+import { actionKey, type MergePlan } from './merge-plan';
+import { formatMergePolicy } from './merge-votes';
+
+export const TIME_SPENT_METHOD =
+  `sum of the gaps between consecutive labels (set or cleared) by the same annotator, ordered by time across every session, each gap capped at ${TIME_GAP_CAP_MS / 60_000} minutes; the first label counts nothing`;
+
+interface LabelTimes {
+  times: number[];
+  sessions: Set<string>;
+}
+
+/** Every annotator label event of the plan's step records, once each, per author. */
+function labelTimes(plan: MergePlan): Map<string, LabelTimes> {
+  const seen = new Set<string>();
+  const by = new Map<string, LabelTimes>();
+  for (const s of plan.sessions) {
+    for (const p of s.steps) {
+      for (const { step } of p.copies) {
+        for (const h of step.rec.labelHistory) {
+          if (h.source !== 'annotator') continue;
+          const key = `${s.sessionId}\u0000${p.stepId}\u0000${h.author}\u0000${h.at}\u0000${h.seq}\u0000${h.cleared}`;
+          if (seen.has(key)) continue;
+          seen.add(key);
+          let t = by.get(h.author);
+          if (!t) by.set(h.author, (t = { times: [], sessions: new Set() }));
+          t.times.push(h.at);
+          t.sessions.add(s.sessionId);
+        }
+      }
+    }
+  }
+  return by;
+}
+
+/** Σ min(gap, cap) over consecutive times. */
+export function estimateTimeSpent(times: readonly number[], capMs = TIME_GAP_CAP_MS): number {
+  const sorted = [...times].sort((a, b) => a - b);
+  let ms = 0;
+  for (let i = 1; i < sorted.length; i++) ms += Math.min(sorted[i]! - sorted[i - 1]!, capMs);
+  return ms;
+}
+
+/** The report of a planned merge; `warnings` are the merged manifest's (the plan's and any found while writing). */
+export function mergeReport(plan: MergePlan, inputs: readonly Input[], warnings: readonly string[] = plan.warnings): MergeReport {
+  const actions = [...plan.actions.values()];
+  const times = labelTimes(plan);
+  const keys = new Set(plan.examples.map((x) => x.ex.key));
+  const kept = actions.filter((a) => a.trained).length;
+  const annotators = plan.annotators.map((a) => {
+    let trained = 0;
+    let notTrained = 0;
+    for (const x of actions) {
+      if (!x.facts.votes.some((v) => v.source === 'annotator' && v.author === a.annotator)) continue;
+      if (x.trained) trained++;
+      else notTrained++;
+    }
+    const t = times.get(a.annotator);
+    const sorted = t ? [...t.times].sort((p, q) => p - q) : [];
+    return {
+      ...a, bundles: [...a.bundles], trained, notTrained, labelEvents: sorted.length, sessions: t?.sessions.size ?? 0,
+      timeSpentMs: estimateTimeSpent(sorted), firstLabelAt: sorted[0] ?? null, lastLabelAt: sorted.at(-1) ?? null,
+    };
+  });
+  const report: MergeReport = {
+    format: MERGE_REPORT_FORMAT,
+    version: 1,
+    policy: formatMergePolicy(plan.policy),
+    bundles: inputs.map((b) => ({
+      path: b.path, manifestSha256: b.manifestSha256, merged: isMergedManifest(b.manifest), signer: b.signer, annotators: [...b.manifest.annotators],
+      examples: { total: b.examples.length, used: b.examples.filter((x) => keys.has(x.key)).length },
+    })),
+    origins: plan.origins.length,
+    sessions: plan.manifestSessions.length,
+    examples: { in: plan.examplesIn, distinct: plan.distinctExamples, out: plan.examples.length, duplicates: plan.examplesIn - plan.distinctExamples, nothingToTrain: plan.nothingToTrain },
+    actions: {
+      total: actions.length,
+      multiplyLabelled: actions.filter((a) => a.facts.votes.length > 1).length,
+      conflicts: plan.conflicts.length,
+      unsettled: plan.unsettled,
+      kept,
+      masked: actions.length - kept,
+      unlabelled: actions.filter((a) => a.decision.unlabelled).length,
+      noContext: plan.noContext,
+    },
+    conflicts: plan.conflicts,
+    agreement: plan.agreement,
+    annotators,
+    timeSpent: { method: TIME_SPENT_METHOD, gapCapMs: TIME_GAP_CAP_MS },
+    casts: { written: plan.casts.length, duplicatesDropped: plan.castsDeduplicated, renamed: plan.casts.filter((c) => c.out !== c.file.path).length },
+    warnings: [...warnings],
+  };
+  // Our own output must read back (the Merge view and the next reader parse it).
+  const check = mergeReportSchema.safeParse(report);
+  if (!check.success) throw new ApolloError('INTERNAL', `Merge report does not fit its schema: ${describeIssues(check.error)}`);
+  return report;
+}
+
+const TEXT_MAX = 8_000;
+const cut = (t: string): string => (t.length > TEXT_MAX ? `${t.slice(0, TEXT_MAX)}\n… (${t.length - TEXT_MAX} more characters in trajectory.jsonl)` : t);
+const asString = (v: unknown): string => (typeof v === 'string' ? v : v === undefined || v === null ? '' : JSON.stringify(v));
+
+/**
+ * Each conflict's step as the first bundle holding it recorded it (copies of a step are
+ * the same step: merge-plan.ts checks it): what the agent did and what it saw, for the
+ * lead who settles it. Long texts are cut (the bundle has them whole).
+ */
+export function conflictSteps(plan: MergePlan): MergeConflictStep[] {
+  const sessions = new Map(plan.sessions.map((s) => [s.sessionId, s]));
+  const names = new Map(plan.manifestSessions.map((s) => [s.sessionId, s.name]));
+  return plan.conflicts.map((c) => {
+    const a = plan.actions.get(actionKey(c.sessionId, c.stepId))!;
+    const rec = sessions.get(c.sessionId)!.steps.find((p) => p.stepId === c.stepId)!.copies[0]!.step.raw as {
+      branchId?: unknown; branchName?: unknown; depth?: unknown; response?: { content?: unknown; reasoning?: unknown; toolCalls?: Array<{ name?: unknown; arguments?: unknown }> } | null;
+      results?: Array<{ name?: unknown; observation?: unknown; isError?: unknown }>;
+    };
+    return {
+      sessionId: c.sessionId,
+      stepId: c.stepId,
+      sessionName: names.get(c.sessionId) ?? null,
+      branchName: asString(rec.branchName ?? rec.branchId),
+      depth: typeof rec.depth === 'number' ? rec.depth : 0,
+      content: cut(asString(rec.response?.content)),
+      reasoning: rec.response?.reasoning ? cut(asString(rec.response.reasoning)) : null,
+      toolCalls: (rec.response?.toolCalls ?? []).map((t) => ({ name: asString(t.name), arguments: cut(asString(t.arguments)) })),
+      results: (Array.isArray(rec.results) ? rec.results : []).map((r) => ({ name: asString(r.name), observation: cut(asString(r.observation)), isError: r.isError === true })),
+      settleable: !a.facts.secret && !a.facts.invalidArguments,
+    };
+  });
+}
