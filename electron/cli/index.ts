@@ -13,6 +13,7 @@ import { mergeCommand } from './merge';
 import { keysCommand, signCommand } from './keys';
 import { importCommand } from './import';
 import { benchCommand } from './bench';
+import { envCommand } from './env';
 import { describeParseError, USAGE_EXIT, UsageError } from './usage';
 
 export interface CliCommand {
@@ -41,6 +42,7 @@ export const cliCommands: Record<string, CliCommand> = {
   keys: keysCommand,
   import: importCommand,
   bench: benchCommand,
+  env: envCommand,
 };
 
 function usage(): string {

@@ -8,6 +8,9 @@ import { mkdirPrivate } from '../core/store/private-files';
 import { CHECKPOINT_USAGE, checkpointLimitsFrom, checkpointOptions } from './checkpoint-flags';
 import { awaitRollout, endpointFrom, endpointOptions, openCore, positiveInt as parsePositiveInt, printProgress } from './branch';
 import { UsageError } from './usage';
+import { LOCAL_ENV, describeEnvTarget, type EnvSpec } from '../../shared/environments';
+import { EnvProfiles } from '../core/env/profiles';
+import { testEnvironment } from './env';
 /** Exit codes: scripts can tell how a headless rollout ended. */
 export const EXIT = { finished: 0, failed: 1, usage: 2, stopped: 3, paused: 4 } as const;
 
@@ -17,8 +20,10 @@ export const DEFAULT_WAIT_FOR_SPACE_S = 600;
 export const rolloutCommand: CliCommand = {
   summary: 'run an agent rollout headless in real terminals (stdin lines become guidance)',
   usage:
-    'apollo rollout --task TEXT|@FILE --base-url URL --model NAME [--api-key-env VAR] [--max-steps N] [--cwd DIR] [--name NAME] [--summarize-at TOKENS] [--temperature T] [--text-actions] [--wait-for-space SECONDS] [--checkpoint-budget SIZE] [--checkpoint-max-file SIZE] [--home DIR]\n' +
-    '       apollo rollout --replay SESSION [--cwd DIR] [--wait-for-space SECONDS] [--checkpoint-budget SIZE] [--checkpoint-max-file SIZE] [--home DIR]\n' +
+    'apollo rollout --task TEXT|@FILE --base-url URL --model NAME [--api-key-env VAR] [--max-steps N] [--env NAME] [--cwd DIR] [--name NAME] [--summarize-at TOKENS] [--temperature T] [--text-actions] [--wait-for-space SECONDS] [--checkpoint-budget SIZE] [--checkpoint-max-file SIZE] [--home DIR]\n' +
+    '       apollo rollout --replay SESSION [--env NAME] [--cwd DIR] [--wait-for-space SECONDS] [--checkpoint-budget SIZE] [--checkpoint-max-file SIZE] [--home DIR]\n' +
+    '  --env NAME works in an environment of `apollo env` (an SSH host, a container, a pod): terminals, files and checkpoints\n' +
+    '  are there, and --cwd is a folder there (default: the environment\'s --workdir).\n' +
     '  A replay without --cwd runs in a fresh folder under the workspace (printed). On a full disk the rollout pauses and waits\n' +
     `  up to --wait-for-space seconds (default ${DEFAULT_WAIT_FOR_SPACE_S}; 0: not at all) for space to be freed, then resumes; else it exits 4 (paused).\n` +
     CHECKPOINT_USAGE,
@@ -27,6 +32,7 @@ export const rolloutCommand: CliCommand = {
     ...endpointOptions,
     'max-steps': { type: 'string' },
     cwd: { type: 'string' },
+    env: { type: 'string' },
     name: { type: 'string' },
     replay: { type: 'string' },
     'summarize-at': { type: 'string' },
@@ -60,8 +66,29 @@ export const rolloutCommand: CliCommand = {
     const core = await openCore(v, limits, { create: true });
     try {
       let replaySource: SessionEvent[] | undefined;
-      let cwd: string;
-      if (v.replay) {
+      let cwd = '';
+      // A remote environment: reached and checked before anything is created; --cwd is a folder there.
+      const envSpec: EnvSpec = v.env ? new EnvProfiles(core.ws).get(v.env as string) : LOCAL_ENV;
+      const remote = envSpec.kind !== 'local';
+      if (remote) {
+        const where = (v.cwd as string | undefined) ?? envSpec.workdir;
+        if (!where) throw new UsageError(`environment ${envSpec.name} has no --workdir: give --cwd DIR (a folder in it)`);
+        if (!where.startsWith('/') && !where.startsWith('~')) throw new UsageError(`--cwd must be an absolute path (or ~/...) in environment ${envSpec.name}`);
+        const t = await testEnvironment(envSpec, where);
+        for (const line of t.lines) console.log(line);
+        if (t.error) {
+          console.error(`apollo rollout: ${t.error}`);
+          return EXIT.failed;
+        }
+        cwd = t.workdir!;
+      }
+      if (remote && v.replay) {
+        const source = await core.session(v.replay as string);
+        replaySource = source.events;
+        task = recordedTask(source.events);
+      } else if (remote) {
+        // cwd is set above
+      } else if (v.replay) {
         const source = await core.session(v.replay as string);
         replaySource = source.events;
         task = recordedTask(source.events);
@@ -75,8 +102,11 @@ export const rolloutCommand: CliCommand = {
           console.log(`working directory ${cwd} (a fresh folder for this replay; --cwd DIR to choose one)`);
         }
       } else cwd = resolve((v.cwd as string | undefined) ?? process.cwd());
-      const session = await core.ws.create({ name: (v.name as string | undefined) ?? (v.replay ? `Replay of ${v.replay as string}` : task.slice(0, 60)), cwd });
-      console.log(`session ${session.id}`);
+      const session = await core.ws.create({
+        name: (v.name as string | undefined) ?? (v.replay ? `Replay of ${v.replay as string}` : task.slice(0, 60)), cwd,
+        ...(remote ? { environment: envSpec } : {}),
+      });
+      console.log(`session ${session.id}${remote ? ` in environment ${envSpec.name} (${describeEnvTarget(envSpec)}), ${cwd}` : ''}`);
       await core.session(session.id);
       const stopPrinting = printProgress(session);
       try {

@@ -14,6 +14,7 @@ import type { EnvRecord } from '../../../shared/events';
 import { describeEnvTarget, type EnvKind, type EnvSpec } from '../../../shared/environments';
 import { resolveExecutable } from '../pty/shell';
 import type { Checkpoints, CheckpointOpenOptions } from './checkpoints';
+import { RemoteCheckpointStore } from './remote-checkpoints';
 import {
   EXIT_ERRNO, PROBE_SCRIPT, fsError, listScript, parseList, parseProbe, parseSearch, readScript, resolvePosix, searchScript, shq, statScript, writeScript,
   type Probe,
@@ -199,7 +200,6 @@ export abstract class ExecEnvironment implements Environment {
     const off = await this.checkpointsOff(opts.workDir);
     if (off) throw new ApolloError('UNAVAILABLE', off);
     const { stateDir } = await this.prepare();
-    const { RemoteCheckpointStore } = await import('./remote-checkpoints');
     return RemoteCheckpointStore.open({
       env: this, storeDir: posix.join(stateDir, 'checkpoints', opts.sessionId), workDir: opts.workDir, excludes: opts.excludes,
       maxFileBytes: opts.maxFileBytes, budgetBytes: opts.budgetBytes,
