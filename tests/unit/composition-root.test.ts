@@ -58,5 +58,8 @@ describe('one composition root', () => {
     const declares = (t: string) => toolNames.some((n) => new RegExp(`name:\\s*['"]${n}['"][\\s\\S]{0,400}?parameters\\s*:`).test(t));
     expect(source.filter((f) => f !== 'shared/tools.ts' && declares(text(f)))).toEqual([]);
     expect(source.filter((f) => /export const TOOL_SCHEMAS\b/.test(text(f)))).toEqual(['electron/core/rollout/tools.ts']);
+    // The recorded tool call ({id, name, arguments}) has one zod schema too: shared/events.ts.
+    const callShape = /z\.(?:loose)?[oO]bject\(\{\s*id: z\.string\(\),\s*name: z\.string\(\),\s*arguments: z\.string\(\)/;
+    expect(source.filter((f) => callShape.test(text(f)))).toEqual([]);
   });
 });

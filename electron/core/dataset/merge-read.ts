@@ -22,7 +22,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import { join, relative, resolve, sep } from 'node:path';
 import { z } from 'zod';
 import { ApolloError } from '../../../shared/errors';
-import type { LabelSource } from '../../../shared/events';
+import { toolCallSchema, type LabelSource } from '../../../shared/events';
 import { canonicalJson } from '../rollout/request-record';
 import { BUNDLE_FILES } from './bundle';
 import { exists, scanFile, toApolloError, type ScanResult } from './files';
@@ -55,7 +55,8 @@ const stepRecordSchema = z.looseObject({
   onBranches: z.array(z.string()),
   response: z.looseObject({
     content: z.string(),
-    toolCalls: z.array(z.looseObject({ id: z.string(), name: z.string(), arguments: z.string() })),
+    // The recorded call's own schema (shared/events), as every other reader of tool calls uses.
+    toolCalls: z.array(z.looseObject(toolCallSchema.shape)),
     reasoning: z.string().optional(),
   }).nullable(),
   results: z.array(z.unknown()),
