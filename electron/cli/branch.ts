@@ -249,10 +249,12 @@ export async function awaitRollout(rollout: Rollout | undefined, session: Sessio
     let result = await done;
     const waitS = opts.waitForSpaceS ?? 0;
     while (result === 'paused' && rollout?.diskFull && waitS > 0 && opts.resume) {
+      // The free space now, before saying so: space freed as soon as the message shows must count.
+      const at = await freeBytes(session.dir);
       console.error(`rollout paused: ${rollout.error ?? 'disk full'}`);
       console.error(`waiting up to ${waitS} s for free space in ${session.dir} (Ctrl-C leaves it paused)…`);
       waiting = new AbortController();
-      const freed = await waitForSpace(session.dir, waitS * 1000, waiting.signal);
+      const freed = await waitForSpace(session.dir, at, waitS * 1000, waiting.signal);
       waiting = null;
       if (!freed) break;
       console.error('space freed: resuming the rollout');
@@ -272,13 +274,17 @@ export async function awaitRollout(rollout: Rollout | undefined, session: Sessio
 /** Space that counts as freed: this much more than when the rollout paused. */
 const FREED_BYTES = 256 * 1024;
 
+/** Bytes free for this user on the file system holding `dir` (0 when unknown). */
+export function freeBytes(dir: string): Promise<number> {
+  return statfs(dir).then((s) => s.bavail * s.bsize, () => 0);
+}
+
 /**
- * Poll the file system holding `dir` until space was freed (true), the time is up or
- * the signal aborts (false).
+ * Poll the file system holding `dir` until space was freed since it had `at` bytes
+ * free (true), the time is up or the signal aborts (false).
  */
-export async function waitForSpace(dir: string, ms: number, signal: AbortSignal): Promise<boolean> {
-  const free = async () => statfs(dir).then((s) => s.bavail * s.bsize, () => 0);
-  const at = await free();
+export async function waitForSpace(dir: string, at: number, ms: number, signal: AbortSignal): Promise<boolean> {
+  const free = () => freeBytes(dir);
   const deadline = Date.now() + ms;
   while (!signal.aborted && Date.now() < deadline) {
     await new Promise<void>((r) => {

@@ -11,7 +11,7 @@ import { join, resolve } from 'node:path';
 import WebSocket from 'ws';
 import { startServer } from '../e2e/harness';
 import { startFakeLlm, tool, type FakeLlm } from '../fixtures/fake-llm-server';
-import { fillDisk, withTinyDisk } from '../fixtures/tiny-disk';
+import { fillDisk, releaseTinyDisk, withTinyDisk } from '../fixtures/tiny-disk';
 
 const CLI = resolve(__dirname, '../../out/main/cli.js');
 let dir: string;
@@ -24,6 +24,7 @@ beforeEach(async () => {
 afterEach(async () => {
   await llm?.close();
   llm = null;
+  releaseTinyDisk(dir);
   await rm(dir, { recursive: true, force: true });
 });
 
@@ -153,7 +154,7 @@ describe('repaired logs', () => {
 });
 
 describe('a headless rollout on a full disk', () => {
-  it('pauses with exit 4, or waits for space and resumes', async (ctx) => {
+  it('pauses with exit 4, or waits for space and resumes', { timeout: 180_000 }, async (ctx) => {
     await withTinyDisk(dir, ctx, async (mnt) => {
       let free: (() => Promise<void>) | null = null;
       let fills = 0;

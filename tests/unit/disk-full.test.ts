@@ -10,7 +10,7 @@ import { ApolloCore } from '../../electron/core/app';
 import { Workspace } from '../../electron/core/store/workspace';
 import type { PtyTerminal } from '../../electron/core/pty/terminal';
 import type { ArgsOf, CommandName, HostMessage, PushEvents, ResultOf } from '../../shared/contract/index';
-import { fillDisk, withTinyDisk } from '../fixtures/tiny-disk';
+import { fillDisk, releaseTinyDisk, withTinyDisk } from '../fixtures/tiny-disk';
 import { startFakeLlm, tool, type FakeLlm } from '../fixtures/fake-llm-server';
 
 let dir: string;
@@ -21,6 +21,7 @@ beforeEach(async () => {
 afterEach(async () => {
   await llm?.close();
   llm = null;
+  releaseTinyDisk(dir);
   await rm(dir, { recursive: true, force: true });
 });
 
