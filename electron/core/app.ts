@@ -40,6 +40,12 @@ export interface CoreOptions {
   keyEnvNames?: readonly string[];
   /** Copy the shipped sample sessions into a workspace that never had them (default true). */
   samples?: boolean;
+  /**
+   * Ask the person for a folder with the OS dialog (the Electron host; null when they
+   * cancel). Absent in browser mode: the host's dialog would open on a screen the
+   * browser may not be on, so the path is typed there.
+   */
+  chooseFolder?: () => Promise<string | null>;
   /** Told once per session whose log needed repair when this core opened it (torn tail dropped, lines skipped). */
   onLoadReport?: (sessionId: string, report: LoadReport, dir: string) => void;
 }

@@ -84,9 +84,15 @@ async function confirmOpenExternal(raw: string): Promise<void> {
   if (response === 1) await shell.openExternal(url.href);
 }
 
+/** The folder to import (node dumps, OpenHands sessions are folders), chosen in the OS dialog over the window. */
+async function chooseFolder(): Promise<string | null> {
+  const opts = { title: 'Import a folder', properties: ['openDirectory' as const] };
+  const r = mainWindow ? await dialog.showOpenDialog(mainWindow, opts) : await dialog.showOpenDialog(opts);
+  return r.canceled ? null : (r.filePaths[0] ?? null);
+}
 
 async function start(): Promise<void> {
-  const c = await ApolloCore.open({ home, resourcesDir: resourcesDir(), host: 'electron', vault: keychainVault(home) });
+  const c = await ApolloCore.open({ home, resourcesDir: resourcesDir(), host: 'electron', vault: keychainVault(home), chooseFolder });
   core = c;
   const links = new Map<number, ReturnType<ApolloCore['connect']>>();
 

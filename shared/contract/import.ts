@@ -1,6 +1,8 @@
 // Importing runs of other tools from the UI. The renderer may not see the host's
 // file system (browser mode), so a file is uploaded in chunks to the host, which
-// then imports it exactly as `apollo import` does and reports progress.
+// then imports it exactly as `apollo import` does and reports progress. A folder (a
+// node dump, an OpenHands session) cannot be uploaded from a browser: it is named by
+// its path on the host's machine, which is the person's own (the host runs there).
 import { z } from 'zod';
 import { command } from './define';
 import type { ApolloErrorShape } from '../errors';
@@ -26,7 +28,21 @@ export const importCommands = {
   'import.chunk': command<{ received: number }>()(
     z.object({ importId: id, offset: z.number().int().min(0), data: z.string().max(Math.ceil((IMPORT_CHUNK_BYTES * 4) / 3) + 4) }),
   ),
-  /** All bytes sent: import them (progress and the outcome arrive as import.progress). */
+  /**
+   * A file or folder on the host's machine, by its path (absolute, or from `~/`):
+   * announced like import.begin (nothing is read yet, so no progress can arrive before
+   * the client knows the import's id), then started with import.finish.
+   */
+  'import.path': command<{ importId: string; name: string; size: number; isDir: boolean }>()(
+    z.object({
+      path: z.string().min(1).max(4096).refine((p) => !p.includes('\0'), 'a path without NUL characters'),
+      format: z.string().max(64).optional(),
+      allowDuplicate: z.boolean().optional(),
+    }),
+  ),
+  /** The OS folder dialog of the Electron host (null: cancelled); UNAVAILABLE in browser mode, where the path is typed. */
+  'import.chooseFolder': command<{ path: string | null }>()(z.object({})),
+  /** All bytes sent (or a path announced): import them (progress and the outcome arrive as import.progress). */
   'import.finish': command<{ ok: true }>()(z.object({ importId: id })),
   /** Stop an upload or an import; nothing of it is kept. */
   'import.cancel': command<{ ok: true }>()(z.object({ importId: id })),

@@ -1,9 +1,10 @@
 // Importing from the session list in the browser: a file through the picker and a
 // file dropped on the list, each with its progress until its sessions appear; a
 // second import of the same file offers to import it again; a malformed file shows
-// its error and adds nothing.
+// its error and adds nothing; a folder is imported by its path on the host's machine,
+// and the imported session shows where it came from.
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -11,6 +12,7 @@ import type { Browser } from 'playwright-core';
 import { launchBrowser, openPage, ROOT, startServer, waitFor, type Server } from './harness';
 
 const SAMPLES = resolve(ROOT, '../shared/samples');
+const SHOTS = process.env.APOLLO_SHOTS ?? '/tmp';
 let home: string;
 let browser: Browser;
 let server: Server;
@@ -98,6 +100,52 @@ describe('import from the session list', () => {
     await job.and(page.locator('[data-stage="cancelled"]')).waitFor();
     await new Promise((r) => setTimeout(r, 500));
     expect(await items.count()).toBe(before);
+  });
+
+  it('imports a folder by its path on this machine, and shows where the session came from', async () => {
+    // An OpenHands session folder (events/<n>.json): a folder cannot be uploaded from a browser.
+    const dir = join(home, 'inputs', 'oh-run');
+    await mkdir(join(dir, 'events'), { recursive: true });
+    const events = [
+      { id: 0, source: 'user', action: 'message', args: { content: 'List the files.' } },
+      { id: 1, source: 'agent', action: 'run', args: { command: 'ls', thought: 'Look first.' }, tool_call_metadata: { tool_call_id: 'call_1', function_name: 'execute_bash' } },
+      { id: 2, source: 'agent', observation: 'run', cause: 1, content: 'a.txt\n', extras: { metadata: { exit_code: 0 } } },
+    ];
+    for (const e of events) await writeFile(join(dir, 'events', `${e.id}.json`), JSON.stringify(e));
+
+    const { page, pageErrors } = await openPage(browser, server.url);
+    await page.getByTestId('session-item').first().waitFor();
+    await page.getByTestId('import-path-open').click();
+    await page.getByTestId('import-path-input').fill(dir);
+    await page.getByTestId('import-path-submit').click();
+    const job = page.getByTestId('import-job').filter({ hasText: 'oh-run' }).and(page.locator('[data-stage="done"]'));
+    await job.waitFor();
+    await job.getByRole('button', { name: 'open' }).click();
+
+    // The header says where it came from; its contexts were rebuilt, and the session says so.
+    const badge = page.locator('[data-testid="session-origin"][data-format="openhands"]');
+    await badge.waitFor({ timeout: 15_000 });
+    await expect(page.getByTestId('origin-derived-warning').innerText()).resolves.toMatch(/^Contexts derived\. oh-run does not record what the model was sent/);
+    await expect(page.getByTestId('session-ended-banner').getAttribute('data-kind')).resolves.toBe('imported');
+    await badge.click();
+    const popover = page.getByTestId('origin-popover');
+    await expect(popover.getByTestId('origin-format').innerText()).resolves.toBe('openhands');
+    await expect(popover.getByTestId('origin-file').innerText()).resolves.toBe('oh-run');
+    await expect(popover.getByTestId('origin-tool').innerText()).resolves.toMatch(/\S/);
+    await expect(popover.getByTestId('origin-context').getAttribute('data-context')).resolves.toBe('derived');
+    await page.screenshot({ path: join(SHOTS, 'import-origin.png') });
+    await page.keyboard.press('Escape');
+    await popover.waitFor({ state: 'detached' });
+
+    // A path that is not there: the host says so, and nothing is added.
+    const items = page.getByTestId('session-item');
+    const before = await items.count();
+    await page.getByTestId('import-path-input').fill(join(home, 'inputs', 'missing'));
+    await page.getByTestId('import-path-submit').click();
+    const failed = page.getByTestId('import-job').filter({ hasText: 'missing' }).and(page.locator('[data-stage="failed"]'));
+    await expect(failed.getByTestId('import-error').textContent()).resolves.toMatch(/no file or folder .*missing on this machine/);
+    expect(await items.count()).toBe(before);
+    expect(pageErrors).toEqual([]);
   });
 
   it.skipIf(!existsSync(join(SAMPLES, 'README.md')))('imports a real sample from ../shared/samples', async () => {

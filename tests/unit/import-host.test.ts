@@ -1,7 +1,8 @@
-// import.* over the contract: a file uploaded in chunks, imported with progress
-// pushed to the client, duplicates reported with the sessions they duplicate, and a
-// cancel that leaves nothing behind.
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+// import.* over the contract: a file uploaded in chunks (or a file or folder named by
+// its path on this machine), imported with progress pushed to the client, duplicates
+// reported with the sessions they duplicate, and a cancel that leaves nothing behind.
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -90,6 +91,63 @@ describe.skipIf(!haveSamples)('import over the contract', () => {
     const { importId } = await call('import.begin', { name: 'a.json', size: 10 }) as { importId: string };
     await expect(call('import.chunk', { importId, offset: 5, data: 'AAAA' })).rejects.toMatchObject({ code: 'BAD_REQUEST' });
     await expect(call('import.finish', { importId })).rejects.toMatchObject({ message: expect.stringMatching(/0 of 10 bytes/) });
+  });
+});
+
+/** A small OpenHands session folder (events/<n>.json), made here: the shared samples have no folder. */
+async function openHandsFolder(dir: string): Promise<string> {
+  await mkdir(join(dir, 'events'), { recursive: true });
+  const events = [
+    { id: 0, source: 'user', action: 'message', args: { content: 'List the files.' } },
+    { id: 1, source: 'agent', action: 'run', args: { command: 'ls', thought: 'Look first.' }, tool_call_metadata: { tool_call_id: 'call_1', function_name: 'execute_bash' } },
+    { id: 2, source: 'agent', observation: 'run', cause: 1, content: 'a.txt\n', extras: { metadata: { exit_code: 0 } } },
+  ];
+  for (const e of events) await writeFile(join(dir, 'events', `${e.id}.json`), JSON.stringify(e));
+  return dir;
+}
+
+describe('import of a file or folder by its path on this machine', () => {
+  it('announces a folder, imports it on finish with progress, and leaves the folder alone', async () => {
+    const dir = await openHandsFolder(join(root, 'oh-session'));
+    const announced = (await call('import.path', { path: dir })) as { importId: string; name: string; isDir: boolean };
+    expect(announced).toMatchObject({ name: 'oh-session', isDir: true });
+    // Nothing is read before finish: the client knows the id before any progress can arrive.
+    expect(progress.filter((p) => p.importId === announced.importId)).toEqual([]);
+    await call('import.finish', { importId: announced.importId });
+    await until(() => progress.some((p) => p.importId === announced.importId && (p.stage === 'done' || p.stage === 'failed')));
+    const done = progress.find((p) => p.importId === announced.importId && p.stage === 'done');
+    expect(done).toMatchObject({ file: 'oh-session', format: 'openhands', sessions: 1 });
+    const opened = (await call('sessions.open', { sessionId: done!.sessionIds![0] })) as { events: Array<{ type: string; format?: string; file?: string }> };
+    expect(opened.events.find((e) => e.type === 'import.origin')).toMatchObject({ format: 'openhands', file: 'oh-session' });
+    // The person's folder is read, never moved or removed.
+    expect(await readdir(join(dir, 'events'))).toHaveLength(3);
+  });
+
+  it('refuses a relative or missing path, and a cancel before finish imports nothing and keeps the folder', async () => {
+    await expect(call('import.path', { path: 'runs/nodes' })).rejects.toMatchObject({ code: 'BAD_REQUEST', message: expect.stringMatching(/full path/) });
+    await expect(call('import.path', { path: join(root, 'nope') })).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    const dir = await openHandsFolder(join(root, 'kept'));
+    const before = ((await call('sessions.list', {})) as unknown[]).length;
+    const { importId } = (await call('import.path', { path: dir })) as { importId: string };
+    await call('import.cancel', { importId });
+    expect(progress.at(-1)).toMatchObject({ importId, stage: 'cancelled' });
+    await expect(call('import.finish', { importId })).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    expect(((await call('sessions.list', {})) as unknown[]).length).toBe(before);
+    expect(existsSync(join(dir, 'events', '2.json'))).toBe(true);
+  });
+
+  it('has no folder dialog in browser mode; a host that has one returns the chosen folder', async () => {
+    await expect(call('import.chooseFolder', {})).rejects.toMatchObject({ code: 'UNAVAILABLE', message: expect.stringMatching(/type the path/) });
+    const other = await ApolloCore.open({ home: join(root, 'home2'), resourcesDir: resolve(__dirname, '../../resources'), host: 'electron', samples: false, chooseFolder: async () => '/data/run' });
+    try {
+      const replies: Array<{ kind: string; ok?: boolean; result?: unknown }> = [];
+      const link = other.connect((m) => replies.push(m as never));
+      await link.receive({ kind: 'req', id: 1, cmd: 'import.chooseFolder', args: {} });
+      expect(replies.find((m) => m.kind === 'res')).toMatchObject({ ok: true, result: { path: '/data/run' } });
+      link.close();
+    } finally {
+      await other.close();
+    }
   });
 });
 

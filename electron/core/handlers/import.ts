@@ -1,9 +1,11 @@
-// import.*: a file uploaded by a client in chunks into the staging area, then
-// imported by the same code as `apollo import`, with progress pushed to that client.
-// A cancel (or a failure) at any point removes the upload and every staged session.
+// import.*: a file uploaded by a client in chunks into the staging area (or a file or
+// folder named by its path on this machine), then imported by the same code as
+// `apollo import`, with progress pushed to that client. A cancel (or a failure) at
+// any point removes the upload and every staged session.
 import { randomUUID } from 'node:crypto';
-import { open, rm, type FileHandle } from 'node:fs/promises';
-import { join } from 'node:path';
+import { open, rm, stat, type FileHandle } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { basename, isAbsolute, join, resolve } from 'node:path';
 import type { ImportPushEvents } from '../../../shared/contract/import';
 import { ApolloError } from '../../../shared/errors';
 import type { ApolloCore } from '../app';
@@ -20,11 +22,13 @@ interface Upload {
   size: number;
   format?: string;
   allowDuplicate: boolean;
-  dir: string;
+  /** The upload's folder in the staging area; null for a path on this machine (nothing of it to remove). */
+  dir: string | null;
   path: string;
   fh: FileHandle | null;
   received: number;
   abort: AbortController;
+  /** 'uploading': announced, not started (a path import waits here for import.finish, with all its "bytes" in place). */
   state: 'uploading' | 'importing' | 'over';
   /** Chunks are written one after another, whatever order their requests are handled in. */
   writing: Promise<unknown>;
@@ -46,7 +50,7 @@ export function importHandlers(core: ApolloCore): HandlerMap {
     uploads.delete(u.id);
     await u.fh?.close().catch(() => undefined);
     u.fh = null;
-    await rm(u.dir, { recursive: true, force: true }).catch(() => undefined);
+    if (u.dir) await rm(u.dir, { recursive: true, force: true }).catch(() => undefined);
   };
 
   return {
@@ -87,7 +91,7 @@ export function importHandlers(core: ApolloCore): HandlerMap {
       await u.writing;
       if (u.state !== 'uploading') throw new ApolloError('CONFLICT', `Import ${importId} is already running`);
       if (u.received !== u.size) throw new ApolloError('BAD_REQUEST', `Import ${importId}: ${u.received} of ${u.size} bytes received`);
-      await u.fh!.close();
+      await u.fh?.close();
       u.fh = null;
       u.state = 'importing';
       let last = 0;
@@ -100,17 +104,41 @@ export function importHandlers(core: ApolloCore): HandlerMap {
           report(u, { stage: p.stage, bytes: p.bytes, total: p.total, sessions: p.sessions });
         },
       }).then(
-        (r) => {
+        // The upload is removed before the outcome is told: a client that hears it finds nothing left of it.
+        async (r) => {
+          await cleanup(u);
           core.notifySessionsChanged();
           report(u, { stage: 'done', bytes: u.size, total: u.size, sessions: r.sessionIds.length, sessionIds: r.sessionIds, format: r.format });
         },
-        (err: unknown) => {
+        async (err: unknown) => {
+          await cleanup(u);
           const error = toErrorShape(err);
           const dups = error.code === 'CONFLICT' ? (error.details as { sessionIds?: string[] } | undefined)?.sessionIds : undefined;
           report(u, { stage: error.code === 'CANCELLED' ? 'cancelled' : 'failed', bytes: 0, total: u.size, sessions: 0, error, ...(dups ? { duplicateOf: dups } : {}) });
         },
-      ).finally(() => cleanup(u));
+      );
       return { ok: true as const };
+    },
+
+    'import.path': async ({ path, format, allowDuplicate }, conn) => {
+      if (format && !ADAPTERS.some((a) => a.format === format)) throw new ApolloError('BAD_REQUEST', `Unknown import format "${format}"`);
+      const abs = hostPath(path);
+      const st = await stat(abs).catch(() => null);
+      if (!st) throw new ApolloError('NOT_FOUND', `There is no file or folder ${abs} on this machine.`);
+      if (!st.isFile() && !st.isDirectory()) throw new ApolloError('BAD_REQUEST', `${abs} is neither a file nor a folder.`);
+      const id = randomUUID();
+      const size = st.isFile() ? st.size : 0;
+      const u: Upload = {
+        id, conn, name: basename(abs) || abs, size, format, allowDuplicate: allowDuplicate === true, dir: null, path: abs, fh: null,
+        received: size, abort: new AbortController(), state: 'uploading', writing: Promise.resolve(),
+      };
+      uploads.set(id, u);
+      return { importId: id, name: u.name, size, isDir: st.isDirectory() };
+    },
+
+    'import.chooseFolder': async () => {
+      if (!core.opts.chooseFolder) throw new ApolloError('UNAVAILABLE', 'This host has no folder dialog (browser mode): type the path of the folder on this machine instead.');
+      return { path: await core.opts.chooseFolder() };
     },
 
     'import.cancel': async ({ importId }, conn) => {
@@ -124,4 +152,16 @@ export function importHandlers(core: ApolloCore): HandlerMap {
       return { ok: true as const };
     },
   };
+}
+
+/**
+ * A path typed by the person, on this machine: absolute, or from their home folder
+ * (`~/…`). A relative one is refused: relative to what the host runs in is not what
+ * anyone means.
+ */
+function hostPath(p: string): string {
+  const t = p.trim();
+  if (t === '~' || t.startsWith('~/')) return resolve(homedir(), t.slice(2));
+  if (!isAbsolute(t)) throw new ApolloError('BAD_REQUEST', `Give the full path of the file or folder (such as /home/me/runs/nodes), not ${JSON.stringify(t)}.`);
+  return resolve(t);
 }

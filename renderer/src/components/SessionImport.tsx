@@ -2,8 +2,11 @@
 // drag-and-drop of files onto the list. Each file is uploaded to the host in chunks
 // (the renderer may not see the host's disk) and imported there like `apollo
 // import`; each shows a progress bar and a Cancel button, then its sessions or its
-// error (a file imported before can be imported again on request).
-import { useEffect, useRef, useState, type ReactNode } from 'react';
+// error (a file imported before can be imported again on request). Folders (node
+// dumps, OpenHands sessions) cannot be uploaded from a browser: "Path…" names a file
+// or folder on the host's machine (the person's own), which the host reads itself;
+// in Electron a folder can be chosen in the OS dialog.
+import { useEffect, useRef, useState, type FormEvent, type ReactNode } from 'react';
 import { IMPORT_CHUNK_BYTES, type ImportPushEvents, type ImportStage } from '../../../shared/contract/import';
 import { useApp, useTransport } from '../context';
 import { Icon } from './Icon';
@@ -13,7 +16,10 @@ type Progress = ImportPushEvents['import.progress'];
 
 interface Job {
   key: number;
-  file: File;
+  /** What is imported: a file of the browser's (uploaded), or a path on the host's machine. */
+  file?: File;
+  path?: string;
+  name: string;
   importId?: string;
   stage: ImportStage;
   bytes: number;
@@ -46,7 +52,10 @@ export function SessionImport({ children }: { children: ReactNode }) {
   const transport = useTransport();
   const pushToast = useApp((s) => s.pushToast);
   const openSession = useApp((s) => s.openSession);
+  const canChooseFolder = useApp((s) => s.appInfo?.host === 'electron');
   const [jobs, setJobs] = useState<Job[]>([]);
+  const [pathOpen, setPathOpen] = useState(false);
+  const [pathText, setPathText] = useState('');
   const [dragging, setDragging] = useState(false);
   const picker = useRef<HTMLInputElement>(null);
   const nextKey = useRef(1);
@@ -74,7 +83,7 @@ export function SessionImport({ children }: { children: ReactNode }) {
 
   const start = async (file: File, allowDuplicate = false) => {
     const key = nextKey.current++;
-    setJobs((js) => [...js.filter((j) => !(j.file === file && over(j.stage))), { key, file, stage: 'uploading', bytes: 0, total: file.size }]);
+    setJobs((js) => [...js.filter((j) => !(j.file === file && over(j.stage))), { key, file, name: file.name, stage: 'uploading', bytes: 0, total: file.size }]);
     try {
       const { importId } = await transport.request('import.begin', { name: file.name, size: file.size, ...(allowDuplicate ? { allowDuplicate } : {}) });
       update(key, { importId });
@@ -89,6 +98,39 @@ export function SessionImport({ children }: { children: ReactNode }) {
       if (!cancelled.current.has(key)) update(key, { stage: 'failed', error: (err as Error).message });
     }
   };
+
+  /** A file or folder on the host's machine: announced (the host checks it is there), then read by the host. */
+  const startPath = async (path: string, allowDuplicate = false) => {
+    const key = nextKey.current++;
+    setJobs((js) => [...js.filter((j) => !(j.path === path && over(j.stage))), { key, path, name: path, stage: 'hashing', bytes: 0, total: 0 }]);
+    try {
+      const { importId, name, size } = await transport.request('import.path', { path, ...(allowDuplicate ? { allowDuplicate } : {}) });
+      update(key, { importId, name, total: size });
+      if (cancelled.current.has(key)) return;
+      await transport.request('import.finish', { importId });
+    } catch (err) {
+      if (!cancelled.current.has(key)) update(key, { stage: 'failed', error: (err as Error).message });
+    }
+  };
+
+  const submitPath = (e: FormEvent) => {
+    e.preventDefault();
+    const p = pathText.trim();
+    if (!p) return;
+    void startPath(p);
+    setPathText('');
+  };
+
+  const chooseFolder = async () => {
+    try {
+      const { path } = await transport.request('import.chooseFolder', {});
+      if (path) void startPath(path);
+    } catch (err) {
+      pushToast({ level: 'error', title: 'Could not open the folder dialog', message: (err as Error).message });
+    }
+  };
+
+  const again = (j: Job) => (j.file ? start(j.file, true) : j.path ? startPath(j.path, true) : undefined);
 
   const cancel = async (job: Job) => {
     cancelled.current.add(job.key);
@@ -124,6 +166,16 @@ export function SessionImport({ children }: { children: ReactNode }) {
         <button type="button" className="btn btn-small" data-testid="import-open" title="Import trajectories, logs, datasets or recordings of other tools (or drop files on the list)" onClick={() => picker.current?.click()}>
           <Icon name="plus" size={12} /> Import…
         </button>
+        <button
+          type="button"
+          className="btn btn-small"
+          data-testid="import-path-open"
+          aria-expanded={pathOpen}
+          title="Import a file or a folder (node dumps, OpenHands sessions) by its path on the machine the host runs on"
+          onClick={() => setPathOpen(!pathOpen)}
+        >
+          Path…
+        </button>
         <input
           ref={picker}
           type="file"
@@ -136,15 +188,42 @@ export function SessionImport({ children }: { children: ReactNode }) {
           }}
         />
       </div>
+      {pathOpen && (
+        <form className="import-path" data-testid="import-path-form" onSubmit={submitPath}>
+          <label className="import-path-label" htmlFor="import-path-input">
+            File or folder on this machine
+          </label>
+          <div className="import-path-row">
+            <input
+              id="import-path-input"
+              className="mono"
+              data-testid="import-path-input"
+              value={pathText}
+              placeholder="/home/me/runs/nodes"
+              spellCheck={false}
+              autoComplete="off"
+              onChange={(e) => setPathText(e.target.value)}
+            />
+            <button type="submit" className="btn btn-small primary" data-testid="import-path-submit" disabled={!pathText.trim()}>
+              Import
+            </button>
+          </div>
+          {canChooseFolder && (
+            <button type="button" className="link-btn" data-testid="import-choose-folder" onClick={() => void chooseFolder()}>
+              Choose a folder…
+            </button>
+          )}
+        </form>
+      )}
       {jobs.length > 0 && (
         <ul className="import-jobs" data-testid="import-jobs">
           {jobs.map((j) => (
             <li key={j.key} className={`import-job stage-${j.stage}`} data-testid="import-job" data-stage={j.stage}>
               <div className="import-job-head">
-                <span className="import-file" title={j.file.name}>{j.file.name}</span>
+                <span className="import-file" title={j.path ?? j.name}>{j.name}</span>
                 <span className="import-stage">{STAGE_TEXT[j.stage]}</span>
                 {over(j.stage) ? (
-                  <button type="button" className="icon-btn" aria-label={`Dismiss ${j.file.name}`} onClick={() => setJobs((js) => js.filter((x) => x.key !== j.key))}>
+                  <button type="button" className="icon-btn" aria-label={`Dismiss ${j.name}`} onClick={() => setJobs((js) => js.filter((x) => x.key !== j.key))}>
                     <Icon name="close" size={11} />
                   </button>
                 ) : (
@@ -170,7 +249,7 @@ export function SessionImport({ children }: { children: ReactNode }) {
                 <div className="import-error" data-testid="import-error">
                   {j.error}
                   {j.duplicateOf && (
-                    <button type="button" className="btn btn-small" data-testid="import-again" onClick={() => void start(j.file, true)}>
+                    <button type="button" className="btn btn-small" data-testid="import-again" onClick={() => void again(j)}>
                       Import again
                     </button>
                   )}

@@ -1,13 +1,14 @@
 import { useEffect, type KeyboardEvent } from 'react';
 import type { SessionInfo, TerminalInfo } from '../../../shared/types';
 import { useApp } from '../context';
-import { selectTerminals } from '../store/terminals';
+import { countRunning, selectTerminals } from '../store/terminals';
 import { formatDateTime } from '../lib/format';
 import { Icon } from './Icon';
 import { TerminalView } from './TerminalView';
 import { RolloutBar } from './rollout/RolloutBar';
 import { StepInspector } from './inspector/StepInspector';
 import { ViewTabs } from './filter/ViewTabs';
+import { DerivedContextWarning, SessionOriginBadge } from './SessionOrigin';
 
 export function SessionView({ session }: { session: SessionInfo }) {
   const terminals = useApp((s) => selectTerminals(s, session.id));
@@ -15,6 +16,10 @@ export function SessionView({ session }: { session: SessionInfo }) {
   const setActive = useApp((s) => s.setActiveTerminal);
   const openDialog = useApp((s) => s.openDialog);
   const loadControl = useApp((s) => s.loadControl);
+  const origin = useApp((s) => s.trajectories[session.id]?.origin ?? null);
+  // The session list's flag is only refreshed when the list is: a terminal started since
+  // (a rewind's restored shell) makes the session live at once.
+  const live = session.live || countRunning(terminals) > 0;
   // Who drives which terminal (pushed as it changes from then on).
   useEffect(() => {
     void loadControl(session.id);
@@ -27,13 +32,25 @@ export function SessionView({ session }: { session: SessionInfo }) {
 
   return (
     <section className="session-view" aria-label={`Session ${session.name}`}>
-      <SessionHeader session={session} />
-      {!session.live && (
-        <div className="banner banner-ended" data-testid="session-ended-banner" role="status">
-          <strong>Processes ended.</strong> This session was recorded before the host last restarted. Its terminals show the
-          recording and take no input; the trajectory and annotations are intact.
+      <SessionHeader session={session} live={live} />
+      {/* Not live says only that no terminal of it runs on this host now: it may be a sample, an import, a
+          rollout whose shells ended, or one from before a restart, so the banner names no cause it cannot know. */}
+      {!live && (
+        <div className="banner banner-ended" data-testid="session-ended-banner" data-kind={origin ? 'imported' : 'recorded'} role="status">
+          {origin ? (
+            <>
+              <strong>Imported run.</strong> A recording of {origin.file} ({origin.format}), with no environment to restore: its
+              terminals replay what was recorded and take no input; the trajectory and annotations are intact.
+            </>
+          ) : (
+            <>
+              <strong>Recording.</strong> No terminal of this session runs on this host now: its terminals replay what was
+              recorded and take no input; the trajectory and annotations are intact.
+            </>
+          )}
         </div>
       )}
+      {origin && <DerivedContextWarning origin={origin} />}
       <RolloutBar session={session} />
       <div className="tabs">
         {/* Only tabs in the tablist: the stop and add buttons sit beside it (a button inside a tab nested a control in a control). */}
@@ -44,19 +61,19 @@ export function SessionView({ session }: { session: SessionInfo }) {
               sessionId={session.id}
               terminal={t}
               active={t.id === active?.id}
-              live={session.live}
+              live={live}
               onSelect={() => setActive(session.id, t.id)}
             />
           ))}
         </div>
-        {active && <StopTerminal sessionId={session.id} terminal={active} live={session.live} />}
+        {active && <StopTerminal sessionId={session.id} terminal={active} live={live} />}
         <button
           type="button"
           className="tab-add"
           data-testid="add-terminal"
-          title={session.live ? 'New terminal' : 'This session is recorded: new terminals need a live session'}
+          title={live ? 'New terminal' : 'This session is recorded: new terminals need a live session'}
           aria-label="New terminal"
-          disabled={!session.live}
+          disabled={!live}
           onClick={() => openDialog({ kind: 'add-terminal', sessionId: session.id })}
         >
           <Icon name="plus" size={13} />
@@ -64,13 +81,13 @@ export function SessionView({ session }: { session: SessionInfo }) {
       </div>
       <div className="terminal-stack">
         {terminals.map((t) => (
-          <TerminalView key={t.id} sessionId={session.id} info={t} live={session.live} visible={t.id === active?.id} />
+          <TerminalView key={t.id} sessionId={session.id} info={t} live={live} visible={t.id === active?.id} />
         ))}
         {terminals.length === 0 && (
           <div className="empty-state">
             <Icon name="terminal" size={28} />
             <p>This session has no terminals.</p>
-            {session.live && (
+            {live && (
               <button type="button" className="btn primary" onClick={() => openDialog({ kind: 'add-terminal', sessionId: session.id })}>
                 Start a terminal
               </button>
@@ -95,20 +112,23 @@ function SelectedStepInspector({ sessionId }: { sessionId: string }) {
   return <StepInspector sessionId={sessionId} step={step} />;
 }
 
-function SessionHeader({ session }: { session: SessionInfo }) {
+function SessionHeader({ session, live }: { session: SessionInfo; live: boolean }) {
+  const origin = useApp((s) => s.trajectories[session.id]?.origin ?? null);
+  const warnings = useApp((s) => s.trajectories[session.id]?.warnings);
   return (
     <header className="session-header">
       <h1 className="session-title" title={session.name}>
         {session.name}
       </h1>
       <span
-        className={`badge ${session.live ? 'badge-live' : 'badge-recorded'}`}
+        className={`badge ${live ? 'badge-live' : 'badge-recorded'}`}
         data-testid="session-status"
-        data-status={session.live ? 'live' : 'recorded'}
-        title={session.live ? 'Its terminals run on this host now' : 'Opened from disk: processes are not running'}
+        data-status={live ? 'live' : 'recorded'}
+        title={live ? 'Its terminals run on this host now' : 'Opened from disk: processes are not running'}
       >
-        {session.live ? 'Live' : 'Recorded'}
+        {live ? 'Live' : 'Recorded'}
       </span>
+      {origin && <SessionOriginBadge origin={origin} warnings={warnings ?? []} />}
       <ViewTabs sessionId={session.id} />
       <span className="session-facts">
         {/* Clipped at 1280 px: each says in full what it is on hover. */}

@@ -1,7 +1,7 @@
 // The trajectory of the open session: a fold of its event log (shared/trajectory.ts),
 // kept up to date incrementally from `session.event` pushes. The fold mutates Maps in
 // place, so each update swaps in a new entry object (with a bumped version) to notify.
-import type { SessionEvent } from '../../../shared/events';
+import type { EventOf, SessionEvent } from '../../../shared/events';
 import { applyEvent, emptyTrajectory, type Trajectory } from '../../../shared/trajectory';
 import type { PauseSpan } from '../lib/steps';
 import type { Slice } from './types';
@@ -28,6 +28,22 @@ export interface TrajectoryEntry {
    * change: rows compare it by identity.
    */
   pauses: Record<string, PauseSpan[]>;
+  /** Where an imported session came from (its import.origin event); null for a session recorded here. */
+  origin: ImportOrigin | null;
+  /** The log's warning events, oldest first (an import's notes among them). A new array per change. */
+  warnings: string[];
+}
+
+export type ImportOrigin = Omit<EventOf<'import.origin'>, 'type' | 'seq' | 'ts'>;
+
+/** The origin and warnings after `ev` (the same objects when it changes neither). */
+function nextNotes(cur: { origin: ImportOrigin | null; warnings: string[] }, ev: SessionEvent): { origin: ImportOrigin | null; warnings: string[] } {
+  if (ev.type === 'import.origin') {
+    const { type: _t, seq: _s, ts: _ts, ...origin } = ev;
+    return { ...cur, origin };
+  }
+  if (ev.type === 'warning') return { ...cur, warnings: [...cur.warnings, ev.message] };
+  return cur;
 }
 
 /** Track pauses across the fold: a span opens on 'paused' and closes on the next other state. */
@@ -80,17 +96,19 @@ export const createTrajectorySlice: Slice<TrajectorySlice> = (set, get) => ({
     let lastSeq = 0;
     let retry: RetryInfo | null = null;
     let pauses: Record<string, PauseSpan[]> = {};
+    let notes: { origin: ImportOrigin | null; warnings: string[] } = { origin: null, warnings: [] };
     const fold = (ev: SessionEvent) => {
       if (ev.seq <= lastSeq) return;
       applyEvent(t, ev);
       retry = nextRetry(retry, ev);
       pauses = nextPauses(pauses, ev);
+      notes = nextNotes(notes, ev);
       lastSeq = ev.seq;
     };
     for (const ev of events) fold(ev);
     for (const ev of pendingLoads.get(sessionId) ?? []) fold(ev);
     pendingLoads.delete(sessionId);
-    set({ trajectories: { ...get().trajectories, [sessionId]: { t, lastSeq, version: 1, retry, pauses } } });
+    set({ trajectories: { ...get().trajectories, [sessionId]: { t, lastSeq, version: 1, retry, pauses, ...notes } } });
     get().setSessionSteps(sessionId, t.order.length);
   },
 
@@ -106,6 +124,7 @@ export const createTrajectorySlice: Slice<TrajectorySlice> = (set, get) => ({
     let changed = false;
     let retry = entry.retry;
     let pauses = entry.pauses;
+    let notes = { origin: entry.origin, warnings: entry.warnings };
     let stateChanged = false;
     for (const ev of events) {
       if (ev.seq <= lastSeq) continue;
@@ -113,6 +132,7 @@ export const createTrajectorySlice: Slice<TrajectorySlice> = (set, get) => ({
       if (applyEvent(entry.t, ev)) changed = true;
       retry = nextRetry(retry, ev);
       pauses = nextPauses(pauses, ev);
+      notes = nextNotes(notes, ev);
       // The streamed text of a step is superseded by its response, a retry, or the next step.
       if (ev.type === 'model.response' || ev.type === 'llm.retry') get().clearStreaming(sessionId, ev.stepId);
       else if (ev.type === 'step.started') {
@@ -127,7 +147,10 @@ export const createTrajectorySlice: Slice<TrajectorySlice> = (set, get) => ({
     set({
       trajectories: {
         ...get().trajectories,
-        [sessionId]: { t: entry.t, lastSeq, version: changed || retry !== entry.retry || pauses !== entry.pauses ? entry.version + 1 : entry.version, retry, pauses },
+        [sessionId]: {
+          t: entry.t, lastSeq, retry, pauses, ...notes,
+          version: changed || retry !== entry.retry || pauses !== entry.pauses || notes.origin !== entry.origin || notes.warnings !== entry.warnings ? entry.version + 1 : entry.version,
+        },
       },
     });
     if (stateChanged) get().clearControlPending(sessionId);
