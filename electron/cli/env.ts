@@ -1,17 +1,14 @@
 // `apollo env`: the environments a rollout can work in (SSH hosts, containers, pods),
 // as named profiles in the workspace settings. A profile holds where and how to reach
 // the environment, never a secret.
-import { mkdir } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
-import { randomUUID } from 'node:crypto';
 import { resolve } from 'node:path';
 import type { CliCommand } from './index';
-import { describeEnvTarget, type EnvSpec } from '../../shared/environments';
+import { describeEnvTarget } from '../../shared/environments';
 import { resolveHome, Workspace } from '../core/store/workspace';
-import { acquireWorkspaceLock } from '../core/store/lock';
+import { openCore } from './branch';
 import { EnvProfiles, parseSshTarget } from '../core/env/profiles';
-import { createEnvironment } from '../core/env/registry';
-import type { EnvDescription } from '../core/env/types';
+import { testEnvironment } from '../core/env/probe';
 import { UsageError } from './usage';
 
 export const envCommand: CliCommand = {
@@ -60,7 +57,6 @@ export const envCommand: CliCommand = {
     if (!name) throw new UsageError(`${verb ? `env ${verb}` : 'env'} needs a NAME${verb ? '' : ' (and add, list, test or remove)'}`);
     if (verb === 'add') {
       const spec = specFrom(name, v);
-      await mkdir(home, { recursive: true });
       const saved = await withProfiles(home, true, (p) => p.save(spec));
       console.log(`environment ${saved.name}: ${describeEnvTarget(saved)}${saved.workdir ? `, workdir ${saved.workdir}` : ''}`);
       console.log(`check it with: apollo env test ${saved.name}`);
@@ -82,18 +78,25 @@ export const envCommand: CliCommand = {
   },
 };
 
-/** Open the workspace (locked when writing), run `fn` on its environment profiles, close. */
+/**
+ * Run `fn` on the workspace's environment profiles: writing through the core every
+ * writing command drives (its lock held; a new --home is made and said), reading
+ * read-only (no lock, nothing written, beside a running app or server).
+ */
 async function withProfiles<T>(home: string, write: boolean, fn: (p: EnvProfiles) => Promise<T>): Promise<T> {
-  const lock = write ? await acquireWorkspaceLock(home, '`apollo env`') : null;
-  try {
-    const ws = await Workspace.open(home, { readOnly: !write });
+  if (write) {
+    const core = await openCore({ home }, undefined, { create: true });
     try {
-      return await fn(new EnvProfiles(ws));
+      return await fn(new EnvProfiles(core.ws));
     } finally {
-      await ws.close();
+      await core.close();
     }
+  }
+  const ws = await Workspace.open(home, { readOnly: true });
+  try {
+    return await fn(new EnvProfiles(ws));
   } finally {
-    await lock?.release();
+    await ws.close();
   }
 }
 
@@ -136,34 +139,5 @@ export function specFrom(name: string, v: Record<string, unknown>): Record<strin
         kind: 'kubectl', ...common, pod: str('kubectl'),
         ...(str('namespace') ? { namespace: str('namespace') } : {}), ...(str('context') ? { context: str('context') } : {}), ...(str('container') ? { container: str('container') } : {}),
       };
-  }
-}
-
-/**
- * Connect, run a command, and say what was found; `error` when it is not usable. The
- * working folder, when the profile names one, must exist there.
- */
-export async function testEnvironment(spec: EnvSpec, workdir = spec.workdir): Promise<{ lines: string[]; error?: string; description?: EnvDescription; workdir?: string }> {
-  const env = createEnvironment(spec, { sessionId: `env-test-${randomUUID().slice(0, 8)}` });
-  const lines: string[] = [`environment ${spec.name}: ${describeEnvTarget(spec)}`];
-  try {
-    const d = await env.describe();
-    lines.push(`  reached in ${d.latencyMs ?? '?'} ms: ${d.system ?? 'unknown system'}, home ${d.home ?? '?'}, shell ${d.shell ?? '?'}`);
-    lines.push(d.git ? `  ${d.git}: checkpoints and rewind work there` : '  no git there: sessions there run without checkpoints (no rewind)');
-    if (spec.kind === 'ssh') lines.push(d.tmux ? '  tmux is there' : '  no tmux there');
-    let dir: string | undefined;
-    if (workdir) {
-      dir = await env.resolvePath(d.home ?? '/', workdir);
-      const st = await env.stat(dir);
-      if (st?.kind !== 'dir') return { lines, error: `the working folder ${dir} does not exist in ${spec.name}`, description: d };
-      lines.push(`  working folder ${dir}`);
-      const off = await env.checkpointsOff(dir);
-      if (off && d.git) lines.push(`  ${off}`);
-    }
-    return { lines, description: d, workdir: dir };
-  } catch (e) {
-    return { lines, error: (e as Error).message };
-  } finally {
-    await env.dispose();
   }
 }

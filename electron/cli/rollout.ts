@@ -10,7 +10,7 @@ import { awaitRollout, endpointFrom, endpointOptions, openCore, positiveInt as p
 import { UsageError } from './usage';
 import { LOCAL_ENV, describeEnvTarget, type EnvSpec } from '../../shared/environments';
 import { EnvProfiles } from '../core/env/profiles';
-import { testEnvironment } from './env';
+import { testEnvironment } from '../core/env/probe';
 /** Exit codes: scripts can tell how a headless rollout ended. */
 export const EXIT = { finished: 0, failed: 1, usage: 2, stopped: 3, paused: 4 } as const;
 

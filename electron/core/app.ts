@@ -13,6 +13,8 @@ import { rolloutHandlers } from './handlers/rollout';
 import { annotateHandlers } from './handlers/annotate';
 import { exportManager, labelHandlers } from './handlers/labels';
 import { importHandlers } from './handlers/import';
+import { environmentHandlers } from './handlers/environments';
+import { setEnvironmentProcessEnv } from './env/registry';
 import { memoryVault, Profiles, withoutKeys, type KeyVault } from './profiles';
 import { RolloutManager } from './rollouts';
 import { ControlManager } from './control';
@@ -93,6 +95,8 @@ export class ApolloCore {
       },
     });
     this.profiles = new Profiles(ws, opts.vault ?? memoryVault());
+    // ssh, docker and kubectl clients for remote environments get no endpoint keys either.
+    setEnvironmentProcessEnv(() => withoutKeys(process.env, [...this.profiles.keyEnvNames(), ...(opts.keyEnvNames ?? [])]));
     this.rollouts = new RolloutManager(
       this.pty,
       (sessionId, stepId, delta) => {
@@ -107,6 +111,7 @@ export class ApolloCore {
       changed: (status) => this.broadcast('rollout.control', status),
     });
     this.handlers = { ...sessionHandlers(this), ...rolloutHandlers(this), ...annotateHandlers(this), ...labelHandlers(this), ...importHandlers(this) };
+    this.handlers = { ...this.handlers, ...environmentHandlers(this) };
   }
 
   /** Open the workspace for writing; CONFLICT when another process has it open. */

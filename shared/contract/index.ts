@@ -6,6 +6,7 @@ import { sessionCommands, type SessionPushEvents } from './sessions';
 import { rolloutCommands, type RolloutPushEvents } from './rollout';
 import { annotateCommands, type AnnotatePushEvents } from './annotate';
 import { importCommands, type ImportPushEvents } from './import';
+import { environmentCommands } from './environments';
 import type { ApolloErrorShape } from '../errors';
 
 export const commands = {
@@ -13,6 +14,7 @@ export const commands = {
   ...rolloutCommands,
   ...annotateCommands,
   ...importCommands,
+  ...environmentCommands,
 };
 
 export type Commands = typeof commands;

@@ -21,6 +21,8 @@ export const sessionCommands = {
       name: z.string().max(200).optional(),
       cwd: z.string().max(4096).optional(),
       terminals: z.array(terminalSpec).max(32).optional(),
+      /** An environment profile to work in (absent or "local": this machine); `cwd` is then a folder there (default its workdir). */
+      environment: z.string().min(1).max(64).optional(),
     }),
   ),
   'sessions.rename': command<SessionInfo>()(z.object({ sessionId: id, name: z.string().min(1).max(200) })),
@@ -28,7 +30,10 @@ export const sessionCommands = {
   'sessions.open': command<{ session: SessionInfo; events: SessionEvent[]; report: LoadReport }>()(
     z.object({ sessionId: id }),
   ),
-  'terminal.create': command<TerminalInfo>()(z.object({ sessionId: id }).extend(terminalSpec.shape)),
+  'terminal.create': command<TerminalInfo>()(
+    // environment "local": a shell on this machine in a session that works elsewhere (notes beside the remote job).
+    z.object({ sessionId: id, environment: z.literal('local').optional() }).extend(terminalSpec.shape),
+  ),
   'terminal.input': command<{ ok: true }>()(
     z.object({ sessionId: id, terminalId: terminalName, data: z.string().max(1_000_000) }),
   ),

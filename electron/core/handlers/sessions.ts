@@ -5,6 +5,9 @@ import type { TerminalReplay } from '../../../shared/types';
 import type { ApolloCore } from '../app';
 import type { HandlerMap } from '../dispatch';
 import { APP_VERSION } from '../version';
+import { EnvProfiles } from '../env/profiles';
+import { testEnvironment } from '../env/probe';
+import { LOCAL } from '../env/local';
 
 /** Replaying more than this into a terminal costs the UI more than it helps. */
 const DEFAULT_REPLAY_BYTES = 2 * 1024 * 1024;
@@ -19,10 +22,21 @@ export function sessionHandlers(core: ApolloCore): HandlerMap {
     'sessions.list': () => core.listSessions(),
 
     'sessions.create': async (args) => {
-      const cwd = args.cwd || homedir();
-      const st = await stat(cwd).catch(() => null);
-      if (!st?.isDirectory()) throw new ApolloError('BAD_REQUEST', `Working directory does not exist: ${cwd}`);
-      const s = await core.ws.create({ name: args.name, cwd });
+      const spec = args.environment && args.environment !== 'local' ? new EnvProfiles(core.ws).get(args.environment) : null;
+      let cwd: string;
+      if (spec) {
+        // Reached and checked there before anything is created.
+        const where = args.cwd || spec.workdir;
+        if (!where) throw new ApolloError('BAD_REQUEST', `Environment ${spec.name} has no working folder: give one (a folder there).`);
+        const t = await testEnvironment(spec, where);
+        if (t.error) throw new ApolloError('UNAVAILABLE', t.error);
+        cwd = t.workdir!;
+      } else {
+        cwd = args.cwd || homedir();
+        const st = await stat(cwd).catch(() => null);
+        if (!st?.isDirectory()) throw new ApolloError('BAD_REQUEST', `Working directory does not exist: ${cwd}`);
+      }
+      const s = await core.ws.create({ name: args.name, cwd, ...(spec ? { environment: spec } : {}) });
       core.notifySessionsChanged();
       await core.session(s.id);
       for (const spec of args.terminals ?? [{ id: 'main' }]) {
@@ -48,9 +62,9 @@ export function sessionHandlers(core: ApolloCore): HandlerMap {
       return { session: await core.sessionInfo(sessionId), events: s.events, report: s.report };
     },
 
-    'terminal.create': async ({ sessionId, ...spec }) => {
+    'terminal.create': async ({ sessionId, environment, ...spec }) => {
       const s = await core.session(sessionId);
-      const t = await core.pty.create(s, spec);
+      const t = await core.pty.create(s, environment === 'local' ? { ...spec, environment: LOCAL } : spec);
       core.notifySessionsChanged();
       return t.info();
     },

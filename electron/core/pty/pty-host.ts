@@ -105,7 +105,11 @@ export class PtyHost {
         const environment = spec.environment ?? environmentFor(session);
         const remote = environment.kind !== 'local';
         // A remote folder is resolved (and checked) in its environment; the local process starts in plan.spawnCwd.
-        const cwd = remote ? await environment.resolvePath(this.baseCwd(session) || '~', spec.cwd ?? '') : this.resolveCwd(session, spec.cwd);
+        // A local shell in a session that works elsewhere starts from the home folder, not the remote path.
+        const localBeside = !remote && environmentFor(session).kind !== 'local';
+        const cwd = remote
+          ? await environment.resolvePath(this.baseCwd(session) || '~', spec.cwd ?? '')
+          : this.resolveCwd(session, spec.cwd, localBeside ? homedir() : undefined);
         if (!remote) await checkCwd(cwd);
         const request = {
           spec,
@@ -177,8 +181,8 @@ export class PtyHost {
     return undefined;
   }
 
-  private resolveCwd(session: SessionLog, cwd: string | undefined): string {
-    const base = this.baseCwd(session) || homedir();
+  private resolveCwd(session: SessionLog, cwd: string | undefined, baseOverride?: string): string {
+    const base = baseOverride ?? (this.baseCwd(session) || homedir());
     if (!cwd) return base;
     if (cwd === '~' || cwd.startsWith('~/')) return join(homedir(), cwd.slice(1));
     return isAbsolute(cwd) ? cwd : resolve(base, cwd);

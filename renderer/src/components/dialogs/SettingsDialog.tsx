@@ -3,6 +3,7 @@
 // memory in browser mode) and are never shown again: only where the key comes from.
 import { useEffect, useState } from 'react';
 import { KeySettings } from './KeySettings';
+import { EnvironmentSettings } from './EnvironmentSettings';
 import type { EndpointProfile } from '../../../../shared/contract/rollout';
 import { useApp } from '../../context';
 import type { ProfileInput } from '../../store/settings';
@@ -131,6 +132,7 @@ export function SettingsDialog() {
           {current && <KeyAndTest profile={current} browser={hostKind === 'web'} keyStoreNotice={keyStore?.kind === 'memory' ? keyStore.notice : undefined} />}
         </div>
       </div>
+      <EnvironmentSettings />
       <KeySettings />
     </Dialog>
   );
