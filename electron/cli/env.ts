@@ -2,13 +2,15 @@
 // as named profiles in the workspace settings. A profile holds where and how to reach
 // the environment, never a secret.
 import { existsSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
 import { resolve } from 'node:path';
 import type { CliCommand } from './index';
-import { describeEnvTarget } from '../../shared/environments';
+import { describeEnvTarget, type EnvSpec } from '../../shared/environments';
 import { resolveHome, Workspace } from '../core/store/workspace';
 import { openCore } from './branch';
 import { EnvProfiles, parseSshTarget } from '../core/env/profiles';
-import { testEnvironment } from '../core/env/probe';
+import { createEnvironment } from '../core/env/registry';
+import type { EnvDescription } from '../core/env/types';
 import { UsageError } from './usage';
 
 export const envCommand: CliCommand = {
@@ -139,5 +141,34 @@ export function specFrom(name: string, v: Record<string, unknown>): Record<strin
         kind: 'kubectl', ...common, pod: str('kubectl'),
         ...(str('namespace') ? { namespace: str('namespace') } : {}), ...(str('context') ? { context: str('context') } : {}), ...(str('container') ? { container: str('container') } : {}),
       };
+  }
+}
+
+/**
+ * Connect, run a command, and say what was found; `error` when it is not usable. The
+ * working folder, when the profile names one, must exist there.
+ */
+export async function testEnvironment(spec: EnvSpec, workdir = spec.workdir): Promise<{ lines: string[]; error?: string; description?: EnvDescription; workdir?: string }> {
+  const env = createEnvironment(spec, { sessionId: `env-test-${randomUUID().slice(0, 8)}` });
+  const lines: string[] = [`environment ${spec.name}: ${describeEnvTarget(spec)}`];
+  try {
+    const d = await env.describe();
+    lines.push(`  reached in ${d.latencyMs ?? '?'} ms: ${d.system ?? 'unknown system'}, home ${d.home ?? '?'}, shell ${d.shell ?? '?'}`);
+    lines.push(d.git ? `  ${d.git}: checkpoints and rewind work there` : '  no git there: sessions there run without checkpoints (no rewind)');
+    if (spec.kind === 'ssh') lines.push(d.tmux ? '  tmux is there' : '  no tmux there');
+    let dir: string | undefined;
+    if (workdir) {
+      dir = await env.resolvePath(d.home ?? '/', workdir);
+      const st = await env.stat(dir);
+      if (st?.kind !== 'dir') return { lines, error: `the working folder ${dir} does not exist in ${spec.name}`, description: d };
+      lines.push(`  working folder ${dir}`);
+      const off = await env.checkpointsOff(dir);
+      if (off && d.git) lines.push(`  ${off}`);
+    }
+    return { lines, description: d, workdir: dir };
+  } catch (e) {
+    return { lines, error: (e as Error).message };
+  } finally {
+    await env.dispose();
   }
 }
