@@ -47,8 +47,6 @@ export const sshEnvSchema = z.object({
   identity: z.string().min(1).optional(),
   /** Extra `-o` options for ssh (e.g. "UserKnownHostsFile=/path"), as ssh_config lines. */
   options: z.array(z.string().regex(/^[A-Za-z][A-Za-z0-9]*[= ]\S.*$/, 'an ssh option such as Name=value')).optional(),
-  /** Run terminals inside tmux on the host, so a job survives a dropped connection (default: when tmux is there). */
-  tmux: z.boolean().optional(),
 });
 
 export const containerEnvSchema = z.object({

@@ -2,21 +2,19 @@
 // as named profiles in the workspace settings. A profile holds where and how to reach
 // the environment, never a secret.
 import { existsSync } from 'node:fs';
-import { randomUUID } from 'node:crypto';
 import { resolve } from 'node:path';
 import type { CliCommand } from './index';
-import { describeEnvTarget, type EnvSpec } from '../../shared/environments';
+import { describeEnvTarget } from '../../shared/environments';
 import { resolveHome, Workspace } from '../core/store/workspace';
 import { openCore } from './branch';
 import { EnvProfiles, parseSshTarget } from '../core/env/profiles';
-import { createEnvironment } from '../core/env/registry';
-import type { EnvDescription } from '../core/env/types';
+import { testEnvironment } from '../core/env/probe';
 import { UsageError } from './usage';
 
 export const envCommand: CliCommand = {
   summary: 'SSH hosts, containers and pods as named environments for rollouts (add, list, test, remove)',
   usage:
-    'apollo env add NAME (--ssh [USER@]HOST[:PORT] [--identity FILE] [--ssh-option NAME=VALUE]... [--no-tmux]\n' +
+    'apollo env add NAME (--ssh [USER@]HOST[:PORT] [--identity FILE] [--ssh-option NAME=VALUE]...\n' +
     '                    | --docker CONTAINER | --podman CONTAINER | --image IMAGE [--engine docker|podman] [--mount DIR]\n' +
     '                    | --kubectl POD [--namespace NS] [--context C]) [--container C] [--user U] [--workdir DIR] [--state-dir DIR] [--home DIR]\n' +
     '       apollo env list [--json] [--home DIR]\n' +
@@ -25,12 +23,11 @@ export const envCommand: CliCommand = {
     '  --ssh uses your own ssh: its config, keys and agent (nothing is stored but the names above; a key with a passphrase must be\n' +
     '  in ssh-agent, since commands run without prompts). --workdir is the default folder of `apollo rollout --env NAME`.\n' +
     '  --image starts a container for each session (removed with it), with --mount DIR of this machine at --workdir (default /work).\n' +
-    '  test connects, runs a command there and says what it found (shell, git for checkpoints, tmux).',
+    '  test connects, runs a command there and says what it found (shell, git for checkpoints, the working folder).',
   options: {
     ssh: { type: 'string' },
     identity: { type: 'string' },
     'ssh-option': { type: 'string', multiple: true },
-    'no-tmux': { type: 'boolean' },
     docker: { type: 'string' },
     podman: { type: 'string' },
     image: { type: 'string' },
@@ -109,20 +106,20 @@ export function specFrom(name: string, v: Record<string, unknown>): Record<strin
   const str = (k: string): string | undefined => v[k] as string | undefined;
   const common = { name, ...(str('workdir') ? { workdir: str('workdir') } : {}), ...(str('state-dir') ? { stateDir: str('state-dir') } : {}) };
   const only = (allowed: string[]): void => {
-    for (const k of ['identity', 'ssh-option', 'no-tmux', 'engine', 'mount', 'namespace', 'context', 'container', 'user']) {
+    for (const k of ['identity', 'ssh-option', 'engine', 'mount', 'namespace', 'context', 'container', 'user']) {
       if (v[k] !== undefined && !allowed.includes(k)) throw new UsageError(`--${k} does not go with --${kinds[0]}`);
     }
   };
   switch (kinds[0]) {
     case 'ssh': {
-      only(['identity', 'ssh-option', 'no-tmux']);
+      only(['identity', 'ssh-option']);
       const t = parseSshTarget(str('ssh')!);
       if (typeof t === 'string') throw new UsageError(`--ssh: ${t}`);
       const identity = str('identity') ? resolve(str('identity')!) : undefined;
       if (identity && !existsSync(identity)) console.warn(`warning: the identity file ${identity} does not exist (yet)`);
       return {
         kind: 'ssh', ...common, ...t, ...(identity ? { identity } : {}),
-        ...(v['ssh-option'] ? { options: v['ssh-option'] as string[] } : {}), ...(v['no-tmux'] ? { tmux: false } : {}),
+        ...(v['ssh-option'] ? { options: v['ssh-option'] as string[] } : {}),
       };
     }
     case 'docker':
@@ -141,34 +138,5 @@ export function specFrom(name: string, v: Record<string, unknown>): Record<strin
         kind: 'kubectl', ...common, pod: str('kubectl'),
         ...(str('namespace') ? { namespace: str('namespace') } : {}), ...(str('context') ? { context: str('context') } : {}), ...(str('container') ? { container: str('container') } : {}),
       };
-  }
-}
-
-/**
- * Connect, run a command, and say what was found; `error` when it is not usable. The
- * working folder, when the profile names one, must exist there.
- */
-export async function testEnvironment(spec: EnvSpec, workdir = spec.workdir): Promise<{ lines: string[]; error?: string; description?: EnvDescription; workdir?: string }> {
-  const env = createEnvironment(spec, { sessionId: `env-test-${randomUUID().slice(0, 8)}` });
-  const lines: string[] = [`environment ${spec.name}: ${describeEnvTarget(spec)}`];
-  try {
-    const d = await env.describe();
-    lines.push(`  reached in ${d.latencyMs ?? '?'} ms: ${d.system ?? 'unknown system'}, home ${d.home ?? '?'}, shell ${d.shell ?? '?'}`);
-    lines.push(d.git ? `  ${d.git}: checkpoints and rewind work there` : '  no git there: sessions there run without checkpoints (no rewind)');
-    if (spec.kind === 'ssh') lines.push(d.tmux ? '  tmux is there' : '  no tmux there');
-    let dir: string | undefined;
-    if (workdir) {
-      dir = await env.resolvePath(d.home ?? '/', workdir);
-      const st = await env.stat(dir);
-      if (st?.kind !== 'dir') return { lines, error: `the working folder ${dir} does not exist in ${spec.name}`, description: d };
-      lines.push(`  working folder ${dir}`);
-      const off = await env.checkpointsOff(dir);
-      if (off && d.git) lines.push(`  ${off}`);
-    }
-    return { lines, description: d, workdir: dir };
-  } catch (e) {
-    return { lines, error: (e as Error).message };
-  } finally {
-    await env.dispose();
   }
 }

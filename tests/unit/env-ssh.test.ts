@@ -117,6 +117,15 @@ describe.skipIf(!!why)('ssh environment: every tool', () => {
     expect(c.obs.success).toBe(true);
   });
 
+  it('a remote zsh gets the integration too (its ZDOTDIR sent over the connection)', async () => {
+    const t = await pty.create(session, { id: 'z', command: 'zsh', cwd: work });
+    const r = await t.runCommand('cd src && (exit 3)', { wait: true, timeoutMs: 10_000 });
+    expect(t.info().integrated).toBe(true);
+    expect(r.exitCode).toBe(3);
+    expect(t.shellCwd()).toBe(join(work, 'src'));
+    await pty.close(session, 'z');
+  });
+
   it('everything went over one connection (ControlMaster)', async () => {
     const env = environmentFor(session) as SshEnvironment;
     expect(env.masterPid()).toBeGreaterThan(0);

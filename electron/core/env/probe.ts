@@ -16,7 +16,6 @@ export async function testEnvironment(spec: EnvSpec, workdir = spec.workdir): Pr
     const d = await env.describe();
     lines.push(`  reached in ${d.latencyMs ?? '?'} ms: ${d.system ?? 'unknown system'}, home ${d.home ?? '?'}, shell ${d.shell ?? '?'}`);
     lines.push(d.git ? `  ${d.git}: checkpoints and rewind work there` : '  no git there: sessions there run without checkpoints (no rewind)');
-    if (spec.kind === 'ssh') lines.push(d.tmux ? '  tmux is there' : '  no tmux there');
     let dir: string | undefined;
     if (workdir) {
       dir = await env.resolvePath(d.home ?? '/', workdir);
