@@ -15,6 +15,7 @@ import { exportManager, labelHandlers } from './handlers/labels';
 import { importHandlers } from './handlers/import';
 import { environmentHandlers } from './handlers/environments';
 import { setEnvironmentProcessEnv } from './env/registry';
+import { mergeHandlers, mergeManager } from './handlers/merge';
 import { memoryVault, Profiles, withoutKeys, type KeyVault } from './profiles';
 import { RolloutManager } from './rollouts';
 import { ControlManager } from './control';
@@ -110,7 +111,7 @@ export class ApolloCore {
       cwd: (sessionId) => this.ws.entry(sessionId).cwd,
       changed: (status) => this.broadcast('rollout.control', status),
     });
-    this.handlers = { ...sessionHandlers(this), ...rolloutHandlers(this), ...annotateHandlers(this), ...labelHandlers(this), ...importHandlers(this) };
+    this.handlers = { ...sessionHandlers(this), ...rolloutHandlers(this), ...annotateHandlers(this), ...labelHandlers(this), ...importHandlers(this), ...mergeHandlers(this) };
     this.handlers = { ...this.handlers, ...environmentHandlers(this) };
   }
 
@@ -295,6 +296,7 @@ export class ApolloCore {
     this.closing ??= (async () => {
       try {
         await exportManager(this).cancelAll();
+        await mergeManager(this).cancelAll();
         await this.rollouts.stopAll();
         await this.pty.dispose();
         await this.ws.close();

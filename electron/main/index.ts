@@ -91,9 +91,18 @@ async function chooseFolder(): Promise<string | null> {
   return r.canceled ? null : (r.filePaths[0] ?? null);
 }
 
+/** Bundle folders to merge, several at once, chosen in the OS dialog over the window (none when cancelled). */
+async function pickBundleFolders(): Promise<string[]> {
+  const opts = { title: 'Choose dataset bundles to merge', properties: ['openDirectory' as const, 'multiSelections' as const] };
+  const r = mainWindow ? await dialog.showOpenDialog(mainWindow, opts) : await dialog.showOpenDialog(opts);
+  return r.canceled ? [] : r.filePaths;
+}
+
 async function start(): Promise<void> {
   const c = await ApolloCore.open({ home, resourcesDir: resourcesDir(), host: 'electron', vault: keychainVault(home), chooseFolder });
   core = c;
+  // The Merge view's folder picker (bundles are folders): only here, where the OS dialog opens over the window.
+  c.use({ 'merge.pickFolders': async () => ({ paths: await pickBundleFolders() }) });
   const links = new Map<number, ReturnType<ApolloCore['connect']>>();
 
   const linkFor = (wc: WebContents) => {

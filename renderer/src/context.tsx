@@ -14,6 +14,8 @@ export interface Env {
   probeHost?(): Promise<boolean>;
   /** Browser mode: open this host again with a token the user pasted (the route kept). */
   openWithToken?(token: string): void;
+  /** The path on the host of a file or folder dropped on the page (the desktop app; absent in a browser, which hides it). */
+  pathForFile?(file: File): string | null;
   /** The address's route (the hash: what is on screen, see lib/route.ts); absent where there is no address. */
   route?: RouteNav;
 }

@@ -5,6 +5,8 @@ import type { HostMessage, RequestMessage } from '../../shared/contract/index';
 export interface ApolloBridge {
   send(msg: RequestMessage): void;
   onMessage(cb: (msg: HostMessage) => void): void;
+  /** Where a dropped file or folder is on disk ('' when it has no path). */
+  pathForFile?(file: File): string;
 }
 
 declare global {

@@ -70,6 +70,7 @@ const env: Env = {
   hostKind: kind,
   reload: () => window.location.reload(),
   platform: navigator.platform,
+  ...(window.apolloBridge?.pathForFile ? { pathForFile: (f: File) => window.apolloBridge?.pathForFile?.(f) || null } : {}),
   ...(url
     ? {
         probeHost: () => probeWebSocket(url),

@@ -6,6 +6,7 @@ import { sessionCommands, type SessionPushEvents } from './sessions';
 import { rolloutCommands, type RolloutPushEvents } from './rollout';
 import { annotateCommands, type AnnotatePushEvents } from './annotate';
 import { importCommands, type ImportPushEvents } from './import';
+import { mergeCommands, type MergePushEvents } from './merge';
 import { environmentCommands } from './environments';
 import type { ApolloErrorShape } from '../errors';
 
@@ -14,6 +15,7 @@ export const commands = {
   ...rolloutCommands,
   ...annotateCommands,
   ...importCommands,
+  ...mergeCommands,
   ...environmentCommands,
 };
 
@@ -23,7 +25,7 @@ export type ArgsOf<K extends CommandName> = z.input<Commands[K]['args']>;
 export type ParsedArgsOf<K extends CommandName> = z.output<Commands[K]['args']>;
 export type ResultOf<K extends CommandName> = Commands[K] extends CommandDef<z.ZodType, infer R> ? R : never;
 
-export type PushEvents = SessionPushEvents & RolloutPushEvents & AnnotatePushEvents & ImportPushEvents;
+export type PushEvents = SessionPushEvents & RolloutPushEvents & AnnotatePushEvents & ImportPushEvents & MergePushEvents;
 export type PushEventName = keyof PushEvents;
 
 // Wire messages. The same envelopes travel over Electron IPC and WebSocket.

@@ -17,7 +17,7 @@ const mergeSelection = {
   /** any-mask | majority | prefer:NAME[,NAME…] | manual */
   policy: z.string().min(1).max(2000),
   /** The lead's decisions on conflicts (over any policy; required for every conflict under manual). */
-  settlements: z.array(z.object({ sessionId: id, stepId: id, label: z.enum(['keep', 'mask']) })).max(100_000).optional(),
+  settlements: z.array(z.object({ sessionId: id, stepId: id, label: z.enum(['keep', 'mask']) })).max(20_000).optional(),
   /** Accept unsigned bundles (flagged in the report); refused otherwise. */
   allowUnsigned: z.boolean().optional(),
   allowMixedPolicies: z.boolean().optional(),

@@ -42,13 +42,13 @@ async function withApp(run: (app: ElectronApplication, win: Page, home: string) 
 describe.skipIf(!bin)('Electron app', () => {
   it('opens a hardened window whose terminal runs commands', async () => {
     await withApp(async (_app, win) => {
-      // Sandboxed, isolated renderer: no Node globals, only the one bridge object.
+      // Sandboxed, isolated renderer: no Node globals, only the one bridge object (messages, and the path of a dropped file).
       const globals = await win.evaluate(() => ({
         require: typeof (globalThis as { require?: unknown }).require,
         process: typeof (globalThis as { process?: unknown }).process,
         bridge: Object.keys((globalThis as { apolloBridge?: object }).apolloBridge ?? {}).sort(),
       }));
-      expect(globals).toEqual({ require: 'undefined', process: 'undefined', bridge: ['onMessage', 'send'] });
+      expect(globals).toEqual({ require: 'undefined', process: 'undefined', bridge: ['onMessage', 'pathForFile', 'send'] });
       await win.getByTestId('new-session').click();
       await win.getByTestId('session-name-input').fill('electron');
       await win.getByTestId('create-session').click();

@@ -8,6 +8,7 @@ import { StatusBar } from './StatusBar';
 import { Toasts } from './Toasts';
 import { TrajectoryPanel } from './TrajectoryPanel';
 import { FilterView } from './filter/FilterView';
+import { MergeView } from './merge/MergeView';
 import { selectFilterView } from '../store/labels';
 import { useRouteSync } from './useRouteSync';
 import '../styles/annotator.css';
@@ -21,6 +22,8 @@ export function App() {
   const sidebarCollapsed = useApp((s) => s.sidebarCollapsed);
   const panelCollapsed = useApp((s) => s.panelCollapsed);
   const filterView = useApp(selectFilterView);
+  // The Merge view is the workspace's, not a session's: it takes the place of both.
+  const mergeOpen = useApp((s) => s.mergeOpen);
   useGlobalShortcuts();
   useRouteSync();
 
@@ -33,9 +36,11 @@ export function App() {
     );
   }
   return (
-    <div className="app" style={{ gridTemplateColumns: `${sidebarCollapsed ? RAIL_PX : 220}px minmax(0, 1fr) ${panelCollapsed && !filterView ? RAIL_PX : panelWidth}px` }}>
+    <div className="app" style={{ gridTemplateColumns: `${sidebarCollapsed ? RAIL_PX : 220}px minmax(0, 1fr) ${panelCollapsed && !filterView && !mergeOpen ? RAIL_PX : panelWidth}px` }}>
       <Sidebar />
-      {filterView ? (
+      {mergeOpen ? (
+        <MergeView />
+      ) : filterView ? (
         <FilterView />
       ) : (
         <>

@@ -12,6 +12,8 @@ const PATHS = {
   /** A pane with its left / right edge: collapse or expand a side panel. */
   panelLeft: 'M2.5 3.5h11v9h-11zM6 3.5v9',
   panelRight: 'M2.5 3.5h11v9h-11zM10 3.5v9',
+  /** Two streams joining into one: merge bundles. */
+  merge: 'M4 2.5v3c0 2.5 4 2.5 4 5v3M12 2.5v3c0 2.5-4 2.5-4 5',
 } as const;
 
 export type IconName = keyof typeof PATHS;

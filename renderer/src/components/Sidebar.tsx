@@ -70,6 +70,8 @@ export function Sidebar() {
   const openDialog = useApp((s) => s.openDialog);
   const collapsed = useApp((s) => s.sidebarCollapsed);
   const setCollapsed = useApp((s) => s.setSidebarCollapsed);
+  const mergeOpen = useApp((s) => s.mergeOpen);
+  const setMergeOpen = useApp((s) => s.setMergeOpen);
 
   if (collapsed) return <SidebarRail sessions={sessions} onExpand={() => setCollapsed(false)} />;
   return (
@@ -114,6 +116,11 @@ export function Sidebar() {
           ))}
         </ul>
       </SessionImport>
+      <div className="sidebar-foot">
+        <button type="button" className={`btn btn-small${mergeOpen ? ' on' : ''}`} data-testid="merge-open" aria-pressed={mergeOpen} title="Merge the dataset bundles of several annotators into one" onClick={() => setMergeOpen(!mergeOpen)}>
+          <Icon name="merge" size={13} /> Merge bundles…
+        </button>
+      </div>
     </aside>
   );
 }
@@ -123,6 +130,7 @@ function SidebarRail({ sessions, onExpand }: { sessions: SessionInfo[]; onExpand
   const openSession = useApp((s) => s.openSession);
   const openId = useApp((s) => s.openSessionId);
   const openDialog = useApp((s) => s.openDialog);
+  const setMergeOpen = useApp((s) => s.setMergeOpen);
   return (
     <aside className="sidebar rail" aria-label="Sessions" data-testid="sidebar-rail">
       <button type="button" className="icon-btn" data-testid="sidebar-expand" title="Show the session list" aria-label="Show the session list" onClick={onExpand}>
@@ -130,6 +138,9 @@ function SidebarRail({ sessions, onExpand }: { sessions: SessionInfo[]; onExpand
       </button>
       <button type="button" className="icon-btn" title="New session" aria-label="New session" onClick={() => openDialog({ kind: 'new-session' })}>
         <Icon name="plus" size={14} />
+      </button>
+      <button type="button" className="icon-btn" data-testid="merge-open-rail" title="Merge bundles" aria-label="Merge bundles" onClick={() => setMergeOpen(true)}>
+        <Icon name="merge" size={14} />
       </button>
       <ul className="rail-list">
         {sessions.map((x) => (

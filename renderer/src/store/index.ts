@@ -11,8 +11,9 @@ import { createSettingsSlice, type SettingsSlice } from './settings';
 import { createRolloutSlice, type RolloutSlice } from './rollout';
 import { createViewSlice, type ViewSlice } from './view';
 import { createLabelsSlice, type LabelsSlice } from './labels';
+import { createMergeSlice, type MergeSlice } from './merge';
 
-export type AppState = SessionsSlice & TerminalsSlice & TrajectorySlice & UiSlice & SettingsSlice & RolloutSlice & ViewSlice & LabelsSlice;
+export type AppState = SessionsSlice & TerminalsSlice & TrajectorySlice & UiSlice & SettingsSlice & RolloutSlice & ViewSlice & LabelsSlice & MergeSlice;
 export type AppStore = StoreApi<AppState>;
 
 export function createAppStore(transport: Transport): AppStore {
@@ -25,5 +26,6 @@ export function createAppStore(transport: Transport): AppStore {
     ...createRolloutSlice(transport)(...a),
     ...createViewSlice(...a),
     ...createLabelsSlice(transport)(...a),
+    ...createMergeSlice(transport)(...a),
   }));
 }

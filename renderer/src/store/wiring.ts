@@ -35,6 +35,7 @@ export function connectPushEvents(transport: Transport, store: AppStore): () => 
     transport.on('sessions.changed', ({ sessions }) => s().applySessionList(sessions)),
     transport.on('terminal.changed', ({ sessionId, terminal }) => s().applyTerminalChanged(sessionId, terminal)),
     transport.on('rollout.control', (status) => s().applyControl(status)),
+    transport.on('merge.progress', (p) => s().applyMergeProgress(p)),
     transport.on('session.event', ({ sessionId, event }) => {
       if (event.type === 'terminal.closed') s().removeTerminal(sessionId, event.terminalId);
       const last = queued[queued.length - 1];

@@ -1,0 +1,164 @@
+// The Merge view end to end (issue 12, item 5): two annotators label copies of one
+// session differently with `apollo label` and export signed bundles with `apollo
+// export`; a lead opens the Merge view in Chromium, adds both bundles by path, reads
+// the dry run's report (agreement table, chart), steps through the conflicts with the
+// step's action and observation on screen, settles them from the keyboard under the
+// manual policy, writes the merged bundle, and the manifest records the settlements.
+import { spawn } from 'node:child_process';
+import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CLI, launchBrowser, requireBuild, startServer, type Server } from './harness';
+import { ok, run, SessionBuilder } from '../fixtures/sessions';
+
+const SHOTS = process.env.APOLLO_SHOTS ?? '/tmp';
+const SESSION = 'lab-merge';
+
+let root: string;
+let lead: string;
+let server: Server;
+let browser: Browser;
+let page: Page;
+const bundles = { alice: '', bob: '' };
+
+function apollo(args: string[]): Promise<{ code: number | null; out: string }> {
+  const p = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, APOLLO_ANNOTATOR: '' } });
+  let out = '';
+  p.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  p.stderr.on('data', (d: Buffer) => (out += d.toString()));
+  return new Promise((r) => p.on('exit', (code) => r({ code, out })));
+}
+
+async function cli(args: string[]): Promise<void> {
+  const r = await apollo(args);
+  if (r.code !== 0) throw new Error(`apollo ${args.join(' ')} exited ${r.code}:\n${r.out}`);
+}
+
+/** The same recorded session in a workspace of its own (each annotator's copy). */
+async function seed(home: string): Promise<void> {
+  const b = new SessionBuilder({ name: 'Lab merge' });
+  b.rollout({ task: 'Build the lab report' });
+  b.step({ content: 'List the data first.', calls: [run('ls data/')], results: [ok('results.csv  notes.txt')] });
+  b.step({ content: 'Count the rows of MARK-TWO.', calls: [run('wc -l data/results.csv')], results: [ok('4212 data/results.csv (MARK-TWO)')] });
+  b.step({ content: 'Look at it again.', calls: [run('wc -l data/results.csv')], results: [ok('4212 data/results.csv (MARK-THREE)')] });
+  b.step({ calls: [{ name: 'finish', args: { summary: 'report written' } }], results: [ok()] });
+  const dir = join(home, 'sessions', SESSION);
+  await mkdir(dir, { recursive: true });
+  await writeFile(join(dir, 'events.jsonl'), b.events.map((e) => JSON.stringify(e)).join('\n') + '\n');
+}
+
+async function annotatorBundle(name: string, labels: Array<string[]>): Promise<string> {
+  const home = join(root, `home-${name}`);
+  await seed(home);
+  for (const l of labels) await cli(['label', SESSION, ...l, '--annotator', name, '--home', home]);
+  const out = join(root, 'bundles', name);
+  await cli(['export', SESSION, '--out', out, '--format', 'openai,sharegpt,mistral,trajectory', '--home', home]);
+  return out;
+}
+
+beforeAll(async () => {
+  requireBuild();
+  root = await mkdtemp(join(tmpdir(), 'apollo-e2e-merge-'));
+  // Step 2: Alice keeps, Bob masks (a note says why); step 3: Alice masks as a repeat, Bob keeps.
+  bundles.alice = await annotatorBundle('alice', [['--keep', '1,2,4'], ['--mask', '3', '--tag', 'redundant', '--note', 'same command twice']]);
+  bundles.bob = await annotatorBundle('bob', [['--keep', '1,3,4'], ['--mask', '2', '--tag', 'error', '--note', 'counted the wrong file <sic>']]);
+  lead = join(root, 'home-lead');
+  server = await startServer(lead);
+  browser = await launchBrowser();
+  page = await browser.newPage({ viewport: { width: 1280, height: 720 } });
+  page.on('pageerror', (e) => console.error('[page error]', e));
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await server?.stop();
+  if (root) await rm(root, { recursive: true, force: true });
+});
+
+const attr = async (testId: string, name: string): Promise<string | null> => page.getByTestId(testId).getAttribute(name);
+
+describe('the Merge view', () => {
+  it('plans, shows the report and the conflicts, settles them from the keyboard and writes the merged bundle', async () => {
+    await page.goto(server.url);
+    await page.getByTestId('merge-open').click();
+    await page.getByTestId('merge-view').waitFor();
+
+    // A folder that is not a bundle: the dry run says so, naming it.
+    await page.getByTestId('merge-path').fill(join(root, 'nowhere'));
+    await page.getByTestId('merge-add').click();
+    await expect.poll(async () => (await page.getByTestId('merge-plan-error').textContent()) ?? '', { timeout: 15_000 }).toMatch(/nowhere does not exist/);
+    await page.getByRole('button', { name: `Remove ${join(root, 'nowhere')}` }).click();
+
+    // Both bundles pasted at once, one per line.
+    await page.getByTestId('merge-path').fill(`${bundles.alice}\n${bundles.bob}`);
+    await page.getByTestId('merge-add').click();
+    await page.getByTestId('merge-policy-manual').click();
+    const report = page.getByTestId('merge-report');
+    await expect.poll(() => report.getAttribute('data-state'), { timeout: 15_000 }).toBe('ready');
+    expect(await page.getByTestId('merge-input').count()).toBe(2);
+    expect(await page.getByTestId('merge-input-signer').first().textContent()).toMatch(/signed by/);
+    expect(await attr('merge-summary', 'data-conflicts')).toBe('2');
+    expect(await attr('merge-summary', 'data-unsettled')).toBe('2');
+    // Agreement on the four actions both labelled: they agree on 2 of them.
+    expect(await attr('merge-agreement', 'data-items')).toBe('4');
+    expect(await page.getByTestId('merge-pair').first().textContent()).toMatch(/alice – bob\s*4\s*2\s*50%/);
+    expect(await page.getByTestId('merge-chart').locator('g').count()).toBe(2);
+    expect(await page.getByTestId('merge-write').isDisabled()).toBe(true);
+
+    // The first conflict: both labels with tags and notes, and the step itself.
+    const conflict = page.getByTestId('merge-conflict');
+    expect(await page.getByTestId('merge-conflict-count').textContent()).toBe('Conflict 1 of 2');
+    expect(await conflict.getByTestId('merge-vote').count()).toBe(2);
+    expect(await conflict.locator('[data-annotator="bob"] [data-testid="merge-vote-note"]').textContent()).toBe('counted the wrong file <sic>');
+    expect(await conflict.locator('[data-annotator="bob"]').textContent()).toContain('error');
+    expect(await conflict.getByTestId('merge-step-content').textContent()).toBe('Count the rows of MARK-TWO.');
+    expect(await conflict.getByTestId('merge-step-call').textContent()).toContain('wc -l data/results.csv');
+    expect(await conflict.getByTestId('merge-step-observation').textContent()).toContain('4212 data/results.csv (MARK-TWO)');
+    await page.screenshot({ path: join(SHOTS, 'merge-1280x720.png') });
+
+    // Keyboard: a keeps and moves on; m masks; u takes the last decision back; j/k move.
+    const stepTwo = await conflict.getAttribute('data-step-id');
+    await page.locator('body').click({ position: { x: 5, y: 5 } });
+    await page.keyboard.press('a');
+    await expect.poll(() => conflict.getAttribute('data-index')).toBe('1');
+    expect(await conflict.getByTestId('merge-step-content').textContent()).toBe('Look at it again.');
+    await page.keyboard.press('m');
+    await expect.poll(() => attr('merge-decided', 'data-decided')).toBe('2');
+    await page.keyboard.press('u');
+    await expect.poll(() => attr('merge-decided', 'data-decided')).toBe('1');
+    expect(await conflict.getAttribute('data-settled')).toBe('');
+    await page.keyboard.press('m');
+    await page.keyboard.press('k');
+    await expect.poll(() => conflict.getAttribute('data-index')).toBe('0');
+    expect(await conflict.getAttribute('data-step-id')).toBe(stepTwo);
+    expect(await conflict.getAttribute('data-settled')).toBe('keep');
+
+    // Planned again with the decisions: nothing left to settle; write.
+    await expect.poll(async () => `${await report.getAttribute('data-state')}/${await attr('merge-summary', 'data-unsettled')}`, { timeout: 15_000 }).toBe('ready/0');
+    const out = join(root, 'merged');
+    await page.getByTestId('merge-out').fill(out);
+    await page.getByTestId('merge-write').click();
+    await expect.poll(() => attr('merge-job', 'data-state'), { timeout: 30_000 }).toBe('done');
+    expect(await page.getByTestId('merge-dir').textContent()).toBe(out);
+    expect(await page.getByTestId('merge-progress').getAttribute('aria-valuenow')).toBe('100');
+    // And it looks full.
+    const bar = page.getByTestId('merge-progress');
+    await expect.poll(async () => Math.round(((await bar.locator('span').boundingBox())!.width / (await bar.boundingBox())!.width) * 100)).toBe(100);
+
+    const manifest = JSON.parse(await readFile(join(out, 'manifest.json'), 'utf8')) as {
+      merge: { policy: { kind: string }; conflicts: Array<{ stepId: string; decision: string; settledBy: string; votes: Array<{ annotator: string; label: string; note: string }> }> };
+      files: Array<{ path: string }>;
+    };
+    expect(manifest.merge.policy).toEqual({ kind: 'manual' });
+    const settled = Object.fromEntries(manifest.merge.conflicts.map((c) => [c.stepId, `${c.decision} (${c.settledBy})`]));
+    expect(settled[stepTwo!]).toBe('keep (manual)');
+    expect(Object.values(settled).sort()).toEqual(['keep (manual)', 'mask (manual)']);
+    expect(manifest.files.map((f) => f.path)).toEqual(expect.arrayContaining(['merge-report.html', 'merge-report.json']));
+    expect((await stat(join(out, 'manifest.sig'))).isFile()).toBe(true);
+
+    await page.setViewportSize({ width: 1400, height: 900 });
+    await page.screenshot({ path: join(SHOTS, 'merge-1400x900.png') });
+  });
+});
