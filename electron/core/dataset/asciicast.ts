@@ -278,6 +278,8 @@ export interface AsciicastStreamOptions {
   write: (chunk: string) => Promise<void>;
   redactor?: Redactor;
   onLine?: (line: number, kinds: readonly string[]) => void;
+  /** Each line as written (header first, without its newline): the exporter validates while writing. */
+  check?: (line: string) => void;
   onBytes?: (done: number, total: number) => void;
   signal?: AbortSignal;
   inputs?: 'human' | 'all';
@@ -362,6 +364,7 @@ async function streamAsciicast(o: AsciicastStreamOptions, timing: TimingStream):
   let lineNo = 0;
   const enc = new AsciicastEncoder(facts, (line, kinds) => {
     lineNo++;
+    o.check?.(line);
     pending.push(line, '\n');
     pendingLen += line.length + 1;
     if (kinds.length) o.onLine?.(lineNo, kinds);

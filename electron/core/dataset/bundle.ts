@@ -19,8 +19,13 @@
 // The training files are views over one example stream (examples.ts), which is built
 // from the request record; trainers.ts adapts it to each trainer's rules.
 //
-// Everything is written into `<outDir>.tmp-<random>` beside the target, validated from
-// disk, fsync'd, then renamed to `outDir` in one step. On abort, a validation failure
+// Everything is written into `<outDir>.tmp-<random>` beside the target, each file
+// validated and hashed line by line as it is written (the same checks a read-back
+// would run, without reading 1 GB back), fsync'd, then renamed to `outDir` in one step.
+// Per-action lines (sharegpt, mistral) are planned (where each starts, its tokens)
+// and built one at a time as they are written, never all held at once. An export of
+// recordings only (asciicast) builds no example: its manifest lists no trajectories or
+// action lines and counts no tokens (nothing in it is trained). On abort, a validation failure
 // or any error the temporary folder is removed, so either a complete bundle exists or
 // nothing does. Files contain no "now": exporting the same input twice gives
 // byte-identical files.
@@ -31,15 +36,16 @@ import type { LabelSource, SessionEvent } from '../../../shared/events';
 import { branchPath, foldTrajectory, type Trajectory } from '../../../shared/trajectory';
 import { terminalIdsOf, writeAsciicast } from './asciicast';
 import { ExampleLedger, sessionExamples, type Example, type SkippedExample } from './examples';
-import { checkWrittenFile, exists, scanFile, StagingDir, toApolloError, type WrittenFile } from './files';
+import { createHash } from 'node:crypto';
+import { exists, LineCheck, StagingDir, toApolloError } from './files';
 import { emptyStats, stepBranches, trajectoryRecords, type TrajectoryStats } from './formats';
 import { labelUnder, resolvePolicy, type LabelPolicy } from './policy';
 import { RedactionLog, Redactor, type RedactionReport, type RedactionSummary } from './redact';
 import { signManifest, SIGNATURE_FILE, type SigningKey } from './signing';
-import { TOKENIZER } from './tokens';
+import { resetTokenCache, TOKENIZER } from './tokens';
 import {
-  axolotlConfig, llamaFactoryDatasetInfo, llamaFactoryTrainConfig, mistralRecord, openaiRecord, perActionRecords, recordTokenCount, sharegptRecord,
-  type OpenAIRecord,
+  axolotlConfig, llamaFactoryDatasetInfo, llamaFactoryTrainConfig, mistralRecord, openaiRecord, perActionPlans, perActionRecord, recordTokenCount, sharegptRecord,
+  type ActionPlan, type OpenAIRecord,
 } from './trainers';
 import type { ValidationError } from './validate';
 
@@ -243,10 +249,20 @@ interface PlannedExample {
   p: Prepared;
   ex: Example;
   record: OpenAIRecord;
-  actions: Array<{ record: OpenAIRecord; stepId: string; tokens: number }>;
+  /** Its per-action lines, planned; each is built from `record` when written. */
+  actions: Array<{ plan: ActionPlan; stepId: string; tokens: number }>;
 }
 
 export async function exportBundle(opts: ExportBundleOptions): Promise<ExportBundleResult> {
+  try {
+    return await exportBundleOnce(opts);
+  } finally {
+    // Token counts by text are kept for one export only (they name its strings).
+    resetTokenCache();
+  }
+}
+
+async function exportBundleOnce(opts: ExportBundleOptions): Promise<ExportBundleResult> {
   const outDir = opts.outDir.replace(/[\\/]+$/, '');
   const formats = EXPORT_FORMATS.filter((f) => opts.formats.includes(f));
   if (formats.length === 0) throw new ApolloError('BAD_REQUEST', 'No export format chosen');
@@ -274,6 +290,7 @@ export async function exportBundle(opts: ExportBundleOptions): Promise<ExportBun
   const historyTokens = opts.historyTokens ?? opts.maxTokens ?? DEFAULT_TOKENS;
   const warnTokens = opts.warnTokens ?? opts.maxTokens ?? DEFAULT_TOKENS;
   const perAction = formats.includes('sharegpt') || formats.includes('mistral');
+  const castOnly = formats.every((f) => f === 'asciicast');
 
   // ---- plan: fold, pick branches, build the example stream (pure, no I/O but terminal listing)
   const prepared: Prepared[] = [];
@@ -294,9 +311,12 @@ export async function exportBundle(opts: ExportBundleOptions): Promise<ExportBun
     }
     const p: Prepared = { input, dir, traj, selected, branches: [], terminals: [] };
     const skippedBefore = ledger.skipped.length;
-    for (const ex of sessionExamples(traj, input.sessionId, selected, {
+    // Recordings only: no file holds an example, so none is built (the whole request
+    // record rendered, redacted and counted in tokens, to be thrown away).
+    const examples = castOnly ? [] : sessionExamples(traj, input.sessionId, selected, {
       policy, maxTokens: opts.maxTokens, includeSummaries: opts.includeSummaries, cwd: sessionCwd(input.events),
-    }, ledger)) {
+    }, ledger);
+    for (const ex of examples) {
       planned.push(redactExample(p, ex, planned.length + 1, redactor, log, opts.openai?.reasoning === 'field', secretMasked));
       checkAbort();
     }
@@ -305,7 +325,7 @@ export async function exportBundle(opts: ExportBundleOptions): Promise<ExportBun
     for (const b of traj.branches.values()) {
       const isSelected = selected.includes(b.id);
       let skipped: string | null = isSelected ? null : owning.has(b.id) ? 'not selected' : 'no steps of its own';
-      if (isSelected && !withLines.has(b.id)) {
+      if (isSelected && !withLines.has(b.id) && !castOnly) {
         const why = skippedHere.get(b.id);
         skipped = why === 'no-actions' ? 'no actions' : 'nothing to train (every action is masked or already trained on another branch)';
       }
@@ -321,11 +341,8 @@ export async function exportBundle(opts: ExportBundleOptions): Promise<ExportBun
   }
   if (perAction) {
     for (const x of planned) {
-      // perActionRecords yields one record per weight-1 turn, in message order.
-      const trainedAt = x.record.messages.flatMap((m, i) => (m.role === 'assistant' && m.weight === 1 ? [i] : []));
-      x.actions = perActionRecords(x.record, historyTokens).map((record, k) => ({
-        record, stepId: x.ex.owners[trainedAt[k] ?? -1] ?? '', tokens: recordTokenCount(record),
-      }));
+      // One line per weight-1 turn, in message order; planned here, built when written.
+      x.actions = perActionPlans(x.record, historyTokens).map((plan) => ({ plan, stepId: x.ex.owners[plan.index] ?? '', tokens: plan.tokens }));
     }
   }
 
@@ -350,21 +367,41 @@ export async function exportBundle(opts: ExportBundleOptions): Promise<ExportBun
   const stage = new StagingDir(outDir);
   try {
     await stage.open();
-    const written: WrittenFile[] = [];
+    // Every file is checked and hashed as it is written; errors are reported once all are.
+    const files: ManifestFile[] = [];
+    const errors: Array<ValidationError & { file: string }> = [];
+    const allowReasoning = opts.openai?.reasoning === 'field';
+    const done_ = (file: string, check: LineCheck, out: { bytes: number; sha256(): string }): void => {
+      errors.push(...check.end(false).map((e) => ({ ...e, file })));
+      files.push({ path: file, format: check.format, bytes: out.bytes, sha256: out.sha256(), records: check.records() });
+      progress(`validate ${file}`, 0);
+    };
     const writeJsonl = async (file: string, format: ManifestFile['format'], records: Iterable<unknown>, redact: boolean): Promise<void> => {
       const out = await stage.create(file);
+      const check = new LineCheck(format, { allowReasoning });
       let line = 0;
       for (const rec of records) {
         line++;
         const clean = redact ? redactor.redactValue(rec, (ptr, kind) => log.add(file, line, ptr, kind)) : rec;
-        await out.write(`${JSON.stringify(clean)}\n`);
+        const text = JSON.stringify(clean);
+        check.line(text);
+        if (line % 4096 === 0) checkAbort();
+        await out.write(`${text}\n`);
       }
       await stage.finish(out);
-      written.push({ path: file, format });
+      done_(file, check, out);
     };
     const writeText = async (file: string, format: ManifestFile['format'], text: string): Promise<void> => {
-      await stage.writeFile(file, text);
-      written.push({ path: file, format });
+      const out = await stage.create(file);
+      out.push(text);
+      await stage.finish(out);
+      const check = new LineCheck(format, { allowReasoning });
+      const lines = text.split('\n');
+      const unterminated = lines.pop() !== '';
+      for (const l of lines) check.line(l);
+      errors.push(...check.end(unterminated).map((e) => ({ ...e, file })));
+      files.push({ path: file, format, bytes: out.bytes, sha256: out.sha256(), records: check.records() });
+      progress(`validate ${file}`, 0);
     };
 
     if (formats.includes('openai')) {
@@ -381,7 +418,7 @@ export async function exportBundle(opts: ExportBundleOptions): Promise<ExportBun
     if (formats.includes('sharegpt')) {
       await writeJsonl(FILE_SHAREGPT, 'sharegpt', (function* () {
         for (const { x, a } of actionRecords()) {
-          yield sharegptRecord(a.record);
+          yield sharegptRecord(perActionRecord(x.record, a.plan));
           progress(`sharegpt ${x.p.input.sessionId}/${x.ex.branchId}`);
         }
       })(), false);
@@ -392,7 +429,7 @@ export async function exportBundle(opts: ExportBundleOptions): Promise<ExportBun
     if (formats.includes('mistral')) {
       await writeJsonl(FILE_MISTRAL, 'mistral', (function* () {
         for (const { x, a } of actionRecords()) {
-          yield mistralRecord(a.record);
+          yield mistralRecord(perActionRecord(x.record, a.plan));
           progress(`mistral ${x.p.input.sessionId}/${x.ex.branchId}`);
         }
       })(), false);
@@ -410,8 +447,13 @@ export async function exportBundle(opts: ExportBundleOptions): Promise<ExportBun
         for (const tid of p.terminals) {
           const rel = castPath(p.input.sessionId, tid);
           const out = await stage.create(rel);
+          const check = new LineCheck('asciicast', { allowReasoning });
           let lastReport = 0;
           await writeAsciicast({
+            check: (line) => {
+              check.line(line);
+              if (check.lines % 4096 === 0) checkAbort();
+            },
             recordingPath: join(p.dir, 'terminals', `${tid}.out`),
             timingPath: join(p.dir, 'terminals', `${tid}.timing.jsonl`),
             events: p.input.events,
@@ -431,26 +473,12 @@ export async function exportBundle(opts: ExportBundleOptions): Promise<ExportBun
             signal,
           });
           await stage.finish(out);
-          written.push({ path: rel, format: 'asciicast' });
+          done_(rel, check, out);
           progress(`asciicast ${p.input.sessionId}/${tid}`);
         }
       }
     }
 
-    // ---- validate from disk, hash
-    const errors: Array<ValidationError & { file: string }> = [];
-    const files: ManifestFile[] = [];
-    for (const w of written) {
-      const check = await checkWrittenFile(stage.dir, w, {
-        allowReasoning: opts.openai?.reasoning === 'field',
-        onLine: (n) => {
-          if (n % 4096 === 0) checkAbort();
-        },
-      });
-      errors.push(...check.errors.map((e) => ({ ...e, file: w.path })));
-      files.push(check.file);
-      progress(`validate ${w.path}`, 0);
-    }
     if (errors.length) {
       const first = errors[0]!;
       throw new ApolloError('BAD_REQUEST', `Export failed validation: ${errors.length} error(s); first: ${first.file}:${first.line}: ${first.message}`, { errors: errors.slice(0, 100) });
@@ -459,9 +487,10 @@ export async function exportBundle(opts: ExportBundleOptions): Promise<ExportBun
     const redactions = log.list();
     const maskedTurns = log.masked();
     {
-      await stage.writeFile(FILE_REDACTIONS, `${JSON.stringify({ redactions, maskedTurns }, null, 2)}\n`);
-      const scan = await scanFile(join(stage.dir, FILE_REDACTIONS));
-      files.push({ path: FILE_REDACTIONS, format: 'redactions', bytes: scan.bytes, sha256: scan.sha256, records: redactions.length });
+      const text = `${JSON.stringify({ redactions, maskedTurns }, null, 2)}\n`;
+      await stage.writeFile(FILE_REDACTIONS, text);
+      const bytes = Buffer.from(text, 'utf8');
+      files.push({ path: FILE_REDACTIONS, format: 'redactions', bytes: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex'), records: redactions.length });
     }
     files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
     manifest.files = files;

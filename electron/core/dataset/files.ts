@@ -1,7 +1,8 @@
 // File I/O shared by the bundle exporter (bundle.ts) and the bundle merger (merge.ts):
-// a buffered writer that fsyncs on close, a streaming reader that hashes a file and
-// splits it into lines, the read-back check of a file written into a bundle, and a
-// temporary folder published with one rename (a complete bundle or nothing).
+// a buffered writer that hashes what it writes and fsyncs on close, a streaming reader
+// that hashes a file and splits it into lines, the check of a file written into a
+// bundle (line by line as it is written, or read back from disk), and a temporary
+// folder published with one rename (a complete bundle or nothing).
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
@@ -11,14 +12,22 @@ import { PRIVATE_DIR_MODE, PRIVATE_FILE_MODE } from '../store/private-files';
 import type { ManifestFile } from './bundle';
 import { AsciicastValidator, MAX_ERRORS, validateMistralLine, validateOpenAILine, validateShareGPTLine, type ValidationError } from './validate';
 
-/** Buffered writer, fsync on close. */
+/** Buffered writer, fsync on close; the SHA-256 and length of what it wrote come with it (no read-back). */
 export class BufferedWriter {
   private parts: Buffer[] = [];
   /** Strings pushed since the last Buffer, encoded together. */
   private text: string[] = [];
   /** What is buffered: characters of strings plus bytes of Buffers (a flush threshold, not a size). */
   private len = 0;
+  private readonly hash = createHash('sha256');
+  /** Bytes written so far. */
+  bytes = 0;
   private constructor(private readonly fh: FileHandle) {}
+
+  /** SHA-256 (hex) of every byte written; call once, after close(). */
+  sha256(): string {
+    return this.hash.digest('hex');
+  }
 
   /** Create `path`, which must not exist yet; owner only (exports hold terminal output and conversations). */
   static async create(path: string): Promise<BufferedWriter> {
@@ -57,6 +66,8 @@ export class BufferedWriter {
     const buf = this.parts.length === 1 ? this.parts[0]! : Buffer.concat(this.parts);
     this.parts = [];
     this.len = 0;
+    this.hash.update(buf);
+    this.bytes += buf.length;
     for (let off = 0; off < buf.length;) {
       const { bytesWritten } = await this.fh.write(buf, off, buf.length - off, null);
       off += bytesWritten;
@@ -137,56 +148,85 @@ export interface WrittenFile {
 }
 
 /**
+ * The check of one bundle file, fed its lines (without the newline) in order: each
+ * line checked for its format (OpenAI, ShareGPT and mistral lines, JSON trajectory
+ * lines, asciicast), other files as one JSON document, YAML trainer configs not at
+ * all (written from fixed templates). At most MAX_ERRORS lines are reported. The same
+ * check runs on lines as they are written (the exporter) and on lines read back.
+ */
+export class LineCheck {
+  readonly errors: ValidationError[] = [];
+  private readonly check: (l: string, n: number) => void;
+  private readonly cast: AsciicastValidator | null = null;
+  private readonly whole: string[] | null = null;
+  lines = 0;
+
+  constructor(readonly format: ManifestFile['format'], opts: { allowReasoning: boolean }) {
+    const errors = this.errors;
+    if (format === 'openai') this.check = (l, n) => errors.push(...validateOpenAILine(l, n, { allowReasoning: opts.allowReasoning }));
+    else if (format === 'sharegpt') this.check = (l, n) => errors.push(...validateShareGPTLine(l, n));
+    else if (format === 'mistral') this.check = (l, n) => errors.push(...validateMistralLine(l, n));
+    else if (format === 'trainer-config') this.check = () => undefined;
+    else if (format === 'trajectory') {
+      this.check = (l, n) => {
+        try {
+          JSON.parse(l);
+        } catch {
+          errors.push({ line: n, message: 'invalid JSON' });
+        }
+      };
+    } else if (format === 'asciicast') {
+      const v = (this.cast = new AsciicastValidator());
+      this.check = (l) => v.line(l);
+    } else {
+      const parts: string[] = (this.whole = []);
+      this.check = (l) => parts.push(l);
+    }
+  }
+
+  line(l: string): void {
+    const n = ++this.lines;
+    if (this.errors.length < MAX_ERRORS) this.check(l, n);
+  }
+
+  /** The errors, once every line was given; `unterminated`: the file does not end with a newline. */
+  end(unterminated: boolean): ValidationError[] {
+    if (unterminated) this.errors.push({ line: this.lines + 1, message: 'last line has no newline' });
+    if (this.cast) this.errors.push(...this.cast.end());
+    if (this.whole) {
+      try {
+        JSON.parse(this.whole.join('\n'));
+      } catch {
+        this.errors.push({ line: 0, message: 'invalid JSON' });
+      }
+    }
+    return this.errors;
+  }
+
+  /** What the manifest counts as its records: JSONL lines, asciicast events (header excluded), 1 for a document. */
+  records(): number {
+    return this.format === 'llama-factory-dataset-info' || this.format === 'trainer-config' ? 1 : this.format === 'asciicast' ? Math.max(0, this.lines - 1) : this.lines;
+  }
+}
+
+/**
  * Read a file written into a bundle back from disk: check every line for its format
- * (OpenAI and ShareGPT lines, JSON trajectory lines, asciicast; other files as one JSON
- * document), hash it and count its records. At most MAX_ERRORS lines are reported.
+ * (LineCheck), hash it and count its records.
  */
 export async function checkWrittenFile(
   dir: string,
   w: WrittenFile,
   opts: { allowReasoning: boolean; onLine?(n: number): void },
 ): Promise<{ file: ManifestFile; lines: number; errors: ValidationError[] }> {
-  const errors: ValidationError[] = [];
-  let check: (l: string, n: number) => void;
-  let cast: AsciicastValidator | null = null;
-  let whole: string[] | null = null;
-  if (w.format === 'openai') check = (l, n) => errors.push(...validateOpenAILine(l, n, { allowReasoning: opts.allowReasoning }));
-  else if (w.format === 'sharegpt') check = (l, n) => errors.push(...validateShareGPTLine(l, n));
-  else if (w.format === 'mistral') check = (l, n) => errors.push(...validateMistralLine(l, n));
-  // YAML trainer configs are written from fixed templates; they are hashed, not parsed.
-  else if (w.format === 'trainer-config') check = () => undefined;
-  else if (w.format === 'trajectory') {
-    check = (l, n) => {
-      try {
-        JSON.parse(l);
-      } catch {
-        errors.push({ line: n, message: 'invalid JSON' });
-      }
-    };
-  } else if (w.format === 'asciicast') {
-    const v = (cast = new AsciicastValidator());
-    check = (l) => v.line(l);
-  } else {
-    const parts: string[] = (whole = []);
-    check = (l) => parts.push(l);
-  }
+  const check = new LineCheck(w.format, opts);
   const scan = await scanFile(join(dir, w.path), {
     line: (l, n) => {
-      if (errors.length < MAX_ERRORS) check(l, n);
+      check.line(l);
       opts.onLine?.(n);
     },
   });
-  if (scan.unterminated) errors.push({ line: scan.lines + 1, message: 'last line has no newline' });
-  if (cast) errors.push(...cast.end());
-  if (whole) {
-    try {
-      JSON.parse(whole.join('\n'));
-    } catch {
-      errors.push({ line: 0, message: 'invalid JSON' });
-    }
-  }
-  const records = w.format === 'llama-factory-dataset-info' || w.format === 'trainer-config' ? 1 : w.format === 'asciicast' ? Math.max(0, scan.lines - 1) : scan.lines;
-  return { file: { path: w.path, format: w.format, bytes: scan.bytes, sha256: scan.sha256, records }, lines: scan.lines, errors };
+  const errors = check.end(scan.unterminated);
+  return { file: { path: w.path, format: w.format, bytes: scan.bytes, sha256: scan.sha256, records: check.records() }, lines: scan.lines, errors };
 }
 
 export async function fsyncDir(path: string): Promise<void> {

@@ -14,15 +14,43 @@ const PER_MESSAGE = 3;
 
 const cache = new WeakMap<object, number>();
 
+/**
+ * Counts by text. The same turn reaches the counter as many objects: the request
+ * record's message, its OpenAI form, its redacted copy, and one copy per per-action
+ * line that carries it as history (weights changed), so a cache by object identity
+ * alone counted a long observation once per line it appears in. Texts shorter than
+ * SHORT count faster than they hash; the cache is emptied when it holds LIMIT texts
+ * and after each export (resetTokenCache), so it never outlives the strings it names.
+ */
+const byText = new Map<string, number>();
+const SHORT = 24;
+const LIMIT = 500_000;
+
+function countText(s: string): number {
+  if (s.length < SHORT) return countTokens(s);
+  let n = byText.get(s);
+  if (n === undefined) {
+    n = countTokens(s);
+    if (byText.size >= LIMIT) byText.clear();
+    byText.set(s, n);
+  }
+  return n;
+}
+
+/** Forget the counts by text (the texts of one export are not needed by the next). */
+export function resetTokenCache(): void {
+  byText.clear();
+}
+
 /** Tokens of one message as a chat template would render it (content, tool calls). */
 export function messageTokens(m: WireMessage): number {
   const hit = cache.get(m);
   if (hit !== undefined) return hit;
   let n = PER_MESSAGE;
-  if (typeof m.content === 'string') n += countTokens(m.content);
+  if (typeof m.content === 'string') n += countText(m.content);
   if (Array.isArray(m.tool_calls)) {
     for (const c of m.tool_calls as Array<{ function?: { name?: string; arguments?: string } }>) {
-      n += countTokens(c.function?.name ?? '') + countTokens(c.function?.arguments ?? '') + PER_MESSAGE;
+      n += countText(c.function?.name ?? '') + countText(c.function?.arguments ?? '') + PER_MESSAGE;
     }
   }
   cache.set(m, n);
@@ -36,7 +64,7 @@ export function toolsTokens(tools: readonly unknown[] | undefined): number {
   if (!tools || !tools.length) return 0;
   const hit = toolsCache.get(tools);
   if (hit !== undefined) return hit;
-  const n = countTokens(JSON.stringify(tools));
+  const n = countText(JSON.stringify(tools));
   toolsCache.set(tools, n);
   return n;
 }

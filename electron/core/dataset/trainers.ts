@@ -108,18 +108,33 @@ function recordTokens(r: OpenAIRecord, upto: number): number[] {
   return r.messages.slice(0, upto).map((m) => messageTokens(m as unknown as WireMessage));
 }
 
+/** Where one per-action line of a record starts and ends, and its tokens: enough to plan it without building it. */
+export interface ActionPlan {
+  /** Index of the trained turn the line ends on. */
+  index: number;
+  /** The fixed head (system, task) kept at the start of every line. */
+  head: number;
+  /** First message of the history after the head. */
+  start: number;
+  /** Tokens of the line (recordTokenCount of the record perActionRecord builds). */
+  tokens: number;
+}
+
 /**
- * One record per trained turn of `r`, ending on it, weight 1 there and 0 on every
- * earlier assistant turn. With `historyTokens`, history that does not fit is dropped
- * from the oldest turns after the fixed head (system, task): the line then starts
- * at a turn boundary that is not a tool result.
+ * The per-action lines of `r`, one per trained turn, planned: each ends on its turn,
+ * weight 1 there and 0 on every earlier assistant turn. With `historyTokens`, history
+ * that does not fit is dropped from the oldest turns after the fixed head (system,
+ * task): the line then starts at a turn boundary that is not a tool result.
  */
-export function perActionRecords(r: OpenAIRecord, historyTokens?: number): OpenAIRecord[] {
-  const out: OpenAIRecord[] = [];
+export function perActionPlans(r: OpenAIRecord, historyTokens?: number): ActionPlan[] {
+  const out: ActionPlan[] = [];
   let head = 0;
   while (head < r.messages.length && head < 2 && (r.messages[head]!.role === 'system' || r.messages[head]!.role === 'user')) head++;
   const cost = recordTokens(r, r.messages.length);
   const headTokens = toolsTokens(r.tools) + cost.slice(0, head).reduce((a, b) => a + b, 0);
+  // Running sums, so a line's tokens cost O(1) however long its history.
+  const sum = [0];
+  for (const c of cost) sum.push(sum[sum.length - 1]! + c);
   r.messages.forEach((m, i) => {
     if (m.role !== 'assistant' || m.weight !== 1) return;
     let start = head;
@@ -132,12 +147,22 @@ export function perActionRecords(r: OpenAIRecord, historyTokens?: number): OpenA
       }
       while (start < i && r.messages[start]!.role === 'tool') start++;
     }
-    const msgs = [...r.messages.slice(0, head), ...r.messages.slice(start, i + 1)].map((x, k, all) =>
-      x.role === 'assistant' ? { ...x, weight: (k === all.length - 1 ? 1 : 0) as 0 | 1 } : x,
-    );
-    out.push(r.tools ? { messages: msgs, tools: r.tools } : { messages: msgs });
+    out.push({ index: i, head, start, tokens: headTokens + sum[i + 1]! - sum[start]! });
   });
   return out;
+}
+
+/** The per-action line `p` of `r` (see perActionPlans), built when it is written. */
+export function perActionRecord(r: OpenAIRecord, p: ActionPlan): OpenAIRecord {
+  const msgs = [...r.messages.slice(0, p.head), ...r.messages.slice(p.start, p.index + 1)].map((x, k, all) =>
+    x.role === 'assistant' ? { ...x, weight: (k === all.length - 1 ? 1 : 0) as 0 | 1 } : x,
+  );
+  return r.tools ? { messages: msgs, tools: r.tools } : { messages: msgs };
+}
+
+/** One record per trained turn of `r`, ending on it (perActionPlans, each built). */
+export function perActionRecords(r: OpenAIRecord, historyTokens?: number): OpenAIRecord[] {
+  return perActionPlans(r, historyTokens).map((p) => perActionRecord(r, p));
 }
 
 export function recordTokenCount(r: OpenAIRecord): number {

@@ -1,0 +1,133 @@
+// The shortcuts of the export's speed work give the answers of the long way round:
+// the redaction prefilter (patterns whose literal part is absent are not run, terminal
+// controls read without the index maps) finds what running every pattern finds; a
+// per-action line's planned tokens are those of the line built; token counts cached by
+// text equal fresh counts; an export of recordings only builds no example and writes
+// the same recordings as a full export.
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { countTokens } from 'gpt-tokenizer/encoding/o200k_base';
+import { exportBundle } from '../../electron/core/dataset/bundle';
+import { Redactor } from '../../electron/core/dataset/redact';
+import { messageTokens, resetTokenCache } from '../../electron/core/dataset/tokens';
+import { perActionPlans, perActionRecords, recordTokenCount, type OpenAIRecord } from '../../electron/core/dataset/trainers';
+import { realisticSession, writeRecording } from '../fixtures/sessions';
+
+let root: string;
+beforeAll(async () => {
+  root = await mkdtemp(join(tmpdir(), 'apollo-speed-'));
+});
+afterAll(async () => {
+  await rm(root, { recursive: true, force: true });
+});
+
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = Math.imul(a ^ (a >>> 15), a | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const j = (...p: string[]): string => p.join('');
+// Secrets, near-misses, anchors without a secret, and what decoding does to text.
+const PIECES = [
+  j('gh', 'p_', 'Zz9Yy8Xx7Ww6Vv5Uu4Tt3Ss2Rr1Qq0Pp9Oo8'), j('hf', '_', 'QwErTyUiOpAsDfGhJkLzXcVbNm12345678'), j('sk-', 'proj-', 'Guid4nce5ecret6Key7890abcdefGHIJKL'),
+  j('AKIA', 'ZZZZYYYYXXXX1234'), j('xox', 'p-', '99887766554-33221100998-AbCdEfGhIjKl'), 'PASSWORD=hunter2hunter2', 'api_key: "abcd1234efgh5678"', '--token s3cr3tT0ken99',
+  'Authorization: Bearer abcdefgh12345678', 'https://user:pa55w0rd@db.example.com/x', j('eyJ', 'hbGciOiJIUzI1NiJ9', '.eyJ', 'zdWIiOiIxMjM0NTY3ODkwIn0', '.SflKxwRJSMeKKF2QT4fwpM'),
+  j('AIza', 'SyA-1234567890abcdefghijklmnopqrstu'), j('sk_', 'live_', '4eC39HqLyjWDarjtT1zdp7dc'), '-----BEGIN RSA PRIVATE KEY-----\nMIIEow\n-----END RSA PRIVATE KEY-----',
+  'tokens/s=51234', 'PASSED', 'token = get_token()', 'key = self.key', 'secret', 'http://x', 'Bearer', 'sk-', 'hf_', 'eyJ',
+  '\x1b[32m', '\x1b[0m', '\x1b[K', '\x1b[2J', '\x1b]133;A\x07', '\x9b1m', '\x1b', '\r\n', '\t', '\x00', '\\n', '\\u0041', '\\x41', '\\033[1m', '\\\\', 'é✓', ' ', 'loss=0.4312 lr=2.0e-04 ',
+  'configured-value-4242',
+];
+
+function randomText(r: () => number, n: number): string {
+  let s = '';
+  while (s.length < n) {
+    const x = r();
+    if (x < 0.5) s += 'lorem ipsum dolor '.slice(0, 1 + Math.floor(r() * 17));
+    else {
+      const p = PIECES[Math.floor(r() * PIECES.length)]!;
+      // Cut a piece in two with a colour code now and then: only the decoded view shows it whole.
+      if (r() < 0.2 && p.length > 4) {
+        const k = 1 + Math.floor(r() * (p.length - 2));
+        s += `${p.slice(0, k)}${r() < 0.5 ? '\x1b[1m' : '\x1b[0m'}${p.slice(k)}`;
+      } else s += p;
+    }
+  }
+  return s;
+}
+
+describe('export speed work, same answers', () => {
+  it('the redaction prefilter finds exactly what every pattern finds (randomised)', () => {
+    for (const secrets of [[], ['configured-value-4242']]) {
+      const fast = new Redactor(secrets);
+      const full = new Redactor(secrets, false);
+      const r = rng(secrets.length + 1);
+      let withHits = 0;
+      for (let k = 0; k < 3000; k++) {
+        const text = randomText(r, Math.floor(r() * 400));
+        const want = full.findWithContext(text);
+        expect(fast.findWithContext(text)).toEqual(want);
+        if (want.length) withHits++;
+      }
+      // The comparison is about texts with secrets in them, not only empty answers.
+      expect(withHits).toBeGreaterThan(1000);
+      // Texts with nothing to find, long (the common case of terminal output).
+      const quiet = Array.from({ length: 2000 }, (_, i) => `\rEpoch 3/20: ${i % 100}%|\u2588\u2588\u258c     | ${i}/48698 [01:02<02:10, 6.42it/s, loss=2.4031]\x1b[0m`).join('');
+      expect(fast.findWithContext(quiet)).toEqual(full.findWithContext(quiet));
+      expect(fast.redact(quiet).text).toBe(quiet);
+    }
+  });
+
+  it("a per-action line's planned tokens are the tokens of the line built", () => {
+    const m = (role: string, content: string, weight?: 0 | 1): OpenAIRecord['messages'][number] => (weight === undefined ? { role, content } : { role, content, weight });
+    const msgs: OpenAIRecord['messages'] = [m('system', 'You are an agent.'), m('user', 'Train the model.')];
+    for (let i = 0; i < 40; i++) {
+      msgs.push({ role: 'assistant', tool_calls: [{ id: `c${i}`, type: 'function', function: { name: 'run_command', arguments: `{"command":"tail -n ${i} log"}` } }], weight: i % 3 ? 1 : 0 });
+      msgs.push({ role: 'tool', tool_call_id: `c${i}`, content: 'loss 0.43 '.repeat(i * 7) });
+      if (i % 5 === 0) msgs.push(m('user', '<real_user>use bf16</real_user>'));
+    }
+    const rec: OpenAIRecord = { messages: msgs, tools: [{ type: 'function', function: { name: 'run_command' } }] };
+    for (const history of [undefined, 200, 1000, 5000]) {
+      const plans = perActionPlans(rec, history);
+      const built = perActionRecords(rec, history);
+      expect(plans.map((p) => p.tokens)).toEqual(built.map(recordTokenCount));
+      expect(plans.length).toBe(msgs.filter((x) => x.role === 'assistant' && x.weight === 1).length);
+    }
+  });
+
+  it('token counts cached by text equal fresh counts, for copies and for changed copies', () => {
+    resetTokenCache();
+    const long = 'the quick brown fox jumps over the lazy dog '.repeat(50);
+    const a = { role: 'tool', content: long };
+    const fresh = 3 + countTokens(long);
+    expect(messageTokens(a)).toBe(fresh);
+    expect(messageTokens({ ...a })).toBe(fresh);
+    const changed = { ...a, content: `${long}and more` };
+    expect(messageTokens(changed)).toBe(3 + countTokens(changed.content));
+  });
+
+  it('an export of recordings only builds no example and writes the recordings a full export writes', async () => {
+    const events = realisticSession().events;
+    const dir = join(root, 'home', 'sessions', 'S1');
+    await mkdir(dir, { recursive: true });
+    const t0 = events.find((e) => e.type === 'terminal.started')!.ts;
+    await writeRecording(dir, 'main', [{ ts: t0 + 10, data: '$ python train.py\r\n' }, { ts: t0 + 20, data: 'TOKEN=abcdefgh12345678\r\n' }]);
+    const base = { home: join(root, 'home'), sessions: [{ sessionId: 'S1', events, sessionDir: dir }], secrets: [], appVersion: 'x' };
+    const all = await exportBundle({ ...base, outDir: join(root, 'all'), formats: ['openai', 'sharegpt', 'mistral', 'trajectory', 'asciicast'] });
+    const cast = await exportBundle({ ...base, outDir: join(root, 'cast'), formats: ['asciicast'] });
+    expect(all.manifest.trajectories.length).toBeGreaterThan(0);
+    expect(cast.manifest.trajectories).toEqual([]);
+    expect(cast.manifest.actions).toEqual([]);
+    expect(cast.manifest.counts.tokens.total).toBe(0);
+    expect(cast.manifest.sessions[0]!.branches.filter((b) => b.exported).map((b) => b.branchId)).toEqual(all.manifest.sessions[0]!.branches.filter((b) => b.exported).map((b) => b.branchId));
+    const rel = 'terminals/S1/main.cast';
+    expect(await readFile(join(root, 'cast', rel), 'utf8')).toBe(await readFile(join(root, 'all', rel), 'utf8'));
+    expect(cast.manifest.files.find((f) => f.path === rel)).toEqual(all.manifest.files.find((f) => f.path === rel));
+  });
+});
