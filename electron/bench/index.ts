@@ -1,6 +1,7 @@
 // `npm run bench`: throughput of the session store and of terminal recording, each
 // beside a raw `fs` baseline measured in the same run on the same disk; then open,
-// memory, export and timing-index lookups on a generated long session (session.ts).
+// memory, export and timing-index lookups on a generated long session (session.ts);
+// imports (import.ts) and merging many bundles (merge.ts) beside reading the same bytes.
 import { closeSync, fdatasyncSync, openSync, writeSync, statSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { spawn } from 'node:child_process';
@@ -12,6 +13,7 @@ import { resourcesDir } from '../core/paths';
 import type { SessionEventBody } from '../../shared/events';
 import { benchChild, benchSession } from './session';
 import { benchImport } from './import';
+import { benchMerge } from './merge';
 
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 200_000);
 const FLOOD_BYTES = Number(process.env.BENCH_FLOOD_BYTES ?? 200_000_000);
@@ -118,6 +120,7 @@ async function main(): Promise<void> {
     await benchEvents(dir);
     await benchSession(dir);
     await benchImport(dir);
+    await benchMerge(dir);
     await benchPty(dir);
   } finally {
     await rm(dir, { recursive: true, force: true });

@@ -93,7 +93,11 @@ export interface InputStep {
   raw: Record<string, unknown>;
   /** Line in the input's trajectory.jsonl. */
   line: number;
-  /** What must be equal in every copy of the step (its place in the tree, its reply, its results). */
+  /**
+   * What must be equal in every copy of the step (its place in the tree, its reply, its
+   * results), as a digest: the text itself would keep a second copy of every
+   * observation of every input in memory.
+   */
   core: string;
   /** A reply with text or calls: an action that can be trained. */
   isAction: boolean;
@@ -150,6 +154,7 @@ export function badBundle(path: string, message: string, details?: unknown): Apo
 }
 
 const sha256hex = (b: Buffer | string): string => createHash('sha256').update(b).digest('hex');
+const sha256b64 = (s: string): string => createHash('sha256').update(s).digest('base64');
 
 /** Every file under `dir`, as bundle-relative paths with `/`; symbolic links reported apart. */
 async function listFolder(dir: string): Promise<{ files: string[]; links: string[] }> {
@@ -305,7 +310,7 @@ function parseRecord<T>(schema: z.ZodType<T>, v: unknown, where: string): T | st
 }
 
 function coreOf(rec: StepRecord): string {
-  return canonicalJson({ parentId: rec.parentId, branchId: rec.branchId, depth: rec.depth, response: rec.response ? { content: rec.response.content, toolCalls: rec.response.toolCalls } : null, results: rec.results });
+  return sha256b64(canonicalJson({ parentId: rec.parentId, branchId: rec.branchId, depth: rec.depth, response: rec.response ? { content: rec.response.content, toolCalls: rec.response.toolCalls } : null, results: rec.results }));
 }
 
 /**
