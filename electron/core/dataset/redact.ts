@@ -180,9 +180,9 @@ for (const p of PATTERNS) if (p.group && !p.re.hasIndices) p.re = new RegExp(p.r
 //
 // Every match of a pattern contains a literal part (its anchor, below, in the same case
 // rule as the pattern), so a pattern whose anchor is not in the text cannot match and
-// is not run. One combined scan (case-insensitive: a superset) rules out most texts at
-// once; measured on a 30-hour session's terminal output, the ~17 regexes over every
-// 1 MB window were most of the export's time, and that output holds no anchor at all.
+// is not run. One combined scan per case rule rules out most texts at once. Measured on
+// a 30-hour session's terminal output: the ~17 regexes over every 1 MB window were most
+// of the export's time, and most of that output holds no anchor at all.
 const ANCHORS: RegExp[] = [
   /PRIVATE KEY/, // private-key
   /sk-ant-/, // anthropic-key
@@ -202,12 +202,14 @@ const ANCHORS: RegExp[] = [
   new RegExp(`--[A-Za-z0-9-]{0,40}?${KEYWORD}`, 'i'), // assignment (--flag)
 ];
 if (ANCHORS.length !== PATTERNS.length) throw new Error('redact: one anchor per pattern');
-const ANY_ANCHOR = new RegExp(ANCHORS.map((a) => `(?:${a.source})`).join('|'), 'i');
+// Split by case rule: one case-insensitive alternation over everything scanned 3× slower.
+const ANY_CASED = new RegExp(ANCHORS.filter((a) => !a.ignoreCase).map((a) => `(?:${a.source})`).join('|'));
+const ANY_UNCASED = new RegExp(ANCHORS.filter((a) => a.ignoreCase).map((a) => `(?:${a.source})`).join('|'), 'i');
 const ALL_PATTERNS = PATTERNS.map((_, i) => i);
 
 /** Indices of the patterns that may match `vt` (the text as it reads). */
 function candidatePatterns(vt: string): number[] {
-  if (!ANY_ANCHOR.test(vt)) return [];
+  if (!ANY_CASED.test(vt) && !ANY_UNCASED.test(vt)) return [];
   const out: number[] = [];
   ANCHORS.forEach((a, i) => {
     if (a.test(vt)) out.push(i);
@@ -744,6 +746,9 @@ export class StreamRedactor<M> {
       const b = a + seg.data.length;
       if (a >= cut) {
         keep.push(seg);
+      } else if (b <= cut && (mi >= ms.length || ms[mi]!.start >= b)) {
+        // Nothing to replace in it (the common case): the segment as it came, not a slice of the window.
+        this.emit(seg.data, seg.meta, []);
       } else {
         const end = Math.min(b, cut);
         let out = '';
