@@ -46,6 +46,8 @@ export interface SessionInfo {
   live: boolean;
   terminals: TerminalInfo[];
   steps: number;
+  /** When its last step started (absent: no step yet). */
+  lastStepAt?: number;
   /** The state of its rollout in this host (absent: none ran since the host started). */
   run?: RolloutState | 'idle';
 }

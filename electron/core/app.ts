@@ -248,7 +248,7 @@ export class ApolloCore {
       updatedAt: entry.updatedAt,
       live: live.length > 0,
       terminals: terminalsOf(s.events, live.map((t) => t.info())),
-      steps: s.events.reduce((n, e) => n + (e.type === 'step.started' ? 1 : 0), 0),
+      ...stepsOf(s.events),
       ...this.runOf(id),
     };
   }
@@ -257,7 +257,7 @@ export class ApolloCore {
   listSessions(): SessionInfo[] {
     return this.ws.list().map((e) => {
       const live = this.pty.list(e.id).map((t) => t.info());
-      return { ...e, live: live.length > 0, terminals: live, steps: 0, ...this.runOf(e.id) };
+      return { ...e, live: live.length > 0, terminals: live, steps: e.steps ?? 0, ...this.runOf(e.id) };
     });
   }
 
@@ -342,4 +342,16 @@ function safeUserName(): string {
   } catch {
     return 'annotator';
   }
+}
+
+/** The step count and when the last step started, from a session's events. */
+function stepsOf(events: readonly SessionEvent[]): Pick<SessionInfo, 'steps' | 'lastStepAt'> {
+  let steps = 0;
+  let lastStepAt: number | undefined;
+  for (const e of events) {
+    if (e.type !== 'step.started') continue;
+    steps++;
+    lastStepAt = Math.max(lastStepAt ?? 0, e.ts);
+  }
+  return lastStepAt === undefined ? { steps } : { steps, lastStepAt };
 }

@@ -1,7 +1,8 @@
 // Automated accessibility checks (issue 13): axe-core finds no serious or critical
 // violation on the screens an annotator uses all day, at 1280×720: the session list,
-// a live session with its terminal, the trajectory and the step inspector, the Filter
-// view, Settings and the keyboard help. (axe is evaluated into the page; the context
+// a live session with its terminal, the trajectory and the step inspector, the branch
+// and rewind dialogs, the Filter view and its export dialog, Settings, the keyboard help
+// and the Merge view. (axe is evaluated into the page; the context
 // bypasses the page's CSP, which allows no script but the app's own.)
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
@@ -63,10 +64,27 @@ describe('accessibility', () => {
     found['trajectory + inspector'] = await violations();
     await page.getByTestId('branch-tree-toggle').click();
     found['branch tree'] = await violations();
+    await page.getByTestId('branch-here').click();
+    await page.getByTestId('branch-dialog').waitFor();
+    found['branch dialog'] = await violations();
+    await page.getByTestId('branch-mode-manual').click();
+    found['branch dialog (by hand)'] = await violations();
+    await page.keyboard.press('Escape');
+    await page.getByTestId('branch-dialog').waitFor({ state: 'detached' });
+    await page.getByTestId('rewind-here').click();
+    await page.getByTestId('rewind-dialog').waitFor();
+    found['rewind dialog'] = await violations();
+    await page.keyboard.press('Escape');
+    await page.getByTestId('rewind-dialog').waitFor({ state: 'detached' });
 
     await page.getByTestId('view-filter').click();
     await page.getByTestId('filter-row').first().waitFor();
     found['filter'] = await violations();
+    await page.getByTestId('export-open').click();
+    await page.getByTestId('export-dialog').waitFor();
+    found['export dialog'] = await violations();
+    await page.getByTestId('export-close').click();
+    await page.getByTestId('export-dialog').waitFor({ state: 'detached' });
     await page.keyboard.press('?');
     await page.getByTestId('shortcuts-dialog').waitFor();
     found['keyboard help'] = await violations();
@@ -75,6 +93,17 @@ describe('accessibility', () => {
     await page.getByTestId('settings-open').click();
     await page.getByTestId('settings-dialog').waitFor();
     found['settings'] = await violations();
+    await page.keyboard.press('Escape');
+    await page.getByTestId('settings-dialog').waitFor({ state: 'detached' });
+
+    await page.getByTestId('merge-open').click();
+    await page.getByTestId('merge-view').waitFor();
+    found['merge view'] = await violations();
+    // With an input it cannot read: the list of bundles and the dry run's error.
+    await page.getByTestId('merge-path').fill(join(cwd, 'not-a-bundle'));
+    await page.getByTestId('merge-add').click();
+    await page.getByTestId('merge-plan-error').waitFor({ timeout: 15_000 });
+    found['merge view (error)'] = await violations();
 
     for (const [screen, list] of Object.entries(found)) expect(list, screen).toEqual([]);
   });

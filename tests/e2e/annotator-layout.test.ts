@@ -89,4 +89,74 @@ describe('layout at 1280×720', () => {
     expect(ring).toBe('2px');
     await page.screenshot({ path: join(SHOTS, 'layout-1280.png') });
   });
+
+  it('resizes both side panels by dragging or with the arrow keys, within limits, and keeps the widths', async () => {
+    const sidebar = page.locator('aside.sidebar');
+    const panel = page.getByTestId('trajectory-panel');
+    const term = page.getByTestId('terminal');
+    const width = async (l: typeof sidebar) => Math.round((await l.boundingBox())!.width);
+    const side0 = await width(sidebar);
+    const panel0 = await width(panel);
+
+    // Drag the session list's edge 80 px to the right.
+    const handle = page.getByTestId('sidebar-resizer');
+    const box = (await handle.boundingBox())!;
+    await page.mouse.move(box.x + box.width / 2, box.y + 200);
+    await page.mouse.down();
+    await page.mouse.move(box.x + box.width / 2 + 40, box.y + 200, { steps: 4 });
+    await page.mouse.move(box.x + box.width / 2 + 80, box.y + 200, { steps: 4 });
+    await page.mouse.up();
+    await expect.poll(() => width(sidebar)).toBe(side0 + 80);
+    await expect(handle.getAttribute('aria-valuenow')).resolves.toBe(String(side0 + 80));
+
+    // The trajectory's edge from the keyboard: ← widens it (the edge moves left), → narrows, Shift takes larger steps.
+    const edge = page.getByTestId('panel-resizer');
+    await edge.focus();
+    await page.keyboard.press('ArrowLeft');
+    await page.keyboard.press('ArrowLeft');
+    await expect.poll(() => width(panel)).toBe(panel0 + 32);
+    await page.keyboard.press('Shift+ArrowRight');
+    await expect.poll(() => width(panel)).toBe(panel0 + 32 - 64);
+    // Arrow keys on the handle do not also move the trajectory's selection or reach the terminal.
+    await expect(edge.evaluate((el) => el === document.activeElement)).resolves.toBe(true);
+    // Home: its narrowest (440: its tools fit); End: as wide as leaves the terminal 400 px.
+    await page.keyboard.press('Home');
+    await expect.poll(() => width(panel)).toBe(440);
+    await page.keyboard.press('End');
+    await expect.poll(async () => (await term.boundingBox())!.width).toBeGreaterThanOrEqual(380);
+    expect(await width(panel)).toBeLessThanOrEqual(900);
+    expect(await width(panel)).toBeGreaterThan(panel0);
+    // A drag far past the limit stops at it.
+    const b2 = (await handle.boundingBox())!;
+    await page.mouse.move(b2.x + b2.width / 2, b2.y + 200);
+    await page.mouse.down();
+    await page.mouse.move(b2.x - 600, b2.y + 200, { steps: 5 });
+    await page.mouse.up();
+    await expect.poll(() => width(sidebar)).toBe(220);
+    await page.getByTestId('panel-resizer').focus();
+    await page.keyboard.press('Home');
+    await page.getByTestId('session-item').filter({ hasText: /sales report/i }).click();
+    await page.getByTestId('step').first().waitFor();
+    await page.screenshot({ path: join(SHOTS, 'layout-narrowest-1280.png') });
+    await page.getByTestId('sidebar-resizer').focus();
+    for (let i = 0; i < 3; i++) await page.keyboard.press('ArrowRight');
+    await expect.poll(() => width(sidebar)).toBe(220 + 48);
+    await page.getByTestId('panel-resizer').focus();
+    await page.keyboard.press('Home');
+    for (let i = 0; i < 5; i++) await page.keyboard.press('ArrowLeft');
+    await expect.poll(() => width(panel)).toBe(440 + 80);
+    await page.screenshot({ path: join(SHOTS, 'layout-resized-1280.png') });
+
+    // The widths survive a reload, and a larger window.
+    await page.reload();
+    await page.getByTestId('trajectory-panel').waitFor();
+    await expect.poll(() => width(sidebar)).toBe(220 + 48);
+    await expect.poll(() => width(panel)).toBe(440 + 80);
+    await page.setViewportSize({ width: 1400, height: 900 });
+    await page.getByTestId('sidebar-resizer').focus();
+    await page.keyboard.press('Shift+ArrowRight');
+    await expect.poll(() => width(sidebar)).toBe(220 + 48 + 64);
+    await page.screenshot({ path: join(SHOTS, 'layout-resized-1400.png') });
+    await page.setViewportSize({ width: 1280, height: 720 });
+  });
 });

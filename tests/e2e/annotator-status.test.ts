@@ -88,6 +88,16 @@ describe('sidebar run state', () => {
     looks.set('idle', await look(me));
     await expect.poll(() => runOf(/Old recording/)).toBe('recorded');
     looks.set('recorded', await look(/Old recording/));
+    // A session never opened here shows its step count and the time of its last step (from the index).
+    await expect(item(/Old recording/).getByTestId('session-steps').innerText()).resolves.toBe('2 steps');
+    await expect(item(/Old recording/).getByTestId('session-ago').getAttribute('data-of')).resolves.toBe('step');
+    await expect(item(/Old recording/).getByTestId('session-ago').innerText()).resolves.toMatch(/^2026-01-05/);
+    await expect(item(me).getByTestId('session-steps').innerText()).resolves.toBe('no steps');
+    // A second tab that opens no session: its list follows the steps from the host's events.
+    const watcher = await browser.newPage({ viewport: { width: 1280, height: 720 } });
+    await watcher.goto(server.url);
+    const watched = watcher.getByTestId('session-item').filter({ hasText: me });
+    await expect(watched.getByTestId('session-steps').innerText()).resolves.toBe('no steps');
 
     await page.getByTestId('start-rollout').click();
     await page.getByTestId('rollout-task').fill('Echo a few things.');
@@ -96,6 +106,8 @@ describe('sidebar run state', () => {
     await expect(item(me).getByTestId('session-run-text').innerText()).resolves.toBe('running');
     looks.set('running', await look(me));
     await page.screenshot({ path: join(SHOTS, 'status-running-1400.png') });
+    // The session shows running before request 1 reaches the fake endpoint: let it through once it is held.
+    await expect.poll(() => gate !== null, { timeout: 15_000 }).toBe(true);
     gate?.();
 
     // Request 2 is slow: pause while it is in flight.
@@ -116,6 +128,23 @@ describe('sidebar run state', () => {
     await expect.poll(() => runOf(me), { timeout: 15_000 }).toBe('finished');
     await expect(item(me).getByTestId('session-run-text').innerText()).resolves.toBe('finished');
     looks.set('finished', await look(me));
+    const steps = await page.getByTestId('step').count();
+    expect(steps).toBeGreaterThan(1);
+    await expect(item(me).getByTestId('session-steps').innerText()).resolves.toBe(`${steps} steps`);
+    await expect(item(me).getByTestId('session-ago').innerText()).resolves.toBe('now');
+    await expect.poll(() => watched.getByTestId('session-steps').innerText()).toBe(`${steps} steps`);
+    await expect(watched.getByTestId('session-ago').innerText()).resolves.toBe('now');
+    await expect(watcher.getByTestId('step').count()).resolves.toBe(0);
+    await watcher.close();
+    // A new tab, which has opened no session, gets the same count from the host's session index.
+    const other = await browser.newPage({ viewport: { width: 1280, height: 720 } });
+    await other.goto(server.url);
+    const there = other.getByTestId('session-item').filter({ hasText: me });
+    await expect(there.getByTestId('session-steps').innerText()).resolves.toBe(`${steps} steps`);
+    await expect(other.getByTestId('step').count()).resolves.toBe(0);
+    await other.locator('aside.sidebar').screenshot({ path: join(SHOTS, 'sidebar-steps-1280.png') });
+    await other.close();
+    await page.locator('aside.sidebar').screenshot({ path: join(SHOTS, 'sidebar-steps-1400.png') });
     await page.screenshot({ path: join(SHOTS, 'status-finished-1400.png') });
 
     // Every state looks different.

@@ -2,7 +2,7 @@
 // writer must not undo what it saved), a lost index is rebuilt with its settings and
 // says what it could not recover, and no session folder becomes a ghost from 1970.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, readdir, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { ApolloCore } from '../../electron/core/app';
@@ -118,5 +118,51 @@ describe('rebuilding a lost index', () => {
     expect(rebuilt.warnings.join('\n')).toMatch(/listed by id: headless/);
     expect(rebuilt.warnings.join('\n')).toMatch(/empty log were left out: ghost/);
     await rebuilt.close();
+  });
+});
+
+describe('step counts in the index (issue 13: the sidebar shows them for sessions not opened)', () => {
+  const step = (n: number) => ({ type: 'step.started' as const, stepId: `s${n}`, parentId: n > 1 ? `s${n - 1}` : null, branchId: 'main', depth: n, rolloutId: 'r1' });
+
+  it('counts steps as they are appended, keeps them across opens, and rebuilds them from the log', async () => {
+    const home = join(dir, 'ws');
+    let ws = await Workspace.open(home);
+    const s = await ws.create({ name: 'counted', cwd: dir });
+    expect(ws.list()[0]).toMatchObject({ steps: 0 });
+    await s.append(step(1));
+    const second = await s.append(step(2));
+    await s.append({ type: 'warning', message: 'not a step' });
+    expect(ws.list()[0]).toMatchObject({ steps: 2, lastStepAt: second.ts });
+    await ws.close();
+
+    ws = await Workspace.open(home);
+    expect(ws.list()[0]).toMatchObject({ steps: 2, lastStepAt: second.ts });
+    await ws.close();
+
+    await rm(join(home, 'workspace.json'));
+    ws = await Workspace.open(home);
+    expect(ws.list()[0]).toMatchObject({ name: 'counted', steps: 2, lastStepAt: second.ts });
+    await ws.close();
+  });
+
+  it('reads the count of an older index entry (no steps field) from its log once', async () => {
+    const home = join(dir, 'ws');
+    let ws = await Workspace.open(home);
+    const s = await ws.create({ name: 'old index', cwd: dir });
+    const first = await s.append(step(1));
+    await ws.close();
+    const file = join(home, 'workspace.json');
+    const data = JSON.parse(await readFile(file, 'utf8')) as { sessions: Record<string, Record<string, unknown>> };
+    for (const e of Object.values(data.sessions)) {
+      delete e.steps;
+      delete e.lastStepAt;
+    }
+    await writeFile(file, JSON.stringify(data));
+    // The index is newer than the log: only the missing count makes it read the log.
+    const later = new Date(Date.now() + 60_000);
+    await utimes(file, later, later);
+    ws = await Workspace.open(home);
+    expect(ws.list()[0]).toMatchObject({ name: 'old index', steps: 1, lastStepAt: first.ts });
+    await ws.close();
   });
 });

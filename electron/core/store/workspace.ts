@@ -18,6 +18,10 @@ export interface SessionIndexEntry {
   cwd: string;
   createdAt: number;
   updatedAt: number;
+  /** Steps in its log (step.started events), so the list shows them without opening it (absent in older indexes: refreshed from the log at open). */
+  steps?: number;
+  /** When its last step started. */
+  lastStepAt?: number;
 }
 
 export interface WorkspaceData {
@@ -286,11 +290,13 @@ export class Workspace {
       if (known) {
         const st = await stat(join(this.sessionsDir(), id, 'events.jsonl')).catch(() => null);
         // Equal counts as newer: file times are coarse (a clock tick), and a read too many costs little.
-        if (!st || st.mtimeMs < indexMtimeMs) continue;
+        // An entry of an older index has no step count: read it from the log once.
+        if (!st || (st.mtimeMs < indexMtimeMs && known.steps !== undefined)) continue;
       }
       const entry = await this.entryFromLog(id);
       if (entry && (!known || JSON.stringify(entry.entry) !== JSON.stringify(known))) {
-        this.db.data.sessions[id] = entry.created || !known ? entry.entry : { ...known, updatedAt: entry.entry.updatedAt };
+        const { updatedAt, steps, lastStepAt } = entry.entry;
+        this.db.data.sessions[id] = entry.created || !known ? entry.entry : { ...known, updatedAt, steps, lastStepAt };
         changed = true;
       }
     }
@@ -319,11 +325,22 @@ export class Workspace {
     } catch {
       return null;
     }
-    const entry: SessionIndexEntry = { id, name: id, cwd: '', createdAt: 0, updatedAt: 0 };
+    const entry: SessionIndexEntry = { id, name: id, cwd: '', createdAt: 0, updatedAt: 0, steps: 0 };
     let created = false;
     let firstTs = 0;
     for (const line of text.split('\n')) {
-      // Only the few naming events matter; skip parsing the rest.
+      // Only the few naming events and the steps matter; skip parsing the rest.
+      if (line.includes('"step.started"')) {
+        try {
+          const ev = JSON.parse(line) as SessionEvent;
+          if (ev.type === 'step.started') {
+            entry.steps! += 1;
+            entry.lastStepAt = Math.max(entry.lastStepAt ?? 0, ev.ts);
+          }
+        } catch {
+          // corrupt line: the session loader reports it
+        }
+      }
       if (!line.includes('"session.')) {
         const ts = /"ts":(\d+)/.exec(line);
         if (ts) firstTs ||= Number(ts[1]);
@@ -422,7 +439,7 @@ export class Workspace {
       await rm(dir, { recursive: true, force: true }).catch(() => undefined);
       throw diskError(err, 'create the session');
     }
-    this.db.data.sessions[id] = { id, name, cwd, createdAt: ev.ts, updatedAt: ev.ts };
+    this.db.data.sessions[id] = { id, name, cwd, createdAt: ev.ts, updatedAt: ev.ts, steps: 0 };
     // The log holds the session: an index that cannot be written now is repaired from it at the next open.
     await this.save().catch(() => undefined);
     return log;
@@ -472,6 +489,11 @@ export class Workspace {
     // The session list sorts and ages sessions by their last activity: exporting a
     // bundle records export.made in every exported session, and must not make them all "now".
     if (ev.type !== 'export.made') e.updatedAt = ev.ts;
+    // Counted as they are appended, so the list has them without reading any log.
+    if (ev.type === 'step.started') {
+      e.steps = (e.steps ?? 0) + 1;
+      e.lastStepAt = ev.ts;
+    }
     if (ev.type === 'session.renamed') {
       e.name = ev.name;
       // The log holds the fact; a failed index write (disk full) is repaired at the

@@ -19,6 +19,7 @@ const RAIL_PX = 36;
 export function App() {
   const connection = useApp((s) => s.connection);
   const panelWidth = useApp((s) => s.panelWidth);
+  const sidebarWidth = useApp((s) => s.sidebarWidth);
   const sidebarCollapsed = useApp((s) => s.sidebarCollapsed);
   const panelCollapsed = useApp((s) => s.panelCollapsed);
   const filterView = useApp(selectFilterView);
@@ -36,7 +37,7 @@ export function App() {
     );
   }
   return (
-    <div className="app" style={{ gridTemplateColumns: `${sidebarCollapsed ? RAIL_PX : 220}px minmax(0, 1fr) ${panelCollapsed && !filterView && !mergeOpen ? RAIL_PX : panelWidth}px` }}>
+    <div className="app" style={{ gridTemplateColumns: `${sidebarCollapsed ? RAIL_PX : sidebarWidth}px minmax(0, 1fr) ${panelCollapsed && !filterView && !mergeOpen ? RAIL_PX : panelWidth}px` }}>
       <Sidebar />
       {mergeOpen ? (
         <MergeView />

@@ -6,6 +6,8 @@ import { latestRollout } from '../lib/trajectoryView';
 import type { AppState } from '../store';
 import { countRunning, selectTerminals } from '../store/terminals';
 import { Icon } from './Icon';
+import { PanelResizer } from './PanelResizer';
+import { PANEL_LIMITS } from '../store/view';
 import { SessionImport } from './SessionImport';
 
 /**
@@ -73,6 +75,9 @@ export function Sidebar() {
   const mergeOpen = useApp((s) => s.mergeOpen);
   const setMergeOpen = useApp((s) => s.setMergeOpen);
 
+  const width = useApp((s) => s.sidebarWidth);
+  const setWidth = useApp((s) => s.setSidebarWidth);
+
   if (collapsed) return <SidebarRail sessions={sessions} onExpand={() => setCollapsed(false)} />;
   return (
     <aside className="sidebar" aria-label="Sessions">
@@ -121,6 +126,8 @@ export function Sidebar() {
           <Icon name="merge" size={13} /> Merge bundles…
         </button>
       </div>
+      {/* Last in the tab order: the edge between the list and what follows it. */}
+      <PanelResizer testId="sidebar-resizer" label="Resize the session list" width={width} {...PANEL_LIMITS.sidebar} edge="right" onWidth={setWidth} />
     </aside>
   );
 }
@@ -195,7 +202,7 @@ function SessionItem({ session }: { session: SessionInfo }) {
           type="button"
           className="session-main session-open"
           aria-current={active ? 'true' : undefined}
-          title={`${session.name} — ${RUN_TEXT[status]} · last activity ${new Date(session.updatedAt).toLocaleString()}`}
+          title={`${session.name} — ${RUN_TEXT[status]} · ${stepsText(session.steps)}${session.lastStepAt ? `, the last at ${new Date(session.lastStepAt).toLocaleString()}` : ''} · last activity ${new Date(session.updatedAt).toLocaleString()}`}
           onKeyDown={(e) => {
             if (e.key === 'F2') setRenaming(session.id);
             if (e.key === 'Delete') openDialog({ kind: 'delete-session', sessionId: session.id });
@@ -208,7 +215,13 @@ function SessionItem({ session }: { session: SessionInfo }) {
             <span className={`run-text run-${status}`} data-testid="session-run-text">
               {RUN_TEXT[status]}
             </span>
-            {session.steps > 0 && ` · ${session.steps} step${session.steps === 1 ? '' : 's'}`} · <span data-testid="session-ago">{formatAgo(session.updatedAt)}</span>
+            {' · '}
+            <span className="session-steps" data-testid="session-steps">{stepsText(session.steps)}</span>
+            {/* The time since its last step (what a running session is doing); its last activity before its first. */}
+            {' · '}
+            <span className="session-ago" data-testid="session-ago" data-of={session.lastStepAt ? 'step' : 'activity'}>
+              {formatAgo(session.lastStepAt ?? session.updatedAt)}
+            </span>
           </span>
         </button>
       )}
@@ -244,6 +257,10 @@ function SessionItem({ session }: { session: SessionInfo }) {
       )}
     </li>
   );
+}
+
+function stepsText(n: number): string {
+  return n === 0 ? 'no steps' : `${n} step${n === 1 ? '' : 's'}`;
 }
 
 function RenameInput({ session }: { session: SessionInfo }) {

@@ -4,7 +4,8 @@
 import { useCallback, useMemo, useState, type ReactNode } from 'react';
 import type { Comment, Guidance, Step } from '../../../shared/trajectory';
 import { useApp, useAppStore } from '../context';
-import { dragResize } from './dragResize';
+import { PanelResizer } from './PanelResizer';
+import { PANEL_LIMITS } from '../store/view';
 import { branchContains, branchLabel, isActive, latestRollout, listBranches } from '../lib/trajectoryView';
 import { showBranchTerminal } from './trajectory/actions';
 import { estimateStepHeight, StepRow } from './trajectory/StepRow';
@@ -36,7 +37,7 @@ export function TrajectoryPanel() {
   }
   return (
     <aside className="side-panel" aria-label="Trajectory" data-testid="trajectory-panel">
-      <PanelResizer />
+      <TrajectoryResizer />
       <div className="panel-head">
         <button type="button" className="icon-btn" data-testid="panel-collapse" title="Fold the trajectory panel (more room for the terminal)" aria-label="Fold the trajectory panel" onClick={() => setCollapsed(true)}>
           <Icon name="panelRight" size={15} />
@@ -57,23 +58,10 @@ export function TrajectoryPanel() {
   );
 }
 
-function PanelResizer() {
+function TrajectoryResizer() {
   const setWidth = useApp((s) => s.setPanelWidth);
   const width = useApp((s) => s.panelWidth);
-  return (
-    <div
-      className="panel-resizer"
-      role="separator"
-      aria-orientation="vertical"
-      aria-label="Resize the trajectory panel"
-      aria-valuenow={width}
-      tabIndex={-1}
-      onPointerDown={(e) => {
-        const start = width;
-        dragResize(e, (dx) => setWidth(start - dx));
-      }}
-    />
-  );
+  return <PanelResizer testId="panel-resizer" label="Resize the trajectory panel" width={width} {...PANEL_LIMITS.panel} edge="left" onWidth={setWidth} />;
 }
 
 function BranchSelect({ tv }: { tv: TrajectoryView }) {

@@ -2,6 +2,7 @@
 import type { LoadReport, SessionInfo } from '../../../shared/types';
 import type { Transport } from '../../../shared/transport';
 import type { ArgsOf } from '../../../shared/contract/index';
+import type { SessionEvent } from '../../../shared/events';
 import type { Slice } from './types';
 import { describeError, type Outcome } from '../lib/errors';
 
@@ -31,7 +32,10 @@ export interface SessionsSlice {
   applySessionList(list: SessionInfo[]): void;
   /** A full view of one session (result of sessions.open/create/rename): authoritative. */
   upsertSession(s: SessionInfo): void;
-  setSessionSteps(sessionId: string, steps: number): void;
+  /** The step count (and when the last step started) of a session, as the open trajectory knows it. */
+  setSessionSteps(sessionId: string, steps: number, lastStepAt?: number): void;
+  /** New events of a session that is not open here: its step count and last-step time follow them. */
+  countSessionSteps(sessionId: string, events: readonly SessionEvent[]): void;
   createSession(input: NewSessionInput): Promise<Outcome<SessionInfo>>;
   renameSession(sessionId: string, name: string): Promise<boolean>;
   deleteSession(sessionId: string): Promise<boolean>;
@@ -73,7 +77,7 @@ export const createSessionsSlice =
       const known = new Map(get().sessions.map((s) => [s.id, s]));
       const merged = list.map((s) => {
         const prev = known.get(s.id);
-        return prev && prev.steps > s.steps ? { ...s, steps: prev.steps } : s;
+        return prev && prev.steps > s.steps ? { ...s, steps: prev.steps, lastStepAt: Math.max(prev.lastStepAt ?? 0, s.lastStepAt ?? 0) || undefined } : s;
       });
       set({ sessions: sortSessions(merged) });
       for (const s of list) get().mergeTerminals(s.id, s.terminals);
@@ -89,10 +93,22 @@ export const createSessionsSlice =
       get().replaceTerminals(s.id, s.terminals);
     },
 
-    setSessionSteps: (sessionId, steps) => {
+    setSessionSteps: (sessionId, steps, lastStepAt) => {
       const cur = get().sessions.find((s) => s.id === sessionId);
-      if (!cur || cur.steps === steps) return;
-      set({ sessions: get().sessions.map((s) => (s.id === sessionId ? { ...s, steps } : s)) });
+      if (!cur || (cur.steps === steps && cur.lastStepAt === (lastStepAt ?? cur.lastStepAt))) return;
+      set({ sessions: get().sessions.map((s) => (s.id === sessionId ? { ...s, steps, lastStepAt: lastStepAt ?? s.lastStepAt } : s)) });
+    },
+
+    countSessionSteps: (sessionId, events) => {
+      let n = 0;
+      let last = 0;
+      for (const e of events) {
+        if (e.type !== 'step.started') continue;
+        n++;
+        last = Math.max(last, e.ts);
+      }
+      const cur = get().sessions.find((s) => s.id === sessionId);
+      if (n && cur) get().setSessionSteps(sessionId, cur.steps + n, Math.max(cur.lastStepAt ?? 0, last));
     },
 
     createSession: async (input) => {

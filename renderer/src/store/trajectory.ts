@@ -109,7 +109,7 @@ export const createTrajectorySlice: Slice<TrajectorySlice> = (set, get) => ({
     for (const ev of pendingLoads.get(sessionId) ?? []) fold(ev);
     pendingLoads.delete(sessionId);
     set({ trajectories: { ...get().trajectories, [sessionId]: { t, lastSeq, version: 1, retry, pauses, ...notes } } });
-    get().setSessionSteps(sessionId, t.order.length);
+    get().setSessionSteps(sessionId, t.order.length, lastStepAt(t));
   },
 
   applySessionEvents: (sessionId, events) => {
@@ -119,7 +119,11 @@ export const createTrajectorySlice: Slice<TrajectorySlice> = (set, get) => ({
       return;
     }
     const entry = get().trajectories[sessionId];
-    if (!entry) return; // not open here: nothing to keep up to date
+    if (!entry) {
+      // Not open here: only its step count and last-step time in the session list follow it.
+      get().countSessionSteps(sessionId, events);
+      return;
+    }
     let lastSeq = entry.lastSeq;
     let changed = false;
     let retry = entry.retry;
@@ -158,7 +162,7 @@ export const createTrajectorySlice: Slice<TrajectorySlice> = (set, get) => ({
     if (sent?.some((g) => g.guidanceId && entry.t.guidance.has(g.guidanceId))) {
       set({ pendingGuidance: { ...get().pendingGuidance, [sessionId]: sent.filter((g) => !(g.guidanceId && entry.t.guidance.has(g.guidanceId))) } });
     }
-    get().setSessionSteps(sessionId, entry.t.order.length);
+    get().setSessionSteps(sessionId, entry.t.order.length, lastStepAt(entry.t));
   },
 
   dropTrajectory: (sessionId) => {
@@ -168,3 +172,9 @@ export const createTrajectorySlice: Slice<TrajectorySlice> = (set, get) => ({
     set({ trajectories: rest });
   },
 });
+
+/** When the trajectory's newest step started (undefined: no step). */
+function lastStepAt(t: Trajectory): number | undefined {
+  const id = t.order[t.order.length - 1];
+  return id ? t.steps.get(id)?.startedAt : undefined;
+}

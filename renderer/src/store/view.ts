@@ -1,7 +1,41 @@
 // How the open session is being looked at: which branch and step are selected,
 // whether the view follows the live end of the rollout, the inspector tab, which
-// step sections are expanded, pane sizes. Renderer-only state, never persisted.
+// step sections are expanded, pane sizes. Renderer-only state; only the side panels'
+// widths are kept across reloads (localStorage).
 import type { Slice } from './types';
+
+/** Widths a side panel can be dragged to (px): narrower clips its text, wider leaves the terminal no room. */
+export const PANEL_LIMITS = { sidebar: { min: 220, max: 420 }, panel: { min: 440, max: 900 } } as const;
+/** The terminal between the side panels keeps at least this much. */
+const MIN_MAIN_PX = 400;
+const WIDTHS_KEY = 'apollo.panelWidths';
+/** The browser's storage and window width where there is one (the store has no DOM types: plain-Node tests load it). */
+const browser = globalThis as { localStorage?: { getItem(k: string): string | null; setItem(k: string, v: string): void }; innerWidth?: number };
+
+function storedWidths(): { sidebar?: number; panel?: number } {
+  try {
+    const v = JSON.parse(browser.localStorage?.getItem(WIDTHS_KEY) ?? '{}') as unknown;
+    return typeof v === 'object' && v !== null ? (v as { sidebar?: number; panel?: number }) : {};
+  } catch {
+    return {};
+  }
+}
+
+function storeWidths(w: { sidebar: number; panel: number }): void {
+  try {
+    browser.localStorage?.setItem(WIDTHS_KEY, JSON.stringify(w));
+  } catch {
+    // storage full or refused: the width lasts until the reload
+  }
+}
+
+/** `px` within the panel's limits and the window's room beside the other panel. */
+function clampWidth(which: keyof typeof PANEL_LIMITS, px: unknown, other: number): number {
+  const { min, max } = PANEL_LIMITS[which];
+  const room = browser.innerWidth === undefined ? max : browser.innerWidth - other - MIN_MAIN_PX;
+  const n = typeof px === 'number' && Number.isFinite(px) ? px : which === 'sidebar' ? 220 : 500;
+  return Math.round(Math.max(min, Math.min(max, room, n)));
+}
 
 export type InspectorTab = 'output' | 'context' | 'files' | 'comments';
 
@@ -25,7 +59,9 @@ export interface ViewSlice {
   expandObservations: boolean;
   /** Hide the one-line thought/observation previews of collapsed steps (denser list). */
   compactRows: boolean;
+  /** Widths of the trajectory panel and the session list (px), kept in localStorage. */
   panelWidth: number;
+  sidebarWidth: number;
   inspectorHeight: number;
   /** Side panels folded to a narrow rail (at 1280 px the terminal was 67 columns wide between them). */
   sidebarCollapsed: boolean;
@@ -45,11 +81,14 @@ export interface ViewSlice {
   setExpandAll(kind: 'thoughts' | 'observations', on: boolean): void;
   setCompactRows(on: boolean): void;
   setPanelWidth(px: number): void;
+  setSidebarWidth(px: number): void;
   setSidebarCollapsed(on: boolean): void;
   setPanelCollapsed(on: boolean): void;
   setInspectorHeight(px: number): void;
   focusComment(): void;
 }
+
+const stored = storedWidths();
 
 export const createViewSlice: Slice<ViewSlice> = (set, get) => ({
   views: {},
@@ -59,7 +98,8 @@ export const createViewSlice: Slice<ViewSlice> = (set, get) => ({
   expandThoughts: false,
   expandObservations: false,
   compactRows: false,
-  panelWidth: 500,
+  panelWidth: Math.round(Math.max(PANEL_LIMITS.panel.min, Math.min(PANEL_LIMITS.panel.max, Number(stored.panel) || 500))),
+  sidebarWidth: Math.round(Math.max(PANEL_LIMITS.sidebar.min, Math.min(PANEL_LIMITS.sidebar.max, Number(stored.sidebar) || 220))),
   inspectorHeight: 300,
   sidebarCollapsed: false,
   panelCollapsed: false,
@@ -109,7 +149,18 @@ export const createViewSlice: Slice<ViewSlice> = (set, get) => ({
   },
 
   setCompactRows: (compactRows) => set({ compactRows }),
-  setPanelWidth: (px) => set({ panelWidth: Math.round(Math.min(900, Math.max(320, px))) }),
+  setPanelWidth: (px) => {
+    const panelWidth = clampWidth('panel', px, get().sidebarWidth);
+    if (panelWidth === get().panelWidth) return;
+    set({ panelWidth });
+    storeWidths({ panel: panelWidth, sidebar: get().sidebarWidth });
+  },
+  setSidebarWidth: (px) => {
+    const sidebarWidth = clampWidth('sidebar', px, get().panelWidth);
+    if (sidebarWidth === get().sidebarWidth) return;
+    set({ sidebarWidth });
+    storeWidths({ panel: get().panelWidth, sidebar: sidebarWidth });
+  },
   setSidebarCollapsed: (sidebarCollapsed) => set({ sidebarCollapsed }),
   setPanelCollapsed: (panelCollapsed) => set({ panelCollapsed }),
   setInspectorHeight: (px) => set({ inspectorHeight: Math.round(Math.min(900, Math.max(120, px))) }),
