@@ -7,6 +7,7 @@
 //   export openai / all formats             vs `cat` of the session folder
 //   get_session_output(since_timestamp)     vs the full parse of the timing log it replaced
 //   converting an old session's timing log  vs one such parse
+//   search across the session               vs grep -r -i -F over its folder
 //
 // Memory and export are measured in child processes (a fresh heap each, peak RSS from
 // the OS), so one row's garbage does not count against the next.
@@ -26,6 +27,7 @@ import { ApolloCore } from '../core/app';
 import { resourcesDir } from '../core/paths';
 import { exportBundle, EXPORT_FORMATS, type ExportFormat } from '../core/dataset/bundle';
 import { branchLeaf, foldTrajectory } from '../../shared/trajectory';
+import { SessionSearch } from '../core/search/session-search';
 import { FULL_SIZE, generateSession, verifyGenerated, type GenerateClaims } from './generate';
 
 const full = process.env.BENCH_FULL === '1';
@@ -219,5 +221,26 @@ export async function benchSession(scratch: string): Promise<void> {
   line('get_session_output(since) offset lookup', ms(lookup), ms(old), `${(old / lookup).toFixed(0)}× faster (goal < 5 ms)`,
     `binary search of ${entries.length.toLocaleString('en')} records (p95 ${ms(newTimes.sort((a, b) => a - b)[Math.floor(newTimes.length * 0.95)]!)}, open + lookup ${ms(coldMs)}); baseline: full parse of the ${(train[1].timingBytes / 1e6).toFixed(1)} MB JSONL per call, +${parseRss.toFixed(0)} MB RSS`);
   line('timing index: convert an old session on open', ms(convertMs), ms(old), `${(convertMs / old).toFixed(1)}× one parse`, 'once per terminal, written beside the JSONL and renamed into place');
+  // ---- search across the session (terminal output through the index beside each recording)
+  const log = await readEventLog(join(dir, 'events.jsonl'));
+  const search = new SessionSearch(dir, () => log.events);
+  await Promise.all((await readdir(tdir)).filter((f) => f.endsWith('.search.idx')).map((f) => rm(join(tdir, f), { force: true })));
+  const s0 = performance.now();
+  await search.search('zzz-index-build', { limit: 1 });
+  const buildMs = performance.now() - s0;
+  const queries = ['CUDA out of memory', 'bf16', 'Traceback', 'val_loss', 'Epoch 7/20', 'PASSED', 'zzzqqq', 'ckpt/epoch_3', 'hf_', 'nvidia-smi', 'loss=9.99', 'guidance'];
+  const qTimes: number[] = [];
+  for (const q of queries) {
+    const t0 = performance.now();
+    await search.search(q, { limit: 200 });
+    qTimes.push(performance.now() - t0);
+  }
+  // Baseline: grep -i -F -c over the session folder, one query (the same files, read from the page cache).
+  const g0 = performance.now();
+  spawnSync('grep', ['-r', '-i', '-F', '-c', 'Traceback', dir], { stdio: 'ignore' });
+  const grepMs = performance.now() - g0;
+  const sorted = [...qTimes].sort((a, b) => a - b);
+  line('search across the session, per query', ms(median(qTimes)), ms(grepMs), `${(grepMs / median(qTimes)).toFixed(0)}× faster than grep (goal < 200 ms)`,
+    `${queries.length} queries, max ${ms(sorted.at(-1)!)}, up to 200 results each; the index built once in ${ms(buildMs)} (then kept beside each recording)`);
   console.log('  not measured here: keyboard echo during a flood and flood throughput with the UI attached (they need the renderer in Chromium); see the terminal rows below for the flood without UI');
 }

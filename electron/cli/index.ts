@@ -13,6 +13,7 @@ import { mergeCommand } from './merge';
 import { keysCommand, signCommand } from './keys';
 import { importCommand } from './import';
 import { benchCommand } from './bench';
+import { searchCommand } from './search';
 import { envCommand } from './env';
 import { describeParseError, USAGE_EXIT, UsageError } from './usage';
 
@@ -42,6 +43,7 @@ export const cliCommands: Record<string, CliCommand> = {
   keys: keysCommand,
   import: importCommand,
   bench: benchCommand,
+  search: searchCommand,
   env: envCommand,
 };
 

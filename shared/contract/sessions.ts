@@ -5,6 +5,7 @@ import type { SessionEvent } from '../events';
 
 const id = z.string().min(1).max(200);
 export const terminalName = z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'letters, digits, _ . - (1-64)');
+export const SEARCH_KINDS = ['action', 'observation', 'guidance', 'comment', 'summary', 'terminal'] as const;
 
 const terminalSpec = z.object({
   id: terminalName,
@@ -63,7 +64,44 @@ export const sessionCommands = {
       end: z.number().int().min(0).optional(),
     }),
   ),
+  /**
+   * Search the session: actions, observations, guidance, comments, summaries and terminal
+   * output, case-insensitively, for one string; results in the order things happened.
+   */
+  'sessions.search': command<SearchResponse>()(
+    z.object({
+      sessionId: id,
+      query: z.string().min(1).max(1000),
+      limit: z.number().int().min(1).max(10_000).optional(),
+      kinds: z.array(z.enum(SEARCH_KINDS)).max(SEARCH_KINDS.length).optional(),
+    }),
+  ),
 };
+
+/** Where a search result is. */
+export type SearchKind = (typeof SEARCH_KINDS)[number];
+
+export interface SearchResult {
+  kind: SearchKind;
+  /** The step to jump to (for terminal output: the step running when it was written); null: none yet. */
+  stepId: string | null;
+  /** When it was recorded (ms epoch). */
+  ts: number;
+  /** Text around the match (whitespace folded; terminal controls removed). */
+  snippet: string;
+  /** Character offset of the match in its text (log results). */
+  at?: number;
+  /** Terminal results: the recording and the byte offset of the match in it. */
+  terminalId?: string;
+  offset?: number;
+}
+
+export interface SearchResponse {
+  results: SearchResult[];
+  /** More matches than `limit` exist. */
+  truncated: boolean;
+  ms: number;
+}
 
 export interface SessionPushEvents {
   /** Live terminal output. `offset` is the recording offset of the first byte. */

@@ -5,6 +5,7 @@ import type { TerminalReplay } from '../../../shared/types';
 import type { ApolloCore } from '../app';
 import type { HandlerMap } from '../dispatch';
 import { APP_VERSION } from '../version';
+import { sessionSearch } from '../search/session-search';
 import { EnvProfiles } from '../env/profiles';
 import { testEnvironment } from '../env/probe';
 import { LOCAL } from '../env/local';
@@ -55,6 +56,11 @@ export function sessionHandlers(core: ApolloCore): HandlerMap {
     'sessions.delete': async ({ sessionId }) => {
       await core.deleteSession(sessionId);
       return { deleted: true as const };
+    },
+
+    'sessions.search': async ({ sessionId, query, limit, kinds }) => {
+      const s = await core.session(sessionId);
+      return sessionSearch(s).search(query, { limit, kinds });
     },
 
     'sessions.open': async ({ sessionId }) => {

@@ -1,0 +1,194 @@
+// Search across a session: actions (the model's text and tool calls), observations,
+// guidance, comments, summaries, and the output of its terminals. Each result names the
+// step to jump to, and terminal results the byte offset in the recording.
+//
+// The event log's texts are already in memory with the session (30 MB for a 30-hour
+// run): they are kept lower-cased, added as events arrive, and scanned per query (tens
+// of ms). The terminal output (800 MB) is not: it is searched through a trigram index
+// kept beside each recording (terminal-index.ts), so a query reads only the blocks
+// that can hold a match. A terminal match belongs to the step that was running when
+// it was written (its time from the timing index).
+//
+// A query is one string, matched as it is (not split into words), case-insensitively
+// (ASCII letters in terminal output; any letter in the log's texts).
+import { open, readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { SessionEvent } from '../../../shared/events';
+import type { SearchKind, SearchResponse, SearchResult } from '../../../shared/contract/sessions';
+import { TimingIndex } from '../store/timing-index';
+import { TerminalSearchIndex } from './terminal-index';
+
+interface Doc {
+  kind: Exclude<SearchKind, 'terminal' | 'comment' | 'guidance'>;
+  stepId: string;
+  ts: number;
+  text: string;
+  lower: string;
+}
+
+const SNIPPET = 60;
+
+function lowerOf(text: string): string {
+  const l = text.toLowerCase();
+  // Offsets found in the lower-cased text must be offsets in the text.
+  return l.length === text.length ? l : text.replace(/[A-Z]/g, (c) => c.toLowerCase());
+}
+
+function snippetOf(text: string, at: number, len: number): string {
+  const a = Math.max(0, at - SNIPPET);
+  const b = Math.min(text.length, at + len + SNIPPET);
+  return `${a > 0 ? '…' : ''}${text.slice(a, b).replace(/\s+/g, ' ')}${b < text.length ? '…' : ''}`;
+}
+
+// Terminal bytes as text for a snippet: escape sequences dropped, controls as spaces.
+const TERMINAL_NOISE = /\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|[\x00-\x1f\x7f]+/g;
+
+export class SessionSearch {
+  private readonly docs: Doc[] = [];
+  private seen = 0;
+  private readonly comments = new Map<string, { stepId: string; text: string; ts: number }>();
+  private readonly guidance = new Map<string, { text: string; ts: number; stepId: string | null }>();
+  private readonly steps: Array<{ ts: number; stepId: string }> = [];
+  private readonly terminals = new Map<string, TerminalSearchIndex>();
+
+  constructor(
+    /** The session folder (events.jsonl, terminals/). */
+    readonly dir: string,
+    private readonly events: () => readonly SessionEvent[],
+  ) {}
+
+  /** Take in the events appended since the last query. */
+  private catchUp(): void {
+    const evs = this.events();
+    for (; this.seen < evs.length; this.seen++) {
+      const ev = evs[this.seen]!;
+      switch (ev.type) {
+        case 'step.started':
+          this.steps.push({ ts: ev.ts, stepId: ev.stepId });
+          break;
+        case 'model.response': {
+          const text = [ev.content, ...ev.toolCalls.map((c) => `${c.name} ${c.arguments}`)].filter(Boolean).join('\n');
+          if (text) this.docs.push({ kind: 'action', stepId: ev.stepId, ts: ev.ts, text, lower: lowerOf(text) });
+          break;
+        }
+        case 'action.result':
+          this.docs.push({ kind: 'observation', stepId: ev.stepId, ts: ev.ts, text: ev.observation, lower: lowerOf(ev.observation) });
+          break;
+        case 'summary.created':
+          this.docs.push({ kind: 'summary', stepId: ev.stepId, ts: ev.ts, text: ev.summary, lower: lowerOf(ev.summary) });
+          break;
+        case 'guidance.queued':
+          this.guidance.set(ev.guidanceId, { text: ev.text, ts: ev.ts, stepId: null });
+          break;
+        case 'guidance.delivered': {
+          const g = this.guidance.get(ev.guidanceId);
+          if (g) g.stepId = ev.stepId;
+          break;
+        }
+        case 'comment.added':
+          this.comments.set(ev.commentId, { stepId: ev.stepId, text: ev.text, ts: ev.ts });
+          break;
+        case 'comment.edited': {
+          const c = this.comments.get(ev.commentId);
+          if (c) c.text = ev.text;
+          break;
+        }
+        case 'comment.deleted':
+          this.comments.delete(ev.commentId);
+          break;
+        default:
+          break;
+      }
+    }
+  }
+
+  /** The step started last at or before `ts` (the one running then), or null. */
+  private stepAt(ts: number): string | null {
+    let lo = 0;
+    let hi = this.steps.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.steps[mid]!.ts <= ts) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo > 0 ? this.steps[lo - 1]!.stepId : null;
+  }
+
+  async search(query: string, opts: { limit?: number; kinds?: readonly SearchKind[] } = {}): Promise<SearchResponse> {
+    const t0 = performance.now();
+    const limit = Math.max(1, Math.min(opts.limit ?? 200, 10_000));
+    const kinds = new Set<SearchKind>(opts.kinds ?? ['action', 'observation', 'guidance', 'comment', 'summary', 'terminal']);
+    const q = query.trim();
+    if (!q) return { results: [], truncated: false, ms: 0 };
+    this.catchUp();
+    const lq = lowerOf(q);
+    const results: SearchResult[] = [];
+    let truncated = false;
+    const fromText = (kind: SearchKind, stepId: string | null, ts: number, text: string, lower: string): boolean => {
+      for (let at = lower.indexOf(lq); at >= 0; at = lower.indexOf(lq, at + lq.length)) {
+        if (results.length >= limit * 2) return false;
+        results.push({ kind, stepId, ts, at, snippet: snippetOf(text, at, q.length) });
+      }
+      return true;
+    };
+    scan: {
+      for (const d of this.docs) if (kinds.has(d.kind) && !fromText(d.kind, d.stepId, d.ts, d.text, d.lower)) {
+        truncated = true;
+        break scan;
+      }
+      if (kinds.has('guidance')) for (const g of this.guidance.values()) if (!fromText('guidance', g.stepId, g.ts, g.text, lowerOf(g.text))) {
+        truncated = true;
+        break scan;
+      }
+      if (kinds.has('comment')) for (const c of this.comments.values()) if (!fromText('comment', c.stepId, c.ts, c.text, lowerOf(c.text))) {
+        truncated = true;
+        break scan;
+      }
+    }
+    if (kinds.has('terminal')) {
+      const tdir = join(this.dir, 'terminals');
+      const files = await readdir(tdir).catch(() => [] as string[]);
+      for (const tid of files.filter((f) => f.endsWith('.out')).map((f) => f.slice(0, -4)).sort()) {
+        let idx = this.terminals.get(tid);
+        if (!idx) this.terminals.set(tid, (idx = new TerminalSearchIndex(tdir, tid)));
+        const { hits, more } = await idx.search(q, limit);
+        if (more) truncated = true;
+        if (!hits.length) continue;
+        const timing = await TimingIndex.open(tdir, tid).catch(() => null);
+        try {
+          const out = await open(idx.outPath, 'r');
+          try {
+            const buf = Buffer.allocUnsafe(SNIPPET * 2 + Buffer.byteLength(q) + 8);
+            for (const h of hits) {
+              const ts = (await timing?.timeAt(h.offset)) ?? 0;
+              const from = Math.max(0, h.offset - SNIPPET);
+              const { bytesRead } = await out.read(buf, 0, buf.length, from);
+              const text = buf.toString('utf8', 0, bytesRead).replace(TERMINAL_NOISE, ' ').replace(/\s+/g, ' ').trim();
+              results.push({ kind: 'terminal', stepId: this.stepAt(ts), ts, terminalId: tid, offset: h.offset, snippet: `…${text}…` });
+            }
+          } finally {
+            await out.close();
+          }
+        } finally {
+          await timing?.close();
+        }
+      }
+    }
+    // In the order things happened; the first `limit`.
+    results.sort((a, b) => a.ts - b.ts || (a.offset ?? 0) - (b.offset ?? 0));
+    if (results.length > limit) {
+      results.length = limit;
+      truncated = true;
+    }
+    return { results, truncated, ms: performance.now() - t0 };
+  }
+}
+
+const bySession = new WeakMap<object, SessionSearch>();
+
+/** The search of a session that stays open (its texts kept between queries). */
+export function sessionSearch(session: { dir: string; events: readonly SessionEvent[] }): SessionSearch {
+  let s = bySession.get(session);
+  if (!s) bySession.set(session, (s = new SessionSearch(session.dir, () => session.events)));
+  return s;
+}

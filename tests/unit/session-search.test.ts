@@ -1,0 +1,160 @@
+// Search across a session (actions, observations, guidance, comments, summaries,
+// terminal output): the answers of a brute-force scan, with the step to jump to; the
+// terminal index beside each recording finds matches across its block boundaries,
+// in output written after it was built, and survives a recording rewritten under it.
+import { appendFile, mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { generateSession, type GeneratedSession } from '../../electron/bench/generate';
+import { SessionSearch } from '../../electron/core/search/session-search';
+import { SEARCH_BLOCK, TerminalSearchIndex, foldBytes } from '../../electron/core/search/terminal-index';
+import { readEventLog } from '../../electron/core/store/event-log';
+import { parseTiming } from '../../electron/core/store/terminal-recording';
+import type { SessionEvent } from '../../shared/events';
+import type { HostMessage } from '../../shared/contract/index';
+import type { SearchResponse } from '../../shared/contract/sessions';
+import { ApolloCore } from '../../electron/core/app';
+
+let root: string;
+let g: GeneratedSession;
+let events: SessionEvent[];
+
+beforeAll(async () => {
+  root = await mkdtemp(join(tmpdir(), 'apollo-search-'));
+  g = await generateSession({ home: join(root, 'home'), steps: 60, hours: 2, terminalMb: 3, seed: 3 });
+  events = (await readEventLog(join(g.dir, 'events.jsonl'))).events;
+}, 120_000);
+afterAll(async () => {
+  await rm(root, { recursive: true, force: true });
+});
+
+/** Every case-insensitive (ASCII) occurrence of `q` in the file, the long way. */
+async function bruteOffsets(path: string, q: string): Promise<number[]> {
+  const hay = foldBytes(await readFile(path));
+  const needle = foldBytes(Buffer.from(q));
+  const out: number[] = [];
+  for (let at = hay.indexOf(needle); at >= 0; at = hay.indexOf(needle, at + 1)) out.push(at);
+  return out;
+}
+
+describe('session search', () => {
+  it('finds what a scan of the log finds, each with its step; comments as they are now', async () => {
+    const s = new SessionSearch(g.dir, () => events);
+    const guidance = events.find((e) => e.type === 'guidance.queued')!;
+    const word = guidance.type === 'guidance.queued' ? guidance.text.split(' ').slice(0, 3).join(' ') : '';
+    const r = await s.search(word.toUpperCase(), { kinds: ['guidance'] });
+    const queued = events.filter((e) => e.type === 'guidance.queued' && e.text.toLowerCase().includes(word.toLowerCase()));
+    expect(r.results.length).toBe(queued.length);
+    const delivered = new Map(events.flatMap((e) => (e.type === 'guidance.delivered' ? [[e.guidanceId, e.stepId] as const] : [])));
+    expect(r.results.map((x) => x.stepId).sort()).toEqual(queued.map((q) => (q.type === 'guidance.queued' ? delivered.get(q.guidanceId) ?? null : null)).sort());
+
+    // Observations: every occurrence, in the step that recorded it.
+    const q = 'nvidia a100';
+    const obs = await s.search(q, { kinds: ['observation'], limit: 10_000 });
+    let want = 0;
+    for (const e of events) if (e.type === 'action.result') want += e.observation.toLowerCase().split(q).length - 1;
+    expect(obs.results.length).toBe(want);
+    expect(want).toBeGreaterThan(0);
+    for (const x of obs.results) {
+      const ev = events.find((e) => e.type === 'action.result' && e.stepId === x.stepId)!;
+      expect(ev.type === 'action.result' && ev.observation.toLowerCase().slice(x.at!, x.at! + q.length)).toBe(q);
+    }
+
+    // Actions: the tool call's arguments are searched.
+    const act = await s.search('"sleep_time"', { kinds: ['action'] });
+    expect(act.results.length).toBe(events.filter((e) => e.type === 'model.response' && e.toolCalls.some((c) => c.name === 'sleep')).length);
+
+    // A comment edited after the search started is found by its new text; a deleted one is not.
+    const live = [...events];
+    const s2 = new SessionSearch(g.dir, () => live);
+    const c = events.find((e) => e.type === 'comment.added')!;
+    expect((await s2.search('needle-before', { kinds: ['comment'] })).results).toEqual([]);
+    live.push({ seq: 1e6, ts: live.at(-1)!.ts + 1, type: 'comment.edited', commentId: c.type === 'comment.added' ? c.commentId : '', text: 'Look here: needle-after the edit', author: 'alice' });
+    const edited = await s2.search('NEEDLE-AFTER', { kinds: ['comment'] });
+    expect(edited.results.map((x) => x.stepId)).toEqual([c.type === 'comment.added' ? c.stepId : null]);
+    live.push({ seq: 1e6 + 1, ts: live.at(-1)!.ts + 1, type: 'comment.deleted', commentId: c.type === 'comment.added' ? c.commentId : '', author: 'alice' });
+    expect((await s2.search('needle-after', { kinds: ['comment'] })).results).toEqual([]);
+  });
+
+  it('finds every match in the terminals a scan finds, at its offset, in the step running when it was written', async () => {
+    const s = new SessionSearch(g.dir, () => events);
+    const tdir = join(g.dir, 'terminals');
+    const starts = events.filter((e) => e.type === 'step.started').map((e) => ({ ts: e.ts, stepId: e.type === 'step.started' ? e.stepId : '' }));
+    for (const q of ['Traceback', 'PYTEST', 'val_loss', 'x', 'loss=2.3']) {
+      const r = await s.search(q, { kinds: ['terminal'], limit: 10_000 });
+      expect(r.truncated).toBe(false);
+      for (const tid of (await readdir(tdir)).filter((f) => f.endsWith('.out')).map((f) => f.slice(0, -4))) {
+        const got = r.results.filter((x) => x.terminalId === tid);
+        expect(got.map((x) => x.offset).sort((a, b) => a! - b!)).toEqual(await bruteOffsets(join(tdir, `${tid}.out`), q));
+        const timing = parseTiming(await readFile(join(tdir, `${tid}.timing.jsonl`), 'utf8'));
+        for (const x of got.slice(0, 50)) {
+          const e = [...timing].reverse().find((t) => t.offset <= x.offset!) ?? timing[0]!;
+          expect(x.ts).toBe(e.ts);
+          const step = [...starts].reverse().find((st) => st.ts <= x.ts);
+          expect(x.stepId).toBe(step?.stepId ?? null);
+        }
+      }
+    }
+    // The index was kept beside the recordings.
+    expect((await readdir(tdir)).filter((f) => f.endsWith('.search.idx')).length).toBeGreaterThan(0);
+  });
+
+  it('answers sessions.search through the contract, and refuses a bad query', async () => {
+    const core = await ApolloCore.open({ home: join(root, 'home'), resourcesDir: join(__dirname, '..', '..', 'resources'), host: 'web' });
+    try {
+      const replies = new Map<number, { ok: boolean; result?: unknown; error?: { code: string } }>();
+      const c = core.connect((m: HostMessage) => {
+        if (m.kind === 'res') replies.set(m.id, m as never);
+      });
+      const call = async (id: number, args: unknown) => {
+        await c.receive({ kind: 'req', id, cmd: 'sessions.search', args });
+        for (let i = 0; i < 500 && !replies.has(id); i++) await new Promise((r) => setTimeout(r, 10));
+        return replies.get(id)!;
+      };
+      const r = await call(1, { sessionId: g.id, query: 'Traceback', kinds: ['terminal'] });
+      expect(r.ok).toBe(true);
+      const res = r.result as SearchResponse;
+      expect(res.results.length).toBe((await bruteOffsets(join(g.dir, 'terminals', 'train.out'), 'Traceback')).length + (await bruteOffsets(join(g.dir, 'terminals', 'main.out'), 'Traceback')).length);
+      expect(res.results.every((x) => x.kind === 'terminal' && typeof x.offset === 'number')).toBe(true);
+      expect((await call(2, { sessionId: g.id, query: '' })).error?.code).toBe('BAD_REQUEST');
+      expect((await call(3, { sessionId: g.id, query: 'x', kinds: ['nope'] })).error?.code).toBe('BAD_REQUEST');
+      c.close();
+    } finally {
+      await core.close();
+    }
+  });
+
+  it('the terminal index finds matches across block boundaries, in output added later, and after the recording is rewritten', async () => {
+    const dir = join(root, 'blocks');
+    await mkdir(dir, { recursive: true });
+    const filler = (n: number, seed: number): Buffer => {
+      const b = Buffer.alloc(n);
+      let a = seed;
+      for (let i = 0; i < n; i++) {
+        a = (a * 1103515245 + 12345) >>> 0;
+        b[i] = 97 + ((a >>> 16) % 26);
+      }
+      return b;
+    };
+    const out = join(dir, 't.out');
+    const parts = [filler(SEARCH_BLOCK - 4, 1), Buffer.from('NeedleX'), filler(SEARCH_BLOCK * 3, 2), Buffer.from('needlex'), filler(1000, 3)];
+    await writeFile(out, Buffer.concat(parts));
+    const idx = new TerminalSearchIndex(dir, 't');
+    expect((await idx.search('needlex', 100)).hits.map((h) => h.offset)).toEqual(await bruteOffsets(out, 'needlex'));
+    expect(await idx.coveredBytes()).toBe(4 * SEARCH_BLOCK);
+    // Output after the index: scanned until there is enough to index.
+    await appendFile(out, Buffer.concat([filler(5000, 4), Buffer.from('NEEDLEX tail')]));
+    expect((await idx.search('needlex', 100)).hits.map((h) => h.offset)).toEqual(await bruteOffsets(out, 'needlex'));
+    // Rewritten under the index (a rollback, a restored copy): detected, rebuilt, right.
+    await writeFile(out, Buffer.concat([filler(SEARCH_BLOCK * 2, 9), Buffer.from('needlex'), filler(SEARCH_BLOCK * 3, 8)]));
+    const fresh = new TerminalSearchIndex(dir, 't');
+    expect((await fresh.search('needlex', 100)).hits.map((h) => h.offset)).toEqual(await bruteOffsets(out, 'needlex'));
+    expect((await idx.search('needlex', 100)).hits.map((h) => h.offset)).toEqual(await bruteOffsets(out, 'needlex'));
+    // A limit stops early and says there is more.
+    const many = await fresh.search('a', 10);
+    expect(many.hits.length).toBe(10);
+    expect(many.more).toBe(true);
+    expect((await stat(join(dir, 't.search.idx'))).size).toBe(64 + 5 * 4096);
+  });
+});
