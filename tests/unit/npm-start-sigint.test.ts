@@ -14,7 +14,7 @@ const ROOT = resolve(__dirname, '../..');
 describe.skipIf(process.platform === 'win32')('npm start and Ctrl-C', () => {
   it('shuts the server down in order when the whole process group gets SIGINT', async () => {
     if (!existsSync(join(ROOT, 'out/main/cli.js'))) throw new Error('build first: npx electron-vite build');
-    const root = await mkdtemp(join(tmpdir(), 'apollo-review-start-'));
+    const root = await mkdtemp(join(tmpdir(), 'apollo-npm-start-sigint-'));
     const home = join(root, 'ws');
     // detached: a process group of its own, as a shell gives a foreground job.
     const p = spawn(process.execPath, [join(ROOT, 'scripts/start.mjs'), '--port', '0', '--home', home], {

@@ -1,4 +1,4 @@
-// Review fixes in the PTY host: no terminal process may outlive the host or its
+// The PTY host: no terminal process may outlive the host or its
 // session (dispose or delete while a terminal is starting, delete while one is live).
 import { describe, expect, it } from 'vitest';
 import { mkdtemp, stat } from 'node:fs/promises';
@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import type { LiveTerminal } from '../../electron/core/pty/types';
 import { ptyWorkspace } from '../fixtures/shell-home';
 
-const fx = ptyWorkspace('apollo-review-pty-', { '.bashrc': 'PS1="$ "\n' });
+const fx = ptyWorkspace('apollo-pty-lifecycle-', { '.bashrc': 'PS1="$ "\n' });
 
 function alive(pid: number): boolean {
   try {

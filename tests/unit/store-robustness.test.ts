@@ -1,4 +1,4 @@
-// Review fixes in the store: offsets and sequence numbers after a failed commit,
+// The store under failure and races: offsets and sequence numbers after a failed commit,
 // appends racing close, a rollback that cannot be done, prototype keys as session
 // ids, delete racing an open, and a failed index write.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -15,7 +15,7 @@ import type { SessionEvent } from '../../shared/events';
 
 let dir: string;
 beforeEach(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'apollo-review-store-'));
+  dir = await mkdtemp(join(tmpdir(), 'apollo-store-robustness-'));
 });
 afterEach(async () => {
   await rm(dir, { recursive: true, force: true });

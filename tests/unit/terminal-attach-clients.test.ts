@@ -11,7 +11,7 @@ import type { PtyTerminal } from '../../electron/core/pty/terminal';
 let root: string;
 let core: ApolloCore;
 beforeAll(async () => {
-  root = await mkdtemp(join(tmpdir(), 'apollo-review-core-'));
+  root = await mkdtemp(join(tmpdir(), 'apollo-attach-clients-'));
   core = await ApolloCore.open({ home: join(root, 'ws'), resourcesDir: resolve('resources'), host: 'web' });
 });
 afterAll(async () => {

@@ -1,4 +1,4 @@
-// Review fixes in the web host: a malformed URL must not bring the server (and every
+// Web host robustness: a malformed URL must not bring the server (and every
 // terminal in it) down; a second client on a slow link must not make terminal output
 // pile up in the server's memory.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -16,7 +16,7 @@ let home: string;
 let host: WebHost;
 
 beforeAll(async () => {
-  testHost = await startTestHost('apollo-review-web-');
+  testHost = await startTestHost('apollo-webhost-robustness-');
   ({ home, host } = testHost);
 });
 afterAll(() => testHost.close());

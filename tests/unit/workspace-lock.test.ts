@@ -11,7 +11,7 @@ import { acquireWorkspaceLock, LOCK_FILE } from '../../electron/core/store/lock'
 let root: string;
 let home: string;
 beforeEach(async () => {
-  root = await mkdtemp(join(tmpdir(), 'apollo-review-lock-'));
+  root = await mkdtemp(join(tmpdir(), 'apollo-workspace-lock-'));
   home = join(root, 'ws');
 });
 afterEach(async () => {
