@@ -360,24 +360,49 @@ export function requestMessages(t: Trajectory, requestId: string): WireMessage[]
   return ownedRequestMessages(t, requestId)?.messages ?? null;
 }
 
-/** requestMessages with, for each message, the step it belongs to (null: none or unknown). */
-export function ownedRequestMessages(t: Trajectory, requestId: string): { messages: WireMessage[]; owners: (string | null)[] } | null {
+export type OwnedMessages = { messages: WireMessage[]; owners: (string | null)[] };
+
+/**
+ * requestMessages with, for each message, the step it belongs to (null: none or
+ * unknown). With `memo`, results are remembered and a chain stops at the first
+ * request already known: each request extends its base, so rebuilding every request
+ * of a long branch costs what each adds, not the whole chain each time. The arrays
+ * returned are shared with the memo: never change them.
+ */
+export function ownedRequestMessages(t: Trajectory, requestId: string, memo?: Map<string, OwnedMessages | null>): OwnedMessages | null {
+  const remember = (v: OwnedMessages | null): OwnedMessages | null => {
+    if (memo) {
+      memo.set(requestId, v);
+      // Only recent requests are bases of the next ones.
+      if (memo.size > 16) memo.delete(memo.keys().next().value!);
+    }
+    return v;
+  };
+  const hit = memo?.get(requestId);
+  if (hit !== undefined) return hit;
   const chain: RequestRecord[] = [];
   const seen = new Set<string>();
   let cur: string | null = requestId;
+  let base: OwnedMessages | null = null;
   while (cur !== null) {
-    if (seen.has(cur)) return null;
+    const known = memo?.get(cur);
+    if (known !== undefined) {
+      if (known === null) return remember(null);
+      base = known;
+      break;
+    }
+    if (seen.has(cur)) return remember(null);
     seen.add(cur);
     const r = t.requests.get(cur);
-    if (!r) return null;
+    if (!r) return remember(null);
     chain.push(r);
     cur = r.base;
   }
-  const messages: WireMessage[] = [];
-  const owners: (string | null)[] = [];
+  const messages: WireMessage[] = base ? base.messages.slice() : [];
+  const owners: (string | null)[] = base ? base.owners.slice() : [];
   for (let i = chain.length - 1; i >= 0; i--) {
     const r = chain[i]!;
-    if (r.keep > messages.length) return null;
+    if (r.keep > messages.length) return remember(null);
     messages.length = r.keep;
     owners.length = r.keep;
     r.append.forEach((m, j) => {
@@ -385,5 +410,5 @@ export function ownedRequestMessages(t: Trajectory, requestId: string): { messag
       owners.push(r.owners?.[j] ?? null);
     });
   }
-  return { messages, owners };
+  return remember({ messages, owners });
 }

@@ -20,7 +20,7 @@
 //   - a step whose log predates the request record gets the context today's prompt
 //     code builds, and the example says `source: 'reconstructed'`.
 import type { WireMessage } from '../../../shared/events';
-import { branchPath, effectiveLabel, ownedRequestMessages, type RequestRecord, type Step, type Trajectory } from '../../../shared/trajectory';
+import { branchPath, effectiveLabel, ownedRequestMessages, type OwnedMessages, type Step, type Trajectory } from '../../../shared/trajectory';
 import { assistantMessage, buildOwnedMessages, stepMessages, type ToolMode } from '../rollout/context';
 import { canonicalJson } from '../rollout/request-record';
 import { TOOL_SCHEMAS } from '../rollout/tools';
@@ -169,7 +169,7 @@ function* branchExamples(t: Trajectory, sessionId: string, branchId: string, pat
     yield* reconstructedExamples(t, sessionId, branchId, path, opts, ledger);
     return;
   }
-  const requests = new RequestMessages(t);
+  const requests: RequestMessages = new Map();
   let prev: { step: Step; ctx: Ctx } | null = null;
   for (const step of path) {
     const ctx = contextOf(t, step, branchId, path, prev, opts, requests);
@@ -190,73 +190,19 @@ function* reconstructedExamples(t: Trajectory, sessionId: string, branchId: stri
     if (i > 0 && s.summary) ends.push(i - 1);
   });
   ends.push(path.length - 1);
-  const requests = new RequestMessages(t);
+  const requests: RequestMessages = new Map();
   for (const i of ends) yield* finish(t, sessionId, branchId, path[i]!, contextOf(t, path[i]!, branchId, path, null, opts, requests), opts, ledger);
 }
 
-type Owned = { messages: WireMessage[]; owners: (string | null)[] };
-
-/**
- * ownedRequestMessages with the last results remembered. Each step's request extends
- * the one before it (its base), so building every request of a 2,500-step branch from
- * the oldest request on was quadratic (most of an OpenAI export's time); from the
- * remembered base it costs what the request adds. Same answers, null included for a
- * chain that is broken or cyclic. The arrays returned are shared: never changed.
- */
-class RequestMessages {
-  private readonly memo = new Map<string, Owned | null>();
-  constructor(private readonly t: Trajectory) {}
-
-  get(requestId: string): Owned | null {
-    const hit = this.memo.get(requestId);
-    if (hit !== undefined) return hit;
-    const chain: RequestRecord[] = [];
-    const seen = new Set<string>();
-    let cur: string | null = requestId;
-    let base: Owned | null = null;
-    while (cur !== null) {
-      const known = this.memo.get(cur);
-      if (known !== undefined) {
-        if (known === null) return this.remember(requestId, null);
-        base = known;
-        break;
-      }
-      if (seen.has(cur)) return this.remember(requestId, null);
-      seen.add(cur);
-      const r = this.t.requests.get(cur);
-      if (!r) return this.remember(requestId, null);
-      chain.push(r);
-      cur = r.base;
-    }
-    const messages = base ? base.messages.slice() : [];
-    const owners = base ? base.owners.slice() : [];
-    for (let i = chain.length - 1; i >= 0; i--) {
-      const r = chain[i]!;
-      if (r.keep > messages.length) return this.remember(requestId, null);
-      messages.length = r.keep;
-      owners.length = r.keep;
-      r.append.forEach((m, j) => {
-        messages.push(m);
-        owners.push(r.owners?.[j] ?? null);
-      });
-    }
-    return this.remember(requestId, { messages, owners });
-  }
-
-  private remember(id: string, v: Owned | null): Owned | null {
-    this.memo.set(id, v);
-    // Only recent requests are bases of the next ones.
-    if (this.memo.size > 16) this.memo.delete(this.memo.keys().next().value!);
-    return v;
-  }
-}
+/** Remembered request contexts of one branch walk (see ownedRequestMessages). */
+type RequestMessages = Map<string, OwnedMessages | null>;
 
 /** The context `step`'s reply was produced in. */
 function contextOf(t: Trajectory, step: Step, branchId: string, path: Step[], prev: { step: Step; ctx: Ctx } | null, opts: ExampleOptions, requests: RequestMessages): Ctx {
   const rid = step.response?.requestId ?? step.requestId;
   const rec = rid ? t.requests.get(rid) : undefined;
   if (rec) {
-    const owned = requests.get(rec.id);
+    const owned = ownedRequestMessages(t, rec.id, requests);
     const config = t.configs.get(rec.config);
     if (owned && config) {
       const tools = Array.isArray(config.tools) ? (config.tools as unknown[]) : undefined;
