@@ -347,15 +347,7 @@ export class CheckpointStore {
   files(commit: string): Promise<CheckpointFile[]> {
     return this.enqueue(async () => {
       const c = await this.resolveCommit(commit);
-      const out = await this.git(['ls-tree', '-r', '-z', '-l', '--full-tree', c]);
-      const files: CheckpointFile[] = [];
-      for (const rec of splitZ(out.stdout)) {
-        const tab = rec.indexOf('\t');
-        const [mode, type, sha, size] = rec.slice(0, tab).split(/ +/);
-        if (type !== 'blob' || !mode || !sha) continue;
-        files.push({ path: rec.slice(tab + 1), size: Number(size), sha, mode });
-      }
-      return files;
+      return parseLsTree((await this.git(['ls-tree', '-r', '-z', '-l', '--full-tree', c])).stdout);
     });
   }
 
@@ -1189,6 +1181,18 @@ export interface RawChange {
 }
 
 /** Parses `git diff-tree -r -z --raw --no-renames`: ":om nm os ns S\0path\0"... */
+/** The files of `git ls-tree -r -z -l` output (local and remote stores read it alike). */
+export function parseLsTree(buf: Buffer): CheckpointFile[] {
+  const files: CheckpointFile[] = [];
+  for (const rec of splitZ(buf)) {
+    const tab = rec.indexOf('\t');
+    const [mode, type, sha, size] = rec.slice(0, tab).split(/ +/);
+    if (type !== 'blob' || !mode || !sha) continue;
+    files.push({ path: rec.slice(tab + 1), size: Number(size), sha, mode });
+  }
+  return files;
+}
+
 export function parseRawDiff(buf: Buffer, encoding: 'utf8' | 'latin1' = 'utf8'): RawChange[] {
   const parts = splitZ(buf, encoding);
   const out: RawChange[] = [];

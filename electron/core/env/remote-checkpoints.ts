@@ -20,7 +20,7 @@ import { ApolloError } from '../../../shared/errors';
 import { CHECKPOINT_SETTING_HELP, DEFAULT_CHECKPOINT_BUDGET_BYTES, DEFAULT_CHECKPOINT_MAX_FILE_BYTES, formatByteSize, type CheckpointLimits } from '../../../shared/checkpoint-limits';
 import type { SkippedFile } from '../../../shared/events';
 import {
-  BUILTIN_EXCLUDES, SKIPPED_LIST_MAX, STAGE_PREFIX, blobBound, growthBound, normalizeRelPath, parseRawDiff, shadowGitConfig, treeBound,
+  BUILTIN_EXCLUDES, SKIPPED_LIST_MAX, STAGE_PREFIX, blobBound, growthBound, normalizeRelPath, parseLsTree, parseRawDiff, shadowGitConfig, treeBound,
   type CheckpointChange, type CheckpointFile, type CheckpointUsage, type OverBudgetDetails, type RawChange, type SnapshotResult,
 } from '../checkpoints/shadow-git';
 import { splitZ } from '../checkpoints/git-runner';
@@ -171,15 +171,7 @@ export class RemoteCheckpointStore implements Checkpoints {
   files(commit: string): Promise<CheckpointFile[]> {
     return this.enqueue(async () => {
       const c = await this.resolveCommit(commit);
-      const out = await this.git(`gs ls-tree -r -z -l --full-tree ${c}`);
-      const files: CheckpointFile[] = [];
-      for (const rec of splitZ(out.stdout)) {
-        const tab = rec.indexOf('\t');
-        const [mode, type, sha, size] = rec.slice(0, tab).split(/ +/);
-        if (type !== 'blob' || !mode || !sha) continue;
-        files.push({ path: rec.slice(tab + 1), size: Number(size), sha, mode });
-      }
-      return files;
+      return parseLsTree((await this.git(`gs ls-tree -r -z -l --full-tree ${c}`)).stdout);
     });
   }
 
