@@ -493,6 +493,12 @@ export class TimingIndex {
 
   private async write(): Promise<void> {
     if (!this.fh) return;
+    if (this.needsRebuild && (this.committedJsonl?.() ?? Infinity) < this.sourceBytes) {
+      // The rebuild reads the JSONL: wait until every entry appended here is in it,
+      // else the rebuilt index would lack them until the next open.
+      this.schedule();
+      return;
+    }
     if (this.needsRebuild) {
       // The JSONL holds every entry (the recording flushes it before this).
       await this.fh.close();
