@@ -130,8 +130,8 @@ export const DEFAULT_BUDGET_BYTES = DEFAULT_CHECKPOINT_BUDGET_BYTES;
 export const SKIPPED_LIST_MAX = 50;
 
 const EMPTY_BLOB = 'e69de29bb2d1d6434b8b29ae775ad8c2e48c5391';
-const EMPTY_TREE = '4b825dc642cb6eb9a060e54bf8d69288fbee4904';
-const ZERO_OID = '0000000000000000000000000000000000000000';
+export const EMPTY_TREE = '4b825dc642cb6eb9a060e54bf8d69288fbee4904';
+export const ZERO_OID = '0000000000000000000000000000000000000000';
 const TIP_REF = 'refs/heads/main';
 const BASE_REF = 'refs/apollo/base';
 /** Index-only marker that makes git walk into a nested repository as a plain directory. */
@@ -359,15 +359,7 @@ export class CheckpointStore {
       const raw = parseRawDiff(
         (await this.git(['diff-tree', '-r', '-z', '--no-renames', '--raw', fromC, toC])).stdout,
       );
-      const sizes = await this.blobSizes(raw.flatMap((c) => [c.oldSha, c.newSha]));
-      const side = (path: string, mode: string, sha: string): CheckpointFile | null =>
-        sha === ZERO_OID ? null : { path, mode, sha, size: sizes.get(sha) ?? 0 };
-      return raw.map((c) => ({
-        path: c.path,
-        status: c.status === 'A' ? 'added' : c.status === 'D' ? 'deleted' : c.status === 'T' ? 'typechange' : 'modified',
-        before: side(c.path, c.oldMode, c.oldSha),
-        after: side(c.path, c.newMode, c.newSha),
-      }));
+      return changesOf(raw, await this.blobSizes(raw.flatMap((c) => [c.oldSha, c.newSha])));
     });
   }
 
@@ -571,17 +563,7 @@ export class CheckpointStore {
     if (m.bytes + add <= budget) return add;
     // Packing loose objects may make room for a later step; never on this one's path.
     if (m.looseObjects > 0) this.startMaintenance();
-    const details: OverBudgetDetails = {
-      reason: 'over-budget', bytes: m.bytes, budgetBytes: budget, addBytes: add, setting: 'checkpointBudgetBytes',
-      skipped: skipped.list, skippedCount: skipped.count,
-    };
-    throw new ApolloError(
-      'DISK_FULL',
-      `not checkpointed: over budget (${formatByteSize(m.bytes)} of ${formatByteSize(budget)} used; this step would add about ${formatByteSize(add)}). ` +
-        `Raise the checkpoint budget (${CHECKPOINT_SETTING_HELP.budgetBytes}), leave big files out with a lower file size limit ` +
-        `(${CHECKPOINT_SETTING_HELP.maxFileBytes}), or remove old sessions.`,
-      details,
-    );
+    throw overBudgetError(m.bytes, budget, add, skipped);
   }
 
   /** Bytes the store grows by for the blobs of `scan` it does not hold yet (hashing, not writing). */
@@ -1181,6 +1163,32 @@ export interface RawChange {
 }
 
 /** Parses `git diff-tree -r -z --raw --no-renames`: ":om nm os ns S\0path\0"... */
+/** A snapshot refused for its size (local and remote stores say it alike). */
+export function overBudgetError(used: number, budget: number, add: number, skipped: { list: SkippedFile[]; count: number }): ApolloError {
+  const details: OverBudgetDetails = {
+    reason: 'over-budget', bytes: used, budgetBytes: budget, addBytes: add, setting: 'checkpointBudgetBytes',
+    skipped: skipped.list, skippedCount: skipped.count,
+  };
+  return new ApolloError(
+    'DISK_FULL',
+    `not checkpointed: over budget (${formatByteSize(used)} of ${formatByteSize(budget)} used; this step would add about ${formatByteSize(add)}). ` +
+      `Raise the checkpoint budget (${CHECKPOINT_SETTING_HELP.budgetBytes}), leave big files out with a lower file size limit ` +
+      `(${CHECKPOINT_SETTING_HELP.maxFileBytes}), or remove old sessions.`,
+    details,
+  );
+}
+
+/** `git diff-tree --raw` changes with their blob sizes, as the Files view shows them. */
+export function changesOf(raw: RawChange[], sizes: Map<string, number>): CheckpointChange[] {
+  const side = (path: string, mode: string, sha: string): CheckpointFile | null => (sha === ZERO_OID ? null : { path, mode, sha, size: sizes.get(sha) ?? 0 });
+  return raw.map((c) => ({
+    path: c.path,
+    status: c.status === 'A' ? 'added' : c.status === 'D' ? 'deleted' : c.status === 'T' ? 'typechange' : 'modified',
+    before: side(c.path, c.oldMode, c.oldSha),
+    after: side(c.path, c.newMode, c.newSha),
+  }));
+}
+
 /** The files of `git ls-tree -r -z -l` output (local and remote stores read it alike). */
 export function parseLsTree(buf: Buffer): CheckpointFile[] {
   const files: CheckpointFile[] = [];

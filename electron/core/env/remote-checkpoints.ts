@@ -17,11 +17,11 @@
 import { randomBytes } from 'node:crypto';
 import { posix } from 'node:path';
 import { ApolloError } from '../../../shared/errors';
-import { CHECKPOINT_SETTING_HELP, DEFAULT_CHECKPOINT_BUDGET_BYTES, DEFAULT_CHECKPOINT_MAX_FILE_BYTES, formatByteSize, type CheckpointLimits } from '../../../shared/checkpoint-limits';
+import { DEFAULT_CHECKPOINT_BUDGET_BYTES, DEFAULT_CHECKPOINT_MAX_FILE_BYTES, type CheckpointLimits } from '../../../shared/checkpoint-limits';
 import type { SkippedFile } from '../../../shared/events';
 import {
-  BUILTIN_EXCLUDES, SKIPPED_LIST_MAX, STAGE_PREFIX, blobBound, growthBound, normalizeRelPath, parseLsTree, parseRawDiff, shadowGitConfig, treeBound,
-  type CheckpointChange, type CheckpointFile, type CheckpointUsage, type OverBudgetDetails, type RawChange, type SnapshotResult,
+  BUILTIN_EXCLUDES, EMPTY_TREE, SKIPPED_LIST_MAX, ZERO_OID, STAGE_PREFIX, blobBound, growthBound, normalizeRelPath, changesOf, overBudgetError, parseLsTree, parseRawDiff, shadowGitConfig, treeBound,
+  type CheckpointChange, type CheckpointFile, type CheckpointUsage, type RawChange, type SnapshotResult,
 } from '../checkpoints/shadow-git';
 import { splitZ } from '../checkpoints/git-runner';
 import type { Checkpoints } from './checkpoints';
@@ -29,8 +29,6 @@ import { RUN_STDIN_SCRIPT, shq } from './posix';
 import type { ExecResult } from './types';
 
 const EMPTY_BLOB = 'e69de29bb2d1d6434b8b29ae775ad8c2e48c5391';
-const EMPTY_TREE = '4b825dc642cb6eb9a060e54bf8d69288fbee4904';
-const ZERO_OID = '0000000000000000000000000000000000000000';
 const TIP_REF = 'refs/heads/main';
 const BASE_REF = 'refs/apollo/base';
 const NESTED_PLACEHOLDER = '.apollo-checkpoint-nested';
@@ -180,14 +178,7 @@ export class RemoteCheckpointStore implements Checkpoints {
       const toC = await this.resolveCommit(to);
       const fromC = from === null ? EMPTY_TREE : await this.resolveCommit(from);
       const rawDiff = parseRawDiff((await this.git(`gs diff-tree -r -z --no-renames --raw ${fromC} ${toC}`)).stdout);
-      const sizes = await this.blobSizes(rawDiff.flatMap((c) => [c.oldSha, c.newSha]));
-      const side = (path: string, mode: string, sha: string): CheckpointFile | null => (sha === ZERO_OID ? null : { path, mode, sha, size: sizes.get(sha) ?? 0 });
-      return rawDiff.map((c) => ({
-        path: c.path,
-        status: c.status === 'A' ? 'added' : c.status === 'D' ? 'deleted' : c.status === 'T' ? 'typechange' : 'modified',
-        before: side(c.path, c.oldMode, c.oldSha),
-        after: side(c.path, c.newMode, c.newSha),
-      }));
+      return changesOf(rawDiff, await this.blobSizes(rawDiff.flatMap((c) => [c.oldSha, c.newSha])));
     });
   }
 
@@ -404,16 +395,7 @@ export class RemoteCheckpointStore implements Checkpoints {
     if (scan.storeBytes + add <= budget) return add;
     add = await this.newBlobBytes(scan);
     if (scan.storeBytes + add <= budget) return add;
-    const details: OverBudgetDetails = {
-      reason: 'over-budget', bytes: scan.storeBytes, budgetBytes: budget, addBytes: add, setting: 'checkpointBudgetBytes', skipped: skipped.list, skippedCount: skipped.count,
-    };
-    throw new ApolloError(
-      'DISK_FULL',
-      `not checkpointed: over budget (${formatByteSize(scan.storeBytes)} of ${formatByteSize(budget)} used; this step would add about ${formatByteSize(add)}). ` +
-        `Raise the checkpoint budget (${CHECKPOINT_SETTING_HELP.budgetBytes}), leave big files out with a lower file size limit ` +
-        `(${CHECKPOINT_SETTING_HELP.maxFileBytes}), or remove old sessions.`,
-      details,
-    );
+    throw overBudgetError(scan.storeBytes, budget, add, skipped);
   }
 
   /** Bytes the store grows by for the blobs of `scan` it does not hold yet (hashing, not writing). */
