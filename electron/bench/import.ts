@@ -1,10 +1,11 @@
 // Import throughput: a large asciicast and a large SFT JSONL imported in one
 // streaming pass, beside reading the same file, with the peak memory it took.
-import { createReadStream, createWriteStream, statSync } from 'node:fs';
+import { createWriteStream, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { importPath } from '../core/import/index';
 import { ApolloCore } from '../core/app';
 import { resourcesDir } from '../core/paths';
+import { peakRss, readAll } from './measure';
 
 const IMPORT_BYTES = Number(process.env.BENCH_IMPORT_BYTES ?? 200_000_000);
 const SFT_LINES = Number(process.env.BENCH_SFT_LINES ?? 2_000);
@@ -19,28 +20,6 @@ async function writeLines(path: string, header: string | null, line: (i: number)
   if (header) await put(header + '\n');
   for (let i = 0; !until(bytes, i); i++) await put(line(i) + '\n');
   await new Promise<void>((r) => out.end(r));
-}
-
-async function readAll(path: string): Promise<number> {
-  const t0 = performance.now();
-  for await (const _chunk of createReadStream(path, { highWaterMark: 1 << 20 })) {
-    // reading only
-  }
-  return performance.now() - t0;
-}
-
-/** Peak RSS above the start while `fn` runs (sampled every 20 ms). */
-async function peakRss<T>(fn: () => Promise<T>): Promise<{ value: T; mb: number }> {
-  const start = process.memoryUsage().rss;
-  let peak = start;
-  const timer = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 20);
-  try {
-    const value = await fn();
-    peak = Math.max(peak, process.memoryUsage().rss);
-    return { value, mb: (peak - start) / 1e6 };
-  } finally {
-    clearInterval(timer);
-  }
 }
 
 export async function benchImport(dir: string): Promise<void> {

@@ -2,13 +2,13 @@
 // collects them (a few sessions, each labelled by several annotators who disagree now
 // and then), merged by action like `apollo merge`, beside reading the same bytes, with
 // the peak memory the merge took above the process's start.
-import { createReadStream } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { SessionEvent, SessionEventBody } from '../../shared/events';
 import { exportBundle } from '../core/dataset/bundle';
 import { mergeBundles } from '../core/dataset/merge';
 import { fileKeyStore, loadSigningKey } from '../core/dataset/signing';
+import { peakRss, readAll } from './measure';
 
 const BUNDLES = Number(process.env.BENCH_MERGE_BUNDLES ?? 50);
 const STEPS = Number(process.env.BENCH_MERGE_STEPS ?? 2_000);
@@ -62,30 +62,6 @@ async function folderBytes(dir: string): Promise<{ bytes: number; files: string[
     bytes += (await stat(p)).size;
   }
   return { bytes, files };
-}
-
-async function readAll(files: readonly string[]): Promise<number> {
-  const t0 = performance.now();
-  for (const f of files) {
-    for await (const _chunk of createReadStream(f, { highWaterMark: 1 << 20 })) {
-      // reading only
-    }
-  }
-  return performance.now() - t0;
-}
-
-/** Peak RSS above the start while `fn` runs (sampled every 20 ms). */
-async function peakRss<T>(fn: () => Promise<T>): Promise<{ value: T; mb: number }> {
-  const start = process.memoryUsage().rss;
-  let peak = start;
-  const timer = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 20);
-  try {
-    const value = await fn();
-    peak = Math.max(peak, process.memoryUsage().rss);
-    return { value, mb: (peak - start) / 1e6 };
-  } finally {
-    clearInterval(timer);
-  }
 }
 
 export async function benchMerge(dir: string): Promise<void> {
