@@ -130,3 +130,16 @@ export type MergeReport = z.infer<typeof mergeReportSchema>;
 export type MergeConflict = z.infer<typeof conflictSchema>;
 export type Agreement = z.infer<typeof agreementSchema>;
 export type Signer = z.infer<typeof signerSchema>;
+
+// Figures as the CLI summary, the HTML report and the Merge view print them.
+export const formatRatio = (x: number | null): string => (x === null ? 'n/a' : x.toFixed(2));
+export const formatPercent = (x: number | null): string => (x === null ? 'n/a' : `${Math.round(x * 100)}%`);
+
+/** 1 h 05 min, 12 min, 40 s. */
+export function formatDuration(ms: number): string {
+  const s = Math.round(ms / 1000);
+  if (s < 60) return `${s} s`;
+  const m = Math.round(s / 60);
+  if (m < 60) return `${m} min`;
+  return `${Math.floor(m / 60)} h ${String(m % 60).padStart(2, '0')} min`;
+}

@@ -5,7 +5,7 @@ import { signingKeyFrom } from './keys';
 import { annotatorOption } from './label';
 import { parseTrustedKeys, type SigningKey, type TrustedKey } from '../core/dataset/signing';
 import { mergeBundles, parseMergePolicy, type MergeBundlesResult } from '../core/dataset/merge';
-import { formatDuration } from '../core/dataset/merge-report-html';
+import { formatDuration } from '../../shared/merge-report';
 import { MERGE_REPORT_FILES } from '../../shared/merge-report';
 
 const POLICIES = 'any-mask|majority|prefer:NAME[,NAME…]|manual';

@@ -151,7 +151,7 @@ const COMMIT_RE = /^[0-9a-fA-F]{4,64}$/;
 type Journal = Array<{ op: 'out' | 'in' | 'mkdir'; path: string } | { op: 'rmdir'; path: string; mode: number }>;
 
 /** What a scan of workDir found (paths raw: latin1, one char per byte). */
-interface Scan {
+export interface Scan {
   /** Anything listed by git (nothing listed: the index already matches workDir). */
   listed: boolean;
   /** Nested repositories (their folder, ending with '/'). */

@@ -4,21 +4,13 @@
 // text from a bundle (paths, names, notes, warnings) is escaped. The figures are the
 // ones in merge-report.json; the chart is inline SVG.
 import type { MergeReport } from '../../../shared/merge-report';
+import { formatDuration, formatPercent, formatRatio } from '../../../shared/merge-report';
 
 const ESC: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
 export const escapeHtml = (s: string): string => s.replace(/[&<>"']/g, (c) => ESC[c]!);
 
-const fixed = (x: number | null): string => (x === null ? 'n/a' : x.toFixed(2));
-const pct = (x: number | null): string => (x === null ? 'n/a' : `${Math.round(x * 100)}%`);
-
-/** 1 h 05 min, 12 min, 40 s. */
-export function formatDuration(ms: number): string {
-  const s = Math.round(ms / 1000);
-  if (s < 60) return `${s} s`;
-  const m = Math.round(s / 60);
-  if (m < 60) return `${m} min`;
-  return `${Math.floor(m / 60)} h ${String(m % 60).padStart(2, '0')} min`;
-}
+const fixed = formatRatio;
+const pct = formatPercent;
 
 const when = (t: number | null): string => (t === null ? '—' : new Date(t).toISOString().replace('T', ' ').replace(/\.\d+Z$/, ' UTC'));
 

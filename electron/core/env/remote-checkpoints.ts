@@ -21,7 +21,7 @@ import { DEFAULT_CHECKPOINT_BUDGET_BYTES, DEFAULT_CHECKPOINT_MAX_FILE_BYTES, typ
 import type { SkippedFile } from '../../../shared/events';
 import {
   BUILTIN_EXCLUDES, EMPTY_TREE, SKIPPED_LIST_MAX, ZERO_OID, STAGE_PREFIX, blobBound, growthBound, normalizeRelPath, changesOf, overBudgetError, parseLsTree, parseRawDiff, shadowGitConfig, treeBound,
-  type CheckpointChange, type CheckpointFile, type CheckpointUsage, type RawChange, type SnapshotResult,
+  type CheckpointChange, type CheckpointFile, type Scan as LocalScan, type CheckpointUsage, type RawChange, type SnapshotResult,
 } from '../checkpoints/shadow-git';
 import { splitZ } from '../checkpoints/git-runner';
 import type { Checkpoints } from './checkpoints';
@@ -55,16 +55,8 @@ export interface RemoteStoreOptions {
   faults?: { failAtSwapStep?: number };
 }
 
-/** What a scan found (paths raw: latin1, one char per byte), as in the local store. */
-interface Scan {
-  listed: boolean;
-  nested: string[];
-  fresh: Array<{ path: string; size: number; link?: boolean }>;
-  gone: string[];
-  tooBig: Array<{ path: string; size: number }>;
-  unreadable: Array<{ path: string; size: number }>;
-  excluded: string[];
-  grownBytes: number;
+/** What a scan found, as in the local store, plus the store's size from the same run. */
+interface Scan extends LocalScan {
   /** Store size as measured by the same run. */
   storeBytes: number;
   looseObjects: number;

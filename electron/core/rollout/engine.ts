@@ -350,8 +350,8 @@ export class Rollout {
     }
   }
 
-  /** Checks between steps; returns a result when the loop must end. */
-  private async boundary(): Promise<RunResult | null> {
+  /** A stop or pause the user asked for, recorded; null when neither was. */
+  private async userHalt(): Promise<RunResult | null> {
     if (this.stopRequested) {
       await this.setState('stopped', { reason: 'stopped by the user' });
       return 'stopped';
@@ -361,6 +361,13 @@ export class Rollout {
       await this.setState('paused', { reason: this.pauseReason });
       return 'paused';
     }
+    return null;
+  }
+
+  /** Checks between steps; returns a result when the loop must end. */
+  private async boundary(): Promise<RunResult | null> {
+    const halt = await this.userHalt();
+    if (halt) return halt;
     if (!this.currentId && this.stepsTaken >= this.opts.maxSteps) {
       await this.setState('stopped', { reason: `max steps reached (${this.opts.maxSteps})` });
       return 'stopped';
@@ -573,15 +580,8 @@ export class Rollout {
     } catch {
       // stopped or paused while waiting: decided below
     }
-    if (this.stopRequested) {
-      await this.setState('stopped', { reason: 'stopped by the user' });
-      return 'stopped';
-    }
-    if (this.pauseRequested) {
-      this.pauseRequested = false;
-      await this.setState('paused', { reason: this.pauseReason });
-      return 'paused';
-    }
+    const halt = await this.userHalt();
+    if (halt) return halt;
     this._state = 'running';
     this._error = undefined;
     await this.append({ type: 'rollout.state', rolloutId: this.id, state: 'running', reason: `the connection to environment ${env.name} is back` });

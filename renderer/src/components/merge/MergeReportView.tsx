@@ -2,17 +2,10 @@
 // a chart of their keep and mask labels and the estimated time spent), and agreement
 // with the number of actions behind each figure. The same figures as merge-report.html.
 import type { MergeReport } from '../../../../shared/merge-report';
+import { formatDuration, formatPercent, formatRatio } from '../../../../shared/merge-report';
 
-const fixed = (x: number | null): string => (x === null ? 'n/a' : x.toFixed(2));
-const pct = (x: number | null): string => (x === null ? 'n/a' : `${Math.round(x * 100)}%`);
-
-export function formatDuration(ms: number): string {
-  const s = Math.round(ms / 1000);
-  if (s < 60) return `${s} s`;
-  const m = Math.round(s / 60);
-  if (m < 60) return `${m} min`;
-  return `${Math.floor(m / 60)} h ${String(m % 60).padStart(2, '0')} min`;
-}
+const fixed = formatRatio;
+const pct = formatPercent;
 
 export function MergeSummary({ report: r }: { report: MergeReport }) {
   const e = r.examples;
