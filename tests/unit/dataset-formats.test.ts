@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
 import { foldTrajectory, type Trajectory } from '../../shared/trajectory';
-import { buildConversation, MISSING_RESULT, type ChatTurn } from '../../electron/core/dataset/messages';
 import { ExampleLedger, sessionExamples, type Example } from '../../electron/core/dataset/examples';
 import { mistralRecord, openaiRecord, perActionRecords, sharegptRecord, type OpenAIMessage, type OpenAIRecord } from '../../electron/core/dataset/trainers';
 import { toTrajectoryJsonl } from '../../electron/core/dataset/formats';
@@ -8,7 +7,7 @@ import { DEFAULT_LABEL_POLICY, resolvePolicy, type LabelPolicy } from '../../ele
 import { validateAsciicast, validateMistralLine, validateOpenAILine, validateShareGPTLine } from '../../electron/core/dataset/validate';
 import { systemPromptFor, taskMessage } from '../../electron/core/rollout/context';
 import { TOOL_SCHEMAS } from '../../electron/core/rollout/tools';
-import { output, realisticSession, run, SessionBuilder, SYSTEM_PROMPT } from '../fixtures/sessions';
+import { output, realisticSession, run, SessionBuilder } from '../fixtures/sessions';
 
 function answeredOnce(messages: OpenAIMessage[]): void {
   const calls = messages.flatMap((m) => m.tool_calls ?? []).map((c) => c.id);
@@ -41,62 +40,6 @@ function weightsByStep(ex: Example): Map<string, 0 | 1> {
 
 /** The JSON a function_call turn of LLaMA-Factory carries for one call. */
 const callValue = (name: string, args: unknown): string => JSON.stringify({ name, arguments: args });
-
-describe('conversation of a branch (the LLM judge reads it)', () => {
-  const r = realisticSession();
-  const t = foldTrajectory(r.events);
-
-  it('orders system, task, leading guidance, then assistant/tool/guidance turns per step', () => {
-    const c = buildConversation(t, 'main', { systemPrompt: SYSTEM_PROMPT });
-    const turns = c.turns;
-    expect(turns[0]).toEqual({ role: 'system', content: SYSTEM_PROMPT });
-    expect(turns[1]).toMatchObject({ role: 'user', kind: 'task', content: r.task });
-    expect(turns[2]).toMatchObject({ role: 'user', kind: 'guidance', content: '<real_user>Use the data in /data/politics first; do not download anything else.</real_user>' });
-    expect(turns[3]).toMatchObject({ role: 'assistant', stepId: r.s.plan, content: 'I will inspect the workspace first.', reasoning: 'Plan: look around.' });
-    expect(turns[4]).toMatchObject({ role: 'tool', stepId: r.s.plan });
-    // guidance after the step it was delivered after, before the next assistant turn
-    const gi = turns.findIndex((x) => x.role === 'user' && x.kind === 'guidance' && x.content.includes('Stop tuning'));
-    expect(turns[gi - 2]).toMatchObject({ role: 'assistant', stepId: r.s.tune });
-    expect(turns[gi + 1]).toMatchObject({ role: 'assistant', stepId: r.s.evaluate });
-    // labels travel with the assistant turns
-    const byStep = new Map(turns.filter((x): x is Extract<ChatTurn, { role: 'assistant' }> => x.role === 'assistant').map((x) => [x.stepId, x]));
-    expect(byStep.get(r.s.trainFail)!.label).toMatchObject({ label: 'mask', source: 'annotator' });
-    expect(byStep.get(r.s.evaluate)!.label).toMatchObject({ label: 'keep', source: 'judge' });
-    expect(byStep.get(r.s.install)!.label).toBeNull();
-  });
-
-  it('follows a branch through its fork point', () => {
-    const c = buildConversation(t, 'alt', { systemPrompt: SYSTEM_PROMPT });
-    const steps = c.turns.filter((x) => x.role === 'assistant').map((x) => (x as { stepId: string }).stepId);
-    expect(steps).toEqual([r.s.plan, r.s.trainFail, r.s.install, r.s.trainRetry, r.s.alt1, r.s.alt2]);
-    expect(c.branchName).toBe('try-lora');
-  });
-
-  it('answers a call whose result is missing', () => {
-    const b = new SessionBuilder();
-    b.rollout({ task: 'task' });
-    b.step({ calls: [run('a'), run('b')], results: [{ observation: 'A' }, { observation: '', missing: true }] });
-    const c = buildConversation(foldTrajectory(b.events), 'main', { systemPrompt: 's' });
-    expect(c.turns.filter((x) => x.role === 'tool').map((x) => x.content)).toEqual(['A', MISSING_RESULT]);
-  });
-
-  it('context mode replaces covered steps by the summary and keeps guidance', () => {
-    const b = new SessionBuilder();
-    b.rollout({ task: 'task' });
-    const a = b.step({ calls: [run('a')] });
-    b.guidance('keep going', { after: a });
-    const s2 = b.step({ calls: [run('b')] });
-    const s3 = b.step({ calls: [run('c')] });
-    b.summary(s3, 'SUMMARY of a and b', [a, s2]);
-    b.step({ calls: [run('d')] });
-    const t2 = foldTrajectory(b.events);
-    const verbatim = buildConversation(t2, 'main', { systemPrompt: 's' });
-    expect(verbatim.turns.filter((x) => x.role === 'assistant')).toHaveLength(4);
-    expect(verbatim.turns.some((x) => x.content === 'SUMMARY of a and b')).toBe(false);
-    const ctx = buildConversation(t2, 'main', { systemPrompt: 's', mode: 'context' });
-    expect(ctx.turns.map((x) => (x.role === 'user' ? `${x.kind}` : x.role))).toEqual(['system', 'task', 'summary', 'guidance', 'assistant', 'tool', 'assistant', 'tool']);
-  });
-});
 
 describe('examples of a branch (openai.jsonl)', () => {
   const r = realisticSession();

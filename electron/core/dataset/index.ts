@@ -1,6 +1,5 @@
-// Dataset export: conversation building, formats, redaction, validation, bundles.
-export { buildConversation, formatGuidance, parseArguments, assistantTurns, MISSING_RESULT } from './messages';
-export type { ChatTurn, AssistantTurn, Conversation, ConversationOptions, ExportToolCall } from './messages';
+// Dataset export: examples, formats, redaction, validation, bundles.
+export { parseArguments } from './messages';
 export { DEFAULT_LABEL_POLICY, resolvePolicy, labelUnder, decideWeight } from './policy';
 export type { LabelPolicy, WeightDecision, WeightReason } from './policy';
 export { trajectoryRecords, toTrajectoryJsonl } from './formats';

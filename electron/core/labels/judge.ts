@@ -1,7 +1,8 @@
 // LLM judge: asks a model behind any OpenAI-compatible endpoint whether each action
-// of a branch should be trained on. Each action is shown in its context (the previous
-// N turns, the action, its observation, and any guidance the human gave right after
-// it); several actions go in one request. The answer is JSON
+// of a branch should be trained on. Each action is shown in its context (the last N
+// messages of the request the model answered, from the request record), the action,
+// its observation, and any guidance the human gave right after it; several actions go
+// in one request. The answer is JSON
 //   {"results":[{"stepId","label":"keep"|"mask","tags":[…],"rationale"}]}
 // and becomes `label.set` bodies with source 'judge'. The caller appends them.
 //
@@ -15,9 +16,9 @@
 //   may be remote.
 import OpenAI from 'openai';
 import { ApolloError, type ApolloErrorShape } from '../../../shared/errors';
-import { LABEL_TAGS, type LabelTag, type LabelValue, type SessionEventBody, type Usage } from '../../../shared/events';
-import type { Step, Trajectory } from '../../../shared/trajectory';
-import { buildConversation, type ChatTurn } from '../dataset/messages';
+import { LABEL_TAGS, type LabelTag, type LabelValue, type SessionEventBody, type Usage, type WireMessage } from '../../../shared/events';
+import { branchPath, type Step, type Trajectory } from '../../../shared/trajectory';
+import { requestForStep } from '../rollout/request-record';
 import { labelUnder } from '../dataset/policy';
 import { Redactor } from '../dataset/redact';
 
@@ -91,45 +92,70 @@ function clip(s: string, max: number): string {
   return `${s.slice(0, head)}\n[… ${s.length - head - tail} characters elided …]\n${s.slice(-tail)}`;
 }
 
-function renderTurn(t: ChatTurn, max: number): string {
-  switch (t.role) {
-    case 'system':
-      return `[system]\n${clip(t.content, max)}`;
+/** Text of a wire message's content: a string, or the text parts of a list. */
+function wireText(content: unknown): string {
+  if (typeof content === 'string') return content;
+  if (!Array.isArray(content)) return '';
+  return content.map((p) => (p && typeof p === 'object' && typeof (p as { text?: unknown }).text === 'string' ? (p as { text: string }).text : '')).join('');
+}
+
+const GUIDANCE = /^<real_user>[\s\S]*<\/real_user>$/;
+
+/** One message of the recorded request, as the judge is shown it. */
+function renderWire(m: WireMessage, max: number): string {
+  const text = wireText(m.content);
+  switch (m.role) {
     case 'user':
-      return `[${t.kind === 'guidance' ? 'human guidance' : t.kind === 'summary' ? 'summary' : 'user'}]\n${clip(t.content, max)}`;
+      return `[${GUIDANCE.test(text) ? 'human guidance' : 'user'}]\n${clip(text, max)}`;
     case 'assistant': {
-      const parts = [`[assistant, step ${t.stepId}${t.humanAuthored ? ', written by the human' : ''}]`];
-      if (t.reasoning) parts.push(`(reasoning) ${clip(t.reasoning, max)}`);
-      if (t.content) parts.push(clip(t.content, max));
-      for (const c of t.toolCalls) parts.push(`call ${c.name}(${clip(c.rawArguments, max)})`);
+      const parts = ['[assistant]'];
+      const reasoning = typeof m.reasoning_content === 'string' ? m.reasoning_content : typeof m.reasoning === 'string' ? m.reasoning : '';
+      if (reasoning) parts.push(`(reasoning) ${clip(reasoning, max)}`);
+      if (text) parts.push(clip(text, max));
+      const calls = Array.isArray(m.tool_calls) ? (m.tool_calls as Array<{ function?: { name?: unknown; arguments?: unknown } }>) : [];
+      for (const c of calls) parts.push(`call ${String(c.function?.name ?? '?')}(${clip(String(c.function?.arguments ?? ''), max)})`);
       return parts.join('\n');
     }
     case 'tool':
-      return `[tool result: ${t.name}${t.isError ? ', error' : ''}]\n${clip(t.content, max)}`;
+      return `[tool result${typeof m.name === 'string' ? `: ${m.name}` : ''}]\n${clip(text, max)}`;
+    default:
+      return `[${m.role}]\n${clip(text, max)}`;
   }
 }
 
-/** The prompt section for one action: context, the action, its observations, guidance right after. */
-export function renderAction(turns: readonly ChatTurn[], index: number, contextTurns: number, maxChars: number): string {
-  const a = turns[index];
-  if (!a || a.role !== 'assistant') throw new ApolloError('INTERNAL', 'renderAction needs an assistant turn');
-  let start = index;
-  let shown = 0;
-  while (start > 0 && shown < contextTurns) {
-    const t = turns[start - 1]!;
-    if (t.role === 'system' || (t.role === 'user' && t.kind === 'task')) break;
-    start--;
-    shown++;
+/**
+ * The prompt section for one action. The context is the tail of the request that
+ * produced the action (what the model saw, summaries included, from the request
+ * record; older logs get the reconstruction marked as such), then the action, its
+ * observations and the guidance the human gave right after it on this branch.
+ */
+export function renderAction(t: Trajectory, branchId: string, stepId: string, contextTurns: number, maxChars: number): string {
+  const step = t.steps.get(stepId);
+  const r = step?.response;
+  if (!step || !r) throw new ApolloError('INTERNAL', `renderAction needs a step with a reply (${stepId})`);
+  const out = [`### Action ${step.id}`];
+  const request = requestForStep(t, step.id);
+  if (request) {
+    // The system prompt and the task are shown once for the whole request.
+    const messages = request.body.messages;
+    const firstUser = messages.findIndex((m) => m.role === 'user');
+    const context = contextTurns > 0 ? messages.slice(firstUser + 1).slice(-contextTurns) : [];
+    if (context.length > 0) {
+      const source = request.source === 'recorded' ? 'as the model saw it' : 'reconstructed: this log predates the request record';
+      out.push(`Context (the last ${context.length} message(s) of the request, ${source}):`, ...context.map((m) => renderWire(m, maxChars)));
+    }
+  } else {
+    out.push('(No request was recorded for this action: it was replayed or imported without its context.)');
   }
-  let resultsEnd = index + 1;
-  while (resultsEnd < turns.length && turns[resultsEnd]!.role === 'tool') resultsEnd++;
-  let afterEnd = resultsEnd;
-  while (afterEnd < turns.length && turns[afterEnd]!.role === 'user') afterEnd++;
-  const out = [`### Action ${a.stepId}`];
-  if (start < index) out.push('Context (earlier turns):', ...turns.slice(start, index).map((t) => renderTurn(t, maxChars)));
-  out.push('The action to judge:', renderTurn(a, maxChars));
-  out.push(...turns.slice(index + 1, resultsEnd).map((t) => renderTurn(t, maxChars)));
-  if (afterEnd > resultsEnd) out.push('What the human said right after:', ...turns.slice(resultsEnd, afterEnd).map((t) => renderTurn(t, maxChars)));
+  const head = [`[assistant, step ${step.id}]`];
+  if (r.reasoning) head.push(`(reasoning) ${clip(r.reasoning, maxChars)}`);
+  if (r.content) head.push(clip(r.content, maxChars));
+  for (const c of r.toolCalls) head.push(`call ${c.name}(${clip(c.arguments, maxChars)})`);
+  out.push('The action to judge:', head.join('\n'));
+  for (const res of step.results) out.push(`[tool result: ${res.name}${res.isError ? ', error' : ''}]\n${clip(res.observation, maxChars)}`);
+  const onPath = new Set([branchId, ...branchPath(t, branchId).map((s) => s.branchId)]);
+  const after = step.guidance.map((id) => t.guidance.get(id)).filter((g) => g && (!g.branchId || onPath.has(g.branchId)));
+  if (after.length > 0) out.push('What the human said right after:', ...after.map((g) => `[human guidance]\n${clip(g!.text, maxChars)}`));
   return out.join('\n\n');
 }
 
@@ -186,17 +212,19 @@ export async function judgeBranch(o: JudgeOptions): Promise<JudgeResult> {
   const labels: JudgeLabel[] = [];
   const skipped: JudgeResult['skipped'] = [];
   const author = o.author ?? `judge:${o.model}`;
-  const conv = buildConversation(o.traj, o.branchId, { systemPrompt: '' });
+  if (!o.traj.branches.has(o.branchId)) throw new ApolloError('NOT_FOUND', `No branch ${o.branchId}`);
+  const path = branchPath(o.traj, o.branchId);
   const only = o.stepIds ? new Set(o.stepIds) : null;
-  const todo: Array<{ stepId: string; index: number }> = [];
-  conv.turns.forEach((t, index) => {
-    if (t.role !== 'assistant' || (only && !only.has(t.stepId))) return;
-    const step = o.traj.steps.get(t.stepId)!;
-    if (latestJudge(step)) skipped.push({ stepId: t.stepId, reason: 'judged' });
-    else if ((o.skipAnnotated ?? true) && labelUnder(step, ['annotator'])) skipped.push({ stepId: t.stepId, reason: 'annotated' });
-    else if (t.humanAuthored) skipped.push({ stepId: t.stepId, reason: 'human-authored' });
-    else todo.push({ stepId: t.stepId, index });
-  });
+  const todo: Array<{ stepId: string }> = [];
+  for (const step of path) {
+    if (!step.response || (only && !only.has(step.id))) continue;
+    if (latestJudge(step)) skipped.push({ stepId: step.id, reason: 'judged' });
+    else if ((o.skipAnnotated ?? true) && labelUnder(step, ['annotator'])) skipped.push({ stepId: step.id, reason: 'annotated' });
+    else if (step.response.humanAuthored) skipped.push({ stepId: step.id, reason: 'human-authored' });
+    else todo.push({ stepId: step.id });
+  }
+  const rootRollout = path[0] ? o.traj.rollouts.get(path[0].rolloutId) : undefined;
+  const task = (rootRollout ?? [...o.traj.rollouts.values()].find((r) => r.branchId === o.branchId))?.task ?? '';
 
   const redactor = new Redactor(o.secrets ?? []);
   const client = new OpenAI({
@@ -206,7 +234,7 @@ export async function judgeBranch(o: JudgeOptions): Promise<JudgeResult> {
   const contextTurns = Math.max(0, Math.floor(o.contextTurns ?? 6));
   const maxChars = Math.max(200, Math.floor(o.maxChars ?? 3000));
   const system = o.instructions ? `${JUDGE_SYSTEM_PROMPT}\n\n${o.instructions}` : JUDGE_SYSTEM_PROMPT;
-  const taskText = redactor.redact(clip(conv.task, maxChars * 2)).text;
+  const taskText = redactor.redact(clip(task, maxChars * 2)).text;
   let requests = 0;
   let done = 0;
   let next = 0;
@@ -226,7 +254,7 @@ export async function judgeBranch(o: JudgeOptions): Promise<JudgeResult> {
       }
       const user = [
         `Task given to the agent:\n${taskText}`,
-        ...pending.map((p) => redactor.redact(renderAction(conv.turns, p.index, contextTurns, maxChars)).text),
+        ...pending.map((p) => redactor.redact(renderAction(o.traj, o.branchId, p.stepId, contextTurns, maxChars)).text),
         `Judge these ${pending.length} action(s): ${pending.map((p) => p.stepId).join(', ')}.`,
       ].join('\n\n');
       let text: string;
