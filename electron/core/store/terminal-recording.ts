@@ -60,6 +60,11 @@ export class TerminalRecording {
     return this.out.size;
   }
 
+  /** Bytes on disk: never cut back by a rollback or lost in a crash (what derived files may be built from). */
+  get durableSize(): number {
+    return this.out.durableSize;
+  }
+
   /** The searched timing index: the first byte written at or after a time, the time of a byte. */
   get timingIndex(): TimingIndex {
     return this.index;
