@@ -11,6 +11,8 @@ import { OscParser, toShellMark, type ShellMark } from './osc-parser';
 import { terminalText, utf8SafeEnd, utf8SkipContinuation } from './strip-ansi';
 import type { CommandResult, LiveTerminal, PtyHostEvents } from './types';
 import { UiStream, type FlowOptions } from './ui-stream';
+import type { SizeChange, TerminalKeyframes } from './keyframes';
+import { terminalKeyframes } from './session-keyframes';
 
 export interface TerminalLimits extends FlowOptions {
   /** Pause the pty when this many recorded bytes are not yet on disk; resume below the low mark. */
@@ -110,6 +112,9 @@ export class PtyTerminal implements LiveTerminal {
   /** A command was typed by runCommand and its C/D marks have not arrived yet. */
   private typedAhead = false;
   private readonly promptWaiters = new Set<() => void>();
+  /** Recording offset just after the last prompt-end mark (B): the shell reads input from there. */
+  private promptEndAt = -1;
+  private readonly promptEndWaiters = new Set<() => void>();
   private readonly disposables: IDisposable[] = [];
   private readonly appending = new Set<Promise<unknown>>();
   /** A runCommand is waiting on this terminal. */
@@ -121,6 +126,9 @@ export class PtyTerminal implements LiveTerminal {
     wake: null,
   };
   private resolveExited!: (v: { exitCode: number | null; signal: number | null }) => void;
+  /** Built beside the recording as it grows (see keyframeSize); null until opened. */
+  private keyframes: TerminalKeyframes | null = null;
+  private readonly sizesBeforeKeyframes: SizeChange[] = [];
   private killTimer: NodeJS.Timeout | null = null;
 
   constructor(init: TerminalInit) {
@@ -231,6 +239,7 @@ export class PtyTerminal implements LiveTerminal {
       offset: this.recording.size,
       ...(this.envRecord ? { env: this.envRecord } : {}),
     });
+    this.keyframeSize(this.recording.size, this.cols, this.rows);
     this.emitChanged();
     for (const c of p.chunks) this.onOutput(c);
     if (p.exit) void this.onExit(p.exit.exitCode, p.exit.signal);
@@ -283,6 +292,24 @@ export class PtyTerminal implements LiveTerminal {
       if (m) this.onMark(m);
     }
     this.ui.push(buf, offset);
+    this.keyframes?.noteOutput();
+  }
+
+  /**
+   * Keyframes follow the recording as it is made, and must know each size from its
+   * offset on before they build past it: told here, not left to the log's events.
+   */
+  private keyframeSize(offset: number, cols: number, rows: number): void {
+    if (this.keyframes) return this.keyframes.resized(offset, cols, rows);
+    this.sizesBeforeKeyframes.push({ offset, cols, rows });
+    if (this.sizesBeforeKeyframes.length > 1) return;
+    terminalKeyframes(this.session, this.id).then(
+      (k) => {
+        for (const c of this.sizesBeforeKeyframes) k.resized(c.offset, c.cols, c.rows);
+        this.keyframes = k;
+      },
+      () => undefined, // no keyframes: screens are then built from the recording when asked for
+    );
   }
 
   private onMark(m: ShellMark): void {
@@ -308,6 +335,10 @@ export class PtyTerminal implements LiveTerminal {
         if (this.phase === 'command') break; // a program printing marks; wait for D
         this.phase = 'prompt';
         if (m.kind === 'promptEnd' || this.promptSeen) this.markPromptSeen();
+        if (m.kind === 'promptEnd') {
+          this.promptEndAt = m.end;
+          for (const w of this.promptEndWaiters) w();
+        }
         break;
       case 'commandStart': {
         this.markPromptSeen();
@@ -398,6 +429,7 @@ export class PtyTerminal implements LiveTerminal {
     this.phase = 'unknown';
     for (const w of this.promptWaiters) w();
     this.promptWaiters.clear();
+    for (const w of this.promptEndWaiters) w();
     this.emitChanged();
     await this.append({ type: 'terminal.exited', terminalId: this.id, exitCode, signal: this.signal, offset: end });
     this.dispose();
@@ -424,6 +456,7 @@ export class PtyTerminal implements LiveTerminal {
     this.pty.resize(cols, rows);
     this.cols = cols;
     this.rows = rows;
+    this.keyframeSize(this.recording.size, cols, rows);
     void this.append({ type: 'terminal.resized', terminalId: this.id, cols, rows, offset: this.recording.size });
     this.emitChanged();
   }
@@ -591,6 +624,36 @@ export class PtyTerminal implements LiveTerminal {
       next?.();
     };
     setTimeout(() => escalate('SIGTERM', () => setTimeout(() => escalate('SIGKILL'), 1500).unref()), 500).unref();
+  }
+
+  /**
+   * Resolves true once the shell reads input at a prompt drawn after recording offset
+   * `since`: an integrated shell's prompt-end mark (B), else output quiet for 300 ms.
+   * After Ctrl-C a shell redraws its prompt, and keys that reach it before it reads
+   * again can lose their first character (readline, over ssh). False at the timeout or exit.
+   */
+  async promptReady(since: number, timeoutMs: number): Promise<boolean> {
+    const deadline = Date.now() + Math.max(0, timeoutMs);
+    if (this.promptSeen) {
+      if (this.promptEndAt > since) return true;
+      return new Promise((resolve) => {
+        const finish = (): void => {
+          clearTimeout(t);
+          this.promptEndWaiters.delete(check);
+          resolve(this.promptEndAt > since);
+        };
+        const check = (): void => {
+          if (this.promptEndAt > since || this.status !== 'running') finish();
+        };
+        const t = setTimeout(finish, Math.max(0, timeoutMs));
+        this.promptEndWaiters.add(check);
+      });
+    }
+    while (this.status === 'running' && Date.now() < deadline) {
+      if (Date.now() - Math.max(this.lastOutput, this.lastInput) >= QUIET_AFTER_PROMPT_MS) return true;
+      await sleep(50);
+    }
+    return false;
   }
 
   async kill(): Promise<void> {

@@ -46,6 +46,8 @@ export interface LiveTerminal {
   readText(start: number, end?: number): Promise<string>;
   /** Send Ctrl-C and kill the foreground process group. */
   interrupt(): void;
+  /** True once the shell reads input at a prompt drawn after recording offset `since` (false at the timeout). */
+  promptReady(since: number, timeoutMs: number): Promise<boolean>;
   kill(): Promise<void>;
   /** Resolves when the process has exited. */
   readonly exited: Promise<{ exitCode: number | null; signal: number | null }>;

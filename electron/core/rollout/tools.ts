@@ -420,6 +420,9 @@ const RUN: { [N in ToolName]: ToolRun<N> } = {
     const deadline = Date.now() + Math.max(r.ctx.options.settleMs, 3_000);
     while (!term.isIdle() && Date.now() < deadline) if (!(await sleepFor(100, r.ctx.signal))) break;
     const idle = term.isIdle();
+    // Idle (the command-end mark) comes before the shell has redrawn its prompt; the
+    // agent's next keys must not reach it before it reads again, or some are lost.
+    if (idle) await term.promptReady(before, Math.max(0, deadline - Date.now()) + 1_000);
     return {
       observation: obs({
         success: idle,
