@@ -1,5 +1,6 @@
 // The trajectory tree as a pure fold over a session's events, shared by the
 // rollout engine (to rebuild a step's context), the exporters and the UI.
+import { elidedOf } from './compact-events';
 import type { EndpointRecord, LabelSource, LabelTag, LabelValue, RolloutState, SessionEvent, SkippedFile, StepWorld, ToolCall, Usage, WireMessage } from './events';
 
 export interface StepResult {
@@ -10,6 +11,11 @@ export interface StepResult {
   durationMs: number;
   terminalId?: string;
   range?: [number, number];
+  /**
+   * Folded from a compact event (shared/compact-events.ts): `observation` is a preview
+   * and this is the full observation's length; the full text is fetched on demand.
+   */
+  elided?: number;
 }
 
 export interface Guidance {
@@ -123,6 +129,8 @@ export interface RequestRecord {
   /** Parallel to `append`: the step each message belongs to (null: none; absent: unknown). */
   owners?: (string | null)[];
   config: string;
+  /** Folded from a compact event: its messages were not sent, so it cannot be rebuilt here. */
+  elided?: true;
 }
 
 export interface Trajectory {
@@ -190,12 +198,14 @@ export function applyEvent(t: Trajectory, ev: SessionEvent): boolean {
       return true;
     }
     case 'request.config':
-      t.configs.set(ev.hash, ev.config);
+      // A compact view's config has no body: leave it unknown rather than empty.
+      if (!elidedOf(ev)?.config) t.configs.set(ev.hash, ev.config);
       return true;
     case 'model.request': {
       t.requests.set(ev.requestId, {
         id: ev.requestId, stepId: ev.stepId, purpose: ev.purpose, base: ev.base, keep: ev.keep, append: ev.append, config: ev.config,
         ...(ev.owners ? { owners: ev.owners } : {}),
+        ...(elidedOf(ev)?.messages !== undefined ? { elided: true as const } : {}),
       });
       const s = t.steps.get(ev.stepId);
       if (s && ev.purpose === 'step') s.requestId = ev.requestId;
@@ -204,9 +214,11 @@ export function applyEvent(t: Trajectory, ev: SessionEvent): boolean {
     case 'action.result': {
       const s = t.steps.get(ev.stepId);
       if (!s) return false;
+      const full = elidedOf(ev)?.observation;
       s.results.push({
         toolCallId: ev.toolCallId, name: ev.name, observation: ev.observation, isError: ev.isError,
         durationMs: ev.durationMs, terminalId: ev.terminalId, range: ev.range,
+        ...(full !== undefined ? { elided: full } : {}),
       });
       return true;
     }
@@ -394,7 +406,8 @@ export function ownedRequestMessages(t: Trajectory, requestId: string, memo?: Ma
     if (seen.has(cur)) return remember(null);
     seen.add(cur);
     const r = t.requests.get(cur);
-    if (!r) return remember(null);
+    // An elided request (a compact view's) has no messages to rebuild from.
+    if (!r || r.elided) return remember(null);
     chain.push(r);
     cur = r.base;
   }

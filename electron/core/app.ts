@@ -2,6 +2,7 @@ import { fileKeyStore, loadSigningKey, type SigningKey } from './dataset/signing
 import { randomUUID } from 'node:crypto';
 import type { LoadReport, SessionInfo, TerminalInfo } from '../../shared/types';
 import type { SessionEvent } from '../../shared/events';
+import { compactEvent } from '../../shared/compact-events';
 import type { PushEventName, PushEvents } from '../../shared/contract/index';
 import { ApolloError } from '../../shared/errors';
 import { Workspace, type SessionLog } from './store/workspace';
@@ -217,7 +218,7 @@ export class ApolloCore {
     if (!this.unsubscribers.has(id)) {
       if (s.report.tornTail || s.report.corruptLines.length) this.opts.onLoadReport?.(id, s.report, s.dir);
       this.unsubscribers.set(id, s.subscribe((event) => {
-        this.broadcast('session.event', { sessionId: id, event });
+        this.broadcast('session.event', { sessionId: id, event: compactEvent(event), version: event.seq });
         this.control.onEvent(id, event);
       }));
     }

@@ -13,7 +13,8 @@ import { randomUUID } from 'node:crypto';
 import type { ControlStatus } from '../../shared/contract/rollout';
 import { ApolloError } from '../../shared/errors';
 import type { SessionEvent, ToolCall } from '../../shared/events';
-import { branchLeaf, foldTrajectory, type Step } from '../../shared/trajectory';
+import { branchLeaf, type Step } from '../../shared/trajectory';
+import { trajectoryOf } from './session-trajectory';
 import type { PtyHost } from './pty/pty-host';
 import type { Rollout } from './rollout/index';
 import { capText, DEFAULT_TOOL_OPTIONS } from './rollout/tools';
@@ -220,7 +221,7 @@ function isActive(r: Rollout): boolean {
 
 /** The branch's last step that got its reply (an interrupted one is skipped, as the engine does). */
 function leafWithReply(session: SessionLog, branchId: string): Step | null {
-  const t = foldTrajectory(session.events);
+  const t = trajectoryOf(session);
   let s = branchLeaf(t, branchId);
   for (let hops = 0; s && !s.response && hops <= t.steps.size; hops++) s = s.parentId ? t.steps.get(s.parentId) ?? null : null;
   if (s?.response) return s;

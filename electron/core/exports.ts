@@ -10,7 +10,7 @@ import { randomUUID } from 'node:crypto';
 import { isAbsolute } from 'node:path';
 import { ApolloError, type ErrorCode } from '../../shared/errors';
 import type { AnnotatePushEvents, ExportPlan, ExportPlanCounts } from '../../shared/contract/annotate';
-import { foldTrajectory } from '../../shared/trajectory';
+import { trajectoryOf } from './session-trajectory';
 import { exportBundle, type ExportBundleOptions, type ExportBundleResult, type ExportFormat, type ExportSessionInput, type Manifest } from './dataset/index';
 import { APP_VERSION } from './version';
 import type { ApolloCore } from './app';
@@ -155,13 +155,13 @@ export async function exportInputs(
     let selected: string[] | undefined;
     const own = perSession.get(id);
     if (own) {
-      const traj = foldTrajectory(events);
+      const traj = trajectoryOf(session);
       const unknown = own.filter((b) => !traj.branches.has(b));
       if (unknown.length) throw new ApolloError('NOT_FOUND', `Session ${id} has no branch ${unknown.join(', ')}`);
       selected = own;
     } else if (wanted) {
       flatUsed = true;
-      const traj = foldTrajectory(events);
+      const traj = trajectoryOf(session);
       selected = wanted.filter((b) => traj.branches.has(b));
       if (selected.length === 0) throw new ApolloError('NOT_FOUND', `Session ${id} has none of the branches ${wanted.join(', ')}`);
       for (const b of selected) found.add(b);

@@ -1,7 +1,8 @@
 import { z } from 'zod';
 import { command } from './define';
 import type { AppInfo, LoadReport, SessionInfo, TerminalInfo, TerminalReplay } from '../types';
-import type { SessionEvent } from '../events';
+import type { CompactEvent } from '../compact-events';
+import type { StepResult } from '../trajectory';
 
 const id = z.string().min(1).max(200);
 export const terminalName = z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'letters, digits, _ . - (1-64)');
@@ -28,8 +29,15 @@ export const sessionCommands = {
   ),
   'sessions.rename': command<SessionInfo>()(z.object({ sessionId: id, name: z.string().min(1).max(200) })),
   'sessions.delete': command<{ deleted: true }>()(z.object({ sessionId: id })),
-  'sessions.open': command<{ session: SessionInfo; events: SessionEvent[]; report: LoadReport }>()(
-    z.object({ sessionId: id }),
+  /**
+   * The session's log in its compact form (shared/compact-events.ts: long observations
+   * cut, request bodies left out, each cut marked `elided`) and the version it is at
+   * (the seq of its last event; later pushes carry theirs).
+   */
+  'sessions.open': command<SessionOpenView>()(z.object({ sessionId: id })),
+  /** The full tool results of some steps (what the compact view cut), by step id; unknown ids are left out. */
+  'sessions.stepDetail': command<StepDetailResponse>()(
+    z.object({ sessionId: id, stepIds: z.array(id).min(1).max(500) }),
   ),
   'terminal.create': command<TerminalInfo>()(
     // environment "local": a shell on this machine in a session that works elsewhere (notes beside the remote job).
@@ -78,6 +86,20 @@ export const sessionCommands = {
   ),
 };
 
+export interface SessionOpenView {
+  session: SessionInfo;
+  events: CompactEvent[];
+  report: LoadReport;
+  /** The seq of the last event the view holds (0: an empty log). */
+  version: number;
+}
+
+export interface StepDetailResponse {
+  /** The version the details were read at. */
+  version: number;
+  steps: { stepId: string; results: StepResult[] }[];
+}
+
 /** Where a search result is. */
 export type SearchKind = (typeof SEARCH_KINDS)[number];
 
@@ -108,8 +130,8 @@ export interface SessionPushEvents {
   'terminal.data': { sessionId: string; terminalId: string; data: string; offset: number; bytes: number };
   'terminal.changed': { sessionId: string; terminal: TerminalInfo };
   'sessions.changed': { sessions: SessionInfo[] };
-  /** A new fact was appended to a session's log. */
-  'session.event': { sessionId: string; event: SessionEvent };
+  /** A new fact was appended to a session's log, in its compact form; `version` is the log's version with it (its seq). */
+  'session.event': { sessionId: string; event: CompactEvent; version: number };
   /** Something the user should know that is not an answer to a request. */
   notice: { level: 'info' | 'warning' | 'error'; message: string; sessionId?: string };
 }

@@ -36,7 +36,15 @@ function sessionEvents() {
 }
 
 function openWith(t: FakeTransport, id: string, events: SessionEvent[], report = { tornTail: false, corruptLines: [] as number[] }) {
-  t.handle('sessions.open', () => ({ session: info(id, { steps: 2 }), events, report }));
+  t.handle('sessions.open', () => ({ session: info(id, { steps: 2 }), events, report, version: versionOf(events) }));
+}
+
+/** The version sessions.open answers with: the seq of the log's last event. */
+const versionOf = (events: SessionEvent[]) => events.reduce((m, e) => Math.max(m, e.seq), 0);
+
+/** A `session.event` push as the core sends it (its version is the event's seq). */
+function pushEvent(t: FakeTransport, m: { sessionId: string; event: SessionEvent }) {
+  t.push('session.event', { ...m, version: m.event.seq });
 }
 
 beforeEach(() => vi.useFakeTimers());
@@ -82,9 +90,9 @@ describe('sessions slice', () => {
     s().applySessionList([info('b', { steps: 3, lastStepAt: 50 })]);
     const ev = (seq: number, ts: number, type = 'step.started') =>
       ({ seq, ts, type, stepId: `x${seq}`, parentId: null, branchId: 'main', depth: seq, rolloutId: 'r1' }) as unknown as SessionEvent;
-    t.push('session.event', { sessionId: 'b', event: ev(10, 100) });
-    t.push('session.event', { sessionId: 'b', event: ev(11, 200) });
-    t.push('session.event', { sessionId: 'b', event: { seq: 12, ts: 300, type: 'comment.added', commentId: 'c', stepId: 'x', text: 't', author: 'a' } as SessionEvent });
+    pushEvent(t, { sessionId: 'b', event: ev(10, 100) });
+    pushEvent(t, { sessionId: 'b', event: ev(11, 200) });
+    pushEvent(t, { sessionId: 'b', event: { seq: 12, ts: 300, type: 'comment.added', commentId: 'c', stepId: 'x', text: 't', author: 'a' } as SessionEvent });
     expect(s().sessions[0]?.steps).toBe(3); // not folded before the batch ends
     vi.advanceTimersByTime(BATCH_MS);
     expect(s().sessions[0]).toMatchObject({ steps: 5, lastStepAt: 200 });
@@ -103,8 +111,8 @@ describe('sessions slice', () => {
     ]);
     const next = b.add({ type: 'step.started', stepId: 's3', parentId: 's2', branchId: 'main', depth: 3, rolloutId: 'r1' });
     const old = b.events[b.events.length - 3]!; // already in the log we opened
-    t.push('session.event', { sessionId: 'a', event: old });
-    t.push('session.event', { sessionId: 'a', event: next });
+    pushEvent(t, { sessionId: 'a', event: old });
+    pushEvent(t, { sessionId: 'a', event: next });
     vi.advanceTimersByTime(BATCH_MS);
     expect(s().trajectories.a!.t.order).toEqual(['s1', 's2', 's3']);
     expect(s().trajectories.a!.lastSeq).toBe(next.seq);
@@ -113,12 +121,12 @@ describe('sessions slice', () => {
 
   it('a click on another session while one loads wins; the first is dropped', async () => {
     const { t, s } = setup();
-    const slow = deferred<{ session: SessionInfo; events: SessionEvent[]; report: { tornTail: boolean; corruptLines: number[] } }>();
+    const slow = deferred<{ session: SessionInfo; events: SessionEvent[]; report: { tornTail: boolean; corruptLines: number[] }; version: number }>();
     const events = sessionEvents().events;
-    t.handle('sessions.open', (a) => (a.sessionId === 'a' ? slow.promise : { session: info('b'), events, report: { tornTail: false, corruptLines: [] } }));
+    t.handle('sessions.open', (a) => (a.sessionId === 'a' ? slow.promise : { session: info('b'), events, report: { tornTail: false, corruptLines: [] }, version: versionOf(events) }));
     const first = s().openSession('a');
     await s().openSession('b');
-    slow.resolve({ session: info('a'), events, report: { tornTail: false, corruptLines: [] } });
+    slow.resolve({ session: info('a'), events, report: { tornTail: false, corruptLines: [] }, version: versionOf(events) });
     await first;
     expect(s().openSessionId).toBe('b');
     expect(Object.keys(s().trajectories)).toEqual(['b']);
@@ -154,8 +162,8 @@ describe('rollout slice', () => {
     expect(s().streaming.a).toBeUndefined();
     vi.advanceTimersByTime(BATCH_MS);
     expect(s().streaming.a).toMatchObject({ stepId: 's3', content: 'Let me check.', reasoning: 'hm' });
-    t.push('session.event', { sessionId: 'a', event: b.add({ type: 'step.started', stepId: 's3', parentId: 's2', branchId: 'main', depth: 3, rolloutId: 'r1' }) });
-    t.push('session.event', {
+    pushEvent(t, { sessionId: 'a', event: b.add({ type: 'step.started', stepId: 's3', parentId: 's2', branchId: 'main', depth: 3, rolloutId: 'r1' }) });
+    pushEvent(t, {
       sessionId: 'a',
       event: b.add({ type: 'model.response', stepId: 's3', content: 'Let me check.', reasoning: 'hm', toolCalls: [], usage: null, finishReason: 'stop', durationMs: 5 }),
     });
@@ -173,7 +181,7 @@ describe('rollout slice', () => {
     expect(s().pendingGuidance.a).toMatchObject([{ text: 'try again', state: 'sending' }]);
     expect(await sent).toBe(true);
     expect(s().pendingGuidance.a).toMatchObject([{ text: 'try again', state: 'sending', guidanceId: 'g9' }]);
-    t.push('session.event', { sessionId: 'a', event: b.add({ type: 'guidance.queued', guidanceId: 'g9', text: 'try again', author: 'alice' }) });
+    pushEvent(t, { sessionId: 'a', event: b.add({ type: 'guidance.queued', guidanceId: 'g9', text: 'try again', author: 'alice' }) });
     vi.advanceTimersByTime(BATCH_MS);
     expect(s().pendingGuidance.a).toEqual([]);
 
@@ -195,7 +203,7 @@ describe('rollout slice', () => {
     t.handle('rollout.stop', () => ({ ok: true }) as never);
     await s().controlRollout('a', 'pause');
     expect(s().controlPending.a).toBe('pause');
-    t.push('session.event', { sessionId: 'a', event: b.add({ type: 'rollout.state', rolloutId: 'r1', state: 'paused' } as never) });
+    pushEvent(t, { sessionId: 'a', event: b.add({ type: 'rollout.state', rolloutId: 'r1', state: 'paused' } as never) });
     vi.advanceTimersByTime(BATCH_MS);
     expect(s().controlPending.a).toBeUndefined();
     await s().controlRollout('a', 'stop');
@@ -251,7 +259,7 @@ describe('labels slice', () => {
     expect(t.argsOf('labels.set')).toEqual([{ sessionId: 'a', stepIds: ['s1', 's3'], label: 'keep', tags: [], note: '' }]);
     expect(s().labelUndo.a).toMatchObject([{ kind: 'annotator', what: 'keep 2 actions' }]);
     // The host's events arrive; the overlay goes after its grace period.
-    for (const id of ['s1', 's3']) t.push('session.event', { sessionId: 'a', event: b.add({ type: 'label.set', stepId: id, label: 'keep', tags: [], note: '', source: 'annotator', author: 'alice' }) });
+    for (const id of ['s1', 's3']) pushEvent(t, { sessionId: 'a', event: b.add({ type: 'label.set', stepId: id, label: 'keep', tags: [], note: '', source: 'annotator', author: 'alice' }) });
     vi.advanceTimersByTime(500);
     expect(s().labelOverlay.a).toEqual({});
     expect(annotatorLabel(step('s1'))).toEqual({ label: 'keep', tags: [], note: '' });

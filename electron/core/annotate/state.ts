@@ -1,28 +1,16 @@
-// Shared helpers of the annotation domain: the folded trajectory of a session (kept
-// up to date incrementally), step look-ups with clear errors, step references as
+// Shared helpers of the annotation domain: the session's trajectory (its one owner is
+// session-trajectory.ts), step look-ups with clear errors, step references as
 // people type them, and a per-session lock for operations that change the
 // environment (branch actions, rewinds).
 import { ApolloError } from '../../../shared/errors';
-import { applyEvent, branchPath, emptyTrajectory, type Step, type Trajectory } from '../../../shared/trajectory';
+import { branchPath, type Step, type Trajectory } from '../../../shared/trajectory';
 import type { ApolloCore } from '../app';
-import type { SessionLog } from '../store/workspace';
+import { trajectoryOf } from '../session-trajectory';
+
+export { trajectoryOf };
 
 /** What the annotation functions need of the core (ApolloCore satisfies it). */
 export type AnnotateCore = Pick<ApolloCore, 'session' | 'ws' | 'pty' | 'rollouts' | 'profiles' | 'annotator'>;
-
-const folds = new WeakMap<SessionLog, { t: Trajectory; applied: number }>();
-
-/**
- * The trajectory of a session, folded once and then advanced by the events appended
- * since (the log only grows). Treat it as read-only.
- */
-export function trajectoryOf(session: SessionLog): Trajectory {
-  let f = folds.get(session);
-  if (!f) folds.set(session, (f = { t: emptyTrajectory(), applied: 0 }));
-  const events = session.events;
-  for (; f.applied < events.length; f.applied++) applyEvent(f.t, events[f.applied]!);
-  return f.t;
-}
 
 export function requireStep(t: Trajectory, sessionId: string, stepId: string): Step {
   const s = t.steps.get(stepId);

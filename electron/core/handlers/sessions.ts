@@ -9,6 +9,7 @@ import { sessionSearch } from '../search/session-search';
 import { EnvProfiles } from '../env/profiles';
 import { testEnvironment } from '../env/probe';
 import { LOCAL } from '../env/local';
+import { compactLog, trajectoryOf, trajectoryVersion } from '../session-trajectory';
 
 /** Replaying more than this into a terminal costs the UI more than it helps. */
 const DEFAULT_REPLAY_BYTES = 2 * 1024 * 1024;
@@ -65,7 +66,21 @@ export function sessionHandlers(core: ApolloCore): HandlerMap {
 
     'sessions.open': async ({ sessionId }) => {
       const s = await core.session(sessionId);
-      return { session: await core.sessionInfo(sessionId), events: s.events, report: s.report };
+      const session = await core.sessionInfo(sessionId);
+      // A copy: the owner's array grows with the log, the answer must not.
+      const { events, version } = compactLog(s);
+      return { session, events: events.slice(), report: s.report, version };
+    },
+
+    'sessions.stepDetail': async ({ sessionId, stepIds }) => {
+      const s = await core.session(sessionId);
+      const t = trajectoryOf(s);
+      const steps = [];
+      for (const stepId of new Set(stepIds)) {
+        const step = t.steps.get(stepId);
+        if (step) steps.push({ stepId, results: step.results });
+      }
+      return { version: trajectoryVersion(s), steps };
     },
 
     'terminal.create': async ({ sessionId, environment, ...spec }) => {

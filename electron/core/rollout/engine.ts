@@ -23,7 +23,8 @@
 import { randomUUID } from 'node:crypto';
 import { ApolloError } from '../../../shared/errors';
 import type { EndpointRecord, RolloutState, SessionEvent, SessionEventBody, ToolCall } from '../../../shared/events';
-import { applyEvent, branchLeaf, branchPath, foldTrajectory, pathTo, type Step, type Trajectory } from '../../../shared/trajectory';
+import { branchLeaf, branchPath, foldTrajectory, pathTo, type Step, type Trajectory } from '../../../shared/trajectory';
+import { trajectoryOf } from '../session-trajectory';
 import type { SessionLog } from '../store/workspace';
 import { buildOwnedMessages, estimatePromptTokens, ownedMessagesForPath, SUMMARY_PROMPT, latestSummary, type BuildOptions, type ToolMode } from './context';
 import { LlmClient, type ChatMessage, type DeepPartial, type LlmOptions, type LlmResult } from './llm';
@@ -98,8 +99,6 @@ export class Rollout {
   private readonly llm: LlmClient | null;
   private readonly toolMode: ToolMode;
   private readonly toolOptions: ToolOptions;
-  private t: Trajectory = foldTrajectory([]);
-  private unsubscribe: (() => void) | null = null;
   private readonly requests: RequestRecorder;
 
   private _state: RolloutState | 'idle' = 'idle';
@@ -160,6 +159,11 @@ export class Rollout {
     this.seenSeq = this.session.events.at(-1)?.seq ?? 0;
     for (const ev of this.session.events) this.trackControl(ev);
     this.requests = new RequestRecorder(this.session, () => this.t);
+  }
+
+  /** The session's trajectory, from its one owner (always up to date with the log). */
+  private get t(): Trajectory {
+    return trajectoryOf(this.session);
   }
 
   get state(): RolloutState | 'idle' {
@@ -253,15 +257,13 @@ export class Rollout {
   async queueGuidance(text: string, author: string): Promise<string> {
     if (!text.trim()) throw new ApolloError('BAD_REQUEST', 'Guidance text is empty.');
     const guidanceId = randomUUID();
-    const ev = await this.session.append({ type: 'guidance.queued', guidanceId, text, author, branchId: this.branchId });
-    if (!this.unsubscribe) applyEvent(this.t, ev);
+    await this.session.append({ type: 'guidance.queued', guidanceId, text, author, branchId: this.branchId });
     return guidanceId;
   }
 
   /** Guidance queued for this branch and not yet delivered, oldest first. */
   pendingGuidance(): { id: string; text: string; author: string; queuedAt: number }[] {
-    const t = this.unsubscribe ? this.t : foldTrajectory(this.session.events);
-    return [...t.guidance.values()]
+    return [...this.t.guidance.values()]
       .filter((g) => !g.delivered && g.branchId === this.branchId)
       .sort((a, b) => a.queuedAt - b.queuedAt)
       .map((g) => ({ id: g.id, text: g.text, author: g.author, queuedAt: g.queuedAt }));
@@ -291,7 +293,6 @@ export class Rollout {
 
   private async ensureStarted(): Promise<void> {
     if (this.started) return;
-    this.t = foldTrajectory(this.session.events);
     if (this.leafId === undefined) {
       let leaf = branchLeaf(this.t, this.branchId);
       // A step interrupted before its response is abandoned: continue from its parent.
@@ -315,8 +316,6 @@ export class Rollout {
   }
 
   private async loopGuarded(): Promise<RunResult> {
-    this.t = foldTrajectory(this.session.events);
-    this.unsubscribe = this.session.subscribe((ev) => applyEvent(this.t, ev));
     try {
       const wasPaused = this._state === 'paused';
       if (wasPaused) this.adoptStepsAddedWhilePaused();
@@ -344,8 +343,6 @@ export class Rollout {
       await this.append({ type: 'rollout.state', rolloutId: this.id, state: 'failed', error: msg }).catch(() => undefined);
       return 'failed';
     } finally {
-      this.unsubscribe?.();
-      this.unsubscribe = null;
       this.abort = null;
     }
   }

@@ -169,7 +169,7 @@ export const createSessionsSlice =
         const previous = get().openSessionId;
         get().resolveToasts('Could not open the session');
         get().upsertSession(res.session);
-        get().loadTrajectory(sessionId, res.events);
+        get().loadTrajectory(sessionId, res.events, res.version);
         get().noteEndpointEvents(sessionId, res.events);
         set({
           openSessionId: sessionId,

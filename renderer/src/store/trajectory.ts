@@ -1,6 +1,8 @@
 // The trajectory of the open session: a fold of its event log (shared/trajectory.ts),
-// kept up to date incrementally from `session.event` pushes. The fold mutates Maps in
-// place, so each update swaps in a new entry object (with a bumped version) to notify.
+// kept up to date incrementally from `session.event` pushes. The log arrives compact
+// (shared/compact-events.ts): long observations are previews, fetched whole on demand
+// (lib/stepDetail.ts). The fold mutates Maps in place, so each update swaps in a new
+// entry object (with a bumped version) to notify.
 import type { EventOf, SessionEvent } from '../../../shared/events';
 import { applyEvent, emptyTrajectory, type Trajectory } from '../../../shared/trajectory';
 import type { PauseSpan } from '../lib/steps';
@@ -18,7 +20,10 @@ export interface RetryInfo {
 
 export interface TrajectoryEntry {
   t: Trajectory;
-  /** Highest event seq folded in; pushes at or below it are duplicates. */
+  /**
+   * Highest event seq folded in: the core's version of the log (sessions.open answers
+   * with it, each push carries its own); pushes at or below it are duplicates.
+   */
   lastSeq: number;
   version: number;
   retry: RetryInfo | null;
@@ -76,7 +81,8 @@ export interface TrajectorySlice {
   trajectories: Record<string, TrajectoryEntry>;
   /** A sessions.open is in flight: buffer pushes for this session until the log arrives. */
   beginTrajectoryLoad(sessionId: string): void;
-  loadTrajectory(sessionId: string, events: SessionEvent[]): void;
+  /** `version`: the core's version of the log with `events` (sessions.open's). */
+  loadTrajectory(sessionId: string, events: SessionEvent[], version?: number): void;
   applySessionEvents(sessionId: string, events: SessionEvent[]): void;
   dropTrajectory(sessionId: string): void;
 }
@@ -91,7 +97,7 @@ export const createTrajectorySlice: Slice<TrajectorySlice> = (set, get) => ({
     if (!pendingLoads.has(sessionId)) pendingLoads.set(sessionId, []);
   },
 
-  loadTrajectory: (sessionId, events) => {
+  loadTrajectory: (sessionId, events, version = 0) => {
     const t = emptyTrajectory();
     let lastSeq = 0;
     let retry: RetryInfo | null = null;
@@ -106,6 +112,8 @@ export const createTrajectorySlice: Slice<TrajectorySlice> = (set, get) => ({
       lastSeq = ev.seq;
     };
     for (const ev of events) fold(ev);
+    // Pushes the view already holds (events at or below its version) are skipped.
+    lastSeq = Math.max(lastSeq, version);
     for (const ev of pendingLoads.get(sessionId) ?? []) fold(ev);
     pendingLoads.delete(sessionId);
     set({ trajectories: { ...get().trajectories, [sessionId]: { t, lastSeq, version: 1, retry, pauses, ...notes } } });

@@ -2,7 +2,9 @@
 // full history of its labels (every change, with source, author, time, and the rule
 // or the judge's rationale).
 import { memo, useState } from 'react';
-import type { LabelRecord } from '../../../../shared/trajectory';
+import type { LabelRecord, Step } from '../../../../shared/trajectory';
+import { useFullResults } from '../../lib/stepDetail';
+import { ElidedNote } from '../ElidedNote';
 import { formatDateTime, formatDuration, formatTokens } from '../../lib/format';
 import { observationOf, prettyArguments, thoughtOf } from '../../lib/steps';
 import type { FilterRow } from './model';
@@ -76,9 +78,7 @@ export const DetailPane = memo(function DetailPane({ row, version }: { row: Filt
       <section className="fd-sec">
         <h3>Observation</h3>
         {step.results.length === 0 && <div className="dim small">(none)</div>}
-        {step.results.map((r) => (
-          <Observation key={r.toolCallId} result={r} isError={r.isError} durationMs={r.durationMs} />
-        ))}
+        {step.results.length > 0 && <Observations step={step} />}
       </section>
 
       <section className="fd-sec">
@@ -88,6 +88,19 @@ export const DetailPane = memo(function DetailPane({ row, version }: { row: Filt
     </div>
   );
 });
+
+/** The step's observations whole: those the compact log cut are fetched, and say so meanwhile. */
+function Observations({ step }: { step: Step }) {
+  const full = useFullResults(step);
+  return (
+    <div data-state={full.state} data-testid="filter-observations">
+      {full.state !== 'ready' && <ElidedNote full={full} />}
+      {full.results.map((r) => (
+        <Observation key={r.toolCallId} result={r} isError={r.isError} durationMs={r.durationMs} />
+      ))}
+    </div>
+  );
+}
 
 function Observation({ result, isError, durationMs }: { result: { observation: string }; isError: boolean; durationMs: number }) {
   const [all, setAll] = useState(false);

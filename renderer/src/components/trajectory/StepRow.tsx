@@ -8,6 +8,8 @@ import { Icon } from '../Icon';
 import type { RetryInfo } from '../../store/trajectory';
 import { formatDuration, formatTokens, truncate } from '../../lib/format';
 import { markdownText } from '../../lib/markdown';
+import { useFullResults } from '../../lib/stepDetail';
+import { ElidedNote } from '../ElidedNote';
 import { describeTimings, observationOf, observationPreview, prettyArguments, runningActiveMs, stepTimings, summarizeStep, thoughtOf, type PauseSpan } from '../../lib/steps';
 
 export interface StepRowProps {
@@ -194,20 +196,7 @@ export const StepRow = memo(function StepRow(p: StepRowProps) {
           <SectionToggle testId="toggle-observation" tag="observation" error={s.isError} open={expanded.obs} onClick={() => p.onToggle(step.id, 'obs')}>
             {!expanded.obs && <span className="section-preview mono">{obsPreview}</span>}
           </SectionToggle>
-          {expanded.obs && (
-            <div data-testid="step-observation">
-              {step.results.map((r, i) => {
-                const o = observationOf(r);
-                return (
-                  <div key={i} className="obs-block">
-                    {step.results.length > 1 && <div className="section-tag">{r.name || 'result'}</div>}
-                    {o.message && <div className={`obs-message${r.isError ? ' err-text' : ''}`}>{o.message}</div>}
-                    {(o.output || !o.message) && <pre className="mono pre-block">{o.output || o.raw}</pre>}
-                  </div>
-                );
-              })}
-            </div>
-          )}
+          {expanded.obs && <Observations step={step} />}
         </div>
       )}
 
@@ -229,6 +218,26 @@ export const StepRow = memo(function StepRow(p: StepRowProps) {
     </div>
   );
 }, sameRow);
+
+/** The step's observations in full: those the compact log cut are fetched (the preview shows meanwhile, and says so). */
+function Observations({ step }: { step: Step }) {
+  const full = useFullResults(step);
+  return (
+    <div data-testid="step-observation" data-state={full.state}>
+      {full.state !== 'ready' && <ElidedNote full={full} />}
+      {full.results.map((r, i) => {
+        const o = observationOf(r);
+        return (
+          <div key={i} className="obs-block">
+            {full.results.length > 1 && <div className="section-tag">{r.name || 'result'}</div>}
+            {o.message && <div className={`obs-message${r.isError ? ' err-text' : ''}`}>{o.message}</div>}
+            {(o.output || !o.message) && <pre className="mono pre-block">{o.output || o.raw}</pre>}
+          </div>
+        );
+      })}
+    </div>
+  );
+}
 
 /**
  * The parent builds `expanded`, `branchStart`, `guidance` and `comments` afresh on each

@@ -1,0 +1,55 @@
+// The one owner of each open session's trajectory: a fold of its log kept in step
+// with it incrementally (the log only grows), which the engine, the rollouts, the
+// annotation functions, the exports and the hosts all read instead of folding the log
+// again. Its version is the seq of the last event folded: the same number the
+// `session.event` pushes carry, so a client can tell what it already has.
+//
+// The compact view sessions.open sends (shared/compact-events.ts) is built here too,
+// once per event and only for sessions a client opened.
+import { compactEvent, type CompactEvent } from '../../shared/compact-events';
+import type { SessionEvent } from '../../shared/events';
+import { applyEvent, emptyTrajectory, type Trajectory } from '../../shared/trajectory';
+
+/** What the owner needs of a session: its append-only event list (a SessionLog). */
+export interface EventSource {
+  readonly events: readonly SessionEvent[];
+}
+
+interface Fold {
+  t: Trajectory;
+  applied: number;
+  version: number;
+  compact: CompactEvent[];
+}
+
+const folds = new WeakMap<EventSource, Fold>();
+
+function advance(session: EventSource): Fold {
+  let f = folds.get(session);
+  if (!f) folds.set(session, (f = { t: emptyTrajectory(), applied: 0, version: 0, compact: [] }));
+  const events = session.events;
+  for (; f.applied < events.length; f.applied++) {
+    const ev = events[f.applied]!;
+    applyEvent(f.t, ev);
+    f.version = ev.seq;
+  }
+  return f;
+}
+
+/** The session's trajectory, up to date with its log. Shared by every reader: treat it as read-only. */
+export function trajectoryOf(session: EventSource): Trajectory {
+  return advance(session).t;
+}
+
+/** The seq of the last event in the trajectory (0: none yet). */
+export function trajectoryVersion(session: EventSource): number {
+  return advance(session).version;
+}
+
+/** The compact form of the whole log, and the version it is at. The array is shared: never change it. */
+export function compactLog(session: EventSource): { events: readonly CompactEvent[]; version: number } {
+  const f = advance(session);
+  const events = session.events;
+  for (let i = f.compact.length; i < f.applied; i++) f.compact.push(compactEvent(events[i]!));
+  return { events: f.compact, version: f.version };
+}

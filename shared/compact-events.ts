@@ -1,0 +1,93 @@
+// The compact form of a session's events that `sessions.open` and the `session.event`
+// pushes carry to the renderer. The tree needs every step, label and comment, but not
+// the bulk of the log: the request record (every message the model was sent, again per
+// request) and long tool outputs. Those are left out or cut here, and every cut says so
+// in `elided`, so no view can mistake a preview for the whole text: the full text is
+// fetched on demand (sessions.stepDetail, steps.request).
+import type { SessionEvent } from './events';
+
+/** Observations up to this many characters are sent whole. */
+export const OBSERVATION_WHOLE_CHARS = 6000;
+/**
+ * A cut observation keeps its first and last characters: the head is what the filter
+ * view searches (its first 4,000 characters), the tail holds the last line the
+ * collapsed row previews.
+ */
+export const PREVIEW_HEAD_CHARS = 4000;
+export const PREVIEW_TAIL_CHARS = 1000;
+/** Between the head and the tail of a preview. */
+export const CUT_MARK = '\n…\n';
+
+/** What the compact form of an event left out. */
+export interface Elided {
+  /** action.result: the full observation's length in characters; `observation` is a preview. */
+  observation?: number;
+  /** model.request: how many messages it appended (`append` is sent empty). */
+  messages?: number;
+  /** request.config: its body is not sent (`config` is empty). */
+  config?: true;
+}
+
+export type CompactEvent = SessionEvent & { elided?: Elided };
+
+/** `s` cut to its head and tail, never inside a surrogate pair. */
+function cut(s: string, head: number, tail: number): string {
+  let h = head;
+  if (isLowSurrogate(s.charCodeAt(h))) h--;
+  let t = s.length - tail;
+  if (isLowSurrogate(s.charCodeAt(t))) t--;
+  return s.slice(0, h) + CUT_MARK + s.slice(t);
+}
+
+function isLowSurrogate(c: number): boolean {
+  return c >= 0xdc00 && c <= 0xdfff;
+}
+
+/**
+ * A preview of a long observation. A JSON observation (ResearchGym's
+ * {"message", "exit_code", "output", …}) stays JSON with only its long strings cut, so
+ * the row still reads its message and exit code; any other text is cut as a whole.
+ */
+export function observationPreview(observation: string): string {
+  if (observation.length <= OBSERVATION_WHOLE_CHARS) return observation;
+  if (observation.trimStart().startsWith('{')) {
+    try {
+      const o = JSON.parse(observation) as unknown;
+      if (o && typeof o === 'object' && !Array.isArray(o)) {
+        const out: Record<string, unknown> = {};
+        for (const [k, v] of Object.entries(o)) {
+          out[k] = typeof v === 'string' && v.length > PREVIEW_HEAD_CHARS + PREVIEW_TAIL_CHARS ? cut(v, PREVIEW_HEAD_CHARS, PREVIEW_TAIL_CHARS) : v;
+        }
+        const json = JSON.stringify(out);
+        // Many long fields, or one long non-string one: cut as text after all.
+        if (json.length <= 2 * OBSERVATION_WHOLE_CHARS) return json;
+      }
+    } catch {
+      /* not JSON after all */
+    }
+  }
+  return cut(observation, PREVIEW_HEAD_CHARS, PREVIEW_TAIL_CHARS);
+}
+
+/** The compact form of one event: the same object when nothing in it is large. */
+export function compactEvent(ev: SessionEvent): CompactEvent {
+  switch (ev.type) {
+    case 'action.result':
+      if (ev.observation.length <= OBSERVATION_WHOLE_CHARS) return ev;
+      return { ...ev, observation: observationPreview(ev.observation), elided: { observation: ev.observation.length } };
+    case 'model.request': {
+      // The page needs which request a step is on (its Context tab asks steps.request by step), not its messages.
+      const { owners: _owners, ...rest } = ev;
+      return { ...rest, append: [], elided: { messages: ev.append.length } };
+    }
+    case 'request.config':
+      return { ...ev, config: {}, elided: { config: true } };
+    default:
+      return ev;
+  }
+}
+
+/** What a compact event elided (undefined for an event sent whole). */
+export function elidedOf(ev: SessionEvent): Elided | undefined {
+  return (ev as CompactEvent).elided;
+}
