@@ -15,6 +15,7 @@ import { annotateHandlers } from './handlers/annotate';
 import { exportManager, labelHandlers } from './handlers/labels';
 import { importHandlers } from './handlers/import';
 import { environmentHandlers } from './handlers/environments';
+import { replayHandlers } from './handlers/replay';
 import { setEnvironmentProcessEnv } from './env/registry';
 import { mergeHandlers, mergeManager } from './handlers/merge';
 import { memoryVault, Profiles, withoutKeys, type KeyVault } from './profiles';
@@ -113,7 +114,7 @@ export class ApolloCore {
       changed: (status) => this.broadcast('rollout.control', status),
     });
     this.handlers = { ...sessionHandlers(this), ...rolloutHandlers(this), ...annotateHandlers(this), ...labelHandlers(this), ...importHandlers(this), ...mergeHandlers(this) };
-    this.handlers = { ...this.handlers, ...environmentHandlers(this) };
+    this.handlers = { ...this.handlers, ...environmentHandlers(this), ...replayHandlers(this) };
   }
 
   /** Open the workspace for writing; CONFLICT when another process has it open. */

@@ -8,6 +8,7 @@ import { annotateCommands, type AnnotatePushEvents } from './annotate';
 import { importCommands, type ImportPushEvents } from './import';
 import { mergeCommands, type MergePushEvents } from './merge';
 import { environmentCommands } from './environments';
+import { replayCommands } from './replay';
 import type { ApolloErrorShape } from '../errors';
 
 export const commands = {
@@ -17,6 +18,7 @@ export const commands = {
   ...importCommands,
   ...mergeCommands,
   ...environmentCommands,
+  ...replayCommands,
 };
 
 export type Commands = typeof commands;

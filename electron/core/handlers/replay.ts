@@ -1,0 +1,93 @@
+// Screens and timed replay of terminal recordings (shared/contract/replay.ts): the
+// screen at a byte or a time from the keyframes, windows of output with their times
+// from the timing index. Never more than a window of the recording in memory.
+import { StringDecoder } from 'node:string_decoder';
+import { ApolloError } from '../../../shared/errors';
+import { MAX_FRAMES_BYTES, type ReplayFrame, type ReplayMarker } from '../../../shared/contract/replay';
+import type { ApolloCore } from '../app';
+import type { HandlerMap } from '../dispatch';
+import { sizeChanges, terminalKeyframes } from '../pty/session-keyframes';
+import { utf8SafeEnd } from '../pty/strip-ansi';
+import type { SessionLog } from '../store/workspace';
+
+const DEFAULT_FRAMES_BYTES = 1024 * 1024;
+/** A window stops here even short of its bytes (a replay asks for the next one in time). */
+const MAX_FRAMES = 20_000;
+
+async function recordingOf(core: ApolloCore, sessionId: string, terminalId: string): Promise<{ s: SessionLog; rec: Awaited<ReturnType<SessionLog['recording']>> }> {
+  const s = await core.session(sessionId);
+  if (!(await s.hasRecording(terminalId))) throw new ApolloError('NOT_FOUND', `Session has no terminal "${terminalId}"`);
+  return { s, rec: await s.recording(terminalId) };
+}
+
+export function replayHandlers(core: ApolloCore): HandlerMap {
+  return {
+    'terminal.screen': async ({ sessionId, terminalId, offset, at }) => {
+      const t0 = performance.now();
+      const { s, rec } = await recordingOf(core, sessionId, terminalId);
+      const index = rec.timingIndex;
+      // At a time: after everything written before it.
+      const target = at !== undefined ? ((await index.firstAtOrAfter(at))?.offset ?? rec.size) : Math.min(offset ?? 0, rec.size);
+      const k = await terminalKeyframes(s, terminalId);
+      const screen = await k.screenAt(target);
+      const ts = at ?? (await index.timeAt(Math.max(0, screen.offset - 1)));
+      return { sessionId, terminalId, ...screen, ts, ms: Math.round(performance.now() - t0) };
+    },
+
+    'terminal.frames': async ({ sessionId, terminalId, start, maxBytes }) => {
+      const { s, rec } = await recordingOf(core, sessionId, terminalId);
+      const size = rec.size;
+      const from = Math.min(start, size);
+      let buf = await rec.read(from, Math.min(size, from + Math.min(maxBytes ?? DEFAULT_FRAMES_BYTES, MAX_FRAMES_BYTES)));
+      // Whole characters only: a window that starts inside one skips its rest, one that ends inside one stops before it.
+      let skip = 0;
+      while (from > 0 && skip < Math.min(3, buf.length) && (buf[skip]! & 0xc0) === 0x80) skip++;
+      if (from + buf.length < size) buf = buf.subarray(0, Math.max(skip, utf8SafeEnd(buf)));
+      const index = rec.timingIndex;
+      const decoder = new StringDecoder('utf8');
+      const frames: ReplayFrame[] = [];
+      let pos = from + skip;
+      const stop = from + buf.length;
+      let ts = (await index.timeAt(pos)) ?? 0;
+      while (pos < stop && frames.length < MAX_FRAMES) {
+        const r = await index.atOffset(pos);
+        let end = stop;
+        if (r && r.offset <= pos && r.offset + r.length > pos) {
+          ts = r.ts;
+          end = Math.min(stop, r.offset + r.length);
+        } else {
+          // Output the index missed (a gap): the rest of the window at the time before it.
+          const next = await index.atOffset(stop);
+          if (next && next.offset > pos) end = next.offset;
+        }
+        frames.push({ ts, offset: pos, text: decoder.write(buf.subarray(pos - from, end - from)) });
+        pos = end;
+      }
+      const end = pos;
+      const sizes = sizeChanges(s.events, terminalId).filter((c) => c.offset > from && c.offset < end);
+      return { sessionId, terminalId, start: from + skip, end, frames, sizes, atEnd: end >= rec.size };
+    },
+
+    'terminal.replayInfo': async ({ sessionId, terminalId }) => {
+      const { s, rec } = await recordingOf(core, sessionId, terminalId);
+      const index = rec.timingIndex;
+      const bytes = rec.size;
+      const startTs = bytes > 0 ? await index.timeAt(0) : null;
+      const endTs = bytes > 0 ? await index.timeAt(bytes - 1) : null;
+      const steps = new Map<string, ReplayMarker>();
+      for (const e of s.events) {
+        if (e.type === 'step.started') steps.set(e.stepId, { stepId: e.stepId, n: steps.size + 1, branchId: e.branchId, ts: e.ts, offset: null });
+        else if (e.type === 'action.result' && e.terminalId === terminalId && e.range) {
+          const m = steps.get(e.stepId);
+          if (m) m.offset = m.offset === null ? e.range[0] : Math.min(m.offset, e.range[0]);
+        }
+      }
+      const all = [...steps.values()];
+      const here = all.filter((m) => m.offset !== null);
+      const markers = (here.length ? here : all).sort((a, b) => a.ts - b.ts);
+      const sizes = sizeChanges(s.events, terminalId);
+      const first = sizes[0] ?? { cols: 80, rows: 24 };
+      return { sessionId, terminalId, bytes, startTs, endTs, cols: first.cols, rows: first.rows, live: core.pty.has(sessionId, terminalId), markers };
+    },
+  };
+}
