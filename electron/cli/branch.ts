@@ -1,12 +1,12 @@
 import { createInterface } from 'node:readline';
 import { join } from 'node:path';
-import { statfs } from 'node:fs/promises';
 import { describeLoadReport } from '../core/store/event-log';
 import { ApolloError } from '../../shared/errors';
 import type { CliCommand } from './index';
 import { EXIT } from './rollout';
 import { ApolloCore } from '../core/app';
 import { resolveHome, type SessionLog } from '../core/store/workspace';
+import { freeBytes } from '../core/store/disk';
 import { resourcesDir } from '../core/paths';
 import type { ResolvedEndpoint } from '../core/profiles';
 import type { Rollout, RunResult } from '../core/rollout/index';
@@ -273,11 +273,6 @@ export async function awaitRollout(rollout: Rollout | undefined, session: Sessio
 
 /** Space that counts as freed: this much more than when the rollout paused. */
 const FREED_BYTES = 256 * 1024;
-
-/** Bytes free for this user on the file system holding `dir` (0 when unknown). */
-export function freeBytes(dir: string): Promise<number> {
-  return statfs(dir).then((s) => s.bavail * s.bsize, () => 0);
-}
 
 /**
  * Poll the file system holding `dir` until space was freed since it had `at` bytes

@@ -11,7 +11,7 @@ import { join, resolve } from 'node:path';
 import WebSocket from 'ws';
 import { startServer } from '../e2e/harness';
 import { startFakeLlm, tool, type FakeLlm } from '../fixtures/fake-llm-server';
-import { fillDisk, releaseTinyDisk, withTinyDisk } from '../fixtures/tiny-disk';
+import { DISK_KINDS, releaseTinyDisk, withTinyDisk } from '../fixtures/tiny-disk';
 
 const CLI = resolve(__dirname, '../../out/main/cli.js');
 let dir: string;
@@ -153,9 +153,10 @@ describe('repaired logs', () => {
   });
 });
 
-describe('a headless rollout on a full disk', () => {
+describe.each(DISK_KINDS)('a headless rollout on a full disk (%s)', (kind) => {
   it('pauses with exit 4, or waits for space and resumes', { timeout: 180_000 }, async (ctx) => {
-    await withTinyDisk(dir, ctx, async (mnt) => {
+    // The simulated disk reaches the CLI through the environment it inherits.
+    await withTinyDisk(kind, dir, ctx, async ({ root: mnt, fill }) => {
       let free: (() => Promise<void>) | null = null;
       let fills = 0;
       // A scripted model whose second request fills the disk while it "thinks".
@@ -165,7 +166,7 @@ describe('a headless rollout on a full disk', () => {
           n++;
           if (n === 2) {
             fills++;
-            free = await fillDisk(mnt);
+            free = await fill();
           }
           return n >= 3 ? tool('finish', { message: 'done' }) : tool('think', { thought: `step ${n} ${'x'.repeat(4000)}` });
         });

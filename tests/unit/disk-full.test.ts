@@ -1,4 +1,5 @@
-// Results match what was saved: on a real full disk (a small tmpfs) every command
+// Results match what was saved: on a full disk (the store's simulated one, and a
+// real small tmpfs where it can be mounted) every command
 // answers exactly what is durable, a terminal that cannot record pauses its program
 // and loses nothing, and a rollout pauses instead of failing and resumes once space
 // is freed.
@@ -10,7 +11,7 @@ import { ApolloCore } from '../../electron/core/app';
 import { Workspace } from '../../electron/core/store/workspace';
 import type { PtyTerminal } from '../../electron/core/pty/terminal';
 import type { ArgsOf, CommandName, HostMessage, PushEvents, ResultOf } from '../../shared/contract/index';
-import { fillDisk, releaseTinyDisk, withTinyDisk } from '../fixtures/tiny-disk';
+import { DISK_KINDS, releaseTinyDisk, withTinyDisk } from '../fixtures/tiny-disk';
 import { startFakeLlm, tool, type FakeLlm } from '../fixtures/fake-llm-server';
 
 let dir: string;
@@ -56,14 +57,14 @@ async function until(cond: () => boolean | Promise<boolean>, ms = 20_000, what =
 
 const index = async (home: string) => JSON.parse(await readFile(join(home, 'workspace.json'), 'utf8')) as { settings: Record<string, unknown>; sessions: Record<string, { name: string; createdAt: number }> };
 
-describe('commands on a full disk answer what is durable', () => {
+describe.each(DISK_KINDS)('commands on a full disk (%s) answer what is durable', (kind) => {
   it('settings.set: DISK_FULL and not applied, neither in memory nor by a later write', async (ctx) => {
-    await withTinyDisk(dir, ctx, async (home) => {
+    await withTinyDisk(kind, dir, ctx, async ({ root: home, fill }) => {
       const { core, call } = await openCore(home);
       try {
         await call('settings.set', { annotator: 'alice' });
         const s = await call('sessions.create', { name: 'x', cwd: dir, terminals: [] });
-        const free = await fillDisk(home);
+        const free = await fill();
         await expect(call('settings.set', { annotator: 'bob' })).rejects.toMatchObject({ code: 'DISK_FULL' });
         expect((await call('settings.get', {})).annotator).toBe('alice');
         await free();
@@ -74,7 +75,7 @@ describe('commands on a full disk answer what is durable', () => {
         expect((await call('settings.get', {})).annotator).toBe('alice');
 
         // A profile is a setting too: refused on a full disk, it is not listed, and no later write saves it.
-        const free2 = await fillDisk(home);
+        const free2 = await fill();
         await expect(call('profiles.save', { name: 'ghost', baseUrl: 'http://127.0.0.1:9', model: 'm' })).rejects.toMatchObject({ code: 'DISK_FULL' });
         expect(await call('profiles.list', {})).toEqual([]);
         await free2();
@@ -94,19 +95,20 @@ describe('commands on a full disk answer what is durable', () => {
   });
 
   it('sessions.rename: saved once its event is durable, even when the index cannot be written', async (ctx) => {
-    await withTinyDisk(dir, ctx, async (home) => {
+    await withTinyDisk(kind, dir, ctx, async ({ root: home, fill }) => {
       const { core, call } = await openCore(home);
       let id: string;
       try {
         id = (await call('sessions.create', { name: 'before', cwd: dir, terminals: [] })).id;
-        // Full, except the room left in the log's last page: a small append fits, a new index file does not.
-        const free = await fillDisk(home);
+        // Full, except the room left in the log's last block: a small append fits, a new index file does not.
+        const free = await fill();
         const renamed = await call('sessions.rename', { sessionId: id, name: 'after' });
         expect(renamed.name).toBe('after');
         expect(await readFile(join(home, 'sessions', id, 'events.jsonl'), 'utf8')).toContain('"session.renamed"');
-        // The index on disk could not follow; it is repaired from the log.
-        expect(Object.values((await index(home)).sessions).map((e) => e.name)).toEqual(['before']);
+        // The index on disk could not follow (neither after the rename nor at close,
+        // which writes it again); it is repaired from the log.
         await core.close();
+        expect(Object.values((await index(home)).sessions).map((e) => e.name)).toEqual(['before']);
         await free();
       } finally {
         await core.close();
@@ -118,9 +120,9 @@ describe('commands on a full disk answer what is durable', () => {
   });
 
   it('sessions.create: DISK_FULL leaves no session behind (no ghost dated 1970)', async (ctx) => {
-    await withTinyDisk(dir, ctx, async (home) => {
+    await withTinyDisk(kind, dir, ctx, async ({ root: home, fill }) => {
       const { core, call } = await openCore(home);
-      const free = await fillDisk(home);
+      const free = await fill();
       try {
         await expect(call('sessions.create', { name: 'ghost', cwd: dir, terminals: [] })).rejects.toMatchObject({ code: 'DISK_FULL' });
         expect(await call('sessions.list', {})).toEqual([]);
@@ -136,7 +138,7 @@ describe('commands on a full disk answer what is durable', () => {
   });
 
   it('a terminal that cannot record pauses its program, says so, and loses no output', async (ctx) => {
-    await withTinyDisk(dir, ctx, async (home) => {
+    await withTinyDisk(kind, dir, ctx, async ({ root: home, fill }) => {
       const { core, call, notices } = await openCore(home);
       try {
         const go = join(dir, 'go');
@@ -145,7 +147,7 @@ describe('commands on a full disk answer what is durable', () => {
         // Waits for the disk to be full, then prints 20,000 numbered lines (~170 KB) over a few seconds.
         const script = `while [ ! -e ${go} ]; do sleep 0.05; done; i=0; while [ $i -lt 200 ]; do seq $((i*100+1)) $((i*100+100)); i=$((i+1)); sleep 0.01; done`;
         const term = (await core.pty.create(session, { id: 'out', command: 'sh', args: ['-c', script] })) as PtyTerminal;
-        const free = await fillDisk(home);
+        const free = await fill();
         await writeFile(go, '');
         await until(() => term.info().recordingBlocked !== undefined, 20_000, 'the recording to block');
         expect(term.flowState().ptyPaused).toBe(true);
@@ -177,13 +179,13 @@ describe('commands on a full disk answer what is durable', () => {
   });
 
   it('a rollout that hits a full disk pauses (not failed) and resumes once space is freed', async (ctx) => {
-    await withTinyDisk(dir, ctx, async (home) => {
+    await withTinyDisk(kind, dir, ctx, async ({ root: home, fill }) => {
       const { core, call } = await openCore(home);
       let free: (() => Promise<void>) | null = null;
       try {
         llm = await startFakeLlm(async (req) => {
           const n = llm!.requests.length;
-          if (n === 2 && !free) free = await fillDisk(home); // the disk fills while the model thinks
+          if (n === 2 && !free) free = await fill(); // the disk fills while the model thinks
           void req;
           return n >= 3 ? tool('finish', { message: 'done' }) : tool('think', { thought: `step ${n} ${'x'.repeat(8000)}` });
         });

@@ -1,16 +1,17 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { appendFile, mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises';
+import { appendFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { TerminalRecording, normalizeTiming, parseTiming, type TimingEntry } from '../../electron/core/store/terminal-recording';
 import { toAsciicast, writeAsciicast } from '../../electron/core/dataset/asciicast';
-import { withTinyDisk } from '../fixtures/tiny-disk';
+import { DISK_KINDS, releaseTinyDisk, withTinyDisk } from '../fixtures/tiny-disk';
 
 let dir: string;
 beforeEach(async () => {
   dir = await mkdtemp(join(tmpdir(), 'apollo-rec-rollback-'));
 });
 afterEach(async () => {
+  releaseTinyDisk(dir);
   await rm(dir, { recursive: true, force: true });
 });
 
@@ -89,25 +90,17 @@ describe('timing index reader', () => {
   });
 });
 
-describe('TerminalRecording after a failed write', () => {
+describe.each(DISK_KINDS)('TerminalRecording after a failed write (%s disk)', (kind) => {
   it('keeps the timing index in step with the output when a full disk rolls the output back', async (ctx) => {
-    await withTinyDisk(dir, ctx, async (mnt) => {
+    await withTinyDisk(kind, dir, ctx, async ({ root: mnt, fill }) => {
     const rec = await TerminalRecording.open(mnt, 't');
     const a = rec.append(Buffer.from('first line\r\n'), 1000);
     const a2 = rec.append(Buffer.from('second line\r\n'), 1010);
     await Promise.all([a.durable, a2.durable]);
     await rec.flush();
 
-    // Fill the disk.
-    const filler = await open(join(mnt, 'filler'), 'w');
-    try {
-      const block = Buffer.alloc(4096, 0x66);
-      for (;;) await filler.write(block);
-    } catch (e) {
-      expect((e as NodeJS.ErrnoException).code).toBe('ENOSPC');
-    } finally {
-      await filler.close();
-    }
+    // Fill the disk: the timing line still fits in its file's last block, the output does not.
+    const free = await fill();
 
     const lost = rec.append(Buffer.alloc(20_000, 0x58), 2000); // 'X' * 20000
     await expect(lost.durable).rejects.toMatchObject({ code: 'DISK_FULL' });
@@ -115,7 +108,7 @@ describe('TerminalRecording after a failed write', () => {
     expect(rec.size).toBe(lost.offset);
 
     // Free space and go on: the next output reuses the rolled-back offset.
-    await rm(join(mnt, 'filler'));
+    await free();
     const b = rec.append(Buffer.from('third line\r\n'), 3000);
     const c = rec.append(Buffer.from('fourth line\r\n'), 3010);
     expect(b.offset).toBe(lost.offset);

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { mkdtemp, readFile, rm, writeFile, appendFile, stat } from 'node:fs/promises';
+import { mkdtemp, open, readFile, rm, writeFile, appendFile, stat } from 'node:fs/promises';
 import { spawn } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,13 +8,15 @@ import { EventLog, parseEventLog } from '../../electron/core/store/event-log';
 import { Workspace, resolveHome } from '../../electron/core/store/workspace';
 import { TerminalRecording, parseTiming } from '../../electron/core/store/terminal-recording';
 import { ApolloError } from '../../shared/errors';
-import { withTinyDisk } from '../fixtures/tiny-disk';
+import { DISK_FAULT_ENV, freeBytes, truncateTo, writeFully } from '../../electron/core/store/disk';
+import { DISK_KINDS, releaseTinyDisk, withTinyDisk } from '../fixtures/tiny-disk';
 
 let dir: string;
 beforeEach(async () => {
   dir = await mkdtemp(join(tmpdir(), 'apollo-store-'));
 });
 afterEach(async () => {
+  releaseTinyDisk(dir);
   await rm(dir, { recursive: true, force: true });
 });
 
@@ -39,8 +41,8 @@ describe('AppendLog', () => {
     await log.close();
   });
 
-  it('reports a full disk, rolls the file back and keeps what was committed', async (ctx) => {
-    await withTinyDisk(dir, ctx, async (mnt) => {
+  it.for(DISK_KINDS)('reports a full disk (%s), rolls the file back and keeps what was committed', async (kind, ctx) => {
+    await withTinyDisk(kind, dir, ctx, async ({ root: mnt }) => {
     const path = join(mnt, 'events.jsonl');
     const { log } = await EventLog.open(path, { maxDelayMs: 1 });
     const kept: number[] = [];
@@ -233,5 +235,35 @@ describe('Workspace', () => {
     // Only the digits of the sequence number may grow.
     expect(Math.max(...sizes) - Math.min(...sizes)).toBeLessThanOrEqual(3);
     expect((await stat(join(dir, 'e.jsonl'))).size).toBe(sizes.reduce((x, y) => x + y, 0));
+  });
+});
+
+describe('the simulated disk (test-only fault injection of the store)', () => {
+  it('takes whole blocks, writes what fits before ENOSPC, gives blocks back on truncate, and is off without its variable', async () => {
+    const budget = join(dir, 'free');
+    const fh = await open(join(dir, 'f'), 'a+');
+    try {
+      // Off: a budget file nobody names changes nothing.
+      await writeFile(budget, '0');
+      await writeFully(fh, Buffer.alloc(10, 0x61));
+      process.env[DISK_FAULT_ENV] = budget;
+      // The rest of the file's first block is room; the next block is not.
+      await writeFully(fh, Buffer.alloc(4086, 0x62));
+      await expect(writeFully(fh, Buffer.alloc(5, 0x63))).rejects.toMatchObject({ code: 'ENOSPC' });
+      expect(await freeBytes(dir)).toBe(0);
+      await writeFile(budget, '4096');
+      // Needs two blocks, one is free: one block's worth is written, then ENOSPC.
+      await expect(writeFully(fh, Buffer.alloc(6000, 0x64))).rejects.toMatchObject({ code: 'ENOSPC' });
+      expect((await fh.stat()).size).toBe(8192);
+      await truncateTo(fh, 4096);
+      expect(await freeBytes(dir)).toBe(4096);
+      // Removing the file frees the disk.
+      await rm(budget);
+      await writeFully(fh, Buffer.alloc(100_000, 0x65));
+      expect((await fh.stat()).size).toBe(104_096);
+    } finally {
+      delete process.env[DISK_FAULT_ENV];
+      await fh.close();
+    }
   });
 });

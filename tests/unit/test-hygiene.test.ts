@@ -1,6 +1,6 @@
 // Tests that leave nothing behind and do not pass quietly: a test run removes the
-// home folder it gave the tests, and a disk-full test that cannot mount its tiny
-// disk says loudly that ENOSPC went untested.
+// home folder it gave the tests, and a disk-full test that cannot mount its tmpfs
+// says loudly that the kernel's ENOSPC went untested.
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { spawn } from 'node:child_process';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
@@ -31,16 +31,16 @@ describe('test hygiene', () => {
     expect((await readdir(dir)).filter((n) => n.startsWith('apollo-test-home-'))).toEqual([]);
   });
 
-  it('a disk-full test that cannot mount its tiny disk is skipped loudly', async () => {
+  it('a disk-full test that cannot mount its tmpfs is skipped loudly', async () => {
     const warn = vi.spyOn(console, 'warn').mockImplementation(() => {});
     const skipped: string[] = [];
     let ran = false;
     // An invalid size makes the mount fail here, as a missing root would elsewhere.
-    await withTinyDisk(dir, { skip: (note) => void skipped.push(note ?? ''), task: { name: 'probe' } }, async () => {
+    await withTinyDisk('tmpfs', dir, { skip: (note) => void skipped.push(note ?? ''), task: { name: 'probe' } }, async () => {
       ran = true;
     }, { size: 'not-a-size' });
     expect(ran).toBe(false);
     expect(skipped).toHaveLength(1);
-    expect(warn.mock.calls.map((c) => String(c[0])).join('\n')).toMatch(/\*\*\* SKIPPED disk-full test "probe": .*ENOSPC behaviour is NOT tested in this run\. \*\*\*/);
+    expect(warn.mock.calls.map((c) => String(c[0])).join('\n')).toMatch(/\*\*\* SKIPPED disk-full test "probe" on a real tmpfs: .*The kernel's ENOSPC is NOT tested in this run \(the simulated disk's is\)\. \*\*\*/);
   });
 });

@@ -1,5 +1,6 @@
 import { open, type FileHandle } from 'node:fs/promises';
 import { ApolloError } from '../../../shared/errors';
+import { truncateTo, writeFully } from './disk';
 import { PRIVATE_FILE_MODE, tightenHandle } from './private-files';
 
 export interface AppendLogOptions {
@@ -171,11 +172,7 @@ export class AppendLog {
     }
     const buf = toBuffer(batch);
     try {
-      let written = 0;
-      while (written < buf.length) {
-        const { bytesWritten } = await this.fh.write(buf, written, buf.length - written);
-        written += bytesWritten;
-      }
+      await writeFully(this.fh, buf);
       if (this.durable) await this.fh.datasync();
       this.committed += buf.length;
       for (const w of batch.waiters) w.resolve();
@@ -194,7 +191,7 @@ export class AppendLog {
   private async hold(batch: Pending, err: NodeJS.ErrnoException): Promise<void> {
     try {
       // Part of it may be in the file: the next attempt writes it all again from the committed end.
-      await this.fh.truncate(this.committed);
+      await truncateTo(this.fh, this.committed);
     } catch {
       await this.fail(batch, err);
       return;
@@ -232,7 +229,7 @@ export class AppendLog {
         ? new ApolloError('DISK_FULL', `Disk full: could not write to ${this.path}. Free some space; nothing already saved was lost.`)
         : new ApolloError('IO', `Could not write to ${this.path}: ${err.message}`);
     try {
-      await this.fh.truncate(length);
+      await truncateTo(this.fh, length);
     } catch (te) {
       // Part of the group may still be in the file: appending after it would put a
       // torn record in the middle (and give the next bytes wrong offsets). Refuse

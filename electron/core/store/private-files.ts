@@ -9,6 +9,7 @@
 import { chmod, lstat, mkdir, open, readdir, readFile, rename, type FileHandle } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
+import { writeFully } from './disk';
 
 export const PRIVATE_DIR_MODE = 0o700;
 export const PRIVATE_FILE_MODE = 0o600;
@@ -123,7 +124,7 @@ export class PrivateJSONFile<T> {
     try {
       // A temporary file left by a crash keeps its old mode when reopened.
       await tightenHandle(fh);
-      await fh.writeFile(text, 'utf8');
+      await writeFully(fh, Buffer.from(text, 'utf8'), 0);
       // On disk before it replaces the old index: an answer given after this write
       // (settings saved) must survive a crash or power loss.
       await fh.datasync();

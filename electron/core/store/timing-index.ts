@@ -29,6 +29,7 @@
 import { randomBytes } from 'node:crypto';
 import { open, readdir, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
+import { truncateTo, writeFully as writeAt } from './disk';
 import { PRIVATE_FILE_MODE } from './private-files';
 
 export interface TimingRecord {
@@ -125,14 +126,6 @@ async function readAt(fh: FileHandle, buf: Buffer, pos: number): Promise<number>
     got += bytesRead;
   }
   return got;
-}
-
-async function writeAt(fh: FileHandle, buf: Buffer, pos: number): Promise<void> {
-  let done = 0;
-  while (done < buf.length) {
-    const { bytesWritten } = await fh.write(buf, done, buf.length - done, pos + done);
-    done += bytesWritten;
-  }
 }
 
 /** Entries applied in order, normalized as they come (the in-memory half of an index). */
@@ -526,7 +519,7 @@ export class TimingIndex {
     // Never claim JSONL lines that are not in the file yet (records ahead of the header are fine: applied again, they give the same records).
     const sourceBytes = Math.min(this.sourceBytes, this.committedJsonl?.() ?? Infinity);
     if (from === count && count === this.diskCount && sourceBytes === this.writtenSourceBytes) return;
-    if (count < this.diskCount) await this.fh.truncate(TIMING_HEADER_BYTES + count * TIMING_RECORD_BYTES);
+    if (count < this.diskCount) await truncateTo(this.fh, TIMING_HEADER_BYTES + count * TIMING_RECORD_BYTES);
     if (from < count) await writeAt(this.fh, encodeRecords(this.tail.recs.slice(from - this.tailStart)), TIMING_HEADER_BYTES + from * TIMING_RECORD_BYTES);
     // The header last: it never claims entries whose records are not written.
     await writeAt(this.fh, encodeHeader(sourceBytes), 0);
