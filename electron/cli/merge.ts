@@ -13,12 +13,15 @@ const POLICIES = 'any-mask|majority|prefer:NAME[,NAME…]|manual';
 export const mergeCommand: CliCommand = {
   summary: 'merge dataset bundles of several annotators into one, action by action (verified, labels settled by policy, provenance and agreement)',
   usage:
-    `apollo merge BUNDLE... --out DIR [--policy ${POLICIES}] [--allow-mixed-policies] [--trust FILE]... [--allow-unsigned] [--sign --annotator NAME]\n` +
+    `apollo merge BUNDLE... --out DIR [--policy ${POLICIES}] [--settlements PATH]... [--allow-mixed-policies] [--trust FILE]... [--allow-unsigned] [--sign --annotator NAME]\n` +
     '  Every BUNDLE is verified first (manifest schema, sizes, SHA-256, no file the manifest does not list, files consistent\n' +
     '  with each other): a modified bundle is refused and nothing is written. Actions are matched by session and step; each\n' +
     '  gets one label from everyone\'s labels (annotators outrank the judge, the judge outranks rules). Conflicts are settled\n' +
     '  by --policy: any-mask (default: mask if anyone masked), majority (ties mask), prefer:NAME,… (that annotator, the\n' +
-    '  next as fall-back, else majority), manual (refuse and list the conflicts). Each context window becomes one example\n' +
+    '  next as fall-back, else majority), manual (refuse and list the conflicts). Conflicts a lead settled in the app are\n' +
+    '  stored in the merged bundle and apply again when it is merged (a merge of merges), or with --settlements PATH (the\n' +
+    '  earlier merged bundle, its manifest.json or merge-report.json, or a JSON list of {sessionId, stepId, label}) when the\n' +
+    '  same bundles (or more) are merged again; a settlement whose labels changed since re-opens. Each context window becomes one example\n' +
     '  and each kept action is trained exactly once; every trainer file is regenerated. Bundles exported under different\n' +
     '  label policies are refused unless --allow-mixed-policies. DIR must not exist: the merged bundle appears there\n' +
     '  complete or not at all. Signatures: every export is signed, and a bundle changed after it was signed is refused;\n' +
@@ -31,6 +34,7 @@ export const mergeCommand: CliCommand = {
   options: {
     out: { type: 'string', short: 'o' },
     policy: { type: 'string' },
+    settlements: { type: 'string', multiple: true },
     'allow-mixed-policies': { type: 'boolean' },
     trust: { type: 'string', multiple: true },
     'allow-unsigned': { type: 'boolean' },
@@ -76,6 +80,7 @@ export const mergeCommand: CliCommand = {
         inputs: positionals,
         outDir: v.out as string,
         policy,
+        settlementsFrom: (v.settlements as string[] | undefined) ?? [],
         allowMixedPolicies: v['allow-mixed-policies'] === true,
         trustedKeys: v.trust ? trustedKeys : undefined,
         allowUnsigned: v['allow-unsigned'] === true,
@@ -97,7 +102,7 @@ export const mergeCommand: CliCommand = {
       if (!conflicts) throw e;
       console.error(`apollo merge: ${conflicts.length} conflict${conflicts.length === 1 ? '' : 's'} to settle (policy manual); nothing was written:`);
       for (const c of conflicts) console.error(`  ${c.sessionId}/${c.stepId}: ${c.votes}`);
-      console.error('Settle them in the app, or merge with --policy any-mask, majority or prefer:NAME.');
+      console.error('Settle them in the app (or give earlier ones with --settlements), or merge with --policy any-mask, majority or prefer:NAME.');
       return 1;
     } finally {
       process.off('SIGINT', onSignal);

@@ -5,12 +5,13 @@
 // it into place only when complete). The merged bundle is signed with the lead's key,
 // as every export of the app is.
 import { randomUUID } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 import { isAbsolute } from 'node:path';
 import type { MergePlanResult, MergePushEvents } from '../../shared/contract/merge';
 import type { ParsedArgsOf } from '../../shared/contract/index';
 import { ApolloError } from '../../shared/errors';
 import { mergeBundles, parseMergePolicy, type MergeBundlesOptions } from './dataset/merge';
-import type { SigningKey } from './dataset/signing';
+import { parseTrustedKeys, type SigningKey, type TrustedKey } from './dataset/signing';
 
 export type MergeProgress = MergePushEvents['merge.progress'];
 export type MergeRequest = ParsedArgsOf<'merge.start'>;
@@ -36,14 +37,30 @@ function absolute(p: string, what: string): string {
   return p;
 }
 
-/** The mergeBundles options of a request (paths checked, policy parsed). */
-function mergeOptions(req: MergePlanRequest): Omit<MergeBundlesOptions, 'outDir'> {
+/** The keys of trust files (lines of `apollo keys export-public`), as `apollo merge --trust` reads them. */
+async function trustedKeysOf(files: readonly string[]): Promise<TrustedKey[]> {
+  const keys: TrustedKey[] = [];
+  for (const file of files) {
+    const text = await readFile(file, 'utf8').catch((e: NodeJS.ErrnoException) => {
+      throw new ApolloError(e.code === 'ENOENT' ? 'NOT_FOUND' : 'BAD_REQUEST', `Trust file ${file}: ${e.code === 'ENOENT' ? 'no such file' : e.message}`);
+    });
+    keys.push(...parseTrustedKeys(text, file));
+  }
+  return keys;
+}
+
+type Options = Omit<MergeBundlesOptions, 'outDir'> & { trustFiles: string[] };
+
+/** The mergeBundles options of a request (paths checked, policy parsed; trust files are read when it runs). */
+function mergeOptions(req: MergePlanRequest): Options {
   const policy = parseMergePolicy(req.policy);
   if (!policy) throw new ApolloError('BAD_REQUEST', `Unknown merge policy ${JSON.stringify(req.policy)}: any-mask, majority, prefer:NAME[,NAME…] or manual`);
   return {
+    trustFiles: (req.trust ?? []).map((f) => absolute(f.trim(), 'A trust file')),
     inputs: req.inputs.map((p) => absolute(p.trim(), 'A bundle folder')),
     policy,
     ...(req.settlements?.length ? { settlements: req.settlements } : {}),
+    ...(req.settlementsFrom?.length ? { settlementsFrom: req.settlementsFrom.map((p) => absolute(p.trim(), 'An earlier merge')) } : {}),
     allowUnsigned: req.allowUnsigned === true,
     allowMixedPolicies: req.allowMixedPolicies === true,
   };
@@ -56,7 +73,8 @@ export class MergeManager {
 
   /** What merge.start with the same arguments would write; nothing is written. */
   async plan(req: MergePlanRequest): Promise<MergePlanResult> {
-    return mergeBundles({ ...mergeOptions(req), outDir: '', dryRun: true });
+    const { trustFiles, ...o } = mergeOptions(req);
+    return mergeBundles({ ...o, ...(trustFiles.length ? { trustedKeys: await trustedKeysOf(trustFiles) } : {}), outDir: '', dryRun: true });
   }
 
   /** Check the request and start the merge in the background; what goes wrong later ends the job as 'failed'. */
@@ -87,7 +105,7 @@ export class MergeManager {
     await Promise.all(running.map((j) => j.finished));
   }
 
-  private async run(job: Job, options: MergeBundlesOptions): Promise<MergeProgress> {
+  private async run(job: Job, { trustFiles, ...options }: Options & { outDir: string }): Promise<MergeProgress> {
     const throttle = this.opts.throttleMs ?? 100;
     let last = 0;
     let at = { done: 0, total: 0, stage: 'starting' };
@@ -107,6 +125,7 @@ export class MergeManager {
       const signWith = await this.opts.signingKey?.();
       const r = await mergeBundles({
         ...options,
+        ...(trustFiles.length ? { trustedKeys: await trustedKeysOf(trustFiles) } : {}),
         ...(signWith ? { signWith } : {}),
         signal: job.controller.signal,
         onProgress: (done, total, stage) => {

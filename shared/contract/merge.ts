@@ -17,7 +17,15 @@ const mergeSelection = {
   /** any-mask | majority | prefer:NAME[,NAME…] | manual */
   policy: z.string().min(1).max(2000),
   /** The lead's decisions on conflicts (over any policy; required for every conflict under manual). */
-  settlements: z.array(z.object({ sessionId: id, stepId: id, label: z.enum(['keep', 'mask']) })).max(20_000).optional(),
+  settlements: z.array(z.object({
+    sessionId: id, stepId: id, label: z.enum(['keep', 'mask']),
+    /** The conflicting labels it settles: when one of them changes, the conflict opens again. */
+    votes: z.array(z.object({ annotator: z.string().max(200), source: z.enum(['annotator', 'judge', 'rule']), label: z.enum(['keep', 'mask']) })).max(1000).optional(),
+  })).max(20_000).optional(),
+  /** Earlier merged bundles (or their manifest/report, or settlement files) whose settlements apply too. */
+  settlementsFrom: z.array(path).max(100).optional(),
+  /** Trust files (lines of `apollo keys export-public`): a signed input must be signed by one of these keys. */
+  trust: z.array(path).max(100).optional(),
   /** Accept unsigned bundles (flagged in the report); refused otherwise. */
   allowUnsigned: z.boolean().optional(),
   allowMixedPolicies: z.boolean().optional(),

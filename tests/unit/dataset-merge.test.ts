@@ -417,6 +417,59 @@ describe('merging merged bundles', () => {
   });
 });
 
+describe('settlements outlive their merge', () => {
+  const ABC = (): string[] => [bundles.alice, bundles.bob, bundles.carol];
+  // The lead settles the four conflicts in the Merge view (no labels named: the current work).
+  const leads = (): Array<{ sessionId: string; stepId: string; label: L }> =>
+    (['M2', 'M4', 'M5', 'A1'] as const).map((m) => ({ sessionId: 'lab', stepId: ids[m], label: m === 'M4' ? 'mask' : 'keep' }));
+  const SETTLED = ['M1', 'M2', 'M3', 'M5', 'M6', 'A1', 'A2', ...SOLO];
+  let first: MergeBundlesResult;
+
+  beforeAll(async () => {
+    first = await merge(ABC(), { policy: { kind: 'manual' }, settlements: leads() });
+  });
+
+  it('are stored with the merge: each with the labels it settled', () => {
+    const m4 = first.manifest.merge.conflicts.find((c) => c.stepId === ids.M4)!;
+    expect([m4.decision, m4.settledBy, m4.votes.map((v) => `${v.annotator} ${v.label}`)]).toEqual(['mask', 'manual', ['alice keep', 'bob mask', 'carol mask']]);
+  });
+
+  it('apply again to the same bundles given the earlier merge (its folder, its manifest or its report), and to a merge of it', async () => {
+    await expectTrained(first.dir, SETTLED);
+    for (const from of [first.dir, join(first.dir, 'manifest.json'), join(first.dir, 'merge-report.json')]) {
+      const again = await merge(ABC(), { policy: { kind: 'manual' }, settlementsFrom: [from] });
+      expect(await text(again.dir, 'openai.jsonl'), from).toBe(await text(first.dir, 'openai.jsonl'));
+      expect(again.manifest.merge.conflicts).toEqual(first.manifest.merge.conflicts);
+    }
+    // Its step records carry them too: merged again under any policy, the lead's decisions stand.
+    const ofMerge = await merge([first.dir], { policy: { kind: 'any-mask' } });
+    await expectTrained(ofMerge.dir, SETTLED);
+  });
+
+  it('apply to a superset: a new annotator\'s label does not re-open a settled conflict', async () => {
+    const dave = await exportCopy('dave', [{ id: 'lab', events: withLabels(base.events, ids, 'dave', { M2: 'mask', M5: 'mask' }, 9e12), dir: join(root, 'nowhere') }]);
+    const r = await merge([...ABC(), dave], { policy: { kind: 'manual' }, settlementsFrom: [first.dir] });
+    await expectTrained(r.dir, SETTLED);
+    expect(r.report.conflicts.filter((c) => c.stepId === ids.M2 || c.stepId === ids.M5).map((c) => c.votes.length)).toEqual([4, 4]);
+  });
+
+  it('a label that changed re-opens its conflict, and says so', async () => {
+    // Bob changes his mind on M4 (mask → keep) and exports again.
+    const bob2 = await exportCopy('bob2', [{ id: 'lab', events: withLabels(base.events, ids, 'bob', { ...LABELS.bob, M4: 'keep' }, 5e12), dir: join(root, 'nowhere') }]);
+    const plan = await mergeBundles({ inputs: [bundles.alice, bob2, bundles.carol], outDir: '', policy: { kind: 'manual' }, settlementsFrom: [first.dir], dryRun: true });
+    expect(plan.report.actions.unsettled).toBe(1);
+    expect(plan.report.conflicts.filter((c) => c.settledBy !== 'manual').map((c) => markerOfStep.get(c.stepId))).toEqual(['M4']);
+    expect(plan.report.warnings.join('\n')).toContain(`1 earlier settlement(s) no longer apply, as a label they settled has changed: lab/${ids.M4}`);
+    // A settlements file works the same, and a bad one is refused naming it.
+    const file = join(root, 'settlements.json');
+    await writeFile(file, JSON.stringify([{ sessionId: 'lab', stepId: ids.M4, label: 'keep' }]));
+    const settled = await mergeBundles({ inputs: [bundles.alice, bob2, bundles.carol], outDir: '', policy: { kind: 'manual' }, settlementsFrom: [first.dir, file], dryRun: true });
+    expect(settled.report.actions.unsettled).toBe(0);
+    await writeFile(file, '{"nope": 1}');
+    await expect(mergeBundles({ inputs: ABC(), outDir: '', settlementsFrom: [file], dryRun: true })).rejects.toThrow(`Settlements ${file}: expected a merged bundle`);
+  });
+});
+
 describe('mergeBundles refuses', () => {
   async function copyOf(name: string, from = bundles.alice): Promise<string> {
     const copy = join(root, 'bundles', name);

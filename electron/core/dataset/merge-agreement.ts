@@ -27,17 +27,29 @@ function kappaOf(observed: number, chance: number): number | null {
   return round((observed - chance) / (1 - chance));
 }
 
+/** What Cohen's kappa needs of the items two raters both labelled. */
+interface PairCounts {
+  n: number;
+  agreed: number;
+  aKeep: number;
+  bKeep: number;
+}
+
 export function cohensKappa(pairs: ReadonlyArray<readonly [Label, Label]>): { items: number; agreed: number; agreement: number | null; kappa: number | null } {
-  const n = pairs.length;
+  const c: PairCounts = { n: 0, agreed: 0, aKeep: 0, bKeep: 0 };
+  for (const [a, b] of pairs) count(c, a, b);
+  return kappaOfCounts(c);
+}
+
+function count(c: PairCounts, a: Label, b: Label): void {
+  c.n++;
+  if (a === b) c.agreed++;
+  if (a === 'keep') c.aKeep++;
+  if (b === 'keep') c.bKeep++;
+}
+
+function kappaOfCounts({ n, agreed, aKeep, bKeep }: PairCounts): { items: number; agreed: number; agreement: number | null; kappa: number | null } {
   if (n === 0) return { items: 0, agreed: 0, agreement: null, kappa: null };
-  let agreed = 0;
-  let aKeep = 0;
-  let bKeep = 0;
-  for (const [a, b] of pairs) {
-    if (a === b) agreed++;
-    if (a === 'keep') aKeep++;
-    if (b === 'keep') bKeep++;
-  }
   const po = agreed / n;
   const pe = (aKeep / n) * (bKeep / n) + (1 - aKeep / n) * (1 - bKeep / n);
   return { items: n, agreed, agreement: round(po), kappa: kappaOf(po, pe) };
@@ -70,21 +82,25 @@ export function fleissKappa(items: ReadonlyArray<{ keep: number; mask: number }>
 /** The agreement section of a merged manifest. */
 export function agreementOf(ratings: Ratings): Agreement {
   const multi = ratings.filter((r) => r.size >= 2);
-  const names = [...new Set(multi.flatMap((r) => [...r.keys()]))].sort();
-  const pairs: Agreement['pairs'] = [];
-  for (let i = 0; i < names.length; i++) {
-    for (let j = i + 1; j < names.length; j++) {
-      const a = names[i]!;
-      const b = names[j]!;
-      const both: Array<[Label, Label]> = [];
-      for (const r of multi) {
-        const la = r.get(a);
-        const lb = r.get(b);
-        if (la && lb) both.push([la, lb]);
+  // Counted per item over the pairs rating it (not per pair over every item: 50 annotators
+  // are 1,225 pairs, most of whom share no item).
+  const byPair = new Map<string, PairCounts & { a: string; b: string }>();
+  for (const r of multi) {
+    const rated = [...r.entries()].sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0));
+    for (let i = 0; i < rated.length; i++) {
+      for (let j = i + 1; j < rated.length; j++) {
+        const [a, la] = rated[i]!;
+        const [b, lb] = rated[j]!;
+        const key = `${a}\u0000${b}`;
+        let c = byPair.get(key);
+        if (!c) byPair.set(key, (c = { a, b, n: 0, agreed: 0, aKeep: 0, bKeep: 0 }));
+        count(c, la, lb);
       }
-      if (both.length) pairs.push({ annotators: [a, b], ...cohensKappa(both) });
     }
   }
+  const pairs: Agreement['pairs'] = [...byPair.values()]
+    .sort((x, y) => (x.a < y.a ? -1 : x.a > y.a ? 1 : x.b < y.b ? -1 : x.b > y.b ? 1 : 0))
+    .map((c) => ({ annotators: [c.a, c.b], ...kappaOfCounts(c) }));
   const counts = multi.map((r) => {
     let keep = 0;
     for (const l of r.values()) if (l === 'keep') keep++;

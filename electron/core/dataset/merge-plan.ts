@@ -19,19 +19,19 @@ import type { ExportFormat, Manifest } from './bundle';
 import { UNSETTLED } from '../../../shared/merge-report';
 import type { Agreement, BundleFile, MergeConflict, MergedManifest, MergePolicy, Origin, Vote } from './manifest-schema';
 import { agreementOf, type Label } from './merge-agreement';
-import { inputVotes, type Input, type InputExample, type InputStep } from './merge-read';
+import type { Input, InputExample, InputStep } from './merge-read';
 import { countedVotes, decide, type ActionFacts, type Decision } from './merge-votes';
+import { settlementApplies, type Settlement } from './merge-settlements';
 import { resolvePolicy, type LabelPolicy } from './policy';
 
-export interface Settlement {
-  sessionId: string;
-  stepId: string;
-  label: Label;
-}
 
 export interface PlanOptions {
   policy: MergePolicy;
-  /** The lead's decisions for conflicts: under the manual policy, and over any other policy's. */
+  /**
+   * The lead's decisions for conflicts: under the manual policy, and over any other
+   * policy's; the first that applies wins (merge-settlements.ts), before those the
+   * inputs' merged records carry.
+   */
   settlements?: readonly Settlement[];
   allowMixedPolicies?: boolean;
   /**
@@ -128,7 +128,8 @@ export function planMerge(inputs: Input[], opts: PlanOptions): MergePlan {
   const labelPolicy = checkPolicies(inputs, !!opts.allowMixedPolicies);
   const { origins, originIndex } = collectOrigins(inputs);
   const sessions = collectSessions(inputs);
-  const actions = decideActions(sessions, origins, originIndex, opts);
+  const reopened: string[] = [];
+  const actions = decideActions(sessions, origins, originIndex, opts, reopened);
   const { examples, writtenFrom, distinct, nothingToTrain } = chooseExamples(inputs, actions, originIndex);
   const noContext = [...actions.values()].filter((a) => a.decision.label === 'keep' && !a.trained).length;
   const hasCasts = inputs.some((b) => b.manifest.formats.includes('asciicast'));
@@ -138,6 +139,9 @@ export function planMerge(inputs: Input[], opts: PlanOptions): MergePlan {
     : [];
   const casts = planCasts(inputs);
   const warnings: string[] = [];
+  if (reopened.length) {
+    warnings.push(`${reopened.length} earlier settlement(s) no longer apply, as a label they settled has changed: ${reopened.slice(0, 10).join(', ')}${reopened.length > 10 ? ', …' : ''} (decided again${opts.policy.kind === 'manual' ? ', to settle' : ' by the policy'})`);
+  }
   if (noContext) {
     warnings.push(`${noContext} action(s) are kept by the policy but no input holds an example with their context (an earlier merge left it out): they are not trained; merge the original bundles to train them`);
   }
@@ -243,8 +247,12 @@ function collectSessions(inputs: Input[]): PlannedSession[] {
 }
 
 /** Gather every copy's votes and facts, decide each action; a manual merge with unsettled conflicts is refused, listing them. */
-function decideActions(sessions: PlannedSession[], origins: Origin[], originIndex: Map<Input, number[]>, opts: PlanOptions): Map<string, PlannedAction> {
-  const settled = new Map((opts.settlements ?? []).map((s) => [actionKey(s.sessionId, s.stepId), s.label]));
+function decideActions(sessions: PlannedSession[], origins: Origin[], originIndex: Map<Input, number[]>, opts: PlanOptions, reopened: string[]): Map<string, PlannedAction> {
+  const settled = new Map<string, Settlement[]>();
+  for (const x of opts.settlements ?? []) {
+    const k = actionKey(x.sessionId, x.stepId);
+    settled.set(k, [...(settled.get(k) ?? []), x]);
+  }
   const actions = new Map<string, PlannedAction>();
   const unsettled: Array<{ sessionId: string; stepId: string; votes: string }> = [];
   for (const s of sessions) {
@@ -257,24 +265,26 @@ function decideActions(sessions: PlannedSession[], origins: Origin[], originInde
       const branchIds: string[] = [];
       for (const { input, step } of p.copies) {
         const local = originIndex.get(input)!;
-        for (const v of inputVotes(input, s.sessionId, step)) {
+        for (const v of step.votes) {
           const vote = { ...v, origin: local[v.origin]! };
           const key = `${vote.source}\u0000${vote.author}`;
           const cur = folded.get(key);
           if (!cur || vote.at > cur.vote.at) folded.set(key, { vote, bundles: new Set([origins[vote.origin]!.path]) });
           else if (vote.at === cur.vote.at && vote.label === cur.vote.label) cur.bundles.add(origins[vote.origin]!.path);
         }
-        const reason = step.rec.merge?.reason ?? step.rec.weightReason;
-        const weight = step.rec.merge ? (step.rec.merge.decision === 'keep' ? 1 : 0) : step.rec.weight;
-        if (reason === 'unlabelled' && weight !== null) defaults.push(weight);
-        if (reason === 'invalid-arguments') invalidArguments = true;
+        if (step.reason === 'unlabelled' && step.decided !== null) defaults.push(step.decided);
+        if (step.reason === 'invalid-arguments') invalidArguments = true;
         if (input.secretSteps.get(s.sessionId)?.has(p.stepId)) secret = true;
-        for (const b of step.rec.onBranches) if (!branchIds.includes(b)) branchIds.push(b);
+        for (const b of step.onBranches) if (!branchIds.includes(b)) branchIds.push(b);
       }
       const votes = [...folded.values()].map((x) => x.vote).sort((a, b) => byString(a.source, b.source) || byString(a.author, b.author));
       const facts: ActionFacts = { sessionId: s.sessionId, stepId: p.stepId, branchIds, votes, defaults, invalidArguments, secret };
       const key = actionKey(s.sessionId, p.stepId);
-      let decision = decide(facts, opts.policy, settled.get(key));
+      const candidates = [...(settled.get(key) ?? []), ...p.copies.flatMap((c) => (c.step.settled ? [c.step.settled] : []))];
+      const counted = countedVotes(votes);
+      const settlement = candidates.find((x) => settlementApplies(x, counted));
+      let decision = decide(facts, opts.policy, settlement?.label);
+      if (!settlement && candidates.length && new Set(counted.map((v) => v.label)).size > 1) reopened.push(`${s.sessionId}/${p.stepId}`);
       if (decision === 'unsettled') {
         if (opts.unsettled !== 'leave') {
           unsettled.push({ sessionId: s.sessionId, stepId: p.stepId, votes: countedVotes(votes).map((v) => `${v.author} ${v.label}`).join(', ') });

@@ -13,12 +13,16 @@
 //     manifest action. A bundle whose hashes were recomputed after editing a weight or a
 //     label therefore still fails unless every file was forged consistently; only
 //     a signature can tell that case (issue 12, signed bundles).
-// While hashing, each file is read once: the step records are kept (the merged
-// trajectory.jsonl is written from them), each example is reduced to a key (its
-// content without weights) and its turns' weights; the lines themselves are read
-// again while writing.
+// While hashing, each file is read once, and only what the plan needs is kept (this is
+// pass 1 of two: memory must not grow with the observations and replies of every
+// input): per step record its line, place and digests, its votes and label times;
+// per example a key (its content without weights) and its turns' weights. Pass 2
+// (merge-write.ts) reads the chosen lines again while writing, and checks each is the
+// line verified here.
 import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
+import { createInterface } from 'node:readline';
 import { join, relative, resolve, sep } from 'node:path';
 import { z } from 'zod';
 import { ApolloError } from '../../../shared/errors';
@@ -29,7 +33,8 @@ import { exists, scanFile, toApolloError, type ScanResult } from './files';
 import {
   isMergedManifest, labelPolicySchema, parseBundleManifest, voteSchema, type BundleFile, type BundleManifest, type Origin, type Signer, type Vote,
 } from './manifest-schema';
-import { labelEntrySchema, votesOfHistory, type LabelEntry } from './merge-votes';
+import { countedVotes, labelEntrySchema, votesOfHistory, type LabelEntry } from './merge-votes';
+import type { Settlement } from './merge-settlements';
 import { checkSignature, SIGNATURE_FILE, type TrustedKey } from './signing';
 import type { MaskedTurnReport, RedactionReport } from './redact';
 
@@ -87,12 +92,20 @@ const redactionsFileSchema = z.object({
 
 // ---------------------------------------------------------------- an input
 
+/** One annotator label entry of a step record, as the report's time spent needs it. */
+export interface LabelTime {
+  author: string;
+  at: number;
+  seq: number;
+  cleared: boolean;
+}
+
+/** What the plan needs of one step record (the record itself is read again while writing). */
 export interface InputStep {
-  rec: StepRecord;
-  /** The record as read (its key order), from which the merged record is written. */
-  raw: Record<string, unknown>;
   /** Line in the input's trajectory.jsonl. */
   line: number;
+  /** SHA-256 of that line: what pass 2 reads there must be what was verified. */
+  digest: string;
   /**
    * What must be equal in every copy of the step (its place in the tree, its reply, its
    * results), as a digest: the text itself would keep a second copy of every
@@ -101,12 +114,29 @@ export interface InputStep {
   core: string;
   /** A reply with text or calls: an action that can be trained. */
   isAction: boolean;
+  /** A reply with neither text nor calls. */
+  emptyTurn: boolean;
+  onBranches: readonly string[];
+  /** The record's weight. */
+  weight: 0 | 1 | null;
+  /** Why it has that weight (a merged record's decision reason). */
+  reason: string | null;
+  /** The weight its bundle decided (a merged record: its decision). */
+  decided: 0 | 1 | null;
+  /** The votes it casts, with origins as indexes into the input's origins. */
+  votes: Vote[];
+  /** Its annotator label entries (set or cleared). */
+  labelTimes: LabelTime[];
+  /** A merged record the lead settled: that settlement, for the next merge to apply. */
+  settled?: Settlement;
 }
 
 export interface InputSession {
   rec: SessionRecord;
   raw: Record<string, unknown>;
   line: number;
+  /** Byte offset of the session record in trajectory.jsonl: pass 2 reads its steps from there. */
+  offset: number;
   steps: Map<string, InputStep>;
   /** Step ids in file order (start order). */
   order: string[];
@@ -337,7 +367,12 @@ export async function verifyInput(input: Input, checkAbort: () => void, progress
       };
     } else if (f.path === BUNDLE_FILES.trajectory) {
       let cur: InputSession | null = null;
+      let offset = 0;
+      // Step records cast the same branch lists again and again: one array each.
+      const branchLists = new Map<string, readonly string[]>();
       line = (t, n) => {
+        const at = offset;
+        offset += Buffer.byteLength(t) + 1;
         if (problem) return;
         let v: unknown;
         try {
@@ -349,7 +384,7 @@ export async function verifyInput(input: Input, checkAbort: () => void, progress
           const rec = parseRecord(sessionRecordSchema, v, `${f.path}:${n}`);
           if (typeof rec === 'string') return fail(rec);
           if (input.sessions.has(rec.sessionId)) return fail(`${f.path}:${n}: session ${rec.sessionId} has two session records`);
-          cur = { rec, raw: v as Record<string, unknown>, line: n, steps: new Map(), order: [] };
+          cur = { rec, raw: v as Record<string, unknown>, line: n, offset: at, steps: new Map(), order: [] };
           input.sessions.set(rec.sessionId, cur);
           return;
         }
@@ -358,7 +393,23 @@ export async function verifyInput(input: Input, checkAbort: () => void, progress
         if (!cur || cur.rec.sessionId !== rec.sessionId) return fail(`${f.path}:${n}: step record outside its session record`);
         if (cur.steps.has(rec.stepId)) return fail(`${f.path}:${n}: step ${rec.stepId} listed twice`);
         const r = rec.response;
-        cur.steps.set(rec.stepId, { rec, raw: v as Record<string, unknown>, line: n, core: coreOf(rec), isAction: !!r && (r.content !== '' || r.toolCalls.length > 0) });
+        const isAction = !!r && (r.content !== '' || r.toolCalls.length > 0);
+        const bk = rec.onBranches.join('\u0000');
+        let onBranches = branchLists.get(bk);
+        if (!onBranches) branchLists.set(bk, (onBranches = rec.onBranches));
+        const votes = rec.merge ? rec.merge.votes : votesOfHistory(rec.labelHistory as LabelEntry[], sourcesOf(input, rec.sessionId), 0);
+        if (votes.some((x) => x.origin >= input.origins.length)) return fail(`${f.path}:${n}: a vote names an origin bundle the manifest does not list`);
+        if (rec.merge?.reason === 'secret') addSecret(input, rec.sessionId, rec.stepId);
+        const m = rec.merge;
+        const settled: Settlement | undefined = m?.conflict && m.settledBy === 'manual'
+          ? { sessionId: rec.sessionId, stepId: rec.stepId, label: m.decision, votes: countedVotes(m.votes).map((x) => ({ annotator: x.author, source: x.source, label: x.label })) }
+          : undefined;
+        cur.steps.set(rec.stepId, {
+          ...(settled ? { settled } : {}),
+          line: n, digest: sha256b64(t), core: coreOf(rec), isAction, emptyTurn: !!r && !isAction, onBranches,
+          weight: rec.weight, reason: rec.merge?.reason ?? rec.weightReason, decided: rec.merge ? (rec.merge.decision === 'keep' ? 1 : 0) : rec.weight,
+          votes, labelTimes: rec.labelHistory.filter((h) => h.source === 'annotator').map((h) => ({ author: h.author, at: h.at, seq: h.seq, cleared: h.cleared })),
+        });
         cur.order.push(rec.stepId);
       };
     } else if (f.path === BUNDLE_FILES.redactions) {
@@ -417,11 +468,11 @@ function checkConsistency(input: Input, facts: OpenAILineFacts[]): void {
     for (const id of t.turnSteps) {
       if (id === null) continue;
       const s = steps.get(id);
-      if (!s || !s.rec.onBranches.includes(t.branchId)) throw badBundle(path, `${at}: step ${id} is not a step of ${t.sessionId}/${t.branchId} in ${BUNDLE_FILES.trajectory}`);
+      if (!s || !s.onBranches.includes(t.branchId)) throw badBundle(path, `${at}: step ${id} is not a step of ${t.sessionId}/${t.branchId} in ${BUNDLE_FILES.trajectory}`);
     }
     if (t.kind === 'window') {
       for (const id of t.trainedSteps) {
-        if (steps.get(id)!.rec.weight !== 1) throw badBundle(path, `${at}: step ${id} is trained there but ${BUNDLE_FILES.trajectory} gives it weight ${String(steps.get(id)!.rec.weight)} (edited after export?)`);
+        if (steps.get(id)!.weight !== 1) throw badBundle(path, `${at}: step ${id} is trained there but ${BUNDLE_FILES.trajectory} gives it weight ${String(steps.get(id)!.weight)} (edited after export?)`);
       }
     }
     if (x.reasoning) input.hasReasoning = true;
@@ -437,14 +488,6 @@ function checkConsistency(input: Input, facts: OpenAILineFacts[]): void {
     const step = i >= 0 ? manifest.trajectories[m.line - 1]!.turnSteps[i] : null;
     if (step) addSecret(input, ex.sessionId, step);
   }
-  for (const [sid, s] of input.sessions) {
-    for (const st of s.steps.values()) if (st.rec.merge?.reason === 'secret') addSecret(input, sid, st.rec.stepId);
-    for (const st of s.steps.values()) {
-      for (const v of st.rec.merge?.votes ?? []) {
-        if (v.origin >= input.origins.length) throw badBundle(path, `${BUNDLE_FILES.trajectory}:${st.line}: a vote names an origin bundle the manifest does not list`);
-      }
-    }
-  }
 }
 
 function addSecret(input: Input, sessionId: string, stepId: string): void {
@@ -459,11 +502,6 @@ export function sourcesOf(input: Input, sessionId: string): LabelSource[] {
   return p ? p.sources : ['annotator', 'judge', 'rule'];
 }
 
-/** The votes a step record of an input casts, with origins as indexes into the input's origins. */
-export function inputVotes(input: Input, sessionId: string, step: InputStep): Vote[] {
-  if (step.rec.merge) return step.rec.merge.votes;
-  return votesOfHistory(step.rec.labelHistory as LabelEntry[], sourcesOf(input, sessionId), 0);
-}
 
 /**
  * Verify one bundle as a merge would (manifest, signature, hashes, consistency): before
@@ -473,4 +511,63 @@ export async function verifyBundle(path: string, signatures: SignaturePolicy = {
   const input = await openInput(0, path, signatures);
   await verifyInput(input, () => undefined, () => undefined);
   return input;
+}
+
+// ---------------------------------------------------------------- pass 2
+
+/**
+ * The step records of one session of a verified input, read again (pass 2) from its
+ * session record on: `record(step)` reads forward to the step's line (holding the
+ * lines passed on the way, for steps asked for later: copies of a session list their
+ * steps in the same order, so normally none) and checks it is the line verified.
+ */
+export class SessionCursor {
+  private readonly lines: AsyncIterator<string>;
+  private readonly stream: ReturnType<typeof createReadStream>;
+  private lineNo: number;
+  private readonly sessionLine: number;
+  private readonly held = new Map<number, string>();
+
+  constructor(private readonly input: Input, sessionId: string) {
+    const s = input.sessions.get(sessionId)!;
+    this.stream = createReadStream(join(input.dir, BUNDLE_FILES.trajectory), { start: s.offset, highWaterMark: 1 << 20 });
+    this.lines = createInterface({ input: this.stream, crlfDelay: Infinity })[Symbol.asyncIterator]();
+    this.sessionLine = s.line;
+    this.lineNo = s.line - 1;
+  }
+
+  async record(step: InputStep): Promise<Record<string, unknown>> {
+    let text = this.held.get(step.line);
+    this.held.delete(step.line);
+    while (text === undefined && this.lineNo < step.line) {
+      const r = await this.lines.next();
+      if (r.done) break;
+      this.lineNo++;
+      if (this.lineNo === step.line) text = r.value;
+      else if (this.lineNo > this.sessionLine) this.held.set(this.lineNo, r.value);
+    }
+    if (text === undefined || sha256b64(text) !== step.digest) {
+      throw badBundle(this.input.path, `file ${BUNDLE_FILES.trajectory} changed while it was being merged`, { bundle: this.input.path, file: BUNDLE_FILES.trajectory });
+    }
+    return JSON.parse(text) as Record<string, unknown>;
+  }
+
+  close(): void {
+    this.stream.destroy();
+  }
+}
+
+/** Read the given lines of an input's trajectory.jsonl again (each checked against its digest): line → record. */
+export async function rereadSteps(input: Input, steps: readonly InputStep[]): Promise<Map<number, Record<string, unknown>>> {
+  const want = new Map(steps.map((s) => [s.line, s]));
+  const out = new Map<number, Record<string, unknown>>();
+  await scanFile(join(input.dir, BUNDLE_FILES.trajectory), {
+    line: (t, n) => {
+      const s = want.get(n);
+      if (!s) return;
+      if (sha256b64(t) !== s.digest) throw badBundle(input.path, `file ${BUNDLE_FILES.trajectory} changed while it was being merged`, { bundle: input.path, file: BUNDLE_FILES.trajectory });
+      out.set(n, JSON.parse(t) as Record<string, unknown>);
+    },
+  });
+  return out;
 }

@@ -41,9 +41,12 @@ export function sessionRecord(plan: MergePlan, s: PlannedSession): Record<string
   };
 }
 
-/** The merged step record: the first copy's, with everyone's labels, comments and guidance, and the merge decision. */
-export function stepRecord(plan: MergePlan, sessionId: string, p: PlannedStep): Record<string, unknown> {
-  const raws = p.copies.map((c) => c.step.raw);
+/**
+ * The merged step record: the first copy's, with everyone's labels, comments and
+ * guidance, and the merge decision. `raws` are the copies' records as read (in the
+ * order of `p.copies`).
+ */
+export function stepRecord(plan: MergePlan, sessionId: string, p: PlannedStep, raws: ReadonlyArray<Record<string, unknown>>): Record<string, unknown> {
   const list = (k: string): unknown[][] => raws.map((r) => (Array.isArray(r[k]) ? (r[k] as unknown[]) : []));
   const history = unionBy(list('labelHistory'), canonicalJson)
     .map((x, i) => ({ x: x as { at?: number; seq?: number }, i }))

@@ -16,7 +16,7 @@ import {
 } from '../../../shared/merge-report';
 import { ApolloError } from '../../../shared/errors';
 import { describeIssues, isMergedManifest } from './manifest-schema';
-import type { Input } from './merge-read';
+import { rereadSteps, type Input, type InputStep } from './merge-read';
 import type { MergeConflictStep } from '../../../shared/contract/merge';
 import { actionKey, type MergePlan } from './merge-plan';
 import { formatMergePolicy } from './merge-votes';
@@ -31,14 +31,14 @@ interface LabelTimes {
 
 /** Every annotator label event of the plan's step records, once each, per author. */
 function labelTimes(plan: MergePlan): Map<string, LabelTimes> {
-  const seen = new Set<string>();
   const by = new Map<string, LabelTimes>();
   for (const s of plan.sessions) {
     for (const p of s.steps) {
+      // Copies of one step carry the same entries: each counts once.
+      const seen = new Set<string>();
       for (const { step } of p.copies) {
-        for (const h of step.rec.labelHistory) {
-          if (h.source !== 'annotator') continue;
-          const key = `${s.sessionId}\u0000${p.stepId}\u0000${h.author}\u0000${h.at}\u0000${h.seq}\u0000${h.cleared}`;
+        for (const h of step.labelTimes) {
+          const key = `${h.author}\u0000${h.at}\u0000${h.seq}\u0000${h.cleared}`;
           if (seen.has(key)) continue;
           seen.add(key);
           let t = by.get(h.author);
@@ -66,14 +66,17 @@ export function mergeReport(plan: MergePlan, inputs: readonly Input[], warnings:
   const times = labelTimes(plan);
   const keys = new Set(plan.examples.map((x) => x.ex.key));
   const kept = actions.filter((a) => a.trained).length;
-  const annotators = plan.annotators.map((a) => {
-    let trained = 0;
-    let notTrained = 0;
-    for (const x of actions) {
-      if (!x.facts.votes.some((v) => v.source === 'annotator' && v.author === a.annotator)) continue;
-      if (x.trained) trained++;
-      else notTrained++;
+  const trainedBy = new Map<string, { trained: number; notTrained: number }>();
+  for (const x of actions) {
+    for (const author of new Set(x.facts.votes.filter((v) => v.source === 'annotator').map((v) => v.author))) {
+      let c = trainedBy.get(author);
+      if (!c) trainedBy.set(author, (c = { trained: 0, notTrained: 0 }));
+      if (x.trained) c.trained++;
+      else c.notTrained++;
     }
+  }
+  const annotators = plan.annotators.map((a) => {
+    const { trained, notTrained } = trainedBy.get(a.annotator) ?? { trained: 0, notTrained: 0 };
     const t = times.get(a.annotator);
     const sorted = t ? [...t.times].sort((p, q) => p - q) : [];
     return {
@@ -124,12 +127,18 @@ const asString = (v: unknown): string => (typeof v === 'string' ? v : v === unde
  * the same step: merge-plan.ts checks it): what the agent did and what it saw, for the
  * lead who settles it. Long texts are cut (the bundle has them whole).
  */
-export function conflictSteps(plan: MergePlan): MergeConflictStep[] {
-  const sessions = new Map(plan.sessions.map((s) => [s.sessionId, s]));
+export async function conflictSteps(plan: MergePlan): Promise<MergeConflictStep[]> {
+  const sessions = new Map(plan.sessions.map((s) => [s.sessionId, new Map(s.steps.map((p) => [p.stepId, p]))]));
   const names = new Map(plan.manifestSessions.map((s) => [s.sessionId, s.name]));
-  return plan.conflicts.map((c) => {
+  // The plan keeps no record's text: read each conflict's first copy again, one pass per input.
+  const firsts = plan.conflicts.map((c) => sessions.get(c.sessionId)!.get(c.stepId)!.copies[0]!);
+  const byInput = new Map<Input, InputStep[]>();
+  for (const f of firsts) byInput.set(f.input, [...(byInput.get(f.input) ?? []), f.step]);
+  const read = new Map<Input, Map<number, Record<string, unknown>>>();
+  for (const [input, steps] of byInput) read.set(input, await rereadSteps(input, steps));
+  return plan.conflicts.map((c, i) => {
     const a = plan.actions.get(actionKey(c.sessionId, c.stepId))!;
-    const rec = sessions.get(c.sessionId)!.steps.find((p) => p.stepId === c.stepId)!.copies[0]!.step.raw as {
+    const rec = read.get(firsts[i]!.input)!.get(firsts[i]!.step.line)! as {
       branchId?: unknown; branchName?: unknown; depth?: unknown; response?: { content?: unknown; reasoning?: unknown; toolCalls?: Array<{ name?: unknown; arguments?: unknown }> } | null;
       results?: Array<{ name?: unknown; observation?: unknown; isError?: unknown }>;
     };

@@ -2,10 +2,12 @@
 // file is derived from the merged OpenAI lines through trainers.ts (the one owner of
 // each trainer's rules), so a merged bundle trains like an export and merges again.
 //
-// Into `<outDir>.tmp-<random>` beside the target: the example files are written while
-// each input's openai.jsonl is read again (and re-hashed: a bundle changed since it
-// was verified is refused), then trajectory.jsonl from the planned records, then the
-// recordings (re-hashed while copied); every file is read back and checked with the
+// Into `<outDir>.tmp-<random>` beside the target (pass 2: the plan holds no record's
+// text): trajectory.jsonl from the planned records, each copy's step record read
+// again one session at a time and checked against the digest of the line verified;
+// then the example files while each input's openai.jsonl is read again (re-hashed: a
+// bundle changed since it was verified is refused), then the recordings (re-hashed
+// while copied); every file is read back and checked with the
 // exporter's validators; the report (merge-report.json, and merge-report.html for
 // people) is written and listed with the rest, so the manifest's hashes and its
 // signature cover it and a merge of this bundle verifies it like any other file (and
@@ -17,8 +19,8 @@ import { MERGE_REPORT_FILES, type MergeReport } from '../../../shared/merge-repo
 import { BUNDLE_FILES, emptyCounts, type Manifest } from './bundle';
 import { checkWrittenFile, scanFile, StagingDir, type BufferedWriter, type ScanHooks, type WrittenFile } from './files';
 import { describeIssues, mergedManifestSchema, type BundleFile, type MergedManifest } from './manifest-schema';
-import { badBundle, type Input } from './merge-read';
-import { castTarget, type MergePlan, type PlannedExample } from './merge-plan';
+import { badBundle, SessionCursor, type Input } from './merge-read';
+import { actionKey, castTarget, type MergePlan, type PlannedExample } from './merge-plan';
 import { mergedRedactions, sessionRecord, stepRecord } from './merge-records';
 import { mergeReport } from './merge-report';
 import { mergeReportHtml } from './merge-report-html';
@@ -60,15 +62,16 @@ export async function writeMerge(plan: MergePlan, inputs: Input[], ctx: WriteCon
   try {
     await stage.open();
     const outputs: WrittenFile[] = [];
-    const w = await writeExamples(plan, inputs, stage, ctx);
+    // The step records first: the reasoning the examples show is read from them on the way.
+    const reasoning = await writeTrajectory(plan, stage, ctx);
+    outputs.push({ path: BUNDLE_FILES.trajectory, format: 'trajectory' });
+    const w = await writeExamples(plan, inputs, stage, ctx, reasoning);
     outputs.push({ path: BUNDLE_FILES.openai, format: 'openai' }, { path: BUNDLE_FILES.sharegpt, format: 'sharegpt' }, { path: BUNDLE_FILES.mistral, format: 'mistral' });
     await stage.writeFile(BUNDLE_FILES.axolotl, axolotlConfig(BUNDLE_FILES.openai, w.longestExample));
     await stage.writeFile(BUNDLE_FILES.datasetInfo, llamaFactoryDatasetInfo(BUNDLE_FILES.sharegpt));
     await stage.writeFile(BUNDLE_FILES.llamafactory, llamaFactoryTrainConfig('apollo', w.longestAction));
     outputs.push({ path: BUNDLE_FILES.axolotl, format: 'trainer-config' }, { path: BUNDLE_FILES.datasetInfo, format: 'llama-factory-dataset-info' }, { path: BUNDLE_FILES.llamafactory, format: 'trainer-config' });
     for (const f of [BUNDLE_FILES.axolotl, BUNDLE_FILES.datasetInfo, BUNDLE_FILES.llamafactory]) ctx.progress(`write ${f}`);
-    await writeTrajectory(plan, stage, ctx);
-    outputs.push({ path: BUNDLE_FILES.trajectory, format: 'trajectory' });
     for (const c of plan.casts) {
       await copyCast(c.input, c.file, c.out, stage, ctx);
       outputs.push({ path: c.out, format: 'asciicast' });
@@ -118,7 +121,7 @@ async function reread(input: Input, rel: string, hooks: ScanHooks): Promise<void
 }
 
 /** openai.jsonl with merged weights, and its per-action lines for LLaMA-Factory and mistral-finetune. */
-async function writeExamples(plan: MergePlan, inputs: Input[], stage: StagingDir, ctx: WriteContext): Promise<Written> {
+async function writeExamples(plan: MergePlan, inputs: Input[], stage: StagingDir, ctx: WriteContext, reasoning: Reasoning): Promise<Written> {
   const openai = await stage.create(BUNDLE_FILES.openai);
   const sharegpt = await stage.create(BUNDLE_FILES.sharegpt);
   const mistral = await stage.create(BUNDLE_FILES.mistral);
@@ -131,7 +134,7 @@ async function writeExamples(plan: MergePlan, inputs: Input[], stage: StagingDir
       line: (text, lineNo) => {
         const x = from.get(lineNo - 1);
         if (!x) return;
-        const record = mergedRecord(plan, input, x, JSON.parse(text) as OpenAIRecord);
+        const record = mergedRecord(plan, x, JSON.parse(text) as OpenAIRecord, reasoning);
         const tokens = recordTokenCount(record);
         openai.push(`${JSON.stringify(record)}\n`);
         for (const a of actionLines(record, plan.options.historyTokens)) {
@@ -162,17 +165,34 @@ async function writeExamples(plan: MergePlan, inputs: Input[], stage: StagingDir
   return out;
 }
 
+/** Per example line, per trained step, the reasoning its writer input's step record holds. */
+type Reasoning = Map<number, Map<string, string>>;
+
 /** An input line re-weighed by the plan; reasoning shown on trained turns when an input was exported with it. */
-function mergedRecord(plan: MergePlan, input: Input, x: PlannedExample, rec: OpenAIRecord): OpenAIRecord {
-  const steps = input.sessions.get(x.ex.sessionId)!.steps;
-  const reasoning = plan.allowReasoning
+function mergedRecord(plan: MergePlan, x: PlannedExample, rec: OpenAIRecord, reasoning: Reasoning): OpenAIRecord {
+  const of = reasoning.get(x.line);
+  const show = plan.allowReasoning
     ? (turn: number): string | undefined => {
         const id = x.entry.turnSteps[turn];
-        const r = id ? steps.get(id)?.rec.response?.reasoning : undefined;
-        return r || undefined;
+        return (id ? of?.get(id) : undefined) || undefined;
       }
     : undefined;
-  return reweighRecord(rec, x.weights, reasoning);
+  return reweighRecord(rec, x.weights, show);
+}
+
+/** Which examples show the reasoning of which step copy: the trained turns, from the input each example is written from. */
+function reasoningWanted(plan: MergePlan): Map<Input, Map<string, PlannedExample[]>> {
+  const out = new Map<Input, Map<string, PlannedExample[]>>();
+  if (!plan.allowReasoning) return out;
+  for (const x of plan.examples) {
+    let m = out.get(x.input);
+    if (!m) out.set(x.input, (m = new Map()));
+    for (const id of x.trainedSteps) {
+      const k = actionKey(x.ex.sessionId, id);
+      m.set(k, [...(m.get(k) ?? []), x]);
+    }
+  }
+  return out;
 }
 
 function trajectoryEntry(plan: MergePlan, x: PlannedExample, tokens: number): MergedManifest['trajectories'][number] {
@@ -185,16 +205,47 @@ function trajectoryEntry(plan: MergePlan, x: PlannedExample, tokens: number): Me
   };
 }
 
-async function writeTrajectory(plan: MergePlan, stage: StagingDir, ctx: WriteContext): Promise<void> {
+/**
+ * trajectory.jsonl from the planned records, each copy's record read again (pass 2) one
+ * session at a time, a cursor per copy; returns the reasoning the examples show.
+ */
+async function writeTrajectory(plan: MergePlan, stage: StagingDir, ctx: WriteContext): Promise<Reasoning> {
   const out = await stage.create(BUNDLE_FILES.trajectory);
+  const wanted = reasoningWanted(plan);
+  const reasoning: Reasoning = new Map();
+  let n = 0;
   for (const s of plan.sessions) {
     out.push(`${JSON.stringify(sessionRecord(plan, s))}\n`);
-    for (const p of s.steps) out.push(`${JSON.stringify(stepRecord(plan, s.sessionId, p))}\n`);
+    const cursors = new Map(s.copies.map((b) => [b, new SessionCursor(b, s.sessionId)]));
+    try {
+      for (const p of s.steps) {
+        const raws: Array<Record<string, unknown>> = [];
+        for (const c of p.copies) {
+          const raw = await cursors.get(c.input)!.record(c.step);
+          raws.push(raw);
+          const text = (raw.response as { reasoning?: unknown } | null)?.reasoning;
+          for (const x of wanted.get(c.input)?.get(actionKey(s.sessionId, p.stepId)) ?? []) {
+            if (typeof text !== 'string' || !text) continue;
+            let m = reasoning.get(x.line);
+            if (!m) reasoning.set(x.line, (m = new Map()));
+            m.set(p.stepId, text);
+          }
+        }
+        out.push(`${JSON.stringify(stepRecord(plan, s.sessionId, p, raws))}\n`);
+        if (++n % 256 === 0) {
+          await out.maybeFlush();
+          ctx.checkAbort();
+        }
+      }
+    } finally {
+      for (const c of cursors.values()) c.close();
+    }
     await out.maybeFlush();
     ctx.checkAbort();
   }
   await stage.finish(out);
   ctx.progress(`write ${BUNDLE_FILES.trajectory}`);
+  return reasoning;
 }
 
 async function copyCast(input: Input, file: BundleFile, rel: string, stage: StagingDir, ctx: WriteContext): Promise<void> {
@@ -253,7 +304,7 @@ function countsOf(plan: MergePlan, w: Written, skipped: number): Manifest['count
     for (const p of s.steps) {
       c.steps++;
       const r = p.copies[0]!.step;
-      if (r.rec.response && !r.isAction) c.emptyTurns++;
+      if (r.emptyTurn) c.emptyTurns++;
     }
   }
   for (const a of plan.actions.values()) {
@@ -280,7 +331,7 @@ function skippedOf(plan: MergePlan): Manifest['skipped'] {
     const steps = plan.sessions.find((x) => x.sessionId === s.sessionId)?.steps ?? [];
     for (const b of s.branches) {
       if (b.exported || b.skipped === null || b.skipped === 'not selected' || b.skipped === 'no steps of its own') continue;
-      const onBranch = steps.filter((p) => p.copies.some((c) => c.step.rec.onBranches.includes(b.branchId))).length;
+      const onBranch = steps.filter((p) => p.copies.some((c) => c.step.onBranches.includes(b.branchId))).length;
       out.push({ sessionId: s.sessionId, branchId: b.branchId, reason: b.skipped === 'no actions' ? 'no-actions' : 'nothing-to-train', steps: onBranch });
     }
   }

@@ -28,7 +28,8 @@ import { APP_VERSION } from '../version';
 import { exists, toApolloError } from './files';
 import type { MergedManifest, MergePolicy } from './manifest-schema';
 import { openInput, verifyInput, type Input } from './merge-read';
-import { planMerge, type MergePlan, type Settlement } from './merge-plan';
+import { planMerge, type MergePlan } from './merge-plan';
+import { readSettlements, type Settlement } from './merge-settlements';
 import { conflictSteps, mergeReport } from './merge-report';
 import { writeMerge, writeSteps } from './merge-write';
 import type { SigningKey, TrustedKey } from './signing';
@@ -37,7 +38,7 @@ export { BUNDLE_FORMAT, BUNDLE_FORMAT_VERSION } from './manifest-schema';
 export type { Agreement, MergeConflict, MergedManifest, MergePolicy } from './manifest-schema';
 export type { MergeReport } from '../../../shared/merge-report';
 export { parseMergePolicy, formatMergePolicy } from './merge-votes';
-export type { Settlement } from './merge-plan';
+export type { Settlement } from './merge-settlements';
 
 export interface MergeBundlesOptions {
   /** Bundle folders; earlier ones come first in the merged files. */
@@ -48,6 +49,11 @@ export interface MergeBundlesOptions {
   policy?: MergePolicy;
   /** The lead's decisions on conflicts: required for each under the manual policy, and winning over any other policy's. */
   settlements?: Settlement[];
+  /**
+   * Earlier merges whose settlements apply too, after `settlements` (merge-settlements.ts):
+   * merged bundle folders, their manifest.json or merge-report.json, or JSON files of settlements.
+   */
+  settlementsFrom?: string[];
   /** Merge bundles exported under different label policies (each is recorded in `mergedFrom`). */
   allowMixedPolicies?: boolean;
   /** Public keys the lead trusts: a signed input must be signed by one of them (and is named by it). */
@@ -104,6 +110,9 @@ async function merge(opts: MergeBundlesOptions & DryRun): Promise<MergeBundlesRe
   };
   checkAbort();
 
+  const settlements = [...(opts.settlements ?? [])];
+  for (const p of opts.settlementsFrom ?? []) settlements.push(...(await readSettlements(p)));
+
   // ---- 1. read and verify every input (nothing written yet)
   const inputs: Input[] = [];
   const signatures = { trusted: opts.trustedKeys ?? null, allowUnsigned: !!opts.allowUnsigned };
@@ -123,12 +132,12 @@ async function merge(opts: MergeBundlesOptions & DryRun): Promise<MergeBundlesRe
 
   // ---- 2. plan
   const plan: MergePlan = planMerge(inputs, {
-    policy, settlements: opts.settlements, allowMixedPolicies: opts.allowMixedPolicies, unsettled: opts.dryRun ? 'leave' : 'refuse',
+    policy, settlements, allowMixedPolicies: opts.allowMixedPolicies, unsettled: opts.dryRun ? 'leave' : 'refuse',
   });
   checkAbort();
   if (opts.dryRun) {
     opts.onProgress?.(total, total, 'done');
-    return { report: mergeReport(plan, inputs), steps: conflictSteps(plan) };
+    return { report: mergeReport(plan, inputs), steps: await conflictSteps(plan) };
   }
 
   // ---- 3. write, validate, publish
