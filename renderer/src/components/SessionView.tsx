@@ -1,10 +1,11 @@
-import { useEffect, type KeyboardEvent } from 'react';
+import { useEffect, useState, type KeyboardEvent } from 'react';
 import type { SessionInfo, TerminalInfo } from '../../../shared/types';
 import { useApp } from '../context';
 import { countRunning, selectTerminals } from '../store/terminals';
 import { formatDateTime } from '../lib/format';
 import { Icon } from './Icon';
 import { TerminalView } from './TerminalView';
+import { TerminalReplay } from './replay/TerminalReplay';
 import { RolloutBar } from './rollout/RolloutBar';
 import { StepInspector } from './inspector/StepInspector';
 import { ViewTabs } from './filter/ViewTabs';
@@ -26,6 +27,8 @@ export function SessionView({ session }: { session: SessionInfo }) {
   }, [session.id, loadControl]);
 
   const active = terminals.find((t) => t.id === activeId) ?? terminals[0];
+  /** The timed replay of the shown terminal is open over it. */
+  const [replay, setReplay] = useState(false);
   useEffect(() => {
     if (active && active.id !== activeId) setActive(session.id, active.id);
   }, [active, activeId, session.id, setActive]);
@@ -67,6 +70,18 @@ export function SessionView({ session }: { session: SessionInfo }) {
           ))}
         </div>
         {active && <StopTerminal sessionId={session.id} terminal={active} live={live} />}
+        {active && (
+          <button
+            type="button"
+            className="btn btn-small tab-replay"
+            data-testid="replay-toggle"
+            aria-pressed={replay}
+            title={`Replay terminal ${active.id} with its recorded timing`}
+            onClick={() => setReplay((r) => !r)}
+          >
+            Replay
+          </button>
+        )}
         <button
           type="button"
           className="tab-add"
@@ -83,6 +98,7 @@ export function SessionView({ session }: { session: SessionInfo }) {
         {terminals.map((t) => (
           <TerminalView key={t.id} sessionId={session.id} info={t} live={live} visible={t.id === active?.id} />
         ))}
+        {replay && active && <TerminalReplay key={`${session.id}/${active.id}`} sessionId={session.id} terminalId={active.id} onClose={() => setReplay(false)} />}
         {terminals.length === 0 && (
           <div className="empty-state">
             <Icon name="terminal" size={28} />

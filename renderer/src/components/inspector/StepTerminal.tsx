@@ -1,6 +1,8 @@
 // A step's terminal output, replayed from the recording into a read-only xterm:
 // either just the bytes its commands produced, or the screen as it stood when the
-// step ended (the recording's tail up to that point).
+// step ended (terminal.screen: the host's keyframe at or before that byte plus a
+// bounded replay, so a full-screen program drawn long before shows as it was), drawn
+// at the size the terminal had then.
 import { useEffect, useRef, useState } from 'react';
 import { Terminal } from '@xterm/xterm';
 import { FitAddon } from '@xterm/addon-fit';
@@ -13,8 +15,6 @@ import { TERMINAL_OPTIONS } from '../terminalTheme';
 
 /** Most bytes painted for one step (older output is in the recording). */
 const MAX_STEP_BYTES = 2 * 1024 * 1024;
-/** How much history is replayed to rebuild the screen at the end of a step. */
-const SCREEN_BYTES = 256 * 1024;
 
 type Mode = 'output' | 'screen';
 
@@ -24,6 +24,9 @@ export function StepTerminal({ sessionId, step }: { sessionId: string; step: Ste
   const termRef = useRef<Terminal | null>(null);
   const fitRef = useRef<FitAddon | null>(null);
   const [mode, setMode] = useState<Mode>('output');
+  // A screen keeps the size it was recorded at; step output follows the pane.
+  const modeRef = useRef<Mode>(mode);
+  modeRef.current = mode;
   const [status, setStatus] = useState<{ text: string; error?: boolean } | null>(null);
   const range = stepRange(step);
   const key = range ? `${range.terminalId}:${range.start}:${range.end}:${mode}` : null;
@@ -38,6 +41,7 @@ export function StepTerminal({ sessionId, step }: { sessionId: string; step: Ste
     termRef.current = term;
     fitRef.current = fit;
     const ro = new ResizeObserver(() => {
+      if (modeRef.current === 'screen') return;
       try {
         const d = fit.proposeDimensions();
         if (d && d.cols >= 2 && d.rows >= 1) fit.fit();
@@ -63,7 +67,29 @@ export function StepTerminal({ sessionId, step }: { sessionId: string; step: Ste
     }
     let cancelled = false;
     const end = range.end;
-    const want = mode === 'output' ? range.start : Math.max(0, end - SCREEN_BYTES);
+    if (mode === 'screen') {
+      setStatus({ text: 'Loading…' });
+      transport
+        .request('terminal.screen', { sessionId, terminalId: range.terminalId, offset: end })
+        .then((r) => {
+          if (cancelled) return;
+          term.resize(r.cols, r.rows);
+          term.write(r.data);
+          setStatus({ text: `${range.terminalId} · screen at byte ${r.offset.toLocaleString()} · ${r.cols}×${r.rows} · keyframe + ${formatBytes(r.replayedBytes)} replayed` });
+        })
+        .catch((err) => {
+          if (!cancelled) setStatus({ text: `Could not read the recording: ${describeError(err).message}`, error: true });
+        });
+      return () => {
+        cancelled = true;
+      };
+    }
+    try {
+      fitRef.current?.fit();
+    } catch {
+      /* not laid out */
+    }
+    const want = range.start;
     const start = Math.max(want, end - MAX_STEP_BYTES);
     setStatus({ text: 'Loading…' });
     transport

@@ -1,0 +1,227 @@
+// Timed replay of one terminal, over the live view: its own xterm at the recorded
+// size, play / pause, 1×–64×, a scrubber over the whole recording with the steps that
+// ran in it, and step jumps that move the selection with them (and Back to where the
+// replay was). The host streams it (replayController.ts): any length of recording.
+import { useEffect, useMemo, useRef, useState, type KeyboardEvent } from 'react';
+import { Terminal } from '@xterm/xterm';
+import type { ReplayMarker, TerminalReplayInfo } from '../../../../shared/contract/replay';
+import { useApp, useTransport } from '../../context';
+import { describeError } from '../../lib/errors';
+import { TERMINAL_OPTIONS } from '../terminalTheme';
+import { ReplayController, SPEEDS, type ReplayState } from './replayController';
+import './replay.css';
+
+/** A scrub settles this long after the last move before it seeks (dragging asks for one screen, not hundreds). */
+const SCRUB_SETTLE_MS = 120;
+
+export function TerminalReplay({ sessionId, terminalId, onClose }: { sessionId: string; terminalId: string; onClose(): void }) {
+  const transport = useTransport();
+  const selectStep = useApp((s) => s.selectStep);
+  const selectedStepId = useApp((s) => s.views[sessionId]?.stepId ?? null);
+  const hostRef = useRef<HTMLDivElement>(null);
+  const ctlRef = useRef<ReplayController | null>(null);
+  const [info, setInfo] = useState<TerminalReplayInfo | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const [st, setSt] = useState<ReplayState | null>(null);
+  const [scrub, setScrub] = useState<number | null>(null);
+  const [back, setBack] = useState<{ offset: number; label: string } | null>(null);
+  /** The step the replay last jumped to (so the selection it sets does not jump it again). */
+  const jumpedTo = useRef<string | null>(null);
+  const scrubTimer = useRef<ReturnType<typeof setTimeout> | null>(null);
+
+  useEffect(() => {
+    const host = hostRef.current;
+    if (!host) return;
+    const term = new Terminal({ ...TERMINAL_OPTIONS, disableStdin: true, cursorBlink: false, scrollback: 1000 });
+    term.open(host);
+    const ids = { sessionId, terminalId };
+    const ctl = new ReplayController(
+      {
+        screen: (target) => transport.request('terminal.screen', { ...ids, ...target }),
+        frames: (start, maxBytes) => transport.request('terminal.frames', { ...ids, start, maxBytes }),
+      },
+      {
+        reset: (cols, rows) => {
+          term.reset();
+          term.resize(cols, rows);
+        },
+        resize: (cols, rows) => term.resize(cols, rows),
+        write: (data) => term.write(data),
+      },
+    );
+    ctlRef.current = ctl;
+    const unsub = ctl.subscribe(setSt);
+    setSt(ctl.state);
+    let raf = 0;
+    const loop = (t: number) => {
+      ctl.tick(t);
+      raf = requestAnimationFrame(loop);
+    };
+    raf = requestAnimationFrame(loop);
+    let cancelled = false;
+    transport
+      .request('terminal.replayInfo', ids)
+      .then((i) => {
+        if (cancelled) return;
+        setInfo(i);
+        void ctl.seek({ offset: 0 });
+      })
+      .catch((e) => !cancelled && setError(describeError(e).message));
+    return () => {
+      cancelled = true;
+      cancelAnimationFrame(raf);
+      unsub();
+      ctl.pause();
+      ctlRef.current = null;
+      term.dispose();
+    };
+  }, [transport, sessionId, terminalId]);
+
+  const startTs = info?.startTs ?? 0;
+  const duration = info && info.endTs !== null && info.startTs !== null ? Math.max(1, info.endTs - info.startTs) : 1;
+  const markers = info?.markers ?? [];
+  const current = useMemo(() => (st ? markerAt(markers, st.offset, st.ts) : -1), [markers, st]);
+
+  const jump = (m: ReplayMarker, select: boolean) => {
+    const ctl = ctlRef.current;
+    if (!ctl) return;
+    const here = ctl.state;
+    setBack({ offset: here.offset, label: here.ts !== null ? clock(here.ts - startTs) : `byte ${here.offset}` });
+    jumpedTo.current = m.stepId;
+    void ctl.seek(m.offset !== null ? { offset: m.offset } : { at: m.ts });
+    if (select) selectStep(sessionId, m.stepId);
+  };
+
+  // Selecting a step elsewhere (the trajectory, the timeline) moves the replay to it.
+  useEffect(() => {
+    if (!selectedStepId || !info || selectedStepId === jumpedTo.current) return;
+    const m = info.markers.find((x) => x.stepId === selectedStepId);
+    if (m) jump(m, false);
+    // `jump` reads the controller through a ref; only a new selection or info matters.
+  }, [selectedStepId, info]);
+
+  const seekScrub = (v: number) => {
+    setScrub(v);
+    if (scrubTimer.current) clearTimeout(scrubTimer.current);
+    scrubTimer.current = setTimeout(() => {
+      scrubTimer.current = null;
+      void ctlRef.current?.seek({ at: startTs + v }).finally(() => setScrub(null));
+    }, SCRUB_SETTLE_MS);
+  };
+  useEffect(() => () => {
+    if (scrubTimer.current) clearTimeout(scrubTimer.current);
+  }, []);
+
+  const position = scrub ?? (st?.ts !== null && st?.ts !== undefined ? Math.max(0, st.ts - startTs) : 0);
+  const onKeys = (e: KeyboardEvent<HTMLElement>) => {
+    if ((e.target as HTMLElement).closest('select, input[type="range"]')) return;
+    if (e.key === ' ' || e.key === 'k') {
+      e.preventDefault();
+      if (st?.playing) ctlRef.current?.pause();
+      else ctlRef.current?.play();
+    } else if (e.key === 'Escape') onClose();
+  };
+  const prev = current > 0 ? markers[current - 1] : undefined;
+  const next = markers[current + 1];
+
+  return (
+    <section className="replay" data-testid="replay" aria-label={`Replay of terminal ${terminalId}`} onKeyDown={onKeys}>
+      <div className="replay-bar">
+        <button
+          type="button"
+          className="btn btn-small primary replay-play"
+          data-testid="replay-play"
+          data-playing={st?.playing ? 'true' : 'false'}
+          disabled={!info || !st}
+          onClick={() => (st?.playing ? ctlRef.current?.pause() : ctlRef.current?.play())}
+        >
+          {st?.playing ? 'Pause' : st?.atEnd ? 'Play again' : 'Play'}
+        </button>
+        <label className="replay-speed">
+          <span>Speed</span>
+          <select data-testid="replay-speed" value={st?.speed ?? 1} onChange={(e) => ctlRef.current?.setSpeed(Number(e.target.value))}>
+            {SPEEDS.map((s) => (
+              <option key={s} value={s}>
+                {s}×
+              </option>
+            ))}
+          </select>
+        </label>
+        <button type="button" className="btn btn-small" data-testid="replay-prev-step" disabled={!prev} onClick={() => prev && jump(prev, true)} title="Jump to the previous step">
+          ‹ Step
+        </button>
+        <span className="replay-step" data-testid="replay-step">
+          {current >= 0 ? `step ${markers[current]!.n}` : markers.length ? 'before the first step' : 'no steps'}
+        </span>
+        <button type="button" className="btn btn-small" data-testid="replay-next-step" disabled={!next} onClick={() => next && jump(next, true)} title="Jump to the next step">
+          Step ›
+        </button>
+        {back && (
+          <button
+            type="button"
+            className="btn btn-small"
+            data-testid="replay-back"
+            onClick={() => {
+              void ctlRef.current?.seek({ offset: back.offset });
+              setBack(null);
+            }}
+            title="Back to where the replay was before the jump"
+          >
+            Back to {back.label}
+          </button>
+        )}
+        <span className="replay-time mono" data-testid="replay-time">
+          {clock(position)} / {clock(duration)}
+          <span className="dim"> · byte {(st?.offset ?? 0).toLocaleString('en')}{info ? ` of ${info.bytes.toLocaleString('en')}` : ''}</span>
+        </span>
+        <span className="replay-note" data-testid="replay-status" role="status">
+          {error ?? st?.error ?? (st?.seeking ? 'Seeking…' : st?.atEnd ? 'End of the recording' : '')}
+        </span>
+        <button type="button" className="btn btn-small replay-close" data-testid="replay-close" onClick={onClose} aria-label="Close the replay">
+          Close
+        </button>
+      </div>
+      <div className="replay-scrub">
+        <div className="replay-markers" aria-hidden="true">
+          {markers.map((m, i) => (
+            <span key={m.stepId} className={i === current ? 'on' : ''} style={{ left: `${(Math.min(duration, Math.max(0, m.ts - startTs)) / duration) * 100}%` }} title={`step ${m.n}`} />
+          ))}
+        </div>
+        <input
+          type="range"
+          data-testid="replay-scrubber"
+          aria-label="Position in the recording"
+          aria-valuetext={clock(position)}
+          min={0}
+          max={duration}
+          step={1}
+          value={Math.min(duration, position)}
+          disabled={!info}
+          onChange={(e) => seekScrub(Number(e.target.value))}
+        />
+      </div>
+      <div className="replay-frame">
+        <div ref={hostRef} className="replay-host" data-testid="replay-terminal" />
+      </div>
+    </section>
+  );
+}
+
+/** The step running at this point of the recording: the last marker at or before it (-1: none). */
+function markerAt(markers: readonly ReplayMarker[], offset: number, ts: number | null): number {
+  let found = -1;
+  for (let i = 0; i < markers.length; i++) {
+    const m = markers[i]!;
+    const reached = m.offset !== null ? m.offset <= offset : ts !== null && m.ts <= ts;
+    if (reached) found = i;
+  }
+  return found;
+}
+
+/** h:mm:ss of a span. */
+function clock(ms: number): string {
+  const s = Math.max(0, Math.floor(ms / 1000));
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  return `${h}:${String(m).padStart(2, '0')}:${String(s % 60).padStart(2, '0')}`;
+}

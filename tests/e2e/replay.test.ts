@@ -1,0 +1,150 @@
+// Timed replay of a recorded terminal in Debian's Chromium: an asciicast imported with
+// the CLI (a full-screen header drawn at the start, two markers = steps, ticks, an idle
+// gap of 20 minutes), opened in the app; the replay plays, pauses, runs at 64× through
+// the capped gap to the end, scrubs back by time, and jumps to a step (selecting it in
+// the trajectory, and back), its own xterm showing the recorded screen each time.
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CLI, launchBrowser, requireBuild, startServer, waitFor, type Server } from './harness';
+
+const SHOTS = process.env.APOLLO_SHOTS ?? '/tmp';
+
+let root: string;
+let server: Server;
+let browser: Browser;
+let sessionId: string;
+
+/** v2: absolute times in seconds. */
+function castLines(): string {
+  const ev: Array<[number, string, string]> = [];
+  // A full-screen program: alternate screen, a header at the top by cursor addressing, a scroll region below it.
+  ev.push([0.0, 'o', '\x1b[?1049h\x1b[2J\x1b[1;1H\x1b[7m HEADER-FRAME drawn once \x1b[0m\x1b[3;24r\x1b[3;1H']);
+  ev.push([0.5, 'm', 'warm up']);
+  for (let i = 1; i <= 60; i++) ev.push([0.5 + i * 0.1, 'o', `tick ${String(i).padStart(3, '0')}\r\n`]);
+  ev.push([6.6, 'm', 'train']);
+  for (let i = 61; i <= 120; i++) ev.push([6.6 + (i - 60) * 0.1, 'o', `tick ${String(i).padStart(3, '0')}\r\n`]);
+  // Twenty minutes of nothing, then the end.
+  ev.push([1212.7, 'o', 'AFTER-GAP done\r\n']);
+  const head = { version: 2, width: 80, height: 24, timestamp: 1_700_000_000, title: 'replay e2e' };
+  return [JSON.stringify(head), ...ev.map((e) => JSON.stringify(e))].join('\n') + '\n';
+}
+
+function apollo(args: string[]): Promise<{ code: number | null; out: string }> {
+  const p = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  p.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  p.stderr.on('data', (d: Buffer) => (out += d.toString()));
+  return new Promise((r) => p.on('exit', (code) => r({ code, out })));
+}
+
+beforeAll(async () => {
+  requireBuild();
+  root = await mkdtemp(join(tmpdir(), 'apollo-e2e-replay-'));
+  const home = join(root, 'home');
+  const cast = join(root, 'run.cast');
+  await writeFile(cast, castLines());
+  const r = await apollo(['import', cast, '--home', home]);
+  if (r.code !== 0) throw new Error(`apollo import exited ${r.code}:\n${r.out}`);
+  sessionId = r.out.trim().split('\n').at(-1)!.trim();
+  server = await startServer(home);
+  browser = await launchBrowser();
+}, 120_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await server?.stop();
+  if (root) await rm(root, { recursive: true, force: true });
+});
+
+const replayText = (page: Page): Promise<string> => page.locator('[data-testid="replay-terminal"] .xterm-rows').innerText();
+
+async function waitText(page: Page, re: RegExp, what: string): Promise<string> {
+  let text = '';
+  await waitFor(async () => re.test((text = await replayText(page))), `${what} (${re}); the replay shows:\n${text}`);
+  return text;
+}
+
+/** The last tick on the replay's screen (0 when none). */
+async function lastTick(page: Page): Promise<number> {
+  const ticks = [...(await replayText(page)).matchAll(/tick (\d{3})/g)].map((m) => Number(m[1]));
+  return ticks.length ? Math.max(...ticks) : 0;
+}
+
+describe('terminal replay', () => {
+  for (const [width, height] of [
+    [1280, 720],
+    [1400, 900],
+  ] as const) {
+    it(`plays, pauses, changes speed, scrubs and jumps to steps (${width}x${height})`, async () => {
+      const page = await browser.newPage({ viewport: { width, height } });
+      const errors: string[] = [];
+      page.on('pageerror', (e) => errors.push(e.message));
+      await page.goto(server.url);
+      await page.locator(`[data-testid="session-item"][data-session-id="${sessionId}"]`).click();
+      await page.getByTestId('replay-toggle').click();
+      await page.getByTestId('replay').waitFor();
+      // Opened at the start of the recording: an empty screen, the steps marked on the scrubber.
+      await waitFor(async () => (await page.getByTestId('replay-time').innerText()).includes('/ 0:20:12'), 'the recording span');
+      expect(await page.locator('.replay-markers span').count()).toBe(3);
+
+      // Play at 1×, then pause: the screen stops where it is.
+      await page.getByTestId('replay-play').click();
+      await waitText(page, /tick 00[3-9]/, 'playing at 1×');
+      await page.getByTestId('replay-play').click();
+      expect(await page.getByTestId('replay-play').getAttribute('data-playing')).toBe('false');
+      const pausedAt = await lastTick(page);
+      const pausedTime = await page.getByTestId('replay-time').innerText();
+      // Nothing moves while paused (a window of time is the only way to see that).
+      await page.waitForTimeout(600);
+      expect(await lastTick(page)).toBe(pausedAt);
+      expect(await page.getByTestId('replay-time').innerText()).toBe(pausedTime);
+      expect(await replayText(page)).toContain('HEADER-FRAME');
+
+      // 64×: the 20-minute gap costs at most 2 s, and the replay stops at the end.
+      await page.getByTestId('replay-speed').selectOption('64');
+      await page.getByTestId('replay-play').click();
+      await waitFor(async () => (await page.getByTestId('replay-status').innerText()).includes('End of the recording'), 'the end of the recording', 10_000);
+      const end = await replayText(page);
+      expect(end).toContain('AFTER-GAP done');
+      expect(end).toContain('tick 120');
+      // The header drawn at the very start is still there (the screen, not a tail of output).
+      expect(end).toContain('HEADER-FRAME');
+      expect(await page.getByTestId('replay-play').getAttribute('data-playing')).toBe('false');
+      await page.screenshot({ path: join(SHOTS, `replay-end-${width}x${height}.png`) });
+
+      // Scrub back by time to 0:00:04 (3.5 s after the first marker): ticks up to 035, none after.
+      await page.getByTestId('replay-speed').selectOption('1');
+      await page.getByTestId('replay-scrubber').fill('4050');
+      await waitFor(async () => (await lastTick(page)) === 35, 'the screen at 0:00:04');
+      expect(await replayText(page)).not.toContain('AFTER-GAP');
+      expect(await replayText(page)).toContain('HEADER-FRAME');
+      expect(await page.getByTestId('replay-time').innerText()).toMatch(/^0:00:04 \//);
+      expect(await page.getByTestId('replay-step').innerText()).toBe('step 2');
+
+      // Jump to the next step ("train"): the replay moves to its first byte and the trajectory selects it.
+      await page.getByTestId('replay-next-step').click();
+      await waitFor(async () => (await page.getByTestId('replay-step').innerText()) === 'step 3', 'the jump to step 3');
+      await waitFor(async () => (await lastTick(page)) === 60, 'the screen at step 3');
+      await waitFor(async () => (await page.locator('[data-testid="step"][data-selected="true"]').getAttribute('data-depth')) === '3', 'step 3 selected');
+      await page.screenshot({ path: join(SHOTS, `replay-step-${width}x${height}.png`) });
+      // And back to where it was.
+      await page.getByTestId('replay-back').click();
+      await waitFor(async () => (await lastTick(page)) === 35, 'back at 0:00:04');
+
+      // Selecting a step in the trajectory moves the replay there too.
+      await page.locator('[data-testid="step"][data-depth="2"]').click();
+      await waitFor(async () => (await page.getByTestId('replay-step').innerText()) === 'step 2', 'the replay at step 2');
+      await waitFor(async () => !/tick/.test(await replayText(page)), 'the screen at the start of step 2');
+      expect(await replayText(page)).toContain('HEADER-FRAME');
+
+      await page.getByTestId('replay-close').click();
+      await expect(page.getByTestId('replay').count()).resolves.toBe(0);
+      expect(errors).toEqual([]);
+      await page.close();
+    });
+  }
+});
