@@ -109,20 +109,27 @@ export const branchCommand: CliCommand = {
 export interface OpenCoreOptions {
   /** Make the workspace when --home does not exist (serve, rollout, import); other commands refuse a missing one. */
   create?: boolean;
+  /** Only read (dry runs): no lock, nothing written; what a writer would repair is only reported. */
+  readOnly?: boolean;
 }
 
 /**
- * The core every writing command drives (the hosts' own composition root), with the
- * workspace lock held until close. Says what it created or repaired on the way.
+ * The core every command drives (the hosts' own composition root), with the workspace
+ * lock held until close unless it only reads. Says what it created or repaired on the way.
  */
 export async function openCore(v: Record<string, unknown>, checkpointLimits?: Partial<CheckpointLimits>, opts: OpenCoreOptions = {}): Promise<ApolloCore> {
   const home = resolveHome(v.home as string | undefined);
   const keyVar = v['api-key-env'];
   const core = await ApolloCore.open({
-    home, resourcesDir: resourcesDir(), host: 'web', checkpointLimits, create: opts.create ?? false,
+    home, resourcesDir: resourcesDir(), host: 'web', checkpointLimits, create: opts.create ?? false, readOnly: opts.readOnly ?? false,
     // The key named on the command line stays out of the agent's terminals, as the profiles' keys do.
     keyEnvNames: typeof keyVar === 'string' && keyVar ? [keyVar] : [],
-    onLoadReport: (id, report, dir) => console.warn(`warning: session ${id}: ${join(dir, 'events.jsonl')} was repaired on opening: ${describeLoadReport(report)}.`),
+    onLoadReport: (id, report, dir) =>
+      console.warn(
+        opts.readOnly
+          ? `warning: session ${id}: ${join(dir, 'events.jsonl')} needs repair (the next command that writes does it); read as: ${describeLoadReport(report)}.`
+          : `warning: session ${id}: ${join(dir, 'events.jsonl')} was repaired on opening: ${describeLoadReport(report)}.`,
+      ),
   });
   if (core.created) console.warn(`Created a new workspace at ${home}`);
   // A client of the core like the app's windows: its notices (the workspace's warnings

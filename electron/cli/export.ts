@@ -67,7 +67,8 @@ export const exportCommand: CliCommand = {
     }
     const outDir = v.out ? resolve(v.out as string) : '';
 
-    const core = await openCore(v);
+    // A dry run only reads: no lock (it works beside a running app or `apollo serve`), nothing written.
+    const core = await openCore(v, undefined, { readOnly: dryRun });
     try {
       if (dryRun) {
         const p = await planner(core, plan, outDir);

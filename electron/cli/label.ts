@@ -143,7 +143,8 @@ export const labelCommand: CliCommand = {
     const dryRun = !!v['dry-run'];
     const author = runAuthor('rules', annotator);
 
-    const core = await openCore(v);
+    // A dry run only reads: no lock (it works beside a running app or `apollo serve`), nothing written.
+    const core = await openCore(v, undefined, { readOnly: dryRun });
     try {
       const session = await core.session(sessionId);
       const branches = branchesToUse(trajectoryOf(session), sessionId, listOption(v.branch));
@@ -199,7 +200,7 @@ async function labelByHand(v: Record<string, unknown>, sessionId: string, annota
   if (keep.length + mask.length === 0) return usage('label', '--keep/--mask need a list of steps, e.g. 1,3,5-8.', usageText);
   const note = v.note as string | undefined;
 
-  const core = await openCore(v);
+  const core = await openCore(v, undefined, { readOnly: v['dry-run'] === true });
   try {
     const session = await core.session(sessionId);
     const t = trajectoryOf(session);

@@ -46,6 +46,12 @@ export interface CoreOptions {
   /** Copy the shipped sample sessions into a workspace that never had them (default true). */
   samples?: boolean;
   /**
+   * Only read (dry runs): no lock is taken, so it works beside the app or `apollo
+   * serve`, and nothing is created, repaired or written; the workspace must exist and
+   * anything that would write is refused (UNAVAILABLE).
+   */
+  readOnly?: boolean;
+  /**
    * Ask the person for a folder with the OS dialog (the Electron host; null when they
    * cancel). Absent in browser mode: the host's dialog would open on a screen the
    * browser may not be on, so the path is typed there.
@@ -117,8 +123,12 @@ export class ApolloCore {
     this.handlers = { ...this.handlers, ...environmentHandlers(this), ...replayHandlers(this) };
   }
 
-  /** Open the workspace for writing; CONFLICT when another process has it open. */
+  /** Open the workspace for writing (CONFLICT when another process has it open), or only to read it (readOnly). */
   static async open(opts: CoreOptions): Promise<ApolloCore> {
+    if (opts.readOnly) {
+      const ws = await Workspace.open(opts.home, { readOnly: true, samplesDir: join(opts.resourcesDir, 'samples') });
+      return new ApolloCore(ws, opts, { path: '', release: async () => {} }, false);
+    }
     const existed = await stat(opts.home).then((s) => s.isDirectory(), () => false);
     if (!existed && opts.create === false) {
       throw new ApolloError('NOT_FOUND', `There is no workspace at ${opts.home} (the folder does not exist). Check --home or $APOLLO_HOME; \`apollo serve\` or \`apollo rollout\` creates a new workspace.`);

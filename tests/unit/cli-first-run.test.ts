@@ -7,7 +7,8 @@ import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { appendFile, mkdir, mkdtemp, readFile, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join, relative, resolve } from 'node:path';
+import { createHash } from 'node:crypto';
 import WebSocket from 'ws';
 import { startServer } from '../e2e/harness';
 import { startFakeLlm, tool, type FakeLlm } from '../fixtures/fake-llm-server';
@@ -91,7 +92,45 @@ describe('read-only commands', () => {
       await server.stop();
     }
   });
+
+  it('label --dry-run and export --dry-run beside a running server take no lock and change no file', async () => {
+    const home = join(dir, 'served');
+    const server = await startServer(home);
+    try {
+      const sid = 'sample-sales-report';
+      // The server holds the lock: a command that writes is refused.
+      const writer = await apollo(['label', sid, '--keep', '1', '--annotator', 'ann', '--home', home]);
+      expect(writer.code).toBe(1);
+      expect(writer.stderr).toMatch(/lock|in use|already open/i);
+      const before = await snapshot(home);
+      const runs = [
+        ['label', sid, '--rules', 'all', '--dry-run', '--home', home],
+        ['label', sid, '--keep', '1', '--mask', '2', '--dry-run', '--annotator', 'ann', '--home', home],
+        ['export', sid, '--dry-run', '--home', home],
+      ];
+      for (const args of runs) {
+        const r = await apollo(args);
+        expect([args.slice(0, 2).join(' '), r.code, r.stderr]).toEqual([args.slice(0, 2).join(' '), 0, '']);
+        expect(r.stdout).toMatch(/dry run: /);
+      }
+      expect(await snapshot(home)).toEqual(before);
+    } finally {
+      await server.stop();
+    }
+  });
 });
+
+/** Every file under `root` (relative path → size, mtime and SHA-256), to show that nothing was written. */
+async function snapshot(root: string): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  for (const e of await readdir(root, { withFileTypes: true, recursive: true })) {
+    if (!e.isFile()) continue;
+    const path = join(e.parentPath, e.name);
+    const st = await stat(path);
+    out[relative(root, path)] = `${st.size} ${st.mtimeMs} ${createHash('sha256').update(await readFile(path)).digest('hex')}`;
+  }
+  return out;
+}
 
 describe('usage errors', () => {
   it('exit 2 with one line and the usage, for every command', async () => {
@@ -147,7 +186,13 @@ describe('repaired logs', () => {
     expect(setup.code).toBe(0);
     const log = join(home, 'sessions', 'sample-sales-report', 'events.jsonl');
     await appendFile(log, 'this line is not an event\n{"seq":100000,"ts":1,"type":"warn');
-    const r = await apollo(['export', 'sample-sales-report', '--dry-run', '--home', home]);
+    const damaged = await readFile(log);
+    // A dry run only reads: it says what it skipped and leaves the repair to a writer.
+    const dry = await apollo(['export', 'sample-sales-report', '--dry-run', '--home', home]);
+    expect(dry.code).toBe(0);
+    expect(dry.stderr).toMatch(/session sample-sales-report: .*events\.jsonl needs repair \(the next command that writes does it\); read as: dropped a torn last line \(a write cut short by a crash\); skipped 1 corrupt or invalid line \(line \d+\); everything else loaded/);
+    expect(await readFile(log)).toEqual(damaged);
+    const r = await apollo(['label', 'sample-sales-report', '--keep', '1', '--annotator', 'ann', '--home', home]);
     expect(r.code).toBe(0);
     expect(r.stderr).toMatch(/session sample-sales-report: .*events\.jsonl was repaired on opening: dropped a torn last line \(a write cut short by a crash\); skipped 1 corrupt or invalid line \(line \d+\); everything else loaded/);
   });

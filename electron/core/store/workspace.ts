@@ -6,7 +6,7 @@ import { Low } from 'lowdb';
 import { ApolloError } from '../../../shared/errors';
 import type { SessionEvent, SessionEventBody } from '../../../shared/events';
 import type { LoadReport } from '../../../shared/types';
-import { EventLog } from './event-log';
+import { EventLog, readEventLog } from './event-log';
 import { mkdirPrivate, PRIVATE_DIR_MODE, PrivateJSONFile, tightenSession, tightenWorkspace } from './private-files';
 import { TerminalRecording } from './terminal-recording';
 import { seedSample, seededWorkDir } from './sample-seed';
@@ -72,10 +72,11 @@ export class SessionLog {
   /** Set once the close hooks have run: the log takes no more appends. */
   private logClosed = false;
 
+  /** `log` null: read-only (a workspace opened for reading), the events as read; nothing can be appended. */
   constructor(
     readonly id: string,
     readonly dir: string,
-    private readonly log: EventLog,
+    private readonly log: EventLog | null,
     events: SessionEvent[],
     readonly report: LoadReport,
   ) {
@@ -89,6 +90,7 @@ export class SessionLog {
 
   /** Append a fact; resolves once it is durable, then tells subscribers. */
   async append(body: SessionEventBody): Promise<SessionEvent> {
+    if (!this.log) throw readOnlyError(this.dir);
     if (this.logClosed) throw this.closedError();
     const { event, durable } = this.log.append(body);
     await durable;
@@ -114,6 +116,8 @@ export class SessionLog {
   recording(terminalId: string): Promise<TerminalRecording> {
     // After a delete this would recreate the session folder the delete just removed.
     if (this.closing) return Promise.reject(this.closedError());
+    // Opening a recording creates and repairs files.
+    if (!this.log) return Promise.reject(readOnlyError(this.dir));
     let r = this.recordings.get(terminalId);
     if (!r) {
       // A full disk holds a live terminal's output back (its program paused) rather than dropping it.
@@ -139,7 +143,7 @@ export class SessionLog {
   }
 
   get logBytes(): number {
-    return this.log.size;
+    return this.log?.size ?? 0;
   }
 
   /** Run the close hooks (their last events are still recorded), then commit and close everything. */
@@ -154,7 +158,7 @@ export class SessionLog {
     this.closeHooks.clear();
     this.logClosed = true;
     // Appends accepted before this point are committed by the log's close.
-    await this.log.close();
+    await this.log?.close();
     for (const r of this.recordings.values()) await r.then((rec) => rec.close()).catch(() => undefined);
   }
 
@@ -170,6 +174,8 @@ export class SessionLog {
  */
 export class Workspace {
   private readonly open = new Map<string, Promise<SessionLog>>();
+  /** Read-only: the samples listed as they will be seeded, by id, and the folder they ship in. */
+  private readonly previewed = new Map<string, string>();
   /** Index writes, one after the other: each writes the index as it is at its turn. */
   private writes: Promise<void> = Promise.resolve();
   private readonly backup: PrivateJSONFile<WorkspaceData>;
@@ -402,6 +408,7 @@ export class Workspace {
       const entry = await this.entryFromLog(d.name, join(samplesDir, d.name));
       const cwd = await seededWorkDir(join(samplesDir, d.name), join(this.sessionsDir(), d.name));
       if (entry) this.db.data.sessions[d.name] = cwd ? { ...entry.entry, cwd } : entry.entry;
+      if (entry) this.previewed.set(d.name, join(samplesDir, d.name));
     }
   }
 
@@ -467,9 +474,15 @@ export class Workspace {
   }
 
   private load(id: string): Promise<SessionLog> {
-    // Opening a log for appends creates and repairs files.
-    if (this.readOnly) return Promise.reject(this.readOnlyError());
     let s = this.open.get(id);
+    if (!s && this.readOnly) {
+      // Opening a log for appends creates and repairs files: read it as it is (what a
+      // writer would repair is only reported). A sample not seeded yet is read where it ships.
+      const dir = this.previewed.get(id) ?? join(this.sessionsDir(), id);
+      s = readEventLog(join(dir, 'events.jsonl')).then(({ events, report }) => new SessionLog(id, dir, null, events, report));
+      s.catch(() => this.open.delete(id));
+      this.open.set(id, s);
+    }
     if (!s) {
       const dir = join(this.sessionsDir(), id);
       s = EventLog.open(join(dir, 'events.jsonl')).then(({ log, events, report }) => {
@@ -589,8 +602,12 @@ export class Workspace {
   }
 
   private readOnlyError(): ApolloError {
-    return new ApolloError('UNAVAILABLE', `The workspace ${this.home} is open read-only here.`);
+    return readOnlyError(this.home);
   }
+}
+
+function readOnlyError(where: string): ApolloError {
+  return new ApolloError('UNAVAILABLE', `${where} is open read-only here.`);
 }
 
 /** A file system error as the contract's error: ENOSPC is DISK_FULL, saying what was not done. */
