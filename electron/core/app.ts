@@ -1,4 +1,4 @@
-import { fileKeyStore, loadSigningKey, type SigningKey } from './dataset/signing';
+import { fileKeyStore, loadSigningKey, type SigningKey, type SigningKeyStore } from './dataset/signing';
 import { randomUUID } from 'node:crypto';
 import type { LoadReport, SessionInfo, TerminalInfo } from '../../shared/types';
 import type { SessionEvent } from '../../shared/events';
@@ -33,6 +33,8 @@ export interface CoreOptions {
   host: 'electron' | 'web';
   /** Where API keys are kept (the OS keychain under Electron); process memory otherwise. */
   vault?: KeyVault;
+  /** Where the signing key is kept (encrypted by the OS keychain under Electron); `<home>/signing/ed25519.pem` otherwise. */
+  signingKeys?: SigningKeyStore;
   /** Checkpoint limits for this process only (CLI flags), over the workspace settings. */
   checkpointLimits?: Partial<CheckpointLimits>;
   /**
@@ -300,7 +302,7 @@ export class ApolloCore {
 
   /** The annotator's ed25519 key that signs exported bundles, created on first use. */
   async signingKey(): Promise<SigningKey> {
-    return (await loadSigningKey(fileKeyStore(this.opts.home), this.annotator(), { create: true }))!;
+    return (await loadSigningKey(this.opts.signingKeys ?? fileKeyStore(this.opts.home), this.annotator(), { create: true }))!;
   }
 
   /** Stop everything and commit what is pending; safe to call more than once (quit paths overlap). */

@@ -7,7 +7,7 @@ import { resourcesDir } from '../core/paths';
 import { resolveHome } from '../core/store/workspace';
 import { contentSecurityPolicy } from '../web/server';
 import { mimeType, resolveStaticFile } from '../web/static-files';
-import { keychainVault } from './keychain';
+import { keychainSigningStore, keychainVault } from './keychain';
 import { APP_HOST, APP_INDEX_URL, APP_SCHEME, devServerUrl, externalUrl, isAppUrl, isDevToolsShortcut } from './app-url';
 
 const CHANNEL = 'apollo:msg';
@@ -99,7 +99,7 @@ async function pickBundleFolders(): Promise<string[]> {
 }
 
 async function start(): Promise<void> {
-  const c = await ApolloCore.open({ home, resourcesDir: resourcesDir(), host: 'electron', vault: keychainVault(home), chooseFolder });
+  const c = await ApolloCore.open({ home, resourcesDir: resourcesDir(), host: 'electron', vault: keychainVault(home), signingKeys: keychainSigningStore(home), chooseFolder });
   core = c;
   // The Merge view's folder picker (bundles are folders): only here, where the OS dialog opens over the window.
   c.use({ 'merge.pickFolders': async () => ({ paths: await pickBundleFolders() }) });

@@ -2,7 +2,27 @@ import { safeStorage } from 'electron';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { KeyVault } from '../core/profiles';
-import { chooseKeyStore } from './key-store-policy';
+import { fileKeyStore, keychainKeyStore, type SigningKeyStore } from '../core/dataset/signing';
+import { chooseKeyStore, type KeyStoreChoice } from './key-store-policy';
+
+/** Whether safeStorage really encrypts here (see chooseKeyStore); valid once the app is ready. */
+function keychainChoice(): KeyStoreChoice {
+  return chooseKeyStore(
+    process.platform,
+    safeStorage.isEncryptionAvailable(),
+    process.platform === 'linux' ? safeStorage.getSelectedStorageBackend() : null,
+  );
+}
+
+/**
+ * The signing key: encrypted by the OS keychain where it really encrypts
+ * (`<home>/signing/ed25519.pem.enc`), else the owner-only file the command line uses.
+ * Call once the app is ready, as keychainVault.
+ */
+export function keychainSigningStore(home: string): SigningKeyStore {
+  if (keychainChoice().use !== 'keychain') return fileKeyStore(home);
+  return keychainKeyStore(home, { encrypt: (text) => safeStorage.encryptString(text), decrypt: (data) => safeStorage.decryptString(data) });
+}
 
 /**
  * API keys encrypted with the OS keychain (Keychain, DPAPI, libsecret/kwallet) via
@@ -15,11 +35,7 @@ export function keychainVault(home: string): KeyVault {
   const dir = join(home, 'keys');
   const memory = new Map<string, string>();
   const file = (profile: string) => join(dir, `${encodeURIComponent(profile)}.bin`);
-  const choice = chooseKeyStore(
-    process.platform,
-    safeStorage.isEncryptionAvailable(),
-    process.platform === 'linux' ? safeStorage.getSelectedStorageBackend() : null,
-  );
+  const choice = keychainChoice();
   const available = () => choice.use === 'keychain';
   return {
     kind: choice.use,

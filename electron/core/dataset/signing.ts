@@ -10,8 +10,10 @@
 // The signer's name is what they call themselves; trust is in the key: a lead lists
 // the public keys (or fingerprints) they trust, and merge names each input's signer
 // from that list. Each person has one ed25519 key pair per workspace, created on
-// first use; the private key is a PKCS#8 PEM in `<home>/signing/` (folder 0700, file
-// 0600). The store is an interface so the app can keep it in the OS keychain instead.
+// first use; the private key is a PKCS#8 PEM in `<home>/signing/` (folder 0700):
+// `ed25519.pem` (file 0600) from the command line and the browser host, or, in the
+// desktop app where the OS keychain really encrypts (electron/main/keychain.ts),
+// `ed25519.pem.enc`, encrypted by the keychain (the plain file is moved into it).
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
 import { readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -46,29 +48,88 @@ export interface SigningKeyStore {
   write(pkcs8Pem: string): Promise<void>;
 }
 
-/** The key file of a workspace: `<home>/signing/ed25519.pem`, owner only. */
-export function fileKeyStore(home: string): SigningKeyStore {
+/** Encrypts with a key the OS keychain holds (Electron's safeStorage in the app; a fake in tests). */
+export interface KeyCipher {
+  encrypt(text: string): Buffer;
+  decrypt(data: Buffer): string;
+}
+
+const keyFiles = (home: string) => {
   const dir = join(home, 'signing');
-  const file = join(dir, 'ed25519.pem');
+  return { dir, plain: join(dir, 'ed25519.pem'), sealed: join(dir, 'ed25519.pem.enc') };
+};
+
+async function readOrNull(file: string): Promise<Buffer | null> {
+  try {
+    return await readFile(file);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw e;
+  }
+}
+
+/** Write a private file whole: a temporary one (0600, never an existing one) renamed over `file`. */
+async function writePrivate(dir: string, file: string, body: string | Buffer): Promise<void> {
+  await mkdirPrivate(dir);
+  const tmp = `${file}.tmp-${process.pid}`;
+  await writeFile(tmp, body, { mode: PRIVATE_FILE_MODE, flag: 'wx' });
+  await rename(tmp, file).catch(async (e: unknown) => {
+    await rm(tmp, { force: true });
+    throw e;
+  });
+}
+
+/**
+ * The key file of a workspace: `<home>/signing/ed25519.pem`, owner only. When the
+ * desktop app has moved the key into the keychain (`ed25519.pem.enc`), it refuses
+ * instead of making a second key: a lead trusts one key per person.
+ */
+export function fileKeyStore(home: string): SigningKeyStore {
+  const f = keyFiles(home);
   return {
     async read() {
-      try {
-        return await readFile(file, 'utf8');
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
-        throw e;
+      const pem = await readOrNull(f.plain);
+      if (pem) return pem.toString('utf8');
+      if (await readOrNull(f.sealed)) {
+        throw new ApolloError('UNAVAILABLE', `The signing key of this workspace is kept encrypted by the OS keychain of the desktop app (${f.sealed}), which this process cannot open: sign from the app`);
       }
+      return null;
     },
-    async write(pem) {
-      await mkdirPrivate(dir);
-      const tmp = `${file}.tmp-${process.pid}`;
-      // 'wx': never overwrite a key another process created meanwhile.
-      await writeFile(tmp, pem, { mode: PRIVATE_FILE_MODE, flag: 'wx' });
-      await rename(tmp, file).catch(async (e: unknown) => {
-        await rm(tmp, { force: true });
-        throw e;
-      });
+    write: (pem) => writePrivate(f.dir, f.plain, pem),
+  };
+}
+
+/**
+ * The key encrypted by the OS keychain: `<home>/signing/ed25519.pem.enc` (0600). A
+ * plain key file left from before (or from the command line) is moved into it, the
+ * same key (leads already trust it), and the plain file removed once the encrypted
+ * one reads back.
+ */
+export function keychainKeyStore(home: string, cipher: KeyCipher): SigningKeyStore {
+  const f = keyFiles(home);
+  return {
+    async read() {
+      const sealed = await readOrNull(f.sealed);
+      const plain = await readOrNull(f.plain);
+      if (sealed) {
+        let pem: string;
+        try {
+          pem = cipher.decrypt(sealed);
+        } catch (e) {
+          throw new ApolloError('UNAVAILABLE', `The OS keychain could not decrypt the signing key (${f.sealed}): ${(e as Error).message}`);
+        }
+        // An interrupted move: the encrypted copy is complete, so the plain one can go.
+        if (plain && plain.toString('utf8') === pem) await rm(f.plain, { force: true });
+        return pem;
+      }
+      if (!plain) return null;
+      const pem = plain.toString('utf8');
+      await writePrivate(f.dir, f.sealed, cipher.encrypt(pem));
+      if (cipher.decrypt((await readOrNull(f.sealed))!) !== pem) throw new ApolloError('IO', `The signing key did not read back from ${f.sealed}`);
+      await rm(f.plain, { force: true });
+      return pem;
     },
+    write: (pem) => writePrivate(f.dir, f.sealed, cipher.encrypt(pem)),
   };
 }
 
