@@ -62,6 +62,13 @@ describe('accessibility', () => {
     await page.locator('[data-testid="step"][data-depth="3"] [data-testid="step-tool"]').click();
     await page.getByTestId('step-inspector').waitFor();
     found['trajectory + inspector'] = await violations();
+    // The timeline strip is on that screen; the search box over it with results.
+    await page.getByTestId('search-open').click();
+    await page.getByTestId('search-input').fill('north');
+    await page.locator('[data-testid="search-status"][data-status="done"]').waitFor();
+    found['session search'] = await violations();
+    await page.keyboard.press('Escape');
+    await page.getByTestId('search-panel').waitFor({ state: 'detached' });
     await page.getByTestId('branch-tree-toggle').click();
     found['branch tree'] = await violations();
     await page.getByTestId('branch-here').click();

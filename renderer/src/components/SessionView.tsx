@@ -10,6 +10,9 @@ import { RolloutBar } from './rollout/RolloutBar';
 import { StepInspector } from './inspector/StepInspector';
 import { ViewTabs } from './filter/ViewTabs';
 import { DerivedContextWarning, SessionOriginBadge } from './SessionOrigin';
+import { Timeline } from './timeline/Timeline';
+import { TimelineToggle } from './timeline/TimelineToggle';
+import { SessionSearch } from './search/SessionSearch';
 
 export function SessionView({ session }: { session: SessionInfo }) {
   const terminals = useApp((s) => selectTerminals(s, session.id));
@@ -55,6 +58,7 @@ export function SessionView({ session }: { session: SessionInfo }) {
       )}
       {origin && <DerivedContextWarning origin={origin} />}
       <RolloutBar session={session} />
+      <Timeline live={live} />
       <div className="tabs">
         {/* Only tabs in the tablist: the stop and add buttons sit beside it (a button inside a tab nested a control in a control). */}
         <div className="tabs-list" role="tablist" aria-label="Terminals" onKeyDown={(e) => onTabKeys(e, terminals, active?.id, (id) => setActive(session.id, id))}>
@@ -159,6 +163,8 @@ function SessionHeader({ session, live }: { session: SessionInfo; live: boolean 
           {session.id}
         </span>
       </span>
+      <TimelineToggle />
+      <SessionSearch sessionId={session.id} />
     </header>
   );
 }

@@ -45,6 +45,8 @@ export const KEYMAP: readonly KeyBinding[] = [
   { action: 'branchHere', keys: ['B'], label: 'branch here', views: LIVE },
   { action: 'rewindHere', keys: ['R'], label: 'rewind here', views: LIVE },
   { action: 'follow', keys: ['f'], label: 'follow the live end', views: LIVE },
+  { action: 'sessionSearch', keys: ['/', 'Ctrl+f'], label: 'search the session (actions, output, guidance, comments, terminals)', short: 'search', views: LIVE },
+  { action: 'timeline', keys: ['T'], label: 'show or hide the session timeline', views: LIVE },
   // ---- filter table
   { action: 'extendNext', keys: ['J', 'Shift+ArrowDown'], label: 'extend the selection down', views: FILTER },
   { action: 'extendPrev', keys: ['K', 'Shift+ArrowUp'], label: 'extend the selection up', views: FILTER },
