@@ -125,6 +125,20 @@ describe('session search', () => {
     }
   });
 
+  it('a terminal snippet shows the text around the match, without the controls before it', async () => {
+    const dir = join(root, 'snippet');
+    await mkdir(join(dir, 'terminals'), { recursive: true });
+    // A shell-integration mark long enough that the bytes just before the match start inside it.
+    const mark = `\x1b]133;E;awk -F, "NR>1" sales.cvs;apollo-nonce=${'4f'.repeat(40)}\x07\x1b]133;C\x07`;
+    await writeFile(join(dir, 'terminals', 'main.out'), `$ awk sales.cvs\r\n${mark}awk: line 1: Syntax error at or near ]\r\n\x1b]133;D;2\x07$ `);
+    const r = await new SessionSearch(dir, () => []).search('syntax error', { kinds: ['terminal'] });
+    expect(r.results.map((x) => x.snippet)).toEqual(['$ awk sales.cvs awk: line 1: Syntax error at or near ] $']);
+    // Further in: the snippet is cut around the match, and says so.
+    await writeFile(join(dir, 'terminals', 'main.out'), `${'x'.repeat(5000)}\r\n${mark}awk: line 1: Syntax error${'y'.repeat(5000)}`);
+    const far = await new SessionSearch(dir, () => []).search('syntax error', { kinds: ['terminal'] });
+    expect(far.results.map((x) => x.snippet)).toEqual([`…${'x'.repeat(46)} awk: line 1: Syntax error${'y'.repeat(60)}…`]);
+  });
+
   it('the terminal index finds matches across block boundaries, in output added later, and after the recording is rewritten', async () => {
     const dir = join(root, 'blocks');
     await mkdir(dir, { recursive: true });

@@ -41,7 +41,27 @@ function snippetOf(text: string, at: number, len: number): string {
 }
 
 // Terminal bytes as text for a snippet: escape sequences dropped, controls as spaces.
-const TERMINAL_NOISE = /\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|[\x00-\x1f\x7f]+/g;
+// The run of controls leaves ESC out: "\r\n\x1b]133;…" took the ESC with the newline,
+// and the rest of the sequence was shown as text.
+const TERMINAL_NOISE = /\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|[\x00-\x1a\x1c-\x1f\x7f]+|\x1b/g;
+
+/**
+ * Bytes read on each side of a terminal match. More than a snippet shows: a window
+ * that starts inside an escape sequence (shell integration marks run to 100+ bytes)
+ * leaves its tail as text, so the controls are removed from the wider window first
+ * and the snippet is cut from what is left.
+ */
+const TERMINAL_CONTEXT = SNIPPET * 4;
+
+/** `bytes` hold the match at `at` (`cut`: more of the recording precedes them). */
+function terminalSnippet(bytes: Buffer, at: number, len: number, cut: boolean): string {
+  const clean = (b: Buffer) => b.toString('utf8').replace(TERMINAL_NOISE, ' ').replace(/\s+/g, ' ');
+  const before = clean(bytes.subarray(0, at)).trimStart();
+  const after = clean(bytes.subarray(at + len)).trimEnd();
+  const head = before.length > SNIPPET ? `…${before.slice(-SNIPPET)}` : cut ? `…${before}` : before;
+  const tail = after.length > SNIPPET ? `${after.slice(0, SNIPPET)}…` : after;
+  return `${head}${bytes.subarray(at, at + len).toString('utf8')}${tail}`;
+}
 
 export class SessionSearch {
   private readonly docs: Doc[] = [];
@@ -158,13 +178,14 @@ export class SessionSearch {
         try {
           const out = await open(idx.outPath, 'r');
           try {
-            const buf = Buffer.allocUnsafe(SNIPPET * 2 + Buffer.byteLength(q) + 8);
+            const qBytes = Buffer.byteLength(q);
+            const buf = Buffer.allocUnsafe(TERMINAL_CONTEXT * 2 + qBytes);
             for (const h of hits) {
               const ts = (await timing?.timeAt(h.offset)) ?? 0;
-              const from = Math.max(0, h.offset - SNIPPET);
+              const from = Math.max(0, h.offset - TERMINAL_CONTEXT);
               const { bytesRead } = await out.read(buf, 0, buf.length, from);
-              const text = buf.toString('utf8', 0, bytesRead).replace(TERMINAL_NOISE, ' ').replace(/\s+/g, ' ').trim();
-              results.push({ kind: 'terminal', stepId: this.stepAt(ts), ts, terminalId: tid, offset: h.offset, snippet: `…${text}…` });
+              const snippet = terminalSnippet(buf.subarray(0, bytesRead), h.offset - from, qBytes, from > 0);
+              results.push({ kind: 'terminal', stepId: this.stepAt(ts), ts, terminalId: tid, offset: h.offset, snippet });
             }
           } finally {
             await out.close();
