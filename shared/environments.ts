@@ -32,6 +32,12 @@ const common = {
    * stores); default ~/.apollo-workstation.
    */
   stateDir: remotePath.optional(),
+  /**
+   * false: terminals never run inside tmux there. By default a shell runs in a tmux
+   * session where the environment has tmux 3.0+, so a dropped connection leaves its job
+   * running and the terminal re-attaches.
+   */
+  tmux: z.boolean().optional(),
 };
 
 export const localEnvSchema = z.object({ kind: z.literal('local'), ...common });

@@ -16,14 +16,15 @@ export const envCommand: CliCommand = {
   usage:
     'apollo env add NAME (--ssh [USER@]HOST[:PORT] [--identity FILE] [--ssh-option NAME=VALUE]...\n' +
     '                    | --docker CONTAINER | --podman CONTAINER | --image IMAGE [--engine docker|podman] [--mount DIR]\n' +
-    '                    | --kubectl POD [--namespace NS] [--context C]) [--container C] [--user U] [--workdir DIR] [--state-dir DIR] [--home DIR]\n' +
+    '                    | --kubectl POD [--namespace NS] [--context C]) [--container C] [--user U] [--workdir DIR] [--state-dir DIR] [--no-tmux] [--home DIR]\n' +
     '       apollo env list [--json] [--home DIR]\n' +
     '       apollo env test NAME [--home DIR]\n' +
     '       apollo env remove NAME [--home DIR]\n' +
     '  --ssh uses your own ssh: its config, keys and agent (nothing is stored but the names above; a key with a passphrase must be\n' +
     '  in ssh-agent, since commands run without prompts). --workdir is the default folder of `apollo rollout --env NAME`.\n' +
     '  --image starts a container for each session (removed with it), with --mount DIR of this machine at --workdir (default /work).\n' +
-    '  test connects, runs a command there and says what it found (shell, git for checkpoints, the working folder).',
+    '  Where the environment has tmux 3.0+, shells run in tmux there, so a job outlives a dropped connection (--no-tmux: never).\n' +
+    '  test connects, runs a command there and says what it found (shell, git for checkpoints, tmux, the working folder).',
   options: {
     ssh: { type: 'string' },
     identity: { type: 'string' },
@@ -40,6 +41,7 @@ export const envCommand: CliCommand = {
     user: { type: 'string' },
     workdir: { type: 'string' },
     'state-dir': { type: 'string' },
+    'no-tmux': { type: 'boolean' },
     json: { type: 'boolean' },
   },
   async run(v, positionals) {
@@ -104,7 +106,7 @@ export function specFrom(name: string, v: Record<string, unknown>): Record<strin
   const kinds = ['ssh', 'docker', 'podman', 'image', 'kubectl'].filter((k) => v[k] !== undefined);
   if (kinds.length !== 1) throw new UsageError('give exactly one of --ssh, --docker, --podman, --image or --kubectl');
   const str = (k: string): string | undefined => v[k] as string | undefined;
-  const common = { name, ...(str('workdir') ? { workdir: str('workdir') } : {}), ...(str('state-dir') ? { stateDir: str('state-dir') } : {}) };
+  const common = { name, ...(str('workdir') ? { workdir: str('workdir') } : {}), ...(str('state-dir') ? { stateDir: str('state-dir') } : {}), ...(v['no-tmux'] ? { tmux: false } : {}) };
   const only = (allowed: string[]): void => {
     for (const k of ['identity', 'ssh-option', 'engine', 'mount', 'namespace', 'context', 'container', 'user']) {
       if (v[k] !== undefined && !allowed.includes(k)) throw new UsageError(`--${k} does not go with --${kinds[0]}`);

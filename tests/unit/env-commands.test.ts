@@ -10,6 +10,7 @@ import { ContainerEnvironment } from '../../electron/core/env/container';
 import { KubectlEnvironment } from '../../electron/core/env/kubectl';
 import { SshEnvironment } from '../../electron/core/env/ssh';
 import { listScript, parseList, parseProbe, PROBE_SCRIPT, resolvePosix, shq, statScript } from '../../electron/core/env/posix';
+import { parsePersistStart, sendKeysCommands, tmuxSessionName, tmuxUsable } from '../../electron/core/env/tmux';
 import { describeEnvTarget, parseEnvSpec, type ContainerEnvSpec, type KubectlEnvSpec, type SshEnvSpec } from '../../shared/environments';
 
 const ctx = { sessionId: '2026-12-01-abcdef12', sessionDir: '/ws/sessions/2026-12-01-abcdef12' };
@@ -140,5 +141,37 @@ describe('POSIX building blocks', () => {
     expect(resolvePosix('/home/u', '/work/p', '~/x')).toBe('/home/u/x');
     expect(resolvePosix('/home/u', '~/p', 'x')).toBe('/home/u/p/x');
     expect(resolvePosix('/home/u', '/w', '/abs//y/')).toBe('/abs/y/');
+  });
+});
+
+describe('terminals kept in tmux: names, versions and the control commands', () => {
+  it('names a terminal tmux session by session and terminal, hashing ids tmux would refuse', () => {
+    expect(tmuxSessionName('2026-12-01-abcdef12', 'main')).toBe('apollo-2026-12-01-abcdef12-main');
+    const dotted = tmuxSessionName('2026-12-01-abcdef12', 'a.b');
+    expect(dotted).toMatch(/^apollo-2026-12-01-abcdef12-a_b-[0-9a-f]{6}$/);
+    expect(dotted).not.toBe(tmuxSessionName('2026-12-01-abcdef12', 'a:b'));
+  });
+
+  it('needs tmux 3.0+ (send-keys -H) and a tail with --pid', () => {
+    expect(tmuxUsable('tmux 3.3a', true)).toBe(true);
+    expect(tmuxUsable('tmux 3.0a', true)).toBe(true);
+    expect(tmuxUsable('tmux next-3.5', true)).toBe(true);
+    expect(tmuxUsable('tmux 2.9', true)).toBe(false);
+    expect(tmuxUsable('tmux 3.3a', false)).toBe(false);
+    expect(tmuxUsable('', true)).toBe(false);
+  });
+
+  it('types bytes as they are (hex, in lines of 512 bytes) into the session pane', () => {
+    expect(sendKeysCommands('apollo-x-main', Buffer.from('é\x03\r'))).toBe("send-keys -t '=apollo-x-main:' -H c3 a9 03 0d\n");
+    const lines = sendKeysCommands('n', Buffer.alloc(1100, 0x61)).split('\n').filter(Boolean);
+    expect(lines.map((l) => l.split(' ').length - 4)).toEqual([512, 512, 76]);
+  });
+
+  it('reads what the start script found', () => {
+    expect(parsePersistStart('new\nab12\n')).toEqual({ kind: 'new', nonce: 'ab12' });
+    expect(parsePersistStart('attach\nab12\n4096\nbusy\n')).toEqual({ kind: 'attach', nonce: 'ab12', logBytes: 4096, busy: true });
+    expect(parsePersistStart('attach\nab12\n\nidle\n')).toEqual({ kind: 'attach', nonce: 'ab12', logBytes: 0, busy: false });
+    expect(parsePersistStart('')).toBeNull();
+    expect(parsePersistStart('attach\n$(x)\n1\nidle')).toBeNull();
   });
 });

@@ -1,6 +1,8 @@
 // A dropped SSH connection during a rollout, against a real sshd: the action it cut
 // off says so, the rollout pauses with the reason, nothing recorded is lost, and the
-// rollout goes on by itself once the host answers again.
+// rollout goes on by itself once the host answers again. These profiles keep their
+// shells out of tmux (a host without it): the cut-off job dies with the connection
+// (env-ssh-tmux.test.ts has the host with tmux).
 import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -70,7 +72,7 @@ describe.skipIf(!!why)('a dropped ssh connection', () => {
       tool('run_command', { session_id: 'main', command: 'cat a.txt && echo after >> a.txt' }),
       tool('finish', { message: 'done' }),
     ]);
-    const session = await core.ws.create({ name: 'drop', cwd: work, environment: sshd.spec('far') });
+    const session = await core.ws.create({ name: 'drop', cwd: work, environment: sshd.spec('far', { tmux: false }) });
     const { rollout, done } = core.rollouts.start({
       session, task: 'Survive a drop.', endpoint: { profile: 'fake', baseUrl: server.url, model: 'm', apiKey: 'k', toolMode: 'tools' }, policy: 'model', maxSteps: 10, cwd: work, tuning: TUNING,
     });
@@ -117,7 +119,7 @@ describe.skipIf(!!why)('a dropped ssh connection', () => {
         tool('finish', { message: 'ok' }),
       ]);
       try {
-        const session = await core.ws.create({ name: how, cwd: work, environment: sshd.spec('near') });
+        const session = await core.ws.create({ name: how, cwd: work, environment: sshd.spec('near', { tmux: false }) });
         const { done } = core.rollouts.start({
           session, task: 't', endpoint: { profile: 'fake', baseUrl: s3.url, model: 'm', apiKey: 'k', toolMode: 'tools' }, policy: 'model', maxSteps: 5, cwd: work, tuning: TUNING,
         });
@@ -141,7 +143,7 @@ describe.skipIf(!!why)('a dropped ssh connection', () => {
     await mkdir(work);
     const s2 = await startFakeLlm([tool('run_command', { session_id: 'main', command: 'sleep 30' }), tool('finish', { message: 'x' })]);
     try {
-      const session = await core.ws.create({ name: 'drop 2', cwd: work, environment: sshd.spec('far2') });
+      const session = await core.ws.create({ name: 'drop 2', cwd: work, environment: sshd.spec('far2', { tmux: false }) });
       const { rollout, done } = core.rollouts.start({
         session, task: 't', endpoint: { profile: 'fake', baseUrl: s2.url, model: 'm', apiKey: 'k', toolMode: 'tools' }, policy: 'model', maxSteps: 5, cwd: work, tuning: TUNING,
       });

@@ -127,6 +127,14 @@ export class LocalEnvironment implements Environment {
     return () => undefined;
   }
 
+  keepsTerminal(): boolean {
+    return false;
+  }
+
+  async keptTerminals(): Promise<string[]> {
+    return [];
+  }
+
   async dispose(): Promise<void> {}
 }
 

@@ -158,6 +158,9 @@ export const PROBE_SCRIPT = [
   `printf 'zsh=%s\\n' "$(command -v zsh 2>/dev/null)"`,
   `printf 'git=%s\\n' "$(git --version 2>/dev/null)"`,
   `printf 'tmux=%s\\n' "$(command -v tmux 2>/dev/null)"`,
+  `printf 'tmuxv=%s\\n' "$(tmux -V 2>/dev/null)"`,
+  // GNU tail's --pid: a persistent terminal's output ends when its tmux client does (see tmux.ts).
+  `printf 'tailpid=%s\\n' "$(tail --pid=1 -c 0 /dev/null >/dev/null 2>&1 && echo 1)"`,
   `printf 'user=%s\\n' "$(id -un 2>/dev/null)"`,
 ].join('\n');
 
@@ -169,11 +172,15 @@ export interface Probe {
   zsh: string;
   git: string;
   tmux: string;
+  /** `tmux -V`. */
+  tmuxv: string;
+  /** '1' when tail has --pid. */
+  tailpid: string;
   user: string;
 }
 
 export function parseProbe(out: string): Probe {
-  const p: Probe = { system: '', home: '', shell: '', bash: '', zsh: '', git: '', tmux: '', user: '' };
+  const p: Probe = { system: '', home: '', shell: '', bash: '', zsh: '', git: '', tmux: '', tmuxv: '', tailpid: '', user: '' };
   for (const line of out.split('\n')) {
     const i = line.indexOf('=');
     if (i <= 0) continue;

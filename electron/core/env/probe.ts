@@ -16,6 +16,9 @@ export async function testEnvironment(spec: EnvSpec, workdir = spec.workdir): Pr
     const d = await env.describe();
     lines.push(`  reached in ${d.latencyMs ?? '?'} ms: ${d.system ?? 'unknown system'}, home ${d.home ?? '?'}, shell ${d.shell ?? '?'}`);
     lines.push(d.git ? `  ${d.git}: checkpoints and rewind work there` : '  no git there: sessions there run without checkpoints (no rewind)');
+    if (spec.kind !== 'local') {
+      lines.push(d.tmux ? '  tmux: shells run in tmux there, so a job outlives a dropped connection' : `  ${spec.tmux === false ? 'tmux off for this profile' : 'no tmux 3.0+ there'}: a dropped connection ends the job of a terminal`);
+    }
     let dir: string | undefined;
     if (workdir) {
       dir = await env.resolvePath(d.home ?? '/', workdir);

@@ -20,6 +20,9 @@ import {
   type Probe,
 } from './posix';
 import { lastLine, runProcess, SpawnFailure } from './process';
+import {
+  parsePersistStart, persistPaths, persistRelayScript, persistStartScript, reattachMark, TMUX_LIST, tmuxSessionName, tmuxUsable, TmuxRelayPty,
+} from './tmux';
 import type {
   ConnectionState, DirEntry, EnvDescription, Environment, ExecOptions, ExecResult, FileStat, SearchHit, TerminalLaunch, TerminalRequest,
 } from './types';
@@ -54,6 +57,10 @@ export abstract class ExecEnvironment implements Environment {
   private prepared: Promise<Prepared> | null = null;
   private integration: Promise<string | null> | null = null;
   private readonly lostListeners = new Set<(reason: string) => void>();
+  /** Per tmux session: bytes of its pane log a terminal has passed on (a re-attached one goes on from there). */
+  private readonly tmuxDelivered = new Map<string, number>();
+  /** Terminal id → its tmux session, for the terminals started in one. */
+  private readonly tmuxSessions = new Map<string, string>();
   protected disposed = false;
 
   constructor(
@@ -141,7 +148,7 @@ export abstract class ExecEnvironment implements Environment {
     const { probe } = await this.prepare();
     return {
       name: this.name, kind: this.kind, target: describeEnvTarget(this.spec), system: probe.system || undefined, home: probe.home,
-      shell: probe.shell || probe.bash || '/bin/sh', git: probe.git || null, tmux: !!probe.tmux, latencyMs,
+      shell: probe.shell || probe.bash || '/bin/sh', git: probe.git || null, tmux: this.spec.tmux !== false && tmuxUsable(probe.tmuxv, probe.tailpid === '1'), latencyMs,
     };
   }
 
@@ -329,9 +336,42 @@ export abstract class ExecEnvironment implements Environment {
     delete env.ELECTRON_RUN_AS_NODE;
     delete env.ELECTRON_NO_ATTACH_CONSOLE;
     env.TERM = 'xterm-256color';
+    const launcherPath = written.stdout.toString('utf8').trim();
+    if (integrationDir && markNonce && this.spec.tmux !== false && tmuxUsable(probe.tmuxv, probe.tailpid === '1')) {
+      const kept = await this.planTmuxTerminal(req, posix.join(stateDir, 'run'), launcherPath, markNonce, command);
+      if (kept) return { file, command, args: kept.args, env, spawnCwd: homedir(), integrated: true, markNonce: kept.nonce, open: (size) => kept.open(file, env, size), tmuxSession: kept.name };
+    }
     return {
-      file, command, args: this.terminalArgs(written.stdout.toString('utf8').trim()), env, spawnCwd: homedir(),
+      file, command, args: this.terminalArgs(launcherPath), env, spawnCwd: homedir(),
       integrated: integrationDir !== null, ...(markNonce ? { markNonce } : {}),
+    };
+  }
+
+  /**
+   * Start (or find again) the terminal's tmux session; null when tmux would not start
+   * it (the terminal then runs plainly, as without tmux). See tmux.ts.
+   */
+  private async planTmuxTerminal(req: TerminalRequest, runDir: string, launcher: string, nonce: string, shell: string) {
+    const name = tmuxSessionName(req.sessionId, req.spec.id);
+    const paths = persistPaths(runDir, name);
+    const r = await this.exec(persistStartScript(paths, launcher, nonce, shell), { ok: [0, 13, 14] }).catch((e: unknown) => {
+      throw spawnError(`Cannot start "${shell}" in ${this.name}`, e);
+    });
+    const start = r.code === 0 ? parsePersistStart(r.stdout.toString('utf8')) : null;
+    if (!start) return null;
+    // Where this process's last client of the session stopped reading its log, else its end.
+    const from = start.kind === 'new' ? 0 : Math.min(this.tmuxDelivered.get(name) ?? start.logBytes, start.logBytes);
+    this.tmuxDelivered.set(name, from);
+    this.tmuxSessions.set(req.spec.id, name);
+    const args = this.execArgs(persistRelayScript(paths, from));
+    return {
+      name, nonce: start.nonce, args,
+      open: (file: string, env: Record<string, string>, size: { cols: number; rows: number }) =>
+        new TmuxRelayPty({
+          file, args, env, cwd: homedir(), ...size, name,
+          ...(start.kind === 'attach' ? { preamble: reattachMark(start.busy) } : {}),
+          delivered: (n) => this.tmuxDelivered.set(name, from + n),
+        }),
     };
   }
 
@@ -391,6 +431,17 @@ export abstract class ExecEnvironment implements Environment {
       }
       await abortableDelay(delay, signal);
     }
+  }
+
+  keepsTerminal(terminalId: string): boolean {
+    return this.tmuxSessions.has(terminalId);
+  }
+
+  async keptTerminals(): Promise<string[]> {
+    if (this.tmuxSessions.size === 0) return [];
+    const r = await this.exec(`${TMUX_LIST} 2>/dev/null; exit 0`);
+    const alive = new Set(r.stdout.toString('utf8').split('\n'));
+    return [...this.tmuxSessions].filter(([, name]) => alive.has(name)).map(([id]) => id);
   }
 
   onLost(listener: (reason: string) => void): () => void {

@@ -4,6 +4,7 @@
 // pods (ssh.ts, container.ts, kubectl.ts) drive the user's own engines (`ssh`,
 // `docker`/`podman`, `kubectl`): nothing here re-implements a transport. The core
 // never touches the local disk on behalf of a remote environment.
+import type { IPty } from 'node-pty';
 import type { EnvRecord } from '../../../shared/events';
 import type { EnvKind, EnvSpec } from '../../../shared/environments';
 import type { TerminalSpec } from '../../../shared/types';
@@ -62,6 +63,10 @@ export interface TerminalLaunch {
   integrated: boolean;
   /** Secret the injected integration puts in its command-end and environment marks. */
   markNonce?: string;
+  /** Start it through this instead of node-pty (a terminal kept in tmux, see tmux.ts). */
+  open?: (size: { cols: number; rows: number }) => IPty;
+  /** The tmux session the shell runs in: it outlives a dropped connection. */
+  tmuxSession?: string;
 }
 
 export interface TerminalRequest {
@@ -90,6 +95,7 @@ export interface EnvDescription {
   shell?: string;
   /** `git --version` there; null: no git, so no checkpoints. */
   git: string | null;
+  /** Terminals run inside tmux there (they survive a dropped connection). */
   tmux?: boolean;
   /** Time to run a trivial command, ms. */
   latencyMs?: number;
@@ -144,6 +150,10 @@ export interface Environment {
   waitConnected(signal?: AbortSignal): Promise<void>;
   /** Called when the connection drops (once per drop). Returns the unsubscriber. */
   onLost(listener: (reason: string) => void): () => void;
+  /** The terminal's shell was started in tmux there (it outlives a dropped connection). */
+  keepsTerminal(terminalId: string): boolean;
+  /** Terminals started in tmux whose shell still runs there (asks the environment). */
+  keptTerminals(): Promise<string[]>;
 
   /** End connections and containers this environment started. */
   dispose(): Promise<void>;

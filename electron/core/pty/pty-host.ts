@@ -124,7 +124,8 @@ export class PtyHost {
         const recording = await session.recording(spec.id);
         let pty;
         try {
-          pty = spawn(plan.file, plan.args, { name: 'xterm-256color', cols, rows, cwd: plan.spawnCwd, env: plan.env, encoding: null });
+          const open = 'open' in plan ? plan.open : undefined;
+          pty = open ? open({ cols, rows }) : spawn(plan.file, plan.args, { name: 'xterm-256color', cols, rows, cwd: plan.spawnCwd, env: plan.env, encoding: null });
         } catch (e) {
           throw new ApolloError('SPAWN_FAILED', `Cannot start "${plan.command}": ${(e as Error).message}`);
         }

@@ -31,7 +31,7 @@ import { LlmClient, type ChatMessage, type DeepPartial, type LlmOptions, type Ll
 import { RequestRecorder } from './request-record';
 import { environmentFor } from '../env/registry';
 import {
-  DEFAULT_TOOL_OPTIONS, executeTool, executeToolCall, INVALID_TOOL_CALL, parseTextAction, parseToolCall, TOOL_SCHEMAS, withNote,
+  DEFAULT_TOOL_OPTIONS, executeTool, executeToolCall, INVALID_TOOL_CALL, parseTextAction, parseToolCall, reattachTerminals, TOOL_SCHEMAS, withNote,
   type TerminalHost, type ToolContext, type ToolOptions, type ToolOutcome,
 } from './tools';
 
@@ -579,9 +579,11 @@ export class Rollout {
     }
     const halt = await this.userHalt();
     if (halt) return halt;
+    const back = await reattachTerminals(this.toolContext(abort.signal)).catch(() => []);
     this._state = 'running';
     this._error = undefined;
-    await this.append({ type: 'rollout.state', rolloutId: this.id, state: 'running', reason: `the connection to environment ${env.name} is back` });
+    const kept = back.length ? `; re-attached to ${back.join(', ')} (kept in tmux there)` : '';
+    await this.append({ type: 'rollout.state', rolloutId: this.id, state: 'running', reason: `the connection to environment ${env.name} is back${kept}` });
     return null;
   }
 

@@ -592,13 +592,35 @@ async function runValid(call: ValidToolCall, ctx: ToolContext): Promise<ToolOutc
   if (env.kind !== 'local' && inEnv && (isLost(threw) || (suspicious && !(await env.checkConnection())))) {
     const why = env.lostReason() ?? 'it stopped answering';
     o.lost = `The connection to environment ${env.name} was lost during ${call.name}: ${why}.`;
+    const kept = term && env.keepsTerminal(term.id)
+      ? ` The shell of session ${term.id} runs in tmux on the host, so what it was running goes on there; the session is re-attached when the connection is back (its output meanwhile included).`
+      : '';
     o.observation = obs({
       success: false, observation_type: 'error',
-      message: `${o.lost} What happened before the drop is kept (the terminal recording has the output). When the connection is back, check the state of the environment (is the command still running? did the file change?) before going on.`,
+      message: `${o.lost}${kept} What happened before the drop is kept (the terminal recording has the output). When the connection is back, check the state of the environment (is the command still running? did the file change?) before going on.`,
     });
     o.isError = true;
   }
   return o;
+}
+
+/**
+ * After a dropped connection: open again the terminals whose shell kept running in
+ * tmux in the environment (re-attached, with what they printed meanwhile). Returns their ids.
+ */
+export async function reattachTerminals(ctx: ToolContext): Promise<string[]> {
+  const env = envOf(ctx);
+  const ids = await env.keptTerminals().catch(() => []);
+  const done: string[] = [];
+  for (const id of ids) {
+    const t = safeGet(ctx, id);
+    if (t && t.info().status !== 'exited') continue;
+    await ctx.pty.create(ctx.session, { id, cwd: t?.info().cwd ?? ctx.cwd, ...(ctx.env ? { environment: ctx.env } : {}) }).then(
+      () => done.push(id),
+      () => undefined, // it stays closed; run_command opens a fresh one
+    );
+  }
+  return done;
 }
 
 function isLost(err: unknown): boolean {
