@@ -12,6 +12,7 @@ import { dispatch, push, type Connection, type HandlerMap } from './dispatch';
 import { sessionHandlers } from './handlers/sessions';
 import { rolloutHandlers } from './handlers/rollout';
 import { annotateHandlers } from './handlers/annotate';
+import { closeCheckpointReaders } from './annotate/checkpoint-files';
 import { exportManager, labelHandlers } from './handlers/labels';
 import { importHandlers } from './handlers/import';
 import { environmentHandlers } from './handlers/environments';
@@ -314,6 +315,7 @@ export class ApolloCore {
         await this.rollouts.stopAll();
         await this.pty.dispose();
         await this.ws.close();
+        await closeCheckpointReaders(this).catch(() => undefined);
       } finally {
         await this.lock.release().catch(() => undefined);
       }

@@ -1,8 +1,8 @@
 // Reading a step's checkpoint: its file list and the content of one file. This
 // works offline and also when the working directory is gone (another machine, a
 // deleted folder): reading only needs the shadow repository in the session folder.
-import { existsSync } from 'node:fs';
-import { mkdtemp, stat } from 'node:fs/promises';
+import { existsSync, rmSync } from 'node:fs';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ApolloError } from '../../../shared/errors';
@@ -17,7 +17,13 @@ import { requireStep, trajectoryOf, type AnnotateCore } from './state';
 export const READ_CAP_BYTES = 2 * 1024 * 1024;
 
 const readers = new WeakMap<SessionLog, Promise<Checkpoints>>();
-let scratchDir: Promise<string> | null = null;
+/** Per core, the empty scratch folder its readers use as a work tree (removed at close, else at exit). */
+const scratchDirs = new WeakMap<AnnotateCore, Promise<string>>();
+/** Scratch folders not removed yet: a process that ends without closing its core must not leave them behind. */
+const unremoved = new Set<string>();
+const removeAtExit = (): void => {
+  for (const d of unremoved) rmSync(d, { recursive: true, force: true });
+};
 
 /** The session's checkpoint store for reading (never created here); NOT_FOUND when there is none. */
 export async function checkpointReader(core: AnnotateCore, session: SessionLog): Promise<Checkpoints> {
@@ -33,12 +39,31 @@ export async function checkpointReader(core: AnnotateCore, session: SessionLog):
   // object and ref reads are made through it).
   let r = readers.get(session);
   if (!r) {
-    scratchDir ??= mkdtemp(join(tmpdir(), 'apollo-checkpoint-reader-'));
-    r = scratchDir.then((workDir) => CheckpointStore.open({ storeDir, workDir }));
+    let scratch = scratchDirs.get(core);
+    if (!scratch) {
+      scratch = mkdtemp(join(tmpdir(), 'apollo-checkpoint-reader-')).then((d) => {
+        if (unremoved.size === 0) process.once('exit', removeAtExit);
+        unremoved.add(d);
+        return d;
+      });
+      scratchDirs.set(core, scratch);
+    }
+    r = scratch.then((workDir) => CheckpointStore.open({ storeDir, workDir }));
     r.catch(() => readers.delete(session));
     readers.set(session, r);
   }
   return r;
+}
+
+/** Remove the core's scratch folder (the core is closing: its sessions, and so their readers, are closed). */
+export async function closeCheckpointReaders(core: AnnotateCore): Promise<void> {
+  const scratch = scratchDirs.get(core);
+  scratchDirs.delete(core);
+  const dir = await scratch?.catch(() => null);
+  if (!dir) return;
+  await rm(dir, { recursive: true, force: true });
+  unremoved.delete(dir);
+  if (unremoved.size === 0) process.off('exit', removeAtExit);
 }
 
 async function checkpointOf(core: AnnotateCore, sessionId: string, stepId: string): Promise<{ session: SessionLog; commit: string }> {
