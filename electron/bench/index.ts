@@ -1,12 +1,14 @@
 // `npm run bench`: throughput of the session store and of terminal recording, each
 // beside a raw `fs` baseline measured in the same run on the same disk; then open,
 // memory, export and timing-index lookups on a generated long session (session.ts);
-// imports (import.ts) and merging many bundles (merge.ts) beside reading the same bytes.
+// imports (import.ts) and merging many bundles (merge.ts) beside reading the same bytes;
+// last the terminal rows that need a real renderer, in Chromium (terminal-ui.ts).
+// `node out/main/bench.js --terminal-ui` runs only those.
 import { closeSync, fdatasyncSync, openSync, writeSync, statSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { spawn } from 'node:child_process';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { EventLog } from '../core/store/event-log';
 import { ApolloCore } from '../core/app';
 import { resourcesDir } from '../core/paths';
@@ -14,6 +16,7 @@ import type { SessionEventBody } from '../../shared/events';
 import { benchChild, benchSession } from './session';
 import { benchImport } from './import';
 import { benchMerge } from './merge';
+import { benchTerminalUi } from './terminal-ui';
 
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 200_000);
 const FLOOD_BYTES = Number(process.env.BENCH_FLOOD_BYTES ?? 200_000_000);
@@ -122,13 +125,15 @@ async function main(): Promise<void> {
     await benchImport(dir);
     await benchMerge(dir);
     await benchPty(dir);
+    await benchTerminalUi(dirname(resourcesDir()));
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
 }
 
 // The session rows measure memory and export in fresh processes of this same script.
-(process.argv[2] === '--child' ? benchChild(process.argv.slice(3)) : main()).catch((err) => {
+const run = process.argv[2] === '--child' ? benchChild(process.argv.slice(3)) : process.argv[2] === '--terminal-ui' ? benchTerminalUi(dirname(resourcesDir())) : main();
+run.catch((err) => {
   console.error(err);
   process.exitCode = 1;
 });

@@ -70,8 +70,6 @@ export interface CoreOptions {
  */
 export class ApolloCore {
   readonly connections = new Map<string, Connection>();
-  /** terminal key → connections that display it (only they get its data). */
-  private readonly attached = new Map<string, Set<string>>();
   readonly pty: PtyHost;
   readonly profiles: Profiles;
   readonly rollouts: RolloutManager;
@@ -94,8 +92,9 @@ export class ApolloCore {
       resourcesDir: opts.resourcesDir,
       env: () => withoutKeys(process.env, [...this.profiles.keyEnvNames(), ...(opts.keyEnvNames ?? [])]),
       events: {
-        data: (e) => {
-          for (const cid of this.attached.get(termKey(e.sessionId, e.terminalId)) ?? []) {
+        // Each terminal's stream knows which connections show it (attach/detach below).
+        data: (e, consumers) => {
+          for (const cid of consumers) {
             const c = this.connections.get(cid);
             if (c) push(c, 'terminal.data', e);
           }
@@ -173,13 +172,7 @@ export class ApolloCore {
       receive: (raw) => dispatch(this.handlers, conn, raw),
       close: () => {
         this.connections.delete(conn.id);
-        for (const [key, set] of this.attached) {
-          if (set.delete(conn.id) && set.size === 0) {
-            this.attached.delete(key);
-            const [sessionId, terminalId] = splitKey(key);
-            this.pty.detach(sessionId, terminalId);
-          }
-        }
+        this.pty.detachEverywhere(conn.id);
       },
     };
   }
@@ -188,42 +181,23 @@ export class ApolloCore {
     for (const c of this.connections.values()) push(c, name, payload);
   }
 
-  /** Start sending a live terminal's data to `conn`; returns the offset live data starts at. */
-  attach(conn: Connection, sessionId: string, terminalId: string): number {
-    const key = termKey(sessionId, terminalId);
-    const set = this.attached.get(key) ?? new Set<string>();
-    // The pty host keeps one UI stream per terminal and must count it once, however
-    // many clients show it: attached with the first client, detached after the last
-    // (detach and close do the same). Counting every client here but only the last
-    // one out would leave the stream attached with nobody reading it.
-    let offset: number;
-    if (set.size === 0 || (set.size === 1 && set.has(conn.id))) {
-      if (set.size === 1) this.pty.detach(sessionId, terminalId); // the same client again: a fresh stream
-      offset = this.pty.attach(sessionId, terminalId).offset;
-    } else {
-      offset = this.pty.get(sessionId, terminalId).recordedBytes();
-    }
-    set.add(conn.id);
-    this.attached.set(key, set);
-    return offset;
-  }
-
   /**
-   * Flow control follows the first attached client (the others see the same data);
-   * counting every client's acks would let output outrun the slowest.
+   * Start sending a live terminal's data to `conn` (it shows the terminal now); returns
+   * the offset live data starts at. Each connection has its own flow-control account
+   * (see pty/ui-stream.ts): the pty waits only for the earliest one that keeps up.
    */
-  ack(conn: Connection, sessionId: string, terminalId: string, bytes: number): void {
-    const set = this.attached.get(termKey(sessionId, terminalId));
-    if (set && set.values().next().value === conn.id) this.pty.ack(sessionId, terminalId, bytes);
+  attach(conn: Connection, sessionId: string, terminalId: string): number {
+    return this.pty.attach(sessionId, terminalId, conn.id).offset;
   }
 
+  /** `conn` has processed `bytes` more of the terminal's data. */
+  ack(conn: Connection, sessionId: string, terminalId: string, bytes: number): void {
+    this.pty.ack(sessionId, terminalId, bytes, conn.id);
+  }
+
+  /** `conn` no longer shows the terminal (a hidden tab): it catches up from the recording when it attaches again. */
   detach(conn: Connection, sessionId: string, terminalId: string): void {
-    const key = termKey(sessionId, terminalId);
-    const set = this.attached.get(key);
-    if (set?.delete(conn.id) && set.size === 0) {
-      this.attached.delete(key);
-      this.pty.detach(sessionId, terminalId);
-    }
+    this.pty.detach(sessionId, terminalId, conn.id);
   }
 
   /** Open a session's log and mirror its new events to every client. */
@@ -350,7 +324,6 @@ export function terminalsOf(events: readonly SessionEvent[], live: TerminalInfo[
 }
 
 const termKey = (s: string, t: string) => `${s}\u0000${t}`;
-const splitKey = (k: string) => k.split('\u0000') as [string, string];
 
 function safeUserName(): string {
   try {

@@ -54,9 +54,18 @@ export const sessionCommands = {
       rows: z.number().int().min(1).max(1000),
     }),
   ),
-  /** Start receiving `terminal.data` for a terminal; returns the recent history to paint first. */
+  /**
+   * Start receiving `terminal.data` for a terminal (while it is on screen); returns the
+   * recent history to paint first: at most `maxBytes`, and nothing before `since` (a
+   * screen that already shows the output up to there, catching up after being hidden).
+   */
   'terminal.attach': command<TerminalReplay>()(
-    z.object({ sessionId: id, terminalId: terminalName, maxBytes: z.number().int().min(0).max(64 * 1024 * 1024).optional() }),
+    z.object({
+      sessionId: id,
+      terminalId: terminalName,
+      maxBytes: z.number().int().min(0).max(64 * 1024 * 1024).optional(),
+      since: z.number().int().min(0).optional(),
+    }),
   ),
   'terminal.detach': command<{ ok: true }>()(z.object({ sessionId: id, terminalId: terminalName })),
   /** Flow control: the renderer has processed `bytes` more bytes of this terminal's data. */

@@ -106,18 +106,28 @@ describe('UiStream batching', () => {
     }
   });
 
-  it('coalesces chunks for batchMs or until batchBytes', () => {
+  it('sends output after a quiet spell at once, then coalesces for batchMs or until batchBytes', () => {
     vi.useFakeTimers();
     const out: UiBatch[] = [];
     const s = new UiStream(flow({ batchMs: 16, batchBytes: 10 }), (b) => out.push(b), () => {});
     s.attach();
-    s.push(enc('abc'), 0);
-    s.push(enc('def'), 3);
-    expect(out).toHaveLength(0);
+    s.push(enc('>'), 0); // a key's echo: nothing went out for a while
+    expect(out).toEqual([{ data: '>', offset: 0, bytes: 1 }]);
+    s.push(enc('abc'), 1);
+    s.push(enc('def'), 4);
+    expect(out).toHaveLength(1);
     vi.advanceTimersByTime(16);
-    expect(out).toEqual([{ data: 'abcdef', offset: 0, bytes: 6 }]);
-    s.push(enc('0123456789AB'), 6);
-    expect(out).toHaveLength(2);
+    expect(out.at(-1)).toEqual({ data: 'abcdef', offset: 1, bytes: 6 });
+    s.push(enc('0123456789AB'), 7);
+    expect(out).toHaveLength(3);
+    vi.advanceTimersByTime(15);
+    s.push(enc('x'), 19); // within batchMs of the last batch: held
+    expect(out).toHaveLength(3);
+    vi.advanceTimersByTime(16);
+    expect(out.at(-1)).toEqual({ data: 'x', offset: 19, bytes: 1 });
+    vi.advanceTimersByTime(16);
+    s.push(enc('y'), 20); // quiet again
+    expect(out.at(-1)).toEqual({ data: 'y', offset: 20, bytes: 1 });
   });
 
   it('emits nothing when detached', () => {

@@ -102,13 +102,14 @@ export function sessionHandlers(core: ApolloCore): HandlerMap {
       return { ok: true as const };
     },
 
-    'terminal.attach': async ({ sessionId, terminalId, maxBytes }, conn) => {
+    'terminal.attach': async ({ sessionId, terminalId, maxBytes, since }, conn) => {
       const s = await core.session(sessionId);
       if (!(await s.hasRecording(terminalId))) throw new ApolloError('NOT_FOUND', `Session has no terminal "${terminalId}"`);
       const rec = await s.recording(terminalId);
       // Live data starts exactly where the replay ends.
       const end = core.pty.has(sessionId, terminalId) ? core.attach(conn, sessionId, terminalId) : rec.size;
-      return readReplay(sessionId, terminalId, rec, Math.max(0, end - (maxBytes ?? DEFAULT_REPLAY_BYTES)), end);
+      const start = Math.max(0, end - (maxBytes ?? DEFAULT_REPLAY_BYTES), Math.min(since ?? 0, end));
+      return readReplay(sessionId, terminalId, rec, start, end);
     },
 
     'terminal.detach': ({ sessionId, terminalId }, conn) => {

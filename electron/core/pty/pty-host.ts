@@ -203,22 +203,28 @@ export class PtyHost {
   }
 
   /**
-   * A UI starts showing this terminal. Returns the recording offset from which live
-   * `data` events follow; the UI replays everything before it from the recording.
-   * Without any attached UI no `data` events are emitted and nothing is buffered.
+   * A UI (`consumer`: a client id) starts showing this terminal. Returns the recording
+   * offset from which live `data` events follow; the UI replays everything before it
+   * from the recording. Without any attached UI no `data` events are emitted and
+   * nothing is buffered.
    */
-  attach(sessionId: string, terminalId: string): { offset: number } {
-    return { offset: this.term(sessionId, terminalId).attach() };
+  attach(sessionId: string, terminalId: string, consumer?: string): { offset: number } {
+    return { offset: this.term(sessionId, terminalId).attach(consumer) };
   }
 
-  /** The UI stops showing it: pending output and unacknowledged bytes are forgotten. */
-  detach(sessionId: string, terminalId: string): void {
-    this.sessions.get(sessionId)?.get(terminalId)?.detach();
+  /** The UI stops showing it (hidden, closed): what it was owed is forgotten. */
+  detach(sessionId: string, terminalId: string, consumer?: string): void {
+    this.sessions.get(sessionId)?.get(terminalId)?.detach(consumer);
+  }
+
+  /** A client has gone: it shows no terminal any more. */
+  detachEverywhere(consumer: string): void {
+    for (const terms of this.sessions.values()) for (const t of terms.values()) t.detach(consumer);
   }
 
   /** The UI has processed `bytes` (sum of `data` events' `bytes`). */
-  ack(sessionId: string, terminalId: string, bytes: number): void {
-    this.sessions.get(sessionId)?.get(terminalId)?.ack(bytes);
+  ack(sessionId: string, terminalId: string, bytes: number, consumer?: string): void {
+    this.sessions.get(sessionId)?.get(terminalId)?.ack(bytes, consumer);
   }
 
   /** Kill a terminal, record `terminal.closed` and forget it. */

@@ -150,7 +150,7 @@ export class PtyTerminal implements LiveTerminal {
     this.exited = new Promise((r) => (this.resolveExited = r));
     this.ui = new UiStream(
       init.limits,
-      (b) => safely(() => this.events.data({ sessionId: this.sessionId, terminalId: this.id, data: b.data, offset: b.offset, bytes: b.bytes })),
+      (b, to) => safely(() => this.events.data({ sessionId: this.sessionId, terminalId: this.id, data: b.data, offset: b.offset, bytes: b.bytes }, to)),
       (p) => this.setPaused('ui', p),
     );
     // A full disk: the recording keeps the output in memory, and the program is paused
@@ -674,17 +674,18 @@ export class PtyTerminal implements LiveTerminal {
     await this.exited;
   }
 
-  attach(): number {
-    this.ui.attach();
+  /** `consumer` (a client showing this terminal) gets live output from the returned offset on. */
+  attach(consumer?: string): number {
+    this.ui.attach(consumer);
     return this.recording.size;
   }
 
-  detach(): void {
-    this.ui.detach();
+  detach(consumer?: string): void {
+    this.ui.detach(consumer);
   }
 
-  ack(bytes: number): void {
-    this.ui.ack(bytes);
+  ack(bytes: number, consumer?: string): void {
+    this.ui.ack(bytes, consumer);
   }
 
   /** Diagnostics for tests: flow-control state. */

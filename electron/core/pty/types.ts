@@ -54,8 +54,11 @@ export interface LiveTerminal {
 }
 
 export interface PtyHostEvents {
-  /** Batched output for the UI; `bytes` counts the raw bytes in this batch (for flow control). */
-  data(e: { sessionId: string; terminalId: string; data: string; offset: number; bytes: number }): void;
+  /**
+   * Batched output for the UI, for the `consumers` (client ids) showing the terminal
+   * that keep up; `bytes` counts the raw bytes in this batch (for flow control).
+   */
+  data(e: { sessionId: string; terminalId: string; data: string; offset: number; bytes: number }, consumers: readonly string[]): void;
   changed(e: { sessionId: string; terminal: TerminalInfo }): void;
 }
 

@@ -7,10 +7,10 @@ export interface FlowOptions {
   /**
    * Batching: output is coalesced for up to `batchMs` or until `batchBytes` are
    * pending, whichever comes first. 16 ms is one frame at 60 Hz — the renderer cannot
-   * paint more often, so waiting that long adds no visible latency while a flood
-   * becomes ≤60 IPC messages per second instead of thousands of tiny ones. The byte
-   * cap bounds the size of one message (and the memory held here) and is about what
-   * xterm.js parses within one frame.
+   * paint more often — so a flood becomes ≤60 IPC messages per second instead of
+   * thousands of tiny ones. Output after a quiet `batchMs` (a key's echo) goes at once:
+   * waiting would only add to its latency. The byte cap bounds the size of one message
+   * (and the memory held here) and is about what xterm.js parses within one frame.
    */
   batchMs: number;
   batchBytes: number;
@@ -43,24 +43,40 @@ export interface UiBatch {
   bytes: number;
 }
 
+/** The consumer of callers that know only one (tests, a single UI). */
+export const DEFAULT_CONSUMER = 'ui';
+
+/** What one consumer (a client showing the terminal) has been sent and not acknowledged. */
+interface Account {
+  unacked: number;
+  /** Skipped until it catches up: it is sent nothing, and sees the gap in `offset`. */
+  lagging: boolean;
+}
+
 /**
  * Each emitted batch covers exactly the raw bytes [offset, offset + bytes): a batch
  * is cut before an incomplete UTF-8 character (whose bytes start the next batch), so
  * no character is ever split between two events and offsets stay exact. (Node's
  * StringDecoder does the same hold-back but hides how many bytes it holds, which
  * would blur the offsets the UI uses to join replay and live output.)
+ *
+ * Consumers are the clients showing the terminal right now (a hidden tab detaches,
+ * and catches up from the recording when shown). Each has its own account of bytes
+ * owed. The pty is held back only for the *lead*, the earliest attached consumer
+ * that keeps up: a consumer that falls a high watermark behind (or a lead that stalls)
+ * is skipped until it has caught up, so no consumer can slow the shell or another.
  */
 export class UiStream {
-  private attached = 0;
+  /** In attach order: the first one that is not lagging leads flow control. */
+  private readonly consumers = new Map<string, Account>();
   private chunks: Buffer[] = [];
   private pendingBytes = 0;
   private pendingOffset = 0;
   private timer: NodeJS.Timeout | null = null;
+  /** When the last batch went out (ms epoch): output after a quiet spell is not held. */
+  private lastEmitAt = -Infinity;
   private stallTimer: NodeJS.Timeout | null = null;
-  /** Bytes emitted and not yet acknowledged. */
-  private unacked = 0;
   private paused = false;
-  private lagging = false;
   /** The next batch follows a gap: skip a partial character at its start. */
   private resync = false;
   /** Totals, for tests and diagnostics. */
@@ -68,40 +84,60 @@ export class UiStream {
 
   constructor(
     private readonly opts: FlowOptions,
-    private readonly emit: (batch: UiBatch) => void,
+    private readonly emit: (batch: UiBatch, consumers: readonly string[]) => void,
     /** Called when the UI wants the pty paused (true) or no longer does (false). */
     private readonly onPressure: (paused: boolean) => void,
   ) {}
 
   get isAttached(): boolean {
-    return this.attached > 0;
+    return this.consumers.size > 0;
   }
 
+  /** Bytes the lead (else the first consumer) owes. */
   get unackedBytes(): number {
-    return this.unacked;
+    return (this.lead() ?? this.consumers.values().next().value)?.unacked ?? 0;
   }
 
   get isPaused(): boolean {
     return this.paused;
   }
 
+  /** Every consumer is being skipped (none keeps up). */
   get isLagging(): boolean {
-    return this.lagging;
+    return this.consumers.size > 0 && this.lead() === undefined;
   }
 
-  attach(): void {
-    if (this.attached++ === 0) this.reset();
+  /** The account of one consumer, for tests and diagnostics. */
+  account(consumer: string): Readonly<Account> | undefined {
+    return this.consumers.get(consumer);
   }
 
-  detach(): void {
-    if (this.attached === 0) return;
-    if (--this.attached === 0) this.reset();
+  /**
+   * `consumer` shows the terminal from the current recording offset on (attaching
+   * again starts its account afresh). What is pending goes out to the others first:
+   * it lies before that offset, in the replay the consumer paints.
+   */
+  attach(consumer: string = DEFAULT_CONSUMER): void {
+    if (this.consumers.size === 0 || (this.consumers.size === 1 && this.consumers.has(consumer))) this.reset();
+    else {
+      this.consumers.delete(consumer);
+      this.flush(false);
+    }
+    this.consumers.set(consumer, { unacked: 0, lagging: false });
+    this.settle();
+  }
+
+  detach(consumer: string = DEFAULT_CONSUMER): void {
+    if (!this.consumers.delete(consumer)) return;
+    if (this.consumers.size === 0) this.reset();
+    else this.settle();
   }
 
   /** Output that was just recorded at `offset`. */
   push(chunk: Buffer, offset: number): void {
-    if (this.attached === 0) return;
-    if (this.lagging) {
+    if (this.consumers.size === 0) return;
+    if (this.lead() === undefined) {
+      // Nobody keeps up: keep nothing (each catches up from the recording).
       this.stats.droppedBytes += chunk.length;
       this.dropPending();
       this.resync = true;
@@ -114,7 +150,7 @@ export class UiStream {
     if (this.pendingBytes === 0) this.pendingOffset = offset;
     this.chunks.push(chunk);
     this.pendingBytes += chunk.length;
-    if (this.pendingBytes >= this.opts.batchBytes) this.flush(false);
+    if (this.pendingBytes >= this.opts.batchBytes || (this.timer === null && Date.now() - this.lastEmitAt >= this.opts.batchMs)) this.flush(false);
     else this.timer ??= setTimeout(() => this.flush(false), this.opts.batchMs);
   }
 
@@ -139,33 +175,33 @@ export class UiStream {
     this.pendingBytes = rest.length;
     this.pendingOffset = offset + cut;
     if (cut === 0) return;
-    this.unacked += cut;
-    this.stats.emittedBytes += cut;
-    this.emit({ data: buf.subarray(0, cut).toString('utf8'), offset, bytes: cut });
-    if (!this.paused && this.unacked >= this.opts.highWatermark) {
-      this.paused = true;
-      this.stats.pauses++;
-      this.armStall();
-      this.onPressure(true);
+    const to: string[] = [];
+    for (const [id, a] of this.consumers) {
+      if (a.lagging) continue;
+      a.unacked += cut;
+      to.push(id);
     }
+    if (to.length === 0) {
+      this.stats.droppedBytes += cut;
+      this.resync = true;
+      return;
+    }
+    this.stats.emittedBytes += cut;
+    this.lastEmitAt = Date.now();
+    this.emit({ data: buf.subarray(0, cut).toString('utf8'), offset, bytes: cut }, to);
+    this.settle();
   }
 
-  ack(bytes: number): void {
-    if (!(bytes > 0)) return;
-    this.unacked = Math.max(0, this.unacked - bytes);
-    if (this.unacked <= this.opts.lowWatermark) {
-      if (this.lagging) {
-        this.lagging = false;
-        this.resync = true;
-      }
-      if (this.paused) {
-        this.paused = false;
-        this.clearStall();
-        this.onPressure(false);
-      }
-    } else if (this.paused) {
-      this.armStall(); // progress: the UI is slow, not stuck
-    }
+  /** `consumer` has processed `bytes` more of what it was sent. */
+  ack(bytes: number, consumer: string = DEFAULT_CONSUMER): void {
+    const a = this.consumers.get(consumer);
+    if (!a || !(bytes > 0)) return;
+    a.unacked = Math.max(0, a.unacked - bytes);
+    const wasLead = this.lead() === a;
+    // Caught up: it gets live output again, past a gap it reads from the recording.
+    if (a.lagging && a.unacked <= this.opts.lowWatermark) a.lagging = false;
+    this.settle();
+    if (this.paused && wasLead) this.armStall(); // progress: the lead is slow, not stuck
   }
 
   dispose(): void {
@@ -173,16 +209,41 @@ export class UiStream {
     this.clearStall();
   }
 
+  private lead(): Account | undefined {
+    for (const a of this.consumers.values()) if (!a.lagging) return a;
+    return undefined;
+  }
+
+  /**
+   * Skip every consumer but the lead that is a high watermark behind, and hold the
+   * pty back exactly while the lead is (until it is down to the low watermark).
+   */
+  private settle(): void {
+    const lead = this.lead();
+    for (const a of this.consumers.values()) if (a !== lead && !a.lagging && a.unacked >= this.opts.highWatermark) a.lagging = true;
+    const want = lead !== undefined && (this.paused ? lead.unacked > this.opts.lowWatermark : lead.unacked >= this.opts.highWatermark);
+    if (want === this.paused) return;
+    this.paused = want;
+    if (want) {
+      this.stats.pauses++;
+      this.armStall();
+    } else this.clearStall();
+    this.onPressure(want);
+  }
+
   private armStall(): void {
     this.clearStall();
     this.stallTimer = setTimeout(() => {
       this.stallTimer = null;
-      if (!this.paused) return;
+      const lead = this.lead();
+      if (!this.paused || !lead) return;
+      // The lead kept the pty paused this long without any progress: stuck.
       this.stats.stalls++;
+      lead.lagging = true;
+      if (this.lead() === undefined) this.dropPending();
       this.paused = false;
-      this.lagging = true;
-      this.dropPending();
       this.onPressure(false);
+      this.settle(); // the next consumer that keeps up may lead now
     }, this.opts.stallMs);
   }
 
@@ -207,8 +268,7 @@ export class UiStream {
   private reset(): void {
     this.dropPending();
     this.clearStall();
-    this.unacked = 0;
-    this.lagging = false;
+    this.consumers.clear();
     // A fresh stream may start inside a character cut by the previous reader.
     this.resync = true;
     if (this.paused) {

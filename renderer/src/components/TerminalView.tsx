@@ -1,6 +1,8 @@
 // One live (or recorded) terminal: xterm.js fed by `terminal.attach` (replay) and then
 // `terminal.data` pushes, acknowledged for flow control once xterm has parsed them
-// (see lib/terminalStream.ts).
+// (see lib/terminalStream.ts). Only while it is on screen: a hidden tab (or a page in
+// the background) detaches, so its output costs this page nothing and never holds the
+// shell back; shown again, it attaches and replays what it missed from the recording.
 import { useEffect, useRef, useState } from 'react';
 import { Terminal } from '@xterm/xterm';
 import { FitAddon } from '@xterm/addon-fit';
@@ -8,6 +10,7 @@ import type { TerminalInfo } from '../../../shared/types';
 import { useApp, useTransport } from '../context';
 import { copyText, readText } from '../lib/clipboard';
 import { describeError } from '../lib/errors';
+import { usePageVisible } from '../lib/pageVisible';
 import { TerminalStream, type ScreenPosition } from '../lib/terminalStream';
 import { TERMINAL_OPTIONS } from './terminalTheme';
 import { keysRefused, TerminalControlBanner, useTerminalLock } from './TerminalControl';
@@ -36,6 +39,8 @@ export function TerminalView({ sessionId, info, live, visible }: Props) {
   /** Why keys just typed were not sent (the agent drives this terminal). */
   const [refused, setRefused] = useState<string | null>(null);
   const lock = useTerminalLock(sessionId, info.id);
+  const pageVisible = usePageVisible();
+  const onScreen = visible && pageVisible;
 
   // What the input/resize paths may do right now; read from callbacks set up once.
   const canWrite = live && (info.status === 'running' || info.status === 'starting');
@@ -171,10 +176,10 @@ export function TerminalView({ sessionId, info, live, visible }: Props) {
     // Re-created only for another terminal; status changes are handled below.
   }, [transport, sessionId, terminalId, reportError, pushToast]);
 
-  // ---- output: attach (replay, then live chunks); again for each new process ----
+  // ---- output: attach (replay, then live chunks) while on screen; again for each new process ----
   useEffect(() => {
     const term = termRef.current;
-    if (!term) return;
+    if (!term || !onScreen) return;
     const ids = { sessionId, terminalId };
     setAttachError(null);
     const stream = new TerminalStream(
@@ -185,11 +190,8 @@ export function TerminalView({ sessionId, info, live, visible }: Props) {
       stateRef.current.bytes,
       (err) => setAttachError(describeError(err).message),
     );
-    return () => {
-      stream.dispose();
-      transport.request('terminal.detach', ids).catch(() => {});
-    };
-  }, [transport, sessionId, terminalId, generation]);
+    return () => stream.dispose();
+  }, [transport, sessionId, terminalId, generation, onScreen]);
 
   // Input allowed or not follows the status (exited, recorded…). When a terminal
   // (re)starts, the pty has the host's size: bring it to the pane's.

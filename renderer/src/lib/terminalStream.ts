@@ -11,6 +11,10 @@
 // Holes: a renderer that stops acknowledging (a background browser tab) makes the
 // host skip output rather than hang the pty; the next chunk then starts past what is
 // on screen, and the missing bytes are read from the recording before going on.
+//
+// A stream lives while its screen is shown: hidden, the screen detaches (the host
+// sends it nothing and the recording keeps everything); shown again, a new stream
+// attaches with `since` = what the screen has, and the replay brings it up to date.
 import type { PushEvents } from '../../../shared/contract/index';
 import type { TerminalReplay } from '../../../shared/types';
 import type { Transport } from '../../../shared/transport';
@@ -39,6 +43,28 @@ const HOLE_MAX_BYTES = 4 * 1024 * 1024;
 /** How much history to paint for a recorded terminal the host cannot attach to. */
 const RECORDED_REPLAY_BYTES = 4 * 1024 * 1024;
 
+/**
+ * The attaches and detaches of each terminal, in the order they were asked: the host
+ * handles a request as it arrives and an attach takes a while (it reads the replay),
+ * so a detach sent behind it could otherwise overtake it, or a stale detach undo the
+ * next attach of a tab shown, hidden and shown again quickly.
+ */
+const attachQueues = new WeakMap<Transport, Map<string, Promise<unknown>>>();
+
+function inOrder<T>(transport: Transport, ids: { sessionId: string; terminalId: string }, f: () => Promise<T>): Promise<T> {
+  let queues = attachQueues.get(transport);
+  if (!queues) attachQueues.set(transport, (queues = new Map()));
+  const key = `${ids.sessionId}\0${ids.terminalId}`;
+  const prev = queues.get(key);
+  const next = prev ? prev.then(f, f) : f();
+  const tail = next.catch(() => undefined);
+  queues.set(key, tail);
+  void tail.then(() => {
+    if (queues.get(key) === tail) queues.delete(key);
+  });
+  return next;
+}
+
 export class TerminalStream {
   private readonly acker: AckBatcher;
   private readonly offData: () => void;
@@ -66,8 +92,9 @@ export class TerminalStream {
     this.offData = transport.on('terminal.data', (msg) => {
       if (msg.sessionId === ids.sessionId && msg.terminalId === ids.terminalId) this.onChunk(msg);
     });
-    transport
-      .request('terminal.attach', ids)
+    // A screen that was painted before (hidden, now shown again) needs only what came since.
+    const since = screen.end === null ? {} : { since: screen.end };
+    inOrder(transport, ids, () => transport.request('terminal.attach', { ...ids, ...since }))
       .then((replay) => this.onReplay(replay, true))
       .catch(async (err: unknown) => {
         if (this.disposed) return;
@@ -81,12 +108,16 @@ export class TerminalStream {
       });
   }
 
-  /** Stop listening; `terminal.detach` (which resets the host's account) is sent by the owner. */
+  /** Stop listening and detach: the host sends this screen nothing more and forgets what it was owed. */
   dispose(): void {
+    if (this.disposed) return;
     this.disposed = true;
     this.offData();
     this.acker.dispose();
     this.held = [];
+    inOrder(this.transport, this.ids, () => this.transport.request('terminal.detach', this.ids)).catch(() => {
+      /* the terminal or the connection may be gone: nothing is attached any more */
+    });
   }
 
   private onReplay(replay: TerminalReplay, first: boolean): void {
