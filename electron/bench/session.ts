@@ -29,21 +29,22 @@ import { exportBundle, EXPORT_FORMATS, type ExportFormat } from '../core/dataset
 import { branchLeaf, foldTrajectory } from '../../shared/trajectory';
 import { SessionSearch } from '../core/search/session-search';
 import { FULL_SIZE, generateSession, verifyGenerated, type GenerateClaims } from './generate';
+import { benchReplay } from './replay';
 
 const full = process.env.BENCH_FULL === '1';
 const STEPS = full ? FULL_SIZE.steps : Number(process.env.BENCH_SESSION_STEPS ?? FULL_SIZE.steps / 5);
 const HOURS = full ? FULL_SIZE.hours : Number(process.env.BENCH_SESSION_HOURS ?? FULL_SIZE.hours / 5);
 const TERMINAL_MB = full ? FULL_SIZE.terminalMb : Number(process.env.BENCH_SESSION_TERMINAL_MB ?? FULL_SIZE.terminalMb / 5);
 
-function ms(n: number): string {
+export function ms(n: number): string {
   return n >= 10_000 ? `${(n / 1000).toFixed(1)} s` : n >= 10 ? `${n.toFixed(0)} ms` : `${n.toFixed(2)} ms`;
 }
 
-function line(name: string, value: string, baseline: string, ratio: string, note = ''): void {
+export function line(name: string, value: string, baseline: string, ratio: string, note = ''): void {
   console.log(`${name.padEnd(46)} ${value.padStart(12)}   baseline ${baseline.padStart(12)}   ${ratio.padEnd(16)}${note ? `  ${note}` : ''}`);
 }
 
-function median(xs: number[]): number {
+export function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.floor(s.length / 2)]!;
 }
@@ -242,5 +243,6 @@ export async function benchSession(scratch: string): Promise<void> {
   const sorted = [...qTimes].sort((a, b) => a - b);
   line('search across the session, per query', ms(median(qTimes)), ms(grepMs), `${(grepMs / median(qTimes)).toFixed(0)}× faster than grep (goal < 200 ms)`,
     `${queries.length} queries, max ${ms(sorted.at(-1)!)}, up to 200 results each; the index built once in ${ms(buildMs)} (then kept beside each recording)`);
+  await benchReplay(home, id, dir);
   console.log('  not measured here: keyboard echo during a flood and flood throughput with the UI attached (they need the renderer in Chromium); see the terminal rows below for the flood without UI');
 }

@@ -28,7 +28,7 @@ import { crc32 } from 'node:zlib';
 import { AppendLog } from '../store/append-log';
 import { HeadlessScreen } from './headless-screen';
 
-export const KEYFRAME_BYTES = 512 * 1024;
+export const KEYFRAME_BYTES = 256 * 1024;
 /** Bytes read from the recording per step of a build; once a keyframe is due, smaller steps find a point at ground. */
 const READ_CHUNK = 256 * 1024;
 const DUE_STEP = 4096;

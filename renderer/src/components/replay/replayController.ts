@@ -11,6 +11,8 @@ export const SPEEDS = [1, 2, 4, 8, 16, 32, 64] as const;
 /** Fetch the next window when fewer frames than this are left to play. */
 const LOW_WATER_FRAMES = 2000;
 const WINDOW_BYTES = 1024 * 1024;
+/** The first window after a seek is smaller: playing starts sooner. */
+const FIRST_WINDOW_BYTES = 256 * 1024;
 /**
  * Most text written per tick: a recorded flood at 64× is more than a terminal can
  * draw, so past this the replay runs slower than asked instead of piling up writes.
@@ -181,7 +183,7 @@ export class ReplayController {
     if (this.fetching || this.sourceAtEnd || this.nextStart === null) return;
     this.fetching = true;
     try {
-      const w = await this.source.frames(this.nextStart, WINDOW_BYTES);
+      const w = await this.source.frames(this.nextStart, this.queue.length === 0 ? FIRST_WINDOW_BYTES : WINDOW_BYTES);
       if (gen !== this.generation) return;
       if (this.head > 0) {
         this.queue = this.queue.slice(this.head);
