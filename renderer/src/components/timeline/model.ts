@@ -64,6 +64,11 @@ export interface TimelineModel {
 
 const SLEEP_COMMAND = /"(?:command|cmd)"\s*:\s*"\s*sleep\s+\d/;
 
+function titleOf(s: Step): string {
+  const sum = summarizeStep(s);
+  return sum.detail ? `${sum.tool} · ${sum.detail}` : sum.tool;
+}
+
 function kindOf(step: Step, now: number | null): StepKind {
   if (step.results.some((r) => r.isError)) return 'error';
   if (step.finishedAt === undefined && now !== null) return 'running';
@@ -87,10 +92,9 @@ export function buildTimeline(t: Trajectory, path: readonly Step[], now: number 
     if (!s) continue;
     const end = s.finishedAt ?? (now !== null ? Math.max(now, s.startedAt) : s.startedAt + s.results.reduce((n, r) => n + r.durationMs, 0));
     const label = effectiveLabel(s)?.label ?? null;
-    const sum = summarizeStep(s);
     const on = onPath.has(s.id);
     if (!on) other = true;
-    steps.push({ id: s.id, depth: s.depth, branchId: s.branchId, onPath: on, start: s.startedAt, end, kind: kindOf(s, now), label, title: sum.detail ? `${sum.tool} · ${sum.detail}` : sum.tool });
+    steps.push({ id: s.id, depth: s.depth, branchId: s.branchId, onPath: on, start: s.startedAt, end, kind: kindOf(s, now), label, title: titleOf(s) });
   }
   steps.sort((a, b) => a.start - b.start);
 
