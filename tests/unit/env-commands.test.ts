@@ -1,13 +1,14 @@
 // The command lines each environment hands to its engine (ssh, docker, podman,
 // kubectl), checked everywhere, also where no engine runs; and the POSIX scripts
 // behind remote file operations, run by this machine's sh.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdtemp, mkdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ContainerEnvironment } from '../../electron/core/env/container';
 import { KubectlEnvironment } from '../../electron/core/env/kubectl';
+import { LOCAL } from '../../electron/core/env/local';
 import { SshEnvironment } from '../../electron/core/env/ssh';
 import { listScript, parseList, parseProbe, PROBE_SCRIPT, resolvePosix, shq, statScript } from '../../electron/core/env/posix';
 import { parsePersistStart, sendKeysCommands, tmuxSessionName, tmuxUsable } from '../../electron/core/env/tmux';
@@ -173,5 +174,22 @@ describe('terminals kept in tmux: names, versions and the control commands', () 
     expect(parsePersistStart('attach\nab12\n\nidle\n')).toEqual({ kind: 'attach', nonce: 'ab12', logBytes: 0, busy: false });
     expect(parsePersistStart('')).toBeNull();
     expect(parsePersistStart('attach\n$(x)\n1\nidle')).toBeNull();
+  });
+});
+
+describe('the processes of a terminal', () => {
+  it('lists the children of the shell, as check_session_idle says them', async () => {
+    const shell = spawn('sh', ['-c', 'sleep 7 & wait'], { stdio: 'ignore', detached: true });
+    try {
+      let procs: string[] = [];
+      for (let i = 0; i < 50 && !procs.length; i++) {
+        procs = await LOCAL.terminalProcesses({ id: 'main', pid: shell.pid });
+        if (!procs.length) await new Promise((r) => setTimeout(r, 50));
+      }
+      expect(procs).toEqual([expect.stringMatching(/^Process \d+ is in \S+ status, running command `sleep 7`$/)]);
+      expect(await LOCAL.terminalProcesses({ id: 'main', pid: undefined })).toEqual([]);
+    } finally {
+      process.kill(-shell.pid!, 'SIGKILL'); // the shell and its sleep
+    }
   });
 });

@@ -106,6 +106,8 @@ describe.skipIf(!!why)('ssh environment: every tool', () => {
     expect(bg.obs.async_execution).toBe(true);
     const busy = await run('check_session_idle', { session_id: 'main' });
     expect(busy.obs.is_idle).toBe(false);
+    // The processes are listed from the host, where they run.
+    expect(busy.obs.message).toMatch(/active child processes:\n- Process \d+ is in \S+ status, running command `sleep 30`/);
     const k = await run('kill_session_processes', { session_id: 'main' });
     expect(k.obs.is_idle).toBe(true);
     const i = await run('input_in_session', { session_id: 'main', input_text: 'echo typed-$((6*7))\n' });

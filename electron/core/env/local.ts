@@ -9,7 +9,7 @@ import { LOCAL_ENV, type EnvSpec } from '../../../shared/environments';
 import { CheckpointStore } from '../checkpoints/shadow-git';
 import { planLaunch } from '../pty/shell';
 import type { Checkpoints, CheckpointOpenOptions } from './checkpoints';
-import { parseSearch, searchScript } from './posix';
+import { childProcessesScript, parseProcesses, parseSearch, searchScript } from './posix';
 import { runProcess } from './process';
 import type { DirEntry, EnvDescription, Environment, ExecOptions, ExecResult, FileStat, SearchHit, TerminalLaunch, TerminalRequest } from './types';
 
@@ -125,6 +125,12 @@ export class LocalEnvironment implements Environment {
 
   onLost(): () => void {
     return () => undefined;
+  }
+
+  async terminalProcesses(terminal: { pid: number | undefined }): Promise<string[]> {
+    if (!terminal.pid || process.platform === 'win32') return [];
+    const r = await runProcess('sh', ['-c', childProcessesScript(String(terminal.pid))], { timeoutMs: 2_000 }).catch(() => null);
+    return r ? parseProcesses(r.stdout.toString('utf8')) : [];
   }
 
   keepsTerminal(): boolean {

@@ -200,3 +200,30 @@ export const RUN_STDIN_SCRIPT = [
   `rm -f "$t"`,
   `exit $r`,
 ].join('\n');
+
+/**
+ * The child processes of the shell whose pid `pidExpr` (sh text) yields, one
+ * `pid stat args` line each (pgrep and ps as procps and busybox both have them).
+ */
+export function childProcessesScript(pidExpr: string): string {
+  return [
+    `p=${pidExpr}`,
+    '[ -n "$p" ] || exit 0',
+    'k=$(pgrep -P "$p" 2>/dev/null | tr \'\\n\' , | sed \'s/,$//\')',
+    '[ -n "$k" ] || exit 0',
+    'ps -o pid=,stat=,args= -p "$k" 2>/dev/null',
+    'exit 0',
+  ].join('\n');
+}
+
+/** The lines of childProcessesScript, as check_session_idle says them. */
+export function parseProcesses(out: string): string[] {
+  return out
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean)
+    .map((l) => {
+      const m = /^(\d+)\s+(\S+)\s+(.*)$/.exec(l);
+      return m ? `Process ${m[1]} is in ${m[2]} status, running command \`${m[3]}\`` : l;
+    });
+}

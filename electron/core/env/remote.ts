@@ -16,7 +16,7 @@ import { resolveExecutable } from '../pty/shell';
 import type { Checkpoints, CheckpointOpenOptions } from './checkpoints';
 import { RemoteCheckpointStore } from './remote-checkpoints';
 import {
-  EXIT_ERRNO, PROBE_SCRIPT, fsError, listScript, parseList, parseProbe, parseSearch, readScript, resolvePosix, searchScript, shq, statScript, writeScript,
+  childProcessesScript, EXIT_ERRNO, parseProcesses, PROBE_SCRIPT, fsError, listScript, parseList, parseProbe, parseSearch, readScript, resolvePosix, searchScript, shq, statScript, writeScript,
   type Probe,
 } from './posix';
 import { lastLine, runProcess, SpawnFailure } from './process';
@@ -61,6 +61,8 @@ export abstract class ExecEnvironment implements Environment {
   private readonly tmuxDelivered = new Map<string, number>();
   /** Terminal id → its tmux session, for the terminals started in one. */
   private readonly tmuxSessions = new Map<string, string>();
+  /** Terminal id → the file there its launcher wrote the shell's pid to. */
+  private readonly shellPidFiles = new Map<string, string>();
   protected disposed = false;
 
   constructor(
@@ -303,9 +305,12 @@ export abstract class ExecEnvironment implements Environment {
     } else {
       exec = `exec ${shq(command)} ${(isDefaultShell ? ['-l'] : userArgs).map(shq).join(' ')}`;
     }
+    // The shell keeps the launcher's pid (exec): check_session_idle lists its children.
+    const pidFile = posix.join(stateDir, 'run', `${req.sessionId.replace(/[^A-Za-z0-9_-]/g, '_')}-${req.spec.id}.pid`);
     const launcher = [
       '# Apollo terminal launcher: sets up one terminal, then removes itself.',
       'rm -f -- "$0"',
+      `echo $$ > ${shq(pidFile)}`,
       ...lines,
       ...Object.entries(vars).map(([k, v]) => (v === null ? `unset ${k}` : `${k}=${shq(v)}; export ${k}`)),
       `cd -- ${shq(req.cwd)} || exit 1`,
@@ -337,6 +342,7 @@ export abstract class ExecEnvironment implements Environment {
     delete env.ELECTRON_NO_ATTACH_CONSOLE;
     env.TERM = 'xterm-256color';
     const launcherPath = written.stdout.toString('utf8').trim();
+    this.shellPidFiles.set(req.spec.id, pidFile);
     if (integrationDir && markNonce && this.spec.tmux !== false && tmuxUsable(probe.tmuxv, probe.tailpid === '1')) {
       const kept = await this.planTmuxTerminal(req, posix.join(stateDir, 'run'), launcherPath, markNonce, command);
       if (kept) return { file, command, args: kept.args, env, spawnCwd: homedir(), integrated: true, markNonce: kept.nonce, open: (size) => kept.open(file, env, size), tmuxSession: kept.name };
@@ -431,6 +437,13 @@ export abstract class ExecEnvironment implements Environment {
       }
       await abortableDelay(delay, signal);
     }
+  }
+
+  async terminalProcesses(terminal: { id: string }): Promise<string[]> {
+    const file = this.shellPidFiles.get(terminal.id);
+    if (!file) return [];
+    const r = await this.exec(childProcessesScript(`$(cat ${shq(file)} 2>/dev/null)`), { timeoutMs: 10_000 });
+    return parseProcesses(r.stdout.toString('utf8'));
   }
 
   keepsTerminal(terminalId: string): boolean {

@@ -150,6 +150,11 @@ export interface Environment {
   waitConnected(signal?: AbortSignal): Promise<void>;
   /** Called when the connection drops (once per drop). Returns the unsubscriber. */
   onLost(listener: (reason: string) => void): () => void;
+  /**
+   * What the shell of a terminal started here is running: its child processes, one
+   * line each (`pid` is the local process node-pty started, used on this machine).
+   */
+  terminalProcesses(terminal: { id: string; pid: number | undefined }): Promise<string[]>;
   /** The terminal's shell was started in tmux there (it outlives a dropped connection). */
   keepsTerminal(terminalId: string): boolean;
   /** Terminals started in tmux whose shell still runs there (asks the environment). */

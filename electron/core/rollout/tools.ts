@@ -9,7 +9,6 @@
 // stays in the terminal recording (`range`). A call the model got wrong (unknown
 // tool, bad JSON, missing or mistyped argument) yields an observation starting with
 // INVALID_TOOL_CALL so the model can correct itself and the label rules can find it.
-import { execFile } from 'node:child_process';
 import type { EnvRecord, ToolCall } from '../../../shared/events';
 import {
   INVALID_TOOL_CALL, TOOL_NAMES, TOOLS, parseToolCall, toolParameters, toolSignature, validateToolArgs,
@@ -20,6 +19,7 @@ import type { LiveTerminal } from '../pty/types';
 import type { SessionLog } from '../store/workspace';
 import type { ToolSchema } from './llm';
 import { environmentFor } from '../env/registry';
+import { LOCAL } from '../env/local';
 import { CONNECTION_LOST, type Environment } from '../env/types';
 import { ApolloError } from '../../../shared/errors';
 
@@ -169,25 +169,6 @@ function splitLines(text: string): string[] {
   const lines = text.split('\n');
   if (lines.length > 1 && lines[lines.length - 1] === '') lines.pop();
   return lines;
-}
-
-function childProcesses(pid: number | undefined): Promise<string[]> {
-  if (!pid || process.platform === 'win32') return Promise.resolve([]);
-  const run = (cmd: string, args: string[]) =>
-    new Promise<string>((res) => execFile(cmd, args, { timeout: 2_000 }, (err, out) => res(err ? '' : String(out))));
-  return (async () => {
-    const kids = (await run('pgrep', ['-P', String(pid)])).split(/\s+/).filter(Boolean);
-    if (!kids.length) return [];
-    const ps = await run('ps', ['-o', 'pid=,stat=,args=', '-p', kids.join(',')]);
-    return ps
-      .split('\n')
-      .map((l) => l.trim())
-      .filter(Boolean)
-      .map((l) => {
-        const m = /^(\d+)\s+(\S+)\s+(.*)$/.exec(l);
-        return m ? `Process ${m[1]} is in ${m[2]} status, running command \`${m[3]}\`` : l;
-      });
-  })();
 }
 
 /** Parse since_timestamp: ISO text, or epoch seconds (or ms). */
@@ -390,7 +371,9 @@ const RUN: { [N in ToolName]: ToolRun<N> } = {
     const term = r.live(sid);
     if (!term) return r.noSession(sid);
     const idle = term.isIdle();
-    const procs = idle ? [] : await childProcesses(term.info().pid);
+    // The terminal's own environment: a session's terminals may mix this machine and the remote one.
+    const where = term.envRecord ? envOf(r.ctx) : LOCAL;
+    const procs = idle ? [] : await where.terminalProcesses({ id: term.id, pid: term.info().pid }).catch(() => []);
     const ago = Math.round((Date.now() - term.lastOutputAt()) / 1000);
     const message = idle
       ? `Session is idle, because no command is running (last output ${ago} s ago).`
