@@ -161,4 +161,110 @@ describe('the Merge view', () => {
     await page.setViewportSize({ width: 1400, height: 900 });
     await page.screenshot({ path: join(SHOTS, 'merge-1400x900.png') });
   });
+
+  it('in a browser: a dropped path is added; a dropped folder the browser gives no path for says to paste it', async () => {
+    const p = await browser.newPage({ viewport: { width: 1280, height: 720 } });
+    try {
+      await p.goto(server.url);
+      await p.getByTestId('merge-open').click();
+      const view = p.getByTestId('merge-view');
+      await view.waitFor();
+      // No way to drag real files here: the events Chromium fires for a drop, with its DataTransfer.
+      const drop = async (dt: Awaited<ReturnType<Page['evaluateHandle']>>): Promise<void> => {
+        await view.dispatchEvent('dragover', { dataTransfer: dt });
+        await expect.poll(() => view.getAttribute('class')).toContain('mv-dragging');
+        await view.dispatchEvent('drop', { dataTransfer: dt });
+      };
+      await drop(await p.evaluateHandle((paths) => {
+        const d = new DataTransfer();
+        d.setData('text/plain', paths);
+        return d;
+      }, `${bundles.alice}\n${bundles.bob}`));
+      await expect.poll(() => p.getByTestId('merge-input').evaluateAll((els) => els.map((e) => e.getAttribute('data-path')))).toEqual([bundles.alice, bundles.bob]);
+      expect(await view.getAttribute('class')).not.toContain('mv-dragging');
+      await drop(await p.evaluateHandle(() => {
+        const d = new DataTransfer();
+        d.items.add(new File(['x'], 'carol'));
+        return d;
+      }));
+      await expect.poll(async () => (await view.textContent()) ?? '').toContain('This browser does not say where a dropped folder is');
+      expect(await p.getByTestId('merge-input').count()).toBe(2);
+      // No OS folder picker in a browser: the path box is the way in.
+      expect(await p.getByTestId('merge-pick').count()).toBe(0);
+    } finally {
+      await p.close();
+    }
+  });
+
+  it('in the desktop app: the folder picker and dropped folders add bundles; trusted keys and earlier settlements apply', async () => {
+    // The desktop preload's bridge, over this host's WebSocket; the main process's folder
+    // dialog answers merge.pickFolders, and webUtils.getPathForFile names dropped files.
+    const p = await browser.newPage({ viewport: { width: 1280, height: 720 } });
+    const token = new URL(server.url).searchParams.get('token')!;
+    await p.addInitScript(({ ws, picked, dropped }) => {
+      const sock = new WebSocket(ws);
+      const queue: string[] = [];
+      const listeners: Array<(m: unknown) => void> = [];
+      const w = window as unknown as { apolloBridge: unknown; pickCalls: number };
+      w.pickCalls = 0;
+      sock.addEventListener('open', () => queue.splice(0).forEach((m) => sock.send(m)));
+      sock.addEventListener('message', (ev) => listeners.forEach((cb) => cb(JSON.parse(String(ev.data)))));
+      w.apolloBridge = {
+        send(msg: { kind: string; id: number; cmd: string }) {
+          if (msg.cmd === 'merge.pickFolders') {
+            w.pickCalls++;
+            setTimeout(() => listeners.forEach((cb) => cb({ kind: 'res', id: msg.id, ok: true, result: { paths: picked } })), 0);
+            return;
+          }
+          const text = JSON.stringify(msg);
+          if (sock.readyState === WebSocket.OPEN) sock.send(text);
+          else queue.push(text);
+        },
+        onMessage: (cb: (m: unknown) => void) => listeners.push(cb),
+        pathForFile: (f: File) => (dropped as Record<string, string>)[f.name] ?? '',
+      };
+    }, { ws: `${server.url.replace(/^http/, 'ws').replace(/\/\?.*$/, '')}/ws?token=${encodeURIComponent(token)}`, picked: [bundles.alice], dropped: { bob: bundles.bob } });
+    try {
+      await p.goto(server.url.replace(/\?.*$/, ''));
+      await p.getByTestId('merge-open').click();
+      const view = p.getByTestId('merge-view');
+      await view.waitFor();
+      expect(await p.getByTestId('merge-path').getAttribute('placeholder')).toContain('or drop folders here');
+      await p.getByTestId('merge-pick').click();
+      await expect.poll(() => p.getByTestId('merge-input').evaluateAll((els) => els.map((e) => e.getAttribute('data-path')))).toEqual([bundles.alice]);
+      expect(await p.evaluate(() => (window as unknown as { pickCalls: number }).pickCalls)).toBe(1);
+      const dt = await p.evaluateHandle(() => {
+        const d = new DataTransfer();
+        d.items.add(new File(['x'], 'bob'));
+        return d;
+      });
+      await view.dispatchEvent('drop', { dataTransfer: dt });
+      await expect.poll(() => p.getByTestId('merge-input').evaluateAll((els) => els.map((e) => e.getAttribute('data-path')))).toEqual([bundles.alice, bundles.bob]);
+
+      // Trusted keys: with only Alice's, Bob's bundle is refused; with both, each is named trusted.
+      const trustAlice = join(root, 'trust-alice.jsonl');
+      const trustBoth = join(root, 'trust-both.jsonl');
+      const line = async (who: string) => (await apollo(['keys', 'export-public', '--annotator', who, '--home', join(root, `home-${who}`)])).out.trim();
+      await writeFile(trustAlice, `${await line('alice')}\n`);
+      await writeFile(trustBoth, `${await line('alice')}\n${await line('bob')}\n`);
+      await p.getByTestId('merge-trust').fill(trustAlice);
+      await expect.poll(async () => (await p.getByTestId('merge-plan-error').textContent().catch(() => '')) ?? '', { timeout: 15_000 }).toContain(bundles.bob);
+      await p.getByTestId('merge-trust').fill(trustBoth);
+      const report = p.getByTestId('merge-report');
+      await expect.poll(() => report.getAttribute('data-state'), { timeout: 15_000 }).toBe('ready');
+      expect(await p.getByTestId('merge-input-signer').allTextContents()).toEqual([expect.stringMatching(/signed by alice \(trusted\)/), expect.stringMatching(/signed by bob \(trusted\)/)]);
+
+      // Manual, with the settlements of the merge written in the first test: nothing left to settle.
+      await p.getByTestId('merge-policy-manual').click();
+      await expect.poll(async () => `${await report.getAttribute('data-state')}/${await p.getByTestId('merge-summary').getAttribute('data-unsettled')}`, { timeout: 15_000 }).toBe('ready/2');
+      await p.getByTestId('merge-settlements-from').fill(join(root, 'merged'));
+      await expect.poll(async () => `${await report.getAttribute('data-state')}/${await p.getByTestId('merge-summary').getAttribute('data-unsettled')}`, { timeout: 15_000 }).toBe('ready/0');
+      expect(await p.getByTestId('merge-write').isDisabled()).toBe(false);
+      expect(await p.getByTestId('merge-decided').getAttribute('data-earlier')).toBe('2');
+      expect(await p.getByTestId('merge-decision').textContent()).toMatch(/^Settled in an earlier merge: keep/);
+      await p.screenshot({ path: join(SHOTS, 'merge-desktop-1280x720.png') });
+    } finally {
+      await p.close();
+    }
+  });
 });

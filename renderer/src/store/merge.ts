@@ -25,6 +25,10 @@ export interface MergeForm {
   /** For prefer: names in order, comma separated. */
   preferNames: string;
   allowUnsigned: boolean;
+  /** Trust files on the host (lines of `apollo keys export-public`), one path per line: signers must be among their keys. */
+  trust: string;
+  /** Earlier merged bundles (or their reports) on the host, one per line: their settlements apply again. */
+  settlementsFrom: string;
   outDir: string;
   /** The lead's decisions: `sessionId\0stepId` → label. */
   settlements: Record<string, Verdict>;
@@ -48,7 +52,18 @@ export function mergeSelection(f: MergeForm): ArgsOf<'merge.plan'> {
     const [sessionId, stepId] = k.split('\u0000') as [string, string];
     return { sessionId, stepId, label };
   });
-  return { inputs: f.inputs, policy: policyText(f), ...(settlements.length ? { settlements } : {}), ...(f.allowUnsigned ? { allowUnsigned: true } : {}) };
+  const trust = pathLines(f.trust);
+  const settlementsFrom = pathLines(f.settlementsFrom);
+  return {
+    inputs: f.inputs, policy: policyText(f), ...(settlements.length ? { settlements } : {}), ...(f.allowUnsigned ? { allowUnsigned: true } : {}),
+    ...(trust.length ? { trust } : {}), ...(settlementsFrom.length ? { settlementsFrom } : {}),
+  };
+}
+
+/** Paths typed or pasted one per line (quotes a file manager adds taken off). */
+export function pathLines(text: string): string[] {
+  const out = text.split(/\r?\n/).map((p) => p.trim().replace(/^(['"])(.*)\1$/, '$2')).filter(Boolean);
+  return out.filter((p, i) => out.indexOf(p) === i);
 }
 
 export interface MergeSlice {
@@ -86,7 +101,7 @@ export function defaultMergeOut(home: string): string {
   return home ? `${home.replace(/[\\/]+$/, '')}${sep}merges${sep}merged-${stamp()}` : '';
 }
 
-const EMPTY_FORM: MergeForm = { inputs: [], policy: 'any-mask', preferNames: '', allowUnsigned: false, outDir: '', settlements: {}, undo: [], cursor: 0 };
+const EMPTY_FORM: MergeForm = { inputs: [], policy: 'any-mask', preferNames: '', allowUnsigned: false, trust: '', settlementsFrom: '', outDir: '', settlements: {}, undo: [], cursor: 0 };
 
 export const createMergeSlice =
   (transport: Transport): Slice<MergeSlice> =>
@@ -105,8 +120,8 @@ export const createMergeSlice =
     updateMergeForm: (patch) => set({ mergeForm: { ...get().mergeForm, ...patch } }),
     addMergeInputs: (paths) => {
       const f = get().mergeForm;
-      const add = paths.map((p) => p.trim().replace(/^(['"])(.*)\1$/, '$2')).filter((p) => p && !f.inputs.includes(p));
-      if (add.length) set({ mergeForm: { ...f, inputs: [...f.inputs, ...add.filter((p, i) => add.indexOf(p) === i)] } });
+      const add = pathLines(paths.join('\n')).filter((p) => !f.inputs.includes(p));
+      if (add.length) set({ mergeForm: { ...f, inputs: [...f.inputs, ...add] } });
     },
     settleConflict: (key, label) => {
       const f = get().mergeForm;

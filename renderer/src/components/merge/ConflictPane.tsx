@@ -26,6 +26,8 @@ export function ConflictPane(p: ConflictPaneProps) {
   const conflicts = p.plan.report.conflicts;
   const settleable = conflicts.filter((_, i) => p.plan.steps[i]?.settleable);
   const decided = settleable.filter((c) => p.settlements[conflictKey(c.sessionId, c.stepId)]).length;
+  // Settled by the lead but not in this work: an earlier merge's settlement applied (the plan is current).
+  const earlier = p.stale ? 0 : settleable.filter((c) => !p.settlements[conflictKey(c.sessionId, c.stepId)] && c.settledBy === 'manual').length;
   if (!conflicts.length) {
     return (
       <div className="mv-conflict-empty" data-testid="merge-no-conflicts">
@@ -52,8 +54,8 @@ export function ConflictPane(p: ConflictPaneProps) {
           ›
         </button>
         <span className="spacer" />
-        <span className={`small ${p.manual && decided < settleable.length ? 'warn-text' : 'dim'}`} data-testid="merge-decided" data-decided={decided} data-of={settleable.length}>
-          {decided} of {settleable.length} decided by you
+        <span className={`small ${p.manual && decided + earlier < settleable.length ? 'warn-text' : 'dim'}`} data-testid="merge-decided" data-decided={decided} data-earlier={earlier} data-of={settleable.length}>
+          {decided} of {settleable.length} decided by you{earlier > 0 ? `, ${earlier} in an earlier merge` : ''}
         </span>
       </div>
       <ConflictWhere c={c} step={step} />
@@ -78,7 +80,7 @@ export function ConflictPane(p: ConflictPaneProps) {
           </li>
         ))}
       </ul>
-      <Decision c={c} mine={mine} manual={p.manual} settleable={step?.settleable !== false} />
+      <Decision c={c} mine={mine} manual={p.manual} settleable={step?.settleable !== false} earlier={!p.stale && !mine && c.settledBy === 'manual'} />
       {step?.settleable !== false && (
         <div className="mv-settle">
           <button type="button" className={`btn btn-small lbtn-keep${mine === 'keep' ? ' on' : ''}`} data-testid="merge-settle-keep" aria-pressed={mine === 'keep'} onClick={() => p.onSettle(key, 'keep')}>
@@ -114,7 +116,7 @@ function ConflictWhere({ c, step }: { c: MergeConflict; step: MergeConflictStep 
   );
 }
 
-function Decision({ c, mine, manual, settleable }: { c: MergeConflict; mine: Verdict | undefined; manual: boolean; settleable: boolean }) {
+function Decision({ c, mine, manual, settleable, earlier }: { c: MergeConflict; mine: Verdict | undefined; manual: boolean; settleable: boolean; earlier: boolean }) {
   if (!settleable) {
     return (
       <div className="mv-decision" data-testid="merge-decision" data-decision={c.decision}>
@@ -127,6 +129,13 @@ function Decision({ c, mine, manual, settleable }: { c: MergeConflict; mine: Ver
       <div className="mv-decision" data-testid="merge-decision" data-decision={mine}>
         Your decision: <span className={`mv-label mv-label-${mine}`}>{mine}</span>
         {!manual && c.settledBy !== 'manual' && <span className="dim"> (the policy said {c.decision}: {c.settledBy})</span>}
+      </div>
+    );
+  }
+  if (earlier) {
+    return (
+      <div className="mv-decision" data-testid="merge-decision" data-decision={c.decision}>
+        Settled in an earlier merge: <span className={`mv-label mv-label-${c.decision}`}>{c.decision}</span> <span className="dim">(its labels have not changed; decide again to change it)</span>
       </div>
     );
   }

@@ -20,7 +20,7 @@ const PLAN_DEBOUNCE_MS = 350;
 const POLICIES: Array<{ value: MergePolicyKind; label: string; hint: string }> = [
   { value: 'any-mask', label: 'Any mask', hint: 'An action anyone masked is masked' },
   { value: 'majority', label: 'Majority', hint: 'More keeps than masks trains an action; a tie masks it' },
-  { value: 'prefer', label: 'Prefer…', hint: 'The first named annotator who labelled an action decides it; else the majority' },
+  { value: 'prefer', label: 'Prefer names', hint: 'The first named annotator who labelled an action decides it; else the majority' },
   { value: 'manual', label: 'Manual', hint: 'You decide every conflict; nothing is written until you have' },
 ];
 
@@ -181,7 +181,7 @@ export function MergeView() {
                       </span>
                       {b && (
                         <span className={`small ${b.signer ? 'dim' : 'warn-text'}`} data-testid="merge-input-signer" title={b.signer?.fingerprint}>
-                          {b.signer ? `signed by ${b.signer.name}` : 'unsigned'}
+                          {b.signer ? `signed by ${b.signer.name}${b.signer.trusted ? ' (trusted)' : ''}` : 'unsigned'}
                           {b.merged ? ' · merged' : ''} · {b.examples.used}/{b.examples.total} examples
                         </span>
                       )}
@@ -199,7 +199,8 @@ export function MergeView() {
                 rows={1}
                 data-testid="merge-path"
                 aria-label="Bundle folder"
-                placeholder={env.pathForFile ? 'Bundle folder: its full path (paste several, one per line, or drop folders here)' : 'Bundle folder on the host: its full path (paste several, one per line)'}
+                placeholder={env.pathForFile ? 'Bundle folder path, or drop folders here' : 'Full path of a bundle folder on the host'}
+                title="Paste several paths at once, one per line"
                 value={pathText}
                 spellCheck={false}
                 disabled={running}
@@ -238,6 +239,34 @@ export function MergeView() {
               </label>
             </div>
             <div className="dim small">{POLICIES.find((o) => o.value === form.policy)!.hint}. Your own decisions on conflicts win over the policy.</div>
+            <div className="mv-fields">
+              <label htmlFor="mv-trust">Trusted keys</label>
+              <textarea
+                id="mv-trust"
+                className="mono"
+                rows={1}
+                data-testid="merge-trust"
+                placeholder="Trust file path (apollo keys export-public lines)"
+                title="One trust file per line: a signed bundle must then be signed by one of their keys. Empty: any valid signature is accepted and named by its signer."
+                value={form.trust}
+                spellCheck={false}
+                disabled={running}
+                onChange={(e) => updateMergeForm({ trust: e.target.value })}
+              />
+              <label htmlFor="mv-earlier">Earlier settlements</label>
+              <textarea
+                id="mv-earlier"
+                className="mono"
+                rows={1}
+                data-testid="merge-settlements-from"
+                placeholder="Path of an earlier merged bundle"
+                title="One per line: the conflicts you settled in those merges are settled the same way again, unless a label they settled has changed."
+                value={form.settlementsFrom}
+                spellCheck={false}
+                disabled={running}
+                onChange={(e) => updateMergeForm({ settlementsFrom: e.target.value })}
+              />
+            </div>
           </section>
 
           <PlanStatus state={current?.state ?? (form.inputs.length ? 'loading' : 'idle')} error={current?.state === 'error' ? current.error : null} onRetry={() => void planMerge()} />
