@@ -8,7 +8,9 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { HeadlessScreen } from '../../electron/core/pty/headless-screen';
 import { keyframesPath, TerminalKeyframes, type SizeChange } from '../../electron/core/pty/keyframes';
+import { sizeChanges, terminalKeyframes } from '../../electron/core/pty/session-keyframes';
 import { TerminalRecording } from '../../electron/core/store/terminal-recording';
+import { ptyWorkspace } from '../fixtures/shell-home';
 
 const COLS = 80;
 const ROWS = 24;
@@ -251,3 +253,60 @@ describe('terminal keyframes', () => {
     await rec.close();
   });
 });
+
+describe('keyframes of a live terminal', () => {
+  const fx = ptyWorkspace('apollo-keyframes-live-', { '.bashrc': 'PS1="$ "\n' });
+
+  it('are written beside its recording as it runs a full-screen program, across a resize, and its screen equals a full replay', async () => {
+    const cwd = await mkdtemp(join(fx.root, 'work-'));
+    const session = await fx.ws.create({ cwd });
+    const host = fx.host({ events: { data: () => {}, changed: () => {} }, env: { ...process.env, HOME: fx.userHome } });
+    // A program that draws its frame once, then prints ~700 KB of updates in two parts with a pause between.
+    const script = join(cwd, 'monitor.cjs');
+    const part = (from: number, to: number) =>
+      `for (let i = ${from}; i < ${to}; i++) out += '\\x1b[3' + (i % 7) + 'm log ' + i + ' ' + 'x'.repeat(i % 50) + '\\x1b[0m\\r\\n' + (i % 5 === 0 ? '\\x1b7\\x1b[24;1H\\x1b[7m status ' + i + ' \\x1b[0m\\x1b8' : '');`;
+    await writeFile(
+      script,
+      `let out = '\\x1b[?1049h\\x1b[2J\\x1b[1;1H\\x1b[1;44m LIVE-MONITOR \\x1b[0m\\x1b[3;22r\\x1b[22;1H';\n${part(0, 8000)}\nprocess.stdout.write(out);\n` +
+        `process.stdin.once('data', () => { out = ''; ${part(8000, 11000)} process.stdout.write(out + 'DONE\\r\\n'); setTimeout(() => process.exit(0), 50); });\n`,
+    );
+    const t = await host.create(session, { id: 'mon', command: process.execPath, args: [script], cwd, cols: COLS, rows: ROWS });
+    const dir = join(session.dir, 'terminals');
+    const rec = await session.recording('mon');
+    const k = await terminalKeyframes(session, 'mon');
+    // The first part printed, then a resize, then the rest.
+    await waitUntil(() => rec.size > 300 * 1024, `the first part (${rec.size} bytes so far)`);
+    await waitUntil(() => k.list().length >= 1, 'a keyframe written while it runs');
+    t.resize(100, 30);
+    t.write('\r', 'human');
+    await t.exited;
+    await rec.flush();
+    await k.catchUp();
+    await k.flush();
+    expect(k.list().length).toBeGreaterThanOrEqual(2);
+    expect((await stat(keyframesPath(dir, 'mon'))).mode & 0o777).toBe(0o600);
+    const sizes = sizeChanges(session.events, 'mon');
+    expect(sizes.map((c) => [c.cols, c.rows])).toEqual([
+      [COLS, ROWS],
+      [100, 30],
+    ]);
+    // After the resize a keyframe has the new size.
+    expect(k.list().some((f) => f.cols === 100 && f.rows === 30)).toBe(true);
+    const bytes = await rec.read(0, rec.size);
+    const offsets = [Math.floor(rec.size / 3), sizes[1]!.offset, rec.size];
+    const expected = await fullReplay(bytes, offsets, sizes);
+    for (const o of offsets) expect((await k.screenAt(o)).data, `offset ${o}`).toBe(expected.get(o)!.data);
+    // Drawn once at the start, still on the screen when the resize came (which resets the scroll region, so the log then scrolls it away).
+    const atResize = await shown(await k.screenAt(sizes[1]!.offset));
+    expect(atResize[0]).toContain('LIVE-MONITOR');
+    expect((await shown(await k.screenAt(rec.size))).join('\n')).toContain('DONE');
+  }, 60_000);
+});
+
+async function waitUntil(cond: () => boolean, what: string, ms = 20_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}

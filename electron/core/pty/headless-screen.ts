@@ -43,6 +43,9 @@ interface CoreInternals {
   };
 }
 
+/** How the serialize addon goes from the normal screen to the alternate one (cells never hold ESC). */
+const ALT_SWITCH = '\x1b[?1049h\x1b[H';
+
 export class HeadlessScreen {
   private readonly term: HeadlessTerminal;
   private readonly ser = new SerializeAddon();
@@ -86,6 +89,11 @@ export class HeadlessScreen {
   /** The screen as a string that rebuilds it in a fresh terminal of this size. */
   snapshot(): string {
     let out = this.ser.serialize({ scrollback: 0 });
+    if (this.term.buffer.active.type === 'alternate') {
+      // The addon ends the normal screen with the current pen, then draws the alternate
+      // one as if from the default pen: without a reset that pen colours its first cells.
+      out = out.replace(ALT_SWITCH, `${ALT_SWITCH}\x1b[0m`);
+    }
     const core = (this.term as unknown as CoreInternals)._core;
     const buf = core?._bufferService?.buffer;
     const region = buf && (buf.scrollTop !== 0 || buf.scrollBottom !== this.term.rows - 1);

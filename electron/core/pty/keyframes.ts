@@ -313,12 +313,17 @@ export class TerminalKeyframes {
   noteOutput(): void {
     if (this.closed || this.scheduled) return;
     const last = this.frames[this.frames.length - 1]?.offset ?? 0;
-    if (this.source.durableSize - Math.max(last, this.pos) < this.interval) return;
+    if (this.source.size - Math.max(last, this.pos) < this.interval) return;
     this.scheduled = true;
-    // After the group commit that is under way, so the bytes are on disk when read.
+    // After the group commit that is under way, so the bytes are on disk when read; and
+    // again while output recorded is not all on disk yet (the program may print no more).
     setTimeout(() => {
-      this.scheduled = false;
-      void this.catchUp().catch(() => undefined);
+      void this.catchUp()
+        .catch(() => undefined)
+        .then(() => {
+          this.scheduled = false;
+          if (this.source.durableSize < this.source.size || this.source.durableSize > this.pos) this.noteOutput();
+        });
     }, 100).unref();
   }
 
