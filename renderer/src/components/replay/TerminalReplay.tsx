@@ -115,7 +115,7 @@ export function TerminalReplay({ sessionId, terminalId, onClose }: { sessionId: 
   const position = scrub ?? (st?.ts !== null && st?.ts !== undefined ? Math.max(0, st.ts - startTs) : 0);
   const onKeys = (e: KeyboardEvent<HTMLElement>) => {
     if ((e.target as HTMLElement).closest('select, input[type="range"]')) return;
-    if (e.key === ' ' || e.key === 'k') {
+    if (e.key === ' ') {
       e.preventDefault();
       if (st?.playing) ctlRef.current?.pause();
       else ctlRef.current?.play();
