@@ -102,7 +102,8 @@ export function terminalFacts(events: readonly SessionEvent[], terminalId: strin
   };
 }
 
-export type LineSink = (line: string, kinds: readonly string[]) => void;
+/** A line (without newline), the redaction kinds applied to it, and the value it encodes. */
+export type LineSink = (line: string, kinds: readonly string[], value: unknown) => void;
 
 /**
  * Turns output batches into asciicast lines. Feed `output()` in recording order,
@@ -131,7 +132,7 @@ export class AsciicastEncoder {
     } else {
       this.redactor = null;
     }
-    this.line(JSON.stringify(facts.header), []);
+    this.line(JSON.stringify(facts.header), [], facts.header);
   }
 
   output(ts: number, bytes: Buffer): void {
@@ -174,12 +175,13 @@ export class AsciicastEncoder {
     if (data === '') return;
     const t = Math.max(this.lastT, Math.max(0, Math.round(ts) - this.facts.startTs) / 1000);
     this.lastT = t;
-    this.line(JSON.stringify([t, code, data]), kinds);
+    const v = [t, code, data];
+    this.line(JSON.stringify(v), kinds, v);
   }
 
-  private line(s: string, kinds: readonly string[]): void {
+  private line(s: string, kinds: readonly string[], value: unknown): void {
     this.lines++;
-    this.sink(s, kinds);
+    this.sink(s, kinds, value);
   }
 }
 
@@ -274,12 +276,16 @@ export interface AsciicastStreamOptions {
   events: readonly SessionEvent[];
   terminalId: string;
   title: string;
-  /** Receives each line (newline included); awaited between blocks. */
-  write: (chunk: string) => Promise<void>;
+  /** Receives the lines (newlines included), about 1 MB at a time; awaited between blocks. Unused with `out`. */
+  write?: (chunk: string) => Promise<void>;
+  /** Takes each line as it is made (a BufferedWriter), flushed between blocks: no joined copies. */
+  out?: { push(s: string): void; maybeFlush(): Promise<void> };
   redactor?: Redactor;
   onLine?: (line: number, kinds: readonly string[]) => void;
   /** Each line as written (header first, without its newline): the exporter validates while writing. */
   check?: (line: string) => void;
+  /** Instead of `check`: each line as the value JSON.stringify encoded into it (nothing parsed back). */
+  checkValue?: (value: unknown) => void;
   onBytes?: (done: number, total: number) => void;
   signal?: AbortSignal;
   inputs?: 'human' | 'all';
@@ -362,19 +368,27 @@ async function streamAsciicast(o: AsciicastStreamOptions, timing: TimingStream):
   let pending: string[] = [];
   let pendingLen = 0;
   let lineNo = 0;
-  const enc = new AsciicastEncoder(facts, (line, kinds) => {
+  const out = o.out;
+  const enc = new AsciicastEncoder(facts, (line, kinds, value) => {
     lineNo++;
-    o.check?.(line);
-    pending.push(line, '\n');
-    pendingLen += line.length + 1;
+    if (o.checkValue) o.checkValue(value);
+    else o.check?.(line);
+    if (out) {
+      out.push(line);
+      out.push('\n');
+    } else {
+      pending.push(line, '\n');
+      pendingLen += line.length + 1;
+    }
     if (kinds.length) o.onLine?.(lineNo, kinds);
   }, o.redactor);
   const flush = async (): Promise<void> => {
+    if (out) return out.maybeFlush();
     if (!pending.length) return;
     const s = pending.join('');
     pending = [];
     pendingLen = 0;
-    await o.write(s);
+    await o.write?.(s);
   };
   const fh = await open(o.recordingPath, 'r');
   let pos = 0;
@@ -391,7 +405,7 @@ async function streamAsciicast(o: AsciicastStreamOptions, timing: TimingStream):
       walker.walk(pos, buf.subarray(0, bytesRead), (ts, b) => enc.output(ts, b));
       walker.compact();
       pos += bytesRead;
-      if (pendingLen >= 1 << 20) await flush();
+      if (out || pendingLen >= 1 << 20) await flush();
       o.onBytes?.(pos, size);
     }
   } finally {

@@ -37,7 +37,7 @@ import { branchPath, foldTrajectory, type Trajectory } from '../../../shared/tra
 import { terminalIdsOf, writeAsciicast } from './asciicast';
 import { ExampleLedger, sessionExamples, type Example, type SkippedExample } from './examples';
 import { createHash } from 'node:crypto';
-import { exists, LineCheck, StagingDir, toApolloError } from './files';
+import { exists, LineCheck, StagingDir, toApolloError, type BufferedWriter } from './files';
 import { emptyStats, stepBranches, trajectoryRecords, type TrajectoryStats } from './formats';
 import { labelUnder, resolvePolicy, type LabelPolicy } from './policy';
 import { RedactionLog, Redactor, type RedactionReport, type RedactionSummary } from './redact';
@@ -239,18 +239,124 @@ interface Prepared {
   input: ExportSessionInput;
   dir: string;
   traj: Trajectory;
+  /** Branches that own steps. */
+  owning: Set<string>;
   selected: string[];
+  /** Filled by the example pass (whether each branch gave a training line). */
   branches: ManifestBranch[];
   terminals: string[];
 }
 
-/** One example of the plan, its OpenAI record redacted, and its per-action records. */
-interface PlannedExample {
+/** One example of the stream with its OpenAI record, redacted. */
+interface TakenExample {
   p: Prepared;
   ex: Example;
   record: OpenAIRecord;
-  /** Its per-action lines, planned; each is built from `record` when written. */
-  actions: Array<{ plan: ActionPlan; stepId: string; tokens: number }>;
+}
+
+interface PassOptions {
+  policy: LabelPolicy;
+  historyTokens: number;
+  warnTokens: number;
+  perAction: boolean;
+  castOnly: boolean;
+  reasoning: boolean;
+  maxTokens?: number;
+  includeSummaries?: boolean;
+}
+
+/** Where the pass hands each example and its per-action lines (planned; each built from the record when written). */
+interface ExampleSink {
+  example(x: TakenExample, plans: ActionPlan[]): Promise<void>;
+}
+
+/** What one pass over the example stream leaves for the manifest: no example, only what is said of each. */
+interface PassResult {
+  ledger: ExampleLedger;
+  log: RedactionLog;
+  /** Steps whose trained turn held a secret (session + step), masked for that reason. */
+  secretMasked: Set<string>;
+  /** One per openai.jsonl line, before the manifest's redaction of names. */
+  trajectories: ManifestTrajectory[];
+  actions: ManifestAction[];
+}
+
+/** A training file written line by line, checked as it is written. */
+interface JsonlOut {
+  file: string;
+  out: BufferedWriter;
+  check: LineCheck;
+}
+
+function writeLine(w: JsonlOut, record: unknown): void {
+  const text = JSON.stringify(record);
+  w.check.line(text);
+  w.out.push(text);
+  w.out.push('\n');
+}
+
+/**
+ * One pass over the example stream of every session: each example is taken (built,
+ * redacted), said in the manifest's terms, handed to `sink` and dropped, so what the
+ * export holds follows the largest example, not the session. The same pass with no
+ * sink is the plan (dry run). Fills each session's branch list.
+ */
+async function examplePass(prepared: readonly Prepared[], o: PassOptions, redactor: Redactor, sink: ExampleSink | null, checkAbort: () => void): Promise<PassResult> {
+  const ledger = new ExampleLedger();
+  const log = new RedactionLog();
+  const secretMasked = new Set<string>();
+  const trajectories: ManifestTrajectory[] = [];
+  const actions: ManifestAction[] = [];
+  for (const p of prepared) {
+    const { input, traj, selected, owning } = p;
+    const skippedBefore = ledger.skipped.length;
+    const withLines = new Set<string>();
+    // Recordings only: no file holds an example, so none is built (the whole request
+    // record rendered, redacted and counted in tokens, to be thrown away).
+    const examples = o.castOnly ? [] : sessionExamples(traj, input.sessionId, selected, {
+      policy: o.policy, maxTokens: o.maxTokens, includeSummaries: o.includeSummaries, cwd: sessionCwd(input.events),
+    }, ledger);
+    for (const ex of examples) {
+      const line = trajectories.length + 1;
+      const x = redactExample(p, ex, line, redactor, log, o.reasoning, secretMasked);
+      // One line per weight-1 turn, in message order.
+      const plans = o.perAction ? perActionPlans(x.record, o.historyTokens) : [];
+      trajectories.push(trajectoryEntry(x, line, ledger, o.warnTokens));
+      for (const plan of plans) {
+        actions.push({ line: actions.length + 1, example: line, sessionId: input.sessionId, branchId: ex.branchId, stepId: ex.owners[plan.index] ?? '', tokens: plan.tokens });
+      }
+      withLines.add(ex.branchId);
+      if (sink) await sink.example(x, plans);
+      checkAbort();
+    }
+    const skippedHere = new Map(ledger.skipped.slice(skippedBefore).map((x) => [x.branchId, x.reason]));
+    p.branches = [];
+    for (const b of traj.branches.values()) {
+      const isSelected = selected.includes(b.id);
+      let skipped: string | null = isSelected ? null : owning.has(b.id) ? 'not selected' : 'no steps of its own';
+      if (isSelected && !withLines.has(b.id) && !o.castOnly) {
+        const why = skippedHere.get(b.id);
+        skipped = why === 'no-actions' ? 'no actions' : 'nothing to train (every action is masked or already trained on another branch)';
+      }
+      p.branches.push({ branchId: b.id, name: b.name, fromStepId: b.fromStepId, reason: b.reason, author: b.author, exported: isSelected && skipped === null, skipped });
+    }
+  }
+  return { ledger, log, secretMasked, trajectories, actions };
+}
+
+/** The manifest's entry for an example (line `line` of openai.jsonl). */
+function trajectoryEntry(x: TakenExample, line: number, ledger: ExampleLedger, warnTokens: number): ManifestTrajectory {
+  const assistants = x.record.messages.filter((m) => m.role === 'assistant');
+  const kept = assistants.filter((m) => m.weight === 1).length;
+  const owners = new Set(x.ex.owners.filter((id): id is string => !!id));
+  const unlabelled = x.ex.trainedSteps.filter((id) => ledger.decision(x.p.input.sessionId, id)?.unlabelled).length;
+  const tokens = recordTokenCount(x.record);
+  return {
+    line, sessionId: x.p.input.sessionId, branchId: x.ex.branchId, branchName: x.p.traj.branches.get(x.ex.branchId)?.name ?? x.ex.branchId,
+    kind: x.ex.kind, context: x.ex.source, steps: owners.size, actions: assistants.length, kept, masked: assistants.length - kept, unlabelled,
+    tokens, overLimit: tokens > warnTokens, trainedSteps: [...x.ex.trainedSteps],
+    turnSteps: x.record.messages.flatMap((m, i) => (m.role === 'assistant' ? [x.ex.owners[i] ?? null] : [])),
+  };
 }
 
 export async function exportBundle(opts: ExportBundleOptions): Promise<ExportBundleResult> {
@@ -281,7 +387,6 @@ async function exportBundleOnce(opts: ExportBundleOptions): Promise<ExportBundle
 
   const policy = resolvePolicy(opts.labelPolicy);
   const redactor = new Redactor(opts.secrets);
-  const log = new RedactionLog();
   const signal = opts.signal;
   const checkAbort = (): void => {
     if (signal?.aborted) throw new ApolloError('CANCELLED', 'Export cancelled');
@@ -292,12 +397,8 @@ async function exportBundleOnce(opts: ExportBundleOptions): Promise<ExportBundle
   const perAction = formats.includes('sharegpt') || formats.includes('mistral');
   const castOnly = formats.every((f) => f === 'asciicast');
 
-  // ---- plan: fold, pick branches, build the example stream (pure, no I/O but terminal listing)
+  // ---- prepare: fold each session, pick its branches, list its recordings
   const prepared: Prepared[] = [];
-  const ledger = new ExampleLedger();
-  const planned: PlannedExample[] = [];
-  // Steps whose trained turn held a secret (session + step), masked for that reason.
-  const secretMasked = new Set<string>();
   for (const input of opts.sessions) {
     const dir = input.sessionDir || join(opts.home, 'sessions', input.sessionId);
     const traj = foldTrajectory(input.events);
@@ -309,28 +410,7 @@ async function exportBundleOnce(opts: ExportBundleOptions): Promise<ExportBundle
     } else {
       selected = [...traj.branches.keys()].filter((b) => owning.has(b));
     }
-    const p: Prepared = { input, dir, traj, selected, branches: [], terminals: [] };
-    const skippedBefore = ledger.skipped.length;
-    // Recordings only: no file holds an example, so none is built (the whole request
-    // record rendered, redacted and counted in tokens, to be thrown away).
-    const examples = castOnly ? [] : sessionExamples(traj, input.sessionId, selected, {
-      policy, maxTokens: opts.maxTokens, includeSummaries: opts.includeSummaries, cwd: sessionCwd(input.events),
-    }, ledger);
-    for (const ex of examples) {
-      planned.push(redactExample(p, ex, planned.length + 1, redactor, log, opts.openai?.reasoning === 'field', secretMasked));
-      checkAbort();
-    }
-    const skippedHere = new Map(ledger.skipped.slice(skippedBefore).map((x) => [x.branchId, x.reason]));
-    const withLines = new Set(planned.filter((x) => x.p === p).map((x) => x.ex.branchId));
-    for (const b of traj.branches.values()) {
-      const isSelected = selected.includes(b.id);
-      let skipped: string | null = isSelected ? null : owning.has(b.id) ? 'not selected' : 'no steps of its own';
-      if (isSelected && !withLines.has(b.id) && !castOnly) {
-        const why = skippedHere.get(b.id);
-        skipped = why === 'no-actions' ? 'no actions' : 'nothing to train (every action is masked or already trained on another branch)';
-      }
-      p.branches.push({ branchId: b.id, name: b.name, fromStepId: b.fromStepId, reason: b.reason, author: b.author, exported: isSelected && skipped === null, skipped });
-    }
+    const p: Prepared = { input, dir, traj, owning, selected, branches: [], terminals: [] };
     if (formats.includes('asciicast')) {
       const files = await readdir(join(dir, 'terminals')).catch(() => [] as string[]);
       const recorded = new Set(files.filter((f) => f.endsWith('.out')).map((f) => f.slice(0, -4)));
@@ -338,25 +418,26 @@ async function exportBundleOnce(opts: ExportBundleOptions): Promise<ExportBundle
       p.terminals = [...fromEvents, ...[...recorded].filter((t) => !fromEvents.includes(t)).sort()];
     }
     prepared.push(p);
+    checkAbort();
   }
-  if (perAction) {
-    for (const x of planned) {
-      // One line per weight-1 turn, in message order; planned here, built when written.
-      x.actions = perActionPlans(x.record, historyTokens).map((plan) => ({ plan, stepId: x.ex.owners[plan.index] ?? '', tokens: plan.tokens }));
+  const exampleOptions = { policy, historyTokens, warnTokens, perAction, castOnly, reasoning: opts.openai?.reasoning === 'field', maxTokens: opts.maxTokens, includeSummaries: opts.includeSummaries };
+
+  // A dry run, and the refuse policy's check before anything is written, make the pass
+  // with nothing to write to.
+  if (opts.dryRun || policy.unlabelled === 'refuse') {
+    const plan = await examplePass(prepared, exampleOptions, new Redactor(opts.secrets), null, checkAbort);
+    const manifest = planManifest(opts, formats, policy, prepared, plan, { historyTokens, warnTokens });
+    if (policy.unlabelled === 'refuse' && manifest.counts.unlabelled > 0 && !opts.dryRun) {
+      throw new ApolloError('BAD_REQUEST', `${manifest.counts.unlabelled} action(s) are unreviewed and the policy refuses to export them: label them, or choose to train or skip unreviewed actions`, { unlabelled: manifest.counts.unlabelled });
     }
+    if (opts.dryRun) return { dir: outDir, manifest, redactions: plan.log.list(), dryRun: true };
   }
 
-  const manifest = planManifest(opts, formats, policy, prepared, planned, ledger, log, { historyTokens, warnTokens, secretMasked });
-  if (policy.unlabelled === 'refuse' && manifest.counts.unlabelled > 0 && !opts.dryRun) {
-    throw new ApolloError('BAD_REQUEST', `${manifest.counts.unlabelled} action(s) are unreviewed and the policy refuses to export them: label them, or choose to train or skip unreviewed actions`, { unlabelled: manifest.counts.unlabelled });
-  }
-  if (opts.dryRun) return { dir: outDir, manifest, redactions: log.list(), dryRun: true };
-
+  // Progress counts the actions on the exported paths (the training files are written
+  // as they are trained), each session's trajectory lines and each recording.
+  const actionsOnPaths = castOnly ? 0 : prepared.reduce((n, p) => n + [...stepBranches(p.traj, p.selected).keys()].filter((id) => p.traj.steps.get(id)?.response).length, 0);
   const nTerm = prepared.reduce((n, p) => n + p.terminals.length, 0);
-  const nLines = planned.length;
-  const nActions = manifest.actions.length;
-  const total = (formats.includes('openai') ? nLines : 0) + (formats.includes('sharegpt') ? nActions : 0) + (formats.includes('mistral') ? nActions : 0)
-    + (formats.includes('trajectory') ? prepared.length : 0) + nTerm * 2 + 8;
+  const total = actionsOnPaths + (formats.includes('trajectory') ? prepared.length : 0) + nTerm * 2 + 8;
   let done = 0;
   const progress = (stage: string, step = 1): void => {
     done += step;
@@ -376,21 +457,6 @@ async function exportBundleOnce(opts: ExportBundleOptions): Promise<ExportBundle
       files.push({ path: file, format: check.format, bytes: out.bytes, sha256: out.sha256(), records: check.records() });
       progress(`validate ${file}`, 0);
     };
-    const writeJsonl = async (file: string, format: ManifestFile['format'], records: Iterable<unknown>, redact: boolean): Promise<void> => {
-      const out = await stage.create(file);
-      const check = new LineCheck(format, { allowReasoning });
-      let line = 0;
-      for (const rec of records) {
-        line++;
-        const clean = redact ? redactor.redactValue(rec, (ptr, kind) => log.add(file, line, ptr, kind)) : rec;
-        const text = JSON.stringify(clean);
-        check.line(text);
-        if (line % 4096 === 0) checkAbort();
-        await out.write(`${text}\n`);
-      }
-      await stage.finish(out);
-      done_(file, check, out);
-    };
     const writeText = async (file: string, format: ManifestFile['format'], text: string): Promise<void> => {
       const out = await stage.create(file);
       out.push(text);
@@ -404,43 +470,56 @@ async function exportBundleOnce(opts: ExportBundleOptions): Promise<ExportBundle
       progress(`validate ${file}`, 0);
     };
 
-    if (formats.includes('openai')) {
-      // Already redacted, message by message, when the plan was made.
-      await writeJsonl(FILE_OPENAI, 'openai', (function* () {
-        for (const x of planned) {
-          yield x.record;
-          progress(`openai ${x.p.input.sessionId}/${x.ex.branchId}`);
+    // ---- the training files, in one pass over the example stream
+    const jsonl = async (file: string, format: ManifestFile['format']): Promise<JsonlOut> => ({ file, out: await stage.create(file), check: new LineCheck(format, { allowReasoning }) });
+    const openai = formats.includes('openai') ? await jsonl(FILE_OPENAI, 'openai') : null;
+    const sharegpt = formats.includes('sharegpt') ? await jsonl(FILE_SHAREGPT, 'sharegpt') : null;
+    const mistral = formats.includes('mistral') ? await jsonl(FILE_MISTRAL, 'mistral') : null;
+    let trainedSoFar = 0;
+    const pass = await examplePass(prepared, exampleOptions, redactor, {
+      async example(x, plans) {
+        // Already redacted, message by message, when the example was taken.
+        if (openai) writeLine(openai, x.record);
+        for (const plan of plans) {
+          const rec = perActionRecord(x.record, plan);
+          if (sharegpt) writeLine(sharegpt, sharegptRecord(rec));
+          if (mistral) writeLine(mistral, mistralRecord(rec));
         }
-      })(), false);
-      await writeText(FILE_AXOLOTL, 'trainer-config', axolotlConfig(FILE_OPENAI, manifest.counts.tokens.longest));
+        for (const w of [openai, sharegpt, mistral]) await w?.out.maybeFlush();
+        const step = Math.min(x.ex.trainedSteps.length, actionsOnPaths - trainedSoFar);
+        trainedSoFar += step;
+        progress(`examples ${x.p.input.sessionId}/${x.ex.branchId}`, step);
+      },
+    }, checkAbort);
+    progress('examples', actionsOnPaths - trainedSoFar);
+    const manifest = planManifest(opts, formats, policy, prepared, pass, { historyTokens, warnTokens });
+    const log = pass.log;
+    for (const w of [openai, sharegpt, mistral]) {
+      if (!w) continue;
+      await stage.finish(w.out);
+      done_(w.file, w.check, w.out);
     }
-    const actionRecords = () => planned.flatMap((x) => x.actions.map((a) => ({ x, a })));
-    if (formats.includes('sharegpt')) {
-      await writeJsonl(FILE_SHAREGPT, 'sharegpt', (function* () {
-        for (const { x, a } of actionRecords()) {
-          yield sharegptRecord(perActionRecord(x.record, a.plan));
-          progress(`sharegpt ${x.p.input.sessionId}/${x.ex.branchId}`);
-        }
-      })(), false);
+    if (openai) await writeText(FILE_AXOLOTL, 'trainer-config', axolotlConfig(FILE_OPENAI, manifest.counts.tokens.longest));
+    if (sharegpt) {
       await writeText(FILE_DATASET_INFO, 'llama-factory-dataset-info', llamaFactoryDatasetInfo(FILE_SHAREGPT));
       const longest = manifest.actions.reduce((m, a) => Math.max(m, a.tokens), 0);
       await writeText(FILE_LLAMAFACTORY, 'trainer-config', llamaFactoryTrainConfig('apollo', longest));
     }
-    if (formats.includes('mistral')) {
-      await writeJsonl(FILE_MISTRAL, 'mistral', (function* () {
-        for (const { x, a } of actionRecords()) {
-          yield mistralRecord(perActionRecord(x.record, a.plan));
-          progress(`mistral ${x.p.input.sessionId}/${x.ex.branchId}`);
-        }
-      })(), false);
-    }
     if (formats.includes('trajectory')) {
-      await writeJsonl(FILE_TRAJECTORY, 'trajectory', (function* () {
-        for (const p of prepared) {
-          yield* trajectoryRecords(p.traj, { sessionId: p.input.sessionId, branchIds: p.selected, policy });
-          progress(`trajectory ${p.input.sessionId}`);
+      const t = await jsonl(FILE_TRAJECTORY, 'trajectory');
+      let line = 0;
+      for (const p of prepared) {
+        for (const rec of trajectoryRecords(p.traj, { sessionId: p.input.sessionId, branchIds: p.selected, policy })) {
+          line++;
+          const n = line;
+          writeLine(t, redactor.redactValue(rec, (ptr, kind) => log.add(FILE_TRAJECTORY, n, ptr, kind)));
+          if (line % 4096 === 0) checkAbort();
+          await t.out.maybeFlush();
         }
-      })(), true);
+        progress(`trajectory ${p.input.sessionId}`);
+      }
+      await stage.finish(t.out);
+      done_(FILE_TRAJECTORY, t.check, t.out);
     }
     if (formats.includes('asciicast')) {
       for (const p of prepared) {
@@ -450,8 +529,8 @@ async function exportBundleOnce(opts: ExportBundleOptions): Promise<ExportBundle
           const check = new LineCheck('asciicast', { allowReasoning });
           let lastReport = 0;
           await writeAsciicast({
-            check: (line) => {
-              check.line(line);
+            checkValue: (v) => {
+              check.value(v);
               if (check.lines % 4096 === 0) checkAbort();
             },
             recordingPath: join(p.dir, 'terminals', `${tid}.out`),
@@ -459,7 +538,7 @@ async function exportBundleOnce(opts: ExportBundleOptions): Promise<ExportBundle
             events: p.input.events,
             terminalId: tid,
             title: `${p.input.sessionId}/${tid}`,
-            write: (s) => out.write(s),
+            out,
             redactor,
             onLine: (line, kinds) => {
               for (const k of kinds) log.add(rel, line, '/2', k);
@@ -520,7 +599,7 @@ async function exportBundleOnce(opts: ExportBundleOptions): Promise<ExportBundle
  * A trained turn that held a secret is not trained (weight 0): the placeholder must
  * never become something the model learns to type.
  */
-function redactExample(p: Prepared, ex: Example, line: number, redactor: Redactor, log: RedactionLog, reasoning: boolean, secretMasked: Set<string>): PlannedExample {
+function redactExample(p: Prepared, ex: Example, line: number, redactor: Redactor, log: RedactionLog, reasoning: boolean, secretMasked: Set<string>): TakenExample {
   const raw = openaiRecord(ex.messages, ex.weights, ex.tools, reasoning ? (i) => {
     const owner = ex.owners[i];
     const r = owner ? p.traj.steps.get(owner)?.response?.reasoning : undefined;
@@ -542,35 +621,23 @@ function redactExample(p: Prepared, ex: Example, line: number, redactor: Redacto
     return value;
   });
   const record: OpenAIRecord = raw.tools ? { messages, tools: raw.tools } : { messages };
-  return { p, ex, record, actions: [] };
+  return { p, ex, record };
 }
 
 
 function planManifest(
-  opts: ExportBundleOptions, formats: ExportFormat[], policy: LabelPolicy, prepared: Prepared[], planned: PlannedExample[], ledger: ExampleLedger,
-  log: RedactionLog, o: { historyTokens: number; warnTokens: number; secretMasked: Set<string> },
+  opts: ExportBundleOptions, formats: ExportFormat[], policy: LabelPolicy, prepared: Prepared[], pass: PassResult,
+  o: { historyTokens: number; warnTokens: number },
 ): Manifest {
-  const secretMasked = o.secretMasked;
-  const counts = emptyCounts(prepared.length, planned.length);
+  const { ledger, log, secretMasked, trajectories, actions } = pass;
+  const counts = emptyCounts(prepared.length, trajectories.length);
   const warnings: string[] = [];
-  const trajectories: ManifestTrajectory[] = planned.map((x, k) => {
-    const assistants = x.record.messages.filter((m) => m.role === 'assistant');
-    const kept = assistants.filter((m) => m.weight === 1).length;
-    const owners = new Set(x.ex.owners.filter((id): id is string => !!id));
-    const unlabelled = x.ex.trainedSteps.filter((id) => ledger.decision(x.p.input.sessionId, id)?.unlabelled).length;
-    const tokens = recordTokenCount(x.record);
-    const overLimit = tokens > o.warnTokens;
-    if (overLimit) counts.tokens.overLimit++;
-    if (x.ex.source === 'reconstructed') counts.reconstructed++;
-    counts.tokens.total += tokens;
-    counts.tokens.longest = Math.max(counts.tokens.longest, tokens);
-    return {
-      line: k + 1, sessionId: x.p.input.sessionId, branchId: x.ex.branchId, branchName: x.p.traj.branches.get(x.ex.branchId)?.name ?? x.ex.branchId,
-      kind: x.ex.kind, context: x.ex.source, steps: owners.size, actions: assistants.length, kept, masked: assistants.length - kept, unlabelled,
-      tokens, overLimit, trainedSteps: [...x.ex.trainedSteps],
-      turnSteps: x.record.messages.flatMap((m, i) => (m.role === 'assistant' ? [x.ex.owners[i] ?? null] : [])),
-    };
-  });
+  for (const t of trajectories) {
+    if (t.overLimit) counts.tokens.overLimit++;
+    if (t.context === 'reconstructed') counts.reconstructed++;
+    counts.tokens.total += t.tokens;
+    counts.tokens.longest = Math.max(counts.tokens.longest, t.tokens);
+  }
   counts.tokens.limit = o.warnTokens;
   if (counts.tokens.overLimit) {
     // With a limit already set the advice to set one is wrong: what is left over is
@@ -583,10 +650,6 @@ function planManifest(
     warnings.push(`${counts.tokens.overLimit} example(s) are longer than ${o.warnTokens} tokens (${TOKENIZER}); trainers with a shorter sequence length drop or cut them: ${advice}`);
   }
   if (counts.reconstructed) warnings.push(`${counts.reconstructed} example(s) come from sessions recorded before the request record: their context was rebuilt by the current prompt code and may differ from what the model saw`);
-  const actions: ManifestAction[] = [];
-  planned.forEach((x, k) => {
-    for (const a of x.actions) actions.push({ line: actions.length + 1, example: k + 1, sessionId: x.p.input.sessionId, branchId: x.ex.branchId, stepId: a.stepId, tokens: a.tokens });
-  });
   counts.actionLines = formats.includes('sharegpt') || formats.includes('mistral') ? actions.length : 0;
 
   const annotators = new Set<string>();

@@ -12,13 +12,25 @@ import { PRIVATE_DIR_MODE, PRIVATE_FILE_MODE } from '../store/private-files';
 import type { ManifestFile } from './bundle';
 import { AsciicastValidator, MAX_ERRORS, validateMistralLine, validateOpenAILine, validateShareGPTLine, type ValidationError } from './validate';
 
-/** Buffered writer, fsync on close; the SHA-256 and length of what it wrote come with it (no read-back). */
+/** Bytes a writer's buffer holds; it is written out once about this much is pending. */
+const CHUNK = 1 << 20;
+
+/**
+ * Buffered writer, fsync on close; the SHA-256 and length of what it wrote come with it
+ * (no read-back). Strings are encoded straight into a reused 1 MiB buffer: an export
+ * streams a gigabyte of text through it, and a joined string plus a fresh Buffer per
+ * megabyte were garbage V8 let pile up to hundreds of MB before collecting it.
+ */
 export class BufferedWriter {
-  private parts: Buffer[] = [];
-  /** Strings pushed since the last Buffer, encoded together. */
-  private text: string[] = [];
-  /** What is buffered: characters of strings plus bytes of Buffers (a flush threshold, not a size). */
-  private len = 0;
+  /** Filled buffers (and Buffers pushed as they are) waiting to be written, in order. */
+  private queued: Buffer[] = [];
+  private queuedBytes = 0;
+  private cur: Buffer = Buffer.allocUnsafe(CHUNK);
+  private used = 0;
+  /** CHUNK buffers already written out, reused for the next ones (at most two are ever needed). */
+  private spares: Buffer[] = [];
+  /** The queued slices of our own buffers (never a Buffer a caller pushed). */
+  private readonly ours = new WeakSet<Buffer>();
   private readonly hash = createHash('sha256');
   /** Bytes written so far. */
   bytes = 0;
@@ -36,17 +48,42 @@ export class BufferedWriter {
 
   /** Buffer `s` (a Buffer is kept as it is: copy one that will be reused). */
   push(s: string | Buffer): void {
-    if (typeof s === 'string') this.text.push(s);
-    else {
-      this.settleText();
-      this.parts.push(s);
+    if (typeof s !== 'string') {
+      this.seal();
+      this.queue(s);
+      return;
     }
-    this.len += s.length;
+    const room = CHUNK - this.used;
+    // UTF-8 takes at most 3 bytes per UTF-16 unit; count exactly only when that may not fit.
+    const need = s.length * 3 <= room ? 0 : Buffer.byteLength(s, 'utf8');
+    if (need > room) {
+      this.seal();
+      if (need > CHUNK) {
+        this.queue(Buffer.from(s, 'utf8'));
+        return;
+      }
+    }
+    this.used += this.cur.write(s, this.used, 'utf8');
+  }
+
+  private queue(b: Buffer): void {
+    this.queued.push(b);
+    this.queuedBytes += b.length;
+  }
+
+  /** Queue what the current buffer holds and start a fresh one. */
+  private seal(): void {
+    if (this.used === 0) return;
+    const filled = this.cur.subarray(0, this.used);
+    this.ours.add(filled);
+    this.queue(filled);
+    this.cur = this.spares.pop() ?? Buffer.allocUnsafe(CHUNK);
+    this.used = 0;
   }
 
   /** Write the buffer out once it holds about 1 MiB. */
   async maybeFlush(): Promise<void> {
-    if (this.len >= 1 << 20) await this.flush();
+    if (this.used + this.queuedBytes >= CHUNK) await this.flush();
   }
 
   async write(s: string | Buffer): Promise<void> {
@@ -54,23 +91,20 @@ export class BufferedWriter {
     await this.maybeFlush();
   }
 
-  private settleText(): void {
-    if (!this.text.length) return;
-    this.parts.push(Buffer.from(this.text.join(''), 'utf8'));
-    this.text = [];
-  }
-
   private async flush(): Promise<void> {
-    this.settleText();
-    if (!this.parts.length) return;
-    const buf = this.parts.length === 1 ? this.parts[0]! : Buffer.concat(this.parts);
-    this.parts = [];
-    this.len = 0;
-    this.hash.update(buf);
-    this.bytes += buf.length;
-    for (let off = 0; off < buf.length;) {
-      const { bytesWritten } = await this.fh.write(buf, off, buf.length - off, null);
-      off += bytesWritten;
+    this.seal();
+    const bufs = this.queued;
+    this.queued = [];
+    this.queuedBytes = 0;
+    for (const buf of bufs) {
+      this.hash.update(buf);
+      this.bytes += buf.length;
+      for (let off = 0; off < buf.length;) {
+        const { bytesWritten } = await this.fh.write(buf, off, buf.length - off, null);
+        off += bytesWritten;
+      }
+      // Written: a whole CHUNK buffer of ours can take the next megabyte.
+      if (this.ours.has(buf) && this.spares.length < 2) this.spares.push(Buffer.from(buf.buffer, buf.byteOffset, CHUNK));
     }
   }
 
@@ -187,6 +221,13 @@ export class LineCheck {
   line(l: string): void {
     const n = ++this.lines;
     if (this.errors.length < MAX_ERRORS) this.check(l, n);
+  }
+
+  /** An asciicast line given as the value JSON.stringify encoded into it (see AsciicastValidator.value). */
+  value(v: unknown): void {
+    if (!this.cast) throw new Error(`LineCheck.value: ${this.format} lines are checked as text`);
+    this.lines++;
+    this.cast.value(v);
   }
 
   /** The errors, once every line was given; `unterminated`: the file does not end with a newline. */

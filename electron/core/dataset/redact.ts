@@ -725,7 +725,11 @@ export class StreamRedactor<M> {
 
   private process(final: boolean): void {
     const ctx = this.context.length;
-    const text = this.context + this.pending.map((p) => p.data).join('');
+    // One join, context included: `context + joined` would be a second megabyte-sized
+    // copy (flattened for the regexes), garbage V8 collects late.
+    const parts: string[] = [this.context];
+    for (const p of this.pending) parts.push(p.data);
+    const text = parts.join('');
     let cut = final ? text.length : text.length - this.overlap;
     const ms: SecretMatch[] = [];
     for (const m of this.redactor.findWithContext(text)) {
