@@ -628,6 +628,16 @@ describe('apollo merge', () => {
     expect((await apollo(['merge', bundles.alice])).code).toBe(2);
   });
 
+  it('manual with --settlements: an earlier merge\'s settlements settle the same conflicts', async () => {
+    const settlements = (['M2', 'M4', 'M5', 'A1'] as const).map((m) => ({ sessionId: 'lab', stepId: ids[m], label: 'keep' as const }));
+    const earlier = await merge([bundles.alice, bundles.bob, bundles.carol], { policy: { kind: 'manual' }, settlements });
+    const out = join(root, 'cli', 'resettled');
+    const r = await apollo(['merge', bundles.alice, bundles.bob, bundles.carol, '--out', out, '--policy', 'manual', '--settlements', join(earlier.dir, 'merge-report.json')]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain(`conflict lab/${ids.M4} (main): alice keep, bob mask [error], carol mask [error] → keep (manual)`);
+    expect(await text(out, 'openai.jsonl')).toBe(await text(earlier.dir, 'openai.jsonl'));
+  });
+
   it('exits 1 naming a tampered bundle', async () => {
     const bad = join(root, 'bundles', 'cli-tampered');
     await cp(bundles.alice, bad, { recursive: true });
