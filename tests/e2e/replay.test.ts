@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CLI, launchBrowser, requireBuild, startServer, waitFor, type Server } from './harness';
+import { CLI, createSession, launchBrowser, requireBuild, startServer, waitFor, type Server } from './harness';
 
 const SHOTS = process.env.APOLLO_SHOTS ?? '/tmp';
 
@@ -147,4 +147,34 @@ describe('terminal replay', () => {
       await page.close();
     });
   }
+
+  it('replays a live terminal from its recording while it runs, and the new output after another play', async () => {
+    const page = await browser.newPage({ viewport: { width: 1280, height: 720 } });
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    await page.goto(server.url);
+    await createSession(page, 'live replay', root);
+    const type = async (line: string) => {
+      await page.locator('.terminal-pane:not(.hidden) [data-testid="terminal"] .xterm-screen').click();
+      await page.keyboard.type(line);
+      await page.keyboard.press('Enter');
+    };
+    await type('for i in 1 2 3; do echo live-$i; done');
+    await waitFor(async () => /live-3/.test(await page.locator('[data-testid="terminal"] .xterm-rows').innerText()), 'the live output');
+    await page.getByTestId('replay-toggle').click();
+    await page.getByTestId('replay-speed').selectOption('64');
+    await page.getByTestId('replay-play').click();
+    await waitFor(async () => (await page.getByTestId('replay-status').innerText()).includes('End of the recording'), 'the end so far');
+    expect(await replayText(page)).toMatch(/live-1\s+live-2\s+live-3/);
+    // More output in the live terminal: closed and the live view back, then replayed again.
+    await page.getByTestId('replay-close').click();
+    await type('echo later-$((6*7))');
+    await waitFor(async () => /later-42/.test(await page.locator('[data-testid="terminal"] .xterm-rows').innerText()), 'more live output');
+    await page.getByTestId('replay-toggle').click();
+    await page.getByTestId('replay-speed').selectOption('64');
+    await page.getByTestId('replay-play').click();
+    await waitText(page, /later-42/, 'the new output replayed');
+    expect(errors).toEqual([]);
+    await page.close();
+  });
 });

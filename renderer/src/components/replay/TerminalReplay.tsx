@@ -13,6 +13,7 @@ import './replay.css';
 
 /** A scrub settles this long after the last move before it seeks (dragging asks for one screen, not hundreds). */
 const SCRUB_SETTLE_MS = 120;
+const LIVE_INFO_MS = 5000;
 
 export function TerminalReplay({ sessionId, terminalId, onClose }: { sessionId: string; terminalId: string; onClose(): void }) {
   const transport = useTransport();
@@ -76,6 +77,16 @@ export function TerminalReplay({ sessionId, terminalId, onClose }: { sessionId: 
       term.dispose();
     };
   }, [transport, sessionId, terminalId]);
+
+  // A live terminal's recording grows: its span and steps are asked for again now and then.
+  const live = info?.live ?? false;
+  useEffect(() => {
+    if (!live) return;
+    const timer = setInterval(() => {
+      transport.request('terminal.replayInfo', { sessionId, terminalId }).then(setInfo, () => undefined);
+    }, LIVE_INFO_MS);
+    return () => clearInterval(timer);
+  }, [live, transport, sessionId, terminalId]);
 
   const startTs = info?.startTs ?? 0;
   const duration = info && info.endTs !== null && info.startTs !== null ? Math.max(1, info.endTs - info.startTs) : 1;
