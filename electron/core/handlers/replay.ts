@@ -48,22 +48,26 @@ export function replayHandlers(core: ApolloCore): HandlerMap {
       const frames: ReplayFrame[] = [];
       let pos = from + skip;
       const stop = from + buf.length;
-      let ts = (await index.timeAt(pos)) ?? 0;
-      while (pos < stop && frames.length < MAX_FRAMES) {
-        const r = await index.atOffset(pos);
-        let end = stop;
-        if (r && r.offset <= pos && r.offset + r.length > pos) {
-          ts = r.ts;
-          end = Math.min(stop, r.offset + r.length);
-        } else {
-          // Output the index missed (a gap): the rest of the window at the time before it.
-          const next = await index.atOffset(stop);
-          if (next && next.offset > pos) end = next.offset;
-        }
+      const push = (ts: number, end: number) => {
         frames.push({ ts, offset: pos, text: decoder.write(buf.subarray(pos - from, end - from)) });
         pos = end;
+      };
+      // The window's batches in one search and a sequential read of the index.
+      const recs = pos < stop ? await index.recordsFrom(pos, MAX_FRAMES + 1) : [];
+      let ts = recs[0] && recs[0].offset <= pos ? recs[0].ts : ((await index.timeAt(pos)) ?? 0);
+      for (const r of recs) {
+        if (pos >= stop || frames.length >= MAX_FRAMES) break;
+        // Output the index missed (a gap) is played at the time before it.
+        if (r.offset > pos) push(ts, Math.min(stop, r.offset));
+        if (pos >= stop) break;
+        ts = r.ts;
+        const end = Math.min(stop, r.offset + r.length);
+        if (end > pos) push(ts, end);
       }
-      const end = pos;
+      // Output past the last batch the index has (not indexed yet).
+      if (pos < stop && frames.length < MAX_FRAMES && recs.length <= MAX_FRAMES) push(ts, stop);
+      // Stopped short at MAX_FRAMES: a character the last batch cut is held by the decoder; the next window starts on it.
+      const end = pos < stop ? from + utf8SafeEnd(buf.subarray(0, pos - from)) : pos;
       const sizes = sizeChanges(s.events, terminalId).filter((c) => c.offset > from && c.offset < end);
       return { sessionId, terminalId, start: from + skip, end, frames, sizes, atEnd: end >= rec.size };
     },

@@ -613,6 +613,17 @@ export class TimingIndex {
     return r ? r.ts : null;
   }
 
+  /**
+   * Up to `max` consecutive records from the one holding byte `offset` (else the first
+   * after it) on, in offset order: a replay's window, one search and then sequential reads.
+   */
+  async recordsFrom(offset: number, max: number): Promise<TimingRecord[]> {
+    let i = await this.search((r) => r.offset + r.length > offset);
+    const out: TimingRecord[] = [];
+    for (; i < this.count && out.length < max; i++) out.push(await this.record(i));
+    return out;
+  }
+
   /** Every record in offset order, in blocks (a snapshot of the index as it is when called). */
   async *blocks(): AsyncGenerator<TimingRecord[]> {
     await this.settle();
