@@ -65,7 +65,9 @@ describe.skipIf(!!why)('ssh terminals kept in tmux', () => {
     ws = await Workspace.open(wsHome);
     pty = new PtyHost({ resourcesDir: resolve('resources'), events: { data: () => undefined, changed: () => undefined } });
   });
+  let holder: string | null = null;
   afterAll(async () => {
+    if (holder) await promisify(execFile)('tmux', ['-L', 'apollo', 'kill-session', '-t', `=${holder}`]).catch(() => undefined);
     await pty?.dispose();
     await ws?.close();
     await sshd?.close();
@@ -82,8 +84,12 @@ describe.skipIf(!!why)('ssh terminals kept in tmux', () => {
     expect((await env.describe()).tmux).toBe(true);
 
     // The shell runs in tmux; its marks (exit code, directory) still reach the terminal.
-    const first = await run('run_command', { session_id: 'main', command: 'echo "in tmux: ${TMUX:+yes}"; mkdir -p sub; cd sub; (exit 4)' });
-    expect(first).toMatchObject({ exit_code: 4, output: 'in tmux: yes' });
+    // Its environment is this connection's, not that of whichever connection started the
+    // tmux server (here: one with another HOME, still running).
+    await promisify(execFile)('tmux', ['-L', 'apollo', '-f', '/dev/null', 'new-session', '-d', '-s', `holder-${process.pid}`, 'sleep 120'], { env: { ...process.env, HOME: '/nonexistent' } });
+    holder = `holder-${process.pid}`;
+    const first = await run('run_command', { session_id: 'main', command: 'echo "in tmux: ${TMUX:+yes} $HOME"; mkdir -p sub; cd sub; (exit 4)' });
+    expect(first).toMatchObject({ exit_code: 4, output: `in tmux: yes ${sshd.home}` });
     const t1 = pty.get(session.id, 'main');
     expect(t1.shellCwd()).toBe(join(work, 'sub'));
     const name = tmuxSessionName(session.id, 'main');

@@ -70,7 +70,10 @@ export function persistStartScript(p: PersistPaths, launcher: string, nonce: str
   const shellName = shell.replace(/^.*\//, '');
   const t = `=${p.name}:`;
   // The pane waits (at most ~5 s) until its output is piped, so the first prompt is in the log.
-  const wait = `i=0; until [ "$(tmux display -p '#{pane_pipe}')" = 1 ] || [ $i -ge 250 ]; do i=$((i+1)); sleep 0.02; done; exec sh ${shq(launcher)}`;
+  // A tmux server outlives the connection that started it, and new panes get its
+  // environment: this connection's (HOME, PATH, SSH_AUTH_SOCK...) is handed over instead.
+  const envFile = `${p.log.replace(/\.log$/, '')}.env`;
+  const wait = `. ${shq(envFile)}; rm -f -- ${shq(envFile)}; i=0; until [ "$(tmux display -p '#{pane_pipe}')" = 1 ] || [ $i -ge 250 ]; do i=$((i+1)); sleep 0.02; done; exec sh ${shq(launcher)}`;
   // tmux runs it with the user's shell: sh -c keeps the syntax POSIX.
   const pane = `sh -c ${shq(wait)}`;
   return [
@@ -84,6 +87,7 @@ export function persistStartScript(p: PersistPaths, launcher: string, nonce: str
     'fi',
     `printf '%s' ${shq(nonce)} > ${shq(p.nonceFile)} || exit 13`,
     `: > ${shq(p.log)} || exit 13`,
+    `export -p > ${shq(envFile)} || exit 13`,
     `${tmux} -f /dev/null new-session -d -s ${shq(p.name)} -x 120 -y 30 ${shq(pane)} \\; ` +
       `pipe-pane -t ${shq(t)} -o ${shq(`exec cat >> ${shq(p.log)}`)} \\; ` +
       SERVER_OPTIONS.map((o) => `set-option -g ${o}`).join(' \\; ') +

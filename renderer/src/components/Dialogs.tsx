@@ -1,6 +1,7 @@
 // The app's modal dialogs, driven by `ui.dialog` in the store.
-import { useState } from 'react';
-import { useApp, useEnv } from '../context';
+import { useEffect, useState } from 'react';
+import type { EnvironmentInfo } from '../../../shared/contract/environments';
+import { useApp, useEnv, useTransport } from '../context';
 import { describeError, type Outcome } from '../lib/errors';
 import { parseCommandLine, type ParsedCommand } from '../lib/shellwords';
 import { countRunning, selectTerminals } from '../store/terminals';
@@ -71,12 +72,15 @@ function NewSessionDialog() {
   const [name, setName] = useState('');
   const [cwd, setCwd] = useState('');
   const [command, setCommand] = useState('');
+  const [environment, setEnvironment] = useState('local');
+  const environments = useEnvironmentList();
+  const chosen = environments?.find((e) => e.spec.name === environment);
   const { busy, error, setError, run } = useSubmit();
 
   const submit = () =>
     run(async () => {
       const parsed = parse(command);
-      return parsed.ok ? createSession({ name, cwd, command: parsed.value }) : parsed;
+      return parsed.ok ? createSession({ name, cwd, command: parsed.value, environment }) : parsed;
     }, closeDialog);
 
   return (
@@ -92,7 +96,23 @@ function NewSessionDialog() {
       <Field label="Name">
         <input autoFocus data-testid="session-name-input" value={name} maxLength={200} placeholder="e.g. cifar-resnet sweep" onChange={(e) => setName(e.target.value)} />
       </Field>
-      <CwdField value={cwd} onChange={setCwd} testId="session-cwd-input" placeholder="defaults to the host's home directory" />
+      {environments && environments.length > 1 && (
+        <Field label="Environment" hint={chosen && chosen.spec.kind !== 'local' ? `Terminals, files and checkpoints are in ${chosen.target}; the working directory is a folder there.` : 'Profiles are kept in Settings → Environments.'}>
+          <select data-testid="session-environment" value={environment} onChange={(e) => setEnvironment(e.target.value)}>
+            {environments.map((e) => (
+              <option key={e.spec.name} value={e.spec.name}>
+                {e.spec.kind === 'local' ? 'This machine' : `${e.spec.name} — ${e.target}`}
+              </option>
+            ))}
+          </select>
+        </Field>
+      )}
+      <CwdField
+        value={cwd}
+        onChange={setCwd}
+        testId="session-cwd-input"
+        placeholder={chosen && chosen.spec.kind !== 'local' ? `defaults to ${chosen.spec.workdir ?? `the home folder in ${chosen.spec.name}`}` : "defaults to the host's home directory"}
+      />
       <CommandField
         label="Command for the first terminal"
         value={command}
@@ -105,6 +125,23 @@ function NewSessionDialog() {
       />
     </FormDialog>
   );
+}
+
+/** The environment profiles (this machine first), or null while they load (or when the host cannot say). */
+function useEnvironmentList(): EnvironmentInfo[] | null {
+  const transport = useTransport();
+  const [list, setList] = useState<EnvironmentInfo[] | null>(null);
+  useEffect(() => {
+    let live = true;
+    transport.request('environments.list', {}).then(
+      (r) => live && setList(r.environments),
+      () => undefined, // no picker: the session works on this machine, as before
+    );
+    return () => {
+      live = false;
+    };
+  }, [transport]);
+  return list;
 }
 
 function DeleteSessionDialog({ sessionId }: { sessionId: string }) {

@@ -11,6 +11,8 @@ export interface NewSessionInput {
   cwd: string;
   /** Command line for the first terminal; empty = login shell. Already parsed. */
   command?: { command: string; args: string[] };
+  /** An environment profile to work in (absent or "local": this machine); `cwd` is then a folder there. */
+  environment?: string;
 }
 
 export interface SessionsSlice {
@@ -117,6 +119,7 @@ export const createSessionsSlice =
       };
       if (input.name.trim()) args.name = input.name.trim();
       if (input.cwd.trim()) args.cwd = input.cwd.trim();
+      if (input.environment && input.environment !== 'local') args.environment = input.environment;
       try {
         const s = await transport.request('sessions.create', args);
         // A failure of an earlier attempt is stale now (its toast stayed for a minute over the Send button).
