@@ -22,8 +22,11 @@
 // Everything is written into `<outDir>.tmp-<random>` beside the target, each file
 // validated and hashed line by line as it is written (the same checks a read-back
 // would run, without reading 1 GB back), fsync'd, then renamed to `outDir` in one step.
-// Per-action lines (sharegpt, mistral) are planned (where each starts, its tokens)
-// and built one at a time as they are written, never all held at once. An export of
+// The training files are written in one pass over the example stream: each example
+// is taken (built, redacted, counted), its openai line and its per-action lines
+// (sharegpt, mistral: planned, then built one at a time) are written, and it is
+// dropped, so the export holds one example, never the session's. The manifest keeps
+// only what it says of each. A dry run is the same pass with nothing to write to. An export of
 // recordings only (asciicast) builds no example: its manifest lists no trajectories or
 // action lines and counts no tokens (nothing in it is trained). On abort, a validation failure
 // or any error the temporary folder is removed, so either a complete bundle exists or
