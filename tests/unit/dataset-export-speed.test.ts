@@ -112,6 +112,16 @@ describe('export speed work, same answers', () => {
     expect(messageTokens(changed)).toBe(3 + countTokens(changed.content));
   });
 
+  it('text holding a special token is counted as text, so a session that printed one still exports', async () => {
+    const special = 'tokenizer_config.json: {"eos_token": "<|endoftext|>", "bos": "<|im_start|>"}';
+    expect(() => countTokens(special)).toThrow(/special token/);
+    expect(messageTokens({ role: 'tool', content: special })).toBe(3 + countTokens(special, { disallowedSpecial: new Set() }));
+    const events = realisticSession({ plant: { output: special } }).events;
+    const r = await exportBundle({ home: join(root, 'home-special'), sessions: [{ sessionId: 'S1', events, sessionDir: join(root, 'none') }], outDir: join(root, 'special'), formats: ['openai'], secrets: [], appVersion: 'x' });
+    expect(await readFile(join(root, 'special', 'openai.jsonl'), 'utf8')).toContain('<|endoftext|>');
+    expect(r.manifest.counts.tokens.total).toBeGreaterThan(0);
+  });
+
   it('an export of recordings only builds no example and writes the recordings a full export writes', async () => {
     const events = realisticSession().events;
     const dir = join(root, 'home', 'sessions', 'S1');

@@ -26,11 +26,23 @@ const byText = new Map<string, number>();
 const SHORT = 24;
 const LIMIT = 500_000;
 
+/**
+ * Special-token text (`<|endoftext|>`, `<|im_start|>`) is counted as the text it is:
+ * gpt-tokenizer's default throws on it, and an agent that printed a tokenizer config
+ * or a dataset then made its whole session impossible to export. This also skips the
+ * scan for special tokens over every text counted.
+ */
+const AS_TEXT = { disallowedSpecial: new Set<string>() };
+
+function count(s: string): number {
+  return countTokens(s, AS_TEXT);
+}
+
 function countText(s: string): number {
-  if (s.length < SHORT) return countTokens(s);
+  if (s.length < SHORT) return count(s);
   let n = byText.get(s);
   if (n === undefined) {
-    n = countTokens(s);
+    n = count(s);
     if (byText.size >= LIMIT) byText.clear();
     byText.set(s, n);
   }
