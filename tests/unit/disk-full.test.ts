@@ -152,11 +152,18 @@ describe.each(DISK_KINDS)('commands on a full disk (%s) answer what is durable',
         await until(() => term.info().recordingBlocked !== undefined, 20_000, 'the recording to block');
         expect(term.flowState().ptyPaused).toBe(true);
         await until(() => notices.some((n) => n.level === 'error' && /Disk full: the output of terminal out cannot be recorded/.test(n.message)), 5000, 'the notice');
-        // Paused: once the pty's buffer is full the program waits, printing nothing more.
-        await new Promise((r) => setTimeout(r, 1500));
-        const seen = term.recordedBytes();
-        await new Promise((r) => setTimeout(r, 1000));
+        // Paused: the pty is no longer read, so once what was in flight has arrived the
+        // program waits, printing nothing more (it would print ~170 KB in a few seconds).
+        let seen = -1;
+        let since = Date.now();
+        await until(() => {
+          const now = term.recordedBytes();
+          if (now !== seen) [seen, since] = [now, Date.now()];
+          return Date.now() - since >= 300;
+        }, 10_000, 'the output to stop');
+        await new Promise((r) => setTimeout(r, 500)); // a window to show that nothing more comes
         expect(term.recordedBytes()).toBe(seen);
+        expect(seen).toBeLessThan(100_000); // of ~170 KB: it stopped early, it did not finish
         expect(term.info().status).toBe('running');
 
         await free();
