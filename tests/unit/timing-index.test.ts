@@ -3,7 +3,7 @@
 // torn and corrupt lines, clocks that step back), while written incrementally and
 // after reopening; old sessions convert on open without touching their JSONL; a torn,
 // lagging or mismatched index and a recording cut short are repaired and reported.
-import { appendFile, mkdtemp, readdir, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
+import { appendFile, mkdtemp, open, readdir, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -187,9 +187,11 @@ describe('timing index', () => {
     const dir = await fresh();
     const idx = await TimingIndex.open(dir, 't', { write: true });
     let jsonl = '';
+    // One handle for the 10,000 lines (as the recording appends them), not an open and close each.
+    const file = await open(join(dir, 't.timing.jsonl'), 'a');
     const add = async (ts: number, offset: number, length: number): Promise<void> => {
       const line = `[${ts},${offset},${length}]\n`;
-      await appendFile(join(dir, 't.timing.jsonl'), line);
+      await file.write(line);
       jsonl += line;
       idx.append(ts, offset, length, Buffer.byteLength(jsonl));
     };
@@ -202,6 +204,7 @@ describe('timing index', () => {
     // Cut back to byte 1,050: nearly every record goes, most of them only in the file.
     await add(50_000, 1050, 0);
     for (let i = 0; i < 20; i++) await add(60_000 + i, 1050 + i * 10, 10);
+    await file.close();
     await expectSameAnswers(idx, parseTiming(jsonl), 51);
     await idx.close();
     const again = await TimingIndex.open(dir, 't', { write: true });
