@@ -4,8 +4,15 @@
 // a real BPE whose counts are within a few percent of those families on English text
 // and code, and it is exact for GPT-4o-family models. The manifest names the
 // encoding so nobody mistakes the figures for the target model's own.
-import { countTokens } from 'gpt-tokenizer/encoding/o200k_base';
+import { createRequire } from 'node:module';
 import type { WireMessage } from '../../../shared/events';
+
+type CountTokens = typeof import('gpt-tokenizer/encoding/o200k_base').countTokens;
+/**
+ * Loaded on the first count: its ranks take ~0.1 s to load, which every `apollo`
+ * command and host start paid although most never count a token.
+ */
+let countTokens: CountTokens | null = null;
 
 export const TOKENIZER = 'o200k_base (gpt-tokenizer)';
 
@@ -35,6 +42,7 @@ const LIMIT = 500_000;
 const AS_TEXT = { disallowedSpecial: new Set<string>() };
 
 function count(s: string): number {
+  countTokens ??= (createRequire(import.meta.url)('gpt-tokenizer/encoding/o200k_base') as { countTokens: CountTokens }).countTokens;
   return countTokens(s, AS_TEXT);
 }
 
