@@ -132,7 +132,7 @@ describe.skipIf(!!why)('apollo env with a real sshd', () => {
     expect(log.filter((e) => e.type === 'checkpoint.taken')).toHaveLength(3);
     expect((await stat(join(sshd.home, '.apollo-state', 'checkpoints', id, 'HEAD'))).isFile()).toBe(true);
     const bad = await apollo(['rollout', '--env', 'gpu', '--cwd', 'relative/dir', '--task', 't', '--base-url', llm.url, '--model', 'm', '--home', home]);
-    expect(bad.code).toBe(2);
+    expect(bad.code, bad.out).toBe(2);
     expect(bad.out).toMatch(/--cwd must be an absolute path \(or ~\/\.\.\.\) in environment gpu/);
   });
 });
