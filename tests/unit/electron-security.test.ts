@@ -146,12 +146,19 @@ describe('key store', () => {
     ]);
     const text = read('electron/main/keychain.ts');
     expect(text).toMatch(/kind: choice\.use,/);
-    // Every encryption and decryption comes after the method's `if (!available())` (memory) branch.
+    // Every encryption and decryption comes after a check that safeStorage really
+    // encrypts: an API key's after its method's `if (!available())` (memory) branch,
+    // the signing key's after keychainSigningStore falls back to the owner-only file.
     const crypto = calls(kc, /^safeStorage\.(en|de)cryptString$/);
-    expect(crypto.length).toBe(2);
+    expect(crypto.length).toBe(4);
     for (const c of crypto) {
       const before = kc.text.slice(0, c.getStart());
-      expect(before.lastIndexOf('if (!available())')).toBeGreaterThan(before.lastIndexOf('async '));
+      if (enclosingFunction(c) === 'keychainSigningStore') {
+        const start = functionNamed(kc, 'keychainSigningStore').getStart();
+        expect(before.slice(start)).toContain("if (keychainChoice().use !== 'keychain') return fileKeyStore(home);");
+      } else {
+        expect(before.lastIndexOf('if (!available())')).toBeGreaterThan(before.lastIndexOf('async '));
+      }
     }
     // The notice reaches Settings through app.info.
     expect(read('electron/core/handlers/sessions.ts')).toMatch(/keyStore: notice \? \{ kind, notice \} : \{ kind \}/);
