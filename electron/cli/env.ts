@@ -50,7 +50,7 @@ export const envCommand: CliCommand = {
     const home = resolveHome(v.home as string | undefined);
     if (verb === 'list') {
       if (name) throw new UsageError(`unexpected argument "${name}"`);
-      const specs = await withProfiles(home, false, async (p) => p.list());
+      const specs = await withProfiles(home, 'read', async (p) => p.list());
       if (v.json) console.log(JSON.stringify(specs, null, 2));
       else for (const s of specs) console.log(`${s.name}\t${s.kind}\t${describeEnvTarget(s)}${s.workdir ? `\tworkdir ${s.workdir}` : ''}`);
       return 0;
@@ -58,18 +58,18 @@ export const envCommand: CliCommand = {
     if (!name) throw new UsageError(`${verb ? `env ${verb}` : 'env'} needs a NAME${verb ? '' : ' (and add, list, test or remove)'}`);
     if (verb === 'add') {
       const spec = specFrom(name, v);
-      const saved = await withProfiles(home, true, (p) => p.save(spec));
+      const saved = await withProfiles(home, 'create', (p) => p.save(spec));
       console.log(`environment ${saved.name}: ${describeEnvTarget(saved)}${saved.workdir ? `, workdir ${saved.workdir}` : ''}`);
       console.log(`check it with: apollo env test ${saved.name}`);
       return 0;
     }
     if (verb === 'remove') {
-      await withProfiles(home, true, (p) => p.remove(name));
+      await withProfiles(home, 'existing', (p) => p.remove(name));
       console.log(`environment ${name} removed`);
       return 0;
     }
     if (verb === 'test') {
-      const spec = await withProfiles(home, false, async (p) => p.get(name));
+      const spec = await withProfiles(home, 'read', async (p) => p.get(name));
       const r = await testEnvironment(spec);
       for (const line of r.lines) console.log(line);
       if (r.error) console.error(`apollo env test: ${r.error}`);
@@ -81,12 +81,13 @@ export const envCommand: CliCommand = {
 
 /**
  * Run `fn` on the workspace's environment profiles: writing through the core every
- * writing command drives (its lock held; a new --home is made and said), reading
- * read-only (no lock, nothing written, beside a running app or server).
+ * writing command drives (its lock held; `add` makes a new --home and says so,
+ * `remove` refuses a missing one: there is nothing to remove), reading read-only
+ * (no lock, nothing written, beside a running app or server).
  */
-async function withProfiles<T>(home: string, write: boolean, fn: (p: EnvProfiles) => Promise<T>): Promise<T> {
-  if (write) {
-    const core = await openCore({ home }, undefined, { create: true });
+async function withProfiles<T>(home: string, mode: 'read' | 'create' | 'existing', fn: (p: EnvProfiles) => Promise<T>): Promise<T> {
+  if (mode !== 'read') {
+    const core = await openCore({ home }, undefined, { create: mode === 'create' });
     try {
       return await fn(new EnvProfiles(core.ws));
     } finally {

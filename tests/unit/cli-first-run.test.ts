@@ -57,6 +57,11 @@ describe('read-only commands', () => {
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/There is no workspace at .*nonexistent\/deep\/dir \(the folder does not exist\)/);
     expect(existsSync(join(dir, 'nonexistent'))).toBe(false);
+    // A command that writes makes no workspace it was not asked for (env add may; remove has nothing to remove).
+    const removed = await apollo(['env', 'remove', 'gpu', '--home', missing]);
+    expect(removed.code).toBe(1);
+    expect(removed.stderr).toMatch(/There is no workspace at .*nonexistent\/deep\/dir/);
+    expect(existsSync(join(dir, 'nonexistent'))).toBe(false);
 
     const fresh = join(dir, 'fresh');
     await mkdir(fresh);
