@@ -77,7 +77,7 @@ describe('UiStream batching', () => {
     vi.useRealTimers();
   });
 
-  const flow = (o: Partial<FlowOptions> = {}): FlowOptions => ({ batchMs: 1000, batchBytes: 1, highWatermark: 1 << 30, lowWatermark: 0, stallMs: 1 << 30, ...o });
+  const flow = (o: Partial<FlowOptions> = {}): FlowOptions => ({ batchMs: 1000, batchBytes: 1, highWatermark: 1 << 30, lowWatermark: 0, stallMs: 1 << 30, rejoinMs: 0, ...o });
 
   it('never splits a UTF-8 character between data events, for any chunk boundaries', () => {
     const text = 'a€😀b€€😀😀ü';
@@ -147,7 +147,7 @@ describe('UiStream flow control', () => {
   it('pauses at the high watermark, resumes at the low one, resets on detach', () => {
     const pressure: boolean[] = [];
     const out: UiBatch[] = [];
-    const s = new UiStream({ batchMs: 1000, batchBytes: 100, highWatermark: 300, lowWatermark: 100, stallMs: 1 << 30 }, (b) => out.push(b), (p) => pressure.push(p));
+    const s = new UiStream({ batchMs: 1000, batchBytes: 100, highWatermark: 300, lowWatermark: 100, stallMs: 1 << 30, rejoinMs: 0 }, (b) => out.push(b), (p) => pressure.push(p));
     s.attach();
     let off = 0;
     const push = (n: number) => {
@@ -173,25 +173,24 @@ describe('UiStream flow control', () => {
     expect(s.unackedBytes).toBe(0);
   });
 
-  it('treats a UI that never acks as stuck: resumes, skips output, resyncs with a gap', () => {
+  it('waits for a UI at most stallMs at a time (progress does not extend it), then skips it until it catches up, past a gap', () => {
     vi.useFakeTimers();
     const pressure: boolean[] = [];
     const out: UiBatch[] = [];
-    const s = new UiStream({ batchMs: 1000, batchBytes: 100, highWatermark: 200, lowWatermark: 50, stallMs: 500 }, (b) => out.push(b), (p) => pressure.push(p));
+    const s = new UiStream({ batchMs: 1000, batchBytes: 100, highWatermark: 200, lowWatermark: 50, stallMs: 500, rejoinMs: 0 }, (b) => out.push(b), (p) => pressure.push(p));
     s.attach();
     s.push(Buffer.alloc(100, 0x61), 0);
     s.push(Buffer.alloc(100, 0x61), 100);
     expect(pressure).toEqual([true]);
     vi.advanceTimersByTime(400);
-    s.ack(10); // progress re-arms the stall timer
-    vi.advanceTimersByTime(400);
+    s.ack(10); // slower than the program: the wait is not extended
     expect(s.isLagging).toBe(false);
-    vi.advanceTimersByTime(200);
+    vi.advanceTimersByTime(100);
     expect(s.isLagging).toBe(true);
     expect(pressure).toEqual([true, false]);
     s.push(Buffer.alloc(100, 0x62), 200); // skipped
     expect(out).toHaveLength(2);
-    s.ack(190);
+    s.ack(150); // owes 40: caught up
     expect(s.isLagging).toBe(false);
     s.push(enc('€x'), 300);
     s.flush(true);

@@ -10,7 +10,7 @@ export interface FlowOptions {
    * paint more often — so a flood becomes ≤60 IPC messages per second instead of
    * thousands of tiny ones. Output after a quiet `batchMs` (a key's echo) goes at once:
    * waiting would only add to its latency. The byte cap bounds the size of one message
-   * (and the memory held here) and is about what xterm.js parses within one frame.
+   * (and the memory held here).
    */
   batchMs: number;
   batchBytes: number;
@@ -19,20 +19,33 @@ export interface FlowOptions {
   /** Resume once unacknowledged bytes fall to this. */
   lowWatermark: number;
   /**
-   * A UI that keeps the pty paused this long without acknowledging anything is
-   * treated as stuck: the pty resumes (a rollout must never hang on a hidden tab)
-   * and output to the UI is skipped until it catches up; the UI sees the jump in
-   * `offset` and can fetch the gap from the recording.
+   * The longest the pty waits for a UI at a time. A UI that keeps it paused this long
+   * (stuck, or only slower than the program: a screen parses a few MB/s, `yes` prints
+   * more) is skipped until it has caught up, and the pty resumes: the program never
+   * runs slower than it would with no UI for more than this. The UI sees the jump in
+   * `offset` and fetches the gap from the recording. Progress does not extend the wait.
    */
   stallMs: number;
+  /**
+   * A consumer that was skipped gets output again only once it has caught up *and* this
+   * long after it was skipped: a screen that cannot keep up with a flood then shows it
+   * a few times a second (each time its latest output) instead of parsing all it can,
+   * which took a whole core from the program on a 2-core machine.
+   */
+  rejoinMs: number;
 }
 
+// Sized for a slow machine, where xterm parses 2-3 MB/s of dense output (`yes` on a
+// busy 2-core VM): a batch is ~25 ms of parsing, and a screen is at most ~0.2 s of
+// parsing behind, which is what a tab hidden during a flood still parses after it is
+// hidden, and the longest a key's echo queues behind a flood shown in the same page.
 export const DEFAULT_FLOW: FlowOptions = {
   batchMs: 16,
-  batchBytes: 200 * 1024,
-  highWatermark: 2 * 1024 * 1024,
-  lowWatermark: 512 * 1024,
-  stallMs: 10_000,
+  batchBytes: 64 * 1024,
+  highWatermark: 512 * 1024,
+  lowWatermark: 128 * 1024,
+  stallMs: 100,
+  rejoinMs: 1000,
 };
 
 export interface UiBatch {
@@ -51,6 +64,9 @@ interface Account {
   unacked: number;
   /** Skipped until it catches up: it is sent nothing, and sees the gap in `offset`. */
   lagging: boolean;
+  /** While skipped: not before this (ms epoch), and the timer that lets it back then. */
+  rejoinAt: number;
+  rejoinTimer: NodeJS.Timeout | null;
 }
 
 /**
@@ -63,8 +79,9 @@ interface Account {
  * Consumers are the clients showing the terminal right now (a hidden tab detaches,
  * and catches up from the recording when shown). Each has its own account of bytes
  * owed. The pty is held back only for the *lead*, the earliest attached consumer
- * that keeps up: a consumer that falls a high watermark behind (or a lead that stalls)
- * is skipped until it has caught up, so no consumer can slow the shell or another.
+ * that keeps up, and at most `stallMs` at a time: a consumer that falls a high
+ * watermark behind (or a lead that keeps the pty waiting that long) is skipped until
+ * it has caught up, so no consumer can slow the shell or another for long.
  */
 export class UiStream {
   /** In attach order: the first one that is not lagging leads flow control. */
@@ -72,6 +89,8 @@ export class UiStream {
   private chunks: Buffer[] = [];
   private pendingBytes = 0;
   private pendingOffset = 0;
+  /** Recording offset just past the latest output pushed. */
+  private end = 0;
   private timer: NodeJS.Timeout | null = null;
   /** When the last batch went out (ms epoch): output after a quiet spell is not held. */
   private lastEmitAt = -Infinity;
@@ -108,8 +127,9 @@ export class UiStream {
   }
 
   /** The account of one consumer, for tests and diagnostics. */
-  account(consumer: string): Readonly<Account> | undefined {
-    return this.consumers.get(consumer);
+  account(consumer: string): { unacked: number; lagging: boolean } | undefined {
+    const a = this.consumers.get(consumer);
+    return a && { unacked: a.unacked, lagging: a.lagging };
   }
 
   /**
@@ -120,15 +140,15 @@ export class UiStream {
   attach(consumer: string = DEFAULT_CONSUMER): void {
     if (this.consumers.size === 0 || (this.consumers.size === 1 && this.consumers.has(consumer))) this.reset();
     else {
-      this.consumers.delete(consumer);
+      this.forget(consumer);
       this.flush(false);
     }
-    this.consumers.set(consumer, { unacked: 0, lagging: false });
+    this.consumers.set(consumer, { unacked: 0, lagging: false, rejoinAt: 0, rejoinTimer: null });
     this.settle();
   }
 
   detach(consumer: string = DEFAULT_CONSUMER): void {
-    if (!this.consumers.delete(consumer)) return;
+    if (!this.forget(consumer)) return;
     if (this.consumers.size === 0) this.reset();
     else this.settle();
   }
@@ -136,6 +156,7 @@ export class UiStream {
   /** Output that was just recorded at `offset`. */
   push(chunk: Buffer, offset: number): void {
     if (this.consumers.size === 0) return;
+    this.end = offset + chunk.length;
     if (this.lead() === undefined) {
       // Nobody keeps up: keep nothing (each catches up from the recording).
       this.stats.droppedBytes += chunk.length;
@@ -197,11 +218,8 @@ export class UiStream {
     const a = this.consumers.get(consumer);
     if (!a || !(bytes > 0)) return;
     a.unacked = Math.max(0, a.unacked - bytes);
-    const wasLead = this.lead() === a;
-    // Caught up: it gets live output again, past a gap it reads from the recording.
-    if (a.lagging && a.unacked <= this.opts.lowWatermark) a.lagging = false;
+    this.maybeRejoin(consumer, a);
     this.settle();
-    if (this.paused && wasLead) this.armStall(); // progress: the lead is slow, not stuck
   }
 
   dispose(): void {
@@ -214,13 +232,18 @@ export class UiStream {
     return undefined;
   }
 
+  private leadId(): string | undefined {
+    for (const [id, a] of this.consumers) if (!a.lagging) return id;
+    return undefined;
+  }
+
   /**
    * Skip every consumer but the lead that is a high watermark behind, and hold the
    * pty back exactly while the lead is (until it is down to the low watermark).
    */
   private settle(): void {
     const lead = this.lead();
-    for (const a of this.consumers.values()) if (a !== lead && !a.lagging && a.unacked >= this.opts.highWatermark) a.lagging = true;
+    for (const [id, a] of this.consumers) if (a !== lead && !a.lagging && a.unacked >= this.opts.highWatermark) this.skip(id, a);
     const want = lead !== undefined && (this.paused ? lead.unacked > this.opts.lowWatermark : lead.unacked >= this.opts.highWatermark);
     if (want === this.paused) return;
     this.paused = want;
@@ -235,16 +258,48 @@ export class UiStream {
     this.clearStall();
     this.stallTimer = setTimeout(() => {
       this.stallTimer = null;
-      const lead = this.lead();
-      if (!this.paused || !lead) return;
-      // The lead kept the pty paused this long without any progress: stuck.
+      const lead = this.leadId();
+      if (!this.paused || lead === undefined) return;
+      // The lead kept the pty waiting this long: skip it until it has caught up.
       this.stats.stalls++;
-      lead.lagging = true;
+      this.skip(lead, this.consumers.get(lead)!);
       if (this.lead() === undefined) this.dropPending();
       this.paused = false;
       this.onPressure(false);
       this.settle(); // the next consumer that keeps up may lead now
     }, this.opts.stallMs);
+  }
+
+  private skip(id: string, a: Account): void {
+    a.lagging = true;
+    a.rejoinAt = Date.now() + this.opts.rejoinMs;
+    if (a.rejoinTimer) clearTimeout(a.rejoinTimer);
+    a.rejoinTimer = null;
+    if (this.opts.rejoinMs <= 0) return;
+    // It may have caught up before then, with no ack left to come.
+    a.rejoinTimer = setTimeout(() => {
+      a.rejoinTimer = null;
+      a.rejoinAt = 0;
+      if (this.maybeRejoin(id, a)) this.settle();
+    }, this.opts.rejoinMs);
+  }
+
+  /** Caught up, and long enough after it was skipped: it gets live output again, past a gap it reads from the recording. */
+  private maybeRejoin(id: string, a: Account): boolean {
+    if (!a.lagging || a.unacked > this.opts.lowWatermark || Date.now() < a.rejoinAt) return false;
+    a.lagging = false;
+    // Nothing pending to show it the gap (the program may have stopped printing): an
+    // empty batch at the end of the output does, and the consumer reads the gap back.
+    if (this.pendingBytes === 0) this.emit({ data: '', offset: this.end, bytes: 0 }, [id]);
+    return true;
+  }
+
+  /** Drop a consumer's account (and its timer); false when it had none. */
+  private forget(consumer: string): boolean {
+    const a = this.consumers.get(consumer);
+    if (!a) return false;
+    if (a.rejoinTimer) clearTimeout(a.rejoinTimer);
+    return this.consumers.delete(consumer);
   }
 
   private clearStall(): void {
@@ -268,7 +323,7 @@ export class UiStream {
   private reset(): void {
     this.dropPending();
     this.clearStall();
-    this.consumers.clear();
+    for (const id of [...this.consumers.keys()]) this.forget(id);
     // A fresh stream may start inside a character cut by the previous reader.
     this.resync = true;
     if (this.paused) {

@@ -185,7 +185,7 @@ export function TerminalView({ sessionId, info, live, visible }: Props) {
     const stream = new TerminalStream(
       transport,
       ids,
-      { write: (data, onParsed) => term.write(data, onParsed), note: setReplayNote },
+      { write: (data, onParsed) => writeSliced(term, data, onParsed), note: setReplayNote },
       screenRef.current,
       stateRef.current.bytes,
       (err) => setAttachError(describeError(err).message),
@@ -269,6 +269,17 @@ function TerminalStatusBar({ info, live, attachError }: { info: TerminalInfo; li
       {text}
     </div>
   );
+}
+
+/**
+ * xterm yields to the page only between the writes it has queued, never inside one:
+ * a replay or a catch-up of a MB goes in slices, so keys and paints get in between.
+ */
+const WRITE_SLICE = 16 * 1024;
+
+function writeSliced(term: Terminal, data: string, onParsed?: () => void): void {
+  for (let i = WRITE_SLICE; i < data.length; i += WRITE_SLICE) term.write(data.slice(i - WRITE_SLICE, i));
+  term.write(data.slice(Math.max(0, Math.floor((data.length - 1) / WRITE_SLICE) * WRITE_SLICE)), onParsed);
 }
 
 function safeFit(fit: FitAddon) {

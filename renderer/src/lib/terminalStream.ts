@@ -8,9 +8,10 @@
 // host reset when we attached again: they are already on screen and are not
 // acknowledged (that would pay off bytes this attachment still owes).
 //
-// Holes: a renderer that stops acknowledging (a background browser tab) makes the
-// host skip output rather than hang the pty; the next chunk then starts past what is
-// on screen, and the missing bytes are read from the recording before going on.
+// Holes: a renderer that falls behind (a flood faster than xterm parses, a page that
+// stops acknowledging) makes the host skip output rather than hold the pty back; the
+// next chunk then starts past what is on screen, and the missing bytes (their last
+// 256 KB at most) are read from the recording before going on.
 //
 // A stream lives while its screen is shown: hidden, the screen detaches (the host
 // sends it nothing and the recording keeps everything); shown again, a new stream
@@ -38,8 +39,12 @@ export interface StreamSink {
 
 /** A live chunk may start up to one UTF-8 character past what is on screen (the host never splits characters). */
 const RESYNC_BYTES = 4;
-/** Most bytes of a hole read back from the recording. */
-const HOLE_MAX_BYTES = 4 * 1024 * 1024;
+/**
+ * Most bytes of a hole read back from the recording: a few thousand lines of ordinary
+ * output. A hole is what a screen missed while it could not keep up (a flood); more
+ * would be parsed only to scroll away while the flood goes on.
+ */
+const HOLE_MAX_BYTES = 256 * 1024;
 /** How much history to paint for a recorded terminal the host cannot attach to. */
 const RECORDED_REPLAY_BYTES = 4 * 1024 * 1024;
 
