@@ -13,6 +13,8 @@ export default defineConfig({
           index: resolve('electron/main/index.ts'),
           cli: resolve('electron/cli/index.ts'),
           bench: resolve('electron/bench/index.ts'),
+          // Found beside the entry that exports (cast-runner.ts): converts recordings under its own heap limit.
+          'cast-worker': resolve('electron/core/dataset/cast-worker.ts'),
         },
       },
     },

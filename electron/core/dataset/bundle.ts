@@ -37,7 +37,9 @@ import { join } from 'node:path';
 import { ApolloError } from '../../../shared/errors';
 import type { LabelSource, SessionEvent } from '../../../shared/events';
 import { branchPath, foldTrajectory, type Trajectory } from '../../../shared/trajectory';
-import { terminalIdsOf, writeAsciicast } from './asciicast';
+import { terminalIdsOf } from './asciicast';
+import { terminalEventsOf, type CastResult } from './cast-job';
+import { builtCastWorker, runCastJob, type CastWorkerOptions } from './cast-runner';
 import { ExampleLedger, sessionExamples, type Example, type SkippedExample } from './examples';
 import { createHash } from 'node:crypto';
 import { exists, LineCheck, StagingDir, toApolloError, type BufferedWriter } from './files';
@@ -88,6 +90,11 @@ export interface ExportBundleOptions {
   sign?: SigningKey;
   onProgress?(done: number, total: number, stage: string): void;
   signal?: AbortSignal;
+  /**
+   * Where recordings are converted: a worker thread with its own heap limit (default:
+   * the built worker beside this bundle, when there is one), or false for this thread.
+   */
+  castWorker?: CastWorkerOptions | false;
 }
 
 export interface ManifestFile {
@@ -448,6 +455,7 @@ async function exportBundleOnce(opts: ExportBundleOptions): Promise<ExportBundle
     checkAbort();
   };
 
+  const castWorker = opts.castWorker === false ? null : (opts.castWorker ?? workerBeside());
   const stage = new StagingDir(outDir);
   try {
     await stage.open();
@@ -472,6 +480,41 @@ async function exportBundleOnce(opts: ExportBundleOptions): Promise<ExportBundle
       files.push({ path: file, format, bytes: out.bytes, sha256: out.sha256(), records: check.records() });
       progress(`validate ${file}`, 0);
     };
+
+    // ---- the recordings first, while this thread's heap holds only the log: the
+    // worker's memory then comes on top of that, not on top of the training files' garbage.
+    const casts: Array<{ rel: string; result: CastResult; lines: Array<[number, readonly string[]]> }> = [];
+    if (formats.includes('asciicast')) {
+      for (const p of prepared) {
+        for (const tid of p.terminals) {
+          const rel = castPath(p.input.sessionId, tid);
+          let lastReport = 0;
+          const lines: Array<[number, readonly string[]]> = [];
+          const result = await runCastJob({
+            recordingPath: join(p.dir, 'terminals', `${tid}.out`),
+            timingPath: join(p.dir, 'terminals', `${tid}.timing.jsonl`),
+            outPath: await stage.pathFor(rel),
+            events: terminalEventsOf(p.input.events, tid),
+            terminalId: tid,
+            title: `${p.input.sessionId}/${tid}`,
+            secrets: opts.secrets,
+          }, {
+            redactor,
+            onLine: (line, kinds) => void lines.push([line, kinds]),
+            onBytes: (b, size) => {
+              if (b - lastReport >= 32 << 20 && b < size) {
+                lastReport = b;
+                opts.onProgress?.(done, total, `asciicast ${p.input.sessionId}/${tid} ${Math.floor((b / size) * 100)}%`);
+              }
+            },
+            ...(signal ? { signal } : {}),
+          }, castWorker);
+          casts.push({ rel, result, lines });
+          progress(`validate ${rel}`, 0);
+          progress(`asciicast ${p.input.sessionId}/${tid}`);
+        }
+      }
+    }
 
     // ---- the training files, in one pass over the example stream
     const jsonl = async (file: string, format: ManifestFile['format']): Promise<JsonlOut> => ({ file, out: await stage.create(file), check: new LineCheck(format, { allowReasoning }) });
@@ -524,41 +567,11 @@ async function exportBundleOnce(opts: ExportBundleOptions): Promise<ExportBundle
       await stage.finish(t.out);
       done_(FILE_TRAJECTORY, t.check, t.out);
     }
-    if (formats.includes('asciicast')) {
-      for (const p of prepared) {
-        for (const tid of p.terminals) {
-          const rel = castPath(p.input.sessionId, tid);
-          const out = await stage.create(rel);
-          const check = new LineCheck('asciicast', { allowReasoning });
-          let lastReport = 0;
-          await writeAsciicast({
-            checkValue: (v) => {
-              check.value(v);
-              if (check.lines % 4096 === 0) checkAbort();
-            },
-            recordingPath: join(p.dir, 'terminals', `${tid}.out`),
-            timingPath: join(p.dir, 'terminals', `${tid}.timing.jsonl`),
-            events: p.input.events,
-            terminalId: tid,
-            title: `${p.input.sessionId}/${tid}`,
-            out,
-            redactor,
-            onLine: (line, kinds) => {
-              for (const k of kinds) log.add(rel, line, '/2', k);
-            },
-            onBytes: (b, size) => {
-              if (b - lastReport >= 32 << 20 && b < size) {
-                lastReport = b;
-                opts.onProgress?.(done, total, `asciicast ${p.input.sessionId}/${tid} ${Math.floor((b / size) * 100)}%`);
-              }
-            },
-            signal,
-          });
-          await stage.finish(out);
-          done_(rel, check, out);
-          progress(`asciicast ${p.input.sessionId}/${tid}`);
-        }
-      }
+    // Said in the manifest, the redaction log and the error list where they always were (after the trajectories), so the bundle is byte for byte the same.
+    for (const c of casts) {
+      for (const [line, kinds] of c.lines) for (const k of kinds) log.add(c.rel, line, '/2', k);
+      errors.push(...c.result.errors.map((e) => ({ ...e, file: c.rel })));
+      files.push({ path: c.rel, format: 'asciicast', bytes: c.result.bytes, sha256: c.result.sha256, records: c.result.records });
     }
 
     if (errors.length) {
@@ -731,6 +744,11 @@ function planManifest(
 /** Manifest parts carry names people typed: they are redacted like the data. */
 function redactorFree<T>(value: T, log: RedactionLog, secrets: string[], at: string): T {
   return new Redactor(secrets).redactValue(value, (ptr, kind) => log.add(FILE_MANIFEST, 0, `${at}${ptr}`, kind));
+}
+
+function workerBeside(): CastWorkerOptions | null {
+  const path = builtCastWorker();
+  return path ? { path } : null;
 }
 
 /** The bundle-relative path used for a terminal recording. */

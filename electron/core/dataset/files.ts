@@ -328,6 +328,13 @@ export class StagingDir {
     return w;
   }
 
+  /** The path of a file at `rel` inside, its folders created, for a writer this folder does not track (a worker's). */
+  async pathFor(rel: string): Promise<string> {
+    const path = join(this.dir, rel);
+    await mkdir(dirname(path), { recursive: true, mode: PRIVATE_DIR_MODE });
+    return path;
+  }
+
   async finish(w: BufferedWriter): Promise<void> {
     this.writers.delete(w);
     await w.close();
