@@ -151,8 +151,7 @@ function SessionHeader({ session, live }: { session: SessionInfo; live: boolean 
       {origin && <SessionOriginBadge origin={origin} warnings={warnings ?? []} />}
       <ViewTabs sessionId={session.id} />
       <span className="session-facts">
-        {/* Clipped at 1280 px: each says in full what it is on hover. */}
-        <span className="mono" title={`Working directory: ${session.cwd}`}>
+        <span className="mono session-cwd" title={`Working directory: ${session.cwd}`}>
           {session.cwd}
         </span>
         <span title={`Created ${formatDateTime(session.createdAt)}`}>{formatDateTime(session.createdAt)}</span>
