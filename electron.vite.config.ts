@@ -15,6 +15,8 @@ export default defineConfig({
           bench: resolve('electron/bench/index.ts'),
           // Found beside the entry that exports (cast-runner.ts): converts recordings under its own heap limit.
           'cast-worker': resolve('electron/core/dataset/cast-worker.ts'),
+          // Found beside the entry that runs (built-entry.ts): parses terminal output for the keyframes off the host's thread.
+          'keyframe-worker': resolve('electron/core/pty/keyframe-worker.ts'),
         },
       },
     },

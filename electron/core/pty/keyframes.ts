@@ -17,7 +17,10 @@
 //
 // Built as the recording is made (the terminal nudges after output; the builder reads
 // the new bytes back from the recording, so the pty's path never waits for it) and,
-// for a recording made before keyframes, lazily on the first screen asked for. Opening
+// for a recording made before keyframes, lazily on the first screen asked for. The
+// emulators run in the keyframe worker when the build has one (screen-engine.ts): this
+// thread reads the recording and writes this file, the worker parses. A worker that
+// stops interrupts a build, which goes on from its last keyframe. Opening
 // repairs: a torn or corrupt record ends the file there (cut back and built again from
 // the last good keyframe); a keyframe past the recording's end or whose bytes no longer
 // match it is dropped with everything after it.
@@ -26,7 +29,8 @@ import { open, stat, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { AppendLog } from '../store/append-log';
-import { HeadlessScreen } from './headless-screen';
+import type { EngineScreen, FedScreen, ScreenEngine } from './screen-engine';
+import { screenEngine, WorkerStopped } from './screen-workers';
 
 export const KEYFRAME_BYTES = 256 * 1024;
 /** Bytes read from the recording per step of a build; once a keyframe is due, smaller steps find a point at ground. */
@@ -41,6 +45,8 @@ const RECORD_HEAD = 16;
 const PAYLOAD_HEAD = 24;
 /** A snapshot is a screen: anything this large is damage, not a keyframe. */
 const MAX_PAYLOAD = 64 * 1024 * 1024;
+/** Builds interrupted in a row (no keyframe between) before the background build gives up on a terminal. */
+const MAX_FAILURES = 3;
 
 export function keyframesPath(dir: string, terminalId: string): string {
   return join(dir, `${terminalId}.keyframes`);
@@ -87,6 +93,8 @@ export interface KeyframeOptions {
   interval?: number;
   /** fdatasync each group (the store's default); off for throwaway workspaces. */
   durable?: boolean;
+  /** Where the emulators run (default: the host's keyframe worker, or this thread from source). */
+  engine?: ScreenEngine;
 }
 
 const DEFAULT_SIZE = { cols: 80, rows: 24 };
@@ -198,7 +206,9 @@ export class TerminalKeyframes {
   private reportTo: ((message: string) => void) | null = null;
   private readonly sizes: SizeChange[];
   /** The emulator the build continues with, and the byte it stands at. */
-  private builder: HeadlessScreen | null = null;
+  private builder: EngineScreen | null = null;
+  /** Builds interrupted since the last keyframe (a stopped worker); at MAX_FAILURES the background build stops. */
+  private failures = 0;
   private pos = 0;
   private work: Promise<void> = Promise.resolve();
   private closed = false;
@@ -214,6 +224,7 @@ export class TerminalKeyframes {
     sizes: readonly SizeChange[],
     private readonly interval: number,
     lazy: boolean,
+    private readonly engine: ScreenEngine,
   ) {
     this.sizes = [...sizes].sort((a, b) => a.offset - b.offset);
     this.lazy = lazy;
@@ -256,7 +267,7 @@ export class TerminalKeyframes {
     if (log.size === 0) log.append(encodeHeader());
     // Recorded before keyframes (or the file was lost) while there is output: built on first use.
     const lazy = frames.length === 0 && recSize > (opts.interval ?? KEYFRAME_BYTES) && found.size < 0;
-    const k = new TerminalKeyframes(terminalId, source, log, frames.map(({ fp: _fp, ...f }) => f), sizes, opts.interval ?? KEYFRAME_BYTES, lazy);
+    const k = new TerminalKeyframes(terminalId, source, log, frames.map(({ fp: _fp, ...f }) => f), sizes, opts.interval ?? KEYFRAME_BYTES, lazy, opts.engine ?? screenEngine());
     k.repairs.push(...repairs);
     return k;
   }
@@ -311,7 +322,7 @@ export class TerminalKeyframes {
    * disk. Never waits, never throws (the recording goes on whatever happens here).
    */
   noteOutput(): void {
-    if (this.closed || this.scheduled) return;
+    if (this.closed || this.scheduled || this.failures >= MAX_FAILURES) return;
     const last = this.frames[this.frames.length - 1]?.offset ?? 0;
     if (this.source.size - Math.max(last, this.pos) < this.interval) return;
     this.scheduled = true;
@@ -329,7 +340,7 @@ export class TerminalKeyframes {
 
   /** Build keyframes up to `to` (default: all output on disk). */
   catchUp(to = Infinity): Promise<void> {
-    const run = this.work.then(() => this.advance(to));
+    const run = this.work.then(() => this.advance(to).catch((e: unknown) => this.interrupted(e)));
     this.work = run.catch(() => undefined);
     return run;
   }
@@ -343,13 +354,12 @@ export class TerminalKeyframes {
     }
     if (!this.builder) {
       const last = this.frames[this.frames.length - 1];
-      this.builder = last ? await this.restore(last) : new HeadlessScreen(this.sizeAt(0).cols, this.sizeAt(0).rows);
       this.pos = last?.offset ?? 0;
+      this.builder = last ? await this.restore(last) : await this.engine.open(this.sizeAt(0));
     }
     const screen = this.builder;
     while (this.pos < target && !this.closed) {
       const size = this.sizeAt(this.pos);
-      screen.resize(size.cols, size.rows);
       const lastKf = this.frames[this.frames.length - 1]?.offset ?? 0;
       const due = lastKf + this.interval;
       // Small steps once a keyframe is due, so one is taken soon after, where nothing is half-parsed.
@@ -357,26 +367,44 @@ export class TerminalKeyframes {
       const end = Math.min(target, this.pos + step, this.nextChange(this.pos));
       const bytes = await this.source.read(this.pos, end);
       if (bytes.length === 0) break;
-      await screen.write(bytes);
+      const fed = await screen.feed(bytes, size, this.pos + bytes.length >= due);
       this.pos += bytes.length;
-      if (this.pos >= due && screen.atGround()) await this.addKeyframe(screen);
+      if (fed.snapshot !== null) await this.addKeyframe(fed, fed.snapshot);
     }
   }
 
-  private async addKeyframe(screen: HeadlessScreen): Promise<void> {
-    const offset = this.pos;
-    const fp = fingerprint(await this.source.read(Math.max(0, offset - FINGERPRINT_SPAN), offset));
-    const snapshot = screen.snapshot();
-    const rec = encodeRecord(offset, screen.cols, screen.rows, fp, snapshot);
-    if (this.closed) return;
-    const { offset: at } = this.log.append(rec);
-    this.frames.push({ offset, cols: screen.cols, rows: screen.rows, at: at + RECORD_HEAD + PAYLOAD_HEAD, length: rec.length - RECORD_HEAD - PAYLOAD_HEAD });
+  /**
+   * A build step failed (the worker stopped, or the recording could not be read): the
+   * emulator is dropped and the next build starts again from the last keyframe.
+   */
+  private interrupted(e: unknown): never {
+    this.builder?.dispose();
+    this.builder = null;
+    this.pos = this.frames[this.frames.length - 1]?.offset ?? 0;
+    if (e instanceof WorkerStopped && !this.closed) {
+      this.failures++;
+      const from = `its last keyframe (byte ${this.pos.toLocaleString('en')})`;
+      this.report(
+        this.failures >= MAX_FAILURES
+          ? `The keyframe build of terminal ${this.terminalId} was interrupted ${this.failures} times in a row by the keyframe worker stopping: it stops building in the background (the recording goes on; screens are built from ${from} when asked for).`
+          : `The keyframe build of terminal ${this.terminalId} was interrupted by the keyframe worker stopping; a new worker goes on from ${from}.`,
+      );
+    }
+    throw e;
   }
 
-  private async restore(f: Keyframe): Promise<HeadlessScreen> {
-    const screen = new HeadlessScreen(f.cols, f.rows);
-    await screen.write(await this.log.read(f.at, f.at + f.length));
-    return screen;
+  private async addKeyframe(size: FedScreen, snapshot: string): Promise<void> {
+    const offset = this.pos;
+    const fp = fingerprint(await this.source.read(Math.max(0, offset - FINGERPRINT_SPAN), offset));
+    const rec = encodeRecord(offset, size.cols, size.rows, fp, snapshot);
+    if (this.closed) return;
+    const { offset: at } = this.log.append(rec);
+    this.frames.push({ offset, cols: size.cols, rows: size.rows, at: at + RECORD_HEAD + PAYLOAD_HEAD, length: rec.length - RECORD_HEAD - PAYLOAD_HEAD });
+    this.failures = 0;
+  }
+
+  private async restore(f: Keyframe): Promise<EngineScreen> {
+    return this.engine.open({ cols: f.cols, rows: f.rows }, await this.log.read(f.at, f.at + f.length));
   }
 
   /** The last keyframe at or before `offset`, or null (the start of the recording). */
@@ -398,25 +426,33 @@ export class TerminalKeyframes {
    */
   async screenAt(offset: number): Promise<ScreenAt> {
     const target = Math.max(0, Math.min(Math.floor(offset), this.source.size));
-    await this.catchUp(target);
+    // Short of keyframes (an interrupted build), the screen is replayed from an earlier one.
+    await this.catchUp(target).catch(() => undefined);
+    try {
+      return await this.replayTo(target);
+    } catch (e) {
+      // The worker stopped under this screen: once more, in a new one.
+      if (e instanceof WorkerStopped) return this.replayTo(target);
+      throw e;
+    }
+  }
+
+  private async replayTo(target: number): Promise<ScreenAt> {
     const kf = this.keyframeAt(target);
     const start = kf?.offset ?? 0;
-    const first = this.sizeAt(start);
-    const screen = kf ? await this.restore(kf) : new HeadlessScreen(first.cols, first.rows);
+    const screen = kf ? await this.restore(kf) : await this.engine.open(this.sizeAt(start));
     try {
       let pos = start;
       while (pos < target) {
         const size = this.sizeAt(pos);
-        screen.resize(size.cols, size.rows);
         const end = Math.min(target, pos + READ_CHUNK, this.nextChange(pos));
         const bytes = await this.source.read(pos, end);
         if (bytes.length === 0) break;
-        await screen.write(bytes);
+        await screen.feed(bytes, size, false);
         pos += bytes.length;
       }
-      const size = this.sizeAt(target);
-      screen.resize(size.cols, size.rows);
-      return { offset: target, cols: screen.cols, rows: screen.rows, data: screen.snapshot(), keyframeOffset: start, replayedBytes: target - start };
+      const { cols, rows } = this.sizeAt(target);
+      return { offset: target, cols, rows, data: await screen.snapshot({ cols, rows }), keyframeOffset: start, replayedBytes: target - start };
     } finally {
       screen.dispose();
     }
