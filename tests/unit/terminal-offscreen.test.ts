@@ -202,7 +202,7 @@ describe('renderer stream: hidden and shown again', () => {
     // Shown again: attaches with what the screen has, paints only the rest.
     const again = new TerminalStream(t, IDS, s, screen, 0, () => {});
     await settle();
-    expect(attaches.at(-1)).toEqual({ ...IDS, since: 13 });
+    expect(attaches.at(-1)).toEqual({ ...IDS, since: 13, maxBytes: 256 * 1024 });
     expect(writes).toEqual(['hello\r\n', 'live\r\n', 'while hidden\r\n']);
     expect(screen.end).toBe(13 + 14);
     again.dispose();
@@ -216,7 +216,7 @@ describe('renderer stream: hidden and shown again', () => {
     const { s, writes, notes } = sink();
     const stream = new TerminalStream(t, IDS, s, screen, 0, () => {});
     await settle();
-    expect(t.argsOf('terminal.attach')).toEqual([{ ...IDS, since: 100 }]);
+    expect(t.argsOf('terminal.attach')).toEqual([{ ...IDS, since: 100, maxBytes: 256 * 1024 }]);
     expect(writes).toEqual(['the latest\r\n']);
     expect(notes[0]).toMatch(/^Showing the last 12 B; 4\.8 MB of skipped output is in the recording\.$/);
     stream.dispose();

@@ -118,7 +118,7 @@ describe('TerminalStream', () => {
   it('paints the replay, holds live chunks until it has, and acks only parsed live bytes', async () => {
     const attach = deferred<TerminalReplay>();
     const { t, writes, parseAll, acks, screen, unparsed } = setup({ attach: () => attach.promise });
-    expect(t.argsOf('terminal.attach')).toEqual([IDS]);
+    expect(t.argsOf('terminal.attach')).toEqual([{ ...IDS, maxBytes: 256 * 1024 }]);
     t.push('terminal.data', chunk(5, 'wörld')); // arrives before the attach answer
     t.push('terminal.data', chunk(11, '!', { ...IDS, terminalId: 'other' })); // another terminal's
     expect(writes).toEqual([]);

@@ -1,6 +1,15 @@
-// The output of one terminal as a screen receives it: the replay `terminal.attach`
-// answers with, then the live `terminal.data` chunks that follow it, in recording
-// order and without holes or repeats.
+// The output of one terminal as a screen receives it: what was written before it
+// attached, then the live `terminal.data` chunks that follow, in recording order and
+// without holes or repeats.
+//
+// Before: `terminal.attach` answers with at most RAW_CATCHUP_BYTES of raw output
+// ending where live data starts. When that reaches back to what the screen has (a
+// short terminal, a tab hidden briefly) it is painted, scrollback included. When more
+// was written, the screen paints the serialized screen at exactly the replay's end
+// (`terminal.screen`: one keyframe plus a bounded replay on the host) instead of
+// megabytes of raw output, which were slow to parse and, for a full-screen program
+// drawn long before, wrong. The raw tail is the fallback when the host has no screen
+// to give in time.
 //
 // Flow control: every live chunk of *this* attachment is acknowledged exactly once,
 // after xterm has parsed it (its write callback). Chunks that end at or before the
@@ -47,6 +56,14 @@ const RESYNC_BYTES = 4;
 const HOLE_MAX_BYTES = 256 * 1024;
 /** How much history to paint for a recorded terminal the host cannot attach to. */
 const RECORDED_REPLAY_BYTES = 4 * 1024 * 1024;
+/** Up to this far behind, a screen is caught up with the raw output (cheap to parse, keeps scrollback). */
+const RAW_CATCHUP_BYTES = 256 * 1024;
+/**
+ * How long to wait for the screen: a recording made before keyframes has them built on
+ * the first screen asked for, which can take minutes for hundreds of MB. The tail is
+ * painted meanwhile; the build goes on, and the next attach gets the screen.
+ */
+const SCREEN_WAIT_MS = 1500;
 
 /**
  * The attaches and detaches of each terminal, in the order they were asked: the host
@@ -99,8 +116,11 @@ export class TerminalStream {
     });
     // A screen that was painted before (hidden, now shown again) needs only what came since.
     const since = screen.end === null ? {} : { since: screen.end };
-    inOrder(transport, ids, () => transport.request('terminal.attach', { ...ids, ...since }))
-      .then((replay) => this.onReplay(replay, true))
+    inOrder(transport, ids, () => transport.request('terminal.attach', { ...ids, ...since, maxBytes: RAW_CATCHUP_BYTES }))
+      .then(async (replay) => {
+        const painted = replay.start > (screen.end ?? 0) ? await this.screenInstead(replay) : replay;
+        if (!this.disposed) this.onReplay(painted, true);
+      })
       .catch(async (err: unknown) => {
         if (this.disposed) return;
         // A recorded terminal may not be attachable: paint the tail of its recording instead.
@@ -111,6 +131,35 @@ export class TerminalStream {
           if (!this.disposed) onError(err);
         }
       });
+  }
+
+  /**
+   * More was written than the raw replay holds: the serialized screen at its end, which
+   * then replaces whatever this xterm showed; without one in time, the replay itself
+   * (the tail, with a note of what is missing).
+   */
+  private async screenInstead(replay: TerminalReplay): Promise<TerminalReplay> {
+    const end = replay.end;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    try {
+      const s = await Promise.race([
+        this.transport.request('terminal.screen', { ...this.ids, offset: end }),
+        new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), SCREEN_WAIT_MS))),
+      ]);
+      // The screen must end where live data starts, or bytes would be lost or doubled at the seam.
+      if (!s || s.offset !== end || this.disposed) return replay;
+      const had = this.screen.end;
+      this.sink.write(had === null ? s.data : `\x1bc${s.data}`);
+      this.screen.end = end;
+      this.sink.note(
+        `Showing the screen after ${formatBytes(end)} of output${had === null ? '' : ` (${formatBytes(end - had)} came while hidden)`}; the lines scrolled off it are in Replay and the recording.`,
+      );
+      return { ...replay, start: end, data: '' };
+    } catch {
+      return replay; // no screen (an old host, a damaged recording): the tail
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /** Stop listening and detach: the host sends this screen nothing more and forgets what it was owed. */
