@@ -6,11 +6,9 @@
 // space grow to ~4× that before collecting (570 MB peak RSS for the full generated
 // session). A worker's heap holds only the conversion's few megabytes, so its limit
 // makes V8 collect early, and the worker is gone when the recording is done.
-import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { ApolloError, type ApolloErrorShape } from '../../../shared/errors';
+import { builtEntry } from '../built-entry';
 import { convertRecording, type CastHooks, type CastJob, type CastResult } from './cast-job';
 
 /** The worker's file name in the build (electron.vite.config.ts names the entry). */
@@ -42,14 +40,9 @@ export type WorkerMessage =
   | { type: 'done'; result: CastResult; lines: Array<[number, string[]]> }
   | { type: 'error'; error: ApolloErrorShape; lines: Array<[number, string[]]> };
 
-/** The built worker beside this bundle (out/main, or out/main when this code is in out/main/chunks); null from source. */
+/** The built worker beside this bundle; null from source. */
 export function builtCastWorker(): string | null {
-  const here = dirname(fileURLToPath(import.meta.url));
-  for (const dir of [here, dirname(here)]) {
-    const p = join(dir, CAST_WORKER_FILE);
-    if (existsSync(p)) return p;
-  }
-  return null;
+  return builtEntry(CAST_WORKER_FILE);
 }
 
 /**

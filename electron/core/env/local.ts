@@ -127,7 +127,7 @@ export class LocalEnvironment implements Environment {
     return () => undefined;
   }
 
-  async terminalProcesses(terminal: { pid: number | undefined }): Promise<string[]> {
+  async terminalProcesses(terminal: { id: string; pid: number | undefined }): Promise<string[]> {
     if (!terminal.pid || process.platform === 'win32') return [];
     const r = await runProcess('sh', ['-c', childProcessesScript(String(terminal.pid))], { timeoutMs: 2_000 }).catch(() => null);
     return r ? parseProcesses(r.stdout.toString('utf8')) : [];

@@ -1,6 +1,6 @@
 // The note above an observation the compact log cut (shared/compact-events.ts), while
 // its whole text loads or when it could not be loaded.
-import type { FullResults } from '../lib/stepDetail';
+import type { FullResults } from '../lib/useFullResults';
 
 /**
  * "Loading the whole observation" above a preview, or why it could not be loaded:

@@ -2,19 +2,9 @@
 // (shared/compact-events.ts: such a result has `elided`, the full length), fetched
 // from the core on demand (sessions.stepDetail) and remembered for the steps looked
 // at lately. Views that show an observation whole go through here, so a preview is
-// never shown as if it were the whole text.
-import { useEffect, useState } from 'react';
+// never shown as if it were the whole text. Plain code (no React): the hook is useFullResults.ts.
 import type { Step, StepResult } from '../../../shared/trajectory';
 import type { Transport } from '../../../shared/transport';
-import { useApp, useTransport } from '../context';
-import { describeError } from './errors';
-
-export type FullResults =
-  /** Every result whole (fetched, or never cut). */
-  | { state: 'ready'; results: StepResult[] }
-  /** `results` still holds the previews of the cut ones. */
-  | { state: 'loading'; results: StepResult[] }
-  | { state: 'error'; results: StepResult[]; message: string };
 
 /** Steps remembered; an observation can be megabytes, so only a few. */
 const KEEP = 24;
@@ -63,30 +53,7 @@ export async function fullResults(transport: Transport, sessionId: string, step:
   return merged(step, results) ?? step.results.map((r, i) => (r.elided !== undefined && results[i] ? results[i] : r));
 }
 
-/** fullResults as a hook of the open session: the previews while loading, then the whole results. */
-export function useFullResults(step: Step): FullResults {
-  const transport = useTransport();
-  const sessionId = useApp((s) => s.openSessionId);
-  const cut = hasElided(step);
-  const cached = cut && sessionId ? merged(step, cache.get(keyOf(sessionId, step.id))) : null;
-  const [fetched, setFetched] = useState<{ key: string; results: StepResult[] } | { key: string; error: string } | null>(null);
-  const key = sessionId ? `${keyOf(sessionId, step.id)}\n${step.results.length}` : '';
-
-  useEffect(() => {
-    if (!cut || cached || !sessionId) return;
-    let cancelled = false;
-    fullResults(transport, sessionId, step).then(
-      (results) => !cancelled && setFetched({ key, results }),
-      (err: unknown) => !cancelled && setFetched({ key, error: describeError(err).message }),
-    );
-    return () => {
-      cancelled = true;
-    };
-    // `key` names the step and how many results it has (the step object is mutated in place).
-  }, [transport, key, cut, cached === null]);
-
-  if (!cut) return { state: 'ready', results: step.results };
-  if (cached) return { state: 'ready', results: cached };
-  if (fetched?.key === key) return 'error' in fetched ? { state: 'error', results: step.results, message: fetched.error } : { state: 'ready', results: fetched.results };
-  return { state: 'loading', results: step.results };
+/** The step's results whole from what was fetched lately, without asking (null: not fetched). */
+export function cachedFullResults(sessionId: string, step: Step): StepResult[] | null {
+  return merged(step, cache.get(keyOf(sessionId, step.id)));
 }

@@ -3,7 +3,7 @@
 // or the judge's rationale).
 import { memo, useState } from 'react';
 import type { LabelRecord, Step } from '../../../../shared/trajectory';
-import { useFullResults } from '../../lib/stepDetail';
+import { useFullResults } from '../../lib/useFullResults';
 import { ElidedNote } from '../ElidedNote';
 import { formatDateTime, formatDuration, formatTokens } from '../../lib/format';
 import { observationOf, prettyArguments, thoughtOf } from '../../lib/steps';

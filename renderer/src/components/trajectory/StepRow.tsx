@@ -8,7 +8,7 @@ import { Icon } from '../Icon';
 import type { RetryInfo } from '../../store/trajectory';
 import { formatDuration, formatTokens, truncate } from '../../lib/format';
 import { markdownText } from '../../lib/markdown';
-import { useFullResults } from '../../lib/stepDetail';
+import { useFullResults } from '../../lib/useFullResults';
 import { ElidedNote } from '../ElidedNote';
 import { describeTimings, observationOf, observationPreview, prettyArguments, runningActiveMs, stepTimings, summarizeStep, thoughtOf, type PauseSpan } from '../../lib/steps';
 
