@@ -307,10 +307,11 @@ describe('export.start / export.cancel', () => {
       throttleMs: 0,
       sink: (p) => {
         seen.push(p);
-        // The OpenAI file is written; ShareGPT is under way.
-        if (p.state === 'running' && p.stage.startsWith('sharegpt')) {
+        // The training files (one streaming pass over the examples) are written; the trajectories are under way.
+        if (p.state === 'running' && p.stage.startsWith('trajectory')) {
           const tmp = readdirSync(dirname(outDir)).filter((f) => f.startsWith('midway.tmp-'));
-          sawTmpFiles = tmp.length === 1 && readdirSync(join(dirname(outDir), tmp[0]!)).includes('openai.jsonl');
+          const files = tmp.length === 1 ? readdirSync(join(dirname(outDir), tmp[0]!)) : [];
+          sawTmpFiles = files.includes('openai.jsonl') && files.includes('sharegpt.jsonl');
           manager.cancel(p.exportId);
         }
       },
@@ -320,7 +321,7 @@ describe('export.start / export.cancel', () => {
     expect(out.state).toBe('cancelled');
     expect(sawTmpFiles).toBe(true);
     expect(seen.at(-1)).toMatchObject({ state: 'cancelled' });
-    expect(seen.some((p) => p.state === 'running' && p.stage.startsWith('openai'))).toBe(true);
+    expect(seen.some((p) => p.state === 'running' && p.stage.startsWith('examples'))).toBe(true);
     expect(existsSync(outDir)).toBe(false);
     expect((await readdir(dirname(outDir))).filter((f) => f.startsWith('midway'))).toEqual([]);
     expect(manager.cancel(out.exportId)).toBe(false);

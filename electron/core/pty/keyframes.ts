@@ -29,6 +29,7 @@ import { open, stat, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { AppendLog } from '../store/append-log';
+import { readFully as readAt } from '../store/disk';
 import type { EngineScreen, FedScreen, ScreenEngine } from './screen-engine';
 import { screenEngine, WorkerStopped } from './screen-workers';
 
@@ -123,16 +124,6 @@ function encodeHeader(): Buffer {
   MAGIC.copy(b, 0);
   b.writeUInt32LE(VERSION, 8);
   return b;
-}
-
-async function readAt(fh: FileHandle, buf: Buffer, pos: number): Promise<number> {
-  let got = 0;
-  while (got < buf.length) {
-    const { bytesRead } = await fh.read(buf, got, buf.length - got, pos + got);
-    if (bytesRead === 0) break;
-    got += bytesRead;
-  }
-  return got;
 }
 
 interface Scanned {

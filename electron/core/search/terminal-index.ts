@@ -19,6 +19,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
+import { readFully as readAt } from '../store/disk';
 import { PRIVATE_FILE_MODE } from '../store/private-files';
 
 const MAGIC = Buffer.from('APSRCIDX', 'latin1');
@@ -56,16 +57,6 @@ function fillSet(raw: Buffer, n: number, avail: number, set: Uint8Array): void {
     a = b;
     b = c;
   }
-}
-
-async function readAt(fh: FileHandle, buf: Buffer, pos: number): Promise<number> {
-  let got = 0;
-  while (got < buf.length) {
-    const { bytesRead } = await fh.read(buf, got, buf.length - got, pos + got);
-    if (bytesRead === 0) break;
-    got += bytesRead;
-  }
-  return got;
 }
 
 export interface TerminalHit {

@@ -85,3 +85,14 @@ export async function freeBytes(dir: string): Promise<number> {
   if (sim) return sim.free;
   return statfs(dir).then((s) => s.bavail * s.bsize, () => 0);
 }
+
+/** Fill `buf` from `pos` (a read may return less than asked); the bytes read, short only at the end of the file. */
+export async function readFully(fh: FileHandle, buf: Buffer, pos: number): Promise<number> {
+  let got = 0;
+  while (got < buf.length) {
+    const { bytesRead } = await fh.read(buf, got, buf.length - got, pos + got);
+    if (bytesRead === 0) break;
+    got += bytesRead;
+  }
+  return got;
+}

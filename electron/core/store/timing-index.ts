@@ -29,7 +29,7 @@
 import { randomBytes } from 'node:crypto';
 import { open, readdir, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { truncateTo, writeFully as writeAt } from './disk';
+import { readFully as readAt, truncateTo, writeFully as writeAt } from './disk';
 import { PRIVATE_FILE_MODE } from './private-files';
 
 export interface TimingRecord {
@@ -116,16 +116,6 @@ function validRun(recs: readonly TimingRecord[], prev: TimingRecord | null): boo
     p = r;
   }
   return true;
-}
-
-async function readAt(fh: FileHandle, buf: Buffer, pos: number): Promise<number> {
-  let got = 0;
-  while (got < buf.length) {
-    const { bytesRead } = await fh.read(buf, got, buf.length - got, pos + got);
-    if (bytesRead === 0) break;
-    got += bytesRead;
-  }
-  return got;
 }
 
 /** Entries applied in order, normalized as they come (the in-memory half of an index). */
