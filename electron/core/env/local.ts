@@ -40,9 +40,7 @@ export class LocalEnvironment implements Environment {
   }
 
   async planTerminal(req: TerminalRequest): Promise<TerminalLaunch> {
-    const plan = await planLaunch({
-      spec: req.spec, cwd: req.cwd, env: req.env, resourcesDir: req.resourcesDir, shellIntegration: req.shellIntegration, sessionId: req.sessionId, restoreEnv: req.restoreEnv,
-    });
+    const plan = await planLaunch(req);
     return { ...plan, spawnCwd: req.cwd };
   }
 

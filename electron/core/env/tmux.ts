@@ -141,14 +141,10 @@ export function sendKeysCommands(name: string, bytes: Buffer): string {
   const lines: string[] = [];
   for (let i = 0; i < bytes.length; i += 512) {
     const hex = [...bytes.subarray(i, i + 512)].map((b) => b.toString(16).padStart(2, '0')).join(' ');
-    lines.push(`send-keys -t ${tmuxQuote(`=${name}:`)} -H ${hex}\n`);
+    // tmux's command language takes POSIX single quoting as it is.
+    lines.push(`send-keys -t ${shq(`=${name}:`)} -H ${hex}\n`);
   }
   return lines.join('');
-}
-
-/** tmux command-line quoting (single quotes; a quote inside closes, escapes and reopens). */
-function tmuxQuote(s: string): string {
-  return `'${s.replace(/'/g, `'\\''`)}'`;
 }
 
 export interface RelayOptions {
@@ -255,7 +251,7 @@ export class TmuxRelayPty implements IPty {
   kill(signal?: string): void {
     if (!this.closing && signal !== 'SIGKILL') {
       this.closing = true;
-      this.command(`kill-session -t ${tmuxQuote(`=${this.o.name}`)}\n`);
+      this.command(`kill-session -t ${shq(`=${this.o.name}`)}\n`);
       return;
     }
     this.child.kill(signal === 'SIGKILL' ? 'SIGKILL' : 'SIGTERM');

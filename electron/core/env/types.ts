@@ -7,7 +7,7 @@
 import type { IPty } from 'node-pty';
 import type { EnvRecord } from '../../../shared/events';
 import type { EnvKind, EnvSpec } from '../../../shared/environments';
-import type { TerminalSpec } from '../../../shared/types';
+import type { PlanOptions } from '../pty/shell';
 import type { Checkpoints, CheckpointOpenOptions } from './checkpoints';
 
 export interface ExecOptions {
@@ -69,18 +69,8 @@ export interface TerminalLaunch {
   tmuxSession?: string;
 }
 
-export interface TerminalRequest {
-  spec: TerminalSpec;
-  /** Folder in the environment (resolved). */
-  cwd: string;
-  /** Environment of this process for the new terminal (keys already removed). */
-  env: NodeJS.ProcessEnv;
-  resourcesDir: string;
-  shellIntegration: boolean;
-  sessionId: string;
-  /** Variables to set (null: unset) in the new shell; see CreateSpec.env. */
-  restoreEnv?: Record<string, string | null>;
-}
+/** What a terminal is started from: the same options a local launch is planned with. */
+export type TerminalRequest = PlanOptions;
 
 /** What an environment found out about itself (describe()). */
 export interface EnvDescription {

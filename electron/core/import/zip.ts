@@ -6,6 +6,7 @@
 import { open, type FileHandle } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { inflateRaw } from 'node:zlib';
+import { readFully } from '../store/disk';
 
 const inflate = promisify(inflateRaw);
 
@@ -21,13 +22,7 @@ export class ZipError extends Error {}
 
 async function readAt(fh: FileHandle, pos: number, len: number): Promise<Buffer> {
   const buf = Buffer.alloc(len);
-  let got = 0;
-  while (got < len) {
-    const { bytesRead } = await fh.read(buf, got, len - got, pos + got);
-    if (bytesRead === 0) break;
-    got += bytesRead;
-  }
-  if (got < len) throw new ZipError('the archive is truncated');
+  if ((await readFully(fh, buf, pos)) < len) throw new ZipError('the archive is truncated');
   return buf;
 }
 

@@ -18,6 +18,7 @@ import OpenAI from 'openai';
 import { ApolloError, type ApolloErrorShape } from '../../../shared/errors';
 import { LABEL_TAGS, type LabelTag, type LabelValue, type SessionEventBody, type Usage, type WireMessage } from '../../../shared/events';
 import { branchPath, type Step, type Trajectory } from '../../../shared/trajectory';
+import { realUserText, textOf, wireToolCalls } from '../import/conversation';
 import { requestForStep } from '../rollout/request-record';
 import { labelUnder } from '../dataset/policy';
 import { Redactor } from '../dataset/redact';
@@ -92,28 +93,18 @@ function clip(s: string, max: number): string {
   return `${s.slice(0, head)}\n[… ${s.length - head - tail} characters elided …]\n${s.slice(-tail)}`;
 }
 
-/** Text of a wire message's content: a string, or the text parts of a list. */
-function wireText(content: unknown): string {
-  if (typeof content === 'string') return content;
-  if (!Array.isArray(content)) return '';
-  return content.map((p) => (p && typeof p === 'object' && typeof (p as { text?: unknown }).text === 'string' ? (p as { text: string }).text : '')).join('');
-}
-
-const GUIDANCE = /^<real_user>[\s\S]*<\/real_user>$/;
-
 /** One message of the recorded request, as the judge is shown it. */
 function renderWire(m: WireMessage, max: number): string {
-  const text = wireText(m.content);
+  const text = textOf(m.content);
   switch (m.role) {
     case 'user':
-      return `[${GUIDANCE.test(text) ? 'human guidance' : 'user'}]\n${clip(text, max)}`;
+      return `[${realUserText(text) !== null ? 'human guidance' : 'user'}]\n${clip(text, max)}`;
     case 'assistant': {
       const parts = ['[assistant]'];
       const reasoning = typeof m.reasoning_content === 'string' ? m.reasoning_content : typeof m.reasoning === 'string' ? m.reasoning : '';
       if (reasoning) parts.push(`(reasoning) ${clip(reasoning, max)}`);
       if (text) parts.push(clip(text, max));
-      const calls = Array.isArray(m.tool_calls) ? (m.tool_calls as Array<{ function?: { name?: unknown; arguments?: unknown } }>) : [];
-      for (const c of calls) parts.push(`call ${String(c.function?.name ?? '?')}(${clip(String(c.function?.arguments ?? ''), max)})`);
+      for (const c of wireToolCalls(m)) parts.push(`call ${c.name || '?'}(${clip(c.arguments, max)})`);
       return parts.join('\n');
     }
     case 'tool':

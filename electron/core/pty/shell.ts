@@ -26,7 +26,9 @@ export interface LaunchPlan {
 
 export interface PlanOptions {
   spec: TerminalSpec;
+  /** Folder in the environment (resolved). */
   cwd: string;
+  /** Environment of this process for the new terminal (keys already removed). */
   env: NodeJS.ProcessEnv;
   resourcesDir: string;
   /** Inject shell integration into bash/zsh (default true). */

@@ -1,6 +1,6 @@
 import { open, type FileHandle } from 'node:fs/promises';
 import { ApolloError } from '../../../shared/errors';
-import { truncateTo, writeFully } from './disk';
+import { readFully, truncateTo, writeFully } from './disk';
 import { PRIVATE_FILE_MODE, tightenHandle } from './private-files';
 
 export interface AppendLogOptions {
@@ -251,12 +251,7 @@ export class AppendLog {
     if (to > this.committed) await this.flush();
     const buf = Buffer.alloc(to - from);
     const onDisk = Math.max(0, Math.min(to, this.committed) - from);
-    let got = 0;
-    while (got < onDisk) {
-      const { bytesRead } = await this.fh.read(buf, got, onDisk - got, from + got);
-      if (bytesRead === 0) break;
-      got += bytesRead;
-    }
+    let got = await readFully(this.fh, buf.subarray(0, onDisk), from);
     // Bytes a full disk holds back are read from memory.
     if (got === onDisk && to > this.committed) got += this.copyUnwritten(buf, got, Math.max(from, this.committed), to);
     return got === buf.length ? buf : buf.subarray(0, got);

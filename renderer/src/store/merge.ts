@@ -40,7 +40,7 @@ export interface MergeForm {
 
 export const conflictKey = (sessionId: string, stepId: string): string => `${sessionId}\u0000${stepId}`;
 
-export function policyText(f: Pick<MergeForm, 'policy' | 'preferNames'>): string {
+function policyText(f: Pick<MergeForm, 'policy' | 'preferNames'>): string {
   if (f.policy !== 'prefer') return f.policy;
   const names = f.preferNames.split(',').map((s) => s.trim()).filter(Boolean);
   return names.length ? `prefer:${names.join(',')}` : 'majority';
@@ -96,7 +96,7 @@ function stamp(d = new Date()): string {
 }
 
 /** A fresh folder name under the workspace for the merged bundle. */
-export function defaultMergeOut(home: string): string {
+function defaultMergeOut(home: string): string {
   const sep = home.includes('\\') && !home.includes('/') ? '\\' : '/';
   return home ? `${home.replace(/[\\/]+$/, '')}${sep}merges${sep}merged-${stamp()}` : '';
 }

@@ -240,31 +240,17 @@ export function MergeView() {
             </div>
             <div className="dim small">{POLICIES.find((o) => o.value === form.policy)!.hint}. Your own decisions on conflicts win over the policy.</div>
             <div className="mv-fields">
-              <label htmlFor="mv-trust">Trusted keys</label>
-              <textarea
-                id="mv-trust"
-                className="mono"
-                rows={1}
-                data-testid="merge-trust"
+              <PathLines
+                id="mv-trust" label="Trusted keys" testId="merge-trust" disabled={running} value={form.trust}
                 placeholder="Trust file path (apollo keys export-public lines)"
                 title="One trust file per line: a signed bundle must then be signed by one of their keys. Empty: any valid signature is accepted and named by its signer."
-                value={form.trust}
-                spellCheck={false}
-                disabled={running}
-                onChange={(e) => updateMergeForm({ trust: e.target.value })}
+                onChange={(trust) => updateMergeForm({ trust })}
               />
-              <label htmlFor="mv-earlier">Earlier settlements</label>
-              <textarea
-                id="mv-earlier"
-                className="mono"
-                rows={1}
-                data-testid="merge-settlements-from"
+              <PathLines
+                id="mv-earlier" label="Earlier settlements" testId="merge-settlements-from" disabled={running} value={form.settlementsFrom}
                 placeholder="Path of an earlier merged bundle"
                 title="One per line: the conflicts you settled in those merges are settled the same way again, unless a label they settled has changed."
-                value={form.settlementsFrom}
-                spellCheck={false}
-                disabled={running}
-                onChange={(e) => updateMergeForm({ settlementsFrom: e.target.value })}
+                onChange={(settlementsFrom) => updateMergeForm({ settlementsFrom })}
               />
             </div>
           </section>
@@ -399,4 +385,25 @@ function PlanStatus({ state, error, onRetry }: { state: 'idle' | 'loading' | 're
   }
   if (state === 'loading') return <div className="dim small mv-plan-status" data-testid="merge-plan-loading">Verifying the bundles and planning the merge…</div>;
   return null;
+}
+
+/** A labelled field of paths, one per line (trust files, earlier merged bundles). */
+function PathLines(p: { id: string; label: string; testId: string; placeholder: string; title: string; value: string; disabled: boolean; onChange(value: string): void }) {
+  return (
+    <>
+      <label htmlFor={p.id}>{p.label}</label>
+      <textarea
+        id={p.id}
+        className="mono"
+        rows={1}
+        data-testid={p.testId}
+        placeholder={p.placeholder}
+        title={p.title}
+        value={p.value}
+        spellCheck={false}
+        disabled={p.disabled}
+        onChange={(e) => p.onChange(e.target.value)}
+      />
+    </>
+  );
 }

@@ -160,7 +160,7 @@ export function columnOf(t: number, from: number, to: number, width: number): nu
 }
 
 /** The time at the left edge of column `x` (fractional x allowed). */
-export function timeAt(x: number, from: number, to: number, width: number): number {
+function timeAt(x: number, from: number, to: number, width: number): number {
   return from + (x / width) * (to - from);
 }
 

@@ -11,15 +11,19 @@ import { defaultBranchId, pathOf } from '../../lib/trajectoryView';
 const NO_VIEW: SessionViewState = { branchId: null, stepId: null, follow: true };
 const NO_STEPS: Step[] = [];
 
-/** entry (replaced on every change) → branch → path. */
-const pathCache = new WeakMap<TrajectoryEntry, Map<string, Step[]>>();
+/**
+ * Fold → (version, branch → path). Keyed by the fold, not the entry: an entry is
+ * replaced whenever its lastSeq moves, also by events that change no step, and a new
+ * path array there would re-run every memo that depends on the path (the timeline's).
+ */
+const pathCache = new WeakMap<TrajectoryEntry['t'], { version: number; byBranch: Map<string, Step[]> }>();
 
 export function cachedPath(entry: TrajectoryEntry, branchId: string | null): Step[] {
   if (!branchId) return NO_STEPS;
-  let m = pathCache.get(entry);
-  if (!m) pathCache.set(entry, (m = new Map()));
-  let p = m.get(branchId);
-  if (!p) m.set(branchId, (p = pathOf(entry.t, branchId)));
+  let c = pathCache.get(entry.t);
+  if (!c || c.version !== entry.version) pathCache.set(entry.t, (c = { version: entry.version, byBranch: new Map() }));
+  let p = c.byBranch.get(branchId);
+  if (!p) c.byBranch.set(branchId, (p = pathOf(entry.t, branchId)));
   return p;
 }
 
