@@ -303,6 +303,8 @@ describe('core: a hidden client never holds the shell back', () => {
     expect(rep.data).toMatch(/flood-42-done/);
     const small = (await hidden.request('terminal.attach', { ...ids, since: rep.end - 10 })) as TerminalReplay;
     expect(small).toMatchObject({ start: rep.end - 10, end: rep.end });
+    // Its output can reach the tab before the shell's prompt mark ends the command.
+    await until(() => term.isIdle(), 'the flood command to end');
     await term.runCommand('echo after-$((2+2))', { wait: true, timeoutMs: 10_000 });
     await until(() => hidden.data.some((d) => d.data.includes('after-4')), 'live output for the tab shown again');
     shown.link.close();
