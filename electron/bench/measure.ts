@@ -1,6 +1,20 @@
 // Measuring helpers shared by the bench rows: the baseline of reading the same bytes,
-// and the peak memory of a run.
+// the peak memory of a run, and the percentiles every row reports.
 import { createReadStream } from 'node:fs';
+
+/**
+ * The sample at rank floor(q·n) of the sorted samples (nearest rank, no interpolation:
+ * every printed p50 / p95 is a time that was measured). q = 0.5 is the upper median.
+ */
+export function percentile(xs: readonly number[], q: number): number {
+  if (xs.length === 0) throw new Error('percentile of no samples');
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor(q * s.length))]!;
+}
+
+export function median(xs: readonly number[]): number {
+  return percentile(xs, 0.5);
+}
 
 /** Milliseconds to read `files` once, start to end (the baseline a row is compared with). */
 export async function readAll(files: string | readonly string[]): Promise<number> {

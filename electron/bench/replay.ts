@@ -11,16 +11,12 @@ import { ApolloCore } from '../core/app';
 import { resourcesDir } from '../core/paths';
 import { HeadlessScreen } from '../core/pty/headless-screen';
 import { keyframesPath } from '../core/pty/keyframes';
-import { line, median, ms } from './session';
+import { median, percentile } from './measure';
+import { line, ms } from './session';
 
 /** Most steps measured per terminal (sampled evenly); every step at the default size. */
 const MAX_STEPS = 600;
 const GOAL_MS = 150;
-
-function pct(xs: number[], p: number): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor(s.length * p))]!;
-}
 
 export async function benchReplay(home: string, id: string, dir: string): Promise<void> {
   const tdir = join(dir, 'terminals');
@@ -83,7 +79,7 @@ export async function benchReplay(home: string, id: string, dir: string): Promis
     readBytes = readBytes.length ? readBytes : [NaN];
     const max = Math.max(...times);
     line('screen at a step (keyframe + bounded replay)', ms(median(times)), ms(median(fullReplay)), `${(median(fullReplay) / median(times)).toFixed(0)}× faster (goal < ${GOAL_MS} ms)`,
-      `${times.length} steps: p95 ${ms(pct(times, 0.95))}, max ${ms(max)}; baseline: replaying the recording from its start to the step (median of 3; reading those bytes alone ${ms(median(readBytes))})`);
+      `${times.length} steps: p95 ${ms(percentile(times, 0.95))}, max ${ms(max)}; baseline: replaying the recording from its start to the step (median of 3; reading those bytes alone ${ms(median(readBytes))})`);
     line('keyframes: build for a session without them', ms(buildMs), ms(median(fullReplay)), `${(keyframeBytes / 1e6).toFixed(1)} MB`,
       `once, for ${(recordingBytes / 1e6).toFixed(0)} MB of recordings (${((keyframeBytes / recordingBytes) * 100).toFixed(2)}% beside them), then written as recorded`);
 
@@ -101,7 +97,7 @@ export async function benchReplay(home: string, id: string, dir: string): Promis
       await call<TerminalFrames>('terminal.frames', { sessionId: id, terminalId: biggest, start: s.offset, maxBytes: 256 * 1024 });
       seeks.push(performance.now() - t0);
     }
-    line('replay seek (screen at a time + first frames)', ms(median(seeks)), '—', `p95 ${ms(pct(seeks, 0.95))}`, `50 seeks across the ${(info.bytes / 1e6).toFixed(0)} MB recording of ${biggest}, max ${ms(Math.max(...seeks))}`);
+    line('replay seek (screen at a time + first frames)', ms(median(seeks)), '—', `p95 ${ms(percentile(seeks, 0.95))}`, `50 seeks across the ${(info.bytes / 1e6).toFixed(0)} MB recording of ${biggest}, max ${ms(Math.max(...seeks))}`);
     if (max >= GOAL_MS) console.log(`  *** screen at a step took up to ${ms(max)}: over the ${GOAL_MS} ms goal`);
   } finally {
     conn.close();

@@ -32,6 +32,7 @@ import { openInPage } from './open-page';
 import { SessionSearch } from '../core/search/session-search';
 import { FULL_SIZE, generateSession, verifyGenerated, type GenerateClaims } from './generate';
 import { benchReplay } from './replay';
+import { median, percentile } from './measure';
 
 const full = process.env.BENCH_FULL === '1';
 const STEPS = full ? FULL_SIZE.steps : Number(process.env.BENCH_SESSION_STEPS ?? FULL_SIZE.steps / 5);
@@ -44,11 +45,6 @@ export function ms(n: number): string {
 
 export function line(name: string, value: string, baseline: string, ratio: string, note = ''): void {
   console.log(`${name.padEnd(46)} ${value.padStart(12)}   baseline ${baseline.padStart(12)}   ${ratio.padEnd(16)}${note ? `  ${note}` : ''}`);
-}
-
-export function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
 }
 
 /** Run `fn` in a fresh process (this bundle with --child); returns what it printed as JSON. */
@@ -230,7 +226,7 @@ export async function benchSession(scratch: string): Promise<void> {
   const lookup = median(newTimes);
   const old = median(oldTimes);
   line('get_session_output(since) offset lookup', ms(lookup), ms(old), `${(old / lookup).toFixed(0)}× faster (goal < 5 ms)`,
-    `binary search of ${entries.length.toLocaleString('en')} records (p95 ${ms(newTimes.sort((a, b) => a - b)[Math.floor(newTimes.length * 0.95)]!)}, open + lookup ${ms(coldMs)}); baseline: full parse of the ${(train[1].timingBytes / 1e6).toFixed(1)} MB JSONL per call, +${parseRss.toFixed(0)} MB RSS`);
+    `binary search of ${entries.length.toLocaleString('en')} records (p95 ${ms(percentile(newTimes, 0.95))}, open + lookup ${ms(coldMs)}); baseline: full parse of the ${(train[1].timingBytes / 1e6).toFixed(1)} MB JSONL per call, +${parseRss.toFixed(0)} MB RSS`);
   line('timing index: convert an old session on open', ms(convertMs), ms(old), `${(convertMs / old).toFixed(1)}× one parse`, 'once per terminal, written beside the JSONL and renamed into place');
   // ---- search across the session (terminal output through the index beside each recording)
   const log = await readEventLog(join(dir, 'events.jsonl'));
@@ -256,9 +252,8 @@ export async function benchSession(scratch: string): Promise<void> {
   const g0 = performance.now();
   spawnSync('grep', ['-r', '-i', '-F', '-c', 'Traceback', dir], { stdio: 'ignore' });
   const grepMs = performance.now() - g0;
-  const sorted = [...qTimes].sort((a, b) => a - b);
   line('search across the session, per query', ms(median(qTimes)), ms(grepMs), `${(grepMs / median(qTimes)).toFixed(0)}× faster than grep (goal < 200 ms)`,
-    `${queries.length} queries, max ${ms(sorted.at(-1)!)}, up to 200 results each; the index built once in ${ms(buildMs)} (then kept beside each recording)`);
+    `${queries.length} queries, max ${ms(Math.max(...qTimes))}, up to 200 results each; the index built once in ${ms(buildMs)} (then kept beside each recording)`);
   await benchReplay(home, id, dir);
   console.log('  not measured here: keyboard echo during a flood and flood throughput with the UI attached (they need the renderer in Chromium); see the terminal rows below for the flood without UI');
 }

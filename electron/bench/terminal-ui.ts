@@ -13,6 +13,7 @@ import { createRequire } from 'node:module';
 import { join, resolve } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { CHROMIUM, CHROMIUM_ARGS, startServe, type Server } from './browser';
+import { percentile } from './measure';
 
 const SAMPLES = Number(process.env.BENCH_ECHO_SAMPLES ?? 60);
 const FLOOD_MB = Number(process.env.BENCH_UI_FLOOD_MB ?? 30);
@@ -57,9 +58,7 @@ interface Stats {
 }
 
 function stats(xs: number[]): Stats {
-  const s = [...xs].sort((a, b) => a - b);
-  const at = (q: number) => s[Math.min(s.length - 1, Math.floor(q * s.length))]!;
-  return { p50: at(0.5), p95: at(0.95), max: s.at(-1)!, n: s.length };
+  return { p50: percentile(xs, 0.5), p95: percentile(xs, 0.95), max: Math.max(...xs), n: xs.length };
 }
 
 const ms = (n: number) => `${n.toFixed(1)} ms`;
