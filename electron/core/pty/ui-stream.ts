@@ -61,11 +61,11 @@ export const DEFAULT_CONSUMER = 'ui';
 
 /** What one consumer (a client showing the terminal) has been sent and not acknowledged. */
 interface Account {
+  readonly id: string;
   unacked: number;
   /** Skipped until it catches up: it is sent nothing, and sees the gap in `offset`. */
   lagging: boolean;
-  /** While skipped: not before this (ms epoch), and the timer that lets it back then. */
-  rejoinAt: number;
+  /** Set while it is too soon after a skip to rejoin; it fires when it no longer is. */
   rejoinTimer: NodeJS.Timeout | null;
 }
 
@@ -143,7 +143,7 @@ export class UiStream {
       this.forget(consumer);
       this.flush(false);
     }
-    this.consumers.set(consumer, { unacked: 0, lagging: false, rejoinAt: 0, rejoinTimer: null });
+    this.consumers.set(consumer, { id: consumer, unacked: 0, lagging: false, rejoinTimer: null });
     this.settle();
   }
 
@@ -218,7 +218,7 @@ export class UiStream {
     const a = this.consumers.get(consumer);
     if (!a || !(bytes > 0)) return;
     a.unacked = Math.max(0, a.unacked - bytes);
-    this.maybeRejoin(consumer, a);
+    this.maybeRejoin(a);
     this.settle();
   }
 
@@ -232,18 +232,13 @@ export class UiStream {
     return undefined;
   }
 
-  private leadId(): string | undefined {
-    for (const [id, a] of this.consumers) if (!a.lagging) return id;
-    return undefined;
-  }
-
   /**
    * Skip every consumer but the lead that is a high watermark behind, and hold the
    * pty back exactly while the lead is (until it is down to the low watermark).
    */
   private settle(): void {
     const lead = this.lead();
-    for (const [id, a] of this.consumers) if (a !== lead && !a.lagging && a.unacked >= this.opts.highWatermark) this.skip(id, a);
+    for (const a of this.consumers.values()) if (a !== lead && !a.lagging && a.unacked >= this.opts.highWatermark) this.skip(a);
     const want = lead !== undefined && (this.paused ? lead.unacked > this.opts.lowWatermark : lead.unacked >= this.opts.highWatermark);
     if (want === this.paused) return;
     this.paused = want;
@@ -258,11 +253,11 @@ export class UiStream {
     this.clearStall();
     this.stallTimer = setTimeout(() => {
       this.stallTimer = null;
-      const lead = this.leadId();
+      const lead = this.lead();
       if (!this.paused || lead === undefined) return;
       // The lead kept the pty waiting this long: skip it until it has caught up.
       this.stats.stalls++;
-      this.skip(lead, this.consumers.get(lead)!);
+      this.skip(lead);
       if (this.lead() === undefined) this.dropPending();
       this.paused = false;
       this.onPressure(false);
@@ -270,27 +265,25 @@ export class UiStream {
     }, this.opts.stallMs);
   }
 
-  private skip(id: string, a: Account): void {
+  private skip(a: Account): void {
     a.lagging = true;
-    a.rejoinAt = Date.now() + this.opts.rejoinMs;
     if (a.rejoinTimer) clearTimeout(a.rejoinTimer);
     a.rejoinTimer = null;
     if (this.opts.rejoinMs <= 0) return;
-    // It may have caught up before then, with no ack left to come.
+    // The timer both ends the wait and rejoins it if it caught up meanwhile, with no ack left to come.
     a.rejoinTimer = setTimeout(() => {
       a.rejoinTimer = null;
-      a.rejoinAt = 0;
-      if (this.maybeRejoin(id, a)) this.settle();
+      if (this.maybeRejoin(a)) this.settle();
     }, this.opts.rejoinMs);
   }
 
   /** Caught up, and long enough after it was skipped: it gets live output again, past a gap it reads from the recording. */
-  private maybeRejoin(id: string, a: Account): boolean {
-    if (!a.lagging || a.unacked > this.opts.lowWatermark || Date.now() < a.rejoinAt) return false;
+  private maybeRejoin(a: Account): boolean {
+    if (!a.lagging || a.unacked > this.opts.lowWatermark || a.rejoinTimer !== null) return false;
     a.lagging = false;
     // Nothing pending to show it the gap (the program may have stopped printing): an
     // empty batch at the end of the output does, and the consumer reads the gap back.
-    if (this.pendingBytes === 0) this.emit({ data: '', offset: this.end, bytes: 0 }, [id]);
+    if (this.pendingBytes === 0) this.emit({ data: '', offset: this.end, bytes: 0 }, [a.id]);
     return true;
   }
 
