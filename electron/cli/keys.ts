@@ -1,7 +1,7 @@
 import { writeFile } from 'node:fs/promises';
 import type { CliCommand } from './index';
 import { annotatorFrom, annotatorOption } from './label';
-import { fileKeyStore, loadSigningKey, publicKeyLine, signBundle, type SigningKey } from '../core/dataset/signing';
+import { bundleSigner, fileKeyStore, loadSigningKey, publicKeyLine, signBundle, type SigningKey } from '../core/dataset/signing';
 import { verifyBundle } from '../core/dataset/merge-read';
 import { resolveHome } from '../core/store/workspace';
 
@@ -16,18 +16,20 @@ export async function signingKeyFrom(v: Record<string, unknown>, cmd: string): P
 export const keysCommand: CliCommand = {
   summary: 'show or export the public key that signs your bundles (an ed25519 key pair, created on first use)',
   usage:
-    'apollo keys show|export-public --annotator NAME [--out FILE] [--home DIR]\n' +
+    'apollo keys show|export-public (--annotator NAME | --from BUNDLE) [--out FILE] [--home DIR]\n' +
     '  show: the signer name, the key fingerprint and the public key. export-public: one JSON line\n' +
     '  {"name", "fingerprint", "publicKey"} for a lead\'s trust file (apollo merge --trust FILE), to stdout or --out FILE.\n' +
-    '  The private key stays in <home>/signing/ (owner only). --annotator defaults to $APOLLO_ANNOTATOR.',
-  options: { ...annotatorOption, out: { type: 'string', short: 'o' } },
+    '  The private key stays in <home>/signing/ (owner only). --annotator defaults to $APOLLO_ANNOTATOR.\n' +
+    '  --from BUNDLE: the key that signed that bundle instead (its manifest.sig, checked), as for a key the desktop app\n' +
+    '  keeps in the OS keychain, which the command line cannot open.',
+  options: { ...annotatorOption, out: { type: 'string', short: 'o' }, from: { type: 'string' } },
   async run(v, positionals) {
     const [what, ...rest] = positionals;
     if ((what !== 'show' && what !== 'export-public') || rest.length) {
       console.error(`apollo keys: say show or export-public.\n\nUsage: ${this.usage}`);
       return 2;
     }
-    const key = await signingKeyFrom(v, 'apollo keys');
+    const key = typeof v.from === 'string' ? await bundleSigner(v.from) : await signingKeyFrom(v, 'apollo keys');
     if (typeof key === 'string') {
       console.error(key);
       return 2;

@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { cp, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -183,5 +183,40 @@ describe('apollo keys, sign and merge --trust', () => {
     expect(refused.code).toBe(1);
     expect(refused.stderr).toMatch(/alice: is signed by alice with a key that is not trusted/);
     expect((await apollo(['keys', 'show', '--home', home], { APOLLO_ANNOTATOR: '' })).code).toBe(2);
+  });
+
+  it('a key the desktop app sealed: export, sign, keys and merge --sign refuse naming the fix, and never make a second key', async () => {
+    // What the app leaves where safeStorage encrypts: only the keychain-sealed file (opaque bytes to plain Node).
+    const home = join(root, 'cli-sealed');
+    await mkdir(join(home, 'signing'), { recursive: true, mode: 0o700 });
+    const sealed = join(home, 'signing', 'ed25519.pem.enc');
+    await writeFile(sealed, Buffer.from('v10 sealed by the OS keychain, not a PEM'), { mode: 0o600 });
+    const fix = /encrypted by the desktop app's OS keychain \(.*ed25519\.pem\.enc\), which only the app can open; no second key is made for the same person\. Export, sign and merge with --sign from the desktop app/;
+    const bundle = join(root, 'bundles', 'cli-sealed');
+    await cp(unsignedB, bundle, { recursive: true });
+    const out = join(root, 'cli-sealed-out');
+    const runs = {
+      show: await apollo(['keys', 'show', '--home', home, '--annotator', 'carol']),
+      exportPublic: await apollo(['keys', 'export-public', '--home', home, '--annotator', 'carol']),
+      sign: await apollo(['sign', bundle, '--home', home, '--annotator', 'carol']),
+      export: await apollo(['export', 'sample-sales-report', '--out', join(out, 'export'), '--home', home]),
+      merge: await apollo(['merge', signedA, '--out', join(out, 'merge'), '--sign', '--home', home, '--annotator', 'carol']),
+    };
+    for (const [what, r] of Object.entries(runs)) {
+      expect(r.code, `${what}: ${r.stderr}`).toBe(1);
+      expect(r.stderr, what).toMatch(fix);
+    }
+    // Nothing signed or written, the sealed key untouched, no plain key beside it.
+    expect(await readdir(join(home, 'signing'))).toEqual(['ed25519.pem.enc']);
+    expect(await readFile(sealed, 'utf8')).toBe('v10 sealed by the OS keychain, not a PEM');
+    expect(await exists(join(bundle, 'manifest.sig'))).toBe(false);
+    expect(await exists(out)).toBe(false);
+    // The way the message names for the public key: read it from a bundle the app signed.
+    const from = await apollo(['keys', 'export-public', '--from', signedA]);
+    expect(from.code, from.stderr).toBe(0);
+    expect(parseTrustedKeys(from.stdout, 'stdout')).toEqual([{ name: 'alice', fingerprint: alice.fingerprint, publicKey: alice.publicKey }]);
+    expect((await apollo(['keys', 'show', '--from', signedA])).stdout).toContain(`fingerprint ${alice.fingerprint}`);
+    const unsigned = await apollo(['keys', 'show', '--from', unsignedB]);
+    expect([unsigned.code, unsigned.stderr]).toEqual([1, expect.stringMatching(/is not signed \(no manifest\.sig\)/)]);
   });
 });

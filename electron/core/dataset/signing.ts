@@ -80,6 +80,16 @@ async function writePrivate(dir: string, file: string, body: string | Buffer): P
 }
 
 /**
+ * Why a plain-Node process (the command line, the browser host) refuses a key the app
+ * sealed, and what to do instead. Making a new key there would sign bundles with a key
+ * the lead does not trust, under the same annotator's name.
+ */
+function sealedKeyMessage(sealed: string): string {
+  return `The signing key of this workspace is encrypted by the desktop app's OS keychain (${sealed}), which only the app can open; no second key is made for the same person. ` +
+    'Export, sign and merge with --sign from the desktop app; for the public key a lead trusts, `apollo keys show|export-public --from BUNDLE` reads it from a bundle the app signed';
+}
+
+/**
  * The key file of a workspace: `<home>/signing/ed25519.pem`, owner only. When the
  * desktop app has moved the key into the keychain (`ed25519.pem.enc`), it refuses
  * instead of making a second key: a lead trusts one key per person.
@@ -90,9 +100,7 @@ export function fileKeyStore(home: string): SigningKeyStore {
     async read() {
       const pem = await readOrNull(f.plain);
       if (pem) return pem.toString('utf8');
-      if (await readOrNull(f.sealed)) {
-        throw new ApolloError('UNAVAILABLE', `The signing key of this workspace is kept encrypted by the OS keychain of the desktop app (${f.sealed}), which this process cannot open: sign from the app`);
-      }
+      if (await readOrNull(f.sealed)) throw new ApolloError('UNAVAILABLE', sealedKeyMessage(f.sealed));
       return null;
     },
     write: (pem) => writePrivate(f.dir, f.plain, pem),
@@ -186,6 +194,19 @@ export async function signBundle(dir: string, key: SigningKey): Promise<BundleSi
   return sig;
 }
 
+/** The public key that signed a bundle (its manifest.sig, checked against its manifest.json): what a lead trusts, without the private key. */
+export async function bundleSigner(dir: string): Promise<Pick<SigningKey, 'signer' | 'publicKey' | 'fingerprint'>> {
+  const read = (name: string): Promise<Buffer | null> => readOrNull(join(dir, name)).catch((e: NodeJS.ErrnoException) => {
+    throw new ApolloError('BAD_REQUEST', `${dir}: ${e.code === 'ENOTDIR' ? 'not a folder' : e.message}`);
+  });
+  const manifest = await read('manifest.json');
+  if (!manifest) throw new ApolloError('BAD_REQUEST', `${dir} has no manifest.json (not a dataset bundle)`);
+  const c = checkSignature((await read(SIGNATURE_FILE))?.toString('utf8') ?? null, manifest);
+  if (c.state === 'unsigned') throw new ApolloError('BAD_REQUEST', `${dir} is not signed (no ${SIGNATURE_FILE})`);
+  if (c.state === 'invalid') throw new ApolloError('BAD_REQUEST', `${dir}: ${c.reason}`);
+  return { signer: c.signer, publicKey: c.publicKey, fingerprint: c.fingerprint };
+}
+
 export type SignatureCheck =
   | { state: 'unsigned' }
   | { state: 'signed'; signer: string; publicKey: string; fingerprint: string };
@@ -227,7 +248,7 @@ export interface TrustedKey {
 const trustedLineSchema = z.object({ name: z.string().min(1), publicKey: z.string().min(1).optional(), fingerprint: z.string().optional() });
 
 /** What `apollo keys export-public` prints, and a trust file holds (one line per key). */
-export function publicKeyLine(key: SigningKey): string {
+export function publicKeyLine(key: Pick<SigningKey, 'signer' | 'publicKey' | 'fingerprint'>): string {
   return JSON.stringify({ name: key.signer, fingerprint: key.fingerprint, publicKey: key.publicKey });
 }
 
