@@ -5,10 +5,12 @@
 // `session.event` pushes carry, so a client can tell what it already has.
 //
 // The compact view sessions.open sends (shared/compact-events.ts) is built here too,
-// once per event and only for sessions a client opened.
+// once per event and only for sessions a client opened; so are the sizes of each
+// terminal, which every window of a replay asks for.
 import { compactEvent, type CompactEvent } from '../../shared/compact-events';
 import type { SessionEvent } from '../../shared/events';
 import { applyEvent, emptyTrajectory, type Trajectory } from '../../shared/trajectory';
+import type { SizeChange } from './pty/keyframes';
 
 /** What the owner needs of a session: its append-only event list (a SessionLog). */
 export interface EventSource {
@@ -20,17 +22,26 @@ interface Fold {
   applied: number;
   version: number;
   compact: CompactEvent[];
+  /** Per terminal: its size when it started, then each resize, in log order. */
+  sizes: Map<string, SizeChange[]>;
 }
+
+const NO_SIZES: readonly SizeChange[] = [];
 
 const folds = new WeakMap<EventSource, Fold>();
 
 function advance(session: EventSource): Fold {
   let f = folds.get(session);
-  if (!f) folds.set(session, (f = { t: emptyTrajectory(), applied: 0, version: 0, compact: [] }));
+  if (!f) folds.set(session, (f = { t: emptyTrajectory(), applied: 0, version: 0, compact: [], sizes: new Map() }));
   const events = session.events;
   for (; f.applied < events.length; f.applied++) {
     const ev = events[f.applied]!;
     applyEvent(f.t, ev);
+    if (ev.type === 'terminal.started' || ev.type === 'terminal.resized') {
+      let list = f.sizes.get(ev.terminalId);
+      if (!list) f.sizes.set(ev.terminalId, (list = []));
+      list.push({ offset: ev.offset, cols: ev.cols, rows: ev.rows });
+    }
     f.version = ev.seq;
   }
   return f;
@@ -44,6 +55,11 @@ export function trajectoryOf(session: EventSource): Trajectory {
 /** The seq of the last event in the trajectory (0: none yet). */
 export function trajectoryVersion(session: EventSource): number {
   return advance(session).version;
+}
+
+/** The terminal's sizes as its log records them (when it started, each resize), in log order. Shared: never change it. */
+export function terminalSizes(session: EventSource, terminalId: string): readonly SizeChange[] {
+  return advance(session).sizes.get(terminalId) ?? NO_SIZES;
 }
 
 /** The compact form of the whole log, and the version it is at. The array is shared: never change it. */

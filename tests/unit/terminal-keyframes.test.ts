@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { HeadlessScreen } from '../../electron/core/pty/headless-screen';
 import { keyframesPath, TerminalKeyframes, type SizeChange } from '../../electron/core/pty/keyframes';
-import { sizeChanges, terminalKeyframes } from '../../electron/core/pty/session-keyframes';
+import { terminalKeyframes } from '../../electron/core/pty/session-keyframes';
+import { terminalSizes } from '../../electron/core/session-trajectory';
 import { TerminalRecording } from '../../electron/core/store/terminal-recording';
 import { ptyWorkspace } from '../fixtures/shell-home';
 
@@ -47,7 +48,7 @@ function fullScreenProgram(updates: number): Buffer[] {
 }
 
 /** Snapshots of replaying the recording from its start, at each of `offsets` (ascending). */
-async function fullReplay(bytes: Buffer, offsets: number[], sizes: SizeChange[] = [{ offset: 0, cols: COLS, rows: ROWS }]): Promise<Map<number, { data: string; text: string[] }>> {
+async function fullReplay(bytes: Buffer, offsets: number[], sizes: readonly SizeChange[] = [{ offset: 0, cols: COLS, rows: ROWS }]): Promise<Map<number, { data: string; text: string[] }>> {
   const screen = new HeadlessScreen(sizes[0]!.cols, sizes[0]!.rows);
   const out = new Map<number, { data: string; text: string[] }>();
   let pos = 0;
@@ -285,7 +286,7 @@ describe('keyframes of a live terminal', () => {
     await k.flush();
     expect(k.list().length).toBeGreaterThanOrEqual(2);
     expect((await stat(keyframesPath(dir, 'mon'))).mode & 0o777).toBe(0o600);
-    const sizes = sizeChanges(session.events, 'mon');
+    const sizes = terminalSizes(session, 'mon');
     expect(sizes.map((c) => [c.cols, c.rows])).toEqual([
       [COLS, ROWS],
       [100, 30],

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateSession, type GeneratedSession } from '../../electron/bench/generate';
 import { ApolloCore } from '../../electron/core/app';
 import { HeadlessScreen } from '../../electron/core/pty/headless-screen';
-import { sizeChanges } from '../../electron/core/pty/session-keyframes';
+import { terminalSizes } from '../../electron/core/session-trajectory';
 import { readEventLog } from '../../electron/core/store/event-log';
 import { parseTiming } from '../../electron/core/store/terminal-recording';
 import type { HostMessage } from '../../shared/contract/index';
@@ -57,7 +57,7 @@ describe('terminal replay through the contract', () => {
 
     const bytes = await readFile(join(g.dir, 'terminals', `${g.trainTerminal}.out`));
     const events = (await readEventLog(join(g.dir, 'events.jsonl'))).events;
-    const sizes = sizeChanges(events, g.trainTerminal);
+    const sizes = terminalSizes({ events }, g.trainTerminal);
     const offsets = [...new Set(withOffset.map((m) => m.offset!).concat([bytes.length]))].sort((a, b) => a - b);
     const full = new HeadlessScreen(sizes[0]?.cols ?? 80, sizes[0]?.rows ?? 24);
     let pos = 0;
@@ -107,5 +107,22 @@ describe('terminal replay through the contract', () => {
     expect(windows).toBeGreaterThan(bytes.length / (256 * 1024) - 1);
     expect(texts.join('')).toBe(bytes.toString('utf8'));
     expect((await call('terminal.frames', { sessionId: g.id, terminalId: tid, start: 0, maxBytes: 64 * 1024 * 1024 })).error?.code).toBe('BAD_REQUEST');
+  });
+
+  // Last: it appends to the generated session's log.
+  it('terminal.frames gives the resizes inside its window, a resize logged after earlier windows included', async () => {
+    const tid = g.trainTerminal;
+    const mid = Math.floor(g.terminals[tid]!.bytes / 2);
+    const window = { sessionId: g.id, terminalId: tid, start: mid - 1000, maxBytes: 64 * 1024 };
+    const before = (await call('terminal.frames', window)).result as TerminalFrames;
+    expect(before.sizes.some((c) => c.offset === mid)).toBe(false);
+    await (await core.session(g.id)).append({ type: 'terminal.resized', terminalId: tid, cols: 101, rows: 33, offset: mid });
+    const after = (await call('terminal.frames', window)).result as TerminalFrames;
+    expect(after.sizes).toContainEqual({ offset: mid, cols: 101, rows: 33 });
+    // Outside the window it is not sent; the replay still starts at the size the terminal started with.
+    const elsewhere = (await call('terminal.frames', { ...window, start: 0 })).result as TerminalFrames;
+    expect(elsewhere.sizes.some((c) => c.offset === mid)).toBe(false);
+    const info = (await call('terminal.replayInfo', { sessionId: g.id, terminalId: tid })).result as TerminalReplayInfo;
+    expect([info.cols, info.rows]).not.toEqual([101, 33]);
   });
 });

@@ -6,7 +6,8 @@ import { ApolloError } from '../../../shared/errors';
 import { MAX_FRAMES_BYTES, type ReplayFrame, type ReplayMarker } from '../../../shared/contract/replay';
 import type { ApolloCore } from '../app';
 import type { HandlerMap } from '../dispatch';
-import { sizeChanges, terminalKeyframes } from '../pty/session-keyframes';
+import { terminalKeyframes } from '../pty/session-keyframes';
+import { terminalSizes } from '../session-trajectory';
 import { utf8SafeEnd } from '../pty/strip-ansi';
 import type { SessionLog } from '../store/workspace';
 
@@ -68,7 +69,7 @@ export function replayHandlers(core: ApolloCore): HandlerMap {
       if (pos < stop && frames.length < MAX_FRAMES && recs.length <= MAX_FRAMES) push(ts, stop);
       // Stopped short at MAX_FRAMES: a character the last batch cut is held by the decoder; the next window starts on it.
       const end = pos < stop ? from + utf8SafeEnd(buf.subarray(0, pos - from)) : pos;
-      const sizes = sizeChanges(s.events, terminalId).filter((c) => c.offset > from && c.offset < end);
+      const sizes = terminalSizes(s, terminalId).filter((c) => c.offset > from && c.offset < end);
       return { sessionId, terminalId, start: from + skip, end, frames, sizes, atEnd: end >= rec.size };
     },
 
@@ -89,8 +90,7 @@ export function replayHandlers(core: ApolloCore): HandlerMap {
       const all = [...steps.values()];
       const here = all.filter((m) => m.offset !== null);
       const markers = (here.length ? here : all).sort((a, b) => a.ts - b.ts);
-      const sizes = sizeChanges(s.events, terminalId);
-      const first = sizes[0] ?? { cols: 80, rows: 24 };
+      const first = terminalSizes(s, terminalId)[0] ?? { cols: 80, rows: 24 };
       return { sessionId, terminalId, bytes, startTs, endTs, cols: first.cols, rows: first.rows, live: core.pty.has(sessionId, terminalId), markers };
     },
   };
