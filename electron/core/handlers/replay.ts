@@ -7,7 +7,7 @@ import { MAX_FRAMES_BYTES, type ReplayFrame, type ReplayMarker } from '../../../
 import type { ApolloCore } from '../app';
 import type { HandlerMap } from '../dispatch';
 import { terminalKeyframes } from '../pty/session-keyframes';
-import { terminalSizes } from '../session-trajectory';
+import { terminalSizes, trajectoryOf } from '../session-trajectory';
 import { utf8SafeEnd } from '../pty/strip-ansi';
 import type { SessionLog } from '../store/workspace';
 
@@ -79,15 +79,13 @@ export function replayHandlers(core: ApolloCore): HandlerMap {
       const bytes = rec.size;
       const startTs = bytes > 0 ? await index.timeAt(0) : null;
       const endTs = bytes > 0 ? await index.timeAt(bytes - 1) : null;
-      const steps = new Map<string, ReplayMarker>();
-      for (const e of s.events) {
-        if (e.type === 'step.started') steps.set(e.stepId, { stepId: e.stepId, n: steps.size + 1, branchId: e.branchId, ts: e.ts, offset: null });
-        else if (e.type === 'action.result' && e.terminalId === terminalId && e.range) {
-          const m = steps.get(e.stepId);
-          if (m) m.offset = m.offset === null ? e.range[0] : Math.min(m.offset, e.range[0]);
-        }
-      }
-      const all = [...steps.values()];
+      const t = trajectoryOf(s);
+      const all = t.order.map((stepId, i): ReplayMarker => {
+        const step = t.steps.get(stepId)!;
+        let offset: number | null = null;
+        for (const r of step.results) if (r.terminalId === terminalId && r.range) offset = offset === null ? r.range[0] : Math.min(offset, r.range[0]);
+        return { stepId, n: i + 1, branchId: step.branchId, ts: step.startedAt, offset };
+      });
       const here = all.filter((m) => m.offset !== null);
       const markers = (here.length ? here : all).sort((a, b) => a.ts - b.ts);
       const first = terminalSizes(s, terminalId)[0] ?? { cols: 80, rows: 24 };
