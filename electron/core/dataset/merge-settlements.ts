@@ -5,8 +5,8 @@
 // while each of those labels is still given: a person who changed their label re-opens
 // the conflict (the policy decides it again, or under manual it is listed to settle),
 // while a label from someone new does not (the lead already weighed both labels).
-// A settlement made in the Merge view's current work names no labels and applies as
-// long as the action is in conflict.
+// The Merge view sends each decision with the labels of the conflict it showed (a
+// settlement without labels, from the API, applies as long as the action is in conflict).
 //
 // Every merged bundle stores its settlements: its manifest's merge.conflicts settled
 // "manual" (with the labels), and its step records (merge.settledBy). So they come back

@@ -11,6 +11,8 @@ import type { Slice } from './types';
 
 export type MergeProgress = MergePushEvents['merge.progress'];
 export type Verdict = 'keep' | 'mask';
+/** One of the conflicting labels a settlement decided between. */
+export type SettledLabel = { annotator: string; source: 'annotator' | 'judge' | 'rule'; label: Verdict };
 export type MergePolicyKind = 'any-mask' | 'majority' | 'prefer' | 'manual';
 
 export type MergePlanState =
@@ -32,8 +34,14 @@ export interface MergeForm {
   outDir: string;
   /** The lead's decisions: `sessionId\0stepId` → label. */
   settlements: Record<string, Verdict>;
+  /**
+   * The labels each decision settled, as the conflict on screen showed them: sent with it,
+   * so a decision stops applying when one of them changes (a bundle replaced by a newer
+   * export re-opens the conflict, as for `apollo merge --settlements`).
+   */
+  settledLabels: Record<string, SettledLabel[]>;
   /** Settlement changes, newest last (undo takes the last back). */
-  undo: Array<{ key: string; before: Verdict | null }>;
+  undo: Array<{ key: string; before: Verdict | null; labelsBefore?: SettledLabel[] }>;
   /** Index of the conflict on screen. */
   cursor: number;
 }
@@ -50,7 +58,8 @@ function policyText(f: Pick<MergeForm, 'policy' | 'preferNames'>): string {
 export function mergeSelection(f: MergeForm): ArgsOf<'merge.plan'> {
   const settlements = Object.entries(f.settlements).map(([k, label]) => {
     const [sessionId, stepId] = k.split('\u0000') as [string, string];
-    return { sessionId, stepId, label };
+    const votes = f.settledLabels[k];
+    return { sessionId, stepId, label, ...(votes?.length ? { votes } : {}) };
   });
   const trust = pathLines(f.trust);
   const settlementsFrom = pathLines(f.settlementsFrom);
@@ -101,7 +110,23 @@ function defaultMergeOut(home: string): string {
   return home ? `${home.replace(/[\\/]+$/, '')}${sep}merges${sep}merged-${stamp()}` : '';
 }
 
-const EMPTY_FORM: MergeForm = { inputs: [], policy: 'any-mask', preferNames: '', allowUnsigned: false, trust: '', settlementsFrom: '', outDir: '', settlements: {}, undo: [], cursor: 0 };
+const EMPTY_FORM: MergeForm = {
+  inputs: [], policy: 'any-mask', preferNames: '', allowUnsigned: false, trust: '', settlementsFrom: '', outDir: '', settlements: {}, settledLabels: {}, undo: [], cursor: 0,
+};
+
+/** The labels of the conflict `key` in the plan on screen. */
+function labelsOf(plan: MergePlanResult | null, key: string): SettledLabel[] | undefined {
+  const c = plan?.report.conflicts.find((x) => conflictKey(x.sessionId, x.stepId) === key);
+  return c?.votes.map((v) => ({ annotator: v.annotator, source: v.source, label: v.label }));
+}
+
+/** `settledLabels` with `key` set to `labels` (removed when undefined). */
+function withLabels(all: Record<string, SettledLabel[]>, key: string, labels: SettledLabel[] | undefined): Record<string, SettledLabel[]> {
+  const out = { ...all };
+  if (labels) out[key] = labels;
+  else delete out[key];
+  return out;
+}
 
 export const createMergeSlice =
   (transport: Transport): Slice<MergeSlice> =>
@@ -126,11 +151,18 @@ export const createMergeSlice =
     settleConflict: (key, label) => {
       const f = get().mergeForm;
       const before = f.settlements[key] ?? null;
-      if (before === label) return;
+      const labelsBefore = f.settledLabels[key];
+      const labels = label ? labelsOf(get().mergeLastPlan, key) : undefined;
+      if (before === label && JSON.stringify(labelsBefore) === JSON.stringify(labels)) return;
       const settlements = { ...f.settlements };
       if (label) settlements[key] = label;
       else delete settlements[key];
-      set({ mergeForm: { ...f, settlements, undo: [...f.undo, { key, before }].slice(-500) } });
+      set({
+        mergeForm: {
+          ...f, settlements, settledLabels: withLabels(f.settledLabels, key, labels),
+          undo: [...f.undo, { key, before, ...(labelsBefore ? { labelsBefore } : {}) }].slice(-500),
+        },
+      });
     },
     undoSettlement: () => {
       const f = get().mergeForm;
@@ -139,7 +171,7 @@ export const createMergeSlice =
       const settlements = { ...f.settlements };
       if (last.before) settlements[last.key] = last.before;
       else delete settlements[last.key];
-      set({ mergeForm: { ...f, settlements, undo: f.undo.slice(0, -1) } });
+      set({ mergeForm: { ...f, settlements, settledLabels: withLabels(f.settledLabels, last.key, last.before ? last.labelsBefore : undefined), undo: f.undo.slice(0, -1) } });
     },
     planMerge: async () => {
       const f = get().mergeForm;
