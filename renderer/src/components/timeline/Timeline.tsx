@@ -27,6 +27,22 @@ const AXIS_Y = 42;
 const KIND_COLOURS = ['', '#56617a', '#8d99b3', '#4d8dff', '#c59bff', '#f06a6a'];
 const MARK_COLOURS = { guidance: '#e0b43a', branch: '#c59bff', comment: '#7fb3ff' } as const;
 
+/** What the strip says it shows (its data- attributes): one pass over the model. */
+function countsOf(model: TimelineModel): { guidance: number; branch: number; comment: number; keep: number; mask: number; errors: number } {
+  const c = { guidance: 0, branch: 0, comment: 0, keep: 0, mask: 0, errors: 0 };
+  for (const m of model.marks) {
+    if (m.kind === 'guidance') c.guidance++;
+    else if (m.kind === 'branch') c.branch++;
+    else if (m.kind === 'comment') c.comment++;
+  }
+  for (const s of model.steps) {
+    if (s.onPath && s.label === 'keep') c.keep++;
+    else if (s.onPath && s.label === 'mask') c.mask++;
+    if (s.kind === 'error') c.errors++;
+  }
+  return c;
+}
+
 /** The strip, when shown (header toggle, Shift+T). */
 export function Timeline({ live }: { live: boolean }) {
   return useTimelineShown() ? <TimelineStrip live={live} /> : null;
@@ -57,6 +73,8 @@ function TimelineStrip({ live }: { live: boolean }) {
   const byId = useMemo(() => new Map(model?.steps.map((s) => [s.id, s]) ?? []), [model]);
   const [from, to] = win ?? (model ? [model.start, model.end] : [0, 1]);
   const bins = useMemo(() => (model && width > 0 ? binTimeline(model, from, to, width) : null), [model, from, to, width]);
+  // The strip renders again on every pointer move (the hover); the counts change only with the model.
+  const counts = useMemo(() => (model ? countsOf(model) : null), [model]);
 
   useEffect(() => {
     const host = hostRef.current;
@@ -185,9 +203,8 @@ function TimelineStrip({ live }: { live: boolean }) {
     if (x >= 0 && x < width) setHoverX(x);
   };
 
-  if (!entry || !model || model.steps.length === 0) return null;
+  if (!entry || !model || !counts || model.steps.length === 0) return null;
   const idx = selected ? path.findIndex((s) => s.id === selected.id) : -1;
-  const count = (k: string) => model.marks.filter((m) => m.kind === k).length;
   return (
     <div className="session-timeline" data-testid="timeline">
       <div
@@ -207,12 +224,12 @@ function TimelineStrip({ live }: { live: boolean }) {
         data-width={width}
         data-steps={model.steps.length}
         data-path-steps={path.length}
-        data-guidance={count('guidance')}
-        data-branches={count('branch')}
-        data-comments={count('comment')}
-        data-keep={model.steps.filter((s) => s.onPath && s.label === 'keep').length}
-        data-mask={model.steps.filter((s) => s.onPath && s.label === 'mask').length}
-        data-errors={model.steps.filter((s) => s.kind === 'error').length}
+        data-guidance={counts.guidance}
+        data-branches={counts.branch}
+        data-comments={counts.comment}
+        data-keep={counts.keep}
+        data-mask={counts.mask}
+        data-errors={counts.errors}
         data-gaps={model.gaps.length}
         data-zoomed={win ? 'true' : 'false'}
         onKeyDown={onKeyDown}
