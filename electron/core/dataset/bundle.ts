@@ -47,7 +47,8 @@ import { emptyStats, stepBranches, trajectoryRecords, type TrajectoryStats } fro
 import { labelUnder, resolvePolicy, type LabelPolicy } from './policy';
 import { RedactionLog, Redactor, type RedactionReport, type RedactionSummary } from './redact';
 import { signManifest, SIGNATURE_FILE, type SigningKey } from './signing';
-import { resetTokenCache, TOKENIZER } from './tokens';
+import { resetTokenCache, TOKENIZER, useTokenStore } from './tokens';
+import { TokenCountStore } from './token-store';
 import {
   axolotlConfig, llamaFactoryDatasetInfo, llamaFactoryTrainConfig, mistralRecord, openaiRecord, perActionPlans, perActionRecord, recordTokenCount, sharegptRecord,
   type ActionPlan, type OpenAIRecord,
@@ -312,6 +313,14 @@ function writeLine(w: JsonlOut, record: unknown): void {
  * sink is the plan (dry run). Fills each session's branch list.
  */
 async function examplePass(prepared: readonly Prepared[], o: PassOptions, redactor: Redactor, sink: ExampleSink | null, checkAbort: () => void): Promise<PassResult> {
+  try {
+    return await examplePassOnce(prepared, o, redactor, sink, checkAbort);
+  } finally {
+    useTokenStore(null);
+  }
+}
+
+async function examplePassOnce(prepared: readonly Prepared[], o: PassOptions, redactor: Redactor, sink: ExampleSink | null, checkAbort: () => void): Promise<PassResult> {
   const ledger = new ExampleLedger();
   const log = new RedactionLog();
   const secretMasked = new Set<string>();
@@ -321,6 +330,9 @@ async function examplePass(prepared: readonly Prepared[], o: PassOptions, redact
     const { input, traj, selected, owning } = p;
     const skippedBefore = ledger.skipped.length;
     const withLines = new Set<string>();
+    // The counts an earlier export of this session made; a dry run reads them and writes nothing.
+    const tokenStore = o.castOnly ? null : await TokenCountStore.open(p.dir);
+    useTokenStore(tokenStore);
     // Recordings only: no file holds an example, so none is built (the whole request
     // record rendered, redacted and counted in tokens, to be thrown away).
     const examples = o.castOnly ? [] : sessionExamples(traj, input.sessionId, selected, {
@@ -339,6 +351,8 @@ async function examplePass(prepared: readonly Prepared[], o: PassOptions, redact
       if (sink) await sink.example(x, plans);
       checkAbort();
     }
+    useTokenStore(null);
+    if (sink) await tokenStore?.save();
     const skippedHere = new Map(ledger.skipped.slice(skippedBefore).map((x) => [x.branchId, x.reason]));
     p.branches = [];
     for (const b of traj.branches.values()) {
@@ -398,7 +412,10 @@ async function exportBundleOnce(opts: ExportBundleOptions): Promise<ExportBundle
   const policy = resolvePolicy(opts.labelPolicy);
   const redactor = new Redactor(opts.secrets);
   const signal = opts.signal;
+  // Set when converting a recording failed: the training files then stop at their next check.
+  let castFailure: { error: unknown } | null = null;
   const checkAbort = (): void => {
+    if (castFailure) throw castFailure.error;
     if (signal?.aborted) throw new ApolloError('CANCELLED', 'Export cancelled');
   };
   checkAbort();
@@ -450,6 +467,8 @@ async function exportBundleOnce(opts: ExportBundleOptions): Promise<ExportBundle
   const total = actionsOnPaths + (formats.includes('trajectory') ? prepared.length : 0) + nTerm * 2 + 8;
   let done = 0;
   const progress = (stage: string, step = 1): void => {
+    // Before too: the recordings and the training files both report, and a listener that cancelled hears neither again.
+    checkAbort();
     done += step;
     opts.onProgress?.(done, total, stage);
     checkAbort();
@@ -457,6 +476,11 @@ async function exportBundleOnce(opts: ExportBundleOptions): Promise<ExportBundle
 
   const castWorker = opts.castWorker === false ? null : (opts.castWorker ?? workerBeside());
   const stage = new StagingDir(outDir);
+  let castsRunning: Promise<void> | null = null;
+  const castAbort = new AbortController();
+  const stopCasts = (): void => castAbort.abort();
+  signal?.addEventListener('abort', stopCasts, { once: true });
+  if (signal?.aborted) stopCasts();
   try {
     await stage.open();
     // Every file is checked and hashed as it is written; errors are reported once all are.
@@ -481,10 +505,12 @@ async function exportBundleOnce(opts: ExportBundleOptions): Promise<ExportBundle
       progress(`validate ${file}`, 0);
     };
 
-    // ---- the recordings first, while this thread's heap holds only the log: the
-    // worker's memory then comes on top of that, not on top of the training files' garbage.
+    // ---- the recordings, converted one after the other in the recording worker while
+    // this thread writes the training files: the two use both cores. What the worker
+    // reports is said in the manifest and the redaction log after the trajectories, as
+    // before, so the bundle does not depend on which finished first.
     const casts: Array<{ rel: string; result: CastResult; lines: Array<[number, readonly string[]]> }> = [];
-    if (formats.includes('asciicast')) {
+    const convertAll = async (): Promise<void> => {
       for (const p of prepared) {
         for (const tid of p.terminals) {
           const rel = castPath(p.input.sessionId, tid);
@@ -502,19 +528,22 @@ async function exportBundleOnce(opts: ExportBundleOptions): Promise<ExportBundle
             redactor,
             onLine: (line, kinds) => void lines.push([line, kinds]),
             onBytes: (b, size) => {
-              if (b - lastReport >= 32 << 20 && b < size) {
+              if (b - lastReport >= 32 << 20 && b < size && !signal?.aborted) {
                 lastReport = b;
                 opts.onProgress?.(done, total, `asciicast ${p.input.sessionId}/${tid} ${Math.floor((b / size) * 100)}%`);
               }
             },
-            ...(signal ? { signal } : {}),
+            signal: castAbort.signal,
           }, castWorker);
           casts.push({ rel, result, lines });
           progress(`validate ${rel}`, 0);
           progress(`asciicast ${p.input.sessionId}/${tid}`);
         }
       }
-    }
+    };
+    castsRunning = formats.includes('asciicast') ? convertAll().catch((e: unknown) => {
+      castFailure ??= { error: e };
+    }) : null;
 
     // ---- the training files, in one pass over the example stream
     const jsonl = async (file: string, format: ManifestFile['format']): Promise<JsonlOut> => ({ file, out: await stage.create(file), check: new LineCheck(format, { allowReasoning }) });
@@ -567,6 +596,8 @@ async function exportBundleOnce(opts: ExportBundleOptions): Promise<ExportBundle
       await stage.finish(t.out);
       done_(FILE_TRAJECTORY, t.check, t.out);
     }
+    await castsRunning;
+    checkAbort();
     // Said in the manifest, the redaction log and the error list where they always were (after the trajectories), so the bundle is byte for byte the same.
     for (const c of casts) {
       for (const [line, kinds] of c.lines) for (const k of kinds) log.add(c.rel, line, '/2', k);
@@ -606,6 +637,12 @@ async function exportBundleOnce(opts: ExportBundleOptions): Promise<ExportBundle
   } catch (e) {
     throw toApolloError(e, 'exporting', 'Export cancelled');
   } finally {
+    // A conversion still writing into the staging folder (the training files failed first) stops before it goes.
+    if (castsRunning) {
+      stopCasts();
+      await castsRunning;
+    }
+    signal?.removeEventListener('abort', stopCasts);
     await stage.discard();
   }
 }

@@ -6,6 +6,7 @@
 // encoding so nobody mistakes the figures for the target model's own.
 import { createRequire } from 'node:module';
 import type { WireMessage } from '../../../shared/events';
+import { textKey, type TokenCountStore } from './token-store';
 
 type CountTokens = typeof import('gpt-tokenizer/encoding/o200k_base').countTokens;
 /**
@@ -19,19 +20,22 @@ export const TOKENIZER = 'o200k_base (gpt-tokenizer)';
 /** Per-message overhead of chat templates (role markers, separators): OpenAI's documented 3. */
 const PER_MESSAGE = 3;
 
-const cache = new WeakMap<object, number>();
+// By object, for one export (resetTokenCache): a message met again in a later export must reach countText, which notes it in that export's store.
+let cache = new WeakMap<object, number>();
 
 /**
  * Counts by text. The same turn reaches the counter as many objects: the request
  * record's message, its OpenAI form, its redacted copy, and one copy per per-action
  * line that carries it as history (weights changed), so a cache by object identity
- * alone counted a long observation once per line it appears in. Texts shorter than
- * SHORT count faster than they hash; the cache is emptied when it holds LIMIT texts
- * and after each export (resetTokenCache), so it never outlives the strings it names.
+ * alone counted a long observation once per line it appears in. The cache is emptied
+ * when it holds LIMIT texts and after each export (resetTokenCache), so it never
+ * outlives the strings it names. Each entry keeps its store key, so a text met again
+ * in another session's export is noted in that session's store without hashing again.
  */
-const byText = new Map<string, number>();
-const SHORT = 24;
+const byText = new Map<string, { n: number; key: string | null }>();
 const LIMIT = 500_000;
+/** The store of the session whose examples are being counted (useTokenStore). */
+let store: TokenCountStore | null = null;
 
 /**
  * Special-token text (`<|endoftext|>`, `<|im_start|>`) is counted as the text it is:
@@ -41,25 +45,49 @@ const LIMIT = 500_000;
  */
 const AS_TEXT = { disallowedSpecial: new Set<string>() };
 
+/** Texts handed to the tokenizer in this process (tests: what the store spared). */
+let tokenized = 0;
+export function tokenizedTexts(): number {
+  return tokenized;
+}
+
 function count(s: string): number {
+  tokenized++;
   countTokens ??= (createRequire(import.meta.url)('gpt-tokenizer/encoding/o200k_base') as { countTokens: CountTokens }).countTokens;
   return countTokens(s, AS_TEXT);
 }
 
 function countText(s: string): number {
-  if (s.length < SHORT) return count(s);
-  let n = byText.get(s);
-  if (n === undefined) {
-    n = count(s);
+  let e = byText.get(s);
+  if (e === undefined) {
+    // Short texts too: with every text in the store the tokenizer is never loaded.
+    const key = store ? textKey(s) : null;
+    const n = (key !== null ? store!.get(key) : undefined) ?? count(s);
+    e = { n, key };
     if (byText.size >= LIMIT) byText.clear();
-    byText.set(s, n);
+    byText.set(s, e);
   }
-  return n;
+  if (store) {
+    e.key ??= textKey(s);
+    store.put(e.key, e.n);
+  }
+  return e.n;
+}
+
+/**
+ * Count with `s` as the session's store of known counts (null: none) until the next
+ * call. The counts themselves never depend on it: the store only spares recounting.
+ */
+export function useTokenStore(s: TokenCountStore | null): void {
+  store = s;
 }
 
 /** Forget the counts by text (the texts of one export are not needed by the next). */
 export function resetTokenCache(): void {
   byText.clear();
+  cache = new WeakMap();
+  toolsCache = new WeakMap();
+  store = null;
 }
 
 /** Tokens of one message as a chat template would render it (content, tool calls). */
@@ -77,7 +105,7 @@ export function messageTokens(m: WireMessage): number {
   return n;
 }
 
-const toolsCache = new WeakMap<object, number>();
+let toolsCache = new WeakMap<object, number>();
 
 /** Tokens of the tool schemas, which templates render into the prompt. */
 export function toolsTokens(tools: readonly unknown[] | undefined): number {

@@ -1,0 +1,106 @@
+// Token counts of a session's texts, kept beside its event log (`token-counts.bin`) so
+// that an export counts only the texts no earlier export counted: counting exactly
+// (o200k_base, tokens.ts) was most of an OpenAI export's time, and loading the
+// tokenizer alone ~0.4 s. Keyed by the SHA-256 of the text, so an entry can never
+// answer for another text and nothing needs invalidating when the log grows; a file
+// of another format or tokenizer, or cut short, is ignored and rewritten whole.
+//
+//   magic "APTOKEN1", then records of 16 bytes (SHA-256 prefix) + uint32 LE count.
+//
+// Each save keeps only the texts of that export, so the file follows the session,
+// not its history. Written to a temporary file (0600) and renamed: a reader sees the
+// old file or the new one. Not fsync'd: a file lost in a crash is only recounted.
+import { hash } from 'node:crypto';
+import { open, readFile, rename, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { writeFully } from '../store/disk';
+import { PRIVATE_FILE_MODE, tightenHandle } from '../store/private-files';
+
+export const TOKEN_STORE_FILE = 'token-counts.bin';
+const MAGIC = Buffer.from('APTOKEN1', 'latin1');
+const KEY_BYTES = 16;
+const RECORD = KEY_BYTES + 4;
+
+/** The store's key of a text. */
+export function textKey(s: string): string {
+  // base64 of 16 bytes: a short, flat Map key.
+  return (hash('sha256', s, 'buffer') as Buffer).toString('base64', 0, KEY_BYTES);
+}
+
+export class TokenCountStore {
+  /** What the file held. */
+  private readonly known: Map<string, number>;
+  /** What this export used, in first-use order: what the next save writes. */
+  private readonly used = new Map<string, number>();
+  private added = 0;
+
+  private constructor(private readonly file: string, known: Map<string, number>) {
+    this.known = known;
+  }
+
+  /** The store of the session folder `dir` (empty when it has none, or one that is not valid). */
+  static async open(dir: string): Promise<TokenCountStore> {
+    const file = join(dir, TOKEN_STORE_FILE);
+    const known = new Map<string, number>();
+    const buf = await readFile(file).catch(() => null);
+    if (buf && buf.length >= MAGIC.length && buf.subarray(0, MAGIC.length).equals(MAGIC) && (buf.length - MAGIC.length) % RECORD === 0) {
+      for (let at = MAGIC.length; at < buf.length; at += RECORD) {
+        known.set(buf.toString('base64', at, at + KEY_BYTES), buf.readUInt32LE(at + KEY_BYTES));
+      }
+    }
+    return new TokenCountStore(file, known);
+  }
+
+  get size(): number {
+    return this.known.size;
+  }
+
+  /** The count of the text with this key, if an earlier export counted it. */
+  get(key: string): number | undefined {
+    const n = this.known.get(key);
+    if (n !== undefined) this.used.set(key, n);
+    return n;
+  }
+
+  /** The count of a text used by this export (counted now, or known). */
+  put(key: string, n: number): void {
+    if (!this.used.has(key)) {
+      this.used.set(key, n);
+      if (this.known.get(key) !== n) this.added++;
+    }
+  }
+
+  /** Whether a save would change the file. */
+  get stale(): boolean {
+    return this.added > 0 || this.used.size !== this.known.size;
+  }
+
+  /** Write the counts this export used, when they differ from the file's. */
+  async save(): Promise<void> {
+    if (!this.stale) return;
+    const buf = Buffer.allocUnsafe(MAGIC.length + this.used.size * RECORD);
+    MAGIC.copy(buf, 0);
+    let at = MAGIC.length;
+    for (const [key, n] of this.used) {
+      buf.write(key, at, KEY_BYTES, 'base64');
+      buf.writeUInt32LE(n, at + KEY_BYTES);
+      at += RECORD;
+    }
+    const tmp = `${this.file}.tmp`;
+    try {
+      const fh = await open(tmp, 'w', PRIVATE_FILE_MODE);
+      try {
+        // A temporary file left by a crash keeps its old mode when reopened.
+        await tightenHandle(fh);
+        await writeFully(fh, buf, 0);
+        await fh.truncate(buf.length);
+      } finally {
+        await fh.close();
+      }
+      await rename(tmp, this.file);
+    } catch {
+      // A cache: a session folder that cannot take it (read-only, full) only costs the next export a recount.
+      await rm(tmp, { force: true }).catch(() => undefined);
+    }
+  }
+}
