@@ -29,11 +29,17 @@ function storeWidths(w: { sidebar: number; panel: number }): void {
   }
 }
 
-/** `px` within the panel's limits and the window's room beside the other panel. */
-function clampWidth(which: keyof typeof PANEL_LIMITS, px: unknown, other: number): number {
+const DEFAULT_WIDTH = { sidebar: 220, panel: 500 } as const;
+
+/**
+ * `px` (else the default) within the panel's limits and, given the other panel's width,
+ * the window's room beside it. The widths read back on load are held to the limits only
+ * (as they always were): the terminal's column gives way in a narrower window.
+ */
+function clampWidth(which: keyof typeof PANEL_LIMITS, px: unknown, other?: number): number {
   const { min, max } = PANEL_LIMITS[which];
-  const room = browser.innerWidth === undefined ? max : browser.innerWidth - other - MIN_MAIN_PX;
-  const n = typeof px === 'number' && Number.isFinite(px) ? px : which === 'sidebar' ? 220 : 500;
+  const room = other === undefined || browser.innerWidth === undefined ? max : browser.innerWidth - other - MIN_MAIN_PX;
+  const n = typeof px === 'number' && Number.isFinite(px) ? px : DEFAULT_WIDTH[which];
   return Math.round(Math.max(min, Math.min(max, room, n)));
 }
 
@@ -98,8 +104,8 @@ export const createViewSlice: Slice<ViewSlice> = (set, get) => ({
   expandThoughts: false,
   expandObservations: false,
   compactRows: false,
-  panelWidth: Math.round(Math.max(PANEL_LIMITS.panel.min, Math.min(PANEL_LIMITS.panel.max, Number(stored.panel) || 500))),
-  sidebarWidth: Math.round(Math.max(PANEL_LIMITS.sidebar.min, Math.min(PANEL_LIMITS.sidebar.max, Number(stored.sidebar) || 220))),
+  panelWidth: clampWidth('panel', stored.panel),
+  sidebarWidth: clampWidth('sidebar', stored.sidebar),
   inspectorHeight: 300,
   sidebarCollapsed: false,
   panelCollapsed: false,
