@@ -77,14 +77,27 @@ async function strip(page: Page): Promise<Strip> {
 
 const xOf = (s: Strip, ts: number) => Math.floor(((ts - s.from) / (s.to - s.from)) * s.width);
 
-/** The colour painted at css (x, y) of the timeline canvas. */
-async function pixel(page: Page, x: number, y: number): Promise<[number, number, number, number]> {
-  return page.getByTestId('timeline-canvas').evaluate((c: HTMLCanvasElement, [px, py]) => {
+type Rgba = [number, number, number, number];
+
+/** The colours painted at css (x, y) of the timeline canvas for every x of `xs` (one round trip to the page for the lot). */
+async function pixels(page: Page, xs: readonly number[], y: number): Promise<Rgba[]> {
+  return page.getByTestId('timeline-canvas').evaluate((c: HTMLCanvasElement, [pxs, py]) => {
     const dpr = c.width / c.getBoundingClientRect().width;
-    const d = c.getContext('2d')!.getImageData(Math.floor(px! * dpr), Math.floor(py! * dpr), 1, 1).data;
-    return [d[0]!, d[1]!, d[2]!, d[3]!] as [number, number, number, number];
-  }, [x, y]);
+    const ctx = c.getContext('2d')!;
+    return pxs.map((px) => {
+      const d = ctx.getImageData(Math.floor(px * dpr), Math.floor(py * dpr), 1, 1).data;
+      return [d[0]!, d[1]!, d[2]!, d[3]!] as Rgba;
+    });
+  }, [xs, y] as const);
 }
+
+/** The colour painted at css (x, y) of the timeline canvas. */
+async function pixel(page: Page, x: number, y: number): Promise<Rgba> {
+  return (await pixels(page, [x], y))[0]!;
+}
+
+/** 0, step, 2·step, … below `width`. */
+const every = (step: number, width: number): number[] => Array.from({ length: Math.ceil(width / step) }, (_, i) => i * step);
 
 /** Rows of the canvas (Timeline.tsx): marks 1–8, steps 10–23, other branches 24–27, labels 29–32. */
 const Y = { mark: 5, step: 18, other: 25, label: 30 };
@@ -182,20 +195,22 @@ describe('session timeline', () => {
     // branch shown, or past its fork (step 2,000) in the lane of the other branches below.
     let painted = 0;
     let other = 0;
-    for (let x = 0; x < s.width; x += 10) {
-      const below = !isBackground(await pixel(page, x, Y.other));
+    const xs10 = every(10, s.width);
+    const otherLane = await pixels(page, xs10, Y.other);
+    const stepLane = await pixels(page, xs10, Y.step);
+    for (let i = 0; i < xs10.length; i++) {
+      const below = !isBackground(otherLane[i]!);
       if (below) other++;
-      if (below || !isBackground(await pixel(page, x, Y.step))) painted++;
+      if (below || !isBackground(stepLane[i]!)) painted++;
     }
     expect(painted).toBeGreaterThan(Math.floor(s.width / 10) * 0.85);
     expect(other).toBeGreaterThan(Math.floor(s.width / 10) * 0.1);
     // Labels below: green and red both appear.
     let green = 0;
     let red = 0;
-    for (let x = 0; x < s.width; x += 3) {
-      const p = await pixel(page, x, Y.label);
-      if (p[1]! > 150 && p[0]! < 120) green++;
-      if (p[0]! > 200 && p[1]! < 130) red++;
+    for (const p of await pixels(page, every(3, s.width), Y.label)) {
+      if (p[1] > 150 && p[0] < 120) green++;
+      if (p[0] > 200 && p[1] < 130) red++;
     }
     expect(green).toBeGreaterThan(10);
     expect(red).toBeGreaterThan(10);
