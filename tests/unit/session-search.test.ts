@@ -171,4 +171,17 @@ describe('session search', () => {
     expect(many.more).toBe(true);
     expect((await stat(join(dir, 't.search.idx'))).size).toBe(64 + 5 * 4096);
   });
+
+  it('builders of the same index at once (the CLI beside the host) each rename a whole private file into place', async () => {
+    const dir = join(root, 'race');
+    await mkdir(dir, { recursive: true });
+    await writeFile(join(dir, 't.out'), Buffer.concat([Buffer.alloc(SEARCH_BLOCK * 6, 'abc'), Buffer.from('zebra'), Buffer.alloc(100, 'q')]));
+    const found = await Promise.all(Array.from({ length: 4 }, () => new TerminalSearchIndex(dir, 't').search('zebra', 10)));
+    for (const f of found) expect(f.hits).toEqual([{ offset: SEARCH_BLOCK * 6 }]);
+    expect((await readdir(dir)).sort()).toEqual(['t.out', 't.search.idx']);
+    const st = await stat(join(dir, 't.search.idx'));
+    expect(st.mode & 0o777).toBe(0o600);
+    expect(st.size).toBe(64 + 6 * 4096);
+    expect(await new TerminalSearchIndex(dir, 't').coveredBytes()).toBe(SEARCH_BLOCK * 6);
+  });
 });
