@@ -3,7 +3,7 @@
 // memory, export and timing-index lookups on a generated long session (session.ts);
 // imports (import.ts) and merging many bundles (merge.ts) beside reading the same bytes;
 // last the terminal rows that need a real renderer, in Chromium (terminal-ui.ts).
-// `node out/main/bench.js --terminal-ui` runs only those.
+// `node out/main/bench.js --terminal-ui` runs only those, `--open` only the open and memory rows.
 import { closeSync, fdatasyncSync, openSync, writeSync, statSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { spawn } from 'node:child_process';
@@ -13,7 +13,7 @@ import { EventLog } from '../core/store/event-log';
 import { ApolloCore } from '../core/app';
 import { resourcesDir } from '../core/paths';
 import type { SessionEventBody } from '../../shared/events';
-import { benchChild, benchSession } from './session';
+import { benchChild, benchOpenOnly, benchSession } from './session';
 import { benchImport } from './import';
 import { benchMerge } from './merge';
 import { benchTerminalUi } from './terminal-ui';
@@ -131,8 +131,21 @@ async function main(): Promise<void> {
   }
 }
 
+/** `--open`: only the open and memory rows of the generated session (BENCH_OPEN_RUNS runs in Chromium, default 3). */
+async function openOnly(): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), 'apollo-bench-'));
+  try {
+    await benchOpenOnly(dir);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
 // The session rows measure memory and export in fresh processes of this same script.
-const run = process.argv[2] === '--child' ? benchChild(process.argv.slice(3)) : process.argv[2] === '--terminal-ui' ? benchTerminalUi(dirname(resourcesDir())) : main();
+const run = process.argv[2] === '--child' ? benchChild(process.argv.slice(3))
+  : process.argv[2] === '--terminal-ui' ? benchTerminalUi(dirname(resourcesDir()))
+  : process.argv[2] === '--open' ? openOnly()
+  : main();
 run.catch((err) => {
   console.error(err);
   process.exitCode = 1;

@@ -1,23 +1,51 @@
 // The open row in the real page: `apollo serve` on the generated workspace and the
 // built renderer in Chromium; from the click on the session in the list until its
 // newest step is on screen, with the memory both sides hold once it is.
+//
+// Memory is read from /proc/<pid>/smaps_rollup as PSS (proportional set size): a page
+// shared by N processes counts 1/N in each, so summing Chromium's renderer processes
+// counts each shared page once, where summed RSS counts it in every process.
 import { readdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { CHROMIUM, CHROMIUM_ARGS, startServe } from './browser';
 
+/** Marks the page sets while it opens a session (renderer/src/store/sessions.ts). */
+export const OPEN_MARKS = { reply: 'apollo:open:reply', folded: 'apollo:open:folded' } as const;
+
+export interface ProcMemory {
+  rssMb: number;
+  /** Proportional set size: shared pages divided among the processes sharing them. */
+  pssMb: number;
+  /** Pages of this process alone (private clean + dirty). */
+  privateMb: number;
+}
+
 export interface PageOpenResult {
-  /** Click to the newest step visible. */
+  /** Click to the newest step visible, as playwright sees it (it waits for the page's main thread). */
   ms: number;
-  /** RSS of the serve process with the session open. */
-  serverRssMb: number;
-  /** RSS of the page's renderer process(es), and its JS heap after a collection. */
-  rendererRssMb: number;
+  /** Click to the first frame with the newest step laid out on screen, timed in the page. */
+  frameMs: number;
+  /** Click to the sessions.open reply in the page (server + transfer + the transport's parse). */
+  replyMs: number;
+  /** The reply folded into the page's trajectory. */
+  foldMs: number;
+  /** From the fold to the newest step on screen (React render of the rows, layout, paint). */
+  renderMs: number;
+  server: ProcMemory;
+  /** The page's renderer processes, summed. */
+  renderer: ProcMemory & { processes: number };
   rendererHeapMb: number;
 }
 
-function rssMb(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Number(m[1]) / 1024 : 0;
+/** Memory of one process from /proc (zeros for one that is gone). */
+export function procMemory(pid: number): ProcMemory {
+  const kb = (text: string, key: string) => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(text)?.[1] ?? 0) / 1024;
+  try {
+    const r = readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
+    return { rssMb: kb(r, 'Rss'), pssMb: kb(r, 'Pss'), privateMb: kb(r, 'Private_Clean') + kb(r, 'Private_Dirty') };
+  } catch {
+    return { rssMb: 0, pssMb: 0, privateMb: 0 };
+  }
 }
 
 /** Chromium's renderer processes descending from `root`. */
@@ -47,7 +75,11 @@ function rendererPids(root: number): number[] {
   });
 }
 
-/** Open `sessionId` from the session list and wait for `stepId` (the newest step of the branch it opens on) to be visible. */
+/**
+ * Open `sessionId` from the session list and wait for `stepId` (the newest step of the
+ * branch it opens on) to be visible. Each run starts a fresh `apollo serve`, so the
+ * log is read from disk as a reviewer's first open of the day reads it.
+ */
 export async function openInPage(cli: string, root: string, home: string, sessionId: string, stepId: string): Promise<PageOpenResult> {
   // Required at run time: bundled, playwright-core cannot find its own package.json.
   const { chromium } = createRequire(import.meta.url)('playwright-core') as typeof import('playwright-core');
@@ -58,16 +90,47 @@ export async function openInPage(cli: string, root: string, home: string, sessio
     await page.goto(server.url);
     const item = page.locator(`[data-testid="session-item"][data-session-id="${sessionId}"]`);
     await item.waitFor();
+    // A frame callback in the page notes the first frame that has the step on screen.
+    const clickAt = await page.evaluate((sel) => {
+      const w = window as unknown as { benchStepFrame?: number };
+      delete w.benchStepFrame;
+      const check = () => {
+        const r = document.querySelector(sel)?.getBoundingClientRect();
+        if (r && r.height > 0 && r.bottom > 0 && r.top < innerHeight) w.benchStepFrame = performance.now();
+        else requestAnimationFrame(check);
+      };
+      requestAnimationFrame(check);
+      return performance.now();
+    }, `[data-testid="step"][data-step-id="${stepId}"]`);
     const t0 = performance.now();
     await item.click();
     await page.locator(`[data-testid="step"][data-step-id="${stepId}"]`).waitFor({ state: 'visible', timeout: 120_000 });
     const ms = performance.now() - t0;
+    const marks = await page.evaluate((names) => names.map((n) => performance.getEntriesByName(n).at(-1)?.startTime ?? NaN), [OPEN_MARKS.reply, OPEN_MARKS.folded]);
+    const [reply, folded] = marks as [number, number];
+    const frame = await page.evaluate(() => (window as unknown as { benchStepFrame?: number }).benchStepFrame ?? NaN);
     const cdp = await page.context().newCDPSession(page);
     await cdp.send('HeapProfiler.collectGarbage');
     const heap = (await cdp.send('Runtime.getHeapUsage')) as { usedSize: number };
     // Chromium is a child of this process: its renderers are among our descendants.
-    const rendererRssMb = rendererPids(process.pid).reduce((n, p) => n + rssMb(p), 0);
-    return { ms, serverRssMb: rssMb(server.proc.pid!), rendererRssMb, rendererHeapMb: heap.usedSize / 1024 / 1024 };
+    const pids = rendererPids(process.pid);
+    const renderer = { rssMb: 0, pssMb: 0, privateMb: 0, processes: pids.length };
+    for (const p of pids) {
+      const m = procMemory(p);
+      renderer.rssMb += m.rssMb;
+      renderer.pssMb += m.pssMb;
+      renderer.privateMb += m.privateMb;
+    }
+    return {
+      ms,
+      frameMs: frame - clickAt,
+      replyMs: reply - clickAt,
+      foldMs: folded - reply,
+      renderMs: ms - (folded - clickAt),
+      server: procMemory(server.proc.pid!),
+      renderer,
+      rendererHeapMb: heap.usedSize / 1024 / 1024,
+    };
   } finally {
     await browser.close();
     await server.stop();

@@ -164,6 +164,8 @@ export const createSessionsSlice =
       get().beginTrajectoryLoad(sessionId);
       try {
         const res = await transport.request('sessions.open', { sessionId });
+        // Read by the bench (electron/bench/open-page.ts) to split the open into its parts.
+        performance.mark('apollo:open:reply');
         if (get().openingSessionId !== sessionId) {
           // Superseded by another click while loading.
           if (get().openSessionId !== sessionId) get().dropTrajectory(sessionId);
@@ -174,6 +176,7 @@ export const createSessionsSlice =
         get().upsertSession(res.session);
         get().loadTrajectory(sessionId, res.events, res.version);
         get().noteEndpointEvents(sessionId, res.events);
+        performance.mark('apollo:open:folded');
         set({
           openSessionId: sessionId,
           openingSessionId: null,

@@ -1,0 +1,83 @@
+// What a writer last found when it validated an event log, kept beside it
+// (events.jsonl.checked): the log's size, modification time and a hash of its last
+// line, and which lines were not valid events. When all three still match, every line
+// is as it was when it was checked, so opening it again only decodes the lines
+// (JSON.parse) and skips the schema check, which costs more than the decoding on a
+// cold start. Anything that does not match (the log grew, was edited or copied, a
+// version of the app with other event schemas) is checked in full and stamped again:
+// the stamp is never trusted over the log, only used to skip repeating work on it.
+import { createHash } from 'node:crypto';
+import { open, readFile, rename, rm, stat } from 'node:fs/promises';
+import { sessionEventBodySchema } from '../../../shared/events';
+import { APP_VERSION } from '../version';
+import { writeFully } from './disk';
+import { PRIVATE_FILE_MODE, tightenHandle } from './private-files';
+
+export interface LogStamp {
+  v: 1;
+  /** The app version and the fields of every event type: another schema checks again. */
+  schema: string;
+  size: number;
+  mtimeMs: number;
+  /** sha256 of the log's last line (with its newline). */
+  tail: string;
+  /** 1-based lines that were not valid events (reported again at each open). */
+  invalidLines: number[];
+}
+
+export const stampPath = (logPath: string): string => `${logPath}.checked`;
+
+let schemaKey: string | null = null;
+function currentSchema(): string {
+  schemaKey ??= `${APP_VERSION};${sessionEventBodySchema.options.map((o) => Object.keys(o.shape).join(',')).join(';')}`;
+  return schemaKey;
+}
+
+/** sha256 of the last line of the first `length` bytes of `buf` (which end with a newline). */
+export function tailHash(buf: Buffer, length: number): string {
+  const start = length >= 2 ? buf.lastIndexOf(0x0a, length - 2) + 1 : 0;
+  return createHash('sha256').update(buf.subarray(start, length)).digest('hex');
+}
+
+/**
+ * The invalid lines the stamp records when it still describes the log (`buf` is the
+ * whole log as read, `size`/`mtimeMs` its stat); null when it does not (check it all).
+ */
+export async function matchingStamp(logPath: string, buf: Buffer, mtimeMs: number): Promise<number[] | null> {
+  let s: LogStamp;
+  try {
+    s = JSON.parse(await readFile(stampPath(logPath), 'utf8')) as LogStamp;
+  } catch {
+    return null;
+  }
+  if (s?.v !== 1 || s.schema !== currentSchema() || s.size !== buf.length || s.mtimeMs !== mtimeMs || !Array.isArray(s.invalidLines)) return null;
+  if (buf.length === 0 || buf[buf.length - 1] !== 0x0a || s.tail !== tailHash(buf, buf.length)) return null;
+  return s.invalidLines;
+}
+
+/**
+ * Stamp the log as checked: `tail` is the hash of its last line, `invalidLines` what the
+ * check found. Written beside it (0600) and renamed into place; the log's stat is taken
+ * now, so a stamp for a log that changed meanwhile never matches. Best effort: a stamp
+ * that cannot be written only means the next open checks again.
+ */
+export async function writeStamp(logPath: string, expectedSize: number, tail: string, invalidLines: readonly number[]): Promise<void> {
+  try {
+    const st = await stat(logPath);
+    if (st.size !== expectedSize) return;
+    const stamp: LogStamp = { v: 1, schema: currentSchema(), size: st.size, mtimeMs: st.mtimeMs, tail, invalidLines: [...invalidLines] };
+    const tmp = `${stampPath(logPath)}.tmp`;
+    const fh = await open(tmp, 'w', PRIVATE_FILE_MODE);
+    try {
+      await tightenHandle(fh); // one left by a crash keeps its old mode
+      await fh.truncate(0);
+      await writeFully(fh, Buffer.from(JSON.stringify(stamp)), 0);
+    } finally {
+      await fh.close();
+    }
+    await rename(tmp, stampPath(logPath));
+  } catch {
+    // Only a cache: the next open checks the log in full.
+    await rm(`${stampPath(logPath)}.tmp`, { force: true }).catch(() => undefined);
+  }
+}
