@@ -3,6 +3,7 @@
 // read back for holes, and exactly how many bytes are acknowledged and when.
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { TerminalReplay } from '../../shared/types';
+import type { TerminalScreen } from '../../shared/contract/replay';
 import { ACK_BYTES, ACK_DELAY_MS, AckBatcher } from '../../renderer/src/lib/ackBatcher';
 import { TerminalStream, type ScreenPosition, type StreamSink } from '../../renderer/src/lib/terminalStream';
 import { dropUtf8Prefix } from '../../renderer/src/lib/utf8';
@@ -97,6 +98,9 @@ function fakeSink() {
 }
 
 const replay = (start: number, data: string, truncated = false): TerminalReplay => ({ ...IDS, start, end: start + bytesOf(data), data, truncated });
+const screenAt = (offset: number, data: string): TerminalScreen => ({ ...IDS, offset, ts: null, cols: 80, rows: 24, data, keyframeOffset: 0, replayedBytes: offset, ms: 1 });
+/** The page's SCREEN_WAIT_MS: how long it waits for the screen before painting the tail. */
+const SCREEN_WAIT = 1500;
 const chunk = (offset: number, data: string, ids = IDS) => ({ ...ids, offset, data, bytes: bytesOf(data) });
 
 function setup(opts: { attach?: () => TerminalReplay | Promise<TerminalReplay>; screen?: ScreenPosition; recordedBytes?: number } = {}) {
@@ -239,6 +243,58 @@ describe('TerminalStream', () => {
     await settle();
     expect(t.argsOf('terminal.read')).toEqual([{ ...IDS, start: 0 }]); // no handler: fails
     expect(errors).toEqual([boom]);
+  });
+
+  it('paints the tail while the screen is being built and says so, then shows the screen at what is on screen by then, live chunks held until it is', async () => {
+    const built = deferred<TerminalScreen>();
+    const now = deferred<TerminalScreen>();
+    const { t, writes, notes, screen, parseAll, acks } = setup({ attach: () => replay(1000, 'tail') });
+    const asked = [built, now];
+    t.handle('terminal.screen', () => asked.shift()!.promise);
+    await settle();
+    expect(t.argsOf('terminal.screen')).toEqual([{ ...IDS, offset: 1004 }]);
+    expect(writes).toEqual([]);
+    await vi.advanceTimersByTimeAsync(SCREEN_WAIT);
+    expect(writes).toEqual(['tail']);
+    expect(notes.at(-1)).toMatch(/^Building the screen index of this recording \(1004 B of output\): showing its last 4 B until the screen is ready/);
+    t.push('terminal.data', chunk(1004, 'ab'));
+    expect(writes).toEqual(['tail', 'ab']);
+    // Built up to where it was asked: live output came since, so the screen at the end of it is asked for.
+    built.resolve(screenAt(1004, 'OLD'));
+    await settle();
+    expect(t.argsOf('terminal.screen').map((a) => a.offset)).toEqual([1004, 1006]);
+    t.push('terminal.data', chunk(1006, 'cd'));
+    expect(writes).toEqual(['tail', 'ab']); // held: the screen at 1006 comes first
+    now.resolve(screenAt(1006, 'SCREEN'));
+    await settle();
+    expect(writes).toEqual(['tail', 'ab', '\x1bcSCREEN', 'cd']);
+    expect(screen.end).toBe(1008);
+    expect(notes.at(-1)).toMatch(/^Showing the screen after 1006 B of output/);
+    parseAll();
+    vi.advanceTimersByTime(ACK_DELAY_MS);
+    expect(acks()).toEqual([4]); // the live chunks, each once
+  });
+
+  it('shows a screen built late at once when nothing came since, asking again when a request fails, and says when it gives up', async () => {
+    const first = deferred<TerminalScreen>();
+    const { t, writes, notes } = setup({ attach: () => replay(1000, 'tail') });
+    let n = 0;
+    t.handle('terminal.screen', (a) => (++n === 1 ? first.promise : screenAt(a.offset!, 'SCREEN')));
+    await settle();
+    await vi.advanceTimersByTimeAsync(SCREEN_WAIT);
+    first.reject(new Error('the keyframe worker stopped'));
+    await settle();
+    expect(t.argsOf('terminal.screen').map((a) => a.offset)).toEqual([1004, 1004]);
+    expect(writes).toEqual(['tail', '\x1bcSCREEN']);
+    expect(notes.at(-1)).toMatch(/^Showing the screen after 1004 B/);
+
+    const never = setup({ attach: () => replay(1000, 'tail') });
+    never.t.handle('terminal.screen', () => new Promise<TerminalScreen>((_, reject) => setTimeout(() => reject(new Error('damaged')), SCREEN_WAIT + 1)));
+    await settle();
+    await vi.advanceTimersByTimeAsync(SCREEN_WAIT * 4);
+    expect(never.t.argsOf('terminal.screen')).toHaveLength(3);
+    expect(never.writes).toEqual(['tail']);
+    expect(never.notes.at(-1)).toBe('The screen could not be built (damaged); showing the raw output, the rest is in the recording.');
   });
 
   it('dispose unsubscribes, sends the pending ack, and ignores later chunks and parses', async () => {

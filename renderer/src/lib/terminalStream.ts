@@ -8,8 +8,11 @@
 // was written, the screen paints the serialized screen at exactly the replay's end
 // (`terminal.screen`: one keyframe plus a bounded replay on the host) instead of
 // megabytes of raw output, which were slow to parse and, for a full-screen program
-// drawn long before, wrong. The raw tail is the fallback when the host has no screen
-// to give in time.
+// drawn long before, wrong. The raw tail is painted when the host has no screen to
+// give in time: a recording made before keyframes has them built on the first screen
+// asked for. The page then says the screen is being built, and once it is, replaces
+// the tail with the screen at what is on screen by then (live chunks held meanwhile,
+// so the two join at the seam).
 //
 // Flow control: every live chunk of *this* attachment is acknowledged exactly once,
 // after xterm has parsed it (its write callback). Chunks that end at or before the
@@ -26,6 +29,7 @@
 // sends it nothing and the recording keeps everything); shown again, a new stream
 // attaches with `since` = what the screen has, and the replay brings it up to date.
 import type { PushEvents } from '../../../shared/contract/index';
+import type { TerminalScreen } from '../../../shared/contract/replay';
 import type { TerminalReplay } from '../../../shared/types';
 import type { Transport } from '../../../shared/transport';
 import { AckBatcher } from './ackBatcher';
@@ -59,11 +63,13 @@ const RECORDED_REPLAY_BYTES = 4 * 1024 * 1024;
 /** Up to this far behind, a screen is caught up with the raw output (cheap to parse, keeps scrollback). */
 const RAW_CATCHUP_BYTES = 256 * 1024;
 /**
- * How long to wait for the screen: a recording made before keyframes has them built on
- * the first screen asked for, which can take minutes for hundreds of MB. The tail is
- * painted meanwhile; the build goes on, and the next attach gets the screen.
+ * How long to wait for the screen before painting the tail: a recording made before
+ * keyframes has them built on the first screen asked for, which can take minutes for
+ * hundreds of MB. The request goes on; its answer replaces the tail.
  */
 const SCREEN_WAIT_MS = 1500;
+/** Requests of a screen being built before giving up on it (a keyframe worker that stopped fails the calls in flight). */
+const SCREEN_TRIES = 3;
 
 /**
  * The attaches and detaches of each terminal, in the order they were asked: the host
@@ -96,6 +102,8 @@ export class TerminalStream {
   /** Chunks held while the replay or a hole is being read. */
   private held: DataMsg[] = [];
   private reading = true;
+  /** A screen was built after the tail was painted: fetch it at what is on screen once nothing else is being read. */
+  private screenDue = false;
 
   constructor(
     private readonly transport: Transport,
@@ -118,8 +126,11 @@ export class TerminalStream {
     const since = screen.end === null ? {} : { since: screen.end };
     inOrder(transport, ids, () => transport.request('terminal.attach', { ...ids, ...since, maxBytes: RAW_CATCHUP_BYTES }))
       .then(async (replay) => {
-        const painted = replay.start > (screen.end ?? 0) ? await this.screenInstead(replay) : replay;
-        if (!this.disposed) this.onReplay(painted, true);
+        if (replay.start <= (screen.end ?? 0)) return this.onReplay(replay, true);
+        const { painted, building } = await this.screenInstead(replay);
+        if (this.disposed) return;
+        this.onReplay(painted, true);
+        if (building) void this.whenBuilt(building, replay);
       })
       .catch(async (err: unknown) => {
         if (this.disposed) return;
@@ -136,30 +147,78 @@ export class TerminalStream {
   /**
    * More was written than the raw replay holds: the serialized screen at its end, which
    * then replaces whatever this xterm showed; without one in time, the replay itself
-   * (the tail, with a note of what is missing).
+   * (the tail, with a note of what is missing) and the screen's request still going on.
    */
-  private async screenInstead(replay: TerminalReplay): Promise<TerminalReplay> {
+  private async screenInstead(replay: TerminalReplay): Promise<{ painted: TerminalReplay; building?: Promise<TerminalScreen> }> {
     const end = replay.end;
+    const request = this.transport.request('terminal.screen', { ...this.ids, offset: end });
     let timer: ReturnType<typeof setTimeout> | undefined;
     try {
-      const s = await Promise.race([
-        this.transport.request('terminal.screen', { ...this.ids, offset: end }),
-        new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), SCREEN_WAIT_MS))),
-      ]);
+      const s = await Promise.race([request, new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), SCREEN_WAIT_MS)))]);
+      if (!s) {
+        request.catch(() => undefined); // whenBuilt reads it; never an unhandled rejection meanwhile
+        return { painted: replay, building: request };
+      }
       // The screen must end where live data starts, or bytes would be lost or doubled at the seam.
-      if (!s || s.offset !== end || this.disposed) return replay;
+      if (s.offset !== end || this.disposed) return { painted: replay };
       const had = this.screen.end;
-      this.sink.write(had === null ? s.data : `\x1bc${s.data}`);
-      this.screen.end = end;
-      this.sink.note(
-        `Showing the screen after ${formatBytes(end)} of output${had === null ? '' : ` (${formatBytes(end - had)} came while hidden)`}; the lines scrolled off it are in Replay and the recording.`,
-      );
-      return { ...replay, start: end, data: '' };
+      this.showScreen(s, had === null ? '' : ` (${formatBytes(end - had)} came while hidden)`);
+      return { painted: { ...replay, start: end, data: '' } };
     } catch {
-      return replay; // no screen (an old host, a damaged recording): the tail
+      return { painted: replay }; // no screen (an old host, a damaged recording): the tail
     } finally {
       clearTimeout(timer);
     }
+  }
+
+  /** Paint `s` in place of what this xterm shows; it is the screen after every byte before `s.offset`. */
+  private showScreen(s: TerminalScreen, extra = ''): void {
+    this.sink.write(this.screen.end === null ? s.data : `\x1bc${s.data}`);
+    this.screen.end = s.offset;
+    this.sink.note(`Showing the screen after ${formatBytes(s.offset)} of output${extra}; the lines scrolled off it are in Replay and the recording.`);
+  }
+
+  /**
+   * The tail is on screen while the host builds the recording's keyframes: say so, wait
+   * for the build (asking again if a request fails), then show the screen.
+   */
+  private async whenBuilt(first: Promise<TerminalScreen>, tail: TerminalReplay): Promise<void> {
+    this.sink.note(
+      `Building the screen index of this recording (${formatBytes(tail.end)} of output): showing its last ${formatBytes(tail.end - tail.start)} until the screen is ready.`,
+    );
+    let s: TerminalScreen | null = null;
+    for (let tries = 1, request = first; !s; tries++) {
+      try {
+        s = await request;
+      } catch (err) {
+        if (this.disposed) return;
+        if (tries >= SCREEN_TRIES) {
+          this.sink.note(`The screen could not be built (${err instanceof Error ? err.message : String(err)}); showing the raw output, the rest is in the recording.`);
+          return;
+        }
+        request = this.transport.request('terminal.screen', { ...this.ids, offset: this.screen.end ?? tail.end });
+      }
+    }
+    if (this.disposed) return;
+    // Nothing came since it was asked for: it is the screen now. Else the build has
+    // reached close to the end, and the screen at what is on screen now is quick.
+    if (!this.reading && s.offset === this.screen.end) this.showScreen(s);
+    else {
+      this.screenDue = true;
+      if (!this.reading) void this.refreshScreen();
+    }
+  }
+
+  /** The screen at what is on screen now, live chunks held until it is painted. */
+  private async refreshScreen(): Promise<void> {
+    this.screenDue = false;
+    this.reading = true;
+    const at = this.screen.end ?? 0;
+    const s = await this.transport.request('terminal.screen', { ...this.ids, offset: at }).catch(() => null);
+    if (this.disposed) return;
+    if (s && s.offset === at) this.showScreen(s);
+    else this.sink.note('The screen could not be built; showing the raw output, the rest is in the recording.');
+    this.onReplay({ ...this.ids, start: at, end: at, data: '', truncated: false }, false);
   }
 
   /** Stop listening and detach: the host sends this screen nothing more and forgets what it was owed. */
@@ -182,6 +241,7 @@ export class TerminalStream {
     const held = this.held;
     this.held = [];
     for (const m of held) this.onChunk(m);
+    if (this.screenDue && !this.reading) void this.refreshScreen();
   }
 
   /** Write the part of a replay that is not on screen yet. */
