@@ -11,6 +11,7 @@ import { useApp, useTransport } from '../context';
 import { copyText, readText } from '../lib/clipboard';
 import { describeError } from '../lib/errors';
 import { usePageVisible } from '../lib/pageVisible';
+import { useAfterFirstPaint } from '../lib/afterPaint';
 import { TerminalStream, type ScreenPosition } from '../lib/terminalStream';
 import { TERMINAL_OPTIONS } from './terminalTheme';
 import { keysRefused, TerminalControlBanner, useTerminalLock } from './TerminalControl';
@@ -41,6 +42,13 @@ export function TerminalView({ sessionId, info, live, visible }: Props) {
   const lock = useTerminalLock(sessionId, info.id);
   const pageVisible = usePageVisible();
   const onScreen = visible && pageVisible;
+  // Opening a session paints its steps first; the terminal follows in the next task.
+  // A tab never shown has no xterm at all (each costs ~100 ms to make and fit): a
+  // session with many terminals opens at the cost of the one on screen.
+  const painted = useAfterFirstPaint();
+  const [shown, setShown] = useState(visible);
+  if (visible && !shown) setShown(true);
+  const ready = painted && shown;
 
   // What the input/resize paths may do right now; read from callbacks set up once.
   const canWrite = live && (info.status === 'running' || info.status === 'starting');
@@ -60,7 +68,7 @@ export function TerminalView({ sessionId, info, live, visible }: Props) {
   // ---- the screen, input, size and clipboard: one xterm per terminal ----
   useEffect(() => {
     const host = hostRef.current;
-    if (!host) return;
+    if (!host || !ready) return;
     const term = new Terminal({ ...TERMINAL_OPTIONS, disableStdin: !stateRef.current.canWrite });
     const fit = new FitAddon();
     term.loadAddon(fit);
@@ -174,7 +182,7 @@ export function TerminalView({ sessionId, info, live, visible }: Props) {
       fitRef.current = null;
     };
     // Re-created only for another terminal; status changes are handled below.
-  }, [transport, sessionId, terminalId, reportError, pushToast]);
+  }, [transport, sessionId, terminalId, reportError, pushToast, ready]);
 
   // ---- output: attach (replay, then live chunks) while on screen; again for each new process ----
   useEffect(() => {
@@ -191,7 +199,7 @@ export function TerminalView({ sessionId, info, live, visible }: Props) {
       (err) => setAttachError(describeError(err).message),
     );
     return () => stream.dispose();
-  }, [transport, sessionId, terminalId, generation, onScreen]);
+  }, [transport, sessionId, terminalId, generation, onScreen, ready]);
 
   // Input allowed or not follows the status (exited, recorded…). When a terminal
   // (re)starts, the pty has the host's size: bring it to the pane's.
@@ -202,7 +210,7 @@ export function TerminalView({ sessionId, info, live, visible }: Props) {
     stateRef.current.cols = info.cols;
     stateRef.current.rows = info.rows;
     syncSizeRef.current();
-  }, [canWrite, info.cols, info.rows]);
+  }, [canWrite, info.cols, info.rows, ready]);
 
   useEffect(() => {
     if (!keysRefused(lock)) setRefused(null);
@@ -216,7 +224,7 @@ export function TerminalView({ sessionId, info, live, visible }: Props) {
     // A screen opened while hidden measures its font only once shown: fit again after that.
     const raf = requestAnimationFrame(() => fit && safeFit(fit));
     return () => cancelAnimationFrame(raf);
-  }, [visible]);
+  }, [visible, ready]);
 
   return (
     <div className={`terminal-pane${visible ? '' : ' hidden'}`} aria-hidden={!visible}>

@@ -94,7 +94,8 @@ export function buildTimeline(t: Trajectory, path: readonly Step[], now: number 
     const label = effectiveLabel(s)?.label ?? null;
     const on = onPath.has(s.id);
     if (!on) other = true;
-    steps.push({ id: s.id, depth: s.depth, branchId: s.branchId, onPath: on, start: s.startedAt, end, kind: kindOf(s, now), label, title: titleOf(s) });
+    // The title is read for one step at a time (hover, the selected one): made then, not for every step on each build.
+    steps.push({ id: s.id, depth: s.depth, branchId: s.branchId, onPath: on, start: s.startedAt, end, kind: kindOf(s, now), label, get title() { return titleOf(s); } });
   }
   steps.sort((a, b) => a.start - b.start);
 
