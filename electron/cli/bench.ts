@@ -13,7 +13,6 @@ function num(v: unknown, name: string, fallback: number): number {
 }
 
 export const benchCommand: CliCommand = {
-  summary: 'write a long generated session (the benchmark\'s) into a workspace',
   usage: USAGE,
   options: {
     generate: { type: 'string' },

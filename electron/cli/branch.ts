@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { describeLoadReport } from '../core/store/event-log';
 import { ApolloError } from '../../shared/errors';
 import type { CliCommand } from './index';
-import { EXIT } from './rollout';
+import { EXIT } from './usage';
 import { ApolloCore } from '../core/app';
 import { resolveHome, type SessionLog } from '../core/store/workspace';
 import { freeBytes } from '../core/store/disk';
@@ -45,7 +45,6 @@ export const STEP_HELP =
   'STEP is a step id, a unique id prefix (4+ characters), or a 1-based step number on the main branch (the branch of the first rollout); 0 means the start.';
 
 export const branchCommand: CliCommand = {
-  summary: 'branch a recorded session from a step: hand-written action, guidance, or continue with the agent',
   usage:
     'apollo branch SESSION --from STEP [--guidance TEXT] [--action JSON [--current-state]] [--name NAME] [--profile NAME | --base-url URL --model NAME [--api-key-env VAR]] [--max-steps N] [--checkpoint-budget SIZE] [--checkpoint-max-file SIZE] [--home DIR]\n' +
     `  ${STEP_HELP}\n` +

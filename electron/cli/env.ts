@@ -12,7 +12,6 @@ import { testEnvironment } from '../core/env/probe';
 import { UsageError } from './usage';
 
 export const envCommand: CliCommand = {
-  summary: 'SSH hosts, containers and pods as named environments for rollouts (add, list, test, remove)',
   usage:
     'apollo env add NAME (--ssh [USER@]HOST[:PORT] [--identity FILE] [--ssh-option NAME=VALUE]...\n' +
     '                    | --docker CONTAINER | --podman CONTAINER | --image IMAGE [--engine docker|podman] [--mount DIR]\n' +

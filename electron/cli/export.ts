@@ -19,7 +19,6 @@ const MIN_TOKENS = 64;
 type Plan = Omit<ExportRequest, 'outDir'>;
 
 export const exportCommand: CliCommand = {
-  summary: 'write a dataset bundle (OpenAI / Axolotl, LLaMA-Factory, mistral-finetune, trajectories, asciicast recordings) from sessions',
   usage:
     `apollo export SESSION... --out DIR [--format ${EXPORT_FORMATS.join(',')}] [--branch ID] [--max-tokens N] [--history-tokens N]\n` +
     '       [--warn-tokens N] [--summaries] [--unreviewed train|skip|refuse] [--dry-run] [--home DIR]\n' +

@@ -16,7 +16,6 @@ async function confirm(question: string): Promise<boolean> {
 }
 
 export const importCommand: CliCommand = {
-  summary: 'import runs of other agents and tools (trajectories, logs, SFT datasets, terminal recordings) as sessions',
   usage:
     `apollo import FILE|DIR... [--format ${IMPORT_FORMATS.join('|')}] [--name NAME] [--allow-duplicate] [--json] [--home DIR]\n` +
     '  The format is detected from the content unless --format names it. Each input becomes one session, or one per\n' +

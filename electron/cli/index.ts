@@ -1,24 +1,9 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { ApolloError } from '../../shared/errors';
 import { APP_VERSION } from '../core/version';
-import { serveCommand } from './serve';
-import { sessionsCommand } from './sessions';
-import { rolloutCommand } from './rollout';
-import { branchCommand } from './branch';
-import { rewindCommand } from './rewind';
-import { labelCommand } from './label';
-import { judgeCommand } from './judge';
-import { exportCommand } from './export';
-import { mergeCommand } from './merge';
-import { keysCommand, signCommand } from './keys';
-import { importCommand } from './import';
-import { benchCommand } from './bench';
-import { searchCommand } from './search';
-import { envCommand } from './env';
 import { describeParseError, USAGE_EXIT, UsageError } from './usage';
 
 export interface CliCommand {
-  summary: string;
   usage: string;
   options: NonNullable<ParseArgsConfig['options']>;
   run(values: Record<string, unknown>, positionals: string[]): Promise<number>;
@@ -29,22 +14,32 @@ const common: NonNullable<ParseArgsConfig['options']> = {
   help: { type: 'boolean', short: 'h' },
 };
 
-export const cliCommands: Record<string, CliCommand> = {
-  serve: serveCommand,
-  sessions: sessionsCommand,
-  rollout: rolloutCommand,
-  branch: branchCommand,
-  rewind: rewindCommand,
-  label: labelCommand,
-  judge: judgeCommand,
-  export: exportCommand,
-  merge: mergeCommand,
-  sign: signCommand,
-  keys: keysCommand,
-  import: importCommand,
-  bench: benchCommand,
-  search: searchCommand,
-  env: envCommand,
+interface CommandEntry {
+  summary: string;
+  load(): Promise<CliCommand>;
+}
+
+/**
+ * Every command, with its module loaded only when it runs: a process parses the part of
+ * the core (and of zod, lowdb, ws…) its command needs, and `--help` or a mistyped
+ * command none of it.
+ */
+const cliCommands: Record<string, CommandEntry> = {
+  serve: { summary: 'serve the workstation to a browser on 127.0.0.1 (token-protected)', load: async () => (await import('./serve')).serveCommand },
+  sessions: { summary: 'list the sessions of the workspace', load: async () => (await import('./sessions')).sessionsCommand },
+  rollout: { summary: 'run an agent rollout headless in real terminals (stdin lines become guidance)', load: async () => (await import('./rollout')).rolloutCommand },
+  branch: { summary: 'branch a recorded session from a step: hand-written action, guidance, or continue with the agent', load: async () => (await import('./branch')).branchCommand },
+  rewind: { summary: "restore a session's files, shell directory and environment to a step and continue from there as a new branch", load: async () => (await import('./rewind')).rewindCommand },
+  label: { summary: 'label the actions of a session: the built-in rules (preview, then apply), or keep/mask by hand', load: async () => (await import('./label')).labelCommand },
+  judge: { summary: "label a session's actions keep/mask with an LLM judge (OpenAI-compatible endpoint)", load: async () => (await import('./judge')).judgeCommand },
+  export: { summary: 'write a dataset bundle (OpenAI / Axolotl, LLaMA-Factory, mistral-finetune, trajectories, asciicast recordings) from sessions', load: async () => (await import('./export')).exportCommand },
+  merge: { summary: 'merge dataset bundles of several annotators into one, action by action (verified, labels settled by policy, provenance and agreement)', load: async () => (await import('./merge')).mergeCommand },
+  sign: { summary: 'sign dataset bundles with your key (manifest.sig beside manifest.json)', load: async () => (await import('./keys')).signCommand },
+  keys: { summary: 'show or export the public key that signs your bundles (an ed25519 key pair, created on first use)', load: async () => (await import('./keys')).keysCommand },
+  import: { summary: 'import runs of other agents and tools (trajectories, logs, SFT datasets, terminal recordings) as sessions', load: async () => (await import('./import')).importCommand },
+  bench: { summary: "write a long generated session (the benchmark's) into a workspace", load: async () => (await import('./bench')).benchCommand },
+  search: { summary: 'search a session: actions, observations, guidance, comments, summaries and terminal output', load: async () => (await import('./search')).searchCommand },
+  env: { summary: 'SSH hosts, containers and pods as named environments for rollouts (add, list, test, remove)', load: async () => (await import('./env')).envCommand },
 };
 
 function usage(): string {
@@ -75,11 +70,12 @@ export async function main(argv: string[]): Promise<number> {
     console.log(APP_VERSION);
     return 0;
   }
-  const cmd = cliCommands[name];
-  if (!cmd) {
+  const entry = Object.hasOwn(cliCommands, name) ? cliCommands[name] : undefined;
+  if (!entry) {
     console.error(`apollo: unknown command "${name}"\n\n${usage()}`);
     return USAGE_EXIT;
   }
+  const cmd = await entry.load();
   const options = { ...common, ...cmd.options };
   let parsed;
   try {
@@ -89,7 +85,7 @@ export async function main(argv: string[]): Promise<number> {
     return USAGE_EXIT;
   }
   if (parsed.values.help) {
-    console.log(`Usage: ${cmd.usage}\n\n${cmd.summary}`);
+    console.log(`Usage: ${cmd.usage}\n\n${entry.summary}`);
     return 0;
   }
   try {

@@ -5,7 +5,6 @@ import { trajectoryOf } from '../core/annotate/index';
 import { runAuthor, runJudge } from '../core/handlers/labels';
 
 export const judgeCommand: CliCommand = {
-  summary: "label a session's actions keep/mask with an LLM judge (OpenAI-compatible endpoint)",
   usage:
     'apollo judge SESSION (--profile NAME | --base-url URL --model NAME [--api-key-env VAR]) [--branch ID] [--annotator NAME] [--home DIR]\n' +
     '  Profiles are the endpoint profiles of the workspace settings. Default: every branch of the session.\n' +

@@ -14,7 +14,6 @@ export async function signingKeyFrom(v: Record<string, unknown>, cmd: string): P
 }
 
 export const keysCommand: CliCommand = {
-  summary: 'show or export the public key that signs your bundles (an ed25519 key pair, created on first use)',
   usage:
     'apollo keys show|export-public (--annotator NAME | --from BUNDLE) [--out FILE] [--home DIR]\n' +
     '  show: the signer name, the key fingerprint and the public key. export-public: one JSON line\n' +
@@ -48,7 +47,6 @@ export const keysCommand: CliCommand = {
 };
 
 export const signCommand: CliCommand = {
-  summary: 'sign dataset bundles with your key (manifest.sig beside manifest.json)',
   usage:
     'apollo sign BUNDLE... --annotator NAME [--home DIR]\n' +
     '  Verifies each bundle (sizes, SHA-256, no unlisted file), then signs its manifest.json, which lists the SHA-256 of every file, so any later change to the bundle\n' +

@@ -97,7 +97,6 @@ export function resolveStepList(t: Trajectory, sessionId: string, items: StepIte
 }
 
 export const labelCommand: CliCommand = {
-  summary: 'label the actions of a session: the built-in rules (preview, then apply), or keep/mask by hand',
   usage:
     'apollo label SESSION --rules NAME,...|all [--branch ID] [--dry-run] [--annotator NAME] [--home DIR]\n' +
     '       apollo label SESSION [--keep STEPS] [--mask STEPS] [--tag T,...] [--note TEXT] [--branch ID] [--dry-run] --annotator NAME [--home DIR]\n' +

@@ -11,7 +11,6 @@ import { MERGE_REPORT_FILES } from '../../shared/merge-report';
 const POLICIES = 'any-mask|majority|prefer:NAME[,NAME…]|manual';
 
 export const mergeCommand: CliCommand = {
-  summary: 'merge dataset bundles of several annotators into one, action by action (verified, labels settled by policy, provenance and agreement)',
   usage:
     `apollo merge BUNDLE... --out DIR [--policy ${POLICIES}] [--settlements PATH]... [--allow-mixed-policies] [--trust FILE]... [--allow-unsigned] [--sign --annotator NAME]\n` +
     '  Every BUNDLE is verified first (manifest schema, sizes, SHA-256, no file the manifest does not list, files consistent\n' +

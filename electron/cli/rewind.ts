@@ -4,7 +4,6 @@ import { continuationFrom, continuationOptions, follow, openCore, STEP_HELP, usa
 import { resolveStepRef, rewind, trajectoryOf } from '../core/annotate/index';
 
 export const rewindCommand: CliCommand = {
-  summary: "restore a session's files, shell directory and environment to a step and continue from there as a new branch",
   usage:
     'apollo rewind SESSION --to STEP [--guidance TEXT] [--name NAME] [--profile NAME | --base-url URL --model NAME [--api-key-env VAR]] [--max-steps N] [--checkpoint-budget SIZE] [--checkpoint-max-file SIZE] [--home DIR]\n' +
     `  ${STEP_HELP}\n` +

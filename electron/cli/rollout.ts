@@ -7,18 +7,14 @@ import type { ResolvedEndpoint } from '../core/profiles';
 import { mkdirPrivate } from '../core/store/private-files';
 import { CHECKPOINT_USAGE, checkpointLimitsFrom, checkpointOptions } from './checkpoint-flags';
 import { awaitRollout, endpointFrom, endpointOptions, openCore, positiveInt as parsePositiveInt, printProgress } from './branch';
-import { UsageError } from './usage';
+import { EXIT, UsageError } from './usage';
 import { LOCAL_ENV, describeEnvTarget, type EnvSpec } from '../../shared/environments';
 import { EnvProfiles } from '../core/env/profiles';
 import { testEnvironment } from '../core/env/probe';
-/** Exit codes: scripts can tell how a headless rollout ended. */
-export const EXIT = { finished: 0, failed: 1, usage: 2, stopped: 3, paused: 4 } as const;
-
 /** How long a headless rollout paused by a full disk waits for space by default: long runs outlast a brief cleanup. */
 export const DEFAULT_WAIT_FOR_SPACE_S = 600;
 
 export const rolloutCommand: CliCommand = {
-  summary: 'run an agent rollout headless in real terminals (stdin lines become guidance)',
   usage:
     'apollo rollout --task TEXT|@FILE --base-url URL --model NAME [--api-key-env VAR] [--max-steps N] [--env NAME] [--cwd DIR] [--name NAME] [--summarize-at TOKENS] [--temperature T] [--text-actions] [--wait-for-space SECONDS] [--checkpoint-budget SIZE] [--checkpoint-max-file SIZE] [--home DIR]\n' +
     '       apollo rollout --replay SESSION [--env NAME] [--cwd DIR] [--wait-for-space SECONDS] [--checkpoint-budget SIZE] [--checkpoint-max-file SIZE] [--home DIR]\n' +

@@ -9,7 +9,6 @@ import { resolveHome } from '../core/store/workspace';
 const USAGE = 'apollo search SESSION QUERY [--limit N] [--kind action,observation,guidance,comment,summary,terminal] [--json] [--home DIR]';
 
 export const searchCommand: CliCommand = {
-  summary: 'search a session: actions, observations, guidance, comments, summaries and terminal output',
   usage: USAGE,
   options: { limit: { type: 'string' }, kind: { type: 'string' }, json: { type: 'boolean' } },
   async run(values, positionals) {

@@ -6,7 +6,6 @@ import { startWebHost } from '../web/server';
 import { UsageError } from './usage';
 
 export const serveCommand: CliCommand = {
-  summary: 'serve the workstation to a browser on 127.0.0.1 (token-protected)',
   usage: 'apollo serve [--port N] [--home DIR]',
   options: { port: { type: 'string' } },
   async run(values, positionals) {

@@ -5,7 +5,6 @@ import { resourcesDir } from '../core/paths';
 import { UsageError } from './usage';
 
 export const sessionsCommand: CliCommand = {
-  summary: 'list the sessions of the workspace',
   usage: 'apollo sessions [--json] [--home DIR]',
   options: { json: { type: 'boolean' } },
   async run(values, positionals) {

@@ -5,6 +5,13 @@ import type { ParseArgsConfig } from 'node:util';
 
 export const USAGE_EXIT = 2;
 
+/**
+ * Exit codes: scripts can tell how a headless rollout (or a branch continued by the agent) ended.
+ * Here rather than in rollout.ts so that branch.ts and rollout.ts do not import each other: with
+ * each command loaded on its own, such a cycle can run one module's top level before the other's.
+ */
+export const EXIT = { finished: 0, failed: 1, usage: USAGE_EXIT, stopped: 3, paused: 4 } as const;
+
 /** Thrown by a command for a wrong invocation; `apollo` prints it with the command's usage and exits 2. */
 export class UsageError extends Error {}
 

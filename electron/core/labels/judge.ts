@@ -14,7 +14,6 @@
 //   unparseable answers by us) the labels gathered so far come back with the error.
 // - Secrets are redacted from the prompts (built-in patterns + `secrets`): the endpoint
 //   may be remote.
-import OpenAI from 'openai';
 import { ApolloError, type ApolloErrorShape } from '../../../shared/errors';
 import { LABEL_TAGS, type LabelTag, type LabelValue, type SessionEventBody, type Usage, type WireMessage } from '../../../shared/events';
 import { branchPath, type Step, type Trajectory } from '../../../shared/trajectory';
@@ -218,6 +217,8 @@ export async function judgeBranch(o: JudgeOptions): Promise<JudgeResult> {
   const task = (rootRollout ?? [...o.traj.rollouts.values()].find((r) => r.branchId === o.branchId))?.task ?? '';
 
   const redactor = new Redactor(o.secrets ?? []);
+  // Loaded here, not at the top: the SDK is a few hundred modules that every CLI command would otherwise parse at startup.
+  const { default: OpenAI } = await import('openai');
   const client = new OpenAI({
     baseURL: o.baseURL, apiKey: o.apiKey || 'none', maxRetries: o.maxRetries ?? 2, timeout: o.timeoutMs ?? 120_000,
   });

@@ -4,13 +4,31 @@
 // full-screen programs rely on (the scroll region, a hidden cursor). Writing a
 // snapshot into a fresh terminal of the same size gives the same screen, and the
 // same screen again after any further output.
-import headless from '@xterm/headless';
-import serialize from '@xterm/addon-serialize';
+import { createRequire } from 'node:module';
 import type { Terminal as HeadlessTerminal } from '@xterm/headless';
+import type { SerializeAddon as Serializer } from '@xterm/addon-serialize';
 
-// Both packages are CommonJS bundles: under Node's ESM loader only their default export is seen.
-const { Terminal } = headless as unknown as { Terminal: typeof HeadlessTerminal };
-const { SerializeAddon } = serialize as unknown as typeof import('@xterm/addon-serialize');
+interface Xterm {
+  Terminal: typeof HeadlessTerminal;
+  SerializeAddon: typeof Serializer;
+}
+let xterm: Xterm | undefined;
+
+/**
+ * Both packages are CommonJS bundles, required on the first screen: imported, Node's ESM
+ * loader would scan their 200 KB for export names at the start of every process that
+ * loads the core (most CLI commands never emulate a screen).
+ */
+function loadXterm(): Xterm {
+  if (!xterm) {
+    const require = createRequire(import.meta.url);
+    xterm = {
+      Terminal: (require('@xterm/headless') as { Terminal: typeof HeadlessTerminal }).Terminal,
+      SerializeAddon: (require('@xterm/addon-serialize') as { SerializeAddon: typeof Serializer }).SerializeAddon,
+    };
+  }
+  return xterm;
+}
 
 /** What the serialize addon cannot see through the public API (the addon itself reads the pen the same way). */
 /** The parts of xterm's AttributeData a pen is rebuilt from (the public IBufferCell has the same methods). */
@@ -51,9 +69,11 @@ const ALT_SWITCH = '\x1b[?1049h\x1b[H';
 
 export class HeadlessScreen {
   private readonly term: HeadlessTerminal;
-  private readonly ser = new SerializeAddon();
+  private readonly ser: Serializer;
 
   constructor(cols: number, rows: number) {
+    const { Terminal, SerializeAddon } = loadXterm();
+    this.ser = new SerializeAddon();
     // No scrollback: a snapshot is the screen (keyframes stay a few KB), and parsing is faster.
     this.term = new Terminal({ cols, rows, scrollback: 0, allowProposedApi: true });
     this.term.loadAddon(this.ser);

@@ -2,7 +2,6 @@
 // UI attach/ack accounting and shutdown. See terminal.ts for one terminal.
 import { homedir } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
-import { spawn } from 'node-pty';
 import { ApolloError } from '../../../shared/errors';
 import type { TerminalSpec } from '../../../shared/types';
 import type { SessionLog } from '../store/workspace';
@@ -125,7 +124,8 @@ export class PtyHost {
         let pty;
         try {
           const open = 'open' in plan ? plan.open : undefined;
-          pty = open ? open({ cols, rows }) : spawn(plan.file, plan.args, { name: 'xterm-256color', cols, rows, cwd: plan.spawnCwd, env: plan.env, encoding: null });
+          // node-pty (and its native addon) loads with the first local terminal, not with every command that opens the core.
+          pty = open ? open({ cols, rows }) : (await import('node-pty')).spawn(plan.file, plan.args, { name: 'xterm-256color', cols, rows, cwd: plan.spawnCwd, env: plan.env, encoding: null });
         } catch (e) {
           throw new ApolloError('SPAWN_FAILED', `Cannot start "${plan.command}": ${(e as Error).message}`);
         }

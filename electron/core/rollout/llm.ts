@@ -14,8 +14,7 @@
 //
 // The API key is held by the SDK client only. It is never put in results, errors or
 // callbacks: every message that leaves this module goes through `redact`.
-import OpenAI from 'openai';
-import { APIConnectionError, APIError, APIUserAbortError } from 'openai';
+import type OpenAI from 'openai';
 import { randomUUID } from 'node:crypto';
 import { ApolloError } from '../../../shared/errors';
 import type { ToolCall, Usage } from '../../../shared/events';
@@ -209,8 +208,12 @@ function abortableSleep(ms: number, signal?: AbortSignal): Promise<void> {
   });
 }
 
+type Sdk = typeof import('openai');
+
 export class LlmClient {
-  private readonly client: OpenAI;
+  // Made on the first request: the SDK is a few hundred modules, and importing it at the
+  // top would make every CLI command (and the host's start) parse them.
+  private client: Promise<{ sdk: Sdk; client: OpenAI }> | undefined;
   readonly options: LlmOptions;
   private readonly secrets: string[];
 
@@ -220,17 +223,24 @@ export class LlmClient {
   ) {
     this.options = mergeLlmOptions(options);
     this.secrets = endpoint.apiKey && endpoint.apiKey.length >= 4 ? [endpoint.apiKey] : [];
-    this.client = new OpenAI({
-      // Local servers often need no key; the SDK insists on one.
-      apiKey: endpoint.apiKey || 'no-key',
-      baseURL: endpoint.baseURL,
-      maxRetries: 0,
-      timeout: this.options.timeoutMs,
-      logLevel: 'off',
-      organization: null,
-      project: null,
-      fetch: guardedFetch(this.options.fetch ?? ((input, init) => fetch(input, init)), this.options.maxReplyChars),
-    });
+  }
+
+  private sdkClient(): Promise<{ sdk: Sdk; client: OpenAI }> {
+    this.client ??= import('openai').then((sdk) => ({
+      sdk,
+      client: new sdk.default({
+        // Local servers often need no key; the SDK insists on one.
+        apiKey: this.endpoint.apiKey || 'no-key',
+        baseURL: this.endpoint.baseURL,
+        maxRetries: 0,
+        timeout: this.options.timeoutMs,
+        logLevel: 'off',
+        organization: null,
+        project: null,
+        fetch: guardedFetch(this.options.fetch ?? ((input, init) => fetch(input, init)), this.options.maxReplyChars),
+      }),
+    }));
+    return this.client;
   }
 
   /** Remove the key (and key-like tokens) from a message meant for people or logs. */
@@ -301,6 +311,9 @@ export class LlmClient {
 
   /** One attempt. Throws an AttemptError (plain object) or an ApolloError (CANCELLED). */
   private async attempt(req: CompleteRequest): Promise<Omit<LlmResult, 'durationMs' | 'attempts'>> {
+    const { sdk, client } = await this.sdkClient();
+    // A pause while the SDK loaded would otherwise go unseen: the listener below only hears later aborts.
+    if (req.signal?.aborted) throw new ApolloError('CANCELLED', 'LLM request cancelled');
     const ac = new AbortController();
     let timedOut: string | null = null;
     let timer: NodeJS.Timeout | undefined;
@@ -319,7 +332,7 @@ export class LlmClient {
     try {
       if (!stream) {
         // eslint-disable-next-line @typescript-eslint/no-explicit-any
-        const res = (await this.client.chat.completions.create(body as any, { signal: ac.signal })) as unknown as Partial<OpenAI.Chat.Completions.ChatCompletion> & { error?: { message?: unknown } } | string | null;
+        const res = (await client.chat.completions.create(body as any, { signal: ac.signal })) as unknown as Partial<OpenAI.Chat.Completions.ChatCompletion> & { error?: { message?: unknown } } | string | null;
         // The SDK hands back the raw text when the body is not JSON.
         if (!res || typeof res !== 'object') throw new IncompleteReplyError('the endpoint returned no choices (the body was not a JSON chat completion)');
         const choice = Array.isArray(res.choices) ? res.choices[0] : undefined;
@@ -343,7 +356,7 @@ export class LlmClient {
         return { content, reasoning, toolCalls, usage: toUsage(res.usage), finishReason: choice.finish_reason };
       }
       // eslint-disable-next-line @typescript-eslint/no-explicit-any
-      const s = (await this.client.chat.completions.create(body as any, { signal: ac.signal })) as unknown as AsyncIterable<OpenAI.Chat.Completions.ChatCompletionChunk>;
+      const s = (await client.chat.completions.create(body as any, { signal: ac.signal })) as unknown as AsyncIterable<OpenAI.Chat.Completions.ChatCompletionChunk>;
       const idle = `the stream stalled for ${Math.round(this.options.idleTimeoutMs / 1000)} s`;
       arm(this.options.idleTimeoutMs, idle);
       let content = '';
@@ -396,14 +409,14 @@ export class LlmClient {
       return { content, reasoning, toolCalls, usage, finishReason };
     } catch (err) {
       if (req.signal?.aborted) throw new ApolloError('CANCELLED', 'LLM request cancelled');
-      throw this.classify(err, timedOut);
+      throw this.classify(err, timedOut, sdk);
     } finally {
       clearTimeout(timer);
       req.signal?.removeEventListener('abort', onOuterAbort);
     }
   }
 
-  private classify(err: unknown, timedOut: string | null): AttemptError {
+  private classify(err: unknown, timedOut: string | null, { APIConnectionError, APIError, APIUserAbortError }: Sdk): AttemptError {
     const reply = err instanceof IncompleteReplyError ? err : (err as { cause?: unknown } | null)?.cause;
     if (reply instanceof IncompleteReplyError) return { retryable: true, message: reply.message };
     if (timedOut) return { retryable: true, message: `timeout: ${timedOut}` };
