@@ -84,6 +84,31 @@ describe('export speed work, same answers', () => {
     }
   });
 
+  it('values and JSON texts skipped by the one combined scan redact as running every pattern does (randomised)', () => {
+    for (const secrets of [[], ['configured-value-4242', 'sécret"quoted-99']]) {
+      const fast = new Redactor(secrets);
+      const full = new Redactor(secrets, false);
+      const r = rng(secrets.length + 7);
+      let withHits = 0;
+      for (let k = 0; k < 1500; k++) {
+        const text = randomText(r, Math.floor(r() * 300));
+        const quiet = randomText(r, 60).replace(/[^ a-z.=]/g, '');
+        // Plain text, a run_command observation, JSON text inside JSON text, a key that names a secret, arguments as the model wrote them.
+        const value = {
+          content: text,
+          observation: JSON.stringify({ output: r() < 0.5 ? text : quiet, exit_code: 0 }),
+          nested: JSON.stringify({ arguments: JSON.stringify({ command: text }) }),
+          env: { [r() < 0.5 ? 'API_TOKEN' : 'HOME']: quiet },
+          tool_calls: [{ function: { name: 'run_command', arguments: `{"command": ${JSON.stringify(quiet)}}` } }],
+        };
+        const want = full.scan(value);
+        expect(fast.scan(value)).toEqual(want);
+        if (want.hits.length) withHits++;
+      }
+      expect(withHits).toBeGreaterThan(500);
+    }
+  });
+
   it("a per-action line's planned tokens are the tokens of the line built", () => {
     const m = (role: string, content: string, weight?: 0 | 1): OpenAIRecord['messages'][number] => (weight === undefined ? { role, content } : { role, content, weight });
     const msgs: OpenAIRecord['messages'] = [m('system', 'You are an agent.'), m('user', 'Train the model.')];

@@ -611,11 +611,22 @@ export class Redactor {
     return name;
   }
 
+  /**
+   * False when nothing in `s`, nor in any string it holds as JSON text, can be redacted:
+   * it reads as itself (no escape, no control: every part of it, decoded or not, is a
+   * piece of it as it is) and holds no anchor and no configured secret. One scan per
+   * case rule and the string is done, before it is parsed as JSON or viewed.
+   */
+  private mayHold(s: string): boolean {
+    return !this.prefilter || NEEDS_VIEW.test(s) || ANY_CASED.test(s) || ANY_UNCASED.test(s) || !!this.configuredAny?.test(s);
+  }
+
   private redactString(s: string, pointer: string, field: string, key: string | null, level: number, hits: SecretHit[]): string {
     if (key !== null && sensitiveField(key, s)) {
       hits.push({ pointer, field, kind: 'sensitive-field' });
       return replacement('sensitive-field');
     }
+    if (!this.mayHold(s)) return s;
     if (level < MAX_JSON_LEVELS && looksLikeJson(s)) {
       const out = this.redactJsonText(s, pointer, field, level, hits);
       if (out !== null) return out;
