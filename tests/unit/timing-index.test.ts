@@ -148,6 +148,8 @@ describe('timing index', () => {
       const idx = await TimingIndex.open(dir, 't', { write: true });
       const r = rng(seed);
       let jsonl = '';
+      // Counted as lines are added: measuring the whole text again for every line is quadratic.
+      let jsonlBytes = 0;
       let pendingText = '';
       // As the recording does: the index knows how much of the JSONL is in the file.
       let inFile = 0;
@@ -165,9 +167,10 @@ describe('timing index', () => {
       for (const l of lines) {
         const line = `${l}\n`;
         jsonl += line;
+        jsonlBytes += Buffer.byteLength(line);
         pendingText += line;
         const e = parseTimingLine(l);
-        if (e) idx.append(e[0], e[1], e[2], Buffer.byteLength(jsonl));
+        if (e) idx.append(e[0], e[1], e[2], jsonlBytes);
         if (r() < 0.01) {
           await write();
           await idx.flush();
@@ -187,13 +190,15 @@ describe('timing index', () => {
     const dir = await fresh();
     const idx = await TimingIndex.open(dir, 't', { write: true });
     let jsonl = '';
+    let jsonlBytes = 0;
     // One handle for the 10,000 lines (as the recording appends them), not an open and close each.
     const file = await open(join(dir, 't.timing.jsonl'), 'a');
     const add = async (ts: number, offset: number, length: number): Promise<void> => {
       const line = `[${ts},${offset},${length}]\n`;
       await file.write(line);
       jsonl += line;
-      idx.append(ts, offset, length, Buffer.byteLength(jsonl));
+      jsonlBytes += Buffer.byteLength(line);
+      idx.append(ts, offset, length, jsonlBytes);
     };
     let end = 0;
     for (let i = 0; i < 10_000; i++) {
