@@ -172,6 +172,20 @@ describe('session search', () => {
     expect((await stat(join(dir, 't.search.idx'))).size).toBe(64 + 5 * 4096);
   });
 
+  it('an index whose sets came back zeroed (a power loss after the rename) is detected by its CRC and rebuilt, so no match is missed', async () => {
+    const dir = join(root, 'zeroed');
+    await mkdir(dir, { recursive: true });
+    await writeFile(join(dir, 't.out'), Buffer.concat([Buffer.alloc(SEARCH_BLOCK * 3, 'abc'), Buffer.from('walrus'), Buffer.alloc(SEARCH_BLOCK, 'q')]));
+    expect((await new TerminalSearchIndex(dir, 't').search('walrus', 10)).hits).toEqual([{ offset: SEARCH_BLOCK * 3 }]);
+    const path = join(dir, 't.search.idx');
+    const bytes = await readFile(path);
+    bytes.fill(0, 64);
+    await writeFile(path, bytes);
+    // Zeroed sets say "no trigram here": trusted, the match in block 3 would be skipped.
+    expect((await new TerminalSearchIndex(dir, 't').search('walrus', 10)).hits).toEqual([{ offset: SEARCH_BLOCK * 3 }]);
+    expect((await readFile(path)).subarray(64).some((b) => b !== 0)).toBe(true);
+  });
+
   it('builders of the same index at once (the CLI beside the host) each rename a whole private file into place', async () => {
     const dir = join(root, 'race');
     await mkdir(dir, { recursive: true });
