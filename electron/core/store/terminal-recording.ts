@@ -39,7 +39,11 @@ export class TerminalRecording {
     try {
       // Converted on the first open of a session recorded before it existed, repaired after a crash.
       const index = await TimingIndex.open(dir, terminalId, { write: true, recordingSize: out.size });
-      return new TerminalRecording(terminalId, out, timing, index);
+      const rec = new TerminalRecording(terminalId, out, timing, index);
+      // The bytes a crash lost are cut from the timing as a rollback cuts them, so the
+      // index ends where the recording does and the next open has nothing to repair.
+      if (index.cutShortAt !== null) rec.appendTiming(index.cutShortAt, out.size, 0);
+      return rec;
     } catch (e) {
       await Promise.all([out.close(), timing.close()]).catch(() => undefined);
       throw e;

@@ -262,6 +262,8 @@ export class TimingIndex {
   readonly repairs: string[] = [];
   /** Set when opening converted a session recorded before the index existed. */
   converted = false;
+  /** Set when the recording ends before the index's last record (a crash lost output): the time of that record. */
+  cutShortAt: number | null = null;
   private fh: FileHandle | null;
   /** Records in the file. */
   private diskCount: number;
@@ -395,12 +397,15 @@ export class TimingIndex {
           }
         }
         const last = tail.recs[tail.recs.length - 1] ?? before;
-        if (opts.recordingSize !== undefined && last && last.offset + last.length > opts.recordingSize) {
-          repairs.push(`Terminal ${terminalId}: the recording is shorter than its timing index says (${opts.recordingSize.toLocaleString('en')} of ${(last.offset + last.length).toLocaleString('en')} bytes; output lost in a crash); new output continues from its end.`);
+        const recordingSize = opts.recordingSize;
+        const cutShortAt = recordingSize !== undefined && last && last.offset + last.length > recordingSize ? last.ts : null;
+        if (cutShortAt !== null && last && recordingSize !== undefined) {
+          repairs.push(`Terminal ${terminalId}: the recording is shorter than its timing index says (${recordingSize.toLocaleString('en')} of ${(last.offset + last.length).toLocaleString('en')} bytes; output lost in a crash); new output continues from its end.`);
         }
         const idx = new TimingIndex(path, jsonlPath, write, fh, count, start, tail, sourceBytes);
         idx.repairs.push(...repairs);
         idx.converted = converted;
+        idx.cutShortAt = cutShortAt;
         if (write) {
           // Catch-up records and the header go to disk now (a rollback in the tail is rewritten).
           idx.staleFrom = start;

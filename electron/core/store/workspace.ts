@@ -125,7 +125,10 @@ export class SessionLog {
       // What opening found wrong with a recording or its timing index (a crash) is said in
       // the log, once: the next open finds it repaired.
       r = r.then((rec) => {
-        for (const m of rec.repairs) void this.append({ type: 'warning', message: m }).catch(() => undefined);
+        const notes = [...rec.repairs];
+        // Not a repair, but a file written beside the recording: said as the keyframes' first build is.
+        if (rec.timingIndex.converted) notes.push(`Terminal ${terminalId} was recorded by an older version (its timing log without an index): converted to the timing index, once.`);
+        for (const m of notes) void this.append({ type: 'warning', message: m }).catch(() => undefined);
         return rec;
       });
       // A failure to open (too many open files...) must not stick for the life of the session.
