@@ -13,7 +13,7 @@ import { EventLog } from '../core/store/event-log';
 import { ApolloCore } from '../core/app';
 import { resourcesDir } from '../core/paths';
 import type { SessionEventBody } from '../../shared/events';
-import { benchChild, benchOpenOnly, benchSession } from './session';
+import { benchChild, benchExportOnly, benchOpenOnly, benchSession } from './session';
 import { benchImport } from './import';
 import { benchMerge } from './merge';
 import { benchTerminalUi } from './terminal-ui';
@@ -141,10 +141,21 @@ async function openOnly(): Promise<void> {
   }
 }
 
+/** `--export`: only the export rows of the generated session. */
+async function exportOnly(): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), 'apollo-bench-'));
+  try {
+    await benchExportOnly(dir);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
 // The session rows measure memory and export in fresh processes of this same script.
 const run = process.argv[2] === '--child' ? benchChild(process.argv.slice(3))
   : process.argv[2] === '--terminal-ui' ? benchTerminalUi(dirname(resourcesDir()))
   : process.argv[2] === '--open' ? openOnly()
+  : process.argv[2] === '--export' ? exportOnly()
   : main();
 run.catch((err) => {
   console.error(err);

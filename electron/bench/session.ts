@@ -26,6 +26,7 @@ import { readEventLog } from '../core/store/event-log';
 import { ApolloCore } from '../core/app';
 import { resourcesDir } from '../core/paths';
 import { exportBundle, EXPORT_FORMATS, type ExportFormat } from '../core/dataset/bundle';
+import { TOKEN_STORE_FILE } from '../core/dataset/token-store';
 import { branchLeaf, foldTrajectory } from '../../shared/trajectory';
 import { compactLog } from '../core/session-trajectory';
 import { openInPage, type PageOpenResult } from './open-page';
@@ -68,7 +69,7 @@ function child<T>(task: string, args: Record<string, unknown>, nodeFlags: string
 }
 
 interface OpenResult { serverMs: number; wireMs: number; foldMs: number; wireChars: number; logBytes: number; serverRssMb: number; rendererRssMb: number; steps: number; leafId: string }
-interface ExportResult { ms: number; peakRssMb: number; addedRssMb: number; examples: number; tokens: number }
+interface ExportResult { ms: number; cpuMs: number; peakRssMb: number; addedRssMb: number; examples: number; tokens: number }
 
 /** Entry of the child processes (`bench.js --child TASK JSON`). */
 export async function benchChild(argv: string[]): Promise<void> {
@@ -106,10 +107,13 @@ export async function benchChild(argv: string[]): Promise<void> {
     const parsed = await readEventLog(join(a.dir, 'events.jsonl'));
     const rss0 = rss();
     const t0 = performance.now();
+    // Every thread's CPU (the recording worker's too): on a shared machine the steadier figure.
+    const c0 = process.cpuUsage();
     const r = await exportBundle({ home: a.home, sessions: [{ sessionId: a.id, events: parsed.events, sessionDir: a.dir }], outDir: a.out, formats: a.formats, secrets: [], appVersion: 'bench', ...(a.inThread ? { castWorker: false as const } : {}) });
     const elapsed = performance.now() - t0;
+    const cpu = process.cpuUsage(c0);
     const peakRssMb = process.resourceUsage().maxRSS / 1e3;
-    const out: ExportResult = { ms: elapsed, peakRssMb, addedRssMb: peakRssMb - rss0, examples: r.manifest.counts.trajectories, tokens: r.manifest.counts.tokens.total };
+    const out: ExportResult = { ms: elapsed, cpuMs: (cpu.user + cpu.system) / 1e3, peakRssMb, addedRssMb: peakRssMb - rss0, examples: r.manifest.counts.trajectories, tokens: r.manifest.counts.tokens.total };
     console.log(JSON.stringify(out));
     return;
   }
@@ -153,6 +157,8 @@ async function prepareSession(scratch: string): Promise<Prepared> {
 }
 
 const OPEN_RUNS = Number(process.env.BENCH_OPEN_RUNS ?? 3);
+/** Another build's CLI to open with (`apollo serve` serves its own renderer): before and after on the same machine. */
+const OPEN_CLI = process.env.BENCH_OPEN_CLI;
 
 /** The open and memory rows: in Node (the page simulated), then in Chromium, each run with a fresh server. */
 async function benchOpen({ home, id, dir }: Prepared): Promise<void> {
@@ -169,7 +175,8 @@ async function benchOpen({ home, id, dir }: Prepared): Promise<void> {
   const runs: PageOpenResult[] = [];
   const baselines: number[] = [];
   for (let k = 0; k < OPEN_RUNS; k++) {
-    runs.push(await openInPage(join(dirname(process.argv[1]!), 'cli.js'), dirname(resourcesDir()), home, id, o.leafId));
+    const cli = OPEN_CLI ?? join(dirname(process.argv[1]!), 'cli.js');
+    runs.push(await openInPage(cli, dirname(dirname(dirname(cli))), home, id, o.leafId));
     // The baseline again beside each run: on a shared machine both move with the load.
     const r0 = performance.now();
     for (const l of (await readFile(join(dir, 'events.jsonl'), 'utf8')).split('\n')) if (l) JSON.parse(l);
@@ -179,12 +186,43 @@ async function benchOpen({ home, id, dir }: Prepared): Promise<void> {
   const base = median(baselines);
   const range = (f: (r: PageOpenResult) => number) => `${ms(Math.min(...runs.map(f)))}–${ms(Math.max(...runs.map(f)))}`;
   line('open until the latest step is visible', ms(mid.ms), ms(base), `${(mid.ms / base).toFixed(1)}× (goal ≤ 2×)`,
-    `in Chromium, median of ${runs.length} (${range((r) => r.ms)}; baseline ${ms(Math.min(...baselines))}–${ms(Math.max(...baselines))}), each with a fresh apollo serve: `
+    `in Chromium${OPEN_CLI ? ` with the build of ${OPEN_CLI}` : ''}, median of ${runs.length} (${range((r) => r.ms)}; baseline ${ms(Math.min(...baselines))}–${ms(Math.max(...baselines))}), each with a fresh apollo serve: `
     + `click to the reply in the page ${ms(mid.replyMs)}, fold ${ms(mid.foldMs)}, then playwright sees the step ${ms(mid.renderMs)} later; the first frame with it on screen (timed in the page) ${ms(mid.frameMs)} after the click`);
   const total = mid.server.pssMb + mid.renderer.pssMb;
   line('memory with it open, server + renderer', `${total.toFixed(0)} MB`, '—', '(goal < 400 MB)',
     `PSS: apollo serve ${mid.server.pssMb.toFixed(0)} MB + Chromium's ${mid.renderer.processes} renderer process(es) ${mid.renderer.pssMb.toFixed(0)} MB `
     + `(private ${mid.server.privateMb.toFixed(0)} + ${mid.renderer.privateMb.toFixed(0)} MB; RSS ${mid.server.rssMb.toFixed(0)} + ${mid.renderer.rssMb.toFixed(0)} MB, shared pages counted in each; page JS heap ${mid.rendererHeapMb.toFixed(0)} MB)`);
+}
+
+/**
+ * The export rows, each in a fresh process: OpenAI with no token counts kept beside the
+ * log (the first export of a session) and again with them, all formats from scratch,
+ * and the recordings converted in the exporter's thread (the worker's baseline).
+ */
+async function benchExport({ home, id, dir }: Prepared, scratch: string, catMs: number, catLog: number): Promise<void> {
+  let n = 0;
+  const run = async (name: string, formats: ExportFormat[], o: { cold: boolean; inThread?: boolean }): Promise<ExportResult> => {
+    if (o.cold) await rm(join(dir, TOKEN_STORE_FILE), { force: true });
+    const r = await child<ExportResult>('export', { home, id, dir, out: join(scratch, `bundle-${++n}`), formats, ...(o.inThread ? { inThread: true } : {}) });
+    const goal = formats.length === 1 ? 2 : 10;
+    line(`${name}, ms`, ms(r.ms), ms(catMs), `${(r.ms / catMs).toFixed(1)}× cat (goal ≤ ${goal}×)`,
+      `${ms(r.cpuMs)} CPU (all threads), peak RSS ${r.peakRssMb.toFixed(0)} MB (+${r.addedRssMb.toFixed(0)} MB over the loaded log; goal < ${formats.length === 1 ? 200 : 300} MB), ${r.examples} examples, ${r.tokens.toLocaleString('en')} tokens; cat of events.jsonl alone ${ms(catLog)}`);
+    return r;
+  };
+  await run('export openai, first (tokens counted)', ['openai'], { cold: true });
+  await run('export openai, again (token counts kept)', ['openai'], { cold: false });
+  await run('export all formats, first', [...EXPORT_FORMATS], { cold: true });
+  // The baseline of the worker: the recordings converted in the exporter's thread, whose
+  // heap also holds the log, so V8 let their garbage pile up to ~4× it before collecting.
+  await run('export all formats, recordings in this thread', [...EXPORT_FORMATS], { cold: false, inThread: true });
+}
+
+/** `bench.js --export`: only the export rows. */
+export async function benchExportOnly(scratch: string): Promise<void> {
+  const prepared = await prepareSession(scratch);
+  const files = [join(prepared.dir, 'events.jsonl'), ...(await readdir(join(prepared.dir, 'terminals'))).map((f) => join(prepared.dir, 'terminals', f))];
+  cat(files);
+  await benchExport(prepared, scratch, median([cat(files), cat(files), cat(files)]), median([cat([files[0]!]), cat([files[0]!]), cat([files[0]!])]));
 }
 
 /** `bench.js --open`: only the open and memory rows. */
@@ -201,19 +239,7 @@ export async function benchSession(scratch: string): Promise<void> {
   const catLog = median([cat([files[0]!]), cat([files[0]!]), cat([files[0]!])]);
 
   await benchOpen(prepared);
-
-  // ---- export
-  for (const formats of [['openai'], [...EXPORT_FORMATS]] as ExportFormat[][]) {
-    const name = formats.length === 1 ? 'export openai' : 'export all formats';
-    const base = catMs;
-    const r = await child<ExportResult>('export', { home, id, dir, out: join(scratch, `bundle-${formats.length}`), formats });
-    line(`${name}, ms`, ms(r.ms), ms(base), `${(r.ms / base).toFixed(1)}× cat (goal ≤ ${formats.length === 1 ? 2 : 10}×)`,
-      `peak RSS ${r.peakRssMb.toFixed(0)} MB (+${r.addedRssMb.toFixed(0)} MB over the loaded log; goal < ${formats.length === 1 ? 200 : 300} MB), ${r.examples} examples, ${r.tokens.toLocaleString('en')} tokens; cat of events.jsonl alone ${ms(catLog)}`);
-  }
-  // The baseline of the worker: the recordings converted in the exporter's thread, whose
-  // heap also holds the log, so V8 let their garbage pile up to ~4× it before collecting.
-  const inThread = await child<ExportResult>('export', { home, id, dir, out: join(scratch, 'bundle-in-thread'), formats: [...EXPORT_FORMATS], inThread: true });
-  line('export all formats, recordings in this thread', ms(inThread.ms), ms(catMs), `${(inThread.ms / catMs).toFixed(1)}× cat`, `peak RSS ${inThread.peakRssMb.toFixed(0)} MB (+${inThread.addedRssMb.toFixed(0)} MB over the loaded log): what the recording worker saves`);
+  await benchExport(prepared, scratch, catMs, catLog);
 
   // ---- get_session_output(since_timestamp): the lookup of the start offset
   const tdir = join(dir, 'terminals');
