@@ -1,7 +1,7 @@
 // The recordings are converted while the training files are written: a recording that
 // cannot be converted ends the whole export with its error, and nothing is left behind
 // (no bundle, no staging folder), whichever of the two was still running.
-import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -18,6 +18,30 @@ afterAll(async () => {
 });
 
 describe('recordings converted beside the training files', () => {
+  it('redact a secret that straddles the cut of the redactor\'s 1 MB window', async () => {
+    const events = realisticSession().events;
+    const dir = join(root, 'home-window', 'sessions', 'S1');
+    const t0 = events.find((e) => e.type === 'terminal.started')!.ts;
+    // 1,000-character batches: the first window is processed at 1,115,000 characters
+    // (1 MB + the 64 KB overlap) and cut 65,536 characters before its end.
+    const cut = 1_115_000 - 65_536;
+    const secret = ['gh', 'p_', 'Window9Cut8Secret7Token6Abcdef5Ghijkl4'].join('');
+    const text = Buffer.alloc(2_400_000, 'x');
+    text.write(` token=${secret} `, cut - 20, 'latin1');
+    const chunks = [];
+    for (let i = 0; i < text.length; i += 1000) chunks.push({ ts: t0 + 10 + i, data: text.subarray(i, i + 1000) });
+    await writeRecording(dir, 'main', chunks);
+    const r = await exportBundle({
+      home: join(root, 'home-window'), sessions: [{ sessionId: 'S1', events, sessionDir: dir }], outDir: join(root, 'window-out'),
+      formats: ['asciicast'], secrets: [], appVersion: 'x', castWorker: false,
+    });
+    const cast = await readFile(join(root, 'window-out', 'terminals', 'S1', 'main.cast'), 'utf8');
+    expect(cast).not.toContain(secret.slice(0, 20));
+    expect(cast).not.toContain(secret.slice(20));
+    expect(cast).toContain('[REDACTED:github-token]');
+    expect(r.redactions.filter((x) => x.file === 'terminals/S1/main.cast').map((x) => x.kind)).toEqual(['github-token']);
+  }, 60_000);
+
   it('a recording that fails ends the export, leaving nothing behind', async () => {
     const events = realisticSession().events;
     const dir = join(root, 'home', 'sessions', 'S1');
