@@ -3,7 +3,8 @@
 // memory, export and timing-index lookups on a generated long session (session.ts);
 // imports (import.ts) and merging many bundles (merge.ts) beside reading the same bytes;
 // last the terminal rows that need a real renderer, in Chromium (terminal-ui.ts).
-// `node out/main/bench.js --terminal-ui` runs only those, `--open` only the open and memory rows.
+// `node out/main/bench.js --terminal-ui` runs only those, `--merge` only the merge row, `--open` only
+// the open and memory rows.
 import { closeSync, fdatasyncSync, openSync, writeSync, statSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { spawn } from 'node:child_process';
@@ -131,6 +132,16 @@ async function main(): Promise<void> {
   }
 }
 
+/** `--merge`: only the merge row, in a scratch folder of its own. */
+async function mergeOnly(): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), 'apollo-bench-merge-'));
+  try {
+    await benchMerge(dir);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
 /** `--open`: only the open and memory rows of the generated session (BENCH_OPEN_RUNS runs in Chromium, default 3). */
 async function openOnly(): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'apollo-bench-'));
@@ -154,6 +165,7 @@ async function exportOnly(): Promise<void> {
 // The session rows measure memory and export in fresh processes of this same script.
 const run = process.argv[2] === '--child' ? benchChild(process.argv.slice(3))
   : process.argv[2] === '--terminal-ui' ? benchTerminalUi(dirname(resourcesDir()))
+  : process.argv[2] === '--merge' ? mergeOnly()
   : process.argv[2] === '--open' ? openOnly()
   : process.argv[2] === '--export' ? exportOnly()
   : main();

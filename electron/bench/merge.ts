@@ -4,6 +4,8 @@
 // the peak memory the merge took above the process's start.
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import type { SessionEvent, SessionEventBody } from '../../shared/events';
 import { exportBundle } from '../core/dataset/bundle';
 import { mergeBundles } from '../core/dataset/merge';
@@ -52,6 +54,13 @@ function labelled(events: SessionEvent[], steps: number, annotator: number): Ses
   return out;
 }
 
+/** The live heap (after a full GC): what the merge holds, apart from its garbage. */
+function liveHeap(): number {
+  setFlagsFromString('--expose-gc');
+  (runInNewContext('gc') as () => void)();
+  return process.memoryUsage().heapUsed;
+}
+
 async function folderBytes(dir: string): Promise<{ bytes: number; files: string[] }> {
   const files: string[] = [];
   let bytes = 0;
@@ -64,37 +73,59 @@ async function folderBytes(dir: string): Promise<{ bytes: number; files: string[
   return { bytes, files };
 }
 
-export async function benchMerge(dir: string): Promise<void> {
-  const sessions = Math.max(1, Math.ceil(BUNDLES / PER_SESSION));
-  const t0 = performance.now();
-  const bases = Array.from({ length: sessions }, (_, s) => sessionEvents(s, STEPS));
+/**
+ * `bundles` signed bundles of `steps` steps under `dir`/merge-in, `perSession` annotators on
+ * each session (bundle b labels session b mod sessions as annotator-b); their folders.
+ */
+export async function mergeBenchBundles(dir: string, o: { bundles: number; steps: number; perSession: number }): Promise<string[]> {
+  const sessions = Math.max(1, Math.ceil(o.bundles / o.perSession));
+  const bases = Array.from({ length: sessions }, (_, s) => sessionEvents(s, o.steps));
   const inputs: string[] = [];
-  for (let b = 0; b < BUNDLES; b++) {
+  for (let b = 0; b < o.bundles; b++) {
     const key = (await loadSigningKey(fileKeyStore(join(dir, 'merge-keys', String(b))), `annotator-${b}`, { create: true }))!;
     const s = b % sessions;
     const outDir = join(dir, 'merge-in', `bundle-${b}`);
     // openai and trajectory: what merge reads; a short per-action history keeps the merged trainer files small.
     await exportBundle({
-      home: dir, sessions: [{ sessionId: `bench-${s}`, events: labelled(bases[s]!, STEPS, b), sessionDir: join(dir, 'nowhere') }], outDir,
+      home: dir, sessions: [{ sessionId: `bench-${s}`, events: labelled(bases[s]!, o.steps, b), sessionDir: join(dir, 'nowhere') }], outDir,
       formats: ['openai', 'trajectory'], secrets: [], appVersion: 'bench', historyTokens: 2048, sign: key,
     });
     inputs.push(outDir);
   }
+  return inputs;
+}
+
+export async function benchMerge(dir: string): Promise<void> {
+  const sessions = Math.max(1, Math.ceil(BUNDLES / PER_SESSION));
+  const t0 = performance.now();
+  const inputs = await mergeBenchBundles(dir, { bundles: BUNDLES, steps: STEPS, perSession: PER_SESSION });
   const genMs = performance.now() - t0;
   const all = await Promise.all(inputs.map(folderBytes));
   const bytes = all.reduce((n, x) => n + x.bytes, 0);
   const readMs = await readAll(all.flatMap((x) => x.files));
   const { value: r, mb } = await peakRss(async () => {
+    const heapAtStart = liveHeap();
+    let planHeap = 0;
+    let gcMs = 0;
     const t = performance.now();
     const cpu = process.cpuUsage();
-    const res = await mergeBundles({ inputs, outDir: join(dir, 'merge-out'), policy: { kind: 'majority' } });
+    const res = await mergeBundles({
+      inputs, outDir: join(dir, 'merge-out'), policy: { kind: 'majority' },
+      // Once, when the plan is made and writing starts: what verifying and planning hold.
+      onProgress: (_d, _t, stage) => {
+        if (planHeap || !stage.startsWith('write')) return;
+        const g = performance.now();
+        planHeap = liveHeap() - heapAtStart;
+        gcMs = performance.now() - g;
+      },
+    });
     const used = process.cpuUsage(cpu);
     // CPU time too: on a shared machine it varies less than the wall time.
-    return { res, ms: performance.now() - t, cpuMs: (used.user + used.system) / 1000 };
+    return { res, ms: performance.now() - t - gcMs, cpuMs: (used.user + used.system) / 1000, planHeap };
   });
   const mbs = (ms: number) => `${(bytes / 1e6 / (ms / 1000)).toFixed(0)} MB/s`;
   const rep = r.res.report;
   console.log(`\nMerging ${BUNDLES} signed bundles of ${STEPS.toLocaleString()} steps (${sessions} session${sessions === 1 ? '' : 's'}, ${(bytes / 1e6).toFixed(0)} MB; exported in ${(genMs / 1000).toFixed(1)} s)`);
-  console.log(`${'merge (verify + plan + write + validate), ms'.padEnd(46)} ${r.ms.toFixed(0).padStart(12)} ms   baseline ${readMs.toFixed(0).padStart(12)} ms   ${mbs(r.ms)} vs ${mbs(readMs)} reading the inputs   (CPU ${(r.cpuMs / 1000).toFixed(1)} s, peak +${mb.toFixed(0)} MB RSS)`);
+  console.log(`${'merge (verify + plan + write + validate), ms'.padEnd(46)} ${r.ms.toFixed(0).padStart(12)} ms   baseline ${readMs.toFixed(0).padStart(12)} ms   ${mbs(r.ms)} vs ${mbs(readMs)} reading the inputs   (CPU ${(r.cpuMs / 1000).toFixed(1)} s, peak +${mb.toFixed(0)} MB RSS, held when planned +${(r.planHeap / 1e6).toFixed(0)} MB heap after GC)`);
   console.log(`  ${rep.examples.in} examples in, ${rep.examples.out} out; ${rep.actions.total.toLocaleString()} actions, ${rep.actions.conflicts} conflicts; agreement on ${rep.agreement.items.toLocaleString()} actions, Fleiss' kappa ${rep.agreement.fleissKappa ?? 'n/a'}`);
 }

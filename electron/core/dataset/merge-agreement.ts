@@ -13,9 +13,6 @@ import type { Agreement } from './manifest-schema';
 
 export type Label = 'keep' | 'mask';
 
-/** Per action, each annotator's label (annotator name → label). */
-export type Ratings = ReadonlyArray<ReadonlyMap<string, Label>>;
-
 /** Four decimals: enough to read, and the manifest stays stable across platforms' last bits. */
 function round(x: number): number {
   return Math.round(x * 10_000) / 10_000;
@@ -57,55 +54,75 @@ function kappaOfCounts({ n, agreed, aKeep, bKeep }: PairCounts): { items: number
 
 /** Fleiss' kappa over items with at least two ratings each (others are ignored). */
 export function fleissKappa(items: ReadonlyArray<{ keep: number; mask: number }>): { items: number; pairwise: number | null; kappa: number | null } {
-  const rated = items.filter((i) => i.keep + i.mask >= 2);
-  if (!rated.length) return { items: 0, pairwise: null, kappa: null };
-  let sumP = 0;
-  let keepTotal = 0;
-  let ratings = 0;
-  let agreeingPairs = 0;
-  let pairs = 0;
-  for (const { keep, mask } of rated) {
-    const n = keep + mask;
-    const same = keep * (keep - 1) + mask * (mask - 1);
-    sumP += same / (n * (n - 1));
-    agreeingPairs += same / 2;
-    pairs += (n * (n - 1)) / 2;
-    keepTotal += keep;
-    ratings += n;
-  }
-  const pBar = sumP / rated.length;
-  const pk = keepTotal / ratings;
-  const pe = pk * pk + (1 - pk) * (1 - pk);
-  return { items: rated.length, pairwise: round(agreeingPairs / pairs), kappa: kappaOf(pBar, pe) };
+  const t = new FleissTally();
+  for (const { keep, mask } of items) t.add(keep, mask);
+  return t.result();
 }
 
-/** The agreement section of a merged manifest. */
-export function agreementOf(ratings: Ratings): Agreement {
-  const multi = ratings.filter((r) => r.size >= 2);
+/** Fleiss' sums, item by item (the items in a fixed order: the same sums to the last bit). */
+class FleissTally {
+  private rated = 0;
+  private sumP = 0;
+  private keepTotal = 0;
+  private ratings = 0;
+  private agreeingPairs = 0;
+  private pairs = 0;
+
+  add(keep: number, mask: number): void {
+    const n = keep + mask;
+    if (n < 2) return;
+    const same = keep * (keep - 1) + mask * (mask - 1);
+    this.rated++;
+    this.sumP += same / (n * (n - 1));
+    this.agreeingPairs += same / 2;
+    this.pairs += (n * (n - 1)) / 2;
+    this.keepTotal += keep;
+    this.ratings += n;
+  }
+
+  result(): { items: number; pairwise: number | null; kappa: number | null } {
+    if (!this.rated) return { items: 0, pairwise: null, kappa: null };
+    const pBar = this.sumP / this.rated;
+    const pk = this.keepTotal / this.ratings;
+    const pe = pk * pk + (1 - pk) * (1 - pk);
+    return { items: this.rated, pairwise: round(this.agreeingPairs / this.pairs), kappa: kappaOf(pBar, pe) };
+  }
+}
+
+/**
+ * The agreement section of a merged manifest, an action at a time: what it holds is a
+ * count per pair of annotators and Fleiss' sums, not the ratings.
+ */
+export class AgreementTally {
   // Counted per item over the pairs rating it (not per pair over every item: 50 annotators
   // are 1,225 pairs, most of whom share no item).
-  const byPair = new Map<string, PairCounts & { a: string; b: string }>();
-  for (const r of multi) {
+  private readonly byPair = new Map<string, PairCounts & { a: string; b: string }>();
+  private readonly fleiss = new FleissTally();
+
+  /** One action's ratings (annotator name → label); fewer than two count for nothing. */
+  add(r: ReadonlyMap<string, Label>): void {
+    if (r.size < 2) return;
     const rated = [...r.entries()].sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0));
     for (let i = 0; i < rated.length; i++) {
       for (let j = i + 1; j < rated.length; j++) {
         const [a, la] = rated[i]!;
         const [b, lb] = rated[j]!;
         const key = `${a}\u0000${b}`;
-        let c = byPair.get(key);
-        if (!c) byPair.set(key, (c = { a, b, n: 0, agreed: 0, aKeep: 0, bKeep: 0 }));
+        let c = this.byPair.get(key);
+        if (!c) this.byPair.set(key, (c = { a, b, n: 0, agreed: 0, aKeep: 0, bKeep: 0 }));
         count(c, la, lb);
       }
     }
-  }
-  const pairs: Agreement['pairs'] = [...byPair.values()]
-    .sort((x, y) => (x.a < y.a ? -1 : x.a > y.a ? 1 : x.b < y.b ? -1 : x.b > y.b ? 1 : 0))
-    .map((c) => ({ annotators: [c.a, c.b], ...kappaOfCounts(c) }));
-  const counts = multi.map((r) => {
     let keep = 0;
     for (const l of r.values()) if (l === 'keep') keep++;
-    return { keep, mask: r.size - keep };
-  });
-  const f = fleissKappa(counts);
-  return { items: f.items, pairwise: f.pairwise, fleissKappa: f.kappa, pairs };
+    this.fleiss.add(keep, r.size - keep);
+  }
+
+  result(): Agreement {
+    const pairs: Agreement['pairs'] = [...this.byPair.values()]
+      .sort((x, y) => (x.a < y.a ? -1 : x.a > y.a ? 1 : x.b < y.b ? -1 : x.b > y.b ? 1 : 0))
+      .map((c) => ({ annotators: [c.a, c.b], ...kappaOfCounts(c) }));
+    const f = this.fleiss.result();
+    return { items: f.items, pairwise: f.pairwise, fleissKappa: f.kappa, pairs };
+  }
 }

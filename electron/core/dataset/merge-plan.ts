@@ -1,11 +1,23 @@
-// The plan of a merge, in memory and without I/O: which label each action gets,
-// which context windows become examples with which weights, the recordings to copy,
-// and the provenance of all of it (the merged trajectory and redaction records are
-// derived from the plan in merge-records.ts).
+// The plan of a merge: which label each action gets, which context windows become
+// examples with which weights, the recordings to copy, and the provenance of all of it
+// (the merged trajectory and redaction records are derived from the plan in
+// merge-records.ts).
 //
 // Actions are identified by session and step (step ids are unique within a session;
 // labels are per step, whichever branches share it). Every input's step records
 // cast votes (merge-votes.ts) and the policy decides each action once.
+//
+// So that what a merge holds does not grow with the steps it merges, the steps never
+// are all in memory: pass 1 spills each step record's facts to an external sort
+// (spill.ts) by session, step and input, so the copies of a step come side by side;
+// each step is decided as it comes and written to a second sort, in the order of the
+// merged trajectory.jsonl (sessions as first seen, their steps as first seen), kept as
+// the plan's steps file. Reading that file in order gives the conflicts, the agreement
+// (counts per pair of annotators: merge-agreement.ts) and per-annotator counts; the
+// label times go to a third sort, by annotator and time. What stays in memory per
+// action is a few bits (kept, unlabelled, trained, its voters' set) for choosing the
+// examples; the steps file is read again for the figures that need to know what was
+// trained, and by the writer.
 //
 // Examples are context windows: each input line is one, identified by its content
 // without weights (merge-read.ts exampleKey), so every annotator's copy of a window
@@ -15,14 +27,16 @@
 // is trained exactly once, with a context a model really saw, and a differently
 // labelled copy of a branch is never trained twice.
 import { ApolloError } from '../../../shared/errors';
-import type { ExportFormat, Manifest } from './bundle';
+import { emptyCounts, type ExportFormat, type Manifest } from './bundle';
 import { UNSETTLED } from '../../../shared/merge-report';
 import type { Agreement, BundleFile, MergeConflict, MergedManifest, MergePolicy, Origin, Vote } from './manifest-schema';
-import { agreementOf, type Label } from './merge-agreement';
-import type { Input, InputExample, InputStep } from './merge-read';
+import { AgreementTally } from './merge-agreement';
+import type { Input, InputExample, InputStep, StepSink } from './merge-read';
+import { TimeTally } from './merge-time';
 import { countedVotes, decide, type ActionFacts, type Decision } from './merge-votes';
 import { settlementApplies, type Settlement } from './merge-settlements';
 import { resolvePolicy, type LabelPolicy } from './policy';
+import { DEFAULT_RUN_SIZE, ExternalSort, readLines, type SpillDir } from './spill';
 
 
 export interface PlanOptions {
@@ -41,15 +55,39 @@ export interface PlanOptions {
   unsettled?: 'refuse' | 'leave';
 }
 
+/** An action's plan: everyone's votes, the decision, and where each vote was found. */
 export interface PlannedAction {
   sessionId: string;
   stepId: string;
   facts: ActionFacts;
   decision: Decision;
-  /** The bundles (origin paths) each counted vote was found in. */
-  voteBundles: Map<Vote, string[]>;
-  /** Trained in a merged example. */
-  trained: boolean;
+  /** The bundles (origin paths) each vote of `facts.votes` was found in, by index. */
+  voteBundles: string[][];
+}
+
+/**
+ * One step of the merged trajectory.jsonl, as the plan keeps it on disk (`stepsFile`, in
+ * the order written): its copies, and its action's plan when it is an action.
+ */
+export interface PlannedStep {
+  /** Index into plan.sessions. */
+  session: number;
+  /** Where it was first seen (input index, line): the order steps are written in. */
+  first: [number, number];
+  stepId: string;
+  /** The first copy's reply has neither text nor calls. */
+  emptyTurn: boolean;
+  /** Branches of any copy that hold it, first seen first. */
+  branches: string[];
+  /** In input order: the input (index), the line and its digest, read again while writing. */
+  copies: Array<{ input: number; line: number; digest: string }>;
+  action: (Omit<PlannedAction, 'decision'> & { decision: Omit<Decision, 'counted'> }) | null;
+}
+
+/** The action of a step read back from the steps file (its counted votes derived again). */
+export function actionOf(p: PlannedStep): PlannedAction | null {
+  if (!p.action) return null;
+  return { ...p.action, decision: { ...p.action.decision, counted: countedVotes(p.action.facts.votes) } };
 }
 
 export interface PlannedExample {
@@ -68,21 +106,41 @@ export interface PlannedExample {
   unlabelled: number;
 }
 
-export interface PlannedStep {
-  stepId: string;
-  copies: Array<{ input: Input; step: InputStep }>;
-}
-
 export interface PlannedSession {
   sessionId: string;
+  /** The inputs holding it, in input order. */
   copies: Input[];
-  steps: PlannedStep[];
 }
 
 export interface PlannedCast {
   input: Input;
   file: BundleFile;
   out: string;
+}
+
+/** Per annotator, their label events (time spent: merge-report.ts). */
+export interface LabelTimesOf {
+  events: number;
+  sessions: number;
+  timeSpentMs: number;
+  first: number | null;
+  last: number | null;
+}
+
+/** Figures over every action and step, counted while the plan's steps were read. */
+export interface PlanStats {
+  actions: number;
+  multiplyLabelled: number;
+  unlabelled: number;
+  /** Trained in a merged example. */
+  kept: number;
+  /** Of the actions each annotator labelled: trained, and not. */
+  trainedBy: Map<string, { trained: number; notTrained: number }>;
+  labelTimes: Map<string, LabelTimesOf>;
+  /** The manifest's step and action counts. */
+  counts: Pick<Manifest['counts'], 'steps' | 'emptyTurns' | 'actions' | 'unlabelled' | 'labelledBy' | 'kept' | 'masked' | 'maskedBy'>;
+  /** Steps per session and branch (`sessionId\0branchId`) of every copy. */
+  stepsOnBranch: Map<string, number>;
 }
 
 export interface MergePlan {
@@ -94,7 +152,9 @@ export interface MergePlan {
   origins: Origin[];
   /** Per input, its origin indexes in plan.origins. */
   originIndex: Map<Input, number[]>;
-  actions: Map<string, PlannedAction>;
+  inputs: Input[];
+  /** The steps to write, in order (PlannedStep JSON lines in the merge's spill folder). */
+  stepsFile: string;
   examples: PlannedExample[];
   /** Per input, line index (k) → the example written from it. */
   writtenFrom: Map<Input, Map<number, PlannedExample>>;
@@ -107,10 +167,17 @@ export interface MergePlan {
   castOut: Map<Input, Map<string, string | null>>;
   castsDeduplicated: number;
   conflicts: MergeConflict[];
+  /** Per conflict, its first copy (to show the step: merge-report.ts conflictSteps). */
+  conflictCopies: Array<{ input: Input; line: number; digest: string }>;
+  /** Per conflict: can the lead settle it (no fact decides it: a secret, invalid call arguments)? */
+  conflictSettleable: boolean[];
   /** Manual conflicts left for the lead (only with `unsettled: 'leave'`). */
   unsettled: number;
   agreement: Agreement;
   annotators: MergedManifest['merge']['annotators'];
+  stats: PlanStats;
+  /** Is this action trained in a merged example? */
+  trained(sessionId: string, stepId: string): boolean;
   examplesIn: number;
   distinctExamples: number;
   nothingToTrain: number;
@@ -123,15 +190,68 @@ export const actionKey = (sessionId: string, stepId: string): string => `${sessi
 const byString = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 const sortedUnique = (xs: Iterable<string>): string[] => [...new Set(xs)].sort(byString);
 
-/** Plan a merge of verified inputs. Throws when policies mix (unless allowed), copies of a step differ, or manual conflicts are unsettled. */
-export function planMerge(inputs: Input[], opts: PlanOptions): MergePlan {
+/** A step record's facts as pass 1 spills them: its session (by first-seen order) and input. */
+interface SpilledCopy {
+  session: number;
+  input: number;
+  step: InputStep;
+}
+
+/** A label event of an annotator (time spent), once per step. */
+interface SpilledTime {
+  author: string;
+  at: number;
+  session: number;
+}
+
+/**
+ * Pass 1's sink (merge-read.ts StepSink): sessions numbered as first seen, every step
+ * record's facts sorted on disk by session, step and input (all copies of a step side by
+ * side), and the examples seen.
+ */
+export class PlanInputs implements StepSink {
+  readonly sessions: PlannedSession[] = [];
+  private readonly sessionIndex = new Map<string, number>();
+  private readonly examples = new Set<string>();
+  readonly copies: ExternalSort<SpilledCopy>;
+
+  constructor(readonly spill: SpillDir, readonly runSize?: number) {
+    this.copies = new ExternalSort<SpilledCopy>(spill, 'copies', (a, b) => a.session - b.session || byString(a.step.stepId, b.step.stepId) || a.input - b.input, runSize);
+  }
+
+  session(input: Input, sessionId: string): void {
+    let i = this.sessionIndex.get(sessionId);
+    if (i === undefined) {
+      this.sessionIndex.set(sessionId, (i = this.sessions.length));
+      this.sessions.push({ sessionId, copies: [] });
+    }
+    this.sessions[i]!.copies.push(input);
+  }
+
+  async steps(input: Input, steps: InputStep[]): Promise<void> {
+    for (const step of steps) await this.copies.add({ session: this.sessionIndex.get(step.sessionId)!, input: input.index, step });
+  }
+
+  seen(key: string): boolean {
+    if (this.examples.has(key)) return true;
+    this.examples.add(key);
+    return false;
+  }
+}
+
+/**
+ * Plan a merge of verified inputs (their steps in `spilled`). Throws when policies mix
+ * (unless allowed), copies of a step differ, or manual conflicts are unsettled.
+ */
+export async function planMerge(inputs: Input[], spilled: PlanInputs, opts: PlanOptions, checkAbort: () => void = () => undefined): Promise<MergePlan> {
   const labelPolicy = checkPolicies(inputs, !!opts.allowMixedPolicies);
   const { origins, originIndex } = collectOrigins(inputs);
-  const sessions = collectSessions(inputs);
-  const reopened: string[] = [];
-  const actions = decideActions(sessions, origins, originIndex, opts, reopened);
-  const { examples, writtenFrom, distinct, nothingToTrain } = chooseExamples(inputs, actions, originIndex);
-  const noContext = [...actions.values()].filter((a) => a.decision.label === 'keep' && !a.trained).length;
+  const sessions = spilled.sessions;
+  const { stepsFile, times, problems } = await decideSteps(inputs, spilled, origins, originIndex, opts, checkAbort);
+  const steps = await tallySteps(stepsFile, sessions, checkAbort);
+  const { examples, writtenFrom, distinct, nothingToTrain } = chooseExamples(inputs, steps.decided, steps.voterSets, originIndex);
+  const stats = await countSteps(stepsFile, sessions, steps.decided, times, checkAbort);
+  const noContext = stats.noContext;
   const hasCasts = inputs.some((b) => b.manifest.formats.includes('asciicast'));
   const formats: ExportFormat[] = ['openai', 'sharegpt', 'mistral', 'trajectory', ...(hasCasts ? ['asciicast' as const] : [])];
   const formatsMissing = hasCasts && inputs.some((b) => !b.manifest.formats.includes('asciicast'))
@@ -139,6 +259,7 @@ export function planMerge(inputs: Input[], opts: PlanOptions): MergePlan {
     : [];
   const casts = planCasts(inputs);
   const warnings: string[] = [];
+  const reopened = problems.reopened;
   if (reopened.length) {
     warnings.push(`${reopened.length} earlier settlement(s) no longer apply, as a label they settled has changed: ${reopened.slice(0, 10).join(', ')}${reopened.length > 10 ? ', …' : ''} (decided again${opts.policy.kind === 'manual' ? ', to settle' : ' by the policy'})`);
   }
@@ -146,20 +267,23 @@ export function planMerge(inputs: Input[], opts: PlanOptions): MergePlan {
     warnings.push(`${noContext} action(s) are kept by the policy but no input holds an example with their context (an earlier merge left it out): they are not trained; merge the original bundles to train them`);
   }
   if (opts.policy.kind === 'prefer') {
-    const voters = new Set([...actions.values()].flatMap((a) => a.facts.votes.map((v) => v.author)));
+    const voters = steps.voters;
     const absent = opts.policy.annotators.filter((n) => !voters.has(n));
     if (absent.length) warnings.push(`prefer: ${absent.join(', ')} labelled nothing in these bundles (annotators: ${[...voters].sort(byString).join(', ') || 'none'})`);
   }
   for (const b of inputs) {
     if (!b.signer) warnings.push(`${b.path} is not signed: accepted because unsigned bundles were allowed; who made it cannot be verified`);
   }
-  const unlabelled = [...actions.values()].filter((a) => a.decision.unlabelled).length;
+  const unlabelled = steps.unlabelled;
   if (unlabelled) warnings.push(`${unlabelled} action(s) were labelled by nobody in any bundle: their bundles' unlabelled policy decided`);
   const options = mergedOptions(inputs, warnings);
   return {
-    policy: opts.policy, formats, formatsMissing, labelPolicy, options, origins, originIndex, actions, examples, writtenFrom, sessions,
+    policy: opts.policy, formats, formatsMissing, labelPolicy, options, origins, originIndex, inputs, stepsFile, examples, writtenFrom, sessions,
     manifestSessions: manifestSessions(inputs, examples, hasCasts), annotatorNames: sortedUnique(inputs.flatMap((b) => b.manifest.annotators)), ...casts,
-    conflicts: conflictsOf(actions), unsettled: [...actions.values()].filter((a) => a.decision.settledBy === UNSETTLED).length, agreement: agreementOf(ratingsOf(actions)), annotators: annotatorCounts(actions, origins),
+    conflicts: steps.conflicts, conflictSettleable: steps.conflictSettleable, conflictCopies: steps.conflictCopies.map((c) => ({ input: inputs[c.input]!, line: c.line, digest: c.digest })),
+    unsettled: steps.unsettledLeft, agreement: steps.agreement.result(), annotators: annotatorCounts(steps.byAnnotator),
+    stats: { ...stats, unlabelled, actions: steps.actions, multiplyLabelled: steps.multiplyLabelled },
+    trained: (sessionId, stepId) => ((steps.decided.get(actionKey(sessionId, stepId)) ?? 0) & TRAINED) !== 0,
     examplesIn: inputs.reduce((n, b) => n + b.examples.length, 0), distinctExamples: distinct, nothingToTrain, noContext,
     allowReasoning: inputs.some((b) => b.hasReasoning), warnings,
   };
@@ -215,99 +339,236 @@ function mergedOptions(inputs: Input[], warnings: string[]): Manifest['options']
 
 // ---------------------------------------------------------------- step records
 
-/** Sessions in first-seen order, each step with its copies; copies of a step must be the same step. */
-function collectSessions(inputs: Input[]): PlannedSession[] {
-  const out = new Map<string, PlannedSession & { byId: Map<string, PlannedStep> }>();
-  for (const input of inputs) {
-    for (const [sid, s] of input.sessions) {
-      let ps = out.get(sid);
-      if (!ps) {
-        ps = { sessionId: sid, copies: [], steps: [], byId: new Map() };
-        out.set(sid, ps);
-      }
-      ps.copies.push(input);
-      for (const id of s.order) {
-        const step = s.steps.get(id)!;
-        const cur = ps.byId.get(id);
-        if (!cur) {
-          const p: PlannedStep = { stepId: id, copies: [{ input, step }] };
-          ps.byId.set(id, p);
-          ps.steps.push(p);
-          continue;
-        }
-        const first = cur.copies[0]!;
-        if (first.step.core !== step.core) {
-          throw new ApolloError('BAD_REQUEST', `Session ${sid} step ${id} differs between bundles ${first.input.path} and ${input.path} (another reply or other results): they are not copies of one session and cannot be merged by action`, { sessionId: sid, stepId: id, bundles: [first.input.path, input.path] });
-        }
-        cur.copies.push({ input, step });
-      }
-    }
-  }
-  return [...out.values()].map(({ byId: _b, ...s }) => s);
-}
+/** Bits of an action's entry in `decided`; the counted voters' set (an index into voterSets) above them. */
+const KEEP = 1;
+const UNLABELLED = 2;
+const TRAINED = 4;
+const VOTERS_SHIFT = 3;
 
-/** Gather every copy's votes and facts, decide each action; a manual merge with unsettled conflicts is refused, listing them. */
-function decideActions(sessions: PlannedSession[], origins: Origin[], originIndex: Map<Input, number[]>, opts: PlanOptions, reopened: string[]): Map<string, PlannedAction> {
+/**
+ * Every step, its copies side by side (the sorted spill): copies of a step must be the
+ * same step; each action decided from every copy's votes. Written to the steps file in
+ * the order of the merged trajectory.jsonl: sessions as first seen, in each the steps as
+ * first seen (input after input, in file order). A manual merge with unsettled
+ * conflicts is refused, listing them.
+ */
+async function decideSteps(inputs: Input[], spilled: PlanInputs, origins: Origin[], originIndex: Map<Input, number[]>, opts: PlanOptions, checkAbort: () => void): Promise<{
+  stepsFile: string; times: ExternalSort<SpilledTime>; problems: { reopened: string[] };
+}> {
   const settled = new Map<string, Settlement[]>();
   for (const x of opts.settlements ?? []) {
     const k = actionKey(x.sessionId, x.stepId);
     settled.set(k, [...(settled.get(k) ?? []), x]);
   }
-  const actions = new Map<string, PlannedAction>();
-  const unsettled: Array<{ sessionId: string; stepId: string; votes: string }> = [];
-  for (const s of sessions) {
-    for (const p of s.steps) {
-      if (!p.copies.some((c) => c.step.isAction)) continue;
+  const byFirst = (a: { first: [number, number] }, b: { first: [number, number] }): number => a.first[0] - b.first[0] || a.first[1] - b.first[1];
+  // A planned step carries the votes of all its copies: runs of fewer of them hold about as much as a run of copies.
+  const out = new ExternalSort<PlannedStep>(spilled.spill, 'steps', (a, b) => a.session - b.session || byFirst(a, b), Math.max(1, (spilled.runSize ?? DEFAULT_RUN_SIZE) >> 3));
+  const times = new ExternalSort<SpilledTime>(spilled.spill, 'times', (a, b) => byString(a.author, b.author) || a.at - b.at, spilled.runSize);
+  const unsettled: Array<{ session: number; first: [number, number]; u: { sessionId: string; stepId: string; votes: string } }> = [];
+  const reopened: Array<{ session: number; first: [number, number]; at: string }> = [];
+  let group: SpilledCopy[] = [];
+  let n = 0;
+  const step = async (): Promise<void> => {
+    const copies = group;
+    group = [];
+    const s = spilled.sessions[copies[0]!.session]!;
+    const stepId = copies[0]!.step.stepId;
+    const first = copies[0]!;
+    for (const c of copies.slice(1)) {
+      if (c.step.core !== first.step.core) {
+        const a = inputs[first.input]!.path;
+        const b = inputs[c.input]!.path;
+        throw new ApolloError('BAD_REQUEST', `Session ${s.sessionId} step ${stepId} differs between bundles ${a} and ${b} (another reply or other results): they are not copies of one session and cannot be merged by action`, { sessionId: s.sessionId, stepId, bundles: [a, b] });
+      }
+    }
+    // Copies of one step carry the same label entries: each counts once.
+    const seen = new Set<string>();
+    for (const { step: x } of copies) {
+      for (const h of x.labelTimes) {
+        const key = `${h.author}\u0000${h.at}\u0000${h.seq}\u0000${h.cleared}`;
+        if (seen.has(key)) continue;
+        seen.add(key);
+        await times.add({ author: h.author, at: h.at, session: first.session });
+      }
+    }
+    const branches: string[] = [];
+    for (const c of copies) for (const b of c.step.onBranches) if (!branches.includes(b)) branches.push(b);
+    const planned: PlannedStep = {
+      session: first.session, first: [first.input, first.step.line], stepId, emptyTurn: first.step.emptyTurn, branches,
+      copies: copies.map((c) => ({ input: c.input, line: c.step.line, digest: c.step.digest })), action: null,
+    };
+    if (copies.some((c) => c.step.isAction)) {
       const folded = new Map<string, { vote: Vote; bundles: Set<string> }>();
       const defaults: Array<0 | 1> = [];
       let invalidArguments = false;
       let secret = false;
-      const branchIds: string[] = [];
-      for (const { input, step } of p.copies) {
+      for (const { input: i, step: x } of copies) {
+        const input = inputs[i]!;
         const local = originIndex.get(input)!;
-        for (const v of step.votes) {
+        for (const v of x.votes) {
           const vote = { ...v, origin: local[v.origin]! };
           const key = `${vote.source}\u0000${vote.author}`;
           const cur = folded.get(key);
           if (!cur || vote.at > cur.vote.at) folded.set(key, { vote, bundles: new Set([origins[vote.origin]!.path]) });
           else if (vote.at === cur.vote.at && vote.label === cur.vote.label) cur.bundles.add(origins[vote.origin]!.path);
         }
-        if (step.reason === 'unlabelled' && step.decided !== null) defaults.push(step.decided);
-        if (step.reason === 'invalid-arguments') invalidArguments = true;
-        if (input.secretSteps.get(s.sessionId)?.has(p.stepId)) secret = true;
-        for (const b of step.onBranches) if (!branchIds.includes(b)) branchIds.push(b);
+        if (x.reason === 'unlabelled' && x.decided !== null) defaults.push(x.decided);
+        if (x.reason === 'invalid-arguments') invalidArguments = true;
+        if (input.secretSteps.get(s.sessionId)?.has(stepId)) secret = true;
       }
-      const votes = [...folded.values()].map((x) => x.vote).sort((a, b) => byString(a.source, b.source) || byString(a.author, b.author));
-      const facts: ActionFacts = { sessionId: s.sessionId, stepId: p.stepId, branchIds, votes, defaults, invalidArguments, secret };
-      const key = actionKey(s.sessionId, p.stepId);
-      const candidates = [...(settled.get(key) ?? []), ...p.copies.flatMap((c) => (c.step.settled ? [c.step.settled] : []))];
+      const folds = [...folded.values()].sort((a, b) => byString(a.vote.source, b.vote.source) || byString(a.vote.author, b.vote.author));
+      const votes = folds.map((x) => x.vote);
+      const facts: ActionFacts = { sessionId: s.sessionId, stepId, branchIds: branches, votes, defaults, invalidArguments, secret };
+      const key = actionKey(s.sessionId, stepId);
+      const candidates = [...(settled.get(key) ?? []), ...copies.flatMap((c) => (c.step.settled ? [c.step.settled] : []))];
       const counted = countedVotes(votes);
       const settlement = candidates.find((x) => settlementApplies(x, counted));
       let decision = decide(facts, opts.policy, settlement?.label);
-      if (!settlement && candidates.length && new Set(counted.map((v) => v.label)).size > 1) reopened.push(`${s.sessionId}/${p.stepId}`);
+      if (!settlement && candidates.length && new Set(counted.map((v) => v.label)).size > 1) reopened.push({ session: first.session, first: planned.first, at: `${s.sessionId}/${stepId}` });
       if (decision === 'unsettled') {
         if (opts.unsettled !== 'leave') {
-          unsettled.push({ sessionId: s.sessionId, stepId: p.stepId, votes: countedVotes(votes).map((v) => `${v.author} ${v.label}`).join(', ') });
-          continue;
+          unsettled.push({ session: first.session, first: planned.first, u: { sessionId: s.sessionId, stepId, votes: counted.map((v) => `${v.author} ${v.label}`).join(', ') } });
+          await out.add(planned);
+          return;
         }
         // Shown as masked until the lead decides (a dry run never writes it).
-        const counted = countedVotes(votes);
         decision = { label: 'mask', reason: counted[0]!.source, counted, conflict: true, settledBy: UNSETTLED, unlabelled: false };
       }
-      const voteBundles = new Map([...folded.values()].map((x) => [x.vote, sortedUnique(x.bundles)]));
-      actions.set(key, { sessionId: s.sessionId, stepId: p.stepId, facts, decision, voteBundles, trained: false });
+      const { counted: _c, ...kept } = decision;
+      planned.action = { sessionId: s.sessionId, stepId, facts, decision: kept, voteBundles: folds.map((x) => sortedUnique(x.bundles)) };
+    }
+    await out.add(planned);
+    if (++n % 256 === 0) checkAbort();
+  };
+  for await (const c of spilled.copies.sorted()) {
+    const head = group[0];
+    if (head && (head.session !== c.session || head.step.stepId !== c.step.stepId)) await step();
+    group.push(c);
+  }
+  if (group.length) await step();
+  const inOrder = <T extends { session: number; first: [number, number] }>(xs: T[]): T[] => xs.sort((a, b) => a.session - b.session || byFirst(a, b));
+  if (unsettled.length) {
+    const all = inOrder(unsettled).map((x) => x.u);
+    const list = all.slice(0, 20).map((u) => `${u.sessionId}/${u.stepId} (${u.votes})`).join('; ');
+    throw new ApolloError('BAD_REQUEST', `${all.length} conflict(s) to settle under the manual policy: ${list}${all.length > 20 ? '; …' : ''}. Settle them, or merge with --policy any-mask, majority or prefer:NAME`, { conflicts: all });
+  }
+  return { stepsFile: await out.toFile(), times, problems: { reopened: inOrder(reopened).map((x) => x.at) } };
+}
+
+/** What reading the decided steps in order gives: the conflicts, agreement and per-annotator counts, and each action's decision. */
+async function tallySteps(stepsFile: string, sessions: PlannedSession[], checkAbort: () => void) {
+  /** Per action (actionKey): KEEP, UNLABELLED, TRAINED bits and its counted voters' set. */
+  const decided = new Map<string, number>();
+  const voterSets: string[][] = [];
+  const voterSetIndex = new Map<string, number>();
+  const conflicts: MergeConflict[] = [];
+  const conflictCopies: PlannedStep['copies'] = [];
+  const conflictSettleable: boolean[] = [];
+  const agreement = new AgreementTally();
+  const byAnnotator = new Map<string, { actions: number; keep: number; mask: number; bundles: Set<string> }>();
+  const voters = new Set<string>();
+  let unsettledLeft = 0;
+  let unlabelled = 0;
+  let actions = 0;
+  let multiplyLabelled = 0;
+  let n = 0;
+  for await (const p of readLines<PlannedStep>(stepsFile)) {
+    if (++n % 1024 === 0) checkAbort();
+    const a = actionOf(p);
+    if (!a) continue;
+    const d = a.decision;
+    actions++;
+    if (a.facts.votes.length > 1) multiplyLabelled++;
+    if (d.unlabelled) unlabelled++;
+    if (d.settledBy === UNSETTLED) unsettledLeft++;
+    const names = d.counted.map((v) => v.author);
+    const nk = names.join('\u0000');
+    let vi = voterSetIndex.get(nk);
+    if (vi === undefined) {
+      voterSetIndex.set(nk, (vi = voterSets.length));
+      voterSets.push(names);
+    }
+    decided.set(actionKey(sessions[p.session]!.sessionId, p.stepId), (d.label === 'keep' ? KEEP : 0) | (d.unlabelled ? UNLABELLED : 0) | (vi << VOTERS_SHIFT));
+    if (d.conflict) {
+      conflicts.push({
+        sessionId: a.sessionId, stepId: a.stepId, branchIds: [...a.facts.branchIds],
+        votes: d.counted.map((v) => ({ annotator: v.author, source: v.source, label: v.label, tags: [...v.tags], note: v.note, bundles: a.voteBundles[a.facts.votes.indexOf(v)] ?? [] })),
+        decision: d.label, settledBy: d.settledBy ?? '',
+      });
+      conflictCopies.push(p.copies[0]!);
+      conflictSettleable.push(!a.facts.secret && !a.facts.invalidArguments);
+    }
+    agreement.add(new Map(a.facts.votes.filter((v) => v.source === 'annotator').map((v) => [v.author, v.label] as const)));
+    a.facts.votes.forEach((v, i) => {
+      voters.add(v.author);
+      if (v.source !== 'annotator') return;
+      const c = byAnnotator.get(v.author) ?? { actions: 0, keep: 0, mask: 0, bundles: new Set<string>() };
+      c.actions++;
+      c[v.label]++;
+      for (const b of a.voteBundles[i]!) c.bundles.add(b);
+      byAnnotator.set(v.author, c);
+    });
+  }
+  return { decided, voterSets, conflicts, conflictCopies, conflictSettleable, agreement, byAnnotator, voters, unsettledLeft, unlabelled, actions, multiplyLabelled };
+}
+
+/** Figures that need to know which actions were trained: read the steps again once the examples are chosen. */
+async function countSteps(stepsFile: string, sessions: PlannedSession[], decided: Map<string, number>, times: ExternalSort<SpilledTime>, checkAbort: () => void): Promise<Omit<PlanStats, 'unlabelled' | 'actions' | 'multiplyLabelled'> & { noContext: number }> {
+  const c = emptyCounts(0, 0);
+  const trainedBy = new Map<string, { trained: number; notTrained: number }>();
+  const stepsOnBranch = new Map<string, number>();
+  let kept = 0;
+  let noContext = 0;
+  let n = 0;
+  for await (const p of readLines<PlannedStep>(stepsFile)) {
+    if (++n % 1024 === 0) checkAbort();
+    const sessionId = sessions[p.session]!.sessionId;
+    c.steps++;
+    if (p.emptyTurn) c.emptyTurns++;
+    for (const b of p.branches) stepsOnBranch.set(`${sessionId}\u0000${b}`, (stepsOnBranch.get(`${sessionId}\u0000${b}`) ?? 0) + 1);
+    const a = actionOf(p);
+    if (!a) continue;
+    const d = a.decision;
+    const trained = (decided.get(actionKey(sessionId, p.stepId))! & TRAINED) !== 0;
+    c.actions++;
+    if (d.unlabelled) c.unlabelled++;
+    if (d.counted.length) c.labelledBy[d.counted[0]!.source]++;
+    if (trained) {
+      c.kept++;
+      kept++;
+    } else {
+      c.masked++;
+      // Kept by the policy but without a context to train it in: masked, in no reason's column.
+      if (d.label === 'mask') c.maskedBy[d.reason]++;
+      else noContext++;
+    }
+    for (const author of new Set(a.facts.votes.filter((v) => v.source === 'annotator').map((v) => v.author))) {
+      let t = trainedBy.get(author);
+      if (!t) trainedBy.set(author, (t = { trained: 0, notTrained: 0 }));
+      if (trained) t.trained++;
+      else t.notTrained++;
     }
   }
-  if (unsettled.length) {
-    const list = unsettled.slice(0, 20).map((u) => `${u.sessionId}/${u.stepId} (${u.votes})`).join('; ');
-    throw new ApolloError('BAD_REQUEST', `${unsettled.length} conflict(s) to settle under the manual policy: ${list}${unsettled.length > 20 ? '; …' : ''}. Settle them, or merge with --policy any-mask, majority or prefer:NAME`, { conflicts: unsettled });
+  const labelTimes = new Map<string, LabelTimesOf & { sessionSet: Set<number>; tally: TimeTally }>();
+  for await (const t of times.sorted()) {
+    let x = labelTimes.get(t.author);
+    if (!x) labelTimes.set(t.author, (x = { events: 0, sessions: 0, timeSpentMs: 0, first: t.at, last: t.at, sessionSet: new Set(), tally: new TimeTally() }));
+    x.events++;
+    x.sessionSet.add(t.session);
+    x.tally.add(t.at);
+    x.last = t.at;
   }
-  return actions;
+  const { steps, emptyTurns, actions, unlabelled, labelledBy, masked, maskedBy } = c;
+  return {
+    kept, trainedBy, stepsOnBranch, noContext,
+    counts: { steps, emptyTurns, actions, unlabelled, labelledBy, kept: c.kept, masked, maskedBy },
+    labelTimes: new Map([...labelTimes].map(([k, v]) => [k, { events: v.events, sessions: v.sessionSet.size, timeSpentMs: v.tally.ms, first: v.first, last: v.last }])),
+  };
 }
 
 // ---------------------------------------------------------------- examples
 
-function chooseExamples(inputs: Input[], actions: Map<string, PlannedAction>, originIndex: Map<Input, number[]>): {
+function chooseExamples(inputs: Input[], decided: Map<string, number>, voterSets: string[][], originIndex: Map<Input, number[]>): {
   examples: PlannedExample[]; writtenFrom: Map<Input, Map<number, PlannedExample>>; distinct: number; nothingToTrain: number;
 } {
   // Every copy of a window, first seen first.
@@ -327,7 +588,8 @@ function chooseExamples(inputs: Input[], actions: Map<string, PlannedAction>, or
   const writtenFrom = new Map<Input, Map<number, PlannedExample>>(inputs.map((b) => [b, new Map()]));
   let nothingToTrain = 0;
   for (const c of candidates.values()) {
-    const entry = c.input.manifest.trajectories[c.ex.k]!;
+    // The first copy of each window keeps its entry (merge-read.ts).
+    const entry = c.ex.entry!;
     const weights: Array<0 | 1> = [];
     const trainedSteps: string[] = [];
     const annotators = new Set<string>();
@@ -336,8 +598,8 @@ function chooseExamples(inputs: Input[], actions: Map<string, PlannedAction>, or
       // A summary example trains its summary, which no label decides.
       const pseudo = entry.kind === 'summary' && i === entry.turnSteps.length - 1 ? entry.trainedSteps[0]! : null;
       const key = actionKey(c.ex.sessionId, pseudo ?? stepId ?? '');
-      const a = stepId ? actions.get(key) : undefined;
-      const keep = pseudo !== null ? !c.summaryMasked : a?.decision.label === 'keep';
+      const a = stepId ? decided.get(key) : undefined;
+      const keep = pseudo !== null ? !c.summaryMasked : a !== undefined && (a & KEEP) !== 0;
       if ((!pseudo && !stepId) || !keep || trained.has(key)) {
         weights.push(0);
         return;
@@ -345,10 +607,10 @@ function chooseExamples(inputs: Input[], actions: Map<string, PlannedAction>, or
       trained.add(key);
       weights.push(1);
       trainedSteps.push(pseudo ?? stepId!);
-      if (a) {
-        a.trained = true;
-        if (a.decision.unlabelled) unlabelled++;
-        for (const v of a.decision.counted) annotators.add(v.author);
+      if (a !== undefined) {
+        decided.set(key, a | TRAINED);
+        if (a & UNLABELLED) unlabelled++;
+        for (const v of voterSets[a >> VOTERS_SHIFT]!) annotators.add(v);
       }
     });
     if (!trainedSteps.length) {
@@ -367,35 +629,7 @@ function chooseExamples(inputs: Input[], actions: Map<string, PlannedAction>, or
 
 // ---------------------------------------------------------------- provenance
 
-function conflictsOf(actions: Map<string, PlannedAction>): MergeConflict[] {
-  const out: MergeConflict[] = [];
-  for (const a of actions.values()) {
-    if (!a.decision.conflict) continue;
-    out.push({
-      sessionId: a.sessionId, stepId: a.stepId, branchIds: [...a.facts.branchIds],
-      votes: a.decision.counted.map((v) => ({ annotator: v.author, source: v.source, label: v.label, tags: [...v.tags], note: v.note, bundles: a.voteBundles.get(v) ?? [] })),
-      decision: a.decision.label, settledBy: a.decision.settledBy ?? '',
-    });
-  }
-  return out;
-}
-
-function ratingsOf(actions: Map<string, PlannedAction>): Array<Map<string, Label>> {
-  return [...actions.values()].map((a) => new Map(a.facts.votes.filter((v) => v.source === 'annotator').map((v) => [v.author, v.label] as const)));
-}
-
-function annotatorCounts(actions: Map<string, PlannedAction>, origins: Origin[]): MergedManifest['merge']['annotators'] {
-  const by = new Map<string, { actions: number; keep: number; mask: number; bundles: Set<string> }>();
-  for (const a of actions.values()) {
-    for (const v of a.facts.votes) {
-      if (v.source !== 'annotator') continue;
-      const c = by.get(v.author) ?? { actions: 0, keep: 0, mask: 0, bundles: new Set<string>() };
-      c.actions++;
-      c[v.label]++;
-      for (const b of a.voteBundles.get(v) ?? [origins[v.origin]!.path]) c.bundles.add(b);
-      by.set(v.author, c);
-    }
-  }
+function annotatorCounts(by: Map<string, { actions: number; keep: number; mask: number; bundles: Set<string> }>): MergedManifest['merge']['annotators'] {
   return [...by.entries()].sort(([a], [b]) => byString(a, b)).map(([annotator, c]) => ({ annotator, actions: c.actions, keep: c.keep, mask: c.mask, bundles: sortedUnique(c.bundles) }));
 }
 

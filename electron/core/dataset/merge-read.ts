@@ -15,10 +15,13 @@
 //     a signature can tell that case (issue 12, signed bundles).
 // While hashing, each file is read once, and only what the plan needs is kept (this is
 // pass 1 of two: memory must not grow with the observations and replies of every
-// input): per step record its line, place and digests, its votes and label times;
-// per example a key (its content without weights) and its turns' weights. Pass 2
-// (merge-write.ts) reads the chosen lines again while writing, and checks each is the
-// line verified here.
+// input, nor with the number of steps): what the plan needs of each step record (its
+// line, place and digests, its votes and label times) goes to a StepSink, which the merge
+// sorts on disk (spill.ts, merge-plan.ts); of an input only its session records and, per
+// example, a key (its content without weights), and the manifest entry of the first copy
+// of each example. The facts that check the input's own files against each other are held
+// while that one input is verified. Pass 2 (merge-write.ts) reads the chosen lines again
+// while writing, and checks each is the line verified here.
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
@@ -102,6 +105,8 @@ export interface LabelTime {
 
 /** What the plan needs of one step record (the record itself is read again while writing). */
 export interface InputStep {
+  sessionId: string;
+  stepId: string;
   /** Line in the input's trajectory.jsonl. */
   line: number;
   /** SHA-256 of that line: what pass 2 reads there must be what was verified. */
@@ -137,10 +142,20 @@ export interface InputSession {
   line: number;
   /** Byte offset of the session record in trajectory.jsonl: pass 2 reads its steps from there. */
   offset: number;
-  steps: Map<string, InputStep>;
-  /** Step ids in file order (start order). */
-  order: string[];
 }
+
+/** Where pass 1 hands each step record's facts (in file order, input after input) and asks which examples were seen. */
+export interface StepSink {
+  /** A session record of `input` (in file order). */
+  session(input: Input, sessionId: string): void;
+  /** One chunk's step records of `input`, in file order. */
+  steps(input: Input, steps: InputStep[]): Promise<void>;
+  /** Was an example with this key verified before (in an earlier input, or earlier in this one)? Marks it seen. */
+  seen(key: string): boolean;
+}
+
+/** A sink that keeps nothing (verifying a bundle alone). */
+const NO_SINK: StepSink = { session: () => undefined, steps: async () => undefined, seen: () => false };
 
 export interface InputExample {
   /** 0-based line of openai.jsonl (= index of manifest.trajectories). */
@@ -149,8 +164,11 @@ export interface InputExample {
   branchId: string;
   /** The example without weights or reasoning: equal for every copy of one context window. */
   key: string;
-  /** Message index of each assistant turn. */
-  assistantAt: number[];
+  /**
+   * Its manifest entry, for the first copy of a window only (later copies add only their
+   * origins; the input manifest's own list is dropped once verified).
+   */
+  entry: BundleManifest['trajectories'][number] | null;
   /** Indexes into the input's `origins`: the exported bundles that held this example. */
   origins: number[];
   /** A summary example whose summary turn the export did not train (it held a secret): never trained. */
@@ -162,6 +180,7 @@ export interface Input {
   /** As given. */
   path: string;
   dir: string;
+  /** Its manifest; once verified, without `trajectories` and `actions` (the examples keep what the merge needs of them). */
   manifest: BundleManifest;
   manifestSha256: string;
   /** Who signed it (null: unsigned). */
@@ -273,11 +292,11 @@ export async function openInput(index: number, path: string, signatures: Signatu
   };
 }
 
-/** Hash a listed file, handing its lines to `line`, and compare with the manifest. */
-async function verifyFile(input: Input, f: BundleFile, line: ((t: string, n: number) => void) | undefined, checkAbort: () => void): Promise<ScanResult> {
+/** Hash a listed file, handing its lines to `line` (and `after` each chunk), and compare with the manifest. */
+async function verifyFile(input: Input, f: BundleFile, line: ((t: string, n: number) => void) | undefined, after: () => Promise<void> | void): Promise<ScanResult> {
   let scan: ScanResult;
   try {
-    scan = await scanFile(join(input.dir, f.path), { line, after: checkAbort });
+    scan = await scanFile(join(input.dir, f.path), { line, after });
   } catch (e) {
     if (e instanceof ApolloError) throw e;
     const code = (e as NodeJS.ErrnoException).code;
@@ -347,15 +366,19 @@ function coreOf(rec: StepRecord): string {
  * Hash every file of an opened input and learn its examples and step records.
  * Throws naming the bundle, the file and the line.
  */
-export async function verifyInput(input: Input, checkAbort: () => void, progress: (stage: string) => void): Promise<void> {
+export async function verifyInput(input: Input, checkAbort: () => void, progress: (stage: string) => void, sink: StepSink = NO_SINK): Promise<void> {
   const { path, manifest } = input;
   const facts: OpenAILineFacts[] = [];
+  // This input's steps, for checking its files against each other; dropped when it is verified.
+  const known = new Map<string, Map<string, StepFacts>>();
+  let pending: InputStep[] = [];
   let problem: string | null = null;
   const fail = (m: string): void => {
     problem ??= m;
   };
   for (const f of manifest.files) {
     let line: ((t: string, n: number) => void) | undefined;
+    let after: () => Promise<void> | void = checkAbort;
     let whole: string[] | null = null;
     if (f.path === BUNDLE_FILES.openai) {
       line = (t, n) => {
@@ -367,7 +390,15 @@ export async function verifyInput(input: Input, checkAbort: () => void, progress
       };
     } else if (f.path === BUNDLE_FILES.trajectory) {
       let cur: InputSession | null = null;
+      let steps: Map<string, StepFacts> | null = null;
       let offset = 0;
+      after = async () => {
+        checkAbort();
+        if (problem || !pending.length) return;
+        const chunk = pending;
+        pending = [];
+        await sink.steps(input, chunk);
+      };
       // Step records cast the same branch lists again and again: one array each.
       const branchLists = new Map<string, readonly string[]>();
       line = (t, n) => {
@@ -384,14 +415,16 @@ export async function verifyInput(input: Input, checkAbort: () => void, progress
           const rec = parseRecord(sessionRecordSchema, v, `${f.path}:${n}`);
           if (typeof rec === 'string') return fail(rec);
           if (input.sessions.has(rec.sessionId)) return fail(`${f.path}:${n}: session ${rec.sessionId} has two session records`);
-          cur = { rec, raw: v as Record<string, unknown>, line: n, offset: at, steps: new Map(), order: [] };
+          cur = { rec, raw: v as Record<string, unknown>, line: n, offset: at };
           input.sessions.set(rec.sessionId, cur);
+          known.set(rec.sessionId, (steps = new Map()));
+          sink.session(input, rec.sessionId);
           return;
         }
         const rec = parseRecord(stepRecordSchema, v, `${f.path}:${n}`);
         if (typeof rec === 'string') return fail(rec);
-        if (!cur || cur.rec.sessionId !== rec.sessionId) return fail(`${f.path}:${n}: step record outside its session record`);
-        if (cur.steps.has(rec.stepId)) return fail(`${f.path}:${n}: step ${rec.stepId} listed twice`);
+        if (!cur || !steps || cur.rec.sessionId !== rec.sessionId) return fail(`${f.path}:${n}: step record outside its session record`);
+        if (steps.has(rec.stepId)) return fail(`${f.path}:${n}: step ${rec.stepId} listed twice`);
         const r = rec.response;
         const isAction = !!r && (r.content !== '' || r.toolCalls.length > 0);
         const bk = rec.onBranches.join('\u0000');
@@ -404,13 +437,14 @@ export async function verifyInput(input: Input, checkAbort: () => void, progress
         const settled: Settlement | undefined = m?.conflict && m.settledBy === 'manual'
           ? { sessionId: rec.sessionId, stepId: rec.stepId, label: m.decision, votes: countedVotes(m.votes).map((x) => ({ annotator: x.author, source: x.source, label: x.label })) }
           : undefined;
-        cur.steps.set(rec.stepId, {
+        steps.set(rec.stepId, { onBranches, weight: rec.weight });
+        pending.push({
+          sessionId: rec.sessionId, stepId: rec.stepId,
           ...(settled ? { settled } : {}),
           line: n, digest: sha256b64(t), core: coreOf(rec), isAction, emptyTurn: !!r && !isAction, onBranches,
           weight: rec.weight, reason: rec.merge?.reason ?? rec.weightReason, decided: rec.merge ? (rec.merge.decision === 'keep' ? 1 : 0) : rec.weight,
           votes, labelTimes: rec.labelHistory.filter((h) => h.source === 'annotator').map((h) => ({ author: h.author, at: h.at, seq: h.seq, cleared: h.cleared })),
         });
-        cur.order.push(rec.stepId);
       };
     } else if (f.path === BUNDLE_FILES.redactions) {
       const parts: string[] = (whole = []);
@@ -418,7 +452,11 @@ export async function verifyInput(input: Input, checkAbort: () => void, progress
     } else if (f.path === BUNDLE_FILES.sharegpt || f.path === BUNDLE_FILES.mistral) {
       line = () => undefined;
     }
-    const scan = await verifyFile(input, f, line, checkAbort);
+    const scan = await verifyFile(input, f, line, after);
+    if (pending.length && !problem) {
+      await sink.steps(input, pending);
+      pending = [];
+    }
     if (line && scan.unterminated) fail(`${f.path}: last line has no newline`);
     if ((f.path === BUNDLE_FILES.sharegpt || f.path === BUNDLE_FILES.mistral) && scan.lines !== manifest.actions.length) {
       fail(`${f.path} has ${scan.lines} line(s) but the manifest lists ${manifest.actions.length} actions`);
@@ -440,13 +478,19 @@ export async function verifyInput(input: Input, checkAbort: () => void, progress
     if (problem) throw badBundle(path, problem);
     progress(`verify ${path} ${f.path}`);
   }
-  checkConsistency(input, facts);
+  checkConsistency(input, facts, known, sink);
+  // What the later stages read of the manifest: the examples keep their entries.
+  input.manifest = { ...manifest, trajectories: [], actions: [] };
 }
 
-const stepsOf = (input: Input, sessionId: string): Map<string, InputStep> | undefined => input.sessions.get(sessionId)?.steps;
+/** What checking an input's files against each other needs of a step record. */
+interface StepFacts {
+  onBranches: readonly string[];
+  weight: 0 | 1 | null;
+}
 
 /** The files agree with each other and with the manifest (see the header). */
-function checkConsistency(input: Input, facts: OpenAILineFacts[]): void {
+function checkConsistency(input: Input, facts: OpenAILineFacts[], known: Map<string, Map<string, StepFacts>>, sink: StepSink): void {
   const { path, manifest } = input;
   const n = manifest.trajectories.length;
   if (facts.length !== n) throw badBundle(path, `${BUNDLE_FILES.openai} has ${facts.length} line(s) but the manifest lists ${n} examples`);
@@ -454,7 +498,7 @@ function checkConsistency(input: Input, facts: OpenAILineFacts[]): void {
   manifest.trajectories.forEach((t, k) => {
     const x = facts[k]!;
     const at = `${BUNDLE_FILES.openai}:${k + 1}`;
-    const steps = stepsOf(input, t.sessionId);
+    const steps = known.get(t.sessionId);
     if (!steps) throw badBundle(path, `${at}: session ${t.sessionId} has no record in ${BUNDLE_FILES.trajectory}`);
     if (x.assistantAt.length !== t.turnSteps.length) throw badBundle(path, `${at}: ${x.assistantAt.length} assistant turn(s), the manifest names ${t.turnSteps.length}`);
     const trainedHere = t.turnSteps.filter((_, i) => x.weights[i] === 1);
@@ -478,13 +522,16 @@ function checkConsistency(input: Input, facts: OpenAILineFacts[]): void {
     if (x.reasoning) input.hasReasoning = true;
     const origins = merged ? merged.trajectories[k]!.bundles : [0];
     if (origins.some((o) => o >= input.origins.length)) throw badBundle(path, `manifest example ${k + 1} names an origin bundle the manifest does not list`);
-    input.examples.push({ k, sessionId: t.sessionId, branchId: t.branchId, key: x.key, assistantAt: x.assistantAt, origins: [...origins], summaryMasked: t.kind === 'summary' && x.weights.at(-1) !== 1 });
+    input.examples.push({
+      k, sessionId: t.sessionId, branchId: t.branchId, key: x.key, entry: sink.seen(x.key) ? null : t, origins: [...origins],
+      summaryMasked: t.kind === 'summary' && x.weights.at(-1) !== 1,
+    });
   });
   // Trained turns masked for a secret: the step must stay masked whatever the votes say.
   for (const m of input.maskedTurns) {
     if (m.file !== BUNDLE_FILES.openai || m.action !== 'masked' || m.line < 1 || m.line > n) continue;
     const ex = input.examples[m.line - 1]!;
-    const i = ex.assistantAt.indexOf(Number(/^\/messages\/(\d+)$/.exec(m.path)?.[1] ?? -1));
+    const i = facts[m.line - 1]!.assistantAt.indexOf(Number(/^\/messages\/(\d+)$/.exec(m.path)?.[1] ?? -1));
     const step = i >= 0 ? manifest.trajectories[m.line - 1]!.turnSteps[i] : null;
     if (step) addSecret(input, ex.sessionId, step);
   }
@@ -536,7 +583,7 @@ export class SessionCursor {
     this.lineNo = s.line - 1;
   }
 
-  async record(step: InputStep): Promise<Record<string, unknown>> {
+  async record(step: Pick<InputStep, 'line' | 'digest'>): Promise<Record<string, unknown>> {
     let text = this.held.get(step.line);
     this.held.delete(step.line);
     while (text === undefined && this.lineNo < step.line) {
@@ -558,7 +605,7 @@ export class SessionCursor {
 }
 
 /** Read the given lines of an input's trajectory.jsonl again (each checked against its digest): line → record. */
-export async function rereadSteps(input: Input, steps: readonly InputStep[]): Promise<Map<number, Record<string, unknown>>> {
+export async function rereadSteps(input: Input, steps: ReadonlyArray<Pick<InputStep, 'line' | 'digest'>>): Promise<Map<number, Record<string, unknown>>> {
   const want = new Map(steps.map((s) => [s.line, s]));
   const out = new Map<number, Record<string, unknown>>();
   await scanFile(join(input.dir, BUNDLE_FILES.trajectory), {

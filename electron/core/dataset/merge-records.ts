@@ -5,7 +5,7 @@
 import { canonicalJson } from '../rollout/request-record';
 import { BUNDLE_FILES } from './bundle';
 import type { Input } from './merge-read';
-import { actionKey, castTarget, type MergePlan, type PlannedSession, type PlannedStep } from './merge-plan';
+import { castTarget, type MergePlan, type PlannedAction, type PlannedSession } from './merge-plan';
 import type { MaskedTurnReport, RedactionReport } from './redact';
 
 const byString = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
@@ -43,10 +43,10 @@ export function sessionRecord(plan: MergePlan, s: PlannedSession): Record<string
 
 /**
  * The merged step record: the first copy's, with everyone's labels, comments and
- * guidance, and the merge decision. `raws` are the copies' records as read (in the
- * order of `p.copies`).
+ * guidance, and the merge decision (`a`, null when it is no action; `trained` when an
+ * example trains it). `raws` are the copies' records as read, in input order.
  */
-export function stepRecord(plan: MergePlan, sessionId: string, p: PlannedStep, raws: ReadonlyArray<Record<string, unknown>>): Record<string, unknown> {
+export function stepRecord(a: PlannedAction | null, trained: boolean, raws: ReadonlyArray<Record<string, unknown>>): Record<string, unknown> {
   const list = (k: string): unknown[][] => raws.map((r) => (Array.isArray(r[k]) ? (r[k] as unknown[]) : []));
   const history = unionBy(list('labelHistory'), canonicalJson)
     .map((x, i) => ({ x: x as { at?: number; seq?: number }, i }))
@@ -60,7 +60,6 @@ export function stepRecord(plan: MergePlan, sessionId: string, p: PlannedStep, r
     guidance: unionBy(list('guidance'), idOf),
     children: unionBy(list('children') as string[][], (c) => c),
   };
-  const a = plan.actions.get(actionKey(sessionId, p.stepId));
   if (!a) return rec;
   const d = a.decision;
   // The label shown is the newest counted vote that agrees with the decision (null: nobody labelled it).
@@ -70,39 +69,28 @@ export function stepRecord(plan: MergePlan, sessionId: string, p: PlannedStep, r
     return e.source === decisive.source && e.author === decisive.author && e.at === decisive.at && !e.cleared;
   }) : undefined;
   rec.label = entry ?? null;
-  rec.weight = a.trained ? 1 : 0;
-  rec.weightReason = d.label === 'keep' && !a.trained ? 'no-context' : d.reason;
+  rec.weight = trained ? 1 : 0;
+  rec.weightReason = d.label === 'keep' && !trained ? 'no-context' : d.reason;
   rec.merge = {
-    votes: a.facts.votes, decision: d.label, reason: d.label === 'keep' && !a.trained ? 'no-context' : d.reason,
+    votes: a.facts.votes, decision: d.label, reason: d.label === 'keep' && !trained ? 'no-context' : d.reason,
     conflict: d.conflict, settledBy: d.settledBy,
   };
   return rec;
 }
 
-/** Per input, its trajectory.jsonl line → the merged line (0: not carried). */
-export function trajectoryLines(plan: MergePlan): Map<Input, Map<number, number>> {
-  const out = new Map<Input, Map<number, number>>();
-  const at = (b: Input): Map<number, number> => {
-    let m = out.get(b);
-    if (!m) out.set(b, (m = new Map()));
-    return m;
-  };
-  let line = 0;
-  for (const s of plan.sessions) {
-    line++;
-    for (const b of s.copies) at(b).set(b.sessions.get(s.sessionId)!.line, line);
-    for (const p of s.steps) {
-      line++;
-      for (const c of p.copies) at(c.input).set(c.step.line, line);
-    }
-  }
-  return out;
+/** Per input, the lines of its trajectory.jsonl its redaction report names: where merge-write.ts notes their merged lines. */
+export function redactedTrajectoryLines(inputs: readonly Input[]): Map<Input, Set<number>> {
+  return new Map(inputs.map((b) => [b, new Set(b.redactions.filter((r) => r.file === BUNDLE_FILES.trajectory).map((r) => r.line))]));
 }
 
 // ---------------------------------------------------------------- redactions
 
-/** The inputs' redaction reports, moved to where the redacted text is in the merged bundle (dropped with what was not carried). */
-export function mergedRedactions(plan: MergePlan, inputs: Input[]): { redactions: RedactionReport[]; maskedTurns: MaskedTurnReport[] } {
+/**
+ * The inputs' redaction reports, moved to where the redacted text is in the merged bundle
+ * (dropped with what was not carried); `traj`: per input, its redacted trajectory.jsonl
+ * lines → their merged lines (as written).
+ */
+export function mergedRedactions(plan: MergePlan, inputs: Input[], traj: Map<Input, Map<number, number>>): { redactions: RedactionReport[]; maskedTurns: MaskedTurnReport[] } {
   const entries = new Map<string, RedactionReport>();
   const add = (r: RedactionReport): void => {
     const key = `${r.file}\u0000${r.line}\u0000${r.path}\u0000${r.kind}`;
@@ -112,7 +100,6 @@ export function mergedRedactions(plan: MergePlan, inputs: Input[]): { redactions
     else e.count = Math.max(e.count, r.count);
   };
   const turns = new Map<string, MaskedTurnReport>();
-  const traj = trajectoryLines(plan);
   for (const input of inputs) {
     const written = plan.writtenFrom.get(input)!;
     const tl = traj.get(input);

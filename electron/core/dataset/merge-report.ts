@@ -18,70 +18,25 @@ import { ApolloError } from '../../../shared/errors';
 import { describeIssues, isMergedManifest } from './manifest-schema';
 import { rereadSteps, type Input, type InputStep } from './merge-read';
 import type { MergeConflictStep } from '../../../shared/contract/merge';
-import { actionKey, type MergePlan } from './merge-plan';
+import type { MergePlan } from './merge-plan';
 import { formatMergePolicy } from './merge-votes';
 
 export const TIME_SPENT_METHOD =
   `sum of the gaps between consecutive labels (set or cleared) by the same annotator, ordered by time across every session, each gap capped at ${TIME_GAP_CAP_MS / 60_000} minutes; the first label counts nothing`;
 
-interface LabelTimes {
-  times: number[];
-  sessions: Set<string>;
-}
-
-/** Every annotator label event of the plan's step records, once each, per author. */
-function labelTimes(plan: MergePlan): Map<string, LabelTimes> {
-  const by = new Map<string, LabelTimes>();
-  for (const s of plan.sessions) {
-    for (const p of s.steps) {
-      // Copies of one step carry the same entries: each counts once.
-      const seen = new Set<string>();
-      for (const { step } of p.copies) {
-        for (const h of step.labelTimes) {
-          const key = `${h.author}\u0000${h.at}\u0000${h.seq}\u0000${h.cleared}`;
-          if (seen.has(key)) continue;
-          seen.add(key);
-          let t = by.get(h.author);
-          if (!t) by.set(h.author, (t = { times: [], sessions: new Set() }));
-          t.times.push(h.at);
-          t.sessions.add(s.sessionId);
-        }
-      }
-    }
-  }
-  return by;
-}
-
-/** Σ min(gap, cap) over consecutive times. */
-export function estimateTimeSpent(times: readonly number[], capMs = TIME_GAP_CAP_MS): number {
-  const sorted = [...times].sort((a, b) => a - b);
-  let ms = 0;
-  for (let i = 1; i < sorted.length; i++) ms += Math.min(sorted[i]! - sorted[i - 1]!, capMs);
-  return ms;
-}
+export { estimateTimeSpent } from './merge-time';
 
 /** The report of a planned merge; `warnings` are the merged manifest's (the plan's and any found while writing). */
 export function mergeReport(plan: MergePlan, inputs: readonly Input[], warnings: readonly string[] = plan.warnings): MergeReport {
-  const actions = [...plan.actions.values()];
-  const times = labelTimes(plan);
+  const { stats } = plan;
   const keys = new Set(plan.examples.map((x) => x.ex.key));
-  const kept = actions.filter((a) => a.trained).length;
-  const trainedBy = new Map<string, { trained: number; notTrained: number }>();
-  for (const x of actions) {
-    for (const author of new Set(x.facts.votes.filter((v) => v.source === 'annotator').map((v) => v.author))) {
-      let c = trainedBy.get(author);
-      if (!c) trainedBy.set(author, (c = { trained: 0, notTrained: 0 }));
-      if (x.trained) c.trained++;
-      else c.notTrained++;
-    }
-  }
+  const kept = stats.kept;
   const annotators = plan.annotators.map((a) => {
-    const { trained, notTrained } = trainedBy.get(a.annotator) ?? { trained: 0, notTrained: 0 };
-    const t = times.get(a.annotator);
-    const sorted = t ? [...t.times].sort((p, q) => p - q) : [];
+    const { trained, notTrained } = stats.trainedBy.get(a.annotator) ?? { trained: 0, notTrained: 0 };
+    const t = stats.labelTimes.get(a.annotator);
     return {
-      ...a, bundles: [...a.bundles], trained, notTrained, labelEvents: sorted.length, sessions: t?.sessions.size ?? 0,
-      timeSpentMs: estimateTimeSpent(sorted), firstLabelAt: sorted[0] ?? null, lastLabelAt: sorted.at(-1) ?? null,
+      ...a, bundles: [...a.bundles], trained, notTrained, labelEvents: t?.events ?? 0, sessions: t?.sessions ?? 0,
+      timeSpentMs: t?.timeSpentMs ?? 0, firstLabelAt: t?.first ?? null, lastLabelAt: t?.last ?? null,
     };
   });
   const report: MergeReport = {
@@ -96,13 +51,13 @@ export function mergeReport(plan: MergePlan, inputs: readonly Input[], warnings:
     sessions: plan.manifestSessions.length,
     examples: { in: plan.examplesIn, distinct: plan.distinctExamples, out: plan.examples.length, duplicates: plan.examplesIn - plan.distinctExamples, nothingToTrain: plan.nothingToTrain },
     actions: {
-      total: actions.length,
-      multiplyLabelled: actions.filter((a) => a.facts.votes.length > 1).length,
+      total: stats.actions,
+      multiplyLabelled: stats.multiplyLabelled,
       conflicts: plan.conflicts.length,
       unsettled: plan.unsettled,
       kept,
-      masked: actions.length - kept,
-      unlabelled: actions.filter((a) => a.decision.unlabelled).length,
+      masked: stats.actions - kept,
+      unlabelled: stats.unlabelled,
       noContext: plan.noContext,
     },
     conflicts: plan.conflicts,
@@ -128,16 +83,14 @@ const asString = (v: unknown): string => (typeof v === 'string' ? v : v === unde
  * lead who settles it. Long texts are cut (the bundle has them whole).
  */
 export async function conflictSteps(plan: MergePlan): Promise<MergeConflictStep[]> {
-  const sessions = new Map(plan.sessions.map((s) => [s.sessionId, new Map(s.steps.map((p) => [p.stepId, p]))]));
   const names = new Map(plan.manifestSessions.map((s) => [s.sessionId, s.name]));
   // The plan keeps no record's text: read each conflict's first copy again, one pass per input.
-  const firsts = plan.conflicts.map((c) => sessions.get(c.sessionId)!.get(c.stepId)!.copies[0]!);
-  const byInput = new Map<Input, InputStep[]>();
+  const firsts = plan.conflictCopies.map((c) => ({ input: c.input, step: { line: c.line, digest: c.digest } }));
+  const byInput = new Map<Input, Array<Pick<InputStep, 'line' | 'digest'>>>();
   for (const f of firsts) byInput.set(f.input, [...(byInput.get(f.input) ?? []), f.step]);
   const read = new Map<Input, Map<number, Record<string, unknown>>>();
   for (const [input, steps] of byInput) read.set(input, await rereadSteps(input, steps));
   return plan.conflicts.map((c, i) => {
-    const a = plan.actions.get(actionKey(c.sessionId, c.stepId))!;
     const rec = read.get(firsts[i]!.input)!.get(firsts[i]!.step.line)! as {
       branchId?: unknown; branchName?: unknown; depth?: unknown; response?: { content?: unknown; reasoning?: unknown; toolCalls?: Array<{ name?: unknown; arguments?: unknown }> } | null;
       results?: Array<{ name?: unknown; observation?: unknown; isError?: unknown }>;
@@ -152,7 +105,7 @@ export async function conflictSteps(plan: MergePlan): Promise<MergeConflictStep[
       reasoning: rec.response?.reasoning ? cut(asString(rec.response.reasoning)) : null,
       toolCalls: (rec.response?.toolCalls ?? []).map((t) => ({ name: asString(t.name), arguments: cut(asString(t.arguments)) })),
       results: (Array.isArray(rec.results) ? rec.results : []).map((r) => ({ name: asString(r.name), observation: cut(asString(r.observation)), isError: r.isError === true })),
-      settleable: !a.facts.secret && !a.facts.invalidArguments,
+      settleable: plan.conflictSettleable[i]!,
     };
   });
 }

@@ -20,12 +20,13 @@ import { BUNDLE_FILES, emptyCounts, type Manifest } from './bundle';
 import { checkWrittenFile, scanFile, StagingDir, type BufferedWriter, type ScanHooks, type WrittenFile } from './files';
 import { describeIssues, mergedManifestSchema, type BundleFile, type MergedManifest } from './manifest-schema';
 import { badBundle, SessionCursor, type Input } from './merge-read';
-import { actionKey, castTarget, type MergePlan, type PlannedExample } from './merge-plan';
-import { mergedRedactions, sessionRecord, stepRecord } from './merge-records';
+import { actionKey, actionOf, castTarget, type MergePlan, type PlannedExample, type PlannedStep } from './merge-plan';
+import { mergedRedactions, redactedTrajectoryLines, sessionRecord, stepRecord } from './merge-records';
 import { mergeReport } from './merge-report';
 import { mergeReportHtml } from './merge-report-html';
 import { summarizeRedactions } from './redact';
 import { signManifest, SIGNATURE_FILE, type SigningKey } from './signing';
+import { readLines } from './spill';
 import { TOKENIZER } from './tokens';
 import { actionLines, axolotlConfig, llamaFactoryDatasetInfo, llamaFactoryTrainConfig, recordTokenCount, reweighRecord, type OpenAIRecord } from './trainers';
 import { MAX_ERRORS, type ValidationError } from './validate';
@@ -63,7 +64,7 @@ export async function writeMerge(plan: MergePlan, inputs: Input[], ctx: WriteCon
     await stage.open();
     const outputs: WrittenFile[] = [];
     // The step records first: the reasoning the examples show is read from them on the way.
-    const reasoning = await writeTrajectory(plan, stage, ctx);
+    const { reasoning, lines } = await writeTrajectory(plan, stage, ctx);
     outputs.push({ path: BUNDLE_FILES.trajectory, format: 'trajectory' });
     const w = await writeExamples(plan, inputs, stage, ctx, reasoning);
     outputs.push({ path: BUNDLE_FILES.openai, format: 'openai' }, { path: BUNDLE_FILES.sharegpt, format: 'sharegpt' }, { path: BUNDLE_FILES.mistral, format: 'mistral' });
@@ -78,7 +79,7 @@ export async function writeMerge(plan: MergePlan, inputs: Input[], ctx: WriteCon
     }
 
     const files = await validateOutputs(plan, stage, outputs, w, ctx);
-    const { redactions, maskedTurns } = mergedRedactions(plan, inputs);
+    const { redactions, maskedTurns } = mergedRedactions(plan, inputs, lines);
     await stage.writeFile(BUNDLE_FILES.redactions, `${JSON.stringify({ redactions, maskedTurns }, null, 2)}\n`);
     const scan = await scanFile(join(stage.dir, BUNDLE_FILES.redactions));
     files.push({ path: BUNDLE_FILES.redactions, format: 'redactions', bytes: scan.bytes, sha256: scan.sha256, records: redactions.length });
@@ -206,46 +207,71 @@ function trajectoryEntry(plan: MergePlan, x: PlannedExample, tokens: number): Me
 }
 
 /**
- * trajectory.jsonl from the planned records, each copy's record read again (pass 2) one
- * session at a time, a cursor per copy; returns the reasoning the examples show.
+ * trajectory.jsonl from the planned steps (the plan's steps file, in order), each copy's
+ * record read again (pass 2) one session at a time, a cursor per copy; returns the
+ * reasoning the examples show, and where the input lines its redactions name went.
  */
-async function writeTrajectory(plan: MergePlan, stage: StagingDir, ctx: WriteContext): Promise<Reasoning> {
+async function writeTrajectory(plan: MergePlan, stage: StagingDir, ctx: WriteContext): Promise<{ reasoning: Reasoning; lines: Map<Input, Map<number, number>> }> {
   const out = await stage.create(BUNDLE_FILES.trajectory);
   const wanted = reasoningWanted(plan);
   const reasoning: Reasoning = new Map();
-  let n = 0;
-  for (const s of plan.sessions) {
-    out.push(`${JSON.stringify(sessionRecord(plan, s))}\n`);
-    const cursors = new Map(s.copies.map((b) => [b, new SessionCursor(b, s.sessionId)]));
-    try {
-      for (const p of s.steps) {
-        const raws: Array<Record<string, unknown>> = [];
-        for (const c of p.copies) {
-          const raw = await cursors.get(c.input)!.record(c.step);
-          raws.push(raw);
-          const text = (raw.response as { reasoning?: unknown } | null)?.reasoning;
-          for (const x of wanted.get(c.input)?.get(actionKey(s.sessionId, p.stepId)) ?? []) {
-            if (typeof text !== 'string' || !text) continue;
-            let m = reasoning.get(x.line);
-            if (!m) reasoning.set(x.line, (m = new Map()));
-            m.set(p.stepId, text);
-          }
-        }
-        out.push(`${JSON.stringify(stepRecord(plan, s.sessionId, p, raws))}\n`);
-        if (++n % 256 === 0) {
-          await out.maybeFlush();
-          ctx.checkAbort();
+  const redacted = redactedTrajectoryLines(plan.inputs);
+  const lines = new Map(plan.inputs.map((b) => [b, new Map<number, number>()]));
+  const note = (input: Input, from: number, to: number): void => {
+    if (redacted.get(input)!.has(from)) lines.get(input)!.set(from, to);
+  };
+  let written = 0;
+  let session = -1;
+  let cursors = new Map<number, SessionCursor>();
+  const closeCursors = (): void => {
+    for (const c of cursors.values()) c.close();
+    cursors = new Map();
+  };
+  try {
+    for await (const p of readLines<PlannedStep>(plan.stepsFile)) {
+      const s = plan.sessions[p.session]!;
+      if (p.session !== session) {
+        closeCursors();
+        await out.maybeFlush();
+        ctx.checkAbort();
+        session = p.session;
+        out.push(`${JSON.stringify(sessionRecord(plan, s))}\n`);
+        written++;
+        for (const b of s.copies) {
+          note(b, b.sessions.get(s.sessionId)!.line, written);
+          cursors.set(b.index, new SessionCursor(b, s.sessionId));
         }
       }
-    } finally {
-      for (const c of cursors.values()) c.close();
+      written++;
+      const raws: Array<Record<string, unknown>> = [];
+      for (const c of p.copies) {
+        const input = plan.inputs[c.input]!;
+        note(input, c.line, written);
+        const raw = await cursors.get(c.input)!.record(c);
+        raws.push(raw);
+        const text = (raw.response as { reasoning?: unknown } | null)?.reasoning;
+        for (const x of wanted.get(input)?.get(actionKey(s.sessionId, p.stepId)) ?? []) {
+          if (typeof text !== 'string' || !text) continue;
+          let m = reasoning.get(x.line);
+          if (!m) reasoning.set(x.line, (m = new Map()));
+          m.set(p.stepId, text);
+        }
+      }
+      const a = actionOf(p);
+      out.push(`${JSON.stringify(stepRecord(a, a ? plan.trained(s.sessionId, p.stepId) : false, raws))}\n`);
+      if (written % 256 === 0) {
+        await out.maybeFlush();
+        ctx.checkAbort();
+      }
     }
-    await out.maybeFlush();
-    ctx.checkAbort();
+  } finally {
+    closeCursors();
   }
+  await out.maybeFlush();
+  ctx.checkAbort();
   await stage.finish(out);
   ctx.progress(`write ${BUNDLE_FILES.trajectory}`);
-  return reasoning;
+  return { reasoning, lines };
 }
 
 async function copyCast(input: Input, file: BundleFile, rel: string, stage: StagingDir, ctx: WriteContext): Promise<void> {
@@ -300,25 +326,16 @@ async function validateOutputs(plan: MergePlan, stage: StagingDir, outputs: Writ
 function countsOf(plan: MergePlan, w: Written, skipped: number): Manifest['counts'] {
   const c = emptyCounts(plan.manifestSessions.length, plan.examples.length);
   c.actionLines = w.manifestActions.length;
-  for (const s of plan.sessions) {
-    for (const p of s.steps) {
-      c.steps++;
-      const r = p.copies[0]!.step;
-      if (r.emptyTurn) c.emptyTurns++;
-    }
-  }
-  for (const a of plan.actions.values()) {
-    c.actions++;
-    const d = a.decision;
-    if (d.unlabelled) c.unlabelled++;
-    if (d.counted.length) c.labelledBy[d.counted[0]!.source]++;
-    if (a.trained) c.kept++;
-    else {
-      c.masked++;
-      // Kept by the policy but without a context to train it in: masked, in no reason's column.
-      if (d.label === 'mask') c.maskedBy[d.reason]++;
-    }
-  }
+  // Counted while the plan read its steps (merge-plan.ts countSteps).
+  const k = plan.stats.counts;
+  c.steps = k.steps;
+  c.actions = k.actions;
+  c.kept = k.kept;
+  c.masked = k.masked;
+  c.unlabelled = k.unlabelled;
+  c.maskedBy = { ...k.maskedBy };
+  c.labelledBy = { ...k.labelledBy };
+  c.emptyTurns = k.emptyTurns;
   c.examplesSkipped = skipped;
   c.reconstructed = plan.examples.filter((x) => x.entry.context === 'reconstructed').length;
   c.tokens = { tokenizer: TOKENIZER, total: w.totalTokens, longest: w.longestExample, limit: plan.options.warnTokens, overLimit: w.overLimit };
@@ -328,10 +345,9 @@ function countsOf(plan: MergePlan, w: Written, skipped: number): Manifest['count
 function skippedOf(plan: MergePlan): Manifest['skipped'] {
   const out: Manifest['skipped'] = [];
   for (const s of plan.manifestSessions) {
-    const steps = plan.sessions.find((x) => x.sessionId === s.sessionId)?.steps ?? [];
     for (const b of s.branches) {
       if (b.exported || b.skipped === null || b.skipped === 'not selected' || b.skipped === 'no steps of its own') continue;
-      const onBranch = steps.filter((p) => p.copies.some((c) => c.step.onBranches.includes(b.branchId))).length;
+      const onBranch = plan.stats.stepsOnBranch.get(`${s.sessionId}\u0000${b.branchId}`) ?? 0;
       out.push({ sessionId: s.sessionId, branchId: b.branchId, reason: b.skipped === 'no actions' ? 'no-actions' : 'nothing-to-train', steps: onBranch });
     }
   }
@@ -357,7 +373,6 @@ function buildManifest(
       examples: { total: b.examples.length, used: b.examples.filter((x) => keys.has(x.key)).length }, renamed, signer: b.signer,
     };
   });
-  const actions = [...plan.actions.values()];
   return {
     format: 'apollo-dataset-bundle',
     formatVersion: 2,
@@ -380,8 +395,8 @@ function buildManifest(
       origins: plan.origins,
       examples: { in: plan.examplesIn, distinct: plan.distinctExamples, out: plan.examples.length, duplicates: plan.examplesIn - plan.distinctExamples, nothingToTrain: plan.nothingToTrain },
       actions: {
-        total: actions.length,
-        multiplyLabelled: actions.filter((a) => a.facts.votes.length > 1).length,
+        total: plan.stats.actions,
+        multiplyLabelled: plan.stats.multiplyLabelled,
         conflicts: plan.conflicts.length,
         kept: counts.kept,
         masked: counts.masked,

@@ -6,7 +6,8 @@
 //      unless allowed, and then flagged; trusted keys by option), every file's size
 //      and SHA-256, no unlisted file, the files consistent with each other; nothing
 //      is written until every input passed.
-//   2. plan (merge-plan.ts, merge-votes.ts, merge-agreement.ts): each action (session +
+//   2. plan (merge-plan.ts, merge-votes.ts, merge-agreement.ts; the steps sorted on disk,
+//      spill.ts, in a private temporary folder removed however the merge ends): each action (session +
 //      step) gets one label from everyone's votes under the merge policy; each context
 //      window becomes at most one example whose turns are weighed by those labels, every
 //      kept action trained exactly once; provenance (bundles, annotators, conflicts and
@@ -28,11 +29,12 @@ import { APP_VERSION } from '../version';
 import { exists, toApolloError } from './files';
 import type { MergedManifest, MergePolicy } from './manifest-schema';
 import { openInput, verifyInput, type Input } from './merge-read';
-import { planMerge, type MergePlan } from './merge-plan';
+import { PlanInputs, planMerge, type MergePlan } from './merge-plan';
 import { readSettlements, type Settlement } from './merge-settlements';
 import { conflictSteps, mergeReport } from './merge-report';
 import { writeMerge, writeSteps } from './merge-write';
 import type { SigningKey, TrustedKey } from './signing';
+import { SpillDir } from './spill';
 
 export { BUNDLE_FORMAT, BUNDLE_FORMAT_VERSION } from './manifest-schema';
 export type { Agreement, MergeConflict, MergedManifest, MergePolicy } from './manifest-schema';
@@ -66,6 +68,8 @@ export interface MergeBundlesOptions {
   appVersion?: string;
   onProgress?(done: number, total: number, stage: string): void;
   signal?: AbortSignal;
+  /** Step records held in memory per sorted run of the spill (spill.ts; tests make it tiny to exercise the runs). */
+  spillRunSize?: number;
 }
 
 export interface MergeBundlesResult {
@@ -128,23 +132,31 @@ async function merge(opts: MergeBundlesOptions & DryRun): Promise<MergeBundlesRe
     opts.onProgress?.(done, total, stage);
     checkAbort();
   };
-  for (const input of inputs) await verifyInput(input, checkAbort, progress);
+  // The step records' facts go to a private temporary folder, sorted there, and are read
+  // from it by the plan and the writer; removed however the merge ends.
+  const spill = await SpillDir.open();
+  try {
+    const spilled = new PlanInputs(spill, opts.spillRunSize);
+    for (const input of inputs) await verifyInput(input, checkAbort, progress, spilled);
 
-  // ---- 2. plan
-  const plan: MergePlan = planMerge(inputs, {
-    policy, settlements, allowMixedPolicies: opts.allowMixedPolicies, unsettled: opts.dryRun ? 'leave' : 'refuse',
-  });
-  checkAbort();
-  if (opts.dryRun) {
+    // ---- 2. plan
+    const plan: MergePlan = await planMerge(inputs, spilled, {
+      policy, settlements, allowMixedPolicies: opts.allowMixedPolicies, unsettled: opts.dryRun ? 'leave' : 'refuse',
+    }, checkAbort);
+    checkAbort();
+    if (opts.dryRun) {
+      opts.onProgress?.(total, total, 'done');
+      return { report: mergeReport(plan, inputs), steps: await conflictSteps(plan) };
+    }
+
+    // ---- 3. write, validate, publish
+    const { manifest, report } = await writeMerge(plan, inputs, {
+      outDir: outDir!, appVersion: opts.appVersion ?? APP_VERSION, signWith: opts.signWith, checkAbort, progress,
+      note: (stage) => opts.onProgress?.(done, total, stage),
+    });
     opts.onProgress?.(total, total, 'done');
-    return { report: mergeReport(plan, inputs), steps: await conflictSteps(plan) };
+    return { dir: outDir!, manifest, report };
+  } finally {
+    await spill.remove();
   }
-
-  // ---- 3. write, validate, publish
-  const { manifest, report } = await writeMerge(plan, inputs, {
-    outDir: outDir!, appVersion: opts.appVersion ?? APP_VERSION, signWith: opts.signWith, checkAbort, progress,
-    note: (stage) => opts.onProgress?.(done, total, stage),
-  });
-  opts.onProgress?.(total, total, 'done');
-  return { dir: outDir!, manifest, report };
 }
