@@ -8,6 +8,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { CHROMIUM, CHROMIUM_ARGS, startServe } from './browser';
+import { browserCpu, cpuSeconds } from './terminal-ui';
 
 /** Marks the page sets while it opens a session (renderer/src/store/sessions.ts). */
 export const OPEN_MARKS = { reply: 'apollo:open:reply', folded: 'apollo:open:folded' } as const;
@@ -31,6 +32,9 @@ export interface PageOpenResult {
   foldMs: number;
   /** From the fold to the newest step on screen (React render of the rows, layout, paint). */
   renderMs: number;
+  /** CPU seconds from the click to the step visible: apollo serve, and Chromium's processes (steadier than wall time on a loaded machine). */
+  serverCpu: number;
+  browserCpu: number;
   server: ProcMemory;
   /** The page's renderer processes, summed. */
   renderer: ProcMemory & { processes: number };
@@ -102,10 +106,12 @@ export async function openInPage(cli: string, root: string, home: string, sessio
       requestAnimationFrame(check);
       return performance.now();
     }, `[data-testid="step"][data-step-id="${stepId}"]`);
+    const cpu0 = [cpuSeconds(server.proc.pid), browserCpu(server)] as const;
     const t0 = performance.now();
     await item.click();
     await page.locator(`[data-testid="step"][data-step-id="${stepId}"]`).waitFor({ state: 'visible', timeout: 120_000 });
     const ms = performance.now() - t0;
+    const cpu = [cpuSeconds(server.proc.pid) - cpu0[0], browserCpu(server) - cpu0[1]] as const;
     const marks = await page.evaluate((names) => names.map((n) => performance.getEntriesByName(n).at(-1)?.startTime ?? NaN), [OPEN_MARKS.reply, OPEN_MARKS.folded]);
     const [reply, folded] = marks as [number, number];
     const frame = await page.evaluate(() => (window as unknown as { benchStepFrame?: number }).benchStepFrame ?? NaN);
@@ -127,6 +133,8 @@ export async function openInPage(cli: string, root: string, home: string, sessio
       replyMs: reply - clickAt,
       foldMs: folded - reply,
       renderMs: ms - (folded - clickAt),
+      serverCpu: cpu[0],
+      browserCpu: cpu[1],
       server: procMemory(server.proc.pid!),
       renderer,
       rendererHeapMb: heap.usedSize / 1024 / 1024,

@@ -187,7 +187,8 @@ async function benchOpen({ home, id, dir }: Prepared): Promise<void> {
   const range = (f: (r: PageOpenResult) => number) => `${ms(Math.min(...runs.map(f)))}–${ms(Math.max(...runs.map(f)))}`;
   line('open until the latest step is visible', ms(mid.ms), ms(base), `${(mid.ms / base).toFixed(1)}× (goal ≤ 2×)`,
     `in Chromium${OPEN_CLI ? ` with the build of ${OPEN_CLI}` : ''}, median of ${runs.length} (${range((r) => r.ms)}; baseline ${ms(Math.min(...baselines))}–${ms(Math.max(...baselines))}), each with a fresh apollo serve: `
-    + `click to the reply in the page ${ms(mid.replyMs)}, fold ${ms(mid.foldMs)}, then playwright sees the step ${ms(mid.renderMs)} later; the first frame with it on screen (timed in the page) ${ms(mid.frameMs)} after the click`);
+    + `click to the reply in the page ${ms(mid.replyMs)}, fold ${ms(mid.foldMs)}, then playwright sees the step ${ms(mid.renderMs)} later; the first frame with it on screen (timed in the page) ${ms(mid.frameMs)} after the click; `
+    + `CPU from the click to the step visible: apollo serve ${ms(median(runs.map((r) => r.serverCpu * 1000)))}, Chromium ${ms(median(runs.map((r) => r.browserCpu * 1000)))} (medians)`);
   const total = mid.server.pssMb + mid.renderer.pssMb;
   line('memory with it open, server + renderer', `${total.toFixed(0)} MB`, '—', '(goal < 400 MB)',
     `PSS: apollo serve ${mid.server.pssMb.toFixed(0)} MB + Chromium's ${mid.renderer.processes} renderer process(es) ${mid.renderer.pssMb.toFixed(0)} MB `

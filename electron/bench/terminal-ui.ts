@@ -68,7 +68,7 @@ function echoRow(name: string, s: Stats, baseline: string): void {
 }
 
 /** CPU seconds used so far by the processes under `root` (itself included unless skipped), leaving out the subtrees of `skip` (Linux /proc; 0 elsewhere). */
-function cpuSeconds(root: number | undefined, skip: readonly number[] = []): number {
+export function cpuSeconds(root: number | undefined, skip: readonly number[] = []): number {
   if (root === undefined || process.platform !== 'linux') return 0;
   const stats = new Map<number, { ppid: number; ticks: number }>();
   for (const name of readdirSync('/proc')) {
@@ -160,7 +160,7 @@ async function recordingTail(home: string, sessionId: string, terminalId: string
 }
 
 /** Chromium's CPU seconds: the processes this bench started other than the server (and the bench itself). */
-function browserCpu(server: Server): number {
+export function browserCpu(server: Server): number {
   const pid = server.proc.pid;
   const children = readFileSync(`/proc/${process.pid}/task/${process.pid}/children`, 'utf8').trim().split(/\s+/).map(Number);
   let sum = 0;
