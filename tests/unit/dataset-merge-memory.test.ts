@@ -13,7 +13,9 @@ import { join, relative } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { SessionEvent } from '../../shared/events';
 import { mergeBenchBundles } from '../../electron/bench/merge';
+import { exportBundle } from '../../electron/core/dataset/bundle';
 import { mergeBundles } from '../../electron/core/dataset/merge';
 
 setFlagsFromString('--expose-gc');
@@ -63,6 +65,25 @@ async function heldWhenPlanned(inputs: string[], out: string): Promise<number> {
 }
 
 describe('merge memory', () => {
+  it('a session without steps keeps its record, in its place (no step brings it out of the sorted steps)', async () => {
+    const [bench] = await mergeBenchBundles(join(root, 'stepless'), { bundles: 1, steps: 3, perSession: 1 });
+    const events = [
+      { seq: 1, ts: 1_700_000_000_000, type: 'session.created', name: 'Empty', cwd: '/w', appVersion: '0.1.0' },
+      { seq: 2, ts: 1_700_000_001_000, type: 'rollout.started', rolloutId: 'r1', branchId: 'main', task: 'Nothing yet', policy: 'model', maxSteps: 3, parentStepId: null, endpoint: { profile: 'x', baseUrl: 'http://127.0.0.1:1/v1', model: 'm' } },
+    ] as SessionEvent[];
+    const empty = join(root, 'stepless', 'empty');
+    await exportBundle({ home: root, sessions: [{ sessionId: 'E0', events, sessionDir: join(root, 'nowhere') }], outDir: empty, formats: ['openai', 'trajectory'], secrets: [], appVersion: 'bench' });
+    const kinds = async (dir: string): Promise<string[]> => (await readFile(join(dir, 'trajectory.jsonl'), 'utf8')).trim().split('\n').map((l) => {
+      const r = JSON.parse(l) as { kind: string; sessionId: string };
+      return `${r.kind} ${r.sessionId}`;
+    });
+    for (const inputs of [[empty, bench!], [bench!, empty]]) {
+      const r = await mergeBundles({ inputs, outDir: join(root, 'stepless', `out-${inputs[0] === empty ? 'first' : 'last'}`), allowUnsigned: true, allowMixedPolicies: true });
+      const steps = ['step bench-0', 'step bench-0', 'step bench-0'];
+      expect(await kinds(r.dir)).toEqual(inputs[0] === empty ? ['session E0', 'session bench-0', ...steps] : ['session bench-0', ...steps, 'session E0']);
+    }
+  });
+
   it('does not grow with the bundles: 4× the annotators, or 4× the sessions, hold about what 1× holds', async () => {
     const one = await mergeBenchBundles(join(root, 'one'), { bundles: 4, steps: 400, perSession: 2 });
     const moreAnnotators = await mergeBenchBundles(join(root, 'annotators'), { bundles: 16, steps: 400, perSession: 8 });

@@ -227,21 +227,23 @@ async function writeTrajectory(plan: MergePlan, stage: StagingDir, ctx: WriteCon
     for (const c of cursors.values()) c.close();
     cursors = new Map();
   };
+  // The next session's record (sessions come in order; one without steps is its record alone).
+  const nextSession = async (): Promise<void> => {
+    closeCursors();
+    await out.maybeFlush();
+    ctx.checkAbort();
+    const s = plan.sessions[++session]!;
+    out.push(`${JSON.stringify(sessionRecord(plan, s))}\n`);
+    written++;
+    for (const b of s.copies) {
+      note(b, b.sessions.get(s.sessionId)!.line, written);
+      cursors.set(b.index, new SessionCursor(b, s.sessionId));
+    }
+  };
   try {
     for await (const p of readLines<PlannedStep>(plan.stepsFile)) {
       const s = plan.sessions[p.session]!;
-      if (p.session !== session) {
-        closeCursors();
-        await out.maybeFlush();
-        ctx.checkAbort();
-        session = p.session;
-        out.push(`${JSON.stringify(sessionRecord(plan, s))}\n`);
-        written++;
-        for (const b of s.copies) {
-          note(b, b.sessions.get(s.sessionId)!.line, written);
-          cursors.set(b.index, new SessionCursor(b, s.sessionId));
-        }
-      }
+      while (session < p.session) await nextSession();
       written++;
       const raws: Array<Record<string, unknown>> = [];
       for (const c of p.copies) {
@@ -264,6 +266,7 @@ async function writeTrajectory(plan: MergePlan, stage: StagingDir, ctx: WriteCon
         ctx.checkAbort();
       }
     }
+    while (session < plan.sessions.length - 1) await nextSession();
   } finally {
     closeCursors();
   }
