@@ -10,7 +10,7 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
-import { createSession, launchBrowser, startServer, type Server } from './harness';
+import { createSession, startServerAndBrowser, type Server } from './harness';
 
 let home: string;
 let cwd: string;
@@ -23,8 +23,7 @@ beforeAll(async () => {
   home = await mkdtemp(join(tmpdir(), 'apollo-e2e-a11y-'));
   cwd = await mkdtemp(join(tmpdir(), 'apollo-e2e-a11y-cwd-'));
   axeSource = await readFile(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
-  server = await startServer(home, [], { SHELL: '/bin/bash', HISTFILE: '/dev/null' });
-  browser = await launchBrowser();
+  ({ server, browser } = await startServerAndBrowser(home, { env: { SHELL: '/bin/bash', HISTFILE: '/dev/null' } }));
   const ctx = await browser.newContext({ viewport: { width: 1280, height: 720 }, bypassCSP: true });
   page = await ctx.newPage();
 });

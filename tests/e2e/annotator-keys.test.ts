@@ -10,7 +10,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser, Locator, Page } from 'playwright-core';
-import { launchBrowser, startServer, type Server } from './harness';
+import { startServerAndBrowser, type Server } from './harness';
 
 const SHOTS = process.env.APOLLO_SHOTS ?? '/tmp';
 
@@ -21,8 +21,7 @@ let page: Page;
 
 beforeAll(async () => {
   home = await mkdtemp(join(tmpdir(), 'apollo-e2e-keys-'));
-  server = await startServer(home);
-  browser = await launchBrowser();
+  ({ server, browser } = await startServerAndBrowser(home));
   page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
   page.on('pageerror', (e) => console.error('[page error]', e));
 });

@@ -6,7 +6,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
-import { createSession, launchBrowser, startServer, type Server } from './harness';
+import { createSession, startServerAndBrowser, type Server } from './harness';
 
 const SHOTS = process.env.APOLLO_SHOTS ?? '/tmp';
 
@@ -19,8 +19,7 @@ let page: Page;
 beforeAll(async () => {
   home = await mkdtemp(join(tmpdir(), 'apollo-e2e-layout-'));
   cwd = await mkdtemp(join(tmpdir(), 'apollo-e2e-layout-cwd-'));
-  server = await startServer(home, [], { SHELL: '/bin/bash', HISTFILE: '/dev/null' });
-  browser = await launchBrowser();
+  ({ server, browser } = await startServerAndBrowser(home, { env: { SHELL: '/bin/bash', HISTFILE: '/dev/null' } }));
   page = await browser.newPage({ viewport: { width: 1280, height: 720 } });
 });
 afterAll(async () => {

@@ -7,7 +7,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { launchBrowser, startServer, type Server } from './harness';
+import { startServerAndBrowser, type Server } from './harness';
 
 const SHOTS = process.env.APOLLO_SHOTS ?? '/tmp';
 const SAMPLE = 'sample-sales-report';
@@ -19,8 +19,7 @@ let ctx: BrowserContext;
 
 beforeAll(async () => {
   home = await mkdtemp(join(tmpdir(), 'apollo-e2e-links-'));
-  server = await startServer(home);
-  browser = await launchBrowser();
+  ({ server, browser } = await startServerAndBrowser(home));
   ctx = await browser.newContext({ viewport: { width: 1400, height: 900 } });
 });
 afterAll(async () => {

@@ -6,7 +6,7 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser, Locator, Page } from 'playwright-core';
-import { createSession, launchBrowser, saveProfile, startServer, type Server } from './harness';
+import { createSession, saveProfile, startServerAndBrowser, type Server } from './harness';
 import { startFakeLlm, status, text, tool, type FakeLlm, type FakeReply } from '../fixtures/fake-llm-server';
 import { ok, run, SessionBuilder } from '../fixtures/sessions';
 
@@ -51,8 +51,7 @@ beforeAll(async () => {
     if (req.body?.stream !== true && msgs.length === 1) return text('ok');
     return (PLAN[agentRequests++] ?? (() => tool('finish', { message: 'extra' })))();
   });
-  server = await startServer(home, [], { SHELL: '/bin/bash', HISTFILE: '/dev/null' });
-  browser = await launchBrowser();
+  ({ server, browser } = await startServerAndBrowser(home, { env: { SHELL: '/bin/bash', HISTFILE: '/dev/null' } }));
   page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
 });
 afterAll(async () => {

@@ -8,7 +8,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
-import { launchBrowser, startServer, waitForTerminalText, type Server } from './harness';
+import { startServerAndBrowser, waitForTerminalText, type Server } from './harness';
 import { startFakeLlm, text, type FakeLlm } from '../fixtures/fake-llm-server';
 
 const SHOTS = process.env.APOLLO_SHOTS ?? '/tmp';
@@ -41,8 +41,7 @@ beforeAll(async () => {
       },
     }),
   );
-  server = await startServer(home, [], { SHELL: '/bin/bash', HISTFILE: '/dev/null', APOLLO_E2E_UNSET_KEY: '' });
-  browser = await launchBrowser();
+  ({ server, browser } = await startServerAndBrowser(home, { env: { SHELL: '/bin/bash', HISTFILE: '/dev/null', APOLLO_E2E_UNSET_KEY: '' } }));
   page = await browser.newPage({ viewport: { width: 1280, height: 720 } });
   page.on('pageerror', (e) => console.error('[page error]', e));
 });

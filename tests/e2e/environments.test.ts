@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CLI, launchBrowser, startServer, waitForTerminalText, type Server } from './harness';
+import { CLI, startServerAndBrowser, waitForTerminalText, type Server } from './harness';
 import { sshdUnavailable, startSshd, type Sshd } from '../fixtures/sshd';
 
 const run = promisify(execFile);
@@ -34,8 +34,7 @@ describe.skipIf(!!why)('environments in the UI', () => {
       CLI, 'env', 'add', 'gpu', '--ssh', `${s.user}@127.0.0.1:${sshd.port}`, '--identity', s.identity!,
       ...s.options!.flatMap((o) => ['--ssh-option', o]), '--workdir', join(sshd.home, 'proj'), '--state-dir', s.stateDir!, '--home', home,
     ]);
-    server = await startServer(home, [], { SHELL: '/bin/bash', HISTFILE: '/dev/null' });
-    browser = await launchBrowser();
+    ({ server, browser } = await startServerAndBrowser(home, { env: { SHELL: '/bin/bash', HISTFILE: '/dev/null' } }));
     page = await browser.newPage({ viewport: { width: 1280, height: 720 } });
     await page.goto(server.url);
   });

@@ -8,7 +8,7 @@ import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promis
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser, Locator, Page } from 'playwright-core';
-import { launchBrowser, startServer, type Server } from './harness';
+import { startServerAndBrowser, type Server } from './harness';
 import { failed, ok, run, SessionBuilder } from '../fixtures/sessions';
 
 let home: string;
@@ -20,15 +20,16 @@ const SHOTS = process.env.FILTER_SHOTS ?? '/tmp';
 
 beforeAll(async () => {
   home = await mkdtemp(join(tmpdir(), 'apollo-e2e-filter-'));
-  await writeBigSession(home, BIG_STEPS);
-  judgeUrl = await startJudge();
-  // An endpoint profile for the judge, in the workspace settings the host reads at start.
-  await writeFile(
-    join(home, 'workspace.json'),
-    JSON.stringify({ version: 1, sessions: {}, settings: { profiles: [{ name: 'judge-local', baseUrl: judgeUrl, model: 'judge-model' }] } }),
-  );
-  browser = await launchBrowser();
-  server = await startServer(home);
+  const prepare = async () => {
+    await writeBigSession(home, BIG_STEPS);
+    judgeUrl = await startJudge();
+    // An endpoint profile for the judge, in the workspace settings the host reads at start.
+    await writeFile(
+      join(home, 'workspace.json'),
+      JSON.stringify({ version: 1, sessions: {}, settings: { profiles: [{ name: 'judge-local', baseUrl: judgeUrl, model: 'judge-model' }] } }),
+    );
+  };
+  ({ server, browser } = await startServerAndBrowser(home, { prepare }));
   page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
   page.on('pageerror', (e) => console.error('[page error]', e));
 });

@@ -28,6 +28,32 @@ export async function launchBrowser(): Promise<Browser> {
   return chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
 }
 
+export interface ServeOptions {
+  extra?: string[];
+  env?: NodeJS.ProcessEnv;
+  /** Fills the workspace before the server opens it (its index is built from what is there). */
+  prepare?: () => Promise<void>;
+}
+
+/**
+ * `apollo serve` on `home` and Chromium, started side by side: each takes about a
+ * second, mostly waiting on a process of its own, and `prepare` runs while Chromium
+ * launches. When either fails, the one that started is closed before the error is thrown.
+ */
+export async function startServerAndBrowser(home: string, opts: ServeOptions = {}): Promise<{ server: Server; browser: Browser }> {
+  const [browser, server] = await Promise.allSettled([
+    launchBrowser(),
+    (async () => {
+      await opts.prepare?.();
+      return startServer(home, opts.extra, opts.env);
+    })(),
+  ]);
+  if (browser.status === 'fulfilled' && server.status === 'fulfilled') return { server: server.value, browser: browser.value };
+  if (browser.status === 'fulfilled') await browser.value.close();
+  if (server.status === 'fulfilled') await server.value.stop();
+  throw browser.status === 'rejected' ? browser.reason : (server as PromiseRejectedResult).reason;
+}
+
 /** Text currently rendered in the visible xterm.js terminal. */
 export async function terminalText(page: Page): Promise<string> {
   return page.locator('[data-testid="terminal"] .xterm-rows').innerText();
@@ -119,13 +145,13 @@ export function agentUi(name: string, reply: (req: FakeRequest) => FakeReply, op
   const ui = {} as AgentUi;
   beforeAll(async () => {
     ui.home = await mkdtemp(join(tmpdir(), `apollo-e2e-${name}-`));
-    // Written before the server opens the workspace, so its index is built with them.
-    await opts.seed?.(ui.home);
     // The agent's working directory (checkpointed after every step): keep it small.
     ui.cwd = await mkdtemp(join(tmpdir(), `apollo-e2e-${name}-cwd-`));
     ui.fake = await startFakeLlm(reply);
-    ui.server = await startServer(ui.home, [], { SHELL: '/bin/bash', HISTFILE: '/dev/null' });
-    ui.browser = await launchBrowser();
+    ({ server: ui.server, browser: ui.browser } = await startServerAndBrowser(ui.home, {
+      env: { SHELL: '/bin/bash', HISTFILE: '/dev/null' },
+      ...(opts.seed ? { prepare: () => opts.seed!(ui.home) } : {}),
+    }));
   });
   afterAll(async () => {
     await ui.browser?.close();

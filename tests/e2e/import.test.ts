@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser } from 'playwright-core';
-import { launchBrowser, openPage, ROOT, startServer, waitFor, type Server } from './harness';
+import { openPage, ROOT, startServerAndBrowser, waitFor, type Server } from './harness';
 
 const SAMPLES = resolve(ROOT, '../shared/samples');
 const SHOTS = process.env.APOLLO_SHOTS ?? '/tmp';
@@ -19,8 +19,7 @@ let server: Server;
 
 beforeAll(async () => {
   home = await mkdtemp(join(tmpdir(), 'apollo-import-e2e-'));
-  server = await startServer(home);
-  browser = await launchBrowser();
+  ({ server, browser } = await startServerAndBrowser(home));
 });
 afterAll(async () => {
   await browser?.close();

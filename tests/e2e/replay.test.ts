@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CLI, createSession, launchBrowser, requireBuild, startServer, waitFor, type Server } from './harness';
+import { CLI, createSession, requireBuild, startServerAndBrowser, waitFor, type Server } from './harness';
 
 const SHOTS = process.env.APOLLO_SHOTS ?? '/tmp';
 
@@ -46,12 +46,13 @@ beforeAll(async () => {
   root = await mkdtemp(join(tmpdir(), 'apollo-e2e-replay-'));
   const home = join(root, 'home');
   const cast = join(root, 'run.cast');
-  await writeFile(cast, castLines());
-  const r = await apollo(['import', cast, '--home', home]);
-  if (r.code !== 0) throw new Error(`apollo import exited ${r.code}:\n${r.out}`);
-  sessionId = r.out.trim().split('\n').at(-1)!.trim();
-  server = await startServer(home);
-  browser = await launchBrowser();
+  const prepare = async () => {
+    await writeFile(cast, castLines());
+    const r = await apollo(['import', cast, '--home', home]);
+    if (r.code !== 0) throw new Error(`apollo import exited ${r.code}:\n${r.out}`);
+    sessionId = r.out.trim().split('\n').at(-1)!.trim();
+  };
+  ({ server, browser } = await startServerAndBrowser(home, { prepare }));
 }, 120_000);
 
 afterAll(async () => {

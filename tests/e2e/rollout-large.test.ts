@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser } from 'playwright-core';
 import { Workspace } from '../../electron/core/store/workspace';
-import { launchBrowser, startServer, type Server } from './harness';
+import { startServerAndBrowser, type Server } from './harness';
 
 const SHOTS = process.env.APOLLO_SHOTS ?? '/tmp';
 const N = 2500;
@@ -66,9 +66,7 @@ async function writeBigSession(dir: string): Promise<void> {
 
 beforeAll(async () => {
   home = await mkdtemp(join(tmpdir(), 'apollo-e2e-large-'));
-  await writeBigSession(home);
-  server = await startServer(home);
-  browser = await launchBrowser();
+  ({ server, browser } = await startServerAndBrowser(home, { prepare: () => writeBigSession(home) }));
 });
 
 afterAll(async () => {

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
-import { launchBrowser, openPage, startServer, waitFor, type Server } from './harness';
+import { openPage, startServerAndBrowser, waitFor, type Server } from './harness';
 
 const SAMPLE = 'sample-sales-report';
 let home: string;
@@ -15,8 +15,7 @@ let server: Server;
 
 beforeAll(async () => {
   home = await mkdtemp(join(tmpdir(), 'apollo-sample-e2e-'));
-  server = await startServer(home);
-  browser = await launchBrowser();
+  ({ server, browser } = await startServerAndBrowser(home));
 });
 afterAll(async () => {
   await browser?.close();

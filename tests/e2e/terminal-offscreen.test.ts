@@ -7,7 +7,7 @@ import { mkdtemp, open, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
-import { launchBrowser, openPage, startServer, waitFor, type Server } from './harness';
+import { openPage, startServerAndBrowser, waitFor, type Server } from './harness';
 
 let home: string;
 let server: Server;
@@ -41,8 +41,7 @@ async function recordingTail(sessionId: string, terminalId: string): Promise<str
 
 beforeAll(async () => {
   home = await mkdtemp(join(tmpdir(), 'apollo-e2e-offscreen-'));
-  server = await startServer(home, [], { SHELL: '/bin/bash', HISTFILE: '/dev/null' });
-  browser = await launchBrowser();
+  ({ server, browser } = await startServerAndBrowser(home, { env: { SHELL: '/bin/bash', HISTFILE: '/dev/null' } }));
   ({ page, pageErrors } = await openPage(browser, server.url));
   page.on('websocket', (ws) => {
     ws.on('framesent', ({ payload }) => {

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
-import { launchBrowser, openPage, startServer, type Server } from './harness';
+import { openPage, startServerAndBrowser, type Server } from './harness';
 import { SessionBuilder, failed, run } from '../fixtures/sessions';
 
 const SHOTS = process.env.APOLLO_SHOTS ?? '/tmp';
@@ -48,9 +48,7 @@ async function writeLongSession(dir: string): Promise<void> {
 
 beforeAll(async () => {
   home = await mkdtemp(join(tmpdir(), 'apollo-e2e-timeline-'));
-  await writeLongSession(home);
-  server = await startServer(home);
-  browser = await launchBrowser();
+  ({ server, browser } = await startServerAndBrowser(home, { prepare: () => writeLongSession(home) }));
 });
 afterAll(async () => {
   await browser?.close();
