@@ -61,12 +61,16 @@ async function annotatorBundle(name: string, labels: Array<string[]>): Promise<s
 beforeAll(async () => {
   requireBuild();
   root = await mkdtemp(join(tmpdir(), 'apollo-e2e-merge-'));
-  // Step 2: Alice keeps, Bob masks (a note says why); step 3: Alice masks as a repeat, Bob keeps.
-  bundles.alice = await annotatorBundle('alice', [['--keep', '1,2,4'], ['--mask', '3', '--tag', 'redundant', '--note', 'same command twice']]);
-  bundles.bob = await annotatorBundle('bob', [['--keep', '1,3,4'], ['--mask', '2', '--tag', 'error', '--note', 'counted the wrong file <sic>']]);
   lead = join(root, 'home-lead');
-  server = await startServer(lead);
-  browser = await launchBrowser();
+  // Each annotator works in a workspace of their own, so their CLI runs, the lead's
+  // server and the browser start side by side (each kept as it comes, for afterAll).
+  await Promise.all([
+    // Step 2: Alice keeps, Bob masks (a note says why); step 3: Alice masks as a repeat, Bob keeps.
+    annotatorBundle('alice', [['--keep', '1,2,4'], ['--mask', '3', '--tag', 'redundant', '--note', 'same command twice']]).then((b) => (bundles.alice = b)),
+    annotatorBundle('bob', [['--keep', '1,3,4'], ['--mask', '2', '--tag', 'error', '--note', 'counted the wrong file <sic>']]).then((b) => (bundles.bob = b)),
+    startServer(lead).then((s) => (server = s)),
+    launchBrowser().then((b) => (browser = b)),
+  ]);
   page = await browser.newPage({ viewport: { width: 1280, height: 720 } });
   page.on('pageerror', (e) => console.error('[page error]', e));
 });
@@ -245,8 +249,9 @@ describe('the Merge view', () => {
       const trustAlice = join(root, 'trust-alice.jsonl');
       const trustBoth = join(root, 'trust-both.jsonl');
       const line = async (who: string) => (await apollo(['keys', 'export-public', '--annotator', who, '--home', join(root, `home-${who}`)])).out.trim();
-      await writeFile(trustAlice, `${await line('alice')}\n`);
-      await writeFile(trustBoth, `${await line('alice')}\n${await line('bob')}\n`);
+      const [alice, bob] = await Promise.all([line('alice'), line('bob')]);
+      await writeFile(trustAlice, `${alice}\n`);
+      await writeFile(trustBoth, `${alice}\n${bob}\n`);
       await p.getByTestId('merge-trust').fill(trustAlice);
       await expect.poll(async () => (await p.getByTestId('merge-plan-error').textContent().catch(() => '')) ?? '', { timeout: 15_000 }).toContain(bundles.bob);
       await p.getByTestId('merge-trust').fill(trustBoth);
