@@ -3,11 +3,11 @@
 // several terminal tabs each with its own output, renaming and deleting sessions,
 // and a 20 MB flood of output that leaves the page responsive.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser, BrowserContext, Locator, Page } from 'playwright-core';
-import { launchBrowser, startServer, type Server } from './harness';
+import { startServerAndBrowser, type Server } from './harness';
 
 const SHOTS = process.env.APOLLO_SHOTS ?? '/tmp';
 
@@ -123,8 +123,7 @@ async function pageLatency(): Promise<number> {
 
 beforeAll(async () => {
   home = await mkdtemp(join(tmpdir(), 'apollo-e2e-ui-term-'));
-  server = await startServer(home);
-  browser = await launchBrowser();
+  ({ server, browser } = await startServerAndBrowser(home));
   context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
   // 127.0.0.1 is a secure context; the async clipboard API also wants the permission.
   await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: new URL(server.url).origin });
@@ -211,7 +210,10 @@ describe('the live terminal in the browser', () => {
     expect(main).not.toContain('only-in-2nd');
     await run('echo only-in-$((0+1))st');
     await waitShown(/^only-in-1st\s*$/m);
-    await page.waitForTimeout(1500);
+    // The late line is in the host's recording before its tab is shown again.
+    const sessionId = (await page.locator('[data-testid="session-item"][data-active="true"]').getAttribute('data-session-id'))!;
+    const recording = join(home, 'sessions', sessionId, 'terminals', 'second.out');
+    await until(async () => (await readFile(recording, 'utf8').catch(() => '')).includes('late-in-2nd'), 'the hidden terminal to print its late line');
 
     await page.locator('[data-testid="terminal-tab"][data-terminal-id="second"]').click();
     await until(async () => (await shownTerminal()) === 'second', 'second to be shown again');
