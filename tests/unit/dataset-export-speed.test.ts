@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { countTokens } from 'gpt-tokenizer/encoding/o200k_base';
 import { exportBundle } from '../../electron/core/dataset/bundle';
 import { Redactor } from '../../electron/core/dataset/redact';
+import { validateMistralLine, validateMistralValue, validateOpenAILine, validateOpenAIValue, validateShareGPTLine, validateShareGPTValue } from '../../electron/core/dataset/validate';
 import { messageTokens, resetTokenCache } from '../../electron/core/dataset/tokens';
 import { perActionPlans, perActionRecords, recordTokenCount, type OpenAIRecord } from '../../electron/core/dataset/trainers';
 import { realisticSession, writeRecording } from '../fixtures/sessions';
@@ -106,6 +107,26 @@ describe('export speed work, same answers', () => {
         if (want.hits.length) withHits++;
       }
       expect(withHits).toBeGreaterThan(500);
+    }
+  });
+
+  it('training lines checked as the values they were written from give the errors the lines give', async () => {
+    const events = realisticSession().events;
+    const out = join(root, 'values');
+    await exportBundle({ home: join(root, 'home-values'), sessions: [{ sessionId: 'S1', events, sessionDir: join(root, 'none') }], outDir: out, formats: ['openai', 'sharegpt', 'mistral'], secrets: [], appVersion: 'x' });
+    const checks = [[validateOpenAILine, validateOpenAIValue, 'openai.jsonl'], [validateShareGPTLine, validateShareGPTValue, 'sharegpt.jsonl'], [validateMistralLine, validateMistralValue, 'mistral.jsonl']] as const;
+    const bad: unknown[] = [
+      'a string', [1], { messages: [{ role: 'user', content: 'x' }] }, { messages: [{ role: 'assistant', content: 'y', weight: 2 }] },
+      { messages: [{ role: 'assistant', tool_calls: [{ id: 'a', type: 'function', function: { name: 'f', arguments: '{' } }] }, { role: 'user', content: 'u' }] },
+      { messages: [{ role: 'bot', content: 'x' }], tools: [{ type: 'function', function: { name: 'bad name' } }] },
+      { conversations: [{ from: 'gpt', value: 'x' }, { from: 'human', value: 'y' }], mask: [0] }, { conversations: [{ from: 'human', value: 'x' }, { from: 'function_call', value: 'nope' }] },
+    ];
+    for (const [line, value, file] of checks) {
+      const written = (await readFile(join(out, file), 'utf8')).trimEnd().split('\n');
+      expect(written.length).toBeGreaterThan(0);
+      for (const [i, l] of written.entries()) expect(value(JSON.parse(l), i + 1)).toEqual([]);
+      for (const v of bad) expect(value(v, 3), `${file} ${JSON.stringify(v)}`).toEqual(line(JSON.stringify(v), 3));
+      expect(bad.some((v) => value(v, 1).length > 0)).toBe(true);
     }
   });
 

@@ -10,7 +10,10 @@ import { StringDecoder } from 'node:string_decoder';
 import { ApolloError } from '../../../shared/errors';
 import { PRIVATE_DIR_MODE, PRIVATE_FILE_MODE } from '../store/private-files';
 import type { ManifestFile } from './bundle';
-import { AsciicastValidator, MAX_ERRORS, validateMistralLine, validateOpenAILine, validateShareGPTLine, type ValidationError } from './validate';
+import {
+  AsciicastValidator, MAX_ERRORS, validateMistralLine, validateMistralValue, validateOpenAILine, validateOpenAIValue, validateShareGPTLine, validateShareGPTValue,
+  type ValidationError,
+} from './validate';
 
 /** Bytes a writer's buffer holds; it is written out once about this much is pending. */
 const CHUNK = 1 << 20;
@@ -191,17 +194,27 @@ export interface WrittenFile {
 export class LineCheck {
   readonly errors: ValidationError[] = [];
   private readonly check: (l: string, n: number) => void;
+  /** The same checks on the value a line is written from (training lines, trajectories). */
+  private readonly checkValue: ((v: unknown, n: number) => void) | null = null;
   private readonly cast: AsciicastValidator | null = null;
   private readonly whole: string[] | null = null;
   lines = 0;
 
   constructor(readonly format: ManifestFile['format'], opts: { allowReasoning: boolean }) {
     const errors = this.errors;
-    if (format === 'openai') this.check = (l, n) => errors.push(...validateOpenAILine(l, n, { allowReasoning: opts.allowReasoning }));
-    else if (format === 'sharegpt') this.check = (l, n) => errors.push(...validateShareGPTLine(l, n));
-    else if (format === 'mistral') this.check = (l, n) => errors.push(...validateMistralLine(l, n));
-    else if (format === 'trainer-config') this.check = () => undefined;
+    if (format === 'openai') {
+      this.check = (l, n) => errors.push(...validateOpenAILine(l, n, { allowReasoning: opts.allowReasoning }));
+      this.checkValue = (v, n) => errors.push(...validateOpenAIValue(v, n, { allowReasoning: opts.allowReasoning }));
+    } else if (format === 'sharegpt') {
+      this.check = (l, n) => errors.push(...validateShareGPTLine(l, n));
+      this.checkValue = (v, n) => errors.push(...validateShareGPTValue(v, n));
+    } else if (format === 'mistral') {
+      this.check = (l, n) => errors.push(...validateMistralLine(l, n));
+      this.checkValue = (v, n) => errors.push(...validateMistralValue(v, n));
+    } else if (format === 'trainer-config') this.check = () => undefined;
     else if (format === 'trajectory') {
+      // A line JSON.stringify wrote is JSON: only a line read back can fail the parse.
+      this.checkValue = () => undefined;
       this.check = (l, n) => {
         try {
           JSON.parse(l);
@@ -223,11 +236,20 @@ export class LineCheck {
     if (this.errors.length < MAX_ERRORS) this.check(l, n);
   }
 
-  /** An asciicast line given as the value JSON.stringify encoded into it (see AsciicastValidator.value). */
+  /**
+   * A line given as the value JSON.stringify encoded into it: the checks `line` runs,
+   * without parsing the text back (a gigabyte of training lines was parsed again only
+   * to be checked). Asciicast: see AsciicastValidator.value.
+   */
   value(v: unknown): void {
-    if (!this.cast) throw new Error(`LineCheck.value: ${this.format} lines are checked as text`);
-    this.lines++;
-    this.cast.value(v);
+    if (this.cast) {
+      this.lines++;
+      this.cast.value(v);
+      return;
+    }
+    if (!this.checkValue) throw new Error(`LineCheck.value: ${this.format} lines are checked as text`);
+    const n = ++this.lines;
+    if (this.errors.length < MAX_ERRORS) this.checkValue(v, n);
   }
 
   /** The errors, once every line was given; `unterminated`: the file does not end with a newline. */

@@ -64,14 +64,34 @@ function parseLine(line: string, n: number): { rec: Record<string, unknown> | nu
   return { rec, errors, err };
 }
 
+/** What parseLine gives, for a value not parsed from text. */
+function valueRecord(v: unknown, n: number): { rec: Record<string, unknown> | null; errors: ValidationError[]; err(message: string): void } {
+  const errors: ValidationError[] = [];
+  const err = (message: string): void => {
+    errors.push({ line: n, message });
+  };
+  if (isObject(v)) return { rec: v, errors, err };
+  err('line is not a JSON object');
+  return { rec: null, errors, err };
+}
+
 export interface OpenAIValidateOptions {
   /** Accept `reasoning_content` on assistant messages (export option reasoning: 'field'). */
   allowReasoning?: boolean;
 }
 
 export function validateOpenAILine(line: string, n: number, opts: OpenAIValidateOptions = {}): ValidationError[] {
-  const { rec, errors, err } = parseLine(line, n);
-  if (!rec) return errors;
+  const p = parseLine(line, n);
+  return p.rec ? openaiChecks(p.rec, p.errors, p.err, opts) : p.errors;
+}
+
+/** The checks of validateOpenAILine on the value a line was written from (JSON.stringify's text is that value: nothing to parse back). */
+export function validateOpenAIValue(v: unknown, n: number, opts: OpenAIValidateOptions = {}): ValidationError[] {
+  const p = valueRecord(v, n);
+  return p.rec ? openaiChecks(p.rec, p.errors, p.err, opts) : p.errors;
+}
+
+function openaiChecks(rec: Record<string, unknown>, errors: ValidationError[], err: (message: string) => void, opts: OpenAIValidateOptions): ValidationError[] {
   for (const k of Object.keys(rec)) if (!['messages', 'tools', 'parallel_tool_calls'].includes(k)) err(`unrecognized top-level key "${k}"`);
   if (rec.tools !== undefined) validateTools(rec.tools, err);
   const messages = rec.messages;
@@ -174,8 +194,17 @@ function validateTools(tools: unknown, err: (m: string) => void): void {
 const SHAREGPT_FROM = ['human', 'gpt', 'function_call', 'observation', 'system'];
 
 export function validateShareGPTLine(line: string, n: number): ValidationError[] {
-  const { rec, errors, err } = parseLine(line, n);
-  if (!rec) return errors;
+  const p = parseLine(line, n);
+  return p.rec ? sharegptChecks(p.rec, p.errors, p.err) : p.errors;
+}
+
+/** The checks of validateShareGPTLine on the value a line was written from (JSON.stringify's text is that value: nothing to parse back). */
+export function validateShareGPTValue(v: unknown, n: number): ValidationError[] {
+  const p = valueRecord(v, n);
+  return p.rec ? sharegptChecks(p.rec, p.errors, p.err) : p.errors;
+}
+
+function sharegptChecks(rec: Record<string, unknown>, errors: ValidationError[], err: (message: string) => void): ValidationError[] {
   if (rec.system !== undefined && typeof rec.system !== 'string') err('"system" must be a string');
   // An empty tools text means no tools (LLaMA-Factory skips a falsy column).
   if (rec.tools !== undefined && rec.tools !== '') {
@@ -235,8 +264,17 @@ const MISTRAL_ID = /^[a-zA-Z0-9]{9}$/;
 const MISTRAL_NEXT: Record<string, readonly string[]> = { system: ['user', 'assistant', 'system'], user: ['assistant', 'user', 'system'], assistant: ['assistant', 'user', 'tool'], tool: ['assistant', 'tool'] };
 
 export function validateMistralLine(line: string, n: number): ValidationError[] {
-  const { rec, errors, err } = parseLine(line, n);
-  if (!rec) return errors;
+  const p = parseLine(line, n);
+  return p.rec ? mistralChecks(p.rec, p.errors, p.err) : p.errors;
+}
+
+/** The checks of validateMistralLine on the value a line was written from (JSON.stringify's text is that value: nothing to parse back). */
+export function validateMistralValue(v: unknown, n: number): ValidationError[] {
+  const p = valueRecord(v, n);
+  return p.rec ? mistralChecks(p.rec, p.errors, p.err) : p.errors;
+}
+
+function mistralChecks(rec: Record<string, unknown>, errors: ValidationError[], err: (message: string) => void): ValidationError[] {
   if (rec.tools !== undefined) {
     validateTools(rec.tools, err);
     if (Array.isArray(rec.tools)) rec.tools.forEach((t: unknown, i) => {
