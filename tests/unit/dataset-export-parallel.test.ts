@@ -1,11 +1,14 @@
-// The recordings are converted while the training files are written: a recording that
-// cannot be converted ends the whole export with its error, and nothing is left behind
-// (no bundle, no staging folder), whichever of the two was still running.
+// The recordings are converted before the training files, or beside them once the
+// session's token counts are kept: either way a recording that cannot be converted ends
+// the whole export with its error, and nothing is left behind (no bundle, no staging
+// folder), whichever of the two was still running; a secret across the redactor's window
+// cut is redacted.
 import { mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exportBundle } from '../../electron/core/dataset/bundle';
+import { TOKEN_STORE_FILE } from '../../electron/core/dataset/token-store';
 import { ApolloError } from '../../shared/errors';
 import { realisticSession, writeRecording } from '../fixtures/sessions';
 
@@ -51,13 +54,16 @@ describe('recordings converted beside the training files', () => {
     await mkdir(join(dir, 'terminals', 'broken.out'));
     const exports = join(root, 'exports');
     await mkdir(exports);
-    const err = await exportBundle({
-      home: join(root, 'home'), sessions: [{ sessionId: 'S1', events, sessionDir: dir }], outDir: join(exports, 'b'),
-      formats: ['openai', 'sharegpt', 'mistral', 'trajectory', 'asciicast'], secrets: [], appVersion: 'x', castWorker: false,
-    }).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(ApolloError);
-    expect((err as ApolloError).code).toBe('IO');
-    expect((err as ApolloError).message).toContain('EISDIR');
-    expect(await readdir(exports)).toEqual([]);
+    const base = { home: join(root, 'home'), sessions: [{ sessionId: 'S1', events, sessionDir: dir }], secrets: [], appVersion: 'x', castWorker: false as const };
+    // First with no token counts kept (the recordings go first), then with them (beside the training files).
+    for (const kept of [false, true]) {
+      if (kept) await exportBundle({ ...base, outDir: join(root, 'counts'), formats: ['openai'] });
+      expect(await readdir(dir)).toEqual(kept ? ['terminals', TOKEN_STORE_FILE].sort() : ['terminals']);
+      const err = await exportBundle({ ...base, outDir: join(exports, 'b'), formats: ['openai', 'sharegpt', 'mistral', 'trajectory', 'asciicast'] }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(ApolloError);
+      expect((err as ApolloError).code).toBe('IO');
+      expect((err as ApolloError).message).toContain('EISDIR');
+      expect(await readdir(exports)).toEqual([]);
+    }
   });
 });

@@ -505,8 +505,9 @@ async function exportBundleOnce(opts: ExportBundleOptions): Promise<ExportBundle
       progress(`validate ${file}`, 0);
     };
 
-    // ---- the recordings, converted one after the other in the recording worker while
-    // this thread writes the training files: the two use both cores. What the worker
+    // ---- the recordings, converted one after the other in the recording worker, while
+    // this thread writes the training files (both cores) when the token counts are kept
+    // from an earlier export, else before them (see below). What the worker
     // reports is said in the manifest and the redaction log after the trajectories, as
     // before, so the bundle does not depend on which finished first.
     const casts: Array<{ rel: string; result: CastResult; lines: Array<[number, readonly string[]]> }> = [];
@@ -544,6 +545,14 @@ async function exportBundleOnce(opts: ExportBundleOptions): Promise<ExportBundle
     castsRunning = formats.includes('asciicast') ? convertAll().catch((e: unknown) => {
       castFailure ??= { error: e };
     }) : null;
+    // Memory: the tokenizer's ranks (~35 MB) and the worker (~45 MB) on top of the training
+    // files' garbage took the full generated session past 300 MB. When counts must be made
+    // (no counts kept from an earlier export), the recordings are converted first, as before,
+    // and the training files follow.
+    if (castsRunning && !castOnly && !(await countsKept(prepared))) {
+      await castsRunning;
+      checkAbort();
+    }
 
     // ---- the training files, in one pass over the example stream
     const jsonl = async (file: string, format: ManifestFile['format']): Promise<JsonlOut> => ({ file, out: await stage.create(file), check: new LineCheck(format, { allowReasoning }) });
@@ -781,6 +790,12 @@ function planManifest(
 /** Manifest parts carry names people typed: they are redacted like the data. */
 function redactorFree<T>(value: T, log: RedactionLog, secrets: string[], at: string): T {
   return new Redactor(secrets).redactValue(value, (ptr, kind) => log.add(FILE_MANIFEST, 0, `${at}${ptr}`, kind));
+}
+
+/** Whether every session has token counts kept from an earlier export (a later one then rarely loads the tokenizer). */
+async function countsKept(prepared: readonly Prepared[]): Promise<boolean> {
+  for (const p of prepared) if ((await TokenCountStore.open(p.dir)).size === 0) return false;
+  return true;
 }
 
 function workerBeside(): CastWorkerOptions | null {
