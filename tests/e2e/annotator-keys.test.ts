@@ -10,9 +10,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser, Locator, Page } from 'playwright-core';
-import { startServerAndBrowser, type Server } from './harness';
+import { screenshot, startServerAndBrowser, type Server } from './harness';
 
-const SHOTS = process.env.APOLLO_SHOTS ?? '/tmp';
 
 let home: string;
 let browser: Browser;
@@ -101,12 +100,12 @@ describe('one keymap, labels where the cursor is', () => {
     await expect(dlg.locator('[data-action="keep"]').innerText()).resolves.toMatch(/^a\s+keep/);
     await expect(dlg.locator('[data-action="prev"]').innerText()).resolves.toMatch(/k\s+↑\s+previous step/);
     await page.setViewportSize({ width: 1280, height: 720 });
-    await page.screenshot({ path: join(SHOTS, 'keys-filter-help-1280.png') });
+    await screenshot(page, 'keys-filter-help-1280.png');
     await page.keyboard.press('Escape');
     await dlg.waitFor({ state: 'detached' });
-    await page.screenshot({ path: join(SHOTS, 'keys-filter-1280.png') });
+    await screenshot(page, 'keys-filter-1280.png');
     await page.setViewportSize({ width: 1400, height: 900 });
-    await page.screenshot({ path: join(SHOTS, 'keys-filter-1400.png') });
+    await screenshot(page, 'keys-filter-1400.png');
 
     // The Live view: k is previous there too; ? lists the live keys.
     await page.getByTestId('view-live').click();
@@ -121,7 +120,7 @@ describe('one keymap, labels where the cursor is', () => {
     await expect(page.getByTestId('shortcuts-table').getAttribute('data-view')).resolves.toBe('live');
     await expect(dlg.locator('[data-action="prev"]').innerText()).resolves.toMatch(/k\s+↑\s+previous step/);
     await expect(dlg.locator('[data-action="keep"]').count()).resolves.toBe(0);
-    await page.screenshot({ path: join(SHOTS, 'keys-live-help-1400.png') });
+    await screenshot(page, 'keys-live-help-1400.png');
     await page.keyboard.press('Escape');
   });
 
@@ -163,9 +162,9 @@ describe('undo, redo and the rules preview', () => {
     // Nothing was written by the preview.
     await expectRow(5, 'unreviewed/none');
     await page.setViewportSize({ width: 1280, height: 720 });
-    await page.screenshot({ path: join(SHOTS, 'rules-preview-1280.png') });
+    await screenshot(page, 'rules-preview-1280.png');
     await page.setViewportSize({ width: 1400, height: 900 });
-    await page.screenshot({ path: join(SHOTS, 'rules-preview-1400.png') });
+    await screenshot(page, 'rules-preview-1400.png');
 
     const labelsBefore: string[] = [];
     for (let n = 1; n <= 8; n++) labelsBefore.push(await state(n));
@@ -182,7 +181,7 @@ describe('undo, redo and the rules preview', () => {
     // The marks are gone (applied); the conflict stays, in words.
     await expect.poll(() => row(5).getAttribute('data-preview')).toBe('');
     await expect(row(3).getByTestId('row-conflict').innerText()).resolves.toMatch(/rule says mask · you said keep/);
-    await page.screenshot({ path: join(SHOTS, 'rules-applied-1400.png') });
+    await screenshot(page, 'rules-applied-1400.png');
 
     // u takes back the whole application (not an older label of yours) …
     await expect(page.getByTestId('label-undo').getAttribute('data-what')).resolves.toMatch(/^rules /);
@@ -197,7 +196,7 @@ describe('undo, redo and the rules preview', () => {
     // … and the history says what the next undo takes back.
     await page.getByTestId('undo-history').locator('summary').click();
     await expect(page.getByTestId('history-undo').first().innerText()).resolves.toMatch(/next undo:\s*rules .*failed-retry.*\(3 labels\)/);
-    await page.screenshot({ path: join(SHOTS, 'undo-history-1400.png') });
+    await screenshot(page, 'undo-history-1400.png');
     await page.getByTestId('undo-history').locator('summary').click();
     // Undo again, then the next undo is the annotator's own last label (step 4 mask from the first test).
     await page.keyboard.press('u');
@@ -245,7 +244,7 @@ describe('keys of your own', () => {
     await keep.fill('y');
     await page.getByTestId('keys-save').click();
     await expect(page.getByTestId('keys-msg').innerText()).resolves.toMatch(/1 key of your own/);
-    await page.screenshot({ path: join(SHOTS, 'settings-keys-1400.png') });
+    await screenshot(page, 'settings-keys-1400.png');
     await page.getByTestId('settings-close').click();
 
     // Stored with the settings: after a reload, y keeps and a does nothing.

@@ -6,9 +6,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
-import { createSession, startServerAndBrowser, type Server } from './harness';
+import { createSession, screenshot, startServerAndBrowser, type Server } from './harness';
 
-const SHOTS = process.env.APOLLO_SHOTS ?? '/tmp';
 
 let home: string;
 let cwd: string;
@@ -63,7 +62,7 @@ describe('layout at 1280×720', () => {
     await page.getByTestId('panel-collapse').click();
     await page.getByTestId('trajectory-rail').waitFor();
     await expect.poll(async () => (await term.boundingBox())!.width).toBeGreaterThan(before + 600);
-    await page.screenshot({ path: join(SHOTS, 'layout-folded-1280.png') });
+    await screenshot(page, 'layout-folded-1280.png');
     // The rail still shows each session's state and opens it.
     await expect(page.getByTestId('sidebar-rail').locator('.rail-item').count()).resolves.toBeGreaterThanOrEqual(2);
     await page.getByTestId('sidebar-expand').click();
@@ -86,7 +85,7 @@ describe('layout at 1280×720', () => {
       return getComputedStyle(el).outlineWidth;
     });
     expect(ring).toBe('2px');
-    await page.screenshot({ path: join(SHOTS, 'layout-1280.png') });
+    await screenshot(page, 'layout-1280.png');
   });
 
   it('resizes both side panels by dragging or with the arrow keys, within limits, and keeps the widths', async () => {
@@ -136,7 +135,7 @@ describe('layout at 1280×720', () => {
     await page.keyboard.press('Home');
     await page.getByTestId('session-item').filter({ hasText: /sales report/i }).click();
     await page.getByTestId('step').first().waitFor();
-    await page.screenshot({ path: join(SHOTS, 'layout-narrowest-1280.png') });
+    await screenshot(page, 'layout-narrowest-1280.png');
     await page.getByTestId('sidebar-resizer').focus();
     for (let i = 0; i < 3; i++) await page.keyboard.press('ArrowRight');
     await expect.poll(() => width(sidebar)).toBe(220 + 48);
@@ -144,7 +143,7 @@ describe('layout at 1280×720', () => {
     await page.keyboard.press('Home');
     for (let i = 0; i < 5; i++) await page.keyboard.press('ArrowLeft');
     await expect.poll(() => width(panel)).toBe(440 + 80);
-    await page.screenshot({ path: join(SHOTS, 'layout-resized-1280.png') });
+    await screenshot(page, 'layout-resized-1280.png');
 
     // The widths survive a reload, and a larger window.
     await page.reload();
@@ -155,7 +154,7 @@ describe('layout at 1280×720', () => {
     await page.getByTestId('sidebar-resizer').focus();
     await page.keyboard.press('Shift+ArrowRight');
     await expect.poll(() => width(sidebar)).toBe(220 + 48 + 64);
-    await page.screenshot({ path: join(SHOTS, 'layout-resized-1400.png') });
+    await screenshot(page, 'layout-resized-1400.png');
     await page.setViewportSize({ width: 1280, height: 720 });
   });
 });

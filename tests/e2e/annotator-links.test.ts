@@ -7,9 +7,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { startServerAndBrowser, type Server } from './harness';
+import { screenshot, startServerAndBrowser, type Server } from './harness';
 
-const SHOTS = process.env.APOLLO_SHOTS ?? '/tmp';
 const SAMPLE = 'sample-sales-report';
 
 let home: string;
@@ -63,7 +62,7 @@ describe('links that survive a reload', () => {
     await page.reload();
     await expect.poll(() => cursorRow(page), { timeout: 15_000 }).toBe('6');
     await page.setViewportSize({ width: 1280, height: 720 });
-    await page.screenshot({ path: join(SHOTS, 'links-reloaded-filter-1280.png') });
+    await screenshot(page, 'links-reloaded-filter-1280.png');
 
     // Back goes to the previous view.
     await page.goBack();
@@ -89,7 +88,7 @@ describe('links that survive a reload', () => {
     await expect(screen.innerText()).resolves.toMatch(/apollo serve/);
     // Reloading cannot help: no Reload button, a field for the URL instead.
     await expect(page.getByTestId('connection-retry').count()).resolves.toBe(0);
-    await page.screenshot({ path: join(SHOTS, 'links-no-token-1280.png') });
+    await screenshot(page, 'links-no-token-1280.png');
     await page.getByTestId('token-input').fill(server.url);
     await page.getByTestId('token-open').click();
     // In, at the place the link named.

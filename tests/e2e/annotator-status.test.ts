@@ -6,11 +6,10 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser, Locator, Page } from 'playwright-core';
-import { createSession, saveProfile, startServerAndBrowser, type Server } from './harness';
+import { createSession, saveProfile, screenshot, startServerAndBrowser, type Server } from './harness';
 import { startFakeLlm, status, text, tool, type FakeLlm, type FakeReply } from '../fixtures/fake-llm-server';
 import { ok, run, SessionBuilder } from '../fixtures/sessions';
 
-const SHOTS = process.env.APOLLO_SHOTS ?? '/tmp';
 const OLD_ID = 'old-recording';
 /** 2026-01-05 09:00 UTC: long before the test runs. */
 const OLD_TS = Date.UTC(2026, 0, 5, 9, 0, 0);
@@ -104,7 +103,7 @@ describe('sidebar run state', () => {
     await expect.poll(() => runOf(me), { timeout: 15_000 }).toBe('running');
     await expect(item(me).getByTestId('session-run-text').innerText()).resolves.toBe('running');
     looks.set('running', await look(me));
-    await page.screenshot({ path: join(SHOTS, 'status-running-1400.png') });
+    await screenshot(page, 'status-running-1400.png');
     // The session shows running before request 1 reaches the fake endpoint: let it through once it is held.
     await expect.poll(() => gate !== null, { timeout: 15_000 }).toBe(true);
     gate?.();
@@ -115,7 +114,7 @@ describe('sidebar run state', () => {
     await expect.poll(() => runOf(me), { timeout: 15_000 }).toBe('paused');
     looks.set('paused', await look(me));
     await page.setViewportSize({ width: 1280, height: 720 });
-    await page.screenshot({ path: join(SHOTS, 'status-paused-1280.png') });
+    await screenshot(page, 'status-paused-1280.png');
     await page.setViewportSize({ width: 1400, height: 900 });
 
     // Resume: the redone request is refused, the rollout pauses with the error.
@@ -141,10 +140,10 @@ describe('sidebar run state', () => {
     const there = other.getByTestId('session-item').filter({ hasText: me });
     await expect(there.getByTestId('session-steps').innerText()).resolves.toBe(`${steps} steps`);
     await expect(other.getByTestId('step').count()).resolves.toBe(0);
-    await other.locator('aside.sidebar').screenshot({ path: join(SHOTS, 'sidebar-steps-1280.png') });
+    await screenshot(other.locator('aside.sidebar'), 'sidebar-steps-1280.png');
     await other.close();
-    await page.locator('aside.sidebar').screenshot({ path: join(SHOTS, 'sidebar-steps-1400.png') });
-    await page.screenshot({ path: join(SHOTS, 'status-finished-1400.png') });
+    await screenshot(page.locator('aside.sidebar'), 'sidebar-steps-1400.png');
+    await screenshot(page, 'status-finished-1400.png');
 
     // Every state looks different.
     expect(new Set(looks.values()).size).toBe(looks.size);

@@ -8,10 +8,9 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
-import { startServerAndBrowser, waitForTerminalText, type Server } from './harness';
+import { screenshot, startServerAndBrowser, waitForTerminalText, type Server } from './harness';
 import { startFakeLlm, text, type FakeLlm } from '../fixtures/fake-llm-server';
 
-const SHOTS = process.env.APOLLO_SHOTS ?? '/tmp';
 
 let home: string;
 let cwd: string;
@@ -91,9 +90,9 @@ describe('Markdown comments', () => {
     const preview = page.locator('[data-testid="step"][data-depth="3"] [data-testid="step-comment"]');
     await expect(preview.innerText()).resolves.toMatch(/Failed on a typo, see the docs/);
     await expect(preview.innerText()).resolves.not.toMatch(/\*\*|\[the docs\]|`/);
-    await page.screenshot({ path: join(SHOTS, 'comments-markdown-1280.png') });
+    await screenshot(page, 'comments-markdown-1280.png');
     await page.setViewportSize({ width: 1400, height: 900 });
-    await page.screenshot({ path: join(SHOTS, 'comments-markdown-1400.png') });
+    await screenshot(page, 'comments-markdown-1400.png');
     await page.setViewportSize({ width: 1280, height: 720 });
   });
 });
@@ -125,7 +124,7 @@ describe('messages that tell the truth', () => {
     expect(box && sendBox).toBeTruthy();
     const overlap = !(box!.x + box!.width <= sendBox!.x || sendBox!.x + sendBox!.width <= box!.x || box!.y + box!.height <= sendBox!.y || sendBox!.y + sendBox!.height <= box!.y);
     expect(overlap).toBe(false);
-    await page.screenshot({ path: join(SHOTS, 'toast-1280.png') });
+    await screenshot(page, 'toast-1280.png');
   });
 
   it('says when the key variable of a profile is unset, and the judge preselects the profile used last', async () => {
@@ -134,7 +133,7 @@ describe('messages that tell the truth', () => {
     await page.locator('[data-testid="profile-item"][data-name="a-remote"]').click();
     await expect(page.getByTestId('profile-key-source').innerText()).resolves.toMatch(/\$APOLLO_E2E_UNSET_KEY is not set/);
     await expect(page.getByTestId('profile-key-source').innerText()).resolves.not.toMatch(/fine/);
-    await page.screenshot({ path: join(SHOTS, 'settings-key-1280.png') });
+    await screenshot(page, 'settings-key-1280.png');
     await page.getByTestId('settings-close').click();
 
     // The judge: not the alphabetically first (its key is missing) but one that can answer …

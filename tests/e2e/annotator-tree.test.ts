@@ -3,12 +3,10 @@
 // against the step before; a hand-written branch appears in the branch tree under
 // main at its fork point, with its labels summed up, and clicking a node shows it.
 import { describe, expect, it } from 'vitest';
-import { join } from 'node:path';
 import type { Page } from 'playwright-core';
-import { agentUi, createSession, openPage, saveProfile, waitFor, waitForTerminalText } from './harness';
+import { agentUi, createSession, openPage, saveProfile, screenshot, waitFor, waitForTerminalText } from './harness';
 import { text, tool, type FakeReply } from '../fixtures/fake-llm-server';
 
-const SHOTS = process.env.APOLLO_SHOTS ?? '/tmp';
 
 const PLAN: FakeReply[] = [
   tool('run_command', { session_id: 'main', command: "printf 'alpha\\nkeep me\\n' > notes.txt; echo one" }, { content: 'Write the notes.' }),
@@ -50,7 +48,7 @@ describe('branch tree and step diff', () => {
     await expect(lines.locator('tr[data-kind="del"] .diff-text').allInnerTexts()).resolves.toEqual(['alpha']);
     await expect(lines.locator('tr[data-kind="add"] .diff-text').allInnerTexts()).resolves.toEqual(['beta']);
     await expect(lines.locator('tr[data-kind="same"] .diff-text').allInnerTexts()).resolves.toEqual(['keep me']);
-    await page.screenshot({ path: join(SHOTS, 'files-diff-1400.png') });
+    await screenshot(page, 'files-diff-1400.png');
     // All files: the snapshot as before.
     await page.getByTestId('files-mode-all').click();
     await page.locator('[data-testid="step-file"][data-path="b.txt"]').waitFor();
@@ -91,9 +89,9 @@ describe('branch tree and step diff', () => {
     await child.click();
     await waitFor(async () => (await page.getByTestId('step').count()) === 2, 'by-hand shown');
     await expect(child.getAttribute('data-selected')).resolves.toBe('true');
-    await page.screenshot({ path: join(SHOTS, 'branch-tree-1400.png') });
+    await screenshot(page, 'branch-tree-1400.png');
     await page.setViewportSize({ width: 1280, height: 720 });
-    await page.screenshot({ path: join(SHOTS, 'branch-tree-1280.png') });
+    await screenshot(page, 'branch-tree-1280.png');
     expect(pageErrors).toEqual([]);
     await page.close();
   });

@@ -3,12 +3,10 @@
 // action (no model involved), switch between the branches (selector, fork marker,
 // keyboard), and rewind to a step.
 import { describe, expect, it } from 'vitest';
-import { join } from 'node:path';
 import type { Page } from 'playwright-core';
-import { agentUi, createSession, openPage, saveProfile, waitFor, waitForTerminalText } from './harness';
+import { agentUi, createSession, openPage, saveProfile, screenshot, waitFor, waitForTerminalText } from './harness';
 import { text, tool, type FakeReply } from '../fixtures/fake-llm-server';
 
-const SHOTS = process.env.APOLLO_SHOTS ?? '/tmp';
 
 const PLAN: FakeReply[] = [
   tool('run_command', { session_id: 'main', command: 'echo alpha > notes.txt; echo wrote-alpha' }, { content: 'Write the notes file.' }),
@@ -53,7 +51,7 @@ describe('branching and comments from the UI', () => {
     await file.waitFor({ timeout: 10_000 });
     await file.click();
     await waitFor(async () => (await page.getByTestId('file-preview').innerText()).includes('alpha'), 'the file preview');
-    await page.screenshot({ path: join(SHOTS, 'traj-files.png') });
+    await screenshot(page, 'traj-files.png');
 
     // ---- comments: `c` focuses the box; add, edit, delete ----
     await page.getByTestId('step-list').focus();
@@ -76,7 +74,7 @@ describe('branching and comments from the UI', () => {
     await page.getByTestId('confirm-delete-comment').click();
     await waitFor(async () => (await page.getByTestId('comment').count()) === 1, 'the deletion');
     await expect(step(page, 1).getByTestId('step-comment').innerText()).resolves.toContain('(ls)');
-    await page.screenshot({ path: join(SHOTS, 'traj-comments.png') });
+    await screenshot(page, 'traj-comments.png');
 
     // ---- branch here with a hand-written action (no model) ----
     await page.getByTestId('branch-here').click();
@@ -89,7 +87,7 @@ describe('branching and comments from the UI', () => {
     await page.getByTestId('branch-name').fill('by-hand');
     await page.getByTestId('branch-tool').selectOption('run_command');
     await page.getByTestId('branch-args').fill(JSON.stringify({ session_id: 'main', command: 'echo hand-$((6*7))' }, null, 2));
-    await page.screenshot({ path: join(SHOTS, 'traj-branch-dialog.png') });
+    await screenshot(page, 'traj-branch-dialog.png');
     await page.getByTestId('branch-submit').click();
     await waitFor(async () => (await selectedBranchLabel(page)).startsWith('by-hand'), 'the new branch to be shown');
     await expect(page.getByTestId('step').count()).resolves.toBe(2);
@@ -103,7 +101,7 @@ describe('branching and comments from the UI', () => {
     await step(page, 2).getByTestId('step-tool').click();
     await page.getByTestId('step-tab-output').click();
     await waitFor(async () => /hand-42/.test(await page.locator('[data-testid="step-terminal"] .xterm-rows').innerText()), 'the step terminal');
-    await page.screenshot({ path: join(SHOTS, 'traj-branch.png') });
+    await screenshot(page, 'traj-branch.png');
 
     // ---- switch branches: selector, keyboard `b`, fork marker ----
     const mainId = await page.getByTestId('branch-select').locator('option').first().getAttribute('value');
@@ -119,7 +117,7 @@ describe('branching and comments from the UI', () => {
 
     await page.keyboard.press('?');
     await page.getByTestId('shortcuts-dialog').waitFor();
-    await page.screenshot({ path: join(SHOTS, 'traj-shortcuts.png') });
+    await screenshot(page, 'traj-shortcuts.png');
     await page.keyboard.press('Escape');
     await page.getByTestId('shortcuts-dialog').waitFor({ state: 'detached' });
     // ---- keyboard: l goes down to the child, h back to the parent ----
@@ -151,12 +149,12 @@ describe('branching and comments from the UI', () => {
     await page.keyboard.press('Shift+R');
     await page.getByTestId('rewind-dialog').waitFor();
     await page.getByTestId('rewind-profile').selectOption('');
-    await page.screenshot({ path: join(SHOTS, 'traj-rewind-dialog.png') });
+    await screenshot(page, 'traj-rewind-dialog.png');
     await page.getByTestId('rewind-confirm').click();
     await page.getByTestId('rewind-dialog').waitFor({ state: 'detached', timeout: 20_000 });
     await waitFor(async () => /Rewind/i.test(await selectedBranchLabel(page)), 'the rewind branch to be shown');
     await expect(page.getByTestId('branch-select').locator('option').count()).resolves.toBe(4);
-    await page.screenshot({ path: join(SHOTS, 'traj-rewind.png') });
+    await screenshot(page, 'traj-rewind.png');
     expect(pageErrors).toEqual([]);
     await page.close();
   });

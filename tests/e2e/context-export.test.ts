@@ -9,10 +9,9 @@ import { describe, expect, it } from 'vitest';
 import { cp, readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Locator, Page } from 'playwright-core';
-import { agentUi, createSession, openPage, saveProfile, waitFor } from './harness';
+import { agentUi, createSession, openPage, saveProfile, screenshot, waitFor } from './harness';
 import { text, tool, type FakeReply, type FakeRequest } from '../fixtures/fake-llm-server';
 
-const SHOTS = process.env.APOLLO_SHOTS ?? '/tmp';
 const TASK = 'Make some files.';
 
 /** Requests the agent made, in order (a request interrupted by the pause included). */
@@ -40,7 +39,7 @@ const step = (page: Page, depth: number): Locator => page.locator(`[data-testid=
 async function shoot(page: Page, name: string): Promise<void> {
   for (const [w, h] of [[1400, 900], [1280, 720]] as const) {
     await page.setViewportSize({ width: w, height: h });
-    await page.screenshot({ path: join(SHOTS, `${name}-${w}x${h}.png`) });
+    await screenshot(page, `${name}-${w}x${h}.png`);
   }
 }
 

@@ -3,12 +3,10 @@
 // control pauses the agent at its step boundary, then typing works and the command
 // becomes a human step in the tree; Hand back resumes the agent with it in context.
 import { describe, expect, it } from 'vitest';
-import { join } from 'node:path';
 import type { Page } from 'playwright-core';
-import { agentUi, createSession, openPage, saveProfile, terminalText, waitFor, waitForTerminalText } from './harness';
+import { agentUi, createSession, openPage, saveProfile, screenshot, terminalText, waitFor, waitForTerminalText } from './harness';
 import { text, tool, type FakeReply, type FakeRequest } from '../fixtures/fake-llm-server';
 
-const SHOTS = process.env.APOLLO_SHOTS ?? '/tmp';
 const agent: FakeRequest[] = [];
 
 const PLAN: Array<() => FakeReply> = [
@@ -49,7 +47,7 @@ describe('control of the agent terminal from the UI', () => {
     await typeInTerminal(page, 'echo HUMAN-TYPED\n');
     await page.getByTestId('terminal-lock-refused').waitFor();
     expect(await page.getByTestId('terminal-lock-refused').innerText()).toMatch(/not sent/i);
-    await page.screenshot({ path: join(SHOTS, 'control-locked.png') });
+    await screenshot(page, 'control-locked.png');
     expect(await terminalText(page)).not.toContain('HUMAN-TYPED');
 
     // Take control: the agent pauses once its step is done, then the terminal is ours.
@@ -61,7 +59,7 @@ describe('control of the agent terminal from the UI', () => {
     await humanStep.first().waitFor({ timeout: 15_000 });
     expect(await humanStep.first().getByTestId('step-action').innerText()).toContain('echo human-$((1+1))');
     expect(await humanStep.first().getByTestId('step-tool').innerText()).toBe('run_command');
-    await page.screenshot({ path: join(SHOTS, 'control-in-control.png') });
+    await screenshot(page, 'control-in-control.png');
     expect(await terminalText(page)).not.toContain('HUMAN-TYPED');
 
     // Hand back: the agent resumes with the human step in its next request.

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CLI, startServerAndBrowser, waitForTerminalText, type Server } from './harness';
+import { CLI, screenshot, startServerAndBrowser, waitForTerminalText, type Server } from './harness';
 import { sshdUnavailable, startSshd, type Sshd } from '../fixtures/sshd';
 
 const run = promisify(execFile);
@@ -63,9 +63,9 @@ describe.skipIf(!!why)('environments in the UI', () => {
     expect(text).toContain('tmux: shells run in tmux there');
     expect(text).toContain(`working folder ${join(sshd.home, 'proj')}`);
     await item('gpu').scrollIntoViewIfNeeded();
-    await page.screenshot({ path: '/tmp/env-settings-1280x720.png' });
+    await screenshot(page, 'env-settings-1280x720.png');
     await page.setViewportSize({ width: 1400, height: 900 });
-    await page.screenshot({ path: '/tmp/env-settings-1400x900.png' });
+    await screenshot(page, 'env-settings-1400x900.png');
 
     // Add a container profile through the form, then remove it.
     await page.getByTestId('environment-kind').selectOption('docker');
@@ -94,9 +94,9 @@ describe.skipIf(!!why)('environments in the UI', () => {
     await picker.selectOption('gpu');
     expect(await page.getByTestId('session-cwd-input').getAttribute('placeholder')).toBe(`defaults to ${join(sshd.home, 'proj')}`);
     await expect(page.getByTestId('new-session-dialog').innerText()).resolves.toContain('Terminals, files and checkpoints are in ssh');
-    await page.screenshot({ path: '/tmp/env-new-session-1280x720.png' });
+    await screenshot(page, 'env-new-session-1280x720.png');
     await page.setViewportSize({ width: 1400, height: 900 });
-    await page.screenshot({ path: '/tmp/env-new-session-1400x900.png' });
+    await screenshot(page, 'env-new-session-1400x900.png');
     await page.getByTestId('create-session').click();
 
     // The first terminal is a shell on the host, in the profile's working folder.
@@ -105,7 +105,7 @@ describe.skipIf(!!why)('environments in the UI', () => {
     await page.locator('[data-testid="terminal"] .xterm').click();
     await page.keyboard.type('test -f ~/marker && echo "found-$((40+2)) in $PWD"\n');
     await waitForTerminalText(page, new RegExp(`found-42 in ${join(sshd.home, 'proj')}`));
-    await page.screenshot({ path: '/tmp/env-session-1400x900.png' });
+    await screenshot(page, 'env-session-1400x900.png');
     const { stdout } = await run(process.execPath, [CLI, 'sessions', '--json', '--home', home]);
     const sessions = JSON.parse(stdout) as Array<{ name: string; cwd: string }>;
     expect(sessions.find((s) => s.name === 'on the gpu box')).toMatchObject({ cwd: join(sshd.home, 'proj') });

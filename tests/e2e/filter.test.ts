@@ -8,7 +8,7 @@ import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promis
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser, Locator, Page } from 'playwright-core';
-import { startServerAndBrowser, type Server } from './harness';
+import { screenshot, startServerAndBrowser, type Server } from './harness';
 import { failed, ok, run, SessionBuilder } from '../fixtures/sessions';
 
 let home: string;
@@ -16,7 +16,6 @@ let browser: Browser;
 let server: Server;
 let page: Page;
 
-const SHOTS = process.env.FILTER_SHOTS ?? '/tmp';
 
 beforeAll(async () => {
   home = await mkdtemp(join(tmpdir(), 'apollo-e2e-filter-'));
@@ -133,7 +132,7 @@ describe('filter view', () => {
     const stepIds: string[] = [];
     for (let n = 1; n <= 8; n++) stepIds.push((await row(n).getAttribute('data-step-id'))!);
     expect(await coverage()).toEqual({ reviewed: 0, annotator: 0, auto: 0, total: 8 });
-    await page.screenshot({ path: join(SHOTS, 'filter-1-open.png') });
+    await screenshot(page, 'filter-1-open.png');
 
     // ---- keyboard: j selects the first action, a keeps (the cursor stays), j, a, u undoes, m masks
     await page.keyboard.press('j');
@@ -178,7 +177,7 @@ describe('filter view', () => {
     await expect.poll(() => page.locator('[data-testid="filter-row"][data-selected="true"]').count()).toBe(3);
     await page.keyboard.press('Escape');
     expect(await coverage()).toEqual({ reviewed: 4, annotator: 4, auto: 0, total: 8 });
-    await page.screenshot({ path: join(SHOTS, 'filter-2-labelled.png') });
+    await screenshot(page, 'filter-2-labelled.png');
 
     // Digits toggle reason tags on the action under the cursor; u takes it back.
     await row(6).click();
@@ -194,7 +193,7 @@ describe('filter view', () => {
     await page.getByTestId('label-editor').waitFor();
     await page.keyboard.press('1'); // error
     await page.getByTestId('label-note').fill('typo in the file name');
-    await page.screenshot({ path: join(SHOTS, 'filter-2b-editor.png') });
+    await screenshot(page, 'filter-2b-editor.png');
     await page.getByTestId('label-editor-save').click();
     await expect.poll(() => row(2).getByTestId('row-tag').allInnerTexts(), { timeout: 10_000 }).toEqual(['error']);
     await expectRow(2, 'mask', 'annotator');
@@ -232,7 +231,7 @@ describe('filter view', () => {
     // The detail pane shows the rule in the history of step 3.
     await row(3).click();
     await expect(page.getByTestId('label-history').innerText()).resolves.toMatch(/rule\s+failed-retry/);
-    await page.screenshot({ path: join(SHOTS, 'filter-3-rules.png') });
+    await screenshot(page, 'filter-3-rules.png');
     // Enter confirms the rule's label as the annotator's own (with its tags); u undoes that too.
     await page.keyboard.press('Enter');
     await expectRow(3, 'mask', 'annotator');
@@ -259,12 +258,12 @@ describe('filter view', () => {
     await page.getByTestId('export-out').fill(out);
     await page.getByTestId('export-start').click();
     await page.getByTestId('export-progress').waitFor();
-    await page.screenshot({ path: join(SHOTS, 'filter-4-exporting.png') });
+    await screenshot(page, 'filter-4-exporting.png');
     await page.getByTestId('export-result').waitFor({ timeout: 30_000 });
     await expect(page.getByTestId('export-progress').getAttribute('data-state')).resolves.toBe('done');
     await expect(page.getByTestId('export-dir').innerText()).resolves.toBe(out);
     await expect(page.getByTestId('export-masked').innerText()).resolves.toMatch(/^6 masked/);
-    await page.screenshot({ path: join(SHOTS, 'filter-5-exported.png') });
+    await screenshot(page, 'filter-5-exported.png');
 
     const files = await readdir(out);
     expect(files).toEqual(expect.arrayContaining(['openai.jsonl', 'sharegpt.jsonl', 'trajectory.jsonl', 'manifest.json', 'terminals']));
@@ -288,13 +287,13 @@ describe('filter view', () => {
     await expect
       .poll(async () => (await page.getByTestId('export-failed').or(page.getByTestId('export-error')).innerText().catch(() => '')), { timeout: 15_000 })
       .toMatch(/exists/);
-    await page.screenshot({ path: join(SHOTS, 'filter-6-export-error.png') });
+    await screenshot(page, 'filter-6-export-error.png');
     await page.getByTestId('export-close').click();
 
     // Back to the live view and again: the state of the filter view is kept.
     await page.getByTestId('view-live').click();
     await page.getByTestId('trajectory-panel').waitFor();
-    await page.screenshot({ path: join(SHOTS, 'filter-0-live-tabs.png') });
+    await screenshot(page, 'filter-0-live-tabs.png');
     await page.getByTestId('view-filter').click();
     await expectRow(3, 'mask', 'rule');
   });
@@ -360,7 +359,7 @@ describe('filter view', () => {
     await expect.poll(async () => (await coverage()).annotator, { timeout: 30_000 }).toBe(BIG_STEPS);
     await expect.poll(() => row(1234).getAttribute('data-pending'), { timeout: 10_000 }).toBe('false');
     console.log(`filter view: masked ${BIG_STEPS} actions in ${Date.now() - t0} ms`);
-    await page.screenshot({ path: join(SHOTS, 'filter-7-big.png') });
+    await screenshot(page, 'filter-7-big.png');
     t0 = Date.now();
     await page.keyboard.press('u');
     await expect.poll(async () => (await coverage()).annotator, { timeout: 30_000 }).toBe(0);
@@ -377,7 +376,7 @@ describe('filter view', () => {
     await expect.poll(() => page.getByTestId('export-progress').getAttribute('data-state'), { timeout: 30_000 }).toMatch(/cancelled|done/);
     const state = await page.getByTestId('export-progress').getAttribute('data-state');
     console.log(`filter view: export of ${BIG_STEPS} actions after Cancel: ${state}`);
-    await page.screenshot({ path: join(SHOTS, 'filter-10-export-cancelled.png') });
+    await screenshot(page, 'filter-10-export-cancelled.png');
     if (state === 'cancelled') {
       await expect(page.getByTestId('export-cancelled').isVisible()).resolves.toBe(true);
       await expect(readdir(out)).rejects.toThrow();
@@ -401,7 +400,7 @@ describe('filter view', () => {
     await expect.poll(() => page.getByTestId('judge-status').getAttribute('data-state'), { timeout: 30_000 }).toBe('failed');
     await expect(page.getByTestId('judge-error').innerText()).resolves.toMatch(/again/i);
     await expect(page.getByTestId('judge-run').innerText()).resolves.toBe('Run again');
-    await page.screenshot({ path: join(SHOTS, 'filter-8-judge-failed.png') });
+    await screenshot(page, 'filter-8-judge-failed.png');
 
     judgeDown = false;
     const before = judgeRequests;
@@ -418,7 +417,7 @@ describe('filter view', () => {
     expect(await row(1).getAttribute('data-source')).toBe('annotator');
     await row(3).click();
     await expect(page.getByTestId('label-history').innerText()).resolves.toContain('The command failed on a typo and was retried.');
-    await page.screenshot({ path: join(SHOTS, 'filter-9-judged.png') });
+    await screenshot(page, 'filter-9-judged.png');
 
     // One u takes back the whole judge run (not the annotator's keep of step 1); Shift+U brings it back.
     await expect(page.getByTestId('label-undo').getAttribute('data-what')).resolves.toMatch(/^judge judge-local/);

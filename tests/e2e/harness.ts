@@ -4,7 +4,7 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { chromium, type Browser, type Locator, type Page } from 'playwright-core';
 import { afterAll, beforeAll } from 'vitest';
 import { CHROMIUM, CHROMIUM_ARGS, startServe, type Server } from '../../electron/bench/browser';
 import { startFakeLlm, type FakeLlm, type FakeReply, type FakeRequest } from '../fixtures/fake-llm-server';
@@ -52,6 +52,15 @@ export async function startServerAndBrowser(home: string, opts: ServeOptions = {
   if (browser.status === 'fulfilled') await browser.value.close();
   if (server.status === 'fulfilled') await server.value.stop();
   throw browser.status === 'rejected' ? browser.reason : (server as PromiseRejectedResult).reason;
+}
+
+/**
+ * A picture for people reviewing the UI, written to $APOLLO_SHOTS/`name` only when that
+ * is set: no test reads them, and each costs 0.1-0.4 s of a loaded core (~90 a run).
+ */
+export async function screenshot(target: Page | Locator, name: string): Promise<void> {
+  const dir = process.env.APOLLO_SHOTS;
+  if (dir) await target.screenshot({ path: join(dir, name) });
 }
 
 /** Text currently rendered in the visible xterm.js terminal. */

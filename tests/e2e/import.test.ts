@@ -9,10 +9,9 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser } from 'playwright-core';
-import { openPage, ROOT, startServerAndBrowser, waitFor, type Server } from './harness';
+import { openPage, ROOT, screenshot, startServerAndBrowser, waitFor, type Server } from './harness';
 
 const SAMPLES = resolve(ROOT, '../shared/samples');
-const SHOTS = process.env.APOLLO_SHOTS ?? '/tmp';
 let home: string;
 let browser: Browser;
 let server: Server;
@@ -94,7 +93,7 @@ describe('import from the session list', () => {
     await page.getByTestId('import-file').setInputFiles(big);
     const job = page.getByTestId('import-job').filter({ hasText: 'big.cast' });
     await job.getByTestId('import-progress').waitFor();
-    await page.screenshot({ path: join(home, 'import-progress.png') });
+    await screenshot(page, 'import-progress.png');
     await job.getByTestId('import-cancel').click();
     await job.and(page.locator('[data-stage="cancelled"]')).waitFor();
     await new Promise((r) => setTimeout(r, 500));
@@ -132,7 +131,7 @@ describe('import from the session list', () => {
     await expect(popover.getByTestId('origin-file').innerText()).resolves.toBe('oh-run');
     await expect(popover.getByTestId('origin-tool').innerText()).resolves.toMatch(/\S/);
     await expect(popover.getByTestId('origin-context').getAttribute('data-context')).resolves.toBe('derived');
-    await page.screenshot({ path: join(SHOTS, 'import-origin.png') });
+    await screenshot(page, 'import-origin.png');
     await page.keyboard.press('Escape');
     await popover.waitFor({ state: 'detached' });
 

@@ -10,10 +10,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CLI, launchBrowser, requireBuild, startServer, type Server } from './harness';
+import { CLI, launchBrowser, requireBuild, screenshot, startServer, type Server } from './harness';
 import { ok, run, SessionBuilder } from '../fixtures/sessions';
 
-const SHOTS = process.env.APOLLO_SHOTS ?? '/tmp';
 const SESSION = 'lab-merge';
 
 let root: string;
@@ -120,7 +119,7 @@ describe('the Merge view', () => {
     expect(await conflict.getByTestId('merge-step-content').textContent()).toBe('Count the rows of MARK-TWO.');
     expect(await conflict.getByTestId('merge-step-call').textContent()).toContain('wc -l data/results.csv');
     expect(await conflict.getByTestId('merge-step-observation').textContent()).toContain('4212 data/results.csv (MARK-TWO)');
-    await page.screenshot({ path: join(SHOTS, 'merge-1280x720.png') });
+    await screenshot(page, 'merge-1280x720.png');
 
     // Keyboard: a keeps and moves on; m masks; u takes the last decision back; j/k move.
     const stepTwo = await conflict.getAttribute('data-step-id');
@@ -163,7 +162,7 @@ describe('the Merge view', () => {
     expect((await stat(join(out, 'manifest.sig'))).isFile()).toBe(true);
 
     await page.setViewportSize({ width: 1400, height: 900 });
-    await page.screenshot({ path: join(SHOTS, 'merge-1400x900.png') });
+    await screenshot(page, 'merge-1400x900.png');
   });
 
   it('in a browser: a dropped path is added; a dropped folder the browser gives no path for says to paste it', async () => {
@@ -267,7 +266,7 @@ describe('the Merge view', () => {
       expect(await p.getByTestId('merge-write').isDisabled()).toBe(false);
       expect(await p.getByTestId('merge-decided').getAttribute('data-earlier')).toBe('2');
       expect(await p.getByTestId('merge-decision').textContent()).toMatch(/^Settled in an earlier merge: keep/);
-      await p.screenshot({ path: join(SHOTS, 'merge-desktop-1280x720.png') });
+      await screenshot(p, 'merge-desktop-1280x720.png');
     } finally {
       await p.close();
     }

@@ -9,9 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CLI, createSession, requireBuild, startServerAndBrowser, waitFor, type Server } from './harness';
+import { CLI, createSession, requireBuild, screenshot, startServerAndBrowser, waitFor, type Server } from './harness';
 
-const SHOTS = process.env.APOLLO_SHOTS ?? '/tmp';
 
 let root: string;
 let server: Server;
@@ -116,7 +115,7 @@ describe('terminal replay', () => {
       // The header drawn at the very start is still there (the screen, not a tail of output).
       expect(end).toContain('HEADER-FRAME');
       expect(await page.getByTestId('replay-play').getAttribute('data-playing')).toBe('false');
-      await page.screenshot({ path: join(SHOTS, `replay-end-${width}x${height}.png`) });
+      await screenshot(page, `replay-end-${width}x${height}.png`);
 
       // Scrub back by time to 0:00:04 (3.5 s after the first marker): ticks up to 035, none after.
       await page.getByTestId('replay-speed').selectOption('1');
@@ -132,7 +131,7 @@ describe('terminal replay', () => {
       await waitFor(async () => (await page.getByTestId('replay-step').innerText()) === 'step 3', 'the jump to step 3');
       await waitFor(async () => (await lastTick(page)) === 60, 'the screen at step 3');
       await waitFor(async () => (await page.locator('[data-testid="step"][data-selected="true"]').getAttribute('data-depth')) === '3', 'step 3 selected');
-      await page.screenshot({ path: join(SHOTS, `replay-step-${width}x${height}.png`) });
+      await screenshot(page, `replay-step-${width}x${height}.png`);
       // And back to where it was.
       await page.getByTestId('replay-back').click();
       await waitFor(async () => (await lastTick(page)) === 35, 'back at 0:00:04');

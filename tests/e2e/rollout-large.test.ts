@@ -8,9 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser } from 'playwright-core';
 import { Workspace } from '../../electron/core/store/workspace';
-import { startServerAndBrowser, type Server } from './harness';
+import { screenshot, startServerAndBrowser, type Server } from './harness';
 
-const SHOTS = process.env.APOLLO_SHOTS ?? '/tmp';
 const N = 2500;
 
 let home: string;
@@ -87,7 +86,7 @@ describe('a 2,500-step trajectory', () => {
     const rows = await page.locator('[data-testid="step"]').count();
     expect(rows).toBeGreaterThan(5);
     expect(rows).toBeLessThan(80);
-    await page.screenshot({ path: join(SHOTS, 'traj-large.png') });
+    await screenshot(page, 'traj-large.png');
 
     // Jump around the whole list: the window follows and stays small.
     // In the page (a string: this file is compiled without the DOM library).
@@ -119,9 +118,8 @@ describe('a 2,500-step trajectory', () => {
 
     // Compact rows: one line per step, so more of them fit.
     await page.getByTestId('compact-rows').click();
-    await page.waitForTimeout(150);
-    expect(await page.locator('[data-testid="step"] [data-testid="toggle-thought"]').count()).toBe(0);
-    await page.screenshot({ path: join(SHOTS, 'traj-large-compact.png') });
+    await expect.poll(() => page.locator('[data-testid="step"] [data-testid="toggle-thought"]').count()).toBe(0);
+    await screenshot(page, 'traj-large-compact.png');
     await page.getByTestId('compact-rows').click();
 
     // Everything expanded is still windowed.
@@ -133,7 +131,7 @@ describe('a 2,500-step trajectory', () => {
     })()`);
     await page.waitForTimeout(200);
     expect(await page.locator('[data-testid="step"]').count()).toBeLessThan(60);
-    await page.screenshot({ path: join(SHOTS, 'traj-large-expanded.png') });
+    await screenshot(page, 'traj-large-expanded.png');
 
     // The branch at step 1200 shows its own path: 1,210 steps. The selected step
     // (41) is shared, so it stays selected; G goes to the branch's last step.
@@ -143,7 +141,7 @@ describe('a 2,500-step trajectory', () => {
     await page.keyboard.press('G');
     await page.locator('[data-testid="step"][data-depth="1210"][data-selected="true"]').waitFor();
     await expect(page.locator('[data-testid="step"][data-depth="1201"] [data-testid="branch-start"]').innerText()).resolves.toContain('lower-lr');
-    await page.screenshot({ path: join(SHOTS, 'traj-large-branch.png') });
+    await screenshot(page, 'traj-large-branch.png');
     await page.close();
   });
 });

@@ -4,12 +4,10 @@
 // queued → delivered at step N (and the next request carries <real_user>), pause /
 // resume work, a retried request and an endpoint error show in the state banner.
 import { describe, expect, it } from 'vitest';
-import { join } from 'node:path';
 import type { Page } from 'playwright-core';
-import { agentUi, createSession, openPage, saveProfile, waitFor, waitForTerminalText } from './harness';
+import { agentUi, createSession, openPage, saveProfile, screenshot, waitFor, waitForTerminalText } from './harness';
 import { status, text, tool, type FakeReply, type FakeRequest } from '../fixtures/fake-llm-server';
 
-const SHOTS = process.env.APOLLO_SHOTS ?? '/tmp';
 
 /** Requests made by the agent (not by "Test connection"). */
 const agent: FakeRequest[] = [];
@@ -81,7 +79,7 @@ describe('rollout from the UI', () => {
     await result.waitFor();
     await expect(result.getAttribute('data-ok')).resolves.toBe('true');
     await expect(result.innerText()).resolves.toMatch(/OK · \d+ ms/);
-    await page.screenshot({ path: join(SHOTS, 'traj-settings.png') });
+    await screenshot(page, 'traj-settings.png');
     expect(await page.content()).not.toContain('sk-test-not-shown-anywhere');
     await page.getByTestId('settings-close').click();
     await expect(page.getByTestId('settings-open-status').innerText()).resolves.toContain('ada');
@@ -94,7 +92,7 @@ describe('rollout from the UI', () => {
     await page.getByTestId('rollout-task').fill('Check that the shell works, then follow the supervisor.');
     await page.getByTestId('rollout-profile').selectOption('fake');
     await page.getByTestId('rollout-max-steps').fill('20');
-    await page.screenshot({ path: join(SHOTS, 'traj-start-dialog.png') });
+    await screenshot(page, 'traj-start-dialog.png');
     await page.getByTestId('rollout-submit').click();
 
     // ---- live: streaming thought, then the command's output in the terminal ----
@@ -104,7 +102,7 @@ describe('rollout from the UI', () => {
     expect('The shell is fresh. I should check that commands run').toContain(partial.trim().slice(0, 20));
     // It grows as the deltas arrive, before the response is complete.
     await waitFor(async () => /check that commands/.test(await streaming.innerText().catch(() => '')), 'more streamed text');
-    await page.screenshot({ path: join(SHOTS, 'traj-streaming.png') });
+    await screenshot(page, 'traj-streaming.png');
     await waitForTerminalText(page, /apollo-step-42/);
     await expect(bannerState(page)).resolves.toBe('running');
     const first = page.locator('[data-testid="step"][data-depth="1"]');
@@ -122,7 +120,7 @@ describe('rollout from the UI', () => {
     await page.getByTestId('send-guidance').click();
     const item = page.getByTestId('guidance-item').filter({ hasText: 'Please also print the date.' });
     await page.locator('[data-testid="guidance-item"][data-state="queued"]').waitFor({ timeout: 2_500 });
-    await page.screenshot({ path: join(SHOTS, 'traj-guidance-queued.png') });
+    await screenshot(page, 'traj-guidance-queued.png');
     await waitFor(async () => (await item.getAttribute('data-state')) === 'delivered', 'guidance delivered', 15_000);
     const deliveredText = await item.getByTestId('guidance-state').innerText();
     const n = Number(/delivered at step (\d+)/i.exec(deliveredText)?.[1]);
@@ -140,7 +138,7 @@ describe('rollout from the UI', () => {
     await page.getByTestId('pause-rollout').click();
     await waitForState(page, ['paused']);
     await expect(page.getByTestId('rollout-state-text').innerText()).resolves.toMatch(/Paused.*paused by the user/);
-    await page.screenshot({ path: join(SHOTS, 'traj-paused.png') });
+    await screenshot(page, 'traj-paused.png');
     const before = agent.length;
     await sleep(1200);
     expect(agent.length).toBe(before);
@@ -149,10 +147,10 @@ describe('rollout from the UI', () => {
     // ---- 429 → retrying banner; 401 → paused with the error ----
     await waitForState(page, ['retrying']);
     await expect(page.getByTestId('rollout-retry').innerText()).resolves.toMatch(/retry 1 (in [\d.]+ s|now): 429/);
-    await page.screenshot({ path: join(SHOTS, 'traj-retrying.png') });
+    await screenshot(page, 'traj-retrying.png');
     await waitForState(page, ['paused'], 15_000);
     await expect(page.getByTestId('rollout-error').innerText()).resolves.toMatch(/401|Incorrect API key/);
-    await page.screenshot({ path: join(SHOTS, 'traj-error.png') });
+    await screenshot(page, 'traj-error.png');
     await expect(page.locator('[data-testid="step"][data-depth="4"] [data-testid="step-retries"]').innerText()).resolves.toMatch(/1 retr/);
 
     await page.getByTestId('resume-rollout').click();
@@ -170,14 +168,14 @@ describe('rollout from the UI', () => {
     // The screen as it stood after the step (the recording's tail up to its end).
     await page.getByTestId('step-terminal-screen').click();
     await waitFor(async () => /sleep 1; echo apollo-step/.test(await page.locator('[data-testid="step-terminal"] .xterm-rows').innerText().catch(() => '')), 'the screen after step 2');
-    await page.screenshot({ path: join(SHOTS, 'traj-step-screen.png') });
+    await screenshot(page, 'traj-step-screen.png');
     // j / k move the selection.
     await page.keyboard.press('j');
     await expect(page.locator('[data-testid="step"][data-depth="3"]').getAttribute('data-selected')).resolves.toBe('true');
     await page.keyboard.press('k');
     await page.keyboard.press('k');
     await expect(page.locator('[data-testid="step"][data-depth="1"]').getAttribute('data-selected')).resolves.toBe('true');
-    await page.screenshot({ path: join(SHOTS, 'traj-finished.png') });
+    await screenshot(page, 'traj-finished.png');
     expect(pageErrors).toEqual([]);
     await page.close();
   });

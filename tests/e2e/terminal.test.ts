@@ -3,7 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser } from 'playwright-core';
-import { launchBrowser, startServer, waitForTerminalText } from './harness';
+import { launchBrowser, screenshot, startServer, waitForTerminalText } from './harness';
 
 let home: string;
 let browser: Browser;
@@ -29,7 +29,7 @@ describe('browser mode: live terminal and durable history', () => {
     await page.locator('[data-testid="terminal"] .xterm').click();
     await page.keyboard.type('echo "hel""lo from e2e"\n');
     await waitForTerminalText(page, /hello from e2e/);
-    await page.screenshot({ path: join(home, 'live.png') });
+    await screenshot(page, 'terminal-live.png');
     await page.close();
     await server.stop();
 

@@ -9,10 +9,9 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
-import { openPage, startServerAndBrowser, type Server } from './harness';
+import { openPage, screenshot, startServerAndBrowser, type Server } from './harness';
 import { SessionBuilder, failed, run } from '../fixtures/sessions';
 
-const SHOTS = process.env.APOLLO_SHOTS ?? '/tmp';
 const SAMPLE_EVENTS = resolve(__dirname, '../../resources/samples/sample-sales-report/events.jsonl');
 const LONG_ID = 'long-run';
 const HOUR = 3_600_000;
@@ -134,7 +133,7 @@ describe('session timeline', () => {
     await page.mouse.move(s.box.x + x3, s.box.y + Y.step);
     const tip = page.getByTestId('timeline-tip');
     await expect.poll(() => tip.innerText()).toMatch(/step 3 · run_command · awk/);
-    await page.screenshot({ path: join(SHOTS, 'timeline-sample-1400.png') });
+    await screenshot(page, 'timeline-sample-1400.png');
     // A click there selects step 3 in the trajectory.
     await page.mouse.click(s.box.x + x3, s.box.y + Y.step);
     await expect.poll(() => selectedDepth(page)).toBe('3');
@@ -166,7 +165,7 @@ describe('session timeline', () => {
     await page.getByTestId('timeline').waitFor();
     await page.setViewportSize({ width: 1280, height: 720 });
     await page.mouse.move(s.box.x + 40, s.box.y + Y.step);
-    await page.screenshot({ path: join(SHOTS, 'timeline-sample-1280.png') });
+    await screenshot(page, 'timeline-sample-1280.png');
     expect(pageErrors).toEqual([]);
     await page.close();
   });
@@ -216,14 +215,14 @@ describe('session timeline', () => {
     console.log(`timeline: 2,505 steps over ${((s.to - s.from) / HOUR).toFixed(1)} h painted in ${drawMs.toFixed(1)} ms at ${s.width} px`);
     await page.mouse.move(s.box.x + s.width * 0.4, s.box.y + Y.step);
     await page.getByTestId('timeline-tip').waitFor();
-    await page.screenshot({ path: join(SHOTS, 'timeline-long-1400.png') });
+    await screenshot(page, 'timeline-long-1400.png');
 
     // Wheel in: a narrower window around the pointer; the whole session again with 0.
     await page.mouse.wheel(0, -400);
     await expect.poll(() => host.getAttribute('data-zoomed')).toBe('true');
     const z = await strip(page);
     expect(z.to - z.from).toBeLessThan((s.to - s.from) / 2);
-    await page.screenshot({ path: join(SHOTS, 'timeline-long-zoomed-1400.png') });
+    await screenshot(page, 'timeline-long-zoomed-1400.png');
     // A click in the zoomed strip goes to a step of that moment.
     await page.mouse.click(s.box.x + s.width * 0.4, s.box.y + Y.step);
     const picked = Number(await selectedDepth(page));
@@ -232,7 +231,7 @@ describe('session timeline', () => {
     await page.keyboard.press('0');
     await expect.poll(() => host.getAttribute('data-zoomed')).toBe('false');
     await page.setViewportSize({ width: 1280, height: 720 });
-    await page.screenshot({ path: join(SHOTS, 'timeline-long-1280.png') });
+    await screenshot(page, 'timeline-long-1280.png');
     expect(pageErrors).toEqual([]);
     await page.close();
   });
@@ -259,7 +258,7 @@ describe('session search', () => {
     await expect(page.getByTestId('search-status').innerText()).resolves.toMatch(new RegExp(`^${kinds.length} results? · \\d+ ms$`));
     // The match is highlighted as typed, whatever its case.
     await expect(results.first().locator('mark').first().innerText()).resolves.toMatch(/^syntax error$/i);
-    await page.screenshot({ path: join(SHOTS, 'search-sample-1400.png') });
+    await screenshot(page, 'search-sample-1400.png');
 
     // Enter on the first result: its step is selected (step 3, the awk with the typo).
     const first = await results.first().getAttribute('data-step-id');
@@ -287,7 +286,7 @@ describe('session search', () => {
     await input.fill('north 260');
     await expect.poll(() => results.count(), { timeout: 10_000 }).toBeGreaterThan(0);
     await page.setViewportSize({ width: 1280, height: 720 });
-    await page.screenshot({ path: join(SHOTS, 'search-sample-1280.png') });
+    await screenshot(page, 'search-sample-1280.png');
     expect(pageErrors).toEqual([]);
     await page.close();
   });

@@ -7,9 +7,8 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser, BrowserContext, Locator, Page } from 'playwright-core';
-import { startServerAndBrowser, type Server } from './harness';
+import { screenshot, startServerAndBrowser, type Server } from './harness';
 
-const SHOTS = process.env.APOLLO_SHOTS ?? '/tmp';
 
 let home: string;
 let server: Server;
@@ -186,7 +185,7 @@ describe('the live terminal in the browser', () => {
     await waitShown(/echo right-click-\$\(\(3\*3\)\)/);
     await page.keyboard.press('Enter');
     await waitShown(/^right-click-9\s*$/m);
-    await page.screenshot({ path: join(SHOTS, 'ui-terminal-clipboard.png') });
+    await screenshot(page, 'ui-terminal-clipboard.png');
   });
 
   it('keeps each terminal tab to its own output, also while it is not shown', async () => {
@@ -224,7 +223,7 @@ describe('the live terminal in the browser', () => {
     // Typing goes to the terminal shown.
     await run('echo typed-$((2+2))-here');
     await waitShown(/^typed-4-here\s*$/m);
-    await page.screenshot({ path: join(SHOTS, 'ui-terminal-tabs.png') });
+    await screenshot(page, 'ui-terminal-tabs.png');
     await page.locator('[data-testid="terminal-tab"][data-terminal-id="main"]').click();
     expect(await waitShown(/only-in-1st/)).not.toContain('typed-4-here');
 
@@ -331,7 +330,7 @@ describe('the live terminal in the browser', () => {
     }
     await page.keyboard.press('Shift+Tab');
     await expect(dialog.evaluate((el) => el.contains(document.activeElement))).resolves.toBe(true);
-    await page.screenshot({ path: join(SHOTS, 'ui-terminal-delete-dialog.png') });
+    await screenshot(page, 'ui-terminal-delete-dialog.png');
     await page.keyboard.press('Escape');
     await dialog.waitFor({ state: 'detached' });
     await expect(item.count()).resolves.toBe(1);
@@ -386,7 +385,7 @@ describe('the live terminal in the browser', () => {
     await run('echo after-flood-$((5*5))');
     await waitShown(/^after-flood-25\s*$/m, 10_000);
     const echoMs = Date.now() - t0;
-    await page.screenshot({ path: join(SHOTS, 'ui-terminal-flood.png') });
+    await screenshot(page, 'ui-terminal-flood.png');
     console.log(`flood: 20 MB shown in ${seconds.toFixed(1)} s, worst page latency ${worst} ms, echo after it ${echoMs} ms`);
 
     // The screen was sent what it could take (a flood faster than it parses is skipped
@@ -419,7 +418,7 @@ describe('the live terminal in the browser', () => {
     const screenEl = page.getByTestId('connection-error');
     await until(async () => (await screenEl.getAttribute('data-state')) === 'lost', 'the lost-connection screen');
     await expect(page.getByTestId('connection-retrying').innerText()).resolves.toMatch(/reconnect/i);
-    await page.screenshot({ path: join(SHOTS, 'ui-terminal-lost.png') });
+    await screenshot(page, 'ui-terminal-lost.png');
     // The host answers the probe: the page reloads and works again.
     await page.getByTestId('session-list').waitFor({ timeout: 15_000 });
     await page.getByTestId('session-item').filter({ hasText: 'renamed by the test' }).click();
