@@ -36,7 +36,9 @@ function cut(s: string, head: number, tail: number): string {
   if (isLowSurrogate(s.charCodeAt(h))) h--;
   let t = s.length - tail;
   if (isLowSurrogate(s.charCodeAt(t))) t--;
-  return s.slice(0, h) + CUT_MARK + s.slice(t);
+  // A copy, not slices: V8 keeps the whole string alive behind a slice of it, and the
+  // host may hold the preview of an observation it keeps on disk (store/event-log.ts).
+  return JSON.parse(JSON.stringify(s.slice(0, h) + CUT_MARK + s.slice(t))) as string;
 }
 
 function isLowSurrogate(c: number): boolean {

@@ -215,11 +215,17 @@ export function applyEvent(t: Trajectory, ev: SessionEvent): boolean {
       const s = t.steps.get(ev.stepId);
       if (!s) return false;
       const full = elidedOf(ev)?.observation;
-      s.results.push({
-        toolCallId: ev.toolCallId, name: ev.name, observation: ev.observation, isError: ev.isError,
+      const result: StepResult = {
+        toolCallId: ev.toolCallId, name: ev.name, observation: '', isError: ev.isError,
         durationMs: ev.durationMs, terminalId: ev.terminalId, range: ev.range,
         ...(full !== undefined ? { elided: full } : {}),
-      });
+      };
+      // The host keeps a long observation on disk, behind a getter (store/event-log.ts):
+      // the step reads it through the event rather than holding the text.
+      const lazy = Object.getOwnPropertyDescriptor(ev, 'observation')?.get;
+      if (lazy) Object.defineProperty(result, 'observation', { get: lazy, enumerable: true, configurable: true });
+      else result.observation = ev.observation;
+      s.results.push(result);
       return true;
     }
     case 'step.finished': {

@@ -1,9 +1,11 @@
-import { open, stat } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { closeSync, openSync, readSync } from 'node:fs';
+import { open, stat, type FileHandle } from 'node:fs/promises';
 import type { LoadReport } from '../../../shared/types';
 import { parseSessionEvent, type SessionEvent, type SessionEventBody } from '../../../shared/events';
 import { AppendLog, type AppendLogOptions } from './append-log';
 import { readFully } from './disk';
-import { matchingStamp, tailHash, writeStamp } from './log-stamp';
+import { matchingStamp, writeStamp } from './log-stamp';
 
 export interface ParsedLog {
   events: SessionEvent[];
@@ -18,6 +20,107 @@ export interface ParsedLog {
   lines?: number;
 }
 
+/** Lines longer than this whose event is an action result keep their observation on disk (see spill). */
+export const SPILL_LINE_BYTES = 256 * 1024;
+/** How much of a log is read at a time: a log larger than memory is never in memory whole. */
+const READ_CHUNK = 4 << 20;
+
+/**
+ * A long observation is not kept in memory: the event's `observation` reads its line
+ * back from the log when asked for (the log is append-only, so the bytes stay where
+ * they are). Everything that reads observations (the fold, stepDetail, export, search)
+ * gets the same text, one at a time. The last one read is kept, for readers that ask
+ * twice in a row (its length, then its text); a cache of more (or of WeakRefs, which a
+ * synchronous loop keeps alive to its end) would hold them all.
+ */
+let lastSpilled: { key: object; observation: string } | null = null;
+
+function spill(ev: SessionEvent, path: string, at: number, length: number): void {
+  const key = {};
+  Object.defineProperty(ev, 'observation', {
+    enumerable: true,
+    configurable: true,
+    get(): string {
+      if (lastSpilled?.key === key) return lastSpilled.observation;
+      const buf = Buffer.alloc(length);
+      const fd = openSync(path, 'r');
+      try {
+        let got = 0;
+        while (got < length) {
+          const n = readSync(fd, buf, got, length - got, at + got);
+          if (n === 0) throw new Error(`${path} ends before the line at byte ${at}`);
+          got += n;
+        }
+      } finally {
+        closeSync(fd);
+      }
+      const { observation } = JSON.parse(buf.toString('utf8')) as { observation: string };
+      lastSpilled = { key, observation };
+      return observation;
+    },
+  });
+}
+
+/** The lines of a log fed in chunks, parsed as each completes; see parseEventLog. */
+class LogParser {
+  readonly events: SessionEvent[] = [];
+  readonly corruptLines: number[] = [];
+  line = 0;
+  private carry: Buffer[] = [];
+  private carryBytes = 0;
+  /** File offset of the next byte fed. */
+  private pos = 0;
+  private last: Buffer | null = null;
+  private readonly skip: Set<number> | null;
+
+  constructor(knownInvalid: readonly number[] | null, private readonly spillFrom: string | null) {
+    this.skip = knownInvalid ? new Set(knownInvalid) : null;
+  }
+
+  push(chunk: Buffer): void {
+    let start = 0;
+    for (let nl = chunk.indexOf(0x0a); nl >= 0; nl = chunk.indexOf(0x0a, start)) {
+      const piece = chunk.subarray(start, nl + 1);
+      const lineBuf = this.carryBytes ? Buffer.concat([...this.carry, piece], this.carryBytes + piece.length) : piece;
+      const at = this.pos + start - this.carryBytes;
+      this.carry = [];
+      this.carryBytes = 0;
+      this.parseLine(lineBuf, at);
+      start = nl + 1;
+    }
+    if (start < chunk.length) {
+      this.carry.push(chunk.subarray(start));
+      this.carryBytes += chunk.length - start;
+    }
+    this.pos += chunk.length;
+  }
+
+  private parseLine(b: Buffer, at: number): void {
+    this.line++;
+    this.last = b;
+    if (b.length <= 1) return;
+    try {
+      if (this.skip?.has(this.line)) throw new Error('not an event (checked before)');
+      const value = JSON.parse(b.toString('utf8', 0, b.length - 1)) as unknown;
+      // A line that is JSON but not a valid event (wrong shape, unknown type) is
+      // reported like a corrupt one: a fold must never see it.
+      const ev = this.skip ? (typeof value === 'object' && value !== null ? (value as SessionEvent) : null) : parseSessionEvent(value);
+      if (!ev) throw new Error('not an event');
+      if (this.spillFrom && b.length > SPILL_LINE_BYTES && ev.type === 'action.result') spill(ev, this.spillFrom, at, b.length - 1);
+      this.events.push(ev);
+    } catch {
+      this.corruptLines.push(this.line);
+    }
+  }
+
+  end(): ParsedLog {
+    const tornTail = this.carryBytes > 0;
+    const goodLength = this.pos - this.carryBytes;
+    const tail = this.last ? createHash('sha256').update(this.last).digest('hex') : '';
+    return { events: this.events, report: { tornTail, corruptLines: this.corruptLines }, goodLength, stamped: this.skip !== null, tail, lines: this.line };
+  }
+}
+
 /**
  * Parse a JSONL event log. A last line without its newline is a write torn by a
  * crash and is dropped; a corrupt line in the middle is skipped and reported while
@@ -25,33 +128,9 @@ export interface ParsedLog {
  * its invalid lines (a matching stamp): the others are decoded without the schema check.
  */
 export function parseEventLog(buf: Buffer, knownInvalid: readonly number[] | null = null): ParsedLog {
-  const skip = knownInvalid ? new Set(knownInvalid) : null;
-  const events: SessionEvent[] = [];
-  const corruptLines: number[] = [];
-  const lastNl = buf.lastIndexOf(0x0a);
-  const goodLength = lastNl + 1;
-  const tornTail = goodLength < buf.length;
-  let line = 0;
-  let start = 0;
-  while (start < goodLength) {
-    const nl = buf.indexOf(0x0a, start);
-    line++;
-    if (nl > start) {
-      try {
-        if (skip?.has(line)) throw new Error('not an event (checked before)');
-        const value = JSON.parse(buf.toString('utf8', start, nl)) as unknown;
-        // A line that is JSON but not a valid event (wrong shape, unknown type) is
-        // reported like a corrupt one: a fold must never see it.
-        const ev = skip ? (typeof value === 'object' && value !== null ? (value as SessionEvent) : null) : parseSessionEvent(value);
-        if (!ev) throw new Error('not an event');
-        events.push(ev);
-      } catch {
-        corruptLines.push(line);
-      }
-    }
-    start = nl + 1;
-  }
-  return { events, report: { tornTail, corruptLines }, goodLength, stamped: skip !== null, tail: goodLength ? tailHash(buf, goodLength) : '', lines: line };
+  const p = new LogParser(knownInvalid, null);
+  p.push(buf);
+  return p.end();
 }
 
 /**
@@ -69,15 +148,48 @@ export function describeLoadReport(report: LoadReport): string | null {
   return parts.length ? parts.join('; ') : null;
 }
 
+/**
+ * Read and parse the log at `path`, a chunk at a time (see parseEventLog); its long
+ * observations stay on disk (spill).
+ */
 export async function readEventLog(path: string): Promise<ParsedLog> {
   const fh = await open(path, 'r');
   try {
-    const { mtimeMs } = await fh.stat();
-    const buf = await fh.readFile();
-    return parseEventLog(buf, await matchingStamp(path, buf, mtimeMs));
+    const { size, mtimeMs } = await fh.stat();
+    const parser = new LogParser(await matchingStamp(path, size, mtimeMs, await lastLineHash(fh, size)), path);
+    for (let pos = 0; pos < size; ) {
+      const buf = Buffer.allocUnsafe(Math.min(READ_CHUNK, size - pos));
+      const got = await readFully(fh, buf, pos);
+      if (got === 0) break;
+      parser.push(got === buf.length ? buf : buf.subarray(0, got));
+      pos += got;
+    }
+    return parser.end();
   } finally {
     await fh.close();
   }
+}
+
+/** sha256 of the last line of the first `size` bytes (null when they do not end with a newline), read from the end. */
+async function lastLineHash(fh: FileHandle, size: number): Promise<string | null> {
+  if (size === 0) return null;
+  const blocks: Buffer[] = [];
+  for (let end = size; end > 0; ) {
+    const from = Math.max(0, end - 65536);
+    const b = Buffer.alloc(end - from);
+    if ((await readFully(fh, b, from)) !== b.length) return null;
+    if (end === size && b[b.length - 1] !== 0x0a) return null;
+    const nl = b.lastIndexOf(0x0a, end === size ? b.length - 2 : b.length - 1);
+    if (nl >= 0) {
+      blocks.unshift(b.subarray(nl + 1));
+      break;
+    }
+    blocks.unshift(b);
+    end = from;
+  }
+  const h = createHash('sha256');
+  for (const b of blocks) h.update(b);
+  return h.digest('hex');
 }
 
 /** How far a log is known to be checked: its first `bytes` (`lines` lines), with these invalid lines. */

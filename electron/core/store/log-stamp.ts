@@ -6,7 +6,6 @@
 // cold start. Anything that does not match (the log grew, was edited or copied, a
 // version of the app with other event schemas) is checked in full and stamped again:
 // the stamp is never trusted over the log, only used to skip repeating work on it.
-import { createHash } from 'node:crypto';
 import { open, readFile, rename, rm, stat } from 'node:fs/promises';
 import { sessionEventBodySchema } from '../../../shared/events';
 import { APP_VERSION } from '../version';
@@ -33,25 +32,20 @@ function currentSchema(): string {
   return schemaKey;
 }
 
-/** sha256 of the last line of the first `length` bytes of `buf` (which end with a newline). */
-export function tailHash(buf: Buffer, length: number): string {
-  const start = length >= 2 ? buf.lastIndexOf(0x0a, length - 2) + 1 : 0;
-  return createHash('sha256').update(buf.subarray(start, length)).digest('hex');
-}
-
 /**
- * The invalid lines the stamp records when it still describes the log (`buf` is the
- * whole log as read, `size`/`mtimeMs` its stat); null when it does not (check it all).
+ * The invalid lines the stamp records when it still describes the log (`size`,
+ * `mtimeMs` its stat, `tail` the sha256 of its last line, null when it has none); null
+ * when it does not (check it all).
  */
-export async function matchingStamp(logPath: string, buf: Buffer, mtimeMs: number): Promise<number[] | null> {
+export async function matchingStamp(logPath: string, size: number, mtimeMs: number, tail: string | null): Promise<number[] | null> {
+  if (tail === null) return null;
   let s: LogStamp;
   try {
     s = JSON.parse(await readFile(stampPath(logPath), 'utf8')) as LogStamp;
   } catch {
     return null;
   }
-  if (s?.v !== 1 || s.schema !== currentSchema() || s.size !== buf.length || s.mtimeMs !== mtimeMs || !Array.isArray(s.invalidLines)) return null;
-  if (buf.length === 0 || buf[buf.length - 1] !== 0x0a || s.tail !== tailHash(buf, buf.length)) return null;
+  if (s?.v !== 1 || s.schema !== currentSchema() || s.size !== size || s.mtimeMs !== mtimeMs || s.tail !== tail || !Array.isArray(s.invalidLines)) return null;
   return s.invalidLines;
 }
 

@@ -1,6 +1,8 @@
-import { mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
+import { createReadStream } from 'node:fs';
+import { createInterface } from 'node:readline';
 import { randomUUID } from 'node:crypto';
 import { Low } from 'lowdb';
 import { ApolloError } from '../../../shared/errors';
@@ -328,16 +330,17 @@ export class Workspace {
    */
   private async entryFromLog(id: string, dir = join(this.sessionsDir(), id)): Promise<{ entry: SessionIndexEntry; created: boolean } | null> {
     const path = join(dir, 'events.jsonl');
-    let text: string;
-    try {
-      text = await readFile(path, 'utf8');
-    } catch {
-      return null;
-    }
+    // Line by line: a log larger than memory is never read whole.
+    const input = createReadStream(path, { encoding: 'utf8', highWaterMark: 1 << 20 });
+    const opened = await new Promise<boolean>((resolve) => {
+      input.once('open', () => resolve(true));
+      input.once('error', () => resolve(false));
+    });
+    if (!opened) return null;
     const entry: SessionIndexEntry = { id, name: id, cwd: '', createdAt: 0, updatedAt: 0, steps: 0 };
     let created = false;
     let firstTs = 0;
-    for (const line of text.split('\n')) {
+    for await (const line of createInterface({ input, crlfDelay: Infinity })) {
       // Only the few naming events and the steps matter; skip parsing the rest.
       if (line.includes('"step.started"')) {
         try {
