@@ -272,7 +272,8 @@ describe('core: a hidden client never holds the shell back', () => {
     // the pty waits for it (a moment at a time), as it should while it is on screen.
     const hidden = client();
     await hidden.request('terminal.attach', ids);
-    await term.runCommand('yes | head -c 12000000; echo flood-$((6*7))-done', { wait: false, timeoutMs: 0 });
+    // Twice the 2 MB replay tail checked below, and far past the watermark the pty pauses at (512 KB).
+    await term.runCommand('yes | head -c 4000000; echo flood-$((6*7))-done', { wait: false, timeoutMs: 0 });
     await until(() => term.ui.stats.pauses > 0, 'the pty to wait for the window showing it');
 
     // Another window shows it and keeps up; the first one hides its tab.
