@@ -18,7 +18,7 @@
 // next run. The bench fails when the session is not the size it claims.
 import { spawn, spawnSync } from 'node:child_process';
 import { openSync, closeSync } from 'node:fs';
-import { readdir, readFile, rm, stat } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { parseTiming, type TimingEntry } from '../core/store/terminal-recording';
 import { TimingIndex, timingIndexPath } from '../core/store/timing-index';
@@ -28,6 +28,7 @@ import { resourcesDir } from '../core/paths';
 import { exportBundle, EXPORT_FORMATS, type ExportFormat } from '../core/dataset/bundle';
 import { TOKEN_STORE_FILE } from '../core/dataset/token-store';
 import { branchLeaf, foldTrajectory } from '../../shared/trajectory';
+import type { SessionEvent } from '../../shared/events';
 import { compactLog } from '../core/session-trajectory';
 import { openInPage, type PageOpenResult } from './open-page';
 import { SessionSearch } from '../core/search/session-search';
@@ -68,7 +69,7 @@ function child<T>(task: string, args: Record<string, unknown>, nodeFlags: string
   });
 }
 
-interface OpenResult { serverMs: number; wireMs: number; foldMs: number; wireChars: number; logBytes: number; serverRssMb: number; rendererRssMb: number; steps: number; leafId: string }
+interface OpenResult { serverMs: number; wireMs: number; foldMs: number; wireChars: number; logBytes: number; serverRssMb: number; rendererRssMb: number; peakRssMb: number; steps: number; leafId: string }
 interface ExportResult { ms: number; cpuMs: number; peakRssMb: number; addedRssMb: number; examples: number; tokens: number }
 
 /** Entry of the child processes (`bench.js --child TASK JSON`). */
@@ -99,7 +100,7 @@ export async function benchChild(argv: string[]): Promise<void> {
     const foldMs = performance.now() - t2;
     const rendererRssMb = rss() - rss1;
     await core.close();
-    const r: OpenResult = { serverMs, wireMs, foldMs, wireChars: wire.length, logBytes: s.logBytes, serverRssMb, rendererRssMb, steps: leaf ? traj.steps.size : 0, leafId: leaf?.id ?? '' };
+    const r: OpenResult = { serverMs, wireMs, foldMs, wireChars: wire.length, logBytes: s.logBytes, serverRssMb, rendererRssMb, peakRssMb: process.resourceUsage().maxRSS / 1e3, steps: leaf ? traj.steps.size : 0, leafId: leaf?.id ?? '' };
     console.log(JSON.stringify(r));
     return;
   }
@@ -161,7 +162,7 @@ const OPEN_RUNS = Number(process.env.BENCH_OPEN_RUNS ?? 3);
 const OPEN_CLI = process.env.BENCH_OPEN_CLI;
 
 /** The open and memory rows: in Node (the page simulated), then in Chromium, each run with a fresh server. */
-async function benchOpen({ home, id, dir }: Prepared): Promise<void> {
+async function benchOpen({ home, id, dir }: Prepared, scratch: string): Promise<void> {
   const b0 = performance.now();
   const text = await readFile(join(dir, 'events.jsonl'), 'utf8');
   for (const l of text.split('\n')) if (l) JSON.parse(l);
@@ -193,6 +194,38 @@ async function benchOpen({ home, id, dir }: Prepared): Promise<void> {
   line('memory with it open, server + renderer', `${total.toFixed(0)} MB`, '—', '(goal < 400 MB)',
     `PSS: apollo serve ${mid.server.pssMb.toFixed(0)} MB + Chromium's ${mid.renderer.processes} renderer process(es) ${mid.renderer.pssMb.toFixed(0)} MB `
     + `(private ${mid.server.privateMb.toFixed(0)} + ${mid.renderer.privateMb.toFixed(0)} MB; RSS ${mid.server.rssMb.toFixed(0)} + ${mid.renderer.rssMb.toFixed(0)} MB, shared pages counted in each; page JS heap ${mid.rendererHeapMb.toFixed(0)} MB)`);
+  await benchLargeLog(dir, scratch);
+}
+
+const LARGE_EXTRA = 200;
+
+/**
+ * A log larger than memory (issue 10, bad input): the generated log with 200 action
+ * results of 1 MB added, opened as the Node row does by a process whose V8 heap is
+ * capped at 64 MB; beside read + JSON.parse of it in this process (uncapped).
+ */
+async function benchLargeLog(dir: string, scratch: string): Promise<void> {
+  const home = join(scratch, 'large-log');
+  const id = 'large-log';
+  await mkdir(join(home, 'sessions', id), { recursive: true });
+  const path = join(home, 'sessions', id, 'events.jsonl');
+  const text = await readFile(join(dir, 'events.jsonl'), 'utf8');
+  const events = text.split('\n').filter(Boolean).map((l) => JSON.parse(l) as SessionEvent);
+  let seq = events.at(-1)!.seq;
+  const results = events.filter((e) => e.type === 'action.result');
+  const lines = [text];
+  for (let i = 0; i < LARGE_EXTRA; i++) {
+    const r = results[i % results.length]!;
+    lines.push(JSON.stringify({ ...r, seq: ++seq, toolCallId: `${r.toolCallId}-large-${i}`, observation: `${i} `.repeat(1 << 19).slice(0, 1 << 20) }) + '\n');
+  }
+  await writeFile(path, lines.join(''), { mode: 0o600 });
+  const b0 = performance.now();
+  for (const l of (await readFile(path, 'utf8')).split('\n')) if (l) JSON.parse(l);
+  const parseMs = performance.now() - b0;
+  const o = await child<OpenResult>('open', { home, id }, ['--max-old-space-size=64']);
+  line('open a log larger than memory, 64 MB heap', ms(o.serverMs + o.wireMs + o.foldMs), ms(parseMs), `${((o.serverMs + o.wireMs + o.foldMs) / parseMs).toFixed(1)}×`,
+    `a ${(o.logBytes / 1e6).toFixed(0)} MB log (${LARGE_EXTRA} observations of 1 MB added): server ${ms(o.serverMs)} (its first open: checked and stamped), a ${(o.wireChars / 1e6).toFixed(1)} M-character message, peak RSS ${o.peakRssMb.toFixed(0)} MB; baseline uncapped`);
+  await rm(home, { recursive: true, force: true });
 }
 
 /**
@@ -228,7 +261,7 @@ export async function benchExportOnly(scratch: string): Promise<void> {
 
 /** `bench.js --open`: only the open and memory rows. */
 export async function benchOpenOnly(scratch: string): Promise<void> {
-  await benchOpen(await prepareSession(scratch));
+  await benchOpen(await prepareSession(scratch), scratch);
 }
 
 export async function benchSession(scratch: string): Promise<void> {
@@ -239,7 +272,7 @@ export async function benchSession(scratch: string): Promise<void> {
   const catMs = median([cat(files), cat(files), cat(files)]);
   const catLog = median([cat([files[0]!]), cat([files[0]!]), cat([files[0]!])]);
 
-  await benchOpen(prepared);
+  await benchOpen(prepared, scratch);
   await benchExport(prepared, scratch, catMs, catLog);
 
   // ---- get_session_output(since_timestamp): the lookup of the start offset
