@@ -1,6 +1,6 @@
 // Opening a long session in Chromium paints its steps before anything that can wait:
-// the terminal on screen is made only after a frame showing the trajectory, and a tab
-// never shown has no terminal at all until it is. The session is a generated one (the
+// the terminal on screen is made and the address bar written only after a frame showing
+// the trajectory, and a tab never shown has no terminal at all until it is. The session is a generated one (the
 // bench's generator, three recorded terminals); how fast it opens is the bench's row
 // (`bench.js --open`), not this test's.
 import { spawn } from 'node:child_process';
@@ -42,27 +42,31 @@ afterAll(async () => {
 });
 
 describe('opening a session', () => {
-  it('paints the steps a frame before the terminal is made, and makes a hidden tab\'s terminal only when shown', async () => {
+  it('paints the steps a frame before the terminal is made and the address written, and makes a hidden tab\'s terminal only when shown', async () => {
     const { page, pageErrors } = await openPage(browser, server.url);
     const item = page.locator(`[data-testid="session-item"][data-session-id="${SESSION}"]`);
     await item.waitFor();
-    // Frame by frame, from the click: the first frame with a step row, and the first with an xterm.
+    // Frame by frame, from the click: the first frame with a step row, the first with an xterm, and the first after the address names the session.
     await page.evaluate(() => {
-      const w = window as unknown as { seen: { frame: number; step?: number; xterm?: number } };
+      const w = window as unknown as { seen: { frame: number; step?: number; xterm?: number; hash?: number } };
       w.seen = { frame: 0 };
       const tick = () => {
         w.seen.frame++;
         if (w.seen.step === undefined && document.querySelector('[data-testid="step"]')) w.seen.step = w.seen.frame;
         if (w.seen.xterm === undefined && document.querySelector('[data-testid="terminal"] .xterm')) w.seen.xterm = w.seen.frame;
-        if (w.seen.xterm === undefined) requestAnimationFrame(tick);
+        if (w.seen.hash === undefined && location.hash.startsWith('#/s/')) w.seen.hash = w.seen.frame;
+        if (w.seen.xterm === undefined || w.seen.hash === undefined) requestAnimationFrame(tick);
       };
       requestAnimationFrame(tick);
     });
     await item.click();
     await page.locator('[data-testid="terminal"] .xterm').first().waitFor();
-    const seen = await page.evaluate(() => (window as unknown as { seen: { step?: number; xterm?: number } }).seen);
+    await waitFor(() => page.evaluate(() => (window as unknown as { seen: { hash?: number } }).seen.hash !== undefined), 'the address to name the session');
+    const seen = await page.evaluate(() => (window as unknown as { seen: { step?: number; xterm?: number; hash?: number } }).seen);
     expect(seen.step).toBeDefined();
     expect(seen.xterm!).toBeGreaterThan(seen.step!);
+    expect(seen.hash!).toBeGreaterThan(seen.step!);
+    expect(new URL(page.url()).hash).toMatch(new RegExp(`^#/s/${SESSION}/live`));
 
     const tabs = page.locator('[data-testid="terminal-tab"]');
     expect(await tabs.count()).toBeGreaterThan(1);

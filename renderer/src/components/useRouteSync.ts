@@ -1,11 +1,13 @@
 // Keeps the address bar and the screen in step (see lib/route.ts): at start-up and
 // when the user edits the address or goes back, the session, view, branch and step it
 // names are opened; from then on every change of them is written back (a new history
-// entry for another session or view, the same entry for another step).
+// entry for another session or view, the same entry for another step), after the
+// next paint.
 import { useEffect } from 'react';
 import { branchPath } from '../../../shared/trajectory';
 import { useAppStore, useEnv } from '../context';
 import { formatRoute, isNewPlace, parseRoute, type Route } from '../lib/route';
+import { afterNextPaint } from '../lib/afterPaint';
 import { defaultBranchId } from '../lib/trajectoryView';
 import type { AppState } from '../store';
 import { modeOf } from '../store/labels';
@@ -64,6 +66,16 @@ export function useRouteSync(): void {
     /** A route from the address still to be brought on screen (null: the screen leads). */
     let pending: Route | null = parseRoute(nav.get());
 
+    /** Cancels the address write waiting for the next paint (null: none waiting). */
+    let cancelWrite: (() => void) | null = null;
+    const write = () => {
+      cancelWrite = null;
+      if (pending) return;
+      const want = formatRoute(routeOf(store.getState()));
+      const have = nav.get();
+      if (want !== have) nav.set(want, isNewPlace(parseRoute(have), parseRoute(want)));
+    };
+
     let busy = false;
     const sync = () => {
       // Applying a route sets state, which calls sync again: once at a time.
@@ -78,9 +90,11 @@ export function useRouteSync(): void {
           pending = null;
           if (res === 'gone') s.pushToast({ level: 'warning', title: 'Link not found', message: `This workspace has no session “${r.sessionId}”.` });
         }
-        const want = formatRoute(routeOf(store.getState()));
-        const have = nav.get();
-        if (want !== have) nav.set(want, isNewPlace(parseRoute(have), parseRoute(want)));
+        // Written after the next paint, all changes until then at once: in the task that
+        // brings a session's reply, Chromium's pushState held the main thread 40-500 ms
+        // (waiting in its same-document commit, no work of the page's) before the steps
+        // could paint, where the same call once the page is idle costs under 1 ms.
+        if (!cancelWrite && formatRoute(routeOf(store.getState())) !== nav.get()) cancelWrite = afterNextPaint(write);
       } finally {
         busy = false;
       }
@@ -90,12 +104,16 @@ export function useRouteSync(): void {
       // The user edited the address or went back / forward: show what it names.
       const r = parseRoute(nav.get());
       if (formatRoute(r) === formatRoute(routeOf(store.getState()))) return;
+      // A write still waiting holds the place left: the address now leads.
+      cancelWrite?.();
+      cancelWrite = null;
       if (r) pending = r;
       else store.getState().closeSession();
       sync();
     });
     sync();
     return () => {
+      cancelWrite?.();
       unsubscribe();
       unlisten();
     };
