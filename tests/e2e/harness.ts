@@ -79,8 +79,11 @@ export async function waitForTerminalText(page: Page, re: RegExp, timeout = 15_0
   throw new Error(`terminal never showed ${re}; it shows:\n${text}`);
 }
 
-/** Poll `cond` every 50 ms until it holds; a check that throws counts as not yet (its error is reported on timeout). */
-export async function waitFor(cond: () => boolean | Promise<boolean>, what: string, timeout = 15_000): Promise<void> {
+/**
+ * Poll `cond` every 50 ms until it holds; a check that throws counts as not yet (its error is reported on timeout).
+ * `what` may be a function, to name what was last seen when it times out.
+ */
+export async function waitFor(cond: () => boolean | Promise<boolean>, what: string | (() => string), timeout = 15_000): Promise<void> {
   const deadline = Date.now() + timeout;
   let lastError: unknown = null;
   while (Date.now() < deadline) {
@@ -91,7 +94,7 @@ export async function waitFor(cond: () => boolean | Promise<boolean>, what: stri
     }
     await new Promise((r) => setTimeout(r, 50));
   }
-  throw new Error(`timed out waiting for ${what}${lastError ? ` (last check failed: ${lastError instanceof Error ? lastError.message : String(lastError)})` : ''}`);
+  throw new Error(`timed out waiting for ${typeof what === 'function' ? what() : what}${lastError ? ` (last check failed: ${lastError instanceof Error ? lastError.message : String(lastError)})` : ''}`);
 }
 
 /** A new page at `url` that collects uncaught page errors. */

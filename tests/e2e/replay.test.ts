@@ -64,7 +64,7 @@ const replayText = (page: Page): Promise<string> => page.locator('[data-testid="
 
 async function waitText(page: Page, re: RegExp, what: string): Promise<string> {
   let text = '';
-  await waitFor(async () => re.test((text = await replayText(page))), `${what} (${re}); the replay shows:\n${text}`);
+  await waitFor(async () => re.test((text = await replayText(page))), () => `${what} (${re}); the replay shows:\n${text}`);
   return text;
 }
 
@@ -141,10 +141,11 @@ describe('terminal replay', () => {
       await page.locator('[data-testid="step"][data-depth="2"]').click();
       await waitFor(async () => (await page.getByTestId('replay-step').innerText()) === 'step 2', 'the replay at step 2');
       // The screen is cleared before it is painted again: an empty one has no tick either.
+      let atStep2 = '';
       await waitFor(async () => {
-        const text = await replayText(page);
-        return text.includes('HEADER-FRAME') && !/tick/.test(text);
-      }, 'the screen at the start of step 2 (the header, no tick)');
+        atStep2 = await replayText(page);
+        return atStep2.includes('HEADER-FRAME') && !/tick/.test(atStep2);
+      }, () => `the screen at the start of step 2 (the header, no tick); it shows:\n${atStep2}`);
 
       await page.getByTestId('replay-close').click();
       await expect(page.getByTestId('replay').count()).resolves.toBe(0);

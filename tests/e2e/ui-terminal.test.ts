@@ -7,7 +7,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser, BrowserContext, Locator, Page } from 'playwright-core';
-import { screenshot, startServerAndBrowser, type Server } from './harness';
+import { screenshot, startServerAndBrowser, waitFor, type Server } from './harness';
 
 
 let home: string;
@@ -46,21 +46,6 @@ function watchFlow(p: Page): void {
   });
 }
 
-/** Poll until `cond` holds. */
-async function until(cond: () => Promise<boolean> | boolean, what: string, timeout = 15_000): Promise<void> {
-  const deadline = Date.now() + timeout;
-  let last: unknown = null;
-  while (Date.now() < deadline) {
-    try {
-      if (await cond()) return;
-    } catch (e) {
-      last = e;
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`timed out waiting for ${what}${last ? ` (${String(last)})` : ''}`);
-}
-
 /** The screen of one terminal (by id), shown or not. */
 function screen(terminalId: string): Locator {
   return page.locator(`[data-testid="terminal"][data-terminal-id="${terminalId}"]`);
@@ -73,7 +58,7 @@ async function shownText(): Promise<string> {
 
 async function waitShown(re: RegExp, timeout = 15_000): Promise<string> {
   let text = '';
-  await until(async () => re.test((text = await shownText())), `the terminal to show ${re}; it shows:\n${text}`, timeout);
+  await waitFor(async () => re.test((text = await shownText())), () => `the terminal to show ${re}; it shows:\n${text}`, timeout);
   return text;
 }
 
@@ -100,7 +85,7 @@ async function newSession(name: string, command = SHELL): Promise<string> {
   if (command) await page.getByTestId('session-command-input').fill(command);
   await page.getByTestId('create-session').click();
   const item = page.getByTestId('session-item').filter({ hasText: name });
-  await until(async () => (await item.getAttribute('data-active')) === 'true', `session ${name} to open`);
+  await waitFor(async () => (await item.getAttribute('data-active')) === 'true', `session ${name} to open`);
   await screen('main').locator('.xterm').waitFor();
   await waitShown(/[#$]\s*$/m);
   return (await item.getAttribute('data-session-id'))!;
@@ -168,12 +153,12 @@ describe('the live terminal in the browser', () => {
     const box = (await row.boundingBox())!;
     await setClipboard('before');
     await page.mouse.dblclick(box.x + 4, box.y + box.height / 2);
-    await until(async () => (await clipboard()) === 'pasted-42-ok', 'the selection to be copied');
+    await waitFor(async () => (await clipboard()) === 'pasted-42-ok', 'the selection to be copied');
 
     // Ctrl+Shift+C copies the selection again, and sends nothing to the shell.
     await setClipboard('something else');
     await page.keyboard.press('Control+Shift+C');
-    await until(async () => (await clipboard()) === 'pasted-42-ok', 'Ctrl+Shift+C to copy');
+    await waitFor(async () => (await clipboard()) === 'pasted-42-ok', 'Ctrl+Shift+C to copy');
     await page.keyboard.type('echo still-$((1+1))');
     await page.keyboard.press('Enter');
     const after = await waitShown(/^still-2\s*$/m);
@@ -195,7 +180,7 @@ describe('the live terminal in the browser', () => {
     await page.getByTestId('terminal-command-input').fill(SHELL);
     await page.getByTestId('create-terminal').click();
     await page.getByTestId('add-terminal-dialog').waitFor({ state: 'detached' });
-    await until(async () => (await shownTerminal()) === 'second', 'the new terminal to be shown');
+    await waitFor(async () => (await shownTerminal()) === 'second', 'the new terminal to be shown');
     await expect(page.locator('[data-testid="terminal-tab"][data-terminal-id="second"]').getAttribute('aria-selected')).resolves.toBe('true');
     await waitShown(/[#$]\s*$/m);
     await run('echo only-in-$((1+1))nd');
@@ -204,7 +189,7 @@ describe('the live terminal in the browser', () => {
     await run('sleep 1; echo late-in-$((1+1))nd');
 
     await page.locator('[data-testid="terminal-tab"][data-terminal-id="main"]').click();
-    await until(async () => (await shownTerminal()) === 'main', 'main to be shown');
+    await waitFor(async () => (await shownTerminal()) === 'main', 'main to be shown');
     const main = await waitShown(/right-click-9/);
     expect(main).not.toContain('only-in-2nd');
     await run('echo only-in-$((0+1))st');
@@ -212,10 +197,10 @@ describe('the live terminal in the browser', () => {
     // The late line is in the host's recording before its tab is shown again.
     const sessionId = (await page.locator('[data-testid="session-item"][data-active="true"]').getAttribute('data-session-id'))!;
     const recording = join(home, 'sessions', sessionId, 'terminals', 'second.out');
-    await until(async () => (await readFile(recording, 'utf8').catch(() => '')).includes('late-in-2nd'), 'the hidden terminal to print its late line');
+    await waitFor(async () => (await readFile(recording, 'utf8').catch(() => '')).includes('late-in-2nd'), 'the hidden terminal to print its late line');
 
     await page.locator('[data-testid="terminal-tab"][data-terminal-id="second"]').click();
-    await until(async () => (await shownTerminal()) === 'second', 'second to be shown again');
+    await waitFor(async () => (await shownTerminal()) === 'second', 'second to be shown again');
     const second = await waitShown(/^late-in-2nd\s*$/m);
     expect(second).toContain('only-in-2nd');
     expect(second).not.toContain('only-in-1st');
@@ -243,31 +228,31 @@ describe('the live terminal in the browser', () => {
     await other.close();
     await expect(shownTerminal()).resolves.toBe('main');
     await page.locator('[data-testid="terminal-tab"][data-terminal-id="third"]').click();
-    await until(async () => (await shownTerminal()) === 'third', 'third to be shown');
+    await waitFor(async () => (await shownTerminal()) === 'third', 'third to be shown');
     await waitShown(/^from-the-other-9\s*$/m);
     const pane = (await page.locator('.terminal-pane:not(.hidden) .terminal-frame').boundingBox())!;
-    await until(async () => ((await screen('third').locator('.xterm-screen').boundingBox())?.width ?? 0) > pane.width - 40, 'the background terminal to fit its pane');
+    await waitFor(async () => ((await screen('third').locator('.xterm-screen').boundingBox())?.width ?? 0) > pane.width - 40, 'the background terminal to fit its pane');
     await run('echo here-too');
     await waitShown(/^here-too\s*$/m);
 
     // From the keyboard: the selected tab is the tab stop, arrows move between tabs.
     await page.locator('[data-testid="terminal-tab"][data-terminal-id="third"]').focus();
     await page.keyboard.press('ArrowLeft');
-    await until(async () => (await shownTerminal()) === 'second', 'ArrowLeft to show the previous tab');
+    await waitFor(async () => (await shownTerminal()) === 'second', 'ArrowLeft to show the previous tab');
     const focusedTab = () => page.evaluate(() => document.activeElement?.getAttribute('data-terminal-id') ?? null);
-    await until(async () => (await focusedTab()) === 'second', 'the focus to stay on the tabs');
+    await waitFor(async () => (await focusedTab()) === 'second', 'the focus to stay on the tabs');
     await page.keyboard.press('Home');
-    await until(async () => (await shownTerminal()) === 'main' && (await focusedTab()) === 'main', 'Home to show the first tab');
+    await waitFor(async () => (await shownTerminal()) === 'main' && (await focusedTab()) === 'main', 'Home to show the first tab');
     await page.keyboard.press('Enter');
     await expect(shownTerminal()).resolves.toBe('main');
   });
 
   it('follows a terminal that is started again under the same name (a new process, the same recording)', async () => {
     await page.locator('[data-testid="terminal-tab"][data-terminal-id="second"]').click();
-    await until(async () => (await shownTerminal()) === 'second', 'second to be shown');
+    await waitFor(async () => (await shownTerminal()) === 'second', 'second to be shown');
     await run('exit');
     const tab = page.locator('[data-testid="terminal-tab"][data-terminal-id="second"]');
-    await until(async () => (await tab.getAttribute('data-status')) === 'exited', 'second to exit');
+    await waitFor(async () => (await tab.getAttribute('data-status')) === 'exited', 'second to exit');
     const sessionId = (await page.locator('[data-testid="session-item"][data-active="true"]').getAttribute('data-session-id'))!;
     // As the agent's create_session does: the same id again (only possible once the old one exited).
     const created = await page.evaluate(
@@ -286,7 +271,7 @@ describe('the live terminal in the browser', () => {
       { sessionId, args: ['--norc', '--noprofile'] },
     );
     expect(created).toBe('ok');
-    await until(async () => (await tab.getAttribute('data-status')) === 'running', 'second to run again');
+    await waitFor(async () => (await tab.getAttribute('data-status')) === 'running', 'second to run again');
     // The screen keeps the old output and shows the new process's.
     await run('echo reborn-$((1+1))');
     const text = await waitShown(/^reborn-2\s*$/m);
@@ -301,7 +286,7 @@ describe('the live terminal in the browser', () => {
     await expect(input.evaluate((el) => el === document.activeElement)).resolves.toBe(true);
     await input.fill('renamed by the test');
     await input.press('Enter');
-    await until(async () => (await item.getByTestId('session-name').innerText()) === 'renamed by the test', 'the new name');
+    await waitFor(async () => (await item.getByTestId('session-name').innerText()) === 'renamed by the test', 'the new name');
     await expect(page.locator('.session-title').innerText()).resolves.toBe('renamed by the test');
 
     await item.getByTestId('rename-session').click();
@@ -352,7 +337,7 @@ describe('the live terminal in the browser', () => {
   it('stays responsive through a 20 MB flood of output and shows its end', async () => {
     const item = page.getByTestId('session-item').filter({ hasText: 'renamed by the test' });
     await item.click();
-    await until(async () => (await shownTerminal()) !== null, 'a terminal to be shown');
+    await waitFor(async () => (await shownTerminal()) !== null, 'a terminal to be shown');
     await page.locator('[data-testid="terminal-tab"][data-terminal-id="main"]').click();
     await waitShown(/only-in-1st/);
     const main = account({ sessionId: (await item.getAttribute('data-session-id'))!, terminalId: 'main' });
@@ -392,7 +377,7 @@ describe('the live terminal in the browser', () => {
     // rather than holding the shell back, and its end read back); every byte it got
     // was acknowledged, once (acks are batched: give them a moment).
     expect(main.data).toBeGreaterThan(0);
-    await until(() => main.acked === main.data, `acks (${main.acked}) to match data (${main.data})`, 5_000);
+    await waitFor(() => main.acked === main.data, () => `acks (${main.acked}) to match data (${main.data})`, 5_000);
     await page.waitForTimeout(300);
     expect(main.acked).toBe(main.data);
 
@@ -400,29 +385,29 @@ describe('the live terminal in the browser', () => {
     // screen, and the new attachment's output is acknowledged exactly once too.
     await newSession('elsewhere');
     await item.click();
-    await until(async () => (await shownTerminal()) === 'main', 'main to be shown again');
+    await waitFor(async () => (await shownTerminal()) === 'main', 'main to be shown again');
     await waitShown(/after-flood-25/);
     expect(main.attaches).toBeGreaterThan(attachesBefore);
     await run('seq 1 300000 | tail -c 2000000 >/dev/null; seq 1 40000; echo again-$((6*7))');
     await waitShown(/^again-42\s*$/m, 30_000);
-    await until(() => main.data > 0 && main.acked === main.data, `acks (${main.acked}) to match data (${main.data}) after attaching again`, 5_000);
+    await waitFor(() => main.data > 0 && main.acked === main.data, () => `acks (${main.acked}) to match data (${main.data}) after attaching again`, 5_000);
     expect(pageErrors).toEqual([]);
   }, 180_000);
 
   it('reconnects by itself when the connection drops while the host keeps running', async () => {
     await page.getByTestId('session-item').filter({ hasText: 'renamed by the test' }).click();
-    await until(async () => (await shownTerminal()) === 'main', 'main to be shown');
+    await waitFor(async () => (await shownTerminal()) === 'main', 'main to be shown');
     await page.evaluate(() => {
       for (const ws of (window as unknown as { __apolloSockets: WebSocket[] }).__apolloSockets) ws.close();
     });
     const screenEl = page.getByTestId('connection-error');
-    await until(async () => (await screenEl.getAttribute('data-state')) === 'lost', 'the lost-connection screen');
+    await waitFor(async () => (await screenEl.getAttribute('data-state')) === 'lost', 'the lost-connection screen');
     await expect(page.getByTestId('connection-retrying').innerText()).resolves.toMatch(/reconnect/i);
     await screenshot(page, 'ui-terminal-lost.png');
     // The host answers the probe: the page reloads and works again.
     await page.getByTestId('session-list').waitFor({ timeout: 15_000 });
     await page.getByTestId('session-item').filter({ hasText: 'renamed by the test' }).click();
-    await until(async () => (await shownTerminal()) === 'main', 'main to be shown after reconnecting');
+    await waitFor(async () => (await shownTerminal()) === 'main', 'main to be shown after reconnecting');
     await run('echo back-$((50+50))');
     await waitShown(/^back-100\s*$/m);
     expect(pageErrors).toEqual([]);
