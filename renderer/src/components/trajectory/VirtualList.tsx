@@ -130,8 +130,12 @@ export function VirtualList<T>({ items, itemKey, estimate, renderItem, stickToEn
   }, [revealTick]);
 
   // ---- window ----
-  const from = Math.max(0, upperBound(offsets, viewport.top - overscan) - 1);
-  const to = Math.min(items.length, upperBound(offsets, viewport.top + viewport.height + overscan));
+  // A list kept at its end renders the end's rows on the first pass: from the top, the
+  // rows there were made, laid out (the effect above reads scrollHeight) and thrown away
+  // in the same frame, which delayed the first paint of a session opened on its newest step.
+  const top = stickToEnd ? Math.max(0, total - viewport.height) : viewport.top;
+  const from = Math.max(0, upperBound(offsets, top - overscan) - 1);
+  const to = Math.min(items.length, upperBound(offsets, top + viewport.height + overscan));
   const rows: ReactNode[] = [];
   for (let i = from; i < to; i++) {
     const it = items[i]!;
