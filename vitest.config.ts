@@ -1,8 +1,11 @@
-import { defineConfig } from 'vitest/config';
+import { configDefaults, defineConfig } from 'vitest/config';
+
+// These measure the live heap after a full GC against the heap at their start: in a
+// shared worker, modules and leftovers of the files before them would count as growth.
+const heapMeasured = ['tests/unit/dataset-export-memory.test.ts', 'tests/unit/dataset-merge-memory.test.ts'];
 
 export default defineConfig({
   test: {
-    include: ['tests/**/*.test.ts'],
     globalSetup: ['tests/global-home.ts'],
     setupFiles: ['tests/setup-home.ts'],
     testTimeout: 60_000,
@@ -10,5 +13,20 @@ export default defineConfig({
     // PTY and browser tests are I/O bound; two forks match the two cores here.
     pool: 'forks',
     maxWorkers: 2,
+    projects: [
+      {
+        extends: true,
+        // A unit file in a fresh worker spent ~0.3-0.5 s of CPU importing (the core, zod's
+        // schemas) before its first test; sharing the worker, each module loads once.
+        // Every unit file restores what it changes (environment, timers) and closes
+        // what it opens, so none depends on a fresh module graph.
+        test: { name: 'unit', include: ['tests/unit/**/*.test.ts'], exclude: [...configDefaults.exclude, ...heapMeasured], isolate: false },
+      },
+      {
+        extends: true,
+        // The browser tests (harness.ts keeps per-file state) and the heap measurements keep a worker of their own.
+        test: { name: 'isolated', include: ['tests/e2e/**/*.test.ts', ...heapMeasured] },
+      },
+    ],
   },
 });
