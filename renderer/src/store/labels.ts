@@ -122,8 +122,10 @@ export interface ExportJob {
 }
 
 const UNDO_LIMIT = 200;
-/** How long an optimistic label outlives the host's answer (pushes are batched every ~16 ms). */
+/** How long an optimistic label can outlive the host's answer waiting for its event (pushes are batched every ~16 ms). */
 const OVERLAY_GRACE_MS = 400;
+/** How often a lingering overlay looks whether its event has been folded. */
+const OVERLAY_RECHECK_MS = 16;
 
 export interface LabelsSlice {
   sessionMode: Record<string, SessionMode>;
@@ -206,8 +208,6 @@ function sameValue(a: AnnotValue | null, b: AnnotValue | null): boolean {
 export const createLabelsSlice =
   (transport: Transport): Slice<LabelsSlice> =>
   (set, get) => {
-    const overlayDrops = new Map<string, ReturnType<typeof setTimeout>>();
-
     /** Current annotator label of a step, the overlay first. */
     const annotNow = (sessionId: string, step: Step): AnnotValue | null => {
       const o = get().labelOverlay[sessionId];
@@ -220,20 +220,33 @@ export const createLabelsSlice =
       for (const [id, v] of values) cur[id] = v;
       set({ labelOverlay: { ...get().labelOverlay, [sessionId]: cur } });
     };
-    const dropOverlay = (sessionId: string, ids: string[], now = false) => {
-      const run = () => {
+    /**
+     * Drop the overlay of `values` once the record holds them: at once when `now` (a failed
+     * write), else as each one's label.set / clear event is folded (pushes come every ~16 ms,
+     * before or after the answer), and the rest after OVERLAY_GRACE_MS. An id a later write
+     * has overlaid with another value is that write's to drop.
+     */
+    const dropOverlay = (sessionId: string, values: Array<[string, AnnotValue | null]>, now = false) => {
+      const started = Date.now();
+      const settle = () => {
         const cur = get().labelOverlay[sessionId];
         if (!cur) return;
-        const next = { ...cur };
-        for (const id of ids) delete next[id];
-        set({ labelOverlay: { ...get().labelOverlay, [sessionId]: next } });
+        const steps = get().trajectories[sessionId]?.t.steps;
+        const final = now || Date.now() - started >= OVERLAY_GRACE_MS;
+        const done = values.filter(([id, v]) => {
+          if (!(id in cur) || !sameValue(cur[id]!, v)) return false;
+          const step = steps?.get(id);
+          return final || (step !== undefined && sameValue(annotatorLabel(step), v));
+        });
+        if (done.length) {
+          const next = { ...cur };
+          for (const [id] of done) delete next[id];
+          set({ labelOverlay: { ...get().labelOverlay, [sessionId]: next } });
+        }
+        const left = get().labelOverlay[sessionId] ?? {};
+        if (!final && values.some(([id, v]) => id in left && sameValue(left[id]!, v))) setTimeout(settle, OVERLAY_RECHECK_MS);
       };
-      if (now) return run();
-      const key = `${sessionId}:${ids[0] ?? ''}:${ids.length}:${Math.random()}`;
-      overlayDrops.set(key, setTimeout(() => {
-        overlayDrops.delete(key);
-        run();
-      }, OVERLAY_GRACE_MS));
+      settle();
     };
 
     /** Write annotator values (set or clear), grouped into as few requests as possible. */
@@ -255,11 +268,11 @@ export const createLabelsSlice =
       );
       const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
       if (failed) {
-        dropOverlay(sessionId, values.map(([id]) => id), true);
+        dropOverlay(sessionId, values, true);
         get().reportError(title, failed.reason);
         return false;
       }
-      dropOverlay(sessionId, values.map(([id]) => id));
+      dropOverlay(sessionId, values);
       return true;
     };
 
