@@ -113,11 +113,13 @@ describe('read-only commands', () => {
         ['label', sid, '--keep', '1', '--mask', '2', '--dry-run', '--annotator', 'ann', '--home', home],
         ['export', sid, '--dry-run', '--home', home],
       ];
-      for (const args of runs) {
-        const r = await apollo(args);
+      // Side by side: each only reads, so none waits on another.
+      const results = await Promise.all(runs.map((args) => apollo(args)));
+      runs.forEach((args, i) => {
+        const r = results[i]!;
         expect([args.slice(0, 2).join(' '), r.code, r.stderr]).toEqual([args.slice(0, 2).join(' '), 0, '']);
         expect(r.stdout).toMatch(/dry run: /);
-      }
+      });
       expect(await snapshot(home)).toEqual(before);
     } finally {
       await server.stop();
@@ -152,8 +154,10 @@ describe('usage errors', () => {
       [['export'], /^apollo export: at least one SESSION is required/],
       [['bench', '--generate', join(dir, 'g'), '--steps', 'many'], /^apollo bench: --steps must be a positive number \(got "many"\)/],
     ];
-    for (const [args, message] of cases) {
-      const r = await apollo(args);
+    // Side by side: each is refused before it touches anything, so none waits on another.
+    const results = await Promise.all(cases.map(([args]) => apollo(args)));
+    for (const [i, [args, message]] of cases.entries()) {
+      const r = results[i]!;
       expect([args.join(' '), r.code]).toEqual([args.join(' '), 2]);
       expect(r.stderr).toMatch(message);
       expect(r.stderr).toMatch(/\n\nUsage: apollo /);
