@@ -156,9 +156,15 @@ describe('apollo label', () => {
   });
 
   it('rejects bad input', async () => {
-    expect((await apollo(['label', SID])).code).toBe(2);
-    expect((await apollo(['label', SID, '--rules', 'bogus'])).code).toBe(2);
-    const noBranch = await apollo(['label', SID, '--rules', 'failed-retry', '--branch', 'nope']);
+    // Usage errors are refused before the workspace is opened, so they run side by side
+    // with one that opens it; the two that open it run one after the other (its lock).
+    const [noRules, badRule, noBranch] = await Promise.all([
+      apollo(['label', SID]),
+      apollo(['label', SID, '--rules', 'bogus']),
+      apollo(['label', SID, '--rules', 'failed-retry', '--branch', 'nope']),
+    ]);
+    expect(noRules.code).toBe(2);
+    expect(badRule.code).toBe(2);
     expect(noBranch.code).toBe(1);
     expect(noBranch.stderr).toMatch(/no branch nope/);
     const noSession = await apollo(['label', 'nope', '--rules', 'failed-retry']);
@@ -247,15 +253,22 @@ describe('apollo export', () => {
     const noSession = await apollo(['export', 'nope', '--out', join(root, 'out', 'x')]);
     expect(noSession.code).toBe(1);
     expect(noSession.stderr).toMatch(/No session nope/);
-    expect((await apollo(['export', SID, '--out', join(root, 'out', 'x'), '--format', 'csv'])).code).toBe(2);
-    expect((await apollo(['export', SID])).code).toBe(2);
-    const noBranch = await apollo(['export', SID, '--out', join(root, 'out', 'x'), '--branch', 'nope']);
-    expect(noBranch.code).toBe(1);
-    for (const bad of [['--max-tokens', 'lots'], ['--max-tokens', '63'], ['--history-tokens', '-5'], ['--warn-tokens', '1.5'], ['--unreviewed', 'maybe']]) {
-      const u = await apollo(['export', SID, '--out', join(root, 'out', 'x'), ...bad]);
-      expect(u.code, bad.join(' ')).toBe(2);
-      expect(u.stderr).toContain(bad[0]!);
-    }
+    // Usage errors are refused before the workspace is opened: they run side by side,
+    // and beside the one refusal that does open it.
+    const bads = [['--max-tokens', 'lots'], ['--max-tokens', '63'], ['--history-tokens', '-5'], ['--warn-tokens', '1.5'], ['--unreviewed', 'maybe']];
+    const [csv, noOut, noBranch, ...usage] = await Promise.all([
+      apollo(['export', SID, '--out', join(root, 'out', 'x'), '--format', 'csv']),
+      apollo(['export', SID]),
+      apollo(['export', SID, '--out', join(root, 'out', 'x'), '--branch', 'nope']),
+      ...bads.map((bad) => apollo(['export', SID, '--out', join(root, 'out', 'x'), ...bad])),
+    ]);
+    expect(csv!.code).toBe(2);
+    expect(noOut!.code).toBe(2);
+    expect(noBranch!.code).toBe(1);
+    bads.forEach((bad, i) => {
+      expect(usage[i]!.code, bad.join(' ')).toBe(2);
+      expect(usage[i]!.stderr).toContain(bad[0]!);
+    });
     expect(existsSync(join(root, 'out', 'x'))).toBe(false);
   });
 
@@ -374,8 +387,9 @@ describe('apollo judge', () => {
   });
 
   it('needs an endpoint', async () => {
-    expect((await apollo(['judge', SID])).code).toBe(2);
-    const r = await apollo(['judge', SID, '--profile', 'nope']);
+    // The usage error is refused before the workspace is opened: side by side.
+    const [none, r] = await Promise.all([apollo(['judge', SID]), apollo(['judge', SID, '--profile', 'nope'])]);
+    expect(none.code).toBe(2);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/No endpoint profile named "nope"/);
   });
