@@ -18,22 +18,22 @@ const hasRealUser = (req: FakeRequest) =>
   ((req.body?.messages ?? []) as Array<{ role: string; content: unknown }>).some((m) => m.role === 'user' && typeof m.content === 'string' && m.content.startsWith('<real_user>'));
 
 const PLAN: Array<() => FakeReply> = [
-  // 1: streamed slowly so that the trajectory shows the thought as it arrives.
+  // 1: streamed slowly enough (~0.7 s) that the trajectory shows the thought as it arrives.
   () =>
     tool('run_command', { session_id: 'main', command: 'sleep 1; echo apollo-step-$((40+2))' }, {
       reasoning: 'The shell is fresh. I should check that commands run before doing anything else. ',
       content: 'Running a first command to check the shell.',
-      chunkDelayMs: 45,
-      chunkSize: 3,
+      chunkDelayMs: 25,
+      chunkSize: 5,
     }),
-  // 2: a slow command, long enough to type guidance while it runs.
-  () => tool('run_command', { session_id: 'main', command: 'sleep 3; echo apollo-second-done' }, { content: 'Now a slower one.' }),
+  // 2: a slow command, long enough to type guidance while it runs (queued within 2.5 s below).
+  () => tool('run_command', { session_id: 'main', command: 'sleep 2; echo apollo-second-done' }, { content: 'Now a slower one.' }),
   // 3: the request that carries the guidance.
   () => tool('run_command', { session_id: 'main', command: 'echo guided-ok' }, { content: 'Following the advice.' }),
   // 4: a slow answer, paused while in flight (it is redone on resume).
   () => ({ ...tool('run_command', { session_id: 'main', command: 'echo never-run' }), delayMs: 4_000 }),
-  // 5: rate limited once: the banner shows the retry.
-  () => status(429, { retryAfterMs: 2_500, message: 'Rate limit reached for requests' }),
+  // 5: rate limited once: the banner shows the retry (polled every 50 ms, so 1 s is plenty).
+  () => status(429, { retryAfterMs: 1_000, message: 'Rate limit reached for requests' }),
   // 6: refused: the rollout pauses with the error.
   () => status(401, { message: 'Incorrect API key provided' }),
   // 7: after resume, done.
