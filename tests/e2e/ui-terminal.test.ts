@@ -1,7 +1,7 @@
 // The live terminal as a person uses it, in real Chromium against `apollo serve`:
 // clipboard (Ctrl+Shift+V paste, Ctrl+Shift+C and selection copy, right-click paste),
 // several terminal tabs each with its own output, renaming and deleting sessions,
-// and a 20 MB flood of output that leaves the page responsive.
+// and an 8 MB flood of output that leaves the page responsive.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -334,7 +334,7 @@ describe('the live terminal in the browser', () => {
     await expect(page.getByTestId('toast').count()).resolves.toBe(0);
   });
 
-  it('stays responsive through a 20 MB flood of output and shows its end', async () => {
+  it('stays responsive through an 8 MB flood of output and shows its end', async () => {
     const item = page.getByTestId('session-item').filter({ hasText: 'renamed by the test' });
     await item.click();
     await waitFor(async () => (await shownTerminal()) !== null, 'a terminal to be shown');
@@ -343,7 +343,9 @@ describe('the live terminal in the browser', () => {
     const main = account({ sessionId: (await item.getAttribute('data-session-id'))!, terminalId: 'main' });
     const attachesBefore = main.attaches;
     const started = Date.now();
-    await run('yes | head -c 20000000; echo flood-$((40+2))-end');
+    // 8 MB lasts several seconds at the UI's pace (README: ~1.5-4 MB/s), so the screen falls
+    // behind and is skipped several times (once a second, 256 KB each); throughput is the bench's.
+    await run('yes | head -c 8000000; echo flood-$((40+2))-end');
 
     // While it pours in, the page answers and the app's controls work.
     let worst = 0;
@@ -371,7 +373,7 @@ describe('the live terminal in the browser', () => {
     await waitShown(/^after-flood-25\s*$/m, 10_000);
     const echoMs = Date.now() - t0;
     await screenshot(page, 'ui-terminal-flood.png');
-    console.log(`flood: 20 MB shown in ${seconds.toFixed(1)} s, worst page latency ${worst} ms, echo after it ${echoMs} ms`);
+    console.log(`flood: 8 MB shown in ${seconds.toFixed(1)} s, worst page latency ${worst} ms, echo after it ${echoMs} ms`);
 
     // The screen was sent what it could take (a flood faster than it parses is skipped
     // rather than holding the shell back, and its end read back); every byte it got
