@@ -43,17 +43,19 @@ describe('apollo env (profiles, no engine needed)', () => {
     ]);
     const text = await apollo(['env', 'list', '--home', home]);
     expect(text.out).toContain('k8s\tkubectl\tkubectl pod ml/train-0 (context prod)\tworkdir /workspace');
-    for (const bad of [
+    const bads = [
       ['env', 'add', 'x', '--docker', 'c', '--identity', 'f'],
       ['env', 'add', 'x', '--ssh', 'a@b', '--docker', 'c'],
       ['env', 'add', 'x', '--ssh', 'a@b:99999'],
       ['env', 'add', 'x'],
       ['env', 'frobnicate', 'x'],
-    ]) {
-      const r = await apollo([...bad, '--home', home]);
-      expect(r.code, bad.join(' ')).toBe(2);
-      expect(r.out).toMatch(/Usage: apollo env/);
-    }
+    ];
+    // Side by side: a usage error is refused before the workspace is touched.
+    const refused = await Promise.all(bads.map((bad) => apollo([...bad, '--home', home])));
+    bads.forEach((bad, i) => {
+      expect(refused[i]!.code, bad.join(' ')).toBe(2);
+      expect(refused[i]!.out).toMatch(/Usage: apollo env/);
+    });
     // A profile that fails its own checks is refused (exit 1), with the reason.
     const r = await apollo(['env', 'add', 'x', '--kubectl', 'pod', '--workdir', 'relative', '--home', home]);
     expect(r.code).toBe(1);
