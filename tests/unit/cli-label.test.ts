@@ -113,25 +113,35 @@ describe('apollo label --keep/--mask', () => {
 
   it('refuses a missing annotator, unknown tags and bad steps with a clear error, writing nothing', async () => {
     const before = (await events()).length;
-    const cases: Array<{ args: string[]; env?: Record<string, string>; code: number; err: RegExp }> = [
+    // `opens`: refused only once the workspace is open (these take its lock, so they run one
+    // after another); the rest are refused before it is opened and run side by side with them.
+    const cases: Array<{ args: string[]; env?: Record<string, string>; code: number; err: RegExp; opens?: true }> = [
       { args: ['--keep', '1'], code: 2, err: /--keep\/--mask need --annotator NAME \(or \$APOLLO_ANNOTATOR\)/ },
       { args: ['--keep', '1', '--annotator', ' '], code: 2, err: /--annotator needs a name/ },
       { args: ['--keep', '1'], env: { APOLLO_ANNOTATOR: '' }, code: 2, err: /need --annotator/ },
       { args: ['--mask', '1', '--tag', 'error,bogus', '--annotator', 'alice'], code: 2, err: /unknown tag bogus; known: error, redundant, off-track, unsafe, superseded, other/ },
       { args: ['--mask', '0', '--annotator', 'alice'], code: 2, err: /step numbers start at 1/ },
       { args: ['--mask', '5-3', '--annotator', 'alice'], code: 2, err: /--mask 5-3: a range goes from the lower step number to the higher/ },
-      { args: ['--keep', '1', '--mask', '2,99', '--annotator', 'alice'], code: 1, err: /has no step 99 on its main branch "main" \(it has 6 steps\)/ },
-      { args: ['--mask', '4-9', '--annotator', 'alice'], code: 1, err: /has no step 9 on its main branch/ },
-      { args: ['--branch', 'alt', '--mask', '5', '--annotator', 'alice'], code: 1, err: /has no step 5 on branch "alt" \(it has 4 steps\)/ },
-      { args: ['--branch', 'nope', '--mask', '1', '--annotator', 'alice'], code: 1, err: /has no branch nope/ },
-      { args: ['--mask', 'alt-', '--annotator', 'alice'], code: 1, err: /Step prefix "alt-" is ambiguous/ },
-      { args: ['--mask', 'zzzz', '--annotator', 'alice'], code: 1, err: /No step "zzzz"/ },
-      { args: ['--keep', '1,2', '--mask', 'm-0002', '--annotator', 'alice'], code: 2, err: /step 2 \(m-0002\) given to both --keep and --mask/ },
+      { args: ['--keep', '1', '--mask', '2,99', '--annotator', 'alice'], code: 1, err: /has no step 99 on its main branch "main" \(it has 6 steps\)/, opens: true },
+      { args: ['--mask', '4-9', '--annotator', 'alice'], code: 1, err: /has no step 9 on its main branch/, opens: true },
+      { args: ['--branch', 'alt', '--mask', '5', '--annotator', 'alice'], code: 1, err: /has no step 5 on branch "alt" \(it has 4 steps\)/, opens: true },
+      { args: ['--branch', 'nope', '--mask', '1', '--annotator', 'alice'], code: 1, err: /has no branch nope/, opens: true },
+      { args: ['--mask', 'alt-', '--annotator', 'alice'], code: 1, err: /Step prefix "alt-" is ambiguous/, opens: true },
+      { args: ['--mask', 'zzzz', '--annotator', 'alice'], code: 1, err: /No step "zzzz"/, opens: true },
+      { args: ['--keep', '1,2', '--mask', 'm-0002', '--annotator', 'alice'], code: 2, err: /step 2 \(m-0002\) given to both --keep and --mask/, opens: true },
       { args: ['--mask', '1', '--rules', 'all', '--annotator', 'alice'], code: 2, err: /give --rules or --keep\/--mask, not both/ },
-      { args: ['--mask', '1', '--note', 'x'.repeat(10_001), '--annotator', 'alice'], code: 2, err: /note/ },
+      { args: ['--mask', '1', '--note', 'x'.repeat(10_001), '--annotator', 'alice'], code: 2, err: /note/, opens: true },
     ];
+    const results = new Map<(typeof cases)[number], Awaited<ReturnType<typeof apollo>>>();
+    const one = async (c: (typeof cases)[number]) => void results.set(c, await apollo(['label', SID, ...c.args], c.env));
+    await Promise.all([
+      ...cases.filter((c) => !c.opens).map(one),
+      (async () => {
+        for (const c of cases.filter((x) => x.opens)) await one(c);
+      })(),
+    ]);
     for (const c of cases) {
-      const r = await apollo(['label', SID, ...c.args], c.env);
+      const r = results.get(c)!;
       expect(r.code, c.args.join(' ')).toBe(c.code);
       expect(r.stderr, c.args.join(' ')).toMatch(c.err);
     }
