@@ -18,13 +18,13 @@ const hasRealUser = (req: FakeRequest) =>
   ((req.body?.messages ?? []) as Array<{ role: string; content: unknown }>).some((m) => m.role === 'user' && typeof m.content === 'string' && m.content.startsWith('<real_user>'));
 
 const PLAN: Array<() => FakeReply> = [
-  // 1: streamed slowly enough (~0.7 s) that the trajectory shows the thought as it arrives.
+  // 1: streamed slowly so that the trajectory shows the thought as it arrives.
   () =>
     tool('run_command', { session_id: 'main', command: 'sleep 1; echo apollo-step-$((40+2))' }, {
       reasoning: 'The shell is fresh. I should check that commands run before doing anything else. ',
       content: 'Running a first command to check the shell.',
-      chunkDelayMs: 25,
-      chunkSize: 5,
+      chunkDelayMs: 45,
+      chunkSize: 3,
     }),
   // 2: a slow command, long enough to type guidance while it runs (queued within 2.5 s below).
   () => tool('run_command', { session_id: 'main', command: 'sleep 2; echo apollo-second-done' }, { content: 'Now a slower one.' }),
