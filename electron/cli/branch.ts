@@ -278,7 +278,9 @@ export async function awaitRollout(rollout: Rollout | undefined, session: Sessio
 }
 
 /** Space that counts as freed: this much more than when the rollout paused. */
-const FREED_BYTES = 256 * 1024;
+export const FREED_BYTES = 256 * 1024;
+/** How often the free space is read while waiting: a statfs is cheap, and the rollout resumes at most this long after space is freed (it was 500 ms). */
+const SPACE_POLL_MS = 100;
 
 /**
  * Poll the file system holding `dir` until space was freed since it had `at` bytes
@@ -294,7 +296,7 @@ export async function waitForSpace(dir: string, at: number, ms: number, signal: 
         signal.removeEventListener('abort', done);
         r();
       };
-      const t = setTimeout(done, 500);
+      const t = setTimeout(done, SPACE_POLL_MS);
       signal.addEventListener('abort', done);
     });
     if ((await free()) >= at + FREED_BYTES) return true;
