@@ -5,7 +5,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { appendFile, mkdir, mkdtemp, readFile, readdir, rm, stat } from 'node:fs/promises';
+import { appendFile, cp, mkdir, mkdtemp, readFile, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { createHash } from 'node:crypto';
@@ -15,6 +15,7 @@ import { startFakeLlm, tool, type FakeLlm } from '../fixtures/fake-llm-server';
 import { DISK_KINDS, releaseTinyDisk, withTinyDisk } from '../fixtures/tiny-disk';
 
 const CLI = resolve(__dirname, '../../out/main/cli.js');
+const SAMPLE = resolve(__dirname, '../../resources/samples/sample-sales-report');
 let dir: string;
 let llm: FakeLlm | null = null;
 
@@ -191,8 +192,8 @@ describe('apollo rollout --replay on a first run', () => {
 describe('repaired logs', () => {
   it('the CLI says what it repaired when it opens a log', async () => {
     const home = join(dir, 'ws');
-    const setup = await apollo(['rollout', '--replay', 'sample-sales-report', '--home', home]);
-    expect(setup.code).toBe(0);
+    // A copy of the recorded sample (the replay that makes one is the test above).
+    await cp(SAMPLE, join(home, 'sessions', 'sample-sales-report'), { recursive: true });
     const log = join(home, 'sessions', 'sample-sales-report', 'events.jsonl');
     await appendFile(log, 'this line is not an event\n{"seq":100000,"ts":1,"type":"warn');
     const damaged = await readFile(log);
