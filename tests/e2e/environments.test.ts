@@ -90,9 +90,10 @@ describe.skipIf(!!why)('environments in the UI', () => {
     await page.getByTestId('new-session').click();
     await page.getByTestId('session-name-input').fill('on the gpu box');
     const picker = page.getByTestId('session-environment');
-    expect(await picker.locator('option').allInnerTexts()).toEqual(['This machine', `gpu — ssh ${sshd.spec().user}@127.0.0.1:${sshd.port}`]);
+    // The dialog lists the environments once environments.list answers.
+    await expect.poll(() => picker.locator('option').allInnerTexts()).toEqual(['This machine', `gpu — ssh ${sshd.spec().user}@127.0.0.1:${sshd.port}`]);
     await picker.selectOption('gpu');
-    expect(await page.getByTestId('session-cwd-input').getAttribute('placeholder')).toBe(`defaults to ${join(sshd.home, 'proj')}`);
+    await expect.poll(() => page.getByTestId('session-cwd-input').getAttribute('placeholder')).toBe(`defaults to ${join(sshd.home, 'proj')}`);
     await expect(page.getByTestId('new-session-dialog').innerText()).resolves.toContain('Terminals, files and checkpoints are in ssh');
     await screenshot(page, 'env-new-session-1280x720.png');
     await page.setViewportSize({ width: 1400, height: 900 });

@@ -146,7 +146,7 @@ describe('rollout from the UI', () => {
 
     // ---- 429 → retrying banner; 401 → paused with the error ----
     await waitForState(page, ['retrying']);
-    await expect(page.getByTestId('rollout-retry').innerText()).resolves.toMatch(/retry 1 (in [\d.]+ s|now): 429/);
+    await expect(page.getByTestId('rollout-retry').innerText()).resolves.toMatch(/retry 1 (in [\d.]+ m?s|now): 429/);
     await screenshot(page, 'traj-retrying.png');
     await waitForState(page, ['paused'], 15_000);
     await expect(page.getByTestId('rollout-error').innerText()).resolves.toMatch(/401|Incorrect API key/);
