@@ -1,5 +1,6 @@
 // Shared set-up for end-to-end tests: the real built CLI serving the real renderer,
 // driven by Debian's Chromium through playwright-core.
+import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -13,6 +14,15 @@ export const ROOT = resolve(__dirname, '../..');
 export const CLI = resolve(ROOT, 'out/main/cli.js');
 
 export { CHROMIUM, CHROMIUM_ARGS, type Server };
+
+/** Runs the built CLI (`apollo ARGS`) to its exit; stdout and stderr together. */
+export function runCli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; out: string }> {
+  const p = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+  let out = '';
+  p.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  p.stderr.on('data', (d: Buffer) => (out += d.toString()));
+  return new Promise((r) => p.on('exit', (code) => r({ code, out })));
+}
 
 export function requireBuild(): void {
   if (!existsSync(CLI)) throw new Error('out/main/cli.js is missing: run `npm run build` first (npm test does).');

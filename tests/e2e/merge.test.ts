@@ -4,13 +4,12 @@
 // the dry run's report (agreement table, chart), steps through the conflicts with the
 // step's action and observation on screen, settles them from the keyboard under the
 // manual policy, writes the merged bundle, and the manifest records the settlements.
-import { spawn } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CLI, launchBrowser, requireBuild, screenshot, startServer, type Server } from './harness';
+import { runCli, launchBrowser, requireBuild, screenshot, startServer, type Server } from './harness';
 import { ok, run, SessionBuilder } from '../fixtures/sessions';
 
 const SESSION = 'lab-merge';
@@ -22,13 +21,7 @@ let browser: Browser;
 let page: Page;
 const bundles = { alice: '', bob: '' };
 
-function apollo(args: string[]): Promise<{ code: number | null; out: string }> {
-  const p = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, APOLLO_ANNOTATOR: '' } });
-  let out = '';
-  p.stdout.on('data', (d: Buffer) => (out += d.toString()));
-  p.stderr.on('data', (d: Buffer) => (out += d.toString()));
-  return new Promise((r) => p.on('exit', (code) => r({ code, out })));
-}
+const apollo = (args: string[]) => runCli(args, { APOLLO_ANNOTATOR: '' });
 
 async function cli(args: string[]): Promise<void> {
   const r = await apollo(args);

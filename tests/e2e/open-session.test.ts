@@ -3,13 +3,12 @@
 // the trajectory, and a tab never shown has no terminal at all until it is. The session is a generated one (the
 // bench's generator, three recorded terminals); how fast it opens is the bench's row
 // (`bench.js --open`), not this test's.
-import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CLI, launchBrowser, openPage, requireBuild, startServer, waitFor, type Server } from './harness';
+import { runCli, launchBrowser, openPage, requireBuild, startServer, waitFor, type Server } from './harness';
 
 const SESSION = 'bench-20-steps-1h';
 
@@ -17,19 +16,12 @@ let root: string;
 let server: Server;
 let browser: Browser;
 
-function apollo(args: string[]): Promise<{ code: number | null; out: string }> {
-  const p = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  p.stdout.on('data', (d: Buffer) => (out += d.toString()));
-  p.stderr.on('data', (d: Buffer) => (out += d.toString()));
-  return new Promise((r) => p.on('exit', (code) => r({ code, out })));
-}
 
 beforeAll(async () => {
   requireBuild();
   root = await mkdtemp(join(tmpdir(), 'apollo-e2e-open-'));
   const home = join(root, 'home');
-  const r = await apollo(['bench', '--generate', home, '--steps', '20', '--hours', '1', '--terminal-mb', '1']);
+  const r = await runCli(['bench', '--generate', home, '--steps', '20', '--hours', '1', '--terminal-mb', '1']);
   if (r.code !== 0) throw new Error(`apollo bench --generate exited ${r.code}:\n${r.out}`);
   server = await startServer(home);
   browser = await launchBrowser();

@@ -3,13 +3,12 @@
 // gap of 20 minutes), opened in the app; the replay plays, pauses, runs at 64× through
 // the capped gap to the end, scrubs back by time, and jumps to a step (selecting it in
 // the trajectory, and back), its own xterm showing the recorded screen each time.
-import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CLI, createSession, requireBuild, screenshot, startServerAndBrowser, waitFor, type Server } from './harness';
+import { runCli, createSession, requireBuild, screenshot, startServerAndBrowser, waitFor, type Server } from './harness';
 
 
 let root: string;
@@ -32,13 +31,6 @@ function castLines(): string {
   return [JSON.stringify(head), ...ev.map((e) => JSON.stringify(e))].join('\n') + '\n';
 }
 
-function apollo(args: string[]): Promise<{ code: number | null; out: string }> {
-  const p = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  p.stdout.on('data', (d: Buffer) => (out += d.toString()));
-  p.stderr.on('data', (d: Buffer) => (out += d.toString()));
-  return new Promise((r) => p.on('exit', (code) => r({ code, out })));
-}
 
 beforeAll(async () => {
   requireBuild();
@@ -47,7 +39,7 @@ beforeAll(async () => {
   const cast = join(root, 'run.cast');
   const prepare = async () => {
     await writeFile(cast, castLines());
-    const r = await apollo(['import', cast, '--home', home]);
+    const r = await runCli(['import', cast, '--home', home]);
     if (r.code !== 0) throw new Error(`apollo import exited ${r.code}:\n${r.out}`);
     sessionId = r.out.trim().split('\n').at(-1)!.trim();
   };
