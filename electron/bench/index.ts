@@ -132,31 +132,11 @@ async function main(): Promise<void> {
   }
 }
 
-/** `--merge`: only the merge row, in a scratch folder of its own. */
-async function mergeOnly(): Promise<void> {
-  const dir = await mkdtemp(join(tmpdir(), 'apollo-bench-merge-'));
+/** One group of rows alone (`--merge`, `--open`, `--export`), in a scratch folder of its own. */
+async function only(prefix: string, rows: (dir: string) => Promise<void>): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), prefix));
   try {
-    await benchMerge(dir);
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
-}
-
-/** `--open`: only the open and memory rows of the generated session (BENCH_OPEN_RUNS runs in Chromium, default 3). */
-async function openOnly(): Promise<void> {
-  const dir = await mkdtemp(join(tmpdir(), 'apollo-bench-'));
-  try {
-    await benchOpenOnly(dir);
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
-}
-
-/** `--export`: only the export rows of the generated session. */
-async function exportOnly(): Promise<void> {
-  const dir = await mkdtemp(join(tmpdir(), 'apollo-bench-'));
-  try {
-    await benchExportOnly(dir);
+    await rows(dir);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
@@ -165,9 +145,10 @@ async function exportOnly(): Promise<void> {
 // The session rows measure memory and export in fresh processes of this same script.
 const run = process.argv[2] === '--child' ? benchChild(process.argv.slice(3))
   : process.argv[2] === '--terminal-ui' ? benchTerminalUi(dirname(resourcesDir()))
-  : process.argv[2] === '--merge' ? mergeOnly()
-  : process.argv[2] === '--open' ? openOnly()
-  : process.argv[2] === '--export' ? exportOnly()
+  : process.argv[2] === '--merge' ? only('apollo-bench-merge-', benchMerge)
+  // The open and memory rows of the generated session (BENCH_OPEN_RUNS runs in Chromium, default 3).
+  : process.argv[2] === '--open' ? only('apollo-bench-', benchOpenOnly)
+  : process.argv[2] === '--export' ? only('apollo-bench-', benchExportOnly)
   : main();
 run.catch((err) => {
   console.error(err);
