@@ -2,11 +2,10 @@
 // the app run it) give the bundle the exporter's own thread gives, byte for byte, and
 // the worker's failures arrive as the same ApolloErrors, or as a clear one when it
 // runs out of memory, with the host unharmed. Needs the build (`npx electron-vite build`).
-import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, relative, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exportBundle, type ExportBundleOptions } from '../../electron/core/dataset/bundle';
 import { terminalEventsOf, type CastJob } from '../../electron/core/dataset/cast-job';
@@ -15,6 +14,7 @@ import { toApolloError } from '../../electron/core/dataset/files';
 import { ApolloError } from '../../shared/errors';
 import type { SessionEvent } from '../../shared/events';
 import { realisticSession, writeRecording } from '../fixtures/sessions';
+import { treeHashes } from '../fixtures/tree-hashes';
 
 const WORKER: CastWorkerOptions = { path: resolve(__dirname, '../../out/main/cast-worker.js') };
 const SECRET = ['ghp_', 'Zx9Yw8Vu7Ts6Rq5Po4Nm3Lk2Ji1Hg0FeDcBa'].join('');
@@ -43,19 +43,6 @@ afterAll(async () => {
   await rm(root, { recursive: true, force: true });
 });
 
-async function hashes(dir: string): Promise<Record<string, string>> {
-  const out: Record<string, string> = {};
-  const walk = async (d: string): Promise<void> => {
-    for (const e of await readdir(d, { withFileTypes: true })) {
-      const p = join(d, e.name);
-      if (e.isDirectory()) await walk(p);
-      else out[relative(dir, p)] = createHash('sha256').update(await readFile(p)).digest('hex');
-    }
-  };
-  await walk(dir);
-  return out;
-}
-
 function job(over: Partial<CastJob> = {}): CastJob {
   return {
     recordingPath: join(sessionDir, 'terminals', 'main.out'),
@@ -83,7 +70,7 @@ describe('recordings converted in the worker', () => {
         home: root, sessions: [{ sessionId: 'S1', events, sessionDir }], outDir: join(root, name), formats: ['openai', 'trajectory', 'asciicast'],
         secrets: [], appVersion: 'test', castWorker, onProgress: (_d, _t, stage) => stages.push(stage),
       });
-      return { r, files: await hashes(join(root, name)), stages };
+      return { r, files: await treeHashes(join(root, name)), stages };
     };
     const here = await run(false, 'in-thread');
     const worker = await run(WORKER, 'in-worker');

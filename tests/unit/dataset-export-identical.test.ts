@@ -9,16 +9,16 @@
 // secrets in command output, a training job's progress output, side branches), each
 // under the options that change the example stream (splits, history caps, summaries,
 // reasoning, the unreviewed policy).
-import { createHash } from 'node:crypto';
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, relative } from 'node:path';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateSession } from '../../electron/bench/generate';
 import { exportBundle, type ExportBundleOptions } from '../../electron/core/dataset/bundle';
 import { readEventLog } from '../../electron/core/store/event-log';
 import type { SessionEvent } from '../../shared/events';
 import { realisticSession, writeRecording } from '../fixtures/sessions';
+import { treeHashes } from '../fixtures/tree-hashes';
 
 const UPDATE = process.env.UPDATE_EXPORT_HASHES === '1';
 const EXPECTED_FILE = join(__dirname, '..', 'fixtures', 'export-hashes.json');
@@ -56,19 +56,6 @@ afterAll(async () => {
   await rm(root, { recursive: true, force: true });
 });
 
-async function hashes(dir: string): Promise<Record<string, string>> {
-  const out: Record<string, string> = {};
-  const walk = async (d: string): Promise<void> => {
-    for (const e of await readdir(d, { withFileTypes: true })) {
-      const p = join(d, e.name);
-      if (e.isDirectory()) await walk(p);
-      else out[relative(dir, p)] = createHash('sha256').update(await readFile(p)).digest('hex');
-    }
-  };
-  await walk(dir);
-  return Object.fromEntries(Object.entries(out).sort(([a], [b]) => (a < b ? -1 : 1)));
-}
-
 const ALL: ExportBundleOptions['formats'] = ['openai', 'sharegpt', 'mistral', 'trajectory', 'asciicast'];
 const CASES: Array<{ name: string; input: string; over: Partial<ExportBundleOptions> }> = [
   { name: 'fixture-all', input: 'fixture', over: {} },
@@ -89,7 +76,7 @@ describe('export output is the same bytes as before the speed work', () => {
         home: join(root, 'home'), sessions: [{ sessionId: i.sessionId, events: i.events, sessionDir: i.sessionDir }], outDir, formats: ALL, secrets: i.secrets,
         appVersion: '0.1.0-test', ...c.over,
       });
-      got[c.name] = await hashes(outDir);
+      got[c.name] = await treeHashes(outDir);
       if (UPDATE) return;
       const expected = JSON.parse(await readFile(EXPECTED_FILE, 'utf8')) as Record<string, Record<string, string>>;
       expect(got[c.name]).toEqual(expected[c.name]);
