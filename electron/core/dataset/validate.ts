@@ -44,27 +44,16 @@ function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-/** Parse line `n` as a JSON object: its record (null when it is not one), its errors so far and a reporter adding to them. */
-function parseLine(line: string, n: number): { rec: Record<string, unknown> | null; errors: ValidationError[]; err(message: string): void } {
-  const errors: ValidationError[] = [];
-  const err = (message: string): void => {
-    errors.push({ line: n, message });
-  };
-  let rec: unknown;
+/** Line `n` parsed, or the error saying it is not JSON. */
+function parseJson(line: string, n: number): { value: unknown } | { error: ValidationError } {
   try {
-    rec = JSON.parse(line) as unknown;
+    return { value: JSON.parse(line) as unknown };
   } catch (e) {
-    err(`invalid JSON: ${(e as Error).message}`);
-    return { rec: null, errors, err };
+    return { error: { line: n, message: `invalid JSON: ${(e as Error).message}` } };
   }
-  if (!isObject(rec)) {
-    err('line is not a JSON object');
-    return { rec: null, errors, err };
-  }
-  return { rec, errors, err };
 }
 
-/** What parseLine gives, for a value not parsed from text. */
+/** The record a line's value must be (null when it is not an object), its errors so far and a reporter adding to them. */
 function valueRecord(v: unknown, n: number): { rec: Record<string, unknown> | null; errors: ValidationError[]; err(message: string): void } {
   const errors: ValidationError[] = [];
   const err = (message: string): void => {
@@ -81,8 +70,8 @@ export interface OpenAIValidateOptions {
 }
 
 export function validateOpenAILine(line: string, n: number, opts: OpenAIValidateOptions = {}): ValidationError[] {
-  const p = parseLine(line, n);
-  return p.rec ? openaiChecks(p.rec, p.errors, p.err, opts) : p.errors;
+  const p = parseJson(line, n);
+  return 'error' in p ? [p.error] : validateOpenAIValue(p.value, n, opts);
 }
 
 /** The checks of validateOpenAILine on the value a line was written from (JSON.stringify's text is that value: nothing to parse back). */
@@ -194,8 +183,8 @@ function validateTools(tools: unknown, err: (m: string) => void): void {
 const SHAREGPT_FROM = ['human', 'gpt', 'function_call', 'observation', 'system'];
 
 export function validateShareGPTLine(line: string, n: number): ValidationError[] {
-  const p = parseLine(line, n);
-  return p.rec ? sharegptChecks(p.rec, p.errors, p.err) : p.errors;
+  const p = parseJson(line, n);
+  return 'error' in p ? [p.error] : validateShareGPTValue(p.value, n);
 }
 
 /** The checks of validateShareGPTLine on the value a line was written from (JSON.stringify's text is that value: nothing to parse back). */
@@ -264,8 +253,8 @@ const MISTRAL_ID = /^[a-zA-Z0-9]{9}$/;
 const MISTRAL_NEXT: Record<string, readonly string[]> = { system: ['user', 'assistant', 'system'], user: ['assistant', 'user', 'system'], assistant: ['assistant', 'user', 'tool'], tool: ['assistant', 'tool'] };
 
 export function validateMistralLine(line: string, n: number): ValidationError[] {
-  const p = parseLine(line, n);
-  return p.rec ? mistralChecks(p.rec, p.errors, p.err) : p.errors;
+  const p = parseJson(line, n);
+  return 'error' in p ? [p.error] : validateMistralValue(p.value, n);
 }
 
 /** The checks of validateMistralLine on the value a line was written from (JSON.stringify's text is that value: nothing to parse back). */
