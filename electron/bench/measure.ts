@@ -1,6 +1,6 @@
 // Measuring helpers shared by the bench rows: the baseline of reading the same bytes,
 // the peak memory of a run, and the percentiles every row reports.
-import { createReadStream } from 'node:fs';
+import { createReadStream, readFileSync } from 'node:fs';
 
 /**
  * The sample at rank floor(q·n) of the sorted samples (nearest rank, no interpolation:
@@ -39,4 +39,14 @@ export async function peakRss<T>(fn: () => Promise<T>): Promise<{ value: T; mb: 
   } finally {
     clearInterval(timer);
   }
+}
+
+/**
+ * This process's peak RSS in MB: VmHWM of its own address space. Not getrusage's maxRSS,
+ * which Linux carries across exec: a child spawned by a larger bench process reports the
+ * parent's peak (a 40 MB child of a 300 MB parent says 297 MB).
+ */
+export function processPeakRssMb(): number {
+  const hwm = /^VmHWM:\s+(\d+) kB$/m.exec(readFileSync('/proc/self/status', 'utf8'));
+  return hwm ? Number(hwm[1]) / 1e3 : process.resourceUsage().maxRSS / 1e3;
 }

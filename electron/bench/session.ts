@@ -34,7 +34,7 @@ import { openInPage, type PageOpenResult } from './open-page';
 import { SessionSearch } from '../core/search/session-search';
 import { FULL_SIZE, generateSession, verifyGenerated, type GenerateClaims } from './generate';
 import { benchReplay } from './replay';
-import { median, percentile } from './measure';
+import { median, percentile, processPeakRssMb } from './measure';
 
 const full = process.env.BENCH_FULL === '1';
 const STEPS = full ? FULL_SIZE.steps : Number(process.env.BENCH_SESSION_STEPS ?? FULL_SIZE.steps / 5);
@@ -100,7 +100,7 @@ export async function benchChild(argv: string[]): Promise<void> {
     const foldMs = performance.now() - t2;
     const rendererRssMb = rss() - rss1;
     await core.close();
-    const r: OpenResult = { serverMs, wireMs, foldMs, wireChars: wire.length, logBytes: s.logBytes, serverRssMb, rendererRssMb, peakRssMb: process.resourceUsage().maxRSS / 1e3, steps: leaf ? traj.steps.size : 0, leafId: leaf?.id ?? '' };
+    const r: OpenResult = { serverMs, wireMs, foldMs, wireChars: wire.length, logBytes: s.logBytes, serverRssMb, rendererRssMb, peakRssMb: processPeakRssMb(), steps: leaf ? traj.steps.size : 0, leafId: leaf?.id ?? '' };
     console.log(JSON.stringify(r));
     return;
   }
@@ -113,7 +113,7 @@ export async function benchChild(argv: string[]): Promise<void> {
     const r = await exportBundle({ home: a.home, sessions: [{ sessionId: a.id, events: parsed.events, sessionDir: a.dir }], outDir: a.out, formats: a.formats, secrets: [], appVersion: 'bench', ...(a.inThread ? { castWorker: false as const } : {}) });
     const elapsed = performance.now() - t0;
     const cpu = process.cpuUsage(c0);
-    const peakRssMb = process.resourceUsage().maxRSS / 1e3;
+    const peakRssMb = processPeakRssMb();
     const out: ExportResult = { ms: elapsed, cpuMs: (cpu.user + cpu.system) / 1e3, peakRssMb, addedRssMb: peakRssMb - rss0, examples: r.manifest.counts.trajectories, tokens: r.manifest.counts.tokens.total };
     console.log(JSON.stringify(out));
     return;
