@@ -23,8 +23,8 @@ export interface Server {
 }
 
 /** Start `node <cli> serve` on a free port and wait for the URL it prints. */
-export async function startServe(cli: string, cwd: string, home: string, extra: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<Server> {
-  const proc = spawn(process.execPath, [cli, 'serve', '--port', '0', '--home', home, ...extra], {
+export async function startServe(cli: string, cwd: string, home: string, extra: string[] = [], env: NodeJS.ProcessEnv = {}, nodeFlags: string[] = []): Promise<Server> {
+  const proc = spawn(process.execPath, [...nodeFlags, cli, 'serve', '--port', '0', '--home', home, ...extra], {
     cwd,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -7,6 +7,7 @@
 // counts each shared page once, where summed RSS counts it in every process.
 import { readdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { join } from 'node:path';
 import { CHROMIUM, CHROMIUM_ARGS, startServe } from './browser';
 import { browserCpu, cpuSeconds } from './terminal-ui';
 
@@ -40,6 +41,9 @@ export interface PageOpenResult {
   renderer: ProcMemory & { processes: number };
   rendererHeapMb: number;
 }
+
+/** What DevTools' Performance panel records: the main thread's tasks, V8's compile, parse and GC, layout and paint, and JS samples. */
+const TRACE_CATEGORIES = ['devtools.timeline', 'disabled-by-default-devtools.timeline', 'v8', 'v8.execute', 'blink.user_timing', 'disabled-by-default-v8.cpu_profiler', 'disabled-by-default-devtools.timeline.frame'];
 
 /** Memory of one process from /proc (zeros for one that is gone). */
 export function procMemory(pid: number): ProcMemory {
@@ -84,10 +88,13 @@ function rendererPids(root: number): number[] {
  * branch it opens on) to be visible. Each run starts a fresh `apollo serve`, so the
  * log is read from disk as a reviewer's first open of the day reads it.
  */
-export async function openInPage(cli: string, root: string, home: string, sessionId: string, stepId: string): Promise<PageOpenResult> {
+export async function openInPage(cli: string, root: string, home: string, sessionId: string, stepId: string, run = 0): Promise<PageOpenResult> {
   // Required at run time: bundled, playwright-core cannot find its own package.json.
   const { chromium } = createRequire(import.meta.url)('playwright-core') as typeof import('playwright-core');
-  const server = await startServe(cli, root, home);
+  // BENCH_OPEN_TRACE=DIR: where the time goes, for a person to read (chrome://tracing or DevTools):
+  // the page's trace from the click to the step visible, and the server's CPU profile (written when it exits).
+  const traceDir = process.env.BENCH_OPEN_TRACE;
+  const server = await startServe(cli, root, home, [], {}, traceDir ? ['--cpu-prof', `--cpu-prof-dir=${traceDir}`, `--cpu-prof-name=serve-${run}.cpuprofile`] : []);
   const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
   try {
     const page = await browser.newPage({ viewport: { width: 1500, height: 920 } });
@@ -106,11 +113,13 @@ export async function openInPage(cli: string, root: string, home: string, sessio
       requestAnimationFrame(check);
       return performance.now();
     }, `[data-testid="step"][data-step-id="${stepId}"]`);
+    if (traceDir) await browser.startTracing(page, { path: join(traceDir, `page-${run}.json`), categories: TRACE_CATEGORIES });
     const cpu0 = [cpuSeconds(server.proc.pid), browserCpu(server)] as const;
     const t0 = performance.now();
     await item.click();
     await page.locator(`[data-testid="step"][data-step-id="${stepId}"]`).waitFor({ state: 'visible', timeout: 120_000 });
     const ms = performance.now() - t0;
+    if (traceDir) await browser.stopTracing();
     const cpu = [cpuSeconds(server.proc.pid) - cpu0[0], browserCpu(server) - cpu0[1]] as const;
     const marks = await page.evaluate((names) => names.map((n) => performance.getEntriesByName(n).at(-1)?.startTime ?? NaN), [OPEN_MARKS.reply, OPEN_MARKS.folded]);
     const [reply, folded] = marks as [number, number];

@@ -177,7 +177,7 @@ async function benchOpen({ home, id, dir }: Prepared, scratch: string): Promise<
   const baselines: number[] = [];
   for (let k = 0; k < OPEN_RUNS; k++) {
     const cli = OPEN_CLI ?? join(dirname(process.argv[1]!), 'cli.js');
-    runs.push(await openInPage(cli, dirname(dirname(dirname(cli))), home, id, o.leafId));
+    runs.push(await openInPage(cli, dirname(dirname(dirname(cli))), home, id, o.leafId, k));
     // The baseline again beside each run: on a shared machine both move with the load.
     const r0 = performance.now();
     for (const l of (await readFile(join(dir, 'events.jsonl'), 'utf8')).split('\n')) if (l) JSON.parse(l);
