@@ -27,6 +27,7 @@ import { ApolloCore } from '../core/app';
 import { resourcesDir } from '../core/paths';
 import { exportBundle, EXPORT_FORMATS, type ExportFormat } from '../core/dataset/bundle';
 import { TOKEN_STORE_FILE } from '../core/dataset/token-store';
+import { CAST_CACHE_DIR } from '../core/dataset/cast-cache';
 import { branchLeaf, foldTrajectory } from '../../shared/trajectory';
 import type { SessionEvent } from '../../shared/events';
 import { compactLog } from '../core/session-trajectory';
@@ -235,8 +236,10 @@ async function benchLargeLog(dir: string, scratch: string): Promise<void> {
  */
 async function benchExport({ home, id, dir }: Prepared, scratch: string, catMs: number, catLog: number): Promise<void> {
   let n = 0;
-  const run = async (name: string, formats: ExportFormat[], o: { cold: boolean; inThread?: boolean }): Promise<ExportResult> => {
+  // cold: nothing kept beside the session from an earlier export; freshCasts: the recordings converted again.
+  const run = async (name: string, formats: ExportFormat[], o: { cold: boolean; freshCasts?: boolean; inThread?: boolean }): Promise<ExportResult> => {
     if (o.cold) await rm(join(dir, TOKEN_STORE_FILE), { force: true });
+    if (o.cold || o.freshCasts) await rm(join(dir, CAST_CACHE_DIR), { recursive: true, force: true });
     const r = await child<ExportResult>('export', { home, id, dir, out: join(scratch, `bundle-${++n}`), formats, ...(o.inThread ? { inThread: true } : {}) });
     const goal = formats.length === 1 ? 2 : 10;
     line(`${name}, ms`, ms(r.ms), ms(catMs), `${(r.ms / catMs).toFixed(1)}× cat (goal ≤ ${goal}×)`,
@@ -246,9 +249,10 @@ async function benchExport({ home, id, dir }: Prepared, scratch: string, catMs: 
   await run('export openai, first (tokens counted)', ['openai'], { cold: true });
   await run('export openai, again (token counts kept)', ['openai'], { cold: false });
   await run('export all formats, first', [...EXPORT_FORMATS], { cold: true });
+  await run('export all formats, again (conversions kept)', [...EXPORT_FORMATS], { cold: false });
   // The baseline of the worker: the recordings converted in the exporter's thread, whose
   // heap also holds the log, so V8 let their garbage pile up to ~4× it before collecting.
-  await run('export all formats, recordings in this thread', [...EXPORT_FORMATS], { cold: false, inThread: true });
+  await run('export all formats, recordings in this thread', [...EXPORT_FORMATS], { cold: false, freshCasts: true, inThread: true });
 }
 
 /** `bench.js --export`: only the export rows. */

@@ -68,7 +68,8 @@ describe('recordings converted in the worker', () => {
       const stages: string[] = [];
       const r = await exportBundle({
         home: root, sessions: [{ sessionId: 'S1', events, sessionDir }], outDir: join(root, name), formats: ['openai', 'trajectory', 'asciicast'],
-        secrets: [], appVersion: 'test', castWorker, onProgress: (_d, _t, stage) => stages.push(stage),
+        // Converted each time: the second run must not take the first one's from the cache.
+        secrets: [], appVersion: 'test', castWorker, castCache: false, onProgress: (_d, _t, stage) => stages.push(stage),
       });
       return { r, files: await treeHashes(join(root, name)), stages };
     };

@@ -415,3 +415,8 @@ async function streamAsciicast(o: AsciicastStreamOptions, timing: TimingStream):
   await flush();
   return { lines: enc.lines, bytes: pos };
 }
+
+/** The code that decides a converted recording's bytes, as text (see redactionRulesSource): the key of a kept conversion includes it. */
+export function asciicastConverterSource(): string {
+  return [terminalFacts, AsciicastEncoder, redactInputs, TimingWalker, TimingStream, writeAsciicast, streamAsciicast, normalizeTiming, parseTiming].map((f) => f.toString()).join('\n');
+}

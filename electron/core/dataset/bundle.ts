@@ -33,12 +33,14 @@
 // nothing does. Files contain no "now": exporting the same input twice gives
 // byte-identical files.
 import { readdir } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { ApolloError } from '../../../shared/errors';
 import type { LabelSource, SessionEvent } from '../../../shared/events';
 import { branchPath, foldTrajectory, type Trajectory } from '../../../shared/trajectory';
 import { terminalIdsOf } from './asciicast';
-import { terminalEventsOf, type CastResult } from './cast-job';
+import { castKey, keepCachedCast, takeCachedCast, type CastKey, type CastOutcome } from './cast-cache';
+import { terminalEventsOf, type CastJob } from './cast-job';
 import { builtCastWorker, runCastJob, type CastWorkerOptions } from './cast-runner';
 import { ExampleLedger, sessionExamples, type Example, type SkippedExample } from './examples';
 import { createHash } from 'node:crypto';
@@ -96,6 +98,11 @@ export interface ExportBundleOptions {
    * the built worker beside this bundle, when there is one), or false for this thread.
    */
   castWorker?: CastWorkerOptions | false;
+  /**
+   * Reuse a recording's conversion kept beside its session by an earlier export of the
+   * same bytes, secrets and code, and keep this export's (cast-cache.ts); default true.
+   */
+  castCache?: boolean;
 }
 
 export interface ManifestFile {
@@ -505,42 +512,65 @@ async function exportBundleOnce(opts: ExportBundleOptions): Promise<ExportBundle
       progress(`validate ${file}`, 0);
     };
 
-    // ---- the recordings, converted one after the other in the recording worker, while
-    // this thread writes the training files (both cores) when the token counts are kept
-    // from an earlier export, else before them (see below). What the worker
-    // reports is said in the manifest and the redaction log after the trajectories, as
-    // before, so the bundle does not depend on which finished first.
-    const casts: Array<{ rel: string; result: CastResult; lines: Array<[number, readonly string[]]> }> = [];
+    // ---- the recordings, each taken from the conversion kept beside its session when
+    // nothing it depends on changed (cast-cache.ts), else converted in a recording worker,
+    // while this thread writes the training files when the token counts are kept from an
+    // earlier export, else before them (see below). What the workers report is said in
+    // the manifest and the redaction log after the trajectories, in recording order, as
+    // before, so the bundle does not depend on which finished first or where it came from.
+    const jobs = prepared.flatMap((p) => p.terminals.map((tid) => ({ p, tid, rel: castPath(p.input.sessionId, tid) })));
+    // In job order whatever order they finish in; `key`: a conversion to keep once the bundle is published.
+    const casts: Array<{ rel: string; dir: string; job: CastJob; outcome: CastOutcome; key: CastKey | null }> = [];
+    const convertOne = async ({ p, tid, rel }: (typeof jobs)[number]): Promise<(typeof casts)[number]> => {
+      const job: CastJob = {
+        recordingPath: join(p.dir, 'terminals', `${tid}.out`),
+        timingPath: join(p.dir, 'terminals', `${tid}.timing.jsonl`),
+        outPath: await stage.pathFor(rel),
+        events: terminalEventsOf(p.input.events, tid),
+        terminalId: tid,
+        title: `${p.input.sessionId}/${tid}`,
+        secrets: opts.secrets,
+      };
+      const key = opts.castCache === false ? null : await castKey(job);
+      const kept = key ? await takeCachedCast(p.dir, job, key) : null;
+      if (kept) return { rel, dir: p.dir, job, outcome: kept, key: null };
+      let lastReport = 0;
+      const lines: Array<[number, readonly string[]]> = [];
+      const result = await runCastJob(job, {
+        redactor,
+        onLine: (line, kinds) => void lines.push([line, kinds]),
+        onBytes: (b, size) => {
+          if (b - lastReport >= 32 << 20 && b < size && !signal?.aborted) {
+            lastReport = b;
+            opts.onProgress?.(done, total, `asciicast ${p.input.sessionId}/${tid} ${Math.floor((b / size) * 100)}%`);
+          }
+        },
+        signal: castAbort.signal,
+      }, castWorker);
+      return { rel, dir: p.dir, job, outcome: { result, lines }, key };
+    };
+    // Separate recordings in separate workers, one per core (two at most: each worker is
+    // ~45 MB); in this thread one after the other, which two at a time would not speed up.
+    // The first failure stops the others, and is the export's error once all have stopped.
     const convertAll = async (): Promise<void> => {
-      for (const p of prepared) {
-        for (const tid of p.terminals) {
-          const rel = castPath(p.input.sessionId, tid);
-          let lastReport = 0;
-          const lines: Array<[number, readonly string[]]> = [];
-          const result = await runCastJob({
-            recordingPath: join(p.dir, 'terminals', `${tid}.out`),
-            timingPath: join(p.dir, 'terminals', `${tid}.timing.jsonl`),
-            outPath: await stage.pathFor(rel),
-            events: terminalEventsOf(p.input.events, tid),
-            terminalId: tid,
-            title: `${p.input.sessionId}/${tid}`,
-            secrets: opts.secrets,
-          }, {
-            redactor,
-            onLine: (line, kinds) => void lines.push([line, kinds]),
-            onBytes: (b, size) => {
-              if (b - lastReport >= 32 << 20 && b < size && !signal?.aborted) {
-                lastReport = b;
-                opts.onProgress?.(done, total, `asciicast ${p.input.sessionId}/${tid} ${Math.floor((b / size) * 100)}%`);
-              }
-            },
-            signal: castAbort.signal,
-          }, castWorker);
-          casts.push({ rel, result, lines });
-          progress(`validate ${rel}`, 0);
-          progress(`asciicast ${p.input.sessionId}/${tid}`);
+      const lanes = castWorker ? Math.min(2, availableParallelism(), jobs.length) : 1;
+      let next = 0;
+      let failure: { error: unknown } | null = null;
+      await Promise.all(Array.from({ length: lanes }, async () => {
+        while (next < jobs.length && !failure) {
+          const i = next++;
+          try {
+            casts[i] = await convertOne(jobs[i]!);
+          } catch (e) {
+            failure ??= { error: e };
+            castAbort.abort();
+            return;
+          }
+          progress(`validate ${jobs[i]!.rel}`, 0);
+          progress(`asciicast ${jobs[i]!.p.input.sessionId}/${jobs[i]!.tid}`);
         }
-      }
+      }));
+      if (failure) throw (failure as { error: unknown }).error;
     };
     castsRunning = formats.includes('asciicast') ? convertAll().catch((e: unknown) => {
       castFailure ??= { error: e };
@@ -608,10 +638,10 @@ async function exportBundleOnce(opts: ExportBundleOptions): Promise<ExportBundle
     await castsRunning;
     checkAbort();
     // Said in the manifest, the redaction log and the error list where they always were (after the trajectories), so the bundle is byte for byte the same.
-    for (const c of casts) {
-      for (const [line, kinds] of c.lines) for (const k of kinds) log.add(c.rel, line, '/2', k);
-      errors.push(...c.result.errors.map((e) => ({ ...e, file: c.rel })));
-      files.push({ path: c.rel, format: 'asciicast', bytes: c.result.bytes, sha256: c.result.sha256, records: c.result.records });
+    for (const { rel, outcome: { result, lines } } of casts) {
+      for (const [line, kinds] of lines) for (const k of kinds) log.add(rel, line, '/2', k);
+      errors.push(...result.errors.map((e) => ({ ...e, file: rel })));
+      files.push({ path: rel, format: 'asciicast', bytes: result.bytes, sha256: result.sha256, records: result.records });
     }
 
     if (errors.length) {
@@ -641,6 +671,8 @@ async function exportBundleOnce(opts: ExportBundleOptions): Promise<ExportBundle
       ...prepared.filter((p) => p.terminals.length).map((p) => `terminals/${safeName(p.input.sessionId)}`),
       ...(formats.includes('asciicast') ? ['terminals'] : []),
     ]);
+    // Kept only now: an export that failed or was cancelled leaves the session folders as they were.
+    for (const c of casts) if (c.key) await keepCachedCast(c.dir, c.job, c.key, join(outDir, c.rel), c.outcome);
     opts.onProgress?.(total, total, 'done');
     return { dir: outDir, manifest, redactions };
   } catch (e) {

@@ -855,3 +855,21 @@ export function summarizeRedactions(list: Iterable<RedactionReport>, turns: Iter
   if (secretTurns.masked + secretTurns.dropped > 0) out.secretTurns = secretTurns;
   return out;
 }
+
+/**
+ * Everything that decides what the redactor replaces, as text: its patterns, their
+ * anchors and acceptance rules, and the code that applies them. Output kept redacted
+ * beside a session (cast-cache.ts) is keyed by it, so a build whose rules differ in any
+ * way never reuses what an older build redacted; the source text of the functions is
+ * taken rather than a version number someone must remember to bump.
+ */
+export function redactionRulesSource(): string {
+  return JSON.stringify([
+    PATTERNS.map((p) => [p.kind, p.re.source, p.re.flags, p.group ?? 0, p.accept?.toString() ?? '']),
+    ANCHORS.map((a) => [a.source, a.flags]),
+    [NAMES_SECRET, SENSITIVE_KEY, CSI, CONTROL, NEEDS_VIEW].map((r) => [r.source, r.flags]),
+    SIMPLE_ESCAPES, MIN_CONFIGURED_SECRET_LENGTH,
+    [plausibleValue, codeExpression, candidatePatterns, readControls, sensitiveField, hexAt, escapeAt, textView, looksLikeJson, walkJson, decodeJsonString, splice, replacement, Redactor, StreamRedactor]
+      .map((f) => f.toString()),
+  ]);
+}
