@@ -14,7 +14,7 @@ import { rolloutHandlers } from './handlers/rollout';
 import { annotateHandlers } from './handlers/annotate';
 import { closeCheckpointReaders } from './annotate/checkpoint-files';
 import { exportManager, labelHandlers } from './handlers/labels';
-import { importHandlers } from './handlers/import';
+import { closeUploads, importHandlers } from './handlers/import';
 import { environmentHandlers } from './handlers/environments';
 import { replayHandlers } from './handlers/replay';
 import { setEnvironmentProcessEnv } from './env/registry';
@@ -173,6 +173,7 @@ export class ApolloCore {
       close: () => {
         this.connections.delete(conn.id);
         this.pty.detachEverywhere(conn.id);
+        void closeUploads(this, conn.id);
       },
     };
   }
@@ -286,6 +287,7 @@ export class ApolloCore {
       try {
         await exportManager(this).cancelAll();
         await mergeManager(this).cancelAll();
+        await closeUploads(this);
         await this.rollouts.stopAll();
         await this.pty.dispose();
         await this.ws.close();

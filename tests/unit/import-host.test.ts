@@ -2,7 +2,7 @@
 // its path on this machine), imported with progress pushed to the client, duplicates
 // reported with the sessions they duplicate, and a cancel that leaves nothing behind.
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, readlink, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -15,6 +15,7 @@ let root: string;
 let core: ApolloCore;
 let call: (cmd: string, args: unknown) => Promise<never>;
 let progress: Progress[];
+let closeLink: () => void;
 
 beforeEach(async () => {
   root = await mkdtemp(join(tmpdir(), 'apollo-import-host-'));
@@ -25,6 +26,7 @@ beforeEach(async () => {
     if (m.kind === 'res') waiting.get(m.id)?.(m);
     else if (m.name === 'import.progress') progress.push(m.payload as Progress);
   });
+  closeLink = link.close;
   let id = 0;
   call = (cmd, args) =>
     new Promise((res, rej) => {
@@ -91,6 +93,39 @@ describe.skipIf(!haveSamples)('import over the contract', () => {
     const { importId } = await call('import.begin', { name: 'a.json', size: 10 }) as { importId: string };
     await expect(call('import.chunk', { importId, offset: 5, data: 'AAAA' })).rejects.toMatchObject({ code: 'BAD_REQUEST' });
     await expect(call('import.finish', { importId })).rejects.toMatchObject({ message: expect.stringMatching(/0 of 10 bytes/) });
+  });
+});
+
+/** The open files of this process that are `path` (Linux: /proc/self/fd). */
+async function openFilesAt(path: string): Promise<string[]> {
+  const fds = await readdir('/proc/self/fd');
+  const targets = await Promise.all(fds.map((fd) => readlink(join('/proc/self/fd', fd)).catch(() => '')));
+  return targets.filter((t) => t === path);
+}
+
+describe('an upload nobody can finish', () => {
+  const staging = () => join(root, 'home', '.import-staging');
+  const begin = async (name: string) => {
+    const { importId } = await call('import.begin', { name, size: 10 }) as { importId: string };
+    await call('import.chunk', { importId, offset: 0, data: Buffer.from('{"a"').toString('base64') });
+    const [dir] = await readdir(staging());
+    return join(staging(), dir!, name);
+  };
+
+  it('is dropped when its client goes away: its file closed and removed', async () => {
+    const path = await begin('a.json');
+    expect(await openFilesAt(path)).toHaveLength(1);
+    closeLink();
+    await until(() => !existsSync(path));
+    expect(await openFilesAt(path)).toEqual([]);
+    expect(await readdir(staging())).toEqual([]);
+  });
+
+  it('is dropped when the core closes', async () => {
+    const path = await begin('b.json');
+    await core.close();
+    expect(await openFilesAt(path)).toEqual([]);
+    expect(await readdir(staging())).toEqual([]);
   });
 });
 

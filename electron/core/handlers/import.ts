@@ -37,6 +37,27 @@ interface Upload {
 /** Progress pushes at most this often while a stage runs. */
 const THROTTLE_MS = 100;
 
+/** A core's uploads, and how one is dropped: closeUploads reaches them from the core's close paths. */
+const uploadsOf = new WeakMap<object, { uploads: Map<string, Upload>; cleanup(u: Upload): Promise<void> }>();
+
+/**
+ * Drops the uploads still taking bytes (their file handle closed, their staged file
+ * removed): those of `connId`, whose client went away and so can never finish or cancel
+ * them, or, without it, all of them (the core closes). An upload already importing goes
+ * on, or is aborted when the core closes, and cleans up after itself.
+ */
+export async function closeUploads(core: ApolloCore, connId?: string): Promise<void> {
+  const of = uploadsOf.get(core);
+  if (!of) return;
+  const dropped = [...of.uploads.values()].filter((u) => connId === undefined || u.conn.id === connId);
+  await Promise.all(dropped.map(async (u) => {
+    if (connId === undefined) u.abort.abort();
+    if (u.state !== 'uploading') return;
+    await u.writing;
+    await of.cleanup(u);
+  }));
+}
+
 export function importHandlers(core: ApolloCore): HandlerMap {
   const uploads = new Map<string, Upload>();
   const get = (id: string, conn: Connection): Upload => {
@@ -52,6 +73,7 @@ export function importHandlers(core: ApolloCore): HandlerMap {
     u.fh = null;
     if (u.dir) await rm(u.dir, { recursive: true, force: true }).catch(() => undefined);
   };
+  uploadsOf.set(core, { uploads, cleanup });
 
   return {
     'import.formats': () => ADAPTERS.map((a) => ({ format: a.format, description: a.description })),
