@@ -27,6 +27,7 @@ import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import { stat } from 'node:fs/promises';
 import { mkdirPrivate } from './store/private-files';
+import { TokenWarmer } from './dataset/token-warmer';
 
 export interface CoreOptions {
   home: string;
@@ -206,10 +207,19 @@ export class ApolloCore {
     const s = await this.ws.session(id);
     if (!this.unsubscribers.has(id)) {
       if (s.report.tornTail || s.report.corruptLines.length) this.opts.onLoadReport?.(id, s.report, s.dir);
-      this.unsubscribers.set(id, s.subscribe((event) => {
+      // Tokens of new messages are counted as they are recorded, so the first export finds them counted.
+      const warmer = new TokenWarmer(s.dir);
+      const unsubscribe = s.subscribe((event) => {
         this.broadcast('session.event', { sessionId: id, event: compactEvent(event), version: event.seq });
         this.control.onEvent(id, event);
-      }));
+        warmer.take(event);
+      });
+      const unhook = s.onClose(() => warmer.close());
+      this.unsubscribers.set(id, () => {
+        unsubscribe();
+        unhook();
+        warmer.stop();
+      });
     }
     return s;
   }

@@ -10,7 +10,7 @@
 // Each save keeps only the texts of that export, so the file follows the session,
 // not its history. Written to a temporary file (0600) and renamed: a reader sees the
 // old file or the new one. Not fsync'd: a file lost in a crash is only recounted.
-import { hash } from 'node:crypto';
+import { hash, randomBytes } from 'node:crypto';
 import { open, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFully } from '../store/disk';
@@ -53,6 +53,11 @@ export class TokenCountStore {
 
   get size(): number {
     return this.known.size;
+  }
+
+  /** Whether the file holds a count for this key (not noted as used by this export). */
+  has(key: string): boolean {
+    return this.known.has(key);
   }
 
   /** The count of the text with this key, if an earlier export counted it. */
@@ -103,4 +108,47 @@ export class TokenCountStore {
       await rm(tmp, { force: true }).catch(() => undefined);
     }
   }
+}
+
+/**
+ * Add counts to the store of the session folder `dir` without reading it: appended to a
+ * valid file, else a new one (0600, renamed into place) holding only these. Used as
+ * texts are recorded (token-warmer.ts), so an export finds them counted. A write torn by
+ * a crash leaves a file of the wrong length, which is ignored and rewritten whole.
+ */
+export async function addTokenCounts(dir: string, counts: ReadonlyArray<readonly [string, number]>): Promise<void> {
+  if (!counts.length) return;
+  const file = join(dir, TOKEN_STORE_FILE);
+  const records = Buffer.allocUnsafe(counts.length * RECORD);
+  counts.forEach(([key, n], i) => {
+    records.write(key, i * RECORD, KEY_BYTES, 'base64');
+    records.writeUInt32LE(n, i * RECORD + KEY_BYTES);
+  });
+  const head = await open(file, 'r').then(async (fh) => {
+    try {
+      const { size } = await fh.stat();
+      const magic = Buffer.alloc(MAGIC.length);
+      await fh.read(magic, 0, MAGIC.length, 0);
+      return size >= MAGIC.length && magic.equals(MAGIC) && (size - MAGIC.length) % RECORD === 0 ? size : -1;
+    } finally {
+      await fh.close();
+    }
+  }, () => -1);
+  if (head >= 0) {
+    const fh = await open(file, 'a', PRIVATE_FILE_MODE);
+    try {
+      await writeFully(fh, records);
+    } finally {
+      await fh.close();
+    }
+    return;
+  }
+  const tmp = `${file}.tmp-${randomBytes(6).toString('hex')}`;
+  const fh = await open(tmp, 'wx', PRIVATE_FILE_MODE);
+  try {
+    await writeFully(fh, Buffer.concat([MAGIC, records]), 0);
+  } finally {
+    await fh.close();
+  }
+  await rename(tmp, file);
 }

@@ -57,6 +57,11 @@ function count(s: string): number {
   return countTokens(s, AS_TEXT);
 }
 
+/** The exact count of one text, as an export counts it (no cache, no store). */
+export function countTokensOf(s: string): number {
+  return count(s);
+}
+
 function countText(s: string): number {
   let e = byText.get(s);
   if (e === undefined) {
