@@ -1,20 +1,33 @@
 // The compact form of a session's events that `sessions.open` and the `session.event`
 // pushes carry to the renderer. The tree needs every step, label and comment, but not
 // the bulk of the log: the request record (every message the model was sent, again per
-// request) and long tool outputs. Those are left out or cut here, and every cut says so
+// request), long tool outputs and long reasoning. Those are left out or cut here, and every cut says so
 // in `elided`, so no view can mistake a preview for the whole text: the full text is
 // fetched on demand (sessions.stepDetail, steps.request).
 import type { SessionEvent } from './events';
 
-/** Observations up to this many characters are sent whole. */
-export const OBSERVATION_WHOLE_CHARS = 6000;
 /**
- * A cut observation keeps its first and last characters: the head is what the filter
- * view searches (its first 4,000 characters), the tail holds the last line the
- * collapsed row previews.
+ * Observations up to this many characters are sent whole. Small, because most of a long
+ * session's observations are a few thousand characters and nothing shows them whole until
+ * a step is expanded (which fetches it): at 6,000 they were half of the open reply.
  */
-export const PREVIEW_HEAD_CHARS = 4000;
-export const PREVIEW_TAIL_CHARS = 1000;
+export const OBSERVATION_WHOLE_CHARS = 600;
+/**
+ * A cut observation keeps its first and last characters: the head holds a JSON
+ * observation's message and the start of its output, the tail the last line the
+ * collapsed row previews (up to 200 characters). The filter view's search reads the rest from
+ * the core (sessions.search).
+ */
+export const PREVIEW_HEAD_CHARS = 300;
+export const PREVIEW_TAIL_CHARS = 220;
+/**
+ * A model's reasoning up to this many characters is sent whole; a longer one keeps its
+ * head (the collapsed row previews 220 characters) and tail, and is fetched whole when
+ * the thought is shown (sessions.stepDetail).
+ */
+export const REASONING_WHOLE_CHARS = 320;
+export const REASONING_HEAD_CHARS = 240;
+export const REASONING_TAIL_CHARS = 60;
 /** Between the head and the tail of a preview. */
 export const CUT_MARK = '\n…\n';
 
@@ -22,6 +35,8 @@ export const CUT_MARK = '\n…\n';
 export interface Elided {
   /** action.result: the full observation's length in characters; `observation` is a preview. */
   observation?: number;
+  /** model.response: the full reasoning's length in characters; `reasoning` is a preview. */
+  reasoning?: number;
   /** model.request: how many messages it appended (`append` is sent empty). */
   messages?: number;
   /** request.config: its body is not sent (`config` is empty). */
@@ -30,15 +45,19 @@ export interface Elided {
 
 export type CompactEvent = SessionEvent & { elided?: Elided };
 
-/** `s` cut to its head and tail, never inside a surrogate pair. */
-function cut(s: string, head: number, tail: number): string {
+/**
+ * `s` cut to its head and tail, never inside a surrogate pair. `copy`: a string of its
+ * own, not slices (V8 keeps the whole string alive behind a slice of it, and the host
+ * may hold the preview of an observation it keeps on disk, store/event-log.ts); not
+ * needed for a part of a text that is serialized again anyway.
+ */
+function cut(s: string, head: number, tail: number, copy = true): string {
   let h = head;
   if (isLowSurrogate(s.charCodeAt(h))) h--;
   let t = s.length - tail;
   if (isLowSurrogate(s.charCodeAt(t))) t--;
-  // A copy, not slices: V8 keeps the whole string alive behind a slice of it, and the
-  // host may hold the preview of an observation it keeps on disk (store/event-log.ts).
-  return JSON.parse(JSON.stringify(s.slice(0, h) + CUT_MARK + s.slice(t))) as string;
+  const preview = s.slice(0, h) + CUT_MARK + s.slice(t);
+  return copy ? (JSON.parse(JSON.stringify(preview)) as string) : preview;
 }
 
 function isLowSurrogate(c: number): boolean {
@@ -58,7 +77,7 @@ export function observationPreview(observation: string): string {
       if (o && typeof o === 'object' && !Array.isArray(o)) {
         const out: Record<string, unknown> = {};
         for (const [k, v] of Object.entries(o)) {
-          out[k] = typeof v === 'string' && v.length > PREVIEW_HEAD_CHARS + PREVIEW_TAIL_CHARS ? cut(v, PREVIEW_HEAD_CHARS, PREVIEW_TAIL_CHARS) : v;
+          out[k] = typeof v === 'string' && v.length > PREVIEW_HEAD_CHARS + PREVIEW_TAIL_CHARS ? cut(v, PREVIEW_HEAD_CHARS, PREVIEW_TAIL_CHARS, false) : v;
         }
         const json = JSON.stringify(out);
         // Many long fields, or one long non-string one: cut as text after all.
@@ -77,6 +96,10 @@ export function compactEvent(ev: SessionEvent): CompactEvent {
     case 'action.result':
       if (ev.observation.length <= OBSERVATION_WHOLE_CHARS) return ev;
       return { ...ev, observation: observationPreview(ev.observation), elided: { observation: ev.observation.length } };
+    case 'model.response':
+      if (ev.reasoning.length <= REASONING_WHOLE_CHARS) return ev;
+      // Slices are fine: the log holds the whole reasoning as long as this preview anyway.
+      return { ...ev, reasoning: cut(ev.reasoning, REASONING_HEAD_CHARS, REASONING_TAIL_CHARS, false), elided: { reasoning: ev.reasoning.length } };
     case 'model.request': {
       // The page needs which request a step is on (its Context tab asks steps.request by step), not its messages.
       const { owners: _owners, ...rest } = ev;

@@ -76,6 +76,11 @@ export interface Step {
     requestId?: string;
     toolMode?: 'tools' | 'text';
     origin?: 'model' | 'hand' | 'terminal' | 'replay';
+    /**
+     * Folded from a compact event (shared/compact-events.ts): `reasoning` is a preview
+     * and this is the full reasoning's length; the full text is fetched on demand.
+     */
+    reasoningElided?: number;
   };
   results: StepResult[];
   /** Guidance inserted after this step's results. */
@@ -194,6 +199,7 @@ export function applyEvent(t: Trajectory, ev: SessionEvent): boolean {
         content: ev.content, reasoning: ev.reasoning, toolCalls: ev.toolCalls, usage: ev.usage,
         finishReason: ev.finishReason, durationMs: ev.durationMs, humanAuthored: ev.humanAuthored ?? false, author: ev.author,
         requestId: ev.requestId, toolMode: ev.toolMode, origin: ev.origin,
+        ...(elidedOf(ev)?.reasoning !== undefined ? { reasoningElided: elidedOf(ev)!.reasoning } : {}),
       };
       return true;
     }

@@ -35,7 +35,7 @@ export const sessionCommands = {
    * (the seq of its last event; later pushes carry theirs).
    */
   'sessions.open': command<SessionOpenView>()(z.object({ sessionId: id })),
-  /** The full tool results of some steps (what the compact view cut), by step id; unknown ids are left out. */
+  /** The full tool results and reasoning of some steps (what the compact view cut), by step id; unknown ids are left out. */
   'sessions.stepDetail': command<StepDetailResponse>()(
     z.object({ sessionId: id, stepIds: z.array(id).min(1).max(500) }),
   ),
@@ -106,7 +106,8 @@ export interface SessionOpenView {
 export interface StepDetailResponse {
   /** The version the details were read at. */
   version: number;
-  steps: { stepId: string; results: StepResult[] }[];
+  /** `reasoning`: the model's whole reasoning, for a step it answered. */
+  steps: { stepId: string; results: StepResult[]; reasoning?: string }[];
 }
 
 /** Where a search result is. */

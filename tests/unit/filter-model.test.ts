@@ -60,6 +60,17 @@ describe('filter model', () => {
     expect(rows.find((r) => r.step.id === 's1')!.pending).toBe(false);
   });
 
+  it('matches a word beyond the previews the page holds where the core found it in the whole text, each word on its own', () => {
+    const { path } = fixture();
+    const rows = buildRows(path, undefined);
+    expect(where(rows, { text: 'gradient' })).toEqual([]);
+    const beyond = new Map([['gradient', new Set(['s1', 's6'])], ['norm', new Set(['s6'])]]);
+    expect(ids(filterRows(rows, { ...DEFAULT_CRITERIA, text: 'Gradient' }, beyond))).toEqual(['s1', 's6']);
+    // Every word must match, in the preview or beyond it.
+    expect(ids(filterRows(rows, { ...DEFAULT_CRITERIA, text: 'gradient norm' }, beyond))).toEqual(['s6']);
+    expect(ids(filterRows(rows, { ...DEFAULT_CRITERIA, text: 'gradient make' }, beyond))).toEqual(['s1']);
+  });
+
   it('filters by label, source, tag, tool, errors and text (all terms, in the step or its label)', () => {
     const { path } = fixture();
     const rows = buildRows(path, undefined);

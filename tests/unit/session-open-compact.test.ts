@@ -11,12 +11,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { HostMessage } from '../../shared/contract/index';
 import type { SessionOpenView, StepDetailResponse } from '../../shared/contract/sessions';
 import type { SessionEvent } from '../../shared/events';
-import { CUT_MARK, compactEvent, OBSERVATION_WHOLE_CHARS, PREVIEW_HEAD_CHARS, PREVIEW_TAIL_CHARS, type CompactEvent } from '../../shared/compact-events';
+import { CUT_MARK, compactEvent, OBSERVATION_WHOLE_CHARS, PREVIEW_HEAD_CHARS, PREVIEW_TAIL_CHARS, REASONING_HEAD_CHARS, REASONING_TAIL_CHARS, REASONING_WHOLE_CHARS, type CompactEvent } from '../../shared/compact-events';
 import { foldTrajectory, requestMessages } from '../../shared/trajectory';
 import { ApolloCore } from '../../electron/core/app';
 import { compactLog, trajectoryOf, trajectoryVersion } from '../../electron/core/session-trajectory';
 import { createAppStore } from '../../renderer/src/store/index';
-import { fullResults } from '../../renderer/src/lib/stepDetail';
+import { fullReasoning, fullResults } from '../../renderer/src/lib/stepDetail';
 import { FakeTransport } from '../fixtures/fake-transport';
 import { run, SessionBuilder } from '../fixtures/sessions';
 
@@ -28,11 +28,14 @@ function bigObservation(n: number): string {
   return JSON.stringify({ success: true, message: 'Command `cat train.log` finished', exit_code: 3, output: `FIRST LINE\n${body}\nLAST LINE` });
 }
 
+/** A model's long reasoning, its first and last words marked. */
+const LONG_REASONING = `FIRST THOUGHT ${'the loss plateaus, so look at the schedule; '.repeat(200)}LAST THOUGHT`;
+
 function sessionWith(observationChars: number) {
   const b = new SessionBuilder({ name: 'Compact open' });
   b.rollout({ task: 'Read the log.' });
-  const small = b.step({ calls: [run('ls')] });
-  const big = b.step({ calls: [run('cat train.log')], results: [{ observation: bigObservation(observationChars) }] });
+  const small = b.step({ calls: [run('ls')], reasoning: 'Short.' });
+  const big = b.step({ calls: [run('cat train.log')], results: [{ observation: bigObservation(observationChars) }], reasoning: LONG_REASONING });
   b.add({ type: 'request.config', hash: 'cfg1', config: { model: 'm', tools: [{ type: 'function', function: { name: 'run_command', description: 'd'.repeat(5000) } }] } });
   b.add({
     type: 'model.request', requestId: 'q1', stepId: big, purpose: 'step', base: null, keep: 0, config: 'cfg1',
@@ -119,6 +122,21 @@ describe('compactEvent', () => {
     expect(compactEvent(started)).toBe(started);
   });
 
+  it('cuts a long reasoning to its head and tail and says so; the fold marks the response; short reasoning is sent whole', () => {
+    const ev = S.events.find((e) => e.type === 'model.response' && e.stepId === S.big)!;
+    const c = compactEvent(ev) as CompactEvent & { type: 'model.response' };
+    expect(c.elided).toEqual({ reasoning: LONG_REASONING.length });
+    expect(c.reasoning).toBe(LONG_REASONING.slice(0, REASONING_HEAD_CHARS) + CUT_MARK + LONG_REASONING.slice(-REASONING_TAIL_CHARS));
+    expect(c.reasoning.length).toBeLessThan(REASONING_WHOLE_CHARS);
+    expect((ev as { reasoning: string }).reasoning).toBe(LONG_REASONING);
+    const t = foldTrajectory(S.events.map(compactEvent));
+    expect(t.steps.get(S.big)!.response).toMatchObject({ reasoning: c.reasoning, reasoningElided: LONG_REASONING.length });
+    expect(t.steps.get(S.small)!.response!.reasoning).toBe('Short.');
+    expect(t.steps.get(S.small)!.response!.reasoningElided).toBeUndefined();
+    const small = S.events.find((e) => e.type === 'model.response' && e.stepId === S.small)!;
+    expect(compactEvent(small)).toBe(small);
+  });
+
   it('leaves request bodies out and says so; a fold of the compact log cannot rebuild a request from them', () => {
     const compact = S.events.map(compactEvent);
     const req = compact.find((e) => e.type === 'model.request')!;
@@ -158,6 +176,7 @@ describe('sessions.open and sessions.stepDetail', () => {
     expect(d.steps[0]!.stepId).toBe(S.big);
     expect(d.steps[0]!.results[0]!.observation).toBe(bigObservation(200_000));
     expect(d.steps[0]!.results[0]!.elided).toBeUndefined();
+    expect(d.steps[0]!.reasoning).toBe(LONG_REASONING);
     expect(await c.reply('sessions.stepDetail', { sessionId: 'S', stepIds: [] })).toMatchObject({ ok: false, error: { code: 'BAD_REQUEST' } });
     expect(await c.reply('sessions.stepDetail', { sessionId: 'S' })).toMatchObject({ ok: false, error: { code: 'BAD_REQUEST' } });
     c.close();
@@ -239,6 +258,20 @@ describe('the renderer store', () => {
     expect(t.argsOf('sessions.stepDetail')).toEqual([{ sessionId: 'S', stepIds: [S.big] }]);
     const small = compact.steps.get(S.small)!;
     expect(await fullResults(t, 'S', small)).toBe(small.results);
+    expect(t.argsOf('sessions.stepDetail')).toHaveLength(1);
+  });
+
+  it('fetches a cut reasoning whole (with the results, one request), and hands back an uncut one as it is', async () => {
+    const t = new FakeTransport();
+    const full = foldTrajectory(S.events);
+    t.handle('sessions.stepDetail', ({ stepIds }) => ({ version: 1, steps: stepIds.map((id) => ({ stepId: id, results: full.steps.get(id)!.results, reasoning: full.steps.get(id)!.response!.reasoning })) }));
+    const compact = foldTrajectory(S.events.map(compactEvent));
+    const big = compact.steps.get(S.big)!;
+    expect(big.response!.reasoning).not.toBe(LONG_REASONING);
+    expect(await fullReasoning(t, 'S2', big)).toBe(LONG_REASONING);
+    expect((await fullResults(t, 'S2', big))[0]!.observation).toBe(bigObservation(200_000));
+    expect(t.argsOf('sessions.stepDetail')).toEqual([{ sessionId: 'S2', stepIds: [S.big] }]);
+    expect(await fullReasoning(t, 'S2', compact.steps.get(S.small)!)).toBe('Short.');
     expect(t.argsOf('sessions.stepDetail')).toHaveLength(1);
   });
 });

@@ -78,7 +78,7 @@ export function sessionHandlers(core: ApolloCore): HandlerMap {
       const steps = [];
       for (const stepId of new Set(stepIds)) {
         const step = t.steps.get(stepId);
-        if (step) steps.push({ stepId, results: step.results });
+        if (step) steps.push({ stepId, results: step.results, ...(step.response ? { reasoning: step.response.reasoning } : {}) });
       }
       return { version: trajectoryVersion(s), steps };
     },

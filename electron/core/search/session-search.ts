@@ -1,4 +1,4 @@
-// Search across a session: actions (the model's text and tool calls), observations,
+// Search across a session: actions (the model's text, reasoning and tool calls), observations,
 // guidance, comments, summaries, and the output of its terminals. Each result names the
 // step to jump to, and terminal results the byte offset in the recording.
 //
@@ -87,7 +87,7 @@ export class SessionSearch {
           this.steps.push({ ts: ev.ts, stepId: ev.stepId });
           break;
         case 'model.response': {
-          const text = [ev.content, ...ev.toolCalls.map((c) => `${c.name} ${c.arguments}`)].filter(Boolean).join('\n');
+          const text = [ev.content, ev.reasoning, ...ev.toolCalls.map((c) => `${c.name} ${c.arguments}`)].filter(Boolean).join('\n');
           if (text) this.docs.push({ kind: 'action', stepId: ev.stepId, ts: ev.ts, text, lower: lowerOf(text) });
           break;
         }

@@ -3,8 +3,8 @@
 // or the judge's rationale).
 import { memo, useState } from 'react';
 import type { LabelRecord, Step } from '../../../../shared/trajectory';
-import { useFullResults } from '../../lib/useFullResults';
-import { ElidedNote } from '../ElidedNote';
+import { useFullReasoning, useFullResults } from '../../lib/useFullResults';
+import { ElidedNote, ElidedReasoningNote } from '../ElidedNote';
 import { formatDateTime, formatDuration, formatTokens } from '../../lib/format';
 import { observationOf, prettyArguments, thoughtOf } from '../../lib/steps';
 import type { FilterRow } from './model';
@@ -57,7 +57,7 @@ export const DetailPane = memo(function DetailPane({ row, version }: { row: Filt
 
       <section className="fd-sec">
         <h3>Thought</h3>
-        {th.reasoning && <div className="fd-reasoning">{th.reasoning}</div>}
+        <Reasoning step={step} />
         {th.content ? <div className="fd-text">{th.content}</div> : !th.reasoning && <div className="dim small">(none)</div>}
       </section>
 
@@ -88,6 +88,19 @@ export const DetailPane = memo(function DetailPane({ row, version }: { row: Filt
     </div>
   );
 });
+
+/** The step's reasoning whole: one the compact log cut is fetched, and says so meanwhile. */
+function Reasoning({ step }: { step: Step }) {
+  const full = useFullReasoning(step);
+  const text = full.reasoning.trim();
+  if (!text) return null;
+  return (
+    <div data-state={full.state} data-testid="filter-reasoning">
+      {full.state !== 'ready' && <ElidedReasoningNote full={full} chars={step.response?.reasoningElided ?? 0} />}
+      <div className="fd-reasoning">{text}</div>
+    </div>
+  );
+}
 
 /** The step's observations whole: those the compact log cut are fetched, and say so meanwhile. */
 function Observations({ step }: { step: Step }) {

@@ -12,7 +12,8 @@ import { CoverageCard, JudgeCard, RulesCard } from './Cards';
 import { DetailPane } from './DetailPane';
 import { ExportDialog } from './ExportDialog';
 import { LabelEditor, type LabelEditorInit } from './LabelEditor';
-import { buildRows, classifyPreview, coverageOf, filterRows, timeBuckets, toolsOf, type Coverage, type FilterRow } from './model';
+import { buildRows, classifyPreview, coverageOf, filterRows, searchTerms, timeBuckets, toolsOf, type Coverage, type FilterRow } from './model';
+import { useFullTextMatches } from './useFullTextMatches';
 import { StepTable } from './StepTable';
 import { filterKeyStrip, useFilterKeys } from './useFilterKeys';
 import { keyHint } from '../../lib/keymap';
@@ -60,7 +61,11 @@ function FilterPanel({ session }: { session: SessionInfo }) {
   const path = useMemo(() => (entry && branchId ? branchPath(entry.t, branchId) : []), [entry, branchId]);
   const rows = useMemo(() => (path.length ? buildRows(path, overlay) : NO_ROWS), [path, overlay]);
   const text = useDeferredValue(criteria.text);
-  const shown = useMemo(() => filterRows(rows, { ...criteria, text }), [rows, criteria, text]);
+  const terms = useMemo(() => searchTerms(text), [text]);
+  // Asked again only when results were added: a label or comment changes no observation (a response comes with its step's results).
+  const results = useMemo(() => rows.reduce((n, r) => n + r.step.results.length, 0), [rows]);
+  const beyond = useFullTextMatches(sessionId, terms, rows, results);
+  const shown = useMemo(() => filterRows(rows, { ...criteria, text }, beyond), [rows, criteria, text, beyond]);
   const coverage = useMemo(() => coverageOf(rows), [rows]);
   const buckets = useMemo(() => timeBuckets(rows), [rows]);
   const tools = useMemo(() => toolsOf(rows), [rows]);

@@ -113,9 +113,18 @@ export function labelKey(r: FilterRow): 'keep' | 'mask' | 'unreviewed' {
   return r.label ?? 'unreviewed';
 }
 
-export function filterRows(rows: readonly FilterRow[], c: FilterCriteria): FilterRow[] {
-  const text = c.text.trim().toLowerCase();
-  const terms = text ? text.split(/\s+/) : [];
+/** The search words of the criteria, lower-cased (a row must hold each). */
+export function searchTerms(text: string): string[] {
+  const t = text.trim().toLowerCase();
+  return t ? t.split(/\s+/) : [];
+}
+
+/**
+ * `beyond`: per search word, the steps whose whole observations or reasoning hold it
+ * (the core's sessions.search): the page holds only previews of the long ones.
+ */
+export function filterRows(rows: readonly FilterRow[], c: FilterCriteria, beyond?: ReadonlyMap<string, ReadonlySet<string>>): FilterRow[] {
+  const terms = searchTerms(c.text);
   const all = c.label === 'all' && c.source === 'all' && !c.tag && !c.tool && !c.errorsOnly && terms.length === 0;
   if (all) return rows as FilterRow[];
   return rows.filter((r) => {
@@ -129,7 +138,7 @@ export function filterRows(rows: readonly FilterRow[], c: FilterCriteria): Filte
     if (terms.length) {
       const hay = staticInfo(r.step).haystack;
       const extra = `${r.note}\n${r.tags.join(' ')}\n${r.record?.rule ?? ''}\n${r.record?.rationale ?? ''}`.toLowerCase();
-      for (const t of terms) if (!hay.includes(t) && !extra.includes(t)) return false;
+      for (const t of terms) if (!hay.includes(t) && !extra.includes(t) && !beyond?.get(t)?.has(r.step.id)) return false;
     }
     return true;
   });

@@ -8,8 +8,8 @@ import { Icon } from '../Icon';
 import type { RetryInfo } from '../../store/trajectory';
 import { formatDuration, formatTokens, truncate } from '../../lib/format';
 import { markdownText } from '../../lib/markdown';
-import { useFullResults } from '../../lib/useFullResults';
-import { ElidedNote } from '../ElidedNote';
+import { useFullReasoning, useFullResults } from '../../lib/useFullResults';
+import { ElidedNote, ElidedReasoningNote } from '../ElidedNote';
 import { describeTimings, observationOf, observationPreview, prettyArguments, runningActiveMs, stepTimings, summarizeStep, thoughtOf, type PauseSpan } from '../../lib/steps';
 
 export interface StepRowProps {
@@ -174,12 +174,7 @@ export const StepRow = memo(function StepRow(p: StepRowProps) {
           <SectionToggle testId="toggle-thought" tag="thought" open={expanded.thought} onClick={() => p.onToggle(step.id, 'thought')}>
             {!expanded.thought && <span className="section-preview">{truncate(thought.content || thought.reasoning, 220)}</span>}
           </SectionToggle>
-          {expanded.thought && (
-            <div className="thought-body" data-testid="step-thought">
-              {thought.reasoning && <div className="reasoning">{thought.reasoning}</div>}
-              {thought.content && <div className="content">{thought.content}</div>}
-            </div>
-          )}
+          {expanded.thought && <Thought step={step} content={thought.content} />}
         </div>
       )}
 
@@ -218,6 +213,19 @@ export const StepRow = memo(function StepRow(p: StepRowProps) {
     </div>
   );
 }, sameRow);
+
+/** The step's thought in full: a reasoning the compact log cut is fetched (the preview shows meanwhile, and says so). */
+function Thought({ step, content }: { step: Step; content: string }) {
+  const full = useFullReasoning(step);
+  const reasoning = full.reasoning.trim();
+  return (
+    <div className="thought-body" data-testid="step-thought" data-state={full.state}>
+      {full.state !== 'ready' && <ElidedReasoningNote full={full} chars={step.response?.reasoningElided ?? 0} />}
+      {reasoning && <div className="reasoning">{reasoning}</div>}
+      {content && <div className="content">{content}</div>}
+    </div>
+  );
+}
 
 /** The step's observations in full: those the compact log cut are fetched (the preview shows meanwhile, and says so). */
 function Observations({ step }: { step: Step }) {
