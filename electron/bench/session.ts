@@ -28,6 +28,7 @@ import { resourcesDir } from '../core/paths';
 import { exportBundle, EXPORT_FORMATS, type ExportFormat } from '../core/dataset/bundle';
 import { TOKEN_STORE_FILE } from '../core/dataset/token-store';
 import { CAST_CACHE_DIR } from '../core/dataset/cast-cache';
+import { TokenWarmer } from '../core/dataset/token-warmer';
 import { branchLeaf, foldTrajectory } from '../../shared/trajectory';
 import type { SessionEvent } from '../../shared/events';
 import { compactLog } from '../core/session-trajectory';
@@ -119,6 +120,18 @@ export async function benchChild(argv: string[]): Promise<void> {
     console.log(JSON.stringify(out));
     return;
   }
+  if (task === 'warm') {
+    // What the host does as the session is recorded (token-warmer.ts), all at once: its CPU is the cost moved out of the first export.
+    const parsed = await readEventLog(join(a.dir, 'events.jsonl'));
+    const c0 = process.cpuUsage();
+    const t0 = performance.now();
+    const warmer = new TokenWarmer(a.dir);
+    for (const ev of parsed.events) warmer.take(ev);
+    await warmer.close();
+    const cpu = process.cpuUsage(c0);
+    console.log(JSON.stringify({ ms: performance.now() - t0, cpuMs: (cpu.user + cpu.system) / 1e3 }));
+    return;
+  }
   throw new Error(`unknown bench child task ${task}`);
 }
 
@@ -173,28 +186,36 @@ async function benchOpen({ home, id, dir }: Prepared, scratch: string): Promise<
   line('open, server + page simulated in Node', ms(openMs), ms(parseMs), `${(openMs / parseMs).toFixed(1)}× (goal ≤ 2×)`,
     `server ${ms(o.serverMs)} + the compact log, one ${(o.wireChars / 1e6).toFixed(1)} M-character message (of a ${(o.logBytes / 1e6).toFixed(1)} MB log) ${ms(o.wireMs)} + parse and fold ${ms(o.foldMs)}`);
   line('memory, server + renderer simulated in Node', `${(o.serverRssMb + o.rendererRssMb).toFixed(0)} MB`, '—', '(goal < 400 MB)', `server +${o.serverRssMb.toFixed(0)} MB, the page's copy +${o.rendererRssMb.toFixed(0)} MB`);
-  // The real page: apollo serve (the CLI built beside this script) and the built renderer in Chromium.
-  const runs: PageOpenResult[] = [];
+  // The real page: apollo serve (the CLI built beside this script) and the built renderer in Chromium;
+  // with BENCH_OPEN_AB=1, this build and BENCH_OPEN_CLI's taking turns, run by run (the same load for both).
+  const own = join(dirname(process.argv[1]!), 'cli.js');
+  const clis = OPEN_CLI ? (process.env.BENCH_OPEN_AB === '1' ? [own, OPEN_CLI] : [OPEN_CLI]) : [own];
+  const runs = clis.map(() => [] as PageOpenResult[]);
   const baselines: number[] = [];
   for (let k = 0; k < OPEN_RUNS; k++) {
-    const cli = OPEN_CLI ?? join(dirname(process.argv[1]!), 'cli.js');
-    runs.push(await openInPage(cli, dirname(dirname(dirname(cli))), home, id, o.leafId, k));
+    for (const [b, cli] of clis.entries()) runs[b]!.push(await openInPage(cli, dirname(dirname(dirname(cli))), home, id, o.leafId, k * clis.length + b));
     // The baseline again beside each run: on a shared machine both move with the load.
     const r0 = performance.now();
     for (const l of (await readFile(join(dir, 'events.jsonl'), 'utf8')).split('\n')) if (l) JSON.parse(l);
     baselines.push(performance.now() - r0);
   }
-  const mid = [...runs].sort((a, b) => a.ms - b.ms)[Math.floor(runs.length / 2)]!;
   const base = median(baselines);
-  const range = (f: (r: PageOpenResult) => number) => `${ms(Math.min(...runs.map(f)))}–${ms(Math.max(...runs.map(f)))}`;
-  line('open until the latest step is visible', ms(mid.ms), ms(base), `${(mid.ms / base).toFixed(1)}× (goal ≤ 2×)`,
-    `in Chromium${OPEN_CLI ? ` with the build of ${OPEN_CLI}` : ''}, median of ${runs.length} (${range((r) => r.ms)}; baseline ${ms(Math.min(...baselines))}–${ms(Math.max(...baselines))}), each with a fresh apollo serve: `
-    + `click to the reply in the page ${ms(mid.replyMs)}, fold ${ms(mid.foldMs)}, then playwright sees the step ${ms(mid.renderMs)} later; the first frame with it on screen (timed in the page) ${ms(mid.frameMs)} after the click; `
-    + `CPU from the click to the step visible: apollo serve ${ms(median(runs.map((r) => r.serverCpu * 1000)))}, Chromium ${ms(median(runs.map((r) => r.browserCpu * 1000)))} (medians)`);
-  const total = mid.server.pssMb + mid.renderer.pssMb;
-  line('memory with it open, server + renderer', `${total.toFixed(0)} MB`, '—', '(goal < 400 MB)',
-    `PSS: apollo serve ${mid.server.pssMb.toFixed(0)} MB + Chromium's ${mid.renderer.processes} renderer process(es) ${mid.renderer.pssMb.toFixed(0)} MB `
-    + `(private ${mid.server.privateMb.toFixed(0)} + ${mid.renderer.privateMb.toFixed(0)} MB; RSS ${mid.server.rssMb.toFixed(0)} + ${mid.renderer.rssMb.toFixed(0)} MB, shared pages counted in each; page JS heap ${mid.rendererHeapMb.toFixed(0)} MB)`);
+  for (const [b, cli] of clis.entries()) {
+    const these = runs[b]!;
+    const mid = [...these].sort((a, b) => a.ms - b.ms)[Math.floor(these.length / 2)]!;
+    const range = (f: (r: PageOpenResult) => number) => `${ms(Math.min(...these.map(f)))}–${ms(Math.max(...these.map(f)))}`;
+    const cpu = (f: (r: PageOpenResult) => number) => `${ms(median(these.map((r) => f(r) * 1000)))} (${ms(Math.min(...these.map(f)) * 1000)}–${ms(Math.max(...these.map(f)) * 1000)})`;
+    line('open until the latest step is visible', ms(mid.ms), ms(base), `${(mid.ms / base).toFixed(1)}× (goal ≤ 2×)`,
+      `in Chromium${cli !== own ? ` with the build of ${cli}` : ''}, median of ${these.length} (${range((r) => r.ms)}; baseline ${ms(Math.min(...baselines))}–${ms(Math.max(...baselines))}), each with a fresh apollo serve: `
+      + `click to the reply in the page ${ms(mid.replyMs)}, fold ${ms(mid.foldMs)}, then playwright sees the step ${ms(mid.renderMs)} later; the first frame with it on screen (timed in the page) ${ms(mid.frameMs)} after the click (${range((r) => r.frameMs)}); `
+      + `CPU from the click to the step visible: apollo serve ${cpu((r) => r.serverCpu)}, Chromium ${cpu((r) => r.browserCpu)} (medians)`);
+    const total = mid.server.pssMb + mid.renderer.pssMb;
+    line('memory with it open, server + renderer', `${total.toFixed(0)} MB`, '—', '(goal < 400 MB)',
+      `PSS: apollo serve ${mid.server.pssMb.toFixed(0)} MB + Chromium's ${mid.renderer.processes} renderer process(es) ${mid.renderer.pssMb.toFixed(0)} MB `
+      + `(private ${mid.server.privateMb.toFixed(0)} + ${mid.renderer.privateMb.toFixed(0)} MB; RSS ${mid.server.rssMb.toFixed(0)} + ${mid.renderer.rssMb.toFixed(0)} MB, shared pages counted in each; page JS heap ${mid.rendererHeapMb.toFixed(0)} MB)`);
+  }
+  // The large-log row takes a while and does not change with the page: BENCH_OPEN_LARGE=0 leaves it out.
+  if (process.env.BENCH_OPEN_LARGE === '0') return;
   await benchLargeLog(dir, scratch);
 }
 
@@ -248,6 +269,10 @@ async function benchExport({ home, id, dir }: Prepared, scratch: string, catMs: 
   };
   await run('export openai, first (tokens counted)', ['openai'], { cold: true });
   await run('export openai, again (token counts kept)', ['openai'], { cold: false });
+  await rm(join(dir, TOKEN_STORE_FILE), { force: true });
+  const warm = await child<{ ms: number; cpuMs: number }>('warm', { home, id, dir });
+  line('tokens counted as recorded (whole session)', ms(warm.cpuMs), '—', 'CPU, at record time', `the host counts each step's new texts a second after it is recorded (${ms(warm.ms)} wall here, all at once)`);
+  await run('export openai, first after recording (counted then)', ['openai'], { cold: false });
   await run('export all formats, first', [...EXPORT_FORMATS], { cold: true });
   await run('export all formats, again (conversions kept)', [...EXPORT_FORMATS], { cold: false });
   // The baseline of the worker: the recordings converted in the exporter's thread, whose

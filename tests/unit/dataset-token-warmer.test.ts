@@ -36,7 +36,11 @@ describe('token counts made as the session is recorded', () => {
   it('leave the first export nothing to count, and give the bundle a fresh count gives', async () => {
     // A session recorded by a real rollout, with its request record (what the model was sent).
     const events = (await readEventLog(resolve('resources/samples/sample-sales-report/events.jsonl'))).events;
-    expect(events.some((e) => e.type === 'model.request')).toBe(true);
+    // A secret in a tool result: the export counts the text as it writes it, redacted.
+    const req = events.find((e) => e.type === 'model.request' && e.append.some((m) => m.role === 'tool'));
+    const tool = req?.type === 'model.request' ? req.append.find((m) => m.role === 'tool') : undefined;
+    expect(typeof tool?.content).toBe('string');
+    tool!.content = `${String(tool!.content)}\nexport GITHUB_TOKEN=${['ghp_', 'Warm9Test8Token7Abcdef6Ghijkl5Mnopqr4'].join('')}`;
     const fresh = await exportOnce(join(root, 'fresh'), events);
     expect(fresh.counted).toBeGreaterThan(10);
     const dir = join(root, 'warmed');
@@ -48,6 +52,7 @@ describe('token counts made as the session is recorded', () => {
     expect(first.counted).toBe(0);
     expect(first.files).toEqual(fresh.files);
     expect(first.r.manifest.counts.tokens).toEqual(fresh.r.manifest.counts.tokens);
+    expect(first.r.redactions.map((x) => x.kind)).toContain('github-token');
   });
 
   it('are made by the host for the events its sessions append, each the exact count of its text', async () => {

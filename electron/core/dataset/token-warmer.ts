@@ -5,10 +5,13 @@
 // request record, the replies and the tool schemas (tokens.ts); each is counted here
 // when its event is appended, a second after the last one (a rollout's step boundary,
 // not its streaming), one text per turn of the event loop, so the host never holds its
-// thread for more than one text. A text whose export form differs (a redacted secret,
-// a repaired tool call) is simply counted by the export: the store is keyed by the
-// text's SHA-256, so nothing counted here can stand for another text.
+// thread for more than one text. A text holding a secret is counted as the export
+// writes it too (redacted by the built-in patterns); one whose export form differs
+// otherwise (a configured key in it, a repaired tool call, a turn rendered for a
+// hand-written step) is simply counted by the export: the store is keyed by the text's
+// SHA-256, so nothing counted here can stand for another text.
 import type { SessionEvent, WireMessage } from '../../../shared/events';
+import { Redactor } from './redact';
 import { countTokensOf } from './tokens';
 import { addTokenCounts, textKey, TokenCountStore } from './token-store';
 
@@ -42,6 +45,7 @@ export class TokenWarmer {
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<void> | null = null;
   private closed = false;
+  private readonly redactor = new Redactor();
 
   /** `dir`: the session folder, where token-counts.bin lives. */
   constructor(private readonly dir: string, private readonly delayMs = DELAY_MS) {}
@@ -95,11 +99,14 @@ export class TokenWarmer {
     try {
       this.store ??= await TokenCountStore.open(this.dir);
       const counts: Array<[string, number]> = [];
-      for (const s of batch) {
-        const key = textKey(s);
-        if (this.store.has(key) || this.added.has(key)) continue;
-        this.added.add(key);
-        counts.push([key, countTokensOf(s)]);
+      for (const text of batch) {
+        const redacted = this.redactor.redact(text).text;
+        for (const s of redacted === text ? [text] : [text, redacted]) {
+          const key = textKey(s);
+          if (this.store.has(key) || this.added.has(key)) continue;
+          this.added.add(key);
+          counts.push([key, countTokensOf(s)]);
+        }
         await new Promise<void>((r) => setImmediate(r));
       }
       await addTokenCounts(this.dir, counts);
