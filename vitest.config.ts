@@ -24,8 +24,16 @@ export default defineConfig({
       },
       {
         extends: true,
-        // The browser tests (harness.ts keeps per-file state) and the heap measurements keep a worker of their own.
-        test: { name: 'isolated', include: ['tests/e2e/**/*.test.ts', ...heapMeasured] },
+        // The browser tests share their worker too, and with it one Chromium (harness.ts):
+        // a fresh fork per file cost ~2-4 s before its first test (vitest, playwright-core,
+        // a Chromium launch). Each file still has its own server, home and browser contexts;
+        // leftovers.ts fails a file that leaves a context or a server open.
+        test: { name: 'e2e', include: ['tests/e2e/**/*.test.ts'], setupFiles: ['tests/e2e/leftovers.ts'], isolate: false },
+      },
+      {
+        extends: true,
+        // The heap measurements keep a worker of their own.
+        test: { name: 'heap', include: heapMeasured },
       },
     ],
   },

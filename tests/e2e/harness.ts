@@ -5,8 +5,8 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { chromium, type Browser, type Locator, type Page } from 'playwright-core';
-import { afterAll, beforeAll } from 'vitest';
+import { chromium, type Browser, type BrowserContext, type Locator, type Page } from 'playwright-core';
+import { afterAll, beforeAll, type WorkerGlobalState } from 'vitest';
 import { CHROMIUM, CHROMIUM_ARGS, startServe, type Server } from '../../electron/bench/browser';
 import { startFakeLlm, type FakeLlm, type FakeReply, type FakeRequest } from '../fixtures/fake-llm-server';
 
@@ -28,14 +28,110 @@ export function requireBuild(): void {
   if (!existsSync(CLI)) throw new Error('out/main/cli.js is missing: run `npm run build` first (npm test does).');
 }
 
+// What the current file opened through the harness, checked by closeFileLeftovers after
+// its own hooks: the e2e files share their worker (vitest.config.ts), so a server or a
+// page one file leaves open would otherwise live on into the next.
+const fileServers = new Set<Server>();
+const fileContexts = new Set<BrowserContext>();
+
 /** Start `apollo serve` and wait for the URL it prints. */
 export async function startServer(home: string, extra: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<Server> {
   requireBuild();
-  return startServe(CLI, ROOT, home, extra, env);
+  const server = await startServe(CLI, ROOT, home, extra, env);
+  fileServers.add(server);
+  server.proc.once('exit', () => fileServers.delete(server));
+  return server;
 }
 
+// One Chromium per worker, launched by the first file that asks: a launch is ~0.5-1 s of
+// a loaded core, paid once instead of once per file.
+let chromiumOfWorker: Promise<Browser> | null = null;
+let closesWithWorker = false;
+
+function workerChromium(): Promise<Browser> {
+  if (chromiumOfWorker) return chromiumOfWorker;
+  if (!closesWithWorker) {
+    closesWithWorker = true;
+    // Closed when vitest stops the worker (its cleanup listeners run before the kill):
+    // a graceful close, so Chromium removes its own temp folders too.
+    const worker = (globalThis as { __vitest_worker__?: WorkerGlobalState }).__vitest_worker__;
+    worker?.onCleanup(async () => {
+      await (await chromiumOfWorker?.catch(() => null))?.close();
+    });
+    // Should the worker be killed without that (SIGTERM, then SIGKILL 500 ms later):
+    // Playwright's own SIGTERM handler only starts a graceful close, which the kill
+    // cuts short; exiting runs its exit handler instead, which kills Chromium and
+    // removes its profile folder synchronously.
+    process.once('SIGTERM', () => process.exit(143));
+  }
+  const launching = chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, handleSIGTERM: false });
+  chromiumOfWorker = launching;
+  const forget = () => {
+    if (chromiumOfWorker === launching) chromiumOfWorker = null;
+  };
+  launching.then((b) => b.once('disconnected', forget), forget);
+  return launching;
+}
+
+/**
+ * This file's browser: the worker's Chromium, in which the file opens its own contexts
+ * (each `newPage` is a fresh context too) and whose `close()` closes only those. Files
+ * share no cookies, storage or pages, only the Chromium process.
+ */
 export async function launchBrowser(): Promise<Browser> {
-  return chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+  const browser = await workerChromium();
+  const own = new Set<BrowserContext>();
+  let closed = false;
+  const track = (context: BrowserContext): BrowserContext => {
+    own.add(context);
+    fileContexts.add(context);
+    context.once('close', () => {
+      own.delete(context);
+      fileContexts.delete(context);
+    });
+    return context;
+  };
+  const usable = () => {
+    if (closed) throw new Error('this browser was closed (a file closes its view of the shared Chromium once)');
+  };
+  const view: Pick<Browser, 'newContext' | 'newPage' | 'contexts' | 'close'> = {
+    newContext: async (options) => (usable(), track(await browser.newContext(options))),
+    newPage: async (options) => {
+      usable();
+      const page = await browser.newPage(options);
+      track(page.context());
+      return page;
+    },
+    contexts: () => [...own],
+    close: async () => {
+      closed = true;
+      await Promise.all([...own].map((c) => c.close()));
+    },
+  };
+  return new Proxy(browser, {
+    get(target, key) {
+      if (Object.hasOwn(view, key)) return view[key as keyof typeof view];
+      const value: unknown = Reflect.get(target, key, target);
+      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+    },
+  });
+}
+
+/**
+ * After a file's own hooks (tests/e2e/leftovers.ts): closes what it left open (browser
+ * contexts, `apollo serve` processes) and names it, so the file that leaked fails, not
+ * the one after it.
+ */
+export async function closeFileLeftovers(): Promise<string[]> {
+  const left = [
+    ...[...fileContexts].map((c) => `a browser context with ${c.pages().length} page(s) (${c.pages().map((p) => p.url()).join(', ')})`),
+    ...[...fileServers].map((s) => `apollo serve at ${s.url}`),
+  ];
+  await Promise.all([...fileContexts].map((c) => c.close()));
+  await Promise.all([...fileServers].map((s) => s.stop()));
+  fileContexts.clear();
+  fileServers.clear();
+  return left;
 }
 
 export interface ServeOptions {
@@ -46,9 +142,10 @@ export interface ServeOptions {
 }
 
 /**
- * `apollo serve` on `home` and Chromium, started side by side: each takes about a
- * second, mostly waiting on a process of its own, and `prepare` runs while Chromium
- * launches. When either fails, the one that started is closed before the error is thrown.
+ * `apollo serve` on `home` and this file's browser, started side by side: the server
+ * takes about a second, as does Chromium for a worker's first file, mostly waiting on a
+ * process of their own, and `prepare` runs meanwhile. When either fails, the one that
+ * started is closed before the error is thrown.
  */
 export async function startServerAndBrowser(home: string, opts: ServeOptions = {}): Promise<{ server: Server; browser: Browser }> {
   const [browser, server] = await Promise.allSettled([

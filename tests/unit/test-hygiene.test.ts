@@ -19,17 +19,27 @@ afterEach(async () => {
 });
 
 describe('test hygiene', () => {
-  it('a vitest run leaves no temp folder behind (its home, the checkpoint reader\'s scratch folder)', { timeout: 120_000 }, async () => {
+  it('a vitest run leaves no temp folder behind (its home, the checkpoint reader\'s scratch folder, Chromium\'s)', { timeout: 120_000 }, async () => {
     const env: NodeJS.ProcessEnv = { ...process.env, TMPDIR: dir, NO_COLOR: '1', FORCE_COLOR: '0' };
     delete env.APOLLO_TEST_HOME; // as `npm test` starts: the run makes its own
-    // Reading a checkpoint whose working directory is gone makes a scratch folder in the core.
-    const p = spawn(process.execPath, [join(ROOT, 'node_modules/vitest/vitest.mjs'), 'run', 'tests/unit/annotate-offline.test.ts', '-t', 'checkpoint files'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    p.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    p.stderr.on('data', (d: Buffer) => (out += d.toString()));
-    const code = await new Promise<number | null>((r) => p.on('exit', r));
-    expect([code, out.slice(-2000)]).toEqual([0, expect.any(String)]);
-    expect(out).toMatch(/Tests +1 passed/);
+    const vitest = async (...args: string[]): Promise<string> => {
+      const p = spawn(process.execPath, [join(ROOT, 'node_modules/vitest/vitest.mjs'), 'run', ...args], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      p.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      p.stderr.on('data', (d: Buffer) => (out += d.toString()));
+      const code = await new Promise<number | null>((r) => p.on('exit', r));
+      expect([code, out.slice(-2000)]).toEqual([0, expect.any(String)]);
+      return out;
+    };
+    const [core, browser] = await Promise.all([
+      // Reading a checkpoint whose working directory is gone makes a scratch folder in the core.
+      vitest('tests/unit/annotate-offline.test.ts', '-t', 'checkpoint files'),
+      // The worker's Chromium (tests/e2e/harness.ts) outlives the file: it is closed when
+      // vitest stops the worker, and its profile and temp folders go with it.
+      vitest('tests/e2e/asciicast.test.ts'),
+    ]);
+    expect(core).toMatch(/Tests +1 passed/);
+    expect(browser).toMatch(/Tests +1 passed/);
     expect(await readdir(dir)).toEqual([]);
   });
 
