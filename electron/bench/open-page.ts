@@ -43,7 +43,7 @@ export interface PageOpenResult {
 }
 
 /** What DevTools' Performance panel records: the main thread's tasks, V8's compile, parse and GC, layout and paint, and JS samples. */
-const TRACE_CATEGORIES = ['devtools.timeline', 'disabled-by-default-devtools.timeline', 'v8', 'v8.execute', 'blink.user_timing', 'disabled-by-default-v8.cpu_profiler', 'disabled-by-default-devtools.timeline.frame'];
+const TRACE_CATEGORIES = ['devtools.timeline', 'disabled-by-default-devtools.timeline', 'v8', 'v8.execute', 'blink.user_timing', 'disabled-by-default-v8.cpu_profiler', 'disabled-by-default-devtools.timeline.frame', 'disabled-by-default-v8.compile'];
 
 /** Memory of one process from /proc (zeros for one that is gone). */
 export function procMemory(pid: number): ProcMemory {
