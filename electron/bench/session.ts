@@ -274,6 +274,8 @@ async function benchExport({ home, id, dir }: Prepared, scratch: string, catMs: 
   line('tokens counted as recorded (whole session)', ms(warm.cpuMs), '—', 'CPU, at record time', `the host counts each step's new texts a second after it is recorded (${ms(warm.ms)} wall here, all at once)`);
   await run('export openai, first after recording (counted then)', ['openai'], { cold: false });
   await run('export all formats, first', [...EXPORT_FORMATS], { cold: true });
+  // A recorded session's first export: its token counts made as it was recorded (above), its recordings converted now, beside the training files.
+  await run('export all formats, first after recording', [...EXPORT_FORMATS], { cold: false, freshCasts: true });
   await run('export all formats, again (conversions kept)', [...EXPORT_FORMATS], { cold: false });
   // The baseline of the worker: the recordings converted in the exporter's thread, whose
   // heap also holds the log, so V8 let their garbage pile up to ~4× it before collecting.

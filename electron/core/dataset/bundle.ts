@@ -549,11 +549,13 @@ async function exportBundleOnce(opts: ExportBundleOptions): Promise<ExportBundle
       }, castWorker);
       return { rel, dir: p.dir, job, outcome: { result, lines }, key };
     };
-    // Separate recordings in separate workers, one per core (two at most: each worker is
-    // ~45 MB); in this thread one after the other, which two at a time would not speed up.
+    // Separate recordings in separate workers, two at a time when they run alone (each
+    // worker is ~45 MB); one beside the training files, which keep this thread's core busy
+    // (a second worker there took the fifth-size session's first export 196 -> 253 MB);
+    // in this thread one after the other, which two at a time would not speed up.
     // The first failure stops the others, and is the export's error once all have stopped.
-    const convertAll = async (): Promise<void> => {
-      const lanes = castWorker ? Math.min(2, availableParallelism(), jobs.length) : 1;
+    const convertAll = async (beside: boolean): Promise<void> => {
+      const lanes = castWorker && !beside ? Math.min(2, availableParallelism(), jobs.length) : 1;
       let next = 0;
       let failure: { error: unknown } | null = null;
       await Promise.all(Array.from({ length: lanes }, async () => {
@@ -572,14 +574,15 @@ async function exportBundleOnce(opts: ExportBundleOptions): Promise<ExportBundle
       }));
       if (failure) throw (failure as { error: unknown }).error;
     };
-    castsRunning = formats.includes('asciicast') ? convertAll().catch((e: unknown) => {
-      castFailure ??= { error: e };
-    }) : null;
     // Memory: the tokenizer's ranks (~35 MB) and the worker (~45 MB) on top of the training
     // files' garbage took the full generated session past 300 MB. When counts must be made
     // (no counts kept from an earlier export), the recordings are converted first, as before,
     // and the training files follow.
-    if (castsRunning && !castOnly && !(await countsKept(prepared))) {
+    const beside = formats.includes('asciicast') && !castOnly && (await countsKept(prepared));
+    castsRunning = formats.includes('asciicast') ? convertAll(beside).catch((e: unknown) => {
+      castFailure ??= { error: e };
+    }) : null;
+    if (castsRunning && !beside && !castOnly) {
       await castsRunning;
       checkAbort();
     }
