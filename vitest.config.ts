@@ -1,13 +1,39 @@
+import { readFileSync } from 'node:fs';
+import { relative } from 'node:path';
 import { configDefaults, defineConfig } from 'vitest/config';
+import { BaseSequencer, type TestSpecification } from 'vitest/node';
 
 // These measure the live heap after a full GC against the heap at their start: in a
 // shared worker, modules and leftovers of the files before them would count as growth.
 const heapMeasured = ['tests/unit/dataset-export-memory.test.ts', 'tests/unit/dataset-merge-memory.test.ts'];
 
+/** Seconds per file (its path from the repository root) as a run took them; `scripts/test-durations.mjs` writes it. */
+const recorded = JSON.parse(readFileSync(new URL('tests/durations.json', import.meta.url), 'utf8')) as Record<string, number>;
+
+/**
+ * The order the files start in: the projects one after the other (as vitest's own
+ * sequencer does, so a shared worker goes on with the next file of its project), in each
+ * the longest first, so the run does not end with one worker on a long file while the
+ * other idles. A file's length is vitest's cached duration (the last run here), else the
+ * recorded one: a clean clone has no cache, and vitest would go by file size (the test
+ * hygiene file is small and runs vitest twice). Files in neither start first.
+ */
+class LongestFirst extends BaseSequencer {
+  override async sort(files: TestSpecification[]): Promise<TestSpecification[]> {
+    const seconds = (spec: TestSpecification): number => {
+      const path = relative(this.ctx.config.root, spec.moduleId);
+      const cached = this.ctx.cache.getFileTestResults(`${spec.project.name}:${path}`);
+      return cached ? cached.duration / 1000 : (recorded[path] ?? Number.MAX_VALUE);
+    };
+    return [...files].sort((a, b) => a.project.name.localeCompare(b.project.name) || seconds(b) - seconds(a));
+  }
+}
+
 export default defineConfig({
   test: {
     globalSetup: ['tests/global-home.ts'],
     setupFiles: ['tests/setup-home.ts'],
+    sequence: { sequencer: LongestFirst },
     testTimeout: 60_000,
     hookTimeout: 60_000,
     // PTY and browser tests are I/O bound; two forks match the two cores here.
