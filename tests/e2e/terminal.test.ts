@@ -46,11 +46,17 @@ describe('browser mode: live terminal and durable history', () => {
   });
 
   it('shows a clear error for a wrong token', async () => {
-    const server = await startServer(home);
-    const page = await browser.newPage();
-    await page.goto(server.url.replace(/token=[^&]+/, 'token=wrong'));
-    await expect(page.getByTestId('connection-error').innerText()).resolves.toMatch(/token/i);
-    await page.close();
-    await server.stop();
+    // Its own workspace: a server the test before left running (it failed) holds that one's lock.
+    const own = await mkdtemp(join(tmpdir(), 'apollo-e2e-'));
+    const server = await startServer(own);
+    try {
+      const page = await browser.newPage();
+      await page.goto(server.url.replace(/token=[^&]+/, 'token=wrong'));
+      await expect(page.getByTestId('connection-error').innerText()).resolves.toMatch(/token/i);
+      await page.close();
+    } finally {
+      await server.stop();
+      await rm(own, { recursive: true, force: true });
+    }
   });
 });
