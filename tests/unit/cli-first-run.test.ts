@@ -54,19 +54,21 @@ function apollo(args: string[], opts: { cwd?: string; onOutput?: (all: string) =
 describe('read-only commands', () => {
   it('apollo sessions: a missing workspace is said and not created; a fresh one lists the sample', async () => {
     const missing = join(dir, 'nonexistent', 'deep', 'dir');
-    const r = await apollo(['sessions', '--home', missing]);
+    const fresh = join(dir, 'fresh');
+    await mkdir(fresh);
+    // Side by side: three workspaces of their own, none of them written.
+    const [r, removed, listed] = await Promise.all([
+      apollo(['sessions', '--home', missing]),
+      // A command that writes makes no workspace it was not asked for (env add may; remove has nothing to remove).
+      apollo(['env', 'remove', 'gpu', '--home', missing]),
+      apollo(['sessions', '--home', fresh]),
+    ]);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/There is no workspace at .*nonexistent\/deep\/dir \(the folder does not exist\)/);
-    expect(existsSync(join(dir, 'nonexistent'))).toBe(false);
-    // A command that writes makes no workspace it was not asked for (env add may; remove has nothing to remove).
-    const removed = await apollo(['env', 'remove', 'gpu', '--home', missing]);
     expect(removed.code).toBe(1);
     expect(removed.stderr).toMatch(/There is no workspace at .*nonexistent\/deep\/dir/);
     expect(existsSync(join(dir, 'nonexistent'))).toBe(false);
 
-    const fresh = join(dir, 'fresh');
-    await mkdir(fresh);
-    const listed = await apollo(['sessions', '--home', fresh]);
     expect(listed.code).toBe(0);
     expect(listed.stdout).toMatch(/^sample-sales-report\t.*\tSample: sales report/m);
     expect(await readdir(fresh)).toEqual([]);
@@ -104,18 +106,20 @@ describe('read-only commands', () => {
     const server = await startServer(home);
     try {
       const sid = 'sample-sales-report';
-      // The server holds the lock: a command that writes is refused.
-      const writer = await apollo(['label', sid, '--keep', '1', '--annotator', 'ann', '--home', home]);
-      expect(writer.code).toBe(1);
-      expect(writer.stderr).toMatch(/lock|in use|already open/i);
       const before = await snapshot(home);
       const runs = [
         ['label', sid, '--rules', 'all', '--dry-run', '--home', home],
         ['label', sid, '--keep', '1', '--mask', '2', '--dry-run', '--annotator', 'ann', '--home', home],
         ['export', sid, '--dry-run', '--home', home],
       ];
-      // Side by side: each only reads, so none waits on another.
-      const results = await Promise.all(runs.map((args) => apollo(args)));
+      // Side by side: each only reads, so none waits on another; nor on the writer, refused at the lock.
+      const [writer, ...results] = await Promise.all([
+        apollo(['label', sid, '--keep', '1', '--annotator', 'ann', '--home', home]),
+        ...runs.map((args) => apollo(args)),
+      ]);
+      // The server holds the lock: a command that writes is refused.
+      expect(writer!.code).toBe(1);
+      expect(writer!.stderr).toMatch(/lock|in use|already open/i);
       runs.forEach((args, i) => {
         const r = results[i]!;
         expect([args.slice(0, 2).join(' '), r.code, r.stderr]).toEqual([args.slice(0, 2).join(' '), 0, '']);
