@@ -260,6 +260,8 @@ interface TextView {
 
 // A backslash (an escape may follow) or a control character other than \t \n \r.
 const NEEDS_VIEW = /[\\\x00-\x08\x0b\x0c\x0e-\x1f\x7f\x9b]/;
+/** NEEDS_VIEW less the escapes whose characters are in no anchor: `\n` `\t` `\r` `\"` (see Redactor.mayHold). */
+const HIDING_ESCAPE = /[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\x9b]|\\(?![ntr"])/;
 
 function hexAt(s: string, i: number, n: number): number {
   if (i + n > s.length) return -1;
@@ -467,6 +469,8 @@ export class Redactor {
   private readonly configured: RegExp | null;
   /** The same alternatives, not global: a presence test. */
   private readonly configuredAny: RegExp | null;
+  /** No configured secret holds a character JSON escapes as `\n` `\t` `\r` `\"` (see mayHold). */
+  private readonly plainSecrets: boolean;
 
   /**
    * `prefilter` (default true) skips the patterns whose literal part is not in the
@@ -483,6 +487,7 @@ export class Redactor {
     const list = [...forms].sort((a, b) => b.length - a.length || (a < b ? -1 : 1));
     this.configured = list.length ? new RegExp(list.map(escapeForRegExp).join('|'), 'g') : null;
     this.configuredAny = this.configured ? new RegExp(this.configured.source) : null;
+    this.plainSecrets = list.every((f) => !/["\\\n\r\t]/.test(f));
   }
 
   /** Non-overlapping secret ranges in `text` (matched on its decoded view), sorted by start. */
@@ -616,9 +621,16 @@ export class Redactor {
    * it reads as itself (no escape, no control: every part of it, decoded or not, is a
    * piece of it as it is) and holds no anchor and no configured secret. One scan per
    * case rule and the string is done, before it is parsed as JSON or viewed.
+   *
+   * The escapes JSON.stringify writes for text (`\n` `\t` `\r` `\"`) cannot hide
+   * anything: each decodes to one character that is in no anchor, so an anchor in any
+   * decoded form of the string (its JSON strings, their view) is in the string as it is.
+   * So JSON text (observations, arguments) with only those is done by the same scans,
+   * instead of being parsed and each of its strings scanned. Not with a configured
+   * secret holding one of those characters: it may read whole only once decoded.
    */
   private mayHold(s: string): boolean {
-    return !this.prefilter || NEEDS_VIEW.test(s) || ANY_CASED.test(s) || ANY_UNCASED.test(s) || !!this.configuredAny?.test(s);
+    return !this.prefilter || (this.plainSecrets ? HIDING_ESCAPE : NEEDS_VIEW).test(s) || ANY_CASED.test(s) || ANY_UNCASED.test(s) || !!this.configuredAny?.test(s);
   }
 
   private redactString(s: string, pointer: string, field: string, key: string | null, level: number, hits: SecretHit[]): string {
