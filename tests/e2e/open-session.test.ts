@@ -1,5 +1,5 @@
 // Opening a long session in Chromium paints its steps before anything that can wait:
-// the terminal on screen is made and the address bar written only after a frame showing
+// the terminal on screen is made, the timeline strip built and the address bar written only after a frame showing
 // the trajectory, and a tab never shown has no terminal at all until it is. The session is a generated one (the
 // bench's generator, three recorded terminals); how fast it opens is the bench's row
 // (`bench.js --open`), not this test's.
@@ -34,30 +34,35 @@ afterAll(async () => {
 });
 
 describe('opening a session', () => {
-  it('paints the steps a frame before the terminal is made and the address written, and makes a hidden tab\'s terminal only when shown', async () => {
+  it('paints the steps a frame before the terminal is made, the timeline built and the address written, and makes a hidden tab\'s terminal only when shown', async () => {
     const { page, pageErrors } = await openPage(browser, server.url);
     const item = page.locator(`[data-testid="session-item"][data-session-id="${SESSION}"]`);
     await item.waitFor();
     // Frame by frame, from the click: the first frame with a step row, the first with an xterm, and the first after the address names the session.
     await page.evaluate(() => {
-      const w = window as unknown as { seen: { frame: number; step?: number; xterm?: number; hash?: number } };
+      const w = window as unknown as { seen: { frame: number; step?: number; xterm?: number; hash?: number; timeline?: number } };
       w.seen = { frame: 0 };
       const tick = () => {
         w.seen.frame++;
         if (w.seen.step === undefined && document.querySelector('[data-testid="step"]')) w.seen.step = w.seen.frame;
         if (w.seen.xterm === undefined && document.querySelector('[data-testid="terminal"] .xterm')) w.seen.xterm = w.seen.frame;
+        if (w.seen.timeline === undefined && document.querySelector('[data-testid="timeline"]')) w.seen.timeline = w.seen.frame;
         if (w.seen.hash === undefined && location.hash.startsWith('#/s/')) w.seen.hash = w.seen.frame;
-        if (w.seen.xterm === undefined || w.seen.hash === undefined) requestAnimationFrame(tick);
+        if (w.seen.xterm === undefined || w.seen.hash === undefined || w.seen.timeline === undefined) requestAnimationFrame(tick);
       };
       requestAnimationFrame(tick);
     });
     await item.click();
     await page.locator('[data-testid="terminal"] .xterm').first().waitFor();
     await waitFor(() => page.evaluate(() => (window as unknown as { seen: { hash?: number } }).seen.hash !== undefined), 'the address to name the session');
-    const seen = await page.evaluate(() => (window as unknown as { seen: { step?: number; xterm?: number; hash?: number } }).seen);
+    await page.getByTestId('timeline').waitFor();
+    await waitFor(() => page.evaluate(() => (window as unknown as { seen: { timeline?: number } }).seen.timeline !== undefined), 'the timeline strip');
+    const seen = await page.evaluate(() => (window as unknown as { seen: { step?: number; xterm?: number; hash?: number; timeline?: number } }).seen);
     expect(seen.step).toBeDefined();
     expect(seen.xterm!).toBeGreaterThan(seen.step!);
     expect(seen.hash!).toBeGreaterThan(seen.step!);
+    // The strip (a pass over the whole session) is built after the frame with the steps too.
+    expect(seen.timeline!).toBeGreaterThan(seen.step!);
     expect(new URL(page.url()).hash).toMatch(new RegExp(`^#/s/${SESSION}/live`));
 
     const tabs = page.locator('[data-testid="terminal-tab"]');

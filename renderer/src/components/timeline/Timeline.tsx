@@ -5,6 +5,7 @@
 // the pointer, a drag pans; as a slider it moves through the steps from the keyboard.
 import { useCallback, useEffect, useMemo, useRef, useState, type KeyboardEvent, type PointerEvent } from 'react';
 import { useAppStore } from '../../context';
+import { useAfterFirstPaint } from '../../lib/afterPaint';
 import { formatDateTime, formatDuration } from '../../lib/format';
 import { jumpToStep } from '../trajectory/actions';
 import { useTrajectoryView } from '../trajectory/useTrajectoryView';
@@ -45,7 +46,14 @@ function countsOf(model: TimelineModel): { guidance: number; branch: number; com
 
 /** The strip, when shown (header toggle, Shift+T). */
 export function Timeline({ live }: { live: boolean }) {
-  return useTimelineShown() ? <TimelineStrip live={live} /> : null;
+  const shown = useTimelineShown();
+  // Built after the first frame: a session opening paints its steps first (the model is a
+  // pass over the whole session, the strip's first render ~10-15 ms); its place is kept.
+  const painted = useAfterFirstPaint();
+  const steps = useTrajectoryView().path.length;
+  if (!shown) return null;
+  if (!painted) return steps > 0 ? <div className="session-timeline" aria-hidden="true"><div className="timeline-host" /></div> : null;
+  return <TimelineStrip live={live} />;
 }
 
 function TimelineStrip({ live }: { live: boolean }) {
