@@ -64,6 +64,11 @@ describe('session search', () => {
     // Actions: the tool call's arguments are searched.
     const act = await s.search('"sleep_time"', { kinds: ['action'] });
     expect(act.results.length).toBe(events.filter((e) => e.type === 'model.response' && e.toolCalls.some((c) => c.name === 'sleep')).length);
+    // And the model's reasoning (the Filter view asks for words past the page's preview of it).
+    const thought = events.find((e) => e.type === 'model.response' && e.reasoning.length > 400)!;
+    const words = thought.type === 'model.response' ? thought.reasoning.slice(-60, -20) : '';
+    const inThought = await s.search(words, { kinds: ['action'], limit: 10_000 });
+    expect(inThought.results.map((x) => x.stepId)).toContain(thought.type === 'model.response' ? thought.stepId : '');
 
     // A comment edited after the search started is found by its new text; a deleted one is not.
     const live = [...events];
