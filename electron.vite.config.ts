@@ -39,7 +39,12 @@ export default defineConfig({
     plugins: [react()],
     build: {
       outDir: resolve('out/renderer'),
-      rolldownOptions: { input: { index: resolve('renderer/index.html') } },
+      rolldownOptions: {
+        input: { index: resolve('renderer/index.html') },
+        // Vite's own names, written out because the hosts rely on them: a file under assets/
+        // named with its content hash is served as immutable (electron/web/static-files.ts).
+        output: { entryFileNames: 'assets/[name]-[hash].js', chunkFileNames: 'assets/[name]-[hash].js', assetFileNames: 'assets/[name]-[hash][extname]' },
+      },
     },
   },
 });

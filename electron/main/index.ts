@@ -1,12 +1,11 @@
 import { app, BrowserWindow, dialog, ipcMain, Menu, protocol, session, shell, type MenuItemConstructorOptions, type WebContents } from 'electron';
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ApolloCore } from '../core/app';
 import { resourcesDir } from '../core/paths';
 import { resolveHome } from '../core/store/workspace';
 import { contentSecurityPolicy } from '../web/server';
-import { mimeType, resolveStaticFile } from '../web/static-files';
+import { answerStatic } from '../web/static-files';
 import { keychainSigningStore, keychainVault } from './keychain';
 import { APP_HOST, APP_INDEX_URL, APP_SCHEME, devServerUrl, externalUrl, isAppUrl, isDevToolsShortcut } from './app-url';
 
@@ -30,12 +29,15 @@ let mainWindow: BrowserWindow | null = null;
 // secure origin of its own, with fetch — instead of file://, which would give the page
 // the run of the user's files. corsEnabled lets the page load its own module scripts
 // (fetched in CORS mode); no response carries Access-Control-Allow-Origin, so no other
-// origin can read them. No bypassCSP: the CSP applies.
-protocol.registerSchemesAsPrivileged([{ scheme: APP_SCHEME, privileges: { standard: true, secure: true, supportFetchAPI: true, corsEnabled: true } }]);
+// origin can read them. No bypassCSP: the CSP applies. codeCache: V8 keeps the compiled
+// bundle between starts, as it does for https (only for a standard scheme); Electron checks
+// a cached entry against a hash of the script's source, so a new build is compiled anew.
+protocol.registerSchemesAsPrivileged([{ scheme: APP_SCHEME, privileges: { standard: true, secure: true, supportFetchAPI: true, corsEnabled: true, codeCache: true } }]);
 
 /**
  * Serve app://renderer/ from the built renderer folder: regular files inside it only
- * (the web host's rule: no traversal, no symlinks), each with the CSP.
+ * (the web host's rule: no traversal, no symlinks), each with the CSP and the web
+ * host's caching headers (answerStatic: hashed assets immutable, the rest revalidated).
  */
 function serveRenderer(): void {
   const headers = {
@@ -54,15 +56,10 @@ function serveRenderer(): void {
     }
     if (url.host !== APP_HOST) return refuse(404, 'Not found');
     if (req.method !== 'GET' && req.method !== 'HEAD') return refuse(405, 'Method not allowed');
-    const found = await resolveStaticFile(rendererDir, url.pathname);
+    const found = await answerStatic(rendererDir, url.pathname, req.headers.get('if-none-match'));
     if (!found.ok) return refuse(found.status, found.status === 400 ? 'Bad request' : found.status === 403 ? 'Forbidden' : 'Not found');
-    let body: Buffer;
-    try {
-      body = await readFile(found.path);
-    } catch {
-      return refuse(404, 'Not found');
-    }
-    return new Response(req.method === 'HEAD' ? null : new Uint8Array(body), { status: 200, headers: { ...headers, 'Content-Type': mimeType(found.path) } });
+    const body = req.method === 'HEAD' || found.body === null ? null : new Uint8Array(found.body);
+    return new Response(body, { status: found.status, headers: { ...headers, ...found.headers } });
   });
 }
 

@@ -1,12 +1,11 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import { readFile } from 'node:fs/promises';
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { ApolloCore } from '../core/app';
 import type { Connection } from '../core/dispatch';
 import type { PushEvents } from '../../shared/contract/index';
-import { mimeType, resolveStaticFile } from './static-files';
+import { answerStatic } from './static-files';
 
 export interface WebHostOptions {
   core: ApolloCore;
@@ -212,28 +211,25 @@ async function serveStatic(root: string, port: number, token: string, req: Incom
     return;
   }
   let pathname: string;
+  let withCookie = false;
   try {
     const u = new URL(req.url ?? '/', 'http://127.0.0.1');
     pathname = u.pathname;
     // The page opened with the right token: remember it for this browser (see tokenCookieName).
-    if (tokenMatches(u.searchParams.get('token'), token)) headers['Set-Cookie'] = `${tokenCookieName(port)}=${token}; HttpOnly; SameSite=Strict; Path=/`;
+    withCookie = tokenMatches(u.searchParams.get('token'), token);
+    if (withCookie) headers['Set-Cookie'] = `${tokenCookieName(port)}=${token}; HttpOnly; SameSite=Strict; Path=/`;
   } catch {
     res.writeHead(400, { ...headers, 'Content-Type': 'text/plain' }).end('Bad request: malformed URL');
     return;
   }
-  const found = await resolveStaticFile(root, pathname);
+  const found = await answerStatic(root, pathname, req.headers['if-none-match']);
   if (!found.ok) {
     const text = found.status === 400 ? 'Bad request: malformed URL' : found.status === 403 ? 'Forbidden' : 'Not found';
     res.writeHead(found.status, { ...headers, 'Content-Type': 'text/plain' }).end(text);
     return;
   }
-  let body: Buffer;
-  try {
-    body = await readFile(found.path);
-  } catch {
-    res.writeHead(404, { ...headers, 'Content-Type': 'text/plain' }).end('Not found');
-    return;
-  }
-  res.writeHead(200, { ...headers, 'Content-Type': mimeType(found.path) });
-  res.end(req.method === 'HEAD' ? undefined : body);
+  // An answer that sets the token's cookie is nobody else's to keep, even for an immutable file.
+  const cache = withCookie ? { 'Cache-Control': 'private, no-cache' } : {};
+  res.writeHead(found.status, { ...headers, ...found.headers, ...cache });
+  res.end(req.method === 'HEAD' || found.body === null ? undefined : found.body);
 }

@@ -236,13 +236,29 @@ describe('app:// protocol', () => {
     expect(APP_INDEX_URL).toBe('app://renderer/index.html');
   });
 
-  it('serves only what resolveStaticFile admits, with the CSP on every answer', () => {
+  it('lets V8 cache the renderer\'s compiled code (codeCache, which needs standard)', () => {
+    const [reg] = calls(main, 'protocol.registerSchemesAsPrivileged');
+    const scheme = (reg!.arguments[0] as ts.ArrayLiteralExpression).elements[0] as ts.ObjectLiteralExpression;
+    const privileges = (scheme.properties.find((p) => p.name?.getText(main) === 'privileges') as ts.PropertyAssignment).initializer as ts.ObjectLiteralExpression;
+    expect({ standard: prop(main, privileges, 'standard'), codeCache: prop(main, privileges, 'codeCache') }).toEqual({ standard: 'true', codeCache: 'true' });
+  });
+
+  it('answers with the web host\'s caching rules (answerStatic: ETag, 304, immutable hashed assets)', () => {
+    const fn = functionNamed(main, 'serveRenderer').getText(main);
+    expect(fn).toMatch(/await answerStatic\(rendererDir, url\.pathname, req\.headers\.get\('if-none-match'\)\)/);
+    // Its status (200 or 304) and its headers (Cache-Control, ETag, Content-Type) reach the page; the body only for a GET that is not a 304.
+    expect(fn).toMatch(/status: found\.status, headers: \{ \.\.\.headers, \.\.\.found\.headers \}/);
+    expect(fn).toMatch(/req\.method === 'HEAD' \|\| found\.body === null \? null/);
+    expect(mainText).not.toMatch(/resolveStaticFile|readFile/);
+  });
+
+  it('serves only what resolveStaticFile admits (through answerStatic), with the CSP on every answer', () => {
     const [handle, ...more] = calls(main, 'protocol.handle');
     expect(more).toEqual([]);
     expect(enclosingFunction(handle!)).toBe('serveRenderer');
     const fn = functionNamed(main, 'serveRenderer').getText(main);
     expect(fn).toMatch(/'Content-Security-Policy': contentSecurityPolicy\(null\)/);
-    expect(fn).toMatch(/await resolveStaticFile\(rendererDir, url\.pathname\)/);
+    expect(fn).toMatch(/await answerStatic\(rendererDir, url\.pathname,/);
     expect(fn).toMatch(/if \(url\.host !== APP_HOST\) return refuse\(404/);
     // Every Response built carries the shared headers.
     for (const r of all(functionNamed(main, 'serveRenderer'), ts.isNewExpression).filter((n) => n.expression.getText(main) === 'Response')) {

@@ -65,14 +65,14 @@ describe('static files of the web host', () => {
   });
 
   it('resolves paths the same way for the Electron protocol', async () => {
-    expect(await resolveStaticFile(renderer, '/')).toEqual({ ok: true, path: join(renderer, 'index.html') });
+    expect(await resolveStaticFile(renderer, '/')).toEqual({ ok: true, path: join(renderer, 'index.html'), rel: '/index.html' });
     expect(await resolveStaticFile(renderer, '/leak.txt')).toMatchObject({ ok: false, status: 404, reason: 'symlink' });
     expect(await resolveStaticFile(renderer, '/ws/workspace.json')).toMatchObject({ ok: false, status: 404, reason: 'symlink' });
     expect(await resolveStaticFile(renderer, '%E0%A4%A')).toMatchObject({ ok: false, status: 400 });
     // A folder reached through a symlink is fine: only what is inside must be real.
     const via = join(t.home, 'renderer-link');
     await symlink(renderer, via);
-    expect(await resolveStaticFile(via, '/app.js')).toEqual({ ok: true, path: join(renderer, 'app.js') });
+    expect(await resolveStaticFile(via, '/app.js')).toEqual({ ok: true, path: join(renderer, 'app.js'), rel: '/app.js' });
   });
 });
 
