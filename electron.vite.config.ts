@@ -20,6 +20,8 @@ export default defineConfig({
           'cast-worker': resolve('electron/core/dataset/cast-worker.ts'),
           // Found beside the entry that runs (built-entry.ts): parses terminal output for the keyframes off the host's thread.
           'keyframe-worker': resolve('electron/core/pty/keyframe-worker.ts'),
+          // Found beside the entry that runs (token-warmer.ts): counts recorded texts' tokens off the host's thread.
+          'token-count-worker': resolve('electron/core/dataset/token-count-worker.ts'),
         },
       },
     },

@@ -19,6 +19,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { openSync, closeSync } from 'node:fs';
 import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { createServer, type AddressInfo } from 'node:net';
 import { dirname, join } from 'node:path';
 import { parseTiming, type TimingEntry } from '../core/store/terminal-recording';
 import { TimingIndex, timingIndexPath } from '../core/store/timing-index';
@@ -125,11 +126,23 @@ export async function benchChild(argv: string[]): Promise<void> {
     const parsed = await readEventLog(join(a.dir, 'events.jsonl'));
     const c0 = process.cpuUsage();
     const t0 = performance.now();
+    // The longest turn this thread took meanwhile: the host's other work waits that long.
+    let last = performance.now();
+    let longest = 0;
+    let ticking = true;
+    const tick = (): void => {
+      const t = performance.now();
+      longest = Math.max(longest, t - last);
+      last = t;
+      if (ticking) setImmediate(tick);
+    };
+    setImmediate(tick);
     const warmer = new TokenWarmer(a.dir);
     for (const ev of parsed.events) warmer.take(ev);
     await warmer.close();
+    ticking = false;
     const cpu = process.cpuUsage(c0);
-    console.log(JSON.stringify({ ms: performance.now() - t0, cpuMs: (cpu.user + cpu.system) / 1e3 }));
+    console.log(JSON.stringify({ ms: performance.now() - t0, cpuMs: (cpu.user + cpu.system) / 1e3, longestTurnMs: longest }));
     return;
   }
   throw new Error(`unknown bench child task ${task}`);
@@ -171,6 +184,18 @@ async function prepareSession(scratch: string): Promise<Prepared> {
   return { home, id, dir, train };
 }
 
+/** A port nothing listens on now, for the servers of the returning annotator's visits. */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
 const OPEN_RUNS = Number(process.env.BENCH_OPEN_RUNS ?? 3);
 /** Another build's CLI to open with (`apollo serve` serves its own renderer): before and after on the same machine. */
 const OPEN_CLI = process.env.BENCH_OPEN_CLI;
@@ -191,9 +216,18 @@ async function benchOpen({ home, id, dir }: Prepared, scratch: string): Promise<
   const own = join(dirname(process.argv[1]!), 'cli.js');
   const clis = OPEN_CLI ? (process.env.BENCH_OPEN_AB === '1' ? [own, OPEN_CLI] : [OPEN_CLI]) : [own];
   const runs = clis.map(() => [] as PageOpenResult[]);
+  // A returning annotator's browser beside each first visit (BENCH_OPEN_WARM=0 leaves it out):
+  // a profile of its own per run, that loaded the page twice before from a server on the same port.
+  const warmRuns = clis.map(() => [] as PageOpenResult[]);
+  const warm = process.env.BENCH_OPEN_WARM !== '0';
+  const port = warm ? await freePort() : 0;
   const baselines: number[] = [];
   for (let k = 0; k < OPEN_RUNS; k++) {
-    for (const [b, cli] of clis.entries()) runs[b]!.push(await openInPage(cli, dirname(dirname(dirname(cli))), home, id, o.leafId, k * clis.length + b));
+    for (const [b, cli] of clis.entries()) {
+      const n = k * clis.length + b;
+      runs[b]!.push(await openInPage(cli, dirname(dirname(dirname(cli))), home, id, o.leafId, n));
+      if (warm) warmRuns[b]!.push(await openInPage(cli, dirname(dirname(dirname(cli))), home, id, o.leafId, n, { dir: join(scratch, `profile-${n}`), port }));
+    }
     // The baseline again beside each run: on a shared machine both move with the load.
     const r0 = performance.now();
     for (const l of (await readFile(join(dir, 'events.jsonl'), 'utf8')).split('\n')) if (l) JSON.parse(l);
@@ -203,12 +237,23 @@ async function benchOpen({ home, id, dir }: Prepared, scratch: string): Promise<
   for (const [b, cli] of clis.entries()) {
     const these = runs[b]!;
     const mid = [...these].sort((a, b) => a.ms - b.ms)[Math.floor(these.length / 2)]!;
-    const range = (f: (r: PageOpenResult) => number) => `${ms(Math.min(...these.map(f)))}–${ms(Math.max(...these.map(f)))}`;
-    const cpu = (f: (r: PageOpenResult) => number) => `${ms(median(these.map((r) => f(r) * 1000)))} (${ms(Math.min(...these.map(f)) * 1000)}–${ms(Math.max(...these.map(f)) * 1000)})`;
+    const range = (f: (r: PageOpenResult) => number, rs = these) => `${ms(Math.min(...rs.map(f)))}–${ms(Math.max(...rs.map(f)))}`;
+    const cpu = (f: (r: PageOpenResult) => number, rs = these) => `${ms(median(rs.map((r) => f(r) * 1000)))} (${ms(Math.min(...rs.map(f)) * 1000)}–${ms(Math.max(...rs.map(f)) * 1000)})`;
     line('open until the latest step is visible', ms(mid.ms), ms(base), `${(mid.ms / base).toFixed(1)}× (goal ≤ 2×)`,
       `in Chromium${cli !== own ? ` with the build of ${cli}` : ''}, median of ${these.length} (${range((r) => r.ms)}; baseline ${ms(Math.min(...baselines))}–${ms(Math.max(...baselines))}), each with a fresh apollo serve: `
       + `click to the reply in the page ${ms(mid.replyMs)}, fold ${ms(mid.foldMs)}, then playwright sees the step ${ms(mid.renderMs)} later; the first frame with it on screen (timed in the page) ${ms(mid.frameMs)} after the click (${range((r) => r.frameMs)}); `
       + `CPU from the click to the step visible: apollo serve ${cpu((r) => r.serverCpu)}, Chromium ${cpu((r) => r.browserCpu)} (medians)`);
+    const loads = (rs: PageOpenResult[]) => `${ms(median(rs.map((r) => r.loadMs)))} (${range((r) => r.loadMs, rs)}), DOMContentLoaded (the bundle fetched, compiled and run) ${ms(median(rs.map((r) => r.dclMs)))} (${range((r) => r.dclMs, rs)}), Chromium CPU ${cpu((r) => r.loadCpu, rs)}`;
+    line('page load to the session list, first visit', ms(median(these.map((r) => r.loadMs))), '—', '',
+      `in Chromium${cli !== own ? ` with the build of ${cli}` : ''}, a fresh profile: ${loads(these)} (medians)`);
+    const w = warmRuns[b]!;
+    if (w.length) {
+      const wmid = [...w].sort((a, b) => a.ms - b.ms)[Math.floor(w.length / 2)]!;
+      line('page load to the session list, returning', ms(median(w.map((r) => r.loadMs))), ms(median(these.map((r) => r.loadMs))), `${(median(w.map((r) => r.loadMs)) / median(these.map((r) => r.loadMs))).toFixed(2)}× the first visit`,
+        `the same${cli !== own ? ` (${cli})` : ''} with a profile that loaded the page twice before (same port: its HTTP cache and V8's code cache): ${loads(w)}; the bundle from the browser's cache in ${w.filter((r) => r.bundleCached).length} of ${w.length}, V8's code cache on disk ${median(w.map((r) => r.codeCacheKb)).toFixed(0)} kB (medians)`);
+      line('open until the latest step is visible, returning', ms(wmid.ms), ms(mid.ms), `${(wmid.ms / mid.ms).toFixed(2)}× the first visit`,
+        `the same profile, click to the step visible ${range((r) => r.ms, w)}; the first frame with it ${ms(wmid.frameMs)} (${range((r) => r.frameMs, w)}); CPU apollo serve ${cpu((r) => r.serverCpu, w)}, Chromium ${cpu((r) => r.browserCpu, w)}; baseline: the first visit's median`);
+    }
     const total = mid.server.pssMb + mid.renderer.pssMb;
     line('memory with it open, server + renderer', `${total.toFixed(0)} MB`, '—', '(goal < 400 MB)',
       `PSS: apollo serve ${mid.server.pssMb.toFixed(0)} MB + Chromium's ${mid.renderer.processes} renderer process(es) ${mid.renderer.pssMb.toFixed(0)} MB `
@@ -270,8 +315,8 @@ async function benchExport({ home, id, dir }: Prepared, scratch: string, catMs: 
   await run('export openai, first (tokens counted)', ['openai'], { cold: true });
   await run('export openai, again (token counts kept)', ['openai'], { cold: false });
   await rm(join(dir, TOKEN_STORE_FILE), { force: true });
-  const warm = await child<{ ms: number; cpuMs: number }>('warm', { home, id, dir });
-  line('tokens counted as recorded (whole session)', ms(warm.cpuMs), '—', 'CPU, at record time', `the host counts each step's new texts a second after it is recorded (${ms(warm.ms)} wall here, all at once)`);
+  const warm = await child<{ ms: number; cpuMs: number; longestTurnMs: number }>('warm', { home, id, dir });
+  line('tokens counted as recorded (whole session)', ms(warm.cpuMs), '—', 'CPU, at record time', `the host counts each step's new texts a second after it is recorded, in its counting worker (${ms(warm.ms)} wall here, all at once; the host thread's longest turn meanwhile ${ms(warm.longestTurnMs)})`);
   await run('export openai, first after recording (counted then)', ['openai'], { cold: false });
   await run('export all formats, first', [...EXPORT_FORMATS], { cold: true });
   // A recorded session's first export: its token counts made as it was recorded (above), its recordings converted now, beside the training files.

@@ -2,16 +2,18 @@
 // export then tokenizes nothing and writes what an export that counted everything
 // writes; the host counts the texts of the events its sessions append, each count the
 // exact count of that text.
-import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApolloCore } from '../../electron/core/app';
 import { readEventLog } from '../../electron/core/store/event-log';
 import { exportBundle } from '../../electron/core/dataset/bundle';
-import { textKey, TokenCountStore } from '../../electron/core/dataset/token-store';
+import { Redactor } from '../../electron/core/dataset/redact';
+import { textKey, TOKEN_STORE_FILE, TokenCountStore } from '../../electron/core/dataset/token-store';
 import { countTokensOf, tokenizedTexts } from '../../electron/core/dataset/tokens';
-import { recordedTexts, TokenWarmer } from '../../electron/core/dataset/token-warmer';
+import { CountWorker, recordedTexts, TokenWarmer } from '../../electron/core/dataset/token-warmer';
 import type { SessionEvent } from '../../shared/events';
 import { realisticSession } from '../fixtures/sessions';
 
@@ -79,5 +81,53 @@ describe('token counts made as the session is recorded', () => {
     expect(distinct.length).toBeGreaterThan(10);
     expect(store.size).toBe(distinct.length);
     for (const t of distinct) expect(store.get(textKey(t))).toBe(countTokensOf(t));
+  });
+});
+
+// Needs the build (`npx electron-vite build`): the host counts in out/main/token-count-worker.js.
+describe('token counts made in the counting worker', () => {
+  const WORKER = resolve(__dirname, '../../out/main/token-count-worker.js');
+  const secret = ['ghp_', 'Work9Er8Token7Abcdef6Ghijkl5Mnopqr4'].join('');
+  const texts = [`a long observation ${'loss 0.123 '.repeat(2000)}`, `export GITHUB_TOKEN=${secret}`, 'short', 'short'];
+  const events = (): SessionEvent[] => [{ type: 'model.response', content: texts[0]!, toolCalls: [{ id: 'c1', name: 'run_command', arguments: JSON.stringify({ command: texts[1] }) }] } as unknown as SessionEvent];
+
+  it('are exact, the redacted form too, and never tokenize in the host thread', async () => {
+    if (!existsSync(WORKER)) throw new Error(`${WORKER} is missing: run \`npx electron-vite build\` first`);
+    const dir = join(root, 'in-worker');
+    await mkdir(dir);
+    const worker = new CountWorker(WORKER);
+    const before = tokenizedTexts();
+    const warmer = new TokenWarmer(dir, 0, worker.count);
+    for (const ev of events()) warmer.take(ev);
+    await warmer.close();
+    // The tokenizer's load and every count ran in the worker: this thread was free.
+    expect(tokenizedTexts()).toBe(before);
+    expect(worker.starts).toBe(1);
+    const store = await TokenCountStore.open(dir);
+    const expected = [...new Set(recordedTexts(events()[0]!).flatMap((t) => [t, new Redactor().redact(t).text]))];
+    expect(expected.some((t) => t.includes('[REDACTED:github-token]'))).toBe(true);
+    expect(store.size).toBe(expected.length);
+    for (const t of expected) expect(store.get(textKey(t))).toBe(countTokensOf(t));
+    await worker.kill();
+  });
+
+  it('settle when the worker dies mid-batch, and the next batch starts a new one', async () => {
+    const dir = join(root, 'killed');
+    await mkdir(dir);
+    const worker = new CountWorker(WORKER);
+    const warmer = new TokenWarmer(dir, 0, worker.count);
+    for (const ev of events()) warmer.take(ev);
+    const flushed = warmer.flush();
+    await worker.kill();
+    await flushed;
+    // Whatever it appended before it died is whole records (or nothing).
+    const size = (await stat(join(dir, TOKEN_STORE_FILE)).catch(() => null))?.size ?? 8;
+    expect((size - 8) % 20).toBe(0);
+    warmer.take({ type: 'model.response', content: 'after the crash', toolCalls: [] } as unknown as SessionEvent);
+    await warmer.close();
+    expect(worker.starts).toBe(2);
+    const store = await TokenCountStore.open(dir);
+    expect(store.get(textKey('after the crash'))).toBe(countTokensOf('after the crash'));
+    await worker.kill();
   });
 });
