@@ -1,13 +1,16 @@
 // A recording's conversion kept beside its session (cast-cache.ts) is reused only for
 // the same bytes, secrets and code: the bundle is byte for byte what a fresh conversion
 // writes, a new secret, a grown recording or a changed cache file each make the export
-// convert again, and a failed export keeps nothing.
-import { appendFile, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+// convert again, and a failed export keeps nothing. The kept file and each bundle's
+// are copies, never one inode: editing or chmodding one bundle's file in place changes
+// no other bundle and not the cache.
+import { createHash } from 'node:crypto';
+import { appendFile, chmod, mkdir, mkdtemp, open, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exportBundle, type ExportBundleOptions, type ExportFormat } from '../../electron/core/dataset/bundle';
-import { CAST_CACHE_DIR } from '../../electron/core/dataset/cast-cache';
+import { builtCode, CAST_CACHE_DIR } from '../../electron/core/dataset/cast-cache';
 import type { SessionEvent } from '../../shared/events';
 import { realisticSession, writeRecording } from '../fixtures/sessions';
 import { treeHashes } from '../fixtures/tree-hashes';
@@ -63,13 +66,18 @@ describe('converted recordings kept beside the session', () => {
     const fresh = await run(dir, { castCache: false });
     expect(await cacheInodes(dir)).toEqual([]);
     const first = await run(dir);
-    // Kept as the bundle's own file (a hard link), 0600.
-    expect(await cacheInodes(dir)).toEqual([first.ino]);
+    // Kept as a copy of the bundle's file (its own inode), 0600.
+    const kept = await cacheInodes(dir);
+    expect(kept).toHaveLength(1);
+    expect(kept).not.toContain(first.ino);
     const [entry] = (await readdir(join(dir, CAST_CACHE_DIR))).filter((f) => f.endsWith('.cast'));
     expect((await stat(join(dir, CAST_CACHE_DIR, entry!))).mode & 0o777).toBe(0o600);
+    expect(await readFile(join(dir, CAST_CACHE_DIR, entry!), 'utf8')).toBe(first.text);
     const again = await run(dir);
-    // Taken from the cache: the same file, not a new conversion.
-    expect(again.ino).toBe(first.ino);
+    // Taken from the cache (which a conversion would have replaced), as a file of its own.
+    expect(await cacheInodes(dir)).toEqual(kept);
+    expect(again.ino).not.toBe(kept[0]);
+    expect((await stat(again.cast)).mode & 0o777).toBe(0o600);
     for (const x of [first, again]) {
       expect(x.files).toEqual(fresh.files);
       expect(x.r.manifest).toEqual(fresh.r.manifest);
@@ -83,27 +91,30 @@ describe('converted recordings kept beside the session', () => {
     const dir = await session('secret');
     const before = await run(dir);
     expect(before.text).toContain(CONFIGURED);
+    const keptBefore = await cacheInodes(dir);
     const after = await run(dir, { secrets: [CONFIGURED] });
-    expect(after.ino).not.toBe(before.ino);
+    expect(await cacheInodes(dir)).not.toEqual(keptBefore);
     expect(after.text).not.toContain(CONFIGURED);
     expect(after.r.redactions.filter((x) => x.file === 'terminals/S1/main.cast').map((x) => x.kind).sort()).toEqual(['configured-secret', 'github-token']);
     expect(after.files).toEqual((await run(dir, { secrets: [CONFIGURED], castCache: false })).files);
     // And the entry now kept is the one with the secret: an export without it converts again.
+    const keptAfter = await cacheInodes(dir);
     const without = await run(dir);
-    expect(without.ino).not.toBe(after.ino);
+    expect(await cacheInodes(dir)).not.toEqual(keptAfter);
     expect(without.files).toEqual(before.files);
   });
 
   it('are not reused once the recording has grown', async () => {
     const dir = await session('grown');
-    const before = await run(dir);
+    await run(dir);
+    const keptBefore = await cacheInodes(dir);
     const tail = Buffer.from(`later output, then a token: hf_${'Q'.repeat(34)}\r\n`);
     const size = (await stat(join(dir, 'terminals', 'main.out'))).size;
     const last = events.find((e) => e.type === 'terminal.started')!.ts + 20_000;
     await appendFile(join(dir, 'terminals', 'main.out'), tail);
     await appendFile(join(dir, 'terminals', 'main.timing.jsonl'), `[${last},${size},${tail.length}]\n`);
     const after = await run(dir);
-    expect(after.ino).not.toBe(before.ino);
+    expect(await cacheInodes(dir)).not.toEqual(keptBefore);
     expect(after.text).toContain('later output, then a token: [REDACTED:hf-token]');
     expect(after.files).toEqual((await run(dir, { castCache: false })).files);
   });
@@ -111,9 +122,9 @@ describe('converted recordings kept beside the session', () => {
   it('are dropped when the kept file no longer matches what was recorded of it', async () => {
     const dir = await session('changed');
     const before = await run(dir);
-    // Same length, one byte different (the kept file is the bundle's, so editing either changes both).
-    const text = await readFile(before.cast, 'utf8');
-    await writeFile(before.cast, text.replace('step 5/300', 'step 6/300'));
+    // Same length, one byte different, written over the kept file in place.
+    const [entry] = (await readdir(join(dir, CAST_CACHE_DIR))).filter((f) => f.endsWith('.cast'));
+    await writeFile(join(dir, CAST_CACHE_DIR, entry!), before.text.replace('step 5/300', 'step 6/300'));
     const after = await run(dir);
     expect(after.text).toContain('step 5/300');
     expect(after.files).toEqual((await run(dir, { castCache: false })).files);
@@ -124,5 +135,66 @@ describe('converted recordings kept beside the session', () => {
     await mkdir(join(dir, 'terminals', 'broken.out'));
     await expect(run(dir)).rejects.toThrow(/EISDIR/);
     expect(await readdir(dir)).not.toContain(CAST_CACHE_DIR);
+  });
+
+  it("stay apart from every bundle: a bundle's .cast edited or chmodded in place changes no other bundle and not the cache", async () => {
+    const dir = await session('apart');
+    const a = await run(dir);
+    const b = await run(dir);
+    // A user's tool rewriting part of bundle A's recording in place, then sharing it.
+    const fh = await open(a.cast, 'r+');
+    await fh.write(Buffer.from('EDITED'), 0, 6, 200);
+    await fh.close();
+    await chmod(a.cast, 0o644);
+    const bBytes = await readFile(b.cast);
+    const listed = b.r.manifest.files.find((f) => f.path === 'terminals/S1/main.cast')!;
+    expect(createHash('sha256').update(bBytes).digest('hex')).toBe(listed.sha256);
+    expect((await stat(b.cast)).mode & 0o777).toBe(0o600);
+    const kept = await cacheInodes(dir);
+    const [entry] = (await readdir(join(dir, CAST_CACHE_DIR))).filter((f) => f.endsWith('.cast'));
+    expect((await stat(join(dir, CAST_CACHE_DIR, entry!))).mode & 0o777).toBe(0o600);
+    // The cache still holds the conversion, and the next export takes it.
+    const c = await run(dir);
+    expect(await cacheInodes(dir)).toEqual(kept);
+    expect(c.files).toEqual(b.files);
+    expect(c.text).not.toContain('EDITED');
+  });
+
+  it('leave a bundle whole and 0600 once the cache is deleted', async () => {
+    const dir = await session('deleted');
+    await run(dir);
+    const hit = await run(dir);
+    await rm(join(dir, CAST_CACHE_DIR), { recursive: true });
+    const listed = hit.r.manifest.files.find((f) => f.path === 'terminals/S1/main.cast')!;
+    expect(createHash('sha256').update(await readFile(hit.cast)).digest('hex')).toBe(listed.sha256);
+    expect((await stat(hit.cast)).mode & 0o777).toBe(0o600);
+    expect(await treeHashes(hit.outDir)).toEqual(hit.files);
+  });
+
+  it('are right after two exports with different secrets ran at once', async () => {
+    const dir = await session('concurrent');
+    const [plain, secret] = await Promise.all([run(dir), run(dir, { secrets: [CONFIGURED] })]);
+    expect(plain.text).toContain(CONFIGURED);
+    expect(secret.text).not.toContain(CONFIGURED);
+    // Whichever entry won (or a mix of one's file and the other's entry), each export is still what a fresh one writes.
+    for (const secrets of [[], [CONFIGURED], [], [CONFIGURED]]) {
+      expect((await run(dir, { secrets })).files).toEqual((await run(dir, { secrets, castCache: false })).files);
+    }
+  });
+});
+
+describe('the code a kept conversion is keyed by', () => {
+  it('is every module the built worker imports, transitively', async () => {
+    const d = join(root, 'built');
+    await mkdir(join(d, 'chunks'), { recursive: true });
+    await writeFile(join(d, 'cast-worker.js'), 'import { c } from "./chunks/job-A1.js";\nc();\n');
+    await writeFile(join(d, 'chunks', 'job-A1.js'), 'import { t } from "./timing-B2.js";\nexport const c = () => t();\n');
+    await writeFile(join(d, 'chunks', 'timing-B2.js'), 'export const t = () => 1;\n');
+    const before = builtCode(join(d, 'cast-worker.js'));
+    expect(before).toContain('export const t = () => 1;');
+    // A helper two imports away changed in another build (a bundler may keep its chunk's name).
+    await writeFile(join(d, 'chunks', 'timing-B2.js'), 'export const t = () => 2;\n');
+    expect(builtCode(join(d, 'cast-worker.js'))).not.toBe(before);
+    expect(builtCode(join(d, 'missing.js'))).toBeNull();
   });
 });

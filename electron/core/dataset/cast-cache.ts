@@ -7,21 +7,28 @@
 // the recording's and its timing log's bytes (hashed whole, so a grown, cut or
 // rewritten recording misses), the terminal's events, its title, the configured
 // secrets and the source text of the converter and the redaction rules (any change in
-// another build misses). Only the key's digest is stored, never a secret. A hit is
-// checked against the SHA-256 the entry recorded while it is taken, so a cache file
-// changed since (it may share its inode with a bundle's file) is dropped and the
-// recording converted again.
+// another build misses: in a build, the built converter's whole code, see
+// converterDigest). Only the key's digest is stored, never a secret. A hit is checked
+// against the SHA-256 the entry recorded while it is taken, so a cache file changed
+// since is dropped and the recording converted again.
 //
 // An entry is written only after its bundle was published (a failed or cancelled
-// export leaves the session folder as it was), as a hard link to the bundle's file
-// (no second copy on disk while the bundle exists; a copy across file systems), both
-// 0600, renamed into place; not fsync'd: an entry lost in a crash is only converted again.
+// export leaves the session folder as it was), 0600, renamed into place; not fsync'd:
+// an entry lost in a crash is only converted again. The bundle's file and the kept one
+// are copies of each other (a clone of the blocks where the file system can), never
+// hard links: one inode shared by the cache and every bundle taken from it let a user
+// or a tool that edits one bundle's .cast in place (or chmods it to share it) change
+// every other bundle silently, under manifests that say otherwise. A copy costs ~80 ms
+// for 128 MB here, against ~5 s of converting.
 import { createHash, randomBytes } from 'node:crypto';
-import { constants, copyFile, link, mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { chmod, constants, copyFile, mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import { TimingIndex } from '../store/timing-index';
 import { asciicastConverterSource } from './asciicast';
 import { convertRecording, type CastJob, type CastResult } from './cast-job';
-import { LineCheck, scanFile } from './files';
+import { builtCastWorker } from './cast-runner';
+import { BufferedWriter, LineCheck, scanFile } from './files';
 import { MIN_CONFIGURED_SECRET_LENGTH, redactionRulesSource } from './redact';
 import { AsciicastValidator } from './validate';
 import { PRIVATE_DIR_MODE, PRIVATE_FILE_MODE } from '../store/private-files';
@@ -50,15 +57,47 @@ interface Entry {
   lines: Array<[number, string[]]>;
 }
 
+/**
+ * The text of a built entry and of every module it imports, transitively (its chunks):
+ * all the code that runs in it, whatever file it came from. Null when it cannot be read.
+ */
+export function builtCode(entry: string): string | null {
+  const seen = new Set<string>();
+  const parts: string[] = [];
+  const visit = (file: string): void => {
+    if (seen.has(file)) return;
+    seen.add(file);
+    const text = readFileSync(file, 'utf8');
+    parts.push(text);
+    for (const m of text.matchAll(/(?:\bfrom|\bimport\(?)\s*["'](\.{1,2}\/[^"']+)["']/g)) visit(resolve(dirname(file), m[1]!));
+  };
+  try {
+    visit(entry);
+  } catch {
+    return null;
+  }
+  return parts.join('\n');
+}
+
 let converter: string | null = null;
-/** The code that decides the bytes of a conversion, hashed once per process. */
+/**
+ * The code that decides the bytes of a conversion, hashed once per process. In a build,
+ * the recording worker's whole code (the same source the exporter's thread runs): a
+ * list of functions misses the helpers it calls from other modules, and a build that
+ * changed one of those would reuse what the old one wrote. From source, that list.
+ */
 function converterDigest(): string {
-  converter ??= createHash('sha256')
-    .update(FORMAT)
-    .update(asciicastConverterSource())
-    .update(redactionRulesSource())
-    .update([convertRecording, LineCheck, AsciicastValidator].map((f) => f.toString()).join('\n'))
-    .digest('hex');
+  if (converter) return converter;
+  const worker = builtCastWorker();
+  const built = worker ? builtCode(worker) : null;
+  const h = createHash('sha256').update(FORMAT);
+  if (built !== null) h.update('built\n').update(built);
+  else {
+    h.update(asciicastConverterSource())
+      .update(redactionRulesSource())
+      .update([convertRecording, LineCheck, AsciicastValidator, TimingIndex, BufferedWriter].map((f) => f.toString()).join('\n'));
+  }
+  converter = h.digest('hex');
   return converter;
 }
 
@@ -95,13 +134,17 @@ export async function castKey(job: CastJob): Promise<CastKey | null> {
   }
 }
 
-/** Put `from` at `to` (which must not exist): a hard link, else a copy (another file system, no links). */
-async function place(from: string, to: string): Promise<void> {
-  try {
-    await link(from, to);
-  } catch {
-    await copyFile(from, to, constants.COPYFILE_EXCL | constants.COPYFILE_FICLONE);
-  }
+/**
+ * A copy of `from` at `to` (which must not exist), a clone where the file system can,
+ * 0600 whatever mode `from` has (a copy takes its source's: a bundle on a FAT drive
+ * reads as 0755). `strict`: a mode that cannot be set fails it (the session folder's
+ * file); a bundle's file system may have no modes to set.
+ */
+async function place(from: string, to: string, strict: boolean): Promise<void> {
+  await copyFile(from, to, constants.COPYFILE_EXCL | constants.COPYFILE_FICLONE);
+  await chmod(to, PRIVATE_FILE_MODE).catch((e: unknown) => {
+    if (strict) throw e;
+  });
 }
 
 async function readEntry(path: string): Promise<Entry | null> {
@@ -122,8 +165,9 @@ export async function takeCachedCast(sessionDir: string, job: CastJob, key: Cast
   const e = await readEntry(paths.meta);
   if (!e || e.key !== key.digest) return null;
   try {
-    await place(paths.cast, job.outPath);
+    await place(paths.cast, job.outPath, false);
   } catch {
+    await rm(job.outPath, { force: true });
     return null;
   }
   const seen = await scanFile(job.outPath).catch(() => null);
@@ -149,7 +193,7 @@ export async function keepCachedCast(sessionDir: string, job: CastJob, key: Cast
     const [out, timing] = await Promise.all([stat(job.recordingPath), stat(job.timingPath).catch(() => null)]);
     if (out.size !== key.sizes[0] || (timing?.size ?? 0) !== key.sizes[1]) return;
     await mkdir(join(sessionDir, CAST_CACHE_DIR), { recursive: true, mode: PRIVATE_DIR_MODE });
-    await place(file, tmp);
+    await place(file, tmp, true);
     await rename(tmp, paths.cast);
     const entry: Entry = {
       format: FORMAT, key: key.digest, bytes: outcome.result.bytes, sha256: outcome.result.sha256, records: outcome.result.records,
