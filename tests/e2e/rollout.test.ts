@@ -17,14 +17,20 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const hasRealUser = (req: FakeRequest) =>
   ((req.body?.messages ?? []) as Array<{ role: string; content: unknown }>).some((m) => m.role === 'user' && typeof m.content === 'string' && m.content.startsWith('<real_user>'));
 
+/** Released once the test has seen the first answer's partial thought on screen. */
+let releaseFirstStream: () => void = () => {};
+const firstStreamHeld = new Promise<void>((resolve) => (releaseFirstStream = resolve));
+
 const PLAN: Array<() => FakeReply> = [
-  // 1: streamed slowly so that the trajectory shows the thought as it arrives.
+  // 1: streamed slowly so that the trajectory shows the thought as it arrives; held after
+  // 25 chunks of reasoning (its first 75 characters) until the test has seen them.
   () =>
     tool('run_command', { session_id: 'main', command: 'sleep 1; echo apollo-step-$((40+2))' }, {
       reasoning: 'The shell is fresh. I should check that commands run before doing anything else. ',
       content: 'Running a first command to check the shell.',
       chunkDelayMs: 45,
       chunkSize: 3,
+      holdAfterChunks: { chunks: 26, until: firstStreamHeld },
     }),
   // 2: a slow command, long enough to type guidance while it runs (queued within 2.5 s below).
   () => tool('run_command', { session_id: 'main', command: 'sleep 2; echo apollo-second-done' }, { content: 'Now a slower one.' }),
@@ -102,6 +108,8 @@ describe('rollout from the UI', () => {
     expect('The shell is fresh. I should check that commands run').toContain(partial.trim().slice(0, 20));
     // It grows as the deltas arrive, before the response is complete.
     await waitFor(async () => /check that commands/.test(await streaming.innerText().catch(() => '')), 'more streamed text');
+    expect(await streaming.innerText()).not.toContain('anything else');
+    releaseFirstStream();
     await screenshot(page, 'traj-streaming.png');
     await waitForTerminalText(page, /apollo-step-42/);
     await expect(bannerState(page)).resolves.toBe('running');
