@@ -183,6 +183,33 @@ describe('converted recordings kept beside the session', () => {
   });
 });
 
+// Needs the build (`npx electron-vite build`): recordings converted two at a time in out/main/cast-worker.js.
+describe('a recording worker that dies or throws mid-export', () => {
+  const REAL = join(__dirname, '..', '..', 'out', 'main', 'cast-worker.js');
+  for (const [how, death, message] of [
+    ['is killed', 'writeFileSync(workerData.outPath, \'{"version": 2, "wid\'); setTimeout(() => process.exit(3), 20);', /stopped \(exit code 3\) before finishing/],
+    ['throws', 'writeFileSync(workerData.outPath, \'{"version": 2\'); throw new Error(\'boom in the worker\');', /failed: boom in the worker/],
+  ] as const) {
+    it(`${how}: the export fails with what happened, and nothing partial is left or kept`, async () => {
+      const dir = await session(`worker-${how.replace(' ', '-')}`);
+      const t0 = events.find((e) => e.type === 'terminal.started')!.ts;
+      await writeRecording(dir, 'dies', [{ ts: t0 + 5, data: 'output of a terminal whose conversion dies\r\n' }]);
+      const worker = join(root, `worker-${how.replace(' ', '-')}.mjs`);
+      // The other recording is converted by the real worker meanwhile, in the other lane.
+      await writeFile(worker, `import { workerData } from 'node:worker_threads';\nimport { writeFileSync } from 'node:fs';\nif (workerData.terminalId === 'dies') { ${death} } else await import(${JSON.stringify(REAL)});\n`);
+      const outDir = join(root, `out-${++n}`);
+      await expect(exportBundle({
+        home: join(dir, '..', '..'), sessions: [{ sessionId: 'S1', events, sessionDir: dir }], outDir,
+        formats: ['openai', 'asciicast'], secrets: [], appVersion: 'test', castWorker: { path: worker },
+      })).rejects.toThrow(message);
+      expect(await stat(outDir).catch(() => null)).toBeNull();
+      // No staging folder beside the target, nothing kept beside the session.
+      expect((await readdir(root)).filter((f) => f.startsWith(`out-${n}`))).toEqual([]);
+      expect(await readdir(dir)).not.toContain(CAST_CACHE_DIR);
+    });
+  }
+});
+
 describe('the code a kept conversion is keyed by', () => {
   it('is every module the built worker imports, transitively', async () => {
     const d = join(root, 'built');
