@@ -10,7 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exportBundle, type ExportBundleOptions, type ExportFormat } from '../../electron/core/dataset/bundle';
-import { builtCode, CAST_CACHE_DIR } from '../../electron/core/dataset/cast-cache';
+import { builtCode, CAST_CACHE_DIR, CAST_CACHE_RESERVE_BYTES } from '../../electron/core/dataset/cast-cache';
+import { DISK_FAULT_ENV } from '../../electron/core/store/disk';
 import type { SessionEvent } from '../../shared/events';
 import { realisticSession, writeRecording } from '../fixtures/sessions';
 import { treeHashes } from '../fixtures/tree-hashes';
@@ -169,6 +170,24 @@ describe('converted recordings kept beside the session', () => {
     expect(createHash('sha256').update(await readFile(hit.cast)).digest('hex')).toBe(listed.sha256);
     expect((await stat(hit.cast)).mode & 0o777).toBe(0o600);
     expect(await treeHashes(hit.outDir)).toEqual(hit.files);
+  });
+
+  it('are not kept when the copy would leave the disk under its reserve', async () => {
+    const dir = await session('low-disk');
+    const free = join(root, 'disk-free');
+    process.env[DISK_FAULT_ENV] = free;
+    try {
+      // Room for the bundle, not for the reserve a live recording may need.
+      await writeFile(free, String(CAST_CACHE_RESERVE_BYTES - 1));
+      const tight = await run(dir);
+      expect(await readdir(dir)).not.toContain(CAST_CACHE_DIR);
+      expect(tight.files).toEqual((await run(dir, { castCache: false })).files);
+      await writeFile(free, String(4 * CAST_CACHE_RESERVE_BYTES));
+      await run(dir);
+      expect(await cacheInodes(dir)).toHaveLength(1);
+    } finally {
+      delete process.env[DISK_FAULT_ENV];
+    }
   });
 
   it('are right after two exports with different secrets ran at once', async () => {

@@ -31,9 +31,15 @@ import { builtCastWorker } from './cast-runner';
 import { BufferedWriter, LineCheck, scanFile } from './files';
 import { MIN_CONFIGURED_SECRET_LENGTH, redactionRulesSource } from './redact';
 import { AsciicastValidator } from './validate';
+import { freeBytes } from '../store/disk';
 import { PRIVATE_DIR_MODE, PRIVATE_FILE_MODE } from '../store/private-files';
 
 export const CAST_CACHE_DIR = 'export-cache';
+/**
+ * Free space a kept copy must leave on the session's file system: a cache must never
+ * take the room a live recording on the same disk needs (a full disk pauses a rollout).
+ */
+export const CAST_CACHE_RESERVE_BYTES = 1 << 30;
 const FORMAT = 'apollo-cast-cache/1';
 
 /** A conversion's outcome as the exporter uses it: the file's facts and the lines that had redactions. */
@@ -180,9 +186,10 @@ export async function takeCachedCast(sessionDir: string, job: CastJob, key: Cast
 }
 
 /**
- * Keep the conversion of `job` whose published file is `file`, unless it had errors or
+ * Keep the conversion of `job` whose published file is `file`, unless it had errors,
  * the recording changed size since the key was made (a live terminal: the file then
- * holds more than the key describes). Failures are ignored: it is a cache.
+ * holds more than the key describes) or the copy would leave less than
+ * CAST_CACHE_RESERVE_BYTES free. Failures are ignored: it is a cache.
  */
 export async function keepCachedCast(sessionDir: string, job: CastJob, key: CastKey, file: string, outcome: CastOutcome): Promise<void> {
   if (outcome.result.errors.length) return;
@@ -192,6 +199,7 @@ export async function keepCachedCast(sessionDir: string, job: CastJob, key: Cast
   try {
     const [out, timing] = await Promise.all([stat(job.recordingPath), stat(job.timingPath).catch(() => null)]);
     if (out.size !== key.sizes[0] || (timing?.size ?? 0) !== key.sizes[1]) return;
+    if ((await freeBytes(sessionDir)) < outcome.result.bytes + CAST_CACHE_RESERVE_BYTES) return;
     await mkdir(join(sessionDir, CAST_CACHE_DIR), { recursive: true, mode: PRIVATE_DIR_MODE });
     await place(file, tmp, true);
     await rename(tmp, paths.cast);
