@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exportBundle, type ExportBundleResult } from '../../electron/core/dataset/bundle';
-import { TOKEN_STORE_FILE } from '../../electron/core/dataset/token-store';
+import { storeHeader, TOKEN_STORE_FILE, TOKEN_STORE_HEADER_BYTES } from '../../electron/core/dataset/token-store';
 import { tokenizedTexts } from '../../electron/core/dataset/tokens';
 import type { SessionEvent } from '../../shared/events';
 import { realisticSession } from '../fixtures/sessions';
@@ -81,5 +81,22 @@ describe('token counts kept beside the log', () => {
       expect(again.files).toEqual(good.files);
       expect(await readFile(join(dir, TOKEN_STORE_FILE))).toEqual(bytes);
     }
+  });
+});
+
+describe('token counts of another tokenizer', () => {
+  it('are never read: a build with another gpt-tokenizer version counts every text again', async () => {
+    const events = realisticSession().events;
+    const dir = await session();
+    const good = await exportOnce(dir, events);
+    const bytes = await readFile(join(dir, TOKEN_STORE_FILE));
+    // The same records (every count 1, as a tokenizer that splits differently might have it) under another version's header.
+    const records = Buffer.from(bytes.subarray(TOKEN_STORE_HEADER_BYTES));
+    for (let at = 16; at < records.length; at += 20) records.writeUInt32LE(1, at);
+    await writeFile(join(dir, TOKEN_STORE_FILE), Buffer.concat([storeHeader('o200k_base gpt-tokenizer@0.0.1'), records]));
+    const again = await exportOnce(dir, events);
+    expect(again.counted).toBe(good.counted);
+    expect(again.files).toEqual(good.files);
+    expect((await readFile(join(dir, TOKEN_STORE_FILE))).subarray(0, TOKEN_STORE_HEADER_BYTES)).not.toEqual(storeHeader('o200k_base gpt-tokenizer@0.0.1'));
   });
 });

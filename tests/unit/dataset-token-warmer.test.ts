@@ -11,7 +11,7 @@ import { ApolloCore } from '../../electron/core/app';
 import { readEventLog } from '../../electron/core/store/event-log';
 import { exportBundle } from '../../electron/core/dataset/bundle';
 import { Redactor } from '../../electron/core/dataset/redact';
-import { textKey, TOKEN_STORE_FILE, TokenCountStore } from '../../electron/core/dataset/token-store';
+import { textKey, TOKEN_STORE_FILE, TOKEN_STORE_HEADER_BYTES, TokenCountStore } from '../../electron/core/dataset/token-store';
 import { countTokensOf, tokenizedTexts } from '../../electron/core/dataset/tokens';
 import { CountWorker, recordedTexts, TokenWarmer } from '../../electron/core/dataset/token-warmer';
 import type { SessionEvent } from '../../shared/events';
@@ -121,8 +121,8 @@ describe('token counts made in the counting worker', () => {
     await worker.kill();
     await flushed;
     // Whatever it appended before it died is whole records (or nothing).
-    const size = (await stat(join(dir, TOKEN_STORE_FILE)).catch(() => null))?.size ?? 8;
-    expect((size - 8) % 20).toBe(0);
+    const size = (await stat(join(dir, TOKEN_STORE_FILE)).catch(() => null))?.size ?? TOKEN_STORE_HEADER_BYTES;
+    expect((size - TOKEN_STORE_HEADER_BYTES) % 20).toBe(0);
     warmer.take({ type: 'model.response', content: 'after the crash', toolCalls: [] } as unknown as SessionEvent);
     await warmer.close();
     expect(worker.starts).toBe(2);

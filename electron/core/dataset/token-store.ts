@@ -5,19 +5,36 @@
 // answer for another text and nothing needs invalidating when the log grows; a file
 // of another format or tokenizer, or cut short, is ignored and rewritten whole.
 //
-//   magic "APTOKEN1", then records of 16 bytes (SHA-256 prefix) + uint32 LE count.
+//   magic "APTOKEN2" + 8 bytes naming the tokenizer (SHA-256 prefix of its name and
+//   version), then records of 16 bytes (SHA-256 prefix) + uint32 LE count. The
+//   tokenizer's version is in the header: a build with another gpt-tokenizer (whose
+//   ranks or splitting may count a text differently) never reads this one's counts.
 //
 // Each save keeps only the texts of that export, so the file follows the session,
 // not its history. Written to a temporary file (0600) and renamed: a reader sees the
 // old file or the new one. Not fsync'd: a file lost in a crash is only recounted.
 import { hash, randomBytes } from 'node:crypto';
+import { createRequire } from 'node:module';
 import { open, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFully } from '../store/disk';
 import { PRIVATE_FILE_MODE, tightenHandle } from '../store/private-files';
 
 export const TOKEN_STORE_FILE = 'token-counts.bin';
-const MAGIC = Buffer.from('APTOKEN1', 'latin1');
+/** The tokenizer the counts are of, with its version. */
+function tokenizerId(): string {
+  try {
+    return `o200k_base gpt-tokenizer@${(createRequire(import.meta.url)('gpt-tokenizer/package.json') as { version: string }).version}`;
+  } catch {
+    return 'o200k_base gpt-tokenizer@unknown';
+  }
+}
+/** The header of a file holding counts made by `tokenizer` (exported for tests). */
+export function storeHeader(tokenizer: string): Buffer {
+  return Buffer.concat([Buffer.from('APTOKEN2', 'latin1'), (hash('sha256', tokenizer, 'buffer') as Buffer).subarray(0, 8)]);
+}
+const MAGIC = storeHeader(tokenizerId());
+export const TOKEN_STORE_HEADER_BYTES = MAGIC.length;
 const KEY_BYTES = 16;
 const RECORD = KEY_BYTES + 4;
 
