@@ -34,6 +34,7 @@ import { branchLeaf, foldTrajectory } from '../../shared/trajectory';
 import type { SessionEvent } from '../../shared/events';
 import { compactLog } from '../core/session-trajectory';
 import { openInPage, type PageOpenResult } from './open-page';
+import { describeScroll, scrollInPage, SCROLL_GOAL_MS } from './scroll-page';
 import { SessionSearch } from '../core/search/session-search';
 import { FULL_SIZE, generateSession, verifyGenerated, type GenerateClaims } from './generate';
 import { benchReplay } from './replay';
@@ -259,6 +260,8 @@ async function benchOpen({ home, id, dir }: Prepared, scratch: string): Promise<
       `PSS: apollo serve ${mid.server.pssMb.toFixed(0)} MB + Chromium's ${mid.renderer.processes} renderer process(es) ${mid.renderer.pssMb.toFixed(0)} MB `
       + `(private ${mid.server.privateMb.toFixed(0)} + ${mid.renderer.privateMb.toFixed(0)} MB; RSS ${mid.server.rssMb.toFixed(0)} + ${mid.renderer.rssMb.toFixed(0)} MB, shared pages counted in each; page JS heap ${mid.rendererHeapMb.toFixed(0)} MB)`);
   }
+  const sc = describeScroll(await scrollInPage(own, dirname(dirname(dirname(own))), home, id, o.leafId), o.steps);
+  line('scroll the trajectory, a jump to two frames on', ms(sc.value), ms(sc.baseline), `${(sc.value / sc.baseline).toFixed(1)}× (goal median < ${SCROLL_GOAL_MS} ms)`, sc.note);
   // The large-log row takes a while and does not change with the page: BENCH_OPEN_LARGE=0 leaves it out.
   if (process.env.BENCH_OPEN_LARGE === '0') return;
   await benchLargeLog(dir, scratch);
