@@ -5,7 +5,7 @@
 // are copies, never one inode: editing or chmodding one bundle's file in place changes
 // no other bundle and not the cache.
 import { createHash } from 'node:crypto';
-import { appendFile, chmod, mkdir, mkdtemp, open, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { appendFile, chmod, mkdir, mkdtemp, open, readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -170,6 +170,21 @@ describe('converted recordings kept beside the session', () => {
     expect(createHash('sha256').update(await readFile(hit.cast)).digest('hex')).toBe(listed.sha256);
     expect((await stat(hit.cast)).mode & 0o777).toBe(0o600);
     expect(await treeHashes(hit.outDir)).toEqual(hit.files);
+  });
+
+  it('clean up what a crash left mid-copy, not a copy another export is making', async () => {
+    const dir = await session('crashed');
+    await mkdir(join(dir, CAST_CACHE_DIR), { recursive: true });
+    const stale = join(dir, CAST_CACHE_DIR, 'f00.cast.tmp-0123456789ab');
+    const young = join(dir, CAST_CACHE_DIR, 'f00.cast.tmp-ba9876543210');
+    await writeFile(stale, 'half a copy');
+    await writeFile(young, 'a copy being made');
+    const old = new Date(Date.now() - 2 * 60 * 60 * 1000);
+    await utimes(stale, old, old);
+    await run(dir);
+    const left = await readdir(join(dir, CAST_CACHE_DIR));
+    expect(left).not.toContain('f00.cast.tmp-0123456789ab');
+    expect(left).toContain('f00.cast.tmp-ba9876543210');
   });
 
   it('are not kept when the copy would leave the disk under its reserve', async () => {

@@ -22,7 +22,7 @@
 // for 128 MB here, against ~5 s of converting.
 import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { chmod, constants, copyFile, mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
+import { chmod, constants, copyFile, mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { TimingIndex } from '../store/timing-index';
 import { asciicastConverterSource } from './asciicast';
@@ -185,6 +185,19 @@ export async function takeCachedCast(sessionDir: string, job: CastJob, key: Cast
   return { result: { bytes: e.bytes, sha256: e.sha256, records: e.records, errors: [] }, lines: e.lines };
 }
 
+/** A temporary file older than this is a crash's leftover, not another export's copy in progress. */
+const STALE_TEMPORARY_MS = 60 * 60 * 1000;
+
+/** Remove what a crash left mid-copy (a kept recording's size each, never reused otherwise). */
+async function dropStaleTemporaries(dir: string): Promise<void> {
+  const names = (await readdir(dir).catch(() => [] as string[])).filter((f) => /\.tmp-[0-9a-f]{12}$/.test(f));
+  const now = Date.now();
+  await Promise.all(names.map(async (f) => {
+    const st = await stat(join(dir, f)).catch(() => null);
+    if (st && now - st.mtimeMs > STALE_TEMPORARY_MS) await rm(join(dir, f), { force: true });
+  }));
+}
+
 /**
  * Keep the conversion of `job` whose published file is `file`, unless it had errors,
  * the recording changed size since the key was made (a live terminal: the file then
@@ -201,6 +214,7 @@ export async function keepCachedCast(sessionDir: string, job: CastJob, key: Cast
     if (out.size !== key.sizes[0] || (timing?.size ?? 0) !== key.sizes[1]) return;
     if ((await freeBytes(sessionDir)) < outcome.result.bytes + CAST_CACHE_RESERVE_BYTES) return;
     await mkdir(join(sessionDir, CAST_CACHE_DIR), { recursive: true, mode: PRIVATE_DIR_MODE });
+    await dropStaleTemporaries(join(sessionDir, CAST_CACHE_DIR));
     await place(file, tmp, true);
     await rename(tmp, paths.cast);
     const entry: Entry = {
