@@ -77,7 +77,7 @@ export class ApolloCore {
   /** Who may type into which terminal while an agent works (take control / hand back). */
   readonly control: ControlManager;
   private handlers: HandlerMap = {};
-  private readonly unsubscribers = new Map<string, () => void>();
+  private readonly unsubscribers = new Map<string, () => Promise<void>>();
   private closing: Promise<void> | null = null;
   /** Terminals whose recording a full disk holds back (noticeRecording). */
   private readonly recordingBlocked = new Set<string>();
@@ -218,7 +218,7 @@ export class ApolloCore {
       this.unsubscribers.set(id, () => {
         unsubscribe();
         unhook();
-        warmer.stop();
+        return warmer.stop();
       });
     }
     return s;
@@ -230,7 +230,8 @@ export class ApolloCore {
     this.control.forget(id);
     await this.rollouts.forget(id);
     await this.pty.closeSession(id);
-    this.unsubscribers.get(id)?.();
+    // Once the tokens being counted are written: nothing may appear in the folder as it is removed.
+    await this.unsubscribers.get(id)?.();
     this.unsubscribers.delete(id);
     await this.ws.remove(id);
     this.notifySessionsChanged();

@@ -84,6 +84,33 @@ describe('token counts made as the session is recorded', () => {
   });
 });
 
+describe('a warmer stopped while it counts (the session is being deleted)', () => {
+  it('settles only once the batch being counted has been written', async () => {
+    const dir = join(root, 'stopped');
+    await mkdir(dir);
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const written: string[] = [];
+    // A counter still busy when the session is deleted (a long text, the tokenizer loading).
+    const slow = async (_dir: string, texts: readonly string[]): Promise<void> => {
+      await gate;
+      written.push(...texts);
+    };
+    const warmer = new TokenWarmer(dir, 0, slow);
+    warmer.take({ type: 'model.response', content: 'being counted', toolCalls: [] } as unknown as SessionEvent);
+    const flushing = warmer.flush();
+    let stopped = false;
+    const stopping = warmer.stop().then(() => void (stopped = true));
+    warmer.take({ type: 'model.response', content: 'after the stop', toolCalls: [] } as unknown as SessionEvent);
+    await new Promise((r) => setImmediate(r));
+    expect(stopped).toBe(false);
+    release();
+    await Promise.all([flushing, stopping]);
+    expect(stopped).toBe(true);
+    expect(written).toEqual(['being counted']);
+  });
+});
+
 // Needs the build (`npx electron-vite build`): the host counts in out/main/token-count-worker.js.
 describe('token counts made in the counting worker', () => {
   const WORKER = resolve(__dirname, '../../out/main/token-count-worker.js');

@@ -197,12 +197,17 @@ export class TokenWarmer {
     this.closed = true;
   }
 
-  /** Take no more and drop what is pending (the session is being deleted). */
-  stop(): void {
+  /**
+   * Take no more and drop what is pending (the session is being deleted); settles once
+   * a batch being counted has been written, so its file cannot appear in the folder
+   * while the folder is being removed.
+   */
+  async stop(): Promise<void> {
     this.closed = true;
     this.pending = [];
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
+    while (this.running) await this.running;
   }
 
   private async count(): Promise<void> {
