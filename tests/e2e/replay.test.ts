@@ -97,7 +97,7 @@ describe('terminal replay', () => {
       expect(await page.getByTestId('replay-time').innerText()).toBe(pausedTime);
       expect(await replayText(page)).toContain('HEADER-FRAME');
 
-      // 64×: the 20-minute gap costs at most 2 s, and the replay stops at the end.
+      // 64×: the 20-minute gap plays as 2 s of recording (31 ms), and the replay stops at the end.
       await page.getByTestId('replay-speed').selectOption('64');
       await page.getByTestId('replay-play').click();
       await waitFor(async () => (await page.getByTestId('replay-status').innerText()).includes('End of the recording'), 'the end of the recording', 10_000);

@@ -1,10 +1,10 @@
 // The renderer's timed replay (renderer/src/components/replay/replayController.ts)
 // over a fake host: a seek paints the host's screen and plays on from its byte; frames
-// come out at their recorded times divided by the speed; an idle gap costs at most
-// GAP_CAP_MS whatever its length; windows are fetched one after the other and the end
+// come out at their recorded times divided by the speed; an idle gap plays as at most
+// GAP_CAP_MS of recording, sped up like the rest (gapCost); windows are fetched one after the other and the end
 // of the recording pauses; a seek during play drops what the old position fetched.
 import { describe, expect, it } from 'vitest';
-import { GAP_CAP_MS, ReplayController, type ReplaySink, type ReplaySource } from '../../renderer/src/components/replay/replayController';
+import { GAP_CAP_MS, ReplayController, SPEEDS, gapCost, type ReplaySink, type ReplaySource } from '../../renderer/src/components/replay/replayController';
 import type { TerminalFrames, TerminalScreen } from '../../shared/contract/replay';
 
 const T0 = 1_700_000_000_000;
@@ -66,7 +66,7 @@ describe('replay controller', () => {
     c.tick((now += 100));
     expect(c.state.offset).toBe(160);
     await settle(c);
-    // Up to batch 99, then an hour of silence: at 8× that would be 7.5 minutes, capped at GAP_CAP_MS.
+    // Up to batch 99, then an hour of silence: at 8× that would be 7.5 minutes, cut to GAP_CAP_MS of recording (250 ms at 8×).
     c.tick((now += 1250));
     await settle(c);
     c.tick((now += 1));
@@ -75,7 +75,7 @@ describe('replay controller', () => {
     c.pause();
     c.play();
     c.tick(now);
-    c.tick((now += GAP_CAP_MS - 10));
+    c.tick((now += GAP_CAP_MS / 8 - 10));
     expect(c.state.offset).toBe(1000);
     c.tick((now += 20));
     expect(c.state.offset).toBe(1010);
@@ -90,6 +90,36 @@ describe('replay controller', () => {
     expect(c.state.offset).toBe(TOTAL);
     expect(sink.shown).toBe(`[screen@0]${BATCHES.map((b) => b.text).join('')}`);
   });
+
+  it('cuts an idle gap to GAP_CAP_MS of recorded time, which every speed then speeds up', () => {
+    expect(GAP_CAP_MS).toBe(2000);
+    // An hour of silence: 2 s at 1×, 31 ms at 64×; a gap under the cap is only sped up.
+    expect(SPEEDS.map((s) => gapCost(3_600_000, s))).toEqual([2000, 1000, 500, 250, 125, 62.5, 31.25]);
+    expect(SPEEDS.map((s) => gapCost(1500, s))).toEqual(SPEEDS.map((s) => 1500 / s));
+    expect(gapCost(GAP_CAP_MS, 4)).toBe(gapCost(GAP_CAP_MS * 100, 4));
+    // Out-of-order times (a clock step back) cost nothing.
+    expect(gapCost(-500, 1)).toBe(0);
+  });
+
+  for (const speed of [1, 8, 64]) {
+    it(`plays an hour-long idle gap in GAP_CAP_MS / ${speed} of wall time at ${speed}×`, async () => {
+      const { source, sink } = fakeHost(200);
+      const c = new ReplayController(source, sink);
+      // Right after batch 99, the last before the hour of silence.
+      await c.seek({ offset: 1000 });
+      c.setSpeed(speed);
+      c.play();
+      let now = 0;
+      c.tick(now);
+      expect(c.state.offset).toBe(1000);
+      // Batch 100 comes an hour (and 100 ms) later: due once the capped gap has passed, not before.
+      c.tick((now += GAP_CAP_MS / speed - 2));
+      expect(c.state.offset).toBe(1000);
+      c.tick((now += 2));
+      expect(c.state.offset).toBe(1010);
+      expect(sink.shown).toBe('[screen@1000]b100......');
+    });
+  }
 
   it('pausing stops the clock; a seek paints the screen there and plays on from it, dropping the old windows', async () => {
     const { source, sink, calls } = fakeHost(16);

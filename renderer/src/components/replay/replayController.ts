@@ -1,13 +1,22 @@
 // Timed replay of a terminal recording, without the page ever holding the recording:
 // a seek asks the host for the screen at a byte or a time (a keyframe plus a bounded
 // replay, terminal.screen) and then plays windows of output (terminal.frames) with
-// their recorded times, at 1× to 64×, each idle gap costing at most GAP_CAP_MS of
-// wall time. Plain TypeScript driven by `tick(now)`, so it is tested without a page.
+// their recorded times, at 1× to 64×, each idle gap cut to GAP_CAP_MS of recorded
+// time (gapCost). Plain TypeScript driven by `tick(now)`, so it is tested without a page.
 import type { TerminalFrames, TerminalScreen } from '../../../../shared/contract/replay';
 
-/** The longest wait between two batches of output, whatever the speed (sleeps, idle shells). */
+/**
+ * The longest stretch of recorded time between two batches of output (sleeps, idle
+ * shells): a longer gap plays as this much recording, so at 64× a 20-minute sleep takes
+ * 31 ms of wall time, as every other second of the recording does at that speed.
+ */
 export const GAP_CAP_MS = 2000;
 export const SPEEDS = [1, 2, 4, 8, 16, 32, 64] as const;
+
+/** Wall time (ms) the replay waits for `gapMs` of recorded silence at `speed`: the gap cut to GAP_CAP_MS, then sped up. */
+export function gapCost(gapMs: number, speed: number): number {
+  return Math.min(Math.max(0, gapMs), GAP_CAP_MS) / speed;
+}
 /** Fetch the next window when fewer frames than this are left to play. */
 const LOW_WATER_FRAMES = 2000;
 const WINDOW_BYTES = 1024 * 1024;
@@ -147,7 +156,7 @@ export class ReplayController {
     let offset = this.st.offset;
     while (this.head < this.queue.length) {
       const f = this.queue[this.head]!;
-      const cost = ts === null ? 0 : Math.min(Math.max(0, f.ts - ts) / this.st.speed, GAP_CAP_MS);
+      const cost = ts === null ? 0 : gapCost(f.ts - ts, this.st.speed);
       if (cost > this.budget) break;
       this.budget -= cost;
       while (this.sizes.length && this.sizes[0]!.offset <= f.offset) {
