@@ -597,10 +597,16 @@ async function exportBundleOnce(opts: ExportBundleOptions): Promise<ExportBundle
       async example(x, plans) {
         // Already redacted, message by message, when the example was taken.
         if (openai) writeLine(openai, x.record);
-        for (const plan of plans) {
+        for (const [i, plan] of plans.entries()) {
           const rec = perActionRecord(x.record, plan);
           if (sharegpt) writeLine(sharegpt, sharegptRecord(rec));
           if (mistral) writeLine(mistral, mistralRecord(rec));
+          // A trajectory of 2,500 actions is ~2 s of lines: without a turn of the event loop
+          // between them a Cancel (or any other message to the host) waited for all of them.
+          if (i % 128 === 127) {
+            await new Promise<void>((r) => setImmediate(r));
+            checkAbort();
+          }
         }
         for (const w of [openai, sharegpt, mistral]) await w?.out.maybeFlush();
         const step = Math.min(x.ex.trainedSteps.length, actionsOnPaths - trainedSoFar);
