@@ -22,9 +22,10 @@ export interface Server {
   stop(): Promise<void>;
 }
 
-/** Start `node <cli> serve` on a free port and wait for the URL it prints. */
+/** Start `node <cli> serve` on a free port (or the `--port` in `extra`) and wait for the URL it prints. */
 export async function startServe(cli: string, cwd: string, home: string, extra: string[] = [], env: NodeJS.ProcessEnv = {}, nodeFlags: string[] = []): Promise<Server> {
-  const proc = spawn(process.execPath, [...nodeFlags, cli, 'serve', '--port', '0', '--home', home, ...extra], {
+  const port = extra.includes('--port') ? [] : ['--port', '0'];
+  const proc = spawn(process.execPath, [...nodeFlags, cli, 'serve', ...port, '--home', home, ...extra], {
     cwd,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -5,10 +5,11 @@
 // Memory is read from /proc/<pid>/smaps_rollup as PSS (proportional set size): a page
 // shared by N processes counts 1/N in each, so summing Chromium's renderer processes
 // counts each shared page once, where summed RSS counts it in every process.
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import { CHROMIUM, CHROMIUM_ARGS, startServe } from './browser';
+import type { BrowserContext } from 'playwright-core';
+import { CHROMIUM, CHROMIUM_ARGS, startServe, type Server } from './browser';
 import { browserCpu, cpuSeconds } from './terminal-ui';
 
 /** Marks the page sets while it opens a session (renderer/src/store/sessions.ts). */
@@ -23,6 +24,16 @@ export interface ProcMemory {
 }
 
 export interface PageOpenResult {
+  /** From page.goto to the session list on screen (the page's load: its files, their compile, the first list). */
+  loadMs: number;
+  /** Chromium's CPU seconds over that load. */
+  loadCpu: number;
+  /** Navigation start to DOMContentLoaded, timed in the page: index.html and the bundle fetched, compiled and run (a module script runs before it). */
+  dclMs: number;
+  /** The bundle came from the browser's cache (no bytes over the wire). */
+  bundleCached: boolean;
+  /** V8's code cache in the profile once the step is on screen (kB on disk; 0 for a first visit's profile in memory). */
+  codeCacheKb: number;
   /** Click to the newest step visible, as playwright sees it (it waits for the page's main thread). */
   ms: number;
   /** Click to the first frame with the newest step laid out on screen, timed in the page. */
@@ -56,6 +67,15 @@ export function procMemory(pid: number): ProcMemory {
   }
 }
 
+/** The bytes of the files in `dir` (not below), in kB; 0 when it is missing. */
+function dirKb(dir: string): number {
+  try {
+    return readdirSync(dir, { withFileTypes: true }).reduce((kb, d) => kb + (d.isFile() ? statSync(join(dir, d.name)).size / 1024 : 0), 0);
+  } catch {
+    return 0;
+  }
+}
+
 /** Chromium's renderer processes descending from `root`. */
 function rendererPids(root: number): number[] {
   const parent = new Map<number, number>();
@@ -84,23 +104,82 @@ function rendererPids(root: number): number[] {
 }
 
 /**
+ * A returning annotator's browser: a profile on disk (`dir`, its HTTP cache and V8's code
+ * cache) that has loaded the page of a server on `port` before. Both caches are keyed by
+ * URL, so the port must be the same: a new port is a new origin, a first visit again.
+ */
+export interface WarmProfile {
+  dir: string;
+  port: number;
+}
+
+const VIEWPORT = { width: 1500, height: 920 };
+
+function playwright(): typeof import('playwright-core') {
+  // Required at run time: bundled, playwright-core cannot find its own package.json.
+  return createRequire(import.meta.url)('playwright-core') as typeof import('playwright-core');
+}
+
+/**
+ * The visits before the measured one, in the same browser, from a server on the same port
+ * (stopped after them, as between two days): Chromium keeps a script's compiled code on its
+ * second load from the cache and uses it from the third, and only for a script its cache
+ * still holds (not one sent anew each time).
+ */
+async function warmUp(ctx: BrowserContext, cli: string, root: string, home: string, sessionId: string, warm: WarmProfile): Promise<void> {
+  const server = await startServe(cli, root, home, ['--port', String(warm.port)]);
+  try {
+    for (let visit = 0; visit < 2; visit++) {
+      const page = await ctx.newPage();
+      await page.goto(server.url);
+      await page.locator(`[data-testid="session-item"][data-session-id="${sessionId}"]`).waitFor();
+      await page.close();
+    }
+  } finally {
+    await server.stop();
+  }
+  // The code cache is written after the second visit's script has run: wait until it is on disk
+  // (a build whose bundle is sent anew on every load never gets one, hence the bound).
+  const until = performance.now() + 3000;
+  while (dirKb(codeCacheDir(warm.dir)) === 0 && performance.now() < until) await new Promise((r) => setTimeout(r, 50));
+}
+
+function codeCacheDir(profile: string): string {
+  return join(profile, 'Default', 'Code Cache', 'js');
+}
+
+/**
  * Open `sessionId` from the session list and wait for `stepId` (the newest step of the
  * branch it opens on) to be visible. Each run starts a fresh `apollo serve`, so the
- * log is read from disk as a reviewer's first open of the day reads it.
+ * log is read from disk as a reviewer's first open of the day reads it; the browser is a
+ * first visit's (a fresh profile) or, with `warm`, a returning annotator's.
  */
-export async function openInPage(cli: string, root: string, home: string, sessionId: string, stepId: string, run = 0): Promise<PageOpenResult> {
-  // Required at run time: bundled, playwright-core cannot find its own package.json.
-  const { chromium } = createRequire(import.meta.url)('playwright-core') as typeof import('playwright-core');
+export async function openInPage(cli: string, root: string, home: string, sessionId: string, stepId: string, run = 0, warm?: WarmProfile): Promise<PageOpenResult> {
+  const { chromium } = playwright();
+  const opened = warm
+    ? await chromium.launchPersistentContext(warm.dir, { executablePath: CHROMIUM, args: CHROMIUM_ARGS, viewport: VIEWPORT }).then((ctx) => ({ ctx, close: () => ctx.close() }))
+    : await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS }).then(async (b) => ({ ctx: await b.newContext({ viewport: VIEWPORT }), close: () => b.close() }));
   // BENCH_OPEN_TRACE=DIR: where the time goes, for a person to read (chrome://tracing or DevTools):
   // the page's trace from the click to the step visible, and the server's CPU profile (written when it exits).
   const traceDir = process.env.BENCH_OPEN_TRACE;
-  const server = await startServe(cli, root, home, [], {}, traceDir ? ['--cpu-prof', `--cpu-prof-dir=${traceDir}`, `--cpu-prof-name=serve-${run}.cpuprofile`] : []);
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+  const tag = `${run}${warm ? '-warm' : ''}`;
+  let server: Server | undefined;
   try {
-    const page = await browser.newPage({ viewport: { width: 1500, height: 920 } });
-    await page.goto(server.url);
+    if (warm) await warmUp(opened.ctx, cli, root, home, sessionId, warm);
+    server = await startServe(cli, root, home, warm ? ['--port', String(warm.port)] : [], {}, traceDir ? ['--cpu-prof', `--cpu-prof-dir=${traceDir}`, `--cpu-prof-name=serve-${tag}.cpuprofile`] : []);
+    const page = await opened.ctx.newPage();
     const item = page.locator(`[data-testid="session-item"][data-session-id="${sessionId}"]`);
+    const load0 = [performance.now(), browserCpu(server)] as const;
+    await page.goto(server.url);
     await item.waitFor();
+    const loadMs = performance.now() - load0[0];
+    const loadCpu = browserCpu(server) - load0[1];
+    const dclMs = await page.evaluate(() => (performance.getEntriesByType('navigation')[0] as PerformanceNavigationTiming | undefined)?.domContentLoadedEventEnd ?? NaN);
+    const bundleCached = await page.evaluate(() =>
+      performance.getEntriesByType('resource').some((e) => {
+        const r = e as PerformanceResourceTiming;
+        return r.initiatorType === 'script' && /\/assets\/.*\.js$/.test(r.name) && r.transferSize === 0 && r.decodedBodySize > 0;
+      }));
     // A frame callback in the page notes the first frame that has the step on screen.
     const clickAt = await page.evaluate((sel) => {
       const w = window as unknown as { benchStepFrame?: number };
@@ -113,13 +192,13 @@ export async function openInPage(cli: string, root: string, home: string, sessio
       requestAnimationFrame(check);
       return performance.now();
     }, `[data-testid="step"][data-step-id="${stepId}"]`);
-    if (traceDir) await browser.startTracing(page, { path: join(traceDir, `page-${run}.json`), categories: TRACE_CATEGORIES });
+    if (traceDir) await opened.ctx.browser()?.startTracing(page, { path: join(traceDir, `page-${tag}.json`), categories: TRACE_CATEGORIES });
     const cpu0 = [cpuSeconds(server.proc.pid), browserCpu(server)] as const;
     const t0 = performance.now();
     await item.click();
     await page.locator(`[data-testid="step"][data-step-id="${stepId}"]`).waitFor({ state: 'visible', timeout: 120_000 });
     const ms = performance.now() - t0;
-    if (traceDir) await browser.stopTracing();
+    if (traceDir) await opened.ctx.browser()?.stopTracing();
     const cpu = [cpuSeconds(server.proc.pid) - cpu0[0], browserCpu(server) - cpu0[1]] as const;
     const marks = await page.evaluate((names) => names.map((n) => performance.getEntriesByName(n).at(-1)?.startTime ?? NaN), [OPEN_MARKS.reply, OPEN_MARKS.folded]);
     const [reply, folded] = marks as [number, number];
@@ -137,6 +216,11 @@ export async function openInPage(cli: string, root: string, home: string, sessio
       renderer.privateMb += m.privateMb;
     }
     return {
+      loadMs,
+      loadCpu,
+      dclMs,
+      bundleCached,
+      codeCacheKb: warm ? dirKb(codeCacheDir(warm.dir)) : 0,
       ms,
       frameMs: frame - clickAt,
       replyMs: reply - clickAt,
@@ -149,7 +233,7 @@ export async function openInPage(cli: string, root: string, home: string, sessio
       rendererHeapMb: heap.usedSize / 1024 / 1024,
     };
   } finally {
-    await browser.close();
-    await server.stop();
+    await opened.close();
+    await server?.stop();
   }
 }
