@@ -123,9 +123,10 @@ export interface SearchResult {
   snippet: string;
   /** Character offset of the match in its text (log results). */
   at?: number;
-  /** Terminal results: the recording and the byte offset of the match in it. */
+  /** Terminal results: the recording, the byte offset of the match in it and its length in bytes. */
   terminalId?: string;
   offset?: number;
+  length?: number;
 }
 
 export interface SearchResponse {

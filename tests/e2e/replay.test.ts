@@ -146,6 +146,76 @@ describe('terminal replay', () => {
     });
   }
 
+  // Issue 10 item 9: a search hit in the terminal output lands the replay at the hit.
+  for (const [width, height] of [
+    [1280, 720],
+    [1400, 900],
+  ] as const) {
+    it.concurrent(`a terminal search hit opens the replay at the screen of its bytes, marked, its step selected (${width}x${height})`, async () => {
+      const page = await browser.newPage({ viewport: { width, height } });
+      const errors: string[] = [];
+      page.on('pageerror', (e) => errors.push(e.message));
+      await page.goto(server.url);
+      await page.locator(`[data-session-id="${sessionId}"]`).first().click();
+      await page.locator('[data-testid="step"][data-depth="3"]').waitFor();
+      const search = async (q: string) => {
+        // The panel stays open after a result is picked.
+        if (!(await page.getByTestId('search-panel').count())) await page.getByTestId('search-open').click();
+        await page.getByTestId('search-input').fill(q);
+        // Done, and for this query (the previous query's results stay until the next answer).
+        await waitFor(
+          async () =>
+            (await page.getByTestId('search-status').getAttribute('data-status')) === 'done' &&
+            (await page.locator('[data-testid="search-result"] mark').first().innerText()).toLowerCase() === q.toLowerCase(),
+          `the results for ${q}`,
+        );
+        return page.locator('[data-testid="search-result"][data-kind="terminal"]');
+      };
+
+      // No replay open: the hit opens one at "tick 037" (3.7 s into step 2), not at the step's start nor at the end.
+      const hit = (await search('TICK 037')).first();
+      await hit.click();
+      await page.getByTestId('replay').waitFor();
+      await waitFor(async () => (await page.getByTestId('replay-hit').count()) === 1, 'the replay at the hit');
+      const text = await replayText(page);
+      expect(text).toContain('HEADER-FRAME');
+      expect(await lastTick(page)).toBe(37);
+      expect(text).not.toContain('AFTER-GAP');
+      // The match is selected on the screen, and the replay stands at the match's last byte.
+      expect(await page.getByTestId('replay-hit').getAttribute('data-marked')).toBe('tick 037');
+      expect(await page.locator('[data-testid="replay-terminal"] .xterm-selection div').count()).toBeGreaterThan(0);
+      const offset = Number(await hit.getAttribute('data-offset'));
+      expect(offset).toBeGreaterThan(0);
+      expect(await page.getByTestId('replay-time').innerText()).toContain(`byte ${(offset + 'tick 037'.length).toLocaleString('en')} of`);
+      // Its step is selected, and selecting it did not move the replay to the step's start.
+      await waitFor(async () => (await page.locator('[data-testid="step"][data-selected="true"]').getAttribute('data-depth')) === '2', 'step 2 selected');
+      expect(await page.getByTestId('replay-step').innerText()).toBe('step 2');
+      expect(await lastTick(page)).toBe(37);
+      await screenshot(page, `replay-search-hit-${width}x${height}.png`);
+
+      // With the replay open, another hit (in step 3) moves it there; Back returns to the first hit.
+      await (await search('tick 090')).first().click();
+      await waitFor(async () => (await lastTick(page)) === 90 && (await page.getByTestId('replay-hit').count()) === 1, 'the replay at tick 090');
+      await waitFor(async () => (await page.locator('[data-testid="step"][data-selected="true"]').getAttribute('data-depth')) === '3', 'step 3 selected');
+      expect(await page.getByTestId('replay-hit').getAttribute('data-marked')).toBe('tick 090');
+      // Playing on from the hit shows what came next.
+      await page.getByTestId('replay-play').click();
+      await waitFor(async () => (await lastTick(page)) > 90, 'playing on from the hit');
+      await page.getByTestId('replay-play').click();
+      await page.getByTestId('replay-back').click();
+      await waitFor(async () => (await lastTick(page)) === 37, 'back at the first hit');
+
+      // An observation hit goes to its step as before: the open replay follows the selection to the step's start.
+      await (await search('tick 037')).first().waitFor();
+      await page.locator('[data-testid="search-result"][data-kind="observation"]').first().click();
+      await waitFor(async () => (await page.locator('[data-testid="step"][data-selected="true"]').getAttribute('data-depth')) === '2', 'step 2 selected by the observation');
+      await waitFor(async () => (await page.getByTestId('replay-hit').count()) === 0 && (await lastTick(page)) === 0, 'the replay at the start of step 2');
+      expect(await replayText(page)).toContain('HEADER-FRAME');
+      expect(errors).toEqual([]);
+      await page.close();
+    });
+  }
+
   it('replays a live terminal from its recording while it runs, and the new output after another play', async () => {
     const page = await browser.newPage({ viewport: { width: 1280, height: 720 } });
     const errors: string[] = [];

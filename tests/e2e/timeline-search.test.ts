@@ -274,11 +274,14 @@ describe('session search', () => {
     await page.keyboard.press('Enter');
     await expect.poll(() => page.locator('[data-testid="step"][data-selected="true"]').getAttribute('data-step-id')).toBe(termStep);
     await expect(page.locator('[data-testid="terminal-tab"][aria-selected="true"]').getAttribute('data-terminal-id')).resolves.toBe(await results.nth(ti).getAttribute('data-terminal-id'));
+    // And the terminal's replay opened at the hit, the match marked (tests/e2e/replay.test.ts checks the screen).
+    await expect.poll(() => page.getByTestId('replay-hit').getAttribute('data-marked')).toMatch(/^syntax error$/i);
     // A query that matches nothing says so; Esc closes and the trajectory keys work again.
     await input.fill('zzz-no-such-text');
     await expect.poll(() => page.getByTestId('search-status').innerText(), { timeout: 10_000 }).toMatch(/^No match · \d+ ms$/);
     await page.keyboard.press('Escape');
     await page.getByTestId('search-panel').waitFor({ state: 'detached' });
+    await page.getByTestId('replay-close').click();
     // Ctrl+F opens it again from the terminal (before xterm takes the key), the last query kept.
     await page.locator('[data-testid="terminal"] .xterm').first().click();
     await page.keyboard.press('Control+f');

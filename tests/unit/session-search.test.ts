@@ -92,6 +92,8 @@ describe('session search', () => {
       for (const tid of (await readdir(tdir)).filter((f) => f.endsWith('.out')).map((f) => f.slice(0, -4))) {
         const got = r.results.filter((x) => x.terminalId === tid);
         expect(got.map((x) => x.offset).sort((a, b) => a! - b!)).toEqual(await bruteOffsets(join(tdir, `${tid}.out`), q));
+        // The match's bytes, which a replay opened at the hit shows as written.
+        expect(got.every((x) => x.length === Buffer.byteLength(q))).toBe(true);
         const timing = parseTiming(await readFile(join(tdir, `${tid}.timing.jsonl`), 'utf8'));
         for (const x of got.slice(0, 50)) {
           const e = [...timing].reverse().find((t) => t.offset <= x.offset!) ?? timing[0]!;

@@ -185,7 +185,7 @@ export class SessionSearch {
               const from = Math.max(0, h.offset - TERMINAL_CONTEXT);
               const { bytesRead } = await out.read(buf, 0, buf.length, from);
               const snippet = terminalSnippet(buf.subarray(0, bytesRead), h.offset - from, qBytes, from > 0);
-              results.push({ kind: 'terminal', stepId: this.stepAt(ts), ts, terminalId: tid, offset: h.offset, snippet });
+              results.push({ kind: 'terminal', stepId: this.stepAt(ts), ts, terminalId: tid, offset: h.offset, length: qBytes, snippet });
             }
           } finally {
             await out.close();

@@ -1,4 +1,4 @@
-import { useEffect, useState, type KeyboardEvent } from 'react';
+import { useEffect, type KeyboardEvent } from 'react';
 import type { SessionInfo, TerminalInfo } from '../../../shared/types';
 import { useApp } from '../context';
 import { countRunning, selectTerminals } from '../store/terminals';
@@ -30,8 +30,10 @@ export function SessionView({ session }: { session: SessionInfo }) {
   }, [session.id, loadControl]);
 
   const active = terminals.find((t) => t.id === activeId) ?? terminals[0];
-  /** The timed replay of the shown terminal is open over it. */
-  const [replay, setReplay] = useState(false);
+  /** The timed replay of the shown terminal, open over it (a search hit opens it too). */
+  const replay = useApp((s) => s.replays[session.id]);
+  const openReplay = useApp((s) => s.openReplay);
+  const closeReplay = useApp((s) => s.closeReplay);
   useEffect(() => {
     if (active && active.id !== activeId) setActive(session.id, active.id);
   }, [active, activeId, session.id, setActive]);
@@ -79,9 +81,9 @@ export function SessionView({ session }: { session: SessionInfo }) {
             type="button"
             className="btn btn-small tab-replay"
             data-testid="replay-toggle"
-            aria-pressed={replay}
+            aria-pressed={!!replay}
             title={`Replay terminal ${active.id} with its recorded timing`}
-            onClick={() => setReplay((r) => !r)}
+            onClick={() => (replay ? closeReplay(session.id) : openReplay(session.id))}
           >
             Replay
           </button>
@@ -102,7 +104,15 @@ export function SessionView({ session }: { session: SessionInfo }) {
         {terminals.map((t) => (
           <TerminalView key={t.id} sessionId={session.id} info={t} live={live} visible={t.id === active?.id} />
         ))}
-        {replay && active && <TerminalReplay key={`${session.id}/${active.id}`} sessionId={session.id} terminalId={active.id} onClose={() => setReplay(false)} />}
+        {replay && active && (
+          <TerminalReplay
+            key={`${session.id}/${active.id}`}
+            sessionId={session.id}
+            terminalId={active.id}
+            request={replay.at?.terminalId === active.id ? replay : null}
+            onClose={() => closeReplay(session.id)}
+          />
+        )}
         {terminals.length === 0 && (
           <div className="empty-state">
             <Icon name="terminal" size={28} />

@@ -13,11 +13,23 @@ export interface NewTerminalInput {
   cwd?: string;
 }
 
+/**
+ * The timed replay open over a session's terminal. `at` asks it to show a past
+ * position (a search hit): the screen just after byte `offset + length`, the match
+ * marked; `seq` tells one request from the next at the same place.
+ */
+export interface ReplayRequest {
+  seq: number;
+  at?: { terminalId: string; offset: number; length: number; text: string; stepId: string | null };
+}
+
 export interface TerminalsSlice {
   /** sessionId → its terminals, in the host's order. */
   terminals: Record<string, TerminalInfo[]>;
   /** sessionId → the selected terminal tab. */
   activeTerminal: Record<string, string>;
+  /** sessionId → its replay, when one is open. */
+  replays: Record<string, ReplayRequest>;
 
   /** Authoritative list (from a full session view). */
   replaceTerminals(sessionId: string, list: TerminalInfo[]): void;
@@ -27,6 +39,9 @@ export interface TerminalsSlice {
   applyTerminalChanged(sessionId: string, info: TerminalInfo): void;
   forgetTerminals(sessionId: string): void;
   setActiveTerminal(sessionId: string, terminalId: string): void;
+  /** Open the replay of the shown terminal, or (with `at`) of that terminal at that position. */
+  openReplay(sessionId: string, at?: ReplayRequest['at']): void;
+  closeReplay(sessionId: string): void;
   createTerminal(sessionId: string, input: NewTerminalInput): Promise<Outcome<TerminalInfo>>;
   killTerminal(sessionId: string, terminalId: string): Promise<void>;
 }
@@ -48,6 +63,7 @@ export const createTerminalsSlice =
   (set, get) => ({
     terminals: {},
     activeTerminal: {},
+    replays: {},
 
     replaceTerminals: (sessionId, list) => {
       const prev = get().terminals[sessionId];
@@ -77,12 +93,25 @@ export const createTerminalsSlice =
     forgetTerminals: (sessionId) => {
       const { [sessionId]: _gone, ...terminals } = get().terminals;
       const { [sessionId]: _gone2, ...activeTerminal } = get().activeTerminal;
-      set({ terminals, activeTerminal });
+      const { [sessionId]: _gone3, ...replays } = get().replays;
+      set({ terminals, activeTerminal, replays });
     },
 
     setActiveTerminal: (sessionId, terminalId) => {
       if (get().activeTerminal[sessionId] === terminalId) return;
       set({ activeTerminal: { ...get().activeTerminal, [sessionId]: terminalId } });
+    },
+
+    openReplay: (sessionId, at) => {
+      if (at) get().setActiveTerminal(sessionId, at.terminalId);
+      const seq = (get().replays[sessionId]?.seq ?? 0) + 1;
+      set({ replays: { ...get().replays, [sessionId]: at ? { seq, at } : { seq } } });
+    },
+
+    closeReplay: (sessionId) => {
+      if (!get().replays[sessionId]) return;
+      const { [sessionId]: _gone, ...replays } = get().replays;
+      set({ replays });
     },
 
     createTerminal: async (sessionId, input) => {

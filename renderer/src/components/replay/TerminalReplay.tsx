@@ -2,10 +2,13 @@
 // size, play / pause, 1×–64×, a scrubber over the whole recording with the steps that
 // ran in it, and step jumps that move the selection with them (and Back to where the
 // replay was). The host streams it (replayController.ts): any length of recording.
+// A search hit in the terminal's output opens it at the hit (`request`): the screen
+// just after the match was written, the match selected, the step it belongs to selected.
 import { useEffect, useMemo, useRef, useState, type KeyboardEvent } from 'react';
 import { Terminal } from '@xterm/xterm';
 import type { ReplayMarker, TerminalReplayInfo } from '../../../../shared/contract/replay';
 import { useApp, useTransport } from '../../context';
+import type { ReplayRequest } from '../../store/terminals';
 import { describeError } from '../../lib/errors';
 import { TERMINAL_OPTIONS } from '../terminalTheme';
 import { ReplayController, SPEEDS, type ReplayState } from './replayController';
@@ -15,12 +18,20 @@ import './replay.css';
 const SCRUB_SETTLE_MS = 120;
 const LIVE_INFO_MS = 5000;
 
-export function TerminalReplay({ sessionId, terminalId, onClose }: { sessionId: string; terminalId: string; onClose(): void }) {
+type Hit = NonNullable<ReplayRequest['at']>;
+
+export function TerminalReplay({ sessionId, terminalId, request, onClose }: { sessionId: string; terminalId: string; request: ReplayRequest | null; onClose(): void }) {
   const transport = useTransport();
   const selectStep = useApp((s) => s.selectStep);
   const selectedStepId = useApp((s) => s.views[sessionId]?.stepId ?? null);
   const hostRef = useRef<HTMLDivElement>(null);
   const ctlRef = useRef<ReplayController | null>(null);
+  const termRef = useRef<Terminal | null>(null);
+  /** The search hit on screen (its text as found there, or null when it could not be marked). */
+  const [hit, setHit] = useState<{ offset: number; marked: string | null } | null>(null);
+  /** The last request shown, and whether the replay has been put anywhere yet. */
+  const shownSeq = useRef<number | null>(null);
+  const positioned = useRef(false);
   const [info, setInfo] = useState<TerminalReplayInfo | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [st, setSt] = useState<ReplayState | null>(null);
@@ -35,6 +46,7 @@ export function TerminalReplay({ sessionId, terminalId, onClose }: { sessionId: 
     if (!host) return;
     const term = new Terminal({ ...TERMINAL_OPTIONS, disableStdin: true, cursorBlink: false, scrollback: 1000 });
     term.open(host);
+    termRef.current = term;
     const ids = { sessionId, terminalId };
     const ctl = new ReplayController(
       {
@@ -63,9 +75,7 @@ export function TerminalReplay({ sessionId, terminalId, onClose }: { sessionId: 
     transport
       .request('terminal.replayInfo', ids)
       .then((i) => {
-        if (cancelled) return;
-        setInfo(i);
-        void ctl.seek({ offset: 0 });
+        if (!cancelled) setInfo(i);
       })
       .catch((e) => !cancelled && setError(describeError(e).message));
     return () => {
@@ -74,6 +84,7 @@ export function TerminalReplay({ sessionId, terminalId, onClose }: { sessionId: 
       unsub();
       ctl.pause();
       ctlRef.current = null;
+      termRef.current = null;
       term.dispose();
     };
   }, [transport, sessionId, terminalId]);
@@ -93,15 +104,56 @@ export function TerminalReplay({ sessionId, terminalId, onClose }: { sessionId: 
   const markers = info?.markers ?? [];
   const current = useMemo(() => (st ? markerAt(markers, st.offset, st.ts) : -1), [markers, st]);
 
+  /** Where the replay is now, for Back (once it has been anywhere). */
+  const keepBack = () => {
+    const here = ctlRef.current?.state;
+    if (here && positioned.current) setBack({ offset: here.offset, label: here.ts !== null ? clock(here.ts - startTs) : `byte ${here.offset}` });
+  };
+  const forgetHit = () => {
+    setHit(null);
+    termRef.current?.clearSelection();
+  };
+
   const jump = (m: ReplayMarker, select: boolean) => {
     const ctl = ctlRef.current;
     if (!ctl) return;
-    const here = ctl.state;
-    setBack({ offset: here.offset, label: here.ts !== null ? clock(here.ts - startTs) : `byte ${here.offset}` });
+    keepBack();
+    forgetHit();
     jumpedTo.current = m.stepId;
     void ctl.seek(m.offset !== null ? { offset: m.offset } : { at: m.ts });
     if (select) selectStep(sessionId, m.stepId);
   };
+
+  const showHit = async (at: Hit) => {
+    const ctl = ctlRef.current;
+    if (!ctl) return;
+    keepBack();
+    forgetHit();
+    // The search selects the hit's step: that selection must not move the replay to the step's start.
+    jumpedTo.current = at.stepId;
+    ctl.pause();
+    await ctl.seek({ offset: at.offset + at.length });
+    const term = termRef.current;
+    if (!term || ctlRef.current !== ctl || ctl.state.error) return;
+    // After xterm has parsed the screen (writes are parsed in order).
+    term.write('', () => {
+      setHit({ offset: at.offset, marked: markMatch(term, at.text) });
+      revealCursorRow(term, hostRef.current?.closest('.replay-frame') ?? null);
+    });
+  };
+
+  // Opened (or asked again) at a search hit; otherwise at the start of the recording.
+  useEffect(() => {
+    if (!info) return;
+    if (request?.at && shownSeq.current !== request.seq) {
+      shownSeq.current = request.seq;
+      void showHit(request.at).finally(() => (positioned.current = true));
+    } else if (!positioned.current && !request?.at) {
+      positioned.current = true;
+      void ctlRef.current?.seek({ offset: 0 });
+    }
+    // `showHit` reads the controller through refs; only a new request or the info matters.
+  }, [request, info]);
 
   // Selecting a step elsewhere (the trajectory, the timeline) moves the replay to it.
   useEffect(() => {
@@ -116,6 +168,7 @@ export function TerminalReplay({ sessionId, terminalId, onClose }: { sessionId: 
     if (scrubTimer.current) clearTimeout(scrubTimer.current);
     scrubTimer.current = setTimeout(() => {
       scrubTimer.current = null;
+      forgetHit();
       void ctlRef.current?.seek({ at: startTs + v }).finally(() => setScrub(null));
     }, SCRUB_SETTLE_MS);
   };
@@ -173,6 +226,7 @@ export function TerminalReplay({ sessionId, terminalId, onClose }: { sessionId: 
             className="btn btn-small"
             data-testid="replay-back"
             onClick={() => {
+              forgetHit();
               void ctlRef.current?.seek({ offset: back.offset });
               setBack(null);
             }}
@@ -188,6 +242,11 @@ export function TerminalReplay({ sessionId, terminalId, onClose }: { sessionId: 
         <span className="replay-note" data-testid="replay-status" role="status">
           {error ?? st?.error ?? (st?.seeking ? 'Seeking…' : st?.atEnd ? 'End of the recording' : '')}
         </span>
+        {hit && !st?.seeking && (
+          <span className="replay-note replay-hit" data-testid="replay-hit" data-offset={hit.offset} data-marked={hit.marked ?? ''}>
+            {hit.marked !== null ? 'At the search hit (selected)' : 'At the search hit'}
+          </span>
+        )}
         <button type="button" className="btn btn-small replay-close" data-testid="replay-close" onClick={onClose} aria-label="Close the replay">
           Close
         </button>
@@ -216,6 +275,42 @@ export function TerminalReplay({ sessionId, terminalId, onClose }: { sessionId: 
       </div>
     </section>
   );
+}
+
+/**
+ * Select the match on the screen just after it was written: it ends at or before the
+ * cursor, on the cursor's line or (a line ending written with it) a few lines above.
+ * Returns the text selected, or null when it is not on one line there (wrapped, or
+ * drawn over since).
+ */
+function markMatch(term: Terminal, text: string): string | null {
+  const buf = term.buffer.active;
+  const q = text.toLowerCase();
+  const cursorRow = buf.baseY + buf.cursorY;
+  for (let row = cursorRow; row >= Math.max(0, cursorRow - 4); row--) {
+    const line = buf.getLine(row)?.translateToString(false);
+    if (!line) continue;
+    const before = row === cursorRow ? line.slice(0, Math.max(buf.cursorX, q.length)) : line;
+    const col = before.toLowerCase().lastIndexOf(q);
+    if (col < 0) continue;
+    term.select(col, row, q.length);
+    return term.getSelection();
+  }
+  return null;
+}
+
+/**
+ * Scroll the replay's frame (the recorded size can be larger than the pane: at 1280×720
+ * with the step inspector open only a few rows show) so the cursor's row, where the
+ * hit ends, is in the middle of it. The frame only: scrollIntoView would also scroll
+ * the app's clipped panels.
+ */
+function revealCursorRow(term: Terminal, frame: Element | null): void {
+  const buf = term.buffer.active;
+  const rowEl = term.element?.querySelectorAll('.xterm-rows > div')[buf.baseY + buf.cursorY - buf.viewportY];
+  if (!frame || !rowEl) return;
+  const delta = rowEl.getBoundingClientRect().top - frame.getBoundingClientRect().top;
+  frame.scrollTop += delta - frame.clientHeight / 2;
 }
 
 /** The step running at this point of the recording: the last marker at or before it (-1: none). */

@@ -2,7 +2,8 @@
 // guidance, comments, summaries and terminal output). A header button and the keys
 // of the `sessionSearch` binding (/ and Ctrl/⌘+F, the latter also from a terminal) open a box over the terminal;
 // typing searches after a short pause, ↑/↓ move through the results, Enter or a click
-// goes to the result's step (and, for terminal output, its terminal), Esc closes.
+// goes to the result's step (and, for terminal output, its terminal's replay at the
+// hit), Esc closes.
 import { useEffect, useRef, useState, type KeyboardEvent } from 'react';
 import { SEARCH_KINDS, type SearchKind, type SearchResponse, type SearchResult } from '../../../../shared/contract/sessions';
 import { useApp, useAppStore, useTransport } from '../../context';
@@ -98,7 +99,14 @@ export function SessionSearch({ sessionId }: { sessionId: string }) {
   }, [active, results]);
 
   const go = (r: SearchResult | undefined) => {
-    if (!r?.stepId) return;
+    if (!r) return;
+    // Terminal output opens the terminal's replay at the hit: the screen as it was just
+    // after those bytes were written (the live view shows only the present).
+    if (r.kind === 'terminal' && r.terminalId && r.offset !== undefined) {
+      const text = (state.status === 'done' ? state.query : query).trim();
+      store.getState().openReplay(sessionId, { terminalId: r.terminalId, offset: r.offset, length: r.length ?? new TextEncoder().encode(text).length, text, stepId: r.stepId });
+    }
+    if (!r.stepId) return;
     jumpToStep(store, sessionId, r.stepId, {
       ...(r.terminalId ? { terminalId: r.terminalId } : {}),
       tab: r.kind === 'comment' ? 'comments' : r.kind === 'action' || r.kind === 'guidance' || r.kind === 'summary' ? undefined : 'output',
@@ -217,6 +225,7 @@ function ResultRow({ sessionId, r, i, active, query, onPick }: { sessionId: stri
       data-kind={r.kind}
       data-step-id={r.stepId ?? ''}
       data-terminal-id={r.terminalId ?? ''}
+      data-offset={r.offset}
       onMouseDown={(e) => e.preventDefault()}
       onClick={onPick}
     >
