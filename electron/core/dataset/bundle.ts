@@ -603,9 +603,10 @@ async function exportBundleOnce(opts: ExportBundleOptions): Promise<ExportBundle
           if (mistral) writeLine(mistral, mistralRecord(rec));
           // A trajectory of 2,500 actions is ~2 s of lines: without a turn of the event loop
           // between them a Cancel (or any other message to the host) waited for all of them.
+          // The report (nothing counted yet) checks for the Cancel and shows the example moving.
           if (i % 128 === 127) {
             await new Promise<void>((r) => setImmediate(r));
-            checkAbort();
+            progress(`examples ${x.p.input.sessionId}/${x.ex.branchId}`, 0);
           }
         }
         for (const w of [openai, sharegpt, mistral]) await w?.out.maybeFlush();
