@@ -5,10 +5,10 @@
 // Memory is read from /proc/<pid>/smaps_rollup as PSS (proportional set size): a page
 // shared by N processes counts 1/N in each, so summing Chromium's renderer processes
 // counts each shared page once, where summed RSS counts it in every process.
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import type { BrowserContext } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
 import { CHROMIUM, CHROMIUM_ARGS, startServe, type Server } from './browser';
 import { browserCpu, cpuSeconds } from './terminal-ui';
 
@@ -55,6 +55,26 @@ export interface PageOpenResult {
 
 /** What DevTools' Performance panel records: the main thread's tasks, V8's compile, parse and GC, layout and paint, and JS samples. */
 const TRACE_CATEGORIES = ['devtools.timeline', 'disabled-by-default-devtools.timeline', 'v8', 'v8.execute', 'blink.user_timing', 'disabled-by-default-v8.cpu_profiler', 'disabled-by-default-devtools.timeline.frame', 'disabled-by-default-v8.compile'];
+
+/**
+ * Trace the page into `path` (chrome://tracing, DevTools) until stop(): over the page's own
+ * DevTools session, which a persistent profile's context has too (it has no Browser to trace with).
+ */
+async function startTrace(page: Page, path: string): Promise<{ stop(): Promise<void> }> {
+  const cdp = await page.context().newCDPSession(page);
+  const events: unknown[] = [];
+  cdp.on('Tracing.dataCollected', (e) => events.push(...e.value));
+  await cdp.send('Tracing.start', { traceConfig: { includedCategories: TRACE_CATEGORIES }, transferMode: 'ReportEvents' });
+  return {
+    stop: async () => {
+      const done = new Promise<void>((r) => cdp.once('Tracing.tracingComplete', () => r()));
+      await cdp.send('Tracing.end');
+      await done;
+      await cdp.detach();
+      writeFileSync(path, JSON.stringify({ traceEvents: events }));
+    },
+  };
+}
 
 /** Memory of one process from /proc (zeros for one that is gone). */
 export function procMemory(pid: number): ProcMemory {
@@ -169,11 +189,14 @@ export async function openInPage(cli: string, root: string, home: string, sessio
     server = await startServe(cli, root, home, warm ? ['--port', String(warm.port)] : [], {}, traceDir ? ['--cpu-prof', `--cpu-prof-dir=${traceDir}`, `--cpu-prof-name=serve-${tag}.cpuprofile`] : []);
     const page = await opened.ctx.newPage();
     const item = page.locator(`[data-testid="session-item"][data-session-id="${sessionId}"]`);
+    // Load trace: where the page load goes, and whether V8 used its code cache (v8.compileModule's consumedCacheSize).
+    const loadTrace = traceDir ? await startTrace(page, join(traceDir, `load-${tag}.json`)) : null;
     const load0 = [performance.now(), browserCpu(server)] as const;
     await page.goto(server.url);
     await item.waitFor();
     const loadMs = performance.now() - load0[0];
     const loadCpu = browserCpu(server) - load0[1];
+    await loadTrace?.stop();
     const dclMs = await page.evaluate(() => (performance.getEntriesByType('navigation')[0] as PerformanceNavigationTiming | undefined)?.domContentLoadedEventEnd ?? NaN);
     const bundleCached = await page.evaluate(() =>
       performance.getEntriesByType('resource').some((e) => {
@@ -192,13 +215,13 @@ export async function openInPage(cli: string, root: string, home: string, sessio
       requestAnimationFrame(check);
       return performance.now();
     }, `[data-testid="step"][data-step-id="${stepId}"]`);
-    if (traceDir) await opened.ctx.browser()?.startTracing(page, { path: join(traceDir, `page-${tag}.json`), categories: TRACE_CATEGORIES });
+    const clickTrace = traceDir ? await startTrace(page, join(traceDir, `page-${tag}.json`)) : null;
     const cpu0 = [cpuSeconds(server.proc.pid), browserCpu(server)] as const;
     const t0 = performance.now();
     await item.click();
     await page.locator(`[data-testid="step"][data-step-id="${stepId}"]`).waitFor({ state: 'visible', timeout: 120_000 });
     const ms = performance.now() - t0;
-    if (traceDir) await opened.ctx.browser()?.stopTracing();
+    await clickTrace?.stop();
     const cpu = [cpuSeconds(server.proc.pid) - cpu0[0], browserCpu(server) - cpu0[1]] as const;
     const marks = await page.evaluate((names) => names.map((n) => performance.getEntriesByName(n).at(-1)?.startTime ?? NaN), [OPEN_MARKS.reply, OPEN_MARKS.folded]);
     const [reply, folded] = marks as [number, number];
