@@ -3,7 +3,11 @@
 // up live in the terminal, the trajectory streams, guidance typed mid-run goes
 // queued → delivered at step N (and the next request carries <real_user>), pause /
 // resume work, a retried request and an endpoint error show in the state banner.
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { execFileSync } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { agentUi, createSession, openPage, saveProfile, screenshot, waitFor, waitForTerminalText } from './harness';
 import { status, text, tool, type FakeReply, type FakeRequest } from '../fixtures/fake-llm-server';
@@ -16,6 +20,21 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** A user turn carrying human guidance (the system prompt also mentions the tag). */
 const hasRealUser = (req: FakeRequest) =>
   ((req.body?.messages ?? []) as Array<{ role: string; content: unknown }>).some((m) => m.role === 'user' && typeof m.content === 'string' && m.content.startsWith('<real_user>'));
+
+/**
+ * A FIFO that step 2's command reads before it ends: the test writes to it once the
+ * guidance typed meanwhile is queued (a `sleep 2` gave it 2 s, a race on a loaded machine, and cost
+ * them every time). Outside the agent's working directory, which is checkpointed.
+ */
+let gateDir = '';
+const gate = () => join(gateDir, 'step-2');
+beforeAll(async () => {
+  gateDir = await mkdtemp(join(tmpdir(), 'apollo-e2e-rollout-gate-'));
+  execFileSync('mkfifo', [gate()]);
+});
+afterAll(async () => {
+  await rm(gateDir, { recursive: true, force: true });
+});
 
 /** Released once the test has seen the first answer's partial thought on screen. */
 let releaseFirstStream: () => void = () => {};
@@ -32,8 +51,8 @@ const PLAN: Array<() => FakeReply> = [
       chunkSize: 3,
       holdAfterChunks: { chunks: 26, until: firstStreamHeld },
     }),
-  // 2: a slow command, long enough to type guidance while it runs (queued within 2.5 s below).
-  () => tool('run_command', { session_id: 'main', command: 'sleep 2; echo apollo-second-done' }, { content: 'Now a slower one.' }),
+  // 2: a command that runs until the test has queued guidance (it then writes to the gate).
+  () => tool('run_command', { session_id: 'main', command: `read -r _ < ${gate()}; echo apollo-second-done` }, { content: 'Now a slower one.' }),
   // 3: the request that carries the guidance.
   () => tool('run_command', { session_id: 'main', command: 'echo guided-ok' }, { content: 'Following the advice.' }),
   // 4: a slow answer, paused while in flight (it is redone on resume).
@@ -127,8 +146,10 @@ describe('rollout from the UI', () => {
     await page.keyboard.type('Please also print the date.');
     await page.getByTestId('send-guidance').click();
     const item = page.getByTestId('guidance-item').filter({ hasText: 'Please also print the date.' });
-    await page.locator('[data-testid="guidance-item"][data-state="queued"]').waitFor({ timeout: 2_500 });
+    await page.locator('[data-testid="guidance-item"][data-state="queued"]').waitFor();
     await screenshot(page, 'traj-guidance-queued.png');
+    // Step 2's command ends now, with the guidance queued while it ran.
+    await writeFile(gate(), 'go\n');
     await waitFor(async () => (await item.getAttribute('data-state')) === 'delivered', 'guidance delivered', 15_000);
     const deliveredText = await item.getByTestId('guidance-state').innerText();
     const n = Number(/delivered at step (\d+)/i.exec(deliveredText)?.[1]);
