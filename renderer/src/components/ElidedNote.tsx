@@ -7,7 +7,7 @@ import type { FullReasoning, FullResults } from '../lib/useFullResults';
  * a cut observation never passes for the whole text.
  */
 export function ElidedNote({ full }: { full: Exclude<FullResults, { state: 'ready' }> }) {
-  const chars = full.results.reduce((n, r) => n + (r.elided ?? 0), 0);
+  const chars = full.value.reduce((n, r) => n + (r.elided ?? 0), 0);
   return <Note what="observation" testId="observation-elided" chars={chars} full={full} />;
 }
 

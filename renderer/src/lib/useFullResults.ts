@@ -2,77 +2,55 @@
 // (lib/stepDetail.ts fetches and remembers them): the previews while loading, then the whole text.
 import { useEffect, useState } from 'react';
 import type { Step, StepResult } from '../../../shared/trajectory';
+import type { Transport } from '../../../shared/transport';
 import { useApp, useTransport } from '../context';
 import { describeError } from './errors';
 import { cachedFullReasoning, cachedFullResults, fullReasoning, fullResults, hasElided, hasElidedReasoning } from './stepDetail';
 
-export type FullResults =
-  /** Every result whole (fetched, or never cut). */
-  | { state: 'ready'; results: StepResult[] }
-  /** `results` still holds the previews of the cut ones. */
-  | { state: 'loading'; results: StepResult[] }
-  | { state: 'error'; results: StepResult[]; message: string };
+/** The whole of something the compact log may have cut: `value` is the preview until it is `ready`. */
+export type Full<T> =
+  | { state: 'ready'; value: T }
+  | { state: 'loading'; value: T }
+  | { state: 'error'; value: T; message: string };
 
-/** fullResults as a hook of the open session: the previews while loading, then the whole results. */
-export function useFullResults(step: Step): FullResults {
+/**
+ * One step's whole text, fetched when the compact log cut it. `key` names the step and
+ * what was cut (the step object is mutated in place, so its identity says nothing).
+ */
+function useFull<T>(step: Step, key: string, cut: boolean, preview: T, cachedOf: (sessionId: string, step: Step) => T | null, fetch: (t: Transport, sessionId: string, step: Step) => Promise<T>): Full<T> {
   const transport = useTransport();
   const sessionId = useApp((s) => s.openSessionId);
-  const cut = hasElided(step);
-  const cached = cut && sessionId ? cachedFullResults(sessionId, step) : null;
-  const [fetched, setFetched] = useState<{ key: string; results: StepResult[] } | { key: string; error: string } | null>(null);
-  const key = sessionId ? `${sessionId}\n${step.id}\n${step.results.length}` : '';
-
-  useEffect(() => {
-    if (!cut || cached || !sessionId) return;
-    let cancelled = false;
-    fullResults(transport, sessionId, step).then(
-      (results) => !cancelled && setFetched({ key, results }),
-      (err: unknown) => !cancelled && setFetched({ key, error: describeError(err).message }),
-    );
-    return () => {
-      cancelled = true;
-    };
-    // `key` names the step and how many results it has (the step object is mutated in place).
-  }, [transport, key, cut, cached === null]);
-
-  if (!cut) return { state: 'ready', results: step.results };
-  if (cached) return { state: 'ready', results: cached };
-  if (fetched?.key === key) return 'error' in fetched ? { state: 'error', results: step.results, message: fetched.error } : { state: 'ready', results: fetched.results };
-  return { state: 'loading', results: step.results };
-}
-
-export type FullReasoning =
-  /** The whole reasoning (fetched, or never cut). */
-  | { state: 'ready'; reasoning: string }
-  /** `reasoning` is still the preview. */
-  | { state: 'loading'; reasoning: string }
-  | { state: 'error'; reasoning: string; message: string };
-
-/** fullReasoning as a hook of the open session: the preview while loading, then the whole reasoning. */
-export function useFullReasoning(step: Step): FullReasoning {
-  const transport = useTransport();
-  const sessionId = useApp((s) => s.openSessionId);
-  const preview = step.response?.reasoning ?? '';
-  const cut = hasElidedReasoning(step);
-  const cached = cut && sessionId ? cachedFullReasoning(sessionId, step) : null;
-  const [fetched, setFetched] = useState<{ key: string; reasoning: string } | { key: string; error: string } | null>(null);
-  const key = sessionId ? `${sessionId}\n${step.id}\n${step.response?.reasoningElided ?? ''}` : '';
+  const cached = cut && sessionId ? cachedOf(sessionId, step) : null;
+  const [fetched, setFetched] = useState<{ key: string; value: T } | { key: string; error: string } | null>(null);
+  const fullKey = sessionId ? `${sessionId}\n${step.id}\n${key}` : '';
 
   useEffect(() => {
     if (!cut || cached !== null || !sessionId) return;
     let cancelled = false;
-    fullReasoning(transport, sessionId, step).then(
-      (reasoning) => !cancelled && setFetched({ key, reasoning }),
-      (err: unknown) => !cancelled && setFetched({ key, error: describeError(err).message }),
+    fetch(transport, sessionId, step).then(
+      (value) => !cancelled && setFetched({ key: fullKey, value }),
+      (err: unknown) => !cancelled && setFetched({ key: fullKey, error: describeError(err).message }),
     );
     return () => {
       cancelled = true;
     };
-    // `key` names the step and its reasoning (the step object is mutated in place).
-  }, [transport, key, cut, cached === null]);
+  }, [transport, fullKey, cut, cached === null]);
 
-  if (!cut) return { state: 'ready', reasoning: preview };
-  if (cached !== null) return { state: 'ready', reasoning: cached };
-  if (fetched?.key === key) return 'error' in fetched ? { state: 'error', reasoning: preview, message: fetched.error } : { state: 'ready', reasoning: fetched.reasoning };
-  return { state: 'loading', reasoning: preview };
+  if (!cut) return { state: 'ready', value: preview };
+  if (cached !== null) return { state: 'ready', value: cached };
+  if (fetched?.key === fullKey) return 'error' in fetched ? { state: 'error', value: preview, message: fetched.error } : { state: 'ready', value: fetched.value };
+  return { state: 'loading', value: preview };
+}
+
+export type FullResults = Full<StepResult[]>;
+export type FullReasoning = Full<string>;
+
+/** Every result of the step whole; `value` holds the previews of the cut ones while loading. */
+export function useFullResults(step: Step): FullResults {
+  return useFull(step, String(step.results.length), hasElided(step), step.results, cachedFullResults, fullResults);
+}
+
+/** The step's whole reasoning; `value` is the preview while loading. */
+export function useFullReasoning(step: Step): FullReasoning {
+  return useFull(step, String(step.response?.reasoningElided ?? ''), hasElidedReasoning(step), step.response?.reasoning ?? '', cachedFullReasoning, fullReasoning);
 }

@@ -92,7 +92,7 @@ export const DetailPane = memo(function DetailPane({ row, version }: { row: Filt
 /** The step's reasoning whole: one the compact log cut is fetched, and says so meanwhile. */
 function Reasoning({ step }: { step: Step }) {
   const full = useFullReasoning(step);
-  const text = full.reasoning.trim();
+  const text = full.value.trim();
   if (!text) return null;
   return (
     <div data-state={full.state} data-testid="filter-reasoning">
@@ -108,7 +108,7 @@ function Observations({ step }: { step: Step }) {
   return (
     <div data-state={full.state} data-testid="filter-observations">
       {full.state !== 'ready' && <ElidedNote full={full} />}
-      {full.results.map((r) => (
+      {full.value.map((r) => (
         <Observation key={r.toolCallId} result={r} isError={r.isError} durationMs={r.durationMs} />
       ))}
     </div>

@@ -217,7 +217,7 @@ export const StepRow = memo(function StepRow(p: StepRowProps) {
 /** The step's thought in full: a reasoning the compact log cut is fetched (the preview shows meanwhile, and says so). */
 function Thought({ step, content }: { step: Step; content: string }) {
   const full = useFullReasoning(step);
-  const reasoning = full.reasoning.trim();
+  const reasoning = full.value.trim();
   return (
     <div className="thought-body" data-testid="step-thought" data-state={full.state}>
       {full.state !== 'ready' && <ElidedReasoningNote full={full} chars={step.response?.reasoningElided ?? 0} />}
@@ -233,11 +233,11 @@ function Observations({ step }: { step: Step }) {
   return (
     <div data-testid="step-observation" data-state={full.state}>
       {full.state !== 'ready' && <ElidedNote full={full} />}
-      {full.results.map((r, i) => {
+      {full.value.map((r, i) => {
         const o = observationOf(r);
         return (
           <div key={i} className="obs-block">
-            {full.results.length > 1 && <div className="section-tag">{r.name || 'result'}</div>}
+            {full.value.length > 1 && <div className="section-tag">{r.name || 'result'}</div>}
             {o.message && <div className={`obs-message${r.isError ? ' err-text' : ''}`}>{o.message}</div>}
             {(o.output || !o.message) && <pre className="mono pre-block">{o.output || o.raw}</pre>}
           </div>
