@@ -3,7 +3,8 @@
 // several terminal tabs each with its own output, renaming and deleting sessions,
 // and an 8 MB flood of output that leaves the page responsive.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser, BrowserContext, Locator, Page } from 'playwright-core';
@@ -15,6 +16,7 @@ let server: Server;
 let browser: Browser;
 let context: BrowserContext;
 let page: Page;
+let gateDir = '';
 const pageErrors: string[] = [];
 
 /**
@@ -107,6 +109,9 @@ async function pageLatency(): Promise<number> {
 
 beforeAll(async () => {
   home = await mkdtemp(join(tmpdir(), 'apollo-e2e-ui-term-'));
+  // A FIFO (outside the sessions' folder) that a hidden tab's command reads before it prints.
+  gateDir = await mkdtemp(join(tmpdir(), 'apollo-e2e-ui-term-gate-'));
+  execFileSync('mkfifo', [join(gateDir, 'late')]);
   ({ server, browser } = await startServerAndBrowser(home));
   context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
   // 127.0.0.1 is a secure context; the async clipboard API also wants the permission.
@@ -134,6 +139,7 @@ afterAll(async () => {
   await browser?.close();
   await server?.stop();
   await rm(home, { recursive: true, force: true });
+  await rm(gateDir, { recursive: true, force: true });
 });
 
 describe('the live terminal in the browser', () => {
@@ -185,11 +191,14 @@ describe('the live terminal in the browser', () => {
     await waitShown(/[#$]\s*$/m);
     await run('echo only-in-$((1+1))nd');
     await waitShown(/^only-in-2nd\s*$/m);
-    // Output that arrives while the tab is hidden is there when it is shown again.
-    await run('sleep 1; echo late-in-$((1+1))nd');
+    // Output that arrives while the tab is hidden is there when it is shown again: the
+    // line is printed once the test writes to the FIFO, with the other tab shown (a
+    // `sleep 1` before it cost the second and raced the switch on a loaded machine).
+    await run(`read -r _ < ${join(gateDir, 'late')}; echo late-in-$((1+1))nd`);
 
     await page.locator('[data-testid="terminal-tab"][data-terminal-id="main"]').click();
     await waitFor(async () => (await shownTerminal()) === 'main', 'main to be shown');
+    await writeFile(join(gateDir, 'late'), 'go\n');
     const main = await waitShown(/right-click-9/);
     expect(main).not.toContain('only-in-2nd');
     await run('echo only-in-$((0+1))st');
