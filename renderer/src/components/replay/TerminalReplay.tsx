@@ -7,7 +7,8 @@
 import { useEffect, useMemo, useRef, useState, type KeyboardEvent } from 'react';
 import { Terminal } from '@xterm/xterm';
 import type { ReplayMarker, TerminalReplayInfo } from '../../../../shared/contract/replay';
-import { useApp, useTransport } from '../../context';
+import { useApp, useAppStore, useTransport } from '../../context';
+import { jumpToStep } from '../trajectory/actions';
 import type { ReplayRequest } from '../../store/terminals';
 import { describeError } from '../../lib/errors';
 import { TERMINAL_OPTIONS } from '../terminalTheme';
@@ -22,7 +23,8 @@ type Hit = NonNullable<ReplayRequest['at']>;
 
 export function TerminalReplay({ sessionId, terminalId, request, onClose }: { sessionId: string; terminalId: string; request: ReplayRequest | null; onClose(): void }) {
   const transport = useTransport();
-  const selectStep = useApp((s) => s.selectStep);
+  const store = useAppStore();
+  const steps = useApp((s) => s.trajectories[sessionId]?.t.steps);
   const selectedStepId = useApp((s) => s.views[sessionId]?.stepId ?? null);
   const hostRef = useRef<HTMLDivElement>(null);
   const ctlRef = useRef<ReplayController | null>(null);
@@ -121,7 +123,8 @@ export function TerminalReplay({ sessionId, terminalId, request, onClose }: { se
     forgetHit();
     jumpedTo.current = m.stepId;
     void ctl.seek(m.offset !== null ? { offset: m.offset } : { at: m.ts });
-    if (select) selectStep(sessionId, m.stepId);
+    // Shown in the trajectory (its branch, scrolled to), this terminal staying the one shown.
+    if (select) jumpToStep(store, sessionId, m.stepId, { terminalId });
   };
 
   const showHit = async (at: Hit) => {
@@ -215,7 +218,7 @@ export function TerminalReplay({ sessionId, terminalId, request, onClose }: { se
           ‹ Step
         </button>
         <span className="replay-step" data-testid="replay-step">
-          {current >= 0 ? `step ${markers[current]!.n}` : markers.length ? 'before the first step' : 'no steps'}
+          {current >= 0 ? stepLabel(markers[current]!, steps?.get(markers[current]!.stepId)) : markers.length ? 'before the first step' : 'no steps'}
         </span>
         <button type="button" className="btn btn-small" data-testid="replay-next-step" disabled={!next} onClick={() => next && jump(next, true)} title="Jump to the next step">
           Step ›
@@ -254,7 +257,7 @@ export function TerminalReplay({ sessionId, terminalId, request, onClose }: { se
       <div className="replay-scrub">
         <div className="replay-markers" aria-hidden="true">
           {markers.map((m, i) => (
-            <span key={m.stepId} className={i === current ? 'on' : ''} style={{ left: `${(Math.min(duration, Math.max(0, m.ts - startTs)) / duration) * 100}%` }} title={`step ${m.n}`} />
+            <span key={m.stepId} className={i === current ? 'on' : ''} style={{ left: `${(Math.min(duration, Math.max(0, m.ts - startTs)) / duration) * 100}%` }} title={stepLabel(m, steps?.get(m.stepId))} />
           ))}
         </div>
         <input
@@ -311,6 +314,12 @@ function revealCursorRow(term: Terminal, frame: Element | null): void {
   if (!frame || !rowEl) return;
   const delta = rowEl.getBoundingClientRect().top - frame.getBoundingClientRect().top;
   frame.scrollTop += delta - frame.clientHeight / 2;
+}
+
+/** As the trajectory and the search name a step: its number on its branch (the marker's start order only when the page has no such step). */
+function stepLabel(m: ReplayMarker, step: { depth: number; branchId: string } | undefined): string {
+  if (!step) return `step ${m.n}`;
+  return `step ${step.depth}${step.branchId !== 'main' ? ` · ${step.branchId}` : ''}`;
 }
 
 /** The step running at this point of the recording: the last marker at or before it (-1: none). */
