@@ -66,6 +66,35 @@ async function lastTick(page: Page): Promise<number> {
   return ticks.length ? Math.max(...ticks) : 0;
 }
 
+/** The middle of the replay's row holding `text` lies within the replay's visible frame. */
+function rowInView(page: Page, text: string): Promise<boolean> {
+  return page.evaluate((t) => {
+    const frame = document.querySelector('.replay-frame')!.getBoundingClientRect();
+    const row = [...document.querySelectorAll('[data-testid="replay-terminal"] .xterm-rows > div')].find((d) => d.textContent?.includes(t));
+    const r = row?.getBoundingClientRect();
+    return !!r && r.top + r.height / 2 >= frame.top && r.top + r.height / 2 <= frame.bottom;
+  }, text);
+}
+
+/** The middle of the replay's cursor row lies within the replay's visible frame. */
+function cursorRowInView(page: Page): Promise<boolean> {
+  return page.evaluate(() => {
+    const frame = document.querySelector('.replay-frame')!.getBoundingClientRect();
+    const r = document.querySelector('[data-testid="replay-terminal"] .xterm-rows .xterm-cursor')?.getBoundingClientRect();
+    return !!r && r.top + r.height / 2 >= frame.top && r.top + r.height / 2 <= frame.bottom;
+  });
+}
+
+/** Where the replay's frame is scrolled and its rows are, for a failure message. */
+function frameRows(page: Page): Promise<string> {
+  return page.evaluate(() => {
+    const f = document.querySelector('.replay-frame')!;
+    const fr = f.getBoundingClientRect();
+    const rows = [...document.querySelectorAll('[data-testid="replay-terminal"] .xterm-rows > div')].map((d) => `${Math.round(d.getBoundingClientRect().top)}:${d.textContent}`);
+    return `frame ${Math.round(fr.top)}-${Math.round(fr.bottom)} scrollTop ${f.scrollTop}; rows ${rows.join(' | ')}`;
+  });
+}
+
 describe('terminal replay', () => {
   // The same walk at two window sizes, each in a page of its own: side by side.
   for (const [width, height] of [
@@ -123,6 +152,13 @@ describe('terminal replay', () => {
       await page.getByTestId('replay-next-step').click();
       await waitFor(async () => (await page.getByTestId('replay-step').innerText()) === 'step 3', 'the jump to step 3');
       await waitFor(async () => (await lastTick(page)) === 60, 'the screen at step 3');
+      // The cursor's row (under tick 060) is in view, also where the pane shows only a row or two of the 24 (1280x720), and so is
+      // tick 060 where the frame has room for it.
+      let rows = '';
+      await waitFor(async () => {
+        rows = await frameRows(page);
+        return (await cursorRowInView(page)) && (height < 900 || (await rowInView(page, 'tick 060')));
+      }, () => `the cursor's row scrolled into the replay frame (${rows})`);
       await waitFor(async () => (await page.locator('[data-testid="step"][data-selected="true"]').getAttribute('data-depth')) === '3', 'step 3 selected');
       await screenshot(page, `replay-step-${width}x${height}.png`);
       // And back to where it was.
@@ -183,6 +219,7 @@ describe('terminal replay', () => {
       expect(text).not.toContain('AFTER-GAP');
       // The match is selected on the screen, and the replay stands at the match's last byte.
       expect(await page.getByTestId('replay-hit').getAttribute('data-marked')).toBe('tick 037');
+      expect(await rowInView(page, 'tick 037')).toBe(true);
       expect(await page.locator('[data-testid="replay-terminal"] .xterm-selection div').count()).toBeGreaterThan(0);
       const offset = Number(await hit.getAttribute('data-offset'));
       expect(offset).toBeGreaterThan(0);

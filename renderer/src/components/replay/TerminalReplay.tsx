@@ -68,8 +68,18 @@ export function TerminalReplay({ sessionId, terminalId, request, onClose }: { se
     const unsub = ctl.subscribe(setSt);
     setSt(ctl.state);
     let raf = 0;
+    // The cursor's row kept in view when it or the position moves (a seek, a jump,
+    // output; not while the user scrolls a paused replay): in a pane shorter than the
+    // recorded size the frame would otherwise stay on whichever rows it showed.
+    let shownAt = '';
     const loop = (t: number) => {
       ctl.tick(t);
+      const b = term.buffer.active;
+      const at = `${b.baseY + b.cursorY - b.viewportY}:${ctl.state.offset}`;
+      if (at !== shownAt) {
+        shownAt = at;
+        revealCursorRow(term, host.closest('.replay-frame'));
+      }
       raf = requestAnimationFrame(loop);
     };
     raf = requestAnimationFrame(loop);
@@ -304,16 +314,19 @@ function markMatch(term: Terminal, text: string): string | null {
 
 /**
  * Scroll the replay's frame (the recorded size can be larger than the pane: at 1280×720
- * with the step inspector open only a few rows show) so the cursor's row, where the
- * hit ends, is in the middle of it. The frame only: scrollIntoView would also scroll
- * the app's clipped panels.
+ * with the step inspector open only a few rows show) so the cursor's row (where new
+ * output, or a search hit, ends) is in view, at its foot when it was out of view.
+ * The frame only: scrollIntoView would also scroll the app's clipped panels.
  */
 function revealCursorRow(term: Terminal, frame: Element | null): void {
   const buf = term.buffer.active;
   const rowEl = term.element?.querySelectorAll('.xterm-rows > div')[buf.baseY + buf.cursorY - buf.viewportY];
   if (!frame || !rowEl) return;
-  const delta = rowEl.getBoundingClientRect().top - frame.getBoundingClientRect().top;
-  frame.scrollTop += delta - frame.clientHeight / 2;
+  const r = rowEl.getBoundingClientRect();
+  const f = frame.getBoundingClientRect();
+  if (r.top >= f.top && r.bottom <= f.bottom) return;
+  // At the frame's foot, as a terminal shows its latest line: what was written before it stays above.
+  frame.scrollTop += r.bottom - f.bottom + 6;
 }
 
 /** As the trajectory and the search name a step: its number on its branch (the marker's start order only when the page has no such step). */
