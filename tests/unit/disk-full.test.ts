@@ -144,9 +144,11 @@ describe.each(DISK_KINDS)('commands on a full disk (%s) answer what is durable',
         const go = join(dir, 'go');
         const s = await call('sessions.create', { name: 't', cwd: dir, terminals: [] });
         const session = await core.session(s.id);
-        // Waits for the disk to be full, then prints 20,000 numbered lines (~170 KB) over a few seconds.
-        const script = `while [ ! -e ${go} ]; do sleep 0.05; done; i=0; while [ $i -lt 200 ]; do seq $((i*100+1)) $((i*100+100)); i=$((i+1)); sleep 0.01; done`;
-        const term = (await core.pty.create(session, { id: 'out', command: 'sh', args: ['-c', script] })) as PtyTerminal;
+        // Waits for the disk to be full, then prints 20,000 numbered lines (~170 KB) over a few
+        // seconds, 100 every 10 ms. In one perl (Debian's perl-base is always there): as a shell
+        // loop of seq and sleep it started 400 processes, ~0.5 s of CPU, for the same lines.
+        const script = '$| = 1; select(undef, undef, undef, 0.05) until -e $ARGV[0]; for my $i (0 .. 199) { print join("\\n", $i * 100 + 1 .. $i * 100 + 100), "\\n"; select(undef, undef, undef, 0.01) }';
+        const term = (await core.pty.create(session, { id: 'out', command: 'perl', args: ['-e', script, go] })) as PtyTerminal;
         const free = await fill();
         await writeFile(go, '');
         await until(() => term.info().recordingBlocked !== undefined, 20_000, 'the recording to block');
