@@ -220,6 +220,9 @@ describe('terminal replay', () => {
       // The match is selected on the screen, and the replay stands at the match's last byte.
       expect(await page.getByTestId('replay-hit').getAttribute('data-marked')).toBe('tick 037');
       expect(await rowInView(page, 'tick 037')).toBe(true);
+      // With the step inspector open the replay keeps room for several rows (at 1280x720 it had one before).
+      expect((await page.locator('.replay-frame').boundingBox())!.height).toBeGreaterThan(5 * 18);
+      expect(await rowInView(page, 'tick 033')).toBe(true);
       expect(await page.locator('[data-testid="replay-terminal"] .xterm-selection div').count()).toBeGreaterThan(0);
       const offset = Number(await hit.getAttribute('data-offset'));
       expect(offset).toBeGreaterThan(0);
