@@ -28,8 +28,8 @@ export function mainBranchId(t: Trajectory): string {
 
 /**
  * A step as given on the command line: its id, a unique id prefix (at least 4
- * characters), or a 1-based depth number on the main branch (the branch of the
- * first rollout), or on `branchId`'s path when given. "0" or "root" mean the start,
+ * characters, also when it is all digits), or a 1-based depth number on the main
+ * branch (the branch of the first rollout), or on `branchId`'s path when given. "0" or "root" mean the start,
  * before any step (null).
  */
 export function resolveStepRef(t: Trajectory, sessionId: string, ref: string, branchId?: string): string | null {
@@ -37,24 +37,26 @@ export function resolveStepRef(t: Trajectory, sessionId: string, ref: string, br
   if (r === '0' || r.toLowerCase() === 'root') return null;
   if (t.steps.has(r)) return r;
   const onBranch = branchId === undefined ? 'the main branch' : `branch ${branchId}`;
+  // Ids are hex, so a short id such as "50069072" is all digits too (about one 8-character
+  // prefix in 40): digits are a step number, or an id prefix when no step has that number,
+  // and a ref that is both is refused rather than guessed.
+  const prefixed = r.length >= 4 ? t.order.filter((id) => id.startsWith(r)) : [];
   if (/^\d+$/.test(r)) {
     const depth = Number(r);
     const branch = branchId ?? mainBranchId(t);
     if (branchId !== undefined && !t.branches.has(branchId)) throw new ApolloError('NOT_FOUND', `Session ${sessionId} has no branch ${branchId}.`);
     const path = branchPath(t, branch);
     const step = path.find((s) => s.depth === depth);
-    if (!step) {
+    if (step && prefixed.length) throw new ApolloError('BAD_REQUEST', `"${r}" is both step ${depth} on ${onBranch} and the start of a step id in session ${sessionId}: give the whole step id.`);
+    if (step) return step.id;
+    if (!prefixed.length) {
       const n = path.length;
       const where = branchId === undefined ? `its main branch "${branch}"` : `branch "${branch}"`;
       throw new ApolloError('NOT_FOUND', `Session ${sessionId} has no step ${depth} on ${where} (it has ${n} step${n === 1 ? '' : 's'}).`);
     }
-    return step.id;
   }
-  if (r.length >= 4) {
-    const matches = t.order.filter((id) => id.startsWith(r));
-    if (matches.length === 1) return matches[0]!;
-    if (matches.length > 1) throw new ApolloError('BAD_REQUEST', `Step prefix "${r}" is ambiguous in session ${sessionId} (${matches.length} steps match).`);
-  }
+  if (prefixed.length === 1) return prefixed[0]!;
+  if (prefixed.length > 1) throw new ApolloError('BAD_REQUEST', `Step prefix "${r}" is ambiguous in session ${sessionId} (${prefixed.length} steps match).`);
   throw new ApolloError('NOT_FOUND', `No step "${r}" in session ${sessionId}: give a step id, a unique id prefix, or a step number on ${onBranch}.`);
 }
 
