@@ -89,9 +89,24 @@ function FilterPanel({ session }: { session: SessionInfo }) {
   }, [selectionList, shownIndex, setCursor, sessionId]);
   const cursorRow = cursorId ? rows[rowIndex.get(cursorId) ?? -1] ?? null : null;
 
-  // Everything the key handler needs, current at each key press.
+  // Everything the key handler needs, current at each key press. The cursor and the
+  // selection are read from the store, not from this render: keys that arrive in one task
+  // (a held key, a burst) each move from where the one before left the cursor, before
+  // React has rendered it (150 quick `j`s stopped short of row 151).
   const live = useRef({ rows, shown, rowIndex, shownIndex, cursorId, selection, branchId });
-  live.current = { rows, shown, rowIndex, shownIndex, cursorId, selection, branchId };
+  live.current = {
+    rows,
+    shown,
+    rowIndex,
+    shownIndex,
+    branchId,
+    get cursorId() {
+      return store.getState().filterCursorOf(sessionId).cursor ?? null;
+    },
+    get selection() {
+      return new Set(store.getState().filterCursorOf(sessionId).selection.filter((id) => shownIndex.has(id)));
+    },
+  };
 
   const reveal = useCallback(() => setRevealTick((n) => n + 1), []);
   // When the filters change, bring the cursor back into view.
