@@ -207,7 +207,8 @@ describe.each(DISK_KINDS)('commands on a full disk (%s) answer what is durable',
         expect(rollout.diskFull).toBe(true);
         expect(rollout.error).toMatch(/Disk full/);
         await free!();
-        expect(await core.rollouts.resume(s.id)).toBe('finished');
+        // The message says why a resume paused again (seen once at load ~10: a 'paused' with no reason printed).
+        expect(await core.rollouts.resume(s.id), `resumed: ${rollout.state} ${rollout.error ?? ''}`).toBe('finished');
         const log = await readFile(join(home, 'sessions', s.id, 'events.jsonl'), 'utf8');
         expect(log).not.toContain('"state":"failed"');
         expect(log).toContain('"state":"finished"');
