@@ -5,6 +5,7 @@
 // resume work, a retried request and an endpoint error show in the state banner.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
+import { closeSync, constants, openSync, writeSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -28,11 +29,17 @@ const hasRealUser = (req: FakeRequest) =>
  */
 let gateDir = '';
 const gate = () => join(gateDir, 'step-2');
+// Held open by the file (O_RDWR never blocks on a FIFO), so that the gate can be opened
+// whatever happened: a test that failed before writing it left step 2's shell blocked
+// on the FIFO, and the server's stop waiting on it past the hook timeout.
+let gateFd: number | null = null;
 beforeAll(async () => {
   gateDir = await mkdtemp(join(tmpdir(), 'apollo-e2e-rollout-gate-'));
   execFileSync('mkfifo', [gate()]);
+  gateFd = openSync(gate(), constants.O_RDWR | constants.O_NONBLOCK);
 });
 afterAll(async () => {
+  if (gateFd !== null) closeSync(gateFd);
   await rm(gateDir, { recursive: true, force: true });
 });
 
@@ -71,6 +78,10 @@ const ui = agentUi('rollout', (req) => {
   agent.push(req);
   const next = PLAN[agent.length - 1];
   return next ? next() : tool('finish', { message: 'extra' });
+});
+// Runs before agentUi's own afterAll (hooks run last-registered first): the gate opens before the server stops.
+afterAll(() => {
+  if (gateFd !== null) writeSync(gateFd, 'go\n');
 });
 
 async function bannerState(page: Page): Promise<string | null> {
@@ -137,7 +148,8 @@ describe('rollout from the UI', () => {
     await expect(first.getByTestId('step-action').innerText()).resolves.toContain('sleep 1; echo apollo-step-$((40+2))');
     await first.getByTestId('toggle-thought').click();
     await expect(first.getByTestId('step-thought').innerText()).resolves.toContain('check that commands run');
-    await waitFor(async () => (await streaming.count()) === 0 || !(await streaming.innerText()).includes('The shell is fresh'), 'the streamed text to be replaced');
+    // One look in the page: a count and then a read raced the row going away (the read then waited 30 s for it).
+    await waitFor(() => page.evaluate(() => !document.querySelector('[data-testid="streaming-step"]')?.textContent?.includes('The shell is fresh')), 'the streamed text to be replaced');
 
     // ---- guidance while step 2's command runs ----
     await waitFor(() => agent.length >= 2, 'the second request');
