@@ -65,6 +65,9 @@ export interface CoreOptions {
   onLoadReport?: (sessionId: string, report: LoadReport, dir: string) => void;
 }
 
+/** How long closing waits for rollouts to stop by themselves before it ends their terminals. */
+const CLOSE_GRACE_MS = 2_000;
+
 /**
  * One instance per workspace: owns the store and the live terminals, and serves any
  * number of connections (Electron windows, browser tabs) through the contract.
@@ -299,8 +302,16 @@ export class ApolloCore {
         await exportManager(this).cancelAll();
         await mergeManager(this).cancelAll();
         await closeUploads(this);
-        await this.rollouts.stopAll();
+        // A rollout stops once its running tool call ends, and a command that does not end
+        // (a training job, a read from a pipe) would hold the quit for run_command's 5-minute
+        // timeout: after a short grace the terminals end, which ends the call (it records
+        // the shell's exit), and the rollout records that it stopped.
+        const stopping = this.rollouts.stopAll();
+        let grace: NodeJS.Timeout | undefined;
+        await Promise.race([stopping, new Promise<void>((r) => (grace = setTimeout(r, CLOSE_GRACE_MS)))]);
+        clearTimeout(grace);
         await this.pty.dispose();
+        await stopping;
         await this.ws.close();
         await closeCheckpointReaders(this).catch(() => undefined);
       } finally {

@@ -47,7 +47,7 @@ interface RunWaiter {
   typedAt: number;
   /** Offset just after the C mark, once seen. */
   start: number | null;
-  done: (r: { exitCode: number | null; end: number; timedOut: boolean }) => void;
+  done: (r: { exitCode: number | null; end: number; timedOut: boolean; shellExited?: boolean }) => void;
 }
 
 /** ui: the client is behind; disk: output not yet on disk; record: a full disk holds output back. */
@@ -424,7 +424,7 @@ export class PtyTerminal implements LiveTerminal {
     this.forceResume();
     if (this.killTimer) clearTimeout(this.killTimer);
     const end = this.recording.size;
-    if (this.runWaiter) this.runWaiter.done({ exitCode, end, timedOut: false });
+    if (this.runWaiter) this.runWaiter.done({ exitCode, end, timedOut: false, shellExited: true });
     this.typedAhead = false;
     this.phase = 'unknown';
     for (const w of this.promptWaiters) w();
@@ -519,7 +519,7 @@ export class PtyTerminal implements LiveTerminal {
     if (r.fromTyped) output = removeEcho(output, text);
     output = output.replace(/[ \t]+$/gm, '').replace(/\s+$/, '');
     await this.settled(); // the command's events are in the log before the caller records its result
-    return { exitCode: r.exitCode, timedOut: r.timedOut, range: r.range, output };
+    return { exitCode: r.exitCode, timedOut: r.timedOut, range: r.range, output, ...(r.shellExited ? { shellExited: true } : {}) };
   }
 
   private waitForPrompt(ms: number): Promise<boolean> {
@@ -536,18 +536,18 @@ export class PtyTerminal implements LiveTerminal {
     });
   }
 
-  private waitMarks(typed: string, typedAt: number, deadline: number): Promise<{ exitCode: number | null; timedOut: boolean; range: [number, number]; fromTyped: boolean }> {
+  private waitMarks(typed: string, typedAt: number, deadline: number): Promise<{ exitCode: number | null; timedOut: boolean; range: [number, number]; fromTyped: boolean; shellExited?: boolean }> {
     return new Promise((resolve) => {
       let timer: NodeJS.Timeout | null = null;
       const w: RunWaiter = {
         typedAt,
         start: null,
-        done: ({ exitCode, end, timedOut }) => {
+        done: ({ exitCode, end, timedOut, shellExited }) => {
           if (this.runWaiter !== w) return;
           this.runWaiter = null;
           if (timer) clearTimeout(timer);
           const start = w.start ?? typedAt;
-          resolve({ exitCode: timedOut ? null : exitCode, timedOut, range: [start, Math.max(start, end)], fromTyped: w.start === null });
+          resolve({ exitCode: timedOut ? null : exitCode, timedOut, range: [start, Math.max(start, end)], fromTyped: w.start === null, ...(shellExited ? { shellExited } : {}) });
         },
       };
       this.runWaiter = w;
@@ -557,13 +557,13 @@ export class PtyTerminal implements LiveTerminal {
     });
   }
 
-  private async waitQuiet(typed: string, typedAt: number, deadline: number): Promise<{ exitCode: number | null; timedOut: boolean; range: [number, number]; fromTyped: boolean }> {
+  private async waitQuiet(typed: string, typedAt: number, deadline: number): Promise<{ exitCode: number | null; timedOut: boolean; range: [number, number]; fromTyped: boolean; shellExited?: boolean }> {
     this.write(typed, 'agent');
     for (;;) {
       await sleep(50);
       const now = Date.now();
       const end = this.recording.size;
-      if (this.status !== 'running') return { exitCode: this.exitCode ?? null, timedOut: false, range: [typedAt, end], fromTyped: true };
+      if (this.status !== 'running') return { exitCode: this.exitCode ?? null, timedOut: false, range: [typedAt, end], fromTyped: true, shellExited: true };
       const quietFor = now - Math.max(this.lastOutput, this.lastInput);
       const tail = end > typedAt ? await this.recording.read(Math.max(typedAt, end - 512), end) : Buffer.alloc(0);
       const lastLineBytes = tail.subarray(tail.lastIndexOf(0x0a) + 1);

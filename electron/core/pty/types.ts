@@ -12,6 +12,8 @@ export interface CommandResult {
   range: [number, number];
   /** Output text of the range, ANSI escapes stripped, decoded as UTF-8. */
   output: string;
+  /** The shell exited before the command reported its end (an `exit`, a kill, the terminals ended on quit). */
+  shellExited?: boolean;
 }
 
 export interface LiveTerminal {

@@ -294,15 +294,19 @@ const RUN: { [N in ToolName]: ToolRun<N> } = {
         isError: false, terminalId: term.id, range: res.range,
       };
     }
-    const message = res.timedOut
+    // "completed" would be untrue of a command whose shell went away under it (it was
+    // killed, or the terminals ended when the workstation closed): say what happened.
+    const message = res.shellExited
+      ? `${prefix}Command \`${command}\` did not report its end: the shell of session ${sid} exited after ${secs.toFixed(2)} seconds${res.exitCode === null ? '' : ` with exit code ${res.exitCode}`}.`
+      : res.timedOut
       ? `${prefix}Command \`${command}\` is still running after ${secs.toFixed(1)} seconds. It keeps running in session ${sid}: follow it with get_session_output / check_session_idle, or stop it with kill_session_processes.`
       : `${prefix}Command \`${command}\` executed in ${secs.toFixed(2)} seconds. It is completed${res.exitCode === null ? '' : ` with exit code ${res.exitCode}`}!`;
     return {
       observation: obs({
-        success: true, message, observation_type: 'command_run', timestamp: isoNow(), session_id: sid, command, async_execution: false,
-        execution_time: secs, still_running: res.timedOut, exit_code: res.exitCode, output: capText(res.output, r.ctx.options.outputCap),
+        success: !res.shellExited, message, observation_type: 'command_run', timestamp: isoNow(), session_id: sid, command, async_execution: false,
+        execution_time: secs, still_running: res.timedOut, exit_code: res.exitCode, output: capText(res.output, r.ctx.options.outputCap), ...(res.shellExited ? { shell_exited: true } : {}),
       }),
-      isError: !res.timedOut && res.exitCode !== null && res.exitCode !== 0, terminalId: term.id, range: res.range,
+      isError: res.shellExited === true || (!res.timedOut && res.exitCode !== null && res.exitCode !== 0), terminalId: term.id, range: res.range,
     };
   },
 
