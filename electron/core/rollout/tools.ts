@@ -408,8 +408,10 @@ const RUN: { [N in ToolName]: ToolRun<N> } = {
     while (!term.isIdle() && Date.now() < deadline) if (!(await sleepFor(100, r.ctx.signal))) break;
     const idle = term.isIdle();
     // Idle (the command-end mark) comes before the shell has redrawn its prompt; the
-    // agent's next keys must not reach it before it reads again, or some are lost.
-    if (idle) await term.promptReady(before, Math.max(0, deadline - Date.now()) + 1_000);
+    // agent's next keys must not reach it before it reads again, or some are lost. It
+    // returns as soon as the prompt is drawn; the bound is for a slow PROMPT_COMMAND on a
+    // loaded machine (1 s after a slow interrupt left too little: the test's 1.5 s prompt).
+    if (idle) await term.promptReady(before, Math.max(0, deadline - Date.now()) + 3_000);
     return {
       observation: obs({
         success: idle,
