@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import { ApolloCore } from '../../electron/core/app';
-import type { ArgsOf, CommandName, HostMessage, ResultOf } from '../../shared/contract/index';
+import { connectClient } from '../fixtures/core-client';
 import { startFakeLlm, tool, type FakeLlm } from '../fixtures/fake-llm-server';
 
 let dir: string;
@@ -25,15 +25,7 @@ it('ends a command that does not end, records the rollout stopped, and frees the
   const fifo = join(dir, 'never-written');
   execFileSync('mkfifo', [fifo]);
   const core = await ApolloCore.open({ home, resourcesDir: resolve('resources'), host: 'web', samples: false });
-  const waiting = new Map<number, (m: HostMessage) => void>();
-  const link = core.connect((m) => m.kind === 'res' && waiting.get(m.id)?.(m));
-  let n = 0;
-  const call = <C extends CommandName>(cmd: C, args: ArgsOf<C>) =>
-    new Promise<ResultOf<C>>((res, rej) => {
-      const id = ++n;
-      waiting.set(id, (m) => (m.kind === 'res' && m.ok ? res(m.result as ResultOf<C>) : rej(new Error(JSON.stringify(m)))));
-      void link.receive({ kind: 'req', id, cmd, args });
-    });
+  const call = connectClient(core);
   llm = await startFakeLlm([tool('run_command', { session_id: 'main', command: `read -r _ < ${fifo}; echo never-here` }), tool('finish', { message: 'no' })]);
   await call('profiles.save', { name: 'fake', baseUrl: llm.url, model: 'fake-model' });
   const s = await call('sessions.create', { name: 'r', cwd: dir, terminals: [] });

@@ -10,9 +10,10 @@ import { join, resolve } from 'node:path';
 import { ApolloCore } from '../../electron/core/app';
 import { Workspace } from '../../electron/core/store/workspace';
 import type { PtyTerminal } from '../../electron/core/pty/terminal';
-import type { ArgsOf, CommandName, HostMessage, PushEvents, ResultOf } from '../../shared/contract/index';
+import type { PushEvents } from '../../shared/contract/index';
 import { DISK_KINDS, releaseTinyDisk, withTinyDisk } from '../fixtures/tiny-disk';
 import { startFakeLlm, tool, type FakeLlm } from '../fixtures/fake-llm-server';
+import { connectClient, type Call } from '../fixtures/core-client';
 
 let dir: string;
 let llm: FakeLlm | null = null;
@@ -26,24 +27,11 @@ afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-type Call = <K extends CommandName>(cmd: K, args: ArgsOf<K>) => Promise<ResultOf<K>>;
-
 /** The core on `home` with one client; the client's notices are collected. */
 async function openCore(home: string): Promise<{ core: ApolloCore; call: Call; notices: PushEvents['notice'][] }> {
   const core = await ApolloCore.open({ home, resourcesDir: resolve('resources'), host: 'web', samples: false });
-  const waiting = new Map<number, (m: HostMessage) => void>();
   const notices: PushEvents['notice'][] = [];
-  const link = core.connect((m) => {
-    if (m.kind === 'res') waiting.get(m.id)?.(m);
-    else if (m.name === 'notice') notices.push(m.payload as PushEvents['notice']);
-  });
-  let id = 0;
-  const call: Call = (cmd, args) =>
-    new Promise((res, rej) => {
-      const n = ++id;
-      waiting.set(n, (m) => (m.kind === 'res' && m.ok ? res(m.result as never) : rej((m as { error: unknown }).error)));
-      void link.receive({ kind: 'req', id: n, cmd, args });
-    });
+  const call = connectClient(core, (m) => m.name === 'notice' && notices.push(m.payload as PushEvents['notice']));
   return { core, call, notices };
 }
 
