@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { mkdtemp, open, readFile, rm, writeFile, appendFile, stat } from 'node:fs/promises';
 import { spawn } from 'node:child_process';
+import { existsSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AppendLog } from '../../electron/core/store/append-log';
@@ -261,6 +262,14 @@ describe('the simulated disk (test-only fault injection of the store)', () => {
       await rm(budget);
       await writeFully(fh, Buffer.alloc(100_000, 0x65));
       expect((await fh.stat()).size).toBe(104_096);
+      // Freed for good even for a write that read the count just before: it used to
+      // write its new count back, bringing the disk back full (a resumed rollout then
+      // paused again, at load, on the token counts written a second after each step).
+      await writeFile(budget, String(1 << 20));
+      const inFlight = writeFully(fh, Buffer.alloc(5000, 0x66)); // has read the count, awaits the file's size
+      rmSync(budget);
+      await inFlight;
+      expect(existsSync(budget)).toBe(false);
     } finally {
       delete process.env[DISK_FAULT_ENV];
       await fh.close();

@@ -9,7 +9,7 @@
 // gets ENOSPC, as the kernel does. Writing a new count "fills" or
 // "frees" the disk; removing the file frees it for good. Without the variable (any
 // real run) writes go straight to the file system and nothing is read or counted.
-import { readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, ftruncateSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { statfs, type FileHandle } from 'node:fs/promises';
 
 export const DISK_FAULT_ENV = 'APOLLO_TEST_DISK_FREE_FILE';
@@ -26,6 +26,25 @@ function simulated(): { file: string; free: number } | null {
   }
   const free = Number(text.trim());
   return Number.isFinite(free) && free >= 0 ? { file, free } : null;
+}
+
+/**
+ * Store a new free count. Never creates the file: a write that read the count before
+ * the test removed it (freed the disk for good) must not bring the disk back full.
+ */
+function setFree(file: string, free: number): void {
+  let fd: number;
+  try {
+    fd = openSync(file, 'r+');
+  } catch {
+    return;
+  }
+  try {
+    ftruncateSync(fd, 0);
+    writeSync(fd, String(free), 0);
+  } finally {
+    closeSync(fd);
+  }
 }
 
 function noSpace(): NodeJS.ErrnoException {
@@ -65,7 +84,7 @@ async function room(fh: FileHandle, wanted: number, at: number | null): Promise<
   const granted = Math.max(0, Math.min(wanted, reach - start));
   if (granted === 0) throw noSpace();
   const added = blocks(Math.max(size, start + granted)) - blocks(size);
-  if (added > 0) writeFileSync(sim.file, String(sim.free - added * BLOCK));
+  if (added > 0) setFree(sim.file, sim.free - added * BLOCK);
   return granted;
 }
 
@@ -76,7 +95,7 @@ export async function truncateTo(fh: FileHandle, length: number): Promise<void> 
   // Read again: the test may have freed the disk meanwhile.
   const freed = blocks(before) - blocks(length);
   const sim = freed > 0 ? simulated() : null;
-  if (sim) writeFileSync(sim.file, String(sim.free + freed * BLOCK));
+  if (sim) setFree(sim.file, sim.free + freed * BLOCK);
 }
 
 /** Bytes free for this user on the file system holding `dir` (0 when unknown). */
