@@ -9,6 +9,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { ImportPushEvents } from '../../shared/contract/import';
 import { ApolloCore } from '../../electron/core/app';
 import { haveSamples, sample } from '../fixtures/import';
+import { openClient } from '../fixtures/core-client';
 
 type Progress = ImportPushEvents['import.progress'];
 let root: string;
@@ -20,24 +21,12 @@ let closeLink: () => void;
 beforeEach(async () => {
   root = await mkdtemp(join(tmpdir(), 'apollo-import-host-'));
   core = await ApolloCore.open({ home: join(root, 'home'), resourcesDir: resolve(__dirname, '../../resources'), host: 'web' });
-  const waiting = new Map<number, (m: unknown) => void>();
   progress = [];
-  const link = core.connect((m) => {
-    if (m.kind === 'res') waiting.get(m.id)?.(m);
-    else if (m.name === 'import.progress') progress.push(m.payload as Progress);
+  const client = openClient(core, (m) => {
+    if (m.kind === 'evt' && m.name === 'import.progress') progress.push(m.payload as Progress);
   });
-  closeLink = link.close;
-  let id = 0;
-  call = (cmd, args) =>
-    new Promise((res, rej) => {
-      const n = ++id;
-      waiting.set(n, (m) => {
-        const r = m as { ok: boolean; result?: unknown; error?: unknown };
-        if (r.ok) res(r.result as never);
-        else rej(r.error);
-      });
-      void link.receive({ kind: 'req', id: n, cmd, args });
-    });
+  closeLink = client.link.close;
+  call = client.call as unknown as typeof call;
 });
 afterEach(async () => {
   await core.close();

@@ -6,28 +6,18 @@ import { homedir, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { ApolloCore } from '../../electron/core/app';
 import { checkpointsOff } from '../../electron/core/rollouts';
-import type { ArgsOf, CommandName, HostMessage, ResultOf } from '../../shared/contract/index';
+import { connectClient, type Call } from '../fixtures/core-client';
 import { startFakeLlm, tool, type FakeLlm } from '../fixtures/fake-llm-server';
 
 let dir: string;
 let core: ApolloCore;
 let llm: FakeLlm;
-let call: <K extends CommandName>(cmd: K, args: ArgsOf<K>) => Promise<ResultOf<K>>;
+let call: Call;
 
 beforeEach(async () => {
   dir = await mkdtemp(join(tmpdir(), 'apollo-rh-'));
   core = await ApolloCore.open({ home: join(dir, 'home'), resourcesDir: resolve('resources'), host: 'web' });
-  const waiting = new Map<number, (m: HostMessage) => void>();
-  const link = core.connect((m) => {
-    if (m.kind === 'res') waiting.get(m.id)?.(m);
-  });
-  let id = 0;
-  call = (cmd, args) =>
-    new Promise((res, rej) => {
-      const n = ++id;
-      waiting.set(n, (m) => (m.kind === 'res' && m.ok ? res(m.result as never) : rej((m as { error: unknown }).error)));
-      void link.receive({ kind: 'req', id: n, cmd, args });
-    });
+  call = connectClient(core);
 });
 afterEach(async () => {
   await core.close();

@@ -12,7 +12,7 @@ import { ApolloCore } from '../../electron/core/app';
 import { typedLine } from '../../electron/core/control';
 import { ExampleLedger, sessionExamples } from '../../electron/core/dataset/examples';
 import { resolvePolicy } from '../../electron/core/dataset/policy';
-import type { ArgsOf, CommandName, HostMessage, ResultOf } from '../../shared/contract/index';
+import { connectClient, type Call } from '../fixtures/core-client';
 import type { ControlStatus } from '../../shared/contract/rollout';
 import type { ApolloErrorShape } from '../../shared/errors';
 import type { EventOf, SessionEvent, SessionEventType } from '../../shared/events';
@@ -24,25 +24,16 @@ let dir: string;
 let core: ApolloCore;
 let llm: FakeLlm;
 const pushes: ControlStatus[] = [];
-let call: <K extends CommandName>(cmd: K, args: ArgsOf<K>) => Promise<ResultOf<K>>;
+let call: Call;
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'apollo-control-'));
   await useHermeticBash(dir);
   core = await ApolloCore.open({ home: join(dir, 'home'), resourcesDir: resolve('resources'), host: 'web' });
   await core.ws.setSetting('annotator', 'carol');
-  const waiting = new Map<number, (m: HostMessage) => void>();
-  const link = core.connect((m) => {
-    if (m.kind === 'res') waiting.get(m.id)?.(m);
-    else if (m.name === 'rollout.control') pushes.push(m.payload as ControlStatus);
+  call = connectClient(core, (m) => {
+    if (m.kind === 'evt' && m.name === 'rollout.control') pushes.push(m.payload as ControlStatus);
   });
-  let id = 0;
-  call = (cmd, args) =>
-    new Promise((res, rej) => {
-      const n = ++id;
-      waiting.set(n, (m) => (m.kind === 'res' && m.ok ? res(m.result as never) : rej((m as { error: ApolloErrorShape }).error)));
-      void link.receive({ kind: 'req', id: n, cmd, args });
-    });
 });
 
 afterAll(async () => {

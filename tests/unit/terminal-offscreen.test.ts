@@ -14,6 +14,7 @@ import type { PushEvents } from '../../shared/contract/index';
 import type { TerminalReplay } from '../../shared/types';
 import { TerminalStream, type ScreenPosition, type StreamSink } from '../../renderer/src/lib/terminalStream';
 import { deferred, FakeTransport, settle } from '../fixtures/fake-transport';
+import { openClient } from '../fixtures/core-client';
 
 const FLOW: FlowOptions = { batchMs: 1000, batchBytes: 100, highWatermark: 300, lowWatermark: 100, stallMs: 500, rejoinMs: 0 };
 
@@ -238,18 +239,9 @@ describe('core: a hidden client never holds the shell back', () => {
   /** A client of the core: its terminal.data pushes and its answers. */
   function client() {
     const data: Array<PushEvents['terminal.data']> = [];
-    const answers = new Map<number, (v: unknown) => void>();
-    let n = 0;
-    const link = core.connect((msg) => {
+    const { call: request, link } = openClient(core, (msg) => {
       if (msg.kind === 'evt' && msg.name === 'terminal.data') data.push(msg.payload as PushEvents['terminal.data']);
-      if (msg.kind === 'res') answers.get(msg.id)?.(msg.ok ? msg.result : msg.error);
     });
-    const request = (cmd: string, args: unknown) =>
-      new Promise<unknown>((r) => {
-        const id = ++n;
-        answers.set(id, r);
-        void link.receive({ kind: 'req', id, cmd, args });
-      });
     const bytes = () => data.reduce((s, d) => s + d.bytes, 0);
     return { link, data, request, bytes };
   }
