@@ -91,11 +91,9 @@ describe('a 2,500-step trajectory', () => {
         }
       }).observe(document.body, { childList: true, subtree: true });
     })()`);
-    const t0 = Date.now();
+    // How long the open takes is a bench row (electron/bench/open-page.ts), not a bound here.
     await page.getByTestId('session-item').filter({ hasText: `big ${N}` }).click();
     await page.locator(`[data-testid="step"][data-depth="${N}"]`).waitFor();
-    const openMs = Date.now() - t0;
-    expect(openMs).toBeLessThan(5_000);
     const added = (await page.evaluate('window.stepRowsAdded')) as string[];
     // A row or two more as the window learns the list's real height; a second window would be as many again.
     expect(added.length).toBeLessThanOrEqual(new Set(added).size + 3);
@@ -130,11 +128,9 @@ describe('a 2,500-step trajectory', () => {
     await page.keyboard.press('Escape');
     await page.getByTestId('step-list').focus();
     await page.keyboard.press('g');
-    const t1 = Date.now();
     for (let i = 0; i < 40; i++) await page.keyboard.press('j');
     const sel = page.locator('[data-testid="step"][data-selected="true"]');
     await expect(sel.getAttribute('data-depth')).resolves.toBe('41');
-    expect(Date.now() - t1).toBeLessThan(8_000);
     expect(await sel.isVisible()).toBe(true);
 
     // Compact rows: one line per step, so more of them fit.

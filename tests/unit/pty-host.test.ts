@@ -120,7 +120,8 @@ describe('PtyHost with bash and shell integration', () => {
     await run(t, 'true');
     const started = Date.now();
     const r = await t.runCommand('echo begin; sleep 5', { wait: true, timeoutMs: 300 });
-    expect(Date.now() - started).toBeLessThan(2000);
+    // Returned at the timeout, not when the command ended (5 s): a bound with room for a loaded machine.
+    expect(Date.now() - started).toBeLessThan(4000);
     expect(r).toMatchObject({ timedOut: true, exitCode: null, output: 'begin' });
     expect(t.isIdle()).toBe(false);
     await expect(run(t, 'echo no')).rejects.toMatchObject({ code: 'CONFLICT' });
