@@ -402,7 +402,7 @@ export async function benchSession(scratch: string): Promise<void> {
   line('timing index: convert an old session on open', ms(convertMs), ms(old), `${(convertMs / old).toFixed(1)}× one parse`, 'once per terminal, written beside the JSONL and renamed into place');
   // ---- search across the session (terminal output through the index beside each recording)
   const log = await readEventLog(join(dir, 'events.jsonl'));
-  const search = new SessionSearch(dir, () => log.events);
+  const search = new SessionSearch(dir, log);
   await Promise.all((await readdir(tdir)).filter((f) => f.endsWith('.search.idx')).map((f) => rm(join(tdir, f), { force: true })));
   const s0 = performance.now();
   await search.search('zzz-index-build', { limit: 1 });

@@ -28,7 +28,7 @@ export const searchCommand: CliCommand = {
     const log = await readEventLog(join(dir, 'events.jsonl')).catch((e: NodeJS.ErrnoException) => {
       throw e.code === 'ENOENT' ? new ApolloError('NOT_FOUND', `No session ${sessionId}`) : e;
     });
-    const r = await new SessionSearch(dir, () => log.events).search(query, { limit, kinds: kinds as SearchKind[] | undefined });
+    const r = await new SessionSearch(dir, log).search(query, { limit, kinds: kinds as SearchKind[] | undefined });
     if (values.json) {
       console.log(JSON.stringify(r, null, 2));
       return 0;

@@ -40,7 +40,7 @@ async function bruteOffsets(path: string, q: string): Promise<number[]> {
 
 describe('session search', () => {
   it('finds what a scan of the log finds, each with its step; comments as they are now', async () => {
-    const s = new SessionSearch(g.dir, () => events);
+    const s = new SessionSearch(g.dir, { events });
     const guidance = events.find((e) => e.type === 'guidance.queued')!;
     const word = guidance.type === 'guidance.queued' ? guidance.text.split(' ').slice(0, 3).join(' ') : '';
     const r = await s.search(word.toUpperCase(), { kinds: ['guidance'] });
@@ -72,7 +72,7 @@ describe('session search', () => {
 
     // A comment edited after the search started is found by its new text; a deleted one is not.
     const live = [...events];
-    const s2 = new SessionSearch(g.dir, () => live);
+    const s2 = new SessionSearch(g.dir, { events: live });
     const c = events.find((e) => e.type === 'comment.added')!;
     expect((await s2.search('needle-before', { kinds: ['comment'] })).results).toEqual([]);
     live.push({ seq: 1e6, ts: live.at(-1)!.ts + 1, type: 'comment.edited', commentId: c.type === 'comment.added' ? c.commentId : '', text: 'Look here: needle-after the edit', author: 'alice' });
@@ -82,10 +82,18 @@ describe('session search', () => {
     expect((await s2.search('needle-after', { kinds: ['comment'] })).results).toEqual([]);
   });
 
-  it('finds every match in the terminals a scan finds, at its offset, in the step running when it was written', async () => {
-    const s = new SessionSearch(g.dir, () => events);
+  it('finds every match in the terminals a scan finds, at its offset, in the step whose command wrote it there', async () => {
+    const s = new SessionSearch(g.dir, { events });
     const tdir = join(g.dir, 'terminals');
     const starts = events.filter((e) => e.type === 'step.started').map((e) => ({ ts: e.ts, stepId: e.type === 'step.started' ? e.stepId : '' }));
+    // Where each step's output in a terminal starts (its commands' first byte there), in the order the steps started.
+    const startedAt = new Map(starts.map((st) => [st.stepId, st.ts]));
+    const outputStarts = (tid: string) => {
+      const first = new Map<string, number>();
+      for (const e of events) if (e.type === 'action.result' && e.terminalId === tid && e.range) first.set(e.stepId, Math.min(first.get(e.stepId) ?? Infinity, e.range[0]));
+      return [...first].map(([stepId, offset]) => ({ stepId, offset, ts: startedAt.get(stepId)! })).sort((a, b) => a.ts - b.ts);
+    };
+    let placedByOutput = 0;
     for (const q of ['Traceback', 'PYTEST', 'val_loss', 'x', 'loss=2.3']) {
       const r = await s.search(q, { kinds: ['terminal'], limit: 10_000 });
       expect(r.truncated).toBe(false);
@@ -98,11 +106,16 @@ describe('session search', () => {
         for (const x of got.slice(0, 50)) {
           const e = [...timing].reverse().find((t) => t.offset <= x.offset!) ?? timing[0]!;
           expect(x.ts).toBe(e.ts);
-          const step = [...starts].reverse().find((st) => st.ts <= x.ts);
+          // The step whose command's output this is (the last to start whose output there began at or before
+          // the hit), as the replay bar names it; by time only in a terminal no step ran a command in.
+          const here = outputStarts(tid);
+          const step = here.length ? here.filter((st) => st.offset <= x.offset!).at(-1) : [...starts].reverse().find((st) => st.ts <= x.ts);
           expect(x.stepId).toBe(step?.stepId ?? null);
+          if (here.length) placedByOutput++;
         }
       }
     }
+    expect(placedByOutput).toBeGreaterThan(0);
     // The index was kept beside the recordings.
     expect((await readdir(tdir)).filter((f) => f.endsWith('.search.idx')).length).toBeGreaterThan(0);
   });
@@ -138,11 +151,11 @@ describe('session search', () => {
     // A shell-integration mark long enough that the bytes just before the match start inside it.
     const mark = `\x1b]133;E;awk -F, "NR>1" sales.cvs;apollo-nonce=${'4f'.repeat(40)}\x07\x1b]133;C\x07`;
     await writeFile(join(dir, 'terminals', 'main.out'), `$ awk sales.cvs\r\n${mark}awk: line 1: Syntax error at or near ]\r\n\x1b]133;D;2\x07$ `);
-    const r = await new SessionSearch(dir, () => []).search('syntax error', { kinds: ['terminal'] });
+    const r = await new SessionSearch(dir, { events: [] }).search('syntax error', { kinds: ['terminal'] });
     expect(r.results.map((x) => x.snippet)).toEqual(['$ awk sales.cvs awk: line 1: Syntax error at or near ] $']);
     // Further in: the snippet is cut around the match, and says so.
     await writeFile(join(dir, 'terminals', 'main.out'), `${'x'.repeat(5000)}\r\n${mark}awk: line 1: Syntax error${'y'.repeat(5000)}`);
-    const far = await new SessionSearch(dir, () => []).search('syntax error', { kinds: ['terminal'] });
+    const far = await new SessionSearch(dir, { events: [] }).search('syntax error', { kinds: ['terminal'] });
     expect(far.results.map((x) => x.snippet)).toEqual([`…${'x'.repeat(46)} awk: line 1: Syntax error${'y'.repeat(60)}…`]);
   });
 

@@ -3,11 +3,12 @@
 // from the timing index. Never more than a window of the recording in memory.
 import { StringDecoder } from 'node:string_decoder';
 import { ApolloError } from '../../../shared/errors';
-import { MAX_FRAMES_BYTES, type ReplayFrame, type ReplayMarker } from '../../../shared/contract/replay';
+import { MAX_FRAMES_BYTES, type ReplayFrame } from '../../../shared/contract/replay';
 import type { ApolloCore } from '../app';
 import type { HandlerMap } from '../dispatch';
 import { terminalKeyframes } from '../pty/session-keyframes';
 import { terminalSizes, trajectoryOf } from '../session-trajectory';
+import { terminalMarkers } from '../replay-markers';
 import { utf8SafeEnd } from '../pty/strip-ansi';
 import type { SessionLog } from '../store/workspace';
 
@@ -79,15 +80,7 @@ export function replayHandlers(core: ApolloCore): HandlerMap {
       const bytes = rec.size;
       const startTs = bytes > 0 ? await index.timeAt(0) : null;
       const endTs = bytes > 0 ? await index.timeAt(bytes - 1) : null;
-      const t = trajectoryOf(s);
-      const all = t.order.map((stepId, i): ReplayMarker => {
-        const step = t.steps.get(stepId)!;
-        let offset: number | null = null;
-        for (const r of step.results) if (r.terminalId === terminalId && r.range) offset = offset === null ? r.range[0] : Math.min(offset, r.range[0]);
-        return { stepId, n: i + 1, branchId: step.branchId, ts: step.startedAt, offset };
-      });
-      const here = all.filter((m) => m.offset !== null);
-      const markers = (here.length ? here : all).sort((a, b) => a.ts - b.ts);
+      const markers = terminalMarkers(trajectoryOf(s), terminalId);
       const first = terminalSizes(s, terminalId)[0] ?? { cols: 80, rows: 24 };
       return { sessionId, terminalId, bytes, startTs, endTs, cols: first.cols, rows: first.rows, live: core.pty.has(sessionId, terminalId), markers };
     },

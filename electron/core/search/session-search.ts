@@ -15,6 +15,9 @@ import { open, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { SessionEvent } from '../../../shared/events';
 import type { SearchKind, SearchResponse, SearchResult } from '../../../shared/contract/sessions';
+import { markerAt } from '../../../shared/replay-markers';
+import { terminalMarkers } from '../replay-markers';
+import { trajectoryOf, type EventSource } from '../session-trajectory';
 import { TimingIndex } from '../store/timing-index';
 import { TerminalSearchIndex } from './terminal-index';
 
@@ -68,24 +71,21 @@ export class SessionSearch {
   private seen = 0;
   private readonly comments = new Map<string, { stepId: string; text: string; ts: number }>();
   private readonly guidance = new Map<string, { text: string; ts: number; stepId: string | null }>();
-  private readonly steps: Array<{ ts: number; stepId: string }> = [];
   private readonly terminals = new Map<string, TerminalSearchIndex>();
 
   constructor(
     /** The session folder (events.jsonl, terminals/). */
     readonly dir: string,
-    private readonly events: () => readonly SessionEvent[],
+    /** Its log: the texts are taken from its events, a terminal hit's step from its trajectory. */
+    private readonly log: EventSource,
   ) {}
 
   /** Take in the events appended since the last query. */
   private catchUp(): void {
-    const evs = this.events();
+    const evs = this.log.events;
     for (; this.seen < evs.length; this.seen++) {
       const ev = evs[this.seen]!;
       switch (ev.type) {
-        case 'step.started':
-          this.steps.push({ ts: ev.ts, stepId: ev.stepId });
-          break;
         case 'model.response': {
           const text = [ev.content, ev.reasoning, ...ev.toolCalls.map((c) => `${c.name} ${c.arguments}`)].filter(Boolean).join('\n');
           if (text) this.docs.push({ kind: 'action', stepId: ev.stepId, ts: ev.ts, text, lower: lowerOf(text) });
@@ -120,18 +120,6 @@ export class SessionSearch {
           break;
       }
     }
-  }
-
-  /** The step started last at or before `ts` (the one running then), or null. */
-  private stepAt(ts: number): string | null {
-    let lo = 0;
-    let hi = this.steps.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (this.steps[mid]!.ts <= ts) lo = mid + 1;
-      else hi = mid;
-    }
-    return lo > 0 ? this.steps[lo - 1]!.stepId : null;
   }
 
   async search(query: string, opts: { limit?: number; kinds?: readonly SearchKind[] } = {}): Promise<SearchResponse> {
@@ -180,12 +168,15 @@ export class SessionSearch {
           try {
             const qBytes = Buffer.byteLength(q);
             const buf = Buffer.allocUnsafe(TERMINAL_CONTEXT * 2 + qBytes);
+            // The step a hit belongs to as the replay bar names it there (shared/replay-markers.ts).
+            const markers = terminalMarkers(trajectoryOf(this.log), tid);
             for (const h of hits) {
               const ts = (await timing?.timeAt(h.offset)) ?? 0;
+              const m = markerAt(markers, h.offset, ts);
               const from = Math.max(0, h.offset - TERMINAL_CONTEXT);
               const { bytesRead } = await out.read(buf, 0, buf.length, from);
               const snippet = terminalSnippet(buf.subarray(0, bytesRead), h.offset - from, qBytes, from > 0);
-              results.push({ kind: 'terminal', stepId: this.stepAt(ts), ts, terminalId: tid, offset: h.offset, length: qBytes, snippet });
+              results.push({ kind: 'terminal', stepId: m >= 0 ? markers[m]!.stepId : null, ts, terminalId: tid, offset: h.offset, length: qBytes, snippet });
             }
           } finally {
             await out.close();
@@ -210,6 +201,6 @@ const bySession = new WeakMap<object, SessionSearch>();
 /** The search of a session that stays open (its texts kept between queries). */
 export function sessionSearch(session: { dir: string; events: readonly SessionEvent[] }): SessionSearch {
   let s = bySession.get(session);
-  if (!s) bySession.set(session, (s = new SessionSearch(session.dir, () => session.events)));
+  if (!s) bySession.set(session, (s = new SessionSearch(session.dir, session)));
   return s;
 }

@@ -7,6 +7,7 @@
 import { useEffect, useMemo, useRef, useState, type KeyboardEvent } from 'react';
 import { Terminal } from '@xterm/xterm';
 import type { ReplayMarker, TerminalReplayInfo } from '../../../../shared/contract/replay';
+import { markerAt } from '../../../../shared/replay-markers';
 import { useApp, useAppStore, useTransport } from '../../context';
 import { jumpToStep } from '../trajectory/actions';
 import type { ReplayRequest } from '../../store/terminals';
@@ -333,17 +334,6 @@ function revealCursorRow(term: Terminal, frame: Element | null): void {
 function stepLabel(m: ReplayMarker, step: { depth: number; branchId: string } | undefined): string {
   if (!step) return `step ${m.n}`;
   return `step ${step.depth}${step.branchId !== 'main' ? ` · ${step.branchId}` : ''}`;
-}
-
-/** The step running at this point of the recording: the last marker at or before it (-1: none). */
-function markerAt(markers: readonly ReplayMarker[], offset: number, ts: number | null): number {
-  let found = -1;
-  for (let i = 0; i < markers.length; i++) {
-    const m = markers[i]!;
-    const reached = m.offset !== null ? m.offset <= offset : ts !== null && m.ts <= ts;
-    if (reached) found = i;
-  }
-  return found;
 }
 
 /** h:mm:ss of a span. */
