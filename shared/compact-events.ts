@@ -37,8 +37,14 @@ export interface Elided {
   observation?: number;
   /** model.response: the full reasoning's length in characters; `reasoning` is a preview. */
   reasoning?: number;
-  /** model.request: how many messages it appended (`append` is sent empty). */
+  /**
+   * model.request: how many messages it appended (`append` is sent empty). Its `base`,
+   * `keep` and `config` are not sent either (null, 0 and ''): only steps.request rebuilds a
+   * request, from the host's log; the page needs which request a step is on.
+   */
   messages?: number;
+  /** summary.created: how many steps it covered (`coveredStepIds` is sent empty). */
+  covered?: number;
   /** request.config: its body is not sent (`config` is empty). */
   config?: true;
 }
@@ -101,10 +107,15 @@ export function compactEvent(ev: SessionEvent): CompactEvent {
       // Slices are fine: the log holds the whole reasoning as long as this preview anyway.
       return { ...ev, reasoning: cut(ev.reasoning, REASONING_HEAD_CHARS, REASONING_TAIL_CHARS, false), elided: { reasoning: ev.reasoning.length } };
     case 'model.request': {
-      // The page needs which request a step is on (its Context tab asks steps.request by step), not its messages.
+      // The page needs which request a step is on (its Context tab asks steps.request by step), not its messages
+      // nor the chain they are rebuilt from (3% of the open reply on the generated session).
       const { owners: _owners, ...rest } = ev;
-      return { ...rest, append: [], elided: { messages: ev.append.length } };
+      return { ...rest, base: null, keep: 0, config: '', append: [], elided: { messages: ev.append.length } };
     }
+    case 'summary.created':
+      // Nothing in the page reads which steps a summary covered (3% of the open reply on the generated session).
+      if (ev.coveredStepIds.length === 0) return ev;
+      return { ...ev, coveredStepIds: [], elided: { covered: ev.coveredStepIds.length } };
     case 'request.config':
       return { ...ev, config: {}, elided: { config: true } };
     default:

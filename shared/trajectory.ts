@@ -87,7 +87,8 @@ export interface Step {
   guidance: string[];
   retries: number;
   promptTokens?: number;
-  summary?: { text: string; coveredStepIds: string[]; requestId?: string };
+  /** `coveredElided`: folded from a compact event, whose `coveredStepIds` is empty; this is how many it had. */
+  summary?: { text: string; coveredStepIds: string[]; requestId?: string; coveredElided?: number };
   checkpoint?: {
     commit: string; cwd: string; shellCwd?: string; env?: Record<string, string>;
     /** What the checkpoint left out (bounded list) and how many paths in all. */
@@ -261,7 +262,8 @@ export function applyEvent(t: Trajectory, ev: SessionEvent): boolean {
     case 'summary.created': {
       const s = t.steps.get(ev.stepId);
       if (!s) return false;
-      s.summary = { text: ev.summary, coveredStepIds: ev.coveredStepIds, ...(ev.requestId ? { requestId: ev.requestId } : {}) };
+      const covered = elidedOf(ev)?.covered;
+      s.summary = { text: ev.summary, coveredStepIds: ev.coveredStepIds, ...(ev.requestId ? { requestId: ev.requestId } : {}), ...(covered !== undefined ? { coveredElided: covered } : {}) };
       return true;
     }
     case 'checkpoint.taken': {

@@ -203,6 +203,10 @@ export async function openInPage(cli: string, root: string, home: string, sessio
         const r = e as PerformanceResourceTiming;
         return r.initiatorType === 'script' && /\/assets\/.*\.js$/.test(r.name) && r.transferSize === 0 && r.decodedBodySize > 0;
       }));
+    // BENCH_OPEN_PAUSE_MS: a reviewer's pause between the list showing and the click (default none:
+    // the click at once, the page's idle-time work still under way, which is the harder case).
+    const pause = Number(process.env.BENCH_OPEN_PAUSE_MS ?? 0);
+    if (pause > 0) await page.waitForTimeout(pause);
     // A frame callback in the page notes the first frame that has the step on screen.
     const clickAt = await page.evaluate((sel) => {
       const w = window as unknown as { benchStepFrame?: number };

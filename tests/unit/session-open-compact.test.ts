@@ -140,7 +140,7 @@ describe('compactEvent', () => {
   it('leaves request bodies out and says so; a fold of the compact log cannot rebuild a request from them', () => {
     const compact = S.events.map(compactEvent);
     const req = compact.find((e) => e.type === 'model.request')!;
-    expect(req).toMatchObject({ requestId: 'q1', stepId: S.big, append: [], elided: { messages: 2 } });
+    expect(req).toMatchObject({ requestId: 'q1', stepId: S.big, base: null, keep: 0, config: '', append: [], elided: { messages: 2 } });
     expect(compact.find((e) => e.type === 'request.config')).toMatchObject({ hash: 'cfg1', config: {}, elided: { config: true } });
     const t = foldTrajectory(compact);
     expect(t.steps.get(S.big)!.requestId).toBe('q1');
@@ -149,6 +149,21 @@ describe('compactEvent', () => {
     expect(t.configs.has('cfg1')).toBe(false);
     expect(requestMessages(t, 'q1')).toBeNull();
     expect(requestMessages(foldTrajectory(S.events), 'q1')).toHaveLength(2);
+  });
+
+  it('leaves the steps a summary covered out and says how many; the fold marks the summary; an empty list is sent as it is', () => {
+    const b = new SessionBuilder({ name: 'Summary' });
+    b.rollout({ task: 'T' });
+    const a = b.step({ calls: [run('ls')] });
+    const c = b.step({ calls: [run('pwd')] });
+    b.add({ type: 'summary.created', stepId: c, summary: 'Listed, then printed the folder.', coveredStepIds: [a, c], requestId: 'qs' });
+    const ev = b.events.at(-1)!;
+    const compact = compactEvent(ev);
+    expect(compact).toMatchObject({ summary: 'Listed, then printed the folder.', coveredStepIds: [], elided: { covered: 2 } });
+    expect(foldTrajectory(b.events.map(compactEvent)).steps.get(c)!.summary).toEqual({ text: 'Listed, then printed the folder.', coveredStepIds: [], requestId: 'qs', coveredElided: 2 });
+    expect(foldTrajectory(b.events).steps.get(c)!.summary).toEqual({ text: 'Listed, then printed the folder.', coveredStepIds: [a, c], requestId: 'qs' });
+    const none = { ...ev, coveredStepIds: [] } as SessionEvent;
+    expect(compactEvent(none)).toBe(none);
   });
 });
 
