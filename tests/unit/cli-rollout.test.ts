@@ -2,7 +2,7 @@
 // real HTTP, acting in real terminals, with guidance written to its stdin.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -35,11 +35,15 @@ function apollo(args: string[], opts: { stdin?: (w: NodeJS.WritableStream, out: 
 describe('apollo rollout', () => {
   it('runs a task in real terminals, delivers stdin guidance and exits 0 when finished', async () => {
     let sawGuidance = false;
+    const gate = join(dir, 'guidance-queued');
+    let watching: NodeJS.Timeout | undefined;
     llm = await startFakeLlm((req) => {
       const msgs = req.body.messages as Array<{ role: string; content: string }>;
       const n = llm!.requests.length;
       if (msgs.some((m) => m.role === 'user' && m.content?.includes('<real_user>use printf'))) sawGuidance = true;
-      if (n === 1) return tool('run_command', { session_id: 'main', command: 'echo "st""ep-one" > one.txt && sleep 1', wait_for_completion: true }, { delayMs: 200 });
+      // Step 1 runs until the guidance typed meanwhile is queued, 15 s at most (a `sleep 1`
+      // gave it a second, a race on a loaded machine, and was waited out again by the replay below).
+      if (n === 1) return tool('run_command', { session_id: 'main', command: `echo "st""ep-one" > one.txt && i=0 && until [ -f ${gate} ] || [ $i -ge 300 ]; do sleep 0.05; i=$((i+1)); done`, wait_for_completion: true }, { delayMs: 200 });
       if (n === 2) return tool('run_command', { session_id: 'main', command: 'cat one.txt && echo "key=${TEST_KEY:-unset}"', wait_for_completion: true });
       return tool('finish', { message: 'done' });
     });
@@ -48,16 +52,22 @@ describe('apollo rollout', () => {
       {
         env: { TEST_KEY: 'sk-test-SECRET-0123456789abcdef' },
         stdin: (w, out) => {
-          const timer = setInterval(() => {
-            if (/step 1/.test(out())) {
-              clearInterval(timer);
+          let sent = false;
+          const timer = (watching = setInterval(() => {
+            if (!sent && /step 1/.test(out())) {
+              sent = true;
               w.write('use printf next time\n');
               w.end();
             }
-          }, 20);
+            if (sent && /guidance queued/.test(out())) {
+              clearInterval(timer);
+              writeFileSync(gate, '');
+            }
+          }, 20));
         },
       },
     );
+    clearInterval(watching);
     expect(res.out).toMatch(/session \S+/);
     expect(res.code).toBe(0);
     expect(res.out).toMatch(/finished after 3 steps/);

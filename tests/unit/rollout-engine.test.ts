@@ -133,14 +133,18 @@ describe('Rollout (model policy, real PTY)', () => {
   });
 
   it('delivers guidance queued during a request right after that step’s tool result', async () => {
+    // The first reply waits until the guidance is queued (a 600 ms delay was waited out, and could end first).
+    let answer = (): void => {};
+    const answered = new Promise<void>((res) => (answer = res));
     server = await startFakeLlm([
-      tool('run_command', { session_id: 'main', command: 'echo one' }, { delayMs: 600 }),
+      async () => (await answered, tool('run_command', { session_id: 'main', command: 'echo one' })),
       tool('finish', { message: 'done' }),
     ]);
     const r = rollout();
     const done = r.run();
     await server.waitForRequests(1);
     const gid = await r.queueGuidance('Please also print two.', 'annotator-1');
+    answer();
     expect(r.pendingGuidance().map((g) => g.id)).toEqual([gid]);
     expect(await done).toBe('finished');
 

@@ -261,7 +261,9 @@ describe('tools against real terminals and files', () => {
     expect(fail.isError).toBe(true);
     expect(parse(fail).exit_code).not.toBe(0);
 
-    const bg = parse(await run('run_command', { session_id: 'train', command: 'for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14; do echo step $i; sleep 0.25; done', wait_for_completion: false }));
+    // Busy until the test lets it print (a 3.5 s loop of sleeps kept it busy, and the test waited out all of it).
+    const trainGo = join(env.home, 'train.go');
+    const bg = parse(await run('run_command', { session_id: 'train', command: `until [ -f ${trainGo} ]; do sleep 0.05; done; for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14; do echo step $i; done`, wait_for_completion: false }));
     expect(bg).toMatchObject({ success: true, async_execution: true, message: 'Session train was created. Command sent to session train' });
     const busy = parse(await run('check_session_idle', { session_id: 'train' }));
     expect(busy).toMatchObject({ is_idle: false });
@@ -269,6 +271,7 @@ describe('tools against real terminals and files', () => {
     const refused = await run('run_command', { session_id: 'train', command: 'echo nope' });
     expect(refused.isError).toBe(true);
     expect(parse(refused).message).toMatch(/busy/);
+    await writeFile(trainGo, '');
     await idle('train');
     expect(parse(await run('check_session_idle', { session_id: 'train' }))).toMatchObject({ is_idle: true });
     const out = parse(await run('get_session_output', { session_id: 'train', start_lines: 4 }));
@@ -308,9 +311,12 @@ describe('tools against real terminals and files', () => {
   });
 
   it('reports a command still running at the timeout, caps long output, closes sessions', async () => {
-    const slow = parse(await executeTool('run_command', { session_id: 'main', command: 'sleep 2; echo late' }, { ...ctx, options: { ...ctx.options, commandTimeoutMs: 400 } }));
+    // Still running at the timeout until the test lets it end (a `sleep 2` was waited out).
+    const lateGo = join(env.home, 'late.go');
+    const slow = parse(await executeTool('run_command', { session_id: 'main', command: `until [ -f ${lateGo} ]; do sleep 0.05; done; echo late` }, { ...ctx, options: { ...ctx.options, commandTimeoutMs: 400 } }));
     expect(slow).toMatchObject({ still_running: true, exit_code: null });
     expect(slow.message).toMatch(/still running/);
+    await writeFile(lateGo, '');
     await idle('main');
 
     const long = parse(await run('run_command', { session_id: 'main', command: 'seq 1 5000' }));

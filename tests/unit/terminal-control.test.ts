@@ -194,10 +194,14 @@ describe('control of an agent terminal', () => {
 
   it('lets the reply being awaited in and run before the agent pauses; keys wait for that', async () => {
     await llm.close();
+    // The reply in flight while control is taken is held until the early keys have been
+    // refused (a 1.5 s delay was waited out, and could end first on a loaded machine).
+    let answer = (): void => {};
+    const answered = new Promise<void>((r) => (answer = r));
     llm = await startFakeLlm([
       tool('run_command', { session_id: 'main', command: 'echo agent-1' }),
       // In flight while control is taken: it still arrives and runs.
-      { ...tool('run_command', { session_id: 'main', command: 'echo agent-$((1+1))' }), delayMs: 1_500 },
+      async () => (await answered, tool('run_command', { session_id: 'main', command: 'echo agent-$((1+1))' })),
       tool('finish', { message: 'done' }),
     ]);
     await call('profiles.save', { name: 'fake', baseUrl: llm.url, model: 'fake-model' });
@@ -209,6 +213,7 @@ describe('control of an agent terminal', () => {
     expect(pending.control).toMatchObject({ terminalId: 'main', active: false });
     const err = await refusal(call('terminal.input', { sessionId: s.id, terminalId: 'main', data: 'echo too-early\r' }));
     expect(err).toMatchObject({ code: 'CONFLICT', details: { reason: 'control-pending' } });
+    answer();
     await until(() => ofType(session.events, 'rollout.state').at(-1)?.state === 'paused', 'the pause');
     // The step in flight got its reply and ran: nothing was left half-done.
     const t = foldTrajectory(session.events);
