@@ -3,18 +3,30 @@
 // writes, a new secret, a grown recording or a changed cache file each make the export
 // convert again, and a failed export keeps nothing. The kept file and each bundle's
 // are copies, never one inode: editing or chmodding one bundle's file in place changes
-// no other bundle and not the cache.
+// no other bundle and not the cache. A file whose stat is what the entry saw, read more
+// than the margin after its last write, is not read again; any other is hashed.
 import { createHash } from 'node:crypto';
 import { appendFile, chmod, mkdir, mkdtemp, open, readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { exportBundle, type ExportBundleOptions, type ExportFormat } from '../../electron/core/dataset/bundle';
-import { builtCode, CAST_CACHE_DIR, CAST_CACHE_RESERVE_BYTES } from '../../electron/core/dataset/cast-cache';
+import { builtCode, CAST_CACHE_DIR, CAST_CACHE_RESERVE_BYTES, RACY_MARGIN_NS } from '../../electron/core/dataset/cast-cache';
 import { DISK_FAULT_ENV } from '../../electron/core/store/disk';
 import type { SessionEvent } from '../../shared/events';
 import { realisticSession, writeRecording } from '../fixtures/sessions';
 import { treeHashes } from '../fixtures/tree-hashes';
+
+// Every file the exporter opens (hashing and converting both open it): what a hit read.
+const opened = vi.hoisted(() => [] as string[]);
+vi.mock('node:fs/promises', async (importOriginal) => {
+  const actual = await importOriginal<typeof import('node:fs/promises')>();
+  const open = ((path: Parameters<typeof actual.open>[0], ...rest: [never?, never?]) => {
+    opened.push(String(path));
+    return actual.open(path, ...rest);
+  }) as typeof actual.open;
+  return { ...actual, open, default: { ...actual, open } };
+});
 
 const TOKEN = ['ghp_', 'Cache9Test8Token7Abcdef6Ghijkl5Mnopqr4'].join('');
 // A value no built-in pattern finds: only the configured secret redacts it.
@@ -59,6 +71,33 @@ async function cacheInodes(dir: string): Promise<number[]> {
   const d = join(dir, CAST_CACHE_DIR);
   const names = (await readdir(d).catch(() => [] as string[])).filter((f) => f.endsWith('.cast'));
   return Promise.all(names.map(async (f) => (await stat(join(d, f))).ino));
+}
+
+/** The session's files, written an hour ago: read more than the margin after their last write. */
+async function aged(dir: string, ...names: string[]): Promise<void> {
+  const old = new Date(Date.now() - 60 * 60 * 1000);
+  for (const name of names) await utimes(join(dir, name), old, old);
+}
+
+async function keptFiles(dir: string): Promise<{ cast: string; meta: string }> {
+  const [entry] = (await readdir(join(dir, CAST_CACHE_DIR))).filter((f) => f.endsWith('.cast'));
+  return { cast: join(dir, CAST_CACHE_DIR, entry!), meta: join(dir, CAST_CACHE_DIR, entry!.replace(/\.cast$/, '.json')) };
+}
+
+/**
+ * Which of the recording, its timing log and the kept file `f` read: the kept file is
+ * hashed as its copy in the bundle (which a hit opens for nothing else).
+ */
+async function readsOf<T>(dir: string, f: () => Promise<T>): Promise<{ value: T; read: string[] }> {
+  const { cast } = await keptFiles(dir).catch(() => ({ cast: '(none)' }));
+  const watched: Record<string, (p: string) => boolean> = {
+    recording: (p) => p === join(dir, 'terminals', 'main.out'),
+    timing: (p) => p === join(dir, 'terminals', 'main.timing.jsonl'),
+    kept: (p) => p === cast || p.endsWith('/terminals/S1/main.cast'),
+  };
+  opened.length = 0;
+  const value = await f();
+  return { value, read: Object.entries(watched).filter(([, is]) => opened.some(is)).map(([k]) => k) };
 }
 
 describe('converted recordings kept beside the session', () => {
@@ -129,6 +168,102 @@ describe('converted recordings kept beside the session', () => {
     const after = await run(dir);
     expect(after.text).toContain('step 5/300');
     expect(after.files).toEqual((await run(dir, { castCache: false })).files);
+  });
+
+  it('are taken without reading the recording, its timing log or the kept file once their stats stand for them', async () => {
+    const dir = await session('stat');
+    await aged(dir, 'terminals/main.out', 'terminals/main.timing.jsonl');
+    const fresh = await run(dir, { castCache: false });
+    await run(dir);
+    // The kept file was just written: the first export that takes it hashes it (it is racy as well).
+    const first = await readsOf(dir, () => run(dir));
+    expect(first.read).toEqual(['kept']);
+    const { cast } = await keptFiles(dir);
+    await aged(dir, join(CAST_CACHE_DIR, cast.split('/').pop()!));
+    const second = await readsOf(dir, () => run(dir));
+    expect(second.read).toEqual(['kept']);
+    // Its stat (aged, so read more than the margin after its last write) is now in the entry: nothing is read.
+    const third = await readsOf(dir, () => run(dir));
+    expect(third.read).toEqual([]);
+    for (const x of [first.value, second.value, third.value]) {
+      expect(x.files).toEqual(fresh.files);
+      expect(x.r.manifest).toEqual(fresh.r.manifest);
+    }
+    // The kept file edited in place once trusted, its size and mtime put back: its ctime moved, so it is hashed and dropped.
+    const kst = await stat(cast);
+    const fh = await open(cast, 'r+');
+    await fh.write(Buffer.from('EDITED'), 0, 6, 200);
+    await fh.close();
+    await utimes(cast, kst.atime, kst.mtime);
+    const edited = await readsOf(dir, () => run(dir));
+    expect(edited.read).toContain('recording');
+    expect(edited.value.text).not.toContain('EDITED');
+    expect(edited.value.files).toEqual(fresh.files);
+    await aged(dir, join(CAST_CACHE_DIR, cast.split('/').pop()!));
+    await run(dir);
+    expect((await readsOf(dir, () => run(dir))).read).toEqual([]);
+    // A chmod (a new ctime) makes it read again, as a hit; then the entry trusts the new stat.
+    const rec = join(dir, 'terminals', 'main.out');
+    await chmod(rec, 0o400);
+    const chmodded = await readsOf(dir, () => run(dir));
+    expect(chmodded.read).toEqual(['recording']);
+    expect(chmodded.value.files).toEqual(fresh.files);
+    expect((await readsOf(dir, () => run(dir))).read).toEqual([]);
+    // A recording that cannot be read once its stat changed: the export says so, the bundle is not made.
+    if (process.getuid?.() !== 0) {
+      await chmod(rec, 0o000);
+      await expect(run(dir)).rejects.toThrow(/EACCES|permission/i);
+      await chmod(rec, 0o600);
+    }
+  });
+
+  it('are not reused after an in-place edit that keeps the size and puts the mtime back (the ctime moved)', async () => {
+    const dir = await session('edit-in-place');
+    const rec = join(dir, 'terminals', 'main.out');
+    await aged(dir, 'terminals/main.out', 'terminals/main.timing.jsonl');
+    const before = await run(dir);
+    await run(dir);
+    expect((await readsOf(dir, () => run(dir))).read).not.toContain('recording');
+    const st = await stat(rec);
+    const text = await readFile(rec, 'latin1');
+    const at = text.indexOf('step 5/300');
+    const fh = await open(rec, 'r+');
+    await fh.write(Buffer.from('step 8'), 0, 6, at);
+    await fh.close();
+    await utimes(rec, st.atime, st.mtime);
+    const now = await stat(rec);
+    expect([now.size, now.mtimeMs]).toEqual([st.size, st.mtimeMs]);
+    const after = await readsOf(dir, () => run(dir));
+    expect(after.read).toContain('recording');
+    expect(after.value.text).toContain('step 8/300');
+    expect(after.value.text).not.toContain('step 5/300');
+    expect(after.value.files).not.toEqual(before.files);
+    expect(after.value.files).toEqual((await run(dir, { castCache: false })).files);
+  });
+
+  it('hash a file whose stat was taken within the margin of its last write (racy)', async () => {
+    const dir = await session('racy');
+    await aged(dir, 'terminals/main.out', 'terminals/main.timing.jsonl');
+    await run(dir);
+    await run(dir);
+    const { cast, meta } = await keptFiles(dir);
+    await aged(dir, join(CAST_CACHE_DIR, cast.split('/').pop()!));
+    await run(dir);
+    expect((await readsOf(dir, () => run(dir))).read).toEqual([]);
+    // The entry as it would be had each file been read in the tick it was last written:
+    // the stats still match, but a write in that tick after the read would have left them so.
+    const entry = JSON.parse(await readFile(meta, 'utf8')) as { inputs: Record<string, { stat: string[]; readNs: string }>; kept: { stat: string[]; readNs: string } };
+    for (const seen of [entry.inputs.recording!, entry.inputs.timing!, entry.kept]) seen.readNs = seen.stat[3]!;
+    await writeFile(meta, JSON.stringify(entry));
+    const racy = await readsOf(dir, () => run(dir));
+    expect(racy.read.sort()).toEqual(['kept', 'recording', 'timing']);
+    // Hashed, they were the same bytes; read now, more than the margin after their writes, they are trusted again.
+    expect((await readsOf(dir, () => run(dir))).read).toEqual([]);
+    // Just past the margin is still racy; the margin itself is what a coarse clock can hide.
+    const again = JSON.parse(await readFile(meta, 'utf8')) as typeof entry;
+    again.inputs.recording!.readNs = (BigInt(again.inputs.recording!.stat[3]!) + RACY_MARGIN_NS).toString();
+    await writeFile(meta, JSON.stringify(again));
+    expect((await readsOf(dir, () => run(dir))).read).toEqual(['recording']);
   });
 
   it('are kept only by an export that was published', async () => {

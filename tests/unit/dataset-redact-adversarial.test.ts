@@ -91,6 +91,39 @@ describe('secrets built to slip past the redaction prefilter', () => {
     });
   }
 
+  it('behind shell escapes and terminal controls are found as every pattern on the decoded view finds them', () => {
+    // With the prefilter, terminal controls are read through native replaces and the view's
+    // index maps built only once something may match: it must find what the full view finds.
+    const fast = new Redactor(CONFIGURED);
+    const full = new Redactor(CONFIGURED, false);
+    const ESC = '\x1b';
+    const wraps: Array<(s: string) => string> = [
+      (s) => `printf '\\033[31m${s}\\033[0m\\n'`,
+      (s) => `echo -e "\\e[1m${s.slice(0, 4)}\\x1b[K${s.slice(4)}"`,
+      (s) => `${ESC}[32m${s.slice(0, 3)}${ESC}[0m${s.slice(3)}\\\\n`,
+      (s) => `\\\\\\n${s}\\777 \\x4 \\u12 \\`,
+      (s) => `\u009b1m${s}\u009bK \\0\\00\\000${s.slice(0, 5)}\\101KIA`,
+      (s) => `${s.slice(0, 2)}\\x${s.charCodeAt(2).toString(16)}${s.slice(3)} ${ESC}${ESC}[ \\u0041KIA0123456789ABCDEF`,
+      (s) => `\\\\\\\\${s}\\\\\\`,
+    ];
+    for (const [secret] of [...BUILTIN, ...CONFIGURED.map((c) => [c, c] as const)]) {
+      for (const wrap of wraps) {
+        const text = wrap(secret);
+        expect(fast.findWithContext(text), JSON.stringify(text)).toEqual(full.findWithContext(text));
+      }
+    }
+    // And text made at random of the characters that change a reading, around secrets.
+    let seed = 7;
+    const rnd = (n: number): number => (seed = (seed * 1103515245 + 12345) % 2147483648) % n;
+    const bits = ['\\', '\\', 'n', 'x', 'u', '0', '3', '7', '4', '1', 'b', 'e', 'F', '[', 'm', 'K', ';', '31', ESC, '\u009b', '\x07', '\x7f', ' ', '=', 'TOKEN', 'AKIA', 'gh', 'p_', 'hf_', 'sk-', '"', "'", 'A', 'Z9'];
+    for (let k = 0; k < 3000; k++) {
+      let text = '';
+      const n = 5 + rnd(40);
+      for (let i = 0; i < n; i++) text += rnd(12) === 0 ? BUILTIN[rnd(BUILTIN.length)]![0] : bits[rnd(bits.length)];
+      expect(fast.findWithContext(text), JSON.stringify(text)).toEqual(full.findWithContext(text));
+    }
+  });
+
   it('across a stream window boundary are redacted as in one text', () => {
     const red = new Redactor(CONFIGURED);
     for (const secret of [...BUILTIN.map(([s]) => s), ...CONFIGURED]) {

@@ -120,6 +120,29 @@ describe('StreamRedactor', () => {
     s.end();
     expect(pieces.join('')).toBe(r.redact(text).text);
   });
+
+  it('gives back every segment as it came, through windows of Latin-1 text, wide text and both', () => {
+    // The window is kept outside the heap, one byte a character until one is past U+00FF.
+    const r = new Redactor([SECRETS.configured]);
+    const kinds = ['plain ascii ', 'lätïn-1 ÿ ', '█▉▊ wide ', '🔑 pair ', '\ud800 lone \udfff ', `${SECRETS.hf} `, `PASSWORD=${SECRETS.envPassword} `, `x${SECRETS.configured}ü `];
+    for (const order of [[0, 1, 2, 0, 3, 1], [2, 2, 0, 0, 0, 0, 4, 0], [0, 5, 2, 6, 1, 7, 3, 0]]) {
+      let text = '';
+      for (let i = 0; i < 300; i++) text += kinds[order[Math.floor(i / 50) % order.length]!]!.repeat(1 + (i % 3));
+      for (const [window, overlap] of [[64, 128], [500, 256], [1 << 20, 1 << 16]] as const) {
+        const out: Array<[string, number]> = [];
+        const s = new StreamRedactor<number>(r, (d, m) => void out.push([d, m]), window, overlap);
+        const cuts: number[] = [];
+        for (let i = 0; i < text.length; i += 29) {
+          s.push(text.slice(i, i + 29), i);
+          cuts.push(i);
+        }
+        s.end();
+        expect(out.map((o) => o[0]).join(''), `${order} / ${window}`).toBe(r.redact(text).text);
+        // Unredacted segments come back whole and in order, each with its metadata.
+        expect([...new Set(out.map((o) => o[1]))]).toEqual(cuts.filter((c) => out.some((o) => o[1] === c)));
+      }
+    }
+  });
 });
 
 describe('RedactionLog', () => {

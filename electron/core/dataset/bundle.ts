@@ -519,7 +519,7 @@ async function exportBundleOnce(opts: ExportBundleOptions): Promise<ExportBundle
     // the manifest and the redaction log after the trajectories, in recording order, as
     // before, so the bundle does not depend on which finished first or where it came from.
     const jobs = prepared.flatMap((p) => p.terminals.map((tid) => ({ p, tid, rel: castPath(p.input.sessionId, tid) })));
-    // In job order whatever order they finish in; `key`: a conversion to keep once the bundle is published.
+    // In job order whatever order they finish in; `key`: a conversion to keep (or a kept one to write back) once the bundle is published.
     const casts: Array<{ rel: string; dir: string; job: CastJob; outcome: CastOutcome; key: CastKey | null }> = [];
     const convertOne = async ({ p, tid, rel }: (typeof jobs)[number]): Promise<(typeof casts)[number]> => {
       const job: CastJob = {
@@ -531,9 +531,10 @@ async function exportBundleOnce(opts: ExportBundleOptions): Promise<ExportBundle
         title: `${p.input.sessionId}/${tid}`,
         secrets: opts.secrets,
       };
-      const key = opts.castCache === false ? null : await castKey(job);
+      const key = opts.castCache === false ? null : await castKey(job, p.dir);
       const kept = key ? await takeCachedCast(p.dir, job, key) : null;
-      if (kept) return { rel, dir: p.dir, job, outcome: kept, key: null };
+      // Its key too: what the taking hashed is written back into the entry once published.
+      if (kept) return { rel, dir: p.dir, job, outcome: kept, key };
       let lastReport = 0;
       const lines: Array<[number, readonly string[]]> = [];
       const result = await runCastJob(job, {

@@ -204,7 +204,10 @@ const ANCHORS: RegExp[] = [
 if (ANCHORS.length !== PATTERNS.length) throw new Error('redact: one anchor per pattern');
 // Split by case rule: one case-insensitive alternation over everything scanned 3× slower.
 const ANY_CASED = new RegExp(ANCHORS.filter((a) => !a.ignoreCase).map((a) => `(?:${a.source})`).join('|'));
-const ANY_UNCASED = new RegExp(ANCHORS.filter((a) => a.ignoreCase).map((a) => `(?:${a.source})`).join('|'), 'i');
+// Case-insensitive: authorization and KEYWORD, which the --flag anchor holds (this is a
+// presence test, and leaving that anchor out halves the scan).
+const ANY_UNCASED = new RegExp(`authorization|${KEYWORD}`, 'i');
+if (ANCHORS.some((a) => a.ignoreCase && a.source !== 'authorization' && !a.source.includes(KEYWORD))) throw new Error('redact: ANY_UNCASED must cover every case-insensitive anchor');
 const ALL_PATTERNS = PATTERNS.map((_, i) => i);
 
 /** Indices of the patterns that may match `vt` (the text as it reads). */
@@ -260,6 +263,9 @@ interface TextView {
 
 // A backslash (an escape may follow) or a control character other than \t \n \r.
 const NEEDS_VIEW = /[\\\x00-\x08\x0b\x0c\x0e-\x1f\x7f\x9b]/;
+// No character of NEEDS_VIEW, as one anchored run: the same answer, in a third of the
+// time of NEEDS_VIEW.test over a megabyte with none (most terminal output).
+const READS_AS_ITSELF = /^[^\\\x00-\x08\x0b\x0c\x0e-\x1f\x7f\x9b]*$/;
 /** NEEDS_VIEW less the escapes whose characters are in no anchor: `\n` `\t` `\r` `\"` (see Redactor.mayHold). */
 const HIDING_ESCAPE = /[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\x9b]|\\(?![ntr"])/;
 
@@ -501,7 +507,7 @@ export class Redactor {
    */
   findWithContext(text: string): Array<SecretMatch & { from: number }> {
     if (text.length < MIN_CONFIGURED_SECRET_LENGTH) return [];
-    const needsView = NEEDS_VIEW.test(text);
+    const needsView = !READS_AS_ITSELF.test(text);
     let view: TextView | null = null;
     let vt = text;
     if (needsView) {
@@ -711,6 +717,9 @@ export function redactString(text: string, secrets: readonly string[] = []): { t
   return new Redactor(secrets).redact(text);
 }
 
+/** A character that Latin-1 cannot hold. */
+const WIDE = /[^\x00-\xff]/;
+
 /**
  * Redacts a stream of text segments (terminal output chunks) where a secret may
  * straddle segment boundaries. Segments are buffered until `window + overlap`
@@ -722,10 +731,20 @@ export function redactString(text: string, secrets: readonly string[] = []): { t
  * the patterns to ~17 KB) — the default 64 KB does.
  */
 export class StreamRedactor<M> {
-  private pending: Array<{ data: string; meta: M }> = [];
+  /**
+   * The text not yet emitted, after the context (the tail of the text already emitted:
+   * scanned again for look-behind and key context, never re-emitted), outside V8's heap:
+   * Latin-1 while every character of it is one, else UTF-16 code units (`wide`), so the
+   * window's string is one byte a character when it can be, as the pushed strings were.
+   * Held as strings, a window's megabyte lived through several young-generation
+   * collections, each copying it, and was then promoted, to be collected again by a full
+   * one: most of a conversion's GC time. `units` holds `ctx + pendingLen` characters.
+   */
+  private units = Buffer.allocUnsafe(0);
+  private wide = false;
+  private ctx = 0;
+  private pending: Array<{ len: number; meta: M }> = [];
   private pendingLen = 0;
-  /** Tail of the text already emitted: scanned again for look-behind and key context, never re-emitted. */
-  private context = '';
 
   constructor(
     private readonly redactor: Redactor,
@@ -737,7 +756,19 @@ export class StreamRedactor<M> {
 
   push(data: string, meta: M): void {
     if (data.length === 0) return;
-    this.pending.push({ data, meta });
+    if (!this.wide && WIDE.test(data)) this.widen();
+    const at = (this.ctx + this.pendingLen) * (this.wide ? 2 : 1);
+    const need = at + data.length * (this.wide ? 2 : 1);
+    if (need > this.units.length) {
+      // Room for a whole window at once when it is bounded, else (redactInputs: one window) doubling.
+      const full = (this.window + this.overlap + this.contextLength) * 2;
+      const grown = Buffer.allocUnsafe(Math.max(need + (need >> 3), full <= 1 << 23 ? full : Math.min(this.units.length * 2, full)));
+      this.units.copy(grown, 0, 0, at);
+      this.units = grown;
+    }
+    // Either copies the code units as they are (utf16le: a lone surrogate included).
+    this.units.write(data, at, this.wide ? 'utf16le' : 'latin1');
+    this.pending.push({ len: data.length, meta });
     this.pendingLen += data.length;
     if (this.pendingLen >= this.window + this.overlap) this.process(false);
   }
@@ -746,13 +777,31 @@ export class StreamRedactor<M> {
     if (this.pending.length) this.process(true);
   }
 
-  private process(final: boolean): void {
-    const ctx = this.context.length;
-    // One join, context included: `context + joined` would be a second megabyte-sized
-    // copy (flattened for the regexes), garbage V8 collects late.
-    const parts: string[] = [this.context];
-    for (const p of this.pending) parts.push(p.data);
-    const text = parts.join('');
+  /** From Latin-1 to UTF-16 units, for a character past U+00FF. */
+  private widen(): void {
+    const n = this.ctx + this.pendingLen;
+    const text = this.units.toString('latin1', 0, n);
+    this.units = Buffer.allocUnsafe(Math.max(this.units.length * 2, 2));
+    this.units.write(text, 0, 'utf16le');
+    this.wide = true;
+  }
+
+  /** Characters [a, b) of the units. */
+  private slice(a: number, b: number): string {
+    return this.wide ? this.units.toString('utf16le', a * 2, b * 2) : this.units.toString('latin1', a, b);
+  }
+
+  /**
+   * The matches to replace now, and where to cut the window. Its string lives only in
+   * here: what is emitted is copied from the units, so the string is garbage before the
+   * lines written from it are made and dies young. (Node makes a string of a megabyte or
+   * more outside V8's heap, which is what makes the window cheap to collect; one that
+   * lived on through the emitting was promoted, and the memory of dead ones waited for
+   * a full collection.)
+   */
+  private scan(final: boolean): { ms: SecretMatch[]; cut: number } {
+    const ctx = this.ctx;
+    const text = this.slice(0, ctx + this.pendingLen);
     let cut = final ? text.length : text.length - this.overlap;
     const ms: SecretMatch[] = [];
     for (const m of this.redactor.findWithContext(text)) {
@@ -766,16 +815,22 @@ export class StreamRedactor<M> {
       }
       ms.push(m);
     }
-    const keep: Array<{ data: string; meta: M }> = [];
-    let a = ctx;
+    return { ms, cut };
+  }
+
+  private process(final: boolean): void {
+    const { ms, cut } = this.scan(final);
+    const total = this.ctx + this.pendingLen;
+    const keep: Array<{ len: number; meta: M }> = [];
+    let a = this.ctx;
     let mi = 0;
     for (const seg of this.pending) {
-      const b = a + seg.data.length;
+      const b = a + seg.len;
       if (a >= cut) {
         keep.push(seg);
       } else if (b <= cut && (mi >= ms.length || ms[mi]!.start >= b)) {
-        // Nothing to replace in it (the common case): the segment as it came, not a slice of the window.
-        this.emit(seg.data, seg.meta, []);
+        // Nothing to replace in it (the common case): the segment as it came.
+        this.emit(this.slice(a, b), seg.meta, []);
       } else {
         const end = Math.min(b, cut);
         let out = '';
@@ -784,22 +839,33 @@ export class StreamRedactor<M> {
         while (mi < ms.length && ms[mi]!.start < end) {
           const m = ms[mi]!;
           if (m.start >= pos) {
-            out += text.slice(pos, m.start) + replacement(m.kind);
+            out += this.slice(pos, m.start) + replacement(m.kind);
             kinds.push(m.kind);
           }
           pos = Math.max(pos, Math.min(m.end, end));
           if (m.end <= end) mi++;
           else break;
         }
-        out += text.slice(pos, end);
+        out += this.slice(pos, end);
         if (out.length || kinds.length) this.emit(out, seg.meta, kinds);
-        if (b > cut) keep.push({ data: text.slice(cut, b), meta: seg.meta });
+        if (b > cut) keep.push({ len: b - cut, meta: seg.meta });
       }
       a = b;
     }
-    this.context = text.slice(Math.max(0, cut - this.contextLength), cut);
+    // The next context and what was held back are one run of the units: moved to the front,
+    // as Latin-1 again when they are.
+    const from = Math.max(0, cut - this.contextLength);
+    const rest = this.wide ? this.slice(from, total) : '';
+    if (this.wide && !WIDE.test(rest)) {
+      this.units.write(rest, 0, 'latin1');
+      this.wide = false;
+    } else {
+      const w = this.wide ? 2 : 1;
+      this.units.copyWithin(0, from * w, total * w);
+    }
+    this.ctx = cut - from;
     this.pending = keep;
-    this.pendingLen = keep.reduce((n, s) => n + s.data.length, 0);
+    this.pendingLen = total - cut;
   }
 }
 
@@ -879,7 +945,7 @@ export function redactionRulesSource(): string {
   return JSON.stringify([
     PATTERNS.map((p) => [p.kind, p.re.source, p.re.flags, p.group ?? 0, p.accept?.toString() ?? '']),
     ANCHORS.map((a) => [a.source, a.flags]),
-    [NAMES_SECRET, SENSITIVE_KEY, CSI, CONTROL, NEEDS_VIEW].map((r) => [r.source, r.flags]),
+    [NAMES_SECRET, SENSITIVE_KEY, CSI, CONTROL, NEEDS_VIEW, READS_AS_ITSELF, ANY_CASED, ANY_UNCASED, WIDE].map((r) => [r.source, r.flags]),
     SIMPLE_ESCAPES, MIN_CONFIGURED_SECRET_LENGTH,
     [plausibleValue, codeExpression, candidatePatterns, readControls, sensitiveField, hexAt, escapeAt, textView, looksLikeJson, walkJson, decodeJsonString, splice, replacement, Redactor, StreamRedactor]
       .map((f) => f.toString()),
