@@ -48,7 +48,7 @@
 // for 128 MB here, against ~5 s of converting.
 import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { chmod, constants, copyFile, mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { chmod, constants, copyFile, mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { TimingIndex } from '../store/timing-index';
 import { asciicastConverterSource } from './asciicast';
@@ -57,8 +57,8 @@ import { builtCastWorker } from './cast-runner';
 import { BufferedWriter, LineCheck, scanFile } from './files';
 import { MIN_CONFIGURED_SECRET_LENGTH, redactionRulesSource } from './redact';
 import { AsciicastValidator } from './validate';
-import { freeBytes } from '../store/disk';
-import { PRIVATE_DIR_MODE, PRIVATE_FILE_MODE } from '../store/private-files';
+import { freeBytes, writeFully } from '../store/disk';
+import { PRIVATE_DIR_MODE, PRIVATE_FILE_MODE, replaceFile } from '../store/private-files';
 
 export const CAST_CACHE_DIR = 'export-cache';
 /**
@@ -322,19 +322,7 @@ async function dropStaleTemporaries(dir: string): Promise<void> {
 }
 
 async function writeEntry(path: string, entry: Entry): Promise<void> {
-  const tmp = `${path}.tmp-${randomBytes(6).toString('hex')}`;
-  try {
-    const fh = await open(tmp, 'wx', PRIVATE_FILE_MODE);
-    try {
-      await fh.writeFile(JSON.stringify(entry));
-    } finally {
-      await fh.close();
-    }
-    await rename(tmp, path);
-  } catch (e) {
-    await rm(tmp, { force: true }).catch(() => undefined);
-    throw e;
-  }
+  await replaceFile(path, (fh) => writeFully(fh, Buffer.from(JSON.stringify(entry)), 0));
 }
 
 /**

@@ -13,12 +13,12 @@
 // Each save keeps only the texts of that export, so the file follows the session,
 // not its history. Written to a temporary file (0600) and renamed: a reader sees the
 // old file or the new one. Not fsync'd: a file lost in a crash is only recounted.
-import { hash, randomBytes } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { open, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFully } from '../store/disk';
-import { PRIVATE_FILE_MODE, tightenHandle } from '../store/private-files';
+import { PRIVATE_FILE_MODE, replaceFile, tightenHandle } from '../store/private-files';
 
 export const TOKEN_STORE_FILE = 'token-counts.bin';
 /** The tokenizer the counts are of, with its version. */
@@ -160,12 +160,5 @@ export async function addTokenCounts(dir: string, counts: ReadonlyArray<readonly
     }
     return;
   }
-  const tmp = `${file}.tmp-${randomBytes(6).toString('hex')}`;
-  const fh = await open(tmp, 'wx', PRIVATE_FILE_MODE);
-  try {
-    await writeFully(fh, Buffer.concat([MAGIC, records]), 0);
-  } finally {
-    await fh.close();
-  }
-  await rename(tmp, file);
+  await replaceFile(file, (fh) => writeFully(fh, Buffer.concat([MAGIC, records]), 0));
 }

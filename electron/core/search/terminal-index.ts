@@ -18,12 +18,12 @@
 // the right size but partly zeroed after a power loss would silently miss matches, so
 // its CRC is checked on load and a mismatch rebuilds it. The sets are loaded in memory on first use (1.6% of the
 // recording: 12.5 MB for 800 MB).
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { crc32 } from 'node:zlib';
-import { open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
+import { open, stat, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import { readFully as readAt } from '../store/disk';
-import { PRIVATE_FILE_MODE } from '../store/private-files';
+import { readFully as readAt, writeFully } from '../store/disk';
+import { replaceFile } from '../store/private-files';
 
 const MAGIC = Buffer.from('APSRCIDX', 'latin1');
 const VERSION = 2;
@@ -196,20 +196,13 @@ export class TerminalSearchIndex {
     head.writeDoubleLE(whole, 24);
     fingerprint.copy(head, 32);
     // Derived and rebuildable: written whole and renamed, so a reader sees the old index or the new.
-    const tmp = `${this.indexPath}.tmp-${randomBytes(4).toString('hex')}`;
     try {
-      const out = await open(tmp, 'wx', PRIVATE_FILE_MODE);
-      try {
-        await out.write(head, 0, HEADER, 0);
-        for (let off = 0; off < sets.length;) off += (await out.write(sets, off, sets.length - off, HEADER + off)).bytesWritten;
-        await out.sync();
-      } finally {
-        await out.close();
-      }
-      await rename(tmp, this.indexPath);
+      await replaceFile(this.indexPath, async (out) => {
+        await writeFully(out, head, 0);
+        await writeFully(out, sets, HEADER);
+      }, { sync: true });
     } catch {
       // A folder that cannot be written (read-only copy): the index is kept in memory only.
-      await rm(tmp, { force: true }).catch(() => undefined);
     }
     return { covered: whole, sets, fingerprint };
   }

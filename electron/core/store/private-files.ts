@@ -6,7 +6,8 @@
 //
 // The process umask is left alone on purpose: terminals inherit it, and the files the
 // agent or the user create in their own projects must keep their usual modes.
-import { chmod, lstat, mkdir, open, readdir, readFile, rename, type FileHandle } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { chmod, lstat, mkdir, open, readdir, readFile, rename, rm, type FileHandle } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { writeFully } from './disk';
@@ -41,6 +42,29 @@ export async function tightenFile(path: string): Promise<void> {
   const st = await lstat(path).catch(() => null);
   if (!st?.isFile() || (st.mode & SHARED_BITS) === 0) return;
   await chmod(path, st.mode & 0o700).catch(() => undefined);
+}
+
+/**
+ * Write a whole file: `fill` writes a new 0600 temporary beside `path` (`path.tmp-…`),
+ * which is then renamed over it, so a reader sees the old file or the new, never part of
+ * one. `sync`: on disk before the rename (for what is not rebuilt from another file).
+ * On any failure the temporary is removed and the error thrown; `path` is as it was.
+ */
+export async function replaceFile(path: string, fill: (fh: FileHandle) => Promise<void>, opts: { sync?: boolean } = {}): Promise<void> {
+  const tmp = `${path}.tmp-${randomBytes(6).toString('hex')}`;
+  try {
+    const fh = await open(tmp, 'wx', PRIVATE_FILE_MODE);
+    try {
+      await fill(fh);
+      if (opts.sync) await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await rename(tmp, path);
+  } catch (e) {
+    await rm(tmp, { force: true }).catch(() => undefined);
+    throw e;
+  }
 }
 
 /** The same for an open file (no path lookup, so no race with a rename). */

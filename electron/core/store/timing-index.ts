@@ -26,11 +26,10 @@
 // (applying a suffix twice gives the same records), an index that does not fit its
 // JSONL is rebuilt. A session recorded by an older version (JSONL only) is converted
 // on open: the index is written to a temporary file and renamed into place.
-import { randomBytes } from 'node:crypto';
-import { open, readdir, rename, rm, stat, type FileHandle } from 'node:fs/promises';
+import { open, readdir, rm, stat, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { readFully as readAt, truncateTo, writeFully as writeAt } from './disk';
-import { PRIVATE_FILE_MODE } from './private-files';
+import { replaceFile } from './private-files';
 
 export interface TimingRecord {
   ts: number;
@@ -207,21 +206,10 @@ async function writeWhole(path: string, recs: readonly TimingRecord[], sourceByt
   // Temporary files a crash left behind are of no use: the JSONL is rebuilt from anyway.
   const stale = `${basename(path)}.tmp-`;
   for (const f of await readdir(dirname(path)).catch(() => [] as string[])) if (f.startsWith(stale)) await rm(join(dirname(path), f), { force: true });
-  const tmp = `${path}.tmp-${randomBytes(4).toString('hex')}`;
-  try {
-    const fh = await open(tmp, 'wx', PRIVATE_FILE_MODE);
-    try {
-      await writeAt(fh, encodeHeader(sourceBytes), 0);
-      for (let i = 0; i < recs.length; i += 65536) await writeAt(fh, encodeRecords(recs.slice(i, i + 65536)), TIMING_HEADER_BYTES + i * TIMING_RECORD_BYTES);
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await rename(tmp, path);
-  } catch (e) {
-    await rm(tmp, { force: true }).catch(() => undefined);
-    throw e;
-  }
+  await replaceFile(path, async (fh) => {
+    await writeAt(fh, encodeHeader(sourceBytes), 0);
+    for (let i = 0; i < recs.length; i += 65536) await writeAt(fh, encodeRecords(recs.slice(i, i + 65536)), TIMING_HEADER_BYTES + i * TIMING_RECORD_BYTES);
+  }, { sync: true });
 }
 
 async function rebuild(path: string, jsonlPath: string): Promise<{ count: number; sourceBytes: number }> {
