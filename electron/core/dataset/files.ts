@@ -17,6 +17,7 @@ import {
 
 /** Bytes a writer's buffer holds; it is written out once about this much is pending. */
 const CHUNK = 1 << 20;
+const UTF8 = new TextEncoder();
 
 /**
  * Buffered writer, fsync on close; the SHA-256 and length of what it wrote come with it
@@ -56,17 +57,27 @@ export class BufferedWriter {
       this.queue(s);
       return;
     }
-    const room = CHUNK - this.used;
-    // UTF-8 takes at most 3 bytes per UTF-16 unit; count exactly only when that may not fit.
-    const need = s.length * 3 <= room ? 0 : Buffer.byteLength(s, 'utf8');
-    if (need > room) {
-      this.seal();
-      if (need > CHUNK) {
-        this.queue(Buffer.from(s, 'utf8'));
-        return;
-      }
+    // UTF-8 takes at most 3 bytes per UTF-16 unit: what surely fits is written as it is.
+    if (s.length * 3 <= CHUNK - this.used) {
+      this.used += this.cur.write(s, this.used, 'utf8');
+      return;
     }
-    this.used += this.cur.write(s, this.used, 'utf8');
+    if (s.length > CHUNK) {
+      this.seal();
+      this.queue(Buffer.from(s, 'utf8'));
+      return;
+    }
+    // Else as much as fits, in whole characters, and the rest into the next buffer:
+    // counting the bytes of every long line first (Buffer.byteLength) was a scan of
+    // each training line more.
+    let rest = s;
+    for (;;) {
+      const { read, written } = UTF8.encodeInto(rest, this.cur.subarray(this.used));
+      this.used += written;
+      if (read === rest.length) return;
+      rest = rest.slice(read);
+      this.seal();
+    }
   }
 
   private queue(b: Buffer): void {
