@@ -35,6 +35,7 @@ import { EventLog, readEventLog } from '../core/store/event-log';
 import { mkdirPrivate } from '../core/store/private-files';
 import { TerminalRecording } from '../core/store/terminal-recording';
 import type { SessionLog } from '../core/store/workspace';
+import { mulberry32 } from '../../shared/random';
 
 export interface GenerateOptions {
   /** Workspace home: the session is written to <home>/sessions/<id>. */
@@ -71,16 +72,6 @@ export const FULL_SIZE = { steps: 2500, hours: 48, terminalMb: 800 } as const;
 
 // ---- deterministic randomness -------------------------------------------------------
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 class Rng {
   private readonly next: () => number;

@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CheckpointStore, SKIPPED_LIST_MAX, type OverBudgetDetails } from '../../electron/core/checkpoints/shadow-git';
 import { ApolloError } from '../../shared/errors';
+import { mulberry32 as rng } from '../../shared/random';
 
 const MAX = 64 * 1024; // maxFileBytes used by the scenario; big.bin is over it
 
@@ -95,16 +96,6 @@ async function put(root: string, rel: string, data: string | Buffer, mode?: numb
   if (mode !== undefined) await chmod(abs, mode);
 }
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 function shuffle<T>(xs: T[], rand: () => number): T[] {
   const a = [...xs];
   for (let i = a.length - 1; i > 0; i--) {

@@ -15,6 +15,7 @@ import { validateMistralLine, validateMistralValue, validateOpenAILine, validate
 import { messageTokens, resetTokenCache } from '../../electron/core/dataset/tokens';
 import { perActionPlans, perActionRecords, recordTokenCount, type OpenAIRecord } from '../../electron/core/dataset/trainers';
 import { realisticSession, writeRecording } from '../fixtures/sessions';
+import { mulberry32 as rng } from '../../shared/random';
 
 let root: string;
 beforeAll(async () => {
@@ -24,15 +25,6 @@ afterAll(async () => {
   await rm(root, { recursive: true, force: true });
 });
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), a | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const j = (...p: string[]): string => p.join('');
 // Secrets, near-misses, anchors without a secret, and what decoding does to text.

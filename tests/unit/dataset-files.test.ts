@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BufferedWriter } from '../../electron/core/dataset/files';
+import { mulberry32 as rng } from '../../shared/random';
 
 let root: string;
 beforeAll(async () => {
@@ -16,15 +17,6 @@ afterAll(async () => {
   await rm(root, { recursive: true, force: true });
 });
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), a | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const UNITS = ['a', '{"k":1}', 'é', '✓', '\u{1F600}', '\ud800', '\udc00', '\n'];
 

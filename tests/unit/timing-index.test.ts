@@ -12,6 +12,7 @@ import { TIMING_HEADER_BYTES, TIMING_RECORD_BYTES, TimingIndex, parseTimingLine,
 import { Workspace } from '../../electron/core/store/workspace';
 import { toAsciicast, writeAsciicast } from '../../electron/core/dataset/asciicast';
 import { Redactor } from '../../electron/core/dataset/redact';
+import { mulberry32 as rng } from '../../shared/random';
 
 let root: string;
 let n = 0;
@@ -29,15 +30,6 @@ afterAll(async () => {
 });
 
 /** A deterministic PRNG, so a failure names the seed that shows it. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), a | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /**
  * JSONL lines as a recording writes them over a long run: batches at the end, a clock
