@@ -47,6 +47,7 @@
 // every other bundle silently, under manifests that say otherwise. A copy costs ~80 ms
 // for 128 MB here, against ~5 s of converting.
 import { createHash, randomBytes } from 'node:crypto';
+import { z } from 'zod';
 import { readFileSync } from 'node:fs';
 import { chmod, constants, copyFile, mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
@@ -83,22 +84,18 @@ export interface CastOutcome {
   taken?: Taken;
 }
 
+const decimal = z.string().regex(/^\d+$/);
 /** (dev, ino, size, mtimeNs, ctimeNs) as decimal strings: what a later stat must equal exactly. */
-type StatTuple = [string, string, string, string, string];
+const statTupleSchema = z.tuple([decimal, decimal, decimal, decimal, decimal]);
+type StatTuple = z.infer<typeof statTupleSchema>;
 
 /** A file's stat when it was last read, and the wall-clock time (ns) just before that stat. */
-interface Seen {
-  stat: StatTuple;
-  readNs: string;
-}
+const seenSchema = z.object({ stat: statTupleSchema, readNs: decimal });
+type Seen = z.infer<typeof seenSchema>;
 
 /** What an input file held when it was last hashed; stat null when the file is missing ('none', 0). */
-interface InputFacts {
-  sha256: string;
-  bytes: number;
-  stat: StatTuple | null;
-  readNs: string;
-}
+const inputFactsSchema = z.object({ sha256: z.string(), bytes: z.number().int().nonnegative(), stat: statTupleSchema.nullable(), readNs: decimal });
+type InputFacts = z.infer<typeof inputFactsSchema>;
 
 /** The key of a job's inputs, with each input's facts as the key used them (hashed now or trusted by stat). */
 export interface CastKey {
@@ -114,17 +111,19 @@ interface Taken {
   kept: Seen | null;
 }
 
-interface Entry {
-  format: string;
-  key: string;
-  bytes: number;
-  sha256: string;
-  records: number;
-  lines: Array<[number, string[]]>;
+/** An entry's `.json`, checked whole when read: a damaged or foreign one is no entry. */
+const entrySchema = z.object({
+  format: z.literal(FORMAT),
+  key: z.string(),
+  bytes: z.number().int().nonnegative(),
+  sha256: z.string(),
+  records: z.number().int().nonnegative(),
+  lines: z.array(z.tuple([z.number().int(), z.array(z.string())])),
   /** Absent in entries of older builds: every file is then hashed. */
-  inputs?: { recording: InputFacts; timing: InputFacts };
-  kept?: Seen;
-}
+  inputs: z.object({ recording: inputFactsSchema, timing: inputFactsSchema }).optional(),
+  kept: seenSchema.optional(),
+});
+type Entry = z.infer<typeof entrySchema>;
 
 /**
  * The text of a built entry and of every module it imports, transitively (its chunks):
@@ -193,7 +192,7 @@ async function statTuple(path: string, missingOk: boolean): Promise<StatTuple | 
 }
 
 function sameStat(a: StatTuple | null | undefined, b: StatTuple | null | undefined): boolean {
-  return !!a && !!b && a.length === 5 && b.length === 5 && a.every((x, i) => x === b[i]);
+  return !!a && !!b && a.every((x, i) => x === b[i]);
 }
 
 /**
@@ -201,26 +200,19 @@ function sameStat(a: StatTuple | null | undefined, b: StatTuple | null | undefin
  * tuple, and an mtime older than the read by more than the margin (else a write in the
  * same tick as the stat that was kept would have left it unchanged).
  */
-function trusted(seen: Seen | null | undefined, now: StatTuple | null): boolean {
+function trusted(seen: { stat: StatTuple | null; readNs: string } | null | undefined, now: StatTuple | null): boolean {
   if (!seen || !now || !sameStat(seen.stat, now)) return false;
-  try {
-    const limit = BigInt(seen.readNs) - RACY_MARGIN_NS;
-    return BigInt(now[3]) < limit;
-  } catch {
-    return false;
-  }
+  return BigInt(now[3]) < BigInt(seen.readNs) - RACY_MARGIN_NS;
 }
 
 /** An input's SHA-256 and size: the entry's when its stat stands for the file, else read and hashed. */
-async function inputFacts(path: string, seen: InputFacts | null | undefined, missingOk: boolean): Promise<InputFacts & { hashed: boolean }> {
+async function inputFacts(path: string, seen: InputFacts | undefined, missingOk: boolean): Promise<{ facts: InputFacts; hashed: boolean }> {
   const readNs = nowNs();
   const st = await statTuple(path, missingOk);
-  if (!st) return { sha256: 'none', bytes: 0, stat: null, readNs, hashed: false };
-  if (seen && seen.stat && typeof seen.sha256 === 'string' && typeof seen.bytes === 'number' && trusted({ stat: seen.stat, readNs: seen.readNs }, st)) {
-    return { sha256: seen.sha256, bytes: seen.bytes, stat: st, readNs: seen.readNs, hashed: false };
-  }
+  if (!st) return { facts: { sha256: 'none', bytes: 0, stat: null, readNs }, hashed: false };
+  if (seen && trusted(seen, st)) return { facts: { ...seen, stat: st }, hashed: false };
   const { sha256, bytes } = await scanFile(path);
-  return { sha256, bytes, stat: st, readNs, hashed: true };
+  return { facts: { sha256, bytes, stat: st, readNs }, hashed: true };
 }
 
 /**
@@ -234,11 +226,10 @@ export async function castKey(job: CastJob, sessionDir?: string): Promise<CastKe
     const timing = await inputFacts(job.timingPath, inputs?.timing, true);
     const secrets = [...new Set(job.secrets.filter((s) => typeof s === 'string' && s.length >= MIN_CONFIGURED_SECRET_LENGTH))].sort();
     const digest = createHash('sha256')
-      .update(JSON.stringify([converterDigest(), job.terminalId, job.title, out.sha256, out.bytes, timing.sha256, timing.bytes, secrets]))
+      .update(JSON.stringify([converterDigest(), job.terminalId, job.title, out.facts.sha256, out.facts.bytes, timing.facts.sha256, timing.facts.bytes, secrets]))
       .update(JSON.stringify(job.events))
       .digest('hex');
-    const facts = ({ sha256, bytes, stat: st, readNs }: InputFacts): InputFacts => ({ sha256, bytes, stat: st, readNs });
-    return { digest, inputs: { recording: facts(out), timing: facts(timing) }, hashed: out.hashed || timing.hashed };
+    return { digest, inputs: { recording: out.facts, timing: timing.facts }, hashed: out.hashed || timing.hashed };
   } catch {
     return null;
   }
@@ -266,8 +257,8 @@ async function place(from: string, to: string, strict: boolean): Promise<void> {
 
 async function readEntry(path: string): Promise<Entry | null> {
   try {
-    const e = JSON.parse(await readFile(path, 'utf8')) as Entry;
-    return e && e.format === FORMAT && typeof e.key === 'string' && typeof e.sha256 === 'string' && Array.isArray(e.lines) ? e : null;
+    const r = entrySchema.safeParse(JSON.parse(await readFile(path, 'utf8')));
+    return r.success ? r.data : null;
   } catch {
     return null;
   }
