@@ -258,6 +258,8 @@ export async function saveProfile(page: Page, p: ProfileFields): Promise<void> {
   await page.getByTestId('settings-dialog').waitFor();
   await page.getByTestId('annotator-input').fill(p.annotator);
   await page.getByTestId('annotator-save').click();
+  // Wait for the host to confirm: what later annotations are recorded under.
+  await page.locator('[data-testid="annotator-msg"][data-ok="true"]').waitFor();
   await page.getByTestId('profile-name').fill(p.name);
   await page.getByTestId('profile-model').fill(p.model);
   await page.getByTestId('profile-base-url').fill(p.baseUrl);

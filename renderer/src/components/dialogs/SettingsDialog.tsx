@@ -142,12 +142,18 @@ function AnnotatorField() {
   const annotator = useApp((s) => s.annotator);
   const setAnnotator = useApp((s) => s.setAnnotator);
   const [value, setValue] = useState(annotator);
+  // Typed but not saved: the host's value arriving late (the dialog can open before the
+  // settings load) must not overwrite what the annotator is typing.
+  const [dirty, setDirty] = useState(false);
   const [msg, setMsg] = useState<{ ok: boolean; text: string } | null>(null);
-  useEffect(() => setValue(annotator), [annotator]);
+  useEffect(() => {
+    if (!dirty) setValue(annotator);
+  }, [annotator, dirty]);
   const save = async () => {
     const v = value.trim();
     if (!v) return;
     const r = await setAnnotator(v);
+    if (r.ok) setDirty(false);
     setMsg(r.ok ? { ok: true, text: 'Saved' } : { ok: false, text: r.error.message });
   };
   return (
@@ -161,6 +167,7 @@ function AnnotatorField() {
           maxLength={100}
           onChange={(e) => {
             setValue(e.target.value);
+            setDirty(true);
             setMsg(null);
           }}
           onKeyDown={onEnter(() => void save())}
@@ -168,7 +175,7 @@ function AnnotatorField() {
         <button type="button" className="btn btn-small" data-testid="annotator-save" disabled={!value.trim() || value.trim() === annotator} onClick={() => void save()}>
           Save
         </button>
-        {msg && <span className={msg.ok ? 'ok-text small' : 'field-error'}>{msg.text}</span>}
+        {msg && <span className={msg.ok ? 'ok-text small' : 'field-error'} data-testid="annotator-msg" data-ok={msg.ok}>{msg.text}</span>}
       </div>
     </div>
   );
@@ -384,7 +391,7 @@ function KeyAndTest({ profile, browser, keyStoreNotice }: { profile: EndpointPro
           <button type="button" className="btn btn-small" data-testid="profile-set-key" disabled={!key} onClick={() => void saveKey()}>
             Set key
           </button>
-          {msg && <span className={msg.ok ? 'ok-text small' : 'field-error'}>{msg.text}</span>}
+          {msg && <span className={msg.ok ? 'ok-text small' : 'field-error'} data-testid="annotator-msg" data-ok={msg.ok}>{msg.text}</span>}
         </div>
         <span className="field-hint">
           {browser ? 'Browser mode: the host keeps the key in memory only; it is never shown again.' : keyStoreNotice ? 'Kept in memory only; it is never shown again.' : 'Stored with the OS keychain; it is never shown again.'} An environment
