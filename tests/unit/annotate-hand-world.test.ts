@@ -214,7 +214,12 @@ describe('without a usable checkpoint', () => {
     expect(res.ok).toBe(true);
     const { stepId } = res.result as { stepId: string };
     const end = Date.now() + 15_000;
-    while (!trajectoryOf(session).steps.get(stepId)?.finishedAt && Date.now() < end) await new Promise((r) => setTimeout(r, 25));
+    // The checkpoint verdict is recorded after the step finishes: wait for both.
+    const settled = () => {
+      const s = trajectoryOf(session).steps.get(stepId);
+      return s?.finishedAt !== undefined && s.checkpointError !== undefined;
+    };
+    while (!settled() && Date.now() < end) await new Promise((r) => setTimeout(r, 25));
     const step = trajectoryOf(session).steps.get(stepId)!;
     expect(step.finishedAt).toBeDefined();
     expect(step.world).toMatchObject({ kind: 'current' });
