@@ -28,6 +28,8 @@ export const PREVIEW_TAIL_CHARS = 220;
 export const REASONING_WHOLE_CHARS = 320;
 export const REASONING_HEAD_CHARS = 240;
 export const REASONING_TAIL_CHARS = 60;
+/** The version of this form: a kept copy of it (electron/core/open-view.ts) made by another is not used. */
+export const COMPACT_FORM = 1;
 /** Between the head and the tail of a preview. */
 export const CUT_MARK = '\n…\n';
 

@@ -27,6 +27,7 @@ import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import { stat } from 'node:fs/promises';
 import { mkdirPrivate } from './store/private-files';
+import { writeOpenView } from './open-view';
 import { TokenWarmer } from './dataset/token-warmer';
 
 export interface CoreOptions {
@@ -218,9 +219,12 @@ export class ApolloCore {
         warmer.take(event);
       });
       const unhook = s.onClose(() => warmer.close());
+      // The next open answers from this (open-view.ts); a deleted session's is not written.
+      const unkeep = s.readOnly ? () => false : s.afterClose(() => writeOpenView(s));
       this.unsubscribers.set(id, () => {
         unsubscribe();
         unhook();
+        unkeep();
         return warmer.stop();
       });
     }
@@ -241,8 +245,13 @@ export class ApolloCore {
   }
 
   async sessionInfo(id: string): Promise<SessionInfo> {
+    this.ws.entry(id);
+    return this.sessionInfoOf(id, (await this.session(id)).events);
+  }
+
+  /** The session's entry in the list, from its events (the loaded log's, or a kept view of them). */
+  sessionInfoOf(id: string, events: readonly SessionEvent[]): SessionInfo {
     const entry = this.ws.entry(id);
-    const s = await this.session(id);
     const live = this.pty.list(id);
     return {
       id,
@@ -251,8 +260,8 @@ export class ApolloCore {
       createdAt: entry.createdAt,
       updatedAt: entry.updatedAt,
       live: live.length > 0,
-      terminals: terminalsOf(s.events, live.map((t) => t.info())),
-      ...stepsOf(s.events),
+      terminals: terminalsOf(events, live.map((t) => t.info())),
+      ...stepsOf(events),
       ...this.runOf(id),
     };
   }

@@ -171,7 +171,7 @@ export async function readEventLog(path: string): Promise<ParsedLog> {
 }
 
 /** sha256 of the last line of the first `size` bytes (null when they do not end with a newline), read from the end. */
-async function lastLineHash(fh: FileHandle, size: number): Promise<string | null> {
+export async function lastLineHash(fh: FileHandle, size: number): Promise<string | null> {
   if (size === 0) return null;
   const blocks: Buffer[] = [];
   for (let end = size; end > 0; ) {

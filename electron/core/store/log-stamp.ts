@@ -27,7 +27,8 @@ export interface LogStamp {
 export const stampPath = (logPath: string): string => `${logPath}.checked`;
 
 let schemaKey: string | null = null;
-function currentSchema(): string {
+/** The app version and the fields of every event type: what a cache of a log's events depends on. */
+export function eventSchemaKey(): string {
   schemaKey ??= `${APP_VERSION};${sessionEventBodySchema.options.map((o) => Object.keys(o.shape).join(',')).join(';')}`;
   return schemaKey;
 }
@@ -45,7 +46,7 @@ export async function matchingStamp(logPath: string, size: number, mtimeMs: numb
   } catch {
     return null;
   }
-  if (s?.v !== 1 || s.schema !== currentSchema() || s.size !== size || s.mtimeMs !== mtimeMs || s.tail !== tail || !Array.isArray(s.invalidLines)) return null;
+  if (s?.v !== 1 || s.schema !== eventSchemaKey() || s.size !== size || s.mtimeMs !== mtimeMs || s.tail !== tail || !Array.isArray(s.invalidLines)) return null;
   return s.invalidLines;
 }
 
@@ -59,7 +60,7 @@ export async function writeStamp(logPath: string, expectedSize: number, tail: st
   try {
     const st = await stat(logPath);
     if (st.size !== expectedSize) return;
-    const stamp: LogStamp = { v: 1, schema: currentSchema(), size: st.size, mtimeMs: st.mtimeMs, tail, invalidLines: [...invalidLines] };
+    const stamp: LogStamp = { v: 1, schema: eventSchemaKey(), size: st.size, mtimeMs: st.mtimeMs, tail, invalidLines: [...invalidLines] };
     const tmp = `${stampPath(logPath)}.tmp`;
     const fh = await open(tmp, 'w', PRIVATE_FILE_MODE);
     try {

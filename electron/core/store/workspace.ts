@@ -70,6 +70,7 @@ export class SessionLog {
   private readonly listeners = new Set<Listener>();
   private readonly recordings = new Map<string, Promise<TerminalRecording>>();
   private readonly closeHooks = new Set<() => Promise<void>>();
+  private readonly closedHooks = new Set<() => Promise<void>>();
   private closing: Promise<void> | null = null;
   /** Set once the close hooks have run: the log takes no more appends. */
   private logClosed = false;
@@ -113,6 +114,17 @@ export class SessionLog {
   onClose(hook: () => Promise<void>): () => void {
     this.closeHooks.add(hook);
     return () => this.closeHooks.delete(hook);
+  }
+
+  /** Run `hook` once the log and the recordings are closed (nothing appends to them any more). Returns a function that unregisters it. */
+  afterClose(hook: () => Promise<void>): () => void {
+    this.closedHooks.add(hook);
+    return () => this.closedHooks.delete(hook);
+  }
+
+  /** Opened for reading only: nothing is written in its folder. */
+  get readOnly(): boolean {
+    return this.log === null;
   }
 
   recording(terminalId: string): Promise<TerminalRecording> {
@@ -165,6 +177,8 @@ export class SessionLog {
     // Appends accepted before this point are committed by the log's close.
     await this.log?.close();
     for (const r of this.recordings.values()) await r.then((rec) => rec.close()).catch(() => undefined);
+    for (const hook of [...this.closedHooks]) await hook().catch(() => undefined);
+    this.closedHooks.clear();
   }
 
   private closedError(): ApolloError {
@@ -477,6 +491,16 @@ export class Workspace {
   async session(id: string): Promise<SessionLog> {
     this.entry(id);
     return this.load(id);
+  }
+
+  /** Whether the session's log is loaded (or loading) in this process. */
+  isLoaded(id: string): boolean {
+    return this.open.has(id);
+  }
+
+  /** The session's folder. */
+  sessionDir(id: string): string {
+    return this.previewed.get(id) ?? join(this.sessionsDir(), id);
   }
 
   private load(id: string): Promise<SessionLog> {

@@ -1,0 +1,155 @@
+// The open reply kept beside the log (issue 10, paged open): a session closes, and the
+// next core answers sessions.open from open-view.json without loading the log; the reply
+// is exactly what reading the log gives; the log loads when something needs it; and a
+// view that no longer describes its log (the log grew or was edited, the view damaged
+// or from another version) is never used.
+import { appendFile, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { SessionOpenView } from '../../shared/contract/sessions';
+import type { SessionEvent } from '../../shared/events';
+import { ApolloCore } from '../../electron/core/app';
+import { OPEN_VIEW_FILE } from '../../electron/core/open-view';
+import { compactLog } from '../../electron/core/session-trajectory';
+import { openClient } from '../fixtures/core-client';
+import { realisticSession } from '../fixtures/sessions';
+
+const ID = 'view-session';
+let home: string;
+let dir: string;
+
+async function openCore(): Promise<ApolloCore> {
+  return ApolloCore.open({ home, resourcesDir: resolve(__dirname, '../../resources'), host: 'web', samples: false });
+}
+
+/** sessions.open on a fresh core, and whether it answered before loading the log. */
+async function openFresh(): Promise<{ core: ApolloCore; view: SessionOpenView; fromView: boolean; call: ReturnType<typeof openClient>['call']; pushes: SessionEvent[] }> {
+  const core = await openCore();
+  const pushes: SessionEvent[] = [];
+  const { call } = openClient(core, (m) => {
+    if (m.name === 'session.event') pushes.push((m.payload as { event: SessionEvent }).event);
+  });
+  const view = await call('sessions.open', { sessionId: ID });
+  return { core, view, fromView: !core.ws.isLoaded(ID), call, pushes };
+}
+
+/** What the log itself gives: the session loaded and compacted, as sessions.open did before the view. */
+async function fromLog(core: ApolloCore): Promise<Pick<SessionOpenView, 'events' | 'version' | 'report'>> {
+  const s = await core.session(ID);
+  const { events, version } = compactLog(s);
+  return { events: [...events], version, report: s.report };
+}
+
+const same = (a: unknown, b: unknown) => expect(JSON.stringify(a)).toBe(JSON.stringify(b));
+
+beforeEach(async () => {
+  home = await mkdtemp(join(tmpdir(), 'apollo-open-view-'));
+  dir = join(home, 'sessions', ID);
+  await mkdir(dir, { recursive: true });
+  // A long observation and reasoning (cut in the compact form) and a corrupt line in the middle.
+  const { events } = realisticSession({ plant: { output: 'x'.repeat(3000), reasoning: 'y'.repeat(2000) } });
+  const lines = events.map((e) => `${JSON.stringify(e)}\n`);
+  lines.splice(5, 0, '{"seq": "not an event"\n');
+  await writeFile(join(dir, 'events.jsonl'), lines.join(''));
+});
+
+afterEach(async () => {
+  await rm(home, { recursive: true, force: true });
+});
+
+describe('the open view kept beside the log', () => {
+  it('is written when the session closes, private, and answers the next open exactly as the log would', async () => {
+    const first = await openFresh();
+    expect(first.fromView).toBe(false);
+    expect(first.view.report.corruptLines).toEqual([6]);
+    await first.core.close();
+    expect((await stat(join(dir, OPEN_VIEW_FILE))).mode & 0o777).toBe(0o600);
+
+    const next = await openFresh();
+    expect(next.fromView).toBe(true);
+    same(next.view, first.view);
+    // The elided markers survive (a preview is never mistaken for the whole text).
+    expect(next.view.events.some((e) => (e as { elided?: { observation?: number } }).elided?.observation)).toBe(true);
+    same({ events: next.view.events, version: next.view.version, report: next.view.report }, await fromLog(next.core));
+    await next.core.close();
+  });
+
+  it('loads the log when something needs it, and what is recorded after the reply reaches the page', async () => {
+    await (await openFresh()).core.close();
+    const { core, view, fromView, call, pushes } = await openFresh();
+    expect(fromView).toBe(true);
+    const stepId = view.events.find((e) => e.type === 'step.started')!.stepId;
+    await call('labels.set', { sessionId: ID, stepIds: [stepId], label: 'keep' });
+    expect(core.ws.isLoaded(ID)).toBe(true);
+    expect(pushes.map((e) => e.type)).toEqual(['label.set']);
+    expect(pushes[0]!.seq).toBe(view.version + 1);
+    await core.close();
+
+    // The log grew: the view is written again at the close, with the label in it.
+    const again = await openFresh();
+    expect(again.fromView).toBe(true);
+    expect(again.view.version).toBe(view.version + 1);
+    same(again.view.events.at(-1), pushes[0]);
+    same({ events: again.view.events, version: again.view.version, report: again.view.report }, await fromLog(again.core));
+    await again.core.close();
+  });
+
+  it('is not used once the log changed without it: appended by hand, edited, or cut', async () => {
+    await (await openFresh()).core.close();
+    const log = join(dir, 'events.jsonl');
+    const text = await readFile(log, 'utf8');
+    const lastSeq = (JSON.parse(text.trimEnd().split('\n').at(-1)!) as SessionEvent).seq;
+    await appendFile(log, `${JSON.stringify({ seq: lastSeq + 1, ts: Date.now(), type: 'warning', message: 'appended elsewhere' })}\n`);
+    const grown = await openFresh();
+    expect(grown.fromView).toBe(false);
+    expect(grown.view.events.at(-1)).toMatchObject({ type: 'warning', message: 'appended elsewhere' });
+    await grown.core.close();
+
+    // Same size, another last line (its hash differs).
+    const now = await readFile(log, 'utf8');
+    await writeFile(log, now.replace('appended elsewhere', 'APPENDED ELSEWHERE'));
+    const edited = await openFresh();
+    expect(edited.fromView).toBe(false);
+    expect(edited.view.events.at(-1)).toMatchObject({ message: 'APPENDED ELSEWHERE' });
+    await edited.core.close();
+
+    // Cut back to what it was before the append.
+    await writeFile(log, text);
+    const cut = await openFresh();
+    expect(cut.fromView).toBe(false);
+    expect(cut.view.version).toBe(lastSeq);
+    await cut.core.close();
+  });
+
+  it('is not used when damaged or made by another version, and is written again', async () => {
+    await (await openFresh()).core.close();
+    const path = join(dir, OPEN_VIEW_FILE);
+    const good = await readFile(path, 'utf8');
+    const nl = good.indexOf('\n');
+    const header = JSON.parse(good.slice(0, nl)) as Record<string, unknown>;
+    const cases: Array<[string, string]> = [
+      ['cut short', good.slice(0, good.length - 10)],
+      ['garbage', 'not json at all'],
+      ['another schema', `${JSON.stringify({ ...header, schema: 'another build' })}${good.slice(nl)}`],
+      ['another compact form', `${JSON.stringify({ ...header, compact: -1 })}${good.slice(nl)}`],
+      ['another count', `${JSON.stringify({ ...header, events: (header.events as number) - 1 })}${good.slice(nl)}`],
+    ];
+    for (const [what, text] of cases) {
+      await writeFile(path, text);
+      const o = await openFresh();
+      expect(o.fromView, what).toBe(false);
+      same({ events: o.view.events, version: o.view.version, report: o.view.report }, await fromLog(o.core));
+      await o.core.close();
+      // The close wrote a good one again.
+      expect(await readFile(path, 'utf8'), what).toBe(good);
+    }
+  });
+
+  it('is not written into a deleted session', async () => {
+    const { core, call } = await openFresh();
+    await call('sessions.delete', { sessionId: ID });
+    await core.close();
+    await expect(stat(dir)).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+});
