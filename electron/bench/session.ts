@@ -33,6 +33,8 @@ import { TokenWarmer } from '../core/dataset/token-warmer';
 import { branchLeaf, foldTrajectory } from '../../shared/trajectory';
 import type { SessionEvent } from '../../shared/events';
 import { compactLog } from '../core/session-trajectory';
+import { encodeHostMessage } from '../core/json-text';
+import type { HostMessage } from '../../shared/contract/index';
 import { openInPage, type PageOpenResult } from './open-page';
 import { describeScroll, scrollInPage, SCROLL_GOAL_MS } from './scroll-page';
 import { SessionSearch } from '../core/search/session-search';
@@ -85,36 +87,37 @@ export async function benchChild(argv: string[]): Promise<void> {
     const rss0 = rss();
     const t0 = performance.now();
     const core = await ApolloCore.open({ home: a.home, resourcesDir: resourcesDir(), host: 'web', samples: false });
-    let reply: unknown;
+    let reply: HostMessage;
     let logBytes: number;
     if (a.firstOpen) {
       // A first open (no view kept beside the log yet): the session's log read and decoded, folded and compacted…
       const s = await core.session(a.id);
       const view = compactLog(s);
-      reply = { events: view.events, report: s.report, version: view.version };
+      reply = { kind: 'res', id: 1, ok: true, result: { events: view.events, report: s.report, version: view.version } } as HostMessage;
       logBytes = s.logBytes;
     } else {
-      // A next open: sessions.open itself, through the dispatcher, as a host calls it (open-view.ts)…
-      let answer: (m: unknown) => void = () => undefined;
-      const answered = new Promise<unknown>((r) => (answer = r));
+      // A next open: sessions.open itself, through the dispatcher, as the web host calls it (open-view.ts)…
+      let answer: (m: HostMessage) => void = () => undefined;
+      const answered = new Promise<HostMessage>((r) => (answer = r));
       const link = core.connect((m) => {
         if (m.kind === 'res') answer(m);
-      });
+      }, { jsonText: true });
       await link.receive({ kind: 'req', id: 1, cmd: 'sessions.open', args: { sessionId: a.id } });
-      reply = ((await answered) as { result: unknown }).result;
+      reply = await answered;
       logBytes = (await stat(join(a.dir, 'events.jsonl'))).size;
       link.close();
     }
     const serverMs = performance.now() - t0;
     const serverRssMb = rss() - rss0;
-    // …as one message…
+    // …as one message, encoded as the web host sends it…
     const t1 = performance.now();
-    const wire = JSON.stringify(reply);
+    const encoded = encodeHostMessage(reply);
+    const wire = typeof encoded === 'string' ? encoded : encoded.toString('utf8');
     const wireMs = performance.now() - t1;
     // …which the page parses and folds before the latest step shows.
     const rss1 = rss();
     const t2 = performance.now();
-    const events = (JSON.parse(wire) as { events: Parameters<typeof foldTrajectory>[0] }).events;
+    const events = (JSON.parse(wire) as { result: { events: Parameters<typeof foldTrajectory>[0] } }).result.events;
     const traj = foldTrajectory(events);
     // The page opens on the branch of the latest rollout (renderer/src/lib/trajectoryView.ts).
     const leaf = branchLeaf(traj, [...traj.rollouts.values()].at(-1)?.branchId ?? 'main');

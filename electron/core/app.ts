@@ -28,6 +28,7 @@ import { join } from 'node:path';
 import { stat } from 'node:fs/promises';
 import { mkdirPrivate } from './store/private-files';
 import { writeOpenView } from './open-view';
+import { decodeJsonText } from './json-text';
 import { TokenWarmer } from './dataset/token-warmer';
 
 export interface CoreOptions {
@@ -168,8 +169,12 @@ export class ApolloCore {
     this.handlers = { ...this.handlers, ...handlers };
   }
 
-  connect(send: Connection['send']): { conn: Connection; receive(raw: unknown): Promise<void>; close(): void } {
-    const conn: Connection = { id: randomUUID(), send };
+  /**
+   * A client. `jsonText`: it takes reply fields the core holds serialized as they are
+   * (json-text.ts; the web host splices them into its frames); any other gets them decoded.
+   */
+  connect(send: Connection['send'], opts: { jsonText?: boolean } = {}): { conn: Connection; receive(raw: unknown): Promise<void>; close(): void } {
+    const conn: Connection = { id: randomUUID(), send: opts.jsonText ? send : (m) => send(decodeJsonText(m)) };
     this.connections.set(conn.id, conn);
     for (const w of this.ws.warnings) push(conn, 'notice', { level: 'warning', message: w });
     return {
@@ -246,11 +251,11 @@ export class ApolloCore {
 
   async sessionInfo(id: string): Promise<SessionInfo> {
     this.ws.entry(id);
-    return this.sessionInfoOf(id, (await this.session(id)).events);
+    return this.sessionInfoOf(id, logFacts((await this.session(id)).events));
   }
 
-  /** The session's entry in the list, from its events (the loaded log's, or a kept view of them). */
-  sessionInfoOf(id: string, events: readonly SessionEvent[]): SessionInfo {
+  /** The session's entry in the list, from what its log says (the loaded log, or the view kept of it). */
+  sessionInfoOf(id: string, facts: LogFacts): SessionInfo {
     const entry = this.ws.entry(id);
     const live = this.pty.list(id);
     return {
@@ -260,8 +265,9 @@ export class ApolloCore {
       createdAt: entry.createdAt,
       updatedAt: entry.updatedAt,
       live: live.length > 0,
-      terminals: terminalsOf(events, live.map((t) => t.info())),
-      ...stepsOf(events),
+      terminals: withLive(facts.terminals, live.map((t) => t.info())),
+      steps: facts.steps,
+      ...(facts.lastStepAt === undefined ? {} : { lastStepAt: facts.lastStepAt }),
       ...this.runOf(id),
     };
   }
@@ -331,8 +337,26 @@ export class ApolloCore {
   }
 }
 
-/** Terminals of a session as recorded in its log, overlaid with the live ones. */
-export function terminalsOf(events: readonly SessionEvent[], live: TerminalInfo[]): TerminalInfo[] {
+/** What a session's entry in the list takes from its log: the terminals it recorded, its steps. */
+export interface LogFacts {
+  terminals: TerminalInfo[];
+  steps: number;
+  lastStepAt?: number;
+}
+
+export function logFacts(events: readonly SessionEvent[]): LogFacts {
+  return { terminals: recordedTerminals(events), ...stepsOf(events) };
+}
+
+/** The recorded terminals with the live ones in their place. */
+function withLive(recorded: readonly TerminalInfo[], live: TerminalInfo[]): TerminalInfo[] {
+  const byId = new Map(recorded.map((t) => [t.id, t]));
+  for (const t of live) byId.set(t.id, t);
+  return [...byId.values()];
+}
+
+/** Terminals of a session as recorded in its log. */
+function recordedTerminals(events: readonly SessionEvent[]): TerminalInfo[] {
   const byId = new Map<string, TerminalInfo>();
   for (const e of events) {
     if (e.type === 'terminal.started') {
@@ -352,7 +376,6 @@ export function terminalsOf(events: readonly SessionEvent[], live: TerminalInfo[
       byId.delete(e.terminalId);
     }
   }
-  for (const t of live) byId.set(t.id, t);
   return [...byId.values()];
 }
 

@@ -10,11 +10,14 @@
 // schemas and the compact form's version, as events.jsonl.checked does); anything
 // else (the log grew, was copied or edited, another version of the app) and it is
 // ignored and the log is read as before. Exports never read it.
+import { createHash } from 'node:crypto';
 import { open, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { COMPACT_FORM, type CompactEvent } from '../../shared/compact-events';
 import type { LoadReport } from '../../shared/types';
+import { logFacts, type LogFacts } from './app';
+import { jsonText } from './json-text';
 import { writeFully } from './store/disk';
 import { lastLineHash } from './store/event-log';
 import { eventSchemaKey } from './store/log-stamp';
@@ -36,13 +39,22 @@ const headerSchema = z.object({
   events: z.number(),
   /** What opening the log reports every time (lines that are not valid events); a torn tail was cut before. */
   corruptLines: z.array(z.number()),
+  /** What the session's entry in the list takes from the log (app.ts logFacts). */
+  facts: z.object({ terminals: z.array(z.record(z.string(), z.unknown())), steps: z.number(), lastStepAt: z.number().optional() }),
+  /**
+   * SHA-256 of the header without it and a newline, then the rest of the file (the events'
+   * JSON text, which is sent as it is and never decoded here).
+   */
+  sha256: z.string(),
 });
 type Header = z.infer<typeof headerSchema>;
 
 export interface OpenView {
+  /** The compact events, as JSON text (json-text.ts): the reply carries them undecoded. */
   events: CompactEvent[];
   version: number;
   report: LoadReport;
+  facts: LogFacts;
 }
 
 /** The log as it is now, as a header describes it (null: no log, or no complete last line). */
@@ -58,14 +70,14 @@ async function logKey(dir: string): Promise<Pick<Header, 'size' | 'mtimeMs' | 't
   }
 }
 
-async function readHeader(path: string): Promise<{ header: Header; text: string } | null> {
-  const text = await readFile(path, 'utf8').catch(() => null);
-  if (text === null) return null;
-  const nl = text.indexOf('\n');
+async function readHeader(path: string): Promise<{ header: Header; body: Buffer } | null> {
+  const bytes = await readFile(path).catch(() => null);
+  if (bytes === null) return null;
+  const nl = bytes.indexOf(0x0a);
   if (nl < 0) return null;
   try {
-    const header = headerSchema.safeParse(JSON.parse(text.slice(0, nl)));
-    return header.success ? { header: header.data, text } : null;
+    const header = headerSchema.safeParse(JSON.parse(bytes.subarray(0, nl).toString('utf8')));
+    return header.success ? { header: header.data, body: bytes.subarray(nl + 1) } : null;
   } catch {
     return null;
   }
@@ -89,19 +101,21 @@ export async function readOpenView(dir: string, opts: { dropDamaged?: boolean } 
   return view;
 }
 
-function bodyOf({ header, text }: { header: Header; text: string }): OpenView | null {
-  let events: unknown;
-  try {
-    events = JSON.parse(text.slice(text.indexOf('\n') + 1));
-  } catch {
-    return null;
-  }
-  // Written whole and renamed into place, so a damaged file is one that fails to parse;
-  // the count and the last seq catch one put together from another log.
-  if (!Array.isArray(events) || events.length !== header.events) return null;
-  const last = events.at(-1) as { seq?: unknown } | undefined;
-  if ((last?.seq ?? 0) !== header.version) return null;
-  return { events: events as CompactEvent[], version: header.version, report: { tornTail: false, corruptLines: header.corruptLines } };
+function bodyOf({ header, body }: { header: Header; body: Buffer }): OpenView | null {
+  // Written whole and renamed into place by writeOpenView, from JSON.stringify: bytes that
+  // hash as it recorded are that text, so the page can be sent them without decoding.
+  if (digest(header, body) !== header.sha256) return null;
+  return {
+    events: jsonText<CompactEvent[]>(body),
+    version: header.version,
+    report: { tornTail: false, corruptLines: header.corruptLines },
+    facts: header.facts as unknown as LogFacts,
+  };
+}
+
+/** `header` as headerSchema gives it (its fields in the schema's order, as the writer hashed them). */
+function digest(header: Header, body: Buffer): string {
+  return createHash('sha256').update(`${JSON.stringify({ ...header, sha256: undefined })}\n`).update(body).digest('hex');
 }
 
 /**
@@ -119,9 +133,13 @@ export async function writeOpenView(s: SessionLog): Promise<void> {
     const { events, version } = compactLog(s);
     // The events in memory are the log's: the last line on disk is the last event loaded.
     if (!(await lastLineIsSeq(s.dir, key.size, version))) return;
-    const header: Header = { v: 1, schema: eventSchemaKey(), compact: COMPACT_FORM, ...key, version, events: events.length, corruptLines: [...s.report.corruptLines] };
-    const text = `${JSON.stringify(header)}\n${JSON.stringify(events)}`;
-    await replaceFile(path, (fh) => writeFully(fh, Buffer.from(text), 0));
+    const body = Buffer.from(JSON.stringify(events), 'utf8');
+    const header = headerSchema.parse({
+      v: 1, schema: eventSchemaKey(), compact: COMPACT_FORM, ...key, version, events: events.length, corruptLines: [...s.report.corruptLines],
+      facts: logFacts(s.events), sha256: '',
+    });
+    header.sha256 = digest(header, body);
+    await replaceFile(path, (fh) => writeFully(fh, Buffer.concat([Buffer.from(`${JSON.stringify(header)}\n`, 'utf8'), body]), 0));
     // The log must not have changed while this was written (an append would make it a view of an older log).
     const after = await stat(join(s.dir, 'events.jsonl'));
     if (after.size !== key.size || after.mtimeMs !== key.mtimeMs) await rm(path, { force: true });

@@ -6,6 +6,7 @@ import type { ApolloCore } from '../core/app';
 import type { Connection } from '../core/dispatch';
 import type { PushEvents } from '../../shared/contract/index';
 import { answerStatic } from './static-files';
+import { encodeHostMessage } from '../core/json-text';
 
 export interface WebHostOptions {
   core: ApolloCore;
@@ -134,8 +135,9 @@ function serveSocket(core: ApolloCore, ws: WebSocket): void {
       if (conn) core.ack(conn, d.sessionId, d.terminalId, d.bytes);
       return;
     }
-    ws.send(JSON.stringify(msg));
-  });
+    // A reply with fields the core holds serialized is sent as bytes: a text frame all the same.
+    ws.send(encodeHostMessage(msg), { binary: false });
+  }, { jsonText: true });
   conn = link.conn;
   ws.on('message', (data, isBinary) => {
     let raw: unknown;

@@ -13,6 +13,9 @@ import { ApolloCore } from '../../electron/core/app';
 import { OPEN_VIEW_FILE } from '../../electron/core/open-view';
 import { compactLog } from '../../electron/core/session-trajectory';
 import { openClient } from '../fixtures/core-client';
+import { startTestHost } from '../fixtures/web-host';
+import WebSocket from 'ws';
+import type { HostMessage } from '../../shared/contract/index';
 import { realisticSession } from '../fixtures/sessions';
 
 const ID = 'view-session';
@@ -134,6 +137,8 @@ describe('the open view kept beside the log', () => {
       ['another schema', `${JSON.stringify({ ...header, schema: 'another build' })}${good.slice(nl)}`],
       ['another compact form', `${JSON.stringify({ ...header, compact: -1 })}${good.slice(nl)}`],
       ['another count', `${JSON.stringify({ ...header, events: (header.events as number) - 1 })}${good.slice(nl)}`],
+      // Still valid JSON of the same length, but not the text that was written: the page would show it.
+      ['a changed byte', `${good.slice(0, good.lastIndexOf('alice'))}alicf${good.slice(good.lastIndexOf('alice') + 5)}`],
     ];
     for (const [what, text] of cases) {
       await writeFile(path, text);
@@ -143,6 +148,39 @@ describe('the open view kept beside the log', () => {
       await o.core.close();
       // The close wrote a good one again.
       expect(await readFile(path, 'utf8'), what).toBe(good);
+    }
+  });
+
+  it('reaches the page through the web host, its events spliced in unparsed, as the same reply', async () => {
+    const events = (await readFile(join(dir, 'events.jsonl'), 'utf8'));
+    const t = await startTestHost('apollo-open-view-web-', {
+      seed: async (ws) => {
+        await mkdir(join(ws, 'sessions', ID), { recursive: true });
+        await writeFile(join(ws, 'sessions', ID, 'events.jsonl'), events);
+        const c = await ApolloCore.open({ home: ws, resourcesDir: resolve(__dirname, '../../resources'), host: 'web', samples: false });
+        await c.session(ID);
+        await c.close();
+      },
+    });
+    try {
+      const sock = new WebSocket(`ws://127.0.0.1:${t.host.port}/ws?token=${t.host.token}`);
+      await new Promise((r, j) => (sock.once('open', r), sock.once('error', j)));
+      const frame = new Promise<{ text: string; binary: boolean }>((r) => sock.on('message', (d, binary) => {
+        const text = d.toString();
+        if ((JSON.parse(text) as HostMessage).kind === 'res') r({ text, binary });
+      }));
+      sock.send(JSON.stringify({ kind: 'req', id: 1, cmd: 'sessions.open', args: { sessionId: ID } }));
+      const got = await frame;
+      sock.close();
+      expect(got.binary).toBe(false);
+      expect(t.core.ws.isLoaded(ID)).toBe(false);
+      const viaSocket = (JSON.parse(got.text) as { result: SessionOpenView }).result;
+      const inProcess = await openClient(t.core).call('sessions.open', { sessionId: ID });
+      expect(viaSocket).toEqual(inProcess);
+      const s = await t.core.session(ID);
+      same(viaSocket.events, compactLog(s).events);
+    } finally {
+      await t.close();
     }
   });
 

@@ -73,7 +73,7 @@ export function sessionHandlers(core: ApolloCore): HandlerMap {
       // this reply is still being written to the socket (a 1.6 MB reply then took ~400 ms).
       const kept = core.ws.isLoaded(sessionId) ? null : await readOpenView(core.ws.sessionDir(sessionId), { dropDamaged: !core.ws.readOnly });
       if (kept && !core.ws.isLoaded(sessionId)) {
-        return { session: core.sessionInfoOf(sessionId, kept.events), events: kept.events, report: kept.report, version: kept.version };
+        return { session: core.sessionInfoOf(sessionId, kept.facts), events: kept.events, report: kept.report, version: kept.version };
       }
       const s = await core.session(sessionId);
       const session = await core.sessionInfo(sessionId);
