@@ -264,23 +264,25 @@ async function benchOpen({ home, id, dir }: Prepared, scratch: string): Promise<
   const base = median(baselines);
   for (const [b, cli] of clis.entries()) {
     const these = runs[b]!;
-    const mid = [...these].sort((a, b) => a.ms - b.ms)[Math.floor(these.length / 2)]!;
+    // Timed by the first frame that has the step on screen (a frame callback in the page), not
+    // by when playwright saw it: its waits poll, at intervals that grow to 500 ms.
+    const mid = [...these].sort((a, b) => a.frameMs - b.frameMs)[Math.floor(these.length / 2)]!;
     const range = (f: (r: PageOpenResult) => number, rs = these) => `${ms(Math.min(...rs.map(f)))}–${ms(Math.max(...rs.map(f)))}`;
     const cpu = (f: (r: PageOpenResult) => number, rs = these) => `${ms(median(rs.map((r) => f(r) * 1000)))} (${ms(Math.min(...rs.map(f)) * 1000)}–${ms(Math.max(...rs.map(f)) * 1000)})`;
-    line('open until the latest step is visible', ms(mid.ms), ms(base), `${(mid.ms / base).toFixed(1)}× (goal ≤ 2×)`,
-      `in Chromium${cli !== own ? ` with the build of ${cli}` : ''}, median of ${these.length} (${range((r) => r.ms)}; baseline ${ms(Math.min(...baselines))}–${ms(Math.max(...baselines))}), each with a fresh apollo serve: `
-      + `click to the reply in the page ${ms(mid.replyMs)}, fold ${ms(mid.foldMs)}, then playwright sees the step ${ms(mid.renderMs)} later; the first frame with it on screen (timed in the page) ${ms(mid.frameMs)} after the click (${range((r) => r.frameMs)}); `
+    line('open until the latest step is visible', ms(mid.frameMs), ms(base), `${(mid.frameMs / base).toFixed(1)}× (goal ≤ 2×)`,
+      `in Chromium${cli !== own ? ` with the build of ${cli}` : ''}, the first frame with it on screen (timed in the page), median of ${these.length} (${range((r) => r.frameMs)}; baseline ${ms(Math.min(...baselines))}–${ms(Math.max(...baselines))}), each with a fresh apollo serve: `
+      + `click to the reply in the page ${ms(mid.replyMs)}, fold ${ms(mid.foldMs)}; playwright, polling, saw the step ${ms(mid.ms)} after the click (${range((r) => r.ms)}); `
       + `CPU from the click to the step visible: apollo serve ${cpu((r) => r.serverCpu)}, Chromium ${cpu((r) => r.browserCpu)} (medians)`);
     const loads = (rs: PageOpenResult[]) => `${ms(median(rs.map((r) => r.loadMs)))} (${range((r) => r.loadMs, rs)}), DOMContentLoaded (the bundle fetched, compiled and run) ${ms(median(rs.map((r) => r.dclMs)))} (${range((r) => r.dclMs, rs)}), Chromium CPU ${cpu((r) => r.loadCpu, rs)}`;
     line('page load to the session list, first visit', ms(median(these.map((r) => r.loadMs))), '—', '',
       `in Chromium${cli !== own ? ` with the build of ${cli}` : ''}, a fresh profile: ${loads(these)} (medians)`);
     const w = warmRuns[b]!;
     if (w.length) {
-      const wmid = [...w].sort((a, b) => a.ms - b.ms)[Math.floor(w.length / 2)]!;
+      const wmid = [...w].sort((a, b) => a.frameMs - b.frameMs)[Math.floor(w.length / 2)]!;
       line('page load to the session list, returning', ms(median(w.map((r) => r.loadMs))), ms(median(these.map((r) => r.loadMs))), `${(median(w.map((r) => r.loadMs)) / median(these.map((r) => r.loadMs))).toFixed(2)}× the first visit`,
         `the same${cli !== own ? ` (${cli})` : ''} with a profile that loaded the page twice before (same port: its HTTP cache and V8's code cache): ${loads(w)}; the bundle from the browser's cache in ${w.filter((r) => r.bundleCached).length} of ${w.length}, V8's code cache on disk ${median(w.map((r) => r.codeCacheKb)).toFixed(0)} kB (medians)`);
-      line('open until the latest step is visible, returning', ms(wmid.ms), ms(mid.ms), `${(wmid.ms / mid.ms).toFixed(2)}× the first visit`,
-        `the same profile, click to the step visible ${range((r) => r.ms, w)}; the first frame with it ${ms(wmid.frameMs)} (${range((r) => r.frameMs, w)}); CPU apollo serve ${cpu((r) => r.serverCpu, w)}, Chromium ${cpu((r) => r.browserCpu, w)}; baseline: the first visit's median`);
+      line('open until the latest step is visible, returning', ms(wmid.frameMs), ms(mid.frameMs), `${(wmid.frameMs / mid.frameMs).toFixed(2)}× the first visit`,
+        `the same profile, the first frame with the step ${range((r) => r.frameMs, w)}; playwright saw it ${ms(wmid.ms)} (${range((r) => r.ms, w)}); CPU apollo serve ${cpu((r) => r.serverCpu, w)}, Chromium ${cpu((r) => r.browserCpu, w)}; baseline: the first visit's median`);
     }
     const total = mid.server.pssMb + mid.renderer.pssMb;
     line('memory with it open, server + renderer', `${total.toFixed(0)} MB`, '—', '(goal < 400 MB)',

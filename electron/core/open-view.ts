@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { COMPACT_FORM, type CompactEvent } from '../../shared/compact-events';
 import type { LoadReport } from '../../shared/types';
-import { logFacts, type LogFacts } from './app';
+import { logFacts, type LogFacts } from './session-facts';
 import { jsonText } from './json-text';
 import { writeFully } from './store/disk';
 import { lastLineHash } from './store/event-log';

@@ -83,11 +83,11 @@ describe('a terminal tab that is not shown', () => {
     await page.getByTestId('create-terminal').click();
     await screen('flood').locator('.xterm-rows', { hasText: /[#$]/ }).waitFor();
 
-    // Flood for a few seconds in `flood`, then hide it.
+    // Flood for 10 s in `flood` (long enough that the shown tab's echo comes back before it ends, under load), then hide it.
     await screen('flood').locator('.xterm-screen').click();
     // `timeout` may stop `yes` in the middle of its "y\n" (seen under CPU load): the
     // first echo ends that line, so the marker is a line of its own either way.
-    await page.keyboard.type('timeout 5 yes; echo; echo hidden-$((6*7))-end\n');
+    await page.keyboard.type('timeout 10 yes; echo; echo hidden-$((6*7))-end\n');
     await waitFor(async () => (await recordingTail(sessionId, 'flood')).includes('y\r\ny\r\n'), 'the flood to start');
     await show('main');
     await waitFor(() => wire.hidden, 'the hidden tab to be detached');

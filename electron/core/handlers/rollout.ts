@@ -57,8 +57,9 @@ export function rolloutHandlers(core: ApolloCore): HandlerMap {
     },
     'rollout.takeControl': async ({ sessionId, terminalId }) => core.control.take(await core.session(sessionId), terminalId, core.annotator()),
     'rollout.handBack': ({ sessionId }) => core.control.handBack(sessionId, core.annotator()),
-    'rollout.control': async ({ sessionId }) => {
-      await core.session(sessionId);
+    'rollout.control': ({ sessionId }) => {
+      // No need to load the log: a session not loaded here has no rollout or control in this process.
+      core.ws.entry(sessionId);
       return core.control.status(sessionId);
     },
     'settings.get': () => settingsOf(core),

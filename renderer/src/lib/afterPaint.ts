@@ -17,9 +17,21 @@ export function afterNextPaint(cb: () => void): () => void {
   };
 }
 
-/** False until the page has painted once since the component mounted. */
-export function useAfterFirstPaint(): boolean {
+/**
+ * False until the page has painted `frames` times since the component mounted. Work
+ * that waits on different counts runs in tasks of its own, with a picture between them,
+ * rather than in one long task after the first (the steps, then the terminal, then the
+ * timeline: one 500 ms task on the 2,500-step session, which held every click as long).
+ */
+export function useAfterFirstPaint(frames = 1): boolean {
   const [painted, setPainted] = useState(false);
-  useEffect(() => afterNextPaint(() => setPainted(true)), []);
+  useEffect(() => {
+    let cancel = () => {};
+    const wait = (left: number) => {
+      cancel = afterNextPaint(() => (left > 1 ? wait(left - 1) : setPainted(true)));
+    };
+    wait(frames);
+    return () => cancel();
+  }, [frames]);
   return painted;
 }

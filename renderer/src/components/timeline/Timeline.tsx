@@ -47,9 +47,10 @@ function countsOf(model: TimelineModel): { guidance: number; branch: number; com
 /** The strip, when shown (header toggle, Shift+T). */
 export function Timeline({ live }: { live: boolean }) {
   const shown = useTimelineShown();
-  // Built after the first frame: a session opening paints its steps first (the model is a
-  // pass over the whole session, the strip's first render ~10-15 ms); its place is kept.
-  const painted = useAfterFirstPaint();
+  // Built after the second frame: a session opening paints its steps first, then makes its
+  // terminal (after the first frame), then this (the model is a pass over the whole
+  // session, the strip's first render ~10-15 ms, ~150 ms at 2,500 steps); its place is kept.
+  const painted = useAfterFirstPaint(2);
   const steps = useTrajectoryView().path.length;
   if (!shown) return null;
   if (!painted) return steps > 0 ? <div className="session-timeline" aria-hidden="true"><div className="timeline-host" /></div> : null;
