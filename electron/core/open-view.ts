@@ -12,14 +12,14 @@
 // else (the log grew, was copied or edited, another version of the app) and it is
 // ignored and the log is read as before. Exports never read it.
 import { createHash } from 'node:crypto';
-import { open, readFile, rm, stat } from 'node:fs/promises';
+import { open, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { COMPACT_FORM, type CompactEvent } from '../../shared/compact-events';
 import type { LoadReport } from '../../shared/types';
 import { logFacts, type LogFacts } from './session-facts';
 import { jsonText } from './json-text';
-import { writeFully } from './store/disk';
+import { readFully, writeFully } from './store/disk';
 import { lastLineHash } from './store/event-log';
 import { eventSchemaKey } from './store/log-stamp';
 import { replaceFile } from './store/private-files';
@@ -27,6 +27,8 @@ import { compactLog } from './session-trajectory';
 import type { SessionLog } from './store/workspace';
 
 export const OPEN_VIEW_FILE = 'open-view.json';
+/** A header is well under this (its facts name each recorded terminal). */
+const HEADER_MAX_BYTES = 1 << 20;
 
 const headerSchema = z.object({
   v: z.literal(1),
@@ -71,16 +73,25 @@ async function logKey(dir: string): Promise<Pick<Header, 'size' | 'mtimeMs' | 't
   }
 }
 
-async function readHeader(path: string): Promise<{ header: Header; body: Buffer } | null> {
-  const bytes = await readFile(path).catch(() => null);
-  if (bytes === null) return null;
-  const nl = bytes.indexOf(0x0a);
-  if (nl < 0) return null;
+/** The header line is read first; the rest (`body`) only when asked for. */
+async function readHeader(path: string, withBody: boolean): Promise<{ header: Header; body: Buffer } | null> {
+  const fh = await open(path, 'r').catch(() => null);
+  if (!fh) return null;
   try {
-    const header = headerSchema.safeParse(JSON.parse(bytes.subarray(0, nl).toString('utf8')));
-    return header.success ? { header: header.data, body: bytes.subarray(nl + 1) } : null;
+    const { size } = await fh.stat();
+    const head = Buffer.alloc(Math.min(size, HEADER_MAX_BYTES));
+    await readFully(fh, head, 0);
+    const nl = head.indexOf(0x0a);
+    if (nl < 0) return null;
+    const header = headerSchema.safeParse(JSON.parse(head.subarray(0, nl).toString('utf8')));
+    if (!header.success) return null;
+    if (!withBody) return { header: header.data, body: Buffer.alloc(0) };
+    const body = Buffer.alloc(size - nl - 1);
+    return (await readFully(fh, body, nl + 1)) === body.length ? { header: header.data, body } : null;
   } catch {
     return null;
+  } finally {
+    await fh.close();
   }
 }
 
@@ -95,9 +106,10 @@ function describes(h: Header, key: Pick<Header, 'size' | 'mtimeMs' | 'tail'>): b
  */
 export async function readOpenView(dir: string, opts: { dropDamaged?: boolean } = {}): Promise<OpenView | null> {
   const path = join(dir, OPEN_VIEW_FILE);
-  const [key, kept] = await Promise.all([logKey(dir), readHeader(path)]);
+  const [key, kept] = await Promise.all([logKey(dir), readHeader(path, false)]);
   if (!key || !kept || !describes(kept.header, key)) return null;
-  const view = bodyOf(kept);
+  const whole = await readHeader(path, true);
+  const view = whole && describes(whole.header, key) ? bodyOf(whole) : null;
   if (!view && opts.dropDamaged) await rm(path, { force: true }).catch(() => undefined);
   return view;
 }
@@ -129,7 +141,7 @@ export async function writeOpenView(s: SessionLog): Promise<void> {
     const key = await logKey(s.dir);
     if (!key) return;
     const path = join(s.dir, OPEN_VIEW_FILE);
-    const kept = await readHeader(path);
+    const kept = await readHeader(path, false);
     if (kept && describes(kept.header, key)) return;
     const { events, version } = compactLog(s);
     // The events in memory are the log's: the last line on disk is the last event loaded.
