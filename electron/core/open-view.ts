@@ -161,6 +161,24 @@ export async function writeOpenView(s: SessionLog): Promise<void> {
   }
 }
 
+/**
+ * Keep the view soon after a first open that had to read the log (a session imported, or
+ * left by a process that was killed rather than closed), so that a later process opens
+ * it fast even if this one never closes it cleanly. Not at once: encoding it would hold
+ * the event loop while the reply is still being sent. A close (or a delete) waits for it.
+ */
+export function writeOpenViewSoon(s: SessionLog, delayMs = 1000): void {
+  let running: Promise<void> | null = null;
+  const timer = setTimeout(() => {
+    running = writeOpenView(s).finally(() => unhook());
+  }, delayMs);
+  timer.unref();
+  const unhook = s.onClose(async () => {
+    clearTimeout(timer);
+    await running;
+  });
+}
+
 /** Whether the log's last line (of its first `size` bytes) is the event numbered `seq`. */
 async function lastLineIsSeq(dir: string, size: number, seq: number): Promise<boolean> {
   const fh = await open(join(dir, 'events.jsonl'), 'r');

@@ -10,7 +10,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { SessionOpenView } from '../../shared/contract/sessions';
 import type { SessionEvent } from '../../shared/events';
 import { ApolloCore } from '../../electron/core/app';
-import { OPEN_VIEW_FILE } from '../../electron/core/open-view';
+import { OPEN_VIEW_FILE, readOpenView } from '../../electron/core/open-view';
+import { decodeJsonText } from '../../electron/core/json-text';
 import { compactLog } from '../../electron/core/session-trajectory';
 import { openClient } from '../fixtures/core-client';
 import { startTestHost } from '../fixtures/web-host';
@@ -75,6 +76,26 @@ describe('the open view kept beside the log', () => {
     // The elided markers survive (a preview is never mistaken for the whole text).
     expect(next.view.events.some((e) => (e as { elided?: { observation?: number } }).elided?.observation)).toBe(true);
     same({ events: next.view.events, version: next.view.version, report: next.view.report }, await fromLog(next.core));
+    await next.core.close();
+  });
+
+  it('is kept soon after a first open that read the log, so a process killed rather than closed leaves one', async () => {
+    const first = await openFresh();
+    expect(first.fromView).toBe(false);
+    const end = Date.now() + 10_000;
+    let kept = await readOpenView(dir);
+    while (!kept && Date.now() < end) {
+      await new Promise((r) => setTimeout(r, 25));
+      kept = await readOpenView(dir);
+    }
+    expect(kept).not.toBeNull();
+    same(decodeJsonText({ kind: 'res', id: 1, ok: true, result: { events: kept!.events } }), { kind: 'res', id: 1, ok: true, result: { events: first.view.events } });
+    const written = (await stat(join(dir, OPEN_VIEW_FILE))).mtimeMs;
+    await first.core.close();
+    // Still current at the close: not written again.
+    expect((await stat(join(dir, OPEN_VIEW_FILE))).mtimeMs).toBe(written);
+    const next = await openFresh();
+    expect(next.fromView).toBe(true);
     await next.core.close();
   });
 

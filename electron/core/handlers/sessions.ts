@@ -10,7 +10,7 @@ import { EnvProfiles } from '../env/profiles';
 import { testEnvironment } from '../env/probe';
 import { LOCAL } from '../env/local';
 import { compactLog, trajectoryOf, trajectoryVersion } from '../session-trajectory';
-import { readOpenView } from '../open-view';
+import { readOpenView, writeOpenViewSoon } from '../open-view';
 
 /** Replaying more than this into a terminal costs the UI more than it helps. */
 const DEFAULT_REPLAY_BYTES = 2 * 1024 * 1024;
@@ -71,11 +71,13 @@ export function sessionHandlers(core: ApolloCore): HandlerMap {
       // still describes the log. The log loads when the page next asks for something that
       // needs it (its terminal): not at once, as decoding it would hold the event loop while
       // this reply is still being written to the socket (a 1.6 MB reply then took ~400 ms).
-      const kept = core.ws.isLoaded(sessionId) ? null : await readOpenView(core.ws.sessionDir(sessionId), { dropDamaged: !core.ws.readOnly });
+      const loaded = core.ws.isLoaded(sessionId);
+      const kept = loaded ? null : await readOpenView(core.ws.sessionDir(sessionId), { dropDamaged: !core.ws.readOnly });
       if (kept && !core.ws.isLoaded(sessionId)) {
         return { session: core.sessionInfoOf(sessionId, kept.facts), events: kept.events, report: kept.report, version: kept.version };
       }
       const s = await core.session(sessionId);
+      if (!loaded && !s.readOnly) writeOpenViewSoon(s);
       const session = await core.sessionInfo(sessionId);
       // A copy: the owner's array grows with the log, the answer must not.
       const { events, version } = compactLog(s);
