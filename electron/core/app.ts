@@ -250,7 +250,6 @@ export class ApolloCore {
   }
 
   async sessionInfo(id: string): Promise<SessionInfo> {
-    this.ws.entry(id);
     return this.sessionInfoOf(id, logFacts((await this.session(id)).events));
   }
 
