@@ -101,8 +101,14 @@ describe.skipIf(!!why)('ssh terminals kept in tmux', () => {
     const job = "sh -c 'for i in 1 2 3; do echo tick-$i; sleep 0.3; done; until [ -f ../go ]; do sleep 0.1; done'; echo job-$((40+2))";
     expect(await run('run_command', { session_id: 'main', command: job, wait_for_completion: false })).toMatchObject({ async_execution: true });
     await until(async () => (await t1.readText(0)).includes('tick-1'), 'tick-1');
+    // Seen lost before waiting to be connected again: the terminal's ssh client can end
+    // before the master's exit is noticed, and until then the connection still reads as up.
+    const lost = new Promise<void>((r) => {
+      const off = env.onLost(() => (off(), r()));
+    });
     process.kill(env.masterPid()!, 'SIGKILL');
     await t1.exited;
+    await lost;
     await env.waitConnected();
 
     // The same terminal comes back, the job still running in it.
