@@ -7,6 +7,7 @@ import { createAppStore } from './store';
 import { connectPushEvents } from './store/wiring';
 import { AppProviders, type Env, type RouteNav } from './context';
 import { App } from './components/App';
+import { warmMarkdown } from './lib/markdown';
 import '@xterm/xterm/css/xterm.css';
 import './styles/app.css';
 
@@ -88,3 +89,4 @@ createRoot(rootEl).render(
   </AppProviders>,
 );
 void store.getState().bootstrap();
+warmMarkdown();
