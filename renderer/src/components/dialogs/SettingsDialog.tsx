@@ -391,7 +391,7 @@ function KeyAndTest({ profile, browser, keyStoreNotice }: { profile: EndpointPro
           <button type="button" className="btn btn-small" data-testid="profile-set-key" disabled={!key} onClick={() => void saveKey()}>
             Set key
           </button>
-          {msg && <span className={msg.ok ? 'ok-text small' : 'field-error'} data-testid="annotator-msg" data-ok={msg.ok}>{msg.text}</span>}
+          {msg && <span className={msg.ok ? 'ok-text small' : 'field-error'}>{msg.text}</span>}
         </div>
         <span className="field-hint">
           {browser ? 'Browser mode: the host keeps the key in memory only; it is never shown again.' : keyStoreNotice ? 'Kept in memory only; it is never shown again.' : 'Stored with the OS keychain; it is never shown again.'} An environment
