@@ -250,7 +250,8 @@ describe('filter view', () => {
     const bigBranch = page.locator(`[data-testid="export-branch"][data-session-id="${BIG_ID}"]`);
     await expect(bigBranch.count()).resolves.toBe(0);
     await page.locator(`[data-testid="export-session"][data-session-id="${BIG_ID}"]`).check();
-    await expect.poll(() => bigBranch.count(), { timeout: 10_000 }).toBe(1);
+    // Another session's log is read for its branches: under a loaded machine that takes a while.
+    await expect.poll(() => bigBranch.count(), { timeout: 30_000 }).toBe(1);
     await expect(bigBranch.getAttribute('data-branch-id')).resolves.toBe('main');
     await expect(bigBranch.isChecked()).resolves.toBe(true);
     await page.locator(`[data-testid="export-session"][data-session-id="${BIG_ID}"]`).uncheck();

@@ -180,7 +180,10 @@ describe.skipIf(!!why)('ssh terminals kept in tmux', () => {
       await until(async () => (await t2.readText(0)).includes('job-finished'), 'job-finished');
     } finally {
       await server.close();
+      // Kept terminals outlive the app by design: end this one's tmux session, so the test leaves no shell behind.
+      const ids = core.ws.list().map((e) => e.id);
       await core.close();
+      for (const id of ids) await promisify(execFile)('tmux', ['-L', 'apollo', 'kill-session', '-t', `=${tmuxSessionName(id, 'main')}`]).catch(() => undefined);
       await rm(root, { recursive: true, force: true });
     }
     expect(existsSync(join(sshd.home, '.apollo-workstation', 'run'))).toBe(true);
