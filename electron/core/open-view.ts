@@ -20,7 +20,7 @@ import type { LoadReport } from '../../shared/types';
 import { logFacts, type LogFacts } from './session-facts';
 import { jsonText } from './json-text';
 import { readFully, writeFully } from './store/disk';
-import { lastLineHash } from './store/event-log';
+import { lastLine } from './store/event-log';
 import { eventSchemaKey } from './store/log-stamp';
 import { replaceFile } from './store/private-files';
 import { compactLog } from './session-trajectory';
@@ -60,21 +60,29 @@ export interface OpenView {
   facts: LogFacts;
 }
 
-/** The log as it is now, as a header describes it (null: no log, or no complete last line). */
-async function logKey(dir: string): Promise<Pick<Header, 'size' | 'mtimeMs' | 'tail'> | null> {
+type LogKey = Pick<Header, 'size' | 'mtimeMs' | 'tail'>;
+
+/**
+ * The log as it is now, as a header describes it, and the seq of its last line (null: no
+ * log, or no complete last line). The seq is the first field of every line the log
+ * writes ({"seq":N,...}).
+ */
+async function logKey(dir: string): Promise<{ key: LogKey; lastSeq: number | null } | null> {
   const fh = await open(join(dir, 'events.jsonl'), 'r').catch(() => null);
   if (!fh) return null;
   try {
     const { size, mtimeMs } = await fh.stat();
-    const tail = await lastLineHash(fh, size);
-    return tail === null ? null : { size, mtimeMs, tail };
+    const line = await lastLine(fh, size);
+    if (!line) return null;
+    const seq = /^\{"seq":(\d+)[,}]/.exec(line.subarray(0, 40).toString('latin1'));
+    return { key: { size, mtimeMs, tail: createHash('sha256').update(line).digest('hex') }, lastSeq: seq ? Number(seq[1]) : null };
   } finally {
     await fh.close();
   }
 }
 
-/** The header line is read first; the rest (`body`) only when asked for. */
-async function readHeader(path: string, withBody: boolean): Promise<{ header: Header; body: Buffer } | null> {
+/** The kept view's header, and the rest of the file when `wantBody` says so for that header (one read of the file). */
+async function readKept(path: string, wantBody: (h: Header) => boolean): Promise<{ header: Header; body: Buffer | null } | null> {
   const fh = await open(path, 'r').catch(() => null);
   if (!fh) return null;
   try {
@@ -85,9 +93,9 @@ async function readHeader(path: string, withBody: boolean): Promise<{ header: He
     if (nl < 0) return null;
     const header = headerSchema.safeParse(JSON.parse(head.subarray(0, nl).toString('utf8')));
     if (!header.success) return null;
-    if (!withBody) return { header: header.data, body: Buffer.alloc(0) };
+    if (!wantBody(header.data)) return { header: header.data, body: null };
     const body = Buffer.alloc(size - nl - 1);
-    return (await readFully(fh, body, nl + 1)) === body.length ? { header: header.data, body } : null;
+    return { header: header.data, body: (await readFully(fh, body, nl + 1)) === body.length ? body : null };
   } catch {
     return null;
   } finally {
@@ -95,7 +103,7 @@ async function readHeader(path: string, withBody: boolean): Promise<{ header: He
   }
 }
 
-function describes(h: Header, key: Pick<Header, 'size' | 'mtimeMs' | 'tail'>): boolean {
+function describes(h: Header, key: LogKey): boolean {
   return h.schema === eventSchemaKey() && h.compact === COMPACT_FORM && h.size === key.size && h.mtimeMs === key.mtimeMs && h.tail === key.tail;
 }
 
@@ -106,15 +114,16 @@ function describes(h: Header, key: Pick<Header, 'size' | 'mtimeMs' | 'tail'>): b
  */
 export async function readOpenView(dir: string, opts: { dropDamaged?: boolean } = {}): Promise<OpenView | null> {
   const path = join(dir, OPEN_VIEW_FILE);
-  const [key, kept] = await Promise.all([logKey(dir), readHeader(path, false)]);
-  if (!key || !kept || !describes(kept.header, key)) return null;
-  const whole = await readHeader(path, true);
-  const view = whole && describes(whole.header, key) ? bodyOf(whole) : null;
+  const log = await logKey(dir);
+  if (!log) return null;
+  const kept = await readKept(path, (h) => describes(h, log.key));
+  if (!kept || !describes(kept.header, log.key)) return null;
+  const view = kept.body ? bodyOf(kept.header, kept.body) : null;
   if (!view && opts.dropDamaged) await rm(path, { force: true }).catch(() => undefined);
   return view;
 }
 
-function bodyOf({ header, body }: { header: Header; body: Buffer }): OpenView | null {
+function bodyOf(header: Header, body: Buffer): OpenView | null {
   // Written whole and renamed into place by writeOpenView, from JSON.stringify: bytes that
   // hash as it recorded are that text, so the page can be sent them without decoding.
   if (digest(header, body) !== header.sha256) return null;
@@ -138,24 +147,24 @@ function digest(header: Header, body: Buffer): string {
  */
 export async function writeOpenView(s: SessionLog): Promise<void> {
   try {
-    const key = await logKey(s.dir);
-    if (!key) return;
+    const log = await logKey(s.dir);
+    if (!log) return;
     const path = join(s.dir, OPEN_VIEW_FILE);
-    const kept = await readHeader(path, false);
-    if (kept && describes(kept.header, key)) return;
+    const kept = await readKept(path, () => false);
+    if (kept && describes(kept.header, log.key)) return;
     const { events, version } = compactLog(s);
     // The events in memory are the log's: the last line on disk is the last event loaded.
-    if (!(await lastLineIsSeq(s.dir, key.size, version))) return;
+    if (log.lastSeq !== version) return;
     const body = Buffer.from(JSON.stringify(events), 'utf8');
     const header = headerSchema.parse({
-      v: 1, schema: eventSchemaKey(), compact: COMPACT_FORM, ...key, version, events: events.length, corruptLines: [...s.report.corruptLines],
+      v: 1, schema: eventSchemaKey(), compact: COMPACT_FORM, ...log.key, version, events: events.length, corruptLines: [...s.report.corruptLines],
       facts: logFacts(s.events), sha256: '',
     });
     header.sha256 = digest(header, body);
     await replaceFile(path, (fh) => writeFully(fh, Buffer.concat([Buffer.from(`${JSON.stringify(header)}\n`, 'utf8'), body]), 0));
     // The log must not have changed while this was written (an append would make it a view of an older log).
     const after = await stat(join(s.dir, 'events.jsonl'));
-    if (after.size !== key.size || after.mtimeMs !== key.mtimeMs) await rm(path, { force: true });
+    if (after.size !== log.key.size || after.mtimeMs !== log.key.mtimeMs) await rm(path, { force: true });
   } catch {
     /* only a cache */
   }
@@ -177,28 +186,4 @@ export function writeOpenViewSoon(s: SessionLog, delayMs = 1000): void {
     clearTimeout(timer);
     await running;
   });
-}
-
-/** Whether the log's last line (of its first `size` bytes) is the event numbered `seq`. */
-async function lastLineIsSeq(dir: string, size: number, seq: number): Promise<boolean> {
-  const fh = await open(join(dir, 'events.jsonl'), 'r');
-  try {
-    // Back from the end, a block at a time, to the newline before the last line (which may be long).
-    let start = 0;
-    for (let end = size - 1; end > 0 && start === 0; ) {
-      const from = Math.max(0, end - 65536);
-      const buf = Buffer.alloc(end - from);
-      await fh.read(buf, 0, buf.length, from);
-      const nl = buf.lastIndexOf(0x0a);
-      if (nl >= 0) start = from + nl + 1;
-      end = from;
-    }
-    const head = Buffer.alloc(Math.min(40, size - start));
-    await fh.read(head, 0, head.length, start);
-    // The seq is the first field of every line the log writes ({"seq":N,...}).
-    const m = /^\{"seq":(\d+)[,}]/.exec(head.toString('latin1'));
-    return m !== null && Number(m[1]) === seq;
-  } finally {
-    await fh.close();
-  }
 }

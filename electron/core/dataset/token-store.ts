@@ -15,10 +15,10 @@
 // old file or the new one. Not fsync'd: a file lost in a crash is only recounted.
 import { hash } from 'node:crypto';
 import { createRequire } from 'node:module';
-import { open, readFile, rename, rm } from 'node:fs/promises';
+import { open, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFully } from '../store/disk';
-import { PRIVATE_FILE_MODE, replaceFile, tightenHandle } from '../store/private-files';
+import { PRIVATE_FILE_MODE, replaceFile } from '../store/private-files';
 
 export const TOKEN_STORE_FILE = 'token-counts.bin';
 /** The tokenizer the counts are of, with its version. */
@@ -108,22 +108,8 @@ export class TokenCountStore {
       buf.writeUInt32LE(n, at + KEY_BYTES);
       at += RECORD;
     }
-    const tmp = `${this.file}.tmp`;
-    try {
-      const fh = await open(tmp, 'w', PRIVATE_FILE_MODE);
-      try {
-        // A temporary file left by a crash keeps its old mode when reopened.
-        await tightenHandle(fh);
-        await writeFully(fh, buf, 0);
-        await fh.truncate(buf.length);
-      } finally {
-        await fh.close();
-      }
-      await rename(tmp, this.file);
-    } catch {
-      // A cache: a session folder that cannot take it (read-only, full) only costs the next export a recount.
-      await rm(tmp, { force: true }).catch(() => undefined);
-    }
+    // A cache: a session folder that cannot take it (read-only, full) only costs the next export a recount.
+    await replaceFile(this.file, (fh) => writeFully(fh, buf, 0)).catch(() => undefined);
   }
 }
 

@@ -170,8 +170,8 @@ export async function readEventLog(path: string): Promise<ParsedLog> {
   }
 }
 
-/** sha256 of the last line of the first `size` bytes (null when they do not end with a newline), read from the end. */
-export async function lastLineHash(fh: FileHandle, size: number): Promise<string | null> {
+/** The last line of the first `size` bytes, with its newline (null when they do not end with one), read from the end. */
+export async function lastLine(fh: FileHandle, size: number): Promise<Buffer | null> {
   if (size === 0) return null;
   const blocks: Buffer[] = [];
   for (let end = size; end > 0; ) {
@@ -187,9 +187,13 @@ export async function lastLineHash(fh: FileHandle, size: number): Promise<string
     blocks.unshift(b);
     end = from;
   }
-  const h = createHash('sha256');
-  for (const b of blocks) h.update(b);
-  return h.digest('hex');
+  return Buffer.concat(blocks);
+}
+
+/** sha256 of the last line of the first `size` bytes (null when they do not end with a newline). */
+async function lastLineHash(fh: FileHandle, size: number): Promise<string | null> {
+  const line = await lastLine(fh, size);
+  return line && createHash('sha256').update(line).digest('hex');
 }
 
 /** How far a log is known to be checked: its first `bytes` (`lines` lines), with these invalid lines. */
