@@ -225,7 +225,7 @@ export class ApolloCore {
       });
       const unhook = s.onClose(() => warmer.close());
       // The next open answers from this (open-view.ts); a deleted session's is not written.
-      const unkeep = s.readOnly ? () => false : s.afterClose(() => writeOpenView(s));
+      const unkeep = s.readOnly ? () => false : s.afterClose(async () => void (await writeOpenView(s)));
       this.unsubscribers.set(id, () => {
         unsubscribe();
         unhook();

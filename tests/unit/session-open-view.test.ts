@@ -10,7 +10,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { SessionOpenView } from '../../shared/contract/sessions';
 import type { SessionEvent } from '../../shared/events';
 import { ApolloCore } from '../../electron/core/app';
-import { OPEN_VIEW_FILE, readOpenView } from '../../electron/core/open-view';
+import { OPEN_VIEW_FILE, readOpenView, writeOpenView } from '../../electron/core/open-view';
 import { decodeJsonText } from '../../electron/core/json-text';
 import { compactLog } from '../../electron/core/session-trajectory';
 import { openClient } from '../fixtures/core-client';
@@ -117,6 +117,41 @@ describe('the open view kept beside the log', () => {
     same(again.view.events.at(-1), pushes[0]);
     same({ events: again.view.events, version: again.view.version, report: again.view.report }, await fromLog(again.core));
     await again.core.close();
+  });
+
+  it('grows at the close by what was appended since the load, byte for byte the view a whole write gives', async () => {
+    await (await openFresh()).core.close();
+    const path = join(dir, OPEN_VIEW_FILE);
+    const grow = async (damage?: (text: string) => string): Promise<string> => {
+      const { core, view, fromView, call } = await openFresh();
+      expect(fromView).toBe(true);
+      const stepIds = view.events.filter((e) => e.type === 'step.started').map((e) => (e as { stepId: string }).stepId);
+      await call('labels.set', { sessionId: ID, stepIds: [stepIds[0]!], label: 'mask' });
+      await call('comment.add', { sessionId: ID, stepId: stepIds.at(-1)!, text: 'a comment recorded after the load' });
+      if (damage) await writeFile(path, damage(await readFile(path, 'utf8')));
+      // What the close will do, done first (the close then finds it describing the log).
+      expect(await writeOpenView(await core.session(ID))).toBe(damage ? 'whole' : 'grown');
+      await core.close();
+      return readFile(path, 'utf8');
+    };
+    const extended = await grow();
+    // The same log, its view written whole (none kept: the open reads the log, the close writes it all).
+    await rm(path);
+    const whole = await openFresh();
+    expect(whole.fromView).toBe(false);
+    await whole.core.close();
+    expect(extended).toBe(await readFile(path, 'utf8'));
+    const again = await openFresh();
+    expect(again.fromView).toBe(true);
+    same({ events: again.view.events, version: again.view.version, report: again.view.report }, await fromLog(again.core));
+    expect(again.view.events.at(-1)).toMatchObject({ type: 'comment.added', text: 'a comment recorded after the load' });
+    await again.core.close();
+
+    // A view changed on disk after the load is not grown from: the close writes it whole.
+    const afterDamage = await grow((t) => `${t.slice(0, t.lastIndexOf('alice'))}alicf${t.slice(t.lastIndexOf('alice') + 5)}`);
+    await rm(path);
+    await (await openFresh()).core.close();
+    expect(afterDamage).toBe(await readFile(path, 'utf8'));
   });
 
   it('is not used once the log changed without it: appended by hand, edited, or cut', async () => {

@@ -18,6 +18,11 @@ export interface ParsedLog {
   tail?: string;
   /** Lines in the intact prefix (empty and corrupt ones included). */
   lines?: number;
+  /**
+   * The file as it was read (readEventLog): its stat and the sha256 of its last line.
+   * Absent when a torn tail was found (opening for appends cuts it, so the file changes).
+   */
+  loadedAs?: { size: number; mtimeMs: number; tail: string };
 }
 
 /** Lines longer than this whose event is an action result keep their observation on disk (see spill). */
@@ -156,7 +161,8 @@ export async function readEventLog(path: string): Promise<ParsedLog> {
   const fh = await open(path, 'r');
   try {
     const { size, mtimeMs } = await fh.stat();
-    const parser = new LogParser(await matchingStamp(path, size, mtimeMs, await lastLineHash(fh, size)), path);
+    const tail = await lastLineHash(fh, size);
+    const parser = new LogParser(await matchingStamp(path, size, mtimeMs, tail), path);
     for (let pos = 0; pos < size; ) {
       const buf = Buffer.allocUnsafe(Math.min(READ_CHUNK, size - pos));
       const got = await readFully(fh, buf, pos);
@@ -164,7 +170,8 @@ export async function readEventLog(path: string): Promise<ParsedLog> {
       parser.push(got === buf.length ? buf : buf.subarray(0, got));
       pos += got;
     }
-    return parser.end();
+    const parsed = parser.end();
+    return tail !== null && !parsed.report.tornTail && parsed.goodLength === size ? { ...parsed, loadedAs: { size, mtimeMs, tail } } : parsed;
   } finally {
     await fh.close();
   }

@@ -8,7 +8,7 @@ import { Low } from 'lowdb';
 import { ApolloError } from '../../../shared/errors';
 import type { SessionEvent, SessionEventBody } from '../../../shared/events';
 import type { LoadReport } from '../../../shared/types';
-import { EventLog, readEventLog } from './event-log';
+import { EventLog, readEventLog, type ParsedLog } from './event-log';
 import { mkdirPrivate, PRIVATE_DIR_MODE, PrivateJSONFile, tightenSession, tightenWorkspace } from './private-files';
 import { TerminalRecording } from './terminal-recording';
 import { seedSample, seededWorkDir } from './sample-seed';
@@ -82,6 +82,8 @@ export class SessionLog {
     private readonly log: EventLog | null,
     events: SessionEvent[],
     readonly report: LoadReport,
+    /** The log file as it was loaded (ParsedLog.loadedAs): what its first `events.length` events were read from. */
+    readonly loadedAs: ParsedLog['loadedAs'] = undefined,
   ) {
     this.events = events;
   }
@@ -515,8 +517,8 @@ export class Workspace {
     }
     if (!s) {
       const dir = join(this.sessionsDir(), id);
-      s = EventLog.open(join(dir, 'events.jsonl')).then(({ log, events, report }) => {
-        const sl = new SessionLog(id, dir, log, events, report);
+      s = EventLog.open(join(dir, 'events.jsonl')).then(({ log, events, report, loadedAs }) => {
+        const sl = new SessionLog(id, dir, log, events, report, loadedAs);
         sl.subscribe((ev) => this.touch(id, ev));
         return sl;
       });
