@@ -6,6 +6,12 @@
 // session the server's part of an open went from ~700 ms (read and decode a 29 MB log,
 // fold it, compact it, encode the reply) to ~90 ms (read and hash a 7.8 MB file).
 //
+// Its body is two JSON arrays on two lines: the session's tree (every event but the
+// steps' details, open-pages.ts) in seq order, then the details grouped by step in the
+// order steps started, with the byte offset of each page's first one in the header, so a
+// paged open sends the tree and the newest pages as they were read, and each later page
+// is a slice of the same bytes.
+//
 // It is only a cache of the log, never trusted over it: its first line names the log
 // it was made from (size, modification time, a hash of the last line, the event
 // schemas and the compact form's version, as events.jsonl.checked does); anything
@@ -15,10 +21,10 @@ import { createHash } from 'node:crypto';
 import { open, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { COMPACT_FORM, compactEvent, type CompactEvent } from '../../shared/compact-events';
+import { COMPACT_FORM, compactEvent, isStepDetail, mergeBySeq, type CompactEvent } from '../../shared/compact-events';
+import { PAGE_STEPS, splitForPages, type PageSplit } from './open-pages';
 import type { LoadReport } from '../../shared/types';
 import { logFacts, type LogFacts } from './session-facts';
-import { jsonText } from './json-text';
 import { readFully, writeFully } from './store/disk';
 import { lastLine } from './store/event-log';
 import { eventSchemaKey } from './store/log-stamp';
@@ -31,7 +37,7 @@ export const OPEN_VIEW_FILE = 'open-view.json';
 const HEADER_MAX_BYTES = 1 << 20;
 
 const headerSchema = z.object({
-  v: z.literal(1),
+  v: z.literal(2),
   schema: z.string(),
   compact: z.number(),
   size: z.number(),
@@ -44,6 +50,17 @@ const headerSchema = z.object({
   corruptLines: z.array(z.number()),
   /** What the session's entry in the list takes from the log (session-facts.ts). */
   facts: z.object({ terminals: z.array(z.record(z.string(), z.unknown())), steps: z.number(), lastStepAt: z.number().optional() }),
+  /** Bytes of the tree's JSON text (the body's first line). */
+  split: z.number().int().min(2),
+  /** Steps in the order they started (the details' groups), and the steps per page. */
+  steps: z.number().int().min(0),
+  pageSteps: z.number().int().min(1),
+  /**
+   * Byte offsets in the details' JSON text (the second line) where the details of steps
+   * 0, pageSteps, 2·pageSteps… begin, then where the text ends: each detail is followed by
+   * a comma, the last by the closing bracket.
+   */
+  pages: z.array(z.number().int().min(1)),
   /**
    * SHA-256 of the header without it and a newline, then the rest of the file (the events'
    * JSON text, which is sent as it is and never decoded here).
@@ -53,8 +70,13 @@ const headerSchema = z.object({
 type Header = z.infer<typeof headerSchema>;
 
 export interface OpenView {
-  /** The compact events, as JSON text (json-text.ts): the reply carries them undecoded. */
-  events: CompactEvent[];
+  /** JSON text of the tree's events (seq order). */
+  tree: Buffer;
+  /** JSON text of the details, grouped by step (see `pages`). */
+  details: Buffer;
+  /** Header `pages`: where each page's details begin in `details`, then its end. */
+  pages: readonly number[];
+  steps: number;
   version: number;
   report: LoadReport;
   facts: LogFacts;
@@ -104,7 +126,8 @@ async function readKept(path: string, wantBody: (h: Header) => boolean): Promise
 }
 
 function describes(h: Header, key: LogKey): boolean {
-  return h.schema === eventSchemaKey() && h.compact === COMPACT_FORM && h.size === key.size && h.mtimeMs === key.mtimeMs && h.tail === key.tail;
+  return h.schema === eventSchemaKey() && h.compact === COMPACT_FORM && h.pageSteps === PAGE_STEPS
+    && h.size === key.size && h.mtimeMs === key.mtimeMs && h.tail === key.tail;
 }
 
 /**
@@ -127,8 +150,13 @@ function bodyOf(header: Header, body: Buffer): OpenView | null {
   // Written whole and renamed into place by writeOpenView, from JSON.stringify: bytes that
   // hash as it recorded are that text, so the page can be sent them without decoding.
   if (digest(header, body) !== header.sha256) return null;
+  const { split, pages, steps } = header;
+  if (body[split] !== 0x0a || pages.length !== Math.ceil(steps / PAGE_STEPS) + 1 || pages.at(-1) !== body.length - split - 1) return null;
   return {
-    events: jsonText<CompactEvent[]>(body),
+    tree: body.subarray(0, split),
+    details: body.subarray(split + 1),
+    pages,
+    steps,
     version: header.version,
     report: { tornTail: false, corruptLines: header.corruptLines },
     facts: header.facts as unknown as LogFacts,
@@ -158,10 +186,10 @@ export async function writeOpenView(s: SessionLog): Promise<'kept' | 'grown' | '
     const version = s.events.length ? s.events[s.events.length - 1]!.seq : 0;
     if (log.lastSeq !== version) return 'none';
     const grown = kept?.body ? extended(kept.header, kept.body, s) : null;
-    const body = grown ?? Buffer.from(JSON.stringify(compactLog(s).events), 'utf8');
+    const { body, split, steps, pages } = grown ?? encodeView(splitForPages(compactLog(s).events));
     const header = headerSchema.parse({
-      v: 1, schema: eventSchemaKey(), compact: COMPACT_FORM, ...log.key, version, events: s.events.length, corruptLines: [...s.report.corruptLines],
-      facts: logFacts(s.events), sha256: '',
+      v: 2, schema: eventSchemaKey(), compact: COMPACT_FORM, ...log.key, version, events: s.events.length, corruptLines: [...s.report.corruptLines],
+      facts: logFacts(s.events), split, steps, pageSteps: PAGE_STEPS, pages, sha256: '',
     });
     header.sha256 = digest(header, body);
     await replaceFile(path, (fh) => writeFully(fh, Buffer.concat([Buffer.from(`${JSON.stringify(header)}\n`, 'utf8'), body]), 0));
@@ -177,22 +205,73 @@ export async function writeOpenView(s: SessionLog): Promise<'kept' | 'grown' | '
   }
 }
 
+type Encoded = Pick<Header, 'split' | 'steps' | 'pages'> & { body: Buffer };
+
+/** The body of a view (see the file header) and where its parts are. */
+function encodeView({ tree, byStep }: PageSplit): Encoded {
+  const treeText = Buffer.from(JSON.stringify(tree), 'utf8');
+  const parts: Buffer[] = [treeText, Buffer.from('\n[', 'utf8')];
+  const pages: number[] = [];
+  let at = 1;
+  for (let i = 0; i < byStep.length; i++) {
+    if (i % PAGE_STEPS === 0) pages.push(at);
+    for (const ev of byStep[i]!) {
+      const b = Buffer.from(`${JSON.stringify(ev)},`, 'utf8');
+      parts.push(b);
+      at += b.length;
+    }
+  }
+  if (at === 1) {
+    parts.push(Buffer.from(']', 'utf8'));
+    at = 2;
+  } else {
+    // The last detail's comma becomes the closing bracket.
+    const last = parts[parts.length - 1]!;
+    last[last.length - 1] = 0x5d;
+  }
+  pages.push(at);
+  return { body: Buffer.concat(parts), split: treeText.length, steps: byStep.length, pages };
+}
+
 /**
- * The kept view's events with those appended since, when it described the log as this
- * process loaded it (so its events are the first ones in memory: only this process has
- * appended since, under the workspace's lock); null when it cannot be trusted so (then
- * the whole log is compacted again). After a session's every change a close wrote the
- * whole view again: on the generated 2,500-step session ~300 ms of compacting, encoding
- * and hashing 7.8 MB, paid by every `apollo export` (it records export.made).
+ * The kept view with the events appended since the load, when it described the log as
+ * this process loaded it (so its events are the first ones in memory: only this process
+ * has appended since, under the workspace's lock) and they only add to the tree (labels,
+ * comments, exports, terminals: what annotating a recorded session appends); null when it
+ * cannot be grown so (then the whole log is compacted again). Before, a close after any
+ * change wrote the whole view again: on the generated 2,500-step session ~300 ms of
+ * compacting, encoding and hashing 7.8 MB, paid by every `apollo export` (it records
+ * export.made).
  */
-function extended(h: Header, body: Buffer, s: SessionLog): Buffer | null {
-  if (digest(h, body) !== h.sha256 || body[body.length - 1] !== 0x5d /* ] */) return null;
+function extended(h: Header, body: Buffer, s: SessionLog): Encoded | null {
+  if (digest(h, body) !== h.sha256 || body[h.split] !== 0x0a || body[h.split - 1] !== 0x5d /* ] */) return null;
   if (h.events > s.events.length || (h.events > 0 && s.events[h.events - 1]!.seq !== h.version)) return null;
   if (h.corruptLines.length !== s.report.corruptLines.length || h.corruptLines.some((l, i) => l !== s.report.corruptLines[i])) return null;
-  const added = s.events.slice(h.events).map(compactEvent);
-  if (added.length === 0) return body;
-  const more = JSON.stringify(added);
-  return Buffer.concat([body.subarray(0, body.length - 1), Buffer.from(`${h.events > 0 ? ',' : ''}${more.slice(1)}`, 'utf8')]);
+  const added = s.events.slice(h.events);
+  if (added.some((ev) => ev.type === 'step.started' || isStepDetail(ev))) return null;
+  if (added.length === 0) return { body, split: h.split, steps: h.steps, pages: h.pages };
+  const more = Buffer.from(`${h.split > 2 ? ',' : ''}${JSON.stringify(added.map(compactEvent)).slice(1)}`, 'utf8');
+  const tree = Buffer.concat([body.subarray(0, h.split - 1), more]);
+  return { body: Buffer.concat([tree, body.subarray(h.split)]), split: tree.length, steps: h.steps, pages: h.pages };
+}
+
+/** The events of a view, decoded and in seq order (what an open that is not paged answers). */
+export function viewEvents(view: OpenView): CompactEvent[] {
+  return mergeBySeq(JSON.parse(view.tree.toString('utf8')) as CompactEvent[], JSON.parse(view.details.toString('utf8')) as CompactEvent[]);
+}
+
+/**
+ * JSON text of the details of the steps [from, to) (grouped by step, each in seq order),
+ * when `from` and `to` fall on the view's pages (multiples of PAGE_STEPS, or its end);
+ * null otherwise.
+ */
+export function viewPage(view: OpenView, from: number, to: number): Buffer | null {
+  const pageAt = (step: number): number | undefined => (step === view.steps ? view.pages.at(-1) : step % PAGE_STEPS === 0 ? view.pages[step / PAGE_STEPS] : undefined);
+  const a = pageAt(Math.min(from, view.steps));
+  const b = pageAt(Math.min(to, view.steps));
+  if (a === undefined || b === undefined || b < a) return null;
+  // Each detail ends with a comma (the last with the bracket): drop the page's last one.
+  return b > a ? Buffer.concat([Buffer.from('[', 'utf8'), view.details.subarray(a, b - 1), Buffer.from(']', 'utf8')]) : Buffer.from('[]', 'utf8');
 }
 
 /**

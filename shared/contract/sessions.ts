@@ -34,7 +34,19 @@ export const sessionCommands = {
    * cut, request bodies left out, each cut marked `elided`) and the version it is at
    * (the seq of its last event; later pushes carry theirs).
    */
-  'sessions.open': command<SessionOpenView>()(z.object({ sessionId: id })),
+  /**
+   * `paged`: the reply holds the session's tree (every event but what its steps said and
+   * got: model.response, action.result) with the details of its newest steps (`tail`);
+   * `pages` says which steps' details to fetch with sessions.page.
+   */
+  'sessions.open': command<SessionOpenView>()(z.object({ sessionId: id, paged: z.boolean().optional() })),
+  /**
+   * The details (model.response, action.result, compact) of the steps [from, to) in the
+   * order steps started, as the log held them at `version` (a paged open's), in seq order.
+   */
+  'sessions.page': command<SessionPage>()(
+    z.object({ sessionId: id, version: z.number().int().min(0), from: z.number().int().min(0), to: z.number().int().min(0) }).refine((a) => a.to >= a.from, 'to must not be before from'),
+  ),
   /** The full tool results and reasoning of some steps (what the compact view cut), by step id; unknown ids are left out. */
   'sessions.stepDetail': command<StepDetailResponse>()(
     z.object({ sessionId: id, stepIds: z.array(id).min(1).max(500) }),
@@ -97,10 +109,20 @@ export const sessionCommands = {
 
 export interface SessionOpenView {
   session: SessionInfo;
+  /** A paged open's: every event but the steps' details (seq order); else all of them. */
   events: CompactEvent[];
   report: LoadReport;
   /** The seq of the last event the view holds (0: an empty log). */
   version: number;
+  /** A paged open's: the details of the steps from `pages.to` on (seq order). */
+  tail?: CompactEvent[];
+  /** A paged open's: the steps [from, to) whose details sessions.page gives, `size` at a time. */
+  pages?: { from: number; to: number; size: number };
+}
+
+export interface SessionPage {
+  version: number;
+  events: CompactEvent[];
 }
 
 export interface StepDetailResponse {

@@ -10,14 +10,14 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { SessionOpenView } from '../../shared/contract/sessions';
 import type { SessionEvent } from '../../shared/events';
 import { ApolloCore } from '../../electron/core/app';
-import { OPEN_VIEW_FILE, readOpenView, writeOpenView } from '../../electron/core/open-view';
-import { decodeJsonText } from '../../electron/core/json-text';
+import { OPEN_VIEW_FILE, readOpenView, viewEvents, writeOpenView } from '../../electron/core/open-view';
 import { compactLog } from '../../electron/core/session-trajectory';
 import { openClient } from '../fixtures/core-client';
 import { startTestHost } from '../fixtures/web-host';
 import WebSocket from 'ws';
 import type { HostMessage } from '../../shared/contract/index';
 import { realisticSession } from '../fixtures/sessions';
+import { mergeBySeq } from '../../shared/compact-events';
 
 const ID = 'view-session';
 let home: string;
@@ -89,7 +89,7 @@ describe('the open view kept beside the log', () => {
       kept = await readOpenView(dir);
     }
     expect(kept).not.toBeNull();
-    same(decodeJsonText({ kind: 'res', id: 1, ok: true, result: { events: kept!.events } }), { kind: 'res', id: 1, ok: true, result: { events: first.view.events } });
+    same(viewEvents(kept!), first.view.events);
     const written = (await stat(join(dir, OPEN_VIEW_FILE))).mtimeMs;
     await first.core.close();
     // Still current at the close: not written again.
@@ -225,16 +225,16 @@ describe('the open view kept beside the log', () => {
         const text = d.toString();
         if ((JSON.parse(text) as HostMessage).kind === 'res') r({ text, binary });
       }));
-      sock.send(JSON.stringify({ kind: 'req', id: 1, cmd: 'sessions.open', args: { sessionId: ID } }));
+      sock.send(JSON.stringify({ kind: 'req', id: 1, cmd: 'sessions.open', args: { sessionId: ID, paged: true } }));
       const got = await frame;
       sock.close();
       expect(got.binary).toBe(false);
       expect(t.core.ws.isLoaded(ID)).toBe(false);
       const viaSocket = (JSON.parse(got.text) as { result: SessionOpenView }).result;
-      const inProcess = await openClient(t.core).call('sessions.open', { sessionId: ID });
+      const inProcess = await openClient(t.core).call('sessions.open', { sessionId: ID, paged: true });
       expect(viaSocket).toEqual(inProcess);
       const s = await t.core.session(ID);
-      same(viaSocket.events, compactLog(s).events);
+      same(mergeBySeq(viaSocket.events, viaSocket.tail!), compactLog(s).events);
     } finally {
       await t.close();
     }

@@ -10,12 +10,32 @@ import { EnvProfiles } from '../env/profiles';
 import { testEnvironment } from '../env/probe';
 import { LOCAL } from '../env/local';
 import { compactLog, trajectoryOf, trajectoryVersion } from '../session-trajectory';
-import { readOpenView, writeOpenViewSoon } from '../open-view';
+import { readOpenView, viewEvents, viewPage, writeOpenViewSoon, type OpenView } from '../open-view';
+import { PAGE_STEPS, pageOf, splitForPages, tailFrom } from '../open-pages';
+import { jsonText } from '../json-text';
+import type { CompactEvent } from '../../../shared/compact-events';
 
 /** Replaying more than this into a terminal costs the UI more than it helps. */
 const DEFAULT_REPLAY_BYTES = 2 * 1024 * 1024;
 
+/**
+ * The views the last paged opens answered from, for their pages (sessions.page): a few
+ * MB each, the newest two kept.
+ */
+class KeptViews {
+  private readonly views = new Map<string, OpenView>();
+  keep(sessionId: string, view: OpenView): void {
+    this.views.delete(sessionId);
+    this.views.set(sessionId, view);
+    for (const id of this.views.keys()) if (this.views.size > 2) this.views.delete(id);
+  }
+  get(sessionId: string): OpenView | undefined {
+    return this.views.get(sessionId);
+  }
+}
+
 export function sessionHandlers(core: ApolloCore): HandlerMap {
+  const keptViews = new KeptViews();
   return {
     'app.info': () => {
       const { kind, notice } = core.profiles.vault;
@@ -65,7 +85,7 @@ export function sessionHandlers(core: ApolloCore): HandlerMap {
       return sessionSearch(s).search(query, { limit, kinds });
     },
 
-    'sessions.open': async ({ sessionId }) => {
+    'sessions.open': async ({ sessionId, paged }) => {
       core.ws.entry(sessionId);
       // A session not loaded here yet answers from the view kept when it last closed, if it
       // still describes the log. The log loads when the page next asks for something that
@@ -74,14 +94,36 @@ export function sessionHandlers(core: ApolloCore): HandlerMap {
       const loaded = core.ws.isLoaded(sessionId);
       const kept = loaded ? null : await readOpenView(core.ws.sessionDir(sessionId), { dropDamaged: !core.ws.readOnly });
       if (kept && !core.ws.isLoaded(sessionId)) {
-        return { session: core.sessionInfoOf(sessionId, kept.facts), events: kept.events, report: kept.report, version: kept.version };
+        const { report, version } = kept;
+        const session = core.sessionInfoOf(sessionId, kept.facts);
+        if (!paged) return { session, events: viewEvents(kept), report, version };
+        keptViews.keep(sessionId, kept);
+        // Sent as read: the tree and the newest pages are slices of the bytes the view hashed.
+        const from = tailFrom(kept.steps);
+        const tail = jsonText<CompactEvent[]>(viewPage(kept, from, kept.steps)!);
+        return { session, events: jsonText<CompactEvent[]>(kept.tree), report, version, tail, pages: { from: 0, to: from, size: PAGE_STEPS } };
       }
       const s = await core.session(sessionId);
       if (!loaded && !s.readOnly) writeOpenViewSoon(s);
       const session = await core.sessionInfo(sessionId);
-      // A copy: the owner's array grows with the log, the answer must not.
       const { events, version } = compactLog(s);
-      return { session, events: events.slice(), report: s.report, version };
+      // A copy: the owner's array grows with the log, the answer must not.
+      if (!paged) return { session, events: events.slice(), report: s.report, version };
+      const split = splitForPages(events);
+      const from = tailFrom(split.byStep.length);
+      return { session, events: split.tree, tail: pageOf(split, from, split.byStep.length), report: s.report, version, pages: { from: 0, to: from, size: PAGE_STEPS } };
+    },
+
+    'sessions.page': async ({ sessionId, version, from, to }) => {
+      core.ws.entry(sessionId);
+      // The view a paged open answered from still holds that version's pages, loaded log or not (it only grows).
+      const kept = keptViews.get(sessionId);
+      const bytes = kept?.version === version ? viewPage(kept, from, to) : null;
+      if (bytes) return { version, events: jsonText<CompactEvent[]>(bytes) };
+      const s = await core.session(sessionId);
+      const { events, version: now } = compactLog(s);
+      if (version > now) throw new ApolloError('BAD_REQUEST', `Session ${sessionId} has no version ${version} (it is at ${now}).`);
+      return { version, events: pageOf(splitForPages(events, version), from, to) };
     },
 
     'sessions.stepDetail': async ({ sessionId, stepIds }) => {

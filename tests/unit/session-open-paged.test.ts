@@ -1,0 +1,144 @@
+// A paged open (issue 10): sessions.open with `paged` sends the tree and the newest
+// steps' details; sessions.page gives the rest by ranges of steps. Whatever the source
+// (the log, the view kept beside it, the web host's frame spliced from its bytes), the
+// tree, the tail and the pages together are exactly the events an open that is not paged
+// answers, and a page read at the open's version holds nothing recorded after it.
+import { cp, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { generateSession, type GeneratedSession } from '../../electron/bench/generate';
+import { ApolloCore } from '../../electron/core/app';
+import { PAGE_STEPS, tailFrom } from '../../electron/core/open-pages';
+import { isStepDetail, mergeBySeq, type CompactEvent } from '../../shared/compact-events';
+import type { HostMessage } from '../../shared/contract/index';
+import type { SessionOpenView } from '../../shared/contract/sessions';
+import { foldTrajectory } from '../../shared/trajectory';
+import { openClient } from '../fixtures/core-client';
+import { startTestHost } from '../fixtures/web-host';
+
+const STEPS = 230;
+let root: string;
+let g: GeneratedSession;
+
+beforeAll(async () => {
+  root = await mkdtemp(join(tmpdir(), 'apollo-open-paged-'));
+  g = await generateSession({ home: join(root, 'home'), steps: STEPS, hours: 2, terminalMb: 1, seed: 11 });
+}, 120_000);
+afterAll(async () => {
+  await rm(root, { recursive: true, force: true });
+});
+
+const openCore = (home = join(root, 'home')) => ApolloCore.open({ home, resourcesDir: resolve(__dirname, '../../resources'), host: 'web', samples: false });
+
+/** The steps in the order they started, from a whole list of events. */
+function stepOrder(events: readonly CompactEvent[]): string[] {
+  return events.filter((e) => e.type === 'step.started').map((e) => (e as { stepId: string }).stepId);
+}
+
+/** Every page of a paged open, `size` steps per request, merged with its tree and tail. */
+async function assemble(call: ReturnType<typeof openClient>['call'], view: SessionOpenView, size: number): Promise<CompactEvent[]> {
+  const pages: CompactEvent[][] = [];
+  for (let from = view.pages!.from; from < view.pages!.to; from += size) {
+    const page = await call('sessions.page', { sessionId: g.id, version: view.version, from, to: Math.min(view.pages!.to, from + size) });
+    expect(page.version).toBe(view.version);
+    pages.push(page.events);
+  }
+  return mergeBySeq(view.events, view.tail!, ...pages);
+}
+
+function checkSplit(view: SessionOpenView, whole: readonly CompactEvent[]): void {
+  const order = stepOrder(whole);
+  expect(order.length).toBe(STEPS);
+  const from = tailFrom(order.length);
+  expect(view.pages).toEqual({ from: 0, to: from, size: PAGE_STEPS });
+  expect(from).toBeGreaterThan(0);
+  const newest = new Set(order.slice(from));
+  // The tree holds no step's details; the tail holds all of the newest steps' and nothing else.
+  expect(view.events.filter(isStepDetail)).toEqual([]);
+  expect(view.tail!.every((e) => isStepDetail(e) && newest.has((e as { stepId: string }).stepId))).toBe(true);
+  expect(view.tail!.length).toBe(whole.filter((e) => isStepDetail(e) && newest.has((e as { stepId: string }).stepId)).length);
+  expect(view.tail!.length).toBeGreaterThan(0);
+}
+
+describe('a paged open', () => {
+  it('is, with its pages, the whole open: from the log, then from the view kept beside it', async () => {
+    const core = await openCore();
+    const { call } = openClient(core);
+    const paged = await call('sessions.open', { sessionId: g.id, paged: true });
+    expect(core.ws.isLoaded(g.id)).toBe(true);
+    const whole = (await call('sessions.open', { sessionId: g.id })).events;
+    checkSplit(paged, whole);
+    expect(await assemble(call, paged, PAGE_STEPS)).toEqual(whole);
+    // Any range of steps, on the pages or not.
+    expect(await assemble(call, paged, 37)).toEqual(whole);
+    await core.close();
+
+    const next = await openCore();
+    const c2 = openClient(next);
+    const fromView = await c2.call('sessions.open', { sessionId: g.id, paged: true });
+    expect(next.ws.isLoaded(g.id)).toBe(false);
+    checkSplit(fromView, whole);
+    expect(JSON.stringify(fromView.events)).toBe(JSON.stringify(paged.events));
+    expect(await assemble(c2.call, fromView, PAGE_STEPS * 2)).toEqual(whole);
+    // The pages came from the view's bytes: the log is still not loaded.
+    expect(next.ws.isLoaded(g.id)).toBe(false);
+    expect(await assemble(c2.call, fromView, 29)).toEqual(whole);
+    // The fold of it all is the fold of the whole open.
+    expect(foldTrajectory(await assemble(c2.call, fromView, PAGE_STEPS))).toEqual(foldTrajectory(whole));
+    await next.close();
+  });
+
+  it('gives the pages as they were at its version, whatever was recorded since', async () => {
+    const core = await openCore();
+    const { call } = openClient(core);
+    const view = await call('sessions.open', { sessionId: g.id, paged: true });
+    const before = await assemble(call, view, PAGE_STEPS);
+    const oldest = stepOrder(before)[0]!;
+    await call('labels.set', { sessionId: g.id, stepIds: [oldest], label: 'mask' });
+    await call('comment.add', { sessionId: g.id, stepId: oldest, text: 'after the open' });
+    expect(await assemble(call, view, PAGE_STEPS)).toEqual(before);
+    const now = await call('sessions.open', { sessionId: g.id });
+    expect(now.version).toBe(view.version + 2);
+    await expect(call('sessions.page', { sessionId: g.id, version: now.version + 1, from: 0, to: 10 })).rejects.toThrow(/has no version/);
+    await core.close();
+  });
+
+  it('reaches the page through the web host with its tree and tail spliced from the view', async () => {
+    const t = await startTestHost('apollo-open-paged-web-', {
+      seed: async (ws) => {
+        await cp(g.dir, join(ws, 'sessions', g.id), { recursive: true });
+        // Closed once, so the view is kept beside the log.
+        const c = await openCore(ws);
+        await c.session(g.id);
+        await c.close();
+      },
+    });
+    try {
+      const sock = new WebSocket(`ws://127.0.0.1:${t.host.port}/ws?token=${t.host.token}`);
+      await new Promise((r, j) => (sock.once('open', r), sock.once('error', j)));
+      const replies = new Map<number, string>();
+      const got = (id: number) => new Promise<string>((r) => {
+        const poll = () => (replies.has(id) ? r(replies.get(id)!) : setTimeout(poll, 5));
+        poll();
+      });
+      sock.on('message', (d) => {
+        const text = d.toString();
+        const m = JSON.parse(text) as HostMessage;
+        if (m.kind === 'res') replies.set(m.id, text);
+      });
+      sock.send(JSON.stringify({ kind: 'req', id: 1, cmd: 'sessions.open', args: { sessionId: g.id, paged: true } }));
+      const view = (JSON.parse(await got(1)) as { result: SessionOpenView }).result;
+      expect(t.core.ws.isLoaded(g.id)).toBe(false);
+      sock.send(JSON.stringify({ kind: 'req', id: 2, cmd: 'sessions.page', args: { sessionId: g.id, version: view.version, from: 0, to: view.pages!.to } }));
+      const page = (JSON.parse(await got(2)) as { result: { events: CompactEvent[] } }).result;
+      sock.close();
+      const { call } = openClient(t.core);
+      expect(view).toEqual(await call('sessions.open', { sessionId: g.id, paged: true }));
+      expect(mergeBySeq(view.events, view.tail!, page.events)).toEqual((await call('sessions.open', { sessionId: g.id })).events);
+    } finally {
+      await t.close();
+    }
+  });
+});
