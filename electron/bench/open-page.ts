@@ -13,7 +13,7 @@ import { CHROMIUM, CHROMIUM_ARGS, startServe, type Server } from './browser';
 import { browserCpu, cpuSeconds } from './terminal-ui';
 
 /** Marks the page sets while it opens a session (renderer/src/store/sessions.ts). */
-export const OPEN_MARKS = { reply: 'apollo:open:reply', folded: 'apollo:open:folded' } as const;
+export const OPEN_MARKS = { reply: 'apollo:open:reply', folded: 'apollo:open:folded', complete: 'apollo:open:complete' } as const;
 
 export interface ProcMemory {
   rssMb: number;
@@ -38,6 +38,8 @@ export interface PageOpenResult {
   ms: number;
   /** Click to the first frame with the newest step laid out on screen, timed in the page. */
   frameMs: number;
+  /** Click to every step's details in the page (a paged open's last page folded), timed in the page. */
+  completeMs: number;
   /** Click to the sessions.open reply in the page (server + transfer + the transport's parse). */
   replyMs: number;
   /** The reply folded into the page's trajectory. */
@@ -230,6 +232,9 @@ export async function openInPage(cli: string, root: string, home: string, sessio
     const marks = await page.evaluate((names) => names.map((n) => performance.getEntriesByName(n).at(-1)?.startTime ?? NaN), [OPEN_MARKS.reply, OPEN_MARKS.folded]);
     const [reply, folded] = marks as [number, number];
     const frame = await page.evaluate(() => (window as unknown as { benchStepFrame?: number }).benchStepFrame ?? NaN);
+    // The rest of a paged open: every step's details fetched and folded (memory is measured with them in).
+    await page.waitForFunction((n) => performance.getEntriesByName(n).length > 0, OPEN_MARKS.complete, { timeout: 120_000, polling: 50 });
+    const complete = await page.evaluate((n) => performance.getEntriesByName(n).at(-1)!.startTime, OPEN_MARKS.complete);
     const cdp = await page.context().newCDPSession(page);
     await cdp.send('HeapProfiler.collectGarbage');
     const heap = (await cdp.send('Runtime.getHeapUsage')) as { usedSize: number };
@@ -250,6 +255,7 @@ export async function openInPage(cli: string, root: string, home: string, sessio
       codeCacheKb: warm ? dirKb(codeCacheDir(warm.dir)) : 0,
       ms,
       frameMs: frame - clickAt,
+      completeMs: complete - clickAt,
       replyMs: reply - clickAt,
       foldMs: folded - reply,
       renderMs: ms - (folded - clickAt),

@@ -55,3 +55,10 @@ export function splitForPages(events: readonly CompactEvent[], maxSeq = Infinity
 export function pageOf(split: PageSplit, from: number, to: number): CompactEvent[] {
   return split.byStep.slice(from, to).flat().sort((a, b) => a.seq - b.seq);
 }
+
+/** A paged open's reply from the compact events of a loaded log: the tree, the newest steps' details, and which pages are left. */
+export function pagedOpen(events: readonly CompactEvent[]): { events: CompactEvent[]; tail: CompactEvent[]; pages: { from: number; to: number; size: number } } {
+  const split = splitForPages(events);
+  const from = tailFrom(split.byStep.length);
+  return { events: split.tree, tail: pageOf(split, from, split.byStep.length), pages: { from: 0, to: from, size: PAGE_STEPS } };
+}

@@ -16,6 +16,9 @@ import type { HostMessage } from '../../shared/contract/index';
 import type { SessionOpenView } from '../../shared/contract/sessions';
 import { foldTrajectory } from '../../shared/trajectory';
 import { openClient } from '../fixtures/core-client';
+import { deferred, FakeTransport } from '../fixtures/fake-transport';
+import { createAppStore } from '../../renderer/src/store/index';
+import type { SessionEvent } from '../../shared/events';
 import { startTestHost } from '../fixtures/web-host';
 
 const STEPS = 230;
@@ -139,6 +142,66 @@ describe('a paged open', () => {
       expect(mergeBySeq(view.events, view.tail!, page.events)).toEqual((await call('sessions.open', { sessionId: g.id })).events);
     } finally {
       await t.close();
+    }
+  });
+
+  it('loads in the renderer store: the newest steps at once, the others by page, then one fold of every event', async () => {
+    const core = await openCore();
+    try {
+      const { call } = openClient(core);
+      const whole = (await call('sessions.open', { sessionId: g.id })).events;
+      const t = new FakeTransport();
+      const gate = deferred<void>();
+      t.handle('sessions.open', (a) => call('sessions.open', a));
+      t.handle('sessions.page', async (a) => {
+        await gate.promise;
+        return call('sessions.page', a);
+      });
+      const store = createAppStore(t);
+      store.setState({ sessions: [(await call('sessions.open', { sessionId: g.id })).session] });
+      await store.getState().openSession(g.id);
+      const first = store.getState().trajectories[g.id]!;
+      const order = stepOrder(whole);
+      const from = tailFrom(order.length);
+      // The newest steps have their details; the others are marked as coming.
+      expect([...first.pending!.steps]).toEqual(order.slice(0, from));
+      expect(first.t.steps.get(order.at(-1)!)!.response).toBeDefined();
+      expect(first.t.steps.get(order[0]!)!.response).toBeUndefined();
+      expect(t.argsOf('sessions.page')[0]).toEqual({ sessionId: g.id, version: (await call('sessions.open', { sessionId: g.id })).version, from: 0, to: Math.min(from, 200) });
+      // Something recorded while the pages are on their way is folded at once, and again at the end.
+      const push = { seq: whole.at(-1)!.seq + 1, ts: Date.now(), type: 'comment.added', commentId: 'c-paged', stepId: order[0]!, text: 'pushed while paging', author: 'alice' } as SessionEvent;
+      store.getState().applySessionEvents(g.id, [push]);
+      expect(store.getState().trajectories[g.id]!.t.comments.get('c-paged')?.text).toBe('pushed while paging');
+      gate.resolve();
+      const end = Date.now() + 10_000;
+      while (store.getState().trajectories[g.id]!.pending && Date.now() < end) await new Promise((r) => setTimeout(r, 5));
+      const done = store.getState().trajectories[g.id]!;
+      expect(done.pending).toBeNull();
+      expect(done.version).toBeGreaterThan(first.version);
+      expect(done.t).toEqual(foldTrajectory([...whole, push]));
+      expect(t.argsOf('sessions.page').map((a) => [a.from, a.to])).toEqual(Array.from({ length: Math.ceil(from / 200) }, (_, i) => [i * 200, Math.min(from, (i + 1) * 200)]));
+    } finally {
+      await core.close();
+    }
+  });
+
+  it('says so when a page cannot be loaded, and keeps the filter off the partial steps', async () => {
+    const core = await openCore();
+    try {
+      const { call } = openClient(core);
+      const t = new FakeTransport();
+      t.handle('sessions.open', (a) => call('sessions.open', a));
+      t.handle('sessions.page', () => {
+        throw new Error('the host went away');
+      });
+      const store = createAppStore(t);
+      await store.getState().openSession(g.id);
+      const end = Date.now() + 10_000;
+      while (!store.getState().trajectories[g.id]!.pending?.error && Date.now() < end) await new Promise((r) => setTimeout(r, 5));
+      expect(store.getState().trajectories[g.id]!.pending!.error).toMatch(/the host went away/);
+      expect(store.getState().toasts.some((x) => /earlier steps/.test(x.title ?? ''))).toBe(true);
+    } finally {
+      await core.close();
     }
   });
 });

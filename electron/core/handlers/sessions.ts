@@ -11,7 +11,7 @@ import { testEnvironment } from '../env/probe';
 import { LOCAL } from '../env/local';
 import { compactLog, trajectoryOf, trajectoryVersion } from '../session-trajectory';
 import { readOpenView, viewEvents, viewPage, writeOpenViewSoon, type OpenView } from '../open-view';
-import { PAGE_STEPS, pageOf, splitForPages, tailFrom } from '../open-pages';
+import { PAGE_STEPS, pagedOpen, pageOf, splitForPages, tailFrom } from '../open-pages';
 import { jsonText } from '../json-text';
 import type { CompactEvent } from '../../../shared/compact-events';
 
@@ -109,9 +109,8 @@ export function sessionHandlers(core: ApolloCore): HandlerMap {
       const { events, version } = compactLog(s);
       // A copy: the owner's array grows with the log, the answer must not.
       if (!paged) return { session, events: events.slice(), report: s.report, version };
-      const split = splitForPages(events);
-      const from = tailFrom(split.byStep.length);
-      return { session, events: split.tree, tail: pageOf(split, from, split.byStep.length), report: s.report, version, pages: { from: 0, to: from, size: PAGE_STEPS } };
+      const { events: tree, tail, pages } = pagedOpen(events);
+      return { session, events: tree, report: s.report, version, tail, pages };
     },
 
     'sessions.page': async ({ sessionId, version, from, to }) => {

@@ -258,6 +258,7 @@ function StepTimeline({ tv, sessionId }: { tv: TrajectoryView; sessionId: string
         comments={comments}
         expanded={{ thought: isOpen(step.id, 'thought'), action: isOpen(step.id, 'action'), obs: isOpen(step.id, 'obs') }}
         compact={compact}
+        loading={entry.pending?.steps.has(step.id) ?? false}
         onSelect={onSelect}
         onToggle={onToggle}
         onFork={onFork}

@@ -21,7 +21,7 @@ export function createAppStore(transport: Transport): AppStore {
     ...createUiSlice(...a),
     ...createSessionsSlice(transport)(...a),
     ...createTerminalsSlice(transport)(...a),
-    ...createTrajectorySlice(...a),
+    ...createTrajectorySlice(transport)(...a),
     ...createSettingsSlice(transport)(...a),
     ...createRolloutSlice(transport)(...a),
     ...createViewSlice(...a),

@@ -482,8 +482,9 @@ export const createLabelsSlice =
         set({ exportBranches: { ...get().exportBranches, [sessionId]: { state: 'loading' } } });
         let next: ExportBranchList;
         try {
-          // sessions.open only reads the log: the session is not opened in this window.
-          const res = await transport.request('sessions.open', { sessionId });
+          // sessions.open only reads the log: the session is not opened in this window. Its
+          // tree is enough to list the branches: no step's details.
+          const res = await transport.request('sessions.open', { sessionId, paged: true });
           next = { state: 'ready', branches: exportBranchOptions(foldTrajectory(res.events)) };
         } catch (err) {
           next = { state: 'error', error: describeError(err).message };

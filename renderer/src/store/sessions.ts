@@ -4,6 +4,7 @@ import type { Transport } from '../../../shared/transport';
 import type { ArgsOf } from '../../../shared/contract/index';
 import type { SessionEvent } from '../../../shared/events';
 import type { Slice } from './types';
+import { mergeBySeq } from '../../../shared/compact-events';
 import { describeError, type Outcome } from '../lib/errors';
 
 export interface NewSessionInput {
@@ -163,7 +164,7 @@ export const createSessionsSlice =
       set({ openingSessionId: sessionId });
       get().beginTrajectoryLoad(sessionId);
       try {
-        const res = await transport.request('sessions.open', { sessionId });
+        const res = await transport.request('sessions.open', { sessionId, paged: true });
         // Read by the bench (electron/bench/open-page.ts) to split the open into its parts.
         performance.mark('apollo:open:reply');
         if (get().openingSessionId !== sessionId) {
@@ -174,7 +175,8 @@ export const createSessionsSlice =
         const previous = get().openSessionId;
         get().resolveToasts('Could not open the session');
         get().upsertSession(res.session);
-        get().loadTrajectory(sessionId, res.events, res.version);
+        // The tree and the newest steps' details now; the others by page after the first frame.
+        get().loadTrajectory(sessionId, res.tail ? mergeBySeq(res.events, res.tail) : res.events, res.version, res.pages);
         get().noteEndpointEvents(sessionId, res.events);
         performance.mark('apollo:open:folded');
         set({

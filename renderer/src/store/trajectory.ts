@@ -7,6 +7,9 @@ import type { EventOf, SessionEvent } from '../../../shared/events';
 import { applyEvent, emptyTrajectory, type Trajectory } from '../../../shared/trajectory';
 import type { PauseSpan } from '../lib/steps';
 import type { Slice } from './types';
+import type { Transport } from '../../../shared/transport';
+import { mergeBySeq } from '../../../shared/compact-events';
+import { describeError } from '../lib/errors';
 
 /** The latest model-request retry of the running step (from llm.retry), until the step gets its response. */
 export interface RetryInfo {
@@ -37,6 +40,25 @@ export interface TrajectoryEntry {
   origin: ImportOrigin | null;
   /** The log's warning events, oldest first (an import's notes among them). A new array per change. */
   warnings: string[];
+  /**
+   * A paged open (sessions.open with `paged`) still fetching what some steps said and got
+   * (sessions.page): those steps, shown as loading until a fold of every event replaces
+   * this one. Null once complete.
+   */
+  pending: PendingDetails | null;
+}
+
+export interface PendingDetails {
+  steps: ReadonlySet<string>;
+  /** Why a page could not be fetched (the steps stay marked). */
+  error?: string;
+}
+
+/** What a paged open left to fetch: the steps [from, to) in the order they started, at `version`. */
+export interface PageRange {
+  from: number;
+  to: number;
+  size: number;
 }
 
 export type ImportOrigin = Omit<EventOf<'import.origin'>, 'type' | 'seq' | 'ts'>;
@@ -81,23 +103,62 @@ export interface TrajectorySlice {
   trajectories: Record<string, TrajectoryEntry>;
   /** A sessions.open is in flight: buffer pushes for this session until the log arrives. */
   beginTrajectoryLoad(sessionId: string): void;
-  /** `version`: the core's version of the log with `events` (sessions.open's). */
-  loadTrajectory(sessionId: string, events: SessionEvent[], version?: number): void;
+  /**
+   * `version`: the core's version of the log with `events` (sessions.open's). `pages`: a
+   * paged open's (its `events` hold the tree and the newest steps' details): the other
+   * steps' details are fetched, then everything is folded again at once.
+   */
+  loadTrajectory(sessionId: string, events: SessionEvent[], version?: number, pages?: PageRange): void;
   applySessionEvents(sessionId: string, events: SessionEvent[]): void;
   dropTrajectory(sessionId: string): void;
 }
 
 /** Pushes that arrived while the session's log was being fetched. Not state: never rendered. */
 const pendingLoads = new Map<string, SessionEvent[]>();
+/**
+ * Per session whose paged open is still fetching pages: the pushes folded meanwhile, to
+ * fold again after its pages (the final fold reads every event in seq order).
+ */
+const pagedPushes = new Map<string, SessionEvent[]>();
+/** Steps per sessions.page request: a few hundred kB, one short task each in the page. */
+const PAGE_REQUEST_STEPS = 200;
 
-export const createTrajectorySlice: Slice<TrajectorySlice> = (set, get) => ({
+export const createTrajectorySlice = (transport: Transport): Slice<TrajectorySlice> => (set, get) => {
+  /**
+   * Fetch the steps' details a paged open left out, then fold everything (the open's
+   * events, the pages, the pushes since) in seq order: the trajectory an open that is not
+   * paged gives. Given up once the entry was replaced (the session closed or opened again).
+   */
+  const loadPages = async (sessionId: string, first: SessionEvent[], version: number, pages: PageRange, pending: PendingDetails, early: SessionEvent[]): Promise<void> => {
+    const current = () => get().trajectories[sessionId]?.pending === pending;
+    // The pushes folded so far (those that came while the open was on its way), then every later one.
+    pagedPushes.set(sessionId, [...early]);
+    const got: SessionEvent[][] = [];
+    for (let from = pages.from; from < pages.to; from += PAGE_REQUEST_STEPS) {
+      try {
+        got.push((await transport.request('sessions.page', { sessionId, version, from, to: Math.min(pages.to, from + PAGE_REQUEST_STEPS) })).events);
+      } catch (err) {
+        if (!current()) return;
+        const entry = get().trajectories[sessionId]!;
+        set({ trajectories: { ...get().trajectories, [sessionId]: { ...entry, version: entry.version + 1, pending: { ...pending, error: describeError(err).message } } } });
+        get().reportError('Could not load the earlier steps of the session', err);
+        return;
+      }
+      if (!current()) return;
+    }
+    pendingLoads.set(sessionId, pagedPushes.get(sessionId) ?? []);
+    pagedPushes.delete(sessionId);
+    get().loadTrajectory(sessionId, mergeBySeq(first, ...got), version);
+  };
+
+  return {
   trajectories: {},
 
   beginTrajectoryLoad: (sessionId) => {
     if (!pendingLoads.has(sessionId)) pendingLoads.set(sessionId, []);
   },
 
-  loadTrajectory: (sessionId, events, version = 0) => {
+  loadTrajectory: (sessionId, events, version = 0, pages) => {
     const t = emptyTrajectory();
     let lastSeq = 0;
     let retry: RetryInfo | null = null;
@@ -114,10 +175,21 @@ export const createTrajectorySlice: Slice<TrajectorySlice> = (set, get) => ({
     for (const ev of events) fold(ev);
     // Pushes the view already holds (events at or below its version) are skipped.
     lastSeq = Math.max(lastSeq, version);
-    for (const ev of pendingLoads.get(sessionId) ?? []) fold(ev);
+    const early = pendingLoads.get(sessionId) ?? [];
+    for (const ev of early) fold(ev);
     pendingLoads.delete(sessionId);
-    set({ trajectories: { ...get().trajectories, [sessionId]: { t, lastSeq, version: 1, retry, pauses, ...notes } } });
+    const paging = !!pages && pages.to > pages.from;
+    const pending = paging ? { steps: new Set([...new Set(t.order)].slice(pages.from, pages.to)) } : null;
+    // A new number even when it replaces an entry (a paged open's final fold): rows compare it.
+    const prev = get().trajectories[sessionId]?.version ?? 0;
+    set({ trajectories: { ...get().trajectories, [sessionId]: { t, lastSeq, version: prev + 1, retry, pauses, ...notes, pending } } });
     get().setSessionSteps(sessionId, t.order.length, lastStepAt(t));
+    if (paging) void loadPages(sessionId, events, version, pages, pending!, early);
+    else {
+      pagedPushes.delete(sessionId);
+      // Read by the bench (electron/bench/open-page.ts): every step's details are in.
+      performance.mark('apollo:open:complete');
+    }
   },
 
   applySessionEvents: (sessionId, events) => {
@@ -126,6 +198,7 @@ export const createTrajectorySlice: Slice<TrajectorySlice> = (set, get) => ({
       pending.push(...events);
       return;
     }
+    pagedPushes.get(sessionId)?.push(...events);
     const entry = get().trajectories[sessionId];
     if (!entry) {
       // Not open here: only its step count and last-step time in the session list follow it.
@@ -160,7 +233,7 @@ export const createTrajectorySlice: Slice<TrajectorySlice> = (set, get) => ({
       trajectories: {
         ...get().trajectories,
         [sessionId]: {
-          t: entry.t, lastSeq, retry, pauses, ...notes,
+          t: entry.t, lastSeq, retry, pauses, ...notes, pending: entry.pending,
           version: changed || retry !== entry.retry || pauses !== entry.pauses || notes.origin !== entry.origin || notes.warnings !== entry.warnings ? entry.version + 1 : entry.version,
         },
       },
@@ -175,11 +248,13 @@ export const createTrajectorySlice: Slice<TrajectorySlice> = (set, get) => ({
 
   dropTrajectory: (sessionId) => {
     pendingLoads.delete(sessionId);
+    pagedPushes.delete(sessionId);
     if (!(sessionId in get().trajectories)) return;
     const { [sessionId]: _gone, ...rest } = get().trajectories;
     set({ trajectories: rest });
   },
-});
+  };
+};
 
 /** When the trajectory's newest step started (undefined: no step). */
 function lastStepAt(t: Trajectory): number | undefined {

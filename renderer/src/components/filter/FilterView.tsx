@@ -27,7 +27,20 @@ const NO_ENTRIES: UndoEntry[] = [];
 /** Mounted by App in place of the live session view and the trajectory panel. */
 export function FilterView() {
   const session = useApp((s) => (s.openSessionId ? s.sessions.find((x) => x.id === s.openSessionId) : undefined));
+  const pending = useApp((s) => (s.openSessionId ? s.trajectories[s.openSessionId]?.pending ?? null : null));
   if (!session) return null;
+  // Its filters, counts and bulk labels read every step's action and results: never on a part of them.
+  if (pending) {
+    return (
+      <section className="fv" aria-label={`Filter ${session.name}`}>
+        <p className={`pad ${pending.error ? 'err-text' : 'muted'}`} data-testid="filter-loading" role="status">
+          {pending.error
+            ? `The details of ${pending.steps.size.toLocaleString()} earlier steps could not be loaded: ${pending.error}. Open the session again to retry.`
+            : `Loading the details of ${pending.steps.size.toLocaleString()} earlier steps…`}
+        </p>
+      </section>
+    );
+  }
   return <FilterPanel key={session.id} session={session} />;
 }
 

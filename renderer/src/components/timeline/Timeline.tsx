@@ -51,9 +51,11 @@ export function Timeline({ live }: { live: boolean }) {
   // terminal (after the first frame), then this (the model is a pass over the whole
   // session, the strip's first render ~10-15 ms, ~150 ms at 2,500 steps); its place is kept.
   const painted = useAfterFirstPaint(2);
-  const steps = useTrajectoryView().path.length;
+  const tv = useTrajectoryView();
+  const steps = tv.path.length;
   if (!shown) return null;
-  if (!painted) return steps > 0 ? <div className="session-timeline" aria-hidden="true"><div className="timeline-host" /></div> : null;
+  // Nor before every step's details are in (a paged open): its errors and durations come from them.
+  if (!painted || tv.entry?.pending) return steps > 0 ? <div className="session-timeline" aria-hidden="true"><div className="timeline-host" /></div> : null;
   return <TimelineStrip live={live} />;
 }
 

@@ -31,6 +31,8 @@ export interface StepRowProps {
   expanded: { thought: boolean; action: boolean; obs: boolean };
   /** Collapsed sections are not previewed (one line per step plus its meta). */
   compact: boolean;
+  /** What the step said and got is still being fetched (a paged open, store/trajectory.ts). */
+  loading?: boolean;
   onSelect(stepId: string): void;
   onToggle(stepId: string, section: 'thought' | 'action' | 'obs'): void;
   onFork(stepId: string): void;
@@ -45,7 +47,8 @@ function humanTitle(step: Step): string {
 
 export const StepRow = memo(function StepRow(p: StepRowProps) {
   const { step, selected, expanded } = p;
-  const s = summarizeStep(step);
+  // A step whose details are on their way is not one waiting for its model.
+  const s = p.loading ? { ...summarizeStep(step), tool: '…', detail: 'loading…' } : summarizeStep(step);
   const thought = thoughtOf(step);
   const hasThought = !!(thought.reasoning || thought.content);
   const label = effectiveLabel(step);
@@ -59,12 +62,13 @@ export const StepRow = memo(function StepRow(p: StepRowProps) {
 
   return (
     <div
-      className={`step-row${selected ? ' selected' : ''}${s.isError ? ' step-error' : ''}${s.running ? ' step-running' : ''}${step.response ? '' : ' step-pending'}`}
+      className={`step-row${selected ? ' selected' : ''}${s.isError ? ' step-error' : ''}${s.running ? ' step-running' : ''}${step.response || p.loading ? '' : ' step-pending'}${p.loading ? ' step-loading' : ''}`}
       data-testid="step"
       data-step-id={step.id}
       data-depth={step.depth}
       data-branch-id={step.branchId}
       data-selected={selected ? 'true' : 'false'}
+      data-loading={p.loading ? 'true' : undefined}
       aria-current={selected ? 'true' : undefined}
       id={`step-${step.id}`}
       onClick={() => p.onSelect(step.id)}

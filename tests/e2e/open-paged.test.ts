@@ -1,0 +1,76 @@
+// A paged open in the real page (issue 10): a session of 260 steps opens with its tree and
+// its newest steps' details; the page fetches the other steps' details by page after its
+// first frame and then shows every step as recorded: the oldest step's action once
+// scrolled to, and the Filter view (which waits for them all) with every row.
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openPage, screenshot, startServerAndBrowser, waitFor, type Server } from './harness';
+import { ok, run, SessionBuilder } from '../fixtures/sessions';
+
+const ID = 'paged-open';
+const STEPS = 260;
+
+let root: string;
+let server: Server;
+let browser: Browser;
+let page: Page;
+let pageErrors: string[];
+let steps: string[];
+
+async function writeSession(home: string): Promise<void> {
+  const b = new SessionBuilder({ name: 'Paged open' });
+  b.rollout({ task: 'Count to 260.' });
+  steps = Array.from({ length: STEPS }, (_, i) => b.step({ content: `Step ${i + 1}.`, calls: [run(`echo number-${i + 1}`)], results: [ok(`{"success": true, "output": "number-${i + 1}"}`)] }));
+  const dir = join(home, 'sessions', ID);
+  await mkdir(dir, { recursive: true });
+  await writeFile(join(dir, 'events.jsonl'), b.events.map((e) => JSON.stringify(e)).join('\n') + '\n');
+}
+
+beforeAll(async () => {
+  root = await mkdtemp(join(tmpdir(), 'apollo-e2e-paged-'));
+  const home = join(root, 'home');
+  ({ server, browser } = await startServerAndBrowser(home, { prepare: () => writeSession(home) }));
+  ({ page, pageErrors } = await openPage(browser, server.url));
+}, 60_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await server?.stop();
+  if (root) await rm(root, { recursive: true, force: true });
+});
+
+describe('a paged open', () => {
+  it('shows the newest steps at once, then every step as recorded', async () => {
+    const replies: string[] = [];
+    page.on('websocket', (ws) => ws.on('framereceived', (f) => {
+      const text = String(f.payload);
+      if (text.startsWith('{"kind":"res"')) replies.push(text.slice(0, 200));
+    }));
+    await page.locator(`[data-testid="session-item"][data-session-id="${ID}"]`).click();
+    await page.getByTestId('view-live').click();
+    const row = (id: string) => page.locator(`[data-testid="step"][data-step-id="${id}"]`);
+    await row(steps.at(-1)!).waitFor();
+    expect(await row(steps.at(-1)!).getByTestId('step-action').innerText()).toContain(`number-${STEPS}`);
+    await waitFor(async () => (await page.locator('[data-testid="step"][data-loading="true"]').count()) === 0 && replies.some((r) => r.includes('"events"') && !r.includes('"session"')), 'every page of details');
+
+    // The oldest step, scrolled to, shows its own action (it came by page).
+    await page.getByTestId('step-list').evaluate((el) => (el.scrollTop = 0));
+    await row(steps[0]!).waitFor();
+    expect(await row(steps[0]!).getByTestId('step-action').innerText()).toContain('number-1');
+    expect(await row(steps[0]!).getAttribute('data-loading')).toBeNull();
+    await screenshot(page, 'paged-open-top.png');
+
+    await page.getByTestId('view-filter').click();
+    const count = page.getByTestId('filter-count');
+    await count.waitFor();
+    expect(await count.getAttribute('data-total')).toBe(String(STEPS));
+    await page.getByTestId('filter-search').fill('number-7');
+    // number-7 and number-70…79: steps that all came by page (the open sent steps 201–260).
+    let shown: string | null = null;
+    await waitFor(async () => (shown = await count.getAttribute('data-shown')) === '11', () => `the filter over every step (it shows ${shown})`);
+    expect(pageErrors).toEqual([]);
+  }, 60_000);
+});
