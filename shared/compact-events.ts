@@ -140,8 +140,24 @@ export function isStepDetail(ev: { type: string }): boolean {
   return ev.type === 'model.response' || ev.type === 'action.result';
 }
 
-/** `lists` (each in seq order or not) as one list in seq order, each seq once. */
+/**
+ * `lists` (each in seq order or not) as one list in seq order, each seq once. Two lists
+ * in order (a paged open's tree and its tail, on the way to the first frame) are merged
+ * in one pass; anything else is sorted.
+ */
 export function mergeBySeq<E extends { seq: number }>(...lists: readonly (readonly E[])[]): E[] {
+  const sorted = (l: readonly E[]) => l.every((e, i) => i === 0 || l[i - 1]!.seq < e.seq);
+  if (lists.length === 2 && sorted(lists[0]!) && sorted(lists[1]!)) {
+    const [a, b] = lists as [readonly E[], readonly E[]];
+    const out: E[] = [];
+    let i = 0;
+    let j = 0;
+    while (i < a.length || j < b.length) {
+      const next = j >= b.length || (i < a.length && a[i]!.seq <= b[j]!.seq) ? a[i++]! : b[j++]!;
+      if (out.length === 0 || out[out.length - 1]!.seq !== next.seq) out.push(next);
+    }
+    return out;
+  }
   const all = lists.length === 1 ? [...lists[0]!] : lists.flat();
   all.sort((a, b) => a.seq - b.seq);
   return all.filter((e, i) => i === 0 || all[i - 1]!.seq !== e.seq);

@@ -111,8 +111,11 @@ describe.skipIf(!!why)('ssh terminals kept in tmux', () => {
     await lost;
     await env.waitConnected();
 
+    // A terminal that cannot be opened again says why (here its host refuses it), and stays closed.
+    const refusing: ToolContext = { ...ctx, pty: { ...pty, get: (s, t) => pty.get(s, t), list: (s) => pty.list(s), create: () => Promise.reject(new Error('no terminal for you')) } };
+    expect(await reattachTerminals(refusing)).toEqual({ back: [], failed: ['main (no terminal for you)'] });
     // The same terminal comes back, the job still running in it.
-    expect(await reattachTerminals(ctx)).toEqual(['main']);
+    expect(await reattachTerminals(ctx)).toEqual({ back: ['main'], failed: [] });
     const t2 = pty.get(session.id, 'main');
     expect(t2).not.toBe(t1);
     expect(t2.info()).toMatchObject({ status: 'running', integrated: true });
@@ -133,7 +136,7 @@ describe.skipIf(!!why)('ssh terminals kept in tmux', () => {
     expect(await run('close_session', { session_id: 'main' })).toMatchObject({ success: true });
     expect((await env.exec(`tmux -L apollo has-session -t =${name} 2>/dev/null; echo $?`)).stdout.toString().trim()).toBe('1');
     await until(async () => !(await readdir(join(sshd.home, '.apollo-workstation', 'run'))).some((f) => f.startsWith(name)), 'the log to be removed', 5_000);
-    expect(await reattachTerminals(ctx)).toEqual([]);
+    expect(await reattachTerminals(ctx)).toEqual({ back: [], failed: [] });
   }, 60_000);
 
   it('a profile with tmux off runs plain shells', async () => {

@@ -205,3 +205,15 @@ describe('a paged open', () => {
     }
   });
 });
+
+describe('mergeBySeq', () => {
+  const ev = (seq: number, tag = '') => ({ seq, tag });
+  it('merges two lists in order in one pass, and sorts anything else, each seq once', () => {
+    expect(mergeBySeq([ev(1), ev(3), ev(4)], [ev(2), ev(5)]).map((e) => e.seq)).toEqual([1, 2, 3, 4, 5]);
+    // The same seq in both (a page and a push): kept once, the first list's.
+    expect(mergeBySeq([ev(1, 'a'), ev(2, 'a')], [ev(2, 'b'), ev(3, 'b')])).toEqual([ev(1, 'a'), ev(2, 'a'), ev(3, 'b')]);
+    expect(mergeBySeq([ev(4), ev(1)], [ev(3), ev(2)]).map((e) => e.seq)).toEqual([1, 2, 3, 4]);
+    expect(mergeBySeq([ev(2)], [ev(1)], [ev(3), ev(2)]).map((e) => e.seq)).toEqual([1, 2, 3]);
+    expect(mergeBySeq([], [])).toEqual([]);
+  });
+});

@@ -103,6 +103,8 @@ export interface CastKey {
   inputs: { recording: InputFacts; timing: InputFacts };
   /** An input was read to hash it: its stat is worth writing back. */
   hashed: boolean;
+  /** The kept entry as castKey read it (with `sessionDir`): takeCachedCast reads it from here, not again. */
+  entry?: Entry | null;
 }
 
 interface Taken {
@@ -221,7 +223,8 @@ async function inputFacts(path: string, seen: InputFacts | undefined, missingOk:
  */
 export async function castKey(job: CastJob, sessionDir?: string): Promise<CastKey | null> {
   try {
-    const inputs = sessionDir ? (await readEntry(entryPaths(sessionDir, job).meta))?.inputs : undefined;
+    const entry = sessionDir ? await readEntry(entryPaths(sessionDir, job).meta) : undefined;
+    const inputs = entry?.inputs;
     const out = await inputFacts(job.recordingPath, inputs?.recording, false);
     const timing = await inputFacts(job.timingPath, inputs?.timing, true);
     const secrets = [...new Set(job.secrets.filter((s) => typeof s === 'string' && s.length >= MIN_CONFIGURED_SECRET_LENGTH))].sort();
@@ -229,7 +232,7 @@ export async function castKey(job: CastJob, sessionDir?: string): Promise<CastKe
       .update(JSON.stringify([converterDigest(), job.terminalId, job.title, out.facts.sha256, out.facts.bytes, timing.facts.sha256, timing.facts.bytes, secrets]))
       .update(JSON.stringify(job.events))
       .digest('hex');
-    return { digest, inputs: { recording: out.facts, timing: timing.facts }, hashed: out.hashed || timing.hashed };
+    return { digest, inputs: { recording: out.facts, timing: timing.facts }, hashed: out.hashed || timing.hashed, ...(entry !== undefined ? { entry } : {}) };
   } catch {
     return null;
   }
@@ -272,7 +275,8 @@ async function readEntry(path: string): Promise<Entry | null> {
  */
 export async function takeCachedCast(sessionDir: string, job: CastJob, key: CastKey): Promise<CastOutcome | null> {
   const paths = entryPaths(sessionDir, job);
-  const e = await readEntry(paths.meta);
+  // One read of the entry per export: the kept file is checked against it below either way.
+  const e = key.entry !== undefined ? key.entry : await readEntry(paths.meta);
   if (!e || e.key !== key.digest) return null;
   const readNs = nowNs();
   let before: StatTuple | null;

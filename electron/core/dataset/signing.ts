@@ -15,11 +15,11 @@
 // desktop app where the OS keychain really encrypts (electron/main/keychain.ts),
 // `ed25519.pem.enc`, encrypted by the keychain (the plain file is moved into it).
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
-import { readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { ApolloError } from '../../../shared/errors';
-import { mkdirPrivate, PRIVATE_FILE_MODE } from '../store/private-files';
+import { mkdirPrivate, replaceFile } from '../store/private-files';
 
 export const SIGNATURE_FILE = 'manifest.sig';
 
@@ -68,15 +68,10 @@ async function readOrNull(file: string): Promise<Buffer | null> {
   }
 }
 
-/** Write a private file whole: a temporary one (0600, never an existing one) renamed over `file`. */
+/** Write a private file whole and durably (a key lost to a crash is a new identity): a temporary one (0600) synced and renamed over `file`. */
 async function writePrivate(dir: string, file: string, body: string | Buffer): Promise<void> {
   await mkdirPrivate(dir);
-  const tmp = `${file}.tmp-${process.pid}`;
-  await writeFile(tmp, body, { mode: PRIVATE_FILE_MODE, flag: 'wx' });
-  await rename(tmp, file).catch(async (e: unknown) => {
-    await rm(tmp, { force: true });
-    throw e;
-  });
+  await replaceFile(file, (fh) => fh.writeFile(body).then(() => undefined), { sync: true });
 }
 
 /**
@@ -188,9 +183,7 @@ export async function signBundle(dir: string, key: SigningKey): Promise<BundleSi
     throw e;
   });
   const sig = signManifest(manifest, key);
-  const tmp = join(dir, `${SIGNATURE_FILE}.tmp-${process.pid}`);
-  await writeFile(tmp, `${JSON.stringify(sig, null, 2)}\n`, { mode: PRIVATE_FILE_MODE });
-  await rename(tmp, join(dir, SIGNATURE_FILE));
+  await replaceFile(join(dir, SIGNATURE_FILE), (fh) => fh.writeFile(`${JSON.stringify(sig, null, 2)}\n`));
   return sig;
 }
 

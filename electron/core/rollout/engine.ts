@@ -579,11 +579,12 @@ export class Rollout {
     }
     const halt = await this.userHalt();
     if (halt) return halt;
-    const back = await reattachTerminals(this.toolContext(abort.signal)).catch(() => []);
+    const { back, failed } = await reattachTerminals(this.toolContext(abort.signal)).catch((err: unknown) => ({ back: [], failed: [err instanceof Error ? err.message : String(err)] }));
     this._state = 'running';
     this._error = undefined;
     const kept = back.length ? `; re-attached to ${back.join(', ')} (kept in tmux there)` : '';
-    await this.append({ type: 'rollout.state', rolloutId: this.id, state: 'running', reason: `the connection to environment ${env.name} is back${kept}` });
+    const notBack = failed.length ? `; not re-attached: ${failed.join('; ')} (the agent's next command opens a fresh terminal)` : '';
+    await this.append({ type: 'rollout.state', rolloutId: this.id, state: 'running', reason: `the connection to environment ${env.name} is back${kept}${notBack}` });
     return null;
   }
 

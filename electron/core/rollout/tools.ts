@@ -595,21 +595,33 @@ async function runValid(call: ValidToolCall, ctx: ToolContext): Promise<ToolOutc
 
 /**
  * After a dropped connection: open again the terminals whose shell kept running in
- * tmux in the environment (re-attached, with what they printed meanwhile). Returns their ids.
+ * tmux in the environment (re-attached, with what they printed meanwhile). Says which
+ * came back and, in words, which could not (they stay closed; run_command opens a
+ * fresh one), so a rollout's state can say why a job's terminal is gone.
  */
-export async function reattachTerminals(ctx: ToolContext): Promise<string[]> {
+export async function reattachTerminals(ctx: ToolContext): Promise<{ back: string[]; failed: string[] }> {
   const env = envOf(ctx);
-  const ids = await env.keptTerminals().catch(() => []);
-  const done: string[] = [];
+  const back: string[] = [];
+  const failed: string[] = [];
+  let ids: string[];
+  try {
+    ids = await env.keptTerminals();
+  } catch (err) {
+    return { back, failed: [`the terminals kept there could not be listed (${errorText(err)})`] };
+  }
   for (const id of ids) {
     const t = safeGet(ctx, id);
     if (t && t.info().status !== 'exited') continue;
     await ctx.pty.create(ctx.session, { id, cwd: t?.info().cwd ?? ctx.cwd, ...(ctx.env ? { environment: ctx.env } : {}) }).then(
-      () => done.push(id),
-      () => undefined, // it stays closed; run_command opens a fresh one
+      () => back.push(id),
+      (err: unknown) => failed.push(`${id} (${errorText(err)})`),
     );
   }
-  return done;
+  return { back, failed };
+}
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
 }
 
 function isLost(err: unknown): boolean {

@@ -176,7 +176,9 @@ export const createSessionsSlice =
         get().resolveToasts('Could not open the session');
         get().upsertSession(res.session);
         // The tree and the newest steps' details now; the others by page after the first frame.
-        get().loadTrajectory(sessionId, res.tail ? mergeBySeq(res.events, res.tail) : res.events, res.version, res.pages);
+        // (The tail comes grouped by step: in seq order it merges with the tree in one pass.)
+        const tail = res.tail ? [...res.tail].sort((a, b) => a.seq - b.seq) : null;
+        get().loadTrajectory(sessionId, tail ? mergeBySeq(res.events, tail) : res.events, res.version, res.pages);
         get().noteEndpointEvents(sessionId, res.events);
         performance.mark('apollo:open:folded');
         set({
