@@ -370,6 +370,22 @@ export function branchLeaf(t: Trajectory, branchId: string): Step | null {
 }
 
 /** The full path of a branch: its ancestors on other branches, then its own steps. */
+/** The latest rollout (of a branch, or of the session). */
+export function latestRollout(t: Trajectory, branchId?: string): Rollout | null {
+  let last: Rollout | null = null;
+  for (const r of t.rollouts.values()) if (!branchId || r.branchId === branchId) last = r;
+  return last;
+}
+
+/** What a session shows when nobody picked a branch: the latest rollout's, else main, else the first. */
+export function defaultBranchId(t: Trajectory): string | null {
+  const r = latestRollout(t);
+  if (r) return r.branchId;
+  if (t.branches.has('main')) return 'main';
+  const first = t.branches.keys().next();
+  return first.done ? null : first.value;
+}
+
 export function branchPath(t: Trajectory, branchId: string): Step[] {
   const leaf = branchLeaf(t, branchId);
   if (leaf) return pathTo(t, leaf.id);

@@ -209,7 +209,9 @@ export async function openInPage(cli: string, root: string, home: string, sessio
     // the click at once, the page's idle-time work still under way, which is the harder case).
     const pause = Number(process.env.BENCH_OPEN_PAUSE_MS ?? 0);
     if (pause > 0) await page.waitForTimeout(pause);
-    // A frame callback in the page notes the first frame that has the step on screen.
+    // A frame callback in the page notes the first frame that has the step on screen, with
+    // what it did (not a row whose details are still on their way: a paged open's).
+    const shown = `[data-testid="step"][data-step-id="${stepId}"]:not([data-loading])`;
     const clickAt = await page.evaluate((sel) => {
       const w = window as unknown as { benchStepFrame?: number };
       delete w.benchStepFrame;
@@ -220,12 +222,12 @@ export async function openInPage(cli: string, root: string, home: string, sessio
       };
       requestAnimationFrame(check);
       return performance.now();
-    }, `[data-testid="step"][data-step-id="${stepId}"]`);
+    }, shown);
     const clickTrace = traceDir ? await startTrace(page, join(traceDir, `page-${tag}.json`)) : null;
     const cpu0 = [cpuSeconds(server.proc.pid), browserCpu(server)] as const;
     const t0 = performance.now();
     await item.click();
-    await page.locator(`[data-testid="step"][data-step-id="${stepId}"]`).waitFor({ state: 'visible', timeout: 120_000 });
+    await page.locator(shown).waitFor({ state: 'visible', timeout: 120_000 });
     const ms = performance.now() - t0;
     await clickTrace?.stop();
     const cpu = [cpuSeconds(server.proc.pid) - cpu0[0], browserCpu(server) - cpu0[1]] as const;

@@ -32,7 +32,7 @@ import { CAST_CACHE_DIR } from '../core/dataset/cast-cache';
 import { TokenWarmer } from '../core/dataset/token-warmer';
 import { branchLeaf, foldTrajectory } from '../../shared/trajectory';
 import type { SessionEvent } from '../../shared/events';
-import { compactLog } from '../core/session-trajectory';
+import { compactLog, trajectoryOf } from '../core/session-trajectory';
 import { encodeHostMessage } from '../core/json-text';
 import { pagedOpen } from '../core/open-pages';
 import { mergeBySeq, type CompactEvent } from '../../shared/compact-events';
@@ -95,7 +95,7 @@ export async function benchChild(argv: string[]): Promise<void> {
       // A first open (no view kept beside the log yet): the session's log read and decoded, folded and compacted…
       const s = await core.session(a.id);
       const view = compactLog(s);
-      reply = { kind: 'res', id: 1, ok: true, result: { ...pagedOpen(view.events), report: s.report, version: view.version } } as HostMessage;
+      reply = { kind: 'res', id: 1, ok: true, result: { ...pagedOpen(view.events, trajectoryOf(s)), report: s.report, version: view.version } } as HostMessage;
       logBytes = s.logBytes;
     } else {
       // A next open: sessions.open itself, through the dispatcher, as the web host calls it (open-view.ts)…

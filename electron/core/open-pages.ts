@@ -7,9 +7,16 @@
 // from the log itself.
 import type { CompactEvent } from '../../shared/compact-events';
 import { isStepDetail } from '../../shared/compact-events';
+import { branchPath, defaultBranchId, type Trajectory } from '../../shared/trajectory';
 
 /** Steps per page: ~100 kB of details on the generated session. */
 export const PAGE_STEPS = 50;
+/**
+ * The newest steps of the branch a session opens on (shared/trajectory.ts defaultBranchId)
+ * whose details come with the open: the rows on screen first, wherever they started
+ * (a branch forked long ago, a rewind).
+ */
+const FIRST_PATH_STEPS = 100;
 
 /**
  * Where the details sent with the open begin, in step order: the last one or two pages
@@ -24,6 +31,8 @@ export interface PageSplit {
   tree: CompactEvent[];
   /** Per step, in the order steps started: its details, in seq order. */
   byStep: CompactEvent[][];
+  /** Each step's place in that order. */
+  index: Map<string, number>;
 }
 
 /**
@@ -48,7 +57,7 @@ export function splitForPages(events: readonly CompactEvent[], maxSeq = Infinity
     }
     tree.push(ev);
   }
-  return { tree, byStep };
+  return { tree, byStep, index };
 }
 
 /** The details of the steps [from, to), in seq order. */
@@ -56,9 +65,47 @@ export function pageOf(split: PageSplit, from: number, to: number): CompactEvent
   return split.byStep.slice(from, to).flat().sort((a, b) => a.seq - b.seq);
 }
 
-/** A paged open's reply from the compact events of a loaded log: the tree, the newest steps' details, and which pages are left. */
-export function pagedOpen(events: readonly CompactEvent[]): { events: CompactEvent[]; tail: CompactEvent[]; pages: { from: number; to: number; size: number } } {
+/**
+ * The pages before the tail (their indexes, ascending) that hold the newest steps of the
+ * branch the session opens on: sent with the open too.
+ */
+export function firstPages(t: Trajectory, index: ReadonlyMap<string, number>, steps: number): number[] {
+  const branch = defaultBranchId(t);
+  if (!branch) return [];
+  const from = tailFrom(steps);
+  const pages = new Set<number>();
+  for (const step of branchPath(t, branch).slice(-FIRST_PATH_STEPS)) {
+    const i = index.get(step.id);
+    if (i !== undefined && i < from) pages.add(Math.floor(i / PAGE_STEPS));
+  }
+  return [...pages].sort((a, b) => a - b);
+}
+
+/** The ranges of steps [from, to) left to fetch after an open that sent the tail and the `first` pages. */
+export function leftRanges(steps: number, first: readonly number[]): Array<[number, number]> {
+  const to = tailFrom(steps);
+  const out: Array<[number, number]> = [];
+  let at = 0;
+  for (const p of first) {
+    if (p * PAGE_STEPS > at) out.push([at, p * PAGE_STEPS]);
+    at = (p + 1) * PAGE_STEPS;
+  }
+  if (at < to) out.push([at, to]);
+  return out;
+}
+
+/** A paged open's reply from the compact events of a loaded log and its trajectory: the tree, the details it sends, and the ranges left. */
+export function pagedOpen(events: readonly CompactEvent[], t: Trajectory): { events: CompactEvent[]; tail: CompactEvent[]; pages: { size: number; left: Array<[number, number]> } } {
   const split = splitForPages(events);
-  const from = tailFrom(split.byStep.length);
-  return { events: split.tree, tail: pageOf(split, from, split.byStep.length), pages: { from: 0, to: from, size: PAGE_STEPS } };
+  const steps = split.byStep.length;
+  const first = firstPages(t, split.index, steps);
+  const tail = [...first.flatMap((p) => pageOf(split, p * PAGE_STEPS, (p + 1) * PAGE_STEPS)), ...pageOf(split, tailFrom(steps), steps)];
+  return { events: split.tree, tail, pages: { size: PAGE_STEPS, left: leftRanges(steps, first) } };
+}
+
+/** Each step's place in the order steps started (its first step.started), as splitForPages counts them. */
+export function stepIndex(t: Trajectory): Map<string, number> {
+  const index = new Map<string, number>();
+  for (const id of t.order) if (!index.has(id)) index.set(id, index.size);
+  return index;
 }

@@ -22,14 +22,14 @@ import { open, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { COMPACT_FORM, compactEvent, isStepDetail, mergeBySeq, type CompactEvent } from '../../shared/compact-events';
-import { PAGE_STEPS, splitForPages, type PageSplit } from './open-pages';
+import { firstPages, leftRanges, PAGE_STEPS, splitForPages, stepIndex, tailFrom, type PageSplit } from './open-pages';
 import type { LoadReport } from '../../shared/types';
 import { logFacts, type LogFacts } from './session-facts';
 import { readFully, writeFully } from './store/disk';
 import { lastLine } from './store/event-log';
 import { eventSchemaKey } from './store/log-stamp';
 import { replaceFile } from './store/private-files';
-import { compactLog } from './session-trajectory';
+import { compactLog, trajectoryOf } from './session-trajectory';
 import type { SessionLog } from './store/workspace';
 
 export const OPEN_VIEW_FILE = 'open-view.json';
@@ -61,6 +61,8 @@ const headerSchema = z.object({
    * a comma, the last by the closing bracket.
    */
   pages: z.array(z.number().int().min(1)),
+  /** The pages before the tail sent with a paged open (open-pages.ts firstPages): the newest steps of the branch it opens on. */
+  first: z.array(z.number().int().min(0)),
   /**
    * SHA-256 of the header without it and a newline, then the rest of the file (the events'
    * JSON text, which is sent as it is and never decoded here).
@@ -76,6 +78,7 @@ export interface OpenView {
   details: Buffer;
   /** Header `pages`: where each page's details begin in `details`, then its end. */
   pages: readonly number[];
+  first: readonly number[];
   steps: number;
   version: number;
   report: LoadReport;
@@ -150,12 +153,13 @@ function bodyOf(header: Header, body: Buffer): OpenView | null {
   // Written whole and renamed into place by writeOpenView, from JSON.stringify: bytes that
   // hash as it recorded are that text, so the page can be sent them without decoding.
   if (digest(header, body) !== header.sha256) return null;
-  const { split, pages, steps } = header;
+  const { split, pages, steps, first } = header;
   if (body[split] !== 0x0a || pages.length !== Math.ceil(steps / PAGE_STEPS) + 1 || pages.at(-1) !== body.length - split - 1) return null;
   return {
     tree: body.subarray(0, split),
     details: body.subarray(split + 1),
     pages,
+    first,
     steps,
     version: header.version,
     report: { tornTail: false, corruptLines: header.corruptLines },
@@ -187,9 +191,11 @@ export async function writeOpenView(s: SessionLog): Promise<'kept' | 'grown' | '
     if (log.lastSeq !== version) return 'none';
     const grown = kept?.body ? extended(kept.header, kept.body, s) : null;
     const { body, split, steps, pages } = grown ?? encodeView(splitForPages(compactLog(s).events));
+    // Again when grown: a rollout started since may have changed the branch the session opens on.
+    const first = firstPages(trajectoryOf(s), stepIndex(trajectoryOf(s)), steps);
     const header = headerSchema.parse({
       v: 2, schema: eventSchemaKey(), compact: COMPACT_FORM, ...log.key, version, events: s.events.length, corruptLines: [...s.report.corruptLines],
-      facts: logFacts(s.events), split, steps, pageSteps: PAGE_STEPS, pages, sha256: '',
+      facts: logFacts(s.events), split, steps, pageSteps: PAGE_STEPS, pages, first, sha256: '',
     });
     header.sha256 = digest(header, body);
     await replaceFile(path, (fh) => writeFully(fh, Buffer.concat([Buffer.from(`${JSON.stringify(header)}\n`, 'utf8'), body]), 0));
@@ -206,6 +212,21 @@ export async function writeOpenView(s: SessionLog): Promise<'kept' | 'grown' | '
 }
 
 type Encoded = Pick<Header, 'split' | 'steps' | 'pages'> & { body: Buffer };
+
+/** One JSON array of the elements of several (each the text of an array). */
+function joinArrays(parts: readonly Buffer[]): Buffer {
+  const inner = parts.map((p) => p.subarray(1, p.length - 1)).filter((p) => p.length > 0);
+  const out: Buffer[] = [Buffer.from('[', 'utf8')];
+  inner.forEach((p, i) => out.push(...(i ? [Buffer.from(',', 'utf8')] : []), p));
+  out.push(Buffer.from(']', 'utf8'));
+  return Buffer.concat(out);
+}
+
+/** JSON text of the details a paged open sends (its `first` pages, then the tail), and the ranges of steps left. */
+export function viewOpening(view: OpenView): { tail: Buffer; left: Array<[number, number]> } {
+  const pages = view.first.map((p) => viewPage(view, p * PAGE_STEPS, (p + 1) * PAGE_STEPS)!);
+  return { tail: joinArrays([...pages, viewPage(view, tailFrom(view.steps), view.steps)!]), left: leftRanges(view.steps, view.first) };
+}
 
 /** The body of a view (see the file header) and where its parts are. */
 function encodeView({ tree, byStep }: PageSplit): Encoded {

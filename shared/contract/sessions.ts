@@ -114,10 +114,13 @@ export interface SessionOpenView {
   report: LoadReport;
   /** The seq of the last event the view holds (0: an empty log). */
   version: number;
-  /** A paged open's: the details of the steps from `pages.to` on (seq order). */
+  /**
+   * A paged open's: the details of every step outside `pages.left` (the newest steps, and
+   * those of the branch it opens on), grouped by step.
+   */
   tail?: CompactEvent[];
-  /** A paged open's: the steps [from, to) whose details sessions.page gives, `size` at a time. */
-  pages?: { from: number; to: number; size: number };
+  /** A paged open's: the ranges of steps [from, to) (in the order they started) whose details sessions.page gives. */
+  pages?: { size: number; left: Array<[number, number]> };
 }
 
 export interface SessionPage {

@@ -14,7 +14,7 @@ import { PAGE_STEPS, tailFrom } from '../../electron/core/open-pages';
 import { isStepDetail, mergeBySeq, type CompactEvent } from '../../shared/compact-events';
 import type { HostMessage } from '../../shared/contract/index';
 import type { SessionOpenView } from '../../shared/contract/sessions';
-import { foldTrajectory } from '../../shared/trajectory';
+import { branchPath, defaultBranchId, foldTrajectory } from '../../shared/trajectory';
 import { openClient } from '../fixtures/core-client';
 import { deferred, FakeTransport } from '../fixtures/fake-transport';
 import { createAppStore } from '../../renderer/src/store/index';
@@ -40,29 +40,44 @@ function stepOrder(events: readonly CompactEvent[]): string[] {
   return events.filter((e) => e.type === 'step.started').map((e) => (e as { stepId: string }).stepId);
 }
 
-/** Every page of a paged open, `size` steps per request, merged with its tree and tail. */
+/** Every range a paged open left, `size` steps per request, merged with its tree and tail. */
 async function assemble(call: ReturnType<typeof openClient>['call'], view: SessionOpenView, size: number): Promise<CompactEvent[]> {
   const pages: CompactEvent[][] = [];
-  for (let from = view.pages!.from; from < view.pages!.to; from += size) {
-    const page = await call('sessions.page', { sessionId: g.id, version: view.version, from, to: Math.min(view.pages!.to, from + size) });
-    expect(page.version).toBe(view.version);
-    pages.push(page.events);
+  for (const [a, b] of view.pages!.left) {
+    for (let from = a; from < b; from += size) {
+      const page = await call('sessions.page', { sessionId: g.id, version: view.version, from, to: Math.min(b, from + size) });
+      expect(page.version).toBe(view.version);
+      pages.push(page.events);
+    }
   }
   return mergeBySeq(view.events, view.tail!, ...pages);
 }
 
+const stepOf = (e: CompactEvent) => (e as { stepId: string }).stepId;
+
 function checkSplit(view: SessionOpenView, whole: readonly CompactEvent[]): void {
   const order = stepOrder(whole);
   expect(order.length).toBe(STEPS);
-  const from = tailFrom(order.length);
-  expect(view.pages).toEqual({ from: 0, to: from, size: PAGE_STEPS });
-  expect(from).toBeGreaterThan(0);
-  const newest = new Set(order.slice(from));
-  // The tree holds no step's details; the tail holds all of the newest steps' and nothing else.
+  const { size, left } = view.pages!;
+  expect(size).toBe(PAGE_STEPS);
+  // Ranges in order, apart, before the newest steps.
+  const to = tailFrom(order.length);
+  expect(to).toBeGreaterThan(0);
+  left.forEach(([a, b], i) => {
+    expect(a).toBeLessThan(b);
+    expect(b).toBeLessThanOrEqual(to);
+    if (i > 0) expect(a).toBeGreaterThan(left[i - 1]![1]);
+  });
+  const later = new Set(left.flatMap(([a, b]) => order.slice(a, b)));
+  // The tree holds no step's details; the tail holds all of the others' and nothing else.
   expect(view.events.filter(isStepDetail)).toEqual([]);
-  expect(view.tail!.every((e) => isStepDetail(e) && newest.has((e as { stepId: string }).stepId))).toBe(true);
-  expect(view.tail!.length).toBe(whole.filter((e) => isStepDetail(e) && newest.has((e as { stepId: string }).stepId)).length);
-  expect(view.tail!.length).toBeGreaterThan(0);
+  expect(view.tail!.every((e) => isStepDetail(e) && !later.has(stepOf(e)))).toBe(true);
+  expect(view.tail!.length).toBe(whole.filter((e) => isStepDetail(e) && !later.has(stepOf(e))).length);
+  for (const id of order.slice(to)) expect(later.has(id)).toBe(false);
+  // The rows the page shows first: the newest steps of the branch it opens on, wherever they started.
+  const t = foldTrajectory(whole);
+  const path = branchPath(t, defaultBranchId(t)!).slice(-100);
+  expect(path.filter((s) => later.has(s.id))).toEqual([]);
 }
 
 describe('a paged open', () => {
@@ -73,6 +88,8 @@ describe('a paged open', () => {
     expect(core.ws.isLoaded(g.id)).toBe(true);
     const whole = (await call('sessions.open', { sessionId: g.id })).events;
     checkSplit(paged, whole);
+    // Here the branch it opens on forked before the newest steps: pages of it came before the tail.
+    expect(paged.pages!.left).not.toEqual([[0, tailFrom(STEPS)]]);
     expect(await assemble(call, paged, PAGE_STEPS)).toEqual(whole);
     // Any range of steps, on the pages or not.
     expect(await assemble(call, paged, 37)).toEqual(whole);
@@ -134,12 +151,15 @@ describe('a paged open', () => {
       sock.send(JSON.stringify({ kind: 'req', id: 1, cmd: 'sessions.open', args: { sessionId: g.id, paged: true } }));
       const view = (JSON.parse(await got(1)) as { result: SessionOpenView }).result;
       expect(t.core.ws.isLoaded(g.id)).toBe(false);
-      sock.send(JSON.stringify({ kind: 'req', id: 2, cmd: 'sessions.page', args: { sessionId: g.id, version: view.version, from: 0, to: view.pages!.to } }));
-      const page = (JSON.parse(await got(2)) as { result: { events: CompactEvent[] } }).result;
+      const pages: CompactEvent[][] = [];
+      for (const [i, [from, to]] of view.pages!.left.entries()) {
+        sock.send(JSON.stringify({ kind: 'req', id: 2 + i, cmd: 'sessions.page', args: { sessionId: g.id, version: view.version, from, to } }));
+        pages.push((JSON.parse(await got(2 + i)) as { result: { events: CompactEvent[] } }).result.events);
+      }
       sock.close();
       const { call } = openClient(t.core);
       expect(view).toEqual(await call('sessions.open', { sessionId: g.id, paged: true }));
-      expect(mergeBySeq(view.events, view.tail!, page.events)).toEqual((await call('sessions.open', { sessionId: g.id })).events);
+      expect(mergeBySeq(view.events, view.tail!, ...pages)).toEqual((await call('sessions.open', { sessionId: g.id })).events);
     } finally {
       await t.close();
     }
@@ -162,12 +182,12 @@ describe('a paged open', () => {
       await store.getState().openSession(g.id);
       const first = store.getState().trajectories[g.id]!;
       const order = stepOrder(whole);
-      const from = tailFrom(order.length);
-      // The newest steps have their details; the others are marked as coming.
-      expect([...first.pending!.steps]).toEqual(order.slice(0, from));
+      const { left } = (await call('sessions.open', { sessionId: g.id, paged: true })).pages!;
+      // The steps sent have their details; the others are marked as coming.
+      expect([...first.pending!.steps]).toEqual(left.flatMap(([a, b]) => order.slice(a, b)));
       expect(first.t.steps.get(order.at(-1)!)!.response).toBeDefined();
       expect(first.t.steps.get(order[0]!)!.response).toBeUndefined();
-      expect(t.argsOf('sessions.page')[0]).toEqual({ sessionId: g.id, version: (await call('sessions.open', { sessionId: g.id })).version, from: 0, to: Math.min(from, 200) });
+      expect(t.argsOf('sessions.page')[0]).toMatchObject({ sessionId: g.id, version: (await call('sessions.open', { sessionId: g.id })).version, from: left[0]![0] });
       // Something recorded while the pages are on their way is folded at once, and again at the end.
       const push = { seq: whole.at(-1)!.seq + 1, ts: Date.now(), type: 'comment.added', commentId: 'c-paged', stepId: order[0]!, text: 'pushed while paging', author: 'alice' } as SessionEvent;
       store.getState().applySessionEvents(g.id, [push]);
@@ -179,7 +199,10 @@ describe('a paged open', () => {
       expect(done.pending).toBeNull();
       expect(done.version).toBeGreaterThan(first.version);
       expect(done.t).toEqual(foldTrajectory([...whole, push]));
-      expect(t.argsOf('sessions.page').map((a) => [a.from, a.to])).toEqual(Array.from({ length: Math.ceil(from / 200) }, (_, i) => [i * 200, Math.min(from, (i + 1) * 200)]));
+      // Every range asked for, 200 steps at a time at most.
+      const asked = t.argsOf('sessions.page').map((a) => [a.from, a.to] as const);
+      expect(asked.every(([a, b]) => b - a <= 200)).toBe(true);
+      expect(new Set(asked.flatMap(([a, b]) => order.slice(a, b)))).toEqual(first.pending!.steps);
     } finally {
       await core.close();
     }

@@ -10,8 +10,8 @@ import { EnvProfiles } from '../env/profiles';
 import { testEnvironment } from '../env/probe';
 import { LOCAL } from '../env/local';
 import { compactLog, trajectoryOf, trajectoryVersion } from '../session-trajectory';
-import { readOpenView, viewEvents, viewPage, writeOpenViewSoon, type OpenView } from '../open-view';
-import { PAGE_STEPS, pagedOpen, pageOf, splitForPages, tailFrom } from '../open-pages';
+import { readOpenView, viewEvents, viewOpening, viewPage, writeOpenViewSoon, type OpenView } from '../open-view';
+import { PAGE_STEPS, pagedOpen, pageOf, splitForPages } from '../open-pages';
 import { jsonText } from '../json-text';
 import type { CompactEvent } from '../../../shared/compact-events';
 
@@ -98,10 +98,9 @@ export function sessionHandlers(core: ApolloCore): HandlerMap {
         const session = core.sessionInfoOf(sessionId, kept.facts);
         if (!paged) return { session, events: viewEvents(kept), report, version };
         keptViews.keep(sessionId, kept);
-        // Sent as read: the tree and the newest pages are slices of the bytes the view hashed.
-        const from = tailFrom(kept.steps);
-        const tail = jsonText<CompactEvent[]>(viewPage(kept, from, kept.steps)!);
-        return { session, events: jsonText<CompactEvent[]>(kept.tree), report, version, tail, pages: { from: 0, to: from, size: PAGE_STEPS } };
+        // Sent as read: the tree and the pages it sends are slices of the bytes the view hashed.
+        const { tail, left } = viewOpening(kept);
+        return { session, events: jsonText<CompactEvent[]>(kept.tree), report, version, tail: jsonText<CompactEvent[]>(tail), pages: { size: PAGE_STEPS, left } };
       }
       const s = await core.session(sessionId);
       if (!loaded && !s.readOnly) writeOpenViewSoon(s);
@@ -109,7 +108,7 @@ export function sessionHandlers(core: ApolloCore): HandlerMap {
       const { events, version } = compactLog(s);
       // A copy: the owner's array grows with the log, the answer must not.
       if (!paged) return { session, events: events.slice(), report: s.report, version };
-      const { events: tree, tail, pages } = pagedOpen(events);
+      const { events: tree, tail, pages } = pagedOpen(events, trajectoryOf(s));
       return { session, events: tree, report: s.report, version, tail, pages };
     },
 

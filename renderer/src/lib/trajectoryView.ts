@@ -1,7 +1,7 @@
 // Derived views of a trajectory fold for the UI: branches with their sizes and
 // rollouts, the branch shown by default, where guidance was delivered, and which
 // part of which terminal recording a step or a branch produced.
-import { branchPath, type Branch, type Guidance, type Rollout, type Step, type Trajectory } from '../../../shared/trajectory';
+import { branchPath, latestRollout, type Branch, type Guidance, type Rollout, type Step, type Trajectory } from '../../../shared/trajectory';
 
 export interface BranchInfo {
   branch: Branch;
@@ -12,12 +12,9 @@ export interface BranchInfo {
   rollout: Rollout | null;
 }
 
-/** The latest rollout (of a branch, or of the session). */
-export function latestRollout(t: Trajectory, branchId?: string): Rollout | null {
-  let last: Rollout | null = null;
-  for (const r of t.rollouts.values()) if (!branchId || r.branchId === branchId) last = r;
-  return last;
-}
+// The rule of which branch a session opens on is shared with the host, whose paged open
+// sends the details of that branch's newest steps first (electron/core/open-pages.ts).
+export { defaultBranchId, latestRollout } from '../../../shared/trajectory';
 
 export function isActive(r: Rollout | null): boolean {
   return !!r && (r.state === 'running' || r.state === 'paused');
@@ -33,15 +30,6 @@ export function listBranches(t: Trajectory): BranchInfo[] {
     out.push({ branch: b, ownSteps: counts.get(b.id) ?? 0, forkDepth: from?.depth ?? 0, rollout: latestRollout(t, b.id) });
   }
   return out.sort((a, b) => Number(b.branch.reason === 'root' && b.branch.fromStepId === null) - Number(a.branch.reason === 'root' && a.branch.fromStepId === null) || a.branch.createdAt - b.branch.createdAt);
-}
-
-/** What to show when the user has not picked a branch: the latest rollout's, else main, else the first. */
-export function defaultBranchId(t: Trajectory): string | null {
-  const r = latestRollout(t);
-  if (r) return r.branchId;
-  if (t.branches.has('main')) return 'main';
-  const first = t.branches.keys().next();
-  return first.done ? null : first.value;
 }
 
 export function branchLabel(b: Branch): string {

@@ -54,11 +54,10 @@ export interface PendingDetails {
   error?: string;
 }
 
-/** What a paged open left to fetch: the steps [from, to) in the order they started, at `version`. */
-export interface PageRange {
-  from: number;
-  to: number;
+/** What a paged open left to fetch: the ranges of steps [from, to) in the order they started, at `version`. */
+export interface PageRanges {
   size: number;
+  left: Array<[number, number]>;
 }
 
 export type ImportOrigin = Omit<EventOf<'import.origin'>, 'type' | 'seq' | 'ts'>;
@@ -108,7 +107,7 @@ export interface TrajectorySlice {
    * paged open's (its `events` hold the tree and the newest steps' details): the other
    * steps' details are fetched, then everything is folded again at once.
    */
-  loadTrajectory(sessionId: string, events: SessionEvent[], version?: number, pages?: PageRange): void;
+  loadTrajectory(sessionId: string, events: SessionEvent[], version?: number, pages?: PageRanges): void;
   applySessionEvents(sessionId: string, events: SessionEvent[]): void;
   dropTrajectory(sessionId: string): void;
 }
@@ -129,14 +128,15 @@ export const createTrajectorySlice = (transport: Transport): Slice<TrajectorySli
    * events, the pages, the pushes since) in seq order: the trajectory an open that is not
    * paged gives. Given up once the entry was replaced (the session closed or opened again).
    */
-  const loadPages = async (sessionId: string, first: SessionEvent[], version: number, pages: PageRange, pending: PendingDetails, early: SessionEvent[]): Promise<void> => {
+  const loadPages = async (sessionId: string, first: SessionEvent[], version: number, pages: PageRanges, pending: PendingDetails, early: SessionEvent[]): Promise<void> => {
     const current = () => get().trajectories[sessionId]?.pending === pending;
     // The pushes folded so far (those that came while the open was on its way), then every later one.
     pagedPushes.set(sessionId, [...early]);
     const got: SessionEvent[][] = [];
-    for (let from = pages.from; from < pages.to; from += PAGE_REQUEST_STEPS) {
+    const requests = pages.left.flatMap(([a, b]) => Array.from({ length: Math.ceil((b - a) / PAGE_REQUEST_STEPS) }, (_, i) => [a + i * PAGE_REQUEST_STEPS, Math.min(b, a + (i + 1) * PAGE_REQUEST_STEPS)] as const));
+    for (const [from, to] of requests) {
       try {
-        got.push((await transport.request('sessions.page', { sessionId, version, from, to: Math.min(pages.to, from + PAGE_REQUEST_STEPS) })).events);
+        got.push((await transport.request('sessions.page', { sessionId, version, from, to })).events);
       } catch (err) {
         if (!current()) return;
         const entry = get().trajectories[sessionId]!;
@@ -178,8 +178,9 @@ export const createTrajectorySlice = (transport: Transport): Slice<TrajectorySli
     const early = pendingLoads.get(sessionId) ?? [];
     for (const ev of early) fold(ev);
     pendingLoads.delete(sessionId);
-    const paging = !!pages && pages.to > pages.from;
-    const pending = paging ? { steps: new Set([...new Set(t.order)].slice(pages.from, pages.to)) } : null;
+    const paging = !!pages && pages.left.some(([a, b]) => b > a);
+    const order = paging ? [...new Set(t.order)] : [];
+    const pending = paging ? { steps: new Set(pages.left.flatMap(([a, b]) => order.slice(a, b))) } : null;
     // A new number even when it replaces an entry (a paged open's final fold): rows compare it.
     const prev = get().trajectories[sessionId]?.version ?? 0;
     set({ trajectories: { ...get().trajectories, [sessionId]: { t, lastSeq, version: prev + 1, retry, pauses, ...notes, pending } } });

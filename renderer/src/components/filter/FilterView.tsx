@@ -33,6 +33,12 @@ export function FilterView() {
   if (pending) {
     return (
       <section className="fv" aria-label={`Filter ${session.name}`}>
+        <header className="fv-head">
+          <h1 className="fv-title" title={session.name}>
+            {session.name}
+          </h1>
+          <ViewTabs sessionId={session.id} />
+        </header>
         <p className={`pad ${pending.error ? 'err-text' : 'muted'}`} data-testid="filter-loading" role="status">
           {pending.error
             ? `The details of ${pending.steps.size.toLocaleString()} earlier steps could not be loaded: ${pending.error}. Open the session again to retry.`
