@@ -105,7 +105,10 @@ describe('a 2,500-step trajectory', () => {
 
     // Jump around the whole list: the window follows (the rows of each place are there)
     // and stays small. How long a jump takes is a bench row (electron/bench/scroll-page.ts).
-    // In the page (a string: this file is compiled without the DOM library).
+    // In the page (a string: this file is compiled without the DOM library). Once every
+    // step's details are in (a paged open): the rows still loading are shorter, so the
+    // middle of the list's height is not its middle step until then.
+    await page.waitForFunction(() => performance.getEntriesByName('apollo:open:complete').length > 0, null, { timeout: 30_000, polling: 50 });
     const frames = (await page.evaluate(`(async () => {
       const el = document.querySelector('[data-testid="step-list"]');
       const out = [];
