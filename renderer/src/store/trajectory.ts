@@ -134,17 +134,27 @@ export const createTrajectorySlice = (transport: Transport): Slice<TrajectorySli
     pagedPushes.set(sessionId, [...early]);
     const got: SessionEvent[][] = [];
     const requests = pages.left.flatMap(([a, b]) => Array.from({ length: Math.ceil((b - a) / PAGE_REQUEST_STEPS) }, (_, i) => [a + i * PAGE_REQUEST_STEPS, Math.min(b, a + (i + 1) * PAGE_REQUEST_STEPS)] as const));
-    for (const [from, to] of requests) {
-      try {
-        got.push((await transport.request('sessions.page', { sessionId, version, from, to })).events);
-      } catch (err) {
-        if (!current()) return;
-        const entry = get().trajectories[sessionId]!;
-        set({ trajectories: { ...get().trajectories, [sessionId]: { ...entry, version: entry.version + 1, pending: { ...pending, error: describeError(err).message } } } });
-        get().reportError('Could not load the earlier steps of the session', err);
-        return;
+    // Two requests in flight: the host reads the next page while the page parses one.
+    let next = 0;
+    let failed: { err: unknown } | null = null;
+    const fetchSome = async (): Promise<void> => {
+      while (next < requests.length && !failed && current()) {
+        const [from, to] = requests[next++]!;
+        try {
+          got.push((await transport.request('sessions.page', { sessionId, version, from, to })).events);
+        } catch (err) {
+          failed ??= { err };
+        }
       }
-      if (!current()) return;
+    };
+    await Promise.all([fetchSome(), fetchSome()]);
+    if (!current()) return;
+    if (failed) {
+      const { err } = failed;
+      const entry = get().trajectories[sessionId]!;
+      set({ trajectories: { ...get().trajectories, [sessionId]: { ...entry, version: entry.version + 1, pending: { ...pending, error: describeError(err).message } } } });
+      get().reportError('Could not load the earlier steps of the session', err);
+      return;
     }
     pendingLoads.set(sessionId, pagedPushes.get(sessionId) ?? []);
     pagedPushes.delete(sessionId);
