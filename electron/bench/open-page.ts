@@ -15,6 +15,11 @@ import { browserCpu, cpuSeconds } from './terminal-ui';
 /** Marks the page sets while it opens a session (renderer/src/store/sessions.ts). */
 export const OPEN_MARKS = { reply: 'apollo:open:reply', folded: 'apollo:open:folded', complete: 'apollo:open:complete' } as const;
 
+/** Until every step's details are in the page (a paged open's last page folded). */
+export async function allDetailsIn(page: Page): Promise<void> {
+  await page.waitForFunction((n) => performance.getEntriesByName(n).length > 0, OPEN_MARKS.complete, { timeout: 120_000, polling: 50 });
+}
+
 export interface ProcMemory {
   rssMb: number;
   /** Proportional set size: shared pages divided among the processes sharing them. */
@@ -235,7 +240,7 @@ export async function openInPage(cli: string, root: string, home: string, sessio
     const [reply, folded] = marks as [number, number];
     const frame = await page.evaluate(() => (window as unknown as { benchStepFrame?: number }).benchStepFrame ?? NaN);
     // The rest of a paged open: every step's details fetched and folded (memory is measured with them in).
-    await page.waitForFunction((n) => performance.getEntriesByName(n).length > 0, OPEN_MARKS.complete, { timeout: 120_000, polling: 50 });
+    await allDetailsIn(page);
     const complete = await page.evaluate((n) => performance.getEntriesByName(n).at(-1)!.startTime, OPEN_MARKS.complete);
     const cdp = await page.context().newCDPSession(page);
     await cdp.send('HeapProfiler.collectGarbage');

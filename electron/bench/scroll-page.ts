@@ -8,7 +8,7 @@
 import { createRequire } from 'node:module';
 import { CHROMIUM, CHROMIUM_ARGS, startServe } from './browser';
 import { median, percentile } from './measure';
-import { OPEN_MARKS } from './open-page';
+import { allDetailsIn } from './open-page';
 
 /** The former test's bound on the median. */
 export const SCROLL_GOAL_MS = 100;
@@ -35,7 +35,7 @@ export async function scrollInPage(cli: string, root: string, home: string, sess
     await page.locator(`[data-testid="session-item"][data-session-id="${sessionId}"]`).click();
     await page.locator(`[data-testid="step"][data-step-id="${stepId}"]`).waitFor({ state: 'visible', timeout: 120_000 });
     // A list with every step's details in (a paged open's last page folded), as a reviewer scrolls it.
-    await page.waitForFunction((n) => performance.getEntriesByName(n).length > 0, OPEN_MARKS.complete, { timeout: 120_000, polling: 50 });
+    await allDetailsIn(page);
     return await page.evaluate(async (positions) => {
       const el = document.querySelector('[data-testid="step-list"]')!;
       const twoFrames = () => new Promise<void>((r) => requestAnimationFrame(() => requestAnimationFrame(() => r())));

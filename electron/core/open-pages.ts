@@ -60,9 +60,9 @@ export function splitForPages(events: readonly CompactEvent[], maxSeq = Infinity
   return { tree, byStep, index };
 }
 
-/** The details of the steps [from, to), in seq order. */
+/** The details of the steps [from, to), grouped by step (as the kept view holds them). */
 export function pageOf(split: PageSplit, from: number, to: number): CompactEvent[] {
-  return split.byStep.slice(from, to).flat().sort((a, b) => a.seq - b.seq);
+  return split.byStep.slice(from, to).flat();
 }
 
 /**
@@ -82,7 +82,7 @@ export function firstPages(t: Trajectory, index: ReadonlyMap<string, number>, st
 }
 
 /** The ranges of steps [from, to) left to fetch after an open that sent the tail and the `first` pages. */
-export function leftRanges(steps: number, first: readonly number[]): Array<[number, number]> {
+function leftRanges(steps: number, first: readonly number[]): Array<[number, number]> {
   const to = tailFrom(steps);
   const out: Array<[number, number]> = [];
   let at = 0;
@@ -94,13 +94,24 @@ export function leftRanges(steps: number, first: readonly number[]): Array<[numb
   return out;
 }
 
+export interface PagedOpening {
+  /** The ranges of steps [from, to) whose details come with the open: the `first` pages, then the tail. */
+  sent: Array<[number, number]>;
+  pages: { size: number; left: Array<[number, number]> };
+}
+
+/** What a paged open of a log with `steps` steps sends, and what it leaves for sessions.page. */
+export function opening(steps: number, first: readonly number[]): PagedOpening {
+  const sent = first.map((p): [number, number] => [p * PAGE_STEPS, (p + 1) * PAGE_STEPS]);
+  sent.push([tailFrom(steps), steps]);
+  return { sent, pages: { size: PAGE_STEPS, left: leftRanges(steps, first) } };
+}
+
 /** A paged open's reply from the compact events of a loaded log and its trajectory: the tree, the details it sends, and the ranges left. */
-export function pagedOpen(events: readonly CompactEvent[], t: Trajectory): { events: CompactEvent[]; tail: CompactEvent[]; pages: { size: number; left: Array<[number, number]> } } {
+export function pagedOpen(events: readonly CompactEvent[], t: Trajectory): { events: CompactEvent[]; tail: CompactEvent[]; pages: PagedOpening['pages'] } {
   const split = splitForPages(events);
-  const steps = split.byStep.length;
-  const first = firstPages(t, split.index, steps);
-  const tail = [...first.flatMap((p) => pageOf(split, p * PAGE_STEPS, (p + 1) * PAGE_STEPS)), ...pageOf(split, tailFrom(steps), steps)];
-  return { events: split.tree, tail, pages: { size: PAGE_STEPS, left: leftRanges(steps, first) } };
+  const { sent, pages } = opening(split.byStep.length, firstPages(t, split.index, split.byStep.length));
+  return { events: split.tree, tail: sent.flatMap(([a, b]) => pageOf(split, a, b)), pages };
 }
 
 /** Each step's place in the order steps started (its first step.started), as splitForPages counts them. */

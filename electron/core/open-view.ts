@@ -22,7 +22,7 @@ import { open, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { COMPACT_FORM, compactEvent, isStepDetail, mergeBySeq, type CompactEvent } from '../../shared/compact-events';
-import { firstPages, leftRanges, PAGE_STEPS, splitForPages, stepIndex, tailFrom, type PageSplit } from './open-pages';
+import { firstPages, opening, PAGE_STEPS, splitForPages, stepIndex, type PagedOpening, type PageSplit } from './open-pages';
 import type { LoadReport } from '../../shared/types';
 import { logFacts, type LogFacts } from './session-facts';
 import { readFully, writeFully } from './store/disk';
@@ -192,7 +192,8 @@ export async function writeOpenView(s: SessionLog): Promise<'kept' | 'grown' | '
     const grown = kept?.body ? extended(kept.header, kept.body, s) : null;
     const { body, split, steps, pages } = grown ?? encodeView(splitForPages(compactLog(s).events));
     // Again when grown: a rollout started since may have changed the branch the session opens on.
-    const first = firstPages(trajectoryOf(s), stepIndex(trajectoryOf(s)), steps);
+    const t = trajectoryOf(s);
+    const first = firstPages(t, stepIndex(t), steps);
     const header = headerSchema.parse({
       v: 2, schema: eventSchemaKey(), compact: COMPACT_FORM, ...log.key, version, events: s.events.length, corruptLines: [...s.report.corruptLines],
       facts: logFacts(s.events), split, steps, pageSteps: PAGE_STEPS, pages, first, sha256: '',
@@ -223,9 +224,9 @@ function joinArrays(parts: readonly Buffer[]): Buffer {
 }
 
 /** JSON text of the details a paged open sends (its `first` pages, then the tail), and the ranges of steps left. */
-export function viewOpening(view: OpenView): { tail: Buffer; left: Array<[number, number]> } {
-  const pages = view.first.map((p) => viewPage(view, p * PAGE_STEPS, (p + 1) * PAGE_STEPS)!);
-  return { tail: joinArrays([...pages, viewPage(view, tailFrom(view.steps), view.steps)!]), left: leftRanges(view.steps, view.first) };
+export function viewOpening(view: OpenView): { tail: Buffer; pages: PagedOpening['pages'] } {
+  const { sent, pages } = opening(view.steps, view.first);
+  return { tail: joinArrays(sent.map(([a, b]) => viewPage(view, a, b)!)), pages };
 }
 
 /** The body of a view (see the file header) and where its parts are. */

@@ -42,7 +42,8 @@ export const sessionCommands = {
   'sessions.open': command<SessionOpenView>()(z.object({ sessionId: id, paged: z.boolean().optional() })),
   /**
    * The details (model.response, action.result, compact) of the steps [from, to) in the
-   * order steps started, as the log held them at `version` (a paged open's), in seq order.
+   * order steps started, as the log held them at `version` (a paged open's), grouped by
+   * step (each step's in seq order).
    */
   'sessions.page': command<SessionPage>()(
     z.object({ sessionId: id, version: z.number().int().min(0), from: z.number().int().min(0), to: z.number().int().min(0) }).refine((a) => a.to >= a.from, 'to must not be before from'),

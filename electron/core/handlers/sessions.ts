@@ -11,7 +11,7 @@ import { testEnvironment } from '../env/probe';
 import { LOCAL } from '../env/local';
 import { compactLog, trajectoryOf, trajectoryVersion } from '../session-trajectory';
 import { readOpenView, viewEvents, viewOpening, viewPage, writeOpenViewSoon, type OpenView } from '../open-view';
-import { PAGE_STEPS, pagedOpen, pageOf, splitForPages } from '../open-pages';
+import { pagedOpen, pageOf, splitForPages } from '../open-pages';
 import { jsonText } from '../json-text';
 import type { CompactEvent } from '../../../shared/compact-events';
 
@@ -99,8 +99,8 @@ export function sessionHandlers(core: ApolloCore): HandlerMap {
         if (!paged) return { session, events: viewEvents(kept), report, version };
         keptViews.keep(sessionId, kept);
         // Sent as read: the tree and the pages it sends are slices of the bytes the view hashed.
-        const { tail, left } = viewOpening(kept);
-        return { session, events: jsonText<CompactEvent[]>(kept.tree), report, version, tail: jsonText<CompactEvent[]>(tail), pages: { size: PAGE_STEPS, left } };
+        const { tail, pages } = viewOpening(kept);
+        return { session, events: jsonText<CompactEvent[]>(kept.tree), report, version, tail: jsonText<CompactEvent[]>(tail), pages };
       }
       const s = await core.session(sessionId);
       if (!loaded && !s.readOnly) writeOpenViewSoon(s);

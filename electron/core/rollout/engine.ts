@@ -31,7 +31,7 @@ import { LlmClient, type ChatMessage, type DeepPartial, type LlmOptions, type Ll
 import { RequestRecorder } from './request-record';
 import { environmentFor } from '../env/registry';
 import {
-  DEFAULT_TOOL_OPTIONS, executeTool, executeToolCall, INVALID_TOOL_CALL, parseTextAction, parseToolCall, reattachTerminals, TOOL_SCHEMAS, withNote,
+  DEFAULT_TOOL_OPTIONS, errorText, executeTool, executeToolCall, INVALID_TOOL_CALL, parseTextAction, parseToolCall, reattachTerminals, TOOL_SCHEMAS, withNote,
   type TerminalHost, type ToolContext, type ToolOptions, type ToolOutcome,
 } from './tools';
 
@@ -579,7 +579,7 @@ export class Rollout {
     }
     const halt = await this.userHalt();
     if (halt) return halt;
-    const { back, failed } = await reattachTerminals(this.toolContext(abort.signal)).catch((err: unknown) => ({ back: [], failed: [err instanceof Error ? err.message : String(err)] }));
+    const { back, failed } = await reattachTerminals(this.toolContext(abort.signal)).catch((err: unknown) => ({ back: [], failed: [errorText(err)] }));
     this._state = 'running';
     this._error = undefined;
     const kept = back.length ? `; re-attached to ${back.join(', ')} (kept in tmux there)` : '';

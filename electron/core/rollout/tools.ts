@@ -620,7 +620,7 @@ export async function reattachTerminals(ctx: ToolContext): Promise<{ back: strin
   return { back, failed };
 }
 
-function errorText(err: unknown): string {
+export function errorText(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
