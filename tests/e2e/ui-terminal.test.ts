@@ -107,6 +107,22 @@ async function pageLatency(): Promise<number> {
   return Date.now() - t0;
 }
 
+/**
+ * Starts recording the page's long tasks (main-thread work of 50 ms or more). What a
+ * person feels as a frozen page is one of these; a round trip from the test to a frame
+ * (pageLatency) also counts the test's and the browser process's turns on a loaded CPU.
+ */
+async function watchLongTasks(): Promise<() => Promise<number>> {
+  await page.evaluate(() => {
+    const w = window as unknown as { __longest: number };
+    w.__longest = 0;
+    new PerformanceObserver((list) => {
+      for (const e of list.getEntries()) w.__longest = Math.max(w.__longest, e.duration);
+    }).observe({ type: 'longtask' });
+  });
+  return () => page.evaluate(() => (window as unknown as { __longest: number }).__longest);
+}
+
 beforeAll(async () => {
   home = await mkdtemp(join(tmpdir(), 'apollo-e2e-ui-term-'));
   // A FIFO (outside the sessions' folder) that a hidden tab's command reads before it prints.
@@ -351,6 +367,7 @@ describe('the live terminal in the browser', () => {
     await waitShown(/only-in-1st/);
     const main = account({ sessionId: (await item.getAttribute('data-session-id'))!, terminalId: 'main' });
     const attachesBefore = main.attaches;
+    const longestTask = await watchLongTasks();
     const started = Date.now();
     // 8 MB lasts several seconds at the UI's pace (README: ~1.5-4 MB/s), so the screen falls
     // behind and is skipped several times (once a second, 256 KB each); throughput is the bench's.
@@ -369,7 +386,10 @@ describe('the live terminal in the browser', () => {
     await waitShown(/^flood-42-end\s*$/m, 5_000);
     const seconds = (Date.now() - started) / 1000;
     expect(sawFlood).toBe(true);
-    expect(worst).toBeLessThan(2_000);
+    // A page that parsed the flood in one go would block for seconds (8 MB at xterm's
+    // ~2-5 MB/s); time-sliced, skipped when behind, no task comes near that.
+    const longest = await longestTask();
+    expect(longest).toBeLessThan(1_000);
 
     await page.getByTestId('new-session').click();
     await page.getByTestId('new-session-dialog').waitFor();
@@ -382,7 +402,7 @@ describe('the live terminal in the browser', () => {
     await waitShown(/^after-flood-25\s*$/m, 10_000);
     const echoMs = Date.now() - t0;
     await screenshot(page, 'ui-terminal-flood.png');
-    console.log(`flood: 8 MB shown in ${seconds.toFixed(1)} s, worst page latency ${worst} ms, echo after it ${echoMs} ms`);
+    console.log(`flood: 8 MB shown in ${seconds.toFixed(1)} s, worst page latency ${worst} ms, longest task ${Math.round(longest)} ms, echo after it ${echoMs} ms`);
 
     // The screen was sent what it could take (a flood faster than it parses is skipped
     // rather than holding the shell back, and its end read back); every byte it got
