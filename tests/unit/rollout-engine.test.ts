@@ -318,6 +318,45 @@ describe('Rollout (model policy, real PTY)', () => {
     expect(events(env.session, 'guidance.delivered')).toHaveLength(3);
   });
 
+  it('a resume or a stop asked while the pause is still being written acts on it, not on the run that paused', async () => {
+    // A slow disk: the 'paused' event is held back while the rollout already reads paused.
+    const append = env.session.append.bind(env.session);
+    let release: (() => void) | null = null;
+    env.session.append = (async (body: Parameters<SessionLog['append']>[0]) => {
+      if (body.type === 'rollout.state' && body.state === 'paused') await new Promise<void>((r) => (release = r));
+      return append(body);
+    }) as SessionLog['append'];
+    const held = async (r: Rollout): Promise<void> => {
+      for (const end = Date.now() + 20_000; !(r.state === 'paused' && release); ) {
+        if (Date.now() > end) throw new Error('timed out waiting for the pause to be written');
+        await new Promise((res) => setTimeout(res, 10));
+      }
+    };
+    let failing = true;
+    server = await startFakeLlm((): FakeReply => (failing ? status(500, { message: 'upstream down' }) : tool('finish', { message: 'ok' })));
+    const r = rollout();
+    const first = r.run();
+    await held(r);
+    failing = false;
+    const resumed = r.resume();
+    release!();
+    release = null;
+    expect(await first).toBe('paused');
+    expect(await resumed).toBe('finished');
+    expect(events(env.session, 'rollout.state').map((e) => e.state)).toEqual(['paused', 'running', 'finished']);
+
+    failing = true;
+    const r2 = rollout();
+    const second = r2.run();
+    await held(r2);
+    const stopped = r2.stop();
+    release!();
+    expect(await second).toBe('paused');
+    await stopped;
+    expect(r2.state).toBe('stopped');
+    expect(events(env.session, 'rollout.state').at(-1)).toMatchObject({ state: 'stopped', reason: 'stopped by the user' });
+  });
+
   it('stops at maxSteps, mentions human terminal input, honours pause()', async () => {
     server = await startFakeLlm([], { fallback: tool('run_command', { session_id: 'main', command: 'echo step' }) });
     let typed = false;

@@ -105,6 +105,12 @@ export class Rollout {
   private _error: string | undefined;
   private started = false;
   private running: Promise<RunResult> | null = null;
+  /**
+   * The run has decided to pause and is only recording it: the state reads 'paused'
+   * while that event is written, and the run's result is that 'paused'. (A run that
+   * reads 'paused' while waiting for a lost connection is not ending: it goes on.)
+   */
+  private ending = false;
   private pauseRequested = false;
   private stopRequested = false;
   private abort: AbortController | null = null;
@@ -192,6 +198,7 @@ export class Rollout {
   run(): Promise<RunResult> {
     if (this.running) return this.running;
     if (this._state === 'finished' || this._state === 'stopped' || this._state === 'failed') return Promise.resolve(this._state);
+    this.ending = false;
     this.running = this.loopGuarded().finally(() => {
       this.running = null;
     });
@@ -201,6 +208,9 @@ export class Rollout {
   /** Continue a paused rollout; a step interrupted by the pause or an error is retried. */
   resume(): Promise<RunResult> {
     this.pauseRequested = false;
+    // Paused, but the run is still recording its pause (a slow write, a loaded disk):
+    // its result is that pause, so resume once it has ended rather than return it.
+    if (this.running && this.ending) return this.running.then(() => this.run());
     return this.run();
   }
 
@@ -243,7 +253,8 @@ export class Rollout {
     this.abort?.abort();
     if (this.running) {
       await this.running;
-      return;
+      // A run already pausing when stop was asked for ends paused: record the stop below.
+      if (this._state !== 'paused') return;
     }
     if (!this.started) {
       this._state = 'stopped';
@@ -332,6 +343,7 @@ export class Rollout {
         // events), so this is a pause, not a failure: once space is freed, resuming
         // redoes the step that could not be recorded.
         this._diskFull = true;
+        this.ending = true;
         this._state = 'paused';
         this._error = msg;
         this.pausedAt = Date.now();
@@ -355,6 +367,7 @@ export class Rollout {
     }
     if (this.pauseRequested) {
       this.pauseRequested = false;
+      this.ending = true;
       await this.setState('paused', { reason: this.pauseReason });
       return 'paused';
     }
@@ -437,6 +450,7 @@ export class Rollout {
         if (err instanceof ApolloError && err.code === 'CANCELLED') continue; // pause/stop: the boundary decides
         this._diskFull = err instanceof ApolloError && err.code === 'DISK_FULL';
         const msg = llm.redact(err instanceof Error ? err.message : String(err));
+        this.ending = true;
         await this.setState('paused', { reason: 'error', error: msg });
         return 'paused';
       }
