@@ -28,6 +28,7 @@ import { ApolloCore } from '../core/app';
 import { resourcesDir } from '../core/paths';
 import { exportBundle, EXPORT_FORMATS, type ExportFormat } from '../core/dataset/bundle';
 import { TOKEN_STORE_FILE } from '../core/dataset/token-store';
+import { REDACTION_MEMO_FILE } from '../core/dataset/redaction-memo';
 import { CAST_CACHE_DIR } from '../core/dataset/cast-cache';
 import { TokenWarmer } from '../core/dataset/token-warmer';
 import { branchLeaf, foldTrajectory } from '../../shared/trajectory';
@@ -336,9 +337,10 @@ async function benchLargeLog(dir: string, scratch: string): Promise<void> {
  */
 async function benchExport({ home, id, dir }: Prepared, scratch: string, catMs: number, catLog: number): Promise<void> {
   let n = 0;
-  // cold: nothing kept beside the session from an earlier export; freshCasts: the recordings converted again.
+  // cold: nothing kept beside the session from an earlier export (token counts, texts found clean, conversions);
+  // freshCasts: the recordings converted again.
   const run = async (name: string, formats: ExportFormat[], o: { cold: boolean; freshCasts?: boolean; inThread?: boolean }): Promise<ExportResult> => {
-    if (o.cold) await rm(join(dir, TOKEN_STORE_FILE), { force: true });
+    if (o.cold) await Promise.all([TOKEN_STORE_FILE, REDACTION_MEMO_FILE].map((f) => rm(join(dir, f), { force: true })));
     if (o.cold || o.freshCasts) await rm(join(dir, CAST_CACHE_DIR), { recursive: true, force: true });
     const r = await child<ExportResult>('export', { home, id, dir, out: join(scratch, `bundle-${++n}`), formats, ...(o.inThread ? { inThread: true } : {}) });
     const goal = formats.length === 1 ? 2 : 10;
@@ -347,8 +349,9 @@ async function benchExport({ home, id, dir }: Prepared, scratch: string, catMs: 
     return r;
   };
   await run('export openai, first (tokens counted)', ['openai'], { cold: true });
-  await run('export openai, again (token counts kept)', ['openai'], { cold: false });
-  await rm(join(dir, TOKEN_STORE_FILE), { force: true });
+  await run('export openai, again (token counts, clean texts kept)', ['openai'], { cold: false });
+  // As recorded: counted by the host, but never exported (so no text is known clean either).
+  await Promise.all([TOKEN_STORE_FILE, REDACTION_MEMO_FILE].map((f) => rm(join(dir, f), { force: true })));
   const warm = await child<{ ms: number; cpuMs: number; longestTurnMs: number }>('warm', { home, id, dir });
   line('tokens counted as recorded (whole session)', ms(warm.cpuMs), '—', 'CPU, at record time', `the host counts each step's new texts a second after it is recorded, in its counting worker (${ms(warm.ms)} wall here, all at once; the host thread's longest turn meanwhile ${ms(warm.longestTurnMs)})`);
   await run('export openai, first after recording (counted then)', ['openai'], { cold: false });

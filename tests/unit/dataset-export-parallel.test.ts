@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exportBundle } from '../../electron/core/dataset/bundle';
 import { TOKEN_STORE_FILE } from '../../electron/core/dataset/token-store';
+import { REDACTION_MEMO_FILE } from '../../electron/core/dataset/redaction-memo';
 import { ApolloError } from '../../shared/errors';
 import { realisticSession, writeRecording } from '../fixtures/sessions';
 
@@ -55,10 +56,10 @@ describe('recordings converted beside the training files', () => {
     const exports = join(root, 'exports');
     await mkdir(exports);
     const base = { home: join(root, 'home'), sessions: [{ sessionId: 'S1', events, sessionDir: dir }], secrets: [], appVersion: 'x', castWorker: false as const };
-    // First with no token counts kept (the recordings go first), then with them (beside the training files).
+    // First with no token counts (nor redaction memo) kept (the recordings go first), then with them (beside the training files).
     for (const kept of [false, true]) {
       if (kept) await exportBundle({ ...base, outDir: join(root, 'counts'), formats: ['openai'] });
-      expect(await readdir(dir)).toEqual(kept ? ['terminals', TOKEN_STORE_FILE].sort() : ['terminals']);
+      expect(await readdir(dir)).toEqual(kept ? ['terminals', TOKEN_STORE_FILE, REDACTION_MEMO_FILE].sort() : ['terminals']);
       const err = await exportBundle({ ...base, outDir: join(exports, 'b'), formats: ['openai', 'sharegpt', 'mistral', 'trajectory', 'asciicast'] }).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(ApolloError);
       expect((err as ApolloError).code).toBe('IO');

@@ -48,6 +48,7 @@ import { exists, LineCheck, StagingDir, toApolloError, type BufferedWriter } fro
 import { emptyStats, stepBranches, trajectoryRecords, type TrajectoryStats } from './formats';
 import { labelUnder, resolvePolicy, type LabelPolicy } from './policy';
 import { RedactionLog, Redactor, type RedactionReport, type RedactionSummary } from './redact';
+import { RedactionMemo } from './redaction-memo';
 import { signManifest, SIGNATURE_FILE, type SigningKey } from './signing';
 import { resetTokenCache, TOKENIZER, useTokenStore } from './tokens';
 import { TokenCountStore } from './token-store';
@@ -340,6 +341,8 @@ async function examplePassOnce(prepared: readonly Prepared[], o: PassOptions, re
     // The counts an earlier export of this session made; a dry run reads them and writes nothing.
     const tokenStore = o.castOnly ? null : await TokenCountStore.open(p.dir);
     useTokenStore(tokenStore);
+    // The texts an earlier export found no secret in, under these rules and secrets.
+    const memo = o.castOnly ? null : await RedactionMemo.open(p.dir, redactor.fingerprint);
     // Recordings only: no file holds an example, so none is built (the whole request
     // record rendered, redacted and counted in tokens, to be thrown away).
     const examples = o.castOnly ? [] : sessionExamples(traj, input.sessionId, selected, {
@@ -347,7 +350,7 @@ async function examplePassOnce(prepared: readonly Prepared[], o: PassOptions, re
     }, ledger);
     for (const ex of examples) {
       const line = trajectories.length + 1;
-      const x = redactExample(p, ex, line, redactor, log, o.reasoning, secretMasked);
+      const x = redactExample(p, ex, line, redactor, memo, log, o.reasoning, secretMasked);
       // One line per weight-1 turn, in message order.
       const plans = o.perAction ? perActionPlans(x.record, o.historyTokens) : [];
       trajectories.push(trajectoryEntry(x, line, ledger, o.warnTokens));
@@ -359,7 +362,7 @@ async function examplePassOnce(prepared: readonly Prepared[], o: PassOptions, re
       checkAbort();
     }
     useTokenStore(null);
-    if (sink) await tokenStore?.save();
+    if (sink) await Promise.all([tokenStore?.save(), memo?.save()]);
     const skippedHere = new Map(ledger.skipped.slice(skippedBefore).map((x) => [x.branchId, x.reason]));
     p.branches = [];
     for (const b of traj.branches.values()) {
@@ -704,14 +707,14 @@ async function exportBundleOnce(opts: ExportBundleOptions): Promise<ExportBundle
  * A trained turn that held a secret is not trained (weight 0): the placeholder must
  * never become something the model learns to type.
  */
-function redactExample(p: Prepared, ex: Example, line: number, redactor: Redactor, log: RedactionLog, reasoning: boolean, secretMasked: Set<string>): TakenExample {
+function redactExample(p: Prepared, ex: Example, line: number, redactor: Redactor, memo: RedactionMemo | null, log: RedactionLog, reasoning: boolean, secretMasked: Set<string>): TakenExample {
   const raw = openaiRecord(ex.messages, ex.weights, ex.tools, reasoning ? (i) => {
     const owner = ex.owners[i];
     const r = owner ? p.traj.steps.get(owner)?.response?.reasoning : undefined;
     return ex.weights[i] === 1 && r ? r : undefined;
   } : undefined);
   const messages = raw.messages.map((m, i) => {
-    const { value, hits } = redactor.scan(m);
+    const { value, hits } = redactor.scan(m, memo ?? undefined);
     for (const h of hits) log.add(FILE_OPENAI, line, `/messages/${i}${h.field}`, h.kind);
     if (m.role === 'assistant' && m.weight === 1 && hits.length) {
       value.weight = 0;

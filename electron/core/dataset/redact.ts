@@ -39,6 +39,7 @@
 // `scan` reports each hit with a pointer into the decoded structure, so the exporter can
 // mask (weight 0) or leave out a trained assistant turn that contained a secret instead
 // of teaching the model to type `[REDACTED:…]`; `RedactionLog.addMasked` records that.
+import { createHash } from 'node:crypto';
 
 export interface SecretMatch {
   start: number;
@@ -472,12 +473,28 @@ function decodeJsonString(token: string): string {
 
 export const MIN_CONFIGURED_SECRET_LENGTH = 6;
 
+/**
+ * Texts known to hold nothing this redactor replaces (redaction-memo.ts), by key: a
+ * string value whose key it knows is given back as it is, without a scan.
+ */
+export interface CleanTexts {
+  /** The key of a text, or null for one not worth looking up. */
+  keyOf(text: string): string | null;
+  isClean(key: string): boolean;
+  addClean(key: string): void;
+}
+
 export class Redactor {
   private readonly configured: RegExp | null;
   /** The same alternatives, not global: a presence test. */
   private readonly configuredAny: RegExp | null;
   /** No configured secret holds a character JSON escapes as `\n` `\t` `\r` `\"` (see mayHold). */
   private readonly plainSecrets: boolean;
+  /** The configured secrets in every form matched, longest first. */
+  private readonly forms: readonly string[];
+  private digest: Buffer | null = null;
+  /** Member names found to hold nothing: the same few ("role", "content", "output") name every value. */
+  private readonly plainKeys = new Set<string>();
 
   /**
    * `prefilter` (default true) skips the patterns whose literal part is not in the
@@ -492,9 +509,20 @@ export class Redactor {
     }
     // Longest first so a secret that contains another is taken whole.
     const list = [...forms].sort((a, b) => b.length - a.length || (a < b ? -1 : 1));
+    this.forms = list;
     this.configured = list.length ? new RegExp(list.map(escapeForRegExp).join('|'), 'g') : null;
     this.configuredAny = this.configured ? new RegExp(this.configured.source) : null;
     this.plainSecrets = list.every((f) => !/["\\\n\r\t]/.test(f));
+  }
+
+  /**
+   * SHA-256 of everything that decides what this redactor replaces: its rules (the
+   * source of their code) and the secrets it was given. What is kept of its work
+   * beside a session is valid only under the same fingerprint.
+   */
+  get fingerprint(): Buffer {
+    this.digest ??= createHash('sha256').update(redactionRulesSource()).update('\0').update(JSON.stringify([this.prefilter, this.forms])).digest();
+    return this.digest;
   }
 
   /** Non-overlapping secret ranges in `text` (matched on its decoded view), sorted by start. */
@@ -582,11 +610,13 @@ export class Redactor {
    * A redacted deep copy of a JSON value and where each secret was. Object keys are
    * kept (redacted if they hold a secret), a string under a key that names a secret
    * is replaced whole, a string that is JSON text is redacted on its decoded strings.
+   * `clean`: string values known to hold nothing are given back unscanned, and those
+   * found to hold nothing are added to it.
    */
-  scan<T>(value: T): ScanResult<T> {
+  scan<T>(value: T, clean?: CleanTexts): ScanResult<T> {
     const hits: SecretHit[] = [];
     const walk = (v: unknown, pointer: string, key: string | null): unknown => {
-      if (typeof v === 'string') return this.redactString(v, pointer, pointer, key, 0, hits);
+      if (typeof v === 'string') return clean ? this.redactKnown(v, pointer, key, hits, clean) : this.redactString(v, pointer, pointer, key, 0, hits);
       if (Array.isArray(v)) return v.map((x, i) => walk(x, `${pointer}/${i}`, null));
       if (v && typeof v === 'object') {
         const o: Record<string, unknown> = {};
@@ -615,8 +645,12 @@ export class Redactor {
 
   /** A member name, redacted like text (a secret must not reach the output, nor a pointer). */
   private redactKey(k: string, parent: string, field: string | null, hits: SecretHit[]): string {
+    if (this.plainKeys.has(k)) return k;
     const ms = this.find(k);
-    if (ms.length === 0) return k;
+    if (ms.length === 0) {
+      if (k.length <= 64 && this.plainKeys.size < 4096) this.plainKeys.add(k);
+      return k;
+    }
     const name = splice(k, ms);
     const pointer = `${parent}/${pointerSegment(name)}`;
     for (const m of ms) hits.push({ pointer, field: field ?? pointer, kind: m.kind });
@@ -638,6 +672,20 @@ export class Redactor {
    */
   private mayHold(s: string): boolean {
     return !this.prefilter || (this.plainSecrets ? HIDING_ESCAPE : NEEDS_VIEW).test(s) || ANY_CASED.test(s) || ANY_UNCASED.test(s) || !!this.configuredAny?.test(s);
+  }
+
+  /**
+   * redactString for a string value of the scanned structure, through `clean`. Whether
+   * a text holds anything depends on the text alone once its key is not one that names
+   * a secret: that check is made first, always.
+   */
+  private redactKnown(s: string, pointer: string, key: string | null, hits: SecretHit[], clean: CleanTexts): string {
+    const k = key !== null && sensitiveField(key, s) ? null : clean.keyOf(s);
+    if (k !== null && clean.isClean(k)) return s;
+    const before = hits.length;
+    const out = this.redactString(s, pointer, pointer, key, 0, hits);
+    if (k !== null && out === s && hits.length === before) clean.addClean(k);
+    return out;
   }
 
   private redactString(s: string, pointer: string, field: string, key: string | null, level: number, hits: SecretHit[]): string {

@@ -62,18 +62,36 @@ export function countTokensOf(s: string): number {
   return count(s);
 }
 
+/**
+ * Store keys by text, for one export (resetTokenCache): redaction (redaction-memo.ts)
+ * and counting look up the same texts, and hashing them twice was a tenth of a
+ * repeated export. byText already holds these texts as long.
+ */
+const keys = new Map<string, string>();
+
+/** textKey, made once per text in an export. */
+export function exportTextKey(s: string): string {
+  let k = keys.get(s);
+  if (k === undefined) {
+    k = textKey(s);
+    if (keys.size >= LIMIT) keys.clear();
+    keys.set(s, k);
+  }
+  return k;
+}
+
 function countText(s: string): number {
   let e = byText.get(s);
   if (e === undefined) {
     // Short texts too: with every text in the store the tokenizer is never loaded.
-    const key = store ? textKey(s) : null;
+    const key = store ? exportTextKey(s) : null;
     const n = (key !== null ? store!.get(key) : undefined) ?? count(s);
     e = { n, key };
     if (byText.size >= LIMIT) byText.clear();
     byText.set(s, e);
   }
   if (store) {
-    e.key ??= textKey(s);
+    e.key ??= exportTextKey(s);
     store.put(e.key, e.n);
   }
   return e.n;
@@ -90,6 +108,7 @@ export function useTokenStore(s: TokenCountStore | null): void {
 /** Forget the counts by text (the texts of one export are not needed by the next). */
 export function resetTokenCache(): void {
   byText.clear();
+  keys.clear();
   cache = new WeakMap();
   toolsCache = new WeakMap();
   store = null;

@@ -1,0 +1,149 @@
+// The texts an export found no secret in, kept beside the session's log: a second
+// export scans only what is new and writes the same bundle; the memo never answers for
+// other secrets or other rules, never holds a text with a hit, never spares a value
+// whose key names a secret; one that is not valid is ignored; a dry run writes none.
+import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { exportBundle } from '../../electron/core/dataset/bundle';
+import { Redactor, type CleanTexts } from '../../electron/core/dataset/redact';
+import { REDACTION_MEMO_FILE, RedactionMemo } from '../../electron/core/dataset/redaction-memo';
+import { textKey } from '../../electron/core/dataset/token-store';
+import type { SessionEvent } from '../../shared/events';
+import { realisticSession } from '../fixtures/sessions';
+
+let root: string;
+let n = 0;
+beforeAll(async () => {
+  root = await mkdtemp(join(tmpdir(), 'apollo-redaction-memo-'));
+});
+afterAll(async () => {
+  await rm(root, { recursive: true, force: true });
+});
+afterEach(() => {
+  vi.restoreAllMocks();
+});
+
+async function session(): Promise<string> {
+  const dir = join(root, `s${++n}`);
+  await mkdir(dir, { recursive: true });
+  return dir;
+}
+
+/** The redactor's scans of one string (its private redactString, at any depth). */
+function countScans(): { readonly count: number } {
+  const spy = vi.spyOn(Redactor.prototype as unknown as { redactString: (...a: unknown[]) => string }, 'redactString');
+  return { get count() { return spy.mock.calls.length; } };
+}
+
+async function exportOnce(dir: string, events: SessionEvent[], o: { secrets?: string[]; dryRun?: boolean } = {}): Promise<{ files: string[]; scans: number }> {
+  const out = join(root, `out${++n}`);
+  const scans = countScans();
+  await exportBundle({
+    home: root, sessions: [{ sessionId: 'S1', events, sessionDir: dir }], outDir: out, formats: ['openai', 'sharegpt'],
+    secrets: o.secrets ?? [], appVersion: 'x', dryRun: o.dryRun,
+  });
+  const seen = scans.count;
+  vi.restoreAllMocks();
+  const files = o.dryRun ? [] : await Promise.all(['openai.jsonl', 'sharegpt.jsonl', 'manifest.json', 'redactions.json'].map((f) => readFile(join(out, f), 'utf8')));
+  return { files, scans: seen };
+}
+
+/** Long enough to be kept (short texts are scanned again), with no pattern in it. */
+const LONG = 'the evaluation set must stay untouched until the final run; '.repeat(6);
+const CONFIGURED = 'zq-the-configured-value-77';
+
+describe('texts with no secret kept beside the log', () => {
+  it('a second export scans only texts no earlier export scanned, and writes the same bundle', async () => {
+    const events = realisticSession({ plant: { guidance: LONG } }).events;
+    const dir = await session();
+    const first = await exportOnce(dir, events);
+    const st = await stat(join(dir, REDACTION_MEMO_FILE));
+    expect(st.mode & 0o777).toBe(0o600);
+    const second = await exportOnce(dir, events);
+    expect(second.files).toEqual(first.files);
+    expect(second.scans).toBeLessThan(first.scans);
+    // The same as with no memo at all.
+    const fresh = await exportOnce(await session(), events);
+    expect(fresh.files).toEqual(first.files);
+    // Nothing new: the file is left as it was.
+    expect((await stat(join(dir, REDACTION_MEMO_FILE))).mtimeMs).toBe(st.mtimeMs);
+  });
+
+  it('never answers for another list of secrets: a text clean before is redacted once its value is configured', async () => {
+    const events = realisticSession({ plant: { guidance: `${LONG} ${CONFIGURED}` } }).events;
+    const dir = await session();
+    const before = await exportOnce(dir, events);
+    expect(before.files[0]).toContain(CONFIGURED);
+    const header = (await readFile(join(dir, REDACTION_MEMO_FILE))).subarray(0, 24);
+    const after = await exportOnce(dir, events, { secrets: [CONFIGURED] });
+    for (const f of after.files) expect(f).not.toContain(CONFIGURED);
+    expect(after.files[0]).toContain('[REDACTED:configured-secret]');
+    expect(after.files).toEqual((await exportOnce(await session(), events, { secrets: [CONFIGURED] })).files);
+    // Rewritten under the new secrets' header.
+    expect((await readFile(join(dir, REDACTION_MEMO_FILE))).subarray(0, 24)).not.toEqual(header);
+  });
+
+  it('never holds a text the rules found a secret in', async () => {
+    const aws = 'AKIAIOSFODNN7EXAMPLE';
+    const events = realisticSession({ plant: { guidance: `${LONG} ${aws}` } }).events;
+    const dir = await session();
+    const first = await exportOnce(dir, events);
+    const second = await exportOnce(dir, events);
+    for (const f of [...first.files, ...second.files]) expect(f).not.toContain(aws);
+    expect(second.files).toEqual(first.files);
+    expect(JSON.parse(second.files[3]!)).toEqual(JSON.parse(first.files[3]!));
+    expect(second.files[3]).toContain('aws-access-key');
+  });
+
+  it('a memo that is not valid, or of other rules, is ignored and rewritten; a dry run writes none', async () => {
+    const events = realisticSession({ plant: { guidance: `${LONG} ${CONFIGURED}` } }).events;
+    const dir = await session();
+    await exportOnce(dir, events, { dryRun: true });
+    await expect(stat(join(dir, REDACTION_MEMO_FILE))).rejects.toMatchObject({ code: 'ENOENT' });
+    const good = await exportOnce(dir, events, { secrets: [CONFIGURED] });
+    const bytes = await readFile(join(dir, REDACTION_MEMO_FILE));
+    // The memo of a redactor that saw no secrets (as another build's rules would be), holding
+    // the guidance turn with the secret as clean: under this redactor it must not count.
+    const other = await RedactionMemo.open(dir, new Redactor([]).fingerprint);
+    const turn = JSON.parse(good.files[0]!.split('\n')[0]!) as { messages: Array<{ content?: string }> };
+    const guidance = turn.messages.map((m) => m.content ?? '').find((c) => c.includes('[REDACTED:configured-secret]'))!;
+    const raw = guidance.replace('[REDACTED:configured-secret]', CONFIGURED);
+    other.addClean(textKey(raw));
+    await other.save();
+    for (const bad of [null, bytes.subarray(0, bytes.length - 5), Buffer.concat([Buffer.from('APCLEAN0'), bytes.subarray(8)])]) {
+      if (bad) await writeFile(join(dir, REDACTION_MEMO_FILE), bad);
+      const again = await exportOnce(dir, events, { secrets: [CONFIGURED] });
+      expect(again.files).toEqual(good.files);
+      expect(await readFile(join(dir, REDACTION_MEMO_FILE))).toEqual(bytes);
+    }
+  });
+});
+
+describe('Redactor.scan through a memo', () => {
+  const memo = (): CleanTexts & { keys: Set<string> } => {
+    const keys = new Set<string>();
+    return { keys, keyOf: (t) => textKey(t), isClean: (k) => keys.has(k), addClean: (k) => void keys.add(k) };
+  };
+
+  it('replaces a value under a key that names a secret whole, even when the same text was clean elsewhere', () => {
+    const r = new Redactor();
+    const m = memo();
+    expect(r.scan({ note: LONG }, m).value).toEqual({ note: LONG });
+    expect(m.keys.has(textKey(LONG))).toBe(true);
+    const { value, hits } = r.scan({ env: { API_KEY: LONG } }, m);
+    expect(value).toEqual({ env: { API_KEY: '[REDACTED:sensitive-field]' } });
+    expect(hits.map((h) => h.kind)).toEqual(['sensitive-field']);
+  });
+
+  it('gives what a scan without it gives, and adds only texts with no hit', () => {
+    const r = new Redactor([CONFIGURED]);
+    const m = memo();
+    const value = { a: LONG, b: `${LONG} ghp_${'a1'.repeat(18)}`, c: JSON.stringify({ output: `${LONG} ${CONFIGURED}` }) };
+    const plain = r.scan(value);
+    expect(r.scan(value, m)).toEqual(plain);
+    expect(r.scan(value, m)).toEqual(plain);
+    expect([...m.keys]).toEqual([textKey(LONG)]);
+  });
+});
