@@ -10,6 +10,10 @@ import { exportBundle } from '../../electron/core/dataset/bundle';
 import { Redactor, type CleanTexts } from '../../electron/core/dataset/redact';
 import { REDACTION_MEMO_FILE, RedactionMemo } from '../../electron/core/dataset/redaction-memo';
 import { textKey } from '../../electron/core/dataset/token-store';
+import { countInThread, TokenWarmer } from '../../electron/core/dataset/token-warmer';
+import { ApolloCore } from '../../electron/core/app';
+import { readEventLog } from '../../electron/core/store/event-log';
+import { resolve } from 'node:path';
 import type { SessionEvent } from '../../shared/events';
 import { realisticSession } from '../fixtures/sessions';
 
@@ -118,6 +122,74 @@ describe('texts with no secret kept beside the log', () => {
       expect(again.files).toEqual(good.files);
       expect(await readFile(join(dir, REDACTION_MEMO_FILE))).toEqual(bytes);
     }
+  });
+});
+
+describe('texts found clean as the session is recorded', () => {
+  /** A session a real rollout recorded, with its request record (what the model was sent), `extra` added to a tool result. */
+  async function recorded(extra: string): Promise<SessionEvent[]> {
+    const events = (await readEventLog(resolve('resources/samples/sample-sales-report/events.jsonl'))).events;
+    const req = events.find((e) => e.type === 'model.request' && e.append.some((m) => m.role === 'tool'));
+    const tool = req?.type === 'model.request' ? req.append.find((m) => m.role === 'tool') : undefined;
+    expect(typeof tool?.content).toBe('string');
+    tool!.content = `${String(tool!.content)}\n${extra}`;
+    return events;
+  }
+
+  /** What the host does as the events are appended, with `secrets` as the profiles' keys. */
+  async function warm(dir: string, events: SessionEvent[], secrets: string[]): Promise<void> {
+    // In this thread: the built worker's rules are the same text only in a build.
+    const warmer = new TokenWarmer(dir, 0, countInThread, async () => secrets);
+    for (const ev of events) warmer.take(ev);
+    await warmer.close();
+  }
+
+  it('spare the first export its scans under the same secrets, and give the bundle a fresh scan gives', async () => {
+    const events = await recorded(`${LONG} ${CONFIGURED}`);
+    const fresh = await exportOnce(await session(), events, { secrets: [CONFIGURED] });
+    const dir = await session();
+    await warm(dir, events, [CONFIGURED]);
+    const first = await exportOnce(dir, events, { secrets: [CONFIGURED] });
+    expect(first.scans).toBeLessThan(fresh.scans);
+    expect(first.files).toEqual(fresh.files);
+    for (const f of first.files) expect(f).not.toContain(CONFIGURED);
+  });
+
+  it('are not read by an export with other secrets', async () => {
+    const events = await recorded(`${LONG} ${CONFIGURED}`);
+    const dir = await session();
+    await warm(dir, events, []);
+    const first = await exportOnce(dir, events, { secrets: [CONFIGURED] });
+    for (const f of first.files) expect(f).not.toContain(CONFIGURED);
+    expect(first.files).toEqual((await exportOnce(await session(), events, { secrets: [CONFIGURED] })).files);
+  });
+
+  it("are made by the host under its profiles' keys", async () => {
+    /** The memo's header after the host recorded the session, with `key` as a profile's key (or none). */
+    const recordedUnder = async (key: string | null): Promise<Buffer> => {
+      const core = await ApolloCore.open({ home: join(root, `ws${++n}`), resourcesDir: resolve('resources'), host: 'web', samples: false });
+      let dir = '';
+      try {
+        if (key) {
+          await core.profiles.save({ name: 'p', baseUrl: 'http://127.0.0.1:9/v1', model: 'm' });
+          await core.profiles.setKey('p', key);
+        }
+        const s = await core.session((await core.ws.create({ name: 'warm', cwd: root })).id);
+        dir = s.dir;
+        for (const ev of await recorded(LONG)) {
+          if (ev.type !== 'request.config' && ev.type !== 'model.request' && ev.type !== 'model.response') continue;
+          const { seq: _seq, ts: _ts, ...body } = ev as SessionEvent & { seq: number; ts: number };
+          await s.append(body as Parameters<typeof s.append>[0]);
+        }
+      } finally {
+        await core.close(); // counts (and notes) what the last second appended
+      }
+      const bytes = await readFile(join(dir, REDACTION_MEMO_FILE));
+      expect(bytes.length).toBeGreaterThan(24);
+      return bytes.subarray(0, 24);
+    };
+    // The key reached the host's redactor: its memo is one only an export with that key reads.
+    expect(await recordedUnder(CONFIGURED)).not.toEqual(await recordedUnder(null));
   });
 });
 

@@ -12,13 +12,17 @@
 //
 //   magic "APCLEAN1" + 16 bytes of the redactor's fingerprint, then 16-byte keys.
 //
+// The host also adds the texts of each new message as it is recorded, found clean by
+// the same rules and the profiles' secrets (token-warmer.ts): the session's first export
+// finds them there, unless its secrets differ (then the header does).
+//
 // Each save keeps the texts of that export only, so the file follows the session, not
 // its history. Written to a temporary file (0600) and renamed; not fsync'd: a file lost
 // in a crash (or one that is not valid) is ignored, and the texts are scanned again.
-import { readFile } from 'node:fs/promises';
+import { open, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFully } from '../store/disk';
-import { replaceFile } from '../store/private-files';
+import { PRIVATE_FILE_MODE, replaceFile } from '../store/private-files';
 import type { CleanTexts } from './redact';
 import { exportTextKey } from './tokens';
 
@@ -31,7 +35,11 @@ const HEADER_BYTES = MAGIC.length + KEY_BYTES;
  * Texts this short are scanned again rather than looked up: hashing them costs about
  * what the redactor's first check (mayHold) does.
  */
-const MEMO_MIN_CHARS = 256;
+export const MEMO_MIN_CHARS = 256;
+
+function headerOf(fingerprint: Buffer): Buffer {
+  return Buffer.concat([MAGIC, fingerprint.subarray(0, KEY_BYTES)]);
+}
 
 export class RedactionMemo implements CleanTexts {
   private readonly used = new Set<string>();
@@ -42,7 +50,7 @@ export class RedactionMemo implements CleanTexts {
   /** The memo of the session folder `dir` for a redactor with this fingerprint (empty when none is valid for it). */
   static async open(dir: string, fingerprint: Buffer): Promise<RedactionMemo> {
     const file = join(dir, REDACTION_MEMO_FILE);
-    const header = Buffer.concat([MAGIC, fingerprint.subarray(0, KEY_BYTES)]);
+    const header = headerOf(fingerprint);
     const known = new Set<string>();
     const buf = await readFile(file).catch(() => null);
     if (buf && buf.length >= HEADER_BYTES && buf.subarray(0, HEADER_BYTES).equals(header) && (buf.length - HEADER_BYTES) % KEY_BYTES === 0) {
@@ -79,4 +87,37 @@ export class RedactionMemo implements CleanTexts {
     }
     await replaceFile(this.file, (fh) => writeFully(fh, buf, 0)).catch(() => undefined);
   }
+}
+
+/**
+ * Add the keys of texts found clean (`fingerprint`: the redactor's) without reading the
+ * memo: appended to a valid file of the same redactor, else a new one holding only
+ * these. A write torn by a crash leaves a file of the wrong length, which is ignored.
+ */
+export async function addCleanTexts(dir: string, fingerprint: Buffer, keys: readonly string[]): Promise<void> {
+  if (!keys.length) return;
+  const file = join(dir, REDACTION_MEMO_FILE);
+  const header = headerOf(fingerprint);
+  const records = Buffer.allocUnsafe(keys.length * KEY_BYTES);
+  keys.forEach((k, i) => records.write(k, i * KEY_BYTES, KEY_BYTES, 'base64'));
+  const valid = await open(file, 'r').then(async (fh) => {
+    try {
+      const { size } = await fh.stat();
+      const head = Buffer.alloc(HEADER_BYTES);
+      await fh.read(head, 0, HEADER_BYTES, 0);
+      return size >= HEADER_BYTES && head.equals(header) && (size - HEADER_BYTES) % KEY_BYTES === 0;
+    } finally {
+      await fh.close();
+    }
+  }, () => false);
+  if (valid) {
+    const fh = await open(file, 'a', PRIVATE_FILE_MODE);
+    try {
+      await writeFully(fh, records);
+    } finally {
+      await fh.close();
+    }
+    return;
+  }
+  await replaceFile(file, (fh) => writeFully(fh, Buffer.concat([header, records]), 0));
 }

@@ -9,5 +9,5 @@ const port = parentPort;
 if (!port) throw new Error('token-count-worker.ts runs as a worker thread only');
 port.on('message', (m: CountRequest) => {
   // A cache: a batch that cannot be counted or kept is counted by the export.
-  void countNewTexts(m.dir, m.texts).catch(() => undefined).then(() => port.postMessage({ id: m.id } satisfies CountReply));
+  void countNewTexts(m.dir, m.texts, undefined, m.secrets).catch(() => undefined).then(() => port.postMessage({ id: m.id } satisfies CountReply));
 });

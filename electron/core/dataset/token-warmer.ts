@@ -11,11 +11,15 @@
 // writes it too (redacted by the built-in patterns); one whose export form differs
 // otherwise (a configured key in it, a repaired tool call, a turn rendered for a
 // hand-written step) is simply counted by the export: the store is keyed by the text's
-// SHA-256, so nothing counted here can stand for another text.
+// SHA-256, so nothing counted here can stand for another text. The texts found to hold
+// no secret (by the built-in patterns and the profiles' secrets) are noted in the
+// session's redaction memo (redaction-memo.ts), which the export reads only when its
+// own secrets are the same.
 import { Worker } from 'node:worker_threads';
 import type { SessionEvent, WireMessage } from '../../../shared/events';
 import { builtEntry } from '../built-entry';
 import { Redactor } from './redact';
+import { addCleanTexts, MEMO_MIN_CHARS } from './redaction-memo';
 import { countTokensOf } from './tokens';
 import { addTokenCounts, textKey, TokenCountStore } from './token-store';
 
@@ -42,21 +46,25 @@ export function recordedTexts(ev: SessionEvent): string[] {
 const DELAY_MS = 1000;
 
 /** Counts texts into a session folder's store: in a worker (the host), or in this thread. */
-export type TextCounter = (dir: string, texts: readonly string[]) => Promise<void>;
+/** `secrets`: what the export would redact besides the patterns (a promise: the worker starts at once, as the batch is handed over). */
+export type TextCounter = (dir: string, texts: readonly string[], secrets?: Promise<readonly string[]>) => Promise<void>;
 
 /**
  * Count the texts of `texts` the store of `dir` does not hold, each as it is and as the
- * export writes it when a built-in pattern redacts it, and append them. `between` runs
- * after each text (in this thread: a turn of the event loop for the host's other work).
+ * export writes it when a pattern or one of `secrets` redacts it, and append them; note
+ * the long ones that hold nothing as clean. `between` runs after each text (in this
+ * thread: a turn of the event loop for the host's other work).
  */
-export async function countNewTexts(dir: string, texts: readonly string[], between?: () => Promise<void>): Promise<void> {
+export async function countNewTexts(dir: string, texts: readonly string[], between?: () => Promise<void>, secrets: readonly string[] = []): Promise<void> {
   // Read again for each batch, so it sees this process's earlier appends.
   const store = await TokenCountStore.open(dir);
-  const redactor = new Redactor();
+  const redactor = new Redactor(secrets);
   const seen = new Set<string>();
   const counts: Array<[string, number]> = [];
+  const clean = new Set<string>();
   for (const text of texts) {
-    const redacted = redactor.redact(text).text;
+    const { text: redacted, kinds } = redactor.redact(text);
+    if (kinds.length === 0 && redacted === text && text.length >= MEMO_MIN_CHARS) clean.add(textKey(text));
     for (const s of redacted === text ? [text] : [text, redacted]) {
       const key = textKey(s);
       if (store.has(key) || seen.has(key)) continue;
@@ -66,17 +74,18 @@ export async function countNewTexts(dir: string, texts: readonly string[], betwe
     await between?.();
   }
   await addTokenCounts(dir, counts);
+  await addCleanTexts(dir, redactor.fingerprint, [...clean]);
 }
 
 /** In this thread, one text per turn of the event loop. */
-export const countInThread: TextCounter = (dir, texts) => countNewTexts(dir, texts, () => new Promise<void>((r) => setImmediate(r)));
+export const countInThread: TextCounter = async (dir, texts, secrets) => countNewTexts(dir, texts, () => new Promise<void>((r) => setImmediate(r)), await secrets);
 
 /** The worker's file name in the build (electron.vite.config.ts names the entry). */
 export const TOKEN_COUNT_WORKER_FILE = 'token-count-worker.js';
 /** An idle worker is ended after this long: it holds the tokenizer's ranks (~35 MB). */
 const WORKER_IDLE_MS = 30_000;
 
-export type CountRequest = { id: number; dir: string; texts: readonly string[] };
+export type CountRequest = { id: number; dir: string; texts: readonly string[]; secrets: readonly string[] };
 export type CountReply = { id: number };
 
 /**
@@ -95,7 +104,7 @@ export class CountWorker {
 
   constructor(private readonly path: string, private readonly idleMs = WORKER_IDLE_MS) {}
 
-  readonly count: TextCounter = (dir, texts) => {
+  readonly count: TextCounter = (dir, texts, secrets) => {
     const w = this.start();
     if (this.idle) clearTimeout(this.idle);
     this.idle = null;
@@ -103,7 +112,10 @@ export class CountWorker {
       const id = this.nextId++;
       this.pending.set(id, resolve);
       w.ref();
-      w.postMessage({ id, dir, texts } satisfies CountRequest);
+      void Promise.resolve(secrets ?? []).then((s) => {
+        if (this.worker !== w) return; // it died meanwhile: its exit settled this batch
+        w.postMessage({ id, dir, texts, secrets: s } satisfies CountRequest);
+      });
     });
   };
 
@@ -160,8 +172,16 @@ export class TokenWarmer {
   private running: Promise<void> | null = null;
   private closed = false;
 
-  /** `dir`: the session folder, where token-counts.bin lives. */
-  constructor(private readonly dir: string, private readonly delayMs = DELAY_MS, private readonly counter: TextCounter = defaultCounter()) {}
+  /**
+   * `dir`: the session folder, where token-counts.bin lives. `secrets`: what an export
+   * of it would redact besides the patterns (the profiles' keys), asked for each batch.
+   */
+  constructor(
+    private readonly dir: string,
+    private readonly delayMs = DELAY_MS,
+    private readonly counter: TextCounter = defaultCounter(),
+    private readonly secrets: () => Promise<readonly string[]> = async () => [],
+  ) {}
   /** Note the texts of an appended event, to be counted once the session is quiet. */
   take(ev: SessionEvent): void {
     if (this.closed) return;
@@ -214,7 +234,8 @@ export class TokenWarmer {
     const batch = this.pending;
     this.pending = [];
     try {
-      await this.counter(this.dir, batch);
+      // No secrets when they cannot be read: the memo is then one no export with keys reads.
+      await this.counter(this.dir, batch, this.secrets().catch(() => []));
     } catch {
       // A cache: what could not be counted or kept here is counted by the export.
     }
