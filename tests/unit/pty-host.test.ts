@@ -125,7 +125,7 @@ describe('PtyHost with bash and shell integration', () => {
     expect(r).toMatchObject({ timedOut: true, exitCode: null, output: 'begin' });
     expect(t.isIdle()).toBe(false);
     await expect(run(t, 'echo no')).rejects.toMatchObject({ code: 'CONFLICT' });
-    t.interrupt();
+    await t.interrupt();
     await until(() => t.isIdle(), 3000, 'idle after Ctrl-C');
     await (t as PtyTerminal).settled();
     const ends = eventsOf(session, 'terminal.command').filter((e) => e.phase === 'end');
@@ -135,7 +135,7 @@ describe('PtyHost with bash and shell integration', () => {
     // a job that ignores Ctrl-C is terminated with its process group
     const stubborn = await t.runCommand(`bash -c "trap '' INT; sleep 5"`, { wait: true, timeoutMs: 300 });
     expect(stubborn.timedOut).toBe(true);
-    t.interrupt();
+    await t.interrupt();
     await until(() => t.isIdle(), 4000, 'idle after escalation');
     await (t as PtyTerminal).settled();
     expect(eventsOf(session, 'terminal.command').filter((e) => e.phase === 'end').at(-1)!.exitCode).toBe(143);

@@ -57,6 +57,10 @@ type PauseReason = 'ui' | 'disk' | 'record';
 const QUIET_AFTER_PROMPT_MS = 300;
 const QUIET_NO_PROMPT_MS = 2000;
 const IDLE_WITHOUT_MARKS_MS = 1000;
+/** How long interrupt waits for a typed-ahead command line to start (C) or end (D) before Ctrl-C. */
+const TYPED_AHEAD_WAIT_MS = 2000;
+/** How long after Ctrl-C reached the shell itself interrupt watches for the job it was starting to take the terminal. */
+const LOST_INTERRUPT_WATCH_MS = 2000;
 const PROMPT_LIKE = /[$#%>❯»:]\s?$/;
 /**
  * A program asking for a secret (sudo, ssh, git, gpg...). Keys typed at it are
@@ -111,6 +115,8 @@ export class PtyTerminal implements LiveTerminal {
   private runWaiter: RunWaiter | null = null;
   /** A command was typed by runCommand and its C/D marks have not arrived yet. */
   private typedAhead = false;
+  /** Command-end marks (D) seen: tells interrupt whether the command it stopped has ended. */
+  private commandEnds = 0;
   private readonly promptWaiters = new Set<() => void>();
   /** Recording offset just after the last prompt-end mark (B): the shell reads input from there. */
   private promptEndAt = -1;
@@ -355,6 +361,7 @@ export class PtyTerminal implements LiveTerminal {
       }
       case 'commandEnd': {
         this.markPromptSeen();
+        this.commandEnds++;
         const wasCommand = this.phase === 'command';
         this.phase = 'prompt';
         this.commandLine = undefined;
@@ -607,23 +614,66 @@ export class PtyTerminal implements LiveTerminal {
 
   // ---- control ---------------------------------------------------------------
 
-  interrupt(source: 'human' | 'agent' = 'agent'): void {
+  /**
+   * Send Ctrl-C, and end the job for real if it ignores it. Resolves with the recording
+   * offset at which Ctrl-C was sent: the prompt that shows the shell reading again is
+   * drawn after it (see promptReady).
+   */
+  async interrupt(source: 'human' | 'agent' = 'agent'): Promise<number> {
     this.assertRunning();
-    const group = foregroundGroup(this.pty.pid);
+    // A command line typed ahead (runCommand without wait) that the shell has not
+    // started (C) or dropped (D) yet: a Ctrl-C now can land while readline is still
+    // reading the line (garbling it, no prompt after), or reach the shell while it sets
+    // the job up, which then runs on. Let the shell get that far first.
+    const typedBy = Date.now() + TYPED_AHEAD_WAIT_MS;
+    while (this.typedAhead && this.status === 'running' && Date.now() < typedBy) await sleep(10);
+    this.assertRunning();
+    const shell = this.pty.pid;
+    const group = foregroundGroup(shell);
+    const ends = this.commandEnds;
+    const running = this.promptSeen && this.phase === 'command';
+    const at = this.recording.size;
     this.write('\x03', source);
+    // A line still not started (a continuation prompt): Ctrl-C drops it.
     this.typedAhead = false;
-    if (group === null || group === this.pty.pid) return;
+    if (group === null) return at;
     // Ctrl-C may be ignored (raw mode, trapped SIGINT): then end the job for real.
-    const escalate = (sig: NodeJS.Signals, next?: () => void) => {
-      if (this.status !== 'running' || foregroundGroup(this.pty.pid) !== group) return;
+    const escalate = (g: number, sig: NodeJS.Signals, next?: () => void) => {
+      if (this.status !== 'running' || foregroundGroup(shell) !== g) return;
       try {
-        process.kill(-group, sig);
+        process.kill(-g, sig);
       } catch {
         return;
       }
       next?.();
     };
-    setTimeout(() => escalate('SIGTERM', () => setTimeout(() => escalate('SIGKILL'), 1500).unref()), 500).unref();
+    const stop = (g: number) => setTimeout(() => escalate(g, 'SIGTERM', () => setTimeout(() => escalate(g, 'SIGKILL'), 1500).unref()), 500).unref();
+    if (group !== shell) {
+      stop(group);
+      return at;
+    }
+    // The shell held the terminal though a command runs: a builtin, or a job it is
+    // starting (C is printed before the fork; the job takes the terminal after). The
+    // SIGINT went to the shell, and a job that had no terminal yet never saw it and runs
+    // on. Pass it on once a job holds the terminal, unless the command ended (D).
+    if (!running) return at;
+    const watchUntil = Date.now() + LOST_INTERRUPT_WATCH_MS;
+    const watch = (): void => {
+      if (this.status !== 'running' || this.commandEnds !== ends || Date.now() >= watchUntil) return;
+      const g = foregroundGroup(shell);
+      if (g === null || g === shell) {
+        setTimeout(watch, 20).unref();
+        return;
+      }
+      try {
+        process.kill(-g, 'SIGINT');
+      } catch {
+        return;
+      }
+      stop(g);
+    };
+    setTimeout(watch, 20).unref();
+    return at;
   }
 
   /**

@@ -46,8 +46,11 @@ export interface LiveTerminal {
   recordedBytes(): number;
   /** Read recorded output as text (escapes stripped) between two offsets. */
   readText(start: number, end?: number): Promise<string>;
-  /** Send Ctrl-C and kill the foreground process group. */
-  interrupt(): void;
+  /**
+   * Send Ctrl-C (once a command typed ahead has started) and kill the foreground
+   * process group if it ignores it. Resolves with the recording offset of the Ctrl-C.
+   */
+  interrupt(): Promise<number>;
   /** True once the shell reads input at a prompt drawn after recording offset `since` (false at the timeout). */
   promptReady(since: number, timeoutMs: number): Promise<boolean>;
   kill(): Promise<void>;

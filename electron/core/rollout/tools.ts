@@ -403,7 +403,7 @@ const RUN: { [N in ToolName]: ToolRun<N> } = {
     const term = r.live(sid);
     if (!term) return r.noSession(sid);
     const before = term.recordedBytes();
-    term.interrupt();
+    const sentAt = await term.interrupt();
     const deadline = Date.now() + Math.max(r.ctx.options.settleMs, 3_000);
     while (!term.isIdle() && Date.now() < deadline) if (!(await sleepFor(100, r.ctx.signal))) break;
     const idle = term.isIdle();
@@ -411,7 +411,9 @@ const RUN: { [N in ToolName]: ToolRun<N> } = {
     // agent's next keys must not reach it before it reads again, or some are lost. It
     // returns as soon as the prompt is drawn; the bound is for a slow PROMPT_COMMAND on a
     // loaded machine (1 s after a slow interrupt left too little: the test's 1.5 s prompt).
-    if (idle) await term.promptReady(before, Math.max(0, deadline - Date.now()) + 3_000);
+    // The prompt must be one drawn after the Ctrl-C: a command typed ahead was waited for
+    // first, and the prompt it was typed at may have been drawn after `before`.
+    if (idle) await term.promptReady(sentAt, Math.max(0, deadline - Date.now()) + 3_000);
     return {
       observation: obs({
         success: idle,
