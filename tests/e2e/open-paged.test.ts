@@ -1,16 +1,18 @@
 // A paged open in the real page (issue 10): a session of 260 steps opens with its tree and
 // its newest steps' details; the page fetches the other steps' details by page after its
 // first frame and then shows every step as recorded: the oldest step's action once
-// scrolled to, and the Filter view (which waits for them all) with every row.
+// scrolled to, and the Filter view (which waits for them all) with every row. A session
+// with a terminal paints its steps before its terminal is made.
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openPage, screenshot, startServerAndBrowser, waitFor, type Server } from './harness';
-import { ok, run, SessionBuilder } from '../fixtures/sessions';
+import { ok, run, SessionBuilder, writeRecording } from '../fixtures/sessions';
 
 const ID = 'paged-open';
+const WITH_TERMINAL = 'paged-open-terminal';
 const STEPS = 260;
 
 let root: string;
@@ -19,6 +21,7 @@ let browser: Browser;
 let page: Page;
 let pageErrors: string[];
 let steps: string[];
+let lastCount = '';
 
 async function writeSession(home: string): Promise<void> {
   const b = new SessionBuilder({ name: 'Paged open' });
@@ -27,6 +30,16 @@ async function writeSession(home: string): Promise<void> {
   const dir = join(home, 'sessions', ID);
   await mkdir(dir, { recursive: true });
   await writeFile(join(dir, 'events.jsonl'), b.events.map((e) => JSON.stringify(e)).join('\n') + '\n');
+
+  const t = new SessionBuilder({ name: 'With a terminal' });
+  t.terminal('main');
+  t.rollout({ task: 'Count to 40.' });
+  for (let i = 0; i < 40; i++) lastCount = t.step({ content: `Count ${i + 1}.`, calls: [run(`echo count-${i + 1}`)], results: [ok(`{"success": true, "output": "count-${i + 1}"}`)] });
+  const tdir = join(home, 'sessions', WITH_TERMINAL);
+  await mkdir(tdir, { recursive: true });
+  await writeFile(join(tdir, 'events.jsonl'), t.events.map((e) => JSON.stringify(e)).join('\n') + '\n');
+  const t0 = t.events.find((e) => e.type === 'terminal.started')!.ts;
+  await writeRecording(tdir, 'main', Array.from({ length: 40 }, (_, i) => ({ ts: t0 + 10 + i, data: `$ echo count-${i + 1}\r\ncount-${i + 1}\r\n` })));
 }
 
 beforeAll(async () => {
@@ -71,6 +84,31 @@ describe('a paged open', () => {
     // number-7 and number-70…79: steps that all came by page (the open sent steps 201–260).
     let shown: string | null = null;
     await waitFor(async () => (shown = await count.getAttribute('data-shown')) === '11', () => `the filter over every step (it shows ${shown})`);
+    expect(pageErrors).toEqual([]);
+  }, 60_000);
+
+  it('paints the steps of a session before it makes its terminal', async () => {
+    await page.getByTestId('view-live').click();
+    const last = `[data-testid="step"][data-step-id="${lastCount}"]:not([data-loading])`;
+    // Frame by frame, from the click: the first frame with a step row, and with an xterm.
+    await page.evaluate((sel) => {
+      const w = window as unknown as { order?: { step?: number; xterm?: number } };
+      const order: { step?: number; xterm?: number } = {};
+      w.order = order;
+      let frame = 0;
+      const tick = () => {
+        frame++;
+        if (order.step === undefined && document.querySelector(sel)) order.step = frame;
+        if (order.xterm === undefined && document.querySelector('.session-view .terminal-pane .xterm')) order.xterm = frame;
+        if (order.xterm === undefined) requestAnimationFrame(tick);
+      };
+      requestAnimationFrame(tick);
+    }, last);
+    await page.locator(`[data-testid="session-item"][data-session-id="${WITH_TERMINAL}"]`).click();
+    await page.locator('.session-view .terminal-pane .xterm-rows').filter({ hasText: 'count-40' }).waitFor();
+    const order = await page.evaluate(() => (window as unknown as { order: { step?: number; xterm?: number } }).order);
+    expect(order.step).toBeDefined();
+    expect(order.xterm).toBeGreaterThan(order.step!);
     expect(pageErrors).toEqual([]);
   }, 60_000);
 });

@@ -42,10 +42,10 @@ export function TerminalView({ sessionId, info, live, visible }: Props) {
   const lock = useTerminalLock(sessionId, info.id);
   const pageVisible = usePageVisible();
   const onScreen = visible && pageVisible;
-  // Opening a session paints its steps first; the terminal follows in the next task.
-  // A tab never shown has no xterm at all (each costs ~100 ms to make and fit): a
-  // session with many terminals opens at the cost of the one on screen.
-  const painted = useAfterFirstPaint();
+  // Opening a session paints its steps first; the terminal follows once the page is
+  // idle after that. A tab never shown has no xterm at all (each costs ~100 ms to make
+  // and fit): a session with many terminals opens at the cost of the one on screen.
+  const painted = useAfterFirstPaint(1, { idle: true });
   const [shown, setShown] = useState(visible);
   if (visible && !shown) setShown(true);
   const ready = painted && shown;
