@@ -19,10 +19,11 @@
 // Each save keeps the texts of that export only, so the file follows the session, not
 // its history. Written to a temporary file (0600) and renamed; not fsync'd: a file lost
 // in a crash (or one that is not valid) is ignored, and the texts are scanned again.
-import { open, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFully } from '../store/disk';
-import { PRIVATE_FILE_MODE, replaceFile } from '../store/private-files';
+import { replaceFile } from '../store/private-files';
+import { appendRecords, validRecordFile } from './record-file';
 import type { CleanTexts } from './redact';
 import { exportTextKey } from './tokens';
 
@@ -53,7 +54,7 @@ export class RedactionMemo implements CleanTexts {
     const header = headerOf(fingerprint);
     const known = new Set<string>();
     const buf = await readFile(file).catch(() => null);
-    if (buf && buf.length >= HEADER_BYTES && buf.subarray(0, HEADER_BYTES).equals(header) && (buf.length - HEADER_BYTES) % KEY_BYTES === 0) {
+    if (buf && validRecordFile(buf, header, KEY_BYTES)) {
       for (let at = HEADER_BYTES; at < buf.length; at += KEY_BYTES) known.add(buf.toString('base64', at, at + KEY_BYTES));
     }
     return new RedactionMemo(file, header, known);
@@ -89,35 +90,10 @@ export class RedactionMemo implements CleanTexts {
   }
 }
 
-/**
- * Add the keys of texts found clean (`fingerprint`: the redactor's) without reading the
- * memo: appended to a valid file of the same redactor, else a new one holding only
- * these. A write torn by a crash leaves a file of the wrong length, which is ignored.
- */
+/** Add the keys of texts found clean (`fingerprint`: the redactor's) without reading the memo (see appendRecords). */
 export async function addCleanTexts(dir: string, fingerprint: Buffer, keys: readonly string[]): Promise<void> {
   if (!keys.length) return;
-  const file = join(dir, REDACTION_MEMO_FILE);
-  const header = headerOf(fingerprint);
   const records = Buffer.allocUnsafe(keys.length * KEY_BYTES);
   keys.forEach((k, i) => records.write(k, i * KEY_BYTES, KEY_BYTES, 'base64'));
-  const valid = await open(file, 'r').then(async (fh) => {
-    try {
-      const { size } = await fh.stat();
-      const head = Buffer.alloc(HEADER_BYTES);
-      await fh.read(head, 0, HEADER_BYTES, 0);
-      return size >= HEADER_BYTES && head.equals(header) && (size - HEADER_BYTES) % KEY_BYTES === 0;
-    } finally {
-      await fh.close();
-    }
-  }, () => false);
-  if (valid) {
-    const fh = await open(file, 'a', PRIVATE_FILE_MODE);
-    try {
-      await writeFully(fh, records);
-    } finally {
-      await fh.close();
-    }
-    return;
-  }
-  await replaceFile(file, (fh) => writeFully(fh, Buffer.concat([header, records]), 0));
+  await appendRecords(join(dir, REDACTION_MEMO_FILE), headerOf(fingerprint), KEY_BYTES, records);
 }

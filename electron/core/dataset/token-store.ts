@@ -15,10 +15,11 @@
 // old file or the new one. Not fsync'd: a file lost in a crash is only recounted.
 import { hash } from 'node:crypto';
 import { createRequire } from 'node:module';
-import { open, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFully } from '../store/disk';
-import { PRIVATE_FILE_MODE, replaceFile } from '../store/private-files';
+import { replaceFile } from '../store/private-files';
+import { appendRecords, validRecordFile } from './record-file';
 
 export const TOKEN_STORE_FILE = 'token-counts.bin';
 /** The tokenizer the counts are of, with its version. */
@@ -60,7 +61,7 @@ export class TokenCountStore {
     const file = join(dir, TOKEN_STORE_FILE);
     const known = new Map<string, number>();
     const buf = await readFile(file).catch(() => null);
-    if (buf && buf.length >= MAGIC.length && buf.subarray(0, MAGIC.length).equals(MAGIC) && (buf.length - MAGIC.length) % RECORD === 0) {
+    if (buf && validRecordFile(buf, MAGIC, RECORD)) {
       for (let at = MAGIC.length; at < buf.length; at += RECORD) {
         known.set(buf.toString('base64', at, at + KEY_BYTES), buf.readUInt32LE(at + KEY_BYTES));
       }
@@ -127,24 +128,5 @@ export async function addTokenCounts(dir: string, counts: ReadonlyArray<readonly
     records.write(key, i * RECORD, KEY_BYTES, 'base64');
     records.writeUInt32LE(n, i * RECORD + KEY_BYTES);
   });
-  const head = await open(file, 'r').then(async (fh) => {
-    try {
-      const { size } = await fh.stat();
-      const magic = Buffer.alloc(MAGIC.length);
-      await fh.read(magic, 0, MAGIC.length, 0);
-      return size >= MAGIC.length && magic.equals(MAGIC) && (size - MAGIC.length) % RECORD === 0 ? size : -1;
-    } finally {
-      await fh.close();
-    }
-  }, () => -1);
-  if (head >= 0) {
-    const fh = await open(file, 'a', PRIVATE_FILE_MODE);
-    try {
-      await writeFully(fh, records);
-    } finally {
-      await fh.close();
-    }
-    return;
-  }
-  await replaceFile(file, (fh) => writeFully(fh, Buffer.concat([MAGIC, records]), 0));
+  await appendRecords(file, MAGIC, RECORD, records);
 }
