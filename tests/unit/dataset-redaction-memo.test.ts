@@ -2,13 +2,14 @@
 // export scans only what is new and writes the same bundle; the memo never answers for
 // other secrets or other rules, never holds a text with a hit, never spares a value
 // whose key names a secret; one that is not valid is ignored; a dry run writes none.
-import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { exportBundle } from '../../electron/core/dataset/bundle';
 import { Redactor, type CleanTexts } from '../../electron/core/dataset/redact';
 import { REDACTION_MEMO_FILE, RedactionMemo } from '../../electron/core/dataset/redaction-memo';
+import { appendRecords } from '../../electron/core/dataset/record-file';
 import { textKey } from '../../electron/core/dataset/token-store';
 import { countInThread, TokenWarmer } from '../../electron/core/dataset/token-warmer';
 import { ApolloCore } from '../../electron/core/app';
@@ -190,6 +191,33 @@ describe('texts found clean as the session is recorded', () => {
     };
     // The key reached the host's redactor: its memo is one only an export with that key reads.
     expect(await recordedUnder(CONFIGURED)).not.toEqual(await recordedUnder(null));
+  });
+});
+
+describe('records added beside the log', () => {
+  it('never land in a file another writer renamed into place under another header meanwhile', async () => {
+    const dir = await session();
+    const file = join(dir, REDACTION_MEMO_FILE);
+    const mine = Buffer.concat([Buffer.from('APCLEAN1'), Buffer.alloc(16, 1)]);
+    const theirs = Buffer.concat([Buffer.from('APCLEAN1'), Buffer.alloc(16, 2), Buffer.alloc(16, 9)]);
+    await writeFile(file, mine);
+    // An export's save (another redactor's memo) renamed into place while this append looks at the file.
+    const fh = await open(file, 'r');
+    const proto = Object.getPrototypeOf(fh) as { stat: (...a: unknown[]) => Promise<unknown> };
+    await fh.close();
+    const stat0 = proto.stat;
+    let swapped = false;
+    vi.spyOn(proto, 'stat').mockImplementation(async function (this: unknown, ...a: unknown[]) {
+      if (!swapped) {
+        swapped = true;
+        await writeFile(`${file}.other`, theirs);
+        await rename(`${file}.other`, file);
+      }
+      return stat0.apply(this, a);
+    });
+    await appendRecords(file, mine, 16, Buffer.alloc(16, 7));
+    expect(swapped).toBe(true);
+    expect(await readFile(file)).toEqual(theirs);
   });
 });
 

@@ -13,28 +13,23 @@ export function validRecordFile(buf: Buffer, header: Buffer, recordBytes: number
 /**
  * Append `records` to `file` when it is a valid file of this header and record size
  * (read without reading its records), else write a new one (0600, renamed into place)
- * holding only these. A write torn by a crash leaves a file of the wrong length, which
+ * holding only these. The header is read through the descriptor the records are
+ * appended by: a file renamed into place meanwhile (an export's, under another header)
+ * never receives them. A write torn by a crash leaves a file of the wrong length, which
  * the next reader ignores and the next write replaces.
  */
 export async function appendRecords(file: string, header: Buffer, recordBytes: number, records: Buffer): Promise<void> {
-  const valid = await open(file, 'r').then(async (fh) => {
-    try {
-      const { size } = await fh.stat();
-      const head = Buffer.alloc(header.length);
-      await fh.read(head, 0, header.length, 0);
-      return size >= header.length && head.equals(header) && (size - header.length) % recordBytes === 0;
-    } finally {
-      await fh.close();
-    }
-  }, () => false);
-  if (valid) {
-    const fh = await open(file, 'a', PRIVATE_FILE_MODE);
-    try {
+  const fh = await open(file, 'a+', PRIVATE_FILE_MODE);
+  try {
+    const { size } = await fh.stat();
+    const head = Buffer.alloc(header.length);
+    const { bytesRead } = await fh.read(head, 0, header.length, 0);
+    if (bytesRead === header.length && head.equals(header) && (size - header.length) % recordBytes === 0) {
       await writeFully(fh, records);
-    } finally {
-      await fh.close();
+      return;
     }
-    return;
+  } finally {
+    await fh.close();
   }
-  await replaceFile(file, (fh) => writeFully(fh, Buffer.concat([header, records]), 0));
+  await replaceFile(file, (w) => writeFully(w, Buffer.concat([header, records]), 0));
 }
