@@ -1,10 +1,12 @@
 import { homedir } from 'node:os';
-import { stat } from 'node:fs/promises';
+import { open, stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import { ApolloError } from '../../../shared/errors';
 import type { TerminalReplay } from '../../../shared/types';
 import type { ApolloCore } from '../app';
 import type { HandlerMap } from '../dispatch';
 import { APP_VERSION } from '../version';
+import { readFully } from '../store/disk';
 import { sessionSearch } from '../search/session-search';
 import { EnvProfiles } from '../env/profiles';
 import { testEnvironment } from '../env/probe';
@@ -155,9 +157,7 @@ export function sessionHandlers(core: ApolloCore): HandlerMap {
     },
 
     'terminal.attach': async ({ sessionId, terminalId, maxBytes, since }, conn) => {
-      const s = await core.session(sessionId);
-      if (!(await s.hasRecording(terminalId))) throw new ApolloError('NOT_FOUND', `Session has no terminal "${terminalId}"`);
-      const rec = await s.recording(terminalId);
+      const rec = await replaySource(core, sessionId, terminalId);
       // Live data starts exactly where the replay ends.
       const end = core.pty.has(sessionId, terminalId) ? core.attach(conn, sessionId, terminalId) : rec.size;
       const start = Math.max(0, end - (maxBytes ?? DEFAULT_REPLAY_BYTES), Math.min(since ?? 0, end));
@@ -180,11 +180,49 @@ export function sessionHandlers(core: ApolloCore): HandlerMap {
     },
 
     'terminal.read': async ({ sessionId, terminalId, start, end }) => {
-      const s = await core.session(sessionId);
-      if (!(await s.hasRecording(terminalId))) throw new ApolloError('NOT_FOUND', `Session has no terminal "${terminalId}"`);
-      const rec = await s.recording(terminalId);
+      const rec = await replaySource(core, sessionId, terminalId);
       const to = Math.min(end ?? rec.size, rec.size, start + 16 * 1024 * 1024);
       return readReplay(sessionId, terminalId, rec, start, to);
+    },
+  };
+}
+
+/** What a replay reads: a terminal's recorded bytes and how many there are. */
+interface ReplaySource {
+  size: number;
+  read(start: number, end: number): Promise<Buffer>;
+}
+
+/**
+ * The recording of a terminal, to replay. One of a session whose log is not loaded here
+ * (an open answered from the view kept beside it: a review, no terminal running) is read
+ * from its file as it is on disk, which only ever grows by appends: loading the whole log
+ * to reach it cost the host ~0.3 s of CPU and the log's memory on the full-size session,
+ * right after the open, beside the page's requests for the steps' details. Opening it for
+ * appends (and the repairs that come with it) waits for something that records.
+ */
+async function replaySource(core: ApolloCore, sessionId: string, terminalId: string): Promise<ReplaySource> {
+  const noTerminal = () => new ApolloError('NOT_FOUND', `Session has no terminal "${terminalId}"`);
+  if (core.ws.isLoaded(sessionId) || core.pty.has(sessionId, terminalId)) {
+    const s = await core.session(sessionId);
+    if (!(await s.hasRecording(terminalId))) throw noTerminal();
+    return s.recording(terminalId);
+  }
+  core.ws.entry(sessionId); // NOT_FOUND for a session that is not in the workspace
+  const file = join(core.ws.sessionDir(sessionId), 'terminals', `${terminalId}.out`);
+  const size = await stat(file).then((st) => (st.isFile() ? st.size : null), () => null);
+  if (size === null) throw noTerminal();
+  return {
+    size,
+    read: async (start, end) => {
+      const fh = await open(file, 'r');
+      try {
+        const buf = Buffer.alloc(Math.max(0, Math.min(end, size) - start));
+        const n = await readFully(fh, buf, start);
+        return n === buf.length ? buf : buf.subarray(0, n);
+      } finally {
+        await fh.close();
+      }
     },
   };
 }
