@@ -988,12 +988,13 @@ export function summarizeRedactions(list: Iterable<RedactionReport>, turns: Iter
 /**
  * Everything that decides what the redactor replaces, as text: its patterns, their
  * anchors and acceptance rules, and the code that applies them. Output kept redacted
- * beside a session (cast-cache.ts) is keyed by it, so a build whose rules differ in any
- * way never reuses what an older build redacted; the source text of the functions is
- * taken rather than a version number someone must remember to bump.
+ * beside a session (cast-cache.ts) and the texts found clean (redaction-memo.ts) are
+ * keyed by it, so a build whose rules differ in any way never reuses what an older
+ * build redacted or found clean; the source text of the functions is taken rather
+ * than a version number someone must remember to bump.
  */
 export function redactionRulesSource(): string {
-  return JSON.stringify([
+  rulesSource ??= JSON.stringify([
     PATTERNS.map((p) => [p.kind, p.re.source, p.re.flags, p.group ?? 0, p.accept?.toString() ?? '']),
     ANCHORS.map((a) => [a.source, a.flags]),
     [NAMES_SECRET, SENSITIVE_KEY, CSI, CONTROL, NEEDS_VIEW, READS_AS_ITSELF, ANY_CASED, ANY_UNCASED, WIDE].map((r) => [r.source, r.flags]),
@@ -1001,4 +1002,7 @@ export function redactionRulesSource(): string {
     [plausibleValue, codeExpression, candidatePatterns, readControls, sensitiveField, hexAt, escapeAt, textView, looksLikeJson, walkJson, decodeJsonString, splice, replacement, Redactor, StreamRedactor]
       .map((f) => f.toString()),
   ]);
+  return rulesSource;
 }
+/** The same for the whole process: made once (a worker's every batch asks for it). */
+let rulesSource: string | null = null;
