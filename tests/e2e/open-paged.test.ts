@@ -87,7 +87,7 @@ describe('a paged open', () => {
     expect(pageErrors).toEqual([]);
   }, 60_000);
 
-  it('paints the steps of a session before it makes its terminal', async () => {
+  it('paints the steps of a session before it makes its terminal, which takes no focus from a field in use', async () => {
     await page.getByTestId('view-live').click();
     const last = `[data-testid="step"][data-step-id="${lastCount}"]:not([data-loading])`;
     // Frame by frame, from the click: the first frame with a step row, and with an xterm.
@@ -98,7 +98,11 @@ describe('a paged open', () => {
       let frame = 0;
       const tick = () => {
         frame++;
-        if (order.step === undefined && document.querySelector(sel)) order.step = frame;
+        if (order.step === undefined && document.querySelector(sel)) {
+          order.step = frame;
+          // The annotator goes to the guidance field as soon as the steps show.
+          document.querySelector<HTMLElement>('[data-testid="guidance-input"]')?.focus();
+        }
         if (order.xterm === undefined && document.querySelector('.session-view .terminal-pane .xterm')) order.xterm = frame;
         if (order.xterm === undefined) requestAnimationFrame(tick);
       };
@@ -109,6 +113,8 @@ describe('a paged open', () => {
     const order = await page.evaluate(() => (window as unknown as { order: { step?: number; xterm?: number } }).order);
     expect(order.step).toBeDefined();
     expect(order.xterm).toBeGreaterThan(order.step!);
+    // The terminal, made after, left the focus where the annotator put it.
+    expect(await page.evaluate(() => document.activeElement?.getAttribute('data-testid'))).toBe('guidance-input');
     expect(pageErrors).toEqual([]);
   }, 60_000);
 });

@@ -244,14 +244,25 @@ describe('session search', () => {
     await page.setViewportSize({ width: 1400, height: 900 });
     await page.getByTestId('session-item').filter({ hasText: /sales report/i }).click();
     await step(page, 8).waitFor({ timeout: 15_000 });
+    // The terminal is made once the page is idle, and takes the focus when nothing has it.
+    await page.locator('.terminal-pane:not(.hidden) .xterm').waitFor();
     // Not from the terminal (a / there is the shell's): with nothing focused.
     await page.evaluate(() => (document.activeElement as HTMLElement | null)?.blur());
     await page.keyboard.press('/');
     const input = page.getByTestId('search-input');
     await expect.poll(() => input.evaluate((el) => el === document.activeElement)).toBe(true);
-    await input.pressSequentially('Syntax error');
+    const status = page.getByTestId('search-status');
+    // Done, and for what is typed: never an earlier query's results counted as this one's.
+    const settled = async (q: string) => {
+      await expect.poll(async () => `${await status.getAttribute('data-status')} ${await status.getAttribute('data-query')}`, { timeout: 10_000 }).toBe(`done ${q}`);
+    };
+    await input.pressSequentially('Syntax');
+    await settled('Syntax');
+    await input.pressSequentially(' error');
+    // While the longer query waits out its debounce, the status is not the shorter one's "done".
+    expect(await status.evaluate((el, q) => el.getAttribute('data-status') !== 'done' || el.getAttribute('data-query') === q, await input.inputValue())).toBe(true);
     const results = page.getByTestId('search-result');
-    await expect.poll(() => page.getByTestId('search-status').getAttribute('data-status'), { timeout: 10_000 }).toBe('done');
+    await settled('Syntax error');
     const kinds = await results.evaluateAll((els) => els.map((e) => e.getAttribute('data-kind')));
     expect(kinds).toContain('observation');
     expect(kinds).toContain('terminal');

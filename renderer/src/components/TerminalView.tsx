@@ -216,11 +216,21 @@ export function TerminalView({ sessionId, info, live, visible }: Props) {
     if (!keysRefused(lock)) setRefused(null);
   }, [lock]);
 
+  const shownBefore = useRef(false);
   useEffect(() => {
-    if (!visible) return;
+    if (!visible) {
+      shownBefore.current = false;
+      return;
+    }
     const fit = fitRef.current;
     if (fit) safeFit(fit);
-    termRef.current?.focus();
+    // Shown (a tab picked): the keys go to it. Made later, once the page is idle after
+    // the session's first paint: only if nothing else has the focus by then (the search
+    // box, the guidance field, a row the annotator already went to).
+    const justShown = !shownBefore.current;
+    shownBefore.current = true;
+    const active = document.activeElement;
+    if (termRef.current && (justShown || !active || active === document.body || hostRef.current?.contains(active))) termRef.current.focus();
     // A screen opened while hidden measures its font only once shown: fit again after that.
     const raf = requestAnimationFrame(() => fit && safeFit(fit));
     return () => cancelAnimationFrame(raf);

@@ -172,7 +172,10 @@ export function SessionSearch({ sessionId }: { sessionId: string }) {
               ×
             </button>
           </div>
-          <SearchStatus state={state} />
+          {/* The results of what was typed before stay until the new ones come, but the
+              status says the search is still under way (it said done while the next query
+              waited out its debounce, with the count of the older one). */}
+          <SearchStatus state={(state.status === 'done' || state.status === 'error') && state.query !== query && query.trim() ? { status: 'searching', query } : state} />
           {results.length > 0 && (
             <ul ref={listRef} id="session-search-results" className="search-results" role="listbox" aria-label="Results" data-testid="search-results">
               {results.map((r, i) => (
@@ -200,6 +203,7 @@ function SearchStatus({ state }: { state: State }) {
       className={`search-status${state.status === 'error' ? ' error' : ''}`}
       data-testid="search-status"
       data-status={state.status}
+      data-query={state.status === 'idle' ? undefined : state.query}
       data-count={state.status === 'done' ? state.res.results.length : undefined}
       title={state.status === 'done' ? `${Math.round(state.res.ms)} ms on the host, ${Math.round(state.roundTripMs)} ms with the round trip` : undefined}
       role="status"
