@@ -47,3 +47,8 @@ export function isApolloErrorShape(v: unknown): v is ApolloErrorShape {
     (ERROR_CODES as readonly string[]).includes((v as ApolloErrorShape).code)
   );
 }
+
+/** An error's message, or the thrown value as text. */
+export function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

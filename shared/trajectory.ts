@@ -369,7 +369,14 @@ export function branchLeaf(t: Trajectory, branchId: string): Step | null {
   return null;
 }
 
-/** The full path of a branch: its ancestors on other branches, then its own steps. */
+/**
+ * Every step once, in the order they started (its first step.started): the order a paged
+ * open's pages are ranges of (electron/core/open-pages.ts).
+ */
+export function stepOrder(t: Trajectory): string[] {
+  return [...new Set(t.order)];
+}
+
 /** The latest rollout (of a branch, or of the session). */
 export function latestRollout(t: Trajectory, branchId?: string): Rollout | null {
   let last: Rollout | null = null;
@@ -386,6 +393,7 @@ export function defaultBranchId(t: Trajectory): string | null {
   return first.done ? null : first.value;
 }
 
+/** The full path of a branch: its ancestors on other branches, then its own steps. */
 export function branchPath(t: Trajectory, branchId: string): Step[] {
   const leaf = branchLeaf(t, branchId);
   if (leaf) return pathTo(t, leaf.id);

@@ -1,7 +1,7 @@
 import { createInterface } from 'node:readline/promises';
 import type { CliCommand } from './index';
 import { openCore, usage } from './branch';
-import { ApolloError } from '../../shared/errors';
+import { ApolloError, errorText } from '../../shared/errors';
 import { ADAPTERS, IMPORT_FORMATS, importPath, type ImportResult } from '../core/import/index';
 
 /** Ask on the terminal; false when there is none to ask (a script, a pipe). */
@@ -63,7 +63,7 @@ export const importCommand: CliCommand = {
             r = await importPath(core.ws, path, opts);
           } catch (err) {
             const dups = err instanceof ApolloError && err.code === 'CONFLICT' ? (err.details as { sessionIds?: string[] } | undefined)?.sessionIds : undefined;
-            if (!dups || !(await confirm(`${err instanceof Error ? err.message : String(err)}\nImport it again?`))) throw err;
+            if (!dups || !(await confirm(`${errorText(err)}\nImport it again?`))) throw err;
             r = await importPath(core.ws, path, { ...opts, allowDuplicate: true });
           }
           reports.push(r);

@@ -7,7 +7,8 @@
 // from the log itself.
 import type { CompactEvent } from '../../shared/compact-events';
 import { isStepDetail } from '../../shared/compact-events';
-import { branchPath, defaultBranchId, type Trajectory } from '../../shared/trajectory';
+import { branchPath, defaultBranchId, stepOrder, type Trajectory } from '../../shared/trajectory';
+import type { PageRanges } from '../../shared/contract/sessions';
 
 /** Steps per page: ~100 kB of details on the generated session. */
 export const PAGE_STEPS = 50;
@@ -97,7 +98,7 @@ function leftRanges(steps: number, first: readonly number[]): Array<[number, num
 export interface PagedOpening {
   /** The ranges of steps [from, to) whose details come with the open: the `first` pages, then the tail. */
   sent: Array<[number, number]>;
-  pages: { size: number; left: Array<[number, number]> };
+  pages: PageRanges;
 }
 
 /** What a paged open of a log with `steps` steps sends, and what it leaves for sessions.page. */
@@ -116,7 +117,5 @@ export function pagedOpen(events: readonly CompactEvent[], t: Trajectory): { eve
 
 /** Each step's place in the order steps started (its first step.started), as splitForPages counts them. */
 export function stepIndex(t: Trajectory): Map<string, number> {
-  const index = new Map<string, number>();
-  for (const id of t.order) if (!index.has(id)) index.set(id, index.size);
-  return index;
+  return new Map(stepOrder(t).map((id, i) => [id, i]));
 }

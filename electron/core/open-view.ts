@@ -214,19 +214,10 @@ export async function writeOpenView(s: SessionLog): Promise<'kept' | 'grown' | '
 
 type Encoded = Pick<Header, 'split' | 'steps' | 'pages'> & { body: Buffer };
 
-/** One JSON array of the elements of several (each the text of an array). */
-function joinArrays(parts: readonly Buffer[]): Buffer {
-  const inner = parts.map((p) => p.subarray(1, p.length - 1)).filter((p) => p.length > 0);
-  const out: Buffer[] = [Buffer.from('[', 'utf8')];
-  inner.forEach((p, i) => out.push(...(i ? [Buffer.from(',', 'utf8')] : []), p));
-  out.push(Buffer.from(']', 'utf8'));
-  return Buffer.concat(out);
-}
-
 /** JSON text of the details a paged open sends (its `first` pages, then the tail), and the ranges of steps left. */
 export function viewOpening(view: OpenView): { tail: Buffer; pages: PagedOpening['pages'] } {
   const { sent, pages } = opening(view.steps, view.first);
-  return { tail: joinArrays(sent.map(([a, b]) => viewPage(view, a, b)!)), pages };
+  return { tail: jsonArray(sent.map(([a, b]) => pageElements(view, a, b)!)), pages };
 }
 
 /** The body of a view (see the file header) and where its parts are. */
@@ -288,12 +279,30 @@ export function viewEvents(view: OpenView): CompactEvent[] {
  * null otherwise.
  */
 export function viewPage(view: OpenView, from: number, to: number): Buffer | null {
+  const elements = pageElements(view, from, to);
+  return elements && jsonArray([elements]);
+}
+
+/** The text of the details of steps [from, to), comma-separated, as the view holds them (not copied); null off its pages. */
+function pageElements(view: OpenView, from: number, to: number): Buffer | null {
   const pageAt = (step: number): number | undefined => (step === view.steps ? view.pages.at(-1) : step % PAGE_STEPS === 0 ? view.pages[step / PAGE_STEPS] : undefined);
   const a = pageAt(Math.min(from, view.steps));
   const b = pageAt(Math.min(to, view.steps));
   if (a === undefined || b === undefined || b < a) return null;
   // Each detail ends with a comma (the last with the bracket): drop the page's last one.
-  return b > a ? Buffer.concat([Buffer.from('[', 'utf8'), view.details.subarray(a, b - 1), Buffer.from(']', 'utf8')]) : Buffer.from('[]', 'utf8');
+  return view.details.subarray(a, Math.max(a, b - 1));
+}
+
+/** One JSON array of comma-separated elements (each part's), in one copy. */
+function jsonArray(parts: readonly Buffer[]): Buffer {
+  const out: Buffer[] = [Buffer.from('[', 'utf8')];
+  for (const p of parts) {
+    if (!p.length) continue;
+    if (out.length > 1) out.push(Buffer.from(',', 'utf8'));
+    out.push(p);
+  }
+  out.push(Buffer.from(']', 'utf8'));
+  return Buffer.concat(out);
 }
 
 /**

@@ -8,6 +8,7 @@ import { contentSecurityPolicy } from '../web/server';
 import { answerStatic } from '../web/static-files';
 import { keychainSigningStore, keychainVault } from './keychain';
 import { APP_HOST, APP_INDEX_URL, APP_SCHEME, devServerUrl, externalUrl, isAppUrl, isDevToolsShortcut } from './app-url';
+import { errorText } from '../../shared/errors';
 
 const CHANNEL = 'apollo:msg';
 const here = fileURLToPath(new URL('.', import.meta.url));
@@ -223,7 +224,7 @@ if (!app.requestSingleInstanceLock({ home })) {
     .catch((err: unknown) => {
       // Without a window nobody would see the error, and the app would linger invisibly.
       console.error(err);
-      dialog.showErrorBox('Apollo Workstation could not start', err instanceof Error ? err.message : String(err));
+      dialog.showErrorBox('Apollo Workstation could not start', errorText(err));
       app.exit(1);
     });
 }

@@ -120,8 +120,18 @@ export interface SessionOpenView {
    * those of the branch it opens on), grouped by step.
    */
   tail?: CompactEvent[];
-  /** A paged open's: the ranges of steps [from, to) (in the order they started) whose details sessions.page gives. */
-  pages?: { size: number; left: Array<[number, number]> };
+  /** A paged open's: which steps' details sessions.page gives. */
+  pages?: PageRanges;
+}
+
+/**
+ * The ranges of steps [from, to) (in the order they started) whose details are left to
+ * fetch, and the page size they are cut in: a range of whole pages is served from the
+ * view kept beside the log as read, any other from the log.
+ */
+export interface PageRanges {
+  size: number;
+  left: Array<[number, number]>;
 }
 
 export interface SessionPage {

@@ -3,7 +3,7 @@ import { access, chmod, constants, lstat, mkdir, readdir, realpath, rename, rm, 
 import { randomBytes } from 'node:crypto';
 import { devNull } from 'node:os';
 import { isAbsolute, join, posix, relative, resolve, sep } from 'node:path';
-import { ApolloError } from '../../../shared/errors';
+import { ApolloError, errorText } from '../../../shared/errors';
 import {
   CHECKPOINT_SETTING_HELP,
   DEFAULT_CHECKPOINT_BUDGET_BYTES,
@@ -396,7 +396,7 @@ export class CheckpointStore {
       } catch (e) {
         return { ok: false, error: this.toApollo(e).message };
       }
-    }).catch((e: unknown) => ({ ok: false, error: e instanceof Error ? e.message : String(e) }));
+    }).catch((e: unknown) => ({ ok: false, error: errorText(e) }));
   }
 
   // ---------------------------------------------------------------------------------------

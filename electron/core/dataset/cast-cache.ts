@@ -103,8 +103,8 @@ export interface CastKey {
   inputs: { recording: InputFacts; timing: InputFacts };
   /** An input was read to hash it: its stat is worth writing back. */
   hashed: boolean;
-  /** The kept entry as castKey read it (with `sessionDir`): takeCachedCast reads it from here, not again. */
-  entry?: Entry | null;
+  /** The kept entry as castKey read it: takeCachedCast reads it from here, not again. */
+  entry: Entry | null;
 }
 
 interface Taken {
@@ -219,11 +219,11 @@ async function inputFacts(path: string, seen: InputFacts | undefined, missingOk:
 
 /**
  * The key of a job (null when its inputs cannot be read: the conversion then says why).
- * With `sessionDir`, the inputs whose stat the kept entry trusts are not read.
+ * The inputs whose stat the kept entry trusts are not read.
  */
-export async function castKey(job: CastJob, sessionDir?: string): Promise<CastKey | null> {
+export async function castKey(job: CastJob, sessionDir: string): Promise<CastKey | null> {
   try {
-    const entry = sessionDir ? await readEntry(entryPaths(sessionDir, job).meta) : undefined;
+    const entry = await readEntry(entryPaths(sessionDir, job).meta);
     const inputs = entry?.inputs;
     const out = await inputFacts(job.recordingPath, inputs?.recording, false);
     const timing = await inputFacts(job.timingPath, inputs?.timing, true);
@@ -232,7 +232,7 @@ export async function castKey(job: CastJob, sessionDir?: string): Promise<CastKe
       .update(JSON.stringify([converterDigest(), job.terminalId, job.title, out.facts.sha256, out.facts.bytes, timing.facts.sha256, timing.facts.bytes, secrets]))
       .update(JSON.stringify(job.events))
       .digest('hex');
-    return { digest, inputs: { recording: out.facts, timing: timing.facts }, hashed: out.hashed || timing.hashed, ...(entry !== undefined ? { entry } : {}) };
+    return { digest, inputs: { recording: out.facts, timing: timing.facts }, hashed: out.hashed || timing.hashed, entry };
   } catch {
     return null;
   }
@@ -275,8 +275,8 @@ async function readEntry(path: string): Promise<Entry | null> {
  */
 export async function takeCachedCast(sessionDir: string, job: CastJob, key: CastKey): Promise<CastOutcome | null> {
   const paths = entryPaths(sessionDir, job);
-  // One read of the entry per export: the kept file is checked against it below either way.
-  const e = key.entry !== undefined ? key.entry : await readEntry(paths.meta);
+  // The entry castKey read (one read per export): the kept file is checked against it below either way.
+  const e = key.entry;
   if (!e || e.key !== key.digest) return null;
   const readNs = nowNs();
   let before: StatTuple | null;

@@ -19,18 +19,14 @@
 // Each save keeps the texts of that export only, so the file follows the session, not
 // its history. Written to a temporary file (0600) and renamed; not fsync'd: a file lost
 // in a crash (or one that is not valid) is ignored, and the texts are scanned again.
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { writeFully } from '../store/disk';
-import { replaceFile } from '../store/private-files';
-import { appendRecords, validRecordFile } from './record-file';
+import { appendRecords, readRecords, writeRecords } from './record-file';
 import type { CleanTexts } from './redact';
 import { exportTextKey } from './tokens';
 
 export const REDACTION_MEMO_FILE = 'redaction-clean.bin';
 const MAGIC = Buffer.from('APCLEAN1', 'latin1');
 const KEY_BYTES = 16;
-const HEADER_BYTES = MAGIC.length + KEY_BYTES;
 
 /**
  * Texts this short are scanned again rather than looked up: hashing them costs about
@@ -53,10 +49,8 @@ export class RedactionMemo implements CleanTexts {
     const file = join(dir, REDACTION_MEMO_FILE);
     const header = headerOf(fingerprint);
     const known = new Set<string>();
-    const buf = await readFile(file).catch(() => null);
-    if (buf && validRecordFile(buf, header, KEY_BYTES)) {
-      for (let at = HEADER_BYTES; at < buf.length; at += KEY_BYTES) known.add(buf.toString('base64', at, at + KEY_BYTES));
-    }
+    const buf = await readRecords(file, header, KEY_BYTES);
+    if (buf) for (let at = 0; at < buf.length; at += KEY_BYTES) known.add(buf.toString('base64', at, at + KEY_BYTES));
     return new RedactionMemo(file, header, known);
   }
 
@@ -79,21 +73,18 @@ export class RedactionMemo implements CleanTexts {
   /** Write the keys this export used, when they differ from the file's. A session folder that cannot take it only costs the next export a scan. */
   async save(): Promise<void> {
     if (this.added === 0 && this.used.size === this.known.size) return;
-    const buf = Buffer.allocUnsafe(HEADER_BYTES + this.used.size * KEY_BYTES);
-    this.header.copy(buf, 0);
-    let at = HEADER_BYTES;
-    for (const key of this.used) {
-      buf.write(key, at, KEY_BYTES, 'base64');
-      at += KEY_BYTES;
-    }
-    await replaceFile(this.file, (fh) => writeFully(fh, buf, 0)).catch(() => undefined);
+    await writeRecords(this.file, this.header, keyRecords([...this.used])).catch(() => undefined);
   }
 }
 
 /** Add the keys of texts found clean (`fingerprint`: the redactor's) without reading the memo (see appendRecords). */
 export async function addCleanTexts(dir: string, fingerprint: Buffer, keys: readonly string[]): Promise<void> {
   if (!keys.length) return;
+  await appendRecords(join(dir, REDACTION_MEMO_FILE), headerOf(fingerprint), KEY_BYTES, keyRecords(keys));
+}
+
+function keyRecords(keys: readonly string[]): Buffer {
   const records = Buffer.allocUnsafe(keys.length * KEY_BYTES);
   keys.forEach((k, i) => records.write(k, i * KEY_BYTES, KEY_BYTES, 'base64'));
-  await appendRecords(join(dir, REDACTION_MEMO_FILE), headerOf(fingerprint), KEY_BYTES, records);
+  return records;
 }

@@ -15,11 +15,8 @@
 // old file or the new one. Not fsync'd: a file lost in a crash is only recounted.
 import { hash } from 'node:crypto';
 import { createRequire } from 'node:module';
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { writeFully } from '../store/disk';
-import { replaceFile } from '../store/private-files';
-import { appendRecords, validRecordFile } from './record-file';
+import { appendRecords, readRecords, writeRecords } from './record-file';
 
 export const TOKEN_STORE_FILE = 'token-counts.bin';
 /** The tokenizer the counts are of, with its version. */
@@ -60,11 +57,9 @@ export class TokenCountStore {
   static async open(dir: string): Promise<TokenCountStore> {
     const file = join(dir, TOKEN_STORE_FILE);
     const known = new Map<string, number>();
-    const buf = await readFile(file).catch(() => null);
-    if (buf && validRecordFile(buf, MAGIC, RECORD)) {
-      for (let at = MAGIC.length; at < buf.length; at += RECORD) {
-        known.set(buf.toString('base64', at, at + KEY_BYTES), buf.readUInt32LE(at + KEY_BYTES));
-      }
+    const buf = await readRecords(file, MAGIC, RECORD);
+    if (buf) {
+      for (let at = 0; at < buf.length; at += RECORD) known.set(buf.toString('base64', at, at + KEY_BYTES), buf.readUInt32LE(at + KEY_BYTES));
     }
     return new TokenCountStore(file, known);
   }
@@ -101,16 +96,8 @@ export class TokenCountStore {
   /** Write the counts this export used, when they differ from the file's. */
   async save(): Promise<void> {
     if (!this.stale) return;
-    const buf = Buffer.allocUnsafe(MAGIC.length + this.used.size * RECORD);
-    MAGIC.copy(buf, 0);
-    let at = MAGIC.length;
-    for (const [key, n] of this.used) {
-      buf.write(key, at, KEY_BYTES, 'base64');
-      buf.writeUInt32LE(n, at + KEY_BYTES);
-      at += RECORD;
-    }
     // A cache: a session folder that cannot take it (read-only, full) only costs the next export a recount.
-    await replaceFile(this.file, (fh) => writeFully(fh, buf, 0)).catch(() => undefined);
+    await writeRecords(this.file, MAGIC, countRecords([...this.used])).catch(() => undefined);
   }
 }
 
@@ -122,11 +109,15 @@ export class TokenCountStore {
  */
 export async function addTokenCounts(dir: string, counts: ReadonlyArray<readonly [string, number]>): Promise<void> {
   if (!counts.length) return;
-  const file = join(dir, TOKEN_STORE_FILE);
+  await appendRecords(join(dir, TOKEN_STORE_FILE), MAGIC, RECORD, countRecords(counts));
+}
+
+/** Records of (key, count). */
+function countRecords(counts: ReadonlyArray<readonly [string, number]>): Buffer {
   const records = Buffer.allocUnsafe(counts.length * RECORD);
   counts.forEach(([key, n], i) => {
     records.write(key, i * RECORD, KEY_BYTES, 'base64');
     records.writeUInt32LE(n, i * RECORD + KEY_BYTES);
   });
-  await appendRecords(file, MAGIC, RECORD, records);
+  return records;
 }

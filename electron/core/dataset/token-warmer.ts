@@ -64,9 +64,10 @@ export async function countNewTexts(dir: string, texts: readonly string[], betwe
   const clean = new Set<string>();
   for (const text of texts) {
     const { text: redacted, kinds } = redactor.redact(text);
-    if (kinds.length === 0 && redacted === text && text.length >= MEMO_MIN_CHARS) clean.add(textKey(text));
-    for (const s of redacted === text ? [text] : [text, redacted]) {
-      const key = textKey(s);
+    const own = textKey(text);
+    if (kinds.length === 0 && redacted === text && text.length >= MEMO_MIN_CHARS) clean.add(own);
+    const forms: Array<[string, string]> = redacted === text ? [[text, own]] : [[text, own], [redacted, textKey(redacted)]];
+    for (const [s, key] of forms) {
       if (store.has(key) || seen.has(key)) continue;
       seen.add(key);
       counts.push([key, countTokensOf(s)]);

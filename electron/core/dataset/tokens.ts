@@ -29,10 +29,10 @@ let cache = new WeakMap<object, number>();
  * line that carries it as history (weights changed), so a cache by object identity
  * alone counted a long observation once per line it appears in. The cache is emptied
  * when it holds LIMIT texts and after each export (resetTokenCache), so it never
- * outlives the strings it names. Each entry keeps its store key, so a text met again
- * in another session's export is noted in that session's store without hashing again.
+ * outlives the strings it names. A text met again in another session's export is
+ * noted in that session's store by its key, made once (exportTextKey).
  */
-const byText = new Map<string, { n: number; key: string | null }>();
+const byText = new Map<string, number>();
 const LIMIT = 500_000;
 /** The store of the session whose examples are being counted (useTokenStore). */
 let store: TokenCountStore | null = null;
@@ -81,20 +81,16 @@ export function exportTextKey(s: string): string {
 }
 
 function countText(s: string): number {
-  let e = byText.get(s);
-  if (e === undefined) {
-    // Short texts too: with every text in the store the tokenizer is never loaded.
-    const key = store ? exportTextKey(s) : null;
-    const n = (key !== null ? store!.get(key) : undefined) ?? count(s);
-    e = { n, key };
+  // Short texts too: with every text in the store the tokenizer is never loaded.
+  const key = store ? exportTextKey(s) : null;
+  let n = byText.get(s);
+  if (n === undefined) {
+    n = (key !== null ? store!.get(key) : undefined) ?? count(s);
     if (byText.size >= LIMIT) byText.clear();
-    byText.set(s, e);
+    byText.set(s, n);
   }
-  if (store) {
-    e.key ??= exportTextKey(s);
-    store.put(e.key, e.n);
-  }
-  return e.n;
+  if (key !== null) store!.put(key, n);
+  return n;
 }
 
 /**

@@ -16,7 +16,7 @@
 // paths are sent as bytes over stdin (RUN_STDIN_SCRIPT), not as arguments.
 import { randomBytes } from 'node:crypto';
 import { posix } from 'node:path';
-import { ApolloError } from '../../../shared/errors';
+import { ApolloError, errorText } from '../../../shared/errors';
 import { DEFAULT_CHECKPOINT_BUDGET_BYTES, DEFAULT_CHECKPOINT_MAX_FILE_BYTES, type CheckpointLimits } from '../../../shared/checkpoint-limits';
 import type { SkippedFile } from '../../../shared/events';
 import {
@@ -204,7 +204,7 @@ export class RemoteCheckpointStore implements Checkpoints {
       } catch (e) {
         return { ok: false, error: (e as Error).message };
       }
-    }).catch((e: unknown) => ({ ok: false, error: e instanceof Error ? e.message : String(e) }));
+    }).catch((e: unknown) => ({ ok: false, error: errorText(e) }));
   }
 
   // ---------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join, posix } from 'node:path';
-import { ApolloError } from '../../../shared/errors';
+import { ApolloError, errorText } from '../../../shared/errors';
 import type { EnvRecord } from '../../../shared/events';
 import { describeEnvTarget, type EnvKind, type EnvSpec } from '../../../shared/environments';
 import { resolveExecutable } from '../pty/shell';
@@ -476,7 +476,7 @@ export class EnvExecError extends ApolloError {
 
 function spawnError(what: string, e: unknown): ApolloError {
   if (e instanceof ApolloError && (e.code === 'SPAWN_FAILED' || e.code === 'BAD_REQUEST')) return e;
-  const msg = e instanceof Error ? e.message : String(e);
+  const msg = errorText(e);
   const err = new ApolloError('SPAWN_FAILED', `${what}: ${msg}`, e instanceof ApolloError ? e.details : undefined);
   return err;
 }

@@ -2,7 +2,6 @@
 // screen at a byte or a time from the keyframes, windows of output with their times
 // from the timing index. Never more than a window of the recording in memory.
 import { StringDecoder } from 'node:string_decoder';
-import { ApolloError } from '../../../shared/errors';
 import { MAX_FRAMES_BYTES, type ReplayFrame } from '../../../shared/contract/replay';
 import type { ApolloCore } from '../app';
 import type { HandlerMap } from '../dispatch';
@@ -10,17 +9,11 @@ import { terminalKeyframes } from '../pty/session-keyframes';
 import { terminalSizes, trajectoryOf } from '../session-trajectory';
 import { terminalMarkers } from '../replay-markers';
 import { utf8SafeEnd } from '../pty/strip-ansi';
-import type { SessionLog } from '../store/workspace';
+import { recordingOf } from './recordings';
 
 const DEFAULT_FRAMES_BYTES = 1024 * 1024;
 /** A window stops here even short of its bytes (a replay asks for the next one in time). */
 const MAX_FRAMES = 20_000;
-
-async function recordingOf(core: ApolloCore, sessionId: string, terminalId: string): Promise<{ s: SessionLog; rec: Awaited<ReturnType<SessionLog['recording']>> }> {
-  const s = await core.session(sessionId);
-  if (!(await s.hasRecording(terminalId))) throw new ApolloError('NOT_FOUND', `Session has no terminal "${terminalId}"`);
-  return { s, rec: await s.recording(terminalId) };
-}
 
 export function replayHandlers(core: ApolloCore): HandlerMap {
   return {

@@ -1,43 +1,44 @@
 import { homedir } from 'node:os';
-import { open, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { stat } from 'node:fs/promises';
 import { ApolloError } from '../../../shared/errors';
 import type { TerminalReplay } from '../../../shared/types';
 import type { ApolloCore } from '../app';
 import type { HandlerMap } from '../dispatch';
 import { APP_VERSION } from '../version';
-import { readFully } from '../store/disk';
 import { sessionSearch } from '../search/session-search';
 import { EnvProfiles } from '../env/profiles';
 import { testEnvironment } from '../env/probe';
 import { LOCAL } from '../env/local';
 import { compactLog, trajectoryOf, trajectoryVersion } from '../session-trajectory';
 import { readOpenView, viewEvents, viewOpening, viewPage, writeOpenViewSoon, type OpenView } from '../open-view';
-import { pagedOpen, pageOf, splitForPages } from '../open-pages';
+import { pagedOpen, pageOf, splitForPages, type PageSplit } from '../open-pages';
 import { jsonText } from '../json-text';
+import { replaySource } from './recordings';
 import type { CompactEvent } from '../../../shared/compact-events';
 
 /** Replaying more than this into a terminal costs the UI more than it helps. */
 const DEFAULT_REPLAY_BYTES = 2 * 1024 * 1024;
 
 /**
- * The views the last paged opens answered from, for their pages (sessions.page): a few
- * MB each, the newest two kept.
+ * What the last paged opens answered from, for their pages (sessions.page): a view of a
+ * few MB, or a loaded log's split; per session, the newest two sessions kept.
  */
-class KeptViews {
-  private readonly views = new Map<string, OpenView>();
-  keep(sessionId: string, view: OpenView): void {
-    this.views.delete(sessionId);
-    this.views.set(sessionId, view);
-    for (const id of this.views.keys()) if (this.views.size > 2) this.views.delete(id);
+class Recent<V> {
+  private readonly values = new Map<string, V>();
+  keep(sessionId: string, value: V): void {
+    this.values.delete(sessionId);
+    this.values.set(sessionId, value);
+    for (const id of this.values.keys()) if (this.values.size > 2) this.values.delete(id);
   }
-  get(sessionId: string): OpenView | undefined {
-    return this.views.get(sessionId);
+  get(sessionId: string): V | undefined {
+    return this.values.get(sessionId);
   }
 }
 
 export function sessionHandlers(core: ApolloCore): HandlerMap {
-  const keptViews = new KeptViews();
+  const keptViews = new Recent<OpenView>();
+  // A loaded log's split at the version a paged open answered with: its pages come a few at a time.
+  const splits = new Recent<{ version: number; split: PageSplit }>();
   return {
     'app.info': () => {
       const { kind, notice } = core.profiles.vault;
@@ -123,7 +124,9 @@ export function sessionHandlers(core: ApolloCore): HandlerMap {
       const s = await core.session(sessionId);
       const { events, version: now } = compactLog(s);
       if (version > now) throw new ApolloError('BAD_REQUEST', `Session ${sessionId} has no version ${version} (it is at ${now}).`);
-      return { version, events: pageOf(splitForPages(events, version), from, to) };
+      let cut = splits.get(sessionId);
+      if (cut?.version !== version) splits.keep(sessionId, (cut = { version, split: splitForPages(events, version) }));
+      return { version, events: pageOf(cut.split, from, to) };
     },
 
     'sessions.stepDetail': async ({ sessionId, stepIds }) => {
@@ -183,46 +186,6 @@ export function sessionHandlers(core: ApolloCore): HandlerMap {
       const rec = await replaySource(core, sessionId, terminalId);
       const to = Math.min(end ?? rec.size, rec.size, start + 16 * 1024 * 1024);
       return readReplay(sessionId, terminalId, rec, start, to);
-    },
-  };
-}
-
-/** What a replay reads: a terminal's recorded bytes and how many there are. */
-interface ReplaySource {
-  size: number;
-  read(start: number, end: number): Promise<Buffer>;
-}
-
-/**
- * The recording of a terminal, to replay. One of a session whose log is not loaded here
- * (an open answered from the view kept beside it: a review, no terminal running) is read
- * from its file as it is on disk, which only ever grows by appends: loading the whole log
- * to reach it cost the host ~0.3 s of CPU and the log's memory on the full-size session,
- * right after the open, beside the page's requests for the steps' details. Opening it for
- * appends (and the repairs that come with it) waits for something that records.
- */
-async function replaySource(core: ApolloCore, sessionId: string, terminalId: string): Promise<ReplaySource> {
-  const noTerminal = () => new ApolloError('NOT_FOUND', `Session has no terminal "${terminalId}"`);
-  if (core.ws.isLoaded(sessionId) || core.pty.has(sessionId, terminalId)) {
-    const s = await core.session(sessionId);
-    if (!(await s.hasRecording(terminalId))) throw noTerminal();
-    return s.recording(terminalId);
-  }
-  core.ws.entry(sessionId); // NOT_FOUND for a session that is not in the workspace
-  const file = join(core.ws.sessionDir(sessionId), 'terminals', `${terminalId}.out`);
-  const size = await stat(file).then((st) => (st.isFile() ? st.size : null), () => null);
-  if (size === null) throw noTerminal();
-  return {
-    size,
-    read: async (start, end) => {
-      const fh = await open(file, 'r');
-      try {
-        const buf = Buffer.alloc(Math.max(0, Math.min(end, size) - start));
-        const n = await readFully(fh, buf, start);
-        return n === buf.length ? buf : buf.subarray(0, n);
-      } finally {
-        await fh.close();
-      }
     },
   };
 }

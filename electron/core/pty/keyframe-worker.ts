@@ -5,6 +5,7 @@
 import { parentPort } from 'node:worker_threads';
 import { LocalScreen } from './screen-engine';
 import type { WorkerReply, WorkerRequest } from './screen-workers';
+import { errorText } from '../../../shared/errors';
 
 const port = parentPort;
 if (!port) throw new Error('keyframe-worker.ts runs as a worker thread only');
@@ -42,6 +43,6 @@ port.on('message', (m: WorkerRequest) => {
     (r) => {
       if (r) port.postMessage({ id: m.id, ok: true, ...r } satisfies WorkerReply);
     },
-    (e: unknown) => port.postMessage({ id: m.id, ok: false, error: e instanceof Error ? e.message : String(e) } satisfies WorkerReply),
+    (e: unknown) => port.postMessage({ id: m.id, ok: false, error: errorText(e) } satisfies WorkerReply),
   );
 });

@@ -21,7 +21,7 @@
 // boundary: it becomes a `<real_user>` user turn after the current step's tool
 // results and is part of the very next request.
 import { randomUUID } from 'node:crypto';
-import { ApolloError } from '../../../shared/errors';
+import { ApolloError, errorText } from '../../../shared/errors';
 import type { EndpointRecord, RolloutState, SessionEvent, SessionEventBody, ToolCall } from '../../../shared/events';
 import { branchLeaf, branchPath, foldTrajectory, pathTo, type Step, type Trajectory } from '../../../shared/trajectory';
 import { trajectoryOf } from '../session-trajectory';
@@ -31,7 +31,7 @@ import { LlmClient, type ChatMessage, type DeepPartial, type LlmOptions, type Ll
 import { RequestRecorder } from './request-record';
 import { environmentFor } from '../env/registry';
 import {
-  DEFAULT_TOOL_OPTIONS, errorText, executeTool, executeToolCall, INVALID_TOOL_CALL, parseTextAction, parseToolCall, reattachTerminals, TOOL_SCHEMAS, withNote,
+  DEFAULT_TOOL_OPTIONS, executeTool, executeToolCall, INVALID_TOOL_CALL, parseTextAction, parseToolCall, reattachTerminals, TOOL_SCHEMAS, withNote,
   type TerminalHost, type ToolContext, type ToolOptions, type ToolOutcome,
 } from './tools';
 
@@ -292,6 +292,13 @@ export class Rollout {
     await this.append({ type: 'rollout.state', rolloutId: this.id, state, ...extra });
   }
 
+  /** End this run paused (see `ending`: a resume meanwhile waits for the pause to be written). */
+  private async endPaused(extra: { reason?: string; error?: string }): Promise<'paused'> {
+    this.ending = true;
+    await this.setState('paused', extra);
+    return 'paused';
+  }
+
   private endpointRecord(): EndpointRecord | null {
     const e = this.opts.endpoint;
     if (!e) return null;
@@ -367,9 +374,7 @@ export class Rollout {
     }
     if (this.pauseRequested) {
       this.pauseRequested = false;
-      this.ending = true;
-      await this.setState('paused', { reason: this.pauseReason });
-      return 'paused';
+      return this.endPaused({ reason: this.pauseReason });
     }
     return null;
   }
@@ -449,10 +454,7 @@ export class Rollout {
         this.pausedAt = Date.now();
         if (err instanceof ApolloError && err.code === 'CANCELLED') continue; // pause/stop: the boundary decides
         this._diskFull = err instanceof ApolloError && err.code === 'DISK_FULL';
-        const msg = llm.redact(err instanceof Error ? err.message : String(err));
-        this.ending = true;
-        await this.setState('paused', { reason: 'error', error: msg });
-        return 'paused';
+        return this.endPaused({ reason: 'error', error: llm.redact(errorText(err)) });
       }
       this.stepModelMs += Date.now() - t0;
 

@@ -21,7 +21,7 @@ import type { ToolSchema } from './llm';
 import { environmentFor } from '../env/registry';
 import { LOCAL } from '../env/local';
 import { CONNECTION_LOST, type Environment } from '../env/types';
-import { ApolloError } from '../../../shared/errors';
+import { ApolloError, errorText } from '../../../shared/errors';
 
 export { INVALID_TOOL_CALL, TOOL_NAMES, TOOLS, describeToolsForText, parseToolCall, type ParsedCall, type ToolName } from '../../../shared/tools';
 
@@ -622,9 +622,6 @@ export async function reattachTerminals(ctx: ToolContext): Promise<{ back: strin
   return { back, failed };
 }
 
-export function errorText(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
 
 function isLost(err: unknown): boolean {
   return err instanceof ApolloError && (err.details as { cause?: unknown } | undefined)?.cause === CONNECTION_LOST;

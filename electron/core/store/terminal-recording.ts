@@ -10,6 +10,11 @@ import { TimingIndex } from './timing-index';
  * by time and offset without parsing it.
  * Events in the session log refer into the output by byte offsets.
  */
+/** Where a session folder keeps the output of `terminalId`. */
+export function recordingFile(sessionDir: string, terminalId: string): string {
+  return join(sessionDir, 'terminals', `${terminalId}.out`);
+}
+
 export class TerminalRecording {
   private constructor(
     readonly terminalId: string,

@@ -10,7 +10,7 @@ import type { SessionEvent, SessionEventBody } from '../../../shared/events';
 import type { LoadReport } from '../../../shared/types';
 import { EventLog, readEventLog, type ParsedLog } from './event-log';
 import { mkdirPrivate, PRIVATE_DIR_MODE, PrivateJSONFile, tightenSession, tightenWorkspace } from './private-files';
-import { TerminalRecording } from './terminal-recording';
+import { recordingFile, TerminalRecording } from './terminal-recording';
 import { seedSample, seededWorkDir } from './sample-seed';
 import { APP_VERSION } from '../version';
 
@@ -158,7 +158,7 @@ export class SessionLog {
 
   async hasRecording(terminalId: string): Promise<boolean> {
     if (this.recordings.has(terminalId)) return true;
-    return stat(join(this.dir, 'terminals', `${terminalId}.out`)).then(() => true, () => false);
+    return stat(recordingFile(this.dir, terminalId)).then(() => true, () => false);
   }
 
   get logBytes(): number {

@@ -4,7 +4,8 @@
 // (lib/stepDetail.ts). The fold mutates Maps in place, so each update swaps in a new
 // entry object (with a bumped version) to notify.
 import type { EventOf, SessionEvent } from '../../../shared/events';
-import { applyEvent, emptyTrajectory, type Trajectory } from '../../../shared/trajectory';
+import { applyEvent, emptyTrajectory, stepOrder, type Trajectory } from '../../../shared/trajectory';
+import type { PageRanges } from '../../../shared/contract/sessions';
 import type { PauseSpan } from '../lib/steps';
 import type { Slice } from './types';
 import type { Transport } from '../../../shared/transport';
@@ -54,11 +55,6 @@ export interface PendingDetails {
   error?: string;
 }
 
-/** What a paged open left to fetch: the ranges of steps [from, to) in the order they started, at `version`. */
-export interface PageRanges {
-  size: number;
-  left: Array<[number, number]>;
-}
 
 export type ImportOrigin = Omit<EventOf<'import.origin'>, 'type' | 'seq' | 'ts'>;
 
@@ -119,8 +115,8 @@ const pendingLoads = new Map<string, SessionEvent[]>();
  * fold again after its pages (the final fold reads every event in seq order).
  */
 const pagedPushes = new Map<string, SessionEvent[]>();
-/** Steps per sessions.page request: a few hundred kB, one short task each in the page. */
-const PAGE_REQUEST_STEPS = 200;
+/** Pages per sessions.page request: a few hundred kB, one short task each in the page. */
+const PAGES_PER_REQUEST = 4;
 
 export const createTrajectorySlice = (transport: Transport): Slice<TrajectorySlice> => (set, get) => {
   /**
@@ -133,7 +129,9 @@ export const createTrajectorySlice = (transport: Transport): Slice<TrajectorySli
     // The pushes folded so far (those that came while the open was on its way), then every later one.
     pagedPushes.set(sessionId, [...early]);
     const got: SessionEvent[][] = [];
-    const requests = pages.left.flatMap(([a, b]) => Array.from({ length: Math.ceil((b - a) / PAGE_REQUEST_STEPS) }, (_, i) => [a + i * PAGE_REQUEST_STEPS, Math.min(b, a + (i + 1) * PAGE_REQUEST_STEPS)] as const));
+    // Whole pages (the host serves those from its kept view as read).
+    const step = pages.size * PAGES_PER_REQUEST;
+    const requests = pages.left.flatMap(([a, b]) => Array.from({ length: Math.ceil((b - a) / step) }, (_, i) => [a + i * step, Math.min(b, a + (i + 1) * step)] as const));
     // Two requests in flight: the host reads the next page while the page parses one.
     let next = 0;
     let failed: { err: unknown } | null = null;
@@ -189,7 +187,7 @@ export const createTrajectorySlice = (transport: Transport): Slice<TrajectorySli
     for (const ev of early) fold(ev);
     pendingLoads.delete(sessionId);
     const paging = !!pages && pages.left.some(([a, b]) => b > a);
-    const order = paging ? [...new Set(t.order)] : [];
+    const order = paging ? stepOrder(t) : [];
     const pending = paging ? { steps: new Set(pages.left.flatMap(([a, b]) => order.slice(a, b))) } : null;
     // A new number even when it replaces an entry (a paged open's final fold): rows compare it.
     const prev = get().trajectories[sessionId]?.version ?? 0;

@@ -1,7 +1,7 @@
 // The filter view of a session: every action of a branch labelled keep or mask
 // (masked actions stay in the context but get weight 0), reviewed from the keyboard,
 // with rules, the LLM judge, coverage and the dataset export around the table.
-import { useCallback, useDeferredValue, useEffect, useMemo, useRef, useState, type MouseEvent } from 'react';
+import { useCallback, useDeferredValue, useEffect, useMemo, useRef, useState, type MouseEvent, type ReactNode } from 'react';
 import { LABEL_TAGS, type LabelTag, type LabelValue } from '../../../../shared/events';
 import { branchPath, type Step } from '../../../../shared/trajectory';
 import type { SessionInfo } from '../../../../shared/types';
@@ -33,12 +33,7 @@ export function FilterView() {
   if (pending) {
     return (
       <section className="fv" aria-label={`Filter ${session.name}`}>
-        <header className="fv-head">
-          <h1 className="fv-title" title={session.name}>
-            {session.name}
-          </h1>
-          <ViewTabs sessionId={session.id} />
-        </header>
+        <FilterHead session={session} />
         <p className={`pad ${pending.error ? 'err-text' : 'muted'}`} data-testid="filter-loading" role="status">
           {pending.error
             ? `The details of ${pending.steps.size.toLocaleString()} earlier steps could not be loaded: ${pending.error}. Open the session again to retry.`
@@ -48,6 +43,19 @@ export function FilterView() {
     );
   }
   return <FilterPanel key={session.id} session={session} />;
+}
+
+/** The view's header: the session's name and the Live / Filter tabs, then what the view adds. */
+function FilterHead({ session, children }: { session: SessionInfo; children?: ReactNode }) {
+  return (
+    <header className="fv-head">
+      <h1 className="fv-title" title={session.name}>
+        {session.name}
+      </h1>
+      <ViewTabs sessionId={session.id} />
+      {children}
+    </header>
+  );
 }
 
 function FilterPanel({ session }: { session: SessionInfo }) {
@@ -357,11 +365,7 @@ function FilterPanel({ session }: { session: SessionInfo }) {
 
   return (
     <section className="fv" data-testid="filter-panel" aria-label={`Filter ${session.name}`} data-branch-id={branchId ?? ''}>
-      <header className="fv-head">
-        <h1 className="fv-title" title={session.name}>
-          {session.name}
-        </h1>
-        <ViewTabs sessionId={sessionId} />
+      <FilterHead session={session}>
         {branches.length > 0 && (
           <label className="fv-branch">
             <span className="dim small">branch</span>
@@ -382,7 +386,7 @@ function FilterPanel({ session }: { session: SessionInfo }) {
         <button type="button" className="btn btn-small primary" data-testid="export-open" onClick={() => setExportOpen(true)}>
           Export dataset…
         </button>
-      </header>
+      </FilterHead>
 
       <div className="fv-toolbar">
         {filterSelects(coverage, tools).map((f) => (

@@ -94,6 +94,10 @@ export function SessionSearch({ sessionId }: { sessionId: string }) {
   }, [open, query, kind, sessionId, transport]);
 
   const results = state.status === 'done' ? state.res.results : [];
+  // The results of what was typed before stay until the new ones come, but the status
+  // says the search is under way (it said done, with the older query's count, while the
+  // newer one waited out its debounce).
+  const shownState: State = (state.status === 'done' || state.status === 'error') && state.query !== query && query.trim() ? { status: 'searching', query } : state;
   useEffect(() => {
     listRef.current?.querySelector<HTMLElement>(`[data-index="${active}"]`)?.scrollIntoView({ block: 'nearest' });
   }, [active, results]);
@@ -172,10 +176,7 @@ export function SessionSearch({ sessionId }: { sessionId: string }) {
               ×
             </button>
           </div>
-          {/* The results of what was typed before stay until the new ones come, but the
-              status says the search is still under way (it said done while the next query
-              waited out its debounce, with the count of the older one). */}
-          <SearchStatus state={(state.status === 'done' || state.status === 'error') && state.query !== query && query.trim() ? { status: 'searching', query } : state} />
+          <SearchStatus state={shownState} />
           {results.length > 0 && (
             <ul ref={listRef} id="session-search-results" className="search-results" role="listbox" aria-label="Results" data-testid="search-results">
               {results.map((r, i) => (
