@@ -248,15 +248,18 @@ describe('session search', () => {
     await page.locator('.terminal-pane:not(.hidden) .xterm').waitFor();
     // Not from the terminal (a / there is the shell's): with nothing focused.
     await page.evaluate(() => (document.activeElement as HTMLElement | null)?.blur());
+    // Typed at once after the /: no letter is lost while the box opens.
     await page.keyboard.press('/');
+    await page.keyboard.type('Syn');
     const input = page.getByTestId('search-input');
     await expect.poll(() => input.evaluate((el) => el === document.activeElement)).toBe(true);
+    expect(await input.inputValue()).toBe('Syn');
     const status = page.getByTestId('search-status');
     // Done, and for what is typed: never an earlier query's results counted as this one's.
     const settled = async (q: string) => {
       await expect.poll(async () => `${await status.getAttribute('data-status')} ${await status.getAttribute('data-query')}`, { timeout: 10_000 }).toBe(`done ${q}`);
     };
-    await input.pressSequentially('Syntax');
+    await input.pressSequentially('tax');
     await settled('Syntax');
     await input.pressSequentially(' error');
     // While the longer query waits out its debounce, the status is not the shorter one's "done".

@@ -4,7 +4,7 @@
 // typing searches after a short pause, ↑/↓ move through the results, Enter or a click
 // goes to the result's step (and, for terminal output, its terminal's replay at the
 // hit), Esc closes.
-import { useEffect, useRef, useState, type KeyboardEvent } from 'react';
+import { useEffect, useLayoutEffect, useRef, useState, type KeyboardEvent } from 'react';
 import { SEARCH_KINDS, type SearchKind, type SearchResponse, type SearchResult } from '../../../../shared/contract/sessions';
 import { useApp, useAppStore, useTransport } from '../../context';
 import { describeError } from '../../lib/errors';
@@ -39,15 +39,27 @@ export function SessionSearch({ sessionId }: { sessionId: string }) {
   const returnFocus = useRef<HTMLElement | null>(null);
   const seq = useRef(0);
 
+  /** Set by show: the box takes the focus as soon as it is in the page. */
+  const focusPending = useRef(false);
   const show = () => {
-    if (!open) returnFocus.current = document.activeElement instanceof HTMLElement ? document.activeElement : null;
+    if (open && inputRef.current) {
+      inputRef.current.focus();
+      inputRef.current.select();
+      return;
+    }
+    returnFocus.current = document.activeElement instanceof HTMLElement ? document.activeElement : null;
+    focusPending.current = true;
     setOpen(true);
-    // After the box is rendered.
-    requestAnimationFrame(() => {
-      inputRef.current?.focus();
-      inputRef.current?.select();
-    });
   };
+  // Before the next key is handled (a layout effect of the render the key that opened
+  // it caused): focused on the next frame, the first letters typed at once were lost
+  // while a long session's page painted.
+  useLayoutEffect(() => {
+    if (!open || !focusPending.current || !inputRef.current) return;
+    focusPending.current = false;
+    inputRef.current.focus();
+    inputRef.current.select();
+  });
   const close = () => {
     setOpen(false);
     seq.current++;
