@@ -79,12 +79,12 @@ function child<T>(task: string, args: Record<string, unknown>, nodeFlags: string
 }
 
 interface OpenResult { serverMs: number; wireMs: number; foldMs: number; wireChars: number; logBytes: number; serverRssMb: number; rendererRssMb: number; peakRssMb: number; steps: number; leafId: string }
-interface ExportResult { ms: number; cpuMs: number; peakRssMb: number; addedRssMb: number; examples: number; tokens: number }
+interface ExportResult { ms: number; cpuMs: number; peakRssMb: number; addedRssMb: number; examples: number; tokens: number; reused: boolean }
 
 /** Entry of the child processes (`bench.js --child TASK JSON`). */
 export async function benchChild(argv: string[]): Promise<void> {
   const [task, raw] = argv;
-  const a = JSON.parse(raw ?? '{}') as { home: string; id: string; dir: string; out: string; formats: ExportFormat[]; inThread?: boolean; firstOpen?: boolean };
+  const a = JSON.parse(raw ?? '{}') as { home: string; id: string; dir: string; out: string; formats: ExportFormat[]; inThread?: boolean; firstOpen?: boolean; built?: boolean };
   const rss = () => process.memoryUsage().rss / 1e6;
   if (task === 'open') {
     const rss0 = rss();
@@ -137,11 +137,16 @@ export async function benchChild(argv: string[]): Promise<void> {
     const t0 = performance.now();
     // Every thread's CPU (the recording worker's too): on a shared machine the steadier figure.
     const c0 = process.cpuUsage();
-    const r = await exportBundle({ home: a.home, sessions: [{ sessionId: a.id, events: parsed.events, sessionDir: a.dir }], outDir: a.out, formats: a.formats, secrets: [], appVersion: 'bench', ...(a.inThread ? { castWorker: false as const } : {}) });
+    // Named by the digest of the lines read, as a loaded session's events are (exports.ts): an export of the same again may take the kept bundle, unless `built`.
+    const eventsDigest = parsed.content!.digest('hex');
+    const r = await exportBundle({
+      home: a.home, sessions: [{ sessionId: a.id, events: parsed.events, sessionDir: a.dir, eventsDigest }], outDir: a.out, formats: a.formats, secrets: [], appVersion: 'bench',
+      ...(a.inThread ? { castWorker: false as const } : {}), ...(a.built ? { bundleCache: false } : {}),
+    });
     const elapsed = performance.now() - t0;
     const cpu = process.cpuUsage(c0);
     const peakRssMb = processPeakRssMb();
-    const out: ExportResult = { ms: elapsed, cpuMs: (cpu.user + cpu.system) / 1e3, peakRssMb, addedRssMb: peakRssMb - rss0, examples: r.manifest.counts.trajectories, tokens: r.manifest.counts.tokens.total };
+    const out: ExportResult = { ms: elapsed, cpuMs: (cpu.user + cpu.system) / 1e3, peakRssMb, addedRssMb: peakRssMb - rss0, examples: r.manifest.counts.trajectories, tokens: r.manifest.counts.tokens.total, reused: !!r.reused };
     console.log(JSON.stringify(out));
     return;
   }
@@ -337,28 +342,32 @@ async function benchLargeLog(dir: string, scratch: string): Promise<void> {
  */
 async function benchExport({ home, id, dir }: Prepared, scratch: string, catMs: number, catLog: number): Promise<void> {
   let n = 0;
-  // cold: nothing kept beside the session from an earlier export (token counts, texts found clean, conversions);
-  // freshCasts: the recordings converted again.
-  const run = async (name: string, formats: ExportFormat[], o: { cold: boolean; freshCasts?: boolean; inThread?: boolean }): Promise<ExportResult> => {
+  // cold: nothing kept beside the session from an earlier export (token counts, texts found clean, conversions, bundles);
+  // freshCasts: the recordings converted again (no bundle kept either); built: every file built, none taken from a kept bundle.
+  const run = async (name: string, formats: ExportFormat[], o: { cold: boolean; freshCasts?: boolean; inThread?: boolean; built?: boolean; reused?: boolean }): Promise<ExportResult> => {
     if (o.cold) await Promise.all([TOKEN_STORE_FILE, REDACTION_MEMO_FILE].map((f) => rm(join(dir, f), { force: true })));
     if (o.cold || o.freshCasts) await rm(join(dir, CAST_CACHE_DIR), { recursive: true, force: true });
-    const r = await child<ExportResult>('export', { home, id, dir, out: join(scratch, `bundle-${++n}`), formats, ...(o.inThread ? { inThread: true } : {}) });
+    const r = await child<ExportResult>('export', { home, id, dir, out: join(scratch, `bundle-${++n}`), formats, ...(o.inThread ? { inThread: true } : {}), ...(o.built ? { built: true } : {}) });
+    if (r.reused !== !!o.reused) throw new Error(`bench row "${name}": the export ${r.reused ? 'took a kept bundle' : 'built its files'}, which the row does not measure`);
     const goal = formats.length === 1 ? 2 : 10;
     line(`${name}, ms`, ms(r.ms), ms(catMs), `${(r.ms / catMs).toFixed(1)}× cat (goal ≤ ${goal}×)`,
       `${ms(r.cpuMs)} CPU (all threads), peak RSS ${r.peakRssMb.toFixed(0)} MB (+${r.addedRssMb.toFixed(0)} MB over the loaded log; goal < ${formats.length === 1 ? 200 : 300} MB), ${r.examples} examples, ${r.tokens.toLocaleString('en')} tokens; cat of events.jsonl alone ${ms(catLog)}`);
     return r;
   };
   await run('export openai, first (tokens counted)', ['openai'], { cold: true });
-  await run('export openai, again (token counts, clean texts kept)', ['openai'], { cold: false });
-  // As recorded: counted by the host, but never exported (so no text is known clean either).
+  await run('export openai, again, built (token counts, clean texts kept)', ['openai'], { cold: false, built: true });
+  await run('export openai, again (the bundle kept)', ['openai'], { cold: false, reused: true });
+  // As recorded: counted by the host, but never exported (so no text is known clean, no bundle kept).
   await Promise.all([TOKEN_STORE_FILE, REDACTION_MEMO_FILE].map((f) => rm(join(dir, f), { force: true })));
+  await rm(join(dir, CAST_CACHE_DIR), { recursive: true, force: true });
   const warm = await child<{ ms: number; cpuMs: number; longestTurnMs: number }>('warm', { home, id, dir });
   line('tokens counted as recorded (whole session)', ms(warm.cpuMs), '—', 'CPU, at record time', `the host counts each step's new texts a second after it is recorded, in its counting worker (${ms(warm.ms)} wall here, all at once; the host thread's longest turn meanwhile ${ms(warm.longestTurnMs)})`);
   await run('export openai, first after recording (counted then)', ['openai'], { cold: false });
   await run('export all formats, first', [...EXPORT_FORMATS], { cold: true });
   // A recorded session's first export: its token counts made as it was recorded (above), its recordings converted now, beside the training files.
   await run('export all formats, first after recording', [...EXPORT_FORMATS], { cold: false, freshCasts: true });
-  await run('export all formats, again (conversions kept)', [...EXPORT_FORMATS], { cold: false });
+  await run('export all formats, again, built (conversions kept)', [...EXPORT_FORMATS], { cold: false, built: true });
+  await run('export all formats, again (the bundle kept)', [...EXPORT_FORMATS], { cold: false, reused: true });
   // The baseline of the worker: the recordings converted in the exporter's thread, whose
   // heap also holds the log, so V8 let their garbage pile up to ~4× it before collecting.
   await run('export all formats, recordings in this thread', [...EXPORT_FORMATS], { cold: false, freshCasts: true, inThread: true });

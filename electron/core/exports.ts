@@ -151,7 +151,9 @@ export async function exportInputs(
   const out: ExportSessionInput[] = [];
   for (const id of ids) {
     const session = await core.session(id);
+    // Taken together (nothing runs between them): the digest names exactly these events.
     const events = session.events.slice();
+    const eventsDigest = session.eventsDigest;
     let selected: string[] | undefined;
     const own = perSession.get(id);
     if (own) {
@@ -166,7 +168,7 @@ export async function exportInputs(
       if (selected.length === 0) throw new ApolloError('NOT_FOUND', `Session ${id} has none of the branches ${wanted.join(', ')}`);
       for (const b of selected) found.add(b);
     }
-    out.push({ sessionId: id, events, sessionDir: session.dir, ...(selected ? { branchIds: selected } : {}) });
+    out.push({ sessionId: id, events, sessionDir: session.dir, ...(selected ? { branchIds: selected } : {}), ...(eventsDigest ? { eventsDigest } : {}) });
   }
   const missing = flatUsed ? (wanted?.filter((b) => !found.has(b)) ?? []) : [];
   if (missing.length) throw new ApolloError('NOT_FOUND', `No exported session has the branch(es) ${missing.join(', ')}`);

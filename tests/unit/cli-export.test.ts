@@ -228,6 +228,8 @@ describe('apollo export', () => {
     const other = join(root, 'out', 'bundle-b');
     const r = await apollo(['export', SID, '--out', other, '--format', 'openai,sharegpt,mistral,trajectory,asciicast']);
     expect(r.code).toBe(0);
+    // Nothing changed but the export.made the first appended: its files are copied from what it kept.
+    expect(r.stdout).toContain('copied from the bundle an earlier export');
     const a = await filesUnder(bundle);
     expect(await filesUnder(other)).toEqual(a);
     for (const f of a) expect((await readFile(join(other, f))).equals(await readFile(join(bundle, f))), f).toBe(true);

@@ -22,7 +22,8 @@ const opened = vi.hoisted(() => [] as string[]);
 vi.mock('node:fs/promises', async (importOriginal) => {
   const actual = await importOriginal<typeof import('node:fs/promises')>();
   const open = ((path: Parameters<typeof actual.open>[0], ...rest: [never?, never?]) => {
-    opened.push(String(path));
+    // Opened for writing (r+: the fsync of a placed copy) is no read.
+    if (rest[0] !== 'r+') opened.push(String(path));
     return actual.open(path, ...rest);
   }) as typeof actual.open;
   return { ...actual, open, default: { ...actual, open } };

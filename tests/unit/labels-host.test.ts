@@ -316,6 +316,8 @@ describe('export.start / export.cancel', () => {
         }
       },
     });
+    // Inputs no export had before: the same ones again would take the files an earlier export kept, with no stages to cancel in.
+    await (await core.session('S1')).append({ type: 'warning', message: 'inputs not exported before' });
     const { finished } = await manager.start({ sessionIds: ['S1', 'S2'], formats: ['openai', 'sharegpt', 'trajectory'], outDir });
     const out = await finished;
     expect(out.state).toBe('cancelled');

@@ -31,8 +31,9 @@
 // action lines and counts no tokens (nothing in it is trained). On abort, a validation failure
 // or any error the temporary folder is removed, so either a complete bundle exists or
 // nothing does. Files contain no "now": exporting the same input twice gives
-// byte-identical files.
-import { readdir } from 'node:fs/promises';
+// byte-identical files, which is what lets an export of what was exported before take
+// the files that export kept (bundle-cache.ts) instead of building them again.
+import { readdir, rm } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { ApolloError } from '../../../shared/errors';
@@ -49,6 +50,7 @@ import { emptyStats, stepBranches, trajectoryRecords, type TrajectoryStats } fro
 import { labelUnder, resolvePolicy, type LabelPolicy } from './policy';
 import { RedactionLog, Redactor, type RedactionReport, type RedactionSummary } from './redact';
 import { RedactionMemo } from './redaction-memo';
+import { BUNDLE_CACHE_DIR, bundleKey, exportCodeDigest, stageBundleEntry, takeCachedBundle, type StagedEntry } from './bundle-cache';
 import { signManifest, SIGNATURE_FILE, type SigningKey } from './signing';
 import { resetTokenCache, TOKENIZER, useTokenStore } from './tokens';
 import { TokenCountStore } from './token-store';
@@ -68,6 +70,12 @@ export interface ExportSessionInput {
   sessionDir: string;
   /** Branches to export; default every branch that has steps of its own. */
   branchIds?: string[];
+  /**
+   * SessionLog.eventsDigest taken with the snapshot `events` is: set only when `events`
+   * are exactly the lines it names. With it an export may take a bundle kept by an
+   * earlier one of the same inputs (bundle-cache.ts); without it every file is built.
+   */
+  eventsDigest?: string;
 }
 
 export interface ExportBundleOptions {
@@ -104,6 +112,8 @@ export interface ExportBundleOptions {
    * same bytes, secrets and code, and keep this export's (cast-cache.ts); default true.
    */
   castCache?: boolean;
+  /** Take the files of a bundle an earlier export of the same inputs kept, and keep this one's (bundle-cache.ts); default true. */
+  bundleCache?: boolean;
 }
 
 export interface ManifestFile {
@@ -216,6 +226,8 @@ export interface ExportBundleResult {
   redactions: RedactionReport[];
   /** Set on a dry run: nothing was written. */
   dryRun?: boolean;
+  /** Set when the files were taken from a bundle an earlier export of the same inputs kept (byte for byte what building them gives). */
+  reused?: boolean;
 }
 
 const FILE_OPENAI = 'openai.jsonl';
@@ -228,6 +240,8 @@ const FILE_TRAJECTORY = 'trajectory.jsonl';
 const FILE_REDACTIONS = 'redactions.json';
 const FILE_MANIFEST = 'manifest.json';
 const DEFAULT_TOKENS = 32_768;
+/** This module's code and everything it imports, as on disk when it loaded: part of a kept bundle's key. */
+const EXPORT_CODE = exportCodeDigest(import.meta.url);
 
 function safeName(s: string): string {
   const x = s.replace(/[^A-Za-z0-9._-]/g, '_');
@@ -393,16 +407,26 @@ function trajectoryEntry(x: TakenExample, line: number, ledger: ExampleLedger, w
   };
 }
 
+/** A kept bundle whose recordings did not come out as its manifest lists them: the export is built instead. */
+class KeptBundleStale extends Error {}
+
 export async function exportBundle(opts: ExportBundleOptions): Promise<ExportBundleResult> {
   try {
-    return await exportBundleOnce(opts);
+    try {
+      return await exportBundleOnce(opts);
+    } catch (e) {
+      if (!(e instanceof KeptBundleStale)) throw e;
+      // Built, and kept in its place.
+      return await exportBundleOnce(opts, false);
+    }
   } finally {
     // Token counts by text are kept for one export only (they name its strings).
     resetTokenCache();
   }
 }
 
-async function exportBundleOnce(opts: ExportBundleOptions): Promise<ExportBundleResult> {
+/** `take`: whether a kept bundle of the same inputs may be taken (else one is only kept). */
+async function exportBundleOnce(opts: ExportBundleOptions, take = true): Promise<ExportBundleResult> {
   const outDir = opts.outDir.replace(/[\\/]+$/, '');
   const formats = EXPORT_FORMATS.filter((f) => opts.formats.includes(f));
   if (formats.length === 0) throw new ApolloError('BAD_REQUEST', 'No export format chosen');
@@ -491,6 +515,23 @@ async function exportBundleOnce(opts: ExportBundleOptions): Promise<ExportBundle
   const stopCasts = (): void => castAbort.abort();
   signal?.addEventListener('abort', stopCasts, { once: true });
   if (signal?.aborted) stopCasts();
+  // The entry this export keeps for the next one of the same inputs, renamed into place once the bundle is published.
+  let kept: StagedEntry | null = null;
+  // `casts` is filled by the conversions before publish is called.
+  const casts: Array<{ rel: string; dir: string; job: CastJob; outcome: CastOutcome; key: CastKey | null }> = [];
+  /** Sign the manifest (written), publish the bundle, keep its conversions. */
+  const publish = async (manifestText: string): Promise<void> => {
+    // Signed before publishing, so a bundle never appears without its signature.
+    if (opts.sign) await stage.writeFile(SIGNATURE_FILE, `${JSON.stringify(signManifest(Buffer.from(manifestText), opts.sign), null, 2)}\n`);
+    checkAbort();
+    await stage.publish([
+      ...prepared.filter((p) => p.terminals.length).map((p) => `terminals/${safeName(p.input.sessionId)}`),
+      ...(formats.includes('asciicast') ? ['terminals'] : []),
+    ]);
+    // Kept only now: an export that failed or was cancelled leaves the session folders as they were.
+    for (const c of casts) if (c.key) await keepCachedCast(c.dir, c.job, c.key, join(outDir, c.rel), c.outcome);
+    opts.onProgress?.(total, total, 'done');
+  };
   try {
     await stage.open();
     // Every file is checked and hashed as it is written; errors are reported once all are.
@@ -521,10 +562,9 @@ async function exportBundleOnce(opts: ExportBundleOptions): Promise<ExportBundle
     // earlier export, else before them (see below). What the workers report is said in
     // the manifest and the redaction log after the trajectories, in recording order, as
     // before, so the bundle does not depend on which finished first or where it came from.
-    const jobs = prepared.flatMap((p) => p.terminals.map((tid) => ({ p, tid, rel: castPath(p.input.sessionId, tid) })));
-    // In job order whatever order they finish in; `key`: a conversion to keep (or a kept one to write back) once the bundle is published.
-    const casts: Array<{ rel: string; dir: string; job: CastJob; outcome: CastOutcome; key: CastKey | null }> = [];
-    const convertOne = async ({ p, tid, rel }: (typeof jobs)[number]): Promise<(typeof casts)[number]> => {
+    // Each with its conversion's key (cast-cache.ts), which the bundle's key is made of.
+    const jobs = await Promise.all(prepared.flatMap((p) => p.terminals.map(async (tid) => {
+      const rel = castPath(p.input.sessionId, tid);
       const job: CastJob = {
         recordingPath: join(p.dir, 'terminals', `${tid}.out`),
         timingPath: join(p.dir, 'terminals', `${tid}.timing.jsonl`),
@@ -534,7 +574,10 @@ async function exportBundleOnce(opts: ExportBundleOptions): Promise<ExportBundle
         title: `${p.input.sessionId}/${tid}`,
         secrets: opts.secrets,
       };
-      const key = opts.castCache === false ? null : await castKey(job, p.dir);
+      return { p, tid, rel, job, key: opts.castCache === false ? null : await castKey(job, p.dir) };
+    })));
+    // `casts`: in job order whatever order they finish in; `key`: a conversion to keep (or a kept one to write back) once the bundle is published.
+    const convertOne = async ({ p, tid, rel, job, key }: (typeof jobs)[number]): Promise<(typeof casts)[number]> => {
       const kept = key ? await takeCachedCast(p.dir, job, key) : null;
       // Its key too: what the taking hashed is written back into the entry once published.
       if (kept) return { rel, dir: p.dir, job, outcome: kept, key };
@@ -578,6 +621,38 @@ async function exportBundleOnce(opts: ExportBundleOptions): Promise<ExportBundle
       }));
       if (failure) throw (failure as { error: unknown }).error;
     };
+    // The same inputs exported before: their kept files, the recordings as ever.
+    const cacheDir = join(prepared[0]!.dir, BUNDLE_CACHE_DIR);
+    const bundleKeyOf = opts.bundleCache === false ? null : bundleKey({
+      options: { ...exampleOptions, formats, appVersion: opts.appVersion, reasoning: opts.openai?.reasoning ?? null },
+      secrets: opts.secrets,
+      sessions: prepared.map((p) => ({ sessionId: p.input.sessionId, eventsDigest: p.input.eventsDigest, selected: p.selected, terminals: p.terminals })),
+      casts: jobs.map((j) => j.key?.digest ?? null),
+    }, EXPORT_CODE);
+    const taken = bundleKeyOf && take ? await takeCachedBundle(cacheDir, bundleKeyOf, stage.dir) : null;
+    if (taken) {
+      progress('examples (kept)', actionsOnPaths + (formats.includes('trajectory') ? prepared.length : 0));
+      if (formats.includes('asciicast')) await convertAll(false);
+      checkAbort();
+      // Made of the same conversions (their keys are the bundle's), so they come out as the manifest lists them; else build it.
+      const listed = new Map(taken.manifest.files.filter((f) => f.format === 'asciicast').map((f) => [f.path, f]));
+      const castLog = new RedactionLog();
+      for (const { rel, outcome: { lines } } of casts) for (const [line, kinds] of lines) for (const k of kinds) castLog.add(rel, line, '/2', k);
+      const rels = new Set(casts.map((c) => c.rel));
+      const same = listed.size === casts.length
+        && casts.every(({ rel, outcome: { result } }) => {
+          const f = listed.get(rel);
+          return !!f && f.sha256 === result.sha256 && f.bytes === result.bytes && f.records === result.records && result.errors.length === 0;
+        })
+        && JSON.stringify(castLog.list()) === JSON.stringify(taken.redactions.filter((r) => rels.has(r.file)));
+      if (!same) {
+        await rm(join(cacheDir, bundleKeyOf!), { recursive: true, force: true }).catch(() => undefined);
+        throw new KeptBundleStale();
+      }
+      await publish(taken.manifestText);
+      return { dir: outDir, manifest: taken.manifest, redactions: taken.redactions, reused: true };
+    }
+
     // Memory: the tokenizer's ranks (~35 MB) and the worker (~45 MB) on top of the training
     // files' garbage took the full generated session past 300 MB. When counts must be made
     // (no counts kept from an earlier export), the recordings are converted first, as before,
@@ -676,22 +751,22 @@ async function exportBundleOnce(opts: ExportBundleOptions): Promise<ExportBundle
     manifest.redactions = log.summary();
     const manifestText = `${JSON.stringify(manifest, null, 2)}\n`;
     await stage.writeFile(FILE_MANIFEST, manifestText);
-    // Signed before publishing, so a bundle never appears without its signature.
-    if (opts.sign) await stage.writeFile(SIGNATURE_FILE, `${JSON.stringify(signManifest(Buffer.from(manifestText), opts.sign), null, 2)}\n`);
-    checkAbort();
-
-    // ---- publish
-    await stage.publish([
-      ...prepared.filter((p) => p.terminals.length).map((p) => `terminals/${safeName(p.input.sessionId)}`),
-      ...(formats.includes('asciicast') ? ['terminals'] : []),
-    ]);
-    // Kept only now: an export that failed or was cancelled leaves the session folders as they were.
-    for (const c of casts) if (c.key) await keepCachedCast(c.dir, c.job, c.key, join(outDir, c.rel), c.outcome);
-    opts.onProgress?.(total, total, 'done');
+    // Every file but the recordings (the cast cache keeps those) and the signature (made for the key in use).
+    const manifestBytes = Buffer.from(manifestText, 'utf8');
+    if (bundleKeyOf) {
+      kept = await stageBundleEntry(cacheDir, bundleKeyOf, stage.dir, [
+        ...files.filter((f) => f.format !== 'asciicast').map((f) => ({ path: f.path, bytes: f.bytes, sha256: f.sha256 })),
+        { path: FILE_MANIFEST, bytes: manifestBytes.length, sha256: createHash('sha256').update(manifestBytes).digest('hex') },
+      ]);
+    }
+    await publish(manifestText);
+    await kept?.commit();
     return { dir: outDir, manifest, redactions };
   } catch (e) {
+    if (e instanceof KeptBundleStale) throw e;
     throw toApolloError(e, 'exporting', 'Export cancelled');
   } finally {
+    await kept?.discard();
     // A conversion still writing into the staging folder (the training files failed first) stops before it goes.
     if (castsRunning) {
       stopCasts();

@@ -48,14 +48,14 @@
 // for 128 MB here, against ~5 s of converting.
 import { createHash, randomBytes } from 'node:crypto';
 import { z } from 'zod';
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { chmod, constants, copyFile, mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { TimingIndex } from '../store/timing-index';
 import { asciicastConverterSource } from './asciicast';
 import { convertRecording, type CastJob, type CastResult } from './cast-job';
 import { builtCastWorker } from './cast-runner';
-import { BufferedWriter, LineCheck, scanFile } from './files';
+import { BufferedWriter, fsyncFile, LineCheck, scanFile } from './files';
 import { MIN_CONFIGURED_SECRET_LENGTH, redactionRulesSource } from './redact';
 import { AsciicastValidator } from './validate';
 import { freeBytes, writeFully } from '../store/disk';
@@ -127,9 +127,13 @@ const entrySchema = z.object({
 });
 type Entry = z.infer<typeof entrySchema>;
 
+/** How a relative import names a file: as built (the name itself), or as a source module (TypeScript, extension left out). */
+const MODULE_FILE_FORMS = ['', '.ts', '.tsx', '/index.ts'];
+
 /**
  * The text of a built entry and of every module it imports, transitively (its chunks):
- * all the code that runs in it, whatever file it came from. Null when it cannot be read.
+ * all the code that runs in it, whatever file it came from. From source, the same over
+ * the TypeScript modules. Null when it cannot be read.
  */
 export function builtCode(entry: string): string | null {
   const seen = new Set<string>();
@@ -139,7 +143,12 @@ export function builtCode(entry: string): string | null {
     seen.add(file);
     const text = readFileSync(file, 'utf8');
     parts.push(text);
-    for (const m of text.matchAll(/(?:\bfrom|\bimport\(?)\s*["'](\.{1,2}\/[^"']+)["']/g)) visit(resolve(dirname(file), m[1]!));
+    for (const m of text.matchAll(/(?:\bfrom|\bimport\(?)\s*["'](\.{1,2}\/[^"']+)["']/g)) {
+      const base = resolve(dirname(file), m[1]!);
+      const found = MODULE_FILE_FORMS.map((f) => base + f).find((f) => statSync(f, { throwIfNoEntry: false })?.isFile());
+      if (!found) throw new Error(`${base} not found`);
+      visit(found);
+    }
   };
   try {
     visit(entry);
@@ -251,7 +260,7 @@ async function inputsUnchanged(job: CastJob, key: CastKey): Promise<boolean> {
  * reads as 0755). `strict`: a mode that cannot be set fails it (the session folder's
  * file); a bundle's file system may have no modes to set.
  */
-async function place(from: string, to: string, strict: boolean): Promise<void> {
+export async function place(from: string, to: string, strict: boolean): Promise<void> {
   await copyFile(from, to, constants.COPYFILE_EXCL | constants.COPYFILE_FICLONE);
   await chmod(to, PRIVATE_FILE_MODE).catch((e: unknown) => {
     if (strict) throw e;
@@ -300,6 +309,8 @@ export async function takeCachedCast(sessionDir: string, job: CastJob, key: Cast
     // What was copied is what the entry says; the kept file had `before` all through the copy.
     if (steady) kept = { stat: before!, readNs };
   }
+  // Durable before the bundle that lists it is published, as a converted file is (BufferedWriter fsyncs on close).
+  await fsyncFile(job.outPath);
   return { result: { bytes: e.bytes, sha256: e.sha256, records: e.records, errors: [] }, lines: e.lines, taken: { entry: e, kept } };
 }
 

@@ -303,6 +303,16 @@ export async function checkWrittenFile(
   return { file: { path: w.path, format: w.format, bytes: scan.bytes, sha256: scan.sha256, records: check.records() }, lines: scan.lines, errors };
 }
 
+/** Make a file's data durable (a copy placed in a bundle before it is published: the manifest vouches for its bytes). */
+export async function fsyncFile(path: string): Promise<void> {
+  const fh = await open(path, 'r+');
+  try {
+    await fh.datasync();
+  } finally {
+    await fh.close();
+  }
+}
+
 export async function fsyncDir(path: string): Promise<void> {
   try {
     const fh = await open(path, 'r');

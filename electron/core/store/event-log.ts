@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, type Hash } from 'node:crypto';
 import { closeSync, openSync, readSync } from 'node:fs';
 import { open, stat, type FileHandle } from 'node:fs/promises';
 import type { LoadReport } from '../../../shared/types';
@@ -23,6 +23,13 @@ export interface ParsedLog {
    * Absent when a torn tail was found (opening for appends cuts it, so the file changes).
    */
   loadedAs?: { size: number; mtimeMs: number; tail: string };
+  /**
+   * readEventLog: a running SHA-256 over the lines `events` were parsed from, in order,
+   * except those of export.made events (an export's output never depends on them), so
+   * that exporting again after an export can take what it wrote (bundle-cache.ts).
+   * SessionLog carries it on over the lines it appends.
+   */
+  content?: Hash;
 }
 
 /** Lines longer than this whose event is an action result keep their observation on disk (see spill). */
@@ -77,9 +84,11 @@ class LogParser {
   private pos = 0;
   private last: Buffer | null = null;
   private readonly skip: Set<number> | null;
+  private readonly content: Hash | null;
 
-  constructor(knownInvalid: readonly number[] | null, private readonly spillFrom: string | null) {
+  constructor(knownInvalid: readonly number[] | null, private readonly spillFrom: string | null, hashContent = false) {
     this.skip = knownInvalid ? new Set(knownInvalid) : null;
+    this.content = hashContent ? createHash('sha256') : null;
   }
 
   push(chunk: Buffer): void {
@@ -113,6 +122,7 @@ class LogParser {
       if (!ev) throw new Error('not an event');
       if (this.spillFrom && b.length > SPILL_LINE_BYTES && ev.type === 'action.result') spill(ev, this.spillFrom, at, b.length - 1);
       this.events.push(ev);
+      if (ev.type !== 'export.made') this.content?.update(b);
     } catch {
       this.corruptLines.push(this.line);
     }
@@ -122,7 +132,10 @@ class LogParser {
     const tornTail = this.carryBytes > 0;
     const goodLength = this.pos - this.carryBytes;
     const tail = this.last ? createHash('sha256').update(this.last).digest('hex') : '';
-    return { events: this.events, report: { tornTail, corruptLines: this.corruptLines }, goodLength, stamped: this.skip !== null, tail, lines: this.line };
+    return {
+      events: this.events, report: { tornTail, corruptLines: this.corruptLines }, goodLength, stamped: this.skip !== null, tail, lines: this.line,
+      ...(this.content ? { content: this.content } : {}),
+    };
   }
 }
 
@@ -162,7 +175,7 @@ export async function readEventLog(path: string): Promise<ParsedLog> {
   try {
     const { size, mtimeMs } = await fh.stat();
     const tail = await lastLineHash(fh, size);
-    const parser = new LogParser(await matchingStamp(path, size, mtimeMs, tail), path);
+    const parser = new LogParser(await matchingStamp(path, size, mtimeMs, tail), path, true);
     for (let pos = 0; pos < size; ) {
       const buf = Buffer.allocUnsafe(Math.min(READ_CHUNK, size - pos));
       const got = await readFully(fh, buf, pos);
@@ -238,7 +251,7 @@ export class EventLog {
   }
 
   static async open(path: string, opts?: AppendLogOptions): Promise<{ log: EventLog } & ParsedLog> {
-    let parsed: ParsedLog = { events: [], report: { tornTail: false, corruptLines: [] }, goodLength: 0 };
+    let parsed: ParsedLog = { events: [], report: { tornTail: false, corruptLines: [] }, goodLength: 0, content: createHash('sha256') };
     const exists = await stat(path).then(() => true, () => false);
     if (exists) {
       parsed = await readEventLog(path);
@@ -260,10 +273,11 @@ export class EventLog {
     return { log: new EventLog(file, lastSeq, checked), ...parsed };
   }
 
-  /** Append an event; `durable` settles once it is fsync'd. */
-  append(body: SessionEventBody, ts = Date.now()): { event: SessionEvent; durable: Promise<void> } {
+  /** Append an event; `durable` settles once it is fsync'd. `line`: what was written for it. */
+  append(body: SessionEventBody, ts = Date.now()): { event: SessionEvent; durable: Promise<void>; line: string } {
     const event = { seq: this.nextSeq, ts, ...body } as SessionEvent;
-    const { offset, durable } = this.file.append(JSON.stringify(event) + '\n');
+    const line = JSON.stringify(event) + '\n';
+    const { offset, durable } = this.file.append(line);
     this.nextSeq++;
     // Forget the events that are on disk by now (cheap: one cut per commit).
     const committed = this.file.durableSize;
@@ -271,7 +285,7 @@ export class EventLog {
     while (i < this.uncommitted.length && this.uncommitted[i]!.offset < committed) i++;
     if (i > 0) this.uncommitted.splice(0, i);
     this.uncommitted.push({ offset, seq: event.seq });
-    return { event, durable };
+    return { event, durable, line };
   }
 
   get size(): number {

@@ -3,7 +3,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
-import { randomUUID } from 'node:crypto';
+import { randomUUID, type Hash } from 'node:crypto';
 import { Low } from 'lowdb';
 import { ApolloError } from '../../../shared/errors';
 import type { SessionEvent, SessionEventBody } from '../../../shared/events';
@@ -84,8 +84,19 @@ export class SessionLog {
     readonly report: LoadReport,
     /** The log file as it was loaded (ParsedLog.loadedAs): what its first `events.length` events were read from. */
     readonly loadedAs: ParsedLog['loadedAs'] = undefined,
+    /** ParsedLog.content of the log `events` were read from; carried on over every append. */
+    private readonly content: Hash | null = null,
   ) {
     this.events = events;
+  }
+
+  /**
+   * SHA-256 over the log lines of `events` other than export.made (ParsedLog.content),
+   * as of now: what an export of a snapshot of `events` taken now may be keyed by. Null
+   * when the events were not read from a log line by line.
+   */
+  get eventsDigest(): string | null {
+    return this.content ? this.content.copy().digest('hex') : null;
   }
 
   /** True once close() was called (the session was deleted or the workspace closed). */
@@ -97,9 +108,10 @@ export class SessionLog {
   async append(body: SessionEventBody): Promise<SessionEvent> {
     if (!this.log) throw readOnlyError(this.dir);
     if (this.logClosed) throw this.closedError();
-    const { event, durable } = this.log.append(body);
+    const { event, durable, line } = this.log.append(body);
     await durable;
     this.events.push(event);
+    if (event.type !== 'export.made') this.content?.update(line);
     for (const l of this.listeners) l(event);
     return event;
   }
@@ -511,14 +523,14 @@ export class Workspace {
       // Opening a log for appends creates and repairs files: read it as it is (what a
       // writer would repair is only reported). A sample not seeded yet is read where it ships.
       const dir = this.previewed.get(id) ?? join(this.sessionsDir(), id);
-      s = readEventLog(join(dir, 'events.jsonl')).then(({ events, report }) => new SessionLog(id, dir, null, events, report));
+      s = readEventLog(join(dir, 'events.jsonl')).then(({ events, report, content }) => new SessionLog(id, dir, null, events, report, undefined, content));
       s.catch(() => this.open.delete(id));
       this.open.set(id, s);
     }
     if (!s) {
       const dir = join(this.sessionsDir(), id);
-      s = EventLog.open(join(dir, 'events.jsonl')).then(({ log, events, report, loadedAs }) => {
-        const sl = new SessionLog(id, dir, log, events, report, loadedAs);
+      s = EventLog.open(join(dir, 'events.jsonl')).then(({ log, events, report, loadedAs, content }) => {
+        const sl = new SessionLog(id, dir, log, events, report, loadedAs, content);
         sl.subscribe((ev) => this.touch(id, ev));
         return sl;
       });

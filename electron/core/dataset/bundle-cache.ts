@@ -1,0 +1,229 @@
+// Bundles kept beside the first exported session (`export-cache/bundles/<key>/`), so
+// that exporting again what was exported before (another folder, a second copy for a
+// trainer, the same export after the app restarted) copies the files it wrote instead
+// of building, redacting, counting, encoding and checking every example again: the
+// training files of a 30-hour session are ~0.4 s of CPU for OpenAI alone, 3 s for all
+// formats, and copying them is the speed of the disk.
+//
+// Never a stale one: the key is a SHA-256 over everything the bundle's bytes depend on:
+//   - each session's events, by SessionLog.eventsDigest: the SHA-256 of the log lines
+//     they were parsed from, except export.made (each export appends one, and no file
+//     of a bundle depends on them; dataset-bundle-cache.test.ts checks both), its branch
+//     selection and its recordings (their conversion's own key, cast-cache.ts);
+//   - every option that reaches a file (formats, label policy, token limits, summaries,
+//     reasoning, the app version the manifest names) and the configured secrets (only
+//     the key's digest is stored, never a secret);
+//   - the code: the text of this module and every module it imports, transitively (the
+//     built chunks, or the TypeScript sources), read once when this module loads, the
+//     tokenizer's package version and the Unicode version of the regular expressions.
+// A caller that cannot name its events by such a digest (exportBundle given events from
+// anywhere else) gets no cache: `ExportSessionInput.eventsDigest` is set only where the
+// events are a snapshot of a loaded log (exports.ts).
+//
+// The entry keeps every file of the bundle but the recordings (those are kept, and
+// checked, by the cast cache) and the signature (made afresh for the key in use), with
+// each file's size and SHA-256. Taking it copies each file into the new bundle's
+// staging folder (a clone of the blocks where the file system can), hashes the copy
+// and fsyncs it; a file that does not hash to what the entry says drops the entry and
+// the export is built as if there were none. The manifest, validated, says the rest:
+// the recordings' files must come out as it lists them, else the same.
+//
+// An entry is written while the bundle is staged and renamed into place only once the
+// bundle is published; a cancelled or failed export leaves none. A session folder keeps
+// the newest KEPT_BUNDLES entries, and none where keeping one would leave less than
+// CAST_CACHE_RESERVE_BYTES free (a live recording on the same disk comes first).
+import { createHash, randomBytes } from 'node:crypto';
+import { createRequire } from 'node:module';
+import { mkdir, open, readdir, readFile, rename, rm, stat, utimes } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { z } from 'zod';
+import { freeBytes } from '../store/disk';
+import { PRIVATE_DIR_MODE } from '../store/private-files';
+import { builtCode, CAST_CACHE_DIR, CAST_CACHE_RESERVE_BYTES, place } from './cast-cache';
+import { fsyncFile, scanFile } from './files';
+import { exportManifestSchema } from './manifest-schema';
+import type { Manifest } from './bundle';
+import type { RedactionReport } from './redact';
+
+const FORMAT = 'apollo-bundle-cache/1';
+export const BUNDLE_CACHE_DIR = join(CAST_CACHE_DIR, 'bundles');
+/** Entries a session folder keeps (an OpenAI export and an all-formats one, say). */
+export const KEPT_BUNDLES = 2;
+const ENTRY_FILE = 'entry.json';
+
+/**
+ * The code that decides a bundle's bytes: the module at `moduleUrl` (the exporter's,
+ * bundle.ts) and every module it imports, transitively, with the tokenizer's version
+ * and the Unicode version regular expressions match by. Null when it cannot be read.
+ * Its caller takes it when it loads: a build written over it later is not the code running.
+ */
+export function exportCodeDigest(moduleUrl: string): string | null {
+  const text = builtCode(fileURLToPath(moduleUrl));
+  if (text === null) return null;
+  let tokenizer: string;
+  try {
+    tokenizer = (createRequire(moduleUrl)('gpt-tokenizer/package.json') as { version: string }).version;
+  } catch {
+    return null;
+  }
+  return createHash('sha256').update(FORMAT).update('\n').update(text).update(`\ngpt-tokenizer ${tokenizer}\nunicode ${process.versions.unicode}`).digest('hex');
+}
+
+/** What a bundle's bytes depend on (see the head of this file); recordings by their conversion's key. */
+export interface BundleKeyParts {
+  options: unknown;
+  secrets: readonly string[];
+  sessions: ReadonlyArray<{ sessionId: string; eventsDigest: string | undefined; selected: readonly string[]; terminals: readonly string[] }>;
+  /** The conversion key of every recording, in bundle order (null: a recording with none, so no key). */
+  casts: ReadonlyArray<string | null>;
+}
+
+/** The key of a bundle, or null when something it depends on has no name (events without a digest, a recording without a key, code that cannot be read). */
+export function bundleKey(parts: BundleKeyParts, code: string | null): string | null {
+  if (code === null) return null;
+  if (parts.sessions.some((s) => !s.eventsDigest) || parts.casts.some((c) => c === null)) return null;
+  return createHash('sha256').update(JSON.stringify([FORMAT, code, parts.options, parts.secrets, parts.sessions, parts.casts])).digest('hex');
+}
+
+const entrySchema = z.object({
+  format: z.literal(FORMAT),
+  key: z.string().regex(/^[0-9a-f]{64}$/),
+  files: z.array(z.object({ path: z.string().regex(/^[A-Za-z0-9._-]+$/), bytes: z.number().int().nonnegative(), sha256: z.string().regex(/^[0-9a-f]{64}$/) })),
+});
+type Entry = z.infer<typeof entrySchema>;
+
+const redactionsFileSchema = z.object({
+  redactions: z.array(z.object({ file: z.string(), line: z.number().int(), path: z.string(), kind: z.string(), count: z.number().int().positive() })),
+});
+
+/** A kept bundle's files placed in a staging folder: what its manifest says of them, and its redaction report. */
+export interface TakenBundle {
+  manifest: Manifest;
+  manifestText: string;
+  redactions: RedactionReport[];
+}
+
+function entryDir(cacheDir: string, key: string): string {
+  return join(cacheDir, key);
+}
+
+/**
+ * The bundle kept under `key`, its files copied into `stageDir` (hashed, fsync'd), or
+ * null (none, or one that no longer is what its entry says: then it is removed, and
+ * whatever was copied with it).
+ */
+export async function takeCachedBundle(cacheDir: string, key: string, stageDir: string): Promise<TakenBundle | null> {
+  const dir = entryDir(cacheDir, key);
+  let entry: Entry;
+  try {
+    const r = entrySchema.safeParse(JSON.parse(await readFile(join(dir, ENTRY_FILE), 'utf8')));
+    if (!r.success || r.data.key !== key) throw new Error('not an entry of this key');
+    entry = r.data;
+  } catch {
+    // No entry, or a damaged one: a damaged one is removed so it is not read again.
+    if (await stat(dir).then(() => true, () => false)) await rm(dir, { recursive: true, force: true }).catch(() => undefined);
+    return null;
+  }
+  const placed: string[] = [];
+  const drop = async (): Promise<null> => {
+    await Promise.all(placed.map((f) => rm(f, { force: true })));
+    await rm(dir, { recursive: true, force: true }).catch(() => undefined);
+    return null;
+  };
+  try {
+    for (const f of entry.files) {
+      const to = join(stageDir, f.path);
+      await place(join(dir, f.path), to, false);
+      placed.push(to);
+      const seen = await scanFile(to);
+      if (seen.sha256 !== f.sha256 || seen.bytes !== f.bytes) return await drop();
+      await fsyncFile(to);
+    }
+    const manifestText = await readFile(join(stageDir, 'manifest.json'), 'utf8');
+    const raw = JSON.parse(manifestText) as unknown;
+    if (!exportManifestSchema.safeParse(raw).success) return await drop();
+    const manifest = raw as Manifest;
+    // Every file the manifest lists but the recordings is here, as it says.
+    const byPath = new Map(entry.files.map((f) => [f.path, f]));
+    for (const f of manifest.files) {
+      if (f.format === 'asciicast') continue;
+      const kept = byPath.get(f.path);
+      if (!kept || kept.sha256 !== f.sha256 || kept.bytes !== f.bytes) return await drop();
+    }
+    const red = redactionsFileSchema.safeParse(JSON.parse(await readFile(join(stageDir, 'redactions.json'), 'utf8')));
+    if (!red.success) return await drop();
+    // The newest use counts for pruning (prune keeps the most recently used).
+    const now = new Date();
+    await utimes(dir, now, now).catch(() => undefined);
+    return { manifest, manifestText, redactions: red.data.redactions };
+  } catch {
+    return await drop();
+  }
+}
+
+/** An entry being written beside a staged bundle: renamed into place by commit() once the bundle is published, else removed. */
+export interface StagedEntry {
+  commit(): Promise<void>;
+  discard(): Promise<void>;
+}
+
+/**
+ * Copy `files` (bundle-relative, at the top of `stageDir`, with the sizes and hashes
+ * the manifest gives them) into a new entry for `key`; null when the disk has no room
+ * to spare for it or the copy failed (a cache: the export goes on either way).
+ */
+export async function stageBundleEntry(cacheDir: string, key: string, stageDir: string, files: Entry['files']): Promise<StagedEntry | null> {
+  const bytes = files.reduce((n, f) => n + f.bytes, 0);
+  const tmp = join(cacheDir, `${key}.tmp-${randomBytes(6).toString('hex')}`);
+  try {
+    await mkdir(cacheDir, { recursive: true, mode: PRIVATE_DIR_MODE });
+    if ((await freeBytes(cacheDir)) - bytes < CAST_CACHE_RESERVE_BYTES) return null;
+    await mkdir(tmp, { mode: PRIVATE_DIR_MODE });
+    for (const f of files) await place(join(stageDir, f.path), join(tmp, f.path), true);
+    const entry: Entry = { format: FORMAT, key, files };
+    const fh = await open(join(tmp, ENTRY_FILE), 'wx', 0o600);
+    try {
+      await fh.writeFile(JSON.stringify(entry));
+    } finally {
+      await fh.close();
+    }
+  } catch {
+    await rm(tmp, { recursive: true, force: true }).catch(() => undefined);
+    return null;
+  }
+  return {
+    async commit() {
+      try {
+        const dir = entryDir(cacheDir, key);
+        await rm(dir, { recursive: true, force: true });
+        await rename(tmp, dir);
+        await prune(cacheDir, key);
+      } catch {
+        await rm(tmp, { recursive: true, force: true }).catch(() => undefined);
+      }
+    },
+    async discard() {
+      await rm(tmp, { recursive: true, force: true }).catch(() => undefined);
+    },
+  };
+}
+
+/** A temporary entry older than this is a crash's leftover, not another export's copy in progress. */
+const STALE_TEMPORARY_MS = 60 * 60 * 1000;
+
+/** Keep the newest KEPT_BUNDLES entries (`keep` among them), and no crash's leftovers. */
+async function prune(cacheDir: string, keep: string): Promise<void> {
+  const names = await readdir(cacheDir).catch(() => [] as string[]);
+  const now = Date.now();
+  const entries: Array<{ name: string; at: number }> = [];
+  for (const name of names) {
+    const st = await stat(join(cacheDir, name)).catch(() => null);
+    if (!st) continue;
+    if (/\.tmp-[0-9a-f]{12}$/.test(name)) {
+      if (now - st.mtimeMs > STALE_TEMPORARY_MS) await rm(join(cacheDir, name), { recursive: true, force: true }).catch(() => undefined);
+    } else if (name !== keep) entries.push({ name, at: st.mtimeMs });
+  }
+  entries.sort((a, b) => b.at - a.at);
+  for (const e of entries.slice(KEPT_BUNDLES - 1)) await rm(join(cacheDir, e.name), { recursive: true, force: true }).catch(() => undefined);
+}
