@@ -1,4 +1,4 @@
-import { useEffect, useId, useRef, type FormEvent, type KeyboardEvent, type ReactNode } from 'react';
+import { useId, useLayoutEffect, useRef, useState, type FormEvent, type KeyboardEvent, type ReactNode } from 'react';
 
 export interface DialogProps {
   title: string;
@@ -21,15 +21,19 @@ const FOCUSABLE = 'a[href], button:not([disabled]), input:not([disabled]):not([t
 export function Dialog({ title, onClose, onSubmit, children, footer, testId, width = 440 }: DialogProps) {
   const panelRef = useRef<HTMLDivElement>(null);
   const titleId = useId();
-  useEffect(() => {
-    const previous = document.activeElement as HTMLElement | null;
+  // Where the focus was, taken as the dialog first renders: before any effect of its
+  // contents moves the focus into it (then closing would return it to a removed node).
+  const [previous] = useState(() => document.activeElement as HTMLElement | null);
+  // Before the first paint: a dialog on screen has the keys (one typed as it appears
+  // went to the page behind, e.g. a digit tagging the row under the cursor).
+  useLayoutEffect(() => {
     const panel = panelRef.current;
     if (panel && !panel.contains(document.activeElement)) {
       const first = panel.querySelector<HTMLElement>('[autofocus], input, textarea, button.primary, button');
       (first ?? panel).focus();
     }
     return () => previous?.focus?.();
-  }, []);
+  }, [previous]);
 
   const onKeyDown = (e: KeyboardEvent) => {
     if (e.key === 'Escape') {

@@ -210,20 +210,25 @@ function FilterPanel({ session }: { session: SessionInfo }) {
     const { steps } = targets();
     if (!steps.length) return;
     const first = live.current.rows[live.current.rowIndex.get(steps[0]!.id) ?? -1];
-    setEditor({ count: steps.length, label: first?.label ?? 'mask', tags: first?.tags ?? [], note: first?.source === 'annotator' ? first.note : '', focus });
+    setEditor({ count: steps.length, label: first?.label ?? 'mask', tags: first?.tags ?? [], note: first?.source === 'annotator' ? first.note : '', focus, stepIds: steps.map((s) => s.id) });
   };
 
+  // To the actions the editor was opened for (its title counts them), not to wherever the
+  // cursor is by the time it is saved: an undo answered meanwhile moves the cursor.
   const saveEditor = (label: LabelValue, tags: LabelTag[], note: string) => {
-    const { steps } = targets();
+    const L = live.current;
+    const steps = (editor?.stepIds ?? []).map((id) => L.rows[L.rowIndex.get(id) ?? -1]?.step).filter((s): s is Step => !!s);
     setEditor(null);
     if (steps.length) void store.getState().applyLabel(sessionId, steps, label, { tags, note });
   };
 
   const doUndo = (dir: 'undo' | 'redo' = 'undo') => void takeBack(dir);
   const takeBack = async (dir: 'undo' | 'redo') => {
+    const from = live.current.cursorId;
     const ids = await (dir === 'undo' ? store.getState().undoLabel(sessionId) : store.getState().redoLabel(sessionId));
     const first = ids?.map((id) => live.current.shownIndex.get(id)).filter((i): i is number => i !== undefined).sort((a, b) => a - b)[0];
-    if (first !== undefined) {
+    // To what was taken back, unless the annotator moved on while it was being written.
+    if (first !== undefined && live.current.cursorId === from) {
       setCursor(sessionId, { cursor: live.current.shown[first]!.step.id });
       reveal();
     }

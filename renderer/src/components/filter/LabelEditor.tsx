@@ -1,6 +1,6 @@
 // Reason tags and note for the selected actions (t / n). Digits 1–6 toggle tags,
 // k / m choose the label, Enter (Ctrl+Enter in the note) saves, Esc cancels.
-import { useEffect, useRef, useState } from 'react';
+import { useLayoutEffect, useRef, useState } from 'react';
 import { LABEL_TAGS, type LabelTag, type LabelValue } from '../../../../shared/events';
 import { Dialog } from '../Dialog';
 
@@ -10,6 +10,8 @@ export interface LabelEditorInit {
   tags: LabelTag[];
   note: string;
   focus: 'tags' | 'note';
+  /** The actions it edits, fixed when it opens. */
+  stepIds: string[];
 }
 
 export function LabelEditor({ init, onSave, onClose }: { init: LabelEditorInit; onSave(label: LabelValue, tags: LabelTag[], note: string): void; onClose(): void }) {
@@ -19,7 +21,8 @@ export function LabelEditor({ init, onSave, onClose }: { init: LabelEditorInit; 
   const noteRef = useRef<HTMLTextAreaElement>(null);
   const tagsRef = useRef<HTMLDivElement>(null);
 
-  useEffect(() => {
+  // Before the first paint, as Dialog's own focus: the keys typed as it appears are its.
+  useLayoutEffect(() => {
     if (init.focus === 'note') {
       const el = noteRef.current;
       el?.focus();
