@@ -299,55 +299,6 @@ describe('filter view', () => {
     await expectRow(3, 'mask', 'rule');
   });
 
-  it('saves the tags and note editor on the actions it was opened for, though an undo answered meanwhile moves the cursor', async () => {
-    // A page whose host replies can be held back: the undo's answer arrives after the editor opened.
-    const p = await browser.newPage({ viewport: { width: 1280, height: 720 } });
-    let holding = false;
-    const held: Array<() => void> = [];
-    await p.routeWebSocket(/.*/, (ws) => {
-      const host = ws.connectToServer();
-      ws.onMessage((m) => host.send(m));
-      host.onMessage((m) => {
-        const reply = typeof m === 'string' && m.startsWith('{"kind":"res"');
-        if (holding && reply) held.push(() => ws.send(m));
-        else ws.send(m);
-      });
-    });
-    try {
-      const at = (n: number): Locator => p.locator(`[data-testid="filter-row"][data-n="${n}"]`);
-      await p.goto(server.url);
-      await p.getByTestId('session-item').filter({ hasText: /sales report/i }).click();
-      await p.getByTestId('view-filter').click();
-      await expect.poll(() => p.getByTestId('filter-row').count(), { timeout: 15_000 }).toBe(8);
-      await at(4).click();
-      await p.keyboard.press('m');
-      await expect.poll(() => at(4).getAttribute('data-pending'), { timeout: 10_000 }).toBe('false');
-      // A new change leaves nothing to redo; the undo, once answered, leaves itself to redo.
-      await expect.poll(() => p.getByTestId('label-redo').isEnabled()).toBe(false);
-      // u: the undo is written, its answer held; meanwhile the annotator goes to step 3 and opens the note editor.
-      holding = true;
-      await p.keyboard.press('u');
-      await at(3).click();
-      await expect.poll(() => at(3).getAttribute('data-cursor')).toBe('true');
-      await p.keyboard.press('n');
-      await p.getByTestId('label-editor').waitFor();
-      await expect.poll(() => held.length, { timeout: 10_000 }).toBeGreaterThan(0);
-      holding = false;
-      for (const send of held.splice(0)) send();
-      // The undo is done, the editor still open on step 3.
-      await expect.poll(() => p.getByTestId('label-redo').isEnabled(), { timeout: 10_000 }).toBe(true);
-      await expect.poll(() => at(4).getAttribute('data-pending'), { timeout: 10_000 }).toBe('false');
-      await p.getByTestId('label-editor').waitFor();
-      await p.getByTestId('label-note').fill('bound to the step it was opened on');
-      await p.getByTestId('label-editor-save').click();
-      await expect.poll(() => at(3).innerText(), { timeout: 10_000 }).toContain('bound to the step it was opened on');
-      await expect.poll(() => at(3).getAttribute('data-pending'), { timeout: 10_000 }).toBe('false');
-      expect(await at(4).innerText()).not.toContain('bound to the step it was opened on');
-    } finally {
-      await p.close();
-    }
-  });
-
   it('stays smooth with 2,500 actions: windowed rows, keyboard moves, bulk mask and undo of all', async () => {
     const started = Date.now();
     const mark = (what: string) => console.log(`[filter big] ${what} at ${Date.now() - started} ms`);
@@ -468,5 +419,54 @@ describe('filter view', () => {
     expect(await row(1).getAttribute('data-source')).toBe('annotator');
     await page.keyboard.press('U');
     await expect.poll(async () => page.locator('[data-testid="filter-row"][data-source="judge"]').count(), { timeout: 10_000 }).toBe(judged.length);
+  });
+
+  it('saves the tags and note editor on the actions it was opened for, though an undo answered meanwhile moves the cursor', async () => {
+    // A page whose host replies can be held back: the undo's answer arrives after the editor opened.
+    const p = await browser.newPage({ viewport: { width: 1280, height: 720 } });
+    let holding = false;
+    const held: Array<() => void> = [];
+    await p.routeWebSocket(/.*/, (ws) => {
+      const host = ws.connectToServer();
+      ws.onMessage((m) => host.send(m));
+      host.onMessage((m) => {
+        const reply = typeof m === 'string' && m.startsWith('{"kind":"res"');
+        if (holding && reply) held.push(() => ws.send(m));
+        else ws.send(m);
+      });
+    });
+    try {
+      const at = (n: number): Locator => p.locator(`[data-testid="filter-row"][data-n="${n}"]`);
+      await p.goto(server.url);
+      await p.getByTestId('session-item').filter({ hasText: /sales report/i }).click();
+      await p.getByTestId('view-filter').click();
+      await expect.poll(() => p.getByTestId('filter-row').count(), { timeout: 15_000 }).toBe(8);
+      await at(4).click();
+      await p.keyboard.press('m');
+      await expect.poll(() => at(4).getAttribute('data-pending'), { timeout: 10_000 }).toBe('false');
+      // A new change leaves nothing to redo; the undo, once answered, leaves itself to redo.
+      await expect.poll(() => p.getByTestId('label-redo').isEnabled()).toBe(false);
+      // u: the undo is written, its answer held; meanwhile the annotator goes to step 3 and opens the note editor.
+      holding = true;
+      await p.keyboard.press('u');
+      await at(3).click();
+      await expect.poll(() => at(3).getAttribute('data-cursor')).toBe('true');
+      await p.keyboard.press('n');
+      await p.getByTestId('label-editor').waitFor();
+      await expect.poll(() => held.length, { timeout: 10_000 }).toBeGreaterThan(0);
+      holding = false;
+      for (const send of held.splice(0)) send();
+      // The undo is done, the editor still open on step 3.
+      await expect.poll(() => p.getByTestId('label-redo').isEnabled(), { timeout: 10_000 }).toBe(true);
+      await expect.poll(() => at(4).getAttribute('data-pending'), { timeout: 10_000 }).toBe('false');
+      await p.getByTestId('label-editor').waitFor();
+      await p.getByTestId('label-note').fill('bound to the step it was opened on');
+      await p.getByTestId('label-editor-save').click();
+      await expect.poll(() => at(3).innerText(), { timeout: 10_000 }).toContain('bound to the step it was opened on');
+      await expect.poll(() => at(3).getAttribute('data-pending'), { timeout: 10_000 }).toBe('false');
+      expect(await at(4).innerText()).not.toContain('bound to the step it was opened on');
+    } finally {
+      await p.close();
+    }
   });
 });
