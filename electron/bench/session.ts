@@ -367,7 +367,19 @@ async function benchExport({ home, id, dir }: Prepared, scratch: string, catMs: 
   // A recorded session's first export: its token counts made as it was recorded (above), its recordings converted now, beside the training files.
   await run('export all formats, first after recording', [...EXPORT_FORMATS], { cold: false, freshCasts: true });
   await run('export all formats, again, built (conversions kept)', [...EXPORT_FORMATS], { cold: false, built: true });
-  await run('export all formats, again (the bundle kept)', [...EXPORT_FORMATS], { cold: false, reused: true });
+  const kept = await run('export all formats, again (the bundle kept)', [...EXPORT_FORMATS], { cold: false, reused: true });
+  // What the disk itself takes to write those bytes durably: the bundle copied by cp, its files fsync'd by sync.
+  const bundle = join(scratch, `bundle-${n}`);
+  const copies = [1, 2, 3].map((k) => {
+    const to = join(scratch, `bundle-${n}-cp-${k}`);
+    const t0 = performance.now();
+    const r = spawnSync('sh', ['-c', 'cp -r "$1" "$2" && find "$2" -type f -exec sync {} +', 'sh', bundle, to], { stdio: 'inherit' });
+    if (r.status !== 0) throw new Error('cp failed');
+    return performance.now() - t0;
+  });
+  await Promise.all([1, 2, 3].map((k) => rm(join(scratch, `bundle-${n}-cp-${k}`), { recursive: true, force: true })));
+  const cpMs = median(copies);
+  line('  the same bytes copied by cp and fsync\'d, ms', ms(cpMs), ms(catMs), `${(cpMs / catMs).toFixed(1)}× cat`, `the bundle just written (${kept.examples} examples), copied and made durable by the disk alone: the kept export is ${(kept.ms / cpMs).toFixed(2)}× it`);
   // The baseline of the worker: the recordings converted in the exporter's thread, whose
   // heap also holds the log, so V8 let their garbage pile up to ~4× it before collecting.
   await run('export all formats, recordings in this thread', [...EXPORT_FORMATS], { cold: false, freshCasts: true, inThread: true });
