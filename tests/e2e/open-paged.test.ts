@@ -117,4 +117,49 @@ describe('a paged open', () => {
     expect(await page.evaluate(() => document.activeElement?.getAttribute('data-testid'))).toBe('guidance-input');
     expect(pageErrors).toEqual([]);
   }, 60_000);
+
+  it('says a step is loading, not that it waits for its model or has no output, until its page is in', async () => {
+    // A page whose answers to sessions.page are held back until released.
+    const p = await browser.newPage({ viewport: { width: 1280, height: 720 } });
+    const errors: string[] = [];
+    p.on('pageerror', (e) => errors.push(e.message));
+    const pageRequests = new Set<number>();
+    let holding = true;
+    const held: Array<() => void> = [];
+    await p.routeWebSocket(/.*/, (ws) => {
+      const host = ws.connectToServer();
+      ws.onMessage((m) => {
+        if (typeof m === 'string' && m.includes('"cmd":"sessions.page"')) pageRequests.add((JSON.parse(m) as { id: number }).id);
+        host.send(m);
+      });
+      host.onMessage((m) => {
+        const id = typeof m === 'string' && m.startsWith('{"kind":"res"') ? (JSON.parse(m) as { id: number }).id : null;
+        if (holding && id !== null && pageRequests.has(id)) held.push(() => ws.send(m));
+        else ws.send(m);
+      });
+    });
+    try {
+      await p.goto(server.url);
+      await p.locator(`[data-testid="session-item"][data-session-id="${ID}"]`).click();
+      await p.getByTestId('view-live').click();
+      await p.locator(`[data-testid="step"][data-step-id="${steps.at(-1)}"]`).waitFor();
+      await expect.poll(() => held.length, { timeout: 10_000 }).toBeGreaterThan(0);
+      // The first step: its details are in a page not yet answered.
+      await p.keyboard.press('g');
+      const inspector = p.locator(`[data-testid="step-inspector"][data-step-id="${steps[0]}"]`);
+      await inspector.waitFor();
+      await p.getByTestId('step-tab-output').click();
+      await expect.poll(() => p.getByTestId('step-terminal-status').innerText()).toBe('Loading this step\'s details…');
+      expect(await inspector.locator('.inspector-title').innerText()).toContain('loading…');
+      expect(await inspector.locator('.inspector-title').innerText()).not.toMatch(/awaiting/i);
+      holding = false;
+      for (const send of held.splice(0)) send();
+      // Its page in: the step as recorded.
+      await expect.poll(() => p.getByTestId('step-terminal-status').innerText(), { timeout: 10_000 }).toMatch(/^No terminal output recorded for this step \(/);
+      await expect.poll(() => inspector.locator('.inspector-title').innerText()).toContain('number-1');
+      expect(errors).toEqual([]);
+    } finally {
+      await p.close();
+    }
+  }, 60_000);
 });

@@ -2,6 +2,7 @@ import { useEffect, type KeyboardEvent } from 'react';
 import type { SessionInfo, TerminalInfo } from '../../../shared/types';
 import { useApp } from '../context';
 import { countRunning, selectTerminals } from '../store/terminals';
+import { stepDetailsReady } from '../store/trajectory';
 import { formatDateTime } from '../lib/format';
 import { Icon } from './Icon';
 import { TerminalView } from './TerminalView';
@@ -139,7 +140,7 @@ function SelectedStepInspector({ sessionId }: { sessionId: string }) {
   // `entry` (replaced on every change) re-renders the inspector as the step fills in
   // (the fold mutates it). Not keyed by step: moving through steps with j/k reuses the
   // inspector's terminal instead of building a new xterm for every step.
-  return <StepInspector sessionId={sessionId} step={step} />;
+  return <StepInspector sessionId={sessionId} step={step} loading={!stepDetailsReady(entry, step.id)} />;
 }
 
 function SessionHeader({ session, live }: { session: SessionInfo; live: boolean }) {

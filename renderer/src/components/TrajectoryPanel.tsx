@@ -6,6 +6,7 @@ import type { Comment, Guidance, Step } from '../../../shared/trajectory';
 import { useApp, useAppStore } from '../context';
 import { PanelResizer } from './PanelResizer';
 import { PANEL_LIMITS } from '../store/view';
+import { stepDetailsReady } from '../store/trajectory';
 import { branchContains, branchLabel, isActive, latestRollout, listBranches } from '../lib/trajectoryView';
 import { showBranchTerminal } from './trajectory/actions';
 import { estimateStepHeight, StepRow } from './trajectory/StepRow';
@@ -258,7 +259,7 @@ function StepTimeline({ tv, sessionId }: { tv: TrajectoryView; sessionId: string
         comments={comments}
         expanded={{ thought: isOpen(step.id, 'thought'), action: isOpen(step.id, 'action'), obs: isOpen(step.id, 'obs') }}
         compact={compact}
-        loading={entry.pending?.steps.has(step.id) ?? false}
+        loading={!stepDetailsReady(entry, step.id)}
         onSelect={onSelect}
         onToggle={onToggle}
         onFork={onFork}

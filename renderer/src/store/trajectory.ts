@@ -49,6 +49,15 @@ export interface TrajectoryEntry {
   pending: PendingDetails | null;
 }
 
+/**
+ * Whether a step's details (its reply and results) are in: a paged open holds them back
+ * until their page arrives, and until then the step looks finished but empty (no reply,
+ * no results, no terminal range). Everything that reads them asks this first.
+ */
+export function stepDetailsReady(entry: { pending: PendingDetails | null } | undefined, stepId: string): boolean {
+  return !entry?.pending?.steps.has(stepId);
+}
+
 export interface PendingDetails {
   steps: ReadonlySet<string>;
   /** Why a page could not be fetched (the steps stay marked). */

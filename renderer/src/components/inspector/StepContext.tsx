@@ -128,7 +128,7 @@ function toolsOf(body: StepRequestView['body']): ToolView[] {
   });
 }
 
-export function StepContext({ sessionId, step }: { sessionId: string; step: Step }) {
+export function StepContext({ sessionId, step, loading = false }: { sessionId: string; step: Step; loading?: boolean }) {
   const transport = useTransport();
   const [loaded, setLoaded] = useState<Loaded>({ state: 'loading' });
   const [toolsOpen, setToolsOpen] = useState(false);
@@ -142,6 +142,8 @@ export function StepContext({ sessionId, step }: { sessionId: string; step: Step
   const requestKey = `${step.requestId ?? ''}|${step.response?.requestId ?? ''}|${step.response ? 1 : 0}`;
 
   useEffect(() => {
+    // Asked once the step's reply is in (a paged open sends it later): asking before, then again, lost the "Show all"s.
+    if (loading) return;
     let cancelled = false;
     setLoaded({ state: 'loading' });
     setFull(new Set());
@@ -152,7 +154,7 @@ export function StepContext({ sessionId, step }: { sessionId: string; step: Step
     return () => {
       cancelled = true;
     };
-  }, [transport, sessionId, step.id, requestKey]);
+  }, [transport, sessionId, step.id, requestKey, loading]);
 
   const req = loaded.state === 'ok' ? loaded.req : null;
   const messages = useMemo(() => (req ? messageViews(req.body.messages) : []), [req]);

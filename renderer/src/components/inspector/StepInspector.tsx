@@ -13,7 +13,8 @@ import { StepTerminal } from './StepTerminal';
 import { Icon } from '../Icon';
 import { dragResize } from '../dragResize';
 
-export function StepInspector({ sessionId, step }: { sessionId: string; step: Step }) {
+/** `loading`: the step's details are still on their way (stepDetailsReady), so it is not shown as waiting for its model or without output. */
+export function StepInspector({ sessionId, step, loading = false }: { sessionId: string; step: Step; loading?: boolean }) {
   const tab = useApp((s) => s.inspectorTab);
   const setTab = useApp((s) => s.setInspectorTab);
   const height = useApp((s) => s.inspectorHeight);
@@ -22,7 +23,7 @@ export function StepInspector({ sessionId, step }: { sessionId: string; step: St
   const setFollow = useApp((s) => s.setFollow);
   const openDialog = useApp((s) => s.openDialog);
   const comments = step.comments.length;
-  const sum = summarizeStep(step);
+  const sum = loading ? { ...summarizeStep(step), tool: '…', detail: 'loading…' } : summarizeStep(step);
   const timings = stepTimings(step);
 
   const tabs: Array<[InspectorTab, string, string]> = [
@@ -97,8 +98,8 @@ export function StepInspector({ sessionId, step }: { sessionId: string; step: St
         </button>
       </div>
       <div className="inspector-body">
-        {tab === 'output' && <StepTerminal sessionId={sessionId} step={step} />}
-        {tab === 'context' && <StepContext key={step.id} sessionId={sessionId} step={step} />}
+        {tab === 'output' && <StepTerminal sessionId={sessionId} step={step} loading={loading} />}
+        {tab === 'context' && <StepContext key={step.id} sessionId={sessionId} step={step} loading={loading} />}
         {tab === 'files' && <StepFiles key={step.id} sessionId={sessionId} step={step} />}
         {tab === 'comments' && <StepComments key={step.id} sessionId={sessionId} step={step} />}
       </div>

@@ -18,7 +18,7 @@ const MAX_STEP_BYTES = 2 * 1024 * 1024;
 
 type Mode = 'output' | 'screen';
 
-export function StepTerminal({ sessionId, step }: { sessionId: string; step: Step }) {
+export function StepTerminal({ sessionId, step, loading = false }: { sessionId: string; step: Step; loading?: boolean }) {
   const transport = useTransport();
   const hostRef = useRef<HTMLDivElement>(null);
   const termRef = useRef<Terminal | null>(null);
@@ -121,7 +121,7 @@ export function StepTerminal({ sessionId, step }: { sessionId: string; step: Ste
           </button>
         </div>
         <span className={`st-status${status?.error ? ' err-text' : ''}`} data-testid="step-terminal-status">
-          {range ? status?.text : `No terminal output recorded for this step${step.results.length ? ` (${step.results.map((r) => r.name || 'no tool').join(', ')})` : step.finishedAt ? '' : ' yet'}.`}
+          {range ? status?.text : loading ? 'Loading this step\'s details…' : `No terminal output recorded for this step${step.results.length ? ` (${step.results.map((r) => r.name || 'no tool').join(', ')})` : step.finishedAt ? '' : ' yet'}.`}
         </span>
       </div>
       <div className="st-frame">

@@ -19,12 +19,13 @@ interface Node {
 }
 
 /** Branches nested under the branch of their fork step, each with its own actions' labels counted. */
-export function branchForest(t: Trajectory): Node[] {
+export function branchForest(t: Trajectory, pending: ReadonlySet<string> | null = null): Node[] {
   const nodes = new Map<string, Node>();
   for (const info of listBranches(t)) nodes.set(info.branch.id, { info, children: [], keep: 0, mask: 0, unreviewed: 0 });
   for (const s of t.steps.values()) {
     const n = nodes.get(s.branchId);
-    if (!n || !s.response) continue;
+    // A step whose reply is still on its way (a paged open) is an action all the same: its label is in.
+    if (!n || !(s.response || pending?.has(s.id))) continue;
     const l = effectiveLabel(s);
     if (!l) n.unreviewed++;
     else n[l.label]++;
@@ -49,7 +50,7 @@ export function BranchTree({ tv }: { tv: TrajectoryView }) {
   const store = useAppStore();
   const selectBranch = useApp((s) => s.selectBranch);
   const { entry, sessionId } = tv;
-  const forest = useMemo(() => (entry ? branchForest(entry.t) : []), [entry]);
+  const forest = useMemo(() => (entry ? branchForest(entry.t, entry.pending?.steps ?? null) : []), [entry]);
   if (!entry || !sessionId) return null;
 
   const pick = (id: string) => {
