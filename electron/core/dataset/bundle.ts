@@ -516,7 +516,7 @@ async function exportBundleOnce(opts: ExportBundleOptions, take = true): Promise
   signal?.addEventListener('abort', stopCasts, { once: true });
   if (signal?.aborted) stopCasts();
   // The entry this export keeps for the next one of the same inputs, renamed into place once the bundle is published.
-  let kept: StagedEntry | null = null;
+  let keptEntry: StagedEntry | null = null;
   // `casts` is filled by the conversions before publish is called.
   const casts: Array<{ rel: string; dir: string; job: CastJob; outcome: CastOutcome; key: CastKey | null }> = [];
   /** Sign the manifest (written), publish the bundle, keep its conversions. */
@@ -754,19 +754,19 @@ async function exportBundleOnce(opts: ExportBundleOptions, take = true): Promise
     // Every file but the recordings (the cast cache keeps those) and the signature (made for the key in use).
     const manifestBytes = Buffer.from(manifestText, 'utf8');
     if (bundleKeyOf) {
-      kept = await stageBundleEntry(cacheDir, bundleKeyOf, stage.dir, [
+      keptEntry = await stageBundleEntry(cacheDir, bundleKeyOf, stage.dir, [
         ...files.filter((f) => f.format !== 'asciicast').map((f) => ({ path: f.path, bytes: f.bytes, sha256: f.sha256 })),
         { path: FILE_MANIFEST, bytes: manifestBytes.length, sha256: createHash('sha256').update(manifestBytes).digest('hex') },
       ]);
     }
     await publish(manifestText);
-    await kept?.commit();
+    await keptEntry?.commit();
     return { dir: outDir, manifest, redactions };
   } catch (e) {
     if (e instanceof KeptBundleStale) throw e;
     throw toApolloError(e, 'exporting', 'Export cancelled');
   } finally {
-    await kept?.discard();
+    await keptEntry?.discard();
     // A conversion still writing into the staging folder (the training files failed first) stops before it goes.
     if (castsRunning) {
       stopCasts();
