@@ -173,5 +173,7 @@ export interface AnnotatePushEvents {
     exportId: string; done: number; total: number; stage: string; state: 'running' | 'done' | 'failed' | 'cancelled'; dir?: string; error?: string;
     /** With state 'done': the counts of the manifest written. */
     counts?: ExportPlanCounts;
+    /** With state 'done': the files were copied from the bundle an earlier export of the same inputs kept (byte for byte what building writes). */
+    reused?: boolean;
   };
 }

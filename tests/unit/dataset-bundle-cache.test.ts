@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApolloCore } from '../../electron/core/app';
-import { exportInputs } from '../../electron/core/exports';
+import { ExportManager, exportInputs, type ExportProgress } from '../../electron/core/exports';
 import { resourcesDir } from '../../electron/core/paths';
 import { exportBundle, type ExportBundleOptions, type ExportSessionInput } from '../../electron/core/dataset/bundle';
 import { BUNDLE_CACHE_DIR, bundleKey, KEPT_BUNDLES, type BundleKeyParts } from '../../electron/core/dataset/bundle-cache';
@@ -220,6 +220,19 @@ describe('an export of what was exported before', () => {
     expect(grown.r.reused).toBeUndefined();
     expect(grown.files['terminals/S1/main.cast']).not.toBe(first.files['terminals/S1/main.cast']);
     expect(grown.files).toEqual((await built(grown.sessions, { formats })).files);
+  });
+
+  it('is said in the export job\'s last report, as the dialog shows it', async () => {
+    const reports: ExportProgress[] = [];
+    const manager = new ExportManager(core, { throttleMs: 0, sink: (p) => reports.push(p) });
+    const run = async () => {
+      const { finished } = await manager.start({ sessionIds: [SID], formats: ['openai'], outDir: join(root, `job-${++n}`) });
+      expect((await finished).state).toBe('done');
+      return reports.at(-1)!;
+    };
+    await append({ type: 'warning', message: 'inputs no export had' });
+    expect((await run()).reused).toBeUndefined();
+    expect(await run()).toMatchObject({ state: 'done', reused: true });
   });
 
   it('is not made for events that no log names (exportBundle given events from elsewhere)', async () => {

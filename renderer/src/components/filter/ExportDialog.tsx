@@ -407,6 +407,11 @@ export function ExportDialog({ sessionId, branchId, onClose }: { sessionId: stri
                   </>
                 )}
               </div>
+              {p.reused && (
+                <div className="dim small" data-testid="export-reused">
+                  Nothing it depends on changed since an earlier export: its files were copied from the bundle that export kept, byte for byte what building them writes.
+                </div>
+              )}
               <div className="dim small">manifest.json in the folder lists every file with its SHA-256 and the exact counts.</div>
             </div>
           )}
