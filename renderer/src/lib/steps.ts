@@ -33,6 +33,14 @@ export interface StepSummary {
   running: boolean;
 }
 
+/**
+ * summarizeStep for a step that may still be waiting for its details (a paged open,
+ * stepDetailsReady): such a step is not one waiting for its model.
+ */
+export function summarizeShownStep(step: Step, loading: boolean): StepSummary {
+  return loading ? { ...summarizeStep(step), tool: '…', detail: 'loading…' } : summarizeStep(step);
+}
+
 export function summarizeStep(step: Step): StepSummary {
   const call = step.response?.toolCalls[0];
   const result = step.results[0];

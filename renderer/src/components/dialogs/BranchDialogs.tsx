@@ -6,15 +6,17 @@ import type { HandActionPlan } from '../../../../shared/contract/annotate';
 import { useApp, useTransport } from '../../context';
 import { describeError } from '../../lib/errors';
 import { TOOL_NAMES, TOOLS, isToolName, toolSignature, validateToolArgs, type ToolName } from '../../../../shared/tools';
-import { summarizeStep } from '../../lib/steps';
+import { summarizeShownStep } from '../../lib/steps';
+import { stepDetailsReady } from '../../store/trajectory';
 import { Field, FormDialog, useSubmit } from '../form';
 import { ProfileSelect, useDefaultProfile } from './ProfileSelect';
 
 function useStepTitle(sessionId: string, stepId: string | null): string {
   const step = useApp((s) => (stepId ? s.trajectories[sessionId]?.t.steps.get(stepId) : undefined));
+  const loading = useApp((s) => (stepId ? !stepDetailsReady(s.trajectories[sessionId], stepId) : false));
   if (!stepId) return 'the start of the task';
   if (!step) return 'this step';
-  const sum = summarizeStep(step);
+  const sum = summarizeShownStep(step, loading);
   return `step ${step.depth} (${sum.tool}${sum.detail ? `: ${sum.detail.slice(0, 60)}` : ''})`;
 }
 

@@ -4,7 +4,7 @@
 import type { Step } from '../../../../shared/trajectory';
 import { useApp } from '../../context';
 import { formatDuration } from '../../lib/format';
-import { describeTimings, stepTimings, summarizeStep } from '../../lib/steps';
+import { describeTimings, stepTimings, summarizeShownStep } from '../../lib/steps';
 import type { InspectorTab } from '../../store/view';
 import { StepComments } from './StepComments';
 import { StepContext } from './StepContext';
@@ -23,7 +23,7 @@ export function StepInspector({ sessionId, step, loading = false }: { sessionId:
   const setFollow = useApp((s) => s.setFollow);
   const openDialog = useApp((s) => s.openDialog);
   const comments = step.comments.length;
-  const sum = loading ? { ...summarizeStep(step), tool: '…', detail: 'loading…' } : summarizeStep(step);
+  const sum = summarizeShownStep(step, loading);
   const timings = stepTimings(step);
 
   const tabs: Array<[InspectorTab, string, string]> = [

@@ -10,7 +10,7 @@ import { formatDuration, formatTokens, truncate } from '../../lib/format';
 import { markdownText } from '../../lib/markdown';
 import { useFullReasoning, useFullResults } from '../../lib/useFullResults';
 import { ElidedNote, ElidedReasoningNote } from '../ElidedNote';
-import { describeTimings, observationOf, observationPreview, prettyArguments, runningActiveMs, stepTimings, summarizeStep, thoughtOf, type PauseSpan } from '../../lib/steps';
+import { describeTimings, observationOf, observationPreview, prettyArguments, runningActiveMs, stepTimings, summarizeShownStep, thoughtOf, type PauseSpan } from '../../lib/steps';
 
 export interface StepRowProps {
   step: Step;
@@ -47,8 +47,7 @@ function humanTitle(step: Step): string {
 
 export const StepRow = memo(function StepRow(p: StepRowProps) {
   const { step, selected, expanded } = p;
-  // A step whose details are on their way is not one waiting for its model.
-  const s = p.loading ? { ...summarizeStep(step), tool: '…', detail: 'loading…' } : summarizeStep(step);
+  const s = summarizeShownStep(step, !!p.loading);
   const thought = thoughtOf(step);
   const hasThought = !!(thought.reasoning || thought.content);
   const label = effectiveLabel(step);
