@@ -100,6 +100,18 @@ describe('the events digest', () => {
   });
 });
 
+describe('an appended event', () => {
+  it('is held as the log holds it, not as the object the caller passed and changes later', async () => {
+    const s = await core.session(SID);
+    const formats = ['openai'];
+    const ev = await s.append({ type: 'export.made', bundle: '/y', formats, branchIds: [] });
+    formats.push('changed after the append');
+    expect(s.events.at(-1)).toEqual({ ...ev, formats: ['openai'] });
+    const line = (await readFile(join(sessionDir(), 'events.jsonl'), 'utf8')).trimEnd().split('\n').at(-1)!;
+    expect(s.events.at(-1)).toEqual(JSON.parse(line));
+  });
+});
+
 describe('an export of what was exported before', () => {
   it('takes the kept files, byte for byte what building them writes, after the export.made the first appended', async () => {
     const first = await exportNow();
@@ -244,7 +256,7 @@ describe('an export of what was exported before', () => {
 });
 
 describe('the key', () => {
-  const parts: BundleKeyParts = { options: { formats: ['openai'] }, secrets: [], sessions: [{ sessionId: 'S', eventsDigest: 'a'.repeat(64), selected: ['main'], terminals: [] }], casts: [] };
+  const parts: BundleKeyParts = { options: { formats: ['openai'] }, redaction: 'r0', sessions: [{ sessionId: 'S', eventsDigest: 'a'.repeat(64), selected: ['main'], terminals: [] }], casts: [] };
 
   it('names the code: another build, or a module the exporter imports, gives another key', () => {
     expect(bundleKey(parts, 'code-1')).not.toBe(bundleKey(parts, 'code-2'));
@@ -261,7 +273,7 @@ describe('the key', () => {
     expect(bundleKey({ ...parts, sessions: [{ ...parts.sessions[0]!, eventsDigest: undefined }] }, 'c')).toBeNull();
     expect(bundleKey({ ...parts, casts: [null] }, 'c')).toBeNull();
     expect(bundleKey({ ...parts, casts: ['x'] }, 'c')).not.toBe(bundleKey({ ...parts, casts: ['y'] }, 'c'));
-    expect(bundleKey({ ...parts, secrets: ['s'] }, 'c')).not.toBe(bundleKey(parts, 'c'));
+    expect(bundleKey({ ...parts, redaction: 'r1' }, 'c')).not.toBe(bundleKey(parts, 'c'));
   });
 });
 

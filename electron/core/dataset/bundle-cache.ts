@@ -11,8 +11,9 @@
 //     of a bundle depends on them; dataset-bundle-cache.test.ts checks both), its branch
 //     selection and its recordings (their conversion's own key, cast-cache.ts);
 //   - every option that reaches a file (formats, label policy, token limits, summaries,
-//     reasoning, the app version the manifest names) and the configured secrets (only
-//     the key's digest is stored, never a secret);
+//     reasoning, the app version the manifest names) and the configured secrets, as the
+//     redactor's fingerprint (the secrets as it matches them: order and duplicates make
+//     no other key; only the key's digest is stored, never a secret);
 //   - the code: the text of this module and every module it imports, transitively (the
 //     built chunks, or the TypeScript sources), read once when this module loads, the
 //     tokenizer's package version and the Unicode version of the regular expressions.
@@ -73,7 +74,8 @@ export function exportCodeDigest(moduleUrl: string): string | null {
 /** What a bundle's bytes depend on (see the head of this file); recordings by their conversion's key. */
 export interface BundleKeyParts {
   options: unknown;
-  secrets: readonly string[];
+  /** Redactor.fingerprint (hex) of the redactor the export uses: its rules and the configured secrets. */
+  redaction: string;
   sessions: ReadonlyArray<{ sessionId: string; eventsDigest: string | undefined; selected: readonly string[]; terminals: readonly string[] }>;
   /** The conversion key of every recording, in bundle order (null: a recording with none, so no key). */
   casts: ReadonlyArray<string | null>;
@@ -83,7 +85,7 @@ export interface BundleKeyParts {
 export function bundleKey(parts: BundleKeyParts, code: string | null): string | null {
   if (code === null) return null;
   if (parts.sessions.some((s) => !s.eventsDigest) || parts.casts.some((c) => c === null)) return null;
-  return createHash('sha256').update(JSON.stringify([FORMAT, code, parts.options, parts.secrets, parts.sessions, parts.casts])).digest('hex');
+  return createHash('sha256').update(JSON.stringify([FORMAT, code, parts.options, parts.redaction, parts.sessions, parts.casts])).digest('hex');
 }
 
 const entrySchema = z.object({
@@ -157,7 +159,13 @@ export async function takeCachedBundle(cacheDir: string, key: string, stageDir: 
     const now = new Date();
     await utimes(dir, now, now).catch(() => undefined);
     return { manifest, manifestText, redactions: red.data.redactions };
-  } catch {
+  } catch (e) {
+    // The bundle's disk is full: the export fails as a build would, the entry stays good.
+    const code = (e as NodeJS.ErrnoException)?.code;
+    if (code === 'ENOSPC' || code === 'EDQUOT') {
+      await Promise.all(placed.map((f) => rm(f, { force: true })));
+      throw e;
+    }
     return await drop();
   }
 }

@@ -625,7 +625,7 @@ async function exportBundleOnce(opts: ExportBundleOptions, take = true): Promise
     const cacheDir = join(prepared[0]!.dir, BUNDLE_CACHE_DIR);
     const bundleKeyOf = opts.bundleCache === false ? null : bundleKey({
       options: { ...exampleOptions, formats, appVersion: opts.appVersion, reasoning: opts.openai?.reasoning ?? null },
-      secrets: opts.secrets,
+      redaction: redactor.fingerprint.toString('hex'),
       sessions: prepared.map((p) => ({ sessionId: p.input.sessionId, eventsDigest: p.input.eventsDigest, selected: p.selected, terminals: p.terminals })),
       casts: jobs.map((j) => j.key?.digest ?? null),
     }, EXPORT_CODE);

@@ -108,8 +108,12 @@ export class SessionLog {
   async append(body: SessionEventBody): Promise<SessionEvent> {
     if (!this.log) throw readOnlyError(this.dir);
     if (this.logClosed) throw this.closedError();
-    const { event, durable, line } = this.log.append(body);
+    const { durable, line } = this.log.append(body);
     await durable;
+    // The event as the log holds it, as a reload reads it: not the object built to write it,
+    // which shares what the caller passed (an array it changes later) and keeps what JSON
+    // cannot say (NaN, undefined): memory and the log, and the digest of it, never differ.
+    const event = JSON.parse(line) as SessionEvent;
     this.events.push(event);
     if (event.type !== 'export.made') this.content?.update(line);
     for (const l of this.listeners) l(event);
