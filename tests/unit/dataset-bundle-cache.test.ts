@@ -15,7 +15,7 @@ import { ExportManager, exportInputs, type ExportProgress } from '../../electron
 import { resourcesDir } from '../../electron/core/paths';
 import { exportBundle, type ExportBundleOptions, type ExportSessionInput } from '../../electron/core/dataset/bundle';
 import { BUNDLE_CACHE_DIR, bundleKey, KEPT_BUNDLES, type BundleKeyParts } from '../../electron/core/dataset/bundle-cache';
-import { builtCode } from '../../electron/core/dataset/cast-cache';
+import { builtCode } from '../../electron/core/dataset/code-digest';
 import type { SessionEvent, SessionEventBody } from '../../shared/events';
 import { realisticSession, writeRecording } from '../fixtures/sessions';
 import { treeHashes } from '../fixtures/tree-hashes';

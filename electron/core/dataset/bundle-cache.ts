@@ -34,15 +34,13 @@
 // the newest KEPT_BUNDLES entries, and none where keeping one would leave less than
 // CAST_CACHE_RESERVE_BYTES free (a live recording on the same disk comes first).
 import { createHash, randomBytes } from 'node:crypto';
-import { createRequire } from 'node:module';
 import { mkdir, open, readdir, readFile, rename, rm, stat, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { freeBytes } from '../store/disk';
 import { PRIVATE_DIR_MODE } from '../store/private-files';
-import { builtCode, CAST_CACHE_DIR, CAST_CACHE_RESERVE_BYTES, place } from './cast-cache';
-import { fsyncFile, scanFile } from './files';
+import { CAST_CACHE_DIR, CAST_CACHE_RESERVE_BYTES, dropStaleTemporaries } from './cast-cache';
+import { fsyncFile, place, scanFile } from './files';
 import { exportManifestSchema } from './manifest-schema';
 import type { Manifest } from './bundle';
 import type { RedactionReport } from './redact';
@@ -52,24 +50,6 @@ export const BUNDLE_CACHE_DIR = join(CAST_CACHE_DIR, 'bundles');
 /** Entries a session folder keeps (an OpenAI export and an all-formats one, say). */
 export const KEPT_BUNDLES = 2;
 const ENTRY_FILE = 'entry.json';
-
-/**
- * The code that decides a bundle's bytes: the module at `moduleUrl` (the exporter's,
- * bundle.ts) and every module it imports, transitively, with the tokenizer's version
- * and the Unicode version regular expressions match by. Null when it cannot be read.
- * Its caller takes it when it loads: a build written over it later is not the code running.
- */
-export function exportCodeDigest(moduleUrl: string): string | null {
-  const text = builtCode(fileURLToPath(moduleUrl));
-  if (text === null) return null;
-  let tokenizer: string;
-  try {
-    tokenizer = (createRequire(moduleUrl)('gpt-tokenizer/package.json') as { version: string }).version;
-  } catch {
-    return null;
-  }
-  return createHash('sha256').update(FORMAT).update('\n').update(text).update(`\ngpt-tokenizer ${tokenizer}\nunicode ${process.versions.unicode}`).digest('hex');
-}
 
 /** What a bundle's bytes depend on (see the head of this file); recordings by their conversion's key. */
 export interface BundleKeyParts {
@@ -128,8 +108,9 @@ export async function takeCachedBundle(cacheDir: string, key: string, stageDir: 
     return null;
   }
   const placed: string[] = [];
+  const unplace = () => Promise.all(placed.map((f) => rm(f, { force: true })));
   const drop = async (): Promise<null> => {
-    await Promise.all(placed.map((f) => rm(f, { force: true })));
+    await unplace();
     await rm(dir, { recursive: true, force: true }).catch(() => undefined);
     return null;
   };
@@ -163,7 +144,7 @@ export async function takeCachedBundle(cacheDir: string, key: string, stageDir: 
     // The bundle's disk is full: the export fails as a build would, the entry stays good.
     const code = (e as NodeJS.ErrnoException)?.code;
     if (code === 'ENOSPC' || code === 'EDQUOT') {
-      await Promise.all(placed.map((f) => rm(f, { force: true })));
+      await unplace();
       throw e;
     }
     return await drop();
@@ -217,20 +198,14 @@ export async function stageBundleEntry(cacheDir: string, key: string, stageDir: 
   };
 }
 
-/** A temporary entry older than this is a crash's leftover, not another export's copy in progress. */
-const STALE_TEMPORARY_MS = 60 * 60 * 1000;
-
 /** Keep the newest KEPT_BUNDLES entries (`keep` among them), and no crash's leftovers. */
 async function prune(cacheDir: string, keep: string): Promise<void> {
-  const names = await readdir(cacheDir).catch(() => [] as string[]);
-  const now = Date.now();
+  await dropStaleTemporaries(cacheDir);
+  const names = (await readdir(cacheDir).catch(() => [] as string[])).filter((n) => n !== keep && !/\.tmp-[0-9a-f]{12}$/.test(n));
   const entries: Array<{ name: string; at: number }> = [];
   for (const name of names) {
     const st = await stat(join(cacheDir, name)).catch(() => null);
-    if (!st) continue;
-    if (/\.tmp-[0-9a-f]{12}$/.test(name)) {
-      if (now - st.mtimeMs > STALE_TEMPORARY_MS) await rm(join(cacheDir, name), { recursive: true, force: true }).catch(() => undefined);
-    } else if (name !== keep) entries.push({ name, at: st.mtimeMs });
+    if (st) entries.push({ name, at: st.mtimeMs });
   }
   entries.sort((a, b) => b.at - a.at);
   for (const e of entries.slice(KEPT_BUNDLES - 1)) await rm(join(cacheDir, e.name), { recursive: true, force: true }).catch(() => undefined);

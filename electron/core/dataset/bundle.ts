@@ -44,13 +44,13 @@ import { castKey, keepCachedCast, takeCachedCast, type CastKey, type CastOutcome
 import { terminalEventsOf, type CastJob } from './cast-job';
 import { builtCastWorker, runCastJob, type CastWorkerOptions } from './cast-runner';
 import { ExampleLedger, sessionExamples, type Example, type SkippedExample } from './examples';
-import { createHash } from 'node:crypto';
 import { exists, LineCheck, StagingDir, toApolloError, type BufferedWriter } from './files';
 import { emptyStats, stepBranches, trajectoryRecords, type TrajectoryStats } from './formats';
 import { labelUnder, resolvePolicy, type LabelPolicy } from './policy';
 import { RedactionLog, Redactor, type RedactionReport, type RedactionSummary } from './redact';
 import { RedactionMemo } from './redaction-memo';
-import { BUNDLE_CACHE_DIR, bundleKey, exportCodeDigest, stageBundleEntry, takeCachedBundle, type StagedEntry } from './bundle-cache';
+import { BUNDLE_CACHE_DIR, bundleKey, stageBundleEntry, takeCachedBundle, type StagedEntry } from './bundle-cache';
+import { exportCodeDigest } from './code-digest';
 import { signManifest, SIGNATURE_FILE, type SigningKey } from './signing';
 import { resetTokenCache, TOKENIZER, useTokenStore } from './tokens';
 import { TokenCountStore } from './token-store';
@@ -624,7 +624,7 @@ async function exportBundleOnce(opts: ExportBundleOptions, take = true): Promise
     // The same inputs exported before: their kept files, the recordings as ever.
     const cacheDir = join(prepared[0]!.dir, BUNDLE_CACHE_DIR);
     const bundleKeyOf = opts.bundleCache === false ? null : bundleKey({
-      options: { ...exampleOptions, formats, appVersion: opts.appVersion, reasoning: opts.openai?.reasoning ?? null },
+      options: { ...exampleOptions, formats, appVersion: opts.appVersion },
       redaction: redactor.fingerprint.toString('hex'),
       sessions: prepared.map((p) => ({ sessionId: p.input.sessionId, eventsDigest: p.input.eventsDigest, selected: p.selected, terminals: p.terminals })),
       casts: jobs.map((j) => j.key?.digest ?? null),
@@ -634,16 +634,13 @@ async function exportBundleOnce(opts: ExportBundleOptions, take = true): Promise
       progress('examples (kept)', actionsOnPaths + (formats.includes('trajectory') ? prepared.length : 0));
       if (formats.includes('asciicast')) await convertAll(false);
       checkAbort();
-      // Made of the same conversions (their keys are the bundle's), so they come out as the manifest lists them; else build it.
-      const listed = new Map(taken.manifest.files.filter((f) => f.format === 'asciicast').map((f) => [f.path, f]));
+      // Made of the same conversions (their keys are the bundle's), so they come out as the manifest lists them,
+      // files and redactions, as a build would say them; else build it.
       const castLog = new RedactionLog();
-      for (const { rel, outcome: { lines } } of casts) for (const [line, kinds] of lines) for (const k of kinds) castLog.add(rel, line, '/2', k);
+      addCastRedactions(castLog, casts);
       const rels = new Set(casts.map((c) => c.rel));
-      const same = listed.size === casts.length
-        && casts.every(({ rel, outcome: { result } }) => {
-          const f = listed.get(rel);
-          return !!f && f.sha256 === result.sha256 && f.bytes === result.bytes && f.records === result.records && result.errors.length === 0;
-        })
+      const same = casts.every((c) => c.outcome.result.errors.length === 0)
+        && JSON.stringify(casts.map(castFile).sort(byPath)) === JSON.stringify(taken.manifest.files.filter((f) => f.format === 'asciicast'))
         && JSON.stringify(castLog.list()) === JSON.stringify(taken.redactions.filter((r) => rels.has(r.file)));
       if (!same) {
         await rm(join(cacheDir, bundleKeyOf!), { recursive: true, force: true }).catch(() => undefined);
@@ -727,11 +724,9 @@ async function exportBundleOnce(opts: ExportBundleOptions, take = true): Promise
     await castsRunning;
     checkAbort();
     // Said in the manifest, the redaction log and the error list where they always were (after the trajectories), so the bundle is byte for byte the same.
-    for (const { rel, outcome: { result, lines } } of casts) {
-      for (const [line, kinds] of lines) for (const k of kinds) log.add(rel, line, '/2', k);
-      errors.push(...result.errors.map((e) => ({ ...e, file: rel })));
-      files.push({ path: rel, format: 'asciicast', bytes: result.bytes, sha256: result.sha256, records: result.records });
-    }
+    addCastRedactions(log, casts);
+    for (const { rel, outcome: { result } } of casts) errors.push(...result.errors.map((e) => ({ ...e, file: rel })));
+    files.push(...casts.map(castFile));
 
     if (errors.length) {
       const first = errors[0]!;
@@ -740,23 +735,18 @@ async function exportBundleOnce(opts: ExportBundleOptions, take = true): Promise
 
     const redactions = log.list();
     const maskedTurns = log.masked();
-    {
-      const text = `${JSON.stringify({ redactions, maskedTurns }, null, 2)}\n`;
-      await stage.writeFile(FILE_REDACTIONS, text);
-      const bytes = Buffer.from(text, 'utf8');
-      files.push({ path: FILE_REDACTIONS, format: 'redactions', bytes: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex'), records: redactions.length });
-    }
-    files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+    const written = await stage.writeFile(FILE_REDACTIONS, `${JSON.stringify({ redactions, maskedTurns }, null, 2)}\n`);
+    files.push({ path: FILE_REDACTIONS, format: 'redactions', ...written, records: redactions.length });
+    files.sort(byPath);
     manifest.files = files;
     manifest.redactions = log.summary();
     const manifestText = `${JSON.stringify(manifest, null, 2)}\n`;
-    await stage.writeFile(FILE_MANIFEST, manifestText);
+    const manifestFile = await stage.writeFile(FILE_MANIFEST, manifestText);
     // Every file but the recordings (the cast cache keeps those) and the signature (made for the key in use).
-    const manifestBytes = Buffer.from(manifestText, 'utf8');
     if (bundleKeyOf) {
       keptEntry = await stageBundleEntry(cacheDir, bundleKeyOf, stage.dir, [
-        ...files.filter((f) => f.format !== 'asciicast').map((f) => ({ path: f.path, bytes: f.bytes, sha256: f.sha256 })),
-        { path: FILE_MANIFEST, bytes: manifestBytes.length, sha256: createHash('sha256').update(manifestBytes).digest('hex') },
+        ...files.filter((f) => f.format !== 'asciicast').map(({ path, bytes, sha256 }) => ({ path, bytes, sha256 })),
+        { path: FILE_MANIFEST, ...manifestFile },
       ]);
     }
     await publish(manifestText);
@@ -775,6 +765,23 @@ async function exportBundleOnce(opts: ExportBundleOptions, take = true): Promise
     signal?.removeEventListener('abort', stopCasts);
     await stage.discard();
   }
+}
+
+type CastDone = { rel: string; outcome: CastOutcome };
+
+/** The manifest's order of files. */
+function byPath(a: ManifestFile, b: ManifestFile): number {
+  return a.path < b.path ? -1 : a.path > b.path ? 1 : 0;
+}
+
+/** A converted recording as the manifest lists it. */
+function castFile({ rel, outcome: { result } }: CastDone): ManifestFile {
+  return { path: rel, format: 'asciicast', bytes: result.bytes, sha256: result.sha256, records: result.records };
+}
+
+/** What the recordings' conversions redacted, in the redaction log (each event's data, `/2`, by line). */
+function addCastRedactions(log: RedactionLog, casts: readonly CastDone[]): void {
+  for (const { rel, outcome: { lines } } of casts) for (const [line, kinds] of lines) for (const k of kinds) log.add(rel, line, '/2', k);
 }
 
 /**

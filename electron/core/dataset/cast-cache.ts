@@ -48,18 +48,18 @@
 // for 128 MB here, against ~5 s of converting.
 import { createHash, randomBytes } from 'node:crypto';
 import { z } from 'zod';
-import { readFileSync, statSync } from 'node:fs';
-import { chmod, constants, copyFile, mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
-import { dirname, join, resolve } from 'node:path';
+import { mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import { TimingIndex } from '../store/timing-index';
 import { asciicastConverterSource } from './asciicast';
 import { convertRecording, type CastJob, type CastResult } from './cast-job';
 import { builtCastWorker } from './cast-runner';
-import { BufferedWriter, fsyncFile, LineCheck, scanFile } from './files';
+import { BufferedWriter, fsyncFile, LineCheck, place, scanFile } from './files';
+import { builtCode } from './code-digest';
 import { MIN_CONFIGURED_SECRET_LENGTH, redactionRulesSource } from './redact';
 import { AsciicastValidator } from './validate';
 import { freeBytes, writeFully } from '../store/disk';
-import { PRIVATE_DIR_MODE, PRIVATE_FILE_MODE, replaceFile } from '../store/private-files';
+import { PRIVATE_DIR_MODE, replaceFile } from '../store/private-files';
 
 export const CAST_CACHE_DIR = 'export-cache';
 /**
@@ -126,37 +126,6 @@ const entrySchema = z.object({
   kept: seenSchema.optional(),
 });
 type Entry = z.infer<typeof entrySchema>;
-
-/** How a relative import names a file: as built (the name itself), or as a source module (TypeScript, extension left out). */
-const MODULE_FILE_FORMS = ['', '.ts', '.tsx', '/index.ts'];
-
-/**
- * The text of a built entry and of every module it imports, transitively (its chunks):
- * all the code that runs in it, whatever file it came from. From source, the same over
- * the TypeScript modules. Null when it cannot be read.
- */
-export function builtCode(entry: string): string | null {
-  const seen = new Set<string>();
-  const parts: string[] = [];
-  const visit = (file: string): void => {
-    if (seen.has(file)) return;
-    seen.add(file);
-    const text = readFileSync(file, 'utf8');
-    parts.push(text);
-    for (const m of text.matchAll(/(?:\bfrom|\bimport\(?)\s*["'](\.{1,2}\/[^"']+)["']/g)) {
-      const base = resolve(dirname(file), m[1]!);
-      const found = MODULE_FILE_FORMS.map((f) => base + f).find((f) => statSync(f, { throwIfNoEntry: false })?.isFile());
-      if (!found) throw new Error(`${base} not found`);
-      visit(found);
-    }
-  };
-  try {
-    visit(entry);
-  } catch {
-    return null;
-  }
-  return parts.join('\n');
-}
 
 let converter: string | null = null;
 /**
@@ -254,19 +223,6 @@ async function inputsUnchanged(job: CastJob, key: CastKey): Promise<boolean> {
   return same(out, key.inputs.recording.stat) && same(timing, key.inputs.timing.stat);
 }
 
-/**
- * A copy of `from` at `to` (which must not exist), a clone where the file system can,
- * 0600 whatever mode `from` has (a copy takes its source's: a bundle on a FAT drive
- * reads as 0755). `strict`: a mode that cannot be set fails it (the session folder's
- * file); a bundle's file system may have no modes to set.
- */
-export async function place(from: string, to: string, strict: boolean): Promise<void> {
-  await copyFile(from, to, constants.COPYFILE_EXCL | constants.COPYFILE_FICLONE);
-  await chmod(to, PRIVATE_FILE_MODE).catch((e: unknown) => {
-    if (strict) throw e;
-  });
-}
-
 async function readEntry(path: string): Promise<Entry | null> {
   try {
     const r = entrySchema.safeParse(JSON.parse(await readFile(path, 'utf8')));
@@ -317,13 +273,16 @@ export async function takeCachedCast(sessionDir: string, job: CastJob, key: Cast
 /** A temporary file older than this is a crash's leftover, not another export's copy in progress. */
 const STALE_TEMPORARY_MS = 60 * 60 * 1000;
 
-/** Remove what a crash left mid-copy (a kept recording's size each, never reused otherwise). */
-async function dropStaleTemporaries(dir: string): Promise<void> {
+/**
+ * Remove what a crash left mid-copy in `dir` (a kept recording's size each, or a kept
+ * bundle's folder; never reused otherwise), older than STALE_TEMPORARY_MS.
+ */
+export async function dropStaleTemporaries(dir: string): Promise<void> {
   const names = (await readdir(dir).catch(() => [] as string[])).filter((f) => /\.tmp-[0-9a-f]{12}$/.test(f));
   const now = Date.now();
   await Promise.all(names.map(async (f) => {
     const st = await stat(join(dir, f)).catch(() => null);
-    if (st && now - st.mtimeMs > STALE_TEMPORARY_MS) await rm(join(dir, f), { force: true });
+    if (st && now - st.mtimeMs > STALE_TEMPORARY_MS) await rm(join(dir, f), { recursive: true, force: true });
   }));
 }
 

@@ -4,7 +4,7 @@
 // bundle (line by line as it is written, or read back from disk), and a temporary
 // folder published with one rename (a complete bundle or nothing).
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
+import { chmod, constants, copyFile, mkdir, open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 import { ApolloError } from '../../../shared/errors';
@@ -303,6 +303,19 @@ export async function checkWrittenFile(
   return { file: { path: w.path, format: w.format, bytes: scan.bytes, sha256: scan.sha256, records: check.records() }, lines: scan.lines, errors };
 }
 
+/**
+ * A copy of `from` at `to` (which must not exist), a clone where the file system can,
+ * 0600 whatever mode `from` has (a copy takes its source's: a bundle on a FAT drive
+ * reads as 0755). `strict`: a mode that cannot be set fails it (the session folder's
+ * file); a bundle's file system may have no modes to set.
+ */
+export async function place(from: string, to: string, strict: boolean): Promise<void> {
+  await copyFile(from, to, constants.COPYFILE_EXCL | constants.COPYFILE_FICLONE);
+  await chmod(to, PRIVATE_FILE_MODE).catch((e: unknown) => {
+    if (strict) throw e;
+  });
+}
+
 /** Make a file's data durable (a copy placed in a bundle before it is published: the manifest vouches for its bytes). */
 export async function fsyncFile(path: string): Promise<void> {
   const fh = await open(path, 'r+');
@@ -383,10 +396,12 @@ export class StagingDir {
     await w.close();
   }
 
-  async writeFile(rel: string, text: string): Promise<void> {
+  /** Write `text` at `rel`; its size and SHA-256, as written. */
+  async writeFile(rel: string, text: string): Promise<{ bytes: number; sha256: string }> {
     const w = await this.create(rel);
     w.push(text);
     await this.finish(w);
+    return { bytes: w.bytes, sha256: w.sha256() };
   }
 
   /** fsync `dirs` (relative, in this order) and the folder, then rename it to outDir unless that exists by now. */

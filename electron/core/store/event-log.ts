@@ -32,6 +32,11 @@ export interface ParsedLog {
   content?: Hash;
 }
 
+/** Note the line `ev` was read from or written as in a log's running content hash (ParsedLog.content): every event but export.made. */
+export function addToContent(content: Hash | null, ev: SessionEvent, line: Buffer | string): void {
+  if (ev.type !== 'export.made') content?.update(line);
+}
+
 /** Lines longer than this whose event is an action result keep their observation on disk (see spill). */
 export const SPILL_LINE_BYTES = 256 * 1024;
 /** How much of a log is read at a time: a log larger than memory is never in memory whole. */
@@ -122,7 +127,7 @@ class LogParser {
       if (!ev) throw new Error('not an event');
       if (this.spillFrom && b.length > SPILL_LINE_BYTES && ev.type === 'action.result') spill(ev, this.spillFrom, at, b.length - 1);
       this.events.push(ev);
-      if (ev.type !== 'export.made') this.content?.update(b);
+      addToContent(this.content, ev, b);
     } catch {
       this.corruptLines.push(this.line);
     }

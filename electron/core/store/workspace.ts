@@ -8,7 +8,7 @@ import { Low } from 'lowdb';
 import { ApolloError } from '../../../shared/errors';
 import type { SessionEvent, SessionEventBody } from '../../../shared/events';
 import type { LoadReport } from '../../../shared/types';
-import { EventLog, readEventLog, type ParsedLog } from './event-log';
+import { addToContent, EventLog, readEventLog, type ParsedLog } from './event-log';
 import { mkdirPrivate, PRIVATE_DIR_MODE, PrivateJSONFile, tightenSession, tightenWorkspace } from './private-files';
 import { recordingFile, TerminalRecording } from './terminal-recording';
 import { seedSample, seededWorkDir } from './sample-seed';
@@ -115,7 +115,7 @@ export class SessionLog {
     // cannot say (NaN, undefined): memory and the log, and the digest of it, never differ.
     const event = JSON.parse(line) as SessionEvent;
     this.events.push(event);
-    if (event.type !== 'export.made') this.content?.update(line);
+    addToContent(this.content, event, line);
     for (const l of this.listeners) l(event);
     return event;
   }
