@@ -21,6 +21,7 @@ import * as mi from '../fixtures/trainers/mistral';
 import * as oa from '../fixtures/trainers/openai';
 import { parseJsonl } from '../fixtures/trainers/common';
 import { parseYamlSubset } from '../fixtures/trainers/yaml-subset';
+import { treeHashes } from '../fixtures/tree-hashes';
 
 let home: string;
 let cwd: string;
@@ -151,8 +152,17 @@ describe('trainer files', () => {
   let dir: string;
   let manifest: Manifest;
   beforeAll(async () => {
+    // Exported twice, the sessions named by their logs' digests as export jobs name them: every check
+    // below reads the second bundle, copied from what the first kept, which must be the first byte for byte.
+    const named = (o: ExportBundleOptions): ExportBundleOptions => ({
+      ...o, sessions: o.sessions.map((x) => ({ ...x, eventsDigest: [tools, textMode].find((s) => s.id === x.sessionId)!.eventsDigest! })),
+    });
+    const built = join(home, 'bundle-built');
+    expect((await exportBundle(named(exportOpts(built)))).reused).toBeUndefined();
     dir = join(home, 'bundle');
-    const r = await exportBundle(exportOpts(dir));
+    const r = await exportBundle(named(exportOpts(dir)));
+    expect(r.reused).toBe(true);
+    expect(await treeHashes(dir)).toEqual(await treeHashes(built));
     manifest = r.manifest;
   });
 
