@@ -119,6 +119,21 @@ describe.skipIf(!!why)('ssh environment: every tool', () => {
     expect(c.obs.success).toBe(true);
   });
 
+  it('kill_session_processes stops a remote job that lived through the first Ctrl-C', async () => {
+    // As a job does whose Ctrl-C reached the remote shell while it was starting the job
+    // (only the host sees which process group holds its terminal): the first SIGINT is
+    // spent, the job runs on. It is sent again while the command has not ended.
+    const bg = await run('run_command', { session_id: 'k', command: `bash -c 'trap "trap - INT" INT; while :; do sleep 0.1; done'`, wait_for_completion: false });
+    expect(bg.obs.async_execution).toBe(true);
+    expect((await run('check_session_idle', { session_id: 'k' })).obs.is_idle).toBe(false);
+    const k = await run('kill_session_processes', { session_id: 'k' });
+    expect(k.obs.is_idle).toBe(true);
+    // The keys typed next reach the prompt drawn after the last Ctrl-C, whole.
+    const i = await run('input_in_session', { session_id: 'k', input_text: 'echo after-$((6*7))\n' });
+    expect(i.obs.output).toContain('after-42');
+    await run('close_session', { session_id: 'k' });
+  });
+
   it('a remote zsh gets the integration too (its ZDOTDIR sent over the connection)', async () => {
     const t = await pty.create(session, { id: 'z', command: 'zsh', cwd: work });
     const r = await t.runCommand('cd src && (exit 3)', { wait: true, timeoutMs: 10_000 });

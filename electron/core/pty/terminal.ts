@@ -61,6 +61,13 @@ const IDLE_WITHOUT_MARKS_MS = 1000;
 const TYPED_AHEAD_WAIT_MS = 2000;
 /** How long after Ctrl-C reached the shell itself interrupt watches for the job it was starting to take the terminal. */
 const LOST_INTERRUPT_WATCH_MS = 2000;
+/**
+ * When Ctrl-C is sent again (ms after the first) while the command has not ended and no
+ * job can be seen taking the terminal: a remote shell (the job's process group is on the
+ * host, not here) or a platform without /proc. The first may have reached the shell
+ * while it set the job up, as a local one can (see interrupt).
+ */
+const RESEND_INTERRUPT_MS = [500, 1200];
 const PROMPT_LIKE = /[$#%>❯»:]\s?$/;
 /**
  * A program asking for a secret (sudo, ssh, git, gpg...). Keys typed at it are
@@ -115,6 +122,8 @@ export class PtyTerminal implements LiveTerminal {
   private runWaiter: RunWaiter | null = null;
   /** A command was typed by runCommand and its C/D marks have not arrived yet. */
   private typedAhead = false;
+  /** Recording offset when Ctrl-C was last sent (interrupt): the prompt that counts is one drawn after it. */
+  private interruptedAt = -1;
   /** Command-end marks (D) seen: tells interrupt whether the command it stopped has ended. */
   private commandEnds = 0;
   private readonly promptWaiters = new Set<() => void>();
@@ -633,10 +642,10 @@ export class PtyTerminal implements LiveTerminal {
     const ends = this.commandEnds;
     const running = this.promptSeen && this.phase === 'command';
     const at = this.recording.size;
+    this.interruptedAt = at;
     this.write('\x03', source);
     // A line still not started (a continuation prompt): Ctrl-C drops it.
     this.typedAhead = false;
-    if (group === null) return at;
     // Ctrl-C may be ignored (raw mode, trapped SIGINT): then end the job for real.
     const escalate = (g: number, sig: NodeJS.Signals, next?: () => void) => {
       if (this.status !== 'running' || foregroundGroup(shell) !== g) return;
@@ -648,7 +657,7 @@ export class PtyTerminal implements LiveTerminal {
       next?.();
     };
     const stop = (g: number) => setTimeout(() => escalate(g, 'SIGTERM', () => setTimeout(() => escalate(g, 'SIGKILL'), 1500).unref()), 500).unref();
-    if (group !== shell) {
+    if (group !== null && group !== shell) {
       stop(group);
       return at;
     }
@@ -656,12 +665,21 @@ export class PtyTerminal implements LiveTerminal {
     // starting (C is printed before the fork; the job takes the terminal after). The
     // SIGINT went to the shell, and a job that had no terminal yet never saw it and runs
     // on. Pass it on once a job holds the terminal, unless the command ended (D).
+    // Where no job can be seen (a remote shell: here the terminal is always held by
+    // ssh; no /proc), the same race leaves only Ctrl-C again, while no D came.
     if (!running) return at;
-    const watchUntil = Date.now() + LOST_INTERRUPT_WATCH_MS;
+    const started = Date.now();
+    const watchUntil = started + LOST_INTERRUPT_WATCH_MS;
+    const resends = [...RESEND_INTERRUPT_MS];
     const watch = (): void => {
       if (this.status !== 'running' || this.commandEnds !== ends || Date.now() >= watchUntil) return;
       const g = foregroundGroup(shell);
       if (g === null || g === shell) {
+        if (resends.length && Date.now() - started >= resends[0]!) {
+          resends.shift();
+          this.interruptedAt = this.recording.size;
+          this.write('\x03', source);
+        }
         setTimeout(watch, 20).unref();
         return;
       }
@@ -684,6 +702,8 @@ export class PtyTerminal implements LiveTerminal {
    */
   async promptReady(since: number, timeoutMs: number): Promise<boolean> {
     const deadline = Date.now() + Math.max(0, timeoutMs);
+    // Ctrl-C sent again after `since` (interrupt) makes the shell draw its prompt again.
+    since = Math.max(since, this.interruptedAt);
     if (this.promptSeen) {
       if (this.promptEndAt > since) return true;
       return new Promise((resolve) => {
