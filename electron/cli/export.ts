@@ -146,6 +146,7 @@ async function writeBundle(core: ApolloCore, plan: Plan, outDir: string): Promis
     printSummary(m, perSession);
     console.log(`bundle ${out.dir}`);
     if (out.result.reused) console.log('  copied from the bundle an earlier export of the same events, options, secrets and build kept beside the session (byte for byte what building it writes)');
+    else if (out.result.builtBecause) console.log(`  built: ${out.result.builtBecause}`);
     for (const f of m.files) console.log(`  ${f.path}  ${f.bytes} bytes, ${f.records} record${f.records === 1 ? '' : 's'}`);
     const r = m.redactions;
     if (r.total === 0) console.log('  redactions: none');

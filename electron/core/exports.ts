@@ -273,7 +273,7 @@ export class ExportManager {
       job.state = 'done';
       await this.recordExport(sessions, result);
       outcome = { exportId: job.id, state: 'done', dir: result.dir, result };
-      report({ done: lastTotal || 1, total: lastTotal || 1, stage: 'done', state: 'done', dir: result.dir, counts: planCounts(result.manifest), ...(result.reused ? { reused: true } : {}) });
+      report({ done: lastTotal || 1, total: lastTotal || 1, stage: 'done', state: 'done', dir: result.dir, counts: planCounts(result.manifest), ...(result.reused ? { reused: true } : {}), ...(result.builtBecause ? { builtBecause: result.builtBecause } : {}) });
     } catch (e) {
       const err = e instanceof ApolloError ? e : new ApolloError('INTERNAL', (e as Error)?.message ?? String(e));
       const cancelled = err.code === 'CANCELLED' || job.controller.signal.aborted;

@@ -175,5 +175,7 @@ export interface AnnotatePushEvents {
     counts?: ExportPlanCounts;
     /** With state 'done': the files were copied from the bundle an earlier export of the same inputs kept (byte for byte what building writes). */
     reused?: boolean;
+    /** With state 'done', when the files were built though a kept bundle was looked for: why none could be taken. */
+    builtBecause?: string;
   };
 }

@@ -180,6 +180,9 @@ describe('the Context tab and the export plan', () => {
     await page.getByTestId('export-start').click();
     await page.getByTestId('export-result').waitFor({ timeout: 30_000 });
     await expect(page.getByTestId('export-kept').innerText()).resolves.toMatch(/^8 trained on/);
+    // Built (nothing was kept for these inputs), and the dialog says why.
+    await expect(page.getByTestId('export-built-because').innerText()).resolves.toBe('Built: no earlier export of these sessions is kept.');
+    await expect(page.getByTestId('export-reused').count()).resolves.toBe(0);
     const manifest = JSON.parse(await readFile(join(out, 'manifest.json'), 'utf8')) as { counts: { trajectories: number; kept: number; unlabelled: number; tokens: { total: number } }; options: { maxTokens: number }; labelPolicy: { unlabelled: string } };
     expect(manifest.counts).toMatchObject({ trajectories: split.examples, kept: split.kept, unlabelled: split.unlabelled });
     expect(manifest.counts.tokens.total).toBe(split.tokens);

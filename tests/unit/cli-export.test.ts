@@ -238,6 +238,8 @@ describe('apollo export', () => {
   it('honours --format and --branch', async () => {
     const out = join(root, 'out', 'openai-only');
     const r = await apollo(['export', SID, '--out', out, '--format', 'openai', '--branch', 'main']);
+    // Not the formats of the bundle kept: built, and it says so.
+    expect(r.stdout).toContain('\n  built: other options (formats)\n');
     expect(r.code).toBe(0);
     // openai.jsonl comes with the Axolotl entry that trains it by weight.
     expect(await filesUnder(out)).toEqual(['axolotl.yml', 'manifest.json', 'manifest.sig', 'openai.jsonl', 'redactions.json']);

@@ -116,9 +116,11 @@ describe('an export of what was exported before', () => {
   it('takes the kept files, byte for byte what building them writes, after the export.made the first appended', async () => {
     const first = await exportNow();
     expect(first.r.reused).toBeUndefined();
+    expect(first.r.builtBecause).toBe('no earlier export of these sessions is kept');
     expect(await entries()).toHaveLength(1);
     const again = await exportNow();
     expect(again.r.reused).toBe(true);
+    expect(again.r.builtBecause).toBeUndefined();
     expect(again.files).toEqual(first.files);
     expect(again.r.manifest).toEqual(first.r.manifest);
     expect(again.r.redactions).toEqual(first.r.redactions);
@@ -134,24 +136,35 @@ describe('an export of what was exported before', () => {
 
   it('builds again when anything the files depend on changed, and writes what building writes', async () => {
     const base = await exportNow();
-    const changes: Array<[string, () => Promise<Partial<ExportBundleOptions> & { branchIds?: string[] }>]> = [
-      ['a label', async () => (await append({ type: 'label.set', stepId: story.s.install, label: 'mask', tags: [], note: 'not needed', source: 'annotator', author: 'carol' }), {})],
-      ['a comment', async () => (await append({ type: 'comment.added', commentId: 'c-new', stepId: story.s.plan, text: 'good start', author: 'dan' }), {})],
-      ['a rename', async () => (await append({ type: 'session.renamed', name: 'Renamed for the cache test' }), {})],
-      ['another secret', async () => ({ secrets: [SECRET, 'ROUGE-L'] })],
-      ['a token limit', async () => ({ maxTokens: 256 })],
-      ['the unreviewed policy', async () => ({ labelPolicy: { unlabelled: 'mask' } })],
-      ['the formats', async () => ({ formats: ['openai'] })],
-      ['the branches', async () => ({ branchIds: ['alt'] })],
-      ['the app version', async () => ({ appVersion: 'test-2' })],
-      ['summaries', async () => ({ includeSummaries: true })],
-      ['reasoning', async () => ({ openai: { reasoning: 'field' } })],
+    // Each with what the export says made it build: the closest bundle kept is the base
+    // options' (exported just before each change), the events grow from one change to the next.
+    const newEvent = /^session S1 changed since \((\d+) events then, (\d+) now\)$/;
+    const changes: Array<[string, () => Promise<Partial<ExportBundleOptions> & { branchIds?: string[] }>, RegExp]> = [
+      ['a label', async () => (await append({ type: 'label.set', stepId: story.s.install, label: 'mask', tags: [], note: 'not needed', source: 'annotator', author: 'carol' }), {}), newEvent],
+      ['a comment', async () => (await append({ type: 'comment.added', commentId: 'c-new', stepId: story.s.plan, text: 'good start', author: 'dan' }), {}), newEvent],
+      ['a rename', async () => (await append({ type: 'session.renamed', name: 'Renamed for the cache test' }), {}), newEvent],
+      ['another secret', async () => ({ secrets: [SECRET, 'ROUGE-L'] }), /^the secrets to redact \(or the redaction rules\) are not the same$/],
+      ['a token limit', async () => ({ maxTokens: 256 }), /^other options \(history tokens, max tokens, warning tokens\)$/],
+      ['the unreviewed policy', async () => ({ labelPolicy: { unlabelled: 'mask' } }), /^other options \(label policy\)$/],
+      ['the formats', async () => ({ formats: ['openai'] }), /^other options \(formats\)$/],
+      ['the branches', async () => ({ branchIds: ['alt'] }), /^other branches of session S1$/],
+      ['the app version', async () => ({ appVersion: 'test-2' }), /^other options \(app version\)$/],
+      ['summaries', async () => ({ includeSummaries: true }), /^other options \(summaries\)$/],
+      ['reasoning', async () => ({ openai: { reasoning: 'field' } }), /^other options \(reasoning\)$/],
     ];
     let last = base.files;
-    for (const [what, change] of changes) {
+    let events = (await core.session(SID)).events.filter((e) => e.type !== 'export.made').length;
+    for (const [what, change, why] of changes) {
+      await exportNow();
       const o = await change();
       const x = await exportNow(o);
       expect(x.r.reused, what).toBeUndefined();
+      expect(x.r.builtBecause, what).toMatch(why);
+      const grew = newEvent.exec(x.r.builtBecause!);
+      if (grew) {
+        expect([Number(grew[1]), Number(grew[2])], what).toEqual([events, events + 1]);
+        events++;
+      }
       const { branchIds: _b, ...rest } = o;
       expect(x.files, what).toEqual((await built(x.sessions, rest)).files);
       expect(x.files, what).not.toEqual(last);
@@ -177,11 +190,13 @@ describe('an export of what was exported before', () => {
     }
     const edited = await exportNow();
     expect(edited.r.reused).toBeUndefined();
+    expect(edited.r.builtBecause).toBe('the kept bundle of these inputs was not usable (a file in it changed or went missing)');
     expect(edited.files).toEqual(first.files);
     // The export kept its own; damage its entry file: built again, as right.
     for (const e of await entries()) await writeFile(join(dir, e, 'entry.json'), '{"format":');
     const damaged = await exportNow();
     expect(damaged.r.reused).toBeUndefined();
+    expect(damaged.r.builtBecause).toBe('the kept bundle of these inputs was not usable (a file in it changed or went missing)');
     expect(damaged.files).toEqual(first.files);
     const healed = await exportNow();
     expect(healed.r.reused).toBe(true);
@@ -221,6 +236,7 @@ describe('an export of what was exported before', () => {
     }
     const stale = await exportNow({ formats });
     expect(stale.r.reused).toBeUndefined();
+    expect(stale.r.builtBecause).toBe('the kept bundle of these inputs was not usable (its recordings did not come out as its manifest lists them)');
     expect(stale.files).toEqual(first.files);
     expect((await exportNow({ formats })).r.reused).toBe(true);
     const t0 = story.events.find((e) => e.type === 'terminal.started')!.ts;
@@ -230,6 +246,7 @@ describe('an export of what was exported before', () => {
     await appendFile(join(rec, 'main.timing.jsonl'), `[${t0 + 5000},${size},13]\n`);
     const grown = await exportNow({ formats });
     expect(grown.r.reused).toBeUndefined();
+    expect(grown.r.builtBecause).toBe('a recording changed since');
     expect(grown.files['terminals/S1/main.cast']).not.toBe(first.files['terminals/S1/main.cast']);
     expect(grown.files).toEqual((await built(grown.sessions, { formats })).files);
   });
@@ -242,16 +259,21 @@ describe('an export of what was exported before', () => {
       expect((await finished).state).toBe('done');
       return reports.at(-1)!;
     };
+    await run();
     await append({ type: 'warning', message: 'inputs no export had' });
-    expect((await run()).reused).toBeUndefined();
+    const first = await run();
+    expect(first.reused).toBeUndefined();
+    expect(first.builtBecause).toMatch(/^session S1 changed since \(\d+ events then, \d+ now\)$/);
     expect(await run()).toMatchObject({ state: 'done', reused: true });
   });
 
   it('is not made for events that no log names (exportBundle given events from elsewhere)', async () => {
     const sessions = (await inputs()).map(({ eventsDigest: _d, ...s }) => s);
     const run = () => exportBundle({ home, sessions, outDir: join(root, `plain-${++n}`), formats: ['openai'], secrets: [], appVersion: 'test', castWorker: false });
-    expect((await run()).reused).toBeUndefined();
-    expect((await run()).reused).toBeUndefined();
+    for (const r of [await run(), await run()]) {
+      expect(r.reused).toBeUndefined();
+      expect(r.builtBecause).toBeUndefined();
+    }
   });
 });
 

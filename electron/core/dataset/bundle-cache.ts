@@ -68,12 +68,98 @@ export function bundleKey(parts: BundleKeyParts, code: string | null): string | 
   return createHash('sha256').update(JSON.stringify([FORMAT, code, parts.options, parts.redaction, parts.sessions, parts.casts])).digest('hex');
 }
 
+/**
+ * What an entry says of the inputs it was made from, so that an export that builds can
+ * say which of them changed (explainBuilt). Digests and option values only, never a
+ * secret: the redactor's fingerprint and the code's digest are hashed again and cut to
+ * 64 bits, which tells two apart.
+ */
+const notedSchema = z.object({
+  code: z.string(),
+  redaction: z.string(),
+  options: z.record(z.string(), z.unknown()),
+  sessions: z.array(z.object({ sessionId: z.string(), eventsDigest: z.string(), events: z.number().int().nonnegative(), selected: z.array(z.string()), terminals: z.array(z.string()) })),
+  casts: z.array(z.string().nullable()),
+});
+export type NotedInputs = z.infer<typeof notedSchema>;
+
 const entrySchema = z.object({
   format: z.literal(FORMAT),
   key: z.string().regex(/^[0-9a-f]{64}$/),
   files: z.array(z.object({ path: z.string().regex(/^[A-Za-z0-9._-]+$/), bytes: z.number().int().nonnegative(), sha256: z.string().regex(/^[0-9a-f]{64}$/) })),
+  /** Absent in entries of earlier builds. */
+  noted: notedSchema.optional(),
 });
 type Entry = z.infer<typeof entrySchema>;
+
+/**
+ * The inputs as an entry notes them: `parts` as the key has them, with each session's
+ * count of events (the digest only says that they differ) and the code's digest.
+ */
+export function noteInputs(parts: BundleKeyParts, code: string, events: readonly number[]): NotedInputs {
+  const short = (s: string) => createHash('sha256').update(s).digest('hex').slice(0, 16);
+  return {
+    code: short(code),
+    redaction: short(parts.redaction),
+    options: parts.options as Record<string, unknown>,
+    sessions: parts.sessions.map((p, i) => ({ sessionId: p.sessionId, eventsDigest: p.eventsDigest ?? '', events: events[i] ?? 0, selected: [...p.selected], terminals: [...p.terminals] })),
+    casts: [...parts.casts],
+  };
+}
+
+/** Options as the export dialog and the CLI name them; null: derived from the formats, said by them. */
+const OPTION_NAMES: Record<string, string | null> = {
+  policy: 'label policy', maxTokens: 'max tokens', historyTokens: 'history tokens', warnTokens: 'warning tokens', includeSummaries: 'summaries',
+  reasoning: 'reasoning', formats: 'formats', appVersion: 'app version', perAction: null, castOnly: null,
+};
+
+/** What differs between the inputs an entry noted and `now`, in the user's terms (empty: nothing noted differs). */
+function differences(then: NotedInputs, now: NotedInputs): string[] {
+  const out: string[] = [];
+  if (then.code !== now.code) out.push('another build of Apollo made the kept bundle');
+  if (then.redaction !== now.redaction) out.push('the secrets to redact (or the redaction rules) are not the same');
+  const options = [...new Set([...Object.keys(then.options), ...Object.keys(now.options)])]
+    .filter((k) => JSON.stringify(then.options[k]) !== JSON.stringify(now.options[k]))
+    .map((k) => (k in OPTION_NAMES ? OPTION_NAMES[k] : k))
+    .filter((k): k is string => k !== null)
+    .sort();
+  if (options.length) out.push(`other options (${options.join(', ')})`);
+  // Recordings are listed only for an export with asciicast: otherwise the formats say it.
+  const withCasts = (n: NotedInputs) => Array.isArray(n.options.formats) && n.options.formats.includes('asciicast');
+  const recordings = withCasts(then) && withCasts(now);
+  for (const s of now.sessions) {
+    const was = then.sessions.find((x) => x.sessionId === s.sessionId)!;
+    if (was.eventsDigest !== s.eventsDigest) out.push(`session ${s.sessionId} changed since (${was.events} events then, ${s.events} now)`);
+    if (JSON.stringify(was.selected) !== JSON.stringify(s.selected)) out.push(`other branches of session ${s.sessionId}`);
+    if (recordings && JSON.stringify(was.terminals) !== JSON.stringify(s.terminals)) out.push(`other recordings of session ${s.sessionId}`);
+  }
+  if (!out.length && recordings && JSON.stringify(then.casts) !== JSON.stringify(now.casts)) out.push('a recording changed since');
+  return out;
+}
+
+/**
+ * Why an export of `now` found no bundle to take, in a sentence: what differs from the
+ * closest bundle kept for the same sessions (another build, other secrets, other
+ * options, new events, other branches, a changed recording), or that none is kept.
+ */
+export async function explainBuilt(cacheDir: string, now: NotedInputs): Promise<string> {
+  const names = (await readdir(cacheDir).catch(() => [] as string[])).filter((n) => /^[0-9a-f]{64}$/.test(n));
+  const kept: Array<{ at: number; noted: NotedInputs | undefined }> = [];
+  for (const name of names) {
+    try {
+      const r = entrySchema.safeParse(JSON.parse(await readFile(join(cacheDir, name, ENTRY_FILE), 'utf8')));
+      if (r.success) kept.push({ at: (await stat(join(cacheDir, name))).mtimeMs, noted: r.data.noted });
+    } catch {
+      // not an entry (a crash's leftover): nothing to compare with
+    }
+  }
+  const ids = (n: NotedInputs) => JSON.stringify(n.sessions.map((s) => s.sessionId).sort());
+  const candidates = kept.flatMap((k) => (k.noted && ids(k.noted) === ids(now) ? [{ at: k.at, diff: differences(k.noted, now) }] : []));
+  // The fewest differences, then the newest: the bundle this export came closest to taking.
+  const closest = candidates.sort((a, b) => a.diff.length - b.diff.length || b.at - a.at)[0];
+  if (!closest) return kept.some((k) => !k.noted) ? 'the bundles kept beside the session were made by an earlier build, which noted nothing to compare with' : 'no earlier export of these sessions is kept';
+  return closest.diff.length ? closest.diff.join('; ') : 'the kept bundle of these inputs was not usable (a file in it changed or went missing)';
+}
 
 const redactionsFileSchema = z.object({
   redactions: z.array(z.object({ file: z.string(), line: z.number().int(), path: z.string(), kind: z.string(), count: z.number().int().positive() })),
@@ -162,7 +248,7 @@ export interface StagedEntry {
  * the manifest gives them) into a new entry for `key`; null when the disk has no room
  * to spare for it or the copy failed (a cache: the export goes on either way).
  */
-export async function stageBundleEntry(cacheDir: string, key: string, stageDir: string, files: Entry['files']): Promise<StagedEntry | null> {
+export async function stageBundleEntry(cacheDir: string, key: string, stageDir: string, files: Entry['files'], noted: NotedInputs): Promise<StagedEntry | null> {
   const bytes = files.reduce((n, f) => n + f.bytes, 0);
   const tmp = join(cacheDir, `${key}.tmp-${randomBytes(6).toString('hex')}`);
   try {
@@ -170,7 +256,7 @@ export async function stageBundleEntry(cacheDir: string, key: string, stageDir: 
     if ((await freeBytes(cacheDir)) - bytes < CAST_CACHE_RESERVE_BYTES) return null;
     await mkdir(tmp, { mode: PRIVATE_DIR_MODE });
     for (const f of files) await place(join(stageDir, f.path), join(tmp, f.path), true);
-    const entry: Entry = { format: FORMAT, key, files };
+    const entry: Entry = { format: FORMAT, key, files, noted };
     const fh = await open(join(tmp, ENTRY_FILE), 'wx', 0o600);
     try {
       await fh.writeFile(JSON.stringify(entry));

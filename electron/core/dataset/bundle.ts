@@ -49,7 +49,7 @@ import { emptyStats, stepBranches, trajectoryRecords, type TrajectoryStats } fro
 import { labelUnder, resolvePolicy, type LabelPolicy } from './policy';
 import { RedactionLog, Redactor, type RedactionReport, type RedactionSummary } from './redact';
 import { RedactionMemo } from './redaction-memo';
-import { BUNDLE_CACHE_DIR, bundleKey, stageBundleEntry, takeCachedBundle, type StagedEntry } from './bundle-cache';
+import { BUNDLE_CACHE_DIR, bundleKey, explainBuilt, noteInputs, stageBundleEntry, takeCachedBundle, type StagedEntry } from './bundle-cache';
 import { exportCodeDigest } from './code-digest';
 import { signManifest, SIGNATURE_FILE, type SigningKey } from './signing';
 import { resetTokenCache, TOKENIZER, useTokenStore } from './tokens';
@@ -228,6 +228,8 @@ export interface ExportBundleResult {
   dryRun?: boolean;
   /** Set when the files were taken from a bundle an earlier export of the same inputs kept (byte for byte what building them gives). */
   reused?: boolean;
+  /** Set when they were built though the bundle cache was on: why no kept bundle could be taken (explainBuilt). */
+  builtBecause?: string;
 }
 
 const FILE_OPENAI = 'openai.jsonl';
@@ -623,12 +625,18 @@ async function exportBundleOnce(opts: ExportBundleOptions, take = true): Promise
     };
     // The same inputs exported before: their kept files, the recordings as ever.
     const cacheDir = join(prepared[0]!.dir, BUNDLE_CACHE_DIR);
-    const bundleKeyOf = opts.bundleCache === false ? null : bundleKey({
+    const keyParts = {
       options: { ...exampleOptions, formats, appVersion: opts.appVersion },
       redaction: redactor.fingerprint.toString('hex'),
       sessions: prepared.map((p) => ({ sessionId: p.input.sessionId, eventsDigest: p.input.eventsDigest, selected: p.selected, terminals: p.terminals })),
       casts: jobs.map((j) => j.key?.digest ?? null),
-    }, EXPORT_CODE);
+    };
+    const bundleKeyOf = opts.bundleCache === false ? null : bundleKey(keyParts, EXPORT_CODE);
+    // What the entry notes of its inputs (the events counted as the digest reads them), to say why a later export built.
+    const noted = bundleKeyOf && EXPORT_CODE !== null
+      ? noteInputs(keyParts, EXPORT_CODE, prepared.map((p) => p.input.events.reduce((n, e) => n + (e.type === 'export.made' ? 0 : 1), 0)))
+      : null;
+    const hadEntry = bundleKeyOf !== null && take && (await exists(join(cacheDir, bundleKeyOf)));
     const taken = bundleKeyOf && take ? await takeCachedBundle(cacheDir, bundleKeyOf, stage.dir) : null;
     if (taken) {
       progress('examples (kept)', actionsOnPaths + (formats.includes('trajectory') ? prepared.length : 0));
@@ -649,6 +657,10 @@ async function exportBundleOnce(opts: ExportBundleOptions, take = true): Promise
       await publish(taken.manifestText);
       return { dir: outDir, manifest: taken.manifest, redactions: taken.redactions, reused: true };
     }
+    const builtBecause = !noted ? undefined
+      : !take ? 'the kept bundle of these inputs was not usable (its recordings did not come out as its manifest lists them)'
+        : hadEntry ? 'the kept bundle of these inputs was not usable (a file in it changed or went missing)'
+          : await explainBuilt(cacheDir, noted);
 
     // Memory: the tokenizer's ranks (~35 MB) and the worker (~45 MB) on top of the training
     // files' garbage took the full generated session past 300 MB. When counts must be made
@@ -743,15 +755,15 @@ async function exportBundleOnce(opts: ExportBundleOptions, take = true): Promise
     const manifestText = `${JSON.stringify(manifest, null, 2)}\n`;
     const manifestFile = await stage.writeFile(FILE_MANIFEST, manifestText);
     // Every file but the recordings (the cast cache keeps those) and the signature (made for the key in use).
-    if (bundleKeyOf) {
+    if (bundleKeyOf && noted) {
       keptEntry = await stageBundleEntry(cacheDir, bundleKeyOf, stage.dir, [
         ...files.filter((f) => f.format !== 'asciicast').map(({ path, bytes, sha256 }) => ({ path, bytes, sha256 })),
         { path: FILE_MANIFEST, ...manifestFile },
-      ]);
+      ], noted);
     }
     await publish(manifestText);
     await keptEntry?.commit();
-    return { dir: outDir, manifest, redactions };
+    return { dir: outDir, manifest, redactions, ...(builtBecause ? { builtBecause } : {}) };
   } catch (e) {
     if (e instanceof KeptBundleStale) throw e;
     throw toApolloError(e, 'exporting', 'Export cancelled');

@@ -412,6 +412,11 @@ export function ExportDialog({ sessionId, branchId, onClose }: { sessionId: stri
                   Nothing it depends on changed since an earlier export: its files were copied from the bundle that export kept, byte for byte what building them writes.
                 </div>
               )}
+              {!p.reused && p.builtBecause && (
+                <div className="dim small" data-testid="export-built-because">
+                  Built: {p.builtBecause}.
+                </div>
+              )}
               <div className="dim small">manifest.json in the folder lists every file with its SHA-256 and the exact counts.</div>
             </div>
           )}
