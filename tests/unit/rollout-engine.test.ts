@@ -234,6 +234,22 @@ describe('Rollout (model policy, real PTY)', () => {
     await expect(readFile(join(env.cwd, 'p.txt'), 'utf8')).rejects.toMatchObject({ code: 'ENOENT' });
   });
 
+  it('records no credential its base URL carries: not as it starts, not in the errors of its retries', async () => {
+    server = await startFakeLlm((): FakeReply => tool('finish', { message: 'ok' }));
+    const port = new URL(server.url).port;
+    const pw = 'urlPassw0rd-77d1e0';
+    // fetch refuses a URL with a user and password in it: the SDK's error quotes the URL, at every retry.
+    const withUser = rollout({ endpoint: { profile: 'fake', baseURL: `http://alice:${pw}@127.0.0.1:${port}/v1`, apiKey: KEY, model: 'm' } });
+    expect(await withUser.run()).toBe('paused');
+    expect(events(env.session, 'llm.retry').length).toBeGreaterThan(0);
+    expect(events(env.session, 'rollout.started')[0]!.endpoint?.baseUrl).toBe(`http://***:***@127.0.0.1:${port}/v1`);
+    const log = await readFile(join(env.session.dir, 'events.jsonl'), 'utf8');
+    expect(log).toMatch(/includes credentials/);
+    expect(log).not.toContain(pw);
+    expect(withUser.error).not.toContain(pw);
+    await withUser.stop();
+  });
+
   it('pauses when every reply comes back empty, recording no model response', async () => {
     server = await startFakeLlm([], { fallback: noChoices() });
     const r = rollout();

@@ -21,6 +21,7 @@ import { realUserText, textOf, wireToolCalls } from '../import/conversation';
 import { requestForStep } from '../rollout/request-record';
 import { labelUnder } from '../dataset/policy';
 import { Redactor } from '../dataset/redact';
+import { headAndTail } from '../dataset/secret-cut';
 
 export interface JudgeEndpoint {
   baseURL: string;
@@ -85,31 +86,30 @@ export const JUDGE_SYSTEM_PROMPT = [
   'with exactly one entry per action you were given.',
 ].join('\n');
 
-function clip(s: string, max: number): string {
-  if (s.length <= max) return s;
+/** Never cut through a secret: the prompt is redacted after it is rendered, and a piece of one is found by no rule (secret-cut.ts). */
+function clip(s: string, max: number, secrets: readonly string[]): string {
   const head = Math.floor(max * 0.6);
-  const tail = max - head;
-  return `${s.slice(0, head)}\n[… ${s.length - head - tail} characters elided …]\n${s.slice(-tail)}`;
+  return headAndTail(s, head, max - head, (n) => `\n[… ${n} characters elided …]\n`, secrets);
 }
 
 /** One message of the recorded request, as the judge is shown it. */
-function renderWire(m: WireMessage, max: number): string {
+function renderWire(m: WireMessage, max: number, secrets: readonly string[]): string {
   const text = textOf(m.content);
   switch (m.role) {
     case 'user':
-      return `[${realUserText(text) !== null ? 'human guidance' : 'user'}]\n${clip(text, max)}`;
+      return `[${realUserText(text) !== null ? 'human guidance' : 'user'}]\n${clip(text, max, secrets)}`;
     case 'assistant': {
       const parts = ['[assistant]'];
       const reasoning = typeof m.reasoning_content === 'string' ? m.reasoning_content : typeof m.reasoning === 'string' ? m.reasoning : '';
-      if (reasoning) parts.push(`(reasoning) ${clip(reasoning, max)}`);
-      if (text) parts.push(clip(text, max));
-      for (const c of wireToolCalls(m)) parts.push(`call ${c.name || '?'}(${clip(c.arguments, max)})`);
+      if (reasoning) parts.push(`(reasoning) ${clip(reasoning, max, secrets)}`);
+      if (text) parts.push(clip(text, max, secrets));
+      for (const c of wireToolCalls(m)) parts.push(`call ${c.name || '?'}(${clip(c.arguments, max, secrets)})`);
       return parts.join('\n');
     }
     case 'tool':
-      return `[tool result${typeof m.name === 'string' ? `: ${m.name}` : ''}]\n${clip(text, max)}`;
+      return `[tool result${typeof m.name === 'string' ? `: ${m.name}` : ''}]\n${clip(text, max, secrets)}`;
     default:
-      return `[${m.role}]\n${clip(text, max)}`;
+      return `[${m.role}]\n${clip(text, max, secrets)}`;
   }
 }
 
@@ -119,7 +119,7 @@ function renderWire(m: WireMessage, max: number): string {
  * record; older logs get the reconstruction marked as such), then the action, its
  * observations and the guidance the human gave right after it on this branch.
  */
-export function renderAction(t: Trajectory, branchId: string, stepId: string, contextTurns: number, maxChars: number): string {
+export function renderAction(t: Trajectory, branchId: string, stepId: string, contextTurns: number, maxChars: number, secrets: readonly string[] = []): string {
   const step = t.steps.get(stepId);
   const r = step?.response;
   if (!step || !r) throw new ApolloError('INTERNAL', `renderAction needs a step with a reply (${stepId})`);
@@ -132,20 +132,20 @@ export function renderAction(t: Trajectory, branchId: string, stepId: string, co
     const context = contextTurns > 0 ? messages.slice(firstUser + 1).slice(-contextTurns) : [];
     if (context.length > 0) {
       const source = request.source === 'recorded' ? 'as the model saw it' : 'reconstructed: this log predates the request record';
-      out.push(`Context (the last ${context.length} message(s) of the request, ${source}):`, ...context.map((m) => renderWire(m, maxChars)));
+      out.push(`Context (the last ${context.length} message(s) of the request, ${source}):`, ...context.map((m) => renderWire(m, maxChars, secrets)));
     }
   } else {
     out.push('(No request was recorded for this action: it was replayed or imported without its context.)');
   }
   const head = [`[assistant, step ${step.id}]`];
-  if (r.reasoning) head.push(`(reasoning) ${clip(r.reasoning, maxChars)}`);
-  if (r.content) head.push(clip(r.content, maxChars));
-  for (const c of r.toolCalls) head.push(`call ${c.name}(${clip(c.arguments, maxChars)})`);
+  if (r.reasoning) head.push(`(reasoning) ${clip(r.reasoning, maxChars, secrets)}`);
+  if (r.content) head.push(clip(r.content, maxChars, secrets));
+  for (const c of r.toolCalls) head.push(`call ${c.name}(${clip(c.arguments, maxChars, secrets)})`);
   out.push('The action to judge:', head.join('\n'));
-  for (const res of step.results) out.push(`[tool result: ${res.name}${res.isError ? ', error' : ''}]\n${clip(res.observation, maxChars)}`);
+  for (const res of step.results) out.push(`[tool result: ${res.name}${res.isError ? ', error' : ''}]\n${clip(res.observation, maxChars, secrets)}`);
   const onPath = new Set([branchId, ...branchPath(t, branchId).map((s) => s.branchId)]);
   const after = step.guidance.map((id) => t.guidance.get(id)).filter((g) => g && (!g.branchId || onPath.has(g.branchId)));
-  if (after.length > 0) out.push('What the human said right after:', ...after.map((g) => `[human guidance]\n${clip(g!.text, maxChars)}`));
+  if (after.length > 0) out.push('What the human said right after:', ...after.map((g) => `[human guidance]\n${clip(g!.text, maxChars, secrets)}`));
   return out.join('\n\n');
 }
 
@@ -226,7 +226,8 @@ export async function judgeBranch(o: JudgeOptions): Promise<JudgeResult> {
   const contextTurns = Math.max(0, Math.floor(o.contextTurns ?? 6));
   const maxChars = Math.max(200, Math.floor(o.maxChars ?? 3000));
   const system = o.instructions ? `${JUDGE_SYSTEM_PROMPT}\n\n${o.instructions}` : JUDGE_SYSTEM_PROMPT;
-  const taskText = redactor.redact(clip(task, maxChars * 2)).text;
+  const secrets = o.secrets ?? [];
+  const taskText = redactor.redact(clip(task, maxChars * 2, secrets)).text;
   let requests = 0;
   let done = 0;
   let next = 0;
@@ -246,7 +247,7 @@ export async function judgeBranch(o: JudgeOptions): Promise<JudgeResult> {
       }
       const user = [
         `Task given to the agent:\n${taskText}`,
-        ...pending.map((p) => redactor.redact(renderAction(o.traj, o.branchId, p.stepId, contextTurns, maxChars)).text),
+        ...pending.map((p) => redactor.redact(renderAction(o.traj, o.branchId, p.stepId, contextTurns, maxChars, secrets)).text),
         `Judge these ${pending.length} action(s): ${pending.map((p) => p.stepId).join(', ')}.`,
       ].join('\n\n');
       let text: string;

@@ -27,7 +27,7 @@ import { branchLeaf, branchPath, foldTrajectory, pathTo, type Step, type Traject
 import { trajectoryOf } from '../session-trajectory';
 import type { SessionLog } from '../store/workspace';
 import { buildOwnedMessages, estimatePromptTokens, ownedMessagesForPath, SUMMARY_PROMPT, latestSummary, type BuildOptions, type ToolMode } from './context';
-import { LlmClient, type ChatMessage, type DeepPartial, type LlmOptions, type LlmResult } from './llm';
+import { LlmClient, withoutCredentials, type ChatMessage, type DeepPartial, type LlmOptions, type LlmResult } from './llm';
 import { RequestRecorder } from './request-record';
 import { environmentFor } from '../env/registry';
 import {
@@ -302,7 +302,8 @@ export class Rollout {
   private endpointRecord(): EndpointRecord | null {
     const e = this.opts.endpoint;
     if (!e) return null;
-    const r: EndpointRecord = { profile: e.profile, baseUrl: e.baseURL, model: e.model };
+    // Recorded without the credentials a base URL may carry (https://user:key@host, ?api_key=…).
+    const r: EndpointRecord = { profile: e.profile, baseUrl: withoutCredentials(e.baseURL), model: e.model };
     if (e.temperature !== undefined) r.temperature = e.temperature;
     if (e.topP !== undefined) r.topP = e.topP;
     if (e.maxTokens !== undefined) r.maxTokens = e.maxTokens;
@@ -484,7 +485,10 @@ export class Rollout {
   }
 
   private toolContext(signal: AbortSignal): ToolContext {
-    return { session: this.session, pty: this.opts.pty, cwd: this.opts.cwd, options: this.toolOptions, signal, aliases: this.aliases };
+    // The endpoint's key: an observation is never cut through it (capText), so the export finds it whole.
+    const key = this.opts.endpoint?.apiKey;
+    const secrets = key && key !== 'no-key' ? [key] : [];
+    return { session: this.session, pty: this.opts.pty, cwd: this.opts.cwd, options: this.toolOptions, signal, aliases: this.aliases, secrets };
   }
 
   /**

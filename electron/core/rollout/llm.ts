@@ -210,6 +210,50 @@ function abortableSleep(ms: number, signal?: AbortSignal): Promise<void> {
 
 type Sdk = typeof import('openai');
 
+/** Query parameters that carry a credential (`?api_key=…`, `&access_token=…`, Azure's `?sig=…`). */
+const SECRET_QUERY = /^(?:api[_-]?key|key|access[_-]?token|token|auth|secret|password|sig|signature)$/i;
+
+/**
+ * The credentials a base URL carries (its user and password, credential query values),
+ * as written and decoded: what must not reach a log or a person with it.
+ */
+export function urlCredentials(url: string): string[] {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    return [];
+  }
+  const raw = [u.username, u.password, ...[...u.searchParams].filter(([k]) => SECRET_QUERY.test(k)).map(([, v]) => v)];
+  const out = new Set<string>();
+  for (const v of raw) {
+    if (v.length < 4) continue;
+    out.add(v);
+    out.add(encodeURIComponent(v));
+    try {
+      out.add(decodeURIComponent(v));
+    } catch {
+      // not percent-encoded text: as written
+    }
+  }
+  return [...out];
+}
+
+/** A base URL as it may be recorded: its credentials replaced by `***` (unparsable: said so). */
+export function withoutCredentials(url: string): string {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    return url.includes('@') || url.includes('?') ? '(a base URL that is not a valid URL)' : url;
+  }
+  if (u.username) u.username = '***';
+  if (u.password) u.password = '***';
+  for (const [k] of [...u.searchParams]) if (SECRET_QUERY.test(k)) u.searchParams.set(k, '***');
+  // URL percent-encodes the stars it set: they are no credential.
+  return u.toString().replaceAll('%2A%2A%2A', '***');
+}
+
 export class LlmClient {
   // Made on the first request: the SDK is a few hundred modules, and importing it at the
   // top would make every CLI command (and the host's start) parse them.
@@ -222,7 +266,9 @@ export class LlmClient {
     options?: DeepPartial<LlmOptions>,
   ) {
     this.options = mergeLlmOptions(options);
-    this.secrets = endpoint.apiKey && endpoint.apiKey.length >= 4 ? [endpoint.apiKey] : [];
+    // The key, and credentials in the URL: the SDK's errors quote the URL it could not fetch.
+    this.secrets = [...(endpoint.apiKey && endpoint.apiKey.length >= 4 ? [endpoint.apiKey] : []), ...urlCredentials(endpoint.baseURL)]
+      .sort((a, b) => b.length - a.length);
   }
 
   private sdkClient(): Promise<{ sdk: Sdk; client: OpenAI }> {

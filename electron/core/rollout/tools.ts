@@ -22,6 +22,7 @@ import { environmentFor } from '../env/registry';
 import { LOCAL } from '../env/local';
 import { CONNECTION_LOST, type Environment } from '../env/types';
 import { ApolloError, errorText } from '../../../shared/errors';
+import { headAndTail } from '../dataset/secret-cut';
 
 export { INVALID_TOOL_CALL, TOOL_NAMES, TOOLS, describeToolsForText, parseToolCall, type ParsedCall, type ToolName } from '../../../shared/tools';
 
@@ -102,6 +103,8 @@ export interface ToolContext {
   aliases?: Map<string, string>;
   /** Where files are read and written and new terminals start (default: the session's environment). */
   env?: Environment;
+  /** Exact values no cut of an observation may fall in (the endpoint's key): see capText. */
+  secrets?: readonly string[];
 }
 
 export interface ToolOutcome {
@@ -117,12 +120,13 @@ export interface ToolOutcome {
   lost?: string;
 }
 
-/** Keep the head and tail of long text, with a note of what was left out. */
-export function capText(s: string, cap: number, where = 'the full output is in the terminal recording'): string {
-  if (s.length <= cap) return s;
+/**
+ * Keep the head and tail of long text, with a note of what was left out; never cut
+ * through a secret (`secrets`: the endpoint's keys, besides the patterns): see secret-cut.ts.
+ */
+export function capText(s: string, cap: number, where = 'the full output is in the terminal recording', secrets: readonly string[] = []): string {
   const head = Math.floor(cap * 0.3);
-  const tail = cap - head;
-  return `${s.slice(0, head)}\n[... ${s.length - head - tail} characters omitted; ${where} ...]\n${s.slice(s.length - tail)}`;
+  return headAndTail(s, head, cap - head, (n) => `\n[... ${n} characters omitted; ${where} ...]\n`, secrets);
 }
 
 const obs = (o: Record<string, unknown>): string => JSON.stringify(o);
@@ -304,7 +308,7 @@ const RUN: { [N in ToolName]: ToolRun<N> } = {
     return {
       observation: obs({
         success: !res.shellExited, message, observation_type: 'command_run', timestamp: isoNow(), session_id: sid, command, async_execution: false,
-        execution_time: secs, still_running: res.timedOut, exit_code: res.exitCode, output: capText(res.output, r.ctx.options.outputCap), ...(res.shellExited ? { shell_exited: true } : {}),
+        execution_time: secs, still_running: res.timedOut, exit_code: res.exitCode, output: capText(res.output, r.ctx.options.outputCap, undefined, r.ctx.secrets), ...(res.shellExited ? { shell_exited: true } : {}),
       }),
       isError: res.shellExited === true || (!res.timedOut && res.exitCode !== null && res.exitCode !== 0), terminalId: term.id, range: res.range,
     };
@@ -364,7 +368,7 @@ const RUN: { [N in ToolName]: ToolRun<N> } = {
     const alive = term.info().status === 'running';
     return {
       observation: obs({
-        success: true, message, observation_type: 'command_output_session', session_id: sid, output: capText(text, r.ctx.options.outputCap),
+        success: true, message, observation_type: 'command_output_session', session_id: sid, output: capText(text, r.ctx.options.outputCap, undefined, r.ctx.secrets),
         is_alive: alive, is_idle: alive ? term.isIdle() : null, last_activity: term.lastOutputAt() / 1000,
       }),
       isError: false, terminalId: term.id, range,
@@ -394,7 +398,7 @@ const RUN: { [N in ToolName]: ToolRun<N> } = {
     const after = term.recordedBytes();
     const output = await term.readText(before, after);
     return {
-      observation: obs({ success: true, message: `Input sent to session ${sid}.`, observation_type: 'command_output_session', session_id: sid, output: capText(output, r.ctx.options.outputCap), is_idle: term.isIdle() }),
+      observation: obs({ success: true, message: `Input sent to session ${sid}.`, observation_type: 'command_output_session', session_id: sid, output: capText(output, r.ctx.options.outputCap, undefined, r.ctx.secrets), is_idle: term.isIdle() }),
       isError: false, terminalId: term.id, range: [before, after],
     };
   },
@@ -455,7 +459,7 @@ const RUN: { [N in ToolName]: ToolRun<N> } = {
     return {
       observation: obs({
         success: true, message: `File ${path} opened successfully.`, observation_type: 'file_read', file_path: path,
-        output: capText(`${header.join('\n')}\n${body}`, r.ctx.options.outputCap, 'ask for fewer context_lines'),
+        output: capText(`${header.join('\n')}\n${body}`, r.ctx.options.outputCap, 'ask for fewer context_lines', r.ctx.secrets),
       }),
       isError: false,
     };
@@ -467,7 +471,7 @@ const RUN: { [N in ToolName]: ToolRun<N> } = {
     return {
       observation: obs({
         success: true, message: `File ${path} ${existed ? 'overwritten' : 'created'} successfully`, observation_type: 'file_write', file_path: path,
-        removed_context: '', added_context: capText(numbered(splitLines(content), 1), r.ctx.options.outputCap, 'open the file to see the rest'),
+        removed_context: '', added_context: capText(numbered(splitLines(content), 1), r.ctx.options.outputCap, 'open the file to see the rest', r.ctx.secrets),
       }),
       isError: false,
     };
@@ -494,8 +498,8 @@ const RUN: { [N in ToolName]: ToolRun<N> } = {
         success: true,
         message: `File ${path} edited successfully (lines ${start} to ${end} replaced by ${added.length} line(s)). Line numbers below line ${start} may have changed: review the edit with open_file.`,
         observation_type: 'file_write', file_path: path,
-        removed_context: capText(numbered(removed, start), cap, 'open the file to see the rest'),
-        added_context: capText(numbered(added, start), cap, 'open the file to see the rest'),
+        removed_context: capText(numbered(removed, start), cap, 'open the file to see the rest', r.ctx.secrets),
+        added_context: capText(numbered(added, start), cap, 'open the file to see the rest', r.ctx.secrets),
       }),
       isError: false,
     };
@@ -511,7 +515,7 @@ const RUN: { [N in ToolName]: ToolRun<N> } = {
       else rows.push(e.size === null ? e.name : `${e.name} (${e.size} bytes)`);
     }
     return {
-      observation: obs({ success: true, message: `${entries.length} entries in ${dir}`, observation_type: 'file_list', path: dir, output: capText(rows.join('\n'), r.ctx.options.outputCap, 'list a sub-folder or use run_command') }),
+      observation: obs({ success: true, message: `${entries.length} entries in ${dir}`, observation_type: 'file_list', path: dir, output: capText(rows.join('\n'), r.ctx.options.outputCap, 'list a sub-folder or use run_command', r.ctx.secrets) }),
       isError: false,
     };
   },
