@@ -98,14 +98,22 @@ export class Profiles {
     return [...new Set(['OPENAI_API_KEY', ...this.stored().flatMap((p) => (p.apiKeyEnv ? [p.apiKeyEnv] : []))])];
   }
 
-  /** Every configured key value, for redaction on export. */
+  /**
+   * Every configured key value, for redaction on export: the profiles' keys, and the
+   * key variables set here (OPENAI_API_KEY, which `apollo rollout` and `branch` use
+   * without a profile: its value may be in what they recorded).
+   */
   async secrets(): Promise<string[]> {
-    const out: string[] = [];
+    const out = new Set<string>();
     for (const p of this.stored()) {
       const k = (p.apiKeyEnv ? this.env[p.apiKeyEnv] : undefined) ?? (await this.vault.get(p.name));
-      if (k && k !== 'no-key') out.push(k);
+      if (k && k !== 'no-key') out.add(k);
     }
-    return out;
+    for (const name of this.keyEnvNames()) {
+      const k = this.env[name];
+      if (k && k !== 'no-key') out.add(k);
+    }
+    return [...out];
   }
 }
 

@@ -28,6 +28,10 @@ describe('endpoint profiles', () => {
     expect((await profiles.resolve('vllm')).apiKey).toBe('sk-from-env-0123456789');
     expect((await profiles.resolve('openai')).apiKey).toBe('sk-in-vault-abcdefghij');
     expect((await profiles.secrets()).sort()).toEqual(['sk-from-env-0123456789', 'sk-in-vault-abcdefghij']);
+    // A key in $OPENAI_API_KEY (what apollo rollout uses without a profile) is redacted too, once.
+    const withOpenai = new Profiles(ws, memoryVault(), { ...env, OPENAI_API_KEY: 'team-key-from-openai-var-42' });
+    await withOpenai.setKey('openai', 'sk-in-vault-abcdefghij');
+    expect((await withOpenai.secrets()).sort()).toEqual(['sk-from-env-0123456789', 'sk-in-vault-abcdefghij', 'team-key-from-openai-var-42']);
     const settings = await readFile(join(dir, 'workspace.json'), 'utf8');
     expect(settings).toContain('"MY_KEY"');
     expect(settings).not.toContain('sk-from-env');
