@@ -153,4 +153,57 @@ describe.skipIf(process.platform !== 'linux')('human input at a password prompt'
     expect(human).toEqual(['*******\r', 'echo visible\r']);
     expect(JSON.stringify(session.events)).not.toContain('hunter2');
   });
+
+  it('is masked key by key at the prompts of openssl, huggingface-cli and wandb, and under echoed stars', async () => {
+    const cwd = await mkdtemp(join(fx.root, 'w-'));
+    const session = await fx.ws.create({ cwd });
+    const host = newHost();
+    const t = await host.create(session, { id: 'main' });
+    const screen = async (re: RegExp) => {
+      for (let i = 0; i < 200 && !re.test(await t.readText(0)); i++) await new Promise((r) => setTimeout(r, 25));
+      return t.readText(0);
+    };
+    const idle = async () => {
+      for (let i = 0; i < 200 && !t.isIdle(); i++) await new Promise((r) => setTimeout(r, 25));
+    };
+    // Typed one key at a time, as xterm sends them; each entry ends with Enter.
+    const type = async (keys: string, echoed: RegExp) => {
+      for (const k of keys) {
+        const before = session.events.length;
+        t.write(k, 'human');
+        await until(() => session.events.length > before, 2000);
+      }
+      return screen(echoed);
+    };
+    const prompts: Array<[string, RegExp]> = [
+      ['Enter PEM pass phrase:', /got-1 14/],
+      ['Enter your token (input will not be visible): ', /got-2 14/],
+      ['wandb: Paste an API key from your profile and hit enter, or press ctrl+c to quit: ', /got-3 14/],
+    ];
+    for (const [i, [prompt, done]] of prompts.entries()) {
+      await t.runCommand(`read -rs -p "${prompt}" x; echo; echo "got-${i + 1} \${#x}"`, { wait: false, timeoutMs: 0 });
+      const tail = prompt.trimEnd().slice(-8);
+      for (let k = 0; k < 200 && !(await t.readText(0)).trimEnd().endsWith(tail); k++) await new Promise((r) => setTimeout(r, 25));
+      await type('hunter2hunter2\r', done);
+      await idle();
+    }
+    // A program that echoes a star per key: its line ends in stars, not in the prompt, after the first key.
+    await t.runCommand(`python3 -c "import sys,tty,termios
+fd=sys.stdin.fileno(); old=termios.tcgetattr(fd)
+sys.stdout.write('[sudo] password for me: '); sys.stdout.flush(); tty.setraw(fd)
+n=0
+while True:
+  c=sys.stdin.read(1)
+  if c in '\\r\\n': break
+  n+=1; sys.stdout.write('*'); sys.stdout.flush()
+termios.tcsetattr(fd, termios.TCSADRAIN, old); print(); print('stars', n)"`, { wait: false, timeoutMs: 0 });
+    await screen(/password for me: $/);
+    await type('hunter2hunter2\r', /stars 14/);
+    await idle();
+    t.write('echo visible\r', 'human');
+    await until(() => session.events.some((e) => e.type === 'terminal.input' && e.data === 'echo visible\r'), 2000);
+    const human = session.events.filter((e) => e.type === 'terminal.input' && e.source === 'human').map((e) => (e as { data: string }).data).join('');
+    expect(human).toBe(`${'**************\r'.repeat(4)}echo visible\r`);
+    expect(JSON.stringify(session.events)).not.toContain('hunter2');
+  });
 });

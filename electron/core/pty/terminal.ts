@@ -74,7 +74,10 @@ const PROMPT_LIKE = /[$#%>❯»:]\s?$/;
  * recorded masked: the log is exported, and human input is quoted to the agent's
  * model, so a typed password would otherwise leave the machine.
  */
-const SECRET_PROMPT = /\b(?:password|passphrase|passcode|PIN)\b[^\n]{0,120}:\s*$/i;
+// Beyond "Password:": openssl's "Enter PEM pass phrase:", huggingface-cli's "Enter your
+// token (input will not be visible):", wandb's "Paste an API key …: ", gh's "? Paste your
+// authentication token:"; with the stars a program echoes per key (sudo's pwfeedback).
+const SECRET_PROMPT = /\b(?:password|passphrase|pass phrase|passcode|PIN|token|api[ _-]?key|secret(?: key)?|credentials?)\b[^\n]{0,160}[:?>]\s*\**$/i;
 const TAIL_BYTES = 256;
 
 // The child of node-pty prints this when exec or chdir fails, then exits with 1.
@@ -122,6 +125,8 @@ export class PtyTerminal implements LiveTerminal {
   private runWaiter: RunWaiter | null = null;
   /** A command was typed by runCommand and its C/D marks have not arrived yet. */
   private typedAhead = false;
+  /** A human is typing a secret at a prompt that asked for one (write): masked until Enter. */
+  private secretEntry = false;
   /** Recording offset when Ctrl-C was last sent (interrupt): the prompt that counts is one drawn after it. */
   private interruptedAt = -1;
   /** Command-end marks (D) seen: tells interrupt whether the command it stopped has ended. */
@@ -459,7 +464,15 @@ export class PtyTerminal implements LiveTerminal {
     if (data.length === 0) return;
     this.pty.write(data);
     this.lastInput = Date.now();
-    const recorded = source === 'human' && this.atSecretPrompt() ? data.replace(/[^\r\n]/g, '*') : data;
+    let recorded = data;
+    // The shell reading its own prompt again ends any entry (the program left without an Enter).
+    if (this.promptSeen && this.phase !== 'command') this.secretEntry = false;
+    if (source === 'human' && (this.secretEntry || this.atSecretPrompt())) {
+      recorded = data.replace(/[^\r\n]/g, '*');
+      // Masked until the entry ends (Enter, Ctrl-C, Ctrl-D), key by key: a program that echoes
+      // a star per key (sudo's pwfeedback) no longer ends its line in the prompt after the first.
+      this.secretEntry = !/[\r\n\x03\x04]/.test(data);
+    }
     void this.append({ type: 'terminal.input', terminalId: this.id, data: recorded, source, offset: this.recording.size });
   }
 
