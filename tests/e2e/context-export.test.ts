@@ -173,8 +173,8 @@ describe('the Context tab and the export plan', () => {
     expect(split.kept).toBe(8);
     await shoot(page, 'export-plan-split');
 
-    // Write it: the bundle holds what the plan said.
-    await page.setViewportSize({ width: 1400, height: 900 });
+    // Write it: the bundle holds what the plan said. On the small window, the result is brought into view.
+    await page.setViewportSize({ width: 1280, height: 720 });
     const out = join(ui.home, 'exports', 'planned');
     await page.getByTestId('export-out').fill(out);
     await page.getByTestId('export-start').click();
@@ -183,6 +183,9 @@ describe('the Context tab and the export plan', () => {
     // Built (nothing was kept for these inputs), and the dialog says why.
     await expect(page.getByTestId('export-built-because').innerText()).resolves.toBe('Built: no earlier export of these sessions is kept.');
     await expect(page.getByTestId('export-reused').count()).resolves.toBe(0);
+    const because = await page.getByTestId('export-built-because').boundingBox();
+    expect(because && because.y >= 0 && because.y + because.height <= 720).toBe(true);
+    await shoot(page, 'export-built');
     const manifest = JSON.parse(await readFile(join(out, 'manifest.json'), 'utf8')) as { counts: { trajectories: number; kept: number; unlabelled: number; tokens: { total: number } }; options: { maxTokens: number }; labelPolicy: { unlabelled: string } };
     expect(manifest.counts).toMatchObject({ trajectories: split.examples, kept: split.kept, unlabelled: split.unlabelled });
     expect(manifest.counts.tokens.total).toBe(split.tokens);

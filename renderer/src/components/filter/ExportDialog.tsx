@@ -101,6 +101,13 @@ export function ExportDialog({ sessionId, branchId, onClose }: { sessionId: stri
   const job = jobId ? exports[jobId] : undefined;
   const p = job?.progress ?? null;
   const running = !!job && (!p || p.state === 'running');
+  // The job's progress and result sit below the options: on a small window they were out of
+  // sight, and an export seemed to do nothing. Brought into view as it starts and as it ends.
+  const jobRef = useRef<HTMLDivElement>(null);
+  const jobState = p?.state;
+  useEffect(() => {
+    jobRef.current?.scrollIntoView({ block: 'nearest' });
+  }, [jobId, jobState]);
 
   // Fetch the branches of newly ticked sessions; give each its default choice once known.
   useEffect(() => {
@@ -365,7 +372,7 @@ export function ExportDialog({ sessionId, branchId, onClose }: { sessionId: stri
         </div>
       )}
       {job && (
-        <div className="ex-job" data-testid="export-job" data-state={p?.state ?? 'starting'}>
+        <div className="ex-job" data-testid="export-job" data-state={p?.state ?? 'starting'} ref={jobRef}>
           <div
             key={job.exportId}
             className={`ex-progress ex-${p?.state ?? 'running'}`}
