@@ -98,6 +98,20 @@ describe('asciicast v2', () => {
     expect(validateAsciicast(cast)).toEqual([]);
   });
 
+  it('redacts its header: a title naming a terminal by a token, a shell run with a password', () => {
+    const token = `ghp_${'A1b2C3d4E5'.repeat(4)}`;
+    const secret = 'hunter2-correct-horse';
+    const b = new SessionBuilder({ startTs: T0 - 2000 });
+    b.terminal('main', { command: `sshpass -p ${secret} ssh box` });
+    const lines: Array<[number, readonly string[]]> = [];
+    const cast = toAsciicast({ output: Buffer.alloc(0), timing: [], events: b.events, terminalId: 'main', title: `S/${token}`, redactor: new Redactor([secret]), onLine: (n, kinds) => void lines.push([n, kinds]) });
+    const header = JSON.parse(cast.split('\n')[0]!) as { title: string; env: { SHELL: string } };
+    expect(header.title).toBe('S/[REDACTED:github-token]');
+    expect(header.env.SHELL).toBe('sshpass -p [REDACTED:configured-secret] ssh box');
+    expect(lines).toEqual([[1, ['github-token', 'configured-secret']]]);
+    expect(validateAsciicast(cast)).toEqual([]);
+  });
+
   it('handles a recording without timing index or events', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'apollo-cast-'));
     dirs.push(dir);

@@ -132,7 +132,10 @@ export class AsciicastEncoder {
     } else {
       this.redactor = null;
     }
-    this.line(JSON.stringify(facts.header), [], facts.header);
+    // The header too: its title names the terminal (an id the agent chose) and its SHELL is the command the terminal ran.
+    const kinds: string[] = [];
+    const header = redactor ? redactor.redactValue(facts.header, (_ptr, kind) => void kinds.push(kind)) : facts.header;
+    this.line(JSON.stringify(header), kinds, header);
   }
 
   output(ts: number, bytes: Buffer): void {
