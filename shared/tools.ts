@@ -247,13 +247,27 @@ export function validateToolArgs(rawName: string, raw: unknown): ValidToolCall |
   return invalid(reasons.join('; '), name);
 }
 
+/**
+ * The one rule for a call's argument text, which the tool runner, the prompt builder
+ * and the exporter all follow: blank text (empty or whitespace, what some servers send
+ * for a call without arguments) is no arguments, the object {}.
+ */
+export function blankArguments(text: string | undefined): boolean {
+  return (text ?? '').trim() === '';
+}
+
+/** The one rule for a call's name: a blank one (empty or whitespace) names no tool, so it is no valid call. */
+export function blankToolName(name: string | undefined): boolean {
+  return (name ?? '').trim() === '';
+}
+
 /** Parse and validate a call as the model (or a person) wrote it. */
 export function parseToolCall(call: Pick<ToolCall, 'name' | 'arguments'>): ParsedCall {
   const name = call.name?.trim() ?? '';
   if (!isToolName(name)) return validateToolArgs(name, {});
   const text = (call.arguments ?? '').trim();
   let raw: unknown = {};
-  if (text !== '') {
+  if (!blankArguments(text)) {
     try {
       raw = JSON.parse(text);
     } catch (e) {

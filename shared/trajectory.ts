@@ -320,6 +320,20 @@ export function applyEvent(t: Trajectory, ev: SessionEvent): boolean {
   }
 }
 
+/**
+ * Each call with its result: the next one recorded for its id (results are logged in
+ * call order), so parallel calls that share an id (some servers repeat one) get their own.
+ */
+export function pairResults<R extends { toolCallId: string }>(calls: ReadonlyArray<{ id: string }>, results: readonly R[]): Array<R | undefined> {
+  const byId = new Map<string, R[]>();
+  for (const r of results) {
+    const same = byId.get(r.toolCallId);
+    if (same) same.push(r);
+    else byId.set(r.toolCallId, [r]);
+  }
+  return calls.map((c) => byId.get(c.id)?.shift());
+}
+
 export function foldTrajectory(events: readonly SessionEvent[]): Trajectory {
   const t = emptyTrajectory();
   for (const ev of events) applyEvent(t, ev);

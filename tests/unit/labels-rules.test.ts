@@ -43,6 +43,17 @@ describe('failed-retry', () => {
   });
 });
 
+describe('results of parallel calls that share an id', () => {
+  it('are each read for their own call (some servers repeat an id)', () => {
+    const b = new SessionBuilder();
+    b.rollout({ task: 't' });
+    // The first call ran fine, the second failed: read by id alone, both saw the first.
+    const s1 = b.step({ calls: [{ ...run('echo fine'), id: 'call_0' }, { ...run('python train.py'), id: 'call_0' }], results: [ok('{"exit_code": 0}'), failed('ModuleNotFoundError: peft')] });
+    b.step({ calls: [run('python train.py')] });
+    expect(flagged(b.events, 'failed-retry')).toEqual([s1]);
+  });
+});
+
 describe('repeated-action', () => {
   it('masks an action identical to the previous one (argument order ignored), except ignored tools', () => {
     const b = new SessionBuilder();

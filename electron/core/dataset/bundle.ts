@@ -37,13 +37,13 @@ import { readdir, rm } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { ApolloError } from '../../../shared/errors';
-import type { LabelSource, SessionEvent } from '../../../shared/events';
+import type { EventOf, LabelSource, SessionEvent } from '../../../shared/events';
 import { branchPath, foldTrajectory, type Trajectory } from '../../../shared/trajectory';
 import { terminalIdsOf } from './asciicast';
 import { castKey, keepCachedCast, takeCachedCast, type CastKey, type CastOutcome } from './cast-cache';
 import { terminalEventsOf, type CastJob } from './cast-job';
 import { builtCastWorker, runCastJob, type CastWorkerOptions } from './cast-runner';
-import { ExampleLedger, sessionExamples, type Example, type SkippedExample } from './examples';
+import { ExampleLedger, replayedStep, sessionExamples, type Example, type SkippedExample } from './examples';
 import { exists, LineCheck, StagingDir, toApolloError, type BufferedWriter } from './files';
 import { emptyStats, stepBranches, trajectoryRecords, type TrajectoryStats } from './formats';
 import { labelUnder, resolvePolicy, type LabelPolicy } from './policy';
@@ -152,13 +152,22 @@ export interface ManifestCounts {
   masked: number;
   /** Actions with no label from an honoured source (included in kept or masked per policy). */
   unlabelled: number;
-  maskedBy: TrajectoryStats['maskedBy'] & { secret: number };
+  /**
+   * `replayed`: actions a replay rollout copied (never trained, whatever their labels;
+   * absent in bundles made before it was counted, and in merged ones).
+   */
+  maskedBy: TrajectoryStats['maskedBy'] & { secret: number; replayed?: number };
   labelledBy: Record<LabelSource, number>;
   emptyTurns: number;
   /** Branches or windows left out because nothing in them is trained. */
   examplesSkipped: number;
-  /** Examples whose context was rebuilt by today's code (logs older than the request record). */
+  /** Examples whose context was rebuilt by today's code (logs older than the request record, or replayed steps, which no request carried). */
   reconstructed: number;
+  /**
+   * Examples whose context an importer derived from a transcript that does not record
+   * what the model was sent (absent in bundles made before it was counted, and in merged ones).
+   */
+  derived?: number;
   tokens: { tokenizer: string; total: number; longest: number; limit: number; overLimit: number };
 }
 
@@ -168,7 +177,7 @@ export interface ManifestTrajectory {
   branchId: string;
   branchName: string;
   kind: Example['kind'];
-  /** Where its context comes from: the request record, the record plus rendered steps, or rebuilt. */
+  /** Where its context comes from: the request record, the record plus rendered steps, rebuilt, or an importer's derived one. */
   context: Example['source'];
   /** Distinct steps whose turns the example holds. */
   steps: number;
@@ -265,6 +274,12 @@ function sessionName(events: readonly SessionEvent[]): string | null {
   return name;
 }
 
+/** Where an imported session came from (its import.origin event; undefined: recorded here). */
+function importOrigin(events: readonly SessionEvent[]): EventOf<'import.origin'> | undefined {
+  const o = events.find((e) => e.type === 'import.origin');
+  return o?.type === 'import.origin' ? o : undefined;
+}
+
 function sessionCwd(events: readonly SessionEvent[]): string | undefined {
   const c = events.find((e) => e.type === 'session.created');
   return c?.type === 'session.created' && c.cwd ? c.cwd : undefined;
@@ -314,6 +329,8 @@ interface PassResult {
   /** One per openai.jsonl line, before the manifest's redaction of names. */
   trajectories: ManifestTrajectory[];
   actions: ManifestAction[];
+  /** Of the derived examples: how many have no system prompt, how many no tool schemas (for the warning). */
+  derivedLacks: { system: number; tools: number };
 }
 
 /** A training file written line by line, checked as it is written. */
@@ -350,6 +367,7 @@ async function examplePassOnce(prepared: readonly Prepared[], o: PassOptions, re
   const secretMasked = new Set<string>();
   const trajectories: ManifestTrajectory[] = [];
   const actions: ManifestAction[] = [];
+  const derivedLacks = { system: 0, tools: 0 };
   for (const p of prepared) {
     const { input, traj, selected, owning } = p;
     const skippedBefore = ledger.skipped.length;
@@ -363,13 +381,18 @@ async function examplePassOnce(prepared: readonly Prepared[], o: PassOptions, re
     // record rendered, redacted and counted in tokens, to be thrown away).
     const examples = o.castOnly ? [] : sessionExamples(traj, input.sessionId, selected, {
       policy: o.policy, maxTokens: o.maxTokens, includeSummaries: o.includeSummaries, cwd: sessionCwd(input.events),
+      derivedContext: importOrigin(input.events)?.context === 'derived',
     }, ledger);
     for (const ex of examples) {
       const line = trajectories.length + 1;
       const x = redactExample(p, ex, line, redactor, memo, log, o.reasoning, secretMasked);
-      // One line per weight-1 turn, in message order.
-      const plans = o.perAction ? perActionPlans(x.record, o.historyTokens) : [];
+      // One line per weight-1 turn, in message order, each keeping the example's fixed head.
+      const plans = o.perAction ? perActionPlans(x.record, o.historyTokens, ex.owners) : [];
       trajectories.push(trajectoryEntry(x, line, ledger, o.warnTokens));
+      if (ex.source === 'derived') {
+        if (!x.record.messages.some((m) => m.role === 'system')) derivedLacks.system++;
+        if (!x.record.tools?.length) derivedLacks.tools++;
+      }
       for (const plan of plans) {
         actions.push({ line: actions.length + 1, example: line, sessionId: input.sessionId, branchId: ex.branchId, stepId: ex.owners[plan.index] ?? '', tokens: plan.tokens });
       }
@@ -391,7 +414,7 @@ async function examplePassOnce(prepared: readonly Prepared[], o: PassOptions, re
       p.branches.push({ branchId: b.id, name: b.name, fromStepId: b.fromStepId, reason: b.reason, author: b.author, exported: isSelected && skipped === null, skipped });
     }
   }
-  return { ledger, log, secretMasked, trajectories, actions };
+  return { ledger, log, secretMasked, trajectories, actions, derivedLacks };
 }
 
 /** The manifest's entry for an example (line `line` of openai.jsonl). */
@@ -831,12 +854,28 @@ function planManifest(
   opts: ExportBundleOptions, formats: ExportFormat[], policy: LabelPolicy, prepared: Prepared[], pass: PassResult,
   o: { historyTokens: number; warnTokens: number },
 ): Manifest {
-  const { ledger, log, secretMasked, trajectories, actions } = pass;
-  const counts = emptyCounts(prepared.length, trajectories.length);
+  const { ledger, log, secretMasked, trajectories, actions, derivedLacks } = pass;
+  // `derived` beside `reconstructed`, `replayed` after `secret`: set below.
+  const { tokens, ...first } = emptyCounts(prepared.length, trajectories.length);
+  const counts: ManifestCounts = { ...first, maskedBy: { ...first.maskedBy, replayed: 0 }, derived: 0, tokens };
+  let derived = 0;
+  let replayed = 0;
   const warnings: string[] = [];
+  const trajOf = new Map(prepared.map((p) => [p.input.sessionId, p.traj]));
+  const replayedIn = (sessionId: string, stepId: string | null): boolean => {
+    const traj = trajOf.get(sessionId);
+    const step = stepId ? traj?.steps.get(stepId) : undefined;
+    return !!traj && !!step && replayedStep(traj, step);
+  };
+  // Rebuilt because replayed steps (which no request carried) are in it, not because the log is old.
+  let rebuiltForReplay = 0;
   for (const t of trajectories) {
     if (t.overLimit) counts.tokens.overLimit++;
-    if (t.context === 'reconstructed') counts.reconstructed++;
+    if (t.context === 'reconstructed') {
+      counts.reconstructed++;
+      if (t.turnSteps.some((id) => replayedIn(t.sessionId, id))) rebuiltForReplay++;
+    }
+    if (t.context === 'derived') derived++;
     counts.tokens.total += t.tokens;
     counts.tokens.longest = Math.max(counts.tokens.longest, t.tokens);
   }
@@ -851,7 +890,18 @@ function planManifest(
         : `export with a token limit of at most ${o.warnTokens} to split them`;
     warnings.push(`${counts.tokens.overLimit} example(s) are longer than ${o.warnTokens} tokens (${TOKENIZER}); trainers with a shorter sequence length drop or cut them: ${advice}`);
   }
-  if (counts.reconstructed) warnings.push(`${counts.reconstructed} example(s) come from sessions recorded before the request record: their context was rebuilt by the current prompt code and may differ from what the model saw`);
+  const oldLog = counts.reconstructed - rebuiltForReplay;
+  if (oldLog) warnings.push(`${oldLog} example(s) come from sessions recorded before the request record: their context was rebuilt by the current prompt code and may differ from what the model saw`);
+  if (rebuiltForReplay) warnings.push(`${rebuiltForReplay} example(s) hold replayed steps, which no request carried (a replay sends none): their context was rebuilt by the current prompt code, and the replayed steps in it are weight-0 context only`);
+  counts.derived = derived;
+  if (derived) {
+    const importers = [...new Set(prepared.map((p) => importOrigin(p.input.events)).filter((x) => x?.context === 'derived').map((x) => x!.format))].sort();
+    const lacks = [
+      ...(derivedLacks.system ? [`the system prompt (${derivedLacks.system} of ${derived})`] : []),
+      ...(derivedLacks.tools ? [`the tool schemas (${derivedLacks.tools} of ${derived})`] : []),
+    ];
+    warnings.push(`${derived} example(s) come from imported sessions (${importers.join(', ')}) whose source does not record what the model was sent: their context was derived from the transcript${lacks.length ? ` and lacks ${lacks.join(' and ')} the model had` : ''}, so it is not the request the model saw`);
+  }
   counts.actionLines = formats.includes('sharegpt') || formats.includes('mistral') ? actions.length : 0;
 
   const annotators = new Set<string>();
@@ -872,7 +922,8 @@ function planManifest(
           else {
             counts.masked++;
             if (secretMasked.has(`${p.input.sessionId}\u0000${id}`)) counts.maskedBy.secret++;
-            else if (d) counts.maskedBy[d.reason]++;
+            else if (replayedStep(p.traj, step)) replayed++;
+            else if (d && d.reason !== 'replayed') counts.maskedBy[d.reason]++;
           }
         }
         const l = labelUnder(step, policy.sources);
@@ -903,6 +954,10 @@ function planManifest(
     warnings.push(`${counts.unlabelled} action(s) are unreviewed (no label from ${policy.sources.join(', ')}): ${what} by the policy`);
   }
   if (counts.maskedBy.secret) warnings.push(`${counts.maskedBy.secret} trained action(s) held a secret and were masked (see redactions.json)`);
+  counts.maskedBy.replayed = replayed;
+  if (replayed) {
+    warnings.push(`${replayed} action(s) were replayed (a replay re-runs a recorded session's actions with no model): not trained, whatever their labels, since no model produced them from the context they have here (this run's observations); export the session they were recorded in to train them`);
+  }
   for (const x of ledger.skipped) {
     if (x.reason === 'nothing-to-train') warnings.push(`session ${x.sessionId} branch ${x.branchId}: nothing to train (every action masked or trained on another branch)`);
   }

@@ -18,17 +18,23 @@
 //     an assistant turn and keep the fixed head (system, task, summary) plus as many
 //     earlier turns as fit, as weight-0 context; turns that do not fit are dropped.
 //   - a step whose log predates the request record gets the context today's prompt
-//     code builds, and the example says `source: 'reconstructed'`.
+//     code builds, and the example says `source: 'reconstructed'`;
+//   - the requests of a session an importer derived from a transcript (import.origin
+//     context 'derived': no system prompt or tool schemas, rebuilt from the messages)
+//     are not the wire, and the example says `source: 'derived'`;
+//   - a replayed step (a replay rollout re-ran a recorded action with no model) is
+//     never trained: no model produced it from the context it is in here.
 import type { WireMessage } from '../../../shared/events';
 import { branchPath, effectiveLabel, ownedRequestMessages, type OwnedMessages, type Step, type Trajectory } from '../../../shared/trajectory';
 import { assistantMessage, buildOwnedMessages, stepMessages, type ToolMode } from '../rollout/context';
 import { canonicalJson } from '../rollout/request-record';
 import { TOOL_SCHEMAS } from '../rollout/tools';
-import { parseArguments } from './messages';
+import { validToolCall } from './messages';
 import { decideWeight, type LabelPolicy, type WeightDecision } from './policy';
 import { messageTokens, toolsTokens } from './tokens';
+import { fixedHead } from './trainers';
 
-export type ExampleSource = 'recorded' | 'extended' | 'reconstructed';
+export type ExampleSource = 'recorded' | 'extended' | 'reconstructed' | 'derived';
 
 export interface Example {
   sessionId: string;
@@ -47,7 +53,9 @@ export interface Example {
    * 'recorded': every message is from the request record. 'extended': a recorded
    * request plus the steps after it that no request carried yet (hand-written or
    * human steps at the end of a branch), rendered as the next request would carry
-   * them. 'reconstructed': the log predates the record.
+   * them. 'reconstructed': the log predates the record. 'derived': the record is an
+   * importer's, rebuilt from a transcript that does not say what the model was sent
+   * (and the steps after it, rendered as for 'extended').
    */
   source: ExampleSource;
   /** Steps trained (weight 1) in this example, in order. */
@@ -67,6 +75,12 @@ export interface ExampleOptions {
   includeSummaries?: boolean;
   /** The session's working directory, named in old rollouts' system prompts (reconstruction). */
   cwd?: string;
+  /**
+   * The session's requests were derived by an importer from the source's transcript
+   * (its import.origin says context 'derived'): nothing runs in an imported session, so
+   * every request in it is the importer's.
+   */
+  derivedContext?: boolean;
 }
 
 export interface SkippedExample {
@@ -74,6 +88,23 @@ export interface SkippedExample {
   branchId: string;
   reason: 'nothing-to-train' | 'no-actions';
   steps: number;
+}
+
+/** Why a step got its weight: the label policy's reasons, or 'replayed' (replayedStep). */
+export type ExampleDecision = Omit<WeightDecision, 'reason'> & { reason: WeightDecision['reason'] | 'replayed' };
+
+const REPLAYED: ExampleDecision = Object.freeze({ weight: 0, reason: 'replayed', unlabelled: false });
+
+/**
+ * True for a step a replay rollout copied from its source (engine.ts replayLoop): the
+ * source model's reply re-run with no model and no request, so the context it is in here
+ * (this run's observations, today's prompt code) is not one any model answered. Steps
+ * of logs older than `origin` are known by their rollout's policy; a person's command
+ * while a replay was held (origin 'terminal') is that person's own.
+ */
+export function replayedStep(t: Trajectory, step: Step): boolean {
+  const origin = step.response?.origin;
+  return origin === 'replay' || (!!step.response && origin === undefined && t.rollouts.get(step.rolloutId)?.policy === 'replay');
 }
 
 /**
@@ -84,7 +115,7 @@ export interface SkippedExample {
  */
 export class ExampleLedger {
   private readonly trainedKeys = new Set<string>();
-  private readonly decided = new Map<string, WeightDecision>();
+  private readonly decided = new Map<string, ExampleDecision>();
   readonly skipped: SkippedExample[] = [];
 
   private static key(sessionId: string, stepId: string): string {
@@ -99,11 +130,11 @@ export class ExampleLedger {
     this.trainedKeys.add(ExampleLedger.key(sessionId, stepId));
   }
 
-  decision(sessionId: string, stepId: string): WeightDecision | undefined {
+  decision(sessionId: string, stepId: string): ExampleDecision | undefined {
     return this.decided.get(ExampleLedger.key(sessionId, stepId));
   }
 
-  decide(sessionId: string, stepId: string, d: WeightDecision): void {
+  decide(sessionId: string, stepId: string, d: ExampleDecision): void {
     this.decided.set(ExampleLedger.key(sessionId, stepId), d);
   }
 }
@@ -131,8 +162,13 @@ function asWire(messages: readonly unknown[]): WireMessage[] {
   return JSON.parse(JSON.stringify(messages)) as WireMessage[];
 }
 
+/** A step's weight and why: never trained when replayed, else as its label and the policy say (decisionFor). */
+export function stepDecision(t: Trajectory, step: Step, policy: LabelPolicy): ExampleDecision {
+  return replayedStep(t, step) ? REPLAYED : decisionFor(step, policy);
+}
+
 export function decisionFor(step: Step, policy: LabelPolicy): WeightDecision {
-  const valid = (step.response?.toolCalls ?? []).every((c) => parseArguments(c.arguments).valid);
+  const valid = (step.response?.toolCalls ?? []).every(validToolCall);
   return decideWeight(effectiveLabel(step, policy.sources), valid, policy);
 }
 
@@ -161,7 +197,7 @@ export function* sessionExamples(t: Trajectory, sessionId: string, branchIds: re
     }
     if (!emitted) ledger.skipped.push({ sessionId, branchId, reason: 'nothing-to-train', steps: path.length });
   }
-  if (opts.includeSummaries) yield* summaryExamples(t, sessionId, branchIds, ledger);
+  if (opts.includeSummaries) yield* summaryExamples(t, sessionId, branchIds, opts, ledger);
 }
 
 function* branchExamples(t: Trajectory, sessionId: string, branchId: string, path: Step[], opts: ExampleOptions, ledger: ExampleLedger): Generator<Example> {
@@ -206,17 +242,17 @@ function contextOf(t: Trajectory, step: Step, branchId: string, path: Step[], pr
     const config = t.configs.get(rec.config);
     if (owned && config) {
       const tools = Array.isArray(config.tools) ? (config.tools as unknown[]) : undefined;
-      return { messages: owned.messages, owners: owned.owners, tools, toolMode: tools ? 'tools' : 'text', source: 'recorded' };
+      return { messages: owned.messages, owners: owned.owners, tools, toolMode: tools ? 'tools' : 'text', source: opts.derivedContext ? 'derived' : 'recorded' };
     }
   }
   if (prev && prev.ctx.source !== 'reconstructed') {
     // A step no request carried (hand-written, human, or the steps after the last
     // request): the previous context plus what the previous step added, as the
-    // next request would carry it.
+    // next request would carry it. Extending a derived context leaves it derived.
     const added = asWire(stepMessages(t, prev.step, prev.ctx.toolMode, branchId, path));
     return {
       messages: [...prev.ctx.messages, ...added], owners: [...prev.ctx.owners, ...added.map(() => prev.step.id)],
-      tools: prev.ctx.tools, toolMode: prev.ctx.toolMode, source: 'extended',
+      tools: prev.ctx.tools, toolMode: prev.ctx.toolMode, source: prev.ctx.source === 'derived' ? 'derived' : 'extended',
     };
   }
   const rollout = t.rollouts.get(step.rolloutId) ?? [...t.rollouts.values()].find((r) => r.branchId === branchId);
@@ -248,7 +284,7 @@ function* finish(t: Trajectory, sessionId: string, branchId: string, last: Step,
     if (!step?.response) return 0;
     let d = ledger.decision(sessionId, owner);
     if (!d) {
-      d = decisionFor(step, opts.policy);
+      d = stepDecision(t, step, opts.policy);
       ledger.decide(sessionId, owner, d);
     }
     return d.weight;
@@ -291,8 +327,7 @@ export function exampleTokens(messages: readonly WireMessage[], tools: readonly 
 function split(ex: Example, maxTokens: number | undefined): Example[] {
   if (!maxTokens || exampleTokens(ex.messages, ex.tools) <= maxTokens) return [ex];
   // The head: the leading turns no step owns (system, task, summary, continue).
-  let head = 0;
-  while (head < ex.messages.length && ex.owners[head] === null) head++;
+  const head = fixedHead(ex.owners);
   const headTokens = exampleTokens(ex.messages.slice(0, head), ex.tools);
   const cost = ex.messages.map(messageTokens);
   const out: Example[] = [];
@@ -327,7 +362,7 @@ function split(ex: Example, maxTokens: number | undefined): Example[] {
 }
 
 /** Summary requests with the summary the model wrote, as examples (opt-in). */
-function* summaryExamples(t: Trajectory, sessionId: string, branchIds: readonly string[], ledger: ExampleLedger): Generator<Example> {
+function* summaryExamples(t: Trajectory, sessionId: string, branchIds: readonly string[], opts: ExampleOptions, ledger: ExampleLedger): Generator<Example> {
   const seen = new Set<string>();
   for (const branchId of branchIds) {
     for (const step of branchPath(t, branchId)) {
@@ -343,7 +378,7 @@ function* summaryExamples(t: Trajectory, sessionId: string, branchIds: readonly 
       const ex: Example = {
         sessionId, branchId, kind: 'summary', messages, owners: [...owned.owners, null],
         weights: messages.map((m, i) => (m.role !== 'assistant' ? null : i === messages.length - 1 ? 1 : 0)),
-        tools, toolMode: tools ? 'tools' : 'text', source: 'recorded', trainedSteps: [], contextSteps: [], tokens: 0,
+        tools, toolMode: tools ? 'tools' : 'text', source: opts.derivedContext ? 'derived' : 'recorded', trainedSteps: [], contextSteps: [], tokens: 0,
       };
       fillStats(ex);
       ex.trainedSteps = [`summary:${step.id}`];

@@ -6,8 +6,9 @@
 // the request record (examples.ts, trainers.ts).
 import type { ToolCall } from '../../../shared/events';
 import { branchPath, type Step, type Trajectory } from '../../../shared/trajectory';
+import { stepDecision } from './examples';
 import { parseArguments } from './messages';
-import { decideWeight, labelUnder, type LabelPolicy, type WeightReason } from './policy';
+import { labelUnder, type LabelPolicy, type WeightReason } from './policy';
 
 export interface TrajectoryStats {
   /** Assistant turns exported. */
@@ -42,9 +43,9 @@ function toolCallRecord(c: ToolCall): Record<string, unknown> {
 
 function stepRecord(t: Trajectory, s: Step, o: TrajectoryExportOptions, onBranches: string[]): Record<string, unknown> {
   const label = labelUnder(s, o.policy.sources);
-  const argsValid = (s.response?.toolCalls ?? []).every((c) => parseArguments(c.arguments).valid);
   const empty = !!s.response && s.response.toolCalls.length === 0 && s.response.content === '';
-  const decision = s.response && !empty ? decideWeight(label, argsValid, o.policy) : null;
+  // As the OpenAI lines decide it (a merge reads it here): replayed, a nameless call, the label under the policy.
+  const decision = s.response && !empty ? stepDecision(t, s, o.policy) : null;
   const r = s.response;
   return {
     kind: 'step',

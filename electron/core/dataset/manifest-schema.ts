@@ -59,7 +59,7 @@ const trajectorySchema = z.object({
   branchId: str,
   branchName: str,
   kind: z.enum(['window', 'summary']),
-  context: z.enum(['recorded', 'extended', 'reconstructed']),
+  context: z.enum(['recorded', 'extended', 'reconstructed', 'derived']),
   steps: nonNeg,
   actions: nonNeg,
   kept: nonNeg,
@@ -86,11 +86,13 @@ const countsSchema = z.object({
   kept: nonNeg,
   masked: nonNeg,
   unlabelled: nonNeg,
-  maskedBy: z.object({ ...reasonCounts, secret: nonNeg }),
+  // Optional: bundles exported before they were counted (and merged bundles) have none.
+  maskedBy: z.object({ ...reasonCounts, secret: nonNeg, replayed: nonNeg.optional() }),
   labelledBy: z.object({ annotator: nonNeg, judge: nonNeg, rule: nonNeg }),
   emptyTurns: nonNeg,
   examplesSkipped: nonNeg,
   reconstructed: nonNeg,
+  derived: nonNeg.optional(),
   tokens: z.object({ tokenizer: str, total: nonNeg, longest: nonNeg, limit: nonNeg, overLimit: nonNeg }),
 });
 

@@ -402,6 +402,7 @@ async function decideSteps(inputs: Input[], spilled: PlanInputs, origins: Origin
       const defaults: Array<0 | 1> = [];
       let invalidArguments = false;
       let secret = false;
+      let replayed = false;
       for (const { input: i, step: x } of copies) {
         const input = inputs[i]!;
         const local = originIndex.get(input)!;
@@ -414,11 +415,12 @@ async function decideSteps(inputs: Input[], spilled: PlanInputs, origins: Origin
         }
         if (x.reason === 'unlabelled' && x.decided !== null) defaults.push(x.decided);
         if (x.reason === 'invalid-arguments') invalidArguments = true;
+        if (x.reason === 'replayed') replayed = true;
         if (input.secretSteps.get(s.sessionId)?.has(stepId)) secret = true;
       }
       const folds = [...folded.values()].sort((a, b) => byString(a.vote.source, b.vote.source) || byString(a.vote.author, b.vote.author));
       const votes = folds.map((x) => x.vote);
-      const facts: ActionFacts = { sessionId: s.sessionId, stepId, branchIds: branches, votes, defaults, invalidArguments, secret };
+      const facts: ActionFacts = { sessionId: s.sessionId, stepId, branchIds: branches, votes, defaults, invalidArguments, secret, replayed };
       const key = actionKey(s.sessionId, stepId);
       const candidates = [...(settled.get(key) ?? []), ...copies.flatMap((c) => (c.step.settled ? [c.step.settled] : []))];
       const counted = countedVotes(votes);
@@ -496,7 +498,7 @@ async function tallySteps(stepsFile: string, sessions: PlannedSession[], checkAb
         decision: d.label, settledBy: d.settledBy ?? '',
       });
       conflictCopies.push(p.copies[0]!);
-      conflictSettleable.push(!a.facts.secret && !a.facts.invalidArguments);
+      conflictSettleable.push(!a.facts.secret && !a.facts.invalidArguments && !a.facts.replayed);
     }
     agreement.add(new Map(a.facts.votes.filter((v) => v.source === 'annotator').map((v) => [v.author, v.label] as const)));
     a.facts.votes.forEach((v, i) => {
@@ -539,7 +541,8 @@ async function countSteps(stepsFile: string, sessions: PlannedSession[], decided
     } else {
       c.masked++;
       // Kept by the policy but without a context to train it in: masked, in no reason's column.
-      if (d.label === 'mask') c.maskedBy[d.reason]++;
+      // (replayed is counted only where an action was: bundles older than it have no column for it)
+      if (d.label === 'mask') c.maskedBy[d.reason] = (c.maskedBy[d.reason] ?? 0) + 1;
       else noContext++;
     }
     for (const author of new Set(a.facts.votes.filter((v) => v.source === 'annotator').map((v) => v.author))) {

@@ -84,9 +84,11 @@ export interface ActionFacts {
   invalidArguments: boolean;
   /** A bundle masked its trained turn because it held a secret. */
   secret: boolean;
+  /** A bundle says a replay re-ran it, with no model (examples.ts replayedStep): never trained. */
+  replayed: boolean;
 }
 
-export type DecisionReason = WeightReason | 'secret';
+export type DecisionReason = WeightReason | 'secret' | 'replayed';
 
 export interface Decision {
   label: Label;
@@ -126,6 +128,7 @@ export function decide(f: ActionFacts, policy: MergePolicy, settled?: Label): De
   const base = { counted, conflict, unlabelled: counted.length === 0 };
   if (f.secret) return { ...base, label: 'mask', reason: 'secret', settledBy: conflict ? 'masked: its trained turn held a secret' : null };
   if (f.invalidArguments) return { ...base, label: 'mask', reason: 'invalid-arguments', settledBy: conflict ? 'masked: invalid call arguments' : null };
+  if (f.replayed) return { ...base, label: 'mask', reason: 'replayed', settledBy: conflict ? 'masked: a replayed action, which no model produced from its context' : null };
   if (!counted.length) return { ...base, label: f.defaults.includes(0) ? 'mask' : 'keep', reason: 'unlabelled', settledBy: null };
   const reason = counted[0]!.source;
   if (!conflict) return { ...base, label: counted[0]!.label, reason, settledBy: null };

@@ -138,7 +138,11 @@ async function writeExamples(plan: MergePlan, inputs: Input[], stage: StagingDir
         const record = mergedRecord(plan, x, JSON.parse(text) as OpenAIRecord, reasoning);
         const tokens = recordTokenCount(record);
         openai.push(`${JSON.stringify(record)}\n`);
-        for (const a of actionLines(record, plan.options.historyTokens)) {
+        // Each assistant turn's step as the manifest names it (the others are no step's): the
+        // per-action lines keep the same head as the export's (a summary and its continue turn).
+        let k = 0;
+        const owners = record.messages.map((m) => (m.role === 'assistant' ? (x.entry.turnSteps[k++] ?? null) : null));
+        for (const a of actionLines(record, plan.options.historyTokens, owners)) {
           sharegpt.push(`${JSON.stringify(a.sharegpt)}\n`);
           mistral.push(`${JSON.stringify(a.mistral)}\n`);
           out.manifestActions.push({

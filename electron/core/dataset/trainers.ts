@@ -108,11 +108,25 @@ function recordTokens(r: OpenAIRecord, upto: number): number[] {
   return r.messages.slice(0, upto).map((m) => messageTokens(m as unknown as WireMessage));
 }
 
+/**
+ * The fixed head of an example: its leading turns no step owns (the system prompt, the
+ * task and, after a summary, the summary and the turn that continues from it). Every
+ * line cut from an example keeps it, a split of an over-long example (examples.ts) as
+ * a per-action line whose history is capped: the requests after a summary carried the
+ * summary, never the steps it replaced. `owners` is the step of each message (null: no
+ * step; undefined: not known, so not head).
+ */
+export function fixedHead(owners: readonly (string | null | undefined)[]): number {
+  let head = 0;
+  while (head < owners.length && owners[head] === null) head++;
+  return head;
+}
+
 /** Where one per-action line of a record starts and ends, and its tokens: enough to plan it without building it. */
 export interface ActionPlan {
   /** Index of the trained turn the line ends on. */
   index: number;
-  /** The fixed head (system, task) kept at the start of every line. */
+  /** The fixed head kept at the start of the line (fixedHead, never past the trained turn). */
   head: number;
   /** First message of the history after the head. */
   start: number;
@@ -123,20 +137,24 @@ export interface ActionPlan {
 /**
  * The per-action lines of `r`, one per trained turn, planned: each ends on its turn,
  * weight 1 there and 0 on every earlier assistant turn. With `historyTokens`, history
- * that does not fit is dropped from the oldest turns after the fixed head (system,
- * task): the line then starts at a turn boundary that is not a tool result.
+ * that does not fit is dropped from the oldest turns after the fixed head (fixedHead of
+ * `owners`, the step of each message of `r`): the line then starts at a turn boundary
+ * that is not a tool result. Without `owners` only the turns before the first reply are
+ * known to be no step's, and they are the head.
  */
-export function perActionPlans(r: OpenAIRecord, historyTokens?: number): ActionPlan[] {
+export function perActionPlans(r: OpenAIRecord, historyTokens?: number, owners?: readonly (string | null)[]): ActionPlan[] {
   const out: ActionPlan[] = [];
-  let head = 0;
-  while (head < r.messages.length && head < 2 && (r.messages[head]!.role === 'system' || r.messages[head]!.role === 'user')) head++;
+  const fixed = fixedHead(owners ?? r.messages.map((m) => (m.role === 'assistant' ? undefined : null)));
   const cost = recordTokens(r, r.messages.length);
-  const headTokens = toolsTokens(r.tools) + cost.slice(0, head).reduce((a, b) => a + b, 0);
+  const tools = toolsTokens(r.tools);
   // Running sums, so a line's tokens cost O(1) however long its history.
   const sum = [0];
   for (const c of cost) sum.push(sum[sum.length - 1]! + c);
   r.messages.forEach((m, i) => {
     if (m.role !== 'assistant' || m.weight !== 1) return;
+    // A trained turn no step owns (a summary example's summary) is never head.
+    const head = Math.min(fixed, i);
+    const headTokens = tools + sum[head]!;
     let start = head;
     if (historyTokens) {
       let total = headTokens + cost[i]!;
@@ -161,8 +179,8 @@ export function perActionRecord(r: OpenAIRecord, p: ActionPlan): OpenAIRecord {
 }
 
 /** One record per trained turn of `r`, ending on it (perActionPlans, each built). */
-export function perActionRecords(r: OpenAIRecord, historyTokens?: number): OpenAIRecord[] {
-  return perActionPlans(r, historyTokens).map((p) => perActionRecord(r, p));
+export function perActionRecords(r: OpenAIRecord, historyTokens?: number, owners?: readonly (string | null)[]): OpenAIRecord[] {
+  return perActionPlans(r, historyTokens, owners).map((p) => perActionRecord(r, p));
 }
 
 export function recordTokenCount(r: OpenAIRecord): number {
@@ -208,7 +226,7 @@ export interface ActionLine {
  * per trained turn in message order: what an export writes for it, so a merge that
  * re-derives them from merged OpenAI lines follows the same rules.
  */
-export function actionLines(r: OpenAIRecord, historyTokens?: number): ActionLine[] {
+export function actionLines(r: OpenAIRecord, historyTokens?: number, owners?: readonly (string | null)[]): ActionLine[] {
   const trainedTurns: number[] = [];
   let turn = 0;
   for (const m of r.messages) {
@@ -216,7 +234,7 @@ export function actionLines(r: OpenAIRecord, historyTokens?: number): ActionLine
     if (m.weight === 1) trainedTurns.push(turn);
     turn++;
   }
-  return perActionRecords(r, historyTokens).map((rec, k) => ({
+  return perActionRecords(r, historyTokens, owners).map((rec, k) => ({
     turn: trainedTurns[k]!, tokens: recordTokenCount(rec), sharegpt: sharegptRecord(rec), mistral: mistralRecord(rec),
   }));
 }

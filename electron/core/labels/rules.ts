@@ -31,7 +31,7 @@
 //           each of them flags it (so the answer is the same whichever branch is labelled).
 import { ApolloError } from '../../../shared/errors';
 import type { LabelSource, LabelTag, SessionEventBody } from '../../../shared/events';
-import { branchPath, type LabelRecord, type Step, type Trajectory } from '../../../shared/trajectory';
+import { branchPath, pairResults, type LabelRecord, type Step, type Trajectory } from '../../../shared/trajectory';
 
 export type RuleParamValue = number | string | boolean | string[];
 export type RuleParams = Record<string, RuleParamValue>;
@@ -233,8 +233,9 @@ const failedRetry = defineRule({
     const out: RuleProposal[] = [];
     steps.forEach((s, i) => {
       if (!maskable(s)) return;
-      for (const c of s.response!.toolCalls) {
-        const res = s.results.find((r) => r.toolCallId === c.id);
+      const results = pairResults(s.response!.toolCalls, s.results);
+      for (const [k, c] of s.response!.toolCalls.entries()) {
+        const res = results[k];
         if (!res) continue;
         if (MALFORMED_RE.test(res.observation)) continue; // malformed-call's business
         const exit = EXIT_RE.exec(res.observation);
@@ -344,8 +345,9 @@ const malformedCall = defineRule({
     for (const s of actions(traj, branchId)) {
       if (!maskable(s)) continue;
       let why: string | null = null;
-      for (const c of s.response!.toolCalls) {
-        const res = s.results.find((r) => r.toolCallId === c.id);
+      const results = pairResults(s.response!.toolCalls, s.results);
+      for (const [k, c] of s.response!.toolCalls.entries()) {
+        const res = results[k];
         if (res && res.isError && MALFORMED_RE.test(res.observation)) why = res.observation.trim().split('\n')[0]!.slice(0, 200);
         else if (!parseArgs(c.arguments)) why = `arguments of ${c.name} are not a JSON object`;
         else if (known.size && !known.has(c.name)) why = `unknown tool ${c.name}`;

@@ -9,7 +9,8 @@
 //    user       "continue…" + every guidance delivered in the summarized part, verbatim]
 //   per step: assistant (content + tool_calls) → tool results → user <real_user>…</real_user>
 import type { Step, Trajectory } from '../../../shared/trajectory';
-import { pathTo } from '../../../shared/trajectory';
+import { pairResults, pathTo } from '../../../shared/trajectory';
+import { blankArguments, blankToolName } from '../../../shared/tools';
 import type { ChatMessage, ToolSchema } from './llm';
 import { describeToolsForText } from './tools';
 
@@ -153,13 +154,21 @@ function initialGuidance(t: Trajectory, branches: Set<string>): string[] {
     .map((g) => g.text);
 }
 
-function validArgs(s: string): boolean {
+/**
+ * A call's arguments as later requests carry them (sanitized): the model's text when it
+ * is a JSON object; "{}" for blank text, which means no arguments (the tool runner ran
+ * the call with {}, and the exporter trains it: trainers and strict servers parse the
+ * text as JSON, so "" would break them); anything else wrapped as {"invalid_arguments": …}.
+ */
+function wireArguments(s: string): string {
+  if (blankArguments(s)) return '{}';
   try {
     const v = JSON.parse(s) as unknown;
-    return typeof v === 'object' && v !== null && !Array.isArray(v);
+    if (typeof v === 'object' && v !== null && !Array.isArray(v)) return s;
   } catch {
-    return false;
+    // not JSON
   }
+  return JSON.stringify({ invalid_arguments: s });
 }
 
 interface Rendered {
@@ -178,8 +187,9 @@ function renderStep(t: Trajectory, step: Step, mode: ToolMode, branches: Set<str
     const assistant = assistantMessage(step, mode, sanitize)!;
     const calls = assistant.role === 'assistant' ? assistant.tool_calls ?? [] : [];
     const ids = new Set(calls.map((c) => c.id));
-    for (const c of calls) {
-      const res = step.results.find((x) => x.toolCallId === c.id);
+    const results = pairResults(calls, step.results);
+    for (const [i, c] of calls.entries()) {
+      const res = results[i];
       after.push({ role: 'tool', tool_call_id: c.id, content: res ? res.observation : 'Error: the action was interrupted before it returned a result.' });
     }
     for (const res of step.results) if (!ids.has(res.toolCallId)) userParts.push(res.observation);
@@ -196,7 +206,7 @@ function renderStep(t: Trajectory, step: Step, mode: ToolMode, branches: Set<str
 function textActionBlock(c: { name: string; arguments: string }): string {
   let args: unknown = c.arguments;
   try {
-    args = JSON.parse(c.arguments);
+    args = blankArguments(c.arguments) ? {} : JSON.parse(c.arguments);
   } catch {
     // kept as the raw text
   }
@@ -297,8 +307,8 @@ export function assistantMessage(step: Step, mode: ToolMode, sanitize = true): C
     id: c.id,
     type: 'function' as const,
     function: {
-      name: sanitize && !c.name ? 'invalid_tool_call' : c.name,
-      arguments: sanitize && !validArgs(c.arguments) ? JSON.stringify({ invalid_arguments: c.arguments }) : c.arguments,
+      name: sanitize && blankToolName(c.name) ? 'invalid_tool_call' : c.name,
+      arguments: sanitize ? wireArguments(c.arguments) : c.arguments,
     },
   }));
   return calls.length ? { role: 'assistant', content: r.content || null, tool_calls: calls } : { role: 'assistant', content: r.content };
