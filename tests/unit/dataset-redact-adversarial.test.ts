@@ -28,6 +28,18 @@ const BUILTIN: Array<[string, string]> = [
   ['postgres://admin:pa55w0rdXYZ@db.example.com/x', 'pa55w0rdXYZ'],
   ['DB_PASSWORD=hunter2hunter2', 'hunter2hunter2'],
   ['--api-key s3cr3tT0ken99xx', 's3cr3tT0ken99xx'],
+  // the forms a review found unredacted (dataset-redact-forms.test.ts)
+  [j('MISTRAL_KEY=', '9f8e7d6c5b4a3928', '1706f5e4d3c2b1a0'), '9f8e7d6c5b4a39281706f5e4d3c2b1a0'],
+  ['db_password: Xy7-secret-pw', 'Xy7-secret-pw'],
+  ['> x-api-key: 0a1b2c3d4e5f60718293a4b5c6d7e8f9', '0a1b2c3d4e5f60718293a4b5c6d7e8f9'],
+  ['machine api.example.com login bob password N3trcPassw0rd', 'N3trcPassw0rd'],
+  [j('"auth": "', 'Ym9iOnMzY3Iz', 'dHBhc3N3b3Jk', '"'), 'Ym9iOnMzY3IzdHBhc3N3b3Jk'],
+  [j('client-key-data: ', 'LS0tLS1CRUdJTiBSU0Eg', 'UFJJVkFURSBLRVktLS0tLQ=='), 'LS0tLS1CRUdJTiBSU0EgUFJJVkFURSBLRVktLS0tLQ=='],
+  ['mysql -uroot -pMyS3cr3tPw prod', 'MyS3cr3tPw'],
+  ['sshpass -p Ss4Pass-w0rd ssh host', 'Ss4Pass-w0rd'],
+  ['https://1a2b3c4d5e6f7a8b9c0d1e2f@git.example.com/a', '1a2b3c4d5e6f7a8b9c0d1e2f'],
+  ['https://api.example.com/v2?q=x&key=5f4e3d2c1b0a99887766aabbccddeeff', '5f4e3d2c1b0a99887766aabbccddeeff'],
+  ['DATABASE_URL=postgres%3A//app%3APctPassw0rd-4242%40db.internal%3A5432/prod', 'PctPassw0rd-4242'],
 ];
 const CONFIGURED = ['back\\slash-secret', 'quote"secret-99', 'slash/secret/77', 'üñíçødé-sécret', 'white space secret', 'tab\tsecret-1', 'nl\nsecret-22', '🔑emoji-secret🔑'];
 const PLAIN = CONFIGURED.filter((c) => !/["\\\n\r\t]/.test(c));
@@ -115,7 +127,7 @@ describe('secrets built to slip past the redaction prefilter', () => {
     // And text made at random of the characters that change a reading, around secrets.
     let seed = 7;
     const rnd = (n: number): number => (seed = (seed * 1103515245 + 12345) % 2147483648) % n;
-    const bits = ['\\', '\\', 'n', 'x', 'u', '0', '3', '7', '4', '1', 'b', 'e', 'F', '[', 'm', 'K', ';', '31', ESC, '\u009b', '\x07', '\x7f', ' ', '=', 'TOKEN', 'AKIA', 'gh', 'p_', 'hf_', 'sk-', '"', "'", 'A', 'Z9'];
+    const bits = ['\\', '\\', 'n', 'x', 'u', '0', '3', '7', '4', '1', 'b', 'e', 'F', '[', 'm', 'K', ';', '31', ESC, '\u009b', '\x07', '\x7f', ' ', '=', 'TOKEN', 'AKIA', 'gh', 'p_', 'hf_', 'sk-', '"', "'", 'A', 'Z9', '_KEY', 'machine ', 'password ', 'auth', ': ', 'mysql -p', '%3A//', '?key='];
     for (let k = 0; k < 3000; k++) {
       let text = '';
       const n = 5 + rnd(40);

@@ -5,7 +5,8 @@
 // Kinds:
 //   configured-secret  exact values passed in (the app's API keys), also in JSON-escaped form
 //   private-key        -----BEGIN … PRIVATE KEY----- … -----END … PRIVATE KEY----- (or to the
-//                      end of the base64 body when the END line is missing, e.g. truncated output)
+//                      end of the base64 body when the END line is missing, e.g. truncated output);
+//                      a kubeconfig's `client-key-data: <base64 of one>`
 //   anthropic-key      sk-ant-…
 //   openai-key         sk-…, sk-proj-…, sk-svcacct-… (20+ chars with a digit)
 //   github-token       ghp_/gho_/ghu_/ghs_/ghr_…, github_pat_…
@@ -16,11 +17,26 @@
 //   stripe-key         sk_live_/rk_live_/sk_test_…
 //   jwt                eyJ….eyJ….sig
 //   bearer             the credential after `Authorization: Bearer|Basic|Token` or `Bearer <tok>`
-//   url-password       the password in scheme://user:password@host
+//   url-password       the password in scheme://user:password@host (the user may be empty), also
+//                      percent-encoded as the shell integration reports a variable
+//                      (postgres%3A//app%3A<password>%40db…)
+//   url-token          a lone token as the user of a URL: https://<token>@host (a generated value,
+//                      not a name such as git@ or alice@)
 //   assignment         the value in PASSWORD=…, API_KEY: "…", --token …, aws_secret_access_key = …
 //                      (8+ chars, not all digits, not a $VARIABLE reference, not code such as
-//                      `token = get_token()`, `password=password`, `key = self.key`)
-//   sensitive-field    a whole JSON string value whose key names a secret (env maps in checkpoints)
+//                      `token = get_token()`, `password=password`, `key = self.key`); unquoted after
+//                      a colon (YAML, INI, an HTTP header as curl -v prints it: `password: …`,
+//                      `x-api-key: …`) only when the name ends in the keyword and the value ends its
+//                      line; a name ending in _KEY/-KEY (MISTRAL_KEY=…) holding a generated value
+//                      (16+ chars mixing letters and digits: not PRIMARY_KEY=id, sort_key=created_at);
+//                      ?key=, &sig=, &signature= in a URL holding one
+//   netrc-password     the password of a netrc entry: machine <host> login <user> password <…>
+//   docker-auth        the base64 user:password of `"auth": "…"` (a docker config.json)
+//   cli-password       the password given on a command line: mysql/mariadb/mysqldump -p<…>,
+//                      sshpass -p <…>
+//   sensitive-field    a whole JSON string value whose key names a secret (env maps in checkpoints),
+//                      or whose key is a *_KEY name holding a generated value, `auth` holding a
+//                      docker auth, `client-key-data` (a kubeconfig's private key)
 // Only the secret part is replaced (the `Bearer ` or `PASSWORD=` prefix stays).
 //
 // Patterns only ever see decoded text. A secret inside JSON text is preceded by the
@@ -111,7 +127,8 @@ const VALUE = String.raw`(?!\[REDACTED)[^\s'"\`;&|,)(\]\[{}<>]{8,1024}`;
 function plausibleValue(v: string): boolean {
   return !/^\d+$/.test(v)
     && !v.startsWith('$')
-    && !/^(?:true|false|null|none|undefined|required|optional)$/i.test(v)
+    // (REDACTED, DATA+OMITTED: what kubectl config view prints in their place)
+    && !/^(?:true|false|null|none|undefined|required|optional|redacted|data\+omitted)$/i.test(v)
     // xxxxxxxx, ********, --------: placeholders
     && !/^(.)\1*$/.test(v)
     // a plain URL (credentials in one are the url-password kind) or a file path: TOKEN_URL=https://…, password_file: /run/secrets/db
@@ -132,6 +149,95 @@ function codeExpression(value: string, next: string | undefined): boolean {
     || NAMES_SECRET.test(value);
 }
 
+/**
+ * A generated value (a key, a token, a signature) rather than a name or a word: `min`+
+ * characters holding letters and digits that change from one to the other at least 3 times
+ * where they touch (hex, base64, a UUID: not `session-cache-v2`, `created_at_2024`,
+ * `tenant_id`), or 24+ characters of both cases with a digit (base64 with few digits).
+ */
+function generatedValue(v: string, min = 16): boolean {
+  if (v.length < min || !/[0-9]/.test(v) || !/[A-Za-z]/.test(v)) return false;
+  return (v.match(/[A-Za-z](?=[0-9])|[0-9](?=[A-Za-z])/g)?.length ?? 0) >= 3
+    || (v.length >= 24 && /[a-z]/.test(v) && /[A-Z]/.test(v));
+}
+
+/**
+ * A name ending in _KEY or -KEY (MISTRAL_KEY, deepl-key, App_Key, app.signing_key); not a public
+ * one. The three spellings of key are those of its anchor (a case-sensitive one: as a
+ * case-insensitive one the prefilter's scan of every text took 15% longer).
+ */
+const KEY_NAME = /^(?:[A-Za-z0-9]{1,64}[_.-]){0,6}[A-Za-z0-9]{1,64}[_-](?:key|KEY|Key)$/;
+const PUBLIC_KEY_NAME = /(?:^|[_.-])pub(?:lic|lishable)?[_-]key$/i;
+/** The same, of the name before its _KEY. */
+const PUBLIC_KEY_PREFIX = /(?:^|[_.-])pub(?:lic|lishable)?$/i;
+
+/** The unquoted value of `name: value` is one (see bareColonValue) only when the name ends in the keyword itself. */
+const ENDS_IN_KEYWORD = new RegExp(`${KEYWORD}$`, 'i');
+/** A count or a size (`num_tokens: 1.23e+09`, `secret: 12:30:45`), not a secret. */
+const NUMBER = /^[+-]?\d[\d.,_:]*(?:e[+-]?\d+)?(?:[kmgt]i?b?|b|s|ms|%)?$/i;
+
+/**
+ * `name: value` with no quote around either (YAML, INI, an HTTP header as curl -v prints it)
+ * holds a secret only when it reads as a setting: the name ends in the keyword (not
+ * `tokens: 12`, `secret_name: db-creds`, `token_type: …`), the value comes after one space or
+ * more on the same line (not a prompt `Password: ` and whatever the next line holds), nothing
+ * but a comment or a closing quote follows it on its line (not prose: `the password: it must
+ * be …`), and it is not a number, a YAML alias (`*db_pw`) or tag (`!vault`), a reST role
+ * (`:type passphrase: :py:data:`bytes``) nor another name (`password: username:`).
+ */
+function bareColonValue(m: RegExpExecArray): boolean {
+  const sep = m.indices![2]!;
+  const value = m.indices![4]!;
+  const after = m.input.slice(value[1], value[1] + 64);
+  return ENDS_IN_KEYWORD.test(m.input.slice(m.index, sep[0]).trimEnd())
+    && /^[ \t]+$/.test(m.input.slice(sep[1], value[0]))
+    && /^[ \t]*(?:[\r\n#"'`]|$)/.test(after)
+    && !/^[*!:]|:$/.test(m[4]!)
+    && !NUMBER.test(m[4]!);
+}
+
+/**
+ * A quote after a name (`close`, '' for none) closes one before it, at `before` (the character
+ * before the name): `"SERVICE_KEY": …` or `SERVICE_KEY=…`, not `SERVICE_KEY": …`.
+ */
+function closesQuote(m: RegExpExecArray, before: number, close: string): boolean {
+  return close === '' || m.input[before] === close;
+}
+
+/** base64 of `user:password` (a docker config's `auth`), as printable text. */
+function basicAuthPair(v: string): boolean {
+  if (!/^[A-Za-z0-9+/]{8,8192}={0,2}$/.test(v)) return false;
+  return /^[^\x00-\x1f\x7f:]{1,1024}:[^\x00-\x1f\x7f]{1,4096}$/.test(Buffer.from(v, 'base64').toString('latin1'));
+}
+
+/** The password of a URL's user part is not a template (`{password}`, `${PASS}`, `%(pw)s`) nor the placeholder `user:password@`. */
+function urlPassword(v: string): boolean {
+  return !/^[{$%<]/.test(v) && !/^(?:pass(?:word)?|secret|token|pwd|\*+|x+)$/i.test(v);
+}
+
+/** A password given on a command line or in a netrc: not a $VARIABLE, a template (`{password}`, `<pw>`, `%(pw)s`) nor a placeholder. */
+function cliPassword(v: string): boolean {
+  return !/^[{$<%]/.test(v) && !/^(.)\1*$/.test(v) && !/^(?:password|passwd|pass|secret|pwd)$/i.test(v);
+}
+
+/** A percent-encoded text as it reads, or null when it is not one. */
+function percentDecoded(v: string): string | null {
+  try {
+    return decodeURIComponent(v);
+  } catch {
+    return null;
+  }
+}
+
+// Pieces of a percent-encoded URL (the shell integration encodes all but [A-Za-z0-9/._~-],
+// encodeURIComponent all but [A-Za-z0-9-_.!~*'()]): a character of the user part is any but
+// `:` `@` `/` (%3A %40 %2F), of the password any but `@` and `/`.
+const PCT_USER = String.raw`(?:[A-Za-z0-9._~!*'()-]|%(?!3[Aa]|40|2[Ff])[0-9A-Fa-f]{2})`;
+const PCT_PASSWORD = String.raw`(?:[A-Za-z0-9._~!*'()-]|%(?!40|2[Ff])[0-9A-Fa-f]{2})`;
+
+// A pattern added here leads with its literal (a look-behind for what comes before it goes after
+// the literal): V8 finds a leading literal with one fast scan of the text, while a pattern led by a
+// character class or a look-behind is tried at every word (10-50× slower on source code).
 const PATTERNS: Pattern[] = [
   {
     kind: 'private-key',
@@ -150,27 +256,106 @@ const PATTERNS: Pattern[] = [
   { kind: 'bearer', re: /\bAuthorization\s*:\s*(?:Bearer|Basic|Token)\s+((?!\[REDACTED)[A-Za-z0-9._~+/=-]{8,4000})/gi, group: 1 },
   { kind: 'bearer', re: /\bBearer\s+((?!\[REDACTED)(?=[A-Za-z._~+/=-]*[0-9])[A-Za-z0-9._~+/=-]{16,4000})/g, group: 1 },
   {
-    // The user part may be DOMAIN\user; a template (`{password}`, `${PASS}`, `%(pw)s`) or
-    // the placeholder `user:password@` is not a credential.
+    // The user part may be DOMAIN\user, or empty (redis://:password@host); a template
+    // (`{password}`, `${PASS}`, `%(pw)s`) or the placeholder `user:password@` is not a
+    // credential, nor the `[REDACTED:kind]` another pattern left as the user (https://<token>@).
     kind: 'url-password',
-    re: /\b[A-Za-z][A-Za-z0-9+.-]{1,20}:\/\/[^\s:/@"'<>]{1,256}:((?!\[REDACTED)[^\s/@"'<>]{1,256})@/g,
+    re: /\b[A-Za-z][A-Za-z0-9+.-]{1,20}:\/\/(?!\[REDACTED)[^\s:/@"'<>]{0,256}:((?!\[REDACTED)[^\s/@"'<>]{1,256})@/g,
     group: 1,
-    accept: (m) => !/^[{$%<]/.test(m[1]!) && !/^(?:pass(?:word)?|secret|token|pwd|\*+|x+)$/i.test(m[1]!),
+    accept: (m) => urlPassword(m[1]!),
   },
   {
-    // KEY=value, KEY = 'value', "key": "value", key: 'value' (a colon needs a quote nearby).
+    // The same percent-encoded, as the shell integration reports a variable (OSC 1337;ApolloEnv:
+    // DATABASE_URL=postgres%3A//app%3A<password>%40db%3A5432/prod) or encodeURIComponent writes it.
+    kind: 'url-password',
+    re: new RegExp(String.raw`%3[Aa](?<=\b[A-Za-z][A-Za-z0-9+.-]{1,20}%3[Aa])(?:\/\/|%2[Ff]%2[Ff])${PCT_USER}{0,256}%3[Aa]((?!\[REDACTED)${PCT_PASSWORD}{1,256})%40`, 'g'),
+    group: 1,
+    accept: (m) => {
+      const v = percentDecoded(m[1]!);
+      return v !== null && urlPassword(v);
+    },
+  },
+  {
+    // https://<token>@host/…: a generated value as the whole user part (git@, alice@ are names).
+    // The scheme is a look-behind after the literal `://`, so the regex is one fast scan for the
+    // literal: led by the scheme (or by a look-behind) it tries every word, 6.6 ms a megabyte of
+    // source code against 0.3.
+    kind: 'url-token',
+    re: /:\/\/(?<=\b[A-Za-z][A-Za-z0-9+.-]{1,20}:\/\/)((?!\[REDACTED)[A-Za-z0-9._~-]{20,256})@/g,
+    group: 1,
+    accept: (m) => generatedValue(m[1]!, 20),
+  },
+  {
+    // KEY=value, KEY = 'value', "key": "value", key: 'value' (a colon needs a quote nearby, or
+    // the line must read as a setting: see bareColonValue).
     kind: 'assignment',
     // Bounded and anchored at a token start: no quadratic scans over long runs of
     // dashes or base64 in terminal output.
     re: new RegExp(String.raw`(?<![A-Za-z0-9_.-])(["']?)[A-Za-z0-9_.-]{0,64}?${KEYWORD}(?:e?s)?(?:[_.-][A-Za-z0-9]+){0,6}\1\s*([=:])\s*(["'])?(${VALUE})`, 'gi'),
     group: 4,
-    accept: (m) => plausibleValue(m[4]!) && (m[2] === '=' || !!m[1] || !!m[3]) && (!!m[3] || !codeExpression(m[4]!, m.input[m.index + m[0].length])),
+    accept: (m) => plausibleValue(m[4]!) && (m[2] === '=' || !!m[1] || !!m[3] || bareColonValue(m)) && (!!m[3] || !codeExpression(m[4]!, m.input[m.index + m[0].length])),
   },
   {
     kind: 'assignment',
     re: new RegExp(String.raw`(?<![A-Za-z0-9_-])--[A-Za-z0-9-]{0,40}?${KEYWORD}\s+(["'])?(${VALUE})`, 'gi'),
     group: 2,
     accept: (m) => plausibleValue(m[2]!) && (!!m[1] || !codeExpression(m[2]!, m.input[m.index + m[0].length])),
+  },
+  {
+    // MISTRAL_KEY=…, deepl-key: "…", "SERVICE_KEY": "…": a name ending in _KEY or -KEY. Many such
+    // names hold no secret (PRIMARY_KEY=id, sort_key: created_at, foreign_key: user_id), so the
+    // value must be a generated one; a bare KEY, monkey=, keyboard= are no such name. The name
+    // is a look-behind after the literal _KEY, so the regex is one fast scan for it: led by the
+    // name it tried every word and number of the text (16 ms a megabyte of source code against 0.4).
+    kind: 'assignment',
+    // A look-around is atomic (once it matched, a later failure does not try it another way), so
+    // a quote before the name is not captured in it: a closing one must match it (closesQuote).
+    re: new RegExp(String.raw`[_-](?:key|KEY|Key)(?<=(?<![A-Za-z0-9_.-])["']?([A-Za-z0-9](?:[A-Za-z0-9_.-]{0,62}[A-Za-z0-9])?)[_-](?:key|KEY|Key))(["']?)[ \t]*([=:])[ \t]*(["'])?((?!\[REDACTED)[^\s'"\`;&|,)(\]\[{}<>]{16,1024})`, 'g'),
+    group: 5,
+    accept: (m) => closesQuote(m, m.index - m[1]!.length - 1, m[2]!) && generatedValue(m[5]!) && plausibleValue(m[5]!) && !PUBLIC_KEY_PREFIX.test(m[1]!) && (!!m[4] || !codeExpression(m[5]!, m.input[m.index + m[0].length])),
+  },
+  {
+    // A URL's ?key=, &sig=, &signature= (an API key, a SAS or presigned URL's signature); not ?key=sort.
+    kind: 'assignment',
+    re: /[?&](?:key|sig|signature|X-Amz-Signature|X-Goog-Signature)=((?!\[REDACTED)[^\s&#'"`<>;]{16,1024})/g,
+    group: 1,
+    accept: (m) => generatedValue(m[1]!),
+  },
+  {
+    // machine <host> [login <user>] [account …] password <password>, on one line or several. A
+    // host without a dot needs a login (not prose: "the machine x password y").
+    kind: 'netrc-password',
+    re: /machine(?<![A-Za-z0-9_-]machine)[ \t\r\n]+([^\s]{1,253})((?:[ \t\r\n]+(?:login|account|port)[ \t\r\n]+[^\s]{1,256}){0,3})[ \t\r\n]+password[ \t\r\n]+(["']?)((?!\[REDACTED)[^\s'"]{1,1024})\3/g,
+    group: 4,
+    accept: (m) => (m[2] !== '' || m[1]!.includes('.')) && cliPassword(m[4]!),
+  },
+  {
+    // A docker config's "auth": "<base64 of user:password>" (a key named exactly auth).
+    kind: 'docker-auth',
+    re: /(["'])auth\1[ \t]*:[ \t]*(["'])([A-Za-z0-9+/]{8,8192}={0,2})\2/g,
+    group: 3,
+    accept: (m) => basicAuthPair(m[3]!),
+  },
+  {
+    // A kubeconfig's client-key-data: the base64 of a PEM private key.
+    kind: 'private-key',
+    re: /client-key-data(?<![A-Za-z0-9_-]client-key-data)(["']?)[ \t]*:[ \t]*(["']?)([A-Za-z0-9+/]{16,16384}={0,2})/g,
+    group: 3,
+    accept: (m) => closesQuote(m, m.index - 1, m[1]!),
+  },
+  {
+    // mysql -pS3cr3t (no space: `-p db` asks for one and names the database), mysqldump, mariadb.
+    kind: 'cli-password',
+    re: /(?:mysql(?:dump|admin|import|show|check|pump)?|mariadb(?:-dump|-admin)?)(?<![A-Za-z0-9_.-](?:mysql(?:dump|admin|import|show|check|pump)?|mariadb(?:-dump|-admin)?))(?:[ \t]+(?!-p)[^\s;&|]{1,256}){0,16}[ \t]+-p(["']?)((?!\[REDACTED)[^\s'"]{1,256})\1/g,
+    group: 2,
+    accept: (m) => cliPassword(m[2]!),
+  },
+  {
+    // sshpass -p <password> (its other options first: -v, -e, -f file, -d fd, -P prompt).
+    kind: 'cli-password',
+    re: /sshpass(?<![A-Za-z0-9_.-]sshpass)(?:[ \t]+-[ve]|[ \t]+-[fdP][ \t]*[^\s-][^\s]{0,255}){0,3}[ \t]+-p[ \t]*(["']?)((?!\[REDACTED)[^\s'"]{1,256})\1/g,
+    group: 2,
+    accept: (m) => cliPassword(m[2]!),
   },
 ];
 
@@ -199,25 +384,88 @@ const ANCHORS: RegExp[] = [
   /authorization/i, // bearer (header)
   /Bearer/, // bearer
   /:\/\//, // url-password
+  /%3[Aa](?:\/\/|%2[Ff]%2[Ff])/, // url-password (percent-encoded)
+  /:\/\//, // url-token
   new RegExp(KEYWORD, 'i'), // assignment
   new RegExp(`--[A-Za-z0-9-]{0,40}?${KEYWORD}`, 'i'), // assignment (--flag)
+  // The anchors below are chosen for what they add to the combined scans of every text: each
+  // literal added to a scan costs it 1-10% (measured on terminal output), so a pattern whose
+  // match holds the literal of another anchor shares it (tested once, see FIRST_SAME_ANCHOR).
+  /[_-](?:key|KEY|Key)/, // assignment (*_KEY)
+  /[?&](?:key|sig|signature|X-Amz-Signature|X-Goog-Signature)=/, // assignment (URL parameter)
+  // Its match holds `password`: the assignment's anchor. On text with a keyword and no netrc
+  // the regex costs ~0.4 ms a megabyte (against `machine` in every text's scan).
+  new RegExp(KEYWORD, 'i'), // netrc-password
+  /auth/i, // docker-auth (the case-insensitive scan's `auth`, which holds authorization and auth[_-]?token)
+  /[_-](?:key|KEY|Key)/, // private-key (kubeconfig's client-key-data)
+  /mysql|mariadb|sshpass/, // cli-password (mysql)
+  /mysql|mariadb|sshpass/, // cli-password (sshpass)
 ];
 if (ANCHORS.length !== PATTERNS.length) throw new Error('redact: one anchor per pattern');
+// No anchor may hold a character that JSON.stringify escapes in text (see Redactor.mayHold).
+if (ANCHORS.some((a) => /["\n\r\t]|\\[sn]/.test(a.source))) throw new Error('redact: an anchor holds a character JSON escapes');
 // Split by case rule: one case-insensitive alternation over everything scanned 3× slower.
-const ANY_CASED = new RegExp(ANCHORS.filter((a) => !a.ignoreCase).map((a) => `(?:${a.source})`).join('|'));
-// Case-insensitive: authorization and KEYWORD, which the --flag anchor holds (this is a
-// presence test, and leaving that anchor out halves the scan).
-const ANY_UNCASED = new RegExp(`authorization|${KEYWORD}`, 'i');
-if (ANCHORS.some((a) => a.ignoreCase && a.source !== 'authorization' && !a.source.includes(KEYWORD))) throw new Error('redact: ANY_UNCASED must cover every case-insensitive anchor');
+const ANY_CASED = new RegExp([...new Set(ANCHORS.filter((a) => !a.ignoreCase).map((a) => a.source))].map((s) => `(?:${s})`).join('|'));
+// Case-insensitive: auth (which authorization holds) and KEYWORD, which the --flag anchor holds
+// (this is a presence test, and leaving that anchor out halves the scan).
+const ANY_UNCASED = new RegExp(`auth|${KEYWORD}`, 'i');
+if (ANCHORS.some((a) => a.ignoreCase && a.source !== 'authorization' && a.source !== 'auth' && !a.source.includes(KEYWORD))) throw new Error('redact: ANY_UNCASED must cover every case-insensitive anchor');
 const ALL_PATTERNS = PATTERNS.map((_, i) => i);
+/** For each anchor, the first index of an anchor with the same source and flags (looked for once for both). */
+const FIRST_SAME_ANCHOR = ANCHORS.map((a) => ANCHORS.findIndex((b) => b.source === a.source && b.flags === a.flags));
+/** The distinct anchors of each case rule: [case-sensitive, case-insensitive]. */
+const ANCHOR_GROUPS = [false, true].map((ignoreCase) => ANCHORS.flatMap((a, i) => (FIRST_SAME_ANCHOR[i] === i && a.ignoreCase === ignoreCase ? [i] : [])));
+if (ANCHOR_GROUPS.some((g) => g.length > 30)) throw new Error('redact: too many anchors for a bit set');
+if (ANCHORS.some((a) => new RegExp(`${a.source}|`).exec('')!.length !== 1)) throw new Error('redact: an anchor has a capture group');
+/** Alternations of the anchors of a group not found yet, one capture group each, by the bit set of those anchors. */
+const ANCHOR_SCANS = [new Map<number, { re: RegExp; of: number[] }>(), new Map<number, { re: RegExp; of: number[] }>()];
 
-/** Indices of the patterns that may match `vt` (the text as it reads). */
+/**
+ * Marks in `found` the anchors of group `g` (0: case-sensitive, 1: case-insensitive) that occur
+ * in `vt`, none of which occurs before `from`. One scan, however many anchors: the leftmost
+ * match of those not found yet names one more, and none of the others can start before it, so
+ * the next scan goes on from there without it (testing every anchor on its own was most of the
+ * prefilter's time on text with a keyword: each is a scan of the whole text).
+ */
+function markAnchors(vt: string, g: 0 | 1, from: number, found: boolean[]): void {
+  const group = ANCHOR_GROUPS[g]!;
+  const scans = ANCHOR_SCANS[g]!;
+  let left = 2 ** group.length - 1;
+  while (left !== 0) {
+    let scan = scans.get(left);
+    if (!scan) {
+      const of = group.filter((_, k) => (left & (1 << k)) !== 0);
+      scan = { re: new RegExp(of.map((i) => `(${ANCHORS[i]!.source})`).join('|'), g ? 'gi' : 'g'), of };
+      // Bounded: the sets seen are those of the order anchors first occur in, a few in practice.
+      if (scans.size < 1024) scans.set(left, scan);
+    }
+    scan.re.lastIndex = from;
+    const m = scan.re.exec(vt);
+    if (!m) return;
+    let alt = 1;
+    while (m[alt] === undefined) alt++;
+    const i = scan.of[alt - 1]!;
+    found[i] = true;
+    left &= ~(1 << group.indexOf(i));
+    from = m.index;
+  }
+}
+
+/**
+ * Indices of the patterns that may match `vt` (the text as it reads): those whose anchor occurs
+ * in it, found by markAnchors for each case rule whose combined scan found something.
+ */
 function candidatePatterns(vt: string): number[] {
-  if (!ANY_CASED.test(vt) && !ANY_UNCASED.test(vt)) return [];
+  // ANY_CASED is every case-sensitive anchor: none occurs before its first match.
+  const cased = ANY_CASED.exec(vt);
+  const uncased = ANY_UNCASED.test(vt);
+  if (!cased && !uncased) return [];
+  const found: boolean[] = ANCHORS.map(() => false);
+  if (cased) markAnchors(vt, 0, cased.index, found);
+  // ANY_UNCASED leaves out the --flag anchor, which may start before its keyword: from 0.
+  if (uncased) markAnchors(vt, 1, 0, found);
   const out: number[] = [];
-  ANCHORS.forEach((a, i) => {
-    if (a.test(vt)) out.push(i);
-  });
+  for (let i = 0; i < ANCHORS.length; i++) if (found[FIRST_SAME_ANCHOR[i]!]) out.push(i);
   return out;
 }
 
@@ -238,7 +486,13 @@ function readControls(raw: string): string {
 const SENSITIVE_KEY = new RegExp(String.raw`^(?:(?:.*[_.-])?${KEYWORD}(?:e?s)?(?:[_.-].*)?|(?:proxy[_-])?authorization)$`, 'i');
 
 function sensitiveField(key: string, value: string): boolean {
-  return value.length >= 4 && !value.startsWith('[REDACTED:') && SENSITIVE_KEY.test(key) && plausibleValue(value);
+  if (value.length < 4 || value.startsWith('[REDACTED:')) return false;
+  if (SENSITIVE_KEY.test(key)) return plausibleValue(value);
+  // As the patterns take them in text: a *_KEY holding a generated value, a docker config's
+  // auth, a kubeconfig's client-key-data (kubectl config view -o json).
+  return (KEY_NAME.test(key) && !PUBLIC_KEY_NAME.test(key) && generatedValue(value) && plausibleValue(value))
+    || (key === 'auth' && basicAuthPair(value))
+    || (key === 'client-key-data' && /^[A-Za-z0-9+/]{16,16384}={0,2}$/.test(value));
 }
 
 function escapeForRegExp(s: string): string {
@@ -997,9 +1251,9 @@ export function redactionRulesSource(): string {
   rulesSource ??= JSON.stringify([
     PATTERNS.map((p) => [p.kind, p.re.source, p.re.flags, p.group ?? 0, p.accept?.toString() ?? '']),
     ANCHORS.map((a) => [a.source, a.flags]),
-    [NAMES_SECRET, SENSITIVE_KEY, CSI, CONTROL, NEEDS_VIEW, READS_AS_ITSELF, ANY_CASED, ANY_UNCASED, WIDE].map((r) => [r.source, r.flags]),
+    [NAMES_SECRET, SENSITIVE_KEY, KEY_NAME, PUBLIC_KEY_NAME, PUBLIC_KEY_PREFIX, ENDS_IN_KEYWORD, NUMBER, CSI, CONTROL, NEEDS_VIEW, READS_AS_ITSELF, ANY_CASED, ANY_UNCASED, WIDE].map((r) => [r.source, r.flags]),
     SIMPLE_ESCAPES, MIN_CONFIGURED_SECRET_LENGTH,
-    [plausibleValue, codeExpression, candidatePatterns, readControls, sensitiveField, hexAt, escapeAt, textView, looksLikeJson, walkJson, decodeJsonString, splice, replacement, Redactor, StreamRedactor]
+    [plausibleValue, codeExpression, generatedValue, bareColonValue, closesQuote, basicAuthPair, urlPassword, cliPassword, percentDecoded, markAnchors, candidatePatterns, readControls, sensitiveField, hexAt, escapeAt, textView, looksLikeJson, walkJson, decodeJsonString, splice, replacement, Redactor, StreamRedactor]
       .map((f) => f.toString()),
   ]);
   return rulesSource;
