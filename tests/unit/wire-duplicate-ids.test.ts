@@ -5,9 +5,8 @@
 // (from the record, and for a step no request carried, from the log), where repeated
 // ids get fresh ones and their answers follow.
 import { randomUUID } from 'node:crypto';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EventOf, SessionEvent } from '../../shared/events';
 import { branchPath, foldTrajectory, type Step } from '../../shared/trajectory';
@@ -16,7 +15,8 @@ import { Workspace, type SessionLog } from '../../electron/core/store/workspace'
 import { Rollout } from '../../electron/core/rollout/engine';
 import { rebuildRequest } from '../../electron/core/rollout/request-record';
 import { exportBundle, type Manifest } from '../../electron/core/dataset/bundle';
-import { startFakeLlm, tool, type FakeLlm, type FakeReply, type FakeRequest } from '../fixtures/fake-llm-server';
+import { tool, type FakeReply } from '../fixtures/fake-llm-server';
+import { wireRig, type WireRig } from '../fixtures/wire-rig';
 import * as mi from '../fixtures/trainers/mistral';
 import * as oa from '../fixtures/trainers/openai';
 import { parseJsonl } from '../fixtures/trainers/common';
@@ -25,12 +25,11 @@ let home: string;
 let cwd: string;
 let ws: Workspace;
 let pty: PtyHost;
-let server: FakeLlm;
+let rig: WireRig;
 let session: SessionLog;
 let main: Step[];
 let dir: string;
 let manifest: Manifest;
-const bodies: FakeRequest[] = [];
 
 type Msg = { role: string; content?: string | null; tool_calls?: Array<{ id: string; function: { name: string; arguments: string } }>; tool_call_id?: string; weight?: 0 | 1 };
 
@@ -56,10 +55,6 @@ function answered(messages: Msg[]): Array<[string, string]> {
 }
 
 beforeAll(async () => {
-  home = await mkdtemp(join(tmpdir(), 'apollo-wire-dup-'));
-  cwd = await mkdtemp(join(tmpdir(), 'apollo-wire-dup-cwd-'));
-  ws = await Workspace.open(home);
-  pty = new PtyHost({ resourcesDir: resolve('resources'), events: { data: () => undefined, changed: () => undefined }, env: { ...process.env, SHELL: '/bin/bash', HISTFILE: '/dev/null' } });
   const script: FakeReply[] = [
     {
       content: '',
@@ -71,16 +66,13 @@ beforeAll(async () => {
     },
     tool('finish', { message: 'done' }, { id: 'call_9' }),
   ];
-  let n = 0;
-  server = await startFakeLlm((req) => {
-    bodies.push(req);
-    return script[n++] ?? tool('finish', { message: 'extra' });
-  });
+  rig = await wireRig('dup', (_req, n) => script[n] ?? tool('finish', { message: 'extra' }));
+  ({ home, cwd, ws, pty } = rig);
   session = await ws.create({ cwd, name: 'wire duplicate ids' });
   const r = new Rollout({
-    session, pty, endpoint: { profile: 'fake', baseURL: server.url, apiKey: 'sk-test-dup-ids', model: 'fake-model', temperature: 0 },
+    session, pty, endpoint: rig.endpoint('sk-test-dup-ids'),
     policy: 'model', task: 'Look around.', maxSteps: 10, cwd,
-    llm: { retry: { baseDelayMs: 5, maxDelayMs: 20, maxRetries: 2, jitter: 0 }, timeoutMs: 5_000, idleTimeoutMs: 2_000 },
+    llm: rig.llm,
     tools: { commandTimeoutMs: 10_000, settleMs: 300 },
   });
   expect(await r.run()).toBe('finished');
@@ -113,11 +105,7 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
-  await server?.close();
-  await pty?.dispose();
-  await ws?.close();
-  await rm(home, { recursive: true, force: true });
-  await rm(cwd, { recursive: true, force: true });
+  await rig?.close();
 });
 
 const expected = (): Array<[string, string]> => ['list_sessions', 'sleep', 'create_file'].map((n) => [n, observed.get(n)!]);
@@ -133,8 +121,8 @@ describe('parallel calls sharing one id', () => {
   });
 
   it('the next request answers each call with its own result', () => {
-    expect(bodies).toHaveLength(2);
-    const msgs = bodies[1]!.body.messages as Msg[];
+    expect(rig.bodies).toHaveLength(2);
+    const msgs = rig.bodies[1]!.body.messages as Msg[];
     const tools = msgs.filter((m) => m.role === 'tool');
     expect(tools.map((m) => m.tool_call_id)).toEqual(['call_0', 'call_0', 'call_0']);
     expect(tools.map((m) => m.content)).toEqual(['list_sessions', 'sleep', 'create_file'].map((n) => observed.get(n)));
@@ -144,8 +132,8 @@ describe('parallel calls sharing one id', () => {
   it('the request record rebuilds every request the endpoint received', () => {
     const t = foldTrajectory(session.events);
     const recorded = session.events.filter((e): e is EventOf<'model.request'> => e.type === 'model.request');
-    expect(recorded).toHaveLength(bodies.length);
-    recorded.forEach((r, i) => expect(rebuildRequest(t, r.requestId)!.body, `request ${i}`).toEqual(bodies[i]!.body));
+    expect(recorded).toHaveLength(rig.bodies.length);
+    recorded.forEach((r, i) => expect(rebuildRequest(t, r.requestId)!.body, `request ${i}`).toEqual(rig.bodies[i]!.body));
   });
 
   it('the export pairs each (renamed) call with its own result, from the record and from the log alike', async () => {

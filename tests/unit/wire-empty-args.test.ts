@@ -4,9 +4,8 @@
 // the next request carries it back as the model's call with "{}", and the export trains
 // exactly that turn. A blank name is no call: the runner refuses it, the next request
 // carries it as invalid_tool_call, and the export does not train it (invalid call).
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EventOf, SessionEvent } from '../../shared/events';
 import { branchPath, foldTrajectory, type Step } from '../../shared/trajectory';
@@ -16,7 +15,8 @@ import { Rollout } from '../../electron/core/rollout/engine';
 import { canonicalJson, rebuildRequest } from '../../electron/core/rollout/request-record';
 import { INVALID_TOOL_CALL } from '../../electron/core/rollout/tools';
 import { exportBundle, type Manifest } from '../../electron/core/dataset/bundle';
-import { startFakeLlm, tool, type FakeLlm, type FakeReply, type FakeRequest } from '../fixtures/fake-llm-server';
+import { tool, type FakeReply } from '../fixtures/fake-llm-server';
+import { wireRig, type WireRig } from '../fixtures/wire-rig';
 import * as ax from '../fixtures/trainers/axolotl';
 import * as lf from '../fixtures/trainers/llamafactory';
 import * as mi from '../fixtures/trainers/mistral';
@@ -28,12 +28,11 @@ let home: string;
 let cwd: string;
 let ws: Workspace;
 let pty: PtyHost;
-let server: FakeLlm;
+let rig: WireRig;
 let session: SessionLog;
 let path: Step[];
 let dir: string;
 let manifest: Manifest;
-const bodies: FakeRequest[] = [];
 
 type Msg = { role: string; content?: string | null; tool_calls?: Array<{ id: string; type: string; function: { name: string; arguments: string } }>; tool_call_id?: string; weight?: 0 | 1 };
 
@@ -43,10 +42,6 @@ function turnOf(body: { messages: Msg[] }, id: string): Msg | undefined {
 }
 
 beforeAll(async () => {
-  home = await mkdtemp(join(tmpdir(), 'apollo-wire-empty-'));
-  cwd = await mkdtemp(join(tmpdir(), 'apollo-wire-empty-cwd-'));
-  ws = await Workspace.open(home);
-  pty = new PtyHost({ resourcesDir: resolve('resources'), events: { data: () => undefined, changed: () => undefined }, env: { ...process.env, SHELL: '/bin/bash', HISTFILE: '/dev/null' } });
   // 1: "" arguments; 2: whitespace arguments; 3: no tool name; 4: finish.
   const script: FakeReply[] = [
     tool('list_sessions', '', { id: 'callE1' }),
@@ -54,16 +49,13 @@ beforeAll(async () => {
     tool('', {}, { id: 'callE3' }),
     tool('finish', { message: 'done' }, { id: 'callE4' }),
   ];
-  let n = 0;
-  server = await startFakeLlm((req) => {
-    bodies.push(req);
-    return script[n++] ?? tool('finish', { message: 'extra' });
-  });
+  rig = await wireRig('empty', (_req, n) => script[n] ?? tool('finish', { message: 'extra' }));
+  ({ home, cwd, ws, pty } = rig);
   session = await ws.create({ cwd, name: 'wire empty args' });
   const r = new Rollout({
-    session, pty, endpoint: { profile: 'fake', baseURL: server.url, apiKey: 'sk-test-empty-args', model: 'fake-model', temperature: 0 },
+    session, pty, endpoint: rig.endpoint('sk-test-empty-args'),
     policy: 'model', task: 'List the sessions.', maxSteps: 10, cwd,
-    llm: { retry: { baseDelayMs: 5, maxDelayMs: 20, maxRetries: 2, jitter: 0 }, timeoutMs: 5_000, idleTimeoutMs: 2_000 },
+    llm: rig.llm,
     tools: { commandTimeoutMs: 10_000, settleMs: 300 },
   });
   expect(await r.run()).toBe('finished');
@@ -79,11 +71,7 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
-  await server?.close();
-  await pty?.dispose();
-  await ws?.close();
-  await rm(home, { recursive: true, force: true });
-  await rm(cwd, { recursive: true, force: true });
+  await rig?.close();
 });
 
 describe('blank tool-call arguments and names, on the wire and in the export', () => {
@@ -97,20 +85,20 @@ describe('blank tool-call arguments and names, on the wire and in the export', (
   });
 
   it('the next request carries a blank-arguments call as the model\'s call with "{}", and a nameless one as invalid_tool_call', () => {
-    expect(bodies).toHaveLength(4);
-    expect(turnOf(bodies[1]!.body, 'callE1')!.tool_calls).toEqual([{ id: 'callE1', type: 'function', function: { name: 'list_sessions', arguments: '{}' } }]);
-    expect(turnOf(bodies[2]!.body, 'callE2')!.tool_calls).toEqual([{ id: 'callE2', type: 'function', function: { name: 'list_sessions', arguments: '{}' } }]);
-    expect(turnOf(bodies[3]!.body, 'callE3')!.tool_calls).toEqual([{ id: 'callE3', type: 'function', function: { name: 'invalid_tool_call', arguments: '{}' } }]);
+    expect(rig.bodies).toHaveLength(4);
+    expect(turnOf(rig.bodies[1]!.body, 'callE1')!.tool_calls).toEqual([{ id: 'callE1', type: 'function', function: { name: 'list_sessions', arguments: '{}' } }]);
+    expect(turnOf(rig.bodies[2]!.body, 'callE2')!.tool_calls).toEqual([{ id: 'callE2', type: 'function', function: { name: 'list_sessions', arguments: '{}' } }]);
+    expect(turnOf(rig.bodies[3]!.body, 'callE3')!.tool_calls).toEqual([{ id: 'callE3', type: 'function', function: { name: 'invalid_tool_call', arguments: '{}' } }]);
     // Every later request carries the same turn (the context only grows).
-    for (const b of bodies.slice(2)) expect(turnOf(b.body, 'callE1')).toEqual(turnOf(bodies[1]!.body, 'callE1'));
-    expect(JSON.stringify(bodies.map((b) => b.body))).not.toContain('invalid_arguments');
+    for (const b of rig.bodies.slice(2)) expect(turnOf(b.body, 'callE1')).toEqual(turnOf(rig.bodies[1]!.body, 'callE1'));
+    expect(JSON.stringify(rig.bodies.map((b) => b.body))).not.toContain('invalid_arguments');
   });
 
   it('the request record rebuilds every request the endpoint received', () => {
     const t = foldTrajectory(session.events);
     const recorded = session.events.filter((e): e is EventOf<'model.request'> => e.type === 'model.request');
-    expect(recorded).toHaveLength(bodies.length);
-    recorded.forEach((r, i) => expect(rebuildRequest(t, r.requestId)!.body, `request ${i}`).toEqual(bodies[i]!.body));
+    expect(recorded).toHaveLength(rig.bodies.length);
+    recorded.forEach((r, i) => expect(rebuildRequest(t, r.requestId)!.body, `request ${i}`).toEqual(rig.bodies[i]!.body));
   });
 
   it('the export holds the wire: its context is a request the endpoint received, its last turn what the next request carried', async () => {
@@ -120,7 +108,7 @@ describe('blank tool-call arguments and names, on the wire and in the export', (
       const { weight: _w, ...rest } = m;
       return rest;
     };
-    const wire = bodies.map((q) => ({ tools: q.body.tools as unknown[], messages: (q.body.messages as Msg[]).map((m) => Object.fromEntries(Object.entries(m).filter(([, v]) => v !== null))) }));
+    const wire = rig.bodies.map((q) => ({ tools: q.body.tools as unknown[], messages: (q.body.messages as Msg[]).map((m) => Object.fromEntries(Object.entries(m).filter(([, v]) => v !== null))) }));
     const line = lines[0]!;
     // The line ends on the finish call: its context is the last request, verbatim.
     const ctx = line.messages.slice(0, -1).map(strip);
@@ -129,7 +117,7 @@ describe('blank tool-call arguments and names, on the wire and in the export', (
     // Every assistant turn in it is what the request after that step carried.
     for (const id of ['callE1', 'callE2', 'callE3']) {
       const k = Number(id.slice(-1));
-      expect(strip(turnOf(line, id)!)).toEqual(Object.fromEntries(Object.entries(turnOf(bodies[k]!.body, id)!).filter(([, v]) => v !== null)));
+      expect(strip(turnOf(line, id)!)).toEqual(Object.fromEntries(Object.entries(turnOf(rig.bodies[k]!.body, id)!).filter(([, v]) => v !== null)));
     }
   });
 

@@ -7,9 +7,8 @@
 //
 // Checked against what the scripted endpoint received (each action's own request) and
 // with the trainers' own rules (tests/fixtures/trainers).
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SessionEvent } from '../../shared/events';
 import { branchPath, foldTrajectory } from '../../shared/trajectory';
@@ -19,7 +18,8 @@ import { Rollout } from '../../electron/core/rollout/engine';
 import { mergeBundles } from '../../electron/core/dataset/merge';
 import { exportBundle, type Manifest } from '../../electron/core/dataset/bundle';
 import { parseBundleManifest } from '../../electron/core/dataset/manifest-schema';
-import { startFakeLlm, text, tool, type FakeLlm, type FakeRequest } from '../fixtures/fake-llm-server';
+import { text, tool, type FakeRequest } from '../fixtures/fake-llm-server';
+import { wireRig, type WireRig } from '../fixtures/wire-rig';
 import * as lf from '../fixtures/trainers/llamafactory';
 import * as mi from '../fixtures/trainers/mistral';
 import * as oa from '../fixtures/trainers/openai';
@@ -30,33 +30,28 @@ let home: string;
 let cwd: string;
 let ws: Workspace;
 let pty: PtyHost;
-let server: FakeLlm;
+let rig: WireRig;
 let session: SessionLog;
-const bodies: FakeRequest[] = [];
 const STEPS = 10;
 
 const isSummaryRequest = (q: FakeRequest) => JSON.stringify(q.body.messages.at(-1) ?? {}).includes('state_snapshot');
 
 beforeAll(async () => {
-  home = await mkdtemp(join(tmpdir(), 'apollo-wire-summary-'));
-  cwd = await mkdtemp(join(tmpdir(), 'apollo-wire-summary-cwd-'));
-  ws = await Workspace.open(home);
-  pty = new PtyHost({ resourcesDir: resolve('resources'), events: { data: () => undefined, changed: () => undefined }, env: { ...process.env, SHELL: '/bin/bash', HISTFILE: '/dev/null' } });
   let k = 0;
   let summaries = 0;
-  server = await startFakeLlm((req) => {
-    bodies.push(req);
+  rig = await wireRig('summary', (req) => {
     if (isSummaryRequest(req)) return text(`<state_snapshot>SUMMARY-TEXT-${++summaries}</state_snapshot>`);
     k++;
     // Each action ~300 tokens, so the context is summarized and the history cap cuts.
     if (k >= STEPS) return tool('finish', { message: `MARK-Z${k}` }, { id: `callZ${k}` });
     return tool('think', { thought: `MARK-Z${k} ${'pad '.repeat(300)}` }, { id: `callZ${k}` });
   });
+  ({ home, cwd, ws, pty } = rig);
   session = await ws.create({ cwd, name: 'summary history' });
   const r = new Rollout({
-    session, pty, endpoint: { profile: 'fake', baseURL: server.url, apiKey: 'sk-test-wire-summary', model: 'fake-model', temperature: 0 },
+    session, pty, endpoint: rig.endpoint('sk-test-wire-summary'),
     policy: 'model', task: 'Think it through.', maxSteps: 20, cwd, summarizeAtTokens: 3000, keepRecentSteps: 3,
-    llm: { retry: { baseDelayMs: 5, maxDelayMs: 20, maxRetries: 2, jitter: 0 }, timeoutMs: 5_000, idleTimeoutMs: 2_000 },
+    llm: rig.llm,
     tools: { commandTimeoutMs: 10_000, settleMs: 100 },
   });
   expect(await r.run()).toBe('finished');
@@ -66,11 +61,7 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
-  await server?.close();
-  await pty?.dispose();
-  await ws?.close();
-  await rm(home, { recursive: true, force: true });
-  await rm(cwd, { recursive: true, force: true });
+  await rig?.close();
 });
 
 type Msg = { role: string; content?: string | null; tool_calls?: Array<{ function: { name: string; arguments: string } }> };
@@ -86,7 +77,7 @@ const markerIn = (v: unknown): string | undefined => /MARK-Z\d+/.exec(JSON.strin
 /** The request (as the endpoint received it) that action MARK-Zk answered: the k-th that was not a summary request. */
 function requestOf(marker: string): Msg[] {
   const k = Number(marker.slice('MARK-Z'.length));
-  return bodies.filter((q) => !isSummaryRequest(q))[k - 1]!.body.messages as Msg[];
+  return rig.bodies.filter((q) => !isSummaryRequest(q))[k - 1]!.body.messages as Msg[];
 }
 
 /** The head of a request the endpoint received: system and task, and after a summary the summary and the turn after it. */
@@ -107,8 +98,8 @@ describe('per-action lines after a summary, with the history capped', () => {
   });
 
   it('the rollout was summarized, and later actions were answered on a request that carried the summary', () => {
-    const after = bodies.filter((q) => !isSummaryRequest(q) && JSON.stringify(q.body.messages).includes('SUMMARY-TEXT'));
-    expect(bodies.some(isSummaryRequest)).toBe(true);
+    const after = rig.bodies.filter((q) => !isSummaryRequest(q) && JSON.stringify(q.body.messages).includes('SUMMARY-TEXT'));
+    expect(rig.bodies.some(isSummaryRequest)).toBe(true);
     expect(after.length).toBeGreaterThan(0);
     // The history cap cuts: some line is shorter than its request.
     expect(manifest.options.historyTokens).toBe(1500);

@@ -7,9 +7,8 @@
 // blames an old log. What is genuinely new on a replay session is trained as usual: a
 // model that continues from a replayed step (in the context its endpoint received) and a
 // hand-written action.
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SessionEvent } from '../../shared/events';
 import { branchPath, foldTrajectory } from '../../shared/trajectory';
@@ -20,7 +19,8 @@ import { canonicalJson } from '../../electron/core/rollout/request-record';
 import { mergeBundles } from '../../electron/core/dataset/merge';
 import { exportBundle, type ExportBundleOptions } from '../../electron/core/dataset/bundle';
 import { parseBundleManifest } from '../../electron/core/dataset/manifest-schema';
-import { startFakeLlm, tool, type FakeLlm, type FakeReply, type FakeRequest } from '../fixtures/fake-llm-server';
+import { tool, type FakeReply, type FakeRequest } from '../fixtures/fake-llm-server';
+import { wireRig, type WireRig } from '../fixtures/wire-rig';
 import * as lf from '../fixtures/trainers/llamafactory';
 import * as mi from '../fixtures/trainers/mistral';
 import * as oa from '../fixtures/trainers/openai';
@@ -30,28 +30,21 @@ let home: string;
 let cwd: string;
 let ws: Workspace;
 let pty: PtyHost;
-let server: FakeLlm;
+let rig: WireRig;
 let source: SessionLog;
 let replay: SessionLog;
-const bodies: FakeRequest[] = [];
 let script: (req: FakeRequest) => FakeReply = () => tool('finish', { message: 'unused' });
 /** Requests the endpoint had received when the replay started and when it ended. */
 let sentBeforeReplay = 0;
 let sentAfterReplay = 0;
 
-const endpoint = () => ({ profile: 'fake', baseURL: server.url, apiKey: 'sk-test-wire-replay', model: 'fake-model', temperature: 0 });
+const endpoint = () => rig.endpoint('sk-test-wire-replay');
 const llm = { retry: { baseDelayMs: 5, maxDelayMs: 20, maxRetries: 2, jitter: 0 }, timeoutMs: 5_000, idleTimeoutMs: 2_000 };
 const label = (s: SessionLog, stepId: string, v: 'keep' | 'mask') => s.append({ type: 'label.set', stepId, label: v, tags: [], note: '', source: 'annotator', author: 'ann' });
 
 beforeAll(async () => {
-  home = await mkdtemp(join(tmpdir(), 'apollo-wire-replay-'));
-  cwd = await mkdtemp(join(tmpdir(), 'apollo-wire-replay-cwd-'));
-  ws = await Workspace.open(home);
-  pty = new PtyHost({ resourcesDir: resolve('resources'), events: { data: () => undefined, changed: () => undefined }, env: { ...process.env, SHELL: '/bin/bash', HISTFILE: '/dev/null' } });
-  server = await startFakeLlm((req) => {
-    bodies.push(req);
-    return script(req);
-  });
+  rig = await wireRig('replay', (req) => script(req));
+  ({ home, cwd, ws, pty } = rig);
 
   // The source: a model rollout whose first action the annotator masked.
   source = await ws.create({ cwd, name: 'replay source' });
@@ -63,10 +56,10 @@ beforeAll(async () => {
   await label(source, src[1]!.id, 'keep');
 
   // The replay: no endpoint, no request.
-  sentBeforeReplay = bodies.length;
+  sentBeforeReplay = rig.bodies.length;
   replay = await ws.create({ cwd, name: 'replay' });
   expect(await new Rollout({ session: replay, pty, endpoint: null, policy: 'replay', task: 'Do it.', maxSteps: 10, cwd, replaySource: source.events.slice() as SessionEvent[] }).run()).toBe('finished');
-  sentAfterReplay = bodies.length;
+  sentAfterReplay = rig.bodies.length;
   const rep = branchPath(foldTrajectory(replay.events), 'main');
   // An annotator's keep on a replayed action does not make it trainable either.
   await label(replay, rep[1]!.id, 'keep');
@@ -88,11 +81,7 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
-  await server?.close();
-  await pty?.dispose();
-  await ws?.close();
-  await rm(home, { recursive: true, force: true });
-  await rm(cwd, { recursive: true, force: true });
+  await rig?.close();
 });
 
 async function exportOf(s: SessionLog, name: string, over: Partial<ExportBundleOptions> = {}) {
@@ -144,7 +133,7 @@ describe('a replayed session exported', () => {
 
   it('the continuation\'s example is the request its endpoint received, plus its reply', async () => {
     const e = await exportOf(replay, 'replay-wire', { formats: ['openai'] });
-    const cont = bodies.at(-1)!.body as { messages: Array<Record<string, unknown>>; tools: unknown[] };
+    const cont = rig.bodies.at(-1)!.body as { messages: Array<Record<string, unknown>>; tools: unknown[] };
     const line = (e.openai as Array<{ messages: Array<Record<string, unknown>>; tools?: unknown[] }>).find((l) => markerIn(l.messages.at(-1)) === 'MARK-CONT')!;
     expect(line).toBeDefined();
     const strip = ({ weight: _w, ...m }: Record<string, unknown>) => m;
