@@ -2,7 +2,7 @@
 // temp folder it made (the home folder it gave the tests, the core's scratch folders), and a disk-full test that cannot mount its tmpfs
 // says loudly that the kernel's ENOSPC went untested.
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -19,7 +19,7 @@ afterEach(async () => {
 });
 
 describe('test hygiene', () => {
-  it('a vitest run leaves no temp folder behind (its home, the checkpoint reader\'s scratch folder, Chromium\'s)', { timeout: 120_000 }, async () => {
+  it('a vitest run leaves no temp folder behind (its home, the checkpoint reader\'s scratch folder, Chromium\'s), nor a process', { timeout: 120_000 }, async () => {
     const env: NodeJS.ProcessEnv = { ...process.env, TMPDIR: dir, NO_COLOR: '1', FORCE_COLOR: '0' };
     delete env.APOLLO_TEST_HOME; // as `npm test` starts: the run makes its own
     const vitest = async (...args: string[]): Promise<string> => {
@@ -31,16 +31,22 @@ describe('test hygiene', () => {
       expect([code, out.slice(-2000)]).toEqual([0, expect.any(String)]);
       return out;
     };
-    const [core, browser] = await Promise.all([
+    const [core, browser, remote] = await Promise.all([
       // Reading a checkpoint whose working directory is gone makes a scratch folder in the core.
       vitest('tests/unit/annotate-offline.test.ts', '-t', 'checkpoint files'),
       // The worker's Chromium (tests/e2e/harness.ts) outlives the file: it is closed when
       // vitest stops the worker, and its profile and temp folders go with it.
       vitest('tests/e2e/asciicast.test.ts'),
+      // An ssh session of a core closed after its sshd: its remote shell got no hangup and ran on.
+      vitest('tests/unit/env-contract.test.ts'),
     ]);
     expect(core).toMatch(/Tests +1 passed/);
     expect(browser).toMatch(/Tests +1 passed/);
+    expect(remote).toMatch(/Tests +2 passed/);
     expect(await readdir(dir)).toEqual([]);
+    // Nothing started from the run's temp folders still runs (a shell, a job, an ssh client).
+    const left = await new Promise<string>((r) => execFile('pgrep', ['-af', dir], (_e, out) => r(String(out).trim())));
+    expect(left).toBe('');
   });
 
   it('a disk-full test that cannot mount its tmpfs is skipped loudly', async () => {
