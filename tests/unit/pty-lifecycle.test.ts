@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { mkdtemp, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { LiveTerminal } from '../../electron/core/pty/types';
+import { isSecretPrompt } from '../../electron/core/pty/terminal';
 import { ptyWorkspace } from '../fixtures/shell-home';
 
 const fx = ptyWorkspace('apollo-pty-lifecycle-', { '.bashrc': 'PS1="$ "\n' });
@@ -129,6 +130,13 @@ describe('plain text of terminal output', () => {
     expect(Date.now() - started).toBeLessThan(2000);
     // A backspace removes a whole character, never half of one.
     expect(terminalText('x😀\by')).toBe('xy');
+  });
+});
+
+describe('a secret prompt', () => {
+  it('is a program asking for a secret, not a shell prompt that names one', () => {
+    for (const p of ['[sudo] password for me: ', 'Enter PEM pass phrase:', 'Enter your token (input will not be visible): ', '? Paste your authentication token: ', 'Password: ***']) expect(isSecretPrompt(p), p).toBe(true);
+    for (const p of ['me@box ~/src/token-bucket> ', '~/k8s/secret-operator> ', 'PS C:\\work\\api-key-rotation> ', 'Do you want to save credentials? ', '$ ', 'password reset sent']) expect(isSecretPrompt(p), p).toBe(false);
   });
 });
 

@@ -8,7 +8,7 @@ import { PtyHost } from '../../electron/core/pty/pty-host';
 import { Workspace, type SessionLog } from '../../electron/core/store/workspace';
 import { Rollout, type RolloutOptions } from '../../electron/core/rollout/engine';
 import { INVALID_TOOL_CALL } from '../../electron/core/rollout/tools';
-import type { ChatMessage } from '../../electron/core/rollout/llm';
+import { urlCredentials, withoutCredentials, type ChatMessage } from '../../electron/core/rollout/llm';
 import { cut, noChoices, startFakeLlm, status, text, tool, type FakeLlm, type FakeReply, type FakeRequest } from '../fixtures/fake-llm-server';
 
 const KEY = 'sk-apollo-test-KEY-9f8e7d6c5b4a';
@@ -248,6 +248,13 @@ describe('Rollout (model policy, real PTY)', () => {
     expect(log).not.toContain(pw);
     expect(withUser.error).not.toContain(pw);
     await withUser.stop();
+  });
+
+  it('knows a base URL\'s credentials as written and as decoded, and records a URL without any as it is', () => {
+    expect(urlCredentials('https://h.example/v1?sig=abc+def%2Fxyz123&x=1')).toEqual(expect.arrayContaining(['abc+def%2Fxyz123', 'abc def/xyz123']));
+    expect(urlCredentials('https://h.example/v1?key=sort')).toEqual([]);
+    expect(withoutCredentials('http://localhost:8000')).toBe('http://localhost:8000');
+    expect(withoutCredentials('http://[::1]:8000/v1?api_key=S3cretValue99')).toBe('http://[::1]:8000/v1?api_key=***');
   });
 
   it('pauses when every reply comes back empty, recording no model response', async () => {

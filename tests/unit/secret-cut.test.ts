@@ -59,6 +59,24 @@ describe('capText', () => {
     expect(pieceOf(pw, new Redactor().redact(capC).text)).toBe('');
   });
 
+  it('never starts a tail between a secret and the name or scheme a rule finds it by', () => {
+    const gen = 'a1B2c3D4e5F6g7H8i9J0k1L2';
+    const cases: Array<[string, string]> = [
+      [`export MISTRAL_KEY=${gen}`, '_KEY'],
+      [`git clone https://${gen}@github.com/o/r.git`, 's://'],
+      [`git clone https://${gen}@github.com/o/r.git`, '://'],
+      ['DATABASE_URL=postgres%3A//app%3AS3cr3tPassw0rd%40db%3A5432/prod', 's%3A//'],
+    ];
+    for (const [line, cutBefore] of cases) {
+      const text = `${'x'.repeat(3000)}\n${line}\n`;
+      const at = text.indexOf(cutBefore, 3001);
+      // The cap whose tail starts right at `cutBefore`.
+      const cap = [...Array(3000).keys()].find((c) => text.length - (c - Math.floor(c * 0.3)) === at)!;
+      const out = new Redactor().redact(capText(text, cap)).text;
+      for (const secret of [gen, 'S3cr3tPassw0rd']) expect(pieceOf(secret, out), `${line} cut before ${cutBefore}`).toBe('');
+    }
+  });
+
   it('gives the export an observation whose secret it redacts whole', async () => {
     const key = 'team-vllm-key-7f3a9c2e5b81d4aa0c';
     // The tail's start half-way through the key.

@@ -10,6 +10,12 @@ import { Redactor } from './redact';
 
 /** How far from a cut a secret may begin or end: more than the longest match the rules make (a private key block, ~17 KB). */
 const REACH = 20_000;
+/**
+ * How far back a match's span takes in the word it begins in. Some rules find a secret
+ * by a literal in it (`_KEY=`, `://`) and check what comes before in a look-behind (the
+ * name, the scheme): a cut there left `_KEY=…` or `s://…@`, which no rule matches.
+ */
+const WORD_REACH = 256;
 
 /** One redactor per list of secrets (a rollout cuts every long observation with the same). */
 const redactors = new Map<string, Redactor>();
@@ -33,7 +39,7 @@ function redactorFor(secrets: readonly string[]): Redactor {
 export function cutOutsideSecrets(text: string, at: number, toward: 'start' | 'end', secrets: readonly string[] = []): number {
   const from = Math.max(0, at - REACH);
   const spans = redactorFor(secrets).findWithContext(text.slice(from, Math.min(text.length, at + REACH)))
-    .map((m) => [from + Math.min(m.from, m.start), from + m.end] as const);
+    .map((m) => [wordStart(text, from + Math.min(m.from, m.start)), from + m.end] as const);
   let cut = at;
   // Moving out of one span can land in another (a name's context overlapping the secret before it): until none holds the cut.
   for (let moved = true; moved;) {
@@ -46,6 +52,13 @@ export function cutOutsideSecrets(text: string, at: number, toward: 'start' | 'e
     }
   }
   return cut;
+}
+
+/** Where the word holding `i` begins (whitespace ends a word), at most WORD_REACH back. */
+function wordStart(text: string, i: number): number {
+  let a = i;
+  while (a > 0 && i - a < WORD_REACH && !/\s/.test(text[a - 1]!)) a--;
+  return a;
 }
 
 /**

@@ -77,7 +77,14 @@ const PROMPT_LIKE = /[$#%>❯»:]\s?$/;
 // Beyond "Password:": openssl's "Enter PEM pass phrase:", huggingface-cli's "Enter your
 // token (input will not be visible):", wandb's "Paste an API key …: ", gh's "? Paste your
 // authentication token:"; with the stars a program echoes per key (sudo's pwfeedback).
-const SECRET_PROMPT = /\b(?:password|passphrase|pass phrase|passcode|PIN|token|api[ _-]?key|secret(?: key)?|credentials?)\b[^\n]{0,160}[:?>]\s*\**$/i;
+// Ending in a colon: without shell integration the shell's own prompt is tested too, and
+// `~/src/token-bucket> ` or `Save credentials?` must not mask what a person types there.
+const SECRET_PROMPT = /\b(?:password|passphrase|pass phrase|passcode|PIN|token|api[ _-]?key|secret(?: key)?|credentials?)\b[^\n]{0,160}:\s*\**$/i;
+
+/** Whether a program's last line asks for a secret (keys typed at it are recorded masked). */
+export function isSecretPrompt(line: string): boolean {
+  return SECRET_PROMPT.test(line);
+}
 const TAIL_BYTES = 256;
 
 // The child of node-pty prints this when exec or chdir fails, then exits with 1.
@@ -493,7 +500,7 @@ export class PtyTerminal implements LiveTerminal {
   /** Is a program (not the shell's own prompt) asking for a secret right now? */
   private atSecretPrompt(): boolean {
     if (this.promptSeen && this.phase !== 'command') return false;
-    return SECRET_PROMPT.test(terminalText(this.outputTail).split('\n').at(-1) ?? '');
+    return isSecretPrompt(terminalText(this.outputTail).split('\n').at(-1) ?? '');
   }
 
   // ---- commands -------------------------------------------------------------

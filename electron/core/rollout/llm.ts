@@ -224,7 +224,9 @@ export function urlCredentials(url: string): string[] {
   } catch {
     return [];
   }
-  const raw = [u.username, u.password, ...[...u.searchParams].filter(([k]) => SECRET_QUERY.test(k)).map(([, v]) => v)];
+  // Query values as written (`abc+def%2Fxyz`) and as decoded; a short one (`?key=sort`) is no credential.
+  const query = u.search.slice(1).split('&').map((kv) => kv.split('=')).filter(([k]) => SECRET_QUERY.test(safeDecode(k ?? '')));
+  const raw = [u.username, u.password, ...query.flatMap(([, v = '']) => (v.length >= 8 ? [v, safeDecode(v.replace(/\+/g, ' '))] : []))];
   const out = new Set<string>();
   for (const v of raw) {
     if (v.length < 4) continue;
@@ -239,7 +241,15 @@ export function urlCredentials(url: string): string[] {
   return [...out];
 }
 
-/** A base URL as it may be recorded: its credentials replaced by `***` (unparsable: said so). */
+function safeDecode(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return s;
+  }
+}
+
+/** A base URL as it may be recorded: its credentials replaced by `***` (unparsable: said so); as written when it has none. */
 export function withoutCredentials(url: string): string {
   let u: URL;
   try {
@@ -247,6 +257,7 @@ export function withoutCredentials(url: string): string {
   } catch {
     return url.includes('@') || url.includes('?') ? '(a base URL that is not a valid URL)' : url;
   }
+  if (!u.username && !u.password && ![...u.searchParams.keys()].some((k) => SECRET_QUERY.test(k))) return url;
   if (u.username) u.username = '***';
   if (u.password) u.password = '***';
   for (const [k] of [...u.searchParams]) if (SECRET_QUERY.test(k)) u.searchParams.set(k, '***');
