@@ -141,7 +141,8 @@ describe('branching and comments from the UI', () => {
     await step(page, 3).waitFor();
     await expect(step(page, 3).getAttribute('data-branch-id')).resolves.not.toBe(await step(page, 2).getAttribute('data-branch-id'));
     await expect(step(page, 2).getByTestId('step-guidance').innerText()).resolves.toMatch(/delivered at step 3[\s\S]*Try a different approach/i);
-    const guided = ui.fake.requests.at(-1)!.body.messages as Array<{ role: string; content: unknown }>;
+    // The agent's last request (streamed): an endpoint check (one message, not streamed) may come after it.
+    const guided = ui.fake.requests.filter((r) => r.body?.stream === true).at(-1)!.body.messages as Array<{ role: string; content: unknown }>;
     expect(guided.some((m) => m.role === 'user' && String(m.content).includes('<real_user>Try a different approach.'))).toBe(true);
     await step(page, 1).getByTestId('step-tool').click();
 
