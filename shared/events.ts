@@ -214,6 +214,15 @@ export type SessionEvent = EventBase & SessionEventBody;
 export type SessionEventType = SessionEventBody['type'];
 export type EventOf<T extends SessionEventType> = EventBase & Extract<SessionEventBody, { type: T }>;
 
+/**
+ * Whether a log's content holds `ev` (the running hash that names an export's inputs,
+ * SessionLog.eventsDigest): every event but export.made, which each export appends and
+ * no export reads.
+ */
+export function inContent(ev: SessionEvent): boolean {
+  return ev.type !== 'export.made';
+}
+
 /** Validate one decoded log line; null when it is not a valid event. */
 export function parseSessionEvent(value: unknown): SessionEvent | null {
   const r = sessionEventSchema.safeParse(value);

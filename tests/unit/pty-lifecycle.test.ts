@@ -141,15 +141,19 @@ describe('a secret prompt', () => {
 });
 
 describe.skipIf(process.platform !== 'linux')('human input at a password prompt', () => {
-  it('is recorded masked (the log is exported and quoted to the model), other input as typed', async () => {
-    const cwd = await mkdtemp(join(fx.root, 'w-'));
-    const session = await fx.ws.create({ cwd });
-    const host = newHost();
-    const t = await host.create(session, { id: 'main' });
+  /** A shell of its own session, and `screen`: its text once `re` matches it (or after 5 s). */
+  const shell = async () => {
+    const session = await fx.ws.create({ cwd: await mkdtemp(join(fx.root, 'w-')) });
+    const t = await newHost().create(session, { id: 'main' });
     const screen = async (re: RegExp) => {
       for (let i = 0; i < 200 && !re.test(await t.readText(0)); i++) await new Promise((r) => setTimeout(r, 25));
       return t.readText(0);
     };
+    return { session, t, screen };
+  };
+
+  it('is recorded masked (the log is exported and quoted to the model), other input as typed', async () => {
+    const { session, t, screen } = await shell();
     await t.runCommand('read -rs -p "[sudo] password for me: " x; echo; echo "got ${#x}"', { wait: false, timeoutMs: 0 });
     await screen(/password for me: $/);
     t.write('hunter2\r', 'human');
@@ -163,14 +167,7 @@ describe.skipIf(process.platform !== 'linux')('human input at a password prompt'
   });
 
   it('is masked key by key at the prompts of openssl, huggingface-cli and wandb, and under echoed stars', async () => {
-    const cwd = await mkdtemp(join(fx.root, 'w-'));
-    const session = await fx.ws.create({ cwd });
-    const host = newHost();
-    const t = await host.create(session, { id: 'main' });
-    const screen = async (re: RegExp) => {
-      for (let i = 0; i < 200 && !re.test(await t.readText(0)); i++) await new Promise((r) => setTimeout(r, 25));
-      return t.readText(0);
-    };
+    const { session, t, screen } = await shell();
     const idle = async () => {
       for (let i = 0; i < 200 && !t.isIdle(); i++) await new Promise((r) => setTimeout(r, 25));
     };

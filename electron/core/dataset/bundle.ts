@@ -37,7 +37,7 @@ import { readdir, rm } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { ApolloError } from '../../../shared/errors';
-import type { EventOf, LabelSource, SessionEvent } from '../../../shared/events';
+import { inContent, type EventOf, type LabelSource, type SessionEvent } from '../../../shared/events';
 import { branchPath, foldTrajectory, type Trajectory } from '../../../shared/trajectory';
 import { terminalIdsOf } from './asciicast';
 import { castKey, keepCachedCast, takeCachedCast, type CastKey, type CastOutcome } from './cast-cache';
@@ -657,7 +657,7 @@ async function exportBundleOnce(opts: ExportBundleOptions, take = true): Promise
     const bundleKeyOf = opts.bundleCache === false ? null : bundleKey(keyParts, EXPORT_CODE);
     // What the entry notes of its inputs (the events counted as the digest reads them), to say why a later export built.
     const noted = bundleKeyOf && EXPORT_CODE !== null
-      ? noteInputs(keyParts, EXPORT_CODE, prepared.map((p) => p.input.events.reduce((n, e) => n + (e.type === 'export.made' ? 0 : 1), 0)))
+      ? noteInputs(keyParts, EXPORT_CODE, prepared.map((p) => p.input.events.reduce((n, e) => n + (inContent(e) ? 1 : 0), 0)))
       : null;
     const hadEntry = bundleKeyOf !== null && take && (await exists(join(cacheDir, bundleKeyOf)));
     const taken = bundleKeyOf && take ? await takeCachedBundle(cacheDir, bundleKeyOf, stage.dir) : null;

@@ -232,11 +232,7 @@ export function urlCredentials(url: string): string[] {
     if (v.length < 4) continue;
     out.add(v);
     out.add(encodeURIComponent(v));
-    try {
-      out.add(decodeURIComponent(v));
-    } catch {
-      // not percent-encoded text: as written
-    }
+    out.add(safeDecode(v));
   }
   return [...out];
 }

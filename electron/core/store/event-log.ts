@@ -2,7 +2,7 @@ import { createHash, type Hash } from 'node:crypto';
 import { closeSync, openSync, readSync } from 'node:fs';
 import { open, stat, type FileHandle } from 'node:fs/promises';
 import type { LoadReport } from '../../../shared/types';
-import { parseSessionEvent, type SessionEvent, type SessionEventBody } from '../../../shared/events';
+import { inContent, parseSessionEvent, type SessionEvent, type SessionEventBody } from '../../../shared/events';
 import { AppendLog, type AppendLogOptions } from './append-log';
 import { readFully } from './disk';
 import { matchingStamp, writeStamp } from './log-stamp';
@@ -32,9 +32,9 @@ export interface ParsedLog {
   content?: Hash;
 }
 
-/** Note the line `ev` was read from or written as in a log's running content hash (ParsedLog.content): every event but export.made. */
+/** Note the line `ev` was read from or written as in a log's running content hash (ParsedLog.content). */
 export function addToContent(content: Hash | null, ev: SessionEvent, line: Buffer | string): void {
-  if (ev.type !== 'export.made') content?.update(line);
+  if (inContent(ev)) content?.update(line);
 }
 
 /** Lines longer than this whose event is an action result keep their observation on disk (see spill). */
