@@ -97,6 +97,7 @@ export const branchCommand: CliCommand = {
           for (const x of res) console.log(`  ${x.isError ? '✗' : '✓'} ${summarize(x.observation)}`);
         } else console.log('  action pending: no shell could be started in the working directory; it runs when one can (e.g. when the session is opened in the app).');
       }
+      if (r.agentWorld?.kind === 'current') console.log(`  the agent continues in the current state: ${r.agentWorld.reason}`);
       if (!r.done) return 0;
       return await follow(core, session, r.done);
     } finally {

@@ -28,6 +28,7 @@ export interface StartRollout {
   aliases?: Record<string, string>;
   /** Test and CLI tuning passed through to the engine. */
   tuning?: Pick<RolloutOptions, 'llm' | 'tools'>;
+  firstStepWorld?: RolloutOptions['firstStepWorld'];
 }
 
 /**
@@ -81,6 +82,7 @@ export class RolloutManager {
       replaySource: opts.replaySource,
       summarizeAtTokens: opts.summarizeAtTokens,
       aliases: opts.aliases,
+      firstStepWorld: opts.firstStepWorld,
       ...opts.tuning,
       onDelta: (stepId, delta) => this.onDelta(session.id, stepId, delta),
       hooks: { afterStep: (stepId) => this.checkpointStep(session, opts.cwd, stepId) },

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { command } from './define';
-import { LABEL_TAGS, type WireMessage } from '../events';
+import { LABEL_TAGS, type StepWorld, type WireMessage } from '../events';
 
 const id = z.string().min(1).max(200);
 const toolCall = z.object({ name: z.string().min(1).max(100), arguments: z.record(z.string(), z.unknown()) });
@@ -120,6 +120,11 @@ export const annotateCommands = {
   ),
   /** Where a hand-written action branched from this step would run (see HandActionPlan); changes nothing. */
   'branch.handActionPlan': command<HandActionPlan>()(z.object({ sessionId: id, fromStepId: id.nullable() })),
+  /**
+   * The world an agent continuing straight from this step would act in, when it is not
+   * the step's own (null: it is): a branch keeps the current files and shells.
+   */
+  'branch.agentWorld': command<StepWorld | null>()(z.object({ sessionId: id, fromStepId: id.nullable() })),
   /** Restore files, shell directory and environment of a step in fresh terminals; continue as a new branch. */
   'branch.rewind': command<{ branchId: string; rolloutId?: string }>()(
     z.object({ sessionId: id, toStepId: id, profile: z.string().max(64).optional(), guidance: z.string().max(100_000).optional() }),

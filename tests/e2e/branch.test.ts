@@ -132,6 +132,10 @@ describe('branching and comments from the UI', () => {
     await page.keyboard.press('Shift+B');
     await page.getByTestId('branch-dialog').waitFor();
     await page.getByTestId('branch-mode-agent').click();
+    // The hand-written step on by-hand ran last: the agent would continue in its files, not step 2's, and is told so.
+    await page.getByTestId('branch-agent-world').waitFor({ timeout: 10_000 });
+    await expect(page.getByTestId('branch-agent-world').innerText()).resolves.toMatch(/Branched from step 2, but the files and shells were as they were after step 2 of branch "by-hand/);
+    await screenshot(page, 'traj-branch-agent-world.png');
     await page.getByTestId('branch-name').fill('agent-alt');
     await page.getByTestId('branch-guidance').fill('Try a different approach.');
     await page.getByTestId('branch-profile').selectOption('fake');
@@ -140,6 +144,7 @@ describe('branching and comments from the UI', () => {
     await page.locator('[data-testid="rollout-state"][data-state="finished"]').waitFor({ timeout: 20_000 });
     await step(page, 3).waitFor();
     await expect(step(page, 3).getAttribute('data-branch-id')).resolves.not.toBe(await step(page, 2).getAttribute('data-branch-id'));
+    await expect(step(page, 3).getByTestId('step-world-current').innerText()).resolves.toContain("ran in the current state, not step 2's");
     await expect(step(page, 2).getByTestId('step-guidance').innerText()).resolves.toMatch(/delivered at step 3[\s\S]*Try a different approach/i);
     // The agent's last request (streamed): an endpoint check (one message, not streamed) may come after it.
     const guided = ui.fake.requests.filter((r) => r.body?.stream === true).at(-1)!.body.messages as Array<{ role: string; content: unknown }>;

@@ -128,6 +128,9 @@ describe('apollo branch / apollo rewind (built CLI)', () => {
       const own = [...t.steps.values()].filter((s) => s.branchId === branchId);
       expect(own).toHaveLength(1);
       expect(own[0]!.parentId).toBe(stepIds[1]);
+      // The hand-written branch ran last (on step 1's files): the agent acts in those, not step 2's, and says so.
+      expect(r.stdout).toMatch(/the agent continues in the current state: Branched from step 2, but the files and shells were as they were after step 2 of branch "hand"/);
+      expect(own[0]!.world).toMatchObject({ kind: 'current' });
       const msgs = server.requests[0]!.body.messages as { role: string; content: string }[];
       expect(msgs.at(-1)!.content).toContain('Wrap up now.');
       expect(server.requests[0]!.headers.authorization).toBe('Bearer sk-cli-test');

@@ -93,6 +93,8 @@ export interface BranchResult {
   actionDone?: Promise<'ran' | 'pending'>;
   /** Settles when the agent continuation ends. */
   done?: Promise<RunResult>;
+  /** The agent continues in a world other than the step's (see agentWorld); its first step records it. */
+  agentWorld?: StepWorld;
 }
 
 export interface RewindOptions extends Continuation {
@@ -218,9 +220,13 @@ export async function createBranch(core: AnnotateCore, o: CreateBranchOptions): 
     if (guidance) await session.append({ type: 'guidance.queued', guidanceId: randomUUID(), text: guidance, author, branchId });
 
     if (endpoint) {
+      // After a hand-written step the world is that step's own; straight from `from` it is whatever ran last.
+      const firstStepWorld = result.stepId ? undefined : agentWorld(trajectoryOf(session), from);
+      if (firstStepWorld) result.agentWorld = firstStepWorld;
       const { rollout, done } = core.rollouts.start({
         session, task, endpoint, policy: 'model', maxSteps: o.maxSteps ?? 200, cwd, branchId,
         parentStepId: result.stepId ?? from?.id ?? null, aliases: aliasesFor(core.pty, o.sessionId), tuning: o.tuning,
+        ...(firstStepWorld ? { firstStepWorld } : {}),
       });
       result.rolloutId = rollout.id;
       result.done = done;
@@ -403,6 +409,53 @@ export async function rewind(core: AnnotateCore, o: RewindOptions): Promise<Rewi
 }
 
 // ---- a step's world: checking and restoring its checkpoint -------------------------
+
+/**
+ * The step whose world (files, shells) the session's terminals hold now: the step that
+ * last ran actions, or the step a rewind restored, whichever came later; null for the
+ * start. A read-only step counts as changing the world: which of them did is unknown.
+ */
+export function currentWorldStep(t: Trajectory): Step | null {
+  let at = -Infinity;
+  let head: Step | null = null;
+  for (const s of t.steps.values()) {
+    if (s.finishedAt !== undefined && s.results.length > 0 && s.finishedAt >= at) {
+      at = s.finishedAt;
+      head = s;
+    }
+  }
+  for (const b of t.branches.values()) {
+    if (b.reason === 'rewind' && b.createdAt >= at) {
+      at = b.createdAt;
+      head = b.fromStepId ? t.steps.get(b.fromStepId) ?? null : null;
+    }
+  }
+  return head;
+}
+
+/**
+ * The world an agent continuing straight from `from` acts in, when it is not `from`'s
+ * own: a branch keeps the session's current files and shells (only a rewind or a
+ * hand-written action restores a checkpoint, and closing the shells would end what
+ * runs in them). Undefined when the current world is `from`'s. The branch's first step
+ * records it, so its actions are not read as run against `from`'s files.
+ */
+export function agentWorld(t: Trajectory, from: Step | null): StepWorld | undefined {
+  const head = currentWorldStep(t);
+  if ((head?.id ?? null) === (from?.id ?? null)) return undefined;
+  const where = head ? `${stepLabel(head)} of branch "${t.branches.get(head.branchId)?.name ?? head.branchId}"` : 'the start';
+  return {
+    kind: 'current',
+    reason: `Branched from ${stepLabel(from)}, but the files and shells were as they were after ${where}: a branch continues in the current state. Rewind to ${stepLabel(from)} to continue in its files.`,
+  };
+}
+
+/** The world an agent continuing from a step would act in (the contract's branch.agentWorld); changes nothing. */
+export async function agentWorldFor(core: AnnotateCore, sessionId: string, fromStepId: string | null): Promise<StepWorld | null> {
+  const t = trajectoryOf(await core.session(sessionId));
+  const from = fromStepId === null ? null : requireStep(t, sessionId, fromStepId);
+  return agentWorld(t, from) ?? null;
+}
 
 /**
  * Where a hand-written action branched from `from` would run: on `from`'s checkpoint,

@@ -1,6 +1,6 @@
 // Annotation: branches, rewinds, hand-written actions, comments, checkpoint reading.
 export {
-  createBranch, rewind, runPendingActions, pendingHandSteps, takeCheckpoint, handActionPlan,
+  createBranch, rewind, runPendingActions, pendingHandSteps, takeCheckpoint, handActionPlan, agentWorldFor,
   type HandAction, type Continuation, type CreateBranchOptions, type BranchResult, type RewindOptions, type RewindResult,
 } from './branching';
 export { addComment, editComment, deleteComment } from './comments';

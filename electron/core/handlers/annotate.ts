@@ -1,6 +1,6 @@
 import type { ApolloCore } from '../app';
 import type { HandlerMap } from '../dispatch';
-import { addComment, checkpointChanges, checkpointFiles, checkpointReadFile, createBranch, deleteComment, editComment, handActionPlan, rewind, runPendingActions, trajectoryOf } from '../annotate/index';
+import { addComment, checkpointChanges, checkpointFiles, checkpointReadFile, agentWorldFor, createBranch, deleteComment, editComment, handActionPlan, rewind, runPendingActions, trajectoryOf } from '../annotate/index';
 import { requireStep } from '../annotate/state';
 import { requestForStep } from '../rollout/request-record';
 
@@ -15,6 +15,7 @@ export function annotateHandlers(core: ApolloCore): HandlerMap {
       return { branchId: r.branchId, ...(r.stepId ? { stepId: r.stepId } : {}), ...(r.rolloutId ? { rolloutId: r.rolloutId } : {}) };
     },
     'branch.handActionPlan': ({ sessionId, fromStepId }) => handActionPlan(core, sessionId, fromStepId),
+    'branch.agentWorld': ({ sessionId, fromStepId }) => agentWorldFor(core, sessionId, fromStepId),
     'branch.rewind': async ({ sessionId, toStepId, profile, guidance }) => {
       const r = await rewind(core, { sessionId, toStepId, profile, guidance });
       return { branchId: r.branchId, ...(r.rolloutId ? { rolloutId: r.rolloutId } : {}) };

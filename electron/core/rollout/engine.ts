@@ -22,7 +22,7 @@
 // results and is part of the very next request.
 import { randomUUID } from 'node:crypto';
 import { ApolloError, errorText } from '../../../shared/errors';
-import type { EndpointRecord, RolloutState, SessionEvent, SessionEventBody, ToolCall } from '../../../shared/events';
+import type { EndpointRecord, RolloutState, SessionEvent, SessionEventBody, StepWorld, ToolCall } from '../../../shared/events';
 import { branchLeaf, branchPath, foldTrajectory, pathTo, type Step, type Trajectory } from '../../../shared/trajectory';
 import { trajectoryOf } from '../session-trajectory';
 import type { SessionLog } from '../store/workspace';
@@ -84,6 +84,8 @@ export interface RolloutOptions {
   rolloutId?: string;
   /** session_id the agent uses → real terminal id (a rewind starts fresh terminals, e.g. main → main-r2). */
   aliases?: Record<string, string>;
+  /** The world the first step acts in, when it is not its parent's (a branch from a mid-path step). */
+  firstStepWorld?: StepWorld;
 }
 
 const DEFAULT_BRANCH = 'main';
@@ -401,7 +403,9 @@ export class Rollout {
   private async startStep(): Promise<string> {
     const parent = this.leafId ? this.t.steps.get(this.leafId) : undefined;
     const stepId = randomUUID();
-    await this.append({ type: 'step.started', stepId, parentId: this.leafId ?? null, branchId: this.branchId, depth: parent ? parent.depth + 1 : 1, rolloutId: this.id });
+    // Every step started from the rollout's first parent acts in that world (an abandoned one is started again).
+    const world = this.opts.firstStepWorld && (this.leafId ?? null) === (this.opts.parentStepId ?? null) ? { world: this.opts.firstStepWorld } : {};
+    await this.append({ type: 'step.started', stepId, parentId: this.leafId ?? null, branchId: this.branchId, depth: parent ? parent.depth + 1 : 1, rolloutId: this.id, ...world });
     return stepId;
   }
 

@@ -3,6 +3,7 @@
 // and shell of a step, then continue as a new branch).
 import { useEffect, useMemo, useState } from 'react';
 import type { HandActionPlan } from '../../../../shared/contract/annotate';
+import type { StepWorld } from '../../../../shared/events';
 import { useApp, useTransport } from '../../context';
 import { describeError } from '../../lib/errors';
 import { TOOL_NAMES, TOOLS, isToolName, toolSignature, validateToolArgs, type ToolName } from '../../../../shared/tools';
@@ -59,6 +60,27 @@ function useHandActionPlan(sessionId: string, fromStepId: string | null, enabled
   return plan;
 }
 
+/**
+ * The world the agent would continue in when it is not the step's own (a branch keeps
+ * the current files and shells), asked of the host; null while unknown or when it is.
+ */
+function useAgentWorld(sessionId: string, fromStepId: string | null, enabled: boolean): StepWorld | null {
+  const transport = useTransport();
+  const [world, setWorld] = useState<StepWorld | null>(null);
+  useEffect(() => {
+    if (!enabled) return;
+    let cancelled = false;
+    transport
+      .request('branch.agentWorld', { sessionId, fromStepId })
+      .then((w) => !cancelled && setWorld(w))
+      .catch(() => !cancelled && setWorld(null));
+    return () => {
+      cancelled = true;
+    };
+  }, [transport, sessionId, fromStepId, enabled]);
+  return world;
+}
+
 /** What happens to the world before the action runs; the "current state" choice only when there is no checkpoint to restore. */
 function HandActionWorld({ plan, accepted, onAccept }: { plan: PlanState; accepted: boolean; onAccept: (v: boolean) => void }) {
   if (plan.state === 'loading') return <p className="muted" data-testid="branch-world" data-mode="loading">Checking the checkpoint of this step…</p>;
@@ -103,6 +125,7 @@ export function BranchDialog({ sessionId, fromStepId }: { sessionId: string; fro
   const { busy, error, run } = useSubmit();
   const parsed = useMemo(() => parseArgs(tool, args), [tool, args]);
   const plan = useHandActionPlan(sessionId, fromStepId, mode === 'manual');
+  const agentWorld = useAgentWorld(sessionId, fromStepId, mode === 'agent');
   // The action runs on the step's checkpoint, or knowingly in the current state; never unknowingly.
   const worldOk = plan.state === 'ok' && (plan.plan.mode === 'checkpoint' || currentState);
 
@@ -162,6 +185,11 @@ export function BranchDialog({ sessionId, fromStepId }: { sessionId: string; fro
           <Field label="Endpoint profile">
             <ProfileSelect value={profile} onChange={setProfile} testId="branch-profile" allowNone="— none: only record the branch (and guidance) —" />
           </Field>
+          {agentWorld?.kind === 'current' && (
+            <p className="warn-text" data-testid="branch-agent-world">
+              {agentWorld.reason} The branch&apos;s first step is marked so.
+            </p>
+          )}
         </>
       ) : (
         <>
