@@ -224,7 +224,7 @@ export function applyEvent(t: Trajectory, ev: SessionEvent): boolean {
       const full = elidedOf(ev)?.observation;
       const result: StepResult = {
         toolCallId: ev.toolCallId, name: ev.name, observation: '', isError: ev.isError,
-        durationMs: ev.durationMs, terminalId: ev.terminalId, range: ev.range,
+        durationMs: ev.durationMs, terminalId: ev.terminalId, range: ownRange(ev.name, ev.range),
         ...(full !== undefined ? { elided: full } : {}),
       };
       // The host keeps a long observation on disk, behind a getter (store/event-log.ts):
@@ -332,6 +332,17 @@ export function pairResults<R extends { toolCallId: string }>(calls: ReadonlyArr
     else byId.set(r.toolCallId, [r]);
   }
   return calls.map((c) => byId.get(c.id)?.shift());
+}
+
+/**
+ * The recording span a result is credited with. A read-back (get_session_output)
+ * causes no output of its own: logs before it was fixed recorded the window it read,
+ * which belongs to earlier steps, so it is placed where that window ended, as newer
+ * logs record it (replay markers, search hits, the step's output and trajectory.jsonl
+ * would otherwise credit this step with earlier steps' output).
+ */
+function ownRange(name: string, range: [number, number] | undefined): [number, number] | undefined {
+  return range && name === 'get_session_output' ? [range[1], range[1]] : range;
 }
 
 export function foldTrajectory(events: readonly SessionEvent[]): Trajectory {

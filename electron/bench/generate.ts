@@ -622,7 +622,8 @@ export async function generateSession(o: GenerateOptions): Promise<GeneratedSess
         lastOutputCheck = clock;
         const end = trainRec.size;
         terminalId = 'train';
-        range = [Math.max(0, end - Buffer.byteLength(text)), end];
+        // A read-back causes no output of its own: it is placed where the recording stood (tools.ts).
+        range = [end, end];
         observation = obs({
           success: true, message: since !== null ? `Successfully retrieved the output since ${new Date(since).toISOString()}.` : 'Successfully retrieved 50 lines of output from line 50 (counting from the end) to the end.',
           observation_type: 'command_output_session', session_id: 'train', output: capText(text, 8_000), is_alive: true, is_idle: !job.isRunning, last_activity: clock / 1000,

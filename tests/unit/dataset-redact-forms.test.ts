@@ -19,6 +19,11 @@ const GHP = j('gh', 'p_', 'A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8');
 const GLPAT = j('glpat-', 'AbCdEf0123456789xYz');
 const GOOGLE = j('AI', 'za', 'SyD-1a2B3c4D5e6F7g8H9i0J1k2L3m4N5o6');
 const PCT_PW = j('Db-Passw0rd', '-4242');
+const HEX64 = j('3f2c1a9e8b7d6c5f4e3a2b1c0d9e8f7a', '6b5c4d3e2f1a0b9c8d7e6f5a4b3c2d1e');
+const UUID = j('123e4567-e89b-', '12d3-a456-426614174000');
+const B62 = j('Xk9mP2qR7vL4nB8w', 'Tz3yH6cJ1dF5gK0s');
+const B36 = j('k3j5h2g8f9d0', 's1a7x4');
+const AWS_SECRET = j('wJalrXUtnFEMI/K7MDENG/', 'bPxRfiCYEXAMPLEKEY');
 
 const R = (kind: string): string => `[REDACTED:${kind}]`;
 
@@ -36,6 +41,18 @@ describe('Redactor: forms found unredacted', () => {
     ["echo '*_KEY=…'", `echo 'MISTRAL_KEY=${HEX32}' >> .env`, `echo 'MISTRAL_KEY=${R('assignment')}' >> .env`, ['assignment']],
     ['"*_KEY": "…" in code', `const env = { "MISTRAL_KEY": "${HEX32}", debug: true };`, `const env = { "MISTRAL_KEY": "${R('assignment')}", debug: true };`, ['assignment']],
     ['a UUID *_KEY', `LICENSE_KEY=${j('123e4567-e89b-', '12d3-a456-426614174000')}`, `LICENSE_KEY=${R('assignment')}`, ['assignment']],
+    // *_KEY names whose words also say hash or cache, but name a key for a MAC or a signature
+    ['SESSION_HASH_KEY= (securecookie)', `SESSION_HASH_KEY=${HEX64}`, `SESSION_HASH_KEY=${R('assignment')}`, ['assignment']],
+    ['HMAC_SHA256_KEY=', `export HMAC_SHA256_KEY="${HEX32}"`, `export HMAC_SHA256_KEY="${R('assignment')}"`, ['assignment']],
+    ['cache_signing_key =', `cache_signing_key = "${HEX32}"`, `cache_signing_key = "${R('assignment')}"`, ['assignment']],
+    ['COOKIE_CACHE_KEY: (YAML)', `  COOKIE_CACHE_KEY: ${B62}`, `  COOKIE_CACHE_KEY: ${R('assignment')}`, ['assignment']],
+    ['ENCRYPTION_KEY=', `ENCRYPTION_KEY=${B62}`, `ENCRYPTION_KEY=${R('assignment')}`, ['assignment']],
+    // keyword names are secrets whatever word comes before their key
+    ['API_KEY=', `API_KEY=${HEX32}`, `API_KEY=${R('assignment')}`, ['assignment']],
+    ['OPENAI_API_KEY=', `OPENAI_API_KEY=${B62}`, `OPENAI_API_KEY=${R('assignment')}`, ['assignment']],
+    ['AWS_SECRET_ACCESS_KEY=', `AWS_SECRET_ACCESS_KEY=${AWS_SECRET}`, `AWS_SECRET_ACCESS_KEY=${R('assignment')}`, ['assignment']],
+    ['cache_api_key=', `cache_api_key=${HEX32}`, `cache_api_key=${R('assignment')}`, ['assignment']],
+    ['secret_hash_key=', `secret_hash_key=${HEX32}`, `secret_hash_key=${R('assignment')}`, ['assignment']],
     // unquoted YAML / INI after a colon
     ['password: (YAML)', `password: ${YAML_PW}`, `password: ${R('assignment')}`, ['assignment']],
     ['db_password: (YAML, indented)', `database:\n  host: db.internal\n  db_password: ${DB_PW}\n  port: 5432\n`, `database:\n  host: db.internal\n  db_password: ${R('assignment')}\n  port: 5432\n`, ['assignment']],
@@ -73,6 +90,10 @@ describe('Redactor: forms found unredacted', () => {
     ['?token= (already caught)', `wget https://dl.example.com/x.tar?token=${HEX32}`, `wget https://dl.example.com/x.tar?token=${R('assignment')}`, ['assignment']],
     ['?key=AIza… (already caught)', `https://maps.googleapis.com/maps/api/geocode/json?key=${GOOGLE}&address=x`, `https://maps.googleapis.com/maps/api/geocode/json?key=${R('google-api-key')}&address=x`, ['google-api-key']],
     ['?key=<generated>', `curl 'https://api.example.com/v2/search?q=x&key=${HEX32}'`, `curl 'https://api.example.com/v2/search?q=x&key=${R('assignment')}'`, ['assignment']],
+    ['?key=<base62>', `https://api.example.com/v1/geo?key=${B62}&q=x`, `https://api.example.com/v1/geo?key=${R('assignment')}&q=x`, ['assignment']],
+    ['?key=<UUID>', `GET /v1/items?key=${UUID} HTTP/1.1`, `GET /v1/items?key=${R('assignment')} HTTP/1.1`, ['assignment']],
+    ['&key=<base36>', `https://api.example.com/v1?q=x&key=${B36}`, `https://api.example.com/v1?q=x&key=${R('assignment')}`, ['assignment']],
+    ['&key=<hex> with a word in it', `https://api.example.com/v1?q=x&key=page${HEX32}`, `https://api.example.com/v1?q=x&key=${R('assignment')}`, ['assignment']],
     ['&sig= (SAS)', `https://acct.blob.core.windows.net/c/f?sv=2022-11-02&sp=r&sig=${j('Xkq2%2Bv9Lz0', 'Pq7Wm3Rt5Yh8%3D')}`, `https://acct.blob.core.windows.net/c/f?sv=2022-11-02&sp=r&sig=${R('assignment')}`, ['assignment']],
     // percent-encoded, as the shell integration reports a variable (OSC 1337;ApolloEnv)
     [
@@ -96,6 +117,12 @@ describe('Redactor: forms found unredacted', () => {
     ['monkey=, keyboard=', `monkey=${HEX32} keyboard=us-intl`],
     ['?key=sort', 'https://example.com/search?key=sort&order=asc and ?key=value&sig=abc'],
     ['PRIMARY_KEY=id', 'PRIMARY_KEY=id\nforeign_key: user_id\nsort_key: created_at_2024\nCACHE_KEY=session-cache-v2\npartition_key = "tenant_id"'],
+    // *_KEY names that say they hold no secret, with the hashes and ids they do hold
+    ['digest keys', `md5_key=${HEX32}\nsha256_key: ${HEX64}\nCONTENT_HASH_KEY=${HEX32}\nsha1sum_key = "${HEX32}"\nbuild.xxhash-key: ${HEX32}`],
+    ['cache keys', `cache-key: ${HEX32}\r\n  cache-key: node-modules-Linux-${HEX64}\r\nBUILD_CACHE_KEY=${HEX32}\n"cache_key": "${HEX32}"`],
+    ['idempotency keys', `idempotency_key=${UUID}\r\n> Idempotency-Key: ${UUID}\r\ndedup_key: ${HEX32}`],
+    ['database and pagination keys', `sort_key=${HEX32}\nprimary_key: ${UUID}\nforeign_key = '${UUID}'\npartition_key=${HEX32}\nROW_KEY=${HEX32}\nlookup_key: ${UUID}\nnext_page_key=${B62}`],
+    ['?key= naming a page or a record', 'https://example.com/list?key=page2024p03item17&limit=50 and /catalog?q=x&key=Spring2024Catalog2Page3'],
     ['*_KEY holding a path or a variable', 'SSH_KEY=~/.ssh/id_ed25519 GPG_KEY=$SIGNING_KEY MISTRAL_KEY=${MISTRAL_KEY}'],
     ['a public key', `PUBLIC_KEY=${j('MIIBIjANBgkqhkiG9w0BAQEFAAOC', 'AQ8AMIIBCgKCAQEA1b2c3d4')}\nSTRIPE_PUBLISHABLE_KEY=${j('pk_live_', '51H8sJ2eZvKYlo2C')}`],
     ['*_KEY as code', 'api_key = os.environ["OPENAI_KEY"]\ncache_key = hashlib.sha256(data).hexdigest()\nself.secret_key = secret_key_value'],
@@ -157,6 +184,13 @@ describe('Redactor: the same forms inside JSON', () => {
     ]);
   });
 
+  it('a *_KEY member that says it holds no secret is no sensitive field, a secret one still is', () => {
+    const build = { md5_key: HEX32, cache_key: HEX32, 'idempotency-key': UUID, sort_key: HEX32, primary_key: UUID, SESSION_HASH_KEY: HEX64, HMAC_SHA256_KEY: HEX32, MISTRAL_KEY: HEX32 };
+    const { value, hits } = r.scan({ build });
+    expect(value).toEqual({ build: { ...build, SESSION_HASH_KEY: R('sensitive-field'), HMAC_SHA256_KEY: R('sensitive-field'), MISTRAL_KEY: R('sensitive-field') } });
+    expect(hits.map((h) => h.pointer)).toEqual(['/build/SESSION_HASH_KEY', '/build/HMAC_SHA256_KEY', '/build/MISTRAL_KEY']);
+  });
+
   it('the same as JSON text in a tool call and an observation', () => {
     const args = JSON.stringify({ path: '.docker/config.json', content: JSON.stringify({ auths: { 'r.example.com': { auth: DOCKER_AUTH } } }) });
     const output = `$ cat ~/.netrc\nmachine api.heroku.com login me@example.com password ${PW}\n$ cat .env\nMISTRAL_KEY=${HEX32}\n`;
@@ -185,7 +219,7 @@ describe('Redactor: the new forms with the prefilter off', () => {
       `MISTRAL_KEY=${HEX32}`, `password: ${YAML_PW}`, `machine host login bob password ${PW}`, `"auth": "${DOCKER_AUTH}"`,
       `client-key-data: ${KUBE_KEY}`, `> x-api-key: ${HEX32}`, `mysql -uroot -p${PW}`, `sshpass -p ${PW} ssh h`,
       `https://${HEX32}@host/x`, `redis://:${PW}@h`, `?key=${HEX32}`, `postgres%3A//app%3A${PCT_PW}%40db/x`,
-      `App_Key=${HEX32}`, `Mysql -p${PW}`, `MACHINE host LOGIN bob PASSWORD ${PW}`, `"AUTH": "${DOCKER_AUTH}"`, `POSTGRES%3a//app%3a${PCT_PW}%40db`,
+      `App_Key=${HEX32}`, `md5_key=${HEX32}`, `SESSION_HASH_KEY=${HEX64}`, `?key=page2024p03item17`, `?key=${B62}`, `Mysql -p${PW}`, `MACHINE host LOGIN bob PASSWORD ${PW}`, `"AUTH": "${DOCKER_AUTH}"`, `POSTGRES%3a//app%3a${PCT_PW}%40db`,
     ];
     for (const t of texts) expect(fast.findWithContext(t), t).toEqual(full.findWithContext(t));
   });

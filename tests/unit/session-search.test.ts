@@ -90,7 +90,9 @@ describe('session search', () => {
     const startedAt = new Map(starts.map((st) => [st.stepId, st.ts]));
     const outputStarts = (tid: string) => {
       const first = new Map<string, number>();
-      for (const e of events) if (e.type === 'action.result' && e.terminalId === tid && e.range) first.set(e.stepId, Math.min(first.get(e.stepId) ?? Infinity, e.range[0]));
+      // A read-back (get_session_output) wrote nothing: it stands where the recording was when it read.
+      const at = (e: { name: string; range: [number, number] }) => (e.name === 'get_session_output' ? e.range[1] : e.range[0]);
+      for (const e of events) if (e.type === 'action.result' && e.terminalId === tid && e.range) first.set(e.stepId, Math.min(first.get(e.stepId) ?? Infinity, at({ name: e.name, range: e.range })));
       return [...first].map(([stepId, offset]) => ({ stepId, offset, ts: startedAt.get(stepId)! })).sort((a, b) => a.ts - b.ts);
     };
     let placedByOutput = 0;

@@ -28,8 +28,10 @@
 //                      a colon (YAML, INI, an HTTP header as curl -v prints it: `password: …`,
 //                      `x-api-key: …`) only when the name ends in the keyword and the value ends its
 //                      line; a name ending in _KEY/-KEY (MISTRAL_KEY=…) holding a generated value
-//                      (16+ chars mixing letters and digits: not PRIMARY_KEY=id, sort_key=created_at);
-//                      ?key=, &sig=, &signature= in a URL holding one
+//                      (16+ chars mixing letters and digits: not PRIMARY_KEY=id, sort_key=created_at)
+//                      and not named as no secret (md5_key, cache-key, idempotency_key, sort_key=<hex>);
+//                      ?key=, &sig=, &signature= in a URL holding one (a ?key= not of words and
+//                      numbers: not ?key=page2024p03item17)
 //   netrc-password     the password of a netrc entry: machine <host> login <user> password <…>
 //   docker-auth        the base64 user:password of `"auth": "…"` (a docker config.json)
 //   cli-password       the password given on a command line: mysql/mariadb/mysqldump -p<…>,
@@ -170,6 +172,41 @@ const KEY_NAME = /^(?:[A-Za-z0-9]{1,64}[_.-]){0,6}[A-Za-z0-9]{1,64}[_-](?:key|KE
 const PUBLIC_KEY_NAME = /(?:^|[_.-])pub(?:lic|lishable)?[_-]key$/i;
 /** The same, of the name before its _KEY. */
 const PUBLIC_KEY_PREFIX = /(?:^|[_.-])pub(?:lic|lishable)?$/i;
+
+/**
+ * The last word before a _KEY that says the key is no secret: a digest (md5_key, CONTENT_HASH_KEY),
+ * a cache or request key (cache-key, idempotency_key), a database or pagination key (sort_key,
+ * primary_key, partition_key, next_page_key). Their values are generated (hex, UUIDs), so the value
+ * test alone masked every commit hash and cache key of a build log.
+ */
+const NOT_SECRET_KEY_WORD = /(?:^|[_.-])(?:[A-Za-z0-9]{0,32}hash|md5(?:sum)?|sha[0-9]{0,3}(?:sum)?|checksum|crc[0-9]{0,2}|cache|idempotency|idempotence|dedup|dedupe|deduplication|sort|primary|foreign|unique|composite|compound|surrogate|natural|candidate|partition|range|row|shard|cluster|clustering|routing|lookup|index|page|cursor|pagination)$/i;
+/**
+ * Words that make such a name a secret again: a key for a MAC, a signature or a cipher
+ * (SESSION_HASH_KEY and HMAC_SHA256_KEY are random keys as securecookie and HMAC use them).
+ */
+const SECRET_KEY_HINT = /hmac|sign|crypt|cipher|aes|mac|secret|private|master|session|cookie|jwt|auth|salt|pepper|token|passw|credential|api|access/i;
+
+/** A name before its _KEY (or the whole name with it) that says its key is no secret. */
+function notSecretKeyName(name: string): boolean {
+  const bare = name.replace(/[_-](?:key|KEY|Key)$/, '');
+  return NOT_SECRET_KEY_WORD.test(bare) && !SECRET_KEY_HINT.test(bare);
+}
+
+/**
+ * A URL's ?key= value made of words and numbers (`page2024p03item17`, `Spring2024Catalog2`),
+ * as a page or a record is named, rather than a generated key: every run of letters is a word
+ * (one case, or capitalised; three letters or more, holding a vowel), but for at most one
+ * short one. Hex, a UUID and base64 have runs of one or two letters, or change case inside one.
+ */
+function wordsAndNumbers(v: string): boolean {
+  let odd = 0;
+  for (const run of v.match(/[A-Za-z]+/g) ?? []) {
+    if (!/^(?:[a-z]+|[A-Z]+|[A-Z][a-z]+)$/.test(run)) return false;
+    if (run.length < 3 || !/[aeiouy]/i.test(run)) odd++;
+    if (odd > 1) return false;
+  }
+  return true;
+}
 
 /** The unquoted value of `name: value` is one (see bareColonValue) only when the name ends in the keyword itself. */
 const ENDS_IN_KEYWORD = new RegExp(`${KEYWORD}$`, 'i');
@@ -312,14 +349,16 @@ const PATTERNS: Pattern[] = [
     // a quote before the name is not captured in it: a closing one must match it (closesQuote).
     re: new RegExp(String.raw`[_-](?:key|KEY|Key)(?<=(?<![A-Za-z0-9_.-])["']?([A-Za-z0-9](?:[A-Za-z0-9_.-]{0,62}[A-Za-z0-9])?)[_-](?:key|KEY|Key))(["']?)[ \t]*([=:])[ \t]*(["'])?((?!\[REDACTED)[^\s'"\`;&|,)(\]\[{}<>]{16,1024})`, 'g'),
     group: 5,
-    accept: (m) => closesQuote(m, m.index - m[1]!.length - 1, m[2]!) && generatedValue(m[5]!) && plausibleValue(m[5]!) && !PUBLIC_KEY_PREFIX.test(m[1]!) && (!!m[4] || !codeExpression(m[5]!, m.input[m.index + m[0].length])),
+    accept: (m) => closesQuote(m, m.index - m[1]!.length - 1, m[2]!) && generatedValue(m[5]!) && plausibleValue(m[5]!) && !PUBLIC_KEY_PREFIX.test(m[1]!) && !notSecretKeyName(m[1]!) && (!!m[4] || !codeExpression(m[5]!, m.input[m.index + m[0].length])),
   },
   {
-    // A URL's ?key=, &sig=, &signature= (an API key, a SAS or presigned URL's signature); not ?key=sort.
+    // A URL's ?key=, &sig=, &signature= (an API key, a SAS or presigned URL's signature); not
+    // ?key=sort, nor a key that names a page or a record (?key=page2024p03item17). A signature
+    // is always generated.
     kind: 'assignment',
     re: /[?&](?:key|sig|signature|X-Amz-Signature|X-Goog-Signature)=((?!\[REDACTED)[^\s&#'"`<>;]{16,1024})/g,
     group: 1,
-    accept: (m) => generatedValue(m[1]!),
+    accept: (m) => generatedValue(m[1]!) && !(m[0].startsWith('key=', 1) && wordsAndNumbers(m[1]!)),
   },
   {
     // machine <host> [login <user>] [account …] password <password>, on one line or several. A
@@ -490,7 +529,7 @@ function sensitiveField(key: string, value: string): boolean {
   if (SENSITIVE_KEY.test(key)) return plausibleValue(value);
   // As the patterns take them in text: a *_KEY holding a generated value, a docker config's
   // auth, a kubeconfig's client-key-data (kubectl config view -o json).
-  return (KEY_NAME.test(key) && !PUBLIC_KEY_NAME.test(key) && generatedValue(value) && plausibleValue(value))
+  return (KEY_NAME.test(key) && !PUBLIC_KEY_NAME.test(key) && !notSecretKeyName(key) && generatedValue(value) && plausibleValue(value))
     || (key === 'auth' && basicAuthPair(value))
     || (key === 'client-key-data' && /^[A-Za-z0-9+/]{16,16384}={0,2}$/.test(value));
 }
@@ -1251,9 +1290,9 @@ export function redactionRulesSource(): string {
   rulesSource ??= JSON.stringify([
     PATTERNS.map((p) => [p.kind, p.re.source, p.re.flags, p.group ?? 0, p.accept?.toString() ?? '']),
     ANCHORS.map((a) => [a.source, a.flags]),
-    [NAMES_SECRET, SENSITIVE_KEY, KEY_NAME, PUBLIC_KEY_NAME, PUBLIC_KEY_PREFIX, ENDS_IN_KEYWORD, NUMBER, CSI, CONTROL, NEEDS_VIEW, READS_AS_ITSELF, ANY_CASED, ANY_UNCASED, WIDE].map((r) => [r.source, r.flags]),
+    [NAMES_SECRET, SENSITIVE_KEY, KEY_NAME, PUBLIC_KEY_NAME, PUBLIC_KEY_PREFIX, NOT_SECRET_KEY_WORD, SECRET_KEY_HINT, ENDS_IN_KEYWORD, NUMBER, CSI, CONTROL, NEEDS_VIEW, READS_AS_ITSELF, ANY_CASED, ANY_UNCASED, WIDE].map((r) => [r.source, r.flags]),
     SIMPLE_ESCAPES, MIN_CONFIGURED_SECRET_LENGTH,
-    [plausibleValue, codeExpression, generatedValue, bareColonValue, closesQuote, basicAuthPair, urlPassword, cliPassword, percentDecoded, markAnchors, candidatePatterns, readControls, sensitiveField, hexAt, escapeAt, textView, looksLikeJson, walkJson, decodeJsonString, splice, replacement, Redactor, StreamRedactor]
+    [plausibleValue, codeExpression, generatedValue, notSecretKeyName, wordsAndNumbers, bareColonValue, closesQuote, basicAuthPair, urlPassword, cliPassword, percentDecoded, markAnchors, candidatePatterns, readControls, sensitiveField, hexAt, escapeAt, textView, looksLikeJson, walkJson, decodeJsonString, splice, replacement, Redactor, StreamRedactor]
       .map((f) => f.toString()),
   ]);
   return rulesSource;

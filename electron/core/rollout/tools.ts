@@ -340,16 +340,17 @@ const RUN: { [N in ToolName]: ToolRun<N> } = {
     const sid = a.session_id;
     const term = r.find(sid);
     if (!term) return r.noSession(sid);
+    // What it reads back was printed by earlier steps and is already credited to them;
+    // this step's own range is only the time it took (output that arrived meanwhile),
+    // or replay markers, search hits and the step's output would place it back there.
     const end = term.recordedBytes();
     let text: string;
     let message: string;
-    let range: [number, number];
     if (a.since_timestamp !== undefined) {
       const since = parseSince(a.since_timestamp);
       if (since === null) return invalidHere('get_session_output', `since_timestamp "${a.since_timestamp.slice(0, 60)}" is neither an ISO time nor epoch seconds`);
       const start = await r.offsetAt(term.id, since, end);
       text = await term.readText(start, end);
-      range = [start, end];
       message = `Successfully retrieved the output since ${new Date(since).toISOString()}.`;
     } else {
       const startLines = a.start_lines;
@@ -362,7 +363,6 @@ const RUN: { [N in ToolName]: ToolRun<N> } = {
       if (from > 0) lines = lines.slice(1); // the first line may be cut
       const sel = lines.slice(Math.max(0, lines.length - startLines), lines.length - endLines);
       text = sel.join('\n');
-      range = [from, end];
       message = `Successfully retrieved ${sel.length} lines of output from line ${startLines} (counting from the end) to ${endLines ? `line ${endLines}` : 'the end'}.`;
     }
     const alive = term.info().status === 'running';
@@ -371,7 +371,7 @@ const RUN: { [N in ToolName]: ToolRun<N> } = {
         success: true, message, observation_type: 'command_output_session', session_id: sid, output: capText(text, r.ctx.options.outputCap, undefined, r.ctx.secrets),
         is_alive: alive, is_idle: alive ? term.isIdle() : null, last_activity: term.lastOutputAt() / 1000,
       }),
-      isError: false, terminalId: term.id, range,
+      isError: false, terminalId: term.id, range: [end, term.recordedBytes()],
     };
   },
 
