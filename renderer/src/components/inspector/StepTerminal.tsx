@@ -98,7 +98,9 @@ export function StepTerminal({ sessionId, step, loading = false }: { sessionId: 
         if (cancelled) return;
         term.write(r.data);
         const cut = start > want ? ` (the first ${formatBytes(start - want)} are not shown)` : '';
-        setStatus({ text: `${range.terminalId} · bytes ${start.toLocaleString()}–${r.end.toLocaleString()} · ${formatBytes(r.end - r.start)}${cut}` });
+        // A read-back prints nothing: what it read was earlier steps' output, and is in its observation.
+        const readBack = r.end === r.start && step.results.length > 0 && step.results.every((x) => x.name === 'get_session_output') ? ' · it read earlier output back: see its observation' : '';
+        setStatus({ text: `${range.terminalId} · bytes ${start.toLocaleString()}–${r.end.toLocaleString()} · ${formatBytes(r.end - r.start)}${cut}${readBack}` });
       })
       .catch((err) => {
         if (!cancelled) setStatus({ text: `Could not read the recording: ${describeError(err).message}`, error: true });
