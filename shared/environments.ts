@@ -2,8 +2,10 @@
 // names one (the local machine, an SSH host, a container, a Kubernetes pod) and is
 // stored in the workspace settings and, whole, in the `session.created` event of a
 // session that runs there (so a later process can reach it again without the
-// profile). A profile holds no secret: SSH keys stay with the user's ssh agent and
-// config, cluster credentials with their kubeconfig, and nothing here is a password.
+// profile). SSH keys stay with the user's ssh agent and config, cluster credentials
+// with their kubeconfig; only ssh `options` can hold a password (`ProxyCommand=sshpass
+// -p …`), which the settings keep and every other copy holds redacted
+// (electron/core/env/spec-secrets.ts).
 //
 // This module runs on both sides, so it holds no behaviour beyond parsing.
 import { z } from 'zod';

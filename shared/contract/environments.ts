@@ -1,5 +1,6 @@
 // Environment profiles from the UI (Settings), as `apollo env` does from the command
-// line: list, save, delete, test. A profile holds no secret (shared/environments.ts).
+// line: list, save, delete, test. Profiles come back with secret ssh options redacted
+// (shared/environments.ts); saving one back as listed keeps the saved value.
 import { z } from 'zod';
 import { command } from './define';
 import { envSpecSchema, type EnvSpec } from '../environments';

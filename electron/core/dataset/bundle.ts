@@ -43,7 +43,8 @@ import { terminalIdsOf } from './asciicast';
 import { castKey, keepCachedCast, takeCachedCast, type CastKey, type CastOutcome } from './cast-cache';
 import { terminalEventsOf, type CastJob } from './cast-job';
 import { builtCastWorker, runCastJob, type CastWorkerOptions } from './cast-runner';
-import { ExampleLedger, replayedStep, sessionExamples, type Example, type SkippedExample } from './examples';
+import { ExampleLedger, replayedStep, sessionExamples, type EmptyContextLoss, type Example, type SkippedExample } from './examples';
+import { emptyResponse } from '../rollout/context';
 import { exists, LineCheck, StagingDir, toApolloError, type BufferedWriter } from './files';
 import { emptyStats, stepBranches, trajectoryRecords, type TrajectoryStats } from './formats';
 import { labelUnder, resolvePolicy, type LabelPolicy } from './policy';
@@ -153,11 +154,14 @@ export interface ManifestCounts {
   /** Actions with no label from an honoured source (included in kept or masked per policy). */
   unlabelled: number;
   /**
-   * `replayed`: actions a replay rollout copied (never trained, whatever their labels;
-   * absent in bundles made before it was counted, and in merged ones).
+   * `replayed`: actions a replay rollout copied (never trained, whatever their labels).
+   * `empty-context`: actions left out because their context holds an empty reply as an
+   * older version sent it (examples.ts). Both absent in bundles made before they were
+   * counted, and in merged ones.
    */
-  maskedBy: TrajectoryStats['maskedBy'] & { secret: number; replayed?: number };
+  maskedBy: TrajectoryStats['maskedBy'] & { secret: number; replayed?: number; 'empty-context'?: number };
   labelledBy: Record<LabelSource, number>;
+  /** Steps whose reply has no text and no tool call: no action, never trained. */
   emptyTurns: number;
   /** Branches or windows left out because nothing in them is trained. */
   examplesSkipped: number;
@@ -588,8 +592,8 @@ async function exportBundleOnce(opts: ExportBundleOptions, take = true): Promise
     // the manifest and the redaction log after the trajectories, in recording order, as
     // before, so the bundle does not depend on which finished first or where it came from.
     // Each with its conversion's key (cast-cache.ts), which the bundle's key is made of.
-    const jobs = await Promise.all(prepared.flatMap((p) => p.terminals.map(async (tid) => {
-      const rel = castPath(p.input.sessionId, tid);
+    const jobs = await Promise.all(prepared.flatMap((p) => p.terminals.map(async (tid, i) => {
+      const rel = castPaths(p.input.sessionId, p.terminals, opts.secrets)[i]!;
       const job: CastJob = {
         recordingPath: join(p.dir, 'terminals', `${tid}.out`),
         timingPath: join(p.dir, 'terminals', `${tid}.timing.jsonl`),
@@ -744,7 +748,8 @@ async function exportBundleOnce(opts: ExportBundleOptions, take = true): Promise
       const t = await jsonl(FILE_TRAJECTORY, 'trajectory');
       let line = 0;
       for (const p of prepared) {
-        for (const rec of trajectoryRecords(p.traj, { sessionId: p.input.sessionId, branchIds: p.selected, policy })) {
+        const leftOut = (stepId: string): boolean => pass.ledger.isLeftOut(p.input.sessionId, stepId);
+        for (const rec of trajectoryRecords(p.traj, { sessionId: p.input.sessionId, branchIds: p.selected, policy, leftOut })) {
           line++;
           const n = line;
           writeLine(t, redactor.redactValue(rec, (ptr, kind) => log.add(FILE_TRAJECTORY, n, ptr, kind)));
@@ -855,11 +860,13 @@ function planManifest(
   o: { historyTokens: number; warnTokens: number },
 ): Manifest {
   const { ledger, log, secretMasked, trajectories, actions, derivedLacks } = pass;
-  // `derived` beside `reconstructed`, `replayed` after `secret`: set below.
+  // `derived` beside `reconstructed`, `replayed` and `empty-context` after `secret`: set below.
   const { tokens, ...first } = emptyCounts(prepared.length, trajectories.length);
-  const counts: ManifestCounts = { ...first, maskedBy: { ...first.maskedBy, replayed: 0 }, derived: 0, tokens };
+  const counts: ManifestCounts = { ...first, maskedBy: { ...first.maskedBy, replayed: 0, 'empty-context': 0 }, derived: 0, tokens };
   let derived = 0;
   let replayed = 0;
+  let emptyContext = 0;
+  const emptySteps: string[] = [];
   const warnings: string[] = [];
   const trajOf = new Map(prepared.map((p) => [p.input.sessionId, p.traj]));
   const replayedIn = (sessionId: string, stepId: string | null): boolean => {
@@ -911,9 +918,10 @@ function planManifest(
     for (const id of onPaths.keys()) {
       const step = p.traj.steps.get(id)!;
       if (step.response) {
-        const empty = step.response.toolCalls.length === 0 && step.response.content === '';
-        if (empty) counts.emptyTurns++;
-        else {
+        if (emptyResponse(step.response)) {
+          counts.emptyTurns++;
+          emptySteps.push(`${p.input.sessionId}/${id}`);
+        } else {
           counts.actions++;
           const d = ledger.decision(p.input.sessionId, id);
           const trained = ledger.isTrained(p.input.sessionId, id) && !secretMasked.has(`${p.input.sessionId}\u0000${id}`);
@@ -923,7 +931,8 @@ function planManifest(
             counts.masked++;
             if (secretMasked.has(`${p.input.sessionId}\u0000${id}`)) counts.maskedBy.secret++;
             else if (replayedStep(p.traj, step)) replayed++;
-            else if (d && d.reason !== 'replayed') counts.maskedBy[d.reason]++;
+            else if (ledger.isLeftOut(p.input.sessionId, id)) emptyContext++;
+            else if (d && d.reason !== 'replayed' && d.reason !== 'empty') counts.maskedBy[d.reason]++;
           }
         }
         const l = labelUnder(step, policy.sources);
@@ -958,6 +967,11 @@ function planManifest(
   if (replayed) {
     warnings.push(`${replayed} action(s) were replayed (a replay re-runs a recorded session's actions with no model): not trained, whatever their labels, since no model produced them from the context they have here (this run's observations); export the session they were recorded in to train them`);
   }
+  counts.maskedBy['empty-context'] = emptyContext;
+  if (emptySteps.length) {
+    warnings.push(`${emptySteps.length} repl(ies) had no text and no tool call (${stepList(emptySteps)}): never trained, since there is nothing in them to train and a model taught to answer with nothing learns to stall (counted in counts.emptyTurns)`);
+  }
+  warnings.push(...emptyContextWarnings(ledger.emptyContext, formats));
   for (const x of ledger.skipped) {
     if (x.reason === 'nothing-to-train') warnings.push(`session ${x.sessionId} branch ${x.branchId}: nothing to train (every action masked or trained on another branch)`);
   }
@@ -982,6 +996,36 @@ function planManifest(
   };
 }
 
+/** Steps named in a warning: the first few, then how many more. */
+function stepList(ids: readonly string[], show = 10): string {
+  return ids.length > show ? `${ids.slice(0, show).join(', ')} and ${ids.length - show} more` : ids.join(', ');
+}
+
+/**
+ * One warning per session and empty reply for the examples left out because their
+ * context holds that reply as an older version sent it ({"role":"assistant","content":""}).
+ */
+function emptyContextWarnings(losses: readonly EmptyContextLoss[], formats: readonly ExportFormat[]): string[] {
+  const groups = new Map<string, { sessionId: string; emptySteps: string[]; steps: string[] }>();
+  for (const l of losses) {
+    const key = `${l.sessionId}\u0000${l.emptySteps.join('\u0000')}`;
+    const g = groups.get(key) ?? { sessionId: l.sessionId, emptySteps: l.emptySteps, steps: [] };
+    for (const s of l.steps) if (!g.steps.includes(s)) g.steps.push(s);
+    groups.set(key, g);
+  }
+  const files = ([['openai', FILE_OPENAI], ['sharegpt', FILE_SHAREGPT], ['mistral', FILE_MISTRAL]] as const).filter(([f]) => formats.includes(f)).map(([, name]) => name);
+  const where = files.length ? files.join(', ') : 'the training files';
+  return [...groups.values()].map((g) => {
+    const actions = g.steps.filter((s) => !s.startsWith('summary:')).length;
+    const summaries = g.steps.length - actions;
+    const what = [...(actions ? [`${actions} action(s)`] : []), ...(summaries ? [`${summaries} summary example(s)`] : [])].join(' and ');
+    return `session ${g.sessionId}: ${what} left out of ${where} (${stepList(g.steps)}): their context holds the empty reply of step ${g.emptySteps.join(', ')} `
+      + 'as the recorded requests carry it (an assistant turn with no text and no tool call, which versions before this one sent back to the model); '
+      + "OpenAI's and mistral's fine-tuning reject it, and the ShareGPT lines are cut from the same examples; the context is not rewritten, since it would no longer be what the model saw. "
+      + "The steps before that reply, and the session's other examples, are exported";
+  });
+}
+
 /** Manifest parts carry names people typed: they are redacted like the data. */
 function redactorFree<T>(value: T, log: RedactionLog, secrets: string[], at: string): T {
   return new Redactor(secrets).redactValue(value, (ptr, kind) => log.add(FILE_MANIFEST, 0, `${at}${ptr}`, kind));
@@ -998,9 +1042,36 @@ function workerBeside(): CastWorkerOptions | null {
   return path ? { path } : null;
 }
 
-/** The bundle-relative path used for a terminal recording. */
-export function castPath(sessionId: string, terminalId: string): string {
-  return `terminals/${safeName(sessionId)}/${safeName(terminalId)}.cast`;
+/**
+ * The bundle-relative paths of a session's terminal recordings, in the order of
+ * `terminalIds`. The agent chooses terminal ids, and a file name is not redacted with
+ * what the file holds: an id holding a secret (`secrets` or a pattern) is named by its
+ * redacted form (`_REDACTED_github-token_`), numbered `-2`, `-3`… past the names already
+ * taken, so that names stay unique and the same from one export of the session to the
+ * next. Every other id names its file as it always did.
+ */
+export function castPaths(sessionId: string, terminalIds: readonly string[], secrets: readonly string[] = []): string[] {
+  const redactor = new Redactor(secrets);
+  const redacted = terminalIds.map((tid) => {
+    const r = redactor.redact(tid).text;
+    return r === tid ? null : r;
+  });
+  const taken = new Set(terminalIds.filter((_, i) => redacted[i] === null).map(safeName));
+  return terminalIds.map((tid, i) => {
+    const r = redacted[i];
+    let name = safeName(r ?? tid);
+    if (r !== null) {
+      const base = name;
+      for (let n = 2; taken.has(name); n++) name = `${base}-${n}`;
+      taken.add(name);
+    }
+    return `terminals/${safeName(sessionId)}/${name}.cast`;
+  });
+}
+
+/** The bundle-relative path used for a terminal recording (alone in its session: see castPaths). */
+export function castPath(sessionId: string, terminalId: string, secrets: readonly string[] = []): string {
+  return castPaths(sessionId, [terminalId], secrets)[0]!;
 }
 
 export const BUNDLE_FILES = {

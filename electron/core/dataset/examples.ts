@@ -23,10 +23,17 @@
 //     context 'derived': no system prompt or tool schemas, rebuilt from the messages)
 //     are not the wire, and the example says `source: 'derived'`;
 //   - a replayed step (a replay rollout re-ran a recorded action with no model) is
-//     never trained: no model produced it from the context it is in here.
+//     never trained: no model produced it from the context it is in here;
+//   - an empty reply (no text, no tool call) is never trained: there is nothing in it,
+//     and a model taught to answer with nothing learns to stall. Later requests do not
+//     carry it (context.ts), but versions before that sent it back as
+//     {"role":"assistant","content":""}, which OpenAI's and mistral's fine-tuning
+//     reject. An example whose context holds such a turn ends before it; the steps
+//     after it are left out (never trained elsewhere either: no other context is the
+//     one they were produced in) and counted, never the context rewritten.
 import type { WireMessage } from '../../../shared/events';
 import { branchPath, effectiveLabel, ownedRequestMessages, type OwnedMessages, type Step, type Trajectory } from '../../../shared/trajectory';
-import { assistantMessage, buildOwnedMessages, stepMessages, type ToolMode } from '../rollout/context';
+import { assistantMessage, buildOwnedMessages, emptyResponse, stepMessages, type ToolMode } from '../rollout/context';
 import { canonicalJson } from '../rollout/request-record';
 import { TOOL_SCHEMAS } from '../rollout/tools';
 import { validToolCall } from './messages';
@@ -90,10 +97,24 @@ export interface SkippedExample {
   steps: number;
 }
 
-/** Why a step got its weight: the label policy's reasons, or 'replayed' (replayedStep). */
-export type ExampleDecision = Omit<WeightDecision, 'reason'> & { reason: WeightDecision['reason'] | 'replayed' };
+/**
+ * Actions an example would have trained but left out, because its context holds an
+ * empty assistant turn an older version sent (see the header).
+ */
+export interface EmptyContextLoss {
+  sessionId: string;
+  branchId: string;
+  /** The steps whose empty replies the context holds, in order. */
+  emptySteps: string[];
+  /** The steps (`summary:<step>` for a summary example) not trained because of it. */
+  steps: string[];
+}
+
+/** Why a step got its weight: the label policy's reasons, 'replayed' (replayedStep) or 'empty' (an empty reply). */
+export type ExampleDecision = Omit<WeightDecision, 'reason'> & { reason: WeightDecision['reason'] | 'replayed' | 'empty' };
 
 const REPLAYED: ExampleDecision = Object.freeze({ weight: 0, reason: 'replayed', unlabelled: false });
+const EMPTY: ExampleDecision = Object.freeze({ weight: 0, reason: 'empty', unlabelled: false });
 
 /**
  * True for a step a replay rollout copied from its source (engine.ts replayLoop): the
@@ -115,8 +136,10 @@ export function replayedStep(t: Trajectory, step: Step): boolean {
  */
 export class ExampleLedger {
   private readonly trainedKeys = new Set<string>();
+  private readonly leftOutKeys = new Set<string>();
   private readonly decided = new Map<string, ExampleDecision>();
   readonly skipped: SkippedExample[] = [];
+  readonly emptyContext: EmptyContextLoss[] = [];
 
   private static key(sessionId: string, stepId: string): string {
     return `${sessionId}\u0000${stepId}`;
@@ -128,6 +151,16 @@ export class ExampleLedger {
 
   markTrained(sessionId: string, stepId: string): void {
     this.trainedKeys.add(ExampleLedger.key(sessionId, stepId));
+  }
+
+  /** True for a step left out because its context holds an old empty reply (EmptyContextLoss). */
+  isLeftOut(sessionId: string, stepId: string): boolean {
+    return this.leftOutKeys.has(ExampleLedger.key(sessionId, stepId));
+  }
+
+  leaveOut(loss: EmptyContextLoss): void {
+    for (const id of loss.steps) this.leftOutKeys.add(ExampleLedger.key(loss.sessionId, id));
+    this.emptyContext.push(loss);
   }
 
   decision(sessionId: string, stepId: string): ExampleDecision | undefined {
@@ -162,8 +195,9 @@ function asWire(messages: readonly unknown[]): WireMessage[] {
   return JSON.parse(JSON.stringify(messages)) as WireMessage[];
 }
 
-/** A step's weight and why: never trained when replayed, else as its label and the policy say (decisionFor). */
+/** A step's weight and why: never trained when its reply is empty or replayed, else as its label and the policy say (decisionFor). */
 export function stepDecision(t: Trajectory, step: Step, policy: LabelPolicy): ExampleDecision {
+  if (step.response && emptyResponse(step.response)) return EMPTY;
   return replayedStep(t, step) ? REPLAYED : decisionFor(step, policy);
 }
 
@@ -175,7 +209,17 @@ export function decisionFor(step: Step, policy: LabelPolicy): WeightDecision {
 /** An assistant turn with neither text nor tool calls teaches nothing (and trainers reject it). */
 function emptyReply(m: WireMessage): boolean {
   const calls = Array.isArray(m.tool_calls) ? m.tool_calls.length : 0;
-  return calls === 0 && (typeof m.content !== 'string' || m.content === '');
+  return m.role === 'assistant' && calls === 0 && (typeof m.content !== 'string' || m.content === '');
+}
+
+/** The owners of the empty assistant turns among `messages[from..]`, distinct, in order. */
+function emptyOwners(messages: readonly WireMessage[], owners: readonly (string | null)[], from: number): string[] {
+  const out: string[] = [];
+  for (let i = from; i < messages.length; i++) {
+    const o = owners[i];
+    if (emptyReply(messages[i]!) && o && !out.includes(o)) out.push(o);
+  }
+  return out;
 }
 
 /**
@@ -270,16 +314,8 @@ function* finish(t: Trajectory, sessionId: string, branchId: string, last: Step,
     messages.push(asWire([reply])[0]!);
     owners.push(last.id);
   }
-  // End on the last assistant turn: what follows it trains nothing.
-  let end = messages.length;
-  while (end > 0 && messages[end - 1]!.role !== 'assistant') end--;
-  messages.length = end;
-  owners.length = end;
-
-  const weights: (0 | 1 | null)[] = messages.map((m, i) => {
-    if (m.role !== 'assistant') return null;
-    const owner = owners[i];
-    if (!owner || ledger.isTrained(sessionId, owner) || emptyReply(m)) return 0;
+  const weightOf = (m: WireMessage, owner: string | null | undefined): 0 | 1 => {
+    if (!owner || ledger.isTrained(sessionId, owner) || ledger.isLeftOut(sessionId, owner) || emptyReply(m)) return 0;
     const step = t.steps.get(owner);
     if (!step?.response) return 0;
     let d = ledger.decision(sessionId, owner);
@@ -288,7 +324,27 @@ function* finish(t: Trajectory, sessionId: string, branchId: string, last: Step,
       ledger.decide(sessionId, owner, d);
     }
     return d.weight;
-  });
+  };
+  // An old empty reply in the context: the example ends before it (what comes before
+  // is a prefix of the request, as sent); what it would have trained after it is left out.
+  const cut = messages.findIndex(emptyReply);
+  if (cut >= 0) {
+    const lost: string[] = [];
+    for (let i = cut + 1; i < messages.length; i++) {
+      const owner = owners[i];
+      if (owner && messages[i]!.role === 'assistant' && weightOf(messages[i]!, owner) === 1 && !lost.includes(owner)) lost.push(owner);
+    }
+    if (lost.length) ledger.leaveOut({ sessionId, branchId, emptySteps: emptyOwners(messages, owners, cut), steps: lost });
+    messages.length = cut;
+    owners.length = cut;
+  }
+  // End on the last assistant turn: what follows it trains nothing.
+  let end = messages.length;
+  while (end > 0 && messages[end - 1]!.role !== 'assistant') end--;
+  messages.length = end;
+  owners.length = end;
+
+  const weights: (0 | 1 | null)[] = messages.map((m, i) => (m.role === 'assistant' ? weightOf(m, owners[i]) : null));
   const whole: Example = {
     sessionId, branchId, kind: 'window', messages, owners, weights, tools: ctx.tools, toolMode: ctx.toolMode, source: ctx.source,
     trainedSteps: [], contextSteps: [], tokens: 0,
@@ -373,6 +429,12 @@ function* summaryExamples(t: Trajectory, sessionId: string, branchIds: readonly 
       const owned = rec ? ownedRequestMessages(t, rid) : null;
       const config = rec ? t.configs.get(rec.config) : undefined;
       if (!rec || !owned || !config) continue;
+      const empty = emptyOwners(owned.messages, owned.owners, 0);
+      if (empty.length) {
+        // Its context holds an old empty reply (see the header): left out, not rewritten.
+        ledger.leaveOut({ sessionId, branchId, emptySteps: empty, steps: [`summary:${step.id}`] });
+        continue;
+      }
       const tools = Array.isArray(config.tools) ? (config.tools as unknown[]) : undefined;
       const messages = [...owned.messages, { role: 'assistant', content: step.summary!.text }];
       const ex: Example = {

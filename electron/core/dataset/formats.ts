@@ -35,6 +35,12 @@ export interface TrajectoryExportOptions {
   policy: LabelPolicy;
   /** Step id → exported branch ids whose path contains it (computed when absent). */
   onBranches?: Map<string, string[]>;
+  /**
+   * Steps the example stream left out because their context holds an empty reply as an
+   * older version sent it (examples.ts): weight 0, 'empty-context', as no training file
+   * trains them. Only the example pass knows them; a merge reads the reason here.
+   */
+  leftOut?: (stepId: string) => boolean;
 }
 
 function toolCallRecord(c: ToolCall): Record<string, unknown> {
@@ -43,9 +49,8 @@ function toolCallRecord(c: ToolCall): Record<string, unknown> {
 
 function stepRecord(t: Trajectory, s: Step, o: TrajectoryExportOptions, onBranches: string[]): Record<string, unknown> {
   const label = labelUnder(s, o.policy.sources);
-  const empty = !!s.response && s.response.toolCalls.length === 0 && s.response.content === '';
-  // As the OpenAI lines decide it (a merge reads it here): replayed, a nameless call, the label under the policy.
-  const decision = s.response && !empty ? stepDecision(t, s, o.policy) : null;
+  // As the OpenAI lines decide it (a merge reads it here): an empty reply, replayed, a nameless call, the label under the policy.
+  const decision = !s.response ? null : o.leftOut?.(s.id) ? { weight: 0, reason: 'empty-context' } : stepDecision(t, s, o.policy);
   const r = s.response;
   return {
     kind: 'step',

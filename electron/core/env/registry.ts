@@ -1,12 +1,15 @@
-// Which environment a session works in: the one recorded (whole) in its
-// `session.created` event, else this machine. One live instance per open session
-// (it owns the session's ssh connection or container) and closed with it.
+// Which environment a session works in: the one recorded (whole, but for the secrets
+// of its ssh options: spec-secrets.ts) in its `session.created` event, else this
+// machine. One live instance per open session (it owns the session's ssh connection or
+// container) and closed with it.
+import { basename, dirname } from 'node:path';
 import { ApolloError } from '../../../shared/errors';
 import { parseEnvSpec, type EnvSpec } from '../../../shared/environments';
 import type { SessionLog } from '../store/workspace';
 import { ContainerEnvironment } from './container';
 import { KubectlEnvironment } from './kubectl';
 import { LOCAL, LocalEnvironment } from './local';
+import { savedEnvSpec } from './profiles';
 import type { EnvContext } from './remote';
 import { SshEnvironment } from './ssh';
 import type { Environment } from './types';
@@ -35,6 +38,15 @@ export function recordedEnvSpec(session: Pick<SessionLog, 'events' | 'id'>): Env
   return p.spec;
 }
 
+/**
+ * The saved profiles of the workspace holding a session's folder (<home>/sessions/<id>):
+ * its log records the spec with secret options redacted, the settings keep them.
+ */
+function savedSpecNear(sessionDir: string): ((name: string) => Promise<EnvSpec | undefined>) | undefined {
+  const sessions = dirname(sessionDir);
+  return basename(sessions) === 'sessions' ? (name) => savedEnvSpec(dirname(sessions), name) : undefined;
+}
+
 const live = new WeakMap<SessionLog, Environment>();
 /** Environment for new terminals' engine clients (set by the core: keys removed). */
 let processEnv: (() => NodeJS.ProcessEnv) | undefined;
@@ -48,7 +60,11 @@ export function environmentFor(session: SessionLog): Environment {
   let env = live.get(session);
   if (env) return env;
   const spec = recordedEnvSpec(session);
-  env = spec ? createEnvironment(spec, { sessionId: session.id, sessionDir: session.dir, processEnv: () => (processEnv ?? (() => process.env))() }) : LOCAL;
+  env = spec
+    ? createEnvironment(spec, {
+      sessionId: session.id, sessionDir: session.dir, processEnv: () => (processEnv ?? (() => process.env))(), savedSpec: savedSpecNear(session.dir),
+    })
+    : LOCAL;
   live.set(session, env);
   if (env !== LOCAL) {
     const e = env;

@@ -34,6 +34,11 @@ export interface EnvContext {
   sessionDir?: string;
   /** Environment of this process for engine clients (default process.env). */
   processEnv?: () => NodeJS.ProcessEnv;
+  /**
+   * The profile of that name as saved in the settings: where a spec read back from a log
+   * finds the real values of the options redacted in it (spec-secrets.ts).
+   */
+  savedSpec?: (name: string) => Promise<EnvSpec | undefined>;
 }
 
 /** A command line of an engine's client. */

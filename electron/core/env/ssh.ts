@@ -15,9 +15,11 @@ import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ApolloError } from '../../../shared/errors';
 import { describeEnvTarget, type SshEnvSpec } from '../../../shared/environments';
+import { Redactor } from '../dataset/redact';
 import { shq } from './posix';
 import { lastLine, runProcess } from './process';
 import { abortableDelay, ExecEnvironment, type EnvContext } from './remote';
+import { optionSecrets, resolveOptions } from './spec-secrets';
 import type { ExecResult } from './types';
 
 /** How long the first connection (and each reconnection) may take, authentication included. */
@@ -46,12 +48,20 @@ export class SshEnvironment extends ExecEnvironment {
   private everConnected = false;
   /** Aborted by dispose(): ends the reconnect loop's waits. */
   private readonly closing = new AbortController();
+  /**
+   * The options ssh is given: the spec's, with the real values of those redacted in it
+   * (spec-secrets.ts); null until found, for a spec read back from a log.
+   */
+  private options: string[] | null;
+  /** Redacts ssh's messages, which can quote an option (ProxyCommand, under -v). */
+  private messages: Redactor | null = null;
 
   constructor(
     override readonly spec: SshEnvSpec,
     ctx: EnvContext,
   ) {
     super(spec, ctx);
+    this.options = resolveOptions(spec);
   }
 
   /** The control socket (in a private folder made at the first connection). */
@@ -67,7 +77,7 @@ export class SshEnvironment extends ExecEnvironment {
       ...(s.port ? ['-p', String(s.port)] : []),
       ...(s.user ? ['-l', s.user] : []),
       ...(s.identity ? ['-i', s.identity] : []),
-      ...(s.options ?? []).flatMap((o) => ['-o', o]),
+      ...(this.options ?? []).flatMap((o) => ['-o', o]),
     ];
   }
 
@@ -109,7 +119,24 @@ export class SshEnvironment extends ExecEnvironment {
     return this.connecting;
   }
 
+  /** The real options, from the saved profile when the spec came from a log; ssh is never given a redacted one. */
+  private async realOptions(): Promise<void> {
+    if (this.options) return;
+    const saved = await this.ctx.savedSpec?.(this.name).catch(() => undefined);
+    this.options = resolveOptions(this.spec, saved);
+    if (!this.options) {
+      throw new ApolloError('UNAVAILABLE', `Cannot connect to ${describeEnvTarget(this.spec)} (environment ${this.name}): its ssh options hold a secret kept only in the saved environment ${this.name}, which no longer has it. Add the environment again with the same options (apollo env add ${this.name} …).`);
+    }
+  }
+
+  /** `text` (ssh's own words) without the secrets of the options. */
+  private redactMessage(text: string): string {
+    this.messages ??= new Redactor(optionSecrets(this.options ?? []));
+    return this.messages.redact(text).text;
+  }
+
   private async startMaster(): Promise<void> {
+    await this.realOptions();
     this.controlDir ??= await mkdtemp(join(tmpdir(), 'apollo-ssh-'));
     const sock = this.controlPath;
     await rm(sock, { force: true });
@@ -147,7 +174,7 @@ export class SshEnvironment extends ExecEnvironment {
     if (!up) {
       child.kill('SIGTERM');
       await exited;
-      const why = lastLine(stderr.replace(/^Warning: Permanently added.*$/gm, '')) || 'ssh gave up without a message';
+      const why = this.redactMessage(lastLine(stderr.replace(/^Warning: Permanently added.*$/gm, '')) || 'ssh gave up without a message');
       throw new ApolloError('UNAVAILABLE', `Cannot connect to ${describeEnvTarget(this.spec)} (environment ${this.name}): ${why}${hint(why)}`);
     }
     this.master = child;
@@ -159,7 +186,7 @@ export class SshEnvironment extends ExecEnvironment {
       this.master = null;
       this.masterExited = null;
       if (this.disposed) return;
-      const why = lastLine(stderr.replace(/^Warning: Permanently added.*$/gm, '')) || `ssh exited with code ${code ?? 'unknown'}`;
+      const why = this.redactMessage(lastLine(stderr.replace(/^Warning: Permanently added.*$/gm, '')) || `ssh exited with code ${code ?? 'unknown'}`);
       this.markLost(why);
       this.startReconnecting();
     });

@@ -5,10 +5,10 @@ import { ApolloError } from '../../../shared/errors';
 import type { LabelTag, LabelValue, SessionEvent, SessionEventBody } from '../../../shared/events';
 import { branchPath, type Step, type Trajectory } from '../../../shared/trajectory';
 import type { ApolloCore } from '../app';
-import type { HandlerMap } from '../dispatch';
+import { toErrorShape, type HandlerMap } from '../dispatch';
 import type { SessionLog } from '../store/workspace';
 import { sessionLocks, trajectoryOf } from '../annotate/index';
-import { judgeBranch, listRules, previewRules, ruleEvents, RULE_NAMES, type RuleParamOverrides } from '../labels/index';
+import { judgeBranch, judgeErrorText, listRules, previewRules, ruleEvents, RULE_NAMES, type RuleParamOverrides } from '../labels/index';
 import { ExportManager, planExport } from '../exports';
 
 /** What the label functions need of the core (ApolloCore satisfies it). */
@@ -255,8 +255,9 @@ export async function runJudge(core: LabelsCore, o: JudgeRunOptions): Promise<Ju
   const key = `${o.sessionId}\u0000${o.branchId}`;
   if (judging.has(key)) throw new ApolloError('CONFLICT', `The judge is already running on branch ${o.branchId} of session ${o.sessionId}`);
   judging.add(key);
+  let secrets: string[] = [o.endpoint.apiKey];
   try {
-    const secrets = [...(await core.profiles.secrets()), o.endpoint.apiKey].filter((s) => s && s !== 'no-key');
+    secrets = [...(await core.profiles.secrets()), o.endpoint.apiKey].filter((s) => s && s !== 'no-key');
     const actions = branchPath(t0, o.branchId).filter((s) => s.response).map((s) => s.id);
     const size = Math.max(1, Math.floor(o.chunk ?? 8));
     const out: JudgeRunResult = { labelled: 0, tokens: 0, remaining: 0, skipped: 0, stepIds: [] };
@@ -290,6 +291,11 @@ export async function runJudge(core: LabelsCore, o: JudgeRunOptions): Promise<Ju
       o.onProgress?.(handled, actions.length);
     }
     return out;
+  } catch (e) {
+    // What judgeBranch throws rather than reports (the SDK, a request it could not build)
+    // reaches the window and the CLI's stderr as well: redacted like a reported error.
+    const shape = toErrorShape(e);
+    throw new ApolloError(shape.code, judgeErrorText(shape.message, o.endpoint, secrets));
   } finally {
     judging.delete(key);
   }

@@ -13,7 +13,8 @@
 // - On a failure after retries (transport errors are retried by the SDK with backoff,
 //   unparseable answers by us) the labels gathered so far come back with the error.
 // - Secrets are redacted from the prompts (built-in patterns + `secrets`): the endpoint
-//   may be remote.
+//   may be remote. And from the errors: an endpoint's error can echo the request (the key,
+//   an Authorization header, a prompt), and the error is shown, printed and kept.
 import { ApolloError, type ApolloErrorShape } from '../../../shared/errors';
 import { LABEL_TAGS, type LabelTag, type LabelValue, type SessionEventBody, type Usage, type WireMessage } from '../../../shared/events';
 import { branchPath, type Step, type Trajectory } from '../../../shared/trajectory';
@@ -85,6 +86,30 @@ export const JUDGE_SYSTEM_PROMPT = [
   'Answer with JSON only, no prose: {"results":[{"stepId":"<id>","label":"keep"|"mask","tags":[...],"rationale":"<one or two sentences>"}]}',
   'with exactly one entry per action you were given.',
 ].join('\n');
+
+/**
+ * `message` as the judge may report it: an endpoint's error can echo what it was sent
+ * (a key in the URL, the Authorization header, a prompt), and the caller shows, prints
+ * or keeps the message. Redacted with the patterns, `secrets`, the endpoint's key and
+ * the credentials in its URL (a `?key=` that no pattern would take for one).
+ */
+export function judgeErrorText(message: string, endpoint: Partial<Pick<JudgeEndpoint, 'baseURL' | 'apiKey'>>, secrets: readonly string[] = []): string {
+  return new Redactor([...secrets, ...(endpoint.apiKey ? [endpoint.apiKey] : []), ...urlCredentials(endpoint.baseURL)]).redact(message).text;
+}
+
+/** The password, and the values of parameters named like a credential, in an endpoint's URL. */
+function urlCredentials(url: string | undefined): string[] {
+  if (!url) return [];
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    return [];
+  }
+  const out = [u.password, decodeURIComponent(u.password)];
+  for (const [k, v] of u.searchParams) if (/key|token|secret|sig|auth|pass|code/i.test(k)) out.push(v);
+  return out.filter((v) => v.length > 0);
+}
 
 /** Never cut through a secret: the prompt is redacted after it is rendered, and a piece of one is found by no rule (secret-cut.ts). */
 function clip(s: string, max: number, secrets: readonly string[]): string {
@@ -234,7 +259,8 @@ export async function judgeBranch(o: JudgeOptions): Promise<JudgeResult> {
   o.onProgress?.(0, todo.length);
 
   const fail = (error: ApolloError): JudgeResult => ({
-    labels, usage, requests, skipped, remaining: todo.slice(next).map((x) => x.stepId).filter((id) => !labels.some((l) => l.stepId === id)), error: error.toJSON(),
+    labels, usage, requests, skipped, remaining: todo.slice(next).map((x) => x.stepId).filter((id) => !labels.some((l) => l.stepId === id)),
+    error: { ...error.toJSON(), message: judgeErrorText(error.message, o, secrets) },
   });
 
   while (next < todo.length) {

@@ -7,6 +7,7 @@ import type { EnvRecord, SessionEventBody } from '../../../shared/events';
 import type { TerminalInfo, TerminalStatus } from '../../../shared/types';
 import type { SessionLog } from '../store/workspace';
 import type { TerminalRecording } from '../store/terminal-recording';
+import { cutOutsideSecrets } from '../dataset/secret-cut';
 import { OscParser, toShellMark, type ShellMark } from './osc-parser';
 import { terminalText, utf8SafeEnd, utf8SkipContinuation } from './strip-ansi';
 import type { CommandResult, LiveTerminal, PtyHostEvents } from './types';
@@ -628,17 +629,11 @@ export class PtyTerminal implements LiveTerminal {
     return this.recording.size;
   }
 
-  async readText(start: number, end?: number): Promise<string> {
+  /** `secrets`: exact values no cut of a long text may fall in, besides the patterns (see recordedText). */
+  async readText(start: number, end?: number, secrets: readonly string[] = []): Promise<string> {
     const stop = Math.min(end ?? this.recording.size, this.recording.size);
     const from = Math.max(0, Math.min(start, stop));
-    const max = this.limits.maxTextBytes;
-    if (stop - from <= max) return terminalText(decodeUtf8(await this.recording.read(from, stop)));
-    const headBytes = Math.floor(max / 4);
-    const tailBytes = max - headBytes;
-    const head = terminalText(decodeUtf8(await this.recording.read(from, from + headBytes)));
-    const tail = terminalText(decodeUtf8(await this.recording.read(stop - tailBytes, stop)));
-    const omitted = stop - from - headBytes - tailBytes;
-    return `${head}\n[… ${omitted} bytes omitted (recording bytes ${from + headBytes}-${stop - tailBytes}) …]\n${tail}`;
+    return recordedText((a, b) => this.recording.read(a, b), from, stop, this.limits.maxTextBytes, secrets);
   }
 
   // ---- control ---------------------------------------------------------------
@@ -826,6 +821,43 @@ function safely(f: () => void): void {
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
+}
+
+/**
+ * Recording bytes read past a cut so that a secret crossing it is seen whole: more than
+ * the longest match the rules make (secret-cut.ts), in UTF-8, colours and all.
+ */
+const CUT_CONTEXT_BYTES = 64 * 1024;
+
+/**
+ * Bytes [from, stop) of a recording (`read`) as text; over `max` bytes, its first quarter
+ * and the rest of `max` from its end around a note of what was left out. A cut through a
+ * secret would leave a piece of it that no rule finds, here or in an export, so the cuts
+ * move out of any secret and the word it begins in (secret-cut.ts). They are chosen in
+ * the text as recorded, escapes included (the rules read through them), so the byte
+ * offsets the note gives stay exact.
+ */
+export async function recordedText(read: (start: number, end: number) => Promise<Buffer>, from: number, stop: number, max: number, secrets: readonly string[] = []): Promise<string> {
+  if (stop - from <= max) return terminalText(decodeUtf8(await read(from, stop)));
+  const headBytes = Math.floor(max / 4);
+  const tailBytes = max - headBytes;
+
+  const headBuf = await read(from, Math.min(stop, from + headBytes + CUT_CONTEXT_BYTES));
+  const headRaw = decodeUtf8(headBuf);
+  const headAt = Math.min(headRaw.length, decodeUtf8(headBuf.subarray(0, headBytes)).length);
+  const headCut = cutOutsideSecrets(headRaw, headAt, 'start', secrets);
+  const headEnd = headCut === headAt ? from + headBytes : from + utf8SkipContinuation(headBuf) + Buffer.byteLength(headRaw.slice(0, headCut));
+
+  const tailFrom = Math.max(from, stop - tailBytes - CUT_CONTEXT_BYTES);
+  const tailBuf = await read(tailFrom, stop);
+  const tailRaw = decodeUtf8(tailBuf);
+  const tailAt = Math.max(0, tailRaw.length - decodeUtf8(tailBuf.subarray(tailBuf.length - tailBytes)).length);
+  const tailCut = cutOutsideSecrets(tailRaw, tailAt, 'end', secrets);
+  const tailStart = tailCut === tailAt ? stop - tailBytes : Math.max(headEnd, tailFrom + utf8SkipContinuation(tailBuf) + Buffer.byteLength(tailRaw.slice(0, tailCut)));
+
+  const head = terminalText(headRaw.slice(0, headCut));
+  const tail = terminalText(tailRaw.slice(tailCut));
+  return `${head}\n[… ${tailStart - headEnd} bytes omitted (recording bytes ${headEnd}-${tailStart}) …]\n${tail}`;
 }
 
 function decodeUtf8(buf: Buffer): string {

@@ -44,8 +44,11 @@ export interface LiveTerminal {
   shellEnv(): Record<string, string> | undefined;
   /** Bytes recorded so far (next output lands at this offset). */
   recordedBytes(): number;
-  /** Read recorded output as text (escapes stripped) between two offsets. */
-  readText(start: number, end?: number): Promise<string>;
+  /**
+   * Read recorded output as text (escapes stripped) between two offsets; a long span is
+   * cut to its head and tail, never inside a secret (the patterns, and `secrets`).
+   */
+  readText(start: number, end?: number, secrets?: readonly string[]): Promise<string>;
   /**
    * Send Ctrl-C (once a command typed ahead has started) and kill the foreground
    * process group if it ignores it. Resolves with the recording offset of the Ctrl-C.

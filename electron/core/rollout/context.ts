@@ -172,7 +172,8 @@ function wireArguments(s: string): string {
 }
 
 interface Rendered {
-  assistant: ChatMessage;
+  /** Null for an empty reply, which later requests do not carry (see assistantMessage). */
+  assistant: ChatMessage | null;
   /** Tool results, then notes and guidance. */
   after: ChatMessage[];
 }
@@ -184,8 +185,8 @@ function renderStep(t: Trajectory, step: Step, mode: ToolMode, branches: Set<str
   const after: ChatMessage[] = [];
   const userParts: string[] = [];
   if (mode === 'tools') {
-    const assistant = assistantMessage(step, mode, sanitize)!;
-    const calls = assistant.role === 'assistant' ? assistant.tool_calls ?? [] : [];
+    const assistant = assistantMessage(step, mode, sanitize);
+    const calls = assistant?.role === 'assistant' ? assistant.tool_calls ?? [] : [];
     const ids = new Set(calls.map((c) => c.id));
     const results = pairResults(calls, step.results);
     for (const [i, c] of calls.entries()) {
@@ -200,7 +201,7 @@ function renderStep(t: Trajectory, step: Step, mode: ToolMode, branches: Set<str
   for (const res of step.results) userParts.push(`Observation (${res.name || 'none'}):\n${res.observation}`);
   userParts.push(...guidance);
   if (userParts.length) after.push({ role: 'user', content: userParts.join('\n\n') });
-  return { assistant: assistantMessage(step, mode, sanitize)!, after };
+  return { assistant: assistantMessage(step, mode, sanitize), after };
 }
 
 function textActionBlock(c: { name: string; arguments: string }): string {
@@ -279,7 +280,7 @@ export function ownedMessagesForPath(t: Trajectory, path: Step[], opts: BuildOpt
 
 function renderedStep(t: Trajectory, step: Step, mode: ToolMode, branches: Set<string>, sanitize: boolean): ChatMessage[] {
   const r = renderStep(t, step, mode, branches, sanitize);
-  if (r) return [r.assistant, ...r.after];
+  if (r) return r.assistant ? [r.assistant, ...r.after] : r.after;
   // A step without a response (interrupted) still carries its guidance.
   const g = guidanceTexts(t, step.guidance, branches);
   return g.length ? [{ role: 'user', content: g.map(realUser).join('\n') }] : [];
@@ -293,10 +294,23 @@ export function stepMessages(t: Trajectory, step: Step, mode: ToolMode, branchId
   return renderedStep(t, step, mode, lineage(path, branchId), true);
 }
 
-/** A step's reply as the context of later requests carries it (the training target of that step). */
+/**
+ * True for a reply with no text and no tool call (reasoning is never sent back, so a
+ * reply of reasoning alone is empty too). OpenAI's and mistral's fine-tuning reject an
+ * assistant turn like that, and it teaches nothing, so later requests leave it out:
+ * the step carries only the nudge that answers it (and its guidance).
+ */
+export function emptyResponse(r: NonNullable<Step['response']>): boolean {
+  return r.content === '' && r.toolCalls.length === 0;
+}
+
+/**
+ * A step's reply as the context of later requests carries it (the training target of
+ * that step); null with no reply, or an empty one (emptyResponse), which they do not carry.
+ */
 export function assistantMessage(step: Step, mode: ToolMode, sanitize = true): ChatMessage | null {
   const r = step.response;
-  if (!r) return null;
+  if (!r || emptyResponse(r)) return null;
   if (mode === 'text') {
     // A hand-written or human step has no text of its own: in a text-mode context it
     // reads as the fenced block the model would have written for it.
@@ -356,7 +370,7 @@ export function estimatePromptTokens(t: Trajectory, stepId: string, opts: BuildO
     if (first) tail.push(...first.after);
     for (let j = i + 1; j < path.length - 1; j++) {
       const r = renderStep(t, path[j]!, mode, branches, sanitize);
-      if (r) tail.push(r.assistant, ...r.after);
+      if (r) tail.push(...(r.assistant ? [r.assistant] : []), ...r.after);
     }
     return u.promptTokens + u.completionTokens + estimateTokens(tail);
   }

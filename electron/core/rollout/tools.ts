@@ -350,7 +350,7 @@ const RUN: { [N in ToolName]: ToolRun<N> } = {
       const since = parseSince(a.since_timestamp);
       if (since === null) return invalidHere('get_session_output', `since_timestamp "${a.since_timestamp.slice(0, 60)}" is neither an ISO time nor epoch seconds`);
       const start = await r.offsetAt(term.id, since, end);
-      text = await term.readText(start, end);
+      text = await term.readText(start, end, r.ctx.secrets);
       message = `Successfully retrieved the output since ${new Date(since).toISOString()}.`;
     } else {
       const startLines = a.start_lines;
@@ -359,7 +359,7 @@ const RUN: { [N in ToolName]: ToolRun<N> } = {
         return invalidHere('get_session_output', `need start_lines > end_lines >= 0 (got start_lines=${startLines}, end_lines=${endLines})`);
       }
       const from = Math.max(0, end - TAIL_WINDOW);
-      let lines = splitLines(await term.readText(from, end));
+      let lines = splitLines(await term.readText(from, end, r.ctx.secrets));
       if (from > 0) lines = lines.slice(1); // the first line may be cut
       const sel = lines.slice(Math.max(0, lines.length - startLines), lines.length - endLines);
       text = sel.join('\n');
@@ -396,7 +396,7 @@ const RUN: { [N in ToolName]: ToolRun<N> } = {
     term.write(input_text.replace(/\r?\n/g, '\r'), 'agent');
     await r.settle(term);
     const after = term.recordedBytes();
-    const output = await term.readText(before, after);
+    const output = await term.readText(before, after, r.ctx.secrets);
     return {
       observation: obs({ success: true, message: `Input sent to session ${sid}.`, observation_type: 'command_output_session', session_id: sid, output: capText(output, r.ctx.options.outputCap, undefined, r.ctx.secrets), is_idle: term.isIdle() }),
       isError: false, terminalId: term.id, range: [before, after],
