@@ -5,6 +5,8 @@ import { signingKeyFrom } from './keys';
 import { annotatorOption } from './label';
 import { parseTrustedKeys, type SigningKey, type TrustedKey } from '../core/dataset/signing';
 import { mergeBundles, parseMergePolicy, type MergeBundlesResult } from '../core/dataset/merge';
+import { memoryVault, Profiles } from '../core/profiles';
+import { resolveHome, Workspace } from '../core/store/workspace';
 import { formatDuration } from '../../shared/merge-report';
 import { MERGE_REPORT_FILES } from '../../shared/merge-report';
 
@@ -27,9 +29,12 @@ export const mergeCommand: CliCommand = {
     '  so is an unsigned bundle, unless --allow-unsigned (it is then flagged as unsigned in the report; --require-signed,\n' +
     '  the old way to ask for signatures, is the default now and accepted for compatibility). With --trust FILE (JSON\n' +
     '  lines from apollo keys export-public) a signed bundle must be signed by a trusted key and is named by it; --sign\n' +
-    '  signs the merged bundle with your key. The merged bundle holds the report as merge-report.json and a readable\n' +
-    '  merge-report.html (both listed in its manifest). Progress goes to stderr. Exit 0 on success, 1 on failure (or\n' +
-    '  conflicts left to settle).',
+    '  signs the merged bundle with your key. Everything written is redacted again with your configured secrets (the\n' +
+    '  workspace\'s endpoint key variables and $OPENAI_API_KEY, as apollo export redacts) and the redaction patterns: a key\n' +
+    '  an annotator did not have configured does not pass into the merged bundle; what the merge redacted is listed in\n' +
+    '  redactions.json and said in a warning, and a reply holding one is not trained. The merged bundle holds the report\n' +
+    '  as merge-report.json and a readable merge-report.html (both listed in its manifest). Progress goes to stderr.\n' +
+    '  Exit 0 on success, 1 on failure (or conflicts left to settle).',
   options: {
     out: { type: 'string', short: 'o' },
     policy: { type: 'string' },
@@ -84,6 +89,7 @@ export const mergeCommand: CliCommand = {
         trustedKeys: v.trust ? trustedKeys : undefined,
         allowUnsigned: v['allow-unsigned'] === true,
         signWith,
+        secrets: await leadSecrets(v),
         signal: ctl.signal,
         onProgress: (done, total, stage) => {
           const kind = stage.split(' ')[0] ?? '';
@@ -109,6 +115,26 @@ export const mergeCommand: CliCommand = {
     }
   },
 };
+
+/**
+ * The lead's configured secrets, as an export of this workspace is redacted with them
+ * (profiles.ts secrets(): here, without the app's keychain, the profiles' key variables
+ * and $OPENAI_API_KEY). Only read: a merge works beside a running app. Without a
+ * workspace there are no profiles, and the variables set here still count.
+ */
+async function leadSecrets(v: Record<string, unknown>): Promise<string[]> {
+  const ws = await Workspace.open(resolveHome(v.home as string | undefined), { readOnly: true }).catch((e: unknown) => {
+    if (e instanceof ApolloError && e.code === 'NOT_FOUND') return null;
+    throw e;
+  });
+  try {
+    // Profiles reads only the settings of a workspace: none, without one.
+    const settings = ws ?? ({ getSetting: () => undefined } as Pick<Workspace, 'getSetting'> as Workspace);
+    return await new Profiles(settings, memoryVault()).secrets();
+  } finally {
+    await ws?.close();
+  }
+}
 
 const plural = (n: number, one: string, many = `${one}s`): string => `${n} ${n === 1 ? one : many}`;
 const fixed = (x: number | null): string => (x === null ? 'n/a' : x.toFixed(2));

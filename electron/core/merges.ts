@@ -3,7 +3,8 @@
 // reports progress through a sink (throttled) and can be cancelled; a cancelled or
 // failed merge leaves nothing (mergeBundles writes into a temporary folder and renames
 // it into place only when complete). The merged bundle is signed with the lead's key,
-// as every export of the app is.
+// as every export of the app is, and redacted with the lead's configured secrets, as
+// every export is with them (a dry run's report too).
 import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { isAbsolute } from 'node:path';
@@ -21,6 +22,8 @@ export interface MergeManagerOptions {
   sink(p: MergeProgress): void;
   /** The key that signs merged bundles (absent: unsigned, as in tests). */
   signingKey?(): Promise<SigningKey>;
+  /** The lead's configured secrets (profiles.ts secrets()), redacted from what a merge writes; absent: the patterns only. */
+  secrets?(): Promise<string[]>;
   /** Minimum time between two 'running' reports (default 100 ms); the first and the final one always go. */
   throttleMs?: number;
 }
@@ -74,7 +77,8 @@ export class MergeManager {
   /** What merge.start with the same arguments would write; nothing is written. */
   async plan(req: MergePlanRequest): Promise<MergePlanResult> {
     const { trustFiles, ...o } = mergeOptions(req);
-    return mergeBundles({ ...o, ...(trustFiles.length ? { trustedKeys: await trustedKeysOf(trustFiles) } : {}), outDir: '', dryRun: true });
+    const secrets = (await this.opts.secrets?.()) ?? [];
+    return mergeBundles({ ...o, ...(trustFiles.length ? { trustedKeys: await trustedKeysOf(trustFiles) } : {}), secrets, outDir: '', dryRun: true });
   }
 
   /** Check the request and start the merge in the background; what goes wrong later ends the job as 'failed'. */
@@ -123,8 +127,10 @@ export class MergeManager {
     report({ ...at, state: 'running' });
     try {
       const signWith = await this.opts.signingKey?.();
+      const secrets = (await this.opts.secrets?.()) ?? [];
       const r = await mergeBundles({
         ...options,
+        secrets,
         ...(trustFiles.length ? { trustedKeys: await trustedKeysOf(trustFiles) } : {}),
         ...(signWith ? { signWith } : {}),
         signal: job.controller.signal,

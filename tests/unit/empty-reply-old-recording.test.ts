@@ -254,11 +254,10 @@ describe('an old recording whose requests carried an empty reply', () => {
     expect(m.manifest.counts).toMatchObject({ emptyTurns: 1, actions: 4 });
   });
 
-  // Known gap: a merge decides by votes and trains a kept step in the first line that holds
-  // it, so it trains s3 in the line after the summary, a context s3 was not produced in.
-  // merge-plan.ts must keep a step masked whose trajectory.jsonl weightReason is
-  // 'empty-context' (as it does for 'replayed'); this test then passes: drop `.fails`.
-  it.fails('a merge keeps s3 untrained, as the export did', async () => {
+  // A merge decides by votes and trains a kept step in the first line that holds it: s3
+  // would be trained after the summary, a context it was not produced in. The bundle's
+  // weightReason 'empty-context' is a fact the merge keeps, as it keeps 'replayed'.
+  it('a merge keeps s3 untrained, as the export did', async () => {
     await mergeBundles({ inputs: [e.dir], outDir: join(root, 'merged-2'), allowUnsigned: true });
     const lines = parseJsonl(await readFile(join(root, 'merged-2', 'openai.jsonl'), 'utf8'));
     expect(lines.flatMap((l) => oa.trainedTurns(l).trained.map((x) => marker(x.toolCalls)))).toEqual(['MARK-S1', 'MARK-S4', 'MARK-ALT']);

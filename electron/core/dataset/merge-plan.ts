@@ -403,6 +403,7 @@ async function decideSteps(inputs: Input[], spilled: PlanInputs, origins: Origin
       let invalidArguments = false;
       let secret = false;
       let replayed = false;
+      let emptyContext = false;
       for (const { input: i, step: x } of copies) {
         const input = inputs[i]!;
         const local = originIndex.get(input)!;
@@ -416,11 +417,12 @@ async function decideSteps(inputs: Input[], spilled: PlanInputs, origins: Origin
         if (x.reason === 'unlabelled' && x.decided !== null) defaults.push(x.decided);
         if (x.reason === 'invalid-arguments') invalidArguments = true;
         if (x.reason === 'replayed') replayed = true;
+        if (x.reason === 'empty-context') emptyContext = true;
         if (input.secretSteps.get(s.sessionId)?.has(stepId)) secret = true;
       }
       const folds = [...folded.values()].sort((a, b) => byString(a.vote.source, b.vote.source) || byString(a.vote.author, b.vote.author));
       const votes = folds.map((x) => x.vote);
-      const facts: ActionFacts = { sessionId: s.sessionId, stepId, branchIds: branches, votes, defaults, invalidArguments, secret, replayed };
+      const facts: ActionFacts = { sessionId: s.sessionId, stepId, branchIds: branches, votes, defaults, invalidArguments, secret, replayed, emptyContext };
       const key = actionKey(s.sessionId, stepId);
       const candidates = [...(settled.get(key) ?? []), ...copies.flatMap((c) => (c.step.settled ? [c.step.settled] : []))];
       const counted = countedVotes(votes);
@@ -498,7 +500,7 @@ async function tallySteps(stepsFile: string, sessions: PlannedSession[], checkAb
         decision: d.label, settledBy: d.settledBy ?? '',
       });
       conflictCopies.push(p.copies[0]!);
-      conflictSettleable.push(!a.facts.secret && !a.facts.invalidArguments && !a.facts.replayed);
+      conflictSettleable.push(!a.facts.secret && !a.facts.invalidArguments && !a.facts.replayed && !a.facts.emptyContext);
     }
     agreement.add(new Map(a.facts.votes.filter((v) => v.source === 'annotator').map((v) => [v.author, v.label] as const)));
     a.facts.votes.forEach((v, i) => {
@@ -541,7 +543,7 @@ async function countSteps(stepsFile: string, sessions: PlannedSession[], decided
     } else {
       c.masked++;
       // Kept by the policy but without a context to train it in: masked, in no reason's column.
-      // (replayed is counted only where an action was: bundles older than it have no column for it)
+      // (replayed and empty-context are counted only where an action was: bundles older than them have no column for them)
       if (d.label === 'mask') c.maskedBy[d.reason] = (c.maskedBy[d.reason] ?? 0) + 1;
       else noContext++;
     }

@@ -39,7 +39,7 @@ import {
 import { countedVotes, labelEntrySchema, votesOfHistory, type LabelEntry } from './merge-votes';
 import type { Settlement } from './merge-settlements';
 import { checkSignature, SIGNATURE_FILE, type TrustedKey } from './signing';
-import type { MaskedTurnReport, RedactionReport } from './redact';
+import type { MaskedTurnReport, RedactionReport, Redactor } from './redact';
 
 // ---------------------------------------------------------------- record shapes
 
@@ -192,6 +192,12 @@ export interface Input {
   examples: InputExample[];
   /** Session id → step ids whose trained turn was masked because it held a secret. */
   secretSteps: Map<string, Set<string>>;
+  /**
+   * Steps whose recorded reasoning holds what the merge's redactor replaces: never trained
+   * when the merge shows reasoning (applyReasoningSecrets), as an export masks a trained
+   * turn whose reasoning_content held a secret.
+   */
+  reasoningSecrets: Array<{ sessionId: string; stepId: string }>;
   /** Some assistant turn carries reasoning_content (exported with reasoning: 'field'). */
   hasReasoning: boolean;
   redactions: RedactionReport[];
@@ -288,7 +294,7 @@ export async function openInput(index: number, path: string, signatures: Signatu
     : [{ manifestSha256, path, appVersion: manifest.appVersion, annotators: [...manifest.annotators], signer }];
   return {
     index, path, dir, manifest, manifestSha256, signer, files, origins, sessions: new Map(), examples: [], secretSteps: new Map(),
-    hasReasoning: false, redactions: [], maskedTurns: [],
+    reasoningSecrets: [], hasReasoning: false, redactions: [], maskedTurns: [],
   };
 }
 
@@ -318,6 +324,8 @@ interface OpenAILineFacts {
   assistantAt: number[];
   weights: Array<0 | 1>;
   reasoning: boolean;
+  /** Assistant turns (their index among the assistant turns) holding what the merge's redactor replaces. */
+  secretTurns: number[];
 }
 
 /** The identity of an example's context: everything but the weights and the reasoning shown on trained turns. */
@@ -329,7 +337,12 @@ export function exampleKey(sessionId: string, rec: { messages: Array<Record<stri
   return createHash('sha256').update(sessionId).update('\u0000').update(canonicalJson({ messages, tools: rec.tools ?? null })).digest('base64');
 }
 
-function openaiFacts(text: string, sessionId: string): OpenAILineFacts | string {
+/**
+ * With `redactor` (the lead's), the key is that of the example as the merge writes it,
+ * redacted: a copy an annotator exported with a secret configured and one exported
+ * without it are then one window, as they are one context.
+ */
+function openaiFacts(text: string, sessionId: string, redactor?: Redactor): OpenAILineFacts | string {
   let v: unknown;
   try {
     v = JSON.parse(text);
@@ -338,17 +351,22 @@ function openaiFacts(text: string, sessionId: string): OpenAILineFacts | string 
   }
   const rec = v as { messages?: unknown; tools?: unknown };
   if (!rec || typeof rec !== 'object' || !Array.isArray(rec.messages)) return 'not an OpenAI example';
-  const messages = rec.messages as Array<Record<string, unknown>>;
+  let messages = rec.messages as Array<Record<string, unknown>>;
   const assistantAt: number[] = [];
   const weights: Array<0 | 1> = [];
+  const secretTurns: number[] = [];
   let reasoning = false;
-  messages.forEach((m, i) => {
-    if (m?.role !== 'assistant') return;
+  messages = messages.map((m, i) => {
+    const r = redactor ? redactor.scan(m) : null;
+    if (m?.role !== 'assistant') return r ? r.value : m;
+    if (r?.hits.length) secretTurns.push(assistantAt.length);
     assistantAt.push(i);
     weights.push(m.weight === 1 ? 1 : 0);
     if (typeof m.reasoning_content === 'string') reasoning = true;
+    return r ? r.value : m;
   });
-  return { key: exampleKey(sessionId, { messages, tools: rec.tools }), assistantAt, weights, reasoning };
+  const tools = redactor && rec.tools !== undefined ? redactor.redactValue(rec.tools) : rec.tools;
+  return { key: exampleKey(sessionId, { messages, tools }), assistantAt, weights, reasoning, secretTurns };
 }
 
 /** Check one parsed JSON line against a schema; a message naming the line when it does not fit. */
@@ -358,15 +376,19 @@ function parseRecord<T>(schema: z.ZodType<T>, v: unknown, where: string): T | st
   return r.data;
 }
 
-function coreOf(rec: StepRecord): string {
-  return sha256b64(canonicalJson({ parentId: rec.parentId, branchId: rec.branchId, depth: rec.depth, response: rec.response ? { content: rec.response.content, toolCalls: rec.response.toolCalls } : null, results: rec.results }));
+/** With `redactor`, of the step as the merge writes it: copies that differ only in what their exporters redacted are one step. */
+function coreOf(rec: StepRecord, redactor?: Redactor): string {
+  const core = { parentId: rec.parentId, branchId: rec.branchId, depth: rec.depth, response: rec.response ? { content: rec.response.content, toolCalls: rec.response.toolCalls } : null, results: rec.results };
+  return sha256b64(canonicalJson(redactor ? redactor.redactValue(core) : core));
 }
 
 /**
  * Hash every file of an opened input and learn its examples and step records.
- * Throws naming the bundle, the file and the line.
+ * Throws naming the bundle, the file and the line. `redactor`: what the merge redacts
+ * everything it writes with (the lead's secrets): the examples and steps are compared
+ * as it writes them, and a reply holding what it replaces is never trained.
  */
-export async function verifyInput(input: Input, checkAbort: () => void, progress: (stage: string) => void, sink: StepSink = NO_SINK): Promise<void> {
+export async function verifyInput(input: Input, checkAbort: () => void, progress: (stage: string) => void, sink: StepSink = NO_SINK, redactor?: Redactor): Promise<void> {
   const { path, manifest } = input;
   const facts: OpenAILineFacts[] = [];
   // This input's steps, for checking its files against each other; dropped when it is verified.
@@ -384,7 +406,7 @@ export async function verifyInput(input: Input, checkAbort: () => void, progress
       line = (t, n) => {
         if (problem) return;
         const entry = manifest.trajectories[n - 1];
-        const x = openaiFacts(t, entry?.sessionId ?? '');
+        const x = openaiFacts(t, entry?.sessionId ?? '', redactor);
         if (typeof x === 'string') fail(`${f.path}:${n}: ${x}`);
         else facts.push(x);
       };
@@ -433,6 +455,8 @@ export async function verifyInput(input: Input, checkAbort: () => void, progress
         const votes = rec.merge ? rec.merge.votes : votesOfHistory(rec.labelHistory as LabelEntry[], sourcesOf(input, rec.sessionId), 0);
         if (votes.some((x) => x.origin >= input.origins.length)) return fail(`${f.path}:${n}: a vote names an origin bundle the manifest does not list`);
         if (rec.merge?.reason === 'secret') addSecret(input, rec.sessionId, rec.stepId);
+        const why = rec.response?.reasoning;
+        if (redactor && typeof why === 'string' && why && redactor.scan(why).hits.length) input.reasoningSecrets.push({ sessionId: rec.sessionId, stepId: rec.stepId });
         const m = rec.merge;
         const settled: Settlement | undefined = m?.conflict && m.settledBy === 'manual'
           ? { sessionId: rec.sessionId, stepId: rec.stepId, label: m.decision, votes: countedVotes(m.votes).map((x) => ({ annotator: x.author, source: x.source, label: x.label })) }
@@ -441,7 +465,7 @@ export async function verifyInput(input: Input, checkAbort: () => void, progress
         pending.push({
           sessionId: rec.sessionId, stepId: rec.stepId,
           ...(settled ? { settled } : {}),
-          line: n, digest: sha256b64(t), core: coreOf(rec), isAction, emptyTurn: !!r && !isAction, onBranches,
+          line: n, digest: sha256b64(t), core: coreOf(rec, redactor), isAction, emptyTurn: !!r && !isAction, onBranches,
           weight: rec.weight, reason: rec.merge?.reason ?? rec.weightReason, decided: rec.merge ? (rec.merge.decision === 'keep' ? 1 : 0) : rec.weight,
           votes, labelTimes: rec.labelHistory.filter((h) => h.source === 'annotator').map((h) => ({ author: h.author, at: h.at, seq: h.seq, cleared: h.cleared })),
         });
@@ -520,11 +544,16 @@ function checkConsistency(input: Input, facts: OpenAILineFacts[], known: Map<str
       }
     }
     if (x.reasoning) input.hasReasoning = true;
+    // A reply holding a secret the exporter did not know is not trained, as the exporter masks one.
+    for (const i of x.secretTurns) {
+      const step = t.turnSteps[i];
+      if (step) addSecret(input, t.sessionId, step);
+    }
     const origins = merged ? merged.trajectories[k]!.bundles : [0];
     if (origins.some((o) => o >= input.origins.length)) throw badBundle(path, `manifest example ${k + 1} names an origin bundle the manifest does not list`);
     input.examples.push({
       k, sessionId: t.sessionId, branchId: t.branchId, key: x.key, entry: sink.seen(x.key) ? null : t, origins: [...origins],
-      summaryMasked: t.kind === 'summary' && x.weights.at(-1) !== 1,
+      summaryMasked: t.kind === 'summary' && (x.weights.at(-1) !== 1 || x.secretTurns.includes(x.weights.length - 1)),
     });
   });
   // Trained turns masked for a secret: the step must stay masked whatever the votes say.
@@ -535,6 +564,12 @@ function checkConsistency(input: Input, facts: OpenAILineFacts[], known: Map<str
     const step = i >= 0 ? manifest.trajectories[m.line - 1]!.turnSteps[i] : null;
     if (step) addSecret(input, ex.sessionId, step);
   }
+}
+
+/** Once every input is verified: when the merge shows reasoning, a step whose reasoning held a secret is never trained. */
+export function applyReasoningSecrets(inputs: readonly Input[]): void {
+  if (!inputs.some((b) => b.hasReasoning)) return;
+  for (const b of inputs) for (const s of b.reasoningSecrets) addSecret(b, s.sessionId, s.stepId);
 }
 
 function addSecret(input: Input, sessionId: string, stepId: string): void {

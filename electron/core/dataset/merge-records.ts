@@ -6,7 +6,7 @@ import { canonicalJson } from '../rollout/request-record';
 import { BUNDLE_FILES } from './bundle';
 import type { Input } from './merge-read';
 import { castTarget, type MergePlan, type PlannedAction, type PlannedSession } from './merge-plan';
-import type { MaskedTurnReport, RedactionReport } from './redact';
+import type { MaskedTurnReport, RedactionLog, RedactionReport } from './redact';
 
 const byString = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 
@@ -88,9 +88,12 @@ export function redactedTrajectoryLines(inputs: readonly Input[]): Map<Input, Se
 /**
  * The inputs' redaction reports, moved to where the redacted text is in the merged bundle
  * (dropped with what was not carried); `traj`: per input, its redacted trajectory.jsonl
- * lines → their merged lines (as written).
+ * lines → their merged lines (as written). `own`: what the merge redacted itself, added
+ * to them (a place both redacted counts both).
  */
-export function mergedRedactions(plan: MergePlan, inputs: Input[], traj: Map<Input, Map<number, number>>): { redactions: RedactionReport[]; maskedTurns: MaskedTurnReport[] } {
+export function mergedRedactions(
+  plan: MergePlan, inputs: Input[], traj: Map<Input, Map<number, number>>, own?: RedactionLog,
+): { redactions: RedactionReport[]; maskedTurns: MaskedTurnReport[] } {
   const entries = new Map<string, RedactionReport>();
   const add = (r: RedactionReport): void => {
     const key = `${r.file}\u0000${r.line}\u0000${r.path}\u0000${r.kind}`;
@@ -124,6 +127,18 @@ export function mergedRedactions(plan: MergePlan, inputs: Input[], traj: Map<Inp
       const t = { ...m, line: x.line, kinds: [...m.kinds] };
       turns.set(`${t.file}\u0000${t.line}\u0000${t.path}\u0000${t.action}`, t);
     }
+  }
+  for (const r of own?.list() ?? []) {
+    const key = `${r.file}\u0000${r.line}\u0000${r.path}\u0000${r.kind}`;
+    const e = entries.get(key);
+    if (e) e.count += r.count;
+    else entries.set(key, { ...r });
+  }
+  for (const m of own?.masked() ?? []) {
+    const key = `${m.file}\u0000${m.line}\u0000${m.path}\u0000${m.action}`;
+    const t = turns.get(key);
+    if (!t) turns.set(key, m);
+    else t.kinds = [...new Set([...t.kinds, ...m.kinds])].sort();
   }
   const redactions = [...entries.values()].sort((a, b) => byString(a.file, b.file) || a.line - b.line || byString(a.path, b.path) || byString(a.kind, b.kind));
   const maskedTurns = [...turns.values()].sort((a, b) => a.line - b.line || byString(a.path, b.path));

@@ -86,9 +86,14 @@ export interface ActionFacts {
   secret: boolean;
   /** A bundle says a replay re-ran it, with no model (examples.ts replayedStep): never trained. */
   replayed: boolean;
+  /**
+   * A bundle left it out because its context holds an empty reply an older version sent
+   * (examples.ts): no trainer accepts the context it was produced in, so never trained.
+   */
+  emptyContext: boolean;
 }
 
-export type DecisionReason = WeightReason | 'secret' | 'replayed';
+export type DecisionReason = WeightReason | 'secret' | 'replayed' | 'empty-context';
 
 export interface Decision {
   label: Label;
@@ -129,6 +134,7 @@ export function decide(f: ActionFacts, policy: MergePolicy, settled?: Label): De
   if (f.secret) return { ...base, label: 'mask', reason: 'secret', settledBy: conflict ? 'masked: its trained turn held a secret' : null };
   if (f.invalidArguments) return { ...base, label: 'mask', reason: 'invalid-arguments', settledBy: conflict ? 'masked: invalid call arguments' : null };
   if (f.replayed) return { ...base, label: 'mask', reason: 'replayed', settledBy: conflict ? 'masked: a replayed action, which no model produced from its context' : null };
+  if (f.emptyContext) return { ...base, label: 'mask', reason: 'empty-context', settledBy: conflict ? 'masked: its context holds an empty reply no trainer accepts' : null };
   if (!counted.length) return { ...base, label: f.defaults.includes(0) ? 'mask' : 'keep', reason: 'unlabelled', settledBy: null };
   const reason = counted[0]!.source;
   if (!conflict) return { ...base, label: counted[0]!.label, reason, settledBy: null };

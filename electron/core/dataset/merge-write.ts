@@ -13,6 +13,15 @@
 // signature cover it and a merge of this bundle verifies it like any other file (and
 // writes its own); the manifest is checked against its schema, and the folder is
 // renamed into place. Any error or an abort removes the temporary folder.
+//
+// Every text is redacted on the way with the lead's Redactor (redact.ts, as an export
+// redacts): the step records and the OpenAI lines value by value (so the per-action lines,
+// derived from them, are too), the recordings as a stream (a secret split across output
+// events is still found), the manifest and the report. What the inputs had redacted reads
+// as itself again, so with nothing new to redact every file is what it was; what this
+// merge redacted joins the inputs' entries in redactions.json and is said in a warning. A
+// reply holding a secret is not trained: pass 1 found it (merge-read.ts) and the plan
+// masked its step (reason secret), so a trained turn here never holds one.
 import { join } from 'node:path';
 import { ApolloError } from '../../../shared/errors';
 import { MERGE_REPORT_FILES, type MergeReport } from '../../../shared/merge-report';
@@ -24,7 +33,8 @@ import { actionKey, actionOf, castTarget, type MergePlan, type PlannedExample, t
 import { mergedRedactions, redactedTrajectoryLines, sessionRecord, stepRecord } from './merge-records';
 import { mergeReport } from './merge-report';
 import { mergeReportHtml } from './merge-report-html';
-import { summarizeRedactions } from './redact';
+import { MessageOwners } from './merge-owners';
+import { RedactionLog, StreamRedactor, summarizeRedactions, type Redactor } from './redact';
 import { signManifest, SIGNATURE_FILE, type SigningKey } from './signing';
 import { readLines } from './spill';
 import { TOKENIZER } from './tokens';
@@ -36,6 +46,8 @@ export interface WriteContext {
   appVersion: string;
   /** Sign the merged manifest (manifest.sig) with this key. */
   signWith?: SigningKey;
+  /** The lead's (their secrets and the built-in patterns): everything written is redacted by it. */
+  redactor: Redactor;
   checkAbort(): void;
   progress(stage: string): void;
   /** Progress inside one long copy (no step counted). */
@@ -63,10 +75,13 @@ export async function writeMerge(plan: MergePlan, inputs: Input[], ctx: WriteCon
   try {
     await stage.open();
     const outputs: WrittenFile[] = [];
-    // The step records first: the reasoning the examples show is read from them on the way.
-    const { reasoning, lines } = await writeTrajectory(plan, stage, ctx);
+    // What this merge redacts itself (the inputs' own reports are moved, below).
+    const log = new RedactionLog();
+    const owners = new MessageOwners(plan.examples);
+    // The step records first: the reasoning the examples show, and who owns their messages, are read from them on the way.
+    const { reasoning, lines } = await writeTrajectory(plan, stage, ctx, log, owners);
     outputs.push({ path: BUNDLE_FILES.trajectory, format: 'trajectory' });
-    const w = await writeExamples(plan, inputs, stage, ctx, reasoning);
+    const w = await writeExamples(plan, inputs, stage, ctx, reasoning, log, owners);
     outputs.push({ path: BUNDLE_FILES.openai, format: 'openai' }, { path: BUNDLE_FILES.sharegpt, format: 'sharegpt' }, { path: BUNDLE_FILES.mistral, format: 'mistral' });
     await stage.writeFile(BUNDLE_FILES.axolotl, axolotlConfig(BUNDLE_FILES.openai, w.longestExample));
     await stage.writeFile(BUNDLE_FILES.datasetInfo, llamaFactoryDatasetInfo(BUNDLE_FILES.sharegpt));
@@ -74,20 +89,27 @@ export async function writeMerge(plan: MergePlan, inputs: Input[], ctx: WriteCon
     outputs.push({ path: BUNDLE_FILES.axolotl, format: 'trainer-config' }, { path: BUNDLE_FILES.datasetInfo, format: 'llama-factory-dataset-info' }, { path: BUNDLE_FILES.llamafactory, format: 'trainer-config' });
     for (const f of [BUNDLE_FILES.axolotl, BUNDLE_FILES.datasetInfo, BUNDLE_FILES.llamafactory]) ctx.progress(`write ${f}`);
     for (const c of plan.casts) {
-      await copyCast(c.input, c.file, c.out, stage, ctx);
+      await redactCast(c.input, c.file, c.out, stage, ctx, log);
       outputs.push({ path: c.out, format: 'asciicast' });
     }
 
     const files = await validateOutputs(plan, stage, outputs, w, ctx);
-    const { redactions, maskedTurns } = mergedRedactions(plan, inputs, lines);
+    const warnings = [...plan.warnings];
+    if (w.overLimit) warnings.push(`${w.overLimit} example(s) are longer than ${plan.options.warnTokens} tokens (${TOKENIZER})`);
+    const found = summarizeRedactions(log.list(), log.masked());
+    if (found.total) {
+      const turns = found.secretTurns ? `; ${found.secretTurns.masked} turn(s) holding one were not trained` : '';
+      warnings.push(`this merge redacted ${found.total} secret(s) the inputs still held (${Object.entries(found.byKind).map(([k, v]) => `${v} ${k}`).join(', ')}: the lead's configured secrets and the redaction patterns)${turns}; see ${BUNDLE_FILES.redactions}`);
+    }
+    // Names, conflicts and warnings people typed or the data gave: redacted as the rest (hits in the report are listed under its file).
+    const report = ctx.redactor.redactValue(mergeReport(plan, inputs, warnings), (ptr, kind) => log.add(MERGE_REPORT_FILES.json, 0, ptr, kind));
+    const manifestParts = redactManifestParts(buildManifest(plan, inputs, w, [], ctx.appVersion, summarizeRedactions([]), warnings), ctx.redactor, log);
+    const { redactions, maskedTurns } = mergedRedactions(plan, inputs, lines, log);
     await stage.writeFile(BUNDLE_FILES.redactions, `${JSON.stringify({ redactions, maskedTurns }, null, 2)}\n`);
     const scan = await scanFile(join(stage.dir, BUNDLE_FILES.redactions));
     files.push({ path: BUNDLE_FILES.redactions, format: 'redactions', bytes: scan.bytes, sha256: scan.sha256, records: redactions.length });
     ctx.progress(`write ${BUNDLE_FILES.redactions}`);
 
-    const warnings = [...plan.warnings];
-    if (w.overLimit) warnings.push(`${w.overLimit} example(s) are longer than ${plan.options.warnTokens} tokens (${TOKENIZER})`);
-    const report = mergeReport(plan, inputs, warnings);
     for (const [path, body] of [[MERGE_REPORT_FILES.json, `${JSON.stringify(report, null, 2)}\n`], [MERGE_REPORT_FILES.html, mergeReportHtml(report)]] as const) {
       await stage.writeFile(path, body);
       const r = await scanFile(join(stage.dir, path));
@@ -96,7 +118,7 @@ export async function writeMerge(plan: MergePlan, inputs: Input[], ctx: WriteCon
     }
     files.sort((a, b) => byString(a.path, b.path));
 
-    const manifest = buildManifest(plan, inputs, w, files, ctx.appVersion, summarizeRedactions(redactions, maskedTurns), warnings);
+    const manifest: MergedManifest = { ...manifestParts, files, redactions: summarizeRedactions(redactions, maskedTurns) };
     // Our own output must read back: a manifest the next merge would refuse is a bug here, not there.
     const check = mergedManifestSchema.safeParse(manifest);
     if (!check.success) throw new ApolloError('INTERNAL', `Merged manifest does not fit its schema: ${describeIssues(check.error)}`);
@@ -122,12 +144,16 @@ async function reread(input: Input, rel: string, hooks: ScanHooks): Promise<void
 }
 
 /** openai.jsonl with merged weights, and its per-action lines for LLaMA-Factory and mistral-finetune. */
-async function writeExamples(plan: MergePlan, inputs: Input[], stage: StagingDir, ctx: WriteContext, reasoning: Reasoning): Promise<Written> {
+async function writeExamples(
+  plan: MergePlan, inputs: Input[], stage: StagingDir, ctx: WriteContext, reasoning: Reasoning, log: RedactionLog, owners: MessageOwners,
+): Promise<Written> {
   const openai = await stage.create(BUNDLE_FILES.openai);
   const sharegpt = await stage.create(BUNDLE_FILES.sharegpt);
   const mistral = await stage.create(BUNDLE_FILES.mistral);
   const out: Written = { manifestTrajectories: [], manifestActions: [], longestExample: 0, longestAction: 0, totalTokens: 0, overLimit: 0 };
   let n = 0;
+  // Steps whose reply held a secret only this merge knew: the turn is reported once, where it is first written.
+  const reported = new Set<string>();
   for (const input of inputs) {
     const from = plan.writtenFrom.get(input)!;
     if (!from.size) continue;
@@ -135,14 +161,11 @@ async function writeExamples(plan: MergePlan, inputs: Input[], stage: StagingDir
       line: (text, lineNo) => {
         const x = from.get(lineNo - 1);
         if (!x) return;
-        const record = mergedRecord(plan, x, JSON.parse(text) as OpenAIRecord, reasoning);
+        const record = redactRecord(mergedRecord(plan, x, JSON.parse(text) as OpenAIRecord, reasoning), x, ctx.redactor, log, reported);
         const tokens = recordTokenCount(record);
         openai.push(`${JSON.stringify(record)}\n`);
-        // Each assistant turn's step as the manifest names it (the others are no step's): the
-        // per-action lines keep the same head as the export's (a summary and its continue turn).
-        let k = 0;
-        const owners = record.messages.map((m) => (m.role === 'assistant' ? (x.entry.turnSteps[k++] ?? null) : null));
-        for (const a of actionLines(record, plan.options.historyTokens, owners)) {
+        // The per-action lines keep the export's head (a summary and its continue turn, never a step's message).
+        for (const a of actionLines(record, plan.options.historyTokens, owners.owners(x, record))) {
           sharegpt.push(`${JSON.stringify(a.sharegpt)}\n`);
           mistral.push(`${JSON.stringify(a.mistral)}\n`);
           out.manifestActions.push({
@@ -168,6 +191,35 @@ async function writeExamples(plan: MergePlan, inputs: Input[], stage: StagingDir
     ctx.progress(`write ${f}`);
   }
   return out;
+}
+
+/**
+ * `rec` redacted message by message on decoded values, as the exporter redacts an example
+ * (bundle.ts redactExample). A turn holding a secret is never trained here: pass 1 found
+ * the same in the same line and the plan masked its step (only shown reasoning is new
+ * here, and pass 1 read that from the step records), so one that is is a bug. The reply
+ * is reported as masked once per step (the plan never trains it), at the first line holding it.
+ */
+function redactRecord(rec: OpenAIRecord, x: PlannedExample, redactor: Redactor, log: RedactionLog, reported: Set<string>): OpenAIRecord {
+  let turn = 0;
+  const messages = rec.messages.map((m, i) => {
+    const step = m.role === 'assistant' ? (x.entry.turnSteps[turn++] ?? null) : null;
+    const { value, hits } = redactor.scan(m);
+    if (!hits.length) return m;
+    for (const h of hits) log.add(BUNDLE_FILES.openai, x.line, `/messages/${i}${h.field}`, h.kind);
+    if (m.role === 'assistant' && m.weight === 1) {
+      throw new ApolloError('INTERNAL', `Merged example ${x.line}: the trained turn /messages/${i} holds a secret the merge did not mask`);
+    }
+    const key = step === null ? null : actionKey(x.ex.sessionId, step);
+    if (key !== null && !reported.has(key)) {
+      reported.add(key);
+      for (const h of hits) log.addMasked(BUNDLE_FILES.openai, x.line, `/messages/${i}`, h.kind);
+    }
+    return value;
+  });
+  if (!rec.tools) return { messages };
+  const tools = redactor.redactValue(rec.tools, (ptr, kind) => log.add(BUNDLE_FILES.openai, x.line, `/tools${ptr}`, kind));
+  return { messages, tools };
 }
 
 /** Per example line, per trained step, the reasoning its writer input's step record holds. */
@@ -215,8 +267,14 @@ function trajectoryEntry(plan: MergePlan, x: PlannedExample, tokens: number): Me
  * record read again (pass 2) one session at a time, a cursor per copy; returns the
  * reasoning the examples show, and where the input lines its redactions name went.
  */
-async function writeTrajectory(plan: MergePlan, stage: StagingDir, ctx: WriteContext): Promise<{ reasoning: Reasoning; lines: Map<Input, Map<number, number>> }> {
+async function writeTrajectory(
+  plan: MergePlan, stage: StagingDir, ctx: WriteContext, log: RedactionLog, owners: MessageOwners,
+): Promise<{ reasoning: Reasoning; lines: Map<Input, Map<number, number>> }> {
   const out = await stage.create(BUNDLE_FILES.trajectory);
+  const write = (rec: Record<string, unknown>): void => {
+    const n = written;
+    out.push(`${JSON.stringify(ctx.redactor.redactValue(rec, (ptr, kind) => log.add(BUNDLE_FILES.trajectory, n, ptr, kind)))}\n`);
+  };
   const wanted = reasoningWanted(plan);
   const reasoning: Reasoning = new Map();
   const redacted = redactedTrajectoryLines(plan.inputs);
@@ -237,8 +295,8 @@ async function writeTrajectory(plan: MergePlan, stage: StagingDir, ctx: WriteCon
     await out.maybeFlush();
     ctx.checkAbort();
     const s = plan.sessions[++session]!;
-    out.push(`${JSON.stringify(sessionRecord(plan, s))}\n`);
     written++;
+    write(sessionRecord(plan, s));
     for (const b of s.copies) {
       note(b, b.sessions.get(s.sessionId)!.line, written);
       cursors.set(b.index, new SessionCursor(b, s.sessionId));
@@ -255,6 +313,7 @@ async function writeTrajectory(plan: MergePlan, stage: StagingDir, ctx: WriteCon
         note(input, c.line, written);
         const raw = await cursors.get(c.input)!.record(c);
         raws.push(raw);
+        owners.note(c.input, raw);
         const text = (raw.response as { reasoning?: unknown } | null)?.reasoning;
         for (const x of wanted.get(input)?.get(actionKey(s.sessionId, p.stepId)) ?? []) {
           if (typeof text !== 'string' || !text) continue;
@@ -264,7 +323,7 @@ async function writeTrajectory(plan: MergePlan, stage: StagingDir, ctx: WriteCon
         }
       }
       const a = actionOf(p);
-      out.push(`${JSON.stringify(stepRecord(a, a ? plan.trained(s.sessionId, p.stepId) : false, raws))}\n`);
+      write(stepRecord(a, a ? plan.trained(s.sessionId, p.stepId) : false, raws));
       if (written % 256 === 0) {
         await out.maybeFlush();
         ctx.checkAbort();
@@ -281,24 +340,114 @@ async function writeTrajectory(plan: MergePlan, stage: StagingDir, ctx: WriteCon
   return { reasoning, lines };
 }
 
-async function copyCast(input: Input, file: BundleFile, rel: string, stage: StagingDir, ctx: WriteContext): Promise<void> {
+/**
+ * A recording, redacted again as the exporter redacts one (asciicast.ts): its output as one
+ * stream (StreamRedactor: a secret split across events is still found, the replacement
+ * lands in the event where it starts and the rest of it leaves the events after), the
+ * keyboard input as one text (read first), the header and any other event as values. The
+ * events keep their lines (one whose text was all secret stays, empty), so the inputs'
+ * reports still point at theirs; a line with nothing redacted is written as it was read.
+ */
+async function redactCast(input: Input, file: BundleFile, rel: string, stage: StagingDir, ctx: WriteContext, log: RedactionLog): Promise<void> {
+  const redactor = ctx.redactor;
+  // Keyboard input first: small (what people typed), and one text.
+  const typed: Array<{ line: number; data: string }> = [];
+  await reread(input, file.path, {
+    line: (text, n) => {
+      if (n === 1 || !text.includes('"i"')) return;
+      const v = JSON.parse(text) as unknown[];
+      if (v[1] === 'i' && typeof v[2] === 'string') typed.push({ line: n, data: v[2] });
+    },
+    after: ctx.checkAbort,
+  });
+  const inputs = new Map<number, { data: string; kinds: string[] }>();
+  const typing = new StreamRedactor<number>(redactor, (data, line, kinds) => {
+    const prev = inputs.get(line);
+    inputs.set(line, prev ? { data: prev.data + data, kinds: [...prev.kinds, ...kinds] } : { data, kinds });
+  }, Number.MAX_SAFE_INTEGER);
+  for (const t of typed) typing.push(t.data, t.line);
+  typing.end();
+
   const out = await stage.create(rel);
-  let copied = 0;
+  // Lines are written in order; an output line is done once the stream has moved past it.
+  const ready = new Map<number, string>();
+  const outputs = new Map<number, { text: string; t: unknown; was: string; data: string; kinds: string[] }>();
+  let next = 1;
+  const flush = (): void => {
+    for (let l = ready.get(next); l !== undefined; l = ready.get(next)) {
+      ready.delete(next++);
+      out.push(`${l}\n`);
+    }
+  };
+  const done = (line: number): void => {
+    const o = outputs.get(line)!;
+    outputs.delete(line);
+    for (const k of o.kinds) log.add(rel, line, '/2', k);
+    // Without a replacement of its own it may still have lost the rest of a secret that started before it.
+    ready.set(line, o.kinds.length || o.data !== o.was ? JSON.stringify([o.t, 'o', o.data]) : o.text);
+  };
+  const finishBefore = (line: number): void => {
+    // In line order (a Map iterates as inserted): stop at the first line still in the stream.
+    for (const l of outputs.keys()) {
+      if (l >= line) break;
+      done(l);
+    }
+    flush();
+  };
+  // Pieces of one line come one after the other (the window may hold back its end), lines in order.
+  const stream = new StreamRedactor<number>(redactor, (data, line, kinds) => {
+    finishBefore(line);
+    const o = outputs.get(line)!;
+    o.data += data;
+    o.kinds.push(...kinds);
+  });
+  let read = 0;
   let lastReport = 0;
   await reread(input, file.path, {
     chunk: (b) => {
-      out.push(Buffer.from(b));
-      copied += b.length;
+      read += b.length;
+    },
+    line: (text, n) => {
+      if (n === 1) {
+        const kinds: string[] = [];
+        const header = redactor.redactValue(JSON.parse(text) as unknown, (_ptr, kind) => void kinds.push(kind));
+        for (const k of kinds) log.add(rel, 1, '/2', k);
+        ready.set(1, kinds.length ? JSON.stringify(header) : text);
+        flush();
+        return;
+      }
+      const v = JSON.parse(text) as unknown[];
+      if (v[1] === 'o' && typeof v[2] === 'string') {
+        // Empty until the stream gives it back (a line whose text was all secret gets none).
+        outputs.set(n, { text, t: v[0], was: v[2], data: '', kinds: [] });
+        if (v[2] === '') done(n);
+        else stream.push(v[2], n);
+        return;
+      }
+      if (v[1] === 'i' && typeof v[2] === 'string') {
+        const r = inputs.get(n) ?? { data: '', kinds: [] };
+        for (const k of r.kinds) log.add(rel, n, '/2', k);
+        ready.set(n, r.kinds.length || r.data !== v[2] ? JSON.stringify([v[0], 'i', r.data]) : text);
+      } else {
+        const kinds: string[] = [];
+        const x = redactor.redactValue(v, (_ptr, kind) => void kinds.push(kind));
+        for (const k of kinds) log.add(rel, n, '/2', k);
+        ready.set(n, kinds.length ? JSON.stringify(x) : text);
+      }
+      flush();
     },
     after: () => {
       ctx.checkAbort();
-      if (copied - lastReport >= 32 << 20 && copied < file.bytes) {
-        lastReport = copied;
-        ctx.note(`copy ${rel} ${Math.floor((copied / file.bytes) * 100)}%`);
+      if (read - lastReport >= 32 << 20 && read < file.bytes) {
+        lastReport = read;
+        ctx.note(`copy ${rel} ${Math.floor((read / file.bytes) * 100)}%`);
       }
       return out.maybeFlush();
     },
   });
+  stream.end();
+  finishBefore(Number.POSITIVE_INFINITY);
+  if (ready.size || outputs.size) throw new ApolloError('INTERNAL', `Recording ${rel}: ${ready.size + outputs.size} line(s) left unwritten`);
   await stage.finish(out);
   ctx.progress(`copy ${rel}`);
 }
@@ -359,6 +508,15 @@ function skippedOf(plan: MergePlan): Manifest['skipped'] {
     }
   }
   return out;
+}
+
+/**
+ * The manifest (its files and redaction totals still to fill in) redacted as a whole, as
+ * the exporter redacts the parts of its own that carry names people typed: sessions,
+ * branches, annotators, conflicts, warnings. Hits are listed under manifest.json, line 0.
+ */
+function redactManifestParts(m: MergedManifest, redactor: Redactor, log: RedactionLog): MergedManifest {
+  return redactor.redactValue(m, (ptr, kind) => log.add(BUNDLE_FILES.manifest, 0, ptr, kind));
 }
 
 function buildManifest(

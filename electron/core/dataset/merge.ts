@@ -17,6 +17,9 @@
 //      format of an export plus merge-report.json/.html, every trainer file re-derived through trainers.ts,
 //      validated with the exporter's validators, optionally signed, renamed into
 //      place in one step.
+// Everything written (and a dry run's report) is redacted again with the lead's secrets
+// by the exporter's Redactor: an annotator's export was redacted with that annotator's
+// secrets only, and a key only the lead (or the team) knows would otherwise pass through.
 // The output has no "now" and no randomness: the same inputs in the same order give
 // byte-identical files. A merged bundle is an input like any other: its step records
 // carry every vote, so merging it again (alone, or with more bundles) decides the
@@ -28,11 +31,12 @@ import type { MergeReport } from '../../../shared/merge-report';
 import { APP_VERSION } from '../version';
 import { exists, toApolloError } from './files';
 import type { MergedManifest, MergePolicy } from './manifest-schema';
-import { openInput, verifyInput, type Input } from './merge-read';
+import { applyReasoningSecrets, openInput, verifyInput, type Input } from './merge-read';
 import { PlanInputs, planMerge, type MergePlan } from './merge-plan';
 import { readSettlements, type Settlement } from './merge-settlements';
 import { conflictSteps, mergeReport } from './merge-report';
 import { writeMerge, writeSteps } from './merge-write';
+import { Redactor } from './redact';
 import type { SigningKey, TrustedKey } from './signing';
 import { SpillDir } from './spill';
 
@@ -64,6 +68,11 @@ export interface MergeBundlesOptions {
   allowUnsigned?: boolean;
   /** Sign the merged bundle with this key. */
   signWith?: SigningKey;
+  /**
+   * Exact secret values the lead knows (profiles.ts `secrets()`, as an export is given
+   * them), redacted from everything the merge writes on top of the built-in patterns.
+   */
+  secrets?: string[];
   /** Written as the merged manifest's appVersion (default: this app's version). */
   appVersion?: string;
   onProgress?(done: number, total: number, stage: string): void;
@@ -137,7 +146,9 @@ async function merge(opts: MergeBundlesOptions & DryRun): Promise<MergeBundlesRe
   const spill = await SpillDir.open();
   try {
     const spilled = new PlanInputs(spill, opts.spillRunSize);
-    for (const input of inputs) await verifyInput(input, checkAbort, progress, spilled);
+    const redactor = new Redactor(opts.secrets ?? []);
+    for (const input of inputs) await verifyInput(input, checkAbort, progress, spilled, redactor);
+    applyReasoningSecrets(inputs);
 
     // ---- 2. plan
     const plan: MergePlan = await planMerge(inputs, spilled, {
@@ -146,12 +157,13 @@ async function merge(opts: MergeBundlesOptions & DryRun): Promise<MergeBundlesRe
     checkAbort();
     if (opts.dryRun) {
       opts.onProgress?.(total, total, 'done');
-      return { report: mergeReport(plan, inputs), steps: await conflictSteps(plan) };
+      // What the Merge view shows is redacted as the bundle would be.
+      return { report: redactor.redactValue(mergeReport(plan, inputs)), steps: redactor.redactValue(await conflictSteps(plan)) };
     }
 
     // ---- 3. write, validate, publish
     const { manifest, report } = await writeMerge(plan, inputs, {
-      outDir: outDir!, appVersion: opts.appVersion ?? APP_VERSION, signWith: opts.signWith, checkAbort, progress,
+      outDir: outDir!, appVersion: opts.appVersion ?? APP_VERSION, signWith: opts.signWith, redactor, checkAbort, progress,
       note: (stage) => opts.onProgress?.(done, total, stage),
     });
     opts.onProgress?.(total, total, 'done');

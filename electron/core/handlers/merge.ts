@@ -9,7 +9,15 @@ const managers = new WeakMap<ApolloCore, MergeManager>();
 
 export function mergeManager(core: ApolloCore): MergeManager {
   let m = managers.get(core);
-  if (!m) managers.set(core, (m = new MergeManager({ sink: (p) => core.broadcast('merge.progress', p), signingKey: () => core.signingKey() })));
+  if (!m) {
+    m = new MergeManager({
+      sink: (p) => core.broadcast('merge.progress', p),
+      signingKey: () => core.signingKey(),
+      // As an export of this workspace is redacted: the profiles' keys, from the keychain too.
+      secrets: () => core.profiles.secrets(),
+    });
+    managers.set(core, m);
+  }
   return m;
 }
 
