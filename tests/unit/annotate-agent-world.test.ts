@@ -3,7 +3,7 @@
 // restores a checkpoint). Its first step records that, so nothing downstream reads its
 // actions as run against the step's files; from the step the world is in, nothing is
 // recorded. Real bash through node-pty, the real openai client against a scripted endpoint.
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -13,6 +13,7 @@ import { ApolloCore } from '../../electron/core/app';
 import type { ResolvedEndpoint } from '../../electron/core/profiles';
 import type { SessionLog } from '../../electron/core/store/workspace';
 import { createBranch, rewind } from '../../electron/core/annotate/index';
+import { exportBundle } from '../../electron/core/dataset/index';
 import { startFakeLlm, tool, type FakeLlm } from '../fixtures/fake-llm-server';
 import { useHermeticBash } from '../fixtures/shell-home';
 
@@ -86,6 +87,13 @@ describe('an agent branch records the world it continues in', () => {
     expect(JSON.parse(first!.results[0]!.observation).output).toContain('f3.txt');
     // Only the first step: the next acts in the world its parent left.
     expect(second!.world).toBeUndefined();
+
+    // The export says so, and trajectory.jsonl carries it on that step alone.
+    const out = join(root, 'bundle');
+    const b = await exportBundle({ home: join(root, 'ws'), sessions: [{ sessionId: session.id, events: session.events, sessionDir: session.dir }], outDir: out, formats: ['openai', 'trajectory'], secrets: [], appVersion: 'test', castWorker: false });
+    expect(b.manifest.warnings.filter((w) => w.includes('ran in the current state'))).toEqual([expect.stringContaining(`${session.id}/${first!.id}`)]);
+    const recs = (await readFile(join(out, 'trajectory.jsonl'), 'utf8')).split('\n').filter(Boolean).map((l) => JSON.parse(l) as { kind: string; stepId?: string; world?: unknown });
+    expect(recs.filter((x) => x.world !== undefined).map((x) => [x.stepId, x.world])).toEqual([[first!.id, world]]);
   });
 
   it("from the step the world is in, or after a rewind to a step, nothing is recorded", async () => {

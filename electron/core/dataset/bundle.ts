@@ -867,6 +867,7 @@ function planManifest(
   let replayed = 0;
   let emptyContext = 0;
   const emptySteps: string[] = [];
+  const otherWorld: string[] = [];
   const warnings: string[] = [];
   const trajOf = new Map(prepared.map((p) => [p.input.sessionId, p.traj]));
   const replayedIn = (sessionId: string, stepId: string | null): boolean => {
@@ -937,6 +938,7 @@ function planManifest(
         }
         const l = labelUnder(step, policy.sources);
         if (l) counts.labelledBy[l.source]++;
+        if (step.world?.kind === 'current') otherWorld.push(`${p.input.sessionId}/${id}`);
       }
       for (const h of step.labelHistory) if (h.source === 'annotator' && h.rule !== '__cleared__') annotators.add(h.author);
       for (const cid of step.comments) {
@@ -958,6 +960,10 @@ function planManifest(
     for (const b of p.traj.branches.values()) if (b.reason !== 'root' && b.author !== 'agent') annotators.add(b.author);
   }
   counts.examplesSkipped = ledger.skipped.length;
+  if (otherWorld.length) {
+    // Trained as labelled: what it saw and did is true; the reader should know its files were not its parent's.
+    warnings.push(`${otherWorld.length} action(s) ran in the current state, not in the files and shells of the step before them (${stepList(otherWorld)}): a branch the agent continued, or a hand-written action run without its step's checkpoint; trajectory.jsonl says why (world)`);
+  }
   if (counts.unlabelled) {
     const what = policy.unlabelled === 'keep' ? 'trained' : policy.unlabelled === 'mask' ? 'skipped (not trained)' : 'refused';
     warnings.push(`${counts.unlabelled} action(s) are unreviewed (no label from ${policy.sources.join(', ')}): ${what} by the policy`);

@@ -82,6 +82,8 @@ function stepRecord(t: Trajectory, s: Step, o: TrajectoryExportOptions, onBranch
       ? { commit: s.checkpoint.commit, cwd: s.checkpoint.cwd, shellCwd: s.checkpoint.shellCwd ?? null, env: s.checkpoint.env ?? null }
       : null,
     checkpointError: s.checkpointError ?? null,
+    // Only where it was not the parent's own (a hand-written action's says which checkpoint it ran on).
+    ...(s.world ? { world: s.world } : {}),
     label: label ? labelRecord(label) : null,
     weight: decision ? decision.weight : null,
     weightReason: decision ? decision.reason : null,
