@@ -49,15 +49,19 @@ describe('the file names of exported recordings', () => {
     const t0 = events.find((e) => e.type === 'terminal.started')!.ts;
     for (const [i, id] of IDS.entries()) await writeRecording(dir, id, [{ ts: t0 + 10 + i, data: `$ echo ${i}\r\n${i}\r\n` }]);
 
+    // What the export reports as it goes is shown in the window and printed by the CLI.
+    const reports: string[] = [];
     const exportTo = async (name: string) => {
       const outDir = join(root, 'out', name);
       await exportBundle({
         home: join(root, 'home'), sessions: [{ sessionId: 'S1', events, sessionDir: dir }], outDir, formats: ['openai', 'asciicast'],
-        secrets: [CONFIGURED], appVersion: '0.1.0-test', castCache: false,
+        secrets: [CONFIGURED], appVersion: '0.1.0-test', castCache: false, onProgress: (_d, _t, what) => void reports.push(what),
       });
       return { outDir, hashes: await treeHashes(outDir) };
     };
     const one = await exportTo('one');
+    expect(reports.some((r) => r.startsWith('asciicast '))).toBe(true);
+    for (const r of reports) for (const s of [GHP_A, GHP_B, CONFIGURED]) expect(r).not.toContain(s);
     const files = Object.keys(one.hashes);
     for (const f of files) for (const s of [GHP_A, GHP_B, CONFIGURED]) expect(f).not.toContain(s);
     const casts = files.filter((f) => f.endsWith('.cast')).sort();

@@ -606,7 +606,7 @@ async function exportBundleOnce(opts: ExportBundleOptions, take = true): Promise
       return { p, tid, rel, job, key: opts.castCache === false ? null : await castKey(job, p.dir) };
     })));
     // `casts`: in job order whatever order they finish in; `key`: a conversion to keep (or a kept one to write back) once the bundle is published.
-    const convertOne = async ({ p, tid, rel, job, key }: (typeof jobs)[number]): Promise<(typeof casts)[number]> => {
+    const convertOne = async ({ p, rel, job, key }: (typeof jobs)[number]): Promise<(typeof casts)[number]> => {
       const kept = key ? await takeCachedCast(p.dir, job, key) : null;
       // Its key too: what the taking hashed is written back into the entry once published.
       if (kept) return { rel, dir: p.dir, job, outcome: kept, key };
@@ -618,7 +618,7 @@ async function exportBundleOnce(opts: ExportBundleOptions, take = true): Promise
         onBytes: (b, size) => {
           if (b - lastReport >= 32 << 20 && b < size && !signal?.aborted) {
             lastReport = b;
-            opts.onProgress?.(done, total, `asciicast ${p.input.sessionId}/${tid} ${Math.floor((b / size) * 100)}%`);
+            opts.onProgress?.(done, total, `asciicast ${rel} ${Math.floor((b / size) * 100)}%`);
           }
         },
         signal: castAbort.signal,
@@ -645,7 +645,7 @@ async function exportBundleOnce(opts: ExportBundleOptions, take = true): Promise
             return;
           }
           progress(`validate ${jobs[i]!.rel}`, 0);
-          progress(`asciicast ${jobs[i]!.p.input.sessionId}/${jobs[i]!.tid}`);
+          progress(`asciicast ${jobs[i]!.rel}`);
         }
       }));
       if (failure) throw (failure as { error: unknown }).error;
