@@ -3,7 +3,10 @@
 // react, summary, done), messages, response, source (generate | duplicate), depth,
 // observation, action, summary_content?}. A react node's `messages` is the whole
 // context it was sent (system, task, an optional <state_snapshot> summary, then the
-// path's actions and results), so its request is exact.
+// path's actions and results). It is not the whole request, though: the tool schemas
+// the agent offered are not in the dump, so the context is 'derived' (the export says
+// what it lacks), and in a single node file the requests of the steps before it are cuts
+// of its context, which differed at least in the remaining time the task message stated.
 //
 // Messages are LLMMessage {role, content, reasoning, tool_call, tool_result}; they
 // become OpenAI wire messages: a tool_call is an assistant turn with one call
@@ -170,7 +173,7 @@ async function readOne(input: ImportInput, ctx: ImportContext): Promise<RunIR[]>
   if (node.parent_id) notes.push(`Node ${node.id} follows node ${node.parent_id}, which is not in this file: import the folder of nodes to get the whole tree.`);
   return [{
     name: `${input.name.replace(/\.json$/i, '')}`, task: taskOf(wire), model: node.response.model ?? undefined, config: configOf(node),
-    context: 'exact', steps: [...conv.steps, final], initialGuidance: conv.initialGuidance, toolVersion: `node dump (${node.node_type})`,
+    context: 'derived', steps: [...conv.steps, final], initialGuidance: conv.initialGuidance, toolVersion: `node dump (${node.node_type})`,
     end: { state: 'stopped', reason: 'one node of a longer run' }, notes, unknown: [],
   }];
 }
@@ -311,7 +314,7 @@ async function readFolder(input: ImportInput, ctx: ImportContext): Promise<RunIR
   const task = typeof rootTask === 'string' ? rootTask : taskOf(first ? first.messages.map(ibWire) : []);
   const model = steps.length ? ordered.find((n) => n.response?.model)?.response?.model ?? undefined : undefined;
   return [{
-    name: input.name, task, model, config: { ...(model ? { model } : {}), tools: [] }, context: 'exact', steps,
+    name: input.name, task, model, config: { ...(model ? { model } : {}), tools: [] }, context: 'derived', steps,
     toolVersion: 'node dump (folder)', end: { state: 'stopped', reason: 'imported node dump' }, notes, unknown: [],
   }];
 }
