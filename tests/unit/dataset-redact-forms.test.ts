@@ -2,7 +2,7 @@
 // output, a file shown to the agent or a tool argument, and the ordinary text next to them that
 // must stay as it is. Every case asserts the exact redacted text and the kinds.
 import { describe, expect, it } from 'vitest';
-import { Redactor, StreamRedactor } from '../../electron/core/dataset/redact';
+import { redactionRulesSource, Redactor, StreamRedactor } from '../../electron/core/dataset/redact';
 
 // Test secrets are assembled at run time so no scanner mistakes this file for a leak.
 const j = (...p: string[]): string => p.join('');
@@ -105,6 +105,22 @@ describe('Redactor: forms found unredacted', () => {
     // mysql://root:p%40ss%21…@db/x (a password with @ and ! in a URL), its % encoded again as %25
     ['percent-encoded URL password, special characters', `DSN=mysql%3A//root%3Ap%2540ss%2521${PW}%40db/x`, `DSN=mysql%3A//root%3A${R('url-password')}%40db/x`, ['url-password']],
     ['encodeURIComponent URL password', `?next=postgres%3A%2F%2Fapp%3A${PCT_PW}%40db%2Fprod`, `?next=postgres%3A%2F%2Fapp%3A${R('url-password')}%40db%2Fprod`, ['url-password']],
+    // quoted values holding spaces: up to the closing quote (they were left whole, or cut at the first blank)
+    ['password = "<words>"', 'password = "correct horse battery staple"', `password = "${R('assignment')}"`, ['assignment']],
+    ['passphrase: "<words>"', 'passphrase: "hunter2 hunter3 hunter4"', `passphrase: "${R('assignment')}"`, ['assignment']],
+    ["client_secret: '<words>'", "client_secret: 'my very secret phrase 42'", `client_secret: '${R('assignment')}'`, ['assignment']],
+    ['export API_KEY="<words>"', 'export API_KEY="abc def ghi jkl mno"', `export API_KEY="${R('assignment')}"`, ['assignment']],
+    ['DB_PASSWORD="<word> &3 <word>" (was cut at the blank)', 'DB_PASSWORD="Tr0ub4dor &3 horse"', `DB_PASSWORD="${R('assignment')}"`, ['assignment']],
+    ["'password': '<words>' in a Python dict", "{'user': 'bob', 'password': 'two words here', 'port': 5432}", `{'user': 'bob', 'password': '${R('assignment')}', 'port': 5432}`, ['assignment']],
+    ['password="<words holding the other quote>"', `password="it's my secret pass"`, `password="${R('assignment')}"`, ['assignment']],
+    ["--password '<words>'", "--password 'two words here'", `--password '${R('assignment')}'`, ['assignment']],
+    ['--token "<words>" in a command', 'deploy --token "abc def ghi jkl" --env prod', `deploy --token "${R('assignment')}" --env prod`, ['assignment']],
+    ['mysql -p"<words>"', 'mysql -u root -p"My S3cret Pass"', `mysql -u root -p"${R('cli-password')}"`, ['cli-password']],
+    ["sshpass -p '<words>'", "sshpass -p 'two words' ssh deploy@10.0.0.5", `sshpass -p '${R('cli-password')}' ssh deploy@10.0.0.5`, ['cli-password']],
+    // A name holding the keyword as a part names a secret, as its JSON key does (sensitive-field): a hint gives the password away.
+    ['password_hint="<words>"', 'password_hint="what is your pet"', `password_hint="${R('assignment')}"`, ['assignment']],
+    // With no closing quote on its line, a value is taken unquoted, as before.
+    ['password = "<word> <word>… never closed', `password = "${PW} and the rest\nnext line"`, `password = "${R('assignment')} and the rest\nnext line"`, ['assignment']],
   ])('%s', (_what, text, redacted, kinds) => {
     expect(r.redact(text)).toEqual({ text: redacted, kinds });
     // and nothing is left to find in what it gave back
@@ -158,6 +174,15 @@ describe('Redactor: forms found unredacted', () => {
     ['Python traceback', 'Traceback (most recent call last):\n  File "app.py", line 3, in <module>\n    key = config["sort_key"]\nKeyError: \'sort_key\'\n>>> d.keys()\ndict_keys([\'primary_key\', \'monkey\'])'],
     ['YAML config', 'model:\n  name: llama-3.1-8b\n  primary_key: id\ntraining:\n  max_tokens: 4096\n  save_steps: 500\nauth:\n  enabled: true\n  provider: oidc\n'],
     ['git log', 'commit 3f2c1a9e8b7d6c5f4e3a2b1c0d9e8f7a6b5c4d3e\nAuthor: Alice <alice@example.com>\n\n    Fix auth token refresh; machine-readable output for keys\n'],
+    // quoted text after a keyword that is no quoted value of it
+    ['strings joined around a variable', 'print("Password: " + pw + " is wrong")\nlog(\'token=\' + token + \' for user \' + user)\necho "secret: " "$SECRET"'],
+    ['the keyword inside a string', 'msg = "wrong password, try again"\nraise ValueError("the token has expired, log in again")'],
+    ['quoted templates and placeholders', 'password: "{{ .Values.db.password }}"\npassword = "<your password here>"\ntoken: \'%(api token)s\''],
+    ['quoted values too short, or empty', 'password="a b c"\n{"password": "", "username": "Bob Smith Jr"}\n{\'token\': \'x\', \'name\': \'two words here\'}'],
+    ['a comparison', 'if password == "open sesame now": pass'],
+    ['labels under a name in the plural', "const labels = { maxTokens: 'max tokens', historyTokens: 'history tokens' };\nsecrets: \"see the vault for these\""],
+    ['quoted formats and patterns', 'token_range = "%d,%d-%d,%d:" % (token.start + token.end)\ntoken_pattern = "(?u)[a-z]+ [0-9]+"\nTOKEN_RE = \'[A-Za-z_]+ [0-9]+\'\nsecret_re = "^sk- [a-z]+"'],
+    ['a value never closed holding no long word', 'password = "a b c d e f g h\nmysql -u root -p"unterminated pass'],
   ])('leaves alone: %s', (_what, text) => {
     expect(r.redact(text)).toEqual({ text, kinds: [] });
     expect(r.scan({ content: text, arguments: JSON.stringify({ command: text }) }).hits).toEqual([]);
@@ -220,6 +245,7 @@ describe('Redactor: the new forms with the prefilter off', () => {
       `client-key-data: ${KUBE_KEY}`, `> x-api-key: ${HEX32}`, `mysql -uroot -p${PW}`, `sshpass -p ${PW} ssh h`,
       `https://${HEX32}@host/x`, `redis://:${PW}@h`, `?key=${HEX32}`, `postgres%3A//app%3A${PCT_PW}%40db/x`,
       `App_Key=${HEX32}`, `md5_key=${HEX32}`, `SESSION_HASH_KEY=${HEX64}`, `?key=page2024p03item17`, `?key=${B62}`, `Mysql -p${PW}`, `MACHINE host LOGIN bob PASSWORD ${PW}`, `"AUTH": "${DOCKER_AUTH}"`, `POSTGRES%3a//app%3a${PCT_PW}%40db`,
+      'PASSWORD = "correct horse battery staple"', `--Password 'two words here'`, 'mysql -u root -p"My S3cret Pass"', "sshpass -p 'two words' ssh h",
     ];
     for (const t of texts) expect(fast.findWithContext(t), t).toEqual(full.findWithContext(t));
   });
@@ -235,6 +261,9 @@ describe('Redactor: the new patterns stay bounded', () => {
       'machine h login u account a port p '.repeat(30_000), `machine ${' \n'.repeat(500_000)}`,
       '"auth": "'.repeat(110_000), `"auth": "${'QUJD'.repeat(250_000)}`, '?key='.repeat(200_000), 'password: '.repeat(100_000),
       'token: abcdefgh12345678 and more\n'.repeat(35_000),
+      // quotes that never close, or close only far on
+      'password = "a b '.repeat(70_000), `password="${'a '.repeat(500_000)}`, `password=" password=' `.repeat(50_000),
+      `password='x${' password=\'abcd'.repeat(70_000)}`, 'mysql -p" mysql -p\' '.repeat(50_000), `--password "${'ab '.repeat(340)}`.repeat(1000),
     ]) {
       const t = performance.now();
       r.find(text);
@@ -253,9 +282,11 @@ describe('StreamRedactor: the new forms across window cuts', () => {
       `$ mysql -uroot -p${PW} prod\r\n`,
       `\x1b]1337;ApolloEnv;apollo-nonce=1;DATABASE_URL=postgres%3A//app%3A${PCT_PW}%40db%3A5432/prod\x07`,
       `$ git remote -v\r\norigin\thttps://${HEX32}@git.example.com/a/b.git (fetch)\r\n`,
+      '$ cat db.env\r\nDB_PASSWORD="Tr0ub4dor &3 horse"\r\n$ mysql -u root -p"My S3cret Pass"\r\n',
     ].join('x '.repeat(40));
     const whole = r.redact(text);
-    expect(whole.kinds).toEqual(['netrc-password', 'assignment', 'assignment', 'cli-password', 'url-password', 'url-token']);
+    expect(whole.kinds).toEqual(['netrc-password', 'assignment', 'assignment', 'cli-password', 'url-password', 'url-token', 'assignment', 'cli-password']);
+    expect(whole.text).toContain(`DB_PASSWORD="${R('assignment')}"\r\n$ mysql -u root -p"${R('cli-password')}"\r\n`);
     for (const [window, overlap] of [[64, 256], [97, 300], [1 << 20, 1 << 16]] as const) {
       for (const step of [1, 7, 50]) {
         const out: string[] = [];
@@ -265,5 +296,15 @@ describe('StreamRedactor: the new forms across window cuts', () => {
         expect(out.join(''), `${window}/${step}`).toBe(whole.text);
       }
     }
+  });
+});
+
+describe('Redactor: the rules that take a quoted value whole', () => {
+  it('are in the rules source, so output kept redacted (or found clean) by an older build is not reused', () => {
+    const source = redactionRulesSource();
+    // The helper that writes the quoted alternatives, and the alternatives it wrote into the patterns.
+    expect(source).toContain('function quotedRun(');
+    const [patterns] = JSON.parse(source) as [Array<[string, string]>];
+    for (const kind of ['assignment', 'cli-password']) expect(patterns.some(([k, re]) => k === kind && re.includes('(?<=")') && re.includes(`(?<=')`)), kind).toBe(true);
   });
 });

@@ -85,7 +85,9 @@ describe('asciicast edge cases', () => {
     await writeFile(f, lines.map((l) => (Array.isArray(l) ? JSON.stringify(l) : JSON.stringify(l))).join('\n') + '\n# a comment line\n');
     const { sessions } = await w.import(f);
     const [s] = sessions;
-    expect(s!.main.map((st) => st.response!.content)).toEqual(['(before the first marker)', 'install', 'test']);
+    // No model made these steps: the replies are empty (never trained), the labels comments.
+    expect(s!.main.map((st) => st.response!.content)).toEqual(['', '', '']);
+    expect(s!.main.map((st) => st.comments.map((c) => s!.t.comments.get(c)!.text))).toEqual([[], ['asciicast marker: install'], ['asciicast marker: test']]);
     expect(s!.main.map((st) => st.results[0]!.observation)).toEqual(['prompt$ ', 'added 3 packages\n', 'ok 1\nok 2\n']);
     expect(s!.main.every((st) => st.response!.origin === 'terminal' && st.results[0]!.terminalId === 'main')).toBe(true);
     expect(s!.main[1]!.startedAt).toBe(1700000000000 + 300);

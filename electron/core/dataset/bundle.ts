@@ -48,7 +48,7 @@ import { emptyResponse } from '../rollout/context';
 import { exists, LineCheck, StagingDir, toApolloError, type BufferedWriter } from './files';
 import { emptyStats, stepBranches, trajectoryRecords, type TrajectoryStats } from './formats';
 import { labelUnder, resolvePolicy, type LabelPolicy } from './policy';
-import { RedactionLog, Redactor, type RedactionReport, type RedactionSummary } from './redact';
+import { RedactionLog, Redactor, type RedactionReport, type RedactionSummary, type ScanResult } from './redact';
 import { RedactionMemo } from './redaction-memo';
 import { BUNDLE_CACHE_DIR, bundleKey, explainBuilt, noteInputs, stageBundleEntry, takeCachedBundle, type StagedEntry } from './bundle-cache';
 import { exportCodeDigest } from './code-digest';
@@ -850,8 +850,32 @@ function redactExample(p: Prepared, ex: Example, line: number, redactor: Redacto
     }
     return value;
   });
-  const record: OpenAIRecord = raw.tools ? { messages, tools: raw.tools } : { messages };
+  const record: OpenAIRecord = raw.tools ? { messages, tools: redactTools(raw.tools, redactor, log, FILE_OPENAI, line) } : { messages };
   return { p, ex, record };
+}
+
+/** Per redactor, what it made of each tools array it was given (see redactTools). */
+const toolScans = new WeakMap<Redactor, WeakMap<readonly unknown[], ScanResult<unknown[]>>>();
+
+/**
+ * An OpenAI record's `tools`, redacted as its messages are, each hit listed under `file`,
+ * line `line`, at `/tools…`. An imported session carries the schemas its source sent,
+ * and a `default` or a description in them may hold a key; sharegpt.jsonl and
+ * mistral.jsonl take their tools from this record, so they are redacted with it. The merge
+ * redacts the tools it writes here too (merge-write.ts), so both say the same.
+ *
+ * The array itself when nothing in it was redacted: this app's TOOL_SCHEMAS hold no
+ * secret, and their bytes stay what they were. One scan per distinct array and redactor:
+ * every example of a session shares its config's array (or TOOL_SCHEMAS), a few KB of
+ * schema that would otherwise be scanned again for every example.
+ */
+export function redactTools(tools: unknown[], redactor: Redactor, log: RedactionLog, file: string, line: number): unknown[] {
+  let scans = toolScans.get(redactor);
+  if (!scans) toolScans.set(redactor, (scans = new WeakMap()));
+  let scan = scans.get(tools);
+  if (!scan) scans.set(tools, (scan = redactor.scan(tools)));
+  for (const h of scan.hits) log.add(file, line, `/tools${h.field}`, h.kind);
+  return scan.hits.length ? scan.value : tools;
 }
 
 
@@ -1057,21 +1081,31 @@ function workerBeside(): CastWorkerOptions | null {
  * next. Every other id names its file as it always did.
  */
 export function castPaths(sessionId: string, terminalIds: readonly string[], secrets: readonly string[] = []): string[] {
-  const redactor = new Redactor(secrets);
-  const redacted = terminalIds.map((tid) => {
-    const r = redactor.redact(tid).text;
-    return r === tid ? null : r;
+  return castNames(terminalIds, new Redactor(secrets)).map((name) => `terminals/${safeName(sessionId)}/${name}.cast`);
+}
+
+/**
+ * File names (no folder, no extension) for `ids`, in their order, as castPaths names
+ * recordings: an id holding what `redactor` replaces by its redacted form made a safe
+ * name, numbered `-2`, `-3`… past the names taken; every other by `plain(id)`. The merge
+ * names the recordings it writes by it too (merge-plan.ts), with its lead's redactor,
+ * their input names as the ids and `plain` keeping them: an annotator's export did not
+ * know the lead's secrets, and its file names may hold one.
+ */
+export function castNames(ids: readonly string[], redactor: Redactor, plain: (id: string) => string = safeName): string[] {
+  const redacted = ids.map((id) => {
+    const r = redactor.redact(id).text;
+    return r === id ? null : r;
   });
-  const taken = new Set(terminalIds.filter((_, i) => redacted[i] === null).map(safeName));
-  return terminalIds.map((tid, i) => {
-    const r = redacted[i];
-    let name = safeName(r ?? tid);
-    if (r !== null) {
-      const base = name;
-      for (let n = 2; taken.has(name); n++) name = `${base}-${n}`;
-      taken.add(name);
-    }
-    return `terminals/${safeName(sessionId)}/${name}.cast`;
+  const taken = new Set(ids.filter((_, i) => redacted[i] === null).map(plain));
+  return ids.map((id, i) => {
+    const r = redacted[i] ?? null;
+    if (r === null) return plain(id);
+    const base = safeName(r);
+    let name = base;
+    for (let n = 2; taken.has(name); n++) name = `${base}-${n}`;
+    taken.add(name);
+    return name;
   });
 }
 

@@ -27,7 +27,7 @@
 // is trained exactly once, with a context a model really saw, and a differently
 // labelled copy of a branch is never trained twice.
 import { ApolloError } from '../../../shared/errors';
-import { emptyCounts, type ExportFormat, type Manifest } from './bundle';
+import { castNames, emptyCounts, type ExportFormat, type Manifest } from './bundle';
 import { UNSETTLED } from '../../../shared/merge-report';
 import type { Agreement, BundleFile, MergeConflict, MergedManifest, MergePolicy, Origin, Vote } from './manifest-schema';
 import { AgreementTally } from './merge-agreement';
@@ -36,6 +36,7 @@ import { TimeTally } from './merge-time';
 import { countedVotes, decide, type ActionFacts, type Decision } from './merge-votes';
 import { settlementApplies, type Settlement } from './merge-settlements';
 import { resolvePolicy, type LabelPolicy } from './policy';
+import type { Redactor } from './redact';
 import { DEFAULT_RUN_SIZE, ExternalSort, readLines, type SpillDir } from './spill';
 
 
@@ -53,6 +54,12 @@ export interface PlanOptions {
    * provisionally masked with settledBy "unsettled" (a dry run: the lead settles them next).
    */
   unsettled?: 'refuse' | 'leave';
+  /**
+   * The lead's (their secrets and the built-in patterns): the recordings are named as the
+   * merge writes them (see planCasts). Without it, by their input names; writeMerge names
+   * them by its own redactor whatever the plan says.
+   */
+  redactor?: Redactor;
 }
 
 /** An action's plan: everyone's votes, the decision, and where each vote was found. */
@@ -257,7 +264,7 @@ export async function planMerge(inputs: Input[], spilled: PlanInputs, opts: Plan
   const formatsMissing = hasCasts && inputs.some((b) => !b.manifest.formats.includes('asciicast'))
     ? [{ format: 'asciicast' as const, missingFrom: inputs.filter((b) => !b.manifest.formats.includes('asciicast')).map((b) => b.path) }]
     : [];
-  const casts = planCasts(inputs);
+  const casts = planCasts(inputs, opts.redactor ?? null);
   const warnings: string[] = [];
   const reopened = problems.reopened;
   if (reopened.length) {
@@ -677,12 +684,17 @@ function castVariantPath(p: string, n: number): string {
   return p.endsWith('.cast') ? `${p.slice(0, -5)}~${n}.cast` : `${p}~${n}`;
 }
 
-/** Same path and content → one file; another content at a path in use → a fresh path `<terminal>~N.cast`. */
-function planCasts(inputs: Input[]): { casts: PlannedCast[]; castOut: Map<Input, Map<string, string | null>>; castsDeduplicated: number } {
+/**
+ * Same path and content → one file; another content at a path in use → a fresh path
+ * `<terminal>~N.cast`. With `redactor` (the lead's), every path is first its redacted name
+ * (redactedCastPaths) and all of this happens among those.
+ */
+function planCasts(inputs: Input[], redactor: Redactor | null): { casts: PlannedCast[]; castOut: Map<Input, Map<string, string | null>>; castsDeduplicated: number } {
   const casts: PlannedCast[] = [];
   const castOut = new Map<Input, Map<string, string | null>>();
   let castsDeduplicated = 0;
-  const inputPaths = new Set(inputs.flatMap((b) => b.manifest.files.filter((f) => f.format === 'asciicast').map((f) => f.path)));
+  const named = redactedCastPaths(inputs.flatMap((b) => b.manifest.files.filter((f) => f.format === 'asciicast').map((f) => f.path)), redactor);
+  const inputPaths = new Set(named.values());
   const used = new Set<string>();
   const variantsAt = new Map<string, Array<{ sha256: string; out: string }>>();
   for (const input of inputs) {
@@ -697,9 +709,10 @@ function planCasts(inputs: Input[]): { casts: PlannedCast[]; castOut: Map<Input,
         m.set(f.path, null);
         continue;
       }
-      // A fresh path: never one in use, nor one some input uses for another recording.
-      let out = f.path;
-      for (let n = 2; used.has(out) || (out !== f.path && inputPaths.has(out)); n++) out = castVariantPath(f.path, n);
+      // A fresh path: never one in use, nor one some input's recording is named (so a variant never takes the name of another).
+      const base = named.get(f.path)!;
+      let out = base;
+      for (let n = 2; used.has(out) || (out !== base && inputPaths.has(out)); n++) out = castVariantPath(base, n);
       used.add(out);
       vs.push({ sha256: f.sha256, out });
       m.set(f.path, out);
@@ -707,6 +720,41 @@ function planCasts(inputs: Input[]): { casts: PlannedCast[]; castOut: Map<Input,
     }
   }
   return { casts, castOut, castsDeduplicated };
+}
+
+/**
+ * Each recording path of the inputs → the name the merge gives it. The exporters redacted
+ * their file names with their own secrets only (bundle.ts castPaths), so a name may hold
+ * one of the lead's: with `redactor`, a file name holding what it replaces is named as
+ * castPaths names one (castNames: its redacted form, numbered past the names in its
+ * folder), the others keep theirs, byte for byte. The names of a folder are numbered in
+ * sorted order, so the same inputs name them the same in whatever order they come.
+ */
+function redactedCastPaths(paths: readonly string[], redactor: Redactor | null): Map<string, string> {
+  const out = new Map(paths.map((p) => [p, p]));
+  if (!redactor) return out;
+  const byFolder = new Map<string, Set<string>>();
+  for (const p of paths) {
+    const at = p.lastIndexOf('/') + 1;
+    const names = byFolder.get(p.slice(0, at)) ?? new Set<string>();
+    byFolder.set(p.slice(0, at), names.add(p.slice(at)));
+  }
+  for (const [folder, set] of byFolder) {
+    const files = [...set].sort(byString);
+    const stems = files.map((f) => (f.endsWith('.cast') ? f.slice(0, -5) : f));
+    const names = castNames(stems, redactor, (stem) => stem);
+    files.forEach((f, i) => out.set(`${folder}${f}`, `${folder}${names[i]}${f.endsWith('.cast') ? '.cast' : ''}`));
+  }
+  return out;
+}
+
+/**
+ * `plan` with its recordings planned again, named by `redactor` (the lead's), as writeMerge
+ * writes them: only their paths depend on it, and with the redactor planMerge was given
+ * they come out as they were.
+ */
+export function castsNamedBy(plan: MergePlan, redactor: Redactor): MergePlan {
+  return { ...plan, ...planCasts(plan.inputs, redactor) };
 }
 
 /** Where an input's recording is in the merged bundle (its own copy, or the identical one copied before). */

@@ -500,7 +500,9 @@ export async function verifyInput(input: Input, checkAbort: () => void, progress
       }
     }
     if (problem) throw badBundle(path, problem);
-    progress(`verify ${path} ${f.path}`);
+    // Shown and printed as it goes: a file name may hold one of the lead's secrets (merge-plan.ts redactedCastPaths).
+    const stage = `verify ${path} ${f.path}`;
+    progress(redactor ? redactor.redact(stage).text : stage);
   }
   checkConsistency(input, facts, known, sink);
   // What the later stages read of the manifest: the examples keep their entries.

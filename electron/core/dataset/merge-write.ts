@@ -25,11 +25,11 @@
 import { join } from 'node:path';
 import { ApolloError } from '../../../shared/errors';
 import { MERGE_REPORT_FILES, type MergeReport } from '../../../shared/merge-report';
-import { BUNDLE_FILES, emptyCounts, type Manifest } from './bundle';
+import { BUNDLE_FILES, emptyCounts, redactTools, type Manifest } from './bundle';
 import { checkWrittenFile, scanFile, StagingDir, type BufferedWriter, type ScanHooks, type WrittenFile } from './files';
 import { describeIssues, mergedManifestSchema, type BundleFile, type MergedManifest } from './manifest-schema';
 import { badBundle, SessionCursor, type Input } from './merge-read';
-import { actionKey, actionOf, castTarget, type MergePlan, type PlannedExample, type PlannedStep } from './merge-plan';
+import { actionKey, actionOf, castsNamedBy, castTarget, type MergePlan, type PlannedExample, type PlannedStep } from './merge-plan';
 import { mergedRedactions, redactedTrajectoryLines, sessionRecord, stepRecord } from './merge-records';
 import { mergeReport } from './merge-report';
 import { mergeReportHtml } from './merge-report-html';
@@ -70,7 +70,10 @@ interface Written {
 
 const byString = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 
-export async function writeMerge(plan: MergePlan, inputs: Input[], ctx: WriteContext): Promise<{ manifest: MergedManifest; report: MergeReport }> {
+export async function writeMerge(planned: MergePlan, inputs: Input[], ctx: WriteContext): Promise<{ manifest: MergedManifest; report: MergeReport }> {
+  // The recordings named as everything below writes and lists them (files, redactions, renamed,
+  // progress): by the lead's redactor, since an input's file name may hold one of their secrets.
+  const plan = castsNamedBy(planned, ctx.redactor);
   const stage = new StagingDir(ctx.outDir);
   try {
     await stage.open();
@@ -218,8 +221,8 @@ function redactRecord(rec: OpenAIRecord, x: PlannedExample, redactor: Redactor, 
     return value;
   });
   if (!rec.tools) return { messages };
-  const tools = redactor.redactValue(rec.tools, (ptr, kind) => log.add(BUNDLE_FILES.openai, x.line, `/tools${ptr}`, kind));
-  return { messages, tools };
+  // As the exporter redacts them, listed as it lists them.
+  return { messages, tools: redactTools(rec.tools, redactor, log, BUNDLE_FILES.openai, x.line) };
 }
 
 /** Per example line, per trained step, the reasoning its writer input's step record holds. */
@@ -516,7 +519,20 @@ function skippedOf(plan: MergePlan): Manifest['skipped'] {
  * branches, annotators, conflicts, warnings. Hits are listed under manifest.json, line 0.
  */
 function redactManifestParts(m: MergedManifest, redactor: Redactor, log: RedactionLog): MergedManifest {
-  return redactor.redactValue(m, (ptr, kind) => log.add(BUNDLE_FILES.manifest, 0, ptr, kind));
+  // mergedFrom[].renamed maps an input's recording path (which may hold a secret of the lead's) to
+  // the merged one: a name this merge gave, redacted already (castsNamedBy). Redacted with the rest,
+  // a value under a path that reads as a secret's name (`…/api-token.cast`) would be replaced whole
+  // (a sensitive field), and no longer name the file; so its paths are redacted as names, its values kept.
+  const renamed = m.mergedFrom.map((b) => b.renamed);
+  const out = redactor.redactValue({ ...m, mergedFrom: m.mergedFrom.map((b) => ({ ...b, renamed: {} })) }, (ptr, kind) => log.add(BUNDLE_FILES.manifest, 0, ptr, kind));
+  out.mergedFrom.forEach((b, i) => {
+    b.renamed = Object.fromEntries(Object.entries(renamed[i]!).map(([from, to]) => {
+      const r = redactor.redact(from);
+      for (const kind of r.kinds) log.add(BUNDLE_FILES.manifest, 0, `/mergedFrom/${i}/renamed/${r.text.replace(/~/g, '~0').replace(/\//g, '~1')}`, kind);
+      return [r.text, to];
+    }));
+  });
+  return out;
 }
 
 function buildManifest(

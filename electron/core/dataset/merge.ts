@@ -152,7 +152,7 @@ async function merge(opts: MergeBundlesOptions & DryRun): Promise<MergeBundlesRe
 
     // ---- 2. plan
     const plan: MergePlan = await planMerge(inputs, spilled, {
-      policy, settlements, allowMixedPolicies: opts.allowMixedPolicies, unsettled: opts.dryRun ? 'leave' : 'refuse',
+      policy, settlements, allowMixedPolicies: opts.allowMixedPolicies, unsettled: opts.dryRun ? 'leave' : 'refuse', redactor,
     }, checkAbort);
     checkAbort();
     if (opts.dryRun) {

@@ -31,11 +31,20 @@
 //                      (16+ chars mixing letters and digits: not PRIMARY_KEY=id, sort_key=created_at)
 //                      and not named as no secret (md5_key, cache-key, idempotency_key, sort_key=<hex>);
 //                      ?key=, &sig=, &signature= in a URL holding one (a ?key= not of words and
-//                      numbers: not ?key=page2024p03item17)
+//                      numbers: not ?key=page2024p03item17). A quoted value is taken up to its
+//                      closing quote on the line, spaces included (`password = "correct horse
+//                      battery staple"`), unless it starts or ends with a blank (`"Password: " +
+//                      pw + "…"` is code), starts as a template, a format or a regular
+//                      expression does (`"{{ .Values.pw }}"`, `'<your password>'`, `"%d,%d"`,
+//                      `"(?u)\w+"`), or follows a name in the plural (`maxTokens: 'max tokens'`);
+//                      then, and with no closing quote on its line, it is taken as unquoted. A
+//                      name that holds the keyword as a part (`password_hint="what is your pet"`,
+//                      `secret_name`) is taken as naming a secret, as its JSON key is
+//                      (sensitive-field): a hint often gives the password away
 //   netrc-password     the password of a netrc entry: machine <host> login <user> password <…>
 //   docker-auth        the base64 user:password of `"auth": "…"` (a docker config.json)
 //   cli-password       the password given on a command line: mysql/mariadb/mysqldump -p<…>,
-//                      sshpass -p <…>
+//                      sshpass -p <…> (quoted: up to the closing quote, -p"My S3cret Pass")
 //   sensitive-field    a whole JSON string value whose key names a secret (env maps in checkpoints),
 //                      or whose key is a *_KEY name holding a generated value, `auth` holding a
 //                      docker auth, `client-key-data` (a kubeconfig's private key)
@@ -124,7 +133,33 @@ interface Pattern {
 const KEYWORD = String.raw`(?:password|passwd|passphrase|secret|token|api[_-]?key|apikey|access[_-]?key|private[_-]?key|client[_-]?secret|auth[_-]?token)`;
 // Backslashes are allowed: the text is decoded, so a backslash is part of the value. Backticks
 // are not: `API_KEY=…` in markdown ends at the closing one.
-const VALUE = String.raw`(?!\[REDACTED)[^\s'"\`;&|,)(\]\[{}<>]{8,1024}`;
+//
+// After its opening quote (the pattern's `(["'])?` took it) a value runs to the same quote,
+// spaces and all (`password = "correct horse battery staple"`, `DB_PASSWORD="Tr0ub4dor &3
+// horse"`), when that quote closes it on the line; else it is taken unquoted, as it was. Not
+// after a name in the plural (`maxTokens: 'max tokens'`, `secrets: "see the vault"`): a label
+// or a list, not one secret; as unquoted, a word of 8 or more is still taken, as before.
+const VALUE = String.raw`(?!\[REDACTED)(?:${quotedRun(8, 1024, String.raw`${KEYWORD}e?s["']?\s*[=:]\s*`)}|[^\s'"\`;&|,)(\]\[{}<>]{8,1024})`;
+
+/**
+ * Alternatives matching the text of a quoted value, `min` to `max` characters, at the
+ * character after its opening quote (a look-behind reads which quote that was), when what
+ * comes before that quote does not end in `notAfter`: up to the same quote, which must
+ * follow on the same line (a look-ahead: the quote stays out of the match). It starts and
+ * ends with a non-blank character, which the concatenation of two strings does not
+ * (`"Password: " + pw + "…"`), and does not start as a template (`"{{ .Values.pw }}"`,
+ * `'<your password>'`), a format (`"%(pw)s"`, `"%d,%d-%d"`) or a regular expression
+ * (`"(?u)\b\w\w+\b"`, `'[A-Za-z]+ '`, `"^tok"`) does: the unquoted form, which none of those
+ * passed, is tried instead. One bounded run each, no nested quantifier: a quote that never
+ * closes costs a scan of the rest of the line (at most `max` characters) and back, before
+ * the unquoted form is tried.
+ */
+function quotedRun(min: number, max: number, notAfter = ''): string {
+  return [`"`, `'`].map((q) => String.raw`(?<=${q})${notAfter && `(?<!${notAfter}${q})`}(?![\s{<%(\[^])[^${q}\r\n]{${min},${max}}(?<=\S)(?=${q})`).join('|');
+}
+
+/** A password given quoted on a command line (`mysql -p"My S3cret Pass"`, `sshpass -p 'two words'`), spaces and all. */
+const QUOTED_PASSWORD = quotedRun(1, 256);
 
 function plausibleValue(v: string): boolean {
   return !/^\d+$/.test(v)
@@ -383,16 +418,17 @@ const PATTERNS: Pattern[] = [
     accept: (m) => closesQuote(m, m.index - 1, m[1]!),
   },
   {
-    // mysql -pS3cr3t (no space: `-p db` asks for one and names the database), mysqldump, mariadb.
+    // mysql -pS3cr3t (no space: `-p db` asks for one and names the database), mysqldump, mariadb;
+    // quoted, up to its closing quote (-p"My S3cret Pass").
     kind: 'cli-password',
-    re: /(?:mysql(?:dump|admin|import|show|check|pump)?|mariadb(?:-dump|-admin)?)(?<![A-Za-z0-9_.-](?:mysql(?:dump|admin|import|show|check|pump)?|mariadb(?:-dump|-admin)?))(?:[ \t]+(?!-p)[^\s;&|]{1,256}){0,16}[ \t]+-p(["']?)((?!\[REDACTED)[^\s'"]{1,256})\1/g,
+    re: new RegExp(String.raw`(?:mysql(?:dump|admin|import|show|check|pump)?|mariadb(?:-dump|-admin)?)(?<![A-Za-z0-9_.-](?:mysql(?:dump|admin|import|show|check|pump)?|mariadb(?:-dump|-admin)?))(?:[ \t]+(?!-p)[^\s;&|]{1,256}){0,16}[ \t]+-p(["']?)((?!\[REDACTED)(?:${QUOTED_PASSWORD}|[^\s'"]{1,256}))\1`, 'g'),
     group: 2,
     accept: (m) => cliPassword(m[2]!),
   },
   {
     // sshpass -p <password> (its other options first: -v, -e, -f file, -d fd, -P prompt).
     kind: 'cli-password',
-    re: /sshpass(?<![A-Za-z0-9_.-]sshpass)(?:[ \t]+-[ve]|[ \t]+-[fdP][ \t]*[^\s-][^\s]{0,255}){0,3}[ \t]+-p[ \t]*(["']?)((?!\[REDACTED)[^\s'"]{1,256})\1/g,
+    re: new RegExp(String.raw`sshpass(?<![A-Za-z0-9_.-]sshpass)(?:[ \t]+-[ve]|[ \t]+-[fdP][ \t]*[^\s-][^\s]{0,255}){0,3}[ \t]+-p[ \t]*(["']?)((?!\[REDACTED)(?:${QUOTED_PASSWORD}|[^\s'"]{1,256}))\1`, 'g'),
     group: 2,
     accept: (m) => cliPassword(m[2]!),
   },
@@ -519,7 +555,23 @@ const CONTROL = /[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\x9b]/g;
  * any other control character (a lone ESC included) as a space.
  */
 function readControls(raw: string): string {
-  return raw.replace(CSI, (m) => (m.endsWith('m') || m.endsWith('K') ? '' : ' ')).replace(CONTROL, ' ');
+  return takeBack(raw.replace(CSI, (m) => (m.endsWith('m') || m.endsWith('K') ? '' : ' '))).replace(CONTROL, ' ');
+}
+
+/** `s` with each backspace or DEL taking back the character before it on its line (as textView reads them). */
+function takeBack(s: string): string {
+  if (!/[\b\x7f]/.test(s)) return s;
+  const out: number[] = [];
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c === 8 || c === 127) {
+      const last = out[out.length - 1];
+      if (last !== undefined && last !== 10 && last !== 13) out.pop();
+    } else out.push(c);
+  }
+  let text = '';
+  for (let i = 0; i < out.length; i += 8192) text += String.fromCharCode(...out.slice(i, i + 8192));
+  return text;
 }
 
 const SENSITIVE_KEY = new RegExp(String.raw`^(?:(?:.*[_.-])?${KEYWORD}(?:e?s)?(?:[_.-].*)?|(?:proxy[_-])?authorization)$`, 'i');
@@ -639,10 +691,19 @@ function textView(raw: string): TextView | null {
       i += w;
     }
   }
-  // Pass 2, in place (it only shrinks): terminal control sequences.
+  // Pass 2, in place (it only shrinks): terminal control sequences, and line editing. A
+  // backspace or DEL takes back the character before it on the line (a typo corrected
+  // as typed: `5x<DEL>1`, echoed `5x\b\x1b[K1`), so a secret typed with a correction
+  // reads whole; a match's source range runs from its first character to its last, so
+  // what was taken back inside it is redacted with it.
   let m = 0;
   for (let i = 0; i < k;) {
     const c = code[i]!;
+    if (c === 8 || c === 127) {
+      if (m > 0 && code[m - 1] !== 10 && code[m - 1] !== 13) m--;
+      i++;
+      continue;
+    }
     if (c === 27 || c === 0x9b) {
       let j = c === 27 ? i + 1 : i;
       if (c === 0x9b || code[j] === 0x5b) {
@@ -1292,7 +1353,7 @@ export function redactionRulesSource(): string {
     ANCHORS.map((a) => [a.source, a.flags]),
     [NAMES_SECRET, SENSITIVE_KEY, KEY_NAME, PUBLIC_KEY_NAME, PUBLIC_KEY_PREFIX, NOT_SECRET_KEY_WORD, SECRET_KEY_HINT, ENDS_IN_KEYWORD, NUMBER, CSI, CONTROL, NEEDS_VIEW, READS_AS_ITSELF, ANY_CASED, ANY_UNCASED, WIDE].map((r) => [r.source, r.flags]),
     SIMPLE_ESCAPES, MIN_CONFIGURED_SECRET_LENGTH,
-    [plausibleValue, codeExpression, generatedValue, notSecretKeyName, wordsAndNumbers, bareColonValue, closesQuote, basicAuthPair, urlPassword, cliPassword, percentDecoded, markAnchors, candidatePatterns, readControls, sensitiveField, hexAt, escapeAt, textView, looksLikeJson, walkJson, decodeJsonString, splice, replacement, Redactor, StreamRedactor]
+    [quotedRun, takeBack, plausibleValue, codeExpression, generatedValue, notSecretKeyName, wordsAndNumbers, bareColonValue, closesQuote, basicAuthPair, urlPassword, cliPassword, percentDecoded, markAnchors, candidatePatterns, readControls, sensitiveField, hexAt, escapeAt, textView, looksLikeJson, walkJson, decodeJsonString, splice, replacement, Redactor, StreamRedactor]
       .map((f) => f.toString()),
   ]);
   return rulesSource;

@@ -4,6 +4,14 @@
 // tool turns (or, for text actions, the user turn) that answer it, and whose
 // guidance is a person's turn after them. Most adapters convert their source to wire
 // messages and let this build the steps, so they agree on what a step is.
+//
+// A request must be a context a trainer accepts, since the export writes it verbatim:
+// each call answered by exactly one tool turn before anything else. Where the source
+// breaks that (a call with no result before the next turn, a second answer to a call,
+// a tool turn that answers no call of the step before it), the later requests carry a
+// stand-in tool turn for the missing result and leave the stray tool turn out (it stays
+// a result of its step, as a record), every step whose request was so changed is not
+// trained (its context is not the source's), and a note says what was changed.
 import type { ToolCall, WireMessage } from '../../../shared/events';
 import type { ResultIR, StepIR } from './types';
 
@@ -19,9 +27,11 @@ export interface ConversationOptions {
   observation?(text: string): { observation: string; isError: boolean; exitCode?: number | null };
   /**
    * What a user turn after a step is: its observation (text mode default), a person's
-   * guidance (tools mode default), or null to decide by the default.
+   * guidance (tools mode default), part of the context only ('context': what the agent
+   * itself added, such as a step-limit message, which is neither), or null to decide by
+   * the default.
    */
-  userTurn?(m: WireMessage, i: number): 'observation' | 'guidance' | null;
+  userTurn?(m: WireMessage, i: number): 'observation' | 'guidance' | 'context' | null;
   /** More about the step of assistant message i (usage, model, time, reasoning). */
   stepMeta?(m: WireMessage, i: number): Partial<StepIR>;
   /** Whether an assistant message is a step (default: all are); others are context only (a summary turn). */
@@ -36,7 +46,17 @@ export interface Conversation {
   steps: StepIR[];
   /** User turns after the task and before the first step. */
   initialGuidance: string[];
+  /** What the requests changed from the source to be valid wire (see the header), for the run's notes. */
+  notes: string[];
+  /** The message each result was read from (index into the input messages). */
+  resultAt: Map<ResultIR, number>;
 }
+
+/** The tool turn later requests carry for a call the source has no result for. */
+export const MISSING_RESULT = 'Error: the source records no result for this call.';
+
+/** Why a step is not trained when its request is not the source's context (see the header). */
+export const CHANGED_CONTEXT_NOTE = 'not trained: the source\'s context for it is not valid wire (a tool result missing, repeated or out of place), so its recorded request was changed (see the import notes)';
 
 export function textOf(content: unknown): string {
   if (typeof content === 'string') return content;
@@ -71,15 +91,44 @@ export function realUserText(text: string): string | null {
 
 export function conversationSteps(messages: readonly WireMessage[], o: ConversationOptions): Conversation {
   const steps: StepIR[] = [];
+  // The messages later requests carry, and the step each belongs to: the input, except
+  // where the source's tool turns are not valid wire (see the header).
+  const sent: WireMessage[] = [];
   const owners: (string | null)[] = [];
   const head: WireMessage[] = [];
   const initialGuidance: string[] = [];
+  const notes: string[] = [];
+  const resultAt = new Map<ResultIR, number>();
   let cur: StepIR | null = null;
   const prefix = o.keyPrefix ?? 's';
   let taskSeen = false;
+  // Tools mode: the calls of the current step not yet answered on the wire (each id as
+  // many times as the step has calls with it), and whether its tool turns may still come
+  // (only tool turns since its reply: one after anything else is out of place); `changed`
+  // once a request differs from the source's messages.
+  const open: string[] = [];
+  let answering = false;
+  let changed = false;
+  const send = (m: WireMessage, owner: string | null) => {
+    sent.push(m);
+    owners.push(owner);
+  };
+  // Before anything but a tool turn: a stand-in for each call still unanswered.
+  const closeCalls = (i: number) => {
+    if (!answering) return;
+    answering = false;
+    const step = cur!;
+    for (const id of open.splice(0)) {
+      const call = step.toolCalls.find((c) => c.id === id);
+      send({ role: 'tool', tool_call_id: id, content: MISSING_RESULT }, step.key);
+      changed = true;
+      notes.push(`${o.where(i)}: call ${id}${call?.name ? ` (${call.name})` : ''} of the step at ${step.where} has no result before it; later requests carry "${MISSING_RESULT}" in its place, and the steps after it are not trained.`);
+    }
+  };
 
   messages.forEach((m, i) => {
     if (m.role === 'assistant' && (o.isStep?.(m, i) ?? true)) {
+      closeCalls(i);
       const n = steps.length;
       const content = textOf(m.content);
       const calls = o.toolMode === 'tools' ? wireToolCalls(m) : (o.parseActions?.(content, n) ?? []);
@@ -87,17 +136,22 @@ export function conversationSteps(messages: readonly WireMessage[], o: Conversat
         key: `${prefix}${n}`,
         ...(n === 0 ? { parent: o.firstParent ?? null } : {}),
         where: o.where(i),
-        request: { messages: messages.slice(0, i) as WireMessage[], owners: owners.slice() },
+        request: { messages: sent.slice(), owners: owners.slice() },
         content,
         toolCalls: calls,
         toolMode: o.toolMode,
         results: [],
         ...(typeof m.reasoning_content === 'string' && m.reasoning_content ? { reasoning: m.reasoning_content } : {}),
         ...o.stepMeta?.(m, i),
+        ...(changed ? { label: { label: 'mask' as const, note: CHANGED_CONTEXT_NOTE } } : {}),
       };
       steps.push(step);
       cur = step;
-      owners.push(step.key);
+      send(m, step.key);
+      if (o.toolMode === 'tools' && calls.length) {
+        open.push(...calls.map((c) => c.id));
+        answering = true;
+      }
       return;
     }
     if (!cur) {
@@ -107,21 +161,36 @@ export function conversationSteps(messages: readonly WireMessage[], o: Conversat
       if (m.role === 'user' && taskSeen && !afterSummary) initialGuidance.push(realUserText(textOf(m.content)) ?? textOf(m.content));
       if (m.role === 'user') taskSeen = true;
       head.push(m);
-      owners.push(null);
+      send(m, null);
       return;
     }
     const step: StepIR = cur;
-    owners.push(step.key);
     const text = textOf(m.content);
     if (m.role === 'tool' || m.role === 'function' || m.role === 'ipython') {
       const id = typeof m.tool_call_id === 'string' ? m.tool_call_id : undefined;
       const call = (id ? step.toolCalls.find((c) => c.id === id) : undefined) ?? step.toolCalls[step.results.length];
-      step.results.push({
+      const r: ResultIR = {
         toolCallId: id ?? call?.id ?? '', name: call?.name ?? (typeof m.name === 'string' ? m.name : ''), observation: text,
         isError: isErrorText(text),
-      });
+      };
+      step.results.push(r);
+      resultAt.set(r, i);
+      if (o.toolMode === 'tools' && m.role === 'tool') {
+        // Valid wire: it answers a call of this step still open, before anything else.
+        const k = answering && id !== undefined ? open.indexOf(id) : -1;
+        if (k < 0) {
+          changed = true;
+          const why = id === undefined ? 'names no call' : !step.toolCalls.some((c) => c.id === id) ? `answers no call of the step at ${step.where} (${id})` : answering ? `answers call ${id} a second time` : `answers call ${id} after another turn came between`;
+          notes.push(`${o.where(i)}: this tool turn ${why}; it is kept as a result of that step but left out of later requests, and the steps after it are not trained.`);
+          return;
+        }
+        open.splice(k, 1);
+      }
+      send(m, step.key);
       return;
     }
+    closeCalls(i);
+    send(m, step.key);
     if (m.role === 'user' && !(messages[i - 1]?.role === 'assistant' && !(o.isStep?.(messages[i - 1]!, i - 1) ?? true))) {
       const kind = o.userTurn?.(m, i) ?? (o.toolMode === 'text' && step.results.length === 0 && !step.guidance?.length ? 'observation' : 'guidance');
       if (kind === 'observation') {
@@ -129,7 +198,8 @@ export function conversationSteps(messages: readonly WireMessage[], o: Conversat
         const obs = o.observation?.(text) ?? { observation: text, isError: false };
         const r: ResultIR = { toolCallId: call?.id ?? '', name: call?.name ?? '', ...obs };
         step.results.push(r);
-      } else {
+        resultAt.set(r, i);
+      } else if (kind === 'guidance') {
         (step.guidance ??= []).push(realUserText(text) ?? text);
       }
       return;
@@ -137,7 +207,7 @@ export function conversationSteps(messages: readonly WireMessage[], o: Conversat
     // system turns mid-run, or roles this builder does not know: part of the context,
     // owned by the step they follow, nothing more.
   });
-  return { head, steps, initialGuidance };
+  return { head, steps, initialGuidance, notes, resultAt };
 }
 
 function isErrorText(text: string): boolean {
@@ -151,10 +221,14 @@ export function assistantWire(content: string, calls: readonly ToolCall[]): Wire
     : { role: 'assistant', content };
 }
 
-/** The ```bash (or ```sh) blocks of a text action, as `bash` tool calls (mini-swe-agent's own pattern: a bare ``` fence is not an action). */
+/**
+ * The ```bash blocks of a text action, as `bash` tool calls. mini-swe-agent's own pattern
+ * (r"```bash\s*\n(.*?)\n```", DOTALL): it runs a reply only when this finds exactly one,
+ * so counting any other fence (```sh, a bare ```) would record actions it never ran.
+ */
 export function bashBlocks(content: string, stepIndex: number, name = 'bash'): ToolCall[] {
   const out: ToolCall[] = [];
-  const re = /```(?:bash|sh|shell)[ \t]*\n([\s\S]*?)\n```/g;
+  const re = /```bash\s*\n([\s\S]*?)\n```/g;
   let m: RegExpExecArray | null;
   while ((m = re.exec(content))) {
     out.push({ id: `call_${stepIndex}_${out.length}`, name, arguments: JSON.stringify({ command: m[1]!.trim() }) });

@@ -13,6 +13,11 @@
 // step whose observation is the terminal's output from it to the next marker; output
 // before the first marker is a step of its own. A recording without markers has no
 // steps. Events of codes this importer does not know are kept verbatim and counted.
+//
+// No model took part in a recording, so no step has a reply: each is an empty one
+// (no text, no call), which an export never trains, and a marker's label is kept as
+// a comment of the recording on its step. Writing the label (or a placeholder) as the
+// reply would export it as a model's assistant turn under a prompt the recording never had.
 import { z } from 'zod';
 import { terminalText } from '../../pty/strip-ansi';
 import { stableId } from '../emit';
@@ -54,7 +59,8 @@ export const asciicastAdapter: ImportAdapter = {
 };
 
 interface Segment {
-  label: string;
+  /** The marker's label ('' when it has none); null: the output before the first marker. */
+  label: string | null;
   start: number;
   at: number;
   text: string;
@@ -65,6 +71,7 @@ class Steps {
   private rollout: string | null = null;
   private last: string | null = null;
   private n = 0;
+  private markers = 0;
   count = 0;
 
   constructor(
@@ -78,10 +85,11 @@ class Steps {
       this.rollout = this.id('rollout');
       await this.s.append({ type: 'rollout.started', rolloutId: this.rollout, branchId: 'main', task: this.task, endpoint: null, policy: 'human', maxSteps: 1, parentStepId: null }, seg.at);
     }
-    const stepId = this.id('marker', String(this.n++));
+    const n = this.n++;
+    const stepId = this.id('marker', String(n));
     await this.s.append({ type: 'step.started', stepId, parentId: this.last, branchId: 'main', depth: this.n, rolloutId: this.rollout }, seg.at);
     await this.s.append({
-      type: 'model.response', stepId, content: seg.label, reasoning: '', toolCalls: [], usage: null, finishReason: null, durationMs: 0,
+      type: 'model.response', stepId, content: '', reasoning: '', toolCalls: [], usage: null, finishReason: null, durationMs: 0,
       humanAuthored: true, author: 'recording', origin: 'terminal',
     }, seg.at);
     const text = terminalText(seg.text);
@@ -91,12 +99,23 @@ class Steps {
     }, at);
     await this.s.append({ type: 'checkpoint.failed', stepId, error: 'Imported terminal recording: the environment it was made in was not recorded, so there is no checkpoint to restore.' }, at);
     await this.s.append({ type: 'step.finished', stepId, promptTokens: 0 }, at);
+    if (seg.label !== null) {
+      // Markers are counted from 1 among the markers (the part before the first is none).
+      const comment = seg.label ? `asciicast marker: ${seg.label}` : `asciicast marker ${this.markers + 1} (no label)`;
+      await this.s.append({ type: 'comment.added', commentId: this.id('marker-comment', String(n)), stepId, text: comment, author: 'recording' }, at);
+      this.markers++;
+    }
     this.last = stepId;
     this.count++;
   }
 
   async end(at: number): Promise<void> {
-    if (this.rollout) await this.s.append({ type: 'rollout.state', rolloutId: this.rollout, state: 'finished', reason: 'end of the recording' }, at);
+    if (!this.rollout) return;
+    await this.s.append({ type: 'rollout.state', rolloutId: this.rollout, state: 'finished', reason: 'end of the recording' }, at);
+    await this.s.append({
+      type: 'warning',
+      message: 'A terminal recording has no model: its steps are the parts of the recording between markers, each with an empty reply (never trained), and each marker\'s label is a comment on its step.',
+    }, at);
   }
 }
 
@@ -143,7 +162,7 @@ async function readCast(input: ImportInput, ctx: ImportContext): Promise<void> {
       case 'o': {
         const buf = Buffer.from(data, 'utf8');
         // Output before the first marker is a part of its own, once there are markers.
-        if (!seg && rec.size === 0) seg = { label: '(before the first marker)', start: 0, at: at(), text: '', truncated: false };
+        if (!seg && rec.size === 0) seg = { label: null, start: 0, at: at(), text: '', truncated: false };
         await rec.append(buf, at());
         addText(data);
         break;
@@ -158,8 +177,8 @@ async function readCast(input: ImportInput, ctx: ImportContext): Promise<void> {
         break;
       }
       case 'm': {
-        if (seg && (seg.label !== '(before the first marker)' || rec.size > seg.start)) await steps.close(seg, rec.size, at());
-        seg = { label: data || `marker ${steps.count + 1}`, start: rec.size, at: at(), text: '', truncated: false };
+        if (seg && (seg.label !== null || rec.size > seg.start)) await steps.close(seg, rec.size, at());
+        seg = { label: data, start: rec.size, at: at(), text: '', truncated: false };
         break;
       }
       case 'x': {
@@ -173,7 +192,7 @@ async function readCast(input: ImportInput, ctx: ImportContext): Promise<void> {
     }
   }
   // The part after the last marker; a recording with no marker at all has no steps.
-  if (seg && steps.count + (seg.label === '(before the first marker)' ? 0 : 1) > 0) await steps.close(seg, rec.size, at());
+  if (seg && steps.count + (seg.label === null ? 0 : 1) > 0) await steps.close(seg, rec.size, at());
   await s.append({ type: 'terminal.exited', terminalId: TERMINAL, exitCode, signal: null, offset: rec.size }, at());
   await steps.end(at());
   if (unknown.size) {

@@ -13,6 +13,12 @@
 //   two replies to the same record       → a branch (an edited prompt, a retry)
 //   system, summary, sidechain (subagent) and other records: not steps; kept verbatim
 //   in import/unknown.jsonl and counted
+//   Claude Code's own assistant records   → not steps, not context (kept verbatim as
+//   (model "<synthetic>", isApiErrorMessage)  unknown, and noted): "API Error: 529 …" and
+//                                          "No response requested." are its text, not
+//                                          the model's, so they must never be trained
+//   a record written again (same uuid, or → the first one only (noted): merging the
+//   the same part of a message again)      copy too doubles the reply and its calls
 //
 // Claude Code does not log its system prompt or tool schemas, so each step's request
 // is derived: the conversation on its path, converted to OpenAI wire messages.
@@ -32,6 +38,7 @@ const record = z.looseObject({
   version: z.string().optional(),
   isSidechain: z.boolean().optional(),
   isMeta: z.boolean().optional(),
+  isApiErrorMessage: z.boolean().optional(),
   message: z.looseObject({
     role: z.string().optional(),
     id: z.string().optional(),
@@ -59,6 +66,14 @@ function blockText(content: unknown): string {
 const BASH_IN = /^<bash-input>([\s\S]*)<\/bash-input>$/;
 const BASH_OUT = /<bash-(stdout|stderr)>([\s\S]*?)<\/bash-\1>/g;
 
+/** The model name Claude Code gives the assistant messages it writes itself. */
+const SYNTHETIC_MODEL = '<synthetic>';
+
+/** An assistant record Claude Code made up (an API error, "No response requested."), not a reply of the model. */
+function synthetic(r: Rec): boolean {
+  return r.type === 'assistant' && (r.isApiErrorMessage === true || r.message?.model === SYNTHETIC_MODEL);
+}
+
 export const claudeCodeAdapter: ImportAdapter = {
   format: 'claude-code',
   description: 'Claude Code session JSONL (~/.claude/projects/…/<session>.jsonl)',
@@ -81,13 +96,29 @@ function usageOf(u: NonNullable<Rec['message']>['usage']): Usage | null {
 
 async function readSession(input: ImportInput, ctx: ImportContext): Promise<RunIR[]> {
   const recs: Rec[] = [];
-  for await (const r of readRecords(input.path, input.name, input.head, (n) => ctx.progress(n))) {
-    recs.push({ ...check(record, r.value, input.name, r.where, 'a Claude Code record ({type, uuid, parentUuid, message})'), where: r.where ?? `record ${r.index}` });
-  }
+  // Claude Code writes some records twice (same uuid): the first is the record, a copy
+  // adds nothing, and merging it would double its text, calls and results.
   const byUuid = new Map<string, Rec>();
-  for (const r of recs) if (r.uuid) byUuid.set(r.uuid, r);
+  let repeated = 0;
+  let repeatedDiffer = 0;
+  for await (const r of readRecords(input.path, input.name, input.head, (n) => ctx.progress(n))) {
+    const rec: Rec = { ...check(record, r.value, input.name, r.where, 'a Claude Code record ({type, uuid, parentUuid, message})'), where: r.where ?? `record ${r.index}` };
+    if (rec.uuid) {
+      const first = byUuid.get(rec.uuid);
+      if (first) {
+        repeated++;
+        if (JSON.stringify(stripWhere(first)) !== JSON.stringify(stripWhere(rec))) repeatedDiffer++;
+        continue;
+      }
+      byUuid.set(rec.uuid, rec);
+    }
+    recs.push(rec);
+  }
   const unknown: RunIR['unknown'] = [];
   const notes: string[] = [];
+  if (repeated) {
+    notes.push(`${repeated} record(s) repeat an earlier record's uuid (Claude Code writes some twice): only the first of each was read${repeatedDiffer ? `; ${repeatedDiffer} of the repeats differ from it` : ''}.`);
+  }
   const steps: StepIR[] = [];
   const stepByKey = new Map<string, StepIR>();
   /** The step a record belongs to (assistant records, and a person's shell command). */
@@ -122,10 +153,20 @@ async function readSession(input: ImportInput, ctx: ImportContext): Promise<RunI
   };
 
   const models = new Map<string, string>();
+  /** Per message id, the content of each of its records read so far. */
+  const partsOf = new Map<string, unknown[]>();
+  let repeatedParts = 0;
+  let synthetics = 0;
   let pendingShell: StepIR | null = null;
   for (const r of recs) {
     if (r.isSidechain || (r.type !== 'user' && r.type !== 'assistant') || !r.message) {
       unknown.push({ type: r.isSidechain ? `sidechain ${r.type}` : r.type, record: stripWhere(r) });
+      continue;
+    }
+    if (synthetic(r)) {
+      // Not a step: the records after it chain through it (byUuid) to the step before it.
+      synthetics++;
+      unknown.push({ type: 'synthetic assistant', record: stripWhere(r) });
       continue;
     }
     if (r.type === 'assistant') {
@@ -133,6 +174,18 @@ async function readSession(input: ImportInput, ctx: ImportContext): Promise<RunI
       let step = stepByKey.get(key);
       if (!step) step = newStep(key, r, { content: '', reasoning: '', toolCalls: [], toolMode: 'tools', results: [] });
       if (r.uuid) stepOfRecord.set(r.uuid, key);
+      // Each record of a message holds a part of it; the same part again, under another
+      // uuid, is a copy (the model does not write one block twice).
+      const parts = partsOf.get(key);
+      if (!parts) partsOf.set(key, [r.message.content]);
+      else {
+        const part = JSON.stringify(r.message.content ?? null);
+        if (parts.some((p) => JSON.stringify(p ?? null) === part)) {
+          repeatedParts++;
+          continue;
+        }
+        parts.push(r.message.content);
+      }
       for (const b of blocks(r)) {
         if (b.type === 'text') step.content += b.text ?? '';
         else if (b.type === 'thinking') step.reasoning = (step.reasoning ?? '') + (b.thinking ?? '');
@@ -198,8 +251,13 @@ async function readSession(input: ImportInput, ctx: ImportContext): Promise<RunI
       (s.guidance ??= []).push(text);
     }
   }
+  partsOf.clear();
   if (!steps.length && task === null) throw new ImportError(input.name, null, 'holds no conversation (no user or assistant records)');
   if (missingParents) notes.push(`${missingParents} record(s) name a parent that is not in the file; they start from the beginning.`);
+  if (repeatedParts) notes.push(`${repeatedParts} record(s) repeat a part of their message that an earlier record of it holds: read once.`);
+  if (synthetics) {
+    notes.push(`${synthetics} assistant record(s) were written by Claude Code itself (model "${SYNTHETIC_MODEL}": API errors, "No response requested."), not the model's replies: they are not steps, nor in any step's context; kept in import/unknown.jsonl.`);
+  }
 
   // Requests: the conversation on each step's path, as OpenAI wire messages.
   const wireOf = new Map<string, WireMessage | null>();

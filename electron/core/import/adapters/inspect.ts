@@ -6,6 +6,17 @@
 //                    `tools` and `config` its request config, `output` the reply
 //   tool events    → the results of the calls they answer (by id), errors included
 //   a sample with no model events falls back to its `messages` (derived context)
+//   model events of scorers → not steps: a grader's call (model_graded_qa) is another
+//                    model judging the agent, not the agent, and training its verdict as
+//                    the agent's next turn would be false; kept verbatim and noted. A call
+//                    is a scorer's when its span (span_id, or the spans open around it),
+//                    or an older log's `step` events around it, are of type scorer(s),
+//                    or its model role is "grader"
+//   a failed call  → a step with an empty reply (never trained), noted: Inspect writes
+//                    the API's error ("maximum context length…", a content-filter
+//                    refusal) as the output's text when a provider turns a bad request
+//                    into an output (output.error, or a model_length / content_filter
+//                    stop with no usage and no API response); that text is not the model's
 //   other events (spans, state, scores, …) are not steps; kept verbatim in
 //   import/unknown.jsonl and counted; scores and target are noted on the session
 //
@@ -45,6 +56,9 @@ const modelEvent = z.looseObject({
     error: z.string().nullable().optional(),
   }).optional(),
   error: z.string().nullable().optional(),
+  call: z.looseObject({ response: z.unknown().optional() }).nullable().optional(),
+  span_id: z.string().nullable().optional(),
+  role: z.string().nullable().optional(),
 });
 const toolEvent = z.looseObject({
   event: z.literal('tool'),
@@ -108,12 +122,14 @@ function calls(m: Msg): ToolCall[] {
 /** An Inspect chat message as an OpenAI wire message. */
 function wire(m: Msg): WireMessage {
   const { text } = contentText(m.content);
-  if (m.role === 'assistant') {
-    const cs = calls(m);
-    return cs.length ? { role: 'assistant', content: text || null, tool_calls: cs.map((c) => ({ id: c.id, type: 'function', function: { name: c.name, arguments: c.arguments } })) } : { role: 'assistant', content: text };
-  }
+  if (m.role === 'assistant') return replyWire(text, calls(m));
   if (m.role === 'tool') return { role: 'tool', tool_call_id: m.tool_call_id ?? '', content: m.error?.message ? `${text}${text ? '\n' : ''}${m.error.message}` : text };
   return { role: m.role, content: text };
+}
+
+/** A reply as an OpenAI wire assistant message (as the next input carries it). */
+function replyWire(text: string, cs: ToolCall[]): WireMessage {
+  return cs.length ? { role: 'assistant', content: text || null, tool_calls: cs.map((c) => ({ id: c.id, type: 'function', function: { name: c.name, arguments: c.arguments } })) } : { role: 'assistant', content: text };
 }
 
 function openaiTools(tools: z.infer<typeof toolInfo>[] | undefined): unknown[] | undefined {
@@ -182,6 +198,77 @@ async function* readJsonLog(input: ImportInput, ctx: ImportContext): AsyncGenera
   for (const [i, v] of samples.entries()) yield sampleRun(input, h, check(sample, v, input.name, `samples[${i}]`, 'an Inspect sample'), `samples[${i}]`);
 }
 
+/** Spans (and older logs' steps) that score the sample: what runs in them is not the agent. */
+function scoring(sp: { type?: unknown; name?: unknown }): boolean {
+  // Inspect's own scorer spans are typed "scorer" within "scorers"; a re-score names the outer one "scorers", untyped.
+  return sp.type === 'scorer' || sp.type === 'scorers' || (sp.type == null && sp.name === 'scorers');
+}
+
+/**
+ * Tells, event by event in log order, whether an event runs inside a scorer: from its
+ * span_id and the span tree when the log names spans, else from the spans and steps
+ * open around it (logs without span ids, or older ones with `step` begin/end events).
+ */
+class ScorerSpans {
+  private readonly byId = new Map<string, { type?: unknown; name?: unknown; parent: string | null }>();
+  private readonly open: Array<{ id: string | null; step: boolean; name: unknown; scoring: boolean }> = [];
+
+  /** Follow the spans and steps opened and closed by `e` (any other event: nothing). */
+  track(e: Record<string, unknown>): void {
+    const id = typeof e.id === 'string' ? e.id : null;
+    if (e.event === 'span_begin') {
+      if (id) this.byId.set(id, { type: e.type, name: e.name, parent: typeof e.parent_id === 'string' ? e.parent_id : null });
+      this.open.push({ id, step: false, name: e.name, scoring: scoring(e) });
+    } else if (e.event === 'span_end') {
+      this.close((o) => !o.step && (id === null || o.id === id));
+    } else if (e.event === 'step' && e.action === 'begin') {
+      this.open.push({ id: null, step: true, name: e.name, scoring: scoring(e) });
+    } else if (e.event === 'step' && e.action === 'end') {
+      this.close((o) => o.step && o.name === e.name);
+    }
+  }
+
+  /** Close the innermost open span matching `match` (and any left open inside it). */
+  private close(match: (o: ScorerSpans['open'][number]) => boolean): void {
+    for (let i = this.open.length - 1; i >= 0; i--) {
+      if (match(this.open[i]!)) {
+        this.open.length = i;
+        return;
+      }
+    }
+  }
+
+  inScorer(e: { span_id?: string | null }): boolean {
+    if (e.span_id && this.byId.has(e.span_id)) {
+      const seen = new Set<string>();
+      for (let id: string | null = e.span_id; id && !seen.has(id); ) {
+        seen.add(id);
+        const sp = this.byId.get(id);
+        if (!sp) break;
+        if (scoring(sp)) return true;
+        id = sp.parent;
+      }
+      return false;
+    }
+    return this.open.some((o) => o.scoring);
+  }
+}
+
+/**
+ * The error a model event records in place of a reply, or null for a real reply. A
+ * provider that turns a bad request into an output (context length, content filter)
+ * writes the API's message as the output text, with no usage and no API response.
+ */
+function failedCall(e: z.infer<typeof modelEvent>): string | null {
+  if (e.error) return e.error;
+  if (e.output?.error) return e.output.error;
+  const stop = e.output?.choices?.[0]?.stop_reason;
+  if ((stop === 'model_length' || stop === 'content_filter') && !e.output?.usage && e.call && e.call.response == null) {
+    return contentText(e.output?.choices?.[0]?.message.content).text || stop;
+  }
+  return null;
+}
+
 function naturalOrder(a: string, b: string): number {
   return a.localeCompare(b, undefined, { numeric: true });
 }
@@ -195,22 +282,43 @@ function sampleRun(input: ImportInput, h: Header, raw: Sample, where: string): R
   const task = typeof s.input === 'string' ? s.input : textOf((Array.isArray(s.input) ? (s.input as Msg[]).find((m) => m.role === 'user')?.content : '') ?? '');
   const modelEvents: Array<z.infer<typeof modelEvent> & { n: number }> = [];
   const toolEvents = new Map<string, z.infer<typeof toolEvent>>();
+  const spans = new ScorerSpans();
+  const graders = new Set<string>();
+  let graderCalls = 0;
   (s.events ?? []).forEach((e, n) => {
-    if (e.event === 'model') modelEvents.push({ ...check(modelEvent, e, input.name, `${where}, events[${n}]`, 'an Inspect model event'), n });
-    else if (e.event === 'tool') {
+    spans.track(e);
+    if (e.event === 'model') {
+      const m = { ...check(modelEvent, e, input.name, `${where}, events[${n}]`, 'an Inspect model event'), n };
+      if (m.role === 'grader' || spans.inScorer(m)) {
+        graderCalls++;
+        graders.add(m.model ?? m.output?.model ?? 'a model');
+        unknown.push({ type: 'scorer model call', record: e });
+      } else modelEvents.push(m);
+    } else if (e.event === 'tool') {
       const t = check(toolEvent, e, input.name, `${where}, events[${n}]`, 'an Inspect tool event');
       toolEvents.set(t.id, t);
     } else unknown.push({ type: `event ${e.event}`, record: e });
   });
+  if (graderCalls) notes.push(`${graderCalls} model call(s) of scorers (${[...graders].join(', ')}) grade the agent: they are not steps of the agent; kept in import/unknown.jsonl.`);
   let steps: StepIR[];
   let context: RunIR['context'] = 'exact';
   let config: Record<string, unknown> = { ...(model ? { model } : {}) };
   if (modelEvents.length) {
+    /** Per step, its reply as later inputs carry it (a failed call's error text included), to find its turns there. */
+    const replies = new Map<string, WireMessage>();
+    const failed: string[] = [];
     steps = modelEvents.map((e, k): StepIR => {
       const reply = e.output?.choices?.[0];
       const msg = reply?.message;
-      const { text, reasoning } = contentText(msg?.content);
-      const cs = msg ? calls(msg) : [];
+      const { text: said, reasoning: thought } = contentText(msg?.content);
+      const saidCalls = msg ? calls(msg) : [];
+      replies.set(`m${k}`, replyWire(said, saidCalls));
+      const error = failedCall(e);
+      if (error !== null) failed.push(`step ${k + 1} (${where}, events[${e.n}]): ${error.slice(0, 300)}`);
+      // A failed call's text is the API's, not the model's: the reply is empty, which no export trains.
+      const text = error === null ? said : '';
+      const reasoning = error === null ? thought : '';
+      const cs = error === null ? saidCalls : [];
       const tools = openaiTools(e.tools);
       const cfg: Record<string, unknown> = { ...(e.model ? { model: e.model } : {}), ...(tools ? { tools } : {}), ...(e.tool_choice !== undefined && tools ? { tool_choice: e.tool_choice } : {}), ...(e.config ?? {}) };
       if (k === 0) config = cfg;
@@ -237,12 +345,14 @@ function sampleRun(input: ImportInput, h: Header, raw: Sample, where: string): R
         owners.push(m.role === 'system' ? null : cur);
       }
       st.request!.owners = owners;
-      const own = st.toolCalls.length ? { role: 'assistant', content: st.content || null, tool_calls: st.toolCalls.map((c) => ({ id: c.id, type: 'function', function: { name: c.name, arguments: c.arguments } })) } : { role: 'assistant', content: st.content };
-      bySig.set(sig(own), st.key);
+      bySig.set(sig(replies.get(st.key)!), st.key);
+    }
+    if (failed.length) {
+      notes.push(`${failed.length} model call(s) failed, and the log holds the API's error where the reply would be: their replies are left empty (never trained). ${failed.join('; ')}`);
     }
   } else {
     context = 'derived';
-    notes.push('This sample has no model events: its steps come from its messages, and their contexts are the messages before them.');
+    notes.push(`This sample has no model events${graderCalls ? ' of the agent (only its scorers\')' : ''}: its steps come from its messages, and their contexts are the messages before them.`);
     const conv = conversationSteps((s.messages ?? []).map(wire), { toolMode: 'tools', where: (i) => `${where}, messages[${i}]` });
     steps = conv.steps;
   }

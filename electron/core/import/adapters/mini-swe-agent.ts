@@ -7,6 +7,15 @@
 //   mini-swe-agent-1.1   native tool calls (function `bash`); results are tool turns
 //                        with extra.returncode; a final role "exit" turn carries the
 //                        exit status and the submission (not part of any request)
+//
+// Not every reply ran. The agent parses a text reply with its own pattern and runs it
+// only when that finds exactly one action; otherwise it answers with a format error
+// (FormatError: "Please always provide EXACTLY ONE action…", in 2.x marked
+// extra.interrupt_type). Such a reply is a step with no action and that error as its
+// (failed) result, and it is not trained: the agent rejected it. It stays, as it was, in
+// the context of the next step. A command that timed out is a failed result. A user
+// turn after a step's result (a step-limit message, a 2.x format error whose reply the
+// agent did not keep) is context, not a result.
 import { z } from 'zod';
 import type { Usage, WireMessage } from '../../../../shared/events';
 import { bashBlocks, conversationSteps, returncodeObservation, textOf } from '../conversation';
@@ -28,6 +37,7 @@ const traj = z.looseObject({
 });
 
 type Extra = {
+  interrupt_type?: string;
   response?: { model?: string; created?: number; usage?: { prompt_tokens?: number; completion_tokens?: number; total_tokens?: number }; choices?: Array<{ finish_reason?: string; message?: { reasoning_content?: string } }> };
   returncode?: number;
   timestamp?: number;
@@ -37,6 +47,16 @@ function usageOf(u: NonNullable<Extra['response']>['usage']): Usage | null {
   if (!u || typeof u.prompt_tokens !== 'number') return null;
   const completion = u.completion_tokens ?? 0;
   return { promptTokens: u.prompt_tokens, completionTokens: completion, totalTokens: u.total_tokens ?? u.prompt_tokens + completion };
+}
+
+/** How the format-error template of mini-swe-agent 1.x's configs starts (a custom one is caught by the action count). */
+const FORMAT_ERROR = /^\s*Please always provide EXACTLY ONE action\b/;
+/** How its timeout template starts: the command was killed. */
+const TIMED_OUT = /^\s*The last command <command>[\s\S]*?<\/command> timed out and has been killed\b/;
+
+function observationOf(text: string): { observation: string; isError: boolean; exitCode?: number | null } {
+  const o = returncodeObservation(text);
+  return o.exitCode === undefined && (TIMED_OUT.test(text) || FORMAT_ERROR.test(text)) ? { ...o, isError: true } : o;
 }
 
 export const miniSweAgentAdapter: ImportAdapter = {
@@ -68,14 +88,36 @@ export const miniSweAgentAdapter: ImportAdapter = {
       sourceIndex.push(i);
     });
     const tools = wire.some((m) => Array.isArray(m.tool_calls) && m.tool_calls.length > 0);
+    // The replies the agent rejected (see the header), by wire index: the turn after it
+    // says so, or (text actions) the agent's pattern finds other than one action and no
+    // command output follows. The count only speaks for runs whose actions are ```bash
+    // blocks (a config may set another pattern: then no reply has exactly one).
+    const counts = wire.map((m) => (!tools && m.role === 'assistant' ? bashBlocks(textOf(m.content), 0).length : null));
+    const bashActions = counts.some((n) => n === 1);
+    const rejected = new Map<number, string>();
+    const replyAt: number[] = [];
+    wire.forEach((m, i) => {
+      if (m.role !== 'assistant') return;
+      replyAt.push(i);
+      const next = wire[i + 1];
+      if (next?.role !== 'user') return;
+      const text = textOf(next.content);
+      const n = counts[i] ?? null;
+      if (extras.get(i + 1)?.interrupt_type === 'FormatError' || FORMAT_ERROR.test(text) || (bashActions && n !== null && n !== 1 && !/<returncode>/.test(text))) {
+        rejected.set(i, n === null ? 'mini-swe-agent rejected this reply as a format error' : `mini-swe-agent rejected this reply as a format error (its pattern found ${n} actions, it runs exactly one)`);
+      }
+    });
     const conv = conversationSteps(wire, {
       toolMode: tools ? 'tools' : 'text',
       where: (i) => `messages[${sourceIndex[i]}]`,
-      parseActions: (text, n) => bashBlocks(text, n),
-      observation: (text) => returncodeObservation(text),
-      // No person takes part in a mini-swe-agent run: every user turn after a reply is
-      // what the environment said (the observation, a format error, a timeout).
-      userTurn: () => 'observation',
+      // A rejected reply ran nothing.
+      parseActions: (text, n) => (rejected.has(replyAt[n]!) ? [] : bashBlocks(text, n)),
+      observation: (text) => observationOf(text),
+      // No person takes part in a mini-swe-agent run: the user turn right after a reply is
+      // what the environment or the agent said about it (the output, a format error, a
+      // timeout); a later one is the agent's own (a step-limit message, a 2.x format error
+      // about a reply it did not keep): context.
+      userTurn: (_m, i) => (wire[i - 1]?.role === 'assistant' ? 'observation' : 'context'),
       stepMeta: (_m, i) => {
         const x = extras.get(i)?.response;
         if (!x) return {};
@@ -86,22 +128,32 @@ export const miniSweAgentAdapter: ImportAdapter = {
         };
       },
     });
-    // Tool results of 1.1 carry the return code beside the text.
-    for (const step of conv.steps) {
+    // Tool results of 1.1 carry the return code beside the text; a 2.x format error says
+    // what it is in `extra`.
+    for (const [n, step] of conv.steps.entries()) {
       for (const r of step.results) {
-        const idx = wire.findIndex((m) => m.role === 'tool' && m.tool_call_id === r.toolCallId);
+        const idx = conv.resultAt.get(r) ?? -1;
         const x = idx >= 0 ? extras.get(idx) : undefined;
         if (typeof x?.returncode === 'number') {
           r.exitCode = x.returncode;
           r.isError = x.returncode !== 0;
         }
+        if (x?.interrupt_type === 'FormatError') r.isError = true;
         if (x?.timestamp) step.finishedAt = toMs(x.timestamp);
       }
+      const why = rejected.get(replyAt[n]!);
+      if (why) {
+        for (const r of step.results) r.isError = true;
+        step.label = { label: 'mask', note: `not trained: ${why}; nothing ran` };
+      }
     }
+    const dropped = wire.filter((m, i) => m.role === 'user' && wire[i - 1]?.role !== 'assistant' && extras.get(i)?.interrupt_type === 'FormatError').length;
     const info = t.info ?? {};
     const status = info.exit_status ?? (exit ? textOf(exit.extra && (exit.extra as { exit_status?: unknown }).exit_status) : '');
     const task = textOf(conv.head.filter((m) => m.role === 'user').at(-1)?.content);
-    const notes: string[] = [];
+    const notes: string[] = [...conv.notes];
+    if (rejected.size) notes.push(`${rejected.size} repl${rejected.size === 1 ? 'y' : 'ies'} the agent rejected as a format error: steps with no action and the error as their result, not trained.`);
+    if (dropped) notes.push(`${dropped} format error(s) answer a reply the agent did not keep in its messages; they are part of the next step's context.`);
     if (tools) notes.push('The schema of the bash tool is not in the trajectory; exported requests list no tools.');
     if (info.submission) notes.push(`Submission (${status || 'no exit status'}):\n${info.submission}`);
     const run: RunIR = {

@@ -8,21 +8,31 @@
 //
 //   agent actions of one model response   → one step (tool_call_metadata.model_response:
 //                                           its text, every tool call, usage, model)
-//   agent actions without that metadata   → a step each, the action as a call named by
-//   (older CodeAct logs)                    its type (arguments: args without thought)
+//   an agent message without it           → a step: its text is the model's reply
+//   other agent actions without it        → a step each, the action as a call named by
+//   (older CodeAct logs)                    its type, NOT trained: the model wrote text
+//                                           (<execute_bash>…) the log does not keep, and
+//                                           the call is the importer's (arguments: the
+//                                           action's args without the thought and the
+//                                           runtime's own fields)
+//   the system prompt (action "system")   → the context's system message and tools
+//   controller actions with source agent  → not steps (the model did not produce them):
+//   (condensation, change_agent_state, …)   kept in import/unknown.jsonl; a condensation
+//                                           is also said in a note
 //   observations                          → the result of the action they answer (cause);
-//                                           command output with its exit code
+//                                           command output with its exit code; an error
+//                                           or a rejection by the user is a failed result
 //   user messages                         → the task (the first), then guidance
 //   environment events (state changes, null observations) and anything else: not
 //   steps; kept verbatim in import/unknown.jsonl and counted
 //
 // The prompt the agent was sent is not in the events, so the contexts are derived: the
-// conversation as wire messages (no system prompt, no tool schemas).
+// conversation as wire messages (with the system prompt where a "system" event has it).
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import type { ToolCall, Usage, WireMessage } from '../../../../shared/events';
-import { conversationSteps, wireToolCalls } from '../conversation';
+import { CHANGED_CONTEXT_NOTE, conversationSteps, wireToolCalls } from '../conversation';
 import { asText, check, parseJson, readJsonFile, readRecords, toMs } from '../source';
 import { ImportError, type ImportAdapter, type ImportContext, type ImportInput, type RunIR } from '../types';
 
@@ -140,7 +150,31 @@ function exitCodeOf(e: Ev): number | undefined {
   return typeof e.extras?.exit_code === 'number' ? (e.extras.exit_code as number) : undefined;
 }
 
-const UNMAPPED_OBSERVATIONS = new Set(['agent_state_changed', 'null', 'recall', 'user_rejected', 'agent_condensation', 'condensation']);
+const UNMAPPED_OBSERVATIONS = new Set(['agent_state_changed', 'null', 'recall', 'agent_condensation', 'condensation']);
+/** Observations that say the action failed (the source's own flag: its type). */
+const ERROR_OBSERVATIONS = new Set(['error', 'user_rejected']);
+
+/**
+ * Actions the controller, the condenser or the runtime records with source "agent" that
+ * no model reply produced (OpenHands ActionType): never steps.
+ */
+const CONTROLLER_ACTIONS = new Set(['system', 'start', 'null', 'pause', 'resume', 'stop', 'change_agent_state', 'recall', 'condensation', 'condensation_request', 'loop_recovery']);
+
+/**
+ * Fields of an action's args that OpenHands' dataclasses and runtime fill in, not the
+ * model: left out of the importer's call for an action without tool_call_metadata.
+ */
+const RUNTIME_ARGS = new Set([
+  'thought', 'blocking', 'keep_prompt', 'is_confirmed', 'confirmation_state', 'hidden', 'is_static', 'cwd', 'security_risk',
+  'kernel_init_code', 'impl_source', 'translated_ipython_code', 'wait_for_response', 'image_urls', 'images_urls', 'is_input',
+]);
+
+/** A tool schema a trainer accepts ({type: function, function: {name, description, parameters}}). */
+function toolSchema(t: unknown): boolean {
+  const f = t && typeof t === 'object' ? (t as { type?: unknown; function?: { name?: unknown; description?: unknown; parameters?: unknown } }) : null;
+  return f?.type === 'function' && typeof f.function?.name === 'string' && /^[a-zA-Z0-9_-]{1,64}$/.test(f.function.name)
+    && typeof f.function.description === 'string' && !!f.function.parameters && typeof f.function.parameters === 'object';
+}
 
 function runOf(input: ImportInput, raw: unknown[], where: string, o: { item?: string; model?: string; task?: string; toolVersion?: string }): RunIR {
   const unknown: RunIR['unknown'] = [];
@@ -148,13 +182,18 @@ function runOf(input: ImportInput, raw: unknown[], where: string, o: { item?: st
   const flat: unknown[] = raw.flatMap((x) => (Array.isArray(x) ? x : [x]));
   const events: Ev[] = flat.map((x, i) => check(event, x, input.name, `${where === input.name ? '' : `${where.slice(input.name.length + 2)}, `}event ${i + 1}`, 'an OpenHands event'));
   const wire: WireMessage[] = [];
-  const meta: Array<{ at?: number; usage?: Usage | null; finishReason?: string | null; exitCode?: number; model?: string }> = [];
+  const meta: Array<{ at?: number; usage?: Usage | null; finishReason?: string | null; exitCode?: number; isError?: boolean; model?: string }> = [];
   const push = (m: WireMessage, x: (typeof meta)[number] = {}) => {
     wire.push(m);
     meta.push(x);
   };
   const callOfAction = new Map<number, ToolCall>();
   const responseSeen = new Set<string>();
+  // The steps whose call the importer made (wire index of their assistant turn).
+  const importerCalls = new Map<number, string>();
+  const notes: string[] = [];
+  let tools: unknown[] | undefined;
+  let system = false;
   let model = o.model;
   for (const e of events) {
     if (e.action) {
@@ -167,6 +206,28 @@ function runOf(input: ImportInput, raw: unknown[], where: string, o: { item?: st
         continue;
       }
       const tm = e.tool_call_metadata;
+      if (!tm?.model_response && CONTROLLER_ACTIONS.has(e.action)) {
+        // The system prompt the agent's first request began with (and the tools it was given).
+        const content = asText(e.args?.content ?? e.message);
+        if (e.action === 'system' && !system && !wire.length && content) {
+          push({ role: 'system', content }, { at: toMs(e.timestamp) });
+          system = true;
+          const ts = e.args?.tools;
+          if (Array.isArray(ts) && ts.length) {
+            if (ts.every(toolSchema)) tools = ts;
+            else notes.push('The system event lists tools in a form trainers do not take; exported requests list no tools.');
+          }
+          continue;
+        }
+        unknown.push({ type: `agent action ${e.action}`, record: e });
+        if (e.action === 'condensation') {
+          const a = (e.args ?? {}) as { forgotten_event_ids?: unknown; forgotten_events_start_id?: unknown; forgotten_events_end_id?: unknown; summary?: unknown };
+          const which = Array.isArray(a.forgotten_event_ids) ? `events ${a.forgotten_event_ids.join(', ')}`
+            : typeof a.forgotten_events_start_id === 'number' ? `events ${a.forgotten_events_start_id}–${String(a.forgotten_events_end_id)}` : 'earlier events';
+          notes.push(`At event ${e.id ?? '?'} the agent's context was condensed (${which} forgotten${typeof a.summary === 'string' && a.summary ? `; summary: ${a.summary}` : ''}); the derived contexts after it still hold the whole conversation.`);
+        }
+        continue;
+      }
       const mr = tm?.model_response;
       if (mr) {
         model ??= mr.model;
@@ -183,16 +244,20 @@ function runOf(input: ImportInput, raw: unknown[], where: string, o: { item?: st
         );
         continue;
       }
-      // No metadata: the action itself, as a call named by its type.
-      const { thought, ...args } = (e.args ?? {}) as Record<string, unknown>;
-      const text = typeof thought === 'string' ? thought : '';
+      // No metadata. A message is the model's reply as it wrote it.
+      const args = (e.args ?? {}) as Record<string, unknown>;
       if (e.action === 'message') {
         push({ role: 'assistant', content: asText(args.content ?? e.message) }, { at: toMs(e.timestamp) });
         continue;
       }
-      const call: ToolCall = { id: `call_${e.id ?? wire.length}`, name: e.action, arguments: JSON.stringify(args) };
+      // Another action was parsed from text the log does not keep: a call named by its
+      // type stands for it (its result needs one), with its args less the fields the
+      // runtime filled in, and the step is not trained.
+      const modelArgs = Object.fromEntries(Object.entries(args).filter(([k, v]) => !RUNTIME_ARGS.has(k) && !(k === 'outputs' && isEmptyObject(v))));
+      const call: ToolCall = { id: `call_${e.id ?? wire.length}`, name: e.action, arguments: JSON.stringify(modelArgs) };
       if (e.id !== undefined) callOfAction.set(e.id, call);
-      push({ role: 'assistant', content: text || null, tool_calls: [{ id: call.id, type: 'function', function: { name: call.name, arguments: call.arguments } }] }, { at: toMs(e.timestamp) });
+      importerCalls.set(wire.length, e.action);
+      push({ role: 'assistant', content: (typeof args.thought === 'string' ? args.thought : '') || null, tool_calls: [{ id: call.id, type: 'function', function: { name: call.name, arguments: call.arguments } }] }, { at: toMs(e.timestamp) });
       continue;
     }
     if (e.observation) {
@@ -201,32 +266,48 @@ function runOf(input: ImportInput, raw: unknown[], where: string, o: { item?: st
         unknown.push({ type: `observation ${e.observation}`, record: e });
         continue;
       }
-      push({ role: 'tool', tool_call_id: call.id, content: observationText(e) }, { at: toMs(e.timestamp), exitCode: exitCodeOf(e) });
+      push({ role: 'tool', tool_call_id: call.id, content: observationText(e) }, { at: toMs(e.timestamp), exitCode: exitCodeOf(e), isError: ERROR_OBSERVATIONS.has(e.observation) });
       continue;
     }
     unknown.push({ type: 'event without action or observation', record: e });
   }
   const conv = conversationSteps(wire, { toolMode: 'tools', where: (i) => `${where}, message ${i + 1}`, stepMeta: (_m, i) => ({ at: meta[i]?.at, usage: meta[i]?.usage ?? null, finishReason: meta[i]?.finishReason ?? null }) });
-  // Exit codes and result times.
+  // Exit codes, the source's error flags and result times. The error is the source's
+  // (the observation's type, the exit code), not a guess from the text.
   for (const step of conv.steps) {
     for (const r of step.results) {
-      const i = wire.findIndex((m) => m.role === 'tool' && m.tool_call_id === r.toolCallId);
-      const x = meta[i];
-      if (x?.exitCode !== undefined) {
-        r.exitCode = x.exitCode;
-        r.isError = x.exitCode !== 0;
-      }
-      if (x?.at) step.finishedAt = x.at;
+      const x = meta[conv.resultAt.get(r) ?? -1];
+      if (!x) continue;
+      r.isError = !!x.isError || (x.exitCode !== undefined && x.exitCode !== 0);
+      if (x.exitCode !== undefined) r.exitCode = x.exitCode;
+      if (x.at) step.finishedAt = x.at;
     }
   }
+  let n = 0;
+  wire.forEach((m, i) => {
+    if (m.role !== 'assistant') return;
+    const step = conv.steps[n++]!;
+    const action = importerCalls.get(i);
+    if (action && step.label?.note !== CHANGED_CONTEXT_NOTE) step.label = { label: 'mask', note: `not trained: the log keeps the "${action}" action this step ran, not the model's text that asked for it (it has no tool_call_metadata); the call is the importer's` };
+  });
+  if (importerCalls.size) notes.push(`${importerCalls.size} action(s) have no tool_call_metadata (an older log): each is a step with a call the importer named by its type, not trained, since the model's own text for it is not in the log.`);
   const task = o.task ?? asText(wire.find((m) => m.role === 'user')?.content);
   const name = o.item ? `${input.name} ${o.item}` : input.name.replace(/\.json$/i, '');
   const hasCalls = wire.some((m) => Array.isArray(m.tool_calls));
   return {
-    name, task, model, item: o.item, config: { ...(model ? { model } : {}), ...(hasCalls ? { tools: [] } : {}) }, context: 'derived',
+    name, task, model, item: o.item, config: { ...(model ? { model } : {}), ...(tools ? { tools } : hasCalls ? { tools: [] } : {}) }, context: 'derived',
     steps: conv.steps, initialGuidance: conv.initialGuidance, startedAt: toMs(events[0]?.timestamp), toolVersion: o.toolVersion ?? 'OpenHands',
     end: { state: 'stopped', reason: 'imported OpenHands run' },
-    notes: ['OpenHands events do not hold the prompt the agent was sent: each step\'s context is the conversation before it, with no system prompt or tool schemas.'],
+    notes: [
+      system
+        ? `OpenHands events do not hold the requests the agent sent: each step's context is the system prompt of the log's "system" event${tools ? ' (and its tools)' : ''}, then the conversation before it.`
+        : 'OpenHands events do not hold the prompt the agent was sent: each step\'s context is the conversation before it, with no system prompt or tool schemas.',
+      ...notes, ...conv.notes,
+    ],
     unknown,
   };
+}
+
+function isEmptyObject(v: unknown): boolean {
+  return !!v && typeof v === 'object' && !Array.isArray(v) && Object.keys(v).length === 0;
 }

@@ -8,6 +8,13 @@
 // History turns become wire messages as SWE-agent sends them: role and content,
 // tool_calls on assistant turns, and tool_call_ids[0] as a tool turn's tool_call_id.
 // Demonstrations (is_demo) are part of the prompt and stay in it.
+//
+// A step's reply is the model's output as the trajectory has it: `response` and, with
+// function calling (1.x), the tool call of its history turn. With text actions (0.x)
+// the action is in the response itself, and the step's `bash` call is only how this app
+// records a text action. A function-calling step whose history turn is missing (the
+// final submit often is) or has no call has no model call on record: its action is
+// kept as the step's result, with no call made up for it, and it is not trained.
 import { z } from 'zod';
 import type { ToolCall, WireMessage } from '../../../../shared/events';
 import { textOf, wireToolCalls } from '../conversation';
@@ -130,22 +137,40 @@ export const sweAgentAdapter: ImportAdapter = {
       const m = matchOf[n];
       const reply = m && m !== 'end' ? m : undefined;
       const content = s.response ?? (reply ? textOf(reply.h.content) : '');
+      // The step's own messages may end with its reply (its text, its call): the model's
+      // output for a step the history does not hold.
+      const own = (s.query ?? s.messages) as WireMessage[] | undefined;
+      const ownLast = own?.length ? own[own.length - 1]! : undefined;
+      const ownReply = ownLast?.role === 'assistant' && textOf(ownLast.content) === (reply ? textOf(reply.h.content) : content) ? ownLast : undefined;
       let calls: ToolCall[] = reply && reply.h.tool_calls?.length ? wireToolCalls(toWire(reply.h)) : [];
-      if (!calls.length && s.action?.trim()) calls = [{ id: `call_${n}`, name: 'bash', arguments: JSON.stringify({ command: s.action.replace(/\n$/, '') }) }];
+      if (!calls.length && ownReply && Array.isArray(ownReply.tool_calls) && ownReply.tool_calls.length) calls = wireToolCalls(ownReply);
+      const action = s.action?.trim() ? s.action.replace(/\n$/, '') : '';
+      // No call of the model's for an action that ran (see the header).
+      let untrained: string | null = null;
+      if (!calls.length && action) {
+        if (tools) untrained = `the trajectory does not hold the model's tool call for the action ${JSON.stringify(action.slice(0, 200))}`;
+        else {
+          calls = [{ id: `call_${n}`, name: 'bash', arguments: JSON.stringify({ command: action }) }];
+          // A text step is trained as its text: with none, nothing the model wrote is on record.
+          if (!content) untrained = `the trajectory does not hold the model's text for the action ${JSON.stringify(action.slice(0, 200))}`;
+        }
+      }
       const st = stateOf(s.state);
       if (typeof st.working_dir === 'string') cwd = st.working_dir;
       const observation = typeof s.observation === 'string' ? s.observation : JSON.stringify(s.observation ?? '');
+      const ran = calls.length > 0 || !!action;
       const out: StepIR = {
         key, where, content, toolCalls: calls, toolMode: tools ? 'tools' : 'text',
         durationMs: 0,
-        results: calls.length ? [{ toolCallId: calls[0]!.id, name: calls[0]!.name, observation, isError: /^(error|traceback|usage:)/im.test(observation.slice(0, 200)), durationMs: (s.execution_time ?? 0) * 1000 }] : [],
+        // The action's result; with no call on record it answers none.
+        results: ran ? [{ toolCallId: calls[0]?.id ?? '', name: calls[0]?.name ?? '', observation, isError: /^(error|traceback|usage:)/im.test(observation.slice(0, 200)), durationMs: (s.execution_time ?? 0) * 1000 }] : [],
+        ...(untrained ? { label: { label: 'mask' as const, note: `not trained: ${untrained}` } } : {}),
       };
-      const own = s.query ?? s.messages;
+      if (untrained) notes.push(`${where}: ${untrained}; the step keeps the action's result and is not trained.`);
       if (own?.length) {
         // What the model was sent for this step, verbatim; its own reply may close it.
-        const msgs = own as WireMessage[];
-        const end = msgs.length && msgs[msgs.length - 1]!.role === 'assistant' && reply && textOf(msgs[msgs.length - 1]!.content) === textOf(reply.h.content) ? msgs.length - 1 : msgs.length;
-        out.request = { messages: msgs.slice(0, end), owners: msgs.slice(0, end).map(() => null) };
+        const end = ownReply ? own.length - 1 : own.length;
+        out.request = { messages: own.slice(0, end), owners: own.slice(0, end).map(() => null) };
       } else if (m) {
         exact = false;
         const upto = m === 'end' ? wire.length : m.i;
