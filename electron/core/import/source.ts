@@ -151,7 +151,39 @@ export function parseJson(text: string, file: string, lineOffset = 0): unknown {
 }
 
 export async function readJsonFile(path: string, name: string): Promise<unknown> {
-  return parseJson(await readFile(path, 'utf8'), name);
+  return parseJson(await readUtf8(path, name), name);
+}
+
+/**
+ * A whole file as text, refused when it is not UTF-8: decoding would replace the bytes
+ * it cannot read with U+FFFD, and the session would hold text its source never had.
+ */
+export async function readUtf8(path: string, name: string): Promise<string> {
+  const buf = await readFile(path);
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(buf);
+  } catch {
+    throw notUtf8(name, buf, 0, 1);
+  }
+}
+
+/** Where in `buf` (its first byte at file offset `base`, on line `line`) UTF-8 decoding first fails. */
+function notUtf8(name: string, buf: Buffer, base: number, line: number): ImportError {
+  let lo = 0;
+  let hi = buf.length;
+  // The longest prefix that decodes (whole characters): the bad byte is just after it.
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >> 1;
+    try {
+      new TextDecoder('utf-8', { fatal: true }).decode(buf.subarray(0, mid), { stream: true });
+      lo = mid;
+    } catch {
+      hi = mid - 1;
+    }
+  }
+  let n = line;
+  for (let i = 0; i < lo; i++) if (buf[i] === 10) n++;
+  return new ImportError(name, `line ${n}`, `is not UTF-8 text (near byte ${base + lo} of the file); nothing was imported, since replacing it would change what the source says`);
 }
 
 export interface Line {
@@ -163,14 +195,21 @@ export interface Line {
 }
 
 /** The lines of a file as a stream; blank lines are skipped. */
-export async function* readLines(path: string): AsyncGenerator<Line> {
-  const decoder = new TextDecoder('utf-8');
+export async function* readLines(path: string, name = path): AsyncGenerator<Line> {
+  const decoder = new TextDecoder('utf-8', { fatal: true });
   let rest = '';
   let n = 0;
   let bytes = 0;
   for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) {
+    const base = bytes;
     bytes += (chunk as Buffer).length;
-    const text = rest + decoder.decode(chunk as Buffer, { stream: true });
+    let decoded: string;
+    try {
+      decoded = decoder.decode(chunk as Buffer, { stream: true });
+    } catch {
+      throw notUtf8(name, chunk as Buffer, base, n + 1);
+    }
+    const text = rest + decoded;
     let start = 0;
     for (;;) {
       const nl = text.indexOf('\n', start);
@@ -182,7 +221,11 @@ export async function* readLines(path: string): AsyncGenerator<Line> {
     }
     rest = text.slice(start);
   }
-  rest += decoder.decode();
+  try {
+    rest += decoder.decode();
+  } catch {
+    throw new ImportError(name, `line ${n + 1}`, 'ends inside a UTF-8 character: the file is cut short or not UTF-8 text; nothing was imported');
+  }
   if (rest.trim()) yield { text: rest.replace(/\r$/, ''), n: n + 1, bytes };
 }
 
@@ -243,7 +286,7 @@ export async function* readRecords(path: string, name: string, head: Buffer, onB
       if (!/]\s*$/.test(firstLine)) throw new ImportError(name, 'line 1', 'a JSON list where JSON Lines (one JSON object per line) were expected; save it as .json to import it as a list of records');
     }
     let index = 0;
-    for await (const line of readLines(path)) {
+    for await (const line of readLines(path, name)) {
       onBytes?.(line.bytes);
       const value = parseJson(line.text, name, line.n);
       if (Array.isArray(value)) throw new ImportError(name, `line ${line.n}`, 'a JSON list where JSON Lines (one JSON object per line) were expected');

@@ -120,7 +120,7 @@ class Steps {
 }
 
 async function readCast(input: ImportInput, ctx: ImportContext): Promise<void> {
-  const lines = readLines(input.path);
+  const lines = readLines(input.path, input.name);
   const first = await lines.next();
   if (first.done) throw new ImportError(input.name, null, 'is empty');
   const raw = parseJson(first.value.text, input.name, first.value.n);

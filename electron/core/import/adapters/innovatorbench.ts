@@ -28,8 +28,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import type { ToolCall, Usage, WireMessage } from '../../../../shared/events';
 import { conversationSteps, realUserText, textOf } from '../conversation';
-import { argsText, check, parseJson, pyJson, toMs } from '../source';
-import { readFile } from 'node:fs/promises';
+import { argsText, check, parseJson, pyJson, readUtf8, toMs } from '../source';
 import { ImportError, type ImportAdapter, type ImportContext, type ImportInput, type RunIR, type StepIR } from '../types';
 
 const ibCall = z.looseObject({ call_id: z.string().optional(), id: z.string().nullable().optional(), name: z.string(), arguments: z.unknown().optional() });
@@ -151,7 +150,7 @@ export const innovatorBenchAdapter: ImportAdapter = {
 };
 
 async function readNode(path: string, file: string): Promise<Node> {
-  const raw = parseJson(await readFile(path, 'utf8'), file);
+  const raw = parseJson(await readUtf8(path, file), file);
   return { ...check(ibNode, raw, file, null, 'an InnovatorBench node ({id, parent_id, node_type, messages, response, ...})'), file };
 }
 
@@ -207,7 +206,7 @@ async function readFolder(input: ImportInput, ctx: ImportContext): Promise<RunIR
   const nodes = new Map<string, Node>();
   let bytes = 0;
   for (const f of files) {
-    const text = await readFile(join(input.path, f), 'utf8');
+    const text = await readUtf8(join(input.path, f), f);
     bytes += text.length;
     ctx.progress(bytes);
     if (!looksLikeNode(text.slice(0, 64 * 1024))) continue; // other files of the run (configs, logs)

@@ -21,11 +21,10 @@
 //   import/unknown.jsonl and counted; scores and target are noted on the session
 //
 // Strings a log moved to `attachments` ("attachment://<hash>") are put back first.
-import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
 import type { ToolCall, Usage, WireMessage } from '../../../../shared/events';
 import { conversationSteps, textOf } from '../conversation';
-import { argsText, check, parseJson, toMs } from '../source';
+import { argsText, check, parseJson, readUtf8, toMs } from '../source';
 import { ImportError, type ImportAdapter, type ImportContext, type ImportInput, type RunIR, type StepIR } from '../types';
 import { ZipError, ZipReader } from '../zip';
 
@@ -190,7 +189,7 @@ async function* readEval(input: ImportInput, ctx: ImportContext): AsyncGenerator
 }
 
 async function* readJsonLog(input: ImportInput, ctx: ImportContext): AsyncGenerator<RunIR> {
-  const raw = parseJson(await readFile(input.path, 'utf8'), input.name);
+  const raw = parseJson(await readUtf8(input.path, input.name), input.name);
   ctx.progress(input.size);
   const h = check(header, raw, input.name, null, 'an Inspect log ({version, eval, samples})');
   const samples = (raw as { samples?: unknown[] }).samples ?? [];

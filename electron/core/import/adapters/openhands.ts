@@ -28,12 +28,12 @@
 //
 // The prompt the agent was sent is not in the events, so the contexts are derived: the
 // conversation as wire messages (with the system prompt where a "system" event has it).
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import type { ToolCall, Usage, WireMessage } from '../../../../shared/events';
 import { CHANGED_CONTEXT_NOTE, conversationSteps, wireToolCalls } from '../conversation';
-import { asText, check, parseJson, readJsonFile, readRecords, toMs } from '../source';
+import { asText, check, parseJson, readJsonFile, readRecords, readUtf8, toMs } from '../source';
 import { ImportError, type ImportAdapter, type ImportContext, type ImportInput, type RunIR } from '../types';
 
 const event = z.looseObject({
@@ -122,7 +122,7 @@ async function readFolder(input: ImportInput, ctx: ImportContext): Promise<RunIR
   const events: unknown[] = [];
   let bytes = 0;
   for (const f of files) {
-    const text = await readFile(join(input.path, f), 'utf8');
+    const text = await readUtf8(join(input.path, f), f);
     bytes += text.length;
     ctx.progress(bytes);
     events.push(parseJson(text, `${input.name}/${f}`));
