@@ -135,7 +135,16 @@ describe('branching and comments from the UI', () => {
     // The hand-written step on by-hand ran last: the agent would continue in its files, not step 2's, and is told so.
     await page.getByTestId('branch-agent-world').waitFor({ timeout: 10_000 });
     await expect(page.getByTestId('branch-agent-world').innerText()).resolves.toMatch(/Branched from step 2, but the files and shells were as they were after step 2 of branch "by-hand/);
-    await screenshot(page, 'traj-branch-agent-world.png');
+    // The note and the submit button stay on screen at both window sizes.
+    for (const [w, h] of [[1280, 720], [1400, 900]] as const) {
+      await page.setViewportSize({ width: w, height: h });
+      for (const id of ['branch-agent-world', 'branch-submit']) {
+        const box = await page.getByTestId(id).boundingBox();
+        expect(box && box.y >= 0 && box.y + box.height <= h, `${id} on screen at ${w}×${h}`).toBe(true);
+      }
+      await screenshot(page, `traj-branch-agent-world-${w}x${h}.png`);
+    }
+    await page.setViewportSize({ width: 1500, height: 920 });
     await page.getByTestId('branch-name').fill('agent-alt');
     await page.getByTestId('branch-guidance').fill('Try a different approach.');
     await page.getByTestId('branch-profile').selectOption('fake');
