@@ -110,6 +110,12 @@ const bodies = [
     type: z.literal('step.started'), stepId: str, parentId: str.nullable(), branchId: str, depth: int, rolloutId: str,
     /** Hand-written and human steps: the world the action ran in. */
     world: stepWorldSchema.optional(),
+    /**
+     * An imported step that is not its source model's output as it stands (an importer-made
+     * call, a rejected reply, a context the import had to repair), and why: a fact, so it is
+     * never trained, whatever its labels or a merge's votes.
+     */
+    notTrained: str.optional(),
   }),
   /**
    * What does not change from request to request (model, tools, tool_choice,

@@ -64,6 +64,8 @@ export interface Step {
   requestId?: string;
   /** Hand-written and human steps: the world the action ran in. */
   world?: StepWorld;
+  /** An imported step no model produced as it stands, and why (step.started): never trained. */
+  notTrained?: string;
   response?: {
     content: string;
     reasoning: string;
@@ -184,6 +186,7 @@ export function applyEvent(t: Trajectory, ev: SessionEvent): boolean {
         id: ev.stepId, parentId: ev.parentId, branchId: ev.branchId, rolloutId: ev.rolloutId, depth: ev.depth,
         startedAt: ev.ts, results: [], guidance: [], retries: 0, labelHistory: [], comments: [], children: [],
         ...(ev.world ? { world: ev.world } : {}),
+        ...(ev.notTrained ? { notTrained: ev.notTrained } : {}),
       };
       t.steps.set(ev.stepId, step);
       t.order.push(ev.stepId);

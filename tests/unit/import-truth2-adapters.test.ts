@@ -7,6 +7,7 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mergeBundles } from '../../electron/core/dataset/merge';
 import { MISSING_RESULT } from '../../electron/core/import/conversation';
 import { ImportWorkspace, haveSamples, sample } from '../fixtures/import';
 
@@ -23,6 +24,7 @@ type StepLine = {
   kind: 'step'; response: { content: string; toolCalls: Array<{ id: string; name: string; arguments: string }> };
   results: Array<{ toolCallId: string; name: string; observation: string; isError: boolean }>; weight: 0 | 1 | null; weightReason: string | null;
   label: { label: string; note: string } | null;
+  notTrained?: string;
 };
 
 /** Import `file`, export its one session: the OpenAI lines, the step lines of trajectory.jsonl and the session's warnings. */
@@ -68,7 +70,7 @@ describe('OpenHands', () => {
       [[], 1],
       [[['finish', '{}']], 0],
     ]);
-    expect(steps[0]!.label?.note).toMatch(/not trained: .*"run" action.*importer's/);
+    expect(steps[0]!.notTrained).toMatch(/not trained: .*"run" action.*importer's/);
     // The error observation is a failed result: the source's flag, not a guess from its text.
     expect(steps[1]!.results).toEqual([expect.objectContaining({ observation: 'Agent got stuck in a loop', isError: true })]);
     expect(warnings.some((x) => /3 action\(s\) have no tool_call_metadata/.test(x))).toBe(true);
@@ -154,7 +156,7 @@ describe.skipIf(!haveSamples)('SWE-agent 1.x (real sample)', () => {
     const s = steps.at(-1)!;
     expect(s.response.toolCalls).toEqual([]);
     expect(s.results.map((r) => [r.toolCallId, r.observation])).toEqual([['', last.observation]]);
-    expect([s.weight, s.weightReason]).toEqual([0, 'annotator']);
+    expect([s.weight, s.weightReason]).toEqual([0, 'not-model']);
     expect(warnings.some((x) => /trajectory\[4\]: the trajectory does not hold the model's tool call for the action "submit"/.test(x))).toBe(true);
   });
 });
@@ -208,7 +210,7 @@ describe('mini-swe-agent', () => {
     expect(openai[0]!.messages).toEqual(messages.slice(0, 7).map((m) => ({ role: m.role, content: m.content, ...(m.role === 'assistant' ? { weight: m === messages[2] ? 0 : 1 } : {}) })));
     expect(steps[0]!.response.toolCalls).toEqual([]);
     expect(steps[0]!.results).toEqual([expect.objectContaining({ toolCallId: '', observation: FORMAT, isError: true })]);
-    expect([steps[0]!.weight, steps[0]!.label?.note]).toEqual([0, expect.stringMatching(/format error \(its pattern found 2 actions, it runs exactly one\); nothing ran/)]);
+    expect([steps[0]!.weight, steps[0]!.notTrained]).toEqual([0, expect.stringMatching(/format error \(its pattern found 2 actions, it runs exactly one\); nothing ran/)]);
     expect(steps[1]!.response.toolCalls.map((c) => c.arguments)).toEqual([JSON.stringify({ command: 'sleep 999' })]);
     expect(steps[1]!.results).toEqual([expect.objectContaining({ observation: TIMEOUT, isError: true })]);
     expect(steps.map((s) => s.weight)).toEqual([0, 1, 1]);
@@ -285,7 +287,7 @@ describe('OpenAI chat lines that are not valid wire (conversation.ts)', () => {
     ].map((m) => JSON.parse(JSON.stringify(m)) as Msg));
     // No result is recorded for cb: the source has none.
     expect(steps[0]!.results.map((r) => r.toolCallId)).toEqual(['ca']);
-    expect([steps[1]!.weight, steps[1]!.label?.note]).toEqual([0, expect.stringMatching(/^not trained: .*not valid wire/)]);
+    expect([steps[1]!.weight, steps[1]!.notTrained]).toEqual([0, expect.stringMatching(/^not trained: .*not valid wire/)]);
   });
 
   it('a call answered twice: the second answer is a record of its step, left out of the requests; the export succeeds', async () => {
@@ -300,8 +302,27 @@ describe('OpenAI chat lines that are not valid wire (conversation.ts)', () => {
     const file = await writeJson('pair1-weighted.jsonl', line([{ role: 'user', content: 'go' }, { ...calls, weight: 1 }, { role: 'tool', tool_call_id: 'ca', content: 'a.py' }, { role: 'assistant', content: 'done', weight: 1 }]));
     const { openai, steps, warnings } = await importExport(file);
     expect(openai[0]!.messages.at(-1)).toMatchObject({ role: 'assistant', content: 'done', weight: 0 });
-    expect([steps[1]!.weight, steps[1]!.label?.note]).toEqual([0, expect.stringMatching(/^not trained: .*not valid wire/)]);
+    expect([steps[1]!.weight, steps[1]!.notTrained]).toEqual([0, expect.stringMatching(/^not trained: .*not valid wire/)]);
     expect(warnings.some((x) => /call cb .*has no result/.test(x))).toBe(true);
+  });
+
+  it('not trained is a fact, not a label: an annotator keeping it, or a merge preferring that annotator, does not train it', async () => {
+    const file = await writeJson('pair1-relabelled.jsonl', line([{ role: 'user', content: 'go' }, calls, { role: 'tool', tool_call_id: 'ca', content: 'a.py' }, { role: 'assistant', content: 'done' }]));
+    const { sessions } = await w.import(file);
+    const s = sessions[0]!;
+    const step = s.main[1]!;
+    expect(step.notTrained).toMatch(/^not trained: /);
+    const log = await w.ws.session(s.id);
+    await log.append({ type: 'label.set', stepId: step.id, label: 'keep', tags: [], note: 'looks fine', source: 'annotator', author: 'alice' });
+    const out = await w.export([s.id], ['openai', 'trajectory']);
+    expect(trained(out.openai as Array<{ messages: Msg[] }>).map((m) => m.content ?? null)).not.toContain('done');
+    const manifest = JSON.parse(await readFile(join(out.dir, 'manifest.json'), 'utf8')) as { counts: { maskedBy: Record<string, number> }; warnings: string[] };
+    expect(manifest.counts.maskedBy['not-model']).toBe(1);
+    expect(manifest.warnings.some((x) => /1 imported action\(s\) are not their source model's output/.test(x))).toBe(true);
+    const merged = join(w.root, 'merged-not-model');
+    await mergeBundles({ inputs: [out.dir], outDir: merged, allowUnsigned: true, policy: { kind: 'prefer', annotators: ['alice'] } });
+    const lines = (await readFile(join(merged, 'openai.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { messages: Msg[] });
+    expect(trained(lines).map((m) => m.content ?? null)).not.toContain('done');
   });
 
   it('a valid line is unchanged: every step trained, nothing inserted', async () => {

@@ -159,7 +159,7 @@ export interface ManifestCounts {
    * older version sent it (examples.ts). Both absent in bundles made before they were
    * counted, and in merged ones.
    */
-  maskedBy: TrajectoryStats['maskedBy'] & { secret: number; replayed?: number; 'empty-context'?: number };
+  maskedBy: TrajectoryStats['maskedBy'] & { secret: number; replayed?: number; 'empty-context'?: number; 'not-model'?: number };
   labelledBy: Record<LabelSource, number>;
   /** Steps whose reply has no text and no tool call: no action, never trained. */
   emptyTurns: number;
@@ -884,12 +884,13 @@ function planManifest(
   o: { historyTokens: number; warnTokens: number },
 ): Manifest {
   const { ledger, log, secretMasked, trajectories, actions, derivedLacks } = pass;
-  // `derived` beside `reconstructed`, `replayed` and `empty-context` after `secret`: set below.
+  // `derived` beside `reconstructed`, `replayed`, `empty-context` and `not-model` after `secret`: set below.
   const { tokens, ...first } = emptyCounts(prepared.length, trajectories.length);
-  const counts: ManifestCounts = { ...first, maskedBy: { ...first.maskedBy, replayed: 0, 'empty-context': 0 }, derived: 0, tokens };
+  const counts: ManifestCounts = { ...first, maskedBy: { ...first.maskedBy, replayed: 0, 'empty-context': 0, 'not-model': 0 }, derived: 0, tokens };
   let derived = 0;
   let replayed = 0;
   let emptyContext = 0;
+  const notModel: string[] = [];
   const emptySteps: string[] = [];
   const otherWorld: string[] = [];
   const warnings: string[] = [];
@@ -957,7 +958,8 @@ function planManifest(
             if (secretMasked.has(`${p.input.sessionId}\u0000${id}`)) counts.maskedBy.secret++;
             else if (replayedStep(p.traj, step)) replayed++;
             else if (ledger.isLeftOut(p.input.sessionId, id)) emptyContext++;
-            else if (d && d.reason !== 'replayed' && d.reason !== 'empty') counts.maskedBy[d.reason]++;
+            else if (step.notTrained) notModel.push(`${p.input.sessionId}/${id}`);
+            else if (d && d.reason !== 'replayed' && d.reason !== 'empty' && d.reason !== 'not-model') counts.maskedBy[d.reason]++;
           }
         }
         const l = labelUnder(step, policy.sources);
@@ -998,6 +1000,10 @@ function planManifest(
     warnings.push(`${replayed} action(s) were replayed (a replay re-runs a recorded session's actions with no model): not trained, whatever their labels, since no model produced them from the context they have here (this run's observations); export the session they were recorded in to train them`);
   }
   counts.maskedBy['empty-context'] = emptyContext;
+  counts.maskedBy['not-model'] = notModel.length;
+  if (notModel.length) {
+    warnings.push(`${notModel.length} imported action(s) are not their source model's output as they stand (${stepList(notModel)}): an importer-made call, a rejected reply or a context the import repaired (each step's notTrained says which); never trained, whatever their labels`);
+  }
   if (emptySteps.length) {
     warnings.push(`${emptySteps.length} repl(ies) had no text and no tool call (${stepList(emptySteps)}): never trained, since there is nothing in them to train and a model taught to answer with nothing learns to stall (counted in counts.emptyTurns)`);
   }

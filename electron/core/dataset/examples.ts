@@ -110,11 +110,16 @@ export interface EmptyContextLoss {
   steps: string[];
 }
 
-/** Why a step got its weight: the label policy's reasons, 'replayed' (replayedStep) or 'empty' (an empty reply). */
-export type ExampleDecision = Omit<WeightDecision, 'reason'> & { reason: WeightDecision['reason'] | 'replayed' | 'empty' };
+/**
+ * Why a step got its weight: the label policy's reasons, 'replayed' (replayedStep),
+ * 'empty' (an empty reply) or 'not-model' (an imported step its importer says no model
+ * produced as it stands: Step.notTrained).
+ */
+export type ExampleDecision = Omit<WeightDecision, 'reason'> & { reason: WeightDecision['reason'] | 'replayed' | 'empty' | 'not-model' };
 
 const REPLAYED: ExampleDecision = Object.freeze({ weight: 0, reason: 'replayed', unlabelled: false });
 const EMPTY: ExampleDecision = Object.freeze({ weight: 0, reason: 'empty', unlabelled: false });
+const NOT_MODEL: ExampleDecision = Object.freeze({ weight: 0, reason: 'not-model', unlabelled: false });
 
 /**
  * True for a step a replay rollout copied from its source (engine.ts replayLoop): the
@@ -198,6 +203,8 @@ function asWire(messages: readonly unknown[]): WireMessage[] {
 /** A step's weight and why: never trained when its reply is empty or replayed, else as its label and the policy say (decisionFor). */
 export function stepDecision(t: Trajectory, step: Step, policy: LabelPolicy): ExampleDecision {
   if (step.response && emptyResponse(step.response)) return EMPTY;
+  // A fact of the source, not a label: no annotator's keep or merge vote trains it.
+  if (step.notTrained) return NOT_MODEL;
   return replayedStep(t, step) ? REPLAYED : decisionFor(step, policy);
 }
 

@@ -84,6 +84,7 @@ function stepRecord(t: Trajectory, s: Step, o: TrajectoryExportOptions, onBranch
     checkpointError: s.checkpointError ?? null,
     // Only where it was not the parent's own (a hand-written action's says which checkpoint it ran on).
     ...(s.world ? { world: s.world } : {}),
+    ...(s.notTrained ? { notTrained: s.notTrained } : {}),
     label: label ? labelRecord(label) : null,
     weight: decision ? decision.weight : null,
     weightReason: decision ? decision.reason : null,

@@ -411,6 +411,7 @@ async function decideSteps(inputs: Input[], spilled: PlanInputs, origins: Origin
       let secret = false;
       let replayed = false;
       let emptyContext = false;
+      let notModel = false;
       for (const { input: i, step: x } of copies) {
         const input = inputs[i]!;
         const local = originIndex.get(input)!;
@@ -425,11 +426,12 @@ async function decideSteps(inputs: Input[], spilled: PlanInputs, origins: Origin
         if (x.reason === 'invalid-arguments') invalidArguments = true;
         if (x.reason === 'replayed') replayed = true;
         if (x.reason === 'empty-context') emptyContext = true;
+        if (x.reason === 'not-model') notModel = true;
         if (input.secretSteps.get(s.sessionId)?.has(stepId)) secret = true;
       }
       const folds = [...folded.values()].sort((a, b) => byString(a.vote.source, b.vote.source) || byString(a.vote.author, b.vote.author));
       const votes = folds.map((x) => x.vote);
-      const facts: ActionFacts = { sessionId: s.sessionId, stepId, branchIds: branches, votes, defaults, invalidArguments, secret, replayed, emptyContext };
+      const facts: ActionFacts = { sessionId: s.sessionId, stepId, branchIds: branches, votes, defaults, invalidArguments, secret, replayed, emptyContext, notModel };
       const key = actionKey(s.sessionId, stepId);
       const candidates = [...(settled.get(key) ?? []), ...copies.flatMap((c) => (c.step.settled ? [c.step.settled] : []))];
       const counted = countedVotes(votes);
@@ -507,7 +509,7 @@ async function tallySteps(stepsFile: string, sessions: PlannedSession[], checkAb
         decision: d.label, settledBy: d.settledBy ?? '',
       });
       conflictCopies.push(p.copies[0]!);
-      conflictSettleable.push(!a.facts.secret && !a.facts.invalidArguments && !a.facts.replayed && !a.facts.emptyContext);
+      conflictSettleable.push(!a.facts.secret && !a.facts.invalidArguments && !a.facts.replayed && !a.facts.emptyContext && !a.facts.notModel);
     }
     agreement.add(new Map(a.facts.votes.filter((v) => v.source === 'annotator').map((v) => [v.author, v.label] as const)));
     a.facts.votes.forEach((v, i) => {

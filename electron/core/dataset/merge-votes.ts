@@ -91,9 +91,11 @@ export interface ActionFacts {
    * (examples.ts): no trainer accepts the context it was produced in, so never trained.
    */
   emptyContext: boolean;
+  /** A bundle says its importer found it is not the source model's output as it stands (Step.notTrained): never trained. */
+  notModel: boolean;
 }
 
-export type DecisionReason = WeightReason | 'secret' | 'replayed' | 'empty-context';
+export type DecisionReason = WeightReason | 'secret' | 'replayed' | 'empty-context' | 'not-model';
 
 export interface Decision {
   label: Label;
@@ -134,6 +136,7 @@ export function decide(f: ActionFacts, policy: MergePolicy, settled?: Label): De
   if (f.secret) return { ...base, label: 'mask', reason: 'secret', settledBy: conflict ? 'masked: its trained turn held a secret' : null };
   if (f.invalidArguments) return { ...base, label: 'mask', reason: 'invalid-arguments', settledBy: conflict ? 'masked: invalid call arguments' : null };
   if (f.replayed) return { ...base, label: 'mask', reason: 'replayed', settledBy: conflict ? 'masked: a replayed action, which no model produced from its context' : null };
+  if (f.notModel) return { ...base, label: 'mask', reason: 'not-model', settledBy: conflict ? 'masked: not the source model\'s output as it stands (its importer says why)' : null };
   if (f.emptyContext) return { ...base, label: 'mask', reason: 'empty-context', settledBy: conflict ? 'masked: its context holds an empty reply no trainer accepts' : null };
   if (!counted.length) return { ...base, label: f.defaults.includes(0) ? 'mask' : 'keep', reason: 'unlabelled', settledBy: null };
   const reason = counted[0]!.source;

@@ -143,7 +143,7 @@ export function conversationSteps(messages: readonly WireMessage[], o: Conversat
         results: [],
         ...(typeof m.reasoning_content === 'string' && m.reasoning_content ? { reasoning: m.reasoning_content } : {}),
         ...o.stepMeta?.(m, i),
-        ...(changed ? { label: { label: 'mask' as const, note: CHANGED_CONTEXT_NOTE } } : {}),
+        ...(changed ? { notTrained: CHANGED_CONTEXT_NOTE } : {}),
       };
       steps.push(step);
       cur = step;

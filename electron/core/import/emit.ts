@@ -116,7 +116,7 @@ export async function emitRun(ctx: ImportContext, run: RunIR): Promise<StagedSes
     const p: Placed = { id: idOf('step', step.key), branchId, rolloutId, depth: (parent?.depth ?? 0) + 1, request: null, parent, children: 0 };
     placed.set(step.key, p);
     const src = { where: step.where };
-    await s.append({ type: 'step.started', stepId: p.id, parentId: parent?.id ?? null, branchId, depth: p.depth, rolloutId }, step.at, src);
+    await s.append({ type: 'step.started', stepId: p.id, parentId: parent?.id ?? null, branchId, depth: p.depth, rolloutId, ...(step.notTrained ? { notTrained: step.notTrained } : {}) }, step.at, src);
 
     let requestId: string | undefined;
     if (step.request) {

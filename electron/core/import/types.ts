@@ -57,6 +57,11 @@ export interface StepIR {
   summary?: { text: string; covered: string[]; request?: { messages: WireMessage[]; owners: (string | null)[] } };
   /** A label the source carried (a training weight, a mask column). */
   label?: { label: 'keep' | 'mask'; note: string };
+  /**
+   * Why this step is not its source model's output as it stands (an importer-made call, a
+   * rejected reply, a repaired context): recorded as a fact on the step, never trained.
+   */
+  notTrained?: string;
   /** Branch name when this step starts a new branch. */
   branchName?: string;
 }

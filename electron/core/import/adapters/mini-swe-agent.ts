@@ -144,7 +144,7 @@ export const miniSweAgentAdapter: ImportAdapter = {
       const why = rejected.get(replyAt[n]!);
       if (why) {
         for (const r of step.results) r.isError = true;
-        step.label = { label: 'mask', note: `not trained: ${why}; nothing ran` };
+        step.notTrained = `not trained: ${why}; nothing ran`;
       }
     }
     const dropped = wire.filter((m, i) => m.role === 'user' && wire[i - 1]?.role !== 'assistant' && extras.get(i)?.interrupt_type === 'FormatError').length;

@@ -32,7 +32,7 @@ import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import type { ToolCall, Usage, WireMessage } from '../../../../shared/events';
-import { CHANGED_CONTEXT_NOTE, conversationSteps, wireToolCalls } from '../conversation';
+import { conversationSteps, wireToolCalls } from '../conversation';
 import { asText, check, parseJson, readJsonFile, readRecords, readUtf8, toMs } from '../source';
 import { ImportError, type ImportAdapter, type ImportContext, type ImportInput, type RunIR } from '../types';
 
@@ -288,7 +288,7 @@ function runOf(input: ImportInput, raw: unknown[], where: string, o: { item?: st
     if (m.role !== 'assistant') return;
     const step = conv.steps[n++]!;
     const action = importerCalls.get(i);
-    if (action && step.label?.note !== CHANGED_CONTEXT_NOTE) step.label = { label: 'mask', note: `not trained: the log keeps the "${action}" action this step ran, not the model's text that asked for it (it has no tool_call_metadata); the call is the importer's` };
+    if (action && !step.notTrained) step.notTrained = `not trained: the log keeps the "${action}" action this step ran, not the model's text that asked for it (it has no tool_call_metadata); the call is the importer's`;
   });
   if (importerCalls.size) notes.push(`${importerCalls.size} action(s) have no tool_call_metadata (an older log): each is a step with a call the importer named by its type, not trained, since the model's own text for it is not in the log.`);
   const task = o.task ?? asText(wire.find((m) => m.role === 'user')?.content);

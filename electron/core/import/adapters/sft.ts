@@ -18,7 +18,7 @@ import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { z } from 'zod';
 import type { ToolCall, WireMessage } from '../../../../shared/events';
-import { CHANGED_CONTEXT_NOTE, conversationSteps, textOf } from '../conversation';
+import { conversationSteps, textOf } from '../conversation';
 import { check, readRecords } from '../source';
 import { ImportError, type ImportAdapter, type ImportContext, type ImportInput, type RunIR } from '../types';
 
@@ -106,8 +106,7 @@ async function* openaiRuns(input: ImportInput, ctx: ImportContext): AsyncGenerat
     for (const [i, m] of r.messages.entries()) {
       if (m.role !== 'assistant') continue;
       const step = conv.steps[n++]!;
-      // A step after a context the import had to repair stays masked, whatever the line's weight.
-      if (hasWeights && step.label?.note !== CHANGED_CONTEXT_NOTE) step.label = { label: weights[i] === 0 ? 'mask' : 'keep', note: `weight ${weights[i] ?? 1} in ${input.name}` };
+      if (hasWeights) step.label = { label: weights[i] === 0 ? 'mask' : 'keep', note: `weight ${weights[i] ?? 1} in ${input.name}` };
     }
     const task = firstUserText(messages);
     yield {
@@ -293,7 +292,6 @@ async function* sharegptRuns(input: ImportInput, ctx: ImportContext): AsyncGener
       if (m.role !== 'assistant') return;
       const step = conv.steps[n++]!;
       const turn = turnOfMessage[i]!;
-      if (step.label?.note === CHANGED_CONTEXT_NOTE) return;
       if (masked.has(turn)) step.label = { label: 'mask', note: `turn ${turn} is in the mask column of ${input.name}` };
       else if (lastOnly && n < conv.steps.length) step.label = { label: 'mask', note: `context only: ${input.name} is trained with mask_history (only the last turn of a line)` };
       else if (r.mask || lastOnly) step.label = { label: 'keep', note: `trained turn of ${input.name}` };

@@ -164,7 +164,7 @@ export const sweAgentAdapter: ImportAdapter = {
         durationMs: 0,
         // The action's result; with no call on record it answers none.
         results: ran ? [{ toolCallId: calls[0]?.id ?? '', name: calls[0]?.name ?? '', observation, isError: /^(error|traceback|usage:)/im.test(observation.slice(0, 200)), durationMs: (s.execution_time ?? 0) * 1000 }] : [],
-        ...(untrained ? { label: { label: 'mask' as const, note: `not trained: ${untrained}` } } : {}),
+        ...(untrained ? { notTrained: `not trained: ${untrained}` } : {}),
       };
       if (untrained) notes.push(`${where}: ${untrained}; the step keeps the action's result and is not trained.`);
       if (own?.length) {

@@ -154,6 +154,11 @@ export const StepRow = memo(function StepRow(p: StepRowProps) {
         )}
         {exitCodes.length > 0 && <span className={exitCodes.some((c) => c !== 0) ? 'err-text' : ''}>exit {exitCodes.join(',')}</span>}
         {step.checkpointError && <span className="warn-text" title={step.checkpointError}>no checkpoint</span>}
+        {step.notTrained && (
+          <span className="warn-text" data-testid="step-not-trained" title={step.notTrained}>
+            not trained: not the source model&apos;s output as it stands
+          </span>
+        )}
         {step.world?.kind === 'current' && (
           <span className="warn-text" data-testid="step-world-current" title={step.world.reason}>
             ran in the current state, not {step.parentId ? `step ${step.depth - 1}'s` : "the start's"}
