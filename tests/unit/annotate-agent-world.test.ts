@@ -7,7 +7,7 @@ import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { HostMessage } from '../../shared/contract/index';
+import { requestOnce } from '../fixtures/core-client';
 import { foldTrajectory } from '../../shared/trajectory';
 import { ApolloCore } from '../../electron/core/app';
 import type { ResolvedEndpoint } from '../../electron/core/profiles';
@@ -27,16 +27,7 @@ let core: ApolloCore;
 let server: FakeLlm;
 let endpoint: ResolvedEndpoint;
 
-async function call(cmd: string, args: unknown): Promise<{ ok: boolean; result?: unknown }> {
-  const replies: HostMessage[] = [];
-  const client = core.connect((m) => replies.push(m));
-  try {
-    await client.receive({ kind: 'req', id: 1, cmd, args });
-    return replies.find((m) => m.kind === 'res') as { ok: boolean; result?: unknown };
-  } finally {
-    client.close();
-  }
-}
+const call = (cmd: string, args: unknown) => requestOnce(core, cmd, args);
 
 const ls = (n: number) => tool('run_command', { session_id: 'main', command: `ls -1 | tr '\\n' ' '; echo; echo s${n} > f${n}.txt` });
 

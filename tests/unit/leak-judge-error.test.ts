@@ -6,7 +6,7 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { HostMessage } from '../../shared/contract/index';
+import { requestOnce } from '../fixtures/core-client';
 import type { SessionEvent } from '../../shared/events';
 import { ApolloCore } from '../../electron/core/app';
 import { runJudge } from '../../electron/core/handlers/labels';
@@ -56,17 +56,7 @@ afterAll(async () => {
   await rm(root, { recursive: true, force: true });
 });
 
-function call(cmd: string, args: unknown): Promise<{ ok: boolean; result?: unknown; error?: { message: string } }> {
-  return new Promise((res) => {
-    const c = core.connect((m: HostMessage) => {
-      if (m.kind === 'res') {
-        c.close();
-        res(m as never);
-      }
-    });
-    void c.receive({ kind: 'req', id: 1, cmd, args });
-  });
-}
+const call = (cmd: string, args: unknown) => requestOnce(core, cmd, args);
 
 describe('judge errors are redacted', () => {
   it('judge.run (the window) and runJudge (the CLI) report the endpoint error without the key', async () => {

@@ -6,7 +6,7 @@ import { chmod, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/pr
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { HostMessage } from '../../shared/contract/index';
+import { requestOnce } from '../fixtures/core-client';
 import type { SshEnvSpec } from '../../shared/environments';
 import { ApolloCore } from '../../electron/core/app';
 import { EnvProfiles } from '../../electron/core/env/profiles';
@@ -131,17 +131,7 @@ describe.skipIf(!!why)('a session in an ssh environment whose ProxyCommand holds
     await rm(root, { recursive: true, force: true });
   });
 
-  function call(core: ApolloCore, cmd: string, args: unknown): Promise<{ ok: boolean; result?: unknown; error?: { message: string } }> {
-    return new Promise((res) => {
-      const c = core.connect((m: HostMessage) => {
-        if (m.kind === 'res') {
-          c.close();
-          res(m as never);
-        }
-      });
-      void c.receive({ kind: 'req', id: 1, cmd, args });
-    });
-  }
+  const call = requestOnce;
 
   it('connects with the real option while the log, the listings and the answers hold it redacted, in this process and the next', async () => {
     const spec = sshd.spec('gpu', { workdir: '~/proj', options: [...(sshd.spec().options ?? []), `ProxyCommand=${process.execPath} ${proxy} %h %p --token=${TOKEN}`] });

@@ -592,19 +592,23 @@ async function exportBundleOnce(opts: ExportBundleOptions, take = true): Promise
     // the manifest and the redaction log after the trajectories, in recording order, as
     // before, so the bundle does not depend on which finished first or where it came from.
     // Each with its conversion's key (cast-cache.ts), which the bundle's key is made of.
-    const jobs = await Promise.all(prepared.flatMap((p) => p.terminals.map(async (tid, i) => {
-      const rel = castPaths(p.input.sessionId, p.terminals, opts.secrets)[i]!;
-      const job: CastJob = {
-        recordingPath: join(p.dir, 'terminals', `${tid}.out`),
-        timingPath: join(p.dir, 'terminals', `${tid}.timing.jsonl`),
-        outPath: await stage.pathFor(rel),
-        events: terminalEventsOf(p.input.events, tid),
-        terminalId: tid,
-        title: `${p.input.sessionId}/${tid}`,
-        secrets: opts.secrets,
-      };
-      return { p, tid, rel, job, key: opts.castCache === false ? null : await castKey(job, p.dir) };
-    })));
+    const jobs = await Promise.all(prepared.flatMap((p) => {
+      // Named once per session, with this export's redactor (castPaths names them the same way).
+      const names = castNames(p.terminals, redactor);
+      return p.terminals.map(async (tid, i) => {
+        const rel = castRel(p.input.sessionId, names[i]!);
+        const job: CastJob = {
+          recordingPath: join(p.dir, 'terminals', `${tid}.out`),
+          timingPath: join(p.dir, 'terminals', `${tid}.timing.jsonl`),
+          outPath: await stage.pathFor(rel),
+          events: terminalEventsOf(p.input.events, tid),
+          terminalId: tid,
+          title: `${p.input.sessionId}/${tid}`,
+          secrets: opts.secrets,
+        };
+        return { p, tid, rel, job, key: opts.castCache === false ? null : await castKey(job, p.dir) };
+      });
+    }));
     // `casts`: in job order whatever order they finish in; `key`: a conversion to keep (or a kept one to write back) once the bundle is published.
     const convertOne = async ({ p, rel, job, key }: (typeof jobs)[number]): Promise<(typeof casts)[number]> => {
       const kept = key ? await takeCachedCast(p.dir, job, key) : null;
@@ -1087,7 +1091,11 @@ function workerBeside(): CastWorkerOptions | null {
  * next. Every other id names its file as it always did.
  */
 export function castPaths(sessionId: string, terminalIds: readonly string[], secrets: readonly string[] = []): string[] {
-  return castNames(terminalIds, new Redactor(secrets)).map((name) => `terminals/${safeName(sessionId)}/${name}.cast`);
+  return castNames(terminalIds, new Redactor(secrets)).map((name) => castRel(sessionId, name));
+}
+
+function castRel(sessionId: string, name: string): string {
+  return `terminals/${safeName(sessionId)}/${name}.cast`;
 }
 
 /**
