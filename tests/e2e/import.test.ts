@@ -146,6 +146,31 @@ describe('import from the session list', () => {
     expect(pageErrors).toEqual([]);
   });
 
+  it('marks the steps an import says no model produced as they stand: "not trained", with why', async () => {
+    // A call whose result the line does not hold: the step after it has a repaired context.
+    await mkdir(join(home, 'inputs'), { recursive: true });
+    const file = join(home, 'inputs', 'missing-result.jsonl');
+    const calls = { role: 'assistant', content: null, tool_calls: [{ id: 'ca', type: 'function', function: { name: 'bash', arguments: '{"command": "ls"}' } }, { id: 'cb', type: 'function', function: { name: 'bash', arguments: '{"command": "pwd"}' } }] };
+    await writeFile(file, `${JSON.stringify({ messages: [{ role: 'user', content: 'go' }, calls, { role: 'tool', tool_call_id: 'ca', content: 'a.py' }, { role: 'assistant', content: 'done' }] })}\n`);
+    const { page, pageErrors } = await openPage(browser, server.url);
+    await page.getByTestId('session-item').first().waitFor();
+    await page.getByTestId('import-path-open').click();
+    await page.getByTestId('import-path-input').fill(file);
+    await page.getByTestId('import-path-submit').click();
+    const job = page.getByTestId('import-job').filter({ hasText: 'missing-result' }).and(page.locator('[data-stage="done"]'));
+    await job.waitFor();
+    await job.getByRole('button', { name: 'open' }).click();
+    const marks = page.getByTestId('step-not-trained');
+    await marks.first().waitFor({ timeout: 15_000 });
+    expect(await marks.count()).toBe(1);
+    await expect(marks.first().getAttribute('title')).resolves.toMatch(/^not trained: .*not valid wire/);
+    for (const [w, h] of [[1280, 720], [1400, 900]] as const) {
+      await page.setViewportSize({ width: w, height: h });
+      await screenshot(page, `import-not-trained-${w}x${h}.png`);
+    }
+    expect(pageErrors).toEqual([]);
+  });
+
   it.skipIf(!existsSync(join(SAMPLES, 'README.md')))('imports a real sample from ../shared/samples', async () => {
     const file = join(SAMPLES, 'swe-agent/v1x_gpt4o_sweagenttestrepo-1c2844.traj');
     const { page } = await openPage(browser, server.url);
