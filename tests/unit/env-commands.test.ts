@@ -11,7 +11,7 @@ import { KubectlEnvironment } from '../../electron/core/env/kubectl';
 import { LOCAL } from '../../electron/core/env/local';
 import { SshEnvironment } from '../../electron/core/env/ssh';
 import { listScript, parseList, parseProbe, PROBE_SCRIPT, resolvePosix, shq, statScript } from '../../electron/core/env/posix';
-import { parsePersistStart, sendKeysCommands, tmuxSessionName, tmuxUsable } from '../../electron/core/env/tmux';
+import { parsePersistStart, persistPaths, persistStartScript, sendKeysCommands, TMUX_SOCKET, tmuxSessionName, tmuxUsable } from '../../electron/core/env/tmux';
 import { describeEnvTarget, parseEnvSpec, type ContainerEnvSpec, type KubectlEnvSpec, type SshEnvSpec } from '../../shared/environments';
 
 const ctx = { sessionId: '2026-12-01-abcdef12', sessionDir: '/ws/sessions/2026-12-01-abcdef12' };
@@ -174,6 +174,40 @@ describe('terminals kept in tmux: names, versions and the control commands', () 
     expect(parsePersistStart('attach\nab12\n\nidle\n')).toEqual({ kind: 'attach', nonce: 'ab12', logBytes: 0, busy: false });
     expect(parsePersistStart('')).toBeNull();
     expect(parsePersistStart('attach\n$(x)\n1\nidle')).toBeNull();
+  });
+
+  // The state a re-attached terminal starts in comes from the shell's own marks in the
+  // pane log, not from the pane's foreground program: a loop of the shell's own
+  // (`while ...; do sleep 0.1; done`) has the shell in front between two sleeps.
+  it('a re-attached pane is busy or idle as the last mark of its shell in the log says', async () => {
+    const run = await mkdtemp(join(tmpdir(), 'apollo-persist-'));
+    const name = tmuxSessionName(`t${process.pid}-${Date.now()}`, 'main');
+    const paths = persistPaths(run, name);
+    const nonce = 'ab12cd34';
+    const tmux = (...args: string[]) => execFileSync('tmux', ['-L', TMUX_SOCKET, ...args], { stdio: ['ignore', 'pipe', 'ignore'] });
+    // The pane's foreground program is the shell itself, as between two sleeps of such a loop.
+    tmux('-f', '/dev/null', 'new-session', '-d', '-s', name, '-x', '80', '-y', '24', 'sh');
+    const state = async (log: string) => {
+      await writeFile(paths.log, log, 'latin1');
+      const out = execFileSync('sh', ['-c', persistStartScript(paths, join(run, 'launcher'), 'ffff', 'sh')]).toString();
+      return parsePersistStart(out);
+    };
+    try {
+      await writeFile(paths.nonceFile, nonce);
+      const prompt = '\x1b]133;A\x07$ \x1b]133;B\x07';
+      const started = `${prompt}while [ ! -f go ]; do sleep 0.1; done\r\n\x1b]133;C\x07started\r\n`;
+      expect(await state(started)).toMatchObject({ kind: 'attach', nonce, busy: true });
+      // A program's output that looks like an end mark, without the shell's nonce, is not one.
+      expect(await state(`${started}\x1b]133;D;0\x07`)).toMatchObject({ busy: true });
+      const ended = `${started}\x1b]133;D;0;apollo-nonce=${nonce}\x07`;
+      expect(await state(ended)).toMatchObject({ busy: false, logBytes: Buffer.byteLength(ended, 'latin1') });
+      expect(await state(`${ended}${prompt}`)).toMatchObject({ busy: false });
+      // No mark at all (a shell without integration): the foreground program decides, here the shell.
+      expect(await state('plain output\r\n')).toMatchObject({ busy: false });
+    } finally {
+      try { tmux('kill-session', '-t', `=${name}`); } catch { /* already gone */ }
+      await rm(run, { recursive: true, force: true });
+    }
   });
 });
 

@@ -56,6 +56,9 @@ export function persistPaths(runDir: string, name: string): PersistPaths {
 
 const tmux = `tmux -L ${TMUX_SOCKET}`;
 
+/** How far back in a pane log the start script looks for the shell's last mark. */
+const MARK_SCAN_BYTES = 4 * 1024 * 1024;
+
 /** Lists the names of the sessions of Apollo's tmux server, one a line. */
 export const TMUX_LIST = `${tmux} list-sessions -F '#{session_name}'`;
 
@@ -80,9 +83,18 @@ export function persistStartScript(p: PersistPaths, launcher: string, nonce: str
     'umask 077',
     `if ${tmux} has-session -t ${shq(`=${p.name}`)} 2>/dev/null && [ -f ${shq(p.nonceFile)} ]; then`,
     `  rm -f -- ${shq(launcher)}`,
-    `  c=$(${tmux} display -p -t ${shq(t)} '#{pane_current_command}' 2>/dev/null)`,
-    `  s=idle; [ -n "$c" ] && [ "$c" != ${shq(shellName)} ] && s=busy`,
-    `  printf 'attach\\n%s\\n%s\\n%s\\n' "$(cat ${shq(p.nonceFile)})" "$(wc -c < ${shq(p.log)} 2>/dev/null | tr -d ' ' || echo 0)" "$s"`,
+    // Busy or idle: the shell's own last mark in the log says it. The foreground program
+    // is only a fallback: a loop of the shell's own (`while ...; do sleep 1; done`) has the
+    // shell in front between two sleeps, and would read as idle.
+    `  n=$(cat ${shq(p.nonceFile)}); e=$(printf '\\033')`,
+    `  m=$(tail -c ${MARK_SCAN_BYTES} ${shq(p.log)} 2>/dev/null | LC_ALL=C grep -aoE "$e]133;(A|C|D;-?[0-9]*;apollo-nonce=$n)" 2>/dev/null | tail -n 1)`,
+    `  case "$m" in`,
+    `    *'133;C') s=busy ;;`,
+    `    *'133;A'|*"nonce=$n") s=idle ;;`,
+    `    *) c=$(${tmux} display -p -t ${shq(t)} '#{pane_current_command}' 2>/dev/null)`,
+    `      s=idle; [ -n "$c" ] && [ "$c" != ${shq(shellName)} ] && s=busy ;;`,
+    `  esac`,
+    `  printf 'attach\\n%s\\n%s\\n%s\\n' "$n" "$(wc -c < ${shq(p.log)} 2>/dev/null | tr -d ' ' || echo 0)" "$s"`,
     '  exit 0',
     'fi',
     `printf '%s' ${shq(nonce)} > ${shq(p.nonceFile)} || exit 13`,
