@@ -338,6 +338,9 @@ describe('trainer files', () => {
     expect(m.counts.maskedBy.secret).toBe(2);
     const red = JSON.parse(await readFile(join(out, 'redactions.json'), 'utf8')) as { maskedTurns: Array<{ kinds: string[] }> };
     expect(red.maskedTurns.flatMap((t) => t.kinds).sort()).toEqual(['github-token', 'hf-token']);
+    // trajectory.jsonl (which a merge reads) says what the training files did: the two masked for the secret, the finish trained.
+    const steps = parseJsonl(await readFile(join(out, 'trajectory.jsonl'), 'utf8')).filter((l) => (l as { kind: string }).kind === 'step') as Array<{ weight: number; weightReason: string }>;
+    expect(steps.map((x) => [x.weight, x.weightReason])).toEqual([[0, 'secret'], [0, 'secret'], [1, 'annotator']]);
   });
 
   it('after a summary the example starts from the summarized context the model received; summaries on request', async () => {

@@ -46,7 +46,7 @@ import { builtCastWorker, runCastJob, type CastWorkerOptions } from './cast-runn
 import { ExampleLedger, replayedStep, sessionExamples, type EmptyContextLoss, type Example, type SkippedExample } from './examples';
 import { emptyResponse } from '../rollout/context';
 import { exists, LineCheck, StagingDir, toApolloError, type BufferedWriter } from './files';
-import { emptyStats, stepBranches, trajectoryRecords, type TrajectoryStats } from './formats';
+import { emptyStats, stepBranches, trajectoryRecords, type TrajectoryStats, type UntrainedReason } from './formats';
 import { labelUnder, resolvePolicy, type LabelPolicy } from './policy';
 import { RedactionLog, Redactor, type RedactionReport, type RedactionSummary, type ScanResult } from './redact';
 import { RedactionMemo } from './redaction-memo';
@@ -159,7 +159,7 @@ export interface ManifestCounts {
    * older version sent it (examples.ts). Both absent in bundles made before they were
    * counted, and in merged ones.
    */
-  maskedBy: TrajectoryStats['maskedBy'] & { secret: number; replayed?: number; 'empty-context'?: number; 'not-model'?: number };
+  maskedBy: TrajectoryStats['maskedBy'] & { secret: number; replayed?: number; 'empty-context'?: number; 'not-model'?: number; 'no-context'?: number };
   labelledBy: Record<LabelSource, number>;
   /** Steps whose reply has no text and no tool call: no action, never trained. */
   emptyTurns: number;
@@ -335,6 +335,13 @@ interface PassResult {
   actions: ManifestAction[];
   /** Of the derived examples: how many have no system prompt, how many no tool schemas (for the warning). */
   derivedLacks: { system: number; tools: number };
+}
+
+/** Why the pass did not train a step whose label trains it (trajectory.jsonl says so), or null when it did. */
+function untrainedReason(pass: PassResult, sessionId: string, stepId: string): UntrainedReason | null {
+  if (pass.secretMasked.has(`${sessionId}\u0000${stepId}`)) return 'secret';
+  if (pass.ledger.isLeftOut(sessionId, stepId)) return 'empty-context';
+  return pass.ledger.isTrained(sessionId, stepId) ? null : 'no-context';
 }
 
 /** A training file written line by line, checked as it is written. */
@@ -752,8 +759,8 @@ async function exportBundleOnce(opts: ExportBundleOptions, take = true): Promise
       const t = await jsonl(FILE_TRAJECTORY, 'trajectory');
       let line = 0;
       for (const p of prepared) {
-        const leftOut = (stepId: string): boolean => pass.ledger.isLeftOut(p.input.sessionId, stepId);
-        for (const rec of trajectoryRecords(p.traj, { sessionId: p.input.sessionId, branchIds: p.selected, policy, leftOut })) {
+        const untrained = (stepId: string) => untrainedReason(pass, p.input.sessionId, stepId);
+        for (const rec of trajectoryRecords(p.traj, { sessionId: p.input.sessionId, branchIds: p.selected, policy, untrained })) {
           line++;
           const n = line;
           writeLine(t, redactor.redactValue(rec, (ptr, kind) => log.add(FILE_TRAJECTORY, n, ptr, kind)));
@@ -895,6 +902,7 @@ function planManifest(
   let replayed = 0;
   let emptyContext = 0;
   const notModel: string[] = [];
+  const noContext: string[] = [];
   const emptySteps: string[] = [];
   const otherWorld: string[] = [];
   const warnings: string[] = [];
@@ -963,7 +971,8 @@ function planManifest(
             else if (replayedStep(p.traj, step)) replayed++;
             else if (ledger.isLeftOut(p.input.sessionId, id)) emptyContext++;
             else if (step.notTrained) notModel.push(`${p.input.sessionId}/${id}`);
-            else if (d && d.reason !== 'replayed' && d.reason !== 'empty' && d.reason !== 'not-model') counts.maskedBy[d.reason]++;
+            else if (!d || d.weight === 1) noContext.push(`${p.input.sessionId}/${id}`);
+            else if (d.reason !== 'replayed' && d.reason !== 'empty' && d.reason !== 'not-model') counts.maskedBy[d.reason]++;
           }
         }
         const l = labelUnder(step, policy.sources);
@@ -1005,6 +1014,11 @@ function planManifest(
   }
   counts.maskedBy['empty-context'] = emptyContext;
   counts.maskedBy['not-model'] = notModel.length;
+  // Only where it happens, so that manifests of exports without it keep their bytes.
+  if (noContext.length) {
+    counts.maskedBy['no-context'] = noContext.length;
+    warnings.push(`${noContext.length} action(s) their labels would train are in no example as a model turn (${stepList(noContext)}): the context the model was sent shows them otherwise, so no training file trains them`);
+  }
   if (notModel.length) {
     warnings.push(`${notModel.length} imported action(s) are not their source model's output as they stand (${stepList(notModel)}): an importer-made call, a rejected reply or a context the import repaired (each step's notTrained says which); never trained, whatever their labels`);
   }

@@ -36,12 +36,16 @@ export interface TrajectoryExportOptions {
   /** Step id → exported branch ids whose path contains it (computed when absent). */
   onBranches?: Map<string, string[]>;
   /**
-   * Steps the example stream left out because their context holds an empty reply as an
-   * older version sent it (examples.ts): weight 0, 'empty-context', as no training file
-   * trains them. Only the example pass knows them; a merge reads the reason here.
+   * Why the training files did not train a step its label would train; only the example
+   * pass knows, and a merge reads the reason here. 'empty-context': its context holds an
+   * empty reply as an older version sent it (examples.ts); 'secret': its trained turn held
+   * a secret and was masked; 'no-context': no example holds it as a model turn (an
+   * import's context shows it otherwise). Absent: a trajectory-only view, the label decides.
    */
-  leftOut?: (stepId: string) => boolean;
+  untrained?: (stepId: string) => UntrainedReason | null;
 }
+
+export type UntrainedReason = 'empty-context' | 'secret' | 'no-context';
 
 function toolCallRecord(c: ToolCall): Record<string, unknown> {
   return { id: c.id, name: c.name, arguments: c.arguments, argumentsValid: parseArguments(c.arguments).valid };
@@ -49,8 +53,11 @@ function toolCallRecord(c: ToolCall): Record<string, unknown> {
 
 function stepRecord(t: Trajectory, s: Step, o: TrajectoryExportOptions, onBranches: string[]): Record<string, unknown> {
   const label = labelUnder(s, o.policy.sources);
-  // As the OpenAI lines decide it (a merge reads it here): an empty reply, replayed, a nameless call, the label under the policy.
-  const decision = !s.response ? null : o.leftOut?.(s.id) ? { weight: 0, reason: 'empty-context' } : stepDecision(t, s, o.policy);
+  // As the OpenAI lines decide it (a merge reads it here): an empty reply, replayed, a nameless call, the label under the policy,
+  // and what only the example pass knows.
+  const decided = s.response ? stepDecision(t, s, o.policy) : null;
+  const untrained = decided?.weight === 1 ? o.untrained?.(s.id) : null;
+  const decision = untrained ? { weight: 0, reason: untrained } : decided;
   const r = s.response;
   return {
     kind: 'step',

@@ -87,7 +87,7 @@ const countsSchema = z.object({
   masked: nonNeg,
   unlabelled: nonNeg,
   // Optional: bundles exported before they were counted (and merged bundles) have none.
-  maskedBy: z.object({ ...reasonCounts, secret: nonNeg, replayed: nonNeg.optional(), 'empty-context': nonNeg.optional(), 'not-model': nonNeg.optional() }),
+  maskedBy: z.object({ ...reasonCounts, secret: nonNeg, replayed: nonNeg.optional(), 'empty-context': nonNeg.optional(), 'not-model': nonNeg.optional(), 'no-context': nonNeg.optional() }),
   labelledBy: z.object({ annotator: nonNeg, judge: nonNeg, rule: nonNeg }),
   emptyTurns: nonNeg,
   examplesSkipped: nonNeg,

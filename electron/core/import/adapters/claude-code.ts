@@ -64,6 +64,7 @@ function blockText(content: unknown): string {
 }
 
 const BASH_IN = /^<bash-input>([\s\S]*)<\/bash-input>$/;
+const SHELL_NOT_TRAINED = 'not trained: the person ran it in their own shell (!), and the model saw it as their messages; the Bash call is the importer\'s';
 const BASH_OUT = /<bash-(stdout|stderr)>([\s\S]*?)<\/bash-\1>/g;
 
 /** The model name Claude Code gives the assistant messages it writes itself. */
@@ -225,6 +226,8 @@ async function readSession(input: ImportInput, ctx: ImportContext): Promise<RunI
     if (shell) {
       const key = r.uuid ?? r.where;
       pendingShell = newStep(key, r, { content: '', toolCalls: [{ id: `shell_${key}`, name: 'Bash', arguments: JSON.stringify({ command: shell[1] }) }], toolMode: 'tools', origin: 'terminal', author: 'user', results: [] });
+      // The model saw it as the user's messages, not as a call of its own: the call is the importer's.
+      pendingShell.notTrained = SHELL_NOT_TRAINED;
       if (r.uuid) stepOfRecord.set(r.uuid, key);
       continue;
     }
