@@ -152,6 +152,23 @@ describe('SFT edge cases', () => {
     await expect(w.import(f, { format: 'openai-chat' })).rejects.toThrow(/list\.jsonl, line 1: a JSON list where JSON Lines/);
   });
 
+  it('says when a JSON file is cut short, not that its format is unknown; JSON Lines cut short is not that', async () => {
+    const doc = JSON.stringify({
+      info: { config: { agent: { system_template: 'You are a helpful assistant. '.repeat(3000) } } },
+      messages: Array.from({ length: 40 }, (_, i) => ({ role: i % 2 ? 'assistant' : 'user', content: `turn ${i} `.repeat(40) })),
+      trajectory_format: 'mini-swe-agent-1',
+    }, null, 2);
+    // As mini-swe-agent writes it: a long info first, its messages and format last, so the cut leaves nothing to detect it by.
+    const f = join(w.root, 'run.traj.json');
+    await writeFile(f, doc.slice(0, Math.floor(doc.length * 0.6)));
+    await expect(w.import(f)).rejects.toThrow(/run\.traj\.json: cut short: it starts as a JSON document but ends in the middle of one/);
+    // Nothing of it is kept.
+    expect(w.ws.list().some((e) => e.name.includes('run.traj'))).toBe(false);
+    const notes = join(w.root, 'notes.json');
+    await writeFile(notes, '{"a": 1}\n{"b": 2}\n');
+    await expect(w.import(notes)).rejects.toThrow(/notes\.json: not a format this app imports/);
+  });
+
   it('says when a file is of no known format', async () => {
     const f = join(w.root, 'notes.txt');
     await writeFile(f, 'just some notes\n');

@@ -98,6 +98,30 @@ export function detectFormat(input: ImportInput): { adapter: ImportAdapter; conf
   return best && best.confidence >= 0.5 ? best : null;
 }
 
+/**
+ * A file that starts as one JSON document and does not end as one was cut short (copied
+ * in part, or still being written): say that, rather than that its format is unknown.
+ * JSON Lines (a first line that is a whole document) is not one document, and its
+ * adapters read a torn last line themselves.
+ */
+function cutShort(input: ImportInput): string | null {
+  if (input.isDir || !input.size) return null;
+  const head = input.head.toString('utf8').trimStart();
+  if (!/^[[{]/.test(head)) return null;
+  const nl = head.indexOf('\n');
+  if (nl > 0) {
+    try {
+      JSON.parse(head.slice(0, nl));
+      return null;
+    } catch {
+      // not JSON Lines: one document
+    }
+  }
+  const last = input.tail.toString('latin1').trimEnd().slice(-1);
+  if (last === '}' || last === ']') return null;
+  return `cut short: it starts as a JSON document but ends in the middle of one (${input.size} bytes); was it copied in part, or still being written? Import the whole file`;
+}
+
 function adapterFor(input: ImportInput, format: string | undefined): ImportAdapter {
   if (format) {
     const a = ADAPTERS.find((x) => x.format === format);
@@ -106,6 +130,8 @@ function adapterFor(input: ImportInput, format: string | undefined): ImportAdapt
   }
   const d = detectFormat(input);
   if (!d) {
+    const cut = cutShort(input);
+    if (cut) throw new ImportError(input.name, null, cut);
     throw new ImportError(input.name, null, `not a format this app imports (${IMPORT_FORMATS.join(', ')}); if it is one of them, name it with --format`);
   }
   return d.adapter;
