@@ -116,6 +116,12 @@ const bodies = [
      * never trained, whatever its labels or a merge's votes.
      */
     notTrained: str.optional(),
+    /**
+     * An imported step whose source records less time than the events hold: 'none', no
+     * time at all (its times stand in: the previous event's, else the import's; its
+     * durations 0); 'no-durations', the source's times but no durations (written 0).
+     */
+    timing: z.enum(['none', 'no-durations']).optional(),
   }),
   /**
    * What does not change from request to request (model, tools, tool_choice,

@@ -66,6 +66,8 @@ export interface Step {
   world?: StepWorld;
   /** An imported step no model produced as it stands, and why (step.started): never trained. */
   notTrained?: string;
+  /** An imported step whose times or durations its source does not record (step.started). */
+  timing?: 'none' | 'no-durations';
   response?: {
     content: string;
     reasoning: string;
@@ -187,6 +189,7 @@ export function applyEvent(t: Trajectory, ev: SessionEvent): boolean {
         startedAt: ev.ts, results: [], guidance: [], retries: 0, labelHistory: [], comments: [], children: [],
         ...(ev.world ? { world: ev.world } : {}),
         ...(ev.notTrained ? { notTrained: ev.notTrained } : {}),
+        ...(ev.timing ? { timing: ev.timing } : {}),
       };
       t.steps.set(ev.stepId, step);
       t.order.push(ev.stepId);

@@ -130,6 +130,11 @@ describe('SFT edge cases', () => {
     expect(s!.main[0]!.guidance).toHaveLength(1);
     const out = await w.export([s!.id], ['openai']);
     expect(out.openai).toEqual([{ messages: line.messages }]);
+    // A dataset line has no times: the steps say their times and durations stand in, and trajectory.jsonl says so too.
+    expect(s!.main.map((st) => st.timing)).toEqual(['none', 'none']);
+    const t = await w.export([s!.id], ['trajectory']);
+    const steps = (await readFile(join(t.dir, 'trajectory.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { kind: string; timing?: string }).filter((l) => l.kind === 'step');
+    expect(steps.map((x) => x.timing)).toEqual(['none', 'none']);
   });
 
   it('names the line and column of truncated JSON, and imports nothing', async () => {

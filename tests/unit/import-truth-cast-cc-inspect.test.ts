@@ -157,10 +157,13 @@ describe('Claude Code: only the model\'s own replies are trained', () => {
     const shell = s!.main.find((st) => st.response!.origin === 'terminal')!;
     expect(JSON.parse(shell.response!.toolCalls[0]!.arguments)).toEqual({ command: 'make test' });
     expect(shell.notTrained).toMatch(/own shell/);
+    // Claude Code records when, not how long: the times are the source's, the durations are not.
+    expect(s!.main.map((st) => st.timing)).toEqual(['no-durations', 'no-durations', 'no-durations']);
 
     const { trained, steps, dir } = await exported(s!.id);
     expect(trained.map((m) => m.content)).toEqual(['Looking.', 'Fixed.']);
     expect(steps.map((x) => [x.weight, x.weightReason])).toEqual([[0, 'not-model'], [1, 'unlabelled'], [1, 'unlabelled']]);
+    expect(steps.map((x) => (x as { timing?: string }).timing)).toEqual(['no-durations', 'no-durations', 'no-durations']);
     // The two files agree step by step: weight 1 in trajectory.jsonl is exactly what the manifest's examples train.
     const manifest = JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8')) as { trajectories: Array<{ trainedSteps: string[] }>; counts: { masked: number; maskedBy: Record<string, number> } };
     expect(steps.filter((x) => x.weight === 1).map((x) => x.stepId)).toEqual(manifest.trajectories.flatMap((t) => t.trainedSteps));

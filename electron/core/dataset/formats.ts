@@ -92,6 +92,8 @@ function stepRecord(t: Trajectory, s: Step, o: TrajectoryExportOptions, onBranch
     // Only where it was not the parent's own (a hand-written action's says which checkpoint it ran on).
     ...(s.world ? { world: s.world } : {}),
     ...(s.notTrained ? { notTrained: s.notTrained } : {}),
+    // Imported: startedAt / finishedAt / durations stand in where the source has none.
+    ...(s.timing ? { timing: s.timing } : {}),
     label: label ? labelRecord(label) : null,
     weight: decision ? decision.weight : null,
     weightReason: decision ? decision.reason : null,

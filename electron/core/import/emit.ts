@@ -50,6 +50,13 @@ interface Placed {
   children: number;
 }
 
+/** What of a step's time its source does not record (step.started.timing): the events then hold stand-ins. */
+function stepTiming(step: StepIR): 'none' | 'no-durations' | null {
+  if (step.at === undefined) return 'none';
+  if (step.durationMs === undefined || step.results.some((r) => r.durationMs === undefined)) return 'no-durations';
+  return null;
+}
+
 /** Write `run` into a new staged session; returns it. */
 export async function emitRun(ctx: ImportContext, run: RunIR): Promise<StagedSession> {
   const idOf = (...p: string[]) => stableId(ctx.sha256, run.item ?? '', ...p);
@@ -116,7 +123,11 @@ export async function emitRun(ctx: ImportContext, run: RunIR): Promise<StagedSes
     const p: Placed = { id: idOf('step', step.key), branchId, rolloutId, depth: (parent?.depth ?? 0) + 1, request: null, parent, children: 0 };
     placed.set(step.key, p);
     const src = { where: step.where };
-    await s.append({ type: 'step.started', stepId: p.id, parentId: parent?.id ?? null, branchId, depth: p.depth, rolloutId, ...(step.notTrained ? { notTrained: step.notTrained } : {}) }, step.at, src);
+    const timing = stepTiming(step);
+    await s.append({
+      type: 'step.started', stepId: p.id, parentId: parent?.id ?? null, branchId, depth: p.depth, rolloutId,
+      ...(step.notTrained ? { notTrained: step.notTrained } : {}), ...(timing ? { timing } : {}),
+    }, step.at, src);
 
     let requestId: string | undefined;
     if (step.request) {

@@ -324,12 +324,12 @@ function sampleRun(input: ImportInput, h: Header, raw: Sample, where: string): R
       const messages = e.input.map(wire);
       return {
         key: `m${k}`, where: `${where}, events[${e.n}]`, at: toMs(e.timestamp), content: text, reasoning, toolCalls: cs, toolMode: tools ? 'tools' : 'text',
-        usage: usageOf(e.output?.usage), finishReason: reply?.stop_reason ?? null, durationMs: (e.output?.time ?? 0) * 1000,
+        usage: usageOf(e.output?.usage), finishReason: reply?.stop_reason ?? null, ...(typeof e.output?.time === 'number' ? { durationMs: e.output.time * 1000 } : {}),
         request: { messages, owners: [], config: cfg },
         results: cs.map((c) => {
           const t = toolEvents.get(c.id);
           const res = t ? contentText(t.result).text || (typeof t.result === 'string' ? t.result : t.result === undefined ? '' : JSON.stringify(t.result)) : '';
-          return { toolCallId: c.id, name: c.name, observation: t?.error?.message ? `${res}${res ? '\n' : ''}${t.error.message}` : res, isError: !!t?.error, durationMs: (t?.working_time ?? 0) * 1000 };
+          return { toolCallId: c.id, name: c.name, observation: t?.error?.message ? `${res}${res ? '\n' : ''}${t.error.message}` : res, isError: !!t?.error, ...(typeof t?.working_time === 'number' ? { durationMs: t.working_time * 1000 } : {}) };
         }).filter((r, i) => toolEvents.has(cs[i]!.id) || r.observation),
       };
     });

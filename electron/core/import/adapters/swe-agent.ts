@@ -161,9 +161,8 @@ export const sweAgentAdapter: ImportAdapter = {
       const ran = calls.length > 0 || !!action;
       const out: StepIR = {
         key, where, content, toolCalls: calls, toolMode: tools ? 'tools' : 'text',
-        durationMs: 0,
         // The action's result; with no call on record it answers none.
-        results: ran ? [{ toolCallId: calls[0]?.id ?? '', name: calls[0]?.name ?? '', observation, isError: /^(error|traceback|usage:)/im.test(observation.slice(0, 200)), durationMs: (s.execution_time ?? 0) * 1000 }] : [],
+        results: ran ? [{ toolCallId: calls[0]?.id ?? '', name: calls[0]?.name ?? '', observation, isError: /^(error|traceback|usage:)/im.test(observation.slice(0, 200)), ...(typeof s.execution_time === 'number' ? { durationMs: s.execution_time * 1000 } : {}) }] : [],
         ...(untrained ? { notTrained: `not trained: ${untrained}` } : {}),
       };
       if (untrained) notes.push(`${where}: ${untrained}; the step keeps the action's result and is not trained.`);
