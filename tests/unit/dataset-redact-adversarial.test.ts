@@ -127,12 +127,42 @@ describe('secrets built to slip past the redaction prefilter', () => {
     // And text made at random of the characters that change a reading, around secrets.
     let seed = 7;
     const rnd = (n: number): number => (seed = (seed * 1103515245 + 12345) % 2147483648) % n;
-    const bits = ['\\', '\\', 'n', 'x', 'u', '0', '3', '7', '4', '1', 'b', 'e', 'F', '[', 'm', 'K', ';', '31', ESC, '\u009b', '\x07', '\x7f', ' ', '=', 'TOKEN', 'AKIA', 'gh', 'p_', 'hf_', 'sk-', '"', "'", 'A', 'Z9', '_KEY', 'machine ', 'password ', 'auth', ': ', 'mysql -p', '%3A//', '?key='];
+    const bits = ['\\', '\\', 'n', 'x', 'u', '0', '3', '7', '4', '1', 'b', 'e', 'F', '[', 'm', 'K', ';', '31', ESC, '\u009b', '\x07', '\x7f', ' ', '=', 'TOKEN', 'AKIA', 'gh', 'p_', 'hf_', 'sk-', '"', "'", 'A', 'Z9', '_KEY', 'machine ', 'password ', 'auth', ': ', 'mysql -p', '%3A//', '?key=', '\r', ' \r', '\r\n'];
     for (let k = 0; k < 3000; k++) {
       let text = '';
       const n = 5 + rnd(40);
       for (let i = 0; i < n; i++) text += rnd(12) === 0 ? BUILTIN[rnd(BUILTIN.length)]![0] : bits[rnd(bits.length)];
       expect(fast.findWithContext(text), JSON.stringify(text)).toEqual(full.findWithContext(text));
+    }
+  });
+
+  it('cut by a line editor drawing past the right margin are found, in text and in JSON', () => {
+    // Bash's readline typed (`AbC \rdEf`) and pasted (`AbCd\rdEf`), zsh's ZLE (`AbC \r\e[Kd\rdEf`):
+    // the screen shows the key whole, the bytes hold it cut at every column a terminal may have.
+    const fast = new Redactor(CONFIGURED);
+    const full = new Redactor(CONFIGURED, false);
+    const cuts: Array<[string, (s: string, k: number) => string]> = [
+      ['typed', (s, k) => `${s.slice(0, k)} \r${s.slice(k)}`],
+      ['pasted', (s, k) => `${s.slice(0, k + 1)}\r${s.slice(k)}`],
+      ['zsh', (s, k) => `${s.slice(0, k)} \r\x1b[K${s[k]}\r${s.slice(k)}`],
+    ];
+    for (const [secret, part] of [...BUILTIN, ...CONFIGURED.map((c) => [c, c] as const)]) {
+      const at = secret.indexOf(part);
+      const pieces = part.length <= 8 ? [part] : [...Array(part.length - 7).keys()].map((i) => part.slice(i, i + 8));
+      for (let k = at + 1; k < at + part.length - 1; k++) {
+        if (/\s/.test(secret[k - 1]! + secret[k]!)) continue; // a space there reads as a progress line's redraw
+        for (const [how, cut] of cuts) {
+          const line = `$ echo ${cut(secret, k)}\r\n`;
+          for (const text of [line, JSON.stringify({ output: line })]) {
+            const got = fast.redact(text);
+            expect(got, `${how} at ${k}: ${JSON.stringify(text)}`).toEqual(full.redact(text));
+            for (const r of readings(got.text)) {
+              const joined = r.replace(/ \r(?:\x1b\[K.\r)?|.\r/gs, '');
+              for (const p of pieces) expect(joined.includes(p), `${how} at ${k}: ${JSON.stringify(p)} in ${JSON.stringify(r)}`).toBe(false);
+            }
+          }
+        }
+      }
     }
   });
 

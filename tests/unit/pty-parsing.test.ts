@@ -211,6 +211,23 @@ describe('text cleanup', () => {
     expect(terminalText('ab\bc\x07')).toBe('ac');
   });
 
+  it('reads a line wider than the terminal as the screen shows it, given the width', () => {
+    // 10 columns; `$ echo ` leaves 3 on the first row. Bash typed, bash pasted, zsh (its erase gone).
+    const cmd = 'echo abcdefghijklmnop';
+    expect(terminalText('$ echo abc \rdefghijklm \rnop\r\nout\r\n', 10)).toBe(`$ ${cmd}\nout\n`);
+    expect(terminalText('$ echo abcd\rdefghijklmn\rnop\r\n', 10)).toBe(`$ ${cmd}\n`);
+    expect(terminalText('$ echo abc \r\x1b[Kd\rdefghijklm \r\x1b[Kn\rnop\r\n', 10)).toBe(`$ ${cmd}\n`);
+    // Without the width a return goes back to the line's start: the old reading, garbled.
+    expect(terminalText('$ echo abc \rdefghijklm \rnop\r\n')).not.toBe(`$ ${cmd}\n`);
+    // A progress bar shorter than a row still redraws from the line's start.
+    expect(terminalText('10%\r50%\r100%\r\ndone\n', 10)).toBe('100%\ndone\n');
+    expect(terminalText('abcdef\rXY\n', 10)).toBe('XYcdef\n');
+    // One longer than a row redraws the row the cursor is on (a terminal cannot go back up with \r).
+    expect(terminalText('0123456789ab\rXY\n', 10)).toBe('0123456789XY\n');
+    // A full row leaves the cursor on it until the next character.
+    expect(terminalText('0123456789\rXY\n', 10)).toBe('XY23456789\n');
+  });
+
   it('finds UTF-8 boundaries', () => {
     const e = enc('a€');
     expect(utf8SafeEnd(e)).toBe(4);

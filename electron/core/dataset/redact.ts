@@ -731,6 +731,72 @@ function textView(raw: string): TextView | null {
   return { text, start: start.subarray(0, m), end: end.subarray(0, m) };
 }
 
+// ---- a line editor's wrap ------------------------------------------------------------
+
+/**
+ * Whether the carriage return at `i` of `t` is a line editor's wrap: the character before
+ * it and the one after say so (see joinedReading).
+ */
+function wrapReturn(t: string, i: number): boolean {
+  if (i < 2 || i + 1 >= t.length) return false;
+  const p = t.charCodeAt(i - 1);
+  const n = t.charCodeAt(i + 1);
+  if (p === 10 || p === 13 || n === 10 || n === 13) return false;
+  if (p === n) return true;
+  const pp = t.charCodeAt(i - 2);
+  return p === 32 && n !== 32 && pp !== 32 && pp !== 10 && pp !== 13;
+}
+
+/**
+ * A second reading of a view for a line editor that draws past the right margin. Bash's
+ * readline writes one character on the next row and a carriage return back over it, then
+ * the line goes on over that character: `…AbC \rdEf…` as typed, `…AbCd\rdEf…` as pasted;
+ * zsh's ZLE clears the row between (`…AbC \r\e[Kd\rdEf…`, read `…AbC \rd\rdEf…` once its
+ * erase reads as nothing). On screen the line runs on unbroken; in the bytes a key typed
+ * there is cut in two, so no pattern and no configured value matched it and it was
+ * exported as typed. Here that character and its return read as nothing: `at[k]` is the
+ * index in `vt` of character k. Null when no return is such a wrap. It is matched beside
+ * the plain reading, never instead of it: it may also join what was meant apart (a
+ * progress line redrawn over a space), and a match there must not be lost.
+ *
+ * Written here, not taken from a terminal emulator: an emulator needs the width (unknown
+ * for a text in a trajectory) and gives the screen, not where each character came from.
+ */
+function joinedReading(vt: string): { text: string; at: Int32Array } | null {
+  let i = vt.indexOf('\r');
+  if (i < 0) return null;
+  let drop: number[] | null = null;
+  for (; i >= 0; i = vt.indexOf('\r', i + 1)) if (wrapReturn(vt, i)) (drop ??= []).push(i - 1);
+  if (!drop) return null;
+  const at = new Int32Array(vt.length - drop.length * 2);
+  let text = '';
+  let k = 0;
+  let from = 0;
+  for (const d of drop) {
+    text += vt.slice(from, d);
+    for (let j = from; j < d; j++) at[k++] = j;
+    from = d + 2;
+  }
+  text += vt.slice(from);
+  for (let j = from; j < vt.length; j++) at[k++] = j;
+  return { text, at };
+}
+
+/**
+ * False when no reading of `s` can hold a line editor's wrap: no carriage return, raw or
+ * as a JSON escape, with a space before it or the same character on both sides. Looser
+ * than wrapReturn (a control or an escape may stand between), as a prefilter must be.
+ */
+function mayWrap(s: string): boolean {
+  for (let i = s.indexOf('\r'); i >= 0; i = s.indexOf('\r', i + 1)) {
+    if (i > 0 && (s[i - 1] === ' ' || s[i - 1] === s[i + 1])) return true;
+  }
+  for (let i = s.indexOf('\\r'); i >= 0; i = s.indexOf('\\r', i + 2)) {
+    if (i > 0 && (s[i - 1] === ' ' || s[i - 1] === s[i + 2] || s[i + 2] === '\\')) return true;
+  }
+  return false;
+}
+
 // ---- JSON text ------------------------------------------------------------------------
 
 /** The first and last non-blank characters say it may be a JSON object, array or string. */
@@ -902,26 +968,31 @@ export class Redactor {
         vt = view ? view.text : text;
       } else vt = readControls(text);
     }
-    const candidates = this.prefilter ? candidatePatterns(vt) : ALL_PATTERNS;
     // Matches first, in the coordinates of the text they were found in (`inView`), so
     // the view's index maps are built only when there is something to map.
     const raw: Array<{ a: number; b: number; from: number; kind: string; prio: number; inView: boolean }> = [];
+    const joined = joinedReading(vt);
+    const readings: Array<readonly [string, boolean, Int32Array | null]> = [[vt, true, null]];
+    if (joined) readings.push([joined.text, true, joined.at]);
     if (this.configured) {
       // Exact values: in the text as it is, and as it reads (a key typed with colour codes around it).
-      for (const [t, inView] of needsView ? [[text, false], [vt, true]] as const : [[text, false]] as const) {
+      // (Without a view, the plain reading is the text itself.)
+      for (const [t, inView, at] of [[text, false, null] as const, ...(needsView ? readings : readings.slice(1))]) {
         this.configured.lastIndex = 0;
-        for (const m of t.matchAll(this.configured)) raw.push({ a: m.index, b: m.index + m[0].length, from: m.index, kind: 'configured-secret', prio: -1, inView });
+        for (const m of t.matchAll(this.configured)) raw.push(inReading(at, { a: m.index, b: m.index + m[0].length, from: m.index, kind: 'configured-secret', prio: -1, inView }));
       }
     }
-    for (const prio of candidates) {
-      const p = PATTERNS[prio]!;
-      p.re.lastIndex = 0;
-      for (const m of vt.matchAll(p.re)) {
-        if (p.accept && !p.accept(m)) continue;
-        const g = p.group ?? 0;
-        const range: readonly [number, number] | undefined = g === 0 ? [m.index, m.index + m[0].length] : m.indices?.[g];
-        if (!range || range[1] <= range[0]) continue;
-        raw.push({ a: range[0], b: range[1], from: m.index, kind: p.kind, prio, inView: true });
+    for (const [t, , at] of readings) {
+      for (const prio of this.prefilter ? candidatePatterns(t) : ALL_PATTERNS) {
+        const p = PATTERNS[prio]!;
+        p.re.lastIndex = 0;
+        for (const m of t.matchAll(p.re)) {
+          if (p.accept && !p.accept(m)) continue;
+          const g = p.group ?? 0;
+          const range: readonly [number, number] | undefined = g === 0 ? [m.index, m.index + m[0].length] : m.indices?.[g];
+          if (!range || range[1] <= range[0]) continue;
+          raw.push(inReading(at, { a: range[0], b: range[1], from: m.index, kind: p.kind, prio, inView: true }));
+        }
       }
     }
     if (raw.length === 0) return [];
@@ -1025,7 +1096,7 @@ export class Redactor {
    * secret holding one of those characters: it may read whole only once decoded.
    */
   private mayHold(s: string): boolean {
-    return !this.prefilter || (this.plainSecrets ? HIDING_ESCAPE : NEEDS_VIEW).test(s) || ANY_CASED.test(s) || ANY_UNCASED.test(s) || !!this.configuredAny?.test(s);
+    return !this.prefilter || (this.plainSecrets ? HIDING_ESCAPE : NEEDS_VIEW).test(s) || ANY_CASED.test(s) || ANY_UNCASED.test(s) || !!this.configuredAny?.test(s) || mayWrap(s);
   }
 
   /**
@@ -1099,6 +1170,11 @@ export class Redactor {
     }
     return out + text.slice(pos);
   }
+}
+
+/** A match found in a joined reading (`at` maps it into the view), in the view's coordinates. */
+function inReading<T extends { a: number; b: number; from: number }>(at: Int32Array | null, r: T): T {
+  return at ? { ...r, a: at[r.a]!, b: at[r.b - 1]! + 1, from: at[r.from]! } : r;
 }
 
 function splice(text: string, ms: readonly SecretMatch[]): string {
@@ -1353,7 +1429,7 @@ export function redactionRulesSource(): string {
     ANCHORS.map((a) => [a.source, a.flags]),
     [NAMES_SECRET, SENSITIVE_KEY, KEY_NAME, PUBLIC_KEY_NAME, PUBLIC_KEY_PREFIX, NOT_SECRET_KEY_WORD, SECRET_KEY_HINT, ENDS_IN_KEYWORD, NUMBER, CSI, CONTROL, NEEDS_VIEW, READS_AS_ITSELF, ANY_CASED, ANY_UNCASED, WIDE].map((r) => [r.source, r.flags]),
     SIMPLE_ESCAPES, MIN_CONFIGURED_SECRET_LENGTH,
-    [quotedRun, takeBack, plausibleValue, codeExpression, generatedValue, notSecretKeyName, wordsAndNumbers, bareColonValue, closesQuote, basicAuthPair, urlPassword, cliPassword, percentDecoded, markAnchors, candidatePatterns, readControls, sensitiveField, hexAt, escapeAt, textView, looksLikeJson, walkJson, decodeJsonString, splice, replacement, Redactor, StreamRedactor]
+    [quotedRun, takeBack, plausibleValue, codeExpression, generatedValue, notSecretKeyName, wordsAndNumbers, bareColonValue, closesQuote, basicAuthPair, urlPassword, cliPassword, percentDecoded, markAnchors, candidatePatterns, readControls, sensitiveField, hexAt, escapeAt, textView, wrapReturn, joinedReading, mayWrap, inReading, looksLikeJson, walkJson, decodeJsonString, splice, replacement, Redactor, StreamRedactor]
       .map((f) => f.toString()),
   ]);
   return rulesSource;

@@ -16,17 +16,32 @@ export function stripAnsi(text: string): string {
  * Plain text as a person would read it from the screen, approximately: escapes
  * removed, CRLF → LF, a carriage return overwrites the line so progress bars keep
  * only their last state, backspace deletes, other control characters are dropped.
+ *
+ * `cols`, the terminal's width when known: a carriage return goes back to the start of
+ * the row the cursor is on, not of the whole line. A line editor drawing a line longer
+ * than the terminal is wide (bash's readline, zsh's ZLE, Python's REPL) writes the next
+ * row's first character and returns over it (`…AbC \rdEf…`); read from the line's
+ * start, that return wrote the rest of the command over its beginning, which the agent
+ * was then shown garbled, with a key typed there cut into pieces no redaction knows.
+ * Columns are counted as UTF-16 units (a wide character counts one).
  */
-export function terminalText(raw: string): string {
+export function terminalText(raw: string, cols = 0): string {
   const text = stripAnsi(raw);
   const lines = text.split(/\r*\n/);
   for (let i = 0; i < lines.length; i++) {
     let line = lines[i]!;
     if (line.includes('\r')) {
       const parts = line.split('\r');
-      // Text after the last CR overwrites the start of what was there.
+      // Text after a CR overwrites what was there, from the start of the cursor's row:
+      // the row of the last character written (a cursor past the last column of a full
+      // row is still on it, until the next character wraps).
       let cur = '';
-      for (const p of parts) cur = p.length >= cur.length ? p : p + cur.slice(p.length);
+      let rowStart = 0;
+      for (const p of parts) {
+        cur = cur.slice(0, rowStart) + p + cur.slice(rowStart + p.length);
+        const end = rowStart + p.length;
+        rowStart = cols > 0 && end > 0 ? Math.floor((end - 1) / cols) * cols : 0;
+      }
       line = cur;
     }
     if (line.includes('\b')) {

@@ -633,7 +633,7 @@ export class PtyTerminal implements LiveTerminal {
   async readText(start: number, end?: number, secrets: readonly string[] = []): Promise<string> {
     const stop = Math.min(end ?? this.recording.size, this.recording.size);
     const from = Math.max(0, Math.min(start, stop));
-    return recordedText((a, b) => this.recording.read(a, b), from, stop, this.limits.maxTextBytes, secrets);
+    return recordedText((a, b) => this.recording.read(a, b), from, stop, this.limits.maxTextBytes, secrets, this.cols);
   }
 
   // ---- control ---------------------------------------------------------------
@@ -837,8 +837,8 @@ const CUT_CONTEXT_BYTES = 64 * 1024;
  * the text as recorded, escapes included (the rules read through them), so the byte
  * offsets the note gives stay exact.
  */
-export async function recordedText(read: (start: number, end: number) => Promise<Buffer>, from: number, stop: number, max: number, secrets: readonly string[] = []): Promise<string> {
-  if (stop - from <= max) return terminalText(decodeUtf8(await read(from, stop)));
+export async function recordedText(read: (start: number, end: number) => Promise<Buffer>, from: number, stop: number, max: number, secrets: readonly string[] = [], cols = 0): Promise<string> {
+  if (stop - from <= max) return terminalText(decodeUtf8(await read(from, stop)), cols);
   const headBytes = Math.floor(max / 4);
   const tailBytes = max - headBytes;
 
@@ -855,7 +855,8 @@ export async function recordedText(read: (start: number, end: number) => Promise
   const tailCut = cutOutsideSecrets(tailRaw, tailAt, 'end', secrets);
   const tailStart = tailCut === tailAt ? stop - tailBytes : Math.max(headEnd, tailFrom + utf8SkipContinuation(tailBuf) + Buffer.byteLength(tailRaw.slice(0, tailCut)));
 
-  const head = terminalText(headRaw.slice(0, headCut));
+  const head = terminalText(headRaw.slice(0, headCut), cols);
+  // The tail starts inside a line, whose rows it cannot count.
   const tail = terminalText(tailRaw.slice(tailCut));
   return `${head}\n[… ${tailStart - headEnd} bytes omitted (recording bytes ${headEnd}-${tailStart}) …]\n${tail}`;
 }

@@ -80,7 +80,8 @@ class Steps {
     private readonly task: string,
   ) {}
 
-  async close(seg: Segment, end: number, at: number): Promise<void> {
+  /** `cols`: the terminal's width at the part's end (0 when its text starts inside a line). */
+  async close(seg: Segment, end: number, at: number, cols: number): Promise<void> {
     if (!this.rollout) {
       this.rollout = this.id('rollout');
       await this.s.append({ type: 'rollout.started', rolloutId: this.rollout, branchId: 'main', task: this.task, endpoint: null, policy: 'human', maxSteps: 1, parentStepId: null }, seg.at);
@@ -92,7 +93,7 @@ class Steps {
       type: 'model.response', stepId, content: '', reasoning: '', toolCalls: [], usage: null, finishReason: null, durationMs: 0,
       humanAuthored: true, author: 'recording', origin: 'terminal',
     }, seg.at);
-    const text = terminalText(seg.text);
+    const text = terminalText(seg.text, seg.truncated ? 0 : cols);
     await this.s.append({
       type: 'action.result', stepId, toolCallId: '', name: 'terminal', isError: false, durationMs: Math.max(0, at - seg.at), terminalId: TERMINAL, range: [seg.start, end],
       observation: seg.truncated ? `[…the start of this part is left out here; it is in the recording]\n${text}` : text,
@@ -140,6 +141,7 @@ async function readCast(input: ImportInput, ctx: ImportContext): Promise<void> {
   const unknown = new Map<string, number>();
   let clock = 0; // seconds since the start
   let exitCode: number | null = null;
+  let width = cols;
   let seg: Segment | null = null;
   const at = () => base + clock * 1000;
   const addText = (text: string) => {
@@ -173,11 +175,12 @@ async function readCast(input: ImportInput, ctx: ImportContext): Promise<void> {
       case 'r': {
         const m = /^(\d+)x(\d+)$/.exec(data.trim());
         if (!m) throw new ImportError(input.name, where, `a resize event needs "COLSxROWS", not ${JSON.stringify(data)}`);
-        await s.append({ type: 'terminal.resized', terminalId: TERMINAL, cols: Number(m[1]), rows: Number(m[2]), offset: rec.size }, at(), { where });
+        width = Number(m[1]);
+        await s.append({ type: 'terminal.resized', terminalId: TERMINAL, cols: width, rows: Number(m[2]), offset: rec.size }, at(), { where });
         break;
       }
       case 'm': {
-        if (seg && (seg.label !== null || rec.size > seg.start)) await steps.close(seg, rec.size, at());
+        if (seg && (seg.label !== null || rec.size > seg.start)) await steps.close(seg, rec.size, at(), width);
         seg = { label: data, start: rec.size, at: at(), text: '', truncated: false };
         break;
       }
@@ -192,7 +195,7 @@ async function readCast(input: ImportInput, ctx: ImportContext): Promise<void> {
     }
   }
   // The part after the last marker; a recording with no marker at all has no steps.
-  if (seg && steps.count + (seg.label === null ? 0 : 1) > 0) await steps.close(seg, rec.size, at());
+  if (seg && steps.count + (seg.label === null ? 0 : 1) > 0) await steps.close(seg, rec.size, at(), width);
   await s.append({ type: 'terminal.exited', terminalId: TERMINAL, exitCode, signal: null, offset: rec.size }, at());
   await steps.end(at());
   if (unknown.size) {
