@@ -215,7 +215,7 @@ describe('per-action lines (sharegpt.jsonl, mistral.jsonl)', () => {
     // The example ends on the last reply: the guidance after it trains nothing.
     expect(oa.messages.at(-1)).toMatchObject({ role: 'assistant', content: 'done', weight: 1 });
     expect(JSON.stringify(oa)).not.toContain('late advice');
-    const recs = perActionRecords(oa).map(sharegptRecord);
+    const recs = perActionRecords(oa).map((r) => sharegptRecord(r));
     expect(recs).toHaveLength(3);
     recs.forEach((x, i) => expect(validateShareGPTLine(JSON.stringify(x), i + 1)).toEqual([]));
     expect(recs[0]!.conversations.map((x) => x.from)).toEqual(['human', 'gpt']);

@@ -22,6 +22,8 @@ import * as oa from '../fixtures/trainers/openai';
 import { parseJsonl } from '../fixtures/trainers/common';
 import { parseYamlSubset } from '../fixtures/trainers/yaml-subset';
 import { treeHashes } from '../fixtures/tree-hashes';
+import { reportProblems } from '../fixtures/redaction-report';
+import type { MaskedTurnReport, RedactionReport } from '../../electron/core/dataset/redact';
 
 let home: string;
 let cwd: string;
@@ -341,6 +343,18 @@ describe('trainer files', () => {
     // trajectory.jsonl (which a merge reads) says what the training files did: the two masked for the secret, the finish trained.
     const steps = parseJsonl(await readFile(join(out, 'trajectory.jsonl'), 'utf8')).filter((l) => (l as { kind: string }).kind === 'step') as Array<{ weight: number; weightReason: string }>;
     expect(steps.map((x) => [x.weight, x.weightReason])).toEqual([[0, 'secret'], [0, 'secret'], [1, 'annotator']]);
+    // redactions.json names every placeholder of every training file, where it is in that file.
+    expect(await reportProblems(out, ['openai.jsonl', 'sharegpt.jsonl', 'mistral.jsonl'])).toEqual([]);
+    const all = JSON.parse(await readFile(join(out, 'redactions.json'), 'utf8')) as { redactions: RedactionReport[] };
+    expect(new Set(all.redactions.map((x) => x.file))).toEqual(new Set(['openai.jsonl', 'sharegpt.jsonl', 'mistral.jsonl', 'trajectory.jsonl']));
+    // Without openai.jsonl, the report names only the files written, and the masked turns where they are context.
+    const per = join(home, 'bundle-secret-per-action');
+    const r2 = await exportBundle({ ...exportOpts(per), formats: ['sharegpt', 'mistral'], sessions: [{ sessionId: s.id, events: s.events.slice() as SessionEvent[], sessionDir: s.dir }] });
+    expect(await reportProblems(per, ['sharegpt.jsonl', 'mistral.jsonl'])).toEqual([]);
+    const red2 = JSON.parse(await readFile(join(per, 'redactions.json'), 'utf8')) as { redactions: RedactionReport[]; maskedTurns: MaskedTurnReport[] };
+    expect(new Set(red2.redactions.map((x) => x.file))).toEqual(new Set(['sharegpt.jsonl', 'mistral.jsonl']));
+    expect(new Set(red2.maskedTurns.map((x) => x.file))).toEqual(new Set(['sharegpt.jsonl', 'mistral.jsonl']));
+    expect(Object.keys(r2.manifest.redactions.byFile).sort()).toEqual(['mistral.jsonl', 'sharegpt.jsonl']);
   });
 
   it('after a summary the example starts from the summarized context the model received; summaries on request', async () => {

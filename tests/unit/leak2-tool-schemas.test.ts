@@ -15,6 +15,7 @@ import { mergeBundles } from '../../electron/core/dataset/merge';
 import { Redactor, type RedactionReport } from '../../electron/core/dataset/redact';
 import { TOOL_SCHEMAS } from '../../electron/core/rollout/tools';
 import { ok, run, SessionBuilder } from '../fixtures/sessions';
+import { reportProblems, TRAINING_FILES } from '../fixtures/redaction-report';
 
 // Assembled at run time so no scanner mistakes this file for a leak.
 const GHP = ['ghp_', 'SchemaTok3nAAAAbCdEfGhIjKlMnOpQrSt12'].join('');
@@ -133,12 +134,20 @@ describe('tool schemas in an export', () => {
 
     // Where they were, on every line that holds them, as the messages' are listed.
     const { redactions } = await readJson<{ redactions: RedactionReport[] }>(dir, 'redactions.json');
-    const tools = redactions.filter((r) => r.path.startsWith('/tools/'));
+    const tools = redactions.filter((r) => r.path === '/tools' || r.path.startsWith('/tools/'));
+    // (ShareGPT's tools are one JSON text.)
     expect(tools.map((r) => `${r.file}:${r.line} ${r.path} ${r.kind} ${r.count}`).sort()).toEqual([1, 2].flatMap((line) => [
       `openai.jsonl:${line} /tools/0/function/description configured-secret 1`,
       `openai.jsonl:${line} /tools/0/function/description openai-key 1`,
       `openai.jsonl:${line} /tools/0/function/parameters/properties/token/default github-token 1`,
+      `mistral.jsonl:${line} /tools/0/function/description configured-secret 1`,
+      `mistral.jsonl:${line} /tools/0/function/description openai-key 1`,
+      `mistral.jsonl:${line} /tools/0/function/parameters/properties/token/default github-token 1`,
+      `sharegpt.jsonl:${line} /tools configured-secret 1`,
+      `sharegpt.jsonl:${line} /tools github-token 1`,
+      `sharegpt.jsonl:${line} /tools openai-key 1`,
     ]).sort());
+    expect(await reportProblems(dir, TRAINING_FILES)).toEqual([]);
     const manifest = await readJson<{ redactions: { total: number; byKind: Record<string, number>; byFile: Record<string, number> } }>(dir, 'manifest.json');
     expect(manifest.redactions.total).toBeGreaterThanOrEqual(6);
     expect(manifest.redactions.byKind['github-token']).toBeGreaterThanOrEqual(2);
@@ -153,7 +162,7 @@ describe('tool schemas in an export', () => {
     expect(JSON.stringify(openai[2]!.tools)).toBe(JSON.stringify(TOOL_SCHEMAS));
     const { redactions } = await readJson<{ redactions: RedactionReport[] }>(dir, 'redactions.json');
     // Without the configured secret the two patterns still find theirs, on both lines of S1; none in TOOL_SCHEMAS.
-    expect(redactions.filter((r) => r.path.startsWith('/tools/')).map((r) => r.line).sort()).toEqual([1, 1, 2, 2]);
+    expect(redactions.filter((r) => r.file === 'openai.jsonl' && r.path.startsWith('/tools/')).map((r) => r.line).sort()).toEqual([1, 1, 2, 2]);
     // The two examples of S1 share their config's array: scanned once (and TOOL_SCHEMAS once).
     const scanned = scan.mock.calls.map(([v]) => v);
     expect(scanned.filter((v) => v === TOOL_SCHEMAS).length).toBe(1);
@@ -171,7 +180,11 @@ describe('tool schemas in a merge', () => {
     expect(await leaks(r.dir, SECRETS)).toEqual([]);
     const { redactions } = await readJson<{ redactions: RedactionReport[] }>(r.dir, 'redactions.json');
     const merged = redactions.filter((x) => x.path.startsWith('/tools/') && x.kind === 'configured-secret');
-    expect(merged.map((x) => `${x.file} ${x.path}`)).toEqual(['openai.jsonl /tools/0/function/description', 'openai.jsonl /tools/0/function/description']);
+    expect(merged.map((x) => `${x.file} ${x.path}`).sort()).toEqual([
+      'mistral.jsonl /tools/0/function/description', 'mistral.jsonl /tools/0/function/description',
+      'openai.jsonl /tools/0/function/description', 'openai.jsonl /tools/0/function/description',
+    ]);
+    expect(await reportProblems(r.dir, TRAINING_FILES)).toEqual([]);
     // An export made with the same secrets: the merge finds nothing more, and its tools are the export's bytes.
     const redactedExport = await exportOf([{ sessionId: 'S1', events: importedSession() }], [TEAM]);
     const again = await mergeBundles({ inputs: [redactedExport], outDir: join(root, `merged-${++n}`), allowUnsigned: true, appVersion: 'test', secrets: [TEAM] });

@@ -20,6 +20,7 @@ import { mergeManager } from '../../electron/core/handlers/merge';
 import { MergeManager } from '../../electron/core/merges';
 import { Workspace } from '../../electron/core/store/workspace';
 import { ok, run, SessionBuilder, writeRecording } from '../fixtures/sessions';
+import { reportProblems, TRAINING_FILES } from '../fixtures/redaction-report';
 
 // No built-in pattern matches it: only a configured secret redacts it.
 const TEAM = ['corgi', 'Lantern', '51', 'velvetQz'].join('-');
@@ -174,7 +175,9 @@ describe('a merge redacts with the lead\'s secrets', () => {
     const m = r.manifest;
     const { redactions, maskedTurns } = await json<{ redactions: RedactionReport[]; maskedTurns: MaskedTurnReport[] }>(r.dir, 'redactions.json');
     const configured = redactions.filter((x) => x.kind === 'configured-secret');
-    expect(new Set(configured.map((x) => x.file))).toEqual(new Set(['manifest.json', 'openai.jsonl', 'terminals/team/main.cast', 'trajectory.jsonl']));
+    expect(new Set(configured.map((x) => x.file))).toEqual(new Set(['manifest.json', 'mistral.jsonl', 'openai.jsonl', 'sharegpt.jsonl', 'terminals/team/main.cast', 'trajectory.jsonl']));
+    // Each placeholder of the training files is named where it is, in each file.
+    expect(await reportProblems(r.dir, TRAINING_FILES)).toEqual([]);
     expect(m.redactions.byKind['configured-secret']).toBe(configured.reduce((a, x) => a + x.count, 0));
     expect(m.redactions.total).toBe(redactions.reduce((a, x) => a + x.count, 0));
     expect(m.redactions.secretTurns).toEqual({ masked: 1, dropped: 0 });
@@ -192,6 +195,16 @@ describe('a merge redacts with the lead\'s secrets', () => {
       }
     }
     expect(m.actions.some((a) => a.stepId === ids.deploy)).toBe(false);
+  });
+
+  it('names where an input\'s own redactions are in the per-action files it derives', async () => {
+    // Carol's export redacted the key itself: the merge finds nothing, and its report still names each placeholder.
+    const r = await merge([bundles.carol, bundles.alice], { secrets: [TEAM] });
+    expect(await reportProblems(r.dir, TRAINING_FILES)).toEqual([]);
+    const only = await merge([bundles.carol]);
+    expect(await reportProblems(only.dir, TRAINING_FILES)).toEqual([]);
+    const { redactions } = await json<{ redactions: RedactionReport[] }>(only.dir, 'redactions.json');
+    expect(redactions.some((x) => x.file === 'sharegpt.jsonl')).toBe(true);
   });
 
   it('with nothing to redact, writes the same bytes as a merge without secrets', async () => {

@@ -56,8 +56,8 @@ import { signManifest, SIGNATURE_FILE, type SigningKey } from './signing';
 import { resetTokenCache, TOKENIZER, useTokenStore } from './tokens';
 import { TokenCountStore } from './token-store';
 import {
-  axolotlConfig, llamaFactoryDatasetInfo, llamaFactoryTrainConfig, mistralRecord, openaiRecord, perActionPlans, perActionRecord, recordTokenCount, sharegptRecord,
-  type ActionPlan, type OpenAIRecord,
+  axolotlConfig, llamaFactoryDatasetInfo, llamaFactoryTrainConfig, mistralPlace, mistralRecord, openaiRecord, perActionIndex, perActionPlans, perActionRecord, sharegptPlace, recordTokenCount, sharegptRecord,
+  type ActionPlan, type LinePlace, type OpenAIRecord,
 } from './trainers';
 import type { ValidationError } from './validate';
 
@@ -301,11 +301,12 @@ interface Prepared {
   terminals: string[];
 }
 
-/** One example of the stream with its OpenAI record, redacted. */
+/** One example of the stream with its OpenAI record, redacted, and what was redacted in it. */
 interface TakenExample {
   p: Prepared;
   ex: Example;
   record: OpenAIRecord;
+  hits: RecordHit[];
 }
 
 interface PassOptions {
@@ -313,6 +314,8 @@ interface PassOptions {
   historyTokens: number;
   warnTokens: number;
   perAction: boolean;
+  /** The training files written: the redaction report names only these. */
+  formats: readonly ExportFormat[];
   castOnly: boolean;
   reasoning: boolean;
   maxTokens?: number;
@@ -396,9 +399,12 @@ async function examplePassOnce(prepared: readonly Prepared[], o: PassOptions, re
     }, ledger);
     for (const ex of examples) {
       const line = trajectories.length + 1;
-      const x = redactExample(p, ex, line, redactor, memo, log, o.reasoning, secretMasked);
+      const x = redactExample(p, ex, redactor, memo, o.reasoning, secretMasked);
       // One line per weight-1 turn, in message order, each keeping the example's fixed head.
       const plans = o.perAction ? perActionPlans(x.record, o.historyTokens, ex.owners) : [];
+      logRecordHits(log, x.record, x.hits, o.formats.includes('openai') ? line : null, plans, actions.length + 1, {
+        sharegpt: o.formats.includes('sharegpt'), mistral: o.formats.includes('mistral'), masked: !o.formats.includes('openai'),
+      });
       trajectories.push(trajectoryEntry(x, line, ledger, o.warnTokens));
       if (ex.source === 'derived') {
         if (!x.record.messages.some((m) => m.role === 'system')) derivedLacks.system++;
@@ -517,7 +523,7 @@ async function exportBundleOnce(opts: ExportBundleOptions, take = true): Promise
     prepared.push(p);
     checkAbort();
   }
-  const exampleOptions = { policy, historyTokens, warnTokens, perAction, castOnly, reasoning: opts.openai?.reasoning === 'field', maxTokens: opts.maxTokens, includeSummaries: opts.includeSummaries };
+  const exampleOptions = { policy, historyTokens, warnTokens, perAction, formats, castOnly, reasoning: opts.openai?.reasoning === 'field', maxTokens: opts.maxTokens, includeSummaries: opts.includeSummaries };
 
   // A dry run, and the refuse policy's check before anything is written, make the pass
   // with nothing to write to.
@@ -840,18 +846,19 @@ function addCastRedactions(log: RedactionLog, casts: readonly CastDone[]): void 
  * A trained turn that held a secret is not trained (weight 0): the placeholder must
  * never become something the model learns to type.
  */
-function redactExample(p: Prepared, ex: Example, line: number, redactor: Redactor, memo: RedactionMemo | null, log: RedactionLog, reasoning: boolean, secretMasked: Set<string>): TakenExample {
+function redactExample(p: Prepared, ex: Example, redactor: Redactor, memo: RedactionMemo | null, reasoning: boolean, secretMasked: Set<string>): TakenExample {
   const raw = openaiRecord(ex.messages, ex.weights, ex.tools, reasoning ? (i) => {
     const owner = ex.owners[i];
     const r = owner ? p.traj.steps.get(owner)?.response?.reasoning : undefined;
     return ex.weights[i] === 1 && r ? r : undefined;
   } : undefined);
+  const found: RecordHit[] = [];
   const messages = raw.messages.map((m, i) => {
     const { value, hits } = redactor.scan(m, memo ?? undefined);
-    for (const h of hits) log.add(FILE_OPENAI, line, `/messages/${i}${h.field}`, h.kind);
-    if (m.role === 'assistant' && m.weight === 1 && hits.length) {
+    const masked = m.role === 'assistant' && m.weight === 1 && hits.length > 0;
+    for (const h of hits) found.push({ message: i, field: h.field, kind: h.kind, masked });
+    if (masked) {
       value.weight = 0;
-      for (const h of hits) log.addMasked(FILE_OPENAI, line, `/messages/${i}`, h.kind);
       const owner = ex.owners[i];
       if (owner) {
         ex.trainedSteps = ex.trainedSteps.filter((s) => s !== owner);
@@ -861,8 +868,62 @@ function redactExample(p: Prepared, ex: Example, line: number, redactor: Redacto
     }
     return value;
   });
-  const record: OpenAIRecord = raw.tools ? { messages, tools: redactTools(raw.tools, redactor, log, FILE_OPENAI, line) } : { messages };
-  return { p, ex, record };
+  let record: OpenAIRecord = { messages };
+  if (raw.tools) {
+    const tools = redactTools(raw.tools, redactor);
+    for (const h of tools.hits) found.push({ message: null, field: h.field, kind: h.kind, masked: false });
+    record = { messages, tools: tools.value };
+  }
+  return { p, ex, record, hits: found };
+}
+
+/** A string of an OpenAI record that held a secret: its message (null: the tools), its pointer there, and whether a trained turn was masked for it. */
+export interface RecordHit {
+  message: number | null;
+  field: string;
+  kind: string;
+  masked: boolean;
+  /** How many (1 when absent). */
+  count?: number;
+}
+
+/**
+ * The hits of one OpenAI record in the redaction report, at their place in every file
+ * written from it: openai.jsonl line `line` (null: not written) and, for each of its
+ * per-action lines `plans` (numbered from `firstAction`), sharegpt.jsonl and mistral.jsonl
+ * where those are written. A turn masked for a secret is reported where it is trained
+ * nowhere else: in openai.jsonl, or, without it, in each per-action line holding it as
+ * context (`masked`). Per-action lines are built again only for a record with a hit.
+ */
+export function logRecordHits(
+  log: RedactionLog, record: OpenAIRecord, hits: readonly RecordHit[], line: number | null, plans: readonly ActionPlan[], firstAction: number,
+  o: { sharegpt: boolean; mistral: boolean; masked: boolean },
+): void {
+  if (!hits.length) return;
+  const at = (message: number | null, field: string): string => (message === null ? `/tools${field}` : `/messages/${message}${field}`);
+  if (line !== null) {
+    for (const h of hits) {
+      log.add(FILE_OPENAI, line, at(h.message, h.field), h.kind, h.count);
+      if (h.masked && h.message !== null) log.addMasked(FILE_OPENAI, line, `/messages/${h.message}`, h.kind);
+    }
+  }
+  if (!o.sharegpt && !o.mistral) return;
+  for (const [k, plan] of plans.entries()) {
+    const rec = perActionRecord(record, plan);
+    const files: Array<[string, LinePlace]> = [];
+    if (o.sharegpt) files.push([FILE_SHAREGPT, sharegptPlace(rec)]);
+    if (o.mistral) files.push([FILE_MISTRAL, mistralPlace(rec)]);
+    for (const h of hits) {
+      const i = h.message === null ? null : perActionIndex(plan, h.message);
+      if (h.message !== null && i === null) continue;
+      for (const [file, place] of files) {
+        const ptr = place(i, h.field);
+        if (ptr === null) continue;
+        log.add(file, firstAction + k, ptr, h.kind, h.count);
+        if (o.masked && h.masked && i !== null) log.addMasked(file, firstAction + k, ptr.replace(/^(\/(?:messages|conversations)\/\d+).*$/, '$1'), h.kind);
+      }
+    }
+  }
 }
 
 /** Per redactor, what it made of each tools array it was given (see redactTools). */
@@ -880,13 +941,12 @@ const toolScans = new WeakMap<Redactor, WeakMap<readonly unknown[], ScanResult<u
  * every example of a session shares its config's array (or TOOL_SCHEMAS), a few KB of
  * schema that would otherwise be scanned again for every example.
  */
-export function redactTools(tools: unknown[], redactor: Redactor, log: RedactionLog, file: string, line: number): unknown[] {
+export function redactTools(tools: unknown[], redactor: Redactor): ScanResult<unknown[]> {
   let scans = toolScans.get(redactor);
   if (!scans) toolScans.set(redactor, (scans = new WeakMap()));
   let scan = scans.get(tools);
   if (!scan) scans.set(tools, (scan = redactor.scan(tools)));
-  for (const h of scan.hits) log.add(file, line, `/tools${h.field}`, h.kind);
-  return scan.hits.length ? scan.value : tools;
+  return scan.hits.length ? scan : { value: tools, hits: [] };
 }
 
 

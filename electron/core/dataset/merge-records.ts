@@ -89,10 +89,12 @@ export function redactedTrajectoryLines(inputs: readonly Input[]): Map<Input, Se
  * The inputs' redaction reports, moved to where the redacted text is in the merged bundle
  * (dropped with what was not carried); `traj`: per input, its redacted trajectory.jsonl
  * lines → their merged lines (as written). `own`: what the merge redacted itself, added
- * to them (a place both redacted counts both).
+ * to them (a place both redacted counts both). `actions`: where the merged openai.jsonl's
+ * redacted strings are in the per-action files the merge derives from it (an input's own
+ * entries for those files name its lines, not the merged ones, and are dropped).
  */
 export function mergedRedactions(
-  plan: MergePlan, inputs: Input[], traj: Map<Input, Map<number, number>>, own?: RedactionLog,
+  plan: MergePlan, inputs: Input[], traj: Map<Input, Map<number, number>>, own?: RedactionLog, actions?: RedactionLog,
 ): { redactions: RedactionReport[]; maskedTurns: MaskedTurnReport[] } {
   const entries = new Map<string, RedactionReport>();
   const add = (r: RedactionReport): void => {
@@ -128,7 +130,7 @@ export function mergedRedactions(
       turns.set(`${t.file}\u0000${t.line}\u0000${t.path}\u0000${t.action}`, t);
     }
   }
-  for (const r of own?.list() ?? []) {
+  for (const r of [...own?.list() ?? [], ...actions?.list() ?? []]) {
     const key = `${r.file}\u0000${r.line}\u0000${r.path}\u0000${r.kind}`;
     const e = entries.get(key);
     if (e) e.count += r.count;

@@ -25,7 +25,7 @@
 import { join } from 'node:path';
 import { ApolloError } from '../../../shared/errors';
 import { MERGE_REPORT_FILES, type MergeReport } from '../../../shared/merge-report';
-import { BUNDLE_FILES, emptyCounts, redactTools, type Manifest } from './bundle';
+import { BUNDLE_FILES, emptyCounts, logRecordHits, redactTools, type Manifest, type RecordHit } from './bundle';
 import { checkWrittenFile, scanFile, StagingDir, type BufferedWriter, type ScanHooks, type WrittenFile } from './files';
 import { describeIssues, mergedManifestSchema, type BundleFile, type MergedManifest } from './manifest-schema';
 import { badBundle, SessionCursor, type Input } from './merge-read';
@@ -84,7 +84,9 @@ export async function writeMerge(planned: MergePlan, inputs: Input[], ctx: Write
     // The step records first: the reasoning the examples show, and who owns their messages, are read from them on the way.
     const { reasoning, lines } = await writeTrajectory(plan, stage, ctx, log, owners);
     outputs.push({ path: BUNDLE_FILES.trajectory, format: 'trajectory' });
-    const w = await writeExamples(plan, inputs, stage, ctx, reasoning, log, owners);
+    // Where the redacted strings of openai.jsonl are in sharegpt.jsonl and mistral.jsonl, the inputs' and this merge's alike.
+    const actionLog = new RedactionLog();
+    const w = await writeExamples(plan, inputs, stage, ctx, reasoning, log, actionLog, owners);
     outputs.push({ path: BUNDLE_FILES.openai, format: 'openai' }, { path: BUNDLE_FILES.sharegpt, format: 'sharegpt' }, { path: BUNDLE_FILES.mistral, format: 'mistral' });
     await stage.writeFile(BUNDLE_FILES.axolotl, axolotlConfig(BUNDLE_FILES.openai, w.longestExample));
     await stage.writeFile(BUNDLE_FILES.datasetInfo, llamaFactoryDatasetInfo(BUNDLE_FILES.sharegpt));
@@ -107,7 +109,7 @@ export async function writeMerge(planned: MergePlan, inputs: Input[], ctx: Write
     // Names, conflicts and warnings people typed or the data gave: redacted as the rest (hits in the report are listed under its file).
     const report = ctx.redactor.redactValue(mergeReport(plan, inputs, warnings), (ptr, kind) => log.add(MERGE_REPORT_FILES.json, 0, ptr, kind));
     const manifestParts = redactManifestParts(buildManifest(plan, inputs, w, [], ctx.appVersion, summarizeRedactions([]), warnings), ctx.redactor, log);
-    const { redactions, maskedTurns } = mergedRedactions(plan, inputs, lines, log);
+    const { redactions, maskedTurns } = mergedRedactions(plan, inputs, lines, log, actionLog);
     await stage.writeFile(BUNDLE_FILES.redactions, `${JSON.stringify({ redactions, maskedTurns }, null, 2)}\n`);
     const scan = await scanFile(join(stage.dir, BUNDLE_FILES.redactions));
     files.push({ path: BUNDLE_FILES.redactions, format: 'redactions', bytes: scan.bytes, sha256: scan.sha256, records: redactions.length });
@@ -148,7 +150,7 @@ async function reread(input: Input, rel: string, hooks: ScanHooks): Promise<void
 
 /** openai.jsonl with merged weights, and its per-action lines for LLaMA-Factory and mistral-finetune. */
 async function writeExamples(
-  plan: MergePlan, inputs: Input[], stage: StagingDir, ctx: WriteContext, reasoning: Reasoning, log: RedactionLog, owners: MessageOwners,
+  plan: MergePlan, inputs: Input[], stage: StagingDir, ctx: WriteContext, reasoning: Reasoning, log: RedactionLog, actionLog: RedactionLog, owners: MessageOwners,
 ): Promise<Written> {
   const openai = await stage.create(BUNDLE_FILES.openai);
   const sharegpt = await stage.create(BUNDLE_FILES.sharegpt);
@@ -160,15 +162,19 @@ async function writeExamples(
   for (const input of inputs) {
     const from = plan.writtenFrom.get(input)!;
     if (!from.size) continue;
+    const carried = inputHits(input);
     await reread(input, BUNDLE_FILES.openai, {
       line: (text, lineNo) => {
         const x = from.get(lineNo - 1);
         if (!x) return;
-        const record = redactRecord(mergedRecord(plan, x, JSON.parse(text) as OpenAIRecord, reasoning), x, ctx.redactor, log, reported);
+        const hits = [...(carried.get(lineNo) ?? [])];
+        const record = redactRecord(mergedRecord(plan, x, JSON.parse(text) as OpenAIRecord, reasoning), x, ctx.redactor, log, reported, hits);
         const tokens = recordTokenCount(record);
         openai.push(`${JSON.stringify(record)}\n`);
         // The per-action lines keep the export's head (a summary and its continue turn, never a step's message).
-        for (const a of actionLines(record, plan.options.historyTokens, owners.owners(x, record))) {
+        const lines = actionLines(record, plan.options.historyTokens, owners.owners(x, record));
+        logRecordHits(actionLog, record, hits, null, lines.map((a) => a.plan), out.manifestActions.length + 1, { sharegpt: true, mistral: true, masked: false });
+        for (const a of lines) {
           sharegpt.push(`${JSON.stringify(a.sharegpt)}\n`);
           mistral.push(`${JSON.stringify(a.mistral)}\n`);
           out.manifestActions.push({
@@ -203,13 +209,16 @@ async function writeExamples(
  * here, and pass 1 read that from the step records), so one that is is a bug. The reply
  * is reported as masked once per step (the plan never trains it), at the first line holding it.
  */
-function redactRecord(rec: OpenAIRecord, x: PlannedExample, redactor: Redactor, log: RedactionLog, reported: Set<string>): OpenAIRecord {
+function redactRecord(rec: OpenAIRecord, x: PlannedExample, redactor: Redactor, log: RedactionLog, reported: Set<string>, found: RecordHit[]): OpenAIRecord {
   let turn = 0;
   const messages = rec.messages.map((m, i) => {
     const step = m.role === 'assistant' ? (x.entry.turnSteps[turn++] ?? null) : null;
     const { value, hits } = redactor.scan(m);
     if (!hits.length) return m;
-    for (const h of hits) log.add(BUNDLE_FILES.openai, x.line, `/messages/${i}${h.field}`, h.kind);
+    for (const h of hits) {
+      log.add(BUNDLE_FILES.openai, x.line, `/messages/${i}${h.field}`, h.kind);
+      found.push({ message: i, field: h.field, kind: h.kind, masked: false });
+    }
     if (m.role === 'assistant' && m.weight === 1) {
       throw new ApolloError('INTERNAL', `Merged example ${x.line}: the trained turn /messages/${i} holds a secret the merge did not mask`);
     }
@@ -222,7 +231,25 @@ function redactRecord(rec: OpenAIRecord, x: PlannedExample, redactor: Redactor, 
   });
   if (!rec.tools) return { messages };
   // As the exporter redacts them, listed as it lists them.
-  return { messages, tools: redactTools(rec.tools, redactor, log, BUNDLE_FILES.openai, x.line) };
+  const tools = redactTools(rec.tools, redactor);
+  for (const h of tools.hits) {
+    log.add(BUNDLE_FILES.openai, x.line, `/tools${h.field}`, h.kind);
+    found.push({ message: null, field: h.field, kind: h.kind, masked: false });
+  }
+  return { messages, tools: tools.value };
+}
+
+/** An input's openai.jsonl redactions by line, as hits of its records (their per-action lines are derived here, and so are their entries). */
+function inputHits(input: Input): Map<number, RecordHit[]> {
+  const out = new Map<number, RecordHit[]>();
+  for (const r of input.redactions) {
+    if (r.file !== BUNDLE_FILES.openai) continue;
+    const m = /^\/(?:messages\/(\d+)|tools)(\/.*)?$/.exec(r.path);
+    if (!m) continue;
+    const hit: RecordHit = { message: m[1] === undefined ? null : Number(m[1]), field: m[2] ?? '', kind: r.kind, masked: false, count: r.count };
+    out.set(r.line, [...(out.get(r.line) ?? []), hit]);
+  }
+  return out;
 }
 
 /** Per example line, per trained step, the reasoning its writer input's step record holds. */

@@ -178,6 +178,12 @@ export function perActionRecord(r: OpenAIRecord, p: ActionPlan): OpenAIRecord {
   return r.tools ? { messages: msgs, tools: r.tools } : { messages: msgs };
 }
 
+/** Where message `i` of the example is in its per-action line `p` (perActionRecord), or null when the line leaves it out. */
+export function perActionIndex(p: ActionPlan, i: number): number | null {
+  if (i < p.head) return i;
+  return i >= p.start && i <= p.index ? p.head + i - p.start : null;
+}
+
 /** One record per trained turn of `r`, ending on it (perActionPlans, each built). */
 export function perActionRecords(r: OpenAIRecord, historyTokens?: number, owners?: readonly (string | null)[]): OpenAIRecord[] {
   return perActionPlans(r, historyTokens, owners).map((p) => perActionRecord(r, p));
@@ -216,6 +222,7 @@ export function reweighRecord(r: OpenAIRecord, weights: readonly (0 | 1)[], reas
 export interface ActionLine {
   /** Index (among the example's assistant turns) of the turn it trains. */
   turn: number;
+  plan: ActionPlan;
   tokens: number;
   sharegpt: ShareGPTRecord;
   mistral: OpenAIRecord;
@@ -234,9 +241,10 @@ export function actionLines(r: OpenAIRecord, historyTokens?: number, owners?: re
     if (m.weight === 1) trainedTurns.push(turn);
     turn++;
   }
-  return perActionRecords(r, historyTokens, owners).map((rec, k) => ({
-    turn: trainedTurns[k]!, tokens: recordTokenCount(rec), sharegpt: sharegptRecord(rec), mistral: mistralRecord(rec),
-  }));
+  return perActionPlans(r, historyTokens, owners).map((plan, k) => {
+    const rec = perActionRecord(r, plan);
+    return { turn: trainedTurns[k]!, plan, tokens: recordTokenCount(rec), sharegpt: sharegptRecord(rec), mistral: mistralRecord(rec) };
+  });
 }
 
 // ---------------------------------------------------------------- LLaMA-Factory
@@ -271,8 +279,11 @@ function sharegptTools(tools: unknown[] | undefined): string {
  * observation (a JSON list), two replies in a row get an empty human turn between
  * them, and the text beside a tool call (not representable in a function_call
  * turn) is left out. The last turn is the trained action.
+ *
+ * `at`, when given, is filled with where each message of `r` went: its turn's index, -1
+ * for the system prompt (see sharegptPlace).
  */
-export function sharegptRecord(r: OpenAIRecord): ShareGPTRecord {
+export function sharegptRecord(r: OpenAIRecord, at?: number[]): ShareGPTRecord {
   const conv: ShareGPTRecord['conversations'] = [];
   let system = '';
   let results: string[] = [];
@@ -282,21 +293,27 @@ export function sharegptRecord(r: OpenAIRecord): ShareGPTRecord {
     conv.push({ from: 'observation', value: results.length === 1 ? results[0]! : JSON.stringify(results) });
     results = [];
   };
-  for (const m of r.messages) {
+  r.messages.forEach((m, i) => {
     if (m.role !== 'tool') flush();
-    if (m.role === 'system') system = system ? `${system}\n\n${m.content ?? ''}` : m.content ?? '';
-    else if (m.role === 'tool') results.push(m.content ?? '');
-    else if (m.role === 'user') {
+    if (m.role === 'system') {
+      system = system ? `${system}\n\n${m.content ?? ''}` : m.content ?? '';
+      if (at) at[i] = -1;
+    } else if (m.role === 'tool') {
+      results.push(m.content ?? '');
+      if (at) at[i] = conv.length; // the observation the flush pushes
+    } else if (m.role === 'user') {
       const l = last();
       if (l && (l.from === 'human' || l.from === 'observation')) l.value = l.value === '' ? m.content ?? '' : `${l.value}\n\n${m.content ?? ''}`;
       else conv.push({ from: 'human', value: m.content ?? '' });
+      if (at) at[i] = conv.length - 1;
     } else if (m.role === 'assistant') {
       const l = last();
       if (!l || l.from === 'gpt' || l.from === 'function_call') conv.push({ from: 'human', value: '' });
       if (m.tool_calls?.length) conv.push({ from: 'function_call', value: functionCallValue(m.tool_calls) });
       else conv.push({ from: 'gpt', value: m.content ?? '' });
+      if (at) at[i] = conv.length - 1;
     }
-  }
+  });
   flush();
   while (conv.length && last()!.from !== 'gpt' && last()!.from !== 'function_call') conv.pop();
   return { conversations: conv, system, tools: sharegptTools(r.tools) };
@@ -376,8 +393,10 @@ export function mistralCallId(original: string, salt: number): string {
  * left out (content XOR tool_calls), guidance after a tool result joined to that
  * result (no user turn may follow a tool turn), tools with name, description and
  * parameters.
+ *
+ * `at`, when given, is filled with the index in the line of each message of `r` (see mistralPlace).
  */
-export function mistralRecord(r: OpenAIRecord): OpenAIRecord {
+export function mistralRecord(r: OpenAIRecord, at?: number[]): OpenAIRecord {
   const ids = new Map<string, string>();
   const used = new Set<string>();
   const idFor = (orig: string) => {
@@ -389,8 +408,9 @@ export function mistralRecord(r: OpenAIRecord): OpenAIRecord {
     return id;
   };
   const out: OpenAIMessage[] = [];
-  for (const m of r.messages) {
+  for (const [i, m] of r.messages.entries()) {
     const prev = out[out.length - 1];
+    if (at) at[i] = m.role === 'user' && prev?.role === 'tool' ? out.length - 1 : out.length;
     if (m.role === 'user' && prev?.role === 'tool') {
       prev.content = `${prev.content ?? ''}\n\n${m.content ?? ''}`;
       continue;
@@ -410,4 +430,50 @@ export function mistralRecord(r: OpenAIRecord): OpenAIRecord {
     return { type: 'function', function: { name: f.name, description: f.description ?? '', parameters: f.parameters ?? { type: 'object', properties: {} } } };
   });
   return tools?.length ? { messages: out, tools } : { messages: out };
+}
+
+// ---------------------------------------------------------------- where a redaction lands
+
+/**
+ * Where a string of a per-action record lands in one trainer's line: `message` its
+ * message's index (null: the record's `tools`), `field` the JSON pointer of the string
+ * in it (`/content`, `/tool_calls/0/function/arguments`, for tools `/0/function/description`).
+ * Null when the line leaves that string out. The redaction report names each redacted
+ * string in every file that holds it, at the place it is there.
+ */
+export type LinePlace = (message: number | null, field: string) => string | null;
+
+const CALL_FIELD = /^\/tool_calls\/\d+\/function\/(?:name|arguments)$/;
+const TOOL_FIELD = /^\/\d+\/function\/(?:name|description|parameters)(?:\/|$)/;
+
+/** Of a message's strings, the ones a ShareGPT or mistral line keeps: the content, or a reply's calls (content XOR tool_calls). */
+function keptField(m: OpenAIMessage, field: string): boolean {
+  return m.role === 'assistant' && m.tool_calls?.length ? CALL_FIELD.test(field) : field === '/content';
+}
+
+/** Where each redacted string of `r` lands in its ShareGPT line (sharegptRecord). */
+export function sharegptPlace(r: OpenAIRecord): LinePlace {
+  const at: number[] = [];
+  const turns = sharegptRecord(r, at).conversations.length;
+  return (i, field) => {
+    if (i === null) return TOOL_FIELD.test(field) && r.tools?.length ? '/tools' : null;
+    const m = r.messages[i];
+    const j = at[i];
+    if (!m || j === undefined || j >= turns || !keptField(m, field)) return null;
+    // A turn's value is text; a call's name and arguments are JSON text inside it.
+    return j === -1 ? '/system' : `/conversations/${j}/value`;
+  };
+}
+
+/** Where each redacted string of `r` lands in its mistral-finetune line (mistralRecord). */
+export function mistralPlace(r: OpenAIRecord): LinePlace {
+  const at: number[] = [];
+  mistralRecord(r, at);
+  return (i, field) => {
+    if (i === null) return TOOL_FIELD.test(field) && r.tools?.length ? `/tools${field}` : null;
+    const m = r.messages[i];
+    const j = at[i];
+    if (!m || j === undefined || !keptField(m, field)) return null;
+    return `/messages/${j}${field}`;
+  };
 }
