@@ -12,6 +12,11 @@
 //                    is a scorer's when its span (span_id, or the spans open around it),
 //                    or an older log's `step` events around it, are of type scorer(s),
 //                    or its model role is "grader"
+//   model events of another conversation → not steps: a tool's own model calls and a
+//                    sub-agent's (as_tool(), handoff(), run() inside the agent, a subtask
+//                    or fork) are that conversation's, not the agent's; made steps, they
+//                    would sit between the agent's own calls in its tree. Kept verbatim
+//                    with the tool events they made, counted and noted (see otherConversation)
 //   a failed call  → a step with an empty reply (never trained), noted: Inspect writes
 //                    the API's error ("maximum context length…", a content-filter
 //                    refusal) as the output's text when a provider turns a bad request
@@ -67,6 +72,14 @@ const toolEvent = z.looseObject({
   error: z.looseObject({ type: z.string().optional(), message: z.string().optional() }).nullable().optional(),
   timestamp: z.string().optional(),
   working_time: z.number().nullable().optional(),
+  span_id: z.string().nullable().optional(),
+  // Before Inspect 0.3.94 a tool call's own transcript (a sub-agent's model calls) was nested here.
+  events: z.array(z.unknown()).nullable().optional(),
+});
+const subtaskEvent = z.looseObject({
+  event: z.literal('subtask'),
+  name: z.string().optional(),
+  events: z.array(z.unknown()).nullable().optional(),
 });
 const sample = z.looseObject({
   id: z.union([z.string(), z.number()]),
@@ -203,32 +216,36 @@ function scoring(sp: { type?: unknown; name?: unknown }): boolean {
   return sp.type === 'scorer' || sp.type === 'scorers' || (sp.type == null && sp.name === 'scorers');
 }
 
+/** A span, or an older log's step, as the events inside it see it. */
+interface Span { id: string | null; type: unknown; name: unknown; parent: string | null; step: boolean }
+
 /**
- * Tells, event by event in log order, whether an event runs inside a scorer: from its
- * span_id and the span tree when the log names spans, else from the spans and steps
- * open around it (logs without span ids, or older ones with `step` begin/end events).
+ * The spans around each event, in log order: from its span_id and the span tree when the
+ * log names spans, else the spans and steps open around it (logs without span ids, or
+ * older ones with `step` begin/end events). Every span_begin is indexed first, as
+ * Inspect's own event_tree() does (event/_tree.py): an event names its span by id
+ * wherever it lands in the log (a pending call completes after its span closed, and
+ * parallel tool calls interleave their spans).
  */
-class ScorerSpans {
-  private readonly byId = new Map<string, { type?: unknown; name?: unknown; parent: string | null }>();
-  private readonly open: Array<{ id: string | null; step: boolean; name: unknown; scoring: boolean }> = [];
+class SpanTree {
+  private readonly byId = new Map<string, Span>();
+  private readonly open: Span[] = [];
+
+  constructor(events: ReadonlyArray<Record<string, unknown>>) {
+    for (const e of events) if (e.event === 'span_begin' && typeof e.id === 'string') this.byId.set(e.id, spanOf(e, false));
+  }
 
   /** Follow the spans and steps opened and closed by `e` (any other event: nothing). */
   track(e: Record<string, unknown>): void {
     const id = typeof e.id === 'string' ? e.id : null;
-    if (e.event === 'span_begin') {
-      if (id) this.byId.set(id, { type: e.type, name: e.name, parent: typeof e.parent_id === 'string' ? e.parent_id : null });
-      this.open.push({ id, step: false, name: e.name, scoring: scoring(e) });
-    } else if (e.event === 'span_end') {
-      this.close((o) => !o.step && (id === null || o.id === id));
-    } else if (e.event === 'step' && e.action === 'begin') {
-      this.open.push({ id: null, step: true, name: e.name, scoring: scoring(e) });
-    } else if (e.event === 'step' && e.action === 'end') {
-      this.close((o) => o.step && o.name === e.name);
-    }
+    if (e.event === 'span_begin') this.open.push(spanOf(e, false));
+    else if (e.event === 'span_end') this.close((o) => !o.step && (id === null || o.id === id));
+    else if (e.event === 'step' && e.action === 'begin') this.open.push(spanOf(e, true));
+    else if (e.event === 'step' && e.action === 'end') this.close((o) => o.step && o.name === e.name);
   }
 
   /** Close the innermost open span matching `match` (and any left open inside it). */
-  private close(match: (o: ScorerSpans['open'][number]) => boolean): void {
+  private close(match: (o: Span) => boolean): void {
     for (let i = this.open.length - 1; i >= 0; i--) {
       if (match(this.open[i]!)) {
         this.open.length = i;
@@ -237,19 +254,106 @@ class ScorerSpans {
     }
   }
 
-  inScorer(e: { span_id?: string | null }): boolean {
-    if (e.span_id && this.byId.has(e.span_id)) {
-      const seen = new Set<string>();
-      for (let id: string | null = e.span_id; id && !seen.has(id); ) {
-        seen.add(id);
-        const sp = this.byId.get(id);
-        if (!sp) break;
-        if (scoring(sp)) return true;
-        id = sp.parent;
-      }
-      return false;
+  /** The spans around `e`, innermost first. */
+  around(e: { span_id?: unknown }): Span[] {
+    if (typeof e.span_id !== 'string' || !this.byId.has(e.span_id)) return [...this.open].reverse();
+    const chain: Span[] = [];
+    const seen = new Set<string>();
+    for (let id: string | null = e.span_id; id && !seen.has(id); ) {
+      seen.add(id);
+      const sp = this.byId.get(id);
+      if (!sp) break;
+      chain.push(sp);
+      id = sp.parent;
     }
-    return this.open.some((o) => o.scoring);
+    return chain;
+  }
+}
+
+function spanOf(e: Record<string, unknown>, step: boolean): Span {
+  return { id: typeof e.id === 'string' ? e.id : null, type: e.type, name: e.name, parent: typeof e.parent_id === 'string' ? e.parent_id : null, step };
+}
+
+// Inspect's span types (util/_span.py, model/_call_tools.py, util/_subtask.py): a tool
+// call runs in span(type "tool"), a handoff in span("handoff") > span("tool"), a subtask
+// or fork() in span("subtask"); every agent invocation (as_solver, as_tool, handoff,
+// run) opens span("agent"). Whatever runs in a tool, handoff or subtask span is that
+// call's or subtask's own conversation.
+const OTHER_CONVERSATION = new Set<unknown>(['tool', 'handoff', 'subtask']);
+
+/**
+ * The outermost span around an event that opens another conversation than the agent's,
+ * or null when the event is the agent's own. The first agent span is the agent itself
+ * (as_solver wraps the task's agent in one); an agent span inside it is a sub-agent (the
+ * rule Inspect's ACP SubagentDepthTracker follows, agent/_acp/event_mapping.py).
+ */
+function otherConversation(around: readonly Span[]): Span | null {
+  let agents = 0;
+  for (let i = around.length - 1; i >= 0; i--) {
+    const sp = around[i]!;
+    if (OTHER_CONVERSATION.has(sp.type)) return sp;
+    if (sp.type === 'agent' && agents++ > 0) return sp;
+  }
+  return null;
+}
+
+/**
+ * The spans around the caller of a tool call: Inspect records the ToolEvent inside the
+ * tool span it opens for the call (inside a handoff span for a handoff), which are the
+ * call's, not the caller's.
+ */
+function callerSpans(around: readonly Span[]): readonly Span[] {
+  if (around[0]?.type !== 'tool') return around;
+  return around[1]?.type === 'handoff' ? around.slice(2) : around.slice(1);
+}
+
+function spanLabel(sp: Span): string {
+  return `${typeof sp.type === 'string' ? sp.type : 'span'} ${JSON.stringify(typeof sp.name === 'string' ? sp.name : '?')}`;
+}
+
+/** Model events an older log nests in a tool call's or subtask's `events`, at any depth. */
+function nestedModelCalls(events: unknown): number {
+  let n = 0;
+  for (const e of Array.isArray(events) ? events : []) {
+    if (!e || typeof e !== 'object') continue;
+    const o = e as { event?: unknown; events?: unknown };
+    n += (o.event === 'model' ? 1 : 0) + nestedModelCalls(o.events);
+  }
+  return n;
+}
+
+/** What ran in other conversations than the agent's, for the session's note. */
+class OtherConversations {
+  private readonly calls = new Map<string, number>();
+  private nested = 0;
+  private tools = 0;
+
+  /** `n` model calls under `label`; `nested`: inside an older log's tool or subtask event (kept within it). */
+  modelCalls(label: string, n: number, nested = false): void {
+    if (n <= 0) return;
+    this.calls.set(label, (this.calls.get(label) ?? 0) + n);
+    if (nested) this.nested += n;
+  }
+
+  toolCall(): void {
+    this.tools++;
+  }
+
+  get count(): number {
+    let n = 0;
+    for (const k of this.calls.values()) n += k;
+    return n;
+  }
+
+  note(): string | null {
+    const n = this.count;
+    if (!n) return null;
+    const by = [...this.calls].map(([k, c]) => `${k} ×${c}`).join(', ');
+    const kept = [
+      n > this.nested ? `${n - this.nested} as 'sub-agent model call' records${this.tools ? ` (with the ${this.tools} tool call(s) made there, as 'sub-agent tool call')` : ''}` : '',
+      this.nested ? `${this.nested} inside the tool or subtask event an older log nests them in` : '',
+    ].filter(Boolean).join('; ');
+    return `${n} model call(s) ran in another conversation than the agent's (${by}): a tool's own calls, or a sub-agent's (as_tool(), handoff(), run(), a subtask). They are not steps of the agent's trajectory and are not trained; kept verbatim in import/unknown.jsonl: ${kept}.`;
   }
 }
 
@@ -272,6 +376,61 @@ function naturalOrder(a: string, b: string): number {
   return a.localeCompare(b, undefined, { numeric: true });
 }
 
+type ModelEvent = z.infer<typeof modelEvent> & { n: number };
+
+/**
+ * The sample's events sorted by whose they are: the agent's model calls (its steps) and
+ * tool calls (their results); scorers' and other conversations' model calls, and the
+ * rest, kept verbatim in `unknown` and noted.
+ */
+function sortEvents(input: ImportInput, s: Sample, where: string, unknown: RunIR['unknown'], notes: string[]) {
+  const modelEvents: ModelEvent[] = [];
+  const toolEvents = new Map<string, z.infer<typeof toolEvent>>();
+  const events = s.events ?? [];
+  const spans = new SpanTree(events);
+  const graders = new Set<string>();
+  let graderCalls = 0;
+  const others = new OtherConversations();
+  events.forEach((e, n) => {
+    spans.track(e);
+    const at = `${where}, events[${n}]`;
+    if (e.event === 'model') {
+      const m = { ...check(modelEvent, e, input.name, at, 'an Inspect model event'), n };
+      const around = spans.around(m);
+      let other: Span | null = null;
+      if (m.role === 'grader' || around.some(scoring)) {
+        graderCalls++;
+        graders.add(m.model ?? m.output?.model ?? 'a model');
+        unknown.push({ type: 'scorer model call', record: e });
+      } else if ((other = otherConversation(around))) {
+        others.modelCalls(spanLabel(other), 1);
+        unknown.push({ type: 'sub-agent model call', record: e });
+      } else modelEvents.push(m);
+    } else if (e.event === 'tool') {
+      const t = check(toolEvent, e, input.name, at, 'an Inspect tool event');
+      if (otherConversation(callerSpans(spans.around(t)))) {
+        // A sub-agent's own tool call: no step of the agent made it (and its id, which may repeat one of the agent's, must not answer one's).
+        others.toolCall();
+        unknown.push({ type: 'sub-agent tool call', record: e });
+        return;
+      }
+      toolEvents.set(t.id, t);
+      if (t.events?.length) {
+        others.modelCalls(`tool ${JSON.stringify(t.function ?? t.id)}`, nestedModelCalls(t.events), true);
+        unknown.push({ type: 'tool event with nested events', record: e });
+      }
+    } else if (e.event === 'subtask') {
+      const st = check(subtaskEvent, e, input.name, at, 'an Inspect subtask event');
+      others.modelCalls(`subtask ${JSON.stringify(st.name ?? '?')}`, nestedModelCalls(st.events), true);
+      unknown.push({ type: 'event subtask', record: e });
+    } else unknown.push({ type: `event ${e.event}`, record: e });
+  });
+  if (graderCalls) notes.push(`${graderCalls} model call(s) of scorers (${[...graders].join(', ')}) grade the agent: they are not steps of the agent; kept in import/unknown.jsonl.`);
+  const othersNote = others.note();
+  if (othersNote) notes.push(othersNote);
+  return { modelEvents, toolEvents, graderCalls, others };
+}
+
 function sampleRun(input: ImportInput, h: Header, raw: Sample, where: string): RunIR {
   const s = resolveAttachments(raw, raw.attachments);
   const item = `sample ${s.id}${s.epoch !== undefined ? ` epoch ${s.epoch}` : ''}`;
@@ -279,26 +438,7 @@ function sampleRun(input: ImportInput, h: Header, raw: Sample, where: string): R
   const notes: string[] = [];
   const model = h.eval.model;
   const task = typeof s.input === 'string' ? s.input : textOf((Array.isArray(s.input) ? (s.input as Msg[]).find((m) => m.role === 'user')?.content : '') ?? '');
-  const modelEvents: Array<z.infer<typeof modelEvent> & { n: number }> = [];
-  const toolEvents = new Map<string, z.infer<typeof toolEvent>>();
-  const spans = new ScorerSpans();
-  const graders = new Set<string>();
-  let graderCalls = 0;
-  (s.events ?? []).forEach((e, n) => {
-    spans.track(e);
-    if (e.event === 'model') {
-      const m = { ...check(modelEvent, e, input.name, `${where}, events[${n}]`, 'an Inspect model event'), n };
-      if (m.role === 'grader' || spans.inScorer(m)) {
-        graderCalls++;
-        graders.add(m.model ?? m.output?.model ?? 'a model');
-        unknown.push({ type: 'scorer model call', record: e });
-      } else modelEvents.push(m);
-    } else if (e.event === 'tool') {
-      const t = check(toolEvent, e, input.name, `${where}, events[${n}]`, 'an Inspect tool event');
-      toolEvents.set(t.id, t);
-    } else unknown.push({ type: `event ${e.event}`, record: e });
-  });
-  if (graderCalls) notes.push(`${graderCalls} model call(s) of scorers (${[...graders].join(', ')}) grade the agent: they are not steps of the agent; kept in import/unknown.jsonl.`);
+  const { modelEvents, toolEvents, graderCalls, others } = sortEvents(input, s, where, unknown, notes);
   let steps: StepIR[];
   let context: RunIR['context'] = 'exact';
   let config: Record<string, unknown> = { ...(model ? { model } : {}) };
@@ -351,7 +491,8 @@ function sampleRun(input: ImportInput, h: Header, raw: Sample, where: string): R
     }
   } else {
     context = 'derived';
-    notes.push(`This sample has no model events${graderCalls ? ' of the agent (only its scorers\')' : ''}: its steps come from its messages, and their contexts are the messages before them.`);
+    const whose = [graderCalls ? 'its scorers\'' : '', others.count ? 'other conversations\'' : ''].filter(Boolean).join(' and ');
+    notes.push(`This sample has no model events${whose ? ` of the agent (only ${whose})` : ''}: its steps come from its messages, and their contexts are the messages before them.`);
     const conv = conversationSteps((s.messages ?? []).map(wire), { toolMode: 'tools', where: (i) => `${where}, messages[${i}]` });
     steps = conv.steps;
   }
