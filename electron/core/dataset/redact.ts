@@ -784,15 +784,20 @@ function joinedReading(vt: string): { text: string; at: Int32Array } | null {
 
 /**
  * False when no reading of `s` can hold a line editor's wrap: no carriage return, raw or
- * as a JSON escape, with a space before it or the same character on both sides. Looser
- * than wrapReturn (a control or an escape may stand between), as a prefilter must be.
+ * as a JSON escape, that ends no line and has a space before it or the same character on
+ * both sides, or (zsh, JSON-escaped) an escaped control after it. Looser than wrapReturn
+ * (a control may stand between), as a prefilter must be; a CRLF, in every terminal's
+ * output, is never a wrap, and passes here as it did before wraps were read.
  */
 function mayWrap(s: string): boolean {
   for (let i = s.indexOf('\r'); i >= 0; i = s.indexOf('\r', i + 1)) {
-    if (i > 0 && (s[i - 1] === ' ' || s[i - 1] === s[i + 1])) return true;
+    const n = s[i + 1];
+    if (i > 0 && n !== undefined && n !== '\n' && (s[i - 1] === ' ' || s[i - 1] === n)) return true;
   }
   for (let i = s.indexOf('\\r'); i >= 0; i = s.indexOf('\\r', i + 2)) {
-    if (i > 0 && (s[i - 1] === ' ' || s[i - 1] === s[i + 2] || s[i + 2] === '\\')) return true;
+    const n = s.slice(i + 2, i + 4);
+    if (i === 0 || n === '' || n === '\\n') continue;
+    if (s[i - 1] === ' ' || s[i - 1] === n[0] || n === '\\u') return true;
   }
   return false;
 }
