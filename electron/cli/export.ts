@@ -69,6 +69,8 @@ export const exportCommand: CliCommand = {
     // A dry run only reads: no lock (it works beside a running app or `apollo serve`), nothing written.
     const core = await openCore(v, undefined, { readOnly: dryRun });
     try {
+      const keys = await core.profiles.unredactableKeysWarning(core.ws.home);
+      if (keys) console.error(`apollo export: warning: ${keys}`);
       if (dryRun) {
         const p = await planner(core, plan, outDir);
         const total = await p.all();

@@ -9,6 +9,7 @@ import { memoryVault, Profiles } from '../core/profiles';
 import { resolveHome, Workspace } from '../core/store/workspace';
 import { formatDuration } from '../../shared/merge-report';
 import { MERGE_REPORT_FILES } from '../../shared/merge-report';
+import type { SecretSpec } from '../core/dataset/key-fingerprint';
 
 const POLICIES = 'any-mask|majority|prefer:NAME[,NAME…]|manual';
 
@@ -30,10 +31,11 @@ export const mergeCommand: CliCommand = {
     '  the old way to ask for signatures, is the default now and accepted for compatibility). With --trust FILE (JSON\n' +
     '  lines from apollo keys export-public) a signed bundle must be signed by a trusted key and is named by it; --sign\n' +
     '  signs the merged bundle with your key. Everything written is redacted again with your configured secrets (the\n' +
-    '  workspace\'s endpoint key variables and $OPENAI_API_KEY, as apollo export redacts) and the redaction patterns: a key\n' +
-    '  an annotator did not have configured does not pass into the merged bundle; what the merge redacted is listed in\n' +
-    '  redactions.json and said in a warning, and a reply holding one is not trained. The merged bundle holds the report\n' +
-    '  as merge-report.json and a readable merge-report.html (both listed in its manifest). Progress goes to stderr.\n' +
+    '  workspace\'s endpoint key variables, $OPENAI_API_KEY and the keys the app stored, by their fingerprints, as apollo\n' +
+    '  export redacts) and the redaction patterns: a key an annotator did not have configured does not pass into the\n' +
+    '  merged bundle; what the merge redacted is listed in redactions.json and said in a warning, and a reply holding one\n' +
+    '  is not trained. The merged bundle holds the report as merge-report.json and a readable merge-report.html (both\n' +
+    '  listed in its manifest). Progress goes to stderr.\n' +
     '  Exit 0 on success, 1 on failure (or conflicts left to settle).',
   options: {
     out: { type: 'string', short: 'o' },
@@ -118,11 +120,11 @@ export const mergeCommand: CliCommand = {
 
 /**
  * The lead's configured secrets, as an export of this workspace is redacted with them
- * (profiles.ts secrets(): here, without the app's keychain, the profiles' key variables
- * and $OPENAI_API_KEY). Only read: a merge works beside a running app. Without a
+ * (profiles.ts secrets(): here, without the app's keychain, the profiles' key variables,
+ * $OPENAI_API_KEY and the fingerprints of the keys the keychain holds). Only read: a merge works beside a running app. Without a
  * workspace there are no profiles, and the variables set here still count.
  */
-async function leadSecrets(v: Record<string, unknown>): Promise<string[]> {
+async function leadSecrets(v: Record<string, unknown>): Promise<SecretSpec[]> {
   const ws = await Workspace.open(resolveHome(v.home as string | undefined), { readOnly: true }).catch((e: unknown) => {
     if (e instanceof ApolloError && e.code === 'NOT_FOUND') return null;
     throw e;
@@ -130,7 +132,10 @@ async function leadSecrets(v: Record<string, unknown>): Promise<string[]> {
   try {
     // Profiles reads only the settings of a workspace: none, without one.
     const settings = ws ?? ({ getSetting: () => undefined } as Pick<Workspace, 'getSetting'> as Workspace);
-    return await new Profiles(settings, memoryVault()).secrets();
+    const profiles = new Profiles(settings, memoryVault());
+    const keys = ws ? await profiles.unredactableKeysWarning(ws.home) : null;
+    if (keys) console.error(`apollo merge: warning: ${keys}`);
+    return await profiles.secrets();
   } finally {
     await ws?.close();
   }

@@ -146,7 +146,10 @@ export class ApolloCore {
     try {
       const ws = await Workspace.open(opts.home);
       if (opts.samples !== false) await ws.seedSamples(join(opts.resourcesDir, 'samples')).catch((err: Error) => ws.warnings.push(`Could not copy the sample sessions: ${err.message}`));
-      return new ApolloCore(ws, opts, lock, !existed);
+      const core = new ApolloCore(ws, opts, lock, !existed);
+      // Keys a keychain holds from before fingerprints were kept: so the command line redacts them too.
+      await core.profiles.rememberVaultKeys().catch((err: Error) => ws.warnings.push(`Could not note the stored endpoint keys for redaction: ${err.message}`));
+      return core;
     } catch (err) {
       await lock.release().catch(() => undefined);
       throw err;

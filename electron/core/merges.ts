@@ -13,6 +13,7 @@ import type { ParsedArgsOf } from '../../shared/contract/index';
 import { ApolloError } from '../../shared/errors';
 import { mergeBundles, parseMergePolicy, type MergeBundlesOptions } from './dataset/merge';
 import { parseTrustedKeys, type SigningKey, type TrustedKey } from './dataset/signing';
+import type { SecretSpec } from './dataset/key-fingerprint';
 
 export type MergeProgress = MergePushEvents['merge.progress'];
 export type MergeRequest = ParsedArgsOf<'merge.start'>;
@@ -23,7 +24,7 @@ export interface MergeManagerOptions {
   /** The key that signs merged bundles (absent: unsigned, as in tests). */
   signingKey?(): Promise<SigningKey>;
   /** The lead's configured secrets (profiles.ts secrets()), redacted from what a merge writes; absent: the patterns only. */
-  secrets?(): Promise<string[]>;
+  secrets?(): Promise<SecretSpec[]>;
   /** Minimum time between two 'running' reports (default 100 ms); the first and the final one always go. */
   throttleMs?: number;
 }

@@ -2,6 +2,23 @@ import { ApolloError } from '../../shared/errors';
 import type { EndpointProfile } from '../../shared/contract/rollout';
 import type { EndpointRecord } from '../../shared/events';
 import type { Workspace } from './store/workspace';
+import { fingerprintKey, isKeyOf, KeyFingerprintSchema, MIN_FINGERPRINT_LENGTH, type KeyFingerprint, type SecretSpec } from './dataset/key-fingerprint';
+import { z } from 'zod';
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+
+/** The folder of `<home>` where the app keeps each profile's key, encrypted by the OS keychain. */
+export const KEYS_DIR = 'keys';
+/** The file of `profile`'s key in the keychain folder. */
+export function keychainKeyFile(home: string, profile: string): string {
+  return join(home, KEYS_DIR, `${encodeURIComponent(profile)}.bin`);
+}
+
+/** A kept key fingerprint (key-fingerprint.ts) and the profile whose key it was. */
+const StoredFingerprintSchema = KeyFingerprintSchema.extend({ profile: z.string() });
+type StoredFingerprint = z.infer<typeof StoredFingerprintSchema>;
+/** Old keys stay matched (a session recorded with one still holds it), up to this many. */
+const MAX_FINGERPRINTS = 256;
 
 /** Where API keys are kept: the OS keychain in Electron, process memory in the browser host. */
 export interface KeyVault {
@@ -69,13 +86,71 @@ export class Profiles {
   async setKey(name: string, key: string): Promise<EndpointProfile> {
     const p = this.get(name);
     await this.vault.set(name, key);
+    await this.remember(name, key);
     return this.describe(p);
+  }
+
+  /**
+   * The kept fingerprints of the keys the vault has held (a removed profile's, a replaced
+   * key's included: what was recorded with them still holds them). Read from the settings
+   * file, so each is checked; one that is not a fingerprint is left out.
+   */
+  fingerprints(): StoredFingerprint[] {
+    const raw = this.ws.getSetting<unknown>('keyFingerprints');
+    if (!Array.isArray(raw)) return [];
+    return raw.flatMap((x) => {
+      const r = StoredFingerprintSchema.safeParse(x);
+      return r.success ? [r.data] : [];
+    });
+  }
+
+  /** Keeps a fingerprint of `key` (see key-fingerprint.ts) unless one is kept already. */
+  private async remember(profile: string, key: string): Promise<void> {
+    const kept = this.fingerprints();
+    if (kept.some((fp) => isKeyOf(fp, key))) return;
+    const made = fingerprintKey(key).map((fp) => ({ profile, ...fp }));
+    if (made.length === 0) return;
+    await this.ws.setSetting('keyFingerprints', [...kept, ...made].slice(-MAX_FINGERPRINTS));
+  }
+
+  /**
+   * Fingerprints for the keys the vault holds now, for keys stored before fingerprints
+   * were kept. Call where the vault can be read (the app, once its keychain is).
+   */
+  async rememberVaultKeys(): Promise<void> {
+    for (const p of this.stored()) {
+      const key = await this.vault.get(p.name).catch(() => undefined);
+      if (key && key !== 'no-key') await this.remember(p.name, key);
+    }
+  }
+
+  /**
+   * The profiles whose key is in the app's keychain (`<home>/keys`) with no fingerprint
+   * kept: the command line cannot redact those keys (too short to fingerprint, or stored
+   * by an earlier version and the app not opened since).
+   */
+  async keysUnknownHere(home: string): Promise<string[]> {
+    if (this.vault.kind === 'keychain') return [];
+    const names = await readdir(join(home, KEYS_DIR)).catch(() => [] as string[]);
+    const known = new Set(this.fingerprints().map((fp) => fp.profile));
+    return names.filter((n) => n.endsWith('.bin')).map((n) => decodeURIComponent(n.slice(0, -4))).filter((n) => !known.has(n)).sort();
   }
 
   get(name: string): StoredProfile {
     const p = this.stored().find((x) => x.name === name);
     if (!p) throw new ApolloError('NOT_FOUND', `No endpoint profile named "${name}"`);
     return p;
+  }
+
+  /**
+   * What to tell whoever exports or merges here without the app's keychain, when it holds
+   * keys that cannot be redacted here (keysUnknownHere); null when there are none.
+   */
+  async unredactableKeysWarning(home: string): Promise<string | null> {
+    const names = await this.keysUnknownHere(home);
+    if (names.length === 0) return null;
+    const which = names.map((n) => `"${n}"`).join(', ');
+    return `the endpoint key${names.length === 1 ? '' : 's'} of profile ${which} ${names.length === 1 ? 'is' : 'are'} in the app's keychain, which this process cannot read, and no fingerprint of ${names.length === 1 ? 'it' : 'them'} is kept (shorter than ${MIN_FINGERPRINT_LENGTH} characters, or stored by an earlier version and the app not opened since): such a key is redacted here only where a pattern finds it. Export from the app, or open the app once, or set the profile's key variable here.`;
   }
 
   /** The profile with its key, for the engine only; never recorded or sent to a client. */
@@ -99,11 +174,13 @@ export class Profiles {
   }
 
   /**
-   * Every configured key value, for redaction on export: the profiles' keys, and the
-   * key variables set here (OPENAI_API_KEY, which `apollo rollout` and `branch` use
-   * without a profile: its value may be in what they recorded).
+   * Every configured key, for redaction on export: the profiles' keys, the key variables
+   * set here (OPENAI_API_KEY, which `apollo rollout` and `branch` use without a profile:
+   * its value may be in what they recorded), and as fingerprints the keys the vault
+   * held that this process cannot read (the app's keychain, from the command line; a
+   * browser host's keys after a restart; a key replaced or a profile removed since).
    */
-  async secrets(): Promise<string[]> {
+  async secrets(): Promise<SecretSpec[]> {
     const out = new Set<string>();
     for (const p of this.stored()) {
       const k = (p.apiKeyEnv ? this.env[p.apiKeyEnv] : undefined) ?? (await this.vault.get(p.name));
@@ -113,7 +190,12 @@ export class Profiles {
       const k = this.env[name];
       if (k && k !== 'no-key') out.add(k);
     }
-    return [...out];
+    // And the keys known here only by their fingerprint (a keychain this process cannot read, a key replaced since).
+    const values = [...out];
+    const prints: KeyFingerprint[] = this.fingerprints()
+      .filter((fp) => !values.some((v) => isKeyOf(fp, v) || isKeyOf(fp, JSON.stringify(v).slice(1, -1))))
+      .map(({ length, alphabet, salt, hmac }) => ({ length, alphabet, salt, hmac }));
+    return [...values, ...prints];
   }
 }
 

@@ -1,7 +1,7 @@
 import { safeStorage } from 'electron';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { KeyVault } from '../core/profiles';
+import { KEYS_DIR, keychainKeyFile, type KeyVault } from '../core/profiles';
 import { fileKeyStore, keychainKeyStore, type SigningKeyStore } from '../core/dataset/signing';
 import { chooseKeyStore, type KeyStoreChoice } from './key-store-policy';
 
@@ -32,9 +32,9 @@ export function keychainSigningStore(home: string): SigningKeyStore {
  * is ready: the Linux backend is known only then.
  */
 export function keychainVault(home: string): KeyVault {
-  const dir = join(home, 'keys');
+  const dir = join(home, KEYS_DIR);
   const memory = new Map<string, string>();
-  const file = (profile: string) => join(dir, `${encodeURIComponent(profile)}.bin`);
+  const file = (profile: string) => keychainKeyFile(home, profile);
   const choice = keychainChoice();
   const available = () => choice.use === 'keychain';
   return {

@@ -60,6 +60,7 @@ import {
   type ActionPlan, type LinePlace, type OpenAIRecord,
 } from './trainers';
 import type { ValidationError } from './validate';
+import type { SecretSpec } from './key-fingerprint';
 
 export type ExportFormat = 'openai' | 'sharegpt' | 'mistral' | 'trajectory' | 'asciicast';
 export const EXPORT_FORMATS: readonly ExportFormat[] = ['openai', 'sharegpt', 'mistral', 'trajectory', 'asciicast'];
@@ -85,7 +86,7 @@ export interface ExportBundleOptions {
   outDir: string;
   formats: ExportFormat[];
   /** Exact secret values to redact (the app's API keys), on top of the built-in patterns. */
-  secrets: string[];
+  secrets: SecretSpec[];
   appVersion: string;
   labelPolicy?: Partial<LabelPolicy>;
   openai?: { reasoning?: 'omit' | 'field' };
@@ -1141,7 +1142,7 @@ function emptyContextWarnings(losses: readonly EmptyContextLoss[], formats: read
 }
 
 /** Manifest parts carry names people typed: they are redacted like the data. */
-function redactorFree<T>(value: T, log: RedactionLog, secrets: string[], at: string): T {
+function redactorFree<T>(value: T, log: RedactionLog, secrets: SecretSpec[], at: string): T {
   return new Redactor(secrets).redactValue(value, (ptr, kind) => log.add(FILE_MANIFEST, 0, `${at}${ptr}`, kind));
 }
 
@@ -1164,7 +1165,7 @@ function workerBeside(): CastWorkerOptions | null {
  * taken, so that names stay unique and the same from one export of the session to the
  * next. Every other id names its file as it always did.
  */
-export function castPaths(sessionId: string, terminalIds: readonly string[], secrets: readonly string[] = []): string[] {
+export function castPaths(sessionId: string, terminalIds: readonly string[], secrets: readonly SecretSpec[] = []): string[] {
   return castNames(terminalIds, new Redactor(secrets)).map((name) => castRel(sessionId, name));
 }
 
@@ -1198,7 +1199,7 @@ export function castNames(ids: readonly string[], redactor: Redactor, plain: (id
 }
 
 /** The bundle-relative path used for a terminal recording (alone in its session: see castPaths). */
-export function castPath(sessionId: string, terminalId: string, secrets: readonly string[] = []): string {
+export function castPath(sessionId: string, terminalId: string, secrets: readonly SecretSpec[] = []): string {
   return castPaths(sessionId, [terminalId], secrets)[0]!;
 }
 

@@ -9,6 +9,7 @@ import { writeAsciicast } from './asciicast';
 import { BufferedWriter, LineCheck } from './files';
 import { Redactor } from './redact';
 import type { ValidationError } from './validate';
+import type { SecretSpec } from './key-fingerprint';
 
 export interface CastJob {
   recordingPath: string;
@@ -20,7 +21,7 @@ export interface CastJob {
   terminalId: string;
   title: string;
   /** Exact secret values to redact, on top of the built-in patterns. */
-  secrets: string[];
+  secrets: SecretSpec[];
 }
 
 export interface CastResult {

@@ -39,6 +39,7 @@ import { writeMerge, writeSteps } from './merge-write';
 import { Redactor } from './redact';
 import type { SigningKey, TrustedKey } from './signing';
 import { SpillDir } from './spill';
+import type { SecretSpec } from './key-fingerprint';
 
 export { BUNDLE_FORMAT, BUNDLE_FORMAT_VERSION } from './manifest-schema';
 export type { Agreement, MergeConflict, MergedManifest, MergePolicy } from './manifest-schema';
@@ -72,7 +73,7 @@ export interface MergeBundlesOptions {
    * Exact secret values the lead knows (profiles.ts `secrets()`, as an export is given
    * them), redacted from everything the merge writes on top of the built-in patterns.
    */
-  secrets?: string[];
+  secrets?: SecretSpec[];
   /** Written as the merged manifest's appVersion (default: this app's version). */
   appVersion?: string;
   onProgress?(done: number, total: number, stage: string): void;

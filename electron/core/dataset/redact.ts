@@ -67,6 +67,7 @@
 // mask (weight 0) or leave out a trained assistant turn that contained a secret instead
 // of teaching the model to type `[REDACTED:…]`; `RedactionLog.addMasked` records that.
 import { createHash } from 'node:crypto';
+import { KeyFingerprints, type KeyFingerprint, type SecretSpec } from './key-fingerprint';
 
 export interface SecretMatch {
   start: number;
@@ -920,14 +921,23 @@ export class Redactor {
   private digest: Buffer | null = null;
   /** Member names found to hold nothing: the same few ("role", "content", "output") name every value. */
   private readonly plainKeys = new Set<string>();
+  /** Keys known only by their fingerprint (key-fingerprint.ts), matched like the values. */
+  private readonly keys: KeyFingerprints | null;
+  private readonly keyPrints: readonly KeyFingerprint[];
 
   /**
    * `prefilter` (default true) skips the patterns whose literal part is not in the
    * text; false runs every pattern (the reference the tests compare against).
    */
-  constructor(secrets: readonly string[] = [], private readonly prefilter = true) {
+  constructor(secrets: readonly SecretSpec[] = [], private readonly prefilter = true) {
     const forms = new Set<string>();
+    const prints = new Map<string, KeyFingerprint>();
     for (const s of secrets) {
+      if (s && typeof s === 'object') {
+        const { length, alphabet, salt, hmac } = s;
+        prints.set(`${salt}:${hmac}`, { length, alphabet, salt, hmac });
+        continue;
+      }
       if (typeof s !== 'string' || s.length < MIN_CONFIGURED_SECRET_LENGTH) continue;
       forms.add(s);
       forms.add(JSON.stringify(s).slice(1, -1)); // as it appears inside JSON text
@@ -937,7 +947,9 @@ export class Redactor {
     this.forms = list;
     this.configured = list.length ? new RegExp(list.map(escapeForRegExp).join('|'), 'g') : null;
     this.configuredAny = this.configured ? new RegExp(this.configured.source) : null;
-    this.plainSecrets = list.every((f) => !/["\\\n\r\t]/.test(f));
+    this.keyPrints = [...prints].sort(([a], [b]) => (a < b ? -1 : 1)).map(([, fp]) => fp);
+    this.plainSecrets = [...list, ...this.keyPrints.map((fp) => fp.alphabet)].every((f) => !/["\\\n\r\t]/.test(f));
+    this.keys = this.keyPrints.length ? new KeyFingerprints(this.keyPrints) : null;
   }
 
   /**
@@ -946,7 +958,7 @@ export class Redactor {
    * beside a session is valid only under the same fingerprint.
    */
   get fingerprint(): Buffer {
-    this.digest ??= createHash('sha256').update(redactionRulesSource()).update('\0').update(JSON.stringify([this.prefilter, this.forms])).digest();
+    this.digest ??= createHash('sha256').update(redactionRulesSource()).update('\0').update(JSON.stringify([this.prefilter, this.forms, ...(this.keyPrints.length ? [this.keyPrints] : [])])).digest();
     return this.digest;
   }
 
@@ -985,6 +997,11 @@ export class Redactor {
       for (const [t, inView, at] of [[text, false, null] as const, ...(needsView ? readings : readings.slice(1))]) {
         this.configured.lastIndex = 0;
         for (const m of t.matchAll(this.configured)) raw.push(inReading(at, { a: m.index, b: m.index + m[0].length, from: m.index, kind: 'configured-secret', prio: -1, inView }));
+      }
+    }
+    if (this.keys) {
+      for (const [t, inView, at] of [[text, false, null] as const, ...(needsView ? readings : readings.slice(1))]) {
+        for (const [a, b] of this.keys.find(t)) raw.push(inReading(at, { a, b, from: a, kind: 'configured-secret', prio: -1, inView }));
       }
     }
     for (const [t, , at] of readings) {
@@ -1101,7 +1118,7 @@ export class Redactor {
    * secret holding one of those characters: it may read whole only once decoded.
    */
   private mayHold(s: string): boolean {
-    return !this.prefilter || (this.plainSecrets ? HIDING_ESCAPE : NEEDS_VIEW).test(s) || ANY_CASED.test(s) || ANY_UNCASED.test(s) || !!this.configuredAny?.test(s) || mayWrap(s);
+    return !this.prefilter || (this.plainSecrets ? HIDING_ESCAPE : NEEDS_VIEW).test(s) || ANY_CASED.test(s) || ANY_UNCASED.test(s) || !!this.configuredAny?.test(s) || !!this.keys?.mayHold(s) || mayWrap(s);
   }
 
   /**
@@ -1197,7 +1214,7 @@ export function replacement(kind: string): string {
 }
 
 /** One-shot convenience: redact a string with the built-in patterns plus `secrets`. */
-export function redactString(text: string, secrets: readonly string[] = []): { text: string; kinds: string[] } {
+export function redactString(text: string, secrets: readonly SecretSpec[] = []): { text: string; kinds: string[] } {
   return new Redactor(secrets).redact(text);
 }
 
@@ -1434,7 +1451,7 @@ export function redactionRulesSource(): string {
     ANCHORS.map((a) => [a.source, a.flags]),
     [NAMES_SECRET, SENSITIVE_KEY, KEY_NAME, PUBLIC_KEY_NAME, PUBLIC_KEY_PREFIX, NOT_SECRET_KEY_WORD, SECRET_KEY_HINT, ENDS_IN_KEYWORD, NUMBER, CSI, CONTROL, NEEDS_VIEW, READS_AS_ITSELF, ANY_CASED, ANY_UNCASED, WIDE].map((r) => [r.source, r.flags]),
     SIMPLE_ESCAPES, MIN_CONFIGURED_SECRET_LENGTH,
-    [quotedRun, takeBack, plausibleValue, codeExpression, generatedValue, notSecretKeyName, wordsAndNumbers, bareColonValue, closesQuote, basicAuthPair, urlPassword, cliPassword, percentDecoded, markAnchors, candidatePatterns, readControls, sensitiveField, hexAt, escapeAt, textView, wrapReturn, joinedReading, mayWrap, inReading, looksLikeJson, walkJson, decodeJsonString, splice, replacement, Redactor, StreamRedactor]
+    [quotedRun, takeBack, plausibleValue, codeExpression, generatedValue, notSecretKeyName, wordsAndNumbers, bareColonValue, closesQuote, basicAuthPair, urlPassword, cliPassword, percentDecoded, markAnchors, candidatePatterns, readControls, sensitiveField, hexAt, escapeAt, textView, wrapReturn, joinedReading, mayWrap, inReading, looksLikeJson, walkJson, decodeJsonString, splice, replacement, Redactor, StreamRedactor, KeyFingerprints]
       .map((f) => f.toString()),
   ]);
   return rulesSource;

@@ -7,6 +7,7 @@
 // match's edge, and the secret is either whole on one side (redacted there like any
 // other) or wholly left out.
 import { Redactor } from './redact';
+import type { SecretSpec } from './key-fingerprint';
 
 /** How far from a cut a secret may begin or end: more than the longest match the rules make (a private key block, ~17 KB). */
 const REACH = 20_000;
@@ -20,7 +21,7 @@ const WORD_REACH = 256;
 /** One redactor per list of secrets (a rollout cuts every long observation with the same). */
 const redactors = new Map<string, Redactor>();
 
-function redactorFor(secrets: readonly string[]): Redactor {
+function redactorFor(secrets: readonly SecretSpec[]): Redactor {
   const key = JSON.stringify(secrets);
   let r = redactors.get(key);
   if (!r) {
@@ -36,7 +37,7 @@ function redactorFor(secrets: readonly string[]): Redactor {
  * in: to the secret's start for the end of a head (`toward` 'start'), to its end for the
  * start of a tail ('end'). `secrets`: exact values to treat as secrets besides the patterns.
  */
-export function cutOutsideSecrets(text: string, at: number, toward: 'start' | 'end', secrets: readonly string[] = []): number {
+export function cutOutsideSecrets(text: string, at: number, toward: 'start' | 'end', secrets: readonly SecretSpec[] = []): number {
   const from = Math.max(0, at - REACH);
   const spans = redactorFor(secrets).findWithContext(text.slice(from, Math.min(text.length, at + REACH)))
     .map((m) => [wordStart(text, from + Math.min(m.from, m.start)), from + m.end] as const);
@@ -66,7 +67,7 @@ function wordStart(text: string, i: number): number {
  * out (`note(omitted)`), the cuts moved out of any secret (cutOutsideSecrets); `text`
  * itself when it is not longer than the two.
  */
-export function headAndTail(text: string, head: number, tail: number, note: (omitted: number) => string, secrets: readonly string[] = []): string {
+export function headAndTail(text: string, head: number, tail: number, note: (omitted: number) => string, secrets: readonly SecretSpec[] = []): string {
   if (text.length <= head + tail) return text;
   const headEnd = cutOutsideSecrets(text, head, 'start', secrets);
   const tailStart = Math.max(headEnd, cutOutsideSecrets(text, text.length - tail, 'end', secrets));

@@ -22,6 +22,7 @@ import { Redactor } from './redact';
 import { addCleanTexts, MEMO_MIN_CHARS } from './redaction-memo';
 import { countTokensOf } from './tokens';
 import { addTokenCounts, textKey, TokenCountStore } from './token-store';
+import type { SecretSpec } from './key-fingerprint';
 
 /** The texts of an event that an export counts tokens of. */
 export function recordedTexts(ev: SessionEvent): string[] {
@@ -47,7 +48,7 @@ const DELAY_MS = 1000;
 
 /** Counts texts into a session folder's store: in a worker (the host), or in this thread. */
 /** `secrets`: what the export would redact besides the patterns (a promise: the worker starts at once, as the batch is handed over). */
-export type TextCounter = (dir: string, texts: readonly string[], secrets?: Promise<readonly string[]>) => Promise<void>;
+export type TextCounter = (dir: string, texts: readonly string[], secrets?: Promise<readonly SecretSpec[]>) => Promise<void>;
 
 /**
  * Count the texts of `texts` the store of `dir` does not hold, each as it is and as the
@@ -55,7 +56,7 @@ export type TextCounter = (dir: string, texts: readonly string[], secrets?: Prom
  * the long ones that hold nothing as clean. `between` runs after each text (in this
  * thread: a turn of the event loop for the host's other work).
  */
-export async function countNewTexts(dir: string, texts: readonly string[], between?: () => Promise<void>, secrets: readonly string[] = []): Promise<void> {
+export async function countNewTexts(dir: string, texts: readonly string[], between?: () => Promise<void>, secrets: readonly SecretSpec[] = []): Promise<void> {
   // Read again for each batch, so it sees this process's earlier appends.
   const store = await TokenCountStore.open(dir);
   const redactor = new Redactor(secrets);
@@ -86,7 +87,7 @@ export const TOKEN_COUNT_WORKER_FILE = 'token-count-worker.js';
 /** An idle worker is ended after this long: it holds the tokenizer's ranks (~35 MB). */
 const WORKER_IDLE_MS = 30_000;
 
-export type CountRequest = { id: number; dir: string; texts: readonly string[]; secrets: readonly string[] };
+export type CountRequest = { id: number; dir: string; texts: readonly string[]; secrets: readonly SecretSpec[] };
 export type CountReply = { id: number };
 
 /**
@@ -181,7 +182,7 @@ export class TokenWarmer {
     private readonly dir: string,
     private readonly delayMs = DELAY_MS,
     private readonly counter: TextCounter = defaultCounter(),
-    private readonly secrets: () => Promise<readonly string[]> = async () => [],
+    private readonly secrets: () => Promise<readonly SecretSpec[]> = async () => [],
   ) {}
   /** Note the texts of an appended event, to be counted once the session is quiet. */
   take(ev: SessionEvent): void {

@@ -10,6 +10,7 @@ import type { SessionLog } from '../store/workspace';
 import { sessionLocks, trajectoryOf } from '../annotate/index';
 import { judgeBranch, judgeErrorText, listRules, previewRules, ruleEvents, RULE_NAMES, type RuleParamOverrides } from '../labels/index';
 import { ExportManager, planExport } from '../exports';
+import type { SecretSpec } from '../dataset/key-fingerprint';
 
 /** What the label functions need of the core (ApolloCore satisfies it). */
 export type LabelsCore = Pick<ApolloCore, 'session' | 'annotator' | 'profiles'>;
@@ -255,7 +256,7 @@ export async function runJudge(core: LabelsCore, o: JudgeRunOptions): Promise<Ju
   const key = `${o.sessionId}\u0000${o.branchId}`;
   if (judging.has(key)) throw new ApolloError('CONFLICT', `The judge is already running on branch ${o.branchId} of session ${o.sessionId}`);
   judging.add(key);
-  let secrets: string[] = [o.endpoint.apiKey];
+  let secrets: SecretSpec[] = [o.endpoint.apiKey];
   try {
     secrets = [...(await core.profiles.secrets()), o.endpoint.apiKey].filter((s) => s && s !== 'no-key');
     const actions = branchPath(t0, o.branchId).filter((s) => s.response).map((s) => s.id);

@@ -23,6 +23,7 @@ import { requestForStep } from '../rollout/request-record';
 import { labelUnder } from '../dataset/policy';
 import { Redactor } from '../dataset/redact';
 import { headAndTail } from '../dataset/secret-cut';
+import type { SecretSpec } from '../dataset/key-fingerprint';
 
 export interface JudgeEndpoint {
   baseURL: string;
@@ -50,7 +51,7 @@ export interface JudgeOptions extends JudgeEndpoint {
   /** Label author (default `judge:<model>`). */
   author?: string;
   /** Exact values to redact from prompts (API keys). */
-  secrets?: string[];
+  secrets?: SecretSpec[];
   temperature?: number;
   /** Ask for `response_format: {type: "json_object"}` (not every server supports it). Default false. */
   jsonMode?: boolean;
@@ -93,7 +94,7 @@ export const JUDGE_SYSTEM_PROMPT = [
  * or keeps the message. Redacted with the patterns, `secrets`, the endpoint's key and
  * the credentials in its URL (a `?key=` that no pattern would take for one).
  */
-export function judgeErrorText(message: string, endpoint: Partial<Pick<JudgeEndpoint, 'baseURL' | 'apiKey'>>, secrets: readonly string[] = []): string {
+export function judgeErrorText(message: string, endpoint: Partial<Pick<JudgeEndpoint, 'baseURL' | 'apiKey'>>, secrets: readonly SecretSpec[] = []): string {
   return new Redactor([...secrets, ...(endpoint.apiKey ? [endpoint.apiKey] : []), ...urlCredentials(endpoint.baseURL)]).redact(message).text;
 }
 
@@ -112,13 +113,13 @@ function urlCredentials(url: string | undefined): string[] {
 }
 
 /** Never cut through a secret: the prompt is redacted after it is rendered, and a piece of one is found by no rule (secret-cut.ts). */
-function clip(s: string, max: number, secrets: readonly string[]): string {
+function clip(s: string, max: number, secrets: readonly SecretSpec[]): string {
   const head = Math.floor(max * 0.6);
   return headAndTail(s, head, max - head, (n) => `\n[… ${n} characters elided …]\n`, secrets);
 }
 
 /** One message of the recorded request, as the judge is shown it. */
-function renderWire(m: WireMessage, max: number, secrets: readonly string[]): string {
+function renderWire(m: WireMessage, max: number, secrets: readonly SecretSpec[]): string {
   const text = textOf(m.content);
   switch (m.role) {
     case 'user':
@@ -144,7 +145,7 @@ function renderWire(m: WireMessage, max: number, secrets: readonly string[]): st
  * record; older logs get the reconstruction marked as such), then the action, its
  * observations and the guidance the human gave right after it on this branch.
  */
-export function renderAction(t: Trajectory, branchId: string, stepId: string, contextTurns: number, maxChars: number, secrets: readonly string[] = []): string {
+export function renderAction(t: Trajectory, branchId: string, stepId: string, contextTurns: number, maxChars: number, secrets: readonly SecretSpec[] = []): string {
   const step = t.steps.get(stepId);
   const r = step?.response;
   if (!step || !r) throw new ApolloError('INTERNAL', `renderAction needs a step with a reply (${stepId})`);

@@ -14,6 +14,7 @@ import type { CommandResult, LiveTerminal, PtyHostEvents } from './types';
 import { UiStream, type FlowOptions } from './ui-stream';
 import type { SizeChange, TerminalKeyframes } from './keyframes';
 import { terminalKeyframes } from './session-keyframes';
+import type { SecretSpec } from '../dataset/key-fingerprint';
 
 export interface TerminalLimits extends FlowOptions {
   /** Pause the pty when this many recorded bytes are not yet on disk; resume below the low mark. */
@@ -630,7 +631,7 @@ export class PtyTerminal implements LiveTerminal {
   }
 
   /** `secrets`: exact values no cut of a long text may fall in, besides the patterns (see recordedText). */
-  async readText(start: number, end?: number, secrets: readonly string[] = []): Promise<string> {
+  async readText(start: number, end?: number, secrets: readonly SecretSpec[] = []): Promise<string> {
     const stop = Math.min(end ?? this.recording.size, this.recording.size);
     const from = Math.max(0, Math.min(start, stop));
     return recordedText((a, b) => this.recording.read(a, b), from, stop, this.limits.maxTextBytes, secrets, this.cols);
@@ -837,7 +838,7 @@ const CUT_CONTEXT_BYTES = 64 * 1024;
  * the text as recorded, escapes included (the rules read through them), so the byte
  * offsets the note gives stay exact.
  */
-export async function recordedText(read: (start: number, end: number) => Promise<Buffer>, from: number, stop: number, max: number, secrets: readonly string[] = [], cols = 0): Promise<string> {
+export async function recordedText(read: (start: number, end: number) => Promise<Buffer>, from: number, stop: number, max: number, secrets: readonly SecretSpec[] = [], cols = 0): Promise<string> {
   if (stop - from <= max) return terminalText(decodeUtf8(await read(from, stop)), cols);
   const headBytes = Math.floor(max / 4);
   const tailBytes = max - headBytes;

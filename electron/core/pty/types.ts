@@ -2,6 +2,7 @@
 // Implemented by the node-pty based PtyHost in this folder.
 import type { EnvRecord } from '../../../shared/events';
 import type { TerminalInfo, TerminalSpec } from '../../../shared/types';
+import type { SecretSpec } from '../dataset/key-fingerprint';
 
 export interface CommandResult {
   /** Exit code reported by shell integration; null when unknown or still running. */
@@ -48,7 +49,7 @@ export interface LiveTerminal {
    * Read recorded output as text (escapes stripped) between two offsets; a long span is
    * cut to its head and tail, never inside a secret (the patterns, and `secrets`).
    */
-  readText(start: number, end?: number, secrets?: readonly string[]): Promise<string>;
+  readText(start: number, end?: number, secrets?: readonly SecretSpec[]): Promise<string>;
   /**
    * Send Ctrl-C (once a command typed ahead has started) and kill the foreground
    * process group if it ignores it. Resolves with the recording offset of the Ctrl-C.

@@ -23,6 +23,7 @@ import { LOCAL } from '../env/local';
 import { CONNECTION_LOST, type Environment } from '../env/types';
 import { ApolloError, errorText } from '../../../shared/errors';
 import { headAndTail } from '../dataset/secret-cut';
+import type { SecretSpec } from '../dataset/key-fingerprint';
 
 export { INVALID_TOOL_CALL, TOOL_NAMES, TOOLS, describeToolsForText, parseToolCall, type ParsedCall, type ToolName } from '../../../shared/tools';
 
@@ -104,7 +105,7 @@ export interface ToolContext {
   /** Where files are read and written and new terminals start (default: the session's environment). */
   env?: Environment;
   /** Exact values no cut of an observation may fall in (the endpoint's key): see capText. */
-  secrets?: readonly string[];
+  secrets?: readonly SecretSpec[];
 }
 
 export interface ToolOutcome {
@@ -124,7 +125,7 @@ export interface ToolOutcome {
  * Keep the head and tail of long text, with a note of what was left out; never cut
  * through a secret (`secrets`: the endpoint's keys, besides the patterns): see secret-cut.ts.
  */
-export function capText(s: string, cap: number, where = 'the full output is in the terminal recording', secrets: readonly string[] = []): string {
+export function capText(s: string, cap: number, where = 'the full output is in the terminal recording', secrets: readonly SecretSpec[] = []): string {
   const head = Math.floor(cap * 0.3);
   return headAndTail(s, head, cap - head, (n) => `\n[... ${n} characters omitted; ${where} ...]\n`, secrets);
 }
