@@ -228,6 +228,28 @@ describe('text cleanup', () => {
     expect(terminalText('0123456789\rXY\n', 10)).toBe('XY23456789\n');
   });
 
+  it('counts columns as the shell does: wide characters, combining marks, cursor moves', () => {
+    // A CJK character takes two columns: the return after a full row of them goes back to that row's start.
+    expect(terminalText('$ 训练损失 \r在第\r\n', 10)).toBe('$ 训练损失在第\n');
+    // Counted as one column each, the same return went back over the line's start.
+    expect(terminalText('$ 训练损失 \r在第\r\n', 0)).not.toBe('$ 训练损失在第\n');
+    // A wide character that does not fit in the last column goes to the next row; readline's
+    // filler there (space, erase) and ZLE's (a space in reverse video) are no part of the line.
+    expect(terminalText('$ abc训练 \x1b[K损失\r\n', 10)).toBe('$ abc训练损失\n');
+    expect(terminalText('$ abc训练\x1b[7m \x1b[27m损失\r\n', 10)).toBe('$ abc训练损失\n');
+    // A space typed there is kept, and a filler's erase anywhere else is only an erase.
+    expect(terminalText('$ abc训练 损失\r\n', 10)).toBe('$ abc训练 损失\n');
+    expect(terminalText('$ ab \x1b[K训练\r\n', 10)).toBe('$ ab 训练\n');
+    // An emoji takes two columns, a combining mark none.
+    expect(terminalText('$ ✅ok e\u0301 \rxy\r\n', 8)).toBe('$ ✅ok e\u0301xy\n');
+    // Writing over half of a wide character clears the other half.
+    expect(terminalText('训练\rX\r\n', 10)).toBe('X 练\n');
+    // A backspace moves the cursor (zsh's `e\b` before it draws the line), CSI C skips, CSI K erases.
+    expect(terminalText('$ e\becho abc \r\x1b[Kd\rdefgh\r\n', 10)).toBe('$ echo abcdefgh\n');
+    expect(terminalText('$ abc\x1b[2Cd\rX\x1b[K\r\n', 10)).toBe('X\n');
+    expect(terminalText('$ 训练\x1b[1C练\r$\r\n', 10)).toBe('$ 训练 练\n');
+  });
+
   it('finds UTF-8 boundaries', () => {
     const e = enc('a€');
     expect(utf8SafeEnd(e)).toBe(4);

@@ -1,0 +1,64 @@
+// A command line wider than the terminal, holding wide characters (CJK, emoji) and
+// combining marks, typed at real bash and zsh: the agent's reading of the screen
+// (terminalText with the width) is the line as typed. The shells count a CJK character
+// or an emoji as two columns and wrap a wide character that does not fit in the last
+// column to the next row; counted as one column each, the returns they draw the wrap
+// with went back to the wrong place and wrote the line over itself.
+import { mkdtemp, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { terminalText } from '../../electron/core/pty/strip-ansi';
+import type { LiveTerminal } from '../../electron/core/pty/types';
+import { ptyWorkspace } from '../fixtures/shell-home';
+
+const fx = ptyWorkspace('apollo-wide-wrap-', { '.bashrc': 'PS1="$ "\n', '.zshrc': 'PS1="$ "\n' });
+
+async function until(cond: () => boolean | Promise<boolean>, what: string, ms = 10_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await cond())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+// Odd and even offsets of the wide characters against the margin, so one lands in the last column.
+const CJK = '训练损失在第三个周期后不再下降请检查学习率';
+const LINES = [
+  `echo ${CJK}`,
+  `echo a${CJK}`,
+  // A space typed where a filler would go (the last column, a wide character after it) is kept.
+  ...[3, 4, 7, 8, 11, 12].map((i) => `echo ${CJK.slice(0, i)} ${CJK.slice(i)}`),
+  'echo 🚀 run 🧪 the evals ✅ then 🎉 report 📊 now',
+  'echo café naïve résumé déjà vu über Ångström',
+];
+/** A combining mark: bash draws it on the letter before; zsh's screen shows it as `<0301>`, as the agent reads it then. */
+const COMBINING = 'echo re\u0301sume\u0301 of the run, café crème, naïve\u0308 ok';
+
+describe.each([['/bin/bash'], ['/usr/bin/zsh']])('%s: a wide-character command line wider than the terminal', (shell) => {
+  it('reads as typed', async () => {
+    const session = await fx.ws.create({ cwd: await mkdtemp(join(fx.root, 'w-')) });
+    const host = fx.host({ events: { data: () => undefined, changed: () => undefined }, env: { ...process.env, LANG: 'C.UTF-8', LC_ALL: 'C.UTF-8', HOME: fx.userHome, ZDOTDIR: fx.userHome, SHELL: shell, HISTFILE: '/dev/null' } });
+    const cols = 23;
+    const t: LiveTerminal = await host.create(session, { id: 'main', cols, rows: 12 });
+    const raw = () => readFile(join(session.dir, 'terminals', 'main.out'), 'utf8');
+    await until(async () => /133;B|\$ /.test(await raw()), 'the prompt');
+    const ran = () => session.events.filter((e) => e.type === 'terminal.command' && e.phase === 'end').length;
+    const lines = shell.endsWith('bash') ? [...LINES, COMBINING] : LINES;
+    for (const line of lines) {
+      const before = ran();
+      for (const k of line) {
+        const shown = t.recordedBytes();
+        t.write(k, 'human');
+        await until(() => t.recordedBytes() > shown, `the echo of ${JSON.stringify(k)}`);
+      }
+      t.write('\r', 'human');
+      await until(() => ran() > before, 'the typed command to end');
+    }
+    const recorded = await raw();
+    // The shells drew the wraps with returns (else this shows nothing).
+    expect(recorded).toMatch(/[^\n]\r[^\n]/);
+    const read = terminalText(recorded, cols).split('\n').map((l) => l.trimEnd());
+    // After the prompt (the shell integration's own: `user@host:dir# `).
+    for (const line of lines) expect(read.filter((l) => l.endsWith(`# ${line}`) || l.endsWith(`$ ${line}`)), `${line}\n${read.join('\n')}`).toHaveLength(1);
+  });
+});
