@@ -62,8 +62,9 @@ describe('recordedText cuts outside secrets', () => {
     const TAIL = MAX - HEAD;
     /** `TOTAL` bytes where the tail's cut (TOTAL - TAIL) falls `into` characters into `word`. */
     const crossingTail = (word: string, into: number): string => {
-      const before = filler(TOTAL - TAIL - into - 1, 'q');
-      return `${before} ${word} ${filler(TOTAL - before.length - word.length - 2, 'z')}`;
+      // On a line that runs on past the reach of the tail's move to the next line.
+      const line = `${'q'.repeat(TOTAL - TAIL - into - 1)} ${word} ${'z'.repeat(2000)}\n`;
+      return `${line}${filler(TOTAL - line.length, 'z')}`;
     };
     const configured = crossingTail(CONFIGURED, 12);
     expect(configured.length).toBe(TOTAL);
@@ -89,8 +90,28 @@ describe('recordedText cuts outside secrets', () => {
     const plain = `${filler(10_000, 'a')}${filler(10_000, 'b')}`;
     const p = recording(plain);
     const out = await recordedText(p.read, 0, p.buf.length, MAX);
-    // The old cut: the first quarter and the last three quarters of the cap, by bytes.
-    expect(out).toBe(`${plain.slice(0, HEAD)}\n[… ${20_000 - MAX} bytes omitted (recording bytes ${HEAD}-${20_000 - (MAX - HEAD)}) …]\n${plain.slice(20_000 - (MAX - HEAD))}`);
+    // The old cut: the first quarter and the last three quarters of the cap, by bytes, the
+    // tail from the start of the line after its cut.
+    const tailAt = plain.indexOf('\n', 20_000 - (MAX - HEAD)) + 1;
+    expect(tailAt - (20_000 - (MAX - HEAD))).toBe(40);
+    expect(out).toBe(`${plain.slice(0, HEAD)}\n[… ${tailAt - HEAD} bytes omitted (recording bytes ${HEAD}-${tailAt}) …]\n${plain.slice(tailAt)}`);
+  });
+
+  it('starts the tail at a line, which it reads at the terminal\'s width', async () => {
+    // The tail's cut falls inside a line; the next is a command wider than the terminal (10 columns).
+    const typed = '$ echo abc \rdefghijklm \rnop\r\n';
+    const text = `${filler(20_000, 'q')}${typed}${filler(MAX - HEAD - 30 - typed.length, 'z')}`;
+    expect(text[text.length - (MAX - HEAD) + 29]).toBe('\n');
+    const r = recording(text);
+    const out = await recordedText(r.read, 0, r.buf.length, MAX, [], 10);
+    const { tail, b } = parts(out);
+    expect(tail.startsWith('$ echo abcdefghijklmnop\n')).toBe(true);
+    expect(r.buf.subarray(b).toString('utf8').startsWith(typed)).toBe(true);
+    // A line longer than the reach is cut inside, and read without the width.
+    const long = recording(`${'w'.repeat(30_000)}\n`);
+    const { tail: t2, b: b2 } = parts(await recordedText(long.read, 0, long.buf.length, MAX, [], 10));
+    expect(t2).toBe(terminalText(long.buf.subarray(b2).toString('utf8')));
+    expect(b2).toBe(30_001 - (MAX - HEAD));
   });
 
   it('a live terminal over a small cap cuts no token in half', async () => {

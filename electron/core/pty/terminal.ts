@@ -829,6 +829,8 @@ function sleep(ms: number): Promise<void> {
  * the longest match the rules make (secret-cut.ts), in UTF-8, colours and all.
  */
 const CUT_CONTEXT_BYTES = 64 * 1024;
+/** How far past its cut a long text's tail may start, for the start of a line (characters). */
+const TAIL_LINE_REACH = 1024;
 
 /**
  * Bytes [from, stop) of a recording (`read`) as text; over `max` bytes, its first quarter
@@ -853,12 +855,16 @@ export async function recordedText(read: (start: number, end: number) => Promise
   const tailBuf = await read(tailFrom, stop);
   const tailRaw = decodeUtf8(tailBuf);
   const tailAt = Math.max(0, tailRaw.length - decodeUtf8(tailBuf.subarray(tailBuf.length - tailBytes)).length);
-  const tailCut = cutOutsideSecrets(tailRaw, tailAt, 'end', secrets);
+  // From the start of the next line when one is near: no half line for the agent, and the
+  // rows of the first line can be counted (a command line wider than the terminal).
+  const next = tailAt > 0 && tailRaw[tailAt - 1] !== '\n' ? tailRaw.indexOf('\n', tailAt) + 1 : tailAt;
+  const tailCut = cutOutsideSecrets(tailRaw, next > 0 && next - tailAt <= TAIL_LINE_REACH ? next : tailAt, 'end', secrets);
+  const atLine = tailCut === 0 || tailRaw[tailCut - 1] === '\n';
   const tailStart = tailCut === tailAt ? stop - tailBytes : Math.max(headEnd, tailFrom + utf8SkipContinuation(tailBuf) + Buffer.byteLength(tailRaw.slice(0, tailCut)));
 
   const head = terminalText(headRaw.slice(0, headCut), cols);
-  // The tail starts inside a line, whose rows it cannot count.
-  const tail = terminalText(tailRaw.slice(tailCut));
+  // A tail that starts inside a line cannot count that line's rows.
+  const tail = terminalText(tailRaw.slice(tailCut), atLine ? cols : 0);
   return `${head}\n[… ${tailStart - headEnd} bytes omitted (recording bytes ${headEnd}-${tailStart}) …]\n${tail}`;
 }
 
