@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { exportBundle } from '../../electron/core/dataset/bundle';
 import { Redactor } from '../../electron/core/dataset/redact';
 import type { LiveTerminal } from '../../electron/core/pty/types';
-import { ptyWorkspace } from '../fixtures/shell-home';
+import { ptyWorkspace, typeLine, until } from '../fixtures/shell-home';
 
 const fx = ptyWorkspace('apollo-line-wrap-', { '.bashrc': 'PS1="$ "\n', '.zshrc': 'PS1="$ "\n' });
 
@@ -17,13 +17,6 @@ const fx = ptyWorkspace('apollo-line-wrap-', { '.bashrc': 'PS1="$ "\n', '.zshrc'
 const OPENAI = 'sk-proj-Zq7Wm2Kx9Lp4Rt6Vb8Nc3Hd5Jf1Gs0QaYeUoIuPlMkNjBhVgCfXdEsWaQz';
 const CONFIGURED = 'corgiLanternVelvetQuasarMaple42Bramble77Thistle';
 
-async function until(cond: () => boolean | Promise<boolean>, what: string, ms = 10_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 /** Pieces of `secret` that would still tell it: every run of 8 of its characters. */
 function pieces(secret: string): string[] {
@@ -60,16 +53,7 @@ describe.each([['/bin/bash'], ['/usr/bin/zsh']])('%s: a secret on a line wider t
     await until(async () => /133;B|\$ /.test(await raw()), 'the prompt');
     const ran = () => session.events.filter((e) => e.type === 'terminal.command' && e.phase === 'end').length;
     // Typed one key at a time, each echoed before the next, as a person types.
-    for (const line of [`echo ${OPENAI}`, `echo ${CONFIGURED}`]) {
-      const before = ran();
-      for (const k of line) {
-        const shown = t.recordedBytes();
-        t.write(k, 'human');
-        await until(() => t.recordedBytes() > shown, `the echo of ${JSON.stringify(k)}`);
-      }
-      t.write('\r', 'human');
-      await until(() => ran() > before, 'the typed command to end');
-    }
+    for (const line of [`echo ${OPENAI}`, `echo ${CONFIGURED}`]) await typeLine(t, line, ran);
     // Pasted: the whole line in one write.
     for (const line of [`echo pasted ${OPENAI}`, `echo pasted ${CONFIGURED}`]) {
       const before = ran();

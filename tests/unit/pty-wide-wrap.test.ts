@@ -9,17 +9,10 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { terminalText } from '../../electron/core/pty/strip-ansi';
 import type { LiveTerminal } from '../../electron/core/pty/types';
-import { ptyWorkspace } from '../fixtures/shell-home';
+import { ptyWorkspace, typeLine, until } from '../fixtures/shell-home';
 
 const fx = ptyWorkspace('apollo-wide-wrap-', { '.bashrc': 'PS1="$ "\n', '.zshrc': 'PS1="$ "\n' });
 
-async function until(cond: () => boolean | Promise<boolean>, what: string, ms = 10_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 // Odd and even offsets of the wide characters against the margin, so one lands in the last column.
 const CJK = '训练损失在第三个周期后不再下降请检查学习率';
@@ -44,16 +37,7 @@ describe.each([['/bin/bash'], ['/usr/bin/zsh']])('%s: a wide-character command l
     await until(async () => /133;B|\$ /.test(await raw()), 'the prompt');
     const ran = () => session.events.filter((e) => e.type === 'terminal.command' && e.phase === 'end').length;
     const lines = shell.endsWith('bash') ? [...LINES, COMBINING] : LINES;
-    for (const line of lines) {
-      const before = ran();
-      for (const k of line) {
-        const shown = t.recordedBytes();
-        t.write(k, 'human');
-        await until(() => t.recordedBytes() > shown, `the echo of ${JSON.stringify(k)}`);
-      }
-      t.write('\r', 'human');
-      await until(() => ran() > before, 'the typed command to end');
-    }
+    for (const line of lines) await typeLine(t, line, ran);
     const recorded = await raw();
     // The shells drew the wraps with returns (else this shows nothing).
     expect(recorded).toMatch(/[^\n]\r[^\n]/);
