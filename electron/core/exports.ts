@@ -81,11 +81,13 @@ export async function planExport(core: ExportCore, req: Omit<ExportRequest, 'out
   const all = await dry(sessions);
   const alone = sessions.length === 1 ? [all] : await sequential(sessions.map((s) => () => dry([s])));
   const policy = all.manifest.labelPolicy.unlabelled;
+  const keys = await core.profiles.unredactableKeysWarning();
   return {
     policy,
     refused: policy === 'refuse' && all.manifest.counts.unlabelled > 0,
     total: planCounts(all.manifest),
-    warnings: [...all.manifest.warnings],
+    // Said before the export, not in its manifest: what this host could not redact.
+    warnings: [...(keys ? [keys] : []), ...all.manifest.warnings],
     sessions: alone.map((r) => {
       const s = r.manifest.sessions[0]!;
       return {

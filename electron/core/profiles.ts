@@ -125,13 +125,14 @@ export class Profiles {
   }
 
   /**
-   * The profiles whose key is in the app's keychain (`<home>/keys`) with no fingerprint
+   * The profiles whose key is in the app's keychain (`<home>/keys`), which this vault is
+   * not, with no fingerprint
    * kept: the command line cannot redact those keys (too short to fingerprint, or stored
    * by an earlier version and the app not opened since).
    */
-  async keysUnknownHere(home: string): Promise<string[]> {
+  async keysUnknownHere(): Promise<string[]> {
     if (this.vault.kind === 'keychain') return [];
-    const names = await readdir(join(home, KEYS_DIR)).catch(() => [] as string[]);
+    const names = await readdir(join(this.ws.home, KEYS_DIR)).catch(() => [] as string[]);
     const known = new Set(this.fingerprints().map((fp) => fp.profile));
     return names.filter((n) => n.endsWith('.bin')).map((n) => decodeURIComponent(n.slice(0, -4))).filter((n) => !known.has(n)).sort();
   }
@@ -146,8 +147,8 @@ export class Profiles {
    * What to tell whoever exports or merges here without the app's keychain, when it holds
    * keys that cannot be redacted here (keysUnknownHere); null when there are none.
    */
-  async unredactableKeysWarning(home: string): Promise<string | null> {
-    const names = await this.keysUnknownHere(home);
+  async unredactableKeysWarning(): Promise<string | null> {
+    const names = await this.keysUnknownHere();
     if (names.length === 0) return null;
     const which = names.map((n) => `"${n}"`).join(', ');
     return `the endpoint key${names.length === 1 ? '' : 's'} of profile ${which} ${names.length === 1 ? 'is' : 'are'} in the app's keychain, which this process cannot read, and no fingerprint of ${names.length === 1 ? 'it' : 'them'} is kept (shorter than ${MIN_FINGERPRINT_LENGTH} characters, or stored by an earlier version and the app not opened since): such a key is redacted here only where a pattern finds it. Export from the app, or open the app once, or set the profile's key variable here.`;

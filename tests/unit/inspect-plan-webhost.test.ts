@@ -5,7 +5,7 @@
 // numbers per session and in total for each unreviewed-actions policy, writes nothing,
 // and export.start writes what the plan said (new options passed through).
 import { existsSync } from 'node:fs';
-import { cp, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { cp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
@@ -13,6 +13,7 @@ import type { HostMessage } from '../../shared/contract/index';
 import type { ExportPlan, StepRequestView } from '../../shared/contract/annotate';
 import type { SessionEvent, WireMessage } from '../../shared/events';
 import { configHash } from '../../electron/core/rollout/request-record';
+import { keychainKeyFile } from '../../electron/core/profiles';
 import { startTestHost, type TestHost } from '../fixtures/web-host';
 import { ok, run, SessionBuilder } from '../fixtures/sessions';
 
@@ -201,6 +202,20 @@ describe('export.plan over the web host', () => {
     expect(refuse.policy).toBe('refuse');
     expect(refuse.refused).toBe(true);
     expect(refuse.total.unlabelled).toBe(2);
+  });
+
+  it('says which keys in the app\'s keychain this host cannot redact, before anything is written', async () => {
+    expect((await result<ExportPlan>('export.plan', base)).warnings.some((w) => /keychain/.test(w))).toBe(false);
+    // The workspace the host serves (`<home>/ws`): its keychain folder, as the desktop app left it.
+    const workspace = join(testHost.home, 'ws');
+    await mkdir(join(workspace, 'keys'), { recursive: true });
+    await writeFile(keychainKeyFile(workspace, 'team'), 'encrypted by the OS keychain');
+    try {
+      const plan = await result<ExportPlan>('export.plan', base);
+      expect(plan.warnings[0]).toMatch(/^the endpoint key of profile "team" is in the app's keychain, which this process cannot read/);
+    } finally {
+      await rm(join(workspace, 'keys'), { recursive: true, force: true });
+    }
   });
 
   it('gives per-session numbers that add up to the total, and splits with maxTokens', async () => {

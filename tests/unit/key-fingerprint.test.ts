@@ -113,8 +113,8 @@ describe('profiles keep a fingerprint of each stored key', () => {
     await mkdir(join(dir, 'keys'));
     await writeFile(keychainKeyFile(dir, 'team'), 'x');
     await writeFile(keychainKeyFile(dir, 'old local/1'), 'x');
-    expect(await cli.keysUnknownHere(dir)).toEqual(['old local/1']);
-    expect(await cli.unredactableKeysWarning(dir)).toMatch(/profile "old local\/1" is in the app's keychain/);
+    expect(await cli.keysUnknownHere()).toEqual(['old local/1']);
+    expect(await cli.unredactableKeysWarning()).toMatch(/profile "old local\/1" is in the app's keychain/);
   });
 
   it('notes the keys a vault held before fingerprints were kept, and skips an entry that is not one', async () => {
