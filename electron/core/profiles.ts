@@ -104,13 +104,28 @@ export class Profiles {
     });
   }
 
-  /** Keeps a fingerprint of `key` (see key-fingerprint.ts) unless one is kept already. */
+  /**
+   * Keeps a fingerprint of `key` (see key-fingerprint.ts) unless one is kept already; a
+   * key too short for one is noted as such (`keysNotFingerprinted`), so that a profile's
+   * fingerprint of an earlier key does not stand for it.
+   */
   private async remember(profile: string, key: string): Promise<void> {
     const kept = this.fingerprints();
-    if (kept.some((fp) => isKeyOf(fp, key))) return;
-    const made = fingerprintKey(key).map((fp) => ({ profile, ...fp }));
-    if (made.length === 0) return;
-    await this.ws.setSetting('keyFingerprints', [...kept, ...made].slice(-MAX_FINGERPRINTS));
+    const prints = fingerprintKey(key);
+    const short = prints.length === 0;
+    const made = kept.some((fp) => isKeyOf(fp, key)) ? [] : prints.map((fp) => ({ profile, ...fp }));
+    const unprinted = this.notFingerprinted();
+    const nextUnprinted = short ? [...new Set([...unprinted, profile])].sort() : unprinted.filter((n) => n !== profile);
+    const values: Record<string, unknown> = {};
+    if (made.length) values.keyFingerprints = [...kept, ...made].slice(-MAX_FINGERPRINTS);
+    if (nextUnprinted.join('\0') !== unprinted.join('\0')) values.keysNotFingerprinted = nextUnprinted;
+    if (Object.keys(values).length) await this.ws.setSettings(values);
+  }
+
+  /** Profiles whose key, as last stored, was too short to fingerprint. */
+  private notFingerprinted(): string[] {
+    const raw = this.ws.getSetting<unknown>('keysNotFingerprinted');
+    return Array.isArray(raw) ? raw.filter((x): x is string => typeof x === 'string') : [];
   }
 
   /**
@@ -125,16 +140,16 @@ export class Profiles {
   }
 
   /**
-   * The profiles whose key is in the app's keychain (`<home>/keys`), which this vault is
-   * not, with no fingerprint
-   * kept: the command line cannot redact those keys (too short to fingerprint, or stored
-   * by an earlier version and the app not opened since).
+   * The profiles whose key is in the app's keychain (`<home>/keys`; this vault is another)
+   * with no fingerprint kept of it: this process cannot redact those keys (too short to
+   * fingerprint, or stored by an earlier version and the app not opened since).
    */
   async keysUnknownHere(): Promise<string[]> {
     if (this.vault.kind === 'keychain') return [];
     const names = await readdir(join(this.ws.home, KEYS_DIR)).catch(() => [] as string[]);
+    const short = new Set(this.notFingerprinted());
     const known = new Set(this.fingerprints().map((fp) => fp.profile));
-    return names.filter((n) => n.endsWith('.bin')).map((n) => decodeURIComponent(n.slice(0, -4))).filter((n) => !known.has(n)).sort();
+    return names.filter((n) => n.endsWith('.bin')).map((n) => decodeURIComponent(n.slice(0, -4))).filter((n) => short.has(n) || !known.has(n)).sort();
   }
 
   get(name: string): StoredProfile {

@@ -115,6 +115,12 @@ describe('profiles keep a fingerprint of each stored key', () => {
     await writeFile(keychainKeyFile(dir, 'old local/1'), 'x');
     expect(await cli.keysUnknownHere()).toEqual(['old local/1']);
     expect(await cli.unredactableKeysWarning()).toMatch(/profile "old local\/1" is in the app's keychain/);
+    // A profile whose key was replaced by one too short to fingerprint: its earlier key's fingerprint does not stand for it.
+    await app.save({ name: 'team', baseUrl: 'https://api.example/v1', model: 'm' });
+    await app.setKey('team', 'short-key');
+    expect(await cli.keysUnknownHere()).toEqual(['old local/1', 'team']);
+    await app.setKey('team', KEY);
+    expect(await cli.keysUnknownHere()).toEqual(['old local/1']);
   });
 
   it('notes the keys a vault held before fingerprints were kept, and skips an entry that is not one', async () => {
