@@ -69,7 +69,7 @@ export const exportCommand: CliCommand = {
     // A dry run only reads: no lock (it works beside a running app or `apollo serve`), nothing written.
     const core = await openCore(v, undefined, { readOnly: dryRun });
     try {
-      const keys = await core.profiles.unredactableKeysWarning();
+      const keys = await core.profiles.unredactableKeysWarning('the command line');
       if (keys) console.error(`apollo export: warning: ${keys}`);
       if (dryRun) {
         const p = await planner(core, plan, outDir);

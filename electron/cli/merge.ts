@@ -133,7 +133,7 @@ async function leadSecrets(v: Record<string, unknown>): Promise<SecretSpec[]> {
     // Profiles reads only the settings of a workspace: none, without one.
     const settings = ws ?? ({ getSetting: () => undefined } as Pick<Workspace, 'getSetting'> as Workspace);
     const profiles = new Profiles(settings, memoryVault());
-    const keys = ws ? await profiles.unredactableKeysWarning() : null;
+    const keys = ws ? await profiles.unredactableKeysWarning('the command line') : null;
     if (keys) console.error(`apollo merge: warning: ${keys}`);
     return await profiles.secrets();
   } finally {

@@ -81,7 +81,7 @@ export async function planExport(core: ExportCore, req: Omit<ExportRequest, 'out
   const all = await dry(sessions);
   const alone = sessions.length === 1 ? [all] : await sequential(sessions.map((s) => () => dry([s])));
   const policy = all.manifest.labelPolicy.unlabelled;
-  const keys = await core.profiles.unredactableKeysWarning();
+  const keys = await core.profiles.unredactableKeysWarning('browser mode');
   return {
     policy,
     refused: policy === 'refuse' && all.manifest.counts.unlabelled > 0,

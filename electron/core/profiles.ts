@@ -162,11 +162,12 @@ export class Profiles {
    * What to tell whoever exports or merges here without the app's keychain, when it holds
    * keys that cannot be redacted here (keysUnknownHere); null when there are none.
    */
-  async unredactableKeysWarning(): Promise<string | null> {
+  async unredactableKeysWarning(here: string): Promise<string | null> {
     const names = await this.keysUnknownHere();
     if (names.length === 0) return null;
+    const one = names.length === 1;
     const which = names.map((n) => `"${n}"`).join(', ');
-    return `the endpoint key${names.length === 1 ? '' : 's'} of profile ${which} ${names.length === 1 ? 'is' : 'are'} in the app's keychain, which this process cannot read, and no fingerprint of ${names.length === 1 ? 'it' : 'them'} is kept (shorter than ${MIN_FINGERPRINT_LENGTH} characters, or stored by an earlier version and the app not opened since): such a key is redacted here only where a pattern finds it. Export from the app, or open the app once, or set the profile's key variable here.`;
+    return `the endpoint key${one ? '' : 's'} of profile ${which} ${one ? 'is' : 'are'} in the desktop app's keychain, which ${here} cannot read, and no fingerprint of ${one ? 'it' : 'them'} is kept (a key shorter than ${MIN_FINGERPRINT_LENGTH} characters, or one stored by an earlier version, before the app was opened again): ${one ? 'it is' : 'they are'} redacted here only where a pattern finds ${one ? 'it' : 'them'}. Export from the desktop app, or open it once, or set the profile's key variable here.`;
   }
 
   /** The profile with its key, for the engine only; never recorded or sent to a client. */

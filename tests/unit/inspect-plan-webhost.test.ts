@@ -212,7 +212,7 @@ describe('export.plan over the web host', () => {
     await writeFile(keychainKeyFile(workspace, 'team'), 'encrypted by the OS keychain');
     try {
       const plan = await result<ExportPlan>('export.plan', base);
-      expect(plan.warnings[0]).toMatch(/^the endpoint key of profile "team" is in the app's keychain, which this process cannot read/);
+      expect(plan.warnings[0]).toMatch(/^the endpoint key of profile "team" is in the desktop app's keychain, which browser mode cannot read/);
     } finally {
       await rm(join(workspace, 'keys'), { recursive: true, force: true });
     }

@@ -114,7 +114,7 @@ describe('profiles keep a fingerprint of each stored key', () => {
     await writeFile(keychainKeyFile(dir, 'team'), 'x');
     await writeFile(keychainKeyFile(dir, 'old local/1'), 'x');
     expect(await cli.keysUnknownHere()).toEqual(['old local/1']);
-    expect(await cli.unredactableKeysWarning()).toMatch(/profile "old local\/1" is in the app's keychain/);
+    expect(await cli.unredactableKeysWarning('the command line')).toMatch(/profile "old local\/1" is in the desktop app's keychain, which the command line cannot read/);
     // A profile whose key was replaced by one too short to fingerprint: its earlier key's fingerprint does not stand for it.
     await app.save({ name: 'team', baseUrl: 'https://api.example/v1', model: 'm' });
     await app.setKey('team', 'short-key');
@@ -212,7 +212,7 @@ describe('apollo export and merge', () => {
     await writeFile(keychainKeyFile(home, 'legacy'), 'encrypted by the OS keychain');
     const warned = await run(['export', 'sales', '--dry-run']);
     expect(warned.code).toBe(0);
-    expect(warned.stderr).toMatch(/apollo export: warning: the endpoint key of profile "legacy" is in the app's keychain/);
+    expect(warned.stderr).toMatch(/apollo export: warning: the endpoint key of profile "legacy" is in the desktop app's keychain, which the command line cannot read/);
     const warnedMerge = await run(['merge', join(root, 'before'), '--out', join(root, 'merged-again')]);
     expect(warnedMerge.code, warnedMerge.stderr).toBe(0);
     expect(warnedMerge.stderr).toMatch(/apollo merge: warning: .*"legacy"/);
