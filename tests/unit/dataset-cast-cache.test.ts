@@ -17,6 +17,7 @@ import { DISK_FAULT_ENV } from '../../electron/core/store/disk';
 import type { SessionEvent } from '../../shared/events';
 import { realisticSession, writeRecording } from '../fixtures/sessions';
 import { treeHashes } from '../fixtures/tree-hashes';
+import { fingerprintKey } from '../../electron/core/dataset/key-fingerprint';
 
 // Every file the exporter opens (hashing and converting both open it): what a hit read.
 const opened = vi.hoisted(() => [] as string[]);
@@ -127,6 +128,18 @@ describe('converted recordings kept beside the session', () => {
     }
     expect(again.r.redactions.filter((x) => x.file === 'terminals/S1/main.cast').map((x) => x.kind)).toEqual(['github-token']);
     expect(again.text).not.toContain(TOKEN);
+  });
+
+  it('are not reused once a key is known by its fingerprint (a keychain the exporter cannot read)', async () => {
+    const dir = await session('fingerprint');
+    const before = await run(dir);
+    expect(before.text).toContain(CONFIGURED);
+    const keptBefore = await cacheInodes(dir);
+    const prints = fingerprintKey(CONFIGURED);
+    const after = await run(dir, { secrets: prints });
+    expect(await cacheInodes(dir)).not.toEqual(keptBefore);
+    expect(after.text).not.toContain(CONFIGURED);
+    expect(after.files).toEqual((await run(dir, { secrets: [CONFIGURED], castCache: false })).files);
   });
 
   it('are not reused once a secret is configured: the new secret is redacted', async () => {

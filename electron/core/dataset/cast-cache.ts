@@ -205,7 +205,11 @@ export async function castKey(job: CastJob, sessionDir: string): Promise<CastKey
     const inputs = entry?.inputs;
     const out = await inputFacts(job.recordingPath, inputs?.recording, false);
     const timing = await inputFacts(job.timingPath, inputs?.timing, true);
-    const secrets = [...new Set(job.secrets.filter((s) => typeof s === 'string' && s.length >= MIN_CONFIGURED_SECRET_LENGTH))].sort();
+    const secrets = [...new Set(job.secrets.flatMap((s) => {
+      // A key known by its fingerprint (key-fingerprint.ts) counts as its value does: a kept conversion made without it holds the key.
+      if (typeof s !== 'string') return [`\0${s.length}\0${s.alphabet}\0${s.salt}\0${s.hmac}`];
+      return s.length >= MIN_CONFIGURED_SECRET_LENGTH ? [s] : [];
+    }))].sort();
     const digest = createHash('sha256')
       .update(JSON.stringify([converterDigest(), job.terminalId, job.title, out.facts.sha256, out.facts.bytes, timing.facts.sha256, timing.facts.bytes, secrets]))
       .update(JSON.stringify(job.events))
