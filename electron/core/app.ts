@@ -148,7 +148,8 @@ export class ApolloCore {
       if (opts.samples !== false) await ws.seedSamples(join(opts.resourcesDir, 'samples')).catch((err: Error) => ws.warnings.push(`Could not copy the sample sessions: ${err.message}`));
       const core = new ApolloCore(ws, opts, lock, !existed);
       // Keys a keychain holds from before fingerprints were kept: so the command line redacts them too.
-      await core.profiles.rememberVaultKeys().catch((err: Error) => ws.warnings.push(`Could not note the stored endpoint keys for redaction: ${err.message}`));
+      // Not awaited: a locked keyring may ask its user first, and the app must open meanwhile.
+      void core.profiles.rememberVaultKeys().catch((err: Error) => ws.warnings.push(`Could not note the stored endpoint keys for redaction: ${err.message}`));
       return core;
     } catch (err) {
       await lock.release().catch(() => undefined);
