@@ -10,6 +10,8 @@ import { fingerprintKey, isKeyOf, MIN_FINGERPRINT_LENGTH, type KeyFingerprint } 
 import { Redactor, StreamRedactor } from '../../electron/core/dataset/redact';
 import { keychainKeyFile, memoryVault, Profiles, type KeyVault } from '../../electron/core/profiles';
 import { Workspace } from '../../electron/core/store/workspace';
+import { ApolloCore } from '../../electron/core/app';
+import { until } from '../fixtures/shell-home';
 
 // Of no shape a pattern knows (checked below): only its value, or its fingerprint, finds it.
 const KEY = ['Vq3xLm9T', 'Rw2KZp7B', 'Hn4CjY8d'].join('');
@@ -134,6 +136,28 @@ describe('profiles keep a fingerprint of each stored key', () => {
     const cli = new Profiles(ws, memoryVault(), {});
     expect(cli.fingerprints().map((f) => f.profile)).toEqual(['team']);
     expect(new Redactor(await cli.secrets()).redact(`k=${KEY}`).text).not.toContain(KEY);
+  });
+});
+
+describe('the app, opening', () => {
+  it('notes the fingerprints of the keys its keychain held before they were kept', async () => {
+    const home = await mkdtemp(join(tmpdir(), 'apollo-keyprint-open-'));
+    try {
+      const before = await Workspace.open(home);
+      await new Profiles(before, memoryVault(), {}).save({ name: 'team', baseUrl: 'https://api.example/v1', model: 'm' });
+      await before.close();
+      const vault: KeyVault = { kind: 'keychain', get: async (p) => (p === 'team' ? KEY : undefined), set: async () => undefined, delete: async () => undefined };
+      const core = await ApolloCore.open({ home, resourcesDir: resolve('resources'), host: 'electron', vault, samples: false });
+      try {
+        const cli = new Profiles(core.ws, memoryVault(), {});
+        await until(() => cli.fingerprints().length > 0, 'the fingerprint of the stored key');
+        expect(cli.fingerprints().some((fp) => isKeyOf(fp, KEY))).toBe(true);
+      } finally {
+        await core.close();
+      }
+    } finally {
+      await rm(home, { recursive: true, force: true });
+    }
   });
 });
 
