@@ -60,6 +60,8 @@ describe.each([['/bin/bash'], ['/usr/bin/zsh']])('%s: a secret on a line wider t
       t.write(`${line}\r`, 'human');
       await until(() => ran() > before, 'the pasted command to end');
     }
+    // The recording writes in groups: the file holds the last command's output only once its group is on disk.
+    await until(async () => Buffer.byteLength(await raw()) >= t.recordedBytes(), 'the recording on disk');
     const recorded = await raw();
     // The shell did cut the keys in its echo of the typed lines (else this test shows nothing);
     // a paste is echoed in one write, which the terminal wraps by itself (bash) or not (zsh).

@@ -38,6 +38,8 @@ describe.each([['/bin/bash'], ['/usr/bin/zsh']])('%s: a wide-character command l
     const ran = () => session.events.filter((e) => e.type === 'terminal.command' && e.phase === 'end').length;
     const lines = shell.endsWith('bash') ? [...LINES, COMBINING] : LINES;
     for (const line of lines) await typeLine(t, line, ran);
+    // The recording writes in groups: the file holds the last command's output only once its group is on disk.
+    await until(async () => Buffer.byteLength(await raw()) >= t.recordedBytes(), 'the recording on disk');
     const recorded = await raw();
     // The shells drew the wraps with returns (else this shows nothing).
     expect(recorded).toMatch(/[^\n]\r[^\n]/);
