@@ -149,7 +149,14 @@ export class Profiles {
     const names = await readdir(join(this.ws.home, KEYS_DIR)).catch(() => [] as string[]);
     const short = new Set(this.notFingerprinted());
     const known = new Set(this.fingerprints().map((fp) => fp.profile));
-    return names.filter((n) => n.endsWith('.bin')).map((n) => decodeURIComponent(n.slice(0, -4))).filter((n) => short.has(n) || !known.has(n)).sort();
+    const profileOf = (file: string): string => {
+      try {
+        return decodeURIComponent(file.slice(0, -4));
+      } catch {
+        return file.slice(0, -4); // not a name the app wrote: named as it is
+      }
+    };
+    return names.filter((n) => n.endsWith('.bin')).map(profileOf).filter((n) => short.has(n) || !known.has(n)).sort();
   }
 
   get(name: string): StoredProfile {

@@ -116,6 +116,10 @@ describe('profiles keep a fingerprint of each stored key', () => {
     await writeFile(keychainKeyFile(dir, 'team'), 'x');
     await writeFile(keychainKeyFile(dir, 'old local/1'), 'x');
     expect(await cli.keysUnknownHere()).toEqual(['old local/1']);
+    // A file the app did not name is named as it is, not an error.
+    await writeFile(join(dir, 'keys', 'odd%zz.bin'), 'x');
+    expect(await cli.keysUnknownHere()).toEqual(['odd%zz', 'old local/1']);
+    await rm(join(dir, 'keys', 'odd%zz.bin'));
     expect(await cli.unredactableKeysWarning('the command line')).toMatch(/profile "old local\/1" is in the desktop app's keychain, which the command line cannot read/);
     // A profile whose key was replaced by one too short to fingerprint: its earlier key's fingerprint does not stand for it.
     await app.save({ name: 'team', baseUrl: 'https://api.example/v1', model: 'm' });
