@@ -25,6 +25,7 @@ const CASES: Array<[string, string]> = [
   ['line editor wrap', `$ curl -H x:${KEY.slice(0, 10)} \r${KEY.slice(10)} http://h\r\n`],
   ['glued after', `token:${KEY}`],
   ['quoted', `"${KEY}"`],
+  ['glued on both sides', `id=x7${KEY}Qz9&next`],
 ];
 
 describe('a key known by its fingerprint', () => {

@@ -6,7 +6,8 @@
 // length, the characters it is made of, a random salt and HMAC-SHA-256(salt, key). A
 // redactor given that fingerprint hashes every run of those characters as long as the key
 // (at the run's start and at its end: a key is written beside a quote, a space, `=`, or
-// a full stop) and replaces what matches, as it does the value itself.
+// a full stop; at every place of a run at most GLUED_REACH longer) and replaces what
+// matches, as it does the value itself.
 //
 // Only keys of MIN_FINGERPRINT_LENGTH characters or more get one: the hash of a short
 // key could be found by trying every key, so those stay in the keychain alone (the
@@ -15,6 +16,8 @@ import { createHmac, randomBytes } from 'node:crypto';
 import { z } from 'zod';
 
 export const MIN_FINGERPRINT_LENGTH = 16;
+/** Up to this many characters of a run besides a key, every place in it is tried. */
+const GLUED_REACH = 32;
 
 export const KeyFingerprintSchema = z.object({
   length: z.number().int().min(MIN_FINGERPRINT_LENGTH).max(4096),
@@ -109,14 +112,16 @@ export class KeyFingerprints {
         const b = a + m[0].length;
         for (const [len, fps] of g.lengths) {
           if (len > b - a) break;
-          const head = text.slice(a, a + len);
-          if (fps.some((fp) => hmac(fp.salt, head) === fp.hmac)) {
-            out.push([a, a + len]);
-            continue;
+          // Every place in a run a little longer than the key (glued to a few of its
+          // characters on both sides); in a longer one (a blob), its start and its end.
+          const starts = b - a - len <= GLUED_REACH ? Array.from({ length: b - a - len + 1 }, (_, k) => a + k) : [a, b - len];
+          for (const at of starts) {
+            const piece = text.slice(at, at + len);
+            if (fps.some((fp) => hmac(fp.salt, piece) === fp.hmac)) {
+              out.push([at, at + len]);
+              break;
+            }
           }
-          if (b - a === len) continue;
-          const tail = text.slice(b - len, b);
-          if (fps.some((fp) => hmac(fp.salt, tail) === fp.hmac)) out.push([b - len, b]);
         }
       }
     }
