@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { OscParser, parseFileUrl, toShellMark, type OscSequence } from '../../electron/core/pty/osc-parser';
 import { stripAnsi, terminalText, utf8SafeEnd, utf8SkipContinuation } from '../../electron/core/pty/strip-ansi';
 import { UiStream, type FlowOptions, type UiBatch } from '../../electron/core/pty/ui-stream';
-import { removeEcho } from '../../electron/core/pty/terminal';
+import { recordedText, removeEcho } from '../../electron/core/pty/terminal';
 
 const enc = (s: string) => Buffer.from(s, 'utf8');
 
@@ -248,6 +248,22 @@ describe('text cleanup', () => {
     expect(terminalText('$ e\becho abc \r\x1b[Kd\rdefgh\r\n', 10)).toBe('$ echo abcdefgh\n');
     expect(terminalText('$ abc\x1b[2Cd\rX\x1b[K\r\n', 10)).toBe('X\n');
     expect(terminalText('$ 训练\x1b[1C练\r$\r\n', 10)).toBe('$ 训练 练\n');
+  });
+
+  it('reads each line of a recording at the width the terminal had when it was drawn', async () => {
+    const at10 = '$ echo abc \rdefghijklm \rnop\r\n';
+    const at23 = '$ echo abcdefghijklmnop \rqrstuvw\r\n';
+    const buf = Buffer.from(at10 + at23);
+    const read = async (a: number, b: number) => buf.subarray(a, b);
+    const both = ['$ echo abcdefghijklmnop', '$ echo abcdefghijklmnopqrstuvw', ''].join('\n');
+    expect(await recordedText(read, 0, buf.length, 1 << 20, [], [{ offset: 0, cols: 10 }, { offset: at10.length, cols: 23 }])).toBe(both);
+    // At one width for all, one of them reads garbled.
+    expect(await recordedText(read, 0, buf.length, 1 << 20, [], 23)).not.toBe(both);
+    expect(await recordedText(read, 0, buf.length, 1 << 20, [], 10)).not.toBe(both);
+    // A resize inside a line: the line reads at the new width (the shell redraws it so).
+    expect(await recordedText(read, 0, buf.length, 1 << 20, [], [{ offset: 0, cols: 10 }, { offset: at10.length + 3, cols: 23 }])).toBe(both);
+    // Read from past the resize: the width then.
+    expect(await recordedText(read, at10.length, buf.length, 1 << 20, [], [{ offset: 0, cols: 10 }, { offset: at10.length, cols: 23 }])).toBe('$ echo abcdefghijklmnopqrstuvw\n');
   });
 
   it('finds UTF-8 boundaries', () => {

@@ -48,3 +48,22 @@ describe.each([['/bin/bash'], ['/usr/bin/zsh']])('%s: a wide-character command l
     for (const line of lines) expect(read.filter((l) => l.endsWith(`# ${line}`) || l.endsWith(`$ ${line}`)), `${line}\n${read.join('\n')}`).toHaveLength(1);
   });
 });
+
+describe.each([['/bin/bash'], ['/usr/bin/zsh']])('%s: a terminal resized between two long command lines', (shell) => {
+  it('reads each at the width it was drawn at', async () => {
+    const session = await fx.ws.create({ cwd: await mkdtemp(join(fx.root, 'r-')) });
+    const host = fx.host({ events: { data: () => undefined, changed: () => undefined }, env: { ...process.env, LANG: 'C.UTF-8', LC_ALL: 'C.UTF-8', HOME: fx.userHome, ZDOTDIR: fx.userHome, SHELL: shell, HISTFILE: '/dev/null' } });
+    const t: LiveTerminal = await host.create(session, { id: 'main', cols: 23, rows: 12 });
+    const raw = () => readFile(join(session.dir, 'terminals', 'main.out'), 'utf8');
+    await until(async () => /133;B|\$ /.test(await raw()), 'the prompt');
+    const ran = () => session.events.filter((e) => e.type === 'terminal.command' && e.phase === 'end').length;
+    const narrow = 'echo alpha-bravo-charlie-delta-echo-foxtrot';
+    const wide = 'echo one-two-three-four-five-six-seven-eight-nine-ten-eleven-twelve';
+    await typeLine(t, narrow, ran);
+    t.resize(41, 12);
+    await typeLine(t, wide, ran);
+    await until(async () => Buffer.byteLength(await raw()) >= t.recordedBytes(), 'the recording on disk');
+    const read = (await t.readText(0)).split('\n').map((l) => l.trimEnd());
+    for (const line of [narrow, wide]) expect(read.filter((l) => l.endsWith(`# ${line}`) || l.endsWith(`$ ${line}`)), `${line}\n${read.join('\n')}`).toHaveLength(1);
+  });
+});

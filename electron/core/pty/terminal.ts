@@ -158,6 +158,12 @@ export class PtyTerminal implements LiveTerminal {
   /** Built beside the recording as it grows (see keyframeSize); null until opened. */
   private keyframes: TerminalKeyframes | null = null;
   private readonly sizesBeforeKeyframes: SizeChange[] = [];
+  /**
+   * The widths the terminal had, from the offset of the recording each began at, for
+   * reading its output (readText): a line drawn before a resize wraps at the width it had.
+   * From this process's start; earlier bytes are read at the first width.
+   */
+  private readonly widths: TerminalWidth[];
   private killTimer: NodeJS.Timeout | null = null;
 
   constructor(init: TerminalInit) {
@@ -171,6 +177,7 @@ export class PtyTerminal implements LiveTerminal {
     this.cwd = init.cwd;
     this.cols = init.cols;
     this.rows = init.rows;
+    this.widths = [{ offset: init.recording.size, cols: init.cols }];
     this.injected = init.integrated;
     this.markNonce = init.markNonce;
     this.envRecord = init.envRecord;
@@ -492,6 +499,11 @@ export class PtyTerminal implements LiveTerminal {
     this.assertRunning();
     if (cols === this.cols && rows === this.rows) return;
     this.pty.resize(cols, rows);
+    if (cols !== this.cols) {
+      this.widths.push({ offset: this.recording.size, cols });
+      // A window dragged wide and narrow makes many: the oldest go (their bytes are then read at the first width kept).
+      if (this.widths.length > MAX_WIDTHS) this.widths.splice(0, this.widths.length - MAX_WIDTHS);
+    }
     this.cols = cols;
     this.rows = rows;
     this.keyframeSize(this.recording.size, cols, rows);
@@ -634,7 +646,7 @@ export class PtyTerminal implements LiveTerminal {
   async readText(start: number, end?: number, secrets: readonly SecretSpec[] = []): Promise<string> {
     const stop = Math.min(end ?? this.recording.size, this.recording.size);
     const from = Math.max(0, Math.min(start, stop));
-    return recordedText((a, b) => this.recording.read(a, b), from, stop, this.limits.maxTextBytes, secrets, this.cols);
+    return recordedText((a, b) => this.recording.read(a, b), from, stop, this.limits.maxTextBytes, secrets, this.widths);
   }
 
   // ---- control ---------------------------------------------------------------
@@ -831,6 +843,14 @@ function sleep(ms: number): Promise<void> {
 const CUT_CONTEXT_BYTES = 64 * 1024;
 /** How far past its cut a long text's tail may start, for the start of a line (characters). */
 const TAIL_LINE_REACH = 1024;
+/** Widths a terminal remembers (readText), the newest. */
+const MAX_WIDTHS = 256;
+
+/** From `offset` of its recording on, the terminal was `cols` wide. */
+export interface TerminalWidth {
+  offset: number;
+  cols: number;
+}
 
 /**
  * Bytes [from, stop) of a recording (`read`) as text; over `max` bytes, its first quarter
@@ -840,8 +860,9 @@ const TAIL_LINE_REACH = 1024;
  * the text as recorded, escapes included (the rules read through them), so the byte
  * offsets the note gives stay exact.
  */
-export async function recordedText(read: (start: number, end: number) => Promise<Buffer>, from: number, stop: number, max: number, secrets: readonly SecretSpec[] = [], cols = 0): Promise<string> {
-  if (stop - from <= max) return terminalText(decodeUtf8(await read(from, stop)), cols);
+export async function recordedText(read: (start: number, end: number) => Promise<Buffer>, from: number, stop: number, max: number, secrets: readonly SecretSpec[] = [], cols: number | readonly TerminalWidth[] = 0): Promise<string> {
+  const widths: readonly TerminalWidth[] = typeof cols === 'number' ? [{ offset: 0, cols }] : cols;
+  if (stop - from <= max) return textAtWidths(await read(from, stop), from, widths);
   const headBytes = Math.floor(max / 4);
   const tailBytes = max - headBytes;
 
@@ -862,10 +883,38 @@ export async function recordedText(read: (start: number, end: number) => Promise
   const atLine = tailCut === 0 || tailRaw[tailCut - 1] === '\n';
   const tailStart = tailCut === tailAt ? stop - tailBytes : Math.max(headEnd, tailFrom + utf8SkipContinuation(tailBuf) + Buffer.byteLength(tailRaw.slice(0, tailCut)));
 
-  const head = terminalText(headRaw.slice(0, headCut), cols);
+  const head = textAtWidths(headBuf.subarray(0, headEnd - from), from, widths);
   // A tail that starts inside a line cannot count that line's rows.
-  const tail = terminalText(tailRaw.slice(tailCut), atLine ? cols : 0);
+  const tail = textAtWidths(tailBuf.subarray(tailStart - tailFrom), tailStart, atLine ? widths : [{ offset: 0, cols: 0 }]);
   return `${head}\n[… ${tailStart - headEnd} bytes omitted (recording bytes ${headEnd}-${tailStart}) …]\n${tail}`;
+}
+
+/**
+ * `buf`, the recording's bytes from offset `at`, as terminalText reads it, each line at
+ * the width the terminal had (`widths`, by offset; bytes before the first at its width).
+ * A line a resize fell in is read at the new width: what is drawn after the resize (the
+ * shell's redraw of its line, the rest of a progress bar) is what shows.
+ */
+function textAtWidths(buf: Buffer, at: number, widths: readonly TerminalWidth[]): string {
+  let cols = widths[0]?.cols ?? 0;
+  let pos = 0;
+  let out = '';
+  for (const w of widths) {
+    if (w.offset <= at) {
+      cols = w.cols;
+      continue;
+    }
+    const rel = w.offset - at;
+    if (rel >= buf.length) break;
+    // Lines never split a character: a newline byte is never inside one.
+    const lineStart = rel > 0 ? buf.lastIndexOf(0x0a, rel - 1) + 1 : 0;
+    if (lineStart > pos) {
+      out += terminalText(decodeUtf8(buf.subarray(pos, lineStart)), cols);
+      pos = lineStart;
+    }
+    cols = w.cols;
+  }
+  return out + terminalText(decodeUtf8(buf.subarray(pos)), cols);
 }
 
 function decodeUtf8(buf: Buffer): string {
