@@ -99,6 +99,21 @@ describe('asciicast edge cases', () => {
     expect(s!.events.some((e) => e.type === 'warning' && /"z" ×1/.test(e.message))).toBe(true);
   });
 
+  it('reads each line of a step at the width it was drawn at, across a resize', async () => {
+    const f = join(w.root, 'resized.cast');
+    const lines = [
+      { version: 2, width: 10, height: 8 },
+      [0.1, 'm', 'both'],
+      [0.2, 'o', '$ echo abc \rdefghijklm \rnop\r\n'],
+      [0.3, 'r', '23x8'],
+      [0.4, 'o', '$ echo abcdefghijklmnop \rqrstuvw\r\n'],
+    ];
+    await writeFile(f, lines.map((l) => JSON.stringify(l)).join('\n') + '\n');
+    const { sessions } = await w.import(f);
+    // At the width at the end (23) the first line read garbled; at 10 the second.
+    expect(sessions[0]!.main.map((st) => st.results[0]!.observation)).toEqual(['$ echo abcdefghijklmnop\n$ echo abcdefghijklmnopqrstuvw\n']);
+  });
+
   it('a truncated event line is an error naming the line; nothing is left behind', async () => {
     const f = join(w.root, 'torn.cast');
     await writeFile(f, '{"version": 2, "width": 80, "height": 24}\n[0.1, "o", "hello"]\n[0.2, "o", "wor');

@@ -51,6 +51,34 @@ export function terminalText(raw: string, cols = 0): string {
   return lines.join('\n');
 }
 
+/** From character `at` of a text on, its terminal was `cols` wide. */
+export interface WidthChange {
+  at: number;
+  cols: number;
+}
+
+/**
+ * terminalText of a text over which the terminal's width changed: `cols` before the
+ * first of `changes` (ascending), each line at the width it was drawn at, and a line a
+ * change fell in at the new width (the shell's redraw of it, the rest of a progress bar,
+ * are drawn after the change). The recording's reader (terminal.ts textAtWidths) does
+ * the same by byte offset.
+ */
+export function terminalTextAtWidths(text: string, cols: number, changes: readonly WidthChange[]): string {
+  let out = '';
+  let pos = 0;
+  for (const c of changes) {
+    if (c.at >= text.length) break;
+    const lineStart = c.at > 0 ? text.lastIndexOf('\n', c.at - 1) + 1 : 0;
+    if (lineStart > pos) {
+      out += terminalText(text.slice(pos, lineStart), cols);
+      pos = lineStart;
+    }
+    cols = c.cols;
+  }
+  return out + terminalText(text.slice(pos), cols);
+}
+
 /**
  * What a line editor moves the cursor with, as one-character marks overwriteCells reads
  * (controls a terminal does nothing with, so any in the output are dropped first; what

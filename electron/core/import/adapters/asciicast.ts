@@ -19,7 +19,7 @@
 // a comment of the recording on its step. Writing the label (or a placeholder) as the
 // reply would export it as a model's assistant turn under a prompt the recording never had.
 import { z } from 'zod';
-import { terminalText } from '../../pty/strip-ansi';
+import { terminalText, terminalTextAtWidths, type WidthChange } from '../../pty/strip-ansi';
 import { stableId } from '../emit';
 import { check, parseJson, readLines, toMs } from '../source';
 import type { StagedRecording, StagedSession } from '../staging';
@@ -65,6 +65,9 @@ interface Segment {
   at: number;
   text: string;
   truncated: boolean;
+  /** The terminal's width as the part began, and where in `text` it changed. */
+  cols: number;
+  widths: WidthChange[];
 }
 
 class Steps {
@@ -80,8 +83,7 @@ class Steps {
     private readonly task: string,
   ) {}
 
-  /** `cols`: the terminal's width at the part's end (0 when its text starts inside a line). */
-  async close(seg: Segment, end: number, at: number, cols: number): Promise<void> {
+  async close(seg: Segment, end: number, at: number): Promise<void> {
     if (!this.rollout) {
       this.rollout = this.id('rollout');
       await this.s.append({ type: 'rollout.started', rolloutId: this.rollout, branchId: 'main', task: this.task, endpoint: null, policy: 'human', maxSteps: 1, parentStepId: null }, seg.at);
@@ -93,7 +95,8 @@ class Steps {
       type: 'model.response', stepId, content: '', reasoning: '', toolCalls: [], usage: null, finishReason: null, durationMs: 0,
       humanAuthored: true, author: 'recording', origin: 'terminal',
     }, seg.at);
-    const text = terminalText(seg.text, seg.truncated ? 0 : cols);
+    // A part whose text starts inside a line cannot count its rows.
+    const text = seg.truncated ? terminalText(seg.text) : terminalTextAtWidths(seg.text, seg.cols, seg.widths);
     await this.s.append({
       type: 'action.result', stepId, toolCallId: '', name: 'terminal', isError: false, durationMs: Math.max(0, at - seg.at), terminalId: TERMINAL, range: [seg.start, end],
       observation: seg.truncated ? `[…the start of this part is left out here; it is in the recording]\n${text}` : text,
@@ -150,6 +153,7 @@ async function readCast(input: ImportInput, ctx: ImportContext): Promise<void> {
     if (seg.text.length > 2 * OBSERVATION_CHARS) {
       seg.text = seg.text.slice(-OBSERVATION_CHARS);
       seg.truncated = true;
+      seg.widths = []; // read without a width now (it starts inside a line)
     }
   };
 
@@ -164,7 +168,7 @@ async function readCast(input: ImportInput, ctx: ImportContext): Promise<void> {
       case 'o': {
         const buf = Buffer.from(data, 'utf8');
         // Output before the first marker is a part of its own, once there are markers.
-        if (!seg && rec.size === 0) seg = { label: null, start: 0, at: at(), text: '', truncated: false };
+        if (!seg && rec.size === 0) seg = { label: null, start: 0, at: at(), text: '', truncated: false, cols: width, widths: [] };
         await rec.append(buf, at());
         addText(data);
         break;
@@ -176,12 +180,13 @@ async function readCast(input: ImportInput, ctx: ImportContext): Promise<void> {
         const m = /^(\d+)x(\d+)$/.exec(data.trim());
         if (!m) throw new ImportError(input.name, where, `a resize event needs "COLSxROWS", not ${JSON.stringify(data)}`);
         width = Number(m[1]);
+        seg?.widths.push({ at: seg.text.length, cols: width });
         await s.append({ type: 'terminal.resized', terminalId: TERMINAL, cols: width, rows: Number(m[2]), offset: rec.size }, at(), { where });
         break;
       }
       case 'm': {
-        if (seg && (seg.label !== null || rec.size > seg.start)) await steps.close(seg, rec.size, at(), width);
-        seg = { label: data, start: rec.size, at: at(), text: '', truncated: false };
+        if (seg && (seg.label !== null || rec.size > seg.start)) await steps.close(seg, rec.size, at());
+        seg = { label: data, start: rec.size, at: at(), text: '', truncated: false, cols: width, widths: [] };
         break;
       }
       case 'x': {
@@ -195,7 +200,7 @@ async function readCast(input: ImportInput, ctx: ImportContext): Promise<void> {
     }
   }
   // The part after the last marker; a recording with no marker at all has no steps.
-  if (seg && steps.count + (seg.label === null ? 0 : 1) > 0) await steps.close(seg, rec.size, at(), width);
+  if (seg && steps.count + (seg.label === null ? 0 : 1) > 0) await steps.close(seg, rec.size, at());
   await s.append({ type: 'terminal.exited', terminalId: TERMINAL, exitCode, signal: null, offset: rec.size }, at());
   await steps.end(at());
   if (unknown.size) {
