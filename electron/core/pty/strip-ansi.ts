@@ -61,8 +61,8 @@ export interface WidthChange {
  * terminalText of a text over which the terminal's width changed: `cols` before the
  * first of `changes` (ascending), each line at the width it was drawn at, and a line a
  * change fell in at the new width (the shell's redraw of it, the rest of a progress bar,
- * are drawn after the change). The recording's reader (terminal.ts textAtWidths) does
- * the same by byte offset.
+ * are drawn after the change). Used by the recording's reader (terminal.ts) and the
+ * asciicast import.
  */
 export function terminalTextAtWidths(text: string, cols: number, changes: readonly WidthChange[]): string {
   let out = '';

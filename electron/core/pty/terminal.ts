@@ -9,7 +9,7 @@ import type { SessionLog } from '../store/workspace';
 import type { TerminalRecording } from '../store/terminal-recording';
 import { cutOutsideSecrets } from '../dataset/secret-cut';
 import { OscParser, toShellMark, type ShellMark } from './osc-parser';
-import { terminalText, utf8SafeEnd, utf8SkipContinuation } from './strip-ansi';
+import { terminalText, terminalTextAtWidths, utf8SafeEnd, utf8SkipContinuation, type WidthChange } from './strip-ansi';
 import type { CommandResult, LiveTerminal, PtyHostEvents } from './types';
 import { UiStream, type FlowOptions } from './ui-stream';
 import type { SizeChange, TerminalKeyframes } from './keyframes';
@@ -891,30 +891,29 @@ export async function recordedText(read: (start: number, end: number) => Promise
 
 /**
  * `buf`, the recording's bytes from offset `at`, as terminalText reads it, each line at
- * the width the terminal had (`widths`, by offset; bytes before the first at its width).
- * A line a resize fell in is read at the new width: what is drawn after the resize (the
- * shell's redraw of its line, the rest of a progress bar) is what shows.
+ * the width the terminal had (`widths`, by offset; bytes before the first at its width):
+ * terminalTextAtWidths, its changes found by character. A change falls between output
+ * chunks, which node-pty decodes whole characters into, so counting the characters up
+ * to it is exact.
  */
 function textAtWidths(buf: Buffer, at: number, widths: readonly TerminalWidth[]): string {
   let cols = widths[0]?.cols ?? 0;
-  let pos = 0;
-  let out = '';
+  const skip = utf8SkipContinuation(buf);
+  const changes: WidthChange[] = [];
+  let byte = skip;
+  let char = 0;
   for (const w of widths) {
-    if (w.offset <= at) {
+    const rel = w.offset - at;
+    if (rel <= skip) {
       cols = w.cols;
       continue;
     }
-    const rel = w.offset - at;
     if (rel >= buf.length) break;
-    // Lines never split a character: a newline byte is never inside one.
-    const lineStart = rel > 0 ? buf.lastIndexOf(0x0a, rel - 1) + 1 : 0;
-    if (lineStart > pos) {
-      out += terminalText(decodeUtf8(buf.subarray(pos, lineStart)), cols);
-      pos = lineStart;
-    }
-    cols = w.cols;
+    char += buf.toString('utf8', byte, rel).length;
+    byte = rel;
+    changes.push({ at: char, cols: w.cols });
   }
-  return out + terminalText(decodeUtf8(buf.subarray(pos)), cols);
+  return terminalTextAtWidths(decodeUtf8(buf), cols, changes);
 }
 
 function decodeUtf8(buf: Buffer): string {
