@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import type { IDisposable, IPty } from 'node-pty';
 import { ApolloError } from '../../../shared/errors';
-import type { EnvRecord, SessionEventBody } from '../../../shared/events';
+import type { EnvRecord, SessionEvent, SessionEventBody } from '../../../shared/events';
 import type { TerminalInfo, TerminalStatus } from '../../../shared/types';
 import type { SessionLog } from '../store/workspace';
 import type { TerminalRecording } from '../store/terminal-recording';
@@ -177,7 +177,7 @@ export class PtyTerminal implements LiveTerminal {
     this.cwd = init.cwd;
     this.cols = init.cols;
     this.rows = init.rows;
-    this.widths = [{ offset: init.recording.size, cols: init.cols }];
+    this.widths = recordedWidths(init.session.events, init.id, init.recording.size, init.cols);
     this.injected = init.integrated;
     this.markNonce = init.markNonce;
     this.envRecord = init.envRecord;
@@ -887,6 +887,22 @@ export async function recordedText(read: (start: number, end: number) => Promise
   // A tail that starts inside a line cannot count that line's rows.
   const tail = textAtWidths(tailBuf.subarray(tailStart - tailFrom), tailStart, atLine ? widths : [{ offset: 0, cols: 0 }]);
   return `${head}\n[… ${tailStart - headEnd} bytes omitted (recording bytes ${headEnd}-${tailStart}) …]\n${tail}`;
+}
+
+/**
+ * The widths terminal `id` had, from its log (a terminal re-attached after a restart,
+ * tmux's or ssh's, has recorded before), then `cols` from `offset` on: the newest
+ * MAX_WIDTHS.
+ */
+function recordedWidths(events: readonly SessionEvent[], id: string, offset: number, cols: number): TerminalWidth[] {
+  const out: TerminalWidth[] = [];
+  for (const e of events) {
+    if ((e.type === 'terminal.started' || e.type === 'terminal.resized') && e.terminalId === id && typeof e.offset === 'number' && e.offset <= offset) {
+      if (out.at(-1)?.cols !== e.cols) out.push({ offset: e.offset, cols: e.cols });
+    }
+  }
+  if (out.at(-1)?.cols !== cols) out.push({ offset, cols });
+  return out.slice(-MAX_WIDTHS);
 }
 
 /**
