@@ -93,10 +93,6 @@ export class KeyFingerprints {
     }
   }
 
-  get size(): number {
-    return this.groups.length;
-  }
-
   /** False when `text` has no run long enough to be one of the keys. */
   mayHold(text: string): boolean {
     return this.groups.some((g) => g.any.test(text));
