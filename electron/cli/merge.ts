@@ -121,8 +121,9 @@ export const mergeCommand: CliCommand = {
 /**
  * The lead's configured secrets, as an export of this workspace is redacted with them
  * (profiles.ts secrets(): here, without the app's keychain, the profiles' key variables,
- * $OPENAI_API_KEY and the fingerprints of the keys the keychain holds). Only read: a merge works beside a running app. Without a
- * workspace there are no profiles, and the variables set here still count.
+ * $OPENAI_API_KEY and the fingerprints of the keys the keychain holds). Only read: a
+ * merge works beside a running app. Without a workspace there are no profiles, and the
+ * variables set here still count.
  */
 async function leadSecrets(v: Record<string, unknown>): Promise<SecretSpec[]> {
   const ws = await Workspace.open(resolveHome(v.home as string | undefined), { readOnly: true }).catch((e: unknown) => {

@@ -86,7 +86,7 @@ export class Profiles {
   async setKey(name: string, key: string): Promise<EndpointProfile> {
     const p = this.get(name);
     await this.vault.set(name, key);
-    await this.remember(name, key);
+    await this.remember([[name, key]]);
     return this.describe(p);
   }
 
@@ -105,21 +105,23 @@ export class Profiles {
   }
 
   /**
-   * Keeps a fingerprint of `key` (see key-fingerprint.ts) unless one is kept already; a
-   * key too short for one is noted as such (`keysNotFingerprinted`), so that a profile's
-   * fingerprint of an earlier key does not stand for it.
+   * Keeps a fingerprint of each profile's key (see key-fingerprint.ts) unless one is kept
+   * already; a key too short for one is noted as such (`keysNotFingerprinted`), so that a
+   * profile's fingerprint of an earlier key does not stand for it. One settings write.
    */
-  private async remember(profile: string, key: string): Promise<void> {
-    const kept = this.fingerprints();
-    const prints = fingerprintKey(key);
-    const short = prints.length === 0;
-    const made = kept.some((fp) => isKeyOf(fp, key)) ? [] : prints.map((fp) => ({ profile, ...fp }));
-    const unprinted = this.notFingerprinted();
-    const nextUnprinted = short ? [...new Set([...unprinted, profile])].sort() : unprinted.filter((n) => n !== profile);
-    const values: Record<string, unknown> = {};
-    if (made.length) values.keyFingerprints = [...kept, ...made].slice(-MAX_FINGERPRINTS);
-    if (nextUnprinted.join('\0') !== unprinted.join('\0')) values.keysNotFingerprinted = nextUnprinted;
-    if (Object.keys(values).length) await this.ws.setSettings(values);
+  private async remember(keys: ReadonlyArray<readonly [profile: string, key: string]>): Promise<void> {
+    let kept = this.fingerprints();
+    let unprinted = this.notFingerprinted();
+    let changed = false;
+    for (const [profile, key] of keys) {
+      const made = kept.some((fp) => isKeyOf(fp, key)) ? null : fingerprintKey(key).map((fp) => ({ profile, ...fp }));
+      if (made?.length) kept = [...kept, ...made].slice(-MAX_FINGERPRINTS);
+      const short = made !== null && made.length === 0;
+      const next = short ? [...new Set([...unprinted, profile])].sort() : unprinted.filter((n) => n !== profile);
+      changed ||= !!made?.length || next.join('\0') !== unprinted.join('\0');
+      unprinted = next;
+    }
+    if (changed) await this.ws.setSettings({ keyFingerprints: kept, keysNotFingerprinted: unprinted });
   }
 
   /** Profiles whose key, as last stored, was too short to fingerprint. */
@@ -130,13 +132,19 @@ export class Profiles {
 
   /**
    * Fingerprints for the keys the vault holds now, for keys stored before fingerprints
-   * were kept. Call where the vault can be read (the app, once its keychain is).
+   * were kept. Call where the vault can be read (the app, once its keychain is). Only the
+   * profiles not noted yet are read from the vault: each start of the app after the first
+   * decrypts nothing.
    */
   async rememberVaultKeys(): Promise<void> {
+    const noted = new Set([...this.fingerprints().map((fp) => fp.profile), ...this.notFingerprinted()]);
+    const keys: Array<[string, string]> = [];
     for (const p of this.stored()) {
+      if (noted.has(p.name)) continue;
       const key = await this.vault.get(p.name).catch(() => undefined);
-      if (key && key !== 'no-key') await this.remember(p.name, key);
+      if (key && key !== 'no-key') keys.push([p.name, key]);
     }
+    await this.remember(keys);
   }
 
   /**

@@ -56,7 +56,7 @@ import { convertRecording, type CastJob, type CastResult } from './cast-job';
 import { builtCastWorker } from './cast-runner';
 import { BufferedWriter, fsyncFile, LineCheck, place, scanFile } from './files';
 import { builtCode } from './code-digest';
-import { MIN_CONFIGURED_SECRET_LENGTH, redactionRulesSource } from './redact';
+import { Redactor, redactionRulesSource } from './redact';
 import { AsciicastValidator } from './validate';
 import { freeBytes, writeFully } from '../store/disk';
 import { PRIVATE_DIR_MODE, replaceFile } from '../store/private-files';
@@ -205,11 +205,8 @@ export async function castKey(job: CastJob, sessionDir: string): Promise<CastKey
     const inputs = entry?.inputs;
     const out = await inputFacts(job.recordingPath, inputs?.recording, false);
     const timing = await inputFacts(job.timingPath, inputs?.timing, true);
-    const secrets = [...new Set(job.secrets.flatMap((s) => {
-      // A key known by its fingerprint (key-fingerprint.ts) counts as its value does: a kept conversion made without it holds the key.
-      if (typeof s !== 'string') return [`\0${s.length}\0${s.alphabet}\0${s.salt}\0${s.hmac}`];
-      return s.length >= MIN_CONFIGURED_SECRET_LENGTH ? [s] : [];
-    }))].sort();
+    // The secrets as the converter's redactor matches them (values and fingerprints alike).
+    const secrets = new Redactor(job.secrets).fingerprint.toString('hex');
     const digest = createHash('sha256')
       .update(JSON.stringify([converterDigest(), job.terminalId, job.title, out.facts.sha256, out.facts.bytes, timing.facts.sha256, timing.facts.bytes, secrets]))
       .update(JSON.stringify(job.events))

@@ -991,17 +991,17 @@ export class Redactor {
     const joined = joinedReading(vt);
     const readings: Array<readonly [string, boolean, Int32Array | null]> = [[vt, true, null]];
     if (joined) readings.push([joined.text, true, joined.at]);
-    if (this.configured) {
-      // Exact values: in the text as it is, and as it reads (a key typed with colour codes around it).
-      // (Without a view, the plain reading is the text itself.)
+    if (this.configured || this.keys) {
+      // Exact values (and keys known by their fingerprint): in the text as it is, and as it
+      // reads (a key typed with colour codes around it). (Without a view, the plain reading
+      // is the text itself.)
       for (const [t, inView, at] of [[text, false, null] as const, ...(needsView ? readings : readings.slice(1))]) {
-        this.configured.lastIndex = 0;
-        for (const m of t.matchAll(this.configured)) raw.push(inReading(at, { a: m.index, b: m.index + m[0].length, from: m.index, kind: 'configured-secret', prio: -1, inView }));
-      }
-    }
-    if (this.keys) {
-      for (const [t, inView, at] of [[text, false, null] as const, ...(needsView ? readings : readings.slice(1))]) {
-        for (const [a, b] of this.keys.find(t)) raw.push(inReading(at, { a, b, from: a, kind: 'configured-secret', prio: -1, inView }));
+        const exact = (a: number, b: number) => raw.push(inReading(at, { a, b, from: a, kind: 'configured-secret', prio: -1, inView }));
+        if (this.configured) {
+          this.configured.lastIndex = 0;
+          for (const m of t.matchAll(this.configured)) exact(m.index, m.index + m[0].length);
+        }
+        for (const [a, b] of this.keys?.find(t) ?? []) exact(a, b);
       }
     }
     for (const [t, , at] of readings) {

@@ -161,7 +161,7 @@ export class PtyTerminal implements LiveTerminal {
   /**
    * The widths the terminal had, from the offset of the recording each began at, for
    * reading its output (readText): a line drawn before a resize wraps at the width it had.
-   * From this process's start; earlier bytes are read at the first width.
+   * Seeded from the log (recordedWidths); bytes before the first are read at its width.
    */
   private readonly widths: TerminalWidth[];
   private killTimer: NodeJS.Timeout | null = null;
@@ -499,11 +499,7 @@ export class PtyTerminal implements LiveTerminal {
     this.assertRunning();
     if (cols === this.cols && rows === this.rows) return;
     this.pty.resize(cols, rows);
-    if (cols !== this.cols) {
-      this.widths.push({ offset: this.recording.size, cols });
-      // A window dragged wide and narrow makes many: the oldest go (their bytes are then read at the first width kept).
-      if (this.widths.length > MAX_WIDTHS) this.widths.splice(0, this.widths.length - MAX_WIDTHS);
-    }
+    if (cols !== this.cols) keepWidth(this.widths, { offset: this.recording.size, cols });
     this.cols = cols;
     this.rows = rows;
     this.keyframeSize(this.recording.size, cols, rows);
@@ -847,9 +843,16 @@ const TAIL_LINE_REACH = 1024;
 const MAX_WIDTHS = 256;
 
 /** From `offset` of its recording on, the terminal was `cols` wide. */
-export interface TerminalWidth {
-  offset: number;
-  cols: number;
+export type TerminalWidth = Pick<SizeChange, 'offset' | 'cols'>;
+
+/**
+ * Appends `w` to `widths` unless the width is the same; a window dragged wide and narrow
+ * makes many, so the oldest go past MAX_WIDTHS (their bytes then read at the first kept).
+ */
+function keepWidth(widths: TerminalWidth[], w: TerminalWidth): void {
+  if (widths.at(-1)?.cols === w.cols) return;
+  widths.push(w);
+  if (widths.length > MAX_WIDTHS) widths.splice(0, widths.length - MAX_WIDTHS);
 }
 
 /**
@@ -858,10 +861,11 @@ export interface TerminalWidth {
  * secret would leave a piece of it that no rule finds, here or in an export, so the cuts
  * move out of any secret and the word it begins in (secret-cut.ts). They are chosen in
  * the text as recorded, escapes included (the rules read through them), so the byte
- * offsets the note gives stay exact.
+ * offsets the note gives stay exact. `width`: the terminal's width, or the widths it had
+ * by offset (each line is read at the one it was drawn at).
  */
-export async function recordedText(read: (start: number, end: number) => Promise<Buffer>, from: number, stop: number, max: number, secrets: readonly SecretSpec[] = [], cols: number | readonly TerminalWidth[] = 0): Promise<string> {
-  const widths: readonly TerminalWidth[] = typeof cols === 'number' ? [{ offset: 0, cols }] : cols;
+export async function recordedText(read: (start: number, end: number) => Promise<Buffer>, from: number, stop: number, max: number, secrets: readonly SecretSpec[] = [], width: number | readonly TerminalWidth[] = 0): Promise<string> {
+  const widths: readonly TerminalWidth[] = typeof width === 'number' ? [{ offset: 0, cols: width }] : width;
   if (stop - from <= max) return textAtWidths(await read(from, stop), from, widths);
   const headBytes = Math.floor(max / 4);
   const tailBytes = max - headBytes;
@@ -898,11 +902,11 @@ function recordedWidths(events: readonly SessionEvent[], id: string, offset: num
   const out: TerminalWidth[] = [];
   for (const e of events) {
     if ((e.type === 'terminal.started' || e.type === 'terminal.resized') && e.terminalId === id && typeof e.offset === 'number' && e.offset <= offset) {
-      if (out.at(-1)?.cols !== e.cols) out.push({ offset: e.offset, cols: e.cols });
+      keepWidth(out, { offset: e.offset, cols: e.cols });
     }
   }
-  if (out.at(-1)?.cols !== cols) out.push({ offset, cols });
-  return out.slice(-MAX_WIDTHS);
+  keepWidth(out, { offset, cols });
+  return out;
 }
 
 /**
