@@ -39,17 +39,19 @@ export interface PageOpenResult {
   bundleCached: boolean;
   /** V8's code cache in the profile once the step is on screen (kB on disk; 0 for a first visit's profile in memory). */
   codeCacheKb: number;
-  /** Click to the newest step visible, as playwright sees it (it waits for the page's main thread). */
+  /** From playwright's click (its checks included) to the newest step visible, as playwright sees it (it waits for the page's main thread). */
   ms: number;
-  /** Click to the first frame with the newest step laid out on screen, timed in the page. */
+  /** Click to the first frame with the newest step laid out on screen, timed in the page from the click's event. */
   frameMs: number;
+  /** Playwright's click before its event: its checks that the row is visible and stable (not part of the open). */
+  dispatchMs: number;
   /** Click to every step's details in the page (a paged open's last page folded), timed in the page. */
   completeMs: number;
   /** Click to the sessions.open reply in the page (server + transfer + the transport's parse). */
   replyMs: number;
   /** The reply folded into the page's trajectory. */
   foldMs: number;
-  /** From the fold to the newest step on screen (React render of the rows, layout, paint). */
+  /** From the fold to the first frame with the newest step (React's render of the session view, its layout). */
   renderMs: number;
   /** CPU seconds from the click to the step visible: apollo serve, and Chromium's processes (steadier than wall time on a loaded machine). */
   serverCpu: number;
@@ -217,9 +219,14 @@ export async function openInPage(cli: string, root: string, home: string, sessio
     // A frame callback in the page notes the first frame that has the step on screen, with
     // what it did (not a row whose details are still on their way: a paged open's).
     const shown = `[data-testid="step"][data-step-id="${stepId}"]:not([data-loading])`;
-    const clickAt = await page.evaluate((sel) => {
-      const w = window as unknown as { benchStepFrame?: number };
+    // The click itself is timed by its event (when the browser took the input), not by this call:
+    // playwright's click first waits for the row to be visible and stable over animation frames,
+    // and that wait (the dispatch below) is the bench's, not the annotator's.
+    const evaluatedAt = await page.evaluate((sel) => {
+      const w = window as unknown as { benchStepFrame?: number; benchClickAt?: number };
       delete w.benchStepFrame;
+      delete w.benchClickAt;
+      document.addEventListener('click', (e) => (w.benchClickAt = e.timeStamp), { capture: true, once: true });
       const check = () => {
         const r = document.querySelector(sel)?.getBoundingClientRect();
         if (r && r.height > 0 && r.bottom > 0 && r.top < innerHeight) w.benchStepFrame = performance.now();
@@ -238,7 +245,10 @@ export async function openInPage(cli: string, root: string, home: string, sessio
     const cpu = [cpuSeconds(server.proc.pid) - cpu0[0], browserCpu(server) - cpu0[1]] as const;
     const marks = await page.evaluate((names) => names.map((n) => performance.getEntriesByName(n).at(-1)?.startTime ?? NaN), [OPEN_MARKS.reply, OPEN_MARKS.folded]);
     const [reply, folded] = marks as [number, number];
-    const frame = await page.evaluate(() => (window as unknown as { benchStepFrame?: number }).benchStepFrame ?? NaN);
+    const [frame, clickAt] = await page.evaluate(() => {
+      const w = window as unknown as { benchStepFrame?: number; benchClickAt?: number };
+      return [w.benchStepFrame ?? NaN, w.benchClickAt ?? NaN] as const;
+    });
     // The rest of a paged open: every step's details fetched and folded (memory is measured with them in).
     await allDetailsIn(page);
     const complete = await page.evaluate((n) => performance.getEntriesByName(n).at(-1)!.startTime, OPEN_MARKS.complete);
@@ -262,10 +272,11 @@ export async function openInPage(cli: string, root: string, home: string, sessio
       codeCacheKb: warm ? dirKb(codeCacheDir(warm.dir)) : 0,
       ms,
       frameMs: frame - clickAt,
+      dispatchMs: clickAt - evaluatedAt,
       completeMs: complete - clickAt,
       replyMs: reply - clickAt,
       foldMs: folded - reply,
-      renderMs: ms - (folded - clickAt),
+      renderMs: frame - folded,
       serverCpu: cpu[0],
       browserCpu: cpu[1],
       server: procMemory(server.proc.pid!),
