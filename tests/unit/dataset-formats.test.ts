@@ -8,6 +8,7 @@ import { validateAsciicast, validateMistralLine, validateOpenAILine, validateSha
 import { systemPromptFor, taskMessage } from '../../electron/core/rollout/context';
 import { TOOL_SCHEMAS } from '../../electron/core/rollout/tools';
 import { output, realisticSession, run, SessionBuilder } from '../fixtures/sessions';
+import * as lf from '../fixtures/trainers/llamafactory';
 
 function answeredOnce(messages: OpenAIMessage[]): void {
   const calls = messages.flatMap((m) => m.tool_calls ?? []).map((c) => c.id);
@@ -187,8 +188,11 @@ describe('per-action lines (sharegpt.jsonl, mistral.jsonl)', () => {
       expect(validateShareGPTLine(JSON.stringify(rec), k + 1)).toEqual([]);
     }
     const first = sharegptRecord(lines[0]!).conversations;
-    // The text beside a call has no place in a function_call turn.
-    expect(first[1]).toEqual({ from: 'function_call', value: callValue('run_command', { session_id: 'main', command: 'ls -la /work/task', wait_for_completion: true }) });
+    // The text beside a call comes before it, in LLaMA-Factory's tool-call words, as its formatter reads them.
+    expect(first[1]!.from).toBe('function_call');
+    const read = lf.functionValue(first[1]!.value);
+    expect(read.text).toBe(`${record.messages[2]!.content}\n`);
+    expect(read.calls).toEqual([JSON.parse(callValue('run_command', { session_id: 'main', command: 'ls -la /work/task', wait_for_completion: true }))]);
     // guidance after an observation is appended to it
     const last = sharegptRecord(lines.at(-1)!).conversations;
     expect(last.some((m) => m.from === 'observation' && m.value.endsWith('\n\n<real_user>Stop tuning the learning rate; evaluate the checkpoint you have first.</real_user>'))).toBe(true);
@@ -224,7 +228,10 @@ describe('per-action lines (sharegpt.jsonl, mistral.jsonl)', () => {
     expect(conv.map((x) => x.from)).toEqual(['human', 'gpt', 'human', 'function_call', 'observation', 'function_call']);
     expect(conv[2]!.value).toBe('');
     expect(JSON.parse(conv[3]!.value)).toHaveLength(2);
-    expect(JSON.parse(conv[4]!.value)).toEqual(['A', 'B']);
+    // Parallel results joined as LLaMA-Factory's own converter joins them (Qwen's separate result blocks).
+    expect(conv[4]!.value).toBe('A\n</tool_response>\n<tool_response>\nB');
+    // The trained reply keeps its text before its call.
+    expect(lf.functionValue(conv[5]!.value)).toEqual({ text: 'done\n', calls: [{ name: 'run_command', arguments: expect.anything() }] });
   });
 });
 

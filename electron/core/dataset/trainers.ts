@@ -29,6 +29,7 @@
 import { createHash } from 'node:crypto';
 import type { WireMessage } from '../../../shared/events';
 import { parseArguments } from './messages';
+import { functionCallValue, joinResults, textFitsBesideCalls } from './sharegpt-values';
 import { messageTokens, toolsTokens } from './tokens';
 
 export interface OpenAIMessage {
@@ -255,12 +256,14 @@ export interface ShareGPTRecord {
   tools: string;
 }
 
-function functionCallValue(calls: NonNullable<OpenAIMessage['tool_calls']>): string {
+/** A reply with tool calls as LLaMA-Factory's function_call value: its text (when it fits) and its calls. */
+function sharegptCallValue(m: OpenAIMessage): string {
+  const calls = m.tool_calls!;
   const one = (c: (typeof calls)[number]) => {
     const p = parseArguments(c.function.arguments);
     return { name: c.function.name, arguments: p.valid ? p.value : { _raw: c.function.arguments } };
   };
-  return JSON.stringify(calls.length === 1 ? one(calls[0]!) : calls.map(one));
+  return functionCallValue(m.content, calls.length === 1 ? one(calls[0]!) : calls.map(one));
 }
 
 /** LLaMA-Factory's tool list: the JSON text of [{name, description, parameters}]. */
@@ -276,9 +279,9 @@ function sharegptTools(tools: unknown[] | undefined): string {
  * A per-action record as a LLaMA-Factory ShareGPT line. Its converter wants
  * human/observation turns at even positions and gpt/function_call at odd ones, so:
  * guidance after a tool result joins that observation, parallel results are one
- * observation (a JSON list), two replies in a row get an empty human turn between
- * them, and the text beside a tool call (not representable in a function_call
- * turn) is left out. The last turn is the trained action.
+ * observation (joined as LLaMA-Factory joins them), two replies in a row get an empty
+ * human turn between them, and the text beside a tool call goes before the calls in
+ * their tool-call words (sharegpt-values.ts). The last turn is the trained action.
  *
  * `at`, when given, is filled with where each message of `r` went: its turn's index, -1
  * for the system prompt (see sharegptPlace).
@@ -290,7 +293,7 @@ export function sharegptRecord(r: OpenAIRecord, at?: number[]): ShareGPTRecord {
   const last = () => conv[conv.length - 1];
   const flush = () => {
     if (!results.length) return;
-    conv.push({ from: 'observation', value: results.length === 1 ? results[0]! : JSON.stringify(results) });
+    conv.push({ from: 'observation', value: joinResults(results) });
     results = [];
   };
   r.messages.forEach((m, i) => {
@@ -309,7 +312,7 @@ export function sharegptRecord(r: OpenAIRecord, at?: number[]): ShareGPTRecord {
     } else if (m.role === 'assistant') {
       const l = last();
       if (!l || l.from === 'gpt' || l.from === 'function_call') conv.push({ from: 'human', value: '' });
-      if (m.tool_calls?.length) conv.push({ from: 'function_call', value: functionCallValue(m.tool_calls) });
+      if (m.tool_calls?.length) conv.push({ from: 'function_call', value: sharegptCallValue(m) });
       else conv.push({ from: 'gpt', value: m.content ?? '' });
       if (at) at[i] = conv.length - 1;
     }
@@ -340,14 +343,26 @@ export function llamaFactoryTrainConfig(datasetName: string, longestTokens: numb
   return [
     '# LLaMA-Factory training arguments for this bundle (merge into your llamafactory-cli YAML).',
     '# Each line of sharegpt.jsonl ends on one action to train; earlier turns are context.',
-    '# mask_history: true trains only that last turn, so masked actions are never trained.',
+    '# mask_history: true trains only that last turn, so masked actions are never trained,',
+    '# except with templates registered with efficient_eos (glm4, glm4_moe, glm4_7, glmz1, gemma2,',
+    '# chatglm3, gpt_oss, falcon, yi_vl, …): they also train the end-of-turn token after each',
+    '# earlier reply but the last two, whatever its label. For those, train openai.jsonl with',
+    '# axolotl.yml (a weight per turn) instead.',
     '# With mask_history, cutoff_len drops the earliest turns first (system prompt and',
     '# tools included): keep it above the longest line (o200k_base count plus 25%).',
+    "# default_system: a line without a system prompt (the model was sent none) stays without",
+    "# one; LLaMA-Factory would otherwise put in the template's own (qwen: \"You are Qwen, …\").",
+    '# enable_thinking: false: the lines hold no reasoning, and a reasoning template (qwen3, …)',
+    '# with true would train an empty thought block before every action.',
+    '# A reply\'s text comes before its calls, in <tool_call> words: LLaMA-Factory 0.9.4 or later',
+    '# (lfm2 templates name other words and stop at such a line).',
     'stage: sft',
     `dataset: ${datasetName}`,
     'dataset_dir: .',
     'mask_history: true',
     'train_on_prompt: false',
+    'default_system: ""',
+    'enable_thinking: false',
     `cutoff_len: ${cutoffFor(longestTokens)}`,
     '',
   ].join('\n');
@@ -446,9 +461,13 @@ export type LinePlace = (message: number | null, field: string) => string | null
 const CALL_FIELD = /^\/tool_calls\/\d+\/function\/(?:name|arguments)$/;
 const TOOL_FIELD = /^\/\d+\/function\/(?:name|description|parameters)(?:\/|$)/;
 
-/** Of a message's strings, the ones a ShareGPT or mistral line keeps: the content, or a reply's calls (content XOR tool_calls). */
-function keptField(m: OpenAIMessage, field: string): boolean {
-  return m.role === 'assistant' && m.tool_calls?.length ? CALL_FIELD.test(field) : field === '/content';
+/**
+ * Of a message's strings, the ones a mistral line keeps (content XOR tool_calls) or, with
+ * `besideCalls`, a ShareGPT line (a reply's calls, and its text when it fits beside them).
+ */
+function keptField(m: OpenAIMessage, field: string, besideCalls = false): boolean {
+  if (!(m.role === 'assistant' && m.tool_calls?.length)) return field === '/content';
+  return CALL_FIELD.test(field) || (besideCalls && field === '/content' && textFitsBesideCalls(m.content));
 }
 
 /** Where each redacted string of `r` lands in its ShareGPT line (sharegptRecord). */
@@ -459,7 +478,7 @@ export function sharegptPlace(r: OpenAIRecord): LinePlace {
     if (i === null) return TOOL_FIELD.test(field) && r.tools?.length ? '/tools' : null;
     const m = r.messages[i];
     const j = at[i];
-    if (!m || j === undefined || j >= turns || !keptField(m, field)) return null;
+    if (!m || j === undefined || j >= turns || !keptField(m, field, true)) return null;
     // A turn's value is text; a call's name and arguments are JSON text inside it.
     return j === -1 ? '/system' : `/conversations/${j}/value`;
   };

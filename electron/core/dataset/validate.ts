@@ -17,12 +17,14 @@
 //   - `weight` appears only on assistant messages and is 0 or 1;
 //   - `tools` entries are {type:"function", function:{name (^[a-zA-Z0-9_-]{1,64}$), …}}.
 // ShareGPT checks follow LLaMA-Factory's loader (role alternation, even length,
-// parseable function_call values, tools as JSON text).
+// function_call values it can parse (sharegpt-values.ts), tools as JSON text).
 // mistral checks follow mistral-common's finetuning validator (V3): roles, the last
 // message the assistant's, content XOR tool_calls, call ids ^[a-zA-Z0-9]{9}$, no user
 // turn right after a tool turn, every call answered before the next assistant turn.
 // asciicast checks follow the v2 spec (header fields, [time, code, data] events,
 // non-decreasing times, known event codes).
+
+import { readFunctionCallValue, TOOL_CALL_CLOSE, TOOL_CALL_OPEN } from './sharegpt-values';
 
 export interface ValidationError {
   /** 1-based line number (0 = the file as a whole). */
@@ -232,15 +234,15 @@ function sharegptChecks(rec: Record<string, unknown>, errors: ValidationError[],
     if (even && m.from !== 'human' && m.from !== 'observation') err(`${at}: expected human or observation, got ${m.from}`);
     if (!even && m.from !== 'gpt' && m.from !== 'function_call') err(`${at}: expected gpt or function_call, got ${m.from}`);
     if (m.from === 'function_call' && typeof m.value === 'string') {
-      try {
-        const v: unknown = JSON.parse(m.value);
-        const calls = Array.isArray(v) ? v : [v];
+      // As LLaMA-Factory reads it: JSON, or text with the JSON in its tool-call words.
+      const read = readFunctionCallValue(m.value);
+      if (!read) err(`${at}: function_call value is not valid JSON (nor text with JSON between ${TOOL_CALL_OPEN} and ${TOOL_CALL_CLOSE})`);
+      else {
+        const calls = Array.isArray(read.calls) ? read.calls : [read.calls];
         if (calls.length === 0) err(`${at}: function_call list is empty`);
         for (const c of calls) {
           if (!isObject(c) || typeof c.name !== 'string' || !('arguments' in c)) err(`${at}: function_call needs {"name","arguments"}`);
         }
-      } catch {
-        err(`${at}: function_call value is not valid JSON`);
       }
     }
   });

@@ -7,8 +7,10 @@
 //                 the step's label (0 mask, 1 keep) and is left out of the request.
 //   sharegpt      ShareGPT / LLaMA-Factory: {conversations: [{from, value}], system?,
 //                 tools? (JSON text)}. human → user, gpt → assistant, function_call →
-//                 an assistant tool call (its JSON {name, arguments}, or a list of them),
-//                 observation → the tool results (a JSON list for parallel calls).
+//                 an assistant tool call (its JSON {name, arguments}, or a list of them,
+//                 alone or after the reply's text in <tool_call> words),
+//                 observation → the tool results (for parallel calls joined by
+//                 LLaMA-Factory's tool_response separator, or a JSON list).
 //                 Text-form calls such as `<function=NAME><parameter=k>v</parameter>`
 //                 (OpenHands-style datasets) stay text actions, parsed for display. A
 //                 `mask` column (turn indices) marks masked turns; a llamafactory.yaml
@@ -18,6 +20,7 @@ import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { z } from 'zod';
 import type { ToolCall, WireMessage } from '../../../../shared/events';
+import { readFunctionCallValue, splitResults } from '../../dataset/sharegpt-values';
 import { conversationSteps, textOf } from '../conversation';
 import { check, readRecords } from '../source';
 import { ImportError, type ImportAdapter, type ImportContext, type ImportInput, type RunIR } from '../types';
@@ -190,15 +193,13 @@ interface ParsedCall {
   arguments: unknown;
 }
 
-function jsonCalls(value: string): ParsedCall[] | null {
-  try {
-    const v = JSON.parse(value) as unknown;
-    const list = Array.isArray(v) ? v : [v];
-    if (!list.length || !list.every((c) => c && typeof c === 'object' && typeof (c as { name?: unknown }).name === 'string')) return null;
-    return list as ParsedCall[];
-  } catch {
-    return null;
-  }
+/** A function_call value's text and calls, as LLaMA-Factory reads it (sharegpt-values.ts); null when it holds none. */
+function jsonCalls(value: string): { text: string; calls: ParsedCall[] } | null {
+  const read = readFunctionCallValue(value);
+  if (!read) return null;
+  const list = Array.isArray(read.calls) ? read.calls : [read.calls];
+  if (!list.length || !list.every((c) => c && typeof c === 'object' && typeof (c as { name?: unknown }).name === 'string')) return null;
+  return { text: read.text, calls: list as ParsedCall[] };
 }
 
 async function maskHistory(input: ImportInput): Promise<boolean> {
@@ -239,12 +240,13 @@ async function* sharegptRuns(input: ImportInput, ctx: ImportContext): AsyncGener
           push({ role: 'assistant', content: t.value });
           break;
         case 'function_call': {
-          const calls = jsonCalls(t.value);
-          if (calls) {
+          const parsed = jsonCalls(t.value);
+          if (parsed) {
+            const { text, calls } = parsed;
             jsonCallsSeen = true;
             pending = calls.map((_, k) => `call_${i}_${k}`);
             push({
-              role: 'assistant', content: null,
+              role: 'assistant', content: text === '' ? null : text,
               tool_calls: calls.map((c, k) => ({ id: pending[k], type: 'function', function: { name: c.name, arguments: typeof c.arguments === 'string' ? c.arguments : JSON.stringify(c.arguments ?? {}) } })),
             });
           } else {
@@ -259,15 +261,8 @@ async function* sharegptRuns(input: ImportInput, ctx: ImportContext): AsyncGener
             push({ role: textCalls || !jsonCallsSeen ? 'user' : 'tool', content: t.value });
             break;
           }
-          let parts: string[] = [t.value];
-          if (pending.length > 1) {
-            try {
-              const v = JSON.parse(t.value) as unknown;
-              if (Array.isArray(v) && v.length === pending.length) parts = v.map((x) => (typeof x === 'string' ? x : JSON.stringify(x)));
-            } catch {
-              // one result for all of them
-            }
-          }
+          // Each call's result, else one result for all of them.
+          const parts = splitResults(t.value, pending.length) ?? [t.value];
           parts.forEach((p, k) => push({ role: 'tool', tool_call_id: pending[Math.min(k, pending.length - 1)], content: p }));
           pending = [];
           break;
