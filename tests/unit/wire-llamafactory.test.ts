@@ -140,6 +140,35 @@ describe('sharegpt.jsonl, as LLaMA-Factory reads it', () => {
     expect(r.eosAfter).toEqual(replies.slice(0, -2));
   });
 
+  it('a tool schema without "properties" is written as the model was sent it, and said to stop LLaMA-Factory\'s default format', async () => {
+    const w = await ImportWorkspace.create();
+    try {
+      const f = join(w.root, 'tools.jsonl');
+      const probe = { type: 'function', function: { name: 'probe', description: 'no arguments', parameters: { type: 'object' } } };
+      await writeFile(f, `${JSON.stringify({
+        messages: [
+          { role: 'user', content: 'probe it' },
+          { role: 'assistant', tool_calls: [{ id: 'c1', type: 'function', function: { name: 'probe', arguments: '{}' } }] },
+          { role: 'tool', tool_call_id: 'c1', content: 'ok' },
+          { role: 'assistant', content: 'MARK-P done' },
+        ],
+        tools: [probe],
+      })}\n`);
+      const { sessions } = await w.import(f, { format: 'openai-chat' });
+      const out = await w.export(sessions.map((s) => s.id), ['sharegpt']);
+      const manifest = JSON.parse(await readFile(join(out.dir, 'manifest.json'), 'utf8')) as { warnings: string[] };
+      expect(manifest.warnings.filter((x) => /tool schema\(s\) \(probe\) have parameters without "properties"/.test(x))).toHaveLength(1);
+      const outInfo = JSON.parse(await readFile(join(out.dir, 'dataset_info.json'), 'utf8')) as Record<string, unknown>;
+      const line = out.sharegpt.at(-1) as Line;
+      expect(JSON.parse(line.tools)).toEqual([{ name: 'probe', description: 'no arguments', parameters: { type: 'object' } }]);
+      const entry = outInfo.apollo as lf.DatasetInfoEntry;
+      expect(lf.validate(line, entry).join()).toMatch(/KeyError 'parameters'\/'properties'/);
+      expect(lf.validate(line, entry, { toolFormat: 'qwen' })).toEqual([]);
+    } finally {
+      await w.close();
+    }
+  });
+
   it('imported back, the bundle gives the same replies and results', async () => {
     const w = await ImportWorkspace.create();
     try {

@@ -339,6 +339,8 @@ interface PassResult {
   actions: ManifestAction[];
   /** Of the derived examples: how many have no system prompt, how many no tool schemas (for the warning). */
   derivedLacks: { system: number; tools: number };
+  /** Names of the tools written to sharegpt.jsonl whose parameters have no `properties` (for the warning). */
+  toolsWithoutProperties: Set<string>;
 }
 
 /** Why the pass did not train a step whose label trains it (trajectory.jsonl says so), or null when it did. */
@@ -383,6 +385,7 @@ async function examplePassOnce(prepared: readonly Prepared[], o: PassOptions, re
   const trajectories: ManifestTrajectory[] = [];
   const actions: ManifestAction[] = [];
   const derivedLacks = { system: 0, tools: 0 };
+  const toolsWithoutProperties = new Set<string>();
   for (const p of prepared) {
     const { input, traj, selected, owning } = p;
     const skippedBefore = ledger.skipped.length;
@@ -407,6 +410,7 @@ async function examplePassOnce(prepared: readonly Prepared[], o: PassOptions, re
         sharegpt: o.formats.includes('sharegpt'), mistral: o.formats.includes('mistral'), masked: !o.formats.includes('openai'),
       });
       trajectories.push(trajectoryEntry(x, line, ledger, o.warnTokens));
+      if (o.formats.includes('sharegpt')) for (const name of toolsLackingProperties(x.record.tools)) toolsWithoutProperties.add(name);
       if (ex.source === 'derived') {
         if (!x.record.messages.some((m) => m.role === 'system')) derivedLacks.system++;
         if (!x.record.tools?.length) derivedLacks.tools++;
@@ -432,7 +436,23 @@ async function examplePassOnce(prepared: readonly Prepared[], o: PassOptions, re
       p.branches.push({ branchId: b.id, name: b.name, fromStepId: b.fromStepId, reason: b.reason, author: b.author, exported: isSelected && skipped === null, skipped });
     }
   }
-  return { ledger, log, secretMasked, trajectories, actions, derivedLacks };
+  return { ledger, log, secretMasked, trajectories, actions, derivedLacks, toolsWithoutProperties };
+}
+
+/**
+ * Tools whose parameters are an object without `properties`: LLaMA-Factory's default tool
+ * format (tool_utils.py DefaultToolUtils.tool_formatter, for templates that name no tool
+ * format of their own) reads tool["parameters"]["properties"] and stops the run on them.
+ * They are written as the model was sent them (a Qwen-style format shows them so), and said.
+ */
+function toolsLackingProperties(tools: unknown[] | undefined): string[] {
+  const out: string[] = [];
+  for (const t of tools ?? []) {
+    const f = (t as { function?: { name?: unknown; parameters?: unknown } }).function;
+    const params = f?.parameters as { properties?: unknown } | undefined;
+    if (params && typeof params === 'object' && (typeof params.properties !== 'object' || params.properties === null)) out.push(String(f?.name ?? '?'));
+  }
+  return out;
 }
 
 /** The manifest's entry for an example (line `line` of openai.jsonl). */
@@ -955,7 +975,7 @@ function planManifest(
   opts: ExportBundleOptions, formats: ExportFormat[], policy: LabelPolicy, prepared: Prepared[], pass: PassResult,
   o: { historyTokens: number; warnTokens: number },
 ): Manifest {
-  const { ledger, log, secretMasked, trajectories, actions, derivedLacks } = pass;
+  const { ledger, log, secretMasked, trajectories, actions, derivedLacks, toolsWithoutProperties } = pass;
   // `derived` beside `reconstructed`, `replayed`, `empty-context` and `not-model` after `secret`: set below.
   const { tokens, ...first } = emptyCounts(prepared.length, trajectories.length);
   const counts: ManifestCounts = { ...first, maskedBy: { ...first.maskedBy, replayed: 0, 'empty-context': 0, 'not-model': 0 }, derived: 0, tokens };
@@ -1007,6 +1027,10 @@ function planManifest(
       ...(derivedLacks.tools ? [`the tool schemas (${derivedLacks.tools} of ${derived})`] : []),
     ];
     warnings.push(`${derived} example(s) come from imported sessions (${importers.join(', ')}) whose source does not record what the model was sent: their context was derived from the transcript${lacks.length ? ` and lacks ${lacks.join(' and ')} the model had` : ''}, so it is not the request the model saw`);
+  }
+  if (toolsWithoutProperties.size) {
+    const names = [...toolsWithoutProperties].sort();
+    warnings.push(`sharegpt.jsonl: ${names.length} tool schema(s) (${names.slice(0, 5).join(', ')}${names.length > 5 ? ', …' : ''}) have parameters without "properties": LLaMA-Factory's default tool format (templates that name no tool format of their own) stops the run on them (KeyError); they are written as the model was sent them`);
   }
   counts.actionLines = formats.includes('sharegpt') || formats.includes('mistral') ? actions.length : 0;
 
