@@ -35,9 +35,8 @@ export function textFitsBesideCalls(text: string | null | undefined): text is st
 /**
  * A function_call value: the JSON of the calls (one object, or a list for parallel
  * calls), after the reply's text and a newline (as Qwen's chat template puts one between
- * them) when it has a text that fits (textFitsBesideCalls). Inside
- * the words every `<` of the JSON is written `\u003c` (the same JSON), so no string of
- * an argument can close them early.
+ * them) when it has a text that fits (textFitsBesideCalls). Inside the words every `<`
+ * of the JSON is written `\u003c` (the same JSON), so no argument can close them early.
  */
 export function functionCallValue(text: string | null | undefined, calls: unknown): string {
   const json = JSON.stringify(calls);
