@@ -155,9 +155,13 @@ describe('branching and comments from the UI', () => {
     await expect(step(page, 3).getAttribute('data-branch-id')).resolves.not.toBe(await step(page, 2).getAttribute('data-branch-id'));
     await expect(step(page, 3).getByTestId('step-world-current').innerText()).resolves.toContain("ran in the current state, not step 2's");
     await expect(step(page, 2).getByTestId('step-guidance').innerText()).resolves.toMatch(/delivered at step 3[\s\S]*Try a different approach/i);
-    // The agent's last request (streamed): an endpoint check (one message, not streamed) may come after it.
-    const guided = ui.fake.requests.filter((r) => r.body?.stream === true).at(-1)!.body.messages as Array<{ role: string; content: unknown }>;
-    expect(guided.some((m) => m.role === 'user' && String(m.content).includes('<real_user>Try a different approach.'))).toBe(true);
+    // The branch's request reached the endpoint with the guidance (the step shows before its request is
+    // sent, so the request may still be on its way on a loaded machine: waited for, not assumed).
+    const guidedRequest = () => ui.fake.requests.filter((r) => r.body?.stream === true).find((r) =>
+      (r.body.messages as Array<{ role: string; content: unknown }>).some((m) => m.role === 'user' && String(m.content).includes('<real_user>Try a different approach.')));
+    await waitFor(async () => guidedRequest() !== undefined, 'the guided request at the endpoint');
+    // It is the branch's own: it continues from step 2's context (two replies before it), not from main's end.
+    expect((guidedRequest()!.body.messages as Array<{ role: string }>).filter((m) => m.role === 'assistant')).toHaveLength(2);
     await step(page, 1).getByTestId('step-tool').click();
 
     // ---- rewind to step 1, nobody continues ----
