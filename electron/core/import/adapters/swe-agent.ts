@@ -1,13 +1,26 @@
 // SWE-agent trajectories (.traj): {trajectory, history, info, environment,
 // replay_config?}. The steps are `trajectory` (action, observation, response,
 // thought, state, execution_time); the context is, in order of preference:
-//   - the step's own `query` (1.x) or `messages`: the exact messages sent;
+//   - the step's own `query` (1.1 and later: agents.py forward, `step.query =
+//     copy.deepcopy(history)`, the history after its processors): the exact messages
+//     sent, once made the messages SWE-agent's model sends (below);
+//   - the step's `messages` (1.0: add_step_to_trajectory stores `self.messages` after
+//     add_step_to_history, so they end with the step's own reply and observation, and
+//     the history processors ran over that longer history): its own turns cut off,
+//     derived, not exact;
 //   - otherwise the `history` up to that step's assistant turn (0.x, and 1.x logs
 //     without queries): derived, since history processors (e.g. last-n-observations)
 //     may have shortened what the model actually saw.
-// History turns become wire messages as SWE-agent sends them: role and content,
-// tool_calls on assistant turns, and tool_call_ids[0] as a tool turn's tool_call_id.
-// Demonstrations (is_demo) are part of the prompt and stay in it.
+// History items become wire messages as models.py _history_to_messages sends them: role
+// (a system turn as a user turn with the model's convert_system_to_user) and content,
+// tool_calls on assistant turns, tool_call_ids[0] as a tool turn's tool_call_id; nothing
+// else of the item (agent, message_type, thought, action). Demonstrations (is_demo) are
+// part of the prompt and stay in it.
+//
+// A reply SWE-agent rejected (a format error, a blocked or malformed command:
+// handle_error_with_retry adds it to the trajectory with no action, then asks again with
+// the history plus that reply and the error) is a step of its own: not trained, matched
+// to no reply of the history, and the owner of that reply in the retry's query only.
 //
 // A step's reply is the model's output as the trajectory has it: `response` and, with
 // function calling (1.x), the tool call of its history turn. With text actions (0.x)
@@ -27,6 +40,7 @@ const historyItem = z.looseObject({
   content: z.unknown().optional(),
   tool_calls: z.array(z.unknown()).nullable().optional(),
   tool_call_ids: z.array(z.string()).nullable().optional(),
+  tool_call_id: z.string().optional(),
   is_demo: z.boolean().optional(),
   agent: z.string().optional(),
 });
@@ -55,11 +69,18 @@ const traj = z.looseObject({
 
 type History = z.infer<typeof historyItem>;
 
-function toWire(h: History): WireMessage {
-  const m: WireMessage = { role: h.role, content: h.content ?? '' };
+function toWire(h: History, systemAsUser = false): WireMessage {
+  const m: WireMessage = { role: h.role === 'system' && systemAsUser ? 'user' : h.role, content: h.content ?? '' };
   if (h.tool_calls?.length) m.tool_calls = h.tool_calls;
   if (h.role === 'tool' && h.tool_call_ids?.length) m.tool_call_id = h.tool_call_ids[0];
+  else if (h.role === 'tool' && h.tool_call_id) m.tool_call_id = h.tool_call_id;
   return m;
+}
+
+/** The history items of a step's query or messages, read as history items. */
+function itemsOf(v: unknown): History[] | undefined {
+  if (!Array.isArray(v)) return undefined;
+  return v.map((x) => historyItem.parse(x));
 }
 
 function stateOf(v: unknown): Record<string, unknown> {
@@ -101,19 +122,39 @@ export const sweAgentAdapter: ImportAdapter = {
     ctx.progress(input.size);
     const t = check(traj, raw, input.name, null, 'a SWE-agent trajectory ({trajectory, history, info})');
     const rc = replayConfig(t.replay_config);
-    const agent = (rc?.agent ?? {}) as { model?: { name?: string; model_name?: string } };
+    const agent = (rc?.agent ?? {}) as { model?: { name?: string; model_name?: string; convert_system_to_user?: boolean } };
     const model = agent.model?.name ?? agent.model?.model_name;
+    const systemAsUser = agent.model?.convert_system_to_user === true;
     const history = t.history ?? [];
-    const wire = history.map(toWire);
+    const wire = history.map((h) => toWire(h, systemAsUser));
     const replies = history.map((h, i) => ({ h, i })).filter((x) => x.h.role === 'assistant' && !x.h.is_demo);
     const tools = history.some((h) => h.role === 'assistant' && (h.tool_calls?.length ?? 0) > 0);
     const notes: string[] = [];
+    const queries = t.trajectory.map((s) => itemsOf(s.query));
+    // Rejected replies (see the header): no action, and the next step's query ends with the
+    // reply and the error it was answered with; without queries, no action and nothing observed
+    // before a later step (every step that ran has its action; the retry may repeat the text).
+    const rejected = t.trajectory.map((s, n) => {
+      if (s.action?.trim() || n === t.trajectory.length - 1) return false;
+      const q = queries[n + 1];
+      if (q) {
+        const [a, u] = q.slice(-2);
+        return a?.role === 'assistant' && u?.role === 'user' && textOf(a.content) === (s.response ?? '');
+      }
+      return !textOf(s.observation).trim();
+    });
+    const nRejected = rejected.filter(Boolean).length;
+    if (nRejected) notes.push(`${nRejected} reply(ies) SWE-agent rejected and asked again for (a format error, a blocked or malformed command) are steps of their own, not trained.`);
     // Each step's reply in the history, matched in order by its action or text. Steps
     // after the last reply the history kept (the final submit is often missing) were
     // sent the whole history.
     const matchOf: Array<{ h: History; i: number } | 'end' | null> = [];
     let next = 0;
-    for (const s of t.trajectory) {
+    for (const [n, s] of t.trajectory.entries()) {
+      if (rejected[n]) {
+        matchOf.push(null);
+        continue;
+      }
       let found: number | null = null;
       for (let j = next; j < replies.length; j++) {
         const h = replies[j]!.h as History & { action?: unknown; thought?: unknown };
@@ -127,9 +168,12 @@ export const sweAgentAdapter: ImportAdapter = {
         next = found + 1;
       } else matchOf.push(next >= replies.length ? 'end' : null);
     }
-    const unmatched = matchOf.filter((m) => m === null).length;
+    const unmatched = matchOf.filter((m, n) => m === null && !rejected[n]).length;
     if (unmatched) notes.push(`${unmatched} step(s) of the trajectory could not be matched to a reply in the history; they have no recorded context.`);
     let exact = t.trajectory.length > 0;
+    let messagesAfter = false;
+    /** The history items each step's request was made of (for its owners and demonstrations). */
+    const requestItems = new Map<number, History[]>();
     let cwd: string | undefined;
     const steps: StepIR[] = t.trajectory.map((s, n): StepIR => {
       const where = `trajectory[${n}]`;
@@ -137,16 +181,21 @@ export const sweAgentAdapter: ImportAdapter = {
       const m = matchOf[n];
       const reply = m && m !== 'end' ? m : undefined;
       const content = s.response ?? (reply ? textOf(reply.h.content) : '');
-      // The step's own messages may end with its reply (its text, its call): the model's
+      // The step's own query may end with its reply (its text, its call): the model's
       // output for a step the history does not hold.
-      const own = (s.query ?? s.messages) as WireMessage[] | undefined;
-      const ownLast = own?.length ? own[own.length - 1]! : undefined;
+      const query = queries[n];
+      const after = query ? undefined : itemsOf(s.messages);
+      const own = (query ?? after)?.map((h) => toWire(h, systemAsUser));
+      // Its own reply: the query's last turn, or the last assistant turn of 1.0's messages.
+      let ownAt = own ? own.length - 1 : -1;
+      if (after) while (ownAt >= 0 && own![ownAt]!.role !== 'assistant') ownAt--;
+      const ownLast = own && ownAt >= 0 ? own[ownAt]! : undefined;
       const ownReply = ownLast?.role === 'assistant' && textOf(ownLast.content) === (reply ? textOf(reply.h.content) : content) ? ownLast : undefined;
       let calls: ToolCall[] = reply && reply.h.tool_calls?.length ? wireToolCalls(toWire(reply.h)) : [];
       if (!calls.length && ownReply && Array.isArray(ownReply.tool_calls) && ownReply.tool_calls.length) calls = wireToolCalls(ownReply);
       const action = s.action?.trim() ? s.action.replace(/\n$/, '') : '';
       // No call of the model's for an action that ran (see the header).
-      let untrained: string | null = null;
+      let untrained: string | null = rejected[n] ? 'a reply SWE-agent rejected and asked the model again for' : null;
       if (!calls.length && action) {
         if (tools) untrained = `the trajectory does not hold the model's tool call for the action ${JSON.stringify(action.slice(0, 200))}`;
         else {
@@ -165,11 +214,19 @@ export const sweAgentAdapter: ImportAdapter = {
         results: ran ? [{ toolCallId: calls[0]?.id ?? '', name: calls[0]?.name ?? '', observation, isError: /^(error|traceback|usage:)/im.test(observation.slice(0, 200)), ...(typeof s.execution_time === 'number' ? { durationMs: s.execution_time * 1000 } : {}) }] : [],
         ...(untrained ? { notTrained: `not trained: ${untrained}` } : {}),
       };
-      if (untrained) notes.push(`${where}: ${untrained}; the step keeps the action's result and is not trained.`);
-      if (own?.length) {
+      if (untrained && !rejected[n]) notes.push(`${where}: ${untrained}; the step keeps the action's result and is not trained.`);
+      if (own?.length && query) {
         // What the model was sent for this step, verbatim; its own reply may close it.
         const end = ownReply ? own.length - 1 : own.length;
         out.request = { messages: own.slice(0, end), owners: own.slice(0, end).map(() => null) };
+        requestItems.set(n, query.slice(0, end));
+      } else if (own?.length && after && !rejected[n]) {
+        // 1.0's messages after the step: up to its own reply when they hold it, derived.
+        exact = false;
+        const end = ownReply ? ownAt : own.length;
+        out.request = { messages: own.slice(0, end), owners: own.slice(0, end).map(() => null) };
+        requestItems.set(n, after.slice(0, end));
+        if (ownReply) messagesAfter = true;
       } else if (m) {
         exact = false;
         const upto = m === 'end' ? wire.length : m.i;
@@ -177,13 +234,22 @@ export const sweAgentAdapter: ImportAdapter = {
       } else exact = false;
       return out;
     });
-    // Owners of exact queries: match their assistant turns to the steps before, in order.
+    if (messagesAfter) notes.push('SWE-agent 1.0 records each step\'s messages after the step (its own reply and observation, the history processors run over them): each step\'s context is those messages up to its own reply, derived, not exact.');
+    // Owners of queries and messages: their assistant turns are the replies of the steps
+    // before that were kept, in order; the reply a retry's query ends with is the rejected step's.
     for (const [n, s] of steps.entries()) {
-      if (!s.request || s.request.owners.some((o) => o !== null)) continue;
+      const items = requestItems.get(n);
+      if (!s.request || !items) continue;
+      const kept = steps.slice(0, n).map((_, k) => k).filter((k) => !rejected[k]);
+      const retryOf = n > 0 && rejected[n - 1] ? items.length - 2 : -1;
       let k = -1;
-      s.request.owners = s.request.messages.map((m) => {
-        if (m.role === 'assistant' && !(m as { is_demo?: boolean }).is_demo && k + 1 < n) k++;
-        return k >= 0 ? `s${k}` : null;
+      let owner: string | null = null;
+      s.request.owners = items.map((h, i) => {
+        if (h.role === 'assistant' && !h.is_demo) {
+          if (i === retryOf) owner = `s${n - 1}`;
+          else if (k + 1 < kept.length) owner = `s${kept[++k]!}`;
+        }
+        return owner;
       });
     }
     const info = t.info ?? {};
