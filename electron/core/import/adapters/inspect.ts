@@ -1,9 +1,14 @@
 // Inspect AI logs: an .eval archive (header.json + samples/<id>_epoch_<n>.json) or a
 // .json log ({version, eval, plan, results, samples: [...]}); one session per sample.
 //
-//   model events   → a step each: `input` is the conversation the model was given
-//                    (exact, in Inspect's message form, here as OpenAI wire messages),
-//                    `tools` and `config` its request config, `output` the reply
+//   model events   → a step each: its context is the request the provider was sent
+//                    (`call.request`), verbatim, when the provider speaks OpenAI's chat API
+//                    (openai, vllm, together, …: OPENAI_WIRE_PROVIDERS), with its tools and
+//                    tool_choice; else `input`, the conversation in Inspect's message form
+//                    (what the provider's own code then turns into its API's form, here as
+//                    OpenAI wire messages), with `tools` and `config`; `output` the reply,
+//                    its calls' arguments as the API returned them when `call.response` has
+//                    them
 //   tool events    → the results of the calls they answer (by id), errors included
 //   a sample with no model events falls back to its `messages` (derived context)
 //   model events of scorers → not steps: a grader's call (model_graded_qa) is another
@@ -60,7 +65,7 @@ const modelEvent = z.looseObject({
     error: z.string().nullable().optional(),
   }).optional(),
   error: z.string().nullable().optional(),
-  call: z.looseObject({ response: z.unknown().optional() }).nullable().optional(),
+  call: z.looseObject({ request: z.unknown().optional(), response: z.unknown().optional() }).nullable().optional(),
   span_id: z.string().nullable().optional(),
   role: z.string().nullable().optional(),
 });
@@ -129,6 +134,40 @@ function contentText(c: unknown): { text: string; reasoning: string } {
 
 function calls(m: Msg): ToolCall[] {
   return (m.tool_calls ?? []).map((c) => ({ id: c.id, name: c.function, arguments: argsText(c.arguments) }));
+}
+
+/**
+ * Inspect's providers whose `call.request` is a chat-completions body (model/_providers:
+ * the ones built on the openai client, or on one of the same API): its `messages` are the
+ * wire. Inspect's ModelEvent.input is the conversation before the provider converts it
+ * (_openai.py: arguments re-encoded by json.dumps, a tool error as "Error: …", reasoning as
+ * <think> text), so it is not what such a model was sent.
+ */
+const OPENAI_WIRE_PROVIDERS = new Set(['openai', 'openai-api', 'vllm', 'sglang', 'together', 'fireworks', 'groq', 'ollama', 'openrouter', 'llama-cpp-python', 'lmstudio']);
+const WIRE_ROLES = new Set(['system', 'user', 'assistant', 'tool']);
+
+const wireMessage = z.looseObject({
+  role: z.string().refine((r) => WIRE_ROLES.has(r)),
+  content: z.union([z.string(), z.null(), z.array(z.looseObject({ type: z.string() }))]).optional(),
+  tool_calls: z.array(z.looseObject({ id: z.string(), type: z.literal('function'), function: z.looseObject({ name: z.string(), arguments: z.string() }) })).nullable().optional(),
+  tool_call_id: z.string().optional(),
+});
+const wireRequest = z.looseObject({ messages: z.array(wireMessage), tools: z.array(z.unknown()).optional(), tool_choice: z.unknown().optional() });
+
+/** The chat-completions request of a model event whose provider speaks that API (null when it does not, or the log holds no such body). */
+function wireRequestOf(e: z.infer<typeof modelEvent>): z.infer<typeof wireRequest> | null {
+  const provider = (e.model ?? '').split('/')[0]!;
+  if (!OPENAI_WIRE_PROVIDERS.has(provider)) return null;
+  const r = wireRequest.safeParse(e.call?.request);
+  return r.success ? r.data : null;
+}
+
+/** The arguments of each call as the API returned them (a chat-completions response), by call id. */
+function returnedArguments(e: z.infer<typeof modelEvent>): Map<string, string> {
+  const out = new Map<string, string>();
+  const choice = (e.call?.response as { choices?: Array<{ message?: { tool_calls?: Array<{ id?: unknown; function?: { arguments?: unknown } }> } }> } | null | undefined)?.choices?.[0];
+  for (const c of choice?.message?.tool_calls ?? []) if (typeof c.id === 'string' && typeof c.function?.arguments === 'string') out.set(c.id, c.function.arguments);
+  return out;
 }
 
 /** An Inspect chat message as an OpenAI wire message. */
@@ -446,11 +485,13 @@ function sampleRun(input: ImportInput, h: Header, raw: Sample, where: string): R
     /** Per step, its reply as later inputs carry it (a failed call's error text included), to find its turns there. */
     const replies = new Map<string, WireMessage>();
     const failed: string[] = [];
+    let fromInput = 0;
     steps = modelEvents.map((e, k): StepIR => {
       const reply = e.output?.choices?.[0];
       const msg = reply?.message;
       const { text: said, reasoning: thought } = contentText(msg?.content);
-      const saidCalls = msg ? calls(msg) : [];
+      const returned = returnedArguments(e);
+      const saidCalls = (msg ? calls(msg) : []).map((c) => (returned.has(c.id) ? { ...c, arguments: returned.get(c.id)! } : c));
       replies.set(`m${k}`, replyWire(said, saidCalls));
       const error = failedCall(e);
       if (error !== null) failed.push(`step ${k + 1} (${where}, events[${e.n}]): ${error.slice(0, 300)}`);
@@ -458,10 +499,13 @@ function sampleRun(input: ImportInput, h: Header, raw: Sample, where: string): R
       const text = error === null ? said : '';
       const reasoning = error === null ? thought : '';
       const cs = error === null ? saidCalls : [];
-      const tools = openaiTools(e.tools);
-      const cfg: Record<string, unknown> = { ...(e.model ? { model: e.model } : {}), ...(tools ? { tools } : {}), ...(e.tool_choice !== undefined && tools ? { tool_choice: e.tool_choice } : {}), ...(e.config ?? {}) };
+      const sent = wireRequestOf(e);
+      const tools = sent ? (sent.tools?.length ? sent.tools : undefined) : openaiTools(e.tools);
+      const choice = sent ? sent.tool_choice : e.tool_choice;
+      const cfg: Record<string, unknown> = { ...(e.model ? { model: e.model } : {}), ...(tools ? { tools } : {}), ...(choice !== undefined && tools ? { tool_choice: choice } : {}), ...(e.config ?? {}) };
       if (k === 0) config = cfg;
-      const messages = e.input.map(wire);
+      if (!sent) fromInput++;
+      const messages = sent ? (sent.messages as WireMessage[]) : e.input.map(wire);
       return {
         key: `m${k}`, where: `${where}, events[${e.n}]`, at: toMs(e.timestamp), content: text, reasoning, toolCalls: cs, toolMode: tools ? 'tools' : 'text',
         usage: usageOf(e.output?.usage), finishReason: reply?.stop_reason ?? null, ...(typeof e.output?.time === 'number' ? { durationMs: e.output.time * 1000 } : {}),
@@ -473,19 +517,31 @@ function sampleRun(input: ImportInput, h: Header, raw: Sample, where: string): R
         }).filter((r, i) => toolEvents.has(cs[i]!.id) || r.observation),
       };
     });
-    // Owners: an assistant turn of a later input is the step whose reply it is (same calls or text).
-    const sig = (m: WireMessage) => JSON.stringify([m.content, m.tool_calls]);
+    // Owners: an assistant turn of a later input is the step whose reply it is: the same call
+    // ids, or with no call the same text (a request may lead it with the reply's reasoning).
+    const sig = (m: WireMessage) => {
+      const ids = Array.isArray(m.tool_calls) ? (m.tool_calls as Array<{ id?: unknown }>).map((c) => String(c.id ?? '')).filter(Boolean) : [];
+      return ids.length ? `calls ${ids.join(' ')}` : `text ${textOf(m.content)}`;
+    };
     const bySig = new Map<string, string>();
+    const owner = (m: WireMessage): string | null => {
+      const key = sig(m);
+      const exact = bySig.get(key);
+      if (exact || key.startsWith('calls ')) return exact ?? null;
+      for (const [k, v] of bySig) if (k.startsWith('text ') && k.length > 5 && key.endsWith(k.slice(5))) return v;
+      return null;
+    };
     for (const st of steps) {
       const owners: (string | null)[] = [];
       let cur: string | null = null;
       for (const m of st.request!.messages) {
-        if (m.role === 'assistant') cur = bySig.get(sig(m)) ?? null;
+        if (m.role === 'assistant') cur = owner(m);
         owners.push(m.role === 'system' ? null : cur);
       }
       st.request!.owners = owners;
       bySig.set(sig(replies.get(st.key)!), st.key);
     }
+    if (fromInput && fromInput < steps.length) notes.push(`${fromInput} of ${steps.length} model call(s) have no chat-completions request in the log: their contexts are Inspect's messages as given to the provider, before its own conversion.`);
     if (failed.length) {
       notes.push(`${failed.length} model call(s) failed, and the log holds the API's error where the reply would be: their replies are left empty (never trained). ${failed.join('; ')}`);
     }
