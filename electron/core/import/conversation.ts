@@ -226,15 +226,19 @@ export function assistantWire(content: string, calls: readonly ToolCall[]): Wire
  * (r"```bash\s*\n(.*?)\n```", DOTALL): it runs a reply only when this finds exactly one,
  * so counting any other fence (```sh, a bare ```) would record actions it never ran.
  */
-export function bashBlocks(content: string, stepIndex: number, name = 'bash'): ToolCall[] {
+export function bashBlocks(content: string, stepIndex: number, name = 'bash', pattern: RegExp = BASH_BLOCK): ToolCall[] {
   const out: ToolCall[] = [];
-  const re = /```bash\s*\n([\s\S]*?)\n```/g;
+  const re = new RegExp(pattern.source, pattern.flags.includes('g') ? pattern.flags : `${pattern.flags}g`);
   let m: RegExpExecArray | null;
   while ((m = re.exec(content))) {
-    out.push({ id: `call_${stepIndex}_${out.length}`, name, arguments: JSON.stringify({ command: m[1]!.trim() }) });
+    // As Python's re.findall: the first group when the pattern has one, else the whole match.
+    out.push({ id: `call_${stepIndex}_${out.length}`, name, arguments: JSON.stringify({ command: (m[1] ?? m[0]).trim() }) });
+    if (m[0] === '') re.lastIndex++;
   }
   return out;
 }
+
+const BASH_BLOCK = /```bash\s*\n([\s\S]*?)\n```/g;
 
 /** `<returncode>N</returncode><output>…</output>` (mini-swe-agent) and similar observation texts. */
 export function returncodeObservation(text: string): { observation: string; isError: boolean; exitCode?: number | null } {

@@ -32,7 +32,7 @@ const traj = z.looseObject({
     submission: z.string().nullable().optional(),
     mini_version: z.string().optional(),
     model_stats: z.looseObject({ api_calls: z.number().optional(), instance_cost: z.number().optional() }).optional(),
-    config: z.looseObject({ model: z.looseObject({ model_name: z.string().optional() }).optional() }).optional(),
+    config: z.looseObject({ model: z.looseObject({ model_name: z.string().optional(), action_regex: z.string().optional() }).optional() }).optional(),
   }).optional(),
 });
 
@@ -53,6 +53,27 @@ function usageOf(u: NonNullable<Extra['response']>['usage']): Usage | null {
 const FORMAT_ERROR = /^\s*Please always provide EXACTLY ONE action\b/;
 /** How its timeout template starts: the command was killed. */
 const TIMED_OUT = /^\s*The last command <command>[\s\S]*?<\/command> timed out and has been killed\b/;
+
+/** mini-swe-agent 2's text-action fence (litellm_textbased_model.py action_regex), where 1.x had ```bash. */
+const MSWEA_BLOCK = /```mswea_bash_command\s*\n([\s\S]*?)\n```/g;
+
+/**
+ * The pattern the agent found its text actions with (re.findall(action_regex, content,
+ * re.DOTALL)): its config's action_regex as a JavaScript one when the log has it, else
+ * 1.x's ```bash blocks, or 2's ```mswea_bash_command when the replies hold those and no other.
+ */
+function actionPattern(source: string | undefined, wire: readonly WireMessage[], notes: string[]): RegExp {
+  if (source) {
+    try {
+      // Python's named groups read (?P<name>…); DOTALL is the s flag.
+      return new RegExp(source.replace(/\(\?P</g, '(?<'), 'gs');
+    } catch {
+      notes.push(`The agent's action_regex ${JSON.stringify(source)} is not one this app can run: its actions are read as \`\`\`bash blocks.`);
+    }
+  }
+  const replies = wire.filter((m) => m.role === 'assistant').map((m) => textOf(m.content));
+  return !replies.some((r) => /```bash\s*\n/.test(r)) && replies.some((r) => /```mswea_bash_command\s*\n/.test(r)) ? MSWEA_BLOCK : /```bash\s*\n([\s\S]*?)\n```/g;
+}
 
 function observationOf(text: string): { observation: string; isError: boolean; exitCode?: number | null } {
   const o = returncodeObservation(text);
@@ -92,7 +113,9 @@ export const miniSweAgentAdapter: ImportAdapter = {
     // says so, or (text actions) the agent's pattern finds other than one action and no
     // command output follows. The count only speaks for runs whose actions are ```bash
     // blocks (a config may set another pattern: then no reply has exactly one).
-    const counts = wire.map((m) => (!tools && m.role === 'assistant' ? bashBlocks(textOf(m.content), 0).length : null));
+    const patternNotes: string[] = [];
+    const pattern = actionPattern(t.info?.config?.model?.action_regex, wire, patternNotes);
+    const counts = wire.map((m) => (!tools && m.role === 'assistant' ? bashBlocks(textOf(m.content), 0, 'bash', pattern).length : null));
     const bashActions = counts.some((n) => n === 1);
     const rejected = new Map<number, string>();
     const replyAt: number[] = [];
@@ -111,7 +134,7 @@ export const miniSweAgentAdapter: ImportAdapter = {
       toolMode: tools ? 'tools' : 'text',
       where: (i) => `messages[${sourceIndex[i]}]`,
       // A rejected reply ran nothing.
-      parseActions: (text, n) => (rejected.has(replyAt[n]!) ? [] : bashBlocks(text, n)),
+      parseActions: (text, n) => (rejected.has(replyAt[n]!) ? [] : bashBlocks(text, n, 'bash', pattern)),
       observation: (text) => observationOf(text),
       // No person takes part in a mini-swe-agent run: the user turn right after a reply is
       // what the environment or the agent said about it (the output, a format error, a
@@ -151,7 +174,7 @@ export const miniSweAgentAdapter: ImportAdapter = {
     const info = t.info ?? {};
     const status = info.exit_status ?? (exit ? textOf(exit.extra && (exit.extra as { exit_status?: unknown }).exit_status) : '');
     const task = textOf(conv.head.filter((m) => m.role === 'user').at(-1)?.content);
-    const notes: string[] = [...conv.notes];
+    const notes: string[] = [...patternNotes, ...conv.notes];
     if (rejected.size) notes.push(`${rejected.size} repl${rejected.size === 1 ? 'y' : 'ies'} the agent rejected as a format error: steps with no action and the error as their result, not trained.`);
     if (dropped) notes.push(`${dropped} format error(s) answer a reply the agent did not keep in its messages; they are part of the next step's context.`);
     if (tools) notes.push('The schema of the bash tool is not in the trajectory; exported requests list no tools.');
