@@ -6,7 +6,7 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { requestMessages } from '../../shared/trajectory';
+import { ownedRequestMessages, requestMessages } from '../../shared/trajectory';
 import { ImportWorkspace, origin } from '../fixtures/import';
 import * as oa from '../fixtures/trainers/openai';
 
@@ -84,5 +84,30 @@ describe('Inspect, a provider of OpenAI\'s chat API', () => {
     const msgs = requestMessages(s.t, second.requestId!)!;
     expect(msgs[2]).toMatchObject({ role: 'assistant', tool_calls: [{ id: 'call_1', function: { name: 'bash' } }] });
     expect(JSON.parse((msgs[2]!.tool_calls as Array<{ function: { arguments: string } }>)[0]!.function.arguments)).toEqual(args);
+  });
+
+  it('owners follow the calls, not their ids alone: a server that numbers every reply\'s call call_0', async () => {
+    const c = (cmd: string) => ({ id: 'call_0', type: 'function', function: { name: 'bash', arguments: JSON.stringify({ cmd }) } });
+    const ic = (cmd: string) => ({ id: 'call_0', function: 'bash', arguments: { cmd } });
+    const out = (cmd: string) => ({ choices: [{ message: { role: 'assistant', content: '', tool_calls: [ic(cmd)] }, stop_reason: 'tool_calls' }] });
+    const sent1 = [sys, task];
+    const sent2 = [...sent1, { role: 'assistant', content: null, tool_calls: [c('ls')] }, { role: 'tool', tool_call_id: 'call_0', content: 'a' }];
+    const sent3 = [...sent2, { role: 'assistant', content: null, tool_calls: [c('pwd')] }, { role: 'tool', tool_call_id: 'call_0', content: '/w' }];
+    const ev = (sent: unknown[], cmd: string | null) => ({
+      event: 'model', model: 'vllm/m', input: [sys, task], tools: [], config: {},
+      output: cmd ? out(cmd) : { choices: [{ message: { role: 'assistant', content: 'done' }, stop_reason: 'stop' }] },
+      call: { request: { model: 'm', messages: sent, tools: toolsSent }, response: null },
+    });
+    const log = {
+      version: 2, status: 'success', eval: { task: 'ids', model: 'vllm/m' },
+      samples: [{ id: 1, epoch: 1, input: 'List the files.', messages: [], events: [ev(sent1, 'ls'), { event: 'tool', id: 'call_0', function: 'bash', result: 'a' }, ev(sent2, 'pwd'), { event: 'tool', id: 'call_0', function: 'bash', result: '/w' }, ev(sent3, null)] }],
+    };
+    const f = join(w.root, 'ids.json');
+    await writeFile(f, JSON.stringify(log));
+    const { sessions } = await w.import(f);
+    const s = sessions[0]!;
+    const [first, second, third] = s.main;
+    const { owners } = ownedRequestMessages(s.t, third!.requestId!)!;
+    expect(owners).toEqual([null, null, first!.id, first!.id, second!.id, second!.id]);
   });
 });

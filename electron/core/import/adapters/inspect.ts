@@ -33,6 +33,7 @@
 // Strings a log moved to `attachments` ("attachment://<hash>") are put back first.
 import { z } from 'zod';
 import type { ToolCall, Usage, WireMessage } from '../../../../shared/events';
+import { canonicalJson } from '../../rollout/request-record';
 import { conversationSteps, textOf } from '../conversation';
 import { argsText, check, parseJson, readUtf8, toMs } from '../source';
 import { ImportError, type ImportAdapter, type ImportContext, type ImportInput, type RunIR, type StepIR } from '../types';
@@ -517,11 +518,20 @@ function sampleRun(input: ImportInput, h: Header, raw: Sample, where: string): R
         }).filter((r, i) => toolEvents.has(cs[i]!.id) || r.observation),
       };
     });
-    // Owners: an assistant turn of a later input is the step whose reply it is: the same call
-    // ids, or with no call the same text (a request may lead it with the reply's reasoning).
+    // Owners: an assistant turn of a later input is the step whose reply it is: the same calls
+    // (id, name and arguments as JSON values: a request re-encodes them, and some servers
+    // repeat ids from one reply to the next), or with no call the same text (a request may
+    // lead it with the reply's reasoning).
     const sig = (m: WireMessage) => {
-      const ids = Array.isArray(m.tool_calls) ? (m.tool_calls as Array<{ id?: unknown }>).map((c) => String(c.id ?? '')).filter(Boolean) : [];
-      return ids.length ? `calls ${ids.join(' ')}` : `text ${textOf(m.content)}`;
+      const cs = Array.isArray(m.tool_calls) ? (m.tool_calls as Array<{ id?: unknown; function?: { name?: unknown; arguments?: unknown } }>) : [];
+      const value = (a: unknown) => {
+        try {
+          return typeof a === 'string' ? canonicalJson(JSON.parse(a)) : canonicalJson(a ?? null);
+        } catch {
+          return String(a);
+        }
+      };
+      return cs.length ? `calls ${JSON.stringify(cs.map((c) => [c.id ?? '', c.function?.name ?? '', value(c.function?.arguments)]))}` : `text ${textOf(m.content)}`;
     };
     const bySig = new Map<string, string>();
     const owner = (m: WireMessage): string | null => {
