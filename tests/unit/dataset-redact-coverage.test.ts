@@ -136,6 +136,7 @@ describe('credentials in command lines and CLI output', () => {
     redacts('$ redis-cli -h cache -a S3cr3tP4ssW0rd ping', 'S3cr3tP4ssW0rd', 'cli-password');
     const wandb = hex(40);
     redacts(`$ wandb login --relogin ${wandb}\nwandb: Appending key for api.wandb.ai to your netrc file`, wandb, 'wandb-key');
+    redacts(`import wandb\nwandb.login(host="https://api.wandb.ai", key="${wandb}")`, wandb, 'wandb-key');
     // No password on the line: nothing to take.
     for (const clean of ['echo $PW | docker login -u me --password-stdin registry.example.com', 'curl -u "$USER:$PASS" https://x', 'curl -u me: https://x']) expect(r.redact(clean).text).toBe(clean);
   });

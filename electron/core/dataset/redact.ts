@@ -49,7 +49,7 @@
 //   cli-password       the password given on a command line: mysql/mariadb/mysqldump -p<…>,
 //                      sshpass -p <…> (quoted: up to the closing quote, -p"My S3cret Pass"),
 //                      curl -u user:<…>, docker login -p <…>, redis-cli -a <…>
-//   wandb-key          the key of `wandb login <40 hex>`
+//   wandb-key          the key of `wandb login <40 hex>` and `wandb.login(key="<40 hex>")`
 //   aws-secret-key     what `aws configure` echoes: AWS Secret Access Key [****]: <…>
 //   azure-storage-key  AccountKey=<base64> of an Azure storage connection string
 //   gitlab-token, npm-token, pypi-token, sendgrid-key, vault-token, databricks-token,
@@ -524,6 +524,12 @@ const PATTERNS: Pattern[] = [
     group: 1,
   },
   {
+    // wandb.login(key="<40 hex>") in code (its other arguments first, or after).
+    kind: 'wandb-key',
+    re: /wandb(?<![A-Za-z0-9_-]wandb)\.login\([^)]{0,256}?\bkey[ \t]*=[ \t]*["']([a-f0-9]{40})["']/g,
+    group: 1,
+  },
+  {
     // An Azure storage connection string's key: DefaultEndpointsProtocol=https;AccountName=…;AccountKey=<base64>;…
     kind: 'azure-storage-key',
     re: /AccountKey=([A-Za-z0-9+/]{86,88}={0,2})(?![A-Za-z0-9+/=])/g,
@@ -603,6 +609,7 @@ const ANCHORS: RegExp[] = [
   CLI_ANCHOR, // cli-password (docker login)
   CLI_ANCHOR, // cli-password (redis-cli)
   CLI_ANCHOR, // wandb-key
+  CLI_ANCHOR, // wandb-key (wandb.login)
   AZURE_ANCHOR, // azure-storage-key
   AWS_CONFIGURE_ANCHOR, // aws-secret-key
   PASS_ANCHOR, // assignment (*_PASS)
