@@ -266,6 +266,9 @@ export async function planMerge(inputs: Input[], spilled: PlanInputs, opts: Plan
     : [];
   const casts = planCasts(inputs, opts.redactor ?? null);
   const warnings: string[] = [];
+  if (problems.sameNameKeys.length) {
+    warnings.push(`annotator name(s) ${problems.sameNameKeys.join(', ')}: the same action is labelled differently in bundles signed by different keys, so they may be different people with one name; on those actions each key's label is counted as its own annotator ("NAME (key …)"), not as one person's latest label. If they are one person, merge only the bundle with the labels meant`);
+  }
   const reopened = problems.reopened;
   if (reopened.length) {
     warnings.push(`${reopened.length} earlier settlement(s) no longer apply, as a label they settled has changed: ${reopened.slice(0, 10).join(', ')}${reopened.length > 10 ? ', …' : ''} (decided again${opts.policy.kind === 'manual' ? ', to settle' : ' by the policy'})`);
@@ -360,7 +363,7 @@ const VOTERS_SHIFT = 3;
  * conflicts is refused, listing them.
  */
 async function decideSteps(inputs: Input[], spilled: PlanInputs, origins: Origin[], originIndex: Map<Input, number[]>, opts: PlanOptions, checkAbort: () => void): Promise<{
-  stepsFile: string; times: ExternalSort<SpilledTime>; problems: { reopened: string[] };
+  stepsFile: string; times: ExternalSort<SpilledTime>; problems: { reopened: string[]; sameNameKeys: string[] };
 }> {
   const settled = new Map<string, Settlement[]>();
   for (const x of opts.settlements ?? []) {
@@ -373,6 +376,9 @@ async function decideSteps(inputs: Input[], spilled: PlanInputs, origins: Origin
   const times = new ExternalSort<SpilledTime>(spilled.spill, 'times', (a, b) => byString(a.author, b.author) || a.at - b.at, spilled.runSize);
   const unsettled: Array<{ session: number; first: [number, number]; u: { sessionId: string; stepId: string; votes: string } }> = [];
   const reopened: Array<{ session: number; first: [number, number]; at: string }> = [];
+  /** Names whose labels of one action came from bundles signed by different keys, disagreeing (see the fold). */
+  const sameNameKeys = new Set<string>();
+  const keyOf = (o: Origin): string => o.signer?.fingerprint ?? '';
   let group: SpilledCopy[] = [];
   let n = 0;
   const step = async (): Promise<void> => {
@@ -419,6 +425,29 @@ async function decideSteps(inputs: Input[], spilled: PlanInputs, origins: Origin
           const vote = { ...v, origin: local[v.origin]! };
           const key = `${vote.source}\u0000${vote.author}`;
           const cur = folded.get(key);
+          // One name, two signing keys and two labels of this action: maybe two people. Each
+          // is counted (named by its key), so that neither's label is dropped as the other's
+          // older one; said once per name (sameNameKeys).
+          const fp = keyOf(origins[vote.origin]!);
+          if (cur && fp !== keyOf(origins[cur.vote.origin]!) && (vote.at !== cur.vote.at || vote.label !== cur.vote.label)) {
+            folded.delete(key);
+            for (const f of [cur, { vote, bundles: new Set([origins[vote.origin]!.path]) }]) {
+              const k = keyOf(origins[f.vote.origin]!);
+              const named = { ...f.vote, author: `${f.vote.author} (key ${k.slice(0, 12) || 'unsigned'})` };
+              const other = folded.get(`${key}\u0000${k}`);
+              if (!other || named.at > other.vote.at) folded.set(`${key}\u0000${k}`, { vote: named, bundles: f.bundles });
+            }
+            sameNameKeys.add(vote.author);
+            continue;
+          }
+          const split = folded.get(`${key}\u0000${fp}`);
+          if (!cur && [...folded.keys()].some((k) => k.startsWith(`${key}\u0000`))) {
+            // This name was split on this action: by its key too.
+            const named = { ...vote, author: `${vote.author} (key ${fp.slice(0, 12) || 'unsigned'})` };
+            if (!split || named.at > split.vote.at) folded.set(`${key}\u0000${fp}`, { vote: named, bundles: new Set([origins[vote.origin]!.path]) });
+            else if (named.at === split.vote.at && named.label === split.vote.label) split.bundles.add(origins[vote.origin]!.path);
+            continue;
+          }
           if (!cur || vote.at > cur.vote.at) folded.set(key, { vote, bundles: new Set([origins[vote.origin]!.path]) });
           else if (vote.at === cur.vote.at && vote.label === cur.vote.label) cur.bundles.add(origins[vote.origin]!.path);
         }
@@ -465,7 +494,7 @@ async function decideSteps(inputs: Input[], spilled: PlanInputs, origins: Origin
     const list = all.slice(0, 20).map((u) => `${u.sessionId}/${u.stepId} (${u.votes})`).join('; ');
     throw new ApolloError('BAD_REQUEST', `${all.length} conflict(s) to settle under the manual policy: ${list}${all.length > 20 ? '; …' : ''}. Settle them, or merge with --policy any-mask, majority or prefer:NAME`, { conflicts: all });
   }
-  return { stepsFile: await out.toFile(), times, problems: { reopened: inOrder(reopened).map((x) => x.at) } };
+  return { stepsFile: await out.toFile(), times, problems: { reopened: inOrder(reopened).map((x) => x.at), sameNameKeys: [...sameNameKeys].sort(byString) } };
 }
 
 /** What reading the decided steps in order gives: the conflicts, agreement and per-annotator counts, and each action's decision. */
