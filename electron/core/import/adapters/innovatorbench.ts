@@ -112,6 +112,22 @@ function observationError(o: unknown): boolean {
   return !!o && typeof o === 'object' && (o as { success?: unknown }).success === false;
 }
 
+/**
+ * Calls the agent made itself, not its model (InnovatorBench agents/agents/react_agent.py,
+ * react_manager.py): when the context is due for a summary it writes a `summarize` call with
+ * no model call (summarize is not among the tools it offers), and a reply with no call gets a
+ * `null` call. A node whose reply is the first is not trained; the second is dropped from the
+ * reply (which was its text alone), and stays, unowned, in the contexts after it.
+ */
+function withoutAgentCalls(step: StepIR): StepIR {
+  if (step.toolCalls.some((c) => c.name === 'summarize')) {
+    return { ...step, notTrained: 'not trained: the agent\'s own summarize call (react_agent.py writes it when the context is due for a summary; no model produced it)' };
+  }
+  const made = new Set(step.toolCalls.filter((c) => c.name === 'null').map((c) => c.id));
+  if (!made.size) return step;
+  return { ...step, toolCalls: step.toolCalls.filter((c) => !made.has(c.id)), results: step.results.filter((r) => !made.has(r.toolCallId)) };
+}
+
 /** The step of a node's own reply (its request set by the caller). */
 function nodeStep(node: Node, key: string): StepIR | null {
   const r = node.response;
@@ -159,16 +175,23 @@ async function readOne(input: ImportInput, ctx: ImportContext): Promise<RunIR[]>
   ctx.progress(input.size);
   if (!node.response) throw new ImportError(input.name, `node ${node.id}`, 'has no response: there is no step to import');
   const wire = node.messages.map(ibWire);
-  const final = nodeStep(node, 'node')!;
+  const final = withoutAgentCalls(nodeStep(node, 'node')!);
   const conv = conversationSteps(wire, { toolMode: 'tools', where: (i) => `node ${node.id}, messages[${i}]`, isStep: (m) => !isSummaryTurn(m), keyPrefix: 'h' });
+  const summary = wire.find(isSummaryTurn);
+  // After a summary the agent copies the nodes it did not cover under it (react_agent.py):
+  // those actions were produced on the whole history before the summary, which this file
+  // does not hold, so the steps before this node are context here, not trained.
+  conv.steps = conv.steps.map((st) => {
+    const own = withoutAgentCalls(st);
+    return summary && !own.notTrained ? { ...own, notTrained: 'not trained: in a context after a summary, it may be a copy of an action the model took before it, on a context this file does not hold (import the folder of nodes)' } : own;
+  });
   const owners = conv.steps.length ? wireOwners(wire, conv.steps) : wire.map(() => null);
   final.request = { messages: wire, owners };
   const notes: string[] = [];
   if (conv.steps.length) {
     notes.push(`Only the last step (node ${node.id}, depth ${node.depth ?? '?'}) has its own request in this file; the ${conv.steps.length} steps before it are the actions in its context, and their requests are that context cut before each (the agent's task message also stated the remaining time, which differed).`);
   }
-  const summary = wire.find(isSummaryTurn);
-  if (summary) notes.push(`The context begins with a summary of earlier actions that are not in this file:\n${textOf(summary.content)}`);
+  if (summary) notes.push(`The context begins with a summary of earlier actions that are not in this file (the ${conv.steps.length} steps after it are not trained: some are the agent's copies of actions taken before the summary):\n${textOf(summary.content)}`);
   if (node.parent_id) notes.push(`Node ${node.id} follows node ${node.parent_id}, which is not in this file: import the folder of nodes to get the whole tree.`);
   return [{
     name: `${input.name.replace(/\.json$/i, '')}`, task: taskOf(wire), model: node.response.model ?? undefined, config: configOf(node),
@@ -273,7 +296,7 @@ async function readFolder(input: ImportInput, ctx: ImportContext): Promise<RunIR
       continue;
     }
     const key = n.id;
-    const step = nodeStep(n, key)!;
+    const step = withoutAgentCalls(nodeStep(n, key)!);
     step.parent = parentKey(n);
     const wire = n.messages.map(ibWire);
     for (const c of step.toolCalls) byCall.set(c.id, key);
