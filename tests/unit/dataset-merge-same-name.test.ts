@@ -73,3 +73,15 @@ describe('one annotator name, two signing keys', () => {
     expect(r.report.warnings.some((w) => /signed by different keys/.test(w))).toBe(false);
   });
 });
+
+describe('settlements that match no action of the bundles', () => {
+  it('are said, not ignored in silence', async () => {
+    const a = await exported('set-a', 'a', 'alice', copy('alice', { X1: 'keep', X2: 'mask' }, base.at(-1)!.ts + 60_000));
+    const bb = await exported('set-b', 'b', 'bob', copy('bob', { X1: 'keep', X2: 'keep' }, base.at(-1)!.ts + 60_000));
+    const r = await merge([a, bb], { policy: { kind: 'majority' }, settlements: [{ sessionId: 'S', stepId: 'no-such-step', label: 'keep' }, { sessionId: 's-typo', stepId: ids.X2!, label: 'keep' }, { sessionId: 'S', stepId: ids.X2!, label: 'keep' }] });
+    const w = r.report.warnings.find((x) => /settlement\(s\) name an action none of these bundles holds/.test(x));
+    expect(w).toMatch(/^2 settlement/);
+    expect(w).toContain('S/no-such-step');
+    expect(w).toContain(`s-typo/${ids.X2}`);
+  });
+});

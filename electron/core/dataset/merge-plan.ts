@@ -269,6 +269,10 @@ export async function planMerge(inputs: Input[], spilled: PlanInputs, opts: Plan
   if (problems.sameNameKeys.length) {
     warnings.push(`annotator name(s) ${problems.sameNameKeys.join(', ')}: the same action is labelled differently in bundles signed by different keys, so they may be different people with one name; on those actions each key's label is counted as its own annotator ("NAME (key …)"), not as one person's latest label. If they are one person, merge only the bundle with the labels meant`);
   }
+  const unused = problems.unusedSettlements;
+  if (unused.length) {
+    warnings.push(`${unused.length} settlement(s) name an action none of these bundles holds, and settle nothing: ${unused.slice(0, 10).join(', ')}${unused.length > 10 ? ', …' : ''} (another session, or a step id mistyped?)`);
+  }
   const reopened = problems.reopened;
   if (reopened.length) {
     warnings.push(`${reopened.length} earlier settlement(s) no longer apply, as a label they settled has changed: ${reopened.slice(0, 10).join(', ')}${reopened.length > 10 ? ', …' : ''} (decided again${opts.policy.kind === 'manual' ? ', to settle' : ' by the policy'})`);
@@ -363,7 +367,7 @@ const VOTERS_SHIFT = 3;
  * conflicts is refused, listing them.
  */
 async function decideSteps(inputs: Input[], spilled: PlanInputs, origins: Origin[], originIndex: Map<Input, number[]>, opts: PlanOptions, checkAbort: () => void): Promise<{
-  stepsFile: string; times: ExternalSort<SpilledTime>; problems: { reopened: string[]; sameNameKeys: string[] };
+  stepsFile: string; times: ExternalSort<SpilledTime>; problems: { reopened: string[]; sameNameKeys: string[]; unusedSettlements: string[] };
 }> {
   const settled = new Map<string, Settlement[]>();
   for (const x of opts.settlements ?? []) {
@@ -378,6 +382,8 @@ async function decideSteps(inputs: Input[], spilled: PlanInputs, origins: Origin
   const reopened: Array<{ session: number; first: [number, number]; at: string }> = [];
   /** Names whose labels of one action came from bundles signed by different keys, disagreeing (see the fold). */
   const sameNameKeys = new Set<string>();
+  /** The given settlements' actions met in the bundles (the others settle nothing: said). */
+  const settledSeen = new Set<string>();
   const keyOf = (o: Origin): string => o.signer?.fingerprint ?? '';
   let group: SpilledCopy[] = [];
   let n = 0;
@@ -462,6 +468,7 @@ async function decideSteps(inputs: Input[], spilled: PlanInputs, origins: Origin
       const votes = folds.map((x) => x.vote);
       const facts: ActionFacts = { sessionId: s.sessionId, stepId, branchIds: branches, votes, defaults, invalidArguments, secret, replayed, emptyContext, notModel };
       const key = actionKey(s.sessionId, stepId);
+      if (settled.has(key)) settledSeen.add(key);
       const candidates = [...(settled.get(key) ?? []), ...copies.flatMap((c) => (c.step.settled ? [c.step.settled] : []))];
       const counted = countedVotes(votes);
       const settlement = candidates.find((x) => settlementApplies(x, counted));
@@ -494,7 +501,10 @@ async function decideSteps(inputs: Input[], spilled: PlanInputs, origins: Origin
     const list = all.slice(0, 20).map((u) => `${u.sessionId}/${u.stepId} (${u.votes})`).join('; ');
     throw new ApolloError('BAD_REQUEST', `${all.length} conflict(s) to settle under the manual policy: ${list}${all.length > 20 ? '; …' : ''}. Settle them, or merge with --policy any-mask, majority or prefer:NAME`, { conflicts: all });
   }
-  return { stepsFile: await out.toFile(), times, problems: { reopened: inOrder(reopened).map((x) => x.at), sameNameKeys: [...sameNameKeys].sort(byString) } };
+  return { stepsFile: await out.toFile(), times, problems: {
+    reopened: inOrder(reopened).map((x) => x.at), sameNameKeys: [...sameNameKeys].sort(byString),
+    unusedSettlements: [...settled.keys()].filter((k) => !settledSeen.has(k)).map((k) => k.replace('\u0000', '/')).sort(byString),
+  } };
 }
 
 /** What reading the decided steps in order gives: the conflicts, agreement and per-annotator counts, and each action's decision. */
