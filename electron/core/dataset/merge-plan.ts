@@ -269,6 +269,10 @@ export async function planMerge(inputs: Input[], spilled: PlanInputs, opts: Plan
   if (problems.sameNameKeys.length) {
     warnings.push(`annotator name(s) ${problems.sameNameKeys.join(', ')}: the same action is labelled differently in bundles signed by different keys, so they may be different people with one name; on those actions each key's label is counted as its own annotator ("NAME (key …)"), not as one person's latest label. If they are one person, merge only the bundle with the labels meant`);
   }
+  const overruled = problems.overruled;
+  if (overruled.length) {
+    warnings.push(`${overruled.length} settlement(s) decide against a label given since, which they did not weigh: ${overruled.slice(0, 10).join('; ')}${overruled.length > 10 ? '; …' : ''} (the settlement stands: settle them again to weigh it)`);
+  }
   const unused = problems.unusedSettlements;
   if (unused.length) {
     warnings.push(`${unused.length} settlement(s) name an action none of these bundles holds, and settle nothing: ${unused.slice(0, 10).join(', ')}${unused.length > 10 ? ', …' : ''} (another session, or a step id mistyped?)`);
@@ -367,7 +371,7 @@ const VOTERS_SHIFT = 3;
  * conflicts is refused, listing them.
  */
 async function decideSteps(inputs: Input[], spilled: PlanInputs, origins: Origin[], originIndex: Map<Input, number[]>, opts: PlanOptions, checkAbort: () => void): Promise<{
-  stepsFile: string; times: ExternalSort<SpilledTime>; problems: { reopened: string[]; sameNameKeys: string[]; unusedSettlements: string[] };
+  stepsFile: string; times: ExternalSort<SpilledTime>; problems: { reopened: string[]; sameNameKeys: string[]; unusedSettlements: string[]; overruled: string[] };
 }> {
   const settled = new Map<string, Settlement[]>();
   for (const x of opts.settlements ?? []) {
@@ -382,6 +386,8 @@ async function decideSteps(inputs: Input[], spilled: PlanInputs, origins: Origin
   const reopened: Array<{ session: number; first: [number, number]; at: string }> = [];
   /** Names whose labels of one action came from bundles signed by different keys, disagreeing (see the fold). */
   const sameNameKeys = new Set<string>();
+  /** Actions a settlement decided against a label it did not weigh (given after it). */
+  const overruled: Array<{ session: number; first: [number, number]; at: string }> = [];
   /** The given settlements' actions met in the bundles (the others settle nothing: said). */
   const settledSeen = new Set<string>();
   const keyOf = (o: Origin): string => o.signer?.fingerprint ?? '';
@@ -472,6 +478,11 @@ async function decideSteps(inputs: Input[], spilled: PlanInputs, origins: Origin
       const candidates = [...(settled.get(key) ?? []), ...copies.flatMap((c) => (c.step.settled ? [c.step.settled] : []))];
       const counted = countedVotes(votes);
       const settlement = candidates.find((x) => settlementApplies(x, counted));
+      // A label given since, by someone the settlement did not hear, that it overrules: said.
+      const unheard = settlement?.votes
+        ? counted.filter((v) => v.label !== settlement.label && !settlement.votes!.some((h) => h.annotator === v.author && h.source === v.source))
+        : [];
+      if (unheard.length) overruled.push({ session: first.session, first: planned.first, at: `${s.sessionId}/${stepId} (${unheard.map((v) => `${v.author}: ${v.label}`).join(', ')})` });
       let decision = decide(facts, opts.policy, settlement?.label);
       if (!settlement && candidates.length && new Set(counted.map((v) => v.label)).size > 1) reopened.push({ session: first.session, first: planned.first, at: `${s.sessionId}/${stepId}` });
       if (decision === 'unsettled') {
@@ -504,6 +515,7 @@ async function decideSteps(inputs: Input[], spilled: PlanInputs, origins: Origin
   return { stepsFile: await out.toFile(), times, problems: {
     reopened: inOrder(reopened).map((x) => x.at), sameNameKeys: [...sameNameKeys].sort(byString),
     unusedSettlements: [...settled.keys()].filter((k) => !settledSeen.has(k)).map((k) => k.replace('\u0000', '/')).sort(byString),
+    overruled: inOrder(overruled).map((x) => x.at),
   } };
 }
 

@@ -1,7 +1,9 @@
-// Two people who export under one annotator name (the app's default is the OS user name)
-// sign with different keys. Their labels of one action are two votes, not one person's
-// older and newer label: under any-mask the mask of either keeps the action out of training,
-// and the merge says what it saw. One person's two exports (one key) are still their latest label.
+// Whose labels a merge counts, and what it says when its inputs do not say what the lead
+// meant: two people who export under one annotator name (the app's default is the OS user
+// name) sign with different keys, so their labels of one action are two votes, not one
+// person's older and newer label (under any-mask the mask of either keeps the action out of
+// training); settlements that match no action, or that overrule a label given after them,
+// are said. One person's two exports (one key) are still their latest label.
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -83,5 +85,18 @@ describe('settlements that match no action of the bundles', () => {
     expect(w).toMatch(/^2 settlement/);
     expect(w).toContain('S/no-such-step');
     expect(w).toContain(`s-typo/${ids.X2}`);
+  });
+});
+
+describe('a settlement and a label given after it', () => {
+  it('the settlement stands, and the merge says whose label it overruled', async () => {
+    const a = await exported('ovr-a', 'oa', 'alice', copy('alice', { X2: 'keep' }, base.at(-1)!.ts + 60_000));
+    const bb = await exported('ovr-b', 'ob', 'bob', copy('bob', { X2: 'mask' }, base.at(-1)!.ts + 60_000));
+    const e = await exported('ovr-e', 'oe', 'eve', copy('eve', { X2: 'mask' }, base.at(-1)!.ts + 260_000));
+    const settled = { sessionId: 'S', stepId: ids.X2!, label: 'keep' as const, votes: [{ annotator: 'alice', source: 'annotator' as const, label: 'keep' as const }, { annotator: 'bob', source: 'annotator' as const, label: 'mask' as const }] };
+    const r = await merge([a, bb, e], { policy: { kind: 'manual' }, settlements: [settled] });
+    expect(await trained(r.dir)).toContain('X2');
+    const w = r.report.warnings.find((x) => /settlement\(s\) decide against a label given since/.test(x));
+    expect(w).toContain(`S/${ids.X2} (eve: mask)`);
   });
 });
