@@ -64,6 +64,8 @@ function blockText(content: unknown): string {
 }
 
 const BASH_IN = /^<bash-input>([\s\S]*)<\/bash-input>$/;
+/** What Claude Code writes as the person's turn when they stop a reply, or the tool use it asked for. */
+const INTERRUPTED = /^\[Request interrupted by user(?: for tool use)?\]$/;
 const SHELL_NOT_TRAINED = 'not trained: the person ran it in their own shell (!), and the model saw it as their messages; the Bash call is the importer\'s';
 const BASH_OUT = /<bash-(stdout|stderr)>([\s\S]*?)<\/bash-\1>/g;
 
@@ -246,6 +248,13 @@ async function readSession(input: ImportInput, ctx: ImportContext): Promise<RunI
     pendingShell = null;
     if (r.isMeta || /^<(command-name|local-command-stdout|command-message)>/.test(text.trim())) continue; // context, not a person's request
     const above = stepAbove(r);
+    // Claude Code's own marker when the person stopped a reply or the tool use it asked for: the
+    // context holds it, but no one wrote it as guidance, and the reply it stopped is not trained.
+    if (INTERRUPTED.test(text.trim())) {
+      const stopped = above !== null ? stepByKey.get(above) : undefined;
+      if (stopped && !stopped.notTrained) stopped.notTrained = 'not trained: the person interrupted this reply (Claude Code\'s "[Request interrupted by user]")';
+      continue;
+    }
     // The person's first request is the task, even after a shell command of their own.
     if (task === null) task = text;
     else if (above === null) initialGuidance.push(text);
