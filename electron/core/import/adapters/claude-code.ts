@@ -32,6 +32,10 @@ const record = z.looseObject({
   type: z.string(),
   uuid: z.string().optional(),
   parentUuid: z.string().nullable().optional(),
+  /** A compact_boundary system record's link to the record before the compaction (its parentUuid is null). */
+  logicalParentUuid: z.string().nullable().optional(),
+  /** The user record holding a compaction's summary, sent to the model as the person's message. */
+  isCompactSummary: z.boolean().optional(),
   sessionId: z.string().optional(),
   timestamp: z.string().optional(),
   cwd: z.string().optional(),
@@ -143,7 +147,8 @@ async function readSession(input: ImportInput, ctx: ImportContext): Promise<RunI
         missingParents++;
         return null;
       }
-      p = pr.parentUuid ?? null;
+      // Through a compaction's boundary to the conversation it compacted: one line, not a new branch.
+      p = pr.parentUuid ?? pr.logicalParentUuid ?? null;
     }
     return null;
   };
@@ -248,6 +253,17 @@ async function readSession(input: ImportInput, ctx: ImportContext): Promise<RunI
     pendingShell = null;
     if (r.isMeta || /^<(command-name|local-command-stdout|command-message)>/.test(text.trim())) continue; // context, not a person's request
     const above = stepAbove(r);
+    // A compaction's summary: what the model was sent in place of the conversation before it,
+    // as the person's message; a summary on the step before, covering its path, not guidance.
+    if (r.isCompactSummary) {
+      const on = above !== null ? stepByKey.get(above) : undefined;
+      if (on) {
+        const covered: string[] = [];
+        for (let k: string | null | undefined = on.key; k; k = stepByKey.get(k)?.parent) covered.unshift(k);
+        on.summary = { text, covered };
+      }
+      continue;
+    }
     // Claude Code's own marker when the person stopped a reply or the tool use it asked for: the
     // context holds it, but no one wrote it as guidance, and the reply it stopped is not trained.
     if (INTERRUPTED.test(text.trim())) {
