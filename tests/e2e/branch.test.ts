@@ -150,8 +150,11 @@ describe('branching and comments from the UI', () => {
     await page.getByTestId('branch-profile').selectOption('fake');
     await page.getByTestId('branch-submit').click();
     await waitFor(async () => (await selectedBranchLabel(page)).startsWith('agent-alt'), 'the agent branch to be shown');
-    await page.locator('[data-testid="rollout-state"][data-state="finished"]').waitFor({ timeout: 20_000 });
     await step(page, 3).waitFor();
+    // The branch's agent has finished: its step has its reply (the rollout bar may still show the
+    // earlier rollout's "finished" before this one starts, and a rewind waits for a running one).
+    await waitFor(async () => (await step(page, 3).getByTestId('step-tool').innerText().catch(() => '')) === 'finish', 'the branch agent to reply');
+    await page.locator('[data-testid="rollout-state"][data-state="finished"]').waitFor({ timeout: 20_000 });
     await expect(step(page, 3).getAttribute('data-branch-id')).resolves.not.toBe(await step(page, 2).getAttribute('data-branch-id'));
     await expect(step(page, 3).getByTestId('step-world-current').innerText()).resolves.toContain("ran in the current state, not step 2's");
     await expect(step(page, 2).getByTestId('step-guidance').innerText()).resolves.toMatch(/delivered at step 3[\s\S]*Try a different approach/i);
