@@ -435,31 +435,9 @@ async function decideSteps(inputs: Input[], spilled: PlanInputs, origins: Origin
         const local = originIndex.get(input)!;
         for (const v of x.votes) {
           const vote = { ...v, origin: local[v.origin]! };
-          const key = `${vote.source}\u0000${vote.author}`;
+          // By name and by the key of the bundle it came from; one name's keys are resolved below.
+          const key = `${vote.source}\u0000${vote.author}\u0000${keyOf(origins[vote.origin]!)}`;
           const cur = folded.get(key);
-          // One name, two signing keys and two labels of this action: maybe two people. Each
-          // is counted (named by its key), so that neither's label is dropped as the other's
-          // older one; said once per name (sameNameKeys).
-          const fp = keyOf(origins[vote.origin]!);
-          if (cur && fp !== keyOf(origins[cur.vote.origin]!) && (vote.at !== cur.vote.at || vote.label !== cur.vote.label)) {
-            folded.delete(key);
-            for (const f of [cur, { vote, bundles: new Set([origins[vote.origin]!.path]) }]) {
-              const k = keyOf(origins[f.vote.origin]!);
-              const named = { ...f.vote, author: `${f.vote.author} (key ${k.slice(0, 12) || 'unsigned'})` };
-              const other = folded.get(`${key}\u0000${k}`);
-              if (!other || named.at > other.vote.at) folded.set(`${key}\u0000${k}`, { vote: named, bundles: f.bundles });
-            }
-            sameNameKeys.add(vote.author);
-            continue;
-          }
-          const split = folded.get(`${key}\u0000${fp}`);
-          if (!cur && [...folded.keys()].some((k) => k.startsWith(`${key}\u0000`))) {
-            // This name was split on this action: by its key too.
-            const named = { ...vote, author: `${vote.author} (key ${fp.slice(0, 12) || 'unsigned'})` };
-            if (!split || named.at > split.vote.at) folded.set(`${key}\u0000${fp}`, { vote: named, bundles: new Set([origins[vote.origin]!.path]) });
-            else if (named.at === split.vote.at && named.label === split.vote.label) split.bundles.add(origins[vote.origin]!.path);
-            continue;
-          }
           if (!cur || vote.at > cur.vote.at) folded.set(key, { vote, bundles: new Set([origins[vote.origin]!.path]) });
           else if (vote.at === cur.vote.at && vote.label === cur.vote.label) cur.bundles.add(origins[vote.origin]!.path);
         }
@@ -470,7 +448,8 @@ async function decideSteps(inputs: Input[], spilled: PlanInputs, origins: Origin
         if (x.reason === 'not-model') notModel = true;
         if (input.secretSteps.get(s.sessionId)?.has(stepId)) secret = true;
       }
-      const folds = [...folded.values()].sort((a, b) => byString(a.vote.source, b.vote.source) || byString(a.vote.author, b.vote.author));
+      const folds = oneVotePerPerson([...folded.values()], (o) => keyOf(origins[o]!), sameNameKeys)
+        .sort((a, b) => byString(a.vote.source, b.vote.source) || byString(a.vote.author, b.vote.author));
       const votes = folds.map((x) => x.vote);
       const facts: ActionFacts = { sessionId: s.sessionId, stepId, branchIds: branches, votes, defaults, invalidArguments, secret, replayed, emptyContext, notModel };
       const key = actionKey(s.sessionId, stepId);
@@ -517,6 +496,34 @@ async function decideSteps(inputs: Input[], spilled: PlanInputs, origins: Origin
     unusedSettlements: [...settled.keys()].filter((k) => !settledSeen.has(k)).map((k) => k.replace('\u0000', '/')).sort(byString),
     overruled: inOrder(overruled).map((x) => x.at),
   } };
+}
+
+type Fold = { vote: Vote; bundles: Set<string> };
+
+/**
+ * Each person's vote on an action from their folds by name and signing key (latest label
+ * per key). One name's folds under several keys that all hold the same label event are
+ * one vote, from all their bundles (a label copied into several exports); that disagree,
+ * maybe two people with one name: each counts, named by its key (`NAME (key …)`), so that
+ * neither label is dropped as the other's older one, and the name is noted in `split`.
+ */
+function oneVotePerPerson(folds: readonly Fold[], keyOf: (origin: number) => string, split: Set<string>): Fold[] {
+  const byName = new Map<string, Fold[]>();
+  for (const f of folds) {
+    const name = `${f.vote.source}\u0000${f.vote.author}`;
+    byName.set(name, [...(byName.get(name) ?? []), f]);
+  }
+  const out: Fold[] = [];
+  for (const group of byName.values()) {
+    const [first] = group;
+    if (group.every((f) => f.vote.at === first!.vote.at && f.vote.label === first!.vote.label)) {
+      out.push({ vote: first!.vote, bundles: new Set(group.flatMap((f) => [...f.bundles])) });
+      continue;
+    }
+    split.add(first!.vote.author);
+    for (const f of group) out.push({ vote: { ...f.vote, author: `${f.vote.author} (key ${keyOf(f.vote.origin).slice(0, 12) || 'unsigned'})` }, bundles: f.bundles });
+  }
+  return out;
 }
 
 /** What reading the decided steps in order gives: the conflicts, agreement and per-annotator counts, and each action's decision. */

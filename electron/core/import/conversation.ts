@@ -221,6 +221,9 @@ export function assistantWire(content: string, calls: readonly ToolCall[]): Wire
     : { role: 'assistant', content };
 }
 
+/** mini-swe-agent 1.x's action pattern (see bashBlocks). */
+export const BASH_BLOCK = /```bash\s*\n([\s\S]*?)\n```/g;
+
 /**
  * The ```bash blocks of a text action, as `bash` tool calls. mini-swe-agent's own pattern
  * (r"```bash\s*\n(.*?)\n```", DOTALL): it runs a reply only when this finds exactly one,
@@ -238,7 +241,6 @@ export function bashBlocks(content: string, stepIndex: number, name = 'bash', pa
   return out;
 }
 
-const BASH_BLOCK = /```bash\s*\n([\s\S]*?)\n```/g;
 
 /** `<returncode>N</returncode><output>…</output>` (mini-swe-agent) and similar observation texts. */
 export function returncodeObservation(text: string): { observation: string; isError: boolean; exitCode?: number | null } {

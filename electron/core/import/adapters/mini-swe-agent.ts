@@ -18,7 +18,7 @@
 // agent did not keep) is context, not a result.
 import { z } from 'zod';
 import type { Usage, WireMessage } from '../../../../shared/events';
-import { bashBlocks, conversationSteps, returncodeObservation, textOf } from '../conversation';
+import { BASH_BLOCK, bashBlocks, conversationSteps, returncodeObservation, textOf } from '../conversation';
 import { check, readJsonFile, toMs } from '../source';
 import type { ImportAdapter, RunIR } from '../types';
 
@@ -72,7 +72,7 @@ function actionPattern(source: string | undefined, wire: readonly WireMessage[],
     }
   }
   const replies = wire.filter((m) => m.role === 'assistant').map((m) => textOf(m.content));
-  return !replies.some((r) => /```bash\s*\n/.test(r)) && replies.some((r) => /```mswea_bash_command\s*\n/.test(r)) ? MSWEA_BLOCK : /```bash\s*\n([\s\S]*?)\n```/g;
+  return !replies.some((r) => /```bash\s*\n/.test(r)) && replies.some((r) => /```mswea_bash_command\s*\n/.test(r)) ? MSWEA_BLOCK : BASH_BLOCK;
 }
 
 function observationOf(text: string): { observation: string; isError: boolean; exitCode?: number | null } {

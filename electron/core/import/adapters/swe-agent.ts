@@ -51,8 +51,8 @@ const step = z.looseObject({
   thought: z.string().nullable().optional(),
   execution_time: z.number().nullable().optional(),
   state: z.unknown().optional(),
-  query: z.array(z.looseObject({ role: z.string() })).optional(),
-  messages: z.array(z.looseObject({ role: z.string() })).optional(),
+  query: z.array(historyItem).optional(),
+  messages: z.array(historyItem).optional(),
 });
 const traj = z.looseObject({
   trajectory: z.array(step),
@@ -77,11 +77,6 @@ function toWire(h: History, systemAsUser = false): WireMessage {
   return m;
 }
 
-/** The history items of a step's query or messages, read as history items. */
-function itemsOf(v: unknown): History[] | undefined {
-  if (!Array.isArray(v)) return undefined;
-  return v.map((x) => historyItem.parse(x));
-}
 
 function stateOf(v: unknown): Record<string, unknown> {
   if (typeof v === 'string') {
@@ -130,7 +125,7 @@ export const sweAgentAdapter: ImportAdapter = {
     const replies = history.map((h, i) => ({ h, i })).filter((x) => x.h.role === 'assistant' && !x.h.is_demo);
     const tools = history.some((h) => h.role === 'assistant' && (h.tool_calls?.length ?? 0) > 0);
     const notes: string[] = [];
-    const queries = t.trajectory.map((s) => itemsOf(s.query));
+    const queries = t.trajectory.map((s) => s.query);
     // Rejected replies (see the header): no action, and the next step's query ends with the
     // reply and the error it was answered with; without queries, no action and nothing observed
     // before a later step (every step that ran has its action; the retry may repeat the text).
@@ -184,7 +179,7 @@ export const sweAgentAdapter: ImportAdapter = {
       // The step's own query may end with its reply (its text, its call): the model's
       // output for a step the history does not hold.
       const query = queries[n];
-      const after = query ? undefined : itemsOf(s.messages);
+      const after = query ? undefined : s.messages;
       const own = (query ?? after)?.map((h) => toWire(h, systemAsUser));
       // Its own reply: the query's last turn, or the last assistant turn of 1.0's messages.
       let ownAt = own ? own.length - 1 : -1;
