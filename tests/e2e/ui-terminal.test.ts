@@ -386,10 +386,13 @@ describe('the live terminal in the browser', () => {
     await waitShown(/^flood-42-end\s*$/m, 5_000);
     const seconds = (Date.now() - started) / 1000;
     expect(sawFlood).toBe(true);
-    // A page that parsed the flood in one go would block for seconds (8 MB at xterm's
-    // ~2-5 MB/s); time-sliced, skipped when behind, no task comes near that.
+    // A page that parsed the flood in one go would be blocked for most of the time the
+    // flood took to show (8 MB at xterm's ~2-5 MB/s); time-sliced, skipped when behind,
+    // no task comes near that. Relative to that time, not a fixed figure: on a loaded
+    // machine (CI runs the typecheck and the lint beside the tests) every task is longer,
+    // and one descheduled task once took 1.09 s while the flood took several seconds.
     const longest = await longestTask();
-    expect(longest).toBeLessThan(1_000);
+    expect(longest).toBeLessThan((seconds * 1000) / 3);
 
     await page.getByTestId('new-session').click();
     await page.getByTestId('new-session-dialog').waitFor();
