@@ -17,7 +17,7 @@ import { exportBundle, type ExportBundleOptions, type Manifest } from '../../ele
 import { mergeBundles, type MergeBundlesOptions, type MergeBundlesResult, type MergedManifest } from '../../electron/core/dataset/merge';
 import { mergedManifestSchema } from '../../electron/core/dataset/manifest-schema';
 import { cohensKappa, fleissKappa } from '../../electron/core/dataset/merge-agreement';
-import { fileKeyStore, loadSigningKey, type SigningKey } from '../../electron/core/dataset/signing';
+import { fileKeyStore, loadSigningKey, signBundle, type SigningKey } from '../../electron/core/dataset/signing';
 import { ok, run, SessionBuilder, writeRecording } from '../fixtures/sessions';
 import * as ax from '../fixtures/trainers/axolotl';
 import * as lf from '../fixtures/trainers/llamafactory';
@@ -376,6 +376,65 @@ describe('windows after a summary, split differently by each annotator', () => {
     await expectTrained(preferErin.dir, ['L2', 'L3', 'L4']);
     const preferDana = await merge([erin, dana], { policy: { kind: 'prefer', annotators: ['dana'] } });
     await expectTrained(preferDana.dir, ['L1', 'L2', 'L4']);
+  });
+});
+
+describe('an action repeated after a summary', () => {
+  /** L1, L2, then L3 carries a summary of L1 only: L2 is in L3's and L4's context again, after the summary. */
+  function recentKept(): { events: SessionEvent[]; ids: Record<string, string> } {
+    const b = new SessionBuilder({ name: 'Recent kept' });
+    b.rollout({ task: 'Recent task' });
+    const ids: Record<string, string> = {};
+    for (const m of ['L1', 'L2', 'L3', 'L4']) ids[m] = b.step({ content: `Step MARK-${m}.`, calls: [run(`echo MARK-${m}`)], results: [ok()] });
+    b.summary(ids.L3!, 'SUMMARY-OF-L1 listed the files.', [ids.L1!]);
+    return { events: b.events, ids };
+  }
+
+  /** Per trained marker of openai.jsonl, whether the messages before that turn hold the summary. */
+  async function trainedAfterSummary(dir: string): Promise<Record<string, boolean>> {
+    const out: Record<string, boolean> = {};
+    for (const l of parseJsonl(await text(dir, 'openai.jsonl'))) {
+      const messages = (l as { messages: unknown[] }).messages;
+      for (const t of oa.trainedTurns(l).trained) out[markerIn([t.text, t.toolCalls])] = JSON.stringify(messages.slice(0, t.index)).includes('SUMMARY-OF-L1');
+    }
+    return out;
+  }
+
+  it('is trained only in the context its reply was produced in, whatever the order of the bundles', async () => {
+    const r = recentKept();
+    // Frank masked L1 and L2: his window before the summary trains nothing and is not in his
+    // bundle; his window after it holds L2 as context (weight 0).
+    const frank = await exportCopy('frank', [{ id: 'recent', events: withLabels(r.events, r.ids, 'frank', { L1: 'mask', L2: 'mask', L3: 'keep', L4: 'keep' }, 1e12), dir: join(root, 'nowhere') }]);
+    const gina = await exportCopy('gina', [{ id: 'recent', events: withLabels(r.events, r.ids, 'gina', { L1: 'mask', L2: 'keep', L3: 'keep', L4: 'keep' }, 2e12), dir: join(root, 'nowhere') }]);
+    // (The first turn is the summary, no step's.)
+    expect(exported.frank!.trajectories.map((t) => t.turnSteps)).toEqual([[null, r.ids.L2, r.ids.L3, r.ids.L4]]);
+    expect(exported.frank!.trajectories[0]!.ownContext).toEqual([false, false, true, true]);
+    expect(await trainedAfterSummary(gina)).toEqual({ L2: false, L3: true, L4: true });
+    for (const inputs of [[frank, gina], [gina, frank]]) {
+      const m = await merge(inputs, { policy: { kind: 'prefer', annotators: ['gina'] } });
+      await expectTrained(m.dir, ['L2', 'L3', 'L4']);
+      expect(await trainedAfterSummary(m.dir)).toEqual({ L2: false, L3: true, L4: true });
+      // A merged bundle says so too, and merges again to the same lines.
+      expect(m.manifest.trajectories.find((t) => t.turnSteps.length === 4)?.ownContext).toEqual([false, false, true, true]);
+      const again = await merge([m.dir], { policy: { kind: 'prefer', annotators: ['gina'] } });
+      expect(await text(again.dir, 'openai.jsonl')).toBe(await text(m.dir, 'openai.jsonl'));
+    }
+  });
+
+  it('in a bundle exported before turns said so, is trained only where an export trained it', async () => {
+    const r = recentKept();
+    const frank = await exportCopy('frank-old', [{ id: 'recent', events: withLabels(r.events, r.ids, 'frank', { L1: 'mask', L2: 'mask', L3: 'keep', L4: 'keep' }, 1e12), dir: join(root, 'nowhere') }]);
+    const gina = await exportCopy('gina-old', [{ id: 'recent', events: withLabels(r.events, r.ids, 'gina', { L1: 'mask', L2: 'keep', L3: 'keep', L4: 'keep' }, 2e12), dir: join(root, 'nowhere') }]);
+    // As an older version wrote them: no ownContext, signed as they are.
+    for (const [dir, who] of [[frank, 'frank-old'], [gina, 'gina-old']] as const) {
+      const manifest = JSON.parse(await text(dir, 'manifest.json')) as Manifest;
+      for (const t of manifest.trajectories) delete (t as { ownContext?: boolean[] }).ownContext;
+      await writeFile(join(dir, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
+      await signBundle(dir, await keyOf(who));
+    }
+    const m = await merge([frank, gina], { policy: { kind: 'prefer', annotators: ['gina'] } });
+    await expectTrained(m.dir, ['L2', 'L3', 'L4']);
+    expect(await trainedAfterSummary(m.dir)).toEqual({ L2: false, L3: true, L4: true });
   });
 });
 

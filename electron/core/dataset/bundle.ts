@@ -201,6 +201,12 @@ export interface ManifestTrajectory {
    * turn no step owns, e.g. a summary). Merge re-weighs an example's turns by step.
    */
   turnSteps: (string | null)[];
+  /**
+   * Per assistant turn: its reply was produced in this line's context (the messages
+   * before it are the request it answered; a summary line: its summary turn only). A
+   * merge trains a turn only where this is true. Absent in bundles of older versions.
+   */
+  ownContext?: boolean[];
 }
 
 export interface ManifestAction {
@@ -467,6 +473,11 @@ function trajectoryEntry(x: TakenExample, line: number, ledger: ExampleLedger, w
     kind: x.ex.kind, context: x.ex.source, steps: owners.size, actions: assistants.length, kept, masked: assistants.length - kept, unlabelled,
     tokens, overLimit: tokens > warnTokens, trainedSteps: [...x.ex.trainedSteps],
     turnSteps: x.record.messages.flatMap((m, i) => (m.role === 'assistant' ? [x.ex.owners[i] ?? null] : [])),
+    ownContext: x.record.messages.flatMap((m, i) => {
+      if (m.role !== 'assistant') return [];
+      const owner = x.ex.owners[i];
+      return [x.ex.kind === 'summary' ? i === x.record.messages.length - 1 : !!owner && x.ex.ownSteps.has(owner)];
+    }),
   };
 }
 

@@ -11,8 +11,9 @@
 // Rules that hold for the whole stream:
 //   - a step is trained in at most one example (the first that holds it with weight
 //     1, in branch order, then window order): a prefix shared by several exported
-//     branches, or the recent steps repeated after a summary, stay weight-0 context
-//     elsewhere;
+//     branches stays weight-0 context elsewhere; and only in a window of its own (the
+//     context before its turn is the request it answered), so the recent steps a
+//     summary kept, repeated after it, are context there whatever their label;
 //   - an example with nothing to train is left out and counted;
 //   - with maxTokens, an over-long example is split into examples that each end on
 //     an assistant turn and keep the fixed head (system, task, summary) plus as many
@@ -69,6 +70,13 @@ export interface Example {
   trainedSteps: string[];
   /** Steps present with weight 0. */
   contextSteps: string[];
+  /**
+   * The steps whose replies were produced in this example's context: the window's own
+   * steps, each preceded here by exactly the request it answered. The others are
+   * context only (the recent steps a summary kept, before the summary's step), and no
+   * weight of theirs may be 1 here, whoever labels them (a merge re-weighs turns).
+   */
+  ownSteps: ReadonlySet<string>;
   tokens: number;
   /** Set when a split could not bring the example under maxTokens. */
   overLimit?: boolean;
@@ -258,12 +266,17 @@ function* branchExamples(t: Trajectory, sessionId: string, branchId: string, pat
   }
   const requests: RequestMessages = new Map();
   let prev: { step: Step; ctx: Ctx } | null = null;
+  let own = new Set<string>();
   for (const step of path) {
     const ctx = contextOf(t, step, branchId, path, prev, opts, requests);
-    if (prev && !extendsCtx(prev.ctx, ctx)) yield* finish(t, sessionId, branchId, prev.step, prev.ctx, opts, ledger);
+    if (prev && !extendsCtx(prev.ctx, ctx)) {
+      yield* finish(t, sessionId, branchId, prev.step, prev.ctx, own, opts, ledger);
+      own = new Set();
+    }
+    own.add(step.id);
     prev = { step, ctx };
   }
-  if (prev) yield* finish(t, sessionId, branchId, prev.step, prev.ctx, opts, ledger);
+  if (prev) yield* finish(t, sessionId, branchId, prev.step, prev.ctx, own, opts, ledger);
 }
 
 /**
@@ -278,7 +291,12 @@ function* reconstructedExamples(t: Trajectory, sessionId: string, branchId: stri
   });
   ends.push(path.length - 1);
   const requests: RequestMessages = new Map();
-  for (const i of ends) yield* finish(t, sessionId, branchId, path[i]!, contextOf(t, path[i]!, branchId, path, null, opts, requests), opts, ledger);
+  let from = 0;
+  for (const i of ends) {
+    const own = new Set(path.slice(from, i + 1).map((s) => s.id));
+    from = i + 1;
+    yield* finish(t, sessionId, branchId, path[i]!, contextOf(t, path[i]!, branchId, path, null, opts, requests), own, opts, ledger);
+  }
 }
 
 /** Remembered request contexts of one branch walk (see ownedRequestMessages). */
@@ -312,8 +330,8 @@ function contextOf(t: Trajectory, step: Step, branchId: string, path: Step[], pr
   return { messages: asWire(owned.messages), owners: owned.owners, tools: toolMode === 'tools' ? TOOL_SCHEMAS : undefined, toolMode, source: 'reconstructed' };
 }
 
-/** The example of the window that ends at `last`: its context plus its reply. */
-function* finish(t: Trajectory, sessionId: string, branchId: string, last: Step, ctx: Ctx, opts: ExampleOptions, ledger: ExampleLedger): Generator<Example> {
+/** The example of the window that ends at `last` (its steps `own`): its context plus its reply. */
+function* finish(t: Trajectory, sessionId: string, branchId: string, last: Step, ctx: Ctx, own: ReadonlySet<string>, opts: ExampleOptions, ledger: ExampleLedger): Generator<Example> {
   const messages = [...ctx.messages];
   const owners = [...ctx.owners];
   const reply = assistantMessage(last, ctx.toolMode);
@@ -322,7 +340,7 @@ function* finish(t: Trajectory, sessionId: string, branchId: string, last: Step,
     owners.push(last.id);
   }
   const weightOf = (m: WireMessage, owner: string | null | undefined): 0 | 1 => {
-    if (!owner || ledger.isTrained(sessionId, owner) || ledger.isLeftOut(sessionId, owner) || emptyReply(m)) return 0;
+    if (!owner || !own.has(owner) || ledger.isTrained(sessionId, owner) || ledger.isLeftOut(sessionId, owner) || emptyReply(m)) return 0;
     const step = t.steps.get(owner);
     if (!step?.response) return 0;
     let d = ledger.decision(sessionId, owner);
@@ -354,7 +372,7 @@ function* finish(t: Trajectory, sessionId: string, branchId: string, last: Step,
   const weights: (0 | 1 | null)[] = messages.map((m, i) => (m.role === 'assistant' ? weightOf(m, owners[i]) : null));
   const whole: Example = {
     sessionId, branchId, kind: 'window', messages, owners, weights, tools: ctx.tools, toolMode: ctx.toolMode, source: ctx.source,
-    trainedSteps: [], contextSteps: [], tokens: 0,
+    trainedSteps: [], contextSteps: [], ownSteps: own, tokens: 0,
   };
   for (const ex of split(whole, opts.maxTokens)) {
     fillStats(ex);
@@ -447,7 +465,7 @@ function* summaryExamples(t: Trajectory, sessionId: string, branchIds: readonly 
       const ex: Example = {
         sessionId, branchId, kind: 'summary', messages, owners: [...owned.owners, null],
         weights: messages.map((m, i) => (m.role !== 'assistant' ? null : i === messages.length - 1 ? 1 : 0)),
-        tools, toolMode: tools ? 'tools' : 'text', source: opts.derivedContext ? 'derived' : 'recorded', trainedSteps: [], contextSteps: [], tokens: 0,
+        tools, toolMode: tools ? 'tools' : 'text', source: opts.derivedContext ? 'derived' : 'recorded', trainedSteps: [], contextSteps: [], ownSteps: new Set(), tokens: 0,
       };
       fillStats(ex);
       ex.trainedSteps = [`summary:${step.id}`];

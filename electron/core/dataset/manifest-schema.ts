@@ -69,6 +69,8 @@ const trajectorySchema = z.object({
   overLimit: z.boolean(),
   trainedSteps: z.array(str),
   turnSteps: z.array(str.nullable()),
+  // Optional: bundles of versions before it have none (a merge then trains a turn only where an export did).
+  ownContext: z.array(z.boolean()).optional(),
 });
 
 const actionSchema = z.object({ line: z.number().int().positive(), example: z.number().int().positive(), sessionId: str, branchId: str, stepId: str, tokens: nonNeg });

@@ -106,6 +106,8 @@ export interface PlannedExample {
   entry: Manifest['trajectories'][number];
   /** Weight per assistant turn. */
   weights: Array<0 | 1>;
+  /** Per assistant turn: may be trained in this context (every copy's InputExample.ownContext, or'd). */
+  ownContext: boolean[];
   trainedSteps: string[];
   /** Indexes into plan.origins. */
   origins: number[];
@@ -644,7 +646,9 @@ function chooseExamples(inputs: Input[], decided: Map<string, number>, voterSets
   examples: PlannedExample[]; writtenFrom: Map<Input, Map<number, PlannedExample>>; distinct: number; nothingToTrain: number;
 } {
   // Every copy of a window, first seen first.
-  const candidates = new Map<string, { input: Input; ex: InputExample; origins: Set<number>; summaryMasked: boolean }>();
+  // A turn may be trained in a window where any copy says its context is its own (an older
+  // copy says so only where it trained the turn; see InputExample.ownContext).
+  const candidates = new Map<string, { input: Input; ex: InputExample; origins: Set<number>; summaryMasked: boolean; ownContext: boolean[] }>();
   for (const input of inputs) {
     const local = originIndex.get(input)!;
     for (const ex of input.examples) {
@@ -652,7 +656,8 @@ function chooseExamples(inputs: Input[], decided: Map<string, number>, voterSets
       if (c) {
         for (const o of ex.origins) c.origins.add(local[o]!);
         c.summaryMasked ||= ex.summaryMasked;
-      } else candidates.set(ex.key, { input, ex, origins: new Set(ex.origins.map((o) => local[o]!)), summaryMasked: ex.summaryMasked });
+        ex.ownContext.forEach((own, i) => (c.ownContext[i] ||= own));
+      } else candidates.set(ex.key, { input, ex, origins: new Set(ex.origins.map((o) => local[o]!)), summaryMasked: ex.summaryMasked, ownContext: [...ex.ownContext] });
     }
   }
   const trained = new Set<string>();
@@ -672,7 +677,7 @@ function chooseExamples(inputs: Input[], decided: Map<string, number>, voterSets
       const key = actionKey(c.ex.sessionId, pseudo ?? stepId ?? '');
       const a = stepId ? decided.get(key) : undefined;
       const keep = pseudo !== null ? !c.summaryMasked : a !== undefined && (a & KEEP) !== 0;
-      if ((!pseudo && !stepId) || !keep || trained.has(key)) {
+      if ((!pseudo && !stepId) || !keep || !c.ownContext[i] || trained.has(key)) {
         weights.push(0);
         return;
       }
@@ -690,7 +695,7 @@ function chooseExamples(inputs: Input[], decided: Map<string, number>, voterSets
       continue;
     }
     const x: PlannedExample = {
-      line: examples.length + 1, input: c.input, ex: c.ex, entry, weights, trainedSteps,
+      line: examples.length + 1, input: c.input, ex: c.ex, entry, weights, ownContext: c.ownContext, trainedSteps,
       origins: [...c.origins].sort((a, b) => a - b), annotators: sortedUnique(annotators), unlabelled,
     };
     examples.push(x);

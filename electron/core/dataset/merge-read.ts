@@ -173,6 +173,12 @@ export interface InputExample {
   origins: number[];
   /** A summary example whose summary turn the export did not train (it held a secret): never trained. */
   summaryMasked: boolean;
+  /**
+   * Per assistant turn, whether it may be trained in this context (the manifest's
+   * ownContext). A bundle older than that field says only where its export trained:
+   * its weight-1 turns, which an export only ever gave a turn in a context of its own.
+   */
+  ownContext: boolean[];
 }
 
 export interface Input {
@@ -535,6 +541,10 @@ function checkConsistency(input: Input, facts: OpenAILineFacts[], known: Map<str
     } else if (trainedHere.join('\u0000') !== t.trainedSteps.join('\u0000') || trainedHere.includes(null)) {
       throw badBundle(path, `${at}: the turns with weight 1 are not the steps the manifest says are trained there (edited after export?)`);
     }
+    if (t.ownContext) {
+      if (t.ownContext.length !== t.turnSteps.length) throw badBundle(path, `${at}: ownContext names ${t.ownContext.length} turn(s), turnSteps ${t.turnSteps.length}`);
+      if (x.weights.some((w, i) => w === 1 && !t.ownContext![i])) throw badBundle(path, `${at}: a turn with weight 1 is not in a context of its own (edited after export?)`);
+    }
     for (const id of t.turnSteps) {
       if (id === null) continue;
       const s = steps.get(id);
@@ -556,6 +566,7 @@ function checkConsistency(input: Input, facts: OpenAILineFacts[], known: Map<str
     input.examples.push({
       k, sessionId: t.sessionId, branchId: t.branchId, key: x.key, entry: sink.seen(x.key) ? null : t, origins: [...origins],
       summaryMasked: t.kind === 'summary' && (x.weights.at(-1) !== 1 || x.secretTurns.includes(x.weights.length - 1)),
+      ownContext: t.ownContext ? [...t.ownContext] : x.weights.map((w) => w === 1),
     });
   });
   // Trained turns masked for a secret: the step must stay masked whatever the votes say.
