@@ -48,6 +48,15 @@ describe('provider tokens with a fixed prefix (gitleaks, trufflehog)', () => {
     ['docker-token', `dckr_pat_${rnd(27, `${ALNUM}_-`)}`],
     ['langsmith-key', `lsv2_pt_${hex(32)}_${hex(10)}`],
     ['google-oauth-token', `ya29.a0AfB_by${rnd(120, `${ALNUM}_-`)}`],
+    ['linear-key', `lin_api_${rnd(40)}`],
+    ['notion-token', `ntn_${rnd(11, '0123456789')}${rnd(35)}`],
+    ['sentry-token', `sntrys_eyJpYXQiO${b64(40)}LCJyZWdpb25fdXJs${b64(60)}_${b64(43)}`],
+    ['sentry-token', `sntryu_${hex(64)}`],
+    ['doppler-token', `dp.pt.${rnd(43)}`],
+    ['doppler-token', `dp.st.dev.${rnd(40)}`],
+    ['pulumi-token', `pul-${hex(40)}`],
+    ['stripe-webhook-secret', `whsec_${rnd(32)}`],
+    ['stripe-key', `sk_prod_${rnd(40)}`],
   ];
 
   it('each is redacted as its kind, alone, in a table, in code and in a JSON result', () => {
@@ -120,6 +129,32 @@ describe('credentials in command lines and CLI output', () => {
     redacts(`export VAULT_TOKEN=${vault}`, vault, 'assignment');
     // Code is still code.
     for (const code of ['password=self.password', 'token = config.api_token', 'secret = settings.SECRET_VALUE']) expect(r.redact(code).text).toBe(code);
+  });
+
+  it('a Twilio API key, a PuTTY key file, and what `az storage account keys list` prints', () => {
+    const sid = `SK${hex(32)}`;
+    redacts(`export TWILIO_KEY_SID=${sid}`, sid, 'twilio-key');
+    redacts(`client = Client("${sid}", secret)`, sid, 'twilio-key');
+    const glued = `TASK${hex(32)}`;
+    expect(r.redact(`id ${glued}`).text).toBe(`id ${glued}`);
+    const priv = [b64(64), b64(64), `${b64(20)}==`];
+    const ppk = ['PuTTY-User-Key-File-3: ssh-ed25519', 'Encryption: none', 'Comment: eddsa-key-20250101', 'Public-Lines: 2', b64(64), b64(20), 'Private-Lines: 3', ...priv, `Private-MAC: ${hex(64)}`].join('\r\n');
+    const out = r.redact(`$ cat ~/.ssh/id.ppk\r\n${ppk}\r\n`);
+    for (const line of priv) expect(out.text).not.toContain(line);
+    expect(out.kinds).toContain('private-key');
+    expect(out.text).toContain('Public-Lines: 2');
+    expect(out.text).toContain('Private-MAC:');
+    const k1 = `${b64(86)}==`;
+    const k2 = `${b64(86)}==`;
+    const az = JSON.stringify([1, 2].map((n, i) => ({ creationTime: '2025-01-01T00:00:00+00:00', keyName: `key${n}`, permissions: 'FULL', value: i ? k2 : k1 })), null, 2);
+    // As JSON (walked: each "value") and as a terminal shows it (text: beside its "keyName").
+    const transcript = `$ az storage account keys list -g ml -n mlstore01\r\n${az.replace(/\n/g, '\r\n')}\r\n$ `;
+    for (const v of [r.redact(az).text, JSON.stringify(r.scan({ output: az, exit_code: 0 }).value), r.redact(transcript).text, JSON.stringify(r.scan({ output: transcript }).value)]) {
+      expect(v).not.toContain(k1.slice(0, 30));
+      expect(v).not.toContain(k2.slice(0, 30));
+      expect(v).toContain('FULL');
+    }
+    expect(r.redact(transcript).kinds).toEqual(['azure-storage-key', 'azure-storage-key']);
   });
 
   it('an Azure storage connection string, and what `aws configure` echoes', () => {

@@ -55,9 +55,13 @@
 //   gitlab-token, npm-token, pypi-token, sendgrid-key, vault-token, databricks-token,
 //   perplexity-key, hf-token (api_org_…), age-secret-key, aws-bedrock-key,
 //   digitalocean-token, shopify-token, groq-key, replicate-token, xai-key, docker-token,
-//   langsmith-key, google-oauth-token
-//                      provider tokens with a fixed prefix (PREFIXED_TOKENS), anywhere, glued
-//                      to nothing of their own characters
+//   langsmith-key, google-oauth-token, linear-key, notion-token, sentry-token, doppler-token,
+//   pulumi-token, stripe-webhook-secret, stripe-key (sk_prod_…)
+//                      provider tokens with a fixed prefix (PREFIXED_TOKENS, MORE_PREFIXED_TOKENS),
+//                      anywhere, glued to nothing of their own characters
+//   twilio-key         SK + 32 hex, glued to nothing of its own characters
+//   private-key        also the Private-Lines of a PuTTY key file (.ppk)
+//   azure-storage-key  also each "value" beside a "keyName" (az storage account keys list)
 //   sensitive-field    a whole JSON string value whose key names a secret (env maps in checkpoints;
 //                      camelCase and PascalCase keys read as words: SecretAccessKey, accessToken),
 //                      or whose key is a *_KEY name holding a generated value, `auth` holding a
@@ -339,9 +343,8 @@ const PCT_PASSWORD = String.raw`(?:[A-Za-z0-9._~!*'()-]|%(?!40|2[Ff])[0-9A-Fa-f]
  *
  * Chosen for what an ML agent's terminal prints, within what one more presence scan of
  * every text affords (LATE_ANCHORS): V8 scans an alternation of literals at memchr speed
- * only up to a point, past which the scan takes 4-6× as long, so Linear, Notion, Sentry,
- * Doppler, Pulumi and Stripe webhook tokens are left to the name they are given
- * (LINEAR_API_KEY=…, "token": …), as before.
+ * only up to a point, past which the scan takes 4-6× as long; the tokens after those
+ * (MORE_PREFIXED_TOKENS) have a presence scan of their own (LATER_ANCHORS).
  */
 const PREFIXED_TOKENS: ReadonlyArray<readonly [kind: string, source: string]> = [
   ['gitlab-token', String.raw`gl(?:pat|rt|dt|ptt|ft|agent|oas)-[\w-]{20,255}`],
@@ -363,6 +366,18 @@ const PREFIXED_TOKENS: ReadonlyArray<readonly [kind: string, source: string]> = 
   ['langsmith-key', String.raw`lsv2_(?:pt|sk)_[a-f0-9]{32}_[a-f0-9]{10}`],
   ['google-oauth-token', String.raw`ya29\.[\w-]{30,2048}`],
 ];
+/** As gitleaks' rules (and trufflehog's detectors for Doppler's other tokens and Stripe's webhook secret) give them. */
+const MORE_PREFIXED_TOKENS: ReadonlyArray<readonly [kind: string, source: string]> = [
+  ['linear-key', String.raw`lin_api_[A-Za-z0-9]{40}`],
+  ['notion-token', String.raw`ntn_[0-9]{11}[A-Za-z0-9]{35}`],
+  ['sentry-token', String.raw`sntrys_eyJpYXQiO[A-Za-z0-9+/]{10,200}(?:LCJyZWdpb25fdXJs|InJlZ2lvbl91cmwi|cmVnaW9uX3VybCI6)[A-Za-z0-9+/]{10,200}={0,2}_[A-Za-z0-9+/]{43}`],
+  ['sentry-token', String.raw`sntryu_[a-f0-9]{64}`],
+  ['doppler-token', String.raw`dp\.(?:pt|st|sa|ct|scim|audit)\.(?:[a-z0-9_-]{2,35}\.)?[A-Za-z0-9]{40,44}`],
+  ['pulumi-token', String.raw`pul-[a-f0-9]{40}`],
+  ['stripe-webhook-secret', String.raw`whsec_[A-Za-z0-9+/]{32,128}`],
+  ['stripe-key', String.raw`[sr]k_prod_[A-Za-z0-9]{10,99}`],
+];
+const MORE_PREFIXED_ANCHOR = /lin_api_|ntn_|sntry[su]_|dp\.(?:pt|st|sa|ct|scim|audit)\.|pul-|whsec_|k_prod_/;
 /** The literal each of PREFIXED_TOKENS starts with (the tests redact a token of every kind, through it). */
 const PREFIXED_ANCHOR = /gl(?:pat|rt|dt|ptt|ft|agent|oas)-|npm_|pypi-AgEI|SG\.|hv[sb]\.|dapi|pplx-|api_org_|AGE-SECRET-KEY-1|ABSK|do[opr]_v1_|shp(?:at|ca|pa|ss)_|gsk_|r8_|xai-|dckr_|lsv2_|ya29\./;
 /** A name of the same kind as a value (`first_pass = second_pass`): a variable, not a password. */
@@ -549,11 +564,29 @@ const PATTERNS: Pattern[] = [
     group: 4,
     accept: (m) => closesQuote(m, m.index - m[1]!.length - 1, m[2]!) && plausibleValue(m[4]!) && (!!m[3] || (!codeExpression(m[4]!, m.input[m.index + m[0].length]) && !PASS_NAME.test(m[4]!))),
   },
-  {
+  ...[PREFIXED_TOKENS, MORE_PREFIXED_TOKENS].map((tokens) => ({
     kind: 'provider-token',
-    re: new RegExp(PREFIXED_TOKENS.map(([, src]) => `(${src})`).join('|'), 'g'),
-    kinds: PREFIXED_TOKENS.map(([kind]) => kind),
+    re: new RegExp(tokens.map(([, src]) => `(${src})`).join('|'), 'g'),
+    kinds: tokens.map(([kind]) => kind),
+    accept: (m: RegExpExecArray) => !PREFIXED_BOUNDS.test(m.input[m.index - 1] ?? '') && !PREFIXED_BOUNDS.test(m.input[m.index + m[0].length] ?? ''),
+  })),
+  {
+    // A Twilio API key's SID (gitleaks twilio-api-key), glued to nothing of its own characters.
+    kind: 'twilio-key',
+    re: /SK[0-9a-fA-F]{32}/g,
     accept: (m) => !PREFIXED_BOUNDS.test(m.input[m.index - 1] ?? '') && !PREFIXED_BOUNDS.test(m.input[m.index + m[0].length] ?? ''),
+  },
+  {
+    // The private half of a PuTTY key file (.ppk): the base64 lines after `Private-Lines: N`.
+    kind: 'private-key',
+    re: /Private-Lines:[ \t]*\d{1,3}\r?\n((?:[A-Za-z0-9+/=]{1,128}\r?\n){0,63}[A-Za-z0-9+/=]{1,128})(?![^\r\n])/g,
+    group: 1,
+  },
+  {
+    // `az storage account keys list`: each key's base64 "value" beside its "keyName" (the CLI sorts the fields).
+    kind: 'azure-storage-key',
+    re: /keyName"[ \t]*:[ \t]*"[\w-]{1,64}"[^{}]{0,300}?"value"[ \t]*:[ \t]*"([A-Za-z0-9+/]{86}==)"/g,
+    group: 1,
   },
 ];
 
@@ -574,6 +607,11 @@ const AWS_CONFIGURE_ANCHOR = /Secret Access Key/;
 const AZURE_ANCHOR = /AccountKey=/;
 const PASS_ANCHOR = /[_-](?:pass|PASS|Pass|pwd|PWD|Pwd|pw|PW|creds|CREDS|credentials?|CREDENTIALS?|Credentials?)/;
 const LATE_ANCHORS: ReadonlySet<RegExp> = new Set([CLI_ANCHOR, AZURE_ANCHOR, AWS_CONFIGURE_ANCHOR, PASS_ANCHOR, PREFIXED_ANCHOR]);
+// And those added after that scan was at its limit: a fourth presence scan (ANY_LATER).
+const TWILIO_ANCHOR = /SK/;
+const PUTTY_ANCHOR = /Private-Lines/;
+const AZURE_KEYS_ANCHOR = /keyName/;
+const LATER_ANCHORS: ReadonlySet<RegExp> = new Set([MORE_PREFIXED_ANCHOR, TWILIO_ANCHOR, PUTTY_ANCHOR, AZURE_KEYS_ANCHOR]);
 const ANCHORS: RegExp[] = [
   /PRIVATE KEY/, // private-key
   /sk-ant-/, // anthropic-key
@@ -614,15 +652,21 @@ const ANCHORS: RegExp[] = [
   AWS_CONFIGURE_ANCHOR, // aws-secret-key
   PASS_ANCHOR, // assignment (*_PASS)
   PREFIXED_ANCHOR, // provider-token
+  MORE_PREFIXED_ANCHOR, // provider-token (more)
+  TWILIO_ANCHOR, // twilio-key
+  PUTTY_ANCHOR, // private-key (PuTTY)
+  AZURE_KEYS_ANCHOR, // azure-storage-key (az storage account keys list)
 ];
 if (ANCHORS.length !== PATTERNS.length) throw new Error('redact: one anchor per pattern');
 // No anchor may hold a character that JSON.stringify escapes in text (see Redactor.mayHold).
 if (ANCHORS.some((a) => /["\n\r\t]|\\[sn]/.test(a.source))) throw new Error('redact: an anchor holds a character JSON escapes');
 // Split by case rule: one case-insensitive alternation over everything scanned 3× slower.
-const ANY_CASED = new RegExp([...new Set(ANCHORS.filter((a) => !a.ignoreCase && !LATE_ANCHORS.has(a)).map((a) => a.source))].map((s) => `(?:${s})`).join('|'));
+const ANY_CASED = new RegExp([...new Set(ANCHORS.filter((a) => !a.ignoreCase && !LATE_ANCHORS.has(a) && !LATER_ANCHORS.has(a)).map((a) => a.source))].map((s) => `(?:${s})`).join('|'));
 /** The late anchors' presence scan, apart: joined to ANY_CASED they took both 4× as long. */
 const ANY_LATE = new RegExp([...LATE_ANCHORS].map((a) => `(?:${a.source})`).join('|'));
-if ([...LATE_ANCHORS].some((a) => a.ignoreCase || !ANCHORS.includes(a))) throw new Error('redact: a late anchor is case-sensitive and one of ANCHORS');
+/** The later ones', apart again (joined to ANY_LATE, past the same cliff). */
+const ANY_LATER = new RegExp([...LATER_ANCHORS].map((a) => `(?:${a.source})`).join('|'));
+if ([...LATE_ANCHORS, ...LATER_ANCHORS].some((a) => a.ignoreCase || !ANCHORS.includes(a))) throw new Error('redact: a late anchor is case-sensitive and one of ANCHORS');
 // Case-insensitive: auth (which authorization holds) and KEYWORD, which the --flag anchor holds
 // (this is a presence test, and leaving that anchor out halves the scan).
 const ANY_UNCASED = new RegExp(`auth|${KEYWORD}`, 'i');
@@ -630,11 +674,11 @@ if (ANCHORS.some((a) => a.ignoreCase && a.source !== 'authorization' && a.source
 const ALL_PATTERNS = PATTERNS.map((_, i) => i);
 /** For each anchor, the first index of an anchor with the same source and flags (looked for once for both). */
 const FIRST_SAME_ANCHOR = ANCHORS.map((a) => ANCHORS.findIndex((b) => b.source === a.source && b.flags === a.flags));
-/** The scan group of an anchor: 0 case-sensitive, 1 case-insensitive, 2 late (LATE_ANCHORS). */
-type AnchorGroup = 0 | 1 | 2;
-const groupOf = (a: RegExp): AnchorGroup => (LATE_ANCHORS.has(a) ? 2 : a.ignoreCase ? 1 : 0);
+/** The scan group of an anchor: 0 case-sensitive, 1 case-insensitive, 2 late (LATE_ANCHORS), 3 later (LATER_ANCHORS). */
+type AnchorGroup = 0 | 1 | 2 | 3;
+const groupOf = (a: RegExp): AnchorGroup => (LATER_ANCHORS.has(a) ? 3 : LATE_ANCHORS.has(a) ? 2 : a.ignoreCase ? 1 : 0);
 /** The distinct anchors of each scan group. */
-const ANCHOR_GROUPS = ([0, 1, 2] as const).map((g) => ANCHORS.flatMap((a, i) => (FIRST_SAME_ANCHOR[i] === i && groupOf(a) === g ? [i] : [])));
+const ANCHOR_GROUPS = ([0, 1, 2, 3] as const).map((g) => ANCHORS.flatMap((a, i) => (FIRST_SAME_ANCHOR[i] === i && groupOf(a) === g ? [i] : [])));
 if (ANCHOR_GROUPS.some((g) => g.length > 30)) throw new Error('redact: too many anchors for a bit set');
 if (ANCHORS.some((a) => new RegExp(`${a.source}|`).exec('')!.length !== 1)) throw new Error('redact: an anchor has a capture group');
 /** Alternations of the anchors of a group not found yet, one capture group each, by the bit set of those anchors. */
@@ -680,12 +724,14 @@ function candidatePatterns(vt: string): number[] {
   const cased = ANY_CASED.exec(vt);
   const uncased = ANY_UNCASED.test(vt);
   const late = ANY_LATE.exec(vt);
-  if (!cased && !uncased && !late) return [];
+  const later = ANY_LATER.exec(vt);
+  if (!cased && !uncased && !late && !later) return [];
   const found: boolean[] = ANCHORS.map(() => false);
   if (cased) markAnchors(vt, 0, cased.index, found);
   // ANY_UNCASED leaves out the --flag anchor, which may start before its keyword: from 0.
   if (uncased) markAnchors(vt, 1, 0, found);
   if (late) markAnchors(vt, 2, late.index, found);
+  if (later) markAnchors(vt, 3, later.index, found);
   const out: number[] = [];
   for (let i = 0; i < ANCHORS.length; i++) if (found[FIRST_SAME_ANCHOR[i]!]) out.push(i);
   return out;
@@ -742,8 +788,11 @@ function sensitiveField(key: string, value: string): boolean {
   // auth, a kubeconfig's client-key-data (kubectl config view -o json).
   return (KEY_NAME.test(key) && !PUBLIC_KEY_NAME.test(key) && !notSecretKeyName(key) && generatedValue(value) && plausibleValue(value))
     || (key === 'auth' && basicAuthPair(value))
-    || (key === 'client-key-data' && /^[A-Za-z0-9+/]{16,16384}={0,2}$/.test(value));
+    || (key === 'client-key-data' && /^[A-Za-z0-9+/]{16,16384}={0,2}$/.test(value))
+    // `az storage account keys list -o json`, walked as JSON: a "value" of exactly a 64-byte key in base64.
+    || (key === 'value' && AZURE_KEY_VALUE.test(value));
 }
+const AZURE_KEY_VALUE = /^[A-Za-z0-9+/]{86}==$/;
 
 function escapeForRegExp(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
@@ -1277,7 +1326,7 @@ export class Redactor {
    * secret holding one of those characters: it may read whole only once decoded.
    */
   private mayHold(s: string): boolean {
-    return !this.prefilter || (this.plainSecrets ? HIDING_ESCAPE : NEEDS_VIEW).test(s) || ANY_CASED.test(s) || ANY_UNCASED.test(s) || ANY_LATE.test(s) || !!this.configuredAny?.test(s) || !!this.keys?.mayHold(s) || mayWrap(s);
+    return !this.prefilter || (this.plainSecrets ? HIDING_ESCAPE : NEEDS_VIEW).test(s) || ANY_CASED.test(s) || ANY_UNCASED.test(s) || ANY_LATE.test(s) || ANY_LATER.test(s) || !!this.configuredAny?.test(s) || !!this.keys?.mayHold(s) || mayWrap(s);
   }
 
   /**
@@ -1608,7 +1657,7 @@ export function redactionRulesSource(): string {
   rulesSource ??= JSON.stringify([
     PATTERNS.map((p) => [p.kind, p.re.source, p.re.flags, p.group ?? 0, p.accept?.toString() ?? '', p.kinds ?? []]),
     ANCHORS.map((a) => [a.source, a.flags]),
-    [NAMES_SECRET, SENSITIVE_KEY, KEY_NAME, PUBLIC_KEY_NAME, PUBLIC_KEY_PREFIX, NOT_SECRET_KEY_WORD, SECRET_KEY_HINT, ENDS_IN_KEYWORD, NUMBER, CSI, CONTROL, NEEDS_VIEW, READS_AS_ITSELF, ANY_CASED, ANY_UNCASED, ANY_LATE, WIDE, PREFIXED_BOUNDS, PASS_NAME, ACCOUNT_KEY].map((r) => [r.source, r.flags]),
+    [NAMES_SECRET, SENSITIVE_KEY, KEY_NAME, PUBLIC_KEY_NAME, PUBLIC_KEY_PREFIX, NOT_SECRET_KEY_WORD, SECRET_KEY_HINT, ENDS_IN_KEYWORD, NUMBER, CSI, CONTROL, NEEDS_VIEW, READS_AS_ITSELF, ANY_CASED, ANY_UNCASED, ANY_LATE, ANY_LATER, WIDE, PREFIXED_BOUNDS, PASS_NAME, ACCOUNT_KEY, AZURE_KEY_VALUE].map((r) => [r.source, r.flags]),
     SIMPLE_ESCAPES, MIN_CONFIGURED_SECRET_LENGTH,
     [quotedRun, takeBack, plausibleValue, codeExpression, generatedValue, camelWords, notSecretKeyName, wordsAndNumbers, bareColonValue, closesQuote, basicAuthPair, urlPassword, cliPassword, percentDecoded, markAnchors, candidatePatterns, readControls, sensitiveField, hexAt, escapeAt, textView, wrapReturn, joinedReading, mayWrap, inReading, looksLikeJson, walkJson, decodeJsonString, splice, replacement, Redactor, StreamRedactor, KeyFingerprints]
       .map((f) => f.toString()),
