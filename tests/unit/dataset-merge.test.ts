@@ -338,8 +338,9 @@ describe('mergeBundles by action', () => {
     expect(pair('alice', 'carol')).toEqual({ annotators: ['alice', 'carol'], items: 7, agreed: 4, agreement: 0.5714, kappa: -0.2353 });
     // bob–carol on 7: agree 5; p_e = (5/7)² + (2/7)² = 29/49 → κ = (35/49 − 29/49)/(20/49) = .3
     expect(pair('bob', 'carol')).toEqual({ annotators: ['bob', 'carol'], items: 7, agreed: 5, agreement: 0.7143, kappa: 0.3 });
-    // Fleiss: P̄ = 5/8, p_keep = 17/23, P̄e = 325/529 → κ = 45/1632; agreeing pairs 15 of 22.
-    expect(a.fleissKappa).toBe(Math.round((45 / 1632) * 10_000) / 10_000);
+    // Fleiss–Cuzick: N = 8, Σ n_i = 23, n̄ − 1 = 15/8, p̄ = 17/23; within Σ x(n − x)/n = 3 · 2/3 (M2, M4,
+    // M5) + 1/2 (A1) = 5/2; N(n̄ − 1)p̄q̄ = 1530/529 → κ = 1 − 2645/3060 = 83/612; agreeing pairs 15 of 22.
+    expect(a.fleissKappa).toBe(Math.round((83 / 612) * 10_000) / 10_000);
     expect(a.pairwise).toBe(Math.round((15 / 22) * 10_000) / 10_000);
   });
 
@@ -348,6 +349,22 @@ describe('mergeBundles by action', () => {
     expect(cohensKappa([['keep', 'keep'], ['keep', 'keep']]).kappa).toBeNull();
     expect(fleissKappa([{ keep: 3, mask: 0 }, { keep: 0, mask: 3 }]).kappa).toBe(1);
     expect(fleissKappa([{ keep: 1, mask: 0 }])).toEqual({ items: 0, pairwise: null, kappa: null });
+    expect(fleissKappa([{ keep: 2, mask: 0 }, { keep: 3, mask: 0 }]).kappa).toBeNull();
+  });
+
+  it('Fleiss\' kappa with the same raters on every item is Fleiss\' (1971): P̄ against P̄e', () => {
+    // Four raters on five items; Fleiss (1971): P_i = Σ_k n_ik(n_ik − 1)/(n(n − 1)), p_k over all ratings.
+    const items = [{ keep: 4, mask: 0 }, { keep: 3, mask: 1 }, { keep: 2, mask: 2 }, { keep: 0, mask: 4 }, { keep: 1, mask: 3 }];
+    const pBar = items.reduce((s, { keep, mask }) => s + (keep * (keep - 1) + mask * (mask - 1)) / 12, 0) / items.length;
+    const pk = 10 / 20;
+    const pe = pk * pk + (1 - pk) * (1 - pk);
+    expect(fleissKappa(items).kappa).toBe(Math.round(((pBar - pe) / (1 - pe)) * 10_000) / 10_000);
+    // Two raters each: Scott's pi, (p_o − p_e)/(1 − p_e) with pooled marginals.
+    const two = [{ keep: 2, mask: 0 }, { keep: 1, mask: 1 }, { keep: 0, mask: 2 }, { keep: 2, mask: 0 }];
+    const po = 3 / 4;
+    const p2 = 5 / 8;
+    const pe2 = p2 * p2 + (1 - p2) * (1 - p2);
+    expect(fleissKappa(two).kappa).toBe(Math.round(((po - pe2) / (1 - pe2)) * 10_000) / 10_000);
   });
 });
 
@@ -667,7 +684,7 @@ describe('apollo merge', () => {
     expect(r.stdout).toMatch(/merged 3 bundles \(3 exports\), policy majority: 3 examples written of 7/);
     expect(r.stdout).toMatch(/actions 12: kept 7, masked 5 .* 4 conflicts/);
     expect(r.stdout).toContain(`conflict lab/${ids.M2} (main, alt): alice mask [error], bob mask [error], carol keep → mask (majority 2–1 mask)`);
-    expect(r.stdout).toMatch(/agreement on 8 actions labelled by 2\+ annotators: pairwise 0\.68, Fleiss' kappa 0\.03/);
+    expect(r.stdout).toMatch(/agreement on 8 actions labelled by 2\+ annotators: pairwise 0\.68, Fleiss' kappa 0\.14/);
     expect(r.stdout).toContain('alice–bob: 6/8 agree (0.75), Cohen\'s kappa 0.33');
     expect(r.stdout).toContain('mistral.jsonl');
     expect(r.stdout).toMatch(/annotator alice: 10 labelled \(keep 7, mask 3; \d+ trained\) .*; \d+ label events, about .* spent/);

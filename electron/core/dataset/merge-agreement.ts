@@ -3,12 +3,15 @@
 // Fleiss' kappa over everyone. Only annotator labels count (a judge or a rule is not
 // a rater whose reliability a lead wants to know), one label per person per action.
 //
-// Fleiss' kappa is the form for a varying number of raters per item (Fleiss 1971,
-// as generalised in e.g. Fleiss, Levin & Paik, "Statistical Methods for Rates and
-// Proportions", §18): P_i = Σ_k n_ik(n_ik − 1) / (n_i(n_i − 1)), P̄ = mean P_i,
-// p_k = Σ_i n_ik / Σ_i n_i, P̄e = Σ_k p_k², κ = (P̄ − P̄e) / (1 − P̄e). With two raters
-// on every item it equals Scott's pi, not Cohen's kappa (Cohen uses each rater's own
-// marginals): both are reported for that reason.
+// Fleiss' kappa in the form for a varying number of raters per item with two
+// categories, Fleiss & Cuzick (1979), as Fleiss, Levin & Paik give it ("Statistical
+// Methods for Rates and Proportions", §18.2): over the N items with n_i ≥ 2 ratings,
+// x_i of them keep, n̄ = Σ n_i / N, p̄ = Σ x_i / Σ n_i, q̄ = 1 − p̄,
+// κ = 1 − Σ_i x_i(n_i − x_i)/n_i / (N (n̄ − 1) p̄ q̄). With the same number of raters on
+// every item it is Fleiss' (1971) kappa, and with two it equals Scott's pi, not Cohen's
+// kappa (Cohen uses each rater's own marginals): both are reported for that reason.
+// (An earlier version averaged Fleiss' per-item agreement P_i with pooled marginals,
+// which is neither this nor Gwet's form when the number of raters varies.)
 import type { Agreement } from './manifest-schema';
 
 export type Label = 'keep' | 'mask';
@@ -59,10 +62,11 @@ export function fleissKappa(items: ReadonlyArray<{ keep: number; mask: number }>
   return t.result();
 }
 
-/** Fleiss' sums, item by item (the items in a fixed order: the same sums to the last bit). */
+/** Fleiss–Cuzick sums, item by item (the items in a fixed order: the same sums to the last bit). */
 class FleissTally {
   private rated = 0;
-  private sumP = 0;
+  /** Σ x_i(n_i − x_i)/n_i: the disagreement within items. */
+  private within = 0;
   private keepTotal = 0;
   private ratings = 0;
   private agreeingPairs = 0;
@@ -71,10 +75,9 @@ class FleissTally {
   add(keep: number, mask: number): void {
     const n = keep + mask;
     if (n < 2) return;
-    const same = keep * (keep - 1) + mask * (mask - 1);
     this.rated++;
-    this.sumP += same / (n * (n - 1));
-    this.agreeingPairs += same / 2;
+    this.within += (keep * mask) / n;
+    this.agreeingPairs += (keep * (keep - 1) + mask * (mask - 1)) / 2;
     this.pairs += (n * (n - 1)) / 2;
     this.keepTotal += keep;
     this.ratings += n;
@@ -82,10 +85,12 @@ class FleissTally {
 
   result(): { items: number; pairwise: number | null; kappa: number | null } {
     if (!this.rated) return { items: 0, pairwise: null, kappa: null };
-    const pBar = this.sumP / this.rated;
-    const pk = this.keepTotal / this.ratings;
-    const pe = pk * pk + (1 - pk) * (1 - pk);
-    return { items: this.rated, pairwise: round(this.agreeingPairs / this.pairs), kappa: kappaOf(pBar, pe) };
+    const p = this.keepTotal / this.ratings;
+    const nBar = this.ratings / this.rated;
+    const between = this.rated * (nBar - 1) * p * (1 - p);
+    // Everyone used one label only: kappa is undefined.
+    const kappa = between <= 1e-12 ? null : round(1 - this.within / between);
+    return { items: this.rated, pairwise: round(this.agreeingPairs / this.pairs), kappa };
   }
 }
 
