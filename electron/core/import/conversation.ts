@@ -38,6 +38,12 @@ export interface ConversationOptions {
   isStep?(m: WireMessage, i: number): boolean;
   /** Parent of the first step (default null). */
   firstParent?: string | null;
+  /**
+   * How later requests carry the step of assistant message i, when not as the message itself
+   * (the source's agent renders it otherwise in its own prompts: OpenHands' finish call as the
+   * reply's text). Calls the rendering leaves out await no result.
+   */
+  sentAs?(m: WireMessage, i: number): WireMessage | undefined;
 }
 
 export interface Conversation {
@@ -147,9 +153,11 @@ export function conversationSteps(messages: readonly WireMessage[], o: Conversat
       };
       steps.push(step);
       cur = step;
-      send(m, step.key);
-      if (o.toolMode === 'tools' && calls.length) {
-        open.push(...calls.map((c) => c.id));
+      const carried = o.sentAs?.(m, i) ?? m;
+      send(carried, step.key);
+      const awaited = carried === m ? calls : wireToolCalls(carried);
+      if (o.toolMode === 'tools' && awaited.length) {
+        open.push(...awaited.map((c) => c.id));
         answering = true;
       }
       return;

@@ -7,7 +7,10 @@
 // action + args | observation + content + extras, tool_call_metadata}.
 //
 //   agent actions of one model response   → one step (tool_call_metadata.model_response:
-//                                           its text, every tool call, usage, model)
+//                                           its text, every tool call, usage, model); a
+//                                           finish call is carried by later requests as the
+//                                           reply's text, as OpenHands' conversation memory
+//                                           renders AgentFinishAction
 //   an agent message without it           → a step: its text is the model's reply
 //   other agent actions without it        → a step each, the action as a call named by
 //   (older CodeAct logs)                    its type, NOT trained: the model wrote text
@@ -23,6 +26,9 @@
 //                                           command output with its exit code; an error
 //                                           or a rejection by the user is a failed result
 //   user messages                         → the task (the first), then guidance
+//   a command the user ran (action run,   → context of later requests, as OpenHands renders
+//   source user) and its output             them: "User executed the command:\n…" and
+//                                           "\nObserved result of command executed by user:\n…"
 //   environment events (state changes, null observations) and anything else: not
 //   steps; kept verbatim in import/unknown.jsonl and counted
 //
@@ -191,6 +197,14 @@ function runOf(input: ImportInput, raw: unknown[], where: string, o: { item?: st
   const responseSeen = new Set<string>();
   // The steps whose call the importer made (wire index of their assistant turn).
   const importerCalls = new Map<number, string>();
+  // The agent's finish replies (wire index → how its later prompts carry them): OpenHands'
+  // conversation memory renders AgentFinishAction as the assistant's text (its thought, and
+  // the reply's text after it when they differ), never as a call awaiting a result.
+  const finishedAs = new Map<number, WireMessage>();
+  // Commands a person ran in the agent's shell (event ids), and the wire turns that are
+  // context only (those commands and their output: neither guidance nor a step's result).
+  const userCommands = new Set<number>();
+  const contextTurns = new Set<number>();
   const notes: string[] = [];
   let tools: unknown[] | undefined;
   let system = false;
@@ -199,6 +213,12 @@ function runOf(input: ImportInput, raw: unknown[], where: string, o: { item?: st
     if (e.action) {
       if (e.source === 'user' && e.action === 'message') {
         push({ role: 'user', content: asText(e.args?.content ?? e.message) }, { at: toMs(e.timestamp) });
+        continue;
+      }
+      if (e.source === 'user' && e.action === 'run' && typeof e.args?.command === 'string' && wire.some((m) => m.role === 'assistant')) {
+        if (e.id !== undefined) userCommands.add(e.id);
+        contextTurns.add(wire.length);
+        push({ role: 'user', content: `User executed the command:\n${e.args.command}` }, { at: toMs(e.timestamp) });
         continue;
       }
       if (e.source !== 'agent') {
@@ -238,6 +258,11 @@ function runOf(input: ImportInput, raw: unknown[], where: string, o: { item?: st
         const key = mr.id ?? `event ${e.id}`;
         if (responseSeen.has(key)) continue; // another action of the same reply
         responseSeen.add(key);
+        if (e.action === 'finish' && calls.length === 1 && calls[0]!.name === 'finish') {
+          const content = asText(msg?.content);
+          const thought = typeof e.args?.thought === 'string' ? e.args.thought : '';
+          finishedAs.set(wire.length, { role: 'assistant', content: thought ? (thought !== content ? `${thought}\n${content}` : thought) : content });
+        }
         push(
           { role: 'assistant', content: asText(msg?.content) || (calls.length ? null : ''), ...(calls.length ? { tool_calls: calls.map((c) => ({ id: c.id, type: 'function', function: { name: c.name, arguments: c.arguments } })) } : {}) },
           { at: toMs(e.timestamp), usage: usageOf(mr.usage), finishReason: mr.choices?.[0]?.finish_reason ?? null },
@@ -261,6 +286,11 @@ function runOf(input: ImportInput, raw: unknown[], where: string, o: { item?: st
       continue;
     }
     if (e.observation) {
+      if (e.observation === 'run' && e.cause !== undefined && e.cause !== null && userCommands.has(e.cause) && !e.tool_call_metadata) {
+        contextTurns.add(wire.length);
+        push({ role: 'user', content: `\nObserved result of command executed by user:\n${observationText(e)}` }, { at: toMs(e.timestamp) });
+        continue;
+      }
       const call = e.cause !== undefined && e.cause !== null ? callOfAction.get(e.cause) : undefined;
       if (!call || UNMAPPED_OBSERVATIONS.has(e.observation)) {
         unknown.push({ type: `observation ${e.observation}`, record: e });
@@ -271,7 +301,7 @@ function runOf(input: ImportInput, raw: unknown[], where: string, o: { item?: st
     }
     unknown.push({ type: 'event without action or observation', record: e });
   }
-  const conv = conversationSteps(wire, { toolMode: 'tools', where: (i) => `${where}, message ${i + 1}`, stepMeta: (_m, i) => ({ at: meta[i]?.at, usage: meta[i]?.usage ?? null, finishReason: meta[i]?.finishReason ?? null }) });
+  const conv = conversationSteps(wire, { toolMode: 'tools', where: (i) => `${where}, message ${i + 1}`, sentAs: (_m, i) => finishedAs.get(i), userTurn: (_m, i) => (contextTurns.has(i) ? 'context' : null), stepMeta: (_m, i) => ({ at: meta[i]?.at, usage: meta[i]?.usage ?? null, finishReason: meta[i]?.finishReason ?? null }) });
   // Exit codes, the source's error flags and result times. The error is the source's
   // (the observation's type, the exit code), not a guess from the text.
   for (const step of conv.steps) {
