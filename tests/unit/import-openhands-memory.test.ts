@@ -95,4 +95,27 @@ describe('OpenHands prompts as its conversation memory renders them', () => {
     expect(s!.t.guidance.size).toBe(0);
     expect(s!.main[1]!.notTrained).toBeUndefined();
   });
+
+  it('an error and a rejection carry the notes OpenHands adds; an error no action caused is a user turn', async () => {
+    const events: Record<string, unknown>[] = [{ id: ++id, timestamp: at(), source: 'user', action: 'message', args: { content: 'Clean up.' } }];
+    const a1 = agent('run', { command: 'rm -rf build' }, 'execute_bash', { command: 'rm -rf build' }, 'Removing.');
+    events.push(a1, { id: ++id, timestamp: at(), source: 'user', observation: 'user_rejected', cause: a1.id, content: 'Action has been rejected by the user!', tool_call_metadata: a1.tool_call_metadata });
+    const a2 = agent('run', { command: 'cat nope' }, 'execute_bash', { command: 'cat nope' }, 'Reading.');
+    events.push(a2, { id: ++id, timestamp: at(), source: 'agent', observation: 'error', cause: a2.id, content: 'No such file', tool_call_metadata: a2.tool_call_metadata });
+    events.push({ id: ++id, timestamp: at(), source: 'agent', observation: 'error', content: 'The model sent no tool call.' });
+    const a3 = agent('run', { command: 'ls' }, 'execute_bash', { command: 'ls' }, 'Listing.');
+    events.push(a3, runObs(a3.id as number, 'src'));
+    const f = join(w.root, 'errors.json');
+    await writeFile(f, JSON.stringify(events));
+    const { sessions } = await w.import(f);
+    const [s] = sessions;
+    expect(s!.main.map((st) => st.results.map((r) => [r.observation, r.isError]))).toEqual([
+      [['OBSERVATION:\nAction has been rejected by the user!\n[Last action has been rejected by the user]', true]],
+      [['No such file\n[Error occurred in processing last action]', true]],
+      [['src', false]],
+    ]);
+    const req = requestMessages(s!.t, s!.main[2]!.requestId!)!;
+    expect(req.at(-1)).toEqual({ role: 'user', content: 'The model sent no tool call.\n[Error occurred in processing last action]' });
+    expect(s!.t.guidance.size).toBe(0);
+  });
 });

@@ -24,7 +24,10 @@
 //                                           is also said in a note
 //   observations                          → the result of the action they answer (cause);
 //                                           command output with its exit code; an error
-//                                           or a rejection by the user is a failed result
+//                                           or a rejection by the user is a failed result,
+//                                           with the note OpenHands adds for the agent; an
+//                                           error no action caused is a user turn of later
+//                                           requests
 //   user messages                         → the task (the first), then guidance
 //   a command the user ran (action run,   → context of later requests, as OpenHands renders
 //   source user) and its output             them: "User executed the command:\n…" and
@@ -147,6 +150,9 @@ function usageOf(u: { prompt_tokens?: number; completion_tokens?: number; total_
 function observationText(e: Ev): string {
   const meta = (e.extras?.metadata ?? {}) as { prefix?: unknown; suffix?: unknown };
   const content = asText(e.content);
+  // As the agent is shown them (conversation memory, since 0.14): an error and a rejection with their notes.
+  if (e.observation === 'error') return `${content || (e.message ?? '')}\n[Error occurred in processing last action]`;
+  if (e.observation === 'user_rejected') return `OBSERVATION:\n${content || (e.message ?? '')}\n[Last action has been rejected by the user]`;
   return `${typeof meta.prefix === 'string' ? meta.prefix : ''}${content || (e.observation === 'run' ? '' : (e.message ?? ''))}${typeof meta.suffix === 'string' ? meta.suffix : ''}`;
 }
 
@@ -292,6 +298,12 @@ function runOf(input: ImportInput, raw: unknown[], where: string, o: { item?: st
         continue;
       }
       const call = e.cause !== undefined && e.cause !== null ? callOfAction.get(e.cause) : undefined;
+      if (!call && e.observation === 'error' && wire.some((m) => m.role === 'assistant')) {
+        // An error no call of the agent's caused (the controller's, a bad response): a user turn of the agent's later prompts.
+        contextTurns.add(wire.length);
+        push({ role: 'user', content: observationText(e) }, { at: toMs(e.timestamp) });
+        continue;
+      }
       if (!call || UNMAPPED_OBSERVATIONS.has(e.observation)) {
         unknown.push({ type: `observation ${e.observation}`, record: e });
         continue;
