@@ -118,4 +118,24 @@ describe('OpenHands prompts as its conversation memory renders them', () => {
     expect(req.at(-1)).toEqual({ role: 'user', content: 'The model sent no tool call.\n[Error occurred in processing last action]' });
     expect(s!.t.guidance.size).toBe(0);
   });
+
+  it('the steps after a condensation are not trained: their prompts were a condensed view the log does not keep', async () => {
+    const events: Record<string, unknown>[] = [{ id: ++id, timestamp: at(), source: 'user', action: 'message', args: { content: 'Long task.' } }];
+    const a1 = agent('run', { command: 'step1' }, 'execute_bash', { command: 'step1' }, 'One.');
+    events.push(a1, runObs(a1.id as number, 'out1'));
+    const a2 = agent('run', { command: 'step2' }, 'execute_bash', { command: 'step2' }, 'Two.');
+    events.push(a2, runObs(a2.id as number, 'out2'));
+    events.push({ id: ++id, timestamp: at(), source: 'agent', action: 'condensation', args: { forgotten_event_ids: [a1.id, (a1.id as number) + 1], summary: 'Ran step1.', summary_offset: 1 } });
+    const a3 = agent('run', { command: 'step3' }, 'execute_bash', { command: 'step3' }, 'Three.');
+    events.push(a3, runObs(a3.id as number, 'out3'));
+    const f = join(w.root, 'condensed.json');
+    await writeFile(f, JSON.stringify(events));
+    const { sessions } = await w.import(f);
+    const [s] = sessions;
+    expect(s!.main.map((st) => !!st.notTrained)).toEqual([false, false, true]);
+    expect(s!.main[2]!.notTrained).toMatch(/condensed the agent's context at event/);
+    const out = await w.export([s!.id], ['openai']);
+    const trained = out.openai.flatMap((l) => (l as { messages: Array<{ weight?: number; tool_calls?: Array<{ function: { arguments: string } }> }> }).messages.filter((m) => m.weight === 1)).map((m) => m.tool_calls?.[0]?.function.arguments);
+    expect(trained).toEqual(['{"command":"step1"}', '{"command":"step2"}']);
+  });
 });

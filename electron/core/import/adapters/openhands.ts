@@ -21,7 +21,9 @@
 //   the system prompt (action "system")   → the context's system message and tools
 //   controller actions with source agent  → not steps (the model did not produce them):
 //   (condensation, change_agent_state, …)   kept in import/unknown.jsonl; a condensation
-//                                           is also said in a note
+//                                           is also said in a note, and the steps after it
+//                                           are not trained (their prompts were condensed
+//                                           views the log does not keep)
 //   observations                          → the result of the action they answer (cause);
 //                                           command output with its exit code; an error
 //                                           or a rejection by the user is a failed result,
@@ -210,6 +212,8 @@ function runOf(input: ImportInput, raw: unknown[], where: string, o: { item?: st
   // Commands a person ran in the agent's shell (event ids), and the wire turns that are
   // context only (those commands and their output: neither guidance nor a step's result).
   const userCommands = new Set<number>();
+  // The first condensation: the wire index the agent's context stopped being the whole conversation at, and where.
+  let condensed: { at: number; event: string } | null = null;
   const contextTurns = new Set<number>();
   const notes: string[] = [];
   let tools: unknown[] | undefined;
@@ -250,7 +254,8 @@ function runOf(input: ImportInput, raw: unknown[], where: string, o: { item?: st
           const a = (e.args ?? {}) as { forgotten_event_ids?: unknown; forgotten_events_start_id?: unknown; forgotten_events_end_id?: unknown; summary?: unknown };
           const which = Array.isArray(a.forgotten_event_ids) ? `events ${a.forgotten_event_ids.join(', ')}`
             : typeof a.forgotten_events_start_id === 'number' ? `events ${a.forgotten_events_start_id}–${String(a.forgotten_events_end_id)}` : 'earlier events';
-          notes.push(`At event ${e.id ?? '?'} the agent's context was condensed (${which} forgotten${typeof a.summary === 'string' && a.summary ? `; summary: ${a.summary}` : ''}); the derived contexts after it still hold the whole conversation.`);
+          notes.push(`At event ${e.id ?? '?'} the agent's context was condensed (${which} forgotten${typeof a.summary === 'string' && a.summary ? `; summary: ${a.summary}` : ''}); the derived contexts after it hold the whole conversation, which the model no longer saw, so the steps after it are not trained.`);
+          condensed ??= { at: wire.length, event: String(e.id ?? '?') };
         }
         continue;
       }
@@ -331,6 +336,9 @@ function runOf(input: ImportInput, raw: unknown[], where: string, o: { item?: st
     const step = conv.steps[n++]!;
     const action = importerCalls.get(i);
     if (action && !step.notTrained) step.notTrained = `not trained: the log keeps the "${action}" action this step ran, not the model's text that asked for it (it has no tool_call_metadata); the call is the importer's`;
+    // After a condensation the agent was sent a condensed view (events forgotten, a summary
+    // put in), which the log does not keep: the derived context is not the one it answered.
+    if (condensed && i >= condensed.at && !step.notTrained) step.notTrained = `not trained: OpenHands condensed the agent's context at event ${condensed.event}; the prompt it was sent after that is not in the log, and the derived context (the whole conversation) is not it`;
   });
   if (importerCalls.size) notes.push(`${importerCalls.size} action(s) have no tool_call_metadata (an older log): each is a step with a call the importer named by its type, not trained, since the model's own text for it is not in the log.`);
   const task = o.task ?? asText(wire.find((m) => m.role === 'user')?.content);
