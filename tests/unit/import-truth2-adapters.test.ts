@@ -135,7 +135,7 @@ describe('OpenHands', () => {
       { id: 3, source: 'agent', action: 'message', args: { content: 'Understood, I will not delete it.' } },
     ]);
     const { openai, steps } = await importExport(file);
-    expect(steps[0]!.results).toEqual([expect.objectContaining({ toolCallId: 't1', isError: true, observation: expect.stringMatching(/^Action has been rejected/) })]);
+    expect(steps[0]!.results).toEqual([expect.objectContaining({ toolCallId: 't1', isError: true, observation: 'OBSERVATION:\nAction has been rejected by the user! Waiting for further user input.\n[Last action has been rejected by the user]' })]);
     expect(steps.map((s) => s.weight)).toEqual([1, 1]);
     expect(openai[0]!.messages.map((m) => m.role)).toEqual(['user', 'assistant', 'tool', 'assistant']);
   });

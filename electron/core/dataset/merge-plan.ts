@@ -656,8 +656,8 @@ function chooseExamples(inputs: Input[], decided: Map<string, number>, voterSets
       if (c) {
         for (const o of ex.origins) c.origins.add(local[o]!);
         c.summaryMasked ||= ex.summaryMasked;
-        ex.ownContext.forEach((own, i) => (c.ownContext[i] ||= own));
-      } else candidates.set(ex.key, { input, ex, origins: new Set(ex.origins.map((o) => local[o]!)), summaryMasked: ex.summaryMasked, ownContext: [...ex.ownContext] });
+        ex.ownContext?.forEach((own, i) => (c.ownContext[i] ||= own));
+      } else candidates.set(ex.key, { input, ex, origins: new Set(ex.origins.map((o) => local[o]!)), summaryMasked: ex.summaryMasked, ownContext: [...ex.ownContext!] });
     }
   }
   const trained = new Set<string>();

@@ -177,8 +177,10 @@ export interface InputExample {
    * Per assistant turn, whether it may be trained in this context (the manifest's
    * ownContext). A bundle older than that field says only where its export trained:
    * its weight-1 turns, which an export only ever gave a turn in a context of its own.
+   * Null for a later copy whose manifest says it: the same as the first copy's (it
+   * follows from the content), so a merge holds it once per window.
    */
-  ownContext: boolean[];
+  ownContext: boolean[] | null;
 }
 
 export interface Input {
@@ -563,10 +565,11 @@ function checkConsistency(input: Input, facts: OpenAILineFacts[], known: Map<str
     }
     const origins = merged ? merged.trajectories[k]!.bundles : [0];
     if (origins.some((o) => o >= input.origins.length)) throw badBundle(path, `manifest example ${k + 1} names an origin bundle the manifest does not list`);
+    const later = sink.seen(x.key);
     input.examples.push({
-      k, sessionId: t.sessionId, branchId: t.branchId, key: x.key, entry: sink.seen(x.key) ? null : t, origins: [...origins],
+      k, sessionId: t.sessionId, branchId: t.branchId, key: x.key, entry: later ? null : t, origins: [...origins],
       summaryMasked: t.kind === 'summary' && (x.weights.at(-1) !== 1 || x.secretTurns.includes(x.weights.length - 1)),
-      ownContext: t.ownContext ? [...t.ownContext] : x.weights.map((w) => w === 1),
+      ownContext: t.ownContext ? (later ? null : [...t.ownContext]) : x.weights.map((w) => w === 1),
     });
   });
   // Trained turns masked for a secret: the step must stay masked whatever the votes say.

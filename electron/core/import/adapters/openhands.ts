@@ -149,12 +149,17 @@ function usageOf(u: { prompt_tokens?: number; completion_tokens?: number; total_
 }
 
 /** What the agent is shown for an observation: its content with the command's prefix and suffix. */
-function observationText(e: Ev): string {
+/**
+ * `functionCalling`: the log is of the function-calling agent (its actions carry
+ * tool_call_metadata, 0.14 on), whose prompts show an error and a rejection with their
+ * notes; the text-action agent before it prefixed every observation and kept no call
+ * of the model's, so its observations stay as the log has them.
+ */
+function observationText(e: Ev, functionCalling: boolean): string {
   const meta = (e.extras?.metadata ?? {}) as { prefix?: unknown; suffix?: unknown };
   const content = asText(e.content);
-  // As the agent is shown them (conversation memory, since 0.14): an error and a rejection with their notes.
-  if (e.observation === 'error') return `${content || (e.message ?? '')}\n[Error occurred in processing last action]`;
-  if (e.observation === 'user_rejected') return `OBSERVATION:\n${content || (e.message ?? '')}\n[Last action has been rejected by the user]`;
+  if (functionCalling && e.observation === 'error') return `${content || (e.message ?? '')}\n[Error occurred in processing last action]`;
+  if (functionCalling && e.observation === 'user_rejected') return `OBSERVATION:\n${content || (e.message ?? '')}\n[Last action has been rejected by the user]`;
   return `${typeof meta.prefix === 'string' ? meta.prefix : ''}${content || (e.observation === 'run' ? '' : (e.message ?? ''))}${typeof meta.suffix === 'string' ? meta.suffix : ''}`;
 }
 
@@ -219,6 +224,7 @@ function runOf(input: ImportInput, raw: unknown[], where: string, o: { item?: st
   let tools: unknown[] | undefined;
   let system = false;
   let model = o.model;
+  const functionCalling = events.some((e) => !!e.tool_call_metadata);
   for (const e of events) {
     if (e.action) {
       if (e.source === 'user' && e.action === 'message') {
@@ -299,21 +305,21 @@ function runOf(input: ImportInput, raw: unknown[], where: string, o: { item?: st
     if (e.observation) {
       if (e.observation === 'run' && e.cause !== undefined && e.cause !== null && userCommands.has(e.cause) && !e.tool_call_metadata) {
         contextTurns.add(wire.length);
-        push({ role: 'user', content: `\nObserved result of command executed by user:\n${observationText(e)}` }, { at: toMs(e.timestamp) });
+        push({ role: 'user', content: `\nObserved result of command executed by user:\n${observationText(e, functionCalling)}` }, { at: toMs(e.timestamp) });
         continue;
       }
       const call = e.cause !== undefined && e.cause !== null ? callOfAction.get(e.cause) : undefined;
-      if (!call && e.observation === 'error' && wire.some((m) => m.role === 'assistant')) {
+      if (!call && functionCalling && e.observation === 'error' && wire.some((m) => m.role === 'assistant')) {
         // An error no call of the agent's caused (the controller's, a bad response): a user turn of the agent's later prompts.
         contextTurns.add(wire.length);
-        push({ role: 'user', content: observationText(e) }, { at: toMs(e.timestamp) });
+        push({ role: 'user', content: observationText(e, functionCalling) }, { at: toMs(e.timestamp) });
         continue;
       }
       if (!call || UNMAPPED_OBSERVATIONS.has(e.observation)) {
         unknown.push({ type: `observation ${e.observation}`, record: e });
         continue;
       }
-      push({ role: 'tool', tool_call_id: call.id, content: observationText(e) }, { at: toMs(e.timestamp), exitCode: exitCodeOf(e), isError: ERROR_OBSERVATIONS.has(e.observation) });
+      push({ role: 'tool', tool_call_id: call.id, content: observationText(e, functionCalling) }, { at: toMs(e.timestamp), exitCode: exitCodeOf(e), isError: ERROR_OBSERVATIONS.has(e.observation) });
       continue;
     }
     unknown.push({ type: 'event without action or observation', record: e });
