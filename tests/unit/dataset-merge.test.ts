@@ -394,6 +394,25 @@ describe('windows after a summary, split differently by each annotator', () => {
     const preferDana = await merge([erin, dana], { policy: { kind: 'prefer', annotators: ['dana'] } });
     await expectTrained(preferDana.dir, ['L1', 'L2', 'L4']);
   });
+
+  it('trains a turn in a split that cut its request only when no copy holds the whole request', async () => {
+    const long = longSession();
+    const all = { L1: 'keep', L2: 'keep', L3: 'keep', L4: 'keep' } as const;
+    const whole = await exportCopy('dana-all', [{ id: 'long', events: withLabels(long.events, long.ids, 'dana', all, 1e12), dir: join(root, 'nowhere') }]);
+    const split = await exportCopy('erin-all', [{ id: 'long', events: withLabels(long.events, long.ids, 'erin', all, 2e12), dir: join(root, 'nowhere') }], { maxTokens: 2300 });
+    // Erin's export trains some turns in a split whose request is cut; Dana's holds every request whole.
+    expect(exported['erin-all']!.trajectories.some((t) => t.truncated && t.trainedSteps.length)).toBe(true);
+    expect(exported['dana-all']!.trajectories.some((t) => t.truncated)).toBe(false);
+    for (const inputs of [[split, whole], [whole, split]]) {
+      const m = await merge(inputs);
+      await expectTrained(m.dir, ['L1', 'L2', 'L3', 'L4']);
+      expect(m.manifest.trajectories.filter((t) => t.truncated).flatMap((t) => t.trainedSteps)).toEqual([]);
+    }
+    // Alone, the split trains where it can.
+    const alone = await merge([split]);
+    await expectTrained(alone.dir, ['L1', 'L2', 'L3', 'L4']);
+    expect(alone.manifest.trajectories.some((t) => t.truncated && t.trainedSteps.length)).toBe(true);
+  });
 });
 
 describe('an action repeated after a summary', () => {
@@ -405,6 +424,17 @@ describe('an action repeated after a summary', () => {
     for (const m of ['L1', 'L2', 'L3', 'L4']) ids[m] = b.step({ content: `Step MARK-${m}.`, calls: [run(`echo MARK-${m}`)], results: [ok()] });
     b.summary(ids.L3!, 'SUMMARY-OF-L1 listed the files.', [ids.L1!]);
     return { events: b.events, ids };
+  }
+
+  /** The bundle as a version before ownContext wrote it (no ownContext, no truncated), signed again by `who`. */
+  async function asOlderVersion(dir: string, who: string): Promise<void> {
+    const manifest = JSON.parse(await text(dir, 'manifest.json')) as Manifest;
+    for (const t of manifest.trajectories) {
+      delete (t as { ownContext?: boolean[] }).ownContext;
+      delete (t as { truncated?: true }).truncated;
+    }
+    await writeFile(join(dir, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
+    await signBundle(dir, await keyOf(who));
   }
 
   /** Per trained marker of openai.jsonl, whether the messages before that turn hold the summary. */
@@ -438,17 +468,37 @@ describe('an action repeated after a summary', () => {
     }
   });
 
+  it('is trained where a newer copy says its context is its own, even after an older copy that did not train it', async () => {
+    const r = recentKept();
+    // Frank (an older version) kept L1 and masked L2: his window before the summary is there, L2 at weight 0.
+    const frank = await exportCopy('frank-older', [{ id: 'recent', events: withLabels(r.events, r.ids, 'frank', { L1: 'keep', L2: 'mask', L3: 'keep', L4: 'keep' }, 1e12), dir: join(root, 'nowhere') }]);
+    const gina = await exportCopy('gina-newer', [{ id: 'recent', events: withLabels(r.events, r.ids, 'gina', { L1: 'keep', L2: 'keep', L3: 'keep', L4: 'keep' }, 2e12), dir: join(root, 'nowhere') }]);
+    await asOlderVersion(frank, 'frank-older');
+    for (const inputs of [[frank, gina], [gina, frank]]) {
+      const m = await merge(inputs, { policy: { kind: 'prefer', annotators: ['gina'] } });
+      await expectTrained(m.dir, ['L1', 'L2', 'L3', 'L4']);
+      expect(await trainedAfterSummary(m.dir)).toEqual({ L1: false, L2: false, L3: true, L4: true });
+    }
+  });
+
+  it('in a merged bundle from before turns said so, is trained only where another copy says its context is its own', async () => {
+    const r = recentKept();
+    const gina = await exportCopy('gina-m', [{ id: 'recent', events: withLabels(r.events, r.ids, 'gina', { L1: 'keep', L2: 'keep', L3: 'keep', L4: 'keep' }, 2e12), dir: join(root, 'nowhere') }]);
+    const m = await merge([gina]);
+    await asOlderVersion(m.dir, 'lead');
+    const alone = await merge([m.dir]);
+    await expectTrained(alone.dir, []);
+    expect(alone.manifest.warnings.join('\n')).toMatch(/merged by a version that did not record which turns are in a context of their own/);
+    const withCopy = await merge([m.dir, gina]);
+    await expectTrained(withCopy.dir, ['L1', 'L2', 'L3', 'L4']);
+  });
+
   it('in a bundle exported before turns said so, is trained only where an export trained it', async () => {
     const r = recentKept();
     const frank = await exportCopy('frank-old', [{ id: 'recent', events: withLabels(r.events, r.ids, 'frank', { L1: 'mask', L2: 'mask', L3: 'keep', L4: 'keep' }, 1e12), dir: join(root, 'nowhere') }]);
     const gina = await exportCopy('gina-old', [{ id: 'recent', events: withLabels(r.events, r.ids, 'gina', { L1: 'mask', L2: 'keep', L3: 'keep', L4: 'keep' }, 2e12), dir: join(root, 'nowhere') }]);
-    // As an older version wrote them: no ownContext, signed as they are.
-    for (const [dir, who] of [[frank, 'frank-old'], [gina, 'gina-old']] as const) {
-      const manifest = JSON.parse(await text(dir, 'manifest.json')) as Manifest;
-      for (const t of manifest.trajectories) delete (t as { ownContext?: boolean[] }).ownContext;
-      await writeFile(join(dir, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
-      await signBundle(dir, await keyOf(who));
-    }
+    await asOlderVersion(frank, 'frank-old');
+    await asOlderVersion(gina, 'gina-old');
     const m = await merge([frank, gina], { policy: { kind: 'prefer', annotators: ['gina'] } });
     await expectTrained(m.dir, ['L2', 'L3', 'L4']);
     expect(await trainedAfterSummary(m.dir)).toEqual({ L2: false, L3: true, L4: true });

@@ -207,6 +207,12 @@ export interface ManifestTrajectory {
    * merge trains a turn only where this is true. Absent in bundles of older versions.
    */
   ownContext?: boolean[];
+  /**
+   * A split of an over-long window that cut turns after its head (examples.ts split): its
+   * turns are trained on a cut of their request. A merge trains a turn in such a line only
+   * when no copy holds it with its whole request. Absent when false.
+   */
+  truncated?: true;
 }
 
 export interface ManifestAction {
@@ -478,6 +484,7 @@ function trajectoryEntry(x: TakenExample, line: number, ledger: ExampleLedger, w
       const owner = x.ex.owners[i];
       return [x.ex.kind === 'summary' ? i === x.record.messages.length - 1 : !!owner && x.ex.ownSteps.has(owner)];
     }),
+    ...(x.ex.truncated ? { truncated: true as const } : {}),
   };
 }
 

@@ -80,6 +80,11 @@ export interface Example {
   tokens: number;
   /** Set when a split could not bring the example under maxTokens. */
   overLimit?: boolean;
+  /**
+   * A split of an over-long window that leaves out turns between its fixed head and its
+   * first turn: the messages before each of its turns are a cut of the request it answered.
+   */
+  truncated?: boolean;
 }
 
 export interface ExampleOptions {
@@ -273,7 +278,9 @@ function* branchExamples(t: Trajectory, sessionId: string, branchId: string, pat
       yield* finish(t, sessionId, branchId, prev.step, prev.ctx, own, opts, ledger);
       own = new Set();
     }
-    own.add(step.id);
+    // A reply to a request the log names but cannot give back (left out of a damaged log, its
+    // base missing): the extended context stands in for it, so it is context, never trained.
+    if (!(ctx.source === 'extended' && (step.response?.requestId ?? step.requestId))) own.add(step.id);
     prev = { step, ctx };
   }
   if (prev) yield* finish(t, sessionId, branchId, prev.step, prev.ctx, own, opts, ledger);
@@ -436,6 +443,7 @@ function split(ex: Example, maxTokens: number | undefined): Example[] {
       weights: idx.map((i) => ex.weights[i]!),
     };
     chunk.overLimit = exampleTokens(chunk.messages, chunk.tools) > maxTokens;
+    if (start > head) chunk.truncated = true;
     out.push(chunk);
     end = start;
   }

@@ -71,6 +71,7 @@ const trajectorySchema = z.object({
   turnSteps: z.array(str.nullable()),
   // Optional: bundles of versions before it have none (a merge then trains a turn only where an export did).
   ownContext: z.array(z.boolean()).optional(),
+  truncated: z.literal(true).optional(),
 });
 
 const actionSchema = z.object({ line: z.number().int().positive(), example: z.number().int().positive(), sessionId: str, branchId: str, stepId: str, tokens: nonNeg });

@@ -292,6 +292,9 @@ export async function planMerge(inputs: Input[], spilled: PlanInputs, opts: Plan
     if (absent.length) warnings.push(`prefer: ${absent.join(', ')} labelled nothing in these bundles (annotators: ${[...voters].sort(byString).join(', ') || 'none'})`);
   }
   for (const b of inputs) {
+    if (b.mergedBeforeOwnContext) {
+      warnings.push(`${b.path} was merged by a version that did not record which turns are in a context of their own (a merge then could train a turn after a summary that was not there when it ran): its turns are trained only where another bundle's copy of the same example says so; merge the bundles it came from again to train the rest`);
+    }
     if (!b.signer) warnings.push(`${b.path} is not signed: accepted because unsigned bundles were allowed; who made it cannot be verified`);
   }
   const unlabelled = steps.unlabelled;
@@ -648,7 +651,7 @@ function chooseExamples(inputs: Input[], decided: Map<string, number>, voterSets
   // Every copy of a window, first seen first.
   // A turn may be trained in a window where any copy says its context is its own (an older
   // copy says so only where it trained the turn; see InputExample.ownContext).
-  const candidates = new Map<string, { input: Input; ex: InputExample; origins: Set<number>; summaryMasked: boolean; ownContext: boolean[] }>();
+  const candidates = new Map<string, Candidate>();
   for (const input of inputs) {
     const local = originIndex.get(input)!;
     for (const ex of input.examples) {
@@ -656,52 +659,66 @@ function chooseExamples(inputs: Input[], decided: Map<string, number>, voterSets
       if (c) {
         for (const o of ex.origins) c.origins.add(local[o]!);
         c.summaryMasked ||= ex.summaryMasked;
-        ex.ownContext?.forEach((own, i) => (c.ownContext[i] ||= own));
-      } else candidates.set(ex.key, { input, ex, origins: new Set(ex.origins.map((o) => local[o]!)), summaryMasked: ex.summaryMasked, ownContext: [...ex.ownContext!] });
+        ex.ownContext.forEach((own, i) => (c.ownContext[i] ||= own));
+      } else candidates.set(ex.key, { input, ex, origins: new Set(ex.origins.map((o) => local[o]!)), summaryMasked: ex.summaryMasked, ownContext: [...ex.ownContext] });
     }
   }
   const trained = new Set<string>();
+  const weighed = new Map<Candidate, Weighed>();
+  // Whole requests first: a turn is trained in a cut of its request (a split of an over-long
+  // window) only when no copy holds it whole, whichever bundle came first.
+  for (const c of candidates.values()) if (!c.ex.truncated) weighed.set(c, weigh(c, decided, voterSets, trained));
+  for (const c of candidates.values()) if (c.ex.truncated) weighed.set(c, weigh(c, decided, voterSets, trained));
   const examples: PlannedExample[] = [];
   const writtenFrom = new Map<Input, Map<number, PlannedExample>>(inputs.map((b) => [b, new Map()]));
   let nothingToTrain = 0;
   for (const c of candidates.values()) {
-    // The first copy of each window keeps its entry (merge-read.ts).
-    const entry = c.ex.entry!;
-    const weights: Array<0 | 1> = [];
-    const trainedSteps: string[] = [];
-    const annotators = new Set<string>();
-    let unlabelled = 0;
-    entry.turnSteps.forEach((stepId, i) => {
-      // A summary example trains its summary, which no label decides.
-      const pseudo = entry.kind === 'summary' && i === entry.turnSteps.length - 1 ? entry.trainedSteps[0]! : null;
-      const key = actionKey(c.ex.sessionId, pseudo ?? stepId ?? '');
-      const a = stepId ? decided.get(key) : undefined;
-      const keep = pseudo !== null ? !c.summaryMasked : a !== undefined && (a & KEEP) !== 0;
-      if ((!pseudo && !stepId) || !keep || !c.ownContext[i] || trained.has(key)) {
-        weights.push(0);
-        return;
-      }
-      trained.add(key);
-      weights.push(1);
-      trainedSteps.push(pseudo ?? stepId!);
-      if (a !== undefined) {
-        decided.set(key, a | TRAINED);
-        if (a & UNLABELLED) unlabelled++;
-        for (const v of voterSets[a >> VOTERS_SHIFT]!) annotators.add(v);
-      }
-    });
+    const { weights, trainedSteps, annotators, unlabelled } = weighed.get(c)!;
     if (!trainedSteps.length) {
       nothingToTrain++;
       continue;
     }
     const x: PlannedExample = {
-      line: examples.length + 1, input: c.input, ex: c.ex, entry, weights, ownContext: c.ownContext, trainedSteps,
+      line: examples.length + 1, input: c.input, ex: c.ex, entry: c.ex.entry!, weights, ownContext: c.ownContext, trainedSteps,
       origins: [...c.origins].sort((a, b) => a - b), annotators: sortedUnique(annotators), unlabelled,
     };
     examples.push(x);
     writtenFrom.get(c.input)!.set(c.ex.k, x);
   }
   return { examples, writtenFrom, distinct: candidates.size, nothingToTrain };
+}
+
+interface Candidate { input: Input; ex: InputExample; origins: Set<number>; summaryMasked: boolean; ownContext: boolean[] }
+interface Weighed { weights: Array<0 | 1>; trainedSteps: string[]; annotators: Set<string>; unlabelled: number }
+
+/** The weights of one window: each kept turn trained here if its context is its own and no window trained it yet. */
+function weigh(c: Candidate, decided: Map<string, number>, voterSets: string[][], trained: Set<string>): Weighed {
+  // The first copy of each window keeps its entry (merge-read.ts).
+  const entry = c.ex.entry!;
+  const weights: Array<0 | 1> = [];
+  const trainedSteps: string[] = [];
+  const annotators = new Set<string>();
+  let unlabelled = 0;
+  entry.turnSteps.forEach((stepId, i) => {
+    // A summary example trains its summary, which no label decides.
+    const pseudo = entry.kind === 'summary' && i === entry.turnSteps.length - 1 ? entry.trainedSteps[0]! : null;
+    const key = actionKey(c.ex.sessionId, pseudo ?? stepId ?? '');
+    const a = stepId ? decided.get(key) : undefined;
+    const keep = pseudo !== null ? !c.summaryMasked : a !== undefined && (a & KEEP) !== 0;
+    if ((!pseudo && !stepId) || !keep || !c.ownContext[i] || trained.has(key)) {
+      weights.push(0);
+      return;
+    }
+    trained.add(key);
+    weights.push(1);
+    trainedSteps.push(pseudo ?? stepId!);
+    if (a !== undefined) {
+      decided.set(key, a | TRAINED);
+      if (a & UNLABELLED) unlabelled++;
+      for (const v of voterSets[a >> VOTERS_SHIFT]!) annotators.add(v);
+    }
+  });
+  return { weights, trainedSteps, annotators, unlabelled };
 }
 
 // ---------------------------------------------------------------- provenance

@@ -175,12 +175,15 @@ export interface InputExample {
   summaryMasked: boolean;
   /**
    * Per assistant turn, whether it may be trained in this context (the manifest's
-   * ownContext). A bundle older than that field says only where its export trained:
-   * its weight-1 turns, which an export only ever gave a turn in a context of its own.
-   * Null for a later copy whose manifest says it: the same as the first copy's (it
-   * follows from the content), so a merge holds it once per window.
+   * ownContext). An exported bundle older than that field says only where its export
+   * trained: its weight-1 turns, which an export only ever gave a turn in a context of
+   * its own. A merged bundle older than it says nothing: a merge then could train a turn
+   * in a window not its own (the order of its inputs decided), so none of its turns is
+   * taken as its own (Input.mergedBeforeOwnContext).
    */
-  ownContext: boolean[] | null;
+  ownContext: boolean[];
+  /** A split of an over-long window whose prefix is cut (the manifest's truncated). */
+  truncated: boolean;
 }
 
 export interface Input {
@@ -208,6 +211,8 @@ export interface Input {
   reasoningSecrets: Array<{ sessionId: string; stepId: string }>;
   /** Some assistant turn carries reasoning_content (exported with reasoning: 'field'). */
   hasReasoning: boolean;
+  /** A merged bundle from before ownContext: none of its turns is taken as trainable where it stands (InputExample.ownContext). */
+  mergedBeforeOwnContext: boolean;
   redactions: RedactionReport[];
   maskedTurns: MaskedTurnReport[];
 }
@@ -302,7 +307,7 @@ export async function openInput(index: number, path: string, signatures: Signatu
     : [{ manifestSha256, path, appVersion: manifest.appVersion, annotators: [...manifest.annotators], signer }];
   return {
     index, path, dir, manifest, manifestSha256, signer, files, origins, sessions: new Map(), examples: [], secretSteps: new Map(),
-    reasoningSecrets: [], hasReasoning: false, redactions: [], maskedTurns: [],
+    reasoningSecrets: [], hasReasoning: false, mergedBeforeOwnContext: false, redactions: [], maskedTurns: [],
   };
 }
 
@@ -565,11 +570,12 @@ function checkConsistency(input: Input, facts: OpenAILineFacts[], known: Map<str
     }
     const origins = merged ? merged.trajectories[k]!.bundles : [0];
     if (origins.some((o) => o >= input.origins.length)) throw badBundle(path, `manifest example ${k + 1} names an origin bundle the manifest does not list`);
-    const later = sink.seen(x.key);
+    if (merged && !t.ownContext) input.mergedBeforeOwnContext = true;
     input.examples.push({
-      k, sessionId: t.sessionId, branchId: t.branchId, key: x.key, entry: later ? null : t, origins: [...origins],
+      k, sessionId: t.sessionId, branchId: t.branchId, key: x.key, entry: sink.seen(x.key) ? null : t, origins: [...origins],
       summaryMasked: t.kind === 'summary' && (x.weights.at(-1) !== 1 || x.secretTurns.includes(x.weights.length - 1)),
-      ownContext: t.ownContext ? (later ? null : [...t.ownContext]) : x.weights.map((w) => w === 1),
+      ownContext: t.ownContext ? [...t.ownContext] : x.weights.map((w) => !merged && w === 1),
+      truncated: t.truncated === true,
     });
   });
   // Trained turns masked for a secret: the step must stay masked whatever the votes say.

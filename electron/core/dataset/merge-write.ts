@@ -288,7 +288,8 @@ function trajectoryEntry(plan: MergePlan, x: PlannedExample, tokens: number): Me
   return {
     line: x.line, sessionId: e.sessionId, branchId: e.branchId, branchName: e.branchName, kind: e.kind, context: e.context, steps: e.steps,
     actions: e.turnSteps.length, kept, masked: e.turnSteps.length - kept, unlabelled: x.unlabelled, tokens, overLimit: tokens > plan.options.warnTokens,
-    trainedSteps: [...x.trainedSteps], turnSteps: [...e.turnSteps], ownContext: [...x.ownContext], bundles: [...x.origins], annotators: [...x.annotators],
+    trainedSteps: [...x.trainedSteps], turnSteps: [...e.turnSteps], ownContext: [...x.ownContext], ...(e.truncated ? { truncated: true as const } : {}),
+    bundles: [...x.origins], annotators: [...x.annotators],
   };
 }
 
