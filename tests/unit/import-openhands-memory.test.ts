@@ -19,15 +19,26 @@ afterAll(async () => {
 let id = 0;
 const at = () => `2025-06-01T10:00:${String(id).padStart(2, '0')}.000000`;
 /** An agent action of one model response with a single call. */
-function agent(action: string, args: Record<string, unknown>, fn: string, callArgs: Record<string, unknown>, text: string): Record<string, unknown> {
+function agent(action: string, args: Record<string, unknown>, fn: string, callArgs: Record<string, unknown>, text: string, promptTokens?: number): Record<string, unknown> {
   const callId = `toolu_${++id}`;
   return {
     id, timestamp: at(), source: 'agent', action, args: { ...args, thought: text },
     tool_call_metadata: {
       function_name: fn, tool_call_id: callId,
-      model_response: { id: `resp-${id}`, model: 'claude-x', choices: [{ finish_reason: 'tool_calls', message: { role: 'assistant', content: text, tool_calls: [{ id: callId, type: 'function', function: { name: fn, arguments: JSON.stringify(callArgs) } }] } }] },
+      model_response: {
+        id: `resp-${id}`, model: 'claude-x', choices: [{ finish_reason: 'tool_calls', message: { role: 'assistant', content: text, tool_calls: [{ id: callId, type: 'function', function: { name: fn, arguments: JSON.stringify(callArgs) } }] } }],
+        ...(promptTokens !== undefined ? { usage: { prompt_tokens: promptTokens, completion_tokens: 10, total_tokens: promptTokens + 10 } } : {}),
+      },
     },
   };
+}
+const task = (text: string) => ({ id: ++id, timestamp: at(), source: 'user', action: 'message', args: { content: text } });
+/** Import `events` as one file; the session and which of its steps are not trained. */
+async function importEvents(name: string, events: unknown): Promise<{ s: Awaited<ReturnType<ImportWorkspace['import']>>['sessions'][number]; untrained: boolean[] }> {
+  const f = join(w.root, name);
+  await writeFile(f, JSON.stringify(events));
+  const { sessions } = await w.import(f);
+  return { s: sessions[0]!, untrained: sessions[0]!.main.map((st) => !!st.notTrained) };
 }
 const runObs = (cause: number, content: string, meta?: object) => ({ id: ++id, timestamp: at(), source: 'agent', observation: 'run', cause, content, extras: { command: 'x', metadata: { exit_code: 0, ...meta } } });
 
@@ -137,5 +148,66 @@ describe('OpenHands prompts as its conversation memory renders them', () => {
     const out = await w.export([s!.id], ['openai']);
     const trained = out.openai.flatMap((l) => (l as { messages: Array<{ weight?: number; tool_calls?: Array<{ function: { arguments: string } }> }> }).messages.filter((m) => m.weight === 1)).map((m) => m.tool_calls?.[0]?.function.arguments);
     expect(trained).toEqual(['{"command":"step1"}', '{"command":"step2"}']);
+  });
+
+  it('a finish in a log that shows no version of 0.16 or later leaves the steps after it untrained, as before', async () => {
+    const a1 = agent('run', { command: 'ls' }, 'execute_bash', { command: 'ls' }, 'Listing.');
+    const fin = agent('finish', {}, 'finish', {}, 'Done.');
+    const a2 = agent('run', { command: 'pwd' }, 'execute_bash', { command: 'pwd' }, 'Where am I.');
+    // Observations without extras.metadata: a log older than 0.19, which may be older than 0.16 too.
+    const obs = (cause: unknown, content: string) => ({ id: ++id, timestamp: at(), source: 'agent', observation: 'run', cause, content, extras: { command: 'x', exit_code: 0 } });
+    const { s, untrained } = await importEvents('finish-old.json', [task('Look.'), a1, obs(a1.id, 'a'), fin, task('And then?'), a2, obs(a2.id, '/w')]);
+    expect(untrained).toEqual([false, false, true]);
+    const req = requestMessages(s.t, s.main[2]!.requestId!)!;
+    expect(req[3]).toMatchObject({ role: 'assistant', tool_calls: [expect.objectContaining({ function: expect.objectContaining({ name: 'finish' }) })] });
+  });
+
+  it('a cut of the context that leaves no condensation action (condense, loop recovery, a shorter prompt) untrains the steps after it', async () => {
+    const three = (name: string, between: Record<string, unknown>[], tokens: [number, number, number] = [1000, 1500, 2000]) => {
+      const a1 = agent('run', { command: 'one' }, 'execute_bash', { command: 'one' }, 'One.', tokens[0]);
+      const a2 = agent('run', { command: 'two' }, 'execute_bash', { command: 'two' }, 'Two.', tokens[1]);
+      const ev = [task('Go.'), a1, runObs(a1.id as number, 'o1'), a2, runObs(a2.id as number, 'o2'), ...between];
+      const a3 = agent('run', { command: 'three' }, 'execute_bash', { command: 'three' }, 'Three.', tokens[2]);
+      return importEvents(name, [...ev, a3, runObs(a3.id as number, 'o3')]);
+    };
+    expect((await three('plain.json', [])).untrained).toEqual([false, false, false]);
+    const condense = await three('condense.json', [{ id: ++id, timestamp: at(), source: 'agent', observation: 'condense', content: 'Trimming prompt to meet context window limitations' }]);
+    expect(condense.untrained).toEqual([false, false, true]);
+    expect(condense.s.main[2]!.notTrained).toMatch(/cut or condensed the agent's context at event \d+ \(condense\)/);
+    expect((await three('loop.json', [{ id: ++id, timestamp: at(), source: 'agent', action: 'loop_recovery', args: {} }])).untrained).toEqual([false, false, true]);
+    const shorter = await three('shorter.json', [], [1000, 3000, 1200]);
+    expect(shorter.untrained).toEqual([false, false, true]);
+    expect(shorter.s.main[2]!.notTrained).toMatch(/1200 tokens, fewer than the 3000 of the one before/);
+  });
+
+  it('a recall whose findings OpenHands puts into its prompts untrains the steps after it, unless prompt extensions were off', async () => {
+    const recall = { id: ++id, timestamp: at(), source: 'environment', observation: 'recall', content: 'Added workspace context', extras: { recall_type: 'workspace_context', repo_name: '', date: '2025-06-01', microagent_knowledge: [] } };
+    const empty = { id: ++id, timestamp: at(), source: 'environment', observation: 'recall', content: '', extras: { recall_type: 'knowledge', microagent_knowledge: [] } };
+    const a1 = agent('run', { command: 'ls' }, 'execute_bash', { command: 'ls' }, 'Listing.');
+    const events = [task('Go.'), recall, a1, runObs(a1.id as number, 'a')];
+    expect((await importEvents('recall.json', events)).untrained).toEqual([true]);
+    expect((await importEvents('recall-empty.json', [task('Go.'), empty, a1, runObs(a1.id as number, 'a')])).untrained).toEqual([false]);
+    // An evaluation that turned prompt extensions off: the recall is not in its prompts.
+    const f = join(w.root, 'output.jsonl');
+    const line = (ext: boolean) => JSON.stringify({ instance_id: `x-${ext}`, instruction: 'Go.', history: events, metadata: { agent_class: 'CodeActAgent', agent_config: { enable_prompt_extensions: ext } } });
+    await writeFile(f, `${line(false)}\n${line(true)}\n`);
+    const { sessions } = await w.import(f);
+    expect(sessions.map((x) => x.main.map((st) => !!st.notTrained))).toEqual([[false], [true]]);
+  });
+
+  it('a log whose system event gives version 0.34 or later: command output as the agent was shown it, a blank line between user turns', async () => {
+    const system = { id: ++id, timestamp: at(), source: 'agent', action: 'system', args: { content: 'You are OpenHands agent.', tools: [], openhands_version: '0.38.0', agent_class: 'CodeActAgent' } };
+    const a1 = agent('run', { command: 'make' }, 'execute_bash', { command: 'make' }, 'Building.');
+    const obs = runObs(a1.id as number, 'built', { working_dir: '/workspace', py_interpreter_path: '/usr/bin/python', exit_code: 0 });
+    const user = { id: ++id, timestamp: at(), source: 'user', action: 'run', args: { command: 'ls', thought: '' } };
+    const uobs = { ...runObs(user.id, 'out', { working_dir: '/workspace', exit_code: 0 }), source: 'user' };
+    const a2 = agent('run', { command: 'make test' }, 'execute_bash', { command: 'make test' }, 'Testing.');
+    const { s } = await importEvents('v038.json', [system, task('Build it.'), a1, obs, user, uobs, a2, runObs(a2.id as number, 'ok')]);
+    expect(s.main[0]!.results[0]!.observation).toBe('built\n[Current working directory: /workspace]\n[Python interpreter: /usr/bin/python]\n[Command finished with exit code 0]');
+    const req = requestMessages(s.t, s.main[1]!.requestId!)!;
+    expect(req.slice(-2)).toEqual([
+      { role: 'user', content: 'User executed the command:\nls' },
+      { role: 'user', content: '\n\n\nObserved result of command executed by user:\nout\n[Current working directory: /workspace]\n[Command finished with exit code 0]' },
+    ]);
   });
 });

@@ -61,16 +61,19 @@ describe('OpenHands', () => {
       { id: 6, timestamp: '2024-06-01T10:00:13', source: 'agent', message: '', action: 'finish', args: { outputs: {}, thought: 'done' } },
     ]);
     const { openai, steps, warnings } = await importExport(file);
-    // The one reply the log holds as the model wrote it (a message) is trained; nothing else.
-    expect(trained(openai).map((m) => m.content)).toEqual(['I fixed it.']);
+    // Nothing is trained: every action is the importer's call, and the one reply the log holds as
+    // the model wrote it (a message) comes after them, in a context that holds those calls where
+    // the model wrote text the log does not keep.
+    expect(trained(openai)).toEqual([]);
     expect(JSON.stringify(openai)).not.toMatch(/blocking|keep_prompt|is_confirmed/);
     expect(steps.map((s) => [s.response.toolCalls.map((c) => [c.name, c.arguments]), s.weight])).toEqual([
       [[['run', '{"command":"ls"}']], 0],
       [[['run', '{"command":"pytest"}']], 0],
-      [[], 1],
+      [[], 0],
       [[['finish', '{}']], 0],
     ]);
     expect(steps[0]!.notTrained).toMatch(/not trained: .*"run" action.*importer's/);
+    expect(steps[2]!.notTrained).toMatch(/not trained: the context holds the importer's call for the "run" action of event 1/);
     // The error observation is a failed result: the source's flag, not a guess from its text.
     expect(steps[1]!.results).toEqual([expect.objectContaining({ observation: 'Agent got stuck in a loop', isError: true })]);
     expect(warnings.some((x) => /3 action\(s\) have no tool_call_metadata/.test(x))).toBe(true);

@@ -38,7 +38,16 @@
 //   steps; kept verbatim in import/unknown.jsonl and counted
 //
 // The prompt the agent was sent is not in the events, so the contexts are derived: the
-// conversation as wire messages (with the system prompt where a "system" event has it).
+// conversation as wire messages (with the system prompt where a "system" event has it),
+// rendered as OpenHands' conversation memory renders events, where the log shows which
+// version's rules apply (a system event's openhands_version: command output with its
+// working directory and exit code lines from 0.21, a blank line before a user turn that
+// follows another from 0.34; a finish as text once the log shows 0.16 or later). From the
+// first point where the derived context is known to leave the prompt OpenHands sent, no
+// step is trained: a condensation (or a condense observation, a loop recovery, a prompt
+// with fewer tokens than the one before), a recall whose findings OpenHands rendered into
+// a user turn (unless an evaluation says prompt extensions were off), an importer-made
+// call standing where the model wrote text.
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
@@ -75,7 +84,10 @@ const instance = z.looseObject({
   instance_id: z.union([z.string(), z.number()]).optional(),
   instruction: z.string().optional(),
   history: z.array(z.unknown()),
-  metadata: z.looseObject({ model_name: z.string().optional(), agent_class: z.string().optional(), llm_config: z.looseObject({ model: z.string().optional() }).optional() }).nullable().optional(),
+  metadata: z.looseObject({
+    model_name: z.string().optional(), agent_class: z.string().optional(), llm_config: z.looseObject({ model: z.string().optional() }).optional(),
+    agent_config: z.looseObject({ enable_prompt_extensions: z.boolean().optional() }).nullable().optional(),
+  }).nullable().optional(),
   error: z.string().nullable().optional(),
   test_result: z.unknown().optional(),
 });
@@ -112,7 +124,10 @@ async function* readFile1(input: ImportInput, ctx: ImportContext): AsyncGenerato
       const inst = check(instance, v, input.name, rec.where, 'an OpenHands evaluation record ({instance_id, history, ...})');
       const item = inst.instance_id !== undefined ? `instance ${inst.instance_id}` : (rec.where ?? 'record 1');
       const model = inst.metadata?.llm_config?.model ?? inst.metadata?.model_name;
-      const run = runOf(input, inst.history, `${input.name}, ${item}`, { item, model, task: inst.instruction, toolVersion: inst.metadata?.agent_class ? `OpenHands ${inst.metadata.agent_class}` : 'OpenHands' });
+      const run = runOf(input, inst.history, `${input.name}, ${item}`, {
+        item, model, task: inst.instruction, toolVersion: inst.metadata?.agent_class ? `OpenHands ${inst.metadata.agent_class}` : 'OpenHands',
+        promptExtensions: inst.metadata?.agent_config?.enable_prompt_extensions,
+      });
       if (inst.error) run.notes.push(`The evaluation recorded an error: ${inst.error}`);
       if (inst.test_result !== undefined) run.notes.push(`Test result: ${JSON.stringify(inst.test_result).slice(0, 4000)}`);
       yield run;
@@ -155,9 +170,17 @@ function usageOf(u: { prompt_tokens?: number; completion_tokens?: number; total_
  * notes; the text-action agent before it prefixed every observation and kept no call
  * of the model's, so its observations stay as the log has them.
  */
-function observationText(e: Ev, functionCalling: boolean): string {
-  const meta = (e.extras?.metadata ?? {}) as { prefix?: unknown; suffix?: unknown };
+function observationText(e: Ev, functionCalling: boolean, version: Version | null): string {
+  const meta = (e.extras?.metadata ?? {}) as { prefix?: unknown; suffix?: unknown; working_dir?: unknown; py_interpreter_path?: unknown; exit_code?: unknown };
   const content = asText(e.content);
+  if (e.observation === 'run' && version && atLeast(version, [0, 21, 0])) {
+    // CmdOutputObservation.to_agent_observation (0.21 on), which the agent is shown.
+    let text = `${typeof meta.prefix === 'string' ? meta.prefix : ''}${content}${typeof meta.suffix === 'string' ? meta.suffix : ''}`;
+    if (typeof meta.working_dir === 'string' && meta.working_dir) text += `\n[Current working directory: ${meta.working_dir}]`;
+    if (typeof meta.py_interpreter_path === 'string' && meta.py_interpreter_path) text += `\n[Python interpreter: ${meta.py_interpreter_path}]`;
+    if (typeof meta.exit_code === 'number' && meta.exit_code !== -1) text += `\n[Command finished with exit code ${meta.exit_code}]`;
+    return text;
+  }
   if (functionCalling && e.observation === 'error') return `${content || (e.message ?? '')}\n[Error occurred in processing last action]`;
   if (functionCalling && e.observation === 'user_rejected') return `OBSERVATION:\n${content || (e.message ?? '')}\n[Last action has been rejected by the user]`;
   return `${typeof meta.prefix === 'string' ? meta.prefix : ''}${content || (e.observation === 'run' ? '' : (e.message ?? ''))}${typeof meta.suffix === 'string' ? meta.suffix : ''}`;
@@ -195,7 +218,11 @@ function toolSchema(t: unknown): boolean {
     && typeof f.function.description === 'string' && !!f.function.parameters && typeof f.function.parameters === 'object';
 }
 
-function runOf(input: ImportInput, raw: unknown[], where: string, o: { item?: string; model?: string; task?: string; toolVersion?: string }): RunIR {
+/**
+ * `promptExtensions`: the agent's enable_prompt_extensions as an evaluation's metadata gives
+ * it (undefined: not said; OpenHands' default is on, and a recall is then in its prompts).
+ */
+function runOf(input: ImportInput, raw: unknown[], where: string, o: { item?: string; model?: string; task?: string; toolVersion?: string; promptExtensions?: boolean }): RunIR {
   const unknown: RunIR['unknown'] = [];
   // Older evaluation logs keep [action, observation] pairs.
   const flat: unknown[] = raw.flatMap((x) => (Array.isArray(x) ? x : [x]));
@@ -217,14 +244,22 @@ function runOf(input: ImportInput, raw: unknown[], where: string, o: { item?: st
   // Commands a person ran in the agent's shell (event ids), and the wire turns that are
   // context only (those commands and their output: neither guidance nor a step's result).
   const userCommands = new Set<number>();
-  // The first condensation: the wire index the agent's context stopped being the whole conversation at, and where.
-  let condensed: { at: number; event: string } | null = null;
+  // From where on the steps are not trained (a wire index), and why: the first point at which
+  // the derived context stops being the prompt OpenHands sent.
+  let untrainedFrom: { at: number; why: string } | null = null;
+  const stopTraining = (at: number, why: string) => {
+    if (!untrainedFrom || at < untrainedFrom.at) untrainedFrom = { at, why };
+  };
   const contextTurns = new Set<number>();
   const notes: string[] = [];
   let tools: unknown[] | undefined;
   let system = false;
   let model = o.model;
   const functionCalling = events.some((e) => !!e.tool_call_metadata);
+  const version = versionOf(events);
+  // What the log shows of its version: a system event (0.34 on, with openhands_version) or
+  // command metadata (0.19 on) means OpenHands 0.16 or later, which carries a finish as text.
+  const finishAsText = version !== null || events.some((e) => e.action === 'system' || (e.observation === 'run' && isObject(e.extras?.metadata)));
   for (const e of events) {
     if (e.action) {
       if (e.source === 'user' && e.action === 'message') {
@@ -261,8 +296,9 @@ function runOf(input: ImportInput, raw: unknown[], where: string, o: { item?: st
           const which = Array.isArray(a.forgotten_event_ids) ? `events ${a.forgotten_event_ids.join(', ')}`
             : typeof a.forgotten_events_start_id === 'number' ? `events ${a.forgotten_events_start_id}–${String(a.forgotten_events_end_id)}` : 'earlier events';
           notes.push(`At event ${e.id ?? '?'} the agent's context was condensed (${which} forgotten${typeof a.summary === 'string' && a.summary ? `; summary: ${a.summary}` : ''}); the derived contexts after it hold the whole conversation, which the model no longer saw, so the steps after it are not trained.`);
-          condensed ??= { at: wire.length, event: String(e.id ?? '?') };
+          stopTraining(wire.length, `OpenHands condensed the agent's context at event ${e.id ?? '?'}; the prompt it was sent after that is not in the log, and the derived context (the whole conversation) is not it`);
         }
+        if (e.action === 'loop_recovery') stopTraining(wire.length, `OpenHands recovered from a loop at event ${e.id ?? '?'} by cutting the agent's history back; the derived context (the whole conversation) is not what it was sent`);
         continue;
       }
       const mr = tm?.model_response;
@@ -275,7 +311,7 @@ function runOf(input: ImportInput, raw: unknown[], where: string, o: { item?: st
         const key = mr.id ?? `event ${e.id}`;
         if (responseSeen.has(key)) continue; // another action of the same reply
         responseSeen.add(key);
-        if (e.action === 'finish' && calls.length === 1 && calls[0]!.name === 'finish') {
+        if (finishAsText && e.action === 'finish' && calls.length === 1 && calls[0]!.name === 'finish') {
           const content = asText(msg?.content);
           const thought = typeof e.args?.thought === 'string' ? e.args.thought : '';
           finishedAs.set(wire.length, { role: 'assistant', content: thought ? (thought !== content ? `${thought}\n${content}` : thought) : content });
@@ -299,30 +335,49 @@ function runOf(input: ImportInput, raw: unknown[], where: string, o: { item?: st
       const call: ToolCall = { id: `call_${e.id ?? wire.length}`, name: e.action, arguments: JSON.stringify(modelArgs) };
       if (e.id !== undefined) callOfAction.set(e.id, call);
       importerCalls.set(wire.length, e.action);
+      // Its call stands in later contexts where the model's own text was: they are the importer's.
+      stopTraining(wire.length + 1, `the context holds the importer's call for the "${e.action}" action of event ${e.id ?? '?'} (no tool_call_metadata), where the model wrote text the log does not keep`);
       push({ role: 'assistant', content: (typeof args.thought === 'string' ? args.thought : '') || null, tool_calls: [{ id: call.id, type: 'function', function: { name: call.name, arguments: call.arguments } }] }, { at: toMs(e.timestamp) });
       continue;
     }
     if (e.observation) {
+      if (e.observation === 'condense' || e.observation === 'agent_condensation') {
+        unknown.push({ type: `observation ${e.observation}`, record: e });
+        stopTraining(wire.length, `OpenHands cut or condensed the agent's context at event ${e.id ?? '?'} (${e.observation}); the derived context (the whole conversation) is not what it was sent after that`);
+        continue;
+      }
+      if (e.observation === 'recall' && o.promptExtensions !== false && recallRenders(e)) {
+        unknown.push({ type: `observation ${e.observation}`, record: e });
+        stopTraining(wire.length, `OpenHands put what the recall of event ${e.id ?? '?'} found (workspace context or microagent knowledge) into the agent's prompts as a user turn, which the derived context does not hold`);
+        continue;
+      }
       if (e.observation === 'run' && e.cause !== undefined && e.cause !== null && userCommands.has(e.cause) && !e.tool_call_metadata) {
         contextTurns.add(wire.length);
-        push({ role: 'user', content: `\nObserved result of command executed by user:\n${observationText(e, functionCalling)}` }, { at: toMs(e.timestamp) });
+        push({ role: 'user', content: `\nObserved result of command executed by user:\n${observationText(e, functionCalling, version)}` }, { at: toMs(e.timestamp) });
         continue;
       }
       const call = e.cause !== undefined && e.cause !== null ? callOfAction.get(e.cause) : undefined;
       if (!call && functionCalling && e.observation === 'error' && wire.some((m) => m.role === 'assistant')) {
         // An error no call of the agent's caused (the controller's, a bad response): a user turn of the agent's later prompts.
         contextTurns.add(wire.length);
-        push({ role: 'user', content: observationText(e, functionCalling) }, { at: toMs(e.timestamp) });
+        push({ role: 'user', content: observationText(e, functionCalling, version) }, { at: toMs(e.timestamp) });
         continue;
       }
       if (!call || UNMAPPED_OBSERVATIONS.has(e.observation)) {
         unknown.push({ type: `observation ${e.observation}`, record: e });
         continue;
       }
-      push({ role: 'tool', tool_call_id: call.id, content: observationText(e, functionCalling) }, { at: toMs(e.timestamp), exitCode: exitCodeOf(e), isError: ERROR_OBSERVATIONS.has(e.observation) });
+      push({ role: 'tool', tool_call_id: call.id, content: observationText(e, functionCalling, version) }, { at: toMs(e.timestamp), exitCode: exitCodeOf(e), isError: ERROR_OBSERVATIONS.has(e.observation) });
       continue;
     }
     unknown.push({ type: 'event without action or observation', record: e });
+  }
+  // 0.34 on: a user turn right after another starts with a blank line (_apply_user_message_formatting).
+  if (version && atLeast(version, [0, 34, 0])) {
+    for (let i = 1; i < wire.length; i++) {
+      const m = wire[i]!;
+      if (m.role === 'user' && wire[i - 1]!.role === 'user' && typeof m.content === 'string') wire[i] = { ...m, content: `\n\n${m.content}` };
+    }
   }
   const conv = conversationSteps(wire, { toolMode: 'tools', where: (i) => `${where}, message ${i + 1}`, sentAs: (_m, i) => finishedAs.get(i), userTurn: (_m, i) => (contextTurns.has(i) ? 'context' : null), stepMeta: (_m, i) => ({ at: meta[i]?.at, usage: meta[i]?.usage ?? null, finishReason: meta[i]?.finishReason ?? null }) });
   // Exit codes, the source's error flags and result times. The error is the source's
@@ -337,15 +392,24 @@ function runOf(input: ImportInput, raw: unknown[], where: string, o: { item?: st
     }
   }
   let n = 0;
+  let lastPrompt: number | undefined;
+  const assistantAt = wire.flatMap((m, i) => (m.role === 'assistant' ? [i] : []));
   wire.forEach((m, i) => {
     if (m.role !== 'assistant') return;
     const step = conv.steps[n++]!;
     const action = importerCalls.get(i);
     if (action && !step.notTrained) step.notTrained = `not trained: the log keeps the "${action}" action this step ran, not the model's text that asked for it (it has no tool_call_metadata); the call is the importer's`;
-    // After a condensation the agent was sent a condensed view (events forgotten, a summary
-    // put in), which the log does not keep: the derived context is not the one it answered.
-    if (condensed && i >= condensed.at && !step.notTrained) step.notTrained = `not trained: OpenHands condensed the agent's context at event ${condensed.event}; the prompt it was sent after that is not in the log, and the derived context (the whole conversation) is not it`;
+    // A prompt shorter than the one before: OpenHands cut or condensed the context (a
+    // condenser that logs nothing, a truncation), so the derived context is not it.
+    const prompt = step.usage?.promptTokens;
+    if (prompt !== undefined && lastPrompt !== undefined && prompt < lastPrompt) {
+      stopTraining(i, `the model's prompt for the step at ${step.where} was ${prompt} tokens, fewer than the ${lastPrompt} of the one before: OpenHands cut or condensed the context, and the derived context (the whole conversation) is not what it was sent`);
+    }
+    if (prompt !== undefined) lastPrompt = prompt;
+    const from: { at: number; why: string } | null = untrainedFrom;
+    if (from && i >= from.at && !step.notTrained) step.notTrained = `not trained: ${from.why}`;
   });
+  if (untrainedFrom) notes.push(`The steps from the one at ${conv.steps.find((_, k) => assistantAt[k]! >= untrainedFrom!.at)?.where ?? 'the end'} on are not trained: ${(untrainedFrom as { why: string }).why}.`);
   if (importerCalls.size) notes.push(`${importerCalls.size} action(s) have no tool_call_metadata (an older log): each is a step with a call the importer named by its type, not trained, since the model's own text for it is not in the log.`);
   const task = o.task ?? asText(wire.find((m) => m.role === 'user')?.content);
   const name = o.item ? `${input.name} ${o.item}` : input.name.replace(/\.json$/i, '');
@@ -362,6 +426,38 @@ function runOf(input: ImportInput, raw: unknown[], where: string, o: { item?: st
     ],
     unknown,
   };
+}
+
+type Version = [number, number, number];
+
+function atLeast(v: Version, w: Version): boolean {
+  for (let i = 0; i < 3; i++) if (v[i] !== w[i]) return v[i]! > w[i]!;
+  return true;
+}
+
+/** The OpenHands version the log's system event gives (0.34 on), as [major, minor, patch]; null when none does. */
+function versionOf(events: readonly Ev[]): Version | null {
+  for (const e of events) {
+    const v = e.action === 'system' ? e.args?.openhands_version : undefined;
+    const m = typeof v === 'string' ? /^(\d+)\.(\d+)(?:\.(\d+))?/.exec(v) : null;
+    if (m) return [Number(m[1]), Number(m[2]), Number(m[3] ?? 0)];
+  }
+  return null;
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return !!v && typeof v === 'object' && !Array.isArray(v);
+}
+
+/**
+ * A recall observation whose findings OpenHands renders into a user turn of the agent's
+ * prompts (conversation_memory.py, with prompt extensions on): a workspace context with
+ * repository, runtime or instructions, or microagent knowledge.
+ */
+function recallRenders(e: Ev): boolean {
+  const x = e.extras ?? {};
+  const nonEmpty = (v: unknown) => (typeof v === 'string' ? v.trim() !== '' : Array.isArray(v) ? v.length > 0 : isObject(v) ? Object.keys(v).length > 0 : false);
+  return ['repo_name', 'repo_directory', 'repo_instructions', 'runtime_hosts', 'additional_agent_instructions', 'date', 'custom_secrets_descriptions', 'conversation_instructions', 'microagent_knowledge'].some((k) => nonEmpty(x[k]));
 }
 
 function isEmptyObject(v: unknown): boolean {
