@@ -210,4 +210,20 @@ describe('OpenHands prompts as its conversation memory renders them', () => {
       { role: 'user', content: '\n\n\nObserved result of command executed by user:\nout\n[Current working directory: /workspace]\n[Command finished with exit code 0]' },
     ]);
   });
+
+  it('a long observation is cut in the middle as OpenHands cut it for the prompt (max_message_chars, 30,000 unless the evaluation says)', async () => {
+    const long = `${'a'.repeat(20_000)}MIDDLE${'z'.repeat(20_000)}`;
+    const a1 = agent('run', { command: 'cat big.log' }, 'execute_bash', { command: 'cat big.log' }, 'Reading.');
+    const a2 = agent('run', { command: 'wc -l big.log' }, 'execute_bash', { command: 'wc -l big.log' }, 'Counting.');
+    const events = [task('Read it.'), a1, runObs(a1.id as number, long), a2, runObs(a2.id as number, '1 big.log')];
+    const { s } = await importEvents('long-obs.json', events);
+    const shown = s.main[0]!.results[0]!.observation;
+    expect(shown).toBe(`${'a'.repeat(15_000)}\n[... Observation truncated due to length ...]\n${'z'.repeat(15_000)}`);
+    expect(requestMessages(s.t, s.main[1]!.requestId!)!.at(-1)).toEqual({ role: 'tool', tool_call_id: expect.any(String), content: shown });
+    // An evaluation whose llm_config sets another limit.
+    const f = join(w.root, 'output-limit.jsonl');
+    await writeFile(f, `${JSON.stringify({ instance_id: 'lim', instruction: 'Read it.', history: events, metadata: { agent_class: 'CodeActAgent', llm_config: { model: 'm', max_message_chars: 50_000 } } })}\n`);
+    const { sessions } = await w.import(f);
+    expect(sessions[0]!.main[0]!.results[0]!.observation).toBe(long);
+  });
 });

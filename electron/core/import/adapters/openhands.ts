@@ -85,7 +85,7 @@ const instance = z.looseObject({
   instruction: z.string().optional(),
   history: z.array(z.unknown()),
   metadata: z.looseObject({
-    model_name: z.string().optional(), agent_class: z.string().optional(), llm_config: z.looseObject({ model: z.string().optional() }).optional(),
+    model_name: z.string().optional(), agent_class: z.string().optional(), llm_config: z.looseObject({ model: z.string().optional(), max_message_chars: z.number().int().optional() }).optional(),
     agent_config: z.looseObject({ enable_prompt_extensions: z.boolean().optional() }).nullable().optional(),
   }).nullable().optional(),
   error: z.string().nullable().optional(),
@@ -126,7 +126,7 @@ async function* readFile1(input: ImportInput, ctx: ImportContext): AsyncGenerato
       const model = inst.metadata?.llm_config?.model ?? inst.metadata?.model_name;
       const run = runOf(input, inst.history, `${input.name}, ${item}`, {
         item, model, task: inst.instruction, toolVersion: inst.metadata?.agent_class ? `OpenHands ${inst.metadata.agent_class}` : 'OpenHands',
-        promptExtensions: inst.metadata?.agent_config?.enable_prompt_extensions,
+        promptExtensions: inst.metadata?.agent_config?.enable_prompt_extensions, maxMessageChars: inst.metadata?.llm_config?.max_message_chars,
       });
       if (inst.error) run.notes.push(`The evaluation recorded an error: ${inst.error}`);
       if (inst.test_result !== undefined) run.notes.push(`Test result: ${JSON.stringify(inst.test_result).slice(0, 4000)}`);
@@ -163,27 +163,47 @@ function usageOf(u: { prompt_tokens?: number; completion_tokens?: number; total_
   return { promptTokens: u.prompt_tokens, completionTokens: c, totalTokens: u.total_tokens ?? u.prompt_tokens + c };
 }
 
-/** What the agent is shown for an observation: its content with the command's prefix and suffix. */
 /**
- * `functionCalling`: the log is of the function-calling agent (its actions carry
- * tool_call_metadata, 0.14 on), whose prompts show an error and a rejection with their
- * notes; the text-action agent before it prefixed every observation and kept no call
- * of the model's, so its observations stay as the log has them.
+ * What the agent was shown for an observation (after `lead`, a user command's header):
+ * its content with the command's prefix and suffix. The function-calling agent (actions
+ * with tool_call_metadata, 0.14 on) was shown an error and a rejection with their notes
+ * and a long observation with its middle cut out; the text-action agent before it
+ * prefixed every observation and kept no call of the model's (its steps are not
+ * trained), so its observations stay as the log has them.
  */
-function observationText(e: Ev, functionCalling: boolean, version: Version | null): string {
+function observationText(e: Ev, r: Rendering, lead = ''): string {
   const meta = (e.extras?.metadata ?? {}) as { prefix?: unknown; suffix?: unknown; working_dir?: unknown; py_interpreter_path?: unknown; exit_code?: unknown };
   const content = asText(e.content);
-  if (e.observation === 'run' && version && atLeast(version, [0, 21, 0])) {
+  // The agent's prompts cut the middle of a long observation (truncate_content, 0.14 on).
+  const cut = (s: string) => (r.functionCalling && TRUNCATED_OBSERVATIONS.has(e.observation ?? '') ? truncateContent(s, r.maxChars) : s);
+  if (r.functionCalling && e.observation === 'error') return `${cut(content || (e.message ?? ''))}\n[Error occurred in processing last action]`;
+  if (r.functionCalling && e.observation === 'user_rejected') return `OBSERVATION:\n${cut(content || (e.message ?? ''))}\n[Last action has been rejected by the user]`;
+  let text = `${typeof meta.prefix === 'string' ? meta.prefix : ''}${content || (e.observation === 'run' ? '' : (e.message ?? ''))}${typeof meta.suffix === 'string' ? meta.suffix : ''}`;
+  if (e.observation === 'run' && r.version && atLeast(r.version, [0, 21, 0])) {
     // CmdOutputObservation.to_agent_observation (0.21 on), which the agent is shown.
-    let text = `${typeof meta.prefix === 'string' ? meta.prefix : ''}${content}${typeof meta.suffix === 'string' ? meta.suffix : ''}`;
     if (typeof meta.working_dir === 'string' && meta.working_dir) text += `\n[Current working directory: ${meta.working_dir}]`;
     if (typeof meta.py_interpreter_path === 'string' && meta.py_interpreter_path) text += `\n[Python interpreter: ${meta.py_interpreter_path}]`;
     if (typeof meta.exit_code === 'number' && meta.exit_code !== -1) text += `\n[Command finished with exit code ${meta.exit_code}]`;
-    return text;
   }
-  if (functionCalling && e.observation === 'error') return `${content || (e.message ?? '')}\n[Error occurred in processing last action]`;
-  if (functionCalling && e.observation === 'user_rejected') return `OBSERVATION:\n${content || (e.message ?? '')}\n[Last action has been rejected by the user]`;
-  return `${typeof meta.prefix === 'string' ? meta.prefix : ''}${content || (e.observation === 'run' ? '' : (e.message ?? ''))}${typeof meta.suffix === 'string' ? meta.suffix : ''}`;
+  return cut(lead + text);
+}
+
+/** How the log's agent rendered observations into its prompts (see observationText). */
+interface Rendering {
+  functionCalling: boolean;
+  version: Version | null;
+  /** llm_config.max_message_chars (OpenHands' default 30000). */
+  maxChars: number;
+}
+
+/** Observations the conversation memory passes through truncate_content (not a file read's, already cut, nor a browser page's). */
+const TRUNCATED_OBSERVATIONS = new Set(['run', 'run_ipython', 'edit', 'error', 'user_rejected', 'delegate', 'think', 'mcp', 'download', 'task_tracking']);
+
+/** OpenHands' truncate_content: the middle of a text longer than `max` cut out, said where. */
+function truncateContent(s: string, max: number): string {
+  if (max < 0 || s.length <= max) return s;
+  const half = Math.floor(max / 2);
+  return `${s.slice(0, half)}\n[... Observation truncated due to length ...]\n${s.slice(s.length - half)}`;
 }
 
 function exitCodeOf(e: Ev): number | undefined {
@@ -222,7 +242,7 @@ function toolSchema(t: unknown): boolean {
  * `promptExtensions`: the agent's enable_prompt_extensions as an evaluation's metadata gives
  * it (undefined: not said; OpenHands' default is on, and a recall is then in its prompts).
  */
-function runOf(input: ImportInput, raw: unknown[], where: string, o: { item?: string; model?: string; task?: string; toolVersion?: string; promptExtensions?: boolean }): RunIR {
+function runOf(input: ImportInput, raw: unknown[], where: string, o: { item?: string; model?: string; task?: string; toolVersion?: string; promptExtensions?: boolean; maxMessageChars?: number }): RunIR {
   const unknown: RunIR['unknown'] = [];
   // Older evaluation logs keep [action, observation] pairs.
   const flat: unknown[] = raw.flatMap((x) => (Array.isArray(x) ? x : [x]));
@@ -257,6 +277,7 @@ function runOf(input: ImportInput, raw: unknown[], where: string, o: { item?: st
   let model = o.model;
   const functionCalling = events.some((e) => !!e.tool_call_metadata);
   const version = versionOf(events);
+  const rendering: Rendering = { functionCalling, version, maxChars: o.maxMessageChars ?? 30_000 };
   // What the log shows of its version: a system event (0.34 on, with openhands_version) or
   // command metadata (0.19 on) means OpenHands 0.16 or later, which carries a finish as text.
   const finishAsText = version !== null || events.some((e) => e.action === 'system' || (e.observation === 'run' && isObject(e.extras?.metadata)));
@@ -353,21 +374,21 @@ function runOf(input: ImportInput, raw: unknown[], where: string, o: { item?: st
       }
       if (e.observation === 'run' && e.cause !== undefined && e.cause !== null && userCommands.has(e.cause) && !e.tool_call_metadata) {
         contextTurns.add(wire.length);
-        push({ role: 'user', content: `\nObserved result of command executed by user:\n${observationText(e, functionCalling, version)}` }, { at: toMs(e.timestamp) });
+        push({ role: 'user', content: observationText(e, rendering, '\nObserved result of command executed by user:\n') }, { at: toMs(e.timestamp) });
         continue;
       }
       const call = e.cause !== undefined && e.cause !== null ? callOfAction.get(e.cause) : undefined;
       if (!call && functionCalling && e.observation === 'error' && wire.some((m) => m.role === 'assistant')) {
         // An error no call of the agent's caused (the controller's, a bad response): a user turn of the agent's later prompts.
         contextTurns.add(wire.length);
-        push({ role: 'user', content: observationText(e, functionCalling, version) }, { at: toMs(e.timestamp) });
+        push({ role: 'user', content: observationText(e, rendering) }, { at: toMs(e.timestamp) });
         continue;
       }
       if (!call || UNMAPPED_OBSERVATIONS.has(e.observation)) {
         unknown.push({ type: `observation ${e.observation}`, record: e });
         continue;
       }
-      push({ role: 'tool', tool_call_id: call.id, content: observationText(e, functionCalling, version) }, { at: toMs(e.timestamp), exitCode: exitCodeOf(e), isError: ERROR_OBSERVATIONS.has(e.observation) });
+      push({ role: 'tool', tool_call_id: call.id, content: observationText(e, rendering) }, { at: toMs(e.timestamp), exitCode: exitCodeOf(e), isError: ERROR_OBSERVATIONS.has(e.observation) });
       continue;
     }
     unknown.push({ type: 'event without action or observation', record: e });
