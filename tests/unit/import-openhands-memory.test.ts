@@ -226,4 +226,11 @@ describe('OpenHands prompts as its conversation memory renders them', () => {
     const { sessions } = await w.import(f);
     expect(sessions[0]!.main[0]!.results[0]!.observation).toBe(long);
   });
+
+  it('an image a Python cell drew is a placeholder line, as the prompt had it', async () => {
+    const a1 = agent('run_ipython', { code: 'plot()' }, 'execute_ipython_cell', { code: 'plot()' }, 'Plotting.');
+    const obs = { id: ++id, timestamp: at(), source: 'agent', observation: 'run_ipython', cause: a1.id, content: 'Figure:\n![image](data:image/png;base64,iVBORw0KGgoAAAANSUhEUg==)\ndone', extras: { code: 'plot()' } };
+    const { s } = await importEvents('ipython.json', [task('Plot.'), a1, obs]);
+    expect(s.main[0]!.results[0]!.observation).toBe('Figure:\n![image](data:image/png;base64, ...) already displayed to user\ndone');
+  });
 });

@@ -179,6 +179,10 @@ function observationText(e: Ev, r: Rendering, lead = ''): string {
   if (r.functionCalling && e.observation === 'error') return `${cut(content || (e.message ?? ''))}\n[Error occurred in processing last action]`;
   if (r.functionCalling && e.observation === 'user_rejected') return `OBSERVATION:\n${cut(content || (e.message ?? ''))}\n[Last action has been rejected by the user]`;
   let text = `${typeof meta.prefix === 'string' ? meta.prefix : ''}${content || (e.observation === 'run' ? '' : (e.message ?? ''))}${typeof meta.suffix === 'string' ? meta.suffix : ''}`;
+  if (r.functionCalling && e.observation === 'run_ipython') {
+    // An image the cell drew is not sent again: its line is a placeholder in the prompt.
+    text = text.split('\n').map((l) => (l.includes('![image](data:image/png;base64,') ? '![image](data:image/png;base64, ...) already displayed to user' : l)).join('\n');
+  }
   if (e.observation === 'run' && r.version && atLeast(r.version, [0, 21, 0])) {
     // CmdOutputObservation.to_agent_observation (0.21 on), which the agent is shown.
     if (typeof meta.working_dir === 'string' && meta.working_dir) text += `\n[Current working directory: ${meta.working_dir}]`;
