@@ -233,4 +233,13 @@ describe('OpenHands prompts as its conversation memory renders them', () => {
     const { s } = await importEvents('ipython.json', [task('Plot.'), a1, obs]);
     expect(s.main[0]!.results[0]!.observation).toBe('Figure:\n![image](data:image/png;base64, ...) already displayed to user\ndone');
   });
+
+  it('a third browser page in an app session untrains the steps after it: the default condenser showed only the last two', async () => {
+    const events: Record<string, unknown>[] = [task('Browse.')];
+    for (let k = 1; k <= 4; k++) {
+      const a = agent('browse', { url: `http://x/${k}` }, 'browser', { code: `goto('http://x/${k}')` }, `Page ${k}.`);
+      events.push(a, { id: ++id, timestamp: at(), source: 'agent', observation: 'browse', cause: a.id, content: `page ${k}`, extras: { url: `http://x/${k}` } });
+    }
+    expect((await importEvents('pages.json', events)).untrained).toEqual([false, false, false, true]);
+  });
 });

@@ -46,8 +46,9 @@
 // first point where the derived context is known to leave the prompt OpenHands sent, no
 // step is trained: a condensation (or a condense observation, a loop recovery, a prompt
 // with fewer tokens than the one before), a recall whose findings OpenHands rendered into
-// a user turn (unless an evaluation says prompt extensions were off), an importer-made
-// call standing where the model wrote text.
+// a user turn (unless an evaluation says prompt extensions were off), a third browser page
+// in an app session (its default condenser keeps the last two), an importer-made call
+// standing where the model wrote text.
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
@@ -271,6 +272,7 @@ function runOf(input: ImportInput, raw: unknown[], where: string, o: { item?: st
   // From where on the steps are not trained (a wire index), and why: the first point at which
   // the derived context stops being the prompt OpenHands sent.
   let untrainedFrom: { at: number; why: string } | null = null;
+  let pagesSeen = 0;
   const stopTraining = (at: number, why: string) => {
     if (!untrainedFrom || at < untrainedFrom.at) untrainedFrom = { at, why };
   };
@@ -393,6 +395,11 @@ function runOf(input: ImportInput, raw: unknown[], where: string, o: { item?: st
         continue;
       }
       push({ role: 'tool', tool_call_id: call.id, content: observationText(e, rendering) }, { at: toMs(e.timestamp), exitCode: exitCodeOf(e), isError: ERROR_OBSERVATIONS.has(e.observation) });
+      // The app's default condenser (BrowserOutputCondenser, attention window 2) shows only the
+      // last two browser pages; the older ones read "Content omitted" in the prompt, not here.
+      if (e.observation === 'browse' && o.item === undefined && ++pagesSeen === 3) {
+        stopTraining(wire.length, `OpenHands' default condenser leaves out all but the last two browser pages of the agent's prompts (a third came at event ${e.id ?? '?'}), which the derived context holds whole`);
+      }
       continue;
     }
     unknown.push({ type: 'event without action or observation', record: e });
