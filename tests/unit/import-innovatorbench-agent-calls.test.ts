@@ -37,6 +37,22 @@ describe('InnovatorBench, a folder of nodes', () => {
   });
 });
 
+describe('InnovatorBench, one node without a summary', () => {
+  it('the actions before it are not trained when its task message states the time left (each request stated its own)', async () => {
+    const node = NODES['react_b1_2025-09-08T10:02:00.000000.json'] as { messages: Array<{ role: string; content: string }> };
+    const timed = join(w.root, 'node-b1.json');
+    await writeFile(timed, JSON.stringify(node));
+    const a = (await w.import(timed)).sessions[0]!;
+    expect(a.main.map((st) => !!st.notTrained)).toEqual([true, false]);
+    expect(a.main[0]!.notTrained).toMatch(/working time left/);
+    // Without a time in it, the cut before each action is that action's request.
+    const untimed = join(w.root, 'node-b1-untimed.json');
+    await writeFile(untimed, JSON.stringify({ ...node, messages: node.messages.map((m) => (m.role === 'user' ? { ...m, content: '\n<task_description>\nTrain a model\n</task_description>\n' } : m)) }));
+    const b = (await w.import(untimed)).sessions[0]!;
+    expect(b.main.map((st) => !!st.notTrained)).toEqual([false, false]);
+  });
+});
+
 describe.skipIf(!haveSamples)('InnovatorBench, one node whose context follows a summary (real sample)', () => {
   it('trains its own reply only: the actions in its context may be copies made before the summary', async () => {
     const { sessions } = await w.import(sample('innovatorbench/react-node-depth70.json'));

@@ -181,9 +181,15 @@ async function readOne(input: ImportInput, ctx: ImportContext): Promise<RunIR[]>
   // After a summary the agent copies the nodes it did not cover under it (react_agent.py):
   // those actions were produced on the whole history before the summary, which this file
   // does not hold, so the steps before this node are context here, not trained.
+  // The task message states the working time left (react_manager.py): each earlier request
+  // stated its own, which this file does not hold, so a cut of this context is not one.
+  const timed = wire.some((m) => m.role === 'user' && /<remaining_working_time>/.test(textOf(m.content)));
   conv.steps = conv.steps.map((st) => {
     const own = withoutAgentCalls(st);
-    return summary && !own.notTrained ? { ...own, notTrained: 'not trained: in a context after a summary, it may be a copy of an action the model took before it, on a context this file does not hold (import the folder of nodes)' } : own;
+    if (own.notTrained) return own;
+    if (summary) return { ...own, notTrained: 'not trained: in a context after a summary, it may be a copy of an action the model took before it, on a context this file does not hold (import the folder of nodes)' };
+    if (timed) return { ...own, notTrained: 'not trained: its request stated the working time left at that moment, which this file does not hold (its context here is the last node\'s, cut before it, with the last node\'s time; import the folder of nodes)' };
+    return own;
   });
   const owners = conv.steps.length ? wireOwners(wire, conv.steps) : wire.map(() => null);
   final.request = { messages: wire, owners };
