@@ -176,11 +176,12 @@ describe('SWE-agent 1.x, a final step whose own messages end with its reply', ()
       // The history stops before the final submit, as SWE-agent's often does.
       history: [sys, user, { ...a1, action: 'find_file a.py', agent: 'main' }, { role: 'tool', content: 'a.py', tool_call_ids: ['c1'], agent: 'main' }],
       trajectory: [
-        { action: 'find_file a.py', observation: 'a.py', response: 'look first', thought: 'look first', execution_time: 0.1, state: {}, messages: [sys, user] },
+        // As 1.0 stores them: the messages after the step (its reply and observation included).
+        { action: 'find_file a.py', observation: 'a.py', response: 'look first', thought: 'look first', execution_time: 0.1, state: {}, messages: [sys, user, a1, t1] },
         { action: 'submit', observation: 'diff', response: 'submit now', thought: 'submit now', execution_time: 0.2, state: {}, ...final },
       ],
     });
-    const withReply = await importExport(await writeJson('own-reply.traj', traj({ messages: [sys, user, a1, t1, a2] })));
+    const withReply = await importExport(await writeJson('own-reply.traj', traj({ messages: [sys, user, a1, t1, a2, { role: 'tool', content: 'diff', tool_call_id: 'c2' }] })));
     expect(withReply.steps.map((s) => [s.weight, s.response.toolCalls.map((c) => [c.id, c.name])])).toEqual([[1, [['c1', 'find_file']]], [1, [['c2', 'submit']]]]);
     expect(withReply.openai[0]!.messages.map((m) => [m.role, m.weight])).toEqual([['system', undefined], ['user', undefined], ['assistant', 1], ['tool', undefined], ['assistant', 1]]);
     expect(withReply.openai[0]!.messages.at(-1)!.tool_calls![0]!.function.name).toBe('submit');

@@ -4,13 +4,18 @@
 //   - the step's own `query` (1.1 and later: agents.py forward, `step.query =
 //     copy.deepcopy(history)`, the history after its processors): the exact messages
 //     sent, once made the messages SWE-agent's model sends (below);
-//   - the step's `messages` (1.0: add_step_to_trajectory stores `self.messages` after
-//     add_step_to_history, so they end with the step's own reply and observation, and
-//     the history processors ran over that longer history): its own turns cut off,
-//     derived, not exact;
+//   - the `messages` stored with the step before (1.0: step() sends `self.messages`, then
+//     add_step_to_trajectory stores `self.messages` after add_step_to_history, so the
+//     step before's are what this step was sent, the processors' view included); the
+//     first step's own messages cut before its reply, derived; a step answering a retry
+//     is not trained (its request held the rejected reply and the error);
 //   - otherwise the `history` up to that step's assistant turn (0.x, and 1.x logs
-//     without queries): derived, since history processors (e.g. last-n-observations)
-//     may have shortened what the model actually saw.
+//     without queries or messages): derived, and a step is not trained once the history
+//     processors would have changed it (last_n_observations as replay_config lists it;
+//     0.x, which does not record it: its default config's last 5), nor under any other
+//     processor that changes the text.
+// SWE-agent's own exit (an exit_* action, an "Exit due to …" reply) is not trained, and a
+// step that queried nothing (the default query [{}], an autosubmission) has no query.
 // History items become wire messages as models.py _history_to_messages sends them: role
 // (a system turn as a user turn with the model's convert_system_to_user) and content,
 // tool_calls on assistant turns, tool_call_ids[0] as a tool turn's tool_call_id; nothing
@@ -51,7 +56,8 @@ const step = z.looseObject({
   thought: z.string().nullable().optional(),
   execution_time: z.number().nullable().optional(),
   state: z.unknown().optional(),
-  query: z.array(historyItem).optional(),
+  // StepOutput.query defaults to [{}] (types.py): a step that queried nothing (autosubmission).
+  query: z.array(z.unknown()).optional(),
   messages: z.array(historyItem).optional(),
 });
 const traj = z.looseObject({
@@ -68,6 +74,38 @@ const traj = z.looseObject({
 });
 
 type History = z.infer<typeof historyItem>;
+
+/** A step's query as history items; none for the default [{}] of a step that sent nothing. */
+function queryOf(q: unknown[] | undefined, file: string, n: number): History[] | undefined {
+  if (!q || q.every((x) => !x || typeof x !== 'object' || !('role' in x))) return undefined;
+  return q.map((x, i) => check(historyItem, x, file, `trajectory[${n}].query[${i}]`, 'a history item ({role, content, ...})'));
+}
+
+/** SWE-agent's own exit actions and messages (agents.py: exit_cost, exit_context, exit_format, …; "Exit due to …"). */
+function exitOf(action: string, response: string | null | undefined): string | null {
+  if (/^exit_[a-z_]+$/.test(action.trim())) return action.trim();
+  if (!action.trim() && /^Exit due to /.test(response ?? '')) return (response ?? '').split('\n')[0]!.slice(0, 120);
+  return null;
+}
+
+/**
+ * How many of the history's observations (non-demo user turns after the first) reach the
+ * model unchanged: SWE-agent's history processors put "Old output omitted" in the place of
+ * older ones (last_n_observations; 0.x's default config: the last 5). Infinity when none
+ * changes what the model reads (cache_control, none); null when one does, but not so.
+ */
+function observationsKept(rc: Record<string, unknown> | null): number | null {
+  if (!rc) return 5;
+  const hp = (rc.agent as { history_processors?: unknown } | undefined)?.history_processors;
+  if (!Array.isArray(hp)) return Infinity;
+  let kept = Infinity;
+  for (const p of hp as Array<{ type?: unknown; n?: unknown }>) {
+    if (p?.type === 'cache_control') continue;
+    if (p?.type === 'last_n_observations' && typeof p.n === 'number') kept = Math.min(kept, p.n);
+    else return null;
+  }
+  return kept;
+}
 
 function toWire(h: History, systemAsUser = false): WireMessage {
   const m: WireMessage = { role: h.role === 'system' && systemAsUser ? 'user' : h.role, content: h.content ?? '' };
@@ -125,7 +163,8 @@ export const sweAgentAdapter: ImportAdapter = {
     const replies = history.map((h, i) => ({ h, i })).filter((x) => x.h.role === 'assistant' && !x.h.is_demo);
     const tools = history.some((h) => h.role === 'assistant' && (h.tool_calls?.length ?? 0) > 0);
     const notes: string[] = [];
-    const queries = t.trajectory.map((s) => s.query);
+    const queries = t.trajectory.map((s, n) => queryOf(s.query, input.name, n));
+    const kept = observationsKept(rc);
     // Rejected replies (see the header): no action, and the next step's query ends with the
     // reply and the error it was answered with; without queries, no action and nothing observed
     // before a later step (every step that ran has its action; the retry may repeat the text).
@@ -191,7 +230,9 @@ export const sweAgentAdapter: ImportAdapter = {
       const action = s.action?.trim() ? s.action.replace(/\n$/, '') : '';
       // No call of the model's for an action that ran (see the header).
       let untrained: string | null = rejected[n] ? 'a reply SWE-agent rejected and asked the model again for' : null;
-      if (!calls.length && action) {
+      const exit = exitOf(s.action ?? '', s.response);
+      if (exit) untrained = `SWE-agent's own exit (${exit}), not a reply of the model's`;
+      if (!calls.length && action && !exit) {
         if (tools) untrained = `the trajectory does not hold the model's tool call for the action ${JSON.stringify(action.slice(0, 200))}`;
         else {
           calls = [{ id: `call_${n}`, name: 'bash', arguments: JSON.stringify({ command: action }) }];
@@ -215,8 +256,16 @@ export const sweAgentAdapter: ImportAdapter = {
         const end = ownReply ? own.length - 1 : own.length;
         out.request = { messages: own.slice(0, end), owners: own.slice(0, end).map(() => null) };
         requestItems.set(n, query.slice(0, end));
+      } else if (after && n > 0 && t.trajectory[n - 1]!.messages && !rejected[n]) {
+        // 1.0: the messages stored with the step before are what this step was sent
+        // (step() passes self.messages to the model, then stores them with the step);
+        // after a rejected reply it was sent those plus that reply and the error, not here.
+        const prev = t.trajectory[n - 1]!.messages!;
+        out.request = { messages: prev.map((h) => toWire(h, systemAsUser)), owners: prev.map(() => null) };
+        requestItems.set(n, prev);
+        if (rejected[n - 1] && !untrained) untrained = 'it answered a retry, whose request held the rejected reply and the error, which the trajectory does not keep';
       } else if (own?.length && after && !rejected[n]) {
-        // 1.0's messages after the step: up to its own reply when they hold it, derived.
+        // 1.0's first step: its messages after it, up to its own reply, derived.
         exact = false;
         const end = ownReply ? ownAt : own.length;
         out.request = { messages: own.slice(0, end), owners: own.slice(0, end).map(() => null) };
@@ -226,7 +275,15 @@ export const sweAgentAdapter: ImportAdapter = {
         exact = false;
         const upto = m === 'end' ? wire.length : m.i;
         out.request = { messages: wire.slice(0, upto), owners: ownersBefore(matchOf.map((x) => (x && x !== 'end' ? x.i : -1)), upto) };
+        // The history is kept whole; the model was sent it through the history processors.
+        const observations = history.slice(0, upto).filter((h) => h.role === 'user' && !h.is_demo).length - 1;
+        if (!untrained && (kept === null ? observations > 0 : observations > kept)) {
+          untrained = kept === null
+            ? 'the run\'s history processors changed what the model was sent, and the trajectory keeps only the history they ran over'
+            : `the model was sent only the last ${kept} of the ${observations} observations in full (SWE-agent's history processor; the older ones read "Old output omitted"), and the trajectory keeps them whole`;
+        }
       } else exact = false;
+      if (untrained && !out.notTrained) out.notTrained = `not trained: ${untrained}`;
       return out;
     });
     if (messagesAfter) notes.push('SWE-agent 1.0 records each step\'s messages after the step (its own reply and observation, the history processors run over them): each step\'s context is those messages up to its own reply, derived, not exact.');
