@@ -221,6 +221,25 @@ describe('mini-swe-agent', () => {
     expect(warnings.some((x) => /1 reply the agent rejected as a format error/.test(x))).toBe(true);
   });
 
+  it('a command a person typed in human mode (an assistant turn with no model response) is not trained', async () => {
+    const messages = [
+      { role: 'system', content: 'Reply with exactly one ```bash block.' },
+      { role: 'user', content: '<pr_description>Fix it</pr_description>' },
+      reply('THOUGHT: look.\n\n```bash\nls\n```', 1763509001),
+      { role: 'user', content: '<returncode>0</returncode>\n<output>\na.py\n</output>' },
+      // interactive.py human mode: the person's command, added with no extra.
+      { role: 'assistant', content: '\n```bash\npip install -e .\n```' },
+      { role: 'user', content: '<returncode>0</returncode>\n<output>\nok\n</output>' },
+      reply('THOUGHT: done\n\n```bash\necho COMPLETE_TASK_AND_SUBMIT_FINAL_OUTPUT\n```', 1763509020),
+      { role: 'user', content: 'diff' },
+    ];
+    const file = await writeJson('human.traj.json', { info: { exit_status: 'Submitted', submission: 'diff', mini_version: '1.17.5' }, messages, trajectory_format: 'mini-swe-agent-1' });
+    const { steps } = await importExport(file);
+    expect(steps.map((s) => s.weight)).toEqual([1, 0, 1]);
+    expect(steps[1]!.notTrained).toMatch(/a person typed in human mode/);
+    expect(steps[1]!.response.toolCalls.map((c) => c.arguments)).toEqual([JSON.stringify({ command: 'pip install -e .' })]);
+  });
+
   it('a custom format-error text is caught by the action count; a later user turn (step limit) is context, not a result', async () => {
     const messages = [
       { role: 'system', content: 's' },

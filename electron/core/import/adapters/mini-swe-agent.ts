@@ -130,6 +130,8 @@ export const miniSweAgentAdapter: ImportAdapter = {
         rejected.set(i, n === null ? 'mini-swe-agent rejected this reply as a format error' : `mini-swe-agent rejected this reply as a format error (its pattern found ${n} actions, it runs exactly one)`);
       }
     });
+    // The run records the model's responses (extra.response) beside its replies.
+    const modelReplies = wire.some((m, i) => m.role === 'assistant' && !!extras.get(i)?.response);
     const conv = conversationSteps(wire, {
       toolMode: tools ? 'tools' : 'text',
       where: (i) => `messages[${sourceIndex[i]}]`,
@@ -168,6 +170,10 @@ export const miniSweAgentAdapter: ImportAdapter = {
       if (why) {
         for (const r of step.results) r.isError = true;
         step.notTrained = `not trained: ${why}; nothing ran`;
+      } else if (modelReplies && !extras.get(replyAt[n]!)?.response) {
+        // Human mode (interactive.py): the command a person typed is added as an assistant
+        // turn with no model response beside it.
+        step.notTrained = 'not trained: a command a person typed in human mode (the file records no model response for it), not the model\'s reply';
       }
     }
     const dropped = wire.filter((m, i) => m.role === 'user' && wire[i - 1]?.role !== 'assistant' && extras.get(i)?.interrupt_type === 'FormatError').length;
