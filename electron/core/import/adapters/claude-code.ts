@@ -21,7 +21,13 @@
 //   the same part of a message again)      copy too doubles the reply and its calls
 //
 // Claude Code does not log its system prompt or tool schemas, so each step's request
-// is derived: the conversation on its path, converted to OpenAI wire messages.
+// is derived: the conversation on its path, converted to OpenAI wire messages, a tool
+// result Claude Code replaced before sending (a content-replacement record) as the
+// replacement. A step is not trained when its path holds what that cannot carry: an
+// image or a document (only "[image]"), an attachment Claude Code turned into a reminder
+// the reply answers (a queued message, a hook's context or blocking error), or, from 2.1,
+// an hour between a reply and the next request (its time-based microcompact cleared older
+// tool results, unrecorded).
 import { z } from 'zod';
 import type { ToolCall, Usage, WireMessage } from '../../../../shared/events';
 import { check, readRecords, toMs } from '../source';
@@ -66,6 +72,20 @@ function blockText(content: unknown): string {
   if (Array.isArray(content)) return content.map((b: Block) => (b.type === 'text' ? (b.text ?? '') : b.type === 'image' ? '[image]' : '')).join('');
   return '';
 }
+
+/** Content the training formats carry only as "[image]" (or not at all): an image, a document. */
+function holdsMedia(content: unknown): boolean {
+  return Array.isArray(content) && content.some((b: Block) => b.type === 'image' || b.type === 'document' || (b.type === 'tool_result' && holdsMedia(b.content)));
+}
+
+/**
+ * Attachments (Claude Code 2.x) it sends the model as a reminder the person or a hook
+ * wrote, which the reply answers and the derived context does not hold.
+ */
+const SENT_ATTACHMENTS = new Set(['queued_command', 'hook_blocking_error', 'hook_additional_context']);
+
+/** A gap after which Claude Code 2.1 clears older tool results from its prompts (time-based microcompact). */
+const MICROCOMPACT_GAP_MS = 60 * 60_000;
 
 const BASH_IN = /^<bash-input>([\s\S]*)<\/bash-input>$/;
 /** What Claude Code writes as the person's turn when they stop a reply, or the tool use it asked for. */
@@ -288,6 +308,12 @@ async function readSession(input: ImportInput, ctx: ImportContext): Promise<RunI
   }
 
   // Requests: the conversation on each step's path, as OpenAI wire messages.
+  const replaced = new Map<string, string>();
+  for (const r of recs) {
+    const x = r as Rec & { toolUseId?: unknown; tool_use_id?: unknown; replacement?: unknown };
+    const id = typeof x.toolUseId === 'string' ? x.toolUseId : typeof x.tool_use_id === 'string' ? x.tool_use_id : null;
+    if (r.type === 'content-replacement' && id && typeof x.replacement === 'string') replaced.set(id, x.replacement);
+  }
   const wireOf = new Map<string, WireMessage | null>();
   const merged = new Map<string, WireMessage>();
   const ownerOf = (r: Rec): string | null => (r.uuid ? (stepOfRecord.get(r.uuid) ?? stepAbove(r)) : null);
@@ -308,7 +334,8 @@ async function readSession(input: ImportInput, ctx: ImportContext): Promise<RunI
     if (r.type !== 'user' || !r.message) return [];
     const bs = blocks(r);
     const results = bs.filter((b) => b.type === 'tool_result');
-    if (results.length) return results.map((b) => ({ role: 'tool', tool_call_id: b.tool_use_id ?? '', content: blockText(b.content) }));
+    // A result Claude Code replaced before sending it (a content-replacement record) is sent as that.
+    if (results.length) return results.map((b) => ({ role: 'tool', tool_call_id: b.tool_use_id ?? '', content: replaced.get(b.tool_use_id ?? '') ?? blockText(b.content) }));
     const cached = r.uuid ? wireOf.get(r.uuid) : undefined;
     if (cached !== undefined) return cached ? [cached] : [];
     const m: WireMessage = { role: 'user', content: blockText(r.message.content) };
@@ -337,13 +364,25 @@ async function readSession(input: ImportInput, ctx: ImportContext): Promise<RunI
     path.reverse();
     const messages: WireMessage[] = [];
     const owners: (string | null)[] = [];
+    // What the model was sent that the derived context cannot hold (see the header).
+    let lost: string | null = null;
+    let lastReplyAt: number | null = null;
     for (const pr of path) {
+      const kind = pr.type === 'attachment' ? (pr as Rec & { attachment?: { type?: unknown } }).attachment?.type : undefined;
+      if (typeof kind === 'string' && SENT_ATTACHMENTS.has(kind)) lost ??= `Claude Code sent the model a ${kind.replace(/_/g, ' ')} (an attachment record) that the derived context does not hold`;
+      if (pr.type === 'user' && holdsMedia(pr.message?.content)) lost ??= 'its context held an image or a document, which the training formats carry only as "[image]"';
+      const at = toMs(pr.timestamp);
+      if (pr.type === 'assistant' && at !== undefined) lastReplyAt = at;
+      else if (pr.type === 'user' && at !== undefined && lastReplyAt !== null && at - lastReplyAt > MICROCOMPACT_GAP_MS && atLeastVersion(pr.version, 2, 1)) {
+        lost ??= 'after an hour between a reply and the next request, Claude Code 2.1 clears older tool results from its prompts, which the transcript does not record';
+      }
       for (const m of messagesOfRecord(pr)) {
         messages.push(m);
         owners.push(ownerOf(pr));
       }
     }
     step.request = { messages, owners };
+    if (lost && !step.notTrained) step.notTrained = `not trained: ${lost}`;
   }
   const first = recs.find((r) => r.type === 'user' || r.type === 'assistant');
   const model = [...models.values()][0];
@@ -354,6 +393,12 @@ async function readSession(input: ImportInput, ctx: ImportContext): Promise<RunI
     context: 'derived', steps, initialGuidance, startedAt: toMs(first?.timestamp), toolVersion: first?.version ? `Claude Code ${first.version}` : 'Claude Code',
     end: { state: 'stopped', reason: 'imported Claude Code session' }, notes, unknown, item: undefined,
   }];
+}
+
+/** A Claude Code version string at `major.minor` or later. */
+function atLeastVersion(v: string | undefined, major: number, minor: number): boolean {
+  const m = v ? /^(\d+)\.(\d+)/.exec(v) : null;
+  return !!m && (Number(m[1]) > major || (Number(m[1]) === major && Number(m[2]) >= minor));
 }
 
 function stripWhere(r: Rec): unknown {
