@@ -78,12 +78,24 @@ describe('Inspect, a provider of OpenAI\'s chat API', () => {
     expect(oa.trainedTurns(line).trained.map((t) => t.text)).toEqual(['Looking.', 'It timed out.']);
   });
 
-  it('a provider of another API keeps Inspect\'s messages (its request is in that API\'s form)', async () => {
+  it('a provider of another API keeps Inspect\'s messages (its request is in that API\'s form): derived, not exact', async () => {
     const { s } = await importLog('anthropic-wire', 'anthropic');
+    expect(origin(s).context).toBe('derived');
     const second = s.main[1]!;
     const msgs = requestMessages(s.t, second.requestId!)!;
     expect(msgs[2]).toMatchObject({ role: 'assistant', tool_calls: [{ id: 'call_1', function: { name: 'bash' } }] });
     expect(JSON.parse((msgs[2]!.tool_calls as Array<{ function: { arguments: string } }>)[0]!.function.arguments)).toEqual(args);
+  });
+
+  it('a step whose input held an image is not trained when its context is rebuilt from Inspect\'s messages', async () => {
+    const { secondSent: _s, ...log } = logFor('anthropic');
+    const ev = log.samples[0]!.events[0] as { input: unknown[] };
+    ev.input = [sys, { role: 'user', content: [{ type: 'text', text: 'What is in it?' }, { type: 'image', image: 'data:image/png;base64,iVBOR' }] }];
+    const f = join(w.root, 'image.json');
+    await writeFile(f, JSON.stringify(log));
+    const s = (await w.import(f)).sessions[0]!;
+    expect(s.main[0]!.notTrained).toMatch(/image or other media/);
+    expect(s.main[1]!.notTrained).toBeUndefined();
   });
 
   it('owners follow the calls, not their ids alone: a server that numbers every reply\'s call call_0', async () => {

@@ -17,13 +17,13 @@ afterAll(async () => {
 const EVAL = 'inspect/2025-11-07T10-59-47-05-00_websearch-addition-problem_LqPDntDnkk4h2fSqQ8i6CE.eval';
 
 describe.skipIf(!haveSamples)('Inspect .eval (real sample)', () => {
-  it('one session per sample; a model event is a step on its exact input, with its tools', async () => {
+  it('one session per sample; a model event is a step on its input, with its tools (derived: an Anthropic request is not chat-completions)', async () => {
     const { result, sessions } = await w.import(sample(EVAL));
     expect(result.format).toBe('inspect');
     expect(sessions).toHaveLength(1);
     const [s] = sessions;
     expect(origin(s!)).toMatchObject({
-      item: 'sample 1 epoch 1', context: 'exact', toolVersion: 'inspect_ai 0.3.145.dev15+g6aa20ab99',
+      item: 'sample 1 epoch 1', context: 'derived', toolVersion: 'inspect_ai 0.3.145.dev15+g6aa20ab99',
       unknown: { 'event span_begin': 6, 'event span_end': 6, 'event state': 2, 'event sample_init': 1, 'event score': 1 },
     });
     expect(s!.main).toHaveLength(1);

@@ -133,6 +133,14 @@ function contentText(c: unknown): { text: string; reasoning: string } {
   return { text, reasoning };
 }
 
+/** Content parts other than text and reasoning (an image, audio, video, a document, data): a wire message rebuilt from them carries "[image]" at most. */
+function holdsMedia(c: unknown): boolean {
+  return Array.isArray(c) && c.some((p) => {
+    const t = (p as { type?: unknown } | null)?.type;
+    return typeof t === 'string' && t !== 'text' && t !== 'reasoning';
+  });
+}
+
 function calls(m: Msg): ToolCall[] {
   return (m.tool_calls ?? []).map((c) => ({ id: c.id, name: c.function, arguments: argsText(c.arguments) }));
 }
@@ -507,7 +515,10 @@ function sampleRun(input: ImportInput, h: Header, raw: Sample, where: string): R
       if (k === 0) config = cfg;
       if (!sent) fromInput++;
       const messages = sent ? (sent.messages as WireMessage[]) : e.input.map(wire);
+      // Rebuilt from Inspect's messages, an image (or any media) the model was sent is only "[image]".
+      const media = !sent && e.input.some((m) => holdsMedia(m.content));
       return {
+        ...(media ? { notTrained: 'not trained: its input held an image or other media, which the context rebuilt from Inspect\'s messages carries only as "[image]"' } : {}),
         key: `m${k}`, where: `${where}, events[${e.n}]`, at: toMs(e.timestamp), content: text, reasoning, toolCalls: cs, toolMode: tools ? 'tools' : 'text',
         usage: usageOf(e.output?.usage), finishReason: reply?.stop_reason ?? null, ...(typeof e.output?.time === 'number' ? { durationMs: e.output.time * 1000 } : {}),
         request: { messages, owners: [], config: cfg },
@@ -551,6 +562,9 @@ function sampleRun(input: ImportInput, h: Header, raw: Sample, where: string): R
       st.request!.owners = owners;
       bySig.set(sig(replies.get(st.key)!), st.key);
     }
+    // Rebuilt from Inspect's messages (a provider whose request is not chat-completions, a
+    // cached reply): not the wire, so not exact.
+    if (fromInput) context = 'derived';
     if (fromInput && fromInput < steps.length) notes.push(`${fromInput} of ${steps.length} model call(s) have no chat-completions request in the log: their contexts are Inspect's messages as given to the provider, before its own conversion.`);
     if (failed.length) {
       notes.push(`${failed.length} model call(s) failed, and the log holds the API's error where the reply would be: their replies are left empty (never trained). ${failed.join('; ')}`);
