@@ -76,4 +76,26 @@ describe('SWE-agent: the context the model was sent', () => {
     });
     expect(s.main.map((st) => st.notTrained ?? null)).toEqual([null, expect.stringMatching(/SWE-agent's own exit \(Exit due to cost limit\)/)]);
   });
+
+  it('1.1 with function calling: a reply whose action SWE-agent blocked is not trained and ran nothing, and owns only the retry\'s turn', async () => {
+    const blocked = { role: 'assistant', content: 'open it', tool_calls: [call(1)] };
+    const err = { role: 'user', content: 'Operation \'vim\' is not supported by this environment.' };
+    const q0 = [sys, task];
+    const q1 = [sys, task, reply(0), obs(0)];
+    const q2 = [...q1, blocked, err];
+    const q3 = [...q1, reply(2), obs(2)];
+    const s = await importTraj('v11-blocked.traj', {
+      environment: 'main', info: { exit_status: 'submitted', swe_agent_version: '1.1.0' }, replay_config: JSON.stringify({ agent: { model: { name: 'gpt-4o' } } }),
+      history: [sys, task, reply(0), obs(0), reply(2), obs(2), reply(3), obs(3)],
+      trajectory: [
+        { action: 'cmd0', observation: 'OUT0', response: 'step 0', thought: 'step 0', state: {}, query: q0 },
+        { action: 'vim a.py', observation: '', response: 'open it', thought: 'open it', state: {}, query: q1 },
+        { action: 'cmd2', observation: 'OUT2', response: 'step 2', thought: 'step 2', state: {}, query: q2 },
+        { action: 'cmd3', observation: 'OUT3', response: 'step 3', thought: 'step 3', state: {}, query: q3 },
+      ],
+    });
+    expect(s.main.map((st) => !!st.notTrained)).toEqual([false, true, false, false]);
+    expect(s.main[1]!.results).toEqual([]);
+    expect(s.main[2]!.notTrained).toBeUndefined();
+  });
 });

@@ -168,9 +168,15 @@ export const sweAgentAdapter: ImportAdapter = {
     // Rejected replies (see the header): no action, and the next step's query ends with the
     // reply and the error it was answered with; without queries, no action and nothing observed
     // before a later step (every step that ran has its action; the retry may repeat the text).
+    // With function calling an observation is a tool turn, so a next query ending with the
+    // reply and a user turn is a retry even when the reply had an action: SWE-agent blocked it
+    // or found its command malformed (agents.py _BlockedActionError, a bash syntax error), and
+    // it never ran. With text actions an observation is a user turn too: only a step with no
+    // action can be told rejected.
     const rejected = t.trajectory.map((s, n) => {
-      if (s.action?.trim() || n === t.trajectory.length - 1) return false;
+      if (n === t.trajectory.length - 1) return false;
       const q = queries[n + 1];
+      if (s.action?.trim() && !(tools && q)) return false;
       if (q) {
         const [a, u] = q.slice(-2);
         return a?.role === 'assistant' && u?.role === 'user' && textOf(a.content) === (s.response ?? '');
@@ -232,7 +238,7 @@ export const sweAgentAdapter: ImportAdapter = {
       let untrained: string | null = rejected[n] ? 'a reply SWE-agent rejected and asked the model again for' : null;
       const exit = exitOf(s.action ?? '', s.response);
       if (exit) untrained = `SWE-agent's own exit (${exit}), not a reply of the model's`;
-      if (!calls.length && action && !exit) {
+      if (!calls.length && action && !exit && !rejected[n]) {
         if (tools) untrained = `the trajectory does not hold the model's tool call for the action ${JSON.stringify(action.slice(0, 200))}`;
         else {
           calls = [{ id: `call_${n}`, name: 'bash', arguments: JSON.stringify({ command: action }) }];
@@ -243,7 +249,8 @@ export const sweAgentAdapter: ImportAdapter = {
       const st = stateOf(s.state);
       if (typeof st.working_dir === 'string') cwd = st.working_dir;
       const observation = typeof s.observation === 'string' ? s.observation : JSON.stringify(s.observation ?? '');
-      const ran = calls.length > 0 || !!action;
+      // A rejected reply's action (blocked, malformed) never ran.
+      const ran = !rejected[n] && (calls.length > 0 || !!action);
       const out: StepIR = {
         key, where, content, toolCalls: calls, toolMode: tools ? 'tools' : 'text',
         // The action's result; with no call on record it answers none.
