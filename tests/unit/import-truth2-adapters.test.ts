@@ -240,6 +240,18 @@ describe('mini-swe-agent', () => {
     expect(steps[1]!.response.toolCalls.map((c) => c.arguments)).toEqual([JSON.stringify({ command: 'pip install -e .' })]);
   });
 
+  it('a 1.x run with its own action_regex in the agent config reads its actions by it', async () => {
+    const messages = [
+      { role: 'system', content: 'Reply with one <bash_code> block.' },
+      { role: 'user', content: '<pr_description>Fix it</pr_description>' },
+      reply('THOUGHT: look.\n\n<bash_code>ls -la</bash_code>', 1763509001),
+      { role: 'user', content: '<returncode>0</returncode>\n<output>\na.py\n</output>' },
+    ];
+    const file = await writeJson('xml.traj.json', { info: { exit_status: 'Submitted', mini_version: '1.17.5', config: { agent: { action_regex: '<bash_code>(.*?)</bash_code>' } } }, messages, trajectory_format: 'mini-swe-agent-1' });
+    const { steps } = await importExport(file);
+    expect(steps[0]!.response.toolCalls.map((c) => c.arguments)).toEqual([JSON.stringify({ command: 'ls -la' })]);
+  });
+
   it('a custom format-error text is caught by the action count; a later user turn (step limit) is context, not a result', async () => {
     const messages = [
       { role: 'system', content: 's' },

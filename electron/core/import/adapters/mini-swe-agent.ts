@@ -32,7 +32,11 @@ const traj = z.looseObject({
     submission: z.string().nullable().optional(),
     mini_version: z.string().optional(),
     model_stats: z.looseObject({ api_calls: z.number().optional(), instance_cost: z.number().optional() }).optional(),
-    config: z.looseObject({ model: z.looseObject({ model_name: z.string().optional(), action_regex: z.string().optional() }).optional() }).optional(),
+    // action_regex: 2.x's model config (litellm_textbased_model.py), 1.x's agent config (agents/default.py).
+    config: z.looseObject({
+      model: z.looseObject({ model_name: z.string().optional(), action_regex: z.string().optional() }).optional(),
+      agent: z.looseObject({ action_regex: z.string().optional() }).optional(),
+    }).optional(),
   }).optional(),
 });
 
@@ -114,7 +118,7 @@ export const miniSweAgentAdapter: ImportAdapter = {
     // command output follows. The count only speaks for runs whose actions are ```bash
     // blocks (a config may set another pattern: then no reply has exactly one).
     const patternNotes: string[] = [];
-    const pattern = actionPattern(t.info?.config?.model?.action_regex, wire, patternNotes);
+    const pattern = actionPattern(t.info?.config?.model?.action_regex ?? t.info?.config?.agent?.action_regex, wire, patternNotes);
     const counts = wire.map((m) => (!tools && m.role === 'assistant' ? bashBlocks(textOf(m.content), 0, 'bash', pattern).length : null));
     const bashActions = counts.some((n) => n === 1);
     const rejected = new Map<number, string>();
