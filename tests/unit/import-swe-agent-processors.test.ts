@@ -57,11 +57,15 @@ describe('SWE-agent: the context the model was sent', () => {
       history.push({ role: 'user', content: `OBS ${k}`, agent: 'primary' });
       trajectory.push({ action: `ls ${k}\n`, observation: `OBS ${k}`, response: `thought ${k}\n\`\`\`\nls ${k}\n\`\`\``, thought: `thought ${k}`, state: '{}' });
     }
-    const s = await importTraj('v0x.traj', { environment: 'swe_main', info: { exit_status: 'submitted' }, history, trajectory });
+    const s = await importTraj('v0x.traj', { environment: 'swe_main', info: { exit_status: 'submitted', model_stats: { api_calls: steps } }, history, trajectory });
     // Last5Observations (0.x's default) keeps the issue and the last 5 observations: from the
     // step whose context holds a sixth observation on, what the model read is not this.
     expect(s.main.map((st) => !!st.notTrained)).toEqual([false, false, false, false, false, false, true, true]);
     expect(s.main[6]!.notTrained).toMatch(/only the last 5 of the 6 observations/);
+    // Two calls more than the replies kept: retries after a format error, answered by steps unknown.
+    const retried = await importTraj('v0x-retried.traj', { environment: 'swe_main', info: { exit_status: 'submitted', model_stats: { api_calls: steps + 2 } }, history, trajectory });
+    expect(retried.main.every((st) => !!st.notTrained)).toBe(true);
+    expect(retried.main[0]!.notTrained).toMatch(/2 model call\(s\) more than the replies/);
   });
 
   it('its own exit message is not trained, and a step that queried nothing ([{}]) does not stop the import', async () => {

@@ -165,6 +165,12 @@ export const sweAgentAdapter: ImportAdapter = {
     const notes: string[] = [];
     const queries = t.trajectory.map((s, n) => queryOf(s.query, input.name, n));
     const kept = observationsKept(rc);
+    // More model calls than replies: some were retries after a format error (0.x
+    // retry_after_format_fail), each sent the history plus the bad reply and the error, and
+    // the reply after it answered that. Without queries nothing says which step it was.
+    const calls = t.info?.model_stats?.api_calls;
+    const replyCount = t.trajectory.filter((s) => !exitOf(s.action ?? '', s.response)).length;
+    const hiddenRetries = t.trajectory.every((s) => !s.query && !s.messages) && typeof calls === 'number' && calls > replyCount ? calls - replyCount : 0;
     // Rejected replies (see the header): no action, and the next step's query ends with the
     // reply and the error it was answered with; without queries, no action and nothing observed
     // before a later step (every step that ran has its action; the retry may repeat the text).
@@ -284,6 +290,9 @@ export const sweAgentAdapter: ImportAdapter = {
         out.request = { messages: wire.slice(0, upto), owners: ownersBefore(matchOf.map((x) => (x && x !== 'end' ? x.i : -1)), upto) };
         // The history is kept whole; the model was sent it through the history processors.
         const observations = history.slice(0, upto).filter((h) => h.role === 'user' && !h.is_demo).length - 1;
+        if (!untrained && hiddenRetries) {
+          untrained = `the run made ${hiddenRetries} model call(s) more than the replies it kept (retries after a format error, sent the history with the rejected reply and the error), and the trajectory does not say which steps answered one`;
+        }
         if (!untrained && (kept === null ? observations > 0 : observations > kept)) {
           untrained = kept === null
             ? 'the run\'s history processors changed what the model was sent, and the trajectory keeps only the history they ran over'
