@@ -269,6 +269,7 @@ function runOf(input: ImportInput, raw: unknown[], where: string, o: { item?: st
   // Commands a person ran in the agent's shell (event ids), and the wire turns that are
   // context only (those commands and their output: neither guidance nor a step's result).
   const userCommands = new Set<number>();
+  const contextTurns = new Set<number>();
   // From where on the steps are not trained (a wire index), and why: the first point at which
   // the derived context stops being the prompt OpenHands sent.
   let untrainedFrom: { at: number; why: string } | null = null;
@@ -276,7 +277,6 @@ function runOf(input: ImportInput, raw: unknown[], where: string, o: { item?: st
   const stopTraining = (at: number, why: string) => {
     if (!untrainedFrom || at < untrainedFrom.at) untrainedFrom = { at, why };
   };
-  const contextTurns = new Set<number>();
   const notes: string[] = [];
   let tools: unknown[] | undefined;
   let system = false;
@@ -441,7 +441,9 @@ function runOf(input: ImportInput, raw: unknown[], where: string, o: { item?: st
     const from: { at: number; why: string } | null = untrainedFrom;
     if (from && i >= from.at && !step.notTrained) step.notTrained = `not trained: ${from.why}`;
   });
-  if (untrainedFrom) notes.push(`The steps from the one at ${conv.steps.find((_, k) => assistantAt[k]! >= untrainedFrom!.at)?.where ?? 'the end'} on are not trained: ${(untrainedFrom as { why: string }).why}.`);
+  // (Asserted: TypeScript does not see stopTraining's assignments and takes it for null here.)
+  const stopped = untrainedFrom as { at: number; why: string } | null;
+  if (stopped) notes.push(`The steps from the one at ${conv.steps.find((_, k) => assistantAt[k]! >= stopped.at)?.where ?? 'the end'} on are not trained: ${stopped.why}.`);
   if (importerCalls.size) notes.push(`${importerCalls.size} action(s) have no tool_call_metadata (an older log): each is a step with a call the importer named by its type, not trained, since the model's own text for it is not in the log.`);
   const task = o.task ?? asText(wire.find((m) => m.role === 'user')?.content);
   const name = o.item ? `${input.name} ${o.item}` : input.name.replace(/\.json$/i, '');
