@@ -77,4 +77,14 @@ describe('Claude Code, what the transcript does not hold as it was sent', () => 
     const older = await imported('idle-20.jsonl', chain('2.0.55', ['a', 'b'], undefined, 0));
     expect(older.untrained.every((x) => x === null)).toBe(true);
   });
+
+  it('text beside tool results in one user record (a reminder Claude Code appended) follows them in later requests', async () => {
+    const recs = chain('2.0.55', ['out0', 'out1']) as Array<{ uuid?: string; message?: { content: unknown[] } }>;
+    const r0 = recs.find((r) => r.uuid === 'r0')!;
+    r0.message!.content.push({ type: 'text', text: '<system-reminder>The todo list is empty.</system-reminder>' });
+    const { s } = await imported('beside.jsonl', recs);
+    const req = requestMessages(s.t, s.main.filter((x) => x.response).at(-1)!.requestId!)!;
+    const at = req.findIndex((m) => m.role === 'tool' && m.tool_call_id === 't0');
+    expect(req[at + 1]).toEqual({ role: 'user', content: '<system-reminder>The todo list is empty.</system-reminder>' });
+  });
 });

@@ -334,8 +334,14 @@ async function readSession(input: ImportInput, ctx: ImportContext): Promise<RunI
     if (r.type !== 'user' || !r.message) return [];
     const bs = blocks(r);
     const results = bs.filter((b) => b.type === 'tool_result');
-    // A result Claude Code replaced before sending it (a content-replacement record) is sent as that.
-    if (results.length) return results.map((b) => ({ role: 'tool', tool_call_id: b.tool_use_id ?? '', content: replaced.get(b.tool_use_id ?? '') ?? blockText(b.content) }));
+    if (results.length) {
+      // A result Claude Code replaced before sending it (a content-replacement record) is sent as
+      // that; text beside the results (a reminder Claude Code appended) follows them as a user turn.
+      const out: WireMessage[] = results.map((b) => ({ role: 'tool', tool_call_id: b.tool_use_id ?? '', content: replaced.get(b.tool_use_id ?? '') ?? blockText(b.content) }));
+      const beside = blockText(bs.filter((b) => b.type !== 'tool_result'));
+      if (beside) out.push({ role: 'user', content: beside });
+      return out;
+    }
     const cached = r.uuid ? wireOf.get(r.uuid) : undefined;
     if (cached !== undefined) return cached ? [cached] : [];
     const m: WireMessage = { role: 'user', content: blockText(r.message.content) };
