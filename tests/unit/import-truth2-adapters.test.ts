@@ -240,6 +240,23 @@ describe('mini-swe-agent', () => {
     expect(steps[1]!.response.toolCalls.map((c) => c.arguments)).toEqual([JSON.stringify({ command: 'pip install -e .' })]);
   });
 
+  it('2.x: a format error before the first kept reply is the agent\'s turn, not the task nor guidance', async () => {
+    const fmt = { role: 'user', content: 'No tool calls found in the response. Every response MUST include at least one tool call.', extra: { interrupt_type: 'FormatError' } };
+    const call = { id: 'c1', type: 'function', function: { name: 'bash', arguments: JSON.stringify({ command: 'ls' }) } };
+    const messages = [
+      { role: 'system', content: 'You are a helpful assistant.' },
+      { role: 'user', content: '<pr_description>Fix it</pr_description>' },
+      fmt,
+      { role: 'assistant', content: 'Looking.', tool_calls: [call], extra: { response: { created: 1763509001, choices: [{ finish_reason: 'tool_calls', message: {} }] } } },
+      { role: 'tool', tool_call_id: 'c1', content: 'a.py', extra: { returncode: 0 } },
+    ];
+    const file = await writeJson('v2-fmt-first.traj.json', { info: { exit_status: 'Submitted', mini_version: '2.4.6' }, messages, trajectory_format: 'mini-swe-agent-1.1' });
+    const { sessions } = await w.import(file);
+    const s = sessions[0]!;
+    expect([...s.t.rollouts.values()][0]!.task).toBe('<pr_description>Fix it</pr_description>');
+    expect(s.events.filter((e) => e.type === 'guidance.queued')).toEqual([]);
+  });
+
   it('a 1.x run with its own action_regex in the agent config reads its actions by it', async () => {
     const messages = [
       { role: 'system', content: 'Reply with one <bash_code> block.' },
