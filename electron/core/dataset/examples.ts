@@ -77,7 +77,6 @@ export interface Example {
    * weight of theirs may be 1 here, whoever labels them (a merge re-weighs turns).
    */
   ownSteps: ReadonlySet<string>;
-  tokens: number;
   /** Set when a split could not bring the example under maxTokens. */
   overLimit?: boolean;
   /**
@@ -379,7 +378,7 @@ function* finish(t: Trajectory, sessionId: string, branchId: string, last: Step,
   const weights: (0 | 1 | null)[] = messages.map((m, i) => (m.role === 'assistant' ? weightOf(m, owners[i]) : null));
   const whole: Example = {
     sessionId, branchId, kind: 'window', messages, owners, weights, tools: ctx.tools, toolMode: ctx.toolMode, source: ctx.source,
-    trainedSteps: [], contextSteps: [], ownSteps: own, tokens: 0,
+    trainedSteps: [], contextSteps: [], ownSteps: own,
   };
   for (const ex of split(whole, opts.maxTokens)) {
     fillStats(ex);
@@ -398,7 +397,6 @@ function fillStats(ex: Example): void {
     if (w === null || w === undefined || !owner || m.role !== 'assistant') return;
     (w === 1 ? ex.trainedSteps : ex.contextSteps).push(owner);
   });
-  ex.tokens = exampleTokens(ex.messages, ex.tools);
 }
 
 export function exampleTokens(messages: readonly WireMessage[], tools: readonly unknown[] | undefined): number {
@@ -473,7 +471,7 @@ function* summaryExamples(t: Trajectory, sessionId: string, branchIds: readonly 
       const ex: Example = {
         sessionId, branchId, kind: 'summary', messages, owners: [...owned.owners, null],
         weights: messages.map((m, i) => (m.role !== 'assistant' ? null : i === messages.length - 1 ? 1 : 0)),
-        tools, toolMode: tools ? 'tools' : 'text', source: opts.derivedContext ? 'derived' : 'recorded', trainedSteps: [], contextSteps: [], ownSteps: new Set(), tokens: 0,
+        tools, toolMode: tools ? 'tools' : 'text', source: opts.derivedContext ? 'derived' : 'recorded', trainedSteps: [], contextSteps: [], ownSteps: new Set(),
       };
       fillStats(ex);
       ex.trainedSteps = [`summary:${step.id}`];
