@@ -29,7 +29,8 @@ export interface ConversationOptions {
    * What a user turn after a step is: its observation (text mode default), a person's
    * guidance (tools mode default), part of the context only ('context': what the agent
    * itself added, such as a step-limit message, which is neither), or null to decide by
-   * the default.
+   * the default. Asked of a user turn between the task and the first step too: 'context'
+   * there is not initial guidance.
    */
   userTurn?(m: WireMessage, i: number): 'observation' | 'guidance' | 'context' | null;
   /** More about the step of assistant message i (usage, model, time, reasoning). */
@@ -166,7 +167,7 @@ export function conversationSteps(messages: readonly WireMessage[], o: Conversat
       // Before the first step: the fixed head, and people's turns after the task (a
       // turn answering a summary in the head is not a person's).
       const afterSummary = head.length > 0 && head[head.length - 1]!.role === 'assistant';
-      if (m.role === 'user' && taskSeen && !afterSummary) initialGuidance.push(realUserText(textOf(m.content)) ?? textOf(m.content));
+      if (m.role === 'user' && taskSeen && !afterSummary && o.userTurn?.(m, i) !== 'context') initialGuidance.push(realUserText(textOf(m.content)) ?? textOf(m.content));
       if (m.role === 'user') taskSeen = true;
       head.push(m);
       send(m, null);

@@ -239,6 +239,18 @@ export function check<T>(schema: z.ZodType<T>, value: unknown, file: string, whe
 }
 
 /** A timestamp (ISO text, seconds or milliseconds since the epoch) as ms; undefined when unreadable. */
+/**
+ * A source tool's version string ("0.38.0", "2.1.3-beta") at `min` (major, minor, patch…)
+ * or later; false when it is not a version.
+ */
+export function versionAtLeast(v: unknown, min: readonly number[]): boolean {
+  const m = typeof v === 'string' ? /^(\d+)\.(\d+)(?:\.(\d+))?/.exec(v) : null;
+  if (!m) return false;
+  const got = [Number(m[1]), Number(m[2]), Number(m[3] ?? 0)];
+  for (let i = 0; i < min.length; i++) if ((got[i] ?? 0) !== min[i]) return (got[i] ?? 0) > min[i]!;
+  return true;
+}
+
 export function toMs(v: unknown): number | undefined {
   if (typeof v === 'number' && Number.isFinite(v) && v > 0) return v < 1e11 ? v * 1000 : v;
   if (typeof v === 'string' && v) {

@@ -30,7 +30,7 @@
 // tool results, unrecorded).
 import { z } from 'zod';
 import type { ToolCall, Usage, WireMessage } from '../../../../shared/events';
-import { check, readRecords, toMs } from '../source';
+import { check, readRecords, toMs, versionAtLeast } from '../source';
 import { ImportError, type ImportAdapter, type ImportContext, type ImportInput, type RunIR, type StepIR } from '../types';
 
 const block = z.looseObject({ type: z.string() });
@@ -379,7 +379,7 @@ async function readSession(input: ImportInput, ctx: ImportContext): Promise<RunI
       if (pr.type === 'user' && holdsMedia(pr.message?.content)) lost ??= 'its context held an image or a document, which the training formats carry only as "[image]"';
       const at = toMs(pr.timestamp);
       if (pr.type === 'assistant' && at !== undefined) lastReplyAt = at;
-      else if (pr.type === 'user' && at !== undefined && lastReplyAt !== null && at - lastReplyAt > MICROCOMPACT_GAP_MS && atLeastVersion(pr.version, 2, 1)) {
+      else if (pr.type === 'user' && at !== undefined && lastReplyAt !== null && at - lastReplyAt > MICROCOMPACT_GAP_MS && versionAtLeast(pr.version, [2, 1])) {
         lost ??= 'after an hour between a reply and the next request, Claude Code 2.1 clears older tool results from its prompts, which the transcript does not record';
       }
       for (const m of messagesOfRecord(pr)) {
@@ -399,12 +399,6 @@ async function readSession(input: ImportInput, ctx: ImportContext): Promise<RunI
     context: 'derived', steps, initialGuidance, startedAt: toMs(first?.timestamp), toolVersion: first?.version ? `Claude Code ${first.version}` : 'Claude Code',
     end: { state: 'stopped', reason: 'imported Claude Code session' }, notes, unknown, item: undefined,
   }];
-}
-
-/** A Claude Code version string at `major.minor` or later. */
-function atLeastVersion(v: string | undefined, major: number, minor: number): boolean {
-  const m = v ? /^(\d+)\.(\d+)/.exec(v) : null;
-  return !!m && (Number(m[1]) > major || (Number(m[1]) === major && Number(m[2]) >= minor));
 }
 
 function stripWhere(r: Rec): unknown {

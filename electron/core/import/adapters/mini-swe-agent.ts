@@ -181,14 +181,12 @@ export const miniSweAgentAdapter: ImportAdapter = {
       }
     }
     // Format errors answering a reply the agent did not keep (2.x): the agent's own turns, never
-    // the task nor a person's guidance, even before the first step it kept.
+    // the task (nor guidance: userTurn says 'context', before the first step too).
     const agentTurns = new Set(wire.flatMap((m, i) => (m.role === 'user' && wire[i - 1]?.role !== 'assistant' && extras.get(i)?.interrupt_type === 'FormatError' ? [i] : [])));
     const dropped = agentTurns.size;
     const info = t.info ?? {};
     const status = info.exit_status ?? (exit ? textOf(exit.extra && (exit.extra as { exit_status?: unknown }).exit_status) : '');
     const task = textOf(conv.head.filter((m, i) => m.role === 'user' && !agentTurns.has(i)).at(-1)?.content);
-    const agentTexts = new Set([...agentTurns].map((i) => textOf(wire[i]!.content)));
-    const initialGuidance = conv.initialGuidance.filter((g) => !agentTexts.has(g));
     const notes: string[] = [...patternNotes, ...conv.notes];
     if (rejected.size) notes.push(`${rejected.size} repl${rejected.size === 1 ? 'y' : 'ies'} the agent rejected as a format error: steps with no action and the error as their result, not trained.`);
     if (dropped) notes.push(`${dropped} format error(s) answer a reply the agent did not keep in its messages; they are part of the next step's context.`);
@@ -198,7 +196,7 @@ export const miniSweAgentAdapter: ImportAdapter = {
       name: t.instance_id ?? input.name.replace(/\.traj\.json$/i, ''), task,
       model: info.config?.model?.model_name,
       config: { ...(info.config?.model?.model_name ? { model: info.config.model.model_name } : {}), ...(tools ? { tools: [] } : {}) },
-      context: 'exact', steps: conv.steps, initialGuidance,
+      context: 'exact', steps: conv.steps, initialGuidance: conv.initialGuidance,
       toolVersion: [format, info.mini_version].filter(Boolean).join(' '),
       end: endState(status), notes, unknown: [],
     };

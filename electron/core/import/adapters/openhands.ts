@@ -54,7 +54,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import type { ToolCall, Usage, WireMessage } from '../../../../shared/events';
 import { conversationSteps, wireToolCalls } from '../conversation';
-import { asText, check, parseJson, readJsonFile, readRecords, readUtf8, toMs } from '../source';
+import { asText, check, parseJson, readJsonFile, readRecords, readUtf8, toMs, versionAtLeast } from '../source';
 import { ImportError, type ImportAdapter, type ImportContext, type ImportInput, type RunIR } from '../types';
 
 const event = z.looseObject({
@@ -184,7 +184,7 @@ function observationText(e: Ev, r: Rendering, lead = ''): string {
     // An image the cell drew is not sent again: its line is a placeholder in the prompt.
     text = text.split('\n').map((l) => (l.includes('![image](data:image/png;base64,') ? '![image](data:image/png;base64, ...) already displayed to user' : l)).join('\n');
   }
-  if (e.observation === 'run' && r.version && atLeast(r.version, [0, 21, 0])) {
+  if (e.observation === 'run' && versionAtLeast(r.version, [0, 21])) {
     // CmdOutputObservation.to_agent_observation (0.21 on), which the agent is shown.
     if (typeof meta.working_dir === 'string' && meta.working_dir) text += `\n[Current working directory: ${meta.working_dir}]`;
     if (typeof meta.py_interpreter_path === 'string' && meta.py_interpreter_path) text += `\n[Python interpreter: ${meta.py_interpreter_path}]`;
@@ -196,7 +196,8 @@ function observationText(e: Ev, r: Rendering, lead = ''): string {
 /** How the log's agent rendered observations into its prompts (see observationText). */
 interface Rendering {
   functionCalling: boolean;
-  version: Version | null;
+  /** As the system event gives it (versionOf). */
+  version: string | null;
   /** llm_config.max_message_chars (OpenHands' default 30000). */
   maxChars: number;
 }
@@ -405,7 +406,7 @@ function runOf(input: ImportInput, raw: unknown[], where: string, o: { item?: st
     unknown.push({ type: 'event without action or observation', record: e });
   }
   // 0.34 on: a user turn right after another starts with a blank line (_apply_user_message_formatting).
-  if (version && atLeast(version, [0, 34, 0])) {
+  if (versionAtLeast(version, [0, 34])) {
     for (let i = 1; i < wire.length; i++) {
       const m = wire[i]!;
       if (m.role === 'user' && wire[i - 1]!.role === 'user' && typeof m.content === 'string') wire[i] = { ...m, content: `\n\n${m.content}` };
@@ -462,19 +463,11 @@ function runOf(input: ImportInput, raw: unknown[], where: string, o: { item?: st
   };
 }
 
-type Version = [number, number, number];
-
-function atLeast(v: Version, w: Version): boolean {
-  for (let i = 0; i < 3; i++) if (v[i] !== w[i]) return v[i]! > w[i]!;
-  return true;
-}
-
-/** The OpenHands version the log's system event gives (0.34 on), as [major, minor, patch]; null when none does. */
-function versionOf(events: readonly Ev[]): Version | null {
+/** The OpenHands version the log's system event gives (0.34 on); null when none does. */
+function versionOf(events: readonly Ev[]): string | null {
   for (const e of events) {
     const v = e.action === 'system' ? e.args?.openhands_version : undefined;
-    const m = typeof v === 'string' ? /^(\d+)\.(\d+)(?:\.(\d+))?/.exec(v) : null;
-    if (m) return [Number(m[1]), Number(m[2]), Number(m[3] ?? 0)];
+    if (versionAtLeast(v, [0])) return v as string;
   }
   return null;
 }

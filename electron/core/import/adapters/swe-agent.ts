@@ -165,6 +165,9 @@ export const sweAgentAdapter: ImportAdapter = {
     const notes: string[] = [];
     const queries = t.trajectory.map((s, n) => queryOf(s.query, input.name, n));
     const kept = observationsKept(rc);
+    /** Non-demo user turns of the history before each index (the task, then observations). */
+    const usersBefore = [0];
+    for (const h of history) usersBefore.push(usersBefore.at(-1)! + (h.role === 'user' && !h.is_demo ? 1 : 0));
     // More model calls than replies: some were retries after a format error (0.x
     // retry_after_format_fail), each sent the history plus the bad reply and the error, and
     // the reply after it answered that. Without queries nothing says which step it was.
@@ -289,7 +292,7 @@ export const sweAgentAdapter: ImportAdapter = {
         const upto = m === 'end' ? wire.length : m.i;
         out.request = { messages: wire.slice(0, upto), owners: ownersBefore(matchOf.map((x) => (x && x !== 'end' ? x.i : -1)), upto) };
         // The history is kept whole; the model was sent it through the history processors.
-        const observations = history.slice(0, upto).filter((h) => h.role === 'user' && !h.is_demo).length - 1;
+        const observations = usersBefore[upto]! - 1;
         if (!untrained && hiddenRetries) {
           untrained = `the run made ${hiddenRetries} model call(s) more than the replies it kept (retries after a format error, sent the history with the rejected reply and the error), and the trajectory does not say which steps answered one`;
         }
