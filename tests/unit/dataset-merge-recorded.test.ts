@@ -13,6 +13,7 @@ import { PtyHost } from '../../electron/core/pty/pty-host';
 import { Workspace, type SessionLog } from '../../electron/core/store/workspace';
 import { Rollout } from '../../electron/core/rollout/engine';
 import { exportBundle } from '../../electron/core/dataset/bundle';
+import { canonicalJson } from '../../electron/core/rollout/request-record';
 import { mergeBundles, type MergeBundlesOptions, type MergePolicy } from '../../electron/core/dataset/merge';
 import { startFakeLlm, text, tool, type FakeLlm, type FakeReply, type FakeRequest } from '../fixtures/fake-llm-server';
 import * as mi from '../fixtures/trainers/mistral';
@@ -170,5 +171,32 @@ describe('merge of summarized sessions with their summary examples', () => {
     expect(new Set(trained).size).toBe(trained.length);
     const miTrained = parseJsonl(await readFile(join(r.dir, 'mistral.jsonl'), 'utf8')).flatMap((l) => mi.trainedTurns(l).trained.map((t) => markerIn([t.text, t.toolCalls])));
     expect(miTrained.sort()).toEqual([...trained].sort());
+    // Against the wire: in each export and in the merge, every trained turn of a window and every
+    // turn the manifest says is in its own context follows exactly a request the endpoint received
+    // (the recent steps a summary kept are context after it, never trained there).
+    // (Compared as JSON values: an assistant turn's `content: null` beside its calls is written
+    // without the key, and a tool turn's keys in another order.)
+    const wire = (ms: Array<Record<string, unknown>>) => canonicalJson(ms.map(({ weight: _w, ...m }) => (m.content === null ? (({ content: _c, ...rest }) => rest)(m) : m)));
+    const received = new Set(server.requests.map((q) => wire(q.body.messages as Array<Record<string, unknown>>)));
+    let repeated = 0;
+    for (const dir of [a, b, r.dir]) {
+      const manifest = JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8')) as { trajectories: Array<{ kind: string; ownContext?: boolean[] }> };
+      const exported = parseJsonl(await readFile(join(dir, 'openai.jsonl'), 'utf8')) as Array<{ messages: Array<Record<string, unknown>> }>;
+      exported.forEach((line, k) => {
+        const t = manifest.trajectories[k]!;
+        let turn = 0;
+        line.messages.forEach((m, i) => {
+          if (m.role !== 'assistant') return;
+          const own = t.ownContext![turn++]!;
+          if (m.weight === 1) expect(own, `${dir} line ${k + 1} message ${i}`).toBe(true);
+          if (!own && t.kind === 'window') repeated++;
+          if (!own || t.kind !== 'window') return;
+          const before = wire(line.messages.slice(0, i));
+          expect(received.has(before), `${dir} line ${k + 1} message ${i}: the messages before it are a request the endpoint received`).toBe(true);
+        });
+      });
+    }
+    // The recent steps kept after each summary: context there, not their own.
+    expect(repeated).toBeGreaterThan(0);
   });
 });
