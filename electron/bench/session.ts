@@ -33,7 +33,7 @@ import { CAST_CACHE_DIR } from '../core/dataset/cast-cache';
 import { TokenWarmer } from '../core/dataset/token-warmer';
 import { branchLeaf, foldTrajectory } from '../../shared/trajectory';
 import type { SessionEvent } from '../../shared/events';
-import { compactLog, trajectoryOf } from '../core/session-trajectory';
+import { borrowFold, compactLog, trajectoryOf } from '../core/session-trajectory';
 import { encodeHostMessage } from '../core/json-text';
 import { pagedOpen } from '../core/open-pages';
 import { mergeBySeq, type CompactEvent } from '../../shared/compact-events';
@@ -133,6 +133,8 @@ export async function benchChild(argv: string[]): Promise<void> {
   }
   if (task === 'export') {
     const parsed = await readEventLog(join(a.dir, 'events.jsonl'));
+    // The host has the session's fold already (it recorded it, or opened it): the export borrows it.
+    const fold = borrowFold({ events: parsed.events });
     const rss0 = rss();
     const t0 = performance.now();
     // Every thread's CPU (the recording worker's too): on a shared machine the steadier figure.
@@ -140,7 +142,7 @@ export async function benchChild(argv: string[]): Promise<void> {
     // Named by the digest of the lines read, as a loaded session's events are (exports.ts): an export of the same again may take the kept bundle, unless `built`.
     const eventsDigest = parsed.content!.digest('hex');
     const r = await exportBundle({
-      home: a.home, sessions: [{ sessionId: a.id, events: parsed.events, sessionDir: a.dir, eventsDigest }], outDir: a.out, formats: a.formats, secrets: [], appVersion: 'bench',
+      home: a.home, sessions: [{ sessionId: a.id, events: parsed.events, sessionDir: a.dir, eventsDigest, fold }], outDir: a.out, formats: a.formats, secrets: [], appVersion: 'bench',
       ...(a.inThread ? { castWorker: false as const } : {}), ...(a.built ? { bundleCache: false } : {}),
     });
     const elapsed = performance.now() - t0;

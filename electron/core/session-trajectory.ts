@@ -69,3 +69,15 @@ export function compactLog(session: EventSource): { events: readonly CompactEven
   for (let i = f.compact.length; i < f.applied; i++) f.compact.push(compactEvent(events[i]!));
   return { events: f.compact, version: f.version };
 }
+
+/**
+ * The session's own fold as a reader of a snapshot of its events may borrow it: the
+ * trajectory of exactly its first `events.length` events, and whether it still is. The
+ * fold is extended in place as events are appended, so a reader that awaits (an export)
+ * checks `current()` before it trusts what it built: false once a later event was folded.
+ */
+export function borrowFold(session: EventSource): { trajectory: Trajectory; length: number; current(): boolean } {
+  const f = advance(session);
+  const length = f.applied;
+  return { trajectory: f.t, length, current: () => f.applied === length };
+}

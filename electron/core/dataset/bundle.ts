@@ -78,6 +78,12 @@ export interface ExportSessionInput {
    * earlier one of the same inputs (bundle-cache.ts); without it every file is built.
    */
   eventsDigest?: string;
+  /**
+   * The session's own fold (session-trajectory.ts borrowFold) of exactly `events`, read
+   * instead of folding them again. It grows in place as the session does: an export
+   * that finds it moved on before publishing builds again from `events`.
+   */
+  fold?: { trajectory: Trajectory; length: number; current(): boolean };
 }
 
 export interface ExportBundleOptions {
@@ -312,6 +318,8 @@ interface Prepared {
   /** Filled by the example pass (whether each branch gave a training line). */
   branches: ManifestBranch[];
   terminals: string[];
+  /** The session's fold `traj` is, when borrowed (checked before the bundle is published). */
+  borrowed?: NonNullable<ExportSessionInput['fold']>;
 }
 
 /** One example of the stream with its OpenAI record, redacted, and what was redacted in it. */
@@ -491,11 +499,20 @@ function trajectoryEntry(x: TakenExample, line: number, ledger: ExampleLedger, w
 /** A kept bundle whose recordings did not come out as its manifest lists them: the export is built instead. */
 class KeptBundleStale extends Error {}
 
+/** A borrowed fold took a later event while the export read it: the export is built again from the events alone. */
+class FoldMoved extends Error {}
+
+/** Throws FoldMoved when a borrowed fold no longer is the fold of its session's events. */
+function checkFolds(prepared: readonly Prepared[]): void {
+  if (prepared.some((p) => p.borrowed && !p.borrowed.current())) throw new FoldMoved();
+}
+
 export async function exportBundle(opts: ExportBundleOptions): Promise<ExportBundleResult> {
   try {
     try {
       return await exportBundleOnce(opts);
     } catch (e) {
+      if (e instanceof FoldMoved) return await exportBundle({ ...opts, sessions: opts.sessions.map(({ fold: _, ...s }) => s) });
       if (!(e instanceof KeptBundleStale)) throw e;
       // Built, and kept in its place.
       return await exportBundleOnce(opts, false);
@@ -543,7 +560,8 @@ async function exportBundleOnce(opts: ExportBundleOptions, take = true): Promise
   const prepared: Prepared[] = [];
   for (const input of opts.sessions) {
     const dir = input.sessionDir || join(opts.home, 'sessions', input.sessionId);
-    const traj = foldTrajectory(input.events);
+    const borrowed = input.fold && input.fold.length === input.events.length && input.fold.current() ? input.fold : undefined;
+    const traj = borrowed?.trajectory ?? foldTrajectory(input.events);
     const owning = new Set([...traj.steps.values()].map((s) => s.branchId));
     let selected: string[];
     if (input.branchIds) {
@@ -552,7 +570,7 @@ async function exportBundleOnce(opts: ExportBundleOptions, take = true): Promise
     } else {
       selected = [...traj.branches.keys()].filter((b) => owning.has(b));
     }
-    const p: Prepared = { input, dir, traj, owning, selected, branches: [], terminals: [] };
+    const p: Prepared = { input, dir, traj, owning, selected, branches: [], terminals: [], ...(borrowed ? { borrowed } : {}) };
     if (formats.includes('asciicast')) {
       const files = await readdir(join(dir, 'terminals')).catch(() => [] as string[]);
       const recorded = new Set(files.filter((f) => f.endsWith('.out')).map((f) => f.slice(0, -4)));
@@ -569,6 +587,7 @@ async function exportBundleOnce(opts: ExportBundleOptions, take = true): Promise
   if (opts.dryRun || policy.unlabelled === 'refuse') {
     const plan = await examplePass(prepared, exampleOptions, new Redactor(opts.secrets), null, checkAbort);
     const manifest = planManifest(opts, formats, policy, prepared, plan, { historyTokens, warnTokens });
+    checkFolds(prepared);
     if (policy.unlabelled === 'refuse' && manifest.counts.unlabelled > 0 && !opts.dryRun) {
       throw new ApolloError('BAD_REQUEST', `${manifest.counts.unlabelled} action(s) are unreviewed and the policy refuses to export them: label them, or choose to train or skip unreviewed actions`, { unlabelled: manifest.counts.unlabelled });
     }
@@ -837,6 +856,8 @@ async function exportBundleOnce(opts: ExportBundleOptions, take = true): Promise
     manifest.files = files;
     manifest.redactions = log.summary();
     const manifestText = `${JSON.stringify(manifest, null, 2)}\n`;
+    // Everything above was read from the folds: published only if they are still those of the events.
+    checkFolds(prepared);
     const manifestFile = await stage.writeFile(FILE_MANIFEST, manifestText);
     // Every file but the recordings (the cast cache keeps those) and the signature (made for the key in use).
     if (bundleKeyOf && noted) {
@@ -849,7 +870,7 @@ async function exportBundleOnce(opts: ExportBundleOptions, take = true): Promise
     await keptEntry?.commit();
     return { dir: outDir, manifest, redactions, ...(builtBecause ? { builtBecause } : {}) };
   } catch (e) {
-    if (e instanceof KeptBundleStale) throw e;
+    if (e instanceof KeptBundleStale || e instanceof FoldMoved) throw e;
     throw toApolloError(e, 'exporting', 'Export cancelled');
   } finally {
     await keptEntry?.discard();
