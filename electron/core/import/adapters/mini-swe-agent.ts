@@ -16,13 +16,26 @@
 // the context of the next step. A command that timed out is a failed result. A user
 // turn after a step's result (a step-limit message, a 2.x format error whose reply the
 // agent did not keep) is context, not a result.
+//
+// mini-swe-agent 2 with a Responses API model (litellm_response_model.py, the OpenRouter
+// and Portkey ones) keeps the API's own items: a reply is the response object
+// (object "response", its `output` items: message, function_call, reasoning), a result
+// a function_call_output, the agent's other turns `{type: "message", role, content:
+// [input_text]}`. The request was those items with each response flattened into its
+// output (_prepare_messages_for_api): read here as the same conversation in wire form.
+// A reasoning item went back to the model with the request after it, and no chat-format
+// record can carry it: from the first such reply on, no step is trained.
 import { z } from 'zod';
 import type { Usage, WireMessage } from '../../../../shared/events';
 import { BASH_BLOCK, bashBlocks, conversationSteps, returncodeObservation, textOf } from '../conversation';
 import { check, readJsonFile, toMs } from '../source';
-import type { ImportAdapter, RunIR } from '../types';
+import { ImportError, type ImportAdapter, type RunIR } from '../types';
 
-const message = z.looseObject({ role: z.string(), content: z.unknown().optional(), extra: z.unknown().optional() });
+// `role` for chat messages; `object` (a response) or `type` (an input item) for a Responses API run's.
+const message = z.looseObject({ role: z.string().optional(), type: z.string().optional(), object: z.string().optional(), content: z.unknown().optional(), extra: z.unknown().optional() }).refine(
+  (m) => typeof m.role === 'string' || m.object === 'response' || typeof m.type === 'string',
+  { message: 'a message needs a role (or, from a Responses API run, an object "response" or an item type)' },
+);
 const traj = z.looseObject({
   messages: z.array(message),
   trajectory_format: z.string().optional(),
@@ -46,6 +59,71 @@ type Extra = {
   returncode?: number;
   timestamp?: number;
 };
+
+/** A Responses API reply as the step reads it (the fields stepMeta reads of a chat run's extra.response). */
+interface ResponsesReply {
+  model?: string;
+  usage: Usage | null;
+  finishReason: string | null;
+  at?: number;
+  reasoning: string;
+  /** It held a reasoning item, which the next request sent back. */
+  reasoned: boolean;
+}
+
+type Item = { type?: unknown; role?: unknown; content?: unknown; text?: unknown; refusal?: unknown; call_id?: unknown; id?: unknown; name?: unknown; arguments?: unknown; output?: unknown; summary?: unknown; encrypted_content?: unknown };
+
+/** The text parts of a Responses API content list (input_text, output_text, refusal). */
+function itemText(content: unknown): string {
+  if (typeof content === 'string') return content;
+  if (!Array.isArray(content)) return '';
+  return (content as Item[]).map((p) => (typeof p?.text === 'string' ? p.text : typeof p?.refusal === 'string' ? p.refusal : '')).join('');
+}
+
+/**
+ * One message of a Responses API run as a wire message, and what its reply says of the
+ * step (null for chat messages, which are wire already). `where`: for the error on an
+ * item this cannot read.
+ */
+function fromResponses(m: Record<string, unknown>, where: string, name: string): { wire: WireMessage; reply?: ResponsesReply } | null {
+  if (m.object === 'response') {
+    const output = Array.isArray(m.output) ? (m.output as Item[]) : [];
+    let content = '';
+    const calls: Array<{ id: string; type: 'function'; function: { name: string; arguments: string } }> = [];
+    const reasoning: string[] = [];
+    let reasoned = false;
+    for (const it of output) {
+      if (it?.type === 'message') content += itemText(it.content);
+      else if (it?.type === 'function_call') {
+        calls.push({ id: String(it.call_id ?? it.id ?? `call_${calls.length}`), type: 'function', function: { name: String(it.name ?? ''), arguments: typeof it.arguments === 'string' ? it.arguments : JSON.stringify(it.arguments ?? {}) } });
+      } else if (it?.type === 'reasoning') {
+        const summary = Array.isArray(it.summary) ? itemText(it.summary) : '';
+        const text = itemText(it.content);
+        if (summary || text) reasoning.push(text || summary);
+        if (summary || text || (typeof it.encrypted_content === 'string' && it.encrypted_content)) reasoned = true;
+      }
+    }
+    const u = m.usage as { input_tokens?: unknown; output_tokens?: unknown; total_tokens?: unknown } | undefined;
+    const usage: Usage | null = typeof u?.input_tokens === 'number'
+      ? { promptTokens: u.input_tokens, completionTokens: typeof u.output_tokens === 'number' ? u.output_tokens : 0, totalTokens: typeof u.total_tokens === 'number' ? u.total_tokens : u.input_tokens + (typeof u.output_tokens === 'number' ? u.output_tokens : 0) }
+      : null;
+    // finish_reason_from_responses_api: a max_output_tokens cut reads as "length".
+    const details = m.incomplete_details as { reason?: unknown } | undefined;
+    const finishReason = m.status === 'incomplete' && details?.reason === 'max_output_tokens' ? 'length' : typeof m.status === 'string' ? m.status : null;
+    const wire: WireMessage = calls.length ? { role: 'assistant', content: content || null, tool_calls: calls } : { role: 'assistant', content };
+    return {
+      wire,
+      reply: { ...(typeof m.model === 'string' ? { model: m.model } : {}), usage, finishReason, ...(typeof m.created_at === 'number' ? { at: toMs(m.created_at) } : {}), reasoning: reasoning.join('\n\n'), reasoned },
+    };
+  }
+  if (typeof m.role === 'string' && m.type === undefined) return null;
+  if (m.type === 'function_call_output') {
+    const out = typeof m.output === 'string' ? m.output : itemText(m.output);
+    return { wire: { role: 'tool', tool_call_id: String(m.call_id ?? ''), content: out } };
+  }
+  if (m.type === 'message' && typeof m.role === 'string') return { wire: { role: m.role, content: itemText(m.content) } };
+  throw new ImportError(name, null, `${where} is a Responses API item of type ${JSON.stringify(m.type ?? null)}, which a mini-swe-agent run does not hold`);
+}
 
 function usageOf(u: NonNullable<Extra['response']>['usage']): Usage | null {
   if (!u || typeof u.prompt_tokens !== 'number') return null;
@@ -86,7 +164,7 @@ function observationOf(text: string): { observation: string; isError: boolean; e
 
 export const miniSweAgentAdapter: ImportAdapter = {
   format: 'mini-swe-agent',
-  description: 'mini-swe-agent .traj.json (mini-swe-agent-1 text actions, 1.1 tool calls)',
+  description: 'mini-swe-agent .traj.json (mini-swe-agent-1 text actions, 1.1 tool calls, 2.x Responses API items)',
   detect(input) {
     if (input.isDir) return 0;
     const ends = input.head.toString('utf8', 0, 4096) + input.tail.toString('utf8');
@@ -105,11 +183,15 @@ export const miniSweAgentAdapter: ImportAdapter = {
     // The wire messages: every turn the agent sent, without its bookkeeping.
     const wire: WireMessage[] = [];
     const sourceIndex: number[] = [];
+    // A Responses API run's replies, by wire index.
+    const replies = new Map<number, ResponsesReply>();
     t.messages.forEach((m, i) => {
       if (m.role === 'exit') return;
       const { extra, ...rest } = m;
       if (extra && typeof extra === 'object') extras.set(wire.length, extra as Extra);
-      wire.push(rest as WireMessage);
+      const read = fromResponses(rest, `messages[${i}]`, input.name);
+      if (read?.reply) replies.set(wire.length, read.reply);
+      wire.push(read?.wire ?? (rest as WireMessage));
       sourceIndex.push(i);
     });
     const tools = wire.some((m) => Array.isArray(m.tool_calls) && m.tool_calls.length > 0);
@@ -148,6 +230,8 @@ export const miniSweAgentAdapter: ImportAdapter = {
       // about a reply it did not keep): context.
       userTurn: (_m, i) => (wire[i - 1]?.role === 'assistant' ? 'observation' : 'context'),
       stepMeta: (_m, i) => {
+        const r = replies.get(i);
+        if (r) return { usage: r.usage, finishReason: r.finishReason, ...(r.at !== undefined ? { at: r.at } : {}), ...(r.reasoning ? { reasoning: r.reasoning } : {}) };
         const x = extras.get(i)?.response;
         if (!x) return {};
         const choice = x.choices?.[0];
@@ -157,6 +241,7 @@ export const miniSweAgentAdapter: ImportAdapter = {
         };
       },
     });
+    const firstReasoned = [...replies].find(([, r]) => r.reasoned)?.[0] ?? -1;
     // Tool results of 1.1 carry the return code beside the text; a 2.x format error says
     // what it is in `extra`.
     for (const [n, step] of conv.steps.entries()) {
@@ -171,6 +256,7 @@ export const miniSweAgentAdapter: ImportAdapter = {
         if (x?.timestamp) step.finishedAt = toMs(x.timestamp);
       }
       const why = rejected.get(replyAt[n]!);
+      const reasonedBefore = firstReasoned >= 0 && replyAt[n]! > firstReasoned;
       if (why) {
         for (const r of step.results) r.isError = true;
         step.notTrained = `not trained: ${why}; nothing ran`;
@@ -178,6 +264,8 @@ export const miniSweAgentAdapter: ImportAdapter = {
         // Human mode (interactive.py): the command a person typed is added as an assistant
         // turn with no model response beside it.
         step.notTrained = 'not trained: a command a person typed in human mode (the file records no model response for it), not the model\'s reply';
+      } else if (reasonedBefore) {
+        step.notTrained = 'not trained: its request sent the model\'s earlier reasoning back (a Responses API reasoning item), which the exported context cannot carry';
       }
     }
     // Format errors answering a reply the agent did not keep (2.x): the agent's own turns, never
@@ -188,6 +276,10 @@ export const miniSweAgentAdapter: ImportAdapter = {
     const status = info.exit_status ?? (exit ? textOf(exit.extra && (exit.extra as { exit_status?: unknown }).exit_status) : '');
     const task = textOf(conv.head.filter((m, i) => m.role === 'user' && !agentTurns.has(i)).at(-1)?.content);
     const notes: string[] = [...patternNotes, ...conv.notes];
+    if (firstReasoned >= 0) {
+      const after = conv.steps.filter((_, n) => replyAt[n]! > firstReasoned).length;
+      notes.push(`The model's replies hold reasoning items (Responses API), which mini-swe-agent sent back with every later request; a chat-format record cannot carry them, so the ${after} step(s) after the first such reply are not trained.`);
+    }
     if (rejected.size) notes.push(`${rejected.size} repl${rejected.size === 1 ? 'y' : 'ies'} the agent rejected as a format error: steps with no action and the error as their result, not trained.`);
     if (dropped) notes.push(`${dropped} format error(s) answer a reply the agent did not keep in its messages; they are part of the next step's context.`);
     if (tools) notes.push('The schema of the bash tool is not in the trajectory; exported requests list no tools.');
