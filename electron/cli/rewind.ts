@@ -25,7 +25,17 @@ export const rewindCommand: CliCommand = {
       const t = trajectoryOf(session);
       const toStepId = resolveStepRef(t, sessionId, v.to as string);
       if (toStepId === null) return usage('rewind', 'rewind needs a step (there is no checkpoint of the start).', this.usage);
-      const r = await rewind(core, { sessionId, toStepId, ...continuation });
+      // Each stage on stderr as it starts (a swap of many files: every tenth of it), so a long restore shows it is moving.
+      let lastTenth = -1;
+      const r = await rewind(core, {
+        sessionId, toStepId, ...continuation,
+        onProgress: (p) => {
+          const tenth = p.total ? Math.floor((10 * (p.done ?? 0)) / p.total) : -1;
+          if (p.total && tenth === lastTenth) return;
+          lastTenth = tenth;
+          process.stderr.write(`rewind: ${p.text}${p.total ? ` (${(p.done ?? 0).toLocaleString('en')}/${p.total.toLocaleString('en')})` : ''}\n`);
+        },
+      });
       const step = t.steps.get(toStepId)!;
       console.log(`branch ${r.branchId}`);
       console.log(`restored ${core.ws.entry(sessionId).cwd} to step ${step.depth} (checkpoint ${step.checkpoint!.commit.slice(0, 12)})`);

@@ -173,7 +173,18 @@ export const annotateCommands = {
   'export.cancel': command<{ ok: true }>()(z.object({ exportId: id })),
 };
 
+/** A rewind's progress: what it is doing now, and for a stage that counts, how far it is. */
+export interface RestoreProgress {
+  stage: 'scan' | 'save' | 'write' | 'swap' | 'shell';
+  /** What a person reads ("Writing 1,204 files from the checkpoint"). */
+  text: string;
+  done?: number;
+  total?: number;
+}
+
 export interface AnnotatePushEvents {
+  /** To the client that asked for the rewind, while it runs. */
+  'rewind.progress': RestoreProgress & { sessionId: string; toStepId: string };
   'export.progress': {
     exportId: string; done: number; total: number; stage: string; state: 'running' | 'done' | 'failed' | 'cancelled'; dir?: string; error?: string;
     /** With state 'done': the counts of the manifest written. */

@@ -2,6 +2,9 @@
 // were, comment on it (add / edit / delete), branch from it with a hand-written
 // action (no model involved), switch between the branches (selector, fork marker,
 // keyboard), and rewind to a step.
+import { existsSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
 import { agentUi, createSession, openPage, saveProfile, screenshot, waitFor, waitForTerminalText } from './harness';
@@ -172,9 +175,18 @@ describe('branching and comments from the UI', () => {
     await page.getByTestId('rewind-dialog').waitFor();
     await page.getByTestId('rewind-profile').selectOption('');
     await screenshot(page, 'traj-rewind-dialog.png');
+    // A build's worth of new files, none in step 1's checkpoint: kept first, then moved aside, which takes
+    // long enough that the dialog must say what the host is doing while it runs.
+    await mkdir(join(ui.cwd, 'build'), { recursive: true });
+    for (let i = 0; i < 40; i++) await Promise.all(Array.from({ length: 500 }, (_, k) => writeFile(join(ui.cwd, 'build', `o${i * 500 + k}.o`), `${i * 500 + k}\n`)));
     await page.getByTestId('rewind-confirm').click();
-    await page.getByTestId('rewind-dialog').waitFor({ state: 'detached', timeout: 20_000 });
+    const progress = page.getByTestId('rewind-progress');
+    await progress.waitFor({ timeout: 20_000 });
+    expect(await progress.innerText()).toMatch(/^(Looking at the working directory|Keeping its current files|Writing [\d,]+ files? from the checkpoint|Putting [\d,]+ files? in place|Starting a fresh shell)/);
+    await screenshot(page, 'traj-rewind-progress.png');
+    await page.getByTestId('rewind-dialog').waitFor({ state: 'detached', timeout: 60_000 });
     await waitFor(async () => /Rewind/i.test(await selectedBranchLabel(page)), 'the rewind branch to be shown');
+    expect(existsSync(join(ui.cwd, 'build', 'o0.o'))).toBe(false);
     await expect(page.getByTestId('branch-select').locator('option').count()).resolves.toBe(4);
     await screenshot(page, 'traj-rewind.png');
     expect(pageErrors).toEqual([]);

@@ -9,6 +9,7 @@ import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EventOf, SessionEventType } from '../../shared/events';
 import type { HostMessage } from '../../shared/contract/index';
+import type { RestoreProgress } from '../../shared/contract/annotate';
 import { effectiveLabel, foldTrajectory } from '../../shared/trajectory';
 import { ApolloCore } from '../../electron/core/app';
 import type { ResolvedEndpoint } from '../../electron/core/profiles';
@@ -259,9 +260,28 @@ describe('offline annotation of a recorded session', () => {
     await runPendingActions(core, sessionId);
   });
 
-  it('rewinds through the contract', async () => {
+  it('rewinds through the contract, telling the client that asked what it is doing', async () => {
     await writeFile(join(cwd, 'notes.md'), 'scribbled over\n');
-    const res = await call('branch.rewind', { sessionId, toStepId: stepIds[0] });
+    const asking: HostMessage[] = [];
+    const other: HostMessage[] = [];
+    const client = core.connect((m) => asking.push(m));
+    const bystander = core.connect((m) => other.push(m));
+    let res: { ok: boolean; result?: unknown };
+    try {
+      await client.receive({ kind: 'req', id: 1, cmd: 'branch.rewind', args: { sessionId, toStepId: stepIds[0] } });
+      res = asking.find((m) => m.kind === 'res') as { ok: boolean; result?: unknown };
+    } finally {
+      client.close();
+      bystander.close();
+    }
+    const said = asking.flatMap((m) => (m.kind === 'evt' && m.name === 'rewind.progress' ? [m.payload as RestoreProgress & { sessionId: string; toStepId: string }] : []));
+    // Every stage, in order, for this session and step, before the answer.
+    expect(said.map((p) => p.stage).filter((st, i, a) => a.indexOf(st) === i)).toEqual(['scan', 'save', 'write', 'swap', 'shell']);
+    expect(said.every((p) => p.sessionId === sessionId && p.toStepId === stepIds[0] && p.text.length > 0)).toBe(true);
+    const swaps = said.filter((p) => p.stage === 'swap');
+    expect(swaps.at(-1)).toMatchObject({ done: swaps.at(-1)!.total });
+    expect(asking.findIndex((m) => m.kind === 'res')).toBeGreaterThan(asking.findLastIndex((m) => m.kind === 'evt' && m.name === 'rewind.progress'));
+    expect(other.some((m) => m.kind === 'evt' && m.name === 'rewind.progress')).toBe(false);
     expect(res.ok).toBe(true);
     expect(await readFile(join(cwd, 'notes.md'), 'utf8')).toBe('# Notes\n\nfirst\n');
     expect(existsSync(join(cwd, 'blob.bin'))).toBe(false);

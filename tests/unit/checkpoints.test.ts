@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CheckpointStore, SKIPPED_LIST_MAX, type OverBudgetDetails } from '../../electron/core/checkpoints/shadow-git';
 import { ApolloError } from '../../shared/errors';
+import type { RestoreProgress } from '../../shared/contract/annotate';
 import { mulberry32 as rng } from '../../shared/random';
 
 const MAX = 64 * 1024; // maxFileBytes used by the scenario; big.bin is over it
@@ -287,6 +288,35 @@ describe('CheckpointStore', () => {
     expect(git(work, 'rev-list', '--count', 'HEAD')).toBe('1\n');
     expect(existsSync(marker)).toBe(false);
     expect(await fingerprint(join(work, '.git'))).toEqual(dotGitBefore);
+  });
+
+  it('says each stage of a restore, and how far the swap of many files is, ending at all of them', async () => {
+    const work = join(tmp, 'w');
+    await mkdir(work);
+    const store = await CheckpointStore.open({ storeDir: join(tmp, 's'), workDir: work });
+    for (let i = 0; i < 600; i++) await put(work, `src/m${i}.py`, `x = ${i}\n`);
+    const s1 = await store.snapshot('one');
+    // 500 changed, 100 deleted, 50 added: 600 to put in place, 550 to move aside.
+    for (let i = 0; i < 500; i++) await put(work, `src/m${i}.py`, `x = ${i + 1}\n`);
+    for (let i = 500; i < 600; i++) await rm(join(work, `src/m${i}.py`));
+    for (let i = 0; i < 50; i++) await put(work, `new/n${i}.py`, '');
+    const said: RestoreProgress[] = [];
+    await store.restore(s1.commit, (p) => said.push(p));
+    expect(said.map((p) => p.stage).filter((st, i, a) => a.indexOf(st) === i)).toEqual(['scan', 'save', 'write', 'swap']);
+    expect(said.find((p) => p.stage === 'write')!.text).toBe('Writing 600 files from the checkpoint');
+    const swaps = said.filter((p) => p.stage === 'swap');
+    expect(swaps[0]).toMatchObject({ text: 'Putting 600 files in place, 550 files aside', done: 0, total: 1150 });
+    expect(swaps.at(-1)).toMatchObject({ done: 1150, total: 1150 });
+    // Rising, and said about once per 1/100 of the moves, not per file.
+    expect(swaps.every((p, i) => i === 0 || p.done! > swaps[i - 1]!.done!)).toBe(true);
+    expect(swaps.length).toBeGreaterThan(50);
+    expect(swaps.length).toBeLessThanOrEqual(102);
+    expect(await readFile(join(work, 'src/m599.py'), 'utf8')).toBe('x = 599\n');
+    expect(existsSync(join(work, 'new/n0.py'))).toBe(false);
+    // Nothing to change: the stages before the swap only.
+    const again: RestoreProgress[] = [];
+    await store.restore(s1.commit, (p) => again.push(p));
+    expect(again.map((p) => p.stage)).toEqual(['scan', 'save']);
   });
 
   it('lists, diffs and reads the files of a snapshot', async () => {

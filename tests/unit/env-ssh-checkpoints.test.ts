@@ -194,8 +194,11 @@ describe.skipIf(!!why)('checkpoints inside an ssh environment', () => {
       await expect(failing.restore(first.commit)).rejects.toMatchObject({ code: 'IO', message: expect.stringMatching(/failed, and the working directory was left exactly as it was/) });
       expect(await hashTree(work)).toEqual(before);
       expect((await readdir(work)).filter((n) => n.startsWith('.apollo-restore-'))).toEqual([]);
-      // Without the fault it restores.
-      await store.restore(first.commit);
+      // Without the fault it restores, saying each stage (one script there writes and swaps: one stage).
+      const said: string[] = [];
+      await store.restore(first.commit, (p) => said.push(`${p.stage}: ${p.text}`));
+      // a.txt changed and the odd name deleted since: 2 files written; new.txt added is only moved aside.
+      expect(said).toEqual(['scan: Looking at the working directory', 'save: Keeping its current files in a checkpoint of their own', 'write: Writing 2 files from the checkpoint']);
       expect(await readFile(join(work, 'd', 'a.txt'), 'utf8')).toBe('a');
       expect(await stat(join(work, 'new.txt')).catch(() => null)).toBeNull();
       expect(await readFile(join(work, "odd 'name'\n.txt"), 'utf8')).toBe('odd');

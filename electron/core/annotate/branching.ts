@@ -24,7 +24,7 @@ import { mkdir, stat } from 'node:fs/promises';
 import { isAbsolute, posix, relative, resolve } from 'node:path';
 import { ApolloError } from '../../../shared/errors';
 import type { StepWorld, ToolCall } from '../../../shared/events';
-import type { HandActionPlan } from '../../../shared/contract/annotate';
+import type { HandActionPlan, RestoreProgress } from '../../../shared/contract/annotate';
 import type { Step, Trajectory } from '../../../shared/trajectory';
 import type { ResolvedEndpoint } from '../profiles';
 import type { StartRollout } from '../rollouts';
@@ -33,7 +33,7 @@ import { DEFAULT_TOOL_OPTIONS, executeToolCall, parseToolCall, type ToolOptions 
 import type { LiveTerminal } from '../pty/types';
 import { ENV_DEFAULT_VARS } from '../pty/osc-parser';
 import type { SessionLog } from '../store/workspace';
-import type { Checkpoints } from '../env/checkpoints';
+import { RESTORE_STAGES, type Checkpoints } from '../env/checkpoints';
 import { environmentFor } from '../env/registry';
 import { sessionCheckpointsOff, skippedFields } from '../rollouts';
 import { checkpointReader } from './checkpoint-files';
@@ -102,6 +102,8 @@ export interface RewindOptions extends Continuation {
   toStepId: string;
   name?: string;
   guidance?: string;
+  /** Each stage of the restore as it starts (files, then the fresh shell). */
+  onProgress?: (p: RestoreProgress) => void;
 }
 
 export interface RewindResult {
@@ -388,7 +390,7 @@ export async function rewind(core: AnnotateCore, o: RewindOptions): Promise<Rewi
   try {
     const what = `Cannot rewind session ${o.sessionId}`;
     const store = await verifiedStore(core, session, cwd, cp.commit, what);
-    const { term, aliases } = await restoreWorld(core, session, cwd, store, cp, agentTerminalNames(t, step.id), what);
+    const { term, aliases } = await restoreWorld(core, session, cwd, store, cp, agentTerminalNames(t, step.id), what, o.onProgress);
 
     const author = core.annotator();
     const branchId = newBranchId(trajectoryOf(session));
@@ -527,14 +529,16 @@ async function verifiedStore(core: AnnotateCore, session: SessionLog, cwd: strin
 async function restoreWorld(
   core: AnnotateCore, session: SessionLog, cwd: string, store: Checkpoints,
   cp: { commit: string; shellCwd?: string; env?: Record<string, string> }, names: string[], what: string,
+  onProgress?: (p: RestoreProgress) => void,
 ): Promise<{ term: LiveTerminal; aliases: Record<string, string> }> {
   // Old shells (and what runs in them) go first: nothing may write while files are restored.
   for (const term of core.pty.list(session.id)) await core.pty.close(session, term.id);
   try {
-    await store.restore(cp.commit);
+    await store.restore(cp.commit, onProgress);
   } catch (err) {
     throw prefixed(what, err);
   }
+  onProgress?.(RESTORE_STAGES.shell());
 
   // Fresh terminals: the agent's names map onto new ids.
   if (!names.length) names = ['main'];

@@ -14,6 +14,8 @@ import {
 import type { SkippedFile } from '../../../shared/events';
 import { GitFailure, firstLines, runGit, splitZ, type GitResult } from './git-runner';
 import { mkdirPrivate, tightenDir } from '../store/private-files';
+import { RESTORE_STAGES } from '../env/checkpoints';
+import type { RestoreProgress } from '../../../shared/contract/annotate';
 
 /**
  * Checkpoints of a working directory in a shadow git repository.
@@ -310,12 +312,15 @@ export class CheckpointStore {
    * over budget (it is how one gets out of trouble). All or nothing: a restore that
    * fails leaves workDir exactly as it was, and says why.
    */
-  restore(commit: string): Promise<void> {
+  restore(commit: string, onProgress?: (p: RestoreProgress) => void): Promise<void> {
+    const say = onProgress ?? (() => undefined);
     return this.enqueue(async () => {
       await this.ensureWorkDir();
       const target = await this.resolveCommit(commit);
       const targetTree = (await this.git(['rev-parse', '--verify', `${target}^{tree}`])).stdout.toString().trim();
+      say(RESTORE_STAGES.scan());
       const scan = await this.scan(false);
+      say(RESTORE_STAGES.save());
       const curTree = await this.applyStage(scan);
       if (this.estimatedBytes !== null) this.estimatedBytes += scan.grownBytes + OBJECT_BLOCK;
       if (this.baseTree !== null && curTree !== this.baseTree) {
@@ -327,7 +332,7 @@ export class CheckpointStore {
           (await this.git(['diff-tree', '-r', '-z', '--no-renames', '--raw', targetTree, curTree])).stdout,
           'latin1',
         );
-        await this.swapIn(target, changes);
+        await this.swapIn(target, changes, say);
         // The files are in place. The index only caches what workDir holds (the next
         // stage recomputes whatever it gets wrong), so failing to update it is no failure.
         try {
@@ -668,7 +673,7 @@ export class CheckpointStore {
    * Only a crash in the middle of step 3 can leave a mix; the staging folder then still
    * holds everything that was moved aside.
    */
-  private async swapIn(target: string, changes: RawChange[]): Promise<void> {
+  private async swapIn(target: string, changes: RawChange[], say: (p: RestoreProgress) => void): Promise<void> {
     const short = target.slice(0, 12);
     const out: string[] = [];
     const inn: Array<{ path: string; mode: string; sha: string }> = [];
@@ -689,10 +694,11 @@ export class CheckpointStore {
     }
     let keepStage = false;
     try {
+      say(RESTORE_STAGES.write(inn.length));
       await this.materialize(short, stageDir, inn);
       const journal: Journal = [];
       try {
-        await this.swap(stageDir, out, inn, journal);
+        await this.swap(stageDir, out, inn, journal, say);
       } catch (e) {
         const failures = await this.undo(stageDir, journal);
         keepStage = failures.length > 0;
@@ -817,17 +823,33 @@ export class CheckpointStore {
   }
 
   /** Restore's step 3, each step journaled in `j` (the caller undoes it on failure). */
-  private async swap(stageDir: string, out: string[], inn: Array<{ path: string }>, j: Journal): Promise<void> {
+  private async swap(stageDir: string, out: string[], inn: Array<{ path: string }>, j: Journal, say: (p: RestoreProgress) => void): Promise<void> {
+    const total = out.length + inn.length;
+    let done = 0;
+    let said = 0;
+    // Counted per move, said at most every 1/100 of them (a folder of 100,000 files is as many renames).
+    const moved = (): void => {
+      done++;
+      if (done === total || done - said >= Math.ceil(total / 100)) {
+        said = done;
+        say(RESTORE_STAGES.swap(inn.length, out.length, done));
+      }
+    };
+    say(RESTORE_STAGES.swap(inn.length, out.length, 0));
     for (const p of out) {
       await mkdir(this.inStage(stageDir, 'old', parentOf(p)), { recursive: true });
       try {
         await this.faults?.beforeSwapStep?.('move-out', utf8(p));
         await rename(this.abs(p), this.inStage(stageDir, 'old', p));
       } catch (e) {
-        if ((e as NodeJS.ErrnoException).code === 'ENOENT') continue; // gone since the scan
+        if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
+          moved(); // gone since the scan
+          continue;
+        }
         throw pathError(e, 'move aside', p);
       }
       j.push({ op: 'out', path: p });
+      moved();
     }
     // Folders the moves left empty, deepest first; one that still holds anything stays.
     const dirs = new Set<string>();
@@ -844,7 +866,10 @@ export class CheckpointStore {
     const known = new Set<string>();
     for (const f of inn) {
       // Something there now is excluded (a big file, an ignored folder): never overwritten.
-      if (await lstat(this.abs(f.path)).then(() => true, () => false)) continue;
+      if (await lstat(this.abs(f.path)).then(() => true, () => false)) {
+        moved();
+        continue;
+      }
       const parts = f.path.split('/');
       for (let i = 1; i < parts.length; i++) {
         const a = parts.slice(0, i).join('/');
@@ -865,6 +890,7 @@ export class CheckpointStore {
         throw pathError(e, 'put in place', f.path);
       }
       j.push({ op: 'in', path: f.path });
+      moved();
     }
   }
 

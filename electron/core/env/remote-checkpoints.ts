@@ -24,7 +24,8 @@ import {
   type CheckpointChange, type CheckpointFile, type Scan as LocalScan, type CheckpointUsage, type RawChange, type SnapshotResult,
 } from '../checkpoints/shadow-git';
 import { splitZ } from '../checkpoints/git-runner';
-import type { Checkpoints } from './checkpoints';
+import { RESTORE_STAGES, type Checkpoints } from './checkpoints';
+import type { RestoreProgress } from '../../../shared/contract/annotate';
 import { RUN_STDIN_SCRIPT, shq } from './posix';
 import type { ExecResult } from './types';
 
@@ -139,17 +140,22 @@ export class RemoteCheckpointStore implements Checkpoints {
     });
   }
 
-  restore(commit: string): Promise<void> {
+  restore(commit: string, onProgress?: (p: RestoreProgress) => void): Promise<void> {
+    const say = onProgress ?? (() => undefined);
     return this.enqueue(async () => {
       const target = await this.resolveCommit(commit);
       const targetTree = (await this.git(`gs rev-parse --verify ${target}^{tree}`)).stdout.toString('latin1').trim();
+      say(RESTORE_STAGES.scan());
       const scan = await this.scan(false);
+      say(RESTORE_STAGES.save());
       // Unsnapshotted changes are kept in a commit of their own first (reachable, not returned).
       const { tree: curTree } = await this.stage(scan, { safetyFor: this.baseTree, target });
       if (this.estimatedBytes !== null) this.estimatedBytes += scan.grownBytes + OBJECT_BLOCK;
       if (curTree !== targetTree) {
         const diff = await this.git(`gs diff-tree -r -z --no-renames --raw ${targetTree} ${curTree}`);
         const changes = parseRawDiff(diff.stdout, 'latin1');
+        // One script there writes the files and swaps them in: said as one stage.
+        say(RESTORE_STAGES.write(changes.filter((c) => c.status !== 'A').length));
         await this.swapIn(target, targetTree, changes);
       }
       await this.git(`printf 'update ${BASE_REF} %s\\n' ${target} | gs update-ref --stdin`);

@@ -1,5 +1,5 @@
 import type { ApolloCore } from '../app';
-import type { HandlerMap } from '../dispatch';
+import { push, type HandlerMap } from '../dispatch';
 import { addComment, checkpointChanges, checkpointFiles, checkpointReadFile, agentWorldFor, createBranch, deleteComment, editComment, handActionPlan, rewind, runPendingActions, trajectoryOf } from '../annotate/index';
 import { requireStep } from '../annotate/state';
 import { requestForStep } from '../rollout/request-record';
@@ -16,8 +16,8 @@ export function annotateHandlers(core: ApolloCore): HandlerMap {
     },
     'branch.handActionPlan': ({ sessionId, fromStepId }) => handActionPlan(core, sessionId, fromStepId),
     'branch.agentWorld': ({ sessionId, fromStepId }) => agentWorldFor(core, sessionId, fromStepId),
-    'branch.rewind': async ({ sessionId, toStepId, profile, guidance }) => {
-      const r = await rewind(core, { sessionId, toStepId, profile, guidance });
+    'branch.rewind': async ({ sessionId, toStepId, profile, guidance }, conn) => {
+      const r = await rewind(core, { sessionId, toStepId, profile, guidance, onProgress: (p) => push(conn, 'rewind.progress', { sessionId, toStepId, ...p }) });
       return { branchId: r.branchId, ...(r.rolloutId ? { rolloutId: r.rolloutId } : {}) };
     },
     'actions.runPending': ({ sessionId }) => runPendingActions(core, sessionId),

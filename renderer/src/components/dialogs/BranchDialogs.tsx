@@ -2,7 +2,7 @@
 // action written by hand — that works offline) and "Rewind here" (restore the files
 // and shell of a step, then continue as a new branch).
 import { useEffect, useMemo, useState } from 'react';
-import type { HandActionPlan } from '../../../../shared/contract/annotate';
+import type { HandActionPlan, RestoreProgress } from '../../../../shared/contract/annotate';
 import type { StepWorld } from '../../../../shared/events';
 import { useApp, useTransport } from '../../context';
 import { describeError } from '../../lib/errors';
@@ -247,8 +247,19 @@ export function RewindDialog({ sessionId, toStepId }: { sessionId: string; toSte
   const [profile, setProfile] = useState(defaultProfile);
   const [guidance, setGuidance] = useState('');
   const { busy, error, run } = useSubmit();
+  const transport = useTransport();
+  // What the host is doing while it restores (a large folder takes a while): the latest stage it said.
+  const [progress, setProgress] = useState<RestoreProgress | null>(null);
+  useEffect(
+    () =>
+      transport.on('rewind.progress', (p) => {
+        if (p.sessionId === sessionId && p.toStepId === toStepId) setProgress(p);
+      }),
+    [transport, sessionId, toStepId],
+  );
 
-  const submit = () =>
+  const submit = () => {
+    setProgress(null);
     void run(
       () => rewindTo({ sessionId, toStepId, ...(profile ? { profile } : {}), ...(guidance.trim() ? { guidance: guidance.trim() } : {}) }),
       (res) => {
@@ -256,6 +267,7 @@ export function RewindDialog({ sessionId, toStepId }: { sessionId: string; toSte
         closeDialog();
       },
     );
+  };
 
   return (
     <FormDialog
@@ -281,6 +293,12 @@ export function RewindDialog({ sessionId, toStepId }: { sessionId: string; toSte
       <Field label="Guidance" optional="optional">
         <textarea data-testid="rewind-guidance" rows={3} value={guidance} onChange={(e) => setGuidance(e.target.value)} />
       </Field>
+      {busy && progress && (
+        <div className="restore-progress" data-testid="rewind-progress" role="status" aria-live="polite">
+          <span>{progress.text}{progress.total ? ` — ${(progress.done ?? 0).toLocaleString('en')} of ${progress.total.toLocaleString('en')}` : '…'}</span>
+          {progress.total ? <progress max={progress.total} value={progress.done ?? 0} /> : <progress />}
+        </div>
+      )}
     </FormDialog>
   );
 }
