@@ -280,7 +280,7 @@ describe('offline annotation of a recorded session', () => {
     expect(said.every((p) => p.sessionId === sessionId && p.toStepId === stepIds[0] && p.text.length > 0)).toBe(true);
     const swaps = said.filter((p) => p.stage === 'swap');
     expect(swaps.at(-1)).toMatchObject({ done: swaps.at(-1)!.total });
-    expect(asking.findIndex((m) => m.kind === 'res')).toBeGreaterThan(asking.findLastIndex((m) => m.kind === 'evt' && m.name === 'rewind.progress'));
+    expect(asking.findIndex((m) => m.kind === 'res')).toBeGreaterThan(asking.map((m) => m.kind === 'evt' && m.name === 'rewind.progress').lastIndexOf(true));
     expect(other.some((m) => m.kind === 'evt' && m.name === 'rewind.progress')).toBe(false);
     expect(res.ok).toBe(true);
     expect(await readFile(join(cwd, 'notes.md'), 'utf8')).toBe('# Notes\n\nfirst\n');
