@@ -96,6 +96,16 @@ describe('mini-swe-agent 2, Responses API model', () => {
     expect(trained).toHaveLength(3);
   });
 
+  it("trains no step whose request sent a reasoning item back, even one showing nothing (GPT-5's default)", async () => {
+    const t = trajectory(false);
+    (t.messages[2] as { output: unknown[] }).output.unshift({ type: 'reasoning', id: 'rs_0', summary: [], encrypted_content: null });
+    const f = join(w.root, 'responses-reasoning-empty.traj.json');
+    await writeFile(f, JSON.stringify(t));
+    const { sessions } = await w.import(f);
+    const steps = sessions[0]!.main.filter((x) => x.response);
+    expect(steps.map((x) => x.notTrained === undefined)).toEqual([true, false, false]);
+  });
+
   it('trains no step whose request sent a reasoning item back', async () => {
     const f = join(w.root, 'responses-reasoning.traj.json');
     await writeFile(f, JSON.stringify(trajectory(true)));
@@ -104,7 +114,7 @@ describe('mini-swe-agent 2, Responses API model', () => {
     expect(steps[0]!.response!.reasoning).toBe('List the files first.');
     expect(steps[0]!.notTrained).toBeUndefined();
     for (const x of steps.slice(1)) expect(x.notTrained).toMatch(/reasoning item/);
-    expect(sessions[0]!.events.some((e) => e.type === 'warning' && /reasoning items .* the 2 step\(s\) after the first such reply are not trained/.test(e.message))).toBe(true);
+    expect(sessions[0]!.events.some((e) => e.type === 'warning' && /reasoning items.* the 2 step\(s\) after the first such reply are not trained/.test(e.message))).toBe(true);
     const { openai } = await w.export([sessions[0]!.id], ['openai']);
     const trained = (openai as Array<{ messages: Array<{ role: string; weight?: number; content?: string }> }>).flatMap((r) => r.messages.filter((m) => m.role === 'assistant' && m.weight === 1));
     expect(trained.map((m) => m.content)).toEqual(['Let me look around.']);

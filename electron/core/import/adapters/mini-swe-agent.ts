@@ -24,7 +24,16 @@
 // [input_text]}`. The request was those items with each response flattened into its
 // output (_prepare_messages_for_api): read here as the same conversation in wire form.
 // A reasoning item went back to the model with the request after it, and no chat-format
-// record can carry it: from the first such reply on, no step is trained.
+// record can carry it: from the first such reply on, no step is trained. The same holds
+// for a chat reply's reasoning_content or thinking_blocks, which 2.x keeps on the message
+// (litellm's model_dump) and sends back, and for an image in a content list. 1.x's
+// Responses API models kept the conversation on the server (previous_response_id) and
+// recorded nothing beside their replies: none of their steps is trained.
+//
+// A person takes part in an interactive run (agents/interactive.py): a command rejected,
+// a step interrupted, a new task given. Their turn (2.x: extra.interrupt_type; 1.x: the
+// text its exceptions carry) is guidance, not the command's output; the reply they
+// rejected or interrupted ran nothing (or not to its end) and is not trained.
 import { z } from 'zod';
 import type { Usage, WireMessage } from '../../../../shared/events';
 import { BASH_BLOCK, bashBlocks, conversationSteps, returncodeObservation, textOf } from '../conversation';
@@ -49,6 +58,8 @@ const traj = z.looseObject({
     config: z.looseObject({
       model: z.looseObject({ model_name: z.string().optional(), action_regex: z.string().optional() }).optional(),
       agent: z.looseObject({ action_regex: z.string().optional() }).optional(),
+      /** The model's class (1.x serializes it): a Responses API one kept the conversation on the server. */
+      model_type: z.string().optional(),
     }).optional(),
   }).optional(),
 });
@@ -100,7 +111,8 @@ function fromResponses(m: Record<string, unknown>, where: string, name: string):
         const summary = Array.isArray(it.summary) ? itemText(it.summary) : '';
         const text = itemText(it.content);
         if (summary || text) reasoning.push(text || summary);
-        if (summary || text || (typeof it.encrypted_content === 'string' && it.encrypted_content)) reasoned = true;
+        // Sent back whatever it shows: an item with no summary still names the reasoning the server holds (GPT-5's default).
+        reasoned = true;
       }
     }
     const u = m.usage as { input_tokens?: unknown; output_tokens?: unknown; total_tokens?: unknown } | undefined;
@@ -129,6 +141,34 @@ function usageOf(u: NonNullable<Extra['response']>['usage']): Usage | null {
   if (!u || typeof u.prompt_tokens !== 'number') return null;
   const completion = u.completion_tokens ?? 0;
   return { promptTokens: u.prompt_tokens, completionTokens: completion, totalTokens: u.total_tokens ?? u.prompt_tokens + completion };
+}
+
+/**
+ * A person's turn in an interactive run: 2.x marks it (extra.interrupt_type); 1.x's
+ * NonTerminatingException texts (agents/interactive.py at v1.17) say it. 'rejected': the
+ * command was not run; 'interrupted': the step was stopped; 'said': a new task, a mode.
+ */
+function personTurn(x: Extra | undefined, text: string): 'rejected' | 'interrupted' | 'said' | null {
+  const t = text.trimStart();
+  const kind = x?.interrupt_type;
+  if (kind === 'UserRejection' || (kind === undefined && /^Commands? not executed\b/.test(t))) return 'rejected';
+  if ((kind === 'UserInterruption' || kind === undefined) && t.startsWith('Interrupted by user: ')) return 'interrupted';
+  if (kind === 'UserInterruption' || kind === 'UserNewTask') return 'said';
+  if (kind === undefined && /^(The user added a new task: |Switched to human mode\.)/.test(t)) return 'said';
+  return null;
+}
+
+/** A content list (multimodal_regex turns text into one) as the text it holds, and whether it held anything else. */
+function flatContent(content: unknown[]): { text: string; media: boolean } {
+  let media = false;
+  const text = content.map((p) => {
+    const part = p as { type?: unknown; text?: unknown };
+    if (typeof p === 'string') return p;
+    if (typeof part?.text === 'string' && (part.type === undefined || part.type === 'text' || part.type === 'input_text' || part.type === 'output_text')) return part.text;
+    media = true;
+    return '[image]';
+  }).join('');
+  return { text, media };
 }
 
 /** How the format-error template of mini-swe-agent 1.x's configs starts (a custom one is caught by the action count). */
@@ -185,14 +225,35 @@ export const miniSweAgentAdapter: ImportAdapter = {
     const sourceIndex: number[] = [];
     // A Responses API run's replies, by wire index.
     const replies = new Map<number, ResponsesReply>();
+    // The first reply whose reasoning went back with later requests, and the first turn with an image: no step after them is trained.
+    let firstReasoned = -1;
+    let firstMedia = -1;
     t.messages.forEach((m, i) => {
       if (m.role === 'exit') return;
       const { extra, ...rest } = m;
       if (extra && typeof extra === 'object') extras.set(wire.length, extra as Extra);
       const read = fromResponses(rest, `messages[${i}]`, input.name);
       if (read?.reply) replies.set(wire.length, read.reply);
-      wire.push(read?.wire ?? (rest as WireMessage));
+      let w = read?.wire ?? (rest as WireMessage);
+      if (Array.isArray(w.content)) {
+        const flat = flatContent(w.content as unknown[]);
+        if (flat.media && firstMedia < 0) firstMedia = wire.length;
+        w = { ...w, content: flat.text };
+      }
+      const sentReasoning = read?.reply?.reasoned
+        || (w.role === 'assistant' && ((typeof w.reasoning_content === 'string' && w.reasoning_content !== '') || (Array.isArray(w.thinking_blocks) && w.thinking_blocks.length > 0)));
+      if (sentReasoning && firstReasoned < 0) firstReasoned = wire.length;
+      wire.push(w);
       sourceIndex.push(i);
+    });
+    // 1.x's Responses API models (litellm_response_api_model.py, portkey_response_api_model.py).
+    const modelType = t.info?.config?.model_type ?? '';
+    const serverHeld = /response_api/i.test(modelType) && !/^[2-9]\./.test(t.info?.mini_version ?? '');
+    const persons = new Map<number, NonNullable<ReturnType<typeof personTurn>>>();
+    wire.forEach((m, i) => {
+      if (m.role !== 'user') return;
+      const p = personTurn(extras.get(i), textOf(m.content));
+      if (p) persons.set(i, p);
     });
     const tools = wire.some((m) => Array.isArray(m.tool_calls) && m.tool_calls.length > 0);
     // The replies the agent rejected (see the header), by wire index: the turn after it
@@ -212,6 +273,7 @@ export const miniSweAgentAdapter: ImportAdapter = {
       if (next?.role !== 'user') return;
       const text = textOf(next.content);
       const n = counts[i] ?? null;
+      if (persons.has(i + 1)) return;
       if (extras.get(i + 1)?.interrupt_type === 'FormatError' || FORMAT_ERROR.test(text) || (bashActions && n !== null && n !== 1 && !/<returncode>/.test(text))) {
         rejected.set(i, n === null ? 'mini-swe-agent rejected this reply as a format error' : `mini-swe-agent rejected this reply as a format error (its pattern found ${n} actions, it runs exactly one)`);
       }
@@ -228,7 +290,7 @@ export const miniSweAgentAdapter: ImportAdapter = {
       // what the environment or the agent said about it (the output, a format error, a
       // timeout); a later one is the agent's own (a step-limit message, a 2.x format error
       // about a reply it did not keep): context.
-      userTurn: (_m, i) => (wire[i - 1]?.role === 'assistant' ? 'observation' : 'context'),
+      userTurn: (_m, i) => (persons.has(i) ? 'guidance' : wire[i - 1]?.role === 'assistant' ? 'observation' : 'context'),
       stepMeta: (_m, i) => {
         const r = replies.get(i);
         if (r) return { usage: r.usage, finishReason: r.finishReason, ...(r.at !== undefined ? { at: r.at } : {}), ...(r.reasoning ? { reasoning: r.reasoning } : {}) };
@@ -241,7 +303,6 @@ export const miniSweAgentAdapter: ImportAdapter = {
         };
       },
     });
-    const firstReasoned = [...replies].find(([, r]) => r.reasoned)?.[0] ?? -1;
     // Tool results of 1.1 carry the return code beside the text; a 2.x format error says
     // what it is in `extra`.
     for (const [n, step] of conv.steps.entries()) {
@@ -256,7 +317,10 @@ export const miniSweAgentAdapter: ImportAdapter = {
         if (x?.timestamp) step.finishedAt = toMs(x.timestamp);
       }
       const why = rejected.get(replyAt[n]!);
-      const reasonedBefore = firstReasoned >= 0 && replyAt[n]! > firstReasoned;
+      const at = replyAt[n]!;
+      // The person's turn after this reply (and its results), before the next reply.
+      const next = replyAt[n + 1] ?? wire.length;
+      const person = [...persons].find(([i]) => i > at && i < next)?.[1];
       if (why) {
         for (const r of step.results) r.isError = true;
         step.notTrained = `not trained: ${why}; nothing ran`;
@@ -264,8 +328,17 @@ export const miniSweAgentAdapter: ImportAdapter = {
         // Human mode (interactive.py): the command a person typed is added as an assistant
         // turn with no model response beside it.
         step.notTrained = 'not trained: a command a person typed in human mode (the file records no model response for it), not the model\'s reply';
-      } else if (reasonedBefore) {
-        step.notTrained = 'not trained: its request sent the model\'s earlier reasoning back (a Responses API reasoning item), which the exported context cannot carry';
+      } else if (serverHeld) {
+        step.notTrained = 'not trained: this 1.x Responses API model kept the conversation on the server (previous_response_id) and recorded nothing beside its replies: what the model was sent, and which replies were its own, the file does not say';
+      } else if (firstReasoned >= 0 && at > firstReasoned) {
+        step.notTrained = 'not trained: its request sent the model\'s earlier reasoning back (a Responses API reasoning item, or a reply\'s reasoning_content or thinking blocks), which the exported context cannot carry';
+      } else if (firstMedia >= 0 && at > firstMedia) {
+        step.notTrained = 'not trained: its request holds an image, which the exported context cannot carry (it reads "[image]")';
+      } else if (person === 'rejected') {
+        step.notTrained = 'not trained: the person rejected this command (it did not run)';
+      } else if (person === 'interrupted') {
+        // Stopped while it ran, or while the next reply was awaited: either way the person stopped the run here.
+        step.notTrained = 'not trained: the person interrupted the run at this step';
       }
     }
     // Format errors answering a reply the agent did not keep (2.x): the agent's own turns, never
@@ -276,10 +349,14 @@ export const miniSweAgentAdapter: ImportAdapter = {
     const status = info.exit_status ?? (exit ? textOf(exit.extra && (exit.extra as { exit_status?: unknown }).exit_status) : '');
     const task = textOf(conv.head.filter((m, i) => m.role === 'user' && !agentTurns.has(i)).at(-1)?.content);
     const notes: string[] = [...patternNotes, ...conv.notes];
+    const after = (at: number): number => conv.steps.filter((_, n) => replyAt[n]! > at).length;
+    if (serverHeld) notes.push(`The run used a 1.x Responses API model (${modelType}): it sent only the newest message each time and the server kept the rest (previous_response_id), with any reasoning it never returned; none of its ${conv.steps.length} step(s) is trained.`);
     if (firstReasoned >= 0) {
-      const after = conv.steps.filter((_, n) => replyAt[n]! > firstReasoned).length;
-      notes.push(`The model's replies hold reasoning items (Responses API), which mini-swe-agent sent back with every later request; a chat-format record cannot carry them, so the ${after} step(s) after the first such reply are not trained.`);
+      notes.push(`The model's replies hold reasoning (Responses API reasoning items, or a reply's reasoning_content or thinking blocks), which mini-swe-agent sent back with every later request; a chat-format record cannot carry it, so the ${after(firstReasoned)} step(s) after the first such reply are not trained.`);
     }
+    if (firstMedia >= 0) notes.push(`messages[${sourceIndex[firstMedia]}] holds an image (shown as "[image]"); the ${after(firstMedia)} step(s) after it are not trained.`);
+    const rejectedByPerson = [...persons.values()].filter((p) => p === 'rejected').length;
+    if (persons.size) notes.push(`${persons.size} turn(s) are a person's (an interactive run): guidance, not command output${rejectedByPerson ? `; ${rejectedByPerson} rejected the command before them, which did not run and is not trained` : ''}.`);
     if (rejected.size) notes.push(`${rejected.size} repl${rejected.size === 1 ? 'y' : 'ies'} the agent rejected as a format error: steps with no action and the error as their result, not trained.`);
     if (dropped) notes.push(`${dropped} format error(s) answer a reply the agent did not keep in its messages; they are part of the next step's context.`);
     if (tools) notes.push('The schema of the bash tool is not in the trajectory; exported requests list no tools.');
