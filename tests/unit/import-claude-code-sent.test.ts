@@ -53,6 +53,24 @@ describe('Claude Code, what the transcript does not hold as it was sent', () => 
     expect(untrained[2]).toMatch(/image or a document/);
   });
 
+  it("the model's earlier thinking, kept by the API within a tool loop: the steps after it in the loop are not trained", async () => {
+    const recs = chain('2.0.55', ['x', 'y', 'z']) as Array<{ uuid?: string; parentUuid?: string | null; message?: { content: unknown[] } }>;
+    // The second reply thinks first; then the person says something, and the loop after it starts afresh.
+    recs.find((r) => r.uuid === 'a1')!.message!.content.unshift({ type: 'thinking', thinking: 'The config is in f1.', signature: 'sig' });
+    const person = { ...base('2.0.55'), type: 'user', uuid: 'p1', parentUuid: 'r2', timestamp: ts(), message: { role: 'user', content: 'Now summarize.' } };
+    const after = { ...base('2.0.55'), type: 'assistant', uuid: 'a9', parentUuid: 'p1', timestamp: ts(), message: { id: 'msg_9', role: 'assistant', model: 'claude-sonnet-4', content: [{ type: 'text', text: 'Summary.' }], stop_reason: 'end_turn', usage: { input_tokens: 10, output_tokens: 5 } } };
+    const end = recs.findIndex((r) => r.uuid === 'end');
+    recs.splice(end, 1, person as never, after as never);
+    const { untrained } = await imported('thinking.jsonl', recs);
+    // a0, a1 (its own thinking is its reply's), a2 (after a1's thinking, in the loop), a9 (after the person: dropped).
+    expect(untrained.map((x) => !!x)).toEqual([false, false, true, false]);
+    expect(untrained[2]).toMatch(/earlier thinking/);
+    // Claude Opus 4.5 keeps earlier thinking across turns too.
+    for (const r of recs as Array<{ type?: string; message?: { model?: string } }>) if (r.type === 'assistant') r.message!.model = 'claude-opus-4-5-20251101';
+    const opus = await imported('thinking-opus.jsonl', recs);
+    expect(opus.untrained.map((x) => !!x)).toEqual([false, false, true, true]);
+  });
+
   it('a message the person queued mid-turn (an attachment record): the steps after it are not trained', async () => {
     const queued = (k: number, parent: string) => (k === 0 ? [{ type: 'attachment', uuid: 'q1', parentUuid: parent, attachment: { type: 'queued_command', prompt: 'use ninja' } }] : []);
     const { untrained } = await imported('queued.jsonl', chain('2.0.55', ['x', 'y'], queued));

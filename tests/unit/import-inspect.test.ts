@@ -80,4 +80,26 @@ describe('Inspect .json log', () => {
     expect(out.openai).toHaveLength(1);
     expect((out.openai[0] as { messages: Array<{ role: string }> }).messages.map((m) => m.role)).toEqual(['system', 'user', 'assistant', 'tool', 'assistant']);
   });
+
+  it("a derived input that sends an earlier reply's reasoning back: that step is not trained", async () => {
+    const call = { id: 'toolu_1', function: 'bash', arguments: { cmd: 'ls' } };
+    const thought = { role: 'assistant', content: [{ type: 'reasoning', reasoning: 'list first', signature: 'sig' }, { type: 'text', text: 'Listing.' }], tool_calls: [call] };
+    const model = (input: unknown[], output: unknown) => ({ event: 'model', model: 'anthropic/claude-sonnet-4-5', input, tools: [], config: {}, output: { choices: [{ message: output, stop_reason: 'stop' }] } });
+    const log = {
+      version: 2, status: 'success', eval: { task: 't', model: 'anthropic/claude-sonnet-4-5', packages: { inspect_ai: '0.3.130' } },
+      samples: [{
+        id: 'x', epoch: 1, input: 'list files', target: '',
+        events: [
+          model([{ role: 'user', content: 'list files' }], thought),
+          { event: 'tool', id: 'toolu_1', function: 'bash', result: 'a\nb' },
+          model([{ role: 'user', content: 'list files' }, thought, { role: 'tool', tool_call_id: 'toolu_1', function: 'bash', content: 'a\nb' }], { role: 'assistant', content: 'a and b' }),
+        ],
+      }],
+    };
+    const f = join(w.root, 'thinking.json');
+    await writeFile(f, JSON.stringify(log));
+    const { sessions } = await w.import(f);
+    const steps = sessions[0]!.main.filter((x) => x.response);
+    expect(steps.map((x) => x.notTrained ?? null)).toEqual([null, expect.stringMatching(/earlier reply's reasoning/)]);
+  });
 });

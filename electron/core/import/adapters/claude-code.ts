@@ -27,7 +27,10 @@
 // image or a document (only "[image]"), an attachment Claude Code turned into a reminder
 // the reply answers (a queued message, a hook's context or blocking error), or, from 2.1,
 // an hour between a reply and the next request (its time-based microcompact cleared older
-// tool results, unrecorded).
+// tool results, unrecorded), or the model's earlier thinking: Claude Code sends thinking
+// blocks back, and the API keeps those of the current tool loop (since the person's last
+// message; every earlier one from Claude Opus 4.5) in the model's context, which the
+// exported records cannot carry.
 import { z } from 'zod';
 import type { ToolCall, Usage, WireMessage } from '../../../../shared/events';
 import { check, readRecords, toMs, versionAtLeast } from '../source';
@@ -86,6 +89,8 @@ const SENT_ATTACHMENTS = new Set(['queued_command', 'hook_blocking_error', 'hook
 
 /** A gap after which Claude Code 2.1 clears older tool results from its prompts (time-based microcompact). */
 const MICROCOMPACT_GAP_MS = 60 * 60_000;
+/** Models whose earlier thinking the API keeps in context across turns, not only within a tool loop (Claude Opus 4.5 on). */
+const KEEPS_ALL_THINKING = /claude-opus-(?:4-[5-9]|[5-9])(?:\D|$)/;
 
 const BASH_IN = /^<bash-input>([\s\S]*)<\/bash-input>$/;
 /** What Claude Code writes as the person's turn when they stop a reply, or the tool use it asked for. */
@@ -373,7 +378,13 @@ async function readSession(input: ImportInput, ctx: ImportContext): Promise<RunI
     // What the model was sent that the derived context cannot hold (see the header).
     let lost: string | null = null;
     let lastReplyAt: number | null = null;
+    // Thinking on the path that the API kept in this request's context.
+    let thoughtSeen = false;
+    const keepsAllThinking = KEEPS_ALL_THINKING.test(models.get(step.key) ?? '');
     for (const pr of path) {
+      if (pr.type === 'assistant' && blocks(pr).some((b) => b.type === 'thinking' || b.type === 'redacted_thinking')) thoughtSeen = true;
+      // A person's message starts a new turn: the API drops the thinking before it.
+      else if (pr.type === 'user' && !keepsAllThinking && !blocks(pr).some((b) => b.type === 'tool_result')) thoughtSeen = false;
       const kind = pr.type === 'attachment' ? (pr as Rec & { attachment?: { type?: unknown } }).attachment?.type : undefined;
       if (typeof kind === 'string' && SENT_ATTACHMENTS.has(kind)) lost ??= `Claude Code sent the model a ${kind.replace(/_/g, ' ')} (an attachment record) that the derived context does not hold`;
       if (pr.type === 'user' && holdsMedia(pr.message?.content)) lost ??= 'its context held an image or a document, which the training formats carry only as "[image]"';
@@ -388,6 +399,7 @@ async function readSession(input: ImportInput, ctx: ImportContext): Promise<RunI
       }
     }
     step.request = { messages, owners };
+    if (thoughtSeen) lost ??= 'its request sent the model\'s earlier thinking back (the API keeps a tool loop\'s thinking blocks in context), which the exported context cannot carry';
     if (lost && !step.notTrained) step.notTrained = `not trained: ${lost}`;
   }
   const first = recs.find((r) => r.type === 'user' || r.type === 'assistant');

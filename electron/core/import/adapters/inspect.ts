@@ -517,8 +517,13 @@ function sampleRun(input: ImportInput, h: Header, raw: Sample, where: string): R
       const messages = sent ? (sent.messages as WireMessage[]) : e.input.map(wire);
       // Rebuilt from Inspect's messages, an image (or any media) the model was sent is only "[image]".
       const media = !sent && e.input.some((m) => holdsMedia(m.content));
+      // An earlier reply's reasoning went back with the input (as thinking blocks to Anthropic, thought signatures to
+      // Google), and a rebuilt context leaves it out: the model saw more than the record holds.
+      const thoughtBefore = !sent && e.input.some((m) => m.role === 'assistant' && Array.isArray(m.content) && (m.content as Array<{ type?: unknown }>).some((p) => p?.type === 'reasoning'));
+      const lost = media ? 'its input held an image or other media, which the context rebuilt from Inspect\'s messages carries only as "[image]"'
+        : thoughtBefore ? 'its input sent an earlier reply\'s reasoning back to the model, which the context rebuilt from Inspect\'s messages leaves out' : null;
       return {
-        ...(media ? { notTrained: 'not trained: its input held an image or other media, which the context rebuilt from Inspect\'s messages carries only as "[image]"' } : {}),
+        ...(lost ? { notTrained: `not trained: ${lost}` } : {}),
         key: `m${k}`, where: `${where}, events[${e.n}]`, at: toMs(e.timestamp), content: text, reasoning, toolCalls: cs, toolMode: tools ? 'tools' : 'text',
         usage: usageOf(e.output?.usage), finishReason: reply?.stop_reason ?? null, ...(typeof e.output?.time === 'number' ? { durationMs: e.output.time * 1000 } : {}),
         request: { messages, owners: [], config: cfg },
