@@ -56,6 +56,21 @@ describe('ShareGPT lines LLaMA-Factory skips as abnormal', () => {
   });
 });
 
+describe('a turn whose "from" LLaMA-Factory does not read', () => {
+  it('keeps the line, as a person\'s turn, trains none of it, and imports the rest of the file', async () => {
+    const f = await file('odd-tag.jsonl', jsonl(
+      { conversations: [{ from: 'human', value: 'a' }, { from: 'bot', value: 'b' }, { from: 'human', value: 'c' }, { from: 'gpt', value: 'd' }] },
+      { conversations: [{ from: 'human', value: 'a' }, { from: 'gpt', value: 'b' }] },
+    ));
+    const { sessions } = await w.import(f);
+    expect(sessions).toHaveLength(2);
+    expect(sessions[0]!.main.map((s) => s.notTrained)).toEqual([expect.stringMatching(/abnormal: conversations\[1\] is "bot"/)]);
+    expect(request(sessions[0]!, 0).map((m) => [m.role, m.content])).toEqual([['user', 'a'], ['user', 'b'], ['user', 'c']]);
+    expect(notes(sessions[0]!).some((n) => /"from" is "bot"/.test(n))).toBe(true);
+    expect(sessions[1]!.main.map((s) => s.notTrained)).toEqual([undefined]);
+  });
+});
+
 describe('KTO lines (a label column)', () => {
   it('does not train a reply labelled undesirable, nor the prompt of a KTO line, and says the labels were read', async () => {
     const f = await file('kto.jsonl', jsonl(

@@ -504,10 +504,12 @@ interface SharegptWire {
   unreadable: Map<number, string>;
   /** Observation turns that answer no call (after a gpt turn, or a second one). */
   bare: number[];
+  /** Turns whose `from` is none LLaMA-Factory reads (carried as user turns). */
+  unknownTags: number[];
 }
 
-function sharegptWire(r: z.infer<typeof sharegptRecord>, file: string, where: string | null): SharegptWire {
-  const out: SharegptWire = { messages: [], turnOfMessage: [], jsonCallsSeen: false, unreadable: new Map(), bare: [] };
+function sharegptWire(r: z.infer<typeof sharegptRecord>): SharegptWire {
+  const out: SharegptWire = { messages: [], turnOfMessage: [], jsonCallsSeen: false, unreadable: new Map(), bare: [], unknownTags: [] };
   // LLaMA-Factory takes a leading system turn for the system prompt, and then ignores the column.
   if (r.system && r.conversations[0]?.from !== 'system') {
     out.messages.push({ role: 'system', content: r.system });
@@ -561,7 +563,10 @@ function sharegptWire(r: z.infer<typeof sharegptRecord>, file: string, where: st
         break;
       }
       default:
-        throw new ImportError(file, where, `conversations[${i}] has an unknown "from": ${JSON.stringify(t.from)} (expected human, gpt, function_call, observation or system)`);
+        // LLaMA-Factory skips such a line (abnormal: its tag is in neither list), and one odd
+        // line must not refuse a dataset: kept as a user turn, none of the line trained.
+        out.unknownTags.push(i);
+        push({ role: 'user', content: t.value });
     }
   });
   return out;
@@ -573,7 +578,8 @@ async function* sharegptRuns(input: ImportInput, ctx: ImportContext, lastOnly: b
     const item = rec.where ?? 'record 1';
     const tools = sharegptTools(r.tools, input.name, rec.where);
     const notes: string[] = [];
-    const { messages, turnOfMessage, jsonCallsSeen, unreadable, bare } = sharegptWire(r, input.name, rec.where);
+    const { messages, turnOfMessage, jsonCallsSeen, unreadable, bare, unknownTags } = sharegptWire(r);
+    for (const i of unknownTags) notes.push(`${item}, conversations[${i}]: "from" is ${JSON.stringify(r.conversations[i]!.from)}, which LLaMA-Factory does not read (human, gpt, function_call, observation, system); the turn is kept as a person's.`);
     if (r.system && r.conversations[0]?.from === 'system') notes.push(`${item}: the system column is ignored: the first turn is a system turn, which LLaMA-Factory takes for the system prompt instead.`);
     const pref = readPreference(r);
     const toolMode = tools?.length || jsonCallsSeen || pref?.chosen?.tool_calls || pref?.rejected?.tool_calls ? 'tools' : 'text';
