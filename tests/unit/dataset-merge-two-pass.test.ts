@@ -51,7 +51,7 @@ let bob: string;
 
 beforeAll(async () => {
   root = await mkdtemp(join(tmpdir(), 'apollo-merge2-'));
-  alice = await exportOf('alice', ['keep', 'mask', 'keep']);
+  alice = await exportOf('alice', ['keep', 'keep', 'mask']);
   bob = await exportOf('bob', ['keep', 'keep', 'keep']);
 });
 
@@ -60,12 +60,14 @@ afterAll(async () => {
 });
 
 describe('merge pass 2', () => {
-  it('shows the reasoning of a turn its writer input masked, from that input\'s step record', async () => {
-    // Alice masked step 2, so her line carries no reasoning on that turn; Bob's keep wins and her line is written.
-    expect((await assistantTurns(alice))[1]).not.toHaveProperty('reasoning_content');
+  it('shows the reasoning of a turn its writer input masked, from that input\'s step record, on the last trained turn only', async () => {
+    // Alice masked step 3, so her line shows step 2's reasoning (her last trained turn) and none on step 3.
+    expect((await assistantTurns(alice)).map((t) => [t.weight, t.reasoning_content])).toEqual([[1, undefined], [1, 'WHY-2'], [0, undefined]]);
+    // Bob's keep wins and her line is written: step 3, now the last trained turn, shows the reasoning of her step record;
+    // the turns before it show none (a template rendering it would put it in step 3's context, which no request held).
     const r = await merge([alice, bob], { policy: { kind: 'prefer', annotators: ['bob'] } });
     const turns = await assistantTurns(r.dir);
-    expect(turns.map((t) => [t.weight, t.reasoning_content])).toEqual([[1, 'WHY-1'], [1, 'WHY-2'], [1, 'WHY-3']]);
+    expect(turns.map((t) => [t.weight, t.reasoning_content])).toEqual([[1, undefined], [1, undefined], [1, 'WHY-3']]);
   });
 
   it('refuses a step record changed after it was verified, and writes nothing', async () => {

@@ -50,6 +50,19 @@ export interface OpenAIRecord {
 type WireToolCall = { id?: string; type?: string; function?: { name?: string; arguments?: string } };
 
 /** One example in OpenAI's fine-tuning form: the wire messages, `content: null` left out, weights on assistant turns. */
+/**
+ * Where a record may show reasoning_content: on its last trained turn only. No request
+ * carried a reply's reasoning (the engine never sends it back; an importer's context that
+ * did is not trained), but a chat template that renders it for every turn after the last
+ * user query (Qwen3's, which axolotl's chat_template strategy copies it for) would put an
+ * earlier trained turn's reasoning into the context of each later one. Tokens after the
+ * last trained turn train nothing, so its reasoning is the one that can be shown; the
+ * trained turns before it are trained on their text alone.
+ */
+export function reasoningShownAt(weights: readonly (0 | 1 | null)[]): number {
+  return weights.lastIndexOf(1);
+}
+
 export function openaiRecord(messages: readonly WireMessage[], weights: readonly (0 | 1 | null)[], tools: unknown[] | undefined, reasoning?: (i: number) => string | undefined): OpenAIRecord {
   const out: OpenAIMessage[] = messages.map((m, i) => {
     const o: OpenAIMessage = { role: m.role };
@@ -196,10 +209,11 @@ export function recordTokenCount(r: OpenAIRecord): number {
 
 /**
  * The same example with new weights on its assistant turns (in turn order), as merge
- * re-weighs one context window by merged labels. Reasoning is shown on trained turns
- * only, as openaiRecord does: `reasoning(i)` gives the text for turn i (undefined: none).
+ * re-weighs one context window by merged labels. Reasoning is shown on the last trained
+ * turn only, as the export does (reasoningShownAt): `reasoning(i)` gives the text for turn i.
  */
 export function reweighRecord(r: OpenAIRecord, weights: readonly (0 | 1)[], reasoning?: (turn: number) => string | undefined): OpenAIRecord {
+  const shown = reasoningShownAt(weights);
   let turn = 0;
   const messages = r.messages.map((m) => {
     if (m.role !== 'assistant') return m;
@@ -208,7 +222,7 @@ export function reweighRecord(r: OpenAIRecord, weights: readonly (0 | 1)[], reas
     // Rebuilt in openaiRecord's key order, so a re-weighed example serialises as an exported one.
     const o: OpenAIMessage = { role: m.role };
     if (m.content !== undefined) o.content = m.content;
-    const why = w === 1 ? reasoning?.(t) : undefined;
+    const why = t === shown ? reasoning?.(t) : undefined;
     if (why) o.reasoning_content = why;
     if (m.tool_calls) o.tool_calls = m.tool_calls;
     if (m.tool_call_id !== undefined) o.tool_call_id = m.tool_call_id;
