@@ -140,6 +140,30 @@ describe('sharegpt.jsonl, as LLaMA-Factory reads it', () => {
     expect(r.eosAfter).toEqual(replies.slice(0, -2));
   });
 
+  it('a literal <image> in a line\'s text is written as it was, and said to stop LLaMA-Factory\'s multimodal templates', async () => {
+    const w = await ImportWorkspace.create();
+    try {
+      const f = join(w.root, 'html.jsonl');
+      // mm_plugin.py _validate_messages counts IMAGE_PLACEHOLDER ("<image>") in every turn against the line's images (none).
+      const lines = [
+        { messages: [{ role: 'user', content: 'read the page' }, { role: 'assistant', content: 'It says: <img> then <image> tags; MARK-I' }] },
+        { messages: [{ role: 'user', content: 'plain' }, { role: 'assistant', content: 'MARK-J nothing odd' }] },
+      ];
+      await writeFile(f, lines.map((l) => JSON.stringify(l)).join('\n') + '\n');
+      const { sessions } = await w.import(f, { format: 'openai-chat' });
+      const out = await w.export(sessions.map((s) => s.id), ['sharegpt']);
+      const manifest = JSON.parse(await readFile(join(out.dir, 'manifest.json'), 'utf8')) as { warnings: string[] };
+      expect(manifest.warnings.filter((x) => /sharegpt\.jsonl: 1 example\(s\) hold a literal <image>.*IMAGE_PLACEHOLDER/.test(x))).toHaveLength(1);
+      expect(JSON.stringify(out.sharegpt)).toContain('then <image> tags');
+      // Without sharegpt.jsonl nothing is said.
+      const plain = await w.export(sessions.map((s) => s.id), ['openai']);
+      const m2 = JSON.parse(await readFile(join(plain.dir, 'manifest.json'), 'utf8')) as { warnings: string[] };
+      expect(m2.warnings.some((x) => /IMAGE_PLACEHOLDER/.test(x))).toBe(false);
+    } finally {
+      await w.close();
+    }
+  });
+
   it('a tool schema without "properties" is written as the model was sent it, and said to stop LLaMA-Factory\'s default format', async () => {
     const w = await ImportWorkspace.create();
     try {

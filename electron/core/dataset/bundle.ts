@@ -361,6 +361,8 @@ interface PassResult {
   derivedLacks: { system: number; tools: number };
   /** Names of the tools written to sharegpt.jsonl whose parameters have no `properties` (for the warning). */
   toolsWithoutProperties: Set<string>;
+  /** Examples written to sharegpt.jsonl whose text holds a literal <image>, <video> or <audio> (for the warning). */
+  mediaTagExamples: number;
 }
 
 /** Why the pass did not train a step whose label trains it (trajectory.jsonl says so), or null when it did. */
@@ -406,6 +408,7 @@ async function examplePassOnce(prepared: readonly Prepared[], o: PassOptions, re
   const actions: ManifestAction[] = [];
   const derivedLacks = { system: 0, tools: 0 };
   const toolsWithoutProperties = new Set<string>();
+  let mediaTagExamples = 0;
   for (const p of prepared) {
     const { input, traj, selected, owning } = p;
     const skippedBefore = ledger.skipped.length;
@@ -430,7 +433,10 @@ async function examplePassOnce(prepared: readonly Prepared[], o: PassOptions, re
         sharegpt: o.formats.includes('sharegpt'), mistral: o.formats.includes('mistral'), masked: !o.formats.includes('openai'),
       });
       trajectories.push(trajectoryEntry(x, line, ledger, o.warnTokens));
-      if (o.formats.includes('sharegpt')) for (const name of toolsLackingProperties(x.record.tools)) toolsWithoutProperties.add(name);
+      if (o.formats.includes('sharegpt')) {
+        for (const name of toolsLackingProperties(x.record.tools)) toolsWithoutProperties.add(name);
+        if (holdsMediaTag(x.record)) mediaTagExamples++;
+      }
       if (ex.source === 'derived') {
         if (!x.record.messages.some((m) => m.role === 'system')) derivedLacks.system++;
         if (!x.record.tools?.length) derivedLacks.tools++;
@@ -456,7 +462,19 @@ async function examplePassOnce(prepared: readonly Prepared[], o: PassOptions, re
       p.branches.push({ branchId: b.id, name: b.name, fromStepId: b.fromStepId, reason: b.reason, author: b.author, exported: isSelected && skipped === null, skipped });
     }
   }
-  return { ledger, log, secretMasked, trajectories, actions, derivedLacks, toolsWithoutProperties };
+  return { ledger, log, secretMasked, trajectories, actions, derivedLacks, toolsWithoutProperties, mediaTagExamples };
+}
+
+/**
+ * LLaMA-Factory's multimodal plugins (mm_plugin.py _validate_messages, used by the qwen2_vl,
+ * qwen3_vl, gemma3, llama4, pixtral, … templates) count these placeholders in every turn's
+ * text (calls included) against the example's media files, none here, and stop the run on a
+ * mismatch (ValueError). An agent that read HTML or a VLM's prompt has them as plain text.
+ */
+const MEDIA_TAG = /<(?:image|video|audio)>/;
+
+function holdsMediaTag(r: OpenAIRecord): boolean {
+  return r.messages.some((m) => (typeof m.content === 'string' && MEDIA_TAG.test(m.content)) || !!m.tool_calls?.some((c) => MEDIA_TAG.test(c.function.arguments)));
 }
 
 /**
@@ -1015,7 +1033,7 @@ function planManifest(
   opts: ExportBundleOptions, formats: ExportFormat[], policy: LabelPolicy, prepared: Prepared[], pass: PassResult,
   o: { historyTokens: number; warnTokens: number },
 ): Manifest {
-  const { ledger, log, secretMasked, trajectories, actions, derivedLacks, toolsWithoutProperties } = pass;
+  const { ledger, log, secretMasked, trajectories, actions, derivedLacks, toolsWithoutProperties, mediaTagExamples } = pass;
   // `derived` beside `reconstructed`, `replayed`, `empty-context` and `not-model` after `secret`: set below.
   const { tokens, ...first } = emptyCounts(prepared.length, trajectories.length);
   const counts: ManifestCounts = { ...first, maskedBy: { ...first.maskedBy, replayed: 0, 'empty-context': 0, 'not-model': 0 }, derived: 0, tokens };
@@ -1072,6 +1090,10 @@ function planManifest(
     const names = [...toolsWithoutProperties].sort();
     warnings.push(`sharegpt.jsonl: ${names.length} tool schema(s) (${names.slice(0, 5).join(', ')}${names.length > 5 ? ', …' : ''}) have parameters without "properties": LLaMA-Factory's default tool format (templates that name no tool format of their own) stops the run on them (KeyError); they are written as the model was sent them`);
   }
+  if (mediaTagExamples) {
+    warnings.push(`sharegpt.jsonl: ${mediaTagExamples} example(s) hold a literal <image>, <video> or <audio> in their text: LLaMA-Factory's multimodal templates (qwen2_vl, qwen3_vl, gemma3, llama4, pixtral, …) read each as a media placeholder and stop the run (ValueError), the lines having no media; with such a template, set IMAGE_PLACEHOLDER, VIDEO_PLACEHOLDER and AUDIO_PLACEHOLDER to strings the data does not hold (e.g. <apollo:image>)`);
+  }
+
   counts.actionLines = formats.includes('sharegpt') || formats.includes('mistral') ? actions.length : 0;
 
   const annotators = new Set<string>();
