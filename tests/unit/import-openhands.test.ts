@@ -51,6 +51,18 @@ describe.skipIf(!haveSamples)('OpenHands trajectory (real sample)', () => {
     expect(out.openai).toHaveLength(1);
   });
 
+  it("the server's trajectory answer saved as it came ({trajectory: [...]}) reads as the UI's download (its list)", async () => {
+    const events = JSON.parse(await readFile(file, 'utf8')) as Ev[];
+    const f = join(w.root, 'trajectory-answer.json');
+    await writeFile(f, JSON.stringify({ trajectory: events }, null, 2));
+    const { result, sessions } = await w.import(f);
+    expect(result.format).toBe('openhands');
+    const bare = (await w.import(file)).sessions[0]!;
+    const calls = (x: typeof bare) => x.main.map((st) => [st.response?.content, st.response?.toolCalls.map((c) => c.arguments), st.results.map((r) => r.observation)]);
+    expect(calls(sessions[0]!)).toEqual(calls(bare));
+    expect(sessions[0]!.main.length).toBeGreaterThan(0);
+  });
+
   it('an evaluation output.jsonl: one session per instance', async () => {
     const events = JSON.parse(await readFile(file, 'utf8')) as Ev[];
     const f = join(w.root, 'output.jsonl');

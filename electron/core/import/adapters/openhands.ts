@@ -106,6 +106,8 @@ export const openHandsAdapter: ImportAdapter = {
     if (/"instance_id"\s*:/.test(t) && /"history"\s*:\s*\[/.test(t) && (looksLikeEvents(t) || /"metadata"\s*:/.test(t))) return 0.9;
     if (/^\s*\[\s*{/.test(t) && looksLikeEvents(t)) return 0.9;
     if (/^\s*{\s*"history"\s*:/.test(t) && looksLikeEvents(t)) return 0.8;
+    // The server's GET /api/conversations/{id}/trajectory answer, saved as it came: {"trajectory": [events]}.
+    if (/^\s*{\s*"trajectory"\s*:\s*\[/.test(t) && looksLikeEvents(t)) return 0.8;
     return 0;
   },
   read: (input, ctx) => (input.isDir ? readFolder(input, ctx) : readFile1(input, ctx)),
@@ -136,6 +138,11 @@ async function* readFile1(input: ImportInput, ctx: ImportContext): AsyncGenerato
     }
     if (v && typeof v === 'object' && !Array.isArray(v) && Array.isArray((v as { history?: unknown }).history)) {
       yield runOf(input, (v as { history: unknown[] }).history, input.name, {});
+      continue;
+    }
+    // The server's trajectory answer (the UI's download is its list alone).
+    if (v && typeof v === 'object' && !Array.isArray(v) && Array.isArray((v as { trajectory?: unknown }).trajectory) && Object.keys(v).length === 1) {
+      yield runOf(input, (v as { trajectory: unknown[] }).trajectory, input.name, {});
       continue;
     }
     throw new ImportError(input.name, rec.where, 'not an OpenHands trajectory (a list of events) or evaluation record ({instance_id, history})');
