@@ -86,3 +86,24 @@ describe.skipIf(!haveSamples)('OpenHands trajectory (real sample)', () => {
     expect(sessions[0]!.main).toHaveLength(events.filter((e) => e.source === 'agent' && e.action).length);
   });
 });
+
+describe('OpenHands V1 (the agent SDK)', () => {
+  const message = { kind: 'MessageEvent', id: '5a1c0b7e-0c1d-4f3a-9d2e-1b2c3d4e5f60', timestamp: '2026-11-02T10:00:00', source: 'user', llm_message: { role: 'user', content: [{ type: 'text', text: 'Fix the bug' }] } };
+  const action = { kind: 'ActionEvent', id: '6b2d1c8f-1d2e-4a4b-8e3f-2c3d4e5f6071', timestamp: '2026-11-02T10:00:05', source: 'agent', thought: [{ type: 'text', text: 'Look first.' }], tool_name: 'terminal', tool_call_id: 'call_1', tool_call: { id: 'call_1', name: 'terminal', arguments: '{"command": "ls"}', origin: 'completion' }, llm_response_id: 'resp_1', action: { kind: 'TerminalAction', command: 'ls' } };
+
+  it('a conversation folder of event-<n>-<id>.json files is refused by name, not read as V0', async () => {
+    const dir = join(w.root, 'v1-conv');
+    await mkdir(join(dir, 'events'), { recursive: true });
+    await writeFile(join(dir, 'base_state.json'), JSON.stringify({ id: 'c1' }));
+    await writeFile(join(dir, 'events', `event-00000-${message.id}.json`), JSON.stringify(message));
+    await writeFile(join(dir, 'events', `event-00001-${action.id}.json`), JSON.stringify(action));
+    await expect(w.import(dir)).rejects.toThrow(/an OpenHands V1 conversation .* does not import yet/);
+  });
+
+  it('a list of V1 events is refused the same way, with --format openhands too', async () => {
+    const f = join(w.root, 'v1-events.json');
+    await writeFile(f, JSON.stringify([message, action], null, 2));
+    await expect(w.import(f)).rejects.toThrow(/OpenHands V1 conversation/);
+    await expect(w.import(f, { format: 'openhands' })).rejects.toThrow(/OpenHands V1 conversation/);
+  });
+});

@@ -93,6 +93,18 @@ const instance = z.looseObject({
   test_result: z.unknown().optional(),
 });
 
+/**
+ * OpenHands V1 (the software-agent-sdk: conversations/<id>/events/event-<n>-<id>.json,
+ * each event tagged by "kind") keeps another event model, with its own rendering for the
+ * model (events_to_messages): not read as V0's, it is refused by name rather than guessed.
+ */
+const V1_EVENT = /"kind"\s*:\s*"(?:SystemPromptEvent|MessageEvent|ActionEvent|ObservationEvent|AgentErrorEvent|UserRejectObservation|Condensation|CondensationRequest|ConversationStateUpdateEvent|PauseEvent)"/;
+const V1_FILE = /(^|\/)event-\d{5,}-[0-9a-fA-F-]{8,}\.json$/;
+
+function refuseV1(name: string): never {
+  throw new ImportError(name, null, 'is an OpenHands V1 conversation (the agent SDK\'s events, tagged by "kind"), which this app does not import yet: only V0 event lists (the trajectory download of OpenHands 0.x, evaluation output.jsonl, a session\'s events/<n>.json) are read');
+}
+
 function looksLikeEvents(text: string): boolean {
   return /"source"\s*:\s*"(agent|user|environment)"/.test(text) && /"(action|observation)"\s*:/.test(text);
 }
@@ -102,6 +114,7 @@ export const openHandsAdapter: ImportAdapter = {
   description: 'OpenHands event lists (trajectory .json, evaluation output.jsonl, or a session folder of events/<n>.json)',
   detect(input) {
     const t = input.head.toString('utf8');
+    if (input.isDir ? (input.files ?? []).some((f) => V1_FILE.test(f)) : V1_EVENT.test(t)) return 0.9;
     if (input.isDir) return (input.files ?? []).some((f) => /(^|\/)events\/\d+\.json$|^\d+\.json$/.test(f)) && looksLikeEvents(t) ? 0.9 : 0;
     if (/"instance_id"\s*:/.test(t) && /"history"\s*:\s*\[/.test(t) && (looksLikeEvents(t) || /"metadata"\s*:/.test(t))) return 0.9;
     if (/^\s*\[\s*{/.test(t) && looksLikeEvents(t)) return 0.9;
@@ -110,7 +123,10 @@ export const openHandsAdapter: ImportAdapter = {
     if (/^\s*{\s*"trajectory"\s*:\s*\[/.test(t) && looksLikeEvents(t)) return 0.8;
     return 0;
   },
-  read: (input, ctx) => (input.isDir ? readFolder(input, ctx) : readFile1(input, ctx)),
+  read: (input, ctx) => {
+    if (input.isDir ? (input.files ?? []).some((f) => V1_FILE.test(f)) : V1_EVENT.test(input.head.toString('utf8'))) refuseV1(input.name);
+    return input.isDir ? readFolder(input, ctx) : readFile1(input, ctx);
+  },
 };
 
 async function* readFile1(input: ImportInput, ctx: ImportContext): AsyncGenerator<RunIR> {
