@@ -131,6 +131,21 @@ describe('credentials in command lines and CLI output', () => {
     for (const code of ['password=self.password', 'token = config.api_token', 'secret = settings.SECRET_VALUE']) expect(r.redact(code).text).toBe(code);
   });
 
+  it('a Telegram bot token (alone, in a bot API URL, in an .env) and a Discord webhook URL', () => {
+    const bot = `AA${rnd(33, `${ALNUM}_-`)}`;
+    redacts(`curl -s https://api.telegram.org/bot7012345678:${bot}/sendMessage -d chat_id=42`, bot, 'telegram-bot-token');
+    // Under a name that says token, the assignment rule takes the whole value first.
+    expect(r.redact(`TELEGRAM_BOT_TOKEN=123456789:${bot}`).text).not.toContain(bot);
+    redacts(`bot: {id: 123456789:${bot}}`, bot, 'telegram-bot-token');
+    // The bot id is public and stays; what is not a token stays too.
+    expect(r.redact(`bot 7012345678:${bot}`).text).toBe('bot 7012345678:[REDACTED:telegram-bot-token]');
+    for (const plain of ['mac 0A:AA:BB:CC:DD:EE', `ratio 12345:AA${rnd(20)}`, `id x12345:${bot}`]) expect(r.redact(plain).text).toBe(plain);
+    const hook = rnd(68, `${ALNUM}_-`);
+    redacts(`curl -X POST -H 'Content-Type: application/json' https://discord.com/api/webhooks/112233445566778899/${hook} -d '{"content":"done"}'`, hook, 'discord-webhook');
+    redacts(`WEBHOOK=https://discordapp.com/api/v10/webhooks/112233445566778899/${hook}`, hook, 'discord-webhook');
+    expect(r.redact('see https://discord.com/api/webhooks docs').text).toBe('see https://discord.com/api/webhooks docs');
+  });
+
   it('a Twilio API key, a PuTTY key file, and what `az storage account keys list` prints', () => {
     const sid = `SK${hex(32)}`;
     redacts(`export TWILIO_KEY_SID=${sid}`, sid, 'twilio-key');

@@ -57,6 +57,8 @@
 //   digitalocean-token, shopify-token, groq-key, replicate-token, xai-key, docker-token,
 //   langsmith-key, google-oauth-token, linear-key, notion-token, sentry-token, doppler-token,
 //   pulumi-token, stripe-webhook-secret, stripe-key (sk_prod_…)
+//   telegram-bot-token the secret half of a bot token, <bot id>:AA<33 chars> (in a bot API URL too)
+//   discord-webhook    the token of https://discord.com/api/webhooks/<id>/<token>, which posts as the hook
 //                      provider tokens with a fixed prefix (PREFIXED_TOKENS, MORE_PREFIXED_TOKENS),
 //                      anywhere, glued to nothing of their own characters
 //   twilio-key         SK + 32 hex, glued to nothing of its own characters
@@ -588,6 +590,20 @@ const PATTERNS: Pattern[] = [
     re: /keyName"[ \t]*:[ \t]*"[\w-]{1,64}"[^{}]{0,300}?"value"[ \t]*:[ \t]*"([A-Za-z0-9+/]{86}==)"/g,
     group: 1,
   },
+  {
+    // A Telegram bot token (gitleaks telegram-bot-api-token, without its keyword: agents paste
+    // it into api.telegram.org/bot<token>/… URLs): the bot id is public, the 35 characters after
+    // the colon are not. Led by its literal, the id checked behind it.
+    kind: 'telegram-bot-token',
+    re: /:(?<=(?:\/bot|(?<![0-9A-Za-z_-]))[0-9]{5,16}:)(AA[A-Za-z0-9_-]{33})(?![A-Za-z0-9_-])/g,
+    group: 1,
+  },
+  {
+    // A Discord webhook URL: whoever holds its token posts as the hook.
+    kind: 'discord-webhook',
+    re: /discord(?:app)?\.com\/api\/(?:v\d{1,2}\/)?webhooks\/[0-9]{17,20}\/([A-Za-z0-9_-]{60,80})(?![A-Za-z0-9_-])/g,
+    group: 1,
+  },
 ];
 
 // Patterns with a capture group need match indices (the `d` flag).
@@ -611,7 +627,9 @@ const LATE_ANCHORS: ReadonlySet<RegExp> = new Set([CLI_ANCHOR, AZURE_ANCHOR, AWS
 const TWILIO_ANCHOR = /SK/;
 const PUTTY_ANCHOR = /Private-Lines/;
 const AZURE_KEYS_ANCHOR = /keyName/;
-const LATER_ANCHORS: ReadonlySet<RegExp> = new Set([MORE_PREFIXED_ANCHOR, TWILIO_ANCHOR, PUTTY_ANCHOR, AZURE_KEYS_ANCHOR]);
+const TELEGRAM_ANCHOR = /:AA/;
+const DISCORD_ANCHOR = /discord(?:app)?\.com\/api\//;
+const LATER_ANCHORS: ReadonlySet<RegExp> = new Set([MORE_PREFIXED_ANCHOR, TWILIO_ANCHOR, PUTTY_ANCHOR, AZURE_KEYS_ANCHOR, TELEGRAM_ANCHOR, DISCORD_ANCHOR]);
 const ANCHORS: RegExp[] = [
   /PRIVATE KEY/, // private-key
   /sk-ant-/, // anthropic-key
@@ -656,6 +674,8 @@ const ANCHORS: RegExp[] = [
   TWILIO_ANCHOR, // twilio-key
   PUTTY_ANCHOR, // private-key (PuTTY)
   AZURE_KEYS_ANCHOR, // azure-storage-key (az storage account keys list)
+  TELEGRAM_ANCHOR, // telegram-bot-token
+  DISCORD_ANCHOR, // discord-webhook
 ];
 if (ANCHORS.length !== PATTERNS.length) throw new Error('redact: one anchor per pattern');
 // No anchor may hold a character that JSON.stringify escapes in text (see Redactor.mayHold).
