@@ -182,7 +182,14 @@ describe('branching and comments from the UI', () => {
     await page.getByTestId('rewind-confirm').click();
     const progress = page.getByTestId('rewind-progress');
     await progress.waitFor({ timeout: 20_000 });
-    expect(await progress.innerText()).toMatch(/^(Looking at the working directory|Keeping its current files|Writing [\d,]+ files? from the checkpoint|Putting [\d,]+ files? in place|Starting a fresh shell)/);
+    // Read together: while the host restores, the dialog says what it does, and its other button only closes it.
+    const shown = await page.evaluate(() => {
+      const p = document.querySelector('[data-testid="rewind-progress"]');
+      const close = p?.closest('[data-testid="rewind-dialog"]')?.querySelector('button:not([type="submit"])');
+      return { text: (p as HTMLElement | null)?.innerText ?? '', button: close?.textContent ?? '' };
+    });
+    expect(shown.text).toMatch(/^(Looking at the working directory|Keeping its current files|Writing [\d,]+ files? from the checkpoint|Putting [\d,]+ files? in place|Starting a fresh shell)/);
+    expect(shown.button).toBe('Close');
     await screenshot(page, 'traj-rewind-progress.png');
     await page.getByTestId('rewind-dialog').waitFor({ state: 'detached', timeout: 60_000 });
     await waitFor(async () => /Rewind/i.test(await selectedBranchLabel(page)), 'the rewind branch to be shown');

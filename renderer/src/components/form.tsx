@@ -48,8 +48,9 @@ export function FormDialog({ submit, busy, error, cancelFirst, children, ...dial
       {...dialog}
       footer={
         <>
-          <button type="button" className="btn" autoFocus={cancelFirst} onClick={dialog.onClose}>
-            Cancel
+          {/* The request is on its way and the host finishes it whatever the dialog does: closing only hides it. */}
+          <button type="button" className="btn" autoFocus={cancelFirst} onClick={dialog.onClose} title={busy ? 'What was asked goes on; this only closes the dialog' : undefined}>
+            {busy ? 'Close' : 'Cancel'}
           </button>
           <button type="submit" className={`btn ${submit.className ?? 'primary'}`} data-testid={submit.testId} disabled={busy || !!submit.disabled}>
             {busy ? submit.busyLabel : submit.label}
