@@ -73,7 +73,6 @@ type Extra = {
 
 /** A Responses API reply as the step reads it (the fields stepMeta reads of a chat run's extra.response). */
 interface ResponsesReply {
-  model?: string;
   usage: Usage | null;
   finishReason: string | null;
   at?: number;
@@ -125,7 +124,7 @@ function fromResponses(m: Record<string, unknown>, where: string, name: string):
     const wire: WireMessage = calls.length ? { role: 'assistant', content: content || null, tool_calls: calls } : { role: 'assistant', content };
     return {
       wire,
-      reply: { ...(typeof m.model === 'string' ? { model: m.model } : {}), usage, finishReason, ...(typeof m.created_at === 'number' ? { at: toMs(m.created_at) } : {}), reasoning: reasoning.join('\n\n'), reasoned },
+      reply: { usage, finishReason, ...(typeof m.created_at === 'number' ? { at: toMs(m.created_at) } : {}), reasoning: reasoning.join('\n\n'), reasoned },
     };
   }
   if (typeof m.role === 'string' && m.type === undefined) return null;
