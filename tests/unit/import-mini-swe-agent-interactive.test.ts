@@ -127,3 +127,56 @@ describe('mini-swe-agent: a person in an interactive run', () => {
     expect(steps[2]!.guidance.map((g) => s.t.guidance.get(g)?.text)).toEqual(['The user added a new task: now update the changelog']);
   });
 });
+
+describe('mini-swe-agent 2: a reply the agent rejected and did not keep', () => {
+  it('is a branch beside the main line (from the format error\'s extra), on the request it answered, never trained', async () => {
+    const bad = 'Two at once.\n```mswea_bash_command\nls\n```\n```mswea_bash_command\npwd\n```';
+    const error = 'Format error:\n\nExpected exactly 1 action, found 2.';
+    const { s, steps, warnings } = await importOf('format-error-kept.traj.json', {
+      trajectory_format: 'mini-swe-agent-1.1',
+      info: { mini_version: '2.1.0', exit_status: 'Submitted', submission: '', config: { model: { model_name: 'm' } } },
+      messages: [
+        { role: 'system', content: 'sys' }, { role: 'user', content: 'task' },
+        { role: 'assistant', content: 'Look.\n```mswea_bash_command\nls\n```', extra: { actions: [{ command: 'ls' }], response } },
+        { role: 'user', content: '<returncode>0</returncode>\n<output>\na.py\n</output>', extra: { returncode: 0 } },
+        { role: 'user', content: error, extra: { interrupt_type: 'FormatError', n_actions: 2, model_response: bad } },
+        { role: 'assistant', content: 'One.\n```mswea_bash_command\necho COMPLETE_TASK_AND_SUBMIT_FINAL_OUTPUT\n```', extra: { actions: [{ command: 'echo COMPLETE_TASK_AND_SUBMIT_FINAL_OUTPUT' }], response } },
+        { role: 'user', content: '<returncode>0</returncode>\n<output>\n</output>', extra: { returncode: 0 } },
+      ],
+    });
+    // The main line: two steps, the second's request holding the error (its context).
+    expect(s.main.filter((x) => x.response).map((x) => x.response!.content)).toEqual([expect.stringMatching(/^Look\./), expect.stringMatching(/^One\./)]);
+    expect(requestMessages(s.t, s.main[1]!.requestId!)!.map((m) => m.content)).toContain(error);
+    // The rejected reply: a step of its own branch from the first step, on the request it answered.
+    const kept = [...s.t.steps.values()].find((x) => x.response?.content === bad)!;
+    expect(kept).toBeDefined();
+    expect(kept.parentId).toBe(s.main[0]!.id);
+    expect(kept.branchId).not.toBe('main');
+    expect(kept.notTrained).toMatch(/rejected this reply as a format error and did not keep it/);
+    expect(kept.results.map((r) => [r.observation, r.isError])).toEqual([[error, true]]);
+    expect(requestMessages(s.t, kept.requestId!)).toEqual(requestMessages(s.t, s.main[1]!.requestId!)!.slice(0, 4));
+    expect(warnings.some((m) => /the 1 reply they answer \(kept in their extra\) are branches beside the main line/.test(m))).toBe(true);
+    expect(steps).toHaveLength(2);
+    // The export trains the main line only.
+    const { openai } = await w.export([s.id], ['openai']);
+    const trained = (openai as Array<{ messages: Array<{ role: string; weight?: number; content?: string }> }>).flatMap((r) => r.messages.filter((m) => m.role === 'assistant' && m.weight === 1).map((m) => m.content));
+    expect(trained).not.toContain(bad);
+  });
+
+  it('a tool-call model\'s rejected reply (2.3.1 keeps the whole response) keeps its calls, each answered by the error', async () => {
+    const error = 'Unknown tool \'unknown_tool\'.';
+    const badResponse = { ...response, choices: [{ finish_reason: 'tool_calls', message: { role: 'assistant', content: null, tool_calls: [{ id: 'c9', type: 'function', function: { name: 'unknown_tool', arguments: '{}' } }] } }] };
+    const { s } = await importOf('format-error-tools.traj.json', toolRun([
+      { role: 'system', content: 'sys' }, { role: 'user', content: 'task' },
+      reply('c1', 'ls'), result('c1', 'a.py'),
+      { role: 'user', content: error, extra: { interrupt_type: 'FormatError', response: badResponse } },
+      reply('c2', 'echo COMPLETE_TASK_AND_SUBMIT_FINAL_OUTPUT'), result('c2', ''),
+    ]));
+    const kept = [...s.t.steps.values()].find((x) => x.response?.toolCalls.some((c) => c.name === 'unknown_tool'))!;
+    expect(kept.parentId).toBe(s.main[0]!.id);
+    expect(kept.response!.toolCalls.map((c) => [c.id, c.name, c.arguments])).toEqual([['c9', 'unknown_tool', '{}']]);
+    expect(kept.results.map((r) => [r.toolCallId, r.observation, r.isError])).toEqual([['c9', error, true]]);
+    expect(kept.response!.usage).toEqual({ promptTokens: 10, completionTokens: 2, totalTokens: 12 });
+    expect(kept.notTrained).toMatch(/did not keep it/);
+  });
+});

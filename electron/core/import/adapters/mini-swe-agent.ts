@@ -36,7 +36,7 @@
 // rejected or interrupted ran nothing (or not to its end) and is not trained.
 import { z } from 'zod';
 import type { Usage, WireMessage } from '../../../../shared/events';
-import { BASH_BLOCK, bashBlocks, conversationSteps, returncodeObservation, textOf } from '../conversation';
+import { BASH_BLOCK, bashBlocks, conversationSteps, returncodeObservation, textOf, type ConversationOptions } from '../conversation';
 import { check, readJsonFile, toMs } from '../source';
 import { ImportError, type ImportAdapter, type RunIR } from '../types';
 
@@ -170,6 +170,22 @@ function flatContent(content: unknown[]): { text: string; media: boolean } {
   return { text, media };
 }
 
+/** The reply a 2.x format error answers, as its extra keeps it (null: not kept, as before 2.3.1 for tool-call models). */
+function rejectedReply(x: Extra | undefined): { wire: WireMessage; usage: Usage | null } | null {
+  const o = x as (Extra & { model_response?: unknown; response?: unknown }) | undefined;
+  if (typeof o?.model_response === 'string') return { wire: { role: 'assistant', content: o.model_response }, usage: null };
+  const r = o?.response as (Record<string, unknown> & { choices?: Array<{ message?: { content?: unknown; tool_calls?: unknown } }>; usage?: NonNullable<Extra['response']>['usage'] }) | undefined;
+  if (!r || typeof r !== 'object') return null;
+  if (r.object === 'response') {
+    const read = fromResponses(r, 'a format error\'s response', '');
+    return read ? { wire: read.wire, usage: read.reply?.usage ?? null } : null;
+  }
+  const msg = r.choices?.[0]?.message;
+  if (!msg) return null;
+  const calls = Array.isArray(msg.tool_calls) && msg.tool_calls.length ? msg.tool_calls : null;
+  return { wire: calls ? { role: 'assistant', content: typeof msg.content === 'string' ? msg.content : null, tool_calls: calls } : { role: 'assistant', content: typeof msg.content === 'string' ? msg.content : '' }, usage: usageOf(r.usage) };
+}
+
 /** How the format-error template of mini-swe-agent 1.x's configs starts (a custom one is caught by the action count). */
 const FORMAT_ERROR = /^\s*Please always provide EXACTLY ONE action\b/;
 /** How its timeout template starts: the command was killed. */
@@ -279,7 +295,7 @@ export const miniSweAgentAdapter: ImportAdapter = {
     });
     // The run records the model's responses (extra.response) beside its replies.
     const modelReplies = wire.some((m, i) => m.role === 'assistant' && !!extras.get(i)?.response);
-    const conv = conversationSteps(wire, {
+    const options: ConversationOptions = {
       toolMode: tools ? 'tools' : 'text',
       where: (i) => `messages[${sourceIndex[i]}]`,
       // A rejected reply ran nothing.
@@ -301,7 +317,8 @@ export const miniSweAgentAdapter: ImportAdapter = {
           ...(choice?.message?.reasoning_content ? { reasoning: choice.message.reasoning_content } : {}),
         };
       },
-    });
+    };
+    const conv = conversationSteps(wire, options);
     // Tool results of 1.1 carry the return code beside the text; a 2.x format error says
     // what it is in `extra`.
     for (const [n, step] of conv.steps.entries()) {
@@ -344,6 +361,26 @@ export const miniSweAgentAdapter: ImportAdapter = {
     // the task (nor guidance: userTurn says 'context', before the first step too).
     const agentTurns = new Set(wire.flatMap((m, i) => (m.role === 'user' && wire[i - 1]?.role !== 'assistant' && extras.get(i)?.interrupt_type === 'FormatError' ? [i] : [])));
     const dropped = agentTurns.size;
+    // The replies they answer, which 2.x keeps in the error's extra (model_response for text
+    // models, the whole response for tool-call ones from 2.3.1): steps beside the main line,
+    // each with the request the builder gives a reply there, for review; never trained.
+    let shownRejected = 0;
+    for (const i of agentTurns) {
+      const reply = rejectedReply(extras.get(i));
+      if (!reply) continue;
+      const s = conversationSteps([...wire.slice(0, i), reply.wire], options).steps.at(-1);
+      if (!s) continue;
+      const before = conv.steps.filter((_, n) => replyAt[n]! < i).at(-1);
+      const calls = tools ? s.toolCalls : [];
+      const error = textOf(wire[i]!.content);
+      conv.steps.push({
+        ...s, key: `rejected-${i}`, parent: before?.key ?? null, where: `messages[${sourceIndex[i]}].extra`, branchName: 'Rejected reply (format error)',
+        toolCalls: calls, usage: reply.usage ?? s.usage ?? null, guidance: [],
+        results: [{ toolCallId: calls[0]?.id ?? '', name: calls[0]?.name ?? '', observation: error, isError: true }],
+        notTrained: 'not trained: mini-swe-agent rejected this reply as a format error and did not keep it in its messages (it is in the error\'s extra); nothing ran',
+      });
+      shownRejected++;
+    }
     const info = t.info ?? {};
     const status = info.exit_status ?? (exit ? textOf(exit.extra && (exit.extra as { exit_status?: unknown }).exit_status) : '');
     const task = textOf(conv.head.filter((m, i) => m.role === 'user' && !agentTurns.has(i)).at(-1)?.content);
@@ -357,7 +394,7 @@ export const miniSweAgentAdapter: ImportAdapter = {
     const rejectedByPerson = [...persons.values()].filter((p) => p === 'rejected').length;
     if (persons.size) notes.push(`${persons.size} turn(s) are a person's (an interactive run): guidance, not command output${rejectedByPerson ? `; ${rejectedByPerson} rejected the command before them, which did not run and is not trained` : ''}.`);
     if (rejected.size) notes.push(`${rejected.size} repl${rejected.size === 1 ? 'y' : 'ies'} the agent rejected as a format error: steps with no action and the error as their result, not trained.`);
-    if (dropped) notes.push(`${dropped} format error(s) answer a reply the agent did not keep in its messages; they are part of the next step's context.`);
+    if (dropped) notes.push(`${dropped} format error(s) answer a reply the agent did not keep in its messages; they are part of the next step's context${shownRejected ? `, and the ${shownRejected} repl${shownRejected === 1 ? 'y' : 'ies'} they answer (kept in their extra) are branches beside the main line, not trained` : ''}.`);
     if (tools) notes.push('The schema of the bash tool is not in the trajectory; exported requests list no tools.');
     if (info.submission) notes.push(`Submission (${status || 'no exit status'}):\n${info.submission}`);
     const run: RunIR = {
