@@ -43,4 +43,14 @@ describe('mini-swe-agent 2, text actions', () => {
       expect(steps[0]!.results[0]!.observation).toContain('a.py');
     }
   });
+
+  it('reads the list of the messages alone (as mini-swe-agent\'s own tests keep runs) when named with --format', async () => {
+    const f = join(w.root, 'bare.traj.json');
+    await writeFile(f, JSON.stringify(traj(null).messages));
+    await expect(w.import(f)).rejects.toThrow(/not a format this app imports/);
+    const { sessions } = await w.import(f, { format: 'mini-swe-agent' });
+    const steps = sessions[0]!.main.filter((s) => s.response);
+    expect(steps.map((s) => s.response!.toolCalls.map((c) => JSON.parse(c.arguments) as unknown))).toEqual([[{ command: 'ls -la' }], [{ command: 'echo COMPLETE_TASK_AND_SUBMIT_FINAL_OUTPUT' }]]);
+    expect(sessions[0]!.events.some((e) => e.type === 'warning' && /the list of the agent's messages alone/.test(e.message))).toBe(true);
+  });
 });

@@ -231,7 +231,10 @@ export const miniSweAgentAdapter: ImportAdapter = {
   async read(input, ctx) {
     const raw = await readJsonFile(input.path, input.name);
     ctx.progress(input.size);
-    const t = check(traj, raw, input.name, null, 'a mini-swe-agent trajectory ({info, messages, trajectory_format})');
+    // The agent's messages alone (its own tests keep runs so: tests/test_data/*.traj.json), read
+    // when named with --format: the same conversation, without the run's info.
+    const bare = Array.isArray(raw);
+    const t = check(traj, bare ? { messages: raw } : raw, input.name, null, 'a mini-swe-agent trajectory ({info, messages, trajectory_format}) or the list of its messages');
     const format = t.trajectory_format ?? 'mini-swe-agent-1';
     const extras = new Map<number, Extra>();
     const exit = t.messages.find((m) => m.role === 'exit');
@@ -385,6 +388,7 @@ export const miniSweAgentAdapter: ImportAdapter = {
     const status = info.exit_status ?? (exit ? textOf(exit.extra && (exit.extra as { exit_status?: unknown }).exit_status) : '');
     const task = textOf(conv.head.filter((m, i) => m.role === 'user' && !agentTurns.has(i)).at(-1)?.content);
     const notes: string[] = [...patternNotes, ...conv.notes];
+    if (bare) notes.push('The file is the list of the agent\'s messages alone: no exit status, model or configuration came with it (its action pattern is read from the replies).');
     const after = (at: number): number => conv.steps.filter((_, n) => replyAt[n]! > at).length;
     if (serverHeld) notes.push(`The run used a 1.x Responses API model (${modelType}): it sent only the newest message each time and the server kept the rest (previous_response_id), with any reasoning it never returned; none of its ${conv.steps.length} step(s) is trained.`);
     if (firstReasoned >= 0) {
