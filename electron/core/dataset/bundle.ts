@@ -56,7 +56,7 @@ import { signManifest, SIGNATURE_FILE, type SigningKey } from './signing';
 import { resetTokenCache, TOKENIZER, useTokenStore } from './tokens';
 import { TokenCountStore } from './token-store';
 import {
-  axolotlConfig, llamaFactoryDatasetInfo, llamaFactoryTrainConfig, mistralPlace, mistralRecord, openaiRecord, reasoningShownAt, perActionIndex, perActionPlans, perActionRecord, sharegptPlace, recordTokenCount, sharegptRecord,
+  axolotlConfig, llamaFactoryDatasetInfo, llamaFactoryTrainConfig, mistralPlace, mistralRecord, openaiRecord, perActionIndex, perActionPlans, perActionRecord, sharegptPlace, recordTokenCount, sharegptRecord,
   type ActionPlan, type LinePlace, type OpenAIRecord,
 } from './trainers';
 import type { ValidationError } from './validate';
@@ -925,11 +925,9 @@ function addCastRedactions(log: RedactionLog, casts: readonly CastDone[]): void 
  * never become something the model learns to type.
  */
 function redactExample(p: Prepared, ex: Example, redactor: Redactor, memo: RedactionMemo | null, reasoning: boolean, secretMasked: Set<string>): TakenExample {
-  const shown = reasoningShownAt(ex.weights);
   const raw = openaiRecord(ex.messages, ex.weights, ex.tools, reasoning ? (i) => {
     const owner = ex.owners[i];
-    const r = owner ? p.traj.steps.get(owner)?.response?.reasoning : undefined;
-    return i === shown && r ? r : undefined;
+    return (owner ? p.traj.steps.get(owner)?.response?.reasoning : undefined) || undefined;
   } : undefined);
   const found: RecordHit[] = [];
   const messages = raw.messages.map((m, i) => {

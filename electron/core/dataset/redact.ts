@@ -386,6 +386,8 @@ const PREFIXED_ANCHOR = /gl(?:pat|rt|dt|ptt|ft|agent|oas)-|npm_|pypi-AgEI|SG\.|h
 const PASS_NAME = /^[A-Za-z_][\w]*[_-](?:pass|pwd|pw|creds|credentials?)$/i;
 /** A token's characters: one of them right before or after a match makes it part of something longer. */
 const PREFIXED_BOUNDS = /[A-Za-z0-9_-]/;
+/** A match glued to none of those characters on either side. */
+const standsAlone = (m: RegExpExecArray): boolean => !PREFIXED_BOUNDS.test(m.input[m.index - 1] ?? '') && !PREFIXED_BOUNDS.test(m.input[m.index + m[0].length] ?? '');
 
 // A pattern added here leads with its literal (a look-behind for what comes before it goes after
 // the literal): V8 finds a leading literal with one fast scan of the text, while a pattern led by a
@@ -570,13 +572,13 @@ const PATTERNS: Pattern[] = [
     kind: 'provider-token',
     re: new RegExp(tokens.map(([, src]) => `(${src})`).join('|'), 'g'),
     kinds: tokens.map(([kind]) => kind),
-    accept: (m: RegExpExecArray) => !PREFIXED_BOUNDS.test(m.input[m.index - 1] ?? '') && !PREFIXED_BOUNDS.test(m.input[m.index + m[0].length] ?? ''),
+    accept: standsAlone,
   })),
   {
     // A Twilio API key's SID (gitleaks twilio-api-key), glued to nothing of its own characters.
     kind: 'twilio-key',
     re: /SK[0-9a-fA-F]{32}/g,
-    accept: (m) => !PREFIXED_BOUNDS.test(m.input[m.index - 1] ?? '') && !PREFIXED_BOUNDS.test(m.input[m.index + m[0].length] ?? ''),
+    accept: standsAlone,
   },
   {
     // The private half of a PuTTY key file (.ppk): the base64 lines after `Private-Lines: N`.

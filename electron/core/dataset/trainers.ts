@@ -49,7 +49,6 @@ export interface OpenAIRecord {
 
 type WireToolCall = { id?: string; type?: string; function?: { name?: string; arguments?: string } };
 
-/** One example in OpenAI's fine-tuning form: the wire messages, `content: null` left out, weights on assistant turns. */
 /**
  * Where a record may show reasoning_content: on its last trained turn only. No request
  * carried a reply's reasoning (the engine never sends it back; an importer's context that
@@ -59,16 +58,22 @@ type WireToolCall = { id?: string; type?: string; function?: { name?: string; ar
  * last trained turn train nothing, so its reasoning is the one that can be shown; the
  * trained turns before it are trained on their text alone.
  */
-export function reasoningShownAt(weights: readonly (0 | 1 | null)[]): number {
+function reasoningShownAt(weights: readonly (0 | 1 | null)[]): number {
   return weights.lastIndexOf(1);
 }
 
+/**
+ * One example in OpenAI's fine-tuning form: the wire messages, `content: null` left out,
+ * weights on assistant turns; `reasoning(i)`, the reasoning of turn i where one is shown
+ * (reasoningShownAt).
+ */
 export function openaiRecord(messages: readonly WireMessage[], weights: readonly (0 | 1 | null)[], tools: unknown[] | undefined, reasoning?: (i: number) => string | undefined): OpenAIRecord {
+  const shown = reasoningShownAt(weights);
   const out: OpenAIMessage[] = messages.map((m, i) => {
     const o: OpenAIMessage = { role: m.role };
     // Key order is fixed so the same example always serialises to the same bytes.
     if (typeof m.content === 'string') o.content = m.content;
-    const r = m.role === 'assistant' ? reasoning?.(i) : undefined;
+    const r = m.role === 'assistant' && i === shown ? reasoning?.(i) : undefined;
     if (r) o.reasoning_content = r;
     if (Array.isArray(m.tool_calls) && m.tool_calls.length) {
       o.tool_calls = (m.tool_calls as WireToolCall[]).map((c) => ({

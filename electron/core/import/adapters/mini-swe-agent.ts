@@ -37,7 +37,7 @@
 import { z } from 'zod';
 import type { Usage, WireMessage } from '../../../../shared/events';
 import { BASH_BLOCK, bashBlocks, conversationSteps, returncodeObservation, textOf, type ConversationOptions } from '../conversation';
-import { check, readJsonFile, toMs } from '../source';
+import { check, readJsonFile, toMs, versionAtLeast } from '../source';
 import { ImportError, type ImportAdapter, type RunIR } from '../types';
 
 // `role` for chat messages; `object` (a response) or `type` (an input item) for a Responses API run's.
@@ -266,7 +266,7 @@ export const miniSweAgentAdapter: ImportAdapter = {
     });
     // 1.x's Responses API models (litellm_response_api_model.py, portkey_response_api_model.py).
     const modelType = t.info?.config?.model_type ?? '';
-    const serverHeld = /response_api/i.test(modelType) && !/^[2-9]\./.test(t.info?.mini_version ?? '');
+    const serverHeld = /response_api/i.test(modelType) && !versionAtLeast(t.info?.mini_version, [2]);
     const persons = new Map<number, NonNullable<ReturnType<typeof personTurn>>>();
     wire.forEach((m, i) => {
       if (m.role !== 'user') return;

@@ -101,6 +101,10 @@ const instance = z.looseObject({
 const V1_EVENT = /"kind"\s*:\s*"(?:SystemPromptEvent|MessageEvent|ActionEvent|ObservationEvent|AgentErrorEvent|UserRejectObservation|Condensation|CondensationRequest|ConversationStateUpdateEvent|PauseEvent)"/;
 const V1_FILE = /(^|\/)event-\d{5,}-[0-9a-fA-F-]{8,}\.json$/;
 
+function isV1(input: ImportInput): boolean {
+  return input.isDir ? (input.files ?? []).some((f) => V1_FILE.test(f)) : V1_EVENT.test(input.head.toString('utf8'));
+}
+
 function refuseV1(name: string): never {
   throw new ImportError(name, null, 'is an OpenHands V1 conversation (the agent SDK\'s events, tagged by "kind"), which this app does not import yet: only V0 event lists (the trajectory download of OpenHands 0.x, evaluation output.jsonl, a session\'s events/<n>.json) are read');
 }
@@ -114,7 +118,7 @@ export const openHandsAdapter: ImportAdapter = {
   description: 'OpenHands event lists (trajectory .json, evaluation output.jsonl, or a session folder of events/<n>.json)',
   detect(input) {
     const t = input.head.toString('utf8');
-    if (input.isDir ? (input.files ?? []).some((f) => V1_FILE.test(f)) : V1_EVENT.test(t)) return 0.9;
+    if (isV1(input)) return 0.9;
     if (input.isDir) return (input.files ?? []).some((f) => /(^|\/)events\/\d+\.json$|^\d+\.json$/.test(f)) && looksLikeEvents(t) ? 0.9 : 0;
     if (/"instance_id"\s*:/.test(t) && /"history"\s*:\s*\[/.test(t) && (looksLikeEvents(t) || /"metadata"\s*:/.test(t))) return 0.9;
     if (/^\s*\[\s*{/.test(t) && looksLikeEvents(t)) return 0.9;
@@ -124,7 +128,7 @@ export const openHandsAdapter: ImportAdapter = {
     return 0;
   },
   read: (input, ctx) => {
-    if (input.isDir ? (input.files ?? []).some((f) => V1_FILE.test(f)) : V1_EVENT.test(input.head.toString('utf8'))) refuseV1(input.name);
+    if (isV1(input)) refuseV1(input.name);
     return input.isDir ? readFolder(input, ctx) : readFile1(input, ctx);
   },
 };
@@ -139,7 +143,8 @@ async function* readFile1(input: ImportInput, ctx: ImportContext): AsyncGenerato
   }
   for await (const rec of readRecords(input.path, input.name, input.head, (n) => ctx.progress(n))) {
     const v = rec.value;
-    if (v && typeof v === 'object' && !Array.isArray(v) && 'history' in v && ('instance_id' in v || 'instruction' in v || 'metadata' in v)) {
+    if (!isObject(v)) throw new ImportError(input.name, rec.where, 'not an OpenHands trajectory (a list of events) or evaluation record ({instance_id, history})');
+    if ('history' in v && ('instance_id' in v || 'instruction' in v || 'metadata' in v)) {
       const inst = check(instance, v, input.name, rec.where, 'an OpenHands evaluation record ({instance_id, history, ...})');
       const item = inst.instance_id !== undefined ? `instance ${inst.instance_id}` : (rec.where ?? 'record 1');
       const model = inst.metadata?.llm_config?.model ?? inst.metadata?.model_name;
@@ -152,13 +157,13 @@ async function* readFile1(input: ImportInput, ctx: ImportContext): AsyncGenerato
       yield run;
       continue;
     }
-    if (v && typeof v === 'object' && !Array.isArray(v) && Array.isArray((v as { history?: unknown }).history)) {
-      yield runOf(input, (v as { history: unknown[] }).history, input.name, {});
+    if (Array.isArray(v.history)) {
+      yield runOf(input, v.history, input.name, {});
       continue;
     }
     // The server's trajectory answer (the UI's download is its list alone).
-    if (v && typeof v === 'object' && !Array.isArray(v) && Array.isArray((v as { trajectory?: unknown }).trajectory) && Object.keys(v).length === 1) {
-      yield runOf(input, (v as { trajectory: unknown[] }).trajectory, input.name, {});
+    if (Array.isArray(v.trajectory) && Object.keys(v).length === 1) {
+      yield runOf(input, v.trajectory, input.name, {});
       continue;
     }
     throw new ImportError(input.name, rec.where, 'not an OpenHands trajectory (a list of events) or evaluation record ({instance_id, history})');
@@ -511,5 +516,5 @@ function recallRenders(e: Ev): boolean {
 }
 
 function isEmptyObject(v: unknown): boolean {
-  return !!v && typeof v === 'object' && !Array.isArray(v) && Object.keys(v).length === 0;
+  return isObject(v) && Object.keys(v).length === 0;
 }
