@@ -19,6 +19,7 @@ import { startFakeLlm, text, tool, type FakeLlm, type FakeReply, type FakeReques
 import * as mi from '../fixtures/trainers/mistral';
 import * as oa from '../fixtures/trainers/openai';
 import * as lf from '../fixtures/trainers/llamafactory';
+import * as ax from '../fixtures/trainers/axolotl';
 import { parseJsonl } from '../fixtures/trainers/common';
 import { parseYamlSubset } from '../fixtures/trainers/yaml-subset';
 
@@ -198,5 +199,50 @@ describe('merge of summarized sessions with their summary examples', () => {
     }
     // The recent steps kept after each summary: context there, not their own.
     expect(repeated).toBeGreaterThan(0);
+  });
+});
+
+describe('a reasoning model\'s rollout exported with its reasoning (openai reasoning: field)', () => {
+  it('shows only the last trained turn\'s reasoning, as streamed; every context before a trained turn is a request the endpoint received', async () => {
+    const s = await ws.create({ cwd, name: 'reasoning' });
+    let k = 0;
+    script = () => {
+      k++;
+      if (k === 4) return tool('finish', { message: 'MARK-R4 done' }, { id: 'callR4', reasoning: 'THINK-4 all done' });
+      return tool('run_command', { session_id: 'main', command: `echo MARK-R${k}` }, { id: `callR${k}`, reasoning: `THINK-${k} next` });
+    };
+    const before = server.requests.length;
+    expect(await rollout({}, s).run()).toBe('finished');
+    const dir = join(home, 'bundles', 'reasoning');
+    await exportBundle({
+      home, sessions: [{ sessionId: s.id, events: s.events.slice(), sessionDir: s.dir }], outDir: dir,
+      formats: ['openai'], secrets: [], appVersion: 'test', openai: { reasoning: 'field' }, labelPolicy: { unlabelled: 'train' },
+    });
+    const wire = (ms: Array<Record<string, unknown>>) => canonicalJson(ms.map(({ weight: _w, ...m }) => (m.content === null ? (({ content: _c, ...rest }) => rest)(m) : m)));
+    const requests = server.requests.slice(before);
+    const received = new Set(requests.map((q) => wire(q.body.messages as Array<Record<string, unknown>>)));
+    // The engine never sent reasoning back: no request holds any.
+    expect(requests.some((q) => JSON.stringify(q.body.messages).includes('reasoning_content'))).toBe(false);
+    const lines = parseJsonl(await readFile(join(dir, 'openai.jsonl'), 'utf8')) as Array<{ messages: Array<Record<string, unknown>> }>;
+    const yml = parseYamlSubset(await readFile(join(dir, 'axolotl.yml'), 'utf8')) as ax.AxolotlConfig;
+    const [ds] = ax.chatTemplateDatasets(yml);
+    let trainedTurns = 0;
+    for (const line of lines) {
+      expect(oa.validate(line).filter((e) => !/reasoning_content/.test(e))).toEqual([]);
+      const trainedAt = line.messages.flatMap((m, i) => (m.role === 'assistant' && m.weight === 1 ? [i] : []));
+      trainedTurns += trainedAt.length;
+      for (const i of trainedAt) {
+        // The messages before each trained turn are exactly a request, reasoning included (there is none).
+        expect(received.has(wire(line.messages.slice(0, i))), `message ${i}: a request the endpoint received`).toBe(true);
+      }
+      // Reasoning on the last trained turn only, as the endpoint streamed it for that reply.
+      const shown = line.messages.flatMap((m, i) => (typeof m.reasoning_content === 'string' ? [i] : []));
+      expect(shown).toEqual([trainedAt.at(-1)]);
+      const n = /MARK-R(\d)/.exec(JSON.stringify(line.messages[trainedAt.at(-1)!]))![1];
+      expect(line.messages[trainedAt.at(-1)!]!.reasoning_content).toMatch(new RegExp(`^THINK-${n} `));
+      // axolotl trains exactly the weight-1 turns, and none of their contexts carries reasoning.
+      expect(ax.trainedTurns(line, ds!, yml).trained.map((t) => t.index)).toEqual(trainedAt);
+    }
+    expect(trainedTurns).toBe(4);
   });
 });
