@@ -216,7 +216,7 @@ describe('a reasoning model\'s rollout exported with its reasoning (openai reaso
     const dir = join(home, 'bundles', 'reasoning');
     await exportBundle({
       home, sessions: [{ sessionId: s.id, events: s.events.slice(), sessionDir: s.dir }], outDir: dir,
-      formats: ['openai'], secrets: [], appVersion: 'test', openai: { reasoning: 'field' }, labelPolicy: { unlabelled: 'train' },
+      formats: ['openai'], secrets: [], appVersion: 'test', openai: { reasoning: 'field' }, labelPolicy: { unlabelled: 'keep' },
     });
     const wire = (ms: Array<Record<string, unknown>>) => canonicalJson(ms.map(({ weight: _w, ...m }) => (m.content === null ? (({ content: _c, ...rest }) => rest)(m) : m)));
     const requests = server.requests.slice(before);
