@@ -380,9 +380,8 @@ interface JsonlOut {
 }
 
 function writeLine(w: JsonlOut, record: unknown): void {
-  const text = JSON.stringify(record);
   w.check.value(record);
-  w.out.push(text);
+  w.out.pushJson(record);
   w.out.push('\n');
 }
 
@@ -824,13 +823,14 @@ async function exportBundleOnce(opts: ExportBundleOptions, take = true): Promise
       },
     }, checkAbort);
     progress('examples', actionsOnPaths - trainedSoFar);
+    // The training files go to the disk (their last writes, their fsync) while the manifest is planned.
+    const writers = [openai, sharegpt, mistral].filter((w) => w !== null);
+    const closed = Promise.all(writers.map((w) => stage.finish(w.out)));
+    closed.catch(() => undefined);
     const manifest = planManifest(opts, formats, policy, prepared, pass, { historyTokens, warnTokens });
     const log = pass.log;
-    for (const w of [openai, sharegpt, mistral]) {
-      if (!w) continue;
-      await stage.finish(w.out);
-      done_(w.file, w.check, w.out);
-    }
+    await closed;
+    for (const w of writers) done_(w.file, w.check, w.out);
     if (openai) await writeText(FILE_AXOLOTL, 'trainer-config', axolotlConfig(FILE_OPENAI, manifest.counts.tokens.longest));
     if (sharegpt) {
       await writeText(FILE_DATASET_INFO, 'llama-factory-dataset-info', llamaFactoryDatasetInfo(FILE_SHAREGPT));
@@ -931,7 +931,8 @@ function redactExample(p: Prepared, ex: Example, redactor: Redactor, memo: Redac
   } : undefined);
   const found: RecordHit[] = [];
   const messages = raw.messages.map((m, i) => {
-    const { value, hits } = redactor.scan(m, memo ?? undefined);
+    // Shared where nothing was redacted: the record is this example's own, and only read from here on.
+    const { value, hits } = redactor.scan(m, memo ?? undefined, true);
     const masked = m.role === 'assistant' && m.weight === 1 && hits.length > 0;
     for (const h of hits) found.push({ message: i, field: h.field, kind: h.kind, masked });
     if (masked) {

@@ -195,6 +195,8 @@ interface Ctx {
   tools: unknown[] | undefined;
   toolMode: ToolMode;
   source: ExampleSource;
+  /** A recorded context's request: its id, the request it extends and how many of that one's messages it keeps. */
+  request?: { id: string; base: string | null; keep: number };
 }
 
 function sameMessage(a: WireMessage | undefined, b: WireMessage | undefined): boolean {
@@ -204,6 +206,9 @@ function sameMessage(a: WireMessage | undefined, b: WireMessage | undefined): bo
 /** True when `next` starts with every message of `prev`. */
 function extendsCtx(prev: Ctx, next: Ctx): boolean {
   if (next.messages.length < prev.messages.length) return false;
+  // A request made on the previous one that keeps all of it starts with its messages
+  // (ownedRequestMessages builds it so): no need to compare a long window message by message at every step.
+  if (prev.request && next.request?.base === prev.request.id && next.request.keep >= prev.messages.length) return true;
   for (let i = 0; i < prev.messages.length; i++) if (!sameMessage(prev.messages[i], next.messages[i])) return false;
   return true;
 }
@@ -317,7 +322,10 @@ function contextOf(t: Trajectory, step: Step, branchId: string, path: Step[], pr
     const config = t.configs.get(rec.config);
     if (owned && config) {
       const tools = Array.isArray(config.tools) ? (config.tools as unknown[]) : undefined;
-      return { messages: owned.messages, owners: owned.owners, tools, toolMode: tools ? 'tools' : 'text', source: opts.derivedContext ? 'derived' : 'recorded' };
+      return {
+        messages: owned.messages, owners: owned.owners, tools, toolMode: tools ? 'tools' : 'text', source: opts.derivedContext ? 'derived' : 'recorded',
+        request: { id: rec.id, base: rec.base, keep: rec.keep },
+      };
     }
   }
   if (prev && prev.ctx.source !== 'reconstructed') {

@@ -36,6 +36,13 @@ export class BufferedWriter {
   /** The queued slices of our own buffers (never a Buffer a caller pushed). */
   private readonly ours = new WeakSet<Buffer>();
   private readonly hash = createHash('sha256');
+  /**
+   * The write of the last flush, while it runs: one at a time, in order, so the caller
+   * fills the next buffer while the last goes to the file (awaiting each write left the
+   * export's thread idle for a tenth of its time). Its failure is thrown by the next
+   * flush or by close.
+   */
+  private writing: Promise<void> | null = null;
   /** Bytes written so far. */
   bytes = 0;
   private constructor(private readonly fh: FileHandle) {}
@@ -80,6 +87,40 @@ export class BufferedWriter {
     }
   }
 
+  /**
+   * Push JSON.stringify(value), byte for byte, a member of its top-level arrays at a
+   * time: a training line (one record) is hundreds of KB, and made whole it took a fifth
+   * longer to write, as one large string that only a full collection frees.
+   */
+  pushJson(value: unknown): void {
+    if (value === null || typeof value !== 'object' || Array.isArray(value) || typeof (value as { toJSON?: unknown }).toJSON === 'function') {
+      const text = JSON.stringify(value);
+      if (text === undefined) throw new TypeError('pushJson: the value has no JSON form');
+      this.push(text);
+      return;
+    }
+    let sep = '{';
+    for (const [k, v] of Object.entries(value)) {
+      if (Array.isArray(v) && typeof (v as { toJSON?: unknown }).toJSON !== 'function') {
+        this.push(`${sep}${JSON.stringify(k)}:[`);
+        for (let i = 0; i < v.length; i++) {
+          if (i) this.push(',');
+          // As JSON.stringify writes an array member that has no JSON form.
+          this.push(JSON.stringify(v[i]) ?? 'null');
+        }
+        this.push(']');
+      } else {
+        const text = JSON.stringify(v);
+        // As JSON.stringify leaves out a member that has none (undefined, a function).
+        if (text === undefined) continue;
+        this.push(`${sep}${JSON.stringify(k)}:`);
+        this.push(text);
+      }
+      sep = ',';
+    }
+    this.push(sep === '{' ? '{}' : '}');
+  }
+
   private queue(b: Buffer): void {
     this.queued.push(b);
     this.queuedBytes += b.length;
@@ -110,6 +151,14 @@ export class BufferedWriter {
     const bufs = this.queued;
     this.queued = [];
     this.queuedBytes = 0;
+    await this.writing;
+    const writing = this.writeOut(bufs);
+    // Handled here so that a failure no one awaits yet is not an unhandled rejection; awaited above and in close.
+    writing.catch(() => undefined);
+    this.writing = writing;
+  }
+
+  private async writeOut(bufs: readonly Buffer[]): Promise<void> {
     for (const buf of bufs) {
       this.hash.update(buf);
       this.bytes += buf.length;
@@ -125,6 +174,7 @@ export class BufferedWriter {
   async close(): Promise<void> {
     try {
       await this.flush();
+      await this.writing;
       await this.fh.sync();
     } finally {
       await this.fh.close();
@@ -132,6 +182,7 @@ export class BufferedWriter {
   }
 
   async abandon(): Promise<void> {
+    await this.writing?.catch(() => undefined);
     await this.fh.close().catch(() => {});
   }
 }

@@ -804,6 +804,7 @@ const ACCOUNT_KEY = /(?:^|[_.-])account[_-]?keys?(?:[_.-]|$)/i;
 
 function sensitiveField(key: string, value: string): boolean {
   if (value.length < 4 || value.startsWith('[REDACTED:')) return false;
+  if (!keyMaySense(key)) return false;
   const words = camelWords(key);
   if (SENSITIVE_KEY.test(key) || SENSITIVE_KEY.test(words) || ACCOUNT_KEY.test(words)) return plausibleValue(value);
   // As the patterns take them in text: a *_KEY holding a generated value, a docker config's
@@ -816,12 +817,32 @@ function sensitiveField(key: string, value: string): boolean {
 }
 const AZURE_KEY_VALUE = /^[A-Za-z0-9+/]{86}==$/;
 
+/**
+ * Whether sensitiveField can be true of `key` for some value: the part of it that reads
+ * the name alone, kept per name. The same few names ("content", "role", "arguments")
+ * hold every value of a record, and their camelCase split and four scans were a tenth of
+ * an export's redaction.
+ */
+function keyMaySense(key: string): boolean {
+  let may = keySenses.get(key);
+  if (may === undefined) {
+    const words = camelWords(key);
+    may = SENSITIVE_KEY.test(key) || SENSITIVE_KEY.test(words) || ACCOUNT_KEY.test(words)
+      || (KEY_NAME.test(key) && !PUBLIC_KEY_NAME.test(key) && !notSecretKeyName(key))
+      || key === 'auth' || key === 'client-key-data' || key === 'value';
+    if (keySenses.size >= 4096) keySenses.clear();
+    keySenses.set(key, may);
+  }
+  return may;
+}
+const keySenses = new Map<string, boolean>();
+
 function escapeForRegExp(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
 function pointerSegment(key: string): string {
-  return key.replace(/~/g, '~0').replace(/\//g, '~1');
+  return key.includes('~') || key.includes('/') ? key.replace(/~/g, '~0').replace(/\//g, '~1') : key;
 }
 
 // ---- decoded view of text -----------------------------------------------------------
@@ -1139,6 +1160,11 @@ export interface CleanTexts {
   addClean(key: string): void;
 }
 
+/** Strings shorter than this are remembered as clean by the redactor that scanned them (longer ones by a CleanTexts). */
+const PLAIN_TEXT_CHARS = 256;
+/** At most this many (each under 256 characters: a few MB at worst). */
+const PLAIN_TEXTS_KEPT = 16_384;
+
 export class Redactor {
   private readonly configured: RegExp | null;
   /** The same alternatives, not global: a presence test. */
@@ -1150,6 +1176,8 @@ export class Redactor {
   private digest: Buffer | null = null;
   /** Member names found to hold nothing: the same few ("role", "content", "output") name every value. */
   private readonly plainKeys = new Set<string>();
+  /** Short strings found to hold nothing under a name that never names a secret: role names, ids and tool names repeat in every record. */
+  private readonly plainTexts = new Set<string>();
   /** Keys known only by their fingerprint (key-fingerprint.ts), matched like the values. */
   private readonly keys: KeyFingerprints | null;
   private readonly keyPrints: readonly KeyFingerprint[];
@@ -1288,25 +1316,56 @@ export class Redactor {
    * kept (redacted if they hold a secret), a string under a key that names a secret
    * is replaced whole, a string that is JSON text is redacted on its decoded strings.
    * `clean`: string values known to hold nothing are given back unscanned, and those
-   * found to hold nothing are added to it.
+   * found to hold nothing are added to it. `share`: the objects and arrays in which
+   * nothing was redacted are given back as they are, not copied (for a caller that owns
+   * `value` and only reads what it gets).
    */
-  scan<T>(value: T, clean?: CleanTexts): ScanResult<T> {
+  scan<T>(value: T, clean?: CleanTexts, share = false): ScanResult<T> {
     const hits: SecretHit[] = [];
-    const walk = (v: unknown, pointer: string, key: string | null): unknown => {
-      if (typeof v === 'string') return clean ? this.redactKnown(v, pointer, key, hits, clean) : this.redactString(v, pointer, pointer, key, 0, hits);
-      if (Array.isArray(v)) return v.map((x, i) => walk(x, `${pointer}/${i}`, null));
-      if (v && typeof v === 'object') {
-        const o: Record<string, unknown> = {};
-        for (const [k, x] of Object.entries(v)) {
-          const name = this.redactKey(k, pointer, null, hits);
-          const p = `${pointer}/${pointerSegment(name)}`;
-          o[name] = walk(x, p, name);
-        }
-        return o;
+    // A string's pointer is made only when it is scanned: most are known clean at once.
+    const leaf = (s: string, parent: string, seg: string | number | null, key: string | null): string => {
+      const plain = s.length < PLAIN_TEXT_CHARS && (key === null || !keyMaySense(key));
+      if (plain && this.plainTexts.has(s)) return s;
+      const pointer = seg === null ? parent : `${parent}/${typeof seg === 'number' ? seg : pointerSegment(seg)}`;
+      const before = hits.length;
+      const out = clean ? this.redactKnown(s, pointer, key, hits, clean) : this.redactString(s, pointer, pointer, key, 0, hits);
+      if (plain && out === s && hits.length === before) {
+        if (this.plainTexts.size >= PLAIN_TEXTS_KEPT) this.plainTexts.clear();
+        this.plainTexts.add(s);
       }
-      return v;
+      return out;
     };
-    return { value: walk(value, '', null) as T, hits };
+    const child = (x: unknown, parent: string, seg: string | number, key: string | null): unknown => {
+      if (typeof x === 'string') return leaf(x, parent, seg, key);
+      if (x === null || typeof x !== 'object') return x;
+      return walk(x, `${parent}/${typeof seg === 'number' ? seg : pointerSegment(seg)}`);
+    };
+    const walk = (v: object, pointer: string): unknown => {
+      if (Array.isArray(v)) {
+        let out: unknown[] | null = share ? null : v.slice();
+        for (let i = 0; i < v.length; i++) {
+          const x = child(v[i], pointer, i, null);
+          if (x !== v[i]) (out ??= v.slice())[i] = x;
+        }
+        return out ?? v;
+      }
+      // Shared: copied only from the first member that changed, when one does.
+      let o: Record<string, unknown> | null = share ? null : {};
+      const entries = Object.entries(v);
+      for (let i = 0; i < entries.length; i++) {
+        const [k, x] = entries[i]!;
+        const name = this.redactKey(k, pointer, null, hits);
+        const y = child(x, pointer, name, name);
+        if (!o && (name !== k || y !== x)) {
+          o = {};
+          for (let j = 0; j < i; j++) o[entries[j]![0]] = entries[j]![1];
+        }
+        if (o) o[name] = y;
+      }
+      return o ?? v;
+    };
+    const out = typeof value === 'string' ? leaf(value, '', null, null) : value !== null && typeof value === 'object' ? walk(value, '') : value;
+    return { value: out as T, hits };
   }
 
   /**
@@ -1681,7 +1740,7 @@ export function redactionRulesSource(): string {
     ANCHORS.map((a) => [a.source, a.flags]),
     [NAMES_SECRET, SENSITIVE_KEY, KEY_NAME, PUBLIC_KEY_NAME, PUBLIC_KEY_PREFIX, NOT_SECRET_KEY_WORD, SECRET_KEY_HINT, ENDS_IN_KEYWORD, NUMBER, CSI, CONTROL, NEEDS_VIEW, READS_AS_ITSELF, ANY_CASED, ANY_UNCASED, ANY_LATE, ANY_LATER, WIDE, PREFIXED_BOUNDS, PASS_NAME, ACCOUNT_KEY, AZURE_KEY_VALUE].map((r) => [r.source, r.flags]),
     SIMPLE_ESCAPES, MIN_CONFIGURED_SECRET_LENGTH,
-    [quotedRun, takeBack, plausibleValue, codeExpression, generatedValue, camelWords, notSecretKeyName, wordsAndNumbers, bareColonValue, closesQuote, basicAuthPair, urlPassword, cliPassword, percentDecoded, markAnchors, candidatePatterns, readControls, sensitiveField, hexAt, escapeAt, textView, wrapReturn, joinedReading, mayWrap, inReading, looksLikeJson, walkJson, decodeJsonString, splice, replacement, Redactor, StreamRedactor, KeyFingerprints]
+    [quotedRun, takeBack, plausibleValue, codeExpression, generatedValue, camelWords, notSecretKeyName, wordsAndNumbers, bareColonValue, closesQuote, basicAuthPair, urlPassword, cliPassword, percentDecoded, markAnchors, candidatePatterns, readControls, sensitiveField, keyMaySense, hexAt, escapeAt, textView, wrapReturn, joinedReading, mayWrap, inReading, looksLikeJson, walkJson, decodeJsonString, splice, replacement, Redactor, StreamRedactor, KeyFingerprints]
       .map((f) => f.toString()),
   ]);
   return rulesSource;

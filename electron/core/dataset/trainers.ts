@@ -99,7 +99,15 @@ export function openaiRecord(messages: readonly WireMessage[], weights: readonly
  */
 function uniqueCallIds(messages: OpenAIMessage[]): void {
   const used = new Set<string>();
-  for (const m of messages) for (const c of m.tool_calls ?? []) used.add(c.id);
+  let calls = 0;
+  for (const m of messages) {
+    for (const c of m.tool_calls ?? []) {
+      used.add(c.id);
+      calls++;
+    }
+  }
+  // Every id given once, none empty (a well-formed request): nothing to renumber.
+  if (used.size === calls && !used.has('')) return;
   const seen = new Set<string>();
   let answers = new Map<string, string[]>();
   for (const m of messages) {
