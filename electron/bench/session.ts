@@ -31,6 +31,7 @@ import { TOKEN_STORE_FILE } from '../core/dataset/token-store';
 import { REDACTION_MEMO_FILE } from '../core/dataset/redaction-memo';
 import { CAST_CACHE_DIR } from '../core/dataset/cast-cache';
 import { TokenWarmer } from '../core/dataset/token-warmer';
+import { sessionTextKeys } from '../core/dataset/tokens';
 import { branchLeaf, foldTrajectory } from '../../shared/trajectory';
 import type { SessionEvent } from '../../shared/events';
 import { borrowFold, compactLog, trajectoryOf } from '../core/session-trajectory';
@@ -79,12 +80,14 @@ function child<T>(task: string, args: Record<string, unknown>, nodeFlags: string
 }
 
 interface OpenResult { serverMs: number; wireMs: number; foldMs: number; wireChars: number; logBytes: number; serverRssMb: number; rendererRssMb: number; peakRssMb: number; steps: number; leafId: string }
-interface ExportResult { ms: number; cpuMs: number; peakRssMb: number; addedRssMb: number; examples: number; tokens: number; reused: boolean }
+/** `notedMs`: the CPU of noting the keys of the session's texts as the host that recorded it did, event by event (0: the session was opened from disk). */
+/** `planMs`: the export dialog's plan before it (0: none made). */
+interface ExportResult { ms: number; cpuMs: number; peakRssMb: number; addedRssMb: number; examples: number; tokens: number; reused: boolean; notedMs: number; planMs: number }
 
 /** Entry of the child processes (`bench.js --child TASK JSON`). */
 export async function benchChild(argv: string[]): Promise<void> {
   const [task, raw] = argv;
-  const a = JSON.parse(raw ?? '{}') as { home: string; id: string; dir: string; out: string; formats: ExportFormat[]; inThread?: boolean; firstOpen?: boolean; built?: boolean };
+  const a = JSON.parse(raw ?? '{}') as { home: string; id: string; dir: string; out: string; formats: ExportFormat[]; inThread?: boolean; firstOpen?: boolean; built?: boolean; recorded?: boolean; planned?: boolean };
   const rss = () => process.memoryUsage().rss / 1e6;
   if (task === 'open') {
     const rss0 = rss();
@@ -134,21 +137,42 @@ export async function benchChild(argv: string[]): Promise<void> {
   if (task === 'export') {
     const parsed = await readEventLog(join(a.dir, 'events.jsonl'));
     // The host has the session's fold already (it recorded it, or opened it): the export borrows it.
-    const fold = borrowFold({ events: parsed.events });
+    const source = { events: parsed.events };
+    const fold = borrowFold(source);
+    // `recorded`: the host that recorded the session exports it, and noted the keys of its texts as each event came
+    // (token-warmer.ts take; the counting itself, in its worker, is the warm child's). Else it was opened from disk.
+    const textKeys = a.recorded ? sessionTextKeys(source) : undefined;
+    let notedMs = 0;
+    if (textKeys) {
+      const warmer = new TokenWarmer(a.dir, undefined, async () => undefined, async () => [], textKeys);
+      const n0 = process.cpuUsage();
+      for (const ev of parsed.events) warmer.take(ev);
+      const n = process.cpuUsage(n0);
+      notedMs = (n.user + n.system) / 1e3;
+      await warmer.stop();
+    }
+    // Named by the digest of the lines read, as a loaded session's events are (exports.ts): an export of the same again may take the kept bundle, unless `built`.
+    const eventsDigest = parsed.content!.digest('hex');
+    const sessions = [{ sessionId: a.id, events: parsed.events, sessionDir: a.dir, eventsDigest, fold, ...(textKeys ? { textKeys } : {}) }];
+    // `planned`: as in the app, whose export dialog shows the plan (exports.ts planExport: the bundle's own dry run) before its Export button starts the export.
+    let planMs = 0;
+    if (a.planned) {
+      const p0 = performance.now();
+      await exportBundle({ home: '', sessions, outDir: '', formats: a.formats, secrets: [], appVersion: 'bench', dryRun: true });
+      planMs = performance.now() - p0;
+    }
     const rss0 = rss();
     const t0 = performance.now();
     // Every thread's CPU (the recording worker's too): on a shared machine the steadier figure.
     const c0 = process.cpuUsage();
-    // Named by the digest of the lines read, as a loaded session's events are (exports.ts): an export of the same again may take the kept bundle, unless `built`.
-    const eventsDigest = parsed.content!.digest('hex');
     const r = await exportBundle({
-      home: a.home, sessions: [{ sessionId: a.id, events: parsed.events, sessionDir: a.dir, eventsDigest, fold }], outDir: a.out, formats: a.formats, secrets: [], appVersion: 'bench',
+      home: a.home, sessions, outDir: a.out, formats: a.formats, secrets: [], appVersion: 'bench',
       ...(a.inThread ? { castWorker: false as const } : {}), ...(a.built ? { bundleCache: false } : {}),
     });
     const elapsed = performance.now() - t0;
     const cpu = process.cpuUsage(c0);
     const peakRssMb = processPeakRssMb();
-    const out: ExportResult = { ms: elapsed, cpuMs: (cpu.user + cpu.system) / 1e3, peakRssMb, addedRssMb: peakRssMb - rss0, examples: r.manifest.counts.trajectories, tokens: r.manifest.counts.tokens.total, reused: !!r.reused };
+    const out: ExportResult = { ms: elapsed, cpuMs: (cpu.user + cpu.system) / 1e3, peakRssMb, addedRssMb: peakRssMb - rss0, examples: r.manifest.counts.trajectories, tokens: r.manifest.counts.tokens.total, reused: !!r.reused, notedMs, planMs };
     console.log(JSON.stringify(out));
     return;
   }
@@ -346,14 +370,16 @@ async function benchExport({ home, id, dir }: Prepared, scratch: string, catMs: 
   let n = 0;
   // cold: nothing kept beside the session from an earlier export (token counts, texts found clean, conversions, bundles);
   // freshCasts: the recordings converted again (no bundle kept either); built: every file built, none taken from a kept bundle.
-  const run = async (name: string, formats: ExportFormat[], o: { cold: boolean; freshCasts?: boolean; inThread?: boolean; built?: boolean; reused?: boolean }): Promise<ExportResult> => {
+  // inApp: as the app exports a session it recorded: the host noted the keys of its texts as they came, and the export
+  // dialog's plan ran before its Export button (else a fresh process that read the log from disk, as `apollo export`).
+  const run = async (name: string, formats: ExportFormat[], o: { cold: boolean; freshCasts?: boolean; inThread?: boolean; built?: boolean; reused?: boolean; inApp?: boolean }): Promise<ExportResult> => {
     if (o.cold) await Promise.all([TOKEN_STORE_FILE, REDACTION_MEMO_FILE].map((f) => rm(join(dir, f), { force: true })));
     if (o.cold || o.freshCasts) await rm(join(dir, CAST_CACHE_DIR), { recursive: true, force: true });
-    const r = await child<ExportResult>('export', { home, id, dir, out: join(scratch, `bundle-${++n}`), formats, ...(o.inThread ? { inThread: true } : {}), ...(o.built ? { built: true } : {}) });
+    const r = await child<ExportResult>('export', { home, id, dir, out: join(scratch, `bundle-${++n}`), formats, ...(o.inThread ? { inThread: true } : {}), ...(o.built ? { built: true } : {}), ...(o.inApp ? { recorded: true, planned: true } : {}) });
     if (r.reused !== !!o.reused) throw new Error(`bench row "${name}": the export ${r.reused ? 'took a kept bundle' : 'built its files'}, which the row does not measure`);
     const goal = formats.length === 1 ? 2 : 10;
     line(`${name}, ms`, ms(r.ms), ms(catMs), `${(r.ms / catMs).toFixed(1)}× cat (goal ≤ ${goal}×)`,
-      `${ms(r.cpuMs)} CPU (all threads), peak RSS ${r.peakRssMb.toFixed(0)} MB (+${r.addedRssMb.toFixed(0)} MB over the loaded log; goal < ${formats.length === 1 ? 200 : 300} MB), ${r.examples} examples, ${r.tokens.toLocaleString('en')} tokens; cat of events.jsonl alone ${ms(catLog)}`);
+      `${ms(r.cpuMs)} CPU (all threads)${o.inApp ? ` after the dialog's plan (${ms(r.planMs)}; the host noted the keys of the session's texts as they were recorded, ${ms(r.notedMs)} CPU in all)` : ''}, peak RSS ${r.peakRssMb.toFixed(0)} MB (+${r.addedRssMb.toFixed(0)} MB over the loaded log; goal < ${formats.length === 1 ? 200 : 300} MB), ${r.examples} examples, ${r.tokens.toLocaleString('en')} tokens; cat of events.jsonl alone ${ms(catLog)}`);
     return r;
   };
   await run('export openai, first (tokens counted)', ['openai'], { cold: true });
@@ -364,10 +390,12 @@ async function benchExport({ home, id, dir }: Prepared, scratch: string, catMs: 
   await rm(join(dir, CAST_CACHE_DIR), { recursive: true, force: true });
   const warm = await child<{ ms: number; cpuMs: number; longestTurnMs: number }>('warm', { home, id, dir });
   line('tokens counted as recorded (whole session)', ms(warm.cpuMs), '—', 'CPU, at record time', `the host counts each step's new texts a second after it is recorded, in its counting worker (${ms(warm.ms)} wall here, all at once; the host thread's longest turn meanwhile ${ms(warm.longestTurnMs)})`);
-  await run('export openai, first after recording (counted then)', ['openai'], { cold: false });
+  await run('export openai, first after recording, in the app', ['openai'], { cold: false, inApp: true });
+  // The same files beside the log, exported by a fresh process (as `apollo export`, its log already read): its code not yet optimized, and it hashes every text.
+  await run('export openai, first after recording, fresh process', ['openai'], { cold: false, freshCasts: true });
   await run('export all formats, first', [...EXPORT_FORMATS], { cold: true });
   // A recorded session's first export: its token counts made as it was recorded (above), its recordings converted now, beside the training files.
-  await run('export all formats, first after recording', [...EXPORT_FORMATS], { cold: false, freshCasts: true });
+  await run('export all formats, first after recording', [...EXPORT_FORMATS], { cold: false, freshCasts: true, inApp: true });
   await run('export all formats, again, built (conversions kept)', [...EXPORT_FORMATS], { cold: false, built: true });
   const kept = await run('export all formats, again (the bundle kept)', [...EXPORT_FORMATS], { cold: false, reused: true });
   // What the disk itself takes to write those bytes durably: the bundle copied by cp, its files fsync'd by sync.

@@ -30,6 +30,7 @@ import { writeOpenView } from './open-view';
 import { decodeJsonText } from './json-text';
 import { logFacts, withLive, type LogFacts } from './session-facts';
 import { TokenWarmer } from './dataset/token-warmer';
+import { sessionTextKeys } from './dataset/tokens';
 
 export interface CoreOptions {
   home: string;
@@ -221,7 +222,7 @@ export class ApolloCore {
     if (!this.unsubscribers.has(id)) {
       if (s.report.tornTail || s.report.corruptLines.length) this.opts.onLoadReport?.(id, s.report, s.dir);
       // Tokens of new messages are counted as they are recorded, so the first export finds them counted.
-      const warmer = new TokenWarmer(s.dir, undefined, undefined, () => this.profiles.secrets());
+      const warmer = new TokenWarmer(s.dir, undefined, undefined, () => this.profiles.secrets(), sessionTextKeys(s));
       const unsubscribe = s.subscribe((event) => {
         this.broadcast('session.event', { sessionId: id, event: compactEvent(event), version: event.seq });
         this.control.onEvent(id, event);

@@ -11,6 +11,7 @@ import { isAbsolute } from 'node:path';
 import { ApolloError, type ErrorCode } from '../../shared/errors';
 import type { AnnotatePushEvents, ExportPlan, ExportPlanCounts } from '../../shared/contract/annotate';
 import { borrowFold, trajectoryOf } from './session-trajectory';
+import { sessionTextKeys } from './dataset/tokens';
 import { exportBundle, type ExportBundleOptions, type ExportBundleResult, type ExportFormat, type ExportSessionInput, type Manifest } from './dataset/index';
 import { APP_VERSION } from './version';
 import type { ApolloCore } from './app';
@@ -171,7 +172,7 @@ export async function exportInputs(
       if (selected.length === 0) throw new ApolloError('NOT_FOUND', `Session ${id} has none of the branches ${wanted.join(', ')}`);
       for (const b of selected) found.add(b);
     }
-    out.push({ sessionId: id, events, sessionDir: session.dir, fold, ...(selected ? { branchIds: selected } : {}), ...(eventsDigest ? { eventsDigest } : {}) });
+    out.push({ sessionId: id, events, sessionDir: session.dir, fold, textKeys: sessionTextKeys(session), ...(selected ? { branchIds: selected } : {}), ...(eventsDigest ? { eventsDigest } : {}) });
   }
   const missing = flatUsed ? (wanted?.filter((b) => !found.has(b)) ?? []) : [];
   if (missing.length) throw new ApolloError('NOT_FOUND', `No exported session has the branch(es) ${missing.join(', ')}`);

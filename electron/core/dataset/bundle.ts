@@ -53,7 +53,7 @@ import { RedactionMemo } from './redaction-memo';
 import { BUNDLE_CACHE_DIR, bundleKey, explainBuilt, noteInputs, stageBundleEntry, takeCachedBundle, type StagedEntry } from './bundle-cache';
 import { exportCodeDigest } from './code-digest';
 import { signManifest, SIGNATURE_FILE, type SigningKey } from './signing';
-import { resetTokenCache, TOKENIZER, useTokenStore } from './tokens';
+import { resetTokenCache, TOKENIZER, useTextKeys, useTokenStore, type TextKeys } from './tokens';
 import { TokenCountStore } from './token-store';
 import {
   axolotlConfig, llamaFactoryDatasetInfo, llamaFactoryTrainConfig, mistralPlace, mistralRecord, openaiRecord, perActionIndex, perActionPlans, perActionRecord, sharegptPlace, recordTokenCount, sharegptRecord,
@@ -84,6 +84,8 @@ export interface ExportSessionInput {
    * that finds it moved on before publishing builds again from `events`.
    */
   fold?: { trajectory: Trajectory; length: number; current(): boolean };
+  /** The session's keys by text (tokens.ts sessionTextKeys), noted as it was recorded; the export adds those it makes. */
+  textKeys?: TextKeys;
 }
 
 export interface ExportBundleOptions {
@@ -396,6 +398,7 @@ async function examplePass(prepared: readonly Prepared[], o: PassOptions, redact
     return await examplePassOnce(prepared, o, redactor, sink, checkAbort);
   } finally {
     useTokenStore(null);
+    useTextKeys(null);
   }
 }
 
@@ -415,6 +418,7 @@ async function examplePassOnce(prepared: readonly Prepared[], o: PassOptions, re
     // The counts an earlier export of this session made; a dry run reads them and writes nothing.
     const tokenStore = o.castOnly ? null : await TokenCountStore.open(p.dir);
     useTokenStore(tokenStore);
+    useTextKeys(p.input.textKeys ?? null);
     // The texts an earlier export found no secret in, under these rules and secrets.
     const memo = o.castOnly ? null : await RedactionMemo.open(p.dir, redactor.fingerprint);
     // Recordings only: no file holds an example, so none is built (the whole request
@@ -448,6 +452,7 @@ async function examplePassOnce(prepared: readonly Prepared[], o: PassOptions, re
       checkAbort();
     }
     useTokenStore(null);
+    useTextKeys(null);
     if (sink) await Promise.all([tokenStore?.save(), memo?.save()]);
     const skippedHere = new Map(ledger.skipped.slice(skippedBefore).map((x) => [x.branchId, x.reason]));
     p.branches = [];

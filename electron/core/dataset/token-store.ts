@@ -36,8 +36,15 @@ export const TOKEN_STORE_HEADER_BYTES = MAGIC.length;
 const KEY_BYTES = 16;
 const RECORD = KEY_BYTES + 4;
 
+/** Texts hashed by textKey in this process (tests: what a session's kept keys spared). */
+let hashed = 0;
+export function hashedTexts(): number {
+  return hashed;
+}
+
 /** The store's key of a text. */
 export function textKey(s: string): string {
+  hashed++;
   // base64 of 16 bytes: a short, flat Map key.
   return (hash('sha256', s, 'buffer') as Buffer).toString('base64', 0, KEY_BYTES);
 }

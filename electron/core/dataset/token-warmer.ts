@@ -20,7 +20,7 @@ import type { SessionEvent, WireMessage } from '../../../shared/events';
 import { builtEntry } from '../built-entry';
 import { Redactor } from './redact';
 import { addCleanTexts, MEMO_MIN_CHARS } from './redaction-memo';
-import { countTokensOf } from './tokens';
+import { countTokensOf, noteTextKeys, type TextKeys } from './tokens';
 import { addTokenCounts, textKey, TokenCountStore } from './token-store';
 import type { SecretSpec } from './key-fingerprint';
 
@@ -183,12 +183,15 @@ export class TokenWarmer {
     private readonly delayMs = DELAY_MS,
     private readonly counter: TextCounter = defaultCounter(),
     private readonly secrets: () => Promise<readonly SecretSpec[]> = async () => [],
+    /** The session's keys by text (tokens.ts sessionTextKeys): each text's is noted at once, in this thread (microseconds a step). */
+    private readonly keys: TextKeys | null = null,
   ) {}
   /** Note the texts of an appended event, to be counted once the session is quiet. */
   take(ev: SessionEvent): void {
     if (this.closed) return;
     const texts = recordedTexts(ev);
     if (!texts.length) return;
+    if (this.keys) noteTextKeys(this.keys, texts);
     for (const t of texts) this.pending.push(t);
     if (this.timer) clearTimeout(this.timer);
     this.timer = setTimeout(() => {

@@ -69,15 +69,48 @@ export function countTokensOf(s: string): number {
  */
 const keys = new Map<string, string>();
 
-/** textKey, made once per text in an export. */
+/**
+ * A session's keys by text, kept with it for as long as it is open (sessionTextKeys):
+ * the host notes the key of each text as its event is recorded (token-warmer.ts), a few
+ * KB per step, so that its first export hashes none of them. On a 48-hour session those
+ * texts are 10 MB, and hashing them (the SHA-256, and V8's own hash of each string as a
+ * Map key) was a sixth of that export. Exports add the keys they make, so a session
+ * opened from disk hashes its texts once, not at every export.
+ */
+export type TextKeys = Map<string, string>;
+const sessionKeys = new WeakMap<object, TextKeys>();
+
+/** The keys by text of `session` (the host's SessionLog, or any object standing for one). */
+export function sessionTextKeys(session: object): TextKeys {
+  let k = sessionKeys.get(session);
+  if (!k) sessionKeys.set(session, (k = new Map()));
+  return k;
+}
+
+/** The keys of the session being exported (null: none kept), until the next call. */
+let inUse: TextKeys | null = null;
+export function useTextKeys(k: TextKeys | null): void {
+  inUse = k;
+}
+
+/** textKey, made once per text (kept for the session in use, else for this export; at most LIMIT texts, the strings a session holds anyway). */
 export function exportTextKey(s: string): string {
-  let k = keys.get(s);
+  let k = inUse?.get(s) ?? keys.get(s);
   if (k === undefined) {
     k = textKey(s);
-    if (keys.size >= LIMIT) keys.clear();
-    keys.set(s, k);
+    const into = inUse ?? keys;
+    if (into.size >= LIMIT) into.clear();
+    into.set(s, k);
   }
   return k;
+}
+/** Note the keys of `texts` in `into` (a session's, as they are recorded). */
+export function noteTextKeys(into: TextKeys, texts: readonly string[]): void {
+  for (const t of texts) {
+    if (into.has(t)) continue;
+    if (into.size >= LIMIT) into.clear();
+    into.set(t, textKey(t));
+  }
 }
 
 function countText(s: string): number {
