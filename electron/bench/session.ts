@@ -158,7 +158,7 @@ export async function benchChild(argv: string[]): Promise<void> {
     let planMs = 0;
     if (a.planned) {
       const p0 = performance.now();
-      await exportBundle({ home: '', sessions, outDir: '', formats: a.formats, secrets: [], appVersion: 'bench', dryRun: true });
+      await exportBundle({ home: '', sessions, outDir: '', formats: a.formats, secrets: [], appVersion: 'bench', dryRun: true, keepPlan: true });
       planMs = performance.now() - p0;
     }
     const rss0 = rss();

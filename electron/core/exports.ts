@@ -77,9 +77,10 @@ export async function planExport(core: ExportCore, req: Omit<ExportRequest, 'out
   if (req.formats.length === 0) throw new ApolloError('BAD_REQUEST', 'No export format chosen');
   const sessions = await exportInputs(core, req.sessionIds, req.branchIds, req.branches);
   const secrets = await core.profiles.secrets();
-  const dry = (inputs: ExportSessionInput[]) =>
-    exportBundle({ home: '', sessions: inputs, outDir: req.outDir ?? '', secrets, appVersion: APP_VERSION, ...bundleOptions(req), dryRun: true });
-  const all = await dry(sessions);
+  const dry = (inputs: ExportSessionInput[], keepPlan = false) =>
+    exportBundle({ home: '', sessions: inputs, outDir: req.outDir ?? '', secrets, appVersion: APP_VERSION, ...bundleOptions(req), dryRun: true, keepPlan });
+  // Its examples are kept for the export of the same selection, which the dialog's Export button starts.
+  const all = await dry(sessions, true);
   const alone = sessions.length === 1 ? [all] : await sequential(sessions.map((s) => () => dry([s])));
   const policy = all.manifest.labelPolicy.unlabelled;
   const keys = await core.profiles.unredactableKeysWarning('browser mode');

@@ -33,6 +33,7 @@
 // nothing does. Files contain no "now": exporting the same input twice gives
 // byte-identical files, which is what lets an export of what was exported before take
 // the files that export kept (bundle-cache.ts) instead of building them again.
+import { createHash } from 'node:crypto';
 import { readdir, rm } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
@@ -108,6 +109,12 @@ export interface ExportBundleOptions {
   includeSummaries?: boolean;
   /** Compute everything, write nothing: the plan the dialog and --dry-run show. */
   dryRun?: boolean;
+  /**
+   * With dryRun: keep the plan's examples, built and redacted, for the export of the same
+   * inputs that follows it (the Export dialog plans what its Export button then writes).
+   * One plan is kept, taken once, for at most PLAN_KEPT_MS; any other input builds anew.
+   */
+  keepPlan?: boolean;
   /** Sign the manifest (manifest.sig, published with the bundle) with this key. */
   sign?: SigningKey;
   onProgress?(done: number, total: number, stage: string): void;
@@ -393,16 +400,16 @@ function writeLine(w: JsonlOut, record: unknown): void {
  * export holds follows the largest example, not the session. The same pass with no
  * sink is the plan (dry run). Fills each session's branch list.
  */
-async function examplePass(prepared: readonly Prepared[], o: PassOptions, redactor: Redactor, sink: ExampleSink | null, checkAbort: () => void): Promise<PassResult> {
+async function examplePass(prepared: readonly Prepared[], o: PassOptions, redactor: Redactor, sink: ExampleSink | null, checkAbort: () => void, keep: KeptExamples | null = null): Promise<PassResult> {
   try {
-    return await examplePassOnce(prepared, o, redactor, sink, checkAbort);
+    return await examplePassOnce(prepared, o, redactor, sink, checkAbort, keep);
   } finally {
     useTokenStore(null);
     useTextKeys(null);
   }
 }
 
-async function examplePassOnce(prepared: readonly Prepared[], o: PassOptions, redactor: Redactor, sink: ExampleSink | null, checkAbort: () => void): Promise<PassResult> {
+async function examplePassOnce(prepared: readonly Prepared[], o: PassOptions, redactor: Redactor, sink: ExampleSink | null, checkAbort: () => void, keep: KeptExamples | null): Promise<PassResult> {
   const ledger = new ExampleLedger();
   const log = new RedactionLog();
   const secretMasked = new Set<string>();
@@ -448,12 +455,15 @@ async function examplePassOnce(prepared: readonly Prepared[], o: PassOptions, re
         actions.push({ line: actions.length + 1, example: line, sessionId: input.sessionId, branchId: ex.branchId, stepId: ex.owners[plan.index] ?? '', tokens: plan.tokens });
       }
       withLines.add(ex.branchId);
+      keep?.examples.push({ x, plans });
       if (sink) await sink.example(x, plans);
       checkAbort();
     }
     useTokenStore(null);
     useTextKeys(null);
     if (sink) await Promise.all([tokenStore?.save(), memo?.save()]);
+    // What the pass noted as used in them is saved by the export that takes these examples, as its own pass would.
+    else keep?.stores.push(tokenStore, memo);
     const skippedHere = new Map(ledger.skipped.slice(skippedBefore).map((x) => [x.branchId, x.reason]));
     p.branches = [];
     for (const b of traj.branches.values()) {
@@ -467,6 +477,66 @@ async function examplePassOnce(prepared: readonly Prepared[], o: PassOptions, re
     }
   }
   return { ledger, log, secretMasked, trajectories, actions, derivedLacks, toolsWithoutProperties, mediaTagExamples };
+}
+
+/** The examples a pass took, in order, and the stores it read (see ExportBundleOptions.keepPlan). */
+interface KeptExamples {
+  examples: Array<{ x: TakenExample; plans: ActionPlan[] }>;
+  stores: Array<{ save(): Promise<void> } | null>;
+}
+
+/** A plan's pass, for the export of the same inputs: its result, its examples, each session's branch list. */
+interface KeptPass extends KeptExamples {
+  result: PassResult;
+  branches: ManifestBranch[][];
+}
+
+/**
+ * What the examples of a pass are made of: the options, the redaction rules and secrets
+ * (the redactor's fingerprint), and per session its folder (the token counts and texts
+ * found clean read there), the branches and the digest of its events (bundle-cache.ts: the
+ * log's lines, export.made aside, which no example reads). Null when a session has no
+ * digest: events from elsewhere are never taken for others.
+ */
+function passKey(prepared: readonly Prepared[], o: PassOptions, redactor: Redactor): string | null {
+  if (prepared.some((p) => !p.input.eventsDigest)) return null;
+  const sessions = prepared.map((p) => ({ sessionId: p.input.sessionId, eventsDigest: p.input.eventsDigest, dir: p.dir, selected: p.selected }));
+  return createHash('sha256').update(JSON.stringify({ o, redaction: redactor.fingerprint.toString('hex'), sessions })).digest('hex');
+}
+
+/** How long a plan's examples are kept for its export (the dialog left open). */
+export const PLAN_KEPT_MS = 10 * 60_000;
+let keptPlan: { key: string; pass: KeptPass; timer: NodeJS.Timeout } | null = null;
+
+function keepPlan(key: string, pass: KeptPass): void {
+  if (keptPlan) clearTimeout(keptPlan.timer);
+  const timer = setTimeout(() => {
+    if (keptPlan?.timer === timer) keptPlan = null;
+  }, PLAN_KEPT_MS);
+  timer.unref();
+  keptPlan = { key, pass, timer };
+}
+
+/** The kept plan of exactly these inputs, once. */
+function takePlan(key: string | null): KeptPass | null {
+  if (key === null || keptPlan?.key !== key) return null;
+  const { pass, timer } = keptPlan;
+  clearTimeout(timer);
+  keptPlan = null;
+  return pass;
+}
+
+/** The pass of a kept plan, its examples handed to `sink` as the pass itself would hand them. */
+async function replayPass(kept: KeptPass, prepared: readonly Prepared[], sink: ExampleSink, checkAbort: () => void): Promise<PassResult> {
+  for (const { x, plans } of kept.examples) {
+    await sink.example(x, plans);
+    checkAbort();
+  }
+  prepared.forEach((p, i) => {
+    p.branches = kept.branches[i]!;
+  });
+  await Promise.all(kept.stores.map((s) => s?.save()));
+  return kept.result;
 }
 
 /**
@@ -606,10 +676,16 @@ async function exportBundleOnce(opts: ExportBundleOptions, take = true): Promise
 
   // A dry run, and the refuse policy's check before anything is written, make the pass
   // with nothing to write to.
+  // Its examples are kept for the write below (the refuse policy's check) or the export that follows (keepPlan).
+  const key = passKey(prepared, exampleOptions, redactor);
+  let planned: KeptPass | null = null;
   if (opts.dryRun || policy.unlabelled === 'refuse') {
-    const plan = await examplePass(prepared, exampleOptions, new Redactor(opts.secrets), null, checkAbort);
+    const keep: KeptExamples | null = key !== null && (!opts.dryRun || opts.keepPlan) ? { examples: [], stores: [] } : null;
+    const plan = await examplePass(prepared, exampleOptions, new Redactor(opts.secrets), null, checkAbort, keep);
+    if (keep) planned = { ...keep, result: plan, branches: prepared.map((p) => p.branches) };
     const manifest = planManifest(opts, formats, policy, prepared, plan, { historyTokens, warnTokens });
     checkFolds(prepared);
+    if (opts.dryRun && planned) keepPlan(key!, planned);
     if (policy.unlabelled === 'refuse' && manifest.counts.unlabelled > 0 && !opts.dryRun) {
       throw new ApolloError('BAD_REQUEST', `${manifest.counts.unlabelled} action(s) are unreviewed and the policy refuses to export them: label them, or choose to train or skip unreviewed actions`, { unlabelled: manifest.counts.unlabelled });
     }
@@ -805,7 +881,7 @@ async function exportBundleOnce(opts: ExportBundleOptions, take = true): Promise
     const sharegpt = formats.includes('sharegpt') ? await jsonl(FILE_SHAREGPT, 'sharegpt') : null;
     const mistral = formats.includes('mistral') ? await jsonl(FILE_MISTRAL, 'mistral') : null;
     let trainedSoFar = 0;
-    const pass = await examplePass(prepared, exampleOptions, redactor, {
+    const sink: ExampleSink = {
       async example(x, plans) {
         // Already redacted, message by message, when the example was taken.
         if (openai) writeLine(openai, x.record);
@@ -826,7 +902,10 @@ async function exportBundleOnce(opts: ExportBundleOptions, take = true): Promise
         trainedSoFar += step;
         progress(`examples ${x.p.input.sessionId}/${x.ex.branchId}`, step);
       },
-    }, checkAbort);
+    };
+    // The examples of a plan of exactly these inputs when one was made (here, or by the dialog before), else built now.
+    const kept = planned ?? takePlan(key);
+    const pass = kept ? await replayPass(kept, prepared, sink, checkAbort) : await examplePass(prepared, exampleOptions, redactor, sink, checkAbort);
     progress('examples', actionsOnPaths - trainedSoFar);
     // The training files go to the disk (their last writes, their fsync) while the manifest is planned.
     const writers = [openai, sharegpt, mistral].filter((w) => w !== null);
