@@ -255,7 +255,10 @@ export async function stageBundleEntry(cacheDir: string, key: string, stageDir: 
     await mkdir(cacheDir, { recursive: true, mode: PRIVATE_DIR_MODE });
     if ((await freeBytes(cacheDir)) - bytes < CAST_CACHE_RESERVE_BYTES) return null;
     await mkdir(tmp, { mode: PRIVATE_DIR_MODE });
-    for (const f of files) await place(join(stageDir, f.path), join(tmp, f.path), true);
+    // All at once, each settled before a failure removes the folder (no copy left writing into it).
+    const placed = await Promise.allSettled(files.map((f) => place(join(stageDir, f.path), join(tmp, f.path), true)));
+    const failed = placed.find((r) => r.status === 'rejected');
+    if (failed) throw failed.reason;
     const entry: Entry = { format: FORMAT, key, files, noted };
     const fh = await open(join(tmp, ENTRY_FILE), 'wx', 0o600);
     try {

@@ -324,6 +324,8 @@ interface Prepared {
   /** Branches that own steps. */
   owning: Set<string>;
   selected: string[];
+  /** The branches of `selected` each step is on (formats.ts stepBranches), made once. */
+  onPaths: Map<string, string[]>;
   /** Filled by the example pass (whether each branch gave a training line). */
   branches: ManifestBranch[];
   terminals: string[];
@@ -662,7 +664,7 @@ async function exportBundleOnce(opts: ExportBundleOptions, take = true): Promise
     } else {
       selected = [...traj.branches.keys()].filter((b) => owning.has(b));
     }
-    const p: Prepared = { input, dir, traj, owning, selected, branches: [], terminals: [], ...(borrowed ? { borrowed } : {}) };
+    const p: Prepared = { input, dir, traj, owning, selected, onPaths: stepBranches(traj, selected), branches: [], terminals: [], ...(borrowed ? { borrowed } : {}) };
     if (formats.includes('asciicast')) {
       const files = await readdir(join(dir, 'terminals')).catch(() => [] as string[]);
       const recorded = new Set(files.filter((f) => f.endsWith('.out')).map((f) => f.slice(0, -4)));
@@ -694,7 +696,7 @@ async function exportBundleOnce(opts: ExportBundleOptions, take = true): Promise
 
   // Progress counts the actions on the exported paths (the training files are written
   // as they are trained), each session's trajectory lines and each recording.
-  const actionsOnPaths = castOnly ? 0 : prepared.reduce((n, p) => n + [...stepBranches(p.traj, p.selected).keys()].filter((id) => p.traj.steps.get(id)?.response).length, 0);
+  const actionsOnPaths = castOnly ? 0 : prepared.reduce((n, p) => n + [...p.onPaths.keys()].filter((id) => p.traj.steps.get(id)?.response).length, 0);
   const nTerm = prepared.reduce((n, p) => n + p.terminals.length, 0);
   const total = actionsOnPaths + (formats.includes('trajectory') ? prepared.length : 0) + nTerm * 2 + 8;
   let done = 0;
@@ -741,17 +743,24 @@ async function exportBundleOnce(opts: ExportBundleOptions, take = true): Promise
       files.push({ path: file, format: check.format, bytes: out.bytes, sha256: out.sha256(), records: check.records() });
       progress(`validate ${file}`, 0);
     };
-    const writeText = async (file: string, format: ManifestFile['format'], text: string): Promise<void> => {
-      const out = await stage.create(file);
-      out.push(text);
-      await stage.finish(out);
-      const check = new LineCheck(format, { allowReasoning });
-      const lines = text.split('\n');
-      const unterminated = lines.pop() !== '';
-      for (const l of lines) check.line(l);
-      errors.push(...check.end(unterminated).map((e) => ({ ...e, file })));
-      files.push({ path: file, format, bytes: out.bytes, sha256: out.sha256(), records: check.records() });
-      progress(`validate ${file}`, 0);
+    /** Write and check the small files `texts`, all at once; what it gives is said (recordTexts) in their order. */
+    const writeTexts = (texts: ReadonlyArray<readonly [string, ManifestFile['format'], string]>) =>
+      Promise.all(texts.map(async ([file, format, text]) => {
+        const out = await stage.create(file);
+        out.push(text);
+        await stage.finish(out);
+        const check = new LineCheck(format, { allowReasoning });
+        const lines = text.split('\n');
+        const unterminated = lines.pop() !== '';
+        for (const l of lines) check.line(l);
+        return { file, format, out, check, unterminated };
+      }));
+    const recordTexts = (written: Awaited<ReturnType<typeof writeTexts>>): void => {
+      for (const { file, format, out, check, unterminated } of written) {
+        errors.push(...check.end(unterminated).map((e) => ({ ...e, file })));
+        files.push({ path: file, format, bytes: out.bytes, sha256: out.sha256(), records: check.records() });
+        progress(`validate ${file}`, 0);
+      }
     };
 
     // ---- the recordings, each taken from the conversion kept beside its session when
@@ -913,20 +922,24 @@ async function exportBundleOnce(opts: ExportBundleOptions, take = true): Promise
     closed.catch(() => undefined);
     const manifest = planManifest(opts, formats, policy, prepared, pass, { historyTokens, warnTokens });
     const log = pass.log;
+    // The trainers' configs, written while the training files are still being closed.
+    const configs: Array<readonly [string, ManifestFile['format'], string]> = [];
+    if (openai) configs.push([FILE_AXOLOTL, 'trainer-config', axolotlConfig(FILE_OPENAI, manifest.counts.tokens.longest)]);
+    if (sharegpt) {
+      const longest = manifest.actions.reduce((m, a) => Math.max(m, a.tokens), 0);
+      configs.push([FILE_DATASET_INFO, 'llama-factory-dataset-info', llamaFactoryDatasetInfo(FILE_SHAREGPT)], [FILE_LLAMAFACTORY, 'trainer-config', llamaFactoryTrainConfig('apollo', longest)]);
+    }
+    const configsWritten = writeTexts(configs);
+    configsWritten.catch(() => undefined);
     await closed;
     for (const w of writers) done_(w.file, w.check, w.out);
-    if (openai) await writeText(FILE_AXOLOTL, 'trainer-config', axolotlConfig(FILE_OPENAI, manifest.counts.tokens.longest));
-    if (sharegpt) {
-      await writeText(FILE_DATASET_INFO, 'llama-factory-dataset-info', llamaFactoryDatasetInfo(FILE_SHAREGPT));
-      const longest = manifest.actions.reduce((m, a) => Math.max(m, a.tokens), 0);
-      await writeText(FILE_LLAMAFACTORY, 'trainer-config', llamaFactoryTrainConfig('apollo', longest));
-    }
+    recordTexts(await configsWritten);
     if (formats.includes('trajectory')) {
       const t = await jsonl(FILE_TRAJECTORY, 'trajectory');
       let line = 0;
       for (const p of prepared) {
         const untrained = (stepId: string) => untrainedReason(pass, p.input.sessionId, stepId);
-        for (const rec of trajectoryRecords(p.traj, { sessionId: p.input.sessionId, branchIds: p.selected, policy, untrained })) {
+        for (const rec of trajectoryRecords(p.traj, { sessionId: p.input.sessionId, branchIds: p.selected, policy, untrained, onBranches: p.onPaths })) {
           line++;
           const n = line;
           writeLine(t, redactor.redactValue(rec, (ptr, kind) => log.add(FILE_TRAJECTORY, n, ptr, kind)));
@@ -1181,7 +1194,7 @@ function planManifest(
 
   const annotators = new Set<string>();
   for (const p of prepared) {
-    const onPaths = stepBranches(p.traj, p.selected);
+    const onPaths = p.onPaths;
     counts.steps += onPaths.size;
     for (const id of onPaths.keys()) {
       const step = p.traj.steps.get(id)!;
