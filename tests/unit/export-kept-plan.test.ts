@@ -2,8 +2,9 @@
 // examples, built and redacted, are kept for the export of exactly the same inputs, so it
 // does not build them again. Anything else (a label set since, other secrets, branches,
 // options or formats) builds anew, and every bundle is byte for byte the one built
-// without a plan.
-import { mkdtemp, rm } from 'node:fs/promises';
+// without a plan: its redaction report too, the manifest's own redactions counted once.
+// A plan whose contexts were rebuilt (a log older than the request record) is not kept.
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -15,6 +16,8 @@ import { tokenizedTexts } from '../../electron/core/dataset/tokens';
 import { exportInputs } from '../../electron/core/exports';
 import { resourcesDir } from '../../electron/core/paths';
 import { trajectoryOf } from '../../electron/core/session-trajectory';
+import { readEventLog } from '../../electron/core/store/event-log';
+import { realisticSession } from '../fixtures/sessions';
 import { treeHashes } from '../fixtures/tree-hashes';
 
 let root: string;
@@ -91,5 +94,57 @@ describe('a plan kept for its export', () => {
       const built = await run(o);
       expect(exported.files, what).toEqual(built.files);
     }
+  });
+});
+
+describe('a plan kept for its export, with a secret in the names the manifest gives', () => {
+  it('reports each redaction of the manifest once, as a build does, from the dialog and under the refuse policy', async () => {
+    const secret = 'plainword-session-secret-5150';
+    const session = await core.session(g.id);
+    await session.append({ type: 'session.renamed', name: `tuning run ${secret}` });
+    const manifestHits = async (outDir: string) => {
+      const { redactions } = JSON.parse(await readFile(join(outDir, 'redactions.json'), 'utf8')) as { redactions: Array<{ file: string; path: string; count: number }> };
+      return redactions.filter((r) => r.file === 'manifest.json');
+    };
+    const exportTo = async (o: Options) => {
+      const outDir = join(root, `named-${++n}`);
+      await exportBundle({ home, sessions: await exportInputs(core, [g.id]), outDir, formats: ['openai'], secrets: [secret], appVersion: 'test', castWorker: false, bundleCache: false, ...o });
+      return outDir;
+    };
+    const built = await manifestHits(await exportTo({}));
+    expect(built).toContainEqual(expect.objectContaining({ path: '/sessions/0/name', count: 1 }));
+    await plan({ formats: ['openai'], secrets: [secret] });
+    expect(await manifestHits(await exportTo({}))).toEqual(built);
+
+    // The refuse policy plans inside the export (every action labelled first) and writes from that plan.
+    for (const s of trajectoryOf(session).steps.values()) {
+      if (s.response && !s.labelHistory.length) await session.append({ type: 'label.set', stepId: s.id, label: 'keep', tags: [], note: '', source: 'annotator', author: 'lead' });
+    }
+    const refused = await manifestHits(await exportTo({ labelPolicy: { unlabelled: 'refuse' } }));
+    expect(refused.map((r) => r.count)).toEqual(built.map((r) => r.count));
+    expect(refused.length).toBeGreaterThan(0);
+  });
+});
+
+describe('a plan of a log older than the request record', () => {
+  it('is not kept: its contexts are rebuilt, every text a copy, and the export builds them again', async () => {
+    const story = realisticSession();
+    const dir = join(root, 'old-log');
+    await mkdir(dir, { recursive: true });
+    await writeFile(join(dir, 'events.jsonl'), story.events.map((e) => `${JSON.stringify(e)}\n`).join(''));
+    const log = await readEventLog(join(dir, 'events.jsonl'));
+    const input = { sessionId: 'OLD', events: log.events, sessionDir: dir, eventsDigest: log.content!.digest('hex') };
+    const go = async (o: Partial<ExportBundleOptions>) => {
+      await rm(join(dir, TOKEN_STORE_FILE), { force: true });
+      const outDir = join(root, `old-${++n}`);
+      const before = tokenizedTexts();
+      await exportBundle({ home: root, sessions: [input], outDir, formats: ['openai'], secrets: [], appVersion: 'test', castWorker: false, bundleCache: false, ...o });
+      return { tokenized: tokenizedTexts() - before, files: o.dryRun ? {} : await treeHashes(outDir) };
+    };
+    const built = await go({});
+    await go({ dryRun: true, keepPlan: true });
+    const exported = await go({});
+    expect(exported.tokenized).toBeGreaterThan(0);
+    expect(exported.files).toEqual(built.files);
   });
 });

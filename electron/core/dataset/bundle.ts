@@ -506,6 +506,16 @@ function passKey(prepared: readonly Prepared[], o: PassOptions, redactor: Redact
   return createHash('sha256').update(JSON.stringify({ o, redaction: redactor.fingerprint.toString('hex'), sessions })).digest('hex');
 }
 
+/**
+ * Whether keeping these examples costs little: each holds the request record's own
+ * messages (the fold's strings), not a context rebuilt for a log older than the record,
+ * whose every text would be a copy kept beside the fold: the export's memory follows its
+ * largest example, and a plan kept whole would not.
+ */
+function keptCheaply(keep: KeptExamples): boolean {
+  return keep.examples.every(({ x }) => x.ex.source !== 'reconstructed');
+}
+
 /** How long a plan's examples are kept for its export (the dialog left open). */
 export const PLAN_KEPT_MS = 10 * 60_000;
 let keptPlan: { key: string; pass: KeptPass; timer: NodeJS.Timeout } | null = null;
@@ -684,7 +694,8 @@ async function exportBundleOnce(opts: ExportBundleOptions, take = true): Promise
   if (opts.dryRun || policy.unlabelled === 'refuse') {
     const keep: KeptExamples | null = key !== null && (!opts.dryRun || opts.keepPlan) ? { examples: [], stores: [] } : null;
     const plan = await examplePass(prepared, exampleOptions, new Redactor(opts.secrets), null, checkAbort, keep);
-    if (keep) planned = { ...keep, result: plan, branches: prepared.map((p) => p.branches) };
+    // Its log as the pass left it: planning the manifest adds the manifest's own redactions, which the export adds again.
+    if (keep && keptCheaply(keep)) planned = { ...keep, result: { ...plan, log: plan.log.copy() }, branches: prepared.map((p) => p.branches) };
     const manifest = planManifest(opts, formats, policy, prepared, plan, { historyTokens, warnTokens });
     checkFolds(prepared);
     if (opts.dryRun && planned) keepPlan(key!, planned);

@@ -1689,6 +1689,14 @@ export class RedactionLog {
     return [...this.entries.values()];
   }
 
+  /** A log holding what this one holds, to add to apart from it. */
+  copy(): RedactionLog {
+    const c = new RedactionLog();
+    for (const [k, e] of this.entries) c.entries.set(k, { ...e });
+    for (const [k, t] of this.turns) c.turns.set(k, { ...t, kinds: [...t.kinds] });
+    return c;
+  }
+
   /** Turns taken out of training because of a secret, in the order they were added. */
   masked(): MaskedTurnReport[] {
     return [...this.turns.values()].map((t) => ({ ...t, kinds: [...t.kinds] }));
