@@ -148,3 +148,27 @@ describe('a plan of a log older than the request record', () => {
     expect(exported.files).toEqual(built.files);
   });
 });
+
+describe('a plan kept for its export, and the other ways an export goes', () => {
+  it('is what the refuse policy checks and writes from; an export that takes a kept bundle drops it', async () => {
+    const session = await core.session(g.id);
+    for (const s of trajectoryOf(session).steps.values()) {
+      if (s.response && !s.labelHistory.length) await session.append({ type: 'label.set', stepId: s.id, label: 'keep', tags: [], note: '', source: 'annotator', author: 'lead' });
+    }
+    const refuse = { labelPolicy: { unlabelled: 'refuse' as const } };
+    await uncounted();
+    const built = await run(refuse);
+    await plan(refuse);
+    const taken = await run(refuse);
+    expect(taken.tokenized).toBe(0);
+    expect(taken.files).toEqual(built.files);
+
+    // Exported once with its bundle kept; planned again; the next export copies the kept bundle, and the plan goes.
+    await run({ bundleCache: true });
+    await plan({});
+    const copied = await run({ bundleCache: true });
+    expect(copied.tokenized).toBe(0);
+    await uncounted();
+    expect((await run({})).tokenized).toBeGreaterThan(0);
+  });
+});

@@ -17,6 +17,7 @@ import { ApolloCore } from '../../electron/core/app';
 import { exportInputs, planExport } from '../../electron/core/exports';
 import { resourcesDir } from '../../electron/core/paths';
 import type { SessionEventBody } from '../../shared/events';
+import { realisticSession } from '../fixtures/sessions';
 import { treeHashes } from '../fixtures/tree-hashes';
 
 let root: string;
@@ -64,6 +65,14 @@ it('hashes no text the log holds once the host noted them as recorded, and write
   const again = await exported({ sessionId: 'S1', events, sessionDir, fold: borrowFold(source), textKeys: keys });
   expect(again.files).toEqual(plain.files);
   expect(again.hashed).toBe(0);
+});
+
+it('keeps no key of a log older than the request record, whose every context is a copy', async () => {
+  const story = realisticSession();
+  const dir = join(root, 'old');
+  const keys = sessionTextKeys({});
+  await exportBundle({ home: root, sessions: [{ sessionId: 'OLD', events: story.events, sessionDir: dir, textKeys: keys }], outDir: join(root, `out-${++n}`), formats: ['openai'], secrets: [], appVersion: 'test', castWorker: false, bundleCache: false });
+  expect(keys.size).toBe(0);
 });
 
 it('is the host\'s: what its sessions record is noted, what its plans and exports hash is kept for the next', async () => {

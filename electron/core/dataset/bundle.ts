@@ -427,7 +427,9 @@ async function examplePassOnce(prepared: readonly Prepared[], o: PassOptions, re
     // The counts an earlier export of this session made; a dry run reads them and writes nothing.
     const tokenStore = o.castOnly ? null : await TokenCountStore.open(p.dir);
     useTokenStore(tokenStore);
-    useTextKeys(p.input.textKeys ?? null);
+    // Kept with the session: the keys of its own texts. A log older than the request record has every
+    // context rebuilt, each text a copy the session does not hold, and those keys go with this export.
+    useTextKeys(traj.requests.size > 0 ? (p.input.textKeys ?? null) : null);
     // The texts an earlier export found no secret in, under these rules and secrets.
     const memo = o.castOnly ? null : await RedactionMemo.open(p.dir, redactor.fingerprint);
     // Recordings only: no file holds an example, so none is built (the whole request
@@ -692,10 +694,21 @@ async function exportBundleOnce(opts: ExportBundleOptions, take = true): Promise
   const key = passKey(prepared, exampleOptions, redactor);
   let planned: KeptPass | null = null;
   if (opts.dryRun || policy.unlabelled === 'refuse') {
-    const keep: KeptExamples | null = key !== null && (!opts.dryRun || opts.keepPlan) ? { examples: [], stores: [] } : null;
-    const plan = await examplePass(prepared, exampleOptions, new Redactor(opts.secrets), null, checkAbort, keep);
-    // Its log as the pass left it: planning the manifest adds the manifest's own redactions, which the export adds again.
-    if (keep && keptCheaply(keep)) planned = { ...keep, result: { ...plan, log: plan.log.copy() }, branches: prepared.map((p) => p.branches) };
+    // The refuse policy's check reads the dialog's plan of these inputs when one is kept.
+    const taken = opts.dryRun ? null : takePlan(key);
+    let plan: PassResult;
+    if (taken) {
+      planned = taken;
+      plan = { ...taken.result, log: taken.result.log.copy() };
+      prepared.forEach((p, i) => {
+        p.branches = taken.branches[i]!;
+      });
+    } else {
+      const keep: KeptExamples | null = key !== null && (!opts.dryRun || opts.keepPlan) ? { examples: [], stores: [] } : null;
+      plan = await examplePass(prepared, exampleOptions, new Redactor(opts.secrets), null, checkAbort, keep);
+      // Its log as the pass left it: planning the manifest adds the manifest's own redactions, which the export adds again.
+      if (keep && keptCheaply(keep)) planned = { ...keep, result: { ...plan, log: plan.log.copy() }, branches: prepared.map((p) => p.branches) };
+    }
     const manifest = planManifest(opts, formats, policy, prepared, plan, { historyTokens, warnTokens });
     checkFolds(prepared);
     if (opts.dryRun && planned) keepPlan(key!, planned);
@@ -859,6 +872,8 @@ async function exportBundleOnce(opts: ExportBundleOptions, take = true): Promise
     const hadEntry = bundleKeyOf !== null && take && (await exists(join(cacheDir, bundleKeyOf)));
     const taken = bundleKeyOf && take ? await takeCachedBundle(cacheDir, bundleKeyOf, stage.dir) : null;
     if (taken) {
+      // A plan of these inputs is not needed now: not kept in memory for nothing.
+      takePlan(key);
       progress('examples (kept)', actionsOnPaths + (formats.includes('trajectory') ? prepared.length : 0));
       if (formats.includes('asciicast')) await convertAll(false);
       checkAbort();
