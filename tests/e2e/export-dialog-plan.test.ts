@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { treeHashes } from '../fixtures/tree-hashes';
-import { runCli, startServerAndBrowser, waitFor, type Server } from './harness';
+import { generateInto, runCli, startServerAndBrowser, waitFor, type Server } from './harness';
 
 const ID = 'bench-40-steps-1h';
 let root: string;
@@ -19,10 +19,7 @@ let browser: Browser;
 beforeAll(async () => {
   root = await mkdtemp(join(tmpdir(), 'apollo-e2e-export-plan-'));
   home = join(root, 'home');
-  const prepare = async () => {
-    const r = await runCli(['bench', '--generate', home, '--steps', '40', '--hours', '1', '--terminal-mb', '1']);
-    if (r.code !== 0) throw new Error(`apollo bench --generate exited ${r.code}:\n${r.out}`);
-  };
+  const prepare = () => generateInto(home, ['--steps', '40', '--hours', '1', '--terminal-mb', '1']);
   ({ server, browser } = await startServerAndBrowser(home, { prepare }));
 }, 120_000);
 

@@ -24,6 +24,12 @@ export function runCli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ c
   return new Promise((r) => p.on('exit', (code) => r({ code, out })));
 }
 
+/** Write a generated session into the workspace `home` (`apollo bench --generate home ARGS`); what it printed is the error if it fails. */
+export async function generateInto(home: string, args: string[]): Promise<void> {
+  const r = await runCli(['bench', '--generate', home, ...args]);
+  if (r.code !== 0) throw new Error(`apollo bench --generate exited ${r.code}:\n${r.out}`);
+}
+
 export function requireBuild(): void {
   if (!existsSync(CLI)) throw new Error('out/main/cli.js is missing: run `npm run build` first (npm test does).');
 }

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli, launchBrowser, openPage, requireBuild, startServer, waitFor, type Server } from './harness';
+import { generateInto, launchBrowser, openPage, requireBuild, startServer, waitFor, type Server } from './harness';
 
 const SESSION = 'bench-20-steps-1h';
 
@@ -21,8 +21,7 @@ beforeAll(async () => {
   requireBuild();
   root = await mkdtemp(join(tmpdir(), 'apollo-e2e-open-'));
   const home = join(root, 'home');
-  const r = await runCli(['bench', '--generate', home, '--steps', '20', '--hours', '1', '--terminal-mb', '1']);
-  if (r.code !== 0) throw new Error(`apollo bench --generate exited ${r.code}:\n${r.out}`);
+  await generateInto(home, ['--steps', '20', '--hours', '1', '--terminal-mb', '1']);
   server = await startServer(home);
   browser = await launchBrowser();
 }, 120_000);

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli, screenshot, startServerAndBrowser, waitFor, type Server } from './harness';
+import { generateInto, screenshot, startServerAndBrowser, waitFor, type Server } from './harness';
 
 let root: string;
 let server: Server;
@@ -16,10 +16,7 @@ let browser: Browser;
 beforeAll(async () => {
   root = await mkdtemp(join(tmpdir(), 'apollo-e2e-replay-gen-'));
   const home = join(root, 'home');
-  const prepare = async () => {
-    const r = await runCli(['bench', '--generate', home, '--steps', '200', '--hours', '4', '--terminal-mb', '4']);
-    if (r.code !== 0) throw new Error(`apollo bench --generate exited ${r.code}:\n${r.out}`);
-  };
+  const prepare = () => generateInto(home, ['--steps', '200', '--hours', '4', '--terminal-mb', '4']);
   ({ server, browser } = await startServerAndBrowser(home, { prepare }));
 }, 120_000);
 
