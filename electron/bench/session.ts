@@ -80,8 +80,10 @@ function child<T>(task: string, args: Record<string, unknown>, nodeFlags: string
 }
 
 interface OpenResult { serverMs: number; wireMs: number; foldMs: number; wireChars: number; logBytes: number; serverRssMb: number; rendererRssMb: number; peakRssMb: number; steps: number; leafId: string }
-/** `notedMs`: the CPU of noting the keys of the session's texts as the host that recorded it did, event by event (0: the session was opened from disk). */
-/** `planMs`: the export dialog's plan before it (0: none made). */
+/**
+ * `notedMs`: the CPU of noting the keys of the session's texts as the host that recorded it did, event by event (0: the
+ * session was opened from disk); `planMs`: the export dialog's plan before it (0: none made).
+ */
 interface ExportResult { ms: number; cpuMs: number; peakRssMb: number; addedRssMb: number; examples: number; tokens: number; reused: boolean; notedMs: number; planMs: number }
 
 /** Entry of the child processes (`bench.js --child TASK JSON`). */

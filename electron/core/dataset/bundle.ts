@@ -546,11 +546,16 @@ async function replayPass(kept: KeptPass, prepared: readonly Prepared[], sink: E
     await sink.example(x, plans);
     checkAbort();
   }
+  adoptBranches(kept, prepared);
+  await Promise.all(kept.stores.map((s) => s?.save()));
+  return kept.result;
+}
+
+/** Each session's branch list as the kept pass filled it (the pass fills it in place). */
+function adoptBranches(kept: KeptPass, prepared: readonly Prepared[]): void {
   prepared.forEach((p, i) => {
     p.branches = kept.branches[i]!;
   });
-  await Promise.all(kept.stores.map((s) => s?.save()));
-  return kept.result;
 }
 
 /**
@@ -695,27 +700,25 @@ async function exportBundleOnce(opts: ExportBundleOptions, take = true): Promise
   let planned: KeptPass | null = null;
   if (opts.dryRun || policy.unlabelled === 'refuse') {
     // The refuse policy's check reads the dialog's plan of these inputs when one is kept.
-    const taken = opts.dryRun ? null : takePlan(key);
+    planned = opts.dryRun ? null : takePlan(key);
     let plan: PassResult;
-    if (taken) {
-      planned = taken;
-      plan = { ...taken.result, log: taken.result.log.copy() };
-      prepared.forEach((p, i) => {
-        p.branches = taken.branches[i]!;
-      });
+    if (planned) {
+      adoptBranches(planned, prepared);
+      plan = planned.result;
     } else {
       const keep: KeptExamples | null = key !== null && (!opts.dryRun || opts.keepPlan) ? { examples: [], stores: [] } : null;
       plan = await examplePass(prepared, exampleOptions, new Redactor(opts.secrets), null, checkAbort, keep);
-      // Its log as the pass left it: planning the manifest adds the manifest's own redactions, which the export adds again.
-      if (keep && keptCheaply(keep)) planned = { ...keep, result: { ...plan, log: plan.log.copy() }, branches: prepared.map((p) => p.branches) };
+      if (keep && keptCheaply(keep)) planned = { ...keep, result: plan, branches: prepared.map((p) => p.branches) };
     }
-    const manifest = planManifest(opts, formats, policy, prepared, plan, { historyTokens, warnTokens });
+    // On a copy of its log: planning the manifest adds the manifest's own redactions, which the write below adds again.
+    const checked = { ...plan, log: plan.log.copy() };
+    const manifest = planManifest(opts, formats, policy, prepared, checked, { historyTokens, warnTokens });
     checkFolds(prepared);
     if (opts.dryRun && planned) keepPlan(key!, planned);
     if (policy.unlabelled === 'refuse' && manifest.counts.unlabelled > 0 && !opts.dryRun) {
       throw new ApolloError('BAD_REQUEST', `${manifest.counts.unlabelled} action(s) are unreviewed and the policy refuses to export them: label them, or choose to train or skip unreviewed actions`, { unlabelled: manifest.counts.unlabelled });
     }
-    if (opts.dryRun) return { dir: outDir, manifest, redactions: plan.log.list(), dryRun: true };
+    if (opts.dryRun) return { dir: outDir, manifest, redactions: checked.log.list(), dryRun: true };
   }
 
   // Progress counts the actions on the exported paths (the training files are written

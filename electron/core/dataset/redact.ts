@@ -804,38 +804,45 @@ const ACCOUNT_KEY = /(?:^|[_.-])account[_-]?keys?(?:[_.-]|$)/i;
 
 function sensitiveField(key: string, value: string): boolean {
   if (value.length < 4 || value.startsWith('[REDACTED:')) return false;
-  if (!keyMaySense(key)) return false;
-  const words = camelWords(key);
-  if (SENSITIVE_KEY.test(key) || SENSITIVE_KEY.test(words) || ACCOUNT_KEY.test(words)) return plausibleValue(value);
-  // As the patterns take them in text: a *_KEY holding a generated value, a docker config's
-  // auth, a kubeconfig's client-key-data (kubectl config view -o json).
-  return (KEY_NAME.test(key) && !PUBLIC_KEY_NAME.test(key) && !notSecretKeyName(key) && generatedValue(value) && plausibleValue(value))
-    || (key === 'auth' && basicAuthPair(value))
-    || (key === 'client-key-data' && /^[A-Za-z0-9+/]{16,16384}={0,2}$/.test(value))
+  switch (keySense(key)) {
+    case 'named': return plausibleValue(value);
+    // As the patterns take them in text: a *_KEY holding a generated value, a docker config's
+    // auth, a kubeconfig's client-key-data (kubectl config view -o json).
+    case 'key-name': return generatedValue(value) && plausibleValue(value);
+    case 'auth': return basicAuthPair(value);
+    case 'client-key-data': return /^[A-Za-z0-9+/]{16,16384}={0,2}$/.test(value);
     // `az storage account keys list -o json`, walked as JSON: a "value" of exactly a 64-byte key in base64.
-    || (key === 'value' && AZURE_KEY_VALUE.test(value));
+    case 'value': return AZURE_KEY_VALUE.test(value);
+    case 'none': return false;
+  }
 }
 const AZURE_KEY_VALUE = /^[A-Za-z0-9+/]{86}==$/;
 
 /**
- * Whether sensitiveField can be true of `key` for some value: the part of it that reads
- * the name alone, kept per name. The same few names ("content", "role", "arguments")
- * hold every value of a record, and their camelCase split and four scans were a tenth of
- * an export's redaction.
+ * What a member name says of its value, for sensitiveField, kept per name: the same few
+ * names ("content", "role", "arguments") hold every value of a record, and their
+ * camelCase split and four scans were a tenth of an export's redaction.
  */
-function keyMaySense(key: string): boolean {
-  let may = keySenses.get(key);
-  if (may === undefined) {
+type KeySense = 'named' | 'key-name' | 'auth' | 'client-key-data' | 'value' | 'none';
+function keySense(key: string): KeySense {
+  let sense = keySenses.get(key);
+  if (sense === undefined) {
     const words = camelWords(key);
-    may = SENSITIVE_KEY.test(key) || SENSITIVE_KEY.test(words) || ACCOUNT_KEY.test(words)
-      || (KEY_NAME.test(key) && !PUBLIC_KEY_NAME.test(key) && !notSecretKeyName(key))
-      || key === 'auth' || key === 'client-key-data' || key === 'value';
+    sense = SENSITIVE_KEY.test(key) || SENSITIVE_KEY.test(words) || ACCOUNT_KEY.test(words) ? 'named'
+      : KEY_NAME.test(key) && !PUBLIC_KEY_NAME.test(key) && !notSecretKeyName(key) ? 'key-name'
+        : key === 'auth' || key === 'client-key-data' || key === 'value' ? key
+          : 'none';
     if (keySenses.size >= 4096) keySenses.clear();
-    keySenses.set(key, may);
+    keySenses.set(key, sense);
   }
-  return may;
+  return sense;
 }
-const keySenses = new Map<string, boolean>();
+const keySenses = new Map<string, KeySense>();
+
+/** Whether sensitiveField can be true of `key` for some value. */
+function keyMaySense(key: string): boolean {
+  return keySense(key) !== 'none';
+}
 
 function escapeForRegExp(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
@@ -1748,7 +1755,7 @@ export function redactionRulesSource(): string {
     ANCHORS.map((a) => [a.source, a.flags]),
     [NAMES_SECRET, SENSITIVE_KEY, KEY_NAME, PUBLIC_KEY_NAME, PUBLIC_KEY_PREFIX, NOT_SECRET_KEY_WORD, SECRET_KEY_HINT, ENDS_IN_KEYWORD, NUMBER, CSI, CONTROL, NEEDS_VIEW, READS_AS_ITSELF, ANY_CASED, ANY_UNCASED, ANY_LATE, ANY_LATER, WIDE, PREFIXED_BOUNDS, PASS_NAME, ACCOUNT_KEY, AZURE_KEY_VALUE].map((r) => [r.source, r.flags]),
     SIMPLE_ESCAPES, MIN_CONFIGURED_SECRET_LENGTH,
-    [quotedRun, takeBack, plausibleValue, codeExpression, generatedValue, camelWords, notSecretKeyName, wordsAndNumbers, bareColonValue, closesQuote, basicAuthPair, urlPassword, cliPassword, percentDecoded, markAnchors, candidatePatterns, readControls, sensitiveField, keyMaySense, hexAt, escapeAt, textView, wrapReturn, joinedReading, mayWrap, inReading, looksLikeJson, walkJson, decodeJsonString, splice, replacement, Redactor, StreamRedactor, KeyFingerprints]
+    [quotedRun, takeBack, plausibleValue, codeExpression, generatedValue, camelWords, notSecretKeyName, wordsAndNumbers, bareColonValue, closesQuote, basicAuthPair, urlPassword, cliPassword, percentDecoded, markAnchors, candidatePatterns, readControls, sensitiveField, keySense, keyMaySense, hexAt, escapeAt, textView, wrapReturn, joinedReading, mayWrap, inReading, looksLikeJson, walkJson, decodeJsonString, splice, replacement, Redactor, StreamRedactor, KeyFingerprints]
       .map((f) => f.toString()),
   ]);
   return rulesSource;

@@ -95,22 +95,19 @@ export function useTextKeys(k: TextKeys | null): void {
 
 /** textKey, made once per text (kept for the session in use, else for this export; at most LIMIT texts, the strings a session holds anyway). */
 export function exportTextKey(s: string): string {
-  let k = inUse?.get(s) ?? keys.get(s);
-  if (k === undefined) {
-    k = textKey(s);
-    const into = inUse ?? keys;
-    if (into.size >= LIMIT) into.clear();
-    into.set(s, k);
-  }
-  return k;
+  return inUse?.get(s) ?? keys.get(s) ?? keyInto(inUse ?? keys, s);
 }
+
 /** Note the keys of `texts` in `into` (a session's, as they are recorded). */
 export function noteTextKeys(into: TextKeys, texts: readonly string[]): void {
-  for (const t of texts) {
-    if (into.has(t)) continue;
-    if (into.size >= LIMIT) into.clear();
-    into.set(t, textKey(t));
-  }
+  for (const t of texts) if (!into.has(t)) keyInto(into, t);
+}
+
+function keyInto(into: TextKeys, s: string): string {
+  const k = textKey(s);
+  if (into.size >= LIMIT) into.clear();
+  into.set(s, k);
+  return k;
 }
 
 function countText(s: string): number {
