@@ -200,7 +200,9 @@ export async function benchTerminalUi(root: string): Promise<void> {
   // Loaded from node_modules, not bundled: a development dependency, there only to drive Chromium.
   const { chromium } = createRequire(import.meta.url)('playwright-core') as typeof import('playwright-core');
   const home = await mkdtemp(join(tmpdir(), 'apollo-bench-ui-'));
-  const server = await startServe(cli, root, home, [], { SHELL: '/bin/bash', HISTFILE: '/dev/null' });
+  // BENCH_UI_TRACE=DIR: the server's CPU profile over the whole run (written when it exits), for a person to read.
+  const traceDir = process.env.BENCH_UI_TRACE;
+  const server = await startServe(cli, root, home, [], { SHELL: '/bin/bash', HISTFILE: '/dev/null' }, traceDir ? ['--cpu-prof', `--cpu-prof-dir=${traceDir}`, '--cpu-prof-name=serve-terminal-ui.cpuprofile'] : []);
   const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
   try {
     const page = await browser.newPage({ viewport: { width: 1500, height: 920 } });

@@ -168,8 +168,10 @@ function bodyOf(header: Header, body: Buffer): OpenView | null {
 }
 
 /** `header` as headerSchema gives it (its fields in the schema's order, as the writer hashed them). */
-function digest(header: Header, body: Buffer): string {
-  return createHash('sha256').update(`${JSON.stringify({ ...header, sha256: undefined })}\n`).update(body).digest('hex');
+function digest(header: Header, body: Buffer | readonly Buffer[]): string {
+  const h = createHash('sha256').update(`${JSON.stringify({ ...header, sha256: undefined })}\n`);
+  for (const part of Buffer.isBuffer(body) ? [body] : body) h.update(part);
+  return h.digest('hex');
 }
 
 /**
@@ -190,7 +192,7 @@ export async function writeOpenView(s: SessionLog): Promise<'kept' | 'grown' | '
     const version = s.events.length ? s.events[s.events.length - 1]!.seq : 0;
     if (log.lastSeq !== version) return 'none';
     const grown = kept?.body ? extended(kept.header, kept.body, s) : null;
-    const { body, split, steps, pages } = grown ?? encodeView(splitForPages(compactLog(s).events));
+    const { parts, split, steps, pages } = grown ?? encodeView(splitForPages(compactLog(s).events));
     // Again when grown: a rollout started since may have changed the branch the session opens on.
     const t = trajectoryOf(s);
     const first = firstPages(t, stepIndex(t), steps);
@@ -198,8 +200,16 @@ export async function writeOpenView(s: SessionLog): Promise<'kept' | 'grown' | '
       v: 2, schema: eventSchemaKey(), compact: COMPACT_FORM, ...log.key, version, events: s.events.length, corruptLines: [...s.report.corruptLines],
       facts: logFacts(s.events), split, steps, pageSteps: PAGE_STEPS, pages, first, sha256: '',
     });
-    header.sha256 = digest(header, body);
-    await replaceFile(path, (fh) => writeFully(fh, Buffer.concat([Buffer.from(`${JSON.stringify(header)}\n`, 'utf8'), body]), 0));
+    header.sha256 = digest(header, parts);
+    // Part by part, never joined: on the generated 2,500-step session the view is 7.8 MB,
+    // and a joined copy of it (two, when grown) was the peak of an `apollo export`'s memory.
+    await replaceFile(path, async (fh) => {
+      let at = 0;
+      for (const part of [Buffer.from(`${JSON.stringify(header)}\n`, 'utf8'), ...parts]) {
+        await writeFully(fh, part, at);
+        at += part.length;
+      }
+    });
     // The log must not have changed while this was written (an append would make it a view of an older log).
     const after = await stat(join(s.dir, 'events.jsonl'));
     if (after.size !== log.key.size || after.mtimeMs !== log.key.mtimeMs) {
@@ -212,7 +222,8 @@ export async function writeOpenView(s: SessionLog): Promise<'kept' | 'grown' | '
   }
 }
 
-type Encoded = Pick<Header, 'split' | 'steps' | 'pages'> & { body: Buffer };
+/** `parts`: the body's bytes, in order (a few large buffers, some of them the kept view's). */
+type Encoded = Pick<Header, 'split' | 'steps' | 'pages'> & { parts: readonly Buffer[] };
 
 /** JSON text of the details a paged open sends (its `first` pages, then the tail), and the ranges of steps left. */
 export function viewOpening(view: OpenView): { tail: Buffer; pages: PagedOpening['pages'] } {
@@ -243,7 +254,7 @@ function encodeView({ tree, byStep }: PageSplit): Encoded {
     last[last.length - 1] = 0x5d;
   }
   pages.push(at);
-  return { body: Buffer.concat(parts), split: treeText.length, steps: byStep.length, pages };
+  return { parts: [Buffer.concat(parts)], split: treeText.length, steps: byStep.length, pages };
 }
 
 /**
@@ -262,10 +273,9 @@ function extended(h: Header, body: Buffer, s: SessionLog): Encoded | null {
   if (h.corruptLines.length !== s.report.corruptLines.length || h.corruptLines.some((l, i) => l !== s.report.corruptLines[i])) return null;
   const added = s.events.slice(h.events);
   if (added.some((ev) => ev.type === 'step.started' || isStepDetail(ev))) return null;
-  if (added.length === 0) return { body, split: h.split, steps: h.steps, pages: h.pages };
+  if (added.length === 0) return { parts: [body], split: h.split, steps: h.steps, pages: h.pages };
   const more = Buffer.from(`${h.split > 2 ? ',' : ''}${JSON.stringify(added.map(compactEvent)).slice(1)}`, 'utf8');
-  const tree = Buffer.concat([body.subarray(0, h.split - 1), more]);
-  return { body: Buffer.concat([tree, body.subarray(h.split)]), split: tree.length, steps: h.steps, pages: h.pages };
+  return { parts: [body.subarray(0, h.split - 1), more, body.subarray(h.split)], split: h.split - 1 + more.length, steps: h.steps, pages: h.pages };
 }
 
 /** The events of a view, decoded and in seq order (what an open that is not paged answers). */
