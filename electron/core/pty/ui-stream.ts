@@ -39,12 +39,17 @@ export interface FlowOptions {
 // busy 2-core VM): a batch is ~25 ms of parsing, and a screen is at most ~0.2 s of
 // parsing behind, which is what a tab hidden during a flood still parses after it is
 // hidden, and the longest a key's echo queues behind a flood shown in the same page.
+// The stall: a screen must parse the 384 KB between the watermarks within 50 ms (~8 MB/s)
+// to keep the program waiting for it, else it shows the flood once a second. At 100 ms
+// (~4 MB/s) a screen that only just kept up held `yes` back at every pause: the flood
+// ran at 0.76-0.93 of its speed with no UI on the 2-core VM (Chromium 1.2-2.1 s of CPU
+// per 30 MB), at 50 ms 0.93-0.97 (1.0-1.1 s), with the same echo times.
 export const DEFAULT_FLOW: FlowOptions = {
   batchMs: 16,
   batchBytes: 64 * 1024,
   highWatermark: 512 * 1024,
   lowWatermark: 128 * 1024,
-  stallMs: 100,
+  stallMs: 50,
   rejoinMs: 1000,
 };
 
